@@ -1,0 +1,24 @@
+"""Helpers shared by the CLI modules: consoles, one-line failures, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+console = Console()
+console_err = Console(stderr=True)
+
+
+def fail(message: str) -> int:
+    """Print ``error: message`` as one line on stderr; return exit code 2."""
+    line = " ".join(str(message).split())
+    print(f"error: {line}", file=sys.stderr)
+    return 2
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as indented JSON on stdout (for scripts)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

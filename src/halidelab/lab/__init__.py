@@ -1,0 +1,1 @@
+"""Lab data analysis: readers and fits for impedance, DC polarisation, LSV, cycling, XRD."""
