@@ -9,6 +9,7 @@ raised while reading a user's file) becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -63,12 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Abort:
         return fail("aborted")
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # click usage errors (typer vendors click, so match on the interface)
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             return fail(exc.format_message())
-        raise
+        if os.environ.get("HALIDELAB_DEBUG"):
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"internal error: {type(exc).__name__}: {msg} (a halidelab bug: rerun with "
+              "HALIDELAB_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        return 1
     return 0
 
 

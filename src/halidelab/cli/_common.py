@@ -8,8 +8,10 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console()
-console_err = Console(stderr=True)
+# Piped or captured output gets a wide console so tables are not truncated.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(emoji=False, highlight=False, width=_WIDTH)
+console_err = Console(stderr=True, emoji=False, highlight=False)
 
 
 def fail(message: str) -> int:

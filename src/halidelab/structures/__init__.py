@@ -1,0 +1,1 @@
+"""Structure models: parent frameworks, ordered doped supercells, XRD simulation."""

@@ -1,0 +1,555 @@
+"""Ordered, charge-balanced supercell models of designed compositions.
+
+``build_models(design)`` takes a :class:`~halidelab.composition.DesignedComposition`,
+puts it on its parent framework (shipped CIF, lattice estimated by Vegard scaling),
+picks the supercell that represents the requested x best within ``max_atoms`` (the x
+actually modelled is reported), places dopants, Li and Li vacancies by Ewald-ranked
+simulated annealing, and keeps ``n_configs`` symmetry-distinct low-energy
+configurations (pymatgen ``StructureMatcher``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Lattice, Structure
+
+from halidelab.composition import (
+    ANION_VALENCE,
+    DesignedComposition,
+    design_composition,
+    format_formula,
+)
+from halidelab.errors import StructureError
+from halidelab.records import Provenance, Record
+from halidelab.structures.ordering import (
+    Pool,
+    anneal_orderings,
+    best_supercell,
+    min_width_A,
+    unit_ewald_matrix,
+)
+from halidelab.structures.prototypes import (
+    choose_framework,
+    lattice_scale,
+    parent_lattice,
+)
+
+#: Largest |x_modelled - x_requested| accepted by ``supercell="auto"`` before it looks
+#: for the closest x within ``max_atoms``.
+X_TOLERANCE = 0.005
+
+
+@dataclasses.dataclass(frozen=True)
+class Configuration(Record):
+    """One ordered configuration.
+
+    Attributes
+    ----------
+    index : int
+        Rank by Ewald energy (0 = lowest).
+    ewald_energy_eV : float
+        Point-charge Ewald energy of the supercell (formal charges), eV.
+    relative_energy_meV_atom : float
+        Above the lowest kept configuration, meV/atom.
+    structure : dict
+        pymatgen ``Structure.as_dict()``.
+    """
+
+    index: int
+    ewald_energy_eV: float
+    relative_energy_meV_atom: float
+    structure: dict[str, Any]
+
+    def to_structure(self) -> Structure:
+        """The configuration as a pymatgen Structure."""
+        return Structure.from_dict(self.structure)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSet(Record):
+    """Ordered supercell models of one composition.
+
+    Attributes
+    ----------
+    formula_requested, formula_modelled : str
+    x_requested, x_modelled : dict
+        Dopant content per formula unit, per dopant@site.
+    framework, space_group : str
+        Prototype used and the space group of the parent phase.
+    supercell_matrix : list
+        Rows in units of the prototype cell vectors.
+    supercell_diag : list or None
+        ``[na, nb, nc]`` when the matrix is diagonal.
+    n_formula_units, n_atoms : int
+    species_counts : dict
+        Atoms of each element in the supercell.
+    lattice_estimate : dict
+        Vegard-scaled lattice of this composition (a_A, c_A, volume_A3, ...).
+    lattice_source : str
+    configurations : tuple of Configuration
+    warnings : tuple of str
+    provenance : Provenance
+    """
+
+    formula_requested: str
+    formula_modelled: str
+    x_requested: dict[str, float]
+    x_modelled: dict[str, float]
+    framework: str
+    space_group: str
+    supercell_matrix: list[list[int]]
+    supercell_diag: list[int] | None
+    n_formula_units: int
+    n_atoms: int
+    species_counts: dict[str, int]
+    lattice_estimate: dict[str, float]
+    lattice_source: str
+    configurations: tuple[Configuration, ...]
+    warnings: tuple[str, ...]
+    provenance: Provenance
+
+    @property
+    def structures(self) -> list[Structure]:
+        """The configurations as pymatgen Structures, lowest energy first."""
+        return [c.to_structure() for c in self.configurations]
+
+    @property
+    def x_requested_total(self) -> float:
+        """Total dopant content asked for, per formula unit."""
+        return float(sum(self.x_requested.values()))
+
+    @property
+    def x_modelled_total(self) -> float:
+        """Total dopant content in the model, per formula unit."""
+        return float(sum(self.x_modelled.values()))
+
+
+def parse_supercell(spec: str | int | Sequence[int] | None) -> str | int | list[int]:
+    """``"auto"``, a number of prototype cells (``5``) or a diagonal ``"1x1x5"``."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "auto"):
+        return "auto"
+    if isinstance(spec, int):
+        if spec < 1:
+            raise StructureError(f"supercell size must be >= 1, got {spec}")
+        return spec
+    if isinstance(spec, list | tuple):
+        vals = [int(v) for v in spec]
+    else:
+        text = str(spec).strip().lower()
+        if re.fullmatch(r"\d+", text):
+            return parse_supercell(int(text))
+        if not re.fullmatch(r"\d+x\d+x\d+", text):
+            raise StructureError(f"cannot read supercell {spec!r}: use auto, a number of cells, or 1x1x5")
+        vals = [int(v) for v in text.split("x")]
+    if len(vals) != 3 or min(vals) < 1:
+        raise StructureError(f"supercell {spec!r} needs three positive integers, e.g. 1x1x5")
+    return vals
+
+
+def _split_counts(total: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Integers summing to ``total`` closest to ``total * fractions`` (largest remainder)."""
+    raw = {k: total * v for k, v in fractions.items()}
+    out = {k: int(math.floor(v + 1e-9)) for k, v in raw.items()}
+    rest = total - sum(out.values())
+    for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[: max(rest, 0)]:
+        out[k] += 1
+    return out
+
+
+def _site_counts(design: DesignedComposition, n_fu: int) -> dict[str, int]:
+    """Integer atom counts for ``n_fu`` formula units, keeping every site full and
+    the cell neutral (Li follows from charge balance)."""
+    parent = design_composition(design.parent)
+    counts: dict[str, int] = {}
+    by_site: dict[str, dict[str, float]] = {}
+    for sub in design.substitutions:
+        by_site.setdefault(sub.site, {})
+        by_site[sub.site][sub.dopant] = by_site[sub.site].get(sub.dopant, 0.0) + sub.x
+    for el, amount in parent.amounts.items():
+        if el == "Li":
+            continue
+        total = int(round(amount * n_fu))
+        dops = by_site.get(el, {})
+        fr = {d: x / amount for d, x in dops.items()}
+        fr[el] = 1.0 - sum(fr.values())
+        for sp, n in _split_counts(total, fr).items():
+            counts[sp] = counts.get(sp, 0) + n
+    li_dops = by_site.get("Li", {})
+    q = design.oxidation_states
+    charge = sum(q[el] * n for el, n in counts.items())
+    for d, x in li_dops.items():
+        counts[d] = counts.get(d, 0) + int(round(x * n_fu))
+        charge += q[d] * counts[d]
+    counts["Li"] = -charge
+    return counts
+
+
+def _x_of(design: DesignedComposition, counts: dict[str, int], n_fu: int) -> dict[str, float]:
+    return {f"{s.dopant}@{s.site}": counts.get(s.dopant, 0) / n_fu for s in design.substitutions}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Site:
+    element: str
+    role: str  # "Li", "M" or "X"
+    occupancy: float
+    label: str
+    frac: tuple[float, float, float]
+
+
+def _prototype_sites(proto: Structure) -> list[_Site]:
+    """One entry per (position, species); mixed sites (Li/Y antisites) give several."""
+    out = []
+    for i, site in enumerate(proto):
+        for sp, occ in site.species.items():
+            el = sp.symbol
+            role = "Li" if el == "Li" else ("X" if el in ANION_VALENCE else "M")
+            label = getattr(site, "label", None) or f"{el}{i}"
+            if len(site.species) > 1:
+                label = f"{label}:{el}"
+            out.append(_Site(el, role, float(occ), str(label), tuple(site.frac_coords)))
+    return out
+
+
+def _resolve_sites(sites: list[_Site], lattice: Lattice, n_m_cell: float,
+                   n_li_cell: float) -> tuple[list[_Site], list[str]]:
+    """Order the prototype's M sublattice and prune Li positions.
+
+    - M: orbits with occupancy >= 0.5 become full, the others are dropped, when that
+      gives the M count of the cell (as ordered models of these phases do); otherwise
+      the partial M orbits stay pooled. Pooling split sites (Y on two 2d orbits 3 A
+      apart in Li3YCl6) leaves 1D domain walls that annealing cannot remove.
+    - Li: positions on top of a kept M (antisite entries) are dropped, and minority Li
+      orbits (occupancy < 0.15, e.g. tetrahedral Li in Li3YBr6) when the rest still hold
+      the cell's Li.
+    """
+    notes: list[str] = []
+    m_sites = [x for x in sites if x.role == "M"]
+    partial = [x for x in m_sites if x.occupancy <= 0.999]
+    kept_m = m_sites
+    if partial:
+        majority = [x for x in m_sites if x.occupancy >= 0.5]
+        if len(majority) == round(n_m_cell):
+            dropped = sorted({x.label for x in m_sites if x.occupancy < 0.5})
+            kept_m = [dataclasses.replace(x, occupancy=1.0) for x in majority]
+            notes.append(
+                f"partially occupied M orbits resolved to the majority ones (dropped: "
+                f"{', '.join(dropped) or 'none'}); the split-site disorder of the CIF is not modelled"
+            )
+    m_cart = lattice.get_cartesian_coords([x.frac for x in kept_m if x.occupancy > 0.999])
+    li = [x for x in sites if x.role == "Li"]
+    if len(m_cart):
+        dist = lattice.get_all_distances([x.frac for x in li], [x.frac for x in kept_m
+                                                               if x.occupancy > 0.999])
+        on_m = dist.min(axis=1) < 0.5
+        if on_m.any():
+            notes.append(f"{int(on_m.sum())} Li antisite position(s) on M sites not used")
+            li = [x for x, bad in zip(li, on_m, strict=True) if not bad]
+    minor = [x for x in li if x.occupancy < 0.15]
+    if minor and len(li) - len(minor) >= n_li_cell:
+        notes.append(
+            f"minority Li orbits ({', '.join(sorted({x.label for x in minor}))}, occupancy < 0.15) not used"
+        )
+        li = [x for x in li if x.occupancy >= 0.15]
+    return [*li, *kept_m, *[x for x in sites if x.role == "X"]], notes
+
+
+def build_models(
+    design: DesignedComposition,
+    polymorph: str | None = None,
+    supercell: str | int | Sequence[int] | None = "auto",
+    max_atoms: int = 200,
+    n_configs: int = 5,
+    seed: int = 0,
+    sweeps: int = 100,
+    min_width: float = 8.0,
+) -> ModelSet:
+    """Ordered supercell models of a designed composition.
+
+    Parameters
+    ----------
+    design : DesignedComposition
+        From :func:`halidelab.composition.design_composition` or ``halidelab.design``.
+    polymorph : str, optional
+        Space group of the parent phase (default: its first known polymorph, else t).
+    supercell : "auto", int or [na, nb, nc]
+        ``"auto"`` picks the smallest cell within ``max_atoms`` that models x within
+        :data:`X_TOLERANCE` (else the closest x); an int is a number of prototype
+        cells (most compact shape); a triple is a diagonal supercell.
+    max_atoms : int
+        Upper bound for ``"auto"``.
+    n_configs : int
+        Distinct low-energy configurations to keep.
+    seed : int
+        Random seed of the ordering search.
+    sweeps : int
+        Swap attempts per site per anneal (more is slower and more thorough).
+    min_width : float
+        With ``"auto"``, smallest face-to-face width of the supercell in A (periodic
+        images of a hopping Li or a dopant further apart than an MLIP cutoff).
+
+    Returns
+    -------
+    ModelSet
+
+    Raises
+    ------
+    StructureError
+        When the composition does not fit the framework (anion count, Li beyond the Li
+        sites) or the supercell request is invalid.
+    """
+    if n_configs < 1:
+        raise StructureError(f"--configs must be >= 1, got {n_configs}")
+    if max_atoms < 1:
+        raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
+    framework, sg = choose_framework(design, polymorph)
+    proto = framework.load()
+    raw_sites = _prototype_sites(proto)
+    n_x_proto = sum(x.occupancy for x in raw_sites if x.role == "X")
+    n_x_fu = sum(design.anions.values())
+    z = n_x_proto / n_x_fu
+    if abs(z - round(z)) > 1e-3:
+        raise StructureError(
+            f"{design.formula} has {n_x_fu:g} anions per formula unit; the {framework.key} framework "
+            f"has {n_x_proto:g} anions per cell: they do not fit"
+        )
+    z = int(round(z))
+    sites, notes = _resolve_sites(
+        raw_sites, proto.lattice,
+        n_m_cell=z * sum(design_composition(design.parent).framework_cations.values()),
+        n_li_cell=z * max(design.li_per_fu, design.li_parent_per_fu),
+    )
+    n_li_sites = sum(1 for x in sites if x.role == "Li")
+    n_m_sites = sum(1 for x in sites if x.role == "M")
+    warnings: list[str] = list(notes)
+
+    spec = parse_supercell(supercell)
+    proto_atoms_per_fu = (len(sites) - n_li_sites - n_m_sites + 0.0) / z  # anions
+    atoms_per_fu = proto_atoms_per_fu + design.li_per_fu + sum(design.framework_cations.values())
+    if spec == "auto":
+        choices = []
+        k = 1
+        while k == 1 or k * z * atoms_per_fu <= max_atoms:
+            counts = _site_counts(design, k * z)
+            err = max((abs(counts.get(el, 0) / (k * z) - n) for el, n in design.amounts.items()
+                       if el != "Li"), default=0.0)
+            mat = best_supercell(proto.lattice, k)
+            wide = min_width_A(mat @ proto.lattice.matrix) >= min_width
+            choices.append((k, err, wide, mat))
+            k += 1
+            if k > 1000:
+                break
+        wide_ok = [c for c in choices if c[2]] or choices
+        good = [c for c in wide_ok if c[1] <= X_TOLERANCE]
+        k, err, _, matrix = good[0] if good else min(wide_ok, key=lambda c: (round(c[1], 9), c[0]))
+    elif isinstance(spec, int):
+        k = spec
+        matrix = best_supercell(proto.lattice, k)
+    else:
+        matrix = np.diag(spec)
+        k = int(np.prod(spec))
+    n_fu = k * z
+    counts = _site_counts(design, n_fu)
+    x_mod = _x_of(design, counts, n_fu)
+    x_req = {f"{s.dopant}@{s.site}": s.x for s in design.substitutions}
+    for key, xr in x_req.items():
+        if abs(x_mod[key] - xr) > 1e-9:
+            warnings.append(
+                f"{key} x = {xr:g} is modelled as x = {x_mod[key]:.4f} ({round(x_mod[key] * n_fu)} in "
+                f"{n_fu} formula units); raise --max-atoms or set --supercell for a closer x"
+            )
+    if counts["Li"] < 0:
+        raise StructureError(f"no Li left in the {n_fu}-formula-unit cell: lower x")
+
+    # lattice: parent lattice (measured where known), then Vegard scaling to this x
+    base, lattice_source = parent_lattice(design, framework, sg, proto)
+    modelled = {el: n / n_fu for el, n in counts.items()}
+    modelled_design = DesignedComposition(**{
+        **{f.name: getattr(design, f.name) for f in dataclasses.fields(design)},
+        "amounts": {el: modelled.get(el, 0.0) for el in design.amounts},
+    })
+    f = lattice_scale(modelled_design, proto) / lattice_scale(design_composition(design.parent), proto)
+    alpha, beta, gamma = proto.lattice.angles
+    lat = Lattice.from_parameters(base["a"] * f, base["b"] * f, base["c"] * f, alpha, beta, gamma)
+    cell = Structure(lat, [{x.element: x.occupancy} for x in sites], [x.frac for x in sites],
+                     labels=[x.label for x in sites])
+    sc = cell.copy()
+    sc.make_supercell(matrix)
+    sc_roles = []
+    for site in sc:
+        (sp, occ), = site.species.items()
+        el = sp.symbol
+        role = "Li" if el == "Li" else ("X" if el in ANION_VALENCE else "M")
+        sc_roles.append((el, role, float(occ), str(site.label)))
+
+    # pools: all Li positions; fully occupied M orbits one pool each, partial M orbits
+    # together; all anion positions
+    li_idx = [i for i, r in enumerate(sc_roles) if r[1] == "Li"]
+    x_idx = [i for i, r in enumerate(sc_roles) if r[1] == "X"]
+    m_full: dict[str, list[int]] = {}
+    m_part: list[int] = []
+    for i, r in enumerate(sc_roles):
+        if r[1] == "M":
+            if r[2] > 0.999:
+                m_full.setdefault(r[3], []).append(i)
+            else:
+                m_part.append(i)
+    m_species = {el: n for el, n in counts.items() if el in design.framework_cations
+                 and not any(s.dopant == el and s.site == "Li" for s in design.substitutions)}
+    li_species = {"Li": counts["Li"], **{s.dopant: counts[s.dopant] for s in design.substitutions
+                                         if s.site == "Li"}}
+    x_species = {el: n for el, n in counts.items() if el in ANION_VALENCE}
+    n_m = sum(m_species.values())
+    n_m_fixed = sum(len(v) for v in m_full.values())
+    if n_m < n_m_fixed or n_m - n_m_fixed > len(m_part):
+        raise StructureError(
+            f"{n_m} framework cations do not fit the {framework.key} M sites "
+            f"({n_m_fixed} full + {len(m_part)} partial positions)"
+        )
+    n_li = sum(li_species.values())
+    if n_li > len(li_idx):
+        raise StructureError(
+            f"{n_li} Li do not fit the {len(li_idx)} Li sites of the {framework.key} framework: "
+            "interstitial Li beyond the framework's Li sites is not modelled; lower x"
+        )
+    pools: list[Pool] = [Pool(li_idx, {**li_species, "": len(li_idx) - n_li}, "Li")]
+    m_groups = [*m_full.values()] + ([m_part] if m_part else [])
+    occupied = [len(g) for g in m_full.values()] + ([n_m - n_m_fixed] if m_part else [])
+    fr = {el: n / n_m for el, n in m_species.items()}
+    remaining = dict(m_species)
+    for g, occ in zip(m_groups, occupied, strict=True):
+        share = _split_counts(occ, fr)
+        # keep totals exact: clip to what remains
+        for el in share:
+            share[el] = min(share[el], remaining[el])
+        short = occ - sum(share.values())
+        for el in remaining:
+            take = min(short, remaining[el] - share[el])
+            share[el] += take
+            short -= take
+        for el in share:
+            remaining[el] -= share[el]
+        pools.append(Pool(g, {**share, "": len(g) - occ}, "M"))
+    pools.append(Pool(x_idx, x_species, "X"))
+
+    charges = {"": 0.0, **{el: float(q) for el, q in design.oxidation_states.items()}}
+    matrix_e = unit_ewald_matrix(Structure(sc.lattice, ["H"] * len(sc), sc.frac_coords))
+    cands = anneal_orderings(matrix_e, pools, charges, n_keep=n_configs, seed=seed, sweeps=sweeps)
+
+    matcher = StructureMatcher()
+    kept: list[tuple[float, Structure]] = []
+    for cand in cands:
+        s = Structure(sc.lattice,
+                      [lab for lab in cand.labels if lab],
+                      [sc[i].frac_coords for i, lab in enumerate(cand.labels) if lab])
+        if any(abs(e - cand.energy_eV) < 1e-4 and matcher.fit(s, ks) for e, ks in kept):
+            continue
+        kept.append((cand.energy_eV, s))
+        if len(kept) == n_configs:
+            break
+    if len(kept) < n_configs:
+        warnings.append(
+            f"only {len(kept)} symmetry-distinct configuration(s) found of the {n_configs} asked "
+            "(the cell may allow no more, or raise sweeps)"
+        )
+    e0 = kept[0][0]
+    n_atoms = len(kept[0][1])
+    configs = tuple(
+        Configuration(i, e, (e - e0) / n_atoms * 1000.0, s.as_dict())
+        for i, (e, s) in enumerate(kept)
+    )
+    diag = np.diag(np.diag(matrix))
+    return ModelSet(
+        formula_requested=design.formula,
+        formula_modelled=format_formula({el: counts.get(el, 0) / n_fu for el in design.amounts}),
+        x_requested=x_req,
+        x_modelled=x_mod,
+        framework=framework.key,
+        space_group=sg,
+        supercell_matrix=np.asarray(matrix, dtype=int).tolist(),
+        supercell_diag=[int(v) for v in np.diag(matrix)] if np.array_equal(diag, matrix) else None,
+        n_formula_units=n_fu,
+        n_atoms=n_atoms,
+        species_counts={el: int(n) for el, n in counts.items() if n},
+        lattice_estimate={"a_A": lat.a, "b_A": lat.b, "c_A": lat.c, "alpha_deg": alpha,
+                          "beta_deg": beta, "gamma_deg": gamma,
+                          "volume_per_fu_A3": lat.volume / z},
+        lattice_source=f"{lattice_source}; Vegard scaling by mean M-X bond length",
+        configurations=configs,
+        warnings=tuple(warnings),
+        provenance=Provenance(
+            method="Ewald-ranked ordering (simulated annealing, formal charges)",
+            parameters={"polymorph": sg, "supercell": str(supercell), "max_atoms": max_atoms,
+                        "n_configs": n_configs, "sweeps": sweeps, "min_width_A": min_width},
+            seed=seed,
+        ),
+    )
+
+
+def write_structure(structure: Structure, path: str | Path) -> Path:
+    """Write a structure; the format follows the suffix (.cif, .vasp/POSCAR, .extxyz)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".cif":
+        from pymatgen.io.cif import CifWriter
+
+        CifWriter(structure).write_file(path)
+    elif suffix == ".vasp" or path.name.startswith("POSCAR"):
+        from pymatgen.io.vasp import Poscar
+
+        Poscar(structure, sort_structure=False).write_file(path)
+    elif suffix in (".extxyz", ".xyz"):
+        from ase.io import write as ase_write
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        ase_write(path, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
+    else:
+        raise StructureError(f"unknown structure format {path.suffix!r}: use .cif, .vasp or .extxyz")
+    return path
+
+
+_SUFFIX = {"cif": ".cif", "poscar": ".vasp", "vasp": ".vasp", "extxyz": ".extxyz", "xyz": ".extxyz"}
+
+
+def write_models(sets: Sequence[ModelSet], out: str | Path,
+                 formats: Sequence[str] = ("cif", "poscar", "extxyz")) -> dict[str, Any]:
+    """Write every configuration and a ``manifest.json``; return the manifest.
+
+    Files are ``<formula>_c<i>.<ext>`` (``Li1.8Zr0.8Nb0.2Cl6_c0.cif``) with the formula
+    as modelled. The manifest holds every record field except the structures.
+    """
+    bad = [f for f in formats if f.lower() not in _SUFFIX]
+    if bad or not formats:
+        raise StructureError(f"unknown format(s) {bad or formats}: use cif, poscar, extxyz")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"models": {}}
+    for s in sets:
+        entry = {k: v for k, v in s.to_dict().items() if k != "configurations"}
+        entry["configurations"] = []
+        files = []
+        for cfg in s.configurations:
+            st = cfg.to_structure()
+            names = []
+            for fmt in formats:
+                p = out / f"{s.formula_modelled}_c{cfg.index}{_SUFFIX[fmt.lower()]}"
+                write_structure(st, p)
+                names.append(p.name)
+            files.append(names)
+            entry["configurations"].append(
+                {"index": cfg.index, "ewald_energy_eV": cfg.ewald_energy_eV,
+                 "relative_energy_meV_atom": cfg.relative_energy_meV_atom, "files": names}
+            )
+        entry["files"] = files
+        manifest["models"][s.formula_modelled] = entry
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return manifest

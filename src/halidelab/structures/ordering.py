@@ -1,0 +1,251 @@
+"""Supercell choice and Ewald-ranked ordering of partially occupied sites.
+
+Why our own search instead of pymatgen's ``OrderDisorderedStructureTransformation``:
+its ``EwaldMinimizer`` does a complete branch-and-bound search, which is exact but
+exponential; for Li1.8Zr0.8Nb0.2Cl6 in a 15-formula-unit cell (60 Li positions for 27
+Li, 25 M positions for 15 Zr/Nb) it does not finish. We use the same energy model
+(point-charge Ewald energy with formal charges, pymatgen's ``EwaldSummation`` matrix)
+and find low-energy orderings by seeded simulated annealing over swaps, which scales as
+O(N) per move. ``tests/test_structures.py`` checks that our configuration energy equals
+pymatgen's Ewald energy of the written structure, and ``benchmarks/bench_ordering.py``
+compares both on a cell small enough for the exact minimiser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from pymatgen.analysis.ewald import EwaldSummation
+from pymatgen.core import Lattice, Structure
+
+from halidelab.errors import StructureError
+
+
+def hnf_matrices(det: int) -> list[np.ndarray]:
+    """All 3x3 lower-triangular Hermite normal forms with determinant ``det``.
+
+    Every sublattice of index ``det`` corresponds to exactly one of these.
+    """
+    out = []
+    for a in range(1, det + 1):
+        if det % a:
+            continue
+        for c in range(1, det // a + 1):
+            if (det // a) % c:
+                continue
+            f = det // (a * c)
+            for b, d, e in itertools.product(range(c), range(f), range(f)):
+                out.append(np.array([[a, 0, 0], [b, c, 0], [d, e, f]]))
+    return out
+
+
+def min_width_A(matrix: np.ndarray) -> float:
+    """Smallest distance between opposite faces of a cell with these row vectors, in A."""
+    m = np.asarray(matrix, dtype=float)
+    vol = abs(np.linalg.det(m))
+    return min(vol / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3))
+
+
+def best_supercell(lattice: Lattice, n_cells: int) -> np.ndarray:
+    """The supercell of ``n_cells`` primitive cells that is most compact.
+
+    Maximises the smallest face-to-face width (what limits periodic-image interactions
+    in MLIP and NEB runs); ties go to diagonal matrices.
+    """
+    best, best_key = None, None
+    for h in hnf_matrices(n_cells):
+        # symmetric use: rows of h times lattice rows
+        w = min_width_A(h @ lattice.matrix)
+        diag = int(np.count_nonzero(h - np.diag(np.diag(h))) == 0)
+        key = (round(w, 6), diag)
+        if best_key is None or key > best_key:
+            best, best_key = h, key
+    return best
+
+
+@dataclasses.dataclass
+class Pool:
+    """Positions that share one occupancy budget.
+
+    ``counts`` maps species label (``""`` = vacancy) to how many of the positions it fills.
+    ``role`` groups pools whose occupied positions may exchange species (e.g. all M).
+    """
+
+    indices: list[int]
+    counts: dict[str, int]
+    role: str
+
+
+@dataclasses.dataclass
+class OrderedConfig:
+    """One ordering: species label per position and its Ewald energy in eV."""
+
+    labels: list[str]
+    energy_eV: float
+
+
+def unit_ewald_matrix(structure: Structure, eta: float | None = None) -> np.ndarray:
+    """Ewald interaction matrix for unit charges on every site, in eV.
+
+    The Ewald energy of charges q on these sites is q^T M q for any neutral q (the
+    energy is a quadratic form in the charges; the background term vanishes).
+    """
+    s = structure.copy()
+    s.replace_species({sp: "H+" for sp in s.composition})
+    s.add_oxidation_state_by_element({"H": 1})
+    ew = EwaldSummation(s, eta=eta, compute_forces=False)
+    m = np.array(ew.total_energy_matrix, dtype=float)
+    return 0.5 * (m + m.T)
+
+
+def role_of_move_is_exchange(labels: np.ndarray, i: int, j: int, pool_of: np.ndarray) -> bool:
+    """True for a forbidden move: a vacancy swapped across pools (changes pool counts)."""
+    return pool_of[i] != pool_of[j] and (not labels[i] or not labels[j])
+
+
+def _quench(matrix: np.ndarray, q: np.ndarray, labels: np.ndarray,
+            groups: list[np.ndarray], pool_of: np.ndarray, max_iter: int = 10000) -> None:
+    """Steepest descent over all allowed pair swaps, in place, to a local minimum."""
+    diag = np.diag(matrix)
+    for _ in range(max_iter):
+        v = matrix @ q
+        best = (-1e-9, -1, -1)
+        for idx in groups:
+            qi = q[idx]
+            d = qi[None, :] - qi[:, None]  # d[a, b] = q_b - q_a for swapping a and b
+            de = (2.0 * d * (v[idx][:, None] - v[idx][None, :])
+                  + d * d * (diag[idx][:, None] + diag[idx][None, :] - 2.0 * matrix[np.ix_(idx, idx)]))
+            occ = np.array([bool(labels[i]) for i in idx])
+            cross = pool_of[idx][:, None] != pool_of[idx][None, :]
+            de[cross & ~(occ[:, None] & occ[None, :])] = np.inf  # vacancies stay in their pool
+            a, b = np.unravel_index(np.argmin(de), de.shape)
+            if de[a, b] < best[0]:
+                best = (float(de[a, b]), int(idx[a]), int(idx[b]))
+        if best[1] < 0:
+            return
+        _, i, j = best
+        labels[i], labels[j] = labels[j], labels[i]
+        q[i], q[j] = q[j], q[i]
+
+
+def anneal_orderings(
+    matrix: np.ndarray,
+    pools: Sequence[Pool],
+    charges: dict[str, float],
+    n_keep: int,
+    seed: int = 0,
+    n_starts: int | None = None,
+    sweeps: int = 300,
+) -> list[OrderedConfig]:
+    """Low-energy orderings by simulated annealing over swaps (seeded, deterministic).
+
+    Parameters
+    ----------
+    matrix : ndarray (n, n)
+        Unit-charge Ewald matrix of all positions (eV).
+    pools : sequence of Pool
+        Occupancy budgets; every position belongs to exactly one pool.
+    charges : dict
+        Formal charge of each species label (vacancy "" is 0).
+    n_keep : int
+        How many distinct-energy candidates to return, lowest first.
+    seed : int
+        Random seed.
+    n_starts : int, optional
+        Independent anneals (default max(8, 2 n_keep)).
+    sweeps : int
+        Swap attempts per position per anneal.
+
+    Returns
+    -------
+    list of OrderedConfig
+        Candidates sorted by energy; distinct energies (to 1e-6 eV) or distinct label
+        arrays with the same energy. Symmetry-equivalence is checked by the caller.
+    """
+    n = matrix.shape[0]
+    rng = np.random.default_rng(seed)
+    roles: dict[str, list[int]] = {}
+    for p in pools:
+        roles.setdefault(p.role, []).extend(p.indices)
+    pool_of = np.empty(n, dtype=int)
+    for k, p in enumerate(pools):
+        pool_of[p.indices] = k
+    movable_pools = [p for p in pools if sum(1 for v in p.counts.values() if v > 0) > 1]
+    exch_roles = [r for r, idx in roles.items()
+                  if len({lab for p in pools if p.role == r for lab, c in p.counts.items() if c and lab}) > 1]
+    if not movable_pools and not exch_roles:
+        labels = [""] * n
+        for p in pools:
+            lab = next(lab for lab, c in p.counts.items() if c)
+            for i in p.indices:
+                labels[i] = lab
+        q = np.array([charges[lab] for lab in labels])
+        return [OrderedConfig(labels, float(q @ matrix @ q))]
+    n_starts = n_starts or max(16, 3 * n_keep)
+    found: dict[tuple, OrderedConfig] = {}
+    diag = np.diag(matrix)
+    role_idx = {r: np.array(roles[r]) for r in exch_roles}
+    pool_idx = [np.array(p.indices) for p in movable_pools]
+    p_exchange = 0.3 if movable_pools else 1.0
+    for _ in range(n_starts):
+        labels = np.empty(n, dtype=object)
+        for p in pools:
+            bag = [lab for lab, c in p.counts.items() for _ in range(c)]
+            if len(bag) != len(p.indices):
+                raise StructureError("internal: pool counts do not fill the pool")
+            labels[p.indices] = rng.permutation(np.array(bag, dtype=object))
+        q = np.array([charges[lab] for lab in labels], dtype=float)
+        v = matrix @ q
+        energy = float(q @ v)
+        n_moves = max(sweeps * n, 2000)
+
+        def propose():
+            if exch_roles and rng.random() < p_exchange:
+                idx = role_idx[exch_roles[rng.integers(len(exch_roles))]]
+            else:
+                idx = pool_idx[rng.integers(len(pool_idx))]
+            i, j = idx[rng.integers(len(idx), size=2)]
+            return int(i), int(j)
+
+        # start hot enough to cross the typical swap energy (M moves cost tens of eV)
+        probe = []
+        for _ in range(200):
+            i, j = propose()
+            d = q[j] - q[i]
+            if d and labels[i] and labels[j] or (d and (labels[i] or labels[j])):
+                probe.append(abs(2.0 * d * (v[i] - v[j])
+                                 + d * d * (diag[i] + diag[j] - 2.0 * matrix[i, j])))
+        t0 = max(float(np.percentile(probe, 90)) if probe else 1.0, 0.05)
+        t1 = 1e-3
+        cold = int(0.5 * n_moves)
+        for step in range(n_moves):
+            kt = t0 * (t1 / t0) ** (step / n_moves)
+            i, j = propose()
+            if labels[i] == labels[j]:
+                continue
+            if role_of_move_is_exchange(labels, i, j, pool_of):
+                continue
+            d = q[j] - q[i]
+            if d == 0.0:
+                # same charge: energy-neutral label exchange (e.g. Y3+/Er3+), always accepted
+                labels[i], labels[j] = labels[j], labels[i]
+                continue
+            de = 2.0 * d * (v[i] - v[j]) + d * d * (diag[i] + diag[j] - 2.0 * matrix[i, j])
+            if de <= 0.0 or rng.random() < math.exp(-de / kt):
+                labels[i], labels[j] = labels[j], labels[i]
+                q[i], q[j] = q[j], q[i]
+                v += d * (matrix[:, i] - matrix[:, j])
+                energy += de
+            if step >= cold and step % n == 0:
+                key = (round(energy, 6), tuple(labels))
+                found.setdefault(key, OrderedConfig(list(labels), float(q @ matrix @ q)))
+        _quench(matrix, q, labels, [*pool_idx, *role_idx.values()], pool_of)
+        energy = float(q @ matrix @ q)
+        key = (round(energy, 6), tuple(labels))
+        found.setdefault(key, OrderedConfig(list(labels), energy))
+    ordered = sorted(found.values(), key=lambda c: c.energy_eV)
+    return ordered[: max(n_keep * 8, n_keep)]

@@ -1,0 +1,194 @@
+"""Parent frameworks: shipped experimental CIFs and lattice estimates.
+
+The trigonal P-3m1 framework of Li3YCl6 (hcp Cl, Li on 6g/6h, Y on 1a and split 2d)
+also serves Li2ZrCl6 and Li3ErCl6 (M on the Y sites, Li reduced to the composition);
+the monoclinic C2/m framework of Li3InCl6 (ccp Cl) serves Li3ScCl6, annealed Li2ZrCl6
+and other ccp Li_a M Cl6. Where the parent itself is shipped (Li3YBr6) its own CIF is
+used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from importlib import resources
+from pathlib import Path
+
+from pymatgen.core import Composition, Species, Structure
+
+from halidelab.composition import (
+    ANION_VALENCE,
+    DesignedComposition,
+    default_valence,
+    design_composition,
+)
+from halidelab.errors import StructureError
+from halidelab.rules import assess, known_polymorphs, mean_radii
+
+DATA = resources.files("halidelab") / "data" / "structures"
+
+
+@dataclasses.dataclass(frozen=True)
+class Framework:
+    """A shipped prototype structure.
+
+    Attributes
+    ----------
+    key : str
+        Short name, e.g. ``"Li3YCl6-P-3m1"``.
+    cif : str
+        File name under ``halidelab/data/structures``.
+    space_group : str
+    packing : str
+    """
+
+    key: str
+    cif: str
+    space_group: str
+    packing: str
+
+    def load(self) -> Structure:
+        """The prototype as a (partially occupied) pymatgen Structure."""
+        return read_structure(Path(str(DATA / self.cif)))
+
+
+FRAMEWORKS: dict[str, Framework] = {
+    "Li3YCl6-P-3m1": Framework("Li3YCl6-P-3m1", "Li3YCl6_P-3m1_obelix-ei3.cif", "P-3m1", "hcp"),
+    "Li3InCl6-C2/m": Framework("Li3InCl6-C2/m", "Li3InCl6_C2_m_obelix-de5.cif", "C2/m", "ccp"),
+    "Li3YBr6-C2/m": Framework("Li3YBr6-C2/m", "Li3YBr6_C2_m_obelix-elz.cif", "C2/m", "ccp"),
+}
+
+#: Measured lattices of parents in a borrowed framework, in A and degrees
+#: (Li2ZrCl6 ball-milled trigonal: a ~ 10.9-11.0, c ~ 5.9-6.0 A, MISSION.md / Chen 2025).
+REFERENCE_LATTICES: dict[tuple[str, str], dict[str, float]] = {
+    ("Li2ZrCl6", "P-3m1"): {"a": 10.94, "b": 10.94, "c": 5.93},
+}
+
+
+def read_structure(path: str | Path) -> Structure:
+    """Read a CIF/POSCAR/extxyz file into a pymatgen Structure.
+
+    Raises
+    ------
+    StructureError
+        Missing, empty or unreadable file, or a file without atoms.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StructureError(f"structure file not found: {path}")
+    if path.stat().st_size == 0:
+        raise StructureError(f"structure file is empty: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if path.suffix.lower() in (".xyz", ".extxyz"):
+                from ase.io import read as ase_read
+                from pymatgen.io.ase import AseAtomsAdaptor
+
+                s = AseAtomsAdaptor.get_structure(ase_read(path))
+            else:
+                s = Structure.from_file(path)
+    except Exception as exc:  # pymatgen/ase raise many kinds on corrupt files
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StructureError(f"cannot read structure {path.name}: {msg[:160]}") from None
+    if len(s) == 0:
+        raise StructureError(f"no atoms in {path.name}")
+    if s.volume < 1.0:
+        raise StructureError(f"{path.name} has a degenerate cell (volume {s.volume:.3g} A^3)")
+    return s
+
+
+def _reduced(formula: str | Composition) -> str:
+    return Composition(formula).reduced_formula
+
+
+def choose_framework(design: DesignedComposition, polymorph: str | None = None) -> tuple[Framework, str]:
+    """Pick the prototype for a parent: (framework, space group of the modelled phase).
+
+    Order: the user's ``polymorph``; else the parent's first known polymorph (the phase
+    of the reference studies, e.g. ball-milled P-3m1 Li2ZrCl6); else the family that the
+    radius ratio t predicts.
+
+    Raises
+    ------
+    StructureError
+        When no shipped framework has that space group.
+    """
+    parent = design.parent
+    if polymorph is None:
+        known = known_polymorphs(parent)
+        if known:
+            polymorph = known[0].space_group
+        else:
+            polymorph = assess(design_composition(parent)).packing.family.split()[-1]
+    sg = polymorph.replace(" ", "")
+    own = [f for f in FRAMEWORKS.values() if _reduced(f.key.split("-")[0]) == _reduced(parent)
+           and f.space_group == sg]
+    if own:
+        return own[0], sg
+    same_anion = [f for f in FRAMEWORKS.values() if f.space_group == sg
+                  and set(Composition(f.key.split("-")[0]).elements) & set(Composition(parent).elements)
+                  & {e for e in Composition(parent).elements if e.symbol in ANION_VALENCE}]
+    cands = same_anion or [f for f in FRAMEWORKS.values() if f.space_group == sg]
+    if not cands:
+        have = sorted({f.space_group for f in FRAMEWORKS.values()})
+        raise StructureError(
+            f"no shipped framework for {parent} in {polymorph}: available space groups are "
+            f"{', '.join(have)} (choose one with --polymorph, or start from your own CIF)"
+        )
+    return cands[0], sg
+
+
+def lattice_scale(design: DesignedComposition, proto: Structure) -> float:
+    """Isotropic scale factor from the prototype to ``design`` by mean M-X bond length.
+
+    A radius-based Vegard estimate: a(x)/a0 = (r_M(x) + r_X(x)) / (r_M0 + r_X0) with
+    composition-weighted Shannon ionic radii (CN 6). It is a first estimate for building
+    models, not a prediction; relaxation with an MLIP gives the computed lattice.
+    """
+    # usual valences, not charge balance: CIF occupancies are rounded (Li3InCl6 has In2.03)
+    proto_comp = Composition({
+        Species(el.symbol, default_valence(el.symbol, el.symbol in ANION_VALENCE)): n
+        for el, n in proto.composition.element_composition.items()
+    })
+    rm0, rx0 = mean_radii(proto_comp, "ionic")
+    rm, rx = mean_radii(design, "ionic")
+    return (rm + rx) / (rm0 + rx0)
+
+
+def parent_lattice(design: DesignedComposition, framework: Framework, space_group: str,
+                   proto: Structure) -> tuple[dict[str, float], str]:
+    """Lattice (a, b, c in A) of the undoped parent in this framework, and its source."""
+    parent = _reduced(design.parent)
+    for (name, sg), abc in REFERENCE_LATTICES.items():
+        if _reduced(name) == parent and sg == space_group:
+            return dict(abc), "measured (reference table)"
+    if _reduced(framework.key.split("-")[0]) == parent:
+        a, b, c = proto.lattice.abc
+        return {"a": a, "b": b, "c": c}, f"shipped CIF {framework.cif}"
+    f = lattice_scale(design_composition(design.parent), proto)
+    a, b, c = proto.lattice.abc
+    return ({"a": a * f, "b": b * f, "c": c * f},
+            f"{framework.cif} scaled by mean M-X bond length (estimate)")
+
+
+def vegard_lattice(design: DesignedComposition, framework: Framework | None = None,
+                   polymorph: str | None = None) -> dict[str, float]:
+    """First-estimate lattice of a doped composition, in A, degrees and A^3.
+
+    The parent's lattice (measured where known) scaled by the ratio of mean M-X bond
+    lengths (Shannon ionic radii) of the doped and undoped compositions: Vegard-like,
+    linear in x. For Nb5+ on Zr4+ it contracts, as measured.
+    """
+    if framework is None:
+        framework, polymorph = choose_framework(design, polymorph)
+    proto = framework.load()
+    base, _ = parent_lattice(design, framework, polymorph or framework.space_group, proto)
+    f = lattice_scale(design, proto) / lattice_scale(design_composition(design.parent), proto)
+    alpha, beta, gamma = proto.lattice.angles
+    a, b, c = base["a"] * f, base["b"] * f, base["c"] * f
+    from pymatgen.core import Lattice
+
+    vol = Lattice.from_parameters(a, b, c, alpha, beta, gamma).volume
+    return {"a_A": a, "b_A": b, "c_A": c, "alpha_deg": alpha, "beta_deg": beta,
+            "gamma_deg": gamma, "volume_A3": vol}

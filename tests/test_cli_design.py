@@ -1,0 +1,103 @@
+"""The design/structure CLI: useful output, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from halidelab.cli import main
+
+
+def test_design_reference_case_table(capsys):
+    assert main(["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "0,0.1,0.2,0.3,0.4"]) == 0
+    out = capsys.readouterr().out
+    assert "Li1.8Zr0.8Nb0.2Cl6" in out and "-11.1%" in out
+    assert "P-3m1" in out and "metastable" in out
+    assert "no warnings" in out
+
+
+def test_design_json_is_machine_readable(capsys):
+    assert main(["design", "Li3InCl6", "--dopant", "Zr", "--site", "In", "--x", "0.1..0.5:0.1",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    formulas = [e["composition"]["formula"] for e in data["entries"]]
+    assert formulas[-1] == "Li2.5In0.5Zr0.5Cl6" and len(formulas) == 5
+
+
+def test_design_high_entropy_and_anion(capsys):
+    assert main(["design", "Li3InCl6", "--dopants", "Y:0.16,Er:0.16,Yb:0.16,Zr:0.25", "--site", "In"]) == 0
+    assert "Li2.75In0.27Y0.16Er0.16Yb0.16Zr0.25Cl6" in capsys.readouterr().out
+    assert main(["design", "Li2ZrCl6", "--dopant", "O", "--site", "Cl", "--x", "0.5"]) == 0
+    assert "Li2.5ZrCl5.5O0.5" in capsys.readouterr().out
+
+
+def test_design_structure_change_warning(capsys):
+    assert main(["design", "Li3YbCl6", "--dopant", "Zr", "--site", "Yb", "--x", "0..0.3:0.1"]) == 0
+    assert "structure change" in capsys.readouterr().out
+
+
+def test_structure_command_writes_models(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--supercell", "auto",
+               "--configs", "2", "-o", str(out)])
+    assert rc == 0
+    assert (out / "Li1.8Zr0.8Nb0.2Cl6_c0.cif").is_file()
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["models"]["Li1.8Zr0.8Nb0.2Cl6"]["x_modelled"] == {"Nb@Zr": 0.2}
+
+
+BAD = [
+    ["design", "Li2ZrCL6"],
+    ["design", "li2zrcl6"],
+    ["design", ""],
+    ["design", "Li2Zr$Cl6"],
+    ["design", "Li2Qq6"],
+    ["design", "ZrCl4", "--dopant", "Nb", "--site", "Zr", "--x", "0.1"],
+    ["design", "Li3ZrCl6"],
+    ["design", "Li2ZrCl6", "--dopant", "Xx", "--site", "Zr", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopant", "nb", "--site", "Zr", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Y", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "1.5"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "-0.1"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "abc"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "0.5..0.1:0.1"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "0..0.5:0"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "nan"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "inf"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopant", "O", "--site", "Zr", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Cl", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb0+", "--site", "Zr", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopant", "Nb9+", "--site", "Zr", "--x", "0.2"],
+    ["design", "Li2ZrCl6", "--dopants", "Y:abc", "--site", "Zr"],
+    ["design", "Li2ZrCl6", "--dopants", "Y:0.6,Nb:0.6", "--site", "Zr"],
+    ["design", "LiAlCl4", "--dopant", "Nb", "--site", "Al", "--x", "0.6"],
+    ["design", "Li2ZrCl6", "--oxi", "Zr4"],
+    ["design", "Li2ZrCl6", "--sub", "Nb@Zr"],
+    ["design", "Li2ZrCl6", "--bogus"],
+    ["design"],
+    ["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--supercell", "1x1"],
+    ["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--configs", "0"],
+    ["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--polymorph", "Pnma"],
+    ["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--formats", "pdb"],
+    ["structure", "Li3InCl6", "--dopant", "Mg", "--site", "In", "--x", "1.0"],
+    ["nonexistent-command"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD, ids=[" ".join(a) or "empty" for a in BAD])
+def test_bad_input_gives_one_line_and_exit_2(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+
+
+def test_at_least_30_malformed_inputs():
+    assert len(BAD) >= 30

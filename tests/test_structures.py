@@ -1,0 +1,168 @@
+"""Ordered supercell models: composition, charge, site counts, distinctness, energies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.analysis.ewald import EwaldSummation
+from pymatgen.analysis.structure_matcher import StructureMatcher
+
+from halidelab.composition import Substitution, design_composition
+from halidelab.errors import StructureError
+from halidelab.structures.models import build_models, parse_supercell, write_models
+from halidelab.structures.ordering import best_supercell, hnf_matrices
+from halidelab.structures.prototypes import read_structure, vegard_lattice
+
+OXI = {"Li": 1, "Zr": 4, "Nb": 5, "Cl": -1}
+
+
+@pytest.fixture(scope="module")
+def lznc():
+    d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
+    return build_models(d, n_configs=4, seed=7, sweeps=40)
+
+
+def test_lznc_supercell_composition_charge_and_sites(lznc):
+    assert lznc.x_modelled == {"Nb@Zr": pytest.approx(0.2)}
+    assert lznc.formula_modelled == "Li1.8Zr0.8Nb0.2Cl6"
+    assert lznc.n_formula_units == 15
+    assert lznc.species_counts == {"Li": 27, "Zr": 12, "Nb": 3, "Cl": 90}
+    assert round(abs(np.linalg.det(lznc.supercell_matrix))) == 5
+    for s in lznc.structures:
+        comp = s.composition.get_el_amt_dict()
+        assert comp == {"Li": 27, "Zr": 12, "Nb": 3, "Cl": 90}
+        assert sum(OXI[el] * n for el, n in comp.items()) == 0
+        # no two atoms overlap; cations keep their distance
+        d = s.distance_matrix + np.eye(len(s)) * 100
+        assert d.min() > 2.0
+        # every Nb sits on a site of the M sublattice: octahedrally coordinated by Cl
+        for site in s:
+            if site.specie.symbol == "Nb":
+                cl = [n for n in s.get_neighbors(site, 3.0) if n.specie.symbol == "Cl"]
+                assert len(cl) == 6
+
+
+def test_configurations_are_distinct_and_ranked(lznc):
+    ss = lznc.structures
+    assert len(ss) >= 2
+    sm = StructureMatcher()
+    for i in range(len(ss)):
+        for j in range(i + 1, len(ss)):
+            assert not sm.fit(ss[i], ss[j])
+    e = [c.ewald_energy_eV for c in lznc.configurations]
+    assert e == sorted(e)
+    assert lznc.configurations[0].relative_energy_meV_atom == 0
+
+
+def test_recorded_energy_is_the_pymatgen_ewald_energy(lznc):
+    for cfg in lznc.configurations[:2]:
+        s = cfg.to_structure()
+        s.add_oxidation_state_by_element(OXI)
+        assert EwaldSummation(s).total_energy == pytest.approx(cfg.ewald_energy_eV, abs=1e-6)
+
+
+def test_ordering_beats_random_placement(lznc):
+    """The lowest configuration is far below random orderings of the same cell."""
+    rng = np.random.default_rng(0)
+    best = lznc.structures[0].copy()
+    best.add_oxidation_state_by_element(OXI)
+    e_best = EwaldSummation(best).total_energy
+    li_like = [i for i, s in enumerate(best) if s.specie.symbol in ("Zr", "Nb")]
+    energies = []
+    for _ in range(5):
+        s = best.copy()
+        perm = rng.permutation(li_like)
+        species = [s[i].specie for i in li_like]
+        for i, sp in zip(perm, species, strict=True):
+            s.replace(i, sp)
+        energies.append(EwaldSummation(s).total_energy)
+    assert e_best <= min(energies) + 1e-6
+
+
+def test_seed_makes_it_deterministic():
+    d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
+    a = build_models(d, n_configs=2, seed=3, sweeps=20)
+    b = build_models(d, n_configs=2, seed=3, sweeps=20)
+    assert [c.ewald_energy_eV for c in a.configurations] == [c.ewald_energy_eV for c in b.configurations]
+
+
+def test_li2zrcl6_in_the_li3ycl6_framework():
+    m = build_models(design_composition("Li2ZrCl6"), n_configs=1, seed=0, sweeps=20)
+    assert m.space_group == "P-3m1" and m.framework == "Li3YCl6-P-3m1"
+    assert m.lattice_estimate["a_A"] == pytest.approx(10.94)
+    assert m.lattice_estimate["c_A"] == pytest.approx(5.93)
+    s = m.structures[0]
+    per_fu = {el: n / m.n_formula_units for el, n in s.composition.get_el_amt_dict().items()}
+    assert per_fu == pytest.approx({"Li": 2, "Zr": 1, "Cl": 6})
+
+
+def test_x_that_needs_a_large_cell_is_approximated_and_reported():
+    d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.1))
+    m = build_models(d, n_configs=1, max_atoms=120, seed=0, sweeps=20)
+    x = m.x_modelled["Nb@Zr"]
+    assert x != 0.1 and abs(x - 0.1) < 0.05
+    assert any("modelled as x" in w for w in m.warnings)
+    counts = m.structures[0].composition.get_el_amt_dict()
+    assert counts["Nb"] / m.n_formula_units == pytest.approx(x)
+    # Li follows x exactly: one Li removed per Nb
+    assert counts["Li"] == 2 * m.n_formula_units - counts["Nb"]
+
+
+def test_vegard_estimate_contracts_with_nb():
+    a0 = vegard_lattice(design_composition("Li2ZrCl6"))
+    a2 = vegard_lattice(design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2)))
+    assert a2["a_A"] < a0["a_A"] and a2["c_A"] < a0["c_A"]
+    assert a0["a_A"] == pytest.approx(10.94)
+
+
+def test_monoclinic_framework_and_anion_substitution():
+    m = build_models(design_composition("Li3InCl6", Substitution("Zr", "In", 0.5)),
+                     n_configs=1, seed=0, sweeps=20)
+    assert m.space_group == "C2/m"
+    comp = m.structures[0].composition.get_el_amt_dict()
+    assert comp["Zr"] == comp["In"] and comp["Li"] == 2.5 * m.n_formula_units
+    o = build_models(design_composition("Li2ZrCl6", Substitution("O", "Cl", 0.5)),
+                     n_configs=1, seed=0, sweeps=20)
+    comp = o.structures[0].composition.get_el_amt_dict()
+    assert comp["O"] / o.n_formula_units == pytest.approx(0.5)
+    assert comp["Li"] / o.n_formula_units == pytest.approx(2.5)
+
+
+def test_write_and_read_back(tmp_path, lznc):
+    man = write_models([lznc], tmp_path, formats=["cif", "poscar", "extxyz"])
+    files = man["models"]["Li1.8Zr0.8Nb0.2Cl6"]["files"][0]
+    assert files == ["Li1.8Zr0.8Nb0.2Cl6_c0.cif", "Li1.8Zr0.8Nb0.2Cl6_c0.vasp",
+                     "Li1.8Zr0.8Nb0.2Cl6_c0.extxyz"]
+    for f in files:
+        s = read_structure(tmp_path / f)
+        assert s.composition.get_el_amt_dict() == {"Li": 27, "Zr": 12, "Nb": 3, "Cl": 90}
+    assert (tmp_path / "manifest.json").is_file()
+
+
+def test_hnf_count_and_compact_supercell():
+    # number of sublattices of index n: sigma_2-like sequence 1, 7, 13, 35 for n = 1..4
+    assert [len(hnf_matrices(n)) for n in (1, 2, 3, 4)] == [1, 7, 13, 35]
+    from pymatgen.core import Lattice
+
+    cubic = Lattice.cubic(5.0)
+    m = best_supercell(cubic, 8)
+    assert sorted(np.abs(np.diag(m)).tolist()) == [2, 2, 2]
+
+
+@pytest.mark.parametrize("bad", ["0", "1x1", "axbxc", "-1", "1x0x1"])
+def test_bad_supercell_specs(bad):
+    with pytest.raises(StructureError):
+        parse_supercell(bad)
+
+
+def test_corrupted_and_empty_cif(tmp_path):
+    bad = tmp_path / "bad.cif"
+    bad.write_text("data_x\n_cell_length_a 5\n loop_\n _atom_site_label\n garbage here\n")
+    with pytest.raises(StructureError):
+        read_structure(bad)
+    empty = tmp_path / "empty.cif"
+    empty.write_text("")
+    with pytest.raises(StructureError, match="empty"):
+        read_structure(empty)
+    with pytest.raises(StructureError, match="not found"):
+        read_structure(tmp_path / "nope.cif")
