@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from halidelab.cli import main
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def test_design_reference_case_table(capsys):
@@ -47,6 +50,16 @@ def test_structure_command_writes_models(tmp_path, capsys):
     assert man["models"]["Li1.8Zr0.8Nb0.2Cl6"]["x_modelled"] == {"Nb@Zr": 0.2}
 
 
+def test_structure_from_users_framework_cif(tmp_path, capsys):
+    cif = SHARED / "structures" / "Li3InCl6_C2_m_obelix-de5.cif"
+    rc = main(["structure", "Li3InCl6", "--dopant", "Zr", "--x", "0.5", "--framework", str(cif),
+               "--configs", "1", "-o", str(tmp_path), "--json"])
+    assert rc == 0
+    man = json.loads(capsys.readouterr().out)
+    (entry,) = man["models"].values()
+    assert entry["framework"] == "Li3InCl6_C2_m_obelix-de5" and entry["species_counts"]["Zr"] > 0
+
+
 BAD = [
     ["design", "Li2ZrCL6"],
     ["design", "li2zrcl6"],
@@ -85,12 +98,20 @@ BAD = [
     ["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--formats", "pdb"],
     ["structure", "Li3InCl6", "--dopant", "Mg", "--site", "In", "--x", "1.0"],
     ["nonexistent-command"],
+    ["structure", "Li2ZrCl6", "--framework", "corrupt.cif"],
+    ["structure", "Li2ZrCl6", "--framework", "empty.cif"],
+    ["structure", "Li2ZrCl6", "--framework", "missing.cif"],
+    ["structure", "Li2ZrCl6", "--framework", "nitride.cif"],
 ]
 
 
 @pytest.mark.parametrize("argv", BAD, ids=[" ".join(a) or "empty" for a in BAD])
 def test_bad_input_gives_one_line_and_exit_2(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "corrupt.cif").write_text("data_x\n_cell_length_a 5\nloop_\n_atom_site_label\n1 2 3\n")
+    (tmp_path / "empty.cif").write_text("")
+    (tmp_path / "nitride.cif").write_bytes(
+        (SHARED / "structures" / "Li6Br3N_Fm-3m_obelix-kkn.cif").read_bytes())
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 2, err

@@ -95,6 +95,7 @@ def structure_cmd(
     dopants: str = typer.Option(None, "--dopants", help="Dopant mix on --site: Y:0.16,Zr:0.25"),
     sub: list[str] = typer.Option(None, "--sub", help="Substitution DOPANT[q]@SITE:X (repeatable)"),
     polymorph: str = typer.Option(None, "--polymorph", help="Space group of the parent phase, e.g. C2/m"),
+    framework: Path = typer.Option(None, "--framework", help="Your own CIF/POSCAR as the framework"),
     supercell: str = typer.Option("auto", "--supercell", help="auto, a number of cells, or 1x1x5"),
     max_atoms: int = typer.Option(200, "--max-atoms", help="Largest supercell for --supercell auto"),
     configs: int = typer.Option(5, "--configs", help="Distinct low-energy configurations to keep"),
@@ -111,7 +112,8 @@ def structure_cmd(
     sets = []
     for entry in report.entries:
         sets.append(build_models(entry.composition, polymorph=polymorph, supercell=supercell,
-                                 max_atoms=max_atoms, n_configs=configs, seed=seed))
+                                 max_atoms=max_atoms, n_configs=configs, seed=seed,
+                                 framework=framework))
     manifest = write_models(sets, out, formats=[f.strip() for f in formats.split(",") if f.strip()])
     if as_json:
         print_json(manifest)

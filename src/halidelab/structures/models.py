@@ -39,6 +39,7 @@ from halidelab.structures.ordering import (
 )
 from halidelab.structures.prototypes import (
     choose_framework,
+    framework_from_cif,
     lattice_scale,
     parent_lattice,
 )
@@ -272,6 +273,7 @@ def build_models(
     seed: int = 0,
     sweeps: int = 100,
     min_width: float = 8.0,
+    framework: str | Path | None = None,
 ) -> ModelSet:
     """Ordered supercell models of a designed composition.
 
@@ -293,6 +295,9 @@ def build_models(
         Random seed of the ordering search.
     sweeps : int
         Swap attempts per site per anneal (more is slower and more thorough).
+    framework : str or Path, optional
+        A CIF/POSCAR to use as the framework instead of the shipped prototypes (M sites
+        are the non-Li cations, X the anions; partial occupancies are resolved here).
     min_width : float
         With ``"auto"``, smallest face-to-face width of the supercell in A (periodic
         images of a hopping Li or a dopant further apart than an MLIP cutoff).
@@ -311,7 +316,12 @@ def build_models(
         raise StructureError(f"--configs must be >= 1, got {n_configs}")
     if max_atoms < 1:
         raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
-    framework, sg = choose_framework(design, polymorph)
+    if framework is not None:
+        fw = framework_from_cif(framework)
+        sg = fw.space_group
+    else:
+        fw, sg = choose_framework(design, polymorph)
+    framework = fw
     proto = framework.load()
     raw_sites = _prototype_sites(proto)
     n_x_proto = sum(x.occupancy for x in raw_sites if x.role == "X")

@@ -46,10 +46,44 @@ class Framework:
     cif: str
     space_group: str
     packing: str
+    formula: str = ""
+
+    @property
+    def compound(self) -> str:
+        """Reduced formula of the compound the file describes."""
+        return _reduced(self.formula or self.key.split("-")[0])
 
     def load(self) -> Structure:
         """The prototype as a (partially occupied) pymatgen Structure."""
-        return read_structure(Path(str(DATA / self.cif)))
+        path = Path(self.cif)
+        return read_structure(path if path.is_absolute() else Path(str(DATA / self.cif)))
+
+
+def framework_from_cif(path: str | Path) -> Framework:
+    """A user's CIF (or POSCAR) as the framework, e.g. their own refined structure.
+
+    Raises
+    ------
+    StructureError
+        When the file cannot be read or has no Li, no framework cation or no anion.
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    path = Path(path).resolve()
+    s = read_structure(path)
+    els = {e.symbol for e in s.composition.elements}
+    if "Li" not in els or not els & set(ANION_VALENCE) or not els - {"Li"} - set(ANION_VALENCE):
+        raise StructureError(
+            f"{path.name} is not a Li-M-X framework (elements: {', '.join(sorted(els))})"
+        )
+    try:
+        sg = SpacegroupAnalyzer(s, symprec=0.1).get_space_group_symbol()
+    except Exception:  # spglib fails on some disordered cells: the label is informative only
+        sg = "P1"
+    # occupancies in CIFs are rounded (Li3InCl6 has In2.03 per cell): round per cell
+    formula = Composition({e: round(n) for e, n in s.composition.element_composition.items()
+                           if round(n) > 0}).reduced_formula
+    return Framework(f"{path.stem}", str(path), sg, "from file", formula=formula)
 
 
 FRAMEWORKS: dict[str, Framework] = {
@@ -122,12 +156,11 @@ def choose_framework(design: DesignedComposition, polymorph: str | None = None) 
         else:
             polymorph = assess(design_composition(parent)).packing.family.split()[-1]
     sg = polymorph.replace(" ", "")
-    own = [f for f in FRAMEWORKS.values() if _reduced(f.key.split("-")[0]) == _reduced(parent)
-           and f.space_group == sg]
+    own = [f for f in FRAMEWORKS.values() if f.compound == _reduced(parent) and f.space_group == sg]
     if own:
         return own[0], sg
     same_anion = [f for f in FRAMEWORKS.values() if f.space_group == sg
-                  and set(Composition(f.key.split("-")[0]).elements) & set(Composition(parent).elements)
+                  and set(Composition(f.compound).elements) & set(Composition(parent).elements)
                   & {e for e in Composition(parent).elements if e.symbol in ANION_VALENCE}]
     cands = same_anion or [f for f in FRAMEWORKS.values() if f.space_group == sg]
     if not cands:
@@ -163,7 +196,7 @@ def parent_lattice(design: DesignedComposition, framework: Framework, space_grou
     for (name, sg), abc in REFERENCE_LATTICES.items():
         if _reduced(name) == parent and sg == space_group:
             return dict(abc), "measured (reference table)"
-    if _reduced(framework.key.split("-")[0]) == parent:
+    if framework.compound == parent:
         a, b, c = proto.lattice.abc
         return {"a": a, "b": b, "c": c}, f"shipped CIF {framework.cif}"
     f = lattice_scale(design_composition(design.parent), proto)
