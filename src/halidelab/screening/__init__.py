@@ -1,0 +1,1 @@
+"""Screening: tasks keyed by content hash, a resumable results store, executors, plans."""

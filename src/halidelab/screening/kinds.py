@@ -1,0 +1,48 @@
+"""The task functions: each turns JSON inputs into a JSON result.
+
+Kinds: ``design`` (charge balance + rules), ``models`` (ordered supercells),
+``xrd`` (simulated pattern), ``relax`` (MLIP relaxation), ``bvse`` (bond-valence
+barriers), ``prior`` (data-driven conductivity prior). Heavy imports stay inside the
+functions so that a worker imports only what its tasks need.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from halidelab.screening.tasks import task_function
+
+
+def _subs(inputs: dict[str, Any]):
+    from halidelab.composition import Substitution
+
+    return [Substitution(**s) for s in inputs.get("substitutions", [])]
+
+
+@task_function("design")
+def design_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Charge-balanced composition and rules verdict of one composition."""
+    from halidelab.composition import design_composition
+    from halidelab.rules import assess
+
+    comp = design_composition(inputs["parent"], _subs(inputs), inputs.get("oxidation_states"))
+    return {"composition": comp.to_dict(), "fit": assess(comp).to_dict()}
+
+
+@task_function("models")
+def models_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Ordered supercell models of one composition."""
+    from halidelab.composition import design_composition
+    from halidelab.structures.models import build_models
+
+    comp = design_composition(inputs["parent"], _subs(inputs), inputs.get("oxidation_states"))
+    ms = build_models(
+        comp,
+        polymorph=inputs.get("polymorph"),
+        supercell=inputs.get("supercell", "auto"),
+        max_atoms=inputs.get("max_atoms", 200),
+        n_configs=inputs.get("n_configs", 1),
+        seed=inputs.get("seed", 0),
+        sweeps=inputs.get("sweeps", 100),
+    )
+    return ms.to_dict()

@@ -1,0 +1,158 @@
+"""Run tasks against a results store: in this process or on Dask, resumable.
+
+Finished keys are skipped; tasks a killed run left ``running`` are reset and rerun; a
+task that raises is recorded as ``failed`` with its one-line reason and the run goes on.
+Results are written by this (the client) process only, so SQLite sees one writer per run
+and two runs on one file wait for each other instead of corrupting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from halidelab.screening.store import Store
+from halidelab.screening.tasks import CODE_VERSION, Task, execute
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """What a run did: keys computed, skipped (already done) and failed."""
+
+    computed: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, title: str) -> Iterator[tuple[Progress | None, Any]]:
+    if not enabled or total == 0:
+        yield None, None
+        return
+    prog = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=False,
+    )
+    with prog:
+        yield prog, prog.add_task(title, total=total)
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    store: Store,
+    client: Any | None = None,
+    progress: bool = True,
+    title: str = "tasks",
+    retries: int = 2,
+) -> RunSummary:
+    """Run every task not already done; return what happened.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        Independent tasks (one stage of a plan).
+    store : Store
+        Where results go; done keys are skipped.
+    client : distributed.Client, optional
+        Run on Dask (LocalCluster, remote scheduler or dask-jobqueue); None runs here.
+    progress : bool
+        Show a rich progress bar with the time left.
+    retries : int
+        Dask retries for tasks whose worker died.
+    """
+    t0 = time.perf_counter()
+    summary = RunSummary()
+    store.reset_stale()
+    todo: list[Task] = []
+    seen: set[str] = set()
+    for task in tasks:
+        key = task.key
+        if key in seen:
+            continue
+        seen.add(key)
+        store.add(key, task.kind, task.label, task.inputs, CODE_VERSION)
+        if store.status(key) == "done":
+            summary.skipped.append(key)
+        else:
+            todo.append(task)
+    with _progress(progress, len(todo), title) as (prog, bar):
+        if client is None:
+            for task in todo:
+                _run_local(task, store, summary)
+                if prog is not None:
+                    prog.advance(bar)
+        else:
+            _run_dask(todo, store, summary, client, retries, prog, bar)
+    summary.wall_s = time.perf_counter() - t0
+    return summary
+
+
+def _run_local(task: Task, store: Store, summary: RunSummary) -> None:
+    key = task.key
+    store.start(key)
+    t = time.perf_counter()
+    try:
+        result = execute(task.kind, task.inputs)
+    except KeyboardInterrupt:
+        store.fail(key, "interrupted", time.perf_counter() - t)
+        raise
+    except Exception as exc:  # a failing task is recorded; the run goes on
+        store.fail(key, _one_line(exc), time.perf_counter() - t)
+        summary.failed[key] = _one_line(exc)
+        return
+    store.finish(key, result, time.perf_counter() - t)
+    summary.computed.append(key)
+
+
+def _timed_execute(kind: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    t = time.perf_counter()
+    return execute(kind, inputs), time.perf_counter() - t
+
+
+def _run_dask(todo: list[Task], store: Store, summary: RunSummary, client: Any, retries: int,
+              prog: Progress | None, bar: Any) -> None:
+    from distributed import as_completed
+
+    futures = {}
+    for task in todo:
+        store.start(task.key)
+        fut = client.submit(_timed_execute, task.kind, task.inputs, key=f"{task.kind}-{task.key}",
+                            retries=retries, pure=False)
+        futures[fut] = task
+    try:
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                result, dt = fut.result()
+            except Exception as exc:  # task error, or worker lost more than `retries` times
+                store.fail(task.key, _one_line(exc))
+                summary.failed[task.key] = _one_line(exc)
+            else:
+                store.finish(task.key, result, dt)
+                summary.computed.append(task.key)
+            if prog is not None:
+                prog.advance(bar)
+    except KeyboardInterrupt:
+        for fut in futures:
+            fut.cancel()
+        raise
