@@ -151,6 +151,9 @@ def test_assign_oxidation_states_known_parents():
     assert assign_oxidation_states("Li2MgCl4")["Mg"] == 2
     assert assign_oxidation_states("LiNbOCl4")["Nb"] == 5
     assert assign_oxidation_states("Li6PS5Cl")["P"] == 5
+    # M2+ chloride spinels use a halide-specific alternate valence
+    assert assign_oxidation_states("Li2CrCl4")["Cr"] == 2
+    assert assign_oxidation_states("Li2VCl4")["V"] == 2
 
 
 def test_concentrations_per_cm3():

@@ -48,6 +48,12 @@ HALIDE_VALENCE: dict[str, int] = {
     "Si": 4, "Nb": 5, "Ta": 5, "Sb": 5, "Mo": 5, "W": 6, "B": 3,
 }
 
+#: Other valences seen in halide frameworks (Li2CrCl4 and Li2VCl4 spinels hold M2+).
+HALIDE_ALTERNATES: dict[str, tuple[int, ...]] = {
+    "Cr": (2,), "V": (2, 4), "Fe": (2,), "Ti": (3,), "Eu": (2,), "Yb": (2,), "Sm": (2,),
+    "Mo": (3, 4, 6), "W": (4, 5), "Nb": (3, 4), "Ta": (4,), "Cu": (1,), "Tl": (1,), "Sn": (2,),
+}
+
 _TOL = 1e-6
 #: Largest |charge| per formula unit accepted for a parent formula (rounded formulas).
 PARENT_CHARGE_TOL = 0.02
@@ -355,13 +361,14 @@ def assign_oxidation_states(
     choices = []
     for el in free:
         first = default_valence(el)
-        others = [s for s in Element(el).common_oxidation_states if s > 0 and s != first]
-        choices.append([first, *others])
+        common = [s for s in Element(el).common_oxidation_states if s > 0 and s != first]
+        alt = [s for s in HALIDE_ALTERNATES.get(el, ()) if s != first and s not in common]
+        choices.append([first, *common, *alt])  # cost rises along the list
     best: tuple[int, float, tuple[int, ...]] | None = None
     for combo in itertools.product(*choices):
         charge = base + sum(q * amounts[el] for el, q in zip(free, combo, strict=True))
         if abs(charge) <= PARENT_CHARGE_TOL:
-            cost = sum(1 for q, ch in zip(combo, choices, strict=True) if q != ch[0])
+            cost = sum(ch.index(q) for q, ch in zip(combo, choices, strict=True))
             if best is None or (cost, abs(charge)) < (best[0], best[1]):
                 best = (cost, abs(charge), combo)
     if best is None:

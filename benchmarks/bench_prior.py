@@ -1,0 +1,129 @@
+"""Benchmark of the conductivity prior (run by hand: ``python benchmarks/bench_prior.py``).
+
+1. Model choice by grouped 5-fold CV on the *training* split only (HGB vs random forest
+   vs extra trees), then the official test split for the chosen one, next to the
+   trivial baseline of predicting the training median.
+2. Test-split metrics (all and halides) and interval coverage of the shipped model.
+3. The Nb series Li(2-x)Zr(1-x)Nb(x)Cl6, x = 0..0.5.
+4. Time to predict 10,000 generated compositions (cold feature cache).
+
+matminer's ElementProperty featuriser would compute the same Magpie-style statistics,
+but it pins pandas < 3 and cannot be installed beside this project, so there is no
+library run to compare against here.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+warnings.simplefilter("ignore")
+
+
+def model_choice() -> None:
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        HistGradientBoostingRegressor,
+        RandomForestRegressor,
+    )
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    from halidelab.prior.data import prepare_dataset
+    from halidelab.prior.features import featurize
+    from halidelab.prior.model import HGB_PARAMS
+
+    ds = prepare_dataset()
+    x = featurize(ds.train["formula"])
+    y = ds.train["log10_sigma_S_cm"].to_numpy()
+    c = ds.train["censored"].to_numpy()
+    g = ds.train["group"].to_numpy()
+    xt = featurize(ds.test["formula"])
+    yt = ds.test["log10_sigma_S_cm"].to_numpy()
+    ct = ds.test["censored"].to_numpy()
+    xi, xti = np.nan_to_num(x, nan=-1.0), np.nan_to_num(xt, nan=-1.0)
+    models = {
+        "HGB (chosen)": (HistGradientBoostingRegressor(random_state=0, **HGB_PARAMS), x, xt),
+        "HGB lr0.05 leaf10": (HistGradientBoostingRegressor(random_state=0, learning_rate=0.05, max_iter=300,
+                                                            min_samples_leaf=10), x, xt),
+        "random forest": (RandomForestRegressor(n_estimators=300, min_samples_leaf=2, max_features=0.33,
+                                                random_state=0, n_jobs=1), xi, xti),
+        "extra trees": (ExtraTreesRegressor(n_estimators=300, min_samples_leaf=2, max_features=0.5,
+                                            random_state=0, n_jobs=1), xi, xti),
+    }
+    base = np.mean(np.abs(yt[~ct] - np.median(y[~c])))
+    print(f"trivial baseline (training median) test MAE: {base:.3f}")
+    print(f"{'model':22s} {'CV MAE (train)':>15s} {'test MAE':>9s} {'fit s':>6s}")
+    for name, (m, xa, xb) in models.items():
+        t = time.perf_counter()
+        oof = cross_val_predict(m, xa, y, cv=GroupKFold(5), groups=g)
+        m.fit(xa, y)
+        p = m.predict(xb)
+        print(f"{name:22s} {np.mean(np.abs(oof - y)[~c]):15.3f} {np.mean(np.abs(p - yt)[~ct]):9.3f} "
+              f"{time.perf_counter() - t:6.1f}")
+
+
+def shipped_metrics() -> None:
+    from halidelab.prior.model import get_model
+
+    prov = get_model().provenance
+    for name in ("cv_metrics", "test_metrics", "test_metrics_halide"):
+        m = prov[name]
+        print(f"{name:20s} n={m['n_uncensored']:3d} (+{m['n_censored']} censored) MAE={m['mae']:.3f} "
+              f"RMSE={m['rmse']:.3f} Spearman={m['spearman']:.3f} MAE(OBELiX conv.)={m['mae_obelix_convention']:.3f} "
+              f"coverage90={m['coverage']:.3f} mean width={m['interval_width']:.2f}")
+
+
+def nb_series() -> None:
+    from halidelab.prior.model import predict
+
+    xs = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    preds = predict([f"Li{2 - x:.1f}Zr{1 - x:.1f}Nb{x:.1f}Cl6" for x in xs])
+    print(f"{'x':>4s} {'formula':20s} {'log10 s':>8s} {'90% interval':>16s} {'in domain':>9s} {'d_nn':>5s}  nearest")
+    for x, p in zip(xs, preds, strict=True):
+        n = p.nearest[0]
+        print(f"{x:4.1f} {p.formula:20s} {p.log10_sigma_S_cm:8.2f} "
+              f"[{p.log10_sigma_low_S_cm:6.2f},{p.log10_sigma_high_S_cm:6.2f}] {str(p.in_domain):>9s} "
+              f"{p.nearest_distance:5.2f}  {n.formula} ({n.log10_sigma_S_cm:.2f})")
+
+
+def generated(n: int, seed: int = 0) -> list[str]:
+    """n distinct doped halides Li_a M1_(1-x) M2_x X_b (charge balanced by Li)."""
+    rng = np.random.default_rng(seed)
+    hosts = {"Y": 3, "In": 3, "Sc": 3, "Er": 3, "Yb": 3, "Lu": 3, "Ho": 3, "Zr": 4, "Hf": 4}
+    dopants = {"Nb": 5, "Ta": 5, "Zr": 4, "Hf": 4, "In": 3, "Y": 3, "Sc": 3, "Mg": 2, "Zn": 2, "Al": 3, "Fe": 3}
+    out: set[str] = set()
+    hk, dk = list(hosts), list(dopants)
+    while len(out) < n:
+        h, d = hk[rng.integers(len(hk))], dk[rng.integers(len(dk))]
+        if h == d:
+            continue
+        x = round(float(rng.uniform(0.0, 0.6)), 3)
+        xanion = ["Cl", "Br", "I"][rng.integers(3)]
+        li = 6 - (hosts[h] * (1 - x) + dopants[d] * x)
+        if li <= 0:
+            continue
+        out.add(f"Li{li:.3f}{h}{1 - x:.3f}{d}{x:.3f}{xanion}6")
+    return sorted(out)
+
+
+def timing(n: int = 10_000) -> None:
+    from halidelab.prior import features
+    from halidelab.prior.model import get_model
+
+    model = get_model()
+    formulas = generated(n)
+    features._physics_from_items.cache_clear()
+    t = time.perf_counter()
+    preds = model.predict(formulas)
+    dt = time.perf_counter() - t
+    print(f"{len(preds)} predictions (cold cache) in {dt:.2f} s = {1e3 * dt / len(preds):.3f} ms each; "
+          f"{sum(p.in_domain for p in preds)} in domain")
+
+
+if __name__ == "__main__":
+    model_choice()
+    shipped_metrics()
+    nb_series()
+    timing()

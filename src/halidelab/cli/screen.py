@@ -1,0 +1,82 @@
+"""``halidelab reproduce``: reference cases end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from halidelab.cli._common import console, print_json
+from halidelab.errors import HalidelabError
+
+
+def _client(scheduler: str | None, workers: int):
+    if scheduler:
+        from distributed import Client
+
+        try:
+            return Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise HalidelabError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    if workers > 1:
+        from distributed import Client, LocalCluster
+
+        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=40))
+    return None
+
+
+def reproduce_cmd(
+    case: str = typer.Argument(..., help="Reference case: chen2025 (Nb-substituted Li2ZrCl6)"),
+    out: Path = typer.Option(Path("chen2025"), "-o", "--out", help="Output folder"),
+    db: str = typer.Option(None, "--db", help="Results store (default OUT/results.sqlite, or a URL)"),
+    tiers: str = typer.Option("rules,models,relax,bvse,xrd,prior", "--tiers",
+                              help="Comma list of rules, models, relax, bvse, xrd, prior"),
+    model: str = typer.Option("chgnet", "--model", help="MLIP for relaxation"),
+    x: str = typer.Option("0..0.5:0.1", "--x", help="Nb contents for rules and prior"),
+    model_x: str = typer.Option("0,0.2,0.4", "--model-x", help="Nb contents that get models, relax, BVSE"),
+    max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
+    relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
+    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"),
+    workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = this process)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON"),
+) -> None:
+    """Run a reference case from design to report (resumable: rerun to continue)."""
+    from halidelab.composition import parse_x_values
+    from halidelab.screening.reproduce import reproduce_chen2025
+
+    if case.lower() != "chen2025":
+        raise HalidelabError(f"unknown reference case {case!r}: available: chen2025")
+    if workers < 1:
+        raise HalidelabError(f"--workers must be >= 1, got {workers}")
+    client = _client(scheduler, workers)
+    try:
+        res = reproduce_chen2025(out=out, db=db, xs=parse_x_values(x), model_xs=parse_x_values(model_x),
+                                 tiers=tiers.split(","), model=model, max_atoms=max_atoms,
+                                 relax_steps=relax_steps, client=client)
+    finally:
+        if client is not None:
+            client.close()
+    if as_json:
+        print_json({"report": str(res.report), "store": str(res.store), "rows": res.rows,
+                    "failed": res.failed})
+        return
+    table = Table(title="Li(2-x)Zr(1-x)Nb(x)Cl6: predicted (and measured, Chen 2025)")
+    cols = [("x", "x", "{:.2f}"), ("formula", "formula", "{}"), ("a_relaxed_A", "a (Å)", "{:.3f}"),
+            ("c_relaxed_A", "c (Å)", "{:.3f}"), ("bvse_1d_eV", "BVSE 1D", "{:.2f}"),
+            ("bvse_3d_eV", "BVSE 3D", "{:.2f}"), ("prior_log10_sigma", "prior log σ", "{:.2f}"),
+            ("measured_sigma_S_cm", "meas. σ (S/cm)", "{:.3g}")]
+    for _, head, _ in cols:
+        table.add_column(head)
+    for r in res.rows:
+        table.add_row(*[fmt.format(r[k]) if r.get(k) is not None else "–" for k, _, fmt in cols])
+    console.print(table)
+    for err in res.failed.values():
+        console.print(f"[red]failed[/]: {err}")
+    console.print(f"report: {res.report}  (results store: {res.store}; rerun to resume)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``reproduce`` to the CLI."""
+    app.command("reproduce")(reproduce_cmd)

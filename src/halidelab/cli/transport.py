@@ -1,0 +1,158 @@
+"""``halidelab relax | bvse | md``: transport predictions from a structure file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from halidelab.cli._common import console, print_json
+
+
+def _read(path: Path):
+    from halidelab.structures.prototypes import read_structure
+
+    return read_structure(path)
+
+
+def _temperatures(text: str) -> list[float]:
+    from halidelab.errors import SimulationError
+
+    try:
+        temps = [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
+    except ValueError:
+        raise SimulationError(f"cannot read temperatures {text!r}: write them in K like 500,600,700") from None
+    if not temps or any(t <= 0 for t in temps):
+        raise SimulationError(f"temperatures must be positive numbers in K, got {text!r}")
+    return temps
+
+
+def register(app: typer.Typer) -> None:
+    """Add the transport commands to the app."""
+
+    @app.command("relax")
+    def relax_cmd(
+        structure: Path = typer.Argument(..., help="CIF/POSCAR/extxyz of an ordered structure."),
+        model: str = typer.Option("chgnet", "--model", help="MLIP: chgnet, sevennet-0, ..."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+        threads: int = typer.Option(None, "--threads", help="torch threads."),
+        fmax: float = typer.Option(0.05, "--fmax", help="Force threshold, eV/A."),
+        steps: int = typer.Option(500, "--steps", help="Maximum optimiser steps."),
+        fixed_cell: bool = typer.Option(False, "--fixed-cell", help="Relax positions only."),
+        optimizer: str = typer.Option("FIRE", "--optimizer", help="FIRE or BFGS."),
+        out: Path = typer.Option(None, "--out", help="Write the relaxed structure (CIF)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Relax positions and cell with an MLIP; report convergence and lattice."""
+        from halidelab.relax import relax
+
+        res = relax(_read(structure), model=model, device=device, threads=threads, fmax=fmax,
+                    steps=steps, relax_cell=not fixed_cell, optimizer=optimizer)
+        if out is not None:
+            from halidelab.structures.models import write_structure
+
+            write_structure(res.to_structure(), out)
+        if as_json:
+            d = res.to_dict()
+            d.pop("structure")
+            print_json(d)
+            return
+        t = Table(title=f"{res.formula}: {res.provenance.model} ({res.provenance.model_version})")
+        t.add_column("")
+        t.add_column("before")
+        t.add_column("after")
+        for k in ("a_A", "b_A", "c_A", "alpha_deg", "beta_deg", "gamma_deg", "volume_A3"):
+            t.add_row(k, f"{getattr(res.lattice_initial, k):.4f}", f"{getattr(res.lattice_final, k):.4f}")
+        t.add_row("energy_eV_atom", f"{res.energy_initial_per_atom_eV:.4f}", f"{res.energy_per_atom_eV:.4f}")
+        console.print(t)
+        state = "converged" if res.converged else "NOT converged"
+        console.print(f"{state} in {res.steps}/{res.max_steps} steps: fmax {res.fmax_eV_A:.4f} eV/A "
+                      f"(target {res.fmax_target_eV_A}), max stress {res.max_stress_GPa:.3f} GPa")
+
+    @app.command("bvse")
+    def bvse_cmd(
+        structure: Path = typer.Argument(..., help="CIF/POSCAR of an ordered structure."),
+        ion: str = typer.Option("Li", "--ion", help="Mobile ion."),
+        resolution: float = typer.Option(0.2, "--resolution", help="Grid spacing, A."),
+        cube: Path = typer.Option(None, "--cube", help="Write the map as a .cube file."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Bond-valence site energy map and 1D/2D/3D percolation barriers."""
+        from halidelab.transport.bvse import bvse
+
+        res, _ = bvse(_read(structure), mobile_ion=ion, resolution_A=resolution, cube=cube)
+        if as_json:
+            print_json(res.to_dict())
+            return
+
+        def fmt(v: float | None) -> str:
+            return "none below e_max" if v is None else f"{v:.3f}"
+
+        t = Table(title=f"BVSE {ion}+ in {res.formula} (grid {res.grid_shape})")
+        t.add_column("percolation")
+        t.add_column("barrier (eV)")
+        for lab, v in (("1D", res.e_1d_eV), ("2D", res.e_2d_eV), ("3D", res.e_3d_eV)):
+            t.add_row(lab, fmt(v))
+        for lab, v in zip("abc", res.e_axis_eV, strict=True):
+            t.add_row(f"along {lab}", fmt(v))
+        console.print(t)
+        if cube is not None:
+            console.print(f"map written to {cube.with_suffix('.cube')}")
+
+    @app.command("md")
+    def md_cmd(
+        structure: Path = typer.Argument(..., help="CIF/POSCAR of an ordered (relaxed) structure."),
+        temperatures: str = typer.Option("600", "--T", help="Temperatures in K, e.g. 500,600,700."),
+        ps: float = typer.Option(10.0, "--ps", help="Simulated time per temperature, ps."),
+        timestep: float = typer.Option(2.0, "--timestep", help="Time step, fs."),
+        model: str = typer.Option("chgnet", "--model", help="MLIP name."),
+        device: str = typer.Option("auto", "--device"),
+        threads: int = typer.Option(None, "--threads"),
+        thermostat: str = typer.Option("bussi", "--thermostat", help="bussi or langevin."),
+        mobile: str = typer.Option("all", "--mobile", help="all or li (framework fixed)."),
+        seed: int = typer.Option(0, "--seed"),
+        interval: int = typer.Option(10, "--interval", help="Steps between frames."),
+        skip_ps: float = typer.Option(0.0, "--skip-ps", help="Equilibration left out of the MSD, ps."),
+        haven: float = typer.Option(1.0, "--haven", help="Haven ratio for Nernst-Einstein."),
+        out: Path = typer.Option(Path("md"), "--out", help="Folder for trajectories (resumable)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """NVT MD at each temperature, then D, sigma (Nernst-Einstein) and Arrhenius."""
+        from halidelab.potentials import get_calculator
+        from halidelab.transport.diffusion import analyse_trajectory, md_arrhenius
+        from halidelab.transport.md import run_md
+
+        temps = _temperatures(temperatures)
+        s = _read(structure)
+        calc = get_calculator(model, device, threads)
+        steps = max(1, int(round(ps * 1000 / timestep)))
+        runs, diffs = [], []
+        for T in temps:
+            r = run_md(s, T, steps, out / f"md_{T:g}K.traj", timestep_fs=timestep, calculator=calc,
+                       thermostat=thermostat, mobile=mobile, seed=seed, interval=interval,
+                       progress=not as_json)
+            runs.append(r)
+            diffs.append(analyse_trajectory(r.trajectory, haven_ratio=haven, skip_ps=skip_ps,
+                                            temperature_K=r.mean_temperature_K))
+        arr = md_arrhenius(diffs) if len(diffs) >= 2 else None
+        if as_json:
+            print_json({"runs": [r.to_dict() for r in runs], "diffusion": [d.to_dict() for d in diffs],
+                        "arrhenius": arr.to_dict() if arr else None})
+            return
+        t = Table(title=f"MD {runs[0].formula}, {model}, mobile={mobile}, H_R={haven:g}")
+        for col in ("T (K)", "<T> (K)", "ps", "D (cm2/s)", "D_c/D_ab", "sigma (S/cm)", "drift eV/atom"):
+            t.add_column(col)
+        for r, d in zip(runs, diffs, strict=True):
+            t.add_row(f"{r.temperature_K:g}", f"{r.mean_temperature_K:.0f}", f"{r.duration_ps:.2f}",
+                      f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
+                      "-" if d.anisotropy_c_ab is None else f"{d.anisotropy_c_ab:.2f}",
+                      f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}",
+                      "-" if r.conserved_drift_eV_atom is None else f"{r.conserved_drift_eV_atom:.2e}")
+        console.print(t)
+        if arr is not None:
+            console.print(f"Ea = {arr.ea_eV:.3f} +- {arr.ea_err_eV:.3f} eV; sigma(300 K) = "
+                          f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "
+                          f"{arr.sigma_300K_high_S_cm:.1e}]")
+            for w in arr.warnings:
+                console.print(f"warning: {w}")

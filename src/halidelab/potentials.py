@@ -1,0 +1,274 @@
+"""One registry of universal machine-learned interatomic potentials (MLIPs).
+
+``get_calculator("chgnet")`` returns an ASE calculator for a named model; the same
+names work for every transport method (relax, MD, NEB). Weights come from the files
+shipped inside the ``chgnet`` and ``sevenn`` wheels and are loaded by *path*, so no
+model ever downloads anything:
+
+- ``chgnet``: CHGNet 0.3.0 (MPtrj), ``chgnet/pretrained/0.3.0/*.pth.tar``, loaded with
+  ``CHGNet.load(model_name="0.3.0")``, which reads that file with ``torch.load`` only.
+- ``sevennet-0`` (SevenNet_0__11Jul2024), ``sevennet-0-22may2024``, ``sevennet-l3i5``,
+  ``sevennet-mf-0`` (multi-fidelity; ``modal`` "PBE" (default) or "R2SCAN"): the
+  checkpoints in ``sevenn/pretrained_potentials``. We pass the file path to
+  ``sevenn.util.load_checkpoint``; sevenn's name lookup (``pretrained_name_to_path``)
+  would try to download a missing file, the path route never does.
+
+Loaded models are cached per process (one load per model, device and modal); each
+:func:`get_calculator` call wraps the cached model in a fresh ASE calculator, so two
+structures never share calculator state. Any other ASE calculator works with the
+transport code too: :func:`calculator_info` describes it for provenance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import threading
+import warnings
+from typing import Any
+
+from halidelab.errors import ModelError
+from halidelab.records import Provenance
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    family: str  # "chgnet" or "sevenn"
+    version: str  # checkpoint name users quote in papers
+    relpath: str  # checkpoint path inside the package
+    modals: tuple[str, ...] = ()
+    description: str = ""
+
+
+_REGISTRY: dict[str, _Spec] = {
+    "chgnet": _Spec("chgnet", "CHGNet-0.3.0", "pretrained/0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar",
+                    description="CHGNet 0.3.0 trained on MPtrj (PBE/PBE+U)"),
+    "sevennet-0": _Spec("sevenn", "SevenNet_0__11Jul2024",
+                        "pretrained_potentials/SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
+                        description="SevenNet-0 (11 Jul 2024) trained on MPtrj"),
+    "sevennet-0-22may2024": _Spec("sevenn", "SevenNet_0__22May2024",
+                                  "pretrained_potentials/SevenNet_0__22May2024/checkpoint_sevennet_0.pth",
+                                  description="SevenNet-0 (22 May 2024) trained on MPtrj"),
+    "sevennet-l3i5": _Spec("sevenn", "SevenNet_l3i5",
+                           "pretrained_potentials/SevenNet_l3i5/checkpoint_l3i5.pth",
+                           description="SevenNet l3i5 (lmax 3, 5 interactions) on MPtrj"),
+    "sevennet-mf-0": _Spec("sevenn", "SevenNet_MF_0",
+                           "pretrained_potentials/SevenNet_MF_0/checkpoint_sevennet_mf_0.pth",
+                           modals=("PBE", "R2SCAN"),
+                           description="SevenNet multi-fidelity (PBE and R2SCAN heads)"),
+}
+
+#: Accepted spellings that map onto the registry names.
+_ALIASES = {"chgnet-0.3.0": "chgnet", "7net-0": "sevennet-0", "sevennet": "sevennet-0",
+            "7net-0_22may2024": "sevennet-0-22may2024", "7net-l3i5": "sevennet-l3i5",
+            "7net-mf-0": "sevennet-mf-0"}
+
+_CACHE: dict[tuple[str, str, str | None], Any] = {}
+_LOCK = threading.Lock()
+
+
+def available_models() -> list[str]:
+    """Names :func:`get_calculator` accepts."""
+    return sorted(_REGISTRY)
+
+
+def _canonical(model: str) -> str:
+    if not isinstance(model, str) or not model.strip():
+        raise ModelError(f"model name must be a string; valid names: {', '.join(available_models())}")
+    key = model.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise ModelError(f"unknown model {model!r}; valid names: {', '.join(available_models())}")
+    return key
+
+
+def _checkpoint_path(spec: _Spec) -> str:
+    import importlib
+
+    pkg = importlib.import_module(spec.family)
+    path = os.path.join(os.path.dirname(pkg.__file__), spec.relpath)
+    if not os.path.isfile(path):
+        raise ModelError(f"weights for {spec.version} not found at {path}: reinstall "
+                         f"{spec.family} (the wheel ships them; nothing is downloaded)")
+    return path
+
+
+def _package_version(family: str) -> str:
+    from importlib.metadata import version
+
+    return version(family)
+
+
+def _modal(spec: _Spec, modal: str | None) -> str | None:
+    if not spec.modals:
+        if modal:
+            raise ModelError(f"model {spec.version} has a single fidelity; drop modal={modal!r}")
+        return None
+    if modal is None:
+        return spec.modals[0]
+    for m in spec.modals:
+        if m.lower() == str(modal).lower():
+            return m
+    raise ModelError(f"unknown modal {modal!r} for {spec.version}; use one of {list(spec.modals)}")
+
+
+def model_info(model: str = "chgnet", modal: str | None = None) -> dict[str, Any]:
+    """Name, checkpoint version and weights file of a registered model.
+
+    Parameters
+    ----------
+    model : str
+        Registry name (see :func:`available_models`).
+    modal : str, optional
+        Fidelity head for multi-fidelity models (``sevennet-mf-0``: "PBE" or "R2SCAN").
+
+    Returns
+    -------
+    dict
+        ``name``, ``version`` (checkpoint name), ``checkpoint`` (absolute path),
+        ``package`` and ``package_version``, ``modal`` and ``description``.
+    """
+    name = _canonical(model)
+    spec = _REGISTRY[name]
+    return {
+        "name": name,
+        "version": spec.version if not spec.modals else f"{spec.version}/{_modal(spec, modal)}",
+        "checkpoint": _checkpoint_path(spec),
+        "package": spec.family,
+        "package_version": _package_version(spec.family),
+        "modal": _modal(spec, modal),
+        "description": spec.description,
+    }
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+
+    Raises
+    ------
+    ModelError
+        A CUDA device was asked for on a machine without one, or an unknown device.
+    """
+    import torch
+
+    dev = str(device).strip().lower()
+    if dev == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if dev == "cpu":
+        return "cpu"
+    if dev.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu")
+        return dev
+    if dev == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ModelError("device 'mps' requested but not available; use --device cpu")
+        return dev
+    raise ModelError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count (``None`` leaves the current setting)."""
+    if threads is None:
+        return
+    if int(threads) < 1:
+        raise ModelError(f"threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(int(threads))
+
+
+def _load(name: str, device: str, modal: str | None) -> Any:
+    """Load (once per process) the torch model behind a registry name."""
+    key = (name, device, modal)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        spec = _REGISTRY[name]
+        path = _checkpoint_path(spec)
+        sink = io.StringIO()
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
+                warnings.simplefilter("ignore")
+                if spec.family == "chgnet":
+                    from chgnet.model import CHGNet
+
+                    model = CHGNet.load(model_name="0.3.0", use_device=device, verbose=False)
+                else:
+                    from sevenn.util import load_checkpoint
+
+                    model = load_checkpoint(path).build_model()  # a file path: never downloads
+                    model.set_is_batch_data(False)
+        except ModelError:
+            raise
+        except Exception as exc:  # torch / package errors while reading weights
+            raise ModelError(f"cannot load {spec.version} from {path}: {exc}") from None
+        _CACHE[key] = model
+        return model
+
+
+def get_calculator(model: str = "chgnet", device: str = "auto", threads: int | None = None,
+                   modal: str | None = None) -> Any:
+    """An ASE calculator for a registered MLIP (weights loaded offline, cached).
+
+    Parameters
+    ----------
+    model : str
+        ``"chgnet"`` (default), ``"sevennet-0"``, ``"sevennet-0-22may2024"``,
+        ``"sevennet-l3i5"`` or ``"sevennet-mf-0"``.
+    device : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    threads : int, optional
+        torch intra-op threads (``torch.set_num_threads``); None keeps the current value.
+    modal : str, optional
+        Fidelity for ``sevennet-mf-0`` ("PBE" default, or "R2SCAN").
+
+    Returns
+    -------
+    ase.calculators.calculator.Calculator
+        Energies in eV, forces in eV/A, stress in eV/A^3. Its ``halidelab_model``
+        attribute holds :func:`model_info`.
+
+    Raises
+    ------
+    ModelError
+        Unknown name (the message lists the valid ones), bad device, missing weights.
+    """
+    name = _canonical(model)
+    spec = _REGISTRY[name]
+    mod = _modal(spec, modal)
+    dev = resolve_device(device)
+    set_threads(threads)
+    loaded = _load(name, dev, mod)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if spec.family == "chgnet":
+            from chgnet.model.dynamics import CHGNetCalculator
+
+            calc = CHGNetCalculator(model=loaded, use_device=dev)
+        else:
+            from sevenn.calculator import SevenNetCalculator
+
+            calc = SevenNetCalculator(model=loaded, file_type="model_instance", device=dev,
+                                      modal=mod)
+    calc.halidelab_model = model_info(name, mod)
+    calc.halidelab_model["device"] = dev
+    return calc
+
+
+def calculator_info(calc: Any) -> dict[str, Any]:
+    """Model name and version of any ASE calculator (registry ones carry them)."""
+    info = getattr(calc, "halidelab_model", None)
+    if info:
+        return dict(info)
+    return {"name": type(calc).__name__, "version": None, "checkpoint": None}
+
+
+def provenance(method: str, calc: Any, parameters: dict[str, Any] | None = None,
+               seed: int | None = None) -> Provenance:
+    """A :class:`Provenance` naming the calculator's model and checkpoint version."""
+    info = calculator_info(calc)
+    return Provenance(method=method, model=info.get("name"), model_version=info.get("version"),
+                      parameters=dict(parameters or {}), seed=seed)

@@ -1,0 +1,76 @@
+"""The reference-case pipeline end to end on a small plan (few steps, coarse grid)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from halidelab.cli import main
+from halidelab.errors import HalidelabError
+from halidelab.screening.reproduce import primitive_lattice, reproduce_chen2025
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("chen")
+    res = reproduce_chen2025(out=out, xs=(0.0, 0.2), model_xs=(0.0, 0.2),
+                             tiers=("rules", "models", "relax", "bvse", "prior"),
+                             relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False)
+    return out, res
+
+
+def test_pipeline_writes_store_report_and_rows(small_run):
+    out, res = small_run
+    assert not res.failed, res.failed
+    rows = {r["x"]: r for r in res.rows}
+    assert rows[0.2]["formula"] == "Li1.8Zr0.8Nb0.2Cl6"
+    assert rows[0.2]["li_vacancies"] == pytest.approx(0.2)
+    assert rows[0.2]["x_modelled"] == pytest.approx(0.2)
+    # relaxed lattice per prototype cell, near the starting estimate after 3 steps
+    for x in (0.0, 0.2):
+        assert rows[x]["a_relaxed_A"] == pytest.approx(rows[x]["a_vegard_A"], rel=0.05)
+        assert rows[x]["relax_converged"] in (True, False)
+        assert rows[x]["bvse_1d_eV"] <= rows[x]["bvse_3d_eV"]
+        assert rows[x]["prior_hi"] > rows[x]["prior_log10_sigma"] > rows[x]["prior_lo"]
+    assert rows[0.2]["measured_sigma_S_cm"] == pytest.approx(1.03e-3)
+    html = res.report.read_text()
+    assert "Predicted next to measured" in html and "data:image/png;base64" in html
+    assert "Li1.8Zr0.8Nb0.2Cl6" in html and "Chen" in html
+    assert (out / "structures" / "Li1.8Zr0.8Nb0.2Cl6_c0.cif").is_file()
+
+
+def test_rerun_resumes_without_recomputing(small_run):
+    out, res = small_run
+    again = reproduce_chen2025(out=out, xs=(0.0, 0.2), model_xs=(0.0, 0.2),
+                               tiers=("rules", "models", "relax", "bvse", "prior"),
+                               relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False)
+    assert again.wall_s < res.wall_s
+    assert [r.get("a_relaxed_A") for r in again.rows] == [r.get("a_relaxed_A") for r in res.rows]
+
+
+def test_primitive_lattice_undoes_the_supercell():
+    from pymatgen.core import Lattice, Structure
+
+    prim = Lattice.hexagonal(10.94, 5.93)
+    s = Structure(prim, ["Li"], [[0, 0, 0]])
+    s.make_supercell([[1, 0, 0], [0, 1, 0], [0, 0, 5]])
+    p = primitive_lattice(s.as_dict(), [[1, 0, 0], [0, 1, 0], [0, 0, 5]])
+    assert p["a_A"] == pytest.approx(10.94) and p["c_A"] == pytest.approx(5.93)
+
+
+def test_bad_tiers_and_cases(tmp_path, capsys):
+    with pytest.raises(HalidelabError, match="unknown tier"):
+        reproduce_chen2025(out=tmp_path, tiers=("rules", "md"), progress=False)
+    assert main(["reproduce", "smith2030", "-o", str(tmp_path)]) == 2
+    assert "unknown reference case" in capsys.readouterr().err
+    assert main(["reproduce", "chen2025", "--tiers", "rules,nope", "-o", str(tmp_path)]) == 2
+
+
+def test_cli_rules_and_prior_json(tmp_path, capsys):
+    rc = main(["reproduce", "chen2025", "-o", str(tmp_path), "--tiers", "rules,prior", "--x", "0,0.2",
+               "--json"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["formula"] for r in data["rows"]] == ["Li2ZrCl6", "Li1.8Zr0.8Nb0.2Cl6"]
+    assert (tmp_path / "report.html").is_file()

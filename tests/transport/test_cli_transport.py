@@ -1,0 +1,55 @@
+"""CLI: relax, bvse, md through halidelab.cli.main."""
+
+from __future__ import annotations
+
+import json
+
+from pymatgen.core import Lattice, Structure
+
+from halidelab.cli import main
+
+
+def _licl(tmp_path, a=5.3):
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+    p = tmp_path / "licl.cif"
+    s.to(filename=str(p))
+    return p
+
+
+def test_bvse_cli_json_and_cube(tmp_path, capsys):
+    p = _licl(tmp_path)
+    code = main(["bvse", str(p), "--resolution", "0.4", "--cube", str(tmp_path / "m"), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["e_1d_eV"] <= out["e_2d_eV"] <= out["e_3d_eV"]
+    assert (tmp_path / "m.cube").exists()
+
+
+def test_relax_cli_table(tmp_path, capsys):
+    p = _licl(tmp_path)
+    assert main(["relax", str(p), "--steps", "40", "--fmax", "0.05", "--out", str(tmp_path / "r.cif")]) == 0
+    text = capsys.readouterr().out
+    assert "a_A" in text and "CHGNet-0.3.0" in text and "converged" in text
+    assert Structure.from_file(tmp_path / "r.cif").lattice.a < 5.3
+
+
+def test_md_cli_two_temperatures(tmp_path, capsys):
+    p = _licl(tmp_path, a=5.15)
+    code = main(["md", str(p), "--T", "600,900", "--ps", "0.04", "--timestep", "2", "--interval", "1",
+                 "--out", str(tmp_path / "md"), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["steps"] for r in out["runs"]] == [20, 20]
+    assert out["runs"][0]["provenance"]["model"] == "chgnet"
+    assert all(d["haven_ratio"] == 1.0 for d in out["diffusion"])
+    assert (tmp_path / "md" / "md_600K.traj").exists()
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
+    assert main(["bvse", str(tmp_path / "missing.cif")]) == 2
+    assert "not found" in capsys.readouterr().err
+    p = _licl(tmp_path)
+    assert main(["md", str(p), "--T", "hot"]) == 2
+    assert "temperatures" in capsys.readouterr().err
+    assert main(["relax", str(p), "--model", "nope"]) == 2
+    assert "valid names" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""MSD by FFT, D with calibrated uncertainty, per-axis D, Nernst-Einstein, Arrhenius."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from halidelab.constants import A2_PS_TO_CM2_S, E_CHARGE_C, K_B_J_K
+from halidelab.errors import FitError
+from halidelab.transport.diffusion import (
+    analyse_positions,
+    fit_diffusion,
+    md_arrhenius,
+    msd_direct,
+    msd_fft,
+    nernst_einstein_S_cm,
+    unwrap,
+)
+
+CELL = np.diag([10.0, 10.0, 12.0])
+
+
+def walk(d_axes_A2_ps, n_frames=400, n_atoms=16, dt_ps=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt(2 * np.asarray(d_axes_A2_ps) * dt_ps)
+    steps = rng.normal(size=(n_frames - 1, n_atoms, 3)) * scale
+    x = np.concatenate([rng.random((1, n_atoms, 3)) * 10, steps], axis=0).cumsum(axis=0)
+    return x, np.arange(n_frames) * dt_ps
+
+
+def test_msd_fft_equals_direct_loop():
+    x, _ = walk([0.3, 0.5, 0.7], n_frames=120, n_atoms=5)
+    assert np.allclose(msd_fft(x), msd_direct(x), atol=1e-9)
+
+
+def test_msd_of_a_fixed_lattice_is_zero():
+    x = np.repeat(np.random.default_rng(1).random((1, 8, 3)) * 10, 50, axis=0)
+    assert np.abs(msd_fft(x)).max() < 1e-9
+    # vibration without diffusion: bounded MSD, D consistent with zero
+    vib = x + np.random.default_rng(2).normal(0, 0.1, x.shape)
+    mob = np.ones(8, bool)
+    res = analyse_positions(vib, CELL, np.arange(50) * 0.1, mob, 600.0)
+    assert abs(res.d_cm2_s) < 3 * res.d_err_cm2_s + 1e-7
+
+
+def test_unwrap_recovers_positions_crossing_the_boundary():
+    x, _ = walk([0.5, 0.5, 0.5], n_frames=200, n_atoms=4, dt_ps=0.05)
+    frac = (x @ np.linalg.inv(CELL)) % 1.0
+    assert np.allclose(unwrap(frac, CELL) - unwrap(frac, CELL)[0], x - x[0], atol=1e-9)
+
+
+def test_random_walk_recovers_d_with_calibrated_uncertainty():
+    d_true = 0.5  # A^2/ps
+    z, rel = [], []
+    for seed in range(40):
+        x, t = walk([d_true] * 3, seed=seed)
+        f = fit_diffusion(t, msd_fft(x).sum(axis=1), n_atoms=16, n_steps=len(t) - 1)
+        z.append((f.d_cm2_s / A2_PS_TO_CM2_S - d_true) / (f.d_err_cm2_s / A2_PS_TO_CM2_S))
+        rel.append(f.d_err_cm2_s / f.d_cm2_s)
+    z = np.array(z)
+    assert 0.55 <= np.mean(np.abs(z) < 1) <= 0.85  # one-sigma coverage ~ 68%
+    assert np.mean(np.abs(z) < 2) >= 0.88
+    assert 0.7 < z.std() < 1.4 and abs(z.mean()) < 0.5
+    assert 0.03 < np.mean(rel) < 0.3  # neither absurdly small nor huge
+
+
+def test_ols_error_would_be_too_small():
+    # the reason for the covariance-aware fit: naive OLS standard errors under-cover
+    d_true, z = 0.5, []
+    for seed in range(20):
+        x, t = walk([d_true] * 3, seed=100 + seed)
+        m = msd_fft(x).sum(axis=1)
+        sel = slice(40, 200)
+        coef, cov = np.polyfit(t[sel], m[sel], 1, cov=True)
+        z.append((coef[0] / 6 - d_true) / (np.sqrt(cov[0, 0]) / 6))
+    assert np.std(z) > 3
+
+
+def test_per_axis_and_c_vs_ab_anisotropy():
+    x, t = walk([0.2, 0.2, 1.0], n_frames=500, n_atoms=24, seed=3)
+    res = analyse_positions(x, CELL, t, np.ones(24, bool), 600.0)
+    by = {a.direction: a for a in res.axes}
+    for lab, d in (("x", 0.2), ("y", 0.2), ("z", 1.0), ("c", 1.0), ("ab", 0.2)):
+        fit = by[lab]
+        assert abs(fit.d_cm2_s / A2_PS_TO_CM2_S - d) < 4 * fit.d_err_cm2_s / A2_PS_TO_CM2_S
+    assert 3.0 < res.anisotropy_c_ab < 7.0
+    assert res.d_cm2_s / A2_PS_TO_CM2_S == pytest.approx((0.2 + 0.2 + 1.0) / 3, rel=0.2)
+
+
+def test_framework_drift_is_removed():
+    x, t = walk([0.3] * 3, n_frames=300, n_atoms=10, seed=5)
+    frame = np.zeros((300, 6, 3)) + np.array([1.0, 2.0, 3.0])
+    drift = (t * 0.5)[:, None, None] * np.array([1.0, 0.0, 0.0])
+    allx = np.concatenate([x, frame], axis=1) + drift
+    mob = np.arange(16) < 10
+    with_drift = analyse_positions(allx, CELL, t, mob, 600.0)
+    clean = analyse_positions(x, CELL, t, np.ones(10, bool), 600.0)
+    assert with_drift.d_cm2_s == pytest.approx(clean.d_cm2_s, rel=1e-6)
+
+
+def test_nernst_einstein_by_hand():
+    # n = 1e22 cm^-3, D = 1e-6 cm^2/s, T = 600 K, z = 1
+    sigma = nernst_einstein_S_cm(1e-6, 1e22, 600.0)
+    by_hand = 1e22 * E_CHARGE_C**2 * 1e-6 / (K_B_J_K * 600.0)
+    assert sigma == pytest.approx(by_hand, rel=1e-12)
+    assert sigma == pytest.approx(0.0310, rel=2e-3)  # 0.031 S/cm
+    assert nernst_einstein_S_cm(1e-6, 1e22, 600.0, haven_ratio=0.5) == pytest.approx(2 * sigma)
+    with pytest.raises(FitError):
+        nernst_einstein_S_cm(1e-6, 1e22, 600.0, haven_ratio=0)
+
+
+def test_md_arrhenius_recovers_ea_and_warns_for_far_extrapolation():
+    ea, d0 = 0.30, 1e-3  # eV, cm^2/s
+    kb = 8.617333262e-5
+    results = []
+    for i, T in enumerate((600.0, 700.0, 800.0, 900.0)):
+        d_A2_ps = d0 * np.exp(-ea / (kb * T)) / A2_PS_TO_CM2_S
+        x, t = walk([d_A2_ps] * 3, n_frames=400, n_atoms=32, dt_ps=0.2, seed=10 + i)
+        results.append(analyse_positions(x, CELL, t, np.ones(32, bool), T, haven_ratio=1.0))
+    arr = md_arrhenius(results)
+    assert abs(arr.ea_eV - ea) < 3 * arr.ea_err_eV + 0.01
+    assert any("300 K" in w for w in arr.warnings)
+    assert arr.sigma_300K_low_S_cm < arr.sigma_300K_S_cm < arr.sigma_300K_high_S_cm
+    assert arr.haven_ratio == 1.0
