@@ -1,0 +1,172 @@
+"""Li sites, interstitials, hop graph, distinct hops and percolation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from halidelab.errors import SimulationError, StructureError
+from halidelab.transport.pathways import (
+    chain_barrier,
+    named_chains,
+    percolation_thresholds,
+    periodic_dimension,
+)
+from halidelab.transport.sites import SiteNetwork, find_holes, site_network
+
+
+def rocksalt(prim: bool = False) -> Structure:
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]])
+    return s.get_primitive_structure() if prim else s
+
+
+@pytest.fixture(scope="module")
+def lzc() -> Structure:
+    from halidelab.composition import design_composition
+    from halidelab.structures.models import build_models
+
+    return build_models(design_composition("Li2ZrCl6"), supercell=1, n_configs=1).structures[0]
+
+
+def test_hcp_holes_count_and_hold_every_cation(lzc):
+    holes = find_holes(lzc)
+    n_cl = sum(1 for x in lzc if x.specie.symbol == "Cl")
+    kinds = Counter(h.kind for h in holes)
+    # close packing: one octahedral and two tetrahedral holes per anion
+    assert kinds == {"oct": n_cl, "tet": 2 * n_cl}
+    oct_f = [h.frac for h in holes if h.kind == "oct"]
+    cat = [x.frac_coords for x in lzc if x.specie.symbol != "Cl"]
+    assert lzc.lattice.get_all_distances(cat, oct_f).min(axis=1).max() < 0.5
+
+
+def test_lzc_li_sites_vacancies_and_interstitials(lzc):
+    net = site_network(lzc)
+    assert net.framework_space_group.startswith("P-3m1")
+    li = [s for s in net.sites if s.role == "li"]
+    assert len(li) == 12 and sum(s.occupant is not None for s in li) == 6  # 6 Li on 12 sites
+    assert {s.label: s.wyckoff for s in li} == {"Li1": "6h", "Li2": "6g"}
+    inter = [s for s in net.sites if s.role == "interstitial"]
+    assert {s.kind for s in inter} == {"tet"}
+    assert sorted(Counter(s.label for s in inter).values()) == [6, 6, 6]  # i1, i2, i3
+    # no interstitial shares a face with a ZrCl6 octahedron, so none is that close to Zr
+    assert min(s.min_cation_distance_A for s in inter) > 2.5
+    # the c-axis hop through the shared face is half the c axis, Li1 (z=1/2) to Li2 (z=0)
+    c_hops = [h for h in net.hops if h.direction == "c"]
+    assert c_hops and all(h.label == "Li1-Li2" and h.window == "face" for h in c_hops)
+    assert c_hops[0].length_A == pytest.approx(lzc.lattice.c / 2, abs=0.02)
+    # in-plane routes only through tetrahedral interstitials (face sharing)
+    assert {h.kind for h in net.hops if h.direction != "c"} == {"oct-tet"}
+    assert net.n_parent_classes == 4
+    chains = {name for name, *_ in named_chains(net)}
+    assert "[Li1-Li2-Li1] along c" in chains and "[Li2-i3-Li2] in-plane" in chains
+    g = net.graph()
+    assert g.number_of_nodes() == len(net.sites) and g.number_of_edges() == len(net.hops)
+    assert SiteNetwork.from_dict(net.to_dict()) == net
+
+
+def test_hop_length_is_the_real_distance_not_the_fractional_difference():
+    s = rocksalt(prim=True)  # one Li per cell: every Li-Li hop goes to an image of itself
+    net = site_network(s, interstitials=False)
+    assert len(net.sites) == 1
+    assert len(net.hops) == 6  # 12 neighbours, each undirected hop once
+    d_li_li = 5.14 / np.sqrt(2)
+    li = next(i for i, x in enumerate(s) if x.specie.symbol == "Li")
+    nn = sorted(nb.nn_distance for nb in s.get_neighbors(s[li], 4.0) if nb.specie.symbol == "Li")
+    assert nn[0] == pytest.approx(d_li_li, abs=1e-6)
+    for h in net.hops:
+        assert h.site_a == h.site_b == 0 and any(h.image)
+        assert h.length_A == pytest.approx(nn[0], abs=1e-6)
+        assert np.linalg.norm(h.vector_A) == pytest.approx(h.length_A)
+        # the in-cell fractional difference of a site with itself is zero
+        assert np.linalg.norm(np.array(h.image) @ s.lattice.matrix) == pytest.approx(h.length_A)
+
+
+@pytest.mark.parametrize("prim", [True, False])
+def test_rocksalt_has_one_distinct_vacancy_hop(prim):
+    net = site_network(rocksalt(prim), interstitials=False)
+    assert net.n_parent_classes == 1
+    assert {round(h.length_A, 3) for h in net.hops} == {round(5.14 / np.sqrt(2), 3)}
+    assert all(h.window == "edge" for h in net.hops)
+    # with interstitials the only hop is octahedron -> tetrahedron through a face
+    net_i = site_network(rocksalt(prim))
+    assert net_i.n_parent_classes == 1
+    assert {h.kind for h in net_i.hops} == {"oct-tet"}
+    assert Counter(s.kind for s in net_i.sites) == {"oct": 4 // (4 if prim else 1), "tet": 8 // (4 if prim else 1)}
+
+
+def test_doping_splits_hop_classes_by_environment():
+    from halidelab.composition import Substitution, design_composition
+    from halidelab.structures.models import build_models
+
+    s = build_models(design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2)), n_configs=1,
+                     seed=0).structures[0]
+    net = site_network(s)
+    assert net.framework_space_group.startswith("P-3m1")  # Nb mapped onto Zr: the parent framework
+    assert net.n_parent_classes == 4
+    assert net.n_env_classes > net.n_parent_classes
+    with_nb = [h for h in net.hops if h.environment.get("Nb", 0) > 0]
+    without = [h for h in net.hops if "Nb" not in h.environment]
+    assert with_nb and without
+    assert {h.env_class for h in with_nb}.isdisjoint({h.env_class for h in without})
+    n_li = sum(1 for x in s if x.specie.symbol == "Li")
+    li_sites = [x for x in net.sites if x.role == "li"]
+    assert sum(x.occupant is not None for x in li_sites) == n_li
+    env = net.distinct_hops("environment", vacancy=True)
+    assert len(env) == net.n_env_classes
+
+
+def test_bad_input():
+    s = Structure(Lattice.hexagonal(10.9, 5.9), [{"Li": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(StructureError, match="partially occupied"):
+        site_network(s)
+    with pytest.raises(StructureError, match="no Li"):
+        site_network(Structure(Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+
+
+def test_periodic_dimension_of_synthetic_lattices():
+    c = [(0, 0, (0, 0, 1))]  # one site joined to its image along c: a 1D chain
+    assert periodic_dimension(c) == 1
+    ab = [(0, 0, (1, 0, 0)), (0, 0, (0, 1, 0))]
+    assert periodic_dimension(ab) == 2
+    assert periodic_dimension(c + ab) == 3
+    assert periodic_dimension([(0, 1, (0, 0, 0)), (1, 2, (0, 0, 0))]) == 0  # finite cluster
+    # a two-site chain Li1-Li2-Li1 along c closes only through the image
+    assert periodic_dimension([(0, 1, (0, 0, 0)), (1, 0, (0, 0, 1))]) == 1
+    # a ring that returns to the same image is not infinite
+    assert periodic_dimension([(0, 1, (0, 0, 0)), (1, 0, (0, 0, 0))]) == 0
+
+
+def test_percolation_thresholds_follow_the_barriers():
+    edges = [(0, 1, (0, 0, 0), 0.25), (1, 0, (0, 0, 1), 0.25),  # fast c chain
+             (0, 0, (1, 0, 0), 0.5), (0, 0, (0, 1, 0), 0.6)]  # slower in-plane hops
+    th = percolation_thresholds(edges)
+    assert th == {1: 0.25, 2: 0.5, 3: 0.6}
+    assert percolation_thresholds(edges[:2]) == {1: 0.25, 2: None, 3: None}
+
+
+def _res(a, b, fwd, de, direction="c", conv=True, cls=0):
+    return SimpleNamespace(label_initial=a, label_final=b, barrier_forward_eV=fwd,
+                           barrier_backward_eV=fwd - de, delta_e_eV=de, direction=direction,
+                           converged=conv, parent_class=cls)
+
+
+def test_chain_barrier_is_highest_saddle_above_lowest_site():
+    # Li1 -> Li2 is uphill by 0.1 eV with a 0.3 eV forward barrier
+    r = [_res("Li1", "Li2", 0.3, 0.1)]
+    ch = chain_barrier(["Li1", "Li2", "Li1"], r, "c")
+    assert ch.site_energies_eV == pytest.approx((0.0, 0.1, 0.0))
+    assert ch.saddle_energies_eV == pytest.approx((0.3, 0.3))
+    assert ch.barrier_eV == pytest.approx(0.3)
+    # starting from the higher site the landscape is the same: barrier from the lowest site
+    ch2 = chain_barrier(["Li2", "Li1", "Li2"], r, "c")
+    assert ch2.barrier_eV == pytest.approx(0.3)
+    # an interstitial chain: Li2 -> i3 uphill 0.2, barrier 0.35
+    ri = [_res("Li2", "i3", 0.35, 0.2, direction="ab", conv=False, cls=1)]
+    chi = chain_barrier(["Li2", "i3", "Li2"], ri, "ab")
+    assert chi.barrier_eV == pytest.approx(0.35) and chi.converged is False
+    with pytest.raises(SimulationError, match="no NEB result"):
+        chain_barrier(["Li2", "i3", "Li2"], ri, "c")
