@@ -129,11 +129,21 @@ def test_monoclinic_framework_and_anion_substitution():
 
 
 def test_write_and_read_back(tmp_path, lznc):
-    man = write_models([lznc], tmp_path, formats=["cif", "poscar", "extxyz"])
+    man = write_models([lznc], tmp_path, formats=["cif", "poscar", "extxyz"], xrd=True)
     files = man["models"]["Li1.8Zr0.8Nb0.2Cl6"]["files"][0]
     assert files == ["Li1.8Zr0.8Nb0.2Cl6_c0.cif", "Li1.8Zr0.8Nb0.2Cl6_c0.vasp",
-                     "Li1.8Zr0.8Nb0.2Cl6_c0.extxyz"]
-    for f in files:
+                     "Li1.8Zr0.8Nb0.2Cl6_c0.extxyz", "Li1.8Zr0.8Nb0.2Cl6_c0_xrd.csv",
+                     "Li1.8Zr0.8Nb0.2Cl6_c0_xrd.xy"]
+    # the strongest low-angle reflection of the P-3m1 framework: (110) of the parent
+    # cell, d = a/2 (hexagonal), here (1 1 0) of the 1x1x5 supercell too
+    import csv
+
+    with (tmp_path / files[3]).open() as fh:
+        peaks = list(csv.DictReader(fh))
+    p110 = next(p for p in peaks if p["hkl"].strip("()").split() == ["1", "1", "0"])
+    a = lznc.lattice_estimate["a_A"]
+    assert float(p110["d_spacing_A"]) == pytest.approx(a / 2, rel=1e-4)
+    for f in files[:3]:
         s = read_structure(tmp_path / f)
         assert s.composition.get_el_amt_dict() == {"Li": 27, "Zr": 12, "Nb": 3, "Cl": 90}
     assert (tmp_path / "manifest.json").is_file()

@@ -24,3 +24,5 @@ A3_TO_CM3: float = 1e-24
 A2_PS_TO_CM2_S: float = 1e-4
 #: Cu K-alpha (weighted K-alpha1/alpha2) wavelength in angstrom, as pymatgen uses it.
 CU_KALPHA_A: float = 1.54184
+#: Intensity ratio I(K-alpha2)/I(K-alpha1) of a Cu tube (2:1 line strengths).
+CU_KALPHA2_KALPHA1_RATIO: float = 0.5

@@ -74,3 +74,26 @@ def test_cli_rules_and_prior_json(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [r["formula"] for r in data["rows"]] == ["Li2ZrCl6", "Li1.8Zr0.8Nb0.2Cl6"]
     assert (tmp_path / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_neb_tier_runs_and_reports_non_convergence(tmp_path):
+    """A few NEB steps on Li2ZrCl6 (several minutes on 2 cores: slow marker)."""
+    res = reproduce_chen2025(out=tmp_path, xs=(0.0,), model_xs=(0.0,), tiers=("rules", "models", "neb"),
+                             neb_images=3, neb_steps=2, max_atoms=60, progress=False)
+    assert not res.failed, res.failed
+    html = res.report.read_text()
+    assert "CI-NEB hops" in html
+    # two steps of NEB cannot converge, and the report must say so rather than hide it
+    assert "NO" in html.split("CI-NEB hops")[1].split("</table>")[0]
+
+
+def test_md_tier_runs_analyses_and_reports(tmp_path):
+    """A short MD at two temperatures wires through trajectory, D(T) and the report."""
+    res = reproduce_chen2025(out=tmp_path, xs=(0.0,), model_xs=(0.0,), tiers=("rules", "models", "md"),
+                             md_temperatures_K=(700.0, 900.0), md_ps=0.2, md_timestep_fs=2.0,
+                             max_atoms=60, progress=False)
+    assert not res.failed, res.failed
+    assert len(sorted((tmp_path / "md").glob("*.traj"))) == 2
+    html = res.report.read_text()
+    assert "Molecular dynamics" in html and "700" in html and "900" in html

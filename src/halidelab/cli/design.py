@@ -102,6 +102,7 @@ def structure_cmd(
     seed: int = typer.Option(0, "--seed", help="Random seed"),
     formats: str = typer.Option("cif,poscar,extxyz", "--formats", help="cif, poscar, extxyz"),
     out: Path = typer.Option(Path("out"), "-o", "--out", help="Output folder"),
+    xrd: bool = typer.Option(True, "--xrd/--no-xrd", help="Also write simulated Cu K-alpha XRD"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
     """Ordered, charge-balanced supercell models (Ewald-ranked), XRD and a manifest."""
@@ -114,7 +115,8 @@ def structure_cmd(
         sets.append(build_models(entry.composition, polymorph=polymorph, supercell=supercell,
                                  max_atoms=max_atoms, n_configs=configs, seed=seed,
                                  framework=framework))
-    manifest = write_models(sets, out, formats=[f.strip() for f in formats.split(",") if f.strip()])
+    manifest = write_models(sets, out, formats=[f.strip() for f in formats.split(",") if f.strip()],
+                            xrd=xrd)
     if as_json:
         print_json(manifest)
         return

@@ -97,6 +97,24 @@ def sigma_figure(rows: list[dict[str, Any]]):
     return fig
 
 
+def neb_figure(neb: dict[float, Any]):
+    """CI-NEB energy profiles of every hop, one panel per composition."""
+    import matplotlib.pyplot as plt
+
+    items = [(x, st) for x, st in sorted(neb.items()) if st and st.get("results")]
+    fig, axes = plt.subplots(1, len(items), figsize=(4.2 * len(items), 3.4), squeeze=False)
+    for ax, (x, st) in zip(axes[0], items, strict=True):
+        for r in st["results"]:
+            ax.plot(r["reaction_coordinate_A"], r["energies_eV"], "o-", ms=3,
+                    label=r["label"] + ("" if r["converged"] else " (not conv.)"))
+        ax.set_title(f"x = {x:g}", fontsize=9)
+        ax.set_xlabel("reaction coordinate (Å)")
+        ax.set_ylabel("E - E(initial) (eV)")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
 def xrd_figure(xrd: dict[float, Any]):
     """Simulated Cu K-alpha patterns, stacked by x."""
     import matplotlib.pyplot as plt
@@ -160,9 +178,41 @@ def verdicts(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             + ("all predictions flagged out of domain; " if not any(r["prior_in_domain"] for r in pr) else "")
             + "the prior cannot resolve a volcano within one series",
         ))
-    out.append(("σ(300 K), Ea from MD", "not run here: MD is the GPU/cluster tier (halidelab md)",
-                "Ea 0.327 eV, 1.03 mS/cm (LZNC)", "–"))
+    nb = [r for r in rows if r.get("neb_1d_eV") is not None]
+    if nb:
+        out.append((
+            "CI-NEB percolation barrier (MLIP)",
+            "; ".join(f"x={r['x']:g}: 1D {_fmt(r['neb_1d_eV'])}, 3D {_fmt(r.get('neb_3d_eV'))} eV"
+                      + ("" if r.get("neb_converged") else " (not all hops converged)") for r in nb),
+            "DFT: c-axis [Li1-Li2-Li1] lowest; Nb lowers barriers ~15% in-plane; Ea 0.327 eV (LZNC)",
+            _neb_verdict(nb),
+        ))
+    md = [r for r in rows if r.get("md_ea_eV") is not None]
+    if md:
+        out.append((
+            "σ(300 K), Ea from MD (Nernst-Einstein, H_R = 1)",
+            "; ".join(f"x={r['x']:g}: Ea {r['md_ea_eV']:.3f}±{r['md_ea_err_eV']:.3f} eV, "
+                      f"σ(300 K) {r['md_sigma_300K_S_cm']:.2g} S/cm" for r in md),
+            "LZC ~0.5 mS/cm; LZNC 1.03 mS/cm, Ea 0.327 eV",
+            "short MD extrapolated to 300 K: see the warnings in the MD section",
+        ))
+    else:
+        out.append(("σ(300 K), Ea from MD", "not run (add --tiers ...,md; a GPU/cluster tier)",
+                    "Ea 0.327 eV, 1.03 mS/cm (LZNC)", "–"))
     return out
+
+
+def _neb_verdict(nb: list[dict[str, Any]]) -> str:
+    first = nb[0]
+    lines = []
+    for r in nb[1:]:
+        for key, lab in (("neb_1d_eV", "1D"), ("neb_3d_eV", "3D")):
+            a, b = first.get(key), r.get(key)
+            if a is not None and b is not None:
+                lines.append(f"{lab} x={r['x']:g} vs x={first['x']:g}: {100 * (b - a) / a:+.0f}%")
+    return "; ".join(lines) + ". Nb lowers the barrier in this model" if lines and all(
+        (r.get("neb_3d_eV") or 9) < (first.get("neb_3d_eV") or 9) for r in nb[1:]) else (
+        "; ".join(lines) + ". Nb does not lower the 3D barrier in this model" if lines else "–")
 
 
 def _fmt(v: float | None) -> str:
@@ -218,10 +268,35 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
         figs.append(figure_html(bvse_figure(rows), "BVSE percolation barriers of Li+ (static lattice)."))
     if any(r.get("prior_log10_sigma") is not None for r in rows):
         figs.append(figure_html(sigma_figure(rows), "Conductivity: prior and measurement."))
+    if any(results.get("neb", {}).values()):
+        figs.append(figure_html(neb_figure(results["neb"]), "CI-NEB energy profiles (MLIP)."))
     if any(results.get("xrd", {}).values()):
         figs.append(figure_html(xrd_figure(results["xrd"]), "Simulated XRD of the lowest-energy models."))
     sections.append(("Figures", "".join(figs) or "<p>No figure: run more tiers.</p>"))
 
+    neb = results.get("neb", {})
+    if neb:
+        nrows = []
+        for x, st in sorted(neb.items()):
+            for r in (st or {}).get("results", []):
+                nrows.append({"x": x, "hop": r["label"], "fwd": r["barrier_forward_eV"],
+                              "bwd": r["barrier_backward_eV"], "conv": "yes" if r["converged"] else "NO"})
+        sections.append(("CI-NEB hops", table_html(nrows, [
+            ("hop", "hop", None), ("x", "x", _f(2)), ("fwd", "forward (eV)", _f(3)),
+            ("bwd", "backward (eV)", _f(3)), ("conv", "converged", None)])))
+    md_arr = results.get("md_arrhenius", {})
+    if md_arr:
+        mrows = []
+        for x, runs in sorted(results.get("md", {}).items()):
+            for r in runs:
+                d = r["diffusion"]
+                mrows.append({"x": x, "T": d["temperature_K"], "D": d["d_cm2_s"], "Derr": d["d_err_cm2_s"],
+                              "sigma": d["sigma_S_cm"]})
+        warn = "".join(f"<li class='warn'>x={x:g}: {esc(w)}</li>" for x, a in md_arr.items() if a
+                       for w in (a.get("warnings") or ([a["error"]] if "error" in a else [])))
+        sections.append(("Molecular dynamics", table_html(mrows, [
+            ("x", "x", _f(2)), ("T", "T (K)", _f(0)), ("D", "D (cm²/s)", _e), ("Derr", "± D", _e),
+            ("sigma", "σ NE (S/cm)", _e)]) + (f"<ul>{warn}</ul>" if warn else "")))
     relax = results.get("relax", {})
     if relax:
         rrows = [{"x": x, "formula": r["formula"], "converged": "yes" if r["converged"] else "NO",

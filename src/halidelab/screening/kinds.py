@@ -92,3 +92,64 @@ def prior_task(inputs: dict[str, Any]) -> dict[str, Any]:
 
     (pred,) = predict([inputs["formula"]])
     return pred.to_dict()
+
+
+@task_function("xrd")
+def xrd_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Simulated Cu K-alpha powder pattern (peak list) of one structure."""
+    from pymatgen.core import Structure
+
+    from halidelab.structures.xrd import simulate_pattern
+
+    pat = simulate_pattern(Structure.from_dict(inputs["structure"]),
+                           wavelength=inputs.get("wavelength", "CuKa"),
+                           two_theta_range_deg=tuple(inputs.get("two_theta_range_deg", (10.0, 80.0))))
+    return pat.to_dict()
+
+
+@task_function("neb")
+def neb_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """CI-NEB over the distinct hops of one model, with chains and percolation."""
+    from pymatgen.core import Structure
+
+    from halidelab.transport.neb import neb_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        study = neb_study(
+            Structure.from_dict(inputs["structure"]),
+            hops=inputs.get("hops", "distinct"),
+            model=inputs.get("model", "chgnet"),
+            n_images=inputs.get("n_images", 5),
+            fmax=inputs.get("fmax", 0.05),
+            steps=inputs.get("steps", 500),
+            endpoint_steps=inputs.get("endpoint_steps", 300),
+            interstitials=inputs.get("interstitials", True),
+        )
+    out = study.to_dict()
+    out.pop("network", None)  # large; rebuilt from the structure when needed
+    return out
+
+
+@task_function("md")
+def md_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """NVT MD at one temperature (trajectory on disk, resumable) and its diffusion analysis."""
+    from pymatgen.core import Structure
+
+    from halidelab.transport.diffusion import analyse_trajectory
+    from halidelab.transport.md import run_md
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        md = run_md(
+            Structure.from_dict(inputs["structure"]),
+            temperature_K=inputs["temperature_K"],
+            steps=inputs["steps"],
+            trajectory=inputs["trajectory"],
+            timestep_fs=inputs.get("timestep_fs", 2.0),
+            model=inputs.get("model", "chgnet"),
+            seed=inputs.get("seed", 0),
+        )
+        diff = analyse_trajectory(inputs["trajectory"], skip_ps=inputs.get("skip_ps", 0.0),
+                                  temperature_K=inputs["temperature_K"])
+    return {"md": md.to_dict(), "diffusion": diff.to_dict()}

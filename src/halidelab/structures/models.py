@@ -531,11 +531,14 @@ _SUFFIX = {"cif": ".cif", "poscar": ".vasp", "vasp": ".vasp", "extxyz": ".extxyz
 
 
 def write_models(sets: Sequence[ModelSet], out: str | Path,
-                 formats: Sequence[str] = ("cif", "poscar", "extxyz")) -> dict[str, Any]:
+                 formats: Sequence[str] = ("cif", "poscar", "extxyz"),
+                 xrd: bool = False) -> dict[str, Any]:
     """Write every configuration and a ``manifest.json``; return the manifest.
 
     Files are ``<formula>_c<i>.<ext>`` (``Li1.8Zr0.8Nb0.2Cl6_c0.cif``) with the formula
-    as modelled. The manifest holds every record field except the structures.
+    as modelled; with ``xrd`` also the simulated Cu K-alpha peak list
+    (``_xrd.csv``) and profile (``_xrd.xy``). The manifest holds every record field
+    except the structures.
     """
     bad = [f for f in formats if f.lower() not in _SUFFIX]
     if bad or not formats:
@@ -554,12 +557,24 @@ def write_models(sets: Sequence[ModelSet], out: str | Path,
                 p = out / f"{s.formula_modelled}_c{cfg.index}{_SUFFIX[fmt.lower()]}"
                 write_structure(st, p)
                 names.append(p.name)
+            if xrd:
+                from halidelab.structures.xrd import simulate_pattern, write_peak_list, write_xy
+
+                pattern = simulate_pattern(st)
+                stem = f"{s.formula_modelled}_c{cfg.index}_xrd"
+                write_peak_list(pattern, out / f"{stem}.csv")
+                write_xy(pattern, out / f"{stem}.xy")
+                names += [f"{stem}.csv", f"{stem}.xy"]
             files.append(names)
             entry["configurations"].append(
                 {"index": cfg.index, "ewald_energy_eV": cfg.ewald_energy_eV,
                  "relative_energy_meV_atom": cfg.relative_energy_meV_atom, "files": names}
             )
         entry["files"] = files
+        if xrd:
+            entry["xrd_note"] = ("simulated Cu K-alpha (weighted mean, pymatgen); hkl indexed on the "
+                                 "supercell: parent-cell hkl = inverse(supercell_matrix) @ hkl; "
+                                 "non-integer ones are superstructure reflections of the ordering")
         manifest["models"][s.formula_modelled] = entry
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     return manifest
