@@ -100,7 +100,10 @@ REFERENCE_LATTICES: dict[tuple[str, str], dict[str, float]] = {
 
 
 def read_structure(path: str | Path) -> Structure:
-    """Read a CIF/POSCAR/extxyz file into a pymatgen Structure.
+    """Read a CIF/POSCAR/extxyz file, or a JSON Wyckoff table, into a pymatgen Structure.
+
+    A ``.json`` file is a space group + Wyckoff-position table expanded by
+    :func:`halidelab.structures.builders.read_wyckoff_json` (for phases with no CIF).
 
     Raises
     ------
@@ -115,6 +118,10 @@ def read_structure(path: str | Path) -> Structure:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if path.suffix.lower() == ".json":
+                from halidelab.structures.builders import read_wyckoff_json
+
+                return read_wyckoff_json(path)
             if path.suffix.lower() in (".xyz", ".extxyz"):
                 from ase.io import read as ase_read
                 from pymatgen.io.ase import AseAtomsAdaptor
@@ -122,6 +129,8 @@ def read_structure(path: str | Path) -> Structure:
                 s = AseAtomsAdaptor.get_structure(ase_read(path))
             else:
                 s = Structure.from_file(path)
+    except StructureError:
+        raise
     except Exception as exc:  # pymatgen/ase raise many kinds on corrupt files
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StructureError(f"cannot read structure {path.name}: {msg[:160]}") from None
