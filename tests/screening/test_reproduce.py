@@ -97,3 +97,14 @@ def test_md_tier_runs_analyses_and_reports(tmp_path):
     assert len(sorted((tmp_path / "md").glob("*.traj"))) == 2
     html = res.report.read_text()
     assert "Molecular dynamics" in html and "700" in html and "900" in html
+
+
+def test_prior_results_are_keyed_by_the_model_checksum():
+    """A retrained prior must not be answered from results of the old model."""
+    import hashlib
+
+    from halidelab.prior.model import default_model_dir
+    from halidelab.screening.reproduce import _prior_sha
+
+    blob = (default_model_dir() / "prior_model.joblib").read_bytes()
+    assert _prior_sha() == hashlib.sha256(blob).hexdigest()

@@ -132,8 +132,8 @@ def reproduce_chen2025(
                                                "supercell": "auto", "max_atoms": max_atoms,
                                                "n_configs": 1, "seed": seed})
                for x in model_xs} if needs_models else {}
-    prior_t = ({x: Task("prior", _formula(x), {"formula": _formula(x)}) for x in xs}
-               if "prior" in tiers else {})
+    prior_t = ({x: Task("prior", _formula(x), {"formula": _formula(x), "model_sha256": _prior_sha()})
+                for x in xs} if "prior" in tiers else {})
     stage([*design_t.values(), *model_t.values(), *prior_t.values()], "design, models, prior")
 
     models = {x: store.result(t.key) for x, t in model_t.items()}
@@ -200,6 +200,17 @@ def _md_arrhenius(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
         return md_arrhenius([DiffusionResult.from_dict(r["diffusion"]) for r in runs]).to_dict()
     except FitError as exc:
         return {"error": str(exc)}
+
+
+def _prior_sha() -> str:
+    """Checksum of the installed prior model: part of the prior tasks' keys, so that a
+    retrained model (``halidelab prior train``) is not answered from old results."""
+    import json
+
+    from halidelab.prior.model import default_model_dir
+
+    meta = default_model_dir() / "prior_model.json"
+    return json.loads(meta.read_text()).get("model_sha256", "") if meta.is_file() else ""
 
 
 def _kind(tier: str) -> str:
