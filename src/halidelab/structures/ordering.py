@@ -2,8 +2,8 @@
 
 Why our own search instead of pymatgen's ``OrderDisorderedStructureTransformation``:
 its ``EwaldMinimizer`` does a complete branch-and-bound search, which is exact but
-exponential; for Li1.8Zr0.8Nb0.2Cl6 in a 15-formula-unit cell (60 Li positions for 27
-Li, 25 M positions for 15 Zr/Nb) it does not finish. We use the same energy model
+exponential; for Li1.8Zr0.8Nb0.2Cl6 in a 15-formula-unit cell (27 Li on 60 Li positions,
+3 Nb among 15 M) the space holds C(60,27) C(15,3) ~ 4e19 orderings. We use the same energy model
 (point-charge Ewald energy with formal charges, pymatgen's ``EwaldSummation`` matrix)
 and find low-energy orderings by seeded simulated annealing over swaps, which scales as
 O(N) per move. ``tests/test_structures.py`` checks that our configuration energy equals
