@@ -1,0 +1,128 @@
+"""Batched CI-NEB gives the barrier and path of ASE's CI-NEB on the same hops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.mep.neb import NEB
+from ase.optimize import FIRE
+
+from halidelab.engine import CalculatorLoop, get_evaluator
+from halidelab.engine.neb import NEBHop, neb_batch, neb_forces
+from halidelab.errors import SimulationError, StructureError
+from halidelab.potentials import get_calculator
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    """Tests run torch on one thread (shared CI cores); give the setting back after."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _vacancy_hop(symbol: str, structure: str, a: float, repeat: int):
+    """Remove atom 0; its nearest neighbour moves into the vacancy."""
+    host = bulk(symbol, structure, a=a, cubic=True).repeat(repeat)
+    vac = host.positions[0].copy()
+    d = host.get_distances(0, range(1, len(host)), mic=True)
+    same = np.array(host.get_chemical_symbols()[1:]) == host.get_chemical_symbols()[0]
+    j = 1 + int(np.argmin(np.where(same, d, np.inf)))
+    del host[0]
+    j -= 1
+    initial = host.copy()
+    final = host.copy()
+    final.positions[j] = vac
+    return initial, final
+
+
+def _ase_neb(initial, final, calc_factory, n_images, k, fmax, steps):
+    """Reference: ASE NEB (improved tangent), plain to 0.15 eV/A then climbing, FIRE."""
+    images = [initial.copy() for _ in range(n_images + 1)] + [final.copy()]
+    for im in images:
+        im.calc = calc_factory()
+    band = NEB(images, k=k, climb=False, method="improvedtangent", allow_shared_calculator=True)
+    band.interpolate(mic=True)
+    pre = max(3 * fmax, 0.15)
+    opt = FIRE(band, logfile=None)
+    opt.run(fmax=pre, steps=max(1, steps // 3))
+    used = opt.nsteps
+    band.climb = True
+    opt = FIRE(band, logfile=None)
+    conv = opt.run(fmax=fmax, steps=max(1, steps - used))
+    e = np.array([im.get_potential_energy() for im in images])
+    return e - e[0], conv, images
+
+
+def test_neb_forces_climbing_image_inverts_tangential_force():
+    # a 1-atom "band" on a line: tangent is x; climbing image gets +F_x -> -F_x
+    pos = np.zeros((3, 1, 3))
+    pos[:, 0, 0] = [0.0, 1.0, 2.0]
+    f = np.array([[[0.3, 0.2, 0.0]]])
+    e = np.array([0.0, 1.0, 0.5])
+    out = neb_forces(pos, e, f, np.eye(3) * 20, [True] * 3, k=0.1, climb=True)
+    np.testing.assert_allclose(out[0, 0], [-0.3, 0.2, 0.0])
+    out = neb_forces(pos, e, f, np.eye(3) * 20, [True] * 3, k=0.1, climb=False)
+    np.testing.assert_allclose(out[0, 0], [0.0, 0.2, 0.0])  # equal springs, parallel part removed
+
+
+def test_two_emt_hops_in_one_batch_match_ase():
+    hops = [_vacancy_hop("Al", "fcc", 4.05, 2), _vacancy_hop("Cu", "fcc", 3.61, 2)]
+    res = neb_batch([NEBHop(i, f, label=lab) for (i, f), lab in zip(hops, ["Al", "Cu"], strict=True)],
+                    n_images=3, k=0.1, fmax=0.03, steps=300, evaluator=CalculatorLoop(EMT))
+    for (i, f), r in zip(hops, res, strict=True):
+        e_ref, conv, images = _ase_neb(i, f, EMT, 3, 0.1, 0.03, 300)
+        assert conv and r.converged
+        assert r.barrier_forward_eV == pytest.approx(e_ref.max(), abs=0.01)
+        np.testing.assert_allclose(r.energies_eV, e_ref, atol=0.01)
+        # symmetric hop: the saddle is the middle image, barrier of a vacancy hop in fcc
+        # metals with EMT is a few tenths of an eV
+        assert r.saddle_image == 2 and 0.2 < r.barrier_forward_eV < 1.5
+        assert r.delta_e_eV == pytest.approx(0.0, abs=1e-3)
+    assert res[0].barrier_forward_eV != pytest.approx(res[1].barrier_forward_eV, abs=0.01)
+    # per-hop convergence: the hops stopped at their own step counts
+    assert res[0].provenance.parameters["n_hops"] == 2
+
+
+@pytest.mark.slow
+def test_licl_vacancy_hop_chgnet_matches_ase():
+    initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
+    (r,) = neb_batch([NEBHop(initial, final, "Li-vac")], n_images=3, fmax=0.05, steps=200,
+                     evaluator=get_evaluator("chgnet", "cpu", threads=1))
+    calc = get_calculator("chgnet", "cpu")
+    e_ref, conv, _ = _ase_neb(initial, final, lambda: calc, 3, 0.1, 0.05, 200)
+    assert conv and r.converged
+    assert r.barrier_forward_eV == pytest.approx(e_ref.max(), abs=0.01)
+    assert r.barrier_forward_eV > 0.05
+
+
+def test_licl_vacancy_hop_chgnet_batched_images_match_ase_forces():
+    """Fast MLIP check: the first NEB forces of the batched band equal ASE's NEB forces."""
+    initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
+    (r,) = neb_batch([NEBHop(initial, final)], n_images=3, fmax=10.0, steps=1, climb=False,
+                     evaluator=get_evaluator("chgnet", "cpu", threads=1))
+    calc = get_calculator("chgnet", "cpu")
+    images = [initial.copy() for _ in range(4)] + [final.copy()]
+    for im in images:
+        im.calc = calc
+    band = NEB(images, k=0.1, method="improvedtangent", allow_shared_calculator=True)
+    band.interpolate(mic=True)
+    f_ase = band.get_forces()
+    e = np.array([im.get_potential_energy() for im in images])
+    np.testing.assert_allclose(r.energies_eV, e - e[0], atol=2e-4)
+    assert r.fmax_eV_A == pytest.approx(float(np.sqrt((f_ase**2).sum(1)).max()), abs=2e-3)
+    assert r.barrier_forward_eV > 0.05  # the linear band of a vacancy hop is uphill
+
+
+def test_bad_hops():
+    i, f = _vacancy_hop("Al", "fcc", 4.05, 1)
+    with pytest.raises(StructureError, match="same atoms"):
+        neb_batch([NEBHop(i, f[:-1])], evaluator=CalculatorLoop(EMT))
+    with pytest.raises(SimulationError):
+        neb_batch([NEBHop(i, f)], n_images=0, evaluator=CalculatorLoop(EMT))
+    with pytest.raises(SimulationError):
+        neb_batch([], evaluator=CalculatorLoop(EMT))
