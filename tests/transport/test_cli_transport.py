@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pymatgen.core import Lattice, Structure
 
 from halidelab.cli import main
@@ -53,3 +54,20 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     assert "temperatures" in capsys.readouterr().err
     assert main(["relax", str(p), "--model", "nope"]) == 2
     assert "valid names" in capsys.readouterr().err
+
+
+def test_relax_cli_batch_equals_one_by_one(tmp_path, capsys):
+    """--batch relaxes several files together and reaches the same lattices as a loop."""
+    a = _licl(tmp_path, a=5.3)
+    b = tmp_path / "licl_small.cif"
+    Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.95), ["Li", "Cl"],
+                              [[0, 0, 0], [0.5] * 3]).to(filename=str(b))
+    assert main(["relax", str(a), str(b), "--batch", "--steps", "60", "--json"]) == 0
+    batched = json.loads(capsys.readouterr().out)
+    assert main(["relax", str(a), str(b), "--steps", "60", "--optimizer", "FIRE", "--json"]) == 0
+    looped = json.loads(capsys.readouterr().out)
+    for x, y in zip(batched, looped, strict=True):
+        assert x["lattice_final"]["a_A"] == pytest.approx(y["lattice_final"]["a_A"], abs=0.005)
+    # both start on opposite sides of the minimum and meet there
+    assert abs(batched[0]["lattice_final"]["a_A"] - batched[1]["lattice_final"]["a_A"]) < 0.02
+    assert main(["relax", str(a), "--batch", "--optimizer", "BFGS"]) == 2

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("relax")
     def relax_cmd(
-        structure: Path = typer.Argument(..., help="CIF/POSCAR/extxyz of an ordered structure."),
+        structures: list[Path] = typer.Argument(..., help="CIF/POSCAR/extxyz of ordered structures."),
         model: str = typer.Option("chgnet", "--model", help="MLIP: chgnet, sevennet-0, ..."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         threads: int = typer.Option(None, "--threads", help="torch threads."),
@@ -41,23 +41,60 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(500, "--steps", help="Maximum optimiser steps."),
         fixed_cell: bool = typer.Option(False, "--fixed-cell", help="Relax positions only."),
         optimizer: str = typer.Option("FIRE", "--optimizer", help="FIRE or BFGS."),
-        out: Path = typer.Option(None, "--out", help="Write the relaxed structure (CIF)."),
+        batch: bool = typer.Option(False, "--batch",
+                                   help="Relax all structures together (one model call per step; "
+                                        "pays on a GPU, FIRE only)."),
+        out: Path = typer.Option(None, "--out", help="Write the relaxed structure (CIF; a folder "
+                                                     "with several structures)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Relax positions and cell with an MLIP; report convergence and lattice."""
         from halidelab.relax import relax
 
-        res = relax(_read(structure), model=model, device=device, threads=threads, fmax=fmax,
-                    steps=steps, relax_cell=not fixed_cell, optimizer=optimizer)
+        inputs = [_read(p) for p in structures]
+        if batch:
+            from halidelab.engine.relax import relax_batch
+
+            if optimizer.upper() != "FIRE":
+                from halidelab.errors import SimulationError
+
+                raise SimulationError("--batch relaxes with FIRE: drop --optimizer or --batch")
+            results = relax_batch(inputs, fmax=fmax, steps=steps, relax_cell=not fixed_cell,
+                                  model=model, device=device, threads=threads)
+        else:
+            results = [relax(s, model=model, device=device, threads=threads, fmax=fmax, steps=steps,
+                             relax_cell=not fixed_cell, optimizer=optimizer) for s in inputs]
         if out is not None:
             from halidelab.structures.models import write_structure
 
-            write_structure(res.to_structure(), out)
+            if len(results) == 1 and out.suffix:
+                write_structure(results[0].to_structure(), out)
+            else:
+                out.mkdir(parents=True, exist_ok=True)
+                for p, res in zip(structures, results, strict=True):
+                    write_structure(res.to_structure(), out / f"{p.stem}_relaxed.cif")
         if as_json:
-            d = res.to_dict()
-            d.pop("structure")
-            print_json(d)
+            rows = []
+            for res in results:
+                d = res.to_dict()
+                d.pop("structure")
+                rows.append(d)
+            print_json(rows[0] if len(rows) == 1 else rows)
             return
+        if len(results) > 1:
+            t = Table(title=f"relaxed with {results[0].provenance.model} "
+                            f"({results[0].provenance.model_version}){' as one batch' if batch else ''}")
+            for col in ("file", "formula", "converged", "steps", "fmax (eV/A)", "a (A)", "c (A)",
+                        "V (A^3)", "E (eV/atom)"):
+                t.add_column(col)
+            for p, res in zip(structures, results, strict=True):
+                lf = res.lattice_final
+                t.add_row(p.name, res.formula, "yes" if res.converged else "NO", str(res.steps),
+                          f"{res.fmax_eV_A:.3f}", f"{lf.a_A:.4f}", f"{lf.c_A:.4f}", f"{lf.volume_A3:.2f}",
+                          f"{res.energy_per_atom_eV:.4f}")
+            console.print(t)
+            return
+        res = results[0]
         t = Table(title=f"{res.formula}: {res.provenance.model} ({res.provenance.model_version})")
         t.add_column("")
         t.add_column("before")
