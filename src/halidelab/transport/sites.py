@@ -448,7 +448,32 @@ def _direction(vec: np.ndarray, matrix: np.ndarray) -> str:
     return "oblique"
 
 
-def site_network(
+def site_network(structure: Structure, mobile: str = "Li", interstitials: bool = True,
+                 symprec: float = 0.2, **kwargs: Any) -> SiteNetwork:
+    """Li sites, interstitials and the hops between them (see :func:`_site_network`).
+
+    A relaxed doped cell is distorted: at a tight ``symprec`` the pristine framework's
+    symmetry is lost, its empty Li sites come out as "interstitials" and no vacancy hop
+    is left. When a network has no empty Li site, the tolerance is loosened (x1.5 steps up
+    to 0.5 A) and the network with the most Li sites is returned, with a warning saying so.
+    """
+    net = _site_network(structure, mobile, interstitials, symprec, **kwargs)
+    if any(x.role == "li" and x.occupant is None for x in net.sites):
+        return net
+    best, best_sp, sp = net, symprec, symprec
+    while sp < 0.5:
+        sp = min(sp * 1.5, 0.5)
+        trial = _site_network(structure, mobile, interstitials, sp, **kwargs)
+        if sum(x.role == "li" for x in trial.sites) > sum(x.role == "li" for x in best.sites):
+            best, best_sp = trial, sp
+    if best is net:
+        return net
+    return dataclasses.replace(best, warnings=(
+        *best.warnings, f"symmetry tolerance loosened from {symprec} to {best_sp:.3g} A to recover "
+        "the empty Li sites of the distorted framework"))
+
+
+def _site_network(
     structure: Structure,
     mobile: str = "Li",
     interstitials: bool = True,
