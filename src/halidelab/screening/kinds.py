@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 from halidelab.screening.tasks import task_function
+from halidelab.stability import tasks as _stability_tasks  # noqa: F401  (stability-* kinds)
 
 
 def _subs(inputs: dict[str, Any]):
