@@ -61,7 +61,7 @@ def test_primitive_lattice_undoes_the_supercell():
 
 def test_bad_tiers_and_cases(tmp_path, capsys):
     with pytest.raises(HalidelabError, match="unknown tier"):
-        reproduce_chen2025(out=tmp_path, tiers=("rules", "md"), progress=False)
+        reproduce_chen2025(out=tmp_path, tiers=("rules", "nope"), progress=False)
     assert main(["reproduce", "smith2030", "-o", str(tmp_path)]) == 2
     assert "unknown reference case" in capsys.readouterr().err
     assert main(["reproduce", "chen2025", "--tiers", "rules,nope", "-o", str(tmp_path)]) == 2

@@ -20,10 +20,11 @@ def _client(scheduler: str | None, workers: int):
         except OSError as exc:
             raise HalidelabError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     if workers > 1:
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
-        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40))
+        from halidelab.screening.plans import local_cluster
+
+        return Client(local_cluster(workers))
     return None
 
 

@@ -3,7 +3,9 @@
 Finished keys are skipped; tasks a killed run left ``running`` are reset and rerun; a
 task that raises is recorded as ``failed`` with its one-line reason and the run goes on.
 Results are written by this (the client) process only, so SQLite sees one writer per run
-and two runs on one file wait for each other instead of corrupting it.
+and two runs on one file wait for each other instead of corrupting it. Each task is claimed
+atomically before it runs: a task another live run is computing is left to that run and
+listed in :attr:`RunSummary.busy`, so no task is computed twice at the same time.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class RunSummary:
     skipped: list[str] = dataclasses.field(default_factory=list)
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
     wall_s: float = 0.0
+    #: keys another live run on the same store was computing (not run here)
+    busy: list[str] = dataclasses.field(default_factory=list)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -95,6 +99,16 @@ def run_tasks(
             summary.skipped.append(key)
         else:
             todo.append(task)
+    # claim atomically: a task another live run holds is left to it (summary.busy)
+    claimed = []
+    for task in todo:
+        if store.claim(task.key):
+            claimed.append(task)
+        elif store.status(task.key) == "done":
+            summary.skipped.append(task.key)
+        else:
+            summary.busy.append(task.key)
+    todo = claimed
     with _progress(progress, len(todo), title) as (prog, bar):
         if client is None:
             for task in todo:
@@ -109,7 +123,6 @@ def run_tasks(
 
 def _run_local(task: Task, store: Store, summary: RunSummary) -> None:
     key = task.key
-    store.start(key)
     t = time.perf_counter()
     try:
         result = execute(task.kind, task.inputs)
@@ -135,7 +148,6 @@ def _run_dask(todo: list[Task], store: Store, summary: RunSummary, client: Any, 
 
     futures = {}
     for task in todo:
-        store.start(task.key)
         fut = client.submit(_timed_execute, task.kind, task.inputs, key=f"{task.kind}-{task.key}",
                             retries=retries, pure=False)
         futures[fut] = task

@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,13 @@ class Store:
                     cur.close()
             else:
                 self.engine = sa.create_engine(self.url, pool_pre_ping=True)
-            _META.create_all(self.engine)
+            try:
+                _META.create_all(self.engine)
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+                # two runs creating the schema at the same moment: the loser sees "already
+                # exists"; the schema is there (or nearly), so check again
+                time.sleep(0.5)
+                _META.create_all(self.engine)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot open results store {self.url}: {exc.__class__.__name__}: "
                              f"{str(exc).splitlines()[0]}") from None
@@ -96,15 +103,22 @@ class Store:
     # -- writing -----------------------------------------------------------------------
     def add(self, key: str, kind: str, label: str, inputs: dict[str, Any], code_version: str) -> None:
         """Register a task as pending unless the key is already known."""
+        values = dict(key=key, kind=kind, label=label, inputs=json.dumps(inputs, default=str),
+                      status="pending", attempts=0, code_version=code_version, updated_utc=_now())
         with self.engine.begin() as conn:
             exists = conn.execute(sa.select(TASKS.c.key).where(TASKS.c.key == key)).first()
             if exists:
                 return
+            dialect = self.engine.dialect.name
+            if dialect in ("sqlite", "postgresql"):
+                # INSERT ... ON CONFLICT DO NOTHING: a concurrent run inserting the same key
+                # is not an error, and (PostgreSQL) does not abort this transaction.
+                mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+                conn.execute(mod.insert(TASKS).values(**values).on_conflict_do_nothing(
+                    index_elements=["key"]))
+                return
             try:
-                conn.execute(TASKS.insert().values(
-                    key=key, kind=kind, label=label, inputs=json.dumps(inputs, default=str),
-                    status="pending", attempts=0, code_version=code_version,
-                    updated_utc=_now()))
+                conn.execute(TASKS.insert().values(**values))
             except sa.exc.IntegrityError:  # another run inserted it meanwhile
                 pass
 
@@ -129,12 +143,40 @@ class Store:
             conn.execute(TASKS.update().where(TASKS.c.key == key).values(
                 status="failed", error=error[:2000], duration_s=duration_s, updated_utc=_now()))
 
-    def reset_stale(self) -> int:
-        """Tasks left ``running`` by a killed run go back to ``pending``; returns how many."""
+    def claim(self, key: str) -> bool:
+        """Atomically mark a ``pending``/``failed`` task running for this process.
+
+        Returns False when the task is ``done`` or ``running`` under another live run, so
+        two runs on one store never compute the same task at the same time.
+        """
+        worker = f"{socket.gethostname()}:{os.getpid()}"
         with self.engine.begin() as conn:
-            res = conn.execute(TASKS.update().where(TASKS.c.status == "running").values(
-                status="pending", updated_utc=_now()))
-            return int(res.rowcount or 0)
+            res = conn.execute(TASKS.update().where(
+                (TASKS.c.key == key) & TASKS.c.status.in_(("pending", "failed"))).values(
+                status="running", attempts=TASKS.c.attempts + 1, worker=worker,
+                updated_utc=_now()))
+            return int(res.rowcount or 0) == 1
+
+    def reset_stale(self, stale_after_s: float = 6 * 3600.0) -> int:
+        """Tasks left ``running`` by a killed run go back to ``pending``; returns how many.
+
+        A row is stale when the process that claimed it (``worker`` = ``host:pid``) is this
+        process (a previous, interrupted run), or a dead process on this host; rows held
+        by a live process here (a second run on the same store) are left alone. Rows of
+        another host are reset only after ``stale_after_s`` seconds without an update.
+        """
+        host = socket.gethostname()
+        cutoff = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=stale_after_s)).isoformat(
+            timespec="seconds")
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(TASKS.c.key, TASKS.c.worker, TASKS.c.updated_utc)
+                                .where(TASKS.c.status == "running")).all()
+            stale = [k for k, w, u in rows if _is_stale(w, u, host, cutoff)]
+            for i in range(0, len(stale), 500):
+                conn.execute(TASKS.update().where(
+                    TASKS.c.key.in_(stale[i:i + 500]) & (TASKS.c.status == "running")).values(
+                    status="pending", updated_utc=_now()))
+            return len(stale)
 
     # -- reading -----------------------------------------------------------------------
     def status(self, key: str) -> str | None:
@@ -188,6 +230,25 @@ class Store:
         else:
             raise StoreError(f"export to {path.suffix!r} is not supported: use .csv or .json")
         return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _is_stale(worker: str | None, updated: str | None, host: str, cutoff: str) -> bool:
+    """Whether a ``running`` row's owner is gone (see :meth:`Store.reset_stale`)."""
+    w_host, _, pid_text = (worker or "").rpartition(":")
+    if w_host == host and pid_text.isdigit():
+        pid = int(pid_text)
+        return pid == os.getpid() or not _pid_alive(pid)
+    return not updated or updated < cutoff
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -64,7 +64,7 @@ class Task:
 
 def execute(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Run one task in this process (the function executors ship to workers)."""
-    from halidelab.screening import kinds  # noqa: F401  (registers the task functions)
+    from halidelab.screening import kinds, plans  # noqa: F401  (register the task functions)
 
     if kind not in TASK_FUNCTIONS:
         from halidelab.errors import HalidelabError

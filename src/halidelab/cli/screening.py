@@ -1,0 +1,267 @@
+"""``halidelab screen`` and ``halidelab results``: screening at scale, ranked results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from halidelab.cli._common import console, console_err, print_json
+from halidelab.errors import HalidelabError
+
+#: Above this estimated wall time the screen asks before starting (or needs --yes), s.
+CONFIRM_ABOVE_S = 600.0
+
+
+def _estimate_table(est: Any, title: str) -> Table:
+    from halidelab.screening.plans import format_duration
+
+    t = Table(title=title)
+    for col in ("tier", "tasks", "per task", "total (typical)", "range", "cost source"):
+        t.add_column(col)
+    for r in est.rows:
+        t.add_row(r["tier"], str(r["tasks"]), f"{r['per_task_s']:.3g} s", format_duration(r["total_s"]),
+                  f"{format_duration(r['low_s'])} - {format_duration(r['high_s'])}", r["source"])
+    t.add_row("all", "", "", format_duration(est.total_s),
+              f"{format_duration(est.low_s)} - {format_duration(est.high_s)}",
+              f"on {est.workers} worker(s), perfect scaling assumed")
+    return t
+
+
+def _client(scheduler: str | None, cluster: str | None, jobs: int, workers: int, cores: int,
+            memory: str, walltime: str, queue: str | None, account: str | None):
+    """A Dask client (or None: run in this process) and the number of workers."""
+    if sum(bool(v) for v in (scheduler, cluster, workers > 1)) > 1:
+        raise HalidelabError("give one of --scheduler, --cluster or --workers N")
+    if cluster:
+        from halidelab.screening.plans import jobqueue_cluster
+
+        if jobs < 1:
+            raise HalidelabError(f"--jobs must be >= 1, got {jobs}")
+        cl = jobqueue_cluster(cluster, cores=cores, memory=memory, walltime=walltime,
+                              queue=queue, account=account)
+        cl.scale(jobs=jobs)
+        from distributed import Client
+
+        console_err.print(f"submitted {jobs} {cluster} job(s) of {cores} worker(s); the screen "
+                          "starts as workers arrive")
+        return Client(cl), jobs * cores
+    if scheduler:
+        from halidelab.cli.screen import _client as remote
+
+        client = remote(scheduler, 1)
+        return client, len(client.scheduler_info().get("workers", {})) or 1
+    if workers > 1:
+        from distributed import Client
+
+        from halidelab.screening.plans import local_cluster
+
+        return Client(local_cluster(workers)), workers
+    return None, 1
+
+
+def screen_cmd(
+    parent: str = typer.Argument(..., help="Parent formula, e.g. Li2ZrCl6"),
+    site: str = typer.Option(..., "--site", help="Host site(s), comma list, e.g. Zr"),
+    dopants: str = typer.Option(..., "--dopants", help="Comma list, e.g. Nb,Ta,In or Mo6+"),
+    x: str = typer.Option("0.05..0.5:0.05", "--x", help="Contents: 0.1,0.2 or START..STOP:STEP"),
+    tiers: str = typer.Option("rules,prior", "--tiers", help="Comma list of rules, prior, models, relax, bvse"),
+    db: str = typer.Option("results.sqlite", "--db", help="Results store: file or SQLAlchemy URL"),
+    report: Path = typer.Option(None, "--report", help="Folder for screen.html (default: no report)"),
+    measured: Path = typer.Option(None, "--measured",
+                                  help="CSV of measured results (x, sigma_S_cm, ea_eV[, dopant])"),
+    max_mismatch: float = typer.Option(15.0, "--max-mismatch", help="Prune above this |mismatch|, %"),
+    prune_structure_change: bool = typer.Option(False, "--prune-structure-change",
+                                                help="Prune (not only flag) predicted structure changes"),
+    model: str = typer.Option("chgnet", "--model", help="MLIP for relax"),
+    max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
+    relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
+    bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
+    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"),
+    cluster: str = typer.Option(None, "--cluster", help="slurm or pbs (dask-jobqueue)"),
+    jobs: int = typer.Option(1, "--jobs", help="Batch jobs to submit with --cluster"),
+    cores: int = typer.Option(4, "--cores", help="Cores (= worker processes) per batch job"),
+    memory: str = typer.Option("8GB", "--memory", help="Memory per batch job"),
+    walltime: str = typer.Option("04:00:00", "--walltime", help="Wall time per batch job"),
+    queue: str = typer.Option(None, "--queue", help="Partition / queue for --cluster"),
+    account: str = typer.Option(None, "--account", help="Account for --cluster"),
+    workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = this process)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking, whatever the estimate"),
+    top: int = typer.Option(10, "--top", help="Rows of the ranking to print"),
+    as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
+) -> None:
+    """Screen dopants and contents of a parent: rules prune, expensive tiers for survivors.
+
+    Resumable: rerun the same command to continue; finished tasks are skipped.
+    """
+    from halidelab.report.screen import read_measured, write_screen_report
+    from halidelab.screening.plans import (
+        ScreenSettings,
+        candidate_grid,
+        estimate_cost,
+        format_duration,
+        normalise_tiers,
+        parse_x_spec,
+        run_screen,
+    )
+    from halidelab.screening.ranking import Weights, gather, rank
+    from halidelab.screening.store import Store
+
+    if workers < 1:
+        raise HalidelabError(f"--workers must be >= 1, got {workers}")
+    if not 0.05 <= bvse_resolution <= 2.0:
+        raise HalidelabError(f"--bvse-resolution {bvse_resolution} Å is outside 0.05-2 Å")
+    if max_mismatch <= 0:
+        raise HalidelabError(f"--max-mismatch must be > 0 %, got {max_mismatch}")
+    grid = candidate_grid(parent, [d for d in dopants.split(",") if d.strip()],
+                          parse_x_spec(x), [s.strip() for s in site.split(",") if s.strip()])
+    settings = ScreenSettings(
+        tiers=normalise_tiers(tiers.split(",")), max_mismatch_percent=max_mismatch,
+        prune_structure_change=prune_structure_change, model=model, max_atoms=max_atoms,
+        relax_steps=relax_steps, bvse_resolution_A=bvse_resolution)
+    meas = read_measured(measured, default_dopant=None) if measured else None
+    n_workers = workers if not cluster else jobs * cores
+    upper = estimate_cost(len(grid), settings, workers=n_workers)
+    out_console = console_err if as_json else console
+    out_console.print(_estimate_table(upper, f"{len(grid)} candidates: cost before the rules "
+                                      "(every candidate assumed to pass)"))
+
+    def confirm(est: Any) -> bool:
+        out_console.print(_estimate_table(
+            est, f"after the rules: {est.n_survivors} of {est.n_candidates} candidates pass"))
+        if yes or est.total_s <= CONFIRM_ABOVE_S:
+            return True
+        if not sys.stdin.isatty():
+            raise HalidelabError(f"the screen is estimated at {format_duration(est.total_s)} "
+                                 f"(range {format_duration(est.low_s)}-{format_duration(est.high_s)}): "
+                                 "rerun with --yes to start it (results so far are in the store)")
+        return typer.confirm(f"start? (about {format_duration(est.total_s)})", default=False)
+
+    store = Store(db)
+    client, n_workers = _client(scheduler, cluster, jobs, workers, cores, memory, walltime, queue, account)
+    try:
+        res = run_screen(grid, store, settings, client=client, progress=not as_json,
+                         workers=n_workers, confirm=confirm)
+    finally:
+        if client is not None:
+            client.close()
+    weights = Weights()
+    cands = gather(store, parent)
+    ranked = rank(cands, weights)
+    report_path = None
+    if report is not None:
+        meta = {"tiers": ", ".join(settings.tiers), "store": store.url,
+                "estimate (after rules)": f"{format_duration(res.estimate.total_s)} on "
+                                          f"{res.estimate.workers} worker(s)",
+                "this run": f"{res.computed} tasks computed, {res.skipped} found done, "
+                            f"{len(res.failed)} failed, {format_duration(res.wall_s)}",
+                "max mismatch": f"{max_mismatch:g} %",
+                "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–"}
+        report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
+                                          meta, meas, res.failed)
+    if as_json:
+        print_json({"ranked": [r.to_dict() for r in ranked], "pruned": res.pruned,
+                    "failed": res.failed, "report": str(report_path) if report_path else None,
+                    "store": store.url, "estimate": res.estimate.to_dict()})
+        return
+    console.print(ranking_table(ranked[:top], f"{parent}: top {min(top, len(ranked))} of {len(ranked)}"))
+    console.print(f"{res.n_survivors} of {res.n_candidates} candidates passed the rules; "
+                  f"{len(res.pruned)} pruned. {res.computed} tasks computed, {res.skipped} reused, "
+                  f"{len(res.failed)} failed ({format_duration(res.wall_s)}).")
+    for err in list(res.failed.values())[:10]:
+        console.print(f"[red]failed[/]: {err}")
+    if report_path:
+        console.print(f"report: {report_path}")
+    console.print(f"results store: {store.url} (rerun to resume; halidelab results {db} --top 10)")
+
+
+def ranking_table(ranked: list[Any], title: str) -> Table:
+    """A rich table of ranked candidates with every score component."""
+    t = Table(title=title)
+    for col in ("#", "formula", "basis", "score (eV)", "barrier", "+mism.", "+struct.", "+stab.",
+                "BVSE 1D", "BVSE 3D", "prior log σ [90%]", "tied", "warnings"):
+        t.add_column(col)
+
+    def f(v: Any, nd: int = 3) -> str:
+        return "–" if v is None else f"{v:.{nd}f}"
+
+    for r in ranked:
+        score = "–" if r.score_eV is None else f"{r.score_eV:.3f} ± {r.score_uncertainty_eV or 0:.3f}"
+        prior = ("–" if r.prior_log10_sigma_S_cm is None else
+                 f"{r.prior_log10_sigma_S_cm:.2f} [{r.prior_log10_low:.2f}, {r.prior_log10_high:.2f}]")
+        t.add_row(str(r.rank), r.formula, r.basis, score, f(r.barrier_eV), f(r.mismatch_penalty_eV),
+                  f(r.structure_penalty_eV), f(r.stability_penalty_eV), f(r.bvse_1d_eV), f(r.bvse_3d_eV),
+                  prior, _ties(r.tied_with), str(len(r.warnings)))
+    return t
+
+
+def _ties(ranks: tuple[int, ...], show: int = 3) -> str:
+    if not ranks:
+        return "–"
+    text = ",".join(f"#{i}" for i in ranks[:show])
+    return text + (f" +{len(ranks) - show}" if len(ranks) > show else "")
+
+
+def results_cmd(
+    db: str = typer.Argument(..., help="Results store: file or SQLAlchemy URL"),
+    top: int = typer.Option(10, "--top", help="Rows to show"),
+    parent: str = typer.Option(None, "--parent", help="Only candidates of this parent"),
+    csv_out: Path = typer.Option(None, "--csv", help="Write the full ranking as CSV"),
+    report: Path = typer.Option(None, "--report", help="Write screen.html into this folder"),
+    measured: Path = typer.Option(None, "--measured", help="CSV of measured results for the report"),
+    as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
+) -> None:
+    """Rank what a results store holds (no computation)."""
+    import csv
+
+    from halidelab.report.screen import read_measured, write_screen_report
+    from halidelab.screening.ranking import Weights, gather, rank
+    from halidelab.screening.store import Store
+
+    if "://" not in db and not Path(db).is_file():
+        raise HalidelabError(f"results store {db} not found: give the --db file of a screen")
+    if top < 1:
+        raise HalidelabError(f"--top must be >= 1, got {top}")
+    store = Store(db)
+    cands = gather(store, parent)
+    if not cands:
+        raise HalidelabError(f"{db} holds no screened candidates{' of ' + parent if parent else ''}: "
+                             "run halidelab screen first")
+    weights = Weights()
+    ranked = rank(cands, weights)
+    if csv_out:
+        rows = [r.to_dict() for r in ranked]
+        for r in rows:
+            r.pop("provenance", None)
+            r["tied_with"] = " ".join(str(i) for i in r["tied_with"])
+            r["warnings"] = " | ".join(r["warnings"])
+        with Path(csv_out).open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["rank"])
+            w.writeheader()
+            w.writerows(rows)
+    report_path = None
+    if report:
+        meas = read_measured(measured) if measured else None
+        report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
+                                          {"store": store.url}, meas, None)
+    if as_json:
+        print_json({"ranked": [r.to_dict() for r in ranked[:top]], "n_ranked": len(ranked),
+                    "n_candidates": sum(1 for c in cands if c.dopant),
+                    "pruned": [{"label": c.label, "reasons": c.rules.get("reasons", [])}
+                               for c in cands if c.dopant and not c.passed]})
+        return
+    console.print(ranking_table(ranked[:top], f"top {min(top, len(ranked))} of {len(ranked)} ranked "
+                                f"({sum(1 for c in cands if c.dopant and not c.passed)} pruned)"))
+    if csv_out:
+        console.print(f"ranking written to {csv_out}")
+    if report_path:
+        console.print(f"report: {report_path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``screen`` and ``results`` to the CLI."""
+    app.command("screen")(screen_cmd)
+    app.command("results")(results_cmd)

@@ -1,0 +1,639 @@
+"""Screening plans: the candidate grid, the rules tier that prunes it, staged expensive tiers.
+
+A screen asks "which dopant, how much?" for one parent:
+
+1. The grid: parent x dopant x content x site (:func:`candidate_grid`).
+2. The rules tier (task kind ``"rules"``, milliseconds per candidate): charge balance and
+   site occupancy (:func:`halidelab.composition.design_composition` refuses impossible
+   compositions), the dopant-host ionic-radius mismatch (pruned above
+   ``max_mismatch_percent``), and a structure-change flag when the radius ratio t of the
+   doped composition predicts another anion packing or structure family than the parent's
+   (kept and penalised in the ranking by default; pruned with
+   ``prune_structure_change=True``).
+3. Expensive tiers for the survivors only, in stages whose inputs are the previous stage's
+   results: ``prior`` (data-driven sigma prior), ``models`` (ordered supercells),
+   ``relax`` (MLIP), ``bvse`` (bond-valence barriers, on the relaxed cell when relaxed).
+4. A cost estimate before anything expensive starts (:func:`estimate_cost`), from the
+   per-task costs measured on this project's 2-core CPU (:data:`TIER_COSTS`).
+
+Every task goes through :func:`halidelab.screening.runner.run_tasks`, so a screen is
+resumable, runs on Dask when given a client, and lives in one results store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from halidelab.errors import CompositionError, HalidelabError
+from halidelab.records import Provenance, Record
+from halidelab.screening.tasks import Task, task_function
+
+#: Tiers a screen knows, in execution order.
+SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse")
+#: Default dopant-host mismatch (ionic radii, CN 6) above which a candidate is pruned, %.
+#: 15 % is the usual solubility rule of thumb (Hume-Rothery-like); rules.py warns there.
+DEFAULT_MAX_MISMATCH_PERCENT = 15.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TierCost:
+    """Measured cost of one task of a tier on this project's 2-core CPU.
+
+    Attributes
+    ----------
+    low_s, typical_s, high_s : float
+        Wall seconds per task (range and typical value) at the reference size.
+    ref_atoms : int
+        Cell size the numbers refer to (0: independent of the cell).
+    per_worker_s : float
+        One-off cost per worker process (model loading, imports).
+    source : str
+        Where the number comes from.
+    """
+
+    low_s: float
+    typical_s: float
+    high_s: float
+    ref_atoms: int = 0
+    per_worker_s: float = 0.0
+    source: str = ""
+
+
+#: Per-task cost of each tier (this 2-core CPU, shared; see benchmarks/bench_screen_scaling.py).
+#: BVSE numbers are for 0.25 A; other resolutions scale as (0.25 / resolution)^3 on the
+#: grid part (:func:`bvse_cost_s`). Relax scales linearly with atoms (CHGNet on the CPU).
+TIER_COSTS: dict[str, TierCost] = {
+    "rules": TierCost(0.0002, 0.001, 0.005, per_worker_s=0.5,
+                      source="design + radius rules, measured median 0.2 ms"),
+    "prior": TierCost(0.012, 0.03, 0.2, per_worker_s=2.1,
+                      source="prior.predict, measured median 24 ms (+2.1 s model load per worker)"),
+    "models": TierCost(2.2, 3.6, 10.0, ref_atoms=130,
+                       source="build_models n_configs=1, 85-138 atoms, measured median 3.6 s"),
+    "relax": TierCost(60.0, 90.0, 300.0, ref_atoms=130, per_worker_s=5.0,
+                      source="CHGNet relax of a 130-atom cell: 1-2 min; 300 s measured "
+                             "under load 9 on 2 cores"),
+    "bvse": TierCost(4.8, 5.2, 15.0, ref_atoms=130,
+                     source="BVSE map + percolation at 0.25 A, ~130 atoms, measured median 5.2 s"),
+}
+#: Fixed part of a BVSE task (neighbour tables, percolation search), s; the rest scales
+#: with the number of grid points (measured medians: 0.93 s at 0.5 A, 5.2 s at 0.25 A).
+BVSE_FIXED_S = 0.5
+
+
+def bvse_cost_s(resolution_A: float, n_atoms: int = 130, which: str = "typical_s") -> float:
+    """Estimated seconds of one BVSE task at ``resolution_A`` for an ``n_atoms`` cell."""
+    c = TIER_COSTS["bvse"]
+    base = getattr(c, which)
+    grid = max(base - BVSE_FIXED_S, 0.1) * (0.25 / resolution_A) ** 3 * (n_atoms / c.ref_atoms)
+    return BVSE_FIXED_S + grid
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate(Record):
+    """One point of the grid: ``x`` of ``dopant`` on ``site`` of ``parent``.
+
+    Attributes
+    ----------
+    parent, dopant, site : str
+    x : float
+        Dopant atoms per formula unit.
+    oxidation_state : int or None
+        Dopant valence (None: the usual one in halides).
+    """
+
+    parent: str
+    dopant: str
+    site: str
+    x: float
+    oxidation_state: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``"Li2ZrCl6 Nb@Zr x=0.200"``."""
+        q = "" if self.oxidation_state is None else f"({self.oxidation_state:+d})"
+        return f"{self.parent} {self.dopant}{q}@{self.site} x={self.x:.3f}"
+
+    @property
+    def substitutions(self) -> list[dict[str, Any]]:
+        """JSON substitutions for the task inputs (empty for x = 0, the parent)."""
+        if self.x <= 0:
+            return []
+        sub: dict[str, Any] = {"dopant": self.dopant, "site": self.site, "x": float(self.x)}
+        if self.oxidation_state is not None:
+            sub["oxidation_state"] = self.oxidation_state
+        return [sub]
+
+
+def candidate_grid(parent: str, dopants: Sequence[str], xs: Sequence[float],
+                   sites: Sequence[str]) -> list[Candidate]:
+    """The full grid parent x dopant x content x site (duplicates removed, order kept).
+
+    Parameters
+    ----------
+    parent : str
+        Parent formula, e.g. ``"Li2ZrCl6"``.
+    dopants : sequence of str
+        Element symbols, optionally with a valence: ``"Nb"``, ``"Mo6+"`` or ``"Mo+6"``.
+    xs : sequence of float
+        Contents per formula unit (> 0; x = 0, the parent, is added by the report).
+    sites : sequence of str
+        Host elements whose sites the dopants take.
+    """
+    from halidelab.composition import check_element, parse_amount, parse_formula
+
+    amounts = parse_formula(parent)
+    if not dopants:
+        raise CompositionError("no dopants given: use e.g. --dopants Nb,Ta,In")
+    if not sites:
+        raise CompositionError("no site given: use e.g. --site Zr")
+    for site in sites:
+        if check_element(site) not in amounts:
+            raise CompositionError(f"{parent} has no {site} site: sites are {', '.join(amounts)}")
+    xs = [parse_amount(x) for x in xs]
+    if not xs or all(x == 0 for x in xs):
+        raise CompositionError("no positive dopant content: use e.g. --x 0.05..0.5:0.05")
+    out: list[Candidate] = []
+    seen = set()
+    for site in sites:
+        for d in dopants:
+            el, q = _parse_dopant(d)
+            for x in xs:
+                if x <= 0:
+                    continue
+                c = Candidate(parent, el, check_element(site), round(float(x), 10), q)
+                if c not in seen:
+                    seen.add(c)
+                    out.append(c)
+    return out
+
+
+def _parse_dopant(text: str) -> tuple[str, int | None]:
+    import re
+
+    from halidelab.composition import check_element
+
+    m = re.fullmatch(r"\s*([A-Z][a-z]?)\s*(?:([+-]?)(\d)([+-]?))?\s*", text)
+    if not m or (m.group(3) and not (bool(m.group(2)) ^ bool(m.group(4)))):
+        raise CompositionError(f"cannot read dopant {text!r}: write an element, optionally with "
+                               "its valence, e.g. Nb, Mo6+ or O2-")
+    el, s1, n, s2 = m.groups()
+    el = check_element(el)
+    if n is None:
+        return el, None
+    sign = s1 or s2
+    return el, int(n) * (-1 if sign == "-" else 1)
+
+
+# -- the rules tier --------------------------------------------------------------------------
+def rules_verdict(parent: str, substitutions: list[dict[str, Any]],
+                  max_mismatch_percent: float = DEFAULT_MAX_MISMATCH_PERCENT,
+                  prune_structure_change: bool = False) -> dict[str, Any]:
+    """Rules-tier verdict of one candidate (never raises for a chemically impossible one).
+
+    Returns
+    -------
+    dict
+        ``status`` (``"pass"`` or ``"pruned"``), ``reasons`` (why pruned), ``formula``,
+        ``max_mismatch_percent`` (largest |mismatch|, %), ``structure_change`` (bool),
+        ``parent_packing`` and ``packing`` (predicted from t), ``t``, ``parent_t``,
+        ``li_vacancies_per_fu``, ``li_interstitials_per_fu``, ``warnings``,
+        ``composition`` and ``fit`` (the full records) when the composition exists.
+    """
+    from halidelab.composition import Substitution, design_composition
+    from halidelab.rules import assess
+
+    base = design_composition(parent)
+    base_fit = assess(base)
+    out: dict[str, Any] = {
+        "parent": base.formula, "substitutions": substitutions,
+        "parent_t": base_fit.t,
+        "parent_packing": f"{base_fit.packing.packing} {base_fit.packing.family}",
+        "thresholds": {"max_mismatch_percent": max_mismatch_percent,
+                       "prune_structure_change": prune_structure_change},
+    }
+    try:
+        comp = design_composition(parent, [Substitution(**s) for s in substitutions])
+    except CompositionError as exc:
+        out.update(status="pruned", reasons=[f"impossible composition: {exc}"], formula=None,
+                   structure_change=False, max_mismatch_percent=None, warnings=[])
+        return out
+    fit = assess(comp)
+    mism = max((abs(f.mismatch_percent) for f in fit.dopants), default=0.0)
+    change = (fit.packing.packing != base_fit.packing.packing
+              or fit.packing.family != base_fit.packing.family)
+    reasons = []
+    if mism > max_mismatch_percent:
+        worst = max(fit.dopants, key=lambda f: abs(f.mismatch_percent))
+        reasons.append(f"radius mismatch {worst.dopant} vs {worst.host} "
+                       f"{worst.mismatch_percent:+.1f}% exceeds {max_mismatch_percent:g}%")
+    warnings = list(fit.warnings)
+    if change:
+        msg = (f"structure change predicted: t {base_fit.t:.3f} -> {fit.t:.3f} "
+               f"({base_fit.packing.packing} {base_fit.packing.family} -> "
+               f"{fit.packing.packing} {fit.packing.family})")
+        warnings.append(msg)
+        if prune_structure_change:
+            reasons.append(msg)
+    out.update(
+        status="pruned" if reasons else "pass", reasons=reasons, formula=comp.formula,
+        t=fit.t, packing=f"{fit.packing.packing} {fit.packing.family}",
+        max_mismatch_percent=mism, structure_change=change, warnings=warnings,
+        li_vacancies_per_fu=comp.li_vacancies_per_fu,
+        li_interstitials_per_fu=comp.li_interstitials_per_fu,
+        composition=comp.to_dict(), fit=fit.to_dict(),
+    )
+    return out
+
+
+@task_function("rules")
+def rules_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Task kind ``rules``: :func:`rules_verdict` of one candidate."""
+    return rules_verdict(inputs["parent"], inputs.get("substitutions", []),
+                         inputs.get("max_mismatch_percent", DEFAULT_MAX_MISMATCH_PERCENT),
+                         inputs.get("prune_structure_change", False))
+
+
+# -- plans -----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ScreenSettings(Record):
+    """Parameters of the expensive tiers (they go into the task keys).
+
+    Attributes
+    ----------
+    tiers : tuple of str
+        Subset of :data:`SCREEN_TIERS` (``rules`` is always run).
+    max_mismatch_percent : float
+    prune_structure_change : bool
+    model : str
+        MLIP for relaxation.
+    max_atoms : int
+        Largest supercell for the models.
+    relax_steps : int
+    fmax_eV_A : float
+    bvse_resolution_A : float
+    seed : int
+    include_parent : bool
+        Also model the undoped parent (x = 0), the reference of every series.
+    """
+
+    tiers: tuple[str, ...] = ("rules", "prior")
+    max_mismatch_percent: float = DEFAULT_MAX_MISMATCH_PERCENT
+    prune_structure_change: bool = False
+    model: str = "chgnet"
+    max_atoms: int = 140
+    relax_steps: int = 250
+    fmax_eV_A: float = 0.05
+    bvse_resolution_A: float = 0.25
+    seed: int = 0
+    include_parent: bool = True
+    provenance: Provenance = dataclasses.field(
+        default_factory=lambda: Provenance(method="screening plan"))
+
+
+def normalise_tiers(tiers: Sequence[str]) -> tuple[str, ...]:
+    """Validate tiers; add ``rules`` and, when relax/bvse are asked, ``models``."""
+    names = [t.strip().lower() for t in tiers if t.strip()]
+    bad = [t for t in names if t not in SCREEN_TIERS]
+    if bad:
+        raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(SCREEN_TIERS)}")
+    chosen = set(names) | {"rules"}
+    if chosen & {"relax", "bvse"}:
+        chosen.add("models")
+    return tuple(t for t in SCREEN_TIERS if t in chosen)
+
+
+def rules_tasks(candidates: Sequence[Candidate], settings: ScreenSettings) -> list[Task]:
+    """One ``rules`` task per candidate (plus the parent when ``include_parent``)."""
+    cands = list(candidates)
+    if settings.include_parent and cands:
+        cands.insert(0, Candidate(cands[0].parent, "-", "-", 0.0))
+    return [Task("rules", c.label if c.x > 0 else f"{c.parent} parent",
+                 {"parent": c.parent, "substitutions": c.substitutions,
+                  "max_mismatch_percent": settings.max_mismatch_percent,
+                  "prune_structure_change": settings.prune_structure_change})
+            for c in cands]
+
+
+def model_task(parent: str, substitutions: list[dict[str, Any]], label: str,
+               settings: ScreenSettings) -> Task:
+    """The ``models`` task of one surviving composition."""
+    return Task("models", label, {"parent": parent, "substitutions": substitutions,
+                                  "supercell": "auto", "max_atoms": settings.max_atoms,
+                                  "n_configs": 1, "seed": settings.seed})
+
+
+@dataclasses.dataclass(frozen=True)
+class CostEstimate(Record):
+    """What a screen will cost before it starts.
+
+    Attributes
+    ----------
+    rows : tuple of dict
+        Per tier: ``tier``, ``tasks``, ``per_task_s`` (typical), ``low_s``, ``high_s``,
+        ``total_s`` (typical, on ``workers``), ``source``.
+    n_candidates, n_survivors : int
+        Grid size, and candidates passing the rules (None when not yet known: then every
+        candidate is assumed to survive).
+    workers : int
+    total_s, low_s, high_s : float
+        Wall time on ``workers`` parallel workers (perfect scaling assumed; the benchmark
+        measured the real efficiency).
+    """
+
+    rows: tuple[dict[str, Any], ...]
+    n_candidates: int
+    n_survivors: int | None
+    workers: int
+    total_s: float
+    low_s: float
+    high_s: float
+    provenance: Provenance = dataclasses.field(
+        default_factory=lambda: Provenance(method="screen cost estimate (measured per-tier costs)"))
+
+
+def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
+                  n_survivors: int | None = None, n_atoms: int | None = None) -> CostEstimate:
+    """Wall-time estimate of a screen from :data:`TIER_COSTS`.
+
+    Parameters
+    ----------
+    n_candidates : int
+        Grid points (the rules tier runs on all of them).
+    settings : ScreenSettings
+    workers : int
+        Parallel workers (Dask); per-worker start-up costs are paid once per worker.
+    n_survivors : int, optional
+        Candidates passing the rules, when known (else all are assumed to pass).
+    n_atoms : int, optional
+        Cell size for models/relax/BVSE (default ``settings.max_atoms``, an upper bound).
+    """
+    if workers < 1:
+        raise HalidelabError(f"workers must be >= 1, got {workers}")
+    tiers = normalise_tiers(settings.tiers)
+    extra = 1 if settings.include_parent else 0
+    n_all = n_candidates + extra
+    n_surv = (n_candidates if n_survivors is None else n_survivors) + extra
+    atoms = n_atoms or settings.max_atoms
+    rows = []
+    for tier in tiers:
+        c = TIER_COSTS[tier]
+        n = n_all if tier == "rules" else n_surv
+        scale = atoms / c.ref_atoms if c.ref_atoms else 1.0
+        if tier == "bvse":
+            per = {w: bvse_cost_s(settings.bvse_resolution_A, atoms, w)
+                   for w in ("low_s", "typical_s", "high_s")}
+        else:
+            per = {w: getattr(c, w) * scale for w in ("low_s", "typical_s", "high_s")}
+        active = min(workers, max(n, 1))
+        tot = {w: (n * per[w] / active + (c.per_worker_s if n else 0.0)) for w in per}
+        rows.append({"tier": tier, "tasks": n, "per_task_s": per["typical_s"],
+                     "low_s": tot["low_s"], "high_s": tot["high_s"], "total_s": tot["typical_s"],
+                     "source": c.source})
+    return CostEstimate(rows=tuple(rows), n_candidates=n_candidates, n_survivors=n_survivors,
+                        workers=workers, total_s=sum(r["total_s"] for r in rows),
+                        low_s=sum(r["low_s"] for r in rows), high_s=sum(r["high_s"] for r in rows))
+
+
+def format_duration(seconds: float) -> str:
+    """``"45 s"``, ``"12 min"``, ``"3.2 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# -- running a screen ------------------------------------------------------------------------
+@dataclasses.dataclass
+class ScreenOutput:
+    """What :func:`run_screen` did.
+
+    Attributes
+    ----------
+    n_candidates, n_survivors : int
+    pruned : list of dict
+        ``label`` and ``reasons`` of each pruned candidate.
+    estimate : CostEstimate
+        The estimate made after the rules tier (survivors known).
+    failed : dict
+        key -> one-line error of every task that failed.
+    computed, skipped : int
+        Tasks computed now, and found done in the store.
+    wall_s : float
+    """
+
+    n_candidates: int
+    n_survivors: int
+    pruned: list[dict[str, Any]]
+    estimate: CostEstimate
+    failed: dict[str, str]
+    computed: int
+    skipped: int
+    wall_s: float
+
+
+def run_stage(tasks: Sequence[Task], store: Any, client: Any | None = None, progress: bool = True,
+              title: str = "tasks", poll_s: float = 1.0, wait_s: float = 24 * 3600.0) -> Any:
+    """Run one stage and wait for tasks another live run on the store is computing.
+
+    Returns the summary of the first pass, with ``computed``/``skipped``/``failed`` of the
+    follow-up passes merged in.
+    """
+    from halidelab.screening.runner import run_tasks
+
+    summary = run_tasks(tasks, store, client=client, progress=progress, title=title)
+    t0 = time.monotonic()
+    busy = set(summary.busy)
+    while busy:
+        if time.monotonic() - t0 > wait_s:
+            raise HalidelabError(f"{len(busy)} task(s) held by another run for over {wait_s:.0f} s; "
+                                 "rerun when that run has finished")
+        time.sleep(poll_s)
+        again = run_tasks([t for t in tasks if t.key in busy], store, client=client,
+                          progress=False, title=title)
+        summary.computed += again.computed
+        summary.skipped += again.skipped
+        summary.failed.update(again.failed)
+        busy = set(again.busy)
+    summary.busy = []
+    return summary
+
+
+def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSettings,
+               client: Any | None = None, progress: bool = True, workers: int = 1,
+               confirm: Any | None = None) -> ScreenOutput:
+    """Run a screen: rules on the grid, then the expensive tiers on the survivors.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        From :func:`candidate_grid`.
+    store : Store
+        Results store (resumable: finished keys are skipped).
+    settings : ScreenSettings
+    client : distributed.Client, optional
+        Dask client; None runs in this process.
+    workers : int
+        Number of workers (for the estimate only).
+    confirm : callable, optional
+        Called with the :class:`CostEstimate` after the rules tier; return False to stop
+        before the expensive tiers.
+    """
+    t0 = time.perf_counter()
+    tiers = normalise_tiers(settings.tiers)
+    failed: dict[str, str] = {}
+    counts = {"computed": 0, "skipped": 0}
+
+    def stage(tasks: list[Task], title: str, local: bool = False) -> None:
+        if tasks:
+            s = run_stage(tasks, store, client=None if local else client, progress=progress,
+                          title=title)
+            failed.update(s.failed)
+            counts["computed"] += len(s.computed)
+            counts["skipped"] += len(s.skipped)
+
+    r_tasks = rules_tasks(candidates, settings)
+    # rules are milliseconds: run here, not on the cluster (shipping them costs more)
+    stage(r_tasks, "rules", local=True)
+    survivors: list[tuple[Task, dict[str, Any]]] = []
+    pruned = []
+    for t in r_tasks:
+        res = store.result(t.key)
+        if res is None:
+            continue
+        if res["status"] == "pass":
+            survivors.append((t, res))
+        else:
+            pruned.append({"label": t.label, "reasons": res["reasons"]})
+    n_real = sum(1 for t, _ in survivors if t.inputs["substitutions"])
+    est = estimate_cost(len(candidates), settings, workers=workers, n_survivors=n_real)
+    if confirm is not None and not confirm(est):
+        return ScreenOutput(len(candidates), n_real, pruned, est, failed, counts["computed"],
+                            counts["skipped"], time.perf_counter() - t0)
+
+    prior_t = [Task("prior", r["formula"], {"formula": r["formula"]})
+               for _, r in survivors] if "prior" in tiers else []
+    model_t = {t.key: model_task(t.inputs["parent"], t.inputs["substitutions"], t.label, settings)
+               for t, _ in survivors} if "models" in tiers else {}
+    stage([*prior_t, *model_t.values()], "prior, models")
+
+    structures = {}
+    for k, mt in model_t.items():
+        m = store.result(mt.key)
+        if m and m.get("configurations"):
+            structures[k] = (mt.label, m["configurations"][0]["structure"])
+    relax_t = {k: Task("relax", f"{lab} c0", {"structure": s, "model": settings.model,
+                                             "fmax": settings.fmax_eV_A, "steps": settings.relax_steps})
+               for k, (lab, s) in structures.items()} if "relax" in tiers else {}
+    stage(list(relax_t.values()), f"relax ({settings.model})")
+
+    bvse_t = []
+    if "bvse" in tiers:
+        for k, (lab, s) in structures.items():
+            rel = store.result(relax_t[k].key) if k in relax_t else None
+            src = rel["structure"] if rel else s
+            bvse_t.append(Task("bvse", f"{lab} c0{' relaxed' if rel else ''}",
+                               {"structure": src, "resolution_A": settings.bvse_resolution_A}))
+    stage(bvse_t, "bvse")
+    return ScreenOutput(len(candidates), n_real, pruned, est, failed, counts["computed"],
+                        counts["skipped"], time.perf_counter() - t0)
+
+
+def parse_x_spec(spec: str) -> list[float]:
+    """Contents from ``"0.05..0.5:0.05"`` or ``"0.1,0.2"`` (see composition.parse_x_values)."""
+    from halidelab.composition import parse_x_values
+
+    xs = parse_x_values(spec)
+    if any(not math.isfinite(x) for x in xs):
+        raise CompositionError(f"non-finite content in {spec!r}")
+    return xs
+
+
+# -- executors -------------------------------------------------------------------------------
+#: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to return memory to the
+#: OS). Setting any malloc threshold switches off glibc's dynamic mmap threshold, so every
+#: large numpy temporary is mmap'ed and zero-filled afresh: a BVSE map at 0.25 A took 7.6 s
+#: of CPU with it and 3.7 s without (this machine, same structure). Screening workers keep
+#: glibc's default.
+NANNY_ENVIRON_FIX = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def local_cluster(n_workers: int, **kwargs: Any) -> Any:
+    """A Dask LocalCluster of single-threaded worker processes for screening tasks.
+
+    Workers are processes (MLIP and numpy work parallelise across processes, not threads
+    on a CPU) without Dask's malloc trim setting (see :data:`NANNY_ENVIRON_FIX`).
+    """
+    import dask
+    from distributed import LocalCluster
+
+    if n_workers < 1:
+        raise HalidelabError(f"workers must be >= 1, got {n_workers}")
+    opts: dict[str, Any] = dict(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                dashboard_address=None, silence_logs=40)
+    opts.update(kwargs)
+    with dask.config.set(NANNY_ENVIRON_FIX):
+        return LocalCluster(**opts)
+
+
+def jobqueue_cluster(kind: str, cores: int = 4, processes: int | None = None, memory: str = "8GB",
+                     walltime: str = "04:00:00", queue: str | None = None,
+                     account: str | None = None, python: str | None = None,
+                     job_extra: Sequence[str] = ()) -> Any:
+    """A dask-jobqueue cluster (not yet scaled: call ``.scale(jobs=N)`` to submit).
+
+    Each job is one batch job running ``processes`` single-threaded Dask workers (default:
+    one per core; on CPUs the MLIP tiers parallelise across processes, not threads, and
+    each worker loads its model once).
+
+    Parameters
+    ----------
+    kind : str
+        ``"slurm"`` or ``"pbs"``.
+    cores, processes : int
+        Cores per job and worker processes per job.
+    memory : str
+        Memory per job, e.g. ``"16GB"``.
+    walltime : str
+        ``HH:MM:SS`` per job.
+    queue, account : str, optional
+        Partition/queue and account to charge.
+    python : str, optional
+        Python on the compute nodes (default: this interpreter).
+    job_extra : sequence of str
+        Extra scheduler directives, e.g. ``["--constraint=skylake"]``.
+
+    Raises
+    ------
+    HalidelabError
+        Unknown kind, or dask-jobqueue not installed.
+    """
+    import sys
+
+    kind = kind.lower().strip()
+    if kind not in ("slurm", "pbs"):
+        raise HalidelabError(f"unknown cluster kind {kind!r}: use slurm or pbs (or --scheduler ADDRESS)")
+    if cores < 1:
+        raise HalidelabError(f"cores per job must be >= 1, got {cores}")
+    try:
+        import dask_jobqueue
+    except ModuleNotFoundError:
+        raise HalidelabError("--cluster needs dask-jobqueue, which is not installed: "
+                             "pip install 'halidelab[cluster]'") from None
+    cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
+    kwargs: dict[str, Any] = dict(
+        cores=cores, processes=processes or cores, memory=memory, walltime=walltime,
+        job_name="halidelab", python=python or sys.executable,
+        scheduler_options={"dashboard_address": None},
+    )
+    if queue:
+        kwargs["queue"] = queue
+    if account:
+        kwargs["account"] = account
+    if job_extra:
+        kwargs["job_extra_directives"] = list(job_extra)
+    return cls(**kwargs)
