@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from halidelab.screening.tasks import task_function
@@ -17,22 +16,11 @@ from halidelab.screening.tasks import task_function
 
 @task_function("stability-reference")
 def reference_task(inputs: dict[str, Any]) -> dict[str, Any]:
-    """Relax one reference structure with an MLIP (positions, and the cell unless told)."""
-    from pymatgen.core import Structure
+    """Relax one reference structure with an MLIP: the ``relax`` task under its own kind,
+    so that reference phases are cached (and listed) apart from candidate relaxations."""
+    from halidelab.screening.kinds import relax_task
 
-    from halidelab.relax import relax
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        res = relax(
-            Structure.from_dict(inputs["structure"]),
-            model=inputs.get("model", "chgnet"),
-            device=inputs.get("device", "auto"),
-            fmax=inputs.get("fmax", 0.05),
-            steps=inputs.get("steps", 300),
-            relax_cell=inputs.get("relax_cell", True),
-        )
-    return res.to_dict()
+    return relax_task(inputs)
 
 
 @task_function("stability-hull")
