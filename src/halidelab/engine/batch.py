@@ -40,6 +40,7 @@ it is the whole point.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import importlib.util
@@ -220,7 +221,7 @@ def torch_neighbor_list(positions: Any, cells: Any, cutoff: float,
     return out
 
 
-class BatchEvaluator:
+class BatchEvaluator(abc.ABC):
     """Energy, forces and stress of many structures per model call.
 
     Subclasses implement :meth:`_evaluate_batch` for one packed batch;
@@ -261,8 +262,9 @@ class BatchEvaluator:
                 out[i] = r
         return out  # type: ignore[return-value]
 
-    def _evaluate_batch(self, atoms_list: list[Any]) -> list[Evaluation]:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _evaluate_batch(self, atoms_list: list[Any]) -> list[Evaluation]:
+        """Energies, forces and stresses of one packed batch (each subclass's model call)."""
 
 
 class SevenNetBatch(BatchEvaluator):
