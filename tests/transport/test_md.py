@@ -82,3 +82,14 @@ def test_unphysical_runs_are_stopped(tmp_path):
                interval=5, max_drift_eV_atom=1e-4)
     with pytest.raises(SimulationError, match="thermostat"):
         run_md(cu(), 300, 5, tmp_path / "d.traj", calculator=EMT(), thermostat="berendsen")
+
+
+def test_skipping_the_whole_run_is_a_clear_error(tmp_path):
+    from halidelab.errors import DataFormatError
+    from halidelab.transport.diffusion import analyse_trajectory
+
+    res = run_md(cu(), 300, 40, tmp_path / "s.traj", calculator=EMT(), interval=1)
+    with pytest.raises(DataFormatError, match="lower --skip-ps"):
+        analyse_trajectory(res.trajectory, skip_ps=1.0)
+    d = analyse_trajectory(res.trajectory, species="Cu", skip_ps=0.0)
+    assert d.duration_ps == pytest.approx(0.08)

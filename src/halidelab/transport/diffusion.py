@@ -414,7 +414,13 @@ def analyse_trajectory(path: str | Path, species: str = "Li", haven_ratio: float
     times = np.array([f.info.get("time_ps", np.nan) for f in frames], dtype=float)
     if np.isnan(times).any():
         raise DataFormatError(f"{path.name} has frames without info['time_ps']: write it with halidelab md")
+    if skip_ps < 0:
+        raise ValueError(f"skip_ps must be >= 0, got {skip_ps}")
     keep = times >= times[0] + skip_ps - 1e-9
+    if keep.sum() < 3:
+        raise DataFormatError(
+            f"{path.name} spans {times[-1] - times[0]:.3g} ps: skipping {skip_ps:g} ps leaves "
+            f"{int(keep.sum())} frames; run longer or lower --skip-ps")
     frames = [f for f, k in zip(frames, keep, strict=True) if k]
     times = times[keep]
     sym = np.array(frames[0].get_chemical_symbols())
