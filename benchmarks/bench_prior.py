@@ -64,6 +64,67 @@ def model_choice() -> None:
               f"{time.perf_counter() - t:6.1f}")
 
 
+def obelix_recipe_baseline(seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> None:
+    """Re-run of the OBELiX authors' random-forest baseline recipe on the official split.
+
+    Their published test MAEs could not be retrieved here (the paper's tables are not in
+    the reachable sources), so this re-runs the recipe of their ``benchmark/tuning.py``
+    (NRC-Mila/OBELiX): element fractions of the true composition plus space-group number
+    and the six lattice parameters (standardised on the training split), log10 sigma
+    with censored entries at 1e-15 S/cm, RandomForestRegressor(n_estimators=50,
+    max_depth=12, max_features="sqrt", min_samples_leaf=2), trained on every training
+    row (no deduplication) and scored on every test row. Our shipped model is scored on
+    the same rows under the same convention.
+    """
+    import pandas as pd
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    from halidelab.prior.data import chemical_family, data_dir, parse_conductivity, to_composition
+    from halidelab.prior.model import OBELIX_CENSORED_LOG10, get_model
+
+    def table(split: str) -> pd.DataFrame:
+        raw = pd.read_csv(data_dir() / f"{split}.csv", dtype=str, keep_default_na=False)
+        rows = []
+        for _, r in raw.iterrows():
+            comp = to_composition(r["True Composition"])
+            y, cens = parse_conductivity(r["Ionic conductivity (S cm-1)"])
+            frac = {el.symbol: comp.get_atomic_fraction(el) for el in comp.elements}
+            lat = [float(r[k]) for k in ("a", "b", "c", "alpha", "beta", "gamma")]
+            rows.append({"formula": comp.formula.replace(" ", ""), "family": chemical_family(comp), "frac": frac, "sg": float(r["Space group #"]),
+                         "lat": lat, "y": OBELIX_CENSORED_LOG10 if cens else y, "censored": cens})
+        return pd.DataFrame(rows)
+
+    tr, te = table("train"), table("test")
+    elements = sorted({e for f in pd.concat([tr, te])["frac"] for e in f})
+
+    def x(t: pd.DataFrame, scaler: StandardScaler) -> np.ndarray:
+        comp = np.array([[f.get(e, 0.0) for e in elements] for f in t["frac"]])
+        lat = scaler.transform(np.array(t["lat"].tolist()))
+        return np.hstack([comp, t[["sg"]].to_numpy(), lat])
+
+    scaler = StandardScaler().fit(np.array(tr["lat"].tolist()))
+    xtr, xte = x(tr, scaler), x(te, scaler)
+    yte, cte = te["y"].to_numpy(), te["censored"].to_numpy()
+    hal = (te["family"] == "halide").to_numpy() & ~cte
+    maes, maes_unc, maes_hal = [], [], []
+    for seed in seeds:
+        rf = RandomForestRegressor(n_estimators=50, max_depth=12, max_features="sqrt", min_samples_leaf=2,
+                                   random_state=seed, n_jobs=1).fit(xtr, tr["y"].to_numpy())
+        p = rf.predict(xte)
+        maes.append(np.mean(np.abs(p - yte)))
+        maes_unc.append(np.mean(np.abs(p - yte)[~cte]))
+        maes_hal.append(np.mean(np.abs(p - yte)[hal]))
+    ours = np.array([q.log10_sigma_S_cm for q in get_model().predict(te["formula"].tolist())])
+    print(f"OBELiX-recipe RF re-run ({len(tr)} train / {len(te)} test rows, {len(seeds)} seeds): "
+          f"test MAE {np.mean(maes):.3f} +- {np.std(maes):.3f} (censored at 1e-15), "
+          f"{np.mean(maes_unc):.3f} +- {np.std(maes_unc):.3f} (uncensored rows), "
+          f"{np.mean(maes_hal):.3f} +- {np.std(maes_hal):.3f} (uncensored halides, n={hal.sum()})")
+    print(f"halidelab prior on the same rows: test MAE {np.mean(np.abs(ours - yte)):.3f} (censored at 1e-15), "
+          f"{np.mean(np.abs(ours - yte)[~cte]):.3f} (uncensored rows), {np.mean(np.abs(ours - yte)[hal]):.3f} "
+          "(uncensored halides)")
+
+
 def shipped_metrics() -> None:
     from halidelab.prior.model import get_model
 
@@ -124,6 +185,7 @@ def timing(n: int = 10_000) -> None:
 
 if __name__ == "__main__":
     model_choice()
+    obelix_recipe_baseline()
     shipped_metrics()
     nb_series()
     timing()
