@@ -108,3 +108,68 @@ def test_prior_results_are_keyed_by_the_model_checksum():
 
     blob = (default_model_dir() / "prior_model.joblib").read_bytes()
     assert _prior_sha() == hashlib.sha256(blob).hexdigest()
+
+
+def test_compare_reads_the_reference_run_side_by_side(small_run, capsys):
+    out, res = small_run
+    rows = {r["x"]: r for r in res.rows}
+    # any formula that normalises to the stored candidate (Li1.8Zr0.8Nb0.2Cl6 = Li9Zr4NbCl30)
+    code = main(["compare", "Li2ZrCl6", "Li9Zr4NbCl30", "Li3InCl6", "--db", str(out / "results.sqlite"), "--json"])
+    assert code == 0
+    lzc, lznc, lic = json.loads(capsys.readouterr().out)
+    assert lzc["found"] and lznc["found"] and not lic["found"]
+    for rec, x in ((lzc, 0.0), (lznc, 0.2)):
+        assert rec["a_A"] == pytest.approx(rows[x]["a_relaxed_A"])
+        assert rec["bvse_3d_eV"] == pytest.approx(rows[x]["bvse_3d_eV"])
+        assert rec["prior_log10_sigma_S_cm"] == pytest.approx(rows[x]["prior_log10_sigma"])
+        # tiers that did not run are named, not filled in
+        assert rec["neb_3d_eV"] is None and rec["md_ea_eV"] is None and {"neb", "md"} <= set(rec["missing"])
+    # measured values come from the literature table (MISSION.md: LZNC 1.03 mS/cm, Ea 0.327 eV)
+    assert lznc["measured_sigma_S_cm"] == pytest.approx(1.03e-3) and lznc["measured_ea_eV"] == pytest.approx(0.327)
+    assert main(["compare", "Li2ZrCl6", "--db", str(out / "results.sqlite")]) == 0
+    assert "BVSE 3D barrier" in capsys.readouterr().out
+
+
+def test_compare_fits_arrhenius_over_stored_md_runs(small_run, tmp_path, capsys):
+    """Synthetic MD runs with a known D(T) put in a copy of the store: compare recovers Ea."""
+    import shutil
+
+    import numpy as np
+
+    from halidelab.compare import compare
+    from halidelab.constants import A2_PS_TO_CM2_S
+    from halidelab.screening.store import Store
+    from halidelab.transport.diffusion import analyse_positions
+
+    out, _ = small_run
+    shutil.copy(out / "results.sqlite", tmp_path / "r.sqlite")
+    store = Store(tmp_path / "r.sqlite")
+    relaxed = next(r["result"]["structure"] for r in store.rows(kind="relax", status="done")
+                   if any(sp["element"] == "Nb" for site in r["result"]["structure"]["sites"]
+                          for sp in site["species"]))
+    ea, d0, kb = 0.33, 2e-3, 8.617333262e-5
+    rng = np.random.default_rng(3)
+    for T in (500.0, 600.0, 700.0, 800.0):
+        d = d0 * np.exp(-ea / (kb * T)) / A2_PS_TO_CM2_S  # A^2/ps
+        steps = rng.normal(size=(399, 32, 3)) * np.sqrt(2 * d * 0.2)
+        x = np.concatenate([rng.random((1, 32, 3)) * 10, steps]).cumsum(axis=0)
+        diff = analyse_positions(x, np.diag([10.0, 10.0, 12.0]), np.arange(400) * 0.2, np.ones(32, bool), T)
+        key = f"synthetic-md-{T:g}"
+        store.add(key, "md", f"synthetic {T:g} K", {"structure": relaxed, "temperature_K": T},
+                  "test")
+        store.finish(key, {"md": {}, "diffusion": diff.to_dict()}, 0.0)
+    (rec,) = compare(store, ["Li1.8Zr0.8Nb0.2Cl6"])
+    assert rec["md_temperatures_K"] == [500.0, 600.0, 700.0, 800.0]
+    assert abs(rec["md_ea_eV"] - ea) < 3 * rec["md_ea_err_eV"] + 0.01
+    assert rec["md_sigma_300K_low_S_cm"] < rec["md_sigma_300K_S_cm"] < rec["md_sigma_300K_high_S_cm"]
+    assert any("300 K" in w for w in rec["md_warnings"]) and "md" not in rec["missing"]
+
+
+def test_compare_bad_input_is_one_line(small_run, tmp_path, capsys):
+    out, _ = small_run
+    assert main(["compare", "Li2ZrCl6", "--db", str(tmp_path / "none.sqlite")]) == 2
+    assert main(["compare", "Li3InCl6", "--db", str(out / "results.sqlite")]) == 2
+    assert main(["compare", "Xx2Cl", "--db", str(out / "results.sqlite")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(e.startswith("error:") for e in err)
+    assert "reproduce chen2025" in err[0] and "Li3InCl6" in err[1]

@@ -1,0 +1,48 @@
+"""``halidelab compare``: compositions side by side from a results store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from halidelab.cli._common import console, print_json
+from halidelab.errors import DataFormatError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``compare`` command."""
+
+    @app.command("compare")
+    def compare_cmd(
+        formulas: list[str] = typer.Argument(..., help="Compositions, e.g. Li2ZrCl6 Li1.8Zr0.8Nb0.2Cl6."),
+        db: Path = typer.Option(Path("chen2025/results.sqlite"), "--db",
+                                help="Results store written by 'reproduce' or 'screen'."),
+        literature: list[Path] = typer.Option([], "--literature",
+                                              help="Your measured values (CSV as 'halidelab literature')."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Side by side: a, c, BVSE and NEB barriers, D, sigma(300 K), Ea, prior, E_hull, measured."""
+        from halidelab.compare import QUANTITIES, compare, format_value
+        from halidelab.screening.store import Store
+
+        if "://" not in str(db) and not db.is_file():
+            raise DataFormatError(f"no results store at {db}: run 'halidelab reproduce chen2025 -o chen2025' "
+                                  "(or 'halidelab screen ... --db FILE') first, or pass --db")
+        recs = compare(Store(db), formulas, literature)
+        if as_json:
+            print_json(recs)
+            return
+        t = Table(title=f"halidelab compare ({db})")
+        t.add_column("quantity")
+        for r in recs:
+            t.add_column(r["formula"] + ("" if r["found"] else " (not in store)"))
+        for key, label, unit in QUANTITIES:
+            t.add_row(f"{label} ({unit})" if unit else label, *[format_value(key, r) for r in recs])
+        console.print(t)
+        for r in recs:
+            for w in r["md_warnings"]:
+                console.print(f"{r['formula']}: warning: {w}")
+            if r.get("measured_source"):
+                console.print(f"{r['formula']}: measured from {r['measured_source']}")

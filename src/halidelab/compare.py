@@ -1,0 +1,233 @@
+"""Side-by-side comparison of compositions from a results store (``halidelab compare``).
+
+One column per composition, one row per quantity, each with its source: lattice
+parameters (MLIP-relaxed or the Vegard estimate), BVSE percolation barriers, MLIP CI-NEB
+barriers (1D and 3D percolation, converged or not), MD diffusion (D at the highest
+temperature, activation energy from D(T), sigma(300 K) with its interval and the
+extrapolation warnings), the data-driven prior, the energy above hull, and what was
+measured (the literature table: shipped rows plus the user's CSVs).
+
+Nothing is computed here except the Arrhenius fit over a composition's stored MD runs:
+the numbers come from ``halidelab reproduce`` / ``halidelab screen`` runs (and the MD,
+NEB and stability tasks they ran). A quantity that no run computed is reported as
+missing with the tier that would compute it, never filled in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from halidelab.errors import DataFormatError
+
+#: (row key, label, unit) in display order
+QUANTITIES: tuple[tuple[str, str, str], ...] = (
+    ("a_A", "a", "A"),
+    ("c_A", "c", "A"),
+    ("lattice_source", "lattice from", ""),
+    ("bvse_1d_eV", "BVSE 1D barrier", "eV"),
+    ("bvse_3d_eV", "BVSE 3D barrier", "eV"),
+    ("neb_1d_eV", "NEB 1D percolation", "eV"),
+    ("neb_3d_eV", "NEB 3D percolation", "eV"),
+    ("neb_converged", "NEB all converged", ""),
+    ("md_temperatures_K", "MD temperatures", "K"),
+    ("md_d_top_cm2_s", "D at the highest T", "cm2/s"),
+    ("md_ea_eV", "Ea (MD, from D)", "eV"),
+    ("md_sigma_300K_S_cm", "sigma(300 K) (MD)", "S/cm"),
+    ("prior_log10_sigma_S_cm", "prior log10 sigma(25 C)", "log10 S/cm"),
+    ("e_above_hull_meV_atom", "E above hull", "meV/atom"),
+    ("measured_sigma_S_cm", "measured sigma (literature)", "S/cm"),
+    ("measured_ea_eV", "measured Ea (literature)", "eV"),
+)
+
+#: which tier fills a quantity (for the "not computed" note)
+_TIER = {"a_A": "relax", "c_A": "relax", "bvse_1d_eV": "bvse", "bvse_3d_eV": "bvse", "neb_1d_eV": "neb",
+         "neb_3d_eV": "neb", "md_ea_eV": "md", "md_sigma_300K_S_cm": "md", "md_d_top_cm2_s": "md",
+         "prior_log10_sigma_S_cm": "prior", "e_above_hull_meV_atom": "stability"}
+
+
+def _key(formula: str) -> str:
+    from halidelab.prior.data import composition_key
+
+    return composition_key(formula)
+
+
+class _DesignAsRules:
+    """A read-only view of a store in which ``design`` rows (``reproduce`` runs) also
+    appear as passed ``rules`` rows, so that :func:`~halidelab.screening.ranking.gather`
+    joins a reproduce store's tiers exactly as it joins a screen's."""
+
+    def __init__(self, store: Any):
+        self._store = store
+
+    def rows(self, kind: str | None = None, status: str | None = None):
+        from halidelab.composition import format_formula, parse_formula
+
+        for r in self._store.rows(kind=kind, status=status):
+            yield r
+        if kind in (None, "rules"):
+            for r in self._store.rows(kind="design", status=status):
+                comp = (r.get("result") or {}).get("composition") or {}
+                yield {**r, "kind": "rules", "result": {
+                    "status": "pass", "parent": format_formula(parse_formula(r["inputs"]["parent"])),
+                    "formula": comp.get("formula"), "warnings": comp.get("warnings", [])}}
+
+
+def _md_by_structure(store: Any) -> dict[str, list[dict[str, Any]]]:
+    from halidelab.screening.ranking import _shash
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in store.rows(kind="md", status="done"):
+        out.setdefault(_shash(r["inputs"]["structure"]), []).append(r["result"])
+    return out
+
+
+def _md_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    from halidelab.errors import FitError
+    from halidelab.transport.diffusion import DiffusionResult, md_arrhenius
+
+    diffs = sorted((DiffusionResult.from_dict(r["diffusion"]) for r in runs), key=lambda d: d.temperature_K)
+    out: dict[str, Any] = {
+        "md_temperatures_K": [round(d.temperature_K, 1) for d in diffs],
+        "md_d_top_cm2_s": diffs[-1].d_cm2_s,
+        "md_d_top_err_cm2_s": diffs[-1].d_err_cm2_s,
+        "md_warnings": [],
+    }
+    if len(diffs) < 2:
+        out["md_warnings"].append("one MD temperature: no Arrhenius fit (run two or more)")
+        return out
+    try:
+        arr = md_arrhenius(diffs)
+    except FitError as exc:
+        out["md_warnings"].append(f"Arrhenius fit failed: {exc}")
+        return out
+    out.update({"md_ea_eV": arr.ea_eV, "md_ea_err_eV": arr.ea_err_eV,
+                "md_sigma_300K_S_cm": arr.sigma_300K_S_cm, "md_sigma_300K_low_S_cm": arr.sigma_300K_low_S_cm,
+                "md_sigma_300K_high_S_cm": arr.sigma_300K_high_S_cm, "md_haven_ratio": arr.haven_ratio})
+    out["md_warnings"].extend(arr.warnings)
+    return out
+
+
+def _measured(formula: str, literature: Any) -> dict[str, Any]:
+    want = _key(formula)
+    hits = literature[[_key(c) == want for c in literature["composition"]]]
+    hits = hits[~hits["censored"].astype(bool)]
+    if hits.empty:
+        return {}
+    best = hits.iloc[-1]  # the user's own rows come after the shipped ones: theirs win
+    ea = best.get("ea_eV")
+    return {"measured_sigma_S_cm": float(best["sigma_S_cm"]),
+            "measured_temperature_C": float(best["temperature_C"]),
+            "measured_ea_eV": None if ea is None or (isinstance(ea, float) and math.isnan(ea)) else float(ea),
+            "measured_source": str(best.get("reference") or best.get("doi") or best.get("source") or ""),
+            "measured_n_entries": len(hits)}
+
+
+def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str | Path] = ()) -> list[dict[str, Any]]:
+    """One record per requested composition with everything the store and literature hold.
+
+    Parameters
+    ----------
+    store : halidelab.screening.store.Store
+        A results store written by ``reproduce`` or ``screen``.
+    formulas : sequence of str
+        Compositions to compare, any formula that normalises to a stored candidate's
+        (``Li1.8Zr0.8Nb0.2Cl6`` = ``Li9Zr4NbCl30``).
+    literature_csvs : sequence of path
+        Extra literature tables (the user's measurements), as ``halidelab literature``.
+
+    Returns
+    -------
+    list of dict
+        Keys of :data:`QUANTITIES` (None where not computed) plus ``formula``,
+        ``label``, ``found`` (in the store), ``missing`` (tiers that would fill the
+        gaps), ``md_warnings`` and ``measured_source``.
+
+    Raises
+    ------
+    DataFormatError
+        A formula that is not a composition, or none of them in the store.
+    """
+    from halidelab.composition import format_formula, parse_formula
+    from halidelab.literature import load_literature
+    from halidelab.screening.ranking import _shash, gather
+
+    if not formulas:
+        raise DataFormatError("give at least one composition to compare")
+    cands = gather(_DesignAsRules(store))
+    by_key: dict[str, Any] = {}
+    for c in cands:
+        if c.formula:
+            by_key.setdefault(_key(c.formula), c)
+    md = _md_by_structure(store)
+    lit = load_literature(literature_csvs)
+    out = []
+    for f in formulas:
+        name = format_formula(parse_formula(f))
+        c = by_key.get(_key(name))
+        rec: dict[str, Any] = {k: None for k, _, _ in QUANTITIES}
+        rec.update({"formula": name, "label": c.label if c else None, "found": c is not None,
+                    "md_warnings": [], "measured_source": None})
+        rec.update(_measured(name, lit))
+        if c is not None:
+            if c.lattice:
+                rec.update({"a_A": c.lattice.get("a_A"), "c_A": c.lattice.get("c_A"),
+                            "lattice_source": c.lattice.get("source")})
+            if c.bvse:
+                rec.update({"bvse_1d_eV": c.bvse.get("e_1d_eV"), "bvse_3d_eV": c.bvse.get("e_3d_eV")})
+            if c.neb:
+                perc = c.neb.get("percolation") or {}
+                rec.update({"neb_1d_eV": perc.get("ea_1d_eV"), "neb_3d_eV": perc.get("ea_3d_eV"),
+                            "neb_converged": bool(c.neb.get("all_converged", False))})
+            if c.prior:
+                rec.update({"prior_log10_sigma_S_cm": c.prior.get("log10_sigma_S_cm"),
+                            "prior_log10_low": c.prior.get("log10_sigma_low_S_cm"),
+                            "prior_log10_high": c.prior.get("log10_sigma_high_S_cm"),
+                            "prior_in_domain": c.prior.get("in_domain")})
+            if c.stability and c.stability.get("e_above_hull_eV_atom") is not None:
+                rec["e_above_hull_meV_atom"] = 1000.0 * float(c.stability["e_above_hull_eV_atom"])
+            hashes = []
+            if c.relax:
+                hashes.append(_shash(c.relax["structure"]))
+            if c.models and c.models.get("configurations"):
+                hashes.append(_shash(c.models["configurations"][0]["structure"]))
+            runs = next((md[h] for h in hashes if h in md), None)
+            if runs:
+                rec.update(_md_summary(runs))
+        rec["missing"] = sorted({t for k, t in _TIER.items() if rec.get(k) is None})
+        out.append(rec)
+    if not any(r["found"] for r in out):
+        known = sorted({c.formula for c in cands if c.formula})
+        raise DataFormatError(
+            f"none of {', '.join(r['formula'] for r in out)} is in the store; it holds "
+            f"{', '.join(known[:8]) or 'no candidates'}{' ...' if len(known) > 8 else ''}: run "
+            "'halidelab reproduce chen2025' or 'halidelab screen' for them first")
+    return out
+
+
+def format_value(key: str, rec: dict[str, Any]) -> str:
+    """Display string of one quantity (with its uncertainty or interval where known)."""
+    v = rec.get(key)
+    if v is None:
+        tier = _TIER.get(key)
+        return f"- (run {tier})" if tier and rec.get("found") else "-"
+    if key == "md_ea_eV" and rec.get("md_ea_err_eV") is not None:
+        return f"{v:.3f} +- {rec['md_ea_err_eV']:.3f}"
+    if key == "md_sigma_300K_S_cm":
+        return f"{v:.2e} [{rec['md_sigma_300K_low_S_cm']:.1e}, {rec['md_sigma_300K_high_S_cm']:.1e}]"
+    if key == "md_d_top_cm2_s":
+        return f"{v:.2e} +- {rec['md_d_top_err_cm2_s']:.1e}"
+    if key == "prior_log10_sigma_S_cm":
+        dom = "" if rec.get("prior_in_domain", True) else " (out of domain)"
+        return f"{v:.2f} [{rec['prior_log10_low']:.2f}, {rec['prior_log10_high']:.2f}]{dom}"
+    if key == "md_temperatures_K":
+        return ", ".join(f"{t:.0f}" for t in v)
+    if key == "measured_sigma_S_cm":
+        return f"{v:.2e} at {rec.get('measured_temperature_C', 25):g} C"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, float):
+        return f"{v:.1f}" if key == "e_above_hull_meV_atom" else f"{v:.3f}"
+    return str(v)
