@@ -42,8 +42,11 @@ def test_literature_add_and_errors(tmp_path, capsys):
 
 
 def test_interface_refuses_what_it_cannot_model(capsys):
-    assert main(["interface", "Li3YCl6", "Li6PS5Cl", "--no-cache"]) == 2
-    assert "Li6PS5Cl is not modelled" in capsys.readouterr().err
+    # an unknown partner is refused before any MLIP work, naming the ones it can build
+    assert main(["interface", "Li3YCl6", "LiFePO4", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "unknown cathode 'LiFePO4'" in err and "Li6PS5Cl" in err
+    assert len(err.strip().splitlines()) == 1
     assert main(["stability", "Li2Zr0.8Nb0.2Cl6", "--no-cache"]) == 2
     assert "charge balanced" in capsys.readouterr().err
 

@@ -68,9 +68,10 @@ def test_volume_change_needs_every_volume():
 def test_cathode_choice():
     assert _cathode_spec("licoo2").formula == "LiCoO2"
     assert _cathode_spec("NCM811").approximate
-    with pytest.raises(StructureError, match="Li6PS5Cl is not modelled"):
-        _cathode_spec("Li6PS5Cl")
-    with pytest.raises(StructureError, match="unknown cathode"):
+    # the argyrodite is modelled now (no refusal), under its name and its aliases
+    for name in ("Li6PS5Cl", "li6ps5cl", "LPSCl", "argyrodite"):
+        assert _cathode_spec(name).formula == "Li6PS5Cl"
+    with pytest.raises(StructureError, match="unknown cathode 'LiFePO4'; choose one of .*Li6PS5Cl"):
         _cathode_spec("LiFePO4")
 
 
@@ -108,3 +109,79 @@ def test_released_gas_is_not_counted_in_the_volume():
     # 1 Li2O2 (4 atoms) -> Li2O (3 atoms) + 1/2 O2 (gas, left out)
     assert reaction_volume_change(rxn, vols, gases=("O2",)) == pytest.approx(100 * (3 * 8.0 - 4 * 10.0) / 40.0)
     assert reaction_volume_change(rxn, vols) is None
+
+
+# ------------------------------------------------------------------ Li6PS5Cl partner
+#: toy energies (NOT an MLIP): element energies (eV/atom) and formation energies per atom
+#: chosen so that Li6PS5Cl lies below LiCl + Li2S + Li3PS4. They exercise the pipeline
+#: (phase diagram, partner, warnings) in a second; the physics is in the slow test.
+_TOY_MU = {"Li": -1.9, "P": -5.4, "S": -4.1, "Cl": -1.8, "Zr": -8.5, "Nb": -10.0}
+_TOY_HF = {"LiCl": -2.0, "Li2S": -1.4, "Li3P": -0.5, "P2S5": -0.2, "Li3PS4": -1.0, "Li7P3S11": -0.85,
+           "Li6PS5Cl": -1.27}
+
+
+def _toy_relax(structure, label, model="chgnet", fmax=0.05, steps=300, relax_cell=True, store=None):
+    comp = structure.composition
+    e = sum(_TOY_MU[el.symbol] * comp.get_atomic_fraction(el) for el in comp.elements)
+    e += _TOY_HF.get(comp.reduced_formula, 0.0)
+    return {"energy_per_atom_eV": e, "converged": True, "structure": structure.as_dict(),
+            "provenance": {"model": "toy", "model_version": "0"}}, False
+
+
+@pytest.fixture()
+def toy_energies(monkeypatch):
+    from halidelab.stability import hull
+
+    monkeypatch.setattr(R, "relax_cached", _toy_relax)
+    monkeypatch.setattr(hull, "relax_cached", _toy_relax)
+
+
+def test_li6ps5cl_with_itself_does_not_react(toy_energies):
+    from halidelab.stability.sulfides import ordered_argyrodite
+
+    res = interface_reaction(ordered_argyrodite(), "Li6PS5Cl")
+    assert res.cathode == "Li6PS5Cl" and res.electrolyte == "Li6PS5Cl"
+    assert res.min_reaction_energy_eV_atom == 0.0
+    assert res.volume_change_percent == 0.0
+    # the sulfide-side competitors were on the phase diagram
+    formulas = {Composition(n.split(" (")[0]).reduced_formula for n in res.competing_phases}
+    assert {"Li2S", "Li3PS4", "Li7P3S11", "P", "S", "LiCl", "Li3P", "P2S5"} <= formulas
+    # and the missing ones are named, with the bound they imply
+    assert any("Li4P2S6" in m for m in res.missing_phases)
+    assert any("bound" in w and "Li4P2S6" in w for w in res.warnings)
+    assert any("ordered argyrodite" in w for w in res.warnings)
+
+
+def test_li6ps5cl_coexists_with_its_decomposition_product(toy_energies):
+    # LiCl lies on a tie line with Li6PS5Cl on this hull: zero at every mixing ratio
+    res = interface_reaction(R.rock_salt("Li", "Cl", 5.13), "lpscl")
+    assert res.min_reaction_energy_eV_atom == pytest.approx(0.0, abs=1e-9)
+    assert all(abs(p.reaction_energy_eV_atom) < 1e-9 for p in res.curve)
+    assert res.missing_phases and "Zr" not in " ".join(res.missing_phases)
+
+
+def test_missing_phases_follow_the_chemical_system():
+    assert R.missing_phases({"Li", "Y", "Cl"}) == []
+    lzc = R.missing_phases({"Li", "Zr", "Cl", "P", "S"})
+    assert "Zr sulfochlorides" in lzc and "PCl3, PCl5" in lzc
+    assert not any("Nb" in m or "In" in m.split() for m in lzc)
+
+
+@pytest.mark.slow
+def test_li2zrcl6_with_li6ps5cl_mlip():
+    from halidelab.stability.sulfides import ordered_argyrodite
+
+    res = interface_reaction("Li2ZrCl6", "Li6PS5Cl")
+    assert res.min_reaction_energy_eV_atom <= 0.0
+    assert 0.0 <= res.x_cathode_at_min <= 1.0
+    # every product is a phase of the joint system on the MLIP hull
+    assert set(res.products) <= {Composition(n.split(" (")[0]).reduced_formula for n in res.competing_phases}
+    # with itself, the argyrodite model only decomposes: minus its own energy above the hull
+    own = interface_reaction(ordered_argyrodite(), "Li6PS5Cl")
+    hull = energy_above_hull(ordered_argyrodite())
+    assert own.min_reaction_energy_eV_atom == pytest.approx(-hull.e_above_hull_eV_atom, abs=1e-9)
+    assert res.curve[-1].reaction_energy_eV_atom == pytest.approx(-hull.e_above_hull_eV_atom, abs=1e-6)
+    # Li metal reduces the argyrodite to Li2S, Li3P and LiCl
+    li = interface_reaction(R.bcc("Li", 3.51), "Li6PS5Cl")
+    assert li.min_reaction_energy_eV_atom < -0.1
+    assert set(li.products) == {"Li2S", "Li3P", "LiCl"}

@@ -46,7 +46,8 @@ def test_built_lattices_match_their_measured_volume():
     for spec in R.REFERENCE_PHASES:
         if spec.measured_volume_A3_per_fu is None or spec.name.split()[0] in ("YCl3", "InCl3", "ZrCl4", "NbCl5",
                                                                                 "CoCl2", "NiCl2", "MnCl2",
-                                                                                "Li3YCl6", "Li3InCl6"):
+                                                                                "Li3YCl6", "Li3InCl6",
+                                                                                "P2S5"):
             continue
         s = spec.builder()
         n_fu = len(s) / Composition(spec.formula).num_atoms
@@ -59,6 +60,13 @@ def test_references_for_a_chemical_system():
     assert not any("Y" in n for n in names)
     lyc = {s.formula for s in R.references_for({"Li", "Y", "Cl"})}
     assert {"Li3YCl6", "YCl3", "Y", "LiCl"} <= lyc
+    # sulfide-side references join only systems that hold P or S
+    lps = {s.formula for s in R.references_for({"Li", "P", "S", "Cl"})}
+    assert {"Li", "P", "S", "Cl2", "LiCl", "Li2S", "Li3P", "P2S5", "Li3PS4", "Li7P3S11", "Li6PS5Cl"} <= lps
+    assert not {"Li2S", "P", "S"} & {s.formula for s in R.references_for({"Li", "Zr", "Nb", "Cl"})}
+    zr = {s.formula for s in R.references_for({"Li", "Zr", "Nb", "Cl", "P", "S"})}
+    assert {"ZrS2", "NbS2", "ZrCl4", "NbCl5", "Li2ZrCl6"} <= zr
+    assert "Y2S3" in {s.formula for s in R.references_for({"Y", "S"})}
     with pytest.raises(StructureError, match="no elemental reference for Xe"):
         R.references_for({"Li", "Xe"})
 

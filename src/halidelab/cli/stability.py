@@ -111,10 +111,10 @@ def window_cmd(target: str = _TARGET, model: str = _MODEL, configs: int = _CONFI
 
 
 def interface_cmd(electrolyte: str = _TARGET,
-                  cathode: str = typer.Argument("LiCoO2", help="LiCoO2 or NCM811"),
+                  cathode: str = typer.Argument("LiCoO2", help="Partner phase: LiCoO2, NCM811 or Li6PS5Cl"),
                   model: str = _MODEL, configs: int = _CONFIGS, store: Path = _STORE, no_cache: bool = _NOCACHE,
                   fmax: float = _FMAX, steps: int = _STEPS, as_json: bool = _JSON, quiet: bool = _QUIET) -> None:
-    """Reaction energy of an electrolyte with a cathode over the mixing ratio."""
+    """Reaction energy of an electrolyte with a cathode (or Li6PS5Cl) over the mixing ratio."""
     from halidelab.stability.interface import interface_reaction
 
     res = interface_reaction(_target(electrolyte), cathode, model=model, n_configs=configs,
@@ -137,6 +137,8 @@ def interface_cmd(electrolyte: str = _TARGET,
     for p in res.curve:
         t.add_row(f"{p.x_cathode:.3f}", f"{1000 * p.reaction_energy_eV_atom:.0f}", p.reaction)
     console.print(t)
+    if res.competing_phases:
+        console.print(f"competing phases ({res.provenance.model}): {', '.join(res.competing_phases)}")
     for w in res.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
 

@@ -11,12 +11,24 @@ Interface volume change: (sum of product volumes - sum of reactant volumes) / re
 volume x 100, from the relaxed volume per atom of every phase (a positive value means
 the interphase swells, a negative one opens voids).
 
-Cathodes: LiCoO2 (R-3m, built), NCM811 approximated as one ordering of
+Partners: LiCoO2 (R-3m, built), NCM811 approximated as one ordering of
 LiNi0.8Co0.1Mn0.1O2 in a 10-formula-unit LiCoO2-type cell (magnetic and Jahn-Teller
-details are left to the MLIP). Li6PS5Cl is refused: its half-occupied Li sites were not
-ordered into a model here, and the P-S references (Li3PS4, Li2S, P2S5 ...) are missing.
-Oxychlorides, perchlorates and Nb oxides are not among the references, so reaction
-energies with oxides are bounds: the true reaction can only be more negative.
+details are left to the MLIP), and the sulfide separator Li6PS5Cl (the ideal ordered
+argyrodite: Cl on 4a, S2- on 4d, Li ordered by Ewald energy; see
+:mod:`halidelab.stability.sulfides`), with the Li-P-S, metal-sulfide and element
+references of :mod:`halidelab.stability.references`.
+
+The result lists the competing phases considered and the known phases of the joint
+chemical system that are not built (:func:`halidelab.stability.references.missing_phases`:
+oxychlorides, perchlorates and Nb oxides against oxides; P-S molecular solids, Li4P2S6,
+P/S chlorides, metal sulfochlorides and thiophosphates against Li6PS5Cl ...). A missing
+phase can only lower the hull, so every reaction energy is a bound: the true reaction
+energy is more negative or equal.
+
+Volumes: a molecule in a box has no meaningful volume. O2 and Cl2 known only as
+molecules leave the interface as gas and are not counted in the volume change; a solid
+known here only as a molecule (P2S5, built as one P4S10 molecule) enters with its
+measured volume per formula unit, and the result says so.
 """
 
 from __future__ import annotations
@@ -65,6 +77,11 @@ class InterfaceResult(Record):
         All kinks over the mixing ratio.
     warnings : tuple of str
     provenance : Provenance
+    competing_phases : tuple of str
+        Names of the phases on the joint phase diagram (same MLIP), reactants included.
+    missing_phases : tuple of str
+        Known phases of the joint chemical system that are not built: with them the
+        reaction energy could only be more negative (the value here is a bound).
     """
 
     electrolyte: str
@@ -77,19 +94,33 @@ class InterfaceResult(Record):
     curve: tuple[ReactionPoint, ...]
     warnings: tuple[str, ...]
     provenance: Provenance
+    competing_phases: tuple[str, ...] = ()
+    missing_phases: tuple[str, ...] = ()
+
+
+#: gases at room temperature: when known only as a molecule they leave the interface
+GASES = ("Cl2", "F2", "H2", "N2", "O2")
+
+#: aliases of the partner phases (lower case)
+_ALIASES = {"lpscl": "Li6PS5Cl", "lpsc": "Li6PS5Cl", "argyrodite": "Li6PS5Cl", "lco": "LiCoO2",
+            "ncm": "NCM811", "nmc811": "NCM811"}
+
+#: what a partner's model leaves out (stated in every result with that partner)
+_PARTNER_NOTES = {
+    "Li6PS5Cl": "Li6PS5Cl is modelled as the ideal ordered argyrodite (Cl on 4a, S2- on 4d, one Ewald-ranked "
+                "Li ordering); the real phase has Cl/S2- site disorder and mobile Li",
+}
 
 
 def cathode_names() -> list[str]:
-    """Cathodes :func:`interface_reaction` can build."""
+    """Partner phases (cathodes, sulfide separator) :func:`interface_reaction` can build."""
     return sorted(CATHODES)
 
 
 def _cathode_spec(name: str) -> Any:
-    key = {k.lower(): k for k in CATHODES}.get(str(name).strip().lower())
+    text = str(name).strip().lower()
+    key = {k.lower(): k for k in CATHODES}.get(text) or _ALIASES.get(text)
     if key is None:
-        if str(name).strip().lower() in ("li6ps5cl", "lpscl", "argyrodite"):
-            raise StructureError("Li6PS5Cl is not modelled: its half-occupied Li sites are not ordered "
-                                 "here and the Li-P-S references are missing; choose LiCoO2 or NCM811")
         raise StructureError(f"unknown cathode {name!r}; choose one of {', '.join(cathode_names())}")
     return CATHODES[key]
 
@@ -185,7 +216,8 @@ def interface_reaction(
     electrolyte : str, Path or Structure
         Formula, structure file or ordered Structure.
     cathode : str
-        ``"LiCoO2"`` or ``"NCM811"`` (see :func:`cathode_names`).
+        The partner phase: ``"LiCoO2"``, ``"NCM811"`` or ``"Li6PS5Cl"`` (see
+        :func:`cathode_names`); ``x_cathode`` is its atomic fraction in the mixture.
     model : str
         The one MLIP for all energies.
     store : Store, optional
@@ -204,7 +236,7 @@ def interface_reaction(
         hull = energy_above_hull(electrolyte, model=model, store=store, n_configs=n_configs, seed=seed, **kwargs)
     relax_kw = {k: kwargs[k] for k in ("fmax", "steps") if k in kwargs}
     cat = relax_reference(spec, model=model, store=store, **relax_kw)
-    from halidelab.stability.references import references_for, relax_references
+    from halidelab.stability.references import missing_phases, references_for, relax_references
 
     els = {e.symbol for e in Composition(hull.formula).elements} | set(spec.elements)
     refs = relax_references(references_for(els), model=model, store=store, progress=kwargs.get("progress"),
@@ -224,13 +256,26 @@ def interface_reaction(
                             attribute=spec.name),
                         cat.volume_per_atom_A3))
     pd = PhaseDiagram([e for e, _ in entries])
-    # a molecule in a box has no meaningful volume: O2 (and Cl2 when only the molecule is
-    # known) leaves the interface as gas and is not counted in the volume change
-    gases = tuple(sorted({r.formula for r in refs if "molecule" in r.name}
-                         - {r.formula for r in refs if "molecule" not in r.name}))
-    condensed = [(e, v) for e, v in entries if e.composition.reduced_formula not in gases]
-    out = reactivity(pd, c_cat, c_el, _volumes(condensed), gases)
+    # a molecule in a box has no meaningful volume: a gas (O2; Cl2 when only the molecule
+    # is known) leaves the interface and is not counted; a solid known only as a molecule
+    # (P2S5) enters with its measured volume
+    molecular = ({r.formula for r in refs if "molecule" in r.name}
+                 - {r.formula for r in refs if "molecule" not in r.name})
+    gases = tuple(sorted(f for f in molecular if f in GASES))
+    # volumes from condensed phases only (solid Cl2, alpha-S8: not the molecule in a box,
+    # even where the molecule is lower in energy)
+    volumes = _volumes([(e, v) for e, v in entries
+                        if e.composition.reduced_formula not in molecular and "molecule" not in str(e.attribute)])
+    measured_volume = {}
+    for r in refs:
+        if r.formula in molecular and r.formula not in gases and r.measured_volume_A3_per_fu:
+            measured_volume[r.formula] = r.measured_volume_A3_per_fu / Composition(r.formula).num_atoms
+    volumes.update(measured_volume)
+    out = reactivity(pd, c_cat, c_el, volumes, gases)
     warn = list(hull.warnings)
+    note = _PARTNER_NOTES.get(c_cat.reduced_formula)
+    if note:
+        warn.append(note)
     approx = sorted({r.name for r in refs if r.approximate and r.formula in out["products"]})
     if approx:
         warn.append(f"products include approximate reference polymorphs: {', '.join(approx)}")
@@ -239,13 +284,22 @@ def interface_reaction(
     released = sorted(set(out["products"]) & set(gases))
     if released:
         warn.append(f"{', '.join(released)} released as gas: not counted in the volume change")
-    warn.append("oxychlorides, perchlorates and Nb oxides are not among the references: "
-                "the true reaction energy can only be more negative")
+    measured = sorted(set(out["products"]) & set(measured_volume))
+    if measured and out["volume_change_percent"] is not None:
+        warn.append(f"volume of {', '.join(measured)} from the measured density (built as a molecule)")
+    missing = tuple(missing_phases(els))
+    if missing:
+        warn.append(f"not among the references: {'; '.join(missing)}. The reaction energy is therefore a "
+                    "bound: the true reaction can only be more negative or equal")
+    considered = tuple(r.name for r in refs if r.formula != c_el.reduced_formula) + (f"{hull.formula} (electrolyte)",)
+    if not any(r.formula == c_cat.reduced_formula for r in refs):
+        considered += (spec.name,)
     return InterfaceResult(
         electrolyte=hull.formula, cathode=spec.formula, warnings=tuple(warn),
         provenance=Provenance(method="interfacial-reactivity (pymatgen)", model=hull.provenance.model,
                               model_version=hull.provenance.model_version,
                               parameters={"use_hull_energy": False, "norm": True,
                                           "references": [r.name for r in refs]}),
+        competing_phases=considered, missing_phases=missing,
         **out,
     )

@@ -44,11 +44,20 @@ Reference phases and how they are made (``REFERENCE_PHASES``)
 - Ternaries from the shipped frameworks, ordered by :func:`build_models` in the
   prototype cell: Li3YCl6 (P-3m1), Li3InCl6 (C2/m), Li2ZrCl6 (P-3m1, the ball-milled
   phase, and C2/m, the annealed one).
-- Not built (honest gaps): LiNbCl6 (no structure here), oxychlorides (YOCl, ZrOCl2,
-  InOCl), perchlorates, Nb oxides, Li-Co/Ni/Mn chlorides, and Li6PS5Cl (argyrodite: its
-  Li sites are half occupied and an ordered model was not built here; interfaces with it
-  are refused). Missing phases can only make a hull energy too low and a reaction energy
-  too small in magnitude.
+- Sulfide side, for interfaces with the argyrodite Li6PS5Cl (builders and sources in
+  :mod:`halidelab.stability.sulfides`): Li6PS5Cl (ordered: Cl on 4a, S2- on 4d, Li by
+  Ewald ranking), gamma-Li3PS4 and Li7P3S11 (shipped OBELiX CIFs), Li2S (antifluorite),
+  Li3P (Na3As type), black P, sulfur (alpha-S8 at its measured cell, positions relaxed,
+  and an S8 molecule in a box; the lower is the reference, as for Cl2), ZrS2 (CdI2 type,
+  the real type), NbS2 (2H, MoS2 type; 3R stacking also exists), P2S5 (*approximation*:
+  one P4S10 molecule in a box, no intermolecular cohesion, so above the real solid),
+  Y2S3 and In2S3 (*approximations*: bixbyite type, lattice scaled from the oxides; the
+  real Y2S3 is monoclinic and beta-In2S3 a tetragonal defect spinel).
+- Not built (honest gaps): :data:`MISSING_PHASES`, listed per chemical system by
+  :func:`missing_phases` (LiNbCl6, oxychlorides, perchlorates, Nb oxides, Li-TM
+  chlorides, P-S molecular solids other than P4S10, Li4P2S6, Li7PS6, P and S chlorides,
+  metal sulfochlorides and thiophosphates, ternary Li-M sulfides ...). Missing phases can
+  only make a hull energy too low and a reaction energy too small in magnitude.
 
 Cache: each relaxation is a task ``stability-reference`` in the results store, keyed by
 the hash of (structure, model, fmax, steps, relax_cell, code version): a second call with
@@ -70,6 +79,19 @@ from pymatgen.core import Composition, Element, Lattice, Structure
 
 from halidelab.errors import StructureError
 from halidelab.records import Provenance, Record
+from halidelab.stability.sulfides import (
+    ALPHA_SULFUR_LATTICE_A,
+    alpha_sulfur,
+    black_phosphorus,
+    cdi2_type,
+    gamma_li3ps4,
+    li3p,
+    li7p3s11,
+    mos2_type,
+    ordered_argyrodite,
+    p4s10_molecule_in_box,
+    s8_molecule_in_box,
+)
 
 #: Task kind of a cached reference relaxation.
 REFERENCE_KIND = "stability-reference"
@@ -305,6 +327,11 @@ def _v_mono(a: float, b: float, c: float, beta: float, z: float) -> float:
     return a * b * c * math.sin(math.radians(beta)) / z
 
 
+def _v_tri(a: float, b: float, c: float, alpha: float, beta: float, gamma: float, z: float) -> float:
+    ca, cb, cg = (math.cos(math.radians(x)) for x in (alpha, beta, gamma))
+    return a * b * c * math.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg) / z
+
+
 #: All reference phases halidelab knows how to build. Measured volumes (A^3 per formula
 #: unit) from the ICSD-quoted room-temperature lattices of the real phases.
 REFERENCE_PHASES: tuple[ReferenceSpec, ...] = (
@@ -368,13 +395,87 @@ REFERENCE_PHASES: tuple[ReferenceSpec, ...] = (
                   measured_volume_A3_per_fu=_v_mono(6.44, 11.14, 6.39, 109.8, 2)),
     ReferenceSpec("Li2ZrCl6 (P-3m1)", "Li2ZrCl6", lambda: _ternary("Li2ZrCl6"), "Li3YCl6 framework, ordered"),
     ReferenceSpec("Li2ZrCl6 (C2/m)", "Li2ZrCl6", lambda: _ternary("Li2ZrCl6", "C2/m"), "Li3InCl6 framework, ordered"),
+    # ---- sulfide side (Li6PS5Cl interfaces), see halidelab.stability.sulfides
+    ReferenceSpec("P (black, Cmce)", "P", black_phosphorus, "black phosphorus, measured cell",
+                  measured_volume_A3_per_fu=3.3136 * 10.478 * 4.3763 / 8),
+    ReferenceSpec("S8 (alpha, Fddd)", "S", alpha_sulfur,
+                  "alpha-S8 (Rettig & Trotter 1987), measured cell, positions relaxed", relax_cell=False,
+                  measured_volume_A3_per_fu=math.prod(ALPHA_SULFUR_LATTICE_A) / 128),
+    ReferenceSpec("S8 (molecule)", "S", s8_molecule_in_box, "S8 crown in a 13 A box", relax_cell=False),
+    ReferenceSpec("Li2S (antifluorite)", "Li2S", lambda: fluorite("Li", "S", 5.708, anti=True), "antifluorite",
+                  measured_volume_A3_per_fu=5.708**3 / 4),
+    ReferenceSpec("Li3P (Na3As type)", "Li3P", li3p, "Na3As type, P6_3/mmc",
+                  measured_volume_A3_per_fu=_v_hex(4.273, 7.594, 2)),
+    ReferenceSpec("ZrS2 (CdI2 type)", "ZrS2", lambda: cdi2_type("Zr", "S", 3.662, 5.813), "CdI2 (1T) type",
+                  measured_volume_A3_per_fu=_v_hex(3.662, 5.813, 1)),
+    ReferenceSpec("NbS2 (2H, MoS2 type)", "NbS2", lambda: mos2_type("Nb", "S", 3.31, 11.89, 2.47),
+                  "trigonal-prismatic layers, 2H stacking (3R also known)",
+                  measured_volume_A3_per_fu=_v_hex(3.31, 11.89, 2)),
+    ReferenceSpec("Y2S3 (bixbyite type, approx.)", "Y2S3",
+                  lambda: bixbyite("Y", "S", 12.78, -0.0323, (0.391, 0.152, 0.380)),
+                  "bixbyite type scaled from Y2O3 (real Y2S3: monoclinic)", approximate=True),
+    ReferenceSpec("In2S3 (bixbyite type, approx.)", "In2S3",
+                  lambda: bixbyite("In", "S", 12.07, -0.0336, (0.390, 0.155, 0.382)),
+                  "bixbyite type scaled from In2O3 (real beta-In2S3: tetragonal defect spinel)", approximate=True),
+    ReferenceSpec("P2S5 (P4S10 molecule, approx.)", "P2S5", p4s10_molecule_in_box,
+                  "one P4S10 molecule in a 14 A box (no intermolecular cohesion)", approximate=True,
+                  relax_cell=False, measured_volume_A3_per_fu=222.27 / (2.09 * 0.602214)),
+    ReferenceSpec("Li3PS4 (gamma, Pmn2_1)", "Li3PS4", gamma_li3ps4, "shipped OBELiX CIF (ICSD 180318)",
+                  measured_volume_A3_per_fu=7.70829 * 6.53521 * 6.1365 / 2),
+    ReferenceSpec("Li7P3S11 (P-1)", "Li7P3S11", li7p3s11, "shipped OBELiX CIF (ICSD 157654)",
+                  measured_volume_A3_per_fu=_v_tri(12.5009, 6.0316, 12.5303, 102.845, 113.2024, 74.467, 2)),
+    ReferenceSpec("Li6PS5Cl (argyrodite, Cl on 4a)", "Li6PS5Cl", ordered_argyrodite,
+                  "shipped OBELiX CIF (ICSD 259200), Cl 4a / S2- 4d, Li ordered by Ewald energy",
+                  measured_volume_A3_per_fu=9.898**3 / 4),
 )
 
-#: Cathode phases for :mod:`halidelab.stability.interface` (built like the references).
+#: Known phases that are not built, each with the elements it needs. A chemical system
+#: holding those elements lacks that competitor: its hull energies are too low and its
+#: reaction energies too small in magnitude (the true ones can only be more negative).
+MISSING_PHASES: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(els)) for name, els in (
+    ("LiNbCl6", ("Li", "Nb", "Cl")),
+    ("oxychlorides (YOCl, ZrOCl2, InOCl ...)", ("O", "Cl")),
+    ("perchlorates (LiClO4 ...)", ("Li", "Cl", "O")),
+    ("Nb oxides (Nb2O5, LiNbO3 ...)", ("Nb", "O")),
+    ("Li-Co chlorides", ("Li", "Co", "Cl")),
+    ("Li-Ni chlorides", ("Li", "Ni", "Cl")),
+    ("Li-Mn chlorides", ("Li", "Mn", "Cl")),
+    ("crystalline P2S5 and the other P4Sx molecular solids (P4S3, P4S7 ...)", ("P", "S")),
+    ("Li4P2S6, Li7PS6, beta-Li3PS4", ("Li", "P", "S")),
+    ("LiP, Li3P7 and other Li phosphides", ("Li", "P")),
+    ("PCl3, PCl5", ("P", "Cl")),
+    ("PSCl3", ("P", "S", "Cl")),
+    ("S2Cl2, SCl2", ("S", "Cl")),
+    ("Li6PS5Cl with Cl/S2- site disorder", ("Li", "P", "S", "Cl")),
+    ("ZrS3 and other Zr sulfides", ("Zr", "S")),
+    ("Zr sulfochlorides", ("Zr", "S", "Cl")),
+    ("Zr thiophosphates", ("Zr", "P", "S")),
+    ("NbS3, Nb3S4", ("Nb", "S")),
+    ("Nb sulfochlorides", ("Nb", "S", "Cl")),
+    ("Nb thiophosphates", ("Nb", "P", "S")),
+    ("Li-Zr sulfides", ("Li", "Zr", "S")),
+    ("Li-Nb sulfides", ("Li", "Nb", "S")),
+    ("Li-Y sulfides", ("Li", "Y", "S")),
+    ("LiInS2", ("Li", "In", "S")),
+    ("Y sulfochlorides", ("Y", "S", "Cl")),
+    ("In sulfochlorides", ("In", "S", "Cl")),
+    ("Y thiophosphates", ("Y", "P", "S")),
+    ("InPS4", ("In", "P", "S")),
+))
+
+
+def missing_phases(elements: Iterable[str]) -> list[str]:
+    """Known phases of the chemical system ``elements`` that are not among the references."""
+    els = {str(e) for e in elements}
+    return [name for name, need in MISSING_PHASES if need <= els]
+
+#: Cathodes and other partner phases for :mod:`halidelab.stability.interface` (built like
+#: the references): LiCoO2, NCM811 and the sulfide separator Li6PS5Cl.
 CATHODES: dict[str, ReferenceSpec] = {
     "LiCoO2": next(s for s in REFERENCE_PHASES if s.formula == "LiCoO2"),
     "NCM811": ReferenceSpec("NCM811 (ordered LiNi0.8Co0.1Mn0.1O2)", "LiNi0.8Co0.1Mn0.1O2", _ncm811,
                             "one Ni/Co/Mn ordering in a 10 f.u. LiCoO2-type cell", approximate=True),
+    "Li6PS5Cl": next(s for s in REFERENCE_PHASES if s.formula == "Li6PS5Cl"),
 }
 
 
