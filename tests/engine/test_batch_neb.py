@@ -126,3 +126,57 @@ def test_bad_hops():
         neb_batch([NEBHop(i, f)], n_images=0, evaluator=CalculatorLoop(EMT))
     with pytest.raises(SimulationError):
         neb_batch([], evaluator=CalculatorLoop(EMT))
+
+
+def test_unwrapped_endpoints_via_points_and_images_per_hop():
+    """One batch, three ways of giving the same hop; plus a band with more images."""
+    from ase.geometry import find_mic
+
+    i, f = _vacancy_hop("Al", "fcc", 4.05, 2)
+    d, _ = find_mic(f.positions - i.positions, i.cell, i.pbc)
+    fu = i.copy()
+    fu.positions = i.positions + d  # final state with the moving atom unwrapped
+    j = int(np.argmax(np.linalg.norm(d, axis=1)))
+    mid = i.positions[j] + d[j] / 2  # a via point on the straight line changes nothing
+    res = neb_batch([NEBHop(i, f, "mic"), NEBHop(i, fu, "unwrapped", mic=False),
+                     NEBHop(i, fu, "via", via=((j, tuple(mid)),), mic=False),
+                     NEBHop(i, f, "five", n_images=5)],
+                    n_images=3, fmax=0.03, steps=300, interpolation="linear", evaluator=CalculatorLoop(EMT))
+    ref = res[0]
+    for r in res[1:3]:
+        np.testing.assert_allclose(r.energies_eV, ref.energies_eV, atol=1e-8)
+        np.testing.assert_allclose(r.reaction_coordinate_A, ref.reaction_coordinate_A, atol=1e-8)
+    five = res[3]
+    assert ref.n_images == 3 and five.n_images == 5 and len(five.energies_eV) == 7
+    assert ref.force_calls == 2 + 3 * (ref.steps + 1)  # endpoints once, the images every iteration
+    # more images, same saddle: the climbing image finds it either way
+    assert five.converged and five.barrier_forward_eV == pytest.approx(ref.barrier_forward_eV, abs=5e-3)
+    # an unwrapped final state read through the minimum image is a different (wrong) band
+    # when the atom is put a lattice vector away; without mic it is taken as given
+    far = fu.copy()
+    far.positions[j] += i.cell[0]
+    (r_far,) = neb_batch([NEBHop(i, far, "far", mic=False)], n_images=3, fmax=1.0, steps=1,
+                         interpolation="linear", evaluator=CalculatorLoop(EMT))
+    assert r_far.reaction_coordinate_A[-1] > ref.reaction_coordinate_A[-1] + 1.0
+
+
+def test_relax_positions_batch_follows_ase_fire_and_keeps_atoms_unwrapped():
+    from ase.constraints import FixAtoms
+
+    from halidelab.engine.relax import relax_positions_batch
+    from halidelab.transport.neb import relax_fixed_cell
+
+    i, _ = _vacancy_hop("Cu", "fcc", 3.61, 2)
+    i.rattle(0.05, seed=3)
+    i.positions[0] -= i.cell[2]  # outside the cell: a relaxation must not wrap it back
+    fixed = i.copy()
+    fixed.set_constraint(FixAtoms(indices=[5, 6]))
+    out = relax_positions_batch([i, fixed], fmax=0.01, steps=200, evaluator=CalculatorLoop(EMT))
+    for atoms, (r, conv, n) in zip((i, fixed), out, strict=True):
+        ref, conv_ref, n_ref = relax_fixed_cell(atoms, EMT(), fmax=0.01, steps=200)
+        assert conv and conv_ref and n == n_ref
+        np.testing.assert_allclose(r.positions, ref.positions, atol=1e-8)
+        assert r.get_potential_energy() == pytest.approx(ref.get_potential_energy(), abs=1e-8)
+        assert r.positions[0, 2] < 0  # still unwrapped
+    np.testing.assert_allclose(out[1][0].positions[[5, 6]], fixed.positions[[5, 6]])
+    assert not np.allclose(out[0][0].positions[[5, 6]], i.positions[[5, 6]])

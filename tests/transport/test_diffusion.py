@@ -122,3 +122,16 @@ def test_md_arrhenius_recovers_ea_and_warns_for_far_extrapolation():
     assert any("300 K" in w for w in arr.warnings)
     assert arr.sigma_300K_low_S_cm < arr.sigma_300K_S_cm < arr.sigma_300K_high_S_cm
     assert arr.haven_ratio == 1.0
+
+
+def test_md_arrhenius_names_both_extrapolation_targets_in_one_warning():
+    # 25 C (the fit's room temperature) and 300 K (the MD extrapolation) are one warning
+    kb = 8.617333262e-5
+    results = []
+    for i, T in enumerate((700.0, 900.0)):
+        d_A2_ps = 1e-3 * np.exp(-0.3 / (kb * T)) / A2_PS_TO_CM2_S
+        x, t = walk([d_A2_ps] * 3, n_frames=200, n_atoms=16, dt_ps=0.2, seed=i)
+        results.append(analyse_positions(x, CELL, t, np.ones(16, bool), T, haven_ratio=1.0))
+    ext = [w for w in md_arrhenius(results).warnings if w.startswith("extrapolating to")]
+    assert len(ext) == 1
+    assert "298.1 K (25 C)" in ext[0] and "300.0 K" in ext[0]

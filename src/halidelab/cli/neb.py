@@ -46,6 +46,9 @@ def register(app: typer.Typer) -> None:
         no_interstitials: bool = typer.Option(False, "--no-interstitials",
                                               help="Only Li-site to Li-site hops (edge-sharing too)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List sites and distinct hops; run nothing."),
+        batch: bool = typer.Option(False, "--batch",
+                                   help="Relax the images of all hops together (one model call per step; "
+                                        "pays on a GPU; FIRE)."),
         out: Path = typer.Option(None, "-o", "--out", help="Directory for neb.json (results as they come)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -74,7 +77,7 @@ def register(app: typer.Typer) -> None:
                           "yes" if net.vacancy_ready(h) else "no")
             console.print(t)
             return
-        from halidelab.transport.neb import neb_study
+        from halidelab.transport.neb import neb_study, neb_study_batch
 
         done: list[dict] = []
 
@@ -86,16 +89,25 @@ def register(app: typer.Typer) -> None:
                 done.append(r.to_dict())
                 (out / "neb_hops.json").write_text(json.dumps(done, indent=1, default=str))
 
-        study = neb_study(s, hops=mode, network=net, model=model, device=device, threads=threads,
-                          n_images=images, fmax=fmax, steps=steps, interstitials=not no_interstitials,
-                          on_result=save)
+        kw = dict(hops=mode, network=net, model=model, device=device, threads=threads, n_images=images,
+                  fmax=fmax, steps=steps, interstitials=not no_interstitials, on_result=save)
+        if batch:
+            if as_json:
+                study = neb_study_batch(s, **kw)
+            else:
+                with console_err.status("NEB batch: relaxing endpoints") as status:
+                    study = neb_study_batch(s, progress=lambda stage, it, n: status.update(
+                        f"NEB batch: {stage}, iteration {it}, {n} running"), **kw)
+        else:
+            study = neb_study(s, **kw)
         if out is not None:
             (out / "neb.json").write_text(json.dumps(study.to_dict(), indent=1, default=str))
         if as_json:
             print_json(study.to_dict())
             return
         t = Table(title=f"{study.formula} ({study.n_atoms} atoms): CI-NEB with "
-                        f"{study.provenance.model} ({study.provenance.model_version})")
+                        f"{study.provenance.model} ({study.provenance.model_version})"
+                        f"{', all bands as one batch' if batch else ''}")
         for col in ("hop", "mechanism", "dir", "length_A", "Ea_fwd_eV", "Ea_bwd_eV", "dE_eV", "converged",
                     "steps", "calls", "wall_s"):
             t.add_column(col)

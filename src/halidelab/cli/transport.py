@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, print_json
+from halidelab.cli._common import console, console_err, print_json
 
 
 def _read(path: Path):
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("md")
     def md_cmd(
-        structure: Path = typer.Argument(..., help="CIF/POSCAR of an ordered (relaxed) structure."),
+        structures: list[Path] = typer.Argument(..., help="CIF/POSCAR of ordered (relaxed) structures."),
         temperatures: str = typer.Option("600", "--T", help="Temperatures in K, e.g. 500,600,700."),
         ps: float = typer.Option(10.0, "--ps", help="Simulated time per temperature, ps."),
         timestep: float = typer.Option(2.0, "--timestep", help="Time step, fs."),
@@ -152,44 +152,111 @@ def register(app: typer.Typer) -> None:
         interval: int = typer.Option(10, "--interval", help="Steps between frames."),
         skip_ps: float = typer.Option(0.0, "--skip-ps", help="Equilibration left out of the MSD, ps."),
         haven: float = typer.Option(1.0, "--haven", help="Haven ratio for Nernst-Einstein."),
-        out: Path = typer.Option(Path("md"), "--out", help="Folder for trajectories (resumable)."),
+        batch: bool = typer.Option(False, "--batch",
+                                   help="Run every temperature of every structure together (one model "
+                                        "call per step; pays on a GPU; Bussi only)."),
+        out: Path = typer.Option(Path("md"), "--out",
+                                 help="Folder for trajectories (resumable); one subfolder per structure "
+                                      "when several are given."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """NVT MD at each temperature, then D, sigma (Nernst-Einstein) and Arrhenius."""
-        from halidelab.potentials import get_calculator
+        """NVT MD at each temperature, then D, sigma (Nernst-Einstein) and Arrhenius.
+
+        The loop and ``--batch`` write the same trajectories and checkpoints: either one
+        resumes a run the other started.
+        """
+        from halidelab.errors import SimulationError
         from halidelab.transport.diffusion import analyse_trajectory, md_arrhenius
-        from halidelab.transport.md import run_md
 
         temps = _temperatures(temperatures)
-        s = _read(structure)
-        calc = get_calculator(model, device, threads)
+        if batch and thermostat.lower() != "bussi":
+            raise SimulationError(f"--batch runs Bussi NVT only: drop --thermostat {thermostat} or --batch")
+        inputs = [_read(p) for p in structures]
+        stems = [p.stem for p in structures]
+        if len(set(stems)) != len(stems):
+            raise SimulationError("two structure files share a name; their trajectories would collide: "
+                                  "rename one")
+        folders = [out] if len(structures) == 1 else [out / st for st in stems]
         steps = max(1, int(round(ps * 1000 / timestep)))
-        runs, diffs = [], []
-        for T in temps:
-            r = run_md(s, T, steps, out / f"md_{T:g}K.traj", timestep_fs=timestep, calculator=calc,
-                       thermostat=thermostat, mobile=mobile, seed=seed, interval=interval,
-                       progress=not as_json)
-            runs.append(r)
-            diffs.append(analyse_trajectory(r.trajectory, haven_ratio=haven, skip_ps=skip_ps,
-                                            temperature_K=r.mean_temperature_K))
-        arr = md_arrhenius(diffs) if len(diffs) >= 2 else None
+        jobs = [(k, T, folders[k] / f"md_{T:g}K.traj") for k in range(len(inputs)) for T in temps]
+        failures: list[str] = []
+        if batch:
+            from halidelab.engine.md import MDFailure, MDTask, run_md_batch
+
+            tasks = [MDTask(inputs[k], T, traj, seed=seed) for k, T, traj in jobs]
+            bar = None
+            if not as_json:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+                bar = Progress(TextColumn(f"MD batch of {len(tasks)}"), BarColumn(),
+                               TextColumn("{task.completed}/{task.total} steps, {task.fields[n]} running"),
+                               TimeRemainingColumn(), console=console_err)
+                bar.start()
+                bar_task = bar.add_task("md", total=steps, n=len(tasks))
+            try:
+                results = run_md_batch(
+                    tasks, steps, timestep_fs=timestep, model=model, device=device, threads=threads,
+                    mobile=mobile, interval=interval,
+                    progress=None if bar is None else (lambda s, n: bar.update(bar_task, completed=s, n=n)))
+            finally:
+                if bar is not None:
+                    bar.stop()
+            runs_all = []
+            for (k, T, _), r in zip(jobs, results, strict=True):
+                if isinstance(r, MDFailure):
+                    failures.append(f"{stems[k]} at {T:g} K stopped: {r.message}")
+                else:
+                    runs_all.append((k, r))
+            if not runs_all:
+                raise SimulationError(failures[0])
+        else:
+            from halidelab.potentials import get_calculator
+            from halidelab.transport.md import run_md
+
+            calc = get_calculator(model, device, threads)
+            runs_all = [(k, run_md(inputs[k], T, steps, traj, timestep_fs=timestep, calculator=calc,
+                                   thermostat=thermostat, mobile=mobile, seed=seed, interval=interval,
+                                   progress=not as_json))
+                        for k, T, traj in jobs]
+        reports = []
+        for k in range(len(inputs)):
+            runs = [r for j, r in runs_all if j == k]
+            diffs = [analyse_trajectory(r.trajectory, haven_ratio=haven, skip_ps=skip_ps,
+                                        temperature_K=r.mean_temperature_K) for r in runs]
+            arr = md_arrhenius(diffs) if len(diffs) >= 2 else None
+            reports.append((k, runs, diffs, arr))
         if as_json:
-            print_json({"runs": [r.to_dict() for r in runs], "diffusion": [d.to_dict() for d in diffs],
-                        "arrhenius": arr.to_dict() if arr else None})
+            rows = [{"structure": str(structures[k]), "runs": [r.to_dict() for r in runs],
+                     "diffusion": [d.to_dict() for d in diffs], "arrhenius": arr.to_dict() if arr else None}
+                    for k, runs, diffs, arr in reports]
+            if len(rows) == 1:
+                rows[0].pop("structure")
+                data: object = rows[0]
+                if failures:
+                    rows[0]["failures"] = failures
+            else:
+                data = {"structures": rows, "failures": failures}
+            print_json(data)
             return
-        t = Table(title=f"MD {runs[0].formula}, {model}, mobile={mobile}, H_R={haven:g}")
-        for col in ("T (K)", "<T> (K)", "ps", "D (cm2/s)", "D_c/D_ab", "sigma (S/cm)", "drift eV/atom"):
-            t.add_column(col)
-        for r, d in zip(runs, diffs, strict=True):
-            t.add_row(f"{r.temperature_K:g}", f"{r.mean_temperature_K:.0f}", f"{r.duration_ps:.2f}",
-                      f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
-                      "-" if d.anisotropy_c_ab is None else f"{d.anisotropy_c_ab:.2f}",
-                      f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}",
-                      "-" if r.conserved_drift_eV_atom is None else f"{r.conserved_drift_eV_atom:.2e}")
-        console.print(t)
-        if arr is not None:
-            console.print(f"Ea = {arr.ea_eV:.3f} +- {arr.ea_err_eV:.3f} eV; sigma(300 K) = "
-                          f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "
-                          f"{arr.sigma_300K_high_S_cm:.1e}]")
-            for w in arr.warnings:
-                console.print(f"warning: {w}")
+        for k, runs, diffs, arr in reports:
+            if not runs:
+                continue
+            t = Table(title=f"MD {runs[0].formula}{f' ({structures[k].name})' if len(inputs) > 1 else ''}, "
+                            f"{model}, mobile={mobile}, H_R={haven:g}{', one batch' if batch else ''}")
+            for col in ("T (K)", "<T> (K)", "ps", "D (cm2/s)", "D_c/D_ab", "sigma (S/cm)", "drift eV/atom"):
+                t.add_column(col)
+            for r, d in zip(runs, diffs, strict=True):
+                t.add_row(f"{r.temperature_K:g}", f"{r.mean_temperature_K:.0f}", f"{r.duration_ps:.2f}",
+                          f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
+                          "-" if d.anisotropy_c_ab is None else f"{d.anisotropy_c_ab:.2f}",
+                          f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}",
+                          "-" if r.conserved_drift_eV_atom is None else f"{r.conserved_drift_eV_atom:.2e}")
+            console.print(t)
+            if arr is not None:
+                console.print(f"Ea = {arr.ea_eV:.3f} +- {arr.ea_err_eV:.3f} eV; sigma(300 K) = "
+                              f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "
+                              f"{arr.sigma_300K_high_S_cm:.1e}]")
+                for w in arr.warnings:
+                    console.print(f"warning: {w}")
+        for f in failures:
+            console.print(f"warning: {f}")

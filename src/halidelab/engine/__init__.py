@@ -5,11 +5,13 @@
   ``predict_graph``; or a loop over any ASE calculator); packing into batches by an
   atom budget. Why not torch-sim: see the docstring of :mod:`halidelab.engine.batch`.
 - :mod:`.relax`: :func:`relax_batch`, FIRE on positions and cell (ASE's
-  ``FrechetCellFilter``), per-structure convergence.
+  ``FrechetCellFilter``), per-structure convergence; :func:`relax_positions_batch`,
+  fixed cell with positions kept unwrapped (NEB endpoints).
 - :mod:`.md`: :func:`run_md_batch`, Bussi NVT for many tasks in lock step, one ASE
   trajectory and checkpoint per task, resumable.
 - :mod:`.neb`: :func:`neb_batch`, climbing-image NEB with every image of every hop in
-  one force call per iteration.
+  one force call per iteration (:func:`halidelab.transport.neb.neb_study_batch` builds
+  the hops of a model and returns the loop's records).
 
 The single-structure ASE paths (:func:`halidelab.relax.relax`,
 :func:`halidelab.transport.md.run_md`, :mod:`halidelab.transport.neb`) stay for small
@@ -28,8 +30,8 @@ from halidelab.engine.batch import (
 )
 from halidelab.engine.md import MDFailure, MDTask, run_md_batch
 from halidelab.engine.neb import BatchNEBResult, NEBHop, neb_batch
-from halidelab.engine.relax import relax_batch
+from halidelab.engine.relax import relax_batch, relax_positions_batch
 
 __all__ = ["BatchEvaluator", "BatchNEBResult", "CalculatorLoop", "Evaluation", "MDFailure", "MDTask",
            "NEBHop", "atom_budget", "cueq_available", "evaluate_structures", "get_evaluator",
-           "neb_batch", "pack_batches", "relax_batch", "run_md_batch"]
+           "neb_batch", "pack_batches", "relax_batch", "relax_positions_batch", "run_md_batch"]

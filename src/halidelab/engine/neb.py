@@ -44,14 +44,27 @@ class NEBHop:
     Attributes
     ----------
     initial, final : ase Atoms or pymatgen Structure
-        Relaxed endpoints (the engine does not relax them). The final positions are
-        taken through the minimum image of the initial ones.
+        Relaxed endpoints (the engine does not relax them). With ``mic`` the final
+        positions are taken through the minimum image of the initial ones; without,
+        as they are (unwrapped endpoints: ``final - initial`` is the real displacement,
+        needed when a hop is longer than half the cell).
     label : str
+    n_images : int, optional
+        Intermediate images of this band (default: ``neb_batch``'s ``n_images``).
+    via : sequence of (atom index, cartesian position)
+        Start the band through these points: the atom's initial path is piecewise
+        linear through them, images spread by arc length, no IDPP (as
+        :func:`halidelab.transport.neb.run_neb` with ``via_positions``).
+    mic : bool
+        Interpolate through the minimum image (default) or the unwrapped difference.
     """
 
     initial: Any
     final: Any
     label: str = ""
+    n_images: int | None = None
+    via: tuple[tuple[int, tuple[float, float, float]], ...] = ()
+    mic: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +100,9 @@ class BatchNEBResult(Record):
         Wall time of the whole batch (hops share it).
     warnings : tuple of str
     provenance : Provenance
+    force_calls : int
+        Structures of this band evaluated (endpoints once, intermediate images at every
+        iteration), the count :class:`~halidelab.transport.neb.NEBResult` reports.
     """
 
     label: str
@@ -105,6 +121,7 @@ class BatchNEBResult(Record):
     wall_s: float
     warnings: tuple[str, ...]
     provenance: Provenance
+    force_calls: int = 0
 
 
 def _mic(vectors: np.ndarray, cell: Any, pbc: Any) -> np.ndarray:
@@ -164,12 +181,19 @@ def _fmax(f: np.ndarray) -> float:
     return float(np.sqrt((f**2).sum(axis=-1)).max())
 
 
-def _band(initial: Any, final: Any, n_images: int, interpolation: str) -> list[Any]:
+def _band(initial: Any, final: Any, n_images: int, interpolation: str,
+          via: Sequence[tuple[int, Sequence[float]]] = (), mic: bool = True) -> list[Any]:
     images = [initial.copy() for _ in range(n_images + 1)] + [final.copy()]
-    d = _mic(final.positions - initial.positions, initial.cell, initial.pbc)
+    d = final.positions - initial.positions
+    if mic:
+        d = _mic(d, initial.cell, initial.pbc)
     for j, im in enumerate(images):
         im.set_positions(initial.positions + d * j / (n_images + 1), apply_constraint=False)
-    if interpolation == "idpp":
+    if via:
+        from halidelab.transport.neb import _piecewise
+
+        _piecewise(images, via)
+    elif interpolation == "idpp":
         from ase.mep.neb import NEB, idpp_interpolate
 
         with warnings.catch_warnings():
@@ -206,7 +230,7 @@ def neb_batch(
     hops : sequence of NEBHop
         Endpoint pairs (may differ in size and composition).
     n_images : int
-        Intermediate images per hop.
+        Intermediate images per hop (a hop's own ``n_images`` overrides it).
     k : float
         Spring constant, eV/A^2 (ASE's default 0.1).
     climb : bool
@@ -240,10 +264,13 @@ def neb_batch(
     pre = preconverge_fmax if preconverge_fmax is not None else max(3 * fmax, 0.15)
     ev = as_evaluator(evaluator, model, device, threads, modal, enable_cueq, max_atoms)
     calls0 = ev.n_calls
-    bands, fixed = [], []
+    bands, fixed, nimg = [], [], []
     for h, hop in enumerate(hops):
         if not isinstance(hop, NEBHop):
             raise SimulationError(f"hops must be NEBHop objects, got {type(hop).__name__}")
+        n_h = n_images if hop.n_images is None else int(hop.n_images)
+        if n_h < 1:
+            raise SimulationError(f"hop {h} ({hop.label}): need n_images >= 1, got {n_h}")
         a, b = to_atoms(hop.initial), to_atoms(hop.final)
         if len(a) != len(b) or (a.numbers != b.numbers).any():
             raise StructureError(f"hop {h} ({hop.label}): endpoints must hold the same atoms in the same order")
@@ -253,10 +280,12 @@ def neb_batch(
         for c in a.constraints:
             if type(c).__name__ == "FixAtoms":
                 mask[c.index] = True
-        bands.append(_band(a, b, n_images, interpolation))
+        bands.append(_band(a, b, n_h, interpolation, hop.via, hop.mic))
         fixed.append(mask)
+        nimg.append(n_h)
     nh = len(bands)
-    energies = [np.zeros(n_images + 2) for _ in range(nh)]
+    energies = [np.zeros(nimg[h] + 2) for h in range(nh)]
+    evals = [2] * nh  # endpoints once
     forces: list[np.ndarray | None] = [None] * nh
     climbing = [False] * nh
     fire = [FireState() for _ in range(nh)]
@@ -275,8 +304,10 @@ def neb_batch(
         ims = [im for h in active for im in bands[h][1:-1]]
         res = ev.evaluate(ims)
         still = []
+        offsets = np.concatenate([[0], np.cumsum([nimg[h] for h in active])])
         for q, h in enumerate(active):
-            chunk = res[q * n_images:(q + 1) * n_images]
+            chunk = res[offsets[q]:offsets[q + 1]]
+            evals[h] += nimg[h]
             energies[h][1:-1] = [r.energy_eV for r in chunk]
             f_true = np.array([r.forces_eV_A for r in chunk])
             f_true[:, fixed[h]] = 0.0
@@ -329,13 +360,13 @@ def neb_batch(
             warns.append(f"NEB not converged: max force {fm:.3f} eV/A > {fmax} after {nsteps[h]} steps")
         pos = np.array([im.positions for im in band])
         seg = np.sqrt((_mic(pos[1:] - pos[:-1], band[0].cell, band[0].pbc) ** 2).sum(axis=(1, 2)))
-        params = {"n_images": n_images, "k_eV_A2": k, "climb": climb, "fmax_eV_A": fmax, "steps": steps,
+        params = {"n_images": nimg[h], "k_eV_A2": k, "climb": climb, "fmax_eV_A": fmax, "steps": steps,
                   "preconverge_fmax_eV_A": pre, "interpolation": interpolation, "optimizer": "FIRE",
                   "method": "improvedtangent", "batched": True, "n_hops": nh,
                   "model_calls": ev.n_calls - calls0, "device": ev.info.get("device"),
                   "enable_cueq": ev.info.get("enable_cueq"), "batching": ev.info.get("batching")}
         out.append(BatchNEBResult(
-            label=hops[h].label or f"hop{h}", n_images=n_images,
+            label=hops[h].label or f"hop{h}", n_images=nimg[h],
             reaction_coordinate_A=tuple(float(v) for v in np.concatenate([[0.0], np.cumsum(seg)])),
             energies_eV=tuple(float(v) for v in e_rel),
             barrier_forward_eV=float(e_rel[imax]), barrier_backward_eV=float(e_rel[imax] - e_rel[-1]),
@@ -343,5 +374,6 @@ def neb_batch(
             fmax_eV_A=fm, fmax_target_eV_A=float(fmax), steps=int(nsteps[h]),
             saddle_structure=to_structure(band[imax]).as_dict(), wall_s=wall, warnings=tuple(warns),
             provenance=Provenance(method="ci-neb-batch" if climb else "neb-batch", model=ev.info.get("name"),
-                                  model_version=ev.info.get("version"), parameters=params)))
+                                  model_version=ev.info.get("version"), parameters=params),
+            force_calls=int(evals[h])))
     return out

@@ -83,37 +83,9 @@ def relax_batch(
     n = len(atoms_list)
     lat0 = [LatticeParams.of(a.cell) for a in atoms_list]
     targets = [FrechetCellFilter(a) if relax_cell else a for a in atoms_list]
-    fire = [FireState() for _ in range(n)]
-    nsteps = [0] * n
-    converged = [False] * n
-    e0: list[float | None] = [None] * n
-    active = list(range(n))
     t0 = time.perf_counter()
-    iteration = 0
-    while active:
-        results = ev.evaluate([atoms_list[i] for i in active])
-        still = []
-        for i, r in zip(active, results, strict=True):
-            a = atoms_list[i]
-            a.calc = single_point_calculator(a, r)
-            if e0[i] is None:
-                e0[i] = r.energy_eV / len(a)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                f = np.asarray(targets[i].get_forces(), float)
-            if float(np.sqrt((f**2).sum(axis=1)).max()) < fmax:
-                converged[i] = True
-                continue
-            if nsteps[i] >= steps:
-                continue
-            dr = fire[i].step(f)
-            targets[i].set_positions(targets[i].get_positions() + dr)
-            nsteps[i] += 1
-            still.append(i)
-        active = still
-        iteration += 1
-        if progress is not None:
-            progress(iteration, len(active))
+    converged, nsteps, e_first = _fire_batch(atoms_list, targets, ev, fmax, steps, progress)
+    e0 = [e / len(a) for e, a in zip(e_first, atoms_list, strict=True)]
     wall = time.perf_counter() - t0
     params = {"fmax_eV_A": fmax, "steps": steps, "relax_cell": relax_cell, "optimizer": "FIRE",
               "filter": "FrechetCellFilter" if relax_cell else None, "batched": True,
@@ -151,3 +123,97 @@ def relax_batch(
             provenance=prov,
         ))
     return out
+
+
+def _fire_batch(atoms_list: list[Any], targets: list[Any], ev: BatchEvaluator, fmax: float, steps: int,
+                progress: Callable[[int, int], None] | None = None) -> tuple[list[bool], list[int], list[float]]:
+    """FIRE on every target (atoms or a cell filter over them), one batched call per iteration.
+
+    Each ``atoms_list[i]`` gets a single-point calculator with its latest evaluation.
+    Returns per structure: converged, steps taken, first energy (eV).
+    """
+    n = len(atoms_list)
+    fire = [FireState() for _ in range(n)]
+    nsteps = [0] * n
+    converged = [False] * n
+    e0 = [math.nan] * n
+    active = list(range(n))
+    iteration = 0
+    while active:
+        results = ev.evaluate([atoms_list[i] for i in active])
+        still = []
+        for i, r in zip(active, results, strict=True):
+            a = atoms_list[i]
+            a.calc = single_point_calculator(a, r)
+            if iteration == 0:
+                e0[i] = r.energy_eV
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f = np.asarray(targets[i].get_forces(), float)
+            if float(np.sqrt((f**2).sum(axis=1)).max()) < fmax:
+                converged[i] = True
+                continue
+            if nsteps[i] >= steps:
+                continue
+            dr = fire[i].step(f)
+            targets[i].set_positions(targets[i].get_positions() + dr)
+            nsteps[i] += 1
+            still.append(i)
+        active = still
+        iteration += 1
+        if progress is not None:
+            progress(iteration, len(active))
+    return converged, nsteps, e0
+
+
+def relax_positions_batch(
+    atoms_list: Sequence[Any],
+    fmax: float = 0.05,
+    steps: int = 300,
+    evaluator: BatchEvaluator | None = None,
+    model: str = "chgnet",
+    device: str = "auto",
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[Any, bool, int]]:
+    """Relax positions at fixed cell, many structures together, positions kept unwrapped.
+
+    The batched twin of :func:`halidelab.transport.neb.relax_fixed_cell` (ASE's FIRE
+    update, so the same path up to float noise): NEB endpoints must keep a moving atom
+    where its hop vector put it, so nothing is wrapped into the cell and ``FixAtoms``
+    constraints are kept.
+
+    Parameters
+    ----------
+    atoms_list : sequence of ase Atoms
+    fmax : float
+        Convergence on the largest (constrained) force, eV/A.
+    steps : int
+        FIRE steps allowed per structure.
+    evaluator : BatchEvaluator, optional
+        Default :func:`halidelab.engine.batch.get_evaluator` with ``model``, ``device``,
+        ``threads``.
+    progress : callable(iteration, n_active), optional
+
+    Returns
+    -------
+    list of (atoms, converged, steps)
+        Relaxed copies whose calculator is a single-point record of their energy and
+        (unconstrained) forces; model calls per structure are ``steps + 1``.
+    """
+    from ase import Atoms
+
+    if not (fmax > 0) or steps < 1:
+        raise StructureError(f"need fmax > 0 eV/A and steps >= 1 (got fmax={fmax}, steps={steps})")
+    copies = []
+    for k, a in enumerate(atoms_list):
+        if not isinstance(a, Atoms):
+            raise StructureError(f"structure {k} is a {type(a).__name__}; relax_positions_batch takes ase Atoms")
+        b = a.copy()
+        b.calc = None
+        copies.append(b)
+    if not copies:
+        return []
+    ev = as_evaluator(evaluator, model, device, threads)
+    converged, nsteps, _ = _fire_batch(copies, copies, ev, fmax, steps, progress)
+    return [(a, c, s) for a, c, s in zip(copies, converged, nsteps, strict=True)]

@@ -473,6 +473,26 @@ class MDArrhenius(Record):
     provenance: Provenance
 
 
+def _merge_extrapolations(msgs: list[str]) -> list[str]:
+    """One warning for the fits' extrapolations to 25 C and to :data:`EXTRAPOLATION_T_K`.
+
+    ``fit_arrhenius`` warns about 298.15 K and ``predict`` about 300 K, two messages that
+    differ only in the target; keep one naming both, with the numbers of the first.
+    """
+    ext = [m for m in msgs if m.startswith("extrapolating to ") and " from data" in m]
+    if len(ext) < 2:
+        return msgs
+    targets = list(dict.fromkeys(m[len("extrapolating to "):m.index(" from data")] for m in ext))
+    merged = f"extrapolating to {' and '.join(targets)}{ext[0][ext[0].index(' from data'):]}"
+    out = []
+    for m in msgs:
+        if m not in ext:
+            out.append(m)
+        elif merged not in out:
+            out.append(merged)
+    return out
+
+
 def md_arrhenius(results: Sequence[DiffusionResult]) -> MDArrhenius:
     """Fit D(T) and sigma(T) of several MD runs and extrapolate to 300 K.
 
@@ -499,8 +519,9 @@ def md_arrhenius(results: Sequence[DiffusionResult]) -> MDArrhenius:
         sfit = fit_arrhenius(T, [r.sigma_S_cm for r in results], [r.sigma_err_S_cm for r in results],
                              quantity="sigma", method="md-nernst-einstein-arrhenius")
         pred = sfit.predict(EXTRAPOLATION_T_K)
-    msgs = list(dict.fromkeys([*dfit.warnings, *sfit.warnings, *(str(w.message) for w in caught)]
-                              + ([pred.warning] if pred.warning else [])))
+    msgs = _merge_extrapolations(list(dict.fromkeys(
+        [*dfit.warnings, *sfit.warnings, *(str(w.message) for w in caught)]
+        + ([pred.warning] if pred.warning else []))))
     tmin = min(T)
     span = 1000 / tmin - 1000 / max(T)
     gap = 1000 / EXTRAPOLATION_T_K - 1000 / tmin

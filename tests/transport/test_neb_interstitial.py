@@ -1,0 +1,265 @@
+"""Li -> tetrahedral interstitial -> Li paths: symmetry and independently known barriers.
+
+The model system is rock-salt LiCl (a = 5.14 A), whose Cl sublattice is fcc: a Li in
+an octahedral site a hops through the tetrahedral hole i that shares a face with a and
+with an empty octahedral site b. A mirror plane through i (perpendicular to b - a) swaps
+a and b, so every path here is symmetric, E(s) = E(L - s).
+
+The energies come from Born-Mayer pair potentials (analytic, cheap). Where the rest of
+the cell is rigid, the answer is known without any NEB:
+
+- one Li in a rigid Cl lattice: by symmetry the minimum energy path from an
+  octahedral site to a face-sharing tetrahedral site is the straight three-fold axis
+  through the shared face, and the tetrahedral centre (site symmetry -43m) is a
+  stationary point. The path is the polyline a -> i -> b, its energy profile the pair
+  sum along that polyline, and the barrier the maximum of that sum along the axis;
+- with Li-Li repulsion from the Li neighbours of i the interstitial stops being a
+  minimum; the saddle of the symmetric path then lies on the mirror plane, where it is
+  the lowest point: a relaxation confined to that plane gives its energy.
+
+These are the paths that came out lopsided when a single climbing image was run through
+an interstitial that is a local minimum (see :func:`halidelab.transport.neb.neb_path`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.calculators.calculator import Calculator, all_changes
+from ase.constraints import FixAtoms, FixedPlane
+from ase.neighborlist import neighbor_list
+from pymatgen.core import Lattice, Structure
+from scipy.optimize import minimize_scalar
+
+from halidelab.relax import to_atoms
+from halidelab.transport.neb import (
+    INTERSTITIAL_NUDGE_A,
+    interstitial_paths,
+    neb_path,
+    neb_study,
+    neb_study_batch,
+    relax_fixed_cell,
+)
+from halidelab.transport.sites import site_network
+
+A_LICL = 5.14
+#: octahedral-tetrahedral centre distance in an fcc anion lattice, a sqrt(3) / 4
+OCT_TET_A = A_LICL * np.sqrt(3) / 4
+
+
+class PairBM(Calculator):
+    """Born-Mayer pairs, A exp(-r / rho), per pair of elements, shifted to zero at the cutoff."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, params: dict[tuple[int, int], tuple[float, float]], cutoff_A: float = 5.0) -> None:
+        super().__init__()
+        self.params, self.rc = params, cutoff_A
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        i, j, d, vec = neighbor_list("ijdD", self.atoms, self.rc)
+        z = self.atoms.numbers
+        amp, rho = np.zeros(len(d)), np.ones(len(d))
+        for (za, zb), (a, r) in self.params.items():
+            m = ((z[i] == za) & (z[j] == zb)) | ((z[i] == zb) & (z[j] == za))
+            amp[m], rho[m] = a, r
+        e = amp * (np.exp(-d / rho) - np.exp(-self.rc / rho))
+        dedr = -(amp / rho) * np.exp(-d / rho)
+        forces = np.zeros((len(self.atoms), 3))
+        np.add.at(forces, i, (dedr / d)[:, None] * vec)  # each pair appears twice
+        self.results = {"energy": 0.5 * float(e.sum()), "forces": forces}
+
+
+LI_CL = {(3, 17): (500.0, 0.35), (17, 17): (500.0, 0.35)}
+WITH_LI_LI = {**LI_CL, (3, 3): (50.0, 0.6)}
+
+
+def rocksalt_cell(n_li: int | None = None) -> Structure:
+    """2x2x2 primitive rock-salt LiCl (8 Cl) with one Li removed, or only ``n_li`` Li kept."""
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(A_LICL), ["Li", "Cl"],
+                                  [[0, 0, 0], [0.5, 0, 0]]).get_primitive_structure()
+    s.make_supercell([2, 2, 2])
+    li = [i for i, x in enumerate(s) if x.specie.symbol == "Li"]
+    s.remove_sites(li[:1] if n_li is None else li[n_li:])
+    return s
+
+
+def path_of(s: Structure, moving_only: bool):
+    """(atoms with the frozen atoms fixed, network, hop in, hop out, moving Li, a, i, b positions)."""
+    net = site_network(s, interstitials=True)
+    (h1, h2, i_site), = interstitial_paths(net)  # one class: Li1 -> i1 -> Li1
+    atoms = to_atoms(s)
+    a = h1.site_a if h1.site_b == i_site else h1.site_b
+    li = net.sites[a].occupant
+    m = atoms.cell.array
+    frozen = [k for k, x in enumerate(atoms) if x.symbol == "Cl" or (moving_only and k != li)]
+    atoms.set_constraint(FixAtoms(indices=frozen))
+    p_a = atoms.positions[li]
+    v1 = np.array(h1.vector_A) * (1 if h1.site_a == a else -1)
+    v2 = np.array(h2.vector_A) * (1 if h2.site_a == i_site else -1)
+    assert np.linalg.norm(p_a - np.array(net.sites[a].frac) @ m) < 1e-6
+    return atoms, net, h1, h2, li, p_a, p_a + v1, p_a + v1 + v2
+
+
+def energy_with_li_at(atoms, calc, li: int, x: np.ndarray) -> float:
+    b = atoms.copy()
+    b.calc = calc
+    pos = b.positions.copy()
+    pos[li] = x
+    b.positions = pos
+    return float(b.get_potential_energy())
+
+
+@pytest.mark.parametrize("n_images", [3, 4, 5])
+def test_one_li_in_a_rigid_lattice_follows_the_symmetry_axes(n_images):
+    atoms, net, h1, h2, li, pa, pi, pb = path_of(rocksalt_cell(n_li=1), moving_only=True)
+    assert np.linalg.norm(pi - pa) == pytest.approx(OCT_TET_A, abs=1e-6)
+    assert np.linalg.norm(pb - pi) == pytest.approx(OCT_TET_A, abs=1e-6)
+    calc = PairBM(LI_CL)
+    e0 = energy_with_li_at(atoms, calc, li, pa)
+    # independent answers: energy along the polyline a -> i -> b, and its maximum on a -> i
+    length = 2 * OCT_TET_A
+
+    def on_polyline(s: float) -> np.ndarray:
+        return pa + (pi - pa) * s / OCT_TET_A if s <= OCT_TET_A else pi + (pb - pi) * (s - OCT_TET_A) / OCT_TET_A
+
+    opt = minimize_scalar(lambda t: -energy_with_li_at(atoms, calc, li, pa + t * (pi - pa)),
+                          bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-9})
+    e_saddle, t_saddle = -opt.fun - e0, float(opt.x)
+    e_tet = energy_with_li_at(atoms, calc, li, pi) - e0
+    assert 0 < e_tet < e_saddle  # the interstitial is a minimum between two saddles
+
+    r = neb_path(atoms, h1, h2, net, calc, n_images=n_images, fmax=0.01, steps=600, endpoint_fmax=0.005)
+    assert r.converged and r.endpoints_ok and r.mechanism == "interstitial" and r.via == ("i1",)
+    assert r.provenance.parameters["bands"] == 2  # split at the interstitial minimum
+    s, e = np.array(r.reaction_coordinate_A), np.array(r.energies_eV)
+    # the Li travelled the two straight segments, no detour
+    assert s[-1] == pytest.approx(length, abs=2e-3)
+    # every image lies on the analytic profile, which is symmetric: E(s) = E(L - s)
+    exact = np.array([energy_with_li_at(atoms, calc, li, on_polyline(min(x, length))) - e0 for x in s])
+    np.testing.assert_allclose(e, exact, atol=3e-3)
+    # stationary points: two equal saddles placed symmetrically, the interstitial in the middle
+    mid = int(np.argmin(np.abs(s - length / 2)))
+    assert s[mid] == pytest.approx(length / 2, abs=2e-3)
+    assert e[mid] == pytest.approx(e_tet, abs=1e-3)
+    left, right = int(np.argmax(e[:mid])), mid + int(np.argmax(e[mid:]))
+    assert e[left] == pytest.approx(e_saddle, abs=1e-3) and e[right] == pytest.approx(e_saddle, abs=1e-3)
+    assert s[left] == pytest.approx(t_saddle * OCT_TET_A, abs=0.02)
+    assert s[left] + s[right] == pytest.approx(length, abs=0.02)
+    assert r.barrier_forward_eV == pytest.approx(e_saddle, abs=1e-3)
+    assert r.barrier_backward_eV == pytest.approx(r.barrier_forward_eV, abs=1e-3)
+    assert r.delta_e_eV == pytest.approx(0.0, abs=1e-4)
+
+
+def test_relaxing_cell_barrier_is_symmetric_and_independent_of_the_image_count():
+    """Six other Li relax around the moving one; Cl is held (a repulsive toy needs a cage).
+
+    The regression: one band with one climbing image put its odd middle image on the
+    interstitial and reported E(i1) as the barrier, and with an even image count climbed
+    one of the two saddles and left the band lopsided.
+    """
+    atoms, net, h1, h2, li, pa, pi, pb = path_of(rocksalt_cell(), moving_only=False)
+    calc = PairBM(LI_CL)
+    res = [neb_path(atoms, h1, h2, net, calc, n_images=n, fmax=0.01, steps=600, endpoint_fmax=0.005)
+           for n in (4, 5)]
+    for r in res:
+        assert r.converged and r.endpoints_ok and r.provenance.parameters["bands"] == 2
+        s, e = np.array(r.reaction_coordinate_A), np.array(r.energies_eV)
+        mid = int(np.argmin(np.abs(s - s[-1] / 2)))
+        assert s[mid] == pytest.approx(s[-1] / 2, abs=0.02)
+        assert e[mid - 1] > e[mid] < e[mid + 1]  # the interstitial: a minimum between the saddles
+        assert np.max(e[:mid]) == pytest.approx(np.max(e[mid:]), abs=2e-3)
+        assert r.barrier_backward_eV == pytest.approx(r.barrier_forward_eV, abs=2e-3)
+        assert r.delta_e_eV == pytest.approx(0.0, abs=2e-3)
+        # the intermediate state is the relaxed Li-in-i1 state, computed here on its own
+        trial = atoms.copy()
+        pos = trial.positions.copy()
+        pos[li] = pi
+        trial.positions = pos
+        ref, conv, _ = relax_fixed_cell(trial, calc, fmax=0.002, steps=1000)
+        init, _, _ = relax_fixed_cell(atoms, calc, fmax=0.002, steps=1000)
+        assert conv
+        assert e[mid] == pytest.approx(ref.get_potential_energy() - init.get_potential_energy(), abs=2e-3)
+    assert res[0].barrier_forward_eV == pytest.approx(res[1].barrier_forward_eV, abs=2e-3)
+
+
+def test_interstitial_in_the_saddle_region_gives_one_band_with_the_mirror_plane_saddle():
+    """Li-Li repulsion from the two Li that face i1 makes it a maximum along the path.
+
+    The moving Li put in i1 (nudged toward a) slides back, so the path is one band. The
+    symmetric path has its saddle on the mirror plane, where it is the lowest point: a
+    plain relaxation with the Li confined to that plane (no NEB) gives the barrier.
+    """
+    atoms, net, h1, h2, li, pa, pi, pb = path_of(rocksalt_cell(), moving_only=True)
+    calc = PairBM(WITH_LI_LI)
+    assert energy_with_li_at(atoms, calc, li, pi - INTERSTITIAL_NUDGE_A * (pi - pa) / OCT_TET_A) < \
+        energy_with_li_at(atoms, calc, li, pi)
+    r = neb_path(atoms, h1, h2, net, calc, n_images=5, fmax=0.01, steps=600, endpoint_fmax=0.005)
+    assert r.converged and r.endpoints_ok
+    assert "bands" not in r.provenance.parameters
+    assert any("no minimum there" in w for w in r.warnings)
+    plane = atoms.copy()
+    pos = plane.positions.copy()
+    pos[li] = pi
+    plane.positions = pos
+    plane.set_constraint([*plane.constraints, FixedPlane(li, pb - pa)])
+    saddle, conv, _ = relax_fixed_cell(plane, calc, fmax=0.001, steps=2000)
+    assert conv
+    e_saddle = saddle.get_potential_energy() - energy_with_li_at(atoms, calc, li, pa)
+    assert r.barrier_forward_eV == pytest.approx(e_saddle, abs=2e-3)
+    assert r.barrier_backward_eV == pytest.approx(r.barrier_forward_eV, abs=1e-3)
+    s = np.array(r.reaction_coordinate_A)
+    assert s[r.saddle_image] == pytest.approx(s[-1] / 2, abs=0.02)
+    e = np.array(r.energies_eV)
+    np.testing.assert_allclose(e, e[::-1], atol=2e-3)  # odd image count: images mirror images
+
+
+@pytest.mark.parametrize("case", ["vacancy hop", "two bands", "one band"])
+def test_batched_study_gives_the_loop_barriers(case):
+    """neb_study_batch (engine: all bands in one evaluation per step) against neb_study.
+
+    Same endpoints, decisions and FIRE/NEB update, so the same numbers up to float noise.
+    """
+    from halidelab.engine import CalculatorLoop
+
+    params = WITH_LI_LI if case == "one band" else LI_CL
+    atoms, *_ = path_of(rocksalt_cell(), moving_only=case == "one band")
+    kw = dict(n_images=4, fmax=0.01, steps=600, endpoint_fmax=0.005, interstitials=case != "vacancy hop")
+    loop = neb_study(atoms, calculator=PairBM(params), **kw)
+    batch = neb_study_batch(atoms, evaluator=CalculatorLoop(PairBM(params)), **kw)
+    (x,), (y,) = loop.results, batch.results
+    assert x.label == y.label and x.mechanism == y.mechanism and x.converged and y.converged
+    assert y.provenance.parameters.get("bands") == x.provenance.parameters.get("bands") == \
+        (2 if case == "two bands" else None)
+    assert x.n_images == y.n_images
+    assert y.barrier_forward_eV == pytest.approx(x.barrier_forward_eV, abs=1e-5)
+    assert y.barrier_backward_eV == pytest.approx(x.barrier_backward_eV, abs=1e-5)
+    # the path is symmetric: with an even image count the climbing image is one of the two
+    # middle images, a tie that float noise breaks, so one band may be the other mirrored
+    ex, ey = np.array(x.energies_eV), np.array(y.energies_eV)
+    assert np.allclose(ey, ex, atol=1e-5) or np.allclose(ey, ex[::-1], atol=1e-5)
+    assert y.warnings == x.warnings and y.endpoints_ok == x.endpoints_ok
+    assert batch.provenance.parameters["batched"] is True
+    if case == "two bands":  # the interstitial minimum is a site of the in-plane chain
+        (c,) = [c for c in loop.chains if c.site_labels == ("Li1", "i1", "Li1")]
+        assert c.site_energies_eV[1] == pytest.approx(ex[x.n_images // 2 + 1]) and c.site_energies_eV[1] > 0
+        assert c.barrier_eV == pytest.approx(max(x.barrier_forward_eV, x.barrier_backward_eV))
+    assert (batch.percolation is None) == (loop.percolation is None)
+    if loop.percolation is not None:
+        assert batch.percolation.ea_3d_eV == pytest.approx(loop.percolation.ea_3d_eV, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_chgnet_li_interstitial_li_path_is_symmetric():
+    """A real MLIP on the same path (15 atoms, loose settings): equal barriers both ways."""
+    from halidelab.potentials import get_calculator
+
+    atoms, net, h1, h2, *_ = path_of(rocksalt_cell(), moving_only=False)
+    atoms.set_constraint()
+    calc = get_calculator("chgnet", device="cpu", threads=1)
+    r = neb_path(atoms, h1, h2, net, calc, n_images=4, fmax=0.05, steps=300)
+    assert r.converged and r.endpoints_ok
+    assert r.barrier_backward_eV == pytest.approx(r.barrier_forward_eV, abs=0.03)
+    assert r.delta_e_eV == pytest.approx(0.0, abs=0.03)
+    assert 0.1 < r.barrier_forward_eV < 2.0
