@@ -272,3 +272,58 @@ def rank_among(sigma_S_cm: float, table: pd.DataFrame, family: str | None = "hal
     n_higher = int((sub["sigma_S_cm"] > sigma_S_cm).sum())
     n_lower = int((sub["sigma_S_cm"] < sigma_S_cm).sum())
     return {"n": len(sub), "n_higher": n_higher, "percentile": 100.0 * n_lower / len(sub)}
+
+
+def composition_distance(a: str | Composition, b: str | Composition) -> float:
+    """Distance between two compositions: total variation of their atomic fractions.
+
+    d = 1/2 sum_el |f_a(el) - f_b(el)|, with f the atomic fraction of each element, so
+    0 for the same composition (any formula unit), 1 for compositions sharing no
+    element. It measures stoichiometry only: Y and In count as different elements, not
+    as chemically similar ones (Li3YCl6 and Li3InCl6 are equally far from Li2ZrCl6).
+
+    Examples
+    --------
+    >>> round(composition_distance("Li2ZrCl6", "Li1.8Zr0.8Nb0.2Cl6"), 3)
+    0.038
+    """
+    fa = to_composition(a).fractional_composition
+    fb = to_composition(b).fractional_composition
+    els = set(fa.elements) | set(fb.elements)
+    return 0.5 * float(sum(abs(fa[el] - fb[el]) for el in els))
+
+
+def nearest_known(formula: str | Composition, table: pd.DataFrame, n: int = 3,
+                  family: str | None = "halide") -> pd.DataFrame:
+    """The ``n`` entries of ``table`` closest in composition to ``formula``.
+
+    Parameters
+    ----------
+    formula : str or Composition
+        The candidate.
+    table : pandas.DataFrame
+        From :func:`load_literature`.
+    n : int
+        Entries to return (ties keep the table's order).
+    family : str, optional
+        Compare only within this chemical family (None: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The closest rows, with a ``distance`` column (:func:`composition_distance`),
+        nearest first.
+
+    Raises
+    ------
+    DataFormatError
+        ``n`` < 1, or no entry of ``family`` in the table.
+    """
+    if n < 1:
+        raise DataFormatError(f"n must be >= 1, got {n}")
+    sub = table[table["family"] == family] if family else table
+    if sub.empty:
+        raise DataFormatError(f"no {family or ''} entries in the literature table to compare with")
+    target = to_composition(formula)
+    out = sub.assign(distance=[composition_distance(target, c) for c in sub["composition"]])
+    return out.sort_values("distance", kind="stable").head(n).reset_index(drop=True)

@@ -173,3 +173,40 @@ def test_compare_bad_input_is_one_line(small_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(e.startswith("error:") for e in err)
     assert "reproduce chen2025" in err[0] and "Li3InCl6" in err[1]
+
+
+def test_your_measurements_sit_beside_the_prediction(tmp_path, capsys):
+    """Your own EIS series (analysed here) and a CSV of measured values reach the rows and report."""
+    import numpy as np
+
+    from halidelab.constants import K_B_EV_K
+    from halidelab.lab.eis import resistance_for, simulate_spectrum
+
+    L, D = "0.85mm", "10mm"
+    sigma25, ea = 0.9e-3, 0.35  # your LZNC pellet (x = 0.2), not Chen's 1.03 mS/cm / 0.327 eV
+    for i, tc in enumerate(range(25, 101, 25)):
+        t = tc + 273.15
+        sig = sigma25 * 298.15 / t * np.exp(-ea / K_B_EV_K * (1 / t - 1 / 298.15))
+        spec = simulate_spectrum("p(R1,CPE1)-CPE2", [resistance_for(sig, L, D), 1e-9, 0.9, 4e-6, 0.88],
+                                 noise=0.005, seed=i)
+        rows = "\n".join(f"{f:.8g},{z.real:.8g},{-z.imag:.8g}" for f, z in zip(spec.f, spec.z, strict=True))
+        (tmp_path / f"lznc_{tc}C.csv").write_text("freq/Hz,Z'/ohm,-Z''/ohm\n" + rows + "\n")
+    (tmp_path / "mine.csv").write_text("x,sigma_mS_cm,ea_eV\n0,0.4,0.36\n")
+    code = main(["reproduce", "chen2025", "-o", str(tmp_path / "out"), "--tiers", "rules,prior", "--x", "0,0.2",
+                 "--eis", f"0.2={tmp_path / 'lznc_*C.csv'}", "--thickness", L, "--diameter", D,
+                 "--measured", str(tmp_path / "mine.csv"), "--json"])
+    assert code == 0
+    rows = {r["x"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows[0.2]["lab_sigma_S_cm"] == pytest.approx(sigma25, rel=0.03)
+    assert rows[0.2]["lab_ea_eV"] == pytest.approx(ea, abs=0.01)
+    assert rows[0.2]["measured_sigma_S_cm"] == pytest.approx(1.03e-3)  # Chen's value stays beside yours
+    assert rows[0.0]["lab_sigma_S_cm"] == pytest.approx(4e-4) and rows[0.0]["lab_ea_eV"] == pytest.approx(0.36)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "your measurements" in html and "your σ (S/cm)" in html and "EIS Arrhenius, 4 temperatures" in html
+    # an --eis without pellet dimensions, or without X=, is one line and exit 2
+    assert main(["reproduce", "chen2025", "-o", str(tmp_path / "o2"), "--tiers", "rules",
+                 "--eis", f"0.2={tmp_path / 'lznc_*C.csv'}"]) == 2
+    assert main(["reproduce", "chen2025", "-o", str(tmp_path / "o2"), "--tiers", "rules",
+                 "--eis", str(tmp_path / "lznc_25C.csv"), "--thickness", L, "--diameter", D]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--thickness" in err[0] and "X=PATTERN" in err[1]

@@ -41,6 +41,14 @@ def reproduce_cmd(
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = this process)"),
+    measured: Path = typer.Option(None, "--measured",
+                                  help="CSV of your measurements: x, sigma_S_cm (or sigma_mS_cm), ea_eV"),
+    eis: list[str] = typer.Option([], "--eis",
+                                  help="Your spectra per x at several temperatures: X=PATTERN (repeatable)"),
+    thickness: str = typer.Option(None, "--thickness", help="Pellet thickness for --eis, e.g. 0.85mm"),
+    diameter: str = typer.Option(None, "--diameter", help="Pellet diameter for --eis, e.g. 10mm"),
+    literature: list[Path] = typer.Option([], "--literature",
+                                          help="CSV of known electrolytes added to the literature table"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON"),
 ) -> None:
     """Run a reference case from design to report (resumable: rerun to continue)."""
@@ -51,11 +59,20 @@ def reproduce_cmd(
         raise HalidelabError(f"unknown reference case {case!r}: available: chen2025")
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
+    from halidelab.report.screen import read_measured
+    from halidelab.screening.reproduce import lab_measurements
+
+    mine = read_measured(measured, default_dopant="Nb") if measured else []
+    mine += lab_measurements(eis, thickness, diameter) if eis else []
+    for lit in literature:
+        if not lit.is_file():
+            raise HalidelabError(f"literature table {lit} not found")
     client = _client(scheduler, workers)
     try:
         res = reproduce_chen2025(out=out, db=db, xs=parse_x_values(x), model_xs=parse_x_values(model_x),
                                  tiers=tiers.split(","), model=model, max_atoms=max_atoms,
-                                 relax_steps=relax_steps, client=client)
+                                 relax_steps=relax_steps, client=client, measured=mine,
+                                 literature_csvs=literature)
     finally:
         if client is not None:
             client.close()
@@ -68,6 +85,8 @@ def reproduce_cmd(
             ("c_relaxed_A", "c (Å)", "{:.3f}"), ("bvse_1d_eV", "BVSE 1D", "{:.2f}"),
             ("bvse_3d_eV", "BVSE 3D", "{:.2f}"), ("prior_log10_sigma", "prior log σ", "{:.2f}"),
             ("measured_sigma_S_cm", "meas. σ (S/cm)", "{:.3g}")]
+    if any(r.get("lab_sigma_S_cm") or r.get("lab_ea_eV") for r in res.rows):
+        cols += [("lab_sigma_S_cm", "your σ (S/cm)", "{:.3g}"), ("lab_ea_eV", "your Ea (eV)", "{:.3f}")]
     for _, head, _ in cols:
         table.add_column(head)
     for r in res.rows:

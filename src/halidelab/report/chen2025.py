@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from halidelab.report.html import esc, figure_html, table_html, write_report
+from halidelab.report.html import esc, figure_html, missing_html, table_html, write_report
 
 
 def _f(nd: int):
@@ -90,6 +90,10 @@ def sigma_figure(rows: list[dict[str, Any]]):
     if ms:
         ax.plot([r["x"] for r in ms], [np.log10(r["measured_sigma_S_cm"]) for r in ms], "*",
                 ms=12, color="tab:red", label="measured 25 °C (Chen 2025)")
+    lab = [r for r in rows if r.get("lab_sigma_S_cm")]
+    if lab:
+        ax.plot([r["x"] for r in lab], [np.log10(r["lab_sigma_S_cm"]) for r in lab], "D",
+                ms=7, color="black", mfc="none", label="your measurement, 25 °C")
     ax.set_xlabel("x (Nb)")
     ax.set_ylabel("log$_{10}$ σ (S/cm)")
     ax.legend(fontsize=8)
@@ -99,38 +103,43 @@ def sigma_figure(rows: list[dict[str, Any]]):
 
 def neb_figure(neb: dict[float, Any]):
     """CI-NEB energy profiles of every hop, one panel per composition."""
-    import matplotlib.pyplot as plt
+    from halidelab.report.figures import neb_profiles_figure
 
-    items = [(x, st) for x, st in sorted(neb.items()) if st and st.get("results")]
-    fig, axes = plt.subplots(1, len(items), figsize=(4.2 * len(items), 3.4), squeeze=False)
-    for ax, (x, st) in zip(axes[0], items, strict=True):
-        for r in st["results"]:
-            ax.plot(r["reaction_coordinate_A"], r["energies_eV"], "o-", ms=3,
-                    label=r["label"] + ("" if r["converged"] else " (not conv.)"))
-        ax.set_title(f"x = {x:g}", fontsize=9)
-        ax.set_xlabel("reaction coordinate (Å)")
-        ax.set_ylabel("E - E(initial) (eV)")
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    return fig
+    return neb_profiles_figure([(f"x = {x:g}", st) for x, st in sorted(neb.items())])
 
 
 def xrd_figure(xrd: dict[float, Any]):
-    """Simulated Cu K-alpha patterns, stacked by x."""
-    import matplotlib.pyplot as plt
+    """Simulated patterns (Cu K-alpha, broadened), stacked by x."""
+    from halidelab.report.figures import xrd_figure as _xrd
 
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    for i, (x, pat) in enumerate(sorted(xrd.items())):
-        if not pat:
-            continue
-        tt, inten = np.asarray(pat["two_theta_deg"]), np.asarray(pat["intensity"])
-        ax.vlines(tt, i * 110, i * 110 + inten, lw=0.8)
-        ax.text(tt.min(), i * 110 + 60, f"x = {x:g}", fontsize=8)
-    ax.set_xlabel("2θ (°, Cu Kα)")
-    ax.set_ylabel("intensity (stacked)")
-    ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+    return _xrd([(f"x = {x:g}", pat) for x, pat in sorted(xrd.items())])
+
+
+def arrhenius_figure(md_arrhenius: dict[float, Any]):
+    """MD Nernst-Einstein sigma(T) per composition, extrapolated to 300 K, with the
+    conductivities Chen et al. measured at 25 C."""
+    from halidelab.report.figures import md_arrhenius_figure
+    from halidelab.screening.reproduce import CHEN2025_MEASURED
+
+    items = [(f"x = {x:g}", a) for x, a in sorted(md_arrhenius.items()) if a and "error" not in a]
+    meas = [(f"x = {m['x']:g}, 25 °C (Chen 2025)", 298.15, m["sigma_S_cm"]) for m in CHEN2025_MEASURED]
+    return md_arrhenius_figure(items, measured=meas)
+
+
+def placement(rows: list[dict[str, Any]], md_arrhenius: dict[float, Any],
+              literature_csvs: Sequence[str | Path] = ()) -> str:
+    """The series among known halides: the literature figure and the nearest-known table."""
+    from halidelab.report.placement import PredictedSigma, placement_section
+
+    preds = []
+    for r in rows:
+        prior = ({"log10_sigma_S_cm": r["prior_log10_sigma"], "log10_sigma_low_S_cm": r["prior_lo"],
+                  "log10_sigma_high_S_cm": r["prior_hi"], "in_domain": r.get("prior_in_domain")}
+                 if r.get("prior_log10_sigma") is not None else None)
+        ma = md_arrhenius.get(r["x"])
+        preds.append(PredictedSigma.from_results(f"x = {r['x']:g}: {r['formula']}", r["formula"], prior,
+                                                 ma if ma and "error" not in ma else None))
+    return placement_section(preds, literature_csvs)
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -187,6 +196,10 @@ def verdicts(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             "DFT: c-axis [Li1-Li2-Li1] lowest; Nb lowers barriers ~15% in-plane; Ea 0.327 eV (LZNC)",
             _neb_verdict(nb),
         ))
+    lab = [r for r in rows if r.get("lab_sigma_S_cm") or r.get("lab_ea_eV") is not None]
+    if lab:
+        out.append(("your measurements", "; ".join(_lab_predicted(r) for r in lab),
+                    "; ".join(_lab_measured(r) for r in lab), _lab_verdict(lab)))
     md = [r for r in rows if r.get("md_ea_eV") is not None]
     if md:
         out.append((
@@ -200,6 +213,45 @@ def verdicts(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         out.append(("σ(300 K), Ea from MD", "not run (add --tiers ...,md; a GPU/cluster tier)",
                     "Ea 0.327 eV, 1.03 mS/cm (LZNC)", "–"))
     return out
+
+
+def _lab_predicted(r: dict[str, Any]) -> str:
+    parts = []
+    if r.get("prior_log10_sigma") is not None:
+        parts.append(f"prior 10^{r['prior_log10_sigma']:.2f} [10^{r['prior_lo']:.2f}, 10^{r['prior_hi']:.2f}]")
+    if r.get("md_ea_eV") is not None:
+        parts.append(f"MD Ea {r['md_ea_eV']:.3f} eV")
+    return f"x={r['x']:g}: " + (", ".join(parts) or "–")
+
+
+def _lab_measured(r: dict[str, Any]) -> str:
+    parts = []
+    if r.get("lab_sigma_S_cm"):
+        parts.append(f"σ {r['lab_sigma_S_cm']:.3g} S/cm")
+    if r.get("lab_ea_eV") is not None:
+        err = f"±{r['lab_ea_err_eV']:.3f}" if r.get("lab_ea_err_eV") is not None else ""
+        parts.append(f"Ea {r['lab_ea_eV']:.3f}{err} eV")
+    return f"x={r['x']:g}: " + ", ".join(parts) + f" ({r.get('lab_source') or 'your data'})"
+
+
+def _lab_verdict(lab: list[dict[str, Any]]) -> str:
+    """Your numbers against Chen et al.'s and against the prior's interval."""
+    out = []
+    for r in lab:
+        s = r.get("lab_sigma_S_cm")
+        if s and r.get("measured_sigma_S_cm"):
+            out.append(f"x={r['x']:g}: σ {s / r['measured_sigma_S_cm']:.2g}x Chen's")
+        if s and r.get("prior_log10_sigma") is not None:
+            inside = r["prior_lo"] <= np.log10(s) <= r["prior_hi"]
+            out.append(f"x={r['x']:g}: {'inside' if inside else 'OUTSIDE'} the prior's 90% interval")
+        if r.get("lab_ea_eV") is not None and r.get("measured_ea_eV") is not None:
+            out.append(f"x={r['x']:g}: Ea {r['lab_ea_eV'] - r['measured_ea_eV']:+.3f} eV vs Chen's")
+    sig = sorted((r["x"], r["lab_sigma_S_cm"]) for r in lab if r.get("lab_sigma_S_cm"))
+    if len(sig) >= 3:
+        best = max(sig, key=lambda t: t[1])
+        out.append(f"your highest σ at x = {best[0]:g}" + (" (Chen: x = 0.2)" if abs(best[0] - 0.2) > 1e-9
+                                                         else ", as Chen found"))
+    return "; ".join(out) or "–"
 
 
 def _neb_verdict(nb: list[dict[str, Any]]) -> str:
@@ -220,8 +272,25 @@ def _fmt(v: float | None) -> str:
 
 
 def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows: list[dict[str, Any]],
-                          tiers: Sequence[str], model: str, failed: dict[str, str], wall_s: float) -> Path:
-    """Write the reference-case report (self-contained HTML)."""
+                          tiers: Sequence[str], model: str, failed: dict[str, str], wall_s: float,
+                          literature_csvs: Sequence[str | Path] = ()) -> Path:
+    """Write the reference-case report (self-contained HTML).
+
+    Parameters
+    ----------
+    path : path
+        The HTML file.
+    results : dict
+        Tier name -> {x: stored result} (``md`` holds lists of runs, ``md_arrhenius``
+        the fits), as :func:`halidelab.screening.reproduce.reproduce_chen2025` gathers.
+    rows : list of dict
+        :func:`halidelab.screening.reproduce.summary_rows`.
+    tiers, model, failed, wall_s
+        What ran, with which MLIP, what failed, and how long it took.
+    literature_csvs : sequence of path
+        The user's tables of measured electrolytes, added to the shipped literature table
+        in the "among known halides" section.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,6 +317,8 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
             ("bvse_1d_eV", "BVSE 1D (eV)", _f(2)), ("bvse_3d_eV", "BVSE 3D (eV)", _f(2)),
             ("prior_log10_sigma", "prior log σ", _f(2)), ("measured_sigma_S_cm", "measured σ (S/cm)", _e),
             ("measured_ea_eV", "measured Ea (eV)", _f(3))]
+    if any(r.get("lab_sigma_S_cm") or r.get("lab_ea_eV") is not None for r in rows):
+        cols += [("lab_sigma_S_cm", "your σ (S/cm)", _e), ("lab_ea_eV", "your Ea (eV)", _f(3))]
     sections.append(("Series table", table_html(rows, cols)))
 
     design = results.get("design", {})
@@ -263,16 +334,32 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
 
     figs = []
     if any(r.get("a_vegard_A") for r in rows):
-        figs.append(figure_html(lattice_figure(rows), "Lattice parameters against Nb content."))
+        figs.append(figure_html(lattice_figure(rows), "Lattice parameters against Nb content.", kind="lattice"))
     if any(r.get("bvse_1d_eV") is not None for r in rows):
-        figs.append(figure_html(bvse_figure(rows), "BVSE percolation barriers of Li+ (static lattice)."))
+        figs.append(figure_html(bvse_figure(rows), "BVSE percolation barriers of Li+ (static lattice).", kind="bvse"))
     if any(r.get("prior_log10_sigma") is not None for r in rows):
-        figs.append(figure_html(sigma_figure(rows), "Conductivity: prior and measurement."))
-    if any(results.get("neb", {}).values()):
-        figs.append(figure_html(neb_figure(results["neb"]), "CI-NEB energy profiles (MLIP)."))
+        figs.append(figure_html(sigma_figure(rows), "Conductivity: prior and measurement.", kind="sigma"))
+    if any((st or {}).get("results") for st in results.get("neb", {}).values()):
+        figs.append(figure_html(neb_figure(results["neb"]), "CI-NEB energy profiles (MLIP); dotted: band "
+                                "not converged; dashed: 1D/3D percolation barriers.", kind="neb"))
+    else:
+        figs.append(missing_html("CI-NEB energy profiles", "neb", "neb"))
+    md_arr = {x: a for x, a in results.get("md_arrhenius", {}).items() if a and "error" not in a}
+    if md_arr:
+        figs.append(figure_html(arrhenius_figure(md_arr), "Arrhenius plot of the MD Nernst-Einstein "
+                                "conductivities (Haven ratio 1), extrapolated to 300 K (dashed), with "
+                                "the conductivities measured at 25 °C (stars).", kind="arrhenius"))
+    else:
+        figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius",
+                                 why="not computed: run tier md at two or more temperatures"
+                                 if not results.get("md") else "no Arrhenius fit: see the MD section"))
     if any(results.get("xrd", {}).values()):
-        figs.append(figure_html(xrd_figure(results["xrd"]), "Simulated XRD of the lowest-energy models."))
-    sections.append(("Figures", "".join(figs) or "<p>No figure: run more tiers.</p>"))
+        figs.append(figure_html(xrd_figure(results["xrd"]), "Simulated XRD (Cu Kα, pseudo-Voigt FWHM 0.1°) "
+                                "of the unrelaxed ordered models.", kind="xrd"))
+    else:
+        figs.append(missing_html("Simulated XRD", "xrd", "xrd"))
+    sections.append(("Figures", "".join(figs)))
+    sections.append(("Among known halides", placement(rows, results.get("md_arrhenius", {}), literature_csvs)))
 
     neb = results.get("neb", {})
     if neb:

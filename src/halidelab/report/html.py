@@ -26,6 +26,8 @@ td.l,th.l{text-align:left}.warn{color:#9a5b00}.note{color:#245}.muted{color:#777
 figure{margin:1rem 0}figcaption{font-size:.9rem;color:#555}img{max-width:100%}
 .ok{color:#176b2c}.bad{color:#a11}.scroll{overflow-x:auto}
 table{font-size:.85rem}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:.4rem 1rem;align-items:start}
+.figs figure{margin:.4rem 0}.figs figure[data-kind="bvse-map"]{grid-column:1/-1}p.missing{color:#777;font-size:.88rem;margin:.25rem 0}
 """
 
 
@@ -34,8 +36,20 @@ def esc(text: Any) -> str:
     return html.escape(str(text))
 
 
-def figure_html(fig: Any, caption: str = "", dpi: int = 130) -> str:
-    """A matplotlib figure as an embedded PNG with a caption; the figure is closed."""
+def figure_html(fig: Any, caption: str = "", dpi: int = 130, kind: str = "") -> str:
+    """A matplotlib figure as an embedded PNG with a caption; the figure is closed.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    caption : str
+        Shown under the figure and used as the image's alt text.
+    dpi : int
+        Resolution of the PNG.
+    kind : str
+        Short name of the figure type (``"xrd"``, ``"bvse-map"`` ...), written as the
+        ``data-kind`` attribute so that readers and tests can find it.
+    """
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -43,7 +57,18 @@ def figure_html(fig: Any, caption: str = "", dpi: int = 130) -> str:
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
+    attr = f' data-kind="{esc(kind)}"' if kind else ""
+    return f'<figure{attr}><img alt="{esc(caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
+
+
+def missing_html(what: str, tier: str, kind: str = "", why: str = "") -> str:
+    """One line saying a figure is absent and which tier would compute it.
+
+    ``why`` replaces the default reason (``not computed: run tier <tier>``).
+    """
+    attr = f' data-missing="{esc(kind)}"' if kind else ""
+    reason = why or f"not computed: run tier {tier}"
+    return f"<p class='missing'{attr}>{esc(what)}: {esc(reason)}</p>"
 
 
 def table_html(rows: Sequence[dict[str, Any]],

@@ -4,7 +4,14 @@ One self-contained HTML file (figures embedded as PNG, no JavaScript) written fr
 results store via :func:`halidelab.screening.ranking.gather` and
 :func:`~halidelab.screening.ranking.rank`. When the user gives measured results (a CSV of
 x, sigma, Ea per dopant), predicted and measured sit side by side in a table and in the
-series plots.
+series plots. The candidates are placed among known halide electrolytes (the literature
+table, :mod:`halidelab.report.placement`).
+
+Each candidate page (the top ``max_figure_pages``) carries the figures its data allow:
+the simulated XRD pattern next to the parent's (from the relaxed or model structure),
+two BVSE slices through Li with the stored percolation energies as contours, the CI-NEB
+energy profiles, and the Arrhenius plot of its MD runs (read from the results store).
+A figure whose tier did not run is replaced by one line naming the tier.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from halidelab.errors import DataFormatError
-from halidelab.report.html import esc, figure_html, table_html, write_report
+from halidelab.errors import DataFormatError, FitError, StructureError
+from halidelab.report.html import esc, figure_html, missing_html, table_html, write_report
 
 _SIGMA_COLS = {"sigma_s_cm": 1.0, "sigma_ms_cm": 1e-3, "sigma": 1.0}
 
@@ -253,10 +260,213 @@ def _candidate_page(c: Any, r: Any | None) -> str:
     return "".join(parts)
 
 
+def _model_structure(c: Any) -> dict[str, Any] | None:
+    """The unrelaxed model of the candidate's chosen ordering (``best_config``)."""
+    confs = (c.models or {}).get("configurations") or []
+    best = getattr(c, "best_config", 0)
+    return next((cf["structure"] for i, cf in enumerate(confs) if cf.get("index", i) == best),
+                confs[0]["structure"] if confs else None)
+
+
+def _structure_of(c: Any) -> tuple[dict[str, Any] | None, str]:
+    """The structure a candidate's later tiers used (relaxed first) and what it is."""
+    if c.relax and c.relax.get("structure"):
+        model = (c.relax.get("provenance") or {}).get("model") or "MLIP"
+        return c.relax["structure"], f"relaxed ({model})"
+    s = _model_structure(c)
+    return (s, "unrelaxed model (Vegard lattice)") if s is not None else (None, "")
+
+
+def md_runs_by_structure(store: Any) -> dict[str, list[dict[str, Any]]]:
+    """Finished ``md`` task results of a store, keyed by the hash of their structure."""
+    from halidelab.screening.ranking import _shash
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in store.rows(kind="md", status="done"):
+        if r.get("result") and (r.get("inputs") or {}).get("structure"):
+            out.setdefault(_shash(r["inputs"]["structure"]), []).append(r["result"])
+    return out
+
+
+def _md_runs(c: Any, index: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    from halidelab.screening.ranking import _shash
+
+    hashes = []
+    if c.relax and c.relax.get("structure"):
+        hashes.append(_shash(c.relax["structure"]))
+    s = _model_structure(c)
+    if s is not None:
+        hashes.append(_shash(s))
+    return next((index[h] for h in hashes if h in index), [])
+
+
+def md_arrhenius_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Arrhenius fit over one candidate's MD runs (None with fewer than two temperatures;
+    ``{"error": ...}`` when the fit fails)."""
+    from halidelab.transport.diffusion import DiffusionResult, md_arrhenius
+
+    temps = {round(float(r["diffusion"]["temperature_K"]), 1) for r in runs}
+    if len(temps) < 2:
+        return None
+    try:
+        return md_arrhenius([DiffusionResult.from_dict(r["diffusion"]) for r in runs]).to_dict()
+    except FitError as exc:
+        return {"error": str(exc)}
+
+
+class _PageContext:
+    """What the candidate pages share: the parent's XRD, MD runs, literature, measured."""
+
+    def __init__(self, parent: Any | None, md_index: dict[str, list[dict[str, Any]]] | None,
+                 literature: Any, measured: Sequence[dict[str, Any]]):
+        self.parent = parent
+        self.md_index = md_index
+        self.literature = literature
+        self.measured = measured
+        self._xrd: dict[str, dict[str, Any] | str] = {}
+
+    def xrd(self, c: Any) -> dict[str, Any] | str | None:
+        """Simulated pattern of a candidate's structure (a string: why it failed)."""
+        from pymatgen.core import Structure
+
+        from halidelab.structures.xrd import simulate_pattern
+
+        s, _ = _structure_of(c)
+        if s is None:
+            return None
+        if c.label not in self._xrd:
+            try:
+                self._xrd[c.label] = simulate_pattern(Structure.from_dict(s)).to_dict()
+            except StructureError as exc:
+                self._xrd[c.label] = str(exc)
+        return self._xrd[c.label]
+
+    def md(self, c: Any) -> list[dict[str, Any]] | None:
+        """MD runs of a candidate (None: the report has no store to look in)."""
+        return None if self.md_index is None else _md_runs(c, self.md_index)
+
+    def measured_points(self, c: Any) -> list[tuple[str, float, float]]:
+        """(label, T in K, sigma in S/cm) measured for this composition: the user's file
+        and the literature table."""
+        from halidelab.prior.data import composition_key
+
+        pts = []
+        for m in self.measured:
+            same = (m["dopant"] == c.dopant or (m["x"] == 0 and c.dopant is None)) and abs(m["x"] - c.x) < 1e-6
+            if same and m.get("sigma_S_cm"):
+                pts.append((f"your data x = {m['x']:g}", m.get("temperature_K") or 298.15, m["sigma_S_cm"]))
+        if self.literature is not None and c.formula:
+            key = composition_key(c.formula)
+            for _, r in self.literature.iterrows():
+                if not r["censored"] and composition_key(r["composition"]) == key:
+                    pts.append((str(r["name"]), float(r["temperature_C"]) + 273.15, float(r["sigma_S_cm"])))
+        return pts
+
+
+def _candidate_figures(c: Any, ctx: _PageContext) -> str:
+    """The figure block of one candidate page (a one-line note for each missing figure)."""
+    from pymatgen.core import Structure
+
+    from halidelab.report.figures import (
+        bvse_slice_figure,
+        bvse_slices,
+        md_arrhenius_figure,
+        neb_profiles_figure,
+        xrd_figure,
+    )
+
+    name = c.formula or c.label
+    figs = []
+    s, what = _structure_of(c)
+    # XRD: the candidate over the parent
+    pat = ctx.xrd(c)
+    if pat is None:
+        figs.append(missing_html("Simulated XRD", "models", "xrd"))
+    elif isinstance(pat, str):
+        figs.append(missing_html("Simulated XRD", "models", "xrd", why=f"failed: {pat}"))
+    else:
+        pats = [(f"{name} ({what})", pat)]
+        ref = ctx.xrd(ctx.parent) if ctx.parent is not None and ctx.parent is not c else None
+        if isinstance(ref, dict):
+            pats.insert(0, (f"parent {ctx.parent.formula} ({_structure_of(ctx.parent)[1]})", ref))
+        figs.append(figure_html(xrd_figure(pats), f"Simulated powder XRD of {name} from the {what} "
+                                "structure (kinematic, pseudo-Voigt FWHM 0.1°)"
+                                + (", parent below" if len(pats) > 1 else ""), dpi=100, kind="xrd"))
+    # BVSE map slices
+    b = c.bvse
+    if not b or s is None:
+        figs.append(missing_html("BVSE map", "bvse", "bvse-map"))
+    else:
+        try:
+            sl = bvse_slices(Structure.from_dict(s), reference_eV=b.get("e_min_eV"))
+        except StructureError as exc:
+            figs.append(missing_html("BVSE map", "bvse", "bvse-map", why=f"failed: {exc}"))
+        else:
+            top = max(v for v in (b.get("e_3d_eV"), b.get("e_1d_eV"), 1.0) if v is not None)
+            levels = {"1D percolation": b.get("e_1d_eV"), "3D percolation": b.get("e_3d_eV")}
+            figs.append(figure_html(
+                bvse_slice_figure(sl, e_max_eV=min(3.0, top + 0.5), levels=levels),
+                f"BVSE Li+ site energy of {name} ({what} structure) on two planes through the "
+                f"lowest-energy Li site, relative to the map minimum of the bvse tier "
+                f"({b.get('resolution_A', 0):g} Å grid); white lines: the stored 1D and 3D "
+                "percolation energies (Li paths connect below them)", dpi=100, kind="bvse-map"))
+    # NEB
+    if not c.neb:
+        figs.append(missing_html("CI-NEB energy profiles", "neb", "neb"))
+    elif not c.neb.get("results"):
+        figs.append(missing_html("CI-NEB energy profiles", "neb", "neb",
+                                 why="the NEB tier found no hop to compute: "
+                                     + "; ".join(c.neb.get("skipped", [])[:3])))
+    else:
+        model = (c.neb.get("provenance") or {}).get("model") or "MLIP"
+        figs.append(figure_html(neb_profiles_figure([(f"{name}, {model}", c.neb)]),
+                                f"CI-NEB energy profiles of the distinct Li hops of {name} "
+                                f"({model}); dotted: band not converged", dpi=100, kind="neb"))
+    # MD Arrhenius
+    runs = ctx.md(c)
+    if runs is None:
+        figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius",
+                                 why="not looked up: the report was written without the results store"))
+    elif not runs:
+        figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius"))
+    else:
+        arr = md_arrhenius_of(runs)
+        temps = sorted({round(float(r["diffusion"]["temperature_K"]), 1) for r in runs})
+        if arr is None:
+            figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius",
+                                     why=f"MD at {temps[0]:g} K only: run the md tier at two or more "
+                                         "temperatures"))
+        elif "error" in arr:
+            figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius",
+                                     why=f"Arrhenius fit failed: {arr['error']}"))
+        else:
+            warn = "; ".join(arr.get("warnings", [])[:2])
+            figs.append(figure_html(
+                md_arrhenius_figure([(name, arr)], measured=ctx.measured_points(c)),
+                f"Arrhenius plot of {name} from MD at {', '.join(f'{t:g}' for t in temps)} K "
+                f"(Nernst-Einstein, Haven ratio {arr.get('haven_ratio', 1):g}); Ea from D(T) "
+                f"{arr['ea_eV']:.3f} ± {arr['ea_err_eV']:.3f} eV; dashed: extrapolation to 300 K, "
+                f"σ(300 K) = {arr['sigma_300K_S_cm']:.2g} S/cm (68 %: {arr['sigma_300K_low_S_cm']:.2g}-"
+                f"{arr['sigma_300K_high_S_cm']:.2g})"
+                + (f". {warn}" if warn else ""), dpi=100, kind="arrhenius"))
+    return "<div class='figs'>" + "".join(figs) + "</div>"
+
+
+def _predicted(c: Any, label: str, ctx: _PageContext) -> Any:
+    from halidelab.report.placement import PredictedSigma
+
+    runs = ctx.md(c) or []
+    arr = md_arrhenius_of(runs) if runs else None
+    return PredictedSigma.from_results(label, c.formula or c.label, c.prior,
+                                       arr if arr and "error" not in arr else None)
+
+
 def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Sequence[Any],
                         weights: Any, meta: dict[str, Any] | None = None,
                         measured: Sequence[dict[str, Any]] | None = None,
-                        failed: dict[str, str] | None = None, max_pages: int = 40) -> Path:
+                        failed: dict[str, str] | None = None, max_pages: int = 40,
+                        store: Any | None = None, literature_csvs: Sequence[str | Path] = (),
+                        max_figure_pages: int = 12, max_placed: int = 15) -> Path:
     """Write the screening report.
 
     Parameters
@@ -276,7 +486,21 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
         key -> error of failed tasks.
     max_pages : int
         Per-candidate sections for the top ``max_pages`` ranked candidates.
+    store : Store, optional
+        The results store the candidates came from: its ``md`` runs give the Arrhenius
+        plots and MD conductivities (without it the pages say MD was not looked up).
+    literature_csvs : sequence of path
+        The user's tables of measured electrolytes, added to the shipped literature
+        table (:func:`halidelab.literature.load_literature`).
+    max_figure_pages : int
+        Candidate pages (parent first, then by rank) that get figures; each costs about
+        a second and 100-200 kB.
+    max_placed : int
+        Top-ranked candidates placed among known materials.
     """
+    from halidelab.literature import load_literature
+    from halidelab.report.placement import placement_section
+
     meta = dict(meta or {})
     measured = list(measured or [])
     parents = [c for c in candidates if c.dopant is None]
@@ -285,6 +509,9 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
     parent_name = parents[0].parent if parents else (doped[0].parent if doped else "?")
     by_label = {c.label: c for c in candidates}
     sections: list[tuple[str, str]] = []
+    literature = load_literature(literature_csvs)
+    ctx = _PageContext(parents[0] if parents else None,
+                       md_runs_by_structure(store) if store is not None else None, literature, measured)
 
     summ = [("parent", parent_name), ("candidates", len(doped)),
             ("passed the rules", len(doped) - len(pruned)), ("pruned", len(pruned)),
@@ -332,7 +559,7 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
         meas = [m for m in measured if m["dopant"] in (dop, None) or (m["x"] == 0)]
         figs.append(figure_html(series_figure(parents[0] if parents else None, members, dop, meas),
                                 f"{dop}: lattice, barrier and prior against x "
-                                "(x = 0 is the parent; stars are measured)"))
+                                "(x = 0 is the parent; stars are measured)", kind="series"))
     sections.append(("Series per dopant", "".join(figs) or "<p>No surviving candidates.</p>"))
 
     if measured:
@@ -362,17 +589,34 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
                 ("meas_ea", "measured Ea (eV)", _f(3)), ("bvse1d", "BVSE 1D (eV)", _f(3)),
                 ("bvse3d", "BVSE 3D (eV)", _f(3))]))))
 
+    placed = ([_predicted(parents[0], f"parent {parents[0].formula}", ctx)] if parents else [])
+    placed += [_predicted(by_label[r.label], f"#{r.rank} {r.formula}", ctx)
+               for r in ranked[:max_placed] if r.label in by_label]
+    more_placed = (f"<p class='muted'>The top {max_placed} of {len(ranked)} ranked candidates are placed.</p>"
+                   if len(ranked) > max_placed else "")
+    sections.append(("Among known materials", placement_section(placed, literature_csvs, table=literature)
+                     + more_placed))
+
     if pruned:
         prow = [{"label": c.label, "formula": c.formula, "why": "; ".join(c.rules.get("reasons", []))}
                 for c in pruned]
         sections.append(("Pruned by the rules", table_html(
             prow, [("label", "candidate", None), ("formula", "formula", None), ("why", "reason", None)])))
 
-    pages = [_candidate_page(by_label[r.label], r) for r in ranked[:max_pages] if r.label in by_label]
+    page_cands = [(by_label[r.label], r) for r in ranked[:max_pages] if r.label in by_label]
     if parents:
-        pages.insert(0, _candidate_page(parents[0], None))
+        page_cands.insert(0, (parents[0], None))
+    pages = []
+    for i, (c, r) in enumerate(page_cands):
+        page = _candidate_page(c, r)
+        if i < max_figure_pages:
+            page += _candidate_figures(c, ctx)
+        pages.append(page)
     more = (f"<p class='muted'>{len(ranked) - max_pages} more candidates are in the store "
             "(halidelab results).</p>" if len(ranked) > max_pages else "")
+    if len(page_cands) > max_figure_pages:
+        more += (f"<p class='muted'>Figures are drawn on the first {max_figure_pages} pages "
+                 "(parent and best ranked).</p>")
     sections.append(("Candidates", "".join(pages) + more))
     if failed:
         frows = [{"key": k[:12], "error": v} for k, v in failed.items()]

@@ -77,6 +77,8 @@ def reproduce_chen2025(
     seed: int = 0,
     client: Any | None = None,
     progress: bool = True,
+    measured: Sequence[dict[str, Any]] = (),
+    literature_csvs: Sequence[str | Path] = (),
 ) -> ReproduceOutput:
     """Run the Nb-in-Li2ZrCl6 reference case and write ``out/report.html``.
 
@@ -101,6 +103,13 @@ def reproduce_chen2025(
     md_temperatures_K, md_ps, md_timestep_fs
         NVT temperatures (K), length per temperature (ps) and time step (fs) of the
         ``md`` tier; trajectories go to ``out/md`` and resume after a kill.
+    measured : sequence of dict
+        The user's own measurements of the series (rows of
+        :func:`halidelab.report.screen.read_measured` or :func:`lab_measurements`: ``x``,
+        ``sigma_S_cm`` at 25 C, ``ea_eV``, optional ``ea_err_eV`` and ``source``), shown
+        beside the prediction and Chen et al.'s values.
+    literature_csvs : sequence of path
+        The user's tables of known electrolytes for the "among known halides" section.
     """
     t0 = time.perf_counter()
     tiers = tuple(dict.fromkeys(t.strip() for t in tiers if t.strip()))
@@ -183,12 +192,72 @@ def reproduce_chen2025(
         if res:
             results["md"].setdefault(x, []).append(res)
     results["md_arrhenius"] = {x: _md_arrhenius(runs) for x, runs in results["md"].items()}
-    rows = summary_rows(results, xs)
+    rows = summary_rows(results, xs, measured)
     from halidelab.report.chen2025 import write_chen2025_report
 
     wall = time.perf_counter() - t0
-    report = write_chen2025_report(out / "report.html", results, rows, tiers, model, failed, wall)
+    report = write_chen2025_report(out / "report.html", results, rows, tiers, model, failed, wall,
+                                   literature_csvs=literature_csvs)
     return ReproduceOutput(report, store.url, rows, tiers, failed, wall)
+
+
+def lab_measurements(series: Sequence[str], thickness: str, diameter: str, circuit: str = "auto",
+                     resistance: str = "total", instrument: str | None = None) -> list[dict[str, Any]]:
+    """The user's impedance spectra of the series, analysed: sigma(25 C) and Ea per x.
+
+    Parameters
+    ----------
+    series : sequence of str
+        ``"X=PATTERN"`` per composition, e.g. ``"0.2=LZNC_*C.mpt"``: spectra of one pellet
+        at several temperatures (temperature in the file name or metadata).
+    thickness, diameter : str
+        Pellet dimensions with units (``0.85mm``, ``10mm``), the same for every pellet.
+    circuit, resistance, instrument
+        As ``halidelab eis arrhenius``.
+
+    Returns
+    -------
+    list of dict
+        ``x``, ``sigma_S_cm`` (25 C, from the Arrhenius fit), ``ea_eV``, ``ea_err_eV``,
+        ``source`` (files and number of temperatures), ``warnings``.
+    """
+    import glob
+
+    from halidelab.arrhenius import fit_arrhenius
+    from halidelab.errors import DataFormatError, FitError
+    from halidelab.lab.eis import fit_spectra
+    from halidelab.lab.eis_io import read_spectrum
+
+    if thickness is None or diameter is None:
+        raise DataFormatError("--eis needs --thickness and --diameter (pellet dimensions with units)")
+    out = []
+    for item in series:
+        if "=" not in item:
+            raise DataFormatError(f"--eis {item!r}: write X=PATTERN, e.g. '0.2=LZNC_*C.mpt'")
+        xs, pattern = item.split("=", 1)
+        try:
+            x = float(xs)
+        except ValueError:
+            raise DataFormatError(f"--eis {item!r}: {xs!r} is not a Nb content x") from None
+        paths = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
+        if not paths:
+            raise DataFormatError(f"--eis {item!r}: no files match {pattern!r}")
+        spectra = [read_spectrum(p, instrument) for p in paths]
+        missing = [Path(sp.source).name for sp in spectra if sp.temperature_K is None]
+        if missing:
+            raise DataFormatError(f"no temperature for {', '.join(missing)}: put it in the file name "
+                                  "(pellet_25C.mpt, _298K) or the file's metadata")
+        fits = fit_spectra(spectra, circuit, thickness=thickness, diameter=diameter, resistance=resistance)
+        temps = [f.temperature_K for f in fits]
+        if len(set(temps)) < 2:
+            raise FitError(f"--eis {item!r}: all spectra are at one temperature; an Arrhenius fit needs several")
+        arr = fit_arrhenius(temps, [f.conductivity.sigma_S_cm for f in fits],
+                            [f.conductivity.sigma_err_S_cm for f in fits], quantity="sigma",
+                            method="eis-arrhenius")
+        out.append({"x": x, "sigma_S_cm": arr.value_25C, "ea_eV": arr.ea_eV, "ea_err_eV": arr.ea_err_eV,
+                    "source": f"EIS Arrhenius, {len(set(temps))} temperatures ({Path(paths[0]).name} ...)",
+                    "warnings": list(arr.warnings)})
+    return out
 
 
 def _md_arrhenius(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -231,11 +300,18 @@ def primitive_lattice(structure: dict[str, Any], supercell_matrix: Sequence[Sequ
     return {"a_A": prim.a, "b_A": prim.b, "c_A": prim.c, "volume_A3": prim.volume}
 
 
-def summary_rows(results: dict[str, dict[float, Any]], xs: Sequence[float]) -> list[dict[str, Any]]:
-    """One row per x with every predicted number that exists (None where not run)."""
+def summary_rows(results: dict[str, dict[float, Any]], xs: Sequence[float],
+                 lab: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """One row per x with every predicted number that exists (None where not run).
+
+    ``measured_*``: Chen et al.'s values; ``lab_*``: the user's own (``lab``, rows with
+    ``x``, ``sigma_S_cm``, ``ea_eV``, optional ``ea_err_eV`` and ``source``; the last row
+    given for an x wins).
+    """
     rows = []
     measured = {m["x"]: m for m in CHEN2025_MEASURED}
-    for x in sorted(set(xs) | set(results["models"])):
+    mine = {round(float(m["x"]), 6): m for m in lab if m.get("dopant") in (None, "Nb") or float(m["x"]) == 0}
+    for x in sorted(set(xs) | set(results["models"]) | set(mine)):
         d = results["design"].get(x)
         m = results["models"].get(x)
         r = results["relax"].get(x)
@@ -270,5 +346,9 @@ def summary_rows(results: dict[str, dict[float, Any]], xs: Sequence[float]) -> l
                        prior_hi=p["log10_sigma_high_S_cm"], prior_in_domain=p["in_domain"])
         if x in measured:
             row.update(measured_sigma_S_cm=measured[x]["sigma_S_cm"], measured_ea_eV=measured[x]["ea_eV"])
+        m_lab = mine.get(round(float(x), 6))
+        if m_lab:
+            row.update(lab_sigma_S_cm=m_lab.get("sigma_S_cm"), lab_ea_eV=m_lab.get("ea_eV"),
+                       lab_ea_err_eV=m_lab.get("ea_err_eV"), lab_source=m_lab.get("source") or "your data")
         rows.append(row)
     return rows
