@@ -68,7 +68,8 @@ def screen_cmd(
     site: str = typer.Option(..., "--site", help="Host site(s), comma list, e.g. Zr"),
     dopants: str = typer.Option(..., "--dopants", help="Comma list, e.g. Nb,Ta,In or Mo6+"),
     x: str = typer.Option("0.05..0.5:0.05", "--x", help="Contents: 0.1,0.2 or START..STOP:STEP"),
-    tiers: str = typer.Option("rules,prior", "--tiers", help="Comma list of rules, prior, models, relax, bvse"),
+    tiers: str = typer.Option("rules,prior", "--tiers",
+                              help="Comma list of rules, prior, models, relax, bvse, stability, neb"),
     db: str = typer.Option("results.sqlite", "--db", help="Results store: file or SQLAlchemy URL"),
     report: Path = typer.Option(None, "--report", help="Folder for screen.html (default: no report)"),
     measured: Path = typer.Option(None, "--measured",
@@ -80,6 +81,12 @@ def screen_cmd(
     max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
+    configs: int = typer.Option(1, "--configs",
+                                help="Orderings per candidate for models/relax/bvse (ranking: lowest "
+                                     "energy, spread shown)"),
+    neb_top: int = typer.Option(5, "--neb-top",
+                                help="NEB for this many best candidates by the cheaper tiers"),
+    neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"),
     cluster: str = typer.Option(None, "--cluster", help="slurm or pbs (dask-jobqueue)"),
     jobs: int = typer.Option(1, "--jobs", help="Batch jobs to submit with --cluster"),
@@ -116,15 +123,29 @@ def screen_cmd(
         raise HalidelabError(f"--bvse-resolution {bvse_resolution} Å is outside 0.05-2 Å")
     if max_mismatch <= 0:
         raise HalidelabError(f"--max-mismatch must be > 0 %, got {max_mismatch}")
+    if configs < 1:
+        raise HalidelabError(f"--configs must be >= 1, got {configs}")
+    if neb_top < 1:
+        raise HalidelabError(f"--neb-top must be >= 1, got {neb_top} (leave neb out of --tiers "
+                             "to run no NEB)")
+    if neb_steps < 1:
+        raise HalidelabError(f"--neb-steps must be >= 1, got {neb_steps}")
     grid = candidate_grid(parent, [d for d in dopants.split(",") if d.strip()],
                           parse_x_spec(x), [s.strip() for s in site.split(",") if s.strip()])
     settings = ScreenSettings(
         tiers=normalise_tiers(tiers.split(",")), max_mismatch_percent=max_mismatch,
         prune_structure_change=prune_structure_change, model=model, max_atoms=max_atoms,
-        relax_steps=relax_steps, bvse_resolution_A=bvse_resolution)
+        relax_steps=relax_steps, bvse_resolution_A=bvse_resolution, n_configs=configs,
+        neb_top=neb_top, neb_steps=neb_steps)
     meas = read_measured(measured, default_dopant=None) if measured else None
     n_workers = workers if not cluster else jobs * cores
-    upper = estimate_cost(len(grid), settings, workers=n_workers)
+    n_refs = None
+    if "stability" in settings.tiers:
+        from halidelab.screening.plans import grid_systems, reference_plan
+
+        plan = reference_plan(grid_systems(grid), settings)
+        n_refs = len({t.key for p in plan.values() if isinstance(p, list) for _, t in p})
+    upper = estimate_cost(len(grid), settings, workers=n_workers, n_references=n_refs)
     out_console = console_err if as_json else console
     out_console.print(_estimate_table(upper, f"{len(grid)} candidates: cost before the rules "
                                       "(every candidate assumed to pass)"))
@@ -159,18 +180,30 @@ def screen_cmd(
                 "this run": f"{res.computed} tasks computed, {res.skipped} found done, "
                             f"{len(res.failed)} failed, {format_duration(res.wall_s)}",
                 "max mismatch": f"{max_mismatch:g} %",
-                "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–"}
+                "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–",
+                "orderings per candidate": str(configs)}
+        if "neb" in settings.tiers:
+            meta["NEB"] = (f"top {neb_top} by the cheaper tiers: {', '.join(res.neb_selected) or 'none'} "
+                           f"({settings.neb_images} images, {neb_steps} steps, hops distinct)")
+        if res.notes:
+            meta["not computed"] = "; ".join(res.notes)
         report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
                                           meta, meas, res.failed)
     if as_json:
         print_json({"ranked": [r.to_dict() for r in ranked], "pruned": res.pruned,
                     "failed": res.failed, "report": str(report_path) if report_path else None,
-                    "store": store.url, "estimate": res.estimate.to_dict()})
+                    "store": store.url, "estimate": res.estimate.to_dict(), "notes": res.notes,
+                    "neb_selected": res.neb_selected, "wall_s": res.wall_s,
+                    "computed": res.computed, "skipped": res.skipped})
         return
     console.print(ranking_table(ranked[:top], f"{parent}: top {min(top, len(ranked))} of {len(ranked)}"))
     console.print(f"{res.n_survivors} of {res.n_candidates} candidates passed the rules; "
                   f"{len(res.pruned)} pruned. {res.computed} tasks computed, {res.skipped} reused, "
                   f"{len(res.failed)} failed ({format_duration(res.wall_s)}).")
+    if res.neb_selected:
+        console.print(f"NEB (top {neb_top} by the cheaper tiers): {', '.join(res.neb_selected)}")
+    for note in res.notes:
+        console.print(f"[yellow]not computed[/]: {note}")
     for err in list(res.failed.values())[:10]:
         console.print(f"[red]failed[/]: {err}")
     if report_path:
@@ -179,10 +212,20 @@ def screen_cmd(
 
 
 def ranking_table(ranked: list[Any], title: str) -> Table:
-    """A rich table of ranked candidates with every score component."""
+    """A rich table of ranked candidates with every score component.
+
+    NEB, E_hull and ordering-spread columns appear when any row has them.
+    """
+    show_neb = any(r.neb_bands is not None for r in ranked)
+    show_hull = any(r.e_above_hull_eV_atom is not None for r in ranked)
+    show_cfg = any(r.n_configs > 1 for r in ranked)
     t = Table(title=title)
-    for col in ("#", "formula", "basis", "score (eV)", "barrier", "+mism.", "+struct.", "+stab.",
-                "BVSE 1D", "BVSE 3D", "prior log σ [90%]", "tied", "warnings"):
+    cols = ["#", "formula", "basis", "score (eV)", "barrier", "+mism.", "+struct.", "+stab.",
+            "BVSE 1D", "BVSE 3D"]
+    cols += ["NEB 3D (conv.)"] if show_neb else []
+    cols += ["E_hull eV/at"] if show_hull else []
+    cols += ["3D spread (orderings)"] if show_cfg else []
+    for col in (*cols, "prior log σ [90%]", "tied", "warnings"):
         t.add_column(col)
 
     def f(v: Any, nd: int = 3) -> str:
@@ -192,9 +235,17 @@ def ranking_table(ranked: list[Any], title: str) -> Table:
         score = "–" if r.score_eV is None else f"{r.score_eV:.3f} ± {r.score_uncertainty_eV or 0:.3f}"
         prior = ("–" if r.prior_log10_sigma_S_cm is None else
                  f"{r.prior_log10_sigma_S_cm:.2f} [{r.prior_log10_low:.2f}, {r.prior_log10_high:.2f}]")
-        t.add_row(str(r.rank), r.formula, r.basis, score, f(r.barrier_eV), f(r.mismatch_penalty_eV),
-                  f(r.structure_penalty_eV), f(r.stability_penalty_eV), f(r.bvse_1d_eV), f(r.bvse_3d_eV),
-                  prior, _ties(r.tied_with), str(len(r.warnings)))
+        row = [str(r.rank), r.formula, r.basis, score, f(r.barrier_eV), f(r.mismatch_penalty_eV),
+               f(r.structure_penalty_eV), f(r.stability_penalty_eV), f(r.bvse_1d_eV), f(r.bvse_3d_eV)]
+        if show_neb:
+            row.append("–" if r.neb_bands is None else
+                       f"{f(r.neb_3d_eV)} ({r.neb_bands_converged}/{r.neb_bands} conv.)")
+        if show_hull:
+            row.append(f(r.e_above_hull_eV_atom))
+        if show_cfg:
+            row.append("–" if r.config_spread_eV is None else
+                       f"{r.config_spread_eV:.3f} (n={len(r.config_barriers_eV)})")
+        t.add_row(*row, prior, _ties(r.tied_with), str(len(r.warnings)))
     return t
 
 
@@ -238,6 +289,7 @@ def results_cmd(
             r.pop("provenance", None)
             r["tied_with"] = " ".join(str(i) for i in r["tied_with"])
             r["warnings"] = " | ".join(r["warnings"])
+            r["config_barriers_eV"] = " ".join(f"{v:.4f}" for v in r["config_barriers_eV"])
         with Path(csv_out).open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["rank"])
             w.writeheader()

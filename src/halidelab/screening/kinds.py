@@ -2,8 +2,9 @@
 
 Kinds: ``design`` (charge balance + rules), ``models`` (ordered supercells),
 ``xrd`` (simulated pattern), ``relax`` (MLIP relaxation), ``bvse`` (bond-valence
-barriers), ``prior`` (data-driven conductivity prior). Heavy imports stay inside the
-functions so that a worker imports only what its tasks need.
+barriers), ``prior`` (data-driven conductivity prior), ``neb`` (CI-NEB study), ``md``,
+``hull`` (energy above the MLIP hull from already relaxed energies). Heavy imports stay
+inside the functions so that a worker imports only what its tasks need.
 """
 
 from __future__ import annotations
@@ -154,3 +155,104 @@ def md_task(inputs: dict[str, Any]) -> dict[str, Any]:
         diff = analyse_trajectory(inputs["trajectory"], skip_ps=inputs.get("skip_ps", 0.0),
                                   temperature_K=inputs["temperature_K"])
     return {"md": md.to_dict(), "diffusion": diff.to_dict()}
+
+
+@task_function("hull")
+def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Energy above the MLIP convex hull of one candidate from energies already computed.
+
+    The screen's ``stability`` tier: the candidate's orderings were relaxed by the
+    ``relax`` tier and its competing phases by ``stability-reference`` tasks (the cache of
+    :mod:`halidelab.stability.references`), all with one MLIP; this task only builds the
+    hull (pymatgen ``PhaseDiagram``, :mod:`halidelab.stability.hull`), so it runs in
+    milliseconds and its key is a hash of the energies it was given.
+
+    Inputs
+    ------
+    formula : str
+        Candidate formula as modelled.
+    configurations : list of dict
+        ``index``, ``structure`` (relaxed), ``energy_per_atom_eV``, ``converged``, ``model``.
+    references : list of dict
+        Relaxed competing phases (:func:`halidelab.screening.plans.reference_record`).
+
+    Returns
+    -------
+    dict
+        ``HullResult.to_dict()``: ``e_above_hull_eV_atom`` and ``decomposition_energy_eV_atom``
+        of the lowest-energy ordering, ``products``, ``configurations`` (each ordering's
+        own hull energy), ``references``, ``warnings``.
+    """
+    from pymatgen.analysis.phase_diagram import PDEntry
+    from pymatgen.core import Structure
+
+    from halidelab.errors import StructureError
+    from halidelab.records import Provenance
+    from halidelab.stability.hull import (
+        ON_HULL_TOL_EV,
+        ConfigurationEnergy,
+        HullResult,
+        Product,
+        hull_of_entry,
+        phase_diagram,
+    )
+    from halidelab.stability.references import ReferenceEnergy
+
+    refs = [ReferenceEnergy(
+        name=r["name"], formula=r["formula"], energy_per_atom_eV=r["energy_per_atom_eV"],
+        volume_per_atom_A3=r["volume_per_atom_A3"], n_atoms=r["n_atoms"], converged=r["converged"],
+        approximate=r["approximate"], measured_volume_A3_per_fu=r["measured_volume_A3_per_fu"],
+        volume_A3_per_fu=r["volume_A3_per_fu"], source=r["source"], structure=r["structure"],
+        cached=True, provenance=Provenance(method="stability-reference-relax", model=r.get("model"),
+                                           model_version=r.get("model_version"),
+                                           parameters=r.get("parameters", {})))
+        for r in inputs["references"]]
+    confs = inputs["configurations"]
+    if not confs or not refs:
+        raise StructureError("a hull needs at least one relaxed configuration and the competing phases")
+    models = {c.get("model") for c in confs} | {r.provenance.model for r in refs}
+    if len(models - {None}) > 1:
+        raise StructureError(f"energies from different MLIPs ({', '.join(sorted(models - {None}))}) "
+                             "cannot share one hull")
+    structures = [Structure.from_dict(c["structure"]) for c in confs]
+    comp0 = structures[0].composition
+    elements = sorted({e.symbol for e in comp0.elements})
+    pd_all = phase_diagram(refs)
+    pd_others = pd_all if len(elements) == 1 else phase_diagram(refs, exclude=comp0)
+    configs = []
+    for c, s in zip(confs, structures, strict=True):
+        e = float(c["energy_per_atom_eV"])
+        e_dec, _ = hull_of_entry(pd_others, s.composition, e)
+        e_all, _ = hull_of_entry(pd_all, s.composition, e)
+        configs.append(ConfigurationEnergy(int(c["index"]), e, e_dec, max(e_all, 0.0),
+                                           s.volume / len(s), bool(c["converged"])))
+    ib = min(range(len(configs)), key=lambda i: configs[i].energy_per_atom_eV)
+    best, comp = configs[ib], structures[ib].composition
+    formula = inputs.get("formula") or comp.reduced_formula
+    _, all_products = hull_of_entry(pd_all, comp, best.energy_per_atom_eV)
+    products = (all_products if best.e_above_hull_eV_atom > ON_HULL_TOL_EV
+                else (Product(formula, "candidate", 1.0),))
+    e_form = pd_all.get_form_energy_per_atom(PDEntry(comp, best.energy_per_atom_eV * comp.num_atoms))
+    warn = []
+    approx = {r.name for r in refs if r.approximate}
+    used = sorted({p.name for p in all_products} & approx)
+    if used:
+        warn.append(f"decomposition involves approximate reference polymorphs ({', '.join(used)}): "
+                    "their true ground states are lower, so the true hull energy is higher")
+    not_conv = ([r.name for r in refs if not r.converged]
+                + [f"configuration {c.index}" for c in configs if not c.converged])
+    if not_conv:
+        warn.append(f"relaxations not converged: {', '.join(not_conv)}")
+    model = next(iter(models - {None}), None)
+    return HullResult(
+        formula=formula, chemical_system="-".join(elements),
+        e_above_hull_eV_atom=best.e_above_hull_eV_atom,
+        decomposition_energy_eV_atom=best.decomposition_energy_eV_atom,
+        formation_energy_eV_atom=float(e_form), stable=best.e_above_hull_eV_atom <= ON_HULL_TOL_EV,
+        products=tuple(products), configurations=tuple(configs), references=tuple(refs),
+        warnings=tuple(warn),
+        provenance=Provenance(method="mlip-convex-hull (screen: relaxed energies)", model=model,
+                              model_version=refs[0].provenance.model_version,
+                              parameters={"n_configs": len(configs), "relax": True,
+                                          "references": [r.name for r in refs]}),
+    ).to_dict()

@@ -11,8 +11,14 @@ A screen asks "which dopant, how much?" for one parent:
    (kept and penalised in the ranking by default; pruned with
    ``prune_structure_change=True``).
 3. Expensive tiers for the survivors only, in stages whose inputs are the previous stage's
-   results: ``prior`` (data-driven sigma prior), ``models`` (ordered supercells),
-   ``relax`` (MLIP), ``bvse`` (bond-valence barriers, on the relaxed cell when relaxed).
+   results: ``prior`` (data-driven sigma prior), ``models`` (ordered supercells, ``n_configs``
+   orderings each), ``relax`` (MLIP, every ordering), ``bvse`` (bond-valence barriers, on the
+   relaxed cell when relaxed, every ordering), ``stability`` (energy above the MLIP convex
+   hull: competing phases relaxed once per chemical system as task kind
+   ``stability-reference``, then one ``hull`` task per candidate from the relaxed energies of
+   its orderings) and ``neb`` (CI-NEB over the distinct hops of the lowest-energy relaxed
+   ordering, task kind ``neb`` with the inputs ``halidelab reproduce`` uses, for the
+   ``neb_top`` best candidates by the cheaper tiers only: NEB costs minutes per hop).
 4. A cost estimate before anything expensive starts (:func:`estimate_cost`), from the
    per-task costs measured on this project's 2-core CPU (:data:`TIER_COSTS`).
 
@@ -25,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from halidelab.errors import CompositionError, HalidelabError
@@ -33,7 +39,9 @@ from halidelab.records import Provenance, Record
 from halidelab.screening.tasks import Task, task_function
 
 #: Tiers a screen knows, in execution order.
-SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse")
+SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse", "stability", "neb")
+#: Tiers that need relaxed structures (they add ``models`` and ``relax``).
+NEEDS_RELAX = ("stability", "neb")
 #: Default dopant-host mismatch (ionic radii, CN 6) above which a candidate is pruned, %.
 #: 15 % is the usual solubility rule of thumb (Hume-Rothery-like); rules.py warns there.
 DEFAULT_MAX_MISMATCH_PERCENT = 15.0
@@ -73,12 +81,32 @@ TIER_COSTS: dict[str, TierCost] = {
                       source="prior.predict, measured median 24 ms (+2.1 s model load per worker)"),
     "models": TierCost(2.2, 3.6, 10.0, ref_atoms=130,
                        source="build_models n_configs=1, 85-138 atoms, measured median 3.6 s"),
-    "relax": TierCost(60.0, 90.0, 300.0, ref_atoms=130, per_worker_s=5.0,
-                      source="CHGNet relax of a 130-atom cell: 1-2 min; 300 s measured "
-                             "under load 9 on 2 cores"),
+    "relax": TierCost(15.0, 60.0, 300.0, ref_atoms=130, per_worker_s=5.0,
+                      source="CHGNet relax of a 130-atom cell: 15-19 s (52-62 steps from the "
+                             "Vegard model, 1 thread) to 1-2 min; 300 s measured under load 9 "
+                             "on 2 cores"),
     "bvse": TierCost(4.8, 5.2, 15.0, ref_atoms=130,
                      source="BVSE map + percolation at 0.25 A, ~130 atoms, measured median 5.2 s"),
+    # per competing phase (2-36 atoms), once per chemical system and store
+    "stability-ref": TierCost(0.03, 1.0, 10.0, per_worker_s=5.0,
+                              source="CHGNet relax of one competing phase: measured 0.03-9.0 s "
+                                     "(median 0.5 s) for the 10 Li-Zr-Nb-Cl phases, 2-36 atoms; "
+                                     "once per chemical system, cached in the store"),
+    "stability": TierCost(0.02, 0.05, 0.5,
+                          source="convex hull from stored MLIP energies (no MLIP call), "
+                                 "measured 0.02-0.06 s"),
+    # per NEB band (one hop or one Li-i-Li path); a study runs NEB_HOPS of them
+    "neb": TierCost(25.0, 40.0, 400.0, ref_atoms=132, per_worker_s=5.0,
+                    source="CHGNet CI-NEB per band, 1 thread, 132-atom Li1.8Zr0.8(Nb,Ta)0.2Cl6 "
+                           "models: measured 29-48 s (113 s for 3 bands, 129 s for 4); 296-392 s "
+                           "with 3 processes sharing the 2 cores; scaled with atoms"),
 }
+#: NEB bands per ``hops="distinct"`` study (low, typical, high): measured 3-4 on Li2ZrCl6-type
+#: models (x = 0.2 Nb: 3, Ta: 4; 1 vacancy hop class along c + 2-3 Li-i-Li paths in plane).
+NEB_HOPS = (2, 4, 8)
+#: Competing phases of a Li-M-M'-Cl system (Li-Zr-Nb-Cl: Li, Zr, Nb, two Cl2, LiCl, ZrCl4,
+#: NbCl5 and two Li2ZrCl6 polymorphs), the estimate's default when not counted.
+DEFAULT_N_REFERENCES = 10
 #: Fixed part of a BVSE task (neighbour tables, percolation search), s; the rest scales
 #: with the number of grid points (measured medians: 0.93 s at 0.5 A, 5.2 s at 0.25 A).
 BVSE_FIXED_S = 0.5
@@ -278,6 +306,15 @@ class ScreenSettings(Record):
     seed : int
     include_parent : bool
         Also model the undoped parent (x = 0), the reference of every series.
+    n_configs : int
+        Orderings per candidate for the models, relax and bvse tiers (the ranking uses the
+        lowest-energy one and shows the spread over all of them).
+    neb_top : int
+        NEB runs for this many doped candidates only, the best by the cheaper tiers.
+    neb_images, neb_steps : int
+        CI-NEB images per hop and optimiser steps (also the endpoint relaxation steps).
+    reference_steps : int
+        Optimiser steps of each competing-phase relaxation (``stability`` tier).
     """
 
     tiers: tuple[str, ...] = ("rules", "prior")
@@ -290,17 +327,34 @@ class ScreenSettings(Record):
     bvse_resolution_A: float = 0.25
     seed: int = 0
     include_parent: bool = True
+    n_configs: int = 1
+    neb_top: int = 5
+    neb_images: int = 5
+    neb_steps: int = 300
+    reference_steps: int = 300
     provenance: Provenance = dataclasses.field(
         default_factory=lambda: Provenance(method="screening plan"))
 
+    def __post_init__(self) -> None:
+        if int(self.n_configs) != self.n_configs or self.n_configs < 1:
+            raise HalidelabError(f"--configs must be an integer >= 1, got {self.n_configs}")
+        if int(self.neb_top) != self.neb_top or self.neb_top < 1:
+            raise HalidelabError(f"--neb-top must be an integer >= 1, got {self.neb_top}")
+        for name in ("neb_images", "neb_steps", "reference_steps", "relax_steps", "max_atoms"):
+            if getattr(self, name) < 1:
+                raise HalidelabError(f"{name} must be >= 1, got {getattr(self, name)}")
+
 
 def normalise_tiers(tiers: Sequence[str]) -> tuple[str, ...]:
-    """Validate tiers; add ``rules`` and, when relax/bvse are asked, ``models``."""
+    """Validate tiers; add ``rules``, ``models`` for relax/bvse, ``models`` and ``relax``
+    for stability/neb (both work on relaxed structures)."""
     names = [t.strip().lower() for t in tiers if t.strip()]
     bad = [t for t in names if t not in SCREEN_TIERS]
     if bad:
         raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(SCREEN_TIERS)}")
     chosen = set(names) | {"rules"}
+    if chosen & set(NEEDS_RELAX):
+        chosen.add("relax")
     if chosen & {"relax", "bvse"}:
         chosen.add("models")
     return tuple(t for t in SCREEN_TIERS if t in chosen)
@@ -323,7 +377,21 @@ def model_task(parent: str, substitutions: list[dict[str, Any]], label: str,
     """The ``models`` task of one surviving composition."""
     return Task("models", label, {"parent": parent, "substitutions": substitutions,
                                   "supercell": "auto", "max_atoms": settings.max_atoms,
-                                  "n_configs": 1, "seed": settings.seed})
+                                  "n_configs": settings.n_configs, "seed": settings.seed})
+
+
+def relax_task_for(structure: dict[str, Any], label: str, settings: ScreenSettings) -> Task:
+    """The ``relax`` task of one ordering (inputs as ``halidelab reproduce`` writes them)."""
+    return Task("relax", label, {"structure": structure, "model": settings.model,
+                                 "fmax": settings.fmax_eV_A, "steps": settings.relax_steps})
+
+
+def neb_task_for(structure: dict[str, Any], label: str, settings: ScreenSettings) -> Task:
+    """The ``neb`` task of one relaxed model: the kind and inputs ``halidelab reproduce``
+    uses, so a reproduction and a screen share NEB results in one store."""
+    return Task("neb", label, {"structure": structure, "model": settings.model, "hops": "distinct",
+                               "n_images": settings.neb_images, "fmax": settings.fmax_eV_A,
+                               "steps": settings.neb_steps, "endpoint_steps": settings.neb_steps})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,7 +424,9 @@ class CostEstimate(Record):
 
 
 def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
-                  n_survivors: int | None = None, n_atoms: int | None = None) -> CostEstimate:
+                  n_survivors: int | None = None, n_atoms: int | None = None,
+                  n_references: int | None = None,
+                  neb_hops: tuple[int, int, int] | None = None) -> CostEstimate:
     """Wall-time estimate of a screen from :data:`TIER_COSTS`.
 
     Parameters
@@ -369,30 +439,65 @@ def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
     n_survivors : int, optional
         Candidates passing the rules, when known (else all are assumed to pass).
     n_atoms : int, optional
-        Cell size for models/relax/BVSE (default ``settings.max_atoms``, an upper bound).
+        Cell size for models/relax/BVSE/NEB (default ``settings.max_atoms``, an upper bound).
+    n_references : int, optional
+        Competing phases still to relax for the ``stability`` tier (default
+        :data:`DEFAULT_N_REFERENCES`, the count of a Li-M-M'-Cl system).
+    neb_hops : (int, int, int), optional
+        NEB bands per study (low, typical, high); default :data:`NEB_HOPS`.
+
+    Notes
+    -----
+    ``relax`` and ``bvse`` run once per ordering (``settings.n_configs`` per candidate);
+    ``stability`` is a row for the competing phases (``stability-ref``, relaxed once per
+    chemical system and kept in the store) and one for the hulls (milliseconds each);
+    ``neb`` runs for ``min(neb_top, survivors)`` doped candidates, each a study of
+    ``neb_hops`` bands costing ``TIER_COSTS["neb"]`` per band.
     """
     if workers < 1:
         raise HalidelabError(f"workers must be >= 1, got {workers}")
     tiers = normalise_tiers(settings.tiers)
     extra = 1 if settings.include_parent else 0
     n_all = n_candidates + extra
-    n_surv = (n_candidates if n_survivors is None else n_survivors) + extra
+    n_doped = n_candidates if n_survivors is None else n_survivors
+    n_surv = n_doped + extra
     atoms = n_atoms or settings.max_atoms
+    hops = neb_hops or NEB_HOPS
+    n_refs = DEFAULT_N_REFERENCES if n_references is None else n_references
     rows = []
+
+    def add(tier: str, n: int, per: dict[str, float], source: str, cost: TierCost) -> None:
+        active = min(workers, max(n, 1))
+        tot = {w: (n * per[w] / active + (cost.per_worker_s if n else 0.0)) for w in per}
+        rows.append({"tier": tier, "tasks": n, "per_task_s": per["typical_s"],
+                     "low_s": tot["low_s"], "high_s": tot["high_s"], "total_s": tot["typical_s"],
+                     "source": source})
+
+    keys = ("low_s", "typical_s", "high_s")
     for tier in tiers:
         c = TIER_COSTS[tier]
         n = n_all if tier == "rules" else n_surv
         scale = atoms / c.ref_atoms if c.ref_atoms else 1.0
+        source = c.source
+        if tier in ("relax", "bvse") and settings.n_configs > 1:
+            n *= settings.n_configs
+            source = f"{source}; {settings.n_configs} orderings per candidate"
+        if tier == "models" and settings.n_configs > 1:
+            source = f"{source}; {settings.n_configs} orderings kept from the same search"
         if tier == "bvse":
-            per = {w: bvse_cost_s(settings.bvse_resolution_A, atoms, w)
-                   for w in ("low_s", "typical_s", "high_s")}
+            per = {w: bvse_cost_s(settings.bvse_resolution_A, atoms, w) for w in keys}
+        elif tier == "neb":
+            n = min(settings.neb_top, n_doped)
+            per = {w: getattr(c, w) * scale * h for w, h in zip(keys, hops, strict=True)}
+            source = (f"top {n} of {n_doped} candidates (--neb-top {settings.neb_top}) x "
+                      f"{hops[1]} bands ({hops[0]}-{hops[2]}) x {c.typical_s * scale:.0f} s per band; {c.source}")
         else:
-            per = {w: getattr(c, w) * scale for w in ("low_s", "typical_s", "high_s")}
-        active = min(workers, max(n, 1))
-        tot = {w: (n * per[w] / active + (c.per_worker_s if n else 0.0)) for w in per}
-        rows.append({"tier": tier, "tasks": n, "per_task_s": per["typical_s"],
-                     "low_s": tot["low_s"], "high_s": tot["high_s"], "total_s": tot["typical_s"],
-                     "source": c.source})
+            per = {w: getattr(c, w) * scale for w in keys}
+        if tier == "stability":
+            r = TIER_COSTS["stability-ref"]
+            add("stability-ref", n_refs, {w: getattr(r, w) for w in keys},
+                f"{n_refs} competing phases still to relax; {r.source}", r)
+        add(tier, n, per, source, c)
     return CostEstimate(rows=tuple(rows), n_candidates=n_candidates, n_survivors=n_survivors,
                         workers=workers, total_s=sum(r["total_s"] for r in rows),
                         low_s=sum(r["low_s"] for r in rows), high_s=sum(r["high_s"] for r in rows))
@@ -424,6 +529,11 @@ class ScreenOutput:
     computed, skipped : int
         Tasks computed now, and found done in the store.
     wall_s : float
+    notes : list of str
+        Work a tier could not do and why (no elemental reference for a dopant, a failed
+        relaxation a later tier needed), one line each.
+    neb_selected : list of str
+        Labels of the candidates that got the NEB tier (best first).
     """
 
     n_candidates: int
@@ -434,6 +544,8 @@ class ScreenOutput:
     computed: int
     skipped: int
     wall_s: float
+    notes: list[str] = dataclasses.field(default_factory=list)
+    neb_selected: list[str] = dataclasses.field(default_factory=list)
 
 
 def run_stage(tasks: Sequence[Task], store: Any, client: Any | None = None, progress: bool = True,
@@ -468,6 +580,11 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
                confirm: Any | None = None) -> ScreenOutput:
     """Run a screen: rules on the grid, then the expensive tiers on the survivors.
 
+    Stages (each waits for the previous one): rules; prior and models; relax of every
+    ordering; BVSE of every (relaxed) ordering; stability (competing phases, then one hull
+    per candidate); NEB of the ``settings.neb_top`` best doped candidates by the tiers
+    before it (scored by :func:`halidelab.screening.ranking.score_candidate` without NEB).
+
     Parameters
     ----------
     candidates : sequence of Candidate
@@ -486,6 +603,7 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
     t0 = time.perf_counter()
     tiers = normalise_tiers(settings.tiers)
     failed: dict[str, str] = {}
+    notes: list[str] = []
     counts = {"computed": 0, "skipped": 0}
 
     def stage(tasks: list[Task], title: str, local: bool = False) -> None:
@@ -495,6 +613,11 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
             failed.update(s.failed)
             counts["computed"] += len(s.computed)
             counts["skipped"] += len(s.skipped)
+
+    def output(est: CostEstimate, n_real: int, pruned: list[dict[str, Any]],
+               neb_selected: list[str] | None = None) -> ScreenOutput:
+        return ScreenOutput(len(candidates), n_real, pruned, est, failed, counts["computed"],
+                            counts["skipped"], time.perf_counter() - t0, notes, neb_selected or [])
 
     r_tasks = rules_tasks(candidates, settings)
     # rules are milliseconds: run here, not on the cluster (shipping them costs more)
@@ -510,10 +633,15 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
         else:
             pruned.append({"label": t.label, "reasons": res["reasons"]})
     n_real = sum(1 for t, _ in survivors if t.inputs["substitutions"])
-    est = estimate_cost(len(candidates), settings, workers=workers, n_survivors=n_real)
+    systems: dict[frozenset[str], list[tuple[Any, Task]] | str] = {}
+    n_refs = None
+    if "stability" in tiers:
+        systems = reference_plan([r["formula"] for _, r in survivors], settings)
+        n_refs = sum(1 for t in _unique_reference_tasks(systems) if store.status(t.key) != "done")
+    est = estimate_cost(len(candidates), settings, workers=workers, n_survivors=n_real,
+                        n_references=n_refs)
     if confirm is not None and not confirm(est):
-        return ScreenOutput(len(candidates), n_real, pruned, est, failed, counts["computed"],
-                            counts["skipped"], time.perf_counter() - t0)
+        return output(est, n_real, pruned)
 
     prior_t = [Task("prior", r["formula"], {"formula": r["formula"]})
                for _, r in survivors] if "prior" in tiers else []
@@ -521,26 +649,217 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
                for t, _ in survivors} if "models" in tiers else {}
     stage([*prior_t, *model_t.values()], "prior, models")
 
-    structures = {}
+    # every ordering of every model: (rules key, configuration index) -> structure
+    structures: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+    modelled: dict[str, dict[str, Any]] = {}
     for k, mt in model_t.items():
         m = store.result(mt.key)
         if m and m.get("configurations"):
-            structures[k] = (mt.label, m["configurations"][0]["structure"])
-    relax_t = {k: Task("relax", f"{lab} c0", {"structure": s, "model": settings.model,
-                                             "fmax": settings.fmax_eV_A, "steps": settings.relax_steps})
-               for k, (lab, s) in structures.items()} if "relax" in tiers else {}
+            modelled[k] = m
+            for c in m["configurations"]:
+                structures[(k, int(c["index"]))] = (f"{mt.label} c{int(c['index'])}", c["structure"])
+    relax_t = {ki: relax_task_for(s, lab, settings)
+               for ki, (lab, s) in structures.items()} if "relax" in tiers else {}
     stage(list(relax_t.values()), f"relax ({settings.model})")
+    relaxed = {ki: store.result(t.key) for ki, t in relax_t.items()}
 
     bvse_t = []
     if "bvse" in tiers:
-        for k, (lab, s) in structures.items():
-            rel = store.result(relax_t[k].key) if k in relax_t else None
+        for ki, (lab, s) in structures.items():
+            rel = relaxed.get(ki)
             src = rel["structure"] if rel else s
-            bvse_t.append(Task("bvse", f"{lab} c0{' relaxed' if rel else ''}",
+            bvse_t.append(Task("bvse", f"{lab}{' relaxed' if rel else ''}",
                                {"structure": src, "resolution_A": settings.bvse_resolution_A}))
     stage(bvse_t, "bvse")
-    return ScreenOutput(len(candidates), n_real, pruned, est, failed, counts["computed"],
-                        counts["skipped"], time.perf_counter() - t0)
+
+    if "stability" in tiers:
+        stage(_unique_reference_tasks(systems), f"stability: competing phases ({settings.model})")
+        hull_t = []
+        for t, r in survivors:
+            if t.key not in modelled:
+                continue
+            task, why = hull_task_for(t.label, r["formula"], modelled[t.key],
+                                      {i: rel for (k, i), rel in relaxed.items() if k == t.key},
+                                      systems.get(_system(r["formula"]), "not planned"), store)
+            if task is None:
+                notes.append(f"stability: {t.label}: {why}")
+            else:
+                hull_t.append(task)
+        # a hull is milliseconds from stored energies: run here
+        stage(hull_t, "stability: hulls", local=True)
+
+    neb_selected: list[str] = []
+    if "neb" in tiers:
+        neb_t, neb_selected, why = select_neb(survivors, store, settings)
+        notes.extend(f"neb: {w}" for w in why)
+        stage(neb_t, f"neb ({settings.model})")
+    return output(est, n_real, pruned, neb_selected)
+
+
+# -- stability and NEB stages ----------------------------------------------------------------
+_BUILT: dict[str, Any] = {}
+
+
+def _system(formula: str | None) -> frozenset[str]:
+    from halidelab.composition import parse_formula
+
+    return frozenset(parse_formula(formula)) if formula else frozenset()
+
+
+def reference_tasks(elements: Iterable[str], settings: ScreenSettings) -> list[tuple[Any, Task]]:
+    """Competing-phase relaxations (task kind ``stability-reference``) of one chemical system.
+
+    Inputs and keys are those of :func:`halidelab.stability.references.relax_cached`
+    (``settings.model``, ``settings.fmax_eV_A``, ``settings.reference_steps``), so the
+    ``halidelab stability`` commands and every screen on the same store share them: each
+    phase is relaxed once per store, whatever the candidate.
+
+    Returns
+    -------
+    list of (ReferenceSpec, Task)
+
+    Raises
+    ------
+    StructureError
+        An element without an elemental reference (no hull can be built).
+    """
+    from halidelab.stability.references import REFERENCE_KIND, references_for, relax_inputs
+
+    out = []
+    for spec in references_for(elements):
+        if spec.name not in _BUILT:
+            _BUILT[spec.name] = spec.builder()
+        inputs = relax_inputs(_BUILT[spec.name], settings.model, settings.fmax_eV_A,
+                              settings.reference_steps, spec.relax_cell)
+        out.append((spec, Task(REFERENCE_KIND, spec.name, inputs)))
+    return out
+
+
+def grid_systems(candidates: Sequence[Candidate]) -> list[frozenset[str]]:
+    """Chemical systems of a grid (parent elements plus the dopant), parents included."""
+    from halidelab.composition import parse_formula
+
+    out = []
+    for c in candidates:
+        base = frozenset(parse_formula(c.parent))
+        out.append(base)
+        if c.x > 0:
+            out.append(base | {c.dopant})
+    return list(dict.fromkeys(out))
+
+
+def reference_plan(systems: Iterable[str | frozenset[str] | None], settings: ScreenSettings
+                   ) -> dict[frozenset[str], list[tuple[Any, Task]] | str]:
+    """Reference tasks per chemical system (a formula or a set of elements), or why there
+    are none for a system."""
+    out: dict[frozenset[str], list[tuple[Any, Task]] | str] = {}
+    for f in systems:
+        els = f if isinstance(f, frozenset) else _system(f)
+        if not els or els in out:
+            continue
+        try:
+            out[els] = reference_tasks(els, settings)
+        except HalidelabError as exc:
+            out[els] = str(exc)
+    return out
+
+
+def _unique_reference_tasks(systems: dict[frozenset[str], Any]) -> list[Task]:
+    seen: dict[str, Task] = {}
+    for plan in systems.values():
+        if isinstance(plan, list):
+            for _, t in plan:
+                seen.setdefault(t.key, t)
+    return list(seen.values())
+
+
+def reference_record(spec: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """One relaxed competing phase as a ``hull`` task input (no time stamps: the key of
+    the hull is a hash of these energies, so a rerun finds it)."""
+    from pymatgen.core import Composition, Structure
+
+    s = Structure.from_dict(result["structure"])
+    prov = result.get("provenance") or {}
+    n_fu = len(s) / Composition(spec.formula).num_atoms
+    return {"name": spec.name, "formula": Composition(spec.formula).reduced_formula,
+            "energy_per_atom_eV": float(result["energy_per_atom_eV"]),
+            "volume_per_atom_A3": s.volume / len(s), "n_atoms": len(s),
+            "converged": bool(result["converged"]), "approximate": bool(spec.approximate),
+            "measured_volume_A3_per_fu": spec.measured_volume_A3_per_fu,
+            "volume_A3_per_fu": s.volume / n_fu, "source": spec.source,
+            "structure": result["structure"], "model": prov.get("model"),
+            "model_version": prov.get("model_version"),
+            "parameters": {"fmax": result.get("fmax_target_eV_A"), "steps": result.get("max_steps"),
+                           "relax_cell": spec.relax_cell}}
+
+
+def hull_task_for(label: str, formula: str, models: dict[str, Any], relaxed: dict[int, Any],
+                  plan: list[tuple[Any, Task]] | str, store: Any) -> tuple[Task | None, str]:
+    """The ``hull`` task of one candidate, or None and why it cannot be built.
+
+    Parameters
+    ----------
+    label, formula : str
+        Candidate label and designed formula.
+    models : dict
+        The candidate's ``models`` result.
+    relaxed : dict
+        Configuration index -> ``relax`` result (None where it failed or did not run).
+    plan : list of (ReferenceSpec, Task) or str
+        Its chemical system's reference tasks (from :func:`reference_plan`), or the reason
+        there are none.
+    store : Store
+    """
+    if isinstance(plan, str):
+        return None, plan
+    refs = []
+    for spec, t in plan:
+        res = store.result(t.key)
+        if res is None:
+            return None, f"competing phase {spec.name} was not relaxed (see the failures): no hull"
+        refs.append(reference_record(spec, res))
+    confs = [{"index": i, "structure": r["structure"], "energy_per_atom_eV": float(r["energy_per_atom_eV"]),
+              "converged": bool(r["converged"]), "model": (r.get("provenance") or {}).get("model")}
+             for i, r in sorted(relaxed.items()) if r]
+    if not confs:
+        return None, "no relaxed ordering (relax failed): no hull"
+    return Task("hull", label, {"formula": models.get("formula_modelled", formula),
+                               "configurations": confs, "references": refs}), ""
+
+
+def select_neb(survivors: Sequence[tuple[Task, dict[str, Any]]], store: Any,
+               settings: ScreenSettings) -> tuple[list[Task], list[str], list[str]]:
+    """NEB tasks for the ``settings.neb_top`` best doped survivors by the cheaper tiers.
+
+    Candidates are ordered as :func:`halidelab.screening.ranking.rank` orders them, with
+    any NEB result left out (so the choice does not depend on what NEB already ran); the
+    NEB runs on the relaxed structure of each one's lowest-energy ordering.
+
+    Returns
+    -------
+    (list of Task, list of str, list of str)
+        The tasks, the chosen labels (best first), and notes on candidates passed over.
+    """
+    from halidelab.screening.ranking import BASES, gather, score_candidate, sub_key
+
+    want = {sub_key(r["parent"], t.inputs["substitutions"]) for t, r in survivors
+            if t.inputs["substitutions"]}
+    parents = {r["parent"] for _, r in survivors}
+    pool = [c for p in parents for c in gather(store, p) if c.key in want and c.passed]
+    scored = [(c, score_candidate(dataclasses.replace(c, neb=None))) for c in pool]
+    scored.sort(key=lambda cs: (BASES.index(cs[1]["basis"]),
+                                cs[1]["score_eV"] if cs[1]["score_eV"] is not None else math.inf,
+                                abs(cs[1]["mismatch_percent"] or 0.0), cs[0].label))
+    tasks, chosen, why = [], [], []
+    for c, _ in scored:
+        if len(chosen) >= settings.neb_top:
+            break
+        if not c.relax:
+            why.append(f"{c.label}: no relaxed structure (relax failed): no NEB")
+            continue
+        tasks.append(neb_task_for(c.relax["structure"], f"{c.label} c{c.best_config}", settings))
+        chosen.append(c.label)
+    return tasks, chosen, why
 
 
 def parse_x_spec(spec: str) -> list[float]:

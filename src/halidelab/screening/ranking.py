@@ -26,16 +26,28 @@ structure_penalty_eV
     :attr:`Weights.structure_change_eV` when the radius ratio predicts another packing or
     structure family than the parent's (a phase change the lab may not want).
 stability_penalty_eV
-    When a stability result (task kind ``stability-hull``, field ``e_above_hull_eV_atom``)
-    is present: :attr:`Weights.stability_eV_per_eV_atom` x (E_hull - tolerance)+.
+    When a stability result (task kind ``hull`` from the screen's ``stability`` tier, or
+    ``stability-hull``; field ``e_above_hull_eV_atom`` of the lowest-energy ordering) is
+    present: :attr:`Weights.stability_eV_per_eV_atom` x (E_hull - tolerance)+. Where some
+    candidates have one and others not, the others say so in their warnings.
 
 The weights are judgement, not physics: they are parameters, printed in the report, and
 a user can set them. Uncertainty of the score: BVSE grid discretisation of barrier
 differences (:data:`BVSE_UNCERTAINTY_EV_PER_A` x resolution, measured by refining the
-grid; one ordered configuration per candidate, so the spread over orderings is not in
-it) or the
-prior's 90 % interval converted the same way as its value (1 sigma = half-width / 1.645).
+grid), :data:`NEB_UNCERTAINTY_EV` for an NEB barrier, or the prior's 90 % interval
+converted the same way as its value (1 sigma = half-width / 1.645); in quadrature with the
+spread over orderings when a candidate was modelled with several
+(``config_uncertainty_eV``, the standard deviation of the BVSE 3D barrier over its
+relaxed orderings; also used for an NEB barrier, which runs on the lowest-energy ordering
+only). With several orderings, every value of a candidate (barrier, lattice, NEB, hull)
+is that of its lowest-energy relaxed ordering (``best_config``), and the range over
+orderings is shown (``config_barriers_eV``, ``config_spread_eV``,
+``config_energy_spread_meV_atom``, ``e_above_hull_spread_eV_atom``).
 Two candidates whose scores differ by less than the combined uncertainty are marked tied.
+
+An NEB study whose bands did not all converge keeps its barrier (computed from the
+converged bands only) but is marked: ``neb_converged`` False, ``neb_bands_converged`` of
+``neb_bands``, and a warning; one that gave no 3D percolation barrier is not used.
 """
 
 from __future__ import annotations
@@ -111,10 +123,20 @@ class CandidateResults:
     x : float
     rules, prior, models, relax, bvse, neb, stability : dict or None
         Stored results of each tier (``neb``: task kind ``neb``; ``stability``: task kind
-        ``stability-hull``).
+        ``hull`` or ``stability-hull``, a ``HullResult`` dict).
     lattice : dict or None
         ``a_A``, ``c_A`` of the prototype cell, ``volume_per_fu_A3`` and ``source``
         (MLIP-relaxed, or the Vegard estimate of the model builder).
+    key : str
+        Parent and substitutions (:func:`sub_key`), the candidate's identity.
+    configurations : list of dict
+        One per ordering of the model: ``index``, ``relax``, ``bvse`` (dict or None),
+        ``energy_per_atom_eV`` (relaxed, or None).
+    best_config : int
+        Index of the lowest-energy relaxed ordering (0, the lowest Ewald energy, when none
+        is relaxed); ``relax``, ``bvse`` and ``lattice`` are its values.
+    neb_config : int or None
+        Ordering the NEB study ran on.
     """
 
     label: str
@@ -131,6 +153,10 @@ class CandidateResults:
     neb: dict[str, Any] | None = None
     stability: dict[str, Any] | None = None
     lattice: dict[str, Any] | None = None
+    key: str = ""
+    configurations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best_config: int = 0
+    neb_config: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -165,6 +191,26 @@ class RankedCandidate(Record):
     tied_with : tuple of int
         Ranks whose score is within the combined uncertainty.
     warnings : tuple of str
+    decomposition : str or None
+        ``"stable"`` or the hull products with atom fractions, e.g. ``"LiCl 0.40 + ZrCl4 0.60"``.
+    e_above_hull_spread_eV_atom : float or None
+        Range of E_hull over the orderings (None with one).
+    neb_converged : bool or None
+        Every NEB band converged with endpoints on their sites (None: no NEB).
+    neb_bands, neb_bands_converged : int or None
+        NEB bands (hops and Li-i-Li paths) run, and how many converged.
+    n_configs : int
+        Orderings modelled.
+    best_config : int or None
+        The lowest-energy relaxed ordering whose values are used.
+    config_barriers_eV : tuple of float
+        BVSE 3D barrier of each ordering (ordering index order; the ceiling where none).
+    config_spread_eV : float or None
+        max - min of ``config_barriers_eV`` (None with fewer than two).
+    config_uncertainty_eV : float or None
+        Their standard deviation (ddof=1): the component in ``score_uncertainty_eV``.
+    config_energy_spread_meV_atom : float or None
+        Range of the relaxed MLIP energies over the orderings.
     """
 
     rank: int
@@ -192,6 +238,17 @@ class RankedCandidate(Record):
     e_above_hull_eV_atom: float | None
     tied_with: tuple[int, ...]
     warnings: tuple[str, ...]
+    decomposition: str | None = None
+    e_above_hull_spread_eV_atom: float | None = None
+    neb_converged: bool | None = None
+    neb_bands: int | None = None
+    neb_bands_converged: int | None = None
+    n_configs: int = 1
+    best_config: int | None = None
+    config_barriers_eV: tuple[float, ...] = ()
+    config_spread_eV: float | None = None
+    config_uncertainty_eV: float | None = None
+    config_energy_spread_meV_atom: float | None = None
     provenance: Provenance = dataclasses.field(
         default_factory=lambda: Provenance(method="halidelab screening score"))
 
@@ -200,9 +257,13 @@ def _shash(structure: dict[str, Any]) -> str:
     return hashlib.sha1(canonical_json(structure).encode()).hexdigest()
 
 
-def _sub_key(parent: str, subs: list[dict[str, Any]]) -> str:
+def sub_key(parent: str, subs: list[dict[str, Any]]) -> str:
+    """Identity of a candidate: its parent formula and substitutions (order-free)."""
     return canonical_json([parent, sorted((s["dopant"], s["site"], round(float(s["x"]), 8))
                                           for s in subs)])
+
+
+_sub_key = sub_key
 
 
 def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
@@ -211,8 +272,12 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
     Rows are matched by content, not by label: ``prior`` by formula, ``models`` by parent
     and substitutions, ``relax`` by the hash of the model structure it started from,
     ``bvse`` by the hash of the structure it mapped (the relaxed one preferred, then the
-    finest grid). Where a tier ran more than once with different settings, the latest
-    finished row wins.
+    finest grid), ``neb`` by the hash of the structure it ran on, ``hull`` (the screen's
+    stability tier) by the hashes of the relaxed orderings it was built from (the hull
+    covering most of them wins), ``stability-hull`` by structure or formula. Every
+    ordering of the model is joined (:attr:`CandidateResults.configurations`); the
+    candidate's own values are those of its lowest-energy relaxed ordering. Where a tier
+    ran more than once with different settings, the latest finished row wins.
 
     Parameters
     ----------
@@ -221,7 +286,6 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
         Keep only candidates of this parent formula.
     """
     from halidelab.composition import format_formula, parse_formula
-    from halidelab.screening.reproduce import primitive_lattice
 
     want = format_formula(parse_formula(parent)) if parent else None
 
@@ -253,6 +317,12 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
             stab_by_struct[_shash(r["inputs"]["structure"])] = r["result"]
         for f in {r["inputs"].get("formula"), (r["result"] or {}).get("formula")} - {None}:
             stab_by_formula[f] = r["result"]
+    # screen hulls (kind "hull"): one per candidate over its relaxed orderings
+    hull_rows: dict[str, list[tuple[set[str], str, dict[str, Any]]]] = {}
+    for r in by_kind.get("hull", []):
+        hashes = {_shash(c["structure"]) for c in r["inputs"].get("configurations", [])}
+        for h in hashes:
+            hull_rows.setdefault(h, []).append((hashes, r.get("updated_utc") or "", r["result"]))
 
     out: dict[str, CandidateResults] = {}
     for r in sorted(by_kind.get("rules", []), key=lambda r: r.get("updated_utc") or ""):
@@ -260,44 +330,71 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
         if want and res.get("parent") != want:
             continue
         subs = inp.get("substitutions", [])
-        key = _sub_key(res["parent"], subs)
+        key = sub_key(res["parent"], subs)
         c = CandidateResults(
             label=r["label"], parent=res["parent"], formula=res.get("formula"),
             dopant=subs[0]["dopant"] if subs else None, site=subs[0]["site"] if subs else None,
-            x=float(sum(s["x"] for s in subs)), rules=res)
+            x=float(sum(s["x"] for s in subs)), rules=res, key=key)
         if c.formula:
             c.prior = prior_by_formula.get(c.formula)
             c.stability = stab_by_formula.get(c.formula)
         c.models = models_by_sub.get(key)
         if c.models and c.models.get("configurations"):
-            s0 = c.models["configurations"][0]["structure"]
-            c.relax = relax_by_start.get(_shash(s0))
-            cands = []
-            if c.relax:
-                cands = bvse_by_struct.get(_shash(c.relax["structure"]), [])
-            if not cands:
-                cands = bvse_by_struct.get(_shash(s0), [])
-            if cands:
-                c.bvse = min(cands, key=lambda b: b.get("resolution_A", 1.0))
-            hashes = [_shash(c.relax["structure"])] if c.relax else []
-            hashes.append(_shash(s0))
-            c.neb = next((neb_by_struct[h] for h in hashes if h in neb_by_struct), None)
-            c.stability = next((stab_by_struct[h] for h in hashes if h in stab_by_struct),
-                               c.stability)
-            if c.relax:
-                lat = primitive_lattice(c.relax["structure"], c.models["supercell_matrix"])
-                vol = abs(float(np.linalg.det(np.asarray(c.relax["structure"]["lattice"]["matrix"]))))
-                c.lattice = {"a_A": lat["a_A"], "c_A": lat["c_A"],
-                             "volume_per_fu_A3": vol / c.models["n_formula_units"],
-                             "source": f"relaxed ({c.relax.get('provenance', {}).get('model', 'MLIP')})"}
-            else:
-                est = c.models.get("lattice_estimate", {})
-                if est.get("a_A") is not None:
-                    c.lattice = {"a_A": est["a_A"], "c_A": est.get("c_A"),
-                                 "volume_per_fu_A3": est.get("volume_per_fu_A3"),
-                                 "source": "Vegard estimate"}
+            _join_configurations(c, relax_by_start, bvse_by_struct, neb_by_struct, stab_by_struct,
+                                 hull_rows)
         out[key] = c  # a later rules row (other thresholds) replaces an earlier one
     return sorted(out.values(), key=lambda c: (c.parent, c.dopant or "", c.site or "", c.x))
+
+
+def _join_configurations(c: CandidateResults, relax_by_start: dict[str, Any],
+                         bvse_by_struct: dict[str, list[dict[str, Any]]],
+                         neb_by_struct: dict[str, Any], stab_by_struct: dict[str, Any],
+                         hull_rows: dict[str, list[tuple[set[str], str, dict[str, Any]]]]) -> None:
+    """Attach every ordering's relax/BVSE to ``c`` and pick the lowest-energy one."""
+    from halidelab.screening.reproduce import primitive_lattice
+
+    confs = []
+    for cf in c.models["configurations"]:
+        s = cf["structure"]
+        rel = relax_by_start.get(_shash(s))
+        cands = bvse_by_struct.get(_shash(rel["structure"]), []) if rel else []
+        if not cands:
+            cands = bvse_by_struct.get(_shash(s), [])
+        confs.append({
+            "index": int(cf.get("index", len(confs))), "relax": rel,
+            "bvse": min(cands, key=lambda b: b.get("resolution_A", 1.0)) if cands else None,
+            "energy_per_atom_eV": float(rel["energy_per_atom_eV"]) if rel else None,
+            "hashes": ([_shash(rel["structure"])] if rel else []) + [_shash(s)],
+        })
+    relaxed = [x for x in confs if x["energy_per_atom_eV"] is not None]
+    best = min(relaxed, key=lambda x: x["energy_per_atom_eV"]) if relaxed else confs[0]
+    c.configurations = [{k: v for k, v in x.items() if k != "hashes"} for x in confs]
+    c.best_config = best["index"]
+    c.relax, c.bvse = best["relax"], best["bvse"]
+    # NEB of the lowest-energy ordering first, else of any other one
+    for x in [best, *[y for y in confs if y is not best]]:
+        h = next((h for h in x["hashes"] if h in neb_by_struct), None)
+        if h is not None:
+            c.neb, c.neb_config = neb_by_struct[h], x["index"]
+            break
+    c.stability = next((stab_by_struct[h] for h in best["hashes"] if h in stab_by_struct),
+                       c.stability)
+    mine = {h for x in confs for h in x["hashes"]}
+    hulls = [row for h in mine for row in hull_rows.get(h, [])]
+    if hulls:  # the hull that covers most of these orderings, then the latest
+        c.stability = max(hulls, key=lambda row: (len(row[0] & mine), row[1]))[2]
+    if c.relax:
+        lat = primitive_lattice(c.relax["structure"], c.models["supercell_matrix"])
+        vol = abs(float(np.linalg.det(np.asarray(c.relax["structure"]["lattice"]["matrix"]))))
+        c.lattice = {"a_A": lat["a_A"], "c_A": lat["c_A"],
+                     "volume_per_fu_A3": vol / c.models["n_formula_units"],
+                     "source": f"relaxed ({c.relax.get('provenance', {}).get('model', 'MLIP')})"}
+    else:
+        est = c.models.get("lattice_estimate", {})
+        if est.get("a_A") is not None:
+            c.lattice = {"a_A": est["a_A"], "c_A": est.get("c_A"),
+                         "volume_per_fu_A3": est.get("volume_per_fu_A3"),
+                         "source": "Vegard estimate"}
 
 
 def prior_equivalent_barrier_eV(log10_sigma_S_cm: float, temperature_K: float = 298.15,
@@ -305,6 +402,36 @@ def prior_equivalent_barrier_eV(log10_sigma_S_cm: float, temperature_K: float = 
     """Ea (eV) that gives sigma at T with sigma T = A exp(-Ea / k_B T)."""
     return K_B_EV * temperature_K * math.log(10.0) * (
         math.log10(prefactor_S_K_cm / temperature_K) - log10_sigma_S_cm)
+
+
+def _config_component(c: CandidateResults) -> dict[str, Any]:
+    """Spread of the BVSE 3D barrier and of the relaxed energy over a candidate's orderings."""
+    vals = []
+    for x in c.configurations:
+        b = x.get("bvse")
+        if b:
+            vals.append(float(b["e_3d_eV"]) if b.get("e_3d_eV") is not None
+                        else float(b.get("e_max_eV") or 5.0))
+    energies = [x["energy_per_atom_eV"] for x in c.configurations if x.get("energy_per_atom_eV") is not None]
+    many = len(vals) >= 2
+    return {
+        "n_configs": max(len(c.configurations), 1),
+        "best_config": c.best_config if c.configurations else None,
+        "config_barriers_eV": tuple(vals),
+        "config_spread_eV": (max(vals) - min(vals)) if many else None,
+        "config_uncertainty_eV": float(np.std(vals, ddof=1)) if many else None,
+        "config_energy_spread_meV_atom": (1000.0 * (max(energies) - min(energies))
+                                          if len(energies) >= 2 else None),
+    }
+
+
+def _decomposition(stab: dict[str, Any]) -> str | None:
+    if stab.get("stable"):
+        return "stable"
+    prods = stab.get("products") or []
+    if not prods:
+        return None
+    return " + ".join(f"{p['formula']} {float(p['atom_fraction']):.2f}" for p in prods)
 
 
 def score_candidate(c: CandidateResults, weights: Weights | None = None) -> dict[str, Any]:
@@ -316,23 +443,40 @@ def score_candidate(c: CandidateResults, weights: Weights | None = None) -> dict
     mis_pen = (w.mismatch_eV_per_percent * max(0.0, abs(mism) - w.mismatch_free_percent)
                if mism is not None else 0.0)
     struct_pen = w.structure_change_eV if rules.get("structure_change") else 0.0
-    ehull = None
+    ehull = ehull_spread = decomposition = None
     stab_pen = 0.0
     if c.stability and c.stability.get("e_above_hull_eV_atom") is not None:
         ehull = float(c.stability["e_above_hull_eV_atom"])
         stab_pen = w.stability_eV_per_eV_atom * max(0.0, ehull - w.stability_tolerance_eV_atom)
+        decomposition = _decomposition(c.stability)
+        per = [float(x["e_above_hull_eV_atom"]) for x in c.stability.get("configurations") or []]
+        ehull_spread = (max(per) - min(per)) if len(per) >= 2 else None
+        warnings.extend(f"stability: {m}" for m in c.stability.get("warnings") or [])
     barrier = unc = None
     note = ""
     basis = "rules"
     b = c.bvse
+    cfg = _config_component(c)
+    neb_conv = n_bands = n_conv = None
     perc = (c.neb or {}).get("percolation") or {}
+    if c.neb:
+        bands = c.neb.get("results") or []
+        n_bands = len(bands)
+        n_conv = sum(1 for r in bands if r.get("converged") and r.get("endpoints_ok", True))
+        neb_conv = bool(c.neb.get("all_converged", n_conv == n_bands))
+        if not neb_conv:
+            warnings.append(f"not every NEB converged ({n_conv} of {n_bands} bands): "
+                            "the NEB barrier comes from the converged bands only and may be off")
+        if perc.get("ea_3d_eV") is None:
+            warnings.append("NEB gave no 3D percolation barrier: ranked on the next basis")
+        if c.neb_config is not None and c.configurations and c.neb_config != c.best_config:
+            warnings.append(f"NEB ran on ordering {c.neb_config}, not on the lowest-energy "
+                            f"ordering {c.best_config}")
     if perc.get("ea_3d_eV") is not None:
         basis = "neb"
         barrier = float(perc["ea_3d_eV"])
         unc = NEB_UNCERTAINTY_EV
         note = f"MLIP CI-NEB 3D percolation ({c.neb.get('provenance', {}).get('model', 'MLIP')})"
-        if not c.neb.get("all_converged", True):
-            warnings.append("not every NEB converged: the barrier may be off")
     elif b:
         basis = "bvse"
         res_A = float(b.get("resolution_A") or 0.25)
@@ -354,6 +498,10 @@ def score_candidate(c: CandidateResults, weights: Weights | None = None) -> dict
         note = f"prior sigma({T:.0f} K) as Ea with A = {PRIOR_PREFACTOR_S_K_CM:.0e} S K/cm"
         if not p.get("in_domain", True):
             warnings.append("prior outside its applicability domain: treat its number as a guess")
+    if basis in ("bvse", "neb") and cfg["config_uncertainty_eV"] is not None:
+        unc = math.hypot(unc or 0.0, cfg["config_uncertainty_eV"])
+        note += (f"; lowest-energy of {len(cfg['config_barriers_eV'])} orderings "
+                 f"(BVSE 3D spread {cfg['config_spread_eV']:.3f} eV)")
     score = None if barrier is None else barrier + mis_pen + struct_pen + stab_pen
     pr = c.prior or {}
     return {
@@ -368,6 +516,9 @@ def score_candidate(c: CandidateResults, weights: Weights | None = None) -> dict
         "prior_log10_high": pr.get("log10_sigma_high_S_cm"),
         "prior_in_domain": pr.get("in_domain"),
         "e_above_hull_eV_atom": ehull, "warnings": tuple(dict.fromkeys(warnings)),
+        "decomposition": decomposition, "e_above_hull_spread_eV_atom": ehull_spread,
+        "neb_converged": neb_conv, "neb_bands": n_bands, "neb_bands_converged": n_conv,
+        **cfg,
     }
 
 
@@ -399,6 +550,12 @@ def rank(candidates: Sequence[CandidateResults], weights: Weights | None = None,
                f"absolute barriers shift by ~{BVSE_BIAS_EV_PER_A} eV per A of grid; rerun on one grid")
         for _, s in scored:
             if s["basis"] == "bvse":
+                s["warnings"] = (*s["warnings"], msg)
+    if any(s["e_above_hull_eV_atom"] is not None for _, s in scored):
+        msg = ("no energy above hull (stability not computed for it): no stability penalty, "
+               "unlike candidates that have one")
+        for _, s in scored:
+            if s["e_above_hull_eV_atom"] is None:
                 s["warnings"] = (*s["warnings"], msg)
     ties: dict[int, list[int]] = {i: [] for i in range(len(scored))}
     for i, (_, a) in enumerate(scored):
