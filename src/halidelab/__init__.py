@@ -10,7 +10,7 @@ The main entry points are re-exported lazily (importing ``halidelab`` stays chea
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "design": ("halidelab.designer", "design"),

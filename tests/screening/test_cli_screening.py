@@ -36,6 +36,15 @@ def test_screen_then_results(tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "rank.csv").open()))
     assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
     assert {"score_eV", "mismatch_penalty_eV", "structure_penalty_eV", "tied_with"} <= set(rows[0])
+    # results --report with the user's own literature rows: placed among the known halides
+    (tmp_path / "mine.csv").write_text("composition,sigma_S_cm,temperature_C,ea_eV\nLi2.2Zr0.8In0.2Cl6,7.7e-4,25,0.34\n")
+    assert main(["results", str(db), "--report", str(tmp_path / "rep2"), "--literature",
+                 str(tmp_path / "mine.csv")]) == 0
+    capsys.readouterr()
+    assert "Li2.2Zr0.8In0.2Cl6" in (tmp_path / "rep2" / "screen.html").read_text()
+    assert main(["results", str(db), "--report", str(tmp_path / "rep3"), "--literature",
+                 str(tmp_path / "none.csv")]) == 2
+    assert "literature table not found" in capsys.readouterr().err
     # a rerun computes nothing
     assert main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Mg,Y", "--x", "0.1..0.3:0.1",
                  "--tiers", "rules,prior", "--db", str(db)]) == 0

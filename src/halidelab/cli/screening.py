@@ -74,6 +74,8 @@ def screen_cmd(
     report: Path = typer.Option(None, "--report", help="Folder for screen.html (default: no report)"),
     measured: Path = typer.Option(None, "--measured",
                                   help="CSV of measured results (x, sigma_S_cm, ea_eV[, dopant])"),
+    literature: list[Path] = typer.Option([], "--literature",
+                                          help="CSV of known electrolytes added to the literature table"),
     max_mismatch: float = typer.Option(15.0, "--max-mismatch", help="Prune above this |mismatch|, %"),
     prune_structure_change: bool = typer.Option(False, "--prune-structure-change",
                                                 help="Prune (not only flag) predicted structure changes"),
@@ -188,7 +190,7 @@ def screen_cmd(
         if res.notes:
             meta["not computed"] = "; ".join(res.notes)
         report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
-                                          meta, meas, res.failed)
+                                          meta, meas, res.failed, store=store, literature_csvs=literature)
     if as_json:
         print_json({"ranked": [r.to_dict() for r in ranked], "pruned": res.pruned,
                     "failed": res.failed, "report": str(report_path) if report_path else None,
@@ -263,6 +265,8 @@ def results_cmd(
     csv_out: Path = typer.Option(None, "--csv", help="Write the full ranking as CSV"),
     report: Path = typer.Option(None, "--report", help="Write screen.html into this folder"),
     measured: Path = typer.Option(None, "--measured", help="CSV of measured results for the report"),
+    literature: list[Path] = typer.Option([], "--literature",
+                                          help="CSV of known electrolytes added to the literature table"),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
 ) -> None:
     """Rank what a results store holds (no computation)."""
@@ -298,7 +302,8 @@ def results_cmd(
     if report:
         meas = read_measured(measured) if measured else None
         report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
-                                          {"store": store.url}, meas, None)
+                                          {"store": store.url}, meas, None, store=store,
+                                          literature_csvs=literature)
     if as_json:
         print_json({"ranked": [r.to_dict() for r in ranked[:top]], "n_ranked": len(ranked),
                     "n_candidates": sum(1 for c in cands if c.dopant),
