@@ -57,7 +57,11 @@ def main() -> None:
     ap.add_argument("--timestep", type=float, default=2.0)
     ap.add_argument("--out", default="bench_out/nb_md")
     ap.add_argument("--x", default="0,1/3", help="Nb contents (multiples of 1/6 fit the 54-atom cell)")
+    ap.add_argument("--plot-only", action="store_true", help="table and figure from summary.json, no MD")
     args = ap.parse_args()
+    if args.plot_only:
+        report(Path(args.out))
+        return
     warnings.simplefilter("ignore")
     temps = [float(t) for t in args.T.split(",")]
     calc = get_calculator(args.model, "cpu", args.threads)
@@ -97,6 +101,23 @@ def main() -> None:
         }
         old = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
         (out / "summary.json").write_text(json.dumps({**old, **summary}, indent=1, default=str))
+    report(out)
+
+
+def report(out: Path) -> None:
+    """Comparison table of every composition in ``out/summary.json`` and the Arrhenius figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import re
+    from fractions import Fraction
+
+    from halidelab.report.figures import md_arrhenius_figure
+
+    summary = json.loads((out / "summary.json").read_text())
+    for label, s in summary.items():  # summaries written before "x" was stored
+        m = re.search(r"Nb([0-9/]+)Cl", label)
+        s.setdefault("x", float(Fraction(m.group(1))) if m else 0.0)
     print(f"\n{'composition':20s} {'a':>7s} {'c':>7s} {'Ea (eV)':>14s} {'sigma300 (S/cm)':>28s}  measured")
     for label, s in summary.items():
         a = s["arrhenius"]
@@ -105,6 +126,11 @@ def main() -> None:
               f"{MEASURED.get(round(s['x'], 1), '-')}")
         for w in a.get("warnings", []):
             print(f"  warning: {w}")
+    items = [(label, s["arrhenius"]) for label, s in sorted(summary.items(), key=lambda kv: kv[1]["x"])]
+    fig = md_arrhenius_figure(items, measured=[("LZC (Chen 2025)", 298.15, 5.0e-4),
+                                               ("LZNC x = 0.2 (Chen 2025)", 298.15, 1.03e-3)])
+    fig.savefig(out / "arrhenius.png", dpi=130)
+    print(f"figure: {out / 'arrhenius.png'}")
 
 
 if __name__ == "__main__":
