@@ -190,3 +190,28 @@ def test_distorted_doped_cell_keeps_its_empty_li_sites():
     assert len(empty_li) == 12 - 5  # 12 Li sites of the P-3m1 cell, 5 Li in Li5Zr2NbCl18
     assert net.distinct_hops(level="parent", vacancy=True)
     assert "loosened" in net.warnings[-1]
+
+
+def test_relaxed_x04_supercell_keeps_the_framework_hop_classes():
+    """Relaxation does not change the framework's topology: the CHGNet-relaxed 129-atom
+    Li1.6Zr0.6Nb0.4Cl6 cell (from ``reproduce chen2025 --tiers ...,neb``) must give the
+    Li sites and hop classes of its unrelaxed, exactly symmetric model. At the default
+    tolerance only 27 of its 60 Li sites were found and the 240 hops fell into 120
+    classes, so the percolation of six NEB classes covered 22 hops and gave no barrier."""
+    from pathlib import Path
+
+    from halidelab.composition import Substitution, design_composition
+    from halidelab.structures.models import build_models
+    from halidelab.structures.prototypes import read_structure
+    from halidelab.transport.sites import site_network
+
+    relaxed = read_structure(Path(__file__).resolve().parents[1] / "data"
+                             / "Li1.6Zr0.6Nb0.4Cl6_129at_chgnet_relaxed.cif")
+    model = build_models(design_composition("Li2ZrCl6", [Substitution("Nb", "Zr", 0.4)]), max_atoms=140,
+                         n_configs=1, seed=0).structures[0]
+    assert len(model) == len(relaxed) == 129
+    ref, net = site_network(model), site_network(relaxed)
+    n_li = sum(x.role == "li" for x in ref.sites)
+    assert n_li == 60 and sum(x.role == "li" for x in net.sites) == n_li
+    assert len(net.hops) == len(ref.hops)
+    assert len({h.parent_class for h in net.hops}) == len({h.parent_class for h in ref.hops})

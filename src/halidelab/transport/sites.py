@@ -453,13 +453,13 @@ def site_network(structure: Structure, mobile: str = "Li", interstitials: bool =
     """Li sites, interstitials and the hops between them (see :func:`_site_network`).
 
     A relaxed doped cell is distorted: at a tight ``symprec`` the pristine framework's
-    symmetry is lost, its empty Li sites come out as "interstitials" and no vacancy hop
-    is left. When a network has no empty Li site, the tolerance is loosened (x1.5 steps up
-    to 0.5 A) and the network with the most Li sites is returned, with a warning saying so.
+    symmetry is lost, some of its empty Li sites come out as "interstitials" (few or no
+    vacancy hops left) and the hop classes no longer merge (percolation then needs every
+    hop). So the tolerance is also tried loosened (x1.5 steps up to 0.5 A) and the network
+    with the most Li sites is returned (the tightest tolerance among equals), with a
+    warning when it is not the one asked for. An undistorted cell keeps ``symprec``.
     """
     net = _site_network(structure, mobile, interstitials, symprec, **kwargs)
-    if any(x.role == "li" and x.occupant is None for x in net.sites):
-        return net
     best, best_sp, sp = net, symprec, symprec
     while sp < 0.5:
         sp = min(sp * 1.5, 0.5)
@@ -470,7 +470,7 @@ def site_network(structure: Structure, mobile: str = "Li", interstitials: bool =
         return net
     return dataclasses.replace(best, warnings=(
         *best.warnings, f"symmetry tolerance loosened from {symprec} to {best_sp:.3g} A to recover "
-        "the empty Li sites of the distorted framework"))
+        "the Li sites and hop classes of the distorted framework"))
 
 
 def _site_network(
