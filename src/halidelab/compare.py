@@ -180,7 +180,9 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
             if c.neb:
                 perc = c.neb.get("percolation") or {}
                 rec.update({"neb_1d_eV": perc.get("ea_1d_eV"), "neb_3d_eV": perc.get("ea_3d_eV"),
-                            "neb_converged": bool(c.neb.get("all_converged", False))})
+                            "neb_converged": bool(c.neb.get("all_converged", False)),
+                            "neb_hops_used": perc.get("n_hops_used"),
+                            "neb_hops_missing": perc.get("n_hops_missing")})
             if c.prior:
                 rec.update({"prior_log10_sigma_S_cm": c.prior.get("log10_sigma_S_cm"),
                             "prior_log10_low": c.prior.get("log10_sigma_low_S_cm"),
@@ -210,6 +212,10 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
 def format_value(key: str, rec: dict[str, Any]) -> str:
     """Display string of one quantity (with its uncertainty or interval where known)."""
     v = rec.get(key)
+    if v is None and key in ("neb_1d_eV", "neb_3d_eV") and rec.get("neb_converged") is not None:
+        used, missing = rec.get("neb_hops_used"), rec.get("neb_hops_missing")
+        cover = f"; barriers for {used} of {used + missing} hops" if used is not None and missing else ""
+        return f"no percolating path among the computed hops{cover}"
     if v is None:
         tier = _TIER.get(key)
         return f"- (run {tier})" if tier and rec.get("found") else "-"
