@@ -183,19 +183,11 @@ def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
         of the lowest-energy ordering, ``products``, ``configurations`` (each ordering's
         own hull energy), ``references``, ``warnings``.
     """
-    from pymatgen.analysis.phase_diagram import PDEntry
     from pymatgen.core import Structure
 
     from halidelab.errors import StructureError
     from halidelab.records import Provenance
-    from halidelab.stability.hull import (
-        ON_HULL_TOL_EV,
-        ConfigurationEnergy,
-        HullResult,
-        Product,
-        hull_of_entry,
-        phase_diagram,
-    )
+    from halidelab.stability.hull import hull_from_energies
     from halidelab.stability.references import ReferenceEnergy
 
     refs = [ReferenceEnergy(
@@ -215,44 +207,12 @@ def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
         raise StructureError(f"energies from different MLIPs ({', '.join(sorted(models - {None}))}) "
                              "cannot share one hull")
     structures = [Structure.from_dict(c["structure"]) for c in confs]
-    comp0 = structures[0].composition
-    elements = sorted({e.symbol for e in comp0.elements})
-    pd_all = phase_diagram(refs)
-    pd_others = pd_all if len(elements) == 1 else phase_diagram(refs, exclude=comp0)
-    configs = []
-    for c, s in zip(confs, structures, strict=True):
-        e = float(c["energy_per_atom_eV"])
-        e_dec, _ = hull_of_entry(pd_others, s.composition, e)
-        e_all, _ = hull_of_entry(pd_all, s.composition, e)
-        configs.append(ConfigurationEnergy(int(c["index"]), e, e_dec, max(e_all, 0.0),
-                                           s.volume / len(s), bool(c["converged"])))
-    ib = min(range(len(configs)), key=lambda i: configs[i].energy_per_atom_eV)
-    best, comp = configs[ib], structures[ib].composition
-    formula = inputs.get("formula") or comp.reduced_formula
-    _, all_products = hull_of_entry(pd_all, comp, best.energy_per_atom_eV)
-    products = (all_products if best.e_above_hull_eV_atom > ON_HULL_TOL_EV
-                else (Product(formula, "candidate", 1.0),))
-    e_form = pd_all.get_form_energy_per_atom(PDEntry(comp, best.energy_per_atom_eV * comp.num_atoms))
-    warn = []
-    approx = {r.name for r in refs if r.approximate}
-    used = sorted({p.name for p in all_products} & approx)
-    if used:
-        warn.append(f"decomposition involves approximate reference polymorphs ({', '.join(used)}): "
-                    "their true ground states are lower, so the true hull energy is higher")
-    not_conv = ([r.name for r in refs if not r.converged]
-                + [f"configuration {c.index}" for c in configs if not c.converged])
-    if not_conv:
-        warn.append(f"relaxations not converged: {', '.join(not_conv)}")
-    model = next(iter(models - {None}), None)
-    return HullResult(
-        formula=formula, chemical_system="-".join(elements),
-        e_above_hull_eV_atom=best.e_above_hull_eV_atom,
-        decomposition_energy_eV_atom=best.decomposition_energy_eV_atom,
-        formation_energy_eV_atom=float(e_form), stable=best.e_above_hull_eV_atom <= ON_HULL_TOL_EV,
-        products=tuple(products), configurations=tuple(configs), references=tuple(refs),
-        warnings=tuple(warn),
-        provenance=Provenance(method="mlip-convex-hull (screen: relaxed energies)", model=model,
-                              model_version=refs[0].provenance.model_version,
-                              parameters={"n_configs": len(configs), "relax": True,
-                                          "references": [r.name for r in refs]}),
+    return hull_from_energies(
+        inputs.get("formula") or structures[0].composition.reduced_formula,
+        [st.composition for st in structures], [float(c["energy_per_atom_eV"]) for c in confs],
+        [st.volume / len(st) for st in structures], [bool(c["converged"]) for c in confs], refs,
+        Provenance(method="mlip-convex-hull (screen: relaxed energies)", model=next(iter(models - {None}), None),
+                   model_version=refs[0].provenance.model_version,
+                   parameters={"n_configs": len(confs), "relax": True, "references": [r.name for r in refs]}),
+        indices=[int(c["index"]) for c in confs],
     ).to_dict()

@@ -271,10 +271,7 @@ def energy_above_hull(
     elements = sorted({e.symbol for e in comp0.elements})
     specs: list[ReferenceSpec] = references_for(elements, include=include)
     refs = relax_references(specs, model=model, store=store, fmax=fmax, steps=steps, progress=progress)
-    pd_all = phase_diagram(refs)
-    # an element has no "other phases" to decompose into: its own references stand in
-    pd_others = pd_all if len(elements) == 1 else phase_diagram(refs, exclude=comp0)
-    configs = []
+    energies, volumes, conv_flags = [], [], []
     for i, s in enumerate(structures):
         if progress is not None:
             progress(f"{formula} configuration {i}")
@@ -292,33 +289,77 @@ def energy_above_hull(
                 warnings.simplefilter("ignore")
                 e_atom, conv = float(atoms.get_potential_energy()) / len(atoms), True
             s_rel = s
-        e_dec, _ = hull_of_entry(pd_others, s.composition, e_atom)
-        e_all, _ = hull_of_entry(pd_all, s.composition, e_atom)
-        configs.append(ConfigurationEnergy(i, e_atom, e_dec, max(e_all, 0.0), s_rel.volume / len(s_rel), conv))
-    best = min(configs, key=lambda c: c.energy_per_atom_eV)
-    comp = structures[best.index].composition
-    e_dec = best.decomposition_energy_eV_atom
+        energies.append(e_atom)
+        volumes.append(s_rel.volume / len(s_rel))
+        conv_flags.append(conv)
+    from halidelab.potentials import model_info
+
+    info = model_info(model)
+    return hull_from_energies(
+        formula, [st.composition for st in structures], energies, volumes, conv_flags, refs,
+        Provenance(method="mlip-convex-hull", model=info["name"], model_version=info["version"],
+                   parameters={"n_configs": n_configs, "relax": relax, "fmax": fmax, "steps": steps,
+                               "references": [r.name for r in refs]}, seed=seed))
+
+
+def hull_from_energies(formula: str, compositions: Sequence[Composition], energies_eV_atom: Sequence[float],
+                       volumes_A3_atom: Sequence[float], converged: Sequence[bool],
+                       references: Sequence[ReferenceEnergy], provenance: Provenance,
+                       indices: Sequence[int] | None = None) -> HullResult:
+    """Hull energies of a candidate's configurations from energies already computed.
+
+    Parameters
+    ----------
+    formula : str
+        Candidate formula (for the record).
+    compositions : sequence of Composition
+        One per configuration (the same reduced composition).
+    energies_eV_atom, volumes_A3_atom : sequence of float
+        Relaxed (or single-point) MLIP energy per atom, eV, and volume per atom, A^3.
+    converged : sequence of bool
+    references : sequence of ReferenceEnergy
+        Competing phases relaxed with the same MLIP.
+    provenance : Provenance
+    indices : sequence of int, optional
+        Configuration indices (default 0, 1, ...).
+
+    Returns
+    -------
+    HullResult
+        The lowest-energy configuration's E_hull (vs every phase, polymorphs included) and
+        decomposition energy (vs other compositions), its products and formation energy.
+    """
+    refs = list(references)
+    comp0 = compositions[0]
+    elements = sorted({e.symbol for e in comp0.elements})
+    pd_all = phase_diagram(refs)
+    # an element has no "other phases" to decompose into: its own references stand in
+    pd_others = pd_all if len(elements) == 1 else phase_diagram(refs, exclude=comp0)
+    idx = list(indices) if indices is not None else list(range(len(compositions)))
+    configs = []
+    for i, comp, e_atom, vol, conv in zip(idx, compositions, energies_eV_atom, volumes_A3_atom, converged,
+                                          strict=True):
+        e_dec, _ = hull_of_entry(pd_others, comp, float(e_atom))
+        e_all, _ = hull_of_entry(pd_all, comp, float(e_atom))
+        configs.append(ConfigurationEnergy(int(i), float(e_atom), e_dec, max(e_all, 0.0), float(vol), bool(conv)))
+    ib = min(range(len(configs)), key=lambda k: configs[k].energy_per_atom_eV)
+    best, comp = configs[ib], compositions[ib]
     e_hull = best.e_above_hull_eV_atom
-    products = _products(pd_all, comp) if e_hull > ON_HULL_TOL_EV else (Product(formula, "candidate", 1.0),)
+    all_products = _products(pd_all, comp)
+    products = all_products if e_hull > ON_HULL_TOL_EV else (Product(formula, "candidate", 1.0),)
     e_form = pd_all.get_form_energy_per_atom(_entry(comp, best.energy_per_atom_eV, "candidate"))
     warn = []
     approx = {r.name for r in refs if r.approximate}
-    used_approx = sorted({p.name for p in _products(pd_all, comp)} & approx)
+    used_approx = sorted({p.name for p in all_products} & approx)
     if used_approx:
         warn.append(f"decomposition involves approximate reference polymorphs ({', '.join(used_approx)}): "
                     "their true ground states are lower, so the true hull energy is higher")
     not_conv = [r.name for r in refs if not r.converged] + [f"configuration {c.index}" for c in configs if not c.converged]
     if not_conv:
         warn.append(f"relaxations not converged: {', '.join(not_conv)}")
-    from halidelab.potentials import model_info
-
-    info = model_info(model)
     return HullResult(
         formula=formula, chemical_system="-".join(elements),
-        e_above_hull_eV_atom=e_hull, decomposition_energy_eV_atom=e_dec,
-        formation_energy_eV_atom=float(e_form), stable=e_hull <= ON_HULL_TOL_EV, products=products,
-        configurations=tuple(configs), references=tuple(refs), warnings=tuple(warn),
-        provenance=Provenance(method="mlip-convex-hull", model=info["name"], model_version=info["version"],
-                              parameters={"n_configs": n_configs, "relax": relax, "fmax": fmax, "steps": steps,
-                                          "references": [r.name for r in refs]}, seed=seed),
+        e_above_hull_eV_atom=e_hull, decomposition_energy_eV_atom=best.decomposition_energy_eV_atom,
+        formation_energy_eV_atom=float(e_form), stable=e_hull <= ON_HULL_TOL_EV, products=tuple(products),
+        configurations=tuple(configs), references=tuple(refs), warnings=tuple(warn), provenance=provenance,
     )
