@@ -28,6 +28,10 @@ def test_chen2025_report_draws_arrhenius_neb_and_known_materials(tmp_path, neb_s
     assert "Li2ZrCl6 (LZC, ball milled) (0.000)" in known
     assert "Li1.8Zr0.8Nb0.2Cl6 (LZNC, ball milled) (0.000)" in known
     assert known.count("MD 300 K") == 1 and "prior -3.10 [-4.40, -1.80]" in known
+    # the series table carries the NEB and MD numbers of the rows that have them
+    series = text.split(">Series table</h2>")[1].split("<h2")[0]
+    assert "NEB 3D (eV)" in series and "MD Ea (eV)" in series
+    assert f"{rows[1]['md_ea_eV']:.3f}" in series
 
 
 def test_chen2025_report_without_neb_and_md_says_which_tiers(tmp_path):

@@ -317,6 +317,10 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
             ("bvse_1d_eV", "BVSE 1D (eV)", _f(2)), ("bvse_3d_eV", "BVSE 3D (eV)", _f(2)),
             ("prior_log10_sigma", "prior log σ", _f(2)), ("measured_sigma_S_cm", "measured σ (S/cm)", _e),
             ("measured_ea_eV", "measured Ea (eV)", _f(3))]
+    if any(r.get("neb_1d_eV") is not None or r.get("neb_converged") is not None for r in rows):
+        cols[12:12] = [("neb_1d_eV", "NEB 1D (eV)", _f(3)), ("neb_3d_eV", "NEB 3D (eV)", _f(3))]
+    if any(r.get("md_ea_eV") is not None for r in rows):
+        cols[-2:-2] = [("md_ea_eV", "MD Ea (eV)", _f(3)), ("md_sigma_300K_S_cm", "MD σ(300 K) (S/cm)", _e)]
     if any(r.get("lab_sigma_S_cm") or r.get("lab_ea_eV") is not None for r in rows):
         cols += [("lab_sigma_S_cm", "your σ (S/cm)", _e), ("lab_ea_eV", "your Ea (eV)", _f(3))]
     sections.append(("Series table", table_html(rows, cols)))
