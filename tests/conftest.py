@@ -1,4 +1,9 @@
-"""Shared fixtures: where the real data in ../shared/data lives."""
+"""Shared fixtures: the real instrument and structure files the tests read.
+
+They live in ``tests/data/`` (copied from the project's shared data folder with their
+licences, see ``tests/data/README.md``) so that a clone of the repository alone passes
+its tests.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_DATA = REPO_ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path to ../shared/data (CI clones the repo with shared/ beside it)."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"real test data not found at {SHARED_DATA}: clone the repo beside shared/")
-    return SHARED_DATA
+    """Path to ``tests/data`` (real files: eis/, cycling/, obelix/, structures/)."""
+    return TEST_DATA
