@@ -291,3 +291,92 @@ def anneal_orderings(
     ordered = [OrderedConfig(list(labels), energy_eV(labels))
                for _, labels in sorted(found)[: max(n_keep * 8, n_keep)]]
     return ordered
+
+
+def sample_orderings(
+    matrix: np.ndarray,
+    pools: Sequence[Pool],
+    charges: dict[str, float],
+    n_samples: int,
+    kt_eV: float,
+    seed: int = 0,
+    burn_in_sweeps: int = 50,
+    sweeps_between: int = 20,
+) -> list[OrderedConfig]:
+    """Orderings sampled from the Boltzmann distribution at ``kt_eV`` (Metropolis swaps).
+
+    The disordered (ball-milled) counterpart of :func:`anneal_orderings`: a random start,
+    ``burn_in_sweeps`` sweeps cooling geometrically from 10 kT to kT (a random start
+    quenched at low kT would stay a glass of the random start), then one snapshot every
+    ``sweeps_between`` sweeps at kT (a sweep is one attempted swap per position). The same
+    integer-exact energies as the annealing, so the samples are the same in any process
+    for one seed.
+
+    Parameters
+    ----------
+    matrix : ndarray (n, n)
+        Unit-charge Ewald matrix (eV), already scaled by any dielectric screening.
+    pools : sequence of Pool
+        Swaps happen within a pool (every position in exactly one pool).
+    charges : dict
+        Formal charge per species label ("" = vacancy).
+    n_samples : int
+    kt_eV : float
+        k_B T of the sampling, eV (> 0).
+    seed : int
+
+    Returns
+    -------
+    list of OrderedConfig
+        ``n_samples`` snapshots in sampling order (not sorted by energy).
+    """
+    if kt_eV <= 0:
+        raise StructureError(f"the sampling temperature must be > 0, got kT = {kt_eV} eV")
+    n = matrix.shape[0]
+    rng = np.random.default_rng(seed)
+    m_int, q_of, quantum = _integer_problem(matrix, charges)
+    diag = np.diag(m_int)
+    movable = [np.array(p.indices) for p in pools if sum(1 for v in p.counts.values() if v > 0) > 1]
+    labels = np.empty(n, dtype=object)
+    for p in pools:
+        bag = [lab for lab, c in p.counts.items() for _ in range(c)]
+        if len(bag) != len(p.indices):
+            raise StructureError("internal: pool counts do not fill the pool")
+        labels[p.indices] = rng.permutation(np.array(bag, dtype=object))
+    q = np.array([q_of[lab] for lab in labels], dtype=np.int64)
+
+    def energy_eV(labs) -> float:
+        qf = np.array([charges[lab] for lab in labs], dtype=float)
+        return float(qf @ matrix @ qf)
+
+    if not movable:
+        return [OrderedConfig(list(labels), energy_eV(labels)) for _ in range(n_samples)]
+    v = m_int @ q
+    sizes = np.array([len(idx) for idx in movable], dtype=float)
+    pick = sizes / sizes.sum()
+    out = []
+    n_moves_per_sweep = sum(len(idx) for idx in movable)
+    total_sweeps = burn_in_sweeps + sweeps_between * (n_samples - 1) + 1
+    snap_at = {burn_in_sweeps + k * sweeps_between for k in range(n_samples)}
+    for sweep in range(total_sweeps + 1):
+        if sweep in snap_at:
+            out.append(OrderedConfig(list(labels), energy_eV(labels)))
+            if len(out) == n_samples:
+                break
+        kt = kt_eV * 10.0 ** (1.0 - min(sweep / max(burn_in_sweeps, 1), 1.0))
+        for _ in range(n_moves_per_sweep):
+            idx = movable[int(rng.choice(len(movable), p=pick))] if len(movable) > 1 else movable[0]
+            i, j = (int(k) for k in idx[rng.integers(len(idx), size=2)])
+            u = rng.random()  # drawn for every proposal: the stream never depends on energies
+            if labels[i] == labels[j]:
+                continue
+            d = int(q[j] - q[i])
+            if d == 0:
+                labels[i], labels[j] = labels[j], labels[i]
+                continue
+            de = _swap_cost(m_int, diag, q, v, i, j)
+            if de <= 0 or u < math.exp(-de * quantum / kt):
+                labels[i], labels[j] = labels[j], labels[i]
+                q[i], q[j] = q[j], q[i]
+                v += d * (m_int[:, i] - m_int[:, j])
+    return out
