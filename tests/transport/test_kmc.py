@@ -121,28 +121,6 @@ def test_arrhenius_of_a_single_barrier_network():
     assert res.sigma_25C_S_cm > 0 and res.points[0].haven_ratio is not None
 
 
-def _orbit_study(structure):
-    """A synthetic NEB study on the real site network of a Li2ZrCl6 model: known orbit
-    energies and saddles per hop class, written the way neb_study stores results."""
-    from halidelab.transport.sites import site_network
-
-    net = site_network(structure)
-    e = {"Li1": 0.0, "Li2": 0.04, "i1": 0.30, "i2": 0.35, "i3": 0.25}
-    results = []
-    for h in net.distinct_hops("parent"):
-        la, lb = net.sites[h.site_a].label, net.sites[h.site_b].label
-        saddle = max(e.get(la, 0.0), e.get(lb, 0.0)) + 0.2 + 0.01 * h.parent_class
-        results.append({"label": f"{la}->{lb}", "label_initial": la, "label_final": lb,
-                        "mechanism": "vacancy", "parent_class": h.parent_class, "env_class": h.env_class,
-                        "hop_classes": [h.parent_class], "hop_env_classes": [h.env_class],
-                        "delta_e_eV": e.get(lb, 0.0) - e.get(la, 0.0), "energies_eV": [0.0, 0.1, 0.0],
-                        "barrier_forward_eV": saddle - e.get(la, 0.0),
-                        "barrier_backward_eV": saddle - e.get(lb, 0.0),
-                        "converged": True, "endpoints_ok": True, "via": [], "provenance": {}})
-    return {"formula": "Li2ZrCl6", "hops_mode": "distinct", "results": results,
-            "network": net.to_dict()}, e
-
-
 @pytest.fixture(scope="module")
 def lzc():
     from halidelab.composition import design_composition
@@ -151,8 +129,8 @@ def lzc():
     return build_models(design_composition("Li2ZrCl6"), n_configs=1, sweeps=40).structures[0]
 
 
-def test_network_from_neb_study_recovers_energies_and_keeps_detailed_balance(lzc):
-    study, e = _orbit_study(lzc)
+def test_network_from_neb_study_recovers_energies_and_keeps_detailed_balance(lzc, orbit_study):
+    study, e = orbit_study(lzc)
     net = network_from_neb_study(study, lzc)
     for lab, en in zip(net.site_label, net.site_energy_eV, strict=True):
         assert en == pytest.approx(e[lab], abs=1e-9)

@@ -883,11 +883,16 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
         except FitError as exc:
             warns.append(f"Arrhenius fit failed: {exc}")
         else:
-            pred = fit.predict(298.15)
+            import warnings as _w
+
+            with _w.catch_warnings(record=True) as caught:
+                _w.simplefilter("always")
+                pred = fit.predict(298.15)
+            warns += [str(c.message) for c in caught]
             ea, ea_err = fit.ea_eV, fit.ea_err_eV
             s25, s25_lo, s25_hi = pred.value, pred.low, pred.high
             arr = fit.to_dict()
-            warns += list(fit.warnings)
+            warns += [w for w in fit.warnings if w not in warns]
     summary = {**network.summary(), "supercell": list(reps), "n_carriers_supercell": n_p,
                "n_sites_supercell": lat.n_sites}
     assumptions = (
