@@ -73,20 +73,28 @@ class EnsembleStat(Record):
 
 
 def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | None = None,
-                  weighting: str | None = None) -> EnsembleStat | None:
+                  weighting: str | None = None,
+                  errors: Sequence[float | None] | None = None) -> EnsembleStat | None:
     """Mean, spread and standard error of the values that exist (None where a member
     has no value; None when none has).
 
     With ``weights`` the mean is weighted and the standard error uses Kish's effective
-    sample size n_eff = (sum w)^2 / sum w^2.
+    sample size n_eff = (sum w)^2 / sum w^2. With ``errors`` (each member's own standard
+    uncertainty, e.g. a KMC run-to-run error) the standard error is the larger of the
+    between-ordering one and the propagated member errors, sqrt(sum (w_i err_i)^2): with
+    two or three orderings the sample spread alone can be small by chance.
     """
-    pairs = [(float(v), 1.0 if weights is None else float(w))
-             for v, w in zip(values, weights if weights is not None else [1.0] * len(values), strict=True)
-             if v is not None and math.isfinite(float(v))]
-    if not pairs:
+    n_all = len(values)
+    ws = weights if weights is not None else [1.0] * n_all
+    es = errors if errors is not None else [None] * n_all
+    triples = [(float(v), float(w), None if e is None else float(e))
+               for v, w, e in zip(values, ws, es, strict=True)
+               if v is not None and math.isfinite(float(v))]
+    if not triples:
         return None
-    v = np.array([p[0] for p in pairs])
-    w = np.array([p[1] for p in pairs])
+    v = np.array([p[0] for p in triples])
+    w = np.array([p[1] for p in triples])
+    member_err = np.array([p[2] if p[2] is not None and math.isfinite(p[2]) else 0.0 for p in triples])
     if (w < 0).any() or w.sum() <= 0:
         raise FitError("ensemble weights must be >= 0 with a positive sum")
     w = w / w.sum()
@@ -96,7 +104,8 @@ def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | Non
     n_eff = 1.0 / float((w * w).sum())
     var = float((w * (v - mean) ** 2).sum()) * n_eff / max(n_eff - 1.0, 1e-12)
     std = math.sqrt(max(var, 0.0))
-    return EnsembleStat(mean, std, std / math.sqrt(n_eff), len(v), tuple(v.tolist()),
+    sem = max(std / math.sqrt(n_eff), math.sqrt(float(((w * member_err) ** 2).sum())))
+    return EnsembleStat(mean, std, sem, len(v), tuple(v.tolist()),
                         weighting or ("uniform" if weights is None else "weighted"))
 
 
