@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from halidelab.errors import HalidelabError
 from halidelab.screening.runner import run_tasks
 from halidelab.screening.store import Store
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
+from halidelab.structures.models import primitive_lattice  # noqa: F401  (re-exported)
 
 #: What Chen et al. (ChemComm 2025) measured, as summarised in MISSION.md (25 C): the
 #: ball-milled series and the annealed (250 C, 5 h) LZNC.
@@ -294,41 +293,12 @@ def reproduce_chen2025(
 # -- ensembles: science on the stored members; the report only formats what comes out -------
 
 
-def _lattice_of(member: dict[str, Any]) -> dict[str, float] | None:
-    r = member.get("relax")
-    if not r:
-        return None
-    prim = primitive_lattice(r["structure"], member["supercell_matrix"])
-    vol = abs(float(np.linalg.det(np.asarray(r["structure"]["lattice"]["matrix"], dtype=float))))
-    return {**prim, "v_fu_A3": vol / member["n_formula_units"]}
-
-
-def _kmc_values(res: dict[str, Any] | None) -> tuple[float | None, float | None, float | None,
-                                                     float | None, float | None]:
-    """(log10 sigma(25 C), Ea, Haven ratio at the lowest T, and the errors of the first
-    two: half the log10 width of the 68 % interval, Ea's standard error) of a kmc result."""
-    if not res:
-        return None, None, None, None, None
-    k = res["kmc"]
-    s = k.get("sigma_25C_S_cm")
-    lo, hi = k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
-    s_err = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else None
-    haven = k["points"][0].get("haven_ratio") if k.get("points") else None
-    return (math.log10(s) if s and s > 0 else None), k.get("ea_eV"), haven, s_err, k.get("ea_err_eV")
-
-
 def ensemble_rows(members: dict[tuple[float, str, int], dict[str, Any]], model_xs: Sequence[float],
                   states: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per (x, state): every quantity as an ensemble statistic over the orderings.
-
-    Keys: ``x``, ``state``, ``formula``, ``n`` (orderings), and for each quantity an
-    :class:`~halidelab.ensemble.EnsembleStat` dict (None where no ordering has it):
-    ``a_A``, ``c_A``, ``v_fu_A3``, ``e_atom_eV`` (relaxed MLIP energy per atom),
-    ``bvse_1d_eV``, ``bvse_3d_eV``, ``neb_1d_eV``, ``neb_3d_eV``, ``kmc_bvse_log10_sigma``,
-    ``kmc_bvse_ea_eV``, ``kmc_neb_log10_sigma``, ``kmc_neb_ea_eV``, ``haven_ratio``,
-    ``m_off_ordered_sites``. Members are weighted uniformly (see :mod:`halidelab.ensemble`).
-    """
-    from halidelab.ensemble import ensemble_stat
+    """One row per (x, state): every quantity as an ensemble statistic over the orderings
+    (:func:`halidelab.ensemble.summarize_members`), with ``x``, ``state``, ``formula``,
+    ``n`` (orderings) and ``relaxed_converged``. Members are weighted uniformly."""
+    from halidelab.ensemble import summarize_members
 
     rows = []
     for x in model_xs:
@@ -336,33 +306,9 @@ def ensemble_rows(members: dict[tuple[float, str, int], dict[str, Any]], model_x
             mem = [m for k, m in sorted(members.items()) if k[0] == x and k[1] == st]
             if not mem:
                 continue
-            lat = [_lattice_of(m) for m in mem]
-            vals: dict[str, list[float | None]] = {
-                "a_A": [v["a_A"] if v else None for v in lat],
-                "c_A": [v["c_A"] if v else None for v in lat],
-                "v_fu_A3": [v["v_fu_A3"] if v else None for v in lat],
-                "e_atom_eV": [m["relax"]["energy_per_atom_eV"] if m.get("relax") else None for m in mem],
-                "bvse_1d_eV": [m["bvse"].get("e_1d_eV") if m.get("bvse") else None for m in mem],
-                "bvse_3d_eV": [m["bvse"].get("e_3d_eV") if m.get("bvse") else None for m in mem],
-                "neb_1d_eV": [((m.get("neb") or {}).get("percolation") or {}).get("ea_1d_eV") for m in mem],
-                "neb_3d_eV": [((m.get("neb") or {}).get("percolation") or {}).get("ea_3d_eV") for m in mem],
-                "m_off_ordered_sites": [(m.get("disorder") or {}).get("m_off_ordered_sites") for m in mem],
-            }
-            errs: dict[str, list[float | None]] = {}
-            for src in ("bvse", "neb"):
-                kv = [_kmc_values(m.get(f"kmc_{src}")) for m in mem]
-                vals[f"kmc_{src}_log10_sigma"] = [v[0] for v in kv]
-                vals[f"kmc_{src}_ea_eV"] = [v[1] for v in kv]
-                errs[f"kmc_{src}_log10_sigma"] = [v[3] for v in kv]
-                errs[f"kmc_{src}_ea_eV"] = [v[4] for v in kv]
-                if src == "bvse":
-                    vals["haven_ratio"] = [v[2] for v in kv]
-            row: dict[str, Any] = {"x": x, "state": st, "formula": _formula(x), "n": len(mem),
-                                   "relaxed_converged": sum(1 for m in mem if (m.get("relax") or {}).get("converged"))}
-            for key, v in vals.items():
-                stat = ensemble_stat(v, errors=errs.get(key))
-                row[key] = stat.to_dict() if stat else None
-            rows.append(row)
+            rows.append({"x": x, "state": st, "formula": _formula(x), "n": len(mem),
+                         "relaxed_converged": sum(1 for m in mem if (m.get("relax") or {}).get("converged")),
+                         **summarize_members(mem)})
     return rows
 
 
@@ -533,20 +479,6 @@ def _prior_sha() -> str:
 
 def _kind(tier: str) -> str:
     return {"rules": "design"}.get(tier, tier)
-
-
-def primitive_lattice(structure: dict[str, Any], supercell_matrix: Sequence[Sequence[int]]
-                      ) -> dict[str, float]:
-    """a, c (A) and volume per prototype cell of a (relaxed) supercell.
-
-    The supercell's lattice rows are S @ L_prim, so L_prim = S^-1 @ L_supercell; a and c
-    are averaged over the cell in the sense of this linear map.
-    """
-    from pymatgen.core import Lattice
-
-    lat = np.asarray(structure["lattice"]["matrix"], dtype=float)
-    prim = Lattice(np.linalg.solve(np.asarray(supercell_matrix, dtype=float), lat))
-    return {"a_A": prim.a, "b_A": prim.b, "c_A": prim.c, "volume_A3": prim.volume}
 
 
 def summary_rows(results: dict[str, dict[float, Any]], xs: Sequence[float],
