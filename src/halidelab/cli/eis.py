@@ -65,12 +65,17 @@ def _fit_rows(fits) -> Table:
 
 def fit_cmd(
     files: list[str] = typer.Argument(..., help="Spectrum files or quoted glob patterns"),
-    thickness: str = typer.Option(None, "--thickness", help="Pellet thickness, e.g. 0.85mm or 0.85+-0.01mm"),
+    thickness: str = typer.Option(None, "--thickness",
+                                  help="Pellet thickness, e.g. 0.85mm or 0.85+-0.01mm"),
     diameter: str = typer.Option(None, "--diameter", help="Pellet diameter, e.g. 10mm"),
-    circuit: str = typer.Option("auto", "--circuit", help="'auto' or impedance.py notation, e.g. 'R0-p(R1,CPE1)-CPE2'"),
-    resistance: str = typer.Option("total", "--resistance", help="Resistance for sigma: total or bulk"),
-    instrument: str = typer.Option(None, "--instrument", help="Force a reader (gamry, biologic, zplot, ...)"),
-    plot: Path = typer.Option(None, "--plot", help="Nyquist figure (PNG/SVG); several files: one panel"),
+    circuit: str = typer.Option("auto", "--circuit",
+                                help="'auto' or impedance.py notation, e.g. 'R0-p(R1,CPE1)-CPE2'"),
+    resistance: str = typer.Option("total", "--resistance",
+                                   help="Resistance for sigma: total or bulk"),
+    instrument: str = typer.Option(None, "--instrument",
+                                   help="Force a reader (gamry, biologic, zplot, ...)"),
+    plot: Path = typer.Option(None, "--plot",
+                              help="Nyquist figure (PNG/SVG); several files: one panel"),
     bode: Path = typer.Option(None, "--bode", help="Bode figure of the first file (PNG/SVG)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
@@ -123,12 +128,14 @@ def _series(files: list[str], thickness: str, diameter: str, circuit: str, resis
 
 
 def arrhenius_cmd(
-    files: list[str] = typer.Argument(..., help="Spectra at several temperatures (quoted globs ok)"),
+    files: list[str] = typer.Argument(...,
+                                      help="Spectra at several temperatures (quoted globs ok)"),
     thickness: str = typer.Option(None, "--thickness", help="Pellet thickness, e.g. 0.85mm"),
     diameter: str = typer.Option(None, "--diameter", help="Pellet diameter, e.g. 10mm"),
     circuit: str = typer.Option("auto", "--circuit", help="'auto' or impedance.py notation"),
     resistance: str = typer.Option("total", "--resistance", help="total or bulk"),
-    model: str = typer.Option("sigma_T", "--model", help="sigma_T: ln(sigma T) vs 1/T; plain: ln sigma"),
+    model: str = typer.Option("sigma_T", "--model",
+                              help="sigma_T: ln(sigma T) vs 1/T; plain: ln sigma"),
     instrument: str = typer.Option(None, "--instrument", help="Force a reader"),
     plot: Path = typer.Option(None, "--plot", help="Arrhenius figure (PNG/SVG)"),
     nyquist: Path = typer.Option(None, "--nyquist", help="Nyquist figure of all spectra"),
@@ -156,13 +163,15 @@ def arrhenius_cmd(
 
 
 def volcano_cmd(
-    series: list[str] = typer.Argument(..., help="X=PATTERN per composition, e.g. '0.2=LZNC_*C.mpt'"),
+    series: list[str] = typer.Argument(...,
+                                       help="X=PATTERN per composition, e.g. '0.2=LZNC_*C.mpt'"),
     thickness: str = typer.Option(None, "--thickness", help="Pellet thickness (all pellets)"),
     diameter: str = typer.Option(None, "--diameter", help="Pellet diameter (all pellets)"),
     circuit: str = typer.Option("auto", "--circuit", help="'auto' or impedance.py notation"),
     xlabel: str = typer.Option("x", "--xlabel", help="Label of the composition axis"),
     plot: Path = typer.Option(None, "--plot", help="Volcano figure (PNG/SVG)"),
-    arrhenius_plot: Path = typer.Option(None, "--arrhenius-plot", help="All series in one Arrhenius figure"),
+    arrhenius_plot: Path = typer.Option(None, "--arrhenius-plot",
+                                        help="All series in one Arrhenius figure"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Sigma(25 C) and Ea against composition across a series (two y axes)."""

@@ -114,7 +114,8 @@ def refine_cmd(
     for col in ("parameter", "refined", "± (1σ)", "model", "change %"):
         table.add_column(col, justify="left" if col == "parameter" else "right")
     rows = [("a (Å)", res.a_A, res.a_err_A, m[0]), ("b (Å)", res.b_A, res.b_err_A, m[1]),
-            ("c (Å)", res.c_A, res.c_err_A, m[2]), ("α (°)", res.alpha_deg, res.alpha_err_deg, m[3]),
+            ("c (Å)", res.c_A, res.c_err_A, m[2]),
+            ("α (°)", res.alpha_deg, res.alpha_err_deg, m[3]),
             ("β (°)", res.beta_deg, res.beta_err_deg, m[4]),
             ("γ (°)", res.gamma_deg, res.gamma_err_deg, m[5]),
             ("V (Å³)", res.volume_A3, res.volume_err_A3, res.model_volume_A3)]

@@ -131,7 +131,8 @@ def _cumulative_in_cycle(inc: np.ndarray, cycle: pd.Series) -> np.ndarray:
     return pd.Series(inc).groupby(block).cumsum().to_numpy()
 
 
-def _integrated_increments(time_s: np.ndarray, current_A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _integrated_increments(time_s: np.ndarray,
+                           current_A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Charge and discharge increments (Ah): each row's current x time since the last row.
 
     This backward rectangle rule (not the trapezoid) keeps charge and discharge apart at
@@ -360,7 +361,8 @@ def _biologic_time(values: pd.Series, name: str, notes: list[str]) -> np.ndarray
     if numeric.notna().all():
         return numeric.to_numpy(dtype=float)
     text = values.astype(str).str.strip()
-    for fmt, label in (("%m/%d/%Y %H:%M:%S.%f", "MM/DD/YYYY"), ("%d/%m/%Y %H:%M:%S.%f", "DD/MM/YYYY"),
+    for fmt, label in (("%m/%d/%Y %H:%M:%S.%f", "MM/DD/YYYY"),
+                       ("%d/%m/%Y %H:%M:%S.%f", "DD/MM/YYYY"),
                        ("%m/%d/%Y %H:%M:%S", "MM/DD/YYYY"), ("%d/%m/%Y %H:%M:%S", "DD/MM/YYYY"),
                        ("%Y-%m-%d %H:%M:%S.%f", "ISO")):
         stamps = pd.to_datetime(text, format=fmt, errors="coerce")
@@ -381,9 +383,12 @@ def _read_biologic(path: Path, allow_truncated: bool) -> CyclerRun:
         notes.append("column 'cycle_index' (added by other software) ignored; EC-Lab's "
                      "'cycle number' used")
     time_col = next((c for c in raw.columns if c.strip() in ("time/s", "time/h", "time/min")), None)
-    v_col = next((c for c in raw.columns if c.strip() in ("Ecell/V", "Ewe/V", "<Ewe>/V", "<Ecell>/V")), None)
-    i_col = next((c for c in raw.columns if c.strip() in ("I/mA", "<I>/mA", "I/A", "<I>/A", "I/uA", "I/µA")), None)
-    missing = [n for n, c in (("time/s", time_col), ("Ecell/V or Ewe/V", v_col), ("I/mA", i_col)) if c is None]
+    v_col = next((c for c in raw.columns
+                  if c.strip() in ("Ecell/V", "Ewe/V", "<Ewe>/V", "<Ecell>/V")), None)
+    i_col = next((c for c in raw.columns
+                  if c.strip() in ("I/mA", "<I>/mA", "I/A", "<I>/A", "I/uA", "I/µA")), None)
+    missing = [n for n, c in (("time/s", time_col), ("Ecell/V or Ewe/V", v_col), ("I/mA", i_col))
+               if c is None]
     if missing:
         raise DataFormatError(f"{path.name}: EC-Lab export without column(s) {missing}; select "
                               "them in EC-Lab's text export variables")
@@ -391,7 +396,8 @@ def _read_biologic(path: Path, allow_truncated: bool) -> CyclerRun:
     t = _biologic_time(raw[time_col], path.name, notes)
     t = t * tables.parse_header(time_col)[2][1]
     v = pd.to_numeric(raw[v_col], errors="coerce").to_numpy(dtype=float)
-    i = pd.to_numeric(raw[i_col], errors="coerce").to_numpy(dtype=float) * tables.parse_header(i_col)[2][1]
+    i = (pd.to_numeric(raw[i_col], errors="coerce").to_numpy(dtype=float)
+         * tables.parse_header(i_col)[2][1])
     cycle = raw["cycle number"] if "cycle number" in raw.columns else None
     step = raw["Ns"] if "Ns" in raw.columns else None
     if cycle is None:
@@ -449,7 +455,8 @@ def _read_novonix(path: Path, allow_truncated: bool) -> CyclerRun:
     def num(key: str) -> np.ndarray:
         c = names[key]
         found = tables.parse_header(c)[2]
-        return pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) * (found[1] if found else 1.0)
+        return (pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+                * (found[1] if found else 1.0))
 
     t, i, v = num("run time"), num("current"), num("potential")
     cycle = df[names["cycle number"]] if "cycle number" in names else None
@@ -487,7 +494,8 @@ def _read_table_cycler(path: Path, allow_truncated: bool) -> CyclerRun:
     cycle = next((df[low[n]] for n in _CYCLE_NAMES if n in low), None)
     step = next((df[low[n]] for n in _STEP_NAMES if n in low), None)
     charge_cols = [c for c in cols if c.dimension == "charge"]
-    qc = next((c for c in charge_cols if "charge" in c.name.lower() and "dis" not in c.name.lower()), None)
+    qc = next((c for c in charge_cols
+               if "charge" in c.name.lower() and "dis" not in c.name.lower()), None)
     qd = next((c for c in charge_cols if "discharge" in c.name.lower()), None)
     if qc and qd:
         qc_inc = _increments(df[qc.key].to_numpy(dtype=float))

@@ -364,7 +364,8 @@ def _header_unit(header: str, table: dict[str, float], default: float) -> tuple[
 def _classify_column(header: str) -> str | None:
     h = header.strip().strip('"').lower().replace(" ", "")
     h_nounit = re.sub(r"[\(\[][^\)\]]*[\)\]]$", "", h)
-    h_nounit = h_nounit.split("/")[0] if not h_nounit.startswith(("re(", "im(", "-im(")) else h_nounit
+    if not h_nounit.startswith(("re(", "im(", "-im(")):
+        h_nounit = h_nounit.split("/")[0]
     if re.match(r"^(freq(uency)?|f)(\(|\[|/|$)", h) or h_nounit in ("freq", "frequency", "f"):
         return "f"
     if h_nounit.startswith(("|z|", "mod", "phase", "phi", "theta")):
@@ -379,7 +380,8 @@ def _classify_column(header: str) -> str | None:
     return None
 
 
-def _read_table(path: Path, text: str, imag_sign: ImagSign) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _read_table(path: Path, text: str,
+                imag_sign: ImagSign) -> tuple[np.ndarray, np.ndarray, list[str]]:
     import io
 
     import pandas as pd

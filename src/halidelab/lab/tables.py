@@ -363,9 +363,12 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
         raise DataFormatError(
             f"{src}: no {what} column with a unit ({BASE_UNITS[dimension]} or a multiple) among "
             f"{labels[:12]}; write the unit in the header, e.g. "
-            f"'{ {'time': 'time/s', 'voltage': 'Ewe/V', 'current': 'I/mA'}.get(dimension, 'x/unit')}'")
+            f"'{_EXAMPLE_HEADER.get(dimension, 'x/unit')}'")
     raise DataFormatError(f"{src}: several {what} columns {[c.label for c in cands]} and none "
                           f"named like {list(prefer)}; rename the one to use")
+
+
+_EXAMPLE_HEADER = {"time": "time/s", "voltage": "Ewe/V", "current": "I/mA"}
 
 
 def finite_rows(*arrays: np.ndarray) -> np.ndarray:
