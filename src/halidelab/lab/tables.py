@@ -141,12 +141,60 @@ def parse_header(label: str) -> tuple[str, str | None, tuple[str, float] | None]
 
 
 def _sniff_separator(lines: Sequence[str]) -> str:
+    """Separator of a header + data block: tab, then semicolon, then comma, else spaces.
+
+    The order matters for European exports: with decimal commas the data rows hold more
+    commas than tabs or semicolons, so a separator present on every line wins by kind,
+    not by count.
+    """
     sample = [ln for ln in lines[:20] if ln.strip()]
-    counts = {sep: min((ln.count(sep) for ln in sample), default=0) for sep in ("\t", ";", ",")}
-    best = max(counts, key=lambda s: counts[s])
-    if counts[best] == 0:
-        return r"\s+"
-    return best
+    for sep in ("\t", ";", ","):
+        if sample and min(ln.count(sep) for ln in sample) > 0:
+            return sep
+    return r"\s+"
+
+
+_ANY_SEP = re.compile(r"[\t;,]|\s+")
+
+
+def _numberlike(field: str) -> bool:
+    """A number as instruments write it: ``1.5``, ``-3,2E+001`` (decimal comma), ``1e-3``."""
+    f = field.strip().strip('"')
+    if not f:
+        return False
+    try:
+        float(f.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric_row(line: str) -> bool:
+    fields = [f for f in _ANY_SEP.split(line.strip()) if f]
+    return len(fields) >= 2 and sum(_numberlike(f) for f in fields) >= 0.8 * len(fields)
+
+
+def locate_header(lines: Sequence[str], max_lines: int = 200) -> tuple[int | None, int]:
+    """Where a text table starts: (header line index or None, first data line index).
+
+    The data start at the first of three consecutive numeric rows (or of the rows left,
+    when fewer) within the first ``max_lines`` lines; the header is the line just above
+    them when it is not numeric. Lines above the header (a title, ``Fixed value(s) : AC
+    Volt [Vrms]=0.1``, instrument settings) are the preamble.
+
+    Raises
+    ------
+    DataFormatError
+        No numeric rows in the first ``max_lines`` lines.
+    """
+    n = len(lines)
+    for j in range(min(n, max_lines)):
+        block = [ln for ln in lines[j:j + 3]]
+        if block and all(_numeric_row(ln) for ln in block):
+            if j > 0 and not _numeric_row(lines[j - 1]) and lines[j - 1].strip():
+                return j - 1, j
+            return None, j
+    raise DataFormatError(f"no numeric data rows in the first {max_lines} lines")
 
 
 def _to_numeric(series: pd.Series) -> pd.Series:
@@ -221,15 +269,29 @@ def _mpt_header_lines(lines: Sequence[str], name: str) -> int:
 
 
 def _frame_from_lines(lines: list[str], name: str) -> pd.DataFrame:
-    """Parse header + data lines; refuse a table with no data rows."""
+    """Parse header + data lines; refuse a table with no data rows.
+
+    The header is the first line unless a block of numeric rows starts further down, in
+    which case the line above that block is the header and the lines before it (titles,
+    instrument settings) are kept in ``df.attrs["preamble"]``.
+    """
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
         raise DataFormatError(f"{name} has no table: expected a header line and data rows")
+    preamble: list[str] = []
+    try:
+        head, first = locate_header(lines)
+    except DataFormatError:
+        head, first = 0, 1
+    if head is not None and head > 0:
+        preamble, lines = lines[:head], lines[head:]
+    elif head is None and first > 0:
+        preamble, lines = lines[:first], lines[first:]
     sep = _sniff_separator(lines)
     text = "\n".join(lines)
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, engine="python", quoting=csv.QUOTE_MINIMAL,
-                         index_col=False)
+                         index_col=False, header=None if head is None else 0)
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataFormatError(f"{name}: cannot parse the table ({exc}); check the separator "
                               "and that every row has the header's number of fields") from exc
@@ -239,6 +301,7 @@ def _frame_from_lines(lines: list[str], name: str) -> pd.DataFrame:
     if len(df) == 0:
         raise DataFormatError(f"{name} has a header but no data rows: the run was empty or the "
                               "export was cut; export it again")
+    df.attrs["preamble"] = preamble
     return df
 
 
