@@ -107,12 +107,14 @@ def _cost(circuit, theta, w, zd, wt):
 
 def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.ndarray,
                         max_iter: int = 200, ftol: float = 1e-10,
-                        xtol: float = 1e-8) -> _BatchResult:
+                        xtol: float = 1e-8, fixed: np.ndarray | None = None) -> _BatchResult:
     """Batched Levenberg-Marquardt for one circuit over B spectra of N points each.
 
     Residuals ``(Z_model - Z) / |Z|`` (modulus weighting), parameters in log/logit
     space, analytic Jacobian, per-spectrum damping. ``f`` (B,N) Hz, ``z`` (B,N),
-    ``p0`` (B,P) in natural units.
+    ``p0`` (B,P) in natural units. ``fixed`` (B,P) or (P,) bool holds parameters at
+    ``p0`` (zero variance; the temperature series fixes an arc's capacitance this way
+    when the arc lies outside the frequency window).
     """
     f = np.atleast_2d(np.asarray(f, dtype=float))
     zd = np.atleast_2d(np.asarray(z, dtype=complex))
@@ -123,6 +125,8 @@ def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.n
     lo = np.where(circuit.is_alpha, _THETA_ALPHA_LO, theta0 - 40.0)
     hi = np.where(circuit.is_alpha, _THETA_ALPHA_HI, theta0 + 40.0)
     theta = np.clip(theta0, lo, hi)
+    fix = (np.zeros((b, npar), bool) if fixed is None
+           else np.broadcast_to(np.asarray(fixed, dtype=bool), (b, npar)))
     lam = np.full(b, 1e-3)
     r, jac = _residuals(circuit, theta, w, zd, wt)
     cost = 0.5 * np.sum(r * r, axis=1)
@@ -142,7 +146,7 @@ def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.n
         # a parameter on its bound whose descent direction points outward is held there
         th_i = theta[idx]
         hold = (((np.abs(th_i - lo[idx]) < 1e-9) & (g > 0))
-                | ((np.abs(th_i - hi[idx]) < 1e-9) & (g < 0)))
+                | ((np.abs(th_i - hi[idx]) < 1e-9) & (g < 0)) | fix[idx])
         if np.any(hold):
             a = np.where(hold[:, :, None] | hold[:, None, :], 0.0, a)
             g = np.where(hold, 0.0, g)
@@ -177,14 +181,14 @@ def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.n
             converged[stuck] = True
             active[stuck] = False
     n_resid = 2 * f.shape[1]
-    at_bound = (np.abs(theta - lo) < 1e-9) | (np.abs(theta - hi) < 1e-9)
+    at_bound = ((np.abs(theta - lo) < 1e-9) | (np.abs(theta - hi) < 1e-9)) & ~fix
     # covariance over the free parameters; a parameter at its bound counts as fixed
     # (zero variance, flagged "at-bound" by the caller)
     a = np.einsum("bni,bnj->bij", jac, jac)
     cov = np.full((b, npar, npar), np.nan)
     dof = n_resid - npar
     for i in range(b):
-        free = ~at_bound[i]
+        free = ~at_bound[i] & ~fix[i]
         af = a[i][np.ix_(free, free)]
         if not np.all(np.isfinite(af)):
             continue

@@ -28,7 +28,6 @@ handles cubic cells only; easydiffraction is neutron-first and pulls ~100 packag
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -37,6 +36,7 @@ from pymatgen.core import Lattice, Structure
 
 from halidelab.constants import CU_KALPHA2_KALPHA1_RATIO
 from halidelab.errors import DataFormatError, FitError, StructureError, UnitError
+from halidelab.lab.blas import one_blas_thread
 from halidelab.lab.xrd.crystallography import (
     _NAMES,
     SYSTEM_PARAMS,
@@ -201,7 +201,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                1.0, 1.0, 4.0, 1.0]
     xscale = np.r_[1e-3 * free0, 0.01, 0.01 / max(t_mid**2, 1e-3), 0.01, 0.1]
 
-    with _one_blas_thread():
+    with one_blas_thread():
         model_full = _PawleyModel(x, y, w, refl, system, unique, free0, lams, n_background, names)
         p = _coarse_search(model_full, p0, x, lo, hi, fw0, k, max_strain, refl.weights)
         # staged: low angles first (shifts are smallest there), then the full range
@@ -333,21 +333,6 @@ def _central_jacobian(fun, p: np.ndarray, steps: np.ndarray, lb: np.ndarray,
         dn[i] = max(p[i] - h, lb[i])
         cols.append((fun(up) - fun(dn)) / (up[i] - dn[i]))
     return np.stack(cols, axis=1)
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Run BLAS single-threaded: the fit's small dense algebra is 10-100x slower when
-    several BLAS threads fight over a busy machine's cores (measured on a shared 2-core
-    box: a 182x182 solve 70 ms threaded vs 0.6 ms on one thread)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
 
 
 def _model_intensity_rwp(model: Structure, cell: np.ndarray, p: np.ndarray, m: _PawleyModel,
