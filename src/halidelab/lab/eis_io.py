@@ -207,6 +207,38 @@ def temperature_from_name(name: str | Path) -> float | None:
     return found[0]
 
 
+def parse_temperature(text: str) -> float:
+    """A temperature typed by a user, in K: ``25C``, ``25degC``, ``298K``, ``-20C``, or a
+    bare number (up to 150: deg C; from 200: K; in between refused as ambiguous).
+
+    Raises
+    ------
+    DataFormatError
+        Not a temperature, or an ambiguous bare number, or below 0 K.
+    """
+    t = str(text).strip()
+    try:
+        value = float(t)
+    except ValueError:
+        value = None
+    if value is not None:
+        if BARE_MAX_C < value < BARE_MIN_K:
+            raise DataFormatError(f"temperature {text!r} could be deg C or K: add the unit "
+                                  "(e.g. 175C or 175K)")
+        kelvin = _kelvin(value, None, t)
+    else:
+        neg = t.startswith("-")
+        kelvin = temperature_from_name("_" + t.lstrip("-+")) if t else None
+        if kelvin is not None and neg:
+            kelvin = 2 * ZERO_C_K - kelvin if t.lower().endswith("c") else -kelvin
+        if kelvin is None:
+            raise DataFormatError(f"cannot read temperature {text!r}: write e.g. 25C, "
+                                  "298K or -20C")
+    if kelvin <= 0:
+        raise DataFormatError(f"temperature {text!r} is below absolute zero")
+    return kelvin
+
+
 _T_META = re.compile(
     r"temp(?:erature)?\.?\"?\s*(?:[\(\[]\s*(°?\s*C|K|deg\s*C)\s*[\)\]])?\s*[:=\t ]\s*"
     r"(-?\d+(?:[.,]\d+)?)\s*(°\s*C|deg\s*C|C|K)?(?![A-Za-z0-9])", re.I)

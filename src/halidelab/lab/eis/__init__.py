@@ -42,7 +42,14 @@ from halidelab.lab.eis.fitting import (
 from halidelab.lab.eis.guesses import SpectrumFeatures, initial_guess, spectrum_features
 from halidelab.lab.eis.plots import plot_bode, plot_nyquist
 from halidelab.lab.eis.records import Conductivity, EISFit, KKResult
-from halidelab.lab.eis.series import JointArrhenius, SeriesFit, SeriesPoint, c_effective, fit_series
+from halidelab.lab.eis.series import (
+    JointArrhenius,
+    SeriesFit,
+    SeriesPoint,
+    c_effective,
+    fit_series,
+    two_arcs_resolved,
+)
 from halidelab.lab.eis.simulate import (
     arrhenius_resistance,
     simulate_pellet_series,
@@ -56,6 +63,6 @@ __all__ = [
     "SpectrumFeatures", "conductivity", "element", "fit_spectra", "fit_spectrum",
     "initial_guess", "kramers_kronig", "levenberg_marquardt", "parse_length", "plot_bode",
     "plot_nyquist", "resistance_for", "simulate_spectrum", "spectrum_features",
-    "JointArrhenius", "SeriesFit", "SeriesPoint", "c_effective", "fit_series",
+    "JointArrhenius", "SeriesFit", "two_arcs_resolved", "SeriesPoint", "c_effective", "fit_series",
     "arrhenius_resistance", "simulate_pellet_series",
 ]

@@ -244,12 +244,34 @@ class _State:
 # --------------------------------------------------------------------------- the series
 
 
+def two_arcs_resolved(spectra: Sequence[ImpedanceSpectrum], margin: float = 10.0) -> bool:
+    """Whether any spectrum needs two arcs: the two-arc circuit beats one arc by ``margin``
+    in BIC with both resistances determined (else bulk and grain boundary cannot be
+    separated anywhere in the series)."""
+    for s in spectra:
+        ft = spectrum_features(s.f, s.z)
+        tail = "-CPE3" if ft.has_tail else ""
+        one, two = Circuit("p(R1,CPE1)" + tail), Circuit(SERIES_CIRCUIT + tail)
+        t1 = _trial(one, s, initial_guess(one, s.f, s.z, ft))
+        t2 = _trial(two, s, initial_guess(two, s.f, s.z, ft))
+        if not _ok(t2):
+            continue
+        errs = [_r_err(t2, i) for i in _R]
+        determined = all(math.isfinite(e) and e < 0.5 * t2.params[i]
+                         for e, i in zip(errs, _R, strict=True))
+        if determined and t2.bic < (t1.bic if _ok(t1) else math.inf) - margin:
+            return True
+    return False
+
+
+
 def fit_series(
     spectra: Sequence[ImpedanceSpectrum],
     *,
     thickness: str | float | tuple[float, float],
     diameter: str | float | tuple[float, float],
     joint: bool = False,
+    model: str = "sigma_T",
 ) -> SeriesFit:
     """Fit a temperature series of pellet spectra as one analysis.
 
@@ -261,6 +283,8 @@ def fit_series(
         Pellet geometry (``"0.85mm"``; floats in cm).
     joint : bool
         Also fit all spectra at once with Arrhenius-constrained resistances.
+    model : {"sigma_T", "plain"}
+        Arrhenius model of the conductivity fits (ln(sigma T) or ln sigma vs 1/T).
 
     Returns
     -------
@@ -344,7 +368,7 @@ def fit_series(
         if len(set(use_t)) >= 2:
             try:
                 fits[res] = fit_arrhenius(use_t, use_s, use_e, quantity="sigma",
-                                          model="sigma_T", method=f"eis-series-{res}")
+                                          model=model, method=f"eis-series-{res}")
             except FitError as exc:
                 notes.append(f"{res}: no Arrhenius fit ({exc})")
         else:
@@ -404,7 +428,8 @@ def _hold_undetermined(state: _State, circ: Circuit, spec: ImpedanceSpectrum, he
             p0[ai] = a
             fixed[[qi, ai]] = True
             state.flags.append(f"{('bulk', 'gb')[k]}-arc capacitance held at {c:.3g} F "
-                               "(the arc lies outside the frequency window)")
+                               "(not determined by the data: the arc is outside or at the "
+                               "edge of the window)")
     if fixed.any():
         state.trial = _trial(circ, spec, p0, fixed)
 
