@@ -11,12 +11,15 @@ parameters, constrained by the model's crystal system (hexagonal/trigonal a, c;
 monoclinic a, b, c, beta; ...); each reflection (or each group of exactly overlapping
 ones) has a free non-negative intensity; peaks are pseudo-Voigt with Caglioti widths and a
 Cu K-alpha1/alpha2 doublet; the background is a non-negative piecewise-linear curve; a
-zero shift is refined. The linear parameters (intensities, background) are solved exactly
-at every step by non-negative least squares (variable projection, Golub & Pereyra 1973),
-so the non-linear least squares (scipy ``least_squares``) only sees the lattice, zero and
-profile parameters. Uncertainties come from that Jacobian, scaled by the reduced chi^2;
-like all Rietveld/Pawley esds they are statistical only (serial correlation of residuals
-and model errors make them optimistic: Berar & Lelann, J. Appl. Cryst. 24 (1991) 1).
+zero shift and the sample displacement (a line moves by ``zero + D cos(theta)``, the
+Bragg-Brentano specimen-height error) are refined. The linear parameters (intensities,
+background) are solved exactly at every step by non-negative least squares (variable
+projection, Golub & Pereyra 1973), so the non-linear least squares (scipy
+``least_squares``) only sees the lattice, zero, displacement and profile parameters.
+Uncertainties come from that Jacobian, scaled by the reduced chi^2 and, as Rietveld
+programs do, by the serial correlation of the residuals (Berar & Lelann, J. Appl. Cryst.
+24 (1991) 1): misfit peaks give runs of same-sign residuals, i.e. fewer independent
+points than data points.
 
 Why our own code: no maintained pip-installable package does a Pawley or Le Bail fit with
 uncertainties. GSAS-II is not on PyPI; xrayutilities' ``PowderModel.fit`` (GPL-2) is a
@@ -100,7 +103,8 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                    two_theta_range_deg: tuple[float, float] | None = None,
                    wavelength: str | float | None = None, kalpha2_ratio: float | None = None,
                    n_background: int = 12, fwhm_guess_deg: float | None = None,
-                   max_strain: float = 0.05) -> LatticeRefinement:
+                   max_strain: float = 0.05,
+                   refine_displacement: bool = True) -> LatticeRefinement:
     """Refine the lattice parameters of ``model`` against a measured pattern.
 
     Parameters
@@ -129,6 +133,10 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         Starting peak width; default measured on the strongest peak.
     max_strain : float
         Lattice lengths may move at most this fraction from the model (bounds).
+    refine_displacement : bool
+        Refine the sample displacement: a line moves by ``D cos(theta)`` (deg), with
+        ``D = -(2 s / R) (180 / pi)`` for a sample ``s`` above the focusing circle of a
+        goniometer of radius ``R`` (Bragg-Brentano), besides the constant zero shift.
 
     Returns
     -------
@@ -191,15 +199,16 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
 
     fw0 = fwhm_guess_deg or _fwhm_guess(x, y)
     t_mid = math.tan(math.radians((lo + hi) / 4))
-    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5]
+    # non-linear parameters: lattice, zero, U, W, eta, sample displacement D (deg)
+    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0]
     k = free0.size
     lb = np.r_[[v * (1 - max_strain) if n in "abc" else v - 10 for n, v in zip(names, free0,
                                                                               strict=True)],
-               -1.0, -0.1, 1e-6, 0.0]
+               -1.0, -0.1, 1e-6, 0.0, -2.0 if refine_displacement else -1e-12]
     ub = np.r_[[v * (1 + max_strain) if n in "abc" else v + 10 for n, v in zip(names, free0,
                                                                               strict=True)],
-               1.0, 1.0, 4.0, 1.0]
-    xscale = np.r_[1e-3 * free0, 0.01, 0.01 / max(t_mid**2, 1e-3), 0.01, 0.1]
+               1.0, 1.0, 4.0, 1.0, 2.0 if refine_displacement else 1e-12]
+    xscale = np.r_[1e-3 * free0, 0.01, 0.01 / max(t_mid**2, 1e-3), 0.01, 0.1, 0.01]
 
     with one_blas_thread():
         model_full = _PawleyModel(x, y, w, refl, system, unique, free0, lams, n_background, names)
@@ -212,7 +221,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                                  max(4, n_background // 2), names)
             broad = p.copy()
             broad[k + 2] = max(p[k + 2], (2.5 * fw0) ** 2)  # wide peaks: wide basin
-            fixed_w = broad[k + 1: k + 4]
+            fixed_w = broad[k + 1:]
 
             def low_res(q, _m=m_low, _f=fixed_w):
                 return _m.residual(np.r_[q, _f])
@@ -243,8 +252,22 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     rwp = math.sqrt(chi2 / sumwy2)
     rexp = math.sqrt(dof / sumwy2)
 
+    # esds: scaled by chi2_red and, as Rietveld programs do, by the serial correlation
+    # of the residuals (Berar & Lelann, J. Appl. Cryst. 24 (1991) 1): neighbouring
+    # residuals of a misfit peak move together, so there are fewer independent points
+    # than data points. With lag-1 correlation rho (from the Durbin-Watson d = 2(1 -
+    # rho)) the variance of a mean grows by (1 + rho) / (1 - rho).
+    resid_w = np.sqrt(w) * (y - ycalc)
+    durbin_watson = float(np.sum(np.diff(resid_w) ** 2) / max(np.sum(resid_w**2), 1e-300))
+    rho = min(max(1.0 - durbin_watson / 2.0, 0.0), 0.99)
+    esd_factor = math.sqrt((1 + rho) / (1 - rho))
+    use = np.ones(p.size, bool)
+    if not refine_displacement:
+        use[k + 4] = False
+    cov = np.zeros((p.size, p.size))
     try:
-        cov = np.linalg.inv(jac.T @ jac) * chi2_red
+        ju = jac[:, use]
+        cov[np.ix_(use, use)] = np.linalg.inv(ju.T @ ju) * chi2_red * esd_factor**2
     except np.linalg.LinAlgError:
         cov = np.full((p.size, p.size), np.nan)
     lat = p[:k]
@@ -308,6 +331,9 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         volume_A3=cell_volume(cell), volume_err_A3=vol_err,
         model_cell=tuple(float(v) for v in cell0), model_volume_A3=float(model.lattice.volume),
         zero_shift_deg=float(p[k]), zero_shift_err_deg=float(perr[k]),
+        displacement_deg=float(p[k + 4]) if refine_displacement else 0.0,
+        displacement_err_deg=float(perr[k + 4]) if refine_displacement else 0.0,
+        durbin_watson=durbin_watson, esd_factor=esd_factor,
         caglioti_uvw_deg2=(float(p[k + 1]), 0.0, float(p[k + 2])), eta=float(p[k + 3]),
         rwp=rwp, rexp=rexp, chi2_red=chi2_red, rwp_model_intensities=rwp_model,
         n_points=int(n), n_reflections=int(refl.n_groups), wavelength_A=lam1,
@@ -350,12 +376,14 @@ def _model_intensity_rwp(model: Structure, cell: np.ndarray, p: np.ndarray, m: _
         return None
     k = m.nlat
     zero, u, w_, eta = p[k], p[k + 1], p[k + 2], p[k + 3]
+    disp = float(p[k + 4]) if len(p) > k + 4 else 0.0
     col = np.zeros_like(m.x)
     d = np.asarray(pat.d_spacing_A)
     for lam, weight in lams:
         sarg = lam / (2 * d)
         ok = sarg < 1
-        tt = 2 * np.degrees(np.arcsin(sarg[ok])) + zero
+        tt = 2 * np.degrees(np.arcsin(sarg[ok]))
+        tt = tt + zero + disp * np.cos(np.radians(tt / 2))
         fw = caglioti_fwhm(tt, u, 0.0, w_)
         for c, f, inten in zip(tt, fw, np.asarray(pat.intensity)[ok], strict=True):
             lo_i, hi_i = np.searchsorted(m.x, (c - 25 * f, c + 25 * f))

@@ -82,16 +82,23 @@ class _PawleyModel:
 
     def split(self, p):
         k = self.nlat
-        return p[:k], p[k], p[k + 1], p[k + 2], p[k + 3]  # lattice, zero, U, W, eta
+        # lattice, zero, U, W, eta (and the sample displacement, when present)
+        return p[:k], p[k], p[k + 1], p[k + 2], p[k + 3]
+
+    def displacement(self, p) -> float:
+        """Sample-displacement coefficient D (deg): a line moves by ``D cos(theta)``."""
+        k = self.nlat
+        return float(p[k + 4]) if len(p) > k + 4 else 0.0
 
     def centres(self, p) -> list[tuple[np.ndarray, float]]:
         lat, zero, *_ = self.split(p)
+        disp = self.displacement(p)
         d = d_spacing(self.refl.hkl, _expand(self.system, self.unique, lat, self.free_ref))
         out = []
         for lam, weight in self.lams:
             s = lam / (2 * d)
             tt = np.where(s < 1, 2 * np.degrees(np.arcsin(np.clip(s, -1, 1))), np.nan)
-            out.append((tt + zero, weight))
+            out.append((tt + zero + disp * np.cos(np.radians(tt / 2)), weight))
         return out
 
     def design(self, p):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from halidelab.records import Provenance, Record
@@ -45,7 +46,15 @@ class LatticeRefinement(Record):
         The model's (a, b, c, alpha, beta, gamma) the fit started from.
     model_volume_A3 : float
     zero_shift_deg, zero_shift_err_deg : float
-        Instrument zero: observed 2θ = Bragg 2θ + zero shift.
+        Instrument zero: observed 2θ = Bragg 2θ + zero shift + D cos θ.
+    displacement_deg, displacement_err_deg : float
+        Sample-displacement coefficient D (deg); ``D = -(2 s / R)(180/pi)`` for a sample
+        ``s`` mm above the focusing circle of a goniometer of radius ``R`` mm.
+    durbin_watson, esd_factor : float
+        Durbin-Watson statistic of the weighted residuals and the factor
+        ``sqrt((1 + rho) / (1 - rho))``, ``rho = 1 - d/2``, by which the esds were
+        multiplied for serial correlation (Berar & Lelann 1991); esds are also scaled by
+        sqrt(chi2_red).
     caglioti_uvw_deg2 : tuple of float
         Peak width FWHM^2 = U tan^2 θ + V tan θ + W (V fixed at 0).
     eta : float
@@ -110,6 +119,10 @@ class LatticeRefinement(Record):
     model_formula: str
     curves: FitCurves | None
     provenance: Provenance
+    displacement_deg: float = 0.0
+    displacement_err_deg: float = 0.0
+    durbin_watson: float = math.nan
+    esd_factor: float = 1.0
 
     @property
     def cell(self) -> tuple[float, ...]:
