@@ -126,26 +126,52 @@ def pattern_from_arrays(two_theta_deg: Sequence[float], intensity: Sequence[floa
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _numeric_rows(path: Path) -> list[list[float]]:
-    rows = []
+def _numeric_rows(path: Path) -> tuple[list[list[float]], list[str]]:
+    """Numeric rows and the other (header/comment) lines of a text pattern."""
+    rows, other = [], []
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except UnicodeError as exc:  # pragma: no cover - errors="replace" keeps this rare
         raise DataFormatError(f"{path.name}: cannot decode text ({exc})") from None
     for line in text.splitlines():
         line = line.strip()
-        if not line or line[0] in "#!;%'\"/":
+        if not line:
             continue
         parts = [p for p in re.split(r"[\s,;]+", line) if p]
-        if parts and all(_NUM.match(p) for p in parts):
+        if line[0] not in "#!;%'\"/" and parts and all(_NUM.match(p) for p in parts):
             rows.append([float(p) for p in parts])
-    return rows
+        else:
+            other.append(line)
+    return rows, other
+
+
+_WAVELENGTH = re.compile(
+    r"(?:wavelength|lambda|λ)[^0-9\n]{0,20}?(\d+\.\d+)\s*(?:A\b|Å|angstrom)?", re.I)
+
+
+def header_wavelength(lines: Sequence[str]) -> float | None:
+    """A single wavelength (Å) stated in a text pattern's header, e.g. halidelab's own
+    ``# wavelength 1.54184 A (CuKa)`` or 11-BM's ``# Mean wavelength is: 0.413128``.
+
+    A stated single wavelength means one line: no K-alpha2 is added when refining.
+    """
+    for line in lines[:100]:
+        m = _WAVELENGTH.search(line)
+        if m:
+            value = float(m.group(1))
+            if 0.1 < value < 5.0:
+                return value
+    return None
 
 
 def read_xy(path: str | Path) -> MeasuredPattern:
-    """Read a two- or three-column text pattern (2θ, intensity[, esd]); header lines skipped."""
+    """Read a two- or three-column text pattern (2θ, intensity[, esd]); header lines skipped.
+
+    Also reads GSAS ``FXYE`` files (a ``BANK ... FXYE`` line; 2θ in centidegrees, then
+    intensity and esd). A wavelength stated in the header is kept (single line).
+    """
     path = Path(path)
-    rows = _numeric_rows(path)
+    rows, other = _numeric_rows(path)
     if not rows:
         raise DataFormatError(f"{path.name}: no numeric rows (empty file or not a 2-theta/"
                               "intensity table)")
@@ -154,8 +180,12 @@ def read_xy(path: str | Path) -> MeasuredPattern:
         raise DataFormatError(f"{path.name}: one column only; need 2-theta and intensity "
                               "columns")
     arr = np.array([r[:3] if ncol >= 3 else r[:2] for r in rows])
-    sigma = arr[:, 2] if ncol >= 3 and path.suffix.lower() == ".xye" else None
-    return pattern_from_arrays(arr[:, 0], arr[:, 1], sigma, source=str(path), file_format="xy")
+    fxye = any(ln.startswith("BANK") and "FXYE" in ln.split() for ln in other)
+    sigma = arr[:, 2] if ncol >= 3 and (path.suffix.lower() == ".xye" or fxye) else None
+    x = arr[:, 0] / 100.0 if fxye else arr[:, 0]
+    return pattern_from_arrays(x, arr[:, 1], sigma, source=str(path),
+                               file_format="gsas-fxye" if fxye else "xy",
+                               wavelength_A=header_wavelength(other))
 
 
 _ANGLE_COL = ("2theta", "2-theta", "two_theta", "twotheta", "2θ", "2th", "angle", "pos")

@@ -31,6 +31,7 @@ handles cubic cells only; easydiffraction is neutron-first and pulls ~100 packag
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -96,6 +97,10 @@ def _lines(measured: MeasuredPattern, wavelength: str | float | None,
     if label == "CuKa1" and kalpha2_ratio:
         return lam, float(lam2_default), float(kalpha2_ratio)
     return lam, lam, 0.0
+
+
+#: above this |correlation| of zero shift and displacement, the displacement is dropped
+DEGENERATE_CORRELATION = 0.99
 
 
 def refine_lattice(measured: MeasuredPattern, model: Structure, *,
@@ -286,6 +291,20 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         for i, e in enumerate(np.eye(k) * 1e-6 * np.maximum(np.abs(lat), 1.0))])
     vol_err = float(math.sqrt(max(grad_v @ cov_lat @ grad_v, 0.0)))
     perr = np.sqrt(np.clip(np.diag(cov), 0, None))
+    if refine_displacement and perr[k] > 0 and perr[k + 4] > 0:
+        corr = cov[k, k + 4] / (perr[k] * perr[k + 4])
+        if abs(corr) > DEGENERATE_CORRELATION:
+            # over a narrow or low-angle range cos(theta) hardly changes: zero shift and
+            # displacement are one parameter; refine the zero shift alone and say so
+            res0 = refine_lattice(measured, model, crystal_system=crystal_system,
+                                  two_theta_range_deg=two_theta_range_deg,
+                                  wavelength=wavelength, kalpha2_ratio=kalpha2_ratio,
+                                  n_background=n_background, fwhm_guess_deg=fwhm_guess_deg,
+                                  max_strain=max_strain, refine_displacement=False)
+            note = (f"sample displacement not separable from the zero shift over "
+                    f"{lo:g}-{hi:g} deg (correlation {corr:.3f}): fixed at 0, zero shift "
+                    "refined alone")
+            return dataclasses.replace(res0, flags=(*res0.flags, note))
 
     flags = []
     at_bound = [(list(names) + ["zero", "U", "W", "eta"])[i]
