@@ -130,6 +130,11 @@ def refine_cmd(
                      is not None else "-")
                   + f", {res.n_reflections} reflections, λ1 {res.wavelength_A:.5f} Å"
                   + (f" + Kα2 ({res.kalpha2_ratio:g})" if res.kalpha2_ratio else ""))
+    console.print(f"sample displacement D = {res.displacement_deg:+.4f} ± "
+                  f"{res.displacement_err_deg:.4f}° (shift D cos θ); "
+                  f"{res.provenance.parameters.get('displacement', '')}")
+    console.print(f"esds scaled by sqrt(χ²red) and by {res.esd_factor:.2f} for serially "
+                  f"correlated residuals (Durbin-Watson {res.durbin_watson:.2f})")
     console.print("converged" if res.converged else "NOT converged")
     for flag in res.flags:
         console.print(f"warning: {flag}")

@@ -127,6 +127,15 @@ class ImpedanceSpectrum(Record):
         if not np.all(good):
             raise DataFormatError(f"{label}: {np.sum(~good)} points are not finite numbers "
                                   "(nan/inf): clean the export and read it again")
+        n_zero = int(np.sum(np.abs(zz) == 0))
+        if n_zero:
+            raise DataFormatError(f"{label}: the impedance is zero at {n_zero} of its points: "
+                                  "not a measured spectrum (a short circuit or an empty "
+                                  "export); check the file")
+        if np.any(np.abs(zz) > 1e20) or np.any(f > 1e12):
+            raise DataFormatError(f"{label}: values beyond any impedance analyser (|Z| up to "
+                                  f"{np.max(np.abs(zz)):.3g} ohm, f up to {f.max():.3g} Hz): "
+                                  "wrong columns or units?")
         if np.any(f <= 0):
             raise DataFormatError(f"{label}: frequencies must be positive (found {f.min():g} Hz); "
                                   "is the frequency column the right one?")

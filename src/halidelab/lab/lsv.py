@@ -33,6 +33,7 @@ Only the forward (anodic) sweep is used: data after the highest potential are dr
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,9 @@ def oxidation_onset(potential_V: Sequence[float], current: Sequence[float], *, t
     FitError
         The current never reaches the threshold, or a window holds too few points.
     """
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise DataFormatError(f"the onset threshold must be a positive current (density), "
+                              f"got {threshold:g}: give --threshold e.g. 0.01mA/cm2 or 1uA")
     e, j = _forward_sweep(np.asarray(potential_V, dtype=float), np.asarray(current, dtype=float))
     unit = current_unit or "mA"
     if area_cm2 is not None:

@@ -223,7 +223,7 @@ def convert_units(df: pd.DataFrame) -> pd.DataFrame:
         raw = df[label]
         if found:
             values = _to_numeric(raw)
-            if values.notna().sum() >= max(1, raw.notna().sum() // 2):
+            if raw.notna().sum() == 0 or values.notna().sum() >= max(1, raw.notna().sum() // 2):
                 dim, factor = found
                 key = f"{name}_{BASE_UNITS[dim]}"
                 while key in out:
@@ -413,12 +413,16 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
     """
     cands = [c for c in columns_of(df) if c.dimension == dimension
              and not any(a in c.name.lower() for a in avoid)]
-    for frag in prefer:
-        for c in cands:
-            if frag in c.name.lower():
-                return df[c.key].astype(float)
-    if len(cands) == 1:
-        return df[cands[0].key].astype(float)
+    chosen = next((c for frag in prefer for c in cands if frag in c.name.lower()), None)
+    if chosen is None and len(cands) == 1:
+        chosen = cands[0]
+    if chosen is not None:
+        col = df[chosen.key].astype(float)
+        if not np.isfinite(col.to_numpy()).any():
+            src = Path(df.attrs.get("source", "table")).name
+            raise DataFormatError(f"{src}: the {what or dimension} column {chosen.label!r} "
+                                  "holds no numbers (empty or not numeric): check the export")
+        return col
     labels = [c.label for c in columns_of(df)]
     src = Path(df.attrs.get("source", "table")).name
     what = what or dimension

@@ -102,9 +102,8 @@ class Circuit:
             raise FitError(f"circuit {self.text!r}: unexpected {tok!r}")
         kind = m.group(1)
         if kind not in ELEMENTS:
-            raise FitError(f"element {kind!r} in {self.text!r} is not supported by the fast "
-                           f"fitter (supported: {', '.join(ELEMENTS)}); pass initial_guess=[...] "
-                           "to fit it with impedance.py instead")
+            raise FitError(f"element {kind!r} in {self.text!r} is not supported (supported: "
+                           f"{', '.join(ELEMENTS)}): write the circuit with these elements")
         self._pos += 1
         elem = _Elem(kind, tok, len(self.names))
         units = ELEMENTS[kind]

@@ -31,7 +31,6 @@ handles cubic cells only; easydiffraction is neutron-first and pulls ~100 packag
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -99,8 +98,9 @@ def _lines(measured: MeasuredPattern, wavelength: str | float | None,
     return lam, lam, 0.0
 
 
-#: above this |correlation| of zero shift and displacement, the displacement is dropped
-DEGENERATE_CORRELATION = 0.99
+#: the displacement is refined only when cos(theta) changes by at least this much over the
+#: fitted range (else D cos(theta) is a constant: the zero shift)
+MIN_COS_SPAN = 0.05
 
 
 def refine_lattice(measured: MeasuredPattern, model: Structure, *,
@@ -193,6 +193,13 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         names = ("a", "b", "c", unique)
     free0 = np.array([cell0[_NAMES.index(n)] for n in names])
 
+    displacement_note = "refined" if refine_displacement else "fixed at 0"
+    cos_span = math.cos(math.radians(lo / 2)) - math.cos(math.radians(hi / 2))
+    if refine_displacement and cos_span < MIN_COS_SPAN:
+        refine_displacement = False
+        displacement_note = (f"not separable from the zero shift over {lo:g}-{hi:g} deg "
+                             f"(cos theta changes by {cos_span:.3f}): fixed at 0, zero shift "
+                             "refined alone")
     lam1, lam2, ratio = _lines(measured, wavelength, kalpha2_ratio)
     lams = [(lam1, 1.0)] + ([(lam2, ratio)] if ratio > 0 and lam2 != lam1 else [])
     # reflections that can enter the range when the cell strains by max_strain
@@ -291,20 +298,6 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         for i, e in enumerate(np.eye(k) * 1e-6 * np.maximum(np.abs(lat), 1.0))])
     vol_err = float(math.sqrt(max(grad_v @ cov_lat @ grad_v, 0.0)))
     perr = np.sqrt(np.clip(np.diag(cov), 0, None))
-    if refine_displacement and perr[k] > 0 and perr[k + 4] > 0:
-        corr = cov[k, k + 4] / (perr[k] * perr[k + 4])
-        if abs(corr) > DEGENERATE_CORRELATION:
-            # over a narrow or low-angle range cos(theta) hardly changes: zero shift and
-            # displacement are one parameter; refine the zero shift alone and say so
-            res0 = refine_lattice(measured, model, crystal_system=crystal_system,
-                                  two_theta_range_deg=two_theta_range_deg,
-                                  wavelength=wavelength, kalpha2_ratio=kalpha2_ratio,
-                                  n_background=n_background, fwhm_guess_deg=fwhm_guess_deg,
-                                  max_strain=max_strain, refine_displacement=False)
-            note = (f"sample displacement not separable from the zero shift over "
-                    f"{lo:g}-{hi:g} deg (correlation {corr:.3f}): fixed at 0, zero shift "
-                    "refined alone")
-            return dataclasses.replace(res0, flags=(*res0.flags, note))
 
     flags = []
     at_bound = [(list(names) + ["zero", "U", "W", "eta"])[i]
@@ -365,6 +358,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
             parameters={"crystal_system": system, "n_background_nodes": n_background,
                         "fwhm_guess_deg": fw0, "max_strain": max_strain,
                         "profile": "pseudo-Voigt, Caglioti U,W (V=0), constant eta",
+                        "displacement": displacement_note,
                         "nfev": int(res.nfev)}))
 
 
