@@ -30,7 +30,19 @@ def _length_err(text: str, what: str) -> tuple[float, float]:
 
 
 def _area(diameter: str | None, area: str | None) -> tuple[float, float] | None:
-    """Electrode area (cm2, err) from --diameter or --area ('0.785cm2', '78.5mm2')."""
+    """Electrode area (cm2, err) from --diameter or --area ('0.785cm2', '78.5mm2').
+
+    Both may be given only when they agree (within 2%, or within the diameter's error).
+    """
+    if area and diameter:
+        a_area = _area(None, area)
+        a_diam = _area(diameter, None)
+        assert a_area is not None and a_diam is not None
+        tol = max(0.02 * a_diam[0], 2 * a_diam[1])
+        if abs(a_area[0] - a_diam[0]) > tol:
+            raise UnitError(f"--area {area} ({a_area[0]:.4g} cm2) contradicts --diameter "
+                            f"{diameter} (pi d^2/4 = {a_diam[0]:.4g} cm2): give one of them")
+        return a_diam
     if area:
         m = re.match(r"^\s*([\d.eE+-]+)\s*(cm2|mm2|cm\^2|mm\^2)\s*$", area)
         if not m:
@@ -146,7 +158,9 @@ def lsv_cmd(
 ) -> None:
     """Oxidation onset potential by tangent intersection and by a threshold."""
     from halidelab.lab.lsv import oxidation_onset, plot_lsv, read_lsv
+    from halidelab.plotting import check_figure_path
 
+    check_figure_path(plot, "--plot")
     value, unit = _threshold(threshold)
     geom = _area(diameter, area)
     if unit == "mA/cm2" and geom is None:
@@ -215,13 +229,21 @@ def cycling_cmd(
 
     mass = mass_g(active_mass) if active_mass else None
     cap = specific_capacity_mAh_g(c_rate_capacity) if c_rate_capacity else None
+    wanted_curves = None
+    if curves:
+        try:
+            wanted_curves = [int(c) for c in curves.split(",") if c.strip()]
+        except ValueError:
+            raise DataFormatError(f"--curves {curves!r}: give cycle numbers, e.g. 1,2,50"
+                                  ) from None
+        if not wanted_curves or min(wanted_curves) < 1:
+            raise DataFormatError(f"--curves {curves!r}: cycle numbers start at 1")
     run = read_cycler(file, instrument)
     res = analyse_cycling(run.data, active_mass_g=mass, c_rate_capacity_mAh_g=cap,
                           convention=convention, retention_cycle=retention_cycle,
                           retention_reference_cycle=reference_cycle, source=file.name)
     if plot_dir:
-        wanted = [int(c) for c in curves.split(",")] if curves else \
-            sorted({1, min(2, res.n_cycles), res.n_cycles})
+        wanted = wanted_curves or sorted({1, min(2, res.n_cycles), res.n_cycles})
         plot_voltage_curves(voltage_curves(run.data, wanted, active_mass_g=mass,
                                            convention=convention),
                             plot_dir / "voltage_curves.png", title=file.name)

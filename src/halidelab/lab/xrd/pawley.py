@@ -32,6 +32,7 @@ handles cubic cells only; easydiffraction is neutron-first and pulls ~100 packag
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from pymatgen.analysis.diffraction.xrd import WAVELENGTHS
@@ -98,6 +99,8 @@ def _lines(measured: MeasuredPattern, wavelength: str | float | None,
     return lam, lam, 0.0
 
 
+#: the fitted reflections must remove at least this fraction of a background-only misfit
+MIN_EXPLAINED = 0.5
 #: the displacement is refined only when cos(theta) changes by at least this much over the
 #: fitted range (else D cos(theta) is a constant: the zero shift)
 MIN_COS_SPAN = 0.05
@@ -168,6 +171,12 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         raise DataFormatError(f"only {int(sel.sum())} points between {lo:g} and {hi:g} deg; "
                               "widen the range")
     x, y = x_all[sel], y_all[sel]
+    name = Path(measured.source).name
+    if measured.sigma is None and np.any(y < 0):
+        raise DataFormatError(
+            f"{name}: {int(np.sum(y < 0))} points have negative intensity (down to "
+            f"{y.min():.3g}): background-subtracted or normalised data? refine the raw "
+            "counts (the background is fitted), or give esds in a third column (.xye)")
     if measured.sigma is not None:
         sig = np.asarray(measured.sigma)[sel]
     else:  # Poisson-like: sigma = sqrt(counts), floored so empty channels do not dominate
@@ -187,7 +196,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         raise StructureError(
             f"the model cell a,b,c = {cell0[0]:.4f}, {cell0[1]:.4f}, {cell0[2]:.4f} A, angles "
             f"{cell0[3]:.2f}, {cell0[4]:.2f}, {cell0[5]:.2f} deg is not a standard {system} "
-            "setting; pass the parent CIF, or crystal_system='triclinic'")
+            "setting; pass the parent CIF, or refine it as triclinic (--system triclinic)")
     names = SYSTEM_PARAMS[system]
     if system == "monoclinic":
         names = ("a", "b", "c", unique)
@@ -225,6 +234,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     with one_blas_thread():
         model_full = _PawleyModel(x, y, w, refl, system, unique, free0, lams, n_background, names)
         p = _coarse_search(model_full, p0, x, lo, hi, fw0, k, max_strain, refl.weights)
+        p = np.clip(p, lb, ub)  # the search's last grid step may reach past a bound
         # staged: low angles first (shifts are smallest there), then the full range
         cut = lo + 0.55 * (hi - lo)
         low = x <= cut
@@ -238,7 +248,8 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
             def low_res(q, _m=m_low, _f=fixed_w):
                 return _m.residual(np.r_[q, _f])
 
-            r0 = least_squares(low_res, broad[: k + 1], bounds=(lb[: k + 1], ub[: k + 1]),
+            r0 = least_squares(low_res, np.clip(broad[: k + 1], lb[: k + 1], ub[: k + 1]),
+                               bounds=(lb[: k + 1], ub[: k + 1]),
                                x_scale=xscale[: k + 1], max_nfev=60)
             p[: k + 1] = r0.x
             r1 = least_squares(m_low.residual, np.clip(p, lb, ub), bounds=(lb, ub),
@@ -258,6 +269,19 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     bg = model_full.bg @ coef[refl.n_groups:]
     n, npar = len(x), p.size + int(np.count_nonzero(coef))
     chi2 = float(np.sum(w * (y - ycalc) ** 2))
+    # is there a pattern at all? the reflections must explain most of what a smooth
+    # background alone leaves (pure noise: a few % from fitting noise with free peaks)
+    from scipy.optimize import nnls
+
+    bg_coef, _ = nnls(model_full.bg * model_full.sw[:, None], model_full.sw * y)
+    chi2_bg = float(np.sum(w * (y - model_full.bg @ bg_coef) ** 2))
+    explained = (chi2_bg - chi2) / max(chi2_bg, 1e-300)
+    if explained < MIN_EXPLAINED:
+        raise FitError(
+            f"{name}: no diffraction pattern of {model.composition.reduced_formula} found: "
+            f"its reflections explain {100 * explained:.0f}% of what a background alone "
+            "leaves (noise, another phase, or the wrong file?); the refinement is not "
+            "reported")
     dof = max(n - npar, 1)
     chi2_red = chi2 / dof
     sumwy2 = float(np.sum(w * y * y))
@@ -309,6 +333,12 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         flags.append(f"parameter at its bound: {', '.join(at_bound)} (model far from the "
                      "sample? check the phase and the wavelength)")
     shift = np.abs(cell[:3] / cell0[:3] - 1)
+    if shift.max() > 0.98 * max_strain and rwp > 0.2:
+        raise FitError(
+            f"{name}: the reflections of {model.composition.reduced_formula} do not match "
+            f"the pattern (Rwp {100 * rwp:.0f}% with the cell pushed to the {100 * max_strain:g}% "
+            "strain limit): another phase, the wrong model, or the wrong wavelength? check "
+            "the phase (xrd simulate shows where its peaks are)")
     if shift.max() > 0.02:
         flags.append(f"cell differs from the model by {100 * shift.max():.1f}%: check the phase")
     if not np.all(np.isfinite(perr[:k])):
