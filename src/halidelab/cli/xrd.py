@@ -151,7 +151,7 @@ def refine_cmd(
                   f"correlated residuals (Durbin-Watson {res.durbin_watson:.2f})")
     console.print("converged" if res.converged else "NOT converged")
     for flag in res.flags:
-        console.print(f"warning: {flag}")
+        console_err.print(f"warning: {flag}")
     if plot is not None:
         console.print(f"wrote {plot}")
 

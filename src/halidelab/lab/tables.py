@@ -310,6 +310,16 @@ def read_mpr(path: str | Path) -> pd.DataFrame:
 
     galvani's column labels follow EC-Lab (``time/s``, ``Ewe/V``, ``I/mA``,
     ``control/V/mA``) so they go through the same unit conversion as text exports.
+
+    Why galvani and not yadg/eclabfiles: yadg (and its predecessor eclabfiles) reads
+    more recent EC-Lab files (galvani 0.5 stops at column IDs it does not know: 9 of the
+    47 .mpr files in yadg's test data, e.g. ID 182, 185, 215). Licence does not decide
+    between them: galvani is GPL-3.0-or-later and yadg GPL-3.0, so neither may be copied
+    into this MIT project; both can only be imported as installed packages. galvani is
+    already a dependency and small; yadg brings a large stack (xarray, pint, dgbowl
+    schemas). A file galvani cannot read is refused with the column it stopped at and
+    the advice to read the EC-Lab text export (.mpt), which the text readers here handle
+    whatever its columns.
     """
     from galvani import BioLogic
 
