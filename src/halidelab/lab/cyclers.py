@@ -161,16 +161,7 @@ def _assemble(name: str, time_s: np.ndarray, voltage: np.ndarray, current: np.nd
         bad = int(np.flatnonzero(~np.isfinite(time_s))[0])
         raise DataFormatError(f"{name}: time is missing or unreadable at data row {bad + 1}; "
                               "the file is damaged there")
-    back = np.flatnonzero(np.diff(time_s) < 0)
-    if back.size:
-        k = int(back[0])
-        raise DataFormatError(f"{name}: test time goes backwards at data row {k + 2} "
-                              f"({time_s[k]:.6g} s -> {time_s[k + 1]:.6g} s); several runs "
-                              "pasted together? read them one by one")
-    if n > 1 and not time_s[-1] > time_s[0]:
-        raise DataFormatError(f"{name}: the time column does not advance ({time_s[0]:.6g} s "
-                              "in every row): is it the right column, or a date exported "
-                              "without seconds?")
+    tables.check_time(name, time_s)
     cyc = _int_column(cycle, n)
     df = pd.DataFrame({
         "time_s": time_s - time_s[0],

@@ -113,15 +113,7 @@ def steady_state_current(time_s: Sequence[float], current_A: Sequence[float], vo
     if t.size < 10:
         raise DataFormatError(f"{name}: only {t.size} readable points; a DC polarisation run "
                               "needs the whole current decay")
-    back = np.flatnonzero(np.diff(t) < 0)
-    if back.size:
-        k = int(back[0])
-        raise DataFormatError(f"{name}: time goes backwards at data row {k + 2} "
-                              f"({t[k]:.6g} s -> {t[k + 1]:.6g} s); several runs pasted "
-                              "together? give one run per file")
-    if not t[-1] > t[0]:
-        raise DataFormatError(f"{name}: the time column does not advance ({t[0]:g} s "
-                              "throughout): is it the right column?")
+    tables.check_time(name, t)
     t0 = t[-1] - tail_fraction * (t[-1] - t[0])
     tail = t >= t0
     if tail.sum() < 5:

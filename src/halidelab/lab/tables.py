@@ -448,6 +448,21 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
 _EXAMPLE_HEADER = {"time": "time/s", "voltage": "Ewe/V", "current": "I/mA"}
 
 
+def check_time(name: str, time_s: np.ndarray) -> None:
+    """Refuse a time column that runs backwards or does not advance (one-line reasons)."""
+    t = np.asarray(time_s, dtype=float)
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        k = int(back[0])
+        raise DataFormatError(f"{name}: test time goes backwards at data row {k + 2} "
+                              f"({t[k]:.6g} s -> {t[k + 1]:.6g} s); several runs pasted "
+                              "together? read them one by one")
+    if t.size > 1 and not t[-1] > t[0]:
+        raise DataFormatError(f"{name}: the time column does not advance ({t[0]:.6g} s in "
+                              "every row): is it the right column, or a date exported without "
+                              "seconds?")
+
+
 def finite_rows(*arrays: np.ndarray) -> np.ndarray:
     """Boolean mask of rows where all arrays are finite."""
     mask = np.ones(len(arrays[0]), dtype=bool)
