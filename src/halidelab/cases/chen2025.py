@@ -278,6 +278,7 @@ def reproduce_chen2025(
     results["md_arrhenius"] = {x: _md_arrhenius(runs) for x, runs in results["md"].items()}
     ens = ensemble_rows(members, model_xs, states)
     results["ensembles"] = ens
+    results["measured_reference"] = [dict(m) for m in CHEN2025_MEASURED]
     results["kmc"] = {f"{x:g} {st}": [m for kk, m in members.items() if kk[0] == x and kk[1] == st]
                       for x in model_xs for st in states}
     verdict_rows = ensemble_verdicts(ens, model_xs, states)

@@ -116,15 +116,15 @@ def xrd_figure(xrd: dict[float, Any]):
     return _xrd([(f"x = {x:g}", pat) for x, pat in sorted(xrd.items())])
 
 
-def arrhenius_figure(md_arrhenius: dict[float, Any]):
+def arrhenius_figure(md_arrhenius: dict[float, Any], measured: Sequence[dict[str, Any]] = ()):
     """MD Nernst-Einstein sigma(T) per composition, extrapolated to 300 K, with the
-    conductivities Chen et al. measured at 25 C."""
-    from halidelab.cases.chen2025 import CHEN2025_MEASURED
+    conductivities Chen et al. measured at 25 C (``measured``: rows with ``x``, ``state``,
+    ``sigma_S_cm``)."""
     from halidelab.report.figures import md_arrhenius_figure
 
     items = [(f"x = {x:g}", a) for x, a in sorted(md_arrhenius.items()) if a and "error" not in a]
-    meas = [(f"x = {m['x']:g} {m['state']}, 25 °C (Chen 2025)", 298.15, m["sigma_S_cm"])
-            for m in CHEN2025_MEASURED]
+    meas = [(f"x = {m['x']:g} {m.get('state', '')}, 25 °C (Chen 2025)", 298.15, m["sigma_S_cm"])
+            for m in measured]
     return md_arrhenius_figure(items, measured=meas)
 
 
@@ -161,20 +161,21 @@ def ensemble_table(ensembles: list[dict[str, Any]]) -> str:
             f"{body}</table>")
 
 
-def kmc_figure(kmc: dict[str, list[dict[str, Any]]]):
+def kmc_figure(kmc: dict[str, list[dict[str, Any]]], measured: Sequence[dict[str, Any]] = ()):
     """sigma(T) from KMC per composition and state (mean and standard error over the
-    orderings), next to Chen et al.'s measured Arrhenius line and points."""
+    orderings), next to Chen et al.'s measured Arrhenius line and points (``measured``:
+    rows with ``x``, ``state``, ``sigma_S_cm``, ``ea_eV``)."""
     import matplotlib.pyplot as plt
-
-    from halidelab.cases.chen2025 import CHEN2025_MEASURED
 
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
     tt = np.linspace(298.15, 373.15, 20)
-    # LZNC ball-milled: sigma(25 C) 1.03e-3 S/cm, Ea 0.327 eV (sigma T Arrhenius form)
     kb = 8.617333262e-5
-    line = 1.03e-3 * 298.15 / tt * np.exp(-0.327 / kb * (1 / tt - 1 / 298.15))
-    ax.plot(1000 / tt, np.log10(line), "-", color="tab:red", lw=2, label="measured LZNC (Chen 2025), Ea 0.327 eV")
-    for m in CHEN2025_MEASURED:
+    for m in measured:  # a measured Ea draws its Arrhenius line (sigma T form) over 25-100 C
+        if m.get("ea_eV"):
+            line = m["sigma_S_cm"] * 298.15 / tt * np.exp(-m["ea_eV"] / kb * (1 / tt - 1 / 298.15))
+            ax.plot(1000 / tt, np.log10(line), "-", color="tab:red", lw=2,
+                    label=f"measured x={m['x']:g} {m.get('state', '')} (Chen 2025), Ea {m['ea_eV']:g} eV")
+    for m in measured:
         ax.plot(1000 / 298.15, np.log10(m["sigma_S_cm"]), "*", ms=12,
                 color="tab:red" if m["state"] == "ball-milled" else "tab:gray")
     markers = {"ball-milled": "o", "annealed": "s"}
@@ -412,7 +413,7 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
         notes = sorted({a for v in kmc.values() for m in v for src in ("kmc_bvse", "kmc_neb") if m.get(src)
                         for a in m[src]["kmc"]["assumptions"]})
         sections.append(("Kinetic Monte Carlo (25-100 °C)", figure_html(
-            kmc_figure(kmc), "σ(T) by kinetic Monte Carlo on the hop networks of every ordering (mean ± "
+            kmc_figure(kmc, results.get("measured_reference", ())), "σ(T) by kinetic Monte Carlo on the hop networks of every ordering (mean ± "
             "standard error over the orderings): solid, NEB networks (annealed orderings); dotted, BVSE "
             "networks (both states). Red line: the measured Arrhenius line of ball-milled LZNC; stars: "
             "measured 25 °C values (grey: annealed LZNC).", kind="kmc")
@@ -445,7 +446,7 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
         figs.append(missing_html("CI-NEB energy profiles", "neb", "neb"))
     md_arr = {x: a for x, a in results.get("md_arrhenius", {}).items() if a and "error" not in a}
     if md_arr:
-        figs.append(figure_html(arrhenius_figure(md_arr), "Arrhenius plot of the MD Nernst-Einstein "
+        figs.append(figure_html(arrhenius_figure(md_arr, results.get("measured_reference", ())), "Arrhenius plot of the MD Nernst-Einstein "
                                 "conductivities (Haven ratio 1), extrapolated to 300 K (dashed), with "
                                 "the conductivities measured at 25 °C (stars).", kind="arrhenius"))
     else:
