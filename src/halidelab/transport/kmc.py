@@ -468,7 +468,6 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
             sad += [s, s]
     src_a = np.array(src, dtype=np.int64)
     dst_a = np.array(dst, dtype=np.int64)
-    order = np.argsort(src_a, kind="stable")
     # site -> directed edges touching it (as source or destination)
     touch: list[list[int]] = [[] for _ in range(n)]
     for e, (i, j) in enumerate(zip(src_a, dst_a, strict=True)):
@@ -477,7 +476,6 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
     se_ptr = np.zeros(n + 1, dtype=np.int64)
     se_ptr[1:] = np.cumsum([len(t) for t in touch])
     se_idx = np.array([e for t in touch for e in t], dtype=np.int64)
-    del order
     # exclusion neighbours: pairs (i, j, image) in the cell, then mapped like the hops
     excl: list[list[int]] = [[] for _ in range(n)]
     for i, j, img in _exclusion_pairs(frac, cell, network.exclusion_radius_A):
@@ -799,6 +797,11 @@ def _diffusive(t: np.ndarray, coll: np.ndarray, hop_A: float) -> tuple[bool, str
     return not reasons, "; ".join(reasons)
 
 
+def _sem(values: np.ndarray) -> float:
+    """Standard error of the mean of independent runs."""
+    return float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
 def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int = 8,
             hops_per_carrier: float = 200.0, equilibration_per_carrier: float = 20.0,
             n_samples: int = 400, supercell: Sequence[int] | None = None,
@@ -898,9 +901,8 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
         if not ok:
             not_diffusive.append(f"{T:g} K: {why} after {hops:g} hops per Li")
         dts_a, dss_a = np.array(dts), np.array(dss)
-        se = lambda a: float(a.std(ddof=1) / math.sqrt(len(a)))  # noqa: E731
-        d_tr, d_tr_err = float(dts_a.mean()), se(dts_a)
-        d_s, d_s_err = float(dss_a.mean()), se(dss_a)
+        d_tr, d_tr_err = float(dts_a.mean()), _sem(dts_a)
+        d_s, d_s_err = float(dss_a.mean()), _sem(dss_a)
         haven = d_tr / d_s if d_s > 0 else None
         haven_err = (haven * math.hypot(d_tr_err / d_tr if d_tr > 0 else 0.0, d_s_err / d_s)
                      if haven is not None else None)
