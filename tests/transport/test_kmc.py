@@ -163,9 +163,10 @@ def test_bad_inputs():
         run_kmc(cubic(), [300.0], n_runs=1)
     with pytest.raises(SimulationError, match="positive"):
         run_kmc(cubic(), [-3.0])
-    full = cubic(n_carriers=1)
-    with pytest.raises(SimulationError, match="blocked"):
-        run_kmc(full, [300.0], n_runs=2, supercell=(2, 2, 2))  # one carrier per site: no hop
+    # one carrier per site: no hop is possible, said (no error, no number)
+    res = run_kmc(cubic(n_carriers=1), [300.0, 400.0], n_runs=2, supercell=(2, 2, 2))
+    assert all(not p.diffusive and "blocked" in p.note and p.sigma_S_cm == 0.0 for p in res.points)
+    assert res.ea_eV is None and res.sigma_25C_S_cm is None and any("blocked" in w for w in res.warnings)
 
 
 def rattler(slow_eV: float, L: float = 6.0):

@@ -175,3 +175,18 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, args, words):
     code = main(["validate", "--report", str(tmp_path / "x"), *args])
     err = capsys.readouterr().err
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_kmc_tier_predicts_ea_and_sigma_at_25C(tmp_path, counted):
+    """The kmc tier runs KMC on each relaxed reference structure's network (BVSE here: no
+    neb tier) and predicts Ea over 25-100 C and log10 sigma at 25 C."""
+    small = ValidateSettings(bvse_resolution_A=0.5, relax_steps=5, kmc_temperatures_K=(400.0, 500.0),
+                             kmc_runs=2, kmc_hops=20)
+    out = validate(tiers=["kmc"], models=["chgnet"], out=None, db=tmp_path / "k.sqlite", settings=small,
+                   materials=SUBSET[:2], progress=False, report=False)
+    assert not out.failed, out.failed
+    assert out.tiers == ("model", "relax", "kmc")
+    rows = {r["composition"]: r for r in out.rows if r["tier"] == "kmc"}
+    assert set(rows) == {"Li3InCl6", "LiAlCl4"}
+    for r in rows.values():
+        assert math.isfinite(r["pred_log10_sigma_S_cm"]) and 0.0 < r["pred_ea_eV"] < 2.0

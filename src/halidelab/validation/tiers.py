@@ -11,6 +11,8 @@ relax        1      yes         (relaxed structure; kind ``relax``)
 bvse         2      if relaxed  Ea = BVSE 3D percolation barrier; log10 sigma by Arrhenius
 neb          2      yes         Ea = NEB 3D percolation barrier; log10 sigma by Arrhenius
 prior        2      no          log10 sigma = the data-driven prior's
+kmc          3      yes         Ea and log10 sigma(25 C) from KMC at 25-100 C on the NEB
+                                network when the neb tier ran, else the BVSE network
 ===========  =====  ==========  ===========================================================
 
 Adding a tier (the lead's ``kmc``) is one :class:`TierSpec` in :data:`TIERS`: a ``task``
@@ -86,6 +88,9 @@ class ValidateSettings:
     bvse_resolution_A: float = 0.25
     neb_images: int = 5
     neb_steps: int = 300
+    kmc_temperatures_K: tuple[float, ...] = (298.15, 323.15, 348.15, 373.15)
+    kmc_runs: int = 8
+    kmc_hops: float = 200.0
 
 
 @dataclasses.dataclass
@@ -225,9 +230,24 @@ def neb_task(ctx: MaterialContext) -> Task | None:
                                    "steps": st.neb_steps, "endpoint_steps": st.neb_steps})
 
 
+def kmc_task(ctx: MaterialContext) -> Task | None:
+    """``kmc`` task: on the NEB study's network when the neb tier ran, else the BVSE
+    network of the relaxed structure (inputs as ``reproduce``/``screen``)."""
+    if not ctx.results.get("relax"):
+        return None
+    st = ctx.settings
+    common = {"temperatures_K": [float(t) for t in st.kmc_temperatures_K], "n_runs": st.kmc_runs,
+              "hops_per_carrier": float(st.kmc_hops), "seed": st.seed}
+    study = ctx.results.get("neb")
+    if study and study.get("results"):
+        return Task("kmc", f"{ctx.label} neb", {"structure": ctx.structure, "source": "neb", "study": study,
+                                                **common})
+    return Task("kmc", f"{ctx.label} bvse", {"structure": ctx.structure, "source": "bvse", **common})
+
+
 def prior_task(ctx: MaterialContext) -> Task:
     """``prior`` task (inputs as ``reproduce``: formula and the model's checksum)."""
-    from halidelab.screening.reproduce import _prior_sha
+    from halidelab.cases.chen2025 import _prior_sha
 
     return Task("prior", ctx.entry.composition, {"formula": ctx.entry.composition, "model_sha256": _prior_sha()})
 
@@ -256,6 +276,21 @@ def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     return _barrier_predictions(perc.get("ea_3d_eV"), ctx, "NEB")
 
 
+def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
+    """KMC: Ea over 25-100 C and log10 sigma(25 C) (no extrapolation); the 68 % interval
+    of sigma and Ea's standard error as spreads."""
+    k = result["kmc"]
+    src = result["network"]["source"].upper()
+    out = {}
+    if k.get("ea_eV") is not None:
+        out["ea_eV"] = Prediction(float(k["ea_eV"]), float(k.get("ea_err_eV") or 0.0), f"KMC on the {src} network")
+    s, lo, hi = k.get("sigma_25C_S_cm"), k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
+    if s and s > 0:
+        spread = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else 0.0
+        out["log10_sigma_S_cm"] = Prediction(math.log10(s), float(spread), f"KMC on the {src} network, 25 C")
+    return out
+
+
 def prior_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """Prior: its log10 sigma(RT); the 90 % interval half-width / 1.645 as spread."""
     lo, hi = result.get("log10_sigma_low_S_cm"), result.get("log10_sigma_high_S_cm")
@@ -276,6 +311,8 @@ TIERS: dict[str, TierSpec] = {
                     "CI-NEB 3D percolation barrier (MLIP)"),
     "prior": TierSpec("prior", 2, _never, (), prior_task, prior_predict,
                       "data-driven conductivity prior"),
+    "kmc": TierSpec("kmc", 3, _always, ("model", "relax"), kmc_task, kmc_predict,
+                    "kinetic Monte Carlo sigma(25 C) and Ea (NEB network, else BVSE)"),
 }
 
 
