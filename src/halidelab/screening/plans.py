@@ -105,9 +105,10 @@ TIER_COSTS: dict[str, TierCost] = {
                            "with 3 processes sharing the 2 cores; scaled with atoms"),
     # per network: KMC at 4 temperatures x 8 runs x 200 hops per Li, runs extended until
     # diffusive; the first task of a worker also compiles the numba kernel (per_worker_s)
-    "kmc": TierCost(3.0, 15.0, 120.0, ref_atoms=132, per_worker_s=15.0,
-                    source="benchmarks/bench_kmc.py: BVSE-network KMC of relaxed Li2ZrCl6-type "
-                           "models, 1 thread"),
+    "kmc": TierCost(3.0, 10.0, 60.0, ref_atoms=132, per_worker_s=15.0,
+                    source="benchmarks/bench_kmc.py (load ~6 on the 2 cores): BVSE network + KMC at "
+                           "4 temperatures x 8 runs, 5.7 s for a 54-atom and 14 s for a 132-atom "
+                           "Li2ZrCl6-type model; the first task of a worker also compiles the kernel"),
 }
 #: NEB bands per ``hops="distinct"`` study (low, typical, high): measured 3-4 on Li2ZrCl6-type
 #: models (x = 0.2 Nb: 3, Ta: 4; 1 vacancy hop class along c + 2-3 Li-i-Li paths in plane).
