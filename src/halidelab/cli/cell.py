@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import OutputGuard, console, console_err, print_json
 from halidelab.errors import DataFormatError, UnitError
+from halidelab.outputs import atomic_path
 from halidelab.units import length_cm, mass_g, specific_capacity_mAh_g
 
 _PM = re.compile(r"^\s*([-+]?[\d.eE+-]+?)\s*(?:\+-|\+/-|±)\s*([\d.eE+-]+)\s*([^\d\s].*)$")
@@ -130,6 +131,8 @@ def lsv_cmd(
     """Oxidation onset potential by tangent intersection and by a threshold."""
     from halidelab.lab.lsv import oxidation_onset, plot_lsv, read_lsv
 
+    if plot:
+        OutputGuard([file]).file(plot, "--plot", figure=True)
     value, unit = _threshold(threshold)
     geom = _area(diameter, area)
     if unit == "mA/cm2" and geom is None:
@@ -152,7 +155,8 @@ def lsv_cmd(
                           rise_window=window(rise_window, "--rise-window"),
                           subtract_baseline=subtract, source=file.name)
     if plot:
-        plot_lsv(e, i, res, plot, title=file.name)
+        with atomic_path(plot) as tmp:
+            plot_lsv(e, i, res, tmp, title=file.name)
     if as_json:
         print_json(res.to_dict())
         return
@@ -187,6 +191,11 @@ def cycling_cmd(
         voltage_curves,
     )
 
+    if plot_dir:
+        guard = OutputGuard([file])
+        guard.folder(plot_dir, "--plot-dir", create=False)
+        for name in ("voltage_curves.png", "capacity_ce.png"):
+            guard.file_in(plot_dir, name, "--plot-dir")
     mass = mass_g(active_mass) if active_mass else None
     cap = specific_capacity_mAh_g(c_rate_capacity) if c_rate_capacity else None
     run = read_cycler(file, instrument)
@@ -196,10 +205,12 @@ def cycling_cmd(
     if plot_dir:
         wanted = [int(c) for c in curves.split(",")] if curves else \
             sorted({1, min(2, res.n_cycles), res.n_cycles})
-        plot_voltage_curves(voltage_curves(run.data, wanted, active_mass_g=mass,
-                                           convention=convention),
-                            plot_dir / "voltage_curves.png", title=file.name)
-        plot_capacity_ce(res, plot_dir / "capacity_ce.png", title=file.name)
+        curves_data = voltage_curves(run.data, wanted, active_mass_g=mass, convention=convention)
+        guard.folder(plot_dir, "--plot-dir")
+        with atomic_path(plot_dir / "voltage_curves.png") as tmp:
+            plot_voltage_curves(curves_data, tmp, title=file.name)
+        with atomic_path(plot_dir / "capacity_ce.png") as tmp:
+            plot_capacity_ce(res, tmp, title=file.name)
     if as_json:
         out = res.to_dict()
         out["reader"] = {"instrument": run.instrument, "notes": list(run.notes)}

@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import OutputGuard, console, console_err, print_json
 from halidelab.errors import DataFormatError, FitError
+from halidelab.outputs import atomic_path
 
 eis_app = typer.Typer(help="Impedance spectra: fit, conductivity, Arrhenius, volcano.",
                       no_args_is_help=True)
@@ -77,13 +78,20 @@ def fit_cmd(
     """Fit spectra with automatic guesses; conductivity with uncertainty."""
     from halidelab.lab.eis import fit_spectra, plot_bode, plot_nyquist
 
-    spectra = _read_all(_expand(files), instrument)
+    paths = _expand(files)
+    guard = OutputGuard(paths)
+    for fig, opt in ((plot, "--plot"), (bode, "--bode")):
+        if fig is not None:
+            guard.file(fig, opt, figure=True)
+    spectra = _read_all(paths, instrument)
     fits = fit_spectra(spectra, circuit, thickness=thickness, diameter=diameter,
                        resistance=resistance, kk=True)
     if plot is not None:
-        plot_nyquist(fits, path=plot)
+        with atomic_path(plot) as tmp:
+            plot_nyquist(fits, path=tmp)
     if bode is not None:
-        plot_bode(fits[0], path=bode)
+        with atomic_path(bode) as tmp:
+            plot_bode(fits[0], path=tmp)
     if as_json:
         print_json([_fit_summary(f) for f in fits])
         return
@@ -138,11 +146,17 @@ def arrhenius_cmd(
     from halidelab.arrhenius import plot_arrhenius
     from halidelab.lab.eis import plot_nyquist
 
+    guard = OutputGuard(_expand(files))
+    for fig, opt in ((plot, "--plot"), (nyquist, "--nyquist")):
+        if fig is not None:
+            guard.file(fig, opt, figure=True)
     fits, arr = _series(files, thickness, diameter, circuit, resistance, instrument, model)
     if plot is not None:
-        plot_arrhenius(arr, path=plot)
+        with atomic_path(plot) as tmp:
+            plot_arrhenius(arr, path=tmp)
     if nyquist is not None:
-        plot_nyquist(fits, path=nyquist, zoom=1.6)
+        with atomic_path(nyquist) as tmp:
+            plot_nyquist(fits, path=tmp, zoom=1.6)
     if as_json:
         print_json({"arrhenius": arr.to_dict(), "fits": [_fit_summary(f) for f in fits]})
         return
@@ -168,6 +182,10 @@ def volcano_cmd(
     """Sigma(25 C) and Ea against composition across a series (two y axes)."""
     from halidelab.arrhenius import plot_arrhenius, plot_volcano
 
+    guard = OutputGuard(_expand([item.partition("=")[2] for item in series if "=" in item]))
+    for fig, opt in ((plot, "--plot"), (arrhenius_plot, "--arrhenius-plot")):
+        if fig is not None:
+            guard.file(fig, opt, figure=True)
     rows = []
     for item in series:
         x, sep, pattern = item.partition("=")
@@ -182,12 +200,14 @@ def volcano_cmd(
     rows.sort(key=lambda r: r[0])
     sig_err = [(a.value_25C_high - a.value_25C_low) / 2 for _, a in rows]
     if plot is not None:
-        plot_volcano([x for x, _ in rows], [a.value_25C for _, a in rows],
-                     [a.ea_eV for _, a in rows], sig_err, [a.ea_err_eV for _, a in rows],
-                     xlabel=xlabel, path=plot)
+        with atomic_path(plot) as tmp:
+            plot_volcano([x for x, _ in rows], [a.value_25C for _, a in rows],
+                         [a.ea_eV for _, a in rows], sig_err, [a.ea_err_eV for _, a in rows],
+                         xlabel=xlabel, path=tmp)
     if arrhenius_plot is not None:
-        plot_arrhenius([a for _, a in rows], labels=[f"{xlabel} = {x:g}" for x, _ in rows],
-                       path=arrhenius_plot)
+        with atomic_path(arrhenius_plot) as tmp:
+            plot_arrhenius([a for _, a in rows], labels=[f"{xlabel} = {x:g}" for x, _ in rows],
+                           path=tmp)
     if as_json:
         print_json([{"x": x, **a.to_dict()} for x, a in rows])
         return

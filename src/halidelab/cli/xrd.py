@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import OutputGuard, console, console_err, print_json, warn
+from halidelab.errors import DataFormatError
+from halidelab.outputs import atomic_path
 
 xrd_app = typer.Typer(help="Powder XRD: simulate a model's pattern, refine a lattice.",
                       no_args_is_help=True)
@@ -46,16 +48,24 @@ def simulate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
     """Simulated powder pattern and peak list of a structure model."""
-    from halidelab.structures.prototypes import read_structure
+    from halidelab.cli._structures import load_structure
     from halidelab.structures.xrd import simulate_pattern, write_peak_list, write_xy
 
-    structure = read_structure(model)
+    guard = OutputGuard([model])
+    for path, opt in ((output, "-o/--output"), (peaks, "--peaks")):
+        if path is not None:
+            guard.file(path, opt)
+    if output is not None and peaks is not None and output.resolve() == peaks.resolve():
+        raise DataFormatError(f"-o/--output and --peaks are the same file {output}: give two names")
+    structure, _ = load_structure(model, order=False)  # partial occupancies diffract as they are
     pat = simulate_pattern(structure, wavelength=_wavelength(wavelength),
                            two_theta_range_deg=_range(two_theta))
     if output is not None:
-        write_xy(pat, output, fwhm_deg=fwhm)
+        with atomic_path(output) as tmp:
+            write_xy(pat, tmp, fwhm_deg=fwhm)
     if peaks is not None:
-        write_peak_list(pat, peaks)
+        with atomic_path(peaks) as tmp:
+            write_peak_list(pat, tmp)
     if as_json:
         print_json(pat.to_dict())
         return
@@ -92,6 +102,8 @@ def refine_cmd(
     from halidelab.lab.xrd import plot_refinement, read_pattern, refine_lattice
     from halidelab.structures.prototypes import read_structure
 
+    if plot is not None:
+        OutputGuard([pattern, model]).file(plot, "--plot", figure=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         measured = read_pattern(pattern, fmt)
@@ -104,7 +116,8 @@ def refine_cmd(
     if plot is not None:
         import matplotlib.pyplot as plt
 
-        plt.close(plot_refinement(res, plot))
+        with atomic_path(plot) as tmp:
+            plt.close(plot_refinement(res, tmp))
     if as_json:
         print_json(res.summary())
         return
@@ -131,7 +144,7 @@ def refine_cmd(
                   + (f" + Kα2 ({res.kalpha2_ratio:g})" if res.kalpha2_ratio else ""))
     console.print("converged" if res.converged else "NOT converged")
     for flag in res.flags:
-        console.print(f"warning: {flag}")
+        warn(flag)
     if plot is not None:
         console.print(f"wrote {plot}")
 
