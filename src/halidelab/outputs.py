@@ -139,12 +139,7 @@ class OutputGuard:
         if not store_ok and is_sqlite_file(p):
             raise OutputError(f"{option} {p} is an SQLite database (a results store or another "
                               "program's): halidelab does not write over it; choose another name")
-        parent = p.parent
-        if not parent.is_dir():
-            if parent.exists():
-                raise OutputError(f"{option} {p}: {parent} is a file, not a folder")
-            raise OutputError(f"{option} {p}: the folder {parent} does not exist; create it first "
-                              "(halidelab creates only output folders you name)")
+        _parent_must_exist(p, option)
         if figure:
             suffix = p.suffix.lower().lstrip(".")
             allowed = figure_suffixes()
@@ -166,12 +161,7 @@ class OutputGuard:
             what = "the input file" if self._clash(p) is not None else "an existing file"
             raise OutputError(f"{option} {p} is {what}, not a folder: give a folder name")
         if not p.exists():
-            parent = p.parent
-            if not parent.is_dir():
-                if parent.exists():
-                    raise OutputError(f"{option} {p}: {parent} is a file, not a folder")
-                raise OutputError(f"{option} {p}: the folder {parent} does not exist; create it "
-                                  "first (halidelab creates only the last folder of an output path)")
+            _parent_must_exist(p, option)
             if create:
                 try:
                     p.mkdir()
@@ -190,6 +180,17 @@ class OutputGuard:
         if not Path(folder).is_dir():
             return Path(folder) / name
         return self.file(Path(folder) / name, option)
+
+
+def _parent_must_exist(p: Path, option: str) -> None:
+    """Rule 3: the folder an output goes into exists (nothing above it is created)."""
+    parent = p.parent
+    if parent.is_dir():
+        return
+    if parent.exists():
+        raise OutputError(f"{option} {p}: {parent} is a file, not a folder")
+    raise OutputError(f"{option} {p}: the folder {parent} does not exist; create it first "
+                      "(halidelab creates only the last folder of an output path)")
 
 
 _COMMON_FIGS = {"png", "svg", "pdf", "jpg", "jpeg", "eps", "tif", "tiff", "webp"}

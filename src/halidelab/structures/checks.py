@@ -39,10 +39,11 @@ WARN_FRACTION = 0.75
 #: An empty slab thicker than this along a cell axis (A) is vacuum.
 VACUUM_GAP_A = 6.0
 #: Default largest structure per kind of work (atoms); ``--max-atoms`` raises it.
-#: bvse: ~0.04 s per atom at 0.2 A on this CPU (130 atoms in ~5 s), so 2000 atoms is a
-#: few minutes and a 13,824-atom cell about half an hour and several GB of grid;
-#: mlip: one CHGNet call on 1000 atoms is seconds on a CPU, a relax or NEB hundreds of
-#: calls; structure: the Ewald matrix of the ordering grows as N^2.
+#: bvse: the cost is linear in the cell volume (grid points x neighbours in r_cut);
+#: DESIGN.md measures 3.5-5 s for ~130 atoms at 0.25 A on the 2-core CPU, so 2000 atoms
+#: is a few minutes, and a 13,824-atom cell (estimated, linear) 10-20 min with a grid of
+#: ~3e7 points at 0.2 A. mlip: a relax, MD or NEB is hundreds to thousands of model
+#: calls, each seconds for 1000 atoms on a CPU (CHGNet 0.12-0.35 s for ~70 atoms).
 MAX_ATOMS: dict[str, int] = {"bvse": 2000, "mlip": 1000}
 
 
