@@ -122,3 +122,16 @@ def test_bad_input_gives_one_line_and_exit_2(argv, capsys, tmp_path, monkeypatch
 
 def test_at_least_30_malformed_inputs():
     assert len(BAD) >= 30
+
+
+def test_structure_ball_milled_state(tmp_path, capsys):
+    from halidelab.cli import main
+
+    assert main(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--state", "ball-milled",
+                 "--configs", "2", "--no-xrd", "--formats", "cif", "-o", str(tmp_path), "--json"]) == 0
+    import json
+
+    man = json.loads(capsys.readouterr().out)["models"]["Li1.8Zr0.8Nb0.2Cl6"]
+    assert man["state"] == "ball-milled" and len(man["configurations"]) == 2
+    assert main(["structure", "Li2ZrCl6", "--state", "quenched", "-o", str(tmp_path / "q")]) == 2
+    assert "synthesis state" in capsys.readouterr().err

@@ -41,3 +41,8 @@ class SimulationError(HalidelabError, RuntimeError):
 
 class StoreError(HalidelabError, RuntimeError):
     """A results store that cannot be opened or written."""
+
+
+class CalibrationError(HalidelabError, ValueError):
+    """A calibration that cannot be fitted, or a calibration file that is corrupted or
+    does not match what it is applied to (reference set, model, tier)."""

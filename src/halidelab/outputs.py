@@ -20,7 +20,8 @@ work starts) and is written atomically. The rules:
    place with ``os.replace``: a crash or Ctrl-C leaves the old file or the new one,
    never half of one.
 6. **Figures** need a suffix matplotlib can write (png, svg, pdf ...), checked before
-   the work.
+   the work (:func:`halidelab.plotting.check_figure_path`); :func:`halidelab.plotting.savefig`
+   writes them atomically too.
 
 JSON: :func:`dumps_json` is the one encoder for ``--json`` output and every JSON file
 (non-finite numbers become ``null``, numpy scalars and arrays plain numbers and lists),
@@ -68,13 +69,6 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def figure_suffixes() -> set[str]:
-    """File suffixes matplotlib can write (``png``, ``svg``, ``pdf`` ...)."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    return {s.lower() for s in FigureCanvasBase.get_supported_filetypes()}
-
-
 class OutputGuard:
     """Checks the output paths of one command against its inputs (the rules above).
 
@@ -120,14 +114,17 @@ class OutputGuard:
         option : str
             The CLI option that named it, for the message.
         figure : bool
-            The file is a matplotlib figure: its suffix must be a format matplotlib writes.
+            The file is a matplotlib figure: its suffix must be a format matplotlib writes
+            (:func:`halidelab.plotting.check_figure_path`).
         store_ok : bool
             The output *is* a results store (``--db``): an SQLite file there is expected.
 
         Raises
         ------
         OutputError
-            Rules 1-4 and 6 of the module docstring.
+            Rules 1-4 of the module docstring.
+        halidelab.plotting.FigureFormatError
+            Rule 6.
         """
         p = Path(path)
         inp = self._clash(p)
@@ -141,11 +138,9 @@ class OutputGuard:
                               "program's): halidelab does not write over it; choose another name")
         _parent_must_exist(p, option)
         if figure:
-            suffix = p.suffix.lower().lstrip(".")
-            allowed = figure_suffixes()
-            if suffix not in allowed:
-                raise OutputError(f"{option} {p}: cannot write a figure as {p.suffix or 'a file without suffix'}; "
-                                  f"use one of {', '.join(sorted(s for s in allowed if s in _COMMON_FIGS))}")
+            from halidelab.plotting import check_figure_path
+
+            check_figure_path(p, option)
         return p
 
     def folder(self, path: str | Path, option: str = "--out", create: bool = True) -> Path:
@@ -168,7 +163,8 @@ class OutputGuard:
                 except FileExistsError:  # created meanwhile by a parallel run
                     pass
                 except OSError as exc:
-                    raise OutputError(f"{option} {p}: cannot create the folder ({exc.strerror})") from None
+                    raise OutputError(f"{option} {p}: cannot create the folder "
+                                      f"({exc.strerror})") from None
         return p
 
     def file_in(self, folder: str | Path, name: str, option: str = "--out") -> Path:
@@ -191,9 +187,6 @@ def _parent_must_exist(p: Path, option: str) -> None:
         raise OutputError(f"{option} {p}: {parent} is a file, not a folder")
     raise OutputError(f"{option} {p}: the folder {parent} does not exist; create it first "
                       "(halidelab creates only the last folder of an output path)")
-
-
-_COMMON_FIGS = {"png", "svg", "pdf", "jpg", "jpeg", "eps", "tif", "tiff", "webp"}
 
 
 # ------------------------------------------------------------------------- atomic writes

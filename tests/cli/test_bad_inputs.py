@@ -47,8 +47,16 @@ def _digest(paths: list[Path]) -> dict[str, str | None]:
             for p in paths}
 
 
+DISORDERED = Path(__file__).parents[1] / "data" / "structures" / "Li3YCl6_P-3m1_obelix-ei3.cif"
+
+
+def _rocksalt(a: float) -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "Cl"],
+                                     [[0, 0, 0], [0.5] * 3])
+
+
 def _licl(path: Path, a: float = 5.3) -> Path:
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+    s = _rocksalt(a)
     s.to(filename=str(path))
     return path
 
@@ -87,7 +95,7 @@ def test_outputs_never_replace_an_input(my_store, tmp_path, capsys):
     """results --csv over its store, relax --out over its input, xrd -o over the model."""
     cif = _licl(tmp_path / "a.cif")
     fw = tmp_path / "fw.cif"
-    shutil.copy(Path(__file__).parents[1] / "data" / "structures" / "Li3YCl6_P-3m1_obelix-ei3.cif", fw)
+    shutil.copy(DISORDERED, fw)
     out = tmp_path / "models"
     out.mkdir()
     trap = out / "Li3YCl6_c0.cif"  # the name `structure` would give its first model
@@ -160,14 +168,16 @@ def test_read_commands_open_the_store_read_only(my_store, tmp_path, capsys):
                          "--tiers", "rules", "--db", old], capsys)
     assert code == 0, err
     con = sqlite3.connect(old)
-    assert dict(con.execute("SELECT key, value FROM halidelab_meta"))["schema"] == "halidelab-results"
+    meta = dict(con.execute("SELECT key, value FROM halidelab_meta"))
+    assert meta["schema"] == "halidelab-results"
     con.close()
 
 
 def test_output_paths_create_nothing_above_what_was_asked(tmp_path, capsys):
     cif = _licl(tmp_path / "licl.cif")
     missing = tmp_path / "nonexistent_dir"
-    code, _, err = _run(["bvse", cif, "--resolution", "0.5", "--cube", missing / "map.cube"], capsys)
+    code, _, err = _run(["bvse", cif, "--resolution", "0.5", "--cube", missing / "map.cube"],
+                        capsys)
     _refused(code, err, "does not exist")
     code, _, err = _run(["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "-o",
                          missing / "models"], capsys)
@@ -177,7 +187,8 @@ def test_output_paths_create_nothing_above_what_was_asked(tmp_path, capsys):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me\n")
     before = _digest([a_file])
-    code, _, err = _run(["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "-o", a_file], capsys)
+    code, _, err = _run(["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "-o", a_file],
+                        capsys)
     _refused(code, err, "not a folder")
     assert _digest([a_file]) == before
     # the folder asked for is created (only it)
@@ -268,8 +279,8 @@ def test_overlapping_atoms_refused_short_contacts_warned(tmp_path, capsys):
             line = _refused(code, err, "apart", "overlap")
             assert "(Li)" in line and "(Cl)" in line
     # 1.2 A Li-Cl (measured 2.57 A in LiCl): computed, with a warning on stderr
-    code, out, err = _run(["bvse", _with_extra_atom(tmp_path, 1.2), "--resolution", "0.5", "--json"],
-                          capsys)
+    code, out, err = _run(["bvse", _with_extra_atom(tmp_path, 1.2), "--resolution", "0.5",
+                           "--json"], capsys)
     assert code == 0, err
     assert "warning" in err and "1.20 A apart" in err
     json.loads(out)
@@ -287,7 +298,7 @@ def test_poscar_counts_must_match_coordinates(tmp_path, capsys):
 
 
 def test_slab_not_relaxed_with_a_variable_cell(tmp_path, capsys):
-    bulk = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+    bulk = _rocksalt(5.14)
     slab = Structure(Lattice.orthorhombic(5.14, 5.14, 5.14 + 25.0), bulk.species,
                      [[f[0], f[1], f[2] * 5.14 / 30.14] for f in bulk.frac_coords])
     p = tmp_path / "slab.cif"
@@ -305,7 +316,7 @@ def test_size_guards(tmp_path, capsys):
     _refused(code, err, "--max-atoms")
     assert not (tmp_path / "big").exists() and not (tmp_path / "small").exists()
     # a 2016-atom cell is above the BVSE default (2000 atoms): refused, unless asked for
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+    s = _rocksalt(5.14)
     s.make_supercell([7, 6, 6])
     p = tmp_path / "big.cif"
     s.to(filename=str(p))
@@ -314,8 +325,7 @@ def test_size_guards(tmp_path, capsys):
 
 
 def test_polymorph_and_framework_together_refused(tmp_path, capsys):
-    fw = Path(__file__).parents[1] / "data" / "structures" / "Li3YCl6_P-3m1_obelix-ei3.cif"
-    code, _, err = _run(["structure", "Li3YCl6", "--framework", fw, "--polymorph", "C2/m",
+    code, _, err = _run(["structure", "Li3YCl6", "--framework", DISORDERED, "--polymorph", "C2/m",
                          "--no-xrd", "-o", tmp_path / "m"], capsys)
     _refused(code, err, "--polymorph", "--framework")
 
@@ -343,12 +353,12 @@ def test_messages(tmp_path, capsys):
     code, out, err = _run([], capsys)
     assert code == 0 and "Usage" in out and "error" not in err
     # warnings go to stderr, results to stdout
-    code, out, err = _run(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.13", "--configs", "1",
-                           "--no-xrd", "--formats", "cif", "-o", tmp_path / "m"], capsys)
+    code, out, err = _run(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.13", "--configs",
+                           "1", "--no-xrd", "--formats", "cif", "-o", tmp_path / "m"], capsys)
     assert code == 0, err
     assert "warning" not in out.lower() and "warning" in err and "modelled as x" in err
     # no Python API names in what the CLI says
-    li5cl4 = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+    li5cl4 = _rocksalt(5.3)
     li5cl4.append("Li", [0.25, 0.25, 0.25])
     p = tmp_path / "li5cl4.cif"
     li5cl4.to(filename=str(p))
@@ -389,7 +399,8 @@ def test_partially_occupied_cif_is_ordered_and_recorded(shared_data, tmp_path, c
     assert len(notes) == 1 and "partial occupancies" in notes[0] and "60 atoms" in notes[0]
     order = json.loads(out)["provenance"]["parameters"]["ordering"]
     assert order["source"] == cif.name and order["n_atoms"] == 60
-    assert order["formula"] == "Li3YCl6" and order["supercell_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 2]]
+    assert order["formula"] == "Li3YCl6"
+    assert order["supercell_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 2]]
     code, out, err = _run(["neb", cif, "--dry-run", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["network"]["formula"] == "Li3YCl6"

@@ -37,7 +37,8 @@ def test_dcpol_cli(tmp_path, capsys):
 
 def test_lsv_cli(tmp_path, capsys):
     e = np.arange(2.8, 5.0, 0.001)
-    j = 2e-3 * (e - 2.8) + np.where(e > 4.02, 0.01 * np.expm1((np.clip(e, 4.02, None) - 4.02) / 0.03), 0)
+    j = 2e-3 * (e - 2.8) + np.where(
+        e > 4.02, 0.01 * np.expm1((np.clip(e, 4.02, None) - 4.02) / 0.03), 0)
     j = np.minimum(j, 0.5)
     p = tmp_path / "lsv.csv"
     pd.DataFrame({"Ewe/V": e, "I/mA": j * AREA}).to_csv(p, index=False)

@@ -57,7 +57,8 @@ def test_model_matches_impedance_py(circuit, params):
         warnings.simplefilter("ignore")
         ref = CustomCircuit(circuit, initial_guess=list(params)).predict(f, use_initial=True)
     assert np.allclose(ours, ref, rtol=1e-12)
-    assert Circuit(circuit).names == CustomCircuit(circuit, initial_guess=list(params)).get_param_names()[0]
+    ref = CustomCircuit(circuit, initial_guess=list(params)).get_param_names()[0]
+    assert Circuit(circuit).names == ref
 
 
 def test_analytic_jacobian_matches_finite_differences():

@@ -33,7 +33,8 @@ E = np.arange(2.8, 5.0, 0.001)
 def test_threshold_is_where_model_crosses():
     res = oxidation_onset(E, model(E), threshold=THR, current_unit="mA/cm2")
     exact = brentq(lambda x: float(model(x)) - THR, 3.0, 4.5)
-    assert res.onset_threshold_V == pytest.approx(exact, abs=1e-4)  # linear interpolation, 1 mV grid
+    # linear interpolation on a 1 mV grid
+    assert res.onset_threshold_V == pytest.approx(exact, abs=1e-4)
     assert abs(res.onset_threshold_V - E_ON) < 0.05
 
 

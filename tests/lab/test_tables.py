@@ -16,7 +16,8 @@ from halidelab.lab import tables
     ("Q charge/mA.h", "charge", 1e-3), ("freq/Hz", "frequency", 1.0),
     ("f (kHz)", "frequency", 1e3), ("f (mHz)", "frequency", 1e-3), ("f (MHz)", "frequency", 1e6),
     ("Z' (kohm)", "resistance", 1e3), ("Re(Z)/Ohm", "resistance", 1.0),
-    ("Ewe/mV", "voltage", 1e-3), ("current [uA]", "current", 1e-6), ("Capacity (mAh)", "charge", 1e-3),
+    ("Ewe/mV", "voltage", 1e-3), ("current [uA]", "current", 1e-6),
+    ("Capacity (mAh)", "charge", 1e-3),
     ("time_s", "time", 1.0), ("current_mA", "current", 1e-3),
 ])
 def test_header_units(header, dim, factor):
@@ -34,8 +35,10 @@ def test_same_quantity_in_different_units_gives_same_values(tmp_path):
     t = np.linspace(0, 3600, 7)
     i = np.linspace(1e-3, 2e-3, 7)
     pd.DataFrame({"time/s": t, "I/mA": i * 1e3}).to_csv(tmp_path / "a.csv", index=False)
-    pd.DataFrame({"Time (h)": t / 3600, "Current (uA)": i * 1e6}).to_csv(tmp_path / "b.txt", sep="\t", index=False)
-    pd.DataFrame({"t [min]": t / 60, "Current (A)": i}).to_csv(tmp_path / "c.csv", sep=";", index=False)
+    pd.DataFrame({"Time (h)": t / 3600, "Current (uA)": i * 1e6}).to_csv(
+        tmp_path / "b.txt", sep="\t", index=False)
+    pd.DataFrame({"t [min]": t / 60, "Current (A)": i}).to_csv(tmp_path / "c.csv", sep=";",
+                                                               index=False)
     for name in ("a.csv", "b.txt", "c.csv"):
         df = tables.read_table(tmp_path / name)
         assert np.allclose(tables.pick(df, "time"), t, rtol=1e-12)

@@ -44,6 +44,22 @@ def test_md_cli_two_temperatures(tmp_path, capsys):
     assert out["runs"][0]["provenance"]["model"] == "chgnet"
     assert all(d["haven_ratio"] == 1.0 for d in out["diffusion"])
     assert (tmp_path / "md" / "md_600K.traj").exists()
+    # 0.04 ps is vibration, not diffusion: no D, no sigma, no Ea
+    assert all(d["d_cm2_s"] is None and d["sigma_S_cm"] is None for d in out["diffusion"])
+    assert out["arrhenius"] is None
+    assert any("not diffusive" in f for f in out["failures"])
+
+
+def test_md_cli_short_run_says_not_diffusive(tmp_path, capsys):
+    """The trap of issue 13: 0.1 ps at 600 and 800 K gave Ea = 0.06 +- 0.04 eV and a
+    sigma(300 K) with a narrow interval. Now: no number, and how long to run."""
+    p = _licl(tmp_path, a=5.15)
+    code = main(["md", str(p), "--T", "600,800", "--ps", "0.1", "--timestep", "2", "--interval", "1",
+                 "--out", str(tmp_path / "md")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "not diffusive" in out and "need about" in out
+    assert "Ea =" not in out and "sigma(300 K)" not in out
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, capsys):

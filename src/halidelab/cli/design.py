@@ -100,14 +100,18 @@ def structure_cmd(
     max_atoms: int = typer.Option(200, "--max-atoms",
                                   help="Largest model: --supercell auto picks within it; a larger "
                                        "model (an explicit --supercell) is refused"),
-    configs: int = typer.Option(5, "--configs", help="Distinct low-energy configurations to keep"),
+    configs: int = typer.Option(5, "--configs", help="Configurations (orderings) per composition"),
+    state: str = typer.Option("annealed", "--state",
+                              help="annealed (lowest Ewald energies) or ball-milled (cation-disordered "
+                                   "Monte Carlo samples over all octahedral holes)"),
     seed: int = typer.Option(0, "--seed", help="Random seed"),
     formats: str = typer.Option("cif,poscar,extxyz", "--formats", help="cif, poscar, extxyz"),
     out: Path = typer.Option(Path("out"), "-o", "--out", help="Output folder"),
     xrd: bool = typer.Option(True, "--xrd/--no-xrd", help="Also write simulated Cu K-alpha XRD"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
-    """Ordered, charge-balanced supercell models (Ewald-ranked), XRD and a manifest."""
+    """Ordered, charge-balanced supercell models (Ewald-ranked, or cation-disordered samples
+    for --state ball-milled), XRD and a manifest."""
     from halidelab.structures.models import build_models, write_models
 
     check_number(seed, "--seed", minimum=0)
@@ -128,7 +132,7 @@ def structure_cmd(
     for entry in report.entries:
         sets.append(build_models(entry.composition, polymorph=polymorph, supercell=supercell,
                                  max_atoms=max_atoms, n_configs=configs, seed=seed,
-                                 framework=framework))
+                                 framework=framework, state=state))
     manifest = write_models(sets, out, formats=[f.strip() for f in formats.split(",") if f.strip()],
                             xrd=xrd, protect=guard.inputs)
     if as_json:

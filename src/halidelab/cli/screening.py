@@ -69,23 +69,25 @@ def screen_cmd(
     dopants: str = typer.Option(..., "--dopants", help="Comma list, e.g. Nb,Ta,In or Mo6+"),
     x: str = typer.Option("0.05..0.5:0.05", "--x", help="Contents: 0.1,0.2 or START..STOP:STEP"),
     tiers: str = typer.Option("rules,prior", "--tiers",
-                              help="Comma list of rules, prior, models, relax, bvse, stability, neb"),
+                              help="Comma list of rules, prior, models, relax, bvse, stability, neb, kmc"),
     db: str = typer.Option("results.sqlite", "--db", help="Results store: file or SQLAlchemy URL"),
     report: Path = typer.Option(None, "--report", help="Folder for screen.html (default: no report)"),
     measured: Path = typer.Option(None, "--measured",
                                   help="CSV of measured results (x, sigma_S_cm, ea_eV[, dopant])"),
     literature: list[Path] = typer.Option([], "--literature",
                                           help="CSV of known electrolytes added to the literature table"),
-    max_mismatch: float = typer.Option(15.0, "--max-mismatch", help="Prune above this |mismatch|, %"),
+    max_mismatch: float = typer.Option(None, "--max-mismatch",
+                                       help="Prune above this |mismatch|, % (default: prune none; "
+                                            "measured substitutions reach 31 %)"),
     prune_structure_change: bool = typer.Option(False, "--prune-structure-change",
                                                 help="Prune (not only flag) predicted structure changes"),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relax"),
     max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
-    configs: int = typer.Option(1, "--configs",
-                                help="Orderings per candidate for models/relax/bvse (ranking: lowest "
-                                     "energy, spread shown)"),
+    configs: int = typer.Option(3, "--configs",
+                                help="Orderings per candidate for models/relax/bvse/kmc (ensemble "
+                                     "means and spreads; the ranking uses the lowest-energy one)"),
     neb_top: int = typer.Option(5, "--neb-top",
                                 help="NEB for this many best candidates by the cheaper tiers"),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
@@ -125,7 +127,7 @@ def screen_cmd(
         raise HalidelabError(f"--top must be >= 1, got {top}")
     if not 0.05 <= bvse_resolution <= 2.0:
         raise HalidelabError(f"--bvse-resolution {bvse_resolution} Å is outside 0.05-2 Å")
-    if max_mismatch <= 0:
+    if max_mismatch is not None and max_mismatch <= 0:
         raise HalidelabError(f"--max-mismatch must be > 0 %, got {max_mismatch}")
     if configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {configs}")
@@ -187,7 +189,7 @@ def screen_cmd(
                                           f"{res.estimate.workers} worker(s)",
                 "this run": f"{res.computed} tasks computed, {res.skipped} found done, "
                             f"{len(res.failed)} failed, {format_duration(res.wall_s)}",
-                "max mismatch": f"{max_mismatch:g} %",
+                "max mismatch": "no pruning" if max_mismatch is None else f"{max_mismatch:g} %",
                 "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–",
                 "orderings per candidate": str(configs)}
         if "neb" in settings.tiers:

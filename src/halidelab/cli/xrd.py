@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from halidelab.cli._common import OutputGuard, console, console_err, print_json, warn
-from halidelab.errors import DataFormatError
 from halidelab.outputs import atomic_path
 
 xrd_app = typer.Typer(help="Powder XRD: simulate a model's pattern, refine a lattice.",
@@ -49,14 +49,20 @@ def simulate_cmd(
 ) -> None:
     """Simulated powder pattern and peak list of a structure model."""
     from halidelab.cli._structures import load_structure
+    from halidelab.errors import UnitError
     from halidelab.structures.xrd import simulate_pattern, write_peak_list, write_xy
 
+    if not (math.isfinite(fwhm) and 0 < fwhm <= 10):
+        raise UnitError(f"--fwhm {fwhm:g}: give the peak width in deg 2-theta, > 0 (lab "
+                        "diffractometers: 0.05-0.2)")
+    if top < 1:
+        raise UnitError(f"--top {top}: give how many of the strongest peaks to list (>= 1)")
     guard = OutputGuard([model])
     for path, opt in ((output, "-o/--output"), (peaks, "--peaks")):
         if path is not None:
             guard.file(path, opt)
     if output is not None and peaks is not None and output.resolve() == peaks.resolve():
-        raise DataFormatError(f"-o/--output and --peaks are the same file {output}: give two names")
+        raise UnitError(f"-o/--output and --peaks are the same file {output}: give two names")
     structure, _ = load_structure(model, order=False)  # partial occupancies diffract as they are
     pat = simulate_pattern(structure, wavelength=_wavelength(wavelength),
                            two_theta_range_deg=_range(two_theta))
@@ -99,11 +105,16 @@ def refine_cmd(
     """Refine lattice parameters (Pawley-type fit) against a structure model."""
     import warnings
 
+    from halidelab.errors import UnitError
     from halidelab.lab.xrd import plot_refinement, read_pattern, refine_lattice
     from halidelab.structures.prototypes import read_structure
 
-    if plot is not None:
+    if plot is not None:  # format, not over an input, folder exists (halidelab.outputs)
         OutputGuard([pattern, model]).file(plot, "--plot", figure=True)
+    if ka2 is not None and not (math.isfinite(ka2) and 0 <= ka2 <= 1):
+        raise UnitError(f"--ka2-ratio {ka2:g}: I(Ka2)/I(Ka1) lies in 0-1 (Cu: 0.5; 0 for a "
+                        "monochromated Ka1 beam)")
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         measured = read_pattern(pattern, fmt)
@@ -114,10 +125,9 @@ def refine_cmd(
                          two_theta_range_deg=_range(two_theta) if two_theta else None,
                          wavelength=_wavelength(wavelength), kalpha2_ratio=ka2)
     if plot is not None:
-        import matplotlib.pyplot as plt
+        from halidelab.plotting import pyplot
 
-        with atomic_path(plot) as tmp:
-            plt.close(plot_refinement(res, tmp))
+        pyplot().close(plot_refinement(res, plot))
     if as_json:
         print_json(res.summary())
         return
@@ -127,7 +137,8 @@ def refine_cmd(
     for col in ("parameter", "refined", "± (1σ)", "model", "change %"):
         table.add_column(col, justify="left" if col == "parameter" else "right")
     rows = [("a (Å)", res.a_A, res.a_err_A, m[0]), ("b (Å)", res.b_A, res.b_err_A, m[1]),
-            ("c (Å)", res.c_A, res.c_err_A, m[2]), ("α (°)", res.alpha_deg, res.alpha_err_deg, m[3]),
+            ("c (Å)", res.c_A, res.c_err_A, m[2]),
+            ("α (°)", res.alpha_deg, res.alpha_err_deg, m[3]),
             ("β (°)", res.beta_deg, res.beta_err_deg, m[4]),
             ("γ (°)", res.gamma_deg, res.gamma_err_deg, m[5]),
             ("V (Å³)", res.volume_A3, res.volume_err_A3, res.model_volume_A3)]
@@ -142,6 +153,11 @@ def refine_cmd(
                      is not None else "-")
                   + f", {res.n_reflections} reflections, λ1 {res.wavelength_A:.5f} Å"
                   + (f" + Kα2 ({res.kalpha2_ratio:g})" if res.kalpha2_ratio else ""))
+    console.print(f"sample displacement D = {res.displacement_deg:+.4f} ± "
+                  f"{res.displacement_err_deg:.4f}° (shift D cos θ); "
+                  f"{res.provenance.parameters.get('displacement', '')}")
+    console.print(f"esds scaled by sqrt(χ²red) and by {res.esd_factor:.2f} for serially "
+                  f"correlated residuals (Durbin-Watson {res.durbin_watson:.2f})")
     console.print("converged" if res.converged else "NOT converged")
     for flag in res.flags:
         warn(flag)

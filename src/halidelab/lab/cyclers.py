@@ -131,7 +131,8 @@ def _cumulative_in_cycle(inc: np.ndarray, cycle: pd.Series) -> np.ndarray:
     return pd.Series(inc).groupby(block).cumsum().to_numpy()
 
 
-def _integrated_increments(time_s: np.ndarray, current_A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _integrated_increments(time_s: np.ndarray,
+                           current_A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Charge and discharge increments (Ah): each row's current x time since the last row.
 
     This backward rectangle rule (not the trapezoid) keeps charge and discharge apart at
@@ -160,12 +161,7 @@ def _assemble(name: str, time_s: np.ndarray, voltage: np.ndarray, current: np.nd
         bad = int(np.flatnonzero(~np.isfinite(time_s))[0])
         raise DataFormatError(f"{name}: time is missing or unreadable at data row {bad + 1}; "
                               "the file is damaged there")
-    back = np.flatnonzero(np.diff(time_s) < 0)
-    if back.size:
-        k = int(back[0])
-        raise DataFormatError(f"{name}: test time goes backwards at data row {k + 2} "
-                              f"({time_s[k]:.6g} s -> {time_s[k + 1]:.6g} s); several runs "
-                              "pasted together? read them one by one")
+    tables.check_time(name, time_s)
     cyc = _int_column(cycle, n)
     df = pd.DataFrame({
         "time_s": time_s - time_s[0],
@@ -355,12 +351,14 @@ def _read_maccor(path: Path, allow_truncated: bool) -> CyclerRun:
 
 
 def _biologic_time(values: pd.Series, name: str, notes: list[str]) -> np.ndarray:
-    """EC-Lab ``time/s``: seconds, or absolute dates when exported with 'Absolute' time."""
-    numeric = pd.to_numeric(values, errors="coerce")
+    """EC-Lab ``time/s``: seconds (decimal point or comma), or absolute dates when exported
+    with 'Absolute' time."""
+    numeric = tables._to_numeric(values)
     if numeric.notna().all():
         return numeric.to_numpy(dtype=float)
     text = values.astype(str).str.strip()
-    for fmt, label in (("%m/%d/%Y %H:%M:%S.%f", "MM/DD/YYYY"), ("%d/%m/%Y %H:%M:%S.%f", "DD/MM/YYYY"),
+    for fmt, label in (("%m/%d/%Y %H:%M:%S.%f", "MM/DD/YYYY"),
+                       ("%d/%m/%Y %H:%M:%S.%f", "DD/MM/YYYY"),
                        ("%m/%d/%Y %H:%M:%S", "MM/DD/YYYY"), ("%d/%m/%Y %H:%M:%S", "DD/MM/YYYY"),
                        ("%Y-%m-%d %H:%M:%S.%f", "ISO")):
         stamps = pd.to_datetime(text, format=fmt, errors="coerce")
@@ -374,39 +372,83 @@ def _biologic_time(values: pd.Series, name: str, notes: list[str]) -> np.ndarray
                           f"like '{text.iloc[0]}'); export with relative time in seconds")
 
 
+_ECLAB_V = ("Ecell/V", "Ewe/V", "<Ewe>/V", "<Ecell>/V")
+_ECLAB_I = ("I/mA", "<I>/mA", "I/A", "<I>/A", "I/uA", "I/µA")
+_ECLAB_DQ = ("dq/mA.h", "dQ/mA.h", "dq/C", "dQ/C")
+
+
+def _num(raw: pd.DataFrame, col: str) -> np.ndarray:
+    """Column as floats in the base unit of its header (decimal commas accepted)."""
+    found = tables.parse_header(col)[2]
+    values = tables._to_numeric(raw[col]).to_numpy(dtype=float)
+    if found is None and col.endswith("/C"):  # coulombs -> Ah
+        return values / 3600.0
+    return values * (found[1] if found else 1.0)
+
+
+def _biologic_frame(raw: pd.DataFrame, name: str, allow_truncated: bool,
+                    notes: list[str]) -> pd.DataFrame:
+    """EC-Lab columns (a text export or galvani's .mpr frame: same labels) -> schema.
+
+    Current: the measured ``I``/``<I>`` column; a binary GCPL file that stores only the
+    charge increments gets ``I = dq/dt`` (said in the notes). Capacity: EC-Lab's
+    ``Q charge``/``Q discharge`` counters when exported, else the signed charge increments
+    ``dq`` (positive: charge), else the integrated current. The set point
+    ``control/V/mA`` is never used as a measurement.
+    """
+    cols = [c for c in raw.columns if isinstance(c, str)]
+    stripped = {c.strip(): c for c in cols}
+    time_col = next((stripped[c] for c in ("time/s", "time/h", "time/min") if c in stripped),
+                    None)
+    v_col = next((stripped[c] for c in _ECLAB_V if c in stripped), None)
+    i_col = next((stripped[c] for c in _ECLAB_I if c in stripped), None)
+    dq_col = next((stripped[c] for c in _ECLAB_DQ if c in stripped), None)
+    missing = [n for n, c in (("time/s", time_col), ("Ecell/V or Ewe/V", v_col),
+                              ("I/mA", i_col or dq_col)) if c is None]
+    if missing:
+        raise DataFormatError(f"{name}: EC-Lab data without column(s) {missing}; select "
+                              "them in EC-Lab's text export variables")
+    raw = _check_last_row(name, raw, [c for c in (time_col, v_col, i_col) if c],
+                          allow_truncated, notes)
+    t = _biologic_time(raw[time_col], name, notes)
+    t = t * tables.parse_header(time_col)[2][1]
+    v = _num(raw, v_col)
+    dq = _num(raw, dq_col) if dq_col else None
+    if i_col is not None:
+        i = _num(raw, i_col)
+    else:
+        assert dq is not None
+        dt = np.diff(t, prepend=t[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            i = np.where(dt > 0, dq * 3600.0 / dt, 0.0)
+        notes.append(f"no current column: I = dq/dt from {dq_col!r}")
+    cycle = raw["cycle number"] if "cycle number" in raw.columns else None
+    step = raw["Ns"] if "Ns" in raw.columns else None
+    if cycle is None:
+        notes.append("no 'cycle number' column: cycle left empty")
+    qc_col = next((c for c in cols if c.startswith("Q charge/") and "discharge" not in c), None)
+    qd_col = next((c for c in cols if c.startswith("Q discharge/")), None)
+    if qc_col and qd_col:
+        # EC-Lab restarts Q charge / Q discharge at every charge/discharge alternation
+        qc_inc = _increments(_num(raw, qc_col))
+        qd_inc = _increments(_num(raw, qd_col))
+    elif dq is not None:
+        d = np.nan_to_num(dq)
+        qc_inc, qd_inc = np.clip(d, 0, None), np.clip(-d, 0, None)
+        notes.append(f"capacity from the charge increments {dq_col!r}")
+    else:
+        notes.append("no 'Q charge'/'Q discharge' columns: capacity integrated from current")
+        qc_inc, qd_inc = _integrated_increments(t, i)
+    return _assemble(name, t, v, i, cycle, step, qc_inc, qd_inc)
+
+
 def _read_biologic(path: Path, allow_truncated: bool) -> CyclerRun:
     notes: list[str] = []
     raw = tables.read_raw_table(path)
     if "cycle_index" in raw.columns:
         notes.append("column 'cycle_index' (added by other software) ignored; EC-Lab's "
                      "'cycle number' used")
-    time_col = next((c for c in raw.columns if c.strip() in ("time/s", "time/h", "time/min")), None)
-    v_col = next((c for c in raw.columns if c.strip() in ("Ecell/V", "Ewe/V", "<Ewe>/V", "<Ecell>/V")), None)
-    i_col = next((c for c in raw.columns if c.strip() in ("I/mA", "<I>/mA", "I/A", "<I>/A", "I/uA", "I/µA")), None)
-    missing = [n for n, c in (("time/s", time_col), ("Ecell/V or Ewe/V", v_col), ("I/mA", i_col)) if c is None]
-    if missing:
-        raise DataFormatError(f"{path.name}: EC-Lab export without column(s) {missing}; select "
-                              "them in EC-Lab's text export variables")
-    raw = _check_last_row(path.name, raw, [time_col, v_col, i_col], allow_truncated, notes)
-    t = _biologic_time(raw[time_col], path.name, notes)
-    t = t * tables.parse_header(time_col)[2][1]
-    v = pd.to_numeric(raw[v_col], errors="coerce").to_numpy(dtype=float)
-    i = pd.to_numeric(raw[i_col], errors="coerce").to_numpy(dtype=float) * tables.parse_header(i_col)[2][1]
-    cycle = raw["cycle number"] if "cycle number" in raw.columns else None
-    step = raw["Ns"] if "Ns" in raw.columns else None
-    if cycle is None:
-        notes.append("no 'cycle number' column: cycle left empty")
-    qc_col = next((c for c in raw.columns if c.startswith("Q charge/")), None)
-    qd_col = next((c for c in raw.columns if c.startswith("Q discharge/")), None)
-    if qc_col and qd_col:
-        f_c, f_d = tables.parse_header(qc_col)[2][1], tables.parse_header(qd_col)[2][1]
-        # EC-Lab restarts Q charge / Q discharge at every charge/discharge alternation
-        qc_inc = _increments(pd.to_numeric(raw[qc_col], errors="coerce").to_numpy() * f_c)
-        qd_inc = _increments(pd.to_numeric(raw[qd_col], errors="coerce").to_numpy() * f_d)
-    else:
-        notes.append("no 'Q charge'/'Q discharge' columns: capacity integrated from current")
-        qc_inc, qd_inc = _integrated_increments(t, i)
-    data = _assemble(path.name, t, v, i, cycle, step, qc_inc, qd_inc)
+    data = _biologic_frame(raw, path.name, allow_truncated, notes)
     meta: dict[str, Any] = {}
     mpl = path.with_suffix(".mpl")
     if mpl.is_file():
@@ -449,7 +491,8 @@ def _read_novonix(path: Path, allow_truncated: bool) -> CyclerRun:
     def num(key: str) -> np.ndarray:
         c = names[key]
         found = tables.parse_header(c)[2]
-        return pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) * (found[1] if found else 1.0)
+        return (pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+                * (found[1] if found else 1.0))
 
     t, i, v = num("run time"), num("current"), num("potential")
     cycle = df[names["cycle number"]] if "cycle number" in names else None
@@ -487,7 +530,8 @@ def _read_table_cycler(path: Path, allow_truncated: bool) -> CyclerRun:
     cycle = next((df[low[n]] for n in _CYCLE_NAMES if n in low), None)
     step = next((df[low[n]] for n in _STEP_NAMES if n in low), None)
     charge_cols = [c for c in cols if c.dimension == "charge"]
-    qc = next((c for c in charge_cols if "charge" in c.name.lower() and "dis" not in c.name.lower()), None)
+    qc = next((c for c in charge_cols
+               if "charge" in c.name.lower() and "dis" not in c.name.lower()), None)
     qd = next((c for c in charge_cols if "discharge" in c.name.lower()), None)
     if qc and qd:
         qc_inc = _increments(df[qc.key].to_numpy(dtype=float))
@@ -550,18 +594,5 @@ def _read_mpr_cycler(path: Path) -> CyclerRun:
     """BioLogic binary through galvani, then the same mapping as the text exports."""
     raw = tables.read_mpr(path)
     notes: list[str] = ["read with galvani (BioLogic binary .mpr)"]
-    cols = {c: c for c in raw.columns}
-    t = raw[cols.get("time/s", "time/s")].to_numpy(dtype=float) if "time/s" in cols else None
-    v_col = next((c for c in ("Ecell/V", "Ewe/V") if c in cols), None)
-    i_col = next((c for c in ("I/mA", "control/V/mA") if c in cols), None)
-    if t is None or v_col is None or i_col is None:
-        raise DataFormatError(f"{path.name}: .mpr without time/s, Ewe/V and I/mA columns "
-                              f"(has {list(raw.columns)[:10]})")
-    i = raw[i_col].to_numpy(dtype=float) * 1e-3
-    cycle = raw["cycle number"] if "cycle number" in cols else None
-    step = raw["Ns"] if "Ns" in cols else None
-    if "Q charge/discharge/mA.h" in cols or "(Q-Qo)/mA.h" in cols:
-        notes.append("capacity integrated from current")
-    qc_inc, qd_inc = _integrated_increments(t, i)
-    data = _assemble(path.name, t, raw[v_col].to_numpy(dtype=float), i, cycle, step, qc_inc, qd_inc)
+    data = _biologic_frame(raw, path.name, False, notes)
     return CyclerRun(data, "biologic", str(path), tuple(notes))

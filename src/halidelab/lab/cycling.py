@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from halidelab.errors import DataFormatError, FitError
+from halidelab.plotting import pyplot, savefig
 from halidelab.records import Provenance, Record
 
 Convention = Literal["cathode", "anode"]
@@ -169,7 +170,8 @@ def _runs(sign: np.ndarray, qc: np.ndarray, qd: np.ndarray) -> list[tuple[int, i
     return out
 
 
-def pair_cycles(halves: pd.DataFrame, convention: Convention = "cathode") -> tuple[pd.DataFrame, list[str]]:
+def pair_cycles(halves: pd.DataFrame,
+                convention: Convention = "cathode") -> tuple[pd.DataFrame, list[str]]:
     """Assign half-cycles to cycles (forward then reverse) under ``convention``.
 
     Returns the half-cycle table with columns ``cycle`` (1, 2, ...; 0 for a leading
@@ -339,8 +341,9 @@ def analyse_cycling(data: pd.DataFrame, *, active_mass_g: float | None = None,
         q_f = float(f["capacity_Ah"])
         q_r = None if r is None else float(r["capacity_Ah"])
         charge, discharge = (q_f, q_r) if fwd > 0 else (q_r, q_f)
-        i_ch, i_dis = ((float(f["current_A"]), None if r is None else float(r["current_A"]))
-                       if fwd > 0 else (None if r is None else float(r["current_A"]), float(f["current_A"])))
+        i_f = float(f["current_A"])
+        i_r = None if r is None else float(r["current_A"])
+        i_ch, i_dis = (i_f, i_r) if fwd > 0 else (i_r, i_f)
         ce = None if q_r is None or q_f <= 0 else 100.0 * q_r / q_f
         records.append(CycleRecord(
             cycle=int(n), charge_Ah=charge if charge is not None else float("nan"),
@@ -449,7 +452,8 @@ def voltage_curves(data: pd.DataFrame, cycles: Sequence[int] | None = None, *,
     wanted = set(cycles) if cycles is not None else set(halves["cycle"]) - {0}
     missing = sorted(set(wanted) - set(halves["cycle"]))
     if missing:
-        raise DataFormatError(f"no cycle(s) {missing} in the data (it has 1-{int(halves['cycle'].max())})")
+        raise DataFormatError(f"no cycle(s) {missing} in the data "
+                              f"(it has 1-{int(halves['cycle'].max())})")
     cur = data["current_A"].to_numpy(dtype=float)
     volt = data["voltage_V"].to_numpy(dtype=float)
     qcol = {1: _increments_from_cumulative(data["charge_capacity_Ah"].to_numpy()),
@@ -469,10 +473,7 @@ def voltage_curves(data: pd.DataFrame, cycles: Sequence[int] | None = None, *,
 def plot_voltage_curves(curves: Sequence[VoltageCurve], path: str | Path | None = None,
                         title: str = "") -> Any:
     """Voltage vs specific capacity, one colour per cycle (charge and discharge)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4.8, 3.8), dpi=150)
     cycles = sorted({c.cycle for c in curves})
@@ -491,23 +492,21 @@ def plot_voltage_curves(curves: Sequence[VoltageCurve], path: str | Path | None 
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        savefig(fig, path)
     return fig
 
 
 def plot_capacity_ce(result: CyclingResult, path: str | Path | None = None,
                      title: str = "") -> Any:
     """Charge/discharge capacity (left axis) and coulombic efficiency (right axis) vs cycle."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cyc = [c for c in result.cycles if c.capacity_Ah is not None]
     n = np.array([c.cycle for c in cyc])
     per_g = result.active_mass_g is not None
     ch = np.array([(c.charge_mAh_g if per_g else c.charge_Ah * 1e3) for c in cyc], dtype=float)
-    dis = np.array([(c.discharge_mAh_g if per_g else c.discharge_Ah * 1e3) for c in cyc], dtype=float)
+    dis = np.array([(c.discharge_mAh_g if per_g else c.discharge_Ah * 1e3) for c in cyc],
+                   dtype=float)
     ce = np.array([c.ce_pct for c in cyc], dtype=float)
     fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=150)
     ax.plot(n, ch, "s", mfc="none", mec="tab:blue", ms=4, label="charge")
@@ -534,7 +533,7 @@ def plot_capacity_ce(result: CyclingResult, path: str | Path | None = None,
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        savefig(fig, path)
     return fig
 
 
@@ -579,12 +578,14 @@ def simulate_cycling(protocol: Sequence[tuple[float, float, float]], *, active_m
             frac = np.linspace(0.0, 1.0, points_per_half)
             x = frac * q_spec / c_rate_capacity_mAh_g  # state of charge seen by the cathode
             x = x if sign > 0 else (q_ch / c_rate_capacity_mAh_g) - x
-            ocv = 3.75 + 0.25 * x + 0.05 * np.log(np.clip(x, 1e-3, None) / np.clip(1.2 - x, 1e-3, None))
+            ocv = 3.75 + 0.25 * x + 0.05 * np.log(np.clip(x, 1e-3, None)
+                                                  / np.clip(1.2 - x, 1e-3, None))
             volt = np.clip(ocv + sign * eta, v_min, v_max)
             for f, v in zip(frac, volt, strict=True):
                 rows.append({"time_s": t + f * duration, "voltage_V": v, "current_A": sign * i,
                              "cycle": n, "step": step,
-                             "charge_capacity_Ah": f * q_Ah if sign > 0 else q_ch * active_mass_g * 1e-3,
+                             "charge_capacity_Ah": (f * q_Ah if sign > 0
+                                                    else q_ch * active_mass_g * 1e-3),
                              "discharge_capacity_Ah": f * q_Ah if sign < 0 else 0.0})
             t += duration
             step += 1

@@ -52,7 +52,7 @@ ImagSign = Literal["auto", "Im", "-Im"]
 
 #: impedance.py instrument names this module recognises
 INSTRUMENTS = ("gamry", "biologic", "zplot", "autolab", "chinstruments", "parstat",
-               "powersuite", "versastudio", "table")
+               "powersuite", "versastudio", "novocontrol", "table")
 
 
 class EISDataWarning(UserWarning):
@@ -127,6 +127,15 @@ class ImpedanceSpectrum(Record):
         if not np.all(good):
             raise DataFormatError(f"{label}: {np.sum(~good)} points are not finite numbers "
                                   "(nan/inf): clean the export and read it again")
+        n_zero = int(np.sum(np.abs(zz) == 0))
+        if n_zero:
+            raise DataFormatError(f"{label}: the impedance is zero at {n_zero} of its points: "
+                                  "not a measured spectrum (a short circuit or an empty "
+                                  "export); check the file")
+        if np.any(np.abs(zz) > 1e20) or np.any(f > 1e12):
+            raise DataFormatError(f"{label}: values beyond any impedance analyser (|Z| up to "
+                                  f"{np.max(np.abs(zz)):.3g} ohm, f up to {f.max():.3g} Hz): "
+                                  "wrong columns or units?")
         if np.any(f <= 0):
             raise DataFormatError(f"{label}: frequencies must be positive (found {f.min():g} Hz); "
                                   "is the frequency column the right one?")
@@ -144,53 +153,116 @@ class ImpedanceSpectrum(Record):
 # --------------------------------------------------------------------------- temperature
 
 _T_IN_NAME = re.compile(
-    r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)\s*(?:°|deg|o)?\s*([CcKk])(?![A-Za-z])")
+    r"(?<![A-Za-z0-9.])(\d+(?:[.p]\d+)?)\s*(°\s*C|deg\s*C|deg|o\s*C|C|K)(?![A-Za-z])", re.I)
+_T_EQUALS = re.compile(
+    r"(?<![A-Za-z])T\s*=\s*(-?\d+(?:[.p]\d+)?)\s*(°\s*C|deg\s*C|deg|C|K)?(?![A-Za-z])")
+#: a bare number (``T=25``) up to this is read as deg C, from BARE_MIN_K up as K
+BARE_MAX_C, BARE_MIN_K = 150.0, 200.0
+
+
+def _kelvin(value: float, unit: str | None, name: str) -> float:
+    u = (unit or "").replace(" ", "").replace("°", "").lower()
+    if u == "k":
+        return value
+    if u in ("c", "degc", "deg", "oc"):
+        return value + ZERO_C_K
+    if value <= BARE_MAX_C:
+        return value + ZERO_C_K
+    if value >= BARE_MIN_K:
+        return value
+    raise DataFormatError(f"file name {name!r}: T={value:g} without a unit could be deg C or K; "
+                          "write the unit in the name (T=175C) or pass --temperatures")
 
 
 def temperature_from_name(name: str | Path) -> float | None:
     """Temperature in K written in a file name, or None.
 
-    Recognises ``25C``, ``25degC``, ``25°C``, ``298K``, ``-20C`` (after ``_`` or a
-    space), in the file's stem; digits glued to letters (``Cl6``, ``x0.2``) do not count.
+    Recognises ``25C``, ``25degC``, ``25deg``, ``25°C``, ``25 °C``, ``25oC``, ``298K``,
+    ``-20C`` (after ``_`` or a space), ``37p5C`` (p for the decimal point) and ``T=25``
+    (a bare number up to 150 is deg C, from 200 up K, in between ambiguous), in the file's
+    stem; digits glued to letters (``Cl6``, ``x0.2``) do not count.
 
     Raises
     ------
     DataFormatError
-        The name holds two different temperatures.
+        The name holds two different temperatures, or an ambiguous bare ``T=``; the
+        message asks for ``--temperatures``.
     """
-    stem = Path(str(name)).name
-    stem = stem[: stem.rfind(".")] if "." in stem and not re.search(r"\.\d+[CcKk]$", stem) else stem
+    full = Path(str(name)).name
+    stem = full
+    if "." in stem and not re.search(r"\.\d+\s*(°\s*)?[CcKk]$", stem):
+        stem = stem[: stem.rfind(".")]
     found = []
+    spans = []
+    for m in _T_EQUALS.finditer(stem):
+        found.append(round(_kelvin(float(m.group(1).replace("p", ".")), m.group(2), full), 6))
+        spans.append(m.span())
     for m in _T_IN_NAME.finditer(stem):
-        value = float(m.group(1))
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        value = float(m.group(1).replace("p", ".").replace("P", "."))
         i = m.start(1)
         if i >= 1 and stem[i - 1] == "-" and (i == 1 or stem[i - 2] in "_ ("):
             value = -value
-        kelvin = value + ZERO_C_K if m.group(2).upper() == "C" else value
+        kelvin = _kelvin(value, m.group(2), full)
         if kelvin > 0:
             found.append(round(kelvin, 6))
     if not found:
         return None
     if len(set(found)) > 1:
-        raise DataFormatError(f"file name {Path(str(name)).name!r} holds several temperatures "
-                              f"({', '.join(f'{t:.2f} K' for t in found)}): give it explicitly")
+        raise DataFormatError(f"file name {full!r} holds several temperatures "
+                              f"({', '.join(f'{t:.2f} K' for t in found)}): pass them with "
+                              "--temperatures (one per file, e.g. 25C,40C,60C)")
     return found[0]
 
 
+def parse_temperature(text: str) -> float:
+    """A temperature typed by a user, in K: ``25C``, ``25degC``, ``298K``, ``-20C``, or a
+    bare number (up to 150: deg C; from 200: K; in between refused as ambiguous).
+
+    Raises
+    ------
+    DataFormatError
+        Not a temperature, or an ambiguous bare number, or below 0 K.
+    """
+    t = str(text).strip()
+    try:
+        value = float(t)
+    except ValueError:
+        value = None
+    if value is not None:
+        if BARE_MAX_C < value < BARE_MIN_K:
+            raise DataFormatError(f"temperature {text!r} could be deg C or K: add the unit "
+                                  "(e.g. 175C or 175K)")
+        kelvin = _kelvin(value, None, t)
+    else:
+        neg = t.startswith("-")
+        kelvin = temperature_from_name("_" + t.lstrip("-+")) if t else None
+        if kelvin is not None and neg:
+            kelvin = 2 * ZERO_C_K - kelvin if t.lower().endswith("c") else -kelvin
+        if kelvin is None:
+            raise DataFormatError(f"cannot read temperature {text!r}: write e.g. 25C, "
+                                  "298K or -20C")
+    if kelvin <= 0:
+        raise DataFormatError(f"temperature {text!r} is below absolute zero")
+    return kelvin
+
+
 _T_META = re.compile(
-    r"^[\s#;%\"]*temp(?:erature)?\"?\s*(?:\((°?\s*C|K|deg\s*C)\))?\s*[:=\t ]\s*(-?\d+(?:\.\d+)?)"
-    r"\s*(°\s*C|deg\s*C|C|K)?\s*$", re.I)
+    r"temp(?:erature)?\.?\"?\s*(?:[\(\[]\s*(°?\s*C|K|deg\s*C)\s*[\)\]])?\s*[:=\t ]\s*"
+    r"(-?\d+(?:[.,]\d+)?)\s*(°\s*C|deg\s*C|C|K)?(?![A-Za-z0-9])", re.I)
 
 
 def _temperature_from_metadata(lines: list[str], instrument: str) -> float | None:
-    """Temperature a header line states (``Temperature: 25 C``, ``Temp (K) = 298``)."""
+    """Temperature a header line states (``Temperature: 25 C``, ``Temp (K) = 298``,
+    Novocontrol's ``Temperature [°C]=25.0``); a value without a unit is not used."""
     for line in lines[:200]:
-        m = _T_META.match(line.replace("\t", " "))
+        m = _T_META.search(line.replace("\t", " "))
         if m:
             unit = (m.group(1) or m.group(3) or "").replace(" ", "").upper()
             if not unit:
                 continue
-            value = float(m.group(2))
+            value = float(m.group(2).replace(",", "."))
             kelvin = value if unit == "K" else value + ZERO_C_K
             if kelvin > 0:
                 return kelvin
@@ -364,39 +436,37 @@ def _header_unit(header: str, table: dict[str, float], default: float) -> tuple[
 def _classify_column(header: str) -> str | None:
     h = header.strip().strip('"').lower().replace(" ", "")
     h_nounit = re.sub(r"[\(\[][^\)\]]*[\)\]]$", "", h)
-    h_nounit = h_nounit.split("/")[0] if not h_nounit.startswith(("re(", "im(", "-im(")) else h_nounit
-    if re.match(r"^(freq(uency)?|f)(\(|\[|/|$)", h) or h_nounit in ("freq", "frequency", "f"):
+    if not h_nounit.startswith(("re(", "im(", "-im(")):
+        h_nounit = h_nounit.split("/")[0]
+    if re.match(r"^(freq(uency)?\.?|f)(\(|\[|/|$)", h) or h_nounit in ("freq", "frequency", "f",
+                                                                          "freq."):
         return "f"
     if h_nounit.startswith(("|z|", "mod", "phase", "phi", "theta")):
         return None
     neg = h_nounit.startswith("-")
     core = h_nounit.lstrip("-")
-    if core.startswith(("z''", 'z"', "im(z)", "zimag", "zim", "z_im", "zimg", "imz", "z2",
-                        "z_imag", "imag")):
+    if core.startswith(("z''", 'z"', "zs''", 'zs"', "im(z)", "zimag", "zim", "z_im", "zimg",
+                        "imz", "z2", "z_imag", "imag")):
         return "-im" if neg else "im"
-    if core.startswith(("z'", "re(z)", "zreal", "zre", "z_re", "rez", "z1", "z_real", "real")):
+    if core.startswith(("z'", "zs'", "re(z)", "zreal", "zre", "z_re", "rez", "z1", "z_real",
+                        "real")):
         return "re"
     return None
 
 
-def _read_table(path: Path, text: str, imag_sign: ImagSign) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    import io
-
-    import pandas as pd
+def _read_table(path: Path, text: str,
+                imag_sign: ImagSign) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """A plain text table: header row anywhere in the first lines, any separator, decimal
+    commas with exponents. Returns f, Z, notes and the preamble lines above the header."""
+    from halidelab.lab.tables import _frame_from_lines, _to_numeric
 
     notes: list[str] = []
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise DataFormatError(f"{path.name}: no data rows (only comments or blank lines)")
-    first = _fields(lines[0])
-    has_header = not all(_is_number(x) for x in first)
-    body = "\n".join(lines)
-    try:
-        df = pd.read_csv(io.StringIO(body), sep=None, engine="python",
-                         header=0 if has_header else None)
-    except Exception as exc:  # pandas raises several parser errors
-        raise DataFormatError(f"{path.name}: cannot parse as a table ({exc}); "
-                              "expected columns frequency, Z', Z''") from None
+    df = _frame_from_lines(lines, path.name)
+    preamble = list(df.attrs.get("preamble", []))
+    has_header = not all(str(c).isdigit() for c in df.columns)
     if has_header:
         kinds = {c: _classify_column(str(c)) for c in df.columns}
         fcol = next((c for c, k in kinds.items() if k == "f"), None)
@@ -411,7 +481,7 @@ def _read_table(path: Path, text: str, imag_sign: ImagSign) -> tuple[np.ndarray,
                 "\"-Z''/ohm\"")
         ff, uf = _header_unit(str(fcol), _UNIT_F, 1.0)
         fr, ur = _header_unit(str(rcol), _UNIT_Z, 1.0)
-        fi, ui = _header_unit(str(icol), _UNIT_Z, 1.0)
+        fi, _ = _header_unit(str(icol), _UNIT_Z, 1.0)
         if not uf:
             notes.append("no frequency unit in the header: Hz assumed")
         if not ur:
@@ -425,15 +495,12 @@ def _read_table(path: Path, text: str, imag_sign: ImagSign) -> tuple[np.ndarray,
         cols = list(df.columns[:3])
         ff = fr = fi = 1.0
         stated_neg = None
-    try:
-        data = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    except (ValueError, TypeError):
-        raise DataFormatError(f"{path.name}: non-numeric values in the data columns") from None
+    data = np.column_stack([_to_numeric(df[c]).to_numpy(dtype=float) for c in cols])
     bad = ~np.all(np.isfinite(data), axis=1)
     if np.all(bad):
         raise DataFormatError(f"{path.name}: no numeric data rows")
     if np.any(bad):
-        rows = np.flatnonzero(bad)[:5] + (2 if has_header else 1)
+        rows = np.flatnonzero(bad)[:5] + (2 if has_header else 1) + len(preamble)
         raise DataFormatError(f"{path.name}: non-numeric or missing values in data rows "
                               f"{', '.join(map(str, rows))}: fix or remove them")
     f = data[:, 0] * ff
@@ -444,9 +511,31 @@ def _read_table(path: Path, text: str, imag_sign: ImagSign) -> tuple[np.ndarray,
     elif imag_sign == "auto" and not stated_neg:
         if np.mean(zi > 0) > 0.5 and np.mean(np.abs(zi)) > 1e-3 * np.mean(np.abs(zr)):
             zi = -zi
-            notes.append("imaginary column is mostly positive: read as -Z'' (pass "
-                         "imag_sign='Im' if it really is Z'')")
-    return f, zr + 1j * zi, notes
+            notes.append("imaginary column is mostly positive: read as -Z'' (say --imag-sign Im "
+                         "if it really is Z'')")
+    return f, zr + 1j * zi, notes, preamble
+
+
+def _read_eclab(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """EC-Lab impedance: binary ``.mpr`` (galvani) or text ``.mpt``, the same columns.
+
+    Both give EC-Lab's labels (``freq/Hz``, ``Re(Z)/Ohm``, ``-Im(Z)/Ohm``); values with
+    decimal commas (an export made under a European locale) are accepted.
+    """
+    from halidelab.lab.tables import _to_numeric, read_mpr, read_raw_table
+
+    raw = read_mpr(path) if path.suffix.lower() == ".mpr" else read_raw_table(path)
+    cols = {str(c).strip(): c for c in raw.columns}
+    missing = [c for c in ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm") if c not in cols]
+    if missing:
+        present = ", ".join(str(c) for c in list(cols)[:15])
+        raise DataFormatError(
+            f"{path.name}: column {' and '.join(repr(m) for m in missing)} missing from the "
+            f"EC-Lab file (columns present: {present}); is it an impedance (PEIS/GEIS) run?")
+    f, re_z, mim = (_to_numeric(raw[cols[c]]).to_numpy(dtype=float)
+                    for c in ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm"))
+    keep = np.isfinite(f) & (f > 0)  # EC-Lab writes rows without a frequency between loops
+    return f[keep], re_z[keep] - 1j * mim[keep]
 
 
 # --------------------------------------------------------------------------- main entry
@@ -491,6 +580,10 @@ def read_spectrum(
         raise DataFormatError(f"{p}: is a folder, not a spectrum file")
     if imag_sign not in ("auto", "Im", "-Im"):
         raise DataFormatError(f"imag_sign must be 'auto', 'Im' or '-Im', not {imag_sign!r}")
+    if p.suffix.lower() == ".mpr" and instrument in (None, "biologic"):
+        f, z = _read_eclab(p)
+        return _finish(p, f, z, [], [], "biologic", temperature_K,
+                       reader="galvani (EC-Lab .mpr)")
     text = _read_text(p)
     kind = instrument or detect_instrument(p, text)
     if kind not in INSTRUMENTS:
@@ -506,9 +599,14 @@ def read_spectrum(
         if re.search(r"^EXPERIMENTABORTED\s+TOGGLE\s+T", text, re.M):
             notes.append("experiment aborted (EXPERIMENTABORTED): the points measured before "
                          "the abort are used")
+    preamble: list[str] = []
     if kind == "table":
-        f, z, more = _read_table(p, text, imag_sign)
+        f, z, more, preamble = _read_table(p, text, imag_sign)
         notes += more
+        if any("Fixed value" in ln or "Zs'" in ln for ln in [*preamble, *text.splitlines()[:60]]):
+            kind = "novocontrol"
+    elif kind == "biologic":
+        f, z = _read_eclab(p)
     else:
         try:
             with warnings.catch_warnings():
@@ -526,18 +624,29 @@ def read_spectrum(
     if planned is not None and f.size and f.min() > 1.5 * planned:
         notes.append(f"sweep incomplete: last point at {f.min():.3g} Hz, planned to reach "
                      f"{planned:.3g} Hz; the low-frequency end is missing")
-    if f.size and np.unique(f).size < f.size:
-        notes.append(f"{f.size - np.unique(f).size} frequencies repeat: the file may hold several "
-                     "sweeps (all points kept)")
     lines = text.splitlines()
     if temperature_K is None:
         temperature_K = temperature_from_name(p.name)
     if temperature_K is None:
-        temperature_K = _temperature_from_metadata(lines, kind)
+        temperature_K = _temperature_from_metadata(preamble or lines, kind)
+    reader = {"table": "halidelab-table", "novocontrol": "halidelab-table (Novocontrol)",
+              "biologic": "halidelab EC-Lab text"}.get(kind, "impedance.preprocessing")
+    return _finish(p, f, z, notes, lines, kind, temperature_K, reader=reader)
+
+
+def _finish(p: Path, f: np.ndarray, z: np.ndarray, notes: list[str], lines: list[str],
+            kind: str, temperature_K: float | None, reader: str) -> ImpedanceSpectrum:
+    """Common tail of every reader: repeats, temperature, warnings, the checked record."""
+    if f.size == 0:
+        raise DataFormatError(f"{p.name}: the {kind} file holds no impedance data rows")
+    if np.unique(f).size < f.size:
+        notes.append(f"{f.size - np.unique(f).size} frequencies repeat: the file may hold "
+                     "several sweeps (all points kept)")
+    if temperature_K is None:
+        temperature_K = temperature_from_name(p.name)
     for note in notes:
-        warnings.warn(f"{p.name}: {note}", EISDataWarning, stacklevel=2)
+        warnings.warn(f"{p.name}: {note}", EISDataWarning, stacklevel=3)
     return ImpedanceSpectrum.from_arrays(
         f, z, source=str(p), instrument=kind, temperature_K=temperature_K,
         warnings=tuple(notes), method="eis-read",
-        parameters={"reader": "impedance.preprocessing" if kind != "table" else "halidelab-table",
-                    "instrument": kind})
+        parameters={"reader": reader, "instrument": kind})

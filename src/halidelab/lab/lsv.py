@@ -33,6 +33,7 @@ Only the forward (anodic) sweep is used: data after the highest potential are dr
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ import numpy as np
 
 from halidelab.errors import DataFormatError, FitError
 from halidelab.lab import tables
+from halidelab.plotting import pyplot, savefig
 from halidelab.records import Provenance, Record
 
 
@@ -140,6 +142,9 @@ def oxidation_onset(potential_V: Sequence[float], current: Sequence[float], *, t
     FitError
         The current never reaches the threshold, or a window holds too few points.
     """
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise DataFormatError(f"the onset threshold must be a positive current (density), "
+                              f"got {threshold:g}: give --threshold e.g. 0.01mA/cm2 or 1uA")
     e, j = _forward_sweep(np.asarray(potential_V, dtype=float), np.asarray(current, dtype=float))
     unit = current_unit or "mA"
     if area_cm2 is not None:
@@ -151,7 +156,8 @@ def oxidation_onset(potential_V: Sequence[float], current: Sequence[float], *, t
     e_thr = _crossing(e, j, threshold)
     if e_thr is None:
         raise FitError(f"{source or 'LSV'}: the current never stays above the threshold "
-                       f"{threshold:g} {unit} (max {np.max(j):.3g} {unit} at {e[np.argmax(j)]:.3f} V); "
+                       f"{threshold:g} {unit} (max {np.max(j):.3g} {unit} at "
+                       f"{e[np.argmax(j)]:.3f} V); "
                        "lower the threshold or sweep further")
     if baseline_window is None:
         lo = e[0] + 0.05 * span
@@ -216,10 +222,7 @@ def read_lsv(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
 def plot_lsv(potential_V: Sequence[float], current: Sequence[float], onset: LSVOnset,
              path: str | Path | None = None, title: str = "") -> Any:
     """Current vs potential with both tangents, the threshold and the two onsets."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     e = np.asarray(potential_V, dtype=float)
     j = np.asarray(current, dtype=float)
@@ -238,7 +241,8 @@ def plot_lsv(potential_V: Sequence[float], current: Sequence[float], onset: LSVO
     ax.axvline(onset.onset_tangent_V, color="tab:red", lw=0.6)
     ax.axvline(onset.onset_threshold_V, color="tab:green", lw=0.6)
     ax.set_xlabel("Potential (V vs Li/Li$^+$)")
-    ax.set_ylabel("Current density (mA/cm$^2$)" if onset.current_unit == "mA/cm2" else "Current (mA)")
+    ax.set_ylabel("Current density (mA/cm$^2$)" if onset.current_unit == "mA/cm2"
+                  else "Current (mA)")
     top = max(float(np.max(j)), 5 * onset.threshold)
     ax.set_ylim(min(float(np.min(j)), 0) - 0.05 * top, top * 1.05)
     ax.set_title(title or f"onset {onset.onset_tangent_V:.2f} V (tangent), "
@@ -247,5 +251,5 @@ def plot_lsv(potential_V: Sequence[float], current: Sequence[float], onset: LSVO
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        savefig(fig, path)
     return fig

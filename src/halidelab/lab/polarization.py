@@ -113,8 +113,7 @@ def steady_state_current(time_s: Sequence[float], current_A: Sequence[float], vo
     if t.size < 10:
         raise DataFormatError(f"{name}: only {t.size} readable points; a DC polarisation run "
                               "needs the whole current decay")
-    order = np.argsort(t, kind="stable")
-    t, i = t[order], i[order]
+    tables.check_time(name, t)
     t0 = t[-1] - tail_fraction * (t[-1] - t[0])
     tail = t >= t0
     if tail.sum() < 5:
@@ -140,7 +139,8 @@ def steady_state_current(time_s: Sequence[float], current_A: Sequence[float], vo
                        tail_end_s=float(tt[-1]), n_points=int(it.size), source=source)
 
 
-def _wls_line(x: np.ndarray, y: np.ndarray, sy: np.ndarray, intercept: bool) -> tuple[np.ndarray, np.ndarray]:
+def _wls_line(x: np.ndarray, y: np.ndarray, sy: np.ndarray,
+              intercept: bool) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares y = a x (+ b); covariance scaled up by chi2/dof when > 1."""
     sy = np.where(sy > 0, sy, np.max(np.abs(y)) * 1e-12 + 1e-300)
     w = 1.0 / sy**2
@@ -269,7 +269,8 @@ def read_polarization(path: str | Path, voltage_V: float | None = None, *,
 
 def simulate_decay(voltage_V: float, sigma_e_S_cm: float, *, thickness_cm: float, area_cm2: float,
                    i0_A: float | None = None, tau_s: float = 600.0, duration_s: float = 7200.0,
-                   dt_s: float = 5.0, noise: float = 0.01, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                   dt_s: float = 5.0, noise: float = 0.01,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic polarisation decay I(t) = I_ss + I0 exp(-t/tau) with Gaussian noise.
 
     ``I_ss = V sigma_e A / L``; ``noise`` is the standard deviation relative to I_ss;

@@ -141,12 +141,60 @@ def parse_header(label: str) -> tuple[str, str | None, tuple[str, float] | None]
 
 
 def _sniff_separator(lines: Sequence[str]) -> str:
+    """Separator of a header + data block: tab, then semicolon, then comma, else spaces.
+
+    The order matters for European exports: with decimal commas the data rows hold more
+    commas than tabs or semicolons, so a separator present on every line wins by kind,
+    not by count.
+    """
     sample = [ln for ln in lines[:20] if ln.strip()]
-    counts = {sep: min((ln.count(sep) for ln in sample), default=0) for sep in ("\t", ";", ",")}
-    best = max(counts, key=lambda s: counts[s])
-    if counts[best] == 0:
-        return r"\s+"
-    return best
+    for sep in ("\t", ";", ","):
+        if sample and min(ln.count(sep) for ln in sample) > 0:
+            return sep
+    return r"\s+"
+
+
+_ANY_SEP = re.compile(r"[\t;,]|\s+")
+
+
+def _numberlike(field: str) -> bool:
+    """A number as instruments write it: ``1.5``, ``-3,2E+001`` (decimal comma), ``1e-3``."""
+    f = field.strip().strip('"')
+    if not f:
+        return False
+    try:
+        float(f.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric_row(line: str) -> bool:
+    fields = [f for f in _ANY_SEP.split(line.strip()) if f]
+    return len(fields) >= 2 and sum(_numberlike(f) for f in fields) >= 0.8 * len(fields)
+
+
+def locate_header(lines: Sequence[str], max_lines: int = 200) -> tuple[int | None, int]:
+    """Where a text table starts: (header line index or None, first data line index).
+
+    The data start at the first of three consecutive numeric rows (or of the rows left,
+    when fewer) within the first ``max_lines`` lines; the header is the line just above
+    them when it is not numeric. Lines above the header (a title, ``Fixed value(s) : AC
+    Volt [Vrms]=0.1``, instrument settings) are the preamble.
+
+    Raises
+    ------
+    DataFormatError
+        No numeric rows in the first ``max_lines`` lines.
+    """
+    n = len(lines)
+    for j in range(min(n, max_lines)):
+        block = [ln for ln in lines[j:j + 3]]
+        if block and all(_numeric_row(ln) for ln in block):
+            if j > 0 and not _numeric_row(lines[j - 1]) and lines[j - 1].strip():
+                return j - 1, j
+            return None, j
+    raise DataFormatError(f"no numeric data rows in the first {max_lines} lines")
 
 
 def _to_numeric(series: pd.Series) -> pd.Series:
@@ -175,7 +223,7 @@ def convert_units(df: pd.DataFrame) -> pd.DataFrame:
         raw = df[label]
         if found:
             values = _to_numeric(raw)
-            if values.notna().sum() >= max(1, raw.notna().sum() // 2):
+            if raw.notna().sum() == 0 or values.notna().sum() >= max(1, raw.notna().sum() // 2):
                 dim, factor = found
                 key = f"{name}_{BASE_UNITS[dim]}"
                 while key in out:
@@ -221,15 +269,29 @@ def _mpt_header_lines(lines: Sequence[str], name: str) -> int:
 
 
 def _frame_from_lines(lines: list[str], name: str) -> pd.DataFrame:
-    """Parse header + data lines; refuse a table with no data rows."""
+    """Parse header + data lines; refuse a table with no data rows.
+
+    The header is the first line unless a block of numeric rows starts further down, in
+    which case the line above that block is the header and the lines before it (titles,
+    instrument settings) are kept in ``df.attrs["preamble"]``.
+    """
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
         raise DataFormatError(f"{name} has no table: expected a header line and data rows")
+    preamble: list[str] = []
+    try:
+        head, first = locate_header(lines)
+    except DataFormatError:
+        head, first = 0, 1
+    if head is not None and head > 0:
+        preamble, lines = lines[:head], lines[head:]
+    elif head is None and first > 0:
+        preamble, lines = lines[:first], lines[first:]
     sep = _sniff_separator(lines)
     text = "\n".join(lines)
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, engine="python", quoting=csv.QUOTE_MINIMAL,
-                         index_col=False)
+                         index_col=False, header=None if head is None else 0)
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataFormatError(f"{name}: cannot parse the table ({exc}); check the separator "
                               "and that every row has the header's number of fields") from exc
@@ -239,6 +301,7 @@ def _frame_from_lines(lines: list[str], name: str) -> pd.DataFrame:
     if len(df) == 0:
         raise DataFormatError(f"{name} has a header but no data rows: the run was empty or the "
                               "export was cut; export it again")
+    df.attrs["preamble"] = preamble
     return df
 
 
@@ -247,6 +310,16 @@ def read_mpr(path: str | Path) -> pd.DataFrame:
 
     galvani's column labels follow EC-Lab (``time/s``, ``Ewe/V``, ``I/mA``,
     ``control/V/mA``) so they go through the same unit conversion as text exports.
+
+    Why galvani and not yadg/eclabfiles: yadg (and its predecessor eclabfiles) reads
+    more recent EC-Lab files (galvani 0.5 stops at column IDs it does not know: 9 of the
+    47 .mpr files in yadg's test data, e.g. ID 182, 185, 215). Licence does not decide
+    between them: galvani is GPL-3.0-or-later and yadg GPL-3.0, so neither may be copied
+    into this MIT project; both can only be imported as installed packages. galvani is
+    already a dependency and small; yadg brings a large stack (xarray, pint, dgbowl
+    schemas). A file galvani cannot read is refused with the column it stopped at and
+    the advice to read the EC-Lab text export (.mpt), which the text readers here handle
+    whatever its columns.
     """
     from galvani import BioLogic
 
@@ -350,12 +423,16 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
     """
     cands = [c for c in columns_of(df) if c.dimension == dimension
              and not any(a in c.name.lower() for a in avoid)]
-    for frag in prefer:
-        for c in cands:
-            if frag in c.name.lower():
-                return df[c.key].astype(float)
-    if len(cands) == 1:
-        return df[cands[0].key].astype(float)
+    chosen = next((c for frag in prefer for c in cands if frag in c.name.lower()), None)
+    if chosen is None and len(cands) == 1:
+        chosen = cands[0]
+    if chosen is not None:
+        col = df[chosen.key].astype(float)
+        if not np.isfinite(col.to_numpy()).any():
+            src = Path(df.attrs.get("source", "table")).name
+            raise DataFormatError(f"{src}: the {what or dimension} column {chosen.label!r} "
+                                  "holds no numbers (empty or not numeric): check the export")
+        return col
     labels = [c.label for c in columns_of(df)]
     src = Path(df.attrs.get("source", "table")).name
     what = what or dimension
@@ -363,9 +440,27 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
         raise DataFormatError(
             f"{src}: no {what} column with a unit ({BASE_UNITS[dimension]} or a multiple) among "
             f"{labels[:12]}; write the unit in the header, e.g. "
-            f"'{ {'time': 'time/s', 'voltage': 'Ewe/V', 'current': 'I/mA'}.get(dimension, 'x/unit')}'")
+            f"'{_EXAMPLE_HEADER.get(dimension, 'x/unit')}'")
     raise DataFormatError(f"{src}: several {what} columns {[c.label for c in cands]} and none "
                           f"named like {list(prefer)}; rename the one to use")
+
+
+_EXAMPLE_HEADER = {"time": "time/s", "voltage": "Ewe/V", "current": "I/mA"}
+
+
+def check_time(name: str, time_s: np.ndarray) -> None:
+    """Refuse a time column that runs backwards or does not advance (one-line reasons)."""
+    t = np.asarray(time_s, dtype=float)
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        k = int(back[0])
+        raise DataFormatError(f"{name}: test time goes backwards at data row {k + 2} "
+                              f"({t[k]:.6g} s -> {t[k + 1]:.6g} s); several runs pasted "
+                              "together? read them one by one")
+    if t.size > 1 and not t[-1] > t[0]:
+        raise DataFormatError(f"{name}: the time column does not advance ({t[0]:.6g} s in "
+                              "every row): is it the right column, or a date exported without "
+                              "seconds?")
 
 
 def finite_rows(*arrays: np.ndarray) -> np.ndarray:

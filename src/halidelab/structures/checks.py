@@ -146,15 +146,16 @@ def check_structure(structure: Structure, name: str = "the structure", *,
         more = f" (and {len(pairs) - 1} more pairs)" if len(pairs) > 1 else ""
         warnings.append(
             f"{name}: atoms {a} and {b} are {d:.2f} A apart, below {WARN_FRACTION:.0%} of their "
-            f"covalent radii sum ({thr:.2f} A){more}: check the file; results for it are unreliable")
+            f"covalent radii sum ({thr:.2f} A){more}: check the file; results for it are "
+            "unreliable")
     gap, ax = vacuum_gap(structure)
     if gap > VACUUM_GAP_A:
         axis = "abc"[ax]
         if variable_cell:
             raise StructureError(
                 f"{name} has {gap:.1f} A of empty space along {axis}: it is a slab or a molecule, "
-                "not a bulk crystal; a variable-cell relaxation would collapse the vacuum: relax it "
-                "with --fixed-cell, or give the bulk cell")
+                "not a bulk crystal; a variable-cell relaxation would collapse the vacuum: relax "
+                "it with --fixed-cell, or give the bulk cell")
         warnings.append(f"{name} has {gap:.1f} A of empty space along {axis}: a slab or molecule, "
                         "not a bulk crystal; bulk properties computed from it are not bulk ones")
     return warnings

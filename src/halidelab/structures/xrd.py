@@ -280,7 +280,8 @@ def simulate_pattern(structure: Structure, wavelength: str | float = "CuKa",
         pat = None
     if pat is None or len(pat.x) == 0:
         raise StructureError(f"no reflection of {structure.composition.reduced_formula} "
-                             f"between {lo:g} and {hi:g} deg 2-theta at {lam:.5f} A: widen the range")
+                             f"between {lo:g} and {hi:g} deg 2-theta at {lam:.5f} A: "
+                             "widen the range")
     hkls, mults = [], []
     for fams in pat.hkls:
         hkls.append(tuple(_three_index(f["hkl"]) for f in fams))

@@ -1,0 +1,152 @@
+"""Parity metrics of predictions against measurements.
+
+MAE and RMSE in the target's unit, Spearman's rank correlation (scipy), and the accuracy
+of a good/poor-conductor classification at a stated threshold:
+
+- log10 sigma(25 C): good when sigma >= 1e-4 S/cm (:data:`SIGMA_GOOD_LOG10_S_CM` = -4),
+  the usual bar for a practical solid electrolyte;
+- Ea: good when Ea <= 0.5 eV (:data:`EA_GOOD_EV`), the threshold of Bheemaguli, Xiao and
+  Sai Gautam, Digital Discovery (2026).
+
+A measured upper limit (censored sigma) enters the classification only, as poor when the
+limit is below the threshold; it is left out of MAE, RMSE and Spearman.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from halidelab.errors import DataFormatError
+from halidelab.records import Record
+
+#: good conductor: log10(sigma / S cm^-1) at or above this
+SIGMA_GOOD_LOG10_S_CM = -4.0
+#: good conductor: activation energy at or below this, eV
+EA_GOOD_EV = 0.5
+#: target -> (threshold, True when larger values are good)
+THRESHOLDS = {"log10_sigma_S_cm": (SIGMA_GOOD_LOG10_S_CM, True), "ea_eV": (EA_GOOD_EV, False)}
+#: fewer paired points than this: no Spearman (it is meaningless for 2 points)
+MIN_SPEARMAN = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityMetrics(Record):
+    """Agreement of predictions with measurements for one target.
+
+    Attributes
+    ----------
+    target : str
+        ``log10_sigma_S_cm`` or ``ea_eV``.
+    n : int
+        Paired, uncensored points in MAE, RMSE and Spearman.
+    mae, rmse : float or None
+        In the target's unit (log10 S/cm or eV); None with no points.
+    spearman, spearman_p : float or None
+        Rank correlation and its two-sided p-value; None below :data:`MIN_SPEARMAN`
+        points or when either side is constant.
+    accuracy : float or None
+        Share of correctly classified materials (censored ones included).
+    n_classified, n_good_measured : int
+    threshold : float
+    good_is_above : bool
+    """
+
+    target: str
+    n: int
+    mae: float | None
+    rmse: float | None
+    spearman: float | None
+    spearman_p: float | None
+    accuracy: float | None
+    n_classified: int
+    n_good_measured: int
+    threshold: float
+    good_is_above: bool
+
+
+def _finite(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def mae(pred: Sequence[float], meas: Sequence[float]) -> float:
+    """Mean absolute error."""
+    p, m = _finite(pred), _finite(meas)
+    return float(np.mean(np.abs(p - m)))
+
+
+def rmse(pred: Sequence[float], meas: Sequence[float]) -> float:
+    """Root-mean-square error."""
+    p, m = _finite(pred), _finite(meas)
+    return float(np.sqrt(np.mean((p - m) ** 2)))
+
+
+def spearman(pred: Sequence[float], meas: Sequence[float]) -> tuple[float | None, float | None]:
+    """Spearman's rho and its p-value (scipy), or (None, None) when undefined."""
+    from scipy.stats import spearmanr
+
+    p, m = _finite(pred), _finite(meas)
+    if len(p) < MIN_SPEARMAN or np.ptp(p) == 0 or np.ptp(m) == 0:
+        return None, None
+    res = spearmanr(p, m)
+    return float(res.statistic), float(res.pvalue)
+
+
+def is_good(value: float, target: str) -> bool:
+    """Whether a value of ``target`` is on the good-conductor side of its threshold."""
+    thr, above = THRESHOLDS[target]
+    return value >= thr if above else value <= thr
+
+
+def parity_metrics(target: str, pred: Sequence[float | None], meas: Sequence[float | None],
+                   censored: Sequence[bool] | None = None) -> ParityMetrics:
+    """Metrics of one target over paired predictions and measurements.
+
+    Pairs where either side is missing (None/NaN) are dropped.
+
+    Parameters
+    ----------
+    target : {"log10_sigma_S_cm", "ea_eV"}
+    pred, meas : sequence of float or None
+        Same length; log10(S/cm) or eV.
+    censored : sequence of bool, optional
+        True where the measurement is an upper limit on sigma.
+
+    Raises
+    ------
+    DataFormatError
+        Unknown target or sequences of different lengths.
+    """
+    if target not in THRESHOLDS:
+        raise DataFormatError(f"unknown target {target!r}; use one of {', '.join(THRESHOLDS)}")
+    if len(pred) != len(meas) or (censored is not None and len(censored) != len(pred)):
+        raise DataFormatError("predictions, measurements and censoring flags differ in length")
+    p, m = _finite(pred), _finite(meas)
+    c = np.zeros(len(p), bool) if censored is None else np.array(censored, bool)
+    ok = np.isfinite(p) & np.isfinite(m)
+    reg = ok & ~c
+    thr, above = THRESHOLDS[target]
+    # an upper limit classifies only when it is itself below the threshold (then: poor)
+    cls = ok & (~c | (m < thr if above else np.zeros_like(c)))
+    n = int(reg.sum())
+    rho, pval = spearman(p[reg], m[reg])
+    acc = None
+    if cls.any():
+        good_p = p[cls] >= thr if above else p[cls] <= thr
+        good_m = m[cls] >= thr if above else m[cls] <= thr
+        acc = float(np.mean(good_p == good_m))
+    n_good = int(np.sum((m[cls] >= thr) if above else (m[cls] <= thr)))
+    return ParityMetrics(
+        target=target, n=n, mae=mae(p[reg], m[reg]) if n else None, rmse=rmse(p[reg], m[reg]) if n else None,
+        spearman=rho, spearman_p=pval, accuracy=acc, n_classified=int(cls.sum()), n_good_measured=n_good,
+        threshold=thr, good_is_above=above)
+
+
+def fmt(value: float | None, spec: str = ".3g") -> str:
+    """Format a metric; an en dash for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, spec)

@@ -1,0 +1,395 @@
+"""``halidelab validate``: predictions of the reference set through the results store,
+parity metrics, leave-one-out calibrations and the report.
+
+Every computation is a content-hashed task (:mod:`halidelab.screening.runner`): a rerun
+with the same inputs computes nothing, a killed run resumes, and ``client`` puts the work
+on Dask. The tiers are the table of :mod:`halidelab.validation.tiers`.
+
+For each (tier, model, target) the campaign reports, on the materials' primary rows:
+
+- raw metrics (MAE, RMSE, Spearman, classification accuracy) of the tier's prediction;
+- LOO-calibrated metrics: each material predicted by the calibration fitted without it
+  (:mod:`halidelab.validation.calibration`), with the chosen map and the LOO errors of all
+  three maps; the calibration (fitted on all materials) is written as JSON;
+- wall time per material: the summed task durations stored for that material (model-free
+  tasks plus that model's), on the machine that ran them.
+
+The prior was trained on OBELiX's train split: reference rows from that split are
+in-sample for it, and its metrics are also given on the rest (``prior held-out``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halidelab.errors import CalibrationError, HalidelabError
+from halidelab.validation.calibration import Calibration, calibrate, save_calibration
+from halidelab.validation.metrics import THRESHOLDS, ParityMetrics, parity_metrics
+from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
+from halidelab.validation.tiers import (
+    TARGETS,
+    TIERS,
+    MaterialContext,
+    ValidateSettings,
+    normalise_tiers,
+)
+
+#: label of model-free predictions (prior, BVSE on unrelaxed models)
+NO_MODEL = "-"
+
+
+@dataclasses.dataclass
+class ValidationOutput:
+    """What a campaign produced.
+
+    Attributes
+    ----------
+    report : Path or None
+    store : str
+    tiers, models : tuple of str
+    rows : list of dict
+        One per (material, tier, model) with a prediction: ``material``, ``id``,
+        ``composition``, ``tier``, ``model``, measured and predicted values, wall time.
+    metrics : list of dict
+        One per (tier, model, target): raw and LOO-calibrated ``ParityMetrics`` dicts,
+        the calibration summary or why there is none.
+    calibrations : dict
+        ``(tier, model, target)`` -> Calibration.
+    substitutions : list of dict
+        Parent -> substituted pairs and their predicted vs measured change.
+    failed : dict
+        Task key -> one-line error.
+    wall_s : float
+    reference_sha256 : str
+    """
+
+    report: Path | None
+    store: str
+    tiers: tuple[str, ...]
+    models: tuple[str, ...]
+    rows: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]
+    calibrations: dict[tuple[str, str, str], Calibration]
+    substitutions: list[dict[str, Any]]
+    failed: dict[str, str]
+    wall_s: float
+    reference_sha256: str
+    settings: ValidateSettings
+
+
+def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
+    import sqlalchemy as sa
+
+    from halidelab.screening.store import TASKS
+
+    keys = list(keys)
+    out: dict[str, float] = {}
+    with store.engine.connect() as conn:
+        for i in range(0, len(keys), 500):
+            q = sa.select(TASKS.c.key, TASKS.c.duration_s).where(TASKS.c.key.in_(keys[i:i + 500]))
+            out.update({k: float(d) for k, d in conn.execute(q) if d is not None})
+    return out
+
+
+def _prior_training_keys() -> set[str]:
+    from halidelab.prior.data import prepare_dataset
+
+    return set(prepare_dataset().train["key"])
+
+
+def validate(
+    tiers: Sequence[str] = ("relax", "bvse", "prior"),
+    models: Sequence[str] = ("chgnet",),
+    db: str | Path | None = None,
+    out: str | Path | None = "validation",
+    settings: ValidateSettings | None = None,
+    reference: ReferenceSet | str | Path | None = None,
+    materials: Sequence[str] | None = None,
+    client: Any | None = None,
+    progress: bool = True,
+    report: bool = True,
+) -> ValidationOutput:
+    """Run the tiers on the reference set, score and calibrate them, write the report.
+
+    Parameters
+    ----------
+    tiers : sequence of str
+        From :data:`halidelab.validation.tiers.TIERS` (required tiers are added).
+    models : sequence of str
+        MLIPs for the per-model tiers (relax, NEB, BVSE on relaxed structures).
+    db : path or URL, optional
+        Results store (default ``out/results.sqlite``).
+    out : path, optional
+        Folder for ``report.html`` and ``calibration/*.json``.
+    settings : ValidateSettings, optional
+    reference : ReferenceSet or path, optional
+        Default: the shipped set.
+    materials : sequence of str, optional
+        Reference ids: only the materials of these rows.
+    client : distributed.Client, optional
+        Run on Dask.
+    progress : bool
+        Progress bars.
+    report : bool
+        Write ``out/report.html``.
+
+    Raises
+    ------
+    HalidelabError
+        Unknown tier or model, no models for a per-model tier, unreadable reference set.
+    """
+    t0 = time.perf_counter()
+    from halidelab.screening import kinds  # noqa: F401  (registers the task kinds)
+    from halidelab.screening.plans import run_stage
+    from halidelab.screening.store import Store
+
+    settings = settings or ValidateSettings()
+    tiers_t = normalise_tiers(list(tiers))
+    models_t = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
+    if any(TIERS[t].per_model(tiers_t) for t in tiers_t) and not models_t:
+        raise HalidelabError("give at least one model (--models chgnet) for the relax, bvse and neb tiers")
+    if models_t:
+        from halidelab.potentials import _canonical
+
+        # canonical names (aliases share tasks); ModelError lists the registered names
+        models_t = tuple(dict.fromkeys(_canonical(m) for m in models_t))
+    ref = reference if isinstance(reference, ReferenceSet) else load_reference_set(reference)
+    ref = ref.select(list(materials) if materials else None)
+    groups = ref.by_material()
+    primaries = [rows[0] for rows in groups.values()]
+    outdir = Path(out) if out is not None else None
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+    if db is None:
+        if outdir is None:
+            raise HalidelabError("give a results store (--db) or an output folder")
+        db = outdir / "results.sqlite"
+    store = Store(db)
+    failed: dict[str, str] = {}
+    # (tier, material, model) -> task key; results
+    keys: dict[tuple[str, str, str], str] = {}
+    results: dict[tuple[str, str, str], Any] = {}
+
+    def ctx_for(entry: ReferenceEntry, model: str | None) -> MaterialContext:
+        res = {}
+        for (tier, mat, m), val in results.items():
+            if mat == entry.material and (m == NO_MODEL or m == (model or NO_MODEL)):
+                res[tier] = val
+        return MaterialContext(entry=entry, model=model, settings=settings, tiers=tiers_t, results=res)
+
+    for stage in sorted({TIERS[t].stage for t in tiers_t}):
+        stage_tiers = [t for t in tiers_t if TIERS[t].stage == stage]
+        tasks = []
+        for t in stage_tiers:
+            spec = TIERS[t]
+            for entry in primaries:
+                for model in (models_t if spec.per_model(tiers_t) else (None,)):
+                    task = spec.task(ctx_for(entry, model))
+                    if task is not None:
+                        keys[(t, entry.material, model or NO_MODEL)] = task.key
+                        tasks.append(task)
+        summary = run_stage(tasks, store, client=client, progress=progress, title=", ".join(stage_tiers))
+        failed.update(summary.failed)
+        for (t, mat, m), key in keys.items():
+            if t in stage_tiers:
+                results[(t, mat, m)] = store.result(key)
+
+    durations = _durations(store, list(keys.values()))
+    in_train = _prior_training_keys() if "prior" in tiers_t else set()
+    rows = _prediction_rows(tiers_t, models_t, primaries, groups, keys, results, durations, ctx_for, in_train)
+    metrics, cals = _score(rows, tiers_t, models_t, ref.sha256, outdir)
+    subs = substitution_pairs(ref, rows)
+    wall = time.perf_counter() - t0
+    output = ValidationOutput(report=None, store=store.url, tiers=tiers_t, models=models_t, rows=rows,
+                              metrics=metrics, calibrations=cals, substitutions=subs, failed=failed,
+                              wall_s=wall, reference_sha256=ref.sha256, settings=settings)
+    if report and outdir is not None:
+        from halidelab.report.validation import write_validation_report
+
+        output.report = write_validation_report(outdir / "report.html", output, ref)
+    return output
+
+
+def _prediction_rows(tiers: tuple[str, ...], models: tuple[str, ...], primaries: list[ReferenceEntry],
+                     groups: dict[str, list[ReferenceEntry]], keys: dict, results: dict, durations: dict,
+                     ctx_for: Any, in_train: set[str]) -> list[dict[str, Any]]:
+    from halidelab.prior.data import composition_key
+
+    rows = []
+    for t in tiers:
+        spec = TIERS[t]
+        if spec.predict is None:
+            continue
+        for entry in primaries:
+            for model in (models if spec.per_model(tiers) else (None,)):
+                mkey = model or NO_MODEL
+                res = results.get((t, entry.material, mkey))
+                ctx = ctx_for(entry, model)
+                preds = spec.predict(res, ctx) if res else {}
+                chain = _chain(t, tiers)
+                own = [k for (tt, mat, m), k in keys.items() if mat == entry.material and m in (NO_MODEL, mkey)
+                       and tt in chain]
+                wall = sum(durations.get(k, 0.0) for k in own)
+                others = groups[entry.material][1:]
+                row = {
+                    "material": entry.material, "id": entry.id, "name": entry.name,
+                    "composition": entry.composition, "tier": t, "model": mkey,
+                    "computed": res is not None,
+                    "measured_log10_sigma_S_cm": entry.log10_sigma_S_cm, "censored": entry.censored,
+                    "measured_ea_eV": entry.ea_eV, "synthesis": entry.synthesis, "doi": entry.doi,
+                    "other_measurements": [{"id": o.id, "log10_sigma_S_cm": o.log10_sigma_S_cm, "ea_eV": o.ea_eV,
+                                            "synthesis": o.synthesis, "doi": o.doi} for o in others],
+                    "wall_s": wall, "in_prior_training": composition_key(entry.composition) in in_train,
+                }
+                for target in TARGETS:
+                    p = preds.get(target)
+                    row[f"pred_{target}"] = p.value if p else None
+                    row[f"spread_{target}"] = p.spread if p else None
+                    row[f"note_{target}"] = p.note if p else ""
+                rows.append(row)
+    return rows
+
+
+def _chain(tier: str, tiers: tuple[str, ...]) -> set[str]:
+    """The tier and every tier its prediction depends on (for its wall time)."""
+    chain = {tier}
+    todo = [tier]
+    while todo:
+        for req in TIERS[todo.pop()].requires:
+            if req not in chain:
+                chain.add(req)
+                todo.append(req)
+    if tier != "relax" and "relax" in tiers and TIERS[tier].per_model(tiers) and "model" in chain:
+        chain |= {"relax", "model"}
+    return chain
+
+
+def _measured(row: dict[str, Any], target: str) -> float | None:
+    v = row[f"measured_{target}"]
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _score(rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str, ...], sha: str,
+           outdir: Path | None) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], Calibration]]:
+    metrics = []
+    cals: dict[tuple[str, str, str], Calibration] = {}
+    combos = list(dict.fromkeys((r["tier"], r["model"]) for r in rows))
+    for tier, model in combos:
+        sub = [r for r in rows if r["tier"] == tier and r["model"] == model]
+        for target in TARGETS:
+            pairs = [r for r in sub if r[f"pred_{target}"] is not None]
+            if not pairs:
+                continue
+            cens = [bool(r["censored"]) if target == "log10_sigma_S_cm" else False for r in pairs]
+            pred = [r[f"pred_{target}"] for r in pairs]
+            meas = [_measured(r, target) for r in pairs]
+            raw = parity_metrics(target, pred, meas, cens)
+            entry: dict[str, Any] = {"tier": tier, "model": model, "target": target, "raw": raw.to_dict(),
+                                     "loo": None, "calibration": None, "why_not": ""}
+            fit = [(r, p, m) for r, p, m, c in zip(pairs, pred, meas, cens, strict=True)
+                   if m is not None and not c]
+            try:
+                cal = calibrate(target, tier, model, [p for _, p, _ in fit], [m for _, _, m in fit],
+                                [r["material"] for r, _, _ in fit], [r["composition"] for r, _, _ in fit], sha)
+            except CalibrationError as exc:
+                entry["why_not"] = str(exc)
+            else:
+                cals[(tier, model, target)] = cal
+                loo = {mat: v for mat, v in cal.loo_predictions.items()}
+                # censored rows: calibrated by the map fitted without them (they are not in the fit)
+                loo_pred = [loo.get(r["material"], cal.a + cal.b * r[f"pred_{target}"]) for r in pairs]
+                entry["loo"] = parity_metrics(target, loo_pred, meas, cens).to_dict()
+                entry["calibration"] = {"kind": cal.kind, "a": cal.a, "b": cal.b, "n": cal.n_materials,
+                                        "loo_mae": cal.loo_mae, "loo_rmse": cal.loo_rmse,
+                                        "residual_sd": cal.residual_sd,
+                                        "candidates": [c.to_dict() for c in cal.candidates]}
+                for r in pairs:
+                    r[f"loo_{target}"] = loo.get(r["material"])
+                if outdir is not None:
+                    name = f"{tier}-{model if model != NO_MODEL else 'none'}-{target}.json"
+                    entry["file"] = str(save_calibration(cal, outdir / "calibration" / name))
+            walls = [r["wall_s"] for r in sub if r["computed"]]
+            entry["wall_s_per_material"] = float(np.mean(walls)) if walls else None
+            if tier == "prior":
+                held = [i for i, r in enumerate(pairs) if not r["in_prior_training"]]
+                entry["raw_prior_held_out"] = parity_metrics(
+                    target, [pred[i] for i in held], [meas[i] for i in held], [cens[i] for i in held]).to_dict()
+            metrics.append(entry)
+    return metrics, cals
+
+
+def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parent -> substituted pairs of the reference set, with measured and predicted changes.
+
+    A pair is a material built as ``design:PARENT+DOPANT@SITE=x`` on the structure file of
+    a material whose composition is PARENT. The measured change is of the primary rows'
+    log10 sigma; the predicted one is per (tier, model), raw.
+    """
+    from halidelab.prior.data import composition_key
+    from halidelab.validation.structures import parse_construction
+
+    prim = {e.material: e for e in ref.primary()}
+    by_comp = {(composition_key(e.composition), e.structure_file): e for e in prim.values()}
+    pairs = []
+    for child in prim.values():
+        spec = parse_construction(child.construction)
+        if spec["kind"] != "design" or not spec["substitutions"]:
+            continue
+        parent = by_comp.get((composition_key(spec["parent"]), child.structure_file))
+        if parent is None or parent.censored or child.censored:
+            continue
+        item = {"parent": parent.composition, "child": child.composition,
+                "substitution": ", ".join(f"{s['dopant']}@{s['site']} x={s['x']:g}" for s in spec["substitutions"]),
+                "same_paper": parent.doi.lower() == child.doi.lower(),
+                "measured_delta_log10_sigma": child.log10_sigma_S_cm - parent.log10_sigma_S_cm,
+                "parent_doi": parent.doi, "child_doi": child.doi, "predicted": {}}
+        for r in rows:
+            if r["material"] != child.material or r["pred_log10_sigma_S_cm"] is None:
+                continue
+            match = [q for q in rows if q["material"] == parent.material and q["tier"] == r["tier"]
+                     and q["model"] == r["model"] and q["pred_log10_sigma_S_cm"] is not None]
+            if match:
+                item["predicted"][f"{r['tier']}|{r['model']}"] = (r["pred_log10_sigma_S_cm"]
+                                                                 - match[0]["pred_log10_sigma_S_cm"])
+        pairs.append(item)
+    return pairs
+
+
+def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per tier|model: Spearman of predicted vs measured change and the sign agreement."""
+    from halidelab.validation.metrics import spearman
+
+    out: dict[str, dict[str, Any]] = {}
+    labels = sorted({k for p in pairs for k in p["predicted"]})
+    for lab in labels:
+        ps = [p for p in pairs if lab in p["predicted"]]
+        pred = [p["predicted"][lab] for p in ps]
+        meas = [p["measured_delta_log10_sigma"] for p in ps]
+        rho, pval = spearman(pred, meas)
+        sign = float(np.mean([np.sign(a) == np.sign(b) for a, b in zip(pred, meas, strict=True)])) if ps else None
+        out[lab] = {"n": len(ps), "spearman": rho, "spearman_p": pval, "sign_agreement": sign}
+    return out
+
+
+def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flat rows of the parity table (one per tier, model, target) for printing."""
+    out = []
+    for m in metrics:
+        raw = ParityMetrics.from_dict(m["raw"])
+        loo = ParityMetrics.from_dict(m["loo"]) if m["loo"] else None
+        cal = m["calibration"] or {}
+        out.append({"tier": m["tier"], "model": m["model"], "target": m["target"], "n": raw.n,
+                    "raw_mae": raw.mae, "raw_rmse": raw.rmse, "raw_spearman": raw.spearman,
+                    "raw_accuracy": raw.accuracy, "loo_mae": loo.mae if loo else None,
+                    "loo_rmse": loo.rmse if loo else None, "loo_spearman": loo.spearman if loo else None,
+                    "loo_accuracy": loo.accuracy if loo else None, "map": cal.get("kind"),
+                    "wall_s_per_material": m.get("wall_s_per_material"), "why_not": m.get("why_not", ""),
+                    "threshold": THRESHOLDS[m["target"]][0]})
+    return out

@@ -1,0 +1,303 @@
+"""Ordered models of the reference structures.
+
+Every reference row names a structure file (an OBELiX CIF shipped under
+``halidelab/data``) and a ``construction``, one of:
+
+``cif``
+    The CIF's own structure. A partially occupied CIF is ordered by
+    :func:`halidelab.structures.models.build_models` on the row's composition with the CIF
+    as framework (lowest point-charge Ewald energy of an annealed search, seeded); an
+    ordered CIF is used as it is, repeated until every face-to-face width of the cell is
+    at least ``min_width_A``.
+``cif-spinel``
+    Spinel-type CIFs whose octahedral sites are shared by Li and M (Li2MgCl4): the mixed
+    sites are ordered by Ewald energy with pymatgen's
+    ``OrderDisorderedStructureTransformation`` in the conventional cell (build_models
+    treats a site shared by Li and M as neither).
+``cif-merge``
+    CIFs that split each Li over a few positions joined by distances below ``MERGE_TOL_A``
+    (Li6NBr3: four positions of occupancy 1/4 on a square of side 0.95 A): one Li at the centroid of each group,
+    with the group's summed occupancy, which must be 1.
+``design:PARENT[+DOPANT@SITE=x...]|SPACEGROUP``
+    A composition modelled on a shipped framework: ``design_composition(PARENT,
+    substitutions)`` and ``build_models(..., polymorph=SPACEGROUP)``, e.g.
+    ``design:Li3ErCl6|P-3m1`` (the Li3YCl6 framework with Er on the Y sites, lattice scaled
+    by the mean M-Cl bond length) or ``design:Li3InCl6+Hf@In=0.3|C2/m``.
+
+The ``reference-model`` task kind (:mod:`halidelab.validation.tasks`) runs
+:func:`build_reference_model`; the file's SHA-256 is part of the task inputs, so a
+changed CIF is never answered from an old model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Composition, Structure
+
+from halidelab.errors import DataFormatError, StructureError
+from halidelab.records import Provenance, Record
+
+#: Li positions joined by distances below this are one split site (cif-merge), A
+MERGE_TOL_A = 1.0
+#: default smallest face-to-face width of an ordered CIF's model cell, A
+MIN_WIDTH_A = 8.0
+#: largest composition distance (total variation of atomic fractions) between a row and
+#: its model: build_models may model a dopant content only approximately
+COMPOSITION_TOLERANCE = 0.02
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def parse_construction(text: str) -> dict[str, Any]:
+    """Parse a ``construction`` cell.
+
+    Returns
+    -------
+    dict
+        ``kind`` (``cif``, ``cif-spinel``, ``cif-merge`` or ``design``) and, for
+        ``design``, ``parent``, ``substitutions`` (list of dicts for
+        :class:`~halidelab.composition.Substitution`) and ``polymorph``.
+
+    Raises
+    ------
+    DataFormatError
+        An unknown kind or a malformed design string.
+    """
+    text = text.strip()
+    if text in ("cif", "cif-spinel", "cif-merge"):
+        return {"kind": text}
+    if not text.startswith("design:"):
+        raise DataFormatError(f"construction {text!r}: use cif, cif-spinel, cif-merge or "
+                              "design:PARENT[+DOPANT@SITE=x]|SPACEGROUP")
+    body = text[len("design:"):]
+    if "|" not in body:
+        raise DataFormatError(f"construction {text!r}: give the space group after '|', e.g. design:Li3ErCl6|P-3m1")
+    spec, polymorph = body.split("|", 1)
+    parent, *subs = spec.split("+")
+    if not parent.strip() or not polymorph.strip():
+        raise DataFormatError(f"construction {text!r}: empty parent or space group")
+    out = []
+    for s in subs:
+        try:
+            head, x = s.split("=")
+            dopant, site = head.split("@")
+            out.append({"dopant": dopant.strip(), "site": site.strip(), "x": float(x)})
+        except ValueError:
+            raise DataFormatError(f"construction {text!r}: substitution {s!r} is not DOPANT@SITE=x") from None
+    return {"kind": "design", "parent": parent.strip(), "substitutions": out,
+            "polymorph": polymorph.strip().replace(" ", "")}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceModel(Record):
+    """The ordered structure modelled for one reference material.
+
+    Attributes
+    ----------
+    composition : str
+        The reference row's composition.
+    formula_modelled : str
+        Reduced formula of the model.
+    n_atoms : int
+    construction : str
+        The row's construction cell.
+    description : str
+        What was done, in words.
+    structure : dict
+        pymatgen ``Structure.as_dict()``.
+    structure_sha256 : str
+        Of the source file.
+    provenance : Provenance
+    """
+
+    composition: str
+    formula_modelled: str
+    n_atoms: int
+    construction: str
+    description: str
+    structure: dict[str, Any]
+    structure_sha256: str
+    provenance: Provenance
+
+    def to_structure(self) -> Structure:
+        """The model as a pymatgen Structure."""
+        return Structure.from_dict(self.structure)
+
+
+def _widths(s: Structure) -> np.ndarray:
+    m = s.lattice.matrix
+    vol = abs(np.linalg.det(m))
+    return np.array([vol / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3)])
+
+
+def repeat_to_width(s: Structure, min_width_A: float = MIN_WIDTH_A) -> Structure:
+    """The smallest diagonal supercell whose face-to-face widths are all >= ``min_width_A``."""
+    reps = [max(1, math.ceil(min_width_A / w - 1e-9)) for w in _widths(s)]
+    return s * reps if reps != [1, 1, 1] else s.copy()
+
+
+def order_spinel(s: Structure) -> Structure:
+    """Order a CIF whose sites are shared by Li and another cation, by Ewald energy.
+
+    Oxidation states by pymatgen's guess; the lowest-Ewald ordering of
+    ``OrderDisorderedStructureTransformation`` (deterministic) in the given cell.
+    """
+    from pymatgen.transformations.standard_transformations import (
+        OrderDisorderedStructureTransformation,
+    )
+
+    t = s.copy()
+    try:
+        t.add_oxidation_state_by_guess()
+    except Exception:  # pymatgen raises many kinds when no charge-balanced guess exists
+        raise StructureError(f"no oxidation states for {s.composition.reduced_formula}: cannot order it "
+                             "by Ewald energy") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranked = OrderDisorderedStructureTransformation(algo=0).apply_transformation(t, return_ranked_list=1)
+    best = ranked[0]["structure"]
+    best.remove_oxidation_states()
+    return best
+
+
+def merge_split_li(s: Structure, tol_A: float = MERGE_TOL_A) -> Structure:
+    """One Li per group of partially occupied Li positions (single linkage below ``tol_A``).
+
+    Each group is replaced by a site at its periodic centroid with the group's summed
+    occupancy; the result must be fully occupied (groups summing to 1).
+
+    Raises
+    ------
+    StructureError
+        A group whose occupancies do not sum to 1 (then this is not a split site).
+    """
+    keep = [site for site in s if not (len(site.species) == 1 and site.species.elements[0].symbol == "Li"
+                                      and site.species.num_atoms < 0.999)]
+    split = [site for site in s if site not in keep]
+    if not split:
+        return s.copy()
+    frac = np.array([site.frac_coords for site in split])
+    occ = np.array([site.species.num_atoms for site in split])
+    dist = s.lattice.get_all_distances(frac, frac)
+    # single-linkage groups: positions joined by chains of distances below tol_A
+    parent = list(range(len(split)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for i, j in zip(*np.nonzero(dist < tol_A), strict=True):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for k in range(len(split)):
+        groups.setdefault(root(k), []).append(k)
+    centres = []
+    for group in sorted(groups.values()):
+        i = group[0]
+        total = occ[group].sum()
+        if abs(total - 1.0) > 0.02:
+            raise StructureError(f"Li positions near {np.round(frac[i], 3).tolist()} sum to occupancy "
+                                 f"{total:.3f}, not 1: not a split site (merge tolerance {tol_A} A)")
+        # periodic centroid: unwrap each member to the image nearest the first
+        ref = frac[group[0]]
+        d = frac[group] - ref
+        d -= np.round(d)
+        centres.append((ref + d.mean(axis=0)) % 1.0)
+    species = [site.species for site in keep] + ["Li"] * len(centres)
+    coords = [site.frac_coords for site in keep] + centres
+    out = Structure(s.lattice, species, coords)
+    if not out.is_ordered:
+        raise StructureError(f"{s.composition.reduced_formula}: sites other than split Li are partially "
+                             "occupied; cif-merge cannot order them")
+    return out
+
+
+def _composition_distance(a: Composition, b: Composition) -> float:
+    from halidelab.literature import composition_distance
+
+    return composition_distance(a, b)
+
+
+def build_reference_model(composition: str, construction: str, structure_file: str | Path,
+                          max_atoms: int = 160, seed: int = 0,
+                          min_width_A: float = MIN_WIDTH_A) -> ReferenceModel:
+    """Build the ordered model of one reference material.
+
+    Parameters
+    ----------
+    composition : str
+        The reference row's composition (the model must match it within
+        :data:`COMPOSITION_TOLERANCE`).
+    construction : str
+        See the module docstring.
+    structure_file : path
+        The CIF (resolved path).
+    max_atoms : int
+        Largest model build_models may make.
+    seed : int
+        Seed of build_models' ordering search.
+    min_width_A : float
+        Smallest face-to-face width of an ordered CIF's cell, A.
+
+    Raises
+    ------
+    StructureError
+        The file cannot be read or ordered, or the model's composition is not the row's.
+    """
+    from halidelab.composition import Substitution, design_composition
+    from halidelab.structures.models import build_models
+    from halidelab.structures.prototypes import read_structure
+
+    spec = parse_construction(construction)
+    path = Path(structure_file)
+    src = read_structure(path)
+    kind = spec["kind"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "cif" and src.is_ordered:
+            model = repeat_to_width(src, min_width_A)
+            desc = f"ordered CIF {path.name}, repeated to widths >= {min_width_A:g} A"
+        elif kind == "cif":
+            ms = build_models(design_composition(composition), framework=path, max_atoms=max_atoms,
+                              n_configs=1, seed=seed)
+            model = ms.configurations[0].to_structure()
+            desc = (f"{path.name} ordered on {composition} by build_models (lowest Ewald energy, "
+                    f"seed {seed}), supercell {ms.supercell_matrix}")
+        elif kind == "cif-spinel":
+            model = order_spinel(src)
+            desc = f"{path.name}: Li/M shared sites ordered by Ewald energy (pymatgen), {len(model)} atoms"
+        elif kind == "cif-merge":
+            model = repeat_to_width(merge_split_li(src), min_width_A)
+            desc = (f"{path.name}: split Li positions (< {MERGE_TOL_A} A apart) merged to one Li at "
+                    f"their centroid; repeated to widths >= {min_width_A:g} A")
+        else:
+            design = design_composition(spec["parent"], [Substitution(**s) for s in spec["substitutions"]])
+            ms = build_models(design, polymorph=spec["polymorph"], max_atoms=max_atoms, n_configs=1, seed=seed)
+            model = ms.configurations[0].to_structure()
+            desc = (f"{design.formula} on the {ms.framework} framework ({ms.space_group}), "
+                    f"{ms.lattice_source}; modelled {ms.formula_modelled}, supercell {ms.supercell_matrix}")
+    if not model.is_ordered:
+        raise StructureError(f"the model of {composition} ({construction}) is not ordered")
+    d = _composition_distance(model.composition, Composition(composition))
+    if d > COMPOSITION_TOLERANCE:
+        raise StructureError(f"the model of {composition} is {model.composition.reduced_formula} "
+                             f"(composition distance {d:.3f} > {COMPOSITION_TOLERANCE})")
+    return ReferenceModel(
+        composition=composition, formula_modelled=model.composition.reduced_formula, n_atoms=len(model),
+        construction=construction, description=desc, structure=model.as_dict(),
+        structure_sha256=file_sha256(path),
+        provenance=Provenance(method="reference-model", seed=seed,
+                              parameters={"max_atoms": max_atoms, "min_width_A": min_width_A,
+                                          "structure_file": path.name}))

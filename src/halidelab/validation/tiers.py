@@ -1,0 +1,343 @@
+"""The prediction tiers of ``halidelab validate``: one table, tier name -> :class:`TierSpec`.
+
+A tier says which task it runs for one reference material (given what earlier stages
+returned) and how its stored result becomes predictions of the measured targets:
+
+===========  =====  ==========  ===========================================================
+tier         stage  per model   prediction
+===========  =====  ==========  ===========================================================
+model        0      no          (ordered structure; kind ``reference-model``)
+relax        1      yes         (relaxed structure; kind ``relax``)
+bvse         2      if relaxed  Ea = BVSE 3D percolation barrier; log10 sigma by Arrhenius
+neb          2      yes         Ea = NEB 3D percolation barrier; log10 sigma by Arrhenius
+prior        2      no          log10 sigma = the data-driven prior's
+kmc          3      yes         Ea and log10 sigma(25 C) from KMC at 25-100 C on the NEB
+                                network when the neb tier ran, else the BVSE network
+===========  =====  ==========  ===========================================================
+
+Adding a tier (the lead's ``kmc``) is one :class:`TierSpec` in :data:`TIERS`: a ``task``
+function (material context -> :class:`~halidelab.screening.tasks.Task` or None) and a
+``predict`` function (stored result, context -> ``{target: Prediction}``).
+
+Barrier -> conductivity (tiers that predict only a barrier): the random-walk
+Nernst-Einstein estimate with every Li a carrier,
+
+    sigma(T) = n_Li e^2 a^2 nu0 / (6 k_B T) * exp(-Ea / (k_B T)),
+
+n_Li from the (relaxed) model, hop length a = :data:`HOP_LENGTH_A` (3.0 A, the
+octahedral-site spacing of close-packed halides) and attempt frequency nu0 =
+:data:`ATTEMPT_FREQUENCY_HZ` (1e13 Hz). The prefactor is stated, not fitted; the
+calibration (LOO) maps its log10 sigma onto the measured one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+from halidelab.constants import A3_TO_CM3, E_CHARGE_C, K_B_EV_K, K_B_J_K, ROOM_TEMPERATURE_K
+from halidelab.screening.tasks import Task
+
+#: hop length of the Arrhenius estimate, A
+HOP_LENGTH_A = 3.0
+#: attempt frequency of the Arrhenius estimate, Hz
+ATTEMPT_FREQUENCY_HZ = 1e13
+#: targets a tier can predict
+TARGETS = ("ea_eV", "log10_sigma_S_cm")
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One predicted value of a target.
+
+    Attributes
+    ----------
+    value : float
+        eV or log10(S/cm).
+    spread : float
+        Standard deviation over the material's ordering ensemble (0: one ordering).
+    note : str
+        How it was obtained.
+    """
+
+    value: float
+    spread: float = 0.0
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateSettings:
+    """Parameters of a validation campaign (they go into the task keys).
+
+    Attributes
+    ----------
+    max_atoms, seed : int
+        Model size bound and ordering seed.
+    relax_steps : int
+    fmax_eV_A : float
+    bvse_resolution_A : float
+    neb_images, neb_steps : int
+    """
+
+    max_atoms: int = 160
+    seed: int = 0
+    relax_steps: int = 250
+    fmax_eV_A: float = 0.05
+    bvse_resolution_A: float = 0.25
+    neb_images: int = 5
+    neb_steps: int = 300
+    kmc_temperatures_K: tuple[float, ...] = (298.15, 323.15, 348.15, 373.15)
+    kmc_runs: int = 8
+    kmc_hops: float = 200.0
+
+
+@dataclasses.dataclass
+class MaterialContext:
+    """What a tier sees for one reference material (and one MLIP, for per-model tiers).
+
+    Attributes
+    ----------
+    entry : ReferenceEntry
+        The material's primary row.
+    model : str or None
+        MLIP name for per-model tiers; None for model-free ones.
+    settings : ValidateSettings
+    tiers : tuple of str
+        Tiers of this campaign.
+    results : dict
+        Tier -> stored result of the earlier stages (for this material and model).
+    """
+
+    entry: Any
+    model: str | None
+    settings: ValidateSettings
+    tiers: tuple[str, ...]
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def structure(self) -> dict[str, Any] | None:
+        """The relaxed structure when relaxed, else the ordered model (None if neither)."""
+        relaxed = self.results.get("relax")
+        if relaxed:
+            return relaxed["structure"]
+        model = self.results.get("model")
+        return model["structure"] if model else None
+
+    @property
+    def label(self) -> str:
+        return f"{self.entry.composition} [{self.entry.id}]" + (f" {self.model}" if self.model else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class TierSpec:
+    """One tier of the validation.
+
+    Attributes
+    ----------
+    name : str
+    stage : int
+        Tiers of one stage run together; a stage sees the results of earlier ones.
+    per_model : Callable[[tuple[str, ...]], bool]
+        Whether the tier runs once per MLIP, given the campaign's tiers.
+    requires : tuple of str
+        Tiers it needs (added automatically).
+    task : Callable[[MaterialContext], Task | None]
+    predict : Callable[[dict, MaterialContext], dict[str, Prediction]] or None
+    description : str
+    """
+
+    name: str
+    stage: int
+    per_model: Callable[[tuple[str, ...]], bool]
+    requires: tuple[str, ...]
+    task: Callable[[MaterialContext], Task | None]
+    predict: Callable[[dict[str, Any], MaterialContext], dict[str, Prediction]] | None
+    description: str
+
+
+def arrhenius_log10_sigma(ea_eV: float, structure: dict[str, Any], temperature_K: float = ROOM_TEMPERATURE_K,
+                          hop_length_A: float = HOP_LENGTH_A,
+                          attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ) -> float:
+    """log10 sigma (S/cm) of the random-walk Nernst-Einstein estimate (module docstring).
+
+    Parameters
+    ----------
+    ea_eV : float
+        Barrier, eV.
+    structure : dict
+        pymatgen ``Structure.as_dict()``; gives the Li density.
+    temperature_K, hop_length_A, attempt_frequency_Hz : float
+    """
+    from pymatgen.core import Structure
+
+    s = Structure.from_dict(structure)
+    n_li_cm3 = s.composition["Li"] / (s.volume * A3_TO_CM3)
+    a_cm = hop_length_A * 1e-8
+    # (cm^-3)(C^2)(cm^2)(1/s) / (J/K * K) = C^2 / (J s cm) = S/cm
+    pre = n_li_cm3 * E_CHARGE_C ** 2 * a_cm ** 2 * attempt_frequency_Hz / (6.0 * K_B_J_K * temperature_K)
+    return math.log10(pre) - ea_eV / (K_B_EV_K * temperature_K * math.log(10.0))
+
+
+def _always(_tiers: tuple[str, ...]) -> bool:
+    return True
+
+
+def _never(_tiers: tuple[str, ...]) -> bool:
+    return False
+
+
+def _if_relaxed(tiers: tuple[str, ...]) -> bool:
+    return "relax" in tiers
+
+
+# -- tasks ----------------------------------------------------------------------------------
+def model_task(ctx: MaterialContext) -> Task:
+    """``reference-model`` task of the material."""
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import file_sha256
+
+    e = ctx.entry
+    return Task("reference-model", f"{e.composition} [{e.id}]", {
+        "composition": e.composition, "construction": e.construction, "structure_file": e.structure_file,
+        "structure_sha256": file_sha256(resolve_structure_file(e.structure_file)),
+        "max_atoms": ctx.settings.max_atoms, "seed": ctx.settings.seed})
+
+
+def relax_task(ctx: MaterialContext) -> Task | None:
+    """``relax`` task: the inputs ``screen`` and ``reproduce`` use."""
+    if ctx.structure is None:
+        return None
+    return Task("relax", ctx.label, {"structure": ctx.structure, "model": ctx.model,
+                                     "fmax": ctx.settings.fmax_eV_A, "steps": ctx.settings.relax_steps})
+
+
+def bvse_task(ctx: MaterialContext) -> Task | None:
+    """``bvse`` task on the relaxed structure (the ordered model when not relaxed)."""
+    if ctx.structure is None or ("relax" in ctx.tiers and not ctx.results.get("relax")):
+        return None
+    return Task("bvse", ctx.label, {"structure": ctx.structure, "resolution_A": ctx.settings.bvse_resolution_A})
+
+
+def neb_task(ctx: MaterialContext) -> Task | None:
+    """``neb`` task on the relaxed structure (inputs as ``screen``/``reproduce``)."""
+    if not ctx.results.get("relax"):
+        return None
+    st = ctx.settings
+    return Task("neb", ctx.label, {"structure": ctx.structure, "model": ctx.model, "hops": "distinct",
+                                   "n_images": st.neb_images, "fmax": st.fmax_eV_A,
+                                   "steps": st.neb_steps, "endpoint_steps": st.neb_steps})
+
+
+def kmc_task(ctx: MaterialContext) -> Task | None:
+    """``kmc`` task: on the NEB study's network when the neb tier ran, else the BVSE
+    network of the relaxed structure (inputs as ``reproduce``/``screen``)."""
+    if not ctx.results.get("relax"):
+        return None
+    st = ctx.settings
+    common = {"temperatures_K": [float(t) for t in st.kmc_temperatures_K], "n_runs": st.kmc_runs,
+              "hops_per_carrier": float(st.kmc_hops), "seed": st.seed}
+    study = ctx.results.get("neb")
+    if study and study.get("results"):
+        return Task("kmc", f"{ctx.label} neb", {"structure": ctx.structure, "source": "neb", "study": study,
+                                                **common})
+    return Task("kmc", f"{ctx.label} bvse", {"structure": ctx.structure, "source": "bvse", **common})
+
+
+def prior_task(ctx: MaterialContext) -> Task:
+    """``prior`` task (inputs as ``reproduce``: formula and the model's checksum)."""
+    from halidelab.cases.chen2025 import _prior_sha
+
+    return Task("prior", ctx.entry.composition, {"formula": ctx.entry.composition, "model_sha256": _prior_sha()})
+
+
+# -- predictions ----------------------------------------------------------------------------
+def _barrier_predictions(ea: float | None, ctx: MaterialContext, what: str) -> dict[str, Prediction]:
+    if ea is None or not math.isfinite(ea):
+        return {}
+    out = {"ea_eV": Prediction(float(ea), 0.0, f"{what} 3D percolation barrier")}
+    if ctx.structure is not None:
+        out["log10_sigma_S_cm"] = Prediction(
+            arrhenius_log10_sigma(float(ea), ctx.structure), 0.0,
+            f"Arrhenius from the {what} barrier (a = {HOP_LENGTH_A:g} A, nu0 = {ATTEMPT_FREQUENCY_HZ:g} Hz, "
+            "all Li carriers)")
+    return out
+
+
+def bvse_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
+    """BVSE: Ea = e_3d_eV (None when it does not percolate in 3D below e_max)."""
+    return _barrier_predictions(result.get("e_3d_eV"), ctx, "BVSE")
+
+
+def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
+    """NEB: Ea = the 3D percolation barrier of the study."""
+    perc = result.get("percolation") or {}
+    return _barrier_predictions(perc.get("ea_3d_eV"), ctx, "NEB")
+
+
+def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
+    """KMC: Ea over 25-100 C and log10 sigma(25 C) (no extrapolation); the 68 % interval
+    of sigma and Ea's standard error as spreads."""
+    k = result["kmc"]
+    src = result["network"]["source"].upper()
+    out = {}
+    if k.get("ea_eV") is not None:
+        out["ea_eV"] = Prediction(float(k["ea_eV"]), float(k.get("ea_err_eV") or 0.0), f"KMC on the {src} network")
+    s, lo, hi = k.get("sigma_25C_S_cm"), k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
+    if s and s > 0:
+        spread = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else 0.0
+        out["log10_sigma_S_cm"] = Prediction(math.log10(s), float(spread), f"KMC on the {src} network, 25 C")
+    return out
+
+
+def prior_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
+    """Prior: its log10 sigma(RT); the 90 % interval half-width / 1.645 as spread."""
+    lo, hi = result.get("log10_sigma_low_S_cm"), result.get("log10_sigma_high_S_cm")
+    spread = (hi - lo) / (2 * 1.645) if lo is not None and hi is not None else 0.0
+    note = "data-driven prior" + ("" if result.get("in_domain", True) else " (out of its domain)")
+    return {"log10_sigma_S_cm": Prediction(float(result["log10_sigma_S_cm"]), float(spread), note)}
+
+
+#: The tier table.
+TIERS: dict[str, TierSpec] = {
+    "model": TierSpec("model", 0, _never, (), model_task, None,
+                      "ordered model of the reference structure"),
+    "relax": TierSpec("relax", 1, _always, ("model",), relax_task, None,
+                      "MLIP relaxation (positions and cell)"),
+    "bvse": TierSpec("bvse", 2, _if_relaxed, ("model",), bvse_task, bvse_predict,
+                     "BVSE 3D percolation barrier"),
+    "neb": TierSpec("neb", 2, _always, ("model", "relax"), neb_task, neb_predict,
+                    "CI-NEB 3D percolation barrier (MLIP)"),
+    "prior": TierSpec("prior", 2, _never, (), prior_task, prior_predict,
+                      "data-driven conductivity prior"),
+    "kmc": TierSpec("kmc", 3, _always, ("model", "relax"), kmc_task, kmc_predict,
+                    "kinetic Monte Carlo sigma(25 C) and Ea (NEB network, else BVSE)"),
+}
+
+
+def normalise_tiers(tiers: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Validate tier names and add what they require, in stage order.
+
+    Raises
+    ------
+    HalidelabError
+        An unknown tier.
+    """
+    from halidelab.errors import HalidelabError
+
+    names = [t.strip().lower() for t in tiers if t.strip()]
+    bad = [t for t in names if t not in TIERS]
+    if bad:
+        raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from "
+                             f"{', '.join(t for t in TIERS if t != 'model')}")
+    if not names:
+        raise HalidelabError("no tiers given: choose from relax, bvse, neb, prior")
+    chosen = set(names)
+    todo = list(names)
+    while todo:
+        for req in TIERS[todo.pop()].requires:
+            if req not in chosen:
+                chosen.add(req)
+                todo.append(req)
+    return tuple(sorted(chosen, key=lambda t: (TIERS[t].stage, list(TIERS).index(t))))

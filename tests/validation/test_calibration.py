@@ -1,0 +1,178 @@
+"""Calibration: recovery of a known map, leave-one-out hygiene, intervals, files, domain."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from halidelab.errors import CalibrationError
+from halidelab.validation.calibration import (
+    calibrate,
+    fit_map,
+    load_calibration,
+    loo_predictions,
+    save_calibration,
+)
+
+SHA = "a" * 64
+
+
+def _synthetic(n: int, a: float, b: float, noise: float, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.1, 0.6, n)
+    y = a + b * x + rng.normal(0.0, noise, n)
+    mats = [f"m{i}" for i in range(n)]
+    comps = ["Li3YCl6"] * n
+    return x, y, mats, comps
+
+
+def test_recovers_a_known_linear_map_within_its_interval():
+    """y = 0.12 + 1.6 x + N(0, 0.02): the chosen map is linear, a and b come back within
+    three standard errors, the LOO scatter is the noise, and 90 % intervals of new
+    predictions cover about 90 % of new measurements."""
+    a0, b0, noise = 0.12, 1.6, 0.02
+    x, y, mats, comps = _synthetic(30, a0, b0, noise, seed=1)
+    cal = calibrate("ea_eV", "neb", "chgnet", x, y, mats, comps, SHA)
+    assert cal.kind == "linear"
+    sxx = np.sum((x - x.mean()) ** 2)
+    se_b = noise / np.sqrt(sxx)
+    se_a = noise * np.sqrt(1 / len(x) + x.mean() ** 2 / sxx)
+    assert abs(cal.b - b0) < 3 * se_b and abs(cal.a - a0) < 3 * se_a
+    assert cal.residual_sd == pytest.approx(noise, rel=0.35)
+    # the other maps are much worse out of sample: b = 1.6 is far from 1
+    by = {c.kind: c.loo_mae for c in cal.candidates}
+    assert by["linear"] < by["offset"] < by["none"]
+    xn, yn, _, _ = _synthetic(2000, a0, b0, noise, seed=2)
+    inside = [cal.apply(xi).low <= yi <= cal.apply(xi).high for xi, yi in zip(xn, yn, strict=True)]
+    assert 0.85 <= np.mean(inside) <= 0.96
+
+
+def test_simpler_map_wins_ties():
+    x = np.array([0.2, 0.3, 0.45, 0.5, 0.61])
+    mats = [f"m{i}" for i in range(5)]
+    offset = calibrate("ea_eV", "bvse", "-", x, x + 0.2, mats, ["LiAlCl4"] * 5, SHA)
+    assert offset.kind == "offset" and offset.a == pytest.approx(0.2)   # linear fits as well: not chosen
+    ident = calibrate("ea_eV", "bvse", "-", x, x, mats, ["LiAlCl4"] * 5, SHA)
+    assert ident.kind == "none" and ident.loo_mae == pytest.approx(0.0)
+
+
+def test_leave_one_out_never_sees_the_held_out_material():
+    """Clean line y = 1 + 2x for 6 materials plus one material with two rows far off the
+    line. If a held-out fit saw its own material, the outlier's LOO prediction would be
+    pulled towards it; it must be exactly the clean line's value."""
+    x = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.5, 2.6])
+    y = 1.0 + 2.0 * x
+    y[6:] += 10.0
+    groups = ["a", "b", "c", "d", "e", "f", "out", "out"]
+    pred, maps = loo_predictions(x, y, groups, "linear")
+    assert pred[6] == pytest.approx(1.0 + 2.0 * 2.5, abs=1e-9)
+    assert pred[7] == pytest.approx(1.0 + 2.0 * 2.6, abs=1e-9)
+    assert maps["out"] == pytest.approx((1.0, 2.0), abs=1e-9)
+    # a fit that saw the outliers gives something else
+    a_all, b_all = fit_map(x, y, "linear")
+    assert abs(a_all + b_all * 2.5 - pred[6]) > 1.0
+
+
+def test_a_reference_material_is_calibrated_with_the_map_that_excluded_it():
+    x = np.array([0.2, 0.3, 0.4, 0.5, 0.35])
+    y = 0.1 + x
+    y[4] += 0.3                                           # Li3InCl6 lies off the others' line
+    mats = ["m0", "m1", "m2", "m3", "lic"]
+    comps = ["LiAlCl4", "Li2MgCl4", "Li3YBr6", "Li6NBr3", "Li3InCl6"]
+    cal = calibrate("ea_eV", "neb", "chgnet", x, y, mats, comps, SHA)
+    assert cal.kind == "offset"
+    own = cal.apply(0.35, material="lic")
+    assert own.calibrated == pytest.approx(0.35 + 0.1)    # offset fitted without Li3InCl6
+    assert "without Li3InCl6" in own.map_used
+    by_comp = cal.apply(0.35, composition="Li6In2Cl12")  # same composition, other formula unit
+    assert by_comp.calibrated == pytest.approx(own.calibrated)
+    other = cal.apply(0.35, composition="Li3ScCl6")
+    assert other.calibrated == pytest.approx(0.35 + cal.a) and other.map_used == "all materials"
+
+
+def test_interval_combines_loo_scatter_and_ensemble_spread():
+    x, y, mats, comps = _synthetic(12, 0.05, 1.0, 0.03, seed=3)
+    cal = calibrate("ea_eV", "neb", "chgnet", x, y, mats, comps, SHA)
+    h0 = cal.apply(0.3).half_width
+    s = cal.residual_sd
+    h1 = cal.apply(0.3, spread=s).half_width
+    assert h1 / h0 == pytest.approx(np.sqrt(1 + cal.b ** 2))
+    with pytest.raises(CalibrationError):
+        cal.apply(0.3, spread=-0.1)
+    with pytest.raises(CalibrationError):
+        cal.apply(float("nan"))
+
+
+def test_out_of_domain_by_composition_distance():
+    x, y, _, _ = _synthetic(4, 0.0, 1.0, 0.01, seed=4)
+    cal = calibrate("log10_sigma_S_cm", "prior", "-", x, y, ["a", "b", "c", "d"],
+                    ["Li3InCl6", "Li3YCl6", "Li2ZrCl6", "LiAlCl4"], SHA)
+    near = cal.apply(-3.0, composition="Li3ScCl6")        # 0.1 from Li3InCl6
+    assert not near.out_of_domain and near.nearest_reference in ("Li3InCl6", "Li3YCl6")
+    far = cal.apply(-3.0, composition="Li3PS4")
+    assert far.out_of_domain and far.distance > cal.domain_distance
+
+
+def test_too_few_materials_or_repeated_materials_are_refused():
+    with pytest.raises(CalibrationError, match="at least 4"):
+        calibrate("ea_eV", "bvse", "-", [0.1, 0.2, 0.3], [0.2, 0.3, 0.4], ["a", "b", "c"], ["Li3YCl6"] * 3, SHA)
+    with pytest.raises(CalibrationError, match="once"):
+        calibrate("ea_eV", "bvse", "-", [0.1] * 4, [0.2] * 4, ["a", "a", "b", "c"], ["Li3YCl6"] * 4, SHA)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    x, y, mats, comps = _synthetic(8, 0.1, 1.2, 0.02, seed=5)
+    cal = calibrate("ea_eV", "neb", "chgnet", x, y, mats, comps, SHA)
+    return cal, save_calibration(cal, tmp_path / "cal.json")
+
+
+def test_file_round_trip(saved):
+    cal, path = saved
+    back = load_calibration(path, reference_sha256=SHA, model="chgnet", tier="neb", target="ea_eV")
+    assert back == cal
+    assert back.apply(0.4, material="m3") == cal.apply(0.4, material="m3")
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_corrupted_files_are_refused_with_one_line(saved, tmp_path):
+    _, path = saved
+    text = path.read_text()
+    trunc = tmp_path / "trunc.json"
+    trunc.write_text(text[: len(text) // 2])
+    with pytest.raises(CalibrationError) as exc:
+        load_calibration(trunc)
+    assert "corrupted" in _one_line(exc)
+    doc = json.loads(text)
+    doc["calibration"]["a"] += 0.1                         # valid JSON, edited value
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc))
+    with pytest.raises(CalibrationError) as exc:
+        load_calibration(edited)
+    assert "checksum" in _one_line(exc)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(CalibrationError, match="not a halidelab calibration"):
+        load_calibration(other)
+    with pytest.raises(CalibrationError, match="not found"):
+        load_calibration(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"reference_sha256": "b" * 64}, "reference set"),
+    ({"model": "sevennet-0"}, "model chgnet, not sevennet-0"),
+    ({"tier": "bvse"}, "tier neb, not bvse"),
+    ({"target": "log10_sigma_S_cm"}, "target ea_eV"),
+])
+def test_mismatched_files_are_refused(saved, kwargs, words):
+    _, path = saved
+    with pytest.raises(CalibrationError) as exc:
+        load_calibration(path, **kwargs)
+    assert words in _one_line(exc)
