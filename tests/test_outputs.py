@@ -10,6 +10,7 @@ import sqlite3
 import numpy as np
 import pytest
 
+from halidelab.errors import HalidelabError
 from halidelab.outputs import (
     OutputError,
     OutputGuard,
@@ -72,8 +73,10 @@ def test_figure_suffix(tmp_path):
     guard = OutputGuard()
     assert guard.file(tmp_path / "a.png", figure=True)
     assert guard.file(tmp_path / "a.SVG", figure=True)
-    with pytest.raises(OutputError, match=r"\.docx"):
+    with pytest.raises(HalidelabError, match=r"\.docx"):  # halidelab.plotting's figure rule
         guard.file(tmp_path / "a.docx", figure=True)
+    with pytest.raises(HalidelabError, match="no file extension"):
+        guard.file(tmp_path / "figure", figure=True)
 
 
 def test_atomic_write_keeps_the_old_file_on_a_crash(tmp_path):
