@@ -37,7 +37,7 @@ def test_design_high_entropy_and_anion(capsys):
 
 def test_design_structure_change_warning(capsys):
     assert main(["design", "Li3YbCl6", "--dopant", "Zr", "--site", "Yb", "--x", "0..0.3:0.1"]) == 0
-    assert "structure change" in capsys.readouterr().out
+    assert "structure change" in capsys.readouterr().err  # warnings go to stderr
 
 
 def test_structure_command_writes_models(tmp_path, capsys):

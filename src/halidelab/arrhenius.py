@@ -444,7 +444,9 @@ def plot_arrhenius(
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        from halidelab.plotting import savefig
+
+        savefig(fig, path)  # format checked, written atomically
     return fig
 
 
@@ -537,5 +539,7 @@ def plot_volcano(
     ax2.spines["left"].set_color(c1)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        from halidelab.plotting import savefig
+
+        savefig(fig, path)  # format checked, written atomically
     return fig

@@ -72,7 +72,8 @@ class DesignReport(Record):
 
 def _xs(x: float | str | Sequence[float] | None) -> list[float]:
     if x is None:
-        raise CompositionError("no dopant content x given: use e.g. x=0.2 or x=[0, 0.1, 0.2]")
+        raise CompositionError("no dopant content x given: use e.g. --x 0.2 or --x 0,0.1,0.2 "
+                               "(x=0.2 or x=[0, 0.1, 0.2] in Python)")
     if isinstance(x, str):
         return parse_x_values(x)
     if isinstance(x, int | float):
@@ -85,7 +86,8 @@ def _dopant_mix(dopants: str | Mapping[str, float], site: str | None) -> list[Su
         subs = [parse_substitution(tok, site=site) for tok in dopants.split(",") if tok.strip()]
     else:
         if site is None:
-            raise CompositionError("a dopant mix needs the site it goes on: give site='In'")
+            raise CompositionError("a dopant mix needs the site it goes on: give --site In (site='In' in "
+                                   "Python)")
         subs = [Substitution(d, site, parse_amount(v)) for d, v in dopants.items()]
     if not subs:
         raise CompositionError("empty dopant list: give e.g. 'Y:0.16,Zr:0.25'")
@@ -135,10 +137,12 @@ def design(
     parse_formula(parent)
     given = sum(v is not None for v in (dopant, dopants, substitutions))
     if given > 1:
-        raise CompositionError("give one of dopant=, dopants= or substitutions=, not several")
+        raise CompositionError("give one of --dopant, --dopants or --sub, not several (dopant=, "
+                               "dopants=, substitutions= in Python)")
     if dopant is not None:
         if site is None:
-            raise CompositionError(f"no site given for {dopant}: say which element it replaces (site='Zr')")
+            raise CompositionError(f"no site given for {dopant}: say which element it replaces with "
+                                   "--site, e.g. --site Zr (site='Zr' in Python)")
         sub = parse_substitution(dopant, site=site, x=0.0)
         if oxidation_state is not None:
             sub = dataclasses.replace(sub, oxidation_state=int(oxidation_state))

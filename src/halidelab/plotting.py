@@ -69,11 +69,14 @@ def check_figure_path(path: str | Path | None, option: str = "figure") -> Path |
 
 
 def savefig(fig: Any, path: str | Path, *, option: str = "figure", **kwargs: Any) -> Path:
-    """Write ``fig`` to ``path`` after :func:`check_figure_path`; return the path.
+    """Write ``fig`` to ``path`` after :func:`check_figure_path`, atomically; return the path.
 
     Extra keyword arguments go to :meth:`matplotlib.figure.Figure.savefig` (``dpi``...).
     """
+    from halidelab.outputs import atomic_path
+
     p = check_figure_path(path, option)
     assert p is not None
-    fig.savefig(p, **kwargs)
+    with atomic_path(p) as tmp:  # a crash never leaves half a figure (halidelab.outputs)
+        fig.savefig(tmp, **kwargs)
     return p

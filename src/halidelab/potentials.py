@@ -245,9 +245,7 @@ def get_calculator(model: str = "chgnet", device: str = "auto", threads: int | N
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if spec.family == "chgnet":
-            from chgnet.model.dynamics import CHGNetCalculator
-
-            calc = CHGNetCalculator(model=loaded, use_device=dev)
+            calc = _quiet_chgnet_class()(model=loaded, use_device=dev)
         else:
             from sevenn.calculator import SevenNetCalculator
 
@@ -256,6 +254,35 @@ def get_calculator(model: str = "chgnet", device: str = "auto", threads: int | N
     calc.halidelab_model = model_info(name, mod)
     calc.halidelab_model["device"] = dev
     return calc
+
+
+#: What torch says inside CHGNet's stress computation on every call (chgnet 0.4.2,
+#: model.py: ``torch.tensor(volumes)`` of a tensor that requires grad). Harmless for the
+#: numbers; filtered where the model is called, nowhere else.
+_CHGNET_TORCH_WARNING = r"Converting a tensor with requires_grad=True to a scalar"
+
+
+def _quiet_chgnet_class() -> type:
+    """``CHGNetCalculator`` whose ``calculate`` filters :data:`_CHGNET_TORCH_WARNING`.
+
+    Built on first use (chgnet is imported lazily) and kept as a module attribute, so
+    instances pickle like the parent class.
+    """
+    cls = globals().get("QuietCHGNetCalculator")
+    if cls is not None:
+        return cls
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    def calculate(self, *args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_CHGNET_TORCH_WARNING, category=UserWarning)
+            return CHGNetCalculator.calculate(self, *args, **kwargs)
+
+    cls = type("QuietCHGNetCalculator", (CHGNetCalculator,),
+               {"calculate": calculate, "__module__": __name__,
+                "__doc__": "CHGNetCalculator without torch's per-call requires_grad warning."})
+    globals()["QuietCHGNetCalculator"] = cls
+    return cls
 
 
 def calculator_info(calc: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from halidelab.errors import CompositionError, StructureError
+from halidelab.errors import CompositionError
 from halidelab.stability import references as R
 from halidelab.stability.hull import design_for_formula, energy_above_hull
 
@@ -54,12 +54,15 @@ def test_design_for_formula():
         design_for_formula("ZrCl4")
 
 
-def test_partial_occupancy_is_refused(shared_data):
+def test_partial_occupancy_is_ordered_first(shared_data):
+    """A partially occupied CIF is relaxed as its lowest-Ewald-energy ordered model."""
+    from halidelab.stability.hull import candidate_structures
     from halidelab.structures.prototypes import read_structure
 
     s = read_structure(shared_data / "structures" / "Li3YCl6_P-3m1_obelix-ei3.cif")
-    with pytest.raises(StructureError, match="partial occupancies"):
-        energy_above_hull(s)
+    formula, structures = candidate_structures(s)
+    (model,) = structures
+    assert formula == "Li3YCl6" and model.is_ordered and len(model) == 60
 
 
 @pytest.mark.slow

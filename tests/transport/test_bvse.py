@@ -146,10 +146,17 @@ def test_cube_file_round_trip(tmp_path):
     assert len(atoms) == 8
 
 
-def test_refuses_partial_occupancy_and_missing_li(shared_data):
+def test_partial_occupancy_is_ordered_and_missing_li_refused(shared_data):
+    """A partially occupied CIF (OBELiX Li3InCl6) is mapped as its lowest-Ewald-energy
+    ordered model, recorded in the provenance; the map itself still needs an ordered one."""
     s = Structure.from_file(shared_data / "structures" / "Li3InCl6_C2_m_obelix-de5.cif")
+    res, bmap = bvse(s, resolution_A=0.5)
+    order = res.provenance.parameters["ordering"]
+    assert bmap.structure.is_ordered and order["n_atoms"] == len(bmap.structure) == 80
+    assert res.formula == "Li3InCl6" and order["formula"] == "Li3InCl6"
+    assert res.e_1d_eV is not None
     with pytest.raises(StructureError, match="order the structure"):
-        bvse(s)
+        bvse_map(s)
     nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(StructureError, match="no Li"):
         bvse(nacl)

@@ -1,17 +1,28 @@
-"""Helpers shared by the CLI modules: consoles, one-line failures, JSON output."""
+"""Helpers shared by the CLI modules: consoles, one-line failures and warnings, JSON output.
+
+Conventions: results go to stdout; warnings, notes and progress to stderr (:func:`warn`,
+:func:`note`), so ``--json`` output and redirected tables stay clean. Every JSON the CLI
+prints or writes goes through :func:`halidelab.outputs.dumps_json` (NaN becomes null).
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+
+from halidelab.outputs import OutputGuard, dumps_json
+
+__all__ = ["OutputGuard", "console", "console_err", "dumps_json", "fail", "note", "print_json",
+           "warn"]
 
 # Piped or captured output gets a wide console so tables are not truncated.
 _WIDTH = None if sys.stdout.isatty() else 160
 console = Console(emoji=False, highlight=False, width=_WIDTH)
-console_err = Console(stderr=True, emoji=False, highlight=False)
+console_err = Console(stderr=True, emoji=False, highlight=False,
+                      width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str) -> int:
@@ -21,6 +32,40 @@ def fail(message: str) -> int:
     return 2
 
 
+def warn(message: str, prefix: str = "warning") -> None:
+    """Print ``warning: message`` on stderr (one line per warning)."""
+    line = " ".join(str(message).split())
+    console_err.print(f"[yellow]{prefix}[/]: {escape(line)}", soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """Print ``note: message`` on stderr (what the tool did for you, e.g. an ordering)."""
+    warn(message, prefix="note")
+
+
 def print_json(data: Any) -> None:
-    """Write ``data`` as indented JSON on stdout (for scripts)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Write ``data`` as indented, strict JSON on stdout (non-finite numbers as null)."""
+    sys.stdout.write(dumps_json(data) + "\n")
+
+
+def check_number(value: float | int | None, option: str, *, minimum: float | None = None,
+                 above: float | None = None, maximum: float | None = None, unit: str = "") -> None:
+    """Refuse a non-finite or out-of-range option value before any work (one line).
+
+    ``minimum`` is inclusive, ``above`` exclusive (``above=0``: strictly positive).
+    """
+    import math
+
+    from halidelab.errors import HalidelabError
+
+    if value is None:
+        return
+    u = f" {unit}" if unit else ""
+    if not math.isfinite(float(value)):
+        raise HalidelabError(f"{option} must be a finite number{u}, got {value}")
+    if above is not None and not value > above:
+        raise HalidelabError(f"{option} must be > {above:g}{u}, got {value:g}")
+    if minimum is not None and value < minimum:
+        raise HalidelabError(f"{option} must be >= {minimum:g}{u}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise HalidelabError(f"{option} must be <= {maximum:g}{u}, got {value:g}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import OutputGuard, console, console_err, print_json
 from halidelab.errors import DataFormatError, UnitError
 from halidelab.units import length_cm, mass_g, specific_capacity_mAh_g
 
@@ -158,9 +158,9 @@ def lsv_cmd(
 ) -> None:
     """Oxidation onset potential by tangent intersection and by a threshold."""
     from halidelab.lab.lsv import oxidation_onset, plot_lsv, read_lsv
-    from halidelab.plotting import check_figure_path
 
-    check_figure_path(plot, "--plot")
+    if plot:  # format, not over the input, folder exists (halidelab.outputs)
+        OutputGuard([file]).file(plot, "--plot", figure=True)
     value, unit = _threshold(threshold)
     geom = _area(diameter, area)
     if unit == "mA/cm2" and geom is None:
@@ -227,6 +227,11 @@ def cycling_cmd(
         voltage_curves,
     )
 
+    if plot_dir:
+        guard = OutputGuard([file])
+        guard.folder(plot_dir, "--plot-dir", create=False)
+        for name in ("voltage_curves.png", "capacity_ce.png"):
+            guard.file_in(plot_dir, name, "--plot-dir")
     mass = mass_g(active_mass) if active_mass else None
     cap = specific_capacity_mAh_g(c_rate_capacity) if c_rate_capacity else None
     wanted_curves = None
@@ -244,6 +249,7 @@ def cycling_cmd(
                           retention_reference_cycle=reference_cycle, source=file.name)
     if plot_dir:
         wanted = wanted_curves or sorted({1, min(2, res.n_cycles), res.n_cycles})
+        guard.folder(plot_dir, "--plot-dir")
         plot_voltage_curves(voltage_curves(run.data, wanted, active_mass_g=mass,
                                            convention=convention),
                             plot_dir / "voltage_curves.png", title=file.name)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, print_json
+from halidelab.cli._common import console, print_json, warn
 from halidelab.errors import DataFormatError
 
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         if "://" not in str(db) and not db.is_file():
             raise DataFormatError(f"no results store at {db}: run 'halidelab reproduce chen2025 -o chen2025' "
                                   "(or 'halidelab screen ... --db FILE') first, or pass --db")
-        recs = compare(Store(db), formulas, literature)
+        recs = compare(Store(db, read_only=True), formulas, literature)
         if as_json:
             print_json(recs)
             return
@@ -46,6 +46,6 @@ def register(app: typer.Typer) -> None:
         console.print(t)
         for r in recs:
             for w in r["md_warnings"]:
-                console.print(f"{r['formula']}: warning: {w}")
+                warn(f"{r['formula']}: {w}")
             if r.get("measured_source"):
                 console.print(f"{r['formula']}: measured from {r['measured_source']}")

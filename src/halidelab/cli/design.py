@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, print_json
+from halidelab.cli._common import OutputGuard, check_number, console, print_json, warn
 from halidelab.errors import CompositionError
 
 
@@ -82,7 +82,7 @@ def design_cmd(
         console.print(f"[cyan]note[/]: {note}")
     if report.warnings:
         for w in report.warnings:
-            console.print(f"[yellow]warning[/]: {w}")
+            warn(w)
     else:
         console.print("[green]no warnings[/]: one packing for the whole series, mismatch within limits")
 
@@ -97,7 +97,9 @@ def structure_cmd(
     polymorph: str = typer.Option(None, "--polymorph", help="Space group of the parent phase, e.g. C2/m"),
     framework: Path = typer.Option(None, "--framework", help="Your own CIF/POSCAR as the framework"),
     supercell: str = typer.Option("auto", "--supercell", help="auto, a number of cells, or 1x1x5"),
-    max_atoms: int = typer.Option(200, "--max-atoms", help="Largest supercell for --supercell auto"),
+    max_atoms: int = typer.Option(200, "--max-atoms",
+                                  help="Largest model: --supercell auto picks within it; a larger "
+                                       "model (an explicit --supercell) is refused"),
     configs: int = typer.Option(5, "--configs", help="Configurations (orderings) per composition"),
     state: str = typer.Option("annealed", "--state",
                               help="annealed (lowest Ewald energies) or ball-milled (cation-disordered "
@@ -112,6 +114,18 @@ def structure_cmd(
     for --state ball-milled), XRD and a manifest."""
     from halidelab.structures.models import build_models, write_models
 
+    check_number(seed, "--seed", minimum=0)
+    check_number(max_atoms, "--max-atoms", minimum=1)
+    check_number(configs, "--configs", minimum=1)
+    if framework is not None and polymorph is not None:
+        raise CompositionError(f"--polymorph {polymorph} and --framework both choose the parent "
+                               "phase (the framework file fixes it): give one of them")
+    guard = OutputGuard([framework])
+    if framework is not None:
+        from halidelab.cli._structures import load_structure
+
+        load_structure(framework, order=False)  # overlaps, vacuum (partial occupancies are fine)
+    guard.folder(out, "-o/--out", create=False)  # created when the models are written
     report = _design_from_options(parent, dopant, _default_site(parent, dopant, site), x,
                                   dopants, sub, None)
     sets = []
@@ -120,7 +134,7 @@ def structure_cmd(
                                  max_atoms=max_atoms, n_configs=configs, seed=seed,
                                  framework=framework, state=state))
     manifest = write_models(sets, out, formats=[f.strip() for f in formats.split(",") if f.strip()],
-                            xrd=xrd)
+                            xrd=xrd, protect=guard.inputs)
     if as_json:
         print_json(manifest)
         return
@@ -139,7 +153,7 @@ def structure_cmd(
             )
     console.print(table)
     for w in dict.fromkeys(w for s in sets for w in s.warnings):
-        console.print(f"[yellow]warning[/]: {w}")
+        warn(w)
     console.print(f"manifest: {out / 'manifest.json'}")
 
 

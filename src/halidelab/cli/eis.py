@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import OutputGuard, console, console_err, print_json
 from halidelab.errors import DataFormatError, FitError
 
 eis_app = typer.Typer(help="Impedance spectra: fit, conductivity, Arrhenius, volcano.",
@@ -55,12 +55,13 @@ def _read_all(paths: list[Path], instrument: str | None, imag_sign: str = "auto"
     return spectra
 
 
-def _check_plots(**paths: Path | None) -> None:
-    """Refuse an unwritable figure format before any work is done."""
-    from halidelab.plotting import check_figure_path
-
+def _check_plots(inputs: list[Path], **paths: Path | None) -> None:
+    """Refuse, before any work, a figure path matplotlib cannot write, one that is an input
+    file, or one in a folder that does not exist (:class:`halidelab.outputs.OutputGuard`)."""
+    guard = OutputGuard(inputs)
     for opt, path in paths.items():
-        check_figure_path(path, "--" + opt.replace("_", "-"))
+        if path is not None:
+            guard.file(path, "--" + opt.replace("_", "-"), figure=True)
 
 
 def _fmt_sigma(c) -> str:
@@ -107,7 +108,7 @@ def fit_cmd(
     """Fit spectra with automatic guesses; conductivity with uncertainty."""
     from halidelab.lab.eis import fit_spectra, plot_bode, plot_nyquist
 
-    _check_plots(plot=plot, bode=bode)
+    _check_plots(_expand(files), plot=plot, bode=bode)
     if resistance not in ("total", "bulk"):
         raise FitError(f"--resistance {resistance!r}: use total or bulk (eis arrhenius also "
                        "takes gb)")
@@ -238,7 +239,7 @@ def arrhenius_cmd(
     from halidelab.arrhenius import plot_arrhenius
     from halidelab.lab.eis import plot_nyquist
 
-    _check_plots(plot=plot, nyquist=nyquist)
+    _check_plots(_expand(files), plot=plot, nyquist=nyquist)
     fits, arr, sf, marks, n_t = _series(files, thickness, diameter, circuit, resistance,
                                         instrument, model, temperatures, imag_sign, joint)
     if plot is not None:
@@ -298,7 +299,8 @@ def volcano_cmd(
     """Sigma(25 C) and Ea against composition across a series (two y axes)."""
     from halidelab.arrhenius import plot_arrhenius, plot_volcano
 
-    _check_plots(plot=plot, arrhenius_plot=arrhenius_plot)
+    _check_plots(_expand([item.partition("=")[2] for item in series if "=" in item]),
+                 plot=plot, arrhenius_plot=arrhenius_plot)
     rows = []
     for item in series:
         x, sep, pattern = item.partition("=")

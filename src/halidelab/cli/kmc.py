@@ -69,13 +69,14 @@ def register(app: typer.Typer) -> None:
         """sigma(T), D (tracer and collective), Haven ratio and Ea by kinetic Monte Carlo
         on the Li hop network of a cell: from its NEB study (after ``halidelab neb``) or,
         as a cheaper stated approximation, its BVSE map."""
+        from halidelab.cli._structures import load_structure
         from halidelab.errors import HalidelabError, SimulationError
-        from halidelab.structures.prototypes import read_structure
 
         temps = parse_temperatures(temperatures)
         if source not in ("auto", "neb", "bvse"):
             raise HalidelabError(f"--source must be auto, neb or bvse, got {source!r}")
-        st = read_structure(structure)
+        st, ordering = load_structure(structure, kind="bvse")  # checked; a CIF with partial
+        # occupancies becomes its lowest-Ewald ordered model (a note; recorded below)
         study = None
         if neb_json is not None:
             try:
@@ -112,6 +113,8 @@ def register(app: typer.Typer) -> None:
             from halidelab.screening.kinds import kmc_task
 
             out = kmc_task(inputs)
+        if ordering is not None:
+            out = {**out, "ordering": ordering}
         if as_json:
             print_json(out)
             return

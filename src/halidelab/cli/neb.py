@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import (
+    OutputGuard,
+    check_number,
+    console,
+    console_err,
+    print_json,
+    warn,
+)
+from halidelab.cli._structures import load_structure, with_ordering
 
 
 def _hops(text: str) -> str | list[int]:
@@ -50,15 +57,30 @@ def register(app: typer.Typer) -> None:
                                    help="Relax the images of all hops together (one model call per step; "
                                         "pays on a GPU; FIRE)."),
         out: Path = typer.Option(None, "-o", "--out", help="Directory for neb.json (results as they come)."),
+        max_atoms: int = typer.Option(None, "--max-atoms",
+                                      help="Refuse structures above this many atoms (default 1000)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """CI-NEB barrier of each Li hop (vacancy and interstitial), chains and percolation."""
-        from halidelab.structures.prototypes import read_structure
+        """CI-NEB barrier of each Li hop (vacancy and interstitial), chains and percolation.
+
+        A file with partial occupancies is studied as its lowest-Ewald-energy ordered model
+        (said in a note, recorded in the provenance).
+        """
+        from halidelab.outputs import write_json
         from halidelab.transport.sites import site_network
 
-        s = read_structure(structure)
-        net = site_network(s, interstitials=not no_interstitials)
         mode = _hops(hops)
+        check_number(images, "--images", minimum=1)
+        check_number(fmax, "--fmax", above=0, unit="eV/A")
+        check_number(steps, "--steps", minimum=1)
+        check_number(max_atoms, "--max-atoms", minimum=1)
+        guard = OutputGuard([structure])
+        if out is not None and not dry_run:
+            guard.folder(out, "-o/--out", create=False)  # created with the first result
+            for name in ("neb_hops.json", "neb.json"):
+                guard.file_in(out, name, "-o/--out")
+        s, info = load_structure(structure, kind="mlip", max_atoms=max_atoms)
+        net = site_network(s, interstitials=not no_interstitials)
         if dry_run:
             level = "environment" if mode == "environment" else "parent"
             dist = net.distinct_hops(level, vacancy=True)
@@ -85,9 +107,9 @@ def register(app: typer.Typer) -> None:
             console_err.print(f"{r.label}: barrier {r.barrier_forward_eV:.3f} eV "
                               f"({'converged' if r.converged else 'NOT converged'}, {r.wall_s:.0f} s)")
             if out is not None:
-                out.mkdir(parents=True, exist_ok=True)
-                done.append(r.to_dict())
-                (out / "neb_hops.json").write_text(json.dumps(done, indent=1, default=str))
+                guard.folder(out, "-o/--out")
+                done.append(with_ordering(r, info).to_dict())
+                write_json(out / "neb_hops.json", done, indent=1)
 
         kw = dict(hops=mode, network=net, model=model, device=device, threads=threads, n_images=images,
                   fmax=fmax, steps=steps, interstitials=not no_interstitials, on_result=save)
@@ -100,8 +122,10 @@ def register(app: typer.Typer) -> None:
                         f"NEB batch: {stage}, iteration {it}, {n} running"), **kw)
         else:
             study = neb_study(s, **kw)
+        study = with_ordering(study, info)
         if out is not None:
-            (out / "neb.json").write_text(json.dumps(study.to_dict(), indent=1, default=str))
+            guard.folder(out, "-o/--out")
+            write_json(out / "neb.json", study.to_dict(), indent=1)
         if as_json:
             print_json(study.to_dict())
             return
@@ -119,9 +143,9 @@ def register(app: typer.Typer) -> None:
         console.print(t)
         for r in study.results:
             for w in r.warnings:
-                console.print(f"[{r.label}] {w}")
+                warn(f"[{r.label}] {w}")
         for sk in study.skipped:
-            console.print(f"skipped: {sk}")
+            warn(sk, prefix="skipped")
         if study.chains:
             tc = Table(title="chains (highest saddle above the lowest site)")
             tc.add_column("chain")

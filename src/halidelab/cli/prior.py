@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, print_json
+from halidelab.cli._common import OutputGuard, console, print_json, warn
 
 prior_app = typer.Typer(
     help="Data-driven conductivity prior learned from measured electrolytes (OBELiX).",
@@ -34,8 +34,13 @@ def train_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
     """Fit on the shipped OBELiX train split, calibrate, score on the test split, save."""
-    from halidelab.prior.model import save_model, train_prior
+    from halidelab.prior.model import MODEL_FILE, PROVENANCE_FILE, save_model, train_prior
 
+    if out is not None:
+        guard = OutputGuard()
+        guard.folder(out, "--out", create=False)
+        for name in (MODEL_FILE, PROVENANCE_FILE):
+            guard.file_in(out, name, "--out")
     model, report = train_prior(seed=seed)
     folder = save_model(model, out)
     if as_json:
@@ -86,7 +91,7 @@ def predict_cmd(
     console.print(table)
     for p in preds:
         for w in p.warnings:
-            console.print(f"{p.formula}: {w}")
+            warn(f"{p.formula}: {w}")
 
 
 @prior_app.command("explain")
@@ -124,7 +129,7 @@ def explain_cmd(
                    _f(n.distance))
     console.print(t2)
     for w in p.warnings:
-        console.print(w)
+        warn(w)
 
 
 def register(app: typer.Typer) -> None:

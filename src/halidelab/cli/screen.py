@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, print_json
+from halidelab.cli._common import OutputGuard, console, print_json, warn
 from halidelab.errors import HalidelabError
 
 
@@ -71,6 +71,9 @@ def reproduce_cmd(
     for lit in literature:
         if not lit.is_file():
             raise HalidelabError(f"literature table {lit} not found")
+    guard = OutputGuard([measured, *literature])
+    guard.folder(out, "-o/--out", create=False)
+    guard.file_in(out, "report.html", "-o/--out")
     client = _client(scheduler, workers)
     try:
         res = reproduce_chen2025(out=out, db=db, xs=parse_x_values(x), model_xs=parse_x_values(model_x),
@@ -100,7 +103,7 @@ def reproduce_cmd(
     for v in res.verdicts:
         console.print(f"{v['quantity']}: {v['verdict']}")
     for err in res.failed.values():
-        console.print(f"[red]failed[/]: {err}")
+        warn(err, prefix="failed")
     console.print(f"report: {res.report}  (results store: {res.store}; rerun to resume)")
 
 

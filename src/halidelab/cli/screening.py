@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import OutputGuard, console, console_err, print_json, warn
 from halidelab.errors import HalidelabError
 
 #: Above this estimated wall time the screen asks before starting (or needs --yes), s.
@@ -123,6 +123,8 @@ def screen_cmd(
 
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
+    if top < 1:
+        raise HalidelabError(f"--top must be >= 1, got {top}")
     if not 0.05 <= bvse_resolution <= 2.0:
         raise HalidelabError(f"--bvse-resolution {bvse_resolution} Å is outside 0.05-2 Å")
     if max_mismatch is not None and max_mismatch <= 0:
@@ -165,6 +167,10 @@ def screen_cmd(
                                  "rerun with --yes to start it (results so far are in the store)")
         return typer.confirm(f"start? (about {format_duration(est.total_s)})", default=False)
 
+    guard = OutputGuard([measured, *literature])
+    if report is not None:
+        guard.folder(report, "--report", create=False)
+        guard.file_in(report, "screen.html", "--report")
     store = Store(db)
     client, n_workers = _client(scheduler, cluster, jobs, workers, cores, memory, walltime, queue, account)
     try:
@@ -207,9 +213,9 @@ def screen_cmd(
     if res.neb_selected:
         console.print(f"NEB (top {neb_top} by the cheaper tiers): {', '.join(res.neb_selected)}")
     for note in res.notes:
-        console.print(f"[yellow]not computed[/]: {note}")
+        warn(note, prefix="not computed")
     for err in list(res.failed.values())[:10]:
-        console.print(f"[red]failed[/]: {err}")
+        warn(err, prefix="failed")
     if report_path:
         console.print(f"report: {report_path}")
     console.print(f"results store: {store.url} (rerun to resume; halidelab results {db} --top 10)")
@@ -271,7 +277,7 @@ def results_cmd(
                                           help="CSV of known electrolytes added to the literature table"),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
 ) -> None:
-    """Rank what a results store holds (no computation)."""
+    """Rank what a results store holds (no computation; the store is opened read-only)."""
     import csv
 
     from halidelab.report.screen import read_measured, write_screen_report
@@ -282,7 +288,13 @@ def results_cmd(
         raise HalidelabError(f"results store {db} not found: give the --db file of a screen")
     if top < 1:
         raise HalidelabError(f"--top must be >= 1, got {top}")
-    store = Store(db)
+    guard = OutputGuard([db, measured, *literature])
+    if csv_out:
+        guard.file(csv_out, "--csv")
+    if report:
+        guard.folder(report, "--report", create=False)
+        guard.file_in(report, "screen.html", "--report")
+    store = Store(db, read_only=True)
     cands = gather(store, parent)
     if not cands:
         raise HalidelabError(f"{db} holds no screened candidates{' of ' + parent if parent else ''}: "
@@ -296,7 +308,9 @@ def results_cmd(
             r["tied_with"] = " ".join(str(i) for i in r["tied_with"])
             r["warnings"] = " | ".join(r["warnings"])
             r["config_barriers_eV"] = " ".join(f"{v:.4f}" for v in r["config_barriers_eV"])
-        with Path(csv_out).open("w", newline="") as fh:
+        from halidelab.outputs import atomic_open
+
+        with atomic_open(csv_out, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["rank"])
             w.writeheader()
             w.writerows(rows)

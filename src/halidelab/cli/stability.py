@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import console, console_err, print_json, warn
+from halidelab.cli._structures import load_structure, with_ordering
 
 
 def default_store() -> Path:
@@ -21,11 +23,15 @@ def default_store() -> Path:
 
 
 def _store(path: Path | None, no_cache: bool):
-    from halidelab.stability.references import open_store
+    from halidelab.screening.store import Store
 
     if no_cache:
         return None
-    return open_store(path or default_store())
+    if path is None:
+        path = default_store()
+        # halidelab's own cache location (like pip's): created with its parents
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return Store(path, option="--store")
 
 
 def _progress(quiet: bool):
@@ -45,9 +51,13 @@ _JSON = typer.Option(False, "--json", help="Print JSON instead of tables")
 _QUIET = typer.Option(False, "--quiet", help="No progress lines")
 
 
-def _target(text: str):
+def _target(text: str) -> tuple[Any, dict | None]:
+    """A formula as given, or a structure file read, checked and (if needed) ordered."""
     p = Path(text)
-    return p if p.suffix.lower() in (".cif", ".vasp", ".poscar", ".xyz", ".extxyz") or p.is_file() else text
+    if p.suffix.lower() in (".cif", ".vasp", ".poscar", ".xyz", ".extxyz") or p.is_file():
+        # the candidate is relaxed with its cell: a slab is refused
+        return load_structure(p, kind="mlip", variable_cell=True)
+    return text, None
 
 
 def stability_cmd(target: str = _TARGET, model: str = _MODEL, configs: int = _CONFIGS, store: Path = _STORE,
@@ -56,8 +66,10 @@ def stability_cmd(target: str = _TARGET, model: str = _MODEL, configs: int = _CO
     """Energy above the MLIP convex hull and the decomposition products."""
     from halidelab.stability.hull import energy_above_hull
 
-    res = energy_above_hull(_target(target), model=model, n_configs=configs, store=_store(store, no_cache),
+    tgt, info = _target(target)
+    res = energy_above_hull(tgt, model=model, n_configs=configs, store=_store(store, no_cache),
                             fmax=fmax, steps=steps, progress=_progress(quiet or as_json))
+    res = with_ordering(res, info)
     if as_json:
         print_json(res.to_dict())
         return
@@ -82,7 +94,7 @@ def stability_cmd(target: str = _TARGET, model: str = _MODEL, configs: int = _CO
                   "yes" if r.approximate else "", "yes" if r.cached else "")
     console.print(t)
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warn(w)
 
 
 def window_cmd(target: str = _TARGET, model: str = _MODEL, configs: int = _CONFIGS, store: Path = _STORE,
@@ -91,8 +103,10 @@ def window_cmd(target: str = _TARGET, model: str = _MODEL, configs: int = _CONFI
     """Electrochemical window vs Li/Li+: reduction and oxidation limits, products, voltage profile."""
     from halidelab.stability.window import electrochemical_window
 
-    res = electrochemical_window(_target(target), model=model, n_configs=configs, store=_store(store, no_cache),
+    tgt, info = _target(target)
+    res = electrochemical_window(tgt, model=model, n_configs=configs, store=_store(store, no_cache),
                                  fmax=fmax, steps=steps, progress=_progress(quiet or as_json))
+    res = with_ordering(res, info)
     if as_json:
         print_json(res.to_dict())
         return
@@ -107,7 +121,7 @@ def window_cmd(target: str = _TARGET, model: str = _MODEL, configs: int = _CONFI
         t.add_row(f"{s.voltage_V:.3f}", f"{s.li_uptake_per_fu:+.3f}", " + ".join(s.phases))
     console.print(t)
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warn(w)
 
 
 def interface_cmd(electrolyte: str = _TARGET,
@@ -117,9 +131,11 @@ def interface_cmd(electrolyte: str = _TARGET,
     """Reaction energy of an electrolyte with a cathode (or Li6PS5Cl) over the mixing ratio."""
     from halidelab.stability.interface import interface_reaction
 
-    res = interface_reaction(_target(electrolyte), cathode, model=model, n_configs=configs,
+    tgt, info = _target(electrolyte)
+    res = interface_reaction(tgt, cathode, model=model, n_configs=configs,
                              store=_store(store, no_cache), fmax=fmax, steps=steps,
                              progress=_progress(quiet or as_json))
+    res = with_ordering(res, info)
     if as_json:
         print_json(res.to_dict())
         return
@@ -140,7 +156,7 @@ def interface_cmd(electrolyte: str = _TARGET,
     if res.competing_phases:
         console.print(f"competing phases ({res.provenance.model}): {', '.join(res.competing_phases)}")
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warn(w)
 
 
 def literature_cmd(

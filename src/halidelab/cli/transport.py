@@ -7,13 +7,19 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import (
+    OutputGuard,
+    check_number,
+    console,
+    console_err,
+    print_json,
+    warn,
+)
+from halidelab.cli._structures import load_structure, with_ordering
 
-
-def _read(path: Path):
-    from halidelab.structures.prototypes import read_structure
-
-    return read_structure(path)
+_MAX_ATOMS = typer.Option(None, "--max-atoms",
+                          help="Refuse structures above this many atoms (default: 1000 for MLIP "
+                               "work, 2000 for BVSE; raise it for a bigger cell on purpose).")
 
 
 def _temperatures(text: str) -> list[float]:
@@ -23,7 +29,7 @@ def _temperatures(text: str) -> list[float]:
         temps = [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
     except ValueError:
         raise SimulationError(f"cannot read temperatures {text!r}: write them in K like 500,600,700") from None
-    if not temps or any(t <= 0 for t in temps):
+    if not temps or any(not 0 < t < 1e5 for t in temps):
         raise SimulationError(f"temperatures must be positive numbers in K, got {text!r}")
     return temps
 
@@ -46,12 +52,35 @@ def register(app: typer.Typer) -> None:
                                         "pays on a GPU, FIRE only)."),
         out: Path = typer.Option(None, "--out", help="Write the relaxed structure (CIF; a folder "
                                                      "with several structures)."),
+        max_atoms: int = _MAX_ATOMS,
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Relax positions and cell with an MLIP; report convergence and lattice."""
-        from halidelab.relax import relax
+        """Relax positions and cell with an MLIP; report convergence and lattice.
 
-        inputs = [_read(p) for p in structures]
+        A file with partial occupancies is relaxed as its lowest-Ewald-energy ordered model
+        (said in a note, recorded in the provenance).
+        """
+        from halidelab.errors import StructureError
+        from halidelab.relax import relax
+        from halidelab.structures.models import check_structure_path
+
+        check_number(fmax, "--fmax", above=0, unit="eV/A")
+        check_number(steps, "--steps", minimum=1)
+        check_number(max_atoms, "--max-atoms", minimum=1)
+        guard = OutputGuard(structures)
+        targets: list[Path] = []
+        if out is not None:
+            if len(structures) == 1 and out.suffix:
+                targets = [check_structure_path(guard.file(out, "--out"))]
+            else:
+                guard.folder(out, "--out", create=False)
+                targets = [guard.file_in(out, f"{p.stem}_relaxed.cif", "--out") for p in structures]
+                if len(set(targets)) < len(targets):
+                    raise StructureError("two structure files share a name; their relaxed files in "
+                                         f"{out} would overwrite each other: rename one")
+        loaded = [load_structure(p, kind="mlip", max_atoms=max_atoms, variable_cell=not fixed_cell)
+                  for p in structures]
+        inputs = [s for s, _ in loaded]
         if batch:
             from halidelab.engine.relax import relax_batch
 
@@ -64,15 +93,17 @@ def register(app: typer.Typer) -> None:
         else:
             results = [relax(s, model=model, device=device, threads=threads, fmax=fmax, steps=steps,
                              relax_cell=not fixed_cell, optimizer=optimizer) for s in inputs]
-        if out is not None:
+        results = [with_ordering(r, info) for r, (_, info) in zip(results, loaded, strict=True)]
+        if targets:
             from halidelab.structures.models import write_structure
 
-            if len(results) == 1 and out.suffix:
-                write_structure(results[0].to_structure(), out)
-            else:
-                out.mkdir(parents=True, exist_ok=True)
-                for p, res in zip(structures, results, strict=True):
-                    write_structure(res.to_structure(), out / f"{p.stem}_relaxed.cif")
+            if not (len(structures) == 1 and out.suffix):
+                guard.folder(out, "--out")
+            for target, res in zip(targets, results, strict=True):
+                write_structure(res.to_structure(), target)
+                if not res.converged:
+                    warn(f"{target} holds an unconverged relaxation (fmax {res.fmax_eV_A:.3f} > "
+                         f"{res.fmax_target_eV_A} eV/A after {res.steps} steps): raise --steps")
         if as_json:
             rows = []
             for res in results:
@@ -113,12 +144,39 @@ def register(app: typer.Typer) -> None:
         ion: str = typer.Option("Li", "--ion", help="Mobile ion."),
         resolution: float = typer.Option(0.2, "--resolution", help="Grid spacing, A."),
         cube: Path = typer.Option(None, "--cube", help="Write the map as a .cube file."),
+        max_atoms: int = _MAX_ATOMS,
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Bond-valence site energy map and 1D/2D/3D percolation barriers."""
-        from halidelab.transport.bvse import bvse
+        """Bond-valence site energy map and 1D/2D/3D percolation barriers.
 
-        res, _ = bvse(_read(structure), mobile_ion=ion, resolution_A=resolution, cube=cube)
+        A file with partial occupancies is mapped as its lowest-Ewald-energy ordered model
+        (said in a note, recorded in the provenance).
+        """
+        from halidelab.transport.bvse import bvse, grid_shape
+
+        check_number(max_atoms, "--max-atoms", minimum=1)
+        guard = OutputGuard([structure])
+        if cube is not None:
+            cube = guard.file(cube if cube.suffix == ".cube" else cube.with_suffix(".cube"), "--cube")
+        s, info = load_structure(structure, kind="bvse", max_atoms=max_atoms)
+        grid_shape(s, resolution)  # a bad --resolution fails before any work
+        bar = None
+        if not as_json:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            bar = Progress(TextColumn(f"BVSE map of {len(s)} atoms"), BarColumn(),
+                           TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+                           console=console_err, transient=True)
+            bar.start()
+            bar_task = bar.add_task("bvse", total=1.0)
+        try:
+            res, _ = bvse(s, mobile_ion=ion, resolution_A=resolution, cube=cube,
+                          progress=None if bar is None else
+                          (lambda done, total: bar.update(bar_task, completed=done / total)))
+        finally:
+            if bar is not None:
+                bar.stop()
+        res = with_ordering(res, info)
         if as_json:
             print_json(res.to_dict())
             return
@@ -135,7 +193,7 @@ def register(app: typer.Typer) -> None:
             t.add_row(f"along {lab}", fmt(v))
         console.print(t)
         if cube is not None:
-            console.print(f"map written to {cube.with_suffix('.cube')}")
+            console.print(f"map written to {cube}")
 
     @app.command("md")
     def md_cmd(
@@ -158,6 +216,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("md"), "--out",
                                  help="Folder for trajectories (resumable); one subfolder per structure "
                                       "when several are given."),
+        max_atoms: int = _MAX_ATOMS,
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """NVT MD at each temperature, then D, sigma (Nernst-Einstein) and Arrhenius.
@@ -169,14 +228,25 @@ def register(app: typer.Typer) -> None:
         from halidelab.transport.diffusion import analyse_trajectory, md_arrhenius
 
         temps = _temperatures(temperatures)
+        check_number(ps, "--ps", above=0, unit="ps")
+        check_number(timestep, "--timestep", above=0, maximum=20, unit="fs")
+        check_number(interval, "--interval", minimum=1)
+        check_number(skip_ps, "--skip-ps", minimum=0, unit="ps")
+        check_number(haven, "--haven", above=0)
+        check_number(max_atoms, "--max-atoms", minimum=1)
+        if skip_ps >= ps:
+            raise SimulationError(f"--skip-ps {skip_ps:g} leaves nothing of --ps {ps:g}: skip less")
         if batch and thermostat.lower() != "bussi":
             raise SimulationError(f"--batch runs Bussi NVT only: drop --thermostat {thermostat} or --batch")
-        inputs = [_read(p) for p in structures]
         stems = [p.stem for p in structures]
         if len(set(stems)) != len(stems):
             raise SimulationError("two structure files share a name; their trajectories would collide: "
                                   "rename one")
-        folders = [out] if len(structures) == 1 else [out / st for st in stems]
+        guard = OutputGuard(structures)
+        guard.folder(out, "--out")
+        loaded = [load_structure(p, kind="mlip", max_atoms=max_atoms) for p in structures]
+        inputs = [s for s, _ in loaded]
+        folders = [out] if len(structures) == 1 else [guard.folder(out / st, "--out") for st in stems]
         steps = max(1, int(round(ps * 1000 / timestep)))
         jobs = [(k, T, folders[k] / f"md_{T:g}K.traj") for k in range(len(inputs)) for T in temps]
         failures: list[str] = []
@@ -220,9 +290,11 @@ def register(app: typer.Typer) -> None:
                         for k, T, traj in jobs]
         reports = []
         for k in range(len(inputs)):
-            runs = [r for j, r in runs_all if j == k]
-            diffs = [analyse_trajectory(r.trajectory, haven_ratio=haven, skip_ps=skip_ps,
-                                        temperature_K=r.mean_temperature_K) for r in runs]
+            info = loaded[k][1]
+            runs = [with_ordering(r, info) for j, r in runs_all if j == k]
+            diffs = [with_ordering(analyse_trajectory(r.trajectory, haven_ratio=haven, skip_ps=skip_ps,
+                                                      temperature_K=r.mean_temperature_K), info)
+                     for r in runs]
             arr, arr_error = None, None
             if len(diffs) >= 2:
                 try:
@@ -272,6 +344,6 @@ def register(app: typer.Typer) -> None:
                               f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "
                               f"{arr.sigma_300K_high_S_cm:.1e}]")
                 for w in arr.warnings:
-                    console.print(f"warning: {w}")
+                    warn(w)
         for f in failures:
-            console.print(f"warning: {f}")
+            warn(f)

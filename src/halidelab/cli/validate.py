@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, print_json
+from halidelab.cli._common import OutputGuard, console, print_json, warn
 from halidelab.errors import HalidelabError
 
 
@@ -51,6 +51,7 @@ def validate_cmd(
         return
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
+    OutputGuard([reference]).folder(report, "--report", create=False)  # created by the run
     settings = ValidateSettings(max_atoms=max_atoms, seed=seed, relax_steps=relax_steps,
                                 bvse_resolution_A=bvse_resolution, neb_steps=neb_steps)
     from halidelab.cli.screen import _client
@@ -85,7 +86,7 @@ def validate_cmd(
         if r["why_not"]:
             console.print(f"{r['tier']} ({r['model']}), {r['target']}: {r['why_not']}")
     for err in out.failed.values():
-        console.print(f"[red]failed[/]: {err}")
+        warn(err, prefix="failed")
     console.print(f"report: {out.report}  (results store: {out.store}; rerun to resume)")
 
 

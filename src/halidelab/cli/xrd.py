@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import OutputGuard, console, console_err, print_json, warn
+from halidelab.outputs import atomic_path
 
 xrd_app = typer.Typer(help="Powder XRD: simulate a model's pattern, refine a lattice.",
                       no_args_is_help=True)
@@ -47,8 +48,8 @@ def simulate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
     """Simulated powder pattern and peak list of a structure model."""
+    from halidelab.cli._structures import load_structure
     from halidelab.errors import UnitError
-    from halidelab.structures.prototypes import read_structure
     from halidelab.structures.xrd import simulate_pattern, write_peak_list, write_xy
 
     if not (math.isfinite(fwhm) and 0 < fwhm <= 10):
@@ -56,13 +57,21 @@ def simulate_cmd(
                         "diffractometers: 0.05-0.2)")
     if top < 1:
         raise UnitError(f"--top {top}: give how many of the strongest peaks to list (>= 1)")
-    structure = read_structure(model)
+    guard = OutputGuard([model])
+    for path, opt in ((output, "-o/--output"), (peaks, "--peaks")):
+        if path is not None:
+            guard.file(path, opt)
+    if output is not None and peaks is not None and output.resolve() == peaks.resolve():
+        raise UnitError(f"-o/--output and --peaks are the same file {output}: give two names")
+    structure, _ = load_structure(model, order=False)  # partial occupancies diffract as they are
     pat = simulate_pattern(structure, wavelength=_wavelength(wavelength),
                            two_theta_range_deg=_range(two_theta))
     if output is not None:
-        write_xy(pat, output, fwhm_deg=fwhm)
+        with atomic_path(output) as tmp:
+            write_xy(pat, tmp, fwhm_deg=fwhm)
     if peaks is not None:
-        write_peak_list(pat, peaks)
+        with atomic_path(peaks) as tmp:
+            write_peak_list(pat, tmp)
     if as_json:
         print_json(pat.to_dict())
         return
@@ -98,10 +107,10 @@ def refine_cmd(
 
     from halidelab.errors import UnitError
     from halidelab.lab.xrd import plot_refinement, read_pattern, refine_lattice
-    from halidelab.plotting import check_figure_path
     from halidelab.structures.prototypes import read_structure
 
-    check_figure_path(plot, "--plot")
+    if plot is not None:  # format, not over an input, folder exists (halidelab.outputs)
+        OutputGuard([pattern, model]).file(plot, "--plot", figure=True)
     if ka2 is not None and not (math.isfinite(ka2) and 0 <= ka2 <= 1):
         raise UnitError(f"--ka2-ratio {ka2:g}: I(Ka2)/I(Ka1) lies in 0-1 (Cu: 0.5; 0 for a "
                         "monochromated Ka1 beam)")
@@ -151,7 +160,7 @@ def refine_cmd(
                   f"correlated residuals (Durbin-Watson {res.durbin_watson:.2f})")
     console.print("converged" if res.converged else "NOT converged")
     for flag in res.flags:
-        console_err.print(f"warning: {flag}")
+        warn(flag)
     if plot is not None:
         console.print(f"wrote {plot}")
 

@@ -669,10 +669,13 @@ def save_model(model: PriorModel, directory: str | Path | None = None) -> Path:
         path = folder / MODEL_FILE
         payload = {k: v for k, v in dataclasses.asdict(model).items() if k != "estimator"}
         payload["estimator"] = model.estimator
-        joblib.dump(payload, path, compress=3)
+        from halidelab.outputs import atomic_path, write_text
+
+        with atomic_path(path) as tmp:  # a crash never leaves half a model file
+            joblib.dump(payload, tmp, compress=3)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         model.provenance["model_sha256"] = digest
-        (folder / PROVENANCE_FILE).write_text(json.dumps(_strict_json(model.provenance), indent=2) + "\n")
+        write_text(folder / PROVENANCE_FILE, json.dumps(_strict_json(model.provenance), indent=2) + "\n")
     except OSError as exc:
         raise ModelError(f"cannot write the prior model to {folder}: {exc.strerror}; give another folder") from None
     return folder

@@ -101,5 +101,7 @@ def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str
         anchor = "".join(c if c.isalnum() else "-" for c in heading.lower())
         parts.append(f"<h2 id='{anchor}'>{esc(heading)}</h2>{body}")
     parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    from halidelab.outputs import write_text
+
+    write_text(path, "\n".join(parts))  # atomically: a crash never leaves half a report
     return path

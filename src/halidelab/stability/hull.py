@@ -166,8 +166,9 @@ def candidate_structures(target: str | Path | Structure, n_configs: int = 1, see
     """
     if isinstance(target, Structure):
         if not target.is_ordered:
-            raise StructureError("the structure has partial occupancies: order it first "
-                                 "(halidelab models) or give a formula")
+            from halidelab.structures.models import order_structure
+
+            target, _ = order_structure(target, target.composition.reduced_formula, seed=seed)
         return target.composition.reduced_formula, [target]
     text = str(target)
     if Path(text).suffix.lower() in (".cif", ".vasp", ".poscar", ".xyz", ".extxyz") or Path(text).is_file():
@@ -266,6 +267,17 @@ def energy_above_hull(
     -------
     HullResult
     """
+    ordering = None
+    if not isinstance(target, Structure) and Path(str(target)).suffix.lower() in (
+            ".cif", ".vasp", ".poscar", ".xyz", ".extxyz"):
+        from halidelab.structures.prototypes import read_structure
+
+        target = read_structure(target)
+    if isinstance(target, Structure) and not target.is_ordered:
+        from halidelab.structures.models import order_structure
+
+        # a partially occupied structure: its lowest-Ewald-energy ordered model, recorded
+        target, ordering = order_structure(target, target.composition.reduced_formula, seed=seed)
     formula, structures = candidate_structures(target, n_configs=n_configs, seed=seed)
     comp0 = structures[0].composition
     elements = sorted({e.symbol for e in comp0.elements})
@@ -299,7 +311,8 @@ def energy_above_hull(
         formula, [st.composition for st in structures], energies, volumes, conv_flags, refs,
         Provenance(method="mlip-convex-hull", model=info["name"], model_version=info["version"],
                    parameters={"n_configs": n_configs, "relax": relax, "fmax": fmax, "steps": steps,
-                               "references": [r.name for r in refs]}, seed=seed))
+                               "references": [r.name for r in refs],
+                               **({"ordering": ordering} if ordering else {})}, seed=seed))
 
 
 def hull_from_energies(formula: str, compositions: Sequence[Composition], energies_eV_atom: Sequence[float],

@@ -28,7 +28,6 @@ Two synthesis states (``state``):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ from halidelab.composition import (
     design_composition,
     format_formula,
 )
-from halidelab.errors import StructureError
+from halidelab.errors import HalidelabError, StructureError
 from halidelab.records import Provenance, Record
 from halidelab.structures.ordering import (
     Pool,
@@ -57,9 +56,13 @@ from halidelab.structures.ordering import (
 from halidelab.structures.prototypes import (
     choose_framework,
     framework_from_cif,
+    framework_from_structure,
     lattice_scale,
     parent_lattice,
 )
+
+#: Label suffix of an anion position shared by several species in the framework file.
+MIXED_ANION = ":mixed"
 
 #: Largest |x_modelled - x_requested| accepted by ``supercell="auto"`` before it looks
 #: for the closest x within ``max_atoms``.
@@ -274,9 +277,9 @@ def _resolve_sites(sites: list[_Site], lattice: Lattice, n_m_cell: float,
                 f"partially occupied M orbits resolved to the majority ones (dropped: "
                 f"{', '.join(dropped) or 'none'}); the split-site disorder of the CIF is not modelled"
             )
-    m_cart = lattice.get_cartesian_coords([x.frac for x in kept_m if x.occupancy > 0.999])
+    full_m = [x.frac for x in kept_m if x.occupancy > 0.999]
     li = [x for x in sites if x.role == "Li"]
-    if len(m_cart):
+    if full_m and li:
         dist = lattice.get_all_distances([x.frac for x in li], [x.frac for x in kept_m
                                                                if x.occupancy > 0.999])
         on_m = dist.min(axis=1) < 0.5
@@ -289,7 +292,25 @@ def _resolve_sites(sites: list[_Site], lattice: Lattice, n_m_cell: float,
             f"minority Li orbits ({', '.join(sorted({x.label for x in minor}))}, occupancy < 0.15) not used"
         )
         li = [x for x in li if x.occupancy >= 0.15]
-    return [*li, *kept_m, *[x for x in sites if x.role == "X"]], notes
+    # mixed anion positions (S/Cl in argyrodites): one position, its species ordered later
+    by_pos: dict[tuple[float, ...], list[_Site]] = {}
+    for x in sites:
+        if x.role == "X":
+            by_pos.setdefault(tuple(np.round(np.mod(x.frac, 1.0), 4)), []).append(x)
+    anions: list[_Site] = []
+    mixed: set[str] = set()
+    for group in by_pos.values():
+        if len(group) == 1:
+            anions.append(group[0])
+            continue
+        major = max(group, key=lambda g: g.occupancy)
+        mixed.update(g.element for g in group)
+        anions.append(dataclasses.replace(
+            major, occupancy=min(sum(g.occupancy for g in group), 1.0),
+            label=f"{major.label.split(':')[0]}{MIXED_ANION}"))
+    if mixed:
+        notes.append(f"mixed {'/'.join(sorted(mixed))} anion positions ordered by Ewald energy")
+    return [*li, *kept_m, *anions], notes
 
 
 def build_models(
@@ -301,7 +322,7 @@ def build_models(
     seed: int = 0,
     sweeps: int = 100,
     min_width: float = 8.0,
-    framework: str | Path | None = None,
+    framework: str | Path | Structure | None = None,
     state: str = "annealed",
     milling_temperature_K: float = 1000.0,
     dielectric: float = 10.0,
@@ -319,16 +340,18 @@ def build_models(
         :data:`X_TOLERANCE` (else the closest x); an int is a number of prototype
         cells (most compact shape); a triple is a diagonal supercell.
     max_atoms : int
-        Upper bound for ``"auto"``.
+        Largest model: ``"auto"`` picks within it, and a model above it (an explicit
+        ``supercell``, or a framework whose smallest cell is larger) is refused.
     n_configs : int
         Distinct low-energy configurations to keep.
     seed : int
         Random seed of the ordering search.
     sweeps : int
         Swap attempts per site per anneal (more is slower and more thorough).
-    framework : str or Path, optional
-        A CIF/POSCAR to use as the framework instead of the shipped prototypes (M sites
-        are the non-Li cations, X the anions; partial occupancies are resolved here).
+    framework : str, Path or Structure, optional
+        A CIF/POSCAR (or a Structure) to use as the framework instead of the shipped
+        prototypes (M sites are the non-Li cations, X the anions; partial occupancies
+        are resolved here). Not together with ``polymorph``.
     min_width : float
         With ``"auto"``, smallest face-to-face width of the supercell in A (periodic
         images of a hopping Li or a dopant further apart than an MLIP cutoff).
@@ -345,7 +368,8 @@ def build_models(
     ------
     StructureError
         When the composition does not fit the framework (anion count, Li beyond the Li
-        sites) or the supercell request is invalid.
+        sites), the supercell request is invalid or larger than ``max_atoms``, or both
+        ``polymorph`` and ``framework`` are given.
     """
     if n_configs < 1:
         raise StructureError(f"--configs must be >= 1, got {n_configs}")
@@ -355,7 +379,16 @@ def build_models(
         raise StructureError("the milling temperature and the dielectric constant must be > 0")
     if max_atoms < 1:
         raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
-    if framework is not None:
+    if seed < 0:
+        raise StructureError(f"--seed must be >= 0, got {seed}")
+    if framework is not None and polymorph is not None:
+        raise StructureError(
+            f"--polymorph {polymorph} and --framework both choose the parent phase: the framework "
+            "file fixes it; give one of them")
+    if isinstance(framework, Structure):
+        fw = framework_from_structure(framework, framework.composition.reduced_formula)
+        sg = fw.space_group
+    elif framework is not None:
         fw = framework_from_cif(framework)
         sg = fw.space_group
     else:
@@ -400,14 +433,23 @@ def build_models(
         wide_ok = [c for c in choices if c[2]] or choices
         good = [c for c in wide_ok if c[1] <= X_TOLERANCE]
         k, err, _, matrix = good[0] if good else min(wide_ok, key=lambda c: (round(c[1], 9), c[0]))
-    elif isinstance(spec, int):
-        k = spec
-        matrix = best_supercell(proto.lattice, k)
     else:
-        matrix = np.diag(spec)
-        k = int(np.prod(spec))
+        k = spec if isinstance(spec, int) else int(np.prod(spec))
+        estimate = int(round(k * z * atoms_per_fu))
+        if estimate > max_atoms:  # before enumerating supercells of a huge k
+            raise StructureError(
+                f"--supercell {supercell} gives a {estimate:,}-atom model of {design.formula}, above "
+                f"--max-atoms {max_atoms}: raise --max-atoms if you mean it")
+        matrix = best_supercell(proto.lattice, k) if isinstance(spec, int) else np.diag(spec)
     n_fu = k * z
     counts = _site_counts(design, n_fu)
+    n_model = sum(n for n in counts.values() if n > 0)
+    if n_model > max_atoms:
+        which = (f"the smallest {framework.key} model" if spec == "auto"
+                 else f"the --supercell {supercell} model")
+        raise StructureError(
+            f"{which} of {design.formula} has {n_model} atoms, above --max-atoms {max_atoms}: "
+            f"raise --max-atoms to at least {n_model}")
     x_mod = _x_of(design, counts, n_fu)
     x_req = {f"{s.dopant}@{s.site}": s.x for s in design.substitutions}
     for key, xr in x_req.items():
@@ -426,7 +468,9 @@ def build_models(
         **{f.name: getattr(design, f.name) for f in dataclasses.fields(design)},
         "amounts": {el: modelled.get(el, 0.0) for el in design.amounts},
     })
-    f = lattice_scale(modelled_design, proto) / lattice_scale(design_composition(design.parent), proto)
+    # no substitution: the parent's own lattice (no radii needed, e.g. Li6Br3N has no M)
+    f = (lattice_scale(modelled_design, proto) / lattice_scale(design_composition(design.parent), proto)
+         if design.substitutions else 1.0)
     alpha, beta, gamma = proto.lattice.angles
     lat = Lattice.from_parameters(base["a"] * f, base["b"] * f, base["c"] * f, alpha, beta, gamma)
     cell = Structure(lat, [{x.element: x.occupancy} for x in sites], [x.frac for x in sites],
@@ -488,7 +532,24 @@ def build_models(
         for el in share:
             remaining[el] -= share[el]
         pools.append(Pool(g, {**share, "": len(g) - occ}, "M"))
-    pools.append(Pool(x_idx, x_species, "X"))
+    mixed_x = [i for i in x_idx if sc_roles[i][3].endswith(MIXED_ANION) or sc_roles[i][2] <= 0.999]
+    if not mixed_x:
+        pools.append(Pool(x_idx, x_species, "X"))
+    else:
+        # fully occupied single-species anion positions keep their species (S of PS4
+        # units); the mixed ones take the rest
+        fixed: dict[str, list[int]] = {}
+        for i in x_idx:
+            if i not in mixed_x:
+                fixed.setdefault(sc_roles[i][0], []).append(i)
+        rest = {el: n - len(fixed.get(el, [])) for el, n in x_species.items()}
+        if any(v < 0 for v in rest.values()) or sum(rest.values()) > len(mixed_x):
+            raise StructureError(
+                f"the anions of {design.formula} do not fit the {framework.key} anion sites "
+                f"({sum(len(v) for v in fixed.values())} full + {len(mixed_x)} mixed or partial)")
+        for el, idx in fixed.items():
+            pools.append(Pool(idx, {el: len(idx)}, f"X:{el}"))
+        pools.append(Pool(mixed_x, {**rest, "": len(mixed_x) - sum(rest.values())}, "X"))
 
     charges = {"": 0.0, **{el: float(q) for el, q in design.oxidation_states.items()}}
     matrix_e = unit_ewald_matrix(Structure(sc.lattice, ["H"] * len(sc), sc.frac_coords))
@@ -530,6 +591,104 @@ def build_models(
         ),
         state=state,
     )
+
+
+#: A single-species site at or above this occupancy is taken as fully occupied when a
+#: structure is ordered (a deficit of a few % is within the refinement's error).
+FULL_OCCUPANCY = 0.95
+
+
+def order_structure(structure: Structure, name: str = "the structure", seed: int = 0,
+                    max_atoms: int = 200, sweeps: int = 100) -> tuple[Structure, dict[str, Any] | None]:
+    """An ordered model of a structure with partial occupancies (the structure if ordered).
+
+    A CIF refined with partial occupancies (most published halide CIFs) becomes the
+    lowest-energy configuration of :func:`build_models` with the structure itself as the
+    framework: its own composition (occupancies rounded per cell), its own lattice, the
+    supercell ``"auto"`` picks within ``max_atoms`` (faces >= 8 A apart), Li and vacancies
+    and mixed cation sites placed by Ewald-ranked simulated annealing (formal charges).
+    Single-species sites at occupancy >= :data:`FULL_OCCUPANCY` are taken as full first;
+    that alone orders e.g. Li3PS4 (S at 0.97-0.99).
+
+    Parameters
+    ----------
+    structure : Structure
+    name : str
+        The file name, for messages and the record.
+    seed : int
+        Seed of the ordering search.
+    max_atoms : int
+        Largest ordered model.
+    sweeps : int
+        Swap attempts per site per anneal (:func:`build_models`).
+
+    Returns
+    -------
+    (Structure, dict or None)
+        The ordered structure and what was done (for a result's provenance:
+        ``parameters["ordering"]``); None when the input was already ordered.
+
+    Raises
+    ------
+    StructureError
+        When the ordering machinery cannot order this structure (the reason and what to
+        do are in the message).
+    """
+    if structure.is_ordered:
+        return structure, None
+    s = structure.copy()
+    rounded = 0
+    for i, site in enumerate(s):
+        if len(site.species) == 1:
+            (sp, occ), = site.species.items()
+            if FULL_OCCUPANCY <= occ < 1.0:
+                s.replace(i, {sp: 1.0}, label=site.label)
+                rounded += 1
+    base = {"source": name, "seed": seed, "sweeps": sweeps,
+            "input_formula": structure.composition.formula,
+            "n_sites_input": len(structure)}
+    if s.is_ordered:
+        info = {**base, "method": f"occupancies >= {FULL_OCCUPANCY} taken as full",
+                "n_atoms": len(s), "supercell_matrix": np.eye(3, dtype=int).tolist(),
+                "notes": [f"{rounded} site(s) with occupancy >= {FULL_OCCUPANCY} taken as full"]}
+        return s, info
+    try:
+        fw = framework_from_structure(s, Path(name).stem, "")
+        design = design_composition(fw.formula)
+        ms = build_models(design, framework=s, supercell="auto", max_atoms=max_atoms,
+                          n_configs=1, seed=seed, sweeps=sweeps)
+    except HalidelabError as exc:
+        raise StructureError(
+            f"{name} has partial occupancies that halidelab's ordering cannot resolve ({exc}); "
+            "give an ordered structure (e.g. from `halidelab structure`, or pymatgen's "
+            "OrderDisorderedStructureTransformation)") from None
+    cfg = ms.configurations[0]
+    model = cfg.to_structure()
+    matrix = np.asarray(ms.supercell_matrix, dtype=float)
+    # the structure's own cell times the supercell matrix (build_models rebuilds the
+    # lattice from parameters; the fractional coordinates are the same)
+    ordered = Structure(Lattice(matrix @ s.lattice.matrix), model.species, model.frac_coords)
+    info = {**base, "method": ms.provenance.method, "formula": ms.formula_modelled,
+            "framework": ms.framework, "space_group": ms.space_group,
+            "supercell_matrix": ms.supercell_matrix, "n_atoms": ms.n_atoms,
+            "configuration": cfg.index, "ewald_energy_eV": cfg.ewald_energy_eV,
+            "notes": ([f"{rounded} site(s) with occupancy >= {FULL_OCCUPANCY} taken as full"]
+                      if rounded else []) + list(ms.warnings)}
+    return ordered, info
+
+
+def ordering_note(info: dict[str, Any]) -> str:
+    """One line saying which ordered model replaced a partially occupied structure."""
+    m = info.get("supercell_matrix")
+    diag = (np.diag(np.asarray(m)).tolist() if m is not None and np.count_nonzero(
+        np.asarray(m) - np.diag(np.diag(np.asarray(m)))) == 0 else None)
+    cell = "x".join(str(v) for v in diag) if diag else str(m)
+    if "ewald_energy_eV" not in info:
+        return (f"{info['source']} has partial occupancies: {info['notes'][0]} "
+                f"({info['n_atoms']} atoms)")
+    return (f"{info['source']} has partial occupancies: using its lowest-Ewald-energy ordered model "
+            f"({info['formula']}, {cell} cell, {info['n_atoms']} atoms, seed {info['seed']}; "
+            "halidelab's Ewald-ranked ordering, recorded in the result's provenance)")
 
 
 def _distinct(sc: Structure, cands: Sequence[Any], n_configs: int,
@@ -620,25 +779,44 @@ def primitive_lattice(structure: dict[str, Any], supercell_matrix: Sequence[Sequ
     return {"a_A": prim.a, "b_A": prim.b, "c_A": prim.c, "volume_A3": prim.volume}
 
 
-def write_structure(structure: Structure, path: str | Path) -> Path:
-    """Write a structure; the format follows the suffix (.cif, .vasp/POSCAR, .extxyz)."""
-    path = Path(path)
+def _structure_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".cif":
-        from pymatgen.io.cif import CifWriter
+        return "cif"
+    if suffix == ".vasp" or path.name.startswith("POSCAR"):
+        return "poscar"
+    if suffix in (".extxyz", ".xyz"):
+        return "extxyz"
+    raise StructureError(f"unknown structure format {path.suffix or path.name!r}: use .cif, .vasp "
+                         "or .extxyz")
 
-        CifWriter(structure).write_file(path)
-    elif suffix == ".vasp" or path.name.startswith("POSCAR"):
-        from pymatgen.io.vasp import Poscar
 
-        Poscar(structure, sort_structure=False).write_file(path)
-    elif suffix in (".extxyz", ".xyz"):
-        from ase.io import write as ase_write
-        from pymatgen.io.ase import AseAtomsAdaptor
+def check_structure_path(path: str | Path) -> Path:
+    """``path`` if :func:`write_structure` can write that format (checked before the work)."""
+    _structure_format(Path(path))
+    return Path(path)
 
-        ase_write(path, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
-    else:
-        raise StructureError(f"unknown structure format {path.suffix!r}: use .cif, .vasp or .extxyz")
+
+def write_structure(structure: Structure, path: str | Path) -> Path:
+    """Write a structure atomically; the format follows the suffix (.cif, .vasp/POSCAR, .extxyz)."""
+    from halidelab.outputs import atomic_path
+
+    path = Path(path)
+    fmt = _structure_format(path)
+    with atomic_path(path) as tmp:
+        if fmt == "cif":
+            from pymatgen.io.cif import CifWriter
+
+            CifWriter(structure).write_file(tmp)
+        elif fmt == "poscar":
+            from pymatgen.io.vasp import Poscar
+
+            Poscar(structure, sort_structure=False).write_file(tmp)
+        else:
+            from ase.io import write as ase_write
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            ase_write(tmp, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
     return path
 
 
@@ -647,49 +825,67 @@ _SUFFIX = {"cif": ".cif", "poscar": ".vasp", "vasp": ".vasp", "extxyz": ".extxyz
 
 def write_models(sets: Sequence[ModelSet], out: str | Path,
                  formats: Sequence[str] = ("cif", "poscar", "extxyz"),
-                 xrd: bool = False) -> dict[str, Any]:
+                 xrd: bool = False, protect: Sequence[str | Path] = ()) -> dict[str, Any]:
     """Write every configuration and a ``manifest.json``; return the manifest.
 
     Files are ``<formula>_c<i>.<ext>`` (``Li1.8Zr0.8Nb0.2Cl6_c0.cif``) with the formula
     as modelled; with ``xrd`` also the simulated Cu K-alpha peak list
     (``_xrd.csv``) and profile (``_xrd.xy``). The manifest holds every record field
-    except the structures.
+    except the structures. Every file is written atomically, and none over a file in
+    ``protect`` (the command's inputs, e.g. a ``--framework`` CIF in the output folder)
+    or over an SQLite database: that is checked for all names before anything is written.
     """
+    from halidelab.outputs import OutputGuard, atomic_path, write_json
+
     bad = [f for f in formats if f.lower() not in _SUFFIX]
     if bad or not formats:
         raise StructureError(f"unknown format(s) {bad or formats}: use cif, poscar, extxyz")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StructureError(f"{out} is an existing file, not a folder: give a folder for the models")
     out.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {"models": {}}
+    guard = OutputGuard(protect)
+    plan: list[tuple[ModelSet, Configuration, list[str], str]] = []
     for s in sets:
-        entry = {k: v for k, v in s.to_dict().items() if k != "configurations"}
-        entry["configurations"] = []
-        files = []
         for cfg in s.configurations:
-            st = cfg.to_structure()
-            names = []
-            for fmt in formats:
-                p = out / f"{s.formula_modelled}_c{cfg.index}{_SUFFIX[fmt.lower()]}"
-                write_structure(st, p)
-                names.append(p.name)
+            names = [f"{s.formula_modelled}_c{cfg.index}{_SUFFIX[fmt.lower()]}" for fmt in formats]
+            stem = f"{s.formula_modelled}_c{cfg.index}_xrd"
+            plan.append((s, cfg, names, stem))
+            for name in [*names, *([f"{stem}.csv", f"{stem}.xy"] if xrd else [])]:
+                guard.file_in(out, name)
+    guard.file_in(out, "manifest.json")
+    manifest: dict[str, Any] = {"models": {}}
+    entries: dict[str, dict[str, Any]] = {}
+    for s, cfg, names, stem in plan:
+        entry = entries.get(s.formula_modelled)
+        if entry is None:
+            entry = {k: v for k, v in s.to_dict().items() if k != "configurations"}
+            entry["configurations"] = []
+            entry["files"] = []
             if xrd:
-                from halidelab.structures.xrd import simulate_pattern, write_peak_list, write_xy
-
-                pattern = simulate_pattern(st)
-                stem = f"{s.formula_modelled}_c{cfg.index}_xrd"
-                write_peak_list(pattern, out / f"{stem}.csv")
-                write_xy(pattern, out / f"{stem}.xy")
-                names += [f"{stem}.csv", f"{stem}.xy"]
-            files.append(names)
-            entry["configurations"].append(
-                {"index": cfg.index, "ewald_energy_eV": cfg.ewald_energy_eV,
-                 "relative_energy_meV_atom": cfg.relative_energy_meV_atom, "files": names}
-            )
-        entry["files"] = files
+                entry["xrd_note"] = ("simulated Cu K-alpha (weighted mean, pymatgen); hkl indexed on "
+                                     "the supercell: parent-cell hkl = inverse(supercell_matrix) @ "
+                                     "hkl; non-integer ones are superstructure reflections of the "
+                                     "ordering")
+            entries[s.formula_modelled] = entry
+            manifest["models"][s.formula_modelled] = entry
+        st = cfg.to_structure()
+        for name in names:
+            write_structure(st, out / name)
+        names = list(names)
         if xrd:
-            entry["xrd_note"] = ("simulated Cu K-alpha (weighted mean, pymatgen); hkl indexed on the "
-                                 "supercell: parent-cell hkl = inverse(supercell_matrix) @ hkl; "
-                                 "non-integer ones are superstructure reflections of the ordering")
-        manifest["models"][s.formula_modelled] = entry
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+            from halidelab.structures.xrd import simulate_pattern, write_peak_list, write_xy
+
+            pattern = simulate_pattern(st)
+            with atomic_path(out / f"{stem}.csv") as tmp:
+                write_peak_list(pattern, tmp)
+            with atomic_path(out / f"{stem}.xy") as tmp:
+                write_xy(pattern, tmp)
+            names += [f"{stem}.csv", f"{stem}.xy"]
+        entry["files"].append(names)
+        entry["configurations"].append(
+            {"index": cfg.index, "ewald_energy_eV": cfg.ewald_energy_eV,
+             "relative_energy_meV_atom": cfg.relative_energy_meV_atom, "files": names}
+        )
+    write_json(out / "manifest.json", manifest)
     return manifest

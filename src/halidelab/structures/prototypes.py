@@ -47,6 +47,8 @@ class Framework:
     space_group: str
     packing: str
     formula: str = ""
+    #: an in-memory structure (``Structure.as_dict()``) instead of the file ``cif``
+    structure: dict | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def compound(self) -> str:
@@ -55,6 +57,8 @@ class Framework:
 
     def load(self) -> Structure:
         """The prototype as a (partially occupied) pymatgen Structure."""
+        if self.structure is not None:
+            return Structure.from_dict(self.structure)
         path = Path(self.cif)
         return read_structure(path if path.is_absolute() else Path(str(DATA / self.cif)))
 
@@ -67,14 +71,33 @@ def framework_from_cif(path: str | Path) -> Framework:
     StructureError
         When the file cannot be read or has no Li, no framework cation or no anion.
     """
+    path = Path(path).resolve()
+    return framework_from_structure(read_structure(path), path.stem, str(path))
+
+
+def framework_from_structure(s: Structure, name: str, cif: str = "") -> Framework:
+    """A (partially occupied) structure as the framework of ordered models.
+
+    Parameters
+    ----------
+    s : Structure
+    name : str
+        Key of the framework in messages and records (the file stem).
+    cif : str
+        The file it came from ('' for an in-memory structure).
+
+    Raises
+    ------
+    StructureError
+        No Li, no framework cation or no anion.
+    """
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    path = Path(path).resolve()
-    s = read_structure(path)
     els = {e.symbol for e in s.composition.elements}
-    if "Li" not in els or not els & set(ANION_VALENCE) or not els - {"Li"} - set(ANION_VALENCE):
+    if "Li" not in els or not els & set(ANION_VALENCE):
         raise StructureError(
-            f"{path.name} is not a Li-M-X framework (elements: {', '.join(sorted(els))})"
+            f"{name} is not a Li-(M)-X framework: it needs Li and an anion (elements: "
+            f"{', '.join(sorted(els))})"
         )
     try:
         sg = SpacegroupAnalyzer(s, symprec=0.1).get_space_group_symbol()
@@ -83,7 +106,8 @@ def framework_from_cif(path: str | Path) -> Framework:
     # occupancies in CIFs are rounded (Li3InCl6 has In2.03 per cell): round per cell
     formula = Composition({e: round(n) for e, n in s.composition.element_composition.items()
                            if round(n) > 0}).reduced_formula
-    return Framework(f"{path.stem}", str(path), sg, "from file", formula=formula)
+    return Framework(name, cif or name, sg, "from file", formula=formula,
+                     structure=None if cif else s.as_dict())
 
 
 FRAMEWORKS: dict[str, Framework] = {
@@ -99,22 +123,43 @@ REFERENCE_LATTICES: dict[tuple[str, str], dict[str, float]] = {
 }
 
 
-def read_structure(path: str | Path) -> Structure:
+def read_structure(path: str | Path, max_sites: int | None = None, kind: str | None = None) -> Structure:
     """Read a CIF/POSCAR/extxyz file, or a JSON Wyckoff table, into a pymatgen Structure.
 
     A ``.json`` file is a space group + Wyckoff-position table expanded by
     :func:`halidelab.structures.builders.read_wyckoff_json` (for phases with no CIF).
 
+    Parameters
+    ----------
+    path : path
+    max_sites : int, optional
+        Refuse, before parsing, a file that lists more sites than this (pymatgen's CIF
+        reader is quadratic in the number of atoms: a 13,824-atom P1 CIF takes minutes).
+        The count is a lower bound of the atoms (CIF rows of the asymmetric unit), so an
+        ordered structure within the limit is never refused here.
+    kind : str, optional
+        The work the limit is for, for the message (:func:`halidelab.structures.checks.size_error`).
+
     Raises
     ------
     StructureError
-        Missing, empty or unreadable file, or a file without atoms.
+        Missing, empty or unreadable file, a file without atoms, non-finite
+        coordinates, occupancies above 1, a POSCAR whose counts disagree with its
+        coordinate lines, or more sites than ``max_sites``.
     """
     path = Path(path)
     if not path.is_file():
         raise StructureError(f"structure file not found: {path}")
     if path.stat().st_size == 0:
         raise StructureError(f"structure file is empty: {path}")
+    if _looks_like_poscar(path):
+        _check_poscar_counts(path)
+    if max_sites is not None:
+        n = _quick_site_count(path)
+        if n is not None and n > max_sites:
+            from halidelab.structures.checks import size_error
+
+            raise size_error(path.name, n, max_sites, kind)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -136,9 +181,128 @@ def read_structure(path: str | Path) -> Structure:
         raise StructureError(f"cannot read structure {path.name}: {msg[:160]}") from None
     if len(s) == 0:
         raise StructureError(f"no atoms in {path.name}")
+    import numpy as np
+
+    if not (np.isfinite(s.lattice.matrix).all() and np.isfinite(s.frac_coords).all()):
+        raise StructureError(f"{path.name} has non-finite lattice vectors or coordinates (NaN/inf)")
+    occ = [sum(site.species.values()) for site in s]
+    if any(not 0 < o <= 1.0 + 1e-3 for o in occ):
+        raise StructureError(f"{path.name} has a site occupancy outside 0-1 (total {max(occ):g}): "
+                             "fix the occupancies")
     if s.volume < 1.0:
         raise StructureError(f"{path.name} has a degenerate cell (volume {s.volume:.3g} A^3)")
     return s
+
+
+def _quick_site_count(path: Path) -> int | None:
+    """Sites a structure file lists, counted without parsing it (None: cannot tell).
+
+    CIF: rows of the ``_atom_site_`` loop (the asymmetric unit: a lower bound of the
+    atoms); POSCAR: the sum of the counts line; (ext)xyz: the first line.
+    """
+    try:
+        with path.open(errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    suffix = path.suffix.lower()
+    if suffix in (".xyz", ".extxyz"):
+        try:
+            return int(lines[0].split()[0])
+        except (IndexError, ValueError):
+            return None
+    if _looks_like_poscar(path):
+        for i in (5, 6):
+            try:
+                return sum(int(v) for v in lines[i].split())
+            except (IndexError, ValueError):
+                continue
+        return None
+    if suffix != ".cif":
+        return None
+    rows, in_loop, in_header, is_site = 0, False, False, False
+    for raw in lines:
+        line = raw.strip()
+        if line.lower().startswith("loop_"):
+            in_loop, in_header, is_site = True, True, False
+            continue
+        if not in_loop:
+            continue
+        if line.startswith("_"):
+            if not in_header:
+                in_loop = False
+                continue
+            tag = line.split()[0].lower()
+            if tag.startswith("_atom_site_") and not tag.startswith("_atom_site_aniso"):
+                is_site = True
+            continue
+        in_header = False
+        if not line or line.startswith("#"):
+            continue
+        if line.lower().startswith("data_"):
+            in_loop = False
+            continue
+        if is_site:
+            rows += 1
+    return rows or None
+
+
+def _looks_like_poscar(path: Path) -> bool:
+    """The names pymatgen reads as VASP POSCAR/CONTCAR (``Structure.from_file``)."""
+    name = path.name.upper()
+    return ("POSCAR" in name or "CONTCAR" in name or name.endswith((".VASP", ".POSCAR"))
+            or path.suffix == "")
+
+
+def _floats(tokens: list[str], n: int) -> bool:
+    if len(tokens) < n:
+        return False
+    try:
+        for tok in tokens[:n]:
+            float(tok)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_poscar_counts(path: Path) -> None:
+    """Refuse a POSCAR whose atom counts disagree with its coordinate lines.
+
+    pymatgen reads exactly ``sum(counts)`` lines after the coordinate-mode line and
+    ignores the rest, so a counts line that is too small silently drops atoms.
+    Coordinate lines are the consecutive lines of three numbers after the mode line
+    (a CONTCAR's velocities come after a blank line).
+    """
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    if len(lines) < 8 or not all(_floats(lines[i].split(), 3) for i in (2, 3, 4)):
+        return  # not a POSCAR layout: let the reader say what is wrong
+    i = 5
+    tokens = lines[i].split()
+    if tokens and not tokens[0].lstrip("-").isdigit():
+        i += 1  # species names line (VASP 5)
+        if i >= len(lines):
+            return
+        tokens = lines[i].split()
+    try:
+        counts = [int(v) for v in tokens]
+    except ValueError:
+        return
+    i += 1
+    if i < len(lines) and lines[i].strip()[:1] in ("s", "S"):
+        i += 1  # Selective dynamics
+    i += 1  # Direct / Cartesian
+    n_coord = 0
+    while i + n_coord < len(lines) and _floats(lines[i + n_coord].split(), 3):
+        n_coord += 1
+    total = sum(counts)
+    if n_coord != total:
+        raise StructureError(
+            f"{path.name}: its counts line says {total} atoms ({' '.join(tokens)}) but it has "
+            f"{n_coord} coordinate lines: fix the counts (a reader would silently "
+            f"{'drop' if n_coord > total else 'misread'} atoms)")
 
 
 def _reduced(formula: str | Composition) -> str:
@@ -202,6 +366,9 @@ def parent_lattice(design: DesignedComposition, framework: Framework, space_grou
                    proto: Structure) -> tuple[dict[str, float], str]:
     """Lattice (a, b, c in A) of the undoped parent in this framework, and its source."""
     parent = _reduced(design.parent)
+    if framework.packing == "from file" and framework.compound == parent:
+        a, b, c = proto.lattice.abc  # the user's own (refined) lattice comes first
+        return {"a": a, "b": b, "c": c}, f"your file {Path(framework.cif).name}"
     for (name, sg), abc in REFERENCE_LATTICES.items():
         if _reduced(name) == parent and sg == space_group:
             return dict(abc), "measured (reference table)"

@@ -39,6 +39,7 @@ import itertools
 import math
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -135,17 +136,20 @@ class BVSEMap:
         from ase.io.cube import write_cube
         from pymatgen.io.ase import AseAtomsAdaptor
 
+        from halidelab.outputs import atomic_open
+
         path = Path(path)
         if path.suffix != ".cube":
             path = path.with_suffix(".cube")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            raise StructureError(f"cannot write {path}: the folder {path.parent} does not exist")
         s = self.structure.copy()
         s.remove_oxidation_states()
         atoms = AseAtomsAdaptor.get_atoms(s)
         data = self.energies_eV - (self.energies_eV.min() if relative else 0.0)
         # points on top of a nucleus diverge (1e15 eV); cap them so viewers scale sensibly
         data = np.minimum(data, data.min() + CUBE_CAP_EV)
-        with open(path, "w") as fh:
+        with atomic_open(path, "w") as fh:
             write_cube(fh, atoms, data=data,
                        comment=f"BVSE {self.mobile_ion} site energy (eV"
                                f"{', relative to minimum' if relative else ''}) by halidelab")
@@ -170,7 +174,7 @@ def assign_oxidation_states(structure: Structure) -> Structure:
     if not structure.is_ordered:
         raise StructureError(
             f"{structure.composition.reduced_formula} has partially occupied sites: order the "
-            "structure first (halidelab.build_models or `halidelab design --models`)")
+            "structure first (halidelab.structures.models.order_structure; the CLI does it for you)")
     species = structure.species
     if all(getattr(sp, "oxi_state", None) not in (None, 0) for sp in species):
         total = sum(sp.oxi_state for sp in species)
@@ -198,7 +202,8 @@ def assign_oxidation_states(structure: Structure) -> Structure:
     except Exception:
         raise StructureError(
             f"cannot assign charge-neutral oxidation states to {s.composition.reduced_formula}: "
-            "decorate the structure with oxidation states (Structure.add_oxidation_state_by_element)"
+            "it is not neutral with the usual valences; check the file, or write the oxidation "
+            "states into it (CIF _atom_type_oxidation_number, or species like Nb5+)"
         ) from None
 
 
@@ -257,8 +262,12 @@ class _Field:
         self.tree = cKDTree(pos)
         self.pos = pos
 
-    def energy(self, frac_points: np.ndarray, chunk: int = 20000) -> np.ndarray:
-        """E(r) in eV at fractional points (any values; they are wrapped into the cell)."""
+    def energy(self, frac_points: np.ndarray, chunk: int = 20000,
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """E(r) in eV at fractional points (any values; they are wrapped into the cell).
+
+        ``progress(done, total)`` is called after each chunk of points.
+        """
         from bvlain.potentials import BVSEPotential
 
         pts = np.mod(np.asarray(frac_points, dtype=float), 1.0) @ self.cell
@@ -278,6 +287,8 @@ class _Field:
                                            self.r_c[j[cat]], self.n_mi, self.n[j[cat]],
                                            f=SCREENING_F)
             out[start:start + chunk] = np.bincount(rows, weights=e, minlength=len(p))
+            if progress is not None:
+                progress(min(start + chunk, len(pts)), len(pts))
         return out
 
 
@@ -307,7 +318,8 @@ def site_energy(structure: Structure, frac_points: np.ndarray, mobile_ion: str =
 
 
 def bvse_map(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2,
-             r_cut_A: float = 10.0, shape: tuple[int, int, int] | None = None) -> BVSEMap:
+             r_cut_A: float = 10.0, shape: tuple[int, int, int] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> BVSEMap:
     """The BVSE grid of a test ion over the periodic cell.
 
     Parameters
@@ -320,6 +332,8 @@ def bvse_map(structure: Structure, mobile_ion: str = "Li", resolution_A: float =
     r_cut_A : float
     shape : (n1, n2, n3), optional
         Explicit grid (overrides ``resolution_A``).
+    progress : callable, optional
+        ``progress(points_done, points_total)`` while the grid is evaluated.
     """
     if isinstance(structure, Structure) is False:
         from halidelab.relax import to_structure
@@ -332,7 +346,7 @@ def bvse_map(structure: Structure, mobile_ion: str = "Li", resolution_A: float =
     field = _Field(s, mobile_ion, r_cut_A)
     axes = [np.arange(k) / k for k in n]
     pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    energies = field.energy(pts).reshape(n)
+    energies = field.energy(pts, progress=progress).reshape(n)
     oxi = {str(sp.element): int(sp.oxi_state) for sp in s.species}
     return BVSEMap(s, energies, mobile_ion, resolution_A, r_cut_A, oxi)
 
@@ -488,14 +502,17 @@ def percolation_barriers(bmap: BVSEMap, e_max_eV: float = 5.0) -> dict[str, Any]
 
 
 def bvse(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2,
-         r_cut_A: float = 10.0, e_max_eV: float = 5.0, cube: str | Path | None = None
-         ) -> tuple[BVSEResult, BVSEMap]:
+         r_cut_A: float = 10.0, e_max_eV: float = 5.0, cube: str | Path | None = None,
+         progress: Callable[[int, int], None] | None = None) -> tuple[BVSEResult, BVSEMap]:
     """BVSE map and 1D/2D/3D percolation barriers of a mobile ion.
 
     Parameters
     ----------
     structure : Structure or ase Atoms
-        Ordered (pristine or doped supercell); partial occupancies are refused.
+        Ordered (pristine or doped supercell). A structure with partial occupancies is
+        replaced by its lowest-Ewald-energy ordered model
+        (:func:`halidelab.structures.models.order_structure`), recorded in the
+        provenance as ``parameters["ordering"]``.
     mobile_ion : str
         ``"Li"`` by default.
     resolution_A : float
@@ -506,15 +523,22 @@ def bvse(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2
         Search ceiling for the barriers, eV above the minimum.
     cube : path, optional
         Write the map (relative to its minimum, eV) as a Gaussian cube file.
+    progress : callable, optional
+        ``progress(points_done, points_total)`` while the grid is evaluated.
 
     Returns
     -------
     (BVSEResult, BVSEMap)
     """
     t0 = time.perf_counter()
+    ordering = None
+    if isinstance(structure, Structure) and not structure.is_ordered:
+        from halidelab.structures.models import order_structure
+
+        structure, ordering = order_structure(structure, structure.composition.reduced_formula)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bmap = bvse_map(structure, mobile_ion, resolution_A, r_cut_A)
+        bmap = bvse_map(structure, mobile_ion, resolution_A, r_cut_A, progress=progress)
         bars = percolation_barriers(bmap, e_max_eV)
     if cube is not None:
         bmap.write_cube(cube)
@@ -537,6 +561,7 @@ def bvse(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2
                               model_version=f"bvlain {version('bvlain')}",
                               parameters={"resolution_A": resolution_A, "r_cut_A": r_cut_A,
                                           "screening_f": SCREENING_F, "connectivity": 26,
-                                          "e_max_eV": e_max_eV}),
+                                          "e_max_eV": e_max_eV,
+                                          **({"ordering": ordering} if ordering else {})}),
     )
     return res, bmap

@@ -521,7 +521,7 @@ def _site_network(
     """
     if not structure.is_ordered:
         raise StructureError(f"{structure.composition.reduced_formula} has partially occupied sites: "
-                             "order it first (halidelab design --models) before finding hops")
+                             "order it first (halidelab.structures.models.order_structure; the CLI does it for you)")
     els = [s.specie.symbol for s in structure]
     if mobile not in els:
         raise StructureError(f"no {mobile} in {structure.composition.reduced_formula}: nothing to hop")

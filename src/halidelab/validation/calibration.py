@@ -361,12 +361,14 @@ def _payload_sha(payload: dict) -> str:
 
 def save_calibration(cal: Calibration, path: str | Path) -> Path:
     """Write a calibration as JSON with a checksum of its payload."""
+    from halidelab.outputs import jsonable, write_text
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = cal.to_dict()
+    payload = jsonable(cal.to_dict())  # strict JSON (NaN -> null), checksummed as written
     doc = {"format": FILE_FORMAT, "format_version": FILE_VERSION, "calibration": payload,
            "payload_sha256": _payload_sha(payload)}
-    path.write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
+    write_text(path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=False))  # atomically
     return path
 
 
