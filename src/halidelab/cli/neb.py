@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import console, console_err, print_json
+from halidelab.cli._common import (
+    BATCH_HELP,
+    batch_deprecated,
+    console,
+    console_err,
+    potential,
+    print_json,
+)
 
 
 def _hops(text: str) -> str | list[int]:
@@ -46,13 +53,14 @@ def register(app: typer.Typer) -> None:
         no_interstitials: bool = typer.Option(False, "--no-interstitials",
                                               help="Only Li-site to Li-site hops (edge-sharing too)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List sites and distinct hops; run nothing."),
-        batch: bool = typer.Option(False, "--batch",
-                                   help="Relax the images of all hops together (one model call per step; "
-                                        "pays on a GPU; FIRE)."),
+        batch: bool = typer.Option(False, "--batch", hidden=True, help=BATCH_HELP),
         out: Path = typer.Option(None, "-o", "--out", help="Directory for neb.json (results as they come)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """CI-NEB barrier of each Li hop (vacancy and interstitial), chains and percolation."""
+        """CI-NEB barrier of each Li hop (vacancy and interstitial), chains and percolation.
+
+        Endpoints, then the images of all hops, run together (one model call per step).
+        """
         from halidelab.structures.prototypes import read_structure
         from halidelab.transport.sites import site_network
 
@@ -77,8 +85,9 @@ def register(app: typer.Typer) -> None:
                           "yes" if net.vacancy_ready(h) else "no")
             console.print(t)
             return
-        from halidelab.transport.neb import neb_study, neb_study_batch
+        from halidelab.transport.neb import neb_study
 
+        pot = potential(model, device, threads)
         done: list[dict] = []
 
         def save(r) -> None:
@@ -89,25 +98,22 @@ def register(app: typer.Typer) -> None:
                 done.append(r.to_dict())
                 (out / "neb_hops.json").write_text(json.dumps(done, indent=1, default=str))
 
-        kw = dict(hops=mode, network=net, model=model, device=device, threads=threads, n_images=images,
-                  fmax=fmax, steps=steps, interstitials=not no_interstitials, on_result=save)
-        if batch:
-            if as_json:
-                study = neb_study_batch(s, **kw)
-            else:
-                with console_err.status("NEB batch: relaxing endpoints") as status:
-                    study = neb_study_batch(s, progress=lambda stage, it, n: status.update(
-                        f"NEB batch: {stage}, iteration {it}, {n} running"), **kw)
-        else:
+        kw = dict(hops=mode, network=net, model=pot, n_images=images, fmax=fmax, steps=steps,
+                  interstitials=not no_interstitials, on_result=save)
+        if as_json:
             study = neb_study(s, **kw)
+        else:
+            with console_err.status("NEB: relaxing endpoints") as status:
+                study = neb_study(s, progress=lambda stage, it, n: status.update(
+                    f"NEB: {stage}, iteration {it}, {n} running"), **kw)
+        batch_deprecated(batch)
         if out is not None:
             (out / "neb.json").write_text(json.dumps(study.to_dict(), indent=1, default=str))
         if as_json:
             print_json(study.to_dict())
             return
         t = Table(title=f"{study.formula} ({study.n_atoms} atoms): CI-NEB with "
-                        f"{study.provenance.model} ({study.provenance.model_version})"
-                        f"{', all bands as one batch' if batch else ''}")
+                        f"{study.provenance.model} ({study.provenance.model_version}), all bands as one batch")
         for col in ("hop", "mechanism", "dir", "length_A", "Ea_fwd_eV", "Ea_bwd_eV", "dE_eV", "converged",
                     "steps", "calls", "wall_s"):
             t.add_column(col)

@@ -322,7 +322,7 @@ def bvse_map(structure: Structure, mobile_ion: str = "Li", resolution_A: float =
         Explicit grid (overrides ``resolution_A``).
     """
     if isinstance(structure, Structure) is False:
-        from halidelab.relax import to_structure
+        from halidelab.atoms import to_structure
 
         structure = to_structure(structure)
     s = assign_oxidation_states(structure)
