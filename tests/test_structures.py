@@ -176,3 +176,39 @@ def test_corrupted_and_empty_cif(tmp_path):
         read_structure(empty)
     with pytest.raises(StructureError, match="not found"):
         read_structure(tmp_path / "nope.cif")
+
+
+@pytest.fixture(scope="module")
+def lznc_milled():
+    d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
+    return build_models(d, n_configs=3, seed=2, state="ball-milled")
+
+
+def test_ball_milled_models_are_cation_disordered_on_octahedral_holes(lznc_milled):
+    ms = lznc_milled
+    assert ms.state == "ball-milled" and ms.formula_modelled == "Li1.8Zr0.8Nb0.2Cl6"
+    for cfg in ms.configurations:
+        s = cfg.to_structure()
+        comp = s.composition.get_el_amt_dict()
+        assert comp == {"Li": 27, "Zr": 12, "Nb": 3, "Cl": 90}
+        assert sum(OXI[el] * n for el, n in comp.items()) == 0
+        d = s.distance_matrix + np.eye(len(s)) * 100
+        assert d.min() > 2.0
+        # every cation sits in an octahedral hole: six Cl around it
+        for site in s:
+            if site.specie.symbol != "Cl":
+                assert len([n for n in s.get_neighbors(site, 3.2) if n.specie.symbol == "Cl"]) == 6
+        # M on sites that hold Li in the ordered cell: the disorder the ordered model lacks
+        assert 0 < cfg.disorder["m_on_li_sites"] <= cfg.disorder["m_off_ordered_sites"] <= 1
+        assert cfg.disorder["ewald_above_annealed_meV_atom"] > 0
+    structs = ms.structures
+    assert not StructureMatcher().fit(structs[0], structs[1])
+
+
+def test_ball_milled_sampling_is_reproducible_and_annealed_has_no_disorder(lznc_milled, lznc):
+    d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
+    again = build_models(d, n_configs=3, seed=2, state="ball-milled")
+    assert [c.structure for c in again.configurations] == [c.structure for c in lznc_milled.configurations]
+    assert all(c.disorder is None for c in lznc.configurations) and lznc.state == "annealed"
+    with pytest.raises(StructureError, match="synthesis state"):
+        build_models(d, state="quenched")

@@ -93,6 +93,7 @@ def _md_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "md_temperatures_K": [round(d.temperature_K, 1) for d in diffs],
         "md_d_top_cm2_s": diffs[-1].d_cm2_s,
         "md_d_top_err_cm2_s": diffs[-1].d_err_cm2_s,
+        "md_top_verdict": diffs[-1].verdict,
         "md_warnings": [],
     }
     if len(diffs) < 2:
@@ -216,6 +217,8 @@ def format_value(key: str, rec: dict[str, Any]) -> str:
         used, missing = rec.get("neb_hops_used"), rec.get("neb_hops_missing")
         cover = f"; barriers for {used} of {used + missing} hops" if used is not None and missing else ""
         return f"no percolating path among the computed hops{cover}"
+    if v is None and key == "md_d_top_cm2_s" and rec.get("md_top_verdict"):
+        return rec["md_top_verdict"]
     if v is None:
         tier = _TIER.get(key)
         return f"- (run {tier})" if tier and rec.get("found") else "-"

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pymatgen.core import Composition, Species
 
 from halidelab.composition import (
+    ANION_VALENCE,
     DesignedComposition,
     assign_oxidation_states,
     check_element,
@@ -230,6 +231,76 @@ def mismatch_percent(host: str, host_q: int, dopant: str, dopant_q: int) -> floa
     rh, _ = _radius(host, host_q, "VI", "ionic")
     rd, _ = _radius(dopant, dopant_q, "VI", "ionic")
     return 100.0 * (rd - rh) / rh
+
+
+#: Largest |ionic-radius mismatch| among the measured substituted halides of the shipped
+#: literature table, percent (Ga3+ for Mn2+ in the spinel Li1.9Mn0.9Ga0.1Cl4, -31.1%; Zr4+
+#: for Y3+ in Li2.5Y0.5Zr0.5Cl6, -20.0%; In3+ for Mn2+ and Nb5+ for Zr4+, -11.1%).
+#: Substitutions this far apart have been made and measured, so the screening ranking
+#: charges nothing for a mismatch up to here and the rules tier prunes none by default.
+#: :func:`measured_mismatch_range` recomputes it from the table (a test keeps them equal).
+MEASURED_MISMATCH_PERCENT = 31.12
+
+
+def measured_mismatch_range(table: Any = None) -> tuple[float, list[dict[str, Any]]]:
+    """The largest |mismatch| among measured substituted halides, and the entries.
+
+    A composition counts as substituted when it has two or more framework cations (not
+    Li) on one anion; the host is the most abundant one, and with a tie the mismatch is
+    taken relative to the larger ion (the smaller |mismatch|, conservative).
+
+    Parameters
+    ----------
+    table : DataFrame, optional
+        A literature table (default :func:`halidelab.literature.load_literature`).
+
+    Returns
+    -------
+    (float, list of dict)
+        Percent, and per entry ``composition``, ``host``, ``dopant``, ``mismatch_percent``
+        and ``doi``.
+    """
+    import warnings
+
+    from pymatgen.core import Composition
+
+    from halidelab.composition import default_valence
+
+    if table is None:
+        from halidelab.literature import load_literature
+
+        table = load_literature()
+    entries = []
+    for _, row in table.iterrows():
+        comp = Composition(str(row["composition"]))
+        amounts = {el.symbol: float(v) for el, v in comp.items()}
+        anions = [el for el in amounts if el in ANION_VALENCE]
+        cations = {el: v for el, v in amounts.items() if el != "Li" and el not in ANION_VALENCE}
+        if len(cations) < 2 or len(anions) != 1:
+            continue
+        top = max(cations.values())
+        hosts = [el for el, v in cations.items() if abs(v - top) < 1e-9]
+        best = None
+        for host in hosts:
+            for dop in cations:
+                if dop == host:
+                    continue
+                try:
+                    with warnings.catch_warnings():  # pymatgen's spin-state notes
+                        warnings.simplefilter("ignore")
+                        m = mismatch_percent(host, default_valence(host), dop, default_valence(dop))
+                except Exception:  # noqa: BLE001 - an ion without a CN-6 radius is skipped
+                    continue
+                cand = {"composition": str(row["composition"]), "host": host, "dopant": dop,
+                        "mismatch_percent": m, "doi": str(row.get("doi", ""))}
+                # several dopants: the worst one counts; a tie of hosts: the smaller value
+                if best is None or (len(hosts) == 1 and abs(m) > abs(best["mismatch_percent"])) or (
+                        len(hosts) > 1 and abs(m) < abs(best["mismatch_percent"])):
+                    best = cand
+        if best is not None:
+            entries.append(best)
+    top_m = max((abs(e["mismatch_percent"]) for e in entries), default=0.0)
+    return top_m, entries
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,11 +13,11 @@ def test_screen_then_results(tmp_path, capsys):
     db = tmp_path / "r.sqlite"
     code = main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Mg,Y", "--x", "0.1..0.3:0.1",
                  "--tiers", "rules,prior", "--db", str(db), "--report", str(tmp_path / "rep"),
-                 "--json"])
+                 "--max-mismatch", "15", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     out = json.loads(captured.out)
-    # Y3+ (25 % larger than Zr4+) is pruned at every content; Nb and Mg survive
+    # asked to prune above 15 %: Y3+ (25 % larger than Zr4+) goes at every content
     assert sorted(p["label"] for p in out["pruned"]) == [f"Li2ZrCl6 Y@Zr x={x:.3f}" for x in (0.1, 0.2, 0.3)]
     assert len(out["ranked"]) == 6 and {r["dopant"] for r in out["ranked"]} == {"Nb", "Mg"}
     assert all(r["basis"] == "prior" for r in out["ranked"])
@@ -47,7 +47,7 @@ def test_screen_then_results(tmp_path, capsys):
     assert "literature table not found" in capsys.readouterr().err
     # a rerun computes nothing
     assert main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Mg,Y", "--x", "0.1..0.3:0.1",
-                 "--tiers", "rules,prior", "--db", str(db)]) == 0
+                 "--tiers", "rules,prior", "--max-mismatch", "15", "--db", str(db)]) == 0
     assert "0 tasks computed" in capsys.readouterr().out
 
 

@@ -55,7 +55,9 @@ def test_prior_equivalent_barrier_inverts_arrhenius():
 
 
 def test_score_is_the_sum_of_visible_components():
-    w = Weights()
+    # by default a mismatch within the range of measured substitutions costs nothing
+    assert score_candidate(cand("In", 0.2, bvse=bvse(0.6)))["mismatch_penalty_eV"] == 0.0
+    w = Weights(mismatch_free_percent=5.0)
     c = cand("In", 0.2, bvse=bvse(0.60, res=0.5))  # In3+ 0.80 vs Zr4+ 0.72: 11.1 %
     s = score_candidate(c, w)
     assert s["basis"] == "bvse" and s["barrier_eV"] == 0.60
@@ -105,7 +107,8 @@ def test_bvse_ranks_before_prior_ties_are_marked():
     assert r[3].score_uncertainty_eV == pytest.approx(K_B_EV_K * 298.15 * math.log(10) / 1.645)
     # pruned candidates and the parent are not ranked
     pruned = cand("Y", 0.2)
-    pruned.rules = rules_verdict("Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}])
+    pruned.rules = rules_verdict("Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}],
+                                 max_mismatch_percent=15)
     parent = CandidateResults("p", "Li2ZrCl6", "Li2ZrCl6", None, None, 0.0,
                               rules_verdict("Li2ZrCl6", []), bvse=bvse(0.1))
     assert [x.label for x in rank([*cs, pruned, parent])] == [x.label for x in r]
@@ -132,7 +135,7 @@ def test_gather_joins_store_rows_by_content(tmp_path):
     store = Store(tmp_path / "g.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Y"], [0.5], ["Zr"])
     settings = ScreenSettings(tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
-                              bvse_resolution_A=0.5)
+                              bvse_resolution_A=0.5, max_mismatch_percent=15.0)
     run_screen(grid, store, settings, progress=False)
     cands = {c.label: c for c in gather(store)}
     assert set(cands) == {"Li2ZrCl6 parent", "Li2ZrCl6 Nb@Zr x=0.500", "Li2ZrCl6 Y@Zr x=0.500"}

@@ -18,7 +18,7 @@ from halidelab import __version__
 from halidelab.cli._common import console_err, fail
 
 #: command modules under halidelab.cli; each defines ``register(app: typer.Typer)``
-COMMAND_MODULES: tuple[str, ...] = ("design", "prior", "eis", "transport", "screen", "cell", "neb", "xrd", "screening", "stability", "compare")
+COMMAND_MODULES: tuple[str, ...] = ("design", "prior", "eis", "transport", "screen", "cell", "neb", "xrd", "screening", "stability", "compare", "kmc")
 
 app = typer.Typer(
     name="halidelab",

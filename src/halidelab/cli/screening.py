@@ -76,7 +76,9 @@ def screen_cmd(
                                   help="CSV of measured results (x, sigma_S_cm, ea_eV[, dopant])"),
     literature: list[Path] = typer.Option([], "--literature",
                                           help="CSV of known electrolytes added to the literature table"),
-    max_mismatch: float = typer.Option(15.0, "--max-mismatch", help="Prune above this |mismatch|, %"),
+    max_mismatch: float = typer.Option(None, "--max-mismatch",
+                                       help="Prune above this |mismatch|, % (default: prune none; "
+                                            "measured substitutions reach 31 %)"),
     prune_structure_change: bool = typer.Option(False, "--prune-structure-change",
                                                 help="Prune (not only flag) predicted structure changes"),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relax"),
@@ -123,7 +125,7 @@ def screen_cmd(
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
     if not 0.05 <= bvse_resolution <= 2.0:
         raise HalidelabError(f"--bvse-resolution {bvse_resolution} Å is outside 0.05-2 Å")
-    if max_mismatch <= 0:
+    if max_mismatch is not None and max_mismatch <= 0:
         raise HalidelabError(f"--max-mismatch must be > 0 %, got {max_mismatch}")
     if configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {configs}")
@@ -181,7 +183,7 @@ def screen_cmd(
                                           f"{res.estimate.workers} worker(s)",
                 "this run": f"{res.computed} tasks computed, {res.skipped} found done, "
                             f"{len(res.failed)} failed, {format_duration(res.wall_s)}",
-                "max mismatch": f"{max_mismatch:g} %",
+                "max mismatch": "no pruning" if max_mismatch is None else f"{max_mismatch:g} %",
                 "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–",
                 "orderings per candidate": str(configs)}
         if "neb" in settings.tiers:

@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         trajectories and checkpoints are per run, so a killed command resumes.
         """
         from halidelab.engine.md import MDBatch, MDFailure, MDTask
-        from halidelab.errors import SimulationError
+        from halidelab.errors import FitError, SimulationError
         from halidelab.transport.diffusion import analyse_trajectory, md_arrhenius
 
         temps = _temperatures(temperatures)
@@ -212,7 +212,14 @@ def register(app: typer.Typer) -> None:
             runs = [r for j, r in runs_all if j == k]
             diffs = [analyse_trajectory(r.trajectory, haven_ratio=haven, skip_ps=skip_ps,
                                         temperature_K=r.mean_temperature_K) for r in runs]
-            arr = md_arrhenius(diffs) if len(diffs) >= 2 else None
+            arr, arr_error = None, None
+            if len(diffs) >= 2:
+                try:
+                    arr = md_arrhenius(diffs)
+                except FitError as exc:  # e.g. fewer than two diffusive temperatures
+                    arr_error = str(exc)
+            if arr_error:
+                failures.append(f"{stems[k]}: {arr_error}")
             reports.append((k, runs, diffs, arr))
         if as_json:
             rows = [{"structure": str(structures[k]), "runs": [r.to_dict() for r in runs],
@@ -232,15 +239,23 @@ def register(app: typer.Typer) -> None:
                 continue
             t = Table(title=f"MD {runs[0].formula}{f' ({structures[k].name})' if len(inputs) > 1 else ''}, "
                             f"{pot.name}, mobile={mobile}, H_R={haven:g}, one batch")
-            for col in ("T (K)", "<T> (K)", "ps", "D (cm2/s)", "D_c/D_ab", "sigma (S/cm)", "drift eV/atom"):
+            for col in ("T (K)", "<T> (K)", "ps", "Li hops", "D (cm2/s)", "D_c/D_ab", "sigma (S/cm)",
+                        "drift eV/atom"):
                 t.add_column(col)
             for r, d in zip(runs, diffs, strict=True):
+                drift = "-" if r.conserved_drift_eV_atom is None else f"{r.conserved_drift_eV_atom:.2e}"
+                if not d.diffusive:  # no number from a non-diffusive trajectory
+                    t.add_row(f"{r.temperature_K:g}", f"{r.mean_temperature_K:.0f}", f"{r.duration_ps:.2f}",
+                              str(d.checks.n_hops), "not diffusive", "-", "-", drift)
+                    continue
                 t.add_row(f"{r.temperature_K:g}", f"{r.mean_temperature_K:.0f}", f"{r.duration_ps:.2f}",
-                          f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
+                          str(d.checks.n_hops), f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
                           "-" if d.anisotropy_c_ab is None else f"{d.anisotropy_c_ab:.2f}",
-                          f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}",
-                          "-" if r.conserved_drift_eV_atom is None else f"{r.conserved_drift_eV_atom:.2e}")
+                          f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}", drift)
             console.print(t)
+            for r, d in zip(runs, diffs, strict=True):
+                if not d.diffusive:
+                    console.print(f"warning: {r.temperature_K:g} K: {d.verdict}")
             if arr is not None:
                 console.print(f"Ea = {arr.ea_eV:.3f} +- {arr.ea_err_eV:.3f} eV; sigma(300 K) = "
                               f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "

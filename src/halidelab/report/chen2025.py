@@ -15,8 +15,8 @@ def _f(nd: int):
     return lambda v: f"{v:.{nd}f}"
 
 
-def _e(v: float) -> str:
-    return f"{v:.3g}"
+def _e(v: float | str) -> str:
+    return v if isinstance(v, str) else f"{v:.3g}"
 
 
 def _slope(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | None:
@@ -381,6 +381,12 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
         for x, runs in sorted(results.get("md", {}).items()):
             for r in runs:
                 d = r["diffusion"]
+                if d.get("d_cm2_s") is None:  # not diffusive: the verdict, not a number
+                    from halidelab.transport.diffusion import DiffusionResult
+
+                    verdict = DiffusionResult.from_dict(d).verdict
+                    mrows.append({"x": x, "T": d["temperature_K"], "D": verdict, "Derr": "", "sigma": ""})
+                    continue
                 mrows.append({"x": x, "T": d["temperature_K"], "D": d["d_cm2_s"], "Derr": d["d_err_cm2_s"],
                               "sigma": d["sigma_S_cm"]})
         warn = "".join(f"<li class='warn'>x={x:g}: {esc(w)}</li>" for x, a in md_arr.items() if a

@@ -241,3 +241,21 @@ def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
                    parameters={"n_configs": len(confs), "relax": True, "references": [r.name for r in refs]}),
         indices=[int(c["index"]) for c in confs],
     ).to_dict()
+
+
+@task_function("kmc")
+def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Kinetic Monte Carlo on one cell's hop network (``source``: ``neb`` with the stored
+    NEB study in ``study``, or ``bvse``) at ``temperatures_K``."""
+    from pymatgen.core import Structure
+
+    from halidelab.transport.kmc import network_from_bvse, network_from_neb_study, run_kmc
+
+    structure = Structure.from_dict(inputs["structure"])
+    if inputs.get("source", "bvse") == "neb":
+        net = network_from_neb_study(inputs["study"], structure, level=inputs.get("level"))
+    else:
+        net = network_from_bvse(structure)
+    res = run_kmc(net, inputs["temperatures_K"], n_runs=inputs.get("n_runs", 8),
+                  hops_per_carrier=inputs.get("hops_per_carrier", 200.0), seed=inputs.get("seed", 0))
+    return {"network": net.to_dict(), "kmc": res.to_dict()}

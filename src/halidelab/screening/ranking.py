@@ -62,6 +62,7 @@ import numpy as np
 
 from halidelab.constants import K_B_EV_K as K_B_EV
 from halidelab.records import Provenance, Record
+from halidelab.rules import MEASURED_MISMATCH_PERCENT
 from halidelab.screening.tasks import canonical_json
 
 #: Arrhenius prefactor sigma*T of a typical halide conductor, S K / cm (Li2ZrCl6, Chen 2025:
@@ -92,9 +93,12 @@ class Weights(Record):
     Attributes
     ----------
     mismatch_eV_per_percent : float
-        eV per percent of |mismatch| beyond ``mismatch_free_percent``.
+        eV per percent of |mismatch| beyond ``mismatch_free_percent`` (a stated, not a
+        fitted, slope: no data set relates mismatch to sigma).
     mismatch_free_percent : float
-        Mismatch that costs nothing, percent.
+        Mismatch that costs nothing, percent: the largest mismatch among the measured
+        substituted halides of the literature table
+        (:data:`halidelab.rules.MEASURED_MISMATCH_PERCENT`).
     structure_change_eV : float
         Penalty for a predicted change of packing or structure family.
     stability_eV_per_eV_atom : float
@@ -104,7 +108,7 @@ class Weights(Record):
     """
 
     mismatch_eV_per_percent: float = 0.005
-    mismatch_free_percent: float = 5.0
+    mismatch_free_percent: float = MEASURED_MISMATCH_PERCENT
     structure_change_eV: float = 0.10
     stability_eV_per_eV_atom: float = 1.0
     stability_tolerance_eV_atom: float = 0.030

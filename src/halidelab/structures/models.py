@@ -6,6 +6,23 @@ picks the supercell that represents the requested x best within ``max_atoms`` (t
 actually modelled is reported), places dopants, Li and Li vacancies by Ewald-ranked
 simulated annealing, and keeps ``n_configs`` symmetry-distinct low-energy
 configurations (pymatgen ``StructureMatcher``).
+
+Two synthesis states (``state``):
+
+- ``annealed`` (default): the ``n_configs`` lowest-Ewald-energy, symmetry-distinct
+  orderings of Li, vacancies and dopants on the framework's own Li and M sites: the
+  low-temperature, ordered limit that an annealed sample approaches.
+- ``ball-milled``: cation-disordered. Li, every framework cation (M and dopant) and the
+  vacancies are spread over all octahedral holes of the anion lattice (so M also sits
+  on what are Li sites or empty holes in the ordered cell), sampled by Metropolis Monte
+  Carlo on the formal-charge Ewald energy screened by ``dielectric`` at the fictive
+  temperature ``milling_temperature_K`` (defaults 10 and 1000 K: a static dielectric
+  constant typical of Li chlorides, LiCl ~12; a disorder frozen in near the melt): each
+  member is an independent chain (random start, cooled to that temperature), weighted
+  equally. Each configuration
+  records its disorder: the fraction of M on holes that hold no M in the ordered cell,
+  and its Ewald energy above the annealed ground state. Ball milling also makes stacking
+  faults and amorphous fractions; those are not modelled.
 """
 
 from __future__ import annotations
@@ -48,6 +65,9 @@ from halidelab.structures.prototypes import (
 #: for the closest x within ``max_atoms``.
 X_TOLERANCE = 0.005
 
+#: Synthesis states a model set can stand for.
+STATES = ("annealed", "ball-milled")
+
 
 @dataclasses.dataclass(frozen=True)
 class Configuration(Record):
@@ -63,12 +83,17 @@ class Configuration(Record):
         Above the lowest kept configuration, meV/atom.
     structure : dict
         pymatgen ``Structure.as_dict()``.
+    disorder : dict or None
+        Ball-milled members: ``m_off_ordered_sites`` (fraction of framework cations on
+        holes that hold no M in the ordered cell), ``m_on_li_sites`` (on holes that are
+        Li sites there) and ``ewald_above_annealed_meV_atom``.
     """
 
     index: int
     ewald_energy_eV: float
     relative_energy_meV_atom: float
     structure: dict[str, Any]
+    disorder: dict[str, float] | None = None
 
     def to_structure(self) -> Structure:
         """The configuration as a pymatgen Structure."""
@@ -99,6 +124,8 @@ class ModelSet(Record):
     configurations : tuple of Configuration
     warnings : tuple of str
     provenance : Provenance
+    state : str
+        ``annealed`` or ``ball-milled`` (see the module docstring).
     """
 
     formula_requested: str
@@ -117,6 +144,7 @@ class ModelSet(Record):
     configurations: tuple[Configuration, ...]
     warnings: tuple[str, ...]
     provenance: Provenance
+    state: str = "annealed"
 
     @property
     def structures(self) -> list[Structure]:
@@ -274,6 +302,9 @@ def build_models(
     sweeps: int = 100,
     min_width: float = 8.0,
     framework: str | Path | None = None,
+    state: str = "annealed",
+    milling_temperature_K: float = 1000.0,
+    dielectric: float = 10.0,
 ) -> ModelSet:
     """Ordered supercell models of a designed composition.
 
@@ -301,6 +332,10 @@ def build_models(
     min_width : float
         With ``"auto"``, smallest face-to-face width of the supercell in A (periodic
         images of a hopping Li or a dopant further apart than an MLIP cutoff).
+    state : {"annealed", "ball-milled"}
+        Synthesis state the configurations stand for (module docstring).
+    milling_temperature_K, dielectric : float
+        Fictive temperature and Ewald screening of the ball-milled sampling.
 
     Returns
     -------
@@ -314,6 +349,10 @@ def build_models(
     """
     if n_configs < 1:
         raise StructureError(f"--configs must be >= 1, got {n_configs}")
+    if state not in STATES:
+        raise StructureError(f"unknown synthesis state {state!r}: use {' or '.join(STATES)}")
+    if state == "ball-milled" and not (milling_temperature_K > 0 and dielectric > 0):
+        raise StructureError("the milling temperature and the dielectric constant must be > 0")
     if max_atoms < 1:
         raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
     if framework is not None:
@@ -454,29 +493,13 @@ def build_models(
     charges = {"": 0.0, **{el: float(q) for el, q in design.oxidation_states.items()}}
     matrix_e = unit_ewald_matrix(Structure(sc.lattice, ["H"] * len(sc), sc.frac_coords))
     cands = anneal_orderings(matrix_e, pools, charges, n_keep=n_configs, seed=seed, sweeps=sweeps)
-
-    matcher = StructureMatcher()
-    kept: list[tuple[float, Structure]] = []
-    for cand in cands:
-        s = Structure(sc.lattice,
-                      [lab for lab in cand.labels if lab],
-                      [sc[i].frac_coords for i, lab in enumerate(cand.labels) if lab])
-        if any(abs(e - cand.energy_eV) < 1e-4 and matcher.fit(s, ks) for e, ks in kept):
-            continue
-        kept.append((cand.energy_eV, s))
-        if len(kept) == n_configs:
-            break
-    if len(kept) < n_configs:
-        warnings.append(
-            f"only {len(kept)} symmetry-distinct configuration(s) found of the {n_configs} asked "
-            "(the cell may allow no more, or raise sweeps)"
-        )
-    e0 = kept[0][0]
-    n_atoms = len(kept[0][1])
-    configs = tuple(
-        Configuration(i, e, (e - e0) / n_atoms * 1000.0, s.as_dict())
-        for i, (e, s) in enumerate(kept)
-    )
+    if state == "ball-milled":
+        configs, n_atoms, bm_notes = _ball_milled(
+            sc, sc_roles, li_idx, x_idx, {**li_species, **m_species}, x_species, charges,
+            n_configs, seed, milling_temperature_K, dielectric, ground_eV=cands[0].energy_eV)
+        warnings += bm_notes
+    else:
+        configs, n_atoms = _distinct(sc, cands, n_configs, warnings)
     diag = np.diag(np.diag(matrix))
     return ModelSet(
         formula_requested=design.formula,
@@ -497,12 +520,90 @@ def build_models(
         configurations=configs,
         warnings=tuple(warnings),
         provenance=Provenance(
-            method="Ewald-ranked ordering (simulated annealing, formal charges)",
+            method=("Ewald-ranked ordering (simulated annealing, formal charges)" if state == "annealed" else
+                    "cation-disordered sampling (Metropolis MC over octahedral holes, screened Ewald)"),
             parameters={"polymorph": sg, "supercell": str(supercell), "max_atoms": max_atoms,
-                        "n_configs": n_configs, "sweeps": sweeps, "min_width_A": min_width},
+                        "n_configs": n_configs, "sweeps": sweeps, "min_width_A": min_width,
+                        "state": state, **({"milling_temperature_K": milling_temperature_K,
+                                            "dielectric": dielectric} if state == "ball-milled" else {})},
             seed=seed,
         ),
+        state=state,
     )
+
+
+def _distinct(sc: Structure, cands: Sequence[Any], n_configs: int,
+              warnings: list[str]) -> tuple[tuple[Configuration, ...], int]:
+    """The ``n_configs`` lowest, symmetry-distinct candidates as configurations."""
+    matcher = StructureMatcher()
+    kept: list[tuple[float, Structure]] = []
+    for cand in cands:
+        s = Structure(sc.lattice,
+                      [lab for lab in cand.labels if lab],
+                      [sc[i].frac_coords for i, lab in enumerate(cand.labels) if lab])
+        if any(abs(e - cand.energy_eV) < 1e-4 and matcher.fit(s, ks) for e, ks in kept):
+            continue
+        kept.append((cand.energy_eV, s))
+        if len(kept) == n_configs:
+            break
+    if len(kept) < n_configs:
+        warnings.append(
+            f"only {len(kept)} symmetry-distinct configuration(s) found of the {n_configs} asked "
+            "(the cell may allow no more, or raise sweeps)"
+        )
+    e0 = kept[0][0]
+    n_atoms = len(kept[0][1])
+    return tuple(Configuration(i, e, (e - e0) / n_atoms * 1000.0, s.as_dict())
+                 for i, (e, s) in enumerate(kept)), n_atoms
+
+
+def _ball_milled(sc: Structure, sc_roles: list[tuple[str, str, float, str]], li_idx: list[int],
+                 x_idx: list[int], cations: dict[str, int], x_species: dict[str, int],
+                 charges: dict[str, float], n_configs: int, seed: int, temperature_K: float,
+                 dielectric: float, ground_eV: float) -> tuple[tuple[Configuration, ...], int, list[str]]:
+    """Cation-disordered configurations: Monte Carlo over all octahedral holes."""
+    from halidelab.constants import K_B_EV_K
+    from halidelab.structures.ordering import sample_orderings
+    from halidelab.transport.sites import find_holes
+
+    anions = Structure(sc.lattice, [sc_roles[i][0] for i in x_idx], [sc[i].frac_coords for i in x_idx])
+    holes = np.array([h.frac for h in find_holes(anions) if h.kind == "oct"])
+    n_cat = sum(cations.values())
+    if len(holes) < n_cat:
+        raise StructureError(f"{n_cat} cations do not fit the {len(holes)} octahedral holes of the framework")
+    # what each hole is in the ordered cell: an M site, a Li site, or empty
+    m_idx = [i for i, r in enumerate(sc_roles) if r[1] == "M"]
+    role = np.array(["empty"] * len(holes), dtype=object)
+    for idx, name in ((li_idx, "Li"), (m_idx, "M")):
+        if idx:
+            d = sc.lattice.get_all_distances(holes, [sc[i].frac_coords for i in idx])
+            role[d.min(axis=1) < 0.7] = name
+    pos = np.vstack([holes, [sc[i].frac_coords for i in x_idx]])
+    n_h = len(holes)
+    pools = [Pool(list(range(n_h)), {**cations, "": n_h - n_cat}, "oct"),
+             Pool(list(range(n_h, len(pos))), x_species, "X")]
+    matrix = unit_ewald_matrix(Structure(sc.lattice, ["H"] * len(pos), pos)) / dielectric
+    kt = K_B_EV_K * temperature_K
+    # independent chains (own random start and cooling each), not snapshots of one chain:
+    # the ensemble's standard error assumes independent members
+    samples = [sample_orderings(matrix, pools, charges, 1, kt, seed=int(child.generate_state(1)[0]))[0]
+               for child in np.random.SeedSequence(seed).spawn(n_configs)]
+    configs = []
+    n_atoms = n_cat + len(x_idx)
+    for k, cand in enumerate(samples):
+        st = Structure(sc.lattice, [lab for lab in cand.labels if lab],
+                       [pos[i] for i, lab in enumerate(cand.labels) if lab])
+        on = [role[i] for i, lab in enumerate(cand.labels[:n_h]) if lab and lab != "Li"]
+        e = cand.energy_eV * dielectric  # unscreened, comparable with the annealed ones
+        configs.append(Configuration(
+            k, e, (e - ground_eV) / n_atoms * 1000.0, st.as_dict(),
+            disorder={"m_off_ordered_sites": float(np.mean([r != "M" for r in on])) if on else 0.0,
+                      "m_on_li_sites": float(np.mean([r == "Li" for r in on])) if on else 0.0,
+                      "ewald_above_annealed_meV_atom": (e - ground_eV) / n_atoms * 1000.0}))
+    notes = [f"ball-milled: {n_configs} independent Monte Carlo sample(s) over {n_h} octahedral holes at "
+             f"{temperature_K:g} K (Ewald / {dielectric:g}); M off the ordered M sites: "
+             + ", ".join(f"{c.disorder['m_off_ordered_sites']:.0%}" for c in configs)]
+    return tuple(configs), n_atoms, notes
 
 
 def write_structure(structure: Structure, path: str | Path) -> Path:

@@ -21,6 +21,17 @@
   parameter (default 1, i.e. uncorrelated hops), always reported.
 - :func:`md_arrhenius`: D(T) and sigma(T) through :func:`halidelab.arrhenius.fit_arrhenius`,
   extrapolated to 300 K with warnings when far from the fitted range or curved.
+- Honest statistics (:func:`diffusion_checks`): no D, sigma or Ea from a trajectory that is
+  not diffusive. Three checks, all stated in every result: the counted site-to-site hops
+  of the mobile atoms (:func:`count_hops`, at least :data:`MIN_HOPS`), the log-log slope
+  of the MSD over the fit window (at least :data:`MIN_LOGLOG_SLOPE`; 1 is diffusive,
+  0 a vibration in a cage, 2 ballistic), and an MSD that grows over the window by at
+  least half a site spacing squared (He et al.'s 4.5 A^2 for a = 3 A). Below them the
+  result carries no number, only "not diffusive: run longer (need about N ps at T)".
+  D's uncertainty is the larger of the GLS error and the relative standard deviation
+  of He, Zhu, Epstein and Mo (npj Comput. Mater. 4, 18 (2018), eq. for AIMD):
+  RSD = 3.43 / sqrt(N_eff) + 0.04, N_eff = N_mobile MSD / a^2 the effective number of
+  hops (a the site spacing). Both are reported.
 """
 
 from __future__ import annotations
@@ -40,6 +51,25 @@ from halidelab.records import Provenance, Record
 
 #: Temperature (K) of the room-temperature extrapolation of MD results.
 EXTRAPOLATION_T_K = 300.0
+
+#: Fewest counted site-to-site hops (all mobile atoms together) for a diffusive run.
+#: He et al. (2018): with N_eff = 20 effective hops D is known to about 80% (RSD).
+MIN_HOPS = 20
+#: Smallest log-log slope d ln MSD / d ln t over the fit window for a diffusive run.
+MIN_LOGLOG_SLOPE = 0.7
+#: The MSD must grow over the fit window by this fraction of a^2 (a: site spacing).
+MIN_MSD_GAIN_A2_FRACTION = 0.5
+#: Site spacing a is the median nearest-neighbour distance of the mobile atoms in the
+#: first frame, kept within these bounds (A): Li-Li site spacings of halides, sulfides
+#: and oxides lie in 2.4-3.8 A.
+SITE_SPACING_BOUNDS_A = (2.0, 4.0)
+#: Positions are averaged over blocks of this length before hops are counted, ps
+#: (removes the thermal vibration, ~0.2-0.5 A, keeps hops that last longer).
+HOP_BLOCK_PS = 0.05
+#: A hop is counted when a block mean lies farther than this fraction of a from the
+#: atom's anchor. Not 0.5: a block that straddles a hop averages to the midpoint, and
+#: anchoring there would count the same hop twice.
+HOP_THRESHOLD_FRACTION = 0.7
 
 
 # ------------------------------------------------------------------------------- MSD
@@ -254,6 +284,181 @@ def nernst_einstein_S_cm(d_cm2_s: float, n_per_cm3: float, temperature_K: float,
     return n_per_cm3 * q * q * d_cm2_s / (K_B_J_K * temperature_K * haven_ratio)
 
 
+def site_spacing_A(positions_A: np.ndarray, cell: np.ndarray) -> float:
+    """Median nearest-neighbour distance of the atoms of one frame, A (minimum image).
+
+    Clipped to :data:`SITE_SPACING_BOUNDS_A`; the spacing of the sites the mobile atoms
+    hop between (He et al.'s ``a``).
+    """
+    from ase.geometry import get_distances
+
+    p = np.asarray(positions_A, dtype=float)
+    if len(p) < 2:
+        return float(np.mean(SITE_SPACING_BOUNDS_A))
+    _, d = get_distances(p, cell=np.asarray(cell, dtype=float), pbc=True)
+    d[np.diag_indices_from(d)] = np.inf
+    a = float(np.median(d.min(axis=1)))
+    lo, hi = SITE_SPACING_BOUNDS_A
+    return float(min(max(a, lo), hi))
+
+
+def count_hops(positions_A: np.ndarray, time_ps: np.ndarray, hop_distance_A: float,
+               block_ps: float = HOP_BLOCK_PS) -> int:
+    """Site-to-site hops of atoms in an unwrapped trajectory.
+
+    Positions are averaged over blocks of ``block_ps`` (thermal vibration out); each atom
+    is anchored at its first block mean, and a hop is counted (and the anchor moved)
+    whenever a block mean lies more than :data:`HOP_THRESHOLD_FRACTION` ``hop_distance_A``
+    from the anchor. A jump to a neighbouring site (distance ~ a) is one hop; a vibration
+    inside a site, or a visit to an interstitial half-way, is none; a jump there and back
+    is two.
+
+    Parameters
+    ----------
+    positions_A : array (frames, atoms, 3)
+        Unwrapped Cartesian positions of the mobile atoms, A.
+    time_ps : array (frames,)
+        Equally spaced times, ps.
+    hop_distance_A : float
+        Site spacing a, A.
+    block_ps : float
+        Averaging block, ps (at least one frame).
+
+    Returns
+    -------
+    int
+        Hops of all atoms together.
+    """
+    x = np.asarray(positions_A, dtype=float)
+    t = np.asarray(time_ps, dtype=float)
+    dt = float(t[1] - t[0]) if len(t) > 1 else block_ps
+    w = max(1, int(round(block_ps / dt)))
+    nb = x.shape[0] // w
+    if nb < 2:
+        return 0
+    blocks = x[: nb * w].reshape(nb, w, x.shape[1], 3).mean(axis=1)
+    r2 = (HOP_THRESHOLD_FRACTION * hop_distance_A) ** 2
+    anchor = blocks[0].copy()
+    hops = 0
+    for b in blocks[1:]:
+        moved = ((b - anchor) ** 2).sum(axis=1) > r2
+        hops += int(moved.sum())
+        anchor[moved] = b[moved]
+    return hops
+
+
+def he_rsd(n_eff_hops: float) -> float:
+    """Relative standard deviation of D from the effective number of hops.
+
+    RSD = 3.43 / sqrt(N_eff) + 0.04 (He, Zhu, Epstein and Mo, npj Comput. Mater. 4, 18
+    (2018), fitted on AIMD of Li conductors; N_eff = N_mobile MSD(t) / a^2).
+    """
+    if not n_eff_hops > 0:
+        return math.inf
+    return 3.43 / math.sqrt(n_eff_hops) + 0.04
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionChecks(Record):
+    """Whether an MSD is diffusive enough to give D, and why not.
+
+    Attributes
+    ----------
+    diffusive : bool
+        All checks passed.
+    n_hops : int
+        Counted site-to-site hops of the mobile atoms (:func:`count_hops`).
+    n_eff_hops : float
+        He et al.'s effective hops, N_mobile MSD(window end) / a^2.
+    site_spacing_A : float
+        a, A.
+    loglog_slope : float
+        d ln MSD / d ln t over the fit window.
+    msd_gain_A2 : float
+        MSD(window end) - MSD(window start), A^2.
+    needed_ps : float or None
+        Estimated run length that would pass, at this temperature, ps (None when passed).
+    reasons : tuple of str
+        The checks that failed.
+    thresholds : dict
+        The thresholds used.
+    """
+
+    diffusive: bool
+    n_hops: int
+    n_eff_hops: float
+    site_spacing_A: float
+    loglog_slope: float
+    msd_gain_A2: float
+    needed_ps: float | None
+    reasons: tuple[str, ...]
+    thresholds: dict[str, float]
+
+    @property
+    def verdict(self) -> str:
+        """One line: "diffusive" or "not diffusive: ... run longer (need about N ps)"."""
+        if self.diffusive:
+            return "diffusive"
+        need = (f"need about {self.needed_ps:.3g} ps" if self.needed_ps and math.isfinite(self.needed_ps)
+                else "need a much longer run or a higher temperature")
+        return f"not diffusive ({'; '.join(self.reasons)}): run longer ({need})"
+
+
+def diffusion_checks(time_ps: np.ndarray, msd_A2: np.ndarray, positions_A: np.ndarray,
+                     n_mobile: int, site_spacing: float, fit_start_ps: float,
+                     fit_end_ps: float) -> DiffusionChecks:
+    """The three diffusive checks of a mobile species' MSD and trajectory.
+
+    Parameters
+    ----------
+    time_ps : array
+        Lag times from 0, ps.
+    msd_A2 : array
+        3D MSD at those lags, A^2.
+    positions_A : array (frames, n_mobile, 3)
+        Unwrapped, drift-corrected positions of the mobile atoms, A.
+    n_mobile : int
+    site_spacing : float
+        a, A.
+    fit_start_ps, fit_end_ps : float
+        The MSD fit window, ps.
+    """
+    t = np.asarray(time_ps, dtype=float)
+    y = np.asarray(msd_A2, dtype=float)
+    duration = float(t[-1])
+    win = (t >= fit_start_ps - 1e-9) & (t <= fit_end_ps + 1e-9) & (t > 0)
+    tw, yw = t[win], np.maximum(y[win], 1e-12)
+    slope = float(np.polyfit(np.log(tw), np.log(yw), 1)[0]) if len(tw) >= 2 else 0.0
+    gain = float(yw[-1] - yw[0]) if len(yw) else 0.0
+    msd_end = float(yw[-1]) if len(yw) else 0.0
+    n_hops = count_hops(positions_A, t, site_spacing)
+    a2 = site_spacing**2
+    n_eff = n_mobile * max(msd_end, 0.0) / a2
+    reasons = []
+    if n_hops < MIN_HOPS:
+        reasons.append(f"{n_hops} Li hops counted, need {MIN_HOPS}")
+    if slope < MIN_LOGLOG_SLOPE:
+        reasons.append(f"MSD log-log slope {slope:.2f} < {MIN_LOGLOG_SLOPE}")
+    if gain < MIN_MSD_GAIN_A2_FRACTION * a2:
+        reasons.append(f"MSD grows {gain:.2g} A^2 over the fit window, need {MIN_MSD_GAIN_A2_FRACTION * a2:.2g}")
+    needed = None
+    if reasons:
+        # time scales linearly with the events wanted (hops) and with the MSD gain wanted
+        factors = [1.0]
+        if n_hops < MIN_HOPS:
+            factors.append(MIN_HOPS / n_hops if n_hops > 0 else 10.0 * MIN_HOPS)
+        if gain < MIN_MSD_GAIN_A2_FRACTION * a2:
+            factors.append(MIN_MSD_GAIN_A2_FRACTION * a2 / gain if gain > 0 else 10.0 * MIN_HOPS)
+        needed = duration * max(factors)
+    return DiffusionChecks(
+        diffusive=not reasons, n_hops=n_hops, n_eff_hops=float(n_eff), site_spacing_A=float(site_spacing),
+        loglog_slope=slope, msd_gain_A2=gain, needed_ps=needed, reasons=tuple(reasons),
+        thresholds={"min_hops": MIN_HOPS, "min_loglog_slope": MIN_LOGLOG_SLOPE,
+                    "min_msd_gain_a2_fraction": MIN_MSD_GAIN_A2_FRACTION, "hop_block_ps": HOP_BLOCK_PS,
+                    "hop_threshold_fraction": HOP_THRESHOLD_FRACTION},
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class DiffusionResult(Record):
     """Diffusion and conductivity of one MD run.
@@ -265,47 +470,69 @@ class DiffusionResult(Record):
     species : str
     n_mobile : int
     duration_ps : float
-    d_cm2_s, d_err_cm2_s : float
-        Tracer D (3D) and its standard uncertainty.
+    d_cm2_s, d_err_cm2_s : float or None
+        Tracer D (3D) and its standard uncertainty: the larger of the GLS error and He et
+        al.'s hop-count error. None when the run is not diffusive (``checks``).
     axes : tuple of DiffusionFit
-        x, y, z (Cartesian), c (along the c axis) and ab (plane normal to c).
-    anisotropy_c_ab : float
+        x, y, z (Cartesian), c (along the c axis) and ab (plane normal to c); empty when
+        not diffusive.
+    anisotropy_c_ab : float or None
         D_c / D_ab.
     n_per_cm3 : float
         Density of the diffusing species, cm^-3.
     haven_ratio : float
-    sigma_S_cm, sigma_err_S_cm : float
-        Nernst-Einstein conductivity with ``haven_ratio``.
+    sigma_S_cm, sigma_err_S_cm : float or None
+        Nernst-Einstein conductivity with ``haven_ratio``; None when not diffusive.
     msd_time_ps, msd_A2 : tuple of float
         The 3D MSD curve (subsampled to <= 200 points) for plots.
     assumptions : tuple of str
     provenance : Provenance
+    checks : DiffusionChecks
+        Hops counted, effective hops, MSD log-log slope and growth, and the verdict.
+    d_err_gls_cm2_s, d_rsd_hops : float or None
+        The two error estimates behind ``d_err_cm2_s``: GLS on the MSD, and the relative
+        standard deviation 3.43/sqrt(N_eff) + 0.04 of He et al. (2018).
     """
 
     temperature_K: float
     species: str
     n_mobile: int
     duration_ps: float
-    d_cm2_s: float
-    d_err_cm2_s: float
+    d_cm2_s: float | None
+    d_err_cm2_s: float | None
     chi2_red: float
     axes: tuple[DiffusionFit, ...]
     anisotropy_c_ab: float | None
     n_per_cm3: float
     haven_ratio: float
-    sigma_S_cm: float
-    sigma_err_S_cm: float
+    sigma_S_cm: float | None
+    sigma_err_S_cm: float | None
     msd_time_ps: tuple[float, ...]
     msd_A2: tuple[float, ...]
     assumptions: tuple[str, ...]
     provenance: Provenance
+    checks: DiffusionChecks
+    d_err_gls_cm2_s: float | None = None
+    d_rsd_hops: float | None = None
+
+    @property
+    def diffusive(self) -> bool:
+        """True when D, sigma and their errors are numbers (all checks passed)."""
+        return self.checks.diffusive
+
+    @property
+    def verdict(self) -> str:
+        """"diffusive" or why not and how long to run."""
+        v = self.checks.verdict
+        return v if self.diffusive else v.replace(" ps)", f" ps at {self.temperature_K:.0f} K)")
 
 
 def analyse_positions(positions_A: np.ndarray, cell: np.ndarray, time_ps: np.ndarray,
                       mobile: np.ndarray, temperature_K: float, species: str = "Li",
                       haven_ratio: float = 1.0, start_ps: float | None = None,
                       end_ps: float | None = None, framework: np.ndarray | None = None,
-                      provenance: Provenance | None = None) -> DiffusionResult:
+                      provenance: Provenance | None = None,
+                      hop_distance_A: float | None = None) -> DiffusionResult:
     """D (3D, per axis, c vs ab) and Nernst-Einstein sigma from unwrapped positions.
 
     Parameters
@@ -325,6 +552,14 @@ def analyse_positions(positions_A: np.ndarray, cell: np.ndarray, time_ps: np.nda
     framework : bool array, optional
         Atoms whose mean displacement is subtracted (drift of the frame); default the
         non-mobile atoms when they move.
+    hop_distance_A : float, optional
+        Site spacing a for the hop count and He et al.'s error (default
+        :func:`site_spacing_A` of the first frame).
+
+    Returns
+    -------
+    DiffusionResult
+        With no D or sigma (None) when the trajectory is not diffusive: see ``checks``.
     """
     x = np.asarray(positions_A, dtype=float)
     t = np.asarray(time_ps, dtype=float)
@@ -366,21 +601,37 @@ def analyse_positions(positions_A: np.ndarray, cell: np.ndarray, time_ps: np.nda
     fit_ab = fit_diffusion(t - t[0], msd_ab, dimensions=2, direction="ab", **kw)
     volume_cm3 = abs(np.linalg.det(cellm)) * A3_TO_CM3
     n_cm3 = n_mob / volume_cm3
-    sigma = nernst_einstein_S_cm(fit3.d_cm2_s, n_cm3, temperature_K, haven_ratio=haven_ratio)
-    sigma_err = sigma * fit3.d_err_cm2_s / abs(fit3.d_cm2_s) if fit3.d_cm2_s != 0 else math.inf
-    aniso = fit_c.d_cm2_s / fit_ab.d_cm2_s if fit_ab.d_cm2_s > 0 else None
+    a = site_spacing_A(xm[0], cellm) if hop_distance_A is None else float(hop_distance_A)
+    checks = diffusion_checks(t - t[0], msd_tot, xm, n_mob, a, fit3.fit_start_ps, fit3.fit_end_ps)
+    assumptions.append(
+        f"diffusive only with >= {MIN_HOPS} counted hops, MSD log-log slope >= {MIN_LOGLOG_SLOPE} "
+        f"and MSD growth >= {MIN_MSD_GAIN_A2_FRACTION:g} a^2 over the fit window (a = {a:.2f} A)")
     sub = np.unique(np.linspace(0, len(t) - 1, min(200, len(t))).round().astype(int))
-    return DiffusionResult(
-        temperature_K=float(temperature_K), species=species, n_mobile=n_mob,
-        duration_ps=float(t[-1] - t[0]), d_cm2_s=fit3.d_cm2_s, d_err_cm2_s=fit3.d_err_cm2_s,
-        chi2_red=fit3.chi2_red, axes=(*axes, fit_c, fit_ab), anisotropy_c_ab=aniso,
-        n_per_cm3=float(n_cm3), haven_ratio=float(haven_ratio), sigma_S_cm=float(sigma),
-        sigma_err_S_cm=float(sigma_err),
-        msd_time_ps=tuple(float(v) for v in (t - t[0])[sub]),
-        msd_A2=tuple(float(v) for v in msd_tot[sub]), assumptions=tuple(assumptions),
-        provenance=provenance or Provenance(method="msd-fft-gls", parameters={
+    common = {
+        "temperature_K": float(temperature_K), "species": species, "n_mobile": n_mob,
+        "duration_ps": float(t[-1] - t[0]), "chi2_red": fit3.chi2_red, "n_per_cm3": float(n_cm3),
+        "haven_ratio": float(haven_ratio), "msd_time_ps": tuple(float(v) for v in (t - t[0])[sub]),
+        "msd_A2": tuple(float(v) for v in msd_tot[sub]), "checks": checks,
+        "provenance": provenance or Provenance(method="msd-fft-gls", parameters={
             "start_ps": fit3.fit_start_ps, "end_ps": fit3.fit_end_ps, "haven_ratio": haven_ratio}),
-    )
+    }
+    if not checks.diffusive:
+        return DiffusionResult(d_cm2_s=None, d_err_cm2_s=None, axes=(), anisotropy_c_ab=None,
+                               sigma_S_cm=None, sigma_err_S_cm=None,
+                               assumptions=tuple(assumptions), **common)
+    rsd = he_rsd(checks.n_eff_hops)
+    d_err = max(fit3.d_err_cm2_s, rsd * abs(fit3.d_cm2_s))
+    assumptions.append(
+        f"D error: the larger of GLS ({fit3.d_err_cm2_s:.2g} cm2/s) and He et al. 2018 "
+        f"3.43/sqrt(N_eff)+0.04 = {rsd:.2f} relative (N_eff = {checks.n_eff_hops:.0f} effective hops)")
+    sigma = nernst_einstein_S_cm(fit3.d_cm2_s, n_cm3, temperature_K, haven_ratio=haven_ratio)
+    sigma_err = sigma * d_err / abs(fit3.d_cm2_s) if fit3.d_cm2_s != 0 else math.inf
+    aniso = fit_c.d_cm2_s / fit_ab.d_cm2_s if fit_ab.d_cm2_s > 0 else None
+    return DiffusionResult(
+        d_cm2_s=fit3.d_cm2_s, d_err_cm2_s=float(d_err), axes=(*axes, fit_c, fit_ab),
+        anisotropy_c_ab=aniso, sigma_S_cm=float(sigma), sigma_err_S_cm=float(sigma_err),
+        assumptions=tuple(assumptions), d_err_gls_cm2_s=fit3.d_err_cm2_s, d_rsd_hops=float(rsd),
+        **common)
 
 
 def analyse_trajectory(path: str | Path, species: str = "Li", haven_ratio: float = 1.0,
@@ -507,6 +758,12 @@ def md_arrhenius(results: Sequence[DiffusionResult]) -> MDArrhenius:
     hr = {r.haven_ratio for r in results}
     if len(hr) > 1:
         raise FitError(f"runs use different Haven ratios {sorted(hr)}: analyse them with one")
+    excluded = [f"{r.temperature_K:.0f} K: {r.verdict}" for r in results if not r.diffusive]
+    results = [r for r in results if r.diffusive]
+    if len(results) < 2:
+        raise FitError(
+            f"no Arrhenius fit: {len(excluded)} of the runs are not diffusive ({excluded[0]}); "
+            "an Ea needs two or more diffusive temperatures")
     bad = [r.temperature_K for r in results if not r.d_cm2_s > 0]
     if bad:
         raise FitError(f"D is not positive at {bad} K (no diffusion seen): run longer or hotter, "
@@ -529,6 +786,7 @@ def md_arrhenius(results: Sequence[DiffusionResult]) -> MDArrhenius:
         msgs.append(f"300 K lies far below the simulated {tmin:g}-{max(T):g} K: the extrapolated "
                     f"sigma assumes the same mechanism and Ea down to 300 K (1000/T gap {gap:.2f} vs "
                     f"fitted span {span:.2f} K^-1)")
+    msgs += [f"excluded {e}" for e in excluded]
     return MDArrhenius(
         temperatures_K=tuple(float(t) for t in T), ea_eV=dfit.ea_eV, ea_err_eV=dfit.ea_err_eV,
         d_300K_cm2_s=float(dfit.value(EXTRAPOLATION_T_K)), sigma_300K_S_cm=pred.value,

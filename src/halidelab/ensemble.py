@@ -1,0 +1,226 @@
+"""Ensemble statistics: a prediction is a set of orderings, not one sample.
+
+Every number halidelab predicts for a composition (lattice, volume per formula unit,
+BVSE and NEB barriers, KMC sigma and Ea, E_hull) comes from N orderings of that
+composition. :func:`ensemble_stat` turns the N values into a mean, the spread between
+orderings (sample standard deviation) and the standard error of the mean, with the
+weighting stated. A verdict about a difference ("Nb contracts the lattice", "the barrier
+is lower at x = 0.2", "sigma peaks at x = 0.2") is printed only when it exceeds its
+combined uncertainty (Welch's t-test at a stated level, :func:`compare`,
+:func:`trend`, :func:`peak`); otherwise it says "not resolved at N orderings".
+
+Weights: orderings sampled from a distribution (Monte Carlo snapshots of the ball-milled
+state) are weighted uniformly; the annealed state's N lowest-Ewald-energy orderings are
+also weighted uniformly (stated), because their MLIP energies differ by less than the
+MLIP's own error and a Boltzmann weight at the annealing temperature would keep one of
+them only, hiding the spread a user needs to see. ``weights`` can be given explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+from halidelab.errors import FitError
+from halidelab.records import Record
+
+#: Two-sided significance level of a verdict.
+ALPHA = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleStat(Record):
+    """Mean, spread and standard error of one quantity over the orderings.
+
+    Attributes
+    ----------
+    mean : float
+    std : float or None
+        Sample standard deviation between orderings (None for one ordering).
+    sem : float or None
+        Standard error of the mean (None for one ordering).
+    n : int
+        Orderings with a value.
+    values : tuple of float
+    weighting : str
+        ``uniform`` or a description of the weights used.
+    """
+
+    mean: float
+    std: float | None
+    sem: float | None
+    n: int
+    values: tuple[float, ...]
+    weighting: str = "uniform"
+
+    def interval(self, level: float = 0.95) -> tuple[float, float] | None:
+        """Student-t confidence interval of the mean (None for one ordering)."""
+        if self.sem is None or self.n < 2:
+            return None
+        t = float(_st.t.ppf(0.5 + level / 2, self.n - 1))
+        return self.mean - t * self.sem, self.mean + t * self.sem
+
+    def text(self, fmt: str = ".3f", unit: str = "") -> str:
+        """``0.231 +- 0.012 (sd 0.02, N=3)``; one ordering says so."""
+        u = f" {unit}" if unit else ""
+        if self.sem is None:
+            return f"{self.mean:{fmt}}{u} (1 ordering: no spread)"
+        return f"{self.mean:{fmt}} +- {self.sem:{fmt}}{u} (sd {self.std:{fmt}}, N={self.n})"
+
+
+def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | None = None,
+                  weighting: str | None = None) -> EnsembleStat | None:
+    """Mean, spread and standard error of the values that exist (None where a member
+    has no value; None when none has).
+
+    With ``weights`` the mean is weighted and the standard error uses Kish's effective
+    sample size n_eff = (sum w)^2 / sum w^2.
+    """
+    pairs = [(float(v), 1.0 if weights is None else float(w))
+             for v, w in zip(values, weights if weights is not None else [1.0] * len(values), strict=True)
+             if v is not None and math.isfinite(float(v))]
+    if not pairs:
+        return None
+    v = np.array([p[0] for p in pairs])
+    w = np.array([p[1] for p in pairs])
+    if (w < 0).any() or w.sum() <= 0:
+        raise FitError("ensemble weights must be >= 0 with a positive sum")
+    w = w / w.sum()
+    mean = float((w * v).sum())
+    if len(v) < 2:
+        return EnsembleStat(mean, None, None, 1, tuple(v.tolist()), weighting or "uniform")
+    n_eff = 1.0 / float((w * w).sum())
+    var = float((w * (v - mean) ** 2).sum()) * n_eff / max(n_eff - 1.0, 1e-12)
+    std = math.sqrt(max(var, 0.0))
+    return EnsembleStat(mean, std, std / math.sqrt(n_eff), len(v), tuple(v.tolist()),
+                        weighting or ("uniform" if weights is None else "weighted"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict(Record):
+    """Whether a difference, trend or peak is resolved by the ensembles.
+
+    Attributes
+    ----------
+    resolved : bool
+        The effect exceeds its combined uncertainty at level ``alpha``.
+    estimate : float
+        The difference (b - a), slope, or the peak's margin over its neighbours.
+    stderr : float or None
+        Its combined standard error.
+    p_value : float or None
+        Two-sided (Welch t-test, or the t-test of the slope).
+    alpha : float
+    text : str
+        One line for reports: the claim when resolved, ``not resolved at N orderings``
+        with the numbers otherwise.
+    """
+
+    resolved: bool
+    estimate: float
+    stderr: float | None
+    p_value: float | None
+    alpha: float
+    text: str
+
+
+def _welch(a: EnsembleStat, b: EnsembleStat) -> tuple[float, float | None, float | None]:
+    d = b.mean - a.mean
+    if a.sem is None or b.sem is None:
+        return d, None, None
+    se = math.hypot(a.sem, b.sem)
+    if se == 0:
+        return d, 0.0, 0.0 if d != 0 else 1.0
+    num = se**4
+    den = (a.sem**4 / (a.n - 1)) + (b.sem**4 / (b.n - 1))
+    dof = num / den if den > 0 else a.n + b.n - 2
+    p = float(2 * _st.t.sf(abs(d) / se, dof))
+    return d, se, p
+
+
+def compare(a: EnsembleStat | None, b: EnsembleStat | None, claim: str, quantity: str = "",
+            unit: str = "", alpha: float = ALPHA, fmt: str = ".3f") -> Verdict:
+    """Is b - a resolved? ``claim`` is what is said when it is, in the direction of the
+    sign found (e.g. "lower" / "higher" picked by the caller from ``estimate``)."""
+    if a is None or b is None:
+        return Verdict(False, math.nan, None, None, alpha, f"{quantity} not computed for both")
+    d, se, p = _welch(a, b)
+    n = min(a.n, b.n)
+    if se is None:
+        return Verdict(False, d, None, None, alpha,
+                       f"not resolved at {n} ordering{'s' if n != 1 else ''}: {quantity} differs by "
+                       f"{d:+{fmt}}{(' ' + unit) if unit else ''} with no spread to judge it (need >= 2 orderings)")
+    ok = p is not None and p < alpha and d != 0
+    u = f" {unit}" if unit else ""
+    nums = f"{d:+{fmt}} +- {se:{fmt}}{u}, p = {p:.2g}"
+    return Verdict(ok, d, se, p, alpha, f"{claim} ({nums})" if ok else
+                   f"not resolved at N = {a.n}/{b.n} orderings ({quantity} {nums})")
+
+
+def trend(xs: Sequence[float], ys: Sequence[EnsembleStat | None], claim_up: str, claim_down: str,
+          quantity: str = "", unit: str = "", alpha: float = ALPHA, fmt: str = ".3g") -> Verdict:
+    """Weighted least-squares slope of the ensemble means against x, and whether it is
+    resolved from zero (t-test with n_points - 2 degrees of freedom, errors from the
+    standard errors of the means, scaled by the reduced chi^2 when the scatter is larger)."""
+    pts = [(float(x), y) for x, y in zip(xs, ys, strict=True) if y is not None]
+    if len(pts) < 3 or any(y.sem is None for _, y in pts):
+        n = min((y.n for _, y in pts), default=0)
+        return Verdict(False, math.nan, None, None, alpha,
+                       f"not resolved: a trend of {quantity} needs >= 3 compositions with >= 2 orderings "
+                       f"each (have {len(pts)} with N >= {n})")
+    x = np.array([p[0] for p in pts])
+    y = np.array([p[1].mean for p in pts])
+    s = np.array([max(p[1].sem, 1e-12) for p in pts])
+    w = 1.0 / s**2
+    a = np.stack([np.ones_like(x), x], axis=1)
+    cov = np.linalg.inv(a.T @ (a * w[:, None]))
+    coef = cov @ (a.T @ (w * y))
+    resid = y - a @ coef
+    dof = len(x) - 2
+    chi2 = float((w * resid**2).sum()) / dof if dof > 0 else 0.0
+    se = math.sqrt(cov[1, 1] * max(1.0, chi2))
+    slope = float(coef[1])
+    p = float(2 * _st.t.sf(abs(slope) / se, max(dof, 1))) if se > 0 else 0.0
+    ok = p < alpha and slope != 0
+    u = f" {unit}" if unit else ""
+    nums = f"slope {slope:+{fmt}} +- {se:{fmt}}{u} per unit x, p = {p:.2g}"
+    claim = claim_up if slope > 0 else claim_down
+    return Verdict(ok, slope, se, p, alpha, f"{claim} ({nums})" if ok else f"not resolved ({quantity} {nums})")
+
+
+def peak(xs: Sequence[float], ys: Sequence[EnsembleStat | None], quantity: str = "", unit: str = "",
+         alpha: float = ALPHA, fmt: str = ".3g", maximum: bool = True) -> Verdict:
+    """Does the quantity peak inside the series, resolved against both neighbours?
+
+    The extreme ensemble mean must differ from the next point on each side by more than
+    their combined uncertainty (Welch, ``alpha`` each side); an extreme at the end of the
+    series is "no interior peak".
+    """
+    pts = [(float(x), y) for x, y in zip(xs, ys, strict=True) if y is not None]
+    if len(pts) < 3:
+        return Verdict(False, math.nan, None, None, alpha, "not resolved: a peak needs >= 3 compositions")
+    pts.sort(key=lambda p: p[0])
+    sign = 1.0 if maximum else -1.0
+    k = int(np.argmax([sign * p[1].mean for p in pts]))
+    word = "peaks" if maximum else "has its minimum"
+    if k in (0, len(pts) - 1):
+        return Verdict(False, math.nan, None, None, alpha,
+                       f"no interior {'maximum' if maximum else 'minimum'}: {quantity} is extreme at the end "
+                       f"of the series (x = {pts[k][0]:g})")
+    sides = [_welch(pts[k][1], pts[k + j][1]) for j in (-1, 1)]
+    if any(se is None for _, se, _ in sides):
+        return Verdict(False, math.nan, None, None, alpha,
+                       f"not resolved: {quantity} is extreme at x = {pts[k][0]:g} but needs >= 2 orderings per x")
+    margin = min(abs(d) for d, _, _ in sides)
+    pmax = max(p for _, _, p in sides)
+    ok = pmax < alpha
+    se = max(se for _, se, _ in sides)
+    u = f" {unit}" if unit else ""
+    txt = (f"{quantity} {word} at x = {pts[k][0]:g} (margin {margin:{fmt}}{u} over the neighbours, p <= {pmax:.2g})"
+           if ok else f"not resolved at these orderings ({quantity} extreme at x = {pts[k][0]:g}, "
+                      f"margin {margin:{fmt}}{u}, p = {pmax:.2g})")
+    return Verdict(ok, margin, se, pmax, alpha, txt)

@@ -1,0 +1,77 @@
+"""Ensemble statistics and verdicts: a claim only when it exceeds its uncertainty."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from halidelab.ensemble import compare, ensemble_stat, peak, trend
+
+
+def test_mean_spread_and_standard_error():
+    s = ensemble_stat([209.67, 207.32, 206.79, 206.80])  # the four x = 0.4 volumes of issue 13
+    assert s.mean == pytest.approx(np.mean([209.67, 207.32, 206.79, 206.80]))
+    assert s.std == pytest.approx(np.std([209.67, 207.32, 206.79, 206.80], ddof=1))
+    assert s.sem == pytest.approx(s.std / 2)
+    lo, hi = s.interval(0.95)
+    assert lo < s.mean < hi
+    one = ensemble_stat([1.0, None])
+    assert one.n == 1 and one.sem is None and one.interval() is None and "1 ordering" in one.text()
+    assert ensemble_stat([None, None]) is None
+
+
+def test_issue_13_volumes_do_not_resolve_a_contraction():
+    """x = 0.4 orderings 209.67/207.32/206.79/206.80 A^3 vs Li2ZrCl6 209.0: the first
+    ordering alone said "expands"; the ensemble cannot tell."""
+    v0 = ensemble_stat([209.0, 209.1, 208.9])
+    v4 = ensemble_stat([209.67, 207.32, 206.79, 206.80])
+    v = compare(v0, v4, "Nb contracts the lattice", "V per f.u.", "A^3")
+    assert not v.resolved and v.text.startswith("not resolved")
+    assert v.estimate < 0
+
+
+def test_false_claims_happen_at_the_stated_rate():
+    """Two ensembles drawn from one distribution: a 'resolved' difference in ~5 % of cases."""
+    rng = np.random.default_rng(0)
+    hits = 0
+    trials = 2000
+    for _ in range(trials):
+        a = ensemble_stat(rng.normal(0, 1, 3))
+        b = ensemble_stat(rng.normal(0, 1, 4))
+        hits += compare(a, b, "differs").resolved
+    assert 0.03 < hits / trials < 0.075
+    # a real difference of 4 standard deviations is found nearly always
+    found = sum(compare(ensemble_stat(rng.normal(0, 1, 4)), ensemble_stat(rng.normal(4, 1, 4)), "x").resolved
+                for _ in range(200))
+    assert found > 180
+
+
+def test_one_ordering_never_gives_a_verdict():
+    v = compare(ensemble_stat([1.0]), ensemble_stat([2.0]), "higher", "E", "eV")
+    assert not v.resolved and "need >= 2 orderings" in v.text
+
+
+def test_trend_and_peak():
+    rng = np.random.default_rng(1)
+    xs = [0, 0.1, 0.2, 0.3, 0.4]
+    falling = [ensemble_stat(209 - 5 * x + rng.normal(0, 0.05, 4)) for x in xs]
+    t = trend(xs, falling, "expands", "contracts", "V", "A^3")
+    assert t.resolved and t.text.startswith("contracts") and t.estimate == pytest.approx(-5, abs=0.5)
+    flat = [ensemble_stat(rng.normal(209, 1.0, 3)) for _ in xs]
+    assert not trend(xs, flat, "up", "down").resolved
+    volcano = [ensemble_stat(m + rng.normal(0, 0.02, 4)) for m in (-3.3, -3.1, -2.9, -3.1, -3.4)]
+    p = peak(xs, volcano, "log10 sigma")
+    assert p.resolved and "x = 0.2" in p.text
+    edge = [ensemble_stat(m + rng.normal(0, 0.02, 4)) for m in (-3.3, -3.1, -2.9, -2.8, -2.7)]
+    assert "no interior" in peak(xs, edge, "log10 sigma").text
+    noisy = [ensemble_stat(m + rng.normal(0, 0.5, 3)) for m in (-3.3, -3.1, -2.9, -3.1, -3.4)]
+    assert not peak(xs, noisy, "log10 sigma").resolved
+
+
+def test_weighted_mean_uses_effective_sample_size():
+    s = ensemble_stat([1.0, 2.0, 3.0], weights=[1, 1, 2])
+    assert s.mean == pytest.approx((1 + 2 + 6) / 4)
+    n_eff = 1 / ((0.25**2) * 2 + 0.5**2)
+    assert s.sem == pytest.approx(s.std / math.sqrt(n_eff))

@@ -1,0 +1,59 @@
+"""``halidelab kmc`` on a model cell: BVSE network, an NEB study file, the store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from halidelab.cli import main
+from halidelab.cli.kmc import parse_temperatures
+from halidelab.errors import SimulationError
+
+
+@pytest.fixture(scope="module")
+def cell(tmp_path_factory):
+    from halidelab.composition import design_composition
+    from halidelab.structures.models import build_models, write_structure
+
+    s = build_models(design_composition("Li2ZrCl6"), n_configs=1, sweeps=40).structures[0]
+    path = tmp_path_factory.mktemp("kmc") / "lzc.cif"
+    write_structure(s, path)
+    return path, s
+
+
+def test_temperature_ranges():
+    assert parse_temperatures("250..400:50") == [250.0, 300.0, 350.0, 400.0]
+    assert parse_temperatures("298, 323") == [298.0, 323.0]
+    for bad in ("hot", "400..250:25", "-5", "300..400:0"):
+        with pytest.raises(SimulationError):
+            parse_temperatures(bad)
+
+
+def test_kmc_cli_bvse_network_into_a_store(cell, tmp_path, capsys):
+    path, _ = cell
+    db = tmp_path / "r.sqlite"
+    args = ["kmc", str(path), "--T", "400..500:100", "--runs", "2", "--hops", "20", "--db", str(db), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["network"]["source"] == "bvse"
+    assert [p["temperature_K"] for p in out["kmc"]["points"]] == [400.0, 500.0]
+    assert out["kmc"]["ea_eV"] is not None or out["kmc"]["warnings"]
+    # a rerun is answered from the store
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == out
+
+
+def test_kmc_cli_from_an_neb_study_file(cell, tmp_path, capsys, orbit_study):
+    path, s = cell
+    study, _ = orbit_study(s)
+    f = tmp_path / "study.json"
+    f.write_text(json.dumps(study))
+    assert main(["kmc", str(path), "--neb", str(f), "--T", "300,350", "--runs", "2", "--hops", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "neb network" in text and "Ea =" in text
+    assert main(["kmc", str(path), "--source", "neb", "--T", "300"]) == 2
+    assert "no NEB study" in capsys.readouterr().err
+    f.write_text("{}")
+    assert main(["kmc", str(path), "--neb", str(f)]) == 2
+    assert "not an NEB study" in capsys.readouterr().err

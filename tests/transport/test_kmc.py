@@ -1,0 +1,168 @@
+"""Kinetic Monte Carlo on hop networks: exact limits of lattice-gas diffusion.
+
+- one particle on a simple cubic lattice: D = Gamma a^2 / 6 (Gamma the total hop rate);
+- a 1D chain with site blocking (single-file): the tracer D vanishes at long times, the
+  collective (jump) D stays (1 - c) k a^2;
+- two site energies: Boltzmann (one particle) and Fermi-Dirac (many) occupations;
+- detailed balance on every generated network (NEB and BVSE);
+- the result does not depend on the supercell once it is large enough.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from halidelab.constants import K_B_EV_K
+from halidelab.errors import SimulationError
+from halidelab.transport.kmc import (
+    ANGSTROM2_TO_CM2,
+    make_network,
+    network_from_bvse,
+    network_from_neb_study,
+    run_kmc,
+)
+
+NU = 1e13
+
+
+def k_hop(barrier_eV: float, T: float) -> float:
+    return NU * math.exp(-barrier_eV / (K_B_EV_K * T))
+
+
+def within(value: float, expected: float, err: float, n_sigma: float = 3.0) -> bool:
+    return abs(value - expected) <= n_sigma * err
+
+
+def cubic(a: float = 3.0, barrier: float = 0.3, n_carriers: int = 1):
+    edges = [(0, 0, img, barrier) for img in ((1, 0, 0), (0, 1, 0), (0, 0, 1))]
+    return make_network(np.eye(3) * a, [[0, 0, 0]], [0.0], edges, n_carriers, exclusion_radius_A=0.0)
+
+
+def test_one_particle_on_simple_cubic_lattice():
+    a, T = 3.0, 300.0
+    res = run_kmc(cubic(a), [T], n_runs=24, hops_per_carrier=20000, supercell=(6, 6, 6),
+                  n_carriers_total=1, seed=1)
+    p = res.points[0]
+    gamma = 6 * k_hop(0.3, T)
+    expected = gamma * a * a / 6 * ANGSTROM2_TO_CM2
+    assert within(p.d_tracer_cm2_s, expected, p.d_tracer_err_cm2_s)
+    assert abs(p.d_tracer_cm2_s / expected - 1) < 0.35
+    # one particle: tracer and collective are the same walk
+    assert p.d_sigma_cm2_s == pytest.approx(p.d_tracer_cm2_s)
+
+
+def chain(n_cells: int = 1, a: float = 3.0, energies=(0.0,), barrier: float = 0.3, n_carriers: int = 1):
+    """A 1D chain along x (cell length a * len(energies)); the other axes are long and
+    carry no hops."""
+    m = len(energies)
+    frac = [[k / m, 0.0, 0.0] for k in range(m)]
+    edges = [(k, (k + 1) % m, (1 if k == m - 1 else 0, 0, 0), max(energies) + barrier) for k in range(m)]
+    return make_network(np.diag([a * m, 30.0, 30.0]), frac, list(energies), edges, n_carriers,
+                        site_label=[f"E{k}" for k in range(m)], exclusion_radius_A=0.0)
+
+
+def test_single_file_chain_tracer_vanishes_collective_stays():
+    """Site blocking on a line: particles cannot pass, so the tracer MSD grows as sqrt(t)
+    and D* falls with the run length, while the collective D is (1 - c) k a^2 (here in
+    the 3D convention MSD/6t: divided by 3)."""
+    a, T, L, n = 3.0, 300.0, 64, 32
+    k = k_hop(0.3, T)
+    runs = [run_kmc(chain(a=a), [T], n_runs=24, hops_per_carrier=h, supercell=(L, 1, 1),
+                    n_carriers_total=n, seed=2).points[0] for h in (100, 800)]
+    c = n / L
+    d_j = (1 - c) * k * a * a / 3 * ANGSTROM2_TO_CM2
+    for p in runs:
+        assert within(p.d_sigma_cm2_s, d_j, p.d_sigma_err_cm2_s)
+        assert abs(p.d_sigma_cm2_s / d_j - 1) < 0.3
+    short, long = runs
+    assert long.d_tracer_cm2_s < 0.5 * short.d_tracer_cm2_s  # D*(t) ~ t^-1/2
+    assert long.d_tracer_cm2_s < 0.15 * long.d_sigma_cm2_s
+    assert long.haven_ratio < 0.15
+
+
+def test_two_site_energies_boltzmann_and_fermi_dirac():
+    T, de = 400.0, 0.05
+    kt = K_B_EV_K * T
+    one = run_kmc(chain(energies=(0.0, de)), [T], n_runs=8, hops_per_carrier=4000, supercell=(16, 1, 1),
+                  n_carriers_total=1, seed=3).points[0]
+    ratio = one.occupancy["E1"] / one.occupancy["E0"]
+    assert ratio == pytest.approx(math.exp(-de / kt), rel=0.1)
+    # many particles with exclusion: n/(1-n) ratio is Boltzmann (common chemical potential)
+    many = run_kmc(chain(energies=(0.0, de)), [T], n_runs=8, hops_per_carrier=400, supercell=(32, 1, 1),
+                   n_carriers_total=40, seed=4).points[0]
+    n0, n1 = many.occupancy["E0"], many.occupancy["E1"]
+    assert (n0 + n1) / 2 == pytest.approx(40 / 64, abs=1e-9)
+    assert (n1 / (1 - n1)) / (n0 / (1 - n0)) == pytest.approx(math.exp(-de / kt), rel=0.1)
+
+
+def test_answer_does_not_depend_on_the_supercell():
+    """A 3D network with two site energies and exclusion; 3x3x3 and 4x4x4 agree."""
+    a = 3.0
+    frac = [[0, 0, 0], [0.5, 0.5, 0.5]]
+    edges = [(0, 1, img, 0.35) for img in
+             ((0, 0, 0), (-1, 0, 0), (0, -1, 0), (0, 0, -1), (-1, -1, 0), (-1, 0, -1), (0, -1, -1), (-1, -1, -1))]
+    net = make_network(np.eye(3) * a * 2, frac, [0.0, 0.04], edges, 1, exclusion_radius_A=0.0)
+    pts = [run_kmc(net, [350.0], n_runs=10, hops_per_carrier=300, supercell=(r, r, r), seed=5).points[0]
+           for r in (3, 4)]
+    d = [p.d_sigma_cm2_s for p in pts]
+    err = math.hypot(*(p.d_sigma_err_cm2_s for p in pts))
+    assert within(d[0], d[1], err)
+    assert pts[0].sigma_S_cm == pytest.approx(pts[1].sigma_S_cm, rel=0.3)
+
+
+def test_arrhenius_of_a_single_barrier_network():
+    """One barrier, no site energy differences: Ea of sigma T is the barrier."""
+    res = run_kmc(cubic(barrier=0.3), [300.0, 350.0, 400.0], n_runs=6, hops_per_carrier=400,
+                  supercell=(4, 4, 4), n_carriers_total=16, seed=6)
+    assert res.ea_eV == pytest.approx(0.3, abs=3 * res.ea_err_eV + 0.01)
+    assert res.sigma_25C_S_cm > 0 and res.points[0].haven_ratio is not None
+
+
+@pytest.fixture(scope="module")
+def lzc():
+    from halidelab.composition import design_composition
+    from halidelab.structures.models import build_models
+
+    return build_models(design_composition("Li2ZrCl6"), n_configs=1, sweeps=40).structures[0]
+
+
+def test_network_from_neb_study_recovers_energies_and_keeps_detailed_balance(lzc, orbit_study):
+    study, e = orbit_study(lzc)
+    net = network_from_neb_study(study, lzc)
+    for lab, en in zip(net.site_label, net.site_energy_eV, strict=True):
+        assert en == pytest.approx(e[lab], abs=1e-9)
+    assert net.n_carriers == sum(1 for s in lzc.species if s.symbol == "Li")
+    assert len(net.edge_a) == len(study["network"]["hops"])  # every class has a barrier
+    for T in (250.0, 300.0, 900.0):
+        assert net.detailed_balance_error(T) < 1e-9
+    s = np.asarray(net.edge_saddle_eV)
+    en = np.asarray(net.site_energy_eV)
+    assert (s >= np.maximum(en[list(net.edge_a)], en[list(net.edge_b)]) - 1e-12).all()
+    # a class with no converged run leaves its hops out, and says so
+    study["results"][0]["converged"] = False
+    fewer = network_from_neb_study(study, lzc)
+    assert len(fewer.edge_a) < len(net.edge_a) and any("left out" in n for n in fewer.notes)
+
+
+def test_bvse_network_keeps_detailed_balance(lzc):
+    net = network_from_bvse(lzc)
+    assert net.source == "bvse" and net.n_carriers == 12
+    assert net.detailed_balance_error(300.0) < 1e-9
+    assert min(net.site_energy_eV[i] for i, r in enumerate(net.site_role) if r == "li") == 0.0
+
+
+def test_bad_inputs():
+    with pytest.raises(SimulationError, match="carriers"):
+        make_network(np.eye(3), [[0, 0, 0]], [0.0], [], 2)
+    with pytest.raises(SimulationError, match="itself"):
+        make_network(np.eye(3), [[0, 0, 0]], [0.0], [(0, 0, (0, 0, 0), 0.2)], 1)
+    with pytest.raises(SimulationError, match="two runs"):
+        run_kmc(cubic(), [300.0], n_runs=1)
+    with pytest.raises(SimulationError, match="positive"):
+        run_kmc(cubic(), [-3.0])
+    full = cubic(n_carriers=1)
+    with pytest.raises(SimulationError, match="blocked"):
+        run_kmc(full, [300.0], n_runs=2, supercell=(2, 2, 2))  # one carrier per site: no hop
