@@ -290,7 +290,7 @@ def calculator_info(calc: Any) -> dict[str, Any]:
 #: what of an evaluator's or calculator's description goes into a result's provenance
 #: (besides the model name and version, which have fields of their own)
 _PROVENANCE_KEYS = ("checkpoint_sha256", "modal", "device", "enable_cueq", "batching",
-                    "max_atoms_per_call", "neighbor_list")
+                    "max_atoms_per_call", "max_structures_per_call", "neighbor_list")
 
 
 def provenance(method: str, source: Any, parameters: dict[str, Any] | None = None,
@@ -342,6 +342,10 @@ class Potential:
     max_atoms : int, optional
         Atoms per model call (default: what the device holds,
         :func:`halidelab.engine.batch.atom_budget`).
+    max_structures : int, optional
+        Structures per model call. Default: no limit on CUDA; one on a CPU, where
+        batching does not pay (measured, :mod:`halidelab.engine.batch`), unless
+        ``max_atoms`` is given.
     neighbor_list : {"auto", "ase", "torch"}
         SevenNet graph building: sevenn's own on the CPU, or on the model's device
         ("auto": torch on CUDA, ase on the CPU).
@@ -354,6 +358,7 @@ class Potential:
     enable_cueq: bool | None = None
     max_atoms: int | None = None
     neighbor_list: str = "auto"
+    max_structures: int | None = None
 
     def __post_init__(self) -> None:
         name = _canonical(self.name)
@@ -364,6 +369,8 @@ class Potential:
             raise ModelError(f"threads must be >= 1, got {self.threads}")
         if self.max_atoms is not None and int(self.max_atoms) < 1:
             raise ModelError(f"max_atoms must be >= 1, got {self.max_atoms}")
+        if self.max_structures is not None and int(self.max_structures) < 1:
+            raise ModelError(f"max_structures must be >= 1, got {self.max_structures}")
         if self.neighbor_list not in _NEIGHBOR_LISTS:
             raise ModelError(f"neighbor_list must be one of {_NEIGHBOR_LISTS}, got {self.neighbor_list!r}")
         if self.enable_cueq and spec.family != "sevenn":

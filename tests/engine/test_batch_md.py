@@ -68,7 +68,7 @@ def _ase_md(atoms, calc, temperature_K, steps, seed, interval, thermostat="bussi
 
 @pytest.fixture(scope="module")
 def ev():
-    return get_evaluator("chgnet", "cpu", threads=1)
+    return get_evaluator("chgnet", "cpu", threads=1, max_structures=64)  # tasks share each model call
 
 
 def test_batch_task_follows_ase_bussi(tmp_path, ev):

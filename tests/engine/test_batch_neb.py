@@ -92,7 +92,7 @@ def test_two_emt_hops_in_one_batch_match_ase():
 def test_licl_vacancy_hop_chgnet_matches_ase():
     initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
     (r,) = neb_batch([NEBHop(initial, final, "Li-vac")], n_images=3, fmax=0.05, steps=200,
-                     evaluator=get_evaluator("chgnet", "cpu", threads=1))
+                     evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64))
     calc = get_calculator("chgnet", "cpu")
     e_ref, conv, _, _ = _ase_neb(initial, final, lambda: calc, 3, 0.1, 0.05, 200)
     assert conv and r.converged
@@ -115,7 +115,7 @@ def test_licl_vacancy_hop_chgnet_batched_images_match_ase_forces():
     """Fast MLIP check: the first NEB forces of the batched band equal ASE's NEB forces."""
     initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
     (r,) = neb_batch([NEBHop(initial, final)], n_images=3, fmax=10.0, steps=1, climb=False,
-                     evaluator=get_evaluator("chgnet", "cpu", threads=1))
+                     evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64))
     calc = get_calculator("chgnet", "cpu")
     images = [initial.copy() for _ in range(4)] + [final.copy()]
     for im in images:

@@ -33,9 +33,12 @@ Units: energies eV, forces eV/A, stress eV/A^3 in ASE's Voigt order
 (xx, yy, zz, yz, xz, xy) and sign (positive = tensile), the same numbers the ASE
 calculators of :mod:`halidelab.potentials` give for one structure.
 
-Measure before trusting batching: on the 2-core CPU a batch is not faster than a loop
-(``../shared/DESIGN.md``, "Measured costs"; ``benchmarks/bench_engine.py``); on a GPU
-it is the whole point.
+Measure before trusting batching: on a GPU it is the whole point; on a CPU a batch is
+not faster than a loop (SevenNet-0, 17 Li2ZrCl6 cells of 27 atoms on one thread of this
+2-core machine: 9.3 s as one call, 6.7 s one structure per call; CHGNet within 7 %
+either way; ``benchmarks/bench_engine.py``), so on a CPU an evaluator calls the model
+one structure at a time unless ``max_structures`` or ``max_atoms`` says otherwise
+(:func:`get_evaluator`). The engine's loops are the same either way.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ import numpy as np
 from halidelab.errors import ModelError, StructureError
 from halidelab.potentials import Potential
 
-#: Atoms per model call on a CPU (batches beyond this gain nothing there).
+#: Atoms per model call on a CPU when batching is asked for there (``max_structures``).
 CPU_ATOM_BUDGET = 2048
 
 #: Rough GPU memory per atom of one forward+backward pass, bytes, for halide cells at
@@ -232,18 +235,20 @@ class BatchEvaluator(abc.ABC):
     Attributes
     ----------
     info : dict
-        Model name, version, checkpoint, device, ``enable_cueq``, ``max_atoms``: goes
-        into every result's provenance.
+        Model name, version, checkpoint, device, ``enable_cueq``, atoms and structures
+        per call: goes into every result's provenance.
     n_calls : int
         Model calls made (batches), for benchmarks.
     """
 
     family = "generic"
 
-    def __init__(self, info: dict[str, Any], max_atoms: int) -> None:
+    def __init__(self, info: dict[str, Any], max_atoms: int, max_structures: int | None = None) -> None:
         self.info = dict(info)
         self.max_atoms = int(max_atoms)
+        self.max_structures = None if max_structures is None else int(max_structures)
         self.info["max_atoms_per_call"] = self.max_atoms
+        self.info["max_structures_per_call"] = self.max_structures
         self.n_calls = 0
 
     def evaluate(self, atoms_list: Sequence[Any]) -> list[Evaluation]:
@@ -256,7 +261,7 @@ class BatchEvaluator(abc.ABC):
         """
         atoms_list = _check_atoms(atoms_list)
         out: list[Evaluation | None] = [None] * len(atoms_list)
-        for batch in pack_batches([len(a) for a in atoms_list], self.max_atoms):
+        for batch in pack_batches([len(a) for a in atoms_list], self.max_atoms, self.max_structures):
             res = self._evaluate_batch([atoms_list[i] for i in batch])
             self.n_calls += 1
             for i, r in zip(batch, res, strict=True):
@@ -278,8 +283,8 @@ class SevenNetBatch(BatchEvaluator):
     family = "sevenn"
 
     def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int,
-                 modal: str | None, neighbor_list: str = "auto") -> None:
-        super().__init__(info, max_atoms)
+                 modal: str | None, neighbor_list: str = "auto", max_structures: int | None = None) -> None:
+        super().__init__(info, max_atoms, max_structures)
         self.model = model
         self.device = device
         self.modal = modal
@@ -364,8 +369,9 @@ class CHGNetBatch(BatchEvaluator):
 
     family = "chgnet"
 
-    def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int) -> None:
-        super().__init__(info, max_atoms)
+    def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int,
+                 max_structures: int | None = None) -> None:
+        super().__init__(info, max_atoms, max_structures)
         self.model = model
         self.device = device
 
@@ -451,9 +457,13 @@ def get_evaluator(model: Potential | str = "chgnet", device: str | None = None, 
         Overrides the potential's device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``).
     **options
         Other :class:`~halidelab.potentials.Potential` fields to override (``threads``,
-        ``modal``, ``enable_cueq``, ``max_atoms``, ``neighbor_list``):
+        ``modal``, ``enable_cueq``, ``max_atoms``, ``max_structures``, ``neighbor_list``):
         ``get_evaluator("chgnet", "cpu", threads=1)`` is
         ``get_evaluator(Potential("chgnet", "cpu", threads=1))``.
+
+    Batches: on CUDA as many structures per call as :func:`atom_budget` allows; elsewhere
+    one structure per call (batching does not pay on a CPU, see the module docstring)
+    unless the potential sets ``max_structures`` or ``max_atoms``.
 
     Returns
     -------
@@ -474,10 +484,13 @@ def get_evaluator(model: Potential | str = "chgnet", device: str | None = None, 
     pot.set_threads(p.threads)
     info = p.info()
     info["device"] = dev
+    per_call = p.max_structures
+    if per_call is None and p.max_atoms is None and not dev.startswith("cuda"):
+        per_call = 1
     if p.family == "chgnet":
         loaded = pot._load(p.name, dev, p.modal)  # CHGNet batches as loaded: share the cached model
         info.update(enable_cueq=False, batching="chgnet-predict_graph")
-        return CHGNetBatch(loaded, info, dev, p.max_atoms or atom_budget("chgnet", dev))
+        return CHGNetBatch(loaded, info, dev, p.max_atoms or atom_budget("chgnet", dev), per_call)
     have = cueq_available()
     if p.enable_cueq and not have:
         raise ModelError("enable_cueq=True but cuequivariance-torch is not installed: "
@@ -496,7 +509,7 @@ def get_evaluator(model: Potential | str = "chgnet", device: str | None = None, 
                 raise ModelError(f"cannot build {info['version']} (enable_cueq={cueq}): {exc}") from None
     info.update(enable_cueq=cueq, batching="sevenn-torch_geometric")
     return SevenNetBatch(_CACHE[key], info, dev, p.max_atoms or atom_budget("sevenn", dev), p.modal,
-                         p.neighbor_list)
+                         p.neighbor_list, per_call)
 
 
 def as_evaluator(model: Any = None, calculator: Any = None) -> BatchEvaluator:
