@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--supercell", default="1", help="prototype cells: 1 (27 atoms) or 2 (54 atoms)")
     ap.add_argument("--via", choices=["model", "calculator"], default="model")
+    ap.add_argument("--structure", default=None,
+                    help="a CIF/JSON of the model instead of the first Li2ZrCl6 ordering (the same input "
+                         "for runs of different code versions)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -40,7 +43,12 @@ def main() -> None:
     from halidelab.structures.models import build_models
     from halidelab.transport.neb import neb_study
 
-    s = build_models(design_composition("Li2ZrCl6"), supercell=int(args.supercell), n_configs=1).structures[0]
+    if args.structure:
+        from pymatgen.core import Structure
+
+        s = Structure.from_file(args.structure)
+    else:
+        s = build_models(design_composition("Li2ZrCl6"), supercell=int(args.supercell), n_configs=1).structures[0]
     t0 = time.perf_counter()
     pot = Potential(args.model, device=args.device, threads=args.threads)
     calc = get_evaluator(pot) if args.via == "model" else get_calculator(args.model, args.device, args.threads)
