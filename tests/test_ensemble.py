@@ -75,3 +75,13 @@ def test_weighted_mean_uses_effective_sample_size():
     assert s.mean == pytest.approx((1 + 2 + 6) / 4)
     n_eff = 1 / ((0.25**2) * 2 + 0.5**2)
     assert s.sem == pytest.approx(s.std / math.sqrt(n_eff))
+
+
+def test_member_errors_set_a_floor_on_the_standard_error():
+    """Two KMC results that agree by chance to 0.01 but are each known to +-0.3: the
+    ensemble's error is the propagated one, and no difference is claimed from it."""
+    a = ensemble_stat([-4.00, -4.01], errors=[0.3, 0.3])
+    assert a.sem == pytest.approx(math.sqrt(2) * 0.3 / 2)
+    b = ensemble_stat([-3.50, -3.51], errors=[0.3, 0.3])
+    assert not compare(a, b, "higher").resolved
+    assert compare(ensemble_stat([-4.00, -4.01]), ensemble_stat([-3.50, -3.51]), "higher").resolved

@@ -1,11 +1,14 @@
 """Side-by-side comparison of compositions from a results store (``halidelab compare``).
 
-One column per composition, one row per quantity, each with its source: lattice
-parameters (MLIP-relaxed or the Vegard estimate), BVSE percolation barriers, MLIP CI-NEB
-barriers (1D and 3D percolation, converged or not), MD diffusion (D at the highest
-temperature, activation energy from D(T), sigma(300 K) with its interval and the
-extrapolation warnings), the data-driven prior, the energy above hull, and what was
-measured (the literature table: shipped rows plus the user's CSVs).
+One column per composition and synthesis state, one row per quantity, each with its
+source: lattice parameters (MLIP-relaxed or the Vegard estimate), BVSE percolation
+barriers, MLIP CI-NEB barriers (1D and 3D percolation, converged or not), kinetic Monte
+Carlo sigma(25 C) and Ea (on NEB networks where they exist, else BVSE networks), MD
+diffusion (D at the highest temperature, activation energy from D(T), sigma(300 K) with
+its interval and the extrapolation warnings), the data-driven prior, the energy above
+hull, and what was measured (the literature table: shipped rows plus the user's CSVs).
+Where the store holds several orderings of a composition, every model quantity is their
+ensemble mean +- standard error (N orderings), as :mod:`halidelab.ensemble` defines.
 
 Nothing is computed here except the Arrhenius fit over a composition's stored MD runs:
 the numbers come from ``halidelab reproduce`` / ``halidelab screen`` runs (and the MD,
@@ -24,6 +27,8 @@ from halidelab.errors import DataFormatError
 
 #: (row key, label, unit) in display order
 QUANTITIES: tuple[tuple[str, str, str], ...] = (
+    ("state", "synthesis state", ""),
+    ("n_orderings", "orderings (ensemble)", ""),
     ("a_A", "a", "A"),
     ("c_A", "c", "A"),
     ("lattice_source", "lattice from", ""),
@@ -32,6 +37,9 @@ QUANTITIES: tuple[tuple[str, str, str], ...] = (
     ("neb_1d_eV", "NEB 1D percolation", "eV"),
     ("neb_3d_eV", "NEB 3D percolation", "eV"),
     ("neb_converged", "NEB all converged", ""),
+    ("kmc_log10_sigma", "log10 sigma(25 C) (KMC)", "log10 S/cm"),
+    ("kmc_ea_eV", "Ea 25-100 C (KMC)", "eV"),
+    ("kmc_source", "KMC network", ""),
     ("md_temperatures_K", "MD temperatures", "K"),
     ("md_d_top_cm2_s", "D at the highest T", "cm2/s"),
     ("md_ea_eV", "Ea (MD, from D)", "eV"),
@@ -44,6 +52,7 @@ QUANTITIES: tuple[tuple[str, str, str], ...] = (
 
 #: which tier fills a quantity (for the "not computed" note)
 _TIER = {"a_A": "relax", "c_A": "relax", "bvse_1d_eV": "bvse", "bvse_3d_eV": "bvse", "neb_1d_eV": "neb",
+         "kmc_log10_sigma": "kmc", "kmc_ea_eV": "kmc",
          "neb_3d_eV": "neb", "md_ea_eV": "md", "md_sigma_300K_S_cm": "md", "md_d_top_cm2_s": "md",
          "prior_log10_sigma_S_cm": "prior", "e_above_hull_meV_atom": "stability"}
 
@@ -153,7 +162,7 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
     """
     from halidelab.composition import format_formula, parse_formula
     from halidelab.literature import load_literature
-    from halidelab.screening.ranking import _shash, gather
+    from halidelab.screening.ranking import gather
 
     if not formulas:
         raise DataFormatError("give at least one composition to compare")
@@ -164,43 +173,15 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
             by_key.setdefault(_key(c.formula), c)
     md = _md_by_structure(store)
     lit = load_literature(literature_csvs)
+    by_key_all: dict[str, list[Any]] = {}
+    for c in cands:
+        if c.formula:
+            by_key_all.setdefault(_key(c.formula), []).append(c)
     out = []
     for f in formulas:
         name = format_formula(parse_formula(f))
-        c = by_key.get(_key(name))
-        rec: dict[str, Any] = {k: None for k, _, _ in QUANTITIES}
-        rec.update({"formula": name, "label": c.label if c else None, "found": c is not None,
-                    "md_warnings": [], "measured_source": None})
-        rec.update(_measured(name, lit))
-        if c is not None:
-            if c.lattice:
-                rec.update({"a_A": c.lattice.get("a_A"), "c_A": c.lattice.get("c_A"),
-                            "lattice_source": c.lattice.get("source")})
-            if c.bvse:
-                rec.update({"bvse_1d_eV": c.bvse.get("e_1d_eV"), "bvse_3d_eV": c.bvse.get("e_3d_eV")})
-            if c.neb:
-                perc = c.neb.get("percolation") or {}
-                rec.update({"neb_1d_eV": perc.get("ea_1d_eV"), "neb_3d_eV": perc.get("ea_3d_eV"),
-                            "neb_converged": bool(c.neb.get("all_converged", False)),
-                            "neb_hops_used": perc.get("n_hops_used"),
-                            "neb_hops_missing": perc.get("n_hops_missing")})
-            if c.prior:
-                rec.update({"prior_log10_sigma_S_cm": c.prior.get("log10_sigma_S_cm"),
-                            "prior_log10_low": c.prior.get("log10_sigma_low_S_cm"),
-                            "prior_log10_high": c.prior.get("log10_sigma_high_S_cm"),
-                            "prior_in_domain": c.prior.get("in_domain")})
-            if c.stability and c.stability.get("e_above_hull_eV_atom") is not None:
-                rec["e_above_hull_meV_atom"] = 1000.0 * float(c.stability["e_above_hull_eV_atom"])
-            hashes = []
-            if c.relax:
-                hashes.append(_shash(c.relax["structure"]))
-            if c.models and c.models.get("configurations"):
-                hashes.append(_shash(c.models["configurations"][0]["structure"]))
-            runs = next((md[h] for h in hashes if h in md), None)
-            if runs:
-                rec.update(_md_summary(runs))
-        rec["missing"] = sorted({t for k, t in _TIER.items() if rec.get(k) is None})
-        out.append(rec)
+        for c in by_key_all.get(_key(name)) or [None]:
+            out.append(_record(name, c, md, lit))
     if not any(r["found"] for r in out):
         known = sorted({c.formula for c in cands if c.formula})
         raise DataFormatError(
@@ -208,6 +189,66 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
             f"{', '.join(known[:8]) or 'no candidates'}{' ...' if len(known) > 8 else ''}: run "
             "'halidelab reproduce chen2025' or 'halidelab screen' for them first")
     return out
+
+
+#: ensemble keys (halidelab.ensemble.MEMBER_QUANTITIES) -> compare keys
+_ENSEMBLE = {"a_A": "a_A", "c_A": "c_A", "bvse_1d_eV": "bvse_1d_eV", "bvse_3d_eV": "bvse_3d_eV",
+             "neb_1d_eV": "neb_1d_eV", "neb_3d_eV": "neb_3d_eV"}
+
+
+def _record(name: str, c: Any, md: dict[str, list[dict[str, Any]]], lit: Any) -> dict[str, Any]:
+    """One composition in one state: everything the store and literature hold."""
+    from halidelab.screening.ranking import _shash
+
+    rec: dict[str, Any] = {k: None for k, _, _ in QUANTITIES}
+    rec.update({"formula": name, "label": c.label if c else None, "found": c is not None,
+                "md_warnings": [], "measured_source": None})
+    rec.update(_measured(name, lit))
+    if c is not None:
+        rec["state"] = c.state
+        if c.lattice:
+            rec.update({"a_A": c.lattice.get("a_A"), "c_A": c.lattice.get("c_A"),
+                        "lattice_source": c.lattice.get("source")})
+        if c.bvse:
+            rec.update({"bvse_1d_eV": c.bvse.get("e_1d_eV"), "bvse_3d_eV": c.bvse.get("e_3d_eV")})
+        if c.neb:
+            perc = c.neb.get("percolation") or {}
+            rec.update({"neb_1d_eV": perc.get("ea_1d_eV"), "neb_3d_eV": perc.get("ea_3d_eV"),
+                        "neb_converged": bool(c.neb.get("all_converged", False)),
+                        "neb_hops_used": perc.get("n_hops_used"),
+                        "neb_hops_missing": perc.get("n_hops_missing")})
+        if c.prior:
+            rec.update({"prior_log10_sigma_S_cm": c.prior.get("log10_sigma_S_cm"),
+                        "prior_log10_low": c.prior.get("log10_sigma_low_S_cm"),
+                        "prior_log10_high": c.prior.get("log10_sigma_high_S_cm"),
+                        "prior_in_domain": c.prior.get("in_domain")})
+        if c.stability and c.stability.get("e_above_hull_eV_atom") is not None:
+            rec["e_above_hull_meV_atom"] = 1000.0 * float(c.stability["e_above_hull_eV_atom"])
+        # MD of the lowest-energy ordering first, else of any other ordering
+        hashes = []
+        if c.relax:
+            hashes.append(_shash(c.relax["structure"]))
+        hashes += [_shash(x["relax"]["structure"]) for x in c.configurations if x.get("relax")]
+        if c.models and c.models.get("configurations"):
+            hashes += [_shash(cf["structure"]) for cf in c.models["configurations"]]
+        runs = next((md[h] for h in hashes if h in md), None)
+        if runs:
+            rec.update(_md_summary(runs))
+        ens = c.ensemble or {}
+        if ens and any(ens.values()):
+            rec["n_orderings"] = len(c.configurations)
+            for src, dst in _ENSEMBLE.items():
+                st = ens.get(src)
+                if st:
+                    rec[dst], rec[f"{dst}_sem"], rec[f"{dst}_n"] = st["mean"], st["sem"], st["n"]
+            src = "neb" if ens.get("kmc_neb_log10_sigma") else "bvse"
+            for key in ("log10_sigma", "ea_eV"):
+                st = ens.get(f"kmc_{src}_{key}")
+                if st:
+                    rec[f"kmc_{key}"], rec[f"kmc_{key}_sem"], rec[f"kmc_{key}_n"] = st["mean"], st["sem"], st["n"]
+                    rec["kmc_source"] = f"{src.upper()} networks"
+    rec["missing"] = sorted({t for k, t in _TIER.items() if rec.get(k) is None})
+    return rec
 
 
 def format_value(key: str, rec: dict[str, Any]) -> str:
@@ -222,6 +263,11 @@ def format_value(key: str, rec: dict[str, Any]) -> str:
     if v is None:
         tier = _TIER.get(key)
         return f"- (run {tier})" if tier and rec.get("found") else "-"
+    if rec.get(f"{key}_sem") is not None or rec.get(f"{key}_n") == 1:
+        nd = 2 if key == "kmc_log10_sigma" else 3
+        sem = rec.get(f"{key}_sem")
+        return (f"{v:.{nd}f} +- {sem:.{nd}f} (N={rec[f'{key}_n']})" if sem is not None
+                else f"{v:.{nd}f} (1 ordering)")
     if key == "md_ea_eV" and rec.get("md_ea_err_eV") is not None:
         return f"{v:.3f} +- {rec['md_ea_err_eV']:.3f}"
     if key == "md_sigma_300K_S_cm":

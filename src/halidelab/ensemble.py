@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats as _st
@@ -73,20 +74,28 @@ class EnsembleStat(Record):
 
 
 def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | None = None,
-                  weighting: str | None = None) -> EnsembleStat | None:
+                  weighting: str | None = None,
+                  errors: Sequence[float | None] | None = None) -> EnsembleStat | None:
     """Mean, spread and standard error of the values that exist (None where a member
     has no value; None when none has).
 
     With ``weights`` the mean is weighted and the standard error uses Kish's effective
-    sample size n_eff = (sum w)^2 / sum w^2.
+    sample size n_eff = (sum w)^2 / sum w^2. With ``errors`` (each member's own standard
+    uncertainty, e.g. a KMC run-to-run error) the standard error is the larger of the
+    between-ordering one and the propagated member errors, sqrt(sum (w_i err_i)^2): with
+    two or three orderings the sample spread alone can be small by chance.
     """
-    pairs = [(float(v), 1.0 if weights is None else float(w))
-             for v, w in zip(values, weights if weights is not None else [1.0] * len(values), strict=True)
-             if v is not None and math.isfinite(float(v))]
-    if not pairs:
+    n_all = len(values)
+    ws = weights if weights is not None else [1.0] * n_all
+    es = errors if errors is not None else [None] * n_all
+    triples = [(float(v), float(w), None if e is None else float(e))
+               for v, w, e in zip(values, ws, es, strict=True)
+               if v is not None and math.isfinite(float(v))]
+    if not triples:
         return None
-    v = np.array([p[0] for p in pairs])
-    w = np.array([p[1] for p in pairs])
+    v = np.array([p[0] for p in triples])
+    w = np.array([p[1] for p in triples])
+    member_err = np.array([p[2] if p[2] is not None and math.isfinite(p[2]) else 0.0 for p in triples])
     if (w < 0).any() or w.sum() <= 0:
         raise FitError("ensemble weights must be >= 0 with a positive sum")
     w = w / w.sum()
@@ -96,7 +105,8 @@ def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | Non
     n_eff = 1.0 / float((w * w).sum())
     var = float((w * (v - mean) ** 2).sum()) * n_eff / max(n_eff - 1.0, 1e-12)
     std = math.sqrt(max(var, 0.0))
-    return EnsembleStat(mean, std, std / math.sqrt(n_eff), len(v), tuple(v.tolist()),
+    sem = max(std / math.sqrt(n_eff), math.sqrt(float(((w * member_err) ** 2).sum())))
+    return EnsembleStat(mean, std, sem, len(v), tuple(v.tolist()),
                         weighting or ("uniform" if weights is None else "weighted"))
 
 
@@ -224,3 +234,75 @@ def peak(xs: Sequence[float], ys: Sequence[EnsembleStat | None], quantity: str =
            if ok else f"not resolved at these orderings ({quantity} extreme at x = {pts[k][0]:g}, "
                       f"margin {margin:{fmt}}{u}, p = {pmax:.2g})")
     return Verdict(ok, margin, se, pmax, alpha, txt)
+
+
+# -- one composition's orderings -> its ensemble statistics -------------------------------
+
+#: Quantities :func:`summarize_members` reports, in display order.
+MEMBER_QUANTITIES = ("a_A", "c_A", "v_fu_A3", "e_atom_eV", "m_off_ordered_sites", "bvse_1d_eV", "bvse_3d_eV",
+                     "neb_1d_eV", "neb_3d_eV", "kmc_bvse_log10_sigma", "kmc_bvse_ea_eV",
+                     "kmc_neb_log10_sigma", "kmc_neb_ea_eV", "haven_ratio")
+
+
+def _kmc_values(res: dict[str, Any] | None) -> tuple[float | None, ...]:
+    """(log10 sigma(25 C), Ea, Haven ratio at the lowest T, log10 error, Ea error) of a
+    stored ``kmc`` task result; the log10 error is half the width of the 68 % interval."""
+    if not res:
+        return None, None, None, None, None
+    k = res["kmc"]
+    s = k.get("sigma_25C_S_cm")
+    lo, hi = k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
+    s_err = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else None
+    haven = k["points"][0].get("haven_ratio") if k.get("points") else None
+    return (math.log10(s) if s and s > 0 else None), k.get("ea_eV"), haven, s_err, k.get("ea_err_eV")
+
+
+def summarize_members(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """Ensemble statistics of one composition in one state over its orderings.
+
+    Parameters
+    ----------
+    members : sequence of dict
+        One per ordering, with any of: ``relax`` (stored relax result), ``bvse``, ``neb``
+        (NEB study), ``kmc_bvse`` / ``kmc_neb`` (stored kmc results), ``disorder``, and
+        ``supercell_matrix`` + ``n_formula_units`` (for the lattice per prototype cell).
+
+    Returns
+    -------
+    dict
+        For each key of :data:`MEMBER_QUANTITIES` an :class:`EnsembleStat` as a dict
+        (None where no ordering has it); KMC values carry each member's own error.
+    """
+    from halidelab.structures.models import primitive_lattice
+
+    vals: dict[str, list[float | None]] = {k: [] for k in MEMBER_QUANTITIES}
+    errs: dict[str, list[float | None]] = {k: [] for k in MEMBER_QUANTITIES}
+    for m in members:
+        r = m.get("relax")
+        lat = None
+        if r and m.get("supercell_matrix") is not None:
+            lat = primitive_lattice(r["structure"], m["supercell_matrix"])
+            vol = abs(float(np.linalg.det(np.asarray(r["structure"]["lattice"]["matrix"], dtype=float))))
+            lat["v_fu_A3"] = vol / m["n_formula_units"]
+        perc = ((m.get("neb") or {}).get("percolation") or {})
+        b = m.get("bvse") or {}
+        row = {"a_A": lat and lat["a_A"], "c_A": lat and lat["c_A"], "v_fu_A3": lat and lat["v_fu_A3"],
+               "e_atom_eV": r.get("energy_per_atom_eV") if r else None,
+               "m_off_ordered_sites": (m.get("disorder") or {}).get("m_off_ordered_sites"),
+               "bvse_1d_eV": b.get("e_1d_eV"), "bvse_3d_eV": b.get("e_3d_eV"),
+               "neb_1d_eV": perc.get("ea_1d_eV"), "neb_3d_eV": perc.get("ea_3d_eV")}
+        err: dict[str, float | None] = {}
+        for src in ("bvse", "neb"):
+            kv = _kmc_values(m.get(f"kmc_{src}"))
+            row[f"kmc_{src}_log10_sigma"], row[f"kmc_{src}_ea_eV"] = kv[0], kv[1]
+            err[f"kmc_{src}_log10_sigma"], err[f"kmc_{src}_ea_eV"] = kv[3], kv[4]
+            if src == "bvse":
+                row["haven_ratio"] = kv[2]
+        for k in MEMBER_QUANTITIES:
+            vals[k].append(row.get(k))
+            errs[k].append(err.get(k))
+    out: dict[str, dict[str, Any] | None] = {}
+    for k in MEMBER_QUANTITIES:
+        stat = ensemble_stat(vals[k], errors=errs[k] if any(e is not None for e in errs[k]) else None)
+        out[k] = stat.to_dict() if stat else None
+    return out

@@ -94,7 +94,7 @@ def test_tiers_are_validated_and_completed():
 
 
 def test_cost_estimate_scales_with_tasks_workers_atoms_and_grid():
-    s = ScreenSettings(tiers=("rules", "prior", "models", "relax", "bvse"), include_parent=False)
+    s = ScreenSettings(n_configs=1, tiers=("rules", "prior", "models", "relax", "bvse"), include_parent=False)
     one = {r["tier"]: r for r in estimate_cost(10, s).rows}
     assert [r for r in one] == ["rules", "prior", "models", "relax", "bvse"]
     # per-task costs come from the table; relax scales linearly with atoms (140 vs 130)
@@ -119,7 +119,7 @@ def test_cost_estimate_scales_with_tasks_workers_atoms_and_grid():
 def test_run_screen_prunes_then_runs_tiers_on_survivors_and_resumes(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Y"], [0.5], ["Zr"])
-    settings = ScreenSettings(tiers=("rules", "models", "bvse"), max_atoms=60, bvse_resolution_A=0.5,
+    settings = ScreenSettings(n_configs=1, tiers=("rules", "models", "bvse"), max_atoms=60, bvse_resolution_A=0.5,
                               max_mismatch_percent=15.0)  # the user asks to prune by mismatch
     seen = []
     out = run_screen(grid, store, settings, progress=False, confirm=lambda e: seen.append(e) or True)
@@ -238,7 +238,7 @@ def test_screen_on_a_dask_local_cluster_matches_in_process(tmp_path):
     from halidelab.screening.plans import local_cluster
 
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Ta", "Y"], [0.5], ["Zr"])
-    settings = ScreenSettings(tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
+    settings = ScreenSettings(n_configs=1, tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
                               bvse_resolution_A=0.5)
     here = Store(tmp_path / "here.sqlite")
     run_screen(grid, here, settings, progress=False)

@@ -134,7 +134,7 @@ def test_mixed_bvse_grids_are_flagged():
 def test_gather_joins_store_rows_by_content(tmp_path):
     store = Store(tmp_path / "g.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Y"], [0.5], ["Zr"])
-    settings = ScreenSettings(tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
+    settings = ScreenSettings(n_configs=1, tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
                               bvse_resolution_A=0.5, max_mismatch_percent=15.0)
     run_screen(grid, store, settings, progress=False)
     cands = {c.label: c for c in gather(store)}

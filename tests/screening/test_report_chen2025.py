@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from halidelab.cases.chen2025 import _md_arrhenius, summary_rows
 from halidelab.report.chen2025 import write_chen2025_report
-from halidelab.screening.reproduce import _md_arrhenius, summary_rows
 
 
 def test_chen2025_report_draws_arrhenius_neb_and_known_materials(tmp_path, neb_study, md_runs):

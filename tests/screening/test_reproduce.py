@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from halidelab.cases.chen2025 import primitive_lattice, reproduce_chen2025
 from halidelab.cli import main
 from halidelab.errors import HalidelabError
-from halidelab.screening.reproduce import primitive_lattice, reproduce_chen2025
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,8 @@ def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("chen")
     res = reproduce_chen2025(out=out, xs=(0.0, 0.2), model_xs=(0.0, 0.2),
                              tiers=("rules", "models", "relax", "bvse", "prior"),
-                             relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False)
+                             relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False,
+                             n_configs=2)
     return out, res
 
 
@@ -38,13 +39,23 @@ def test_pipeline_writes_store_report_and_rows(small_run):
     assert "Predicted next to measured" in html and "data:image/png;base64" in html
     assert "Li1.8Zr0.8Nb0.2Cl6" in html and "Chen" in html
     assert (out / "structures" / "Li1.8Zr0.8Nb0.2Cl6_c0.cif").is_file()
+    assert (out / "structures_annealed" / "Li1.8Zr0.8Nb0.2Cl6_c1.cif").is_file()
+    # every modelled x in both synthesis states, two orderings each, as ensemble statistics
+    ens = {(r["x"], r["state"]): r for r in res.ensembles}
+    assert set(ens) == {(x, st) for x in (0.0, 0.2) for st in ("ball-milled", "annealed")}
+    assert all(r["n"] == 2 and r["a_A"]["n"] == 2 and r["bvse_3d_eV"] is not None for r in ens.values())
+    assert ens[(0.2, "ball-milled")]["m_off_ordered_sites"]["mean"] > 0
+    assert rows[0.2]["n_orderings"] == 2 and rows[0.2]["a_relaxed_A"] == ens[(0.2, "ball-milled")]["a_A"]["mean"]
+    assert any(v["quantity"].startswith("BVSE 3D barrier x=0 -> 0.2") for v in res.verdicts)
+    assert ">Ensembles and synthesis states</h2>" in html
 
 
 def test_rerun_resumes_without_recomputing(small_run):
     out, res = small_run
     again = reproduce_chen2025(out=out, xs=(0.0, 0.2), model_xs=(0.0, 0.2),
                                tiers=("rules", "models", "relax", "bvse", "prior"),
-                               relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False)
+                               relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False,
+                               n_configs=2)
     assert again.wall_s < res.wall_s
     assert [r.get("a_relaxed_A") for r in again.rows] == [r.get("a_relaxed_A") for r in res.rows]
 
@@ -103,8 +114,8 @@ def test_prior_results_are_keyed_by_the_model_checksum():
     """A retrained prior must not be answered from results of the old model."""
     import hashlib
 
+    from halidelab.cases.chen2025 import _prior_sha
     from halidelab.prior.model import default_model_dir
-    from halidelab.screening.reproduce import _prior_sha
 
     blob = (default_model_dir() / "prior_model.joblib").read_bytes()
     assert _prior_sha() == hashlib.sha256(blob).hexdigest()
@@ -116,16 +127,27 @@ def test_compare_reads_the_reference_run_side_by_side(small_run, capsys):
     # any formula that normalises to the stored candidate (Li1.8Zr0.8Nb0.2Cl6 = Li9Zr4NbCl30)
     code = main(["compare", "Li2ZrCl6", "Li9Zr4NbCl30", "Li3InCl6", "--db", str(out / "results.sqlite"), "--json"])
     assert code == 0
-    lzc, lznc, lic = json.loads(capsys.readouterr().out)
-    assert lzc["found"] and lznc["found"] and not lic["found"]
-    for rec, x in ((lzc, 0.0), (lznc, 0.2)):
-        assert rec["a_A"] == pytest.approx(rows[x]["a_relaxed_A"])
-        assert rec["bvse_3d_eV"] == pytest.approx(rows[x]["bvse_3d_eV"])
+    recs = json.loads(capsys.readouterr().out)
+    lic = [r for r in recs if not r["found"]]
+    assert len(lic) == 1 and lic[0]["formula"] == "Li3InCl6"
+    found = [r for r in recs if r["found"]]
+    ens = {(r["x"], r["state"]): r for r in res.ensembles}
+    # one column per composition and synthesis state; model numbers are ensemble means
+    assert sorted((r["formula"], r["state"]) for r in found) == sorted(
+        (f, st) for f in ("Li2ZrCl6", found[-1]["formula"]) for st in ("annealed", "ball-milled"))
+    for rec in found:
+        x = 0.0 if rec["formula"] == "Li2ZrCl6" else 0.2
+        e = ens[(x, rec["state"])]
+        assert rec["n_orderings"] == 2
+        assert rec["a_A"] == pytest.approx(e["a_A"]["mean"]) and rec["a_A_sem"] == pytest.approx(e["a_A"]["sem"])
+        assert rec["bvse_3d_eV"] == pytest.approx(e["bvse_3d_eV"]["mean"])
         assert rec["prior_log10_sigma_S_cm"] == pytest.approx(rows[x]["prior_log10_sigma"])
         # tiers that did not run are named, not filled in
-        assert rec["neb_3d_eV"] is None and rec["md_ea_eV"] is None and {"neb", "md"} <= set(rec["missing"])
+        assert rec["neb_3d_eV"] is None and rec["md_ea_eV"] is None and {"neb", "md", "kmc"} <= set(rec["missing"])
+    bm = next(r for r in found if r["formula"] != "Li2ZrCl6" and r["state"] == "ball-milled")
+    assert bm["a_A"] == pytest.approx(rows[0.2]["a_relaxed_A"])
     # measured values come from the literature table (MISSION.md: LZNC 1.03 mS/cm, Ea 0.327 eV)
-    assert lznc["measured_sigma_S_cm"] == pytest.approx(1.03e-3) and lznc["measured_ea_eV"] == pytest.approx(0.327)
+    assert bm["measured_sigma_S_cm"] == pytest.approx(1.03e-3) and bm["measured_ea_eV"] == pytest.approx(0.327)
     assert main(["compare", "Li2ZrCl6", "--db", str(out / "results.sqlite")]) == 0
     assert "BVSE 3D barrier" in capsys.readouterr().out
 
@@ -158,7 +180,9 @@ def test_compare_fits_arrhenius_over_stored_md_runs(small_run, tmp_path, capsys)
         store.add(key, "md", f"synthetic {T:g} K", {"structure": relaxed, "temperature_K": T},
                   "test")
         store.finish(key, {"md": {}, "diffusion": diff.to_dict()}, 0.0)
-    (rec,) = compare(store, ["Li1.8Zr0.8Nb0.2Cl6"])
+    recs = compare(store, ["Li1.8Zr0.8Nb0.2Cl6"])
+    assert len(recs) == 2  # ball-milled and annealed
+    (rec,) = [r for r in recs if r["md_temperatures_K"]]  # the state whose ordering ran MD
     assert rec["md_temperatures_K"] == [500.0, 600.0, 700.0, 800.0]
     assert abs(rec["md_ea_eV"] - ea) < 3 * rec["md_ea_err_eV"] + 0.01
     assert rec["md_sigma_300K_low_S_cm"] < rec["md_sigma_300K_S_cm"] < rec["md_sigma_300K_high_S_cm"]

@@ -42,7 +42,7 @@ def screened(tmp_path_factory, neb_study, md_runs):
     tmp = tmp_path_factory.mktemp("screen")
     store = Store(tmp / "r.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Ta", "Y"], [0.5], ["Zr"])
-    settings = ScreenSettings(tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
+    settings = ScreenSettings(n_configs=1, tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
                               bvse_resolution_A=0.5, max_mismatch_percent=15.0)
     out = run_screen(grid, store, settings, progress=False)
     assert not out.failed

@@ -129,7 +129,7 @@ GRID = dict(parent="Li2ZrCl6", dopants=["Nb", "Ta"], xs=[0.25, 0.5], sites=["Zr"
 
 def settings(**kw) -> ScreenSettings:
     base = dict(tiers=("rules", "models", "bvse", "stability", "neb"), max_atoms=60,
-                bvse_resolution_A=0.5, neb_top=1)
+                bvse_resolution_A=0.5, neb_top=1, n_configs=1)
     return ScreenSettings(**{**base, **kw})
 
 
@@ -269,14 +269,18 @@ def test_two_orderings_per_candidate_give_a_spread(screened):
                 math.hypot(BVSE_UNCERTAINTY_EV_PER_A * 0.5, np.std(vals, ddof=1)))
 
 
-def test_one_ordering_is_the_default_and_keeps_the_keys():
+def test_an_ensemble_of_three_orderings_is_the_default():
+    """Issue 13: a composition is N orderings (default 3), each relaxed and mapped; the
+    estimate counts them."""
     s = ScreenSettings()
-    assert s.n_configs == 1
+    assert s.n_configs == 3
     t = model_task("Li2ZrCl6", [{"dopant": "Nb", "site": "Zr", "x": 0.2}], "x", s)
-    assert t.inputs["n_configs"] == 1
-    base = estimate_cost(10, ScreenSettings(tiers=("rules", "models", "relax", "bvse")))
+    assert t.inputs["n_configs"] == 3
+    base = estimate_cost(10, ScreenSettings(tiers=("rules", "models", "relax", "bvse", "kmc")))
     rows = {r["tier"]: r for r in base.rows}
-    assert rows["relax"]["tasks"] == rows["bvse"]["tasks"] == 11  # 10 + the parent, once each
+    assert rows["relax"]["tasks"] == rows["bvse"]["tasks"] == rows["kmc"]["tasks"] == 33  # (10 + parent) x 3
+    one = {r["tier"]: r for r in estimate_cost(10, ScreenSettings(tiers=("rules", "relax"), n_configs=1)).rows}
+    assert one["relax"]["tasks"] == 11
 
 
 def test_cost_estimate_includes_stability_and_neb():
@@ -344,3 +348,19 @@ def test_cli_screen_with_the_new_tiers(tmp_path, capsys, toys):
     con.print(ranking_table(rank(gather(Store(db))), "t"))
     text = con.export_text()
     assert "E_hull" in text and "NEB 3D" in text and "(1/2 conv.)" in text and "(n=2)" in text
+
+
+def test_kmc_tier_runs_on_every_relaxed_ordering_and_joins_the_ensemble(tmp_path):
+    """screen --tiers ...,kmc: one KMC per relaxed ordering (BVSE network), stored and
+    summarised per candidate as an ensemble; a rerun computes nothing."""
+    store = Store(tmp_path / "k.sqlite")
+    grid = candidate_grid("Li2ZrCl6", ["Nb"], [0.5], ["Zr"])
+    s = ScreenSettings(tiers=("rules", "models", "relax", "kmc"), max_atoms=60, relax_steps=2, n_configs=2,
+                       include_parent=False, kmc_temperatures_K=(500.0, 600.0), kmc_runs=2, kmc_hops=20)
+    out = run_screen(grid, store, s, progress=False)
+    assert not out.failed, out.failed
+    assert sum(1 for _ in store.rows(kind="kmc", status="done")) == 2
+    (c,) = [c for c in gather(store) if c.dopant == "Nb"]
+    stat = c.ensemble["kmc_bvse_log10_sigma"]
+    assert stat is not None and stat["n"] == 2 and len(stat["values"]) == 2
+    assert run_screen(grid, store, s, progress=False).computed == 0

@@ -166,3 +166,31 @@ def test_bad_inputs():
     full = cubic(n_carriers=1)
     with pytest.raises(SimulationError, match="blocked"):
         run_kmc(full, [300.0], n_runs=2, supercell=(2, 2, 2))  # one carrier per site: no hop
+
+
+def rattler(slow_eV: float, L: float = 6.0):
+    """A fast back-and-forth pair 1 A apart (barrier 0.2 eV) in a chain whose cells join
+    through a slow hop: per-event statistics are dominated by rattling."""
+    return make_network(np.diag([L, 30.0, 30.0]), [[0, 0, 0], [1 / L, 0, 0]], [0.0, 0.0],
+                        [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), slow_eV)], 1, exclusion_radius_A=0.0)
+
+
+def test_rattling_runs_are_extended_until_diffusive():
+    """D = k_slow L^2 / 6 (half the time on each site of the pair, each crossing moves L);
+    20 events per carrier see almost no crossing, so the run is extended."""
+    T, L = 300.0, 6.0
+    res = run_kmc(rattler(0.3, L), [T], n_runs=16, hops_per_carrier=20, supercell=(32, 1, 1),
+                  n_carriers_total=1, seed=1)
+    p = res.points[0]
+    assert p.diffusive and p.hops_per_carrier > 100
+    exact = k_hop(0.3, T) * L * L / 6 * ANGSTROM2_TO_CM2
+    assert within(p.d_sigma_cm2_s, exact, p.d_sigma_err_cm2_s)
+
+
+def test_a_temperature_that_never_becomes_diffusive_is_left_out():
+    res = run_kmc(rattler(0.6), [300.0, 1200.0], n_runs=8, hops_per_carrier=40, supercell=(16, 1, 1),
+                  n_carriers_total=1, seed=2)
+    cold, hot = res.points
+    assert not cold.diffusive and "hop lengths squared" in cold.note
+    assert hot.diffusive
+    assert res.ea_eV is None and any(w.startswith("not diffusive at 300 K") for w in res.warnings)

@@ -23,7 +23,9 @@ def register(app: typer.Typer) -> None:
                                               help="Your measured values (CSV as 'halidelab literature')."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Side by side: a, c, BVSE and NEB barriers, D, sigma(300 K), Ea, prior, E_hull, measured."""
+        """Side by side, per synthesis state: a, c, BVSE and NEB barriers, KMC sigma(25 C) and Ea,
+        MD D, sigma(300 K) and Ea, prior, E_hull, measured; ensemble means +- standard errors
+        over the stored orderings."""
         from halidelab.compare import QUANTITIES, compare, format_value
         from halidelab.screening.store import Store
 
@@ -37,7 +39,8 @@ def register(app: typer.Typer) -> None:
         t = Table(title=f"halidelab compare ({db})")
         t.add_column("quantity")
         for r in recs:
-            t.add_column(r["formula"] + ("" if r["found"] else " (not in store)"))
+            t.add_column(r["formula"] + (f" ({r['state']})" if r.get("state") else "")
+                         + ("" if r["found"] else " (not in store)"))
         for key, label, unit in QUANTITIES:
             t.add_row(f"{label} ({unit})" if unit else label, *[format_value(key, r) for r in recs])
         console.print(t)

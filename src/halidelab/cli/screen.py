@@ -32,8 +32,12 @@ def reproduce_cmd(
     case: str = typer.Argument(..., help="Reference case: chen2025 (Nb-substituted Li2ZrCl6)"),
     out: Path = typer.Option(Path("chen2025"), "-o", "--out", help="Output folder"),
     db: str = typer.Option(None, "--db", help="Results store (default OUT/results.sqlite, or a URL)"),
-    tiers: str = typer.Option("rules,models,relax,bvse,xrd,prior", "--tiers",
-                              help="Comma list of rules, models, relax, bvse, xrd, prior"),
+    tiers: str = typer.Option("rules,models,relax,bvse,xrd,prior,kmc", "--tiers",
+                              help="Comma list of rules, models, relax, bvse, xrd, prior, kmc, neb, md"),
+    states: str = typer.Option("ball-milled,annealed", "--states",
+                               help="Synthesis states to model (the first is the headline)"),
+    configs: int = typer.Option(3, "--configs", help="Orderings per composition and state"),
+    kmc_t: str = typer.Option("298.15..373.15:25", "--kmc-T", help="KMC temperatures, K"),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relaxation"),
     x: str = typer.Option("0..0.5:0.1", "--x", help="Nb contents for rules and prior"),
     model_x: str = typer.Option("0,0.2,0.4", "--model-x", help="Nb contents that get models, relax, BVSE"),
@@ -52,15 +56,15 @@ def reproduce_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON"),
 ) -> None:
     """Run a reference case from design to report (resumable: rerun to continue)."""
+    from halidelab.cases.chen2025 import lab_measurements, reproduce_chen2025
+    from halidelab.cli.kmc import parse_temperatures
     from halidelab.composition import parse_x_values
-    from halidelab.screening.reproduce import reproduce_chen2025
 
     if case.lower() != "chen2025":
         raise HalidelabError(f"unknown reference case {case!r}: available: chen2025")
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
     from halidelab.report.screen import read_measured
-    from halidelab.screening.reproduce import lab_measurements
 
     mine = read_measured(measured, default_dopant="Nb") if measured else []
     mine += lab_measurements(eis, thickness, diameter) if eis else []
@@ -72,13 +76,14 @@ def reproduce_cmd(
         res = reproduce_chen2025(out=out, db=db, xs=parse_x_values(x), model_xs=parse_x_values(model_x),
                                  tiers=tiers.split(","), model=model, max_atoms=max_atoms,
                                  relax_steps=relax_steps, client=client, measured=mine,
-                                 literature_csvs=literature)
+                                 literature_csvs=literature, states=[s.strip() for s in states.split(",")],
+                                 n_configs=configs, kmc_temperatures_K=parse_temperatures(kmc_t))
     finally:
         if client is not None:
             client.close()
     if as_json:
         print_json({"report": str(res.report), "store": str(res.store), "rows": res.rows,
-                    "failed": res.failed})
+                    "ensembles": res.ensembles, "verdicts": res.verdicts, "failed": res.failed})
         return
     table = Table(title="Li(2-x)Zr(1-x)Nb(x)Cl6: predicted (and measured, Chen 2025)")
     cols = [("x", "x", "{:.2f}"), ("formula", "formula", "{}"), ("a_relaxed_A", "a (Å)", "{:.3f}"),
@@ -92,6 +97,8 @@ def reproduce_cmd(
     for r in res.rows:
         table.add_row(*[fmt.format(r[k]) if r.get(k) is not None else "–" for k, _, fmt in cols])
     console.print(table)
+    for v in res.verdicts:
+        console.print(f"{v['quantity']}: {v['verdict']}")
     for err in res.failed.values():
         console.print(f"[red]failed[/]: {err}")
     console.print(f"report: {res.report}  (results store: {res.store}; rerun to resume)")

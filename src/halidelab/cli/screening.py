@@ -69,7 +69,7 @@ def screen_cmd(
     dopants: str = typer.Option(..., "--dopants", help="Comma list, e.g. Nb,Ta,In or Mo6+"),
     x: str = typer.Option("0.05..0.5:0.05", "--x", help="Contents: 0.1,0.2 or START..STOP:STEP"),
     tiers: str = typer.Option("rules,prior", "--tiers",
-                              help="Comma list of rules, prior, models, relax, bvse, stability, neb"),
+                              help="Comma list of rules, prior, models, relax, bvse, stability, neb, kmc"),
     db: str = typer.Option("results.sqlite", "--db", help="Results store: file or SQLAlchemy URL"),
     report: Path = typer.Option(None, "--report", help="Folder for screen.html (default: no report)"),
     measured: Path = typer.Option(None, "--measured",
@@ -85,9 +85,9 @@ def screen_cmd(
     max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
-    configs: int = typer.Option(1, "--configs",
-                                help="Orderings per candidate for models/relax/bvse (ranking: lowest "
-                                     "energy, spread shown)"),
+    configs: int = typer.Option(3, "--configs",
+                                help="Orderings per candidate for models/relax/bvse/kmc (ensemble "
+                                     "means and spreads; the ranking uses the lowest-energy one)"),
     neb_top: int = typer.Option(5, "--neb-top",
                                 help="NEB for this many best candidates by the cheaper tiers"),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -118,12 +119,83 @@ def xrd_figure(xrd: dict[float, Any]):
 def arrhenius_figure(md_arrhenius: dict[float, Any]):
     """MD Nernst-Einstein sigma(T) per composition, extrapolated to 300 K, with the
     conductivities Chen et al. measured at 25 C."""
+    from halidelab.cases.chen2025 import CHEN2025_MEASURED
     from halidelab.report.figures import md_arrhenius_figure
-    from halidelab.screening.reproduce import CHEN2025_MEASURED
 
     items = [(f"x = {x:g}", a) for x, a in sorted(md_arrhenius.items()) if a and "error" not in a]
-    meas = [(f"x = {m['x']:g}, 25 °C (Chen 2025)", 298.15, m["sigma_S_cm"]) for m in CHEN2025_MEASURED]
+    meas = [(f"x = {m['x']:g} {m['state']}, 25 °C (Chen 2025)", 298.15, m["sigma_S_cm"])
+            for m in CHEN2025_MEASURED]
     return md_arrhenius_figure(items, measured=meas)
+
+
+def _pm(stat: dict[str, Any] | None, nd: int = 3) -> str:
+    """``mean ± sem (N)`` of an ensemble statistic dict; one ordering says so."""
+    if not stat:
+        return "–"
+    if stat.get("sem") is None:
+        return f"{stat['mean']:.{nd}f} (N=1)"
+    return f"{stat['mean']:.{nd}f} ± {stat['sem']:.{nd}f} (N={stat['n']})"
+
+
+def ensemble_table(ensembles: list[dict[str, Any]]) -> str:
+    """Every quantity per composition and synthesis state: ensemble mean ± standard error."""
+    cols = [("a_A", "a (Å)", 3), ("c_A", "c (Å)", 3), ("v_fu_A3", "V/f.u. (Å³)", 2),
+            ("e_atom_eV", "E (eV/atom)", 4), ("m_off_ordered_sites", "M off ordered sites", 2),
+            ("bvse_3d_eV", "BVSE 3D (eV)", 3), ("neb_3d_eV", "NEB 3D (eV)", 3),
+            ("kmc_bvse_log10_sigma", "KMC log σ25 (BVSE net)", 2), ("kmc_bvse_ea_eV", "KMC Ea (BVSE net, eV)", 3),
+            ("kmc_neb_log10_sigma", "KMC log σ25 (NEB net)", 2), ("kmc_neb_ea_eV", "KMC Ea (NEB net, eV)", 3),
+            ("haven_ratio", "Haven ratio (25 °C)", 2)]
+    cols = [c for c in cols if any(r.get(c[0]) for r in ensembles)]
+    head = "".join(f"<th>{esc(h)}</th>" for _, h, _ in cols)
+    body = "".join(
+        f"<tr><td class='l'>{esc(r['formula'])}</td><td>{r['x']:g}</td><td class='l'>{esc(r['state'])}</td>"
+        f"<td>{r['n']}</td>" + "".join(f"<td>{esc(_pm(r.get(k), nd))}</td>" for k, _, nd in cols) + "</tr>"
+        for r in ensembles)
+    return ("<p>Each composition is modelled by N orderings per synthesis state, each relaxed "
+            "with the MLIP; numbers are ensemble means ± standard errors (members weighted "
+            "equally). Annealed: the lowest-Ewald-energy orderings on the framework's own Li and "
+            "M sites. Ball-milled: Li, M and vacancies sampled over all octahedral holes (Monte "
+            "Carlo on screened Ewald energies at a fictive temperature); 'M off ordered sites' is "
+            "the fraction of Zr/Nb on holes with no M in the ordered cell.</p>"
+            f"<table><tr><th class='l'>formula</th><th>x</th><th class='l'>state</th><th>N</th>{head}</tr>"
+            f"{body}</table>")
+
+
+def kmc_figure(kmc: dict[str, list[dict[str, Any]]]):
+    """sigma(T) from KMC per composition and state (mean and standard error over the
+    orderings), next to Chen et al.'s measured Arrhenius line and points."""
+    import matplotlib.pyplot as plt
+
+    from halidelab.cases.chen2025 import CHEN2025_MEASURED
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    tt = np.linspace(298.15, 373.15, 20)
+    # LZNC ball-milled: sigma(25 C) 1.03e-3 S/cm, Ea 0.327 eV (sigma T Arrhenius form)
+    kb = 8.617333262e-5
+    line = 1.03e-3 * 298.15 / tt * np.exp(-0.327 / kb * (1 / tt - 1 / 298.15))
+    ax.plot(1000 / tt, np.log10(line), "-", color="tab:red", lw=2, label="measured LZNC (Chen 2025), Ea 0.327 eV")
+    for m in CHEN2025_MEASURED:
+        ax.plot(1000 / 298.15, np.log10(m["sigma_S_cm"]), "*", ms=12,
+                color="tab:red" if m["state"] == "ball-milled" else "tab:gray")
+    markers = {"ball-milled": "o", "annealed": "s"}
+    for name, members in sorted(kmc.items()):
+        x, state = name.split(" ", 1)
+        for src, ls in (("kmc_neb", "-"), ("kmc_bvse", ":")):
+            runs = [m[src]["kmc"] for m in members if m.get(src)]
+            if not runs:
+                continue
+            temps = [p["temperature_K"] for p in runs[0]["points"]]
+            logs = np.array([[math.log10(p["sigma_S_cm"]) if p["sigma_S_cm"] > 0 else np.nan
+                              for p in r["points"]] for r in runs])
+            mean = np.nanmean(logs, axis=0)
+            err = np.nanstd(logs, axis=0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else None
+            ax.errorbar(1000 / np.array(temps), mean, yerr=err, fmt=markers.get(state, "o") + ls, ms=4,
+                        capsize=2, label=f"x={x} {state}, KMC {src[4:].upper()} network (N={len(runs)})")
+    ax.set_xlabel("1000/T (K$^{-1}$)")
+    ax.set_ylabel("log$_{10}$ σ (S/cm)")
+    ax.legend(fontsize=6.5, loc="best")
+    fig.tight_layout()
+    return fig
 
 
 def placement(rows: list[dict[str, Any]], md_arrhenius: dict[float, Any],
@@ -145,7 +217,7 @@ def placement(rows: list[dict[str, Any]], md_arrhenius: dict[float, Any],
 def verdicts(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
     """(quantity, predicted, measured, verdict) for the comparison table."""
     out = []
-    rel = [r for r in rows if r.get("a_relaxed_A")]
+    rel = [r for r in rows if r.get("a_relaxed_A") and r.get("v_relaxed_A3")]
     if len(rel) >= 2:
         sa = _slope([r["x"] for r in rel], [r["a_relaxed_A"] for r in rel])
         sc = _slope([r["x"] for r in rel], [r["c_relaxed_A"] for r in rel])
@@ -273,7 +345,8 @@ def _fmt(v: float | None) -> str:
 
 def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows: list[dict[str, Any]],
                           tiers: Sequence[str], model: str, failed: dict[str, str], wall_s: float,
-                          literature_csvs: Sequence[str | Path] = ()) -> Path:
+                          literature_csvs: Sequence[str | Path] = (),
+                          verdict_rows: Sequence[dict[str, Any]] = ()) -> Path:
     """Write the reference-case report (self-contained HTML).
 
     Parameters
@@ -290,6 +363,9 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
     literature_csvs : sequence of path
         The user's tables of measured electrolytes, added to the shipped literature table
         in the "among known halides" section.
+    verdict_rows : sequence of dict
+        :func:`halidelab.cases.chen2025.ensemble_verdicts`: the case's claims with their
+        significance (they replace the single-ordering lattice and barrier lines).
     """
     import matplotlib
 
@@ -304,6 +380,10 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
     if failed:
         intro += "<p class='bad'>Failed tasks: " + esc("; ".join(failed.values())) + "</p>"
     comp = verdicts(rows)
+    if verdict_rows:
+        replaced = ("lattice vs x (MLIP)", "BVSE barrier vs x", "CI-NEB percolation barrier (MLIP)")
+        comp = [(v["quantity"], v["predicted"], v["measured"], v["verdict"]) for v in verdict_rows] + \
+            [c for c in comp if c[0] not in replaced]
     intro += "<table><tr><th class='l'>quantity</th><th class='l'>predicted</th><th class='l'>measured</th>" \
              "<th class='l'>verdict</th></tr>" + "".join(
                  f"<tr><td class='l'>{esc(a)}</td><td class='l'>{esc(b)}</td><td class='l'>{esc(c)}</td>"
@@ -324,6 +404,21 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
     if any(r.get("lab_sigma_S_cm") or r.get("lab_ea_eV") is not None for r in rows):
         cols += [("lab_sigma_S_cm", "your σ (S/cm)", _e), ("lab_ea_eV", "your Ea (eV)", _f(3))]
     sections.append(("Series table", table_html(rows, cols)))
+    if results.get("ensembles"):
+        sections.append(("Ensembles and synthesis states", ensemble_table(results["ensembles"])))
+    kmc = {k: v for k, v in (results.get("kmc") or {}).items() if any(m.get("kmc_bvse") or m.get("kmc_neb")
+                                                                   for m in v)}
+    if kmc:
+        notes = sorted({a for v in kmc.values() for m in v for src in ("kmc_bvse", "kmc_neb") if m.get(src)
+                        for a in m[src]["kmc"]["assumptions"]})
+        sections.append(("Kinetic Monte Carlo (25-100 °C)", figure_html(
+            kmc_figure(kmc), "σ(T) by kinetic Monte Carlo on the hop networks of every ordering (mean ± "
+            "standard error over the orderings): solid, NEB networks (annealed orderings); dotted, BVSE "
+            "networks (both states). Red line: the measured Arrhenius line of ball-milled LZNC; stars: "
+            "measured 25 °C values (grey: annealed LZNC).", kind="kmc")
+            + "<ul>" + "".join(f"<li class='note'>{esc(n)}</li>" for n in notes) + "</ul>"))
+    else:
+        sections.append(("Kinetic Monte Carlo (25-100 °C)", missing_html("σ(T) by KMC", "kmc", "kmc")))
 
     design = results.get("design", {})
     notes = []

@@ -54,6 +54,9 @@ def models_task(inputs: dict[str, Any]) -> dict[str, Any]:
         n_configs=inputs.get("n_configs", 1),
         seed=inputs.get("seed", 0),
         sweeps=inputs.get("sweeps", 100),
+        state=inputs.get("state", "annealed"),
+        milling_temperature_K=inputs.get("milling_temperature_K", 1000.0),
+        dielectric=inputs.get("dielectric", 10.0),
     )
     return ms.to_dict()
 

@@ -40,9 +40,9 @@ from halidelab.records import Provenance, Record
 from halidelab.screening.tasks import Task, task_function
 
 #: Tiers a screen knows, in execution order.
-SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse", "stability", "neb")
+SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse", "stability", "neb", "kmc")
 #: Tiers that need relaxed structures (they add ``models`` and ``relax``).
-NEEDS_RELAX = ("stability", "neb")
+NEEDS_RELAX = ("stability", "neb", "kmc")
 #: Default dopant-host mismatch (ionic radii, CN 6) above which a candidate is pruned, %:
 #: none. A 15 % rule of thumb pruned Ta5+ in Li3InCl6 (-20 %), measured to raise sigma;
 #: substitutions up to :data:`halidelab.rules.MEASURED_MISMATCH_PERCENT` have been made
@@ -103,6 +103,11 @@ TIER_COSTS: dict[str, TierCost] = {
                     source="CHGNet CI-NEB per band, 1 thread, 132-atom Li1.8Zr0.8(Nb,Ta)0.2Cl6 "
                            "models: measured 29-48 s (113 s for 3 bands, 129 s for 4); 296-392 s "
                            "with 3 processes sharing the 2 cores; scaled with atoms"),
+    # per network: KMC at 4 temperatures x 8 runs x 200 hops per Li, runs extended until
+    # diffusive; the first task of a worker also compiles the numba kernel (per_worker_s)
+    "kmc": TierCost(3.0, 15.0, 120.0, ref_atoms=132, per_worker_s=15.0,
+                    source="benchmarks/bench_kmc.py: BVSE-network KMC of relaxed Li2ZrCl6-type "
+                           "models, 1 thread"),
 }
 #: NEB bands per ``hops="distinct"`` study (low, typical, high): measured 3-4 on Li2ZrCl6-type
 #: models (x = 0.2 Nb: 3, Ta: 4; 1 vacancy hop class along c + 2-3 Li-i-Li paths in plane).
@@ -318,6 +323,10 @@ class ScreenSettings(Record):
         CI-NEB images per hop and optimiser steps (also the endpoint relaxation steps).
     reference_steps : int
         Optimiser steps of each competing-phase relaxation (``stability`` tier).
+    kmc_temperatures_K, kmc_runs, kmc_hops
+        Kinetic Monte Carlo (``kmc`` tier) on every relaxed ordering's BVSE network and on
+        the NEB networks the ``neb`` tier computed: temperatures (K), independent runs per
+        temperature, hops per Li.
     """
 
     tiers: tuple[str, ...] = ("rules", "prior")
@@ -330,11 +339,14 @@ class ScreenSettings(Record):
     bvse_resolution_A: float = 0.25
     seed: int = 0
     include_parent: bool = True
-    n_configs: int = 1
+    n_configs: int = 3
     neb_top: int = 5
     neb_images: int = 5
     neb_steps: int = 300
     reference_steps: int = 300
+    kmc_temperatures_K: tuple[float, ...] = (298.15, 323.15, 348.15, 373.15)
+    kmc_runs: int = 8
+    kmc_hops: float = 200.0
     provenance: Provenance = dataclasses.field(
         default_factory=lambda: Provenance(method="screening plan"))
 
@@ -482,7 +494,7 @@ def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
         n = n_all if tier == "rules" else n_surv
         scale = atoms / c.ref_atoms if c.ref_atoms else 1.0
         source = c.source
-        if tier in ("relax", "bvse") and settings.n_configs > 1:
+        if tier in ("relax", "bvse", "kmc") and settings.n_configs > 1:
             n *= settings.n_configs
             source = f"{source}; {settings.n_configs} orderings per candidate"
         if tier == "models" and settings.n_configs > 1:
@@ -692,11 +704,34 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
         stage(hull_t, "stability: hulls", local=True)
 
     neb_selected: list[str] = []
+    neb_t: list[Task] = []
     if "neb" in tiers:
         neb_t, neb_selected, why = select_neb(survivors, store, settings)
         notes.extend(f"neb: {w}" for w in why)
         stage(neb_t, f"neb ({settings.model})")
+    if "kmc" in tiers:
+        stage(kmc_tasks_for(structures, relaxed, neb_t, store, settings), "kmc")
     return output(est, n_real, pruned, neb_selected)
+
+
+def kmc_tasks_for(structures: dict[tuple[str, int], tuple[str, dict[str, Any]]],
+                  relaxed: dict[tuple[str, int], dict[str, Any] | None], neb_tasks: Sequence[Task],
+                  store: Any, settings: ScreenSettings) -> list[Task]:
+    """``kmc`` tasks: one per relaxed ordering on its BVSE network, one per finished NEB
+    study on its NEB network (inputs as ``halidelab reproduce`` writes them)."""
+    common = {"temperatures_K": [float(t) for t in settings.kmc_temperatures_K], "n_runs": settings.kmc_runs,
+              "hops_per_carrier": float(settings.kmc_hops), "seed": settings.seed}
+    out = []
+    for ki, (lab, _) in structures.items():
+        rel = relaxed.get(ki)
+        if rel:
+            out.append(Task("kmc", f"{lab} bvse", {"structure": rel["structure"], "source": "bvse", **common}))
+    for t in neb_tasks:
+        study = store.result(t.key)
+        if study and study.get("results"):
+            out.append(Task("kmc", f"{t.label} neb", {"structure": t.inputs["structure"], "source": "neb",
+                                                      "study": study, **common}))
+    return out
 
 
 # -- stability and NEB stages ----------------------------------------------------------------

@@ -141,6 +141,11 @@ class CandidateResults:
         is relaxed); ``relax``, ``bvse`` and ``lattice`` are its values.
     neb_config : int or None
         Ordering the NEB study ran on.
+    state : str
+        Synthesis state of the models (``annealed`` or ``ball-milled``).
+    ensemble : dict
+        :func:`halidelab.ensemble.summarize_members` over every ordering: mean, spread and
+        standard error of the lattice, barriers and KMC results.
     """
 
     label: str
@@ -161,6 +166,8 @@ class CandidateResults:
     configurations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     best_config: int = 0
     neb_config: int | None = None
+    state: str = "annealed"
+    ensemble: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -302,10 +309,14 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
     prior_by_formula = {}
     for r in latest(by_kind.get("prior", [])).values():
         prior_by_formula[r["inputs"].get("formula")] = r["result"]
-    models_by_sub = {}
+    models_by_sub: dict[str, dict[str, dict[str, Any]]] = {}
     for r in latest(by_kind.get("models", [])).values():
         inp = r["inputs"]
-        models_by_sub[_sub_key(inp["parent"], inp.get("substitutions", []))] = r["result"]
+        models_by_sub.setdefault(_sub_key(inp["parent"], inp.get("substitutions", [])), {})[
+            inp.get("state", "annealed")] = r["result"]
+    kmc_by_struct: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in latest(by_kind.get("kmc", [])).values():
+        kmc_by_struct[(_shash(r["inputs"]["structure"]), r["inputs"].get("source", "bvse"))] = r["result"]
     relax_by_start = {}
     for r in latest(by_kind.get("relax", [])).values():
         relax_by_start[_shash(r["inputs"]["structure"])] = r["result"]
@@ -328,34 +339,40 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
         for h in hashes:
             hull_rows.setdefault(h, []).append((hashes, r.get("updated_utc") or "", r["result"]))
 
-    out: dict[str, CandidateResults] = {}
+    out: dict[tuple[str, str], CandidateResults] = {}
     for r in sorted(by_kind.get("rules", []), key=lambda r: r.get("updated_utc") or ""):
         res, inp = r["result"], r["inputs"]
         if want and res.get("parent") != want:
             continue
         subs = inp.get("substitutions", [])
         key = sub_key(res["parent"], subs)
-        c = CandidateResults(
-            label=r["label"], parent=res["parent"], formula=res.get("formula"),
-            dopant=subs[0]["dopant"] if subs else None, site=subs[0]["site"] if subs else None,
-            x=float(sum(s["x"] for s in subs)), rules=res, key=key)
-        if c.formula:
-            c.prior = prior_by_formula.get(c.formula)
-            c.stability = stab_by_formula.get(c.formula)
-        c.models = models_by_sub.get(key)
-        if c.models and c.models.get("configurations"):
-            _join_configurations(c, relax_by_start, bvse_by_struct, neb_by_struct, stab_by_struct,
-                                 hull_rows)
-        out[key] = c  # a later rules row (other thresholds) replaces an earlier one
-    return sorted(out.values(), key=lambda c: (c.parent, c.dopant or "", c.site or "", c.x))
+        by_state = models_by_sub.get(key) or {"annealed": None}
+        for state, models in by_state.items():
+            c = CandidateResults(
+                label=r["label"] + ("" if state == "annealed" else f" ({state})"), parent=res["parent"],
+                formula=res.get("formula"), dopant=subs[0]["dopant"] if subs else None,
+                site=subs[0]["site"] if subs else None, x=float(sum(s["x"] for s in subs)), rules=res,
+                key=key, state=state)
+            if c.formula:
+                c.prior = prior_by_formula.get(c.formula)
+                c.stability = stab_by_formula.get(c.formula)
+            c.models = models
+            if c.models and c.models.get("configurations"):
+                _join_configurations(c, relax_by_start, bvse_by_struct, neb_by_struct, stab_by_struct,
+                                     hull_rows, kmc_by_struct)
+            out[(key, state)] = c  # a later rules row (other thresholds) replaces an earlier one
+    return sorted(out.values(), key=lambda c: (c.parent, c.dopant or "", c.site or "", c.x, c.state))
 
 
 def _join_configurations(c: CandidateResults, relax_by_start: dict[str, Any],
                          bvse_by_struct: dict[str, list[dict[str, Any]]],
                          neb_by_struct: dict[str, Any], stab_by_struct: dict[str, Any],
-                         hull_rows: dict[str, list[tuple[set[str], str, dict[str, Any]]]]) -> None:
-    """Attach every ordering's relax/BVSE to ``c`` and pick the lowest-energy one."""
-    from halidelab.screening.reproduce import primitive_lattice
+                         hull_rows: dict[str, list[tuple[set[str], str, dict[str, Any]]]],
+                         kmc_by_struct: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
+    """Attach every ordering's relax/BVSE/NEB/KMC to ``c``, its ensemble statistics, and
+    pick the lowest-energy ordering."""
+    from halidelab.ensemble import summarize_members
+    from halidelab.structures.models import primitive_lattice
 
     confs = []
     for cf in c.models["configurations"]:
@@ -364,15 +381,24 @@ def _join_configurations(c: CandidateResults, relax_by_start: dict[str, Any],
         cands = bvse_by_struct.get(_shash(rel["structure"]), []) if rel else []
         if not cands:
             cands = bvse_by_struct.get(_shash(s), [])
+        hashes = ([_shash(rel["structure"])] if rel else []) + [_shash(s)]
+        kmc = kmc_by_struct or {}
         confs.append({
             "index": int(cf.get("index", len(confs))), "relax": rel,
             "bvse": min(cands, key=lambda b: b.get("resolution_A", 1.0)) if cands else None,
             "energy_per_atom_eV": float(rel["energy_per_atom_eV"]) if rel else None,
-            "hashes": ([_shash(rel["structure"])] if rel else []) + [_shash(s)],
+            "neb": next((neb_by_struct[h] for h in hashes if h in neb_by_struct), None),
+            "kmc_bvse": next((kmc[(h, "bvse")] for h in hashes if (h, "bvse") in kmc), None),
+            "kmc_neb": next((kmc[(h, "neb")] for h in hashes if (h, "neb") in kmc), None),
+            "disorder": cf.get("disorder"),
+            "hashes": hashes,
         })
     relaxed = [x for x in confs if x["energy_per_atom_eV"] is not None]
     best = min(relaxed, key=lambda x: x["energy_per_atom_eV"]) if relaxed else confs[0]
-    c.configurations = [{k: v for k, v in x.items() if k != "hashes"} for x in confs]
+    c.configurations = [{k: v for k, v in x.items() if k not in ("hashes", "neb", "kmc_bvse", "kmc_neb")}
+                        for x in confs]
+    c.ensemble = summarize_members([{**x, "supercell_matrix": c.models["supercell_matrix"],
+                                     "n_formula_units": c.models["n_formula_units"]} for x in confs])
     c.best_config = best["index"]
     c.relax, c.bvse = best["relax"], best["bvse"]
     # NEB of the lowest-energy ordering first, else of any other one

@@ -606,6 +606,20 @@ def _ball_milled(sc: Structure, sc_roles: list[tuple[str, str, float, str]], li_
     return tuple(configs), n_atoms, notes
 
 
+def primitive_lattice(structure: dict[str, Any], supercell_matrix: Sequence[Sequence[int]]
+                      ) -> dict[str, float]:
+    """a, c (A) and volume per prototype cell of a (relaxed) supercell.
+
+    The supercell's lattice rows are S @ L_prim, so L_prim = S^-1 @ L_supercell; a and c
+    are averaged over the cell in the sense of this linear map.
+    """
+    from pymatgen.core import Lattice
+
+    lat = np.asarray(structure["lattice"]["matrix"], dtype=float)
+    prim = Lattice(np.linalg.solve(np.asarray(supercell_matrix, dtype=float), lat))
+    return {"a_A": prim.a, "b_A": prim.b, "c_A": prim.c, "volume_A3": prim.volume}
+
+
 def write_structure(structure: Structure, path: str | Path) -> Path:
     """Write a structure; the format follows the suffix (.cif, .vasp/POSCAR, .extxyz)."""
     path = Path(path)

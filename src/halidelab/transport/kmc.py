@@ -64,6 +64,14 @@ ATTEMPT_FREQUENCY_HZ = 1.0e13
 EXCLUSION_RADIUS_A = 2.4
 #: Shortest supercell length along each cell vector, A.
 MIN_SUPERCELL_LENGTH_A = 20.0
+#: A temperature is diffusive when the run-averaged collective MSD per carrier reaches
+#: this many hop lengths squared over the fit window ...
+MIN_MSD_HOPS = 4.0
+#: ... and grows there with at least this log-log slope (1 = diffusive).
+MIN_LOGLOG_SLOPE = 0.7
+#: Runs that are not diffusive are repeated 4x longer, up to this many times the asked
+#: ``hops_per_carrier`` (rattling between neighbouring sites eats events).
+MAX_EXTENSION = 64
 
 ANGSTROM2_TO_CM2 = 1e-16
 
@@ -667,6 +675,13 @@ class KMCPoint(Record):
         Time-averaged occupation per site label (fraction of those sites holding a Li).
     d_sigma_runs, d_tracer_runs : tuple of float
         Per-run values, cm^2/s.
+    diffusive : bool
+        The run-averaged collective MSD reached :data:`MIN_MSD_HOPS` hop lengths squared
+        with a log-log slope >= :data:`MIN_LOGLOG_SLOPE` (runs are extended up to
+        :data:`MAX_EXTENSION` times before giving up); a point that is not is left out of
+        the Arrhenius fit.
+    note : str
+        Why it is not diffusive.
     """
 
     temperature_K: float
@@ -685,6 +700,8 @@ class KMCPoint(Record):
     occupancy: dict[str, float]
     d_sigma_runs: tuple[float, ...]
     d_tracer_runs: tuple[float, ...]
+    diffusive: bool = True
+    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -746,10 +763,11 @@ def _initial_occupation(lat: _Lattice, n_p: int, rng: np.random.Generator) -> np
                           "lower exclusion_radius_A")
 
 
-def _diffusion_from_samples(samples: np.ndarray, sample_dt: float) -> tuple[float, float]:
+def _diffusion_from_samples(samples: np.ndarray, sample_dt: float) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Tracer and collective D (A^2/s) from sampled displacements, time-origin averaged,
     slope over lags of 5-25 % of the run (short lags: many independent windows for the
-    collective MSD, which is one trajectory per run; KMC has no ballistic regime to skip)."""
+    collective MSD, which is one trajectory per run; KMC has no ballistic regime to skip).
+    Also returns the window's times (s) and collective MSD per carrier (A^2)."""
     from halidelab.transport.diffusion import msd_fft
 
     n_s, n_p, _ = samples.shape
@@ -764,14 +782,29 @@ def _diffusion_from_samples(samples: np.ndarray, sample_dt: float) -> tuple[floa
         tt = t - t.mean()
         return float((tt * (y - y.mean())).sum() / (tt * tt).sum())
 
-    return slope(tracer) / 6.0, slope(coll) / 6.0
+    return slope(tracer) / 6.0, slope(coll) / 6.0, t, coll
+
+
+def _diffusive(t: np.ndarray, coll: np.ndarray, hop_A: float) -> tuple[bool, str]:
+    """The run-averaged collective MSD is diffusive over the fit window: it reaches
+    :data:`MIN_MSD_HOPS` hop lengths squared and grows with a log-log slope of at least
+    :data:`MIN_LOGLOG_SLOPE` (local back-and-forth between neighbouring sites plateaus)."""
+    y = np.maximum(coll, 1e-30)
+    slope = float(np.polyfit(np.log(t), np.log(y), 1)[0]) if len(t) >= 2 else 0.0
+    reasons = []
+    if coll[-1] < MIN_MSD_HOPS * hop_A**2:
+        reasons.append(f"collective MSD {coll[-1]:.2g} A^2 < {MIN_MSD_HOPS} hop lengths squared")
+    if slope < MIN_LOGLOG_SLOPE:
+        reasons.append(f"MSD log-log slope {slope:.2f} < {MIN_LOGLOG_SLOPE}")
+    return not reasons, "; ".join(reasons)
 
 
 def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int = 8,
             hops_per_carrier: float = 200.0, equilibration_per_carrier: float = 20.0,
             n_samples: int = 400, supercell: Sequence[int] | None = None,
             min_length_A: float = MIN_SUPERCELL_LENGTH_A, seed: int = 0,
-            progress: Any = None, n_carriers_total: int | None = None) -> KMCResult:
+            progress: Any = None, n_carriers_total: int | None = None,
+            diffusive_check: bool = True) -> KMCResult:
     """KMC on a rate network at several temperatures, then Arrhenius.
 
     Parameters
@@ -795,6 +828,9 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
     n_carriers_total : int, optional
         Carriers in the whole supercell (default: the network's per cell times the cells;
         other values are for model systems such as one particle on a lattice).
+    diffusive_check : bool
+        Extend non-diffusive runs and leave out what stays non-diffusive (default); off
+        only for model systems whose exact answer is sub-diffusive (single-file chains).
 
     Returns
     -------
@@ -820,35 +856,47 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
     n_cm3 = n_p / volume_cm3
     points = []
     done_runs, total_runs = 0, len(temps) * n_runs
-    ss = np.random.SeedSequence(seed)
     labels = sorted(set(lat.label))
     label_arr = np.array(lat.label)
+    hop_A = float(np.median(np.linalg.norm(lat.dx, axis=1))) if len(lat.dx) else 1.0
+    not_diffusive: list[str] = []
     for T in temps:
         kt = K_B_EV_K * T
         rate = network.attempt_frequency_Hz * np.exp(-(lat.saddle - lat.energy[lat.src]) / kt)
-        dts, dss, events, times = [], [], [], []
-        occ_acc = np.zeros(lat.n_sites)
-        for child in ss.spawn(n_runs):
-            rng = np.random.default_rng(child)
-            occ = _initial_occupation(lat, n_p, rng)
-            part_at = np.full(lat.n_sites, -1, dtype=np.int64)
-            part_at[np.nonzero(occ)[0]] = np.arange(n_p)
-            kseed = int(rng.integers(0, 2**31 - 1))
-            samples, sdt, n_ev, occ_time, _ = kernel(
-                occ, part_at, lat.src, lat.dst, rate, lat.dx, lat.se_ptr, lat.se_idx, lat.ex_ptr,
-                lat.ex_idx, lat.src_ex, int(equilibration_per_carrier * n_p), int(hops_per_carrier * n_p),
-                int(n_samples), kseed)
-            if sdt <= 0:
-                raise SimulationError(f"no hop is possible at {T:g} K: every carrier is blocked")
-            d_tr, d_col = _diffusion_from_samples(samples, sdt)
-            dts.append(d_tr * ANGSTROM2_TO_CM2)
-            dss.append(d_col * ANGSTROM2_TO_CM2)
-            events.append(n_ev)
-            times.append(sdt * (n_samples - 1))
-            occ_acc += occ_time
-            done_runs += 1
-            if progress is not None:
-                progress(done_runs, total_runs)
+        hops = float(hops_per_carrier)
+        while True:
+            dts, dss, events, times, colls = [], [], [], [], []
+            occ_acc = np.zeros(lat.n_sites)
+            for child in np.random.SeedSequence([seed, int(round(T * 1000)), int(hops)]).spawn(n_runs):
+                rng = np.random.default_rng(child)
+                occ = _initial_occupation(lat, n_p, rng)
+                part_at = np.full(lat.n_sites, -1, dtype=np.int64)
+                part_at[np.nonzero(occ)[0]] = np.arange(n_p)
+                kseed = int(rng.integers(0, 2**31 - 1))
+                samples, sdt, n_ev, occ_time, _ = kernel(
+                    occ, part_at, lat.src, lat.dst, rate, lat.dx, lat.se_ptr, lat.se_idx, lat.ex_ptr,
+                    lat.ex_idx, lat.src_ex, int(equilibration_per_carrier * n_p), int(hops * n_p),
+                    int(n_samples), kseed)
+                if sdt <= 0:
+                    raise SimulationError(f"no hop is possible at {T:g} K: every carrier is blocked")
+                d_tr, d_col, t_win, coll = _diffusion_from_samples(samples, sdt)
+                dts.append(d_tr * ANGSTROM2_TO_CM2)
+                dss.append(d_col * ANGSTROM2_TO_CM2)
+                events.append(n_ev)
+                times.append(sdt * (n_samples - 1))
+                colls.append(np.interp(np.linspace(0.05, 0.25, 20), t_win / t_win[-1] * 0.25, coll))
+                occ_acc += occ_time
+                done_runs += 1
+                if progress is not None:
+                    progress(done_runs, total_runs)
+            t_ref = np.linspace(0.05, 0.25, 20) * float(np.mean(times))
+            ok, why = _diffusive(t_ref, np.mean(colls, axis=0), hop_A) if diffusive_check else (True, "")
+            if ok or hops >= MAX_EXTENSION * hops_per_carrier:
+                break
+            hops *= 4.0
+            total_runs += n_runs
+        if not ok:
+            not_diffusive.append(f"{T:g} K: {why} after {hops:g} hops per Li")
         dts_a, dss_a = np.array(dts), np.array(dss)
         se = lambda a: float(a.std(ddof=1) / math.sqrt(len(a)))  # noqa: E731
         d_tr, d_tr_err = float(dts_a.mean()), se(dts_a)
@@ -866,13 +914,17 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
             sigma_S_cm=float(sig), sigma_err_S_cm=float(sig_err), n_runs=n_runs,
             events_per_run=float(np.mean(events)), hops_per_carrier=float(np.mean(events) / n_p),
             time_per_run_s=float(np.mean(times)), occupancy=occupancy,
-            d_sigma_runs=tuple(float(v) for v in dss_a), d_tracer_runs=tuple(float(v) for v in dts_a)))
+            d_sigma_runs=tuple(float(v) for v in dss_a), d_tracer_runs=tuple(float(v) for v in dts_a),
+            diffusive=bool(ok), note=why))
     ea = ea_err = s25 = s25_lo = s25_hi = None
     arr = None
     warns: list[str] = []
-    usable = [p for p in points if p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm]
-    if len(usable) < len(points):
-        warns.append(f"{len(points) - len(usable)} temperature(s) gave a collective D not resolved from zero "
+    usable = [p for p in points if p.diffusive and p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm]
+    warns += [f"not diffusive at {m}: left out of the Arrhenius fit (raise hops_per_carrier)"
+              for m in not_diffusive]
+    unresolved = [p for p in points if p.diffusive and not (p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm)]
+    if unresolved:
+        warns.append(f"{len(unresolved)} temperature(s) gave a collective D not resolved from zero "
                      "(error >= value): longer runs (hops_per_carrier) or more runs")
     if len(usable) >= 2:
         from halidelab.arrhenius import fit_arrhenius
@@ -901,6 +953,8 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
         "sigma = n e^2 D_sigma / (k_B T) with the collective (jump) D: correlations included, "
         "Haven ratio reported, not assumed",
         f"{n_runs} independent runs per temperature; errors are their standard error",
+        f"a temperature counts only when diffusive (collective MSD >= {MIN_MSD_HOPS:g} hop lengths squared, "
+        f"log-log slope >= {MIN_LOGLOG_SLOPE}); runs are extended 4x up to {MAX_EXTENSION}x before giving up",
         *network.notes,
     )
     return KMCResult(
