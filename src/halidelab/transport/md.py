@@ -26,25 +26,16 @@ thermostat drifts by more than ``max_drift_eV_atom``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from halidelab.engine.batch import as_evaluator
-from halidelab.engine.md import (
-    MOBILE,
-    THERMOSTATS,
-    MDBatch,
-    MDFailure,
-    MDResult,
-    MDTask,
-    closest_distance_A,
-)
+from halidelab.engine.md import MDBatch, MDFailure, MDResult, MDTask
 from halidelab.errors import SimulationError
 from halidelab.potentials import Potential
 
-__all__ = ["MOBILE", "THERMOSTATS", "MDResult", "closest_distance_A", "run_md", "run_md_series"]
+__all__ = ["MDResult", "run_md", "run_md_series"]
 
 
 def run_md(
@@ -116,8 +107,6 @@ def run_md(
     SimulationError
         Bad settings, or the run went unphysical (the message says how).
     """
-    if not (temperature_K > 0 and math.isfinite(temperature_K)):
-        raise SimulationError(f"temperature must be > 0 K, got {temperature_K}")
     sim = MDBatch([MDTask(structure, float(temperature_K), trajectory, seed=seed)], steps,
                   as_evaluator(model, calculator), timestep_fs=timestep_fs, thermostat=thermostat,
                   thermostat_time_fs=thermostat_time_fs, mobile=mobile, interval=interval,

@@ -270,8 +270,11 @@ def _relax_starts(structures: Sequence[Any], ev: BatchEvaluator, s: _Settings,
 
 
 def _run_jobs(jobs: Sequence[_Job], ev: BatchEvaluator, s: _Settings,
-              progress: StageProgress | None = None) -> list[NEBResult]:
-    """Final and interstitial states of every job relaxed together, then every band together."""
+              progress: StageProgress | None = None) -> tuple[list[NEBResult], int]:
+    """Final and interstitial states of every job relaxed together, then every band together.
+
+    Returns the hop records (in job order) and the number of bands run.
+    """
     t0 = time.perf_counter()
 
     def stage(name: str) -> Callable[[int, int], None] | None:
@@ -357,7 +360,7 @@ def _run_jobs(jobs: Sequence[_Job], ev: BatchEvaluator, s: _Settings,
         if job.start.not_relaxed_study:
             r = dataclasses.replace(r, endpoints_ok=False, warnings=(*r.warnings, "initial state not relaxed to fmax"))
         out.append(r)
-    return out
+    return out, len(bands)
 
 
 def _settings(n_images: int, fmax: float, steps: int, endpoint_fmax: float | None, endpoint_steps: int,
@@ -459,7 +462,7 @@ def neb_hop(
                   relax_endpoints=relax_endpoints)
     ev = as_evaluator(model, calculator)
     start = _own_start(atoms, relaxed_initial, relax_endpoints, ev, s)
-    (r,) = _run_jobs([_Job(start, network, hop=hop)], ev, s, progress)
+    (r,), _ = _run_jobs([_Job(start, network, hop=hop)], ev, s, progress)
     return r
 
 
@@ -521,7 +524,7 @@ def neb_path(
                   split=split)
     ev = as_evaluator(model, calculator)
     start = _own_start(to_atoms(structure), relaxed_initial, True, ev, s)
-    (r,) = _run_jobs([_Job(start, network, hop_in=hop_in, hop_out=hop_out)], ev, s, progress)
+    (r,), _ = _run_jobs([_Job(start, network, hop_in=hop_in, hop_out=hop_out)], ev, s, progress)
     return r
 
 
@@ -677,7 +680,7 @@ def neb_studies(
         jobs += [_Job(start, net, hop=h) for h in chosen] + [_Job(start, net, hop_in=h1, hop_out=h2)
                                                             for h1, h2, _ in paths]
         owner += [q] * (len(chosen) + len(paths))
-    results = _run_jobs(jobs, ev, s, progress)
+    results, n_bands = _run_jobs(jobs, ev, s, progress)
     if on_result is not None:
         for r in results:
             on_result(r)
@@ -688,7 +691,7 @@ def neb_studies(
         hb = hop_barriers_from_results(net, mine, level=level, converged_only=True)
         prov = provenance("ci-neb-study", ev.info, {
             "hops": mode, "n_images": s.n_images, "fmax_eV_A": s.fmax, "steps": s.steps,
-            "interstitials": interstitials, "n_structures": len(models), "n_bands": len(jobs),
+            "interstitials": interstitials, "n_structures": len(models), "n_bands": n_bands,
             "initial_state_force_calls": n_i + 1, "model_calls": ev.n_calls - calls0})
         studies.append(NEBStudy(
             formula=st.composition.reduced_formula, n_atoms=len(atoms), hops_mode=mode, results=tuple(mine),
