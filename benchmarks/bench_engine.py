@@ -29,8 +29,10 @@ What is measured:
   a cell, median of ``--repeats`` calls after a warm-up: atoms/s of model evaluation.
 - ``md``: ``halidelab.engine.md.run_md_batch`` with B tasks (600 K, different seeds),
   ``--steps`` steps, frames every 1000 steps: atom-steps/s = B x n_atoms x steps / wall.
-  ``ase``: ``halidelab.transport.md.run_md`` on one cell with the registry's ASE
-  calculator (the loop over B structures runs at this rate).
+  ``md-ase``: ASE's own ``Bussi`` on one cell with the registry's ASE calculator (the
+  yardstick: a loop over B structures runs at this rate). ``md-single``: the public
+  ``halidelab.transport.md.run_md`` on one cell with the registry model (a batch of one
+  on the engine; before the engine became the only path this row was ``md-ase``).
 - ``neb``: Li-vacancy hops in the 30-atom cell, 3 images, ``--neb-hops`` hops in one
   ``neb_batch`` call vs ASE's NEB (improved tangent, FIRE, plain then climbing) one hop
   after another: wall time per hop and the barrier difference.
@@ -127,18 +129,40 @@ def bench_md(ev, base, n, b, steps):
 
 
 def bench_ase_md(model, device, base, n, steps):
+    """ASE's Bussi NVT with the registry's ASE calculator: the yardstick."""
+    from ase import units
+    from ase.md.bussi import Bussi
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
     from halidelab.potentials import get_calculator
-    from halidelab.transport.md import run_md
 
     calc = get_calculator(model, device)
     (a,) = cells(base, n, 1)
+    a.calc = calc
+    rng = np.random.default_rng(0)
+    MaxwellBoltzmannDistribution(a, temperature_K=600.0, rng=rng)
+    Stationary(a)
+    dyn = Bussi(a, 2.0 * units.fs, temperature_K=600.0, taut=100 * units.fs, rng=rng)
+    dyn.run(1)  # warm-up
+    t = time.perf_counter()
+    dyn.run(steps)
+    wall = time.perf_counter() - t
+    return {"kind": "md-ase", "n_atoms": n, "batch": 1, "steps": steps, "wall_s": wall,
+            "atom_steps_per_s": n * steps / wall}
+
+
+def bench_single_md(ev, base, n, steps):
+    """The public run_md on one cell (the engine, a batch of one)."""
+    from halidelab.transport.md import run_md
+
+    (a,) = cells(base, n, 1)
     with tempfile.TemporaryDirectory() as d:
-        run_md(a, 600.0, 1, Path(d) / "warm.traj", calculator=calc)
+        run_md(a, 600.0, 1, Path(d) / "warm.traj", calculator=ev)
         t = time.perf_counter()
-        run_md(a, 600.0, steps, Path(d) / "x.traj", calculator=calc, interval=1000,
+        run_md(a, 600.0, steps, Path(d) / "x.traj", calculator=ev, interval=1000,
                checkpoint_every=1000, max_temperature_factor=10)
         wall = time.perf_counter() - t
-    return {"kind": "md-ase", "n_atoms": n, "batch": 1, "steps": steps, "wall_s": wall,
+    return {"kind": "md-single", "n_atoms": n, "batch": 1, "steps": steps, "wall_s": wall,
             "atom_steps_per_s": n * steps / wall}
 
 
@@ -173,8 +197,8 @@ def bench_neb(ev, model, device, base, n_hops, fmax, steps):
 
     hops = li_vacancy_hops(base, n_hops)
     t = time.perf_counter()
-    res = neb_batch([NEBHop(i, f, f"hop{k}") for k, (i, f, _) in enumerate(hops)], n_images=3,
-                    fmax=fmax, steps=steps, evaluator=ev)
+    res = neb_batch([NEBHop(i, f, f"hop{k}") for k, (i, f, _) in enumerate(hops)], ev, n_images=3,
+                    fmax=fmax, steps=steps)
     wall_b = time.perf_counter() - t
     calc = get_calculator(model, device)
     t = time.perf_counter()
@@ -256,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                         torch.cuda.empty_cache()
                 if not args.no_md and not cq:
                     emit({**tag, **bench_ase_md(model, args.device, base, n, args.steps)})
+                    emit({**tag, **bench_single_md(ev, base, n, args.steps)})
             if args.neb and not cq:
                 emit({**tag, **bench_neb(ev, model, args.device, base, args.neb_hops, 0.05, args.neb_steps)})
             if args.tier:

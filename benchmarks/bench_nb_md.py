@@ -78,7 +78,7 @@ def main() -> None:
         folder = out / tag
         model = build_models(design_composition("Li2ZrCl6", subs), supercell=[1, 1, 2], n_configs=1, seed=0)
         t0 = time.perf_counter()
-        rel = relax(model.structures[0], model=args.model, threads=args.threads, fmax=0.05)
+        rel = relax(model.structures[0], calculator=calc, fmax=0.05)
         print(f"{label}: relaxed {len(rel.to_structure())} atoms, a = {rel.lattice_final.a_A:.3f} "
               f"c = {rel.lattice_final.c_A:.3f} A, converged={rel.converged} ({time.perf_counter() - t0:.0f} s)")
         steps = int(round(args.ps * 1000 / args.timestep))

@@ -16,6 +16,7 @@ import time
 import warnings
 
 from halidelab.composition import Substitution, design_composition
+from halidelab.potentials import Potential
 from halidelab.relax import relax
 from halidelab.structures.models import build_models
 from halidelab.transport.neb import neb_study
@@ -33,9 +34,9 @@ def main() -> None:
     for label, subs in (("Li2ZrCl6", []), ("Li5/3Zr2/3Nb1/3Cl6", [Substitution("Nb", "Zr", 1 / 3)])):
         model = build_models(design_composition("Li2ZrCl6", subs), supercell=1, n_configs=1, seed=0)
         t = time.perf_counter()
-        rel = relax(model.structures[0], model=args.model, threads=args.threads, fmax=args.fmax)
-        study = neb_study(rel.to_structure(), hops="distinct", model=args.model, threads=args.threads,
-                          n_images=args.images, fmax=args.fmax)
+        pot = Potential(args.model, threads=args.threads)
+        rel = relax(model.structures[0], pot, fmax=args.fmax)
+        study = neb_study(rel.to_structure(), hops="distinct", model=pot, n_images=args.images, fmax=args.fmax)
         wall = time.perf_counter() - t
         for r in study.results:
             print(f"{label:20s} {r.label:22s} fwd {r.barrier_forward_eV:.3f} bwd {r.barrier_backward_eV:.3f} eV "

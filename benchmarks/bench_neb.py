@@ -8,6 +8,10 @@ Prints, per symmetry-distinct hop (the c-axis Li1-Li2 hop through the shared fac
 the in-plane octahedron -> tetrahedral interstitial hops), the barriers, convergence,
 NEB steps, force calls and wall time; then the chain barriers ([Li1-Li2-Li1] along c,
 [Li-i-Li] in-plane) and the 1D/2D/3D percolation barriers. ``--out FILE`` saves JSON.
+
+``--via model`` (default) runs the study with the registry model
+(:class:`halidelab.potentials.Potential`, its batched evaluator); ``--via calculator``
+with the model's ASE calculator behind the engine (one structure per call).
 """
 
 from __future__ import annotations
@@ -26,17 +30,28 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--supercell", default="1", help="prototype cells: 1 (27 atoms) or 2 (54 atoms)")
+    ap.add_argument("--via", choices=["model", "calculator"], default="model")
+    ap.add_argument("--structure", default=None,
+                    help="a CIF/JSON of the model instead of the first Li2ZrCl6 ordering (the same input "
+                         "for runs of different code versions)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
     from halidelab.composition import design_composition
-    from halidelab.potentials import get_calculator
+    from halidelab.engine.batch import get_evaluator
+    from halidelab.potentials import Potential, get_calculator
     from halidelab.structures.models import build_models
     from halidelab.transport.neb import neb_study
 
-    s = build_models(design_composition("Li2ZrCl6"), supercell=int(args.supercell), n_configs=1).structures[0]
+    if args.structure:
+        from pymatgen.core import Structure
+
+        s = Structure.from_file(args.structure)
+    else:
+        s = build_models(design_composition("Li2ZrCl6"), supercell=int(args.supercell), n_configs=1).structures[0]
     t0 = time.perf_counter()
-    calc = get_calculator(args.model, device=args.device, threads=args.threads)
+    pot = Potential(args.model, device=args.device, threads=args.threads)
+    calc = get_evaluator(pot) if args.via == "model" else get_calculator(args.model, args.device, args.threads)
     t_load = time.perf_counter() - t0
 
     def show(r) -> None:
@@ -47,8 +62,8 @@ def main() -> None:
         for w in r.warnings:
             print("    warning:", w, flush=True)
 
-    print(f"{s.composition.reduced_formula}, {len(s)} atoms, model {args.model} (load {t_load:.1f} s), "
-          f"images={args.images} fmax={args.fmax}", flush=True)
+    print(f"{s.composition.reduced_formula}, {len(s)} atoms, model {args.model} via {args.via} "
+          f"(load {t_load:.1f} s), images={args.images} fmax={args.fmax}", flush=True)
     t1 = time.perf_counter()
     study = neb_study(s, hops="distinct", calculator=calc, n_images=args.images, fmax=args.fmax,
                       steps=args.steps, on_result=show)

@@ -13,6 +13,12 @@ model ever downloads anything:
   ``sevenn.util.load_checkpoint``; sevenn's name lookup (``pretrained_name_to_path``)
   would try to download a missing file, the path route never does.
 
+A :class:`Potential` names a model and where it runs (device, threads, and options:
+fidelity head, cuEquivariance kernels, atoms per call, neighbour list): it is the one
+argument every MLIP method of halidelab takes (``relax``, ``md``, ``neb``, the screen's
+tasks, the CLI's ``--model/--device/--threads``), and what goes into their provenance
+(name, checkpoint version and the checkpoint file's SHA-256).
+
 Loaded models are cached per process (one load per model, device and modal); each
 :func:`get_calculator` call wraps the cached model in a fresh ASE calculator, so two
 structures never share calculator state. Any other ASE calculator works with the
@@ -23,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
 import io
 import os
 import threading
@@ -95,6 +103,16 @@ def _checkpoint_path(spec: _Spec) -> str:
     return path
 
 
+@functools.cache
+def checkpoint_sha256(path: str) -> str:
+    """SHA-256 of a checkpoint file (hex), computed once per process and path."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _package_version(family: str) -> str:
     from importlib.metadata import version
 
@@ -128,14 +146,17 @@ def model_info(model: str = "chgnet", modal: str | None = None) -> dict[str, Any
     -------
     dict
         ``name``, ``version`` (checkpoint name), ``checkpoint`` (absolute path),
-        ``package`` and ``package_version``, ``modal`` and ``description``.
+        ``checkpoint_sha256``, ``package`` and ``package_version``, ``modal`` and
+        ``description``.
     """
     name = _canonical(model)
     spec = _REGISTRY[name]
+    path = _checkpoint_path(spec)
     return {
         "name": name,
         "version": spec.version if not spec.modals else f"{spec.version}/{_modal(spec, modal)}",
-        "checkpoint": _checkpoint_path(spec),
+        "checkpoint": path,
+        "checkpoint_sha256": checkpoint_sha256(path),
         "package": spec.family,
         "package_version": _package_version(spec.family),
         "modal": _modal(spec, modal),
@@ -293,9 +314,122 @@ def calculator_info(calc: Any) -> dict[str, Any]:
     return {"name": type(calc).__name__, "version": None, "checkpoint": None}
 
 
-def provenance(method: str, calc: Any, parameters: dict[str, Any] | None = None,
+#: what of an evaluator's or calculator's description goes into a result's provenance
+#: (besides the model name and version, which have fields of their own)
+_PROVENANCE_KEYS = ("checkpoint_sha256", "modal", "device", "enable_cueq", "batching",
+                    "max_atoms_per_call", "max_structures_per_call", "neighbor_list")
+
+
+def provenance(method: str, source: Any, parameters: dict[str, Any] | None = None,
                seed: int | None = None) -> Provenance:
-    """A :class:`Provenance` naming the calculator's model and checkpoint version."""
-    info = calculator_info(calc)
+    """A :class:`Provenance` naming the model, its checkpoint version and checksum.
+
+    Parameters
+    ----------
+    method : str
+    source : dict or ase Calculator
+        The ``info`` of a :class:`halidelab.engine.batch.BatchEvaluator` (model name,
+        version, checkpoint SHA-256, device, batching) or an ASE calculator.
+    parameters : dict, optional
+        The method's parameters; the model's description is added under ``potential``.
+    seed : int, optional
+    """
+    info = dict(source) if isinstance(source, dict) else calculator_info(source)
+    params = dict(parameters or {})
+    params["potential"] = {k: info[k] for k in _PROVENANCE_KEYS if info.get(k) is not None}
     return Provenance(method=method, model=info.get("name"), model_version=info.get("version"),
-                      parameters=dict(parameters or {}), seed=seed)
+                      parameters=params, seed=seed)
+
+
+_NEIGHBOR_LISTS = ("auto", "ase", "torch")
+
+
+@dataclasses.dataclass(frozen=True)
+class Potential:
+    """An MLIP of the registry and where it runs: the one model argument of halidelab.
+
+    ``Potential("sevennet-0", device="cuda", enable_cueq=True)``; a bare registry name
+    works wherever a Potential is asked for (``Potential.of("chgnet")``). Names are
+    checked and stored canonical (``"7net-0"`` -> ``"sevennet-0"``), so a typo fails
+    where it is written, with the valid names in the message.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (:func:`available_models`).
+    device : str
+        ``"auto"`` (CUDA when visible, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    threads : int, optional
+        torch intra-op threads (None keeps the current setting).
+    modal : str, optional
+        Fidelity head of multi-fidelity models (``sevennet-mf-0``: "PBE" or "R2SCAN").
+    enable_cueq : bool, optional
+        cuEquivariance kernels for SevenNet on CUDA. None: on when the ``gpu`` extra is
+        installed and the device is CUDA; True: required; False: off.
+    max_atoms : int, optional
+        Atoms per model call (default: what the device holds,
+        :func:`halidelab.engine.batch.atom_budget`).
+    max_structures : int, optional
+        Structures per model call. Default: no limit on CUDA; one on a CPU, where
+        batching does not pay (measured, :mod:`halidelab.engine.batch`), unless
+        ``max_atoms`` is given.
+    neighbor_list : {"auto", "ase", "torch"}
+        SevenNet graph building: sevenn's own on the CPU, or on the model's device
+        ("auto": torch on CUDA, ase on the CPU).
+    """
+
+    name: str = "chgnet"
+    device: str = "auto"
+    threads: int | None = None
+    modal: str | None = None
+    enable_cueq: bool | None = None
+    max_atoms: int | None = None
+    neighbor_list: str = "auto"
+    max_structures: int | None = None
+
+    def __post_init__(self) -> None:
+        name = _canonical(self.name)
+        spec = _REGISTRY[name]
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "modal", _modal(spec, self.modal))
+        if self.threads is not None and int(self.threads) < 1:
+            raise ModelError(f"threads must be >= 1, got {self.threads}")
+        if self.max_atoms is not None and int(self.max_atoms) < 1:
+            raise ModelError(f"max_atoms must be >= 1, got {self.max_atoms}")
+        if self.max_structures is not None and int(self.max_structures) < 1:
+            raise ModelError(f"max_structures must be >= 1, got {self.max_structures}")
+        if self.neighbor_list not in _NEIGHBOR_LISTS:
+            raise ModelError(f"neighbor_list must be one of {_NEIGHBOR_LISTS}, got {self.neighbor_list!r}")
+        if self.enable_cueq and spec.family != "sevenn":
+            raise ModelError(f"cuEquivariance kernels exist for SevenNet only; drop enable_cueq for {name}")
+
+    @classmethod
+    def of(cls, model: Potential | str | None = None, **options: Any) -> Potential:
+        """``model`` as a Potential, with the ``options`` that are not None applied.
+
+        ``Potential.of("chgnet", device="cpu")``, ``Potential.of(pot, threads=2)``;
+        None means the default model (``chgnet``).
+        """
+        if model is not None and not isinstance(model, Potential | str):
+            raise ModelError(f"model must be a registry name or a Potential, got {type(model).__name__}; "
+                             "pass an ASE calculator as calculator=")
+        base = model if isinstance(model, Potential) else cls(model or "chgnet")
+        given = {k: v for k, v in options.items() if v is not None}
+        return dataclasses.replace(base, **given) if given else base
+
+    @property
+    def family(self) -> str:
+        """Model package: ``"chgnet"`` or ``"sevenn"``."""
+        return _REGISTRY[self.name].family
+
+    def info(self) -> dict[str, Any]:
+        """:func:`model_info` of this model (name, version, checkpoint and its SHA-256)."""
+        return model_info(self.name, self.modal)
+
+    def calculator(self) -> Any:
+        """An ASE calculator of this model on its device (:func:`get_calculator`)."""
+        return get_calculator(self.name, self.device, self.threads, self.modal)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (fields left at their defaults included)."""
+        return dataclasses.asdict(self)

@@ -1,173 +1,93 @@
 """Relaxation of positions and cell with an MLIP, and the lattice-vs-x (Vegard) trend.
 
-``relax(structure)`` runs an ASE optimiser (FIRE by default, or BFGS) on a
-``FrechetCellFilter`` (positions and the full cell, zero external pressure) or on the
-atoms alone (``relax_cell=False``), and returns a :class:`RelaxResult` that says
+``relax(structure)`` runs an optimiser (FIRE by default, BFGS or MDMin: ASE's updates)
+on a ``FrechetCellFilter`` (positions and the full cell, zero external pressure) or on
+the atoms alone (``relax_cell=False``), and returns a :class:`RelaxResult` that says
 whether it converged: final max force, steps, energy per atom and the lattice before
-and after. ``relax_series(structures, x)`` relaxes a doping series and fits the
-lattice against x (:func:`vegard_trend`), stating whether it contracts or expands.
+and after. ``relax_structures(structures)`` relaxes many (the orderings of a
+composition, a doping series) together: both run on the engine
+(:func:`halidelab.engine.relax.relax_batch`), a single structure being a batch of one,
+with any model: a registry name or :class:`~halidelab.potentials.Potential`, or any ASE
+calculator (``calculator=``). ``relax_series(structures, x)`` relaxes a doping series
+and fits the lattice against x (:func:`vegard_trend`), stating whether it contracts or
+expands.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from pymatgen.core import Structure
 
-from halidelab.errors import FitError, StructureError
-from halidelab.records import Provenance, Record
+from halidelab.atoms import to_atoms, to_structure
+from halidelab.engine.batch import as_evaluator
+from halidelab.engine.relax import (
+    ANION_ELEMENTS,
+    EV_A3_TO_GPA,
+    LatticeParams,
+    RelaxResult,
+    relax_batch,
+    volume_per_anion_A3,
+)
+from halidelab.errors import FitError
+from halidelab.potentials import Potential
+from halidelab.records import Record
 
-#: elements counted as the anion frame when normalising volumes (volume per anion)
-ANION_ELEMENTS = frozenset({"F", "Cl", "Br", "I", "O", "S", "Se", "Te", "N"})
-
-#: 1 eV/A^3 in GPa
-EV_A3_TO_GPA = 160.21766208
-
-
-@dataclasses.dataclass(frozen=True)
-class LatticeParams(Record):
-    """Cell parameters in A and degrees, volume in A^3."""
-
-    a_A: float
-    b_A: float
-    c_A: float
-    alpha_deg: float
-    beta_deg: float
-    gamma_deg: float
-    volume_A3: float
-
-    @classmethod
-    def of(cls, cell: Any) -> LatticeParams:
-        """From an ASE ``Cell`` / 3x3 matrix (rows are lattice vectors, A)."""
-        from ase.cell import Cell
-
-        c = Cell(np.asarray(cell, dtype=float))
-        a, b, cc, al, be, ga = (float(v) for v in c.cellpar())
-        return cls(a, b, cc, al, be, ga, float(abs(c.volume)))
+__all__ = ["ANION_ELEMENTS", "EV_A3_TO_GPA", "LatticeParams", "RelaxResult", "SeriesRelaxResult", "VegardTrend",
+           "relax", "relax_series", "relax_structures", "to_atoms", "to_structure", "vegard_trend",
+           "volume_per_anion_A3"]
 
 
-@dataclasses.dataclass(frozen=True)
-class RelaxResult(Record):
-    """Outcome of one relaxation.
+def relax_structures(
+    structures: Sequence[Structure | Any],
+    model: Potential | str = "chgnet",
+    calculator: Any = None,
+    fmax: float = 0.05,
+    steps: int = 500,
+    relax_cell: bool = True,
+    optimizer: str = "FIRE",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[RelaxResult]:
+    """Relax several structures together: one model call per optimiser step for all.
 
-    Attributes
+    Parameters
     ----------
-    formula : str
-        Reduced formula.
-    n_atoms : int
-    converged : bool
-        The optimiser reached ``fmax_target_eV_A`` within ``max_steps``.
+    structures : sequence of pymatgen Structure or ase Atoms
+        Ordered structures (partial occupancies are refused), any sizes: e.g. the
+        orderings of one composition.
+    model : Potential or str
+        The MLIP and where it runs (``Potential("sevennet-0", device="cuda")``).
+    calculator : ase Calculator or BatchEvaluator, optional
+        Any ASE calculator (one structure per call), used instead of ``model``.
+    fmax : float
+        Convergence threshold on the largest force, eV/A (for cell relaxations the
+        ``FrechetCellFilter`` also counts stress x volume in it).
     steps : int
-        Optimiser steps taken.
-    fmax_eV_A : float
-        Largest atomic force at the end, eV/A.
-    max_stress_GPa : float
-        Largest stress component at the end (cell relaxations; else at fixed cell).
-    energy_per_atom_eV, energy_initial_per_atom_eV : float
-        Energy per atom after and before, eV/atom.
-    lattice_initial, lattice_final : LatticeParams
+        Maximum optimiser steps per structure.
     relax_cell : bool
-    volume_per_anion_A3 : float or None
-        Final volume per anion (F, Cl, Br, I, O, S, N), A^3; the size measure that is
-        comparable between supercells of a doping series.
-    structure : dict
-        Relaxed structure (pymatgen ``Structure.as_dict()``).
-    wall_s : float
-    provenance : Provenance
+        True: positions and cell (zero pressure); False: positions at fixed cell.
+    optimizer : {"FIRE", "BFGS", "MDMin"}
+    progress : callable(iteration, n_running), optional
+
+    Returns
+    -------
+    list of RelaxResult
+        In input order; ``converged`` says honestly, per structure, whether ``fmax`` was
+        reached within ``steps``.
     """
-
-    formula: str
-    n_atoms: int
-    converged: bool
-    steps: int
-    max_steps: int
-    fmax_eV_A: float
-    fmax_target_eV_A: float
-    max_stress_GPa: float
-    energy_per_atom_eV: float
-    energy_initial_per_atom_eV: float
-    lattice_initial: LatticeParams
-    lattice_final: LatticeParams
-    relax_cell: bool
-    optimizer: str
-    volume_per_anion_A3: float | None
-    structure: dict[str, Any]
-    wall_s: float
-    provenance: Provenance
-
-    def to_structure(self) -> Structure:
-        """The relaxed structure as a pymatgen ``Structure``."""
-        return Structure.from_dict(self.structure)
-
-
-def to_atoms(structure: Structure | Any) -> Any:
-    """An ASE ``Atoms`` copy of a pymatgen ``Structure`` or ``Atoms``.
-
-    Raises
-    ------
-    StructureError
-        Partially occupied sites (order the structure first), no atoms, no cell.
-    """
-    from ase import Atoms
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    if isinstance(structure, Atoms):
-        atoms = structure.copy()
-        atoms.calc = None
-    elif isinstance(structure, Structure):
-        if not structure.is_ordered:
-            raise StructureError(
-                f"{structure.composition.reduced_formula} has partially occupied sites: order "
-                "the structure first (halidelab.build_models or `halidelab design --models`)")
-        s = structure.copy()
-        s.remove_oxidation_states()
-        atoms = AseAtomsAdaptor.get_atoms(s)
-    else:
-        raise StructureError(f"expected a pymatgen Structure or ase Atoms, got {type(structure).__name__}")
-    if len(atoms) == 0:
-        raise StructureError("structure has no atoms")
-    if not atoms.pbc.all() or atoms.cell.volume < 1.0:
-        raise StructureError("structure needs a periodic 3D cell (pbc on all axes, nonzero volume)")
-    return atoms
-
-
-def to_structure(atoms: Any) -> Structure:
-    """pymatgen ``Structure`` of ASE ``Atoms``."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    a = atoms.copy()
-    a.calc = None
-    a.constraints = []
-    return AseAtomsAdaptor.get_structure(a)
-
-
-def volume_per_anion_A3(atoms: Any) -> float | None:
-    """Cell volume divided by the number of anion-frame atoms (None if there are none)."""
-    n = sum(1 for s in atoms.get_chemical_symbols() if s in ANION_ELEMENTS)
-    return float(atoms.cell.volume / n) if n else None
-
-
-def _calculator(calculator: Any, model: str, device: str, threads: int | None, modal: str | None) -> Any:
-    if calculator is not None:
-        return calculator
-    from halidelab.potentials import get_calculator
-
-    return get_calculator(model, device=device, threads=threads, modal=modal)
+    atoms_list = [to_atoms(s) for s in structures]  # refuse disordered input before loading a model
+    return relax_batch(atoms_list, as_evaluator(model, calculator), fmax=fmax, steps=steps,
+                       relax_cell=relax_cell, optimizer=optimizer, progress=progress)
 
 
 def relax(
     structure: Structure | Any,
+    model: Potential | str = "chgnet",
     calculator: Any = None,
-    model: str = "chgnet",
-    device: str = "auto",
-    threads: int | None = None,
-    modal: str | None = None,
     fmax: float = 0.05,
     steps: int = 500,
     relax_cell: bool = True,
@@ -175,86 +95,46 @@ def relax(
     trajectory: str | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> RelaxResult:
-    """Relax atomic positions (and the cell) with an MLIP.
+    """Relax atomic positions (and the cell) of one structure with an MLIP.
 
     Parameters
     ----------
     structure : pymatgen Structure or ase Atoms
         Ordered structure (partial occupancies are refused).
-    calculator : ase Calculator, optional
-        Any ASE calculator; default: ``potentials.get_calculator(model, device, threads)``.
-    model, device, threads, modal
-        Passed to :func:`halidelab.potentials.get_calculator` when no calculator is given.
-    fmax : float
-        Convergence threshold on the largest force, eV/A (for cell relaxations the
-        ``FrechetCellFilter`` also counts stress x volume in it).
-    steps : int
-        Maximum optimiser steps.
-    relax_cell : bool
-        True: positions and cell (zero pressure); False: positions at fixed cell.
-    optimizer : {"FIRE", "BFGS"}
+    model, calculator, fmax, steps, relax_cell, optimizer
+        As in :func:`relax_structures`.
     trajectory : str, optional
-        ASE ``.traj`` file of the optimisation.
+        ASE ``.traj`` file of the optimisation (one frame per step, the start included:
+        positions, cell, energy, forces, stress).
     progress : callable(step, fmax), optional
-        Called after each step.
+        Called at the start and after each step with the largest atomic force, eV/A.
 
     Returns
     -------
     RelaxResult
         ``converged`` says honestly whether ``fmax`` was reached within ``steps``.
     """
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS, FIRE
-
-    from halidelab.potentials import provenance
-
-    if fmax <= 0 or steps < 1:
-        raise StructureError(f"need fmax > 0 eV/A and steps >= 1 (got fmax={fmax}, steps={steps})")
-    opt_cls = {"FIRE": FIRE, "BFGS": BFGS}.get(str(optimizer).upper())
-    if opt_cls is None:
-        raise StructureError(f"unknown optimizer {optimizer!r}; use FIRE or BFGS")
     atoms = to_atoms(structure)
-    calc = _calculator(calculator, model, device, threads, modal)
-    atoms.calc = calc
-    lat0 = LatticeParams.of(atoms.cell)
-    t0 = time.perf_counter()
-    e0 = float(atoms.get_potential_energy()) / len(atoms)
-    target = FrechetCellFilter(atoms) if relax_cell else atoms
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        opt = opt_cls(target, logfile=None, trajectory=trajectory)
+    writer = None
+    if trajectory is not None:
+        from ase.io.trajectory import Trajectory
+
+        writer = Trajectory(str(trajectory), "w")
+
+    def observe(_i: int, step: int, a: Any) -> None:
+        if writer is not None:
+            writer.write(a)
         if progress is not None:
-            opt.attach(lambda: progress(opt.nsteps, float(np.sqrt((atoms.get_forces() ** 2).sum(1).max()))))
-        converged = bool(opt.run(fmax=fmax, steps=steps))
-    forces = atoms.get_forces()
-    fmax_final = float(np.sqrt((forces**2).sum(axis=1).max()))
+            progress(step, float(np.sqrt((a.get_forces() ** 2).sum(axis=1).max())))
+
     try:
-        stress = float(np.abs(atoms.get_stress()).max() * EV_A3_TO_GPA)
-    except Exception:  # calculators without stress
-        stress = math.nan
-    e1 = float(atoms.get_potential_energy()) / len(atoms)
-    params = {"fmax_eV_A": fmax, "steps": steps, "relax_cell": relax_cell,
-              "optimizer": opt_cls.__name__, "filter": "FrechetCellFilter" if relax_cell else None}
-    return RelaxResult(
-        formula=to_structure(atoms).composition.reduced_formula,
-        n_atoms=len(atoms),
-        converged=converged,
-        steps=int(opt.nsteps),
-        max_steps=int(steps),
-        fmax_eV_A=fmax_final,
-        fmax_target_eV_A=float(fmax),
-        max_stress_GPa=stress,
-        energy_per_atom_eV=e1,
-        energy_initial_per_atom_eV=e0,
-        lattice_initial=lat0,
-        lattice_final=LatticeParams.of(atoms.cell),
-        relax_cell=bool(relax_cell),
-        optimizer=opt_cls.__name__,
-        volume_per_anion_A3=volume_per_anion_A3(atoms),
-        structure=to_structure(atoms).as_dict(),
-        wall_s=time.perf_counter() - t0,
-        provenance=provenance("mlip-relax", calc, params),
-    )
+        (res,) = relax_batch([atoms], as_evaluator(model, calculator), fmax=fmax, steps=steps,
+                             relax_cell=relax_cell, optimizer=optimizer,
+                             observe=observe if writer is not None or progress is not None else None)
+    finally:
+        if writer is not None:
+            writer.close()
+    return res
 
 
 @dataclasses.dataclass(frozen=True)
@@ -371,7 +251,7 @@ class SeriesRelaxResult(Record):
 
 def relax_series(structures: Sequence[Structure | Any], x: Sequence[float],
                  labels: Sequence[str] | None = None, **relax_kwargs: Any) -> SeriesRelaxResult:
-    """Relax each structure of a series and fit its lattice against x.
+    """Relax each structure of a series (together) and fit its lattice against x.
 
     Parameters
     ----------
@@ -381,8 +261,7 @@ def relax_series(structures: Sequence[Structure | Any], x: Sequence[float],
         Dopant content of each structure.
     labels : sequence of str, optional
     **relax_kwargs
-        Passed to :func:`relax` (model, calculator, fmax, steps, ...). The calculator is
-        created once and shared.
+        Passed to :func:`relax_structures` (model, calculator, fmax, steps, ...).
 
     Returns
     -------
@@ -394,13 +273,7 @@ def relax_series(structures: Sequence[Structure | Any], x: Sequence[float],
         raise FitError(f"{len(structures)} structures but {len(x)} x values: give one x per structure")
     if labels is not None and len(labels) != len(structures):
         raise FitError("give one label per structure")
-    atoms_list = [to_atoms(s) for s in structures]  # refuse disordered input before any work
-    if relax_kwargs.get("calculator") is None:
-        relax_kwargs["calculator"] = _calculator(None, relax_kwargs.pop("model", "chgnet"),
-                                                 relax_kwargs.pop("device", "auto"),
-                                                 relax_kwargs.pop("threads", None),
-                                                 relax_kwargs.pop("modal", None))
-    results = tuple(relax(a, **relax_kwargs) for a in atoms_list)
+    results = tuple(relax_structures(structures, **relax_kwargs))
     n_anion = {round(r.lattice_final.volume_A3 / r.volume_per_anion_A3) if r.volume_per_anion_A3 else 0
                for r in results}
     vegard = vegard_trend(

@@ -48,7 +48,7 @@ def lzc():
 @pytest.mark.parametrize("model", ["chgnet", "sevennet-0"])
 def test_copies_equal_single_calls(model):
     atoms = _licl(0.05, 1)
-    ev = get_evaluator(model, "cpu", threads=1)
+    ev = get_evaluator(model, "cpu", threads=1, max_structures=64)  # batching asked for on the CPU
     out = ev.evaluate([atoms] * 4)
     e, f, s = _single(model, atoms)
     assert ev.n_calls == 1
@@ -63,8 +63,9 @@ def test_copies_equal_single_calls(model):
 @pytest.mark.parametrize("model", ["chgnet", "sevennet-0"])
 def test_mixed_batch_equals_single_calls(model, lzc):
     structs = [_licl(0.05, 1), lzc, _licl(0.08, 2, a=5.3)]
-    ev = get_evaluator(model, "cpu", threads=1)
+    ev = get_evaluator(model, "cpu", threads=1, max_structures=64)
     out = ev.evaluate(structs)
+    assert ev.n_calls == 1
     for atoms, r in zip(structs, out, strict=True):
         e, f, s = _single(model, atoms)
         assert r.forces_eV_A.shape == (len(atoms), 3)
@@ -84,6 +85,17 @@ def test_atom_budget_splits_calls_without_changing_results():
     for a, b in zip(whole, split, strict=True):
         assert a.energy_eV == pytest.approx(b.energy_eV, abs=1e-4)
         np.testing.assert_allclose(a.forces_eV_A, b.forces_eV_A, atol=1e-4)
+
+
+def test_cpu_default_is_one_structure_per_call():
+    """Batching does not pay on a CPU (measured): the default there calls the model per structure."""
+    structs = [_licl(0.05, k) for k in range(3)]
+    ev = get_evaluator("chgnet", "cpu", threads=1)
+    ev.evaluate(structs)
+    assert ev.n_calls == 3 and ev.info["max_structures_per_call"] == 1
+    by_atoms = get_evaluator("chgnet", "cpu", threads=1, max_atoms=16)  # an atom budget asks for batches
+    by_atoms.evaluate(structs)
+    assert by_atoms.n_calls == 2 and by_atoms.info["max_structures_per_call"] is None
 
 
 def test_pack_batches():

@@ -7,7 +7,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.mep.neb import NEB
-from ase.optimize import FIRE
+from ase.optimize import BFGS, FIRE, MDMin
 
 from halidelab.engine import CalculatorLoop, get_evaluator
 from halidelab.engine.neb import NEBHop, neb_batch, neb_forces
@@ -40,22 +40,22 @@ def _vacancy_hop(symbol: str, structure: str, a: float, repeat: int):
     return initial, final
 
 
-def _ase_neb(initial, final, calc_factory, n_images, k, fmax, steps):
-    """Reference: ASE NEB (improved tangent), plain to 0.15 eV/A then climbing, FIRE."""
+def _ase_neb(initial, final, calc_factory, n_images, k, fmax, steps, optimizer=FIRE):
+    """Reference: ASE NEB (improved tangent), plain to 0.15 eV/A then climbing (FIRE by default)."""
     images = [initial.copy() for _ in range(n_images + 1)] + [final.copy()]
     for im in images:
         im.calc = calc_factory()
     band = NEB(images, k=k, climb=False, method="improvedtangent", allow_shared_calculator=True)
     band.interpolate(mic=True)
     pre = max(3 * fmax, 0.15)
-    opt = FIRE(band, logfile=None)
+    opt = optimizer(band, logfile=None)
     opt.run(fmax=pre, steps=max(1, steps // 3))
     used = opt.nsteps
     band.climb = True
-    opt = FIRE(band, logfile=None)
+    opt = optimizer(band, logfile=None)
     conv = opt.run(fmax=fmax, steps=max(1, steps - used))
     e = np.array([im.get_potential_energy() for im in images])
-    return e - e[0], conv, images
+    return e - e[0], conv, images, used + opt.nsteps
 
 
 def test_neb_forces_climbing_image_inverts_tangential_force():
@@ -75,7 +75,7 @@ def test_two_emt_hops_in_one_batch_match_ase():
     res = neb_batch([NEBHop(i, f, label=lab) for (i, f), lab in zip(hops, ["Al", "Cu"], strict=True)],
                     n_images=3, k=0.1, fmax=0.03, steps=300, evaluator=CalculatorLoop(EMT))
     for (i, f), r in zip(hops, res, strict=True):
-        e_ref, conv, images = _ase_neb(i, f, EMT, 3, 0.1, 0.03, 300)
+        e_ref, conv, images, _ = _ase_neb(i, f, EMT, 3, 0.1, 0.03, 300)
         assert conv and r.converged
         assert r.barrier_forward_eV == pytest.approx(e_ref.max(), abs=0.01)
         np.testing.assert_allclose(r.energies_eV, e_ref, atol=0.01)
@@ -92,19 +92,30 @@ def test_two_emt_hops_in_one_batch_match_ase():
 def test_licl_vacancy_hop_chgnet_matches_ase():
     initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
     (r,) = neb_batch([NEBHop(initial, final, "Li-vac")], n_images=3, fmax=0.05, steps=200,
-                     evaluator=get_evaluator("chgnet", "cpu", threads=1))
+                     evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64))
     calc = get_calculator("chgnet", "cpu")
-    e_ref, conv, _ = _ase_neb(initial, final, lambda: calc, 3, 0.1, 0.05, 200)
+    e_ref, conv, _, _ = _ase_neb(initial, final, lambda: calc, 3, 0.1, 0.05, 200)
     assert conv and r.converged
     assert r.barrier_forward_eV == pytest.approx(e_ref.max(), abs=0.01)
     assert r.barrier_forward_eV > 0.05
+
+
+@pytest.mark.parametrize("name,optimizer", [("BFGS", BFGS), ("MDMin", MDMin)])
+def test_band_optimizers_follow_ase(name, optimizer):
+    """BFGS and MDMin on the whole band, both stages, as ASE's optimisers on an NEB object."""
+    i, f = _vacancy_hop("Al", "fcc", 4.05, 1)
+    (r,) = neb_batch([NEBHop(i, f, "Al")], n_images=3, fmax=0.03, steps=300, interpolation="linear",
+                     optimizer=name, evaluator=CalculatorLoop(EMT))
+    e_ref, conv, _, n = _ase_neb(i, f, EMT, 3, 0.1, 0.03, 300, optimizer)
+    assert conv and r.converged and r.steps == n and r.provenance.parameters["optimizer"] == name
+    np.testing.assert_allclose(r.energies_eV, e_ref, atol=1e-8)
 
 
 def test_licl_vacancy_hop_chgnet_batched_images_match_ase_forces():
     """Fast MLIP check: the first NEB forces of the batched band equal ASE's NEB forces."""
     initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
     (r,) = neb_batch([NEBHop(initial, final)], n_images=3, fmax=10.0, steps=1, climb=False,
-                     evaluator=get_evaluator("chgnet", "cpu", threads=1))
+                     evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64))
     calc = get_calculator("chgnet", "cpu")
     images = [initial.copy() for _ in range(4)] + [final.copy()]
     for im in images:
@@ -149,6 +160,16 @@ def test_unwrapped_endpoints_via_points_and_images_per_hop():
     five = res[3]
     assert ref.n_images == 3 and five.n_images == 5 and len(five.energies_eV) == 7
     assert ref.force_calls == 2 + 3 * (ref.steps + 1)  # endpoints once, the images every iteration
+    # endpoints that carry their energy (a relaxation's single-point record) are not evaluated again
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    i_sp, fu_sp = i.copy(), fu.copy()
+    for a in (i_sp, fu_sp):
+        a.calc = SinglePointCalculator(a, energy=EMT().get_potential_energy(a))
+    (known,) = neb_batch([NEBHop(i_sp, fu_sp, "known", mic=False)], n_images=3, fmax=0.03, steps=300,
+                         interpolation="linear", evaluator=CalculatorLoop(EMT))
+    np.testing.assert_allclose(known.energies_eV, res[1].energies_eV, atol=1e-10)
+    assert known.force_calls == res[1].force_calls - 2
     # more images, same saddle: the climbing image finds it either way
     assert five.converged and five.barrier_forward_eV == pytest.approx(ref.barrier_forward_eV, abs=5e-3)
     # an unwrapped final state read through the minimum image is a different (wrong) band
@@ -164,7 +185,13 @@ def test_relax_positions_batch_follows_ase_fire_and_keeps_atoms_unwrapped():
     from ase.constraints import FixAtoms
 
     from halidelab.engine.relax import relax_positions_batch
-    from halidelab.transport.neb import relax_fixed_cell
+
+    def relax_fixed_cell(atoms, calc, fmax, steps):  # the oracle: ASE's FIRE on the atoms
+        a = atoms.copy()
+        a.calc = calc
+        opt = FIRE(a, logfile=None)
+        conv = opt.run(fmax=fmax, steps=steps)
+        return a, conv, opt.nsteps
 
     i, _ = _vacancy_hop("Cu", "fcc", 3.61, 2)
     i.rattle(0.05, seed=3)

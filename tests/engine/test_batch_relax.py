@@ -1,16 +1,18 @@
-"""Batched FIRE relaxation reaches the structure and energy of ASE's FIRE, per structure."""
+"""Batched relaxation follows ASE's optimisers (FIRE, BFGS, MDMin) per structure."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.optimize import BFGS, FIRE, MDMin
 
-from halidelab.engine import get_evaluator
+from halidelab.engine import CalculatorLoop, get_evaluator
 from halidelab.engine.relax import relax_batch
 from halidelab.errors import StructureError
 from halidelab.potentials import get_calculator
-from halidelab.relax import relax
+from halidelab.relax import to_structure
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -23,6 +25,21 @@ def _restore_torch_threads():
     torch.set_num_threads(n)
 
 
+def _ase_relax(atoms, calc, optimizer, fmax, steps, cell=True):
+    """Oracle: ASE's optimiser on a FrechetCellFilter (or the atoms), as ASE users run it."""
+    import warnings
+
+    from ase.filters import FrechetCellFilter
+
+    a = atoms.copy()
+    a.calc = calc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = optimizer(FrechetCellFilter(a) if cell else a, logfile=None)
+        conv = opt.run(fmax=fmax, steps=steps)
+    return a, bool(conv), opt.nsteps
+
+
 def _licl(a: float, rattle: float, seed: int):
     atoms = bulk("LiCl", "rocksalt", a=a, cubic=True)
     atoms.rattle(rattle, seed=seed)
@@ -32,22 +49,21 @@ def _licl(a: float, rattle: float, seed: int):
 def test_batched_cell_relaxation_matches_ase():
     # two different starts in one batch: compressed rock salt, and a rattled expanded one
     starts = [_licl(4.95, 0.05, 1), _licl(5.30, 0.1, 2)]
-    ev = get_evaluator("chgnet", "cpu", threads=1)
+    ev = get_evaluator("chgnet", "cpu", threads=1, max_structures=64)  # one call for both structures
     batched = relax_batch(starts, fmax=0.05, steps=100, evaluator=ev)
     assert all(b.converged and b.fmax_eV_A < 0.05 for b in batched)
     # per-structure convergence: each stopped at its own step; calls = longest run + 1
     assert batched[0].steps != batched[1].steps
     assert batched[0].provenance.parameters["model_calls"] == max(b.steps for b in batched) + 1
-    single = relax(starts[0], fmax=0.05, steps=100, calculator=get_calculator("chgnet", "cpu"),
-                   optimizer="FIRE")
+    single, conv, _ = _ase_relax(starts[0], get_calculator("chgnet", "cpu"), FIRE, 0.05, 100)
     b = batched[0]
-    assert single.converged
+    assert conv
     # same FIRE update, same start: same minimum. Tolerances: 1 meV/atom, 0.005 A on the
     # lattice, 0.02 A on positions (float32 model noise only)
-    assert b.energy_per_atom_eV == pytest.approx(single.energy_per_atom_eV, abs=1e-3)
-    for q in ("a_A", "b_A", "c_A"):
-        assert getattr(b.lattice_final, q) == pytest.approx(getattr(single.lattice_final, q), abs=5e-3)
-    assert np.abs(b.to_structure().cart_coords - single.to_structure().cart_coords).max() < 0.02
+    assert b.energy_per_atom_eV == pytest.approx(single.get_potential_energy() / len(single), abs=1e-3)
+    for q, ref in zip(("a_A", "b_A", "c_A"), single.cell.cellpar()[:3], strict=True):
+        assert getattr(b.lattice_final, q) == pytest.approx(ref, abs=5e-3)
+    assert np.abs(b.to_structure().cart_coords - to_structure(single).cart_coords).max() < 0.02
     # the relaxation did something: the compressed cell expanded towards the minimum
     assert b.lattice_final.a_A - b.lattice_initial.a_A > 0.1
     assert b.energy_per_atom_eV < b.energy_initial_per_atom_eV
@@ -63,8 +79,31 @@ def test_positions_only_and_step_limit():
     assert done.converged and done.energy_per_atom_eV < done.energy_initial_per_atom_eV
 
 
+@pytest.mark.parametrize("name,optimizer", [("FIRE", FIRE), ("BFGS", BFGS), ("MDMin", MDMin)])
+def test_each_optimizer_follows_ase_step_for_step(name, optimizer):
+    """An analytic potential (EMT) leaves no float noise: same steps, same structure as ASE."""
+    starts = []
+    for k, a in enumerate((3.50, 3.70)):
+        atoms = bulk("Cu", "fcc", a=a, cubic=True)
+        atoms.rattle(0.05, seed=k)
+        starts.append(atoms)
+    out = relax_batch(starts, CalculatorLoop(EMT), fmax=0.02, steps=200, optimizer=name)
+    for start, r in zip(starts, out, strict=True):
+        ref, conv, n = _ase_relax(start, EMT(), optimizer, 0.02, 200)
+        assert r.converged and conv and r.steps == n and r.optimizer == name
+        assert r.energy_per_atom_eV == pytest.approx(ref.get_potential_energy() / len(ref), abs=1e-9)
+        np.testing.assert_allclose(r.to_structure().lattice.matrix, ref.cell.array, atol=1e-7)
+        np.testing.assert_allclose(r.to_structure().cart_coords, to_structure(ref).cart_coords, atol=1e-6)
+    assert out[0].steps != out[1].steps  # each structure stopped at its own step
+    # compressed and expanded cells met at EMT's lattice constant
+    assert out[0].lattice_final.volume_A3 == pytest.approx(out[1].lattice_final.volume_A3, rel=0.01)
+    assert out[0].lattice_final.volume_A3 > out[0].lattice_initial.volume_A3
+
+
 def test_bad_input():
     with pytest.raises(StructureError):
         relax_batch([], evaluator=None)
     with pytest.raises(StructureError):
         relax_batch([_licl(5.1, 0, 0)], fmax=-1)
+    with pytest.raises(StructureError, match="optimizer"):
+        relax_batch([_licl(5.1, 0, 0)], CalculatorLoop(EMT), optimizer="LBFGS")

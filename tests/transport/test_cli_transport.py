@@ -72,65 +72,75 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     assert "valid names" in capsys.readouterr().err
 
 
-def test_relax_cli_batch_equals_one_by_one(tmp_path, capsys):
-    """--batch relaxes several files together and reaches the same lattices as a loop."""
+def test_relax_cli_several_files_equal_one_by_one(tmp_path, capsys):
+    """Several files are relaxed together (one model call per step) and reach the
+    lattices each reaches alone; --batch is only a deprecation note now."""
     a = _licl(tmp_path, a=5.3)
     b = tmp_path / "licl_small.cif"
     Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.95), ["Li", "Cl"],
                               [[0, 0, 0], [0.5] * 3]).to(filename=str(b))
     assert main(["relax", str(a), str(b), "--batch", "--steps", "60", "--json"]) == 0
-    batched = json.loads(capsys.readouterr().out)
-    assert main(["relax", str(a), str(b), "--steps", "60", "--optimizer", "FIRE", "--json"]) == 0
-    looped = json.loads(capsys.readouterr().out)
-    for x, y in zip(batched, looped, strict=True):
+    out = capsys.readouterr()
+    together = json.loads(out.out)
+    assert "deprecated" in out.err
+    alone = []
+    for p in (a, b):
+        assert main(["relax", str(p), "--steps", "60", "--optimizer", "FIRE", "--json"]) == 0
+        alone.append(json.loads(capsys.readouterr().out))
+    for x, y in zip(together, alone, strict=True):
         assert x["lattice_final"]["a_A"] == pytest.approx(y["lattice_final"]["a_A"], abs=0.005)
+        assert x["steps"] == y["steps"]
+    assert together[0]["provenance"]["parameters"]["n_structures"] == 2
     # both start on opposite sides of the minimum and meet there
-    assert abs(batched[0]["lattice_final"]["a_A"] - batched[1]["lattice_final"]["a_A"]) < 0.02
-    assert main(["relax", str(a), "--batch", "--optimizer", "BFGS"]) == 2
+    assert abs(together[0]["lattice_final"]["a_A"] - together[1]["lattice_final"]["a_A"]) < 0.02
+    assert main(["relax", str(a), "--optimizer", "LBFGS"]) == 2
+    assert "unknown optimizer" in capsys.readouterr().err
 
 
-def test_md_cli_batch_resumes_the_loop_and_gives_its_d(tmp_path, capsys):
-    """--batch continues a run the loop started and lands on the loop's D and Ea.
+def test_md_cli_resumes_to_the_uninterrupted_run(tmp_path, capsys):
+    """A run continued from its checkpoint gives the MSD of an uninterrupted one.
 
-    The batched engine integrates each temperature with run_md's Bussi update and random
-    stream (tests/engine/test_batch_md.py: frame for frame); only the model call is
-    shared, so D agrees to the float noise of batched CHGNet (relative 1e-4 stated here;
-    1e-7 seen).
+    Each temperature follows ASE's Bussi update and random stream
+    (tests/engine/test_batch_md.py); resuming restores positions, momenta and the
+    generator, so the continued run is the uninterrupted one (relative 1e-4 stated here;
+    0.04 ps is vibration, so the analysis gives an MSD and no D).
     """
     p = _licl(tmp_path, a=5.15)
     common = ["--T", "600,900", "--interval", "1", "--threads", "1", "--device", "cpu", "--json"]
     assert main(["md", str(p), "--ps", "0.02", "--out", str(tmp_path / "a"), *common]) == 0
     capsys.readouterr()
     assert main(["md", str(p), "--ps", "0.04", "--out", str(tmp_path / "a"), "--batch", *common]) == 0
-    batched = json.loads(capsys.readouterr().out)
+    resumed = json.loads(capsys.readouterr().out)
     assert main(["md", str(p), "--ps", "0.04", "--out", str(tmp_path / "b"), *common]) == 0
-    looped = json.loads(capsys.readouterr().out)
-    assert [r["resumed_from_step"] for r in batched["runs"]] == [10, 10]
-    assert [r["steps"] for r in batched["runs"]] == [r["steps"] for r in looped["runs"]] == [20, 20]
-    assert batched["runs"][0]["provenance"]["method"] == "mlip-md-nvt-batch"
-    for x, y in zip(batched["diffusion"], looped["diffusion"], strict=True):
-        assert x["d_cm2_s"] == pytest.approx(y["d_cm2_s"], rel=1e-4)
-        assert x["sigma_S_cm"] == pytest.approx(y["sigma_S_cm"], rel=1e-4)
-    assert batched["arrhenius"]["ea_eV"] == pytest.approx(looped["arrhenius"]["ea_eV"], rel=1e-4)
+    whole = json.loads(capsys.readouterr().out)
+    assert [r["resumed_from_step"] for r in resumed["runs"]] == [10, 10]
+    assert [r["steps"] for r in resumed["runs"]] == [r["steps"] for r in whole["runs"]] == [20, 20]
+    assert resumed["runs"][0]["provenance"]["method"] == "mlip-md-nvt"
+    assert resumed["runs"][0]["provenance"]["parameters"]["n_tasks"] == 2
+    for x, y in zip(resumed["runs"], whole["runs"], strict=True):
+        assert x["mean_temperature_K"] == pytest.approx(y["mean_temperature_K"], rel=1e-4)
+    for x, y in zip(resumed["diffusion"], whole["diffusion"], strict=True):
+        assert x["msd_A2"] == pytest.approx(y["msd_A2"], rel=1e-4)
+        assert max(x["msd_A2"]) > 0.01  # the atoms moved: the comparison is not of zeros
 
 
-def test_md_cli_batch_of_two_structures(tmp_path, capsys):
+def test_md_cli_two_structures_in_one_batch(tmp_path, capsys):
     a = _licl(tmp_path, a=5.15)
     b = tmp_path / "licl_big.cif"
     Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.25), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]).to(filename=str(b))
     assert main(["md", str(a), str(b), "--T", "700", "--ps", "0.02", "--interval", "1", "--threads", "1",
-                 "--device", "cpu", "--out", str(tmp_path / "md"), "--batch"]) == 0
+                 "--device", "cpu", "--out", str(tmp_path / "md"), "--thermostat", "langevin"]) == 0
     text = capsys.readouterr().out
     assert text.count("one batch") == 2 and "licl_big.cif" in text
     assert (tmp_path / "md" / "licl" / "md_700K.traj").exists()
     assert (tmp_path / "md" / "licl_big" / "md_700K.traj").exists()
 
 
-def test_md_cli_batch_refuses_what_it_cannot_run(tmp_path, capsys):
+def test_md_cli_refuses_what_it_cannot_run(tmp_path, capsys):
     p = _licl(tmp_path)
-    assert main(["md", str(p), "--batch", "--thermostat", "langevin", "--out", str(tmp_path / "x")]) == 2
+    assert main(["md", str(p), "--thermostat", "berendsen", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Bussi" in err[0]
+    assert len(err) == 1 and "thermostat" in err[0]
     assert main(["md", str(p), str(p), "--batch", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "share a name" in err[0]

@@ -9,7 +9,8 @@ from ase.neighborlist import neighbor_list
 from pymatgen.core import Lattice, Structure
 
 from halidelab.errors import SimulationError, StructureError
-from halidelab.transport.neb import hop_endpoints, neb_hop, neb_study, run_neb
+from halidelab.transport.hops import hop_endpoints
+from halidelab.transport.neb import neb_hop, neb_study, run_neb
 from halidelab.transport.sites import site_network
 
 

@@ -31,15 +31,9 @@ from ase.neighborlist import neighbor_list
 from pymatgen.core import Lattice, Structure
 from scipy.optimize import minimize_scalar
 
-from halidelab.relax import to_atoms
-from halidelab.transport.neb import (
-    INTERSTITIAL_NUDGE_A,
-    interstitial_paths,
-    neb_path,
-    neb_study,
-    neb_study_batch,
-    relax_fixed_cell,
-)
+from halidelab.relax import to_atoms, to_structure
+from halidelab.transport.hops import INTERSTITIAL_NUDGE_A, interstitial_paths
+from halidelab.transport.neb import neb_path, neb_study, relax_fixed_cell
 from halidelab.transport.sites import site_network
 
 A_LICL = 5.14
@@ -215,39 +209,130 @@ def test_interstitial_in_the_saddle_region_gives_one_band_with_the_mirror_plane_
     np.testing.assert_allclose(e, e[::-1], atol=2e-3)  # odd image count: images mirror images
 
 
+def _ase_relax(atoms, calc, fmax, steps):
+    """Oracle: ASE's FIRE on the atoms at fixed cell (positions unwrapped)."""
+    from ase.optimize import FIRE
+
+    a = atoms.copy()
+    a.calc = calc
+    opt = FIRE(a, logfile=None)
+    conv = opt.run(fmax=fmax, steps=steps)
+    return a, conv
+
+
+def _ase_band(initial, final, calc, n_images, fmax, steps, via=None):
+    """Oracle: ASE's NEB (improved tangent, one shared calculator), IDPP or the via
+    polyline, FIRE to max(3 fmax, 0.15) then climbing to fmax."""
+    import warnings
+
+    from ase.mep import NEB
+    from ase.mep.neb import idpp_interpolate
+    from ase.optimize import FIRE
+
+    images = [initial.copy() for _ in range(n_images + 1)] + [final.copy()]
+    for im in images:
+        im.calc = calc
+    band = NEB(images, k=0.1, climb=False, method="improvedtangent", allow_shared_calculator=True)
+    band.interpolate(method="linear", mic=False, apply_constraint=False)
+    if via is not None:  # the moving atom on the polyline start - via - end, spread by arc length
+        li, point = via
+        pts = [images[0].positions[li], point, images[-1].positions[li]]
+        seg = [np.linalg.norm(pts[1] - pts[0]), np.linalg.norm(pts[2] - pts[1])]
+        for k in range(1, n_images + 1):
+            x = sum(seg) * k / (n_images + 1)
+            j = 0 if x < seg[0] else 1
+            f = (x - (0 if j == 0 else seg[0])) / seg[j]
+            pos = images[k].positions.copy()
+            pos[li] = pts[j] + f * (pts[j + 1] - pts[j])
+            images[k].set_positions(pos, apply_constraint=False)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idpp_interpolate(band, traj=None, log=None, mic=True, steps=200)
+        for im in images:
+            im.calc = calc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = FIRE(band, logfile=None)
+        opt.run(fmax=max(3 * fmax, 0.15), steps=max(1, steps // 3))
+        used = opt.nsteps
+        band.climb = True
+        opt = FIRE(band, logfile=None)
+        conv = opt.run(fmax=fmax, steps=max(1, steps - used))
+    e = np.array([im.get_potential_energy() for im in images])
+    return e - e[0], conv
+
+
+def _ase_study_path(atoms, calc, n_images, fmax, steps, efmax, case):
+    """Oracle for one hop or path of a study: the library's hop geometry, ASE's optimisers and NEB."""
+    from halidelab.transport.hops import hop_endpoints, intermediate_minimum, path_plan, select_hops
+
+    net = site_network(to_structure(atoms), interstitials=case != "vacancy hop")
+    _, chosen, _, paths = select_hops(net, "distinct")
+    init, _ = _ase_relax(atoms, calc, efmax, 300)
+    if case == "vacancy hop":
+        (h,) = chosen
+        final, _ = _ase_relax(hop_endpoints(init, net, h)[1], calc, efmax, 300)
+        return _ase_band(init, final, calc, n_images, fmax, steps)
+    ((h1, h2, _),) = paths
+    plan = path_plan(init, net, h1, h2)
+    final, _ = _ase_relax(plan.final, calc, efmax, 300)
+    inter, conv_m = _ase_relax(plan.intermediate, calc, efmax, 300)
+    if intermediate_minimum(net, plan, init, inter, conv_m)[0]:
+        e1, c1 = _ase_band(init, inter, calc, n_images // 2, fmax, steps)
+        e2, c2 = _ase_band(inter, final, calc, n_images // 2, fmax, steps)
+        return np.concatenate([e1, e1[-1] + e2[1:]]), c1 and c2
+    return _ase_band(init, final, calc, n_images, fmax, steps, via=(plan.li, plan.via))
+
+
 @pytest.mark.parametrize("case", ["vacancy hop", "two bands", "one band"])
-def test_batched_study_gives_the_loop_barriers(case):
-    """neb_study_batch (engine: all bands in one evaluation per step) against neb_study.
+def test_study_follows_ase_neb(case):
+    """neb_study (the engine: all bands in one evaluation per step) against ASE's FIRE and NEB.
 
-    Same endpoints, decisions and FIRE/NEB update, so the same numbers up to float noise.
+    The same hop geometry relaxed and interpolated by ASE's own optimiser and NEB class
+    step for step gives the same barriers and profiles up to float noise.
     """
-    from halidelab.engine import CalculatorLoop
-
     params = WITH_LI_LI if case == "one band" else LI_CL
     atoms, *_ = path_of(rocksalt_cell(), moving_only=case == "one band")
     kw = dict(n_images=4, fmax=0.01, steps=600, endpoint_fmax=0.005, interstitials=case != "vacancy hop")
-    loop = neb_study(atoms, calculator=PairBM(params), **kw)
-    batch = neb_study_batch(atoms, evaluator=CalculatorLoop(PairBM(params)), **kw)
-    (x,), (y,) = loop.results, batch.results
-    assert x.label == y.label and x.mechanism == y.mechanism and x.converged and y.converged
-    assert y.provenance.parameters.get("bands") == x.provenance.parameters.get("bands") == \
-        (2 if case == "two bands" else None)
-    assert x.n_images == y.n_images
-    assert y.barrier_forward_eV == pytest.approx(x.barrier_forward_eV, abs=1e-5)
-    assert y.barrier_backward_eV == pytest.approx(x.barrier_backward_eV, abs=1e-5)
+    study = neb_study(atoms, calculator=PairBM(params), **kw)
+    e_ref, conv_ref = _ase_study_path(atoms, PairBM(params), 4, 0.01, 600, 0.005, case)
+    (y,) = study.results
+    assert y.converged and conv_ref and y.endpoints_ok
+    assert y.provenance.parameters.get("bands") == (2 if case == "two bands" else None)
+    assert y.n_images == len(e_ref) - 2
+    assert y.barrier_forward_eV == pytest.approx(e_ref.max(), abs=1e-5)
+    assert y.barrier_backward_eV == pytest.approx(e_ref.max() - e_ref[-1], abs=1e-5)
     # the path is symmetric: with an even image count the climbing image is one of the two
     # middle images, a tie that float noise breaks, so one band may be the other mirrored
-    ex, ey = np.array(x.energies_eV), np.array(y.energies_eV)
-    assert np.allclose(ey, ex, atol=1e-5) or np.allclose(ey, ex[::-1], atol=1e-5)
-    assert y.warnings == x.warnings and y.endpoints_ok == x.endpoints_ok
-    assert batch.provenance.parameters["batched"] is True
+    ey = np.array(y.energies_eV)
+    assert np.allclose(ey, e_ref, atol=1e-5) or np.allclose(ey, e_ref[::-1], atol=1e-5)
+    assert study.provenance.parameters["n_bands"] == (2 if case == "two bands" else 1)
     if case == "two bands":  # the interstitial minimum is a site of the in-plane chain
-        (c,) = [c for c in loop.chains if c.site_labels == ("Li1", "i1", "Li1")]
-        assert c.site_energies_eV[1] == pytest.approx(ex[x.n_images // 2 + 1]) and c.site_energies_eV[1] > 0
-        assert c.barrier_eV == pytest.approx(max(x.barrier_forward_eV, x.barrier_backward_eV))
-    assert (batch.percolation is None) == (loop.percolation is None)
-    if loop.percolation is not None:
-        assert batch.percolation.ea_3d_eV == pytest.approx(loop.percolation.ea_3d_eV, abs=1e-6)
+        (c,) = [c for c in study.chains if c.site_labels == ("Li1", "i1", "Li1")]
+        assert c.site_energies_eV[1] == pytest.approx(ey[y.n_images // 2 + 1]) and c.site_energies_eV[1] > 0
+        assert c.barrier_eV == pytest.approx(max(y.barrier_forward_eV, y.barrier_backward_eV))
+
+
+def test_studies_of_several_models_equal_each_alone():
+    """neb_studies runs the hops of several structures as one batch; each study is what it
+    would be alone (the bands do not talk to each other)."""
+    from halidelab.transport.neb import neb_studies
+
+    a, *_ = path_of(rocksalt_cell(), moving_only=False)
+    b = a.copy()
+    b.set_cell(a.cell * 1.03, scale_atoms=True)  # an expanded lattice: lower barriers
+    kw = dict(n_images=4, fmax=0.01, steps=600, endpoint_fmax=0.005, interstitials=True)
+    both = neb_studies([a, b], calculator=PairBM(LI_CL), **kw)
+    alone = [neb_study(x, calculator=PairBM(LI_CL), **kw) for x in (a, b)]
+    assert both[0].provenance.parameters["n_structures"] == 2
+    for x, y in zip(both, alone, strict=True):
+        assert [r.label for r in x.results] == [r.label for r in y.results]
+        for r, q in zip(x.results, y.results, strict=True):
+            np.testing.assert_allclose(r.energies_eV, q.energies_eV, atol=1e-10)
+            assert r.force_calls == q.force_calls and r.steps == q.steps
+    # two different studies: the expanded lattice gives the lower barrier
+    assert both[1].results[0].barrier_forward_eV < both[0].results[0].barrier_forward_eV - 0.05
 
 
 @pytest.mark.slow

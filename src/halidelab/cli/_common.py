@@ -69,3 +69,21 @@ def check_number(value: float | int | None, option: str, *, minimum: float | Non
         raise HalidelabError(f"{option} must be >= {minimum:g}{u}, got {value:g}")
     if maximum is not None and value > maximum:
         raise HalidelabError(f"{option} must be <= {maximum:g}{u}, got {value:g}")
+
+
+def potential(model: str, device: str = "auto", threads: int | None = None) -> Any:
+    """The :class:`~halidelab.potentials.Potential` of ``--model/--device/--threads``."""
+    from halidelab.potentials import Potential
+
+    return Potential(model, device=device, threads=threads)
+
+
+#: help of the ``--batch`` flags kept for one release
+BATCH_HELP = "Deprecated, changes nothing: every run is batched (one structure is a batch of one)."
+
+
+def batch_deprecated(batch: bool) -> None:
+    """Say on stderr that ``--batch`` is gone (kept for one release; it changes nothing)."""
+    if batch:
+        note("--batch is deprecated and changes nothing: every run goes through the batched engine "
+             "now; drop the flag")

@@ -8,10 +8,13 @@ import typer
 from rich.table import Table
 
 from halidelab.cli._common import (
+    BATCH_HELP,
     OutputGuard,
+    batch_deprecated,
     check_number,
     console,
     console_err,
+    potential,
     print_json,
     warn,
 )
@@ -53,9 +56,7 @@ def register(app: typer.Typer) -> None:
         no_interstitials: bool = typer.Option(False, "--no-interstitials",
                                               help="Only Li-site to Li-site hops (edge-sharing too)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List sites and distinct hops; run nothing."),
-        batch: bool = typer.Option(False, "--batch",
-                                   help="Relax the images of all hops together (one model call per step; "
-                                        "pays on a GPU; FIRE)."),
+        batch: bool = typer.Option(False, "--batch", hidden=True, help=BATCH_HELP),
         out: Path = typer.Option(None, "-o", "--out", help="Directory for neb.json (results as they come)."),
         max_atoms: int = typer.Option(None, "--max-atoms",
                                       help="Refuse structures above this many atoms (default 1000)."),
@@ -63,8 +64,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """CI-NEB barrier of each Li hop (vacancy and interstitial), chains and percolation.
 
-        A file with partial occupancies is studied as its lowest-Ewald-energy ordered model
-        (said in a note, recorded in the provenance).
+        Endpoints, then the images of all hops, run together (one model call per step). A file
+        with partial occupancies is studied as its lowest-Ewald-energy ordered model (said in a
+        note, recorded in the provenance).
         """
         from halidelab.outputs import write_json
         from halidelab.transport.sites import site_network
@@ -99,8 +101,9 @@ def register(app: typer.Typer) -> None:
                           "yes" if net.vacancy_ready(h) else "no")
             console.print(t)
             return
-        from halidelab.transport.neb import neb_study, neb_study_batch
+        from halidelab.transport.neb import neb_study
 
+        pot = potential(model, device, threads)
         done: list[dict] = []
 
         def save(r) -> None:
@@ -111,17 +114,15 @@ def register(app: typer.Typer) -> None:
                 done.append(with_ordering(r, info).to_dict())
                 write_json(out / "neb_hops.json", done, indent=1)
 
-        kw = dict(hops=mode, network=net, model=model, device=device, threads=threads, n_images=images,
-                  fmax=fmax, steps=steps, interstitials=not no_interstitials, on_result=save)
-        if batch:
-            if as_json:
-                study = neb_study_batch(s, **kw)
-            else:
-                with console_err.status("NEB batch: relaxing endpoints") as status:
-                    study = neb_study_batch(s, progress=lambda stage, it, n: status.update(
-                        f"NEB batch: {stage}, iteration {it}, {n} running"), **kw)
-        else:
+        kw = dict(hops=mode, network=net, model=pot, n_images=images, fmax=fmax, steps=steps,
+                  interstitials=not no_interstitials, on_result=save)
+        if as_json:
             study = neb_study(s, **kw)
+        else:
+            with console_err.status("NEB: relaxing endpoints") as status:
+                study = neb_study(s, progress=lambda stage, it, n: status.update(
+                    f"NEB: {stage}, iteration {it}, {n} running"), **kw)
+        batch_deprecated(batch)
         study = with_ordering(study, info)
         if out is not None:
             guard.folder(out, "-o/--out")
@@ -130,8 +131,7 @@ def register(app: typer.Typer) -> None:
             print_json(study.to_dict())
             return
         t = Table(title=f"{study.formula} ({study.n_atoms} atoms): CI-NEB with "
-                        f"{study.provenance.model} ({study.provenance.model_version})"
-                        f"{', all bands as one batch' if batch else ''}")
+                        f"{study.provenance.model} ({study.provenance.model_version}), all bands as one batch")
         for col in ("hop", "mechanism", "dir", "length_A", "Ea_fwd_eV", "Ea_bwd_eV", "dE_eV", "converged",
                     "steps", "calls", "wall_s"):
             t.add_column(col)

@@ -8,10 +8,13 @@ import typer
 from rich.table import Table
 
 from halidelab.cli._common import (
+    BATCH_HELP,
     OutputGuard,
+    batch_deprecated,
     check_number,
     console,
     console_err,
+    potential,
     print_json,
     warn,
 )
@@ -46,10 +49,8 @@ def register(app: typer.Typer) -> None:
         fmax: float = typer.Option(0.05, "--fmax", help="Force threshold, eV/A."),
         steps: int = typer.Option(500, "--steps", help="Maximum optimiser steps."),
         fixed_cell: bool = typer.Option(False, "--fixed-cell", help="Relax positions only."),
-        optimizer: str = typer.Option("FIRE", "--optimizer", help="FIRE or BFGS."),
-        batch: bool = typer.Option(False, "--batch",
-                                   help="Relax all structures together (one model call per step; "
-                                        "pays on a GPU, FIRE only)."),
+        optimizer: str = typer.Option("FIRE", "--optimizer", help="FIRE, BFGS or MDMin."),
+        batch: bool = typer.Option(False, "--batch", hidden=True, help=BATCH_HELP),
         out: Path = typer.Option(None, "--out", help="Write the relaxed structure (CIF; a folder "
                                                      "with several structures)."),
         max_atoms: int = _MAX_ATOMS,
@@ -57,11 +58,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Relax positions and cell with an MLIP; report convergence and lattice.
 
-        A file with partial occupancies is relaxed as its lowest-Ewald-energy ordered model
-        (said in a note, recorded in the provenance).
+        Several structures are relaxed together (one model call per optimiser step). A file
+        with partial occupancies is relaxed as its lowest-Ewald-energy ordered model (said in a
+        note, recorded in the provenance).
         """
         from halidelab.errors import StructureError
-        from halidelab.relax import relax
+        from halidelab.relax import relax_structures
         from halidelab.structures.models import check_structure_path
 
         check_number(fmax, "--fmax", above=0, unit="eV/A")
@@ -80,19 +82,10 @@ def register(app: typer.Typer) -> None:
                                          f"{out} would overwrite each other: rename one")
         loaded = [load_structure(p, kind="mlip", max_atoms=max_atoms, variable_cell=not fixed_cell)
                   for p in structures]
-        inputs = [s for s, _ in loaded]
-        if batch:
-            from halidelab.engine.relax import relax_batch
-
-            if optimizer.upper() != "FIRE":
-                from halidelab.errors import SimulationError
-
-                raise SimulationError("--batch relaxes with FIRE: drop --optimizer or --batch")
-            results = relax_batch(inputs, fmax=fmax, steps=steps, relax_cell=not fixed_cell,
-                                  model=model, device=device, threads=threads)
-        else:
-            results = [relax(s, model=model, device=device, threads=threads, fmax=fmax, steps=steps,
-                             relax_cell=not fixed_cell, optimizer=optimizer) for s in inputs]
+        pot = potential(model, device, threads)
+        results = relax_structures([s for s, _ in loaded], pot, fmax=fmax, steps=steps,
+                                   relax_cell=not fixed_cell, optimizer=optimizer)
+        batch_deprecated(batch)
         results = [with_ordering(r, info) for r, (_, info) in zip(results, loaded, strict=True)]
         if targets:
             from halidelab.structures.models import write_structure
@@ -114,7 +107,7 @@ def register(app: typer.Typer) -> None:
             return
         if len(results) > 1:
             t = Table(title=f"relaxed with {results[0].provenance.model} "
-                            f"({results[0].provenance.model_version}){' as one batch' if batch else ''}")
+                            f"({results[0].provenance.model_version}) as one batch")
             for col in ("file", "formula", "converged", "steps", "fmax (eV/A)", "a (A)", "c (A)",
                         "V (A^3)", "E (eV/atom)"):
                 t.add_column(col)
@@ -210,9 +203,7 @@ def register(app: typer.Typer) -> None:
         interval: int = typer.Option(10, "--interval", help="Steps between frames."),
         skip_ps: float = typer.Option(0.0, "--skip-ps", help="Equilibration left out of the MSD, ps."),
         haven: float = typer.Option(1.0, "--haven", help="Haven ratio for Nernst-Einstein."),
-        batch: bool = typer.Option(False, "--batch",
-                                   help="Run every temperature of every structure together (one model "
-                                        "call per step; pays on a GPU; Bussi only)."),
+        batch: bool = typer.Option(False, "--batch", hidden=True, help=BATCH_HELP),
         out: Path = typer.Option(Path("md"), "--out",
                                  help="Folder for trajectories (resumable); one subfolder per structure "
                                       "when several are given."),
@@ -221,9 +212,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """NVT MD at each temperature, then D, sigma (Nernst-Einstein) and Arrhenius.
 
-        The loop and ``--batch`` write the same trajectories and checkpoints: either one
-        resumes a run the other started.
+        Every temperature of every structure runs together (one model call per step);
+        trajectories and checkpoints are per run, so a killed command resumes.
         """
+        from halidelab.engine.md import MDBatch, MDFailure, MDTask
         from halidelab.errors import FitError, SimulationError
         from halidelab.transport.diffusion import analyse_trajectory, md_arrhenius
 
@@ -236,8 +228,7 @@ def register(app: typer.Typer) -> None:
         check_number(max_atoms, "--max-atoms", minimum=1)
         if skip_ps >= ps:
             raise SimulationError(f"--skip-ps {skip_ps:g} leaves nothing of --ps {ps:g}: skip less")
-        if batch and thermostat.lower() != "bussi":
-            raise SimulationError(f"--batch runs Bussi NVT only: drop --thermostat {thermostat} or --batch")
+        pot = potential(model, device, threads)
         stems = [p.stem for p in structures]
         if len(set(stems)) != len(stems):
             raise SimulationError("two structure files share a name; their trajectories would collide: "
@@ -249,45 +240,36 @@ def register(app: typer.Typer) -> None:
         folders = [out] if len(structures) == 1 else [guard.folder(out / st, "--out") for st in stems]
         steps = max(1, int(round(ps * 1000 / timestep)))
         jobs = [(k, T, folders[k] / f"md_{T:g}K.traj") for k in range(len(inputs)) for T in temps]
-        failures: list[str] = []
-        if batch:
-            from halidelab.engine.md import MDFailure, MDTask, run_md_batch
+        tasks = [MDTask(inputs[k], T, traj, seed=seed) for k, T, traj in jobs]
+        sim = MDBatch(tasks, steps, pot, timestep_fs=timestep, thermostat=thermostat, mobile=mobile,
+                      interval=interval)
+        bar = None
+        if not as_json:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            tasks = [MDTask(inputs[k], T, traj, seed=seed) for k, T, traj in jobs]
-            bar = None
-            if not as_json:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-                bar = Progress(TextColumn(f"MD batch of {len(tasks)}"), BarColumn(),
-                               TextColumn("{task.completed}/{task.total} steps, {task.fields[n]} running"),
-                               TimeRemainingColumn(), console=console_err)
-                bar.start()
-                bar_task = bar.add_task("md", total=steps, n=len(tasks))
-            try:
-                results = run_md_batch(
-                    tasks, steps, timestep_fs=timestep, model=model, device=device, threads=threads,
-                    mobile=mobile, interval=interval,
-                    progress=None if bar is None else (lambda s, n: bar.update(bar_task, completed=s, n=n)))
-            finally:
+            bar = Progress(TextColumn(f"MD, {len(tasks)} run{'s' if len(tasks) > 1 else ''}"), BarColumn(),
+                           TextColumn("{task.completed}/{task.total} steps, {task.fields[n]} running"),
+                           TimeRemainingColumn(), console=console_err)
+            bar.start()
+            bar_task = bar.add_task("md", total=steps, n=len(tasks))
+        try:
+            for step in sim:
                 if bar is not None:
-                    bar.stop()
-            runs_all = []
-            for (k, T, _), r in zip(jobs, results, strict=True):
-                if isinstance(r, MDFailure):
-                    failures.append(f"{stems[k]} at {T:g} K stopped: {r.message}")
-                else:
-                    runs_all.append((k, r))
-            if not runs_all:
-                raise SimulationError(failures[0])
-        else:
-            from halidelab.potentials import get_calculator
-            from halidelab.transport.md import run_md
-
-            calc = get_calculator(model, device, threads)
-            runs_all = [(k, run_md(inputs[k], T, steps, traj, timestep_fs=timestep, calculator=calc,
-                                   thermostat=thermostat, mobile=mobile, seed=seed, interval=interval,
-                                   progress=not as_json))
-                        for k, T, traj in jobs]
+                    bar.update(bar_task, completed=step, n=sim.n_running)
+        finally:
+            if bar is not None:
+                bar.stop()
+        results = sim.results()
+        failures: list[str] = []
+        runs_all = []
+        for (k, T, _), r in zip(jobs, results, strict=True):
+            if isinstance(r, MDFailure):
+                failures.append(f"{stems[k]} at {T:g} K stopped: {r.message}")
+            else:
+                runs_all.append((k, r))
+        if not runs_all:
+            raise SimulationError(failures[0])
+        batch_deprecated(batch)
         reports = []
         for k in range(len(inputs)):
             info = loaded[k][1]
@@ -321,7 +303,7 @@ def register(app: typer.Typer) -> None:
             if not runs:
                 continue
             t = Table(title=f"MD {runs[0].formula}{f' ({structures[k].name})' if len(inputs) > 1 else ''}, "
-                            f"{model}, mobile={mobile}, H_R={haven:g}{', one batch' if batch else ''}")
+                            f"{pot.name}, mobile={mobile}, H_R={haven:g}, one batch")
             for col in ("T (K)", "<T> (K)", "ps", "Li hops", "D (cm2/s)", "D_c/D_ab", "sigma (S/cm)",
                         "drift eV/atom"):
                 t.add_column(col)

@@ -33,9 +33,12 @@ Units: energies eV, forces eV/A, stress eV/A^3 in ASE's Voigt order
 (xx, yy, zz, yz, xz, xy) and sign (positive = tensile), the same numbers the ASE
 calculators of :mod:`halidelab.potentials` give for one structure.
 
-Measure before trusting batching: on the 2-core CPU a batch is not faster than a loop
-(``../shared/DESIGN.md``, "Measured costs"; ``benchmarks/bench_engine.py``); on a GPU
-it is the whole point.
+Measure before trusting batching: on a GPU it is the whole point; on a CPU a batch is
+not faster than a loop (SevenNet-0, 17 Li2ZrCl6 cells of 27 atoms on one thread of this
+2-core machine: 9.3 s as one call, 6.7 s one structure per call; CHGNet within 7 %
+either way; ``benchmarks/bench_engine.py``), so on a CPU an evaluator calls the model
+one structure at a time unless ``max_structures`` or ``max_atoms`` says otherwise
+(:func:`get_evaluator`). The engine's loops are the same either way.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ from typing import Any
 import numpy as np
 
 from halidelab.errors import ModelError, StructureError
+from halidelab.potentials import Potential
 
-#: Atoms per model call on a CPU (batches beyond this gain nothing there).
+#: Atoms per model call on a CPU when batching is asked for there (``max_structures``).
 CPU_ATOM_BUDGET = 2048
 
 #: Rough GPU memory per atom of one forward+backward pass, bytes, for halide cells at
@@ -146,7 +150,7 @@ def _check_atoms(atoms_list: Sequence[Any]) -> list[Any]:
     for k, a in enumerate(out):
         if not isinstance(a, Atoms):
             raise StructureError(f"structure {k} is a {type(a).__name__}; the engine takes ase Atoms "
-                                 "(convert with halidelab.relax.to_atoms)")
+                                 "(convert with halidelab.atoms.to_atoms)")
         if len(a) == 0:
             raise StructureError(f"structure {k} has no atoms")
         if not a.pbc.all() or abs(a.cell.volume) < 1.0:
@@ -231,18 +235,20 @@ class BatchEvaluator(abc.ABC):
     Attributes
     ----------
     info : dict
-        Model name, version, checkpoint, device, ``enable_cueq``, ``max_atoms``: goes
-        into every result's provenance.
+        Model name, version, checkpoint, device, ``enable_cueq``, atoms and structures
+        per call: goes into every result's provenance.
     n_calls : int
         Model calls made (batches), for benchmarks.
     """
 
     family = "generic"
 
-    def __init__(self, info: dict[str, Any], max_atoms: int) -> None:
+    def __init__(self, info: dict[str, Any], max_atoms: int, max_structures: int | None = None) -> None:
         self.info = dict(info)
         self.max_atoms = int(max_atoms)
+        self.max_structures = None if max_structures is None else int(max_structures)
         self.info["max_atoms_per_call"] = self.max_atoms
+        self.info["max_structures_per_call"] = self.max_structures
         self.n_calls = 0
 
     def evaluate(self, atoms_list: Sequence[Any]) -> list[Evaluation]:
@@ -255,7 +261,7 @@ class BatchEvaluator(abc.ABC):
         """
         atoms_list = _check_atoms(atoms_list)
         out: list[Evaluation | None] = [None] * len(atoms_list)
-        for batch in pack_batches([len(a) for a in atoms_list], self.max_atoms):
+        for batch in pack_batches([len(a) for a in atoms_list], self.max_atoms, self.max_structures):
             res = self._evaluate_batch([atoms_list[i] for i in batch])
             self.n_calls += 1
             for i, r in zip(batch, res, strict=True):
@@ -277,8 +283,8 @@ class SevenNetBatch(BatchEvaluator):
     family = "sevenn"
 
     def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int,
-                 modal: str | None, neighbor_list: str = "auto") -> None:
-        super().__init__(info, max_atoms)
+                 modal: str | None, neighbor_list: str = "auto", max_structures: int | None = None) -> None:
+        super().__init__(info, max_atoms, max_structures)
         self.model = model
         self.device = device
         self.modal = modal
@@ -363,8 +369,9 @@ class CHGNetBatch(BatchEvaluator):
 
     family = "chgnet"
 
-    def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int) -> None:
-        super().__init__(info, max_atoms)
+    def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int,
+                 max_structures: int | None = None) -> None:
+        super().__init__(info, max_atoms, max_structures)
         self.model = model
         self.device = device
 
@@ -439,39 +446,31 @@ def _load_sevenn(path: str, device: str, cueq: bool) -> Any:
     return model
 
 
-def get_evaluator(model: str = "chgnet", device: str = "auto", threads: int | None = None,
-                  modal: str | None = None, enable_cueq: bool | None = None,
-                  max_atoms: int | None = None, calculator: Any = None,
-                  neighbor_list: str = "auto") -> BatchEvaluator:
-    """A batched evaluator for a registered MLIP (or a loop over any ASE calculator).
+def get_evaluator(model: Potential | str = "chgnet", device: str | None = None, **options: Any) -> BatchEvaluator:
+    """The batched evaluator of a registered MLIP.
 
     Parameters
     ----------
-    model : str
-        Registry name (:func:`halidelab.potentials.available_models`).
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    threads : int, optional
-        torch intra-op threads.
-    modal : str, optional
-        Fidelity of ``sevennet-mf-0``.
-    enable_cueq : bool, optional
-        cuEquivariance kernels for SevenNet. None (default): on when the ``gpu`` extra
-        is installed and the device is CUDA; True: required (error if missing); False:
-        off. Recorded in ``info["enable_cueq"]``.
-    max_atoms : int, optional
-        Atoms per model call; default :func:`atom_budget`.
-    calculator : ase Calculator or factory, optional
-        Use this instead of a registry model, one structure per call
-        (:class:`CalculatorLoop`).
-    neighbor_list : {"auto", "ase", "torch"}
-        SevenNet graph building: sevenn's own (ASE ``primitive_neighbor_list`` on the
-        CPU, per structure) or :func:`torch_neighbor_list` on the model's device.
-        "auto": torch on CUDA (keeps the GPU fed), ase on the CPU.
+    model : Potential or str
+        The model and where it runs; a registry name is ``Potential(name)``.
+    device : str, optional
+        Overrides the potential's device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``).
+    **options
+        Other :class:`~halidelab.potentials.Potential` fields to override (``threads``,
+        ``modal``, ``enable_cueq``, ``max_atoms``, ``max_structures``, ``neighbor_list``):
+        ``get_evaluator("chgnet", "cpu", threads=1)`` is
+        ``get_evaluator(Potential("chgnet", "cpu", threads=1))``.
+
+    Batches: on CUDA as many structures per call as :func:`atom_budget` allows; elsewhere
+    one structure per call (batching does not pay on a CPU, see the module docstring)
+    unless the potential sets ``max_structures`` or ``max_atoms``.
 
     Returns
     -------
     BatchEvaluator
+        SevenNet on sevenn's graph batching, CHGNet on ``predict_graph``. Its ``info``
+        (model name, version, checkpoint SHA-256, device, ``enable_cueq``, batching, atoms
+        per call) goes into every result's provenance.
 
     Raises
     ------
@@ -480,29 +479,26 @@ def get_evaluator(model: str = "chgnet", device: str = "auto", threads: int | No
     """
     from halidelab import potentials as pot
 
-    if calculator is not None:
-        return CalculatorLoop(calculator)
-    name = pot._canonical(model)
-    spec = pot._REGISTRY[name]
-    mod = pot._modal(spec, modal)
-    dev = pot.resolve_device(device)
-    pot.set_threads(threads)
-    info = pot.model_info(name, mod)
+    p = Potential.of(model, device=device, **options)
+    dev = pot.resolve_device(p.device)
+    pot.set_threads(p.threads)
+    info = p.info()
     info["device"] = dev
-    if spec.family == "chgnet":
-        if enable_cueq:
-            raise ModelError("cuEquivariance kernels exist for SevenNet only; drop enable_cueq for chgnet")
-        loaded = pot._load(name, dev, mod)  # CHGNet batches as loaded: share the cached model
+    per_call = p.max_structures
+    if per_call is None and p.max_atoms is None and not dev.startswith("cuda"):
+        per_call = 1
+    if p.family == "chgnet":
+        loaded = pot._load(p.name, dev, p.modal)  # CHGNet batches as loaded: share the cached model
         info.update(enable_cueq=False, batching="chgnet-predict_graph")
-        return CHGNetBatch(loaded, info, dev, max_atoms or atom_budget("chgnet", dev))
+        return CHGNetBatch(loaded, info, dev, p.max_atoms or atom_budget("chgnet", dev), per_call)
     have = cueq_available()
-    if enable_cueq and not have:
+    if p.enable_cueq and not have:
         raise ModelError("enable_cueq=True but cuequivariance-torch is not installed: "
                          "pip install 'halidelab[gpu]' on the GPU machine, or drop enable_cueq")
-    if enable_cueq and not dev.startswith("cuda"):
+    if p.enable_cueq and not dev.startswith("cuda"):
         raise ModelError("cuEquivariance kernels need a CUDA device; use --device cuda or drop enable_cueq")
-    cueq = bool(have and dev.startswith("cuda")) if enable_cueq is None else bool(enable_cueq)
-    key = (name, dev, mod, cueq)
+    cueq = bool(have and dev.startswith("cuda")) if p.enable_cueq is None else bool(p.enable_cueq)
+    key = (p.name, dev, p.modal, cueq)
     with _LOCK:
         if key not in _CACHE:
             try:
@@ -512,31 +508,51 @@ def get_evaluator(model: str = "chgnet", device: str = "auto", threads: int | No
             except Exception as exc:  # torch / sevenn errors while building
                 raise ModelError(f"cannot build {info['version']} (enable_cueq={cueq}): {exc}") from None
     info.update(enable_cueq=cueq, batching="sevenn-torch_geometric")
-    return SevenNetBatch(_CACHE[key], info, dev, max_atoms or atom_budget("sevenn", dev), mod,
-                         neighbor_list)
+    return SevenNetBatch(_CACHE[key], info, dev, p.max_atoms or atom_budget("sevenn", dev), p.modal,
+                         p.neighbor_list, per_call)
 
 
-def as_evaluator(evaluator: BatchEvaluator | None = None, model: str = "chgnet", device: str = "auto",
-                 threads: int | None = None, modal: str | None = None,
-                 enable_cueq: bool | None = None, max_atoms: int | None = None,
-                 calculator: Any = None) -> BatchEvaluator:
-    """``evaluator`` if given, else :func:`get_evaluator` with the other arguments."""
-    if evaluator is not None:
-        if not isinstance(evaluator, BatchEvaluator):
-            raise ModelError(f"evaluator must be a BatchEvaluator, got {type(evaluator).__name__}")
-        return evaluator
-    return get_evaluator(model, device, threads, modal, enable_cueq, max_atoms, calculator)
+def as_evaluator(model: Any = None, calculator: Any = None) -> BatchEvaluator:
+    """Whatever names a model, as the evaluator the engine runs on.
+
+    Parameters
+    ----------
+    model : BatchEvaluator, Potential, str, ase Calculator, calculator factory or None
+        An evaluator is used as it is; a :class:`~halidelab.potentials.Potential` or
+        registry name gets :func:`get_evaluator`; an ASE calculator (or a class or
+        function that makes one) gets a :class:`CalculatorLoop`; None is the default
+        potential (``chgnet``, device ``auto``).
+    calculator : optional
+        When given, used instead of ``model`` (the library's ``calculator=`` argument:
+        any ASE calculator, or an evaluator to share).
+
+    Raises
+    ------
+    ModelError
+        Anything else (the message says what is accepted).
+    """
+    if calculator is not None:
+        model = calculator
+    if isinstance(model, BatchEvaluator):
+        return model
+    if model is None or isinstance(model, Potential | str):
+        return get_evaluator(model or "chgnet")
+    if hasattr(model, "get_property") or callable(model):
+        return CalculatorLoop(model)
+    raise ModelError(f"cannot run a model given as {type(model).__name__}: give a registry name, a Potential, "
+                     "an ASE calculator or a BatchEvaluator")
 
 
-def evaluate_structures(structures: Sequence[Any], evaluator: BatchEvaluator | None = None,
+def evaluate_structures(structures: Sequence[Any], evaluator: Any = None,
                         **kwargs: Any) -> list[Evaluation]:
     """Energies, forces and stresses of pymatgen Structures or ase Atoms, batched.
 
-    ``kwargs`` go to :func:`get_evaluator` when no ``evaluator`` is given.
+    ``evaluator`` is anything :func:`as_evaluator` takes; ``kwargs`` (``device``,
+    ``threads`` ...) go to :func:`get_evaluator` with it when it names a model.
     """
-    from halidelab.relax import to_atoms
+    from halidelab.atoms import to_atoms
 
-    ev = as_evaluator(evaluator, **kwargs)
+    ev = get_evaluator(evaluator or "chgnet", **kwargs) if kwargs else as_evaluator(evaluator)
     return ev.evaluate([to_atoms(s) for s in structures])
 
 

@@ -1,17 +1,21 @@
-"""Batched relaxation of positions and cell: one model call per FIRE iteration for all.
+"""Relaxation on the engine: many structures, one model call per optimiser iteration.
 
-Each structure keeps its own ASE ``FrechetCellFilter`` (positions and the full cell at
-zero external pressure, as :func:`halidelab.relax.relax`) and its own FIRE state
-(:class:`halidelab.engine.fire.FireState`, ASE's FIRE update); only the energy, force
-and stress evaluation is shared: every iteration evaluates all structures that have not
-converged yet in one batched call (split by the atom budget). A structure leaves the
-batch when its largest filter force (atoms and scaled cell) is below ``fmax``, exactly
-ASE's convergence test, or when it used its ``steps``. Results are the
-:class:`halidelab.relax.RelaxResult` records of the single-structure path.
+Each structure keeps its own target, an ASE ``FrechetCellFilter`` (positions and the
+full cell at zero external pressure) or the atoms alone, and its own optimiser state
+(:mod:`halidelab.engine.optimizers`: ASE's FIRE, BFGS or MDMin update); only the energy,
+force and stress evaluation is shared: every iteration evaluates all structures that
+have not converged yet in one call of the evaluator (split by its atom budget). A
+structure leaves the batch when its largest target force (atoms and scaled cell) is
+below ``fmax``, exactly ASE's convergence test, or when it used its ``steps``. One
+structure is a batch of one: :func:`halidelab.relax.relax` is this with a list of one.
+
+:func:`relax_positions_batch` relaxes positions at fixed cell and never wraps atoms
+into the cell (NEB endpoints keep a moving atom where its hop vector put it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -20,133 +24,142 @@ from typing import Any
 
 import numpy as np
 
+from halidelab.atoms import to_atoms, to_structure
 from halidelab.engine.batch import BatchEvaluator, as_evaluator, single_point_calculator
-from halidelab.engine.fire import FireState
+from halidelab.engine.optimizers import optimizer_class, optimizer_name
 from halidelab.errors import StructureError
-from halidelab.records import Provenance
+from halidelab.potentials import provenance
+from halidelab.records import Provenance, Record
+
+#: elements counted as the anion frame when normalising volumes (volume per anion)
+ANION_ELEMENTS = frozenset({"F", "Cl", "Br", "I", "O", "S", "Se", "Te", "N"})
+
+#: 1 eV/A^3 in GPa
+EV_A3_TO_GPA = 160.21766208
 
 
-def relax_batch(
-    structures: Sequence[Any],
-    fmax: float = 0.05,
-    steps: int = 300,
-    relax_cell: bool = True,
-    evaluator: BatchEvaluator | None = None,
-    model: str = "chgnet",
-    device: str = "auto",
-    threads: int | None = None,
-    modal: str | None = None,
-    enable_cueq: bool | None = None,
-    max_atoms: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[Any]:
-    """Relax many structures together (FIRE, batched force calls).
+@dataclasses.dataclass(frozen=True)
+class LatticeParams(Record):
+    """Cell parameters in A and degrees, volume in A^3."""
 
-    Parameters
+    a_A: float
+    b_A: float
+    c_A: float
+    alpha_deg: float
+    beta_deg: float
+    gamma_deg: float
+    volume_A3: float
+
+    @classmethod
+    def of(cls, cell: Any) -> LatticeParams:
+        """From an ASE ``Cell`` / 3x3 matrix (rows are lattice vectors, A)."""
+        from ase.cell import Cell
+
+        c = Cell(np.asarray(cell, dtype=float))
+        a, b, cc, al, be, ga = (float(v) for v in c.cellpar())
+        return cls(a, b, cc, al, be, ga, float(abs(c.volume)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RelaxResult(Record):
+    """Outcome of one relaxation.
+
+    Attributes
     ----------
-    structures : sequence of pymatgen Structure or ase Atoms
-        Ordered structures (any sizes and compositions).
-    fmax : float
-        Convergence on the largest force, eV/A (cell "forces" included when
-        ``relax_cell``, as in ASE's filters).
+    formula : str
+        Reduced formula.
+    n_atoms : int
+    converged : bool
+        The optimiser reached ``fmax_target_eV_A`` within ``max_steps``.
     steps : int
-        FIRE steps allowed per structure.
+        Optimiser steps taken.
+    fmax_eV_A : float
+        Largest atomic force at the end, eV/A.
+    max_stress_GPa : float
+        Largest stress component at the end (cell relaxations; else at fixed cell).
+    energy_per_atom_eV, energy_initial_per_atom_eV : float
+        Energy per atom after and before, eV/atom.
+    lattice_initial, lattice_final : LatticeParams
     relax_cell : bool
-        Relax the cell too (``FrechetCellFilter``, zero pressure); else positions only.
-    evaluator : BatchEvaluator, optional
-        Default :func:`halidelab.engine.batch.get_evaluator` with ``model``, ``device``,
-        ``threads``, ``modal``, ``enable_cueq``, ``max_atoms``.
-    progress : callable(iteration, n_active), optional
+    volume_per_anion_A3 : float or None
+        Final volume per anion (F, Cl, Br, I, O, S, N), A^3; the size measure that is
+        comparable between supercells of a doping series.
+    structure : dict
+        Relaxed structure (pymatgen ``Structure.as_dict()``).
+    wall_s : float
+        Wall time of the call that relaxed it (structures relaxed together share it).
+    provenance : Provenance
+    """
+
+    formula: str
+    n_atoms: int
+    converged: bool
+    steps: int
+    max_steps: int
+    fmax_eV_A: float
+    fmax_target_eV_A: float
+    max_stress_GPa: float
+    energy_per_atom_eV: float
+    energy_initial_per_atom_eV: float
+    lattice_initial: LatticeParams
+    lattice_final: LatticeParams
+    relax_cell: bool
+    optimizer: str
+    volume_per_anion_A3: float | None
+    structure: dict[str, Any]
+    wall_s: float
+    provenance: Provenance
+
+    def to_structure(self) -> Any:
+        """The relaxed structure as a pymatgen ``Structure``."""
+        from pymatgen.core import Structure
+
+        return Structure.from_dict(self.structure)
+
+
+def volume_per_anion_A3(atoms: Any) -> float | None:
+    """Cell volume divided by the number of anion-frame atoms (None if there are none)."""
+    n = sum(1 for s in atoms.get_chemical_symbols() if s in ANION_ELEMENTS)
+    return float(atoms.cell.volume / n) if n else None
+
+
+#: ``observe(i, step, atoms)``: structure ``i`` after its evaluation at optimiser step
+#: ``step`` (0 = the start); ``atoms`` carries a single-point calculator with its energy,
+#: forces and stress
+Observer = Callable[[int, int, Any], None]
+
+
+def optimize(atoms_list: Sequence[Any], targets: Sequence[Any], evaluator: BatchEvaluator, fmax: float,
+             steps: int, optimizer: str = "FIRE", progress: Callable[[int, int], None] | None = None,
+             observe: Observer | None = None) -> tuple[list[bool], list[int], list[float]]:
+    """Optimise every target (atoms or a filter over them), one batched call per iteration.
+
+    The loop of ASE's ``Optimizer.run(fmax, steps)`` for each system: evaluate, stop
+    when the largest target force is below ``fmax`` or ``steps`` were taken, else step.
+    Each ``atoms_list[i]`` ends with a single-point calculator of its last evaluation.
 
     Returns
     -------
-    list of halidelab.relax.RelaxResult
-        One per structure, in order; ``converged`` is per structure and honest.
+    (converged, steps taken, first energy in eV), one entry per structure.
     """
-    from ase.filters import FrechetCellFilter
-
-    from halidelab.relax import (
-        EV_A3_TO_GPA,
-        LatticeParams,
-        RelaxResult,
-        to_atoms,
-        to_structure,
-        volume_per_anion_A3,
-    )
-
-    if not (fmax > 0) or steps < 1:
-        raise StructureError(f"need fmax > 0 eV/A and steps >= 1 (got fmax={fmax}, steps={steps})")
-    if not structures:
-        raise StructureError("give at least one structure to relax")
-    atoms_list = [to_atoms(s) for s in structures]
-    ev = as_evaluator(evaluator, model, device, threads, modal, enable_cueq, max_atoms)
+    cls = optimizer_class(optimizer)
     n = len(atoms_list)
-    lat0 = [LatticeParams.of(a.cell) for a in atoms_list]
-    targets = [FrechetCellFilter(a) if relax_cell else a for a in atoms_list]
-    t0 = time.perf_counter()
-    converged, nsteps, e_first = _fire_batch(atoms_list, targets, ev, fmax, steps, progress)
-    e0 = [e / len(a) for e, a in zip(e_first, atoms_list, strict=True)]
-    wall = time.perf_counter() - t0
-    params = {"fmax_eV_A": fmax, "steps": steps, "relax_cell": relax_cell, "optimizer": "FIRE",
-              "filter": "FrechetCellFilter" if relax_cell else None, "batched": True,
-              "n_structures": n, "model_calls": ev.n_calls}
-    prov = Provenance(method="mlip-relax-batch", model=ev.info.get("name"),
-                      model_version=ev.info.get("version"),
-                      parameters={**params, "device": ev.info.get("device"),
-                                  "enable_cueq": ev.info.get("enable_cueq"),
-                                  "batching": ev.info.get("batching")})
-    out = []
-    for i, a in enumerate(atoms_list):
-        forces = a.get_forces()
-        try:
-            stress = float(np.abs(a.get_stress()).max() * EV_A3_TO_GPA)
-        except Exception:  # evaluators without stress
-            stress = math.nan
-        out.append(RelaxResult(
-            formula=to_structure(a).composition.reduced_formula,
-            n_atoms=len(a),
-            converged=converged[i],
-            steps=nsteps[i],
-            max_steps=int(steps),
-            fmax_eV_A=float(np.sqrt((forces**2).sum(axis=1).max())),
-            fmax_target_eV_A=float(fmax),
-            max_stress_GPa=stress,
-            energy_per_atom_eV=float(a.get_potential_energy()) / len(a),
-            energy_initial_per_atom_eV=float(e0[i]),
-            lattice_initial=lat0[i],
-            lattice_final=LatticeParams.of(a.cell),
-            relax_cell=bool(relax_cell),
-            optimizer="FIRE",
-            volume_per_anion_A3=volume_per_anion_A3(a),
-            structure=to_structure(a).as_dict(),
-            wall_s=wall,  # the whole batch: structures share the wall time
-            provenance=prov,
-        ))
-    return out
-
-
-def _fire_batch(atoms_list: list[Any], targets: list[Any], ev: BatchEvaluator, fmax: float, steps: int,
-                progress: Callable[[int, int], None] | None = None) -> tuple[list[bool], list[int], list[float]]:
-    """FIRE on every target (atoms or a cell filter over them), one batched call per iteration.
-
-    Each ``atoms_list[i]`` gets a single-point calculator with its latest evaluation.
-    Returns per structure: converged, steps taken, first energy (eV).
-    """
-    n = len(atoms_list)
-    fire = [FireState() for _ in range(n)]
+    states = [cls() for _ in range(n)]
     nsteps = [0] * n
     converged = [False] * n
     e0 = [math.nan] * n
     active = list(range(n))
     iteration = 0
     while active:
-        results = ev.evaluate([atoms_list[i] for i in active])
+        results = evaluator.evaluate([atoms_list[i] for i in active])
         still = []
         for i, r in zip(active, results, strict=True):
             a = atoms_list[i]
             a.calc = single_point_calculator(a, r)
             if iteration == 0:
                 e0[i] = r.energy_eV
+            if observe is not None:
+                observe(i, nsteps[i], a)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f = np.asarray(targets[i].get_forces(), float)
@@ -155,8 +168,8 @@ def _fire_batch(atoms_list: list[Any], targets: list[Any], ev: BatchEvaluator, f
                 continue
             if nsteps[i] >= steps:
                 continue
-            dr = fire[i].step(f)
-            targets[i].set_positions(targets[i].get_positions() + dr)
+            pos = targets[i].get_positions()
+            targets[i].set_positions(pos + states[i].step(pos, f))
             nsteps[i] += 1
             still.append(i)
         active = still
@@ -166,33 +179,120 @@ def _fire_batch(atoms_list: list[Any], targets: list[Any], ev: BatchEvaluator, f
     return converged, nsteps, e0
 
 
-def relax_positions_batch(
-    atoms_list: Sequence[Any],
+def _check_settings(fmax: float, steps: int, optimizer: str) -> str:
+    if not (fmax > 0) or steps < 1:
+        raise StructureError(f"need fmax > 0 eV/A and steps >= 1 (got fmax={fmax}, steps={steps})")
+    try:
+        return optimizer_name(optimizer)
+    except Exception:
+        raise StructureError(f"unknown optimizer {optimizer!r}; use FIRE, BFGS or MDMin") from None
+
+
+def relax_batch(
+    structures: Sequence[Any],
+    evaluator: Any = None,
     fmax: float = 0.05,
     steps: int = 300,
-    evaluator: BatchEvaluator | None = None,
-    model: str = "chgnet",
-    device: str = "auto",
-    threads: int | None = None,
+    relax_cell: bool = True,
+    optimizer: str = "FIRE",
+    progress: Callable[[int, int], None] | None = None,
+    observe: Observer | None = None,
+) -> list[RelaxResult]:
+    """Relax many structures together (batched force calls, per-structure convergence).
+
+    Parameters
+    ----------
+    structures : sequence of pymatgen Structure or ase Atoms
+        Ordered structures (any sizes and compositions).
+    evaluator : BatchEvaluator, Potential, str or ase Calculator, optional
+        The model (:func:`halidelab.engine.batch.as_evaluator`); default ``chgnet``.
+    fmax : float
+        Convergence on the largest force, eV/A (cell "forces" included when
+        ``relax_cell``, as in ASE's filters).
+    steps : int
+        Optimiser steps allowed per structure.
+    relax_cell : bool
+        Relax the cell too (``FrechetCellFilter``, zero pressure); else positions only.
+    optimizer : {"FIRE", "BFGS", "MDMin"}
+    progress : callable(iteration, n_active), optional
+    observe : callable(i, step, atoms), optional
+        Called for each structure after each evaluation (trajectories, progress).
+
+    Returns
+    -------
+    list of RelaxResult
+        One per structure, in order; ``converged`` is per structure and honest.
+    """
+    from ase.filters import FrechetCellFilter
+
+    opt = _check_settings(fmax, steps, optimizer)
+    if not structures:
+        raise StructureError("give at least one structure to relax")
+    atoms_list = [to_atoms(s) for s in structures]
+    ev = as_evaluator(evaluator)
+    calls0 = ev.n_calls
+    n = len(atoms_list)
+    lat0 = [LatticeParams.of(a.cell) for a in atoms_list]
+    targets = [FrechetCellFilter(a) if relax_cell else a for a in atoms_list]
+    t0 = time.perf_counter()
+    converged, nsteps, e_first = optimize(atoms_list, targets, ev, fmax, steps, opt, progress, observe)
+    wall = time.perf_counter() - t0
+    prov = provenance("mlip-relax", ev.info, {
+        "fmax_eV_A": fmax, "steps": steps, "relax_cell": relax_cell, "optimizer": opt,
+        "filter": "FrechetCellFilter" if relax_cell else None, "n_structures": n,
+        "model_calls": ev.n_calls - calls0})
+    out = []
+    for i, a in enumerate(atoms_list):
+        forces = a.get_forces()
+        stress = float(np.abs(a.get_stress()).max() * EV_A3_TO_GPA)  # NaN from stress-less calculators
+        final = to_structure(a)
+        out.append(RelaxResult(
+            formula=final.composition.reduced_formula,
+            n_atoms=len(a),
+            converged=converged[i],
+            steps=nsteps[i],
+            max_steps=int(steps),
+            fmax_eV_A=float(np.sqrt((forces**2).sum(axis=1).max())),
+            fmax_target_eV_A=float(fmax),
+            max_stress_GPa=stress,
+            energy_per_atom_eV=float(a.get_potential_energy()) / len(a),
+            energy_initial_per_atom_eV=float(e_first[i]) / len(a),
+            lattice_initial=lat0[i],
+            lattice_final=LatticeParams.of(a.cell),
+            relax_cell=bool(relax_cell),
+            optimizer=opt,
+            volume_per_anion_A3=volume_per_anion_A3(a),
+            structure=final.as_dict(),
+            wall_s=wall,
+            provenance=prov,
+        ))
+    return out
+
+
+def relax_positions_batch(
+    atoms_list: Sequence[Any],
+    evaluator: Any = None,
+    fmax: float = 0.05,
+    steps: int = 300,
+    optimizer: str = "FIRE",
     progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[Any, bool, int]]:
     """Relax positions at fixed cell, many structures together, positions kept unwrapped.
 
-    The batched twin of :func:`halidelab.transport.neb.relax_fixed_cell` (ASE's FIRE
-    update, so the same path up to float noise): NEB endpoints must keep a moving atom
-    where its hop vector put it, so nothing is wrapped into the cell and ``FixAtoms``
-    constraints are kept.
+    NEB endpoints must keep a moving atom where its hop vector put it, so nothing is
+    wrapped into the cell and ``FixAtoms`` constraints are kept (ASE's optimiser on the
+    atoms themselves, not through pymatgen).
 
     Parameters
     ----------
     atoms_list : sequence of ase Atoms
+    evaluator : BatchEvaluator, Potential, str or ase Calculator, optional
+        See :func:`relax_batch`.
     fmax : float
         Convergence on the largest (constrained) force, eV/A.
     steps : int
-        FIRE steps allowed per structure.
-    evaluator : BatchEvaluator, optional
-        Default :func:`halidelab.engine.batch.get_evaluator` with ``model``, ``device``,
-        ``threads``.
+        Optimiser steps allowed per structure.
+    optimizer : {"FIRE", "BFGS", "MDMin"}
     progress : callable(iteration, n_active), optional
 
     Returns
@@ -203,8 +303,7 @@ def relax_positions_batch(
     """
     from ase import Atoms
 
-    if not (fmax > 0) or steps < 1:
-        raise StructureError(f"need fmax > 0 eV/A and steps >= 1 (got fmax={fmax}, steps={steps})")
+    opt = _check_settings(fmax, steps, optimizer)
     copies = []
     for k, a in enumerate(atoms_list):
         if not isinstance(a, Atoms):
@@ -214,6 +313,5 @@ def relax_positions_batch(
         copies.append(b)
     if not copies:
         return []
-    ev = as_evaluator(evaluator, model, device, threads)
-    converged, nsteps, _ = _fire_batch(copies, copies, ev, fmax, steps, progress)
+    converged, nsteps, _ = optimize(copies, copies, as_evaluator(evaluator), fmax, steps, opt, progress)
     return [(a, c, s) for a, c, s in zip(copies, converged, nsteps, strict=True)]

@@ -5,6 +5,13 @@ Kinds: ``design`` (charge balance + rules), ``models`` (ordered supercells),
 barriers), ``prior`` (data-driven conductivity prior), ``neb`` (CI-NEB study), ``md``,
 ``hull`` (energy above the MLIP hull from already relaxed energies). Heavy imports stay
 inside the functions so that a worker imports only what its tasks need.
+
+The MLIP kinds (``relax``, ``neb``, ``md``) run on the batched engine: the model is the
+inputs' ``model`` (a registry name; ``device`` and ``modal`` when given) as a
+:class:`~halidelab.potentials.Potential`; a ``neb`` task runs every band of its study in
+one model call per step. ``relax`` and ``neb`` also take ``structures`` (a list) instead
+of ``structure``: the orderings of one composition relaxed, or studied, together; the
+result is then ``{"results": [...]}`` or ``{"studies": [...]}`` in input order.
 """
 
 from __future__ import annotations
@@ -55,25 +62,41 @@ def models_task(inputs: dict[str, Any]) -> dict[str, Any]:
     return ms.to_dict()
 
 
-@task_function("relax")
-def relax_task(inputs: dict[str, Any]) -> dict[str, Any]:
-    """MLIP relaxation (positions and cell) of one structure."""
+def _potential(inputs: dict[str, Any]) -> Any:
+    """The :class:`~halidelab.potentials.Potential` a task's inputs name."""
+    from halidelab.potentials import Potential
+
+    return Potential(inputs.get("model", "chgnet"), device=inputs.get("device", "auto"), modal=inputs.get("modal"))
+
+
+def _structures(inputs: dict[str, Any]) -> tuple[list[Any], bool]:
+    """The structures of a task (``structure`` or ``structures``) and whether a list was given."""
     from pymatgen.core import Structure
 
-    from halidelab.relax import relax
+    if "structures" in inputs:
+        return [Structure.from_dict(d) for d in inputs["structures"]], True
+    return [Structure.from_dict(inputs["structure"])], False
 
+
+@task_function("relax")
+def relax_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """MLIP relaxation (positions and cell) of one structure, or of several together."""
+    from halidelab.relax import relax_structures
+
+    structures, many = _structures(inputs)
     with warnings.catch_warnings():
         # chgnet warns on every call about a tensor-to-scalar conversion; not ours to fix
         warnings.simplefilter("ignore", UserWarning)
-        res = relax(
-            Structure.from_dict(inputs["structure"]),
-            model=inputs.get("model", "chgnet"),
-            device=inputs.get("device", "auto"),
+        results = relax_structures(
+            structures,
+            _potential(inputs),
             fmax=inputs.get("fmax", 0.05),
             steps=inputs.get("steps", 300),
             relax_cell=inputs.get("relax_cell", True),
         )
-    return res.to_dict()
+    if many:
+        return {"results": [r.to_dict() for r in results]}
+    return results[0].to_dict()
 
 
 @task_function("bvse")
@@ -115,26 +138,28 @@ def xrd_task(inputs: dict[str, Any]) -> dict[str, Any]:
 
 @task_function("neb")
 def neb_task(inputs: dict[str, Any]) -> dict[str, Any]:
-    """CI-NEB over the distinct hops of one model, with chains and percolation."""
-    from pymatgen.core import Structure
+    """CI-NEB over the distinct hops of one model (or several), with chains and percolation."""
+    from halidelab.transport.neb import neb_studies
 
-    from halidelab.transport.neb import neb_study
-
+    structures, many = _structures(inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        study = neb_study(
-            Structure.from_dict(inputs["structure"]),
+        studies = neb_studies(
+            structures,
             hops=inputs.get("hops", "distinct"),
-            model=inputs.get("model", "chgnet"),
+            model=_potential(inputs),
             n_images=inputs.get("n_images", 5),
             fmax=inputs.get("fmax", 0.05),
             steps=inputs.get("steps", 500),
             endpoint_steps=inputs.get("endpoint_steps", 300),
             interstitials=inputs.get("interstitials", True),
         )
-    out = study.to_dict()
-    out.pop("network", None)  # large; rebuilt from the structure when needed
-    return out
+    out = []
+    for study in studies:
+        d = study.to_dict()
+        d.pop("network", None)  # large; rebuilt from the structure when needed
+        out.append(d)
+    return {"studies": out} if many else out[0]
 
 
 @task_function("md")
@@ -153,7 +178,7 @@ def md_task(inputs: dict[str, Any]) -> dict[str, Any]:
             steps=inputs["steps"],
             trajectory=inputs["trajectory"],
             timestep_fs=inputs.get("timestep_fs", 2.0),
-            model=inputs.get("model", "chgnet"),
+            model=_potential(inputs),
             seed=inputs.get("seed", 0),
         )
         diff = analyse_trajectory(inputs["trajectory"], skip_ps=inputs.get("skip_ps", 0.0),

@@ -292,14 +292,12 @@ def energy_above_hull(
             e_atom, conv = float(res["energy_per_atom_eV"]), bool(res["converged"])
             s_rel = Structure.from_dict(res["structure"])
         else:
-            from halidelab.potentials import get_calculator
-            from halidelab.relax import to_atoms
+            from halidelab.engine.batch import evaluate_structures
 
-            atoms = to_atoms(s)
-            atoms.calc = get_calculator(model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                e_atom, conv = float(atoms.get_potential_energy()) / len(atoms), True
+                (ev,) = evaluate_structures([s], model)
+            e_atom, conv = ev.energy_eV / len(s), True
             s_rel = s
         energies.append(e_atom)
         volumes.append(s_rel.volume / len(s_rel))

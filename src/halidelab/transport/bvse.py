@@ -336,7 +336,7 @@ def bvse_map(structure: Structure, mobile_ion: str = "Li", resolution_A: float =
         ``progress(points_done, points_total)`` while the grid is evaluated.
     """
     if isinstance(structure, Structure) is False:
-        from halidelab.relax import to_structure
+        from halidelab.atoms import to_structure
 
         structure = to_structure(structure)
     s = assign_oxidation_states(structure)

@@ -437,7 +437,8 @@ def _hop_key(a: int, b: int, img: Iterable[int]) -> tuple[int, int, Image]:
     return (a, a, max(img, neg))
 
 
-def _direction(vec: np.ndarray, matrix: np.ndarray) -> str:
+def direction_of(vec: np.ndarray, matrix: np.ndarray) -> str:
+    """``c`` (within 30 deg of the c axis), ``ab`` (within 30 deg of the a-b plane) or ``oblique``."""
     c_axis = np.cross(matrix[0], matrix[1])
     c_axis /= np.linalg.norm(c_axis)
     cosang = abs(float(vec @ c_axis)) / max(float(np.linalg.norm(vec)), 1e-12)
@@ -718,7 +719,7 @@ def _site_network(
             kind="-".join(sorted([sites[a].kind, sites[b].kind])),
             window="face" if shared >= 3 else "edge",
             label=f"{la}-{lb}", parent_class=pclass[n], env_class=env_keys[ek],
-            environment=dict(sorted(env.items())), direction=_direction(vec, m)))
+            environment=dict(sorted(env.items())), direction=direction_of(vec, m)))
     if not hops:
         warnings.append(f"no hops within {cutoff_A} A that share a polyhedron {windows}")
     params = {"mobile": mobile, "interstitials": interstitials, "symprec": symprec, "cutoff_A": cutoff_A,

@@ -1,0 +1,296 @@
+"""The geometry of Li hops in an ordered model: which hops to run, and their endpoints.
+
+Pure geometry on a :class:`~halidelab.transport.sites.SiteNetwork` and ASE ``Atoms``;
+nothing here calls a model. The NEB driver (:mod:`halidelab.transport.neb`) asks this
+module what to run and how to check what came back:
+
+- :func:`select_hops`: the vacancy hops and the Li -> interstitial -> Li paths of a
+  ``hops`` choice (one per symmetry class, per dopant environment, or all);
+- :func:`hop_endpoints`: the final state of a vacancy hop, the Li moved along the hop's
+  real (image) vector, never the in-cell fractional difference;
+- :func:`interstitial_paths` and :func:`path_plan`: a Li moving from an occupied Li site
+  through an empty tetrahedral interstitial into an empty Li site, with its final and
+  interstitial states;
+- :func:`site_checks`, :func:`path_checks` and :func:`intermediate_minimum`: did the
+  relaxed endpoints keep the moving Li in its sites, is the relaxed interstitial state a
+  local minimum (then a path needs two bands);
+- :func:`path_meta`: the descriptive fields of a path's result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from halidelab.errors import SimulationError
+from halidelab.transport.sites import Hop, SiteNetwork, direction_of
+
+#: largest distance (A) between a relaxed endpoint's moving Li and its site centre
+#: before the endpoint counts as having left the site
+SITE_TOLERANCE_A = 0.8
+
+#: the moving Li starts this far (A) from the interstitial centre, toward its start
+#: site, when the interstitial state is relaxed: a centre that is a stationary point
+#: only by symmetry (a maximum along the path) then relaxes away instead of passing for
+#: a minimum
+INTERSTITIAL_NUDGE_A = 0.05
+
+
+def select_hops(net: SiteNetwork, hops: str | Sequence[int]) -> tuple[str, list[Hop], list[str],
+                                                                      list[tuple[Hop, Hop, int]]]:
+    """What a ``hops`` choice runs in a model.
+
+    Parameters
+    ----------
+    net : SiteNetwork
+    hops : {"distinct", "environment", "all"} or sequence of hop indices
+        ``distinct``: one hop per symmetry class of the pristine framework;
+        ``environment``: one per class and dopant environment (doped models);
+        ``all``: every hop that has a Li at one end and an empty site at the other.
+        Interstitial hops become Li -> i -> Li paths (one per class).
+
+    Returns
+    -------
+    (mode, vacancy hops, skipped classes with the reason, Li -> i -> Li paths)
+    """
+    skipped: list[str] = []
+    if isinstance(hops, str):
+        mode = hops.lower()
+        if mode in ("distinct", "environment"):
+            level = "parent" if mode == "distinct" else "environment"
+            chosen = []
+            for h in net.distinct_hops(level, vacancy=True):
+                if "interstitial" in {net.sites[h.site_a].role, net.sites[h.site_b].role}:
+                    continue  # run as Li -> i -> Li paths below
+                if net.vacancy_ready(h):
+                    chosen.append(h)
+                else:
+                    skipped.append(f"{h.label} (class {h.parent_class}): no instance with a Li at one end and "
+                                   "an empty site at the other in this model")
+        elif mode == "all":
+            chosen = [h for h in net.hops if net.vacancy_ready(h)
+                      and "interstitial" not in {net.sites[h.site_a].role, net.sites[h.site_b].role}]
+        else:
+            raise SimulationError(f"--hops must be distinct, environment, all or hop indices; got {hops!r}")
+    else:
+        mode = "list"
+        chosen = []
+        for i in hops:
+            if not 0 <= int(i) < len(net.hops):
+                raise SimulationError(f"hop index {i} out of range (the network has {len(net.hops)} hops)")
+            chosen.append(net.hops[int(i)])
+    paths = interstitial_paths(net, "environment" if mode == "environment" else "parent") \
+        if isinstance(hops, str) else []
+    return mode, chosen, skipped, paths
+
+
+def _oriented(network: SiteNetwork, hop: Hop, mechanism: str) -> tuple[int, int, np.ndarray]:
+    """(start site, end site, cartesian hop vector): start holds the Li."""
+    a, b = network.sites[hop.site_a], network.sites[hop.site_b]
+    vec = np.array(hop.vector_A)
+    if hop.site_a == hop.site_b:
+        raise SimulationError(f"hop {hop.index} joins a site to its own image: a vacancy mechanism needs "
+                              "a second, empty site (use a larger supercell)")
+    if a.occupant is not None and b.occupant is None:
+        return hop.site_a, hop.site_b, vec
+    if b.occupant is not None and a.occupant is None:
+        return hop.site_b, hop.site_a, -vec
+    state = "both hold a Li" if a.occupant is not None else "neither holds a Li"
+    raise SimulationError(f"hop {hop.index} ({hop.label}): {state}; a {mechanism} hop needs a Li at one "
+                          "end and an empty site at the other (pick another hop of the same class)")
+
+
+def hop_endpoints(atoms: Any, network: SiteNetwork, hop: Hop) -> tuple[Any, Any, int, int, int]:
+    """Unrelaxed final state for a hop: the Li moved along the real hop vector.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The initial state (the ordered model, possibly relaxed; same atom order as the
+        structure the network was built from).
+    network : SiteNetwork
+    hop : Hop
+
+    Returns
+    -------
+    (initial, final, moving atom index, start site, end site)
+    """
+    start, end, vec = _oriented(network, hop, "vacancy")
+    li = network.sites[start].occupant
+    assert li is not None
+    m = atoms.cell.array
+    site_cart = np.array(network.sites[start].frac) @ m
+    # the Li sits near its site centre, possibly one lattice vector away after wrapping
+    frac_off = np.linalg.solve(m.T, atoms.positions[li] - site_cart)
+    shift = np.round(frac_off) @ m
+    target = site_cart + shift + vec
+    final = atoms.copy()
+    final.calc = None
+    pos = final.positions.copy()
+    pos[li] = target
+    final.positions = pos
+    return atoms.copy(), final, int(li), start, end
+
+
+def hop_mechanism(network: SiteNetwork, start: int, end: int) -> str:
+    """``vacancy`` between two Li sites, else ``interstitial``."""
+    roles = {network.sites[start].role, network.sites[end].role}
+    return "vacancy" if roles == {"li"} else "interstitial"
+
+
+def distance_to_site(atoms: Any, idx: int, frac: Sequence[float]) -> float:
+    """Minimum-image distance of atom ``idx`` from a fractional site centre, A."""
+    from ase.geometry import find_mic
+
+    d, _ = find_mic(atoms.positions[idx] - np.array(frac) @ atoms.cell.array, atoms.cell, atoms.pbc)
+    return float(np.linalg.norm(d))
+
+
+def site_checks(network: SiteNetwork, li: int, states: Sequence[tuple[Any, int]], note: str = "") -> list[str]:
+    """Warnings for relaxed endpoints whose moving Li left its site (further than
+    :data:`SITE_TOLERANCE_A`); ``states`` are (atoms, site index) pairs."""
+    warns = []
+    for atoms_e, site in states:
+        d = distance_to_site(atoms_e, li, network.sites[site].frac)
+        if d > SITE_TOLERANCE_A:
+            warns.append(f"the moving Li relaxed {d:.2f} A away from {network.sites[site].label} "
+                         f"(site {site}){note}")
+    return warns
+
+
+def _leg(network: SiteNetwork, hop: Hop, start: int) -> tuple[int, np.ndarray]:
+    """(other end, cartesian vector from ``start``) of a hop traversed from ``start``."""
+    if hop.site_a == start:
+        return hop.site_b, np.array(hop.vector_A)
+    return hop.site_a, -np.array(hop.vector_A)
+
+
+def interstitial_paths(network: SiteNetwork, level: str = "parent") -> list[tuple[Hop, Hop, int]]:
+    """One Li -> i -> Li path per class: (hop into i, hop out of i, interstitial site).
+
+    The first hop starts at a Li site holding a Li, the second ends at an empty Li site
+    (vacancy mechanism through a tetrahedral interstitial). Classes: the site labels and
+    the (parent or environment) classes of both hops.
+    """
+    key_attr = "parent_class" if level == "parent" else "env_class"
+    out: dict[tuple[Any, ...], tuple[Hop, Hop, int]] = {}
+    touching: dict[int, list[Hop]] = {}
+    for h in network.hops:
+        for s in {h.site_a, h.site_b}:
+            touching.setdefault(s, []).append(h)
+    for i in (s for s in network.sites if s.role == "interstitial"):
+        legs = [(h, *_leg(network, h, i.index)) for h in touching.get(i.index, [])
+                if network.sites[_leg(network, h, i.index)[0]].role == "li"]
+        for h1, a, _v1 in legs:
+            if network.sites[a].occupant is None:
+                continue
+            for h2, b, _v2 in legs:
+                if h2.index == h1.index or network.sites[b].occupant is not None:
+                    continue
+                key = (network.sites[a].label, i.label, network.sites[b].label,
+                       *sorted([getattr(h1, key_attr), getattr(h2, key_attr)]))
+                out.setdefault(key, (h1, h2, i.index))
+    return [out[k] for k in sorted(out)]
+
+
+@dataclasses.dataclass
+class PathPlan:
+    """Geometry of a Li -> interstitial -> Li path on a (relaxed) initial state."""
+
+    start: int
+    end: int
+    via_site: int
+    li: int
+    v1: np.ndarray  # start site -> interstitial centre, A
+    v2: np.ndarray  # interstitial centre -> end site, A
+    via: np.ndarray  # cartesian interstitial centre on the unwrapped path, A
+    final: Any  # unrelaxed final state
+    intermediate: Any  # unrelaxed interstitial state (the Li nudged toward the start)
+
+
+def path_plan(init: Any, network: SiteNetwork, hop_in: Hop, hop_out: Hop) -> PathPlan:
+    """Unrelaxed final and interstitial states of a Li -> i -> Li path, through real hop vectors."""
+    common = [s for s in {hop_in.site_a, hop_in.site_b} & {hop_out.site_a, hop_out.site_b}
+              if network.sites[s].role == "interstitial"]
+    if not common:
+        raise SimulationError(f"hops {hop_in.index} and {hop_out.index} share no interstitial site")
+    i_site = common[0]
+    a, v1 = _leg(network, hop_in, i_site)
+    b, v2 = _leg(network, hop_out, i_site)
+    v1 = -v1  # from a to the interstitial
+    li = network.sites[a].occupant
+    if li is None or network.sites[b].occupant is not None:
+        raise SimulationError("an interstitial path needs a Li at its start and an empty Li site at its end")
+    m = init.cell.array
+    site_cart = np.array(network.sites[a].frac) @ m
+    shift = np.round(np.linalg.solve(m.T, init.positions[li] - site_cart)) @ m
+    via = site_cart + shift + v1
+    states = []
+    for target in (via + v2, via - INTERSTITIAL_NUDGE_A * v1 / np.linalg.norm(v1)):
+        x = init.copy()
+        x.calc = None
+        pos = x.positions.copy()
+        pos[li] = target
+        x.set_positions(pos, apply_constraint=False)
+        states.append(x)
+    return PathPlan(a, b, i_site, int(li), v1, v2, via, states[0], states[1])
+
+
+def path_checks(network: SiteNetwork, plan: PathPlan, init: Any, final: Any, conv_f: bool,
+                efmax: float, endpoint_steps: int) -> tuple[list[str], bool]:
+    """Warnings and ``endpoints_ok`` for the relaxed final state of a path."""
+    warns: list[str] = []
+    ok = True
+    if not conv_f:
+        ok = False
+        warns.append(f"final state not relaxed to {efmax} eV/A in {endpoint_steps} steps")
+    w = site_checks(network, plan.li, ((init, plan.start), (final, plan.end)))
+    return warns + w, ok and not w
+
+
+def intermediate_minimum(network: SiteNetwork, plan: PathPlan, init: Any, inter: Any, converged: bool,
+                         ) -> tuple[bool, str]:
+    """Is the relaxed interstitial state a local minimum with the Li in the interstitial?
+
+    True when its relaxation converged, the moving Li stayed within
+    :data:`SITE_TOLERANCE_A` of the interstitial centre and no other Li left its site.
+    Returns the verdict and a sentence for the result's warnings.
+    """
+    lab = network.sites[plan.via_site].label
+    d = distance_to_site(inter, plan.li, network.sites[plan.via_site].frac)
+    if not converged:
+        return False, (f"the {lab} state did not relax within the endpoint steps: the band was run "
+                       f"through {lab} as one piece")
+    if d > SITE_TOLERANCE_A:
+        return False, (f"a Li put in {lab} relaxes {d:.2f} A away (no minimum there): one band through "
+                       f"{lab}, its climbing image gives the saddle")
+    others = [j for j, sym in enumerate(init.get_chemical_symbols()) if sym == "Li" and j != plan.li]
+    if others:
+        from ase.geometry import find_mic
+
+        dd, _ = find_mic(inter.positions[others] - init.positions[others], init.cell, init.pbc)
+        moved = float(np.linalg.norm(dd, axis=1).max())
+        if moved > SITE_TOLERANCE_A:
+            return False, (f"with a Li in {lab} another Li moves {moved:.2f} A (a knock-on, not a "
+                           f"simple hop): one band through {lab}")
+    return True, (f"{lab} is a local minimum along the path: the path was run as two climbing-image "
+                  f"bands ({network.sites[plan.start].label}->{lab}, {lab}->{network.sites[plan.end].label}) "
+                  "joined at the relaxed interstitial state")
+
+
+def path_meta(network: SiteNetwork, hop_in: Hop, hop_out: Hop, plan: PathPlan, cell: np.ndarray,
+              efmax: float) -> dict[str, Any]:
+    """Descriptive result fields of a Li -> i -> Li path (``parameters`` for the provenance)."""
+    la, li_lab, lb = (network.sites[x].label for x in (plan.start, plan.via_site, plan.end))
+    return dict(
+        label=f"{la}->{li_lab}->{lb}", label_initial=la, label_final=lb, mechanism="interstitial",
+        hop_index=hop_in.index, parent_class=hop_in.parent_class, env_class=hop_in.env_class,
+        direction=direction_of(plan.v1 + plan.v2, cell),
+        hop_length_A=float(np.linalg.norm(plan.v1) + np.linalg.norm(plan.v2)),
+        via=(li_lab,), hop_classes=(hop_in.parent_class, hop_out.parent_class),
+        hop_env_classes=(hop_in.env_class, hop_out.env_class),
+        parameters={"endpoint_fmax_eV_A": efmax, "moving_atom": plan.li, "site_initial": plan.start,
+                    "site_final": plan.end, "via_site": plan.via_site, "hops": [hop_in.index, hop_out.index]})
