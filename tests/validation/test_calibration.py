@@ -176,3 +176,20 @@ def test_mismatched_files_are_refused(saved, kwargs, words):
     with pytest.raises(CalibrationError) as exc:
         load_calibration(path, **kwargs)
     assert words in _one_line(exc)
+
+
+def test_a_backwards_tier_gets_a_negative_slope_and_says_so(tmp_path):
+    """A tier whose predictions anti-correlate with the measurements: the linear map wins
+    out of sample with b < 0, and validate's metrics say what that means."""
+    from halidelab.validation.run import _score
+
+    x = np.linspace(-7.0, -2.0, 8)
+    y = -4.0 - 0.5 * (x + 4.5)                       # measured falls as predicted rises
+    rows = [{"tier": "bvse", "model": "chgnet", "material": f"m{i}", "composition": "Li3YCl6",
+             "pred_log10_sigma_S_cm": xi, "measured_log10_sigma_S_cm": yi, "censored": False,
+             "pred_ea_eV": None, "measured_ea_eV": None, "in_prior_training": False, "computed": True,
+             "wall_s": 1.0} for i, (xi, yi) in enumerate(zip(x, y, strict=True))]
+    metrics, cals = _score(rows, ("bvse",), ("chgnet",), SHA, None)
+    cal = cals[("bvse", "chgnet", "log10_sigma_S_cm")]
+    assert cal.kind == "linear" and cal.b == pytest.approx(-0.5)
+    assert "negative slope" in metrics[0]["why_not"]

@@ -323,8 +323,8 @@ def calibrate(target: str, tier: str, model: str, raw: Sequence[float], measured
     if len(set(materials)) != n:
         raise CalibrationError("each material may appear once (give its primary measurement)")
     if n < MIN_MATERIALS:
-        raise CalibrationError(f"{tier} ({model}), {target}: {n} reference material(s) with a prediction "
-                               f"and a measurement; a calibration needs at least {MIN_MATERIALS}")
+        raise CalibrationError(f"{n} reference material(s) with a prediction and a measured {target}; "
+                               f"a calibration needs at least {MIN_MATERIALS}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise CalibrationError("non-finite prediction or measurement")
     if not 0.0 < level < 1.0:

@@ -312,6 +312,10 @@ def _score(rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str
                                         "candidates": [c.to_dict() for c in cal.candidates]}
                 for r in pairs:
                     r[f"loo_{target}"] = loo.get(r["material"])
+                if cal.b < 0:
+                    entry["why_not"] = (f"the chosen {cal.kind} map has a negative slope (b = {cal.b:.2f}): "
+                                        "the tier orders these materials backwards, and its calibrated "
+                                        "values carry no ranking of its own")
                 if outdir is not None:
                     name = f"{tier}-{model if model != NO_MODEL else 'none'}-{target}.json"
                     entry["file"] = str(save_calibration(cal, outdir / "calibration" / name))
