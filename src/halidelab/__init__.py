@@ -6,11 +6,32 @@ The main entry points are re-exported lazily (importing ``halidelab`` stays chea
 >>> report = halidelab.design("Li2ZrCl6", dopant="Nb", site="Zr", x=[0, 0.2])
 >>> report.entries[1].composition.formula
 'Li1.8Zr0.8Nb0.2Cl6'
+
+Module map, lower layers first. The import graph has no cycle (``tests/test_import_cycles.py``
+fails on a new one); a module imports from its own layer or below, except where noted.
+
+- base: ``errors``, ``units``, ``constants``, ``records`` (result records with provenance),
+  ``outputs`` (safe, atomic writes), ``plotting``, ``atoms``, ``potentials`` (one
+  ``Potential``: model, device, threads).
+- engine: ``engine`` (batched relax, MD and NEB for every model; a single structure is a
+  batch of one). It imports none of the physics above it.
+- science: ``composition``, ``rules``, ``designer``, ``structures`` (prototypes, ordered
+  and ball-milled models, checks, XRD simulation), ``relax``, ``transport`` (site
+  networks, BVSE, NEB, MD analysis, KMC), ``stability``, ``prior``, ``ensemble``,
+  ``literature``, ``arrhenius``, ``lab`` (impedance, DC polarisation, LSV, cycling, XRD
+  of measured data). Exception: ``stability`` caches its reference relaxations in the jobs
+  layer's store, as tasks of its own kinds.
+- jobs: ``screening.tasks`` (Task, keys, the one table of task kinds), ``screening.store``,
+  ``screening.runner`` (local, Dask, cluster), ``screening.kinds`` and ``plans``.
+- studies: ``screening`` (screen, ranking), ``validation`` (reference set, calibration),
+  ``cases`` (the Chen 2025 reproduction), ``compare``; ``screening.plans`` ranks through
+  ``screening.ranking``, and a study writes its report (``report``) when asked.
+- output: ``report`` (HTML reports: they format records they are given), ``cli``.
 """
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _LAZY = {
     "design": ("halidelab.designer", "design"),

@@ -20,7 +20,7 @@ work starts) and is written atomically. The rules:
    place with ``os.replace``: a crash or Ctrl-C leaves the old file or the new one,
    never half of one.
 6. **Figures** need a suffix matplotlib can write (png, svg, pdf ...), checked before
-   the work (:func:`halidelab.plotting.check_figure_path`); :func:`halidelab.plotting.savefig`
+   the work (:func:`check_figure_path`); :func:`halidelab.plotting.savefig`
    writes them atomically too.
 
 JSON: :func:`dumps_json` is the one encoder for ``--json`` output and every JSON file
@@ -115,7 +115,7 @@ class OutputGuard:
             The CLI option that named it, for the message.
         figure : bool
             The file is a matplotlib figure: its suffix must be a format matplotlib writes
-            (:func:`halidelab.plotting.check_figure_path`).
+            (:func:`check_figure_path`).
         store_ok : bool
             The output *is* a results store (``--db``): an SQLite file there is expected.
 
@@ -123,7 +123,7 @@ class OutputGuard:
         ------
         OutputError
             Rules 1-4 of the module docstring.
-        halidelab.plotting.FigureFormatError
+        FigureFormatError
             Rule 6.
         """
         p = Path(path)
@@ -138,8 +138,6 @@ class OutputGuard:
                               "program's): halidelab does not write over it; choose another name")
         _parent_must_exist(p, option)
         if figure:
-            from halidelab.plotting import check_figure_path
-
             check_figure_path(p, option)
         return p
 
@@ -270,3 +268,43 @@ def dumps_json(data: Any, indent: int | None = 2) -> str:
 def write_json(path: str | Path, data: Any, indent: int | None = 2) -> Path:
     """Write ``data`` as strict JSON, atomically; return the path."""
     return write_text(path, dumps_json(data, indent) + "\n")
+
+
+class FigureFormatError(HalidelabError, ValueError):
+    """A figure path whose extension matplotlib cannot write."""
+
+
+def supported_formats() -> tuple[str, ...]:
+    """File extensions (lower case, no dot) matplotlib can write with its current backend."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(sorted(FigureCanvasBase.get_supported_filetypes()))
+
+
+def check_figure_path(path: str | Path | None, option: str = "figure") -> Path | None:
+    """Check that matplotlib can write ``path``'s format; return it as a Path (None passes).
+
+    Parameters
+    ----------
+    path : str or Path or None
+        Where the figure will go.
+    option : str
+        How the user named it (``"--plot"``), for the message.
+
+    Raises
+    ------
+    FigureFormatError
+        No extension, or one matplotlib does not write (``.foo``, ``.jpg`` without Pillow).
+    """
+    if path is None:
+        return None
+    p = Path(path)
+    ext = p.suffix.lower().lstrip(".")
+    fmts = supported_formats()
+    if not ext:
+        raise FigureFormatError(f"{option} {str(p)!r} has no file extension: end it with one "
+                                f"of .{', .'.join(fmts)} (e.g. .png)")
+    if ext not in fmts:
+        raise FigureFormatError(f"{option} {str(p)!r}: matplotlib cannot write .{ext} files; "
+                                f"use one of .{', .'.join(fmts)} (e.g. .png or .svg)")
+    return p

@@ -15,11 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from halidelab.errors import HalidelabError
+# the figure-path rule lives with the output rules (halidelab.outputs, which must not import
+# this module); re-exported here, where figure code looks for it
+from halidelab.outputs import FigureFormatError, atomic_path, check_figure_path, supported_formats
 
-
-class FigureFormatError(HalidelabError, ValueError):
-    """A figure path whose extension matplotlib cannot write."""
+__all__ = ["FigureFormatError", "check_figure_path", "pyplot", "savefig", "supported_formats"]
 
 
 def pyplot():
@@ -32,49 +32,11 @@ def pyplot():
     return plt
 
 
-def supported_formats() -> tuple[str, ...]:
-    """File extensions (lower case, no dot) matplotlib can write with its current backend."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    return tuple(sorted(FigureCanvasBase.get_supported_filetypes()))
-
-
-def check_figure_path(path: str | Path | None, option: str = "figure") -> Path | None:
-    """Check that matplotlib can write ``path``'s format; return it as a Path (None passes).
-
-    Parameters
-    ----------
-    path : str or Path or None
-        Where the figure will go.
-    option : str
-        How the user named it (``"--plot"``), for the message.
-
-    Raises
-    ------
-    FigureFormatError
-        No extension, or one matplotlib does not write (``.foo``, ``.jpg`` without Pillow).
-    """
-    if path is None:
-        return None
-    p = Path(path)
-    ext = p.suffix.lower().lstrip(".")
-    fmts = supported_formats()
-    if not ext:
-        raise FigureFormatError(f"{option} {str(p)!r} has no file extension: end it with one "
-                                f"of .{', .'.join(fmts)} (e.g. .png)")
-    if ext not in fmts:
-        raise FigureFormatError(f"{option} {str(p)!r}: matplotlib cannot write .{ext} files; "
-                                f"use one of .{', .'.join(fmts)} (e.g. .png or .svg)")
-    return p
-
-
 def savefig(fig: Any, path: str | Path, *, option: str = "figure", **kwargs: Any) -> Path:
     """Write ``fig`` to ``path`` after :func:`check_figure_path`, atomically; return the path.
 
     Extra keyword arguments go to :meth:`matplotlib.figure.Figure.savefig` (``dpi``...).
     """
-    from halidelab.outputs import atomic_path
-
     p = check_figure_path(path, option)
     assert p is not None
     with atomic_path(p) as tmp:  # a crash never leaves half a figure (halidelab.outputs)

@@ -155,8 +155,6 @@ def reproduce_chen2025(
         raise HalidelabError(f"states must be among {', '.join(MODEL_STATES)}, got {', '.join(states) or 'none'}")
     if n_configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {n_configs}")
-    from halidelab.screening import kinds  # noqa: F401  (registers task functions)
-
     missing = [t for t in tiers if t not in ("rules",) and _kind(t) not in TASK_FUNCTIONS]
     if missing:
         raise HalidelabError(f"tier(s) {', '.join(missing)} are not available in this installation")

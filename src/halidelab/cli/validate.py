@@ -34,8 +34,9 @@ def validate_cmd(
 
     Resumable: rerun the same command to continue; finished tasks are skipped.
     """
+    from halidelab.validation.metrics import metric_table, substitution_spearman
     from halidelab.validation.reference import load_reference_set
-    from halidelab.validation.run import metric_table, substitution_spearman, validate
+    from halidelab.validation.run import validate
     from halidelab.validation.tiers import ValidateSettings
 
     ref = load_reference_set(reference)

@@ -88,7 +88,7 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
 
 
 def _metric_rows(out: Any) -> list[dict[str, Any]]:
-    from halidelab.validation.run import metric_table
+    from halidelab.validation.metrics import metric_table
 
     rows = metric_table(out.metrics)
     for r, m in zip(rows, out.metrics, strict=True):
@@ -122,7 +122,7 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
 
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
-    from halidelab.validation.run import substitution_spearman
+    from halidelab.validation.metrics import substitution_spearman
 
     sections = []
     st = out.settings

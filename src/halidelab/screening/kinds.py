@@ -20,8 +20,6 @@ import warnings
 from typing import Any
 
 from halidelab.screening.tasks import task_function
-from halidelab.stability import tasks as _stability_tasks  # noqa: F401  (stability-* kinds)
-from halidelab.validation import tasks as _validation_tasks  # noqa: F401  (reference-model)
 
 
 def _subs(inputs: dict[str, Any]):

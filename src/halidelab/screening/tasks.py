@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -19,14 +20,59 @@ from halidelab import __version__
 #: Version stamped into every key: results of another code version are not reused.
 CODE_VERSION = __version__
 
-TASK_FUNCTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+#: Every task kind, and the module whose ``@task_function`` defines it: the one explicit
+#: table of kinds. A module is imported the first time its kind is looked up, so this
+#: module imports none of the science it schedules (no import cycle through registration).
+TASK_KINDS: dict[str, str] = {
+    "rules": "halidelab.screening.plans",
+    "design": "halidelab.screening.kinds",
+    "models": "halidelab.screening.kinds",
+    "relax": "halidelab.screening.kinds",
+    "bvse": "halidelab.screening.kinds",
+    "prior": "halidelab.screening.kinds",
+    "xrd": "halidelab.screening.kinds",
+    "neb": "halidelab.screening.kinds",
+    "md": "halidelab.screening.kinds",
+    "hull": "halidelab.screening.kinds",
+    "kmc": "halidelab.screening.kinds",
+    "stability-reference": "halidelab.stability.tasks",
+    "stability-hull": "halidelab.stability.tasks",
+    "reference-model": "halidelab.validation.tasks",
+}
+
+
+class _Registry(dict):
+    """Kind -> task function, filled from :data:`TASK_KINDS` on first lookup."""
+
+    def _load(self, kind: str) -> None:
+        module = TASK_KINDS.get(kind)
+        if module is not None and not dict.__contains__(self, kind):
+            importlib.import_module(module)
+
+    def __missing__(self, kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        self._load(kind)
+        if dict.__contains__(self, kind):
+            return dict.__getitem__(self, kind)
+        raise KeyError(kind)
+
+    def __contains__(self, kind: object) -> bool:
+        if isinstance(kind, str):
+            self._load(kind)
+        return dict.__contains__(self, kind)
+
+
+TASK_FUNCTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = _Registry()
 
 
 def task_function(kind: str) -> Callable:
-    """Register ``fn`` as the function of task kind ``kind``."""
+    """Register ``fn`` as the function of task kind ``kind`` (a kind of :data:`TASK_KINDS`,
+    defined in the module the table names)."""
 
     def deco(fn: Callable[[dict[str, Any]], dict[str, Any]]):
-        TASK_FUNCTIONS[kind] = fn
+        if TASK_KINDS.get(kind) != fn.__module__:
+            raise RuntimeError(f"task kind {kind!r} of {fn.__module__} is not in TASK_KINDS under "
+                               "that module: add it to the table in halidelab.screening.tasks")
+        dict.__setitem__(TASK_FUNCTIONS, kind, fn)
         return fn
 
     return deco
@@ -64,8 +110,6 @@ class Task:
 
 def execute(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Run one task in this process (the function executors ship to workers)."""
-    from halidelab.screening import kinds, plans  # noqa: F401  (register the task functions)
-
     if kind not in TASK_FUNCTIONS:
         from halidelab.errors import HalidelabError
 

@@ -570,8 +570,7 @@ def relax_cached(structure: Structure, label: str, model: str = "chgnet", fmax: 
     (dict, bool)
         ``RelaxResult.to_dict()`` and whether it came from the cache.
     """
-    from halidelab.screening.tasks import CODE_VERSION, Task
-    from halidelab.stability.tasks import reference_task
+    from halidelab.screening.tasks import CODE_VERSION, Task, execute
 
     task = Task(REFERENCE_KIND, label, relax_inputs(structure, model, fmax, steps, relax_cell))
     key = task.key
@@ -586,7 +585,7 @@ def relax_cached(structure: Structure, label: str, model: str = "chgnet", fmax: 
         store.start(key)
     t0 = time.perf_counter()
     try:
-        res = reference_task(task.inputs)
+        res = execute(task.kind, task.inputs)
     except Exception as exc:
         if store is not None:
             store.fail(key, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)

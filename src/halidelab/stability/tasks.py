@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from halidelab.screening.tasks import task_function
+from halidelab.screening.tasks import execute, task_function
 
 
 @task_function("stability-reference")
 def reference_task(inputs: dict[str, Any]) -> dict[str, Any]:
     """Relax one reference structure with an MLIP: the ``relax`` task under its own kind,
     so that reference phases are cached (and listed) apart from candidate relaxations."""
-    from halidelab.screening.kinds import relax_task
-
-    return relax_task(inputs)
+    return execute("relax", inputs)
 
 
 @task_function("stability-hull")

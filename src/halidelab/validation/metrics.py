@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -150,3 +151,34 @@ def fmt(value: float | None, spec: str = ".3g") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return format(value, spec)
+
+
+def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per tier|model: Spearman of predicted vs measured change and the sign agreement."""
+    out: dict[str, dict[str, Any]] = {}
+    labels = sorted({k for p in pairs for k in p["predicted"]})
+    for lab in labels:
+        ps = [p for p in pairs if lab in p["predicted"]]
+        pred = [p["predicted"][lab] for p in ps]
+        meas = [p["measured_delta_log10_sigma"] for p in ps]
+        rho, pval = spearman(pred, meas)
+        sign = float(np.mean([np.sign(a) == np.sign(b) for a, b in zip(pred, meas, strict=True)])) if ps else None
+        out[lab] = {"n": len(ps), "spearman": rho, "spearman_p": pval, "sign_agreement": sign}
+    return out
+
+
+def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flat rows of the parity table (one per tier, model, target) for printing."""
+    out = []
+    for m in metrics:
+        raw = ParityMetrics.from_dict(m["raw"])
+        loo = ParityMetrics.from_dict(m["loo"]) if m["loo"] else None
+        cal = m["calibration"] or {}
+        out.append({"tier": m["tier"], "model": m["model"], "target": m["target"], "n": raw.n,
+                    "raw_mae": raw.mae, "raw_rmse": raw.rmse, "raw_spearman": raw.spearman,
+                    "raw_accuracy": raw.accuracy, "loo_mae": loo.mae if loo else None,
+                    "loo_rmse": loo.rmse if loo else None, "loo_spearman": loo.spearman if loo else None,
+                    "loo_accuracy": loo.accuracy if loo else None, "map": cal.get("kind"),
+                    "wall_s_per_material": m.get("wall_s_per_material"), "why_not": m.get("why_not", ""),
+                    "threshold": THRESHOLDS[m["target"]][0]})
+    return out

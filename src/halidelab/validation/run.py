@@ -31,7 +31,7 @@ import numpy as np
 
 from halidelab.errors import CalibrationError, HalidelabError
 from halidelab.validation.calibration import Calibration, calibrate, save_calibration
-from halidelab.validation.metrics import THRESHOLDS, ParityMetrics, parity_metrics
+from halidelab.validation.metrics import parity_metrics
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
     TARGETS,
@@ -146,7 +146,6 @@ def validate(
         Unknown tier or model, no models for a per-model tier, unreadable reference set.
     """
     t0 = time.perf_counter()
-    from halidelab.screening import kinds  # noqa: F401  (registers the task kinds)
     from halidelab.screening.plans import run_stage
     from halidelab.screening.store import Store
 
@@ -364,36 +363,3 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
                                                                  - match[0]["pred_log10_sigma_S_cm"])
         pairs.append(item)
     return pairs
-
-
-def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per tier|model: Spearman of predicted vs measured change and the sign agreement."""
-    from halidelab.validation.metrics import spearman
-
-    out: dict[str, dict[str, Any]] = {}
-    labels = sorted({k for p in pairs for k in p["predicted"]})
-    for lab in labels:
-        ps = [p for p in pairs if lab in p["predicted"]]
-        pred = [p["predicted"][lab] for p in ps]
-        meas = [p["measured_delta_log10_sigma"] for p in ps]
-        rho, pval = spearman(pred, meas)
-        sign = float(np.mean([np.sign(a) == np.sign(b) for a, b in zip(pred, meas, strict=True)])) if ps else None
-        out[lab] = {"n": len(ps), "spearman": rho, "spearman_p": pval, "sign_agreement": sign}
-    return out
-
-
-def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flat rows of the parity table (one per tier, model, target) for printing."""
-    out = []
-    for m in metrics:
-        raw = ParityMetrics.from_dict(m["raw"])
-        loo = ParityMetrics.from_dict(m["loo"]) if m["loo"] else None
-        cal = m["calibration"] or {}
-        out.append({"tier": m["tier"], "model": m["model"], "target": m["target"], "n": raw.n,
-                    "raw_mae": raw.mae, "raw_rmse": raw.rmse, "raw_spearman": raw.spearman,
-                    "raw_accuracy": raw.accuracy, "loo_mae": loo.mae if loo else None,
-                    "loo_rmse": loo.rmse if loo else None, "loo_spearman": loo.spearman if loo else None,
-                    "loo_accuracy": loo.accuracy if loo else None, "map": cal.get("kind"),
-                    "wall_s_per_material": m.get("wall_s_per_material"), "why_not": m.get("why_not", ""),
-                    "threshold": THRESHOLDS[m["target"]][0]})
-    return out
