@@ -126,3 +126,27 @@ def test_argyrodite_keeps_its_ps4_units():
             near = [n.specie.symbol for n in ordered.get_neighbors(site, 2.3)]
             assert sorted(near) == ["S"] * 4, (i, near)
     assert any("mixed Cl/S anion positions" in n for n in info["notes"])
+
+
+def test_far_coordinate_is_refused_without_exhausting_memory(tmp_path):
+    """A POSCAR line with x = 1e9 (found by hypothesis under CI's derandomised profile: the
+    neighbour search allocated ~24 GB) is a one-line error; -0.25 or 1.25 still read."""
+    s = Structure(Lattice.cubic(5.14), ["Li"] * 4 + ["Cl"] * 4,
+                  [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
+                   [0.5, 0.5, 0.5], [0, 0, 0.5], [0, 0.5, 0], [0.5, 0, 0]])
+    text = s.to(fmt="poscar").splitlines()
+    first = next(i for i, line in enumerate(text) if line.strip().lower().startswith("direct")) + 3
+    text[first] = "1e9 0.0 0.5 Li"
+    p = tmp_path / "POSCAR"
+    p.write_text("\n".join(text) + "\n")
+    with pytest.raises(StructureError, match="fractional coordinate 1e\\+09"):
+        check_structure(read_structure(p), "POSCAR")
+    shifted = Structure(s.lattice, s.species, s.frac_coords + np.array([1.0, -1.0, 0.0]))
+    assert check_structure(shifted, "shifted") == []  # periodic images are the same crystal
+
+
+def test_collapsed_cell_is_refused():
+    s = Structure(Lattice([[5.14, 0, 0], [1e-6, 1e-6, 0], [0, 0, 5.14]]), ["Li", "Cl"],
+                  [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(StructureError, match="per atom"):
+        check_structure(s, "flat")

@@ -67,7 +67,12 @@ def close_pairs(structure: Structure, cutoff_A: float | None = None
     radii = {el: _cov_radius(el) for el in set(symbols)}
     r_max = WARN_FRACTION * 2 * max(radii.values())
     cutoff = max(r_max, MIN_DISTANCE_A) if cutoff_A is None else cutoff_A
-    centers, points, _, dists = structure.get_neighbor_list(cutoff, exclude_self=True)
+    # periodic distances do not change when every site is wrapped into the cell; the
+    # neighbour search's memory grows with the span of the coordinates (a site at
+    # x = 1e9 made it allocate tens of GB)
+    wrapped = Structure(structure.lattice, structure.species_and_occu,
+                        np.mod(structure.frac_coords, 1.0))
+    centers, points, _, dists = wrapped.get_neighbor_list(cutoff, exclude_self=True)
     occ = _occupancies(structure)
     out = []
     for i, j, d in zip(centers, points, dists, strict=True):
@@ -80,6 +85,32 @@ def close_pairs(structure: Structure, cutoff_A: float | None = None
             out.append((float(d), int(i), int(j), float(thr)))
     out.sort()
     return out
+
+
+#: Largest |fractional coordinate| accepted: beyond it a coordinate keeps too few digits
+#: below the decimal point to place the atom (and no writer produces it).
+MAX_FRACTIONAL = 1000.0
+#: Smallest volume per atom accepted, A^3 (solids: ~5-60; below 1 the atoms overlap).
+MIN_VOLUME_PER_ATOM_A3 = 1.0
+
+
+def _check_cell(structure: Structure, name: str) -> None:
+    """Refuse a cell no neighbour search or model should see: non-finite or collapsed
+    volume, coordinates far outside the cell."""
+    n = max(len(structure), 1)
+    vol = float(abs(np.linalg.det(structure.lattice.matrix)))
+    if not np.isfinite(vol) or vol / n < MIN_VOLUME_PER_ATOM_A3:
+        raise StructureError(
+            f"{name}: cell volume {vol:.3g} A^3 for {n} atoms ({vol / n:.3g} A^3 per atom; "
+            f"solids have 5-60): the lattice vectors are wrong (scale factor or units?); "
+            "fix the file")
+    far = np.abs(structure.frac_coords).max(axis=1) if len(structure) else np.zeros(0)
+    if far.size and far.max() > MAX_FRACTIONAL:
+        k = int(far.argmax())
+        raise StructureError(
+            f"{name}: site {k + 1} ({_label(structure, k)}) has fractional coordinate "
+            f"{far[k]:.3g}, far outside the cell: the coordinates are wrong (Cartesian read as "
+            "fractional?); fix the file")
 
 
 def vacuum_gap(structure: Structure) -> tuple[float, int]:
@@ -135,6 +166,7 @@ def check_structure(structure: Structure, name: str = "the structure", *,
     limit = size_limit(kind, max_atoms)
     if limit is not None and n > limit and not force:
         raise size_error(name, n, limit, kind)
+    _check_cell(structure, name)
     pairs = close_pairs(structure)
     if pairs:
         d, i, j, thr = pairs[0]
