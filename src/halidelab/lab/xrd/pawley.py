@@ -12,7 +12,13 @@ monoclinic a, b, c, beta; ...); each reflection (or each group of exactly overla
 ones) has a free non-negative intensity; peaks are pseudo-Voigt with Caglioti widths and a
 Cu K-alpha1/alpha2 doublet; the background is a non-negative piecewise-linear curve; a
 zero shift and the sample displacement (a line moves by ``zero + D cos(theta)``, the
-Bragg-Brentano specimen-height error) are refined. The linear parameters (intensities,
+Bragg-Brentano specimen-height error) are refined, and so is the peak asymmetry from axial
+divergence (Finger, Cox & Jephcoat, J. Appl. Cryst. 27 (1994) 892; one parameter SH/L =
+S/L + H/L with S = H, as GSAS-II refines it for constant-wavelength data; see
+:func:`~halidelab.lab.xrd.profile.fcj_kernel`). A symmetric profile fitted to peaks with a
+low-angle tail puts the centres too low by an amount that grows towards low angle (about
+as cot 2theta), which a lattice parameter, a zero shift and a displacement cannot absorb
+together: the cell comes out biased with a small esd. The linear parameters (intensities,
 background) are solved exactly at every step by non-negative least squares (variable
 projection, Golub & Pereyra 1973), so the non-linear least squares (scipy
 ``least_squares``) only sees the lattice, zero, displacement and profile parameters.
@@ -50,13 +56,18 @@ from halidelab.lab.xrd.crystallography import (
     crystal_system_of,
 )
 from halidelab.lab.xrd.io import MIN_POINTS, MeasuredPattern
-from halidelab.lab.xrd.profile import _PawleyModel, _reflections
+from halidelab.lab.xrd.profile import (
+    Q_MIN,
+    _PawleyModel,
+    _reflections,
+    asymmetric_profile,
+    fcj_kernel,
+)
 from halidelab.lab.xrd.records import FitCurves, LatticeRefinement
 from halidelab.lab.xrd.search import _coarse_search
 from halidelab.records import Provenance
 from halidelab.structures.xrd import (
     caglioti_fwhm,
-    pseudo_voigt,
     resolve_wavelength,
     simulate_pattern,
 )
@@ -104,6 +115,9 @@ MIN_EXPLAINED = 0.5
 #: the displacement is refined only when cos(theta) changes by at least this much over the
 #: fitted range (else D cos(theta) is a constant: the zero shift)
 MIN_COS_SPAN = 0.05
+#: upper bound of the refined axial-divergence parameter S/L + H/L (Soller slits of 5 deg
+#: give about 0.09; beamlines and 2.5 deg Soller slits ~0.002-0.04)
+MAX_SHL = 0.15
 
 
 def refine_lattice(measured: MeasuredPattern, model: Structure, *,
@@ -112,7 +126,8 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                    wavelength: str | float | None = None, kalpha2_ratio: float | None = None,
                    n_background: int = 12, fwhm_guess_deg: float | None = None,
                    max_strain: float = 0.05,
-                   refine_displacement: bool = True) -> LatticeRefinement:
+                   refine_displacement: bool = True,
+                   refine_asymmetry: bool = True) -> LatticeRefinement:
     """Refine the lattice parameters of ``model`` against a measured pattern.
 
     Parameters
@@ -145,6 +160,10 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         Refine the sample displacement: a line moves by ``D cos(theta)`` (deg), with
         ``D = -(2 s / R) (180 / pi)`` for a sample ``s`` above the focusing circle of a
         goniometer of radius ``R`` (Bragg-Brentano), besides the constant zero shift.
+    refine_asymmetry : bool
+        Refine the axial-divergence asymmetry SH/L = S/L + H/L (Finger-Cox-Jephcoat, S =
+        H). It starts at 0 (symmetric peaks); a value that stays at 0 is reported as not
+        resolved and leaves the covariance. False: symmetric pseudo-Voigt peaks.
 
     Returns
     -------
@@ -220,16 +239,21 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
 
     fw0 = fwhm_guess_deg or _fwhm_guess(x, y)
     t_mid = math.tan(math.radians((lo + hi) / 4))
-    # non-linear parameters: lattice, zero, U, W, eta, sample displacement D (deg)
-    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0]
+    # non-linear parameters: lattice, zero, U, W, eta, sample displacement D (deg), and
+    # the asymmetry q = (S/L + H/L)^2. q, not S/L + H/L, is the fitted variable: the FCJ
+    # kernel's extent grows as (S/L + H/L)^2, so the profile changes linearly in q and
+    # its derivative at 0 is finite (in S/L + H/L it vanishes at 0, a stationary point
+    # the fit could not leave, and a singular covariance for symmetric data)
+    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0, 0.0]
     k = free0.size
     lb = np.r_[[v * (1 - max_strain) if n in "abc" else v - 10 for n, v in zip(names, free0,
                                                                               strict=True)],
-               -1.0, -0.1, 1e-6, 0.0, -2.0 if refine_displacement else -1e-12]
+               -1.0, -0.1, 1e-6, 0.0, -2.0 if refine_displacement else -1e-12, 0.0]
     ub = np.r_[[v * (1 + max_strain) if n in "abc" else v + 10 for n, v in zip(names, free0,
                                                                               strict=True)],
-               1.0, 1.0, 4.0, 1.0, 2.0 if refine_displacement else 1e-12]
-    xscale = np.r_[1e-3 * free0, 0.01, 0.01 / max(t_mid**2, 1e-3), 0.01, 0.1, 0.01]
+               1.0, 1.0, 4.0, 1.0, 2.0 if refine_displacement else 1e-12,
+               MAX_SHL**2 if refine_asymmetry else 0.01 * Q_MIN]
+    xscale = np.r_[1e-3 * free0, 0.01, 0.01 / max(t_mid**2, 1e-3), 0.01, 0.1, 0.01, 1e-4]
 
     with one_blas_thread():
         model_full = _PawleyModel(x, y, w, refl, system, unique, free0, lams, n_background, names)
@@ -300,6 +324,10 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     use = np.ones(p.size, bool)
     if not refine_displacement:
         use[k + 4] = False
+    q_fit = float(p[k + 5])
+    asym_resolved = refine_asymmetry and q_fit > Q_MIN and not res.active_mask[k + 5]
+    if not asym_resolved:
+        use[k + 5] = False
     cov = np.zeros((p.size, p.size))
     try:
         ju = jac[:, use]
@@ -322,6 +350,16 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         for i, e in enumerate(np.eye(k) * 1e-6 * np.maximum(np.abs(lat), 1.0))])
     vol_err = float(math.sqrt(max(grad_v @ cov_lat @ grad_v, 0.0)))
     perr = np.sqrt(np.clip(np.diag(cov), 0, None))
+    shl = math.sqrt(q_fit) if asym_resolved else 0.0
+    shl_err = perr[k + 5] / (2 * shl) if asym_resolved else 0.0  # d sqrt(q) = dq / 2 sqrt(q)
+    if not refine_asymmetry:
+        asymmetry_note = "off: symmetric pseudo-Voigt peaks"
+    elif asym_resolved:
+        asymmetry_note = (f"refined: Finger-Cox-Jephcoat axial divergence, S/L = H/L, SH/L = "
+                          f"{shl:.5f} +- {shl_err:.5f}")
+    else:
+        asymmetry_note = ("refined, stayed at 0: no axial-divergence asymmetry resolved "
+                          "(symmetric peaks)")
 
     flags = []
     at_bound = [(list(names) + ["zero", "U", "W", "eta"])[i]
@@ -375,6 +413,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         zero_shift_deg=float(p[k]), zero_shift_err_deg=float(perr[k]),
         displacement_deg=float(p[k + 4]) if refine_displacement else 0.0,
         displacement_err_deg=float(perr[k + 4]) if refine_displacement else 0.0,
+        axial_shl=float(shl), axial_shl_err=float(shl_err),
         durbin_watson=durbin_watson, esd_factor=esd_factor,
         caglioti_uvw_deg2=(float(p[k + 1]), 0.0, float(p[k + 2])), eta=float(p[k + 3]),
         rwp=rwp, rexp=rexp, chi2_red=chi2_red, rwp_model_intensities=rwp_model,
@@ -387,8 +426,11 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
             method="pawley-lattice-refinement", model="halidelab.lab.xrd",
             parameters={"crystal_system": system, "n_background_nodes": n_background,
                         "fwhm_guess_deg": fw0, "max_strain": max_strain,
-                        "profile": "pseudo-Voigt, Caglioti U,W (V=0), constant eta",
+                        "profile": "pseudo-Voigt, Caglioti U,W (V=0), constant eta"
+                                   + (", convolved with the FCJ axial-divergence kernel"
+                                      if asym_resolved else ""),
                         "displacement": displacement_note,
+                        "asymmetry": asymmetry_note,
                         "nfev": int(res.nfev)}))
 
 
@@ -420,6 +462,8 @@ def _model_intensity_rwp(model: Structure, cell: np.ndarray, p: np.ndarray, m: _
     k = m.nlat
     zero, u, w_, eta = p[k], p[k + 1], p[k + 2], p[k + 3]
     disp = float(p[k + 4]) if len(p) > k + 4 else 0.0
+    q = m.asymmetry_q(p)
+    shl = math.sqrt(q) if q > Q_MIN else 0.0
     col = np.zeros_like(m.x)
     d = np.asarray(pat.d_spacing_A)
     for lam, weight in lams:
@@ -428,9 +472,14 @@ def _model_intensity_rwp(model: Structure, cell: np.ndarray, p: np.ndarray, m: _
         tt = 2 * np.degrees(np.arcsin(sarg[ok]))
         tt = tt + zero + disp * np.cos(np.radians(tt / 2))
         fw = caglioti_fwhm(tt, u, 0.0, w_)
-        for c, f, inten in zip(tt, fw, np.asarray(pat.intensity)[ok], strict=True):
-            lo_i, hi_i = np.searchsorted(m.x, (c - 25 * f, c + 25 * f))
-            col[lo_i:hi_i] += weight * inten * pseudo_voigt(m.x[lo_i:hi_i] - c, f, eta)
+        offs, wts = fcj_kernel(tt, shl) if shl > 0 else (None, None)
+        for i, (c, f, inten) in enumerate(zip(tt, fw, np.asarray(pat.intensity)[ok],
+                                              strict=True)):
+            tail = float(np.abs(offs[i]).max()) if offs is not None else 0.0
+            lo_i, hi_i = np.searchsorted(m.x, (c - 25 * f - tail, c + 25 * f + tail))
+            kern = (offs[i: i + 1], wts[i: i + 1]) if offs is not None else (None, None)
+            col[lo_i:hi_i] += weight * inten * asymmetric_profile(
+                m.x[lo_i:hi_i][None, :] - c, f, eta, *kern)[0]
     a = sp.hstack([sp.csr_matrix(col[:, None]), sp.csr_matrix(m.bg)]).toarray()
     coef, _ = nnls(a * m.sw[:, None], m.sw * m.y)
     resid = m.y - a @ coef

@@ -6,6 +6,7 @@ whose linear parameters (intensities, background) are solved by non-negative lea
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 from pymatgen.core import Structure
@@ -57,6 +58,78 @@ def _reflections(model: Structure, system: str, unique: str, free_ref: np.ndarra
                         np.array(weights))
 
 
+#: Gauss-Legendre nodes of the axial-divergence kernel (see :func:`fcj_kernel`)
+N_FCJ = 16
+#: below this (S/L + H/L)^2 the profile is taken as symmetric (a kernel of ~1e-12 rad)
+Q_MIN = 1e-12
+
+
+def fcj_kernel(two_theta_deg: np.ndarray, shl: float,
+               n_nodes: int = N_FCJ) -> tuple[np.ndarray, np.ndarray]:
+    """Axial-divergence (Finger-Cox-Jephcoat) kernel as quadrature nodes and weights.
+
+    Finger, Cox & Jephcoat, J. Appl. Cryst. 27 (1994) 892, for a sample of axial half
+    length S and a receiving slit of axial half length H at a distance L, with S = H (as
+    GSAS-II's constant-wavelength profile, whose one parameter SH/L is our ``shl`` =
+    S/L + H/L; separate S/L and H/L are strongly correlated in a fit and the data here do
+    not tell them apart). Rays scattered out of the equatorial plane reach the detector at
+    2phi, between 2phi_min (``cos 2phi_min = cos 2theta sqrt(1 + shl^2)``) and the Bragg
+    angle 2theta, with the weight (FCJ eq. 6 for S = H)
+
+        D(2phi) ∝ [1 / sqrt(cos^2 2phi / cos^2 2theta - 1) - 1 / shl] / |cos 2phi|,
+
+    which diverges (integrably) at 2phi = 2theta: below 90 deg the peak gets a tail on its
+    low-angle side and its centroid moves down, the more the lower the angle (above 90 deg
+    the tail is on the high-angle side). The observed peak is the symmetric profile
+    convolved with D. With ``u = sqrt(cos^2 2phi / cos^2 2theta - 1)`` (0 to ``shl``) the
+    integrand becomes smooth, ``D d(2phi) ∝ (1 - u/shl) / ((1 + u^2) |sin 2phi|) du``, so a
+    Gauss-Legendre rule in u integrates it accurately with a few nodes (GSAS-II instead
+    samples D on the 2theta grid). The first moment of the kernel is tested against a
+    direct integration of D in 2phi (tests/lab/test_xrd_refine.py).
+
+    Parameters
+    ----------
+    two_theta_deg : ndarray
+        Bragg angles 2theta (deg), shape (m,).
+    shl : float
+        S/L + H/L (dimensionless, >= 0).
+    n_nodes : int
+        Quadrature nodes per peak.
+
+    Returns
+    -------
+    offsets_deg, weights : ndarray, shape (m, n_nodes)
+        Where each node puts the symmetric profile relative to 2theta (deg; negative
+        below 90 deg) and its weight (each row sums to 1).
+    """
+    tt = np.radians(np.asarray(two_theta_deg, dtype=float))[:, None]
+    t, gw = np.polynomial.legendre.leggauss(n_nodes)
+    u = shl * (t + 1.0) / 2.0                               # nodes on (0, shl)
+    cos_phi = np.clip(np.cos(tt) * np.sqrt(1.0 + u * u), -1.0, 1.0)
+    two_phi = np.arccos(cos_phi)
+    sin_phi = np.abs(np.sin(two_phi))
+    inside = sin_phi > 1e-9  # rays past 2phi = 0 (or 180) are not recorded
+    wts = np.where(inside, gw * (1.0 - u / max(shl, 1e-300)) / ((1.0 + u * u)
+                                                              * np.maximum(sin_phi, 1e-9)), 0.0)
+    wts /= np.maximum(wts.sum(axis=1, keepdims=True), 1e-300)
+    return np.degrees(two_phi - tt), wts
+
+
+def asymmetric_profile(dx: np.ndarray, fwhm: np.ndarray, eta: float,
+                       offsets_deg: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
+    """Pseudo-Voigt at offsets ``dx`` from 2theta convolved with an FCJ kernel (or not).
+
+    ``dx`` and ``fwhm`` broadcast to (m, n); ``offsets_deg``, ``weights`` are (m, k) from
+    :func:`fcj_kernel`, or None for the symmetric profile. Area-normalised (1/deg).
+    """
+    if offsets_deg is None or weights is None:
+        return pseudo_voigt(dx, fwhm, eta)
+    out = np.zeros(np.broadcast_shapes(np.shape(dx), np.shape(fwhm)))
+    for j in range(offsets_deg.shape[1]):
+        out += weights[:, j, None] * pseudo_voigt(dx - offsets_deg[:, j, None], fwhm, eta)
+    return out
+
+
 def _hat_basis(x: np.ndarray, n_nodes: int) -> np.ndarray:
     """Piecewise-linear (hat) basis on ``n_nodes`` evenly spaced nodes: (len(x), n_nodes)."""
     nodes = np.linspace(x[0], x[-1], n_nodes)
@@ -82,8 +155,13 @@ class _PawleyModel:
 
     def split(self, p):
         k = self.nlat
-        # lattice, zero, U, W, eta (and the sample displacement, when present)
+        # lattice, zero, U, W, eta (then the displacement D and the asymmetry q, if present)
         return p[:k], p[k], p[k + 1], p[k + 2], p[k + 3]
+
+    def asymmetry_q(self, p) -> float:
+        """(S/L + H/L)^2 of the axial-divergence kernel (the refined asymmetry parameter)."""
+        k = self.nlat
+        return float(p[k + 5]) if len(p) > k + 5 else 0.0
 
     def displacement(self, p) -> float:
         """Sample-displacement coefficient D (deg): a line moves by ``D cos(theta)``."""
@@ -110,23 +188,30 @@ class _PawleyModel:
         import scipy.sparse as sp
 
         _, _, u, w, eta = self.split(p)
+        q = self.asymmetry_q(p)
+        shl = math.sqrt(q) if q > Q_MIN else 0.0
         x, n = self.x, len(self.x)
         rows, cols, vals = [], [], []
         for tt, weight in self.centres(p):
             ok = np.isfinite(tt)
             c, g = tt[ok], self.refl.group[ok]
             fw = caglioti_fwhm(c, u, 0.0, w)
-            lo = np.searchsorted(x, c - self.reach * fw)
-            hi = np.searchsorted(x, c + self.reach * fw)
+            offs, wts = fcj_kernel(c, shl) if shl > 0 else (None, None)
+            tail = np.abs(offs).max(axis=1) if offs is not None else 0.0
+            lo = np.searchsorted(x, c - self.reach * fw - tail)
+            hi = np.searchsorted(x, c + self.reach * fw + tail)
             keep = hi > lo
             c, g, fw, lo, hi = c[keep], g[keep], fw[keep], lo[keep], hi[keep]
+            if offs is not None:
+                offs, wts = offs[keep], wts[keep]
             if c.size == 0:
                 continue
             span = int((hi - lo).max())
             idx = lo[:, None] + np.arange(span)[None, :]
             inside = idx < hi[:, None]
             idx = np.minimum(idx, n - 1)
-            v = weight * pseudo_voigt(x[idx] - c[:, None], fw[:, None], eta) * inside
+            v = weight * asymmetric_profile(x[idx] - c[:, None], fw[:, None], eta, offs,
+                                            wts) * inside
             rows.append(idx[inside])
             cols.append(np.broadcast_to(g[:, None], idx.shape)[inside])
             vals.append(v[inside])

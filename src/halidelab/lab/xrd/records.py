@@ -50,6 +50,10 @@ class LatticeRefinement(Record):
     displacement_deg, displacement_err_deg : float
         Sample-displacement coefficient D (deg); ``D = -(2 s / R)(180/pi)`` for a sample
         ``s`` mm above the focusing circle of a goniometer of radius ``R`` mm.
+    axial_shl, axial_shl_err : float
+        Peak asymmetry from axial divergence: S/L + H/L of the Finger-Cox-Jephcoat model
+        (S = H; GSAS-II's "SH/L"), dimensionless, and its esd; 0 when not refined or not
+        resolved (the provenance's ``asymmetry`` entry says which).
     durbin_watson, esd_factor : float
         Durbin-Watson statistic of the weighted residuals and the factor
         ``sqrt((1 + rho) / (1 - rho))``, ``rho = 1 - d/2``, by which the esds were
@@ -121,6 +125,8 @@ class LatticeRefinement(Record):
     provenance: Provenance
     displacement_deg: float = 0.0
     displacement_err_deg: float = 0.0
+    axial_shl: float = 0.0
+    axial_shl_err: float = 0.0
     durbin_watson: float = math.nan
     esd_factor: float = 1.0
 
