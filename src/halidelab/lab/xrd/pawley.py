@@ -244,15 +244,23 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     # kernel's extent grows as (S/L + H/L)^2, so the profile changes linearly in q and
     # its derivative at 0 is finite (in S/L + H/L it vanishes at 0, a stationary point
     # the fit could not leave, and a singular covariance for symmetric data)
-    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0, 0.0]
+    # It starts inside its bounds (a trust-region step shrinks to nothing along a variable
+    # that sits on its bound, seen as an early stop at chi2 5% above the minimum): at the
+    # q whose kernel reaches 0.3 FWHM below the lowest-angle peak (delta_max ~ q/2 cot 2theta)
+    q0 = 0.6 * math.radians(fw0) * math.tan(math.radians(max(lo, 1.0))) if refine_asymmetry \
+        else 0.0
+    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0, min(q0, 0.5 * MAX_SHL**2)]
     k = free0.size
     lb = np.r_[[v * (1 - max_strain) if n in "abc" else v - 10 for n, v in zip(names, free0,
                                                                               strict=True)],
-               -1.0, -0.1, 1e-6, 0.0, -2.0 if refine_displacement else -1e-12, 0.0]
+               -1.0, -0.1, 1e-6, 0.0, -2.0, 0.0]
     ub = np.r_[[v * (1 + max_strain) if n in "abc" else v + 10 for n, v in zip(names, free0,
                                                                               strict=True)],
-               1.0, 1.0, 4.0, 1.0, 2.0 if refine_displacement else 1e-12,
-               MAX_SHL**2 if refine_asymmetry else 0.01 * Q_MIN]
+               1.0, 1.0, 4.0, 1.0, 2.0, MAX_SHL**2]
+    # a parameter that is not refined is left out of the optimiser (held between two
+    # bounds 1e-12 apart it stopped the trust region after 4 evaluations: xtol)
+    free = np.ones(p0.size, bool)
+    free[k + 4], free[k + 5] = refine_displacement, refine_asymmetry
     xscale = np.r_[1e-3 * free0, 0.01, 0.01 / max(t_mid**2, 1e-3), 0.01, 0.1, 0.01, 1e-4]
 
     with one_blas_thread():
@@ -276,17 +284,28 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                                bounds=(lb[: k + 1], ub[: k + 1]),
                                x_scale=xscale[: k + 1], max_nfev=60)
             p[: k + 1] = r0.x
-            r1 = least_squares(m_low.residual, np.clip(p, lb, ub), bounds=(lb, ub),
-                               x_scale=xscale, max_nfev=80)
-            p = r1.x
-        res = least_squares(model_full.residual, np.clip(p, lb, ub), bounds=(lb, ub),
-                            x_scale=xscale, max_nfev=200)
-        p = res.x
+            r1 = least_squares(_on_free(m_low.residual, p, free), np.clip(p, lb, ub)[free],
+                               bounds=(lb[free], ub[free]), x_scale=xscale[free], max_nfev=80)
+            p[free] = r1.x
+        res = least_squares(_on_free(model_full.residual, p, free), np.clip(p, lb, ub)[free],
+                            bounds=(lb[free], ub[free]), x_scale=xscale[free], max_nfev=200)
+        p[free] = res.x
+        active = np.zeros(p.size, int)
+        active[free] = res.active_mask
         # covariance from a fresh central-difference Jacobian at the optimum, with steps
         # of 1e-3 of the parameter scales: the optimiser's last forward-difference
         # Jacobian (steps ~1e-8) can straddle a change of the NNLS active set and give a
-        # wildly small sigma (seen once in 12 noise seeds)
-        jac = _central_jacobian(model_full.residual, p, 1e-3 * xscale, lb, ub)
+        # wildly small sigma (seen once in 12 noise seeds). The width steps follow the
+        # refined widths: the optimiser's scales (0.01 deg^2) are 300 times W of a
+        # synchrotron pattern (FWHM 0.005 deg), where a step of 1e-3 of them changed the
+        # width by 30% and the esds by 20-80% with the step size (LaB6 from 11-BM)
+        jac_scale = xscale.copy()
+        fw2 = float(np.mean(caglioti_fwhm(np.array([lo, hi]), p[k + 1], 0.0, p[k + 2]) ** 2))
+        jac_scale[k + 1] = min(xscale[k + 1], fw2 / max(t_mid**2, 1e-3))
+        jac_scale[k + 2] = min(xscale[k + 2], fw2)
+        jac = np.zeros((x.size, p.size))
+        jac[:, free] = _central_jacobian(_on_free(model_full.residual, p, free), p[free],
+                                         1e-3 * jac_scale[free], lb[free], ub[free])
         a_mat, coef = model_full.solve(p)
 
     ycalc = a_mat @ coef
@@ -325,7 +344,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     if not refine_displacement:
         use[k + 4] = False
     q_fit = float(p[k + 5])
-    asym_resolved = refine_asymmetry and q_fit > Q_MIN and not res.active_mask[k + 5]
+    asym_resolved = refine_asymmetry and q_fit > Q_MIN and not active[k + 5]
     if not asym_resolved:
         use[k + 5] = False
     cov = np.zeros((p.size, p.size))
@@ -363,7 +382,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
 
     flags = []
     at_bound = [(list(names) + ["zero", "U", "W", "eta"])[i]
-                for i in np.flatnonzero(res.active_mask) if i < k + 2]
+                for i in np.flatnonzero(active) if i < k + 2]
     converged = bool(res.status > 0) and not at_bound
     if res.status <= 0:
         flags.append(f"not converged: {res.message}")
@@ -432,6 +451,19 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                         "displacement": displacement_note,
                         "asymmetry": asymmetry_note,
                         "nfev": int(res.nfev)}))
+
+
+def _on_free(fun, p: np.ndarray, free: np.ndarray):
+    """``fun`` of the full parameter vector as a function of its free entries (the others
+    held at their values in ``p``)."""
+    held = p.copy()
+
+    def wrapped(v):
+        full = held.copy()
+        full[free] = v
+        return fun(full)
+
+    return wrapped
 
 
 def _central_jacobian(fun, p: np.ndarray, steps: np.ndarray, lb: np.ndarray,

@@ -197,11 +197,11 @@ class _PawleyModel:
             c, g = tt[ok], self.refl.group[ok]
             fw = caglioti_fwhm(c, u, 0.0, w)
             offs, wts = fcj_kernel(c, shl) if shl > 0 else (None, None)
-            tail = np.abs(offs).max(axis=1) if offs is not None else 0.0
+            tail = np.abs(offs).max(axis=1) if offs is not None else np.zeros_like(c)
             lo = np.searchsorted(x, c - self.reach * fw - tail)
             hi = np.searchsorted(x, c + self.reach * fw + tail)
             keep = hi > lo
-            c, g, fw, lo, hi = c[keep], g[keep], fw[keep], lo[keep], hi[keep]
+            c, g, fw, lo, hi, tail = c[keep], g[keep], fw[keep], lo[keep], hi[keep], tail[keep]
             if offs is not None:
                 offs, wts = offs[keep], wts[keep]
             if c.size == 0:
@@ -210,8 +210,15 @@ class _PawleyModel:
             idx = lo[:, None] + np.arange(span)[None, :]
             inside = idx < hi[:, None]
             idx = np.minimum(idx, n - 1)
-            v = weight * asymmetric_profile(x[idx] - c[:, None], fw[:, None], eta, offs,
-                                            wts) * inside
+            dx = x[idx] - c[:, None]
+            v = weight * asymmetric_profile(dx, fw[:, None], eta, offs, wts) * inside
+            # taper the last fifth of the window to 0 (cos^2): a hard cut makes the model
+            # jump whenever the window edge passes a data point, which the central-
+            # difference Jacobian of the esds turns into noise (esds changing by tens of %
+            # with the step on the 11-BM LaB6 pattern)
+            z = np.abs(dx) / (self.reach * fw + tail)[:, None]
+            v *= np.where(z < 0.8, 1.0, np.cos(0.5 * np.pi * np.clip((z - 0.8) / 0.2, 0, 1))
+                          ** 2)
             rows.append(idx[inside])
             cols.append(np.broadcast_to(g[:, None], idx.shape)[inside])
             vals.append(v[inside])
