@@ -243,13 +243,15 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     # the asymmetry q = (S/L + H/L)^2. q, not S/L + H/L, is the fitted variable: the FCJ
     # kernel's extent grows as (S/L + H/L)^2, so the profile changes linearly in q and
     # its derivative at 0 is finite (in S/L + H/L it vanishes at 0, a stationary point
-    # the fit could not leave, and a singular covariance for symmetric data)
-    # It starts inside its bounds (a trust-region step shrinks to nothing along a variable
-    # that sits on its bound, seen as an early stop at chi2 5% above the minimum): at the
-    # q whose kernel reaches 0.3 FWHM below the lowest-angle peak (delta_max ~ q/2 cot 2theta)
+    # the fit could not leave, and a singular covariance for symmetric data). q is 0 in
+    # the search and the symmetric stages; the last stage starts it inside its bounds (a
+    # trust-region step shrinks to nothing along a variable that sits on its bound, seen
+    # as an early stop at chi2 5% above the minimum), at the q whose kernel reaches 0.3
+    # FWHM below the lowest-angle peak (delta_max ~ q/2 cot 2theta)
     q0 = 0.6 * math.radians(fw0) * math.tan(math.radians(max(lo, 1.0))) if refine_asymmetry \
         else 0.0
-    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0, min(q0, 0.5 * MAX_SHL**2)]
+    q0 = min(q0, 0.5 * MAX_SHL**2)
+    p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0, 0.0]  # q = 0 until the last stage
     k = free0.size
     lb = np.r_[[v * (1 - max_strain) if n in "abc" else v - 10 for n, v in zip(names, free0,
                                                                               strict=True)],
@@ -261,6 +263,8 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     # bounds 1e-12 apart it stopped the trust region after 4 evaluations: xtol)
     free = np.ones(p0.size, bool)
     free[k + 4], free[k + 5] = refine_displacement, refine_asymmetry
+    sym = free.copy()
+    sym[k + 5] = False
     xscale = np.r_[1e-3 * free0, 0.01, 0.01 / max(t_mid**2, 1e-3), 0.01, 0.1, 0.01, 1e-4]
 
     with one_blas_thread():
@@ -284,14 +288,25 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                                bounds=(lb[: k + 1], ub[: k + 1]),
                                x_scale=xscale[: k + 1], max_nfev=60)
             p[: k + 1] = r0.x
-            r1 = least_squares(_on_free(m_low.residual, p, free), np.clip(p, lb, ub)[free],
-                               bounds=(lb[free], ub[free]), x_scale=xscale[free], max_nfev=80)
-            p[free] = r1.x
-        res = least_squares(_on_free(model_full.residual, p, free), np.clip(p, lb, ub)[free],
-                            bounds=(lb[free], ub[free]), x_scale=xscale[free], max_nfev=200)
-        p[free] = res.x
-        active = np.zeros(p.size, int)
-        active[free] = res.active_mask
+            r1 = least_squares(_on_free(m_low.residual, p, sym), np.clip(p, lb, ub)[sym],
+                               bounds=(lb[sym], ub[sym]), x_scale=xscale[sym], max_nfev=80)
+            p[sym] = r1.x
+        # symmetric peaks first (an asymmetric profile costs N_FCJ symmetric ones), then
+        # the asymmetry from there
+        for mask in [sym, free] if refine_asymmetry else [free]:
+            if mask[k + 5]:
+                rwp_sym = math.sqrt(float(np.sum(model_full.residual(p) ** 2))
+                                    / float(np.sum(w * y * y)))
+                if _wrong_phase(_expand(system, unique, p[:k], free0), cell0, max_strain,
+                                rwp_sym):
+                    break  # refused below; no asymmetry to refine
+                p[k + 5] = q0
+            res = least_squares(_on_free(model_full.residual, p, mask),
+                                np.clip(p, lb, ub)[mask], bounds=(lb[mask], ub[mask]),
+                                x_scale=xscale[mask], max_nfev=200)
+            p[mask] = res.x
+            active = np.zeros(p.size, int)
+            active[mask] = res.active_mask
         # covariance from a fresh central-difference Jacobian at the optimum, with steps
         # of 1e-3 of the parameter scales: the optimiser's last forward-difference
         # Jacobian (steps ~1e-8) can straddle a change of the NNLS active set and give a
@@ -390,7 +405,7 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         flags.append(f"parameter at its bound: {', '.join(at_bound)} (model far from the "
                      "sample? check the phase and the wavelength)")
     shift = np.abs(cell[:3] / cell0[:3] - 1)
-    if shift.max() > 0.98 * max_strain and rwp > 0.2:
+    if _wrong_phase(cell, cell0, max_strain, rwp):
         raise FitError(
             f"{name}: the reflections of {model.composition.reduced_formula} do not match "
             f"the pattern (Rwp {100 * rwp:.0f}% with the cell pushed to the {100 * max_strain:g}% "
@@ -451,6 +466,11 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
                         "displacement": displacement_note,
                         "asymmetry": asymmetry_note,
                         "nfev": int(res.nfev)}))
+
+
+def _wrong_phase(cell: np.ndarray, cell0: np.ndarray, max_strain: float, rwp: float) -> bool:
+    """The cell pushed to the strain limit and still a poor fit: not this phase."""
+    return bool(np.abs(cell[:3] / cell0[:3] - 1).max() > 0.98 * max_strain and rwp > 0.2)
 
 
 def _on_free(fun, p: np.ndarray, free: np.ndarray):
