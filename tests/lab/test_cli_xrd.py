@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pymatgen.core import Lattice
+from pymatgen.core import Lattice, Structure
 
 from halidelab.cli import main
 from halidelab.lab.xrd import synthetic_scan
@@ -49,6 +49,22 @@ def test_refine_json(shared_data, tmp_path, capsys):
     assert out["a_err_A"] > 0 and out["volume_err_A3"] > 0
     assert out["converged"] is True
     assert fig.stat().st_size > 10_000
+
+
+def test_refine_lab6_asymmetry_flag(shared_data, tmp_path, capsys):
+    """The real 11-BM LaB6 standard: the asymmetry is refined and printed by default;
+    --no-asymmetry fits symmetric peaks and says so (the cell then moves 3e-4 A low)."""
+    lab6 = shared_data / "xrd" / "LaB6_SRM660a_11bmb_3844_5-15deg.fxye"
+    cif = tmp_path / "LaB6.cif"
+    cif.write_text(Structure.from_spacegroup(
+        "Pm-3m", Lattice.cubic(4.157), ["La", "B"], [[0, 0, 0], [0.1975, 0.5, 0.5]]).to(fmt="cif"))
+    assert main(["xrd", "refine", str(lab6), "--model", str(cif), "--json"]) == 0
+    on = json.loads(capsys.readouterr().out)
+    assert main(["xrd", "refine", str(lab6), "--model", str(cif), "--no-asymmetry"]) == 0
+    text = capsys.readouterr().out
+    assert on["axial_shl"] > 10 * on["axial_shl_err"] > 0
+    assert on["provenance"]["parameters"]["asymmetry"].startswith("refined")
+    assert "peak asymmetry (axial divergence): off" in text
 
 
 @pytest.mark.parametrize("content,args,match", [

@@ -100,6 +100,9 @@ def refine_cmd(
     ka2: float = typer.Option(None, "--ka2-ratio", help="I(Ka2)/I(Ka1), 0 for Ka1 only"),
     fmt: str = typer.Option(None, "--format", help="Force a reader: xy, csv, xrdml"),
     plot: Path = typer.Option(None, "--plot", help="Observed/calculated/difference figure"),
+    asymmetry: bool = typer.Option(
+        True, "--asymmetry/--no-asymmetry",
+        help="Refine the axial-divergence peak asymmetry (Finger-Cox-Jephcoat SH/L)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
     """Refine lattice parameters (Pawley-type fit) against a structure model."""
@@ -123,7 +126,8 @@ def refine_cmd(
     structure = read_structure(model)
     res = refine_lattice(measured, structure, crystal_system=system,
                          two_theta_range_deg=_range(two_theta) if two_theta else None,
-                         wavelength=_wavelength(wavelength), kalpha2_ratio=ka2)
+                         wavelength=_wavelength(wavelength), kalpha2_ratio=ka2,
+                         refine_asymmetry=asymmetry)
     if plot is not None:
         from halidelab.plotting import pyplot
 
@@ -156,6 +160,8 @@ def refine_cmd(
     console.print(f"sample displacement D = {res.displacement_deg:+.4f} ± "
                   f"{res.displacement_err_deg:.4f}° (shift D cos θ); "
                   f"{res.provenance.parameters.get('displacement', '')}")
+    console.print(f"peak asymmetry (axial divergence): "
+                  f"{res.provenance.parameters.get('asymmetry', '')}")
     console.print(f"esds scaled by sqrt(χ²red) and by {res.esd_factor:.2f} for serially "
                   f"correlated residuals (Durbin-Watson {res.durbin_watson:.2f})")
     console.print("converged" if res.converged else "NOT converged")
