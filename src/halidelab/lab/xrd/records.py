@@ -53,7 +53,8 @@ class LatticeRefinement(Record):
     axial_shl, axial_shl_err : float
         Peak asymmetry from axial divergence: S/L + H/L of the Finger-Cox-Jephcoat model
         (S = H; GSAS-II's "SH/L"), dimensionless, and its esd; 0 when not refined or not
-        resolved (the provenance's ``asymmetry`` entry says which).
+        resolved, the cap when it ended on its upper bound (then flagged); the
+        provenance's ``asymmetry`` entry says which.
     durbin_watson, esd_factor : float
         Durbin-Watson statistic of the weighted residuals and the factor
         ``sqrt((1 + rho) / (1 - rho))``, ``rho = 1 - d/2``, by which the esds were
