@@ -363,6 +363,8 @@ def test_asymmetry_recovered_and_symmetric_model_biased():
     plain = synthetic_scan(_lab6(), two_theta_range_deg=(18, 140), step_deg=0.02,
                            fwhm_deg=(0.01, 0.0, 0.004), zero_shift_deg=0.02,
                            peak_counts=5e4, seed=3)
+    with pytest.raises(ValueError, match="axial_shl"):
+        synthetic_scan(_lab6(), axial_shl=-0.01)
     res0 = refine_lattice(plain, _lab6(4.16))
     assert res0.axial_shl <= 3 * res0.axial_shl_err + 1e-3
     assert res0.a_A == pytest.approx(LAB6_A, abs=4 * res0.a_err_A)

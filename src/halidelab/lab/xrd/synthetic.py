@@ -58,6 +58,8 @@ def synthetic_scan(structure: Structure, two_theta_range_deg: tuple[float, float
     seed : int or None
         Noise seed; None gives the noiseless expectation.
     """
+    if not (np.isfinite(axial_shl) and 0 <= axial_shl < 1):
+        raise ValueError(f"axial_shl (S/L + H/L) must be within 0-1, got {axial_shl}")
     lo, hi = two_theta_range_deg
     x = np.arange(lo, hi + step_deg / 2, step_deg)
     pat = simulate_pattern(structure, wavelength="CuKa1",
