@@ -816,7 +816,8 @@ def _diffusive(t: np.ndarray, coll: np.ndarray, hop_A: float) -> tuple[bool, str
     slope = float(np.polyfit(np.log(t), np.log(y), 1)[0]) if len(t) >= 2 else 0.0
     reasons = []
     if coll[-1] < MIN_MSD_HOPS * hop_A**2:
-        reasons.append(f"collective MSD {coll[-1]:.2g} A^2 < {MIN_MSD_HOPS} hop lengths squared")
+        reasons.append(f"collective MSD {coll[-1]:.2g} A^2 < {MIN_MSD_HOPS:g} hop lengths squared "
+                       f"({MIN_MSD_HOPS * hop_A**2:.2g} A^2)")
     if slope < MIN_LOGLOG_SLOPE:
         reasons.append(f"MSD log-log slope {slope:.2f} < {MIN_LOGLOG_SLOPE}")
     return not reasons, "; ".join(reasons)
@@ -961,7 +962,7 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
     arr = None
     warns: list[str] = []
     usable = [p for p in points if p.diffusive and p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm]
-    warns += [f"not diffusive at {m}: left out of the Arrhenius fit (raise hops_per_carrier)"
+    warns += [f"not diffusive at {m}: left out of the Arrhenius fit (raise hops_per_carrier, --hops in the CLI)"
               for m in not_diffusive]
     unresolved = [p for p in points if p.diffusive and not (p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm)]
     if unresolved:
