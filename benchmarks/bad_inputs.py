@@ -312,6 +312,10 @@ def build_cases(tmp: Path) -> list[Case]:
         bad.write_text("\n".join([*lines[:6], counts, *lines[7:]]) + "\n")
         add(Case("D structures", f"POSCAR counts {counts} with 8 coordinate lines",
                  ["bvse", bad, "--resolution", "0.5"], protect=[bad], needle="coordinate lines"))
+    far = tmp / "POSCAR_far.vasp"  # found by hypothesis: the neighbour search took 24 GB
+    far.write_text("\n".join([*lines[:8], "1e9 0.0 0.5 Li", *lines[9:]]) + "\n")
+    add(Case("D structures", "POSCAR with a fractional coordinate of 1e9",
+             ["bvse", far, "--resolution", "0.5"], protect=[far], needle="far outside the cell"))
     bulk = Structure.from_file(licl)
     slab = Structure(Lattice.orthorhombic(5.14, 5.14, 30.14), bulk.species,
                      [[f[0], f[1], f[2] * 5.14 / 30.14] for f in bulk.frac_coords])
@@ -416,7 +420,7 @@ def build_cases(tmp: Path) -> list[Case]:
               "--formats", "cif", "-o", tmp / "m013"], expect="ok",
              check=lambda o, e: None if "warning" not in o.lower() and "warning" in e else "warning on stdout"))
     add(Case("G JSON and messages", "design warnings go to stderr",
-             ["design", "Li2ZrCl6", "--dopant", "Y", "--x", "0.3"], expect="ok",
+             ["design", "Li2ZrCl6", "--dopant", "Y", "--site", "Zr", "--x", "0.3"], expect="ok",
              check=lambda o, e: None if "warning:" not in o and "warning" in e else "warning on stdout"))
     add(Case("G JSON and messages", "relax prints no torch UserWarning", ["relax", licl, "--steps", "1"],
              expect="ok", check=lambda o, e: "torch UserWarning on stderr" if "requires_grad" in e else None))
