@@ -117,6 +117,18 @@ def unit_ewald_matrix(structure: Structure, eta: float | None = None) -> np.ndar
     return 0.5 * (m + m.T)
 
 
+def _random_labels(pools: Sequence[Pool], n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random filling of every pool with its species counts (one permutation per pool,
+    in pool order: the random stream is consumed the same way by every caller)."""
+    labels = np.empty(n, dtype=object)
+    for p in pools:
+        bag = [lab for lab, c in p.counts.items() for _ in range(c)]
+        if len(bag) != len(p.indices):
+            raise StructureError("internal: pool counts do not fill the pool")
+        labels[p.indices] = rng.permutation(np.array(bag, dtype=object))
+    return labels
+
+
 def _integer_problem(matrix: np.ndarray, charges: dict[str, float]) -> tuple[np.ndarray, dict[str, int], float]:
     """Integer matrix (units of ENERGY_QUANTUM_EV) and integer charges.
 
@@ -237,12 +249,7 @@ def anneal_orderings(
     pool_idx = [np.array(p.indices) for p in movable_pools]
     p_exchange = 0.3 if movable_pools else 1.0
     for _ in range(n_starts):
-        labels = np.empty(n, dtype=object)
-        for p in pools:
-            bag = [lab for lab, c in p.counts.items() for _ in range(c)]
-            if len(bag) != len(p.indices):
-                raise StructureError("internal: pool counts do not fill the pool")
-            labels[p.indices] = rng.permutation(np.array(bag, dtype=object))
+        labels = _random_labels(pools, n, rng)
         q = np.array([q_of[lab] for lab in labels], dtype=np.int64)
         v = m_int @ q
         energy = int(q @ v)
@@ -337,12 +344,7 @@ def sample_orderings(
     m_int, q_of, quantum = _integer_problem(matrix, charges)
     diag = np.diag(m_int)
     movable = [np.array(p.indices) for p in pools if sum(1 for v in p.counts.values() if v > 0) > 1]
-    labels = np.empty(n, dtype=object)
-    for p in pools:
-        bag = [lab for lab, c in p.counts.items() for _ in range(c)]
-        if len(bag) != len(p.indices):
-            raise StructureError("internal: pool counts do not fill the pool")
-        labels[p.indices] = rng.permutation(np.array(bag, dtype=object))
+    labels = _random_labels(pools, n, rng)
     q = np.array([q_of[lab] for lab in labels], dtype=np.int64)
 
     def energy_eV(labs) -> float:
