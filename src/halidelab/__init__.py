@@ -31,7 +31,7 @@ fails on a new one); a module imports from its own layer or below, except where 
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _LAZY = {
     "design": ("halidelab.designer", "design"),

@@ -220,7 +220,7 @@ def test_neb_runs_for_the_top_k_only_and_records_convergence(screened, tmp_path,
     assert cand.best_config == min(cand.configurations, key=lambda c: c["energy_per_atom_eV"])["index"]
     assert {k: v for k, v in row["inputs"].items() if k != "structure"} == {
         "model": "chgnet", "hops": "distinct", "n_images": 5, "fmax": 0.05, "steps": 300,
-        "endpoint_steps": 300}
+        "endpoint_steps": 300, "device": "auto", "modal": None, "interstitials": True, "structures": None}
     r = {x.label: x for x in rank(gather(store))}[top.label]
     assert r.basis == "neb" and r.neb_3d_eV == 0.35
     assert r.neb_converged is False and (r.neb_bands, r.neb_bands_converged) == (2, 1)

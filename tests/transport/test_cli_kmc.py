@@ -57,3 +57,19 @@ def test_kmc_cli_from_an_neb_study_file(cell, tmp_path, capsys, orbit_study):
     f.write_text("{}")
     assert main(["kmc", str(path), "--neb", str(f)]) == 2
     assert "not an NEB study" in capsys.readouterr().err
+
+
+def test_kmc_cli_superbasin_option(cell, tmp_path, capsys):
+    path, _ = cell
+    base = ["kmc", str(path), "--T", "400", "--runs", "2", "--hops", "20", "--json"]
+    assert main([*base, "--superbasin", "none"]) == 0
+    plain = json.loads(capsys.readouterr().out)["kmc"]
+    assert plain["points"][0]["superbasin"] is None
+    assert plain["provenance"]["parameters"]["superbasin_ratio"] is None
+    assert main([*base, "--superbasin", "1000"]) == 0
+    sb = json.loads(capsys.readouterr().out)["kmc"]["points"][0]["superbasin"]
+    assert sb["ratio"] == 1000.0 and sb["n_raised"] >= 0
+    for bad in ("0.5", "fast", "nan"):
+        assert main([*base, "--superbasin", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--superbasin" in err and "Traceback" not in err

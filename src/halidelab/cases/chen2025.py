@@ -20,6 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from halidelab.errors import HalidelabError
+from halidelab.screening.inputs import (
+    BVSEInputs,
+    DesignInputs,
+    KMCInputs,
+    MDInputs,
+    ModelsInputs,
+    NEBInputs,
+    PriorInputs,
+    RelaxInputs,
+    XRDInputs,
+)
 from halidelab.screening.runner import run_tasks
 from halidelab.screening.store import Store
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
@@ -174,19 +185,17 @@ def reproduce_chen2025(
             for key, err in s.failed.items():
                 failed[key] = err
 
-    design_t = {x: Task("design", _formula(x), {"parent": "Li2ZrCl6", "substitutions": _sub(x)})
-                for x in xs}
+    design_t = {x: Task.of(DesignInputs(parent="Li2ZrCl6", substitutions=_sub(x)), _formula(x)) for x in xs}
     model_t: dict[tuple[float, str], Task] = {}
     if needs_models:
         for x in model_xs:
             for st in states:
-                inputs = {"parent": "Li2ZrCl6", "substitutions": _sub(x), "supercell": "auto",
-                          "max_atoms": max_atoms, "n_configs": n_configs, "seed": seed, "state": st}
-                if st == "ball-milled":
-                    inputs.update(milling_temperature_K=milling_temperature_K, dielectric=dielectric)
-                model_t[(x, st)] = Task("models", f"{_formula(x)} {st}", inputs)
-    prior_t = ({x: Task("prior", _formula(x), {"formula": _formula(x), "model_sha256": _prior_sha()})
-                for x in xs} if "prior" in tiers else {})
+                milling = ({"milling_temperature_K": milling_temperature_K, "dielectric": dielectric}
+                           if st == "ball-milled" else {})
+                model_t[(x, st)] = Task.of(ModelsInputs(
+                    parent="Li2ZrCl6", substitutions=_sub(x), supercell="auto", max_atoms=max_atoms,
+                    n_configs=n_configs, seed=seed, state=st, **milling), f"{_formula(x)} {st}")
+    prior_t = ({x: Task.of(PriorInputs.of(_formula(x)), _formula(x)) for x in xs} if "prior" in tiers else {})
     stage([*design_t.values(), *model_t.values(), *prior_t.values()], "design, models, prior")
 
     models = {k: store.result(t.key) for k, t in model_t.items()}
@@ -205,29 +214,27 @@ def reproduce_chen2025(
     def label(k: tuple[float, str, int]) -> str:
         return f"{_formula(k[0])} {_tag(k[1])} c{k[2]}"
 
-    relax_t = ({k: Task("relax", label(k), {"structure": v["structure"], "model": model, "fmax": fmax,
-                                             "steps": relax_steps})
+    relax_t = ({k: Task.of(RelaxInputs(structure=v["structure"], model=model, fmax=fmax, steps=relax_steps), label(k))
                 for k, v in members.items()} if "relax" in tiers else {})
     first = {k: v for k, v in members.items() if k[2] == 0}
-    xrd_t = ({k: Task("xrd", label(k), {"structure": v["structure"]}) for k, v in first.items()}
+    xrd_t = ({k: Task.of(XRDInputs(structure=v["structure"]), label(k)) for k, v in first.items()}
              if "xrd" in tiers else {})
     stage([*relax_t.values(), *xrd_t.values()], f"relax ({model}) of {len(relax_t)} orderings, xrd")
 
     relaxed = {k: store.result(t.key) for k, t in relax_t.items()}
     cell = {k: (relaxed[k]["structure"] if relaxed.get(k) else v["structure"]) for k, v in members.items()}
-    bvse_t = ({k: Task("bvse", label(k), {"structure": s, "resolution_A": bvse_resolution_A})
+    bvse_t = ({k: Task.of(BVSEInputs(structure=s, resolution_A=bvse_resolution_A), label(k))
                for k, s in cell.items()} if "bvse" in tiers else {})
-    neb_t = ({k: Task("neb", label(k), {"structure": s, "model": model, "hops": "distinct",
-                                         "n_images": neb_images, "fmax": fmax,
-                                         "steps": neb_steps, "endpoint_steps": neb_steps})
+    neb_t = ({k: Task.of(NEBInputs(structure=s, model=model, hops="distinct", n_images=neb_images, fmax=fmax,
+                           steps=neb_steps, endpoint_steps=neb_steps), label(k))
               for k, s in cell.items() if k[1] == "annealed" and relaxed.get(k)} if "neb" in tiers else {})
     n_steps = max(int(round(md_ps * 1000.0 / md_timestep_fs)), 1)
     md_first = {k[0]: s for k, s in cell.items() if k[2] == 0 and k[1] == "annealed"} or \
         {k[0]: s for k, s in cell.items() if k[2] == 0 and k[1] == states[0]}
-    md_t = ({(x, t): Task("md", f"{_formula(x)} {t:g} K", {
-        "structure": s, "temperature_K": float(t), "steps": n_steps, "timestep_fs": md_timestep_fs,
-        "model": model, "seed": seed, "skip_ps": min(2.0, 0.2 * md_ps),
-        "trajectory": str((out / "md" / f"{_formula(x)}_{t:g}K.traj").resolve())})
+    md_t = ({(x, t): Task.of(MDInputs(
+        structure=s, temperature_K=float(t), steps=n_steps, timestep_fs=md_timestep_fs, model=model, seed=seed,
+        skip_ps=min(2.0, 0.2 * md_ps),
+        trajectory=str((out / "md" / f"{_formula(x)}_{t:g}K.traj").resolve())), f"{_formula(x)} {t:g} K")
         for x, s in md_first.items() for t in md_temperatures_K} if "md" in tiers else {})
     if md_t:
         (out / "md").mkdir(exist_ok=True)
@@ -239,13 +246,12 @@ def reproduce_chen2025(
     if "kmc" in tiers:
         for k, s in cell.items():
             if relaxed.get(k):
-                kmc_t[(*k, "bvse")] = Task("kmc", f"{label(k)} bvse", {"structure": s, "source": "bvse",
-                                                                      **kmc_common})
+                kmc_t[(*k, "bvse")] = Task.of(KMCInputs(structure=s, source="bvse", **kmc_common), f"{label(k)} bvse")
         for k, t in neb_t.items():
             study = store.result(t.key)
             if study and study.get("results"):
-                kmc_t[(*k, "neb")] = Task("kmc", f"{label(k)} neb", {"structure": cell[k], "source": "neb",
-                                                                    "study": study, **kmc_common})
+                kmc_t[(*k, "neb")] = Task.of(KMCInputs(structure=cell[k], source="neb", study=study,
+                                               **kmc_common), f"{label(k)} neb")
     stage(list(kmc_t.values()), f"kmc ({len(kmc_t)} networks)")
 
     for k, v in members.items():
@@ -466,14 +472,10 @@ def _md_arrhenius(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _prior_sha() -> str:
-    """Checksum of the installed prior model: part of the prior tasks' keys, so that a
-    retrained model (``halidelab prior train``) is not answered from old results."""
-    import json
+    """Checksum of the installed prior model (:func:`halidelab.prior.model.installed_model_sha256`)."""
+    from halidelab.prior.model import installed_model_sha256
 
-    from halidelab.prior.model import default_model_dir
-
-    meta = default_model_dir() / "prior_model.json"
-    return json.loads(meta.read_text()).get("model_sha256", "") if meta.is_file() else ""
+    return installed_model_sha256()
 
 
 def _kind(tier: str) -> str:

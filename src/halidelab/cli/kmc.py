@@ -64,6 +64,11 @@ def register(app: typer.Typer) -> None:
         runs: int = typer.Option(8, "--runs", help="Independent KMC runs per temperature."),
         hops: float = typer.Option(200.0, "--hops", help="KMC hops per Li in each run."),
         seed: int = typer.Option(0, "--seed"),
+        superbasin: str = typer.Option(
+            "100", "--superbasin",
+            help="Slow hops crossed more than this many times as often as the network's critical "
+                 "hops to that ratio (fast back-and-forth pairs of disordered cells; detailed balance "
+                 "kept), or 'none' for the plain rates."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """sigma(T), D (tracer and collective), Haven ratio and Ea by kinetic Monte Carlo
@@ -73,6 +78,7 @@ def register(app: typer.Typer) -> None:
         from halidelab.errors import HalidelabError, SimulationError
 
         temps = parse_temperatures(temperatures)
+        ratio = _superbasin_ratio(superbasin)
         if source not in ("auto", "neb", "bvse"):
             raise HalidelabError(f"--source must be auto, neb or bvse, got {source!r}")
         st, ordering = load_structure(structure, kind="bvse")  # checked; a CIF with partial
@@ -96,15 +102,19 @@ def register(app: typer.Typer) -> None:
         if use == "bvse":
             console_err.print("note: BVSE network (a cheap approximation: BVSE site energies and "
                               "straight-line saddles, not MLIP barriers)")
-        inputs = {"structure": st.as_dict(), "source": use, "temperatures_K": temps, "n_runs": runs,
-                  "hops_per_carrier": hops, "seed": seed, **({"study": study} if use == "neb" else {})}
+        from halidelab.screening.inputs import KMCInputs
+
+        spec = KMCInputs(structure=st.as_dict(), source=use, temperatures_K=temps, n_runs=runs,
+                         hops_per_carrier=hops, seed=seed, superbasin_ratio=ratio,
+                         study=study if use == "neb" else None)
+        inputs = spec.to_json()
         if db is not None:
             from halidelab.screening.runner import run_tasks
             from halidelab.screening.store import Store
             from halidelab.screening.tasks import Task
 
             store = Store(db)
-            task = Task("kmc", f"{st.composition.reduced_formula} kmc {use}", inputs)
+            task = Task.of(spec, f"{st.composition.reduced_formula} kmc {use}")
             summary = run_tasks([task], store, progress=not as_json, title="kmc")
             if summary.failed:
                 raise SimulationError(next(iter(summary.failed.values())))
@@ -121,6 +131,21 @@ def register(app: typer.Typer) -> None:
         _print(out, use)
 
 
+def _superbasin_ratio(text: str) -> float | None:
+    """``--superbasin``: a ratio > 1, or none/off for the plain rates."""
+    from halidelab.cli._common import check_number
+    from halidelab.errors import HalidelabError
+
+    if text.strip().lower() in ("none", "off", "no"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise HalidelabError(f"--superbasin must be a ratio > 1 or 'none', got {text!r}") from None
+    check_number(value, "--superbasin", above=1.0)
+    return value
+
+
 def _print(out: dict[str, Any], source: str) -> None:
     from rich.table import Table
 
@@ -128,13 +153,14 @@ def _print(out: dict[str, Any], source: str) -> None:
     t = Table(title=f"KMC {res['formula']} ({source} network: {len(net['site_frac'])} sites, "
                     f"{len(net['edge_a'])} hops; supercell {res['network']['supercell']}, "
                     f"{res['network']['n_carriers_supercell']} Li)")
-    for col in ("T (K)", "D* (cm2/s)", "D_sigma (cm2/s)", "Haven", "sigma (S/cm)", "hops/Li"):
+    for col in ("T (K)", "D* (cm2/s)", "D_sigma (cm2/s)", "Haven", "sigma (S/cm)", "hops/Li", "slowed hops"):
         t.add_column(col)
     for p in res["points"]:
         hv = "-" if p["haven_ratio"] is None else f"{p['haven_ratio']:.2f}"
         t.add_row(f"{p['temperature_K']:.1f}", f"{p['d_tracer_cm2_s']:.2e} +- {p['d_tracer_err_cm2_s']:.1e}",
                   f"{p['d_sigma_cm2_s']:.2e} +- {p['d_sigma_err_cm2_s']:.1e}", hv,
-                  f"{p['sigma_S_cm']:.2e} +- {p['sigma_err_S_cm']:.1e}", f"{p['hops_per_carrier']:.0f}")
+                  f"{p['sigma_S_cm']:.2e} +- {p['sigma_err_S_cm']:.1e}", f"{p['hops_per_carrier']:.0f}",
+                  _slowed(p.get("superbasin")))
     console.print(t)
     if res.get("ea_eV") is not None:
         console.print(f"Ea = {res['ea_eV']:.3f} +- {res['ea_err_eV']:.3f} eV; sigma(25 C) = "
@@ -144,3 +170,12 @@ def _print(out: dict[str, Any], source: str) -> None:
         console.print(f"assumption: {a}")
     for w in res["warnings"]:
         console_err.print(f"warning: {w}")
+
+
+def _slowed(sb: dict[str, Any] | None) -> str:
+    """The superbasin column: how many hops were slowed, by up to how much."""
+    if sb is None:
+        return "off"
+    if sb.get("reason"):
+        return f"0 ({sb['reason']})"
+    return f"{sb['n_raised']} (<= {sb['max_raise_eV']:.2f} eV)" if sb["n_raised"] else "0"

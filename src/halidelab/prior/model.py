@@ -97,6 +97,15 @@ def default_model_dir() -> Path:
     return Path(str(importlib.resources.files("halidelab") / "data" / "prior"))
 
 
+def installed_model_sha256() -> str:
+    """Checksum of the installed prior model: part of the prior tasks' keys, so that a
+    retrained model (``halidelab prior train``) is not answered from old results."""
+    import json
+
+    meta = default_model_dir() / "prior_model.json"
+    return json.loads(meta.read_text()).get("model_sha256", "") if meta.is_file() else ""
+
+
 # ---------------------------------------------------------------------------- records
 
 

@@ -19,13 +19,24 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from halidelab.screening.inputs import (
+    BVSEInputs,
+    DesignInputs,
+    KMCInputs,
+    MDInputs,
+    ModelsInputs,
+    NEBInputs,
+    PriorInputs,
+    RelaxInputs,
+    XRDInputs,
+)
 from halidelab.screening.tasks import task_function
 
 
-def _subs(inputs: dict[str, Any]):
+def _subs(substitutions: list[dict[str, Any]]):
     from halidelab.composition import Substitution
 
-    return [Substitution(**s) for s in inputs.get("substitutions", [])]
+    return [Substitution(**s) for s in substitutions]
 
 
 @task_function("design")
@@ -34,7 +45,8 @@ def design_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.composition import design_composition
     from halidelab.rules import assess
 
-    comp = design_composition(inputs["parent"], _subs(inputs), inputs.get("oxidation_states"))
+    inp = DesignInputs.parse(inputs)
+    comp = design_composition(inp.parent, _subs(inp.substitutions), inp.oxidation_states)
     return {"composition": comp.to_dict(), "fit": assess(comp).to_dict()}
 
 
@@ -44,36 +56,30 @@ def models_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.composition import design_composition
     from halidelab.structures.models import build_models
 
-    comp = design_composition(inputs["parent"], _subs(inputs), inputs.get("oxidation_states"))
+    inp = ModelsInputs.parse(inputs)
+    comp = design_composition(inp.parent, _subs(inp.substitutions), inp.oxidation_states)
     ms = build_models(
         comp,
-        polymorph=inputs.get("polymorph"),
-        supercell=inputs.get("supercell", "auto"),
-        max_atoms=inputs.get("max_atoms", 200),
-        n_configs=inputs.get("n_configs", 1),
-        seed=inputs.get("seed", 0),
-        sweeps=inputs.get("sweeps", 100),
-        state=inputs.get("state", "annealed"),
-        milling_temperature_K=inputs.get("milling_temperature_K", 1000.0),
-        dielectric=inputs.get("dielectric", 10.0),
+        polymorph=inp.polymorph,
+        supercell=inp.supercell,
+        max_atoms=inp.max_atoms,
+        n_configs=inp.n_configs,
+        seed=inp.seed,
+        sweeps=inp.sweeps,
+        state=inp.state,
+        milling_temperature_K=inp.milling_temperature_K,
+        dielectric=inp.dielectric,
     )
     return ms.to_dict()
 
 
-def _potential(inputs: dict[str, Any]) -> Any:
-    """The :class:`~halidelab.potentials.Potential` a task's inputs name."""
-    from halidelab.potentials import Potential
-
-    return Potential(inputs.get("model", "chgnet"), device=inputs.get("device", "auto"), modal=inputs.get("modal"))
-
-
-def _structures(inputs: dict[str, Any]) -> tuple[list[Any], bool]:
+def _structures(inp: RelaxInputs | NEBInputs) -> tuple[list[Any], bool]:
     """The structures of a task (``structure`` or ``structures``) and whether a list was given."""
     from pymatgen.core import Structure
 
-    if "structures" in inputs:
-        return [Structure.from_dict(d) for d in inputs["structures"]], True
-    return [Structure.from_dict(inputs["structure"])], False
+    if inp.structures is not None:
+        return [Structure.from_dict(d) for d in inp.structures], True
+    return [Structure.from_dict(inp.structure)], False
 
 
 @task_function("relax")
@@ -81,17 +87,13 @@ def relax_task(inputs: dict[str, Any]) -> dict[str, Any]:
     """MLIP relaxation (positions and cell) of one structure, or of several together."""
     from halidelab.relax import relax_structures
 
-    structures, many = _structures(inputs)
+    inp = RelaxInputs.parse(inputs)
+    structures, many = _structures(inp)
     with warnings.catch_warnings():
         # chgnet warns on every call about a tensor-to-scalar conversion; not ours to fix
         warnings.simplefilter("ignore", UserWarning)
-        results = relax_structures(
-            structures,
-            _potential(inputs),
-            fmax=inputs.get("fmax", 0.05),
-            steps=inputs.get("steps", 300),
-            relax_cell=inputs.get("relax_cell", True),
-        )
+        results = relax_structures(structures, inp.potential(), fmax=inp.fmax, steps=inp.steps,
+                                   relax_cell=inp.relax_cell)
     if many:
         return {"results": [r.to_dict() for r in results]}
     return results[0].to_dict()
@@ -104,11 +106,8 @@ def bvse_task(inputs: dict[str, Any]) -> dict[str, Any]:
 
     from halidelab.transport.bvse import bvse
 
-    res, _ = bvse(
-        Structure.from_dict(inputs["structure"]),
-        resolution_A=inputs.get("resolution_A", 0.2),
-        e_max_eV=inputs.get("e_max_eV", 5.0),
-    )
+    inp = BVSEInputs.parse(inputs)
+    res, _ = bvse(Structure.from_dict(inp.structure), resolution_A=inp.resolution_A, e_max_eV=inp.e_max_eV)
     return res.to_dict()
 
 
@@ -117,7 +116,7 @@ def prior_task(inputs: dict[str, Any]) -> dict[str, Any]:
     """Data-driven log10 sigma(RT) prior with its 90% interval and applicability."""
     from halidelab.prior import predict
 
-    (pred,) = predict([inputs["formula"]])
+    (pred,) = predict([PriorInputs.parse(inputs).formula])
     return pred.to_dict()
 
 
@@ -128,9 +127,9 @@ def xrd_task(inputs: dict[str, Any]) -> dict[str, Any]:
 
     from halidelab.structures.xrd import simulate_pattern
 
-    pat = simulate_pattern(Structure.from_dict(inputs["structure"]),
-                           wavelength=inputs.get("wavelength", "CuKa"),
-                           two_theta_range_deg=tuple(inputs.get("two_theta_range_deg", (10.0, 80.0))))
+    inp = XRDInputs.parse(inputs)
+    pat = simulate_pattern(Structure.from_dict(inp.structure), wavelength=inp.wavelength,
+                           two_theta_range_deg=tuple(inp.two_theta_range_deg))
     return pat.to_dict()
 
 
@@ -139,19 +138,13 @@ def neb_task(inputs: dict[str, Any]) -> dict[str, Any]:
     """CI-NEB over the distinct hops of one model (or several), with chains and percolation."""
     from halidelab.transport.neb import neb_studies
 
-    structures, many = _structures(inputs)
+    inp = NEBInputs.parse(inputs)
+    structures, many = _structures(inp)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        studies = neb_studies(
-            structures,
-            hops=inputs.get("hops", "distinct"),
-            model=_potential(inputs),
-            n_images=inputs.get("n_images", 5),
-            fmax=inputs.get("fmax", 0.05),
-            steps=inputs.get("steps", 500),
-            endpoint_steps=inputs.get("endpoint_steps", 300),
-            interstitials=inputs.get("interstitials", True),
-        )
+        studies = neb_studies(structures, hops=inp.hops, model=inp.potential(), n_images=inp.n_images,
+                              fmax=inp.fmax, steps=inp.steps, endpoint_steps=inp.endpoint_steps,
+                              interstitials=inp.interstitials)
     out = []
     for study in studies:
         d = study.to_dict()
@@ -168,19 +161,13 @@ def md_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.transport.diffusion import analyse_trajectory
     from halidelab.transport.md import run_md
 
+    inp = MDInputs.parse(inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        md = run_md(
-            Structure.from_dict(inputs["structure"]),
-            temperature_K=inputs["temperature_K"],
-            steps=inputs["steps"],
-            trajectory=inputs["trajectory"],
-            timestep_fs=inputs.get("timestep_fs", 2.0),
-            model=_potential(inputs),
-            seed=inputs.get("seed", 0),
-        )
-        diff = analyse_trajectory(inputs["trajectory"], skip_ps=inputs.get("skip_ps", 0.0),
-                                  temperature_K=inputs["temperature_K"])
+        md = run_md(Structure.from_dict(inp.structure), temperature_K=inp.temperature_K, steps=inp.steps,
+                    trajectory=inp.trajectory, timestep_fs=inp.timestep_fs, model=inp.potential(),
+                    seed=inp.seed)
+        diff = analyse_trajectory(inp.trajectory, skip_ps=inp.skip_ps, temperature_K=inp.temperature_K)
     return {"md": md.to_dict(), "diffusion": diff.to_dict()}
 
 
@@ -248,16 +235,18 @@ def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
 @task_function("kmc")
 def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
     """Kinetic Monte Carlo on one cell's hop network (``source``: ``neb`` with the stored
-    NEB study in ``study``, or ``bvse``) at ``temperatures_K``."""
+    NEB study in ``study``, or ``bvse``) at ``temperatures_K``; ``superbasin_ratio``
+    (None: plain rates) as :func:`~halidelab.transport.kmc.run_kmc`."""
     from pymatgen.core import Structure
 
     from halidelab.transport.kmc import network_from_bvse, network_from_neb_study, run_kmc
 
-    structure = Structure.from_dict(inputs["structure"])
-    if inputs.get("source", "bvse") == "neb":
-        net = network_from_neb_study(inputs["study"], structure, level=inputs.get("level"))
+    inp = KMCInputs.parse(inputs)
+    structure = Structure.from_dict(inp.structure)
+    if inp.source == "neb":
+        net = network_from_neb_study(inp.study, structure, level=inp.level)
     else:
         net = network_from_bvse(structure)
-    res = run_kmc(net, inputs["temperatures_K"], n_runs=inputs.get("n_runs", 8),
-                  hops_per_carrier=inputs.get("hops_per_carrier", 200.0), seed=inputs.get("seed", 0))
+    res = run_kmc(net, inp.temperatures_K, n_runs=inp.n_runs, hops_per_carrier=inp.hops_per_carrier,
+                  seed=inp.seed, superbasin_ratio=inp.superbasin_ratio)
     return {"network": net.to_dict(), "kmc": res.to_dict()}

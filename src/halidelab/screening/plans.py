@@ -37,6 +37,14 @@ from typing import Any
 
 from halidelab.errors import CompositionError, HalidelabError
 from halidelab.records import Provenance, Record
+from halidelab.screening.inputs import (
+    BVSEInputs,
+    KMCInputs,
+    ModelsInputs,
+    NEBInputs,
+    PriorInputs,
+    RelaxInputs,
+)
 from halidelab.screening.tasks import Task, task_function
 
 #: Tiers a screen knows, in execution order.
@@ -391,23 +399,21 @@ def rules_tasks(candidates: Sequence[Candidate], settings: ScreenSettings) -> li
 def model_task(parent: str, substitutions: list[dict[str, Any]], label: str,
                settings: ScreenSettings) -> Task:
     """The ``models`` task of one surviving composition."""
-    return Task("models", label, {"parent": parent, "substitutions": substitutions,
-                                  "supercell": "auto", "max_atoms": settings.max_atoms,
-                                  "n_configs": settings.n_configs, "seed": settings.seed})
+    return Task.of(ModelsInputs(parent=parent, substitutions=substitutions, supercell="auto", max_atoms=settings.max_atoms,
+                        n_configs=settings.n_configs, seed=settings.seed), label)
 
 
 def relax_task_for(structure: dict[str, Any], label: str, settings: ScreenSettings) -> Task:
     """The ``relax`` task of one ordering (inputs as ``halidelab reproduce`` writes them)."""
-    return Task("relax", label, {"structure": structure, "model": settings.model,
-                                 "fmax": settings.fmax_eV_A, "steps": settings.relax_steps})
+    return Task.of(RelaxInputs(structure=structure, model=settings.model, fmax=settings.fmax_eV_A,
+                       steps=settings.relax_steps), label)
 
 
 def neb_task_for(structure: dict[str, Any], label: str, settings: ScreenSettings) -> Task:
     """The ``neb`` task of one relaxed model: the kind and inputs ``halidelab reproduce``
     uses, so a reproduction and a screen share NEB results in one store."""
-    return Task("neb", label, {"structure": structure, "model": settings.model, "hops": "distinct",
-                               "n_images": settings.neb_images, "fmax": settings.fmax_eV_A,
-                               "steps": settings.neb_steps, "endpoint_steps": settings.neb_steps})
+    return Task.of(NEBInputs(structure=structure, model=settings.model, hops="distinct", n_images=settings.neb_images,
+                     fmax=settings.fmax_eV_A, steps=settings.neb_steps, endpoint_steps=settings.neb_steps), label)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -659,8 +665,7 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
     if confirm is not None and not confirm(est):
         return output(est, n_real, pruned)
 
-    prior_t = [Task("prior", r["formula"], {"formula": r["formula"]})
-               for _, r in survivors] if "prior" in tiers else []
+    prior_t = [Task.of(PriorInputs.of(r["formula"]), r["formula"]) for _, r in survivors] if "prior" in tiers else []
     model_t = {t.key: model_task(t.inputs["parent"], t.inputs["substitutions"], t.label, settings)
                for t, _ in survivors} if "models" in tiers else {}
     stage([*prior_t, *model_t.values()], "prior, models")
@@ -684,8 +689,7 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
         for ki, (lab, s) in structures.items():
             rel = relaxed.get(ki)
             src = rel["structure"] if rel else s
-            bvse_t.append(Task("bvse", f"{lab}{' relaxed' if rel else ''}",
-                               {"structure": src, "resolution_A": settings.bvse_resolution_A}))
+            bvse_t.append(Task.of(BVSEInputs(structure=src, resolution_A=settings.bvse_resolution_A), f"{lab}{' relaxed' if rel else ''}"))
     stage(bvse_t, "bvse")
 
     if "stability" in tiers:
@@ -726,12 +730,12 @@ def kmc_tasks_for(structures: dict[tuple[str, int], tuple[str, dict[str, Any]]],
     for ki, (lab, _) in structures.items():
         rel = relaxed.get(ki)
         if rel:
-            out.append(Task("kmc", f"{lab} bvse", {"structure": rel["structure"], "source": "bvse", **common}))
+            out.append(Task.of(KMCInputs(structure=rel["structure"], source="bvse", **common), f"{lab} bvse"))
     for t in neb_tasks:
         study = store.result(t.key)
         if study and study.get("results"):
-            out.append(Task("kmc", f"{t.label} neb", {"structure": t.inputs["structure"], "source": "neb",
-                                                      "study": study, **common}))
+            out.append(Task.of(KMCInputs(structure=t.inputs["structure"], source="neb", study=study,
+                                 **common), f"{t.label} neb"))
     return out
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from halidelab import __version__
+from halidelab.screening.inputs import TASK_INPUTS, TaskInputs  # noqa: F401  (the table's other half)
 
 #: Version stamped into every key: results of another code version are not reused.
 CODE_VERSION = __version__
@@ -23,6 +24,8 @@ CODE_VERSION = __version__
 #: Every task kind, and the module whose ``@task_function`` defines it: the one explicit
 #: table of kinds. A module is imported the first time its kind is looked up, so this
 #: module imports none of the science it schedules (no import cycle through registration).
+#: The inputs of the science kinds are frozen dataclasses (:data:`TASK_INPUTS`, defaults =
+#: the library's); a :class:`Task` of such a kind is checked against it when made.
 TASK_KINDS: dict[str, str] = {
     "rules": "halidelab.screening.plans",
     "design": "halidelab.screening.kinds",
@@ -100,6 +103,16 @@ class Task:
     kind: str
     label: str
     inputs: dict[str, Any]
+
+    @classmethod
+    def of(cls, inputs: TaskInputs, label: str) -> Task:
+        """The task of a kind's frozen inputs (:mod:`halidelab.screening.inputs`)."""
+        return cls(inputs.kind, label, inputs.to_json())
+
+    def __post_init__(self) -> None:
+        spec = TASK_INPUTS.get(self.kind)
+        if spec is not None:  # unknown or missing fields: refused here, not hashed and ignored
+            spec.parse(self.inputs)
 
     @property
     def key(self) -> str:

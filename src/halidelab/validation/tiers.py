@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from halidelab.constants import A3_TO_CM3, E_CHARGE_C, K_B_EV_K, K_B_J_K, ROOM_TEMPERATURE_K
+from halidelab.screening.inputs import BVSEInputs, KMCInputs, NEBInputs, PriorInputs, RelaxInputs
 from halidelab.screening.tasks import Task
 
 #: hop length of the Arrhenius estimate, A
@@ -209,15 +210,15 @@ def relax_task(ctx: MaterialContext) -> Task | None:
     """``relax`` task: the inputs ``screen`` and ``reproduce`` use."""
     if ctx.structure is None:
         return None
-    return Task("relax", ctx.label, {"structure": ctx.structure, "model": ctx.model,
-                                     "fmax": ctx.settings.fmax_eV_A, "steps": ctx.settings.relax_steps})
+    return Task.of(RelaxInputs(structure=ctx.structure, model=ctx.model, fmax=ctx.settings.fmax_eV_A,
+                       steps=ctx.settings.relax_steps), ctx.label)
 
 
 def bvse_task(ctx: MaterialContext) -> Task | None:
     """``bvse`` task on the relaxed structure (the ordered model when not relaxed)."""
     if ctx.structure is None or ("relax" in ctx.tiers and not ctx.results.get("relax")):
         return None
-    return Task("bvse", ctx.label, {"structure": ctx.structure, "resolution_A": ctx.settings.bvse_resolution_A})
+    return Task.of(BVSEInputs(structure=ctx.structure, resolution_A=ctx.settings.bvse_resolution_A), ctx.label)
 
 
 def neb_task(ctx: MaterialContext) -> Task | None:
@@ -225,9 +226,8 @@ def neb_task(ctx: MaterialContext) -> Task | None:
     if not ctx.results.get("relax"):
         return None
     st = ctx.settings
-    return Task("neb", ctx.label, {"structure": ctx.structure, "model": ctx.model, "hops": "distinct",
-                                   "n_images": st.neb_images, "fmax": st.fmax_eV_A,
-                                   "steps": st.neb_steps, "endpoint_steps": st.neb_steps})
+    return Task.of(NEBInputs(structure=ctx.structure, model=ctx.model, hops="distinct", n_images=st.neb_images,
+                     fmax=st.fmax_eV_A, steps=st.neb_steps, endpoint_steps=st.neb_steps), ctx.label)
 
 
 def kmc_task(ctx: MaterialContext) -> Task | None:
@@ -240,16 +240,13 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
               "hops_per_carrier": float(st.kmc_hops), "seed": st.seed}
     study = ctx.results.get("neb")
     if study and study.get("results"):
-        return Task("kmc", f"{ctx.label} neb", {"structure": ctx.structure, "source": "neb", "study": study,
-                                                **common})
-    return Task("kmc", f"{ctx.label} bvse", {"structure": ctx.structure, "source": "bvse", **common})
+        return Task.of(KMCInputs(structure=ctx.structure, source="neb", study=study, **common), f"{ctx.label} neb")
+    return Task.of(KMCInputs(structure=ctx.structure, source="bvse", **common), f"{ctx.label} bvse")
 
 
 def prior_task(ctx: MaterialContext) -> Task:
     """``prior`` task (inputs as ``reproduce``: formula and the model's checksum)."""
-    from halidelab.cases.chen2025 import _prior_sha
-
-    return Task("prior", ctx.entry.composition, {"formula": ctx.entry.composition, "model_sha256": _prior_sha()})
+    return Task.of(PriorInputs.of(ctx.entry.composition), ctx.entry.composition)
 
 
 # -- predictions ----------------------------------------------------------------------------

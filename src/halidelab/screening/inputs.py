@@ -1,0 +1,237 @@
+"""Frozen inputs of the science task kinds: one dataclass per kind, defaults = the library's.
+
+A task's inputs used to be dicts written in four places (``reproduce``, ``screen``,
+``validate``, the CLI) whose defaults drifted from each other and from the library
+(relax steps 300 in the task, 500 in :func:`halidelab.relax.relax_structures`). Now a
+builder writes ``Task.of(RelaxInputs(structure=..., model=...), label)``: every field, its
+default included, is in the JSON that the key hashes, so a key says everything the
+result depends on, and a reproduction, a screen and a validation that ask for the same
+computation share one result. The task functions read their inputs back with
+:meth:`TaskInputs.parse`, which refuses a key the kind does not know (a typo such as
+``setps`` would otherwise be hashed, ignored, and run with the default).
+
+The defaults are written here, not imported, so that this module (and a Dask worker
+that only unpickles a task) imports no science; ``tests/screening/test_task_inputs.py``
+holds each default equal to the library function's own.
+
+Kinds without a dataclass and why: ``rules`` (a list of compositions from the screen's
+plan), ``hull`` (energies already computed, hashed as they are), ``stability-reference``
+and ``stability-hull`` (:mod:`halidelab.stability`, with their own cache protocol) and
+``reference-model`` (one reference-set entry): their inputs are records handed over, not
+settings with defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from halidelab.errors import HalidelabError
+
+
+class TaskInputError(HalidelabError):
+    """Task inputs that name an unknown field, miss a required one or contradict each other."""
+
+
+def _plain(value: Any) -> Any:
+    """JSON-shaped copy (tuples become lists) so that keys match the JSON round trip."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TaskInputs:
+    """Base of the per-kind inputs (frozen; every field is part of the task key)."""
+
+    kind: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """All fields as plain JSON types (the task's ``inputs``)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def parse(cls, inputs: Mapping[str, Any]) -> TaskInputs:
+        """Inputs of this kind from a task's JSON; missing fields take the defaults.
+
+        Raises
+        ------
+        TaskInputError
+            An unknown or a missing required field, or fields that contradict each other.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(inputs) - names)
+        if unknown:
+            raise TaskInputError(f"task kind {cls.kind!r} has no input {', '.join(map(repr, unknown))}; "
+                                 f"known: {', '.join(sorted(names))}")
+        required = sorted(f.name for f in dataclasses.fields(cls)
+                          if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        missing = [n for n in required if n not in inputs]
+        if missing:
+            raise TaskInputError(f"task kind {cls.kind!r} needs {', '.join(map(repr, missing))}")
+        return cls(**dict(inputs))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _OneOrMany(TaskInputs):
+    """A kind that runs on ``structure`` or on ``structures`` (several run together)."""
+
+    structure: dict[str, Any] | None = None
+    structures: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.structure is None) == (self.structures is None):
+            raise TaskInputError(f"task kind {self.kind!r} takes exactly one of 'structure' and 'structures'")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Model:
+    """The MLIP fields (:class:`~halidelab.potentials.Potential`)."""
+
+    model: str = "chgnet"
+    device: str = "auto"
+    modal: str | None = None
+
+    def potential(self) -> Any:
+        """The :class:`~halidelab.potentials.Potential` these fields name."""
+        from halidelab.potentials import Potential
+
+        return Potential(self.model, device=self.device, modal=self.modal)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DesignInputs(TaskInputs):
+    """``design``: charge balance and rules of one composition."""
+
+    kind: ClassVar[str] = "design"
+    parent: str
+    substitutions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    oxidation_states: dict[str, float] | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelsInputs(TaskInputs):
+    """``models``: ordered (annealed) or cation-disordered (ball-milled) supercells
+    (:func:`halidelab.structures.models.build_models`)."""
+
+    kind: ClassVar[str] = "models"
+    parent: str
+    substitutions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    oxidation_states: dict[str, float] | None = None
+    polymorph: str | None = None
+    supercell: Any = "auto"
+    max_atoms: int = 200
+    n_configs: int = 5
+    seed: int = 0
+    sweeps: int = 100
+    state: str = "annealed"
+    milling_temperature_K: float = 1000.0
+    dielectric: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelaxInputs(_Model, _OneOrMany):
+    """``relax``: positions and cell (:func:`halidelab.relax.relax_structures`)."""
+
+    kind: ClassVar[str] = "relax"
+    fmax: float = 0.05
+    steps: int = 500
+    relax_cell: bool = True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BVSEInputs(TaskInputs):
+    """``bvse``: map and percolation barriers (:func:`halidelab.transport.bvse.bvse`)."""
+
+    kind: ClassVar[str] = "bvse"
+    structure: dict[str, Any]
+    resolution_A: float = 0.2
+    e_max_eV: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class XRDInputs(TaskInputs):
+    """``xrd``: simulated powder pattern (:func:`halidelab.structures.xrd.simulate_pattern`)."""
+
+    kind: ClassVar[str] = "xrd"
+    structure: dict[str, Any]
+    wavelength: str | float = "CuKa"
+    two_theta_range_deg: tuple[float, float] = (10.0, 80.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PriorInputs(TaskInputs):
+    """``prior``: data-driven log10 sigma; ``model_sha256`` only ties the key to the
+    shipped prior model (a new model recomputes)."""
+
+    kind: ClassVar[str] = "prior"
+    formula: str
+    model_sha256: str | None = None
+
+    @classmethod
+    def of(cls, formula: str) -> PriorInputs:
+        """Inputs for ``formula`` tied to the installed prior model."""
+        from halidelab.prior.model import installed_model_sha256
+
+        return cls(formula=formula, model_sha256=installed_model_sha256())
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NEBInputs(_Model, _OneOrMany):
+    """``neb``: CI-NEB study (:func:`halidelab.transport.neb.neb_studies`)."""
+
+    kind: ClassVar[str] = "neb"
+    hops: str = "distinct"
+    n_images: int = 5
+    fmax: float = 0.05
+    steps: int = 500
+    endpoint_steps: int = 300
+    interstitials: bool = True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MDInputs(_Model, TaskInputs):
+    """``md``: NVT MD at one temperature (:func:`halidelab.transport.md.run_md`) and its
+    analysis (:func:`halidelab.transport.diffusion.analyse_trajectory`)."""
+
+    kind: ClassVar[str] = "md"
+    structure: dict[str, Any]
+    temperature_K: float
+    steps: int
+    trajectory: str
+    timestep_fs: float = 2.0
+    seed: int = 0
+    skip_ps: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KMCInputs(TaskInputs):
+    """``kmc``: KMC on a cell's hop network (:func:`halidelab.transport.kmc.run_kmc`);
+    ``source`` ``neb`` needs the stored study in ``study``."""
+
+    kind: ClassVar[str] = "kmc"
+    structure: dict[str, Any]
+    temperatures_K: list[float]
+    source: str = "bvse"
+    study: dict[str, Any] | None = None
+    level: str | None = None
+    n_runs: int = 8
+    hops_per_carrier: float = 200.0
+    seed: int = 0
+    superbasin_ratio: float | None = 100.0
+
+    def __post_init__(self) -> None:
+        if self.source not in ("bvse", "neb"):
+            raise TaskInputError(f"kmc source must be 'bvse' or 'neb', got {self.source!r}")
+        if self.source == "neb" and not self.study:
+            raise TaskInputError("a kmc task on an NEB network needs the study ('study')")
+
+
+#: Kind -> its inputs dataclass.
+TASK_INPUTS: dict[str, type[TaskInputs]] = {
+    cls.kind: cls for cls in (DesignInputs, ModelsInputs, RelaxInputs, BVSEInputs, XRDInputs, PriorInputs,
+                              NEBInputs, MDInputs, KMCInputs)
+}

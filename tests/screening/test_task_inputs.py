@@ -1,0 +1,102 @@
+"""Frozen task inputs: defaults are the library's, unknown fields are refused, keys are shared."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from halidelab.screening.inputs import (
+    TASK_INPUTS,
+    BVSEInputs,
+    KMCInputs,
+    MDInputs,
+    ModelsInputs,
+    NEBInputs,
+    RelaxInputs,
+    TaskInputError,
+    XRDInputs,
+)
+from halidelab.screening.tasks import TASK_KINDS, Task
+
+
+def _library_defaults():
+    from halidelab.relax import relax_structures
+    from halidelab.structures.models import build_models
+    from halidelab.structures.xrd import simulate_pattern
+    from halidelab.transport.bvse import bvse
+    from halidelab.transport.diffusion import analyse_trajectory
+    from halidelab.transport.kmc import run_kmc
+    from halidelab.transport.md import run_md
+    from halidelab.transport.neb import neb_studies
+
+    # inputs class -> [(field, function, parameter)]
+    return {
+        RelaxInputs: [("fmax", relax_structures, "fmax"), ("steps", relax_structures, "steps"),
+                      ("relax_cell", relax_structures, "relax_cell"), ("model", relax_structures, "model")],
+        NEBInputs: [(f, neb_studies, f) for f in ("hops", "n_images", "fmax", "steps", "endpoint_steps",
+                                                 "interstitials", "model")],
+        MDInputs: [("timestep_fs", run_md, "timestep_fs"), ("seed", run_md, "seed"), ("model", run_md, "model"),
+                   ("skip_ps", analyse_trajectory, "skip_ps")],
+        BVSEInputs: [("resolution_A", bvse, "resolution_A"), ("e_max_eV", bvse, "e_max_eV")],
+        XRDInputs: [("wavelength", simulate_pattern, "wavelength"),
+                    ("two_theta_range_deg", simulate_pattern, "two_theta_range_deg")],
+        ModelsInputs: [(f, build_models, f) for f in ("polymorph", "supercell", "max_atoms", "n_configs", "seed",
+                                                      "sweeps", "state", "milling_temperature_K", "dielectric")],
+        KMCInputs: [(f, run_kmc, f) for f in ("n_runs", "hops_per_carrier", "seed", "superbasin_ratio")],
+    }
+
+
+def test_defaults_are_the_library_defaults():
+    for cls, pairs in _library_defaults().items():
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for field, fn, param in pairs:
+            lib = inspect.signature(fn).parameters[param].default
+            assert defaults[field] == lib, f"{cls.__name__}.{field} = {defaults[field]!r}, {fn.__name__} says {lib!r}"
+
+
+def test_every_inputs_class_is_a_kind_of_the_table():
+    assert set(TASK_INPUTS) <= set(TASK_KINDS)
+    assert {"relax", "neb", "md", "kmc", "bvse", "models"} <= set(TASK_INPUTS)
+
+
+def test_unknown_missing_and_contradicting_fields_are_refused():
+    s = {"lattice": "x"}  # the structure is not read here
+    with pytest.raises(TaskInputError, match="setps"):
+        RelaxInputs.parse({"structure": s, "setps": 10})
+    with pytest.raises(TaskInputError, match="setps"):  # and a Task of the kind is checked when made
+        Task("relax", "typo", {"structure": s, "setps": 10})
+    with pytest.raises(TaskInputError, match="temperatures_K"):
+        KMCInputs.parse({"structure": s})
+    with pytest.raises(TaskInputError, match="exactly one"):
+        RelaxInputs(structure=s, structures=[s])
+    with pytest.raises(TaskInputError, match="study"):
+        KMCInputs(structure=s, temperatures_K=[300.0], source="neb")
+    # kinds without a dataclass take their records as they are
+    Task("hull", "h", {"anything": 1})
+
+
+def test_round_trip_and_shared_keys():
+    s = {"lattice": "x"}
+    a = RelaxInputs(structure=s, model="chgnet", steps=250)
+    assert RelaxInputs.parse(a.to_json()) == a
+    # the defaults are written into the inputs: a key says everything the result depends on
+    assert a.to_json()["fmax"] == 0.05 and a.to_json()["relax_cell"] is True
+    t = Task.of(a, "x")
+    assert t.kind == "relax" and t.key == Task("relax", "y", dict(a.to_json())).key
+    x = XRDInputs(structure=s)
+    assert x.to_json()["two_theta_range_deg"] == [10.0, 80.0]  # JSON shape, as stored
+
+
+def test_screen_reproduce_and_validate_share_relax_and_neb_keys():
+    """The three builders write the same inputs for the same computation."""
+    from halidelab.screening.plans import ScreenSettings, neb_task_for, relax_task_for
+
+    st = ScreenSettings()
+    s = {"lattice": "x"}
+    relax = RelaxInputs(structure=s, model=st.model, fmax=st.fmax_eV_A, steps=st.relax_steps)
+    assert relax_task_for(s, "a", st).key == Task.of(relax, "b").key
+    neb = NEBInputs(structure=s, model=st.model, hops="distinct", n_images=st.neb_images, fmax=st.fmax_eV_A,
+                    steps=st.neb_steps, endpoint_steps=st.neb_steps)
+    assert neb_task_for(s, "a", st).key == Task.of(neb, "b").key
