@@ -4,8 +4,9 @@ Run: python benchmarks/bench_kmc_superbasin.py STORE [--labels "Li2ZrCl6 bm c1,.
          [--ratios none,30,100,1000] [--T 298.15,348.15] [--runs 8] [--hops 200] [--out F.json]
 
 STORE is the ``results.sqlite`` of a ``halidelab reproduce chen2025`` run (or a screen):
-the networks of its ``kmc`` tasks are rerun with ``run_kmc`` at each superbasin ratio
-(``none`` = plain rates). For each network and temperature it prints sigma with its
+the networks of its ``kmc`` tasks (and, with ``--neb``, the networks built from its
+``neb`` studies by ``network_from_neb_study``, labelled ``<label> neb``) are rerun with
+``run_kmc`` at each superbasin ratio (``none`` = plain rates). For each network and temperature it prints sigma with its
 run-to-run error, whether the point was diffusive, the hops per Li it took, the raised
 hops and the wall time; the spread across ratios, against the errors, is how much the
 acceleration changes the answer (``halidelab.transport.kmc.superbasin_saddles``). Then per
@@ -27,7 +28,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from halidelab.transport.kmc import RateNetwork, run_kmc
+from halidelab.transport.kmc import RateNetwork, network_from_neb_study, run_kmc
 
 
 def main() -> None:
@@ -39,13 +40,22 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--hops", type=float, default=200.0)
     ap.add_argument("--out", default="")
+    ap.add_argument("--neb", action="store_true", help="also the networks of the store's NEB studies")
+    ap.add_argument("--only-neb", action="store_true", help="only the networks of the store's NEB studies")
     args = ap.parse_args()
     temps = [float(t) for t in args.T.split(",")]
     ratios = [None if r.strip() == "none" else float(r) for r in args.ratios.split(",")]
     wanted = [w.strip() for w in args.labels.split(",") if w.strip()]
     con = sqlite3.connect(f"file:{args.store}?mode=ro", uri=True)
     rows = con.execute("select label, result from tasks where kind = 'kmc' and status = 'done' order by label")
-    nets = {label: RateNetwork.from_dict(json.loads(res)["network"]) for label, res in rows}
+    nets = {} if args.only_neb else {label: RateNetwork.from_dict(json.loads(res)["network"]) for label, res in rows}
+    if args.neb or args.only_neb:
+        from pymatgen.core import Structure
+
+        for label, inp, res in con.execute("select label, inputs, result from tasks where kind = 'neb' "
+                                           "and status = 'done' order by label"):
+            structure = Structure.from_dict(json.loads(inp)["structure"])
+            nets[f"{label} neb"] = network_from_neb_study(json.loads(res), structure)
     labels = [w for w in wanted if w in nets] if wanted else sorted(nets)
     missing = [w for w in wanted if w not in nets]
     if missing:

@@ -197,3 +197,19 @@ def test_a_temperature_that_never_becomes_diffusive_is_left_out():
     assert not cold.diffusive and "hop lengths squared" in cold.note
     assert hot.diffusive
     assert res.ea_eV is None and any(w.startswith("not diffusive at 300 K") for w in res.warnings)
+
+
+def test_network_of_a_stored_study_without_its_site_network(lzc, orbit_study):
+    """The ``neb`` task stores its study without the (large) site network: the network is
+    rebuilt from the cell, and a study that does not fit the cell is refused."""
+    study, _ = orbit_study(lzc)
+    full = network_from_neb_study(study, lzc)
+    stored = {k: v for k, v in study.items() if k != "network"}
+    rebuilt = network_from_neb_study(stored, lzc).to_dict()
+    assert {k: v for k, v in rebuilt.items() if k != "provenance"} == {
+        k: v for k, v in full.to_dict().items() if k != "provenance"}
+    with pytest.raises(SimulationError, match="give the cell"):
+        network_from_neb_study(stored)
+    wrong = dict(stored, results=[dict(stored["results"][0], label_initial="Li99")])
+    with pytest.raises(SimulationError, match="does not match"):
+        network_from_neb_study(wrong, lzc)

@@ -282,6 +282,29 @@ def _orbit_energies(results: Sequence[Mapping[str, Any]], labels: Sequence[str])
     return {lab: float(sol[idx[lab]]) for lab in labs}, resid, notes
 
 
+def _rebuilt_network(study: Mapping[str, Any], structure: Any | None,
+                     results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The site network of a stored NEB study that was saved without it (the ``neb`` task
+    drops it: it is large and a deterministic function of the cell): rebuilt from the cell
+    with the study's own settings, then checked against every hop class and site label
+    the study's runs name."""
+    from halidelab.transport.sites import site_network
+
+    if structure is None:
+        raise SimulationError("the NEB study was stored without its site network: give the cell it ran on")
+    params = (study.get("provenance") or {}).get("parameters") or {}
+    net = site_network(structure, interstitials=bool(params.get("interstitials", True))).to_dict()
+    labels = {x["label"] for x in net["sites"]}
+    parents = {int(h["parent_class"]) for h in net["hops"]}
+    for r in results:
+        named = {r.get("label_initial"), r.get("label_final")} - {None}
+        classes = {int(c) for c in (r.get("hop_classes") or [r.get("parent_class")]) if c is not None}
+        if not named <= labels or not classes <= parents:
+            raise SimulationError("the NEB study does not match the site network of this cell (other sites or "
+                                  "hop classes): rerun 'halidelab neb' on this cell")
+    return net
+
+
 def network_from_neb_study(study: Mapping[str, Any], structure: Any | None = None,
                            level: str | None = None, attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
                            exclusion_radius_A: float = EXCLUSION_RADIUS_A) -> RateNetwork:
@@ -304,11 +327,11 @@ def network_from_neb_study(study: Mapping[str, Any], structure: Any | None = Non
     RateNetwork
         Hops whose class has no converged NEB run are left out (counted in ``notes``).
     """
-    net = study["network"]
-    sites, hops = net["sites"], net["hops"]
     results = list(study.get("results") or [])
     if not results:
         raise SimulationError("the NEB study holds no hop results: run 'halidelab neb' first")
+    net = study.get("network") or _rebuilt_network(study, structure, results)
+    sites, hops = net["sites"], net["hops"]
     mode = study.get("hops_mode", "distinct")
     level = level or ("environment" if mode == "environment" else "parent")
     if level not in ("parent", "environment"):
