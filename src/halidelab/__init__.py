@@ -21,8 +21,12 @@ fails on a new one); a module imports from its own layer or below, except where 
   ``literature``, ``arrhenius``, ``lab`` (impedance, DC polarisation, LSV, cycling, XRD
   of measured data). Exception: ``stability`` caches its reference relaxations in the jobs
   layer's store, as tasks of its own kinds.
-- jobs: ``screening.tasks`` (Task, keys, the one table of task kinds), ``screening.store``,
-  ``screening.runner`` (local, Dask, cluster), ``screening.kinds`` and ``plans``.
+- jobs: ``screening.tasks`` (Task, keys, the one table of task kinds),
+  ``screening.inputs`` (a frozen inputs dataclass per kind, defaults = the library's),
+  ``screening.store``, ``screening.runner`` (local, Dask), ``screening.cluster`` (Dask
+  local and SLURM/PBS factories), ``screening.kinds`` (the task functions).
+- screens: ``screening.grid`` (candidates), ``screening.settings``, ``screening.cost``
+  (measured costs, estimate), ``screening.plans`` (rules tier and the staged run).
 - studies: ``screening`` (screen, ranking), ``validation`` (reference set, calibration),
   ``cases`` (the Chen 2025 reproduction), ``compare``; ``screening.plans`` ranks through
   ``screening.ranking``, and a study writes its report (``report``) when asked.

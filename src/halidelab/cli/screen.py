@@ -22,7 +22,7 @@ def _client(scheduler: str | None, workers: int):
     if workers > 1:
         from distributed import Client
 
-        from halidelab.screening.plans import local_cluster
+        from halidelab.screening.cluster import local_cluster
 
         return Client(local_cluster(workers))
     return None

@@ -17,7 +17,7 @@ CONFIRM_ABOVE_S = 600.0
 
 
 def _estimate_table(est: Any, title: str) -> Table:
-    from halidelab.screening.plans import format_duration
+    from halidelab.screening.cost import format_duration
 
     t = Table(title=title)
     for col in ("tier", "tasks", "per task", "total (typical)", "range", "cost source"):
@@ -37,7 +37,7 @@ def _client(scheduler: str | None, cluster: str | None, jobs: int, workers: int,
     if sum(bool(v) for v in (scheduler, cluster, workers > 1)) > 1:
         raise HalidelabError("give one of --scheduler, --cluster or --workers N")
     if cluster:
-        from halidelab.screening.plans import jobqueue_cluster
+        from halidelab.screening.cluster import jobqueue_cluster
 
         if jobs < 1:
             raise HalidelabError(f"--jobs must be >= 1, got {jobs}")
@@ -57,7 +57,7 @@ def _client(scheduler: str | None, cluster: str | None, jobs: int, workers: int,
     if workers > 1:
         from distributed import Client
 
-        from halidelab.screening.plans import local_cluster
+        from halidelab.screening.cluster import local_cluster
 
         return Client(local_cluster(workers)), workers
     return None, 1

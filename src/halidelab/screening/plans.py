@@ -25,6 +25,12 @@ A screen asks "which dopant, how much?" for one parent:
 
 Every task goes through :func:`halidelab.screening.runner.run_tasks`, so a screen is
 resumable, runs on Dask when given a client, and lives in one results store.
+
+Around this module: :mod:`~halidelab.screening.grid` (the candidates),
+:mod:`~halidelab.screening.settings` (tiers and :class:`ScreenSettings`),
+:mod:`~halidelab.screening.cost` (measured per-task costs, :func:`estimate_cost`),
+:mod:`~halidelab.screening.cluster` (Dask local and SLURM/PBS clusters) and
+:mod:`~halidelab.screening.inputs` (the frozen inputs of every task kind).
 """
 
 from __future__ import annotations
@@ -36,7 +42,22 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from halidelab.errors import CompositionError, HalidelabError
-from halidelab.records import Provenance, Record
+
+# The grid, the settings, the cost model and the Dask factories live in their own modules
+# (grid, settings, cost, cluster); their names stay importable from here.
+from halidelab.screening.cluster import NANNY_ENVIRON_FIX, jobqueue_cluster, local_cluster  # noqa: F401
+from halidelab.screening.cost import (  # noqa: F401
+    BVSE_FIXED_S,
+    DEFAULT_N_REFERENCES,
+    NEB_HOPS,
+    TIER_COSTS,
+    CostEstimate,
+    TierCost,
+    bvse_cost_s,
+    estimate_cost,
+    format_duration,
+)
+from halidelab.screening.grid import Candidate, candidate_grid, parse_x_spec  # noqa: F401
 from halidelab.screening.inputs import (
     BVSEInputs,
     KMCInputs,
@@ -45,192 +66,14 @@ from halidelab.screening.inputs import (
     PriorInputs,
     RelaxInputs,
 )
+from halidelab.screening.settings import (  # noqa: F401
+    DEFAULT_MAX_MISMATCH_PERCENT,
+    NEEDS_RELAX,
+    SCREEN_TIERS,
+    ScreenSettings,
+    normalise_tiers,
+)
 from halidelab.screening.tasks import Task, task_function
-
-#: Tiers a screen knows, in execution order.
-SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse", "stability", "neb", "kmc")
-#: Tiers that need relaxed structures (they add ``models`` and ``relax``).
-NEEDS_RELAX = ("stability", "neb", "kmc")
-#: Default dopant-host mismatch (ionic radii, CN 6) above which a candidate is pruned, %:
-#: none. A 15 % rule of thumb pruned Ta5+ in Li3InCl6 (-20 %), measured to raise sigma;
-#: substitutions up to :data:`halidelab.rules.MEASURED_MISMATCH_PERCENT` have been made
-#: and measured. Pruning by mismatch is the user's explicit choice (``--max-mismatch``).
-DEFAULT_MAX_MISMATCH_PERCENT: float | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class TierCost:
-    """Measured cost of one task of a tier on this project's 2-core CPU.
-
-    Attributes
-    ----------
-    low_s, typical_s, high_s : float
-        Wall seconds per task (range and typical value) at the reference size.
-    ref_atoms : int
-        Cell size the numbers refer to (0: independent of the cell).
-    per_worker_s : float
-        One-off cost per worker process (model loading, imports).
-    source : str
-        Where the number comes from.
-    """
-
-    low_s: float
-    typical_s: float
-    high_s: float
-    ref_atoms: int = 0
-    per_worker_s: float = 0.0
-    source: str = ""
-
-
-#: Per-task cost of each tier (this 2-core CPU, shared; see benchmarks/bench_screen_scaling.py).
-#: BVSE numbers are for 0.25 A; other resolutions scale as (0.25 / resolution)^3 on the
-#: grid part (:func:`bvse_cost_s`). Relax scales linearly with atoms (CHGNet on the CPU).
-TIER_COSTS: dict[str, TierCost] = {
-    "rules": TierCost(0.0002, 0.001, 0.005, per_worker_s=0.5,
-                      source="design + radius rules, measured median 0.2 ms"),
-    "prior": TierCost(0.012, 0.03, 0.2, per_worker_s=2.1,
-                      source="prior.predict, measured median 24 ms (+2.1 s model load per worker)"),
-    "models": TierCost(2.2, 3.6, 10.0, ref_atoms=130,
-                       source="build_models n_configs=1, 85-138 atoms, measured median 3.6 s"),
-    "relax": TierCost(15.0, 60.0, 300.0, ref_atoms=130, per_worker_s=5.0,
-                      source="CHGNet relax of a 130-atom cell: 15-19 s (52-62 steps from the "
-                             "Vegard model, 1 thread) to 1-2 min; 300 s measured under load 9 "
-                             "on 2 cores"),
-    "bvse": TierCost(4.8, 5.2, 15.0, ref_atoms=130,
-                     source="BVSE map + percolation at 0.25 A, ~130 atoms, measured median 5.2 s"),
-    # per competing phase (2-36 atoms), once per chemical system and store
-    "stability-ref": TierCost(0.03, 1.0, 10.0, per_worker_s=5.0,
-                              source="CHGNet relax of one competing phase: measured 0.03-9.0 s "
-                                     "(median 0.5 s) for the 10 Li-Zr-Nb-Cl phases, 2-36 atoms; "
-                                     "once per chemical system, cached in the store"),
-    "stability": TierCost(0.02, 0.05, 0.5,
-                          source="convex hull from stored MLIP energies (no MLIP call), "
-                                 "measured 0.02-0.06 s"),
-    # per NEB band (one hop or one Li-i-Li path); a study runs NEB_HOPS of them
-    "neb": TierCost(25.0, 40.0, 400.0, ref_atoms=132, per_worker_s=5.0,
-                    source="CHGNet CI-NEB per band, 1 thread, 132-atom Li1.8Zr0.8(Nb,Ta)0.2Cl6 "
-                           "models: measured 29-48 s (113 s for 3 bands, 129 s for 4); 296-392 s "
-                           "with 3 processes sharing the 2 cores; scaled with atoms"),
-    # per network: KMC at 4 temperatures x 8 runs x 200 hops per Li, runs extended until
-    # diffusive; the first task of a worker also compiles the numba kernel (per_worker_s)
-    "kmc": TierCost(3.0, 10.0, 60.0, ref_atoms=132, per_worker_s=15.0,
-                    source="benchmarks/bench_kmc.py (load ~6 on the 2 cores): BVSE network + KMC at "
-                           "4 temperatures x 8 runs, 5.7 s for a 54-atom and 14 s for a 132-atom "
-                           "Li2ZrCl6-type model; the first task of a worker also compiles the kernel"),
-}
-#: NEB bands per ``hops="distinct"`` study (low, typical, high): measured 3-4 on Li2ZrCl6-type
-#: models (x = 0.2 Nb: 3, Ta: 4; 1 vacancy hop class along c + 2-3 Li-i-Li paths in plane).
-NEB_HOPS = (2, 4, 8)
-#: Competing phases of a Li-M-M'-Cl system (Li-Zr-Nb-Cl: Li, Zr, Nb, two Cl2, LiCl, ZrCl4,
-#: NbCl5 and two Li2ZrCl6 polymorphs), the estimate's default when not counted.
-DEFAULT_N_REFERENCES = 10
-#: Fixed part of a BVSE task (neighbour tables, percolation search), s; the rest scales
-#: with the number of grid points (measured medians: 0.93 s at 0.5 A, 5.2 s at 0.25 A).
-BVSE_FIXED_S = 0.5
-
-
-def bvse_cost_s(resolution_A: float, n_atoms: int = 130, which: str = "typical_s") -> float:
-    """Estimated seconds of one BVSE task at ``resolution_A`` for an ``n_atoms`` cell."""
-    c = TIER_COSTS["bvse"]
-    base = getattr(c, which)
-    grid = max(base - BVSE_FIXED_S, 0.1) * (0.25 / resolution_A) ** 3 * (n_atoms / c.ref_atoms)
-    return BVSE_FIXED_S + grid
-
-
-@dataclasses.dataclass(frozen=True)
-class Candidate(Record):
-    """One point of the grid: ``x`` of ``dopant`` on ``site`` of ``parent``.
-
-    Attributes
-    ----------
-    parent, dopant, site : str
-    x : float
-        Dopant atoms per formula unit.
-    oxidation_state : int or None
-        Dopant valence (None: the usual one in halides).
-    """
-
-    parent: str
-    dopant: str
-    site: str
-    x: float
-    oxidation_state: int | None = None
-
-    @property
-    def label(self) -> str:
-        """``"Li2ZrCl6 Nb@Zr x=0.200"``."""
-        q = "" if self.oxidation_state is None else f"({self.oxidation_state:+d})"
-        return f"{self.parent} {self.dopant}{q}@{self.site} x={self.x:.3f}"
-
-    @property
-    def substitutions(self) -> list[dict[str, Any]]:
-        """JSON substitutions for the task inputs (empty for x = 0, the parent)."""
-        if self.x <= 0:
-            return []
-        sub: dict[str, Any] = {"dopant": self.dopant, "site": self.site, "x": float(self.x)}
-        if self.oxidation_state is not None:
-            sub["oxidation_state"] = self.oxidation_state
-        return [sub]
-
-
-def candidate_grid(parent: str, dopants: Sequence[str], xs: Sequence[float],
-                   sites: Sequence[str]) -> list[Candidate]:
-    """The full grid parent x dopant x content x site (duplicates removed, order kept).
-
-    Parameters
-    ----------
-    parent : str
-        Parent formula, e.g. ``"Li2ZrCl6"``.
-    dopants : sequence of str
-        Element symbols, optionally with a valence: ``"Nb"``, ``"Mo6+"`` or ``"Mo+6"``.
-    xs : sequence of float
-        Contents per formula unit (> 0; x = 0, the parent, is added by the report).
-    sites : sequence of str
-        Host elements whose sites the dopants take.
-    """
-    from halidelab.composition import check_element, parse_amount, parse_formula
-
-    amounts = parse_formula(parent)
-    if not dopants:
-        raise CompositionError("no dopants given: use e.g. --dopants Nb,Ta,In")
-    if not sites:
-        raise CompositionError("no site given: use e.g. --site Zr")
-    for site in sites:
-        if check_element(site) not in amounts:
-            raise CompositionError(f"{parent} has no {site} site: sites are {', '.join(amounts)}")
-    xs = [parse_amount(x) for x in xs]
-    if not xs or all(x == 0 for x in xs):
-        raise CompositionError("no positive dopant content: use e.g. --x 0.05..0.5:0.05")
-    out: list[Candidate] = []
-    seen = set()
-    for site in sites:
-        for d in dopants:
-            el, q = _parse_dopant(d)
-            for x in xs:
-                if x <= 0:
-                    continue
-                c = Candidate(parent, el, check_element(site), round(float(x), 10), q)
-                if c not in seen:
-                    seen.add(c)
-                    out.append(c)
-    return out
-
-
-def _parse_dopant(text: str) -> tuple[str, int | None]:
-    import re
-
-    from halidelab.composition import check_element
-
-    m = re.fullmatch(r"\s*([A-Z][a-z]?)\s*(?:([+-]?)(\d)([+-]?))?\s*", text)
-    if not m or (m.group(3) and not (bool(m.group(2)) ^ bool(m.group(4)))):
-        raise CompositionError(f"cannot read dopant {text!r}: write an element, optionally with "
-                               "its valence, e.g. Nb, Mo6+ or O2-")
-    el, s1, n, s2 = m.groups()
-    el = check_element(el)
-    if n is None:
-        return el, None
-    sign = s1 or s2
-    return el, int(n) * (-1 if sign == "-" else 1)
 
 
 # -- the rules tier --------------------------------------------------------------------------
@@ -303,86 +146,6 @@ def rules_task(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- plans -----------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class ScreenSettings(Record):
-    """Parameters of the expensive tiers (they go into the task keys).
-
-    Attributes
-    ----------
-    tiers : tuple of str
-        Subset of :data:`SCREEN_TIERS` (``rules`` is always run).
-    max_mismatch_percent : float
-    prune_structure_change : bool
-    model : str
-        MLIP for relaxation.
-    max_atoms : int
-        Largest supercell for the models.
-    relax_steps : int
-    fmax_eV_A : float
-    bvse_resolution_A : float
-    seed : int
-    include_parent : bool
-        Also model the undoped parent (x = 0), the reference of every series.
-    n_configs : int
-        Orderings per candidate for the models, relax and bvse tiers (the ranking uses the
-        lowest-energy one and shows the spread over all of them).
-    neb_top : int
-        NEB runs for this many doped candidates only, the best by the cheaper tiers.
-    neb_images, neb_steps : int
-        CI-NEB images per hop and optimiser steps (also the endpoint relaxation steps).
-    reference_steps : int
-        Optimiser steps of each competing-phase relaxation (``stability`` tier).
-    kmc_temperatures_K, kmc_runs, kmc_hops
-        Kinetic Monte Carlo (``kmc`` tier) on every relaxed ordering's BVSE network and on
-        the NEB networks the ``neb`` tier computed: temperatures (K), independent runs per
-        temperature, hops per Li.
-    """
-
-    tiers: tuple[str, ...] = ("rules", "prior")
-    max_mismatch_percent: float | None = DEFAULT_MAX_MISMATCH_PERCENT
-    prune_structure_change: bool = False
-    model: str = "chgnet"
-    max_atoms: int = 140
-    relax_steps: int = 250
-    fmax_eV_A: float = 0.05
-    bvse_resolution_A: float = 0.25
-    seed: int = 0
-    include_parent: bool = True
-    n_configs: int = 3
-    neb_top: int = 5
-    neb_images: int = 5
-    neb_steps: int = 300
-    reference_steps: int = 300
-    kmc_temperatures_K: tuple[float, ...] = (298.15, 323.15, 348.15, 373.15)
-    kmc_runs: int = 8
-    kmc_hops: float = 200.0
-    provenance: Provenance = dataclasses.field(
-        default_factory=lambda: Provenance(method="screening plan"))
-
-    def __post_init__(self) -> None:
-        if int(self.n_configs) != self.n_configs or self.n_configs < 1:
-            raise HalidelabError(f"--configs must be an integer >= 1, got {self.n_configs}")
-        if int(self.neb_top) != self.neb_top or self.neb_top < 1:
-            raise HalidelabError(f"--neb-top must be an integer >= 1, got {self.neb_top}")
-        for name in ("neb_images", "neb_steps", "reference_steps", "relax_steps", "max_atoms"):
-            if getattr(self, name) < 1:
-                raise HalidelabError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
-def normalise_tiers(tiers: Sequence[str]) -> tuple[str, ...]:
-    """Validate tiers; add ``rules``, ``models`` for relax/bvse, ``models`` and ``relax``
-    for stability/neb (both work on relaxed structures)."""
-    names = [t.strip().lower() for t in tiers if t.strip()]
-    bad = [t for t in names if t not in SCREEN_TIERS]
-    if bad:
-        raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(SCREEN_TIERS)}")
-    chosen = set(names) | {"rules"}
-    if chosen & set(NEEDS_RELAX):
-        chosen.add("relax")
-    if chosen & {"relax", "bvse"}:
-        chosen.add("models")
-    return tuple(t for t in SCREEN_TIERS if t in chosen)
-
 
 def rules_tasks(candidates: Sequence[Candidate], settings: ScreenSettings) -> list[Task]:
     """One ``rules`` task per candidate (plus the parent when ``include_parent``)."""
@@ -414,124 +177,6 @@ def neb_task_for(structure: dict[str, Any], label: str, settings: ScreenSettings
     uses, so a reproduction and a screen share NEB results in one store."""
     return Task.of(NEBInputs(structure=structure, model=settings.model, hops="distinct", n_images=settings.neb_images,
                      fmax=settings.fmax_eV_A, steps=settings.neb_steps, endpoint_steps=settings.neb_steps), label)
-
-
-@dataclasses.dataclass(frozen=True)
-class CostEstimate(Record):
-    """What a screen will cost before it starts.
-
-    Attributes
-    ----------
-    rows : tuple of dict
-        Per tier: ``tier``, ``tasks``, ``per_task_s`` (typical), ``low_s``, ``high_s``,
-        ``total_s`` (typical, on ``workers``), ``source``.
-    n_candidates, n_survivors : int
-        Grid size, and candidates passing the rules (None when not yet known: then every
-        candidate is assumed to survive).
-    workers : int
-    total_s, low_s, high_s : float
-        Wall time on ``workers`` parallel workers (perfect scaling assumed; the benchmark
-        measured the real efficiency).
-    """
-
-    rows: tuple[dict[str, Any], ...]
-    n_candidates: int
-    n_survivors: int | None
-    workers: int
-    total_s: float
-    low_s: float
-    high_s: float
-    provenance: Provenance = dataclasses.field(
-        default_factory=lambda: Provenance(method="screen cost estimate (measured per-tier costs)"))
-
-
-def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
-                  n_survivors: int | None = None, n_atoms: int | None = None,
-                  n_references: int | None = None,
-                  neb_hops: tuple[int, int, int] | None = None) -> CostEstimate:
-    """Wall-time estimate of a screen from :data:`TIER_COSTS`.
-
-    Parameters
-    ----------
-    n_candidates : int
-        Grid points (the rules tier runs on all of them).
-    settings : ScreenSettings
-    workers : int
-        Parallel workers (Dask); per-worker start-up costs are paid once per worker.
-    n_survivors : int, optional
-        Candidates passing the rules, when known (else all are assumed to pass).
-    n_atoms : int, optional
-        Cell size for models/relax/BVSE/NEB (default ``settings.max_atoms``, an upper bound).
-    n_references : int, optional
-        Competing phases still to relax for the ``stability`` tier (default
-        :data:`DEFAULT_N_REFERENCES`, the count of a Li-M-M'-Cl system).
-    neb_hops : (int, int, int), optional
-        NEB bands per study (low, typical, high); default :data:`NEB_HOPS`.
-
-    Notes
-    -----
-    ``relax`` and ``bvse`` run once per ordering (``settings.n_configs`` per candidate);
-    ``stability`` is a row for the competing phases (``stability-ref``, relaxed once per
-    chemical system and kept in the store) and one for the hulls (milliseconds each);
-    ``neb`` runs for ``min(neb_top, survivors)`` doped candidates, each a study of
-    ``neb_hops`` bands costing ``TIER_COSTS["neb"]`` per band.
-    """
-    if workers < 1:
-        raise HalidelabError(f"workers must be >= 1, got {workers}")
-    tiers = normalise_tiers(settings.tiers)
-    extra = 1 if settings.include_parent else 0
-    n_all = n_candidates + extra
-    n_doped = n_candidates if n_survivors is None else n_survivors
-    n_surv = n_doped + extra
-    atoms = n_atoms or settings.max_atoms
-    hops = neb_hops or NEB_HOPS
-    n_refs = DEFAULT_N_REFERENCES if n_references is None else n_references
-    rows = []
-
-    def add(tier: str, n: int, per: dict[str, float], source: str, cost: TierCost) -> None:
-        active = min(workers, max(n, 1))
-        tot = {w: (n * per[w] / active + (cost.per_worker_s if n else 0.0)) for w in per}
-        rows.append({"tier": tier, "tasks": n, "per_task_s": per["typical_s"],
-                     "low_s": tot["low_s"], "high_s": tot["high_s"], "total_s": tot["typical_s"],
-                     "source": source})
-
-    keys = ("low_s", "typical_s", "high_s")
-    for tier in tiers:
-        c = TIER_COSTS[tier]
-        n = n_all if tier == "rules" else n_surv
-        scale = atoms / c.ref_atoms if c.ref_atoms else 1.0
-        source = c.source
-        if tier in ("relax", "bvse", "kmc") and settings.n_configs > 1:
-            n *= settings.n_configs
-            source = f"{source}; {settings.n_configs} orderings per candidate"
-        if tier == "models" and settings.n_configs > 1:
-            source = f"{source}; {settings.n_configs} orderings kept from the same search"
-        if tier == "bvse":
-            per = {w: bvse_cost_s(settings.bvse_resolution_A, atoms, w) for w in keys}
-        elif tier == "neb":
-            n = min(settings.neb_top, n_doped)
-            per = {w: getattr(c, w) * scale * h for w, h in zip(keys, hops, strict=True)}
-            source = (f"top {n} of {n_doped} candidates (--neb-top {settings.neb_top}) x "
-                      f"{hops[1]} bands ({hops[0]}-{hops[2]}) x {c.typical_s * scale:.0f} s per band; {c.source}")
-        else:
-            per = {w: getattr(c, w) * scale for w in keys}
-        if tier == "stability":
-            r = TIER_COSTS["stability-ref"]
-            add("stability-ref", n_refs, {w: getattr(r, w) for w in keys},
-                f"{n_refs} competing phases still to relax; {r.source}", r)
-        add(tier, n, per, source, c)
-    return CostEstimate(rows=tuple(rows), n_candidates=n_candidates, n_survivors=n_survivors,
-                        workers=workers, total_s=sum(r["total_s"] for r in rows),
-                        low_s=sum(r["low_s"] for r in rows), high_s=sum(r["high_s"] for r in rows))
-
-
-def format_duration(seconds: float) -> str:
-    """``"45 s"``, ``"12 min"``, ``"3.2 h"``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # -- running a screen ------------------------------------------------------------------------
@@ -903,99 +548,3 @@ def select_neb(survivors: Sequence[tuple[Task, dict[str, Any]]], store: Any,
         tasks.append(neb_task_for(c.relax["structure"], f"{c.label} c{c.best_config}", settings))
         chosen.append(c.label)
     return tasks, chosen, why
-
-
-def parse_x_spec(spec: str) -> list[float]:
-    """Contents from ``"0.05..0.5:0.05"`` or ``"0.1,0.2"`` (see composition.parse_x_values)."""
-    from halidelab.composition import parse_x_values
-
-    xs = parse_x_values(spec)
-    if any(not math.isfinite(x) for x in xs):
-        raise CompositionError(f"non-finite content in {spec!r}")
-    return xs
-
-
-# -- executors -------------------------------------------------------------------------------
-#: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to return memory to the
-#: OS). Setting any malloc threshold switches off glibc's dynamic mmap threshold, so every
-#: large numpy temporary is mmap'ed and zero-filled afresh: a BVSE map at 0.25 A took 7.6 s
-#: of CPU with it and 3.7 s without (this machine, same structure). Screening workers keep
-#: glibc's default.
-NANNY_ENVIRON_FIX = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-
-
-def local_cluster(n_workers: int, **kwargs: Any) -> Any:
-    """A Dask LocalCluster of single-threaded worker processes for screening tasks.
-
-    Workers are processes (MLIP and numpy work parallelise across processes, not threads
-    on a CPU) without Dask's malloc trim setting (see :data:`NANNY_ENVIRON_FIX`).
-    """
-    import dask
-    from distributed import LocalCluster
-
-    if n_workers < 1:
-        raise HalidelabError(f"workers must be >= 1, got {n_workers}")
-    opts: dict[str, Any] = dict(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                dashboard_address=None, silence_logs=40)
-    opts.update(kwargs)
-    with dask.config.set(NANNY_ENVIRON_FIX):
-        return LocalCluster(**opts)
-
-
-def jobqueue_cluster(kind: str, cores: int = 4, processes: int | None = None, memory: str = "8GB",
-                     walltime: str = "04:00:00", queue: str | None = None,
-                     account: str | None = None, python: str | None = None,
-                     job_extra: Sequence[str] = ()) -> Any:
-    """A dask-jobqueue cluster (not yet scaled: call ``.scale(jobs=N)`` to submit).
-
-    Each job is one batch job running ``processes`` single-threaded Dask workers (default:
-    one per core; on CPUs the MLIP tiers parallelise across processes, not threads, and
-    each worker loads its model once).
-
-    Parameters
-    ----------
-    kind : str
-        ``"slurm"`` or ``"pbs"``.
-    cores, processes : int
-        Cores per job and worker processes per job.
-    memory : str
-        Memory per job, e.g. ``"16GB"``.
-    walltime : str
-        ``HH:MM:SS`` per job.
-    queue, account : str, optional
-        Partition/queue and account to charge.
-    python : str, optional
-        Python on the compute nodes (default: this interpreter).
-    job_extra : sequence of str
-        Extra scheduler directives, e.g. ``["--constraint=skylake"]``.
-
-    Raises
-    ------
-    HalidelabError
-        Unknown kind, or dask-jobqueue not installed.
-    """
-    import sys
-
-    kind = kind.lower().strip()
-    if kind not in ("slurm", "pbs"):
-        raise HalidelabError(f"unknown cluster kind {kind!r}: use slurm or pbs (or --scheduler ADDRESS)")
-    if cores < 1:
-        raise HalidelabError(f"cores per job must be >= 1, got {cores}")
-    try:
-        import dask_jobqueue
-    except ModuleNotFoundError:
-        raise HalidelabError("--cluster needs dask-jobqueue, which is not installed: "
-                             "pip install 'halidelab[cluster]'") from None
-    cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
-    kwargs: dict[str, Any] = dict(
-        cores=cores, processes=processes or cores, memory=memory, walltime=walltime,
-        job_name="halidelab", python=python or sys.executable,
-        scheduler_options={"dashboard_address": None},
-    )
-    if queue:
-        kwargs["queue"] = queue
-    if account:
-        kwargs["account"] = account
-    if job_extra:
-        kwargs["job_extra_directives"] = list(job_extra)
-    return cls(**kwargs)

@@ -1,0 +1,208 @@
+"""What a screen costs before it starts: per-task costs measured on this project's 2-core CPU
+(:data:`TIER_COSTS`) and the estimate for a grid (:func:`estimate_cost`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from halidelab.errors import HalidelabError
+from halidelab.records import Provenance, Record
+from halidelab.screening.settings import ScreenSettings, normalise_tiers
+
+
+@dataclasses.dataclass(frozen=True)
+class TierCost:
+    """Measured cost of one task of a tier on this project's 2-core CPU.
+
+    Attributes
+    ----------
+    low_s, typical_s, high_s : float
+        Wall seconds per task (range and typical value) at the reference size.
+    ref_atoms : int
+        Cell size the numbers refer to (0: independent of the cell).
+    per_worker_s : float
+        One-off cost per worker process (model loading, imports).
+    source : str
+        Where the number comes from.
+    """
+
+    low_s: float
+    typical_s: float
+    high_s: float
+    ref_atoms: int = 0
+    per_worker_s: float = 0.0
+    source: str = ""
+
+
+#: Per-task cost of each tier (this 2-core CPU, shared; see benchmarks/bench_screen_scaling.py).
+#: BVSE numbers are for 0.25 A; other resolutions scale as (0.25 / resolution)^3 on the
+#: grid part (:func:`bvse_cost_s`). Relax scales linearly with atoms (CHGNet on the CPU).
+TIER_COSTS: dict[str, TierCost] = {
+    "rules": TierCost(0.0002, 0.001, 0.005, per_worker_s=0.5,
+                      source="design + radius rules, measured median 0.2 ms"),
+    "prior": TierCost(0.012, 0.03, 0.2, per_worker_s=2.1,
+                      source="prior.predict, measured median 24 ms (+2.1 s model load per worker)"),
+    "models": TierCost(2.2, 3.6, 10.0, ref_atoms=130,
+                       source="build_models n_configs=1, 85-138 atoms, measured median 3.6 s"),
+    "relax": TierCost(15.0, 60.0, 300.0, ref_atoms=130, per_worker_s=5.0,
+                      source="CHGNet relax of a 130-atom cell: 15-19 s (52-62 steps from the "
+                             "Vegard model, 1 thread) to 1-2 min; 300 s measured under load 9 "
+                             "on 2 cores"),
+    "bvse": TierCost(4.8, 5.2, 15.0, ref_atoms=130,
+                     source="BVSE map + percolation at 0.25 A, ~130 atoms, measured median 5.2 s"),
+    # per competing phase (2-36 atoms), once per chemical system and store
+    "stability-ref": TierCost(0.03, 1.0, 10.0, per_worker_s=5.0,
+                              source="CHGNet relax of one competing phase: measured 0.03-9.0 s "
+                                     "(median 0.5 s) for the 10 Li-Zr-Nb-Cl phases, 2-36 atoms; "
+                                     "once per chemical system, cached in the store"),
+    "stability": TierCost(0.02, 0.05, 0.5,
+                          source="convex hull from stored MLIP energies (no MLIP call), "
+                                 "measured 0.02-0.06 s"),
+    # per NEB band (one hop or one Li-i-Li path); a study runs NEB_HOPS of them
+    "neb": TierCost(25.0, 40.0, 400.0, ref_atoms=132, per_worker_s=5.0,
+                    source="CHGNet CI-NEB per band, 1 thread, 132-atom Li1.8Zr0.8(Nb,Ta)0.2Cl6 "
+                           "models: measured 29-48 s (113 s for 3 bands, 129 s for 4); 296-392 s "
+                           "with 3 processes sharing the 2 cores; scaled with atoms"),
+    # per network: KMC at 4 temperatures x 8 runs x 200 hops per Li, runs extended until
+    # diffusive; the first task of a worker also compiles the numba kernel (per_worker_s)
+    "kmc": TierCost(3.0, 10.0, 60.0, ref_atoms=132, per_worker_s=15.0,
+                    source="benchmarks/bench_kmc.py (load ~6 on the 2 cores): BVSE network + KMC at "
+                           "4 temperatures x 8 runs, 5.7 s for a 54-atom and 14 s for a 132-atom "
+                           "Li2ZrCl6-type model; the first task of a worker also compiles the kernel"),
+}
+#: NEB bands per ``hops="distinct"`` study (low, typical, high): measured 3-4 on Li2ZrCl6-type
+#: models (x = 0.2 Nb: 3, Ta: 4; 1 vacancy hop class along c + 2-3 Li-i-Li paths in plane).
+NEB_HOPS = (2, 4, 8)
+#: Competing phases of a Li-M-M'-Cl system (Li-Zr-Nb-Cl: Li, Zr, Nb, two Cl2, LiCl, ZrCl4,
+#: NbCl5 and two Li2ZrCl6 polymorphs), the estimate's default when not counted.
+DEFAULT_N_REFERENCES = 10
+#: Fixed part of a BVSE task (neighbour tables, percolation search), s; the rest scales
+#: with the number of grid points (measured medians: 0.93 s at 0.5 A, 5.2 s at 0.25 A).
+BVSE_FIXED_S = 0.5
+
+
+def bvse_cost_s(resolution_A: float, n_atoms: int = 130, which: str = "typical_s") -> float:
+    """Estimated seconds of one BVSE task at ``resolution_A`` for an ``n_atoms`` cell."""
+    c = TIER_COSTS["bvse"]
+    base = getattr(c, which)
+    grid = max(base - BVSE_FIXED_S, 0.1) * (0.25 / resolution_A) ** 3 * (n_atoms / c.ref_atoms)
+    return BVSE_FIXED_S + grid
+
+
+@dataclasses.dataclass(frozen=True)
+class CostEstimate(Record):
+    """What a screen will cost before it starts.
+
+    Attributes
+    ----------
+    rows : tuple of dict
+        Per tier: ``tier``, ``tasks``, ``per_task_s`` (typical), ``low_s``, ``high_s``,
+        ``total_s`` (typical, on ``workers``), ``source``.
+    n_candidates, n_survivors : int
+        Grid size, and candidates passing the rules (None when not yet known: then every
+        candidate is assumed to survive).
+    workers : int
+    total_s, low_s, high_s : float
+        Wall time on ``workers`` parallel workers (perfect scaling assumed; the benchmark
+        measured the real efficiency).
+    """
+
+    rows: tuple[dict[str, Any], ...]
+    n_candidates: int
+    n_survivors: int | None
+    workers: int
+    total_s: float
+    low_s: float
+    high_s: float
+    provenance: Provenance = dataclasses.field(
+        default_factory=lambda: Provenance(method="screen cost estimate (measured per-tier costs)"))
+
+
+def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
+                  n_survivors: int | None = None, n_atoms: int | None = None,
+                  n_references: int | None = None,
+                  neb_hops: tuple[int, int, int] | None = None) -> CostEstimate:
+    """Wall-time estimate of a screen from :data:`TIER_COSTS`.
+
+    Parameters
+    ----------
+    n_candidates : int
+        Grid points (the rules tier runs on all of them).
+    settings : ScreenSettings
+    workers : int
+        Parallel workers (Dask); per-worker start-up costs are paid once per worker.
+    n_survivors : int, optional
+        Candidates passing the rules, when known (else all are assumed to pass).
+    n_atoms : int, optional
+        Cell size for models/relax/BVSE/NEB (default ``settings.max_atoms``, an upper bound).
+    n_references : int, optional
+        Competing phases still to relax for the ``stability`` tier (default
+        :data:`DEFAULT_N_REFERENCES`, the count of a Li-M-M'-Cl system).
+    neb_hops : (int, int, int), optional
+        NEB bands per study (low, typical, high); default :data:`NEB_HOPS`.
+
+    Notes
+    -----
+    ``relax`` and ``bvse`` run once per ordering (``settings.n_configs`` per candidate);
+    ``stability`` is a row for the competing phases (``stability-ref``, relaxed once per
+    chemical system and kept in the store) and one for the hulls (milliseconds each);
+    ``neb`` runs for ``min(neb_top, survivors)`` doped candidates, each a study of
+    ``neb_hops`` bands costing ``TIER_COSTS["neb"]`` per band.
+    """
+    if workers < 1:
+        raise HalidelabError(f"workers must be >= 1, got {workers}")
+    tiers = normalise_tiers(settings.tiers)
+    extra = 1 if settings.include_parent else 0
+    n_all = n_candidates + extra
+    n_doped = n_candidates if n_survivors is None else n_survivors
+    n_surv = n_doped + extra
+    atoms = n_atoms or settings.max_atoms
+    hops = neb_hops or NEB_HOPS
+    n_refs = DEFAULT_N_REFERENCES if n_references is None else n_references
+    rows = []
+
+    def add(tier: str, n: int, per: dict[str, float], source: str, cost: TierCost) -> None:
+        active = min(workers, max(n, 1))
+        tot = {w: (n * per[w] / active + (cost.per_worker_s if n else 0.0)) for w in per}
+        rows.append({"tier": tier, "tasks": n, "per_task_s": per["typical_s"],
+                     "low_s": tot["low_s"], "high_s": tot["high_s"], "total_s": tot["typical_s"],
+                     "source": source})
+
+    keys = ("low_s", "typical_s", "high_s")
+    for tier in tiers:
+        c = TIER_COSTS[tier]
+        n = n_all if tier == "rules" else n_surv
+        scale = atoms / c.ref_atoms if c.ref_atoms else 1.0
+        source = c.source
+        if tier in ("relax", "bvse", "kmc") and settings.n_configs > 1:
+            n *= settings.n_configs
+            source = f"{source}; {settings.n_configs} orderings per candidate"
+        if tier == "models" and settings.n_configs > 1:
+            source = f"{source}; {settings.n_configs} orderings kept from the same search"
+        if tier == "bvse":
+            per = {w: bvse_cost_s(settings.bvse_resolution_A, atoms, w) for w in keys}
+        elif tier == "neb":
+            n = min(settings.neb_top, n_doped)
+            per = {w: getattr(c, w) * scale * h for w, h in zip(keys, hops, strict=True)}
+            source = (f"top {n} of {n_doped} candidates (--neb-top {settings.neb_top}) x "
+                      f"{hops[1]} bands ({hops[0]}-{hops[2]}) x {c.typical_s * scale:.0f} s per band; {c.source}")
+        else:
+            per = {w: getattr(c, w) * scale for w in keys}
+        if tier == "stability":
+            r = TIER_COSTS["stability-ref"]
+            add("stability-ref", n_refs, {w: getattr(r, w) for w in keys},
+                f"{n_refs} competing phases still to relax; {r.source}", r)
+        add(tier, n, per, source, c)
+    return CostEstimate(rows=tuple(rows), n_candidates=n_candidates, n_survivors=n_survivors,
+                        workers=workers, total_s=sum(r["total_s"] for r in rows),
+                        low_s=sum(r["low_s"] for r in rows), high_s=sum(r["high_s"] for r in rows))
+
+
+def format_duration(seconds: float) -> str:
+    """``"45 s"``, ``"12 min"``, ``"3.2 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

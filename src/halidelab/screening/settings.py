@@ -1,0 +1,100 @@
+"""Screen settings: the tiers a screen knows and the parameters of its expensive tiers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from halidelab.errors import HalidelabError
+from halidelab.records import Provenance, Record
+
+#: Tiers a screen knows, in execution order.
+SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse", "stability", "neb", "kmc")
+#: Tiers that need relaxed structures (they add ``models`` and ``relax``).
+NEEDS_RELAX = ("stability", "neb", "kmc")
+#: Default dopant-host mismatch (ionic radii, CN 6) above which a candidate is pruned, %:
+#: none. A 15 % rule of thumb pruned Ta5+ in Li3InCl6 (-20 %), measured to raise sigma;
+#: substitutions up to :data:`halidelab.rules.MEASURED_MISMATCH_PERCENT` have been made
+#: and measured. Pruning by mismatch is the user's explicit choice (``--max-mismatch``).
+DEFAULT_MAX_MISMATCH_PERCENT: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ScreenSettings(Record):
+    """Parameters of the expensive tiers (they go into the task keys).
+
+    Attributes
+    ----------
+    tiers : tuple of str
+        Subset of :data:`SCREEN_TIERS` (``rules`` is always run).
+    max_mismatch_percent : float
+    prune_structure_change : bool
+    model : str
+        MLIP for relaxation.
+    max_atoms : int
+        Largest supercell for the models.
+    relax_steps : int
+    fmax_eV_A : float
+    bvse_resolution_A : float
+    seed : int
+    include_parent : bool
+        Also model the undoped parent (x = 0), the reference of every series.
+    n_configs : int
+        Orderings per candidate for the models, relax and bvse tiers (the ranking uses the
+        lowest-energy one and shows the spread over all of them).
+    neb_top : int
+        NEB runs for this many doped candidates only, the best by the cheaper tiers.
+    neb_images, neb_steps : int
+        CI-NEB images per hop and optimiser steps (also the endpoint relaxation steps).
+    reference_steps : int
+        Optimiser steps of each competing-phase relaxation (``stability`` tier).
+    kmc_temperatures_K, kmc_runs, kmc_hops
+        Kinetic Monte Carlo (``kmc`` tier) on every relaxed ordering's BVSE network and on
+        the NEB networks the ``neb`` tier computed: temperatures (K), independent runs per
+        temperature, hops per Li.
+    """
+
+    tiers: tuple[str, ...] = ("rules", "prior")
+    max_mismatch_percent: float | None = DEFAULT_MAX_MISMATCH_PERCENT
+    prune_structure_change: bool = False
+    model: str = "chgnet"
+    max_atoms: int = 140
+    relax_steps: int = 250
+    fmax_eV_A: float = 0.05
+    bvse_resolution_A: float = 0.25
+    seed: int = 0
+    include_parent: bool = True
+    n_configs: int = 3
+    neb_top: int = 5
+    neb_images: int = 5
+    neb_steps: int = 300
+    reference_steps: int = 300
+    kmc_temperatures_K: tuple[float, ...] = (298.15, 323.15, 348.15, 373.15)
+    kmc_runs: int = 8
+    kmc_hops: float = 200.0
+    provenance: Provenance = dataclasses.field(
+        default_factory=lambda: Provenance(method="screening plan"))
+
+    def __post_init__(self) -> None:
+        if int(self.n_configs) != self.n_configs or self.n_configs < 1:
+            raise HalidelabError(f"--configs must be an integer >= 1, got {self.n_configs}")
+        if int(self.neb_top) != self.neb_top or self.neb_top < 1:
+            raise HalidelabError(f"--neb-top must be an integer >= 1, got {self.neb_top}")
+        for name in ("neb_images", "neb_steps", "reference_steps", "relax_steps", "max_atoms"):
+            if getattr(self, name) < 1:
+                raise HalidelabError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def normalise_tiers(tiers: Sequence[str]) -> tuple[str, ...]:
+    """Validate tiers; add ``rules``, ``models`` for relax/bvse, ``models`` and ``relax``
+    for stability/neb (both work on relaxed structures)."""
+    names = [t.strip().lower() for t in tiers if t.strip()]
+    bad = [t for t in names if t not in SCREEN_TIERS]
+    if bad:
+        raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(SCREEN_TIERS)}")
+    chosen = set(names) | {"rules"}
+    if chosen & set(NEEDS_RELAX):
+        chosen.add("relax")
+    if chosen & {"relax", "bvse"}:
+        chosen.add("models")
+    return tuple(t for t in SCREEN_TIERS if t in chosen)
