@@ -1,0 +1,365 @@
+"""Rate networks of a cell: sites, energies and hop saddles from an NEB study or a BVSE map."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from halidelab.constants import K_B_EV_K
+from halidelab.errors import SimulationError
+from halidelab.records import Provenance, Record
+
+#: Attempt frequency of every hop, Hz (harmonic TST; typical Li values 1e12-1e13 Hz).
+ATTEMPT_FREQUENCY_HZ = 1.0e13
+#: Two carriers never closer than this, A: split or overlapping positions. Face-sharing
+#: oct-tet pairs (measured 2.19-2.30 A in Li2ZrCl6, Li3YCl6 and Li3InCl6 models) stay
+#: allowed: excluding them (2.4 A) blocked every Li of ccp Li3InCl6, whose oct-tet-oct
+#: paths all pass tetrahedra next to occupied octahedra; their Li-Li repulsion enters only
+#: through the site and saddle energies (NEB: computed with the neighbours present).
+EXCLUSION_RADIUS_A = 2.0
+
+
+
+
+@dataclasses.dataclass(frozen=True)
+class RateNetwork(Record):
+    """Sites, energies and saddle energies of a periodic hop network.
+
+    Attributes
+    ----------
+    formula : str
+    lattice : list
+        Cell vectors (rows), A.
+    site_frac : tuple
+        Site centres, fractional.
+    site_label, site_role : tuple of str
+        Orbit labels (``Li1``, ``i3`` ...) and ``li`` / ``interstitial``.
+    site_energy_eV : tuple of float
+        Energy of a Li on each site, eV (relative; only differences matter).
+    edge_a, edge_b : tuple of int
+        Site indices of each undirected hop; ``edge_b`` at ``site_frac[b] + edge_image``.
+    edge_image : tuple
+        Lattice translation of the end site.
+    edge_saddle_eV : tuple of float
+        Saddle energy of each hop (>= both end energies), eV.
+    edge_class : tuple of str
+        Where the saddle came from (hop class label).
+    n_carriers : int
+        Li per cell (fixed by the composition).
+    attempt_frequency_Hz : float
+    exclusion_radius_A : float
+    source : str
+        ``neb`` or ``bvse``.
+    notes : tuple of str
+        Approximations and diagnostics (least-squares residual, hops left out ...).
+    provenance : Provenance
+    """
+
+    formula: str
+    lattice: list[list[float]]
+    site_frac: tuple[tuple[float, float, float], ...]
+    site_label: tuple[str, ...]
+    site_role: tuple[str, ...]
+    site_energy_eV: tuple[float, ...]
+    edge_a: tuple[int, ...]
+    edge_b: tuple[int, ...]
+    edge_image: tuple[tuple[int, int, int], ...]
+    edge_saddle_eV: tuple[float, ...]
+    edge_class: tuple[str, ...]
+    n_carriers: int
+    attempt_frequency_Hz: float
+    exclusion_radius_A: float
+    source: str
+    notes: tuple[str, ...]
+    provenance: Provenance
+
+    @property
+    def n_sites(self) -> int:
+        """Number of sites in the cell."""
+        return len(self.site_frac)
+
+    def rates(self, temperature_K: float) -> tuple[np.ndarray, np.ndarray]:
+        """Forward (a -> b) and backward (b -> a) rate of every hop, 1/s."""
+        kt = K_B_EV_K * temperature_K
+        e = np.asarray(self.site_energy_eV)
+        s = np.asarray(self.edge_saddle_eV)
+        a, b = np.asarray(self.edge_a, dtype=int), np.asarray(self.edge_b, dtype=int)
+        return (self.attempt_frequency_Hz * np.exp(-(s - e[a]) / kt),
+                self.attempt_frequency_Hz * np.exp(-(s - e[b]) / kt))
+
+    def detailed_balance_error(self, temperature_K: float) -> float:
+        """Largest |ln(k_ab/k_ba) + (E_b - E_a)/k_B T| over all hops (0 up to rounding)."""
+        if not self.edge_a:
+            return 0.0
+        fwd, bwd = self.rates(temperature_K)
+        e = np.asarray(self.site_energy_eV)
+        a, b = np.asarray(self.edge_a, dtype=int), np.asarray(self.edge_b, dtype=int)
+        kt = K_B_EV_K * temperature_K
+        return float(np.abs(np.log(fwd / bwd) + (e[b] - e[a]) / kt).max())
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and the barrier range, for tables."""
+        e = np.asarray(self.site_energy_eV)
+        s = np.asarray(self.edge_saddle_eV)
+        a = np.asarray(self.edge_a, dtype=int)
+        b = np.asarray(self.edge_b, dtype=int)
+        low = np.minimum(s - e[a], s - e[b]) if len(s) else np.array([np.nan])
+        return {"n_sites": self.n_sites, "n_hops": len(self.edge_a), "n_carriers": self.n_carriers,
+                "source": self.source, "min_barrier_eV": float(np.nanmin(low)),
+                "max_barrier_eV": float(np.nanmax(np.maximum(s - e[a], s - e[b]))) if len(s) else None,
+                "attempt_frequency_Hz": self.attempt_frequency_Hz,
+                "exclusion_radius_A": self.exclusion_radius_A}
+
+
+def make_network(lattice: Any, site_frac: Sequence[Sequence[float]], site_energy_eV: Sequence[float],
+                 edges: Sequence[tuple[int, int, Sequence[int], float]], n_carriers: int,
+                 site_label: Sequence[str] | None = None, site_role: Sequence[str] | None = None,
+                 edge_class: Sequence[str] | None = None, formula: str = "",
+                 attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
+                 exclusion_radius_A: float = EXCLUSION_RADIUS_A, source: str = "user",
+                 notes: Sequence[str] = ()) -> RateNetwork:
+    """A :class:`RateNetwork` from plain lists (checked).
+
+    Parameters
+    ----------
+    lattice : (3, 3)
+        Cell vectors (rows), A.
+    site_frac : (n, 3)
+    site_energy_eV : (n,)
+    edges : sequence of (a, b, image, saddle_eV)
+    n_carriers : int
+    """
+    frac = np.asarray(site_frac, dtype=float).reshape(-1, 3)
+    n = len(frac)
+    e = np.asarray(site_energy_eV, dtype=float)
+    if len(e) != n:
+        raise SimulationError(f"{len(e)} site energies for {n} sites")
+    if not 0 < n_carriers <= n:
+        raise SimulationError(f"{n_carriers} carriers do not fit {n} sites")
+    if attempt_frequency_Hz <= 0 or exclusion_radius_A < 0:
+        raise SimulationError("the attempt frequency must be > 0 and the exclusion radius >= 0")
+    ea, eb, im, sd = [], [], [], []
+    for a, b, image, saddle in edges:
+        a, b = int(a), int(b)
+        if not (0 <= a < n and 0 <= b < n):
+            raise SimulationError(f"hop ({a}, {b}) refers to a site that does not exist")
+        image = tuple(int(v) for v in image)
+        if a == b and image == (0, 0, 0):
+            raise SimulationError(f"hop ({a}, {b}) joins a site to itself")
+        ea.append(a)
+        eb.append(b)
+        im.append(image)
+        sd.append(max(float(saddle), e[a], e[b]))  # a saddle below an end is that end
+    return RateNetwork(
+        formula=formula, lattice=np.asarray(lattice, dtype=float).tolist(),
+        site_frac=tuple(tuple(float(v) for v in f) for f in frac),
+        site_label=tuple(site_label or [f"s{i}" for i in range(n)]),
+        site_role=tuple(site_role or ["li"] * n), site_energy_eV=tuple(float(v) for v in e),
+        edge_a=tuple(ea), edge_b=tuple(eb), edge_image=tuple(im), edge_saddle_eV=tuple(sd),
+        edge_class=tuple(edge_class or [""] * len(ea)), n_carriers=int(n_carriers),
+        attempt_frequency_Hz=float(attempt_frequency_Hz), exclusion_radius_A=float(exclusion_radius_A),
+        source=source, notes=tuple(notes),
+        provenance=Provenance(method=f"rate-network-{source}",
+                              parameters={"attempt_frequency_Hz": attempt_frequency_Hz,
+                                          "exclusion_radius_A": exclusion_radius_A}),
+    )
+
+
+def _orbit_energies(results: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tuple[dict[str, float], float, list[str]]:
+    """Least-squares energy per site label from the NEB runs' energy differences.
+
+    Each vacancy run gives E(final) - E(initial) = delta_e; a Li -> i -> Li run that was
+    split at a stable interstitial also gives E(i) - E(initial). The lowest-numbered Li
+    orbit is the zero. Returns energies, the largest residual (eV) and notes.
+    """
+    labs = sorted(set(labels), key=lambda s: (not s.startswith("Li"), s))
+    idx = {lab: k for k, lab in enumerate(labs)}
+    rows, rhs = [], []
+
+    def eq(a: str, b: str, d: float) -> None:
+        if a in idx and b in idx and a != b:
+            r = np.zeros(len(labs))
+            r[idx[b]] += 1.0
+            r[idx[a]] -= 1.0
+            rows.append(r)
+            rhs.append(d)
+
+    for r in results:
+        if not (r.get("converged") and r.get("endpoints_ok", True)):
+            continue
+        eq(r["label_initial"], r["label_final"], float(r["delta_e_eV"]))
+        par = (r.get("provenance") or {}).get("parameters") or {}
+        if r.get("via") and par.get("bands") == 2:
+            k = int(par["band_images"][0]) + 1
+            eq(r["label_initial"], r["via"][0], float(r["energies_eV"][k]))
+    ref = np.zeros(len(labs))
+    ref[0] = 1.0
+    a = np.vstack([*rows, ref]) if rows else ref[None]
+    y = np.array([*rhs, 0.0])
+    sol, *_ = np.linalg.lstsq(a, y, rcond=None)
+    resid = float(np.abs(a @ sol - y).max()) if rows else 0.0
+    notes = []
+    # labels that no equation reaches keep energy 0: say so
+    reached = {labs[0]}
+    for row in rows:
+        reached |= {labs[k] for k in np.nonzero(row)[0]}
+    lone = [lab for lab in labs if lab not in reached]
+    if lone:
+        notes.append(f"no NEB run fixes the energy of {', '.join(lone)}: set equal to {labs[0]}")
+    return {lab: float(sol[idx[lab]]) for lab in labs}, resid, notes
+
+
+def _rebuilt_network(study: Mapping[str, Any], structure: Any | None,
+                     results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The site network of a stored NEB study that was saved without it (the ``neb`` task
+    drops it: it is large and a deterministic function of the cell): rebuilt from the cell
+    with the study's own settings, then checked against every hop class and site label
+    the study's runs name."""
+    from halidelab.transport.sites import site_network
+
+    if structure is None:
+        raise SimulationError("the NEB study was stored without its site network: give the cell it ran on")
+    params = (study.get("provenance") or {}).get("parameters") or {}
+    net = site_network(structure, interstitials=bool(params.get("interstitials", True))).to_dict()
+    labels = {x["label"] for x in net["sites"]}
+    parents = {int(h["parent_class"]) for h in net["hops"]}
+    for r in results:
+        named = {r.get("label_initial"), r.get("label_final")} - {None}
+        classes = {int(c) for c in (r.get("hop_classes") or [r.get("parent_class")]) if c is not None}
+        if not named <= labels or not classes <= parents:
+            raise SimulationError("the NEB study does not match the site network of this cell (other sites or "
+                                  "hop classes): rerun 'halidelab neb' on this cell")
+    return net
+
+
+def network_from_neb_study(study: Mapping[str, Any], structure: Any | None = None,
+                           level: str | None = None, attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
+                           exclusion_radius_A: float = EXCLUSION_RADIUS_A) -> RateNetwork:
+    """The rate network of a cell from its NEB study (a stored ``NEBStudy`` dict).
+
+    Parameters
+    ----------
+    study : dict
+        :class:`~halidelab.transport.neb.NEBStudy` as a dict (task kind ``neb``).
+    structure : Structure, optional
+        The relaxed cell the study ran on; its Li count sets the carriers (default: the
+        occupied sites of the study's network).
+    level : {"parent", "environment"}, optional
+        Saddles per parent hop class or per dopant environment (default: what the study
+        resolved, ``environment`` when it ran ``--hops environment``).
+    attempt_frequency_Hz, exclusion_radius_A : float
+
+    Returns
+    -------
+    RateNetwork
+        Hops whose class has no converged NEB run are left out (counted in ``notes``).
+    """
+    results = list(study.get("results") or [])
+    if not results:
+        raise SimulationError("the NEB study holds no hop results: run 'halidelab neb' first")
+    net = study.get("network") or _rebuilt_network(study, structure, results)
+    sites, hops = net["sites"], net["hops"]
+    mode = study.get("hops_mode", "distinct")
+    level = level or ("environment" if mode == "environment" else "parent")
+    if level not in ("parent", "environment"):
+        raise SimulationError(f"level must be 'parent' or 'environment', got {level!r}")
+    labels = [s["label"] for s in sites]
+    e_orbit, resid, notes = _orbit_energies(results, labels)
+    e_site = np.array([e_orbit.get(lab, 0.0) for lab in labels])
+    # saddle energies per class; a Li -> i -> Li path gives each of its hop classes a saddle
+    by_parent: dict[int, float] = {}
+    by_env: dict[int, float] = {}
+    for r in results:
+        if not (r.get("converged") and r.get("endpoints_ok", True)):
+            continue
+        ei = e_orbit.get(r["label_initial"], 0.0)
+        ef = e_orbit.get(r["label_final"], 0.0)
+        par = (r.get("provenance") or {}).get("parameters") or {}
+        en = np.asarray(r["energies_eV"], dtype=float)
+        if r.get("via") and par.get("bands") == 2:
+            k = int(par["band_images"][0]) + 1
+            legs = [ei + float(en[: k + 1].max()), ei + float(en[k:].max())]
+        elif r.get("via"):  # the interstitial is not a minimum: one saddle for the path
+            legs = [ei + float(en.max())] * 2
+        else:
+            s = 0.5 * (ei + ef + float(r["barrier_forward_eV"]) + float(r["barrier_backward_eV"]))
+            legs = [s]
+        pcs = list(r.get("hop_classes") or [r.get("parent_class")])
+        ecs = list(r.get("hop_env_classes") or [r.get("env_class")])
+        for cls, s in zip(pcs, legs * len(pcs) if len(legs) == 1 else legs, strict=False):
+            if cls is not None:
+                by_parent[int(cls)] = min(by_parent.get(int(cls), math.inf), s)
+        for cls, s in zip(ecs, legs * len(ecs) if len(legs) == 1 else legs, strict=False):
+            if cls is not None:
+                by_env[int(cls)] = min(by_env.get(int(cls), math.inf), s)
+    edges, classes, missing = [], [], 0
+    for h in hops:
+        s = None
+        if level == "environment" and int(h["env_class"]) in by_env:
+            s = by_env[int(h["env_class"])]
+        elif int(h["parent_class"]) in by_parent:
+            s = by_parent[int(h["parent_class"])]
+        if s is None:
+            missing += 1
+            continue
+        edges.append((h["site_a"], h["site_b"], h["image"], s))
+        classes.append(f"{h['label']} class {h['parent_class']}" + (
+            f" env {h['env_class']}" if level == "environment" else ""))
+    if not edges:
+        raise SimulationError("no hop of the network has a converged NEB barrier: no rate network")
+    if missing:
+        notes.append(f"{missing} of {len(hops)} hops have no converged NEB run of their class and are left out")
+    notes.append(f"site energies per orbit by least squares over the NEB energy differences "
+                 f"(largest residual {resid * 1000:.1f} meV)")
+    if level == "environment":
+        notes.append("saddles per dopant environment where the study resolved it, else per parent class; "
+                     "site energies per framework orbit (the dopant's effect on site energies is not resolved)")
+    n_carriers = (sum(1 for el in structure.species if el.symbol == "Li") if structure is not None
+                  else sum(1 for s in sites if s.get("occupant") is not None))
+    return make_network(
+        net["lattice"], [s["frac"] for s in sites], e_site, edges, n_carriers,
+        site_label=labels, site_role=[s["role"] for s in sites], edge_class=classes,
+        formula=study.get("formula", ""), attempt_frequency_Hz=attempt_frequency_Hz,
+        exclusion_radius_A=exclusion_radius_A, source="neb", notes=notes)
+
+
+def network_from_bvse(structure: Any, interstitials: bool = True, n_line: int = 25,
+                      attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
+                      exclusion_radius_A: float = EXCLUSION_RADIUS_A) -> RateNetwork:
+    """A cheap rate network from the bond-valence site energy of an ordered cell.
+
+    Sites and hops are those of :func:`halidelab.transport.sites.site_network`; a site's
+    energy is the BVSE energy at its hole centre, a hop's saddle the highest BVSE energy on
+    ``n_line`` points of the straight line between the centres. Both are stated
+    approximations: BVSE barriers are not MLIP barriers (they are calibrated in the
+    validation), and a straight line over-estimates the saddle of a curved path.
+    """
+    from halidelab.transport.bvse import site_energy
+    from halidelab.transport.sites import site_network
+
+    net = site_network(structure, interstitials=interstitials)
+    frac = net.frac_matrix()
+    e_site = site_energy(structure, frac)
+    t = np.linspace(0.0, 1.0, n_line)[1:-1]
+    edges, classes = [], []
+    pts = []
+    for h in net.hops:
+        a, b = frac[h.site_a], frac[h.site_b] + np.asarray(h.image)
+        pts.append(a[None] + t[:, None] * (b - a)[None])
+    line = site_energy(structure, np.vstack(pts)).reshape(len(net.hops), len(t)) if pts else np.zeros((0, 0))
+    for k, h in enumerate(net.hops):
+        edges.append((h.site_a, h.site_b, h.image, float(line[k].max())))
+        classes.append(f"{h.label} class {h.parent_class}")
+    n_li = sum(1 for el in structure.species if el.symbol == "Li")
+    e0 = float(np.min(e_site[[i for i, s in enumerate(net.sites) if s.role == "li"]]))
+    return make_network(
+        net.lattice, frac, e_site - e0, [(a, b, im, s - e0) for a, b, im, s in edges], n_li,
+        site_label=[s.label for s in net.sites], site_role=[s.role for s in net.sites],
+        edge_class=classes, formula=net.formula, attempt_frequency_Hz=attempt_frequency_Hz,
+        exclusion_radius_A=exclusion_radius_A, source="bvse",
+        notes=("BVSE energies at hole centres; saddles = maximum on the straight hop line "
+               "(an upper bound for curved paths); not MLIP barriers",))

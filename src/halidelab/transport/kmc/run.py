@@ -1,0 +1,390 @@
+"""Many-particle KMC runs on a rate network: D, Haven ratio, sigma(T) and Ea."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from halidelab.constants import E_CHARGE_C, K_B_EV_K, K_B_J_K
+from halidelab.errors import FitError, SimulationError
+from halidelab.records import Provenance, Record
+from halidelab.transport.kmc.lattice import (
+    MIN_SUPERCELL_LENGTH_A,
+    _build,
+    _kernel,
+    _Lattice,
+    supercell_size,
+)
+from halidelab.transport.kmc.network import RateNetwork
+from halidelab.transport.kmc.superbasin import SUPERBASIN_RATIO, superbasin_saddles
+
+#: A temperature is diffusive when the run-averaged collective MSD per carrier reaches
+#: this many hop lengths squared over the fit window ...
+MIN_MSD_HOPS = 4.0
+#: ... and grows there with at least this log-log slope (1 = diffusive).
+MIN_LOGLOG_SLOPE = 0.7
+#: Runs that are not diffusive are repeated 4x longer, up to this many times the asked
+#: ``hops_per_carrier`` (rattling between neighbouring sites eats events).
+MAX_EXTENSION = 64
+
+ANGSTROM2_TO_CM2 = 1e-16
+
+
+
+
+@dataclasses.dataclass(frozen=True)
+class KMCPoint(Record):
+    """KMC transport at one temperature (mean and standard error over independent runs).
+
+    Attributes
+    ----------
+    temperature_K : float
+    d_tracer_cm2_s, d_tracer_err_cm2_s : float
+        Tracer D* and its standard error over runs.
+    d_sigma_cm2_s, d_sigma_err_cm2_s : float
+        Collective (jump) D_sigma = <|sum of displacements|^2>/(6 N t) and its error.
+    haven_ratio, haven_ratio_err : float
+        D*/D_sigma.
+    sigma_S_cm, sigma_err_S_cm : float
+        n e^2 D_sigma / (k_B T).
+    n_runs : int
+    events_per_run : float
+        Mean KMC events (hops) per run after equilibration.
+    hops_per_carrier : float
+    time_per_run_s : float
+        Simulated time per run, s.
+    occupancy : dict
+        Time-averaged occupation per site label (fraction of those sites holding a Li).
+    d_sigma_runs, d_tracer_runs : tuple of float
+        Per-run values, cm^2/s.
+    diffusive : bool
+        The run-averaged collective MSD reached :data:`MIN_MSD_HOPS` hop lengths squared
+        with a log-log slope >= :data:`MIN_LOGLOG_SLOPE` (runs are extended up to
+        :data:`MAX_EXTENSION` times before giving up); a point that is not is left out of
+        the Arrhenius fit.
+    note : str
+        Why it is not diffusive.
+    """
+
+    temperature_K: float
+    d_tracer_cm2_s: float
+    d_tracer_err_cm2_s: float
+    d_sigma_cm2_s: float
+    d_sigma_err_cm2_s: float
+    haven_ratio: float | None
+    haven_ratio_err: float | None
+    sigma_S_cm: float
+    sigma_err_S_cm: float
+    n_runs: int
+    events_per_run: float
+    hops_per_carrier: float
+    time_per_run_s: float
+    occupancy: dict[str, float]
+    d_sigma_runs: tuple[float, ...]
+    d_tracer_runs: tuple[float, ...]
+    diffusive: bool = True
+    note: str = ""
+    superbasin: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class KMCResult(Record):
+    """sigma(T), D(T), Haven ratio and Ea of one network from KMC.
+
+    Attributes
+    ----------
+    formula : str
+    points : tuple of KMCPoint
+        One per temperature.
+    ea_eV, ea_err_eV : float or None
+        From ln(sigma T) vs 1/T over ``points`` (None with one temperature).
+    sigma_25C_S_cm, sigma_25C_low_S_cm, sigma_25C_high_S_cm : float or None
+        At 298.15 K (from the fit; interpolated when 298 K lies inside the range).
+    arrhenius : dict or None
+        :class:`~halidelab.arrhenius.ArrheniusFit` as a dict.
+    network : dict
+        :meth:`RateNetwork.summary` plus the supercell.
+    assumptions : tuple of str
+    warnings : tuple of str
+    provenance : Provenance
+    """
+
+    formula: str
+    points: tuple[KMCPoint, ...]
+    ea_eV: float | None
+    ea_err_eV: float | None
+    sigma_25C_S_cm: float | None
+    sigma_25C_low_S_cm: float | None
+    sigma_25C_high_S_cm: float | None
+    arrhenius: dict[str, Any] | None
+    network: dict[str, Any]
+    assumptions: tuple[str, ...]
+    warnings: tuple[str, ...]
+    provenance: Provenance
+
+
+def _initial_occupation(lat: _Lattice, n_p: int, rng: np.random.Generator) -> np.ndarray:
+    """Random placement of ``n_p`` carriers on Li sites (interstitials if needed) that
+    respects the exclusion radius."""
+    for _ in range(50):
+        occ = np.zeros(lat.n_sites, dtype=np.int8)
+        blocked = np.zeros(lat.n_sites, dtype=bool)
+        order = np.concatenate([rng.permutation(np.nonzero(lat.role_li)[0]),
+                                rng.permutation(np.nonzero(~lat.role_li)[0])])
+        placed = 0
+        for s in order:
+            if placed == n_p:
+                break
+            if occ[s] or blocked[s]:
+                continue
+            occ[s] = 1
+            placed += 1
+            blocked[lat.ex_idx[lat.ex_ptr[s]:lat.ex_ptr[s + 1]]] = True
+        if placed == n_p:
+            return occ
+    raise SimulationError(f"{n_p} Li do not fit the {lat.n_sites} sites with the exclusion radius: "
+                          "lower exclusion_radius_A")
+
+
+def _diffusion_from_samples(samples: np.ndarray, sample_dt: float) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Tracer and collective D (A^2/s) from sampled displacements, time-origin averaged,
+    slope over lags of 5-25 % of the run (short lags: many independent windows for the
+    collective MSD, which is one trajectory per run; KMC has no ballistic regime to skip).
+    Also returns the window's times (s) and collective MSD per carrier (A^2)."""
+    from halidelab.transport.diffusion import msd_fft
+
+    n_s, n_p, _ = samples.shape
+    lags = np.arange(n_s)
+    win = (lags >= max(1, int(0.05 * (n_s - 1)))) & (lags <= int(0.25 * (n_s - 1)))
+    t = lags[win] * sample_dt
+    tracer = msd_fft(samples).sum(axis=1)[win]
+    total = samples.sum(axis=1)[:, None, :]
+    coll = msd_fft(total).sum(axis=1)[win] / n_p
+
+    def slope(y: np.ndarray) -> float:
+        tt = t - t.mean()
+        return float((tt * (y - y.mean())).sum() / (tt * tt).sum())
+
+    return slope(tracer) / 6.0, slope(coll) / 6.0, t, coll
+
+
+def _diffusive(t: np.ndarray, coll: np.ndarray, hop_A: float) -> tuple[bool, str]:
+    """The run-averaged collective MSD is diffusive over the fit window: it reaches
+    :data:`MIN_MSD_HOPS` hop lengths squared and grows with a log-log slope of at least
+    :data:`MIN_LOGLOG_SLOPE` (local back-and-forth between neighbouring sites plateaus)."""
+    y = np.maximum(coll, 1e-30)
+    slope = float(np.polyfit(np.log(t), np.log(y), 1)[0]) if len(t) >= 2 else 0.0
+    reasons = []
+    if coll[-1] < MIN_MSD_HOPS * hop_A**2:
+        reasons.append(f"collective MSD {coll[-1]:.2g} A^2 < {MIN_MSD_HOPS:g} hop lengths squared "
+                       f"({MIN_MSD_HOPS * hop_A**2:.2g} A^2)")
+    if slope < MIN_LOGLOG_SLOPE:
+        reasons.append(f"MSD log-log slope {slope:.2f} < {MIN_LOGLOG_SLOPE}")
+    return not reasons, "; ".join(reasons)
+
+
+def _sem(values: np.ndarray) -> float:
+    """Standard error of the mean of independent runs."""
+    return float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int = 8,
+            hops_per_carrier: float = 200.0, equilibration_per_carrier: float = 20.0,
+            n_samples: int = 400, supercell: Sequence[int] | None = None,
+            min_length_A: float = MIN_SUPERCELL_LENGTH_A, seed: int = 0,
+            progress: Any = None, n_carriers_total: int | None = None,
+            diffusive_check: bool = True,
+            superbasin_ratio: float | None = SUPERBASIN_RATIO) -> KMCResult:
+    """KMC on a rate network at several temperatures, then Arrhenius.
+
+    Parameters
+    ----------
+    network : RateNetwork
+    temperatures_K : sequence of float
+    n_runs : int
+        Independent runs per temperature (random start, own seed); errors are their
+        standard error.
+    hops_per_carrier : float
+        KMC events per carrier in each run's production part.
+    equilibration_per_carrier : float
+        Events per carrier discarded first.
+    n_samples : int
+        Displacement snapshots per run (equally spaced in time).
+    supercell : (3,) ints, optional
+        Repetitions of the network cell (default :func:`supercell_size`).
+    seed : int
+    progress : callable, optional
+        ``progress(done, total)`` after each run.
+    n_carriers_total : int, optional
+        Carriers in the whole supercell (default: the network's per cell times the cells;
+        other values are for model systems such as one particle on a lattice).
+    diffusive_check : bool
+        Extend non-diffusive runs and leave out what stays non-diffusive (default); off
+        only for model systems whose exact answer is sub-diffusive (single-file chains).
+    superbasin_ratio : float or None
+        Slow the hops of superbasins (fast back-and-forth pairs of disordered cells) to
+        this many times the critical hops' crossing rate, detailed balance kept
+        (:func:`superbasin_saddles`); None runs the plain rates.
+
+    Returns
+    -------
+    KMCResult
+    """
+    temps = [float(t) for t in temperatures_K]
+    if not temps or any(not (t > 0 and math.isfinite(t)) for t in temps):
+        raise SimulationError(f"temperatures must be positive numbers of K, got {temperatures_K}")
+    if n_runs < 2:
+        raise SimulationError("KMC needs at least two runs per temperature for an error bar")
+    if hops_per_carrier <= 0 or equilibration_per_carrier < 0 or n_samples < 20:
+        raise SimulationError("hops_per_carrier must be > 0, equilibration >= 0 and n_samples >= 20")
+    reps = tuple(int(v) for v in supercell) if supercell is not None else supercell_size(network.lattice,
+                                                                                        min_length_A)
+    if len(reps) != 3 or min(reps) < 1:
+        raise SimulationError(f"supercell must be three positive integers, got {supercell}")
+    lat = _build(network, reps)
+    n_p = network.n_carriers * int(np.prod(reps)) if n_carriers_total is None else int(n_carriers_total)
+    if not 0 < n_p <= lat.n_sites:
+        raise SimulationError(f"{n_p} carriers do not fit the {lat.n_sites} sites of the supercell")
+    kernel = _kernel()
+    volume_cm3 = lat.volume_A3 * 1e-24
+    n_cm3 = n_p / volume_cm3
+    points = []
+    done_runs, total_runs = 0, len(temps) * n_runs
+    labels = sorted(set(lat.label))
+    label_arr = np.array(lat.label)
+    hop_A = float(np.median(np.linalg.norm(lat.dx, axis=1))) if len(lat.dx) else 1.0
+    not_diffusive: list[str] = []
+    n_cells = int(np.prod(reps))
+    for T in temps:
+        kt = K_B_EV_K * T
+        saddle, sb = lat.saddle, None
+        if superbasin_ratio is not None:
+            edge_saddle, sb = superbasin_saddles(network, T, superbasin_ratio, n_carriers=n_p / n_cells)
+            saddle = np.repeat(edge_saddle, 2 * n_cells)  # _build: each edge, each cell, both ways
+        rate = network.attempt_frequency_Hz * np.exp(-(saddle - lat.energy[lat.src]) / kt)
+        hops = float(hops_per_carrier)
+        blocked = False
+        while True:
+            dts, dss, events, times, colls = [], [], [], [], []
+            occ_acc = np.zeros(lat.n_sites)
+            for child in np.random.SeedSequence([seed, int(round(T * 1000)), int(hops)]).spawn(n_runs):
+                rng = np.random.default_rng(child)
+                occ = _initial_occupation(lat, n_p, rng)
+                part_at = np.full(lat.n_sites, -1, dtype=np.int64)
+                part_at[np.nonzero(occ)[0]] = np.arange(n_p)
+                kseed = int(rng.integers(0, 2**31 - 1))
+                samples, sdt, n_ev, occ_time, _ = kernel(
+                    occ, part_at, lat.src, lat.dst, rate, lat.dx, lat.se_ptr, lat.se_idx, lat.ex_ptr,
+                    lat.ex_idx, lat.src_ex, int(equilibration_per_carrier * n_p), int(hops * n_p),
+                    int(n_samples), kseed)
+                if sdt <= 0:  # no event possible at all: a blocked network conducts nothing
+                    blocked = True
+                    break
+                d_tr, d_col, t_win, coll = _diffusion_from_samples(samples, sdt)
+                dts.append(d_tr * ANGSTROM2_TO_CM2)
+                dss.append(d_col * ANGSTROM2_TO_CM2)
+                events.append(n_ev)
+                times.append(sdt * (n_samples - 1))
+                colls.append(np.interp(np.linspace(0.05, 0.25, 20), t_win / t_win[-1] * 0.25, coll))
+                occ_acc += occ_time
+                done_runs += 1
+                if progress is not None:
+                    progress(done_runs, total_runs)
+            if blocked:
+                break
+            t_ref = np.linspace(0.05, 0.25, 20) * float(np.mean(times))
+            ok, why = _diffusive(t_ref, np.mean(colls, axis=0), hop_A) if diffusive_check else (True, "")
+            if ok or hops >= MAX_EXTENSION * hops_per_carrier:
+                break
+            hops *= 4.0
+            total_runs += n_runs
+        if blocked:
+            why = ("no hop is possible: every Li is blocked (a full Li sublattice conducts through "
+                   "defects that this network does not create)")
+            not_diffusive.append(f"{T:g} K: {why}")
+            points.append(KMCPoint(
+                temperature_K=T, d_tracer_cm2_s=0.0, d_tracer_err_cm2_s=0.0, d_sigma_cm2_s=0.0,
+                d_sigma_err_cm2_s=0.0, haven_ratio=None, haven_ratio_err=None, sigma_S_cm=0.0,
+                sigma_err_S_cm=0.0, n_runs=0, events_per_run=0.0, hops_per_carrier=0.0, time_per_run_s=0.0,
+                occupancy={}, d_sigma_runs=(), d_tracer_runs=(), diffusive=False, note=why,
+                superbasin=sb))
+            continue
+        if not ok:
+            not_diffusive.append(f"{T:g} K: {why} after {hops:g} hops per Li")
+        dts_a, dss_a = np.array(dts), np.array(dss)
+        d_tr, d_tr_err = float(dts_a.mean()), _sem(dts_a)
+        d_s, d_s_err = float(dss_a.mean()), _sem(dss_a)
+        haven = d_tr / d_s if d_s > 0 else None
+        haven_err = (haven * math.hypot(d_tr_err / d_tr if d_tr > 0 else 0.0, d_s_err / d_s)
+                     if haven is not None else None)
+        sig = n_cm3 * E_CHARGE_C**2 * d_s / (K_B_J_K * T)
+        sig_err = sig * d_s_err / d_s if d_s > 0 else math.inf
+        occ_mean = occ_acc / n_runs
+        occupancy = {lab: float(occ_mean[label_arr == lab].mean()) for lab in labels}
+        points.append(KMCPoint(
+            temperature_K=T, d_tracer_cm2_s=d_tr, d_tracer_err_cm2_s=d_tr_err, d_sigma_cm2_s=d_s,
+            d_sigma_err_cm2_s=d_s_err, haven_ratio=haven, haven_ratio_err=haven_err,
+            sigma_S_cm=float(sig), sigma_err_S_cm=float(sig_err), n_runs=n_runs,
+            events_per_run=float(np.mean(events)), hops_per_carrier=float(np.mean(events) / n_p),
+            time_per_run_s=float(np.mean(times)), occupancy=occupancy,
+            d_sigma_runs=tuple(float(v) for v in dss_a), d_tracer_runs=tuple(float(v) for v in dts_a),
+            diffusive=bool(ok), note=why, superbasin=sb))
+    ea = ea_err = s25 = s25_lo = s25_hi = None
+    arr = None
+    warns: list[str] = []
+    usable = [p for p in points if p.diffusive and p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm]
+    warns += [f"not diffusive at {m}: left out of the Arrhenius fit (raise hops_per_carrier, --hops in the CLI)"
+              for m in not_diffusive]
+    unresolved = [p for p in points if p.diffusive and not (p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm)]
+    if unresolved:
+        warns.append(f"{len(unresolved)} temperature(s) gave a collective D not resolved from zero "
+                     "(error >= value): longer runs (hops_per_carrier) or more runs")
+    if len(usable) >= 2:
+        from halidelab.arrhenius import fit_arrhenius
+
+        try:
+            fit = fit_arrhenius([p.temperature_K for p in usable], [p.sigma_S_cm for p in usable],
+                                [p.sigma_err_S_cm for p in usable], quantity="sigma", method="kmc-arrhenius")
+        except FitError as exc:
+            warns.append(f"Arrhenius fit failed: {exc}")
+        else:
+            import warnings as _w
+
+            with _w.catch_warnings(record=True) as caught:
+                _w.simplefilter("always")
+                pred = fit.predict(298.15)
+            warns += [str(c.message) for c in caught]
+            ea, ea_err = fit.ea_eV, fit.ea_err_eV
+            s25, s25_lo, s25_hi = pred.value, pred.low, pred.high
+            arr = fit.to_dict()
+            warns += [w for w in fit.warnings if w not in warns]
+    summary = {**network.summary(), "supercell": list(reps), "n_carriers_supercell": n_p,
+               "n_sites_supercell": lat.n_sites}
+    assumptions = (
+        f"harmonic TST rates with one attempt frequency {network.attempt_frequency_Hz:.1e} Hz",
+        f"site blocking and hard-core exclusion within {network.exclusion_radius_A:g} A; no other Li-Li interaction",
+        "sigma = n e^2 D_sigma / (k_B T) with the collective (jump) D: correlations included, "
+        "Haven ratio reported, not assumed",
+        f"{n_runs} independent runs per temperature; errors are their standard error",
+        f"a temperature counts only when diffusive (collective MSD >= {MIN_MSD_HOPS:g} hop lengths squared, "
+        f"log-log slope >= {MIN_LOGLOG_SLOPE}); runs are extended 4x up to {MAX_EXTENSION}x before giving up",
+        (f"superbasin acceleration: hops crossed more than {superbasin_ratio:g}x as often as the "
+         "critical (first spanning) hops are slowed to that ratio, both directions alike (site "
+         "energies, occupations and detailed balance unchanged; per temperature in points[].superbasin)"
+         if superbasin_ratio is not None else "plain rates (no superbasin acceleration)"),
+        *network.notes,
+    )
+    return KMCResult(
+        formula=network.formula, points=tuple(points), ea_eV=ea, ea_err_eV=ea_err, sigma_25C_S_cm=s25,
+        sigma_25C_low_S_cm=s25_lo, sigma_25C_high_S_cm=s25_hi, arrhenius=arr, network=summary,
+        assumptions=assumptions, warnings=tuple(warns),
+        provenance=Provenance(method="kmc-rejection-free", parameters={
+            "n_runs": n_runs, "hops_per_carrier": hops_per_carrier,
+            "equilibration_per_carrier": equilibration_per_carrier, "n_samples": n_samples,
+            "supercell": list(reps), "source": network.source, "superbasin_ratio": superbasin_ratio},
+            seed=seed),
+    )
