@@ -335,7 +335,7 @@ def calibration_rows(recs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str
             rows.append((f"{label} ({unit}), raw", [_raw_text(e) for e in entries]))
         level = next((e["level"] for e in entries if e and e["applied"]), None)
         lv = f", {level:.0%}" if level is not None else ""
-        rows.append((f"  calibrated ({tier}, {model}{lv}) ({unit})", [_calibrated_text(e) for e in entries]))
+        rows.append((f"  calibrated ({tier}, {model}{lv}) ({unit})", [calibrated_text(e) for e in entries]))
     return out
 
 
@@ -348,7 +348,9 @@ def _raw_text(e: dict[str, Any] | None) -> str:
     return f"{e['raw']:.{nd}f} (sd {e['sd_between_orderings']:.{nd}f}, N={e['n_orderings']})"
 
 
-def _calibrated_text(e: dict[str, Any] | None) -> str:
+def calibrated_text(e: dict[str, Any] | None) -> str:
+    """Table cell of a calibrated value: ``value [low, high]``, ``LOO`` when the material's
+    leave-one-out map was used, ``OUT OF DOMAIN``; or why there is none."""
     if not e:
         return "-"
     if not e["applied"]:

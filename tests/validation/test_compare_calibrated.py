@@ -329,3 +329,26 @@ def test_bad_calibration_files_exit_2_with_one_line(base_store, tmp_path, sha, c
     assert main(["compare", DOPED, "--db", db, "--calibration", str(good), "--calibration", str(good)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "two calibrations" in err[0]
+
+
+def test_results_ranks_with_the_calibrated_column(base_store, tmp_path, sha, capsys):
+    """``results --calibration``: the doped candidate (the parent is not ranked) gets
+    a + b * its ensemble mean; a bad file is one line and exit 2 there too."""
+    make_store(base_store, tmp_path / "s.sqlite", bvse=BVSE)
+    cal, x, y = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
+    path = str(save_calibration(cal, tmp_path / "bvse.json"))
+    db = str(tmp_path / "s.sqlite")
+    assert main(["results", db, "--calibration", path, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["ranked"]
+    (e,) = row["calibrated"]
+    a, b = line(x, y)
+    assert row["formula"] == DOPED and e["calibrated"] == pytest.approx(a + b * np.mean(BVSE[DOPED]), abs=1e-9)
+    # the ranking's own BVSE 3D barrier is its lowest-energy ordering's; the calibration uses all three
+    assert row["bvse_3d_eV"] == pytest.approx(BVSE[DOPED][2]) and e["n_orderings"] == 3
+    assert main(["results", db, "--calibration", path]) == 0
+    out = capsys.readouterr().out
+    assert f"{e['calibrated']:.3f} [{e['low']:.3f}, {e['high']:.3f}]" in out
+    assert f"bvse ea_eV (chgnet): raw {np.mean(BVSE[DOPED]):.3f}" in out
+    assert main(["results", db, "--calibration", str(tmp_path / "nope.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0]

@@ -41,14 +41,9 @@ def register(app: typer.Typer) -> None:
             format_value,
         )
         from halidelab.screening.store import Store
+        from halidelab.validation.apply import load_calibrations
 
-        cals = []
-        if calibration:
-            from halidelab.validation.calibration import load_calibration
-            from halidelab.validation.reference import load_reference_set
-
-            sha = load_reference_set(reference).sha256
-            cals = [load_calibration(p, reference_sha256=sha) for p in calibration]
+        cals = load_calibrations(calibration, reference)
         if "://" not in str(db) and not db.is_file():
             raise DataFormatError(f"no results store at {db}: run 'halidelab reproduce chen2025 -o chen2025' "
                                   "(or 'halidelab screen ... --db FILE') first, or pass --db")

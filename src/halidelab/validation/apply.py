@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from halidelab.errors import CalibrationError
@@ -76,6 +77,35 @@ def check_calibrations(calibrations: Sequence[Calibration]) -> None:
             raise CalibrationError(f"two calibrations for tier {cal.tier}, model {cal.model}, target "
                                    f"{cal.target}: give one")
         seen.add(ident)
+
+
+def load_calibrations(paths: Sequence[str | Path], reference: str | Path | None = None) -> list[Calibration]:
+    """Read calibration files to apply (``--calibration``), checked against the reference set.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        JSON files of ``halidelab validate`` (``REPORT/calibration/*.json``).
+    reference : path, optional
+        The reference table they were fitted on (default: the shipped set).
+
+    Raises
+    ------
+    CalibrationError
+        A missing or corrupted file, one fitted on another reference set, one ``compare``
+        cannot place, or two for one (tier, model, target).
+    DataFormatError
+        An unreadable reference table.
+    """
+    from halidelab.validation.calibration import load_calibration
+    from halidelab.validation.reference import load_reference_set
+
+    if not paths:
+        return []
+    sha = load_reference_set(reference).sha256
+    cals = [load_calibration(p, reference_sha256=sha) for p in paths]
+    check_calibrations(cals)
+    return cals
 
 
 def model_of(result: dict[str, Any] | None) -> str:
