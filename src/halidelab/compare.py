@@ -135,7 +135,8 @@ def _measured(formula: str, literature: Any) -> dict[str, Any]:
             "measured_n_entries": len(hits)}
 
 
-def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str | Path] = ()) -> list[dict[str, Any]]:
+def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str | Path] = (),
+            calibrations: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """One record per requested composition with everything the store and literature hold.
 
     Parameters
@@ -147,18 +148,26 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
         (``Li1.8Zr0.8Nb0.2Cl6`` = ``Li9Zr4NbCl30``).
     literature_csvs : sequence of path
         Extra literature tables (the user's measurements), as ``halidelab literature``.
+    calibrations : sequence of Calibration
+        Calibrations of ``halidelab validate`` (:func:`~halidelab.validation.calibration.load_calibration`):
+        each composition's matching raw prediction is also given calibrated, with its
+        interval (:func:`halidelab.validation.apply.calibrate_composition`).
 
     Returns
     -------
     list of dict
         Keys of :data:`QUANTITIES` (None where not computed) plus ``formula``,
         ``label``, ``found`` (in the store), ``missing`` (tiers that would fill the
-        gaps), ``md_warnings`` and ``measured_source``.
+        gaps), ``md_warnings``, ``measured_source`` and ``calibrated`` (one entry per
+        calibration: raw and calibrated value, interval, map used, out-of-domain flag,
+        or the note why it was not applied).
 
     Raises
     ------
     DataFormatError
         A formula that is not a composition, or none of them in the store.
+    CalibrationError
+        A calibration compare cannot place, or two for one (tier, model, target).
     """
     from halidelab.composition import format_formula, parse_formula
     from halidelab.literature import load_literature
@@ -166,6 +175,11 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
 
     if not formulas:
         raise DataFormatError("give at least one composition to compare")
+    if calibrations:
+        from halidelab.validation.apply import StoreIndex, calibrate_composition, check_calibrations
+
+        check_calibrations(calibrations)
+        index = StoreIndex.of(store)
     cands = gather(_DesignAsRules(store))
     by_key: dict[str, Any] = {}
     for c in cands:
@@ -181,7 +195,9 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
     for f in formulas:
         name = format_formula(parse_formula(f))
         for c in by_key_all.get(_key(name)) or [None]:
-            out.append(_record(name, c, md, lit))
+            rec = _record(name, c, md, lit)
+            rec["calibrated"] = calibrate_composition(name, c, index, calibrations) if calibrations else []
+            out.append(rec)
     if not any(r["found"] for r in out):
         known = sorted({c.formula for c in cands if c.formula})
         raise DataFormatError(
@@ -286,3 +302,91 @@ def format_value(key: str, rec: dict[str, Any]) -> str:
     if isinstance(v, float):
         return f"{v:.1f}" if key == "e_above_hull_meV_atom" else f"{v:.3f}"
     return str(v)
+
+
+def _nd(entry: dict[str, Any]) -> int:
+    return 3 if entry["unit"] == "eV" else 2
+
+
+def calibration_rows(recs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, list[str]]]]:
+    """Table rows of the calibrated values, by the :data:`QUANTITIES` row they follow.
+
+    A calibrated row follows its raw quantity's row; a raw quantity compare does not show
+    by itself (log10 sigma from a BVSE or NEB barrier by Arrhenius) gets a raw row first,
+    after its barrier's row.
+
+    Returns
+    -------
+    dict
+        Row key of :data:`QUANTITIES` -> [(label, one cell per record)].
+    """
+    from halidelab.validation.apply import QUANTITY
+
+    shown = {k for k, _, _ in QUANTITIES}
+    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"]) for r in recs for e in r.get("calibrated", [])))
+    out: dict[str, list[tuple[str, list[str]]]] = {}
+    for tier, model, target in idents:
+        key, label, unit = QUANTITY[(tier, target)]
+        anchor = key if key in shown else f"{tier}_3d_eV"
+        entries = [next((e for e in r.get("calibrated", []) if (e["tier"], e["model"], e["target"])
+                         == (tier, model, target)), None) for r in recs]
+        rows = out.setdefault(anchor, [])
+        if key not in shown:
+            rows.append((f"{label} ({unit}), raw", [_raw_text(e) for e in entries]))
+        level = next((e["level"] for e in entries if e and e["applied"]), None)
+        lv = f", {level:.0%}" if level is not None else ""
+        rows.append((f"  calibrated ({tier}, {model}{lv}) ({unit})", [calibrated_text(e) for e in entries]))
+    return out
+
+
+def _raw_text(e: dict[str, Any] | None) -> str:
+    if not e or not e["applied"]:
+        return "-"
+    nd = _nd(e)
+    if e["sd_between_orderings"] is None:
+        return f"{e['raw']:.{nd}f} (1 ordering)"
+    return f"{e['raw']:.{nd}f} (sd {e['sd_between_orderings']:.{nd}f}, N={e['n_orderings']})"
+
+
+def calibrated_text(e: dict[str, Any] | None) -> str:
+    """Table cell of a calibrated value: ``value [low, high]``, ``LOO`` when the material's
+    leave-one-out map was used, ``OUT OF DOMAIN``; or why there is none."""
+    if not e:
+        return "-"
+    if not e["applied"]:
+        return "not applied (see note)" if e["status"] == "model mismatch" else "- (no raw value)"
+    nd = _nd(e)
+    txt = f"{e['calibrated']:.{nd}f} [{e['low']:.{nd}f}, {e['high']:.{nd}f}]"
+    if e["map_used"].startswith("leave-one-out"):
+        txt += " LOO"
+    return txt + (" OUT OF DOMAIN" if e["out_of_domain"] else "")
+
+
+def calibration_lines(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per calibration of a record: (``result`` or ``note``, text).
+
+    ``result``: raw -> calibrated with its interval, the map used and the nearest
+    reference material with its composition distance (and the out-of-domain flag);
+    ``note``: why a calibration was not applied (another model), or what to know about
+    it. A composition without the raw value gets no line (the table says so).
+    """
+    head = rec["formula"] + (f" ({rec['state']})" if rec.get("state") else "")
+    out = []
+    for e in rec.get("calibrated", []):
+        what = f"{head}: {e['tier']} {e['target']} ({e['model']})"
+        if e["status"] == "no value":  # the table says so: "- (no raw value)"
+            continue
+        if not e["applied"]:
+            out.append(("note", f"{what}: {e['note']}"))
+            continue
+        nd = _nd(e)
+        dist = (f"nearest reference {e['nearest_reference']} at composition distance {e['distance']:.3f}"
+                if e["nearest_reference"] is not None else "no reference composition")
+        ood = (f" > {e['domain_distance']:g}: OUT OF DOMAIN, the interval is not to be trusted"
+               if e["out_of_domain"] else f" (domain {e['domain_distance']:g})")
+        out.append(("result", f"{what}: raw {e['raw']:.{nd}f} (spread {e['spread']:.{nd}f}, N={e['n_orderings']}) "
+                              f"-> calibrated {e['calibrated']:.{nd}f} [{e['low']:.{nd}f}, {e['high']:.{nd}f}] "
+                              f"({e['level']:.0%}, {e['kind']} map, {e['map_used']}); {dist}{ood}"))
+        if e["note"]:
+            out.append(("note", f"{what}: {e['note']}"))
+    return out

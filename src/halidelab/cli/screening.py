@@ -221,11 +221,18 @@ def screen_cmd(
     console.print(f"results store: {store.url} (rerun to resume; halidelab results {db} --top 10)")
 
 
-def ranking_table(ranked: list[Any], title: str) -> Table:
+def ranking_table(ranked: list[Any], title: str,
+                  calibrated: dict[str, list[dict[str, Any]]] | None = None) -> Table:
     """A rich table of ranked candidates with every score component.
 
-    NEB, E_hull and ordering-spread columns appear when any row has them.
+    NEB, E_hull and ordering-spread columns appear when any row has them; with
+    ``calibrated`` (label -> :func:`halidelab.validation.apply.calibrate_composition`
+    entries) one column per calibration.
     """
+    from halidelab.compare import calibrated_text
+
+    calibrated = calibrated or {}
+    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"]) for es in calibrated.values() for e in es))
     show_neb = any(r.neb_bands is not None for r in ranked)
     show_hull = any(r.e_above_hull_eV_atom is not None for r in ranked)
     show_cfg = any(r.n_configs > 1 for r in ranked)
@@ -235,7 +242,12 @@ def ranking_table(ranked: list[Any], title: str) -> Table:
     cols += ["NEB 3D (conv.)"] if show_neb else []
     cols += ["E_hull eV/at"] if show_hull else []
     cols += ["3D spread (orderings)"] if show_cfg else []
-    for col in (*cols, "prior log σ [90%]", "tied", "warnings"):
+    levels = {(e["tier"], e["model"], e["target"]): e["level"] for es in calibrated.values() for e in es
+              if e["applied"]}
+    cal_cols = [f"{tier} {'Ea' if target == 'ea_eV' else 'log σ'} calibrated"
+                + (f" [{levels[(tier, model, target)]:.0%}]" if (tier, model, target) in levels else "")
+                + f" ({model}, all orderings)" for tier, model, target in idents]
+    for col in (*cols, "prior log σ [90%]", *cal_cols, "tied", "warnings"):
         t.add_column(col)
 
     def f(v: Any, nd: int = 3) -> str:
@@ -255,7 +267,10 @@ def ranking_table(ranked: list[Any], title: str) -> Table:
         if show_cfg:
             row.append("–" if r.config_spread_eV is None else
                        f"{r.config_spread_eV:.3f} (n={len(r.config_barriers_eV)})")
-        t.add_row(*row, prior, _ties(r.tied_with), str(len(r.warnings)))
+        mine = calibrated.get(r.label, [])
+        cells = [calibrated_text(next((e for e in mine if (e["tier"], e["model"], e["target"]) == ident), None))
+                 for ident in idents]
+        t.add_row(*row, prior, *cells, _ties(r.tied_with), str(len(r.warnings)))
     return t
 
 
@@ -276,6 +291,12 @@ def results_cmd(
     literature: list[Path] = typer.Option([], "--literature",
                                           help="CSV of known electrolytes added to the literature table"),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
+    calibration: list[Path] = typer.Option(
+        [], "--calibration",
+        help="Calibration file of 'halidelab validate' (REPORT/calibration/*.json; repeatable): one "
+             "column of calibrated values with intervals (ensemble mean over the orderings)."),
+    reference: Path = typer.Option(None, "--reference",
+                                   help="Reference table the calibrations were fitted on (default: the shipped set)."),
 ) -> None:
     """Rank what a results store holds (no computation; the store is opened read-only)."""
     import csv
@@ -283,7 +304,9 @@ def results_cmd(
     from halidelab.report.screen import read_measured, write_screen_report
     from halidelab.screening.ranking import Weights, gather, rank
     from halidelab.screening.store import Store
+    from halidelab.validation.apply import load_calibrations
 
+    cals = load_calibrations(calibration, reference)
     if "://" not in db and not Path(db).is_file():
         raise HalidelabError(f"results store {db} not found: give the --db file of a screen")
     if top < 1:
@@ -301,6 +324,13 @@ def results_cmd(
                              "run halidelab screen first")
     weights = Weights()
     ranked = rank(cands, weights)
+    calibrated: dict[str, list[dict[str, Any]]] = {}
+    if cals:
+        from halidelab.validation.apply import StoreIndex, calibrate_composition
+
+        index = StoreIndex.of(store)
+        by_label = {c.label: c for c in cands}
+        calibrated = {r.label: calibrate_composition(r.formula, by_label[r.label], index, cals) for r in ranked}
     if csv_out:
         rows = [r.to_dict() for r in ranked]
         for r in rows:
@@ -308,6 +338,10 @@ def results_cmd(
             r["tied_with"] = " ".join(str(i) for i in r["tied_with"])
             r["warnings"] = " | ".join(r["warnings"])
             r["config_barriers_eV"] = " ".join(f"{v:.4f}" for v in r["config_barriers_eV"])
+            for e in calibrated.get(r["label"], []):
+                col = f"calibrated_{e['tier']}_{e['model']}_{e['target']}"
+                r.update({col: e.get("calibrated"), f"{col}_low": e.get("low"), f"{col}_high": e.get("high"),
+                          f"{col}_out_of_domain": e.get("out_of_domain"), f"{col}_note": e["note"]})
         from halidelab.outputs import atomic_open
 
         with atomic_open(csv_out, "w", newline="") as fh:
@@ -321,13 +355,24 @@ def results_cmd(
                                           {"store": store.url}, meas, None, store=store,
                                           literature_csvs=literature)
     if as_json:
-        print_json({"ranked": [r.to_dict() for r in ranked[:top]], "n_ranked": len(ranked),
+        print_json({"ranked": [{**r.to_dict(), **({"calibrated": calibrated[r.label]} if cals else {})}
+                               for r in ranked[:top]], "n_ranked": len(ranked),
                     "n_candidates": sum(1 for c in cands if c.dopant),
                     "pruned": [{"label": c.label, "reasons": c.rules.get("reasons", [])}
                                for c in cands if c.dopant and not c.passed]})
         return
     console.print(ranking_table(ranked[:top], f"top {min(top, len(ranked))} of {len(ranked)} ranked "
-                                f"({sum(1 for c in cands if c.dopant and not c.passed)} pruned)"))
+                                f"({sum(1 for c in cands if c.dopant and not c.passed)} pruned)", calibrated))
+    if cals:
+        from halidelab.cli._common import note
+        from halidelab.compare import calibration_lines
+
+        for r in ranked[:top]:
+            for kind, line in calibration_lines({"formula": r.label, "calibrated": calibrated[r.label]}):
+                if kind == "note":
+                    note(line)
+                else:
+                    console.print(line, soft_wrap=True, markup=False)
     if csv_out:
         console.print(f"ranking written to {csv_out}")
     if report_path:

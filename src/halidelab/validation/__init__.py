@@ -18,4 +18,7 @@ Modules
     The table of prediction tiers (tier name -> tasks and how a prediction is read).
 :mod:`~halidelab.validation.run`
     :func:`~halidelab.validation.run.validate`: the campaign through the results store.
+:mod:`~halidelab.validation.apply`
+    Calibrations applied to a results store's predictions (``compare`` and ``results``
+    ``--calibration``): raw and calibrated side by side, per composition and state.
 """
