@@ -406,10 +406,9 @@ def plot_arrhenius(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
+    from halidelab.plotting import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fits = [fits] if isinstance(fits, ArrheniusFit) else list(fits)
     if not fits:
@@ -511,10 +510,9 @@ def plot_volcano(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
+    from halidelab.plotting import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     xs = np.asarray(x, dtype=float)
     sig = np.asarray(sigma_S_cm, dtype=float) * 1e3

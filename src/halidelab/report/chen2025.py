@@ -37,10 +37,9 @@ def _slope(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | No
 
 def lattice_figure(rows: list[dict[str, Any]]):
     """a and c against x: Vegard estimate, MLIP-relaxed, and the measured range."""
-    import matplotlib
+    from halidelab.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, key, lo, hi in ((axes[0], "a", 10.9, 11.0), (axes[1], "c", 5.9, 6.0)):
@@ -368,9 +367,9 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
         :func:`halidelab.cases.chen2025.ensemble_verdicts`: the case's claims with their
         significance (they replace the single-ordering lattice and barrier lines).
     """
-    import matplotlib
+    from halidelab.plotting import pyplot
 
-    matplotlib.use("Agg")
+    pyplot()  # headless backend before any figure
     sections = []
     intro = (
         "<p>Li<sub>2-x</sub>Zr<sub>1-x</sub>Nb<sub>x</sub>Cl<sub>6</sub>: each Nb<sup>5+</sup> on a "

@@ -24,10 +24,9 @@ _ANIONS = frozenset({"F", "Cl", "Br", "I", "O", "S", "Se", "Te", "N"})
 
 
 def _plt() -> Any:
-    import matplotlib
+    from halidelab.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     return plt
 

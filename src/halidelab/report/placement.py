@@ -166,10 +166,9 @@ def placement_figure(rows: Sequence[dict[str, Any]]) -> Any:
     90 % interval; hollow when outside the prior's domain) and MD (square, 68 %
     interval). Right: activation energies where known. A dotted line marks 1 mS/cm.
     """
-    import matplotlib
+    from halidelab.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.lines import Line2D
 
     if not rows:

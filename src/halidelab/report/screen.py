@@ -126,10 +126,9 @@ def series_figure(parent: Any, members: Sequence[Any], dopant: str,
     measured : sequence of dict
         Rows of :func:`read_measured` for this dopant.
     """
-    import matplotlib
+    from halidelab.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     pts = sorted([*([parent] if parent else []), *members], key=lambda c: c.x)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
