@@ -352,3 +352,32 @@ def test_results_ranks_with_the_calibrated_column(base_store, tmp_path, sha, cap
     assert main(["results", db, "--calibration", str(tmp_path / "nope.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
+
+
+def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, tmp_path, sha):
+    """validate records how its values were made (BVSE grid, KMC network ...): compare
+    applies a calibration to values made alike and refuses, with a note, the others; a
+    file that records nothing (halidelab < 0.4) is applied with a note that says so."""
+    import dataclasses
+
+    from halidelab.validation.tiers import method_of
+
+    store = make_store(base_store, tmp_path / "s.sqlite", bvse=BVSE)
+    cal, _, _ = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
+    made = method_of("bvse", {"resolution_A": 0.25})
+    assert made == {"bvse_resolution_A": 0.25}
+    same = dataclasses.replace(cal, settings=made)
+    other = dataclasses.replace(cal, settings={"bvse_resolution_A": 0.1})
+    for c, applied, status in ((same, True, "applied"), (other, False, "settings mismatch"),
+                               (cal, True, "applied")):
+        e = entry(by_formula(compare(store, [DOPED], calibrations=[c]))[DOPED], "bvse", "ea_eV")
+        assert (e["applied"], e["status"]) == (applied, status)
+        assert ("does not record" in e["note"]) == (not c.settings)
+        if not applied:
+            assert "0.1" in e["note"] and "0.25" in e["note"]
+    # the settings survive the file
+    p = save_calibration(same, tmp_path / "c.json")
+    assert load_calibration(p, reference_sha256=sha).settings == made
+    # a KMC calibration fitted on BVSE networks is not applied to KMC on NEB networks
+    assert method_of("kmc", {"network": {"source": "neb"}, "kmc": {"provenance": {"parameters": {
+        "superbasin_ratio": 100.0}}}}) == {"kmc_network": "neb", "superbasin_ratio": 100.0}

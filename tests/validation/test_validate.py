@@ -96,6 +96,8 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     cal = load_calibration(tmp_path / "v" / "calibration" / files[0], reference_sha256=out.reference_sha256,
                            model="chgnet", tier="bvse", target="log10_sigma_S_cm")
     assert cal.n_materials == 4
+    # it records how its values were made: the BVSE grid of this campaign
+    assert cal.settings == {"bvse_resolution_A": SETTINGS.bvse_resolution_A}
     # Ea: no material of the subset has a measured Ea, so no calibration, and it says why
     ea = [m for m in out.metrics if m["tier"] == "bvse" and m["target"] == "ea_eV"]
     assert ea and ea[0]["calibration"] is None and "at least 4" in ea[0]["why_not"]

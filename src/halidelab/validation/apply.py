@@ -25,8 +25,10 @@ calibrated value
     calibrated with the map fitted without it; a composition farther than the
     calibration's domain distance from every reference material is flagged out of domain.
 
-A calibration is applied only where every ordering's value was made with the
-calibration's model (read from the stored results' provenance: the MLIP that relaxed the
+A calibration is applied only where every ordering's value was made the way the
+calibration's were (:func:`~halidelab.validation.tiers.method_of`: BVSE grid, NEB images
+and steps, KMC network and superbasin ratio; files of halidelab < 0.4 do not record it and
+say so) and with the calibration's model (read from the stored results' provenance: the MLIP that relaxed the
 structure BVSE mapped and KMC ran on, the MLIP of the NEB study; ``-`` for model-free
 values: the prior, BVSE on an unrelaxed model); otherwise it is a one-line note.
 """
@@ -34,6 +36,7 @@ values: the prior, BVSE on an unrelaxed model); otherwise it is a one-line note.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -158,12 +161,15 @@ class OrderingPrediction:
         The tier's prediction and its own spread (eV or log10 S/cm).
     model : str
         MLIP it was made with (``-``: model-free).
+    method : str
+        How it was made (JSON of :func:`~halidelab.validation.tiers.method_of`).
     """
 
     index: int
     value: float
     spread: float
     model: str
+    method: str = "{}"
 
 
 def _ctx(structure_results: dict[str, Any]) -> Any:
@@ -183,15 +189,16 @@ def ordering_predictions(c: Any, index: StoreIndex) -> dict[tuple[str, str], lis
     index : StoreIndex
     """
     from halidelab.screening.ranking import _shash
-    from halidelab.validation.tiers import TIERS
+    from halidelab.validation.tiers import TIERS, method_of
 
     out: dict[tuple[str, str], list[OrderingPrediction]] = {}
 
     def add(tier: str, result: dict[str, Any] | None, ctx: Any, i: int, model: str) -> None:
         if not result:
             return
+        how = json.dumps(method_of(tier, result), sort_keys=True)
         for target, p in TIERS[tier].predict(result, _ctx(ctx or {})).items():
-            out.setdefault((tier, target), []).append(OrderingPrediction(i, p.value, p.spread, model))
+            out.setdefault((tier, target), []).append(OrderingPrediction(i, p.value, p.spread, model, how))
 
     members = []
     model_confs = (c.models or {}).get("configurations") or []
@@ -260,7 +267,7 @@ def calibrate_composition(formula: str, c: Any, index: StoreIndex,
     -------
     list of dict
         ``tier``, ``model``, ``target``, ``quantity`` (compare's row key), ``label``,
-        ``unit``, ``applied``, ``status`` (``applied``, ``no value``, ``model mismatch``)
+        ``unit``, ``applied``, ``status`` (``applied``, ``no value``, ``model mismatch``, ``settings mismatch``)
         and, when applied, ``raw``, ``spread``,
         ``sd_between_orderings``, ``n_orderings``, ``calibrated``, ``low``, ``high``,
         ``level``, ``half_width``, ``map_used``, ``kind``, ``out_of_domain``,
@@ -292,6 +299,14 @@ def calibrate_composition(formula: str, c: Any, index: StoreIndex,
             entry["note"] = (f"not applied: the {cal.tier} values here come from {', '.join(models)}, "
                              f"the calibration is for {cal.model}")
             continue
+        if cal.settings:
+            want = json.dumps(cal.settings, sort_keys=True)
+            made = sorted({p.method for p in have})
+            if made != [want]:
+                entry["status"] = "settings mismatch"
+                entry["note"] = (f"not applied: the {cal.tier} values here were made with {'; '.join(made)}, "
+                                 f"the calibration's with {want}")
+                continue
         raw, spread, between, n = _spread(have)
         cv = cal.apply(raw, spread, composition=formula)
         entry.update({"applied": True, "status": "applied", "raw": raw, "spread": spread, "sd_between_orderings": between,
@@ -301,7 +316,10 @@ def calibrate_composition(formula: str, c: Any, index: StoreIndex,
         if cal.b < 0:
             notes.append(f"the map's slope is negative (b = {cal.b:.2f}): the tier orders the reference "
                          "materials backwards, so the calibrated value carries no ranking")
-        if cal.tier == "bvse" and c is not None:
+        if not cal.settings:
+            notes.append("the calibration file does not record how its values were made (halidelab < 0.4): "
+                         "applied without checking the tier's settings")
+        if cal.tier == "bvse" and c is not None and not cal.settings:
             grids = {conf["bvse"].get("resolution_A") for conf in c.configurations if conf.get("bvse")}
             default = ValidateSettings().bvse_resolution_A
             if grids - {default}:

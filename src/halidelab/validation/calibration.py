@@ -42,6 +42,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -199,6 +200,11 @@ class Calibration(Record):
     reference_sha256 : str
     halidelab_version, created_utc : str
     domain_distance : float
+    settings : dict
+        How the tier's raw predictions were made (:func:`halidelab.validation.tiers.method_of`:
+        BVSE grid, NEB images and steps, KMC network source and superbasin ratio); empty
+        in files of halidelab < 0.4. ``compare`` applies the calibration only to values
+        made the same way.
     """
 
     target: str
@@ -226,6 +232,7 @@ class Calibration(Record):
     created_utc: str = dataclasses.field(
         default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     domain_distance: float = DOMAIN_DISTANCE
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def _t(self) -> float:
         from scipy.stats import t

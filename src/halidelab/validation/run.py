@@ -21,6 +21,7 @@ in-sample for it, and its metrics are also given on the rest (``prior held-out``
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from halidelab.validation.tiers import (
     TIERS,
     MaterialContext,
     ValidateSettings,
+    method_of,
     normalise_tiers,
 )
 
@@ -247,6 +249,7 @@ def _prediction_rows(tiers: tuple[str, ...], models: tuple[str, ...], primaries:
                                             "synthesis": o.synthesis, "doi": o.doi} for o in others],
                     "wall_s": wall, "in_prior_training": composition_key(entry.composition) in in_train,
                 }
+                row["method"] = method_of(t, res)
                 for target in TARGETS:
                     p = preds.get(target)
                     row[f"pred_{target}"] = p.value if p else None
@@ -300,6 +303,10 @@ def _score(rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str
             except CalibrationError as exc:
                 entry["why_not"] = str(exc)
             else:
+                methods = {json.dumps(r.get("method") or {}, sort_keys=True) for r, _, _ in fit}
+                settings = (json.loads(next(iter(methods))) if len(methods) == 1
+                            else {"mixed": sorted(methods)})  # never matches a store: not applied
+                cal = dataclasses.replace(cal, settings=settings)
                 cals[(tier, model, target)] = cal
                 loo = {mat: v for mat, v in cal.loo_predictions.items()}
                 # censored rows: calibrated by the map fitted without them (they are not in the fit)

@@ -288,6 +288,24 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     return out
 
 
+def method_of(tier: str, result: dict[str, Any] | None) -> dict[str, Any]:
+    """How a stored result of ``tier`` was made, as far as it moves the prediction: the
+    BVSE grid, the NEB images and optimiser steps, the KMC network (NEB or BVSE) and its
+    superbasin ratio. A calibration records it, and is applied only to values made alike."""
+    if not result:
+        return {}
+    if tier == "bvse":
+        return {"bvse_resolution_A": result.get("resolution_A")}
+    if tier == "neb":
+        par = (result.get("provenance") or {}).get("parameters") or {}
+        return {"neb_images": par.get("n_images"), "neb_steps": par.get("steps"), "hops": par.get("hops")}
+    if tier == "kmc":
+        par = ((result.get("kmc") or {}).get("provenance") or {}).get("parameters") or {}
+        return {"kmc_network": (result.get("network") or {}).get("source"),
+                "superbasin_ratio": par.get("superbasin_ratio")}
+    return {}
+
+
 def prior_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """Prior: its log10 sigma(RT); the 90 % interval half-width / 1.645 as spread."""
     lo, hi = result.get("log10_sigma_low_S_cm"), result.get("log10_sigma_high_S_cm")
