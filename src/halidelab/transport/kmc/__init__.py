@@ -28,8 +28,8 @@ Many-particle KMC (:func:`run_kmc`)
 Superbasins (:func:`superbasin_saddles`, on by default)
     A cation-disordered (ball-milled) cell holds pairs of sites joined by barriers of
     0-0.1 eV next to a critical path at 0.4-0.5 eV: plain KMC spends ~1e6 events rattling
-    per useful hop and stayed sub-diffusive after 12,800 hops per Li on every
-    ball-milled Chen network. The saddles of hops crossed more than
+    per useful hop and stayed sub-diffusive after 12,800 hops per Li on 13 of the 15
+    ball-milled Chen networks (9 of 15 give a number with it). The saddles of hops crossed more than
     :data:`SUPERBASIN_RATIO` times as often as the critical hops are raised (both
     directions alike: site energies, occupations and detailed balance unchanged), as
     in accelerated superbasin KMC; the error is bounded by the ratio and measured in
