@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from halidelab.errors import StoreError
+from halidelab.errors import CompositionError, StoreError
 from halidelab.screening.runner import run_tasks
 from halidelab.screening.store import Store
 from halidelab.screening.tasks import Task
@@ -128,3 +128,21 @@ def test_sigkill_mid_run_then_resume_gives_same_results(tmp_path):
     run_tasks(tasks, clean, progress=False)
     for t in tasks:
         assert _same(clean.result(t.key), killed.result(t.key))
+
+
+def test_cached_computes_once_then_answers_from_the_store_or_the_memo(tmp_path):
+    from halidelab.screening.runner import cached
+
+    store = Store(tmp_path / "c.sqlite")
+    task = Task("design", "lzc", {"parent": "Li2ZrCl6"})
+    first, hit = cached(task, store)
+    assert not hit and store.status(task.key) == "done" and store.result(task.key) == first
+    again, hit = cached(task, Store(tmp_path / "c.sqlite"))  # another process's view of the file
+    assert hit and again == first
+    memo: dict = {}
+    cached(task, None, memo)
+    assert task.key in memo and cached(task, None, memo) == (memo[task.key], True)
+    bad = Task("design", "bad", {"parent": "Xx2ZrCl6"})
+    with pytest.raises(CompositionError):  # what the task raised, re-raised
+        cached(bad, store)
+    assert store.status(bad.key) == "failed"

@@ -121,6 +121,48 @@ def run_tasks(
     return summary
 
 
+def cached(task: Task, store: Store | None = None,
+           memo: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, Any], bool]:
+    """One task's result now: from ``memo`` (this process), else the store, else computed
+    here and written to both; the small cache of callers that need a single result inside
+    their own work (the stability references) instead of a stage of :func:`run_tasks`.
+
+    Returns
+    -------
+    (dict, bool)
+        The result and whether it came from a cache.
+
+    Raises
+    ------
+    Exception
+        What the task raised (recorded in the store as ``failed`` with its one-line reason).
+    """
+    key = task.key
+    if memo is not None and key in memo:
+        return memo[key], True
+    if store is not None:
+        got = store.result(key)
+        if got is not None:
+            if memo is not None:
+                memo[key] = got
+            return got, True
+        store.add(key, task.kind, task.label, task.inputs, CODE_VERSION)
+        store.start(key)
+    t0 = time.perf_counter()
+    try:
+        result = execute(task.kind, task.inputs)
+    except BaseException as exc:
+        if store is not None:
+            store.fail(key, "interrupted" if isinstance(exc, KeyboardInterrupt) else _one_line(exc),
+                       time.perf_counter() - t0)
+        raise
+    if store is not None:
+        store.finish(key, result, time.perf_counter() - t0)
+    if memo is not None:
+        memo[key] = result
+    return result, False
+
+
 def _run_local(task: Task, store: Store, summary: RunSummary) -> None:
     key = task.key
     t = time.perf_counter()

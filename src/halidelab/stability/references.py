@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -570,30 +569,10 @@ def relax_cached(structure: Structure, label: str, model: str = "chgnet", fmax: 
     (dict, bool)
         ``RelaxResult.to_dict()`` and whether it came from the cache.
     """
-    from halidelab.screening.tasks import CODE_VERSION, Task, execute
+    from halidelab.screening.runner import cached
+    from halidelab.screening.tasks import Task
 
-    task = Task(REFERENCE_KIND, label, relax_inputs(structure, model, fmax, steps, relax_cell))
-    key = task.key
-    if key in _MEMO:
-        return _MEMO[key], True
-    if store is not None:
-        got = store.result(key)
-        if got is not None:
-            _MEMO[key] = got
-            return got, True
-        store.add(key, task.kind, label, task.inputs, CODE_VERSION)
-        store.start(key)
-    t0 = time.perf_counter()
-    try:
-        res = execute(task.kind, task.inputs)
-    except Exception as exc:
-        if store is not None:
-            store.fail(key, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
-        raise
-    if store is not None:
-        store.finish(key, res, time.perf_counter() - t0)
-    _MEMO[key] = res
-    return res, False
+    return cached(Task(REFERENCE_KIND, label, relax_inputs(structure, model, fmax, steps, relax_cell)), store, _MEMO)
 
 
 def open_store(path: str | Path | None) -> Any:
