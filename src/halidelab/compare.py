@@ -354,7 +354,7 @@ def calibrated_text(e: dict[str, Any] | None) -> str:
     if not e:
         return "-"
     if not e["applied"]:
-        return "not applied (see note)" if e["status"] == "model mismatch" else "- (no raw value)"
+        return "- (no raw value)" if e["status"] == "no value" else "not applied (see note)"
     nd = _nd(e)
     txt = f"{e['calibrated']:.{nd}f} [{e['low']:.{nd}f}, {e['high']:.{nd}f}]"
     if e["map_used"].startswith("leave-one-out"):

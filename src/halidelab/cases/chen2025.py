@@ -70,6 +70,7 @@ class ReproduceOutput:
     wall_s: float
     ensembles: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     verdicts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    calibrated: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _sub(x: float) -> list[dict[str, Any]]:
@@ -114,6 +115,7 @@ def reproduce_chen2025(
     kmc_temperatures_K: Sequence[float] = KMC_TEMPERATURES_K,
     kmc_runs: int = 8,
     kmc_hops: float = 200.0,
+    calibrations: Sequence[Any] = (),
 ) -> ReproduceOutput:
     """Run the Nb-in-Li2ZrCl6 reference case and write ``out/report.html``.
 
@@ -153,6 +155,10 @@ def reproduce_chen2025(
         The ball-milled sampling (:func:`halidelab.structures.models.build_models`).
     kmc_temperatures_K, kmc_runs, kmc_hops
         KMC temperatures (K), independent runs per temperature and hops per Li.
+    calibrations : sequence of Calibration
+        Calibrations of ``halidelab validate``
+        (:func:`halidelab.validation.apply.load_calibrations`): every composition and
+        state also gets its calibrated values with intervals (:func:`calibrated_series`).
     """
     t0 = time.perf_counter()
     tiers = tuple(dict.fromkeys(t.strip() for t in tiers if t.strip()))
@@ -166,6 +172,10 @@ def reproduce_chen2025(
         raise HalidelabError(f"states must be among {', '.join(MODEL_STATES)}, got {', '.join(states) or 'none'}")
     if n_configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {n_configs}")
+    if calibrations:
+        from halidelab.validation.apply import check_calibrations
+
+        check_calibrations(calibrations)
     missing = [t for t in tiers if t not in ("rules",) and _kind(t) not in TASK_FUNCTIONS]
     if missing:
         raise HalidelabError(f"tier(s) {', '.join(missing)} are not available in this installation")
@@ -287,12 +297,65 @@ def reproduce_chen2025(
                       for x in model_xs for st in states}
     verdict_rows = ensemble_verdicts(ens, model_xs, states)
     rows = summary_rows(results, xs, measured, ens, primary)
+    calibrated = calibrated_series(store, [*xs, *model_xs], calibrations, primary)
+    results["calibrated"] = calibrated
     from halidelab.report.chen2025 import write_chen2025_report
 
     wall = time.perf_counter() - t0
     report = write_chen2025_report(out / "report.html", results, rows, tiers, model, failed, wall,
-                                   literature_csvs=literature_csvs, verdict_rows=verdict_rows)
-    return ReproduceOutput(report, store.url, rows, tiers, failed, wall, ens, verdict_rows)
+                                   literature_csvs=literature_csvs, verdict_rows=verdict_rows,
+                                   calibrations_given=bool(calibrations))
+    return ReproduceOutput(report, store.url, rows, tiers, failed, wall, ens, verdict_rows, calibrated)
+
+
+def calibrated_series(store: Any, xs: Sequence[float], calibrations: Sequence[Any],
+                      primary: str = STATES[0]) -> list[dict[str, Any]]:
+    """Raw and calibrated values of every composition of the series and state in the store.
+
+    Parameters
+    ----------
+    store : Store
+        The case's results store.
+    xs : sequence of float
+        Nb contents to report.
+    calibrations : sequence of Calibration
+    primary : str
+        The state Chen et al. measured the series in (the measured values of a
+        composition without structure models, whose only value is the prior's).
+
+    Returns
+    -------
+    list of dict
+        One per (x, state), x ascending: ``x``, ``formula``, ``state`` (None: no
+        structure models, composition-level values only), ``entries``
+        (:func:`halidelab.validation.apply.calibrate_composition`: raw ensemble mean,
+        calibrated value and interval, map used, out-of-domain flag, or the note why a
+        calibration does not apply) and ``measured`` (target -> Chen et al.'s value in that
+        state: ``ea_eV``, ``log10_sigma_S_cm``). Empty without calibrations.
+    """
+    if not calibrations:
+        return []
+    from halidelab.compare import _DesignAsRules
+    from halidelab.screening.ranking import gather
+    from halidelab.validation.apply import StoreIndex, calibrate_composition, check_calibrations
+
+    check_calibrations(calibrations)
+    index = StoreIndex.of(store)
+    want = {round(float(x), 6) for x in xs}
+    out = []
+    for c in gather(_DesignAsRules(store), "Li2ZrCl6"):
+        if c.dopant not in (None, "Nb") or round(c.x, 6) not in want or not c.formula:
+            continue
+        state = c.state if c.models else None
+        meas: dict[str, float] = {}
+        for m in CHEN2025_MEASURED:
+            if abs(m["x"] - c.x) < 1e-9 and m["state"] == (state or primary):
+                if m["ea_eV"] is not None:
+                    meas["ea_eV"] = m["ea_eV"]
+                meas["log10_sigma_S_cm"] = math.log10(m["sigma_S_cm"])
+        out.append({"x": c.x, "formula": c.formula, "state": state,
+                    "entries": calibrate_composition(c.formula, c, index, calibrations), "measured": meas})
+    return sorted(out, key=lambda r: (r["x"], r["state"] or ""))
 
 
 # -- ensembles: science on the stored members; the report only formats what comes out -------

@@ -54,11 +54,20 @@ def reproduce_cmd(
     literature: list[Path] = typer.Option([], "--literature",
                                           help="CSV of known electrolytes added to the literature table"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON"),
+    calibration: list[Path] = typer.Option(
+        [], "--calibration",
+        help="Calibration file of 'halidelab validate' (REPORT/calibration/*.json; repeatable): the report "
+             "shows calibrated values with intervals beside the raw ensemble values."),
+    reference: Path = typer.Option(None, "--reference",
+                                   help="Reference table the calibrations were fitted on (default: the shipped set)."),
 ) -> None:
     """Run a reference case from design to report (resumable: rerun to continue)."""
     from halidelab.cases.chen2025 import lab_measurements, reproduce_chen2025
     from halidelab.cli.kmc import parse_temperatures
     from halidelab.composition import parse_x_values
+    from halidelab.validation.apply import load_calibrations
+
+    cals = load_calibrations(calibration, reference)  # a bad file stops here, before any work
 
     if case.lower() != "chen2025":
         raise HalidelabError(f"unknown reference case {case!r}: available: chen2025")
@@ -71,7 +80,7 @@ def reproduce_cmd(
     for lit in literature:
         if not lit.is_file():
             raise HalidelabError(f"literature table {lit} not found")
-    guard = OutputGuard([measured, *literature])
+    guard = OutputGuard([measured, *literature, *calibration])
     guard.folder(out, "-o/--out", create=False)
     guard.file_in(out, "report.html", "-o/--out")
     client = _client(scheduler, workers)
@@ -80,13 +89,15 @@ def reproduce_cmd(
                                  tiers=tiers.split(","), model=model, max_atoms=max_atoms,
                                  relax_steps=relax_steps, client=client, measured=mine,
                                  literature_csvs=literature, states=[s.strip() for s in states.split(",")],
-                                 n_configs=configs, kmc_temperatures_K=parse_temperatures(kmc_t))
+                                 n_configs=configs, kmc_temperatures_K=parse_temperatures(kmc_t),
+                                 calibrations=cals)
     finally:
         if client is not None:
             client.close()
     if as_json:
         print_json({"report": str(res.report), "store": str(res.store), "rows": res.rows,
-                    "ensembles": res.ensembles, "verdicts": res.verdicts, "failed": res.failed})
+                    "ensembles": res.ensembles, "verdicts": res.verdicts, "failed": res.failed,
+                    **({"calibrated": res.calibrated} if cals else {})})
         return
     table = Table(title="Li(2-x)Zr(1-x)Nb(x)Cl6: predicted (and measured, Chen 2025)")
     cols = [("x", "x", "{:.2f}"), ("formula", "formula", "{}"), ("a_relaxed_A", "a (Å)", "{:.3f}"),
@@ -102,6 +113,17 @@ def reproduce_cmd(
     console.print(table)
     for v in res.verdicts:
         console.print(f"{v['quantity']}: {v['verdict']}")
+    if cals:
+        from halidelab.cli._common import note
+        from halidelab.compare import calibration_lines
+
+        for r in res.calibrated:
+            for kind, line in calibration_lines({"formula": r["formula"], "state": r["state"],
+                                                 "calibrated": r["entries"]}):
+                if kind == "note":
+                    note(line)
+                else:
+                    console.print(line, soft_wrap=True, markup=False)
     for err in res.failed.values():
         warn(err, prefix="failed")
     console.print(f"report: {res.report}  (results store: {res.store}; rerun to resume)")

@@ -14,6 +14,10 @@ from halidelab.errors import HalidelabError
 
 #: Above this estimated wall time the screen asks before starting (or needs --yes), s.
 CONFIRM_ABOVE_S = 600.0
+#: help of ``--calibration`` and ``--reference`` (screen, results)
+CALIBRATION_HELP = ("Calibration file of 'halidelab validate' (REPORT/calibration/*.json; repeatable): one "
+                    "column of calibrated values with intervals (ensemble mean over the orderings).")
+REFERENCE_HELP = "Reference table the calibrations were fitted on (default: the shipped set)."
 
 
 def _estimate_table(est: Any, title: str) -> Table:
@@ -103,10 +107,13 @@ def screen_cmd(
     yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking, whatever the estimate"),
     top: int = typer.Option(10, "--top", help="Rows of the ranking to print"),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
+    calibration: list[Path] = typer.Option([], "--calibration", help=CALIBRATION_HELP),
+    reference: Path = typer.Option(None, "--reference", help=REFERENCE_HELP),
 ) -> None:
     """Screen dopants and contents of a parent: rules prune, expensive tiers for survivors.
 
-    Resumable: rerun the same command to continue; finished tasks are skipped.
+    Resumable: rerun the same command to continue; finished tasks are skipped. With
+    --calibration, raw and calibrated values (with intervals) side by side.
     """
     from halidelab.report.screen import read_measured, write_screen_report
     from halidelab.screening.plans import (
@@ -120,7 +127,9 @@ def screen_cmd(
     )
     from halidelab.screening.ranking import Weights, gather, rank
     from halidelab.screening.store import Store
+    from halidelab.validation.apply import load_calibrations
 
+    cals = load_calibrations(calibration, reference)  # a bad file stops here, before any work
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
     if top < 1:
@@ -167,7 +176,7 @@ def screen_cmd(
                                  "rerun with --yes to start it (results so far are in the store)")
         return typer.confirm(f"start? (about {format_duration(est.total_s)})", default=False)
 
-    guard = OutputGuard([measured, *literature])
+    guard = OutputGuard([measured, *literature, *calibration])
     if report is not None:
         guard.folder(report, "--report", create=False)
         guard.file_in(report, "screen.html", "--report")
@@ -182,6 +191,7 @@ def screen_cmd(
     weights = Weights()
     cands = gather(store, parent)
     ranked = rank(cands, weights)
+    calibrated = calibrate_ranked(store, cands, ranked, cals)
     report_path = None
     if report is not None:
         meta = {"tiers": ", ".join(settings.tiers), "store": store.url,
@@ -198,15 +208,18 @@ def screen_cmd(
         if res.notes:
             meta["not computed"] = "; ".join(res.notes)
         report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
-                                          meta, meas, res.failed, store=store, literature_csvs=literature)
+                                          meta, meas, res.failed, store=store, literature_csvs=literature,
+                                          calibrated=calibrated if cals else None)
     if as_json:
-        print_json({"ranked": [r.to_dict() for r in ranked], "pruned": res.pruned,
+        print_json({"ranked": [{**r.to_dict(), **({"calibrated": calibrated[r.label]} if cals else {})}
+                               for r in ranked], "pruned": res.pruned,
                     "failed": res.failed, "report": str(report_path) if report_path else None,
                     "store": store.url, "estimate": res.estimate.to_dict(), "notes": res.notes,
                     "neb_selected": res.neb_selected, "wall_s": res.wall_s,
                     "computed": res.computed, "skipped": res.skipped})
         return
     console.print(ranking_table(ranked[:top], f"{parent}: top {min(top, len(ranked))} of {len(ranked)}"))
+    print_calibration_lines(ranked[:top], calibrated)
     console.print(f"{res.n_survivors} of {res.n_candidates} candidates passed the rules; "
                   f"{len(res.pruned)} pruned. {res.computed} tasks computed, {res.skipped} reused, "
                   f"{len(res.failed)} failed ({format_duration(res.wall_s)}).")
@@ -221,18 +234,11 @@ def screen_cmd(
     console.print(f"results store: {store.url} (rerun to resume; halidelab results {db} --top 10)")
 
 
-def ranking_table(ranked: list[Any], title: str,
-                  calibrated: dict[str, list[dict[str, Any]]] | None = None) -> Table:
+def ranking_table(ranked: list[Any], title: str) -> Table:
     """A rich table of ranked candidates with every score component.
 
-    NEB, E_hull and ordering-spread columns appear when any row has them; with
-    ``calibrated`` (label -> :func:`halidelab.validation.apply.calibrate_composition`
-    entries) one column per calibration.
+    NEB, E_hull and ordering-spread columns appear when any row has them.
     """
-    from halidelab.compare import calibrated_text
-
-    calibrated = calibrated or {}
-    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"]) for es in calibrated.values() for e in es))
     show_neb = any(r.neb_bands is not None for r in ranked)
     show_hull = any(r.e_above_hull_eV_atom is not None for r in ranked)
     show_cfg = any(r.n_configs > 1 for r in ranked)
@@ -242,12 +248,7 @@ def ranking_table(ranked: list[Any], title: str,
     cols += ["NEB 3D (conv.)"] if show_neb else []
     cols += ["E_hull eV/at"] if show_hull else []
     cols += ["3D spread (orderings)"] if show_cfg else []
-    levels = {(e["tier"], e["model"], e["target"]): e["level"] for es in calibrated.values() for e in es
-              if e["applied"]}
-    cal_cols = [f"{tier} {'Ea' if target == 'ea_eV' else 'log σ'} calibrated"
-                + (f" [{levels[(tier, model, target)]:.0%}]" if (tier, model, target) in levels else "")
-                + f" ({model}, all orderings)" for tier, model, target in idents]
-    for col in (*cols, "prior log σ [90%]", *cal_cols, "tied", "warnings"):
+    for col in (*cols, "prior log σ [90%]", "tied", "warnings"):
         t.add_column(col)
 
     def f(v: Any, nd: int = 3) -> str:
@@ -267,10 +268,46 @@ def ranking_table(ranked: list[Any], title: str,
         if show_cfg:
             row.append("–" if r.config_spread_eV is None else
                        f"{r.config_spread_eV:.3f} (n={len(r.config_barriers_eV)})")
+        t.add_row(*row, prior, _ties(r.tied_with), str(len(r.warnings)))
+    return t
+
+
+def calibrated_table(ranked: list[Any], calibrated: dict[str, list[dict[str, Any]]]) -> Table:
+    """The ranked candidates' raw and calibrated values, one pair of columns per calibration.
+
+    Raw is the ensemble mean over the orderings (what is calibrated; the ranking's own
+    barriers are the lowest-energy ordering's); calibrated is ``value [low, high]`` with
+    ``LOO`` (a reference material, calibrated without itself) and ``OUT OF DOMAIN`` flags,
+    or why a calibration does not apply (the note under the table says more).
+
+    Parameters
+    ----------
+    ranked : list of RankedCandidate
+    calibrated : dict
+        Label -> :func:`halidelab.validation.apply.calibrate_composition` entries.
+    """
+    from halidelab.compare import calibrated_text
+
+    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"], e["label"], e["unit"])
+                                for es in calibrated.values() for e in es))
+    levels = {(e["tier"], e["model"], e["target"]): e["level"] for es in calibrated.values() for e in es
+              if e["applied"]}
+    t = Table(title="raw (mean over the orderings) and calibrated against the reference set")
+    for col in ("#", "formula"):
+        t.add_column(col)
+    for tier, model, target, label, unit in idents:
+        level = levels.get((tier, model, target))
+        t.add_column(f"{label} raw ({unit})")
+        t.add_column(f"calibrated ({tier}, {model}{f', {level:.0%}' if level is not None else ''})")
+    for r in ranked:
         mine = calibrated.get(r.label, [])
-        cells = [calibrated_text(next((e for e in mine if (e["tier"], e["model"], e["target"]) == ident), None))
-                 for ident in idents]
-        t.add_row(*row, prior, *cells, _ties(r.tied_with), str(len(r.warnings)))
+        cells = []
+        for tier, model, target, _, unit in idents:
+            e = next((e for e in mine if (e["tier"], e["model"], e["target"]) == (tier, model, target)), None)
+            nd = 3 if unit == "eV" else 2
+            cells += [f"{e['raw']:.{nd}f} (N={e['n_orderings']})" if e and e["applied"] else "–",
+                      calibrated_text(e)]
+        t.add_row(str(r.rank), r.formula, *cells)
     return t
 
 
@@ -279,6 +316,36 @@ def _ties(ranks: tuple[int, ...], show: int = 3) -> str:
         return "–"
     text = ",".join(f"#{i}" for i in ranks[:show])
     return text + (f" +{len(ranks) - show}" if len(ranks) > show else "")
+
+
+def calibrate_ranked(store: Any, cands: list[Any], ranked: list[Any],
+                     cals: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Candidate label -> :func:`halidelab.validation.apply.calibrate_composition` entries
+    of every ranked candidate ({} without calibrations)."""
+    if not cals:
+        return {}
+    from halidelab.validation.apply import StoreIndex, calibrate_composition
+
+    index = StoreIndex.of(store)
+    by_label = {c.label: c for c in cands}
+    return {r.label: calibrate_composition(r.formula, by_label[r.label], index, cals) for r in ranked}
+
+
+def print_calibration_lines(ranked: list[Any], calibrated: dict[str, list[dict[str, Any]]]) -> None:
+    """The table of raw and calibrated values (:func:`calibrated_table`), then per candidate
+    raw -> calibrated [interval], map, nearest reference; notes on stderr."""
+    if not calibrated:
+        return
+    from halidelab.cli._common import note
+    from halidelab.compare import calibration_lines
+
+    console.print(calibrated_table(ranked, calibrated))
+    for r in ranked:
+        for kind, line in calibration_lines({"formula": r.label, "calibrated": calibrated[r.label]}):
+            if kind == "note":
+                note(line)
+            else:
+                console.print(line, soft_wrap=True, markup=False)
 
 
 def results_cmd(
@@ -291,12 +358,8 @@ def results_cmd(
     literature: list[Path] = typer.Option([], "--literature",
                                           help="CSV of known electrolytes added to the literature table"),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
-    calibration: list[Path] = typer.Option(
-        [], "--calibration",
-        help="Calibration file of 'halidelab validate' (REPORT/calibration/*.json; repeatable): one "
-             "column of calibrated values with intervals (ensemble mean over the orderings)."),
-    reference: Path = typer.Option(None, "--reference",
-                                   help="Reference table the calibrations were fitted on (default: the shipped set)."),
+    calibration: list[Path] = typer.Option([], "--calibration", help=CALIBRATION_HELP),
+    reference: Path = typer.Option(None, "--reference", help=REFERENCE_HELP),
 ) -> None:
     """Rank what a results store holds (no computation; the store is opened read-only)."""
     import csv
@@ -311,7 +374,7 @@ def results_cmd(
         raise HalidelabError(f"results store {db} not found: give the --db file of a screen")
     if top < 1:
         raise HalidelabError(f"--top must be >= 1, got {top}")
-    guard = OutputGuard([db, measured, *literature])
+    guard = OutputGuard([db, measured, *literature, *calibration])
     if csv_out:
         guard.file(csv_out, "--csv")
     if report:
@@ -324,13 +387,7 @@ def results_cmd(
                              "run halidelab screen first")
     weights = Weights()
     ranked = rank(cands, weights)
-    calibrated: dict[str, list[dict[str, Any]]] = {}
-    if cals:
-        from halidelab.validation.apply import StoreIndex, calibrate_composition
-
-        index = StoreIndex.of(store)
-        by_label = {c.label: c for c in cands}
-        calibrated = {r.label: calibrate_composition(r.formula, by_label[r.label], index, cals) for r in ranked}
+    calibrated = calibrate_ranked(store, cands, ranked, cals)
     if csv_out:
         rows = [r.to_dict() for r in ranked]
         for r in rows:
@@ -353,7 +410,7 @@ def results_cmd(
         meas = read_measured(measured) if measured else None
         report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
                                           {"store": store.url}, meas, None, store=store,
-                                          literature_csvs=literature)
+                                          literature_csvs=literature, calibrated=calibrated if cals else None)
     if as_json:
         print_json({"ranked": [{**r.to_dict(), **({"calibrated": calibrated[r.label]} if cals else {})}
                                for r in ranked[:top]], "n_ranked": len(ranked),
@@ -362,17 +419,8 @@ def results_cmd(
                                for c in cands if c.dopant and not c.passed]})
         return
     console.print(ranking_table(ranked[:top], f"top {min(top, len(ranked))} of {len(ranked)} ranked "
-                                f"({sum(1 for c in cands if c.dopant and not c.passed)} pruned)", calibrated))
-    if cals:
-        from halidelab.cli._common import note
-        from halidelab.compare import calibration_lines
-
-        for r in ranked[:top]:
-            for kind, line in calibration_lines({"formula": r.label, "calibrated": calibrated[r.label]}):
-                if kind == "note":
-                    note(line)
-                else:
-                    console.print(line, soft_wrap=True, markup=False)
+                                f"({sum(1 for c in cands if c.dopant and not c.passed)} pruned)"))
+    print_calibration_lines(ranked[:top], calibrated)
     if csv_out:
         console.print(f"ranking written to {csv_out}")
     if report_path:

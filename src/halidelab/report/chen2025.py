@@ -346,7 +346,7 @@ def _fmt(v: float | None) -> str:
 def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows: list[dict[str, Any]],
                           tiers: Sequence[str], model: str, failed: dict[str, str], wall_s: float,
                           literature_csvs: Sequence[str | Path] = (),
-                          verdict_rows: Sequence[dict[str, Any]] = ()) -> Path:
+                          verdict_rows: Sequence[dict[str, Any]] = (), calibrations_given: bool = False) -> Path:
     """Write the reference-case report (self-contained HTML).
 
     Parameters
@@ -366,6 +366,11 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
     verdict_rows : sequence of dict
         :func:`halidelab.cases.chen2025.ensemble_verdicts`: the case's claims with their
         significance (they replace the single-ordering lattice and barrier lines).
+    calibrations_given : bool
+        Whether ``--calibration`` files were given: ``results["calibrated"]``
+        (:func:`halidelab.cases.chen2025.calibrated_series`) then holds, per composition
+        and state, the raw and calibrated values with intervals (or why a calibration
+        does not apply), shown beside Chen et al.'s measurements.
     """
     from halidelab.plotting import pyplot
 
@@ -404,6 +409,13 @@ def write_chen2025_report(path: Path, results: dict[str, dict[float, Any]], rows
     if any(r.get("lab_sigma_S_cm") or r.get("lab_ea_eV") is not None for r in rows):
         cols += [("lab_sigma_S_cm", "your σ (S/cm)", _e), ("lab_ea_eV", "your Ea (eV)", _f(3))]
     sections.append(("Series table", table_html(rows, cols)))
+    from halidelab.report.calibrated import calibration_section
+
+    cal_rows = [{"candidate": r["formula"] + (f" ({r['state']})" if r["state"] else " (no structure models)"),
+                 "key": f"{r['x']:g} {r['state'] or '-'}", "entries": r["entries"], "measured": r["measured"]}
+                for r in results.get("calibrated") or []]
+    sections.append(("Calibrated against the reference set", calibration_section(
+        cal_rows, given=calibrations_given, measured_label="measured (Chen 2025, same state)")))
     if results.get("ensembles"):
         sections.append(("Ensembles and synthesis states", ensemble_table(results["ensembles"])))
     kmc = {k: v for k, v in (results.get("kmc") or {}).items() if any(m.get("kmc_bvse") or m.get("kmc_neb")

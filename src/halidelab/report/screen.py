@@ -451,6 +451,43 @@ def _candidate_figures(c: Any, ctx: _PageContext) -> str:
     return "<div class='figs'>" + "".join(figs) + "</div>"
 
 
+#: raw quantity of a calibration (compare's row key) -> the ranking column it sits beside
+_RAW_COLUMN = {"bvse_3d_eV": "bvse_3d_eV", "neb_3d_eV": "neb_3d_eV", "prior_log10_sigma_S_cm": "prior"}
+
+
+def _with_calibrated_columns(cols: list[tuple[str, str, Any]], rows: list[dict[str, Any]], ranked: Sequence[Any],
+                             calibrated: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, Any]]:
+    """The ranking's columns with, per calibration, its raw ensemble mean and calibrated value
+    [interval] beside the raw column it calibrates (before 'tied with' where the ranking has
+    no such column); ``rows`` get the cells."""
+    from halidelab.compare import calibrated_text
+
+    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"], e["quantity"], e["label"], e["unit"])
+                                for es in calibrated.values() for e in es))
+    cols = list(cols)
+    for tier, model, target, quantity, label, unit in idents:
+        key = f"cal {tier} {model} {target}"
+        level = next((e["level"] for es in calibrated.values() for e in es
+                      if (e["tier"], e["model"], e["target"]) == (tier, model, target) and e["applied"]), None)
+        for row, r in zip(rows, ranked, strict=True):
+            e = next((e for e in calibrated.get(r.label, [])
+                      if (e["tier"], e["model"], e["target"]) == (tier, model, target)), None)
+            nd = 3 if unit == "eV" else 2
+            row[f"{key} raw"] = (f"{e['raw']:.{nd}f} (N={e['n_orderings']})" if e and e["applied"] else None)
+            row[key] = calibrated_text(e)
+        new = [(f"{key} raw", f"{label} raw, mean of orderings ({unit})", None),
+               (key, f"calibrated ({tier}, {model}{f', {level:.0%}' if level is not None else ''}) ({unit})",
+                None)]
+        anchor = _RAW_COLUMN.get(quantity)
+        at = next((i + 1 for i, c in enumerate(cols) if c[0] == anchor), None)
+        if at is None:
+            at = next(i for i, c in enumerate(cols) if c[0] == "ties")
+        while at < len(cols) and cols[at][0].startswith("cal "):
+            at += 1  # after the calibrations already beside this column
+        cols[at:at] = new
+    return cols
+
+
 def _predicted(c: Any, label: str, ctx: _PageContext) -> Any:
     from halidelab.report.placement import PredictedSigma
 
@@ -465,7 +502,8 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
                         measured: Sequence[dict[str, Any]] | None = None,
                         failed: dict[str, str] | None = None, max_pages: int = 40,
                         store: Any | None = None, literature_csvs: Sequence[str | Path] = (),
-                        max_figure_pages: int = 12, max_placed: int = 15) -> Path:
+                        max_figure_pages: int = 12, max_placed: int = 15,
+                        calibrated: dict[str, list[dict[str, Any]]] | None = None) -> Path:
     """Write the screening report.
 
     Parameters
@@ -496,6 +534,12 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
         a second and 100-200 kB.
     max_placed : int
         Top-ranked candidates placed among known materials.
+    calibrated : dict, optional
+        Candidate label -> its :func:`halidelab.validation.apply.calibrate_composition`
+        entries (``--calibration``): the ranking gets the calibrated value with its
+        interval beside each raw value a calibration matches, and a section lists raw,
+        calibrated, interval, map, domain, or the note why a calibration does not apply.
+        None: no calibration was given (the report says so in one line).
     """
     from halidelab.literature import load_literature
     from halidelab.report.placement import placement_section
@@ -535,11 +579,19 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
             ("bvse_1d_eV", "BVSE 1D", _f(3)), ("bvse_3d_eV", "BVSE 3D", _f(3)),
             ("neb_3d_eV", "NEB 3D", _f(3)), ("e_above_hull_eV_atom", "E_hull (eV/at)", _f(3)),
             ("prior", "prior log σ [90%]", None), ("ties", "tied with", None), ("flags", "flags", None)]
+    if calibrated:
+        cols = _with_calibrated_columns(cols, rows, ranked, calibrated)
     note = ("<p class='muted'>Lower score is better. Candidates are ranked by basis first "
             "(MLIP NEB, then BVSE, then the conductivity prior only): the bases are not "
             "comparable. 'tied with': scores within the combined uncertainty.</p>")
     sections.append(("Ranking", note + (table_html(rows, cols) if rows else
                                          "<p class='warn'>No candidate passed the rules.</p>")))
+
+    from halidelab.report.calibrated import calibration_section
+
+    sections.append(("Calibrated values", calibration_section(
+        [{"candidate": f"#{r.rank} {r.formula}", "key": r.label, "entries": calibrated.get(r.label, [])}
+         for r in ranked] if calibrated else [], given=calibrated is not None)))
 
     w = weights.to_dict()
     w.pop("provenance", None)

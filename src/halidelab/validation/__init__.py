@@ -19,6 +19,8 @@ Modules
 :mod:`~halidelab.validation.run`
     :func:`~halidelab.validation.run.validate`: the campaign through the results store.
 :mod:`~halidelab.validation.apply`
-    Calibrations applied to a results store's predictions (``compare`` and ``results``
-    ``--calibration``): raw and calibrated side by side, per composition and state.
+    Calibrations applied to a results store's predictions (``compare``, ``results``,
+    ``screen`` and ``reproduce chen2025`` ``--calibration``; the HTML block is
+    :mod:`halidelab.report.calibrated`): raw and calibrated side by side, per composition
+    and state.
 """
