@@ -303,7 +303,8 @@ class Store:
         if state == "marked":
             return
         rows = {"schema": SCHEMA_NAME, "schema_version": str(SCHEMA_VERSION), "created_utc": _now()}
-        for attempt in range(2):
+        attempts = 6
+        for attempt in range(attempts):
             try:
                 with self.engine.begin() as conn:
                     _META.create_all(conn)
@@ -316,11 +317,14 @@ class Store:
                 raise
             except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
                 # two runs creating the schema at the same moment: the loser sees "already
-                # exists" or a duplicate marker row; the schema is there, so check again
-                if attempt or not any(s in str(exc).lower() for s in ("already exists", "unique",
-                                                                     "duplicate")):
+                # exists" or a duplicate marker row, or (SQLite WAL) its read transaction cannot
+                # become a write transaction after the other's commit and gets SQLITE_BUSY at
+                # once, without the busy timeout; the schema is there (or about to be): again
+                msg = str(exc).lower()
+                if attempt == attempts - 1 or not any(
+                        s in msg for s in ("already exists", "unique", "duplicate", "locked", "busy")):
                     raise
-                time.sleep(0.5)
+                time.sleep(0.2 * (attempt + 1))
 
     @contextlib.contextmanager
     def _conn(self, write: bool = False) -> Iterator[sa.Connection]:
