@@ -25,7 +25,8 @@ class _Lattice:
     src: np.ndarray
     dst: np.ndarray
     dx: np.ndarray
-    saddle: np.ndarray
+    #: network edge (index into ``RateNetwork.edge_*``) of each directed hop
+    edge: np.ndarray
     energy: np.ndarray
     se_ptr: np.ndarray
     se_idx: np.ndarray
@@ -71,9 +72,8 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
     ncell = len(shifts)
     cell_index = {tuple(s): c for c, s in enumerate(shifts)}
     n = n0 * ncell
-    src, dst, dx, sad = [], [], [], []
-    for a, b, img, s in zip(network.edge_a, network.edge_b, network.edge_image, network.edge_saddle_eV,
-                            strict=True):
+    src, dst, dx, edge = [], [], [], []
+    for k, (a, b, img) in enumerate(zip(network.edge_a, network.edge_b, network.edge_image, strict=True)):
         vec = (frac[b] + np.asarray(img) - frac[a]) @ cell
         for c, sh in enumerate(shifts):
             cb = cell_index[tuple((sh + np.asarray(img)) % r)]
@@ -83,7 +83,7 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
             src += [ia, ib]
             dst += [ib, ia]
             dx += [vec, -vec]
-            sad += [s, s]
+            edge += [k, k]
     src_a = np.array(src, dtype=np.int64)
     dst_a = np.array(dst, dtype=np.int64)
     # site -> directed edges touching it (as source or destination)
@@ -109,7 +109,7 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
     src_ex = np.array([int(i) in exsets[int(j)] for i, j in zip(src_a, dst_a, strict=True)], dtype=np.bool_)
     energy = np.tile(np.asarray(network.site_energy_eV, dtype=float), ncell)
     role_li = np.tile(np.array([ro == "li" for ro in network.site_role]), ncell)
-    return _Lattice(n, src_a, dst_a, np.array(dx, dtype=float).reshape(-1, 3), np.array(sad, dtype=float),
+    return _Lattice(n, src_a, dst_a, np.array(dx, dtype=float).reshape(-1, 3), np.array(edge, dtype=np.int64),
                     energy, se_ptr, se_idx, ex_ptr, ex_idx, src_ex, role_li,
                     list(network.site_label) * ncell, float(abs(np.linalg.det(cell)) * ncell), tuple(int(v) for v in r))
 

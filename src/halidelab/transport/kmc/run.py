@@ -261,10 +261,10 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
     n_cells = int(np.prod(reps))
     for T in temps:
         kt = K_B_EV_K * T
-        saddle, sb = lat.saddle, None
+        edge_saddle, sb = np.asarray(network.edge_saddle_eV, dtype=float), None
         if superbasin_ratio is not None:
             edge_saddle, sb = superbasin_saddles(network, T, superbasin_ratio, n_carriers=n_p / n_cells)
-            saddle = np.repeat(edge_saddle, 2 * n_cells)  # _build: each edge, each cell, both ways
+        saddle = edge_saddle[lat.edge]
         rate = network.attempt_frequency_Hz * np.exp(-(saddle - lat.energy[lat.src]) / kt)
         hops = float(hops_per_carrier)
         blocked = False
