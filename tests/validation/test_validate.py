@@ -125,10 +125,14 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     # Ea: no material of the subset has a measured Ea, so no calibration, and it says why
     ea = [m for m in out.metrics if m["tier"] == "bvse" and m["target"] == "ea_eV"]
     assert ea and ea[0]["calibration"] is None and "at least 4" in ea[0]["why_not"]
+    # tier + prior: 4 materials are too few for a 3-parameter combination, and it says so
+    assert [(c["tier"], c["used"]) for c in out.combined] == [("bvse+prior", False)]
+    assert "at least 7" in out.combined[0]["verdict"]
     html = out.report.read_text()
     assert (
         'data-kind="parity"' in html and "Parity table" in html and "10.1002/anie.201909805" in html
     )
+    assert "Physics tier + prior" in html
     # a rerun computes nothing and gives the same predictions
     again = validate(
         tiers=["relax", "bvse", "prior"],

@@ -114,6 +114,9 @@ def validate_cmd(
                 "reference_sha256": out.reference_sha256,
                 "parity": rows,
                 "substitutions": substitution_spearman(out.substitutions),
+                "combined_with_prior": [
+                    {k: v for k, v in c.items() if k != "loo_predictions"} for c in out.combined
+                ],
                 "failed": out.failed,
                 "wall_s": out.wall_s,
             }
@@ -142,6 +145,8 @@ def validate_cmd(
     for r in rows:
         if r["why_not"]:
             console.print(f"{r['tier']} ({r['model']}), {r['target']}: {r['why_not']}")
+    for c in out.combined:
+        console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")
     for err in out.failed.values():
         warn(err, prefix="failed")
     console.print(f"report: {out.report}  (results store: {out.store}; rerun to resume)")

@@ -147,6 +147,45 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
     return list(mats.values())
 
 
+def _combined_html(combined: list[dict[str, Any]]) -> str:
+    """The stacked tier + prior estimates (:mod:`halidelab.validation.combine`)."""
+    rows = [
+        {
+            **c,
+            "coef": (
+                f"{c['a']:+.2f} {c['b_tier']:+.2f} x_tier {c['b_prior']:+.2f} x_prior"
+                if "a" in c
+                else "–"
+            ),
+            "used_text": "yes" if c["used"] else "no",
+        }
+        for c in combined
+    ]
+    body = table_html(
+        rows,
+        [
+            ("physics_tier", "tier", None),
+            ("model", "model", None),
+            ("n", "n", None),
+            ("loo_mae", "MAE LOO, combined", _f(".3g")),
+            ("loo_mae_tier_alone", "MAE LOO, tier alone", _f(".3g")),
+            ("loo_mae_prior_alone", "MAE LOO, prior alone", _f(".3g")),
+            ("loo_rmse", "RMSE LOO, combined", _f(".3g")),
+            ("loo_spearman", "Spearman LOO, combined", _f(".2f")),
+            ("coef", "log σ = (fitted on all)", None),
+            ("used_text", "used", None),
+            ("verdict", "verdict", None),
+        ],
+    )
+    return body + (
+        "<p class='muted'>log10 σ(25 °C) = a + b<sub>tier</sub> x<sub>tier</sub> + "
+        "b<sub>prior</sub> x<sub>prior</sub>, fitted by least squares and scored leave-one-"
+        "material-out on the materials where both predict and σ was measured; the tier and "
+        "the prior alone are scored by their own LOO calibrations on the same materials. "
+        "The combination is used only when it beats both.</p>"
+    )
+
+
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
     from halidelab.validation.metrics import substitution_spearman
@@ -274,6 +313,8 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "laboratories and synthesis routes.</p>"
         )
         sections.append(("Substitution pairs", body))
+    if out.combined:
+        sections.append(("Physics tier + prior", _combined_html(out.combined)))
     refrows = [{**e.to_dict(), "ea": e.ea_eV} for e in ref.entries]
     sections.append(
         (

@@ -32,6 +32,7 @@ import numpy as np
 
 from halidelab.errors import CalibrationError, HalidelabError
 from halidelab.validation.calibration import Calibration, calibrate, save_calibration
+from halidelab.validation.combine import combine_with_prior
 from halidelab.validation.metrics import parity_metrics
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
@@ -66,6 +67,9 @@ class ValidationOutput:
         ``(tier, model, target)`` -> Calibration.
     substitutions : list of dict
         Parent -> substituted pairs and their predicted vs measured change.
+    combined : list of dict
+        Physics tier + prior (:func:`halidelab.validation.combine.combine_with_prior`):
+        LOO scores of the stacked estimate beside each alone, and whether it is used.
     failed : dict
         Task key -> one-line error.
     wall_s : float
@@ -84,6 +88,7 @@ class ValidationOutput:
     wall_s: float
     reference_sha256: str
     settings: ValidateSettings
+    combined: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
@@ -215,6 +220,7 @@ def validate(
     )
     metrics, cals = _score(rows, tiers_t, models_t, ref.sha256, outdir)
     subs = substitution_pairs(ref, rows)
+    combined = combine_with_prior(rows, ref.sha256)
     wall = time.perf_counter() - t0
     output = ValidationOutput(
         report=None,
@@ -229,6 +235,7 @@ def validate(
         wall_s=wall,
         reference_sha256=ref.sha256,
         settings=settings,
+        combined=combined,
     )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
