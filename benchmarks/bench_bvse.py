@@ -57,14 +57,24 @@ def main(resolution: float = 0.2) -> None:
         t6 = time.perf_counter()
         print(f"{formula} ({len(s)} atoms), resolution {resolution} A, grid {n}")
         print(f"  max |E_ours - E_bvlain| at bvlain's points with E < Emin + 5 eV: {dE:.2e} eV")
-        print(f"  bvlain barriers (bisection, 0.01 eV):    1D {ref['E_1D']:.4f} 2D {ref['E_2D']:.4f} 3D {ref['E_3D']:.4f}")
-        print(f"  ours on bvlain's grid (periodic part):   1D {same_grid['e_1d_eV']:.4f} 2D "
-              f"{same_grid['e_2d_eV']:.4f} 3D {same_grid['e_3d_eV']:.4f}")
-        print(f"  ours on our grid {res.grid_shape}:        1D {res.e_1d_eV:.4f} 2D {res.e_2d_eV:.4f} "
-              f"3D {res.e_3d_eV:.4f}; axes a,b,c {[round(e, 4) for e in res.e_axis_eV]}")
-        print(f"  time: bvlain grid {t1 - t0:.2f} s + percolation {t2 - t1:.2f} s; ours energy at "
-              f"same points {t4 - t3:.2f} s, percolation on same grid {t5 - t4:.2f} s, "
-              f"full bvse() {t6 - t5:.2f} s")
+        print(
+            f"  bvlain barriers (bisection, 0.01 eV):    1D {ref['E_1D']:.4f} 2D {ref['E_2D']:.4f} "
+            f"3D {ref['E_3D']:.4f}"
+        )
+        print(
+            f"  ours on bvlain's grid (periodic part):   1D {same_grid['e_1d_eV']:.4f} 2D "
+            f"{same_grid['e_2d_eV']:.4f} 3D {same_grid['e_3d_eV']:.4f}"
+        )
+        print(
+            f"  ours on our grid {res.grid_shape}:        1D {res.e_1d_eV:.4f} 2D "
+            f"{res.e_2d_eV:.4f} "
+            f"3D {res.e_3d_eV:.4f}; axes a,b,c {[round(e, 4) for e in res.e_axis_eV]}"
+        )
+        print(
+            f"  time: bvlain grid {t1 - t0:.2f} s + percolation {t2 - t1:.2f} s; ours energy at "
+            f"same points {t4 - t3:.2f} s, percolation on same grid {t5 - t4:.2f} s, "
+            f"full bvse() {t6 - t5:.2f} s"
+        )
 
 
 if __name__ == "__main__":

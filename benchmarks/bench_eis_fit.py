@@ -30,8 +30,13 @@ def make_spectra(n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        p = [105 * 10 ** rng.uniform(-1, 1), 1e-9 * 10 ** rng.uniform(-0.5, 0.5),
-             rng.uniform(0.8, 0.95), 4e-6 * 10 ** rng.uniform(-0.5, 0.5), rng.uniform(0.8, 0.95)]
+        p = [
+            105 * 10 ** rng.uniform(-1, 1),
+            1e-9 * 10 ** rng.uniform(-0.5, 0.5),
+            rng.uniform(0.8, 0.95),
+            4e-6 * 10 ** rng.uniform(-0.5, 0.5),
+            rng.uniform(0.8, 0.95),
+        ]
         out.append((p, simulate_spectrum(CIRCUIT, p, noise=0.01, seed=seed * 100000 + i)))
     return out
 
@@ -97,28 +102,44 @@ def main() -> None:
             cc.fit(s.f, s.z, weight_by_modulus=True)
         restart_lower += cost(cc.parameters_, s) < cost(f.parameters, s) * (1 - 1e-6)
         restart_moves.append(np.max(np.abs(cc.parameters_ / np.asarray(f.parameters) - 1)))
-    r_err = np.array([f.r_total_ohm / p[0] - 1 for (p, _), f in zip(data, ours, strict=True)
-                      if f is not None])
-    r_err_auto = np.array([f.r_total_ohm / p[0] - 1 for (p, _), f in zip(data, auto, strict=True)
-                           if f is not None])
+    r_err = np.array(
+        [f.r_total_ohm / p[0] - 1 for (p, _), f in zip(data, ours, strict=True) if f is not None]
+    )
+    r_err_auto = np.array(
+        [f.r_total_ohm / p[0] - 1 for (p, _), f in zip(data, auto, strict=True) if f is not None]
+    )
     print(f"spectra: {args.n} x {spectra[0].n_points} points, circuit {CIRCUIT}")
-    print(f"halidelab fit_spectra (fixed circuit): {t_ours:.2f} s "
-          f"({1e3 * t_ours / args.n:.2f} ms/spectrum), converged {sum(ok)}/{args.n}")
-    print(f"halidelab fit_spectra (circuit='auto', 5 candidates): {t_auto:.2f} s, "
-          f"fitted {sum(f is not None for f in auto)}/{args.n}")
-    print(f"impedance.py CustomCircuit loop: {t_ref:.2f} s for {args.n} "
-          f"(measured on {n_ref}, extrapolated; {1e3 * t_ref / args.n:.2f} ms/spectrum)")
+    print(
+        f"halidelab fit_spectra (fixed circuit): {t_ours:.2f} s "
+        f"({1e3 * t_ours / args.n:.2f} ms/spectrum), converged {sum(ok)}/{args.n}"
+    )
+    print(
+        f"halidelab fit_spectra (circuit='auto', 5 candidates): {t_auto:.2f} s, "
+        f"fitted {sum(f is not None for f in auto)}/{args.n}"
+    )
+    print(
+        f"impedance.py CustomCircuit loop: {t_ref:.2f} s for {args.n} "
+        f"(measured on {n_ref}, extrapolated; {1e3 * t_ref / args.n:.2f} ms/spectrum)"
+    )
     print(f"speed-up (fixed circuit): {t_ref / t_ours:.1f}x")
-    print(f"same objective value (within 0.1%) on {diffs.size}/{n_ref} spectra; there the "
-          f"largest relative parameter difference is median {np.median(diffs):.1e}, "
-          f"max {np.max(diffs):.1e}")
-    print(f"impedance.py stopped at a higher objective on {ours_better}, "
-          f"halidelab on {ref_better} of {n_ref}")
-    print(f"impedance.py restarted at halidelab's optimum: found a lower objective on "
-          f"{restart_lower}/{len(restart_moves)}; moved parameters by median "
-          f"{np.median(restart_moves):.1e}, max {np.max(restart_moves):.1e} (relative)")
-    print(f"R1 recovered (fixed): |dR/R| median {np.median(np.abs(r_err)):.2e}, "
-          f"max {np.max(np.abs(r_err)):.2e}; (auto) max {np.max(np.abs(r_err_auto)):.2e}")
+    print(
+        f"same objective value (within 0.1%) on {diffs.size}/{n_ref} spectra; there the "
+        f"largest relative parameter difference is median {np.median(diffs):.1e}, "
+        f"max {np.max(diffs):.1e}"
+    )
+    print(
+        f"impedance.py stopped at a higher objective on {ours_better}, "
+        f"halidelab on {ref_better} of {n_ref}"
+    )
+    print(
+        f"impedance.py restarted at halidelab's optimum: found a lower objective on "
+        f"{restart_lower}/{len(restart_moves)}; moved parameters by median "
+        f"{np.median(restart_moves):.1e}, max {np.max(restart_moves):.1e} (relative)"
+    )
+    print(
+        f"R1 recovered (fixed): |dR/R| median {np.median(np.abs(r_err)):.2e}, "
+        f"max {np.max(np.abs(r_err)):.2e}; (auto) max {np.max(np.abs(r_err_auto)):.2e}"
+    )
 
 
 if __name__ == "__main__":

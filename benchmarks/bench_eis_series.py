@@ -36,9 +36,10 @@ def single_path(specs):
     fits = [f for f in fit_spectra(specs, resistance="bulk", **GEOM, on_error="skip") if f]
     t = [f.temperature_K for f in fits]
     out = {}
-    for name, r, dr in (("bulk", [f.r_bulk_ohm for f in fits], [f.r_bulk_err_ohm for f in fits]),
-                        ("gb", [f.r_total_ohm - f.r_bulk_ohm for f in fits],
-                         [f.r_total_err_ohm for f in fits])):
+    for name, r, dr in (
+        ("bulk", [f.r_bulk_ohm for f in fits], [f.r_bulk_err_ohm for f in fits]),
+        ("gb", [f.r_total_ohm - f.r_bulk_ohm for f in fits], [f.r_total_err_ohm for f in fits]),
+    ):
         r, dr = np.array(r), np.array(dr)
         ok = (r > 0) & np.isfinite(dr) & (dr > 0)
         if ok.sum() < 3:
@@ -53,8 +54,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
-    print("seed | series Ea_b  Ea_gb (chi2) | joint Ea_b  Ea_gb | single Ea_b (chi2)  "
-          "Ea_gb (chi2) | t_series t_single")
+    print(
+        "seed | series Ea_b  Ea_gb (chi2) | joint Ea_b  Ea_gb | single Ea_b (chi2)  "
+        "Ea_gb (chi2) | t_series t_single"
+    )
     for seed in range(args.seeds):
         specs = simulate_pellet_series(T_K, seed=100 * seed)
         with warnings.catch_warnings():
@@ -65,11 +68,13 @@ def main() -> None:
             single, circuits = single_path(specs)
             t2 = time.perf_counter()
         b, g = sf.arrhenius_bulk, sf.arrhenius_gb
-        print(f"{seed:4d} | {b.ea_eV:.4f} {g.ea_eV:.4f} ({b.chi2_red:.2g}, {g.chi2_red:.2g}) | "
-              f"{sf.joint.ea_bulk_eV:.4f} {sf.joint.ea_gb_eV:.4f} | "
-              f"{single['bulk'][0]:.4f} ({single['bulk'][1]:.3g}) "
-              f"{single['gb'][0]:.4f} ({single['gb'][1]:.3g}) | {t1 - t0:.2f} s {t2 - t1:.2f} s"
-              f"  single-path circuits: {', '.join(circuits)}")
+        print(
+            f"{seed:4d} | {b.ea_eV:.4f} {g.ea_eV:.4f} ({b.chi2_red:.2g}, {g.chi2_red:.2g}) | "
+            f"{sf.joint.ea_bulk_eV:.4f} {sf.joint.ea_gb_eV:.4f} | "
+            f"{single['bulk'][0]:.4f} ({single['bulk'][1]:.3g}) "
+            f"{single['gb'][0]:.4f} ({single['gb'][1]:.3g}) | {t1 - t0:.2f} s {t2 - t1:.2f} s"
+            f"  single-path circuits: {', '.join(circuits)}"
+        )
     print("truth: Ea_b 0.35, Ea_gb 0.55 eV")
 
 

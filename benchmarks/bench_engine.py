@@ -14,7 +14,8 @@ GPU session (what is left of issue 9; carry .gpu built by ../shared/tools/gpu-si
 and install the ``gpu`` extra for the cuEquivariance rows)::
 
     python benchmarks/bench_engine.py --device cuda --models sevennet-0,chgnet --cueq both \
-        --sizes 60,270,1080 --batches 1,8,32,128 --steps 50 --neb --tier --json $OUT/bench_engine.json
+        --sizes 60,270,1080 --batches 1,8,32,128 --steps 50 --neb --tier \
+        --json $OUT/bench_engine.json
     # SevenNet graph building on the CPU instead of the GPU, to see what the torch
     # neighbour list buys:
     python benchmarks/bench_engine.py --device cuda --models sevennet-0 --nl ase \
@@ -110,22 +111,45 @@ def bench_eval(ev, base, n, b, repeats, device):
         times.append(time.perf_counter() - t)
     med = statistics.median(times)
     mem = peak_mem(device)
-    return {"kind": "eval", "n_atoms": n, "batch": b, "median_s": med, "atoms_per_s": n * b / med,
-            "peak_MiB": mem, "bytes_per_atom": None if mem is None else mem * 2**20 / (n * b)}
+    return {
+        "kind": "eval",
+        "n_atoms": n,
+        "batch": b,
+        "median_s": med,
+        "atoms_per_s": n * b / med,
+        "peak_MiB": mem,
+        "bytes_per_atom": None if mem is None else mem * 2**20 / (n * b),
+    }
 
 
 def bench_md(ev, base, n, b, steps):
     from halidelab.engine.md import MDTask, run_md_batch
 
     with tempfile.TemporaryDirectory() as d:
-        tasks = [MDTask(a, 600.0, Path(d) / f"t{k}.traj", seed=k) for k, a in enumerate(cells(base, n, b))]
+        tasks = [
+            MDTask(a, 600.0, Path(d) / f"t{k}.traj", seed=k)
+            for k, a in enumerate(cells(base, n, b))
+        ]
         t = time.perf_counter()
-        res = run_md_batch(tasks, steps=steps, evaluator=ev, interval=1000, checkpoint_every=1000,
-                           max_temperature_factor=10)
+        res = run_md_batch(
+            tasks,
+            steps=steps,
+            evaluator=ev,
+            interval=1000,
+            checkpoint_every=1000,
+            max_temperature_factor=10,
+        )
         wall = time.perf_counter() - t
     bad = [r for r in res if type(r).__name__ == "MDFailure"]
-    return {"kind": "md", "n_atoms": n, "batch": b, "steps": steps, "wall_s": wall,
-            "atom_steps_per_s": n * b * steps / wall, "failed": len(bad)}
+    return {
+        "kind": "md",
+        "n_atoms": n,
+        "batch": b,
+        "steps": steps,
+        "wall_s": wall,
+        "atom_steps_per_s": n * b * steps / wall,
+        "failed": len(bad),
+    }
 
 
 def bench_ase_md(model, device, base, n, steps):
@@ -147,8 +171,14 @@ def bench_ase_md(model, device, base, n, steps):
     t = time.perf_counter()
     dyn.run(steps)
     wall = time.perf_counter() - t
-    return {"kind": "md-ase", "n_atoms": n, "batch": 1, "steps": steps, "wall_s": wall,
-            "atom_steps_per_s": n * steps / wall}
+    return {
+        "kind": "md-ase",
+        "n_atoms": n,
+        "batch": 1,
+        "steps": steps,
+        "wall_s": wall,
+        "atom_steps_per_s": n * steps / wall,
+    }
 
 
 def bench_single_md(ev, base, n, steps):
@@ -159,11 +189,25 @@ def bench_single_md(ev, base, n, steps):
     with tempfile.TemporaryDirectory() as d:
         run_md(a, 600.0, 1, Path(d) / "warm.traj", calculator=ev)
         t = time.perf_counter()
-        run_md(a, 600.0, steps, Path(d) / "x.traj", calculator=ev, interval=1000,
-               checkpoint_every=1000, max_temperature_factor=10)
+        run_md(
+            a,
+            600.0,
+            steps,
+            Path(d) / "x.traj",
+            calculator=ev,
+            interval=1000,
+            checkpoint_every=1000,
+            max_temperature_factor=10,
+        )
         wall = time.perf_counter() - t
-    return {"kind": "md-single", "n_atoms": n, "batch": 1, "steps": steps, "wall_s": wall,
-            "atom_steps_per_s": n * steps / wall}
+    return {
+        "kind": "md-single",
+        "n_atoms": n,
+        "batch": 1,
+        "steps": steps,
+        "wall_s": wall,
+        "atom_steps_per_s": n * steps / wall,
+    }
 
 
 def li_vacancy_hops(base, count):
@@ -197,8 +241,13 @@ def bench_neb(ev, model, device, base, n_hops, fmax, steps):
 
     hops = li_vacancy_hops(base, n_hops)
     t = time.perf_counter()
-    res = neb_batch([NEBHop(i, f, f"hop{k}") for k, (i, f, _) in enumerate(hops)], ev, n_images=3,
-                    fmax=fmax, steps=steps)
+    res = neb_batch(
+        [NEBHop(i, f, f"hop{k}") for k, (i, f, _) in enumerate(hops)],
+        ev,
+        n_images=3,
+        fmax=fmax,
+        steps=steps,
+    )
     wall_b = time.perf_counter() - t
     calc = get_calculator(model, device)
     t = time.perf_counter()
@@ -218,11 +267,20 @@ def bench_neb(ev, model, device, base, n_hops, fmax, steps):
         e = np.array([im.get_potential_energy() for im in images])
         ase_barriers.append(float((e - e[0]).max()))
     wall_a = time.perf_counter() - t
-    return {"kind": "neb", "n_hops": len(hops), "hop_lengths_A": [h[2] for h in hops],
-            "batched_s_per_hop": wall_b / len(hops), "ase_s_per_hop": wall_a / len(hops),
-            "barriers_batched_eV": [r.barrier_forward_eV for r in res], "barriers_ase_eV": ase_barriers,
-            "converged_batched": [r.converged for r in res], "converged_ase": ase_conv,
-            "max_barrier_diff_eV": float(max(abs(r.barrier_forward_eV - e) for r, e in zip(res, ase_barriers, strict=True)))}
+    return {
+        "kind": "neb",
+        "n_hops": len(hops),
+        "hop_lengths_A": [h[2] for h in hops],
+        "batched_s_per_hop": wall_b / len(hops),
+        "ase_s_per_hop": wall_a / len(hops),
+        "barriers_batched_eV": [r.barrier_forward_eV for r in res],
+        "barriers_ase_eV": ase_barriers,
+        "converged_batched": [r.converged for r in res],
+        "converged_ase": ase_conv,
+        "max_barrier_diff_eV": float(
+            max(abs(r.barrier_forward_eV - e) for r, e in zip(res, ase_barriers, strict=True))
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,9 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         if model == "chgnet":
             cueqs = [False]
         for cq in cueqs:
-            ev = get_evaluator(model, args.device, max_atoms=10**9, enable_cueq=cq, neighbor_list=args.nl)
-            tag = {"model": model, "device": args.device, "cueq": cq,
-                   "nl": ev.info.get("neighbor_list")}
+            ev = get_evaluator(
+                model, args.device, max_atoms=10**9, enable_cueq=cq, neighbor_list=args.nl
+            )
+            tag = {
+                "model": model,
+                "device": args.device,
+                "cueq": cq,
+                "nl": ev.info.get("neighbor_list"),
+            }
             for n in sizes:
                 for b in batches:
                     try:
@@ -282,15 +346,35 @@ def main(argv: list[str] | None = None) -> int:
                     emit({**tag, **bench_ase_md(model, args.device, base, n, args.steps)})
                     emit({**tag, **bench_single_md(ev, base, n, args.steps)})
             if args.neb and not cq:
-                emit({**tag, **bench_neb(ev, model, args.device, base, args.neb_hops, 0.05, args.neb_steps)})
+                emit(
+                    {
+                        **tag,
+                        **bench_neb(
+                            ev, model, args.device, base, args.neb_hops, 0.05, args.neb_steps
+                        ),
+                    }
+                )
             if args.tier:
-                md = [r for r in rows if r.get("kind") == "md" and r["model"] == model and r["cueq"] == cq
-                      and r["n_atoms"] == 270]
+                md = [
+                    r
+                    for r in rows
+                    if r.get("kind") == "md"
+                    and r["model"] == model
+                    and r["cueq"] == cq
+                    and r["n_atoms"] == 270
+                ]
                 if md:
                     best = min(md, key=lambda r: abs(r["batch"] - 16))
                     atom_steps = 16 * 264 * 50_000
-                    emit({**tag, "kind": "tier-estimate", "from_batch": best["batch"],
-                          "atom_steps": atom_steps, "wall_h": atom_steps / best["atom_steps_per_s"] / 3600})
+                    emit(
+                        {
+                            **tag,
+                            "kind": "tier-estimate",
+                            "from_batch": best["batch"],
+                            "atom_steps": atom_steps,
+                            "wall_h": atom_steps / best["atom_steps_per_s"] / 3600,
+                        }
+                    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -37,7 +37,9 @@ def main() -> None:
     temps = [float(t) for t in args.T.split(",")]
     # compile once (numba caches to disk: a second process skips this)
     t0 = time.perf_counter()
-    tiny = make_network(np.eye(3) * 3, [[0, 0, 0]], [0.0], [(0, 0, (1, 0, 0), 0.3)], 1, exclusion_radius_A=0)
+    tiny = make_network(
+        np.eye(3) * 3, [[0, 0, 0]], [0.0], [(0, 0, (1, 0, 0), 0.3)], 1, exclusion_radius_A=0
+    )
     run_kmc(tiny, [300.0], n_runs=2, hops_per_carrier=10, supercell=(4, 1, 1), n_carriers_total=1)
     print(f"kernel load/compile: {time.perf_counter() - t0:.1f} s")
     out = []
@@ -57,12 +59,22 @@ def main() -> None:
         res = run_kmc(net, temps, n_runs=args.runs, hops_per_carrier=args.hops)
         t_kmc = time.perf_counter() - t0
         events = sum(p.events_per_run * p.n_runs for p in res.points)
-        row = {"x": x, "atoms": len(s), "sites": net.n_sites, "hops": len(net.edge_a),
-               "supercell": res.network["supercell"], "carriers": res.network["n_carriers_supercell"],
-               "network_s": round(t_net, 2), "kmc_s": round(t_kmc, 2), "events": int(events),
-               "events_per_s": round(events / t_kmc), "hops_per_li": [round(p.hops_per_carrier) for p in res.points],
-               "diffusive": [p.diffusive for p in res.points], "ea_eV": res.ea_eV,
-               "sigma_25C_S_cm": res.sigma_25C_S_cm}
+        row = {
+            "x": x,
+            "atoms": len(s),
+            "sites": net.n_sites,
+            "hops": len(net.edge_a),
+            "supercell": res.network["supercell"],
+            "carriers": res.network["n_carriers_supercell"],
+            "network_s": round(t_net, 2),
+            "kmc_s": round(t_kmc, 2),
+            "events": int(events),
+            "events_per_s": round(events / t_kmc),
+            "hops_per_li": [round(p.hops_per_carrier) for p in res.points],
+            "diffusive": [p.diffusive for p in res.points],
+            "ea_eV": res.ea_eV,
+            "sigma_25C_S_cm": res.sigma_25C_S_cm,
+        }
         out.append(row)
         print(json.dumps(row))
     print(f"\nper network: {np.median([r['network_s'] + r['kmc_s'] for r in out]):.1f} s median")

@@ -39,8 +39,10 @@ def md_rate(model: str, steps: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         run_md(s, 600, 2, f"{d}/warm.traj", calculator=calc)  # warm-up (graph build, JIT)
         r = run_md(s, 600, steps, f"{d}/md.traj", calculator=calc, interval=5)
-    print(f"MD {model}: {len(s)} atoms, {steps} steps: {r.steps_per_s:.2f} steps/s "
-          f"({r.steps_per_s * len(s):.0f} atom-steps/s, {1 / r.steps_per_s:.2f} s/step)")
+    print(
+        f"MD {model}: {len(s)} atoms, {steps} steps: {r.steps_per_s:.2f} steps/s "
+        f"({r.steps_per_s * len(s):.0f} atom-steps/s, {1 / r.steps_per_s:.2f} s/step)"
+    )
 
 
 def batching(n: int = 4, repeats: int = 3) -> None:
@@ -50,8 +52,15 @@ def batching(n: int = 4, repeats: int = 3) -> None:
     s = cell()
     model = CHGNet.load(verbose=False, use_device="cpu")
     rng = np.random.default_rng(0)
-    copies = [Structure(s.lattice, s.species, s.cart_coords + rng.normal(0, 0.05, (len(s), 3)),
-                        coords_are_cartesian=True) for _ in range(n)]
+    copies = [
+        Structure(
+            s.lattice,
+            s.species,
+            s.cart_coords + rng.normal(0, 0.05, (len(s), 3)),
+            coords_are_cartesian=True,
+        )
+        for _ in range(n)
+    ]
     model.predict_structure(copies[0])
     loop, batch = [], []
     for _ in range(repeats):
@@ -62,8 +71,11 @@ def batching(n: int = 4, repeats: int = 3) -> None:
         t = time.perf_counter()
         model.predict_structure(copies, task="efs", batch_size=n)
         batch.append(time.perf_counter() - t)
-    print(f"CHGNet {n} x {len(s)} atoms: loop {np.median(loop):.2f} s, one batch {np.median(batch):.2f} s "
-          f"-> batch speed-up {np.median(loop) / np.median(batch):.2f}x")
+    print(
+        f"CHGNet {n} x {len(s)} atoms: loop {np.median(loop):.2f} s, one batch "
+        f"{np.median(batch):.2f} s "
+        f"-> batch speed-up {np.median(loop) / np.median(batch):.2f}x"
+    )
 
 
 def msd_speed() -> None:
@@ -75,8 +87,10 @@ def msd_speed() -> None:
     t1 = time.perf_counter()
     b = msd_direct(x)
     t2 = time.perf_counter()
-    print(f"MSD 2000 frames x 64 atoms: FFT {t1 - t:.3f} s, direct loop {t2 - t1:.2f} s "
-          f"({(t2 - t1) / (t1 - t):.0f}x), max diff {np.abs(a - b).max():.1e} A^2")
+    print(
+        f"MSD 2000 frames x 64 atoms: FFT {t1 - t:.3f} s, direct loop {t2 - t1:.2f} s "
+        f"({(t2 - t1) / (t1 - t):.0f}x), max diff {np.abs(a - b).max():.1e} A^2"
+    )
     try:
         import pymatgen.analysis.diffusion  # noqa: F401
 

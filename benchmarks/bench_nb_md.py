@@ -30,8 +30,12 @@ from halidelab.structures.models import build_models
 from halidelab.transport.diffusion import analyse_trajectory, md_arrhenius
 from halidelab.transport.md import run_md
 
-#: what Chen et al. measured (MISSION.md, 25 C): LZC ~0.5 mS/cm; LZNC (x = 0.2) 1.03 mS/cm, Ea 0.327 eV
-MEASURED = {0.0: "measured sigma 5.0e-04 S/cm", 0.2: "measured at x = 0.2: sigma 1.03e-03 S/cm, Ea 0.327 eV"}
+#: what Chen et al. measured (MISSION.md, 25 C): LZC ~0.5 mS/cm;
+#: LZNC (x = 0.2) 1.03 mS/cm, Ea 0.327 eV
+MEASURED = {
+    0.0: "measured sigma 5.0e-04 S/cm",
+    0.2: "measured at x = 0.2: sigma 1.03e-03 S/cm, Ea 0.327 eV",
+}
 
 
 def _label(x: float) -> str:
@@ -56,8 +60,12 @@ def main() -> None:
     ap.add_argument("--skip-ps", type=float, default=1.0)
     ap.add_argument("--timestep", type=float, default=2.0)
     ap.add_argument("--out", default="bench_out/nb_md")
-    ap.add_argument("--x", default="0,1/3", help="Nb contents (multiples of 1/6 fit the 54-atom cell)")
-    ap.add_argument("--plot-only", action="store_true", help="table and figure from summary.json, no MD")
+    ap.add_argument(
+        "--x", default="0,1/3", help="Nb contents (multiples of 1/6 fit the 54-atom cell)"
+    )
+    ap.add_argument(
+        "--plot-only", action="store_true", help="table and figure from summary.json, no MD"
+    )
     args = ap.parse_args()
     if args.plot_only:
         report(Path(args.out))
@@ -76,30 +84,60 @@ def main() -> None:
         subs = [Substitution("Nb", "Zr", x)] if x > 0 else []
         tag = label.replace("/", "")
         folder = out / tag
-        model = build_models(design_composition("Li2ZrCl6", subs), supercell=[1, 1, 2], n_configs=1, seed=0)
+        model = build_models(
+            design_composition("Li2ZrCl6", subs), supercell=[1, 1, 2], n_configs=1, seed=0
+        )
         t0 = time.perf_counter()
         rel = relax(model.structures[0], calculator=calc, fmax=0.05)
-        print(f"{label}: relaxed {len(rel.to_structure())} atoms, a = {rel.lattice_final.a_A:.3f} "
-              f"c = {rel.lattice_final.c_A:.3f} A, converged={rel.converged} ({time.perf_counter() - t0:.0f} s)")
+        print(
+            f"{label}: relaxed {len(rel.to_structure())} atoms, a = {rel.lattice_final.a_A:.3f} "
+            f"c = {rel.lattice_final.c_A:.3f} A, converged={rel.converged} "
+            f"({time.perf_counter() - t0:.0f} s)"
+        )
         steps = int(round(args.ps * 1000 / args.timestep))
         diffs, runs = [], []
         for T in temps:
             t1 = time.perf_counter()
-            r = run_md(rel.to_structure(), T, steps, folder / f"md_{T:g}K.traj", timestep_fs=args.timestep,
-                       calculator=calc, thermostat="bussi", mobile="all", seed=0, interval=10, progress=True)
-            d = analyse_trajectory(r.trajectory, skip_ps=args.skip_ps, temperature_K=r.mean_temperature_K)
+            r = run_md(
+                rel.to_structure(),
+                T,
+                steps,
+                folder / f"md_{T:g}K.traj",
+                timestep_fs=args.timestep,
+                calculator=calc,
+                thermostat="bussi",
+                mobile="all",
+                seed=0,
+                interval=10,
+                progress=True,
+            )
+            d = analyse_trajectory(
+                r.trajectory, skip_ps=args.skip_ps, temperature_K=r.mean_temperature_K
+            )
             runs.append(r)
             diffs.append(d)
-            print(f"  {T:.0f} K: <T> {r.mean_temperature_K:.0f} K, {r.duration_ps:.1f} ps, D = {d.d_cm2_s:.2e} "
-                  f"+- {d.d_err_cm2_s:.1e} cm2/s, D_c/D_ab = {_num(d.anisotropy_c_ab):.2f}, sigma = {d.sigma_S_cm:.2e} S/cm, "
-                  f"drift {_num(r.conserved_drift_eV_atom):.1e} eV/atom ({time.perf_counter() - t1:.0f} s)")
+            print(
+                f"  {T:.0f} K: <T> {r.mean_temperature_K:.0f} K, {r.duration_ps:.1f} ps, D = "
+                f"{d.d_cm2_s:.2e} "
+                f"+- {d.d_err_cm2_s:.1e} cm2/s, D_c/D_ab = {_num(d.anisotropy_c_ab):.2f}, sigma = "
+                f"{d.sigma_S_cm:.2e} S/cm, "
+                f"drift {_num(r.conserved_drift_eV_atom):.1e} eV/atom "
+                f"({time.perf_counter() - t1:.0f} s)"
+            )
         arr = md_arrhenius(diffs)
         summary[label] = {
-            "x": x, "a_A": rel.lattice_final.a_A, "c_A": rel.lattice_final.c_A,
-            "runs": [r.to_dict() for r in runs], "diffusion": [d.to_dict() for d in diffs],
+            "x": x,
+            "a_A": rel.lattice_final.a_A,
+            "c_A": rel.lattice_final.c_A,
+            "runs": [r.to_dict() for r in runs],
+            "diffusion": [d.to_dict() for d in diffs],
             "arrhenius": arr.to_dict(),
         }
-        old = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+        old = (
+            json.loads((out / "summary.json").read_text())
+            if (out / "summary.json").is_file()
+            else {}
+        )
         (out / "summary.json").write_text(json.dumps({**old, **summary}, indent=1, default=str))
     report(out)
 
@@ -118,17 +156,30 @@ def report(out: Path) -> None:
     for label, s in summary.items():  # summaries written before "x" was stored
         m = re.search(r"Nb([0-9/]+)Cl", label)
         s.setdefault("x", float(Fraction(m.group(1))) if m else 0.0)
-    print(f"\n{'composition':20s} {'a':>7s} {'c':>7s} {'Ea (eV)':>14s} {'sigma300 (S/cm)':>28s}  measured")
+    print(
+        f"\n{'composition':20s} {'a':>7s} {'c':>7s} {'Ea (eV)':>14s} {'sigma300 (S/cm)':>28s}  "
+        "measured"
+    )
     for label, s in summary.items():
         a = s["arrhenius"]
-        print(f"{label:20s} {s['a_A']:7.3f} {s['c_A']:7.3f} {a['ea_eV']:.3f} +- {a['ea_err_eV']:.3f} "
-              f"{a['sigma_300K_S_cm']:.1e} [{a['sigma_300K_low_S_cm']:.0e}, {a['sigma_300K_high_S_cm']:.0e}]  "
-              f"{MEASURED.get(round(s['x'], 1), '-')}")
+        print(
+            f"{label:20s} {s['a_A']:7.3f} {s['c_A']:7.3f} {a['ea_eV']:.3f} +- {a['ea_err_eV']:.3f} "
+            f"{a['sigma_300K_S_cm']:.1e} [{a['sigma_300K_low_S_cm']:.0e}, "
+            f"{a['sigma_300K_high_S_cm']:.0e}]  "
+            f"{MEASURED.get(round(s['x'], 1), '-')}"
+        )
         for w in a.get("warnings", []):
             print(f"  warning: {w}")
-    items = [(label, s["arrhenius"]) for label, s in sorted(summary.items(), key=lambda kv: kv[1]["x"])]
-    fig = md_arrhenius_figure(items, measured=[("LZC (Chen 2025)", 298.15, 5.0e-4),
-                                               ("LZNC x = 0.2 (Chen 2025)", 298.15, 1.03e-3)])
+    items = [
+        (label, s["arrhenius"]) for label, s in sorted(summary.items(), key=lambda kv: kv[1]["x"])
+    ]
+    fig = md_arrhenius_figure(
+        items,
+        measured=[
+            ("LZC (Chen 2025)", 298.15, 5.0e-4),
+            ("LZNC x = 0.2 (Chen 2025)", 298.15, 1.03e-3),
+        ],
+    )
     fig.savefig(out / "arrhenius.png", dpi=130)
     print(f"figure: {out / 'arrhenius.png'}")
 

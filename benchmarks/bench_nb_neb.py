@@ -31,27 +31,48 @@ def main() -> None:
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     rows = []
-    for label, subs in (("Li2ZrCl6", []), ("Li5/3Zr2/3Nb1/3Cl6", [Substitution("Nb", "Zr", 1 / 3)])):
+    for label, subs in (
+        ("Li2ZrCl6", []),
+        ("Li5/3Zr2/3Nb1/3Cl6", [Substitution("Nb", "Zr", 1 / 3)]),
+    ):
         model = build_models(design_composition("Li2ZrCl6", subs), supercell=1, n_configs=1, seed=0)
         t = time.perf_counter()
         pot = Potential(args.model, threads=args.threads)
         rel = relax(model.structures[0], pot, fmax=args.fmax)
-        study = neb_study(rel.to_structure(), hops="distinct", model=pot, n_images=args.images, fmax=args.fmax)
+        study = neb_study(
+            rel.to_structure(), hops="distinct", model=pot, n_images=args.images, fmax=args.fmax
+        )
         wall = time.perf_counter() - t
         for r in study.results:
-            print(f"{label:20s} {r.label:22s} fwd {r.barrier_forward_eV:.3f} bwd {r.barrier_backward_eV:.3f} eV "
-                  f"converged={r.converged}")
+            print(
+                f"{label:20s} {r.label:22s} fwd {r.barrier_forward_eV:.3f} bwd "
+                f"{r.barrier_backward_eV:.3f} eV "
+                f"converged={r.converged}"
+            )
         p = study.percolation
-        rows.append((label, rel.lattice_final.a_A, rel.lattice_final.c_A, p.ea_1d_eV if p else None,
-                     p.ea_3d_eV if p else None, study.all_converged, wall))
+        rows.append(
+            (
+                label,
+                rel.lattice_final.a_A,
+                rel.lattice_final.c_A,
+                p.ea_1d_eV if p else None,
+                p.ea_3d_eV if p else None,
+                study.all_converged,
+                wall,
+            )
+        )
     print(f"\n{'composition':20s} {'a (A)':>7s} {'c (A)':>7s} {'E1D':>6s} {'E3D':>6s} conv  wall")
     for lab, a, c, e1, e3, conv, wall in rows:
-        print(f"{lab:20s} {a:7.3f} {c:7.3f} {e1 if e1 is None else round(e1, 3)!s:>6s} "
-              f"{e3 if e3 is None else round(e3, 3)!s:>6s} {conv!s:5s} {wall:5.0f} s")
+        print(
+            f"{lab:20s} {a:7.3f} {c:7.3f} {e1 if e1 is None else round(e1, 3)!s:>6s} "
+            f"{e3 if e3 is None else round(e3, 3)!s:>6s} {conv!s:5s} {wall:5.0f} s"
+        )
     (_, _, _, e1a, e3a, _, _), (_, _, _, e1b, e3b, _, _) = rows
     if None not in (e1a, e3a, e1b, e3b):
-        print(f"\nNb changes the 1D barrier by {100 * (e1b - e1a) / e1a:+.0f}% and the 3D barrier by "
-              f"{100 * (e3b - e3a) / e3a:+.0f}% in this model ({args.model}).")
+        print(
+            f"\nNb changes the 1D barrier by {100 * (e1b - e1a) / e1a:+.0f}% and the 3D barrier by "
+            f"{100 * (e3b - e3a) / e3a:+.0f}% in this model ({args.model})."
+        )
 
 
 if __name__ == "__main__":

@@ -29,11 +29,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--supercell", default="1", help="prototype cells: 1 (27 atoms) or 2 (54 atoms)")
+    ap.add_argument(
+        "--supercell", default="1", help="prototype cells: 1 (27 atoms) or 2 (54 atoms)"
+    )
     ap.add_argument("--via", choices=["model", "calculator"], default="model")
-    ap.add_argument("--structure", default=None,
-                    help="a CIF/JSON of the model instead of the first Li2ZrCl6 ordering (the same input "
-                         "for runs of different code versions)")
+    ap.add_argument(
+        "--structure",
+        default=None,
+        help="a CIF/JSON of the model instead of the first Li2ZrCl6 ordering (the same input "
+        "for runs of different code versions)",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -48,33 +53,57 @@ def main() -> None:
 
         s = Structure.from_file(args.structure)
     else:
-        s = build_models(design_composition("Li2ZrCl6"), supercell=int(args.supercell), n_configs=1).structures[0]
+        s = build_models(
+            design_composition("Li2ZrCl6"), supercell=int(args.supercell), n_configs=1
+        ).structures[0]
     t0 = time.perf_counter()
     pot = Potential(args.model, device=args.device, threads=args.threads)
-    calc = get_evaluator(pot) if args.via == "model" else get_calculator(args.model, args.device, args.threads)
+    calc = (
+        get_evaluator(pot)
+        if args.via == "model"
+        else get_calculator(args.model, args.device, args.threads)
+    )
     t_load = time.perf_counter() - t0
 
     def show(r) -> None:
-        print(f"{r.label:12s} {r.mechanism:12s} dir={r.direction:7s} L={r.hop_length_A:.2f} A  "
-              f"Ea_fwd={r.barrier_forward_eV:.3f} Ea_bwd={r.barrier_backward_eV:.3f} dE={r.delta_e_eV:+.3f} eV  "
-              f"conv={r.converged} ends_ok={r.endpoints_ok} steps={r.steps} calls={r.force_calls} "
-              f"wall={r.wall_s:.1f} s  ({r.wall_s / max(r.force_calls, 1) * 1e3:.0f} ms/call)", flush=True)
+        print(
+            f"{r.label:12s} {r.mechanism:12s} dir={r.direction:7s} L={r.hop_length_A:.2f} A  "
+            f"Ea_fwd={r.barrier_forward_eV:.3f} Ea_bwd={r.barrier_backward_eV:.3f} "
+            f"dE={r.delta_e_eV:+.3f} eV  "
+            f"conv={r.converged} ends_ok={r.endpoints_ok} steps={r.steps} calls={r.force_calls} "
+            f"wall={r.wall_s:.1f} s  ({r.wall_s / max(r.force_calls, 1) * 1e3:.0f} ms/call)",
+            flush=True,
+        )
         for w in r.warnings:
             print("    warning:", w, flush=True)
 
-    print(f"{s.composition.reduced_formula}, {len(s)} atoms, model {args.model} via {args.via} "
-          f"(load {t_load:.1f} s), images={args.images} fmax={args.fmax}", flush=True)
+    print(
+        f"{s.composition.reduced_formula}, {len(s)} atoms, model {args.model} via {args.via} "
+        f"(load {t_load:.1f} s), images={args.images} fmax={args.fmax}",
+        flush=True,
+    )
     t1 = time.perf_counter()
-    study = neb_study(s, hops="distinct", calculator=calc, n_images=args.images, fmax=args.fmax,
-                      steps=args.steps, on_result=show)
-    print(f"total {time.perf_counter() - t1:.1f} s for {len(study.results)} hops "
-          f"(initial-state relaxation included)")
+    study = neb_study(
+        s,
+        hops="distinct",
+        calculator=calc,
+        n_images=args.images,
+        fmax=args.fmax,
+        steps=args.steps,
+        on_result=show,
+    )
+    print(
+        f"total {time.perf_counter() - t1:.1f} s for {len(study.results)} hops "
+        f"(initial-state relaxation included)"
+    )
     for sk in study.skipped:
         print("skipped:", sk)
     for c in study.chains:
-        print(f"chain {c.name:28s} barrier {c.barrier_eV:.3f} eV  converged={c.converged}  "
-              f"sites {tuple(round(e, 3) for e in c.site_energies_eV)} "
-              f"saddles {tuple(round(e, 3) for e in c.saddle_energies_eV)}")
+        print(
+            f"chain {c.name:28s} barrier {c.barrier_eV:.3f} eV  converged={c.converged}  "
+            f"sites {tuple(round(e, 3) for e in c.site_energies_eV)} "
+            f"saddles {tuple(round(e, 3) for e in c.saddle_energies_eV)}"
+        )
     p = study.percolation
     if p is not None:
         print(f"percolation: 1D {p.ea_1d_eV} 2D {p.ea_2d_eV} 3D {p.ea_3d_eV} eV")

@@ -36,15 +36,24 @@ def small_case() -> None:
     sites, _ = _resolve_sites(_prototype_sites(proto), proto.lattice, 3, 6)
     from pymatgen.core import Structure
 
-    dis = Structure(s.lattice,
-                    [{"Li+": 0.5} if x.role == "Li" else
-                     ({"Zr4+": 1.0} if x.role == "M" else {"Cl-": 1.0}) for x in sites],
-                    [x.frac for x in sites])
+    dis = Structure(
+        s.lattice,
+        [
+            {"Li+": 0.5} if x.role == "Li" else ({"Zr4+": 1.0} if x.role == "M" else {"Cl-": 1.0})
+            for x in sites
+        ],
+        [x.frac for x in sites],
+    )
     t = time.perf_counter()
-    exact = OrderDisorderedStructureTransformation(algo=0).apply_transformation(dis, return_ranked_list=1)
+    exact = OrderDisorderedStructureTransformation(algo=0).apply_transformation(
+        dis, return_ranked_list=1
+    )
     t_exact = time.perf_counter() - t
-    print(f"Li2ZrCl6 1 cell ({len(li)} Li on 12 sites): halidelab {ours.configurations[0].ewald_energy_eV:.4f} eV"
-          f" in {t_ours:.2f} s; pymatgen exact {exact[0]['energy']:.4f} eV in {t_exact:.2f} s")
+    print(
+        f"Li2ZrCl6 1 cell ({len(li)} Li on 12 sites): halidelab "
+        f"{ours.configurations[0].ewald_energy_eV:.4f} eV"
+        f" in {t_ours:.2f} s; pymatgen exact {exact[0]['energy']:.4f} eV in {t_exact:.2f} s"
+    )
 
 
 def reference_case() -> None:
@@ -52,9 +61,11 @@ def reference_case() -> None:
     for seed in (0, 1, 2):
         t = time.perf_counter()
         m = build_models(d, n_configs=5, seed=seed)
-        print(f"Li1.8Zr0.8Nb0.2Cl6 ({m.n_atoms} atoms) seed {seed}: {time.perf_counter() - t:.2f} s, "
-              f"lowest {m.configurations[0].ewald_energy_eV:.3f} eV, "
-              f"kept {[round(c.relative_energy_meV_atom, 2) for c in m.configurations]} meV/atom")
+        print(
+            f"Li1.8Zr0.8Nb0.2Cl6 ({m.n_atoms} atoms) seed {seed}: {time.perf_counter() - t:.2f} s, "
+            f"lowest {m.configurations[0].ewald_energy_eV:.3f} eV, "
+            f"kept {[round(c.relative_energy_meV_atom, 2) for c in m.configurations]} meV/atom"
+        )
 
 
 if __name__ == "__main__":

@@ -45,12 +45,27 @@ def model_choice() -> None:
     xi, xti = np.nan_to_num(x, nan=-1.0), np.nan_to_num(xt, nan=-1.0)
     models = {
         "HGB (chosen)": (HistGradientBoostingRegressor(random_state=0, **HGB_PARAMS), x, xt),
-        "HGB lr0.05 leaf10": (HistGradientBoostingRegressor(random_state=0, learning_rate=0.05, max_iter=300,
-                                                            min_samples_leaf=10), x, xt),
-        "random forest": (RandomForestRegressor(n_estimators=300, min_samples_leaf=2, max_features=0.33,
-                                                random_state=0, n_jobs=1), xi, xti),
-        "extra trees": (ExtraTreesRegressor(n_estimators=300, min_samples_leaf=2, max_features=0.5,
-                                            random_state=0, n_jobs=1), xi, xti),
+        "HGB lr0.05 leaf10": (
+            HistGradientBoostingRegressor(
+                random_state=0, learning_rate=0.05, max_iter=300, min_samples_leaf=10
+            ),
+            x,
+            xt,
+        ),
+        "random forest": (
+            RandomForestRegressor(
+                n_estimators=300, min_samples_leaf=2, max_features=0.33, random_state=0, n_jobs=1
+            ),
+            xi,
+            xti,
+        ),
+        "extra trees": (
+            ExtraTreesRegressor(
+                n_estimators=300, min_samples_leaf=2, max_features=0.5, random_state=0, n_jobs=1
+            ),
+            xi,
+            xti,
+        ),
     }
     base = np.mean(np.abs(yt[~ct] - np.median(y[~c])))
     print(f"trivial baseline (training median) test MAE: {base:.3f}")
@@ -60,8 +75,10 @@ def model_choice() -> None:
         oof = cross_val_predict(m, xa, y, cv=GroupKFold(5), groups=g)
         m.fit(xa, y)
         p = m.predict(xb)
-        print(f"{name:22s} {np.mean(np.abs(oof - y)[~c]):15.3f} {np.mean(np.abs(p - yt)[~ct]):9.3f} "
-              f"{time.perf_counter() - t:6.1f}")
+        print(
+            f"{name:22s} {np.mean(np.abs(oof - y)[~c]):15.3f} {np.mean(np.abs(p - yt)[~ct]):9.3f} "
+            f"{time.perf_counter() - t:6.1f}"
+        )
 
 
 def obelix_recipe_baseline(seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> None:
@@ -91,8 +108,17 @@ def obelix_recipe_baseline(seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> None:
             y, cens = parse_conductivity(r["Ionic conductivity (S cm-1)"])
             frac = {el.symbol: comp.get_atomic_fraction(el) for el in comp.elements}
             lat = [float(r[k]) for k in ("a", "b", "c", "alpha", "beta", "gamma")]
-            rows.append({"formula": comp.formula.replace(" ", ""), "family": chemical_family(comp), "frac": frac, "sg": float(r["Space group #"]),
-                         "lat": lat, "y": OBELIX_CENSORED_LOG10 if cens else y, "censored": cens})
+            rows.append(
+                {
+                    "formula": comp.formula.replace(" ", ""),
+                    "family": chemical_family(comp),
+                    "frac": frac,
+                    "sg": float(r["Space group #"]),
+                    "lat": lat,
+                    "y": OBELIX_CENSORED_LOG10 if cens else y,
+                    "censored": cens,
+                }
+            )
         return pd.DataFrame(rows)
 
     tr, te = table("train"), table("test")
@@ -109,20 +135,32 @@ def obelix_recipe_baseline(seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> None:
     hal = (te["family"] == "halide").to_numpy() & ~cte
     maes, maes_unc, maes_hal = [], [], []
     for seed in seeds:
-        rf = RandomForestRegressor(n_estimators=50, max_depth=12, max_features="sqrt", min_samples_leaf=2,
-                                   random_state=seed, n_jobs=1).fit(xtr, tr["y"].to_numpy())
+        rf = RandomForestRegressor(
+            n_estimators=50,
+            max_depth=12,
+            max_features="sqrt",
+            min_samples_leaf=2,
+            random_state=seed,
+            n_jobs=1,
+        ).fit(xtr, tr["y"].to_numpy())
         p = rf.predict(xte)
         maes.append(np.mean(np.abs(p - yte)))
         maes_unc.append(np.mean(np.abs(p - yte)[~cte]))
         maes_hal.append(np.mean(np.abs(p - yte)[hal]))
     ours = np.array([q.log10_sigma_S_cm for q in get_model().predict(te["formula"].tolist())])
-    print(f"OBELiX-recipe RF re-run ({len(tr)} train / {len(te)} test rows, {len(seeds)} seeds): "
-          f"test MAE {np.mean(maes):.3f} +- {np.std(maes):.3f} (censored at 1e-15), "
-          f"{np.mean(maes_unc):.3f} +- {np.std(maes_unc):.3f} (uncensored rows), "
-          f"{np.mean(maes_hal):.3f} +- {np.std(maes_hal):.3f} (uncensored halides, n={hal.sum()})")
-    print(f"halidelab prior on the same rows: test MAE {np.mean(np.abs(ours - yte)):.3f} (censored at 1e-15), "
-          f"{np.mean(np.abs(ours - yte)[~cte]):.3f} (uncensored rows), {np.mean(np.abs(ours - yte)[hal]):.3f} "
-          "(uncensored halides)")
+    print(
+        f"OBELiX-recipe RF re-run ({len(tr)} train / {len(te)} test rows, {len(seeds)} seeds): "
+        f"test MAE {np.mean(maes):.3f} +- {np.std(maes):.3f} (censored at 1e-15), "
+        f"{np.mean(maes_unc):.3f} +- {np.std(maes_unc):.3f} (uncensored rows), "
+        f"{np.mean(maes_hal):.3f} +- {np.std(maes_hal):.3f} (uncensored halides, n={hal.sum()})"
+    )
+    print(
+        f"halidelab prior on the same rows: test MAE {np.mean(np.abs(ours - yte)):.3f} (censored "
+        "at 1e-15), "
+        f"{np.mean(np.abs(ours - yte)[~cte]):.3f} (uncensored rows), "
+        f"{np.mean(np.abs(ours - yte)[hal]):.3f} "
+        "(uncensored halides)"
+    )
 
 
 def shipped_metrics() -> None:
@@ -131,9 +169,12 @@ def shipped_metrics() -> None:
     prov = get_model().provenance
     for name in ("cv_metrics", "test_metrics", "test_metrics_halide"):
         m = prov[name]
-        print(f"{name:20s} n={m['n_uncensored']:3d} (+{m['n_censored']} censored) MAE={m['mae']:.3f} "
-              f"RMSE={m['rmse']:.3f} Spearman={m['spearman']:.3f} MAE(OBELiX conv.)={m['mae_obelix_convention']:.3f} "
-              f"coverage90={m['coverage']:.3f} mean width={m['interval_width']:.2f}")
+        print(
+            f"{name:20s} n={m['n_uncensored']:3d} (+{m['n_censored']} censored) MAE={m['mae']:.3f} "
+            f"RMSE={m['rmse']:.3f} Spearman={m['spearman']:.3f} MAE(OBELiX "
+            f"conv.)={m['mae_obelix_convention']:.3f} "
+            f"coverage90={m['coverage']:.3f} mean width={m['interval_width']:.2f}"
+        )
 
 
 def nb_series() -> None:
@@ -141,19 +182,37 @@ def nb_series() -> None:
 
     xs = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
     preds = predict([f"Li{2 - x:.1f}Zr{1 - x:.1f}Nb{x:.1f}Cl6" for x in xs])
-    print(f"{'x':>4s} {'formula':20s} {'log10 s':>8s} {'90% interval':>16s} {'in domain':>9s} {'d_nn':>5s}  nearest")
+    print(
+        f"{'x':>4s} {'formula':20s} {'log10 s':>8s} {'90% interval':>16s} {'in domain':>9s} "
+        f"{'d_nn':>5s}  nearest"
+    )
     for x, p in zip(xs, preds, strict=True):
         n = p.nearest[0]
-        print(f"{x:4.1f} {p.formula:20s} {p.log10_sigma_S_cm:8.2f} "
-              f"[{p.log10_sigma_low_S_cm:6.2f},{p.log10_sigma_high_S_cm:6.2f}] {str(p.in_domain):>9s} "
-              f"{p.nearest_distance:5.2f}  {n.formula} ({n.log10_sigma_S_cm:.2f})")
+        print(
+            f"{x:4.1f} {p.formula:20s} {p.log10_sigma_S_cm:8.2f} "
+            f"[{p.log10_sigma_low_S_cm:6.2f},{p.log10_sigma_high_S_cm:6.2f}] "
+            f"{str(p.in_domain):>9s} "
+            f"{p.nearest_distance:5.2f}  {n.formula} ({n.log10_sigma_S_cm:.2f})"
+        )
 
 
 def generated(n: int, seed: int = 0) -> list[str]:
     """n distinct doped halides Li_a M1_(1-x) M2_x X_b (charge balanced by Li)."""
     rng = np.random.default_rng(seed)
     hosts = {"Y": 3, "In": 3, "Sc": 3, "Er": 3, "Yb": 3, "Lu": 3, "Ho": 3, "Zr": 4, "Hf": 4}
-    dopants = {"Nb": 5, "Ta": 5, "Zr": 4, "Hf": 4, "In": 3, "Y": 3, "Sc": 3, "Mg": 2, "Zn": 2, "Al": 3, "Fe": 3}
+    dopants = {
+        "Nb": 5,
+        "Ta": 5,
+        "Zr": 4,
+        "Hf": 4,
+        "In": 3,
+        "Y": 3,
+        "Sc": 3,
+        "Mg": 2,
+        "Zn": 2,
+        "Al": 3,
+        "Fe": 3,
+    }
     out: set[str] = set()
     hk, dk = list(hosts), list(dopants)
     while len(out) < n:
@@ -179,8 +238,11 @@ def timing(n: int = 10_000) -> None:
     t = time.perf_counter()
     preds = model.predict(formulas)
     dt = time.perf_counter() - t
-    print(f"{len(preds)} predictions (cold cache) in {dt:.2f} s = {1e3 * dt / len(preds):.3f} ms each; "
-          f"{sum(p.in_domain for p in preds)} in domain")
+    print(
+        f"{len(preds)} predictions (cold cache) in {dt:.2f} s = {1e3 * dt / len(preds):.3f} ms "
+        "each; "
+        f"{sum(p.in_domain for p in preds)} in domain"
+    )
 
 
 if __name__ == "__main__":

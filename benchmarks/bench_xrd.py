@@ -33,10 +33,16 @@ from halidelab.structures.xrd import simulate_pattern
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "structures"
 CASES = {
-    "Li3YCl6 P-3m1": ("Li3YCl6_P-3m1_obelix-ei3.cif", dict(da=-0.008, db=-0.008, dc=0.005,
-                                                           dbeta=0.0), ("a", "c")),
-    "Li3InCl6 C2/m": ("Li3InCl6_C2_m_obelix-de5.cif", dict(da=-0.008, db=0.003, dc=0.005,
-                                                           dbeta=0.25), ("a", "b", "c", "beta")),
+    "Li3YCl6 P-3m1": (
+        "Li3YCl6_P-3m1_obelix-ei3.cif",
+        dict(da=-0.008, db=-0.008, dc=0.005, dbeta=0.0),
+        ("a", "c"),
+    ),
+    "Li3InCl6 C2/m": (
+        "Li3InCl6_C2_m_obelix-de5.cif",
+        dict(da=-0.008, db=0.003, dc=0.005, dbeta=0.25),
+        ("a", "b", "c", "beta"),
+    ),
 }
 WIDTHS = {"sharp (0.08-0.12 deg)": (0.02, 0.0, 0.006), "broad (0.35-0.55 deg)": (0.3, 0.0, 0.1)}
 
@@ -45,8 +51,9 @@ def strained(s, da, db, dc, dbeta):
     t = s.copy()
     a, b, c = s.lattice.abc
     al, be, ga = s.lattice.angles
-    t.lattice = Lattice.from_parameters(a * (1 + da), b * (1 + db), c * (1 + dc), al,
-                                        be + dbeta, ga)
+    t.lattice = Lattice.from_parameters(
+        a * (1 + da), b * (1 + db), c * (1 + dc), al, be + dbeta, ga
+    )
     return t
 
 
@@ -65,14 +72,17 @@ def main() -> int:
     for _ in range(20):
         simulate_pattern(s)
     t_ours = (time.perf_counter() - t0) / 20
-    print(f"simulate Li3YCl6 10-80 deg: pymatgen {1e3 * t_pmg:.1f} ms, "
-          f"simulate_pattern {1e3 * t_ours:.1f} ms")
+    print(
+        f"simulate Li3YCl6 10-80 deg: pymatgen {1e3 * t_pmg:.1f} ms, "
+        f"simulate_pattern {1e3 * t_ours:.1f} ms"
+    )
 
     for name, (cif, strain, params) in CASES.items():
         model = read_structure(DATA / cif)
         truth = strained(model, **strain)
-        true = dict(zip(("a", "b", "c", "alpha", "beta", "gamma"), truth.lattice.parameters,
-                        strict=True))
+        true = dict(
+            zip(("a", "b", "c", "alpha", "beta", "gamma"), truth.lattice.parameters, strict=True)
+        )
         for wname, uvw in WIDTHS.items():
             pulls: dict[str, list[float]] = {p: [] for p in params}
             errs: dict[str, list[float]] = {p: [] for p in params}
@@ -88,13 +98,17 @@ def main() -> int:
                     val, err = getattr(res, f"{p}_{unit}"), getattr(res, f"{p}_err_{unit}")
                     errs[p].append(val - true[p])
                     pulls[p].append((val - true[p]) / err)
-            print(f"\n{name}, {wname}: {args.seeds} seeds, median {statistics.median(times):.2f} s "
-                  f"per refinement, {fails} not converged")
+            print(
+                f"\n{name}, {wname}: {args.seeds} seeds, median {statistics.median(times):.2f} s "
+                f"per refinement, {fails} not converged"
+            )
             for p in params:
                 pu = np.array(pulls[p])
-                print(f"  {p:5s} max|err| {np.max(np.abs(errs[p])):.5f}  mean err "
-                      f"{np.mean(errs[p]):+.5f}  pull sd {pu.std(ddof=1):.2f}  mean "
-                      f"{pu.mean():+.2f}  within 2 sigma {100 * np.mean(np.abs(pu) < 2):.0f}%")
+                print(
+                    f"  {p:5s} max|err| {np.max(np.abs(errs[p])):.5f}  mean err "
+                    f"{np.mean(errs[p]):+.5f}  pull sd {pu.std(ddof=1):.2f}  mean "
+                    f"{pu.mean():+.2f}  within 2 sigma {100 * np.mean(np.abs(pu) < 2):.0f}%"
+                )
     return 0
 
 

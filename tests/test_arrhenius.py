@@ -146,8 +146,12 @@ def test_record_round_trip_and_plots(tmp_path):
     with pytest.raises(dataclasses_frozen_error()):
         fit.ea_eV = 1.0  # type: ignore[misc]
     plot_arrhenius(fit, labels=["LZNC"], path=tmp_path / "a.png")
-    plot_volcano([0, 0.1, 0.2, 0.3], [5e-4, 8e-4, 1.03e-3, 7e-4], [0.36, 0.34, 0.327, 0.35],
-                 path=tmp_path / "v.svg")
+    plot_volcano(
+        [0, 0.1, 0.2, 0.3],
+        [5e-4, 8e-4, 1.03e-3, 7e-4],
+        [0.36, 0.34, 0.327, 0.35],
+        path=tmp_path / "v.svg",
+    )
     assert (tmp_path / "a.png").stat().st_size > 1000
     assert (tmp_path / "v.svg").read_text().startswith("<?xml")
 

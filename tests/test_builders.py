@@ -38,8 +38,11 @@ def test_wyckoff_expansion_reproduces_the_shipped_cif(shared_data):
 
 
 def test_rock_salt_and_multiplicities():
-    s = from_wyckoff("Fm-3m", {"a": 5.13}, [{"species": "Li", "coords": [0, 0, 0]},
-                                             {"species": "Cl", "coords": [0.5, 0.5, 0.5]}])
+    s = from_wyckoff(
+        "Fm-3m",
+        {"a": 5.13},
+        [{"species": "Li", "coords": [0, 0, 0]}, {"species": "Cl", "coords": [0.5, 0.5, 0.5]}],
+    )
     assert s.composition.get_el_amt_dict() == {"Li": 4, "Cl": 4}
     d = s.distance_matrix + 100 * __import__("numpy").eye(len(s))
     assert d.min() == pytest.approx(5.13 / 2)
@@ -48,24 +51,67 @@ def test_rock_salt_and_multiplicities():
 def test_models_on_a_json_framework(tmp_path, capsys):
     table = tmp_path / "li3ycl6.json"
     table.write_text(json.dumps(LI3YCL6))
-    rc = main(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--framework", str(table),
-               "--configs", "1", "--no-xrd", "-o", str(tmp_path / "out"), "--json"])
+    rc = main(
+        [
+            "structure",
+            "Li2ZrCl6",
+            "--dopant",
+            "Nb",
+            "--x",
+            "0.2",
+            "--framework",
+            str(table),
+            "--configs",
+            "1",
+            "--no-xrd",
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     (entry,) = json.loads(capsys.readouterr().out)["models"].values()
     assert entry["species_counts"] == {"Li": 27, "Zr": 12, "Nb": 3, "Cl": 90}
 
 
-@pytest.mark.parametrize("spec, match", [
-    ({"space_group": "P9", "lattice": {"a": 5}, "sites": [{"species": "Li", "coords": [0, 0, 0]}]},
-     "unknown space group"),
-    ({"space_group": "Pnma", "lattice": {"a": 5}, "sites": [{"species": "Li", "coords": [0, 0, 0]}]},
-     "needs 'b'"),
-    ({"space_group": "Fm-3m", "lattice": {"a": 5}, "sites": []}, "no sites"),
-    ({"space_group": "Fm-3m", "lattice": {"a": 5}, "sites": [{"species": "Li", "coords": [0, 0]}]},
-     "three"),
-    ({"space_group": "Fm-3m", "lattice": {"a": -5}, "sites": [{"species": "Li", "coords": [0, 0, 0]}]},
-     "positive"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (
+            {
+                "space_group": "P9",
+                "lattice": {"a": 5},
+                "sites": [{"species": "Li", "coords": [0, 0, 0]}],
+            },
+            "unknown space group",
+        ),
+        (
+            {
+                "space_group": "Pnma",
+                "lattice": {"a": 5},
+                "sites": [{"species": "Li", "coords": [0, 0, 0]}],
+            },
+            "needs 'b'",
+        ),
+        ({"space_group": "Fm-3m", "lattice": {"a": 5}, "sites": []}, "no sites"),
+        (
+            {
+                "space_group": "Fm-3m",
+                "lattice": {"a": 5},
+                "sites": [{"species": "Li", "coords": [0, 0]}],
+            },
+            "three",
+        ),
+        (
+            {
+                "space_group": "Fm-3m",
+                "lattice": {"a": -5},
+                "sites": [{"species": "Li", "coords": [0, 0, 0]}],
+            },
+            "positive",
+        ),
+    ],
+)
 def test_bad_tables(spec, match):
     with pytest.raises(StructureError, match=match):
         from_wyckoff(**spec)

@@ -13,7 +13,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def test_design_reference_case_table(capsys):
-    assert main(["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "0,0.1,0.2,0.3,0.4"]) == 0
+    assert (
+        main(["design", "Li2ZrCl6", "--dopant", "Nb", "--site", "Zr", "--x", "0,0.1,0.2,0.3,0.4"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Li1.8Zr0.8Nb0.2Cl6" in out and "-11.1%" in out
     assert "P-3m1" in out and "metastable" in out
@@ -21,15 +24,32 @@ def test_design_reference_case_table(capsys):
 
 
 def test_design_json_is_machine_readable(capsys):
-    assert main(["design", "Li3InCl6", "--dopant", "Zr", "--site", "In", "--x", "0.1..0.5:0.1",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "design",
+                "Li3InCl6",
+                "--dopant",
+                "Zr",
+                "--site",
+                "In",
+                "--x",
+                "0.1..0.5:0.1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     formulas = [e["composition"]["formula"] for e in data["entries"]]
     assert formulas[-1] == "Li2.5In0.5Zr0.5Cl6" and len(formulas) == 5
 
 
 def test_design_high_entropy_and_anion(capsys):
-    assert main(["design", "Li3InCl6", "--dopants", "Y:0.16,Er:0.16,Yb:0.16,Zr:0.25", "--site", "In"]) == 0
+    assert (
+        main(["design", "Li3InCl6", "--dopants", "Y:0.16,Er:0.16,Yb:0.16,Zr:0.25", "--site", "In"])
+        == 0
+    )
     assert "Li2.75In0.27Y0.16Er0.16Yb0.16Zr0.25Cl6" in capsys.readouterr().out
     assert main(["design", "Li2ZrCl6", "--dopant", "O", "--site", "Cl", "--x", "0.5"]) == 0
     assert "Li2.5ZrCl5.5O0.5" in capsys.readouterr().out
@@ -42,8 +62,22 @@ def test_design_structure_change_warning(capsys):
 
 def test_structure_command_writes_models(tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--supercell", "auto",
-               "--configs", "2", "-o", str(out)])
+    rc = main(
+        [
+            "structure",
+            "Li2ZrCl6",
+            "--dopant",
+            "Nb",
+            "--x",
+            "0.2",
+            "--supercell",
+            "auto",
+            "--configs",
+            "2",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert (out / "Li1.8Zr0.8Nb0.2Cl6_c0.cif").is_file()
     man = json.loads((out / "manifest.json").read_text())
@@ -52,8 +86,23 @@ def test_structure_command_writes_models(tmp_path, capsys):
 
 def test_structure_from_users_framework_cif(tmp_path, capsys):
     cif = SHARED / "structures" / "Li3InCl6_C2_m_obelix-de5.cif"
-    rc = main(["structure", "Li3InCl6", "--dopant", "Zr", "--x", "0.5", "--framework", str(cif),
-               "--configs", "1", "-o", str(tmp_path), "--json"])
+    rc = main(
+        [
+            "structure",
+            "Li3InCl6",
+            "--dopant",
+            "Zr",
+            "--x",
+            "0.5",
+            "--framework",
+            str(cif),
+            "--configs",
+            "1",
+            "-o",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     assert rc == 0
     man = json.loads(capsys.readouterr().out)
     (entry,) = man["models"].values()
@@ -108,10 +157,13 @@ BAD = [
 @pytest.mark.parametrize("argv", BAD, ids=[" ".join(a) or "empty" for a in BAD])
 def test_bad_input_gives_one_line_and_exit_2(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "corrupt.cif").write_text("data_x\n_cell_length_a 5\nloop_\n_atom_site_label\n1 2 3\n")
+    (tmp_path / "corrupt.cif").write_text(
+        "data_x\n_cell_length_a 5\nloop_\n_atom_site_label\n1 2 3\n"
+    )
     (tmp_path / "empty.cif").write_text("")
     (tmp_path / "nitride.cif").write_bytes(
-        (SHARED / "structures" / "Li6Br3N_Fm-3m_obelix-kkn.cif").read_bytes())
+        (SHARED / "structures" / "Li6Br3N_Fm-3m_obelix-kkn.cif").read_bytes()
+    )
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 2, err
@@ -127,8 +179,29 @@ def test_at_least_30_malformed_inputs():
 def test_structure_ball_milled_state(tmp_path, capsys):
     from halidelab.cli import main
 
-    assert main(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.2", "--state", "ball-milled",
-                 "--configs", "2", "--no-xrd", "--formats", "cif", "-o", str(tmp_path), "--json"]) == 0
+    assert (
+        main(
+            [
+                "structure",
+                "Li2ZrCl6",
+                "--dopant",
+                "Nb",
+                "--x",
+                "0.2",
+                "--state",
+                "ball-milled",
+                "--configs",
+                "2",
+                "--no-xrd",
+                "--formats",
+                "cif",
+                "-o",
+                str(tmp_path),
+                "--json",
+            ]
+        )
+        == 0
+    )
     import json
 
     man = json.loads(capsys.readouterr().out)["models"]["Li1.8Zr0.8Nb0.2Cl6"]

@@ -68,7 +68,9 @@ def test_zr_in_li3incl6_creates_vacancies():
 
 
 def test_high_entropy_mix_is_neutral():
-    subs = [Substitution(e, "In", x) for e, x in [("Y", .16), ("Er", .16), ("Yb", .16), ("Zr", .25)]]
+    subs = [
+        Substitution(e, "In", x) for e, x in [("Y", 0.16), ("Er", 0.16), ("Yb", 0.16), ("Zr", 0.25)]
+    ]
     d = design_composition("Li3InCl6", subs)
     assert d.amounts["Li"] == pytest.approx(2.75)
     assert d.amounts["In"] == pytest.approx(0.27)
@@ -121,8 +123,10 @@ def test_impossible_requests_are_refused(parent, sub, match):
         design_composition(parent, sub)
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "Li2ZrCL6", "li2zrcl6", "Li2Zr$Cl6", "Li-2ZrCl6",
-                                 "Li2Qq6", "Li2ZrCl6)", "123"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "   ", "Li2ZrCL6", "li2zrcl6", "Li2Zr$Cl6", "Li-2ZrCl6", "Li2Qq6", "Li2ZrCl6)", "123"],
+)
 def test_malformed_parents(bad):
     with pytest.raises(CompositionError):
         design_composition(bad)
@@ -166,7 +170,9 @@ def test_concentrations_per_cm3():
 
 
 def test_record_round_trip():
-    d = design_composition("Li3InCl6", [Substitution("Zr", "In", 0.2), Substitution("F", "Cl", 0.3)])
+    d = design_composition(
+        "Li3InCl6", [Substitution("Zr", "In", 0.2), Substitution("F", "Cl", 0.3)]
+    )
     again = type(d).from_dict(d.to_dict())
     assert again == d
 
@@ -177,8 +183,18 @@ def test_format_formula():
 
 
 PARENTS = ["Li2ZrCl6", "Li3YCl6", "Li3InCl6", "Li3ErCl6", "Li3YBr6", "Li2HfCl6"]
-DOPANTS = [("Nb", None), ("Ta", None), ("In", None), ("Mg", None), ("Sc", None), ("Zr", None),
-           ("W", 6), ("Fe", 3), ("Y", None), ("Hf", None)]
+DOPANTS = [
+    ("Nb", None),
+    ("Ta", None),
+    ("In", None),
+    ("Mg", None),
+    ("Sc", None),
+    ("Zr", None),
+    ("W", 6),
+    ("Fe", 3),
+    ("Y", None),
+    ("Hf", None),
+]
 
 
 @settings(max_examples=150, deadline=None)

@@ -51,8 +51,14 @@ def _run(prelude: str, threads: str | None) -> dict:
         env.pop(var, None)
         if threads:
             env[var] = threads
-    res = subprocess.run([sys.executable, "-c", SCRIPT, prelude], env=env, capture_output=True,
-                         text=True, timeout=600, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT, prelude],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 

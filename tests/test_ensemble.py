@@ -43,8 +43,12 @@ def test_false_claims_happen_at_the_stated_rate():
         hits += compare(a, b, "differs").resolved
     assert 0.03 < hits / trials < 0.075
     # a real difference of 4 standard deviations is found nearly always
-    found = sum(compare(ensemble_stat(rng.normal(0, 1, 4)), ensemble_stat(rng.normal(4, 1, 4)), "x").resolved
-                for _ in range(200))
+    found = sum(
+        compare(
+            ensemble_stat(rng.normal(0, 1, 4)), ensemble_stat(rng.normal(4, 1, 4)), "x"
+        ).resolved
+        for _ in range(200)
+    )
     assert found > 180
 
 
@@ -58,7 +62,9 @@ def test_trend_and_peak():
     xs = [0, 0.1, 0.2, 0.3, 0.4]
     falling = [ensemble_stat(209 - 5 * x + rng.normal(0, 0.05, 4)) for x in xs]
     t = trend(xs, falling, "expands", "contracts", "V", "A^3")
-    assert t.resolved and t.text.startswith("contracts") and t.estimate == pytest.approx(-5, abs=0.5)
+    assert (
+        t.resolved and t.text.startswith("contracts") and t.estimate == pytest.approx(-5, abs=0.5)
+    )
     flat = [ensemble_stat(rng.normal(209, 1.0, 3)) for _ in xs]
     assert not trend(xs, flat, "up", "down").resolved
     volcano = [ensemble_stat(m + rng.normal(0, 0.02, 4)) for m in (-3.3, -3.1, -2.9, -3.1, -3.4)]

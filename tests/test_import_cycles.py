@@ -43,7 +43,10 @@ def import_graph() -> dict[str, set[str]]:
                     up = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*up, base] if base else up)
                 # "from pkg import mod" imports the module pkg.mod when there is one
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                    for a in node.names
+                ]
             for t in targets:
                 while t and t not in modules:  # "import a.b.c" of a name inside a module
                     t = t.rpartition(".")[0]
@@ -113,7 +116,9 @@ def test_the_graph_sees_deferred_and_relative_imports():
 def test_no_new_import_cycle():
     found = cycles(import_graph())
     new = [sorted(c) for c in found if not any(c <= allowed for allowed in ALLOWED_CYCLES)]
-    assert not new, f"new import cycle(s): {new}; break them (a lower module must not import a higher one)"
+    assert not new, (
+        f"new import cycle(s): {new}; break them (a lower module must not import a higher one)"
+    )
     gone = [sorted(a) for a in ALLOWED_CYCLES if not any(c <= a for c in found)]
     assert not gone, f"these allowed cycles are gone: delete them from ALLOWED_CYCLES: {gone}"
 
@@ -122,8 +127,15 @@ def test_the_engine_imports_no_physics_above_it():
     """engine/ runs MLIP work for the physics; it imports none of it (and no cycle holds it)."""
     g = import_graph()
     engine = {m for m in g if m.startswith("halidelab.engine")}
-    below = {"halidelab.atoms", "halidelab.errors", "halidelab.potentials", "halidelab.records",
-             "halidelab.units", "halidelab.constants", "halidelab"}
+    below = {
+        "halidelab.atoms",
+        "halidelab.errors",
+        "halidelab.potentials",
+        "halidelab.records",
+        "halidelab.units",
+        "halidelab.constants",
+        "halidelab",
+    }
     for m in engine:
         assert g[m] <= engine | below, f"{m} imports {sorted(g[m] - engine - below)}"
     assert not any(c & engine for c in cycles(g))

@@ -94,11 +94,25 @@ def test_atomic_write_keeps_the_old_file_on_a_crash(tmp_path):
 
 
 def test_json_is_strict_and_nan_is_null(tmp_path):
-    data = {"a": math.nan, "b": [1.0, math.inf, -math.inf], "c": np.float64("nan"),
-            "d": np.arange(3), "e": np.int64(7), "f": tmp_path, "g": (np.float32(1.5),)}
+    data = {
+        "a": math.nan,
+        "b": [1.0, math.inf, -math.inf],
+        "c": np.float64("nan"),
+        "d": np.arange(3),
+        "e": np.int64(7),
+        "f": tmp_path,
+        "g": (np.float32(1.5),),
+    }
     text = dumps_json(data)
     back = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c}"))
-    assert back == {"a": None, "b": [1.0, None, None], "c": None, "d": [0, 1, 2], "e": 7,
-                    "f": str(tmp_path), "g": [1.5]}
+    assert back == {
+        "a": None,
+        "b": [1.0, None, None],
+        "c": None,
+        "d": [0, 1, 2],
+        "e": 7,
+        "f": str(tmp_path),
+        "g": [1.5],
+    }
     write_json(tmp_path / "x.json", data)
     assert json.loads((tmp_path / "x.json").read_text())["b"] == [1.0, None, None]

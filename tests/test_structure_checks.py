@@ -27,7 +27,9 @@ TEST_CIF = Path(__file__).parent / "data" / "structures" / "Li3YCl6_P-3m1_obelix
 
 
 def _licl(a: float = 5.14) -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    )
 
 
 def test_overlap_is_an_error_naming_the_pair():
@@ -58,8 +60,11 @@ def test_vacuum_gap_is_measured_across_the_cell():
     bulk = _licl()
     gap, _ = vacuum_gap(bulk)
     assert gap == pytest.approx(5.14 / 2)  # planes of atoms every a/2
-    slab = Structure(Lattice.orthorhombic(5.14, 5.14, 30.14), bulk.species,
-                     [[f[0], f[1], f[2] * 5.14 / 30.14] for f in bulk.frac_coords])
+    slab = Structure(
+        Lattice.orthorhombic(5.14, 5.14, 30.14),
+        bulk.species,
+        [[f[0], f[1], f[2] * 5.14 / 30.14] for f in bulk.frac_coords],
+    )
     gap, axis = vacuum_gap(slab)
     assert axis == 2 and gap == pytest.approx(30.14 - 5.14 / 2)
     assert gap > VACUUM_GAP_A
@@ -131,9 +136,20 @@ def test_argyrodite_keeps_its_ps4_units():
 def test_far_coordinate_is_refused_without_exhausting_memory(tmp_path):
     """A POSCAR line with x = 1e9 (found by hypothesis under CI's derandomised profile: the
     neighbour search allocated ~24 GB) is a one-line error; -0.25 or 1.25 still read."""
-    s = Structure(Lattice.cubic(5.14), ["Li"] * 4 + ["Cl"] * 4,
-                  [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
-                   [0.5, 0.5, 0.5], [0, 0, 0.5], [0, 0.5, 0], [0.5, 0, 0]])
+    s = Structure(
+        Lattice.cubic(5.14),
+        ["Li"] * 4 + ["Cl"] * 4,
+        [
+            [0, 0, 0],
+            [0.5, 0.5, 0],
+            [0.5, 0, 0.5],
+            [0, 0.5, 0.5],
+            [0.5, 0.5, 0.5],
+            [0, 0, 0.5],
+            [0, 0.5, 0],
+            [0.5, 0, 0],
+        ],
+    )
     text = s.to(fmt="poscar").splitlines()
     first = next(i for i, line in enumerate(text) if line.strip().lower().startswith("direct")) + 3
     text[first] = "1e9 0.0 0.5 Li"
@@ -146,7 +162,10 @@ def test_far_coordinate_is_refused_without_exhausting_memory(tmp_path):
 
 
 def test_collapsed_cell_is_refused():
-    s = Structure(Lattice([[5.14, 0, 0], [1e-6, 1e-6, 0], [0, 0, 5.14]]), ["Li", "Cl"],
-                  [[0, 0, 0], [0.5, 0.5, 0.5]])
+    s = Structure(
+        Lattice([[5.14, 0, 0], [1e-6, 1e-6, 0], [0, 0, 5.14]]),
+        ["Li", "Cl"],
+        [[0, 0, 0], [0.5, 0.5, 0.5]],
+    )
     with pytest.raises(StructureError, match="per atom"):
         check_structure(s, "flat")

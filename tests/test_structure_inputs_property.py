@@ -16,14 +16,41 @@ from halidelab.structures.checks import check_structure
 from halidelab.structures.models import order_structure
 from halidelab.structures.prototypes import read_structure
 
-_BASE = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+_BASE = Structure.from_spacegroup(
+    "Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+)
 _CIF = _BASE.to(fmt="cif")
 _POSCAR = _BASE.to(fmt="poscar")
 _DISORDERED = Path(__file__).parent / "data" / "structures" / "Li3YCl6_P-3m1_obelix-ei3.cif"
 
-_TOKENS = ["nan", "inf", "-inf", "0", "-1", "1e308", "-1e-308", "1e9", "0.5", "2", "x", "?", ".",
-           "Li", "Cl", "Xx", "_atom_site_occupancy", "loop_", "Direct", "Cartesian", "", "1 1 1",
-           "'", '"', ";", "#"]
+_TOKENS = [
+    "nan",
+    "inf",
+    "-inf",
+    "0",
+    "-1",
+    "1e308",
+    "-1e-308",
+    "1e9",
+    "0.5",
+    "2",
+    "x",
+    "?",
+    ".",
+    "Li",
+    "Cl",
+    "Xx",
+    "_atom_site_occupancy",
+    "loop_",
+    "Direct",
+    "Cartesian",
+    "",
+    "1 1 1",
+    "'",
+    '"',
+    ";",
+    "#",
+]
 
 
 def _mutate(text: str, data: st.DataObject) -> str:
@@ -69,8 +96,11 @@ def _check(text: str, name: str) -> None:
             return
 
 
-_SETTINGS = settings(max_examples=60, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @_SETTINGS
@@ -80,8 +110,11 @@ def test_mutated_structure_files_give_halidelab_errors(data, case):
     _check(_mutate(text, data), name)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.data())
 def test_mutated_partially_occupied_cif(data):
     _check(_mutate(_DISORDERED.read_text(), data), "disordered.cif")

@@ -83,7 +83,9 @@ def test_seed_makes_it_deterministic():
     d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
     a = build_models(d, n_configs=2, seed=3, sweeps=20)
     b = build_models(d, n_configs=2, seed=3, sweeps=20)
-    assert [c.ewald_energy_eV for c in a.configurations] == [c.ewald_energy_eV for c in b.configurations]
+    assert [c.ewald_energy_eV for c in a.configurations] == [
+        c.ewald_energy_eV for c in b.configurations
+    ]
 
 
 def test_li2zrcl6_in_the_li3ycl6_framework():
@@ -116,13 +118,18 @@ def test_vegard_estimate_contracts_with_nb():
 
 
 def test_monoclinic_framework_and_anion_substitution():
-    m = build_models(design_composition("Li3InCl6", Substitution("Zr", "In", 0.5)),
-                     n_configs=1, seed=0, sweeps=20)
+    m = build_models(
+        design_composition("Li3InCl6", Substitution("Zr", "In", 0.5)),
+        n_configs=1,
+        seed=0,
+        sweeps=20,
+    )
     assert m.space_group == "C2/m"
     comp = m.structures[0].composition.get_el_amt_dict()
     assert comp["Zr"] == comp["In"] and comp["Li"] == 2.5 * m.n_formula_units
-    o = build_models(design_composition("Li2ZrCl6", Substitution("O", "Cl", 0.5)),
-                     n_configs=1, seed=0, sweeps=20)
+    o = build_models(
+        design_composition("Li2ZrCl6", Substitution("O", "Cl", 0.5)), n_configs=1, seed=0, sweeps=20
+    )
     comp = o.structures[0].composition.get_el_amt_dict()
     assert comp["O"] / o.n_formula_units == pytest.approx(0.5)
     assert comp["Li"] / o.n_formula_units == pytest.approx(2.5)
@@ -131,9 +138,13 @@ def test_monoclinic_framework_and_anion_substitution():
 def test_write_and_read_back(tmp_path, lznc):
     man = write_models([lznc], tmp_path, formats=["cif", "poscar", "extxyz"], xrd=True)
     files = man["models"]["Li1.8Zr0.8Nb0.2Cl6"]["files"][0]
-    assert files == ["Li1.8Zr0.8Nb0.2Cl6_c0.cif", "Li1.8Zr0.8Nb0.2Cl6_c0.vasp",
-                     "Li1.8Zr0.8Nb0.2Cl6_c0.extxyz", "Li1.8Zr0.8Nb0.2Cl6_c0_xrd.csv",
-                     "Li1.8Zr0.8Nb0.2Cl6_c0_xrd.xy"]
+    assert files == [
+        "Li1.8Zr0.8Nb0.2Cl6_c0.cif",
+        "Li1.8Zr0.8Nb0.2Cl6_c0.vasp",
+        "Li1.8Zr0.8Nb0.2Cl6_c0.extxyz",
+        "Li1.8Zr0.8Nb0.2Cl6_c0_xrd.csv",
+        "Li1.8Zr0.8Nb0.2Cl6_c0_xrd.xy",
+    ]
     # the strongest low-angle reflection of the P-3m1 framework: (110) of the parent
     # cell, d = a/2 (hexagonal), here (1 1 0) of the 1x1x5 supercell too
     import csv
@@ -208,7 +219,9 @@ def test_ball_milled_models_are_cation_disordered_on_octahedral_holes(lznc_mille
 def test_ball_milled_sampling_is_reproducible_and_annealed_has_no_disorder(lznc_milled, lznc):
     d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
     again = build_models(d, n_configs=3, seed=2, state="ball-milled")
-    assert [c.structure for c in again.configurations] == [c.structure for c in lznc_milled.configurations]
+    assert [c.structure for c in again.configurations] == [
+        c.structure for c in lznc_milled.configurations
+    ]
     assert all(c.disorder is None for c in lznc.configurations) and lznc.state == "annealed"
     with pytest.raises(StructureError, match="synthesis state"):
         build_models(d, state="quenched")

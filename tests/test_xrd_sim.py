@@ -65,8 +65,9 @@ def test_li3ycl6_strong_low_angle_reflections(lyc, lyc_pattern):
 
 def test_every_peak_obeys_bragg_and_the_hexagonal_metric(lyc, lyc_pattern):
     a, c = lyc.lattice.a, lyc.lattice.c
-    for tt, d, fams in zip(lyc_pattern.two_theta_deg, lyc_pattern.d_spacing_A, lyc_pattern.hkls,
-                           strict=True):
+    for tt, d, fams in zip(
+        lyc_pattern.two_theta_deg, lyc_pattern.d_spacing_A, lyc_pattern.hkls, strict=True
+    ):
         assert tt == pytest.approx(2 * math.degrees(math.asin(CU_KA / (2 * d))), abs=1e-6)
         for h, k, l_ in fams:  # the 3-index labels give the same d
             d_hex = 1 / math.sqrt(4 / 3 * (h * h + h * k + k * k) / a**2 + l_**2 / c**2)
@@ -82,7 +83,8 @@ def test_wavelength_moves_peaks_by_bragg(lyc, lyc_pattern):
     assert "weighted" in lyc_pattern.provenance.parameters["wavelength_note"]
     i, j = _peak_with(lyc_pattern, (1, 1, 0)), _peak_with(ka1, (1, 1, 0))
     assert math.sin(math.radians(ka1.two_theta_deg[j] / 2)) / lam1 == pytest.approx(
-        math.sin(math.radians(lyc_pattern.two_theta_deg[i] / 2)) / CU_KA, rel=1e-9)
+        math.sin(math.radians(lyc_pattern.two_theta_deg[i] / 2)) / CU_KA, rel=1e-9
+    )
 
 
 def test_partial_occupancy_changes_intensities(lyc):
@@ -102,8 +104,12 @@ def test_monoclinic_li3incl6(shared_data):
     # monoclinic (b unique): 1/d^2 = (h^2/a^2 + k^2 sin^2 b/b^2 + l^2/c^2 - 2hl cos b/(ac))/sin^2 b
     for d, fams in zip(pat.d_spacing_A, pat.hkls, strict=True):
         h, k, l_ = fams[0]
-        inv = (h * h / a**2 + k * k * math.sin(beta) ** 2 / b**2 + l_**2 / c**2
-               - 2 * h * l_ * math.cos(beta) / (a * c)) / math.sin(beta) ** 2
+        inv = (
+            h * h / a**2
+            + k * k * math.sin(beta) ** 2 / b**2
+            + l_**2 / c**2
+            - 2 * h * l_ * math.cos(beta) / (a * c)
+        ) / math.sin(beta) ** 2
         assert 1 / math.sqrt(inv) == pytest.approx(d, rel=1e-6)
     # C-centring: h + k odd is absent
     assert all((h + k) % 2 == 0 for fams in pat.hkls for h, k, _ in fams)

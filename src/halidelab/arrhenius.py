@@ -171,8 +171,7 @@ class ArrheniusFit(Record):
         ln_y = self.ln_prefactor + g_ea * self.ea_eV
         if self.model == "sigma_T":
             ln_y = ln_y - np.log(t)
-        var = (self.ln_prefactor_err**2 + g_ea**2 * self.ea_err_eV**2
-               + 2.0 * g_ea * self.cov_lnA_ea)
+        var = self.ln_prefactor_err**2 + g_ea**2 * self.ea_err_eV**2 + 2.0 * g_ea * self.cov_lnA_ea
         return ln_y, np.sqrt(np.maximum(var, 0.0))
 
     def value(self, temperature_K: float | np.ndarray) -> float | np.ndarray:
@@ -181,8 +180,9 @@ class ArrheniusFit(Record):
         out = np.exp(ln_y)
         return float(out) if np.ndim(out) == 0 else out
 
-    def predict(self, temperature_K: float = ROOM_TEMPERATURE_K,
-                level: float = 0.6827) -> ArrheniusPrediction:
+    def predict(
+        self, temperature_K: float = ROOM_TEMPERATURE_K, level: float = 0.6827
+    ) -> ArrheniusPrediction:
         """Predict the fitted quantity at one temperature with an interval.
 
         Parameters
@@ -209,9 +209,15 @@ class ArrheniusFit(Record):
             warnings.warn(msg, ArrheniusWarning, stacklevel=2)
         outside = not (self.t_min_K <= temperature_K <= self.t_max_K)
         return ArrheniusPrediction(
-            temperature_K=float(temperature_K), value=float(np.exp(ln_y)),
-            low=float(np.exp(ln_y - z * s)), high=float(np.exp(ln_y + z * s)),
-            level=level, unit=self.unit, extrapolated=outside, warning=msg)
+            temperature_K=float(temperature_K),
+            value=float(np.exp(ln_y)),
+            low=float(np.exp(ln_y - z * s)),
+            high=float(np.exp(ln_y + z * s)),
+            level=level,
+            unit=self.unit,
+            extrapolated=outside,
+            warning=msg,
+        )
 
 
 def _extrapolation_message(temps: Sequence[float], temperature_K: float) -> str | None:
@@ -222,9 +228,11 @@ def _extrapolation_message(temps: Sequence[float], temperature_K: float) -> str 
     if dist <= 0 or span <= 0:
         return None
     if dist / span > EXTRAPOLATION_WARN_SPANS:
-        return (f"extrapolating to {temperature_K:.1f} K ({temperature_K - ZERO_C_K:.0f} C) from "
-                f"data at {min(temps):.0f}-{max(temps):.0f} K: {dist / span:.1f} times the "
-                "fitted 1/T range outside it; the interval assumes one straight line")
+        return (
+            f"extrapolating to {temperature_K:.1f} K ({temperature_K - ZERO_C_K:.0f} C) from "
+            f"data at {min(temps):.0f}-{max(temps):.0f} K: {dist / span:.1f} times the "
+            "fitted 1/T range outside it; the interval assumes one straight line"
+        )
     return None
 
 
@@ -280,7 +288,9 @@ def fit_arrhenius(
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
         raise FitError("temperatures and values must be finite numbers (found nan or inf)")
     if np.any(t <= 0):
-        raise FitError(f"temperatures must be in K and positive, got min {t.min():g}: convert C to K")
+        raise FitError(
+            f"temperatures must be in K and positive, got min {t.min():g}: convert C to K"
+        )
     if np.any(y <= 0):
         raise FitError(f"Arrhenius needs positive {quantity} values, got min {y.min():g}")
     if np.unique(t).size < 2:
@@ -294,8 +304,10 @@ def fit_arrhenius(
     else:
         dy = None
         if t.size < 3:
-            raise FitError("two temperatures without uncertainties give no error estimate: "
-                           "give errors or measure a third temperature")
+            raise FitError(
+                "two temperatures without uncertainties give no error estimate: "
+                "give errors or measure a third temperature"
+            )
 
     x = -1.0 / (K_B_EV_K * t)  # ln y = lnA + Ea * x  (x in 1/eV)
     ln_y = np.log(y) + (np.log(t) if model == "sigma_T" else 0.0)
@@ -305,44 +317,72 @@ def fit_arrhenius(
     ln_a, ea = coef
     msgs: list[str] = []
     if dof > 0 and dy is not None and chi2_red > 3.0:
-        msgs.append(f"scatter exceeds the given errors (chi2_red = {chi2_red:.1f}); "
-                    "uncertainties were scaled up by sqrt(chi2_red)")
+        msgs.append(
+            f"scatter exceeds the given errors (chi2_red = {chi2_red:.1f}); "
+            "uncertainties were scaled up by sqrt(chi2_red)"
+        )
 
     curv_t, curv_p = _curvature_test(t, ln_y, w, absolute=dy is not None)
     if np.isfinite(curv_p) and curv_p < CURVATURE_P_WARN:
-        msgs.append(f"the Arrhenius plot bends (quadratic term in 1/T significant, p = "
-                    f"{curv_p:.1g}): one activation energy does not describe "
-                    f"{t.min():.0f}-{t.max():.0f} K; fit sub-ranges separately")
+        msgs.append(
+            f"the Arrhenius plot bends (quadratic term in 1/T significant, p = "
+            f"{curv_p:.1g}): one activation energy does not describe "
+            f"{t.min():.0f}-{t.max():.0f} K; fit sub-ranges separately"
+        )
     if t.min() < 150.0:
-        msgs.append(f"lowest temperature is {t.min():g} K: if these are degrees C, convert to K "
-                    "(add 273.15)")
+        msgs.append(
+            f"lowest temperature is {t.min():g} K: if these are degrees C, convert to K "
+            "(add 273.15)"
+        )
     if ea <= 0:
         msgs.append(f"negative activation energy ({ea:.3f} eV): check the temperatures and units")
 
     fit = ArrheniusFit(
-        ea_eV=float(ea), ea_err_eV=float(math.sqrt(cov[1, 1])),
-        ln_prefactor=float(ln_a), ln_prefactor_err=float(math.sqrt(cov[0, 0])),
-        cov_lnA_ea=float(cov[0, 1]), model=model, quantity=quantity, unit=unit,
-        temperature_K=tuple(float(v) for v in t), values=tuple(float(v) for v in y),
+        ea_eV=float(ea),
+        ea_err_eV=float(math.sqrt(cov[1, 1])),
+        ln_prefactor=float(ln_a),
+        ln_prefactor_err=float(math.sqrt(cov[0, 0])),
+        cov_lnA_ea=float(cov[0, 1]),
+        model=model,
+        quantity=quantity,
+        unit=unit,
+        temperature_K=tuple(float(v) for v in t),
+        values=tuple(float(v) for v in y),
         errors=tuple(float(v) for v in dy) if dy is not None else (),
-        chi2_red=float(chi2_red), curvature_t=float(curv_t), curvature_p=float(curv_p),
-        value_25C=math.nan, value_25C_low=math.nan, value_25C_high=math.nan,
+        chi2_red=float(chi2_red),
+        curvature_t=float(curv_t),
+        curvature_p=float(curv_p),
+        value_25C=math.nan,
+        value_25C_low=math.nan,
+        value_25C_high=math.nan,
         warnings=(),
-        provenance=Provenance(method=method, parameters={
-            "model": model, "quantity": quantity, "weighted": dy is not None,
-            "n_points": int(t.size)}),
+        provenance=Provenance(
+            method=method,
+            parameters={
+                "model": model,
+                "quantity": quantity,
+                "weighted": dy is not None,
+                "n_points": int(t.size),
+            },
+        ),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ArrheniusWarning)
         p25 = fit.predict(ROOM_TEMPERATURE_K)
     if p25.warning:
         msgs.append(p25.warning)
-    return dataclasses.replace(fit, value_25C=p25.value, value_25C_low=p25.low,
-                               value_25C_high=p25.high, warnings=tuple(msgs))
+    return dataclasses.replace(
+        fit,
+        value_25C=p25.value,
+        value_25C_low=p25.low,
+        value_25C_high=p25.high,
+        warnings=tuple(msgs),
+    )
 
 
-def _wls(design: np.ndarray, y: np.ndarray, w: np.ndarray,
-         absolute: bool) -> tuple[np.ndarray, np.ndarray, float, int]:
+def _wls(
+    design: np.ndarray, y: np.ndarray, w: np.ndarray, absolute: bool
+) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Weighted linear least squares; returns coef, covariance, chi2_red, dof."""
     sw = np.sqrt(w)
     a = design * sw[:, None]
@@ -362,8 +402,9 @@ def _wls(design: np.ndarray, y: np.ndarray, w: np.ndarray,
     return coef, cov, chi2_red, dof
 
 
-def _curvature_test(t: np.ndarray, ln_y: np.ndarray, w: np.ndarray,
-                    absolute: bool) -> tuple[float, float]:
+def _curvature_test(
+    t: np.ndarray, ln_y: np.ndarray, w: np.ndarray, absolute: bool
+) -> tuple[float, float]:
     """t-test of a quadratic term in 1000/T; (nan, nan) with fewer than 4 temperatures."""
     if np.unique(t).size < 4:
         return math.nan, math.nan
@@ -425,16 +466,31 @@ def plot_arrhenius(
         y = np.asarray(fit.values) * scale
         x = 1000.0 / t
         if fit.errors:
-            ax.errorbar(x, y, yerr=np.asarray(fit.errors) * scale, fmt="o", color=color,
-                        ms=5, capsize=2, mfc="white")
+            ax.errorbar(
+                x,
+                y,
+                yerr=np.asarray(fit.errors) * scale,
+                fmt="o",
+                color=color,
+                ms=5,
+                capsize=2,
+                mfc="white",
+            )
         else:
             ax.plot(x, y, "o", color=color, ms=5, mfc="white")
         tt = np.linspace(t.min(), t.max(), 100)
         ln_y, s = fit._ln_value(tt)
-        ax.plot(1000.0 / tt, np.exp(ln_y) * scale, "-", color=color,
-                label=_fit_label(fit, lab, show_ea))
-        ax.fill_between(1000.0 / tt, np.exp(ln_y - s) * scale, np.exp(ln_y + s) * scale,
-                        color=color, alpha=0.15, lw=0)
+        ax.plot(
+            1000.0 / tt, np.exp(ln_y) * scale, "-", color=color, label=_fit_label(fit, lab, show_ea)
+        )
+        ax.fill_between(
+            1000.0 / tt,
+            np.exp(ln_y - s) * scale,
+            np.exp(ln_y + s) * scale,
+            color=color,
+            alpha=0.15,
+            lw=0,
+        )
     ax.set_yscale("log")
     ax.set_xlabel("1000/T (K$^{-1}$)")
     ax.set_ylabel(ylab)
@@ -529,8 +585,7 @@ def plot_volcano(
     ax.tick_params(axis="y", colors=c1)
     ax2 = ax.twinx()
     eerr = None if ea_err_eV is None else np.asarray(ea_err_eV, dtype=float)[order]
-    ax2.errorbar(xs[order], ea[order], yerr=eerr, fmt="s--", color=c2, ms=6, capsize=2,
-                 mfc="white")
+    ax2.errorbar(xs[order], ea[order], yerr=eerr, fmt="s--", color=c2, ms=6, capsize=2, mfc="white")
     ax2.set_ylabel("$E_a$ (eV)", color=c2)
     ax2.tick_params(axis="y", colors=c2)
     ax2.spines["right"].set_color(c2)

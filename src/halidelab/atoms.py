@@ -33,13 +33,15 @@ def to_atoms(structure: Structure | Any) -> Any:
         if not structure.is_ordered:
             raise StructureError(
                 f"{structure.composition.reduced_formula} has partially occupied sites: order "
-                "the structure first (halidelab.build_models or `halidelab design --models`)")
+                "the structure first (halidelab.build_models or `halidelab design --models`)"
+            )
         s = structure.copy()
         s.remove_oxidation_states()
         atoms = AseAtomsAdaptor.get_atoms(s)
     else:
-        raise StructureError("expected a pymatgen Structure or ase Atoms, "
-                             f"got {type(structure).__name__}")
+        raise StructureError(
+            f"expected a pymatgen Structure or ase Atoms, got {type(structure).__name__}"
+        )
     if len(atoms) == 0:
         raise StructureError("structure has no atoms")
     if not atoms.pbc.all() or atoms.cell.volume < 1.0:

@@ -51,10 +51,21 @@ QUANTITIES: tuple[tuple[str, str, str], ...] = (
 )
 
 #: which tier fills a quantity (for the "not computed" note)
-_TIER = {"a_A": "relax", "c_A": "relax", "bvse_1d_eV": "bvse", "bvse_3d_eV": "bvse", "neb_1d_eV": "neb",
-         "kmc_log10_sigma": "kmc", "kmc_ea_eV": "kmc",
-         "neb_3d_eV": "neb", "md_ea_eV": "md", "md_sigma_300K_S_cm": "md", "md_d_top_cm2_s": "md",
-         "prior_log10_sigma_S_cm": "prior", "e_above_hull_meV_atom": "stability"}
+_TIER = {
+    "a_A": "relax",
+    "c_A": "relax",
+    "bvse_1d_eV": "bvse",
+    "bvse_3d_eV": "bvse",
+    "neb_1d_eV": "neb",
+    "kmc_log10_sigma": "kmc",
+    "kmc_ea_eV": "kmc",
+    "neb_3d_eV": "neb",
+    "md_ea_eV": "md",
+    "md_sigma_300K_S_cm": "md",
+    "md_d_top_cm2_s": "md",
+    "prior_log10_sigma_S_cm": "prior",
+    "e_above_hull_meV_atom": "stability",
+}
 
 
 def _key(formula: str) -> str:
@@ -79,9 +90,16 @@ class _DesignAsRules:
         if kind in (None, "rules"):
             for r in self._store.rows(kind="design", status=status):
                 comp = (r.get("result") or {}).get("composition") or {}
-                yield {**r, "kind": "rules", "result": {
-                    "status": "pass", "parent": format_formula(parse_formula(r["inputs"]["parent"])),
-                    "formula": comp.get("formula"), "warnings": comp.get("warnings", [])}}
+                yield {
+                    **r,
+                    "kind": "rules",
+                    "result": {
+                        "status": "pass",
+                        "parent": format_formula(parse_formula(r["inputs"]["parent"])),
+                        "formula": comp.get("formula"),
+                        "warnings": comp.get("warnings", []),
+                    },
+                }
 
 
 def _md_by_structure(store: Any) -> dict[str, list[dict[str, Any]]]:
@@ -97,7 +115,9 @@ def _md_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     from halidelab.errors import FitError
     from halidelab.transport.diffusion import DiffusionResult, md_arrhenius
 
-    diffs = sorted((DiffusionResult.from_dict(r["diffusion"]) for r in runs), key=lambda d: d.temperature_K)
+    diffs = sorted(
+        (DiffusionResult.from_dict(r["diffusion"]) for r in runs), key=lambda d: d.temperature_K
+    )
     out: dict[str, Any] = {
         "md_temperatures_K": [round(d.temperature_K, 1) for d in diffs],
         "md_d_top_cm2_s": diffs[-1].d_cm2_s,
@@ -113,9 +133,16 @@ def _md_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     except FitError as exc:
         out["md_warnings"].append(f"Arrhenius fit failed: {exc}")
         return out
-    out.update({"md_ea_eV": arr.ea_eV, "md_ea_err_eV": arr.ea_err_eV,
-                "md_sigma_300K_S_cm": arr.sigma_300K_S_cm, "md_sigma_300K_low_S_cm": arr.sigma_300K_low_S_cm,
-                "md_sigma_300K_high_S_cm": arr.sigma_300K_high_S_cm, "md_haven_ratio": arr.haven_ratio})
+    out.update(
+        {
+            "md_ea_eV": arr.ea_eV,
+            "md_ea_err_eV": arr.ea_err_eV,
+            "md_sigma_300K_S_cm": arr.sigma_300K_S_cm,
+            "md_sigma_300K_low_S_cm": arr.sigma_300K_low_S_cm,
+            "md_sigma_300K_high_S_cm": arr.sigma_300K_high_S_cm,
+            "md_haven_ratio": arr.haven_ratio,
+        }
+    )
     out["md_warnings"].extend(arr.warnings)
     return out
 
@@ -128,15 +155,25 @@ def _measured(formula: str, literature: Any) -> dict[str, Any]:
         return {}
     best = hits.iloc[-1]  # the user's own rows come after the shipped ones: theirs win
     ea = best.get("ea_eV")
-    return {"measured_sigma_S_cm": float(best["sigma_S_cm"]),
-            "measured_temperature_C": float(best["temperature_C"]),
-            "measured_ea_eV": None if ea is None or (isinstance(ea, float) and math.isnan(ea)) else float(ea),
-            "measured_source": str(best.get("reference") or best.get("doi") or best.get("source") or ""),
-            "measured_n_entries": len(hits)}
+    return {
+        "measured_sigma_S_cm": float(best["sigma_S_cm"]),
+        "measured_temperature_C": float(best["temperature_C"]),
+        "measured_ea_eV": None
+        if ea is None or (isinstance(ea, float) and math.isnan(ea))
+        else float(ea),
+        "measured_source": str(
+            best.get("reference") or best.get("doi") or best.get("source") or ""
+        ),
+        "measured_n_entries": len(hits),
+    }
 
 
-def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str | Path] = (),
-            calibrations: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def compare(
+    store: Any,
+    formulas: Sequence[str],
+    literature_csvs: Sequence[str | Path] = (),
+    calibrations: Sequence[Any] = (),
+) -> list[dict[str, Any]]:
     """One record per requested composition with everything the store and literature hold.
 
     Parameters
@@ -149,7 +186,8 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
     literature_csvs : sequence of path
         Extra literature tables (the user's measurements), as ``halidelab literature``.
     calibrations : sequence of Calibration
-        Calibrations of ``halidelab validate`` (:func:`~halidelab.validation.calibration.load_calibration`):
+        Calibrations of ``halidelab validate``
+        (:func:`~halidelab.validation.calibration.load_calibration`):
         each composition's matching raw prediction is also given calibrated, with its
         interval (:func:`halidelab.validation.apply.calibrate_composition`).
 
@@ -196,20 +234,29 @@ def compare(store: Any, formulas: Sequence[str], literature_csvs: Sequence[str |
         name = format_formula(parse_formula(f))
         for c in by_key_all.get(_key(name)) or [None]:
             rec = _record(name, c, md, lit)
-            rec["calibrated"] = calibrate_composition(name, c, index, calibrations) if calibrations else []
+            rec["calibrated"] = (
+                calibrate_composition(name, c, index, calibrations) if calibrations else []
+            )
             out.append(rec)
     if not any(r["found"] for r in out):
         known = sorted({c.formula for c in cands if c.formula})
         raise DataFormatError(
             f"none of {', '.join(r['formula'] for r in out)} is in the store; it holds "
             f"{', '.join(known[:8]) or 'no candidates'}{' ...' if len(known) > 8 else ''}: run "
-            "'halidelab reproduce chen2025' or 'halidelab screen' for them first")
+            "'halidelab reproduce chen2025' or 'halidelab screen' for them first"
+        )
     return out
 
 
 #: ensemble keys (halidelab.ensemble.MEMBER_QUANTITIES) -> compare keys
-_ENSEMBLE = {"a_A": "a_A", "c_A": "c_A", "bvse_1d_eV": "bvse_1d_eV", "bvse_3d_eV": "bvse_3d_eV",
-             "neb_1d_eV": "neb_1d_eV", "neb_3d_eV": "neb_3d_eV"}
+_ENSEMBLE = {
+    "a_A": "a_A",
+    "c_A": "c_A",
+    "bvse_1d_eV": "bvse_1d_eV",
+    "bvse_3d_eV": "bvse_3d_eV",
+    "neb_1d_eV": "neb_1d_eV",
+    "neb_3d_eV": "neb_3d_eV",
+}
 
 
 def _record(name: str, c: Any, md: dict[str, list[dict[str, Any]]], lit: Any) -> dict[str, Any]:
@@ -217,27 +264,48 @@ def _record(name: str, c: Any, md: dict[str, list[dict[str, Any]]], lit: Any) ->
     from halidelab.screening.ranking import _shash
 
     rec: dict[str, Any] = {k: None for k, _, _ in QUANTITIES}
-    rec.update({"formula": name, "label": c.label if c else None, "found": c is not None,
-                "md_warnings": [], "measured_source": None})
+    rec.update(
+        {
+            "formula": name,
+            "label": c.label if c else None,
+            "found": c is not None,
+            "md_warnings": [],
+            "measured_source": None,
+        }
+    )
     rec.update(_measured(name, lit))
     if c is not None:
         rec["state"] = c.state
         if c.lattice:
-            rec.update({"a_A": c.lattice.get("a_A"), "c_A": c.lattice.get("c_A"),
-                        "lattice_source": c.lattice.get("source")})
+            rec.update(
+                {
+                    "a_A": c.lattice.get("a_A"),
+                    "c_A": c.lattice.get("c_A"),
+                    "lattice_source": c.lattice.get("source"),
+                }
+            )
         if c.bvse:
             rec.update({"bvse_1d_eV": c.bvse.get("e_1d_eV"), "bvse_3d_eV": c.bvse.get("e_3d_eV")})
         if c.neb:
             perc = c.neb.get("percolation") or {}
-            rec.update({"neb_1d_eV": perc.get("ea_1d_eV"), "neb_3d_eV": perc.get("ea_3d_eV"),
-                        "neb_converged": bool(c.neb.get("all_converged", False)),
-                        "neb_hops_used": perc.get("n_hops_used"),
-                        "neb_hops_missing": perc.get("n_hops_missing")})
+            rec.update(
+                {
+                    "neb_1d_eV": perc.get("ea_1d_eV"),
+                    "neb_3d_eV": perc.get("ea_3d_eV"),
+                    "neb_converged": bool(c.neb.get("all_converged", False)),
+                    "neb_hops_used": perc.get("n_hops_used"),
+                    "neb_hops_missing": perc.get("n_hops_missing"),
+                }
+            )
         if c.prior:
-            rec.update({"prior_log10_sigma_S_cm": c.prior.get("log10_sigma_S_cm"),
-                        "prior_log10_low": c.prior.get("log10_sigma_low_S_cm"),
-                        "prior_log10_high": c.prior.get("log10_sigma_high_S_cm"),
-                        "prior_in_domain": c.prior.get("in_domain")})
+            rec.update(
+                {
+                    "prior_log10_sigma_S_cm": c.prior.get("log10_sigma_S_cm"),
+                    "prior_log10_low": c.prior.get("log10_sigma_low_S_cm"),
+                    "prior_log10_high": c.prior.get("log10_sigma_high_S_cm"),
+                    "prior_in_domain": c.prior.get("in_domain"),
+                }
+            )
         if c.stability and c.stability.get("e_above_hull_eV_atom") is not None:
             rec["e_above_hull_meV_atom"] = 1000.0 * float(c.stability["e_above_hull_eV_atom"])
         # MD of the lowest-energy ordering first, else of any other ordering
@@ -261,7 +329,11 @@ def _record(name: str, c: Any, md: dict[str, list[dict[str, Any]]], lit: Any) ->
             for key in ("log10_sigma", "ea_eV"):
                 st = ens.get(f"kmc_{src}_{key}")
                 if st:
-                    rec[f"kmc_{key}"], rec[f"kmc_{key}_sem"], rec[f"kmc_{key}_n"] = st["mean"], st["sem"], st["n"]
+                    rec[f"kmc_{key}"], rec[f"kmc_{key}_sem"], rec[f"kmc_{key}_n"] = (
+                        st["mean"],
+                        st["sem"],
+                        st["n"],
+                    )
                     rec["kmc_source"] = f"{src.upper()} networks"
     rec["missing"] = sorted({t for k, t in _TIER.items() if rec.get(k) is None})
     return rec
@@ -272,7 +344,11 @@ def format_value(key: str, rec: dict[str, Any]) -> str:
     v = rec.get(key)
     if v is None and key in ("neb_1d_eV", "neb_3d_eV") and rec.get("neb_converged") is not None:
         used, missing = rec.get("neb_hops_used"), rec.get("neb_hops_missing")
-        cover = f"; barriers for {used} of {used + missing} hops" if used is not None and missing else ""
+        cover = (
+            f"; barriers for {used} of {used + missing} hops"
+            if used is not None and missing
+            else ""
+        )
         return f"no percolating path among the computed hops{cover}"
     if v is None and key == "md_d_top_cm2_s" and rec.get("md_top_verdict"):
         return rec["md_top_verdict"]
@@ -282,12 +358,17 @@ def format_value(key: str, rec: dict[str, Any]) -> str:
     if rec.get(f"{key}_sem") is not None or rec.get(f"{key}_n") == 1:
         nd = 2 if key == "kmc_log10_sigma" else 3
         sem = rec.get(f"{key}_sem")
-        return (f"{v:.{nd}f} +- {sem:.{nd}f} (N={rec[f'{key}_n']})" if sem is not None
-                else f"{v:.{nd}f} (1 ordering)")
+        return (
+            f"{v:.{nd}f} +- {sem:.{nd}f} (N={rec[f'{key}_n']})"
+            if sem is not None
+            else f"{v:.{nd}f} (1 ordering)"
+        )
     if key == "md_ea_eV" and rec.get("md_ea_err_eV") is not None:
         return f"{v:.3f} +- {rec['md_ea_err_eV']:.3f}"
     if key == "md_sigma_300K_S_cm":
-        return f"{v:.2e} [{rec['md_sigma_300K_low_S_cm']:.1e}, {rec['md_sigma_300K_high_S_cm']:.1e}]"
+        return (
+            f"{v:.2e} [{rec['md_sigma_300K_low_S_cm']:.1e}, {rec['md_sigma_300K_high_S_cm']:.1e}]"
+        )
     if key == "md_d_top_cm2_s":
         return f"{v:.2e} +- {rec['md_d_top_err_cm2_s']:.1e}"
     if key == "prior_log10_sigma_S_cm":
@@ -323,19 +404,34 @@ def calibration_rows(recs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str
     from halidelab.validation.apply import QUANTITY
 
     shown = {k for k, _, _ in QUANTITIES}
-    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"]) for r in recs for e in r.get("calibrated", [])))
+    idents = list(
+        dict.fromkeys(
+            (e["tier"], e["model"], e["target"]) for r in recs for e in r.get("calibrated", [])
+        )
+    )
     out: dict[str, list[tuple[str, list[str]]]] = {}
     for tier, model, target in idents:
         key, label, unit = QUANTITY[(tier, target)]
         anchor = key if key in shown else f"{tier}_3d_eV"
-        entries = [next((e for e in r.get("calibrated", []) if (e["tier"], e["model"], e["target"])
-                         == (tier, model, target)), None) for r in recs]
+        entries = [
+            next(
+                (
+                    e
+                    for e in r.get("calibrated", [])
+                    if (e["tier"], e["model"], e["target"]) == (tier, model, target)
+                ),
+                None,
+            )
+            for r in recs
+        ]
         rows = out.setdefault(anchor, [])
         if key not in shown:
             rows.append((f"{label} ({unit}), raw", [_raw_text(e) for e in entries]))
         level = next((e["level"] for e in entries if e and e["applied"]), None)
         lv = f", {level:.0%}" if level is not None else ""
-        rows.append((f"  calibrated ({tier}, {model}{lv}) ({unit})", [calibrated_text(e) for e in entries]))
+        rows.append(
+            (f"  calibrated ({tier}, {model}{lv}) ({unit})", [calibrated_text(e) for e in entries])
+        )
     return out
 
 
@@ -380,13 +476,26 @@ def calibration_lines(rec: dict[str, Any]) -> list[tuple[str, str]]:
             out.append(("note", f"{what}: {e['note']}"))
             continue
         nd = _nd(e)
-        dist = (f"nearest reference {e['nearest_reference']} at composition distance {e['distance']:.3f}"
-                if e["nearest_reference"] is not None else "no reference composition")
-        ood = (f" > {e['domain_distance']:g}: OUT OF DOMAIN, the interval is not to be trusted"
-               if e["out_of_domain"] else f" (domain {e['domain_distance']:g})")
-        out.append(("result", f"{what}: raw {e['raw']:.{nd}f} (spread {e['spread']:.{nd}f}, N={e['n_orderings']}) "
-                              f"-> calibrated {e['calibrated']:.{nd}f} [{e['low']:.{nd}f}, {e['high']:.{nd}f}] "
-                              f"({e['level']:.0%}, {e['kind']} map, {e['map_used']}); {dist}{ood}"))
+        dist = (
+            f"nearest reference {e['nearest_reference']} at composition distance "
+            f"{e['distance']:.3f}"
+            if e["nearest_reference"] is not None
+            else "no reference composition"
+        )
+        ood = (
+            f" > {e['domain_distance']:g}: OUT OF DOMAIN, the interval is not to be trusted"
+            if e["out_of_domain"]
+            else f" (domain {e['domain_distance']:g})"
+        )
+        out.append(
+            (
+                "result",
+                f"{what}: raw {e['raw']:.{nd}f} (spread {e['spread']:.{nd}f}, "
+                f"N={e['n_orderings']}) "
+                f"-> calibrated {e['calibrated']:.{nd}f} [{e['low']:.{nd}f}, {e['high']:.{nd}f}] "
+                f"({e['level']:.0%}, {e['kind']} map, {e['map_used']}); {dist}{ood}",
+            )
+        )
         if e["note"]:
             out.append(("note", f"{what}: {e['note']}"))
     return out

@@ -33,25 +33,89 @@ from halidelab.records import Provenance, Record
 
 #: Anions and their valence in halide electrolytes.
 ANION_VALENCE: dict[str, int] = {
-    "F": -1, "Cl": -1, "Br": -1, "I": -1, "O": -2, "S": -2, "Se": -2, "N": -3,
+    "F": -1,
+    "Cl": -1,
+    "Br": -1,
+    "I": -1,
+    "O": -2,
+    "S": -2,
+    "Se": -2,
+    "N": -3,
 }
 
 #: Default cation valence in chloride/bromide/iodide frameworks, where pymatgen's
 #: "common" list is not what a halide chemist means (Mn7+, Sb3-, Sn4- ...). Elements
 #: not listed fall back to the highest common positive state in pymatgen.
 HALIDE_VALENCE: dict[str, int] = {
-    "Li": 1, "Na": 1, "K": 1, "Ag": 1, "Cu": 2, "Mg": 2, "Ca": 2, "Sr": 2, "Ba": 2,
-    "Mn": 2, "Fe": 3, "Co": 2, "Ni": 2, "Zn": 2, "Cd": 2, "Pb": 2, "Eu": 3,
-    "Al": 3, "Ga": 3, "In": 3, "Tl": 3, "Sc": 3, "Y": 3, "La": 3, "Ce": 3, "Pr": 3,
-    "Nd": 3, "Sm": 3, "Gd": 3, "Tb": 3, "Dy": 3, "Ho": 3, "Er": 3, "Tm": 3, "Yb": 3,
-    "Lu": 3, "Bi": 3, "Cr": 3, "V": 3, "Ti": 4, "Zr": 4, "Hf": 4, "Sn": 4, "Ge": 4,
-    "Si": 4, "Nb": 5, "Ta": 5, "Sb": 5, "Mo": 5, "W": 6, "B": 3,
+    "Li": 1,
+    "Na": 1,
+    "K": 1,
+    "Ag": 1,
+    "Cu": 2,
+    "Mg": 2,
+    "Ca": 2,
+    "Sr": 2,
+    "Ba": 2,
+    "Mn": 2,
+    "Fe": 3,
+    "Co": 2,
+    "Ni": 2,
+    "Zn": 2,
+    "Cd": 2,
+    "Pb": 2,
+    "Eu": 3,
+    "Al": 3,
+    "Ga": 3,
+    "In": 3,
+    "Tl": 3,
+    "Sc": 3,
+    "Y": 3,
+    "La": 3,
+    "Ce": 3,
+    "Pr": 3,
+    "Nd": 3,
+    "Sm": 3,
+    "Gd": 3,
+    "Tb": 3,
+    "Dy": 3,
+    "Ho": 3,
+    "Er": 3,
+    "Tm": 3,
+    "Yb": 3,
+    "Lu": 3,
+    "Bi": 3,
+    "Cr": 3,
+    "V": 3,
+    "Ti": 4,
+    "Zr": 4,
+    "Hf": 4,
+    "Sn": 4,
+    "Ge": 4,
+    "Si": 4,
+    "Nb": 5,
+    "Ta": 5,
+    "Sb": 5,
+    "Mo": 5,
+    "W": 6,
+    "B": 3,
 }
 
 #: Other valences seen in halide frameworks (Li2CrCl4 and Li2VCl4 spinels hold M2+).
 HALIDE_ALTERNATES: dict[str, tuple[int, ...]] = {
-    "Cr": (2,), "V": (2, 4), "Fe": (2,), "Ti": (3,), "Eu": (2,), "Yb": (2,), "Sm": (2,),
-    "Mo": (3, 4, 6), "W": (4, 5), "Nb": (3, 4), "Ta": (4,), "Cu": (1,), "Tl": (1,), "Sn": (2,),
+    "Cr": (2,),
+    "V": (2, 4),
+    "Fe": (2,),
+    "Ti": (3,),
+    "Eu": (2,),
+    "Yb": (2,),
+    "Sm": (2,),
+    "Mo": (3, 4, 6),
+    "W": (4, 5),
+    "Nb": (3, 4),
+    "Ta": (4,),
+    "Cu": (1,),
+    "Tl": (1,),
+    "Sn": (2,),
 }
 
 _TOL = 1e-6
@@ -146,8 +210,11 @@ class DesignedComposition(Record):
     def composition_oxi(self) -> Composition:
         """pymatgen Composition decorated with oxidation states."""
         return Composition(
-            {f"{el}{_charge_str(self.oxidation_states[el])}": n
-             for el, n in self.amounts.items() if n > _TOL}
+            {
+                f"{el}{_charge_str(self.oxidation_states[el])}": n
+                for el, n in self.amounts.items()
+                if n > _TOL
+            }
         )
 
     @property
@@ -158,8 +225,11 @@ class DesignedComposition(Record):
     @property
     def framework_cations(self) -> dict[str, float]:
         """Non-Li cations (the M sublattice) per formula unit."""
-        return {el: n for el, n in self.amounts.items()
-                if el != "Li" and el not in ANION_VALENCE and n > _TOL}
+        return {
+            el: n
+            for el, n in self.amounts.items()
+            if el != "Li" and el not in ANION_VALENCE and n > _TOL
+        }
 
     @property
     def anions(self) -> dict[str, float]:
@@ -189,7 +259,8 @@ class DesignedComposition(Record):
         return {
             "li_per_cm3": self.li_per_fu / v_cm3,
             "octahedral_vacancies_per_cm3": self.vacancy_site_fraction
-            * self.octahedral_sites_per_fu / v_cm3,
+            * self.octahedral_sites_per_fu
+            / v_cm3,
             "li_vacancies_per_cm3": self.li_vacancies_per_fu / v_cm3,
         }
 
@@ -243,7 +314,8 @@ def parse_formula(formula: str | Composition) -> dict[str, float]:
     text = formula.strip()
     if not _FORMULA_CHARS.match(text):
         raise CompositionError(
-            f"cannot read formula {formula!r}: use element symbols and numbers only, e.g. 'Li2ZrCl6'"
+            f"cannot read formula {formula!r}: use element symbols and numbers only, e.g. "
+            "'Li2ZrCl6'"
         )
     for sym in re.findall(r"[A-Z][a-z]?", text):
         check_element(sym)
@@ -283,11 +355,15 @@ def default_valence(element: str, anion_site: bool = False) -> int:
     if anion_site:
         neg = [s for s in states if s < 0]
         if not neg:
-            raise CompositionError(f"{element} has no negative oxidation state: it cannot sit on an anion site")
+            raise CompositionError(
+                f"{element} has no negative oxidation state: it cannot sit on an anion site"
+            )
         return max(neg)
     pos = [s for s in states if s > 0]
     if not pos:
-        raise CompositionError(f"{element} has no positive oxidation state: it cannot sit on a cation site")
+        raise CompositionError(
+            f"{element} has no positive oxidation state: it cannot sit on a cation site"
+        )
     return max(pos)
 
 
@@ -295,13 +371,20 @@ def _validate_valence(element: str, q: int) -> str | None:
     """Raise for an impossible valence; return a warning for an unusual one."""
     el = Element(element)
     if q == 0:
-        raise CompositionError(f"valence 0 for {element} is not an ion: give e.g. {element}{_charge_str(default_valence(element))}")
+        raise CompositionError(
+            f"valence 0 for {element} is not an ion: give e.g. "
+            f"{element}{_charge_str(default_valence(element))}"
+        )
     if q not in el.oxidation_states and q != ANION_VALENCE.get(element):
         raise CompositionError(
             f"{element}{_charge_str(q)} is not a known oxidation state of {element} "
             f"(known: {', '.join(_charge_str(s) for s in el.oxidation_states if s)})"
         )
-    if q not in el.common_oxidation_states and q != HALIDE_VALENCE.get(element) and q != ANION_VALENCE.get(element):
+    if (
+        q not in el.common_oxidation_states
+        and q != HALIDE_VALENCE.get(element)
+        and q != ANION_VALENCE.get(element)
+    ):
         common = ", ".join(_charge_str(s) for s in el.common_oxidation_states)
         return f"{element}{_charge_str(q)} is an unusual valence for {element} (common: {common})"
     return None
@@ -334,7 +417,9 @@ def assign_oxidation_states(
     overrides = {check_element(k): int(v) for k, v in (overrides or {}).items()}
     for el, q in overrides.items():
         if el not in amounts:
-            raise CompositionError(f"oxidation state given for {el}, which is not in {format_formula(amounts)}")
+            raise CompositionError(
+                f"oxidation state given for {el}, which is not in {format_formula(amounts)}"
+            )
         _validate_valence(el, q)
     fixed: dict[str, int] = {}
     free: list[str] = []
@@ -349,7 +434,8 @@ def assign_oxidation_states(
             free.append(el)
     if not any(q < 0 for q in fixed.values()):
         raise CompositionError(
-            f"{format_formula(amounts)} has no anion (F, Cl, Br, I, O, S, Se, N): not a Li halide electrolyte"
+            f"{format_formula(amounts)} has no anion (F, Cl, Br, I, O, S, Se, N): not a Li halide "
+            "electrolyte"
         )
     base = sum(fixed[el] * amounts[el] for el in fixed)
     if not free:
@@ -398,7 +484,8 @@ def parse_substitution(text: str, site: str | None = None, x: float | None = Non
     m = _SUB_RE.match(text or "")
     if not m:
         raise CompositionError(
-            f"cannot read substitution {text!r}: write DOPANT[VALENCE][@SITE][:X], e.g. 'Nb5+@Zr:0.2'"
+            f"cannot read substitution {text!r}: write DOPANT[VALENCE][@SITE][:X], e.g. "
+            "'Nb5+@Zr:0.2'"
         )
     dopant = check_element(m.group("dop"))
     q = None
@@ -438,15 +525,21 @@ def parse_x_values(spec: str) -> list[float]:
     """
     spec = (spec or "").strip()
     if not spec:
-        raise CompositionError("no dopant contents given: use e.g. --x 0.2, --x 0,0.1,0.2 or --x 0..0.5:0.1")
+        raise CompositionError(
+            "no dopant contents given: use e.g. --x 0.2, --x 0,0.1,0.2 or --x 0..0.5:0.1"
+        )
     values: list[float] = []
     for part in spec.split(","):
         part = part.strip()
         m = re.fullmatch(r"([^.]*\.?[^.]*)\.\.([^:]+):(.+)", part)
         if ".." in part:
             if not m:
-                raise CompositionError(f"cannot read range {part!r}: write START..STOP:STEP, e.g. 0.1..0.5:0.1")
-            start, stop, step = (parse_amount(g) if i < 2 else _step(g) for i, g in enumerate(m.groups()))
+                raise CompositionError(
+                    f"cannot read range {part!r}: write START..STOP:STEP, e.g. 0.1..0.5:0.1"
+                )
+            start, stop, step = (
+                parse_amount(g) if i < 2 else _step(g) for i, g in enumerate(m.groups())
+            )
             if stop < start:
                 raise CompositionError(f"range {part!r} runs backwards: STOP must be >= START")
             n = int(math.floor((stop - start) / step + 1e-9))
@@ -506,7 +599,9 @@ def design_composition(
     parent_amounts = parse_formula(parent)
     parent_name = format_formula(parent_amounts)
     if "Li" not in parent_amounts:
-        raise CompositionError(f"parent {parent_name} has no Li: halidelab designs Li-ion conductors")
+        raise CompositionError(
+            f"parent {parent_name} has no Li: halidelab designs Li-ion conductors"
+        )
     parent_q = assign_oxidation_states(parent_amounts, oxidation_states)
     warnings: list[str] = []
 
@@ -526,11 +621,16 @@ def design_composition(
         if dop == site:
             raise CompositionError(f"{dop} on its own site is not a substitution")
         anion_site = site in ANION_VALENCE and parent_q[site] < 0
-        q = sub.oxidation_state if sub.oxidation_state is not None else default_valence(dop, anion_site)
+        q = (
+            sub.oxidation_state
+            if sub.oxidation_state is not None
+            else default_valence(dop, anion_site)
+        )
         if (q < 0) != anion_site:
             kind = "an anion" if anion_site else "a cation"
             raise CompositionError(
-                f"{dop}{_charge_str(q)} cannot replace {site}{_charge_str(parent_q[site])}: the {site} site is {kind} site"
+                f"{dop}{_charge_str(q)} cannot replace {site}{_charge_str(parent_q[site])}: the "
+                f"{site} site is {kind} site"
             )
         note = _validate_valence(dop, q)
         if note:
@@ -552,7 +652,8 @@ def design_composition(
         total = sum(dops.values())
         if total > parent_amounts[site] + _TOL:
             raise CompositionError(
-                f"{'+'.join(dops)} x={total:g} on {site} exceeds the {parent_amounts[site]:g} {site} per "
+                f"{'+'.join(dops)} x={total:g} on {site} exceeds the {parent_amounts[site]:g} "
+                f"{site} per "
                 f"formula unit of {parent_name} (site occupancy above 1)"
             )
 
@@ -607,7 +708,10 @@ def design_composition(
         warnings=tuple(warnings),
         provenance=Provenance(
             method="charge-balance (Li compensation)",
-            parameters={"parent": parent_name, "oxidation_states_override": dict(oxidation_states or {})},
+            parameters={
+                "parent": parent_name,
+                "oxidation_states_override": dict(oxidation_states or {}),
+            },
         ),
     )
 

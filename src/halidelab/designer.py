@@ -72,8 +72,10 @@ class DesignReport(Record):
 
 def _xs(x: float | str | Sequence[float] | None) -> list[float]:
     if x is None:
-        raise CompositionError("no dopant content x given: use e.g. --x 0.2 or --x 0,0.1,0.2 "
-                               "(x=0.2 or x=[0, 0.1, 0.2] in Python)")
+        raise CompositionError(
+            "no dopant content x given: use e.g. --x 0.2 or --x 0,0.1,0.2 "
+            "(x=0.2 or x=[0, 0.1, 0.2] in Python)"
+        )
     if isinstance(x, str):
         return parse_x_values(x)
     if isinstance(x, int | float):
@@ -86,8 +88,9 @@ def _dopant_mix(dopants: str | Mapping[str, float], site: str | None) -> list[Su
         subs = [parse_substitution(tok, site=site) for tok in dopants.split(",") if tok.strip()]
     else:
         if site is None:
-            raise CompositionError("a dopant mix needs the site it goes on: give --site In (site='In' in "
-                                   "Python)")
+            raise CompositionError(
+                "a dopant mix needs the site it goes on: give --site In (site='In' in Python)"
+            )
         subs = [Substitution(d, site, parse_amount(v)) for d, v in dopants.items()]
     if not subs:
         raise CompositionError("empty dopant list: give e.g. 'Y:0.16,Zr:0.25'")
@@ -137,12 +140,16 @@ def design(
     parse_formula(parent)
     given = sum(v is not None for v in (dopant, dopants, substitutions))
     if given > 1:
-        raise CompositionError("give one of --dopant, --dopants or --sub, not several (dopant=, "
-                               "dopants=, substitutions= in Python)")
+        raise CompositionError(
+            "give one of --dopant, --dopants or --sub, not several (dopant=, "
+            "dopants=, substitutions= in Python)"
+        )
     if dopant is not None:
         if site is None:
-            raise CompositionError(f"no site given for {dopant}: say which element it replaces with "
-                                   "--site, e.g. --site Zr (site='Zr' in Python)")
+            raise CompositionError(
+                f"no site given for {dopant}: say which element it replaces with "
+                "--site, e.g. --site Zr (site='Zr' in Python)"
+            )
         sub = parse_substitution(dopant, site=site, x=0.0)
         if oxidation_state is not None:
             sub = dataclasses.replace(sub, oxidation_state=int(oxidation_state))
@@ -159,7 +166,9 @@ def design(
     parent_fit = assess(parent_design)
     polymorphs = known_polymorphs(parent)
 
-    warnings = series_warnings([parent_fit, *fits] if fits[0].formula != parent_fit.formula else fits)
+    warnings = series_warnings(
+        [parent_fit, *fits] if fits[0].formula != parent_fit.formula else fits
+    )
     for f in fits:
         warnings.extend(w for w in f.warnings if w not in warnings)
     notes = [
@@ -167,7 +176,9 @@ def design(
         f"anion packing ({parent_fit.packing.family})"
     ]
     for p in polymorphs:
-        agree = "as t predicts" if p.packing == parent_fit.packing.packing else "unlike t's prediction"
+        agree = (
+            "as t predicts" if p.packing == parent_fit.packing.packing else "unlike t's prediction"
+        )
         notes.append(
             f"known {p.crystal_system} {p.space_group} ({p.packing}, {agree}): {p.stability}, "
             f"made by {p.synthesis} [{p.source}]"
@@ -183,7 +194,9 @@ def design(
         notes=tuple(notes),
         provenance=Provenance(
             method="design: charge balance + Shannon rules",
-            parameters={"parent": parent_design.formula,
-                        "substitutions": [[s.to_dict() for s in subs] for subs in series]},
+            parameters={
+                "parent": parent_design.formula,
+                "substitutions": [[s.to_dict() for s in subs] for subs in series],
+            },
         ),
     )

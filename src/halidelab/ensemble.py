@@ -73,9 +73,12 @@ class EnsembleStat(Record):
         return f"{self.mean:{fmt}} +- {self.sem:{fmt}}{u} (sd {self.std:{fmt}}, N={self.n})"
 
 
-def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | None = None,
-                  weighting: str | None = None,
-                  errors: Sequence[float | None] | None = None) -> EnsembleStat | None:
+def ensemble_stat(
+    values: Sequence[float | None],
+    weights: Sequence[float] | None = None,
+    weighting: str | None = None,
+    errors: Sequence[float | None] | None = None,
+) -> EnsembleStat | None:
     """Mean, spread and standard error of the values that exist (None where a member
     has no value; None when none has).
 
@@ -88,14 +91,18 @@ def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | Non
     n_all = len(values)
     ws = weights if weights is not None else [1.0] * n_all
     es = errors if errors is not None else [None] * n_all
-    triples = [(float(v), float(w), None if e is None else float(e))
-               for v, w, e in zip(values, ws, es, strict=True)
-               if v is not None and math.isfinite(float(v))]
+    triples = [
+        (float(v), float(w), None if e is None else float(e))
+        for v, w, e in zip(values, ws, es, strict=True)
+        if v is not None and math.isfinite(float(v))
+    ]
     if not triples:
         return None
     v = np.array([p[0] for p in triples])
     w = np.array([p[1] for p in triples])
-    member_err = np.array([p[2] if p[2] is not None and math.isfinite(p[2]) else 0.0 for p in triples])
+    member_err = np.array(
+        [p[2] if p[2] is not None and math.isfinite(p[2]) else 0.0 for p in triples]
+    )
     if (w < 0).any() or w.sum() <= 0:
         raise FitError("ensemble weights must be >= 0 with a positive sum")
     w = w / w.sum()
@@ -106,8 +113,14 @@ def ensemble_stat(values: Sequence[float | None], weights: Sequence[float] | Non
     var = float((w * (v - mean) ** 2).sum()) * n_eff / max(n_eff - 1.0, 1e-12)
     std = math.sqrt(max(var, 0.0))
     sem = max(std / math.sqrt(n_eff), math.sqrt(float(((w * member_err) ** 2).sum())))
-    return EnsembleStat(mean, std, sem, len(v), tuple(v.tolist()),
-                        weighting or ("uniform" if weights is None else "weighted"))
+    return EnsembleStat(
+        mean,
+        std,
+        sem,
+        len(v),
+        tuple(v.tolist()),
+        weighting or ("uniform" if weights is None else "weighted"),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,8 +165,15 @@ def _welch(a: EnsembleStat, b: EnsembleStat) -> tuple[float, float | None, float
     return d, se, p
 
 
-def compare(a: EnsembleStat | None, b: EnsembleStat | None, claim: str, quantity: str = "",
-            unit: str = "", alpha: float = ALPHA, fmt: str = ".3f") -> Verdict:
+def compare(
+    a: EnsembleStat | None,
+    b: EnsembleStat | None,
+    claim: str,
+    quantity: str = "",
+    unit: str = "",
+    alpha: float = ALPHA,
+    fmt: str = ".3f",
+) -> Verdict:
     """Is b - a resolved? ``claim`` is what is said when it is, in the direction of the
     sign found (e.g. "lower" / "higher" picked by the caller from ``estimate``)."""
     if a is None or b is None:
@@ -161,27 +181,56 @@ def compare(a: EnsembleStat | None, b: EnsembleStat | None, claim: str, quantity
     d, se, p = _welch(a, b)
     n = min(a.n, b.n)
     if se is None:
-        return Verdict(False, d, None, None, alpha,
-                       f"not resolved at {n} ordering{'s' if n != 1 else ''}: {quantity} differs by "
-                       f"{d:+{fmt}}{(' ' + unit) if unit else ''} with no spread to judge it (need >= 2 orderings)")
+        return Verdict(
+            False,
+            d,
+            None,
+            None,
+            alpha,
+            f"not resolved at {n} ordering{'s' if n != 1 else ''}: {quantity} differs by "
+            f"{d:+{fmt}}{(' ' + unit) if unit else ''} with no spread to judge it (need >= 2 "
+            "orderings)",
+        )
     ok = p is not None and p < alpha and d != 0
     u = f" {unit}" if unit else ""
     nums = f"{d:+{fmt}} +- {se:{fmt}}{u}, p = {p:.2g}"
-    return Verdict(ok, d, se, p, alpha, f"{claim} ({nums})" if ok else
-                   f"not resolved at N = {a.n}/{b.n} orderings ({quantity} {nums})")
+    return Verdict(
+        ok,
+        d,
+        se,
+        p,
+        alpha,
+        f"{claim} ({nums})"
+        if ok
+        else f"not resolved at N = {a.n}/{b.n} orderings ({quantity} {nums})",
+    )
 
 
-def trend(xs: Sequence[float], ys: Sequence[EnsembleStat | None], claim_up: str, claim_down: str,
-          quantity: str = "", unit: str = "", alpha: float = ALPHA, fmt: str = ".3g") -> Verdict:
+def trend(
+    xs: Sequence[float],
+    ys: Sequence[EnsembleStat | None],
+    claim_up: str,
+    claim_down: str,
+    quantity: str = "",
+    unit: str = "",
+    alpha: float = ALPHA,
+    fmt: str = ".3g",
+) -> Verdict:
     """Weighted least-squares slope of the ensemble means against x, and whether it is
     resolved from zero (t-test with n_points - 2 degrees of freedom, errors from the
     standard errors of the means, scaled by the reduced chi^2 when the scatter is larger)."""
     pts = [(float(x), y) for x, y in zip(xs, ys, strict=True) if y is not None]
     if len(pts) < 3 or any(y.sem is None for _, y in pts):
         n = min((y.n for _, y in pts), default=0)
-        return Verdict(False, math.nan, None, None, alpha,
-                       f"not resolved: a trend of {quantity} needs >= 3 compositions with >= 2 orderings "
-                       f"each (have {len(pts)} with N >= {n})")
+        return Verdict(
+            False,
+            math.nan,
+            None,
+            None,
+            alpha,
+            f"not resolved: a trend of {quantity} needs >= 3 compositions with >= 2 orderings "
+            f"each (have {len(pts)} with N >= {n})",
+        )
     x = np.array([p[0] for p in pts])
     y = np.array([p[1].mean for p in pts])
     s = np.array([max(p[1].sem, 1e-12) for p in pts])
@@ -199,11 +248,20 @@ def trend(xs: Sequence[float], ys: Sequence[EnsembleStat | None], claim_up: str,
     u = f" {unit}" if unit else ""
     nums = f"slope {slope:+{fmt}} +- {se:{fmt}}{u} per unit x, p = {p:.2g}"
     claim = claim_up if slope > 0 else claim_down
-    return Verdict(ok, slope, se, p, alpha, f"{claim} ({nums})" if ok else f"not resolved ({quantity} {nums})")
+    return Verdict(
+        ok, slope, se, p, alpha, f"{claim} ({nums})" if ok else f"not resolved ({quantity} {nums})"
+    )
 
 
-def peak(xs: Sequence[float], ys: Sequence[EnsembleStat | None], quantity: str = "", unit: str = "",
-         alpha: float = ALPHA, fmt: str = ".3g", maximum: bool = True) -> Verdict:
+def peak(
+    xs: Sequence[float],
+    ys: Sequence[EnsembleStat | None],
+    quantity: str = "",
+    unit: str = "",
+    alpha: float = ALPHA,
+    fmt: str = ".3g",
+    maximum: bool = True,
+) -> Verdict:
     """Does the quantity peak inside the series, resolved against both neighbours?
 
     The extreme ensemble mean must differ from the next point on each side by more than
@@ -212,36 +270,68 @@ def peak(xs: Sequence[float], ys: Sequence[EnsembleStat | None], quantity: str =
     """
     pts = [(float(x), y) for x, y in zip(xs, ys, strict=True) if y is not None]
     if len(pts) < 3:
-        return Verdict(False, math.nan, None, None, alpha, "not resolved: a peak needs >= 3 compositions")
+        return Verdict(
+            False, math.nan, None, None, alpha, "not resolved: a peak needs >= 3 compositions"
+        )
     pts.sort(key=lambda p: p[0])
     sign = 1.0 if maximum else -1.0
     k = int(np.argmax([sign * p[1].mean for p in pts]))
     word = "peaks" if maximum else "has its minimum"
     if k in (0, len(pts) - 1):
-        return Verdict(False, math.nan, None, None, alpha,
-                       f"no interior {'maximum' if maximum else 'minimum'}: {quantity} is extreme at the end "
-                       f"of the series (x = {pts[k][0]:g})")
+        return Verdict(
+            False,
+            math.nan,
+            None,
+            None,
+            alpha,
+            f"no interior {'maximum' if maximum else 'minimum'}: {quantity} is extreme at the end "
+            f"of the series (x = {pts[k][0]:g})",
+        )
     sides = [_welch(pts[k][1], pts[k + j][1]) for j in (-1, 1)]
     if any(se is None for _, se, _ in sides):
-        return Verdict(False, math.nan, None, None, alpha,
-                       f"not resolved: {quantity} is extreme at x = {pts[k][0]:g} but needs >= 2 orderings per x")
+        return Verdict(
+            False,
+            math.nan,
+            None,
+            None,
+            alpha,
+            f"not resolved: {quantity} is extreme at x = {pts[k][0]:g} but needs >= 2 orderings "
+            "per x",
+        )
     margin = min(abs(d) for d, _, _ in sides)
     pmax = max(p for _, _, p in sides)
     ok = pmax < alpha
     se = max(se for _, se, _ in sides)
     u = f" {unit}" if unit else ""
-    txt = (f"{quantity} {word} at x = {pts[k][0]:g} (margin {margin:{fmt}}{u} over the neighbours, p <= {pmax:.2g})"
-           if ok else f"not resolved at these orderings ({quantity} extreme at x = {pts[k][0]:g}, "
-                      f"margin {margin:{fmt}}{u}, p = {pmax:.2g})")
+    txt = (
+        f"{quantity} {word} at x = {pts[k][0]:g} (margin {margin:{fmt}}{u} over the neighbours, p "
+        f"<= {pmax:.2g})"
+        if ok
+        else f"not resolved at these orderings ({quantity} extreme at x = {pts[k][0]:g}, "
+        f"margin {margin:{fmt}}{u}, p = {pmax:.2g})"
+    )
     return Verdict(ok, margin, se, pmax, alpha, txt)
 
 
 # -- one composition's orderings -> its ensemble statistics -------------------------------
 
 #: Quantities :func:`summarize_members` reports, in display order.
-MEMBER_QUANTITIES = ("a_A", "c_A", "v_fu_A3", "e_atom_eV", "m_off_ordered_sites", "bvse_1d_eV", "bvse_3d_eV",
-                     "neb_1d_eV", "neb_3d_eV", "kmc_bvse_log10_sigma", "kmc_bvse_ea_eV",
-                     "kmc_neb_log10_sigma", "kmc_neb_ea_eV", "haven_ratio")
+MEMBER_QUANTITIES = (
+    "a_A",
+    "c_A",
+    "v_fu_A3",
+    "e_atom_eV",
+    "m_off_ordered_sites",
+    "bvse_1d_eV",
+    "bvse_3d_eV",
+    "neb_1d_eV",
+    "neb_3d_eV",
+    "kmc_bvse_log10_sigma",
+    "kmc_bvse_ea_eV",
+    "kmc_neb_log10_sigma",
+    "kmc_neb_ea_eV",
+    "haven_ratio",
+)
 
 
 def _kmc_values(res: dict[str, Any] | None) -> tuple[float | None, ...]:
@@ -254,7 +344,13 @@ def _kmc_values(res: dict[str, Any] | None) -> tuple[float | None, ...]:
     lo, hi = k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
     s_err = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else None
     haven = k["points"][0].get("haven_ratio") if k.get("points") else None
-    return (math.log10(s) if s and s > 0 else None), k.get("ea_eV"), haven, s_err, k.get("ea_err_eV")
+    return (
+        (math.log10(s) if s and s > 0 else None),
+        k.get("ea_eV"),
+        haven,
+        s_err,
+        k.get("ea_err_eV"),
+    )
 
 
 def summarize_members(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
@@ -282,15 +378,23 @@ def summarize_members(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, 
         lat = None
         if r and m.get("supercell_matrix") is not None:
             lat = primitive_lattice(r["structure"], m["supercell_matrix"])
-            vol = abs(float(np.linalg.det(np.asarray(r["structure"]["lattice"]["matrix"], dtype=float))))
+            vol = abs(
+                float(np.linalg.det(np.asarray(r["structure"]["lattice"]["matrix"], dtype=float)))
+            )
             lat["v_fu_A3"] = vol / m["n_formula_units"]
-        perc = ((m.get("neb") or {}).get("percolation") or {})
+        perc = (m.get("neb") or {}).get("percolation") or {}
         b = m.get("bvse") or {}
-        row = {"a_A": lat and lat["a_A"], "c_A": lat and lat["c_A"], "v_fu_A3": lat and lat["v_fu_A3"],
-               "e_atom_eV": r.get("energy_per_atom_eV") if r else None,
-               "m_off_ordered_sites": (m.get("disorder") or {}).get("m_off_ordered_sites"),
-               "bvse_1d_eV": b.get("e_1d_eV"), "bvse_3d_eV": b.get("e_3d_eV"),
-               "neb_1d_eV": perc.get("ea_1d_eV"), "neb_3d_eV": perc.get("ea_3d_eV")}
+        row = {
+            "a_A": lat and lat["a_A"],
+            "c_A": lat and lat["c_A"],
+            "v_fu_A3": lat and lat["v_fu_A3"],
+            "e_atom_eV": r.get("energy_per_atom_eV") if r else None,
+            "m_off_ordered_sites": (m.get("disorder") or {}).get("m_off_ordered_sites"),
+            "bvse_1d_eV": b.get("e_1d_eV"),
+            "bvse_3d_eV": b.get("e_3d_eV"),
+            "neb_1d_eV": perc.get("ea_1d_eV"),
+            "neb_3d_eV": perc.get("ea_3d_eV"),
+        }
         err: dict[str, float | None] = {}
         for src in ("bvse", "neb"):
             kv = _kmc_values(m.get(f"kmc_{src}"))
@@ -303,6 +407,8 @@ def summarize_members(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, 
             errs[k].append(err.get(k))
     out: dict[str, dict[str, Any] | None] = {}
     for k in MEMBER_QUANTITIES:
-        stat = ensemble_stat(vals[k], errors=errs[k] if any(e is not None for e in errs[k]) else None)
+        stat = ensemble_stat(
+            vals[k], errors=errs[k] if any(e is not None for e in errs[k]) else None
+        )
         out[k] = stat.to_dict() if stat else None
     return out

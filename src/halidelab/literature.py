@@ -32,29 +32,62 @@ from halidelab.errors import CompositionError, DataFormatError
 from halidelab.prior.data import chemical_family, data_dir, parse_conductivity, to_composition
 
 #: columns of the literature table, in order
-COLUMNS = ("composition", "name", "family", "space_group", "structure", "sigma_S_cm", "censored",
-           "temperature_C", "ea_eV", "doi", "reference", "source", "notes")
+COLUMNS = (
+    "composition",
+    "name",
+    "family",
+    "space_group",
+    "structure",
+    "sigma_S_cm",
+    "censored",
+    "temperature_C",
+    "ea_eV",
+    "doi",
+    "reference",
+    "source",
+    "notes",
+)
 #: columns a user's table must have
 REQUIRED = ("composition", "sigma_S_cm")
 #: room temperature assumed where a source says "room temperature"
 ROOM_TEMPERATURE_C = 25.0
 
 _REFERENCE_CASE = (
-    {"composition": "Li2ZrCl6", "name": "Li2ZrCl6 (LZC, ball milled)", "space_group": "P-3m1",
-     "structure": "trigonal, hcp Cl", "sigma_S_cm": "5.0e-4", "temperature_C": 25.0, "ea_eV": "",
-     "doi": "", "reference": "Chen et al., Chem. Commun. 2025 (reference case; 'about 0.5 mS/cm')",
-     "source": "MISSION.md", "notes": "annealed Li2ZrCl6 is monoclinic C2/m"},
-    {"composition": "Li1.8Zr0.8Nb0.2Cl6", "name": "Li1.8Zr0.8Nb0.2Cl6 (LZNC, ball milled)",
-     "space_group": "P-3m1", "structure": "trigonal, hcp Cl", "sigma_S_cm": "1.03e-3",
-     "temperature_C": 25.0, "ea_eV": 0.327, "doi": "",
-     "reference": "Chen et al., Chem. Commun. 2025 (reference case)", "source": "MISSION.md",
-     "notes": "LSV oxidation onset 4.02 V vs Li/Li+; electronic 1.09e-9 S/cm"},
+    {
+        "composition": "Li2ZrCl6",
+        "name": "Li2ZrCl6 (LZC, ball milled)",
+        "space_group": "P-3m1",
+        "structure": "trigonal, hcp Cl",
+        "sigma_S_cm": "5.0e-4",
+        "temperature_C": 25.0,
+        "ea_eV": "",
+        "doi": "",
+        "reference": "Chen et al., Chem. Commun. 2025 (reference case; 'about 0.5 mS/cm')",
+        "source": "MISSION.md",
+        "notes": "annealed Li2ZrCl6 is monoclinic C2/m",
+    },
+    {
+        "composition": "Li1.8Zr0.8Nb0.2Cl6",
+        "name": "Li1.8Zr0.8Nb0.2Cl6 (LZNC, ball milled)",
+        "space_group": "P-3m1",
+        "structure": "trigonal, hcp Cl",
+        "sigma_S_cm": "1.03e-3",
+        "temperature_C": 25.0,
+        "ea_eV": 0.327,
+        "doi": "",
+        "reference": "Chen et al., Chem. Commun. 2025 (reference case)",
+        "source": "MISSION.md",
+        "notes": "LSV oxidation onset 4.02 V vs Li/Li+; electronic 1.09e-9 S/cm",
+    },
 )
 
 
 def _formula(comp: Composition) -> str:
     """Compact formula in the given element order: ``Li1.8Zr0.8Nb0.2Cl6``."""
-    return "".join(f"{el.symbol}{'' if abs(n - 1) < 1e-9 else f'{round(float(n), 4):g}'}" for el, n in comp.items())
+    return "".join(
+        f"{el.symbol}{'' if abs(n - 1) < 1e-9 else f'{round(float(n), 4):g}'}"
+        for el, n in comp.items()
+    )
 
 
 def literature_path() -> Path:
@@ -95,21 +128,23 @@ def seed_rows(obelix_dir: str | Path | None = None) -> pd.DataFrame:
                     notes = f"OBELiX True Composition per Z differs from its name {name}"
             except (ValueError, KeyError):
                 pass
-            rows.append({
-                "composition": _formula(per_fu),
-                "name": name,
-                "family": "halide",
-                "space_group": str(r.get("Space group", "")).replace(" ", ""),
-                "structure": str(r.get("Family", "")),
-                "sigma_S_cm": f"{float(sigma):.4g}",
-                "censored": bool(censored),
-                "temperature_C": ROOM_TEMPERATURE_C,
-                "ea_eV": "",
-                "doi": str(r["DOI"]).strip(),
-                "reference": "",
-                "source": f"OBELiX {split} {r['ID']}",
-                "notes": notes,
-            })
+            rows.append(
+                {
+                    "composition": _formula(per_fu),
+                    "name": name,
+                    "family": "halide",
+                    "space_group": str(r.get("Space group", "")).replace(" ", ""),
+                    "structure": str(r.get("Family", "")),
+                    "sigma_S_cm": f"{float(sigma):.4g}",
+                    "censored": bool(censored),
+                    "temperature_C": ROOM_TEMPERATURE_C,
+                    "ea_eV": "",
+                    "doi": str(r["DOI"]).strip(),
+                    "reference": "",
+                    "source": f"OBELiX {split} {r['ID']}",
+                    "notes": notes,
+                }
+            )
     for case in _REFERENCE_CASE:
         rows.append({**case, "family": chemical_family(case["composition"]), "censored": False})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -122,11 +157,13 @@ def _validate(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
     if missing:
         raise DataFormatError(
             f"{origin} lacks column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}; "
-            f"optional: {', '.join(c for c in COLUMNS if c not in REQUIRED)}")
+            f"optional: {', '.join(c for c in COLUMNS if c not in REQUIRED)}"
+        )
     unknown = [c for c in raw.columns if c not in COLUMNS]
     if unknown:
-        raise DataFormatError(f"{origin} has unknown column(s) {', '.join(unknown)}; "
-                              f"allowed: {', '.join(COLUMNS)}")
+        raise DataFormatError(
+            f"{origin} has unknown column(s) {', '.join(unknown)}; allowed: {', '.join(COLUMNS)}"
+        )
     out = []
     for i, r in raw.reset_index(drop=True).iterrows():
         where = f"{origin}, row {i + 2}"  # header is line 1
@@ -136,8 +173,10 @@ def _validate(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
             raise DataFormatError(f"{where}, column composition: {exc}") from None
         odd = [str(e) for e in comp.elements if not isinstance(e, Element)]
         if odd:
-            raise DataFormatError(f"{where}, column composition: {r['composition']!r} has unknown element(s) "
-                                  f"{', '.join(odd)}")
+            raise DataFormatError(
+                f"{where}, column composition: {r['composition']!r} has unknown element(s) "
+                f"{', '.join(odd)}"
+            )
         cens_text = str(r.get("censored", "")).strip().lower()
         try:
             log_s, cens = parse_conductivity(r["sigma_S_cm"])
@@ -148,27 +187,35 @@ def _validate(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
         try:
             t_c = float(t_text) if t_text not in ("", "nan") else ROOM_TEMPERATURE_C
         except ValueError:
-            raise DataFormatError(f"{where}, column temperature_C: {t_text!r} is not a number of degrees C") from None
+            raise DataFormatError(
+                f"{where}, column temperature_C: {t_text!r} is not a number of degrees C"
+            ) from None
         if not math.isfinite(t_c) or t_c < -273.15 or t_c > 1500:
-            raise DataFormatError(f"{where}, column temperature_C: {t_c} C is outside -273.15..1500")
+            raise DataFormatError(
+                f"{where}, column temperature_C: {t_c} C is outside -273.15..1500"
+            )
         ea_text = str(r.get("ea_eV", "")).strip()
         try:
             ea = float(ea_text) if ea_text not in ("", "nan") else math.nan
         except ValueError:
-            raise DataFormatError(f"{where}, column ea_eV: {ea_text!r} is not a number of eV") from None
+            raise DataFormatError(
+                f"{where}, column ea_eV: {ea_text!r} is not a number of eV"
+            ) from None
         if math.isfinite(ea) and not 0 < ea < 5:
             raise DataFormatError(f"{where}, column ea_eV: {ea} eV is outside 0..5 eV")
         row = {c: ("" if pd.isna(r.get(c, "")) else str(r.get(c, "")).strip()) for c in COLUMNS}
-        row.update({
-            "composition": _formula(comp),
-            "name": row["name"] or comp.reduced_formula,
-            "family": chemical_family(comp),
-            "sigma_S_cm": 10.0**log_s,
-            "log10_sigma_S_cm": log_s,
-            "censored": bool(cens),
-            "temperature_C": t_c,
-            "ea_eV": ea,
-        })
+        row.update(
+            {
+                "composition": _formula(comp),
+                "name": row["name"] or comp.reduced_formula,
+                "family": chemical_family(comp),
+                "sigma_S_cm": 10.0**log_s,
+                "log10_sigma_S_cm": log_s,
+                "censored": bool(cens),
+                "temperature_C": t_c,
+                "ea_eV": ea,
+            }
+        )
         out.append(row)
     if not out:
         raise DataFormatError(f"{origin} has no rows")
@@ -189,7 +236,9 @@ def read_user_table(path: str | Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFormatError(f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}") from None
+        raise DataFormatError(
+            f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}"
+        ) from None
     table = _validate(raw, path.name)
     table["source"] = [s or f"user: {path.name}" for s in table["source"]]
     return table
@@ -211,12 +260,23 @@ def load_literature(extra: Sequence[str | Path] = ()) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-_SORT = {"sigma": "sigma_S_cm", "ea": "ea_eV", "temperature": "temperature_C", "composition": "composition",
-         "space_group": "space_group"}
+_SORT = {
+    "sigma": "sigma_S_cm",
+    "ea": "ea_eV",
+    "temperature": "temperature_C",
+    "composition": "composition",
+    "space_group": "space_group",
+}
 
 
-def query(table: pd.DataFrame, family: str | None = None, element: str | None = None,
-          sort: str = "sigma", ascending: bool | None = None, limit: int | None = None) -> pd.DataFrame:
+def query(
+    table: pd.DataFrame,
+    family: str | None = None,
+    element: str | None = None,
+    sort: str = "sigma",
+    ascending: bool | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
     """Filter and sort the literature table.
 
     Parameters
@@ -236,7 +296,9 @@ def query(table: pd.DataFrame, family: str | None = None, element: str | None = 
     if family:
         fams = set(table["family"])
         if family not in fams | {"halide", "sulfide", "oxide", "nitride", "hydride", "other"}:
-            raise DataFormatError(f"unknown family {family!r}; use halide, sulfide, oxide, nitride, hydride or other")
+            raise DataFormatError(
+                f"unknown family {family!r}; use halide, sulfide, oxide, nitride, hydride or other"
+            )
         out = out[out["family"] == family]
     if element:
         from halidelab.composition import check_element
@@ -253,7 +315,9 @@ def query(table: pd.DataFrame, family: str | None = None, element: str | None = 
     return out.reset_index(drop=True)
 
 
-def rank_among(sigma_S_cm: float, table: pd.DataFrame, family: str | None = "halide") -> dict[str, float]:
+def rank_among(
+    sigma_S_cm: float, table: pd.DataFrame, family: str | None = "halide"
+) -> dict[str, float]:
     """Where a conductivity sits among known materials (censored entries excluded).
 
     Returns
@@ -293,8 +357,9 @@ def composition_distance(a: str | Composition, b: str | Composition) -> float:
     return 0.5 * float(sum(abs(fa[el] - fb[el]) for el in els))
 
 
-def nearest_known(formula: str | Composition, table: pd.DataFrame, n: int = 3,
-                  family: str | None = "halide") -> pd.DataFrame:
+def nearest_known(
+    formula: str | Composition, table: pd.DataFrame, n: int = 3, family: str | None = "halide"
+) -> pd.DataFrame:
     """The ``n`` entries of ``table`` closest in composition to ``formula``.
 
     Parameters

@@ -103,8 +103,14 @@ class OutputGuard:
                 return inp
         return None
 
-    def file(self, path: str | Path, option: str = "--out", *, figure: bool = False,
-             store_ok: bool = False) -> Path:
+    def file(
+        self,
+        path: str | Path,
+        option: str = "--out",
+        *,
+        figure: bool = False,
+        store_ok: bool = False,
+    ) -> Path:
         """Check an output file; return it as a Path (nothing is created).
 
         Parameters
@@ -129,13 +135,17 @@ class OutputGuard:
         p = Path(path)
         inp = self._clash(p)
         if inp is not None:
-            raise OutputError(f"{option} {p} is the input file {inp}: writing there would destroy "
-                              "it; choose another output name")
+            raise OutputError(
+                f"{option} {p} is the input file {inp}: writing there would destroy "
+                "it; choose another output name"
+            )
         if p.is_dir():
             raise OutputError(f"{option} {p} is a folder: give a file name inside it")
         if not store_ok and is_sqlite_file(p):
-            raise OutputError(f"{option} {p} is an SQLite database (a results store or another "
-                              "program's): halidelab does not write over it; choose another name")
+            raise OutputError(
+                f"{option} {p} is an SQLite database (a results store or another "
+                "program's): halidelab does not write over it; choose another name"
+            )
         _parent_must_exist(p, option)
         if figure:
             check_figure_path(p, option)
@@ -161,8 +171,9 @@ class OutputGuard:
                 except FileExistsError:  # created meanwhile by a parallel run
                     pass
                 except OSError as exc:
-                    raise OutputError(f"{option} {p}: cannot create the folder "
-                                      f"({exc.strerror})") from None
+                    raise OutputError(
+                        f"{option} {p}: cannot create the folder ({exc.strerror})"
+                    ) from None
         return p
 
     def file_in(self, folder: str | Path, name: str, option: str = "--out") -> Path:
@@ -183,8 +194,10 @@ def _parent_must_exist(p: Path, option: str) -> None:
         return
     if parent.exists():
         raise OutputError(f"{option} {p}: {parent} is a file, not a folder")
-    raise OutputError(f"{option} {p}: the folder {parent} does not exist; create it first "
-                      "(halidelab creates only the last folder of an output path)")
+    raise OutputError(
+        f"{option} {p}: the folder {parent} does not exist; create it first "
+        "(halidelab creates only the last folder of an output path)"
+    )
 
 
 # ------------------------------------------------------------------------- atomic writes
@@ -302,9 +315,13 @@ def check_figure_path(path: str | Path | None, option: str = "figure") -> Path |
     ext = p.suffix.lower().lstrip(".")
     fmts = supported_formats()
     if not ext:
-        raise FigureFormatError(f"{option} {str(p)!r} has no file extension: end it with one "
-                                f"of .{', .'.join(fmts)} (e.g. .png)")
+        raise FigureFormatError(
+            f"{option} {str(p)!r} has no file extension: end it with one "
+            f"of .{', .'.join(fmts)} (e.g. .png)"
+        )
     if ext not in fmts:
-        raise FigureFormatError(f"{option} {str(p)!r}: matplotlib cannot write .{ext} files; "
-                                f"use one of .{', .'.join(fmts)} (e.g. .png or .svg)")
+        raise FigureFormatError(
+            f"{option} {str(p)!r}: matplotlib cannot write .{ext} files; "
+            f"use one of .{', .'.join(fmts)} (e.g. .png or .svg)"
+        )
     return p

@@ -51,27 +51,48 @@ class _Spec:
 
 
 _REGISTRY: dict[str, _Spec] = {
-    "chgnet": _Spec("chgnet", "CHGNet-0.3.0", "pretrained/0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar",
-                    description="CHGNet 0.3.0 trained on MPtrj (PBE/PBE+U)"),
-    "sevennet-0": _Spec("sevenn", "SevenNet_0__11Jul2024",
-                        "pretrained_potentials/SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
-                        description="SevenNet-0 (11 Jul 2024) trained on MPtrj"),
-    "sevennet-0-22may2024": _Spec("sevenn", "SevenNet_0__22May2024",
-                                  "pretrained_potentials/SevenNet_0__22May2024/checkpoint_sevennet_0.pth",
-                                  description="SevenNet-0 (22 May 2024) trained on MPtrj"),
-    "sevennet-l3i5": _Spec("sevenn", "SevenNet_l3i5",
-                           "pretrained_potentials/SevenNet_l3i5/checkpoint_l3i5.pth",
-                           description="SevenNet l3i5 (lmax 3, 5 interactions) on MPtrj"),
-    "sevennet-mf-0": _Spec("sevenn", "SevenNet_MF_0",
-                           "pretrained_potentials/SevenNet_MF_0/checkpoint_sevennet_mf_0.pth",
-                           modals=("PBE", "R2SCAN"),
-                           description="SevenNet multi-fidelity (PBE and R2SCAN heads)"),
+    "chgnet": _Spec(
+        "chgnet",
+        "CHGNet-0.3.0",
+        "pretrained/0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar",
+        description="CHGNet 0.3.0 trained on MPtrj (PBE/PBE+U)",
+    ),
+    "sevennet-0": _Spec(
+        "sevenn",
+        "SevenNet_0__11Jul2024",
+        "pretrained_potentials/SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
+        description="SevenNet-0 (11 Jul 2024) trained on MPtrj",
+    ),
+    "sevennet-0-22may2024": _Spec(
+        "sevenn",
+        "SevenNet_0__22May2024",
+        "pretrained_potentials/SevenNet_0__22May2024/checkpoint_sevennet_0.pth",
+        description="SevenNet-0 (22 May 2024) trained on MPtrj",
+    ),
+    "sevennet-l3i5": _Spec(
+        "sevenn",
+        "SevenNet_l3i5",
+        "pretrained_potentials/SevenNet_l3i5/checkpoint_l3i5.pth",
+        description="SevenNet l3i5 (lmax 3, 5 interactions) on MPtrj",
+    ),
+    "sevennet-mf-0": _Spec(
+        "sevenn",
+        "SevenNet_MF_0",
+        "pretrained_potentials/SevenNet_MF_0/checkpoint_sevennet_mf_0.pth",
+        modals=("PBE", "R2SCAN"),
+        description="SevenNet multi-fidelity (PBE and R2SCAN heads)",
+    ),
 }
 
 #: Accepted spellings that map onto the registry names.
-_ALIASES = {"chgnet-0.3.0": "chgnet", "7net-0": "sevennet-0", "sevennet": "sevennet-0",
-            "7net-0_22may2024": "sevennet-0-22may2024", "7net-l3i5": "sevennet-l3i5",
-            "7net-mf-0": "sevennet-mf-0"}
+_ALIASES = {
+    "chgnet-0.3.0": "chgnet",
+    "7net-0": "sevennet-0",
+    "sevennet": "sevennet-0",
+    "7net-0_22may2024": "sevennet-0-22may2024",
+    "7net-l3i5": "sevennet-l3i5",
+    "7net-mf-0": "sevennet-mf-0",
+}
 
 _CACHE: dict[tuple[str, str, str | None], Any] = {}
 _LOCK = threading.Lock()
@@ -84,7 +105,9 @@ def available_models() -> list[str]:
 
 def _canonical(model: str) -> str:
     if not isinstance(model, str) or not model.strip():
-        raise ModelError(f"model name must be a string; valid names: {', '.join(available_models())}")
+        raise ModelError(
+            f"model name must be a string; valid names: {', '.join(available_models())}"
+        )
     key = model.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
@@ -98,8 +121,10 @@ def _checkpoint_path(spec: _Spec) -> str:
     pkg = importlib.import_module(spec.family)
     path = os.path.join(os.path.dirname(pkg.__file__), spec.relpath)
     if not os.path.isfile(path):
-        raise ModelError(f"weights for {spec.version} not found at {path}: reinstall "
-                         f"{spec.family} (the wheel ships them; nothing is downloaded)")
+        raise ModelError(
+            f"weights for {spec.version} not found at {path}: reinstall "
+            f"{spec.family} (the wheel ships them; nothing is downloaded)"
+        )
     return path
 
 
@@ -181,7 +206,9 @@ def resolve_device(device: str = "auto") -> str:
         return "cpu"
     if dev.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu")
+            raise ModelError(
+                f"device {device!r} requested but no CUDA GPU is visible; use --device cpu"
+            )
         return dev
     if dev == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
@@ -230,8 +257,12 @@ def _load(name: str, device: str, modal: str | None) -> Any:
         return model
 
 
-def get_calculator(model: str = "chgnet", device: str = "auto", threads: int | None = None,
-                   modal: str | None = None) -> Any:
+def get_calculator(
+    model: str = "chgnet",
+    device: str = "auto",
+    threads: int | None = None,
+    modal: str | None = None,
+) -> Any:
     """An ASE calculator for a registered MLIP (weights loaded offline, cached).
 
     Parameters
@@ -270,8 +301,9 @@ def get_calculator(model: str = "chgnet", device: str = "auto", threads: int | N
         else:
             from sevenn.calculator import SevenNetCalculator
 
-            calc = SevenNetCalculator(model=loaded, file_type="model_instance", device=dev,
-                                      modal=mod)
+            calc = SevenNetCalculator(
+                model=loaded, file_type="model_instance", device=dev, modal=mod
+            )
     calc.halidelab_model = model_info(name, mod)
     calc.halidelab_model["device"] = dev
     return calc
@@ -299,9 +331,15 @@ def _quiet_chgnet_class() -> type:
             warnings.filterwarnings("ignore", message=_CHGNET_TORCH_WARNING, category=UserWarning)
             return CHGNetCalculator.calculate(self, *args, **kwargs)
 
-    cls = type("QuietCHGNetCalculator", (CHGNetCalculator,),
-               {"calculate": calculate, "__module__": __name__,
-                "__doc__": "CHGNetCalculator without torch's per-call requires_grad warning."})
+    cls = type(
+        "QuietCHGNetCalculator",
+        (CHGNetCalculator,),
+        {
+            "calculate": calculate,
+            "__module__": __name__,
+            "__doc__": "CHGNetCalculator without torch's per-call requires_grad warning.",
+        },
+    )
     globals()["QuietCHGNetCalculator"] = cls
     return cls
 
@@ -316,12 +354,21 @@ def calculator_info(calc: Any) -> dict[str, Any]:
 
 #: what of an evaluator's or calculator's description goes into a result's provenance
 #: (besides the model name and version, which have fields of their own)
-_PROVENANCE_KEYS = ("checkpoint_sha256", "modal", "device", "enable_cueq", "batching",
-                    "max_atoms_per_call", "max_structures_per_call", "neighbor_list")
+_PROVENANCE_KEYS = (
+    "checkpoint_sha256",
+    "modal",
+    "device",
+    "enable_cueq",
+    "batching",
+    "max_atoms_per_call",
+    "max_structures_per_call",
+    "neighbor_list",
+)
 
 
-def provenance(method: str, source: Any, parameters: dict[str, Any] | None = None,
-               seed: int | None = None) -> Provenance:
+def provenance(
+    method: str, source: Any, parameters: dict[str, Any] | None = None, seed: int | None = None
+) -> Provenance:
     """A :class:`Provenance` naming the model, its checkpoint version and checksum.
 
     Parameters
@@ -337,8 +384,13 @@ def provenance(method: str, source: Any, parameters: dict[str, Any] | None = Non
     info = dict(source) if isinstance(source, dict) else calculator_info(source)
     params = dict(parameters or {})
     params["potential"] = {k: info[k] for k in _PROVENANCE_KEYS if info.get(k) is not None}
-    return Provenance(method=method, model=info.get("name"), model_version=info.get("version"),
-                      parameters=params, seed=seed)
+    return Provenance(
+        method=method,
+        model=info.get("name"),
+        model_version=info.get("version"),
+        parameters=params,
+        seed=seed,
+    )
 
 
 _NEIGHBOR_LISTS = ("auto", "ase", "torch")
@@ -399,9 +451,13 @@ class Potential:
         if self.max_structures is not None and int(self.max_structures) < 1:
             raise ModelError(f"max_structures must be >= 1, got {self.max_structures}")
         if self.neighbor_list not in _NEIGHBOR_LISTS:
-            raise ModelError(f"neighbor_list must be one of {_NEIGHBOR_LISTS}, got {self.neighbor_list!r}")
+            raise ModelError(
+                f"neighbor_list must be one of {_NEIGHBOR_LISTS}, got {self.neighbor_list!r}"
+            )
         if self.enable_cueq and spec.family != "sevenn":
-            raise ModelError(f"cuEquivariance kernels exist for SevenNet only; drop enable_cueq for {name}")
+            raise ModelError(
+                f"cuEquivariance kernels exist for SevenNet only; drop enable_cueq for {name}"
+            )
 
     @classmethod
     def of(cls, model: Potential | str | None = None, **options: Any) -> Potential:
@@ -411,8 +467,10 @@ class Potential:
         None means the default model (``chgnet``).
         """
         if model is not None and not isinstance(model, Potential | str):
-            raise ModelError(f"model must be a registry name or a Potential, got {type(model).__name__}; "
-                             "pass an ASE calculator as calculator=")
+            raise ModelError(
+                f"model must be a registry name or a Potential, got {type(model).__name__}; "
+                "pass an ASE calculator as calculator="
+            )
         base = model if isinstance(model, Potential) else cls(model or "chgnet")
         given = {k: v for k, v in options.items() if v is not None}
         return dataclasses.replace(base, **given) if given else base

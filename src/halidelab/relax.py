@@ -37,9 +37,21 @@ from halidelab.errors import FitError
 from halidelab.potentials import Potential
 from halidelab.records import Record
 
-__all__ = ["ANION_ELEMENTS", "EV_A3_TO_GPA", "LatticeParams", "RelaxResult", "SeriesRelaxResult", "VegardTrend",
-           "relax", "relax_series", "relax_structures", "to_atoms", "to_structure", "vegard_trend",
-           "volume_per_anion_A3"]
+__all__ = [
+    "ANION_ELEMENTS",
+    "EV_A3_TO_GPA",
+    "LatticeParams",
+    "RelaxResult",
+    "SeriesRelaxResult",
+    "VegardTrend",
+    "relax",
+    "relax_series",
+    "relax_structures",
+    "to_atoms",
+    "to_structure",
+    "vegard_trend",
+    "volume_per_anion_A3",
+]
 
 
 def relax_structures(
@@ -80,8 +92,15 @@ def relax_structures(
         reached within ``steps``.
     """
     atoms_list = [to_atoms(s) for s in structures]  # refuse disordered input before loading a model
-    return relax_batch(atoms_list, as_evaluator(model, calculator), fmax=fmax, steps=steps,
-                       relax_cell=relax_cell, optimizer=optimizer, progress=progress)
+    return relax_batch(
+        atoms_list,
+        as_evaluator(model, calculator),
+        fmax=fmax,
+        steps=steps,
+        relax_cell=relax_cell,
+        optimizer=optimizer,
+        progress=progress,
+    )
 
 
 def relax(
@@ -128,9 +147,15 @@ def relax(
             progress(step, float(np.sqrt((a.get_forces() ** 2).sum(axis=1).max())))
 
     try:
-        (res,) = relax_batch([atoms], as_evaluator(model, calculator), fmax=fmax, steps=steps,
-                             relax_cell=relax_cell, optimizer=optimizer,
-                             observe=observe if writer is not None or progress is not None else None)
+        (res,) = relax_batch(
+            [atoms],
+            as_evaluator(model, calculator),
+            fmax=fmax,
+            steps=steps,
+            relax_cell=relax_cell,
+            optimizer=optimizer,
+            observe=observe if writer is not None or progress is not None else None,
+        )
     finally:
         if writer is not None:
             writer.close()
@@ -188,9 +213,13 @@ def _line(quantity: str, x: np.ndarray, y: np.ndarray) -> LinearTrend:
     return LinearTrend(quantity, slope, err, intercept, slope / ref, n)
 
 
-def vegard_trend(x: Sequence[float], lattices: Sequence[LatticeParams],
-                 volume_per_anion: Sequence[float], labels: Sequence[str] | None = None,
-                 same_shape: bool = True) -> VegardTrend:
+def vegard_trend(
+    x: Sequence[float],
+    lattices: Sequence[LatticeParams],
+    volume_per_anion: Sequence[float],
+    labels: Sequence[str] | None = None,
+    same_shape: bool = True,
+) -> VegardTrend:
     """Fit lattice against x and state whether the lattice contracts.
 
     Parameters
@@ -223,21 +252,32 @@ def vegard_trend(x: Sequence[float], lattices: Sequence[LatticeParams],
     span = float(xa.max() - xa.min())
     pct = 100 * vf.relative_change_per_x * span
     if vf.slope_err is None:
-        trend = "contracts" if vf.slope < 0 else "expands" if vf.slope > 0 else "no significant change"
+        trend = (
+            "contracts" if vf.slope < 0 else "expands" if vf.slope > 0 else "no significant change"
+        )
         note = "two points only, no uncertainty on the slope"
     elif abs(vf.slope) > 2 * vf.slope_err:
         trend = "contracts" if vf.slope < 0 else "expands"
         note = f"slope {vf.slope:+.3g} +- {vf.slope_err:.2g} A^3/anion per unit x"
     else:
         trend = "no significant change"
-        note = f"slope {vf.slope:+.3g} +- {vf.slope_err:.2g} A^3/anion per unit x is within 2 sigma of 0"
-    verb = {"contracts": "contracts", "expands": "expands",
-            "no significant change": "does not change significantly"}[trend]
-    statement = (f"the lattice {verb} with x: volume per anion changes by {pct:+.2f}% over "
-                 f"x = {xa.min():g}..{xa.max():g} ({note})")
+        note = (
+            f"slope {vf.slope:+.3g} +- {vf.slope_err:.2g} A^3/anion per unit x "
+            "is within 2 sigma of 0"
+        )
+    verb = {
+        "contracts": "contracts",
+        "expands": "expands",
+        "no significant change": "does not change significantly",
+    }[trend]
+    statement = (
+        f"the lattice {verb} with x: volume per anion changes by {pct:+.2f}% over "
+        f"x = {xa.min():g}..{xa.max():g} ({note})"
+    )
     labs = tuple(labels) if labels is not None else tuple(f"x={xi:g}" for xi in xa)
-    return VegardTrend(tuple(float(v) for v in xa), labs, tuple(float(t) for t in v), tuple(fits),
-                       trend, statement)
+    return VegardTrend(
+        tuple(float(v) for v in xa), labs, tuple(float(t) for t in v), tuple(fits), trend, statement
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,8 +289,12 @@ class SeriesRelaxResult(Record):
     all_converged: bool
 
 
-def relax_series(structures: Sequence[Structure | Any], x: Sequence[float],
-                 labels: Sequence[str] | None = None, **relax_kwargs: Any) -> SeriesRelaxResult:
+def relax_series(
+    structures: Sequence[Structure | Any],
+    x: Sequence[float],
+    labels: Sequence[str] | None = None,
+    **relax_kwargs: Any,
+) -> SeriesRelaxResult:
     """Relax each structure of a series (together) and fit its lattice against x.
 
     Parameters
@@ -270,15 +314,26 @@ def relax_series(structures: Sequence[Structure | Any], x: Sequence[float],
         contracts, expands, or does not change significantly.
     """
     if len(structures) != len(x):
-        raise FitError(f"{len(structures)} structures but {len(x)} x values: give one x per structure")
+        raise FitError(
+            f"{len(structures)} structures but {len(x)} x values: give one x per structure"
+        )
     if labels is not None and len(labels) != len(structures):
         raise FitError("give one label per structure")
     results = tuple(relax_structures(structures, **relax_kwargs))
-    n_anion = {round(r.lattice_final.volume_A3 / r.volume_per_anion_A3) if r.volume_per_anion_A3 else 0
-               for r in results}
+    n_anion = {
+        round(r.lattice_final.volume_A3 / r.volume_per_anion_A3) if r.volume_per_anion_A3 else 0
+        for r in results
+    }
     vegard = vegard_trend(
-        x, [r.lattice_final for r in results],
-        [r.volume_per_anion_A3 if r.volume_per_anion_A3 is not None else r.lattice_final.volume_A3
-         for r in results],
-        labels=labels, same_shape=len(n_anion) == 1)
+        x,
+        [r.lattice_final for r in results],
+        [
+            r.volume_per_anion_A3
+            if r.volume_per_anion_A3 is not None
+            else r.lattice_final.volume_A3
+            for r in results
+        ],
+        labels=labels,
+        same_shape=len(n_anion) == 1,
+    )
     return SeriesRelaxResult(results, vegard, all(r.converged for r in results))

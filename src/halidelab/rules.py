@@ -140,22 +140,28 @@ def predict_packing(t: float, anions_per_m: float | None = None) -> PackingPredi
     if not t > 0:
         raise CompositionError(f"radius ratio must be positive, got {t}")
     if t < T_OCTAHEDRAL_MIN:
-        return PackingPrediction(t, "tetrahedral", "tetrahedral M (e.g. monoclinic P2_1/c)",
-                                 (), ("LiAlCl4", "LiGaCl4"))
+        return PackingPrediction(
+            t, "tetrahedral", "tetrahedral M (e.g. monoclinic P2_1/c)", (), ("LiAlCl4", "LiGaCl4")
+        )
     if t < T_HCP_MIN:
         if anions_per_m is not None and abs(anions_per_m - 4) < 0.5:
-            return PackingPrediction(t, "ccp", "spinel Fd-3m", ("monoclinic C2/m",),
-                                     ("Li2MgCl4", "Li2Sc2/3Cl4"))
-        return PackingPrediction(t, "ccp", "monoclinic C2/m", ("spinel Fd-3m",),
-                                 ("Li3InCl6", "Li3ScCl6", "Li3YBr6"))
+            return PackingPrediction(
+                t, "ccp", "spinel Fd-3m", ("monoclinic C2/m",), ("Li2MgCl4", "Li2Sc2/3Cl4")
+            )
+        return PackingPrediction(
+            t, "ccp", "monoclinic C2/m", ("spinel Fd-3m",), ("Li3InCl6", "Li3ScCl6", "Li3YBr6")
+        )
     if t <= T_HCP_MAX:
         if t < T_TRIGONAL_MIN:
-            return PackingPrediction(t, "hcp", "orthorhombic Pnma", ("trigonal P-3m1",),
-                                     ("Li3YbCl6", "Li3LuCl6"))
-        return PackingPrediction(t, "hcp", "trigonal P-3m1", ("orthorhombic Pnma",),
-                                 ("Li3YCl6", "Li3ErCl6"))
-    return PackingPrediction(t, "non-close-packed", "hexagonal UCl3 type P6_3/m", (),
-                             ("LiLaCl4-type La-Sm chlorides",))
+            return PackingPrediction(
+                t, "hcp", "orthorhombic Pnma", ("trigonal P-3m1",), ("Li3YbCl6", "Li3LuCl6")
+            )
+        return PackingPrediction(
+            t, "hcp", "trigonal P-3m1", ("orthorhombic Pnma",), ("Li3YCl6", "Li3ErCl6")
+        )
+    return PackingPrediction(
+        t, "non-close-packed", "hexagonal UCl3 type P6_3/m", (), ("LiLaCl4-type La-Sm chlorides",)
+    )
 
 
 def _as_amounts_and_valences(
@@ -291,11 +297,19 @@ def measured_mismatch_range(table: Any = None) -> tuple[float, list[dict[str, An
                         m = mismatch_percent(host, default_valence(host), dop, default_valence(dop))
                 except Exception:  # noqa: BLE001 - an ion without a CN-6 radius is skipped
                     continue
-                cand = {"composition": str(row["composition"]), "host": host, "dopant": dop,
-                        "mismatch_percent": m, "doi": str(row.get("doi", ""))}
+                cand = {
+                    "composition": str(row["composition"]),
+                    "host": host,
+                    "dopant": dop,
+                    "mismatch_percent": m,
+                    "doi": str(row.get("doi", "")),
+                }
                 # several dopants: the worst one counts; a tie of hosts: the smaller value
-                if best is None or (len(hosts) == 1 and abs(m) > abs(best["mismatch_percent"])) or (
-                        len(hosts) > 1 and abs(m) < abs(best["mismatch_percent"])):
+                if (
+                    best is None
+                    or (len(hosts) == 1 and abs(m) > abs(best["mismatch_percent"]))
+                    or (len(hosts) > 1 and abs(m) < abs(best["mismatch_percent"]))
+                ):
                     best = cand
         if best is not None:
             entries.append(best)
@@ -335,7 +349,11 @@ def dopant_fit(design: DesignedComposition) -> list[DopantFit]:
         dq = design.oxidation_states[sub.dopant]
         rh, cnh = _radius(sub.site, hq, "VI", "ionic")
         rd, cnd = _radius(sub.dopant, dq, "VI", "ionic")
-        notes = [f"{el} radius at CN {cn}" for el, cn in ((sub.site, cnh), (sub.dopant, cnd)) if cn != "VI"]
+        notes = [
+            f"{el} radius at CN {cn}"
+            for el, cn in ((sub.site, cnh), (sub.dopant, cnd))
+            if cn != "VI"
+        ]
         out.append(
             DopantFit(
                 dopant=_ion(sub.dopant, dq),
@@ -387,18 +405,42 @@ _REVIEW = "EES Batteries 2025 review of chemical substitution in halide SSEs"
 #: default (the phase of the reference studies).
 KNOWN_POLYMORPHS: dict[str, tuple[Polymorph, ...]] = {
     "Li2ZrCl6": (
-        Polymorph("P-3m1", "trigonal", "hcp", "ball milling (mechanochemical, room temperature)",
-                  "metastable", _CHEN),
-        Polymorph("C2/m", "monoclinic", "ccp", "annealing / high-temperature solid-state synthesis",
-                  "equilibrium", _REVIEW),
+        Polymorph(
+            "P-3m1",
+            "trigonal",
+            "hcp",
+            "ball milling (mechanochemical, room temperature)",
+            "metastable",
+            _CHEN,
+        ),
+        Polymorph(
+            "C2/m",
+            "monoclinic",
+            "ccp",
+            "annealing / high-temperature solid-state synthesis",
+            "equilibrium",
+            _REVIEW,
+        ),
     ),
     "Li3YCl6": (
-        Polymorph("P-3m1", "trigonal", "hcp", "ball milling, or solid-state synthesis", "equilibrium",
-                  _REVIEW),
+        Polymorph(
+            "P-3m1",
+            "trigonal",
+            "hcp",
+            "ball milling, or solid-state synthesis",
+            "equilibrium",
+            _REVIEW,
+        ),
     ),
     "Li3ErCl6": (
-        Polymorph("P-3m1", "trigonal", "hcp", "ball milling, or solid-state synthesis", "equilibrium",
-                  _REVIEW),
+        Polymorph(
+            "P-3m1",
+            "trigonal",
+            "hcp",
+            "ball milling, or solid-state synthesis",
+            "equilibrium",
+            _REVIEW,
+        ),
     ),
     "Li3YbCl6": (
         Polymorph("Pnma", "orthorhombic", "hcp", "solid-state synthesis", "equilibrium", _REVIEW),
@@ -407,8 +449,14 @@ KNOWN_POLYMORPHS: dict[str, tuple[Polymorph, ...]] = {
         Polymorph("Pnma", "orthorhombic", "hcp", "solid-state synthesis", "equilibrium", _REVIEW),
     ),
     "Li3InCl6": (
-        Polymorph("C2/m", "monoclinic", "ccp", "solid-state or water-mediated synthesis",
-                  "equilibrium", _REVIEW),
+        Polymorph(
+            "C2/m",
+            "monoclinic",
+            "ccp",
+            "solid-state or water-mediated synthesis",
+            "equilibrium",
+            _REVIEW,
+        ),
     ),
     "Li3ScCl6": (
         Polymorph("C2/m", "monoclinic", "ccp", "solid-state synthesis", "equilibrium", _REVIEW),
@@ -507,7 +555,8 @@ def series_warnings(assessments: list[FitAssessment]) -> list[str]:
         if a.packing.family != ref.packing.family:
             out.append(
                 f"structure-type change possible along the series: {ref.formula} "
-                f"({ref.packing.family}) -> {a.formula} ({a.packing.family}), t={ref.t:.3f}->{a.t:.3f}"
+                f"({ref.packing.family}) -> {a.formula} ({a.packing.family}), "
+                f"t={ref.t:.3f}->{a.t:.3f}"
             )
             break
     return out

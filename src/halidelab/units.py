@@ -16,8 +16,18 @@ from halidelab.errors import UnitError
 _NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s].*?)?\s*$")
 
 # factors to the base unit of each dimension
-_LENGTH_TO_CM = {"m": 100.0, "cm": 1.0, "mm": 0.1, "um": 1e-4, "µm": 1e-4, "μm": 1e-4, "nm": 1e-7,
-                 "a": 1e-8, "å": 1e-8, "angstrom": 1e-8}
+_LENGTH_TO_CM = {
+    "m": 100.0,
+    "cm": 1.0,
+    "mm": 0.1,
+    "um": 1e-4,
+    "µm": 1e-4,
+    "μm": 1e-4,
+    "nm": 1e-7,
+    "a": 1e-8,
+    "å": 1e-8,
+    "angstrom": 1e-8,
+}
 _MASS_TO_G = {"kg": 1e3, "g": 1.0, "mg": 1e-3, "ug": 1e-6, "µg": 1e-6, "μg": 1e-6}
 _SPEC_CAP_TO_MAH_G = {"mah/g": 1.0, "ah/kg": 1.0, "ah/g": 1e3, "mah/mg": 1e3, "uah/mg": 1.0}
 _TEMPERATURE = {"k": "K", "c": "C", "°c": "C", "degc": "C"}

@@ -36,8 +36,14 @@ def _run_process(argv: list, tmp_path: Path) -> tuple[int, str, str]:
     """The command in a fresh Python process, as a user runs it: pytest's own capture of
     Python warnings does not hide what would be printed."""
     code = "import sys; from halidelab.cli import main; sys.exit(main(sys.argv[1:]))"
-    res = subprocess.run([sys.executable, "-c", code, *[str(a) for a in argv]], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    res = subprocess.run(
+        [sys.executable, "-c", code, *[str(a) for a in argv]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ.copy(),
+    )
     return res.returncode, res.stdout, res.stderr
 
 
@@ -53,16 +59,18 @@ def _refused(code: int, err: str, *needles: str) -> str:
 
 
 def _digest(paths: list[Path]) -> dict[str, str | None]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
-            for p in paths}
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None for p in paths
+    }
 
 
 DISORDERED = Path(__file__).parents[1] / "data" / "structures" / "Li3YCl6_P-3m1_obelix-ei3.cif"
 
 
 def _rocksalt(a: float) -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "Cl"],
-                                     [[0, 0, 0], [0.5] * 3])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    )
 
 
 def _licl(path: Path, a: float = 5.3) -> Path:
@@ -75,8 +83,22 @@ def _licl(path: Path, a: float = 5.3) -> Path:
 def store(tmp_path_factory) -> Path:
     """A real results store with ranked candidates (rules and prior tiers)."""
     db = tmp_path_factory.mktemp("store") / "results.sqlite"
-    code = main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Mg", "--x", "0.1,0.2",
-                 "--tiers", "rules,prior", "--db", str(db)])
+    code = main(
+        [
+            "screen",
+            "Li2ZrCl6",
+            "--site",
+            "Zr",
+            "--dopants",
+            "Nb,Mg",
+            "--x",
+            "0.1,0.2",
+            "--tiers",
+            "rules,prior",
+            "--db",
+            str(db),
+        ]
+    )
     assert code == 0
     return db
 
@@ -117,8 +139,22 @@ def test_outputs_never_replace_an_input(my_store, tmp_path, capsys):
         (["relax", cif, "--out", cif, "--steps", "2"], "input file"),
         (["xrd", "simulate", cif, "-o", cif], "input file"),
         (["xrd", "simulate", cif, "--peaks", cif], "input file"),
-        (["structure", "Li3YCl6", "--framework", trap, "--configs", "1", "--no-xrd",
-          "--formats", "cif", "-o", out], "input file"),
+        (
+            [
+                "structure",
+                "Li3YCl6",
+                "--framework",
+                trap,
+                "--configs",
+                "1",
+                "--no-xrd",
+                "--formats",
+                "cif",
+                "-o",
+                out,
+            ],
+            "input file",
+        ),
     ]
     for argv, needle in cases:
         code, _, err = _run(argv, capsys)
@@ -141,10 +177,24 @@ def test_foreign_databases_are_not_touched(my_store, tmp_path, capsys):
     files = [customers, own_tasks]
     before = _digest(files)
     for db in files:
-        for argv in (["results", db],
-                     ["compare", "Li2ZrCl6", "--db", db],
-                     ["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--x", "0.1",
-                      "--tiers", "rules", "--db", db]):
+        for argv in (
+            ["results", db],
+            ["compare", "Li2ZrCl6", "--db", db],
+            [
+                "screen",
+                "Li2ZrCl6",
+                "--site",
+                "Zr",
+                "--dopants",
+                "Nb",
+                "--x",
+                "0.1",
+                "--tiers",
+                "rules",
+                "--db",
+                db,
+            ],
+        ):
             code, _, err = _run(argv, capsys)
             _refused(code, err, "not a halidelab results store")
     assert _digest(files) == before
@@ -174,8 +224,23 @@ def test_read_commands_open_the_store_read_only(my_store, tmp_path, capsys):
     before = _digest([old])
     assert _run(["results", old, "--top", "1"], capsys)[0] == 0
     assert _digest([old]) == before
-    code, _, err = _run(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--x", "0.1",
-                         "--tiers", "rules", "--db", old], capsys)
+    code, _, err = _run(
+        [
+            "screen",
+            "Li2ZrCl6",
+            "--site",
+            "Zr",
+            "--dopants",
+            "Nb",
+            "--x",
+            "0.1",
+            "--tiers",
+            "rules",
+            "--db",
+            old,
+        ],
+        capsys,
+    )
     assert code == 0, err
     con = sqlite3.connect(old)
     meta = dict(con.execute("SELECT key, value FROM halidelab_meta"))
@@ -186,24 +251,39 @@ def test_read_commands_open_the_store_read_only(my_store, tmp_path, capsys):
 def test_output_paths_create_nothing_above_what_was_asked(tmp_path, capsys):
     cif = _licl(tmp_path / "licl.cif")
     missing = tmp_path / "nonexistent_dir"
-    code, _, err = _run(["bvse", cif, "--resolution", "0.5", "--cube", missing / "map.cube"],
-                        capsys)
+    code, _, err = _run(
+        ["bvse", cif, "--resolution", "0.5", "--cube", missing / "map.cube"], capsys
+    )
     _refused(code, err, "does not exist")
-    code, _, err = _run(["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "-o",
-                         missing / "models"], capsys)
+    code, _, err = _run(
+        ["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "-o", missing / "models"], capsys
+    )
     _refused(code, err, "does not exist")
     assert not missing.exists()
     # an output folder that is an existing file
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me\n")
     before = _digest([a_file])
-    code, _, err = _run(["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "-o", a_file],
-                        capsys)
+    code, _, err = _run(
+        ["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "-o", a_file], capsys
+    )
     _refused(code, err, "not a folder")
     assert _digest([a_file]) == before
     # the folder asked for is created (only it)
-    code, _, err = _run(["structure", "Li2ZrCl6", "--configs", "1", "--no-xrd", "--formats", "cif",
-                         "-o", tmp_path / "models"], capsys)
+    code, _, err = _run(
+        [
+            "structure",
+            "Li2ZrCl6",
+            "--configs",
+            "1",
+            "--no-xrd",
+            "--formats",
+            "cif",
+            "-o",
+            tmp_path / "models",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert (tmp_path / "models" / "manifest.json").is_file()
 
@@ -231,8 +311,19 @@ def _lock_readonly(path: Path) -> bool:
 
 
 def test_store_errors_are_one_line(my_store, tmp_path, capsys, monkeypatch):
-    screen = ["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Ta", "--x", "0.1",
-              "--tiers", "rules", "--db"]
+    screen = [
+        "screen",
+        "Li2ZrCl6",
+        "--site",
+        "Zr",
+        "--dopants",
+        "Nb,Ta",
+        "--x",
+        "0.1",
+        "--tiers",
+        "rules",
+        "--db",
+    ]
     # a damaged page: found on opening, with the recovery command
     damaged = tmp_path / "damaged.sqlite"
     shutil.copy(my_store, damaged)
@@ -289,8 +380,9 @@ def test_overlapping_atoms_refused_short_contacts_warned(tmp_path, capsys):
             line = _refused(code, err, "apart", "overlap")
             assert "(Li)" in line and "(Cl)" in line
     # 1.2 A Li-Cl (measured 2.57 A in LiCl): computed, with a warning on stderr
-    code, out, err = _run(["bvse", _with_extra_atom(tmp_path, 1.2), "--resolution", "0.5",
-                           "--json"], capsys)
+    code, out, err = _run(
+        ["bvse", _with_extra_atom(tmp_path, 1.2), "--resolution", "0.5", "--json"], capsys
+    )
     assert code == 0, err
     assert "warning" in err and "1.20 A apart" in err
     json.loads(out)
@@ -309,8 +401,11 @@ def test_poscar_counts_must_match_coordinates(tmp_path, capsys):
 
 def test_slab_not_relaxed_with_a_variable_cell(tmp_path, capsys):
     bulk = _rocksalt(5.14)
-    slab = Structure(Lattice.orthorhombic(5.14, 5.14, 5.14 + 25.0), bulk.species,
-                     [[f[0], f[1], f[2] * 5.14 / 30.14] for f in bulk.frac_coords])
+    slab = Structure(
+        Lattice.orthorhombic(5.14, 5.14, 5.14 + 25.0),
+        bulk.species,
+        [[f[0], f[1], f[2] * 5.14 / 30.14] for f in bulk.frac_coords],
+    )
     p = tmp_path / "slab.cif"
     slab.to(filename=str(p))
     code, _, err = _run(["relax", p, "--steps", "2"], capsys)
@@ -318,11 +413,14 @@ def test_slab_not_relaxed_with_a_variable_cell(tmp_path, capsys):
 
 
 def test_size_guards(tmp_path, capsys):
-    code, _, err = _run(["structure", "Li2ZrCl6", "--supercell", "50x50x50", "--no-xrd", "-o",
-                         tmp_path / "big"], capsys)
+    code, _, err = _run(
+        ["structure", "Li2ZrCl6", "--supercell", "50x50x50", "--no-xrd", "-o", tmp_path / "big"],
+        capsys,
+    )
     _refused(code, err, "--max-atoms")
-    code, _, err = _run(["structure", "Li2ZrCl6", "--max-atoms", "5", "--no-xrd", "-o",
-                         tmp_path / "small"], capsys)
+    code, _, err = _run(
+        ["structure", "Li2ZrCl6", "--max-atoms", "5", "--no-xrd", "-o", tmp_path / "small"], capsys
+    )
     _refused(code, err, "--max-atoms")
     assert not (tmp_path / "big").exists() and not (tmp_path / "small").exists()
     # a 2016-atom cell is above the BVSE default (2000 atoms): refused, unless asked for
@@ -335,8 +433,20 @@ def test_size_guards(tmp_path, capsys):
 
 
 def test_polymorph_and_framework_together_refused(tmp_path, capsys):
-    code, _, err = _run(["structure", "Li3YCl6", "--framework", DISORDERED, "--polymorph", "C2/m",
-                         "--no-xrd", "-o", tmp_path / "m"], capsys)
+    code, _, err = _run(
+        [
+            "structure",
+            "Li3YCl6",
+            "--framework",
+            DISORDERED,
+            "--polymorph",
+            "C2/m",
+            "--no-xrd",
+            "-o",
+            tmp_path / "m",
+        ],
+        capsys,
+    )
     _refused(code, err, "--polymorph", "--framework")
 
 
@@ -347,8 +457,19 @@ def test_json_output_has_no_nan(shared_data, tmp_path, capsys):
     """Two temperatures leave chi2_red undefined: JSON null, not the bare NaN token."""
     shutil.copy(shared_data / "eis" / "exampleDataZPlot.z", tmp_path / "p_25C.z")
     shutil.copy(shared_data / "eis" / "Circuit1_EIS_1.z", tmp_path / "p_60C.z")
-    code, out, err = _run(["eis", "arrhenius", str(tmp_path / "p_*C.z"), "--thickness", "1mm",
-                           "--diameter", "10mm", "--json"], capsys)
+    code, out, err = _run(
+        [
+            "eis",
+            "arrhenius",
+            str(tmp_path / "p_*C.z"),
+            "--thickness",
+            "1mm",
+            "--diameter",
+            "10mm",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
 
     def no_constant(name: str):
@@ -363,8 +484,24 @@ def test_messages(tmp_path, capsys):
     code, out, err = _run([], capsys)
     assert code == 0 and "Usage" in out and "error" not in err
     # warnings go to stderr, results to stdout
-    code, out, err = _run(["structure", "Li2ZrCl6", "--dopant", "Nb", "--x", "0.13", "--configs",
-                           "1", "--no-xrd", "--formats", "cif", "-o", tmp_path / "m"], capsys)
+    code, out, err = _run(
+        [
+            "structure",
+            "Li2ZrCl6",
+            "--dopant",
+            "Nb",
+            "--x",
+            "0.13",
+            "--configs",
+            "1",
+            "--no-xrd",
+            "--formats",
+            "cif",
+            "-o",
+            tmp_path / "m",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "warning" not in out.lower() and "warning" in err and "modelled as x" in err
     # no Python API names in what the CLI says

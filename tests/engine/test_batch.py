@@ -88,12 +88,17 @@ def test_atom_budget_splits_calls_without_changing_results():
 
 
 def test_cpu_default_is_one_structure_per_call():
-    """Batching does not pay on a CPU (measured): the default there calls the model per structure."""
+    """Batching does not pay on a CPU (measured).
+
+    The default there calls the model per structure.
+    """
     structs = [_licl(0.05, k) for k in range(3)]
     ev = get_evaluator("chgnet", "cpu", threads=1)
     ev.evaluate(structs)
     assert ev.n_calls == 3 and ev.info["max_structures_per_call"] == 1
-    by_atoms = get_evaluator("chgnet", "cpu", threads=1, max_atoms=16)  # an atom budget asks for batches
+    by_atoms = get_evaluator(
+        "chgnet", "cpu", threads=1, max_atoms=16
+    )  # an atom budget asks for batches
     by_atoms.evaluate(structs)
     assert by_atoms.n_calls == 2 and by_atoms.info["max_structures_per_call"] is None
 
@@ -170,7 +175,9 @@ def test_torch_neighbor_list_equals_ase(lzc):
     for s, (src, dst, shift) in zip(structs, torch_neighbor_list(pos, cells, 5.0), strict=True):
         i, j, S = primitive_neighbor_list("ijS", s.pbc, s.cell.array, s.positions, 5.0)
         ref = sorted(zip(i.tolist(), j.tolist(), map(tuple, S.tolist()), strict=True))
-        got = sorted(zip(src.tolist(), dst.tolist(), map(tuple, shift.round().long().tolist()), strict=True))
+        got = sorted(
+            zip(src.tolist(), dst.tolist(), map(tuple, shift.round().long().tolist()), strict=True)
+        )
         assert got == ref and len(ref) > 10 * len(s)
 
 

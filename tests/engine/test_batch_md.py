@@ -1,4 +1,7 @@
-"""Batched NVT: ASE's Bussi and Langevin trajectories, resumable after a kill, readable by the analysis."""
+"""Batched NVT.
+
+ASE's Bussi and Langevin trajectories, resumable after a kill, readable by the analysis.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +32,22 @@ def _licl(seed: int):
     return atoms
 
 
-def _ase_md(atoms, calc, temperature_K, steps, seed, interval, thermostat="bussi", tau_fs=100.0,
-            mobile="all", timestep_fs=2.0):
-    """Oracle: ASE's own Bussi (or Langevin) NVT from the same seeded start; frames every ``interval``."""
+def _ase_md(
+    atoms,
+    calc,
+    temperature_K,
+    steps,
+    seed,
+    interval,
+    thermostat="bussi",
+    tau_fs=100.0,
+    mobile="all",
+    timestep_fs=2.0,
+):
+    """Oracle: ASE's own Bussi (or Langevin) NVT from the same seeded start.
+
+    Frames every ``interval``.
+    """
     import warnings
 
     from ase import units
@@ -56,8 +72,13 @@ def _ase_md(atoms, calc, temperature_K, steps, seed, interval, thermostat="bussi
     dt = timestep_fs * units.fs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dyn = Bussi(a, dt, temperature_K=temperature_K, taut=tau_fs * units.fs, rng=rng) if thermostat == "bussi" \
-            else Langevin(a, dt, temperature_K=temperature_K, friction=1.0 / (tau_fs * units.fs), rng=rng)
+        dyn = (
+            Bussi(a, dt, temperature_K=temperature_K, taut=tau_fs * units.fs, rng=rng)
+            if thermostat == "bussi"
+            else Langevin(
+                a, dt, temperature_K=temperature_K, friction=1.0 / (tau_fs * units.fs), rng=rng
+            )
+        )
     frames = [(a.get_positions(), a.get_momenta())]
     for k in range(1, steps + 1):
         dyn.run(1)
@@ -68,12 +89,16 @@ def _ase_md(atoms, calc, temperature_K, steps, seed, interval, thermostat="bussi
 
 @pytest.fixture(scope="module")
 def ev():
-    return get_evaluator("chgnet", "cpu", threads=1, max_structures=64)  # tasks share each model call
+    return get_evaluator(
+        "chgnet", "cpu", threads=1, max_structures=64
+    )  # tasks share each model call
 
 
 def test_batch_task_follows_ase_bussi(tmp_path, ev):
-    tasks = [MDTask(_licl(1), 600.0, tmp_path / "a.traj", seed=11),
-             MDTask(_licl(2), 900.0, tmp_path / "b.traj", seed=12)]
+    tasks = [
+        MDTask(_licl(1), 600.0, tmp_path / "a.traj", seed=11),
+        MDTask(_licl(2), 900.0, tmp_path / "b.traj", seed=12),
+    ]
     res = run_md_batch(tasks, steps=6, evaluator=ev, interval=2, checkpoint_every=2)
     assert all(isinstance(r, MDResult) for r in res)
     ref = _ase_md(_licl(1), get_calculator("chgnet", "cpu"), 600.0, 6, seed=11, interval=2)
@@ -86,12 +111,16 @@ def test_batch_task_follows_ase_bussi(tmp_path, ev):
     # the atoms moved (the comparison is not between two static frames)
     assert np.abs(fb[-1].get_positions() - fb[0].get_positions()).max() > 1e-3
     # the other task is a different run
-    assert not np.allclose(read(str(tmp_path / "b.traj"), "-1").get_positions(), fb[-1].get_positions())
+    assert not np.allclose(
+        read(str(tmp_path / "b.traj"), "-1").get_positions(), fb[-1].get_positions()
+    )
     assert res[0].provenance.seed == 11 and res[1].provenance.parameters["n_tasks"] == 2
     assert res[0].conserved_drift_eV_atom < 0.01
 
 
-@pytest.mark.parametrize("thermostat,mobile", [("langevin", "all"), ("bussi", "li"), ("langevin", "li")])
+@pytest.mark.parametrize(
+    "thermostat,mobile", [("langevin", "all"), ("bussi", "li"), ("langevin", "li")]
+)
 def test_thermostats_and_frozen_framework_follow_ase(tmp_path, thermostat, mobile):
     """An analytic potential leaves no model noise: ASE's trajectory to round-off.
 
@@ -114,10 +143,26 @@ def test_thermostats_and_frozen_framework_follow_ase(tmp_path, thermostat, mobil
                 super().calculate(b, properties, system_changes or ["positions", "numbers"])
 
         calc = AsAu()
-    (r,) = run_md_batch([MDTask(atoms, 500.0, tmp_path / "t.traj", seed=4)], steps=12,
-                        evaluator=CalculatorLoop(calc), interval=3, thermostat=thermostat, thermostat_time_fs=50.0,
-                        mobile=mobile)
-    ref = _ase_md(atoms, calc, 500.0, 12, seed=4, interval=3, thermostat=thermostat, tau_fs=50.0, mobile=mobile)
+    (r,) = run_md_batch(
+        [MDTask(atoms, 500.0, tmp_path / "t.traj", seed=4)],
+        steps=12,
+        evaluator=CalculatorLoop(calc),
+        interval=3,
+        thermostat=thermostat,
+        thermostat_time_fs=50.0,
+        mobile=mobile,
+    )
+    ref = _ase_md(
+        atoms,
+        calc,
+        500.0,
+        12,
+        seed=4,
+        interval=3,
+        thermostat=thermostat,
+        tau_fs=50.0,
+        mobile=mobile,
+    )
     frames = read(r.trajectory, ":")
     assert len(frames) == len(ref) == 5 and r.thermostat == thermostat
     for f, (pos, mom) in zip(frames, ref, strict=True):
@@ -133,7 +178,10 @@ class _Kill(Exception):
 
 def test_killed_batch_resumes_identically(tmp_path, ev):
     def tasks(d):
-        return [MDTask(_licl(3), 700.0, d / "t700.traj", seed=5), MDTask(_licl(4), 800.0, d / "t800.traj", seed=6)]
+        return [
+            MDTask(_licl(3), 700.0, d / "t700.traj", seed=5),
+            MDTask(_licl(4), 800.0, d / "t800.traj", seed=6),
+        ]
 
     kw = dict(steps=8, evaluator=ev, interval=2, checkpoint_every=4, mobile="li")
     ref = run_md_batch(tasks(tmp_path / "ref"), **kw)
@@ -155,7 +203,9 @@ def test_killed_batch_resumes_identically(tmp_path, ev):
             np.testing.assert_allclose(a.get_momenta(), b.get_momenta(), atol=1e-10)
         # Li-only: the framework did not move, Li did
         cl = np.array(fr[0].get_chemical_symbols()) == "Cl"
-        np.testing.assert_allclose(fr[-1].get_positions()[cl], fr[0].get_positions()[cl], atol=1e-12)
+        np.testing.assert_allclose(
+            fr[-1].get_positions()[cl], fr[0].get_positions()[cl], atol=1e-12
+        )
         assert np.abs(fr[-1].get_positions()[~cl] - fr[0].get_positions()[~cl]).max() > 1e-3
     # a checkpoint from other inputs is refused, not silently reused
     bad = [MDTask(_licl(3), 750.0, tmp_path / "run" / "t700.traj", seed=5)]
@@ -166,8 +216,9 @@ def test_killed_batch_resumes_identically(tmp_path, ev):
 def test_trajectory_feeds_diffusion_analysis(tmp_path, ev):
     from halidelab.transport.diffusion import analyse_trajectory
 
-    (r,) = run_md_batch([MDTask(_licl(5), 1000.0, tmp_path / "d.traj", seed=3)], steps=12,
-                        evaluator=ev, interval=1)
+    (r,) = run_md_batch(
+        [MDTask(_licl(5), 1000.0, tmp_path / "d.traj", seed=3)], steps=12, evaluator=ev, interval=1
+    )
     d = analyse_trajectory(r.trajectory, start_ps=0.004)
     assert d.temperature_K > 100 and d.n_mobile > 0 and len(d.msd_A2) > 2
     # 12 steps are vibration: the analysis says so and gives no D
@@ -176,8 +227,14 @@ def test_trajectory_feeds_diffusion_analysis(tmp_path, ev):
 
 def test_bad_tasks(tmp_path, ev):
     with pytest.raises(SimulationError, match="same trajectory"):
-        run_md_batch([MDTask(_licl(1), 600, tmp_path / "x.traj"), MDTask(_licl(2), 700, tmp_path / "x.traj")],
-                     steps=2, evaluator=ev)
+        run_md_batch(
+            [
+                MDTask(_licl(1), 600, tmp_path / "x.traj"),
+                MDTask(_licl(2), 700, tmp_path / "x.traj"),
+            ],
+            steps=2,
+            evaluator=ev,
+        )
     with pytest.raises(SimulationError, match="temperature"):
         run_md_batch([MDTask(_licl(1), -5, tmp_path / "y.traj")], steps=2, evaluator=ev)
 
@@ -232,7 +289,9 @@ run_md_batch(tasks, steps=int(sys.argv[2]), evaluator=get_evaluator("chgnet", "c
     assert 8 <= killed_at < 400
     steps = killed_at + 6
     res = run_md_batch(tasks(run), steps=steps, evaluator=ev, interval=2, checkpoint_every=4)
-    ref = run_md_batch(tasks(tmp_path / "ref"), steps=steps, evaluator=ev, interval=2, checkpoint_every=4)
+    ref = run_md_batch(
+        tasks(tmp_path / "ref"), steps=steps, evaluator=ev, interval=2, checkpoint_every=4
+    )
     for r, q in zip(res, ref, strict=True):
         assert r.resumed_from_step is not None and r.steps == q.steps == steps
         fr, fq = read(r.trajectory, ":"), read(q.trajectory, ":")

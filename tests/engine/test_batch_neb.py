@@ -72,8 +72,14 @@ def test_neb_forces_climbing_image_inverts_tangential_force():
 
 def test_two_emt_hops_in_one_batch_match_ase():
     hops = [_vacancy_hop("Al", "fcc", 4.05, 2), _vacancy_hop("Cu", "fcc", 3.61, 2)]
-    res = neb_batch([NEBHop(i, f, label=lab) for (i, f), lab in zip(hops, ["Al", "Cu"], strict=True)],
-                    n_images=3, k=0.1, fmax=0.03, steps=300, evaluator=CalculatorLoop(EMT))
+    res = neb_batch(
+        [NEBHop(i, f, label=lab) for (i, f), lab in zip(hops, ["Al", "Cu"], strict=True)],
+        n_images=3,
+        k=0.1,
+        fmax=0.03,
+        steps=300,
+        evaluator=CalculatorLoop(EMT),
+    )
     for (i, f), r in zip(hops, res, strict=True):
         e_ref, conv, images, _ = _ase_neb(i, f, EMT, 3, 0.1, 0.03, 300)
         assert conv and r.converged
@@ -91,8 +97,13 @@ def test_two_emt_hops_in_one_batch_match_ase():
 @pytest.mark.slow
 def test_licl_vacancy_hop_chgnet_matches_ase():
     initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
-    (r,) = neb_batch([NEBHop(initial, final, "Li-vac")], n_images=3, fmax=0.05, steps=200,
-                     evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64))
+    (r,) = neb_batch(
+        [NEBHop(initial, final, "Li-vac")],
+        n_images=3,
+        fmax=0.05,
+        steps=200,
+        evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64),
+    )
     calc = get_calculator("chgnet", "cpu")
     e_ref, conv, _, _ = _ase_neb(initial, final, lambda: calc, 3, 0.1, 0.05, 200)
     assert conv and r.converged
@@ -104,8 +115,15 @@ def test_licl_vacancy_hop_chgnet_matches_ase():
 def test_band_optimizers_follow_ase(name, optimizer):
     """BFGS and MDMin on the whole band, both stages, as ASE's optimisers on an NEB object."""
     i, f = _vacancy_hop("Al", "fcc", 4.05, 1)
-    (r,) = neb_batch([NEBHop(i, f, "Al")], n_images=3, fmax=0.03, steps=300, interpolation="linear",
-                     optimizer=name, evaluator=CalculatorLoop(EMT))
+    (r,) = neb_batch(
+        [NEBHop(i, f, "Al")],
+        n_images=3,
+        fmax=0.03,
+        steps=300,
+        interpolation="linear",
+        optimizer=name,
+        evaluator=CalculatorLoop(EMT),
+    )
     e_ref, conv, _, n = _ase_neb(i, f, EMT, 3, 0.1, 0.03, 300, optimizer)
     assert conv and r.converged and r.steps == n and r.provenance.parameters["optimizer"] == name
     np.testing.assert_allclose(r.energies_eV, e_ref, atol=1e-8)
@@ -114,8 +132,14 @@ def test_band_optimizers_follow_ase(name, optimizer):
 def test_licl_vacancy_hop_chgnet_batched_images_match_ase_forces():
     """Fast MLIP check: the first NEB forces of the batched band equal ASE's NEB forces."""
     initial, final = _vacancy_hop("LiCl", "rocksalt", 5.14, 1)
-    (r,) = neb_batch([NEBHop(initial, final)], n_images=3, fmax=10.0, steps=1, climb=False,
-                     evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64))
+    (r,) = neb_batch(
+        [NEBHop(initial, final)],
+        n_images=3,
+        fmax=10.0,
+        steps=1,
+        climb=False,
+        evaluator=get_evaluator("chgnet", "cpu", threads=1, max_structures=64),
+    )
     calc = get_calculator("chgnet", "cpu")
     images = [initial.copy() for _ in range(4)] + [final.copy()]
     for im in images:
@@ -149,10 +173,19 @@ def test_unwrapped_endpoints_via_points_and_images_per_hop():
     fu.positions = i.positions + d  # final state with the moving atom unwrapped
     j = int(np.argmax(np.linalg.norm(d, axis=1)))
     mid = i.positions[j] + d[j] / 2  # a via point on the straight line changes nothing
-    res = neb_batch([NEBHop(i, f, "mic"), NEBHop(i, fu, "unwrapped", mic=False),
-                     NEBHop(i, fu, "via", via=((j, tuple(mid)),), mic=False),
-                     NEBHop(i, f, "five", n_images=5)],
-                    n_images=3, fmax=0.03, steps=300, interpolation="linear", evaluator=CalculatorLoop(EMT))
+    res = neb_batch(
+        [
+            NEBHop(i, f, "mic"),
+            NEBHop(i, fu, "unwrapped", mic=False),
+            NEBHop(i, fu, "via", via=((j, tuple(mid)),), mic=False),
+            NEBHop(i, f, "five", n_images=5),
+        ],
+        n_images=3,
+        fmax=0.03,
+        steps=300,
+        interpolation="linear",
+        evaluator=CalculatorLoop(EMT),
+    )
     ref = res[0]
     for r in res[1:3]:
         np.testing.assert_allclose(r.energies_eV, ref.energies_eV, atol=1e-8)
@@ -166,18 +199,32 @@ def test_unwrapped_endpoints_via_points_and_images_per_hop():
     i_sp, fu_sp = i.copy(), fu.copy()
     for a in (i_sp, fu_sp):
         a.calc = SinglePointCalculator(a, energy=EMT().get_potential_energy(a))
-    (known,) = neb_batch([NEBHop(i_sp, fu_sp, "known", mic=False)], n_images=3, fmax=0.03, steps=300,
-                         interpolation="linear", evaluator=CalculatorLoop(EMT))
+    (known,) = neb_batch(
+        [NEBHop(i_sp, fu_sp, "known", mic=False)],
+        n_images=3,
+        fmax=0.03,
+        steps=300,
+        interpolation="linear",
+        evaluator=CalculatorLoop(EMT),
+    )
     np.testing.assert_allclose(known.energies_eV, res[1].energies_eV, atol=1e-10)
     assert known.force_calls == res[1].force_calls - 2
     # more images, same saddle: the climbing image finds it either way
-    assert five.converged and five.barrier_forward_eV == pytest.approx(ref.barrier_forward_eV, abs=5e-3)
+    assert five.converged and five.barrier_forward_eV == pytest.approx(
+        ref.barrier_forward_eV, abs=5e-3
+    )
     # an unwrapped final state read through the minimum image is a different (wrong) band
     # when the atom is put a lattice vector away; without mic it is taken as given
     far = fu.copy()
     far.positions[j] += i.cell[0]
-    (r_far,) = neb_batch([NEBHop(i, far, "far", mic=False)], n_images=3, fmax=1.0, steps=1,
-                         interpolation="linear", evaluator=CalculatorLoop(EMT))
+    (r_far,) = neb_batch(
+        [NEBHop(i, far, "far", mic=False)],
+        n_images=3,
+        fmax=1.0,
+        steps=1,
+        interpolation="linear",
+        evaluator=CalculatorLoop(EMT),
+    )
     assert r_far.reaction_coordinate_A[-1] > ref.reaction_coordinate_A[-1] + 1.0
 
 

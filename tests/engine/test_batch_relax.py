@@ -49,7 +49,9 @@ def _licl(a: float, rattle: float, seed: int):
 def test_batched_cell_relaxation_matches_ase():
     # two different starts in one batch: compressed rock salt, and a rattled expanded one
     starts = [_licl(4.95, 0.05, 1), _licl(5.30, 0.1, 2)]
-    ev = get_evaluator("chgnet", "cpu", threads=1, max_structures=64)  # one call for both structures
+    ev = get_evaluator(
+        "chgnet", "cpu", threads=1, max_structures=64
+    )  # one call for both structures
     batched = relax_batch(starts, fmax=0.05, steps=100, evaluator=ev)
     assert all(b.converged and b.fmax_eV_A < 0.05 for b in batched)
     # per-structure convergence: each stopped at its own step; calls = longest run + 1
@@ -60,7 +62,9 @@ def test_batched_cell_relaxation_matches_ase():
     assert conv
     # same FIRE update, same start: same minimum. Tolerances: 1 meV/atom, 0.005 A on the
     # lattice, 0.02 A on positions (float32 model noise only)
-    assert b.energy_per_atom_eV == pytest.approx(single.get_potential_energy() / len(single), abs=1e-3)
+    assert b.energy_per_atom_eV == pytest.approx(
+        single.get_potential_energy() / len(single), abs=1e-3
+    )
     for q, ref in zip(("a_A", "b_A", "c_A"), single.cell.cellpar()[:3], strict=True):
         assert getattr(b.lattice_final, q) == pytest.approx(ref, abs=5e-3)
     assert np.abs(b.to_structure().cart_coords - to_structure(single).cart_coords).max() < 0.02
@@ -91,9 +95,13 @@ def test_each_optimizer_follows_ase_step_for_step(name, optimizer):
     for start, r in zip(starts, out, strict=True):
         ref, conv, n = _ase_relax(start, EMT(), optimizer, 0.02, 200)
         assert r.converged and conv and r.steps == n and r.optimizer == name
-        assert r.energy_per_atom_eV == pytest.approx(ref.get_potential_energy() / len(ref), abs=1e-9)
+        assert r.energy_per_atom_eV == pytest.approx(
+            ref.get_potential_energy() / len(ref), abs=1e-9
+        )
         np.testing.assert_allclose(r.to_structure().lattice.matrix, ref.cell.array, atol=1e-7)
-        np.testing.assert_allclose(r.to_structure().cart_coords, to_structure(ref).cart_coords, atol=1e-6)
+        np.testing.assert_allclose(
+            r.to_structure().cart_coords, to_structure(ref).cart_coords, atol=1e-6
+        )
     assert out[0].steps != out[1].steps  # each structure stopped at its own step
     # compressed and expanded cells met at EMT's lattice constant
     assert out[0].lattice_final.volume_A3 == pytest.approx(out[1].lattice_final.volume_A3, rel=0.01)

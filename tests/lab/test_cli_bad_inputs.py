@@ -27,8 +27,11 @@ GEOM = ["--thickness", "0.85mm", "--diameter", "10mm"]
 
 
 def _digest(folder) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def _fails(capsys, args, folder, *words) -> str:
@@ -105,10 +108,19 @@ def test_arrhenius_temperatures_option(tmp_path, capsys):
     for k, s in enumerate(simulate_pellet_series(np.array([20.0, 40.0, 60.0]) + 273.15)):
         paths.append(_spectrum_csv(tmp_path / f"run{k}.csv", s.f, s.z))
     _fails(capsys, ["eis", "arrhenius", *paths, *GEOM], tmp_path, "--temperatures")
-    _fails(capsys, ["eis", "arrhenius", *paths, *GEOM, "--temperatures", "20C,40C"], tmp_path,
-           "--temperatures", "3 files")
-    assert main(["eis", "arrhenius", *map(str, paths), *GEOM, "--temperatures", "20C,40C,60C",
-                 "--json"]) == 0
+    _fails(
+        capsys,
+        ["eis", "arrhenius", *paths, *GEOM, "--temperatures", "20C,40C"],
+        tmp_path,
+        "--temperatures",
+        "3 files",
+    )
+    assert (
+        main(
+            ["eis", "arrhenius", *map(str, paths), *GEOM, "--temperatures", "20C,40C,60C", "--json"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["arrhenius"]["temperature_K"] == pytest.approx([293.15, 313.15, 333.15])
 
@@ -120,8 +132,9 @@ def test_arrhenius_flagged_point_is_excluded_with_its_reason(tmp_path, capsys):
     for k, s in enumerate(specs):
         t = (-20, 0, 20, 40, 60, 80, 100)[k]
         _spectrum_csv(tmp_path / f"pellet_{t}C.csv", s.f, s.z)
-    code = main(["eis", "arrhenius", str(tmp_path / "pellet_*C.csv"), *GEOM,
-                 "--resistance", "bulk"])
+    code = main(
+        ["eis", "arrhenius", str(tmp_path / "pellet_*C.csv"), *GEOM, "--resistance", "bulk"]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "excluded 60.0 °C" in out and "Arrhenius trend" in out
@@ -133,8 +146,12 @@ def test_arrhenius_flagged_point_is_excluded_with_its_reason(tmp_path, capsys):
 def test_xrd_simulate_bad_width_and_top(shared_data, tmp_path, capsys):
     out = tmp_path / "s.xy"
     for bad in ("0", "-1"):
-        _fails(capsys, ["xrd", "simulate", shared_data / LYC, "--fwhm", bad, "-o", out],
-               tmp_path, "--fwhm")
+        _fails(
+            capsys,
+            ["xrd", "simulate", shared_data / LYC, "--fwhm", bad, "-o", out],
+            tmp_path,
+            "--fwhm",
+        )
     _fails(capsys, ["xrd", "simulate", shared_data / LYC, "--top", "-5"], tmp_path, "--top")
 
 
@@ -142,10 +159,18 @@ def test_xrd_refine_bad_ka2_ratio_and_plot(shared_data, tmp_path, capsys):
     scan = synthetic_scan(read_structure(shared_data / LYC), seed=2)
     path = tmp_path / "p.xy"
     path.write_text("\n".join(f"{a:.3f} {b:.0f}" for a, b in zip(scan.x, scan.y, strict=True)))
-    _fails(capsys, ["xrd", "refine", path, "--model", shared_data / LYC, "--ka2-ratio", "-1"],
-           tmp_path, "--ka2-ratio")
-    _fails(capsys, ["xrd", "refine", path, "--model", shared_data / LYC, "--plot",
-                    tmp_path / "fig.xyz"], tmp_path, "--plot")
+    _fails(
+        capsys,
+        ["xrd", "refine", path, "--model", shared_data / LYC, "--ka2-ratio", "-1"],
+        tmp_path,
+        "--ka2-ratio",
+    )
+    _fails(
+        capsys,
+        ["xrd", "refine", path, "--model", shared_data / LYC, "--plot", tmp_path / "fig.xyz"],
+        tmp_path,
+        "--plot",
+    )
 
 
 def test_xrd_refine_negative_intensities(shared_data, tmp_path, capsys):
@@ -153,8 +178,12 @@ def test_xrd_refine_negative_intensities(shared_data, tmp_path, capsys):
     y = np.random.default_rng(0).normal(0, 30, x.size)
     path = tmp_path / "sub.xy"
     path.write_text("\n".join(f"{a:.3f} {b:.1f}" for a, b in zip(x, y, strict=True)))
-    _fails(capsys, ["xrd", "refine", path, "--model", shared_data / LYC], tmp_path,
-           "negative intensity")
+    _fails(
+        capsys,
+        ["xrd", "refine", path, "--model", shared_data / LYC],
+        tmp_path,
+        "negative intensity",
+    )
 
 
 def test_xrd_refine_pure_noise_finds_no_pattern(shared_data, tmp_path, capsys):
@@ -162,16 +191,19 @@ def test_xrd_refine_pure_noise_finds_no_pattern(shared_data, tmp_path, capsys):
     y = np.random.default_rng(0).poisson(300, x.size)
     path = tmp_path / "noise.xy"
     path.write_text("\n".join(f"{a:.3f} {b}" for a, b in zip(x, y, strict=True)))
-    _fails(capsys, ["xrd", "refine", path, "--model", shared_data / LYC], tmp_path,
-           "no diffraction pattern")
+    _fails(
+        capsys,
+        ["xrd", "refine", path, "--model", shared_data / LYC],
+        tmp_path,
+        "no diffraction pattern",
+    )
 
 
 def test_xrd_refine_with_another_phase_model(shared_data, tmp_path, capsys):
     scan = synthetic_scan(read_structure(shared_data / LYC), seed=1)
     path = tmp_path / "lyc.xy"
     path.write_text("\n".join(f"{a:.3f} {b:.0f}" for a, b in zip(scan.x, scan.y, strict=True)))
-    _fails(capsys, ["xrd", "refine", path, "--model", shared_data / LIC], tmp_path,
-           "do not match")
+    _fails(capsys, ["xrd", "refine", path, "--model", shared_data / LIC], tmp_path, "do not match")
 
 
 def test_simulated_pattern_refined_with_its_own_wavelength(shared_data, tmp_path, capsys):
@@ -200,8 +232,12 @@ def test_cycling_constant_time_and_bad_curves(tmp_path, capsys):
     const = _cycling_csv(tmp_path / "const.csv", np.full(200, 5.0))
     _fails(capsys, ["cycling", const], tmp_path, "time column does not advance")
     good = _cycling_csv(tmp_path / "good.csv", np.arange(200.0) * 10)
-    _fails(capsys, ["cycling", good, "--curves", "a,b", "--plot-dir", tmp_path / "figs"],
-           tmp_path, "--curves")
+    _fails(
+        capsys,
+        ["cycling", good, "--curves", "a,b", "--plot-dir", tmp_path / "figs"],
+        tmp_path,
+        "--curves",
+    )
     assert not (tmp_path / "figs").exists()
 
 
@@ -212,13 +248,14 @@ def _lsv_csv(path, current):
 
 
 def test_lsv_messages_blame_the_right_thing(tmp_path, capsys):
-    good = _lsv_csv(tmp_path / "lsv.csv",
-                    lambda e: 2e-3 * (e - 2.8) + np.where(e > 4.0, 0.01 * (e - 4.0) / 0.03, 0))
+    good = _lsv_csv(
+        tmp_path / "lsv.csv",
+        lambda e: 2e-3 * (e - 2.8) + np.where(e > 4.0, 0.01 * (e - 4.0) / 0.03, 0),
+    )
     _fails(capsys, ["lsv", good, "--threshold", "-1uA"], tmp_path, "positive")
     nan = _lsv_csv(tmp_path / "nan.csv", lambda e: np.full(e.size, np.nan))
     _fails(capsys, ["lsv", nan, "--threshold", "1uA"], tmp_path, "holds no numbers")
-    _fails(capsys, ["lsv", good, "--diameter", "10mm", "--area", "2cm2"], tmp_path,
-           "contradicts")
+    _fails(capsys, ["lsv", good, "--diameter", "10mm", "--area", "2cm2"], tmp_path, "contradicts")
     assert main(["lsv", str(good), "--diameter", "10mm", "--area", "0.785cm2"]) == 0
     capsys.readouterr()
 

@@ -15,10 +15,15 @@ L, D = "0.85mm", "10mm"
 
 
 def _write(path, sigma, seed=0):
-    spec = simulate_spectrum("p(R1,CPE1)-CPE2", [resistance_for(sigma, L, D), 1e-9, 0.9, 4e-6,
-                                                 0.88], noise=0.01, seed=seed)
-    rows = "\n".join(f"{f:.8g},{z.real:.8g},{-z.imag:.8g}" for f, z in zip(spec.f, spec.z,
-                                                                          strict=True))
+    spec = simulate_spectrum(
+        "p(R1,CPE1)-CPE2",
+        [resistance_for(sigma, L, D), 1e-9, 0.9, 4e-6, 0.88],
+        noise=0.01,
+        seed=seed,
+    )
+    rows = "\n".join(
+        f"{f:.8g},{z.real:.8g},{-z.imag:.8g}" for f, z in zip(spec.f, spec.z, strict=True)
+    )
     path.write_text("freq/Hz,Z'/ohm,-Z''/ohm\n" + rows + "\n")
     return path
 
@@ -32,8 +37,20 @@ def _series(folder, sigma25, ea, prefix="pellet"):
 
 def test_fit_json(tmp_path, capsys):
     path = _write(tmp_path / "pellet_25C.csv", 1.03e-3)
-    code = main(["eis", "fit", str(path), "--thickness", L, "--diameter", D, "--json",
-                 "--plot", str(tmp_path / "n.png")])
+    code = main(
+        [
+            "eis",
+            "fit",
+            str(path),
+            "--thickness",
+            L,
+            "--diameter",
+            D,
+            "--json",
+            "--plot",
+            str(tmp_path / "n.png"),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out[0]["conductivity"]["sigma_S_cm"] == pytest.approx(1.03e-3, rel=0.02)
@@ -50,8 +67,20 @@ def test_fit_table(tmp_path, capsys):
 
 def test_arrhenius_from_glob(tmp_path, capsys):
     _series(tmp_path, 1.03e-3, 0.327)
-    code = main(["eis", "arrhenius", str(tmp_path / "pellet_*C.csv"), "--thickness", L,
-                 "--diameter", D, "--json", "--plot", str(tmp_path / "a.png")])
+    code = main(
+        [
+            "eis",
+            "arrhenius",
+            str(tmp_path / "pellet_*C.csv"),
+            "--thickness",
+            L,
+            "--diameter",
+            D,
+            "--json",
+            "--plot",
+            str(tmp_path / "a.png"),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["arrhenius"]["ea_eV"] == pytest.approx(0.327, abs=0.01)
@@ -60,11 +89,23 @@ def test_arrhenius_from_glob(tmp_path, capsys):
 
 
 def test_volcano(tmp_path, capsys):
-    for x, (s25, ea) in {"0": (0.5e-3, 0.36), "0.2": (1.03e-3, 0.327),
-                         "0.4": (0.6e-3, 0.35)}.items():
+    for x, (s25, ea) in {
+        "0": (0.5e-3, 0.36),
+        "0.2": (1.03e-3, 0.327),
+        "0.4": (0.6e-3, 0.35),
+    }.items():
         _series(tmp_path, s25, ea, prefix=f"x{x.replace('.', 'p')}")
-    args = ["eis", "volcano", "--thickness", L, "--diameter", D, "--json",
-            "--plot", str(tmp_path / "v.png")]
+    args = [
+        "eis",
+        "volcano",
+        "--thickness",
+        L,
+        "--diameter",
+        D,
+        "--json",
+        "--plot",
+        str(tmp_path / "v.png"),
+    ]
     args += [f"{x}={tmp_path}/x{x.replace('.', 'p')}_*C.csv" for x in ("0", "0.2", "0.4")]
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -102,7 +143,17 @@ def test_bad_units_exit_2(tmp_path, capsys):
 def test_arrhenius_needs_temperatures(tmp_path, capsys):
     _write(tmp_path / "a.csv", 1e-3)
     _write(tmp_path / "b.csv", 2e-3)
-    code = main(["eis", "arrhenius", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
-                 "--thickness", L, "--diameter", D])
+    code = main(
+        [
+            "eis",
+            "arrhenius",
+            str(tmp_path / "a.csv"),
+            str(tmp_path / "b.csv"),
+            "--thickness",
+            L,
+            "--diameter",
+            D,
+        ]
+    )
     assert code == 2
     assert "no temperature" in _one_line_error(capsys)

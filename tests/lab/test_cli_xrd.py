@@ -16,8 +16,9 @@ LYC = "structures/Li3YCl6_P-3m1_obelix-ei3.cif"
 
 def test_simulate_json_and_files(shared_data, tmp_path, capsys):
     xy, peaks = tmp_path / "lyc.xy", tmp_path / "peaks.csv"
-    code = main(["xrd", "simulate", str(shared_data / LYC), "-o", str(xy), "--peaks", str(peaks),
-                 "--json"])
+    code = main(
+        ["xrd", "simulate", str(shared_data / LYC), "-o", str(xy), "--peaks", str(peaks), "--json"]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["wavelength_A"] == pytest.approx(1.54184)
@@ -40,8 +41,18 @@ def test_refine_json(shared_data, tmp_path, capsys):
     path = tmp_path / "pellet.xy"
     path.write_text("\n".join(f"{x:.3f}\t{y:.0f}" for x, y in zip(scan.x, scan.y, strict=True)))
     fig = tmp_path / "fit.svg"
-    code = main(["xrd", "refine", str(path), "--model", str(shared_data / LYC), "--json",
-                 "--plot", str(fig)])
+    code = main(
+        [
+            "xrd",
+            "refine",
+            str(path),
+            "--model",
+            str(shared_data / LYC),
+            "--json",
+            "--plot",
+            str(fig),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert "curves" not in out
@@ -56,8 +67,11 @@ def test_refine_lab6_asymmetry_flag(shared_data, tmp_path, capsys):
     --no-asymmetry fits symmetric peaks and says so (the cell then moves 3e-4 A low)."""
     lab6 = shared_data / "xrd" / "LaB6_SRM660a_11bmb_3844_5-15deg.fxye"
     cif = tmp_path / "LaB6.cif"
-    cif.write_text(Structure.from_spacegroup(
-        "Pm-3m", Lattice.cubic(4.157), ["La", "B"], [[0, 0, 0], [0.1975, 0.5, 0.5]]).to(fmt="cif"))
+    cif.write_text(
+        Structure.from_spacegroup(
+            "Pm-3m", Lattice.cubic(4.157), ["La", "B"], [[0, 0, 0], [0.1975, 0.5, 0.5]]
+        ).to(fmt="cif")
+    )
     assert main(["xrd", "refine", str(lab6), "--model", str(cif), "--json"]) == 0
     on = json.loads(capsys.readouterr().out)
     assert main(["xrd", "refine", str(lab6), "--model", str(cif), "--no-asymmetry"]) == 0
@@ -67,18 +81,22 @@ def test_refine_lab6_asymmetry_flag(shared_data, tmp_path, capsys):
     assert "peak asymmetry (axial divergence): off" in text
 
 
-@pytest.mark.parametrize("content,args,match", [
-    ("", [], "empty"),
-    ("\n".join(str(10 + 0.02 * i) for i in range(300)), [], "one column"),
-    (None, ["--range", "80,10"], "range"),
-    (None, ["--wavelength", "CuKz"], "wavelength"),
-    (None, ["--system", "cubic"], "cubic"),
-])
+@pytest.mark.parametrize(
+    "content,args,match",
+    [
+        ("", [], "empty"),
+        ("\n".join(str(10 + 0.02 * i) for i in range(300)), [], "one column"),
+        (None, ["--range", "80,10"], "range"),
+        (None, ["--wavelength", "CuKz"], "wavelength"),
+        (None, ["--system", "cubic"], "cubic"),
+    ],
+)
 def test_refine_bad_input_exit_2(shared_data, tmp_path, capsys, content, args, match):
     path = tmp_path / "bad.xy"
     if content is None:
-        scan = synthetic_scan(read_structure(shared_data / LYC), fwhm_deg=0.1, seed=1,
-                              two_theta_range_deg=(10, 40))
+        scan = synthetic_scan(
+            read_structure(shared_data / LYC), fwhm_deg=0.1, seed=1, two_theta_range_deg=(10, 40)
+        )
         content = "\n".join(f"{x:.3f} {y:.0f}" for x, y in zip(scan.x, scan.y, strict=True))
     path.write_text(content)
     code = main(["xrd", "refine", str(path), "--model", str(shared_data / LYC), *args])
@@ -90,8 +108,9 @@ def test_refine_bad_input_exit_2(shared_data, tmp_path, capsys, content, args, m
 
 def test_missing_files_exit_2(shared_data, tmp_path, capsys):
     assert main(["xrd", "simulate", str(tmp_path / "none.cif")]) == 2
-    assert main(["xrd", "refine", str(tmp_path / "none.xy"), "--model",
-                 str(shared_data / LYC)]) == 2
+    assert (
+        main(["xrd", "refine", str(tmp_path / "none.xy"), "--model", str(shared_data / LYC)]) == 2
+    )
     bad_cif = tmp_path / "bad.cif"
     bad_cif.write_text("data_x\n_cell_length_a 5\nloop_\n_atom_site_label\n")
     assert main(["xrd", "simulate", str(bad_cif)]) == 2

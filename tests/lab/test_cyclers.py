@@ -102,10 +102,16 @@ def test_biologic_settings_log_refused(shared_data):
 
 
 def test_every_shared_cycling_file_is_covered(shared_data):
-    covered = {"FastCharge_000025_CH8.csv", "2017-05-09_test-TC-contact_CH33.csv",
-               "maccor_test_file_4267-66-6519.041", "EXP.000", "test_Nova_Form-CH01-01_short.csv",
-               "test_loopsnewoutput_MB_CE1_short10k.csv", "test_loopsnewoutput_MB_CE1_short10k.mpl",
-               "LICENSE"}
+    covered = {
+        "FastCharge_000025_CH8.csv",
+        "2017-05-09_test-TC-contact_CH33.csv",
+        "maccor_test_file_4267-66-6519.041",
+        "EXP.000",
+        "test_Nova_Form-CH01-01_short.csv",
+        "test_loopsnewoutput_MB_CE1_short10k.csv",
+        "test_loopsnewoutput_MB_CE1_short10k.mpl",
+        "LICENSE",
+    }
     assert {p.name for p in (shared_data / CYC).iterdir()} <= covered
 
 
@@ -142,7 +148,8 @@ def test_generic_table_integrates_current(tmp_path):
     t = np.concatenate([np.linspace(0, 3600, 61), 3600 + np.linspace(1, 5400, 91)])
     i = np.where(t <= 3600, 2.0, -1.0)
     pd.DataFrame({"Time (min)": t / 60, "Voltage (V)": 3.5 + 0 * t, "Current (mA)": i}).to_csv(
-        tmp_path / "g.csv", index=False)
+        tmp_path / "g.csv", index=False
+    )
     run = read_cycler(tmp_path / "g.csv")
     assert run.instrument == "table"
     d = run.data

@@ -28,8 +28,14 @@ LZNC_FIRST = (0.2, 127.4 / 0.9519, 127.4)
 
 def _rate_protocol():
     """0.2/0.4/0.6/0.8/1C then back to 0.2C, 5 cycles each, CE 99.9% after cycle 1."""
-    caps = [(0.2, 126.0), (0.4, 122.1), (0.6, 113.9), (0.8, 107.1), (1.0, 100.0),
-            (0.2, 0.92 * 126.0)]
+    caps = [
+        (0.2, 126.0),
+        (0.4, 122.1),
+        (0.6, 113.9),
+        (0.8, 107.1),
+        (1.0, 100.0),
+        (0.2, 0.92 * 126.0),
+    ]
     proto = [LZNC_FIRST] + [(0.2, 126.0 / 0.999, 126.0)] * 4
     for rate, q in caps[1:]:
         proto += [(rate, q / 0.999, q)] * 5
@@ -77,10 +83,11 @@ def test_rate_table_and_recovery():
     steps = res.rate_table
     assert [s.c_rate for s in steps] == [0.2, 0.4, 0.6, 0.8, 1.0, 0.2]
     assert [s.n_cycles for s in steps] == [5] * 6
-    expect = [np.mean([p[2] for p in proto[k * 5:(k + 1) * 5]]) for k in range(6)]
+    expect = [np.mean([p[2] for p in proto[k * 5 : (k + 1) * 5]]) for k in range(6)]
     assert [s.capacity_mAh_g for s in steps] == pytest.approx(expect, rel=1e-12)
     assert [s.last_capacity_mAh_g for s in steps[1:5]] == pytest.approx(
-        [122.1, 113.9, 107.1, 100.0])
+        [122.1, 113.9, 107.1, 100.0]
+    )
     assert res.recovery_pct == pytest.approx(100 * expect[5] / expect[0], rel=1e-12)
     assert steps[2].ce_pct == pytest.approx(99.9, rel=1e-12)
 
@@ -96,13 +103,15 @@ def test_retention_of_linear_fade():
     """LZNC: 91.4% of the first discharge left after 100 cycles."""
     q = 127.4 * (1 - 0.086 * np.arange(100) / 99)
     proto = [(0.2, qi / 0.999, qi) for qi in q]
-    df = simulate_cycling(proto, active_mass_g=MASS_G, c_rate_capacity_mAh_g=ONE_C,
-                          points_per_half=8)
+    df = simulate_cycling(
+        proto, active_mass_g=MASS_G, c_rate_capacity_mAh_g=ONE_C, points_per_half=8
+    )
     res = analyse_cycling(df, active_mass_g=MASS_G, c_rate_capacity_mAh_g=ONE_C)
     assert res.n_cycles == 100 and res.retention_cycle == 100
     assert res.retention_pct == pytest.approx(91.4, rel=1e-10)
-    res50 = analyse_cycling(df, active_mass_g=MASS_G, retention_cycle=50,
-                            retention_reference_cycle=2)
+    res50 = analyse_cycling(
+        df, active_mass_g=MASS_G, retention_cycle=50, retention_reference_cycle=2
+    )
     assert res50.retention_pct == pytest.approx(100 * q[49] / q[1], rel=1e-10)
     with pytest.raises(FitError, match="retention"):
         analyse_cycling(df, active_mass_g=MASS_G, retention_cycle=101)
@@ -119,8 +128,9 @@ def _as_anode_half_cell(df: pd.DataFrame) -> pd.DataFrame:
 
 def test_anode_convention_is_explicit():
     proto = [(0.1, 350.0, 320.0), (0.1, 322.0, 320.5)]  # lithiation, delithiation (mAh/g)
-    df = _as_anode_half_cell(simulate_cycling(proto, active_mass_g=MASS_G,
-                                              c_rate_capacity_mAh_g=372))
+    df = _as_anode_half_cell(
+        simulate_cycling(proto, active_mass_g=MASS_G, c_rate_capacity_mAh_g=372)
+    )
     res = analyse_cycling(df, active_mass_g=MASS_G, convention="anode")
     assert res.initial_ce_pct == pytest.approx(100 * 320 / 350, rel=1e-12)
     assert res.cycles[0].capacity_mAh_g == pytest.approx(320.0, rel=1e-12)
@@ -158,8 +168,9 @@ def test_figures_written():
     res = analyse_cycling(df, active_mass_g=MASS_G, c_rate_capacity_mAh_g=ONE_C)
     curves = voltage_curves(df, [1, 6, 21, 26], active_mass_g=MASS_G)
     assert {c.capacity_unit for c in curves} == {"mAh/g"}
-    assert max(c.capacity.max() for c in curves if c.cycle == 1 and c.process == "discharge") == \
-        pytest.approx(127.4, rel=1e-12)
+    assert max(
+        c.capacity.max() for c in curves if c.cycle == 1 and c.process == "discharge"
+    ) == pytest.approx(127.4, rel=1e-12)
     plot_voltage_curves(curves, FIGS / "cycling_lznc_voltage.png", title="synthetic LZNC rate test")
     plot_capacity_ce(res, FIGS / "cycling_lznc_capacity_ce.png", title="synthetic LZNC rate test")
     for name in ("cycling_lznc_voltage.png", "cycling_lznc_capacity_ce.png"):

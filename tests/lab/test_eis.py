@@ -43,10 +43,12 @@ def test_reference_resistance():
 
 @pytest.mark.parametrize(
     ("circuit", "params"),
-    [("R0-p(R1,CPE1)-CPE2", [3, 105, 2e-10, 0.88, 5e-6, 0.85]),
-     ("p(R1,C1)-W1-L0", [10, 1e-9, 3, 1e-8]),
-     ("p(R1,CPE1)-p(R2,CPE2)-CPE3", [100, 1e-9, 0.9, 300, 1e-7, 0.8, 5e-6, 0.85]),
-     ("p(R1,p(C1,R2))-C2", [50, 1e-9, 70, 1e-6])],
+    [
+        ("R0-p(R1,CPE1)-CPE2", [3, 105, 2e-10, 0.88, 5e-6, 0.85]),
+        ("p(R1,C1)-W1-L0", [10, 1e-9, 3, 1e-8]),
+        ("p(R1,CPE1)-p(R2,CPE2)-CPE3", [100, 1e-9, 0.9, 300, 1e-7, 0.8, 5e-6, 0.85]),
+        ("p(R1,p(C1,R2))-C2", [50, 1e-9, 70, 1e-6]),
+    ],
 )
 def test_model_matches_impedance_py(circuit, params):
     from impedance.models.circuits import CustomCircuit
@@ -81,8 +83,7 @@ def test_analytic_jacobian_matches_finite_differences():
 def test_reference_case_round_trip(seed):
     """0.85 mm x 10 mm pellet, sigma = 1.03 mS/cm, 1% complex noise: sigma back within 2%."""
     r = _r_reference()
-    spec = simulate_spectrum("p(R1,CPE1)-CPE2", [r, 1e-9, 0.9, 4e-6, 0.88], noise=0.01,
-                             seed=seed)
+    spec = simulate_spectrum("p(R1,CPE1)-CPE2", [r, 1e-9, 0.9, 4e-6, 0.88], noise=0.01, seed=seed)
     fit = fit_spectrum(spec, thickness=L, diameter=D)
     assert fit.r_total_ohm == pytest.approx(r, rel=0.02)
     assert fit.conductivity.sigma_S_cm == pytest.approx(SIGMA_LZNC, rel=0.02)
@@ -94,13 +95,15 @@ def test_reference_case_round_trip(seed):
 
 @pytest.mark.parametrize(
     ("circuit", "params"),
-    [("R0-p(R1,CPE1)-CPE2", [8, 105, 1e-8, 0.85, 4e-6, 0.9]),
-     ("p(R1,C1)-CPE2", [105, 2e-9, 4e-6, 0.9]),
-     ("p(R1,CPE1)-p(R2,CPE2)-CPE3", [100, 1e-9, 0.92, 300, 1e-7, 0.85, 5e-6, 0.85]),
-     ("p(R1,CPE1)", [1e3, 1e-9, 0.85]),
-     ("R0-p(R1,CPE1)", [50, 1e3, 1e-9, 0.85]),
-     # bulk arc far above 7 MHz: only the intercept and the tail are seen
-     ("p(R1,CPE1)-CPE2", [105, 1e-11, 0.95, 4e-6, 0.88])],
+    [
+        ("R0-p(R1,CPE1)-CPE2", [8, 105, 1e-8, 0.85, 4e-6, 0.9]),
+        ("p(R1,C1)-CPE2", [105, 2e-9, 4e-6, 0.9]),
+        ("p(R1,CPE1)-p(R2,CPE2)-CPE3", [100, 1e-9, 0.92, 300, 1e-7, 0.85, 5e-6, 0.85]),
+        ("p(R1,CPE1)", [1e3, 1e-9, 0.85]),
+        ("R0-p(R1,CPE1)", [50, 1e3, 1e-9, 0.85]),
+        # bulk arc far above 7 MHz: only the intercept and the tail are seen
+        ("p(R1,CPE1)-CPE2", [105, 1e-11, 0.95, 4e-6, 0.88]),
+    ],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_known_circuits_round_trip(circuit, params, seed):
@@ -153,10 +156,16 @@ def test_temperature_series_gives_activation_energy():
     """
     temps = np.arange(25.0, 101.0, 5.0) + 273.15
     sigma = SIGMA_LZNC * 298.15 / temps * np.exp(-EA_LZNC / K_B_EV_K * (1 / temps - 1 / 298.15))
-    spectra = [simulate_spectrum("p(R1,CPE1)-CPE2", [resistance_for(s, L, D), 3e-10, 0.9,
-                                                     4e-6, 0.88],
-                                 noise=0.01, seed=i, temperature_K=t)
-               for i, (s, t) in enumerate(zip(sigma, temps, strict=True))]
+    spectra = [
+        simulate_spectrum(
+            "p(R1,CPE1)-CPE2",
+            [resistance_for(s, L, D), 3e-10, 0.9, 4e-6, 0.88],
+            noise=0.01,
+            seed=i,
+            temperature_K=t,
+        )
+        for i, (s, t) in enumerate(zip(sigma, temps, strict=True))
+    ]
     fits = fit_spectra(spectra, thickness=L, diameter=D)
     got = np.array([f.conductivity.sigma_S_cm for f in fits])
     assert np.all(np.abs(got / sigma - 1) < 0.02)
@@ -166,8 +175,12 @@ def test_temperature_series_gives_activation_energy():
 
 
 def test_batch_equals_single_fits():
-    specs = [simulate_spectrum("R0-p(R1,CPE1)-CPE2", [5, 100 + 10 * i, 1e-8, 0.85, 4e-6, 0.9],
-                               noise=0.01, seed=i) for i in range(6)]
+    specs = [
+        simulate_spectrum(
+            "R0-p(R1,CPE1)-CPE2", [5, 100 + 10 * i, 1e-8, 0.85, 4e-6, 0.9], noise=0.01, seed=i
+        )
+        for i in range(6)
+    ]
     batch = fit_spectra(specs)
     for s, b in zip(specs, batch, strict=True):
         single = fit_spectrum(s, kk=False)
@@ -198,13 +211,12 @@ def test_parse_length():
 
 
 def test_kramers_kronig_flags_drifting_data():
-    good = simulate_spectrum("p(R1,CPE1)-CPE2", [105, 1e-9, 0.9, 4e-6, 0.88], noise=0.005,
-                             seed=1)
+    good = simulate_spectrum("p(R1,CPE1)-CPE2", [105, 1e-9, 0.9, 4e-6, 0.88], noise=0.005, seed=1)
     assert kramers_kronig(good).valid
     # a feature in the real part with no imaginary counterpart (e.g. the cell changing
     # during part of the sweep) violates Kramers-Kronig
     f, z = good.f, good.z
-    bump = 0.15 * np.abs(z) * np.exp(-((np.log10(f) - 3.0) / 0.3) ** 2)
+    bump = 0.15 * np.abs(z) * np.exp(-(((np.log10(f) - 3.0) / 0.3) ** 2))
     bad = ImpedanceSpectrum.from_arrays(f, z + bump)
     res = kramers_kronig(bad)
     assert not res.valid and res.residual_max > 0.05
@@ -237,8 +249,9 @@ def test_resistance_undetermined_is_an_error():
 
 def test_user_circuit_with_other_elements_uses_impedance_py():
     spec = simulate_spectrum("R0-p(R1,CPE1)-CPE2", [5, 100, 1e-8, 0.85, 4e-6, 0.9], noise=0.005)
-    fit = fit_spectrum(spec, "R0-p(R1,CPE1)-Wo1", initial_guess=[5, 100, 1e-8, 0.85, 1e5, 100],
-                       kk=False)
+    fit = fit_spectrum(
+        spec, "R0-p(R1,CPE1)-Wo1", initial_guess=[5, 100, 1e-8, 0.85, 1e5, 100], kk=False
+    )
     assert "impedance.py" in fit.provenance.parameters["fitter"]
     assert fit.r_total_ohm > 0
 
@@ -254,8 +267,9 @@ def test_real_dummy_cells(shared_data):
 
 
 def test_record_round_trip_and_figures(tmp_path):
-    spec = simulate_spectrum("p(R1,CPE1)-CPE2", [105, 1e-9, 0.9, 4e-6, 0.88], noise=0.01,
-                             temperature_K=298.15)
+    spec = simulate_spectrum(
+        "p(R1,CPE1)-CPE2", [105, 1e-9, 0.9, 4e-6, 0.88], noise=0.01, temperature_K=298.15
+    )
     fit = fit_spectrum(spec, thickness=L, diameter=D)
     again = EISFit.from_dict(fit.to_dict())
     assert again.conductivity == fit.conductivity and again.parameters == fit.parameters

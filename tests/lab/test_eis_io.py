@@ -16,13 +16,22 @@ from halidelab.lab.eis_io import (
 
 # every spectrum file in shared/data/eis and the reader it needs
 READABLE = {
-    "Circuit1_EIS_1.z": "zplot", "Circuit1_EIS_2.z": "zplot", "Circuit2_EIS_1.z": "zplot",
-    "Circuit2_EIS_2.z": "zplot", "Circuit3_EIS_1.z": "zplot", "Circuit3_EIS_2.z": "zplot",
-    "exampleData.csv": "table", "exampleDataAutolab.txt": "autolab",
-    "exampleDataBioLogic.mpt": "biologic", "exampleDataCHInstruments.txt": "chinstruments",
-    "exampleDataGamry.DTA": "gamry", "exampleDataGamryABORT.DTA": "gamry",
-    "exampleDataParstat.txt": "parstat", "exampleDataPowersuite.txt": "powersuite",
-    "exampleDataVersaStudio.par": "versastudio", "exampleDataZPlot.z": "zplot",
+    "Circuit1_EIS_1.z": "zplot",
+    "Circuit1_EIS_2.z": "zplot",
+    "Circuit2_EIS_1.z": "zplot",
+    "Circuit2_EIS_2.z": "zplot",
+    "Circuit3_EIS_1.z": "zplot",
+    "Circuit3_EIS_2.z": "zplot",
+    "exampleData.csv": "table",
+    "exampleDataAutolab.txt": "autolab",
+    "exampleDataBioLogic.mpt": "biologic",
+    "exampleDataCHInstruments.txt": "chinstruments",
+    "exampleDataGamry.DTA": "gamry",
+    "exampleDataGamryABORT.DTA": "gamry",
+    "exampleDataParstat.txt": "parstat",
+    "exampleDataPowersuite.txt": "powersuite",
+    "exampleDataVersaStudio.par": "versastudio",
+    "exampleDataZPlot.z": "zplot",
     "exampleDataZPlot_noComments.z": "zplot",
 }
 
@@ -34,8 +43,11 @@ def test_every_file_in_the_folder_is_covered(shared_data):
 
 @pytest.mark.parametrize("name", sorted(READABLE))
 def test_real_file_reads(shared_data, name):
-    with pytest.warns(EISDataWarning) if name in (
-            "exampleDataGamryABORT.DTA", "exampleDataZPlot.z") else _no_warning():
+    with (
+        pytest.warns(EISDataWarning)
+        if name in ("exampleDataGamryABORT.DTA", "exampleDataZPlot.z")
+        else _no_warning()
+    ):
         spec = read_spectrum(shared_data / "eis" / name)
     assert spec.instrument == READABLE[name]
     assert spec.n_points >= 20
@@ -44,7 +56,7 @@ def test_real_file_reads(shared_data, name):
     assert np.all(np.isfinite(spec.z))
     # the low-frequency half of every one of these cells is capacitive (Z'' < 0; at high
     # frequency some are inductive): the sign convention must have come through
-    assert np.mean(spec.z.imag[spec.n_points // 2:] < 0) > 0.5
+    assert np.mean(spec.z.imag[spec.n_points // 2 :] < 0) > 0.5
     assert spec.temperature_K is None  # no temperature in these names or headers
 
 
@@ -75,7 +87,7 @@ def test_gamry_modulus_and_phase_columns_agree(shared_data):
     spec = read_spectrum(path)
     lines = path.read_text(encoding="latin-1").splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("ZCURVE"))
-    rows = [ln.split("\t") for ln in lines[start + 3:] if ln.startswith("\t")]
+    rows = [ln.split("\t") for ln in lines[start + 3 :] if ln.startswith("\t")]
     zmod = np.array([float(r[7]) for r in rows])
     zphz = np.array([float(r[8]) for r in rows])
     assert np.allclose(np.sort(np.abs(spec.z)), np.sort(zmod), rtol=1e-5)
@@ -105,14 +117,21 @@ def test_biologic_missing_frequency_column(shared_data):
         read_spectrum(shared_data / "eis" / "exampleDataBioLogic_MissingFreq.mpt")
 
 
-@pytest.mark.parametrize("name", ["exampleDataGamry.DTA", "exampleDataBioLogic.mpt",
-                                  "Circuit1_EIS_1.z", "exampleDataCHInstruments.txt",
-                                  "exampleData.csv"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "exampleDataGamry.DTA",
+        "exampleDataBioLogic.mpt",
+        "Circuit1_EIS_1.z",
+        "exampleDataCHInstruments.txt",
+        "exampleData.csv",
+    ],
+)
 def test_truncated_copy_is_rejected(shared_data, tmp_path, name):
     text = (shared_data / "eis" / name).read_bytes().decode("latin-1").rstrip("\r\n")
     last = text.rfind("\n")
     # cut the last row in the middle of a field, as a full disk or a killed export would
-    cut = text[: last + 1 + len(text[last + 1:]) // 3]
+    cut = text[: last + 1 + len(text[last + 1 :]) // 3]
     out = tmp_path / name
     out.write_text(cut, encoding="latin-1")
     with pytest.raises(DataFormatError, match="truncated"):
@@ -150,8 +169,10 @@ def _reference_table():
 def test_plain_tables_with_units(tmp_path, header, ff, fz, neg, sep):
     f, z = _reference_table()
     im = -z.imag if neg else z.imag
-    rows = [sep.join(f"{v:.10g}" for v in (a * ff, b.real * fz, c * fz))
-            for a, b, c in zip(f, z, im, strict=True)]
+    rows = [
+        sep.join(f"{v:.10g}" for v in (a * ff, b.real * fz, c * fz))
+        for a, b, c in zip(f, z, im, strict=True)
+    ]
     path = tmp_path / "t.txt"
     path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     spec = read_spectrum(path)
@@ -162,8 +183,9 @@ def test_plain_tables_with_units(tmp_path, header, ff, fz, neg, sep):
 def test_table_sign_auto_and_forced(tmp_path):
     f, z = _reference_table()
     path = tmp_path / "nosign.csv"  # header says Z'' but the numbers are -Z''
-    path.write_text("freq,Zre,Zim\n" + "\n".join(
-        f"{a},{b.real},{-b.imag}" for a, b in zip(f, z, strict=True)))
+    path.write_text(
+        "freq,Zre,Zim\n" + "\n".join(f"{a},{b.real},{-b.imag}" for a, b in zip(f, z, strict=True))
+    )
     with pytest.warns(EISDataWarning, match="mostly positive"):
         spec = read_spectrum(path)
     assert np.allclose(spec.z, z)
@@ -187,9 +209,16 @@ def test_negative_frequency_and_too_few_points():
 
 @pytest.mark.parametrize(
     ("name", "kelvin"),
-    [("pellet_25C.DTA", 298.15), ("LZNC_60degC.mpt", 333.15), ("cell_298K.z", 298.0),
-     ("LZNC_-20C.csv", 253.15), ("Li1.8Zr0.8Nb0.2Cl6_100C.mpt", 373.15),
-     ("pellet 37.5 °C.txt", 310.65), ("Circuit1_EIS_1.z", None), ("LZNC_x0.2.mpt", None)],
+    [
+        ("pellet_25C.DTA", 298.15),
+        ("LZNC_60degC.mpt", 333.15),
+        ("cell_298K.z", 298.0),
+        ("LZNC_-20C.csv", 253.15),
+        ("Li1.8Zr0.8Nb0.2Cl6_100C.mpt", 373.15),
+        ("pellet 37.5 °C.txt", 310.65),
+        ("Circuit1_EIS_1.z", None),
+        ("LZNC_x0.2.mpt", None),
+    ],
 )
 def test_temperature_from_name(name, kelvin):
     got = temperature_from_name(name)

@@ -76,12 +76,18 @@ def test_single_spectrum_path_gets_the_bulk_wrong_on_the_same_files(series):
         warnings.simplefilter("ignore")
         fits = fit_spectra(series, resistance="bulk", **GEOM, on_error="skip")
     assert len({f.circuit for f in fits if f}) > 1
-    errs = [abs(f.r_bulk_ohm / arrhenius_resistance(108.0, EA_B, f.temperature_K) - 1)
-            for f in fits if f]
+    errs = [
+        abs(f.r_bulk_ohm / arrhenius_resistance(108.0, EA_B, f.temperature_K) - 1)
+        for f in fits
+        if f
+    ]
     assert max(errs) > 0.3
     ok = [f for f in fits if f]
-    arr = fit_arrhenius([f.temperature_K for f in ok], [f.conductivity.sigma_S_cm for f in ok],
-                        [f.conductivity.sigma_err_S_cm for f in ok])
+    arr = fit_arrhenius(
+        [f.temperature_K for f in ok],
+        [f.conductivity.sigma_S_cm for f in ok],
+        [f.conductivity.sigma_err_S_cm for f in ok],
+    )
     # the mixed-up points do not lie on one line: a scatter far above the errors
     assert arr.chi2_red > 100
 

@@ -12,11 +12,11 @@ from scipy.optimize import brentq
 from halidelab.errors import FitError
 from halidelab.lab.lsv import oxidation_onset, plot_lsv, read_lsv
 
-E_ON = 4.02          # LZNC onset, Chen et al. 2025
-B_V = 0.03           # Tafel-like scale of the rise, V
-J0 = 0.01            # mA/cm2 prefactor of the rise
-J_LIM = 0.5          # mA/cm2 limiting current (the composite cannot pass more)
-THR = 0.01           # mA/cm2
+E_ON = 4.02  # LZNC onset, Chen et al. 2025
+B_V = 0.03  # Tafel-like scale of the rise, V
+J0 = 0.01  # mA/cm2 prefactor of the rise
+J_LIM = 0.5  # mA/cm2 limiting current (the composite cannot pass more)
+THR = 0.01  # mA/cm2
 
 
 def model(e):
@@ -51,7 +51,7 @@ def test_both_onsets_near_construction_with_noise(seed):
 
 def test_area_normalisation_and_return_sweep():
     area = np.pi * 0.5**2
-    e = np.concatenate([E, E[::-1]])               # a return sweep is ignored
+    e = np.concatenate([E, E[::-1]])  # a return sweep is ignored
     i_mA = np.concatenate([model(E), model(E[::-1]) * 0.5]) * area
     res = oxidation_onset(e, i_mA, threshold=THR, area_cm2=area)
     ref = oxidation_onset(E, model(E), threshold=THR, current_unit="mA/cm2")

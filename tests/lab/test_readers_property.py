@@ -21,19 +21,43 @@ from halidelab.lab.tables import read_table
 from halidelab.lab.xrd import read_pattern
 
 # CI runs 40 examples per test; HALIDELAB_HYPOTHESIS_EXAMPLES=500 for a deeper search
-SETTINGS = settings(max_examples=int(os.environ.get("HALIDELAB_HYPOTHESIS_EXAMPLES", "40")),
-                    deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("HALIDELAB_HYPOTHESIS_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
     st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324, 1.0, -1.0]),
-    st.integers(-10**6, 10**6).map(float),
+    st.integers(-(10**6), 10**6).map(float),
 )
-WORDS = st.sampled_from(["freq/Hz", "Z'/ohm", "-Z''/ohm", "time/s", "Ewe/V", "I/mA", "abc",
-                         "", "nan", "1,5E+003", "2theta", "Intensity", "#", "Q charge/mA.h",
-                         "EC-Lab ASCII FILE", "Nb header lines : 3", "Freq.[Hz]", "Zs'[ohm]",
-                         "BANK 1 FXYE", "<xrdMeasurements>", "T=25", "\x00"])
+WORDS = st.sampled_from(
+    [
+        "freq/Hz",
+        "Z'/ohm",
+        "-Z''/ohm",
+        "time/s",
+        "Ewe/V",
+        "I/mA",
+        "abc",
+        "",
+        "nan",
+        "1,5E+003",
+        "2theta",
+        "Intensity",
+        "#",
+        "Q charge/mA.h",
+        "EC-Lab ASCII FILE",
+        "Nb header lines : 3",
+        "Freq.[Hz]",
+        "Zs'[ohm]",
+        "BANK 1 FXYE",
+        "<xrdMeasurements>",
+        "T=25",
+        "\x00",
+    ]
+)
 SEPARATORS = st.sampled_from([",", ";", "\t", " ", "  "])
 
 
@@ -53,8 +77,7 @@ def garbage_tables(draw) -> str:
     if draw(st.booleans()):
         lines.append(sep.join(draw(st.lists(WORDS, min_size=n_cols, max_size=n_cols))))
     for _ in range(draw(st.integers(0, 60))):
-        row = [draw(st.one_of(NUMBERS.map(lambda v: _fmt(v, comma)), WORDS))
-               for _ in range(n_cols)]
+        row = [draw(st.one_of(NUMBERS.map(lambda v: _fmt(v, comma)), WORDS)) for _ in range(n_cols)]
         lines.append(sep.join(row))
     return "\n".join(lines) + ("\n" if draw(st.booleans()) else "")
 

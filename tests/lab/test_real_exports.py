@@ -51,7 +51,8 @@ def test_gcpl_mpr_and_decimal_comma_mpt_give_equal_capacities(shared_data):
     mpt = read_cycler(shared_data / ECLAB / "gcpl.issue_149.mpt")
     # the .mpt was written with decimal commas: '3,015299923827115E+001' s
     assert "3,015299923827115E+001" in (shared_data / ECLAB / "gcpl.issue_149.mpt").read_text(
-        encoding="latin-1")
+        encoding="latin-1"
+    )
     assert mpr.n_rows == mpt.n_rows == 132
     np.testing.assert_allclose(mpr.data.time_s, mpt.data.time_s, rtol=0, atol=1e-9)
     np.testing.assert_allclose(mpr.data.voltage_V, mpt.data.voltage_V, rtol=1e-6)
@@ -86,14 +87,17 @@ def test_mpr_with_a_column_galvani_does_not_know(shared_data):
 def _novocontrol_text(f, z, decimal_comma=False) -> str:
     """The layout of a Novocontrol WinDETA text export: a title line, the fixed values,
     then tab-separated columns with units in brackets and Z'' as measured (negative)."""
+
     def num(v):
         s = f"{v:.6E}"
         return s.replace(".", ",") if decimal_comma else s
 
     rows = "\n".join(f"{num(a)}\t{num(b.real)}\t{num(b.imag)}" for a, b in zip(f, z, strict=True))
-    return ("LZNC pellet 0.85 mm, Au electrodes\n"
-            "Fixed value(s) : AC Volt [Vrms]=1.000E-01\n"
-            "Freq.[Hz]\tZs'[ohm]\tZs''[ohm]\n" + rows + "\n")
+    return (
+        "LZNC pellet 0.85 mm, Au electrodes\n"
+        "Fixed value(s) : AC Volt [Vrms]=1.000E-01\n"
+        "Freq.[Hz]\tZs'[ohm]\tZs''[ohm]\n" + rows + "\n"
+    )
 
 
 @pytest.mark.parametrize("decimal_comma", [False, True])
@@ -108,15 +112,20 @@ def test_novocontrol_style_export(tmp_path, decimal_comma):
     np.testing.assert_allclose(spec.z, ref.z, rtol=1e-5)
 
 
-HEADERS = [("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm"),
-           ("Frequency [kHz]", "Z' [kohm]", "-Z'' [kohm]"),
-           ("f (Hz)", "Zreal (ohm)", "Zimag (ohm)")]
+HEADERS = [
+    ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm"),
+    ("Frequency [kHz]", "Z' [kohm]", "-Z'' [kohm]"),
+    ("f (Hz)", "Zreal (ohm)", "Zimag (ohm)"),
+]
 
 
-@pytest.mark.parametrize(("sep", "fh", "rh", "ih"), [
-    *[(sep, *h) for sep in ("\t", ";", ",") for h in HEADERS],
-    ("  ", *HEADERS[0]),  # space-separated: header names without spaces
-])
+@pytest.mark.parametrize(
+    ("sep", "fh", "rh", "ih"),
+    [
+        *[(sep, *h) for sep in ("\t", ";", ",") for h in HEADERS],
+        ("  ", *HEADERS[0]),  # space-separated: header names without spaces
+    ],
+)
 def test_header_below_a_preamble_any_separator(tmp_path, sep, fh, rh, ih):
     ref = simulate_spectrum("R0-p(R1,CPE1)-CPE2", [20.0, 100.0, 1e-9, 0.9, 1e-6, 0.85])
     kf = 1e3 if "kHz" in fh else 1.0
@@ -128,8 +137,13 @@ def test_header_below_a_preamble_any_separator(tmp_path, sep, fh, rh, ih):
         s = f"{v:.8E}"
         return s.replace(".", ",") if decimal_comma else s
 
-    lines = ["Instrument: some analyser v2", "Operator: x", "Temperature: 60 C", "",
-             sep.join([fh, rh, ih])]
+    lines = [
+        "Instrument: some analyser v2",
+        "Operator: x",
+        "Temperature: 60 C",
+        "",
+        sep.join([fh, rh, ih]),
+    ]
     for a, b in zip(ref.f, ref.z, strict=True):
         im = -b.imag if neg else b.imag
         lines.append(sep.join([num(a / kf), num(b.real / kz), num(im / kz)]))
@@ -141,11 +155,20 @@ def test_header_below_a_preamble_any_separator(tmp_path, sep, fh, rh, ih):
     assert spec.temperature_K == pytest.approx(333.15)
 
 
-@pytest.mark.parametrize(("name", "kelvin"), [
-    ("LZNC_25C.mpt", 298.15), ("LZNC_25degC.mpt", 298.15), ("LZNC_140deg.txt", 413.15),
-    ("LZNC 25 °C.txt", 298.15), ("LZNC_298K.z", 298.0), ("LZNC_T=25.csv", 298.15),
-    ("LZNC_T=298.csv", 298.0), ("LZNC_25oC.txt", 298.15), ("LZNC_37p5C.txt", 310.65),
-])
+@pytest.mark.parametrize(
+    ("name", "kelvin"),
+    [
+        ("LZNC_25C.mpt", 298.15),
+        ("LZNC_25degC.mpt", 298.15),
+        ("LZNC_140deg.txt", 413.15),
+        ("LZNC 25 °C.txt", 298.15),
+        ("LZNC_298K.z", 298.0),
+        ("LZNC_T=25.csv", 298.15),
+        ("LZNC_T=298.csv", 298.0),
+        ("LZNC_25oC.txt", 298.15),
+        ("LZNC_37p5C.txt", 310.65),
+    ],
+)
 def test_temperature_spellings(name, kelvin):
     assert temperature_from_name(name) == pytest.approx(kelvin)
 

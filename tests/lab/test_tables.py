@@ -10,23 +10,38 @@ from halidelab.errors import DataFormatError
 from halidelab.lab import tables
 
 
-@pytest.mark.parametrize("header, dim, factor", [
-    ("I/mA", "current", 1e-3), ("Current (A)", "current", 1.0), ("Capacity(Ah)", "charge", 1.0),
-    ("time/s", "time", 1.0), ("Run Time (h)", "time", 3600.0), ("t [min]", "time", 60.0),
-    ("Q charge/mA.h", "charge", 1e-3), ("freq/Hz", "frequency", 1.0),
-    ("f (kHz)", "frequency", 1e3), ("f (mHz)", "frequency", 1e-3), ("f (MHz)", "frequency", 1e6),
-    ("Z' (kohm)", "resistance", 1e3), ("Re(Z)/Ohm", "resistance", 1.0),
-    ("Ewe/mV", "voltage", 1e-3), ("current [uA]", "current", 1e-6),
-    ("Capacity (mAh)", "charge", 1e-3),
-    ("time_s", "time", 1.0), ("current_mA", "current", 1e-3),
-])
+@pytest.mark.parametrize(
+    "header, dim, factor",
+    [
+        ("I/mA", "current", 1e-3),
+        ("Current (A)", "current", 1.0),
+        ("Capacity(Ah)", "charge", 1.0),
+        ("time/s", "time", 1.0),
+        ("Run Time (h)", "time", 3600.0),
+        ("t [min]", "time", 60.0),
+        ("Q charge/mA.h", "charge", 1e-3),
+        ("freq/Hz", "frequency", 1.0),
+        ("f (kHz)", "frequency", 1e3),
+        ("f (mHz)", "frequency", 1e-3),
+        ("f (MHz)", "frequency", 1e6),
+        ("Z' (kohm)", "resistance", 1e3),
+        ("Re(Z)/Ohm", "resistance", 1.0),
+        ("Ewe/mV", "voltage", 1e-3),
+        ("current [uA]", "current", 1e-6),
+        ("Capacity (mAh)", "charge", 1e-3),
+        ("time_s", "time", 1.0),
+        ("current_mA", "current", 1e-3),
+    ],
+)
 def test_header_units(header, dim, factor):
     _, _, found = tables.parse_header(header)
     assert found == (dim, pytest.approx(factor))
 
 
-@pytest.mark.parametrize("header", ["dI/dt/mA/s", "control/V/mA", "Temperature (°C)", "Step_Index",
-                                    "cycle number", "Test_Time"])
+@pytest.mark.parametrize(
+    "header",
+    ["dI/dt/mA/s", "control/V/mA", "Temperature (°C)", "Step_Index", "cycle number", "Test_Time"],
+)
 def test_headers_not_misread(header):
     assert tables.parse_header(header)[2] is None
 
@@ -36,9 +51,11 @@ def test_same_quantity_in_different_units_gives_same_values(tmp_path):
     i = np.linspace(1e-3, 2e-3, 7)
     pd.DataFrame({"time/s": t, "I/mA": i * 1e3}).to_csv(tmp_path / "a.csv", index=False)
     pd.DataFrame({"Time (h)": t / 3600, "Current (uA)": i * 1e6}).to_csv(
-        tmp_path / "b.txt", sep="\t", index=False)
-    pd.DataFrame({"t [min]": t / 60, "Current (A)": i}).to_csv(tmp_path / "c.csv", sep=";",
-                                                               index=False)
+        tmp_path / "b.txt", sep="\t", index=False
+    )
+    pd.DataFrame({"t [min]": t / 60, "Current (A)": i}).to_csv(
+        tmp_path / "c.csv", sep=";", index=False
+    )
     for name in ("a.csv", "b.txt", "c.csv"):
         df = tables.read_table(tmp_path / name)
         assert np.allclose(tables.pick(df, "time"), t, rtol=1e-12)

@@ -32,8 +32,9 @@ def _strained(structure, da=0.0, db=None, dc=0.0, dbeta=0.0):
     a, b, c = s.lattice.abc
     al, be, ga = s.lattice.angles
     db = da if db is None else db
-    s.lattice = Lattice.from_parameters(a * (1 + da), b * (1 + db), c * (1 + dc), al, be + dbeta,
-                                        ga)
+    s.lattice = Lattice.from_parameters(
+        a * (1 + da), b * (1 + db), c * (1 + dc), al, be + dbeta, ga
+    )
     return s
 
 
@@ -62,8 +63,9 @@ def lic(shared_data):
 @pytest.fixture(scope="module")
 def lyc_scan(lyc):
     truth = _strained(lyc, da=-0.008, dc=+0.005)
-    return truth, synthetic_scan(truth, fwhm_deg=(0.02, 0.0, 0.006), zero_shift_deg=0.03,
-                                 peak_counts=2.0e4, seed=7)
+    return truth, synthetic_scan(
+        truth, fwhm_deg=(0.02, 0.0, 0.006), zero_shift_deg=0.03, peak_counts=2.0e4, seed=7
+    )
 
 
 # ------------------------------------------------------------------------------ readers
@@ -84,19 +86,23 @@ def test_three_formats_read_the_same_counts(lyc_scan, tmp_path):
 def test_xrdml_variants(tmp_path):
     # older schema: <intensities>, listPositions, a byte order mark, attenuation factors
     x = np.linspace(10, 20, 60)
-    y = (100 + 50 * np.exp(-((x - 15) / 0.2) ** 2)).round()
+    y = (100 + 50 * np.exp(-(((x - 15) / 0.2) ** 2))).round()
     att = np.where(x > 14.9, 2.0, 1.0)
-    xml = ("\ufeff<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-           "<xrdMeasurements xmlns=\"http://www.xrdml.com/XRDMeasurement/1.0\">"
-           "<xrdMeasurement><usedWavelength intended=\"K-Alpha 1\"><kAlpha1 unit=\"Angstrom\">"
-           "1.5405980</kAlpha1><kAlpha2 unit=\"Angstrom\">1.5444260</kAlpha2>"
-           "<ratioKAlpha2KAlpha1>0.5000</ratioKAlpha2KAlpha1></usedWavelength><scan><dataPoints>"
-           "<positions axis=\"2Theta\" unit=\"deg\"><listPositions>"
-           + " ".join(f"{v:.5f}" for v in x) + "</listPositions></positions>"
-           "<beamAttenuationFactors>" + " ".join(f"{v:g}" for v in att)
-           + "</beamAttenuationFactors><intensities unit=\"counts\">"
-           + " ".join(f"{v * a:.0f}" for v, a in zip(y, att, strict=True))
-           + "</intensities></dataPoints></scan></xrdMeasurement></xrdMeasurements>")
+    xml = (
+        '\ufeff<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<xrdMeasurements xmlns="http://www.xrdml.com/XRDMeasurement/1.0">'
+        '<xrdMeasurement><usedWavelength intended="K-Alpha 1"><kAlpha1 unit="Angstrom">'
+        '1.5405980</kAlpha1><kAlpha2 unit="Angstrom">1.5444260</kAlpha2>'
+        "<ratioKAlpha2KAlpha1>0.5000</ratioKAlpha2KAlpha1></usedWavelength><scan><dataPoints>"
+        '<positions axis="2Theta" unit="deg"><listPositions>'
+        + " ".join(f"{v:.5f}" for v in x)
+        + "</listPositions></positions>"
+        "<beamAttenuationFactors>"
+        + " ".join(f"{v:g}" for v in att)
+        + '</beamAttenuationFactors><intensities unit="counts">'
+        + " ".join(f"{v * a:.0f}" for v, a in zip(y, att, strict=True))
+        + "</intensities></dataPoints></scan></xrdMeasurement></xrdMeasurements>"
+    )
     path = tmp_path / "old.xrdml"
     path.write_bytes(xml.encode("utf-8"))
     pat = read_pattern(path)
@@ -105,20 +111,26 @@ def test_xrdml_variants(tmp_path):
     assert pat.wavelength_A == pytest.approx(1.540598)
 
 
-@pytest.mark.parametrize("name,content,match", [
-    ("empty.xy", "", "empty"),
-    ("one.xy", "\n".join(f"{10 + 0.02 * i:.2f}" for i in range(200)), "one column"),
-    ("text.csv", "a,b\nfoo,bar\nbaz,qux\n", "2-theta"),
-    ("short.xy", "10 5\n10.02 6\n10.04 7\n", "usable data points"),
-    ("flat.xy", "\n".join(f"{10 + 0.02 * i:.2f} 5" for i in range(300)), "constant"),
-    ("broken.xrdml", "<?xml version=\"1.0\"?><xrdMeasurements><xrdMeasurement><scan>", "XML"),
-    ("other.xrdml", "<?xml version=\"1.0\"?><html><body/></html>", "xrdMeasurements"),
-    ("nocounts.xrdml", "<?xml version=\"1.0\"?><xrdMeasurements><xrdMeasurement><scan>"
-     "<dataPoints><positions axis=\"2Theta\"><startPosition>10</startPosition><endPosition>20"
-     "</endPosition></positions></dataPoints></scan></xrdMeasurement></xrdMeasurements>",
-     "counts"),
-    ("angles.xy", "\n".join(f"{150 + 0.2 * i:.2f} {i % 9}" for i in range(300)), "0-180"),
-])
+@pytest.mark.parametrize(
+    "name,content,match",
+    [
+        ("empty.xy", "", "empty"),
+        ("one.xy", "\n".join(f"{10 + 0.02 * i:.2f}" for i in range(200)), "one column"),
+        ("text.csv", "a,b\nfoo,bar\nbaz,qux\n", "2-theta"),
+        ("short.xy", "10 5\n10.02 6\n10.04 7\n", "usable data points"),
+        ("flat.xy", "\n".join(f"{10 + 0.02 * i:.2f} 5" for i in range(300)), "constant"),
+        ("broken.xrdml", '<?xml version="1.0"?><xrdMeasurements><xrdMeasurement><scan>', "XML"),
+        ("other.xrdml", '<?xml version="1.0"?><html><body/></html>', "xrdMeasurements"),
+        (
+            "nocounts.xrdml",
+            '<?xml version="1.0"?><xrdMeasurements><xrdMeasurement><scan>'
+            '<dataPoints><positions axis="2Theta"><startPosition>10</startPosition><endPosition>20'
+            "</endPosition></positions></dataPoints></scan></xrdMeasurement></xrdMeasurements>",
+            "counts",
+        ),
+        ("angles.xy", "\n".join(f"{150 + 0.2 * i:.2f} {i % 9}" for i in range(300)), "0-180"),
+    ],
+)
 def test_bad_files_raise_dataformaterror(tmp_path, name, content, match):
     path = tmp_path / name
     path.write_text(content)
@@ -133,8 +145,9 @@ def test_missing_file(tmp_path):
 
 # ---------------------------------------------------------------------------- refinement
 def _check_cell(res, truth, names=("a", "c")):
-    true = dict(zip(("a", "b", "c", "alpha", "beta", "gamma"), truth.lattice.parameters,
-                    strict=True))
+    true = dict(
+        zip(("a", "b", "c", "alpha", "beta", "gamma"), truth.lattice.parameters, strict=True)
+    )
     for n in names:
         val = getattr(res, f"{n}_A" if n in "abc" else f"{n}_deg")
         err = getattr(res, f"{n}_err_A" if n in "abc" else f"{n}_err_deg")
@@ -215,11 +228,11 @@ def test_crystal_system_override_checked(lyc, lyc_scan):
 def test_d_spacing_formula():
     # cubic: d = a / sqrt(h^2 + k^2 + l^2)
     hkl = np.array([[1, 0, 0], [1, 1, 1], [2, 2, 0]])
-    np.testing.assert_allclose(d_spacing(hkl, (5.0, 5.0, 5.0, 90, 90, 90)),
-                               5.0 / np.sqrt([1, 3, 8]))
+    np.testing.assert_allclose(
+        d_spacing(hkl, (5.0, 5.0, 5.0, 90, 90, 90)), 5.0 / np.sqrt([1, 3, 8])
+    )
     # hexagonal (1 1 0): a / 2
-    assert d_spacing(np.array([[1, 1, 0]]), (11.0, 11.0, 6.0, 90, 90, 120))[0] == \
-        pytest.approx(5.5)
+    assert d_spacing(np.array([[1, 1, 0]]), (11.0, 11.0, 6.0, 90, 90, 120))[0] == pytest.approx(5.5)
 
 
 # ----------------------------------------------------------- zero shift and displacement
@@ -229,17 +242,25 @@ LAB6_A = 4.156826  # NIST SRM 660c certified lattice parameter, A
 def _lab6(a=LAB6_A):
     from pymatgen.core import Structure
 
-    return Structure.from_spacegroup("Pm-3m", Lattice.cubic(a), ["La", "B"],
-                                     [[0, 0, 0], [0.1975, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Pm-3m", Lattice.cubic(a), ["La", "B"], [[0, 0, 0], [0.1975, 0.5, 0.5]]
+    )
 
 
 def test_displacement_and_zero_recovered_from_a_simulated_lab6_scan():
     """Specimen 0.17 mm too high on a 240 mm goniometer: D = -2 s / R = -0.081 deg, plus a
     +0.02 deg zero error; both refined with the cell from the model's a."""
     d_true, zero_true = -0.081, 0.02
-    scan = synthetic_scan(_lab6(), two_theta_range_deg=(20, 140), step_deg=0.02,
-                          fwhm_deg=(0.01, 0.0, 0.004), zero_shift_deg=zero_true,
-                          displacement_deg=d_true, peak_counts=5e4, seed=3)
+    scan = synthetic_scan(
+        _lab6(),
+        two_theta_range_deg=(20, 140),
+        step_deg=0.02,
+        fwhm_deg=(0.01, 0.0, 0.004),
+        zero_shift_deg=zero_true,
+        displacement_deg=d_true,
+        peak_counts=5e4,
+        seed=3,
+    )
     model = _lab6(4.16)  # start 0.08% off
     res = refine_lattice(scan, model)
     assert res.displacement_deg == pytest.approx(d_true, abs=4 * res.displacement_err_deg)
@@ -256,8 +277,9 @@ def test_displacement_and_zero_recovered_from_a_simulated_lab6_scan():
 def test_esds_grow_with_serially_correlated_misfit():
     """Peaks that are more Lorentzian than the model allows leave runs of same-sign
     residuals: the Berar-Lelann factor is > 1 and the esd grows by it."""
-    scan = synthetic_scan(_lab6(), two_theta_range_deg=(20, 100), fwhm_deg=0.08, eta=0.5,
-                          peak_counts=5e4, seed=1)
+    scan = synthetic_scan(
+        _lab6(), two_theta_range_deg=(20, 100), fwhm_deg=0.08, eta=0.5, peak_counts=5e4, seed=1
+    )
     res = refine_lattice(scan, _lab6())
     assert 0 < res.durbin_watson <= 4 and res.esd_factor >= 1.0
     assert res.a_A == pytest.approx(LAB6_A, abs=4 * res.a_err_A)
@@ -347,9 +369,16 @@ def test_asymmetry_recovered_and_symmetric_model_biased():
     within their esds; symmetric peaks on the same data pull a low by many esds (the
     centroids move down as ~cot 2theta, which zero, displacement and cell cannot absorb)."""
     shl_true = 0.03
-    scan = synthetic_scan(_lab6(), two_theta_range_deg=(18, 140), step_deg=0.02,
-                          fwhm_deg=(0.01, 0.0, 0.004), zero_shift_deg=0.02,
-                          axial_shl=shl_true, peak_counts=5e4, seed=3)
+    scan = synthetic_scan(
+        _lab6(),
+        two_theta_range_deg=(18, 140),
+        step_deg=0.02,
+        fwhm_deg=(0.01, 0.0, 0.004),
+        zero_shift_deg=0.02,
+        axial_shl=shl_true,
+        peak_counts=5e4,
+        seed=3,
+    )
     res = refine_lattice(scan, _lab6(4.16))
     assert res.converged and res.rwp < 1.3 * res.rexp
     assert res.a_A == pytest.approx(LAB6_A, abs=3 * res.a_err_A)
@@ -360,9 +389,15 @@ def test_asymmetry_recovered_and_symmetric_model_biased():
     assert LAB6_A - sym.a_A > 5 * sym.a_err_A
     assert sym.chi2_red > 1.2 * res.chi2_red
     # and on symmetric data the asymmetry is not invented
-    plain = synthetic_scan(_lab6(), two_theta_range_deg=(18, 140), step_deg=0.02,
-                           fwhm_deg=(0.01, 0.0, 0.004), zero_shift_deg=0.02,
-                           peak_counts=5e4, seed=3)
+    plain = synthetic_scan(
+        _lab6(),
+        two_theta_range_deg=(18, 140),
+        step_deg=0.02,
+        fwhm_deg=(0.01, 0.0, 0.004),
+        zero_shift_deg=0.02,
+        peak_counts=5e4,
+        seed=3,
+    )
     with pytest.raises(ValueError, match="axial_shl"):
         synthetic_scan(_lab6(), axial_shl=-0.01)
     res0 = refine_lattice(plain, _lab6(4.16))

@@ -56,7 +56,9 @@ def test_every_row_is_read_and_censored_values_are_kept():
         n_limits = raw["Ionic conductivity (S cm-1)"].str.strip().str.startswith("<").sum()
         assert table["censored"].sum() == n_limits > 0
         # censored rows hold the limit itself, not an invented lower number
-        limits = raw.loc[raw["Ionic conductivity (S cm-1)"].str.startswith("<"), "Ionic conductivity (S cm-1)"]
+        limits = raw.loc[
+            raw["Ionic conductivity (S cm-1)"].str.startswith("<"), "Ionic conductivity (S cm-1)"
+        ]
         expected = sorted(np.log10(float(v[1:])) for v in limits)
         assert sorted(table.loc[table["censored"], "log10_sigma_S_cm"]) == pytest.approx(expected)
 
@@ -85,13 +87,15 @@ def test_composition_key_normalises_formulas():
 
 
 def test_deduplicate_merges_by_median_and_reports():
-    table = pd.DataFrame({
-        "id": ["a", "b", "c", "d"],
-        "key": ["k1", "k1", "k1", "k2"],
-        "split": ["train"] * 4,
-        "log10_sigma_S_cm": [-3.0, -4.0, -10.0, -5.0],
-        "censored": [False, False, True, False],
-    })
+    table = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "key": ["k1", "k1", "k1", "k2"],
+            "split": ["train"] * 4,
+            "log10_sigma_S_cm": [-3.0, -4.0, -10.0, -5.0],
+            "censored": [False, False, True, False],
+        }
+    )
     merged, report = deduplicate(table)
     assert len(merged) == 2
     row = merged[merged["key"] == "k1"].iloc[0]
@@ -109,12 +113,18 @@ def test_prepared_dataset_is_deduplicated_and_leak_free(dataset):
     assert set(dataset.test["key"]) == set(raw.loc[raw["split"] == "test", "key"])
     # ... and no test composition, after normalising formulas, is in the training data
     assert leaked_keys(dataset.train, dataset.test) == set()
-    raw_overlap = set(raw.loc[raw["split"] == "train", "key"]) & set(raw.loc[raw["split"] == "test", "key"])
+    raw_overlap = set(raw.loc[raw["split"] == "train", "key"]) & set(
+        raw.loc[raw["split"] == "test", "key"]
+    )
     assert set(dataset.removed_from_train) == raw_overlap
     train_keys = set(raw.loc[raw["split"] == "train", "key"])
     assert len(dataset.train) == len(train_keys - raw_overlap)
     n_raw_test = (raw["split"] == "test").sum()
-    merged_test = sum(len(m.ids) - 1 for m in dataset.merged if m.ids[0] in set(raw.loc[raw["split"] == "test", "id"]))
+    merged_test = sum(
+        len(m.ids) - 1
+        for m in dataset.merged
+        if m.ids[0] in set(raw.loc[raw["split"] == "test", "id"])
+    )
     assert len(dataset.test) == n_raw_test - merged_test
 
 

@@ -28,7 +28,11 @@ def col(x: np.ndarray, name: str) -> np.ndarray:
 
 def test_shape_and_names():
     x = featurize(["Li3YCl6", "Li7La3Zr2O12"])
-    assert x.shape == (2, len(NAMES)) == (2, len(ELEMENT_PROPERTIES) * len(STATISTICS) + len(PHYSICS_FEATURES))
+    assert (
+        x.shape
+        == (2, len(NAMES))
+        == (2, len(ELEMENT_PROPERTIES) * len(STATISTICS) + len(PHYSICS_FEATURES))
+    )
     assert featurize([]).shape == (0, len(NAMES))
 
 
@@ -48,15 +52,26 @@ def test_features_do_not_depend_on_formula_scaling():
 def test_halide_physics_known_values():
     x = featurize(["Li3YCl6", "Li2ZrCl6", "Li1.8Zr0.8Nb0.2Cl6", "Li3InCl6"])
     # t = r(M)/r(X), Shannon crystal radii CN 6 (Y3+ 1.04, Zr4+ 0.86, In3+ 0.94, Cl- 1.67 A)
-    np.testing.assert_allclose(col(x, "t_radius_ratio"), [1.04 / 1.67, 0.86 / 1.67,
-                                                          (0.8 * 0.86 + 0.2 * 0.78) / 1.67, 0.94 / 1.67], atol=2e-3)
-    assert list(col(x, "packing_code")) == [PACKING_CODE["hcp"], PACKING_CODE["ccp"], PACKING_CODE["ccp"],
-                                            PACKING_CODE["ccp"]]
+    np.testing.assert_allclose(
+        col(x, "t_radius_ratio"),
+        [1.04 / 1.67, 0.86 / 1.67, (0.8 * 0.86 + 0.2 * 0.78) / 1.67, 0.94 / 1.67],
+        atol=2e-3,
+    )
+    assert list(col(x, "packing_code")) == [
+        PACKING_CODE["hcp"],
+        PACKING_CODE["ccp"],
+        PACKING_CODE["ccp"],
+        PACKING_CODE["ccp"],
+    ]
     # octahedral sites: one per anion; Li3YCl6 has Li : M : vacancy = 3 : 1 : 2
-    np.testing.assert_allclose(col(x, "octahedral_vacancy_fraction"), [2 / 6, 3 / 6, 1 - 2.8 / 6, 2 / 6])
+    np.testing.assert_allclose(
+        col(x, "octahedral_vacancy_fraction"), [2 / 6, 3 / 6, 1 - 2.8 / 6, 2 / 6]
+    )
     np.testing.assert_allclose(col(x, "li_site_fraction"), [3 / 6, 2 / 6, 1.8 / 6, 3 / 6])
     # Nb5+ (0.64 A) vs Zr4+ (0.72 A) ionic radii: 11.1 % mismatch; single-M parents: 0
-    np.testing.assert_allclose(col(x, "m_mismatch_percent"), [0, 0, 100 * 0.08 / 0.72, 0], atol=0.05)
+    np.testing.assert_allclose(
+        col(x, "m_mismatch_percent"), [0, 0, 100 * 0.08 / 0.72, 0], atol=0.05
+    )
     np.testing.assert_allclose(col(x, "m_mean_valence"), [3, 4, 4.2, 3])
     np.testing.assert_allclose(col(x, "li_per_anion"), [0.5, 1 / 3, 0.3, 0.5])
 
@@ -84,7 +99,9 @@ def test_every_obelix_composition_featurizes():
     onehot = np.column_stack([col(x, f) for f in fam])
     assert (onehot.sum(axis=1) == 1).all()
     # t is NaN exactly where the foundation cannot assign valences or there is no M
-    for formula, t in zip(table["formula"][halide_mask(x)], col(x, "t_radius_ratio")[halide_mask(x)], strict=True):
+    for formula, t in zip(
+        table["formula"][halide_mask(x)], col(x, "t_radius_ratio")[halide_mask(x)], strict=True
+    ):
         try:
             radius_ratio(formula)
             defined = True

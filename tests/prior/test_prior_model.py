@@ -56,7 +56,9 @@ def test_metrics_handle_censored_entries():
     c = np.array([False, False, True])
     m = metrics(y, p, c, p - 0.6, p + 0.6)
     assert m["mae"] == pytest.approx(0.75)  # uncensored only
-    assert m["mae_censoring_aware"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)  # below the limit is right
+    assert m["mae_censoring_aware"] == pytest.approx(
+        (0.5 + 1.0 + 0.0) / 3
+    )  # below the limit is right
     assert m["mae_obelix_convention"] == pytest.approx((0.5 + 1.0 + 4.0) / 3)  # limit -> 1e-15
     assert m["coverage"] == pytest.approx(0.5)
     assert m["censored_consistent"] == 1.0
@@ -84,7 +86,9 @@ def test_rebuild_reproduces_the_shipped_model(trained, shipped):
     a = [p.log10_sigma_S_cm for p in model.predict(formulas)]
     b = [p.log10_sigma_S_cm for p in shipped.predict(formulas)]
     np.testing.assert_allclose(a, b, atol=1e-9)
-    assert shipped.provenance["test_metrics"]["mae"] == pytest.approx(trained[1].test_metrics["mae"])
+    assert shipped.provenance["test_metrics"]["mae"] == pytest.approx(
+        trained[1].test_metrics["mae"]
+    )
 
 
 def test_applicability(shipped):
@@ -105,7 +109,7 @@ def test_prediction_record_round_trip(shipped):
     p = shipped.predict(["Li3InCl6"])[0]
     q = PriorPrediction.from_dict(json.loads(json.dumps(p.to_dict())))
     assert q == p
-    assert p.sigma_S_cm == pytest.approx(10 ** p.log10_sigma_S_cm)
+    assert p.sigma_S_cm == pytest.approx(10**p.log10_sigma_S_cm)
 
 
 def test_explain_reports_drivers_and_neighbours(shipped):
@@ -121,7 +125,9 @@ def test_save_load_and_refusals(trained, tmp_path):
     folder = save_model(model, tmp_path / "m")
     again = load_model(folder)
     f = ["Li2ZrCl6", "Li6PS5Cl"]
-    assert [p.log10_sigma_S_cm for p in again.predict(f)] == [p.log10_sigma_S_cm for p in model.predict(f)]
+    assert [p.log10_sigma_S_cm for p in again.predict(f)] == [
+        p.log10_sigma_S_cm for p in model.predict(f)
+    ]
     # another scikit-learn version: refuse, and say what to do
     other = tmp_path / "other"
     shutil.copytree(folder, other)

@@ -14,10 +14,19 @@ MD_EA_EV = 0.33
 def _hop(label: str, direction: str, barrier: float, converged: bool) -> dict:
     rc = [0.0, 0.7, 1.4, 2.1, 2.8]
     e = [0.0, 0.6 * barrier, barrier, 0.6 * barrier, 0.0]
-    return {"label": label, "label_initial": "Li1", "label_final": "Li2", "mechanism": "vacancy",
-            "direction": direction, "reaction_coordinate_A": rc, "energies_eV": e,
-            "barrier_forward_eV": barrier, "barrier_backward_eV": barrier, "delta_e_eV": 0.0,
-            "converged": converged}
+    return {
+        "label": label,
+        "label_initial": "Li1",
+        "label_final": "Li2",
+        "mechanism": "vacancy",
+        "direction": direction,
+        "reaction_coordinate_A": rc,
+        "energies_eV": e,
+        "barrier_forward_eV": barrier,
+        "barrier_backward_eV": barrier,
+        "delta_e_eV": 0.0,
+        "converged": converged,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +38,15 @@ def md_ea_eV() -> float:
 @pytest.fixture(scope="session")
 def neb_study() -> dict:
     """A stored NEB study of two hops: along c 0.30 eV (converged), in-plane 0.45 eV (not)."""
-    return {"formula": "Li3ZrNbCl12", "results": [_hop("Li1->Li2", "c", 0.30, True),
-                                                 _hop("Li2->i3->Li2", "ab", 0.45, False)],
-            "skipped": [], "chains": [], "all_converged": False,
-            "percolation": {"ea_1d_eV": 0.30, "ea_2d_eV": 0.45, "ea_3d_eV": 0.45},
-            "provenance": {"method": "ci-neb", "model": "chgnet"}}
+    return {
+        "formula": "Li3ZrNbCl12",
+        "results": [_hop("Li1->Li2", "c", 0.30, True), _hop("Li2->i3->Li2", "ab", 0.45, False)],
+        "skipped": [],
+        "chains": [],
+        "all_converged": False,
+        "percolation": {"ea_1d_eV": 0.30, "ea_2d_eV": 0.45, "ea_3d_eV": 0.45},
+        "provenance": {"method": "ci-neb", "model": "chgnet"},
+    }
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +62,9 @@ def md_runs() -> Callable[[Sequence[float]], list[dict]]:
             d = 2e-3 * np.exp(-MD_EA_EV / (K_B_EV_K * T)) / A2_PS_TO_CM2_S  # A^2/ps
             steps = rng.normal(size=(399, 32, 3)) * np.sqrt(2 * d * 0.2)
             x = np.concatenate([rng.random((1, 32, 3)) * 10, steps]).cumsum(axis=0)
-            diff = analyse_positions(x, np.diag([10.0, 10.0, 12.0]), np.arange(400) * 0.2,
-                                     np.ones(32, bool), T)
+            diff = analyse_positions(
+                x, np.diag([10.0, 10.0, 12.0]), np.arange(400) * 0.2, np.ones(32, bool), T
+            )
             out.append({"md": {}, "diffusion": diff.to_dict()})
         return out
 

@@ -11,14 +11,34 @@ from halidelab.cli import main
 
 def test_screen_then_results(tmp_path, capsys):
     db = tmp_path / "r.sqlite"
-    code = main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Mg,Y", "--x", "0.1..0.3:0.1",
-                 "--tiers", "rules,prior", "--db", str(db), "--report", str(tmp_path / "rep"),
-                 "--max-mismatch", "15", "--json"])
+    code = main(
+        [
+            "screen",
+            "Li2ZrCl6",
+            "--site",
+            "Zr",
+            "--dopants",
+            "Nb,Mg,Y",
+            "--x",
+            "0.1..0.3:0.1",
+            "--tiers",
+            "rules,prior",
+            "--db",
+            str(db),
+            "--report",
+            str(tmp_path / "rep"),
+            "--max-mismatch",
+            "15",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     out = json.loads(captured.out)
     # asked to prune above 15 %: Y3+ (25 % larger than Zr4+) goes at every content
-    assert sorted(p["label"] for p in out["pruned"]) == [f"Li2ZrCl6 Y@Zr x={x:.3f}" for x in (0.1, 0.2, 0.3)]
+    assert sorted(p["label"] for p in out["pruned"]) == [
+        f"Li2ZrCl6 Y@Zr x={x:.3f}" for x in (0.1, 0.2, 0.3)
+    ]
     assert len(out["ranked"]) == 6 and {r["dopant"] for r in out["ranked"]} == {"Nb", "Mg"}
     assert all(r["basis"] == "prior" for r in out["ranked"])
     scores = [r["score_eV"] for r in out["ranked"]]
@@ -37,24 +57,81 @@ def test_screen_then_results(tmp_path, capsys):
     assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
     assert {"score_eV", "mismatch_penalty_eV", "structure_penalty_eV", "tied_with"} <= set(rows[0])
     # results --report with the user's own literature rows: placed among the known halides
-    (tmp_path / "mine.csv").write_text("composition,sigma_S_cm,temperature_C,ea_eV\nLi2.2Zr0.8In0.2Cl6,7.7e-4,25,0.34\n")
-    assert main(["results", str(db), "--report", str(tmp_path / "rep2"), "--literature",
-                 str(tmp_path / "mine.csv")]) == 0
+    (tmp_path / "mine.csv").write_text(
+        "composition,sigma_S_cm,temperature_C,ea_eV\nLi2.2Zr0.8In0.2Cl6,7.7e-4,25,0.34\n"
+    )
+    assert (
+        main(
+            [
+                "results",
+                str(db),
+                "--report",
+                str(tmp_path / "rep2"),
+                "--literature",
+                str(tmp_path / "mine.csv"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert "Li2.2Zr0.8In0.2Cl6" in (tmp_path / "rep2" / "screen.html").read_text()
-    assert main(["results", str(db), "--report", str(tmp_path / "rep3"), "--literature",
-                 str(tmp_path / "none.csv")]) == 2
+    assert (
+        main(
+            [
+                "results",
+                str(db),
+                "--report",
+                str(tmp_path / "rep3"),
+                "--literature",
+                str(tmp_path / "none.csv"),
+            ]
+        )
+        == 2
+    )
     assert "literature table not found" in capsys.readouterr().err
     # a rerun computes nothing
-    assert main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Mg,Y", "--x", "0.1..0.3:0.1",
-                 "--tiers", "rules,prior", "--max-mismatch", "15", "--db", str(db)]) == 0
+    assert (
+        main(
+            [
+                "screen",
+                "Li2ZrCl6",
+                "--site",
+                "Zr",
+                "--dopants",
+                "Nb,Mg,Y",
+                "--x",
+                "0.1..0.3:0.1",
+                "--tiers",
+                "rules,prior",
+                "--max-mismatch",
+                "15",
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
     assert "0 tasks computed" in capsys.readouterr().out
 
 
 def test_long_screen_needs_yes_when_not_interactive(tmp_path, capsys):
     # 20 candidates x relax (~1.5 min each) is far above the confirmation threshold
-    code = main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Ta", "--x", "0.05..0.5:0.05",
-                 "--tiers", "rules,relax", "--db", str(tmp_path / "r.sqlite")])
+    code = main(
+        [
+            "screen",
+            "Li2ZrCl6",
+            "--site",
+            "Zr",
+            "--dopants",
+            "Nb,Ta",
+            "--x",
+            "0.05..0.5:0.05",
+            "--tiers",
+            "rules,relax",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+        ]
+    )
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "rerun with --yes" in errors[0]
@@ -68,13 +145,54 @@ def test_long_screen_needs_yes_when_not_interactive(tmp_path, capsys):
 def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     db = str(tmp_path / "r.sqlite")
     cases = [
-        (["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--tiers", "rules,md", "--db", db],
-         "unknown tier"),
+        (
+            [
+                "screen",
+                "Li2ZrCl6",
+                "--site",
+                "Zr",
+                "--dopants",
+                "Nb",
+                "--tiers",
+                "rules,md",
+                "--db",
+                db,
+            ],
+            "unknown tier",
+        ),
         (["screen", "Li2ZrCl6", "--site", "Q", "--dopants", "Nb", "--db", db], "Q"),
-        (["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--x", "0.5..0.1:0.1", "--db", db],
-         "backwards"),
-        (["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--workers", "2",
-          "--scheduler", "tcp://127.0.0.1:1", "--db", db], "one of --scheduler"),
+        (
+            [
+                "screen",
+                "Li2ZrCl6",
+                "--site",
+                "Zr",
+                "--dopants",
+                "Nb",
+                "--x",
+                "0.5..0.1:0.1",
+                "--db",
+                db,
+            ],
+            "backwards",
+        ),
+        (
+            [
+                "screen",
+                "Li2ZrCl6",
+                "--site",
+                "Zr",
+                "--dopants",
+                "Nb",
+                "--workers",
+                "2",
+                "--scheduler",
+                "tcp://127.0.0.1:1",
+                "--db",
+                db,
+            ],
+            "one of --scheduler",
+        ),
         (["results", str(tmp_path / "none.sqlite")], "not found"),
     ]
     for argv, match in cases:
@@ -82,6 +200,25 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err
         assert match in err and err.count("\n") == 1, err
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
-    assert main(["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--x", "0.2",
-                 "--cluster", "slurm", "--jobs", "2", "--db", db]) == 2
+    assert (
+        main(
+            [
+                "screen",
+                "Li2ZrCl6",
+                "--site",
+                "Zr",
+                "--dopants",
+                "Nb",
+                "--x",
+                "0.2",
+                "--cluster",
+                "slurm",
+                "--jobs",
+                "2",
+                "--db",
+                db,
+            ]
+        )
+        == 2
+    )
     assert "pip install 'halidelab[cluster]'" in capsys.readouterr().err

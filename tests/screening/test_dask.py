@@ -20,13 +20,32 @@ def _pid() -> int:
 
 
 def test_killed_worker_tasks_finish_exactly_once(tmp_path):
-    tasks = [Task("models", f"x={x:.3f}", {"parent": "Li2ZrCl6", "supercell": 2, "n_configs": 1,
-                                          "sweeps": 80, "seed": 1,
-                                          "substitutions": [{"dopant": "Nb", "site": "Zr", "x": x}]})
-             for x in (0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0)]
+    tasks = [
+        Task(
+            "models",
+            f"x={x:.3f}",
+            {
+                "parent": "Li2ZrCl6",
+                "supercell": 2,
+                "n_configs": 1,
+                "sweeps": 80,
+                "seed": 1,
+                "substitutions": [{"dopant": "Nb", "site": "Zr", "x": x}],
+            },
+        )
+        for x in (0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0)
+    ]
     store = Store(tmp_path / "dask.sqlite")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=50) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         pids = client.run(_pid)
         victim = sorted(pids.values())[0]
         killed = threading.Event()

@@ -9,7 +9,9 @@ from halidelab.screening.kinds import relax_task
 
 
 def _licl(a: float) -> dict:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]).as_dict()
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    ).as_dict()
 
 
 def test_relax_task_of_several_structures_equals_one_by_one():
@@ -25,7 +27,10 @@ def test_relax_task_of_several_structures_equals_one_by_one():
     prov = together[0]["provenance"]
     assert prov["model"] == "chgnet" and prov["model_version"] == "CHGNet-0.3.0"
     assert len(prov["parameters"]["potential"]["checkpoint_sha256"]) == 64
-    assert prov["parameters"]["n_structures"] == 2 and alone[0]["provenance"]["parameters"]["n_structures"] == 1
+    assert (
+        prov["parameters"]["n_structures"] == 2
+        and alone[0]["provenance"]["parameters"]["n_structures"] == 1
+    )
     # the expanded cell shrank and the compressed one grew: both relaxed, on their own
     assert together[0]["lattice_final"]["a_A"] < 5.3
     assert together[1]["lattice_final"]["a_A"] > 4.95

@@ -34,13 +34,16 @@ def test_grid_is_the_full_product_without_duplicates():
     assert Candidate("Li2ZrCl6", "Nb", "Zr", 0.0).substitutions == []
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"sites": ["Y"]}, "no Y site"),
-    ({"dopants": ["Nb5"]}, "valence"),
-    ({"dopants": ["Xx"]}, "Xx"),
-    ({"dopants": []}, "no dopants"),
-    ({"xs": [0.0]}, "no positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"sites": ["Y"]}, "no Y site"),
+        ({"dopants": ["Nb5"]}, "valence"),
+        ({"dopants": ["Xx"]}, "Xx"),
+        ({"dopants": []}, "no dopants"),
+        ({"xs": [0.0]}, "no positive"),
+    ],
+)
 def test_grid_refuses_bad_input(kwargs, match):
     args = {"parent": "Li2ZrCl6", "dopants": ["Nb"], "xs": [0.2], "sites": ["Zr"], **kwargs}
     with pytest.raises(CompositionError, match=match):
@@ -61,16 +64,28 @@ def test_rules_prune_mismatch_only_when_asked_and_impossible_compositions_always
     y = rules_verdict("Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}])
     assert y["status"] == "pass" and y["max_mismatch_percent"] == pytest.approx(25, abs=0.1)
     # an explicit threshold prunes: a strict one Nb too, a loose one keeps Y
-    pruned = rules_verdict("Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}], max_mismatch_percent=15)
+    pruned = rules_verdict(
+        "Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}], max_mismatch_percent=15
+    )
     assert pruned["status"] == "pruned" and "mismatch" in pruned["reasons"][0]
-    assert rules_verdict("Li2ZrCl6", [{"dopant": "Nb", "site": "Zr", "x": 0.2}],
-                         max_mismatch_percent=10)["status"] == "pruned"
-    assert rules_verdict("Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}],
-                         max_mismatch_percent=30)["status"] == "pass"
+    assert (
+        rules_verdict(
+            "Li2ZrCl6", [{"dopant": "Nb", "site": "Zr", "x": 0.2}], max_mismatch_percent=10
+        )["status"]
+        == "pruned"
+    )
+    assert (
+        rules_verdict(
+            "Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}], max_mismatch_percent=30
+        )["status"]
+        == "pass"
+    )
     over = rules_verdict("Li2ZrCl6", [{"dopant": "Nb", "site": "Zr", "x": 1.5}])
     assert over["status"] == "pruned" and "occupancy" in over["reasons"][0]
     # each Mo6+ removes 2 Li: x = 1.1 would need negative Li
-    neg = rules_verdict("Li2ZrCl6", [{"dopant": "Mo", "site": "Zr", "x": 1.1, "oxidation_state": 6}])
+    neg = rules_verdict(
+        "Li2ZrCl6", [{"dopant": "Mo", "site": "Zr", "x": 1.1, "oxidation_state": 6}]
+    )
     assert neg["status"] == "pruned" and "Li" in neg["reasons"][0]
 
 
@@ -83,7 +98,9 @@ def test_structure_change_is_flagged_and_optionally_pruned():
     assert any("structure change" in w for w in v["warnings"])
     assert rules_verdict("Li3YCl6", sub, prune_structure_change=True)["status"] == "pruned"
     # a little In keeps the packing
-    assert not rules_verdict("Li3YCl6", [{"dopant": "In", "site": "Y", "x": 0.1}])["structure_change"]
+    assert not rules_verdict("Li3YCl6", [{"dopant": "In", "site": "Y", "x": 0.1}])[
+        "structure_change"
+    ]
 
 
 def test_tiers_are_validated_and_completed():
@@ -94,7 +111,9 @@ def test_tiers_are_validated_and_completed():
 
 
 def test_cost_estimate_scales_with_tasks_workers_atoms_and_grid():
-    s = ScreenSettings(n_configs=1, tiers=("rules", "prior", "models", "relax", "bvse"), include_parent=False)
+    s = ScreenSettings(
+        n_configs=1, tiers=("rules", "prior", "models", "relax", "bvse"), include_parent=False
+    )
     one = {r["tier"]: r for r in estimate_cost(10, s).rows}
     assert [r for r in one] == ["rules", "prior", "models", "relax", "bvse"]
     # per-task costs come from the table; relax scales linearly with atoms (140 vs 130)
@@ -119,10 +138,17 @@ def test_cost_estimate_scales_with_tasks_workers_atoms_and_grid():
 def test_run_screen_prunes_then_runs_tiers_on_survivors_and_resumes(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Y"], [0.5], ["Zr"])
-    settings = ScreenSettings(n_configs=1, tiers=("rules", "models", "bvse"), max_atoms=60, bvse_resolution_A=0.5,
-                              max_mismatch_percent=15.0)  # the user asks to prune by mismatch
+    settings = ScreenSettings(
+        n_configs=1,
+        tiers=("rules", "models", "bvse"),
+        max_atoms=60,
+        bvse_resolution_A=0.5,
+        max_mismatch_percent=15.0,
+    )  # the user asks to prune by mismatch
     seen = []
-    out = run_screen(grid, store, settings, progress=False, confirm=lambda e: seen.append(e) or True)
+    out = run_screen(
+        grid, store, settings, progress=False, confirm=lambda e: seen.append(e) or True
+    )
     assert out.n_candidates == 2 and out.n_survivors == 1
     assert [p["label"] for p in out.pruned] == ["Li2ZrCl6 Y@Zr x=0.500"]
     assert seen[0].n_survivors == 1 and not out.failed
@@ -136,16 +162,29 @@ def test_run_screen_prunes_then_runs_tiers_on_survivors_and_resumes(tmp_path):
     again = run_screen(grid, store, settings, progress=False)
     assert again.computed == 0 and again.skipped == 7
     # a confirm that says no stops before the expensive tiers
-    stopped = run_screen(candidate_grid("Li2ZrCl6", ["Ta"], [0.5], ["Zr"]), store, settings,
-                         progress=False, confirm=lambda e: False)
+    stopped = run_screen(
+        candidate_grid("Li2ZrCl6", ["Ta"], [0.5], ["Zr"]),
+        store,
+        settings,
+        progress=False,
+        confirm=lambda e: False,
+    )
     assert stopped.n_survivors == 1
     assert not [r for r in store.rows(kind="models") if "Ta" in json.dumps(r["inputs"])]
 
 
 def test_slurm_and_pbs_job_scripts():
     pytest.importorskip("dask_jobqueue", reason="dask-jobqueue not installed (extra 'cluster')")
-    cl = jobqueue_cluster("slurm", cores=4, memory="16GB", walltime="02:00:00", queue="cpu",
-                          account="chem42", python="/opt/py/bin/python", job_extra=["--exclusive"])
+    cl = jobqueue_cluster(
+        "slurm",
+        cores=4,
+        memory="16GB",
+        walltime="02:00:00",
+        queue="cpu",
+        account="chem42",
+        python="/opt/py/bin/python",
+        job_extra=["--exclusive"],
+    )
     try:
         script = cl.job_script()
     finally:
@@ -189,9 +228,15 @@ CONCURRENT = textwrap.dedent("""
 
 def run_two_at_once(script_path, target: str, xs_a: str, xs_b: str) -> list[dict]:
     """Start two runs on one store at the same time; return their summaries."""
-    procs = [subprocess.Popen([sys.executable, str(script_path), target, xs],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for xs in (xs_a, xs_b)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script_path), target, xs],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for xs in (xs_a, xs_b)
+    ]
     outs = []
     for p in procs:
         out, err = p.communicate(timeout=300)
@@ -238,8 +283,9 @@ def test_screen_on_a_dask_local_cluster_matches_in_process(tmp_path):
     from halidelab.screening.plans import local_cluster
 
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Ta", "Y"], [0.5], ["Zr"])
-    settings = ScreenSettings(n_configs=1, tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
-                              bvse_resolution_A=0.5)
+    settings = ScreenSettings(
+        n_configs=1, tiers=("rules", "prior", "models", "bvse"), max_atoms=60, bvse_resolution_A=0.5
+    )
     here = Store(tmp_path / "here.sqlite")
     run_screen(grid, here, settings, progress=False)
     there = Store(tmp_path / "dask.sqlite")
@@ -271,7 +317,9 @@ def _parent_of(entry: dict) -> tuple[str, float]:
     anion = next(el for el in amounts if el in ANION_VALENCE)
     n_m = sum(v for el, v in amounts.items() if el not in ("Li", anion))
     li = amounts[anion] * -ANION_VALENCE[anion] - n_m * default_valence(entry["host"])
-    return format_formula({"Li": li, entry["host"]: n_m, anion: amounts[anion]}), amounts[entry["dopant"]]
+    return format_formula({"Li": li, entry["host"]: n_m, anion: amounts[anion]}), amounts[
+        entry["dopant"]
+    ]
 
 
 def test_no_measured_material_of_the_literature_table_is_pruned():

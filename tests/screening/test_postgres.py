@@ -57,7 +57,9 @@ def pg_url():
         except KeyError:
             pw = None
         if runuser is None or pw is None:
-            pytest.skip("running as root without a 'postgres' user or runuser: cannot start PostgreSQL")
+            pytest.skip(
+                "running as root without a 'postgres' user or runuser: cannot start PostgreSQL"
+            )
         prefix = [runuser, "-u", "postgres", "--"]
     root = tempfile.mkdtemp(prefix="halidelab-pg-")
     if prefix:
@@ -72,7 +74,9 @@ def pg_url():
         shutil.rmtree(root, ignore_errors=True)
         pytest.skip(f"initdb failed, cannot start PostgreSQL: {r.stderr.strip()[:300]}")
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    r = sh(f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start")
+    r = sh(
+        f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"
+    )
     if r.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         pytest.skip(f"pg_ctl start failed, cannot start PostgreSQL: {r.stderr.strip()[:300]}")
@@ -94,16 +98,24 @@ def pg_store(pg_url):
 
 
 def design_tasks(xs):
-    return [Task("design", f"Nb x={x}", {"parent": "Li2ZrCl6",
-                                          "substitutions": [{"dopant": "Nb", "site": "Zr", "x": x}]})
-            for x in xs]
+    return [
+        Task(
+            "design",
+            f"Nb x={x}",
+            {"parent": "Li2ZrCl6", "substitutions": [{"dopant": "Nb", "site": "Zr", "x": x}]},
+        )
+        for x in xs
+    ]
 
 
 def test_add_run_skip_fail_export_on_postgres(pg_store, tmp_path):
     assert pg_store.engine.dialect.name == "postgresql"
     tasks = design_tasks([0, 0.1, 0.2])
-    bad = Task("design", "too much", {"parent": "Li2ZrCl6",
-                                      "substitutions": [{"dopant": "Nb", "site": "Zr", "x": 1.5}]})
+    bad = Task(
+        "design",
+        "too much",
+        {"parent": "Li2ZrCl6", "substitutions": [{"dopant": "Nb", "site": "Zr", "x": 1.5}]},
+    )
     first = run_tasks([*tasks, bad], pg_store, progress=False)
     assert len(first.computed) == 3 and "occupancy above 1" in first.failed[bad.key]
     assert pg_store.result(tasks[2].key)["composition"]["formula"] == "Li1.8Zr0.8Nb0.2Cl6"
@@ -134,8 +146,9 @@ def test_live_run_is_left_alone_and_killed_run_resumes(pg_store, tmp_path):
     script = tmp_path / "holder.py"
     script.write_text(HOLDER)
     held = [tasks[0].key, tasks[1].key]
-    proc = subprocess.Popen([sys.executable, str(script), pg_store.url, *held],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), pg_store.url, *held], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "claimed"
         s = run_tasks(tasks, pg_store, progress=False)
@@ -172,9 +185,15 @@ def test_two_concurrent_runs_on_one_postgres_database(pg_store, tmp_path):
     script.write_text(CONCURRENT)
     a = ",".join(f"{i / 6:.6f}" for i in range(0, 5))
     b = ",".join(f"{i / 6:.6f}" for i in range(2, 7))
-    procs = [subprocess.Popen([sys.executable, str(script), pg_store.url, xs],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for xs in (a, b)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), pg_store.url, xs],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for xs in (a, b)
+    ]
     outs = []
     t0 = time.time()
     for p in procs:

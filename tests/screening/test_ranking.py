@@ -23,23 +23,45 @@ from halidelab.screening.store import Store
 from halidelab.screening.tasks import Task
 
 
-def cand(dopant: str, x: float, bvse=None, prior=None, stability=None, parent="Li2ZrCl6",
-         site="Zr", **kw) -> CandidateResults:
+def cand(
+    dopant: str, x: float, bvse=None, prior=None, stability=None, parent="Li2ZrCl6", site="Zr", **kw
+) -> CandidateResults:
     subs = [{"dopant": dopant, "site": site, "x": x, **kw}]
     rules = rules_verdict(parent, subs, max_mismatch_percent=40)
-    return CandidateResults(label=f"{dopant} {x}", parent=parent, formula=rules["formula"],
-                            dopant=dopant, site=site, x=x, rules=rules, bvse=bvse, prior=prior,
-                            stability=stability)
+    return CandidateResults(
+        label=f"{dopant} {x}",
+        parent=parent,
+        formula=rules["formula"],
+        dopant=dopant,
+        site=site,
+        x=x,
+        rules=rules,
+        bvse=bvse,
+        prior=prior,
+        stability=stability,
+    )
 
 
 def bvse(e3, e1=0.5, res=0.25, e_max=5.0):
-    return {"e_1d_eV": e1, "e_2d_eV": e1, "e_3d_eV": e3, "e_max_eV": e_max, "resolution_A": res,
-            "e_axis_eV": [e1, e1, e3], "formula": "X"}
+    return {
+        "e_1d_eV": e1,
+        "e_2d_eV": e1,
+        "e_3d_eV": e3,
+        "e_max_eV": e_max,
+        "resolution_A": res,
+        "e_axis_eV": [e1, e1, e3],
+        "formula": "X",
+    }
 
 
 def prior(log10, half=1.0, in_domain=True):
-    return {"log10_sigma_S_cm": log10, "log10_sigma_low_S_cm": log10 - half,
-            "log10_sigma_high_S_cm": log10 + half, "temperature_K": 298.15, "in_domain": in_domain}
+    return {
+        "log10_sigma_S_cm": log10,
+        "log10_sigma_low_S_cm": log10 - half,
+        "log10_sigma_high_S_cm": log10 + half,
+        "temperature_K": 298.15,
+        "in_domain": in_domain,
+    }
 
 
 def test_prior_equivalent_barrier_inverts_arrhenius():
@@ -62,9 +84,15 @@ def test_score_is_the_sum_of_visible_components():
     s = score_candidate(c, w)
     assert s["basis"] == "bvse" and s["barrier_eV"] == 0.60
     assert s["mismatch_percent"] == pytest.approx(11.11, abs=0.01)
-    assert s["mismatch_penalty_eV"] == pytest.approx(w.mismatch_eV_per_percent * (11.111 - 5.0), abs=1e-4)
-    assert s["score_eV"] == pytest.approx(s["barrier_eV"] + s["mismatch_penalty_eV"]
-                                          + s["structure_penalty_eV"] + s["stability_penalty_eV"])
+    assert s["mismatch_penalty_eV"] == pytest.approx(
+        w.mismatch_eV_per_percent * (11.111 - 5.0), abs=1e-4
+    )
+    assert s["score_eV"] == pytest.approx(
+        s["barrier_eV"]
+        + s["mismatch_penalty_eV"]
+        + s["structure_penalty_eV"]
+        + s["stability_penalty_eV"]
+    )
     assert s["score_uncertainty_eV"] == pytest.approx(BVSE_UNCERTAINTY_EV_PER_A * 0.5)
     # Mg2+ (0.72 A) fits Zr4+ exactly: no mismatch penalty
     assert score_candidate(cand("Mg", 0.2, bvse=bvse(0.6)), w)["mismatch_penalty_eV"] == 0.0
@@ -91,11 +119,11 @@ def test_no_3d_path_scores_the_ceiling_and_says_so():
 def test_bvse_ranks_before_prior_ties_are_marked():
     cs = [
         cand("Nb", 0.2, bvse=bvse(0.70)),
-        cand("Nb", 0.3, bvse=bvse(0.705)),     # within 2 x 0.0075 eV of 0.70: a tie
+        cand("Nb", 0.3, bvse=bvse(0.705)),  # within 2 x 0.0075 eV of 0.70: a tie
         cand("Nb", 0.4, bvse=bvse(0.80)),
-        cand("Ta", 0.2, prior=prior(-2.0)),    # a high prior but only a prior
+        cand("Ta", 0.2, prior=prior(-2.0)),  # a high prior but only a prior
         cand("Ta", 0.3, prior=prior(-5.0, in_domain=False)),
-        cand("Ta", 0.4),                       # rules only
+        cand("Ta", 0.4),  # rules only
     ]
     r = rank(cs)
     assert [x.label for x in r] == ["Nb 0.2", "Nb 0.3", "Nb 0.4", "Ta 0.2", "Ta 0.3", "Ta 0.4"]
@@ -107,17 +135,22 @@ def test_bvse_ranks_before_prior_ties_are_marked():
     assert r[3].score_uncertainty_eV == pytest.approx(K_B_EV_K * 298.15 * math.log(10) / 1.645)
     # pruned candidates and the parent are not ranked
     pruned = cand("Y", 0.2)
-    pruned.rules = rules_verdict("Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}],
-                                 max_mismatch_percent=15)
-    parent = CandidateResults("p", "Li2ZrCl6", "Li2ZrCl6", None, None, 0.0,
-                              rules_verdict("Li2ZrCl6", []), bvse=bvse(0.1))
+    pruned.rules = rules_verdict(
+        "Li2ZrCl6", [{"dopant": "Y", "site": "Zr", "x": 0.2}], max_mismatch_percent=15
+    )
+    parent = CandidateResults(
+        "p", "Li2ZrCl6", "Li2ZrCl6", None, None, 0.0, rules_verdict("Li2ZrCl6", []), bvse=bvse(0.1)
+    )
     assert [x.label for x in rank([*cs, pruned, parent])] == [x.label for x in r]
     assert rank([parent], include_parent=True)[0].label == "p"
 
 
 def test_an_neb_barrier_is_the_first_basis():
-    neb = {"percolation": {"ea_1d_eV": 0.3, "ea_2d_eV": 0.4, "ea_3d_eV": 0.45}, "all_converged": False,
-           "provenance": {"model": "chgnet"}}
+    neb = {
+        "percolation": {"ea_1d_eV": 0.3, "ea_2d_eV": 0.4, "ea_3d_eV": 0.45},
+        "all_converged": False,
+        "provenance": {"model": "chgnet"},
+    }
     with_neb = cand("Nb", 0.4, bvse=bvse(0.9))
     with_neb.neb = neb
     r = rank([cand("Nb", 0.2, bvse=bvse(0.6)), with_neb])
@@ -134,12 +167,21 @@ def test_mixed_bvse_grids_are_flagged():
 def test_gather_joins_store_rows_by_content(tmp_path):
     store = Store(tmp_path / "g.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb", "Y"], [0.5], ["Zr"])
-    settings = ScreenSettings(n_configs=1, tiers=("rules", "prior", "models", "bvse"), max_atoms=60,
-                              bvse_resolution_A=0.5, max_mismatch_percent=15.0)
+    settings = ScreenSettings(
+        n_configs=1,
+        tiers=("rules", "prior", "models", "bvse"),
+        max_atoms=60,
+        bvse_resolution_A=0.5,
+        max_mismatch_percent=15.0,
+    )
     run_screen(grid, store, settings, progress=False)
     cands = {c.label: c for c in gather(store)}
     assert set(cands) == {"Li2ZrCl6 parent", "Li2ZrCl6 Nb@Zr x=0.500", "Li2ZrCl6 Y@Zr x=0.500"}
-    nb, y, par = cands["Li2ZrCl6 Nb@Zr x=0.500"], cands["Li2ZrCl6 Y@Zr x=0.500"], cands["Li2ZrCl6 parent"]
+    nb, y, par = (
+        cands["Li2ZrCl6 Nb@Zr x=0.500"],
+        cands["Li2ZrCl6 Y@Zr x=0.500"],
+        cands["Li2ZrCl6 parent"],
+    )
     assert nb.passed and not y.passed and y.models is None and y.bvse is None
     assert nb.formula == "Li1.5Zr0.5Nb0.5Cl6" and nb.prior["formula"] == nb.formula
     assert nb.models["x_modelled"] == {"Nb@Zr": 0.5}
@@ -149,7 +191,9 @@ def test_gather_joins_store_rows_by_content(tmp_path):
     assert nb.lattice["a_A"] < par.lattice["a_A"] and nb.lattice["source"] == "Vegard estimate"
     # a second BVSE on the same structure at a coarser grid does not replace the finer one
     s0 = nb.models["configurations"][0]["structure"]
-    run_tasks([Task("bvse", "coarse", {"structure": s0, "resolution_A": 0.7})], store, progress=False)
+    run_tasks(
+        [Task("bvse", "coarse", {"structure": s0, "resolution_A": 0.7})], store, progress=False
+    )
     assert {c.label: c for c in gather(store)}["Li2ZrCl6 Nb@Zr x=0.500"].bvse["resolution_A"] == 0.5
     assert gather(store, parent="Li3YCl6") == []
     ranked = rank(gather(store))

@@ -18,7 +18,9 @@ from halidelab.report.figures import (
 @pytest.fixture(scope="module")
 def licl():
     """Rock-salt LiCl (a = 5.13 A): Li in the octahedra, Cl on the other fcc lattice."""
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def _energy_at(sl, x, y):
@@ -53,11 +55,16 @@ def test_bvse_slice_reference_shifts_the_zero(licl):
 
 
 def test_bvse_slices_of_a_hexagonal_cell_keep_angstrom_geometry():
-    s = Structure(Lattice.hexagonal(6.0, 9.0), ["Li", "Li", "Cl", "Cl"],
-                  [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    s = Structure(
+        Lattice.hexagonal(6.0, 9.0),
+        ["Li", "Li", "Cl", "Cl"],
+        [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]],
+    )
     ab, ca = bvse_slices(s, resolution_A=0.3)
     # the ab rhombus spans a + |b cos 120| = 1.5 a along a, a sin 120 across
-    assert np.ptp(ab.x_A) == pytest.approx(9.0) and np.ptp(ab.y_A) == pytest.approx(6.0 * np.sqrt(3) / 2)
+    assert np.ptp(ab.x_A) == pytest.approx(9.0) and np.ptp(ab.y_A) == pytest.approx(
+        6.0 * np.sqrt(3) / 2
+    )
     # the ca plane: c horizontal, a vertical (perpendicular in a hexagonal cell)
     assert np.ptp(ca.x_A) == pytest.approx(9.0) and np.ptp(ca.y_A) == pytest.approx(6.0)
     fig = bvse_slice_figure([ab, ca], e_max_eV=2.0, levels={"1D percolation": 0.5, "3D": None})
@@ -109,7 +116,9 @@ def test_md_arrhenius_figure_ends_at_the_stored_300K_value(md_runs):
     ext = next(ln for ln in ax.lines if ln.get_linestyle() == "--")
     x, y = ext.get_data()
     # the dashed extrapolation reaches 1000/300 K^-1 at the stored sigma(300 K), in mS/cm
-    assert x[0] == pytest.approx(1000 / 300) and y[0] == pytest.approx(arr["sigma_300K_S_cm"] * 1e3, rel=1e-6)
+    assert x[0] == pytest.approx(1000 / 300) and y[0] == pytest.approx(
+        arr["sigma_300K_S_cm"] * 1e3, rel=1e-6
+    )
     star = next(ln for ln in ax.lines if ln.get_marker() == "*")
     assert star.get_ydata()[0] == pytest.approx(1.03)
     assert ax.get_yscale() == "log" and "1000/T" in ax.get_xlabel()

@@ -14,10 +14,17 @@ from halidelab.errors import HalidelabError
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("chen")
-    res = reproduce_chen2025(out=out, xs=(0.0, 0.2), model_xs=(0.0, 0.2),
-                             tiers=("rules", "models", "relax", "bvse", "prior"),
-                             relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False,
-                             n_configs=2)
+    res = reproduce_chen2025(
+        out=out,
+        xs=(0.0, 0.2),
+        model_xs=(0.0, 0.2),
+        tiers=("rules", "models", "relax", "bvse", "prior"),
+        relax_steps=3,
+        bvse_resolution_A=0.5,
+        max_atoms=140,
+        progress=False,
+        n_configs=2,
+    )
     return out, res
 
 
@@ -43,19 +50,31 @@ def test_pipeline_writes_store_report_and_rows(small_run):
     # every modelled x in both synthesis states, two orderings each, as ensemble statistics
     ens = {(r["x"], r["state"]): r for r in res.ensembles}
     assert set(ens) == {(x, st) for x in (0.0, 0.2) for st in ("ball-milled", "annealed")}
-    assert all(r["n"] == 2 and r["a_A"]["n"] == 2 and r["bvse_3d_eV"] is not None for r in ens.values())
+    assert all(
+        r["n"] == 2 and r["a_A"]["n"] == 2 and r["bvse_3d_eV"] is not None for r in ens.values()
+    )
     assert ens[(0.2, "ball-milled")]["m_off_ordered_sites"]["mean"] > 0
-    assert rows[0.2]["n_orderings"] == 2 and rows[0.2]["a_relaxed_A"] == ens[(0.2, "ball-milled")]["a_A"]["mean"]
+    assert (
+        rows[0.2]["n_orderings"] == 2
+        and rows[0.2]["a_relaxed_A"] == ens[(0.2, "ball-milled")]["a_A"]["mean"]
+    )
     assert any(v["quantity"].startswith("BVSE 3D barrier x=0 -> 0.2") for v in res.verdicts)
     assert ">Ensembles and synthesis states</h2>" in html
 
 
 def test_rerun_resumes_without_recomputing(small_run):
     out, res = small_run
-    again = reproduce_chen2025(out=out, xs=(0.0, 0.2), model_xs=(0.0, 0.2),
-                               tiers=("rules", "models", "relax", "bvse", "prior"),
-                               relax_steps=3, bvse_resolution_A=0.5, max_atoms=140, progress=False,
-                               n_configs=2)
+    again = reproduce_chen2025(
+        out=out,
+        xs=(0.0, 0.2),
+        model_xs=(0.0, 0.2),
+        tiers=("rules", "models", "relax", "bvse", "prior"),
+        relax_steps=3,
+        bvse_resolution_A=0.5,
+        max_atoms=140,
+        progress=False,
+        n_configs=2,
+    )
     assert again.wall_s < res.wall_s
     assert [r.get("a_relaxed_A") for r in again.rows] == [r.get("a_relaxed_A") for r in res.rows]
 
@@ -79,8 +98,19 @@ def test_bad_tiers_and_cases(tmp_path, capsys):
 
 
 def test_cli_rules_and_prior_json(tmp_path, capsys):
-    rc = main(["reproduce", "chen2025", "-o", str(tmp_path), "--tiers", "rules,prior", "--x", "0,0.2",
-               "--json"])
+    rc = main(
+        [
+            "reproduce",
+            "chen2025",
+            "-o",
+            str(tmp_path),
+            "--tiers",
+            "rules,prior",
+            "--x",
+            "0,0.2",
+            "--json",
+        ]
+    )
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["formula"] for r in data["rows"]] == ["Li2ZrCl6", "Li1.8Zr0.8Nb0.2Cl6"]
@@ -90,8 +120,16 @@ def test_cli_rules_and_prior_json(tmp_path, capsys):
 @pytest.mark.slow
 def test_neb_tier_runs_and_reports_non_convergence(tmp_path):
     """A few NEB steps on Li2ZrCl6 (several minutes on 2 cores: slow marker)."""
-    res = reproduce_chen2025(out=tmp_path, xs=(0.0,), model_xs=(0.0,), tiers=("rules", "models", "neb"),
-                             neb_images=3, neb_steps=2, max_atoms=60, progress=False)
+    res = reproduce_chen2025(
+        out=tmp_path,
+        xs=(0.0,),
+        model_xs=(0.0,),
+        tiers=("rules", "models", "neb"),
+        neb_images=3,
+        neb_steps=2,
+        max_atoms=60,
+        progress=False,
+    )
     assert not res.failed, res.failed
     html = res.report.read_text()
     assert "CI-NEB hops" in html
@@ -101,9 +139,17 @@ def test_neb_tier_runs_and_reports_non_convergence(tmp_path):
 
 def test_md_tier_runs_analyses_and_reports(tmp_path):
     """A short MD at two temperatures wires through trajectory, D(T) and the report."""
-    res = reproduce_chen2025(out=tmp_path, xs=(0.0,), model_xs=(0.0,), tiers=("rules", "models", "md"),
-                             md_temperatures_K=(700.0, 900.0), md_ps=0.2, md_timestep_fs=2.0,
-                             max_atoms=60, progress=False)
+    res = reproduce_chen2025(
+        out=tmp_path,
+        xs=(0.0,),
+        model_xs=(0.0,),
+        tiers=("rules", "models", "md"),
+        md_temperatures_K=(700.0, 900.0),
+        md_ps=0.2,
+        md_timestep_fs=2.0,
+        max_atoms=60,
+        progress=False,
+    )
     assert not res.failed, res.failed
     assert len(sorted((tmp_path / "md").glob("*.traj"))) == 2
     html = res.report.read_text()
@@ -125,7 +171,17 @@ def test_compare_reads_the_reference_run_side_by_side(small_run, capsys):
     out, res = small_run
     rows = {r["x"]: r for r in res.rows}
     # any formula that normalises to the stored candidate (Li1.8Zr0.8Nb0.2Cl6 = Li9Zr4NbCl30)
-    code = main(["compare", "Li2ZrCl6", "Li9Zr4NbCl30", "Li3InCl6", "--db", str(out / "results.sqlite"), "--json"])
+    code = main(
+        [
+            "compare",
+            "Li2ZrCl6",
+            "Li9Zr4NbCl30",
+            "Li3InCl6",
+            "--db",
+            str(out / "results.sqlite"),
+            "--json",
+        ]
+    )
     assert code == 0
     recs = json.loads(capsys.readouterr().out)
     lic = [r for r in recs if not r["found"]]
@@ -134,20 +190,29 @@ def test_compare_reads_the_reference_run_side_by_side(small_run, capsys):
     ens = {(r["x"], r["state"]): r for r in res.ensembles}
     # one column per composition and synthesis state; model numbers are ensemble means
     assert sorted((r["formula"], r["state"]) for r in found) == sorted(
-        (f, st) for f in ("Li2ZrCl6", found[-1]["formula"]) for st in ("annealed", "ball-milled"))
+        (f, st) for f in ("Li2ZrCl6", found[-1]["formula"]) for st in ("annealed", "ball-milled")
+    )
     for rec in found:
         x = 0.0 if rec["formula"] == "Li2ZrCl6" else 0.2
         e = ens[(x, rec["state"])]
         assert rec["n_orderings"] == 2
-        assert rec["a_A"] == pytest.approx(e["a_A"]["mean"]) and rec["a_A_sem"] == pytest.approx(e["a_A"]["sem"])
+        assert rec["a_A"] == pytest.approx(e["a_A"]["mean"]) and rec["a_A_sem"] == pytest.approx(
+            e["a_A"]["sem"]
+        )
         assert rec["bvse_3d_eV"] == pytest.approx(e["bvse_3d_eV"]["mean"])
         assert rec["prior_log10_sigma_S_cm"] == pytest.approx(rows[x]["prior_log10_sigma"])
         # tiers that did not run are named, not filled in
-        assert rec["neb_3d_eV"] is None and rec["md_ea_eV"] is None and {"neb", "md", "kmc"} <= set(rec["missing"])
+        assert (
+            rec["neb_3d_eV"] is None
+            and rec["md_ea_eV"] is None
+            and {"neb", "md", "kmc"} <= set(rec["missing"])
+        )
     bm = next(r for r in found if r["formula"] != "Li2ZrCl6" and r["state"] == "ball-milled")
     assert bm["a_A"] == pytest.approx(rows[0.2]["a_relaxed_A"])
     # measured values come from the literature table (MISSION.md: LZNC 1.03 mS/cm, Ea 0.327 eV)
-    assert bm["measured_sigma_S_cm"] == pytest.approx(1.03e-3) and bm["measured_ea_eV"] == pytest.approx(0.327)
+    assert bm["measured_sigma_S_cm"] == pytest.approx(1.03e-3) and bm[
+        "measured_ea_eV"
+    ] == pytest.approx(0.327)
     assert main(["compare", "Li2ZrCl6", "--db", str(out / "results.sqlite")]) == 0
     assert "BVSE 3D barrier" in capsys.readouterr().out
 
@@ -166,26 +231,37 @@ def test_compare_fits_arrhenius_over_stored_md_runs(small_run, tmp_path, capsys)
     out, _ = small_run
     shutil.copy(out / "results.sqlite", tmp_path / "r.sqlite")
     store = Store(tmp_path / "r.sqlite")
-    relaxed = next(r["result"]["structure"] for r in store.rows(kind="relax", status="done")
-                   if any(sp["element"] == "Nb" for site in r["result"]["structure"]["sites"]
-                          for sp in site["species"]))
+    relaxed = next(
+        r["result"]["structure"]
+        for r in store.rows(kind="relax", status="done")
+        if any(
+            sp["element"] == "Nb"
+            for site in r["result"]["structure"]["sites"]
+            for sp in site["species"]
+        )
+    )
     ea, d0, kb = 0.33, 2e-3, 8.617333262e-5
     rng = np.random.default_rng(3)
     for T in (500.0, 600.0, 700.0, 800.0):
         d = d0 * np.exp(-ea / (kb * T)) / A2_PS_TO_CM2_S  # A^2/ps
         steps = rng.normal(size=(399, 32, 3)) * np.sqrt(2 * d * 0.2)
         x = np.concatenate([rng.random((1, 32, 3)) * 10, steps]).cumsum(axis=0)
-        diff = analyse_positions(x, np.diag([10.0, 10.0, 12.0]), np.arange(400) * 0.2, np.ones(32, bool), T)
+        diff = analyse_positions(
+            x, np.diag([10.0, 10.0, 12.0]), np.arange(400) * 0.2, np.ones(32, bool), T
+        )
         key = f"synthetic-md-{T:g}"
-        store.add(key, "md", f"synthetic {T:g} K", {"structure": relaxed, "temperature_K": T},
-                  "test")
+        store.add(
+            key, "md", f"synthetic {T:g} K", {"structure": relaxed, "temperature_K": T}, "test"
+        )
         store.finish(key, {"md": {}, "diffusion": diff.to_dict()}, 0.0)
     recs = compare(store, ["Li1.8Zr0.8Nb0.2Cl6"])
     assert len(recs) == 2  # ball-milled and annealed
     (rec,) = [r for r in recs if r["md_temperatures_K"]]  # the state whose ordering ran MD
     assert rec["md_temperatures_K"] == [500.0, 600.0, 700.0, 800.0]
     assert abs(rec["md_ea_eV"] - ea) < 3 * rec["md_ea_err_eV"] + 0.01
-    assert rec["md_sigma_300K_low_S_cm"] < rec["md_sigma_300K_S_cm"] < rec["md_sigma_300K_high_S_cm"]
+    assert (
+        rec["md_sigma_300K_low_S_cm"] < rec["md_sigma_300K_S_cm"] < rec["md_sigma_300K_high_S_cm"]
+    )
     assert any("300 K" in w for w in rec["md_warnings"]) and "md" not in rec["missing"]
 
 
@@ -200,7 +276,10 @@ def test_compare_bad_input_is_one_line(small_run, tmp_path, capsys):
 
 
 def test_your_measurements_sit_beside_the_prediction(tmp_path, capsys):
-    """Your own EIS series (analysed here) and a CSV of measured values reach the rows and report."""
+    """Your own EIS series (analysed here) and a CSV of measured values.
+
+    Both reach the rows and the report.
+    """
     import numpy as np
 
     from halidelab.constants import K_B_EV_K
@@ -211,26 +290,88 @@ def test_your_measurements_sit_beside_the_prediction(tmp_path, capsys):
     for i, tc in enumerate(range(25, 101, 25)):
         t = tc + 273.15
         sig = sigma25 * 298.15 / t * np.exp(-ea / K_B_EV_K * (1 / t - 1 / 298.15))
-        spec = simulate_spectrum("p(R1,CPE1)-CPE2", [resistance_for(sig, L, D), 1e-9, 0.9, 4e-6, 0.88],
-                                 noise=0.005, seed=i)
-        rows = "\n".join(f"{f:.8g},{z.real:.8g},{-z.imag:.8g}" for f, z in zip(spec.f, spec.z, strict=True))
+        spec = simulate_spectrum(
+            "p(R1,CPE1)-CPE2",
+            [resistance_for(sig, L, D), 1e-9, 0.9, 4e-6, 0.88],
+            noise=0.005,
+            seed=i,
+        )
+        rows = "\n".join(
+            f"{f:.8g},{z.real:.8g},{-z.imag:.8g}" for f, z in zip(spec.f, spec.z, strict=True)
+        )
         (tmp_path / f"lznc_{tc}C.csv").write_text("freq/Hz,Z'/ohm,-Z''/ohm\n" + rows + "\n")
     (tmp_path / "mine.csv").write_text("x,sigma_mS_cm,ea_eV\n0,0.4,0.36\n")
-    code = main(["reproduce", "chen2025", "-o", str(tmp_path / "out"), "--tiers", "rules,prior", "--x", "0,0.2",
-                 "--eis", f"0.2={tmp_path / 'lznc_*C.csv'}", "--thickness", L, "--diameter", D,
-                 "--measured", str(tmp_path / "mine.csv"), "--json"])
+    code = main(
+        [
+            "reproduce",
+            "chen2025",
+            "-o",
+            str(tmp_path / "out"),
+            "--tiers",
+            "rules,prior",
+            "--x",
+            "0,0.2",
+            "--eis",
+            f"0.2={tmp_path / 'lznc_*C.csv'}",
+            "--thickness",
+            L,
+            "--diameter",
+            D,
+            "--measured",
+            str(tmp_path / "mine.csv"),
+            "--json",
+        ]
+    )
     assert code == 0
     rows = {r["x"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert rows[0.2]["lab_sigma_S_cm"] == pytest.approx(sigma25, rel=0.03)
     assert rows[0.2]["lab_ea_eV"] == pytest.approx(ea, abs=0.01)
-    assert rows[0.2]["measured_sigma_S_cm"] == pytest.approx(1.03e-3)  # Chen's value stays beside yours
-    assert rows[0.0]["lab_sigma_S_cm"] == pytest.approx(4e-4) and rows[0.0]["lab_ea_eV"] == pytest.approx(0.36)
+    assert rows[0.2]["measured_sigma_S_cm"] == pytest.approx(
+        1.03e-3
+    )  # Chen's value stays beside yours
+    assert rows[0.0]["lab_sigma_S_cm"] == pytest.approx(4e-4) and rows[0.0][
+        "lab_ea_eV"
+    ] == pytest.approx(0.36)
     html = (tmp_path / "out" / "report.html").read_text()
-    assert "your measurements" in html and "your σ (S/cm)" in html and "EIS Arrhenius, 4 temperatures" in html
+    assert (
+        "your measurements" in html
+        and "your σ (S/cm)" in html
+        and "EIS Arrhenius, 4 temperatures" in html
+    )
     # an --eis without pellet dimensions, or without X=, is one line and exit 2
-    assert main(["reproduce", "chen2025", "-o", str(tmp_path / "o2"), "--tiers", "rules",
-                 "--eis", f"0.2={tmp_path / 'lznc_*C.csv'}"]) == 2
-    assert main(["reproduce", "chen2025", "-o", str(tmp_path / "o2"), "--tiers", "rules",
-                 "--eis", str(tmp_path / "lznc_25C.csv"), "--thickness", L, "--diameter", D]) == 2
+    assert (
+        main(
+            [
+                "reproduce",
+                "chen2025",
+                "-o",
+                str(tmp_path / "o2"),
+                "--tiers",
+                "rules",
+                "--eis",
+                f"0.2={tmp_path / 'lznc_*C.csv'}",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "reproduce",
+                "chen2025",
+                "-o",
+                str(tmp_path / "o2"),
+                "--tiers",
+                "rules",
+                "--eis",
+                str(tmp_path / "lznc_25C.csv"),
+                "--thickness",
+                L,
+                "--diameter",
+                D,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--thickness" in err[0] and "X=PATTERN" in err[1]

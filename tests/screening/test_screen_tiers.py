@@ -54,8 +54,11 @@ def formation(comp: Composition) -> float:
         return FORM[comp.reduced_formula]
     # n_Li LiCl + n_Zr ZrCl4 + n_Nb NbCl5 has exactly the composition of a charge-balanced
     # Li-Zr-Nb-Cl compound (Cl = Li + 4 Zr + 5 Nb)
-    tie = (2 * comp["Li"] * FORM["LiCl"] + 5 * comp["Zr"] * FORM["ZrCl4"]
-           + 6 * comp["Nb"] * FORM["NbCl5"]) / comp.num_atoms
+    tie = (
+        2 * comp["Li"] * FORM["LiCl"]
+        + 5 * comp["Zr"] * FORM["ZrCl4"]
+        + 6 * comp["Nb"] * FORM["NbCl5"]
+    ) / comp.num_atoms
     return tie + offset(comp)
 
 
@@ -75,11 +78,18 @@ def _relaxed(inputs: dict, ordering: bool) -> dict:
     s = Structure.from_dict(inputs["structure"])
     out = s.copy()
     out.scale_lattice(s.volume * 0.99)
-    return {"formula": s.composition.reduced_formula, "n_atoms": len(s), "converged": True,
-            "steps": 1, "max_steps": inputs.get("steps", 300), "fmax_eV_A": 0.01,
-            "fmax_target_eV_A": inputs.get("fmax", 0.05),
-            "energy_per_atom_eV": toy_energy(s, ordering), "structure": out.as_dict(),
-            "provenance": {"method": "toy relax", "model": "toy", "model_version": "1"}}
+    return {
+        "formula": s.composition.reduced_formula,
+        "n_atoms": len(s),
+        "converged": True,
+        "steps": 1,
+        "max_steps": inputs.get("steps", 300),
+        "fmax_eV_A": 0.01,
+        "fmax_target_eV_A": inputs.get("fmax", 0.05),
+        "energy_per_atom_eV": toy_energy(s, ordering),
+        "structure": out.as_dict(),
+        "provenance": {"method": "toy relax", "model": "toy", "model_version": "1"},
+    }
 
 
 class ToyNEB:
@@ -91,11 +101,17 @@ class ToyNEB:
     def __call__(self, inputs: dict) -> dict:
         self.calls.append(inputs)
         s = Structure.from_dict(inputs["structure"])
-        return {"formula": s.composition.reduced_formula, "n_atoms": len(s), "hops_mode": "distinct",
-                "results": [band("Li1", "Li2", "c", 0.25, True), band("Li2", "Li2", "ab", 0.35, False)],
-                "skipped": [], "chains": [],
-                "percolation": {"ea_1d_eV": 0.25, "ea_2d_eV": 0.30, "ea_3d_eV": 0.35},
-                "all_converged": False, "provenance": {"method": "toy neb", "model": "toy"}}
+        return {
+            "formula": s.composition.reduced_formula,
+            "n_atoms": len(s),
+            "hops_mode": "distinct",
+            "results": [band("Li1", "Li2", "c", 0.25, True), band("Li2", "Li2", "ab", 0.35, False)],
+            "skipped": [],
+            "chains": [],
+            "percolation": {"ea_1d_eV": 0.25, "ea_2d_eV": 0.30, "ea_3d_eV": 0.35},
+            "all_converged": False,
+            "provenance": {"method": "toy neb", "model": "toy"},
+        }
 
 
 def band(a: str, b: str, direction: str, barrier: float, converged: bool) -> dict:
@@ -105,12 +121,31 @@ def band(a: str, b: str, direction: str, barrier: float, converged: bool) -> dic
 
     e = (0.0, barrier / 2, barrier, barrier / 2, 0.0)
     return NEBResult(
-        label=f"{a}->{b}", label_initial=a, label_final=b, mechanism="vacancy", hop_index=0,
-        parent_class=0, env_class=0, direction=direction, hop_length_A=3.0, n_images=3,
-        reaction_coordinate_A=(0.0, 0.75, 1.5, 2.25, 3.0), energies_eV=e, barrier_forward_eV=barrier,
-        barrier_backward_eV=barrier, delta_e_eV=0.0, saddle_image=2, converged=converged,
-        fmax_eV_A=0.03 if converged else 0.4, fmax_target_eV_A=0.05, steps=10, force_calls=50,
-        endpoints_ok=True, wall_s=1.0, warnings=(), provenance=Provenance(method="toy neb", model="toy"),
+        label=f"{a}->{b}",
+        label_initial=a,
+        label_final=b,
+        mechanism="vacancy",
+        hop_index=0,
+        parent_class=0,
+        env_class=0,
+        direction=direction,
+        hop_length_A=3.0,
+        n_images=3,
+        reaction_coordinate_A=(0.0, 0.75, 1.5, 2.25, 3.0),
+        energies_eV=e,
+        barrier_forward_eV=barrier,
+        barrier_backward_eV=barrier,
+        delta_e_eV=0.0,
+        saddle_image=2,
+        converged=converged,
+        fmax_eV_A=0.03 if converged else 0.4,
+        fmax_target_eV_A=0.05,
+        steps=10,
+        force_calls=50,
+        endpoints_ok=True,
+        wall_s=1.0,
+        warnings=(),
+        provenance=Provenance(method="toy neb", model="toy"),
     ).to_dict()
 
 
@@ -119,7 +154,9 @@ def toys(monkeypatch):
     """Toy relax (candidates and competing phases) and toy NEB in the task registry."""
     neb = ToyNEB()
     monkeypatch.setitem(TASK_FUNCTIONS, "relax", lambda inp: _relaxed(inp, ordering=True))
-    monkeypatch.setitem(TASK_FUNCTIONS, "stability-reference", lambda inp: _relaxed(inp, ordering=False))
+    monkeypatch.setitem(
+        TASK_FUNCTIONS, "stability-reference", lambda inp: _relaxed(inp, ordering=False)
+    )
     monkeypatch.setitem(TASK_FUNCTIONS, "neb", neb)
     return neb
 
@@ -128,8 +165,13 @@ GRID = dict(parent="Li2ZrCl6", dopants=["Nb", "Ta"], xs=[0.25, 0.5], sites=["Zr"
 
 
 def settings(**kw) -> ScreenSettings:
-    base = dict(tiers=("rules", "models", "bvse", "stability", "neb"), max_atoms=60,
-                bvse_resolution_A=0.5, neb_top=1, n_configs=1)
+    base = dict(
+        tiers=("rules", "models", "bvse", "stability", "neb"),
+        max_atoms=60,
+        bvse_resolution_A=0.5,
+        neb_top=1,
+        n_configs=1,
+    )
     return ScreenSettings(**{**base, **kw})
 
 
@@ -166,7 +208,9 @@ def test_stability_tier_stores_the_hull_of_every_candidate(screened):
     assert not out.failed
     # competing phases of Li-Zr-Nb-Cl relaxed once (the parent's Li-Zr-Cl ones among them)
     refs = done(store, "stability-reference")
-    assert sorted(r["label"] for r in refs) == sorted(s.name for s in references_for(["Li", "Zr", "Nb", "Cl"]))
+    assert sorted(r["label"] for r in refs) == sorted(
+        s.name for s in references_for(["Li", "Zr", "Nb", "Cl"])
+    )
     # one hull per candidate with references: the parent and the two Nb contents; Ta has no
     # elemental reference, which is said, not hidden
     hulls = {r["label"]: r["result"] for r in done(store, "hull")}
@@ -179,7 +223,9 @@ def test_stability_tier_stores_the_hull_of_every_candidate(screened):
         conf = next(c for c in r["inputs"]["configurations"] if c["index"] == best["index"])
         s = Structure.from_dict(conf["structure"])
         # the toy puts every compound `offset` (+ its ordering term) above LiCl + ZrCl4 + NbCl5
-        expected = offset(s.composition) + best["energy_per_atom_eV"] - toy_energy(s, ordering=False)
+        expected = (
+            offset(s.composition) + best["energy_per_atom_eV"] - toy_energy(s, ordering=False)
+        )
         assert res["e_above_hull_eV_atom"] == pytest.approx(expected, abs=1e-9)
         assert len(res["configurations"]) == 2 and res["stable"] is False
     nb = hulls["Li2ZrCl6 Nb@Zr x=0.500"]
@@ -196,8 +242,9 @@ def test_ranking_shows_the_stability_component(screened):
     hull = next(r["result"] for r in done(store, "hull") if r["label"] == nb.label)
     assert nb.e_above_hull_eV_atom == hull["e_above_hull_eV_atom"]
     assert nb.stability_penalty_eV == pytest.approx(nb.e_above_hull_eV_atom - 0.030)
-    assert nb.score_eV == pytest.approx(nb.barrier_eV + nb.mismatch_penalty_eV + nb.structure_penalty_eV
-                                        + nb.stability_penalty_eV)
+    assert nb.score_eV == pytest.approx(
+        nb.barrier_eV + nb.mismatch_penalty_eV + nb.structure_penalty_eV + nb.stability_penalty_eV
+    )
     assert nb.decomposition.startswith(("LiCl", "ZrCl4", "NbCl5")) and "+" in nb.decomposition
     ta = rows["Li2ZrCl6 Ta@Zr x=0.500"]
     assert ta.e_above_hull_eV_atom is None and ta.stability_penalty_eV == 0.0
@@ -217,10 +264,21 @@ def test_neb_runs_for_the_top_k_only_and_records_convergence(screened, tmp_path,
     cand = next(c for c in gather(store) if c.label == top.label)
     # on the relaxed structure of the lowest-energy ordering, with reproduce's inputs
     assert row["inputs"]["structure"] == cand.relax["structure"]
-    assert cand.best_config == min(cand.configurations, key=lambda c: c["energy_per_atom_eV"])["index"]
+    assert (
+        cand.best_config == min(cand.configurations, key=lambda c: c["energy_per_atom_eV"])["index"]
+    )
     assert {k: v for k, v in row["inputs"].items() if k != "structure"} == {
-        "model": "chgnet", "hops": "distinct", "n_images": 5, "fmax": 0.05, "steps": 300,
-        "endpoint_steps": 300, "device": "auto", "modal": None, "interstitials": True, "structures": None}
+        "model": "chgnet",
+        "hops": "distinct",
+        "n_images": 5,
+        "fmax": 0.05,
+        "steps": 300,
+        "endpoint_steps": 300,
+        "device": "auto",
+        "modal": None,
+        "interstitials": True,
+        "structures": None,
+    }
     r = {x.label: x for x in rank(gather(store))}[top.label]
     assert r.basis == "neb" and r.neb_3d_eV == 0.35
     assert r.neb_converged is False and (r.neb_bands, r.neb_bands_converged) == (2, 1)
@@ -238,7 +296,9 @@ def test_rerun_skips_finished_stability_and_neb_then_extends_the_top_k(screened,
     assert again.neb_selected == first.neb_selected
     # the estimate knows the competing phases are in the store already
     assert {r["tier"]: r["tasks"] for r in again.estimate.rows}["stability-ref"] == 0
-    more = run_screen(candidate_grid(**GRID), store, settings(n_configs=2, neb_top=2), progress=False)
+    more = run_screen(
+        candidate_grid(**GRID), store, settings(n_configs=2, neb_top=2), progress=False
+    )
     assert more.computed == 1 and len(toys.calls) == 1
     assert more.neb_selected[0] == first.neb_selected[0] and len(more.neb_selected) == 2
     assert len(done(store, "neb")) == 2 and len(done(store, "hull")) == 3
@@ -247,7 +307,9 @@ def test_rerun_skips_finished_stability_and_neb_then_extends_the_top_k(screened,
 def test_two_orderings_per_candidate_give_a_spread(screened):
     _, store, _, _ = screened
     models = done(store, "models")
-    assert all(r["inputs"]["n_configs"] == 2 and len(r["result"]["configurations"]) == 2 for r in models)
+    assert all(
+        r["inputs"]["n_configs"] == 2 and len(r["result"]["configurations"]) == 2 for r in models
+    )
     n_cand = len(models)
     assert len(done(store, "relax")) == len(done(store, "bvse")) == 2 * n_cand
     for c in gather(store):
@@ -261,12 +323,18 @@ def test_two_orderings_per_candidate_give_a_spread(screened):
         assert r.n_configs == 2 and r.config_barriers_eV == pytest.approx(vals)
         assert r.config_spread_eV == pytest.approx(max(vals) - min(vals))
         assert r.config_energy_spread_meV_atom == pytest.approx(
-            1000 * (max(energies.values()) - min(energies.values())))
+            1000 * (max(energies.values()) - min(energies.values()))
+        )
         if r.basis == "bvse":  # the lowest-energy ordering's barrier, the spread in the uncertainty
-            assert r.barrier_eV == c.configurations[[x["index"] for x in c.configurations].index(
-                c.best_config)]["bvse"]["e_3d_eV"]
+            assert (
+                r.barrier_eV
+                == c.configurations[[x["index"] for x in c.configurations].index(c.best_config)][
+                    "bvse"
+                ]["e_3d_eV"]
+            )
             assert r.score_uncertainty_eV == pytest.approx(
-                math.hypot(BVSE_UNCERTAINTY_EV_PER_A * 0.5, np.std(vals, ddof=1)))
+                math.hypot(BVSE_UNCERTAINTY_EV_PER_A * 0.5, np.std(vals, ddof=1))
+            )
 
 
 def test_an_ensemble_of_three_orderings_is_the_default():
@@ -278,28 +346,40 @@ def test_an_ensemble_of_three_orderings_is_the_default():
     assert t.inputs["n_configs"] == 3
     base = estimate_cost(10, ScreenSettings(tiers=("rules", "models", "relax", "bvse", "kmc")))
     rows = {r["tier"]: r for r in base.rows}
-    assert rows["relax"]["tasks"] == rows["bvse"]["tasks"] == rows["kmc"]["tasks"] == 33  # (10 + parent) x 3
-    one = {r["tier"]: r for r in estimate_cost(10, ScreenSettings(tiers=("rules", "relax"), n_configs=1)).rows}
+    assert (
+        rows["relax"]["tasks"] == rows["bvse"]["tasks"] == rows["kmc"]["tasks"] == 33
+    )  # (10 + parent) x 3
+    one = {
+        r["tier"]: r
+        for r in estimate_cost(10, ScreenSettings(tiers=("rules", "relax"), n_configs=1)).rows
+    }
     assert one["relax"]["tasks"] == 11
 
 
 def test_cost_estimate_includes_stability_and_neb():
-    s = ScreenSettings(tiers=("rules", "relax", "stability", "neb"), neb_top=3, n_configs=2,
-                       include_parent=False)
-    rows = {r["tier"]: r for r in estimate_cost(10, s, n_survivors=8, n_references=7, n_atoms=135).rows}
+    s = ScreenSettings(
+        tiers=("rules", "relax", "stability", "neb"), neb_top=3, n_configs=2, include_parent=False
+    )
+    rows = {
+        r["tier"]: r for r in estimate_cost(10, s, n_survivors=8, n_references=7, n_atoms=135).rows
+    }
     assert list(rows) == ["rules", "models", "relax", "stability-ref", "stability", "neb"]
     assert rows["relax"]["tasks"] == 16  # two orderings per candidate
     assert rows["stability-ref"]["tasks"] == 7 and rows["stability"]["tasks"] == 8
     neb = TIER_COSTS["neb"]
     assert rows["neb"]["tasks"] == 3 and "top 3 of 8" in rows["neb"]["source"]
     # per study: bands x per-band cost scaled from the 27-atom reference cell
-    assert rows["neb"]["per_task_s"] == pytest.approx(NEB_HOPS[1] * neb.typical_s * 135 / neb.ref_atoms)
+    assert rows["neb"]["per_task_s"] == pytest.approx(
+        NEB_HOPS[1] * neb.typical_s * 135 / neb.ref_atoms
+    )
     assert rows["neb"]["total_s"] == pytest.approx(3 * rows["neb"]["per_task_s"] + neb.per_worker_s)
     few = {r["tier"]: r for r in estimate_cost(10, s, n_survivors=2).rows}
     assert few["neb"]["tasks"] == 2  # fewer survivors than --neb-top
 
 
-@pytest.mark.parametrize("kw", [{"n_configs": 0}, {"neb_top": 0}, {"neb_top": -2}, {"n_configs": 1.5}])
+@pytest.mark.parametrize(
+    "kw", [{"n_configs": 0}, {"neb_top": 0}, {"neb_top": -2}, {"n_configs": 1.5}]
+)
 def test_settings_refuse_bad_values(kw):
     with pytest.raises(HalidelabError):
         ScreenSettings(**kw)
@@ -308,11 +388,13 @@ def test_settings_refuse_bad_values(kw):
 def test_bad_neb_top_and_configs_are_one_line(tmp_path, capsys):
     db = str(tmp_path / "r.sqlite")
     base = ["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--x", "0.2", "--db", db]
-    for extra, match in ((["--neb-top", "0"], "--neb-top must be >= 1"),
-                         (["--configs", "0"], "--configs must be >= 1"),
-                         (["--configs", "-3"], "--configs must be >= 1"),
-                         (["--configs", "two"], "--configs"),
-                         (["--neb-top", "1.5"], "--neb-top")):
+    for extra, match in (
+        (["--neb-top", "0"], "--neb-top must be >= 1"),
+        (["--configs", "0"], "--configs must be >= 1"),
+        (["--configs", "-3"], "--configs must be >= 1"),
+        (["--configs", "two"], "--configs"),
+        (["--neb-top", "1.5"], "--neb-top"),
+    ):
         assert main([*base, *extra]) == 2, extra
         err = capsys.readouterr().err
         assert match in err and err.count("\n") == 1 and err.startswith("error:"), err
@@ -320,10 +402,32 @@ def test_bad_neb_top_and_configs_are_one_line(tmp_path, capsys):
 
 def test_cli_screen_with_the_new_tiers(tmp_path, capsys, toys):
     db = tmp_path / "r.sqlite"
-    argv = ["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--x", "0.5",
-            "--tiers", "rules,bvse,stability,neb", "--configs", "2", "--neb-top", "1",
-            "--max-atoms", "60", "--bvse-resolution", "0.5", "--db", str(db),
-            "--report", str(tmp_path / "rep"), "--json", "--yes"]
+    argv = [
+        "screen",
+        "Li2ZrCl6",
+        "--site",
+        "Zr",
+        "--dopants",
+        "Nb",
+        "--x",
+        "0.5",
+        "--tiers",
+        "rules,bvse,stability,neb",
+        "--configs",
+        "2",
+        "--neb-top",
+        "1",
+        "--max-atoms",
+        "60",
+        "--bvse-resolution",
+        "0.5",
+        "--db",
+        str(db),
+        "--report",
+        str(tmp_path / "rep"),
+        "--json",
+        "--yes",
+    ]
     assert main(argv) == 0
     cap = capsys.readouterr()
     out = json.loads(cap.out)
@@ -355,8 +459,16 @@ def test_kmc_tier_runs_on_every_relaxed_ordering_and_joins_the_ensemble(tmp_path
     summarised per candidate as an ensemble; a rerun computes nothing."""
     store = Store(tmp_path / "k.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb"], [0.5], ["Zr"])
-    s = ScreenSettings(tiers=("rules", "models", "relax", "kmc"), max_atoms=60, relax_steps=2, n_configs=2,
-                       include_parent=False, kmc_temperatures_K=(500.0, 600.0), kmc_runs=2, kmc_hops=20)
+    s = ScreenSettings(
+        tiers=("rules", "models", "relax", "kmc"),
+        max_atoms=60,
+        relax_steps=2,
+        n_configs=2,
+        include_parent=False,
+        kmc_temperatures_K=(500.0, 600.0),
+        kmc_runs=2,
+        kmc_hops=20,
+    )
     out = run_screen(grid, store, s, progress=False)
     assert not out.failed, out.failed
     assert sum(1 for _ in store.rows(kind="kmc", status="done")) == 2

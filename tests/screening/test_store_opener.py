@@ -58,9 +58,11 @@ def test_read_only_refuses_missing_empty_and_foreign(tmp_path):
 
 
 def test_write_open_refuses_other_programs_databases(tmp_path):
-    for name, ddl in (("shop.sqlite", "CREATE TABLE customers (id INTEGER)"),
-                      ("todo.sqlite", "CREATE TABLE tasks (id INTEGER, title TEXT)"),
-                      ("mixed.sqlite", "CREATE TABLE tasks (id INTEGER); CREATE TABLE other (a)")):
+    for name, ddl in (
+        ("shop.sqlite", "CREATE TABLE customers (id INTEGER)"),
+        ("todo.sqlite", "CREATE TABLE tasks (id INTEGER, title TEXT)"),
+        ("mixed.sqlite", "CREATE TABLE tasks (id INTEGER); CREATE TABLE other (a)"),
+    ):
         p = tmp_path / name
         con = sqlite3.connect(p)
         con.executescript(ddl)

@@ -19,9 +19,14 @@ from halidelab.screening.tasks import Task
 
 
 def design_tasks(xs):
-    return [Task("design", f"Nb x={x}", {"parent": "Li2ZrCl6",
-                                          "substitutions": [{"dopant": "Nb", "site": "Zr", "x": x}]})
-            for x in xs]
+    return [
+        Task(
+            "design",
+            f"Nb x={x}",
+            {"parent": "Li2ZrCl6", "substitutions": [{"dopant": "Nb", "site": "Zr", "x": x}]},
+        )
+        for x in xs
+    ]
 
 
 def test_key_depends_on_inputs_not_label():
@@ -45,8 +50,11 @@ def test_rerun_skips_finished_tasks(tmp_path):
 
 def test_failing_task_is_recorded_and_run_goes_on(tmp_path):
     store = Store(tmp_path / "r.sqlite")
-    bad = Task("design", "too much Nb", {"parent": "Li2ZrCl6",
-                                          "substitutions": [{"dopant": "Nb", "site": "Zr", "x": 1.5}]})
+    bad = Task(
+        "design",
+        "too much Nb",
+        {"parent": "Li2ZrCl6", "substitutions": [{"dopant": "Nb", "site": "Zr", "x": 1.5}]},
+    )
     summary = run_tasks([bad, *design_tasks([0.2])], store, progress=False)
     assert len(summary.computed) == 1
     assert "occupancy above 1" in summary.failed[bad.key]
@@ -58,7 +66,10 @@ def test_export_csv_and_json(tmp_path):
     store = Store(tmp_path / "r.sqlite")
     run_tasks(design_tasks([0, 0.2]), store, progress=False)
     data = json.loads(store.export(tmp_path / "r.json").read_text())
-    assert {d["result"]["composition"]["formula"] for d in data} == {"Li2ZrCl6", "Li1.8Zr0.8Nb0.2Cl6"}
+    assert {d["result"]["composition"]["formula"] for d in data} == {
+        "Li2ZrCl6",
+        "Li1.8Zr0.8Nb0.2Cl6",
+    }
     text = store.export(tmp_path / "r.csv").read_text()
     assert "result.composition.formula" in text.splitlines()[0]
     with pytest.raises(StoreError):

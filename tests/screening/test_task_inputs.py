@@ -33,18 +33,52 @@ def _library_defaults():
 
     # inputs class -> [(field, function, parameter)]
     return {
-        RelaxInputs: [("fmax", relax_structures, "fmax"), ("steps", relax_structures, "steps"),
-                      ("relax_cell", relax_structures, "relax_cell"), ("model", relax_structures, "model")],
-        NEBInputs: [(f, neb_studies, f) for f in ("hops", "n_images", "fmax", "steps", "endpoint_steps",
-                                                 "interstitials", "model")],
-        MDInputs: [("timestep_fs", run_md, "timestep_fs"), ("seed", run_md, "seed"), ("model", run_md, "model"),
-                   ("skip_ps", analyse_trajectory, "skip_ps")],
+        RelaxInputs: [
+            ("fmax", relax_structures, "fmax"),
+            ("steps", relax_structures, "steps"),
+            ("relax_cell", relax_structures, "relax_cell"),
+            ("model", relax_structures, "model"),
+        ],
+        NEBInputs: [
+            (f, neb_studies, f)
+            for f in (
+                "hops",
+                "n_images",
+                "fmax",
+                "steps",
+                "endpoint_steps",
+                "interstitials",
+                "model",
+            )
+        ],
+        MDInputs: [
+            ("timestep_fs", run_md, "timestep_fs"),
+            ("seed", run_md, "seed"),
+            ("model", run_md, "model"),
+            ("skip_ps", analyse_trajectory, "skip_ps"),
+        ],
         BVSEInputs: [("resolution_A", bvse, "resolution_A"), ("e_max_eV", bvse, "e_max_eV")],
-        XRDInputs: [("wavelength", simulate_pattern, "wavelength"),
-                    ("two_theta_range_deg", simulate_pattern, "two_theta_range_deg")],
-        ModelsInputs: [(f, build_models, f) for f in ("polymorph", "supercell", "max_atoms", "n_configs", "seed",
-                                                      "sweeps", "state", "milling_temperature_K", "dielectric")],
-        KMCInputs: [(f, run_kmc, f) for f in ("n_runs", "hops_per_carrier", "seed", "superbasin_ratio")],
+        XRDInputs: [
+            ("wavelength", simulate_pattern, "wavelength"),
+            ("two_theta_range_deg", simulate_pattern, "two_theta_range_deg"),
+        ],
+        ModelsInputs: [
+            (f, build_models, f)
+            for f in (
+                "polymorph",
+                "supercell",
+                "max_atoms",
+                "n_configs",
+                "seed",
+                "sweeps",
+                "state",
+                "milling_temperature_K",
+                "dielectric",
+            )
+        ],
+        KMCInputs: [
+            (f, run_kmc, f) for f in ("n_runs", "hops_per_carrier", "seed", "superbasin_ratio")
+        ],
     }
 
 
@@ -53,7 +87,9 @@ def test_defaults_are_the_library_defaults():
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         for field, fn, param in pairs:
             lib = inspect.signature(fn).parameters[param].default
-            assert defaults[field] == lib, f"{cls.__name__}.{field} = {defaults[field]!r}, {fn.__name__} says {lib!r}"
+            assert defaults[field] == lib, (
+                f"{cls.__name__}.{field} = {defaults[field]!r}, {fn.__name__} says {lib!r}"
+            )
 
 
 def test_every_inputs_class_is_a_kind_of_the_table():
@@ -65,7 +101,9 @@ def test_unknown_missing_and_contradicting_fields_are_refused():
     s = {"lattice": "x"}  # the structure is not read here
     with pytest.raises(TaskInputError, match="setps"):
         RelaxInputs.parse({"structure": s, "setps": 10})
-    with pytest.raises(TaskInputError, match="setps"):  # and a Task of the kind is checked when made
+    with pytest.raises(
+        TaskInputError, match="setps"
+    ):  # and a Task of the kind is checked when made
         Task("relax", "typo", {"structure": s, "setps": 10})
     with pytest.raises(TaskInputError, match="temperatures_K"):
         KMCInputs.parse({"structure": s})
@@ -97,6 +135,13 @@ def test_screen_reproduce_and_validate_share_relax_and_neb_keys():
     s = {"lattice": "x"}
     relax = RelaxInputs(structure=s, model=st.model, fmax=st.fmax_eV_A, steps=st.relax_steps)
     assert relax_task_for(s, "a", st).key == Task.of(relax, "b").key
-    neb = NEBInputs(structure=s, model=st.model, hops="distinct", n_images=st.neb_images, fmax=st.fmax_eV_A,
-                    steps=st.neb_steps, endpoint_steps=st.neb_steps)
+    neb = NEBInputs(
+        structure=s,
+        model=st.model,
+        hops="distinct",
+        n_images=st.neb_images,
+        fmax=st.fmax_eV_A,
+        steps=st.neb_steps,
+        endpoint_steps=st.neb_steps,
+    )
     assert neb_task_for(s, "a", st).key == Task.of(neb, "b").key

@@ -33,7 +33,8 @@ def test_compressed_rock_salt_is_above_the_hull():
     # the configuration energy is the strained energy, higher than the relaxed LiCl reference
     ref = next(r for r in res.references if r.formula == "LiCl")
     assert res.configurations[0].energy_per_atom_eV - ref.energy_per_atom_eV == pytest.approx(
-        res.e_above_hull_eV_atom, abs=1e-9)
+        res.e_above_hull_eV_atom, abs=1e-9
+    )
 
 
 def test_hull_result_round_trips():

@@ -21,8 +21,9 @@ from halidelab.stability.interface import (
 @pytest.fixture(scope="module")
 def licl_system():
     hull = energy_above_hull(R.rock_salt("Li", "Cl", 5.13))
-    refs = [r for r in hull.references if r.name != "Cl2 (solid, Cmca)"] + \
-        [r for r in hull.references if r.name == "Cl2 (solid, Cmca)"]
+    refs = [r for r in hull.references if r.name != "Cl2 (solid, Cmca)"] + [
+        r for r in hull.references if r.name == "Cl2 (solid, Cmca)"
+    ]
     return hull, PhaseDiagram(reference_entries(refs)), refs
 
 
@@ -48,7 +49,9 @@ def test_li_with_chlorine_gives_the_formation_energy(licl_system):
     out = reactivity(pd, Composition("Cl2"), Composition("Li"), vols)
     # most negative at the LiCl composition (x = 1/2 per atom), equal to E_f(LiCl)
     assert out["x_cathode_at_min"] == pytest.approx(0.5, abs=1e-9)
-    assert out["min_reaction_energy_eV_atom"] == pytest.approx(hull.formation_energy_eV_atom, abs=1e-6)
+    assert out["min_reaction_energy_eV_atom"] == pytest.approx(
+        hull.formation_energy_eV_atom, abs=1e-6
+    )
     assert out["products"] == ("LiCl",)
     # volume change of Li + 1/2 Cl2 -> LiCl from the same volumes
     v_r = vols["Li"] + vols["Cl2"]
@@ -62,7 +65,8 @@ def test_volume_change_needs_every_volume():
     rxn = Reaction([Composition("Li"), Composition("Cl2")], [Composition("LiCl")])
     assert reaction_volume_change(rxn, {"Li": 20.0, "LiCl": 17.0}) is None
     assert reaction_volume_change(rxn, {"Li": 20.0, "Cl2": 30.0, "LiCl": 17.0}) == pytest.approx(
-        100 * (2 * 2 * 17.0 - (2 * 20.0 + 2 * 30.0)) / (2 * 20.0 + 2 * 30.0))
+        100 * (2 * 2 * 17.0 - (2 * 20.0 + 2 * 30.0)) / (2 * 20.0 + 2 * 30.0)
+    )
 
 
 def test_cathode_choice():
@@ -81,7 +85,9 @@ def test_lico2_geometry():
         if site.specie.symbol == "Co":
             near = s.get_neighbors(site, 2.1)
             assert len(near) == 6 and all(x.specie.symbol == "O" for x in near)
-            assert all(x.nn_distance == pytest.approx(1.92, abs=0.03) for x in near)  # measured Co-O 1.92 A
+            assert all(
+                x.nn_distance == pytest.approx(1.92, abs=0.03) for x in near
+            )  # measured Co-O 1.92 A
 
 
 def test_metastable_reactant_decomposition_shows_at_its_end():
@@ -107,7 +113,9 @@ def test_released_gas_is_not_counted_in_the_volume():
     rxn = Reaction([Composition("Li2O2")], [Composition("Li2O"), Composition("O2")])
     vols = {"Li2O2": 10.0, "Li2O": 8.0}
     # 1 Li2O2 (4 atoms) -> Li2O (3 atoms) + 1/2 O2 (gas, left out)
-    assert reaction_volume_change(rxn, vols, gases=("O2",)) == pytest.approx(100 * (3 * 8.0 - 4 * 10.0) / 40.0)
+    assert reaction_volume_change(rxn, vols, gases=("O2",)) == pytest.approx(
+        100 * (3 * 8.0 - 4 * 10.0) / 40.0
+    )
     assert reaction_volume_change(rxn, vols) is None
 
 
@@ -116,16 +124,27 @@ def test_released_gas_is_not_counted_in_the_volume():
 #: chosen so that Li6PS5Cl lies below LiCl + Li2S + Li3PS4. They exercise the pipeline
 #: (phase diagram, partner, warnings) in a second; the physics is in the slow test.
 _TOY_MU = {"Li": -1.9, "P": -5.4, "S": -4.1, "Cl": -1.8, "Zr": -8.5, "Nb": -10.0}
-_TOY_HF = {"LiCl": -2.0, "Li2S": -1.4, "Li3P": -0.5, "P2S5": -0.2, "Li3PS4": -1.0, "Li7P3S11": -0.85,
-           "Li6PS5Cl": -1.27}
+_TOY_HF = {
+    "LiCl": -2.0,
+    "Li2S": -1.4,
+    "Li3P": -0.5,
+    "P2S5": -0.2,
+    "Li3PS4": -1.0,
+    "Li7P3S11": -0.85,
+    "Li6PS5Cl": -1.27,
+}
 
 
 def _toy_relax(structure, label, model="chgnet", fmax=0.05, steps=300, relax_cell=True, store=None):
     comp = structure.composition
     e = sum(_TOY_MU[el.symbol] * comp.get_atomic_fraction(el) for el in comp.elements)
     e += _TOY_HF.get(comp.reduced_formula, 0.0)
-    return {"energy_per_atom_eV": e, "converged": True, "structure": structure.as_dict(),
-            "provenance": {"model": "toy", "model_version": "0"}}, False
+    return {
+        "energy_per_atom_eV": e,
+        "converged": True,
+        "structure": structure.as_dict(),
+        "provenance": {"model": "toy", "model_version": "0"},
+    }, False
 
 
 @pytest.fixture()
@@ -175,12 +194,16 @@ def test_li2zrcl6_with_li6ps5cl_mlip():
     assert res.min_reaction_energy_eV_atom <= 0.0
     assert 0.0 <= res.x_cathode_at_min <= 1.0
     # every product is a phase of the joint system on the MLIP hull
-    assert set(res.products) <= {Composition(n.split(" (")[0]).reduced_formula for n in res.competing_phases}
+    assert set(res.products) <= {
+        Composition(n.split(" (")[0]).reduced_formula for n in res.competing_phases
+    }
     # with itself, the argyrodite model only decomposes: minus its own energy above the hull
     own = interface_reaction(ordered_argyrodite(), "Li6PS5Cl")
     hull = energy_above_hull(ordered_argyrodite())
     assert own.min_reaction_energy_eV_atom == pytest.approx(-hull.e_above_hull_eV_atom, abs=1e-9)
-    assert res.curve[-1].reaction_energy_eV_atom == pytest.approx(-hull.e_above_hull_eV_atom, abs=1e-6)
+    assert res.curve[-1].reaction_energy_eV_atom == pytest.approx(
+        -hull.e_above_hull_eV_atom, abs=1e-6
+    )
     # Li metal reduces the argyrodite to Li2S, Li3P and LiCl
     li = interface_reaction(R.bcc("Li", 3.51), "Li6PS5Cl")
     assert li.min_reaction_energy_eV_atom < -0.1

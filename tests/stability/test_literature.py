@@ -32,8 +32,11 @@ def test_every_obelix_halide_is_in_with_its_measured_sigma(shared_data):
 
     raw = pd.read_csv(shared_data / "obelix" / "all.csv", dtype=str, keep_default_na=False)
     lit = load_literature()
-    by_id = {s.split()[-1]: r for s, (_, r) in zip(lit["source"], lit.iterrows(), strict=True)
-             if s.startswith("OBELiX")}
+    by_id = {
+        s.split()[-1]: r
+        for s, (_, r) in zip(lit["source"], lit.iterrows(), strict=True)
+        if s.startswith("OBELiX")
+    }
     halides = raw[[chemical_family(c) == "halide" for c in raw["True Composition"]]]
     assert len(halides) > 10
     for _, r in halides.iterrows():
@@ -70,8 +73,10 @@ def test_query_filters_and_sorts():
 
 def test_user_table_extends_and_is_validated(tmp_path):
     good = tmp_path / "mine.csv"
-    good.write_text("composition,sigma_S_cm,temperature_C,ea_eV,notes\n"
-                    "Li1.7Zr0.7Nb0.3Cl6,8.1e-4,30,0.35,our EIS fit\nLi2ZrCl6,4.2e-4,,,\n")
+    good.write_text(
+        "composition,sigma_S_cm,temperature_C,ea_eV,notes\n"
+        "Li1.7Zr0.7Nb0.3Cl6,8.1e-4,30,0.35,our EIS fit\nLi2ZrCl6,4.2e-4,,,\n"
+    )
     t = read_user_table(good)
     assert t["temperature_C"].tolist() == [30.0, 25.0]
     assert t["source"].tolist() == ["user: mine.csv"] * 2
@@ -101,6 +106,10 @@ def test_rank_among_known_halides():
     assert r["n"] == len(hal)
     assert r["n_higher"] == int((hal["sigma_S_cm"] > 1.03e-3).sum())
     assert rank_among(1e-2, lit)["percentile"] == 100.0
-    assert rank_among(1e-2, lit)["percentile"] >= r["percentile"] >= rank_among(1e-12, lit)["percentile"]
+    assert (
+        rank_among(1e-2, lit)["percentile"]
+        >= r["percentile"]
+        >= rank_among(1e-12, lit)["percentile"]
+    )
     with pytest.raises(DataFormatError):
         rank_among(-1.0, lit)

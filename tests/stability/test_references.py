@@ -35,7 +35,8 @@ def test_all_reference_builders_give_their_formula():
         s = spec.builder()
         assert s.is_ordered
         assert s.composition.fractional_composition.almost_equals(
-            Composition(spec.formula).fractional_composition), spec.name
+            Composition(spec.formula).fractional_composition
+        ), spec.name
         # no overlapping atoms in any built phase
         if len(s) > 1:
             assert s.distance_matrix[np.triu_indices(len(s), 1)].min() > 0.9, spec.name
@@ -44,10 +45,18 @@ def test_all_reference_builders_give_their_formula():
 def test_built_lattices_match_their_measured_volume():
     # phases built at their measured lattice reproduce the measured volume per f.u.
     for spec in R.REFERENCE_PHASES:
-        if spec.measured_volume_A3_per_fu is None or spec.name.split()[0] in ("YCl3", "InCl3", "ZrCl4", "NbCl5",
-                                                                                "CoCl2", "NiCl2", "MnCl2",
-                                                                                "Li3YCl6", "Li3InCl6",
-                                                                                "P2S5"):
+        if spec.measured_volume_A3_per_fu is None or spec.name.split()[0] in (
+            "YCl3",
+            "InCl3",
+            "ZrCl4",
+            "NbCl5",
+            "CoCl2",
+            "NiCl2",
+            "MnCl2",
+            "Li3YCl6",
+            "Li3InCl6",
+            "P2S5",
+        ):
             continue
         s = spec.builder()
         n_fu = len(s) / Composition(spec.formula).num_atoms
@@ -62,7 +71,19 @@ def test_references_for_a_chemical_system():
     assert {"Li3YCl6", "YCl3", "Y", "LiCl"} <= lyc
     # sulfide-side references join only systems that hold P or S
     lps = {s.formula for s in R.references_for({"Li", "P", "S", "Cl"})}
-    assert {"Li", "P", "S", "Cl2", "LiCl", "Li2S", "Li3P", "P2S5", "Li3PS4", "Li7P3S11", "Li6PS5Cl"} <= lps
+    assert {
+        "Li",
+        "P",
+        "S",
+        "Cl2",
+        "LiCl",
+        "Li2S",
+        "Li3P",
+        "P2S5",
+        "Li3PS4",
+        "Li7P3S11",
+        "Li6PS5Cl",
+    } <= lps
     assert not {"Li2S", "P", "S"} & {s.formula for s in R.references_for({"Li", "Zr", "Nb", "Cl"})}
     zr = {s.formula for s in R.references_for({"Li", "Zr", "Nb", "Cl", "P", "S"})}
     assert {"ZrS2", "NbS2", "ZrCl4", "NbCl5", "Li2ZrCl6"} <= zr
@@ -82,7 +103,9 @@ def test_relaxation_is_cached_in_the_store(tmp_path, monkeypatch):
     assert store.status(next(r["key"] for r in store.rows(kind=R.REFERENCE_KIND))) == "done"
     assert again["energy_per_atom_eV"] == first["energy_per_atom_eV"]
     # relaxed rock-salt LiCl near the measured a = 5.13 A (PBE-trained MLIP: within 3%)
-    a = (4 * Structure.from_dict(first["structure"]).volume) ** (1 / 3)  # primitive fcc cell: a^3 / 4
+    a = (4 * Structure.from_dict(first["structure"]).volume) ** (
+        1 / 3
+    )  # primitive fcc cell: a^3 / 4
     assert a == pytest.approx(5.13, rel=0.03)
     assert first["converged"]
 

@@ -46,8 +46,13 @@ def test_argyrodite_ps4_tetrahedra(lpscl):
         # measured P-S about 2.05 A (the shipped OBELiX CIF carries small position noise)
         assert all(n.nn_distance == pytest.approx(2.05, abs=0.06) for n in near)
         v = [n.coords - site.coords for n in near]
-        angles = [math.degrees(math.acos(np.dot(v[j], v[k]) / np.linalg.norm(v[j]) / np.linalg.norm(v[k])))
-                  for j in range(4) for k in range(j + 1, 4)]
+        angles = [
+            math.degrees(
+                math.acos(np.dot(v[j], v[k]) / np.linalg.norm(v[j]) / np.linalg.norm(v[k]))
+            )
+            for j in range(4)
+            for k in range(j + 1, 4)
+        ]
         assert angles == pytest.approx([109.47] * 6, abs=3.0)
 
 
@@ -81,7 +86,9 @@ def test_argyrodite_li_ordering_is_low_in_ewald_energy(lpscl):
         return EwaldSummation(s).total_energy
 
     cif = S.shipped_cif(S.LI6PS5CL_CIF)
-    li_sites = [site.frac_coords for site in cif if {e.symbol for e in site.species.elements} == {"Li"}]
+    li_sites = [
+        site.frac_coords for site in cif if {e.symbol for e in site.species.elements} == {"Li"}
+    ]
     assert len(li_sites) == 48
     frame = lpscl.copy()
     frame.remove_species(["Li"])
@@ -125,7 +132,9 @@ def test_alpha_sulfur_is_made_of_s8_crowns():
         near = _neighbours(s, i, 2.3)
         assert len(near) == 2 and all(2.03 < n.nn_distance < 2.07 for n in near)
         v = [n.coords - s[i].coords for n in near]
-        ang = math.degrees(math.acos(np.dot(v[0], v[1]) / np.linalg.norm(v[0]) / np.linalg.norm(v[1])))
+        ang = math.degrees(
+            math.acos(np.dot(v[0], v[1]) / np.linalg.norm(v[0]) / np.linalg.norm(v[1]))
+        )
         assert 106.0 < ang < 110.0
         graph.add_edges_from((i, n.index) for n in near)
         # next neighbour is another molecule, a van der Waals contact
@@ -139,8 +148,9 @@ def test_s8_and_p4s10_molecules():
         near = _neighbours(s8, i, 2.3)
         assert len(near) == 2 and all(n.nn_distance == pytest.approx(2.05, abs=1e-6) for n in near)
         v = [n.coords - site.coords for n in near]
-        assert math.degrees(math.acos(np.dot(v[0], v[1]) / np.linalg.norm(v[0]) / np.linalg.norm(v[1]))) == \
-            pytest.approx(108.0, abs=1e-6)
+        assert math.degrees(
+            math.acos(np.dot(v[0], v[1]) / np.linalg.norm(v[0]) / np.linalg.norm(v[1]))
+        ) == pytest.approx(108.0, abs=1e-6)
     cage = S.p4s10_molecule_in_box()
     assert cage.composition == Composition("P4S10")
     for i, site in enumerate(cage):
@@ -162,16 +172,21 @@ def test_black_phosphorus_layers():
     assert s.density == pytest.approx(2.69, abs=0.03)
 
 
-@pytest.mark.parametrize("builder, metal, cn, bond", [
-    (lambda: S.cdi2_type("Zr", "S", 3.662, 5.813), "Zr", 6, 2.57),
-    (lambda: S.mos2_type("Nb", "S", 3.31, 11.89, 2.47), "Nb", 6, 2.47),
-])
+@pytest.mark.parametrize(
+    "builder, metal, cn, bond",
+    [
+        (lambda: S.cdi2_type("Zr", "S", 3.662, 5.813), "Zr", 6, 2.57),
+        (lambda: S.mos2_type("Nb", "S", 3.31, 11.89, 2.47), "Nb", 6, 2.47),
+    ],
+)
 def test_layered_sulfides(builder, metal, cn, bond):
     s = builder()
     for i, site in enumerate(s):
         if site.specie.symbol == metal:
             near = _neighbours(s, i, bond + 0.1)
-            assert len(near) == cn and all(n.nn_distance == pytest.approx(bond, abs=0.01) for n in near)
+            assert len(near) == cn and all(
+                n.nn_distance == pytest.approx(bond, abs=0.01) for n in near
+            )
     with pytest.raises(StructureError, match="shorter"):
         S.mos2_type("Nb", "S", 3.31, 11.89, 1.5)
 
@@ -194,4 +209,6 @@ def test_li3p():
     for i, site in enumerate(s):
         if site.specie.symbol == "P":  # Na3As type: P with 11 Li between 2.4 and 2.9 A
             near = _neighbours(s, i, 2.9)
-            assert len(near) == 11 and all(n.specie.symbol == "Li" and n.nn_distance > 2.4 for n in near)
+            assert len(near) == 11 and all(
+                n.specie.symbol == "Li" and n.nn_distance > 2.4 for n in near
+            )

@@ -14,8 +14,17 @@ from halidelab.stability.window import electrochemical_window, window_from_phase
 
 def _lyc_diagram(e_lyc_fu: float) -> PhaseDiagram:
     # elements at 0; LiCl -4 eV/f.u.; YCl3 -7.2 eV/f.u.; Li3YCl6 given
-    entries = [PDEntry(Composition(f), e) for f, e in
-               (("Li", 0.0), ("Y", 0.0), ("Cl2", 0.0), ("LiCl", -4.0), ("YCl3", -7.2), ("Li3YCl6", e_lyc_fu))]
+    entries = [
+        PDEntry(Composition(f), e)
+        for f, e in (
+            ("Li", 0.0),
+            ("Y", 0.0),
+            ("Cl2", 0.0),
+            ("LiCl", -4.0),
+            ("YCl3", -7.2),
+            ("Li3YCl6", e_lyc_fu),
+        )
+    ]
     return PhaseDiagram(entries)
 
 
@@ -31,7 +40,12 @@ def test_window_limits_follow_from_the_reaction_energies():
     assert set(w["oxidation_products"]) == {"YCl3", "Cl2"}
     # deeper stabilisation widens the window on both sides
     w2 = window_from_phase_diagram(_lyc_diagram(e_lyc - 0.3), "Li3YCl6")
-    assert w2["reduction_limit_V"] < w["reduction_limit_V"] < w["oxidation_limit_V"] < w2["oxidation_limit_V"]
+    assert (
+        w2["reduction_limit_V"]
+        < w["reduction_limit_V"]
+        < w["oxidation_limit_V"]
+        < w2["oxidation_limit_V"]
+    )
     # the profile is ordered in voltage and ends fully delithiated
     volts = [s.voltage_V for s in w["profile"]]
     assert volts == sorted(volts)

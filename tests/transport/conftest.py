@@ -16,16 +16,32 @@ def _orbit_study(structure):
     for h in net.distinct_hops("parent"):
         la, lb = net.sites[h.site_a].label, net.sites[h.site_b].label
         saddle = max(e.get(la, 0.0), e.get(lb, 0.0)) + 0.2 + 0.01 * h.parent_class
-        results.append({"label": f"{la}->{lb}", "label_initial": la, "label_final": lb,
-                        "mechanism": "vacancy", "parent_class": h.parent_class, "env_class": h.env_class,
-                        "hop_classes": [h.parent_class], "hop_env_classes": [h.env_class],
-                        "delta_e_eV": e.get(lb, 0.0) - e.get(la, 0.0), "energies_eV": [0.0, 0.1, 0.0],
-                        "barrier_forward_eV": saddle - e.get(la, 0.0),
-                        "barrier_backward_eV": saddle - e.get(lb, 0.0),
-                        "converged": True, "endpoints_ok": True, "via": [], "provenance": {}})
-    return {"formula": "Li2ZrCl6", "hops_mode": "distinct", "results": results,
-            "network": net.to_dict()}, e
-
+        results.append(
+            {
+                "label": f"{la}->{lb}",
+                "label_initial": la,
+                "label_final": lb,
+                "mechanism": "vacancy",
+                "parent_class": h.parent_class,
+                "env_class": h.env_class,
+                "hop_classes": [h.parent_class],
+                "hop_env_classes": [h.env_class],
+                "delta_e_eV": e.get(lb, 0.0) - e.get(la, 0.0),
+                "energies_eV": [0.0, 0.1, 0.0],
+                "barrier_forward_eV": saddle - e.get(la, 0.0),
+                "barrier_backward_eV": saddle - e.get(lb, 0.0),
+                "converged": True,
+                "endpoints_ok": True,
+                "via": [],
+                "provenance": {},
+            }
+        )
+    return {
+        "formula": "Li2ZrCl6",
+        "hops_mode": "distinct",
+        "results": results,
+        "network": net.to_dict(),
+    }, e
 
 
 @pytest.fixture(scope="session")

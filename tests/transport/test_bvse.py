@@ -20,8 +20,9 @@ from halidelab.transport.bvse import (
 
 
 def licl(a: float = 5.13) -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", "Cl"],
-                                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +158,8 @@ def test_partial_occupancy_is_ordered_and_missing_li_refused(shared_data):
     assert res.e_1d_eV is not None
     with pytest.raises(StructureError, match="order the structure"):
         bvse_map(s)
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     with pytest.raises(StructureError, match="no Li"):
         bvse(nacl)

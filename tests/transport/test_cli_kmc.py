@@ -33,7 +33,19 @@ def test_temperature_ranges():
 def test_kmc_cli_bvse_network_into_a_store(cell, tmp_path, capsys):
     path, _ = cell
     db = tmp_path / "r.sqlite"
-    args = ["kmc", str(path), "--T", "400..500:100", "--runs", "2", "--hops", "20", "--db", str(db), "--json"]
+    args = [
+        "kmc",
+        str(path),
+        "--T",
+        "400..500:100",
+        "--runs",
+        "2",
+        "--hops",
+        "20",
+        "--db",
+        str(db),
+        "--json",
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["network"]["source"] == "bvse"
@@ -49,7 +61,10 @@ def test_kmc_cli_from_an_neb_study_file(cell, tmp_path, capsys, orbit_study):
     study, _ = orbit_study(s)
     f = tmp_path / "study.json"
     f.write_text(json.dumps(study))
-    assert main(["kmc", str(path), "--neb", str(f), "--T", "300,350", "--runs", "2", "--hops", "20"]) == 0
+    assert (
+        main(["kmc", str(path), "--neb", str(f), "--T", "300,350", "--runs", "2", "--hops", "20"])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "neb network" in text and "Ea =" in text
     assert main(["kmc", str(path), "--source", "neb", "--T", "300"]) == 2

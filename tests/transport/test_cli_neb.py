@@ -50,8 +50,9 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, lzc_cif, shared_data, cap
 
 def _licl_vacancy_cif(tmp_path):
     """15-atom rock-salt LiCl with one Li vacancy."""
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"],
-                                  [[0, 0, 0], [0.5, 0, 0]]).get_primitive_structure()
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
+    ).get_primitive_structure()
     s.make_supercell([2, 2, 2])
     s.remove_sites([next(i for i, x in enumerate(s) if x.specie.symbol == "Li")])
     path = tmp_path / "LiCl_vac.cif"
@@ -70,23 +71,49 @@ def test_neb_cli_gives_the_barriers_of_the_ase_calculator(tmp_path, capsys):
     from halidelab.transport.neb import neb_study
 
     path = _licl_vacancy_cif(tmp_path)
-    args = ["neb", str(path), "--images", "3", "--fmax", "0.1", "--threads", "1", "--device", "cpu", "--json"]
+    args = [
+        "neb",
+        str(path),
+        "--images",
+        "3",
+        "--fmax",
+        "0.1",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--json",
+    ]
     assert main([*args, "--batch", "-o", str(tmp_path / "out")]) == 0
     cli = json.loads(capsys.readouterr().out)
-    ref = neb_study(Structure.from_file(path), calculator=get_calculator("chgnet", "cpu", threads=1),
-                    n_images=3, fmax=0.1).to_dict()
+    ref = neb_study(
+        Structure.from_file(path),
+        calculator=get_calculator("chgnet", "cpu", threads=1),
+        n_images=3,
+        fmax=0.1,
+    ).to_dict()
     (x,), (y,) = ref["results"], cli["results"]
-    assert x["label"] == y["label"] == "Li1->i1->Li1" and x["mechanism"] == y["mechanism"] == "interstitial"
+    assert (
+        x["label"] == y["label"] == "Li1->i1->Li1"
+        and x["mechanism"] == y["mechanism"] == "interstitial"
+    )
     assert x["converged"] and y["converged"] and x["endpoints_ok"] and y["endpoints_ok"]
     assert x["n_images"] == y["n_images"]
     for key in ("barrier_forward_eV", "barrier_backward_eV", "delta_e_eV"):
         assert y[key] == pytest.approx(x[key], abs=1e-3)
-    assert y["provenance"]["parameters"].get("bands") == x["provenance"]["parameters"].get("bands") == 2
+    assert (
+        y["provenance"]["parameters"].get("bands")
+        == x["provenance"]["parameters"].get("bands")
+        == 2
+    )
     assert cli["provenance"]["parameters"]["potential"]["batching"] == "chgnet-predict_graph"
     assert ref["provenance"]["parameters"]["potential"]["batching"] == "ase-loop"
-    assert [c["barrier_eV"] for c in cli["chains"]] == pytest.approx([c["barrier_eV"] for c in ref["chains"]],
-                                                                    abs=1e-3)
-    assert (tmp_path / "out" / "neb.json").is_file() and (tmp_path / "out" / "neb_hops.json").is_file()
+    assert [c["barrier_eV"] for c in cli["chains"]] == pytest.approx(
+        [c["barrier_eV"] for c in ref["chains"]], abs=1e-3
+    )
+    assert (tmp_path / "out" / "neb.json").is_file() and (
+        tmp_path / "out" / "neb_hops.json"
+    ).is_file()
 
 
 def test_neb_batch_bad_model_is_one_line(tmp_path, capsys):
@@ -99,8 +126,24 @@ def test_neb_batch_bad_model_is_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_neb_runs_on_licl_with_a_vacancy(tmp_path, capsys):
     path = _licl_vacancy_cif(tmp_path)
-    rc = main(["neb", str(path), "--no-interstitials", "--images", "3", "--fmax", "0.1", "--threads", "1",
-               "--device", "cpu", "--json", "-o", str(tmp_path / "out")])
+    rc = main(
+        [
+            "neb",
+            str(path),
+            "--no-interstitials",
+            "--images",
+            "3",
+            "--fmax",
+            "0.1",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--json",
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     (r,) = data["results"]

@@ -28,7 +28,10 @@ def test_bvse_cli_json_and_cube(tmp_path, capsys):
 
 def test_relax_cli_table(tmp_path, capsys):
     p = _licl(tmp_path)
-    assert main(["relax", str(p), "--steps", "40", "--fmax", "0.05", "--out", str(tmp_path / "r.cif")]) == 0
+    assert (
+        main(["relax", str(p), "--steps", "40", "--fmax", "0.05", "--out", str(tmp_path / "r.cif")])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "a_A" in text and "CHGNet-0.3.0" in text and "converged" in text
     assert Structure.from_file(tmp_path / "r.cif").lattice.a < 5.3
@@ -36,8 +39,23 @@ def test_relax_cli_table(tmp_path, capsys):
 
 def test_md_cli_two_temperatures(tmp_path, capsys):
     p = _licl(tmp_path, a=5.15)
-    code = main(["md", str(p), "--T", "600,900", "--ps", "0.04", "--timestep", "2", "--interval", "1",
-                 "--out", str(tmp_path / "md"), "--json"])
+    code = main(
+        [
+            "md",
+            str(p),
+            "--T",
+            "600,900",
+            "--ps",
+            "0.04",
+            "--timestep",
+            "2",
+            "--interval",
+            "1",
+            "--out",
+            str(tmp_path / "md"),
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["steps"] for r in out["runs"]] == [20, 20]
@@ -54,8 +72,22 @@ def test_md_cli_short_run_says_not_diffusive(tmp_path, capsys):
     """The trap of issue 13: 0.1 ps at 600 and 800 K gave Ea = 0.06 +- 0.04 eV and a
     sigma(300 K) with a narrow interval. Now: no number, and how long to run."""
     p = _licl(tmp_path, a=5.15)
-    code = main(["md", str(p), "--T", "600,800", "--ps", "0.1", "--timestep", "2", "--interval", "1",
-                 "--out", str(tmp_path / "md")])
+    code = main(
+        [
+            "md",
+            str(p),
+            "--T",
+            "600,800",
+            "--ps",
+            "0.1",
+            "--timestep",
+            "2",
+            "--interval",
+            "1",
+            "--out",
+            str(tmp_path / "md"),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "not diffusive" in out and "need about" in out
@@ -77,8 +109,9 @@ def test_relax_cli_several_files_equal_one_by_one(tmp_path, capsys):
     lattices each reaches alone; --batch is only a deprecation note now."""
     a = _licl(tmp_path, a=5.3)
     b = tmp_path / "licl_small.cif"
-    Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.95), ["Li", "Cl"],
-                              [[0, 0, 0], [0.5] * 3]).to(filename=str(b))
+    Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.95), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    ).to(filename=str(b))
     assert main(["relax", str(a), str(b), "--batch", "--steps", "60", "--json"]) == 0
     out = capsys.readouterr()
     together = json.loads(out.out)
@@ -109,7 +142,9 @@ def test_md_cli_resumes_to_the_uninterrupted_run(tmp_path, capsys):
     common = ["--T", "600,900", "--interval", "1", "--threads", "1", "--device", "cpu", "--json"]
     assert main(["md", str(p), "--ps", "0.02", "--out", str(tmp_path / "a"), *common]) == 0
     capsys.readouterr()
-    assert main(["md", str(p), "--ps", "0.04", "--out", str(tmp_path / "a"), "--batch", *common]) == 0
+    assert (
+        main(["md", str(p), "--ps", "0.04", "--out", str(tmp_path / "a"), "--batch", *common]) == 0
+    )
     resumed = json.loads(capsys.readouterr().out)
     assert main(["md", str(p), "--ps", "0.04", "--out", str(tmp_path / "b"), *common]) == 0
     whole = json.loads(capsys.readouterr().out)
@@ -127,9 +162,33 @@ def test_md_cli_resumes_to_the_uninterrupted_run(tmp_path, capsys):
 def test_md_cli_two_structures_in_one_batch(tmp_path, capsys):
     a = _licl(tmp_path, a=5.15)
     b = tmp_path / "licl_big.cif"
-    Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.25), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]).to(filename=str(b))
-    assert main(["md", str(a), str(b), "--T", "700", "--ps", "0.02", "--interval", "1", "--threads", "1",
-                 "--device", "cpu", "--out", str(tmp_path / "md"), "--thermostat", "langevin"]) == 0
+    Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.25), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    ).to(filename=str(b))
+    assert (
+        main(
+            [
+                "md",
+                str(a),
+                str(b),
+                "--T",
+                "700",
+                "--ps",
+                "0.02",
+                "--interval",
+                "1",
+                "--threads",
+                "1",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "md"),
+                "--thermostat",
+                "langevin",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert text.count("one batch") == 2 and "licl_big.cif" in text
     assert (tmp_path / "md" / "licl" / "md_700K.traj").exists()

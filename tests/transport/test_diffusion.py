@@ -181,8 +181,9 @@ def test_hop_count_equals_the_true_number_of_hops(rate, floor):
 def test_lattice_gas_gives_d_within_its_error_and_he_rsd():
     rate, a = 2.0, 3.0
     x, t, _ = lattice_gas(rate_per_ps=rate, a=a, seed=3)
-    res = analyse_positions(x, np.diag([12.0, 12.0, 12.0]) * 10, t, np.ones(x.shape[1], bool), 600.0,
-                            hop_distance_A=a)
+    res = analyse_positions(
+        x, np.diag([12.0, 12.0, 12.0]) * 10, t, np.ones(x.shape[1], bool), 600.0, hop_distance_A=a
+    )
     assert res.diffusive, res.verdict
     d_true = rate * a * a / 6 * A2_PS_TO_CM2_S
     assert abs(res.d_cm2_s - d_true) < 2.5 * res.d_err_cm2_s
@@ -203,8 +204,9 @@ def test_rattling_between_two_sites_is_not_diffusive():
     base = rng.random((n, 3)) * 10
     side = (np.cumsum(rng.random((frames, n)) < 0.1, axis=0) % 2).astype(float)
     x = base[None] + side[..., None] * np.array([3.0, 0, 0]) + rng.normal(0, 0.2, (frames, n, 3))
-    res = analyse_positions(x, np.diag([30.0] * 3), np.arange(frames) * dt, np.ones(n, bool), 600.0,
-                            hop_distance_A=3.0)
+    res = analyse_positions(
+        x, np.diag([30.0] * 3), np.arange(frames) * dt, np.ones(n, bool), 600.0, hop_distance_A=3.0
+    )
     assert res.checks.n_hops >= MIN_HOPS
     assert not res.diffusive and res.d_cm2_s is None
     assert any("log-log slope" in r for r in res.checks.reasons)
@@ -212,8 +214,9 @@ def test_rattling_between_two_sites_is_not_diffusive():
 
 def test_short_run_says_how_long_to_run():
     x, t, _ = lattice_gas(n_frames=10, rate_per_ps=0.5, seed=2)  # 0.2 ps, ~2 hops in all
-    res = analyse_positions(x, np.diag([120.0] * 3), t, np.ones(x.shape[1], bool), 700.0,
-                            hop_distance_A=3.0)
+    res = analyse_positions(
+        x, np.diag([120.0] * 3), t, np.ones(x.shape[1], bool), 700.0, hop_distance_A=3.0
+    )
     assert not res.diffusive and res.sigma_S_cm is None
     assert res.checks.needed_ps > 10 * res.duration_ps
     assert "need about" in res.verdict and "at 700 K" in res.verdict
@@ -223,11 +226,15 @@ def test_md_arrhenius_excludes_non_diffusive_runs_and_refuses_with_one_left():
     runs = []
     for T, rate in ((600.0, 1.0), (700.0, 2.0), (800.0, 3.5)):
         x, t, _ = lattice_gas(rate_per_ps=rate, seed=int(T))
-        runs.append(analyse_positions(x, np.diag([120.0] * 3), t, np.ones(x.shape[1], bool), T,
-                                      hop_distance_A=3.0))
+        runs.append(
+            analyse_positions(
+                x, np.diag([120.0] * 3), t, np.ones(x.shape[1], bool), T, hop_distance_A=3.0
+            )
+        )
     x, t, _ = lattice_gas(n_frames=10, rate_per_ps=0.1, seed=9)
-    cold = analyse_positions(x, np.diag([120.0] * 3), t, np.ones(x.shape[1], bool), 500.0,
-                             hop_distance_A=3.0)
+    cold = analyse_positions(
+        x, np.diag([120.0] * 3), t, np.ones(x.shape[1], bool), 500.0, hop_distance_A=3.0
+    )
     assert not cold.diffusive
     arr = md_arrhenius([cold, *runs])
     assert arr.temperatures_K == (600.0, 700.0, 800.0)

@@ -38,13 +38,22 @@ def within(value: float, expected: float, err: float, n_sigma: float = 3.0) -> b
 
 def cubic(a: float = 3.0, barrier: float = 0.3, n_carriers: int = 1):
     edges = [(0, 0, img, barrier) for img in ((1, 0, 0), (0, 1, 0), (0, 0, 1))]
-    return make_network(np.eye(3) * a, [[0, 0, 0]], [0.0], edges, n_carriers, exclusion_radius_A=0.0)
+    return make_network(
+        np.eye(3) * a, [[0, 0, 0]], [0.0], edges, n_carriers, exclusion_radius_A=0.0
+    )
 
 
 def test_one_particle_on_simple_cubic_lattice():
     a, T = 3.0, 300.0
-    res = run_kmc(cubic(a), [T], n_runs=24, hops_per_carrier=20000, supercell=(6, 6, 6),
-                  n_carriers_total=1, seed=1)
+    res = run_kmc(
+        cubic(a),
+        [T],
+        n_runs=24,
+        hops_per_carrier=20000,
+        supercell=(6, 6, 6),
+        n_carriers_total=1,
+        seed=1,
+    )
     p = res.points[0]
     gamma = 6 * k_hop(0.3, T)
     expected = gamma * a * a / 6 * ANGSTROM2_TO_CM2
@@ -54,14 +63,25 @@ def test_one_particle_on_simple_cubic_lattice():
     assert p.d_sigma_cm2_s == pytest.approx(p.d_tracer_cm2_s)
 
 
-def chain(n_cells: int = 1, a: float = 3.0, energies=(0.0,), barrier: float = 0.3, n_carriers: int = 1):
+def chain(
+    n_cells: int = 1, a: float = 3.0, energies=(0.0,), barrier: float = 0.3, n_carriers: int = 1
+):
     """A 1D chain along x (cell length a * len(energies)); the other axes are long and
     carry no hops."""
     m = len(energies)
     frac = [[k / m, 0.0, 0.0] for k in range(m)]
-    edges = [(k, (k + 1) % m, (1 if k == m - 1 else 0, 0, 0), max(energies) + barrier) for k in range(m)]
-    return make_network(np.diag([a * m, 30.0, 30.0]), frac, list(energies), edges, n_carriers,
-                        site_label=[f"E{k}" for k in range(m)], exclusion_radius_A=0.0)
+    edges = [
+        (k, (k + 1) % m, (1 if k == m - 1 else 0, 0, 0), max(energies) + barrier) for k in range(m)
+    ]
+    return make_network(
+        np.diag([a * m, 30.0, 30.0]),
+        frac,
+        list(energies),
+        edges,
+        n_carriers,
+        site_label=[f"E{k}" for k in range(m)],
+        exclusion_radius_A=0.0,
+    )
 
 
 def test_single_file_chain_tracer_vanishes_collective_stays():
@@ -70,8 +90,18 @@ def test_single_file_chain_tracer_vanishes_collective_stays():
     the 3D convention MSD/6t: divided by 3)."""
     a, T, L, n = 3.0, 300.0, 64, 32
     k = k_hop(0.3, T)
-    runs = [run_kmc(chain(a=a), [T], n_runs=24, hops_per_carrier=h, supercell=(L, 1, 1),
-                    n_carriers_total=n, seed=2).points[0] for h in (100, 800)]
+    runs = [
+        run_kmc(
+            chain(a=a),
+            [T],
+            n_runs=24,
+            hops_per_carrier=h,
+            supercell=(L, 1, 1),
+            n_carriers_total=n,
+            seed=2,
+        ).points[0]
+        for h in (100, 800)
+    ]
     c = n / L
     d_j = (1 - c) * k * a * a / 3 * ANGSTROM2_TO_CM2
     for p in runs:
@@ -86,13 +116,27 @@ def test_single_file_chain_tracer_vanishes_collective_stays():
 def test_two_site_energies_boltzmann_and_fermi_dirac():
     T, de = 400.0, 0.05
     kt = K_B_EV_K * T
-    one = run_kmc(chain(energies=(0.0, de)), [T], n_runs=8, hops_per_carrier=4000, supercell=(16, 1, 1),
-                  n_carriers_total=1, seed=3).points[0]
+    one = run_kmc(
+        chain(energies=(0.0, de)),
+        [T],
+        n_runs=8,
+        hops_per_carrier=4000,
+        supercell=(16, 1, 1),
+        n_carriers_total=1,
+        seed=3,
+    ).points[0]
     ratio = one.occupancy["E1"] / one.occupancy["E0"]
     assert ratio == pytest.approx(math.exp(-de / kt), rel=0.1)
     # many particles with exclusion: n/(1-n) ratio is Boltzmann (common chemical potential)
-    many = run_kmc(chain(energies=(0.0, de)), [T], n_runs=8, hops_per_carrier=400, supercell=(32, 1, 1),
-                   n_carriers_total=40, seed=4).points[0]
+    many = run_kmc(
+        chain(energies=(0.0, de)),
+        [T],
+        n_runs=8,
+        hops_per_carrier=400,
+        supercell=(32, 1, 1),
+        n_carriers_total=40,
+        seed=4,
+    ).points[0]
     n0, n1 = many.occupancy["E0"], many.occupancy["E1"]
     assert (n0 + n1) / 2 == pytest.approx(40 / 64, abs=1e-9)
     assert (n1 / (1 - n1)) / (n0 / (1 - n0)) == pytest.approx(math.exp(-de / kt), rel=0.1)
@@ -102,11 +146,26 @@ def test_answer_does_not_depend_on_the_supercell():
     """A 3D network with two site energies and exclusion; 3x3x3 and 4x4x4 agree."""
     a = 3.0
     frac = [[0, 0, 0], [0.5, 0.5, 0.5]]
-    edges = [(0, 1, img, 0.35) for img in
-             ((0, 0, 0), (-1, 0, 0), (0, -1, 0), (0, 0, -1), (-1, -1, 0), (-1, 0, -1), (0, -1, -1), (-1, -1, -1))]
+    edges = [
+        (0, 1, img, 0.35)
+        for img in (
+            (0, 0, 0),
+            (-1, 0, 0),
+            (0, -1, 0),
+            (0, 0, -1),
+            (-1, -1, 0),
+            (-1, 0, -1),
+            (0, -1, -1),
+            (-1, -1, -1),
+        )
+    ]
     net = make_network(np.eye(3) * a * 2, frac, [0.0, 0.04], edges, 1, exclusion_radius_A=0.0)
-    pts = [run_kmc(net, [350.0], n_runs=10, hops_per_carrier=300, supercell=(r, r, r), seed=5).points[0]
-           for r in (3, 4)]
+    pts = [
+        run_kmc(net, [350.0], n_runs=10, hops_per_carrier=300, supercell=(r, r, r), seed=5).points[
+            0
+        ]
+        for r in (3, 4)
+    ]
     d = [p.d_sigma_cm2_s for p in pts]
     err = math.hypot(*(p.d_sigma_err_cm2_s for p in pts))
     assert within(d[0], d[1], err)
@@ -115,8 +174,15 @@ def test_answer_does_not_depend_on_the_supercell():
 
 def test_arrhenius_of_a_single_barrier_network():
     """One barrier, no site energy differences: Ea of sigma T is the barrier."""
-    res = run_kmc(cubic(barrier=0.3), [300.0, 350.0, 400.0], n_runs=6, hops_per_carrier=400,
-                  supercell=(4, 4, 4), n_carriers_total=16, seed=6)
+    res = run_kmc(
+        cubic(barrier=0.3),
+        [300.0, 350.0, 400.0],
+        n_runs=6,
+        hops_per_carrier=400,
+        supercell=(4, 4, 4),
+        n_carriers_total=16,
+        seed=6,
+    )
     assert res.ea_eV == pytest.approx(0.3, abs=3 * res.ea_err_eV + 0.01)
     assert res.sigma_25C_S_cm > 0 and res.points[0].haven_ratio is not None
 
@@ -166,22 +232,39 @@ def test_bad_inputs():
     # one carrier per site: no hop is possible, said (no error, no number)
     res = run_kmc(cubic(n_carriers=1), [300.0, 400.0], n_runs=2, supercell=(2, 2, 2))
     assert all(not p.diffusive and "blocked" in p.note and p.sigma_S_cm == 0.0 for p in res.points)
-    assert res.ea_eV is None and res.sigma_25C_S_cm is None and any("blocked" in w for w in res.warnings)
+    assert (
+        res.ea_eV is None
+        and res.sigma_25C_S_cm is None
+        and any("blocked" in w for w in res.warnings)
+    )
 
 
 def rattler(slow_eV: float, L: float = 6.0):
     """A fast back-and-forth pair 1 A apart (barrier 0.2 eV) in a chain whose cells join
     through a slow hop: per-event statistics are dominated by rattling."""
-    return make_network(np.diag([L, 30.0, 30.0]), [[0, 0, 0], [1 / L, 0, 0]], [0.0, 0.0],
-                        [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), slow_eV)], 1, exclusion_radius_A=0.0)
+    return make_network(
+        np.diag([L, 30.0, 30.0]),
+        [[0, 0, 0], [1 / L, 0, 0]],
+        [0.0, 0.0],
+        [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), slow_eV)],
+        1,
+        exclusion_radius_A=0.0,
+    )
 
 
 def test_rattling_runs_are_extended_until_diffusive():
     """D = k_slow L^2 / 6 (half the time on each site of the pair, each crossing moves L);
     20 events per carrier see almost no crossing, so the run is extended."""
     T, L = 300.0, 6.0
-    res = run_kmc(rattler(0.3, L), [T], n_runs=16, hops_per_carrier=20, supercell=(32, 1, 1),
-                  n_carriers_total=1, seed=1)
+    res = run_kmc(
+        rattler(0.3, L),
+        [T],
+        n_runs=16,
+        hops_per_carrier=20,
+        supercell=(32, 1, 1),
+        n_carriers_total=1,
+        seed=1,
+    )
     p = res.points[0]
     assert p.diffusive and p.hops_per_carrier > 100
     exact = k_hop(0.3, T) * L * L / 6 * ANGSTROM2_TO_CM2
@@ -191,8 +274,16 @@ def test_rattling_runs_are_extended_until_diffusive():
 def test_a_temperature_that_never_becomes_diffusive_is_left_out():
     # plain rates: the superbasin acceleration (tests/transport/test_kmc_superbasin.py)
     # would make this rattler diffusive
-    res = run_kmc(rattler(0.6), [300.0, 1200.0], n_runs=8, hops_per_carrier=40, supercell=(16, 1, 1),
-                  n_carriers_total=1, seed=2, superbasin_ratio=None)
+    res = run_kmc(
+        rattler(0.6),
+        [300.0, 1200.0],
+        n_runs=8,
+        hops_per_carrier=40,
+        supercell=(16, 1, 1),
+        n_carriers_total=1,
+        seed=2,
+        superbasin_ratio=None,
+    )
     cold, hot = res.points
     assert not cold.diffusive and "hop lengths squared" in cold.note
     assert hot.diffusive
@@ -207,7 +298,8 @@ def test_network_of_a_stored_study_without_its_site_network(lzc, orbit_study):
     stored = {k: v for k, v in study.items() if k != "network"}
     rebuilt = network_from_neb_study(stored, lzc).to_dict()
     assert {k: v for k, v in rebuilt.items() if k != "provenance"} == {
-        k: v for k, v in full.to_dict().items() if k != "provenance"}
+        k: v for k, v in full.to_dict().items() if k != "provenance"
+    }
     with pytest.raises(SimulationError, match="give the cell"):
         network_from_neb_study(stored)
     wrong = dict(stored, results=[dict(stored["results"][0], label_initial="Li99")])

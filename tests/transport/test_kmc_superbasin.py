@@ -33,24 +33,47 @@ def k_hop(barrier_eV: float, T: float) -> float:
 
 
 def perc(net):
-    return percolation_energies(net.n_sites, net.edge_a, net.edge_b, net.edge_image, net.edge_saddle_eV)
+    return percolation_energies(
+        net.n_sites, net.edge_a, net.edge_b, net.edge_image, net.edge_saddle_eV
+    )
 
 
 def test_percolation_energies_of_known_networks():
-    cubic = make_network(np.eye(3) * 3, [[0, 0, 0]], [0.0],
-                         [(0, 0, im, 0.3) for im in ((1, 0, 0), (0, 1, 0), (0, 0, 1))], 1)
+    cubic = make_network(
+        np.eye(3) * 3,
+        [[0, 0, 0]],
+        [0.0],
+        [(0, 0, im, 0.3) for im in ((1, 0, 0), (0, 1, 0), (0, 0, 1))],
+        1,
+    )
     assert perc(cubic) == {1: 0.3, 2: 0.3, 3: 0.3}
-    layers = make_network(np.eye(3) * 3, [[0, 0, 0]], [0.0],
-                          [(0, 0, (1, 0, 0), 0.2), (0, 0, (0, 1, 0), 0.25), (0, 0, (0, 0, 1), 0.5)], 1)
+    layers = make_network(
+        np.eye(3) * 3,
+        [[0, 0, 0]],
+        [0.0],
+        [(0, 0, (1, 0, 0), 0.2), (0, 0, (0, 1, 0), 0.25), (0, 0, (0, 0, 1), 0.5)],
+        1,
+    )
     assert perc(layers) == {1: 0.2, 2: 0.25, 3: 0.5}
     # a pair joined inside the cell by a very low saddle spans nothing; the chain spans 1D
     # at its slow hop, and the diagonal hop that closes a loop inside the cell adds nothing
-    chain = make_network(np.diag([6.0, 30, 30]), [[0, 0, 0], [1 / 6, 0, 0]], [0.0, 0.0],
-                         [(0, 1, (0, 0, 0), 0.05), (1, 0, (1, 0, 0), 0.45), (0, 1, (0, 0, 0), 0.1)], 1)
+    chain = make_network(
+        np.diag([6.0, 30, 30]),
+        [[0, 0, 0], [1 / 6, 0, 0]],
+        [0.0, 0.0],
+        [(0, 1, (0, 0, 0), 0.05), (1, 0, (1, 0, 0), 0.45), (0, 1, (0, 0, 0), 0.1)],
+        1,
+    )
     assert perc(chain) == {1: 0.45}
     # two disconnected pairs never span
-    assert perc(make_network(np.eye(3) * 9, [[0, 0, 0], [0.1, 0, 0]], [0.0, 0.0],
-                             [(0, 1, (0, 0, 0), 0.1)], 1)) == {}
+    assert (
+        perc(
+            make_network(
+                np.eye(3) * 9, [[0, 0, 0], [0.1, 0, 0]], [0.0, 0.0], [(0, 1, (0, 0, 0), 0.1)], 1
+            )
+        )
+        == {}
+    )
 
 
 def test_fermi_level_counts_the_carriers():
@@ -65,8 +88,14 @@ def test_fermi_level_counts_the_carriers():
 
 def rattler(fast_eV: float, slow_eV: float, L: float = 6.0):
     """Pairs 1 A apart (fast hop) whose cells join through a slow hop."""
-    return make_network(np.diag([L, 30.0, 30.0]), [[0, 0, 0], [1 / L, 0, 0]], [0.0, 0.0],
-                        [(0, 1, (0, 0, 0), fast_eV), (1, 0, (1, 0, 0), slow_eV)], 1, exclusion_radius_A=0.0)
+    return make_network(
+        np.diag([L, 30.0, 30.0]),
+        [[0, 0, 0], [1 / L, 0, 0]],
+        [0.0, 0.0],
+        [(0, 1, (0, 0, 0), fast_eV), (1, 0, (1, 0, 0), slow_eV)],
+        1,
+        exclusion_radius_A=0.0,
+    )
 
 
 def test_rattling_chain_gives_the_exact_d_only_with_acceleration():
@@ -84,7 +113,9 @@ def test_rattling_chain_gives_the_exact_d_only_with_acceleration():
     # the raised pair is crossed 100x as often as the slow hop: D is low by 1/(1 + 1/100)
     assert abs(fast.d_sigma_cm2_s - exact) <= 3 * fast.d_sigma_err_cm2_s + 0.02 * exact
     assert abs(fast.d_sigma_cm2_s / exact - 1) < 0.3
-    assert fast.superbasin["max_raise_eV"] == pytest.approx(0.4 - K_B_EV_K * T * math.log(100), abs=1e-9)
+    assert fast.superbasin["max_raise_eV"] == pytest.approx(
+        0.4 - K_B_EV_K * T * math.log(100), abs=1e-9
+    )
 
 
 def test_acceleration_keeps_equilibrium_occupations():
@@ -93,21 +124,40 @@ def test_acceleration_keeps_equilibrium_occupations():
     is slowed (both directions by the same factor)."""
     T, de = 350.0, 0.08
     kt = K_B_EV_K * T
-    net = make_network(np.diag([6.0, 30.0, 30.0]), [[0, 0, 0], [0.25, 0, 0]], [0.0, de],
-                       [(0, 1, (0, 0, 0), de + 0.02), (1, 0, (1, 0, 0), 0.45)], 1,
-                       site_label=["deep", "shallow"], exclusion_radius_A=0.0)
+    net = make_network(
+        np.diag([6.0, 30.0, 30.0]),
+        [[0, 0, 0], [0.25, 0, 0]],
+        [0.0, de],
+        [(0, 1, (0, 0, 0), de + 0.02), (1, 0, (1, 0, 0), 0.45)],
+        1,
+        site_label=["deep", "shallow"],
+        exclusion_radius_A=0.0,
+    )
     _, info = superbasin_saddles(net, T, 100.0, n_carriers=0.75)
     assert info["n_raised"] == 1
-    p = run_kmc(net, [T], n_runs=8, hops_per_carrier=400, supercell=(32, 1, 1), n_carriers_total=24,
-                seed=8, superbasin_ratio=100.0).points[0]
+    p = run_kmc(
+        net,
+        [T],
+        n_runs=8,
+        hops_per_carrier=400,
+        supercell=(32, 1, 1),
+        n_carriers_total=24,
+        seed=8,
+        superbasin_ratio=100.0,
+    ).points[0]
     n0, n1 = p.occupancy["deep"], p.occupancy["shallow"]
     assert (n0 + n1) / 2 == pytest.approx(24 / 64, abs=1e-9)
     assert (n1 / (1 - n1)) / (n0 / (1 - n0)) == pytest.approx(math.exp(-de / kt), rel=0.15)
 
 
 def test_a_network_without_superbasins_keeps_its_rates():
-    net = make_network(np.eye(3) * 3, [[0, 0, 0]], [0.0],
-                       [(0, 0, im, 0.3) for im in ((1, 0, 0), (0, 1, 0), (0, 0, 1))], 1)
+    net = make_network(
+        np.eye(3) * 3,
+        [[0, 0, 0]],
+        [0.0],
+        [(0, 0, im, 0.3) for im in ((1, 0, 0), (0, 1, 0), (0, 0, 1))],
+        1,
+    )
     kw = dict(n_runs=4, hops_per_carrier=100, supercell=(4, 4, 4), n_carriers_total=8, seed=9)
     a = run_kmc(net, [350.0], superbasin_ratio=100.0, **kw).points[0]
     b = run_kmc(net, [350.0], superbasin_ratio=None, **kw).points[0]

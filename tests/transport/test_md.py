@@ -49,8 +49,16 @@ def test_interrupted_run_resumes_to_the_same_trajectory(tmp_path):
 
 
 def test_bussi_conserved_energy_and_temperature(tmp_path):
-    res = run_md(cu(), 400, 200, tmp_path / "t.traj", calculator=EMT(), timestep_fs=2.0,
-                 thermostat_time_fs=20, seed=1)
+    res = run_md(
+        cu(),
+        400,
+        200,
+        tmp_path / "t.traj",
+        calculator=EMT(),
+        timestep_fs=2.0,
+        thermostat_time_fs=20,
+        seed=1,
+    )
     assert res.conserved_drift_eV_atom is not None and res.conserved_drift_eV_atom < 0.01
     assert 250 < res.mean_temperature_K < 550
     assert res.provenance.seed == 1 and res.provenance.parameters["thermostat"] == "bussi"
@@ -58,8 +66,17 @@ def test_bussi_conserved_energy_and_temperature(tmp_path):
 
 def test_li_only_mobile_keeps_framework_fixed(tmp_path):
     atoms = bulk("LiCl", "rocksalt", a=5.13, cubic=True)
-    res = run_md(atoms, 600, 10, tmp_path / "li.traj", model="chgnet", mobile="li", interval=5,
-                 thermostat="langevin", seed=0)
+    res = run_md(
+        atoms,
+        600,
+        10,
+        tmp_path / "li.traj",
+        model="chgnet",
+        mobile="li",
+        interval=5,
+        thermostat="langevin",
+        seed=0,
+    )
     assert res.mobile == "li" and res.n_mobile == 4 and res.conserved_drift_eV_atom is None
     frames = Trajectory(str(tmp_path / "li.traj"))
     cl = np.array(frames[0].get_chemical_symbols()) == "Cl"
@@ -75,11 +92,27 @@ def test_unphysical_runs_are_stopped(tmp_path):
         run_md(squeezed, 300, 5, tmp_path / "a.traj", calculator=EMT())
     with pytest.raises(SimulationError, match="ran away"):
         # a broken, non-conservative model that pushes atoms along their velocities
-        run_md(cu(), 300, 200, tmp_path / "b.traj", calculator=AntiFriction(), interval=5,
-               thermostat="langevin", thermostat_time_fs=1e6)
+        run_md(
+            cu(),
+            300,
+            200,
+            tmp_path / "b.traj",
+            calculator=AntiFriction(),
+            interval=5,
+            thermostat="langevin",
+            thermostat_time_fs=1e6,
+        )
     with pytest.raises(SimulationError, match="drifted"):
-        run_md(cu(), 300, 50, tmp_path / "c.traj", calculator=EMT(), timestep_fs=8.0,
-               interval=5, max_drift_eV_atom=1e-4)
+        run_md(
+            cu(),
+            300,
+            50,
+            tmp_path / "c.traj",
+            calculator=EMT(),
+            timestep_fs=8.0,
+            interval=5,
+            max_drift_eV_atom=1e-4,
+        )
     with pytest.raises(SimulationError, match="thermostat"):
         run_md(cu(), 300, 5, tmp_path / "d.traj", calculator=EMT(), thermostat="berendsen")
 

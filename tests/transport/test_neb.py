@@ -38,8 +38,9 @@ class BornMayer(Calculator):
 
 def licl_with_vacancy() -> Structure:
     """2x2x2 primitive rock-salt LiCl (16 atoms) minus one Li: 15 atoms, cell 7.27 A."""
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"],
-                                  [[0, 0, 0], [0.5, 0, 0]]).get_primitive_structure()
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
+    ).get_primitive_structure()
     s.make_supercell([2, 2, 2])
     s.remove_sites([next(i for i, x in enumerate(s) if x.specie.symbol == "Li")])
     return s
@@ -83,7 +84,9 @@ def test_vacancy_hop_between_equivalent_sites_is_symmetric():
     s = licl_with_vacancy()
     net = site_network(s, interstitials=False)
     (hop,) = net.distinct_hops(vacancy=True)
-    r = neb_hop(caged(s), hop, network=net, calculator=BornMayer(), n_images=5, fmax=0.02, steps=600)
+    r = neb_hop(
+        caged(s), hop, network=net, calculator=BornMayer(), n_images=5, fmax=0.02, steps=600
+    )
     assert r.converged and r.endpoints_ok
     e = np.array(r.energies_eV)
     assert e[0] == 0.0
@@ -141,7 +144,9 @@ def test_endpoints_must_match():
 
 
 def test_no_vacancy_no_neb():
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]])
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
+    )
     with pytest.raises(SimulationError, match="empty site"):
         neb_study(s, calculator=BornMayer(), interstitials=False)
 
@@ -160,5 +165,6 @@ def test_tiny_chgnet_neb_licl_vacancy_hop():
     assert 0.1 < r.barrier_forward_eV < 1.5
     # one hop class; it percolates in 3D at its own barrier
     assert st.percolation is not None
-    assert st.percolation.ea_3d_eV == pytest.approx(max(r.barrier_forward_eV, r.barrier_backward_eV))
-
+    assert st.percolation.ea_3d_eV == pytest.approx(
+        max(r.barrier_forward_eV, r.barrier_backward_eV)
+    )

@@ -46,7 +46,9 @@ class PairBM(Calculator):
 
     implemented_properties = ["energy", "forces"]
 
-    def __init__(self, params: dict[tuple[int, int], tuple[float, float]], cutoff_A: float = 5.0) -> None:
+    def __init__(
+        self, params: dict[tuple[int, int], tuple[float, float]], cutoff_A: float = 5.0
+    ) -> None:
         super().__init__()
         self.params, self.rc = params, cutoff_A
 
@@ -71,8 +73,9 @@ WITH_LI_LI = {**LI_CL, (3, 3): (50.0, 0.6)}
 
 def rocksalt_cell(n_li: int | None = None) -> Structure:
     """2x2x2 primitive rock-salt LiCl (8 Cl) with one Li removed, or only ``n_li`` Li kept."""
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(A_LICL), ["Li", "Cl"],
-                                  [[0, 0, 0], [0.5, 0, 0]]).get_primitive_structure()
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(A_LICL), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
+    ).get_primitive_structure()
     s.make_supercell([2, 2, 2])
     li = [i for i, x in enumerate(s) if x.specie.symbol == "Li"]
     s.remove_sites(li[:1] if n_li is None else li[n_li:])
@@ -80,9 +83,13 @@ def rocksalt_cell(n_li: int | None = None) -> Structure:
 
 
 def path_of(s: Structure, moving_only: bool):
-    """(atoms with the frozen atoms fixed, network, hop in, hop out, moving Li, a, i, b positions)."""
+    """The study's pieces.
+
+    (atoms with the frozen atoms fixed, network, hop in, hop out, moving Li, a, i, b
+    positions).
+    """
     net = site_network(s, interstitials=True)
-    (h1, h2, i_site), = interstitial_paths(net)  # one class: Li1 -> i1 -> Li1
+    ((h1, h2, i_site),) = interstitial_paths(net)  # one class: Li1 -> i1 -> Li1
     atoms = to_atoms(s)
     a = h1.site_a if h1.site_b == i_site else h1.site_b
     li = net.sites[a].occupant
@@ -116,29 +123,43 @@ def test_one_li_in_a_rigid_lattice_follows_the_symmetry_axes(n_images):
     length = 2 * OCT_TET_A
 
     def on_polyline(s: float) -> np.ndarray:
-        return pa + (pi - pa) * s / OCT_TET_A if s <= OCT_TET_A else pi + (pb - pi) * (s - OCT_TET_A) / OCT_TET_A
+        return (
+            pa + (pi - pa) * s / OCT_TET_A
+            if s <= OCT_TET_A
+            else pi + (pb - pi) * (s - OCT_TET_A) / OCT_TET_A
+        )
 
-    opt = minimize_scalar(lambda t: -energy_with_li_at(atoms, calc, li, pa + t * (pi - pa)),
-                          bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-9})
+    opt = minimize_scalar(
+        lambda t: -energy_with_li_at(atoms, calc, li, pa + t * (pi - pa)),
+        bounds=(0.0, 1.0),
+        method="bounded",
+        options={"xatol": 1e-9},
+    )
     e_saddle, t_saddle = -opt.fun - e0, float(opt.x)
     e_tet = energy_with_li_at(atoms, calc, li, pi) - e0
     assert 0 < e_tet < e_saddle  # the interstitial is a minimum between two saddles
 
-    r = neb_path(atoms, h1, h2, net, calc, n_images=n_images, fmax=0.01, steps=600, endpoint_fmax=0.005)
+    r = neb_path(
+        atoms, h1, h2, net, calc, n_images=n_images, fmax=0.01, steps=600, endpoint_fmax=0.005
+    )
     assert r.converged and r.endpoints_ok and r.mechanism == "interstitial" and r.via == ("i1",)
     assert r.provenance.parameters["bands"] == 2  # split at the interstitial minimum
     s, e = np.array(r.reaction_coordinate_A), np.array(r.energies_eV)
     # the Li travelled the two straight segments, no detour
     assert s[-1] == pytest.approx(length, abs=2e-3)
     # every image lies on the analytic profile, which is symmetric: E(s) = E(L - s)
-    exact = np.array([energy_with_li_at(atoms, calc, li, on_polyline(min(x, length))) - e0 for x in s])
+    exact = np.array(
+        [energy_with_li_at(atoms, calc, li, on_polyline(min(x, length))) - e0 for x in s]
+    )
     np.testing.assert_allclose(e, exact, atol=3e-3)
     # stationary points: two equal saddles placed symmetrically, the interstitial in the middle
     mid = int(np.argmin(np.abs(s - length / 2)))
     assert s[mid] == pytest.approx(length / 2, abs=2e-3)
     assert e[mid] == pytest.approx(e_tet, abs=1e-3)
     left, right = int(np.argmax(e[:mid])), mid + int(np.argmax(e[mid:]))
-    assert e[left] == pytest.approx(e_saddle, abs=1e-3) and e[right] == pytest.approx(e_saddle, abs=1e-3)
+    assert e[left] == pytest.approx(e_saddle, abs=1e-3) and e[right] == pytest.approx(
+        e_saddle, abs=1e-3
+    )
     assert s[left] == pytest.approx(t_saddle * OCT_TET_A, abs=0.02)
     assert s[left] + s[right] == pytest.approx(length, abs=0.02)
     assert r.barrier_forward_eV == pytest.approx(e_saddle, abs=1e-3)
@@ -155,8 +176,10 @@ def test_relaxing_cell_barrier_is_symmetric_and_independent_of_the_image_count()
     """
     atoms, net, h1, h2, li, pa, pi, pb = path_of(rocksalt_cell(), moving_only=False)
     calc = PairBM(LI_CL)
-    res = [neb_path(atoms, h1, h2, net, calc, n_images=n, fmax=0.01, steps=600, endpoint_fmax=0.005)
-           for n in (4, 5)]
+    res = [
+        neb_path(atoms, h1, h2, net, calc, n_images=n, fmax=0.01, steps=600, endpoint_fmax=0.005)
+        for n in (4, 5)
+    ]
     for r in res:
         assert r.converged and r.endpoints_ok and r.provenance.parameters["bands"] == 2
         s, e = np.array(r.reaction_coordinate_A), np.array(r.energies_eV)
@@ -174,7 +197,9 @@ def test_relaxing_cell_barrier_is_symmetric_and_independent_of_the_image_count()
         ref, conv, _ = relax_fixed_cell(trial, calc, fmax=0.002, steps=1000)
         init, _, _ = relax_fixed_cell(atoms, calc, fmax=0.002, steps=1000)
         assert conv
-        assert e[mid] == pytest.approx(ref.get_potential_energy() - init.get_potential_energy(), abs=2e-3)
+        assert e[mid] == pytest.approx(
+            ref.get_potential_energy() - init.get_potential_energy(), abs=2e-3
+        )
     assert res[0].barrier_forward_eV == pytest.approx(res[1].barrier_forward_eV, abs=2e-3)
 
 
@@ -187,8 +212,9 @@ def test_interstitial_in_the_saddle_region_gives_one_band_with_the_mirror_plane_
     """
     atoms, net, h1, h2, li, pa, pi, pb = path_of(rocksalt_cell(), moving_only=True)
     calc = PairBM(WITH_LI_LI)
-    assert energy_with_li_at(atoms, calc, li, pi - INTERSTITIAL_NUDGE_A * (pi - pa) / OCT_TET_A) < \
-        energy_with_li_at(atoms, calc, li, pi)
+    assert energy_with_li_at(
+        atoms, calc, li, pi - INTERSTITIAL_NUDGE_A * (pi - pa) / OCT_TET_A
+    ) < energy_with_li_at(atoms, calc, li, pi)
     r = neb_path(atoms, h1, h2, net, calc, n_images=5, fmax=0.01, steps=600, endpoint_fmax=0.005)
     assert r.converged and r.endpoints_ok
     assert "bands" not in r.provenance.parameters
@@ -264,7 +290,10 @@ def _ase_band(initial, final, calc, n_images, fmax, steps, via=None):
 
 
 def _ase_study_path(atoms, calc, n_images, fmax, steps, efmax, case):
-    """Oracle for one hop or path of a study: the library's hop geometry, ASE's optimisers and NEB."""
+    """Oracle for one hop or path of a study.
+
+    The library's hop geometry, ASE's optimisers and NEB.
+    """
     from halidelab.transport.hops import hop_endpoints, intermediate_minimum, path_plan, select_hops
 
     net = site_network(to_structure(atoms), interstitials=case != "vacancy hop")
@@ -294,7 +323,9 @@ def test_study_follows_ase_neb(case):
     """
     params = WITH_LI_LI if case == "one band" else LI_CL
     atoms, *_ = path_of(rocksalt_cell(), moving_only=case == "one band")
-    kw = dict(n_images=4, fmax=0.01, steps=600, endpoint_fmax=0.005, interstitials=case != "vacancy hop")
+    kw = dict(
+        n_images=4, fmax=0.01, steps=600, endpoint_fmax=0.005, interstitials=case != "vacancy hop"
+    )
     study = neb_study(atoms, calculator=PairBM(params), **kw)
     e_ref, conv_ref = _ase_study_path(atoms, PairBM(params), 4, 0.01, 600, 0.005, case)
     (y,) = study.results
@@ -310,7 +341,10 @@ def test_study_follows_ase_neb(case):
     assert study.provenance.parameters["n_bands"] == (2 if case == "two bands" else 1)
     if case == "two bands":  # the interstitial minimum is a site of the in-plane chain
         (c,) = [c for c in study.chains if c.site_labels == ("Li1", "i1", "Li1")]
-        assert c.site_energies_eV[1] == pytest.approx(ey[y.n_images // 2 + 1]) and c.site_energies_eV[1] > 0
+        assert (
+            c.site_energies_eV[1] == pytest.approx(ey[y.n_images // 2 + 1])
+            and c.site_energies_eV[1] > 0
+        )
         assert c.barrier_eV == pytest.approx(max(y.barrier_forward_eV, y.barrier_backward_eV))
 
 

@@ -22,8 +22,13 @@ def no_network(monkeypatch):
 
 
 def test_registry_names_and_versions():
-    assert {"chgnet", "sevennet-0", "sevennet-0-22may2024", "sevennet-l3i5",
-            "sevennet-mf-0"} <= set(available_models())
+    assert {
+        "chgnet",
+        "sevennet-0",
+        "sevennet-0-22may2024",
+        "sevennet-l3i5",
+        "sevennet-mf-0",
+    } <= set(available_models())
     info = model_info("sevennet-0")
     assert info["version"] == "SevenNet_0__11Jul2024" and info["checkpoint"].endswith(".pth")
     assert model_info("chgnet")["version"] == "CHGNet-0.3.0"

@@ -61,7 +61,9 @@ def test_vegard_trend_says_either_way():
 
 def test_series_br_for_cl_expands_licl():
     # LiCl -> LiCl(1-x)Br(x): Br- is larger than Cl-, the lattice must expand
-    base = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3])
+    base = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    )
     series = []
     for k in range(3):
         s = base.copy()

@@ -20,7 +20,9 @@ from halidelab.transport.sites import SiteNetwork, find_holes, site_network
 
 
 def rocksalt(prim: bool = False) -> Structure:
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]])
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
+    )
     return s.get_primitive_structure() if prim else s
 
 
@@ -95,15 +97,19 @@ def test_rocksalt_has_one_distinct_vacancy_hop(prim):
     net_i = site_network(rocksalt(prim))
     assert net_i.n_parent_classes == 1
     assert {h.kind for h in net_i.hops} == {"oct-tet"}
-    assert Counter(s.kind for s in net_i.sites) == {"oct": 4 // (4 if prim else 1), "tet": 8 // (4 if prim else 1)}
+    assert Counter(s.kind for s in net_i.sites) == {
+        "oct": 4 // (4 if prim else 1),
+        "tet": 8 // (4 if prim else 1),
+    }
 
 
 def test_doping_splits_hop_classes_by_environment():
     from halidelab.composition import Substitution, design_composition
     from halidelab.structures.models import build_models
 
-    s = build_models(design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2)), n_configs=1,
-                     seed=0).structures[0]
+    s = build_models(
+        design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2)), n_configs=1, seed=0
+    ).structures[0]
     net = site_network(s)
     assert net.framework_space_group.startswith("P-3m1")  # Nb mapped onto Zr: the parent framework
     assert net.n_parent_classes == 4
@@ -141,17 +147,28 @@ def test_periodic_dimension_of_synthetic_lattices():
 
 
 def test_percolation_thresholds_follow_the_barriers():
-    edges = [(0, 1, (0, 0, 0), 0.25), (1, 0, (0, 0, 1), 0.25),  # fast c chain
-             (0, 0, (1, 0, 0), 0.5), (0, 0, (0, 1, 0), 0.6)]  # slower in-plane hops
+    edges = [
+        (0, 1, (0, 0, 0), 0.25),
+        (1, 0, (0, 0, 1), 0.25),  # fast c chain
+        (0, 0, (1, 0, 0), 0.5),
+        (0, 0, (0, 1, 0), 0.6),
+    ]  # slower in-plane hops
     th = percolation_thresholds(edges)
     assert th == {1: 0.25, 2: 0.5, 3: 0.6}
     assert percolation_thresholds(edges[:2]) == {1: 0.25, 2: None, 3: None}
 
 
 def _res(a, b, fwd, de, direction="c", conv=True, cls=0):
-    return SimpleNamespace(label_initial=a, label_final=b, barrier_forward_eV=fwd,
-                           barrier_backward_eV=fwd - de, delta_e_eV=de, direction=direction,
-                           converged=conv, parent_class=cls)
+    return SimpleNamespace(
+        label_initial=a,
+        label_final=b,
+        barrier_forward_eV=fwd,
+        barrier_backward_eV=fwd - de,
+        delta_e_eV=de,
+        direction=direction,
+        converged=conv,
+        parent_class=cls,
+    )
 
 
 def test_chain_barrier_is_highest_saddle_above_lowest_site():
@@ -181,8 +198,9 @@ def test_distorted_doped_cell_keeps_its_empty_li_sites():
     from halidelab.structures.prototypes import read_structure
     from halidelab.transport.sites import _site_network, site_network
 
-    s = read_structure(Path(__file__).resolve().parents[1] / "data"
-                       / "Li5Zr2NbCl18_P-3m1_chgnet_relaxed.cif")
+    s = read_structure(
+        Path(__file__).resolve().parents[1] / "data" / "Li5Zr2NbCl18_P-3m1_chgnet_relaxed.cif"
+    )
     tight = _site_network(s, symprec=0.2)
     assert not [x for x in tight.sites if x.role == "li" and x.occupant is None]  # the failure
     net = site_network(s)
@@ -205,10 +223,15 @@ def test_relaxed_x04_supercell_keeps_the_framework_hop_classes():
     from halidelab.structures.prototypes import read_structure
     from halidelab.transport.sites import site_network
 
-    relaxed = read_structure(Path(__file__).resolve().parents[1] / "data"
-                             / "Li1.6Zr0.6Nb0.4Cl6_129at_chgnet_relaxed.cif")
-    model = build_models(design_composition("Li2ZrCl6", [Substitution("Nb", "Zr", 0.4)]), max_atoms=140,
-                         n_configs=1, seed=0).structures[0]
+    relaxed = read_structure(
+        Path(__file__).resolve().parents[1] / "data" / "Li1.6Zr0.6Nb0.4Cl6_129at_chgnet_relaxed.cif"
+    )
+    model = build_models(
+        design_composition("Li2ZrCl6", [Substitution("Nb", "Zr", 0.4)]),
+        max_atoms=140,
+        n_configs=1,
+        seed=0,
+    ).structures[0]
     assert len(model) == len(relaxed) == 129
     ref, net = site_network(model), site_network(relaxed)
     n_li = sum(x.role == "li" for x in ref.sites)

@@ -53,7 +53,9 @@ def test_simpler_map_wins_ties():
     x = np.array([0.2, 0.3, 0.45, 0.5, 0.61])
     mats = [f"m{i}" for i in range(5)]
     offset = calibrate("ea_eV", "bvse", "-", x, x + 0.2, mats, ["LiAlCl4"] * 5, SHA)
-    assert offset.kind == "offset" and offset.a == pytest.approx(0.2)   # linear fits as well: not chosen
+    assert offset.kind == "offset" and offset.a == pytest.approx(
+        0.2
+    )  # linear fits as well: not chosen
     ident = calibrate("ea_eV", "bvse", "-", x, x, mats, ["LiAlCl4"] * 5, SHA)
     assert ident.kind == "none" and ident.loo_mae == pytest.approx(0.0)
 
@@ -78,13 +80,13 @@ def test_leave_one_out_never_sees_the_held_out_material():
 def test_a_reference_material_is_calibrated_with_the_map_that_excluded_it():
     x = np.array([0.2, 0.3, 0.4, 0.5, 0.35])
     y = 0.1 + x
-    y[4] += 0.3                                           # Li3InCl6 lies off the others' line
+    y[4] += 0.3  # Li3InCl6 lies off the others' line
     mats = ["m0", "m1", "m2", "m3", "lic"]
     comps = ["LiAlCl4", "Li2MgCl4", "Li3YBr6", "Li6NBr3", "Li3InCl6"]
     cal = calibrate("ea_eV", "neb", "chgnet", x, y, mats, comps, SHA)
     assert cal.kind == "offset"
     own = cal.apply(0.35, material="lic")
-    assert own.calibrated == pytest.approx(0.35 + 0.1)    # offset fitted without Li3InCl6
+    assert own.calibrated == pytest.approx(0.35 + 0.1)  # offset fitted without Li3InCl6
     assert "without Li3InCl6" in own.map_used
     by_comp = cal.apply(0.35, composition="Li6In2Cl12")  # same composition, other formula unit
     assert by_comp.calibrated == pytest.approx(own.calibrated)
@@ -98,7 +100,7 @@ def test_interval_combines_loo_scatter_and_ensemble_spread():
     h0 = cal.apply(0.3).half_width
     s = cal.residual_sd
     h1 = cal.apply(0.3, spread=s).half_width
-    assert h1 / h0 == pytest.approx(np.sqrt(1 + cal.b ** 2))
+    assert h1 / h0 == pytest.approx(np.sqrt(1 + cal.b**2))
     with pytest.raises(CalibrationError):
         cal.apply(0.3, spread=-0.1)
     with pytest.raises(CalibrationError):
@@ -107,9 +109,17 @@ def test_interval_combines_loo_scatter_and_ensemble_spread():
 
 def test_out_of_domain_by_composition_distance():
     x, y, _, _ = _synthetic(4, 0.0, 1.0, 0.01, seed=4)
-    cal = calibrate("log10_sigma_S_cm", "prior", "-", x, y, ["a", "b", "c", "d"],
-                    ["Li3InCl6", "Li3YCl6", "Li2ZrCl6", "LiAlCl4"], SHA)
-    near = cal.apply(-3.0, composition="Li3ScCl6")        # 0.1 from Li3InCl6
+    cal = calibrate(
+        "log10_sigma_S_cm",
+        "prior",
+        "-",
+        x,
+        y,
+        ["a", "b", "c", "d"],
+        ["Li3InCl6", "Li3YCl6", "Li2ZrCl6", "LiAlCl4"],
+        SHA,
+    )
+    near = cal.apply(-3.0, composition="Li3ScCl6")  # 0.1 from Li3InCl6
     assert not near.out_of_domain and near.nearest_reference in ("Li3InCl6", "Li3YCl6")
     far = cal.apply(-3.0, composition="Li3PS4")
     assert far.out_of_domain and far.distance > cal.domain_distance
@@ -117,9 +127,20 @@ def test_out_of_domain_by_composition_distance():
 
 def test_too_few_materials_or_repeated_materials_are_refused():
     with pytest.raises(CalibrationError, match="at least 4"):
-        calibrate("ea_eV", "bvse", "-", [0.1, 0.2, 0.3], [0.2, 0.3, 0.4], ["a", "b", "c"], ["Li3YCl6"] * 3, SHA)
+        calibrate(
+            "ea_eV",
+            "bvse",
+            "-",
+            [0.1, 0.2, 0.3],
+            [0.2, 0.3, 0.4],
+            ["a", "b", "c"],
+            ["Li3YCl6"] * 3,
+            SHA,
+        )
     with pytest.raises(CalibrationError, match="once"):
-        calibrate("ea_eV", "bvse", "-", [0.1] * 4, [0.2] * 4, ["a", "a", "b", "c"], ["Li3YCl6"] * 4, SHA)
+        calibrate(
+            "ea_eV", "bvse", "-", [0.1] * 4, [0.2] * 4, ["a", "a", "b", "c"], ["Li3YCl6"] * 4, SHA
+        )
 
 
 @pytest.fixture
@@ -151,7 +172,7 @@ def test_corrupted_files_are_refused_with_one_line(saved, tmp_path):
         load_calibration(trunc)
     assert "corrupted" in _one_line(exc)
     doc = json.loads(text)
-    doc["calibration"]["a"] += 0.1                         # valid JSON, edited value
+    doc["calibration"]["a"] += 0.1  # valid JSON, edited value
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(doc))
     with pytest.raises(CalibrationError) as exc:
@@ -165,12 +186,15 @@ def test_corrupted_files_are_refused_with_one_line(saved, tmp_path):
         load_calibration(tmp_path / "missing.json")
 
 
-@pytest.mark.parametrize("kwargs,words", [
-    ({"reference_sha256": "b" * 64}, "reference set"),
-    ({"model": "sevennet-0"}, "model chgnet, not sevennet-0"),
-    ({"tier": "bvse"}, "tier neb, not bvse"),
-    ({"target": "log10_sigma_S_cm"}, "target ea_eV"),
-])
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        ({"reference_sha256": "b" * 64}, "reference set"),
+        ({"model": "sevennet-0"}, "model chgnet, not sevennet-0"),
+        ({"tier": "bvse"}, "tier neb, not bvse"),
+        ({"target": "log10_sigma_S_cm"}, "target ea_eV"),
+    ],
+)
 def test_mismatched_files_are_refused(saved, kwargs, words):
     _, path = saved
     with pytest.raises(CalibrationError) as exc:
@@ -184,11 +208,24 @@ def test_a_backwards_tier_gets_a_negative_slope_and_says_so(tmp_path):
     from halidelab.validation.run import _score
 
     x = np.linspace(-7.0, -2.0, 8)
-    y = -4.0 - 0.5 * (x + 4.5)                       # measured falls as predicted rises
-    rows = [{"tier": "bvse", "model": "chgnet", "material": f"m{i}", "composition": "Li3YCl6",
-             "pred_log10_sigma_S_cm": xi, "measured_log10_sigma_S_cm": yi, "censored": False,
-             "pred_ea_eV": None, "measured_ea_eV": None, "in_prior_training": False, "computed": True,
-             "wall_s": 1.0} for i, (xi, yi) in enumerate(zip(x, y, strict=True))]
+    y = -4.0 - 0.5 * (x + 4.5)  # measured falls as predicted rises
+    rows = [
+        {
+            "tier": "bvse",
+            "model": "chgnet",
+            "material": f"m{i}",
+            "composition": "Li3YCl6",
+            "pred_log10_sigma_S_cm": xi,
+            "measured_log10_sigma_S_cm": yi,
+            "censored": False,
+            "pred_ea_eV": None,
+            "measured_ea_eV": None,
+            "in_prior_training": False,
+            "computed": True,
+            "wall_s": 1.0,
+        }
+        for i, (xi, yi) in enumerate(zip(x, y, strict=True))
+    ]
     metrics, cals = _score(rows, ("bvse",), ("chgnet",), SHA, None)
     cal = cals[("bvse", "chgnet", "log10_sigma_S_cm")]
     assert cal.kind == "linear" and cal.b == pytest.approx(-0.5)

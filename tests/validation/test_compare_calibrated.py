@@ -45,8 +45,12 @@ def base_store(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("cal") / "base.sqlite"
     store = Store(path)
-    run_screen(candidate_grid(PARENT, ["Nb"], [0.2], ["Zr"]), store,
-               ScreenSettings(n_configs=3, tiers=("rules", "models"), max_atoms=60), progress=False)
+    run_screen(
+        candidate_grid(PARENT, ["Nb"], [0.2], ["Zr"]),
+        store,
+        ScreenSettings(n_configs=3, tiers=("rules", "models"), max_atoms=60),
+        progress=False,
+    )
     return path
 
 
@@ -65,7 +69,9 @@ def _relaxed(s: dict, i: int) -> dict:
     return st.as_dict()
 
 
-def make_store(base, path, bvse=None, neb=None, kmc=None, prior=None, model="chgnet", relax=True) -> Store:
+def make_store(
+    base, path, bvse=None, neb=None, kmc=None, prior=None, model="chgnet", relax=True
+) -> Store:
     """Copy of the base store with synthetic results.
 
     bvse, neb : {formula: [3D barrier of each ordering, eV]}
@@ -88,29 +94,75 @@ def make_store(base, path, bvse=None, neb=None, kmc=None, prior=None, model="chg
             target = s
             if relax:
                 target = _relaxed(s, i)
-                put("relax", {"structure": s, "model": model},
-                    {"structure": target, "energy_per_atom_eV": -4.0 - 0.001 * i, "converged": True,
-                     "provenance": {"method": "relax", "model": model}})
+                put(
+                    "relax",
+                    {"structure": s, "model": model},
+                    {
+                        "structure": target,
+                        "energy_per_atom_eV": -4.0 - 0.001 * i,
+                        "converged": True,
+                        "provenance": {"method": "relax", "model": model},
+                    },
+                )
             if bvse and formula in bvse:
                 e = bvse[formula][i]
-                put("bvse", {"structure": target, "resolution_A": 0.25},
-                    {"e_1d_eV": e - 0.1, "e_2d_eV": e, "e_3d_eV": e, "e_max_eV": 5.0, "resolution_A": 0.25,
-                     "formula": formula})
+                put(
+                    "bvse",
+                    {"structure": target, "resolution_A": 0.25},
+                    {
+                        "e_1d_eV": e - 0.1,
+                        "e_2d_eV": e,
+                        "e_3d_eV": e,
+                        "e_max_eV": 5.0,
+                        "resolution_A": 0.25,
+                        "formula": formula,
+                    },
+                )
             if neb and formula in neb:
-                put("neb", {"structure": target, "model": model},
-                    {"percolation": {"ea_1d_eV": neb[formula][i] - 0.1, "ea_3d_eV": neb[formula][i]},
-                     "all_converged": True, "results": [], "provenance": {"method": "ci-neb-study", "model": model}})
+                put(
+                    "neb",
+                    {"structure": target, "model": model},
+                    {
+                        "percolation": {
+                            "ea_1d_eV": neb[formula][i] - 0.1,
+                            "ea_3d_eV": neb[formula][i],
+                        },
+                        "all_converged": True,
+                        "results": [],
+                        "provenance": {"method": "ci-neb-study", "model": model},
+                    },
+                )
             if kmc and formula in kmc:
                 s25, lo, hi, ea, ea_err = kmc[formula][i]
-                put("kmc", {"structure": target, "source": "bvse"},
-                    {"network": {"source": "bvse"},
-                     "kmc": {"sigma_25C_S_cm": s25, "sigma_25C_low_S_cm": lo, "sigma_25C_high_S_cm": hi,
-                             "ea_eV": ea, "ea_err_eV": ea_err, "points": []}})
+                put(
+                    "kmc",
+                    {"structure": target, "source": "bvse"},
+                    {
+                        "network": {"source": "bvse"},
+                        "kmc": {
+                            "sigma_25C_S_cm": s25,
+                            "sigma_25C_low_S_cm": lo,
+                            "sigma_25C_high_S_cm": hi,
+                            "ea_eV": ea,
+                            "ea_err_eV": ea_err,
+                            "points": [],
+                        },
+                    },
+                )
         if prior and formula in prior:
             v, lo, hi = prior[formula]
-            put("prior", {"formula": formula},
-                {"formula": formula, "log10_sigma_S_cm": v, "log10_sigma_low_S_cm": lo,
-                 "log10_sigma_high_S_cm": hi, "temperature_K": 298.15, "in_domain": True})
+            put(
+                "prior",
+                {"formula": formula},
+                {
+                    "formula": formula,
+                    "log10_sigma_S_cm": v,
+                    "log10_sigma_low_S_cm": lo,
+                    "log10_sigma_high_S_cm": hi,
+                    "temperature_K": 298.15,
+                    "in_domain": True,
+                },
+            )
     return store
 
 
@@ -143,7 +195,9 @@ def loo_rms(x, y):
 
 
 def half_width(x, y, b, spread, level=0.9, params=2):
-    return student_t.ppf(0.5 + level / 2, len(x) - params) * math.sqrt(loo_rms(x, y) ** 2 + (b * spread) ** 2)
+    return student_t.ppf(0.5 + level / 2, len(x) - params) * math.sqrt(
+        loo_rms(x, y) ** 2 + (b * spread) ** 2
+    )
 
 
 def tv_distance(a: str, b: str) -> float:
@@ -152,7 +206,11 @@ def tv_distance(a: str, b: str) -> float:
 
 
 def entry(rec, tier, target, model="chgnet"):
-    (e,) = [e for e in rec["calibrated"] if (e["tier"], e["target"], e["model"]) == (tier, target, model)]
+    (e,) = [
+        e
+        for e in rec["calibrated"]
+        if (e["tier"], e["target"], e["model"]) == (tier, target, model)
+    ]
     return e
 
 
@@ -172,7 +230,9 @@ def test_calibrated_barrier_is_the_known_map_of_the_ensemble_mean(base_store, tm
     e = entry(rec, "bvse", "ea_eV")
     a, b = line(x, y)
     raw = np.mean(BVSE[DOPED])
-    assert e["applied"] and e["raw"] == pytest.approx(raw) and rec["bvse_3d_eV"] == pytest.approx(raw)
+    assert (
+        e["applied"] and e["raw"] == pytest.approx(raw) and rec["bvse_3d_eV"] == pytest.approx(raw)
+    )
     assert e["calibrated"] == pytest.approx(a + b * raw, abs=1e-9)
     assert b == pytest.approx(2.0, abs=0.2)  # the synthetic truth, within the noise
     sd = np.std(BVSE[DOPED], ddof=1)
@@ -180,14 +240,18 @@ def test_calibrated_barrier_is_the_known_map_of_the_ensemble_mean(base_store, tm
     assert e["high"] - e["low"] == pytest.approx(2 * half_width(x, y, b, sd), rel=1e-9)
     assert e["low"] < e["calibrated"] < e["high"] and e["map_used"] == "all materials"
     assert not e["out_of_domain"]
-    assert e["nearest_reference"] == PARENT and e["distance"] == pytest.approx(tv_distance(DOPED, PARENT))
+    assert e["nearest_reference"] == PARENT and e["distance"] == pytest.approx(
+        tv_distance(DOPED, PARENT)
+    )
 
 
 def test_arrhenius_sigma_is_calibrated_from_each_orderings_structure(base_store, tmp_path, sha):
     """log10 sigma from BVSE barriers: per ordering, the random-walk Nernst-Einstein
     estimate with that ordering's Li density (a = 3 A, nu0 = 1e13 Hz), then the mean."""
     store = make_store(base_store, tmp_path / "s.sqlite", bvse=BVSE)
-    cal, x, y = synthetic_calibration("bvse", "chgnet", "log10_sigma_S_cm", NEAR, sha, (-10.0, -7.0))
+    cal, x, y = synthetic_calibration(
+        "bvse", "chgnet", "log10_sigma_S_cm", NEAR, sha, (-10.0, -7.0)
+    )
     rec = by_formula(compare(store, [DOPED], calibrations=[cal]))[DOPED]
     e = entry(rec, "bvse", "log10_sigma_S_cm")
     kb_J, kb_eV, q, T = 1.380649e-23, 8.617333262e-5, 1.602176634e-19, 298.15
@@ -196,7 +260,7 @@ def test_arrhenius_sigma_is_calibrated_from_each_orderings_structure(base_store,
     for i, (s, ea) in enumerate(zip(structures, BVSE[DOPED], strict=True)):
         st = Structure.from_dict(_relaxed(s, i))
         n_cm3 = st.composition["Li"] / (st.volume * 1e-24)
-        sigma = n_cm3 * q ** 2 * (3e-8) ** 2 * 1e13 / (6 * kb_J * T) * math.exp(-ea / (kb_eV * T))
+        sigma = n_cm3 * q**2 * (3e-8) ** 2 * 1e13 / (6 * kb_J * T) * math.exp(-ea / (kb_eV * T))
         hand.append(math.log10(sigma))
     a, b = line(x, y)
     assert e["raw"] == pytest.approx(np.mean(hand), abs=1e-9)
@@ -229,7 +293,9 @@ def test_a_reference_composition_is_calibrated_without_itself(base_store, tmp_pa
     a_all, b_all = line(x, y)
     assert e["calibrated"] == pytest.approx(a_loo + b_loo * raw, abs=1e-9)
     assert abs((a_all + b_all * raw) - e["calibrated"]) > 5e-3  # the outlier would have pulled it
-    assert e["map_used"] == f"leave-one-out (without {PARENT})" and e["distance"] == pytest.approx(0.0)
+    assert e["map_used"] == f"leave-one-out (without {PARENT})" and e["distance"] == pytest.approx(
+        0.0
+    )
 
 
 def test_a_far_composition_is_flagged_out_of_domain(base_store, tmp_path, sha, capsys):
@@ -243,10 +309,16 @@ def test_a_far_composition_is_flagged_out_of_domain(base_store, tmp_path, sha, c
         assert nearest == "LiAlCl4" and tv_distance(f, nearest) > 0.15
         assert e["out_of_domain"] and e["nearest_reference"] == nearest
         assert e["distance"] == pytest.approx(tv_distance(f, nearest))
-    assert main(["compare", PARENT, "--db", str(tmp_path / "s.sqlite"), "--calibration", str(path)]) == 0
+    assert (
+        main(["compare", PARENT, "--db", str(tmp_path / "s.sqlite"), "--calibration", str(path)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "OUT OF DOMAIN" in out
-    assert f"nearest reference LiAlCl4 at composition distance {tv_distance(PARENT, 'LiAlCl4'):.3f}" in out
+    assert (
+        f"nearest reference LiAlCl4 at composition distance {tv_distance(PARENT, 'LiAlCl4'):.3f}"
+        in out
+    )
 
 
 def test_a_calibration_for_another_model_is_a_note_not_applied(base_store, tmp_path, sha, capsys):
@@ -255,10 +327,14 @@ def test_a_calibration_for_another_model_is_a_note_not_applied(base_store, tmp_p
     free, _, _ = synthetic_calibration("bvse", "-", "ea_eV", NEAR, sha, (0.55, 0.75))
     recs = compare(store, [DOPED], calibrations=[cal, free])
     for rec in recs:
-        for e in rec["calibrated"]:  # BVSE of chgnet-relaxed orderings: neither sevennet-0 nor model-free
+        for e in rec[
+            "calibrated"
+        ]:  # BVSE of chgnet-relaxed orderings: neither sevennet-0 nor model-free
             assert not e["applied"] and "calibrated" not in e and "chgnet" in e["note"]
     paths = [str(save_calibration(cal, tmp_path / "7net.json"))]
-    assert main(["compare", DOPED, "--db", str(tmp_path / "s.sqlite"), "--calibration", paths[0]]) == 0
+    assert (
+        main(["compare", DOPED, "--db", str(tmp_path / "s.sqlite"), "--calibration", paths[0]]) == 0
+    )
     cap = capsys.readouterr()
     notes = [ln for ln in cap.err.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and "sevennet-0" in notes[0] and "chgnet" in notes[0]
@@ -272,18 +348,29 @@ def test_a_calibration_for_another_model_is_a_note_not_applied(base_store, tmp_p
 def test_kmc_and_prior_carry_their_own_error_into_the_spread(base_store, tmp_path, sha):
     """Law of total variance: spread^2 = sd between orderings^2 + mean own error^2 (the
     KMC 68 % interval half-width in log10; the prior's 90 % interval / (2 x 1.645))."""
-    kmc = {DOPED: [(1e-4, 5e-5, 2e-4, 0.35, 0.02), (2e-4, 1e-4, 4e-4, 0.33, 0.03),
-                   (4e-4, 3e-4, 5e-4, 0.30, 0.01)]}
+    kmc = {
+        DOPED: [
+            (1e-4, 5e-5, 2e-4, 0.35, 0.02),
+            (2e-4, 1e-4, 4e-4, 0.33, 0.03),
+            (4e-4, 3e-4, 5e-4, 0.30, 0.01),
+        ]
+    }
     prior = {DOPED: (-3.2, -4.1, -2.3)}
     store = make_store(base_store, tmp_path / "s.sqlite", kmc=kmc, prior=prior)
-    c_kmc, xk, yk = synthetic_calibration("kmc", "chgnet", "log10_sigma_S_cm", NEAR, sha, (-5.0, -2.0))
-    c_pri, xp, yp = synthetic_calibration("prior", "-", "log10_sigma_S_cm", NEAR, sha, (-5.0, -2.0), seed=4)
+    c_kmc, xk, yk = synthetic_calibration(
+        "kmc", "chgnet", "log10_sigma_S_cm", NEAR, sha, (-5.0, -2.0)
+    )
+    c_pri, xp, yp = synthetic_calibration(
+        "prior", "-", "log10_sigma_S_cm", NEAR, sha, (-5.0, -2.0), seed=4
+    )
     rec = by_formula(compare(store, [DOPED], calibrations=[c_kmc, c_pri]))[DOPED]
     ek, ep = entry(rec, "kmc", "log10_sigma_S_cm"), entry(rec, "prior", "log10_sigma_S_cm", "-")
     logs = [math.log10(s) for s, *_ in kmc[DOPED]]
     own = [0.5 * (math.log10(hi) - math.log10(lo)) for _, lo, hi, _, _ in kmc[DOPED]]
     spread = math.sqrt(np.var(logs, ddof=1) + np.mean(np.square(own)))
-    assert ek["raw"] == pytest.approx(np.mean(logs)) and rec["kmc_log10_sigma"] == pytest.approx(np.mean(logs))
+    assert ek["raw"] == pytest.approx(np.mean(logs)) and rec["kmc_log10_sigma"] == pytest.approx(
+        np.mean(logs)
+    )
     assert ek["spread"] == pytest.approx(spread)
     a, b = line(xk, yk)
     assert ek["calibrated"] == pytest.approx(a + b * np.mean(logs), abs=1e-9)
@@ -297,13 +384,34 @@ def test_json_has_raw_and_calibrated_side_by_side(base_store, tmp_path, sha, cap
     make_store(base_store, tmp_path / "s.sqlite", bvse=BVSE, neb={DOPED: [0.30, 0.32, 0.34]})
     cal, x, y = synthetic_calibration("neb", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
     path = save_calibration(cal, tmp_path / "neb.json")
-    assert main(["compare", DOPED, "--db", str(tmp_path / "s.sqlite"), "--calibration", str(path), "--json"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                DOPED,
+                "--db",
+                str(tmp_path / "s.sqlite"),
+                "--calibration",
+                str(path),
+                "--json",
+            ]
+        )
+        == 0
+    )
     (rec,) = json.loads(capsys.readouterr().out)
     e = entry(rec, "neb", "ea_eV")
     a, b = line(x, y)
     assert rec["neb_3d_eV"] == pytest.approx(0.32) and e["raw"] == pytest.approx(0.32)
     assert e["calibrated"] == pytest.approx(a + b * 0.32, abs=1e-9)
-    assert {"low", "high", "level", "map_used", "out_of_domain", "nearest_reference", "distance"} <= set(e)
+    assert {
+        "low",
+        "high",
+        "level",
+        "map_used",
+        "out_of_domain",
+        "nearest_reference",
+        "distance",
+    } <= set(e)
     assert e["quantity"] == "neb_3d_eV" and e["model"] == "chgnet"
 
 
@@ -318,15 +426,22 @@ def test_bad_calibration_files_exit_2_with_one_line(base_store, tmp_path, sha, c
     edited.write_text(text.replace(f'"a": {json.loads(text)["calibration"]["a"]!r}', '"a": 0.5'))
     other, _, _ = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, "b" * 64, (0.55, 0.75))
     other_set = save_calibration(other, tmp_path / "other.json")
-    cases = {tmp_path / "missing.json": "not found", truncated: "corrupted", edited: "corrupted",
-             other_set: "reference set"}
+    cases = {
+        tmp_path / "missing.json": "not found",
+        truncated: "corrupted",
+        edited: "corrupted",
+        other_set: "reference set",
+    }
     db = str(tmp_path / "s.sqlite")
     for path, words in cases.items():
         assert main(["compare", DOPED, "--db", db, "--calibration", str(path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and words in err[0], err
     assert load_calibration(good, reference_sha256=sha).a == cal.a  # the good one loads
-    assert main(["compare", DOPED, "--db", db, "--calibration", str(good), "--calibration", str(good)]) == 2
+    assert (
+        main(["compare", DOPED, "--db", db, "--calibration", str(good), "--calibration", str(good)])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "two calibrations" in err[0]
 
@@ -342,8 +457,11 @@ def test_results_ranks_with_the_calibrated_column(base_store, tmp_path, sha, cap
     (row,) = json.loads(capsys.readouterr().out)["ranked"]
     (e,) = row["calibrated"]
     a, b = line(x, y)
-    assert row["formula"] == DOPED and e["calibrated"] == pytest.approx(a + b * np.mean(BVSE[DOPED]), abs=1e-9)
-    # the ranking's own BVSE 3D barrier is its lowest-energy ordering's; the calibration uses all three
+    assert row["formula"] == DOPED and e["calibrated"] == pytest.approx(
+        a + b * np.mean(BVSE[DOPED]), abs=1e-9
+    )
+    # the ranking's own BVSE 3D barrier is its lowest-energy ordering's; the calibration
+    # uses all three
     assert row["bvse_3d_eV"] == pytest.approx(BVSE[DOPED][2]) and e["n_orderings"] == 3
     assert main(["results", db, "--calibration", path]) == 0
     out = capsys.readouterr().out
@@ -368,8 +486,11 @@ def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, t
     assert made == {"bvse_resolution_A": 0.25}
     same = dataclasses.replace(cal, settings=made)
     other = dataclasses.replace(cal, settings={"bvse_resolution_A": 0.1})
-    for c, applied, status in ((same, True, "applied"), (other, False, "settings mismatch"),
-                               (cal, True, "applied")):
+    for c, applied, status in (
+        (same, True, "applied"),
+        (other, False, "settings mismatch"),
+        (cal, True, "applied"),
+    ):
         e = entry(by_formula(compare(store, [DOPED], calibrations=[c]))[DOPED], "bvse", "ea_eV")
         assert (e["applied"], e["status"]) == (applied, status)
         assert ("does not record" in e["note"]) == (not c.settings)
@@ -379,5 +500,10 @@ def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, t
     p = save_calibration(same, tmp_path / "c.json")
     assert load_calibration(p, reference_sha256=sha).settings == made
     # a KMC calibration fitted on BVSE networks is not applied to KMC on NEB networks
-    assert method_of("kmc", {"network": {"source": "neb"}, "kmc": {"provenance": {"parameters": {
-        "superbasin_ratio": 100.0}}}}) == {"kmc_network": "neb", "superbasin_ratio": 100.0}
+    assert method_of(
+        "kmc",
+        {
+            "network": {"source": "neb"},
+            "kmc": {"provenance": {"parameters": {"superbasin_ratio": 100.0}}},
+        },
+    ) == {"kmc_network": "neb", "superbasin_ratio": 100.0}

@@ -48,18 +48,20 @@ def test_every_row_has_a_well_formed_doi_and_a_source(raw):
 
 def test_units_and_ranges(raw):
     sigma = raw["sigma_S_cm"].astype(float)
-    assert ((sigma >= 1e-12) & (sigma <= 1e-1)).all()          # S/cm, not mS/cm
+    assert ((sigma >= 1e-12) & (sigma <= 1e-1)).all()  # S/cm, not mS/cm
     ea = pd.to_numeric(raw["ea_eV"].replace("", float("nan")))
-    assert ea.dropna().between(0.1, 1.2).all()                  # eV, not kJ/mol
+    assert ea.dropna().between(0.1, 1.2).all()  # eV, not kJ/mol
     t = raw["temperature_K"].astype(float)
-    assert t.between(290.0, 310.0).all()                        # room temperature, in K
+    assert t.between(290.0, 310.0).all()  # room temperature, in K
     assert set(raw["sigma_kind"]) <= {"total", "bulk", "not stated"}
 
 
 def test_no_duplicates_and_one_primary_per_material(ref, raw):
     assert raw["id"].is_unique
-    keys = [(composition_key(e.composition), e.doi.lower(), e.synthesis, round(e.log10_sigma_S_cm, 3))
-            for e in ref.entries]
+    keys = [
+        (composition_key(e.composition), e.doi.lower(), e.synthesis, round(e.log10_sigma_S_cm, 3))
+        for e in ref.entries
+    ]
     assert len(set(keys)) == len(keys)
     for rows in ref.by_material().values():
         assert sum(e.primary for e in rows) == 1
@@ -78,7 +80,9 @@ def test_coverage_good_and_poor_over_orders_of_magnitude(ref):
 
 def test_obelix_rows_match_the_obelix_table(ref, shared_data):
     """Every row read from OBELiX has OBELiX's conductivity and DOI for that entry."""
-    obx = pd.read_csv(shared_data / "obelix" / "all.csv", dtype=str, keep_default_na=False).set_index("ID")
+    obx = pd.read_csv(
+        shared_data / "obelix" / "all.csv", dtype=str, keep_default_na=False
+    ).set_index("ID")
     checked = 0
     for e in ref.entries:
         m = re.search(r"OBELiX all\.csv ID (\w+)", e.source)
@@ -108,8 +112,9 @@ def test_every_structure_file_loads_and_matches_its_row(ref):
 
 def test_models_are_ordered_and_have_the_row_composition(ref):
     for e in ref.primary():
-        m = build_reference_model(e.composition, e.construction, resolve_structure_file(e.structure_file),
-                                  max_atoms=160)
+        m = build_reference_model(
+            e.composition, e.construction, resolve_structure_file(e.structure_file), max_atoms=160
+        )
         s = m.to_structure()
         assert s.is_ordered
         assert composition_distance(s.composition, e.composition) <= 0.02, e.id
@@ -136,14 +141,17 @@ def _write(tmp_path, raw: pd.DataFrame, name: str = "ref.csv"):
     return path
 
 
-@pytest.mark.parametrize("column,value,words", [
-    ("doi", "doi:10.1002/abc", "not a DOI"),
-    ("sigma_S_cm", "1.5", "S/cm"),                 # mS/cm by mistake
-    ("temperature_K", "25", "room temperature"),  # C by mistake
-    ("ea_eV", "35", "eV"),                        # kJ/mol by mistake
-    ("construction", "magic", "construction"),
-    ("structure_file", "structures/nope.cif", "not found"),
-])
+@pytest.mark.parametrize(
+    "column,value,words",
+    [
+        ("doi", "doi:10.1002/abc", "not a DOI"),
+        ("sigma_S_cm", "1.5", "S/cm"),  # mS/cm by mistake
+        ("temperature_K", "25", "room temperature"),  # C by mistake
+        ("ea_eV", "35", "eV"),  # kJ/mol by mistake
+        ("construction", "magic", "construction"),
+        ("structure_file", "structures/nope.cif", "not found"),
+    ],
+)
 def test_bad_cells_are_refused_with_row_and_column(tmp_path, raw, column, value, words):
     bad = raw.copy()
     bad.loc[2, column] = value

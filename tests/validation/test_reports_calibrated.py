@@ -27,11 +27,9 @@ from test_compare_calibrated import (  # the synthetic stores and calibrations o
     NEAR,
     PARENT,
     _relaxed,
-    base_store,  # noqa: F401  (fixture)
     half_width,
     line,
     make_store,
-    sha,  # noqa: F401  (fixture)
     synthetic_calibration,
 )
 
@@ -122,24 +120,49 @@ def value(row: dict, col: str) -> float:
 
 
 def _screen(db, *extra) -> list[str]:
-    return ["screen", PARENT, "--site", "Zr", "--dopants", "Nb", "--x", "0.2", "--tiers", "rules,models",
-            "--configs", "3", "--max-atoms", "60", "--db", str(db), "--yes", *extra]
+    return [
+        "screen",
+        PARENT,
+        "--site",
+        "Zr",
+        "--dopants",
+        "Nb",
+        "--x",
+        "0.2",
+        "--tiers",
+        "rules,models",
+        "--configs",
+        "3",
+        "--max-atoms",
+        "60",
+        "--db",
+        str(db),
+        "--yes",
+        *extra,
+    ]
 
 
-def test_screen_table_json_and_report_carry_the_calibrated_values(base_store, tmp_path, sha, capsys):  # noqa: F811
+def test_screen_table_json_and_report_carry_the_calibrated_values(
+    base_store, tmp_path, sha, capsys
+):
     """The doped candidate (no reference material): a + b * its ensemble mean over the three
     orderings, with the interval t * sqrt(s_LOO^2 + (b sd)^2), in the JSON, the printed table
     and the report's ranking and calibrated section."""
     db = tmp_path / "s.sqlite"
     make_store(base_store, db, bvse=BVSE)
     cal, x, y = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
-    path = str(save_calibration(dataclasses.replace(cal, settings={"bvse_resolution_A": 0.25}),
-                                tmp_path / "bvse.json"))
+    path = str(
+        save_calibration(
+            dataclasses.replace(cal, settings={"bvse_resolution_A": 0.25}), tmp_path / "bvse.json"
+        )
+    )
     a, b = line(x, y)
     raw = float(np.mean(BVSE[DOPED]))
     want, hw = a + b * raw, half_width(x, y, b, float(np.std(BVSE[DOPED], ddof=1)))
 
-    assert main(_screen(db, "--calibration", path, "--json", "--report", str(tmp_path / "rep"))) == 0
+    assert (
+        main(_screen(db, "--calibration", path, "--json", "--report", str(tmp_path / "rep"))) == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["computed"] == 0  # everything was in the store: nothing recomputed
     (row,) = out["ranked"]
@@ -153,7 +176,12 @@ def test_screen_table_json_and_report_carry_the_calibrated_values(base_store, tm
     p = parse(report)
     (r,) = p.rows
     assert (r["candidate"], r["tier"], r["model"], r["target"], r["status"]) == (
-        row["label"], "bvse", "chgnet", "ea_eV", "applied")
+        row["label"],
+        "bvse",
+        "chgnet",
+        "ea_eV",
+        "applied",
+    )
     assert value(r, "raw") == pytest.approx(raw, abs=1e-12)
     assert value(r, "calibrated") == pytest.approx(want, abs=1e-9)
     assert value(r, "low") == pytest.approx(want - hw, abs=1e-9)
@@ -177,13 +205,20 @@ def test_screen_table_json_and_report_carry_the_calibrated_values(base_store, tm
     assert f"{want:.3f} [{want - hw:.3f}, {want + hw:.3f}]" in cap.out
     assert f"bvse ea_eV (chgnet): raw {raw:.3f} (spread" in cap.out and "-> calibrated" in cap.out
     # 'results --report' writes the same section from the same store
-    assert main(["results", str(db), "--calibration", path, "--report", str(tmp_path / "rep2")]) == 0
+    assert (
+        main(["results", str(db), "--calibration", path, "--report", str(tmp_path / "rep2")]) == 0
+    )
     capsys.readouterr()
     (r2,) = parse(tmp_path / "rep2" / "screen.html").rows
-    assert r2["cells"]["calibrated"] == r["cells"]["calibrated"] and r2["cells"]["low"] == r["cells"]["low"]
+    assert (
+        r2["cells"]["calibrated"] == r["cells"]["calibrated"]
+        and r2["cells"]["low"] == r["cells"]["low"]
+    )
 
 
-def test_screen_shows_the_note_for_another_model_or_other_settings(base_store, tmp_path, sha, capsys):  # noqa: F811
+def test_screen_shows_the_note_for_another_model_or_other_settings(
+    base_store, tmp_path, sha, capsys
+):
     """A sevennet-0 calibration on chgnet-relaxed orderings, and one fitted on a 0.1 A BVSE
     grid on barriers of a 0.25 A grid: no number, the note why, in the JSON, the table, the
     stderr notes and the report (which also says that no calibration applies)."""
@@ -191,14 +226,23 @@ def test_screen_shows_the_note_for_another_model_or_other_settings(base_store, t
     make_store(base_store, db, bvse=BVSE)
     sev, _, _ = synthetic_calibration("bvse", "sevennet-0", "ea_eV", NEAR, sha, (0.55, 0.75))
     grid, _, _ = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75), seed=2)
-    paths = [str(save_calibration(sev, tmp_path / "sev.json")),
-             str(save_calibration(dataclasses.replace(grid, settings={"bvse_resolution_A": 0.1}),
-                                  tmp_path / "grid.json"))]
+    paths = [
+        str(save_calibration(sev, tmp_path / "sev.json")),
+        str(
+            save_calibration(
+                dataclasses.replace(grid, settings={"bvse_resolution_A": 0.1}),
+                tmp_path / "grid.json",
+            )
+        ),
+    ]
     args = [a for p in paths for a in ("--calibration", p)]
     assert main(_screen(db, *args, "--json", "--report", str(tmp_path / "rep"))) == 0
     (row,) = json.loads(capsys.readouterr().out)["ranked"]
     es = {e["model"]: e for e in row["calibrated"]}
-    assert es["sevennet-0"]["status"] == "model mismatch" and es["chgnet"]["status"] == "settings mismatch"
+    assert (
+        es["sevennet-0"]["status"] == "model mismatch"
+        and es["chgnet"]["status"] == "settings mismatch"
+    )
     for e in es.values():
         assert not e["applied"] and "calibrated" not in e
     p = parse(tmp_path / "rep" / "screen.html")
@@ -218,10 +262,12 @@ def test_screen_shows_the_note_for_another_model_or_other_settings(base_store, t
     cap = capsys.readouterr()
     assert cap.out.count("not applied (see note)") == 2
     notes = [ln for ln in cap.err.splitlines() if ln.startswith("note:")]
-    assert len(notes) == 2 and any("sevennet-0" in n for n in notes) and any("0.1" in n for n in notes)
+    assert (
+        len(notes) == 2 and any("sevennet-0" in n for n in notes) and any("0.1" in n for n in notes)
+    )
 
 
-def test_screen_refuses_bad_calibration_files_before_any_work(base_store, tmp_path, sha, capsys):  # noqa: F811
+def test_screen_refuses_bad_calibration_files_before_any_work(base_store, tmp_path, sha, capsys):
     cal, _, _ = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
     text = save_calibration(cal, tmp_path / "good.json").read_text()
     truncated = tmp_path / "truncated.json"
@@ -234,7 +280,7 @@ def test_screen_refuses_bad_calibration_files_before_any_work(base_store, tmp_pa
     assert not db.exists()  # refused before the store was opened
 
 
-def test_screen_report_without_calibration_says_so(base_store, tmp_path, capsys):  # noqa: F811
+def test_screen_report_without_calibration_says_so(base_store, tmp_path, capsys):
     db = tmp_path / "s.sqlite"
     shutil.copy(base_store, db)
     assert main(_screen(db, "--report", str(tmp_path / "rep"), "--json")) == 0
@@ -246,10 +292,24 @@ def test_screen_report_without_calibration_says_so(base_store, tmp_path, capsys)
 # -- reproduce chen2025 ----------------------------------------------------------------
 
 #: 3D BVSE barrier of each ordering, by (x, state)
-CHEN_BVSE = {(0.0, "ball-milled"): [0.50, 0.54, 0.58], (0.0, "annealed"): [0.62, 0.66, 0.70],
-             (0.2, "ball-milled"): [0.45, 0.47, 0.52], (0.2, "annealed"): [0.58, 0.61, 0.67]}
-CHEN_ARGS = ["--tiers", "rules,models", "--x", "0,0.2", "--model-x", "0,0.2", "--configs", "3",
-             "--max-atoms", "60"]
+CHEN_BVSE = {
+    (0.0, "ball-milled"): [0.50, 0.54, 0.58],
+    (0.0, "annealed"): [0.62, 0.66, 0.70],
+    (0.2, "ball-milled"): [0.45, 0.47, 0.52],
+    (0.2, "annealed"): [0.58, 0.61, 0.67],
+}
+CHEN_ARGS = [
+    "--tiers",
+    "rules,models",
+    "--x",
+    "0,0.2",
+    "--model-x",
+    "0,0.2",
+    "--configs",
+    "3",
+    "--max-atoms",
+    "60",
+]
 
 
 @pytest.fixture(scope="module")
@@ -267,19 +327,38 @@ def chen_run(tmp_path_factory):
             rel = _relaxed(cf["structure"], i)
             e = CHEN_BVSE[(round(x, 6), state)][i]
             for kind, inputs, result in (
-                ("relax", {"structure": cf["structure"], "model": "chgnet"},
-                 {"structure": rel, "energy_per_atom_eV": -4.0 - 0.001 * i, "converged": True,
-                  "provenance": {"method": "relax", "model": "chgnet"}}),
-                ("bvse", {"structure": rel, "resolution_A": 0.25},
-                 {"e_1d_eV": e - 0.1, "e_2d_eV": e, "e_3d_eV": e, "e_max_eV": 5.0, "resolution_A": 0.25,
-                  "formula": "synthetic"})):
+                (
+                    "relax",
+                    {"structure": cf["structure"], "model": "chgnet"},
+                    {
+                        "structure": rel,
+                        "energy_per_atom_eV": -4.0 - 0.001 * i,
+                        "converged": True,
+                        "provenance": {"method": "relax", "model": "chgnet"},
+                    },
+                ),
+                (
+                    "bvse",
+                    {"structure": rel, "resolution_A": 0.25},
+                    {
+                        "e_1d_eV": e - 0.1,
+                        "e_2d_eV": e,
+                        "e_3d_eV": e,
+                        "e_max_eV": 5.0,
+                        "resolution_A": 0.25,
+                        "formula": "synthetic",
+                    },
+                ),
+            ):
                 n += 1
                 store.add(f"synthetic-{n}", kind, f"synthetic {n}", inputs, "test")
                 store.finish(f"synthetic-{n}", result, 0.0)
     return out
 
 
-def test_chen_report_shows_calibrated_values_per_composition_and_state(chen_run, tmp_path, sha, capsys):  # noqa: F811
+def test_chen_report_shows_calibrated_values_per_composition_and_state(
+    chen_run, tmp_path, sha, capsys
+):
     """Every (x, state): a + b * the mean of its three orderings; Li2ZrCl6 (calibration
     material m0) with the line fitted without it (its interval: the calibration's LOO scatter
     and that line's slope); Chen's measured Ea beside LZNC ball-milled."""
@@ -287,7 +366,10 @@ def test_chen_report_shows_calibrated_values_per_composition_and_state(chen_run,
     shutil.copytree(chen_run, out)
     cal, x, y = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
     path = str(save_calibration(cal, tmp_path / "bvse.json"))
-    assert main(["reproduce", "chen2025", "-o", str(out), *CHEN_ARGS, "--calibration", path, "--json"]) == 0
+    assert (
+        main(["reproduce", "chen2025", "-o", str(out), *CHEN_ARGS, "--calibration", path, "--json"])
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     lines = {(r["x"], r["state"]): r for r in res["calibrated"]}
     assert set(lines) == set(CHEN_BVSE)
@@ -297,31 +379,40 @@ def test_chen_report_shows_calibrated_values_per_composition_and_state(chen_run,
     for (xx, state), bars in CHEN_BVSE.items():
         a, b = line(x[1:], y[1:]) if xx == 0.0 else line(x, y)  # NEAR[0] is Li2ZrCl6
         want = a + b * np.mean(bars)
-        hw = half_width(x, y, b, float(np.std(bars, ddof=1)))  # the calibration's LOO scatter, this b
+        hw = half_width(
+            x, y, b, float(np.std(bars, ddof=1))
+        )  # the calibration's LOO scatter, this b
         (e,) = lines[(xx, state)]["entries"]
         assert e["calibrated"] == pytest.approx(want, abs=1e-9)
         r = rows[f"{xx:g} {state}"]
         assert value(r, "raw") == pytest.approx(np.mean(bars), abs=1e-12)
         assert value(r, "calibrated") == pytest.approx(want, abs=1e-9)
         assert value(r, "high") - value(r, "low") == pytest.approx(2 * hw, rel=1e-6)
-        assert r["cells"]["map"][0] == ("linear, leave-one-out (without Li2ZrCl6)" if xx == 0.0
-                                        else "linear, all materials")
+        assert r["cells"]["map"][0] == (
+            "linear, leave-one-out (without Li2ZrCl6)" if xx == 0.0 else "linear, all materials"
+        )
         assert r["cells"]["domain"][1] == "in"
-        assert r["cells"]["measured"][0] == ("0.327" if (xx, state) == (0.2, "ball-milled") else "–")
+        assert r["cells"]["measured"][0] == (
+            "0.327" if (xx, state) == (0.2, "ball-milled") else "–"
+        )
     assert "none applied" not in p.statuses
     # the calibrated section sits in the report under its own heading
-    assert 'data-kind' in section_of(out / "report.html", "Calibrated against the reference set")
+    assert "data-kind" in section_of(out / "report.html", "Calibrated against the reference set")
 
 
-def test_chen_report_says_why_no_calibration_applies(chen_run, tmp_path, sha, capsys):  # noqa: F811
+def test_chen_report_says_why_no_calibration_applies(chen_run, tmp_path, sha, capsys):
     """A sevennet-0 calibration (the store's relaxations are chgnet's) and a KMC one (no KMC
     ran): no numbers, the note for every composition and state, and a line that none applies."""
     out = tmp_path / "run"
     shutil.copytree(chen_run, out)
     sev, _, _ = synthetic_calibration("bvse", "sevennet-0", "ea_eV", NEAR, sha, (0.55, 0.75))
     kmc, _, _ = synthetic_calibration("kmc", "chgnet", "log10_sigma_S_cm", NEAR, sha, (-5.0, -2.0))
-    args = ["--calibration", str(save_calibration(sev, tmp_path / "sev.json")),
-            "--calibration", str(save_calibration(kmc, tmp_path / "kmc.json"))]
+    args = [
+        "--calibration",
+        str(save_calibration(sev, tmp_path / "sev.json")),
+        "--calibration",
+        str(save_calibration(kmc, tmp_path / "kmc.json")),
+    ]
     assert main(["reproduce", "chen2025", "-o", str(out), *CHEN_ARGS, *args]) == 0
     cap = capsys.readouterr()
     notes = [ln for ln in cap.err.splitlines() if ln.startswith("note:")]
@@ -341,7 +432,9 @@ def test_chen_bad_calibration_exits_2_before_any_work(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     out = tmp_path / "run"
-    assert main(["reproduce", "chen2025", "-o", str(out), *CHEN_ARGS, "--calibration", str(bad)]) == 2
+    assert (
+        main(["reproduce", "chen2025", "-o", str(out), *CHEN_ARGS, "--calibration", str(bad)]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "bad.json" in err[0]
     assert not out.exists()

@@ -36,9 +36,16 @@ def toy_relax(inputs: dict) -> dict:
     s = Structure.from_dict(inputs["structure"])
     out = s.copy()
     out.scale_lattice(s.volume * 0.99)
-    return {"formula": s.composition.reduced_formula, "n_atoms": len(s), "converged": True, "steps": 1,
-            "fmax_eV_A": 0.01, "energy_per_atom_eV": -3.0, "structure": out.as_dict(),
-            "provenance": {"method": "toy relax", "model": inputs["model"]}}
+    return {
+        "formula": s.composition.reduced_formula,
+        "n_atoms": len(s),
+        "converged": True,
+        "steps": 1,
+        "fmax_eV_A": 0.01,
+        "energy_per_atom_eV": -3.0,
+        "structure": out.as_dict(),
+        "provenance": {"method": "toy relax", "model": inputs["model"]},
+    }
 
 
 @pytest.fixture
@@ -50,6 +57,7 @@ def counted(monkeypatch):
         def run(inputs):
             calls[kind] = calls.get(kind, 0) + 1
             return fn(inputs)
+
         return run
 
     monkeypatch.setitem(TASK_FUNCTIONS, "relax", wrap("relax", toy_relax))
@@ -61,10 +69,11 @@ def counted(monkeypatch):
 def test_arrhenius_estimate_is_nernst_einstein():
     """At Ea = 0 the estimate is log10(n e^2 a^2 nu0 / (6 kB T)); each 0.1 eV costs
     0.1 / (kB T ln 10) = 1.69 decades at 298.15 K."""
-    s = Structure.from_spacegroup("Fm-3m", [[4.0, 0, 0], [0, 4.0, 0], [0, 0, 4.0]], ["Li", "Cl"],
-                                  [[0, 0, 0], [0.5, 0.5, 0.5]])
+    s = Structure.from_spacegroup(
+        "Fm-3m", [[4.0, 0, 0], [0, 4.0, 0], [0, 0, 4.0]], ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     n = 4 / (s.volume * A3_TO_CM3)
-    pre = n * E_CHARGE_C ** 2 * (3e-8) ** 2 * 1e13 / (6 * K_B_J_K * 298.15)
+    pre = n * E_CHARGE_C**2 * (3e-8) ** 2 * 1e13 / (6 * K_B_J_K * 298.15)
     assert arrhenius_log10_sigma(0.0, s.as_dict()) == pytest.approx(math.log10(pre))
     step = arrhenius_log10_sigma(0.3, s.as_dict()) - arrhenius_log10_sigma(0.4, s.as_dict())
     assert step == pytest.approx(0.1 / (K_B_EV_K * 298.15 * math.log(10)))
@@ -72,8 +81,14 @@ def test_arrhenius_estimate_is_nernst_einstein():
 
 
 def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
-    out = validate(tiers=["relax", "bvse", "prior"], models=["chgnet"], out=tmp_path / "v",
-                   settings=SETTINGS, materials=SUBSET, progress=False)
+    out = validate(
+        tiers=["relax", "bvse", "prior"],
+        models=["chgnet"],
+        out=tmp_path / "v",
+        settings=SETTINGS,
+        materials=SUBSET,
+        progress=False,
+    )
     assert not out.failed
     assert out.tiers == ("model", "relax", "bvse", "prior")
     assert counted == {"reference-model": 4, "relax": 4, "bvse": 4, "prior": 4}
@@ -87,14 +102,23 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     assert {r["model"] for r in prior} == {"-"}
     # the prior was trained on OBELiX train: LiAlCl4, Li3InCl6, Li3YBr6 are test-split entries
     assert {r["composition"]: r["in_prior_training"] for r in prior} == {
-        "Li3InCl6": False, "LiAlCl4": False, "Li2MgCl4": True, "Li3YBr6": False}
+        "Li3InCl6": False,
+        "LiAlCl4": False,
+        "Li2MgCl4": True,
+        "Li3YBr6": False,
+    }
     # 4 materials with measured sigma: log sigma is calibrated, the files load and match
     cal_key = ("bvse", "chgnet", "log10_sigma_S_cm")
     assert cal_key in out.calibrations
     files = sorted(p.name for p in (tmp_path / "v" / "calibration").glob("*.json"))
     assert files == ["bvse-chgnet-log10_sigma_S_cm.json", "prior-none-log10_sigma_S_cm.json"]
-    cal = load_calibration(tmp_path / "v" / "calibration" / files[0], reference_sha256=out.reference_sha256,
-                           model="chgnet", tier="bvse", target="log10_sigma_S_cm")
+    cal = load_calibration(
+        tmp_path / "v" / "calibration" / files[0],
+        reference_sha256=out.reference_sha256,
+        model="chgnet",
+        tier="bvse",
+        target="log10_sigma_S_cm",
+    )
     assert cal.n_materials == 4
     # it records how its values were made: the BVSE grid of this campaign
     assert cal.settings == {"bvse_resolution_A": SETTINGS.bvse_resolution_A}
@@ -102,19 +126,36 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     ea = [m for m in out.metrics if m["tier"] == "bvse" and m["target"] == "ea_eV"]
     assert ea and ea[0]["calibration"] is None and "at least 4" in ea[0]["why_not"]
     html = out.report.read_text()
-    assert 'data-kind="parity"' in html and "Parity table" in html and "10.1002/anie.201909805" in html
+    assert (
+        'data-kind="parity"' in html and "Parity table" in html and "10.1002/anie.201909805" in html
+    )
     # a rerun computes nothing and gives the same predictions
-    again = validate(tiers=["relax", "bvse", "prior"], models=["chgnet"], out=tmp_path / "v",
-                     settings=SETTINGS, materials=SUBSET, progress=False)
+    again = validate(
+        tiers=["relax", "bvse", "prior"],
+        models=["chgnet"],
+        out=tmp_path / "v",
+        settings=SETTINGS,
+        materials=SUBSET,
+        progress=False,
+    )
     assert counted == {"reference-model": 4, "relax": 4, "bvse": 4, "prior": 4}
     key = lambda r: (r["tier"], r["material"])  # noqa: E731
-    assert sorted((key(r), r["pred_log10_sigma_S_cm"]) for r in again.rows) == \
-        sorted((key(r), r["pred_log10_sigma_S_cm"]) for r in out.rows)
+    assert sorted((key(r), r["pred_log10_sigma_S_cm"]) for r in again.rows) == sorted(
+        (key(r), r["pred_log10_sigma_S_cm"]) for r in out.rows
+    )
 
 
 def test_bvse_without_relax_is_model_free(tmp_path, counted):
-    out = validate(tiers=["bvse"], models=["chgnet"], out=None, db=tmp_path / "s.sqlite",
-                   settings=SETTINGS, materials=SUBSET[:2], progress=False, report=False)
+    out = validate(
+        tiers=["bvse"],
+        models=["chgnet"],
+        out=None,
+        db=tmp_path / "s.sqlite",
+        settings=SETTINGS,
+        materials=SUBSET[:2],
+        progress=False,
+        report=False,
+    )
     assert "relax" not in counted and {r["model"] for r in out.rows} == {"-"}
     assert out.report is None
 
@@ -127,12 +168,27 @@ def test_a_new_tier_is_one_table_entry(tmp_path, counted, monkeypatch):
         b = ctx.results.get("bvse")
         return Task("toy-kmc", ctx.label, {"e3d": b["e_3d_eV"]}) if b else None
 
-    spec = TierSpec("kmc", 3, lambda tiers: "relax" in tiers, ("model", "bvse"), task,
-                    lambda res, ctx: {"ea_eV": Prediction(res["ea_eV"])}, "toy")
+    spec = TierSpec(
+        "kmc",
+        3,
+        lambda tiers: "relax" in tiers,
+        ("model", "bvse"),
+        task,
+        lambda res, ctx: {"ea_eV": Prediction(res["ea_eV"])},
+        "toy",
+    )
     monkeypatch.setitem(TIERS, "kmc", spec)
     assert tiers_mod.normalise_tiers(["kmc"]) == ("model", "bvse", "kmc")
-    out = validate(tiers=["relax", "kmc"], models=["chgnet"], out=None, db=tmp_path / "k.sqlite",
-                   settings=SETTINGS, materials=SUBSET[:2], progress=False, report=False)
+    out = validate(
+        tiers=["relax", "kmc"],
+        models=["chgnet"],
+        out=None,
+        db=tmp_path / "k.sqlite",
+        settings=SETTINGS,
+        materials=SUBSET[:2],
+        progress=False,
+        report=False,
+    )
     kmc = {r["material"]: r for r in out.rows if r["tier"] == "kmc"}
     bv = {r["material"]: r for r in out.rows if r["tier"] == "bvse"}
     assert len(kmc) == 2 and set(kmc) == set(bv)
@@ -153,13 +209,27 @@ def test_substitution_pairs_of_the_reference_set():
     assert ("Li3InCl6", "Li2.7In0.7Hf0.3Cl6") in found and ("Li3YCl6", "Li2.5Y0.5Zr0.5Cl6") in found
     for p in pairs:
         want = math.log10(float(prim.loc[p["child"], "sigma_S_cm"])) - math.log10(
-            float(prim.loc[p["parent"], "sigma_S_cm"]))
+            float(prim.loc[p["parent"], "sigma_S_cm"])
+        )
         assert p["measured_delta_log10_sigma"] == pytest.approx(want)
 
 
 def test_cli_validate(tmp_path, counted, capsys):
-    code = main(["validate", "--tiers", "bvse,prior", "--models", "chgnet", "--materials",
-                 ",".join(SUBSET[:2]), "--bvse-resolution", "0.5", "--report", str(tmp_path / "c")])
+    code = main(
+        [
+            "validate",
+            "--tiers",
+            "bvse,prior",
+            "--models",
+            "chgnet",
+            "--materials",
+            ",".join(SUBSET[:2]),
+            "--bvse-resolution",
+            "0.5",
+            "--report",
+            str(tmp_path / "c"),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "parity" in text and "report:" in text
@@ -168,11 +238,14 @@ def test_cli_validate(tmp_path, counted, capsys):
     assert "li3ycl6-ampoule-schlem2020" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--tiers", "magic"], "unknown tier"),
-    (["--models", "nosuchmodel"], "unknown model"),
-    (["--materials", "nosuch"], "no reference entry"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--tiers", "magic"], "unknown tier"),
+        (["--models", "nosuchmodel"], "unknown model"),
+        (["--materials", "nosuch"], "no reference entry"),
+    ],
+)
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, words):
     code = main(["validate", "--report", str(tmp_path / "x"), *args])
     err = capsys.readouterr().err
@@ -182,10 +255,23 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, args, words):
 def test_kmc_tier_predicts_ea_and_sigma_at_25C(tmp_path, counted):
     """The kmc tier runs KMC on each relaxed reference structure's network (BVSE here: no
     neb tier) and predicts Ea over 25-100 C and log10 sigma at 25 C."""
-    small = ValidateSettings(bvse_resolution_A=0.5, relax_steps=5, kmc_temperatures_K=(400.0, 500.0),
-                             kmc_runs=2, kmc_hops=20)
-    out = validate(tiers=["kmc"], models=["chgnet"], out=None, db=tmp_path / "k.sqlite", settings=small,
-                   materials=SUBSET[:2], progress=False, report=False)
+    small = ValidateSettings(
+        bvse_resolution_A=0.5,
+        relax_steps=5,
+        kmc_temperatures_K=(400.0, 500.0),
+        kmc_runs=2,
+        kmc_hops=20,
+    )
+    out = validate(
+        tiers=["kmc"],
+        models=["chgnet"],
+        out=None,
+        db=tmp_path / "k.sqlite",
+        settings=small,
+        materials=SUBSET[:2],
+        progress=False,
+        report=False,
+    )
     assert not out.failed, out.failed
     assert out.tiers == ("model", "relax", "kmc")
     rows = {r["composition"]: r for r in out.rows if r["tier"] == "kmc"}

@@ -48,7 +48,7 @@ def test_an_upper_limit_classifies_but_does_not_enter_the_errors():
     meas = [-3.0, -10.0, -6.0]
     pred = [-3.0, -5.0, -6.0]
     m = parity_metrics("log10_sigma_S_cm", pred, meas, censored=[False, True, False])
-    assert m.n == 2 and m.mae == pytest.approx(0.0)       # the <1e-10 limit is not an error of 5
+    assert m.n == 2 and m.mae == pytest.approx(0.0)  # the <1e-10 limit is not an error of 5
     assert m.n_classified == 3 and m.accuracy == pytest.approx(1.0)
     # an upper limit above the threshold says nothing about good/poor: left out
     m2 = parity_metrics("log10_sigma_S_cm", [-3.0, -3.0], [-3.0, -2.0], censored=[False, True])

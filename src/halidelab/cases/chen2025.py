@@ -39,12 +39,36 @@ from halidelab.structures.models import primitive_lattice  # noqa: F401  (re-exp
 #: What Chen et al. (ChemComm 2025) measured, as summarised in MISSION.md (25 C): the
 #: ball-milled series and the annealed (250 C, 5 h) LZNC.
 CHEN2025_MEASURED: tuple[dict[str, Any], ...] = (
-    {"x": 0.0, "formula": "Li2ZrCl6", "state": "ball-milled", "sigma_S_cm": 0.5e-3, "sigma_note": "about",
-     "ea_eV": None, "sigma_e_S_cm": 8.11e-9, "onset_V": None},
-    {"x": 0.2, "formula": "Li1.8Zr0.8Nb0.2Cl6", "state": "ball-milled", "sigma_S_cm": 1.03e-3,
-     "sigma_note": "", "ea_eV": 0.327, "sigma_e_S_cm": 1.09e-9, "onset_V": 4.02},
-    {"x": 0.2, "formula": "Li1.8Zr0.8Nb0.2Cl6", "state": "annealed", "sigma_S_cm": 1.46e-7,
-     "sigma_note": "after 250 C, 5 h", "ea_eV": None, "sigma_e_S_cm": None, "onset_V": None},
+    {
+        "x": 0.0,
+        "formula": "Li2ZrCl6",
+        "state": "ball-milled",
+        "sigma_S_cm": 0.5e-3,
+        "sigma_note": "about",
+        "ea_eV": None,
+        "sigma_e_S_cm": 8.11e-9,
+        "onset_V": None,
+    },
+    {
+        "x": 0.2,
+        "formula": "Li1.8Zr0.8Nb0.2Cl6",
+        "state": "ball-milled",
+        "sigma_S_cm": 1.03e-3,
+        "sigma_note": "",
+        "ea_eV": 0.327,
+        "sigma_e_S_cm": 1.09e-9,
+        "onset_V": 4.02,
+    },
+    {
+        "x": 0.2,
+        "formula": "Li1.8Zr0.8Nb0.2Cl6",
+        "state": "annealed",
+        "sigma_S_cm": 1.46e-7,
+        "sigma_note": "after 250 C, 5 h",
+        "ea_eV": None,
+        "sigma_e_S_cm": None,
+        "onset_V": None,
+    },
 )
 CHEN2025_LATTICE = "a ~ 10.9-11.0 A, c ~ 5.9-6.0 A, contracting with Nb (Vegard-like)"
 
@@ -164,12 +188,16 @@ def reproduce_chen2025(
     tiers = tuple(dict.fromkeys(t.strip() for t in tiers if t.strip()))
     bad = [t for t in tiers if t not in ALL_TIERS]
     if bad:
-        raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(ALL_TIERS)}")
+        raise HalidelabError(
+            f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(ALL_TIERS)}"
+        )
     states = tuple(dict.fromkeys(states))
     from halidelab.structures.models import STATES as MODEL_STATES
 
     if not states or any(st not in MODEL_STATES for st in states):
-        raise HalidelabError(f"states must be among {', '.join(MODEL_STATES)}, got {', '.join(states) or 'none'}")
+        raise HalidelabError(
+            f"states must be among {', '.join(MODEL_STATES)}, got {', '.join(states) or 'none'}"
+        )
     if n_configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {n_configs}")
     if calibrations:
@@ -195,17 +223,36 @@ def reproduce_chen2025(
             for key, err in s.failed.items():
                 failed[key] = err
 
-    design_t = {x: Task.of(DesignInputs(parent="Li2ZrCl6", substitutions=_sub(x)), _formula(x)) for x in xs}
+    design_t = {
+        x: Task.of(DesignInputs(parent="Li2ZrCl6", substitutions=_sub(x)), _formula(x)) for x in xs
+    }
     model_t: dict[tuple[float, str], Task] = {}
     if needs_models:
         for x in model_xs:
             for st in states:
-                milling = ({"milling_temperature_K": milling_temperature_K, "dielectric": dielectric}
-                           if st == "ball-milled" else {})
-                model_t[(x, st)] = Task.of(ModelsInputs(
-                    parent="Li2ZrCl6", substitutions=_sub(x), supercell="auto", max_atoms=max_atoms,
-                    n_configs=n_configs, seed=seed, state=st, **milling), f"{_formula(x)} {st}")
-    prior_t = ({x: Task.of(PriorInputs.of(_formula(x)), _formula(x)) for x in xs} if "prior" in tiers else {})
+                milling = (
+                    {"milling_temperature_K": milling_temperature_K, "dielectric": dielectric}
+                    if st == "ball-milled"
+                    else {}
+                )
+                model_t[(x, st)] = Task.of(
+                    ModelsInputs(
+                        parent="Li2ZrCl6",
+                        substitutions=_sub(x),
+                        supercell="auto",
+                        max_atoms=max_atoms,
+                        n_configs=n_configs,
+                        seed=seed,
+                        state=st,
+                        **milling,
+                    ),
+                    f"{_formula(x)} {st}",
+                )
+    prior_t = (
+        {x: Task.of(PriorInputs.of(_formula(x)), _formula(x)) for x in xs}
+        if "prior" in tiers
+        else {}
+    )
     stage([*design_t.values(), *model_t.values(), *prior_t.values()], "design, models, prior")
 
     models = {k: store.result(t.key) for k, t in model_t.items()}
@@ -219,71 +266,146 @@ def reproduce_chen2025(
         sub = "structures" if st == states[0] else f"structures_{st}"
         write_models([ms], out / sub, formats=["cif"])
         for cfg in m["configurations"]:
-            members[(x, st, int(cfg["index"]))] = {"structure": cfg["structure"], "disorder": cfg.get("disorder")}
+            members[(x, st, int(cfg["index"]))] = {
+                "structure": cfg["structure"],
+                "disorder": cfg.get("disorder"),
+            }
 
     def label(k: tuple[float, str, int]) -> str:
         return f"{_formula(k[0])} {_tag(k[1])} c{k[2]}"
 
-    relax_t = ({k: Task.of(RelaxInputs(structure=v["structure"], model=model, fmax=fmax, steps=relax_steps), label(k))
-                for k, v in members.items()} if "relax" in tiers else {})
+    relax_t = (
+        {
+            k: Task.of(
+                RelaxInputs(structure=v["structure"], model=model, fmax=fmax, steps=relax_steps),
+                label(k),
+            )
+            for k, v in members.items()
+        }
+        if "relax" in tiers
+        else {}
+    )
     first = {k: v for k, v in members.items() if k[2] == 0}
-    xrd_t = ({k: Task.of(XRDInputs(structure=v["structure"]), label(k)) for k, v in first.items()}
-             if "xrd" in tiers else {})
+    xrd_t = (
+        {k: Task.of(XRDInputs(structure=v["structure"]), label(k)) for k, v in first.items()}
+        if "xrd" in tiers
+        else {}
+    )
     stage([*relax_t.values(), *xrd_t.values()], f"relax ({model}) of {len(relax_t)} orderings, xrd")
 
     relaxed = {k: store.result(t.key) for k, t in relax_t.items()}
-    cell = {k: (relaxed[k]["structure"] if relaxed.get(k) else v["structure"]) for k, v in members.items()}
-    bvse_t = ({k: Task.of(BVSEInputs(structure=s, resolution_A=bvse_resolution_A), label(k))
-               for k, s in cell.items()} if "bvse" in tiers else {})
-    neb_t = ({k: Task.of(NEBInputs(structure=s, model=model, hops="distinct", n_images=neb_images, fmax=fmax,
-                           steps=neb_steps, endpoint_steps=neb_steps), label(k))
-              for k, s in cell.items() if k[1] == "annealed" and relaxed.get(k)} if "neb" in tiers else {})
+    cell = {
+        k: (relaxed[k]["structure"] if relaxed.get(k) else v["structure"])
+        for k, v in members.items()
+    }
+    bvse_t = (
+        {
+            k: Task.of(BVSEInputs(structure=s, resolution_A=bvse_resolution_A), label(k))
+            for k, s in cell.items()
+        }
+        if "bvse" in tiers
+        else {}
+    )
+    neb_t = (
+        {
+            k: Task.of(
+                NEBInputs(
+                    structure=s,
+                    model=model,
+                    hops="distinct",
+                    n_images=neb_images,
+                    fmax=fmax,
+                    steps=neb_steps,
+                    endpoint_steps=neb_steps,
+                ),
+                label(k),
+            )
+            for k, s in cell.items()
+            if k[1] == "annealed" and relaxed.get(k)
+        }
+        if "neb" in tiers
+        else {}
+    )
     n_steps = max(int(round(md_ps * 1000.0 / md_timestep_fs)), 1)
-    md_first = {k[0]: s for k, s in cell.items() if k[2] == 0 and k[1] == "annealed"} or \
-        {k[0]: s for k, s in cell.items() if k[2] == 0 and k[1] == states[0]}
-    md_t = ({(x, t): Task.of(MDInputs(
-        structure=s, temperature_K=float(t), steps=n_steps, timestep_fs=md_timestep_fs, model=model, seed=seed,
-        skip_ps=min(2.0, 0.2 * md_ps),
-        trajectory=str((out / "md" / f"{_formula(x)}_{t:g}K.traj").resolve())), f"{_formula(x)} {t:g} K")
-        for x, s in md_first.items() for t in md_temperatures_K} if "md" in tiers else {})
+    md_first = {k[0]: s for k, s in cell.items() if k[2] == 0 and k[1] == "annealed"} or {
+        k[0]: s for k, s in cell.items() if k[2] == 0 and k[1] == states[0]
+    }
+    md_t = (
+        {
+            (x, t): Task.of(
+                MDInputs(
+                    structure=s,
+                    temperature_K=float(t),
+                    steps=n_steps,
+                    timestep_fs=md_timestep_fs,
+                    model=model,
+                    seed=seed,
+                    skip_ps=min(2.0, 0.2 * md_ps),
+                    trajectory=str((out / "md" / f"{_formula(x)}_{t:g}K.traj").resolve()),
+                ),
+                f"{_formula(x)} {t:g} K",
+            )
+            for x, s in md_first.items()
+            for t in md_temperatures_K
+        }
+        if "md" in tiers
+        else {}
+    )
     if md_t:
         (out / "md").mkdir(exist_ok=True)
     stage([*bvse_t.values(), *neb_t.values(), *md_t.values()], "bvse, neb, md")
 
-    kmc_common = {"temperatures_K": [float(t) for t in kmc_temperatures_K], "n_runs": kmc_runs,
-                  "hops_per_carrier": float(kmc_hops), "seed": seed}
+    kmc_common = {
+        "temperatures_K": [float(t) for t in kmc_temperatures_K],
+        "n_runs": kmc_runs,
+        "hops_per_carrier": float(kmc_hops),
+        "seed": seed,
+    }
     kmc_t: dict[tuple[float, str, int, str], Task] = {}
     if "kmc" in tiers:
         for k, s in cell.items():
             if relaxed.get(k):
-                kmc_t[(*k, "bvse")] = Task.of(KMCInputs(structure=s, source="bvse", **kmc_common), f"{label(k)} bvse")
+                kmc_t[(*k, "bvse")] = Task.of(
+                    KMCInputs(structure=s, source="bvse", **kmc_common), f"{label(k)} bvse"
+                )
         for k, t in neb_t.items():
             study = store.result(t.key)
             if study and study.get("results"):
-                kmc_t[(*k, "neb")] = Task.of(KMCInputs(structure=cell[k], source="neb", study=study,
-                                               **kmc_common), f"{label(k)} neb")
+                kmc_t[(*k, "neb")] = Task.of(
+                    KMCInputs(structure=cell[k], source="neb", study=study, **kmc_common),
+                    f"{label(k)} neb",
+                )
     stage(list(kmc_t.values()), f"kmc ({len(kmc_t)} networks)")
 
     for k, v in members.items():
-        v.update(relax=relaxed.get(k),
-                 bvse=store.result(bvse_t[k].key) if k in bvse_t else None,
-                 neb=store.result(neb_t[k].key) if k in neb_t else None,
-                 kmc_bvse=store.result(kmc_t[(*k, "bvse")].key) if (*k, "bvse") in kmc_t else None,
-                 kmc_neb=store.result(kmc_t[(*k, "neb")].key) if (*k, "neb") in kmc_t else None,
-                 supercell_matrix=models[(k[0], k[1])]["supercell_matrix"],
-                 n_formula_units=models[(k[0], k[1])]["n_formula_units"])
+        v.update(
+            relax=relaxed.get(k),
+            bvse=store.result(bvse_t[k].key) if k in bvse_t else None,
+            neb=store.result(neb_t[k].key) if k in neb_t else None,
+            kmc_bvse=store.result(kmc_t[(*k, "bvse")].key) if (*k, "bvse") in kmc_t else None,
+            kmc_neb=store.result(kmc_t[(*k, "neb")].key) if (*k, "neb") in kmc_t else None,
+            supercell_matrix=models[(k[0], k[1])]["supercell_matrix"],
+            n_formula_units=models[(k[0], k[1])]["n_formula_units"],
+        )
     primary = states[0]
     results = {
         "design": {x: store.result(t.key) for x, t in design_t.items()},
         "models": {x: models.get((x, primary)) for x in model_xs if models.get((x, primary))},
         "relax": {k[0]: r for k, r in relaxed.items() if k[1] == primary and k[2] == 0 and r},
-        "bvse": {k[0]: members[k]["bvse"] for k in members if k[1] == primary and k[2] == 0
-                 and members[k]["bvse"]},
+        "bvse": {
+            k[0]: members[k]["bvse"]
+            for k in members
+            if k[1] == primary and k[2] == 0 and members[k]["bvse"]
+        },
         "xrd": {k[0]: store.result(t.key) for k, t in xrd_t.items() if k[1] == primary},
         "prior": {x: store.result(t.key) for x, t in prior_t.items()},
-        "neb": {k[0]: members[k]["neb"] for k in members if k[1] == "annealed" and k[2] == 0
-                and members[k]["neb"]},
-        "md": {}, "md_arrhenius": {},
+        "neb": {
+            k[0]: members[k]["neb"]
+            for k in members
+            if k[1] == "annealed" and k[2] == 0 and members[k]["neb"]
+        },
+        "md": {},
+        "md_arrhenius": {},
     }
     for (x, _t), task in md_t.items():
         res = store.result(task.key)
@@ -293,8 +415,11 @@ def reproduce_chen2025(
     ens = ensemble_rows(members, model_xs, states)
     results["ensembles"] = ens
     results["measured_reference"] = [dict(m) for m in CHEN2025_MEASURED]
-    results["kmc"] = {f"{x:g} {st}": [m for kk, m in members.items() if kk[0] == x and kk[1] == st]
-                      for x in model_xs for st in states}
+    results["kmc"] = {
+        f"{x:g} {st}": [m for kk, m in members.items() if kk[0] == x and kk[1] == st]
+        for x in model_xs
+        for st in states
+    }
     verdict_rows = ensemble_verdicts(ens, model_xs, states)
     rows = summary_rows(results, xs, measured, ens, primary)
     calibrated = calibrated_series(store, [*xs, *model_xs], calibrations, primary)
@@ -302,14 +427,26 @@ def reproduce_chen2025(
     from halidelab.report.chen2025 import write_chen2025_report
 
     wall = time.perf_counter() - t0
-    report = write_chen2025_report(out / "report.html", results, rows, tiers, model, failed, wall,
-                                   literature_csvs=literature_csvs, verdict_rows=verdict_rows,
-                                   calibrations_given=bool(calibrations))
-    return ReproduceOutput(report, store.url, rows, tiers, failed, wall, ens, verdict_rows, calibrated)
+    report = write_chen2025_report(
+        out / "report.html",
+        results,
+        rows,
+        tiers,
+        model,
+        failed,
+        wall,
+        literature_csvs=literature_csvs,
+        verdict_rows=verdict_rows,
+        calibrations_given=bool(calibrations),
+    )
+    return ReproduceOutput(
+        report, store.url, rows, tiers, failed, wall, ens, verdict_rows, calibrated
+    )
 
 
-def calibrated_series(store: Any, xs: Sequence[float], calibrations: Sequence[Any],
-                      primary: str = STATES[0]) -> list[dict[str, Any]]:
+def calibrated_series(
+    store: Any, xs: Sequence[float], calibrations: Sequence[Any], primary: str = STATES[0]
+) -> list[dict[str, Any]]:
     """Raw and calibrated values of every composition of the series and state in the store.
 
     Parameters
@@ -353,16 +490,26 @@ def calibrated_series(store: Any, xs: Sequence[float], calibrations: Sequence[An
                 if m["ea_eV"] is not None:
                     meas["ea_eV"] = m["ea_eV"]
                 meas["log10_sigma_S_cm"] = math.log10(m["sigma_S_cm"])
-        out.append({"x": c.x, "formula": c.formula, "state": state,
-                    "entries": calibrate_composition(c.formula, c, index, calibrations), "measured": meas})
+        out.append(
+            {
+                "x": c.x,
+                "formula": c.formula,
+                "state": state,
+                "entries": calibrate_composition(c.formula, c, index, calibrations),
+                "measured": meas,
+            }
+        )
     return sorted(out, key=lambda r: (r["x"], r["state"] or ""))
 
 
 # -- ensembles: science on the stored members; the report only formats what comes out -------
 
 
-def ensemble_rows(members: dict[tuple[float, str, int], dict[str, Any]], model_xs: Sequence[float],
-                  states: Sequence[str]) -> list[dict[str, Any]]:
+def ensemble_rows(
+    members: dict[tuple[float, str, int], dict[str, Any]],
+    model_xs: Sequence[float],
+    states: Sequence[str],
+) -> list[dict[str, Any]]:
     """One row per (x, state): every quantity as an ensemble statistic over the orderings
     (:func:`halidelab.ensemble.summarize_members`), with ``x``, ``state``, ``formula``,
     ``n`` (orderings) and ``relaxed_converged``. Members are weighted uniformly."""
@@ -374,9 +521,18 @@ def ensemble_rows(members: dict[tuple[float, str, int], dict[str, Any]], model_x
             mem = [m for k, m in sorted(members.items()) if k[0] == x and k[1] == st]
             if not mem:
                 continue
-            rows.append({"x": x, "state": st, "formula": _formula(x), "n": len(mem),
-                         "relaxed_converged": sum(1 for m in mem if (m.get("relax") or {}).get("converged")),
-                         **summarize_members(mem)})
+            rows.append(
+                {
+                    "x": x,
+                    "state": st,
+                    "formula": _formula(x),
+                    "n": len(mem),
+                    "relaxed_converged": sum(
+                        1 for m in mem if (m.get("relax") or {}).get("converged")
+                    ),
+                    **summarize_members(mem),
+                }
+            )
     return rows
 
 
@@ -388,8 +544,9 @@ def _stat(row: dict[str, Any] | None, key: str):
     return EnsembleStat.from_dict(row[key])
 
 
-def ensemble_verdicts(rows: list[dict[str, Any]], model_xs: Sequence[float],
-                      states: Sequence[str]) -> list[dict[str, Any]]:
+def ensemble_verdicts(
+    rows: list[dict[str, Any]], model_xs: Sequence[float], states: Sequence[str]
+) -> list[dict[str, Any]]:
     """The claims of the case, each with its significance: lattice contraction, lower
     barriers with Nb, a conductivity peak, the effect of the synthesis state, and the
     predictions next to Chen et al.'s numbers."""
@@ -399,9 +556,18 @@ def ensemble_verdicts(rows: list[dict[str, Any]], model_xs: Sequence[float],
     xs = sorted({r["x"] for r in rows})
     out: list[dict[str, Any]] = []
 
-    def add(quantity: str, predicted: str, measured: str, verdict: str, resolved: bool | None) -> None:
-        out.append({"quantity": quantity, "predicted": predicted, "measured": measured, "verdict": verdict,
-                    "resolved": resolved})
+    def add(
+        quantity: str, predicted: str, measured: str, verdict: str, resolved: bool | None
+    ) -> None:
+        out.append(
+            {
+                "quantity": quantity,
+                "predicted": predicted,
+                "measured": measured,
+                "verdict": verdict,
+                "resolved": resolved,
+            }
+        )
 
     def series(key: str, st: str, fmt: str) -> str:
         parts = []
@@ -412,60 +578,127 @@ def ensemble_verdicts(rows: list[dict[str, Any]], model_xs: Sequence[float],
         return "; ".join(parts)
 
     for st in states:
-        v = trend(xs, [_stat(by.get((x, st)), "v_fu_A3") for x in xs], "expands with Nb",
-                  "contracts with Nb", "V per f.u.", "A^3")
+        v = trend(
+            xs,
+            [_stat(by.get((x, st)), "v_fu_A3") for x in xs],
+            "expands with Nb",
+            "contracts with Nb",
+            "V per f.u.",
+            "A^3",
+        )
         pred = series("v_fu_A3", st, ".2f")
         if pred:
-            add(f"lattice vs x, {st} (MLIP, V per f.u.)", pred, "contracts with Nb (Vegard-like)",
-                v.text, v.resolved)
-        for key, name in (("bvse_3d_eV", "BVSE 3D barrier"), ("neb_3d_eV", "CI-NEB 3D barrier"),
-                          ("kmc_neb_ea_eV", "KMC Ea (NEB network)"), ("kmc_bvse_ea_eV", "KMC Ea (BVSE network)")):
+            add(
+                f"lattice vs x, {st} (MLIP, V per f.u.)",
+                pred,
+                "contracts with Nb (Vegard-like)",
+                v.text,
+                v.resolved,
+            )
+        for key, name in (
+            ("bvse_3d_eV", "BVSE 3D barrier"),
+            ("neb_3d_eV", "CI-NEB 3D barrier"),
+            ("kmc_neb_ea_eV", "KMC Ea (NEB network)"),
+            ("kmc_bvse_ea_eV", "KMC Ea (BVSE network)"),
+        ):
             a, b = _stat(by.get((0.0, st)), key), _stat(by.get((0.2, st)), key)
             if a is None or b is None:
                 continue
             c = compare(a, b, "Nb lowers it" if b.mean < a.mean else "Nb raises it", name, "eV")
-            add(f"{name} x=0 -> 0.2, {st}", series(key, st, ".3f"),
-                "Ea 0.327 eV at x = 0.2, the minimum of the series" if "Ea" in name else
-                "DFT: Nb lowers barriers in nearly all directions (~15 % in-plane)", c.text, c.resolved)
-        for key, name in (("kmc_neb_log10_sigma", "log10 sigma(25 C), KMC on NEB networks"),
-                          ("kmc_bvse_log10_sigma", "log10 sigma(25 C), KMC on BVSE networks")):
+            add(
+                f"{name} x=0 -> 0.2, {st}",
+                series(key, st, ".3f"),
+                "Ea 0.327 eV at x = 0.2, the minimum of the series"
+                if "Ea" in name
+                else "DFT: Nb lowers barriers in nearly all directions (~15 % in-plane)",
+                c.text,
+                c.resolved,
+            )
+        for key, name in (
+            ("kmc_neb_log10_sigma", "log10 sigma(25 C), KMC on NEB networks"),
+            ("kmc_bvse_log10_sigma", "log10 sigma(25 C), KMC on BVSE networks"),
+        ):
             stats = [_stat(by.get((x, st)), key) for x in xs]
             if sum(s is not None for s in stats) < 2:
                 continue
-            meas = "; ".join(f"x={m['x']:g}: {math.log10(m['sigma_S_cm']):.2f}" for m in CHEN2025_MEASURED
-                             if m["state"] == st) or "not measured in this state"
+            meas = (
+                "; ".join(
+                    f"x={m['x']:g}: {math.log10(m['sigma_S_cm']):.2f}"
+                    for m in CHEN2025_MEASURED
+                    if m["state"] == st
+                )
+                or "not measured in this state"
+            )
             p = peak(xs, stats, "log10 sigma", "") if len(xs) >= 3 else None
             verdict = p.text if p else "a peak needs three or more x"
             gaps = []
             for m in CHEN2025_MEASURED:
                 s = _stat(by.get((m["x"], st)), key)
                 if m["state"] == st and s is not None:
-                    gaps.append(f"x={m['x']:g} {s.mean - math.log10(m['sigma_S_cm']):+.1f} decades vs measured")
+                    gaps.append(
+                        f"x={m['x']:g} {s.mean - math.log10(m['sigma_S_cm']):+.1f} decades vs "
+                        "measured"
+                    )
             if gaps:
-                verdict += "; " + ", ".join(gaps) + " (raw, uncalibrated; measurements spread 0.3-0.6 decades)"
-            add(f"{name}, {st}", series(key, st, ".2f"), f"{meas} (volcano peak at x = 0.2)" if st == "ball-milled"
-                else meas, verdict, p.resolved if p else None)
+                verdict += (
+                    "; "
+                    + ", ".join(gaps)
+                    + " (raw, uncalibrated; measurements spread 0.3-0.6 decades)"
+                )
+            add(
+                f"{name}, {st}",
+                series(key, st, ".2f"),
+                f"{meas} (volcano peak at x = 0.2)" if st == "ball-milled" else meas,
+                verdict,
+                p.resolved if p else None,
+            )
     if len(states) >= 2 and "annealed" in states and "ball-milled" in states:
         for x in xs:
             bm, an = by.get((x, "ball-milled")), by.get((x, "annealed"))
-            for key, name, unit, fmt in (("kmc_bvse_log10_sigma", "log10 sigma(25 C) (KMC, BVSE networks)", "",
-                                          ".2f"), ("e_atom_eV", "MLIP energy per atom", "eV", ".4f")):
+            for key, name, unit, fmt in (
+                ("kmc_bvse_log10_sigma", "log10 sigma(25 C) (KMC, BVSE networks)", "", ".2f"),
+                ("e_atom_eV", "MLIP energy per atom", "eV", ".4f"),
+            ):
                 a, b = _stat(an, key), _stat(bm, key)
                 if a is None or b is None:
                     continue
-                claim = ("ball-milled conducts better" if b.mean > a.mean else "annealed conducts better") \
-                    if "sigma" in key else ("the disorder costs energy" if b.mean > a.mean else
-                                            "the disordered cells are lower in energy")
+                claim = (
+                    (
+                        "ball-milled conducts better"
+                        if b.mean > a.mean
+                        else "annealed conducts better"
+                    )
+                    if "sigma" in key
+                    else (
+                        "the disorder costs energy"
+                        if b.mean > a.mean
+                        else "the disordered cells are lower in energy"
+                    )
+                )
                 c = compare(a, b, claim, name, unit, fmt=fmt)
-                meas = ("LZNC: ball-milled 1.03e-3, annealed 1.46e-7 S/cm (3.8 decades)" if "sigma" in key
-                        and abs(x - 0.2) < 1e-9 else "-")
-                add(f"ball-milled minus annealed, x={x:g}: {name}",
-                    f"annealed {a.text(fmt)}; ball-milled {b.text(fmt)}", meas, c.text, c.resolved)
+                meas = (
+                    "LZNC: ball-milled 1.03e-3, annealed 1.46e-7 S/cm (3.8 decades)"
+                    if "sigma" in key and abs(x - 0.2) < 1e-9
+                    else "-"
+                )
+                add(
+                    f"ball-milled minus annealed, x={x:g}: {name}",
+                    f"annealed {a.text(fmt)}; ball-milled {b.text(fmt)}",
+                    meas,
+                    c.text,
+                    c.resolved,
+                )
     return out
 
 
-def lab_measurements(series: Sequence[str], thickness: str, diameter: str, circuit: str = "auto",
-                     resistance: str = "total", instrument: str | None = None) -> list[dict[str, Any]]:
+def lab_measurements(
+    series: Sequence[str],
+    thickness: str,
+    diameter: str,
+    circuit: str = "auto",
+    resistance: str = "total",
+    instrument: str | None = None,
+) -> list[dict[str, Any]]:
     """The user's impedance spectra of the series, analysed: sigma(25 C) and Ea per x.
 
     Parameters
@@ -492,7 +725,9 @@ def lab_measurements(series: Sequence[str], thickness: str, diameter: str, circu
     from halidelab.lab.eis_io import read_spectrum
 
     if thickness is None or diameter is None:
-        raise DataFormatError("--eis needs --thickness and --diameter (pellet dimensions with units)")
+        raise DataFormatError(
+            "--eis needs --thickness and --diameter (pellet dimensions with units)"
+        )
     out = []
     for item in series:
         if "=" not in item:
@@ -508,18 +743,38 @@ def lab_measurements(series: Sequence[str], thickness: str, diameter: str, circu
         spectra = [read_spectrum(p, instrument) for p in paths]
         missing = [Path(sp.source).name for sp in spectra if sp.temperature_K is None]
         if missing:
-            raise DataFormatError(f"no temperature for {', '.join(missing)}: put it in the file name "
-                                  "(pellet_25C.mpt, _298K) or the file's metadata")
-        fits = fit_spectra(spectra, circuit, thickness=thickness, diameter=diameter, resistance=resistance)
+            raise DataFormatError(
+                f"no temperature for {', '.join(missing)}: put it in the file name "
+                "(pellet_25C.mpt, _298K) or the file's metadata"
+            )
+        fits = fit_spectra(
+            spectra, circuit, thickness=thickness, diameter=diameter, resistance=resistance
+        )
         temps = [f.temperature_K for f in fits]
         if len(set(temps)) < 2:
-            raise FitError(f"--eis {item!r}: all spectra are at one temperature; an Arrhenius fit needs several")
-        arr = fit_arrhenius(temps, [f.conductivity.sigma_S_cm for f in fits],
-                            [f.conductivity.sigma_err_S_cm for f in fits], quantity="sigma",
-                            method="eis-arrhenius")
-        out.append({"x": x, "sigma_S_cm": arr.value_25C, "ea_eV": arr.ea_eV, "ea_err_eV": arr.ea_err_eV,
-                    "source": f"EIS Arrhenius, {len(set(temps))} temperatures ({Path(paths[0]).name} ...)",
-                    "warnings": list(arr.warnings)})
+            raise FitError(
+                f"--eis {item!r}: all spectra are at one temperature; an Arrhenius fit needs "
+                "several"
+            )
+        arr = fit_arrhenius(
+            temps,
+            [f.conductivity.sigma_S_cm for f in fits],
+            [f.conductivity.sigma_err_S_cm for f in fits],
+            quantity="sigma",
+            method="eis-arrhenius",
+        )
+        out.append(
+            {
+                "x": x,
+                "sigma_S_cm": arr.value_25C,
+                "ea_eV": arr.ea_eV,
+                "ea_err_eV": arr.ea_err_eV,
+                "source": (
+                    f"EIS Arrhenius, {len(set(temps))} temperatures ({Path(paths[0]).name} ...)"
+                ),
+                "warnings": list(arr.warnings),
+            }
+        )
     return out
 
 
@@ -535,7 +790,10 @@ def _md_arrhenius(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _prior_sha() -> str:
-    """Checksum of the installed prior model (:func:`halidelab.prior.model.installed_model_sha256`)."""
+    """Checksum of the installed prior model.
+
+    See :func:`halidelab.prior.model.installed_model_sha256`.
+    """
     from halidelab.prior.model import installed_model_sha256
 
     return installed_model_sha256()
@@ -545,9 +803,13 @@ def _kind(tier: str) -> str:
     return {"rules": "design"}.get(tier, tier)
 
 
-def summary_rows(results: dict[str, dict[float, Any]], xs: Sequence[float],
-                 lab: Sequence[dict[str, Any]] = (), ensembles: Sequence[dict[str, Any]] = (),
-                 primary: str = "ball-milled") -> list[dict[str, Any]]:
+def summary_rows(
+    results: dict[str, dict[float, Any]],
+    xs: Sequence[float],
+    lab: Sequence[dict[str, Any]] = (),
+    ensembles: Sequence[dict[str, Any]] = (),
+    primary: str = "ball-milled",
+) -> list[dict[str, Any]]:
     """One row per x with every predicted number that exists (None where not run).
 
     Where ``ensembles`` (:func:`ensemble_rows`) hold the x in the ``primary`` state, the
@@ -561,7 +823,11 @@ def summary_rows(results: dict[str, dict[float, Any]], xs: Sequence[float],
     measured = {m["x"]: m for m in CHEN2025_MEASURED if m["state"] == primary}
     ens = {r["x"]: r for r in ensembles if r["state"] == primary}
     annealed = {r["x"]: r for r in ensembles if r["state"] == "annealed"}
-    mine = {round(float(m["x"]), 6): m for m in lab if m.get("dopant") in (None, "Nb") or float(m["x"]) == 0}
+    mine = {
+        round(float(m["x"]), 6): m
+        for m in lab
+        if m.get("dopant") in (None, "Nb") or float(m["x"]) == 0
+    }
     for x in sorted(set(xs) | set(results["models"]) | set(mine)):
         d = results["design"].get(x)
         m = results["models"].get(x)
@@ -571,52 +837,88 @@ def summary_rows(results: dict[str, dict[float, Any]], xs: Sequence[float],
         row: dict[str, Any] = {"x": x, "formula": _formula(x)}
         if d:
             c, f = d["composition"], d["fit"]
-            row.update(li_vacancies=c["li_vacancies_per_fu"], t=f["t"],
-                       packing=f"{f['packing']['packing']} {f['packing']['family']}")
+            row.update(
+                li_vacancies=c["li_vacancies_per_fu"],
+                t=f["t"],
+                packing=f"{f['packing']['packing']} {f['packing']['family']}",
+            )
         if m:
-            row.update(x_modelled=sum(m["x_modelled"].values()), n_atoms=m["n_atoms"],
-                       a_vegard_A=m["lattice_estimate"]["a_A"], c_vegard_A=m["lattice_estimate"]["c_A"])
+            row.update(
+                x_modelled=sum(m["x_modelled"].values()),
+                n_atoms=m["n_atoms"],
+                a_vegard_A=m["lattice_estimate"]["a_A"],
+                c_vegard_A=m["lattice_estimate"]["c_A"],
+            )
         if r and m:
             prim = primitive_lattice(r["structure"], m["supercell_matrix"])
-            row.update(a_relaxed_A=prim["a_A"], c_relaxed_A=prim["c_A"],
-                       v_relaxed_A3=prim["volume_A3"], relax_converged=r["converged"],
-                       relax_fmax=r["fmax_eV_A"])
+            row.update(
+                a_relaxed_A=prim["a_A"],
+                c_relaxed_A=prim["c_A"],
+                v_relaxed_A3=prim["volume_A3"],
+                relax_converged=r["converged"],
+                relax_fmax=r["fmax_eV_A"],
+            )
         if b:
             row.update(bvse_1d_eV=b["e_1d_eV"], bvse_2d_eV=b["e_2d_eV"], bvse_3d_eV=b["e_3d_eV"])
         n = results.get("neb", {}).get(x)
         if n:
             perc = n.get("percolation") or {}
-            row.update(neb_1d_eV=perc.get("ea_1d_eV"), neb_3d_eV=perc.get("ea_3d_eV"),
-                       neb_converged=n.get("all_converged"))
+            row.update(
+                neb_1d_eV=perc.get("ea_1d_eV"),
+                neb_3d_eV=perc.get("ea_3d_eV"),
+                neb_converged=n.get("all_converged"),
+            )
         ma = results.get("md_arrhenius", {}).get(x)
         if ma and "error" not in ma:
-            row.update(md_ea_eV=ma["ea_eV"], md_ea_err_eV=ma["ea_err_eV"],
-                       md_sigma_300K_S_cm=ma["sigma_300K_S_cm"])
+            row.update(
+                md_ea_eV=ma["ea_eV"],
+                md_ea_err_eV=ma["ea_err_eV"],
+                md_sigma_300K_S_cm=ma["sigma_300K_S_cm"],
+            )
         e = ens.get(x)
         if e:
             row["state"] = primary
             row["n_orderings"] = e["n"]
-            for key, dst in (("a_A", "a_relaxed_A"), ("c_A", "c_relaxed_A"), ("bvse_1d_eV", "bvse_1d_eV"),
-                             ("bvse_3d_eV", "bvse_3d_eV"), ("kmc_bvse_log10_sigma", "kmc_log10_sigma"),
-                             ("kmc_bvse_ea_eV", "kmc_ea_eV")):
+            for key, dst in (
+                ("a_A", "a_relaxed_A"),
+                ("c_A", "c_relaxed_A"),
+                ("bvse_1d_eV", "bvse_1d_eV"),
+                ("bvse_3d_eV", "bvse_3d_eV"),
+                ("kmc_bvse_log10_sigma", "kmc_log10_sigma"),
+                ("kmc_bvse_ea_eV", "kmc_ea_eV"),
+            ):
                 if e.get(key):
                     row[dst] = e[key]["mean"]
                     row[f"{dst}_sem"] = e[key]["sem"]
         a = annealed.get(x)
         if a:
-            for key, dst in (("neb_1d_eV", "neb_1d_eV"), ("neb_3d_eV", "neb_3d_eV"),
-                             ("kmc_neb_log10_sigma", "kmc_neb_log10_sigma"), ("kmc_neb_ea_eV", "kmc_neb_ea_eV")):
+            for key, dst in (
+                ("neb_1d_eV", "neb_1d_eV"),
+                ("neb_3d_eV", "neb_3d_eV"),
+                ("kmc_neb_log10_sigma", "kmc_neb_log10_sigma"),
+                ("kmc_neb_ea_eV", "kmc_neb_ea_eV"),
+            ):
                 if a.get(key):
                     row[dst] = a[key]["mean"]
                     row[f"{dst}_sem"] = a[key]["sem"]
         if p:
-            row.update(prior_log10_sigma=p["log10_sigma_S_cm"], prior_lo=p["log10_sigma_low_S_cm"],
-                       prior_hi=p["log10_sigma_high_S_cm"], prior_in_domain=p["in_domain"])
+            row.update(
+                prior_log10_sigma=p["log10_sigma_S_cm"],
+                prior_lo=p["log10_sigma_low_S_cm"],
+                prior_hi=p["log10_sigma_high_S_cm"],
+                prior_in_domain=p["in_domain"],
+            )
         if x in measured:
-            row.update(measured_sigma_S_cm=measured[x]["sigma_S_cm"], measured_ea_eV=measured[x]["ea_eV"])
+            row.update(
+                measured_sigma_S_cm=measured[x]["sigma_S_cm"], measured_ea_eV=measured[x]["ea_eV"]
+            )
         m_lab = mine.get(round(float(x), 6))
         if m_lab:
-            row.update(lab_sigma_S_cm=m_lab.get("sigma_S_cm"), lab_ea_eV=m_lab.get("ea_eV"),
-                       lab_ea_err_eV=m_lab.get("ea_err_eV"), lab_source=m_lab.get("source") or "your data")
+            row.update(
+                lab_sigma_S_cm=m_lab.get("sigma_S_cm"),
+                lab_ea_eV=m_lab.get("ea_eV"),
+                lab_ea_err_eV=m_lab.get("ea_err_eV"),
+                lab_source=m_lab.get("source") or "your data",
+            )
         rows.append(row)
     return rows

@@ -21,8 +21,21 @@ from halidelab import __version__
 from halidelab.cli._common import console_err, fail
 
 #: command modules under halidelab.cli; each defines ``register(app: typer.Typer)``
-COMMAND_MODULES: tuple[str, ...] = ("design", "prior", "eis", "transport", "screen", "cell", "neb", "xrd",
-                                   "screening", "stability", "compare", "kmc", "validate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "design",
+    "prior",
+    "eis",
+    "transport",
+    "screen",
+    "cell",
+    "neb",
+    "xrd",
+    "screening",
+    "stability",
+    "compare",
+    "kmc",
+    "validate",
+)
 
 app = typer.Typer(
     name="halidelab",
@@ -41,8 +54,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """halidelab: halide solid electrolytes from substitution idea to report."""
 
@@ -103,8 +117,11 @@ def _run(argv: list[str] | None, HalidelabError: type[Exception]) -> int:
         if os.environ.get("HALIDELAB_DEBUG"):
             raise
         msg = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"internal error: {type(exc).__name__}: {msg} (a halidelab bug: rerun with "
-              "HALIDELAB_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {msg} (a halidelab bug: rerun with "
+            "HALIDELAB_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

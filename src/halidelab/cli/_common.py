@@ -15,14 +15,23 @@ from rich.markup import escape
 
 from halidelab.outputs import OutputGuard, dumps_json
 
-__all__ = ["OutputGuard", "console", "console_err", "dumps_json", "fail", "note", "print_json",
-           "warn"]
+__all__ = [
+    "OutputGuard",
+    "console",
+    "console_err",
+    "dumps_json",
+    "fail",
+    "note",
+    "print_json",
+    "warn",
+]
 
 # Piped or captured output gets a wide console so tables are not truncated.
 _WIDTH = None if sys.stdout.isatty() else 160
 console = Console(emoji=False, highlight=False, width=_WIDTH)
-console_err = Console(stderr=True, emoji=False, highlight=False,
-                      width=None if sys.stderr.isatty() else 160)
+console_err = Console(
+    stderr=True, emoji=False, highlight=False, width=None if sys.stderr.isatty() else 160
+)
 
 
 def fail(message: str) -> int:
@@ -48,8 +57,15 @@ def print_json(data: Any) -> None:
     sys.stdout.write(dumps_json(data) + "\n")
 
 
-def check_number(value: float | int | None, option: str, *, minimum: float | None = None,
-                 above: float | None = None, maximum: float | None = None, unit: str = "") -> None:
+def check_number(
+    value: float | int | None,
+    option: str,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    unit: str = "",
+) -> None:
     """Refuse a non-finite or out-of-range option value before any work (one line).
 
     ``minimum`` is inclusive, ``above`` exclusive (``above=0``: strictly positive).
@@ -85,5 +101,7 @@ BATCH_HELP = "Deprecated, changes nothing: every run is batched (one structure i
 def batch_deprecated(batch: bool) -> None:
     """Say on stderr that ``--batch`` is gone (kept for one release; it changes nothing)."""
     if batch:
-        note("--batch is deprecated and changes nothing: every run goes through the batched engine "
-             "now; drop the flag")
+        note(
+            "--batch is deprecated and changes nothing: every run goes through the batched engine "
+            "now; drop the flag"
+        )

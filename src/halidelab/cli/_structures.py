@@ -24,9 +24,16 @@ from typing import Any
 from halidelab.cli._common import note, warn
 
 
-def load_structure(path: Path, *, kind: str | None = None, max_atoms: int | None = None,
-                   variable_cell: bool = False, order: bool = True, quiet: bool = False,
-                   max_model_atoms: int = 200) -> tuple[Any, dict[str, Any] | None]:
+def load_structure(
+    path: Path,
+    *,
+    kind: str | None = None,
+    max_atoms: int | None = None,
+    variable_cell: bool = False,
+    order: bool = True,
+    quiet: bool = False,
+    max_model_atoms: int = 200,
+) -> tuple[Any, dict[str, Any] | None]:
     """Read, check and (if needed) order a structure file.
 
     Parameters

@@ -29,8 +29,10 @@ def parse_temperatures(text: str) -> list[float]:
         else:
             vals = [float(v) for v in t.replace(";", ",").split(",") if v.strip()]
     except ValueError:
-        raise SimulationError(f"cannot read temperatures {text!r}: write K values like 298,323,348 "
-                              "or a range like 250..400:25") from None
+        raise SimulationError(
+            f"cannot read temperatures {text!r}: write K values like 298,323,348 "
+            "or a range like 250..400:25"
+        ) from None
     if not vals or any(v <= 0 for v in vals):
         raise SimulationError(f"temperatures must be positive numbers of K, got {text!r}")
     return vals
@@ -54,21 +56,33 @@ def register(app: typer.Typer) -> None:
     @app.command("kmc")
     def kmc_cmd(
         structure: Path = typer.Argument(..., help="Relaxed, ordered cell (CIF/POSCAR/extxyz)."),
-        temperatures: str = typer.Option("298.15..373.15:25", "--T",
-                                         help="K: 298,323,348 or a range 250..400:25 (default 25-100 C)."),
-        db: Path = typer.Option(None, "--db", help="Results store holding an NEB study of this cell; "
-                                                   "the KMC result is stored there too."),
-        neb_json: Path = typer.Option(None, "--neb", help="An NEB study as JSON (halidelab neb --json)."),
-        source: str = typer.Option("auto", "--source",
-                                   help="neb, bvse or auto (neb when a study is found, else bvse)."),
+        temperatures: str = typer.Option(
+            "298.15..373.15:25",
+            "--T",
+            help="K: 298,323,348 or a range 250..400:25 (default 25-100 C).",
+        ),
+        db: Path = typer.Option(
+            None,
+            "--db",
+            help="Results store holding an NEB study of this cell; "
+            "the KMC result is stored there too.",
+        ),
+        neb_json: Path = typer.Option(
+            None, "--neb", help="An NEB study as JSON (halidelab neb --json)."
+        ),
+        source: str = typer.Option(
+            "auto", "--source", help="neb, bvse or auto (neb when a study is found, else bvse)."
+        ),
         runs: int = typer.Option(8, "--runs", help="Independent KMC runs per temperature."),
         hops: float = typer.Option(200.0, "--hops", help="KMC hops per Li in each run."),
         seed: int = typer.Option(0, "--seed"),
         superbasin: str = typer.Option(
-            "100", "--superbasin",
+            "100",
+            "--superbasin",
             help="Slow hops crossed more than this many times as often as the network's critical "
-                 "hops to that ratio (fast back-and-forth pairs of disordered cells; detailed balance "
-                 "kept), or 'none' for the plain rates."),
+            "hops to that ratio (fast back-and-forth pairs of disordered cells; detailed balance "
+            "kept), or 'none' for the plain rates.",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """sigma(T), D (tracer and collective), Haven ratio and Ea by kinetic Monte Carlo
@@ -91,22 +105,35 @@ def register(app: typer.Typer) -> None:
                 raise HalidelabError(f"cannot read the NEB study {neb_json}: {exc}") from None
             study = data.get("study", data) if isinstance(data, dict) else None
             if not isinstance(study, dict) or "network" not in study:
-                raise HalidelabError(f"{neb_json} is not an NEB study (no 'network'): write it with "
-                                     "'halidelab neb ... --json'")
+                raise HalidelabError(
+                    f"{neb_json} is not an NEB study (no 'network'): write it with "
+                    "'halidelab neb ... --json'"
+                )
         elif db is not None and source != "bvse":
             study = _study_from_store(db, st)
         if source == "neb" and study is None:
-            raise SimulationError("no NEB study of this cell: run 'halidelab neb' on it (with --db) or "
-                                  "give --neb study.json, or use --source bvse")
+            raise SimulationError(
+                "no NEB study of this cell: run 'halidelab neb' on it (with --db) or "
+                "give --neb study.json, or use --source bvse"
+            )
         use = "neb" if study is not None and source != "bvse" else "bvse"
         if use == "bvse":
-            console_err.print("note: BVSE network (a cheap approximation: BVSE site energies and "
-                              "straight-line saddles, not MLIP barriers)")
+            console_err.print(
+                "note: BVSE network (a cheap approximation: BVSE site energies and "
+                "straight-line saddles, not MLIP barriers)"
+            )
         from halidelab.screening.inputs import KMCInputs
 
-        spec = KMCInputs(structure=st.as_dict(), source=use, temperatures_K=temps, n_runs=runs,
-                         hops_per_carrier=hops, seed=seed, superbasin_ratio=ratio,
-                         study=study if use == "neb" else None)
+        spec = KMCInputs(
+            structure=st.as_dict(),
+            source=use,
+            temperatures_K=temps,
+            n_runs=runs,
+            hops_per_carrier=hops,
+            seed=seed,
+            superbasin_ratio=ratio,
+            study=study if use == "neb" else None,
+        )
         inputs = spec.to_json()
         if db is not None:
             from halidelab.screening.runner import run_tasks
@@ -150,22 +177,39 @@ def _print(out: dict[str, Any], source: str) -> None:
     from rich.table import Table
 
     res, net = out["kmc"], out["network"]
-    t = Table(title=f"KMC {res['formula']} ({source} network: {len(net['site_frac'])} sites, "
-                    f"{len(net['edge_a'])} hops; supercell {res['network']['supercell']}, "
-                    f"{res['network']['n_carriers_supercell']} Li)")
-    for col in ("T (K)", "D* (cm2/s)", "D_sigma (cm2/s)", "Haven", "sigma (S/cm)", "hops/Li", "slowed hops"):
+    t = Table(
+        title=f"KMC {res['formula']} ({source} network: {len(net['site_frac'])} sites, "
+        f"{len(net['edge_a'])} hops; supercell {res['network']['supercell']}, "
+        f"{res['network']['n_carriers_supercell']} Li)"
+    )
+    for col in (
+        "T (K)",
+        "D* (cm2/s)",
+        "D_sigma (cm2/s)",
+        "Haven",
+        "sigma (S/cm)",
+        "hops/Li",
+        "slowed hops",
+    ):
         t.add_column(col)
     for p in res["points"]:
         hv = "-" if p["haven_ratio"] is None else f"{p['haven_ratio']:.2f}"
-        t.add_row(f"{p['temperature_K']:.1f}", f"{p['d_tracer_cm2_s']:.2e} +- {p['d_tracer_err_cm2_s']:.1e}",
-                  f"{p['d_sigma_cm2_s']:.2e} +- {p['d_sigma_err_cm2_s']:.1e}", hv,
-                  f"{p['sigma_S_cm']:.2e} +- {p['sigma_err_S_cm']:.1e}", f"{p['hops_per_carrier']:.0f}",
-                  _slowed(p.get("superbasin")))
+        t.add_row(
+            f"{p['temperature_K']:.1f}",
+            f"{p['d_tracer_cm2_s']:.2e} +- {p['d_tracer_err_cm2_s']:.1e}",
+            f"{p['d_sigma_cm2_s']:.2e} +- {p['d_sigma_err_cm2_s']:.1e}",
+            hv,
+            f"{p['sigma_S_cm']:.2e} +- {p['sigma_err_S_cm']:.1e}",
+            f"{p['hops_per_carrier']:.0f}",
+            _slowed(p.get("superbasin")),
+        )
     console.print(t)
     if res.get("ea_eV") is not None:
-        console.print(f"Ea = {res['ea_eV']:.3f} +- {res['ea_err_eV']:.3f} eV; sigma(25 C) = "
-                      f"{res['sigma_25C_S_cm']:.2e} S/cm [{res['sigma_25C_low_S_cm']:.1e}, "
-                      f"{res['sigma_25C_high_S_cm']:.1e}]")
+        console.print(
+            f"Ea = {res['ea_eV']:.3f} +- {res['ea_err_eV']:.3f} eV; sigma(25 C) = "
+            f"{res['sigma_25C_S_cm']:.2e} S/cm [{res['sigma_25C_low_S_cm']:.1e}, "
+            f"{res['sigma_25C_high_S_cm']:.1e}]"
+        )
     for a in res["assumptions"]:
         console.print(f"assumption: {a}")
     for w in res["warnings"]:

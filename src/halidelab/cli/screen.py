@@ -31,35 +31,58 @@ def _client(scheduler: str | None, workers: int):
 def reproduce_cmd(
     case: str = typer.Argument(..., help="Reference case: chen2025 (Nb-substituted Li2ZrCl6)"),
     out: Path = typer.Option(Path("chen2025"), "-o", "--out", help="Output folder"),
-    db: str = typer.Option(None, "--db", help="Results store (default OUT/results.sqlite, or a URL)"),
-    tiers: str = typer.Option("rules,models,relax,bvse,xrd,prior,kmc", "--tiers",
-                              help="Comma list of rules, models, relax, bvse, xrd, prior, kmc, neb, md"),
-    states: str = typer.Option("ball-milled,annealed", "--states",
-                               help="Synthesis states to model (the first is the headline)"),
+    db: str = typer.Option(
+        None, "--db", help="Results store (default OUT/results.sqlite, or a URL)"
+    ),
+    tiers: str = typer.Option(
+        "rules,models,relax,bvse,xrd,prior,kmc",
+        "--tiers",
+        help="Comma list of rules, models, relax, bvse, xrd, prior, kmc, neb, md",
+    ),
+    states: str = typer.Option(
+        "ball-milled,annealed",
+        "--states",
+        help="Synthesis states to model (the first is the headline)",
+    ),
     configs: int = typer.Option(3, "--configs", help="Orderings per composition and state"),
     kmc_t: str = typer.Option("298.15..373.15:25", "--kmc-T", help="KMC temperatures, K"),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relaxation"),
     x: str = typer.Option("0..0.5:0.1", "--x", help="Nb contents for rules and prior"),
-    model_x: str = typer.Option("0,0.2,0.4", "--model-x", help="Nb contents that get models, relax, BVSE"),
+    model_x: str = typer.Option(
+        "0,0.2,0.4", "--model-x", help="Nb contents that get models, relax, BVSE"
+    ),
     max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
-    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"
+    ),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = this process)"),
-    measured: Path = typer.Option(None, "--measured",
-                                  help="CSV of your measurements: x, sigma_S_cm (or sigma_mS_cm), ea_eV"),
-    eis: list[str] = typer.Option([], "--eis",
-                                  help="Your spectra per x at several temperatures: X=PATTERN (repeatable)"),
-    thickness: str = typer.Option(None, "--thickness", help="Pellet thickness for --eis, e.g. 0.85mm"),
+    measured: Path = typer.Option(
+        None, "--measured", help="CSV of your measurements: x, sigma_S_cm (or sigma_mS_cm), ea_eV"
+    ),
+    eis: list[str] = typer.Option(
+        [], "--eis", help="Your spectra per x at several temperatures: X=PATTERN (repeatable)"
+    ),
+    thickness: str = typer.Option(
+        None, "--thickness", help="Pellet thickness for --eis, e.g. 0.85mm"
+    ),
     diameter: str = typer.Option(None, "--diameter", help="Pellet diameter for --eis, e.g. 10mm"),
-    literature: list[Path] = typer.Option([], "--literature",
-                                          help="CSV of known electrolytes added to the literature table"),
+    literature: list[Path] = typer.Option(
+        [], "--literature", help="CSV of known electrolytes added to the literature table"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON"),
     calibration: list[Path] = typer.Option(
-        [], "--calibration",
-        help="Calibration file of 'halidelab validate' (REPORT/calibration/*.json; repeatable): the report "
-             "shows calibrated values with intervals beside the raw ensemble values."),
-    reference: Path = typer.Option(None, "--reference",
-                                   help="Reference table the calibrations were fitted on (default: the shipped set)."),
+        [],
+        "--calibration",
+        help="Calibration file of 'halidelab validate' (REPORT/calibration/*.json; "
+        "repeatable): the report "
+        "shows calibrated values with intervals beside the raw ensemble values.",
+    ),
+    reference: Path = typer.Option(
+        None,
+        "--reference",
+        help="Reference table the calibrations were fitted on (default: the shipped set).",
+    ),
 ) -> None:
     """Run a reference case from design to report (resumable: rerun to continue)."""
     from halidelab.cases.chen2025 import lab_measurements, reproduce_chen2025
@@ -85,27 +108,55 @@ def reproduce_cmd(
     guard.file_in(out, "report.html", "-o/--out")
     client = _client(scheduler, workers)
     try:
-        res = reproduce_chen2025(out=out, db=db, xs=parse_x_values(x), model_xs=parse_x_values(model_x),
-                                 tiers=tiers.split(","), model=model, max_atoms=max_atoms,
-                                 relax_steps=relax_steps, client=client, measured=mine,
-                                 literature_csvs=literature, states=[s.strip() for s in states.split(",")],
-                                 n_configs=configs, kmc_temperatures_K=parse_temperatures(kmc_t),
-                                 calibrations=cals)
+        res = reproduce_chen2025(
+            out=out,
+            db=db,
+            xs=parse_x_values(x),
+            model_xs=parse_x_values(model_x),
+            tiers=tiers.split(","),
+            model=model,
+            max_atoms=max_atoms,
+            relax_steps=relax_steps,
+            client=client,
+            measured=mine,
+            literature_csvs=literature,
+            states=[s.strip() for s in states.split(",")],
+            n_configs=configs,
+            kmc_temperatures_K=parse_temperatures(kmc_t),
+            calibrations=cals,
+        )
     finally:
         if client is not None:
             client.close()
     if as_json:
-        print_json({"report": str(res.report), "store": str(res.store), "rows": res.rows,
-                    "ensembles": res.ensembles, "verdicts": res.verdicts, "failed": res.failed,
-                    **({"calibrated": res.calibrated} if cals else {})})
+        print_json(
+            {
+                "report": str(res.report),
+                "store": str(res.store),
+                "rows": res.rows,
+                "ensembles": res.ensembles,
+                "verdicts": res.verdicts,
+                "failed": res.failed,
+                **({"calibrated": res.calibrated} if cals else {}),
+            }
+        )
         return
     table = Table(title="Li(2-x)Zr(1-x)Nb(x)Cl6: predicted (and measured, Chen 2025)")
-    cols = [("x", "x", "{:.2f}"), ("formula", "formula", "{}"), ("a_relaxed_A", "a (Å)", "{:.3f}"),
-            ("c_relaxed_A", "c (Å)", "{:.3f}"), ("bvse_1d_eV", "BVSE 1D", "{:.2f}"),
-            ("bvse_3d_eV", "BVSE 3D", "{:.2f}"), ("prior_log10_sigma", "prior log σ", "{:.2f}"),
-            ("measured_sigma_S_cm", "meas. σ (S/cm)", "{:.3g}")]
+    cols = [
+        ("x", "x", "{:.2f}"),
+        ("formula", "formula", "{}"),
+        ("a_relaxed_A", "a (Å)", "{:.3f}"),
+        ("c_relaxed_A", "c (Å)", "{:.3f}"),
+        ("bvse_1d_eV", "BVSE 1D", "{:.2f}"),
+        ("bvse_3d_eV", "BVSE 3D", "{:.2f}"),
+        ("prior_log10_sigma", "prior log σ", "{:.2f}"),
+        ("measured_sigma_S_cm", "meas. σ (S/cm)", "{:.3g}"),
+    ]
     if any(r.get("lab_sigma_S_cm") or r.get("lab_ea_eV") for r in res.rows):
-        cols += [("lab_sigma_S_cm", "your σ (S/cm)", "{:.3g}"), ("lab_ea_eV", "your Ea (eV)", "{:.3f}")]
+        cols += [
+            ("lab_sigma_S_cm", "your σ (S/cm)", "{:.3g}"),
+            ("lab_ea_eV", "your Ea (eV)", "{:.3f}"),
+        ]
     for _, head, _ in cols:
         table.add_column(head)
     for r in res.rows:
@@ -118,8 +169,9 @@ def reproduce_cmd(
         from halidelab.compare import calibration_lines
 
         for r in res.calibrated:
-            for kind, line in calibration_lines({"formula": r["formula"], "state": r["state"],
-                                                 "calibrated": r["entries"]}):
+            for kind, line in calibration_lines(
+                {"formula": r["formula"], "state": r["state"], "calibrated": r["entries"]}
+            ):
                 if kind == "note":
                     note(line)
                 else:

@@ -15,8 +15,10 @@ from halidelab.errors import HalidelabError
 #: Above this estimated wall time the screen asks before starting (or needs --yes), s.
 CONFIRM_ABOVE_S = 600.0
 #: help of ``--calibration`` and ``--reference`` (screen, results)
-CALIBRATION_HELP = ("Calibration file of 'halidelab validate' (REPORT/calibration/*.json; repeatable): one "
-                    "column of calibrated values with intervals (ensemble mean over the orderings).")
+CALIBRATION_HELP = (
+    "Calibration file of 'halidelab validate' (REPORT/calibration/*.json; repeatable): one "
+    "column of calibrated values with intervals (ensemble mean over the orderings)."
+)
 REFERENCE_HELP = "Reference table the calibrations were fitted on (default: the shipped set)."
 
 
@@ -27,16 +29,36 @@ def _estimate_table(est: Any, title: str) -> Table:
     for col in ("tier", "tasks", "per task", "total (typical)", "range", "cost source"):
         t.add_column(col)
     for r in est.rows:
-        t.add_row(r["tier"], str(r["tasks"]), f"{r['per_task_s']:.3g} s", format_duration(r["total_s"]),
-                  f"{format_duration(r['low_s'])} - {format_duration(r['high_s'])}", r["source"])
-    t.add_row("all", "", "", format_duration(est.total_s),
-              f"{format_duration(est.low_s)} - {format_duration(est.high_s)}",
-              f"on {est.workers} worker(s), perfect scaling assumed")
+        t.add_row(
+            r["tier"],
+            str(r["tasks"]),
+            f"{r['per_task_s']:.3g} s",
+            format_duration(r["total_s"]),
+            f"{format_duration(r['low_s'])} - {format_duration(r['high_s'])}",
+            r["source"],
+        )
+    t.add_row(
+        "all",
+        "",
+        "",
+        format_duration(est.total_s),
+        f"{format_duration(est.low_s)} - {format_duration(est.high_s)}",
+        f"on {est.workers} worker(s), perfect scaling assumed",
+    )
     return t
 
 
-def _client(scheduler: str | None, cluster: str | None, jobs: int, workers: int, cores: int,
-            memory: str, walltime: str, queue: str | None, account: str | None):
+def _client(
+    scheduler: str | None,
+    cluster: str | None,
+    jobs: int,
+    workers: int,
+    cores: int,
+    memory: str,
+    walltime: str,
+    queue: str | None,
+    account: str | None,
+):
     """A Dask client (or None: run in this process) and the number of workers."""
     if sum(bool(v) for v in (scheduler, cluster, workers > 1)) > 1:
         raise HalidelabError("give one of --scheduler, --cluster or --workers N")
@@ -45,13 +67,16 @@ def _client(scheduler: str | None, cluster: str | None, jobs: int, workers: int,
 
         if jobs < 1:
             raise HalidelabError(f"--jobs must be >= 1, got {jobs}")
-        cl = jobqueue_cluster(cluster, cores=cores, memory=memory, walltime=walltime,
-                              queue=queue, account=account)
+        cl = jobqueue_cluster(
+            cluster, cores=cores, memory=memory, walltime=walltime, queue=queue, account=account
+        )
         cl.scale(jobs=jobs)
         from distributed import Client
 
-        console_err.print(f"submitted {jobs} {cluster} job(s) of {cores} worker(s); the screen "
-                          "starts as workers arrive")
+        console_err.print(
+            f"submitted {jobs} {cluster} job(s) of {cores} worker(s); the screen "
+            "starts as workers arrive"
+        )
         return Client(cl), jobs * cores
     if scheduler:
         from halidelab.cli.screen import _client as remote
@@ -72,30 +97,47 @@ def screen_cmd(
     site: str = typer.Option(..., "--site", help="Host site(s), comma list, e.g. Zr"),
     dopants: str = typer.Option(..., "--dopants", help="Comma list, e.g. Nb,Ta,In or Mo6+"),
     x: str = typer.Option("0.05..0.5:0.05", "--x", help="Contents: 0.1,0.2 or START..STOP:STEP"),
-    tiers: str = typer.Option("rules,prior", "--tiers",
-                              help="Comma list of rules, prior, models, relax, bvse, stability, neb, kmc"),
+    tiers: str = typer.Option(
+        "rules,prior",
+        "--tiers",
+        help="Comma list of rules, prior, models, relax, bvse, stability, neb, kmc",
+    ),
     db: str = typer.Option("results.sqlite", "--db", help="Results store: file or SQLAlchemy URL"),
-    report: Path = typer.Option(None, "--report", help="Folder for screen.html (default: no report)"),
-    measured: Path = typer.Option(None, "--measured",
-                                  help="CSV of measured results (x, sigma_S_cm, ea_eV[, dopant])"),
-    literature: list[Path] = typer.Option([], "--literature",
-                                          help="CSV of known electrolytes added to the literature table"),
-    max_mismatch: float = typer.Option(None, "--max-mismatch",
-                                       help="Prune above this |mismatch|, % (default: prune none; "
-                                            "measured substitutions reach 31 %)"),
-    prune_structure_change: bool = typer.Option(False, "--prune-structure-change",
-                                                help="Prune (not only flag) predicted structure changes"),
+    report: Path = typer.Option(
+        None, "--report", help="Folder for screen.html (default: no report)"
+    ),
+    measured: Path = typer.Option(
+        None, "--measured", help="CSV of measured results (x, sigma_S_cm, ea_eV[, dopant])"
+    ),
+    literature: list[Path] = typer.Option(
+        [], "--literature", help="CSV of known electrolytes added to the literature table"
+    ),
+    max_mismatch: float = typer.Option(
+        None,
+        "--max-mismatch",
+        help="Prune above this |mismatch|, % (default: prune none; "
+        "measured substitutions reach 31 %)",
+    ),
+    prune_structure_change: bool = typer.Option(
+        False, "--prune-structure-change", help="Prune (not only flag) predicted structure changes"
+    ),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relax"),
     max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
-    configs: int = typer.Option(3, "--configs",
-                                help="Orderings per candidate for models/relax/bvse/kmc (ensemble "
-                                     "means and spreads; the ranking uses the lowest-energy one)"),
-    neb_top: int = typer.Option(5, "--neb-top",
-                                help="NEB for this many best candidates by the cheaper tiers"),
+    configs: int = typer.Option(
+        3,
+        "--configs",
+        help="Orderings per candidate for models/relax/bvse/kmc (ensemble "
+        "means and spreads; the ranking uses the lowest-energy one)",
+    ),
+    neb_top: int = typer.Option(
+        5, "--neb-top", help="NEB for this many best candidates by the cheaper tiers"
+    ),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
-    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"
+    ),
     cluster: str = typer.Option(None, "--cluster", help="slurm or pbs (dask-jobqueue)"),
     jobs: int = typer.Option(1, "--jobs", help="Batch jobs to submit with --cluster"),
     cores: int = typer.Option(4, "--cores", help="Cores (= worker processes) per batch job"),
@@ -104,7 +146,9 @@ def screen_cmd(
     queue: str = typer.Option(None, "--queue", help="Partition / queue for --cluster"),
     account: str = typer.Option(None, "--account", help="Account for --cluster"),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = this process)"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking, whatever the estimate"),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Start without asking, whatever the estimate"
+    ),
     top: int = typer.Option(10, "--top", help="Rows of the ranking to print"),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
     calibration: list[Path] = typer.Option([], "--calibration", help=CALIBRATION_HELP),
@@ -141,17 +185,29 @@ def screen_cmd(
     if configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {configs}")
     if neb_top < 1:
-        raise HalidelabError(f"--neb-top must be >= 1, got {neb_top} (leave neb out of --tiers "
-                             "to run no NEB)")
+        raise HalidelabError(
+            f"--neb-top must be >= 1, got {neb_top} (leave neb out of --tiers to run no NEB)"
+        )
     if neb_steps < 1:
         raise HalidelabError(f"--neb-steps must be >= 1, got {neb_steps}")
-    grid = candidate_grid(parent, [d for d in dopants.split(",") if d.strip()],
-                          parse_x_spec(x), [s.strip() for s in site.split(",") if s.strip()])
+    grid = candidate_grid(
+        parent,
+        [d for d in dopants.split(",") if d.strip()],
+        parse_x_spec(x),
+        [s.strip() for s in site.split(",") if s.strip()],
+    )
     settings = ScreenSettings(
-        tiers=normalise_tiers(tiers.split(",")), max_mismatch_percent=max_mismatch,
-        prune_structure_change=prune_structure_change, model=model, max_atoms=max_atoms,
-        relax_steps=relax_steps, bvse_resolution_A=bvse_resolution, n_configs=configs,
-        neb_top=neb_top, neb_steps=neb_steps)
+        tiers=normalise_tiers(tiers.split(",")),
+        max_mismatch_percent=max_mismatch,
+        prune_structure_change=prune_structure_change,
+        model=model,
+        max_atoms=max_atoms,
+        relax_steps=relax_steps,
+        bvse_resolution_A=bvse_resolution,
+        n_configs=configs,
+        neb_top=neb_top,
+        neb_steps=neb_steps,
+    )
     meas = read_measured(measured, default_dopant=None) if measured else None
     n_workers = workers if not cluster else jobs * cores
     n_refs = None
@@ -162,18 +218,27 @@ def screen_cmd(
         n_refs = len({t.key for p in plan.values() if isinstance(p, list) for _, t in p})
     upper = estimate_cost(len(grid), settings, workers=n_workers, n_references=n_refs)
     out_console = console_err if as_json else console
-    out_console.print(_estimate_table(upper, f"{len(grid)} candidates: cost before the rules "
-                                      "(every candidate assumed to pass)"))
+    out_console.print(
+        _estimate_table(
+            upper,
+            f"{len(grid)} candidates: cost before the rules (every candidate assumed to pass)",
+        )
+    )
 
     def confirm(est: Any) -> bool:
-        out_console.print(_estimate_table(
-            est, f"after the rules: {est.n_survivors} of {est.n_candidates} candidates pass"))
+        out_console.print(
+            _estimate_table(
+                est, f"after the rules: {est.n_survivors} of {est.n_candidates} candidates pass"
+            )
+        )
         if yes or est.total_s <= CONFIRM_ABOVE_S:
             return True
         if not sys.stdin.isatty():
-            raise HalidelabError(f"the screen is estimated at {format_duration(est.total_s)} "
-                                 f"(range {format_duration(est.low_s)}-{format_duration(est.high_s)}): "
-                                 "rerun with --yes to start it (results so far are in the store)")
+            raise HalidelabError(
+                f"the screen is estimated at {format_duration(est.total_s)} "
+                f"(range {format_duration(est.low_s)}-{format_duration(est.high_s)}): "
+                "rerun with --yes to start it (results so far are in the store)"
+            )
         return typer.confirm(f"start? (about {format_duration(est.total_s)})", default=False)
 
     guard = OutputGuard([measured, *literature, *calibration])
@@ -181,10 +246,19 @@ def screen_cmd(
         guard.folder(report, "--report", create=False)
         guard.file_in(report, "screen.html", "--report")
     store = Store(db)
-    client, n_workers = _client(scheduler, cluster, jobs, workers, cores, memory, walltime, queue, account)
+    client, n_workers = _client(
+        scheduler, cluster, jobs, workers, cores, memory, walltime, queue, account
+    )
     try:
-        res = run_screen(grid, store, settings, client=client, progress=not as_json,
-                         workers=n_workers, confirm=confirm)
+        res = run_screen(
+            grid,
+            store,
+            settings,
+            client=client,
+            progress=not as_json,
+            workers=n_workers,
+            confirm=confirm,
+        )
     finally:
         if client is not None:
             client.close()
@@ -194,35 +268,65 @@ def screen_cmd(
     calibrated = calibrate_ranked(store, cands, ranked, cals)
     report_path = None
     if report is not None:
-        meta = {"tiers": ", ".join(settings.tiers), "store": store.url,
-                "estimate (after rules)": f"{format_duration(res.estimate.total_s)} on "
-                                          f"{res.estimate.workers} worker(s)",
-                "this run": f"{res.computed} tasks computed, {res.skipped} found done, "
-                            f"{len(res.failed)} failed, {format_duration(res.wall_s)}",
-                "max mismatch": "no pruning" if max_mismatch is None else f"{max_mismatch:g} %",
-                "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–",
-                "orderings per candidate": str(configs)}
+        meta = {
+            "tiers": ", ".join(settings.tiers),
+            "store": store.url,
+            "estimate (after rules)": f"{format_duration(res.estimate.total_s)} on "
+            f"{res.estimate.workers} worker(s)",
+            "this run": f"{res.computed} tasks computed, {res.skipped} found done, "
+            f"{len(res.failed)} failed, {format_duration(res.wall_s)}",
+            "max mismatch": "no pruning" if max_mismatch is None else f"{max_mismatch:g} %",
+            "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–",
+            "orderings per candidate": str(configs),
+        }
         if "neb" in settings.tiers:
-            meta["NEB"] = (f"top {neb_top} by the cheaper tiers: {', '.join(res.neb_selected) or 'none'} "
-                           f"({settings.neb_images} images, {neb_steps} steps, hops distinct)")
+            meta["NEB"] = (
+                f"top {neb_top} by the cheaper tiers: {', '.join(res.neb_selected) or 'none'} "
+                f"({settings.neb_images} images, {neb_steps} steps, hops distinct)"
+            )
         if res.notes:
             meta["not computed"] = "; ".join(res.notes)
-        report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
-                                          meta, meas, res.failed, store=store, literature_csvs=literature,
-                                          calibrated=calibrated if cals else None)
+        report_path = write_screen_report(
+            Path(report) / "screen.html",
+            cands,
+            ranked,
+            weights,
+            meta,
+            meas,
+            res.failed,
+            store=store,
+            literature_csvs=literature,
+            calibrated=calibrated if cals else None,
+        )
     if as_json:
-        print_json({"ranked": [{**r.to_dict(), **({"calibrated": calibrated[r.label]} if cals else {})}
-                               for r in ranked], "pruned": res.pruned,
-                    "failed": res.failed, "report": str(report_path) if report_path else None,
-                    "store": store.url, "estimate": res.estimate.to_dict(), "notes": res.notes,
-                    "neb_selected": res.neb_selected, "wall_s": res.wall_s,
-                    "computed": res.computed, "skipped": res.skipped})
+        print_json(
+            {
+                "ranked": [
+                    {**r.to_dict(), **({"calibrated": calibrated[r.label]} if cals else {})}
+                    for r in ranked
+                ],
+                "pruned": res.pruned,
+                "failed": res.failed,
+                "report": str(report_path) if report_path else None,
+                "store": store.url,
+                "estimate": res.estimate.to_dict(),
+                "notes": res.notes,
+                "neb_selected": res.neb_selected,
+                "wall_s": res.wall_s,
+                "computed": res.computed,
+                "skipped": res.skipped,
+            }
+        )
         return
-    console.print(ranking_table(ranked[:top], f"{parent}: top {min(top, len(ranked))} of {len(ranked)}"))
+    console.print(
+        ranking_table(ranked[:top], f"{parent}: top {min(top, len(ranked))} of {len(ranked)}")
+    )
     print_calibration_lines(ranked[:top], calibrated)
-    console.print(f"{res.n_survivors} of {res.n_candidates} candidates passed the rules; "
-                  f"{len(res.pruned)} pruned. {res.computed} tasks computed, {res.skipped} reused, "
-                  f"{len(res.failed)} failed ({format_duration(res.wall_s)}).")
+    console.print(
+        f"{res.n_survivors} of {res.n_candidates} candidates passed the rules; "
+        f"{len(res.pruned)} pruned. {res.computed} tasks computed, {res.skipped} reused, "
+        f"{len(res.failed)} failed ({format_duration(res.wall_s)})."
+    )
     if res.neb_selected:
         console.print(f"NEB (top {neb_top} by the cheaper tiers): {', '.join(res.neb_selected)}")
     for note in res.notes:
@@ -243,8 +347,18 @@ def ranking_table(ranked: list[Any], title: str) -> Table:
     show_hull = any(r.e_above_hull_eV_atom is not None for r in ranked)
     show_cfg = any(r.n_configs > 1 for r in ranked)
     t = Table(title=title)
-    cols = ["#", "formula", "basis", "score (eV)", "barrier", "+mism.", "+struct.", "+stab.",
-            "BVSE 1D", "BVSE 3D"]
+    cols = [
+        "#",
+        "formula",
+        "basis",
+        "score (eV)",
+        "barrier",
+        "+mism.",
+        "+struct.",
+        "+stab.",
+        "BVSE 1D",
+        "BVSE 3D",
+    ]
     cols += ["NEB 3D (conv.)"] if show_neb else []
     cols += ["E_hull eV/at"] if show_hull else []
     cols += ["3D spread (orderings)"] if show_cfg else []
@@ -255,19 +369,43 @@ def ranking_table(ranked: list[Any], title: str) -> Table:
         return "–" if v is None else f"{v:.{nd}f}"
 
     for r in ranked:
-        score = "–" if r.score_eV is None else f"{r.score_eV:.3f} ± {r.score_uncertainty_eV or 0:.3f}"
-        prior = ("–" if r.prior_log10_sigma_S_cm is None else
-                 f"{r.prior_log10_sigma_S_cm:.2f} [{r.prior_log10_low:.2f}, {r.prior_log10_high:.2f}]")
-        row = [str(r.rank), r.formula, r.basis, score, f(r.barrier_eV), f(r.mismatch_penalty_eV),
-               f(r.structure_penalty_eV), f(r.stability_penalty_eV), f(r.bvse_1d_eV), f(r.bvse_3d_eV)]
+        score = (
+            "–" if r.score_eV is None else f"{r.score_eV:.3f} ± {r.score_uncertainty_eV or 0:.3f}"
+        )
+        prior = (
+            "–"
+            if r.prior_log10_sigma_S_cm is None
+            else (
+                f"{r.prior_log10_sigma_S_cm:.2f} "
+                f"[{r.prior_log10_low:.2f}, {r.prior_log10_high:.2f}]"
+            )
+        )
+        row = [
+            str(r.rank),
+            r.formula,
+            r.basis,
+            score,
+            f(r.barrier_eV),
+            f(r.mismatch_penalty_eV),
+            f(r.structure_penalty_eV),
+            f(r.stability_penalty_eV),
+            f(r.bvse_1d_eV),
+            f(r.bvse_3d_eV),
+        ]
         if show_neb:
-            row.append("–" if r.neb_bands is None else
-                       f"{f(r.neb_3d_eV)} ({r.neb_bands_converged}/{r.neb_bands} conv.)")
+            row.append(
+                "–"
+                if r.neb_bands is None
+                else f"{f(r.neb_3d_eV)} ({r.neb_bands_converged}/{r.neb_bands} conv.)"
+            )
         if show_hull:
             row.append(f(r.e_above_hull_eV_atom))
         if show_cfg:
-            row.append("–" if r.config_spread_eV is None else
-                       f"{r.config_spread_eV:.3f} (n={len(r.config_barriers_eV)})")
+            row.append(
+                "–"
+                if r.config_spread_eV is None
+                else f"{r.config_spread_eV:.3f} (n={len(r.config_barriers_eV)})"
+            )
         t.add_row(*row, prior, _ties(r.tied_with), str(len(r.warnings)))
     return t
 
@@ -288,10 +426,19 @@ def calibrated_table(ranked: list[Any], calibrated: dict[str, list[dict[str, Any
     """
     from halidelab.compare import calibrated_text
 
-    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"], e["label"], e["unit"])
-                                for es in calibrated.values() for e in es))
-    levels = {(e["tier"], e["model"], e["target"]): e["level"] for es in calibrated.values() for e in es
-              if e["applied"]}
+    idents = list(
+        dict.fromkeys(
+            (e["tier"], e["model"], e["target"], e["label"], e["unit"])
+            for es in calibrated.values()
+            for e in es
+        )
+    )
+    levels = {
+        (e["tier"], e["model"], e["target"]): e["level"]
+        for es in calibrated.values()
+        for e in es
+        if e["applied"]
+    }
     t = Table(title="raw (mean over the orderings) and calibrated against the reference set")
     for col in ("#", "formula"):
         t.add_column(col)
@@ -303,10 +450,15 @@ def calibrated_table(ranked: list[Any], calibrated: dict[str, list[dict[str, Any
         mine = calibrated.get(r.label, [])
         cells = []
         for tier, model, target, _, unit in idents:
-            e = next((e for e in mine if (e["tier"], e["model"], e["target"]) == (tier, model, target)), None)
+            e = next(
+                (e for e in mine if (e["tier"], e["model"], e["target"]) == (tier, model, target)),
+                None,
+            )
             nd = 3 if unit == "eV" else 2
-            cells += [f"{e['raw']:.{nd}f} (N={e['n_orderings']})" if e and e["applied"] else "–",
-                      calibrated_text(e)]
+            cells += [
+                f"{e['raw']:.{nd}f} (N={e['n_orderings']})" if e and e["applied"] else "–",
+                calibrated_text(e),
+            ]
         t.add_row(str(r.rank), r.formula, *cells)
     return t
 
@@ -318,8 +470,9 @@ def _ties(ranks: tuple[int, ...], show: int = 3) -> str:
     return text + (f" +{len(ranks) - show}" if len(ranks) > show else "")
 
 
-def calibrate_ranked(store: Any, cands: list[Any], ranked: list[Any],
-                     cals: list[Any]) -> dict[str, list[dict[str, Any]]]:
+def calibrate_ranked(
+    store: Any, cands: list[Any], ranked: list[Any], cals: list[Any]
+) -> dict[str, list[dict[str, Any]]]:
     """Candidate label -> :func:`halidelab.validation.apply.calibrate_composition` entries
     of every ranked candidate ({} without calibrations)."""
     if not cals:
@@ -328,7 +481,9 @@ def calibrate_ranked(store: Any, cands: list[Any], ranked: list[Any],
 
     index = StoreIndex.of(store)
     by_label = {c.label: c for c in cands}
-    return {r.label: calibrate_composition(r.formula, by_label[r.label], index, cals) for r in ranked}
+    return {
+        r.label: calibrate_composition(r.formula, by_label[r.label], index, cals) for r in ranked
+    }
 
 
 def print_calibration_lines(ranked: list[Any], calibrated: dict[str, list[dict[str, Any]]]) -> None:
@@ -341,7 +496,9 @@ def print_calibration_lines(ranked: list[Any], calibrated: dict[str, list[dict[s
 
     console.print(calibrated_table(ranked, calibrated))
     for r in ranked:
-        for kind, line in calibration_lines({"formula": r.label, "calibrated": calibrated[r.label]}):
+        for kind, line in calibration_lines(
+            {"formula": r.label, "calibrated": calibrated[r.label]}
+        ):
             if kind == "note":
                 note(line)
             else:
@@ -354,9 +511,12 @@ def results_cmd(
     parent: str = typer.Option(None, "--parent", help="Only candidates of this parent"),
     csv_out: Path = typer.Option(None, "--csv", help="Write the full ranking as CSV"),
     report: Path = typer.Option(None, "--report", help="Write screen.html into this folder"),
-    measured: Path = typer.Option(None, "--measured", help="CSV of measured results for the report"),
-    literature: list[Path] = typer.Option([], "--literature",
-                                          help="CSV of known electrolytes added to the literature table"),
+    measured: Path = typer.Option(
+        None, "--measured", help="CSV of measured results for the report"
+    ),
+    literature: list[Path] = typer.Option(
+        [], "--literature", help="CSV of known electrolytes added to the literature table"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON"),
     calibration: list[Path] = typer.Option([], "--calibration", help=CALIBRATION_HELP),
     reference: Path = typer.Option(None, "--reference", help=REFERENCE_HELP),
@@ -383,8 +543,10 @@ def results_cmd(
     store = Store(db, read_only=True)
     cands = gather(store, parent)
     if not cands:
-        raise HalidelabError(f"{db} holds no screened candidates{' of ' + parent if parent else ''}: "
-                             "run halidelab screen first")
+        raise HalidelabError(
+            f"{db} holds no screened candidates{' of ' + parent if parent else ''}: "
+            "run halidelab screen first"
+        )
     weights = Weights()
     ranked = rank(cands, weights)
     calibrated = calibrate_ranked(store, cands, ranked, cals)
@@ -397,8 +559,15 @@ def results_cmd(
             r["config_barriers_eV"] = " ".join(f"{v:.4f}" for v in r["config_barriers_eV"])
             for e in calibrated.get(r["label"], []):
                 col = f"calibrated_{e['tier']}_{e['model']}_{e['target']}"
-                r.update({col: e.get("calibrated"), f"{col}_low": e.get("low"), f"{col}_high": e.get("high"),
-                          f"{col}_out_of_domain": e.get("out_of_domain"), f"{col}_note": e["note"]})
+                r.update(
+                    {
+                        col: e.get("calibrated"),
+                        f"{col}_low": e.get("low"),
+                        f"{col}_high": e.get("high"),
+                        f"{col}_out_of_domain": e.get("out_of_domain"),
+                        f"{col}_note": e["note"],
+                    }
+                )
         from halidelab.outputs import atomic_open
 
         with atomic_open(csv_out, "w", newline="") as fh:
@@ -408,18 +577,42 @@ def results_cmd(
     report_path = None
     if report:
         meas = read_measured(measured) if measured else None
-        report_path = write_screen_report(Path(report) / "screen.html", cands, ranked, weights,
-                                          {"store": store.url}, meas, None, store=store,
-                                          literature_csvs=literature, calibrated=calibrated if cals else None)
+        report_path = write_screen_report(
+            Path(report) / "screen.html",
+            cands,
+            ranked,
+            weights,
+            {"store": store.url},
+            meas,
+            None,
+            store=store,
+            literature_csvs=literature,
+            calibrated=calibrated if cals else None,
+        )
     if as_json:
-        print_json({"ranked": [{**r.to_dict(), **({"calibrated": calibrated[r.label]} if cals else {})}
-                               for r in ranked[:top]], "n_ranked": len(ranked),
-                    "n_candidates": sum(1 for c in cands if c.dopant),
-                    "pruned": [{"label": c.label, "reasons": c.rules.get("reasons", [])}
-                               for c in cands if c.dopant and not c.passed]})
+        print_json(
+            {
+                "ranked": [
+                    {**r.to_dict(), **({"calibrated": calibrated[r.label]} if cals else {})}
+                    for r in ranked[:top]
+                ],
+                "n_ranked": len(ranked),
+                "n_candidates": sum(1 for c in cands if c.dopant),
+                "pruned": [
+                    {"label": c.label, "reasons": c.rules.get("reasons", [])}
+                    for c in cands
+                    if c.dopant and not c.passed
+                ],
+            }
+        )
         return
-    console.print(ranking_table(ranked[:top], f"top {min(top, len(ranked))} of {len(ranked)} ranked "
-                                f"({sum(1 for c in cands if c.dopant and not c.passed)} pruned)"))
+    console.print(
+        ranking_table(
+            ranked[:top],
+            f"top {min(top, len(ranked))} of {len(ranked)} ranked "
+            f"({sum(1 for c in cands if c.dopant and not c.passed)} pruned)",
+        )
+    )
     print_calibration_lines(ranked[:top], calibrated)
     if csv_out:
         console.print(f"ranking written to {csv_out}")

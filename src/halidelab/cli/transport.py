@@ -20,9 +20,12 @@ from halidelab.cli._common import (
 )
 from halidelab.cli._structures import load_structure, with_ordering
 
-_MAX_ATOMS = typer.Option(None, "--max-atoms",
-                          help="Refuse structures above this many atoms (default: 1000 for MLIP "
-                               "work, 2000 for BVSE; raise it for a bigger cell on purpose).")
+_MAX_ATOMS = typer.Option(
+    None,
+    "--max-atoms",
+    help="Refuse structures above this many atoms (default: 1000 for MLIP "
+    "work, 2000 for BVSE; raise it for a bigger cell on purpose).",
+)
 
 
 def _temperatures(text: str) -> list[float]:
@@ -31,7 +34,9 @@ def _temperatures(text: str) -> list[float]:
     try:
         temps = [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
     except ValueError:
-        raise SimulationError(f"cannot read temperatures {text!r}: write them in K like 500,600,700") from None
+        raise SimulationError(
+            f"cannot read temperatures {text!r}: write them in K like 500,600,700"
+        ) from None
     if not temps or any(not 0 < t < 1e5 for t in temps):
         raise SimulationError(f"temperatures must be positive numbers in K, got {text!r}")
     return temps
@@ -42,7 +47,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("relax")
     def relax_cmd(
-        structures: list[Path] = typer.Argument(..., help="CIF/POSCAR/extxyz of ordered structures."),
+        structures: list[Path] = typer.Argument(
+            ..., help="CIF/POSCAR/extxyz of ordered structures."
+        ),
         model: str = typer.Option("chgnet", "--model", help="MLIP: chgnet, sevennet-0, ..."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         threads: int = typer.Option(None, "--threads", help="torch threads."),
@@ -51,8 +58,11 @@ def register(app: typer.Typer) -> None:
         fixed_cell: bool = typer.Option(False, "--fixed-cell", help="Relax positions only."),
         optimizer: str = typer.Option("FIRE", "--optimizer", help="FIRE, BFGS or MDMin."),
         batch: bool = typer.Option(False, "--batch", hidden=True, help=BATCH_HELP),
-        out: Path = typer.Option(None, "--out", help="Write the relaxed structure (CIF; a folder "
-                                                     "with several structures)."),
+        out: Path = typer.Option(
+            None,
+            "--out",
+            help="Write the relaxed structure (CIF; a folder with several structures).",
+        ),
         max_atoms: int = _MAX_ATOMS,
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -78,13 +88,23 @@ def register(app: typer.Typer) -> None:
                 guard.folder(out, "--out", create=False)
                 targets = [guard.file_in(out, f"{p.stem}_relaxed.cif", "--out") for p in structures]
                 if len(set(targets)) < len(targets):
-                    raise StructureError("two structure files share a name; their relaxed files in "
-                                         f"{out} would overwrite each other: rename one")
-        loaded = [load_structure(p, kind="mlip", max_atoms=max_atoms, variable_cell=not fixed_cell)
-                  for p in structures]
+                    raise StructureError(
+                        "two structure files share a name; their relaxed files in "
+                        f"{out} would overwrite each other: rename one"
+                    )
+        loaded = [
+            load_structure(p, kind="mlip", max_atoms=max_atoms, variable_cell=not fixed_cell)
+            for p in structures
+        ]
         pot = potential(model, device, threads)
-        results = relax_structures([s for s, _ in loaded], pot, fmax=fmax, steps=steps,
-                                   relax_cell=not fixed_cell, optimizer=optimizer)
+        results = relax_structures(
+            [s for s, _ in loaded],
+            pot,
+            fmax=fmax,
+            steps=steps,
+            relax_cell=not fixed_cell,
+            optimizer=optimizer,
+        )
         batch_deprecated(batch)
         results = [with_ordering(r, info) for r, (_, info) in zip(results, loaded, strict=True)]
         if targets:
@@ -95,8 +115,10 @@ def register(app: typer.Typer) -> None:
             for target, res in zip(targets, results, strict=True):
                 write_structure(res.to_structure(), target)
                 if not res.converged:
-                    warn(f"{target} holds an unconverged relaxation (fmax {res.fmax_eV_A:.3f} > "
-                         f"{res.fmax_target_eV_A} eV/A after {res.steps} steps): raise --steps")
+                    warn(
+                        f"{target} holds an unconverged relaxation (fmax {res.fmax_eV_A:.3f} > "
+                        f"{res.fmax_target_eV_A} eV/A after {res.steps} steps): raise --steps"
+                    )
         if as_json:
             rows = []
             for res in results:
@@ -106,16 +128,35 @@ def register(app: typer.Typer) -> None:
             print_json(rows[0] if len(rows) == 1 else rows)
             return
         if len(results) > 1:
-            t = Table(title=f"relaxed with {results[0].provenance.model} "
-                            f"({results[0].provenance.model_version}) as one batch")
-            for col in ("file", "formula", "converged", "steps", "fmax (eV/A)", "a (A)", "c (A)",
-                        "V (A^3)", "E (eV/atom)"):
+            t = Table(
+                title=f"relaxed with {results[0].provenance.model} "
+                f"({results[0].provenance.model_version}) as one batch"
+            )
+            for col in (
+                "file",
+                "formula",
+                "converged",
+                "steps",
+                "fmax (eV/A)",
+                "a (A)",
+                "c (A)",
+                "V (A^3)",
+                "E (eV/atom)",
+            ):
                 t.add_column(col)
             for p, res in zip(structures, results, strict=True):
                 lf = res.lattice_final
-                t.add_row(p.name, res.formula, "yes" if res.converged else "NO", str(res.steps),
-                          f"{res.fmax_eV_A:.3f}", f"{lf.a_A:.4f}", f"{lf.c_A:.4f}", f"{lf.volume_A3:.2f}",
-                          f"{res.energy_per_atom_eV:.4f}")
+                t.add_row(
+                    p.name,
+                    res.formula,
+                    "yes" if res.converged else "NO",
+                    str(res.steps),
+                    f"{res.fmax_eV_A:.3f}",
+                    f"{lf.a_A:.4f}",
+                    f"{lf.c_A:.4f}",
+                    f"{lf.volume_A3:.2f}",
+                    f"{res.energy_per_atom_eV:.4f}",
+                )
             console.print(t)
             return
         res = results[0]
@@ -124,12 +165,20 @@ def register(app: typer.Typer) -> None:
         t.add_column("before")
         t.add_column("after")
         for k in ("a_A", "b_A", "c_A", "alpha_deg", "beta_deg", "gamma_deg", "volume_A3"):
-            t.add_row(k, f"{getattr(res.lattice_initial, k):.4f}", f"{getattr(res.lattice_final, k):.4f}")
-        t.add_row("energy_eV_atom", f"{res.energy_initial_per_atom_eV:.4f}", f"{res.energy_per_atom_eV:.4f}")
+            t.add_row(
+                k, f"{getattr(res.lattice_initial, k):.4f}", f"{getattr(res.lattice_final, k):.4f}"
+            )
+        t.add_row(
+            "energy_eV_atom",
+            f"{res.energy_initial_per_atom_eV:.4f}",
+            f"{res.energy_per_atom_eV:.4f}",
+        )
         console.print(t)
         state = "converged" if res.converged else "NOT converged"
-        console.print(f"{state} in {res.steps}/{res.max_steps} steps: fmax {res.fmax_eV_A:.4f} eV/A "
-                      f"(target {res.fmax_target_eV_A}), max stress {res.max_stress_GPa:.3f} GPa")
+        console.print(
+            f"{state} in {res.steps}/{res.max_steps} steps: fmax {res.fmax_eV_A:.4f} eV/A "
+            f"(target {res.fmax_target_eV_A}), max stress {res.max_stress_GPa:.3f} GPa"
+        )
 
     @app.command("bvse")
     def bvse_cmd(
@@ -150,22 +199,35 @@ def register(app: typer.Typer) -> None:
         check_number(max_atoms, "--max-atoms", minimum=1)
         guard = OutputGuard([structure])
         if cube is not None:
-            cube = guard.file(cube if cube.suffix == ".cube" else cube.with_suffix(".cube"), "--cube")
+            cube = guard.file(
+                cube if cube.suffix == ".cube" else cube.with_suffix(".cube"), "--cube"
+            )
         s, info = load_structure(structure, kind="bvse", max_atoms=max_atoms)
         grid_shape(s, resolution)  # a bad --resolution fails before any work
         bar = None
         if not as_json:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            bar = Progress(TextColumn(f"BVSE map of {len(s)} atoms"), BarColumn(),
-                           TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
-                           console=console_err, transient=True)
+            bar = Progress(
+                TextColumn(f"BVSE map of {len(s)} atoms"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                console=console_err,
+                transient=True,
+            )
             bar.start()
             bar_task = bar.add_task("bvse", total=1.0)
         try:
-            res, _ = bvse(s, mobile_ion=ion, resolution_A=resolution, cube=cube,
-                          progress=None if bar is None else
-                          (lambda done, total: bar.update(bar_task, completed=done / total)))
+            res, _ = bvse(
+                s,
+                mobile_ion=ion,
+                resolution_A=resolution,
+                cube=cube,
+                progress=None
+                if bar is None
+                else (lambda done, total: bar.update(bar_task, completed=done / total)),
+            )
         finally:
             if bar is not None:
                 bar.stop()
@@ -190,7 +252,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("md")
     def md_cmd(
-        structures: list[Path] = typer.Argument(..., help="CIF/POSCAR of ordered (relaxed) structures."),
+        structures: list[Path] = typer.Argument(
+            ..., help="CIF/POSCAR of ordered (relaxed) structures."
+        ),
         temperatures: str = typer.Option("600", "--T", help="Temperatures in K, e.g. 500,600,700."),
         ps: float = typer.Option(10.0, "--ps", help="Simulated time per temperature, ps."),
         timestep: float = typer.Option(2.0, "--timestep", help="Time step, fs."),
@@ -201,12 +265,17 @@ def register(app: typer.Typer) -> None:
         mobile: str = typer.Option("all", "--mobile", help="all or li (framework fixed)."),
         seed: int = typer.Option(0, "--seed"),
         interval: int = typer.Option(10, "--interval", help="Steps between frames."),
-        skip_ps: float = typer.Option(0.0, "--skip-ps", help="Equilibration left out of the MSD, ps."),
+        skip_ps: float = typer.Option(
+            0.0, "--skip-ps", help="Equilibration left out of the MSD, ps."
+        ),
         haven: float = typer.Option(1.0, "--haven", help="Haven ratio for Nernst-Einstein."),
         batch: bool = typer.Option(False, "--batch", hidden=True, help=BATCH_HELP),
-        out: Path = typer.Option(Path("md"), "--out",
-                                 help="Folder for trajectories (resumable); one subfolder per structure "
-                                      "when several are given."),
+        out: Path = typer.Option(
+            Path("md"),
+            "--out",
+            help="Folder for trajectories (resumable); one subfolder per structure "
+            "when several are given.",
+        ),
         max_atoms: int = _MAX_ATOMS,
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -231,25 +300,39 @@ def register(app: typer.Typer) -> None:
         pot = potential(model, device, threads)
         stems = [p.stem for p in structures]
         if len(set(stems)) != len(stems):
-            raise SimulationError("two structure files share a name; their trajectories would collide: "
-                                  "rename one")
+            raise SimulationError(
+                "two structure files share a name; their trajectories would collide: rename one"
+            )
         guard = OutputGuard(structures)
         guard.folder(out, "--out")
         loaded = [load_structure(p, kind="mlip", max_atoms=max_atoms) for p in structures]
         inputs = [s for s, _ in loaded]
-        folders = [out] if len(structures) == 1 else [guard.folder(out / st, "--out") for st in stems]
+        folders = (
+            [out] if len(structures) == 1 else [guard.folder(out / st, "--out") for st in stems]
+        )
         steps = max(1, int(round(ps * 1000 / timestep)))
         jobs = [(k, T, folders[k] / f"md_{T:g}K.traj") for k in range(len(inputs)) for T in temps]
         tasks = [MDTask(inputs[k], T, traj, seed=seed) for k, T, traj in jobs]
-        sim = MDBatch(tasks, steps, pot, timestep_fs=timestep, thermostat=thermostat, mobile=mobile,
-                      interval=interval)
+        sim = MDBatch(
+            tasks,
+            steps,
+            pot,
+            timestep_fs=timestep,
+            thermostat=thermostat,
+            mobile=mobile,
+            interval=interval,
+        )
         bar = None
         if not as_json:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            bar = Progress(TextColumn(f"MD, {len(tasks)} run{'s' if len(tasks) > 1 else ''}"), BarColumn(),
-                           TextColumn("{task.completed}/{task.total} steps, {task.fields[n]} running"),
-                           TimeRemainingColumn(), console=console_err)
+            bar = Progress(
+                TextColumn(f"MD, {len(tasks)} run{'s' if len(tasks) > 1 else ''}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} steps, {task.fields[n]} running"),
+                TimeRemainingColumn(),
+                console=console_err,
+            )
             bar.start()
             bar_task = bar.add_task("md", total=steps, n=len(tasks))
         try:
@@ -274,9 +357,18 @@ def register(app: typer.Typer) -> None:
         for k in range(len(inputs)):
             info = loaded[k][1]
             runs = [with_ordering(r, info) for j, r in runs_all if j == k]
-            diffs = [with_ordering(analyse_trajectory(r.trajectory, haven_ratio=haven, skip_ps=skip_ps,
-                                                      temperature_K=r.mean_temperature_K), info)
-                     for r in runs]
+            diffs = [
+                with_ordering(
+                    analyse_trajectory(
+                        r.trajectory,
+                        haven_ratio=haven,
+                        skip_ps=skip_ps,
+                        temperature_K=r.mean_temperature_K,
+                    ),
+                    info,
+                )
+                for r in runs
+            ]
             arr, arr_error = None, None
             if len(diffs) >= 2:
                 try:
@@ -287,9 +379,15 @@ def register(app: typer.Typer) -> None:
                 failures.append(f"{stems[k]}: {arr_error}")
             reports.append((k, runs, diffs, arr))
         if as_json:
-            rows = [{"structure": str(structures[k]), "runs": [r.to_dict() for r in runs],
-                     "diffusion": [d.to_dict() for d in diffs], "arrhenius": arr.to_dict() if arr else None}
-                    for k, runs, diffs, arr in reports]
+            rows = [
+                {
+                    "structure": str(structures[k]),
+                    "runs": [r.to_dict() for r in runs],
+                    "diffusion": [d.to_dict() for d in diffs],
+                    "arrhenius": arr.to_dict() if arr else None,
+                }
+                for k, runs, diffs, arr in reports
+            ]
             if len(rows) == 1:
                 rows[0].pop("structure")
                 data: object = rows[0]
@@ -302,29 +400,59 @@ def register(app: typer.Typer) -> None:
         for k, runs, diffs, arr in reports:
             if not runs:
                 continue
-            t = Table(title=f"MD {runs[0].formula}{f' ({structures[k].name})' if len(inputs) > 1 else ''}, "
-                            f"{pot.name}, mobile={mobile}, H_R={haven:g}, one batch")
-            for col in ("T (K)", "<T> (K)", "ps", "Li hops", "D (cm2/s)", "D_c/D_ab", "sigma (S/cm)",
-                        "drift eV/atom"):
+            t = Table(
+                title=f"MD {runs[0].formula}"
+                + (f" ({structures[k].name})" if len(inputs) > 1 else "")
+                + ", "
+                f"{pot.name}, mobile={mobile}, H_R={haven:g}, one batch"
+            )
+            for col in (
+                "T (K)",
+                "<T> (K)",
+                "ps",
+                "Li hops",
+                "D (cm2/s)",
+                "D_c/D_ab",
+                "sigma (S/cm)",
+                "drift eV/atom",
+            ):
                 t.add_column(col)
             for r, d in zip(runs, diffs, strict=True):
-                drift = "-" if r.conserved_drift_eV_atom is None else f"{r.conserved_drift_eV_atom:.2e}"
+                drift = (
+                    "-" if r.conserved_drift_eV_atom is None else f"{r.conserved_drift_eV_atom:.2e}"
+                )
                 if not d.diffusive:  # no number from a non-diffusive trajectory
-                    t.add_row(f"{r.temperature_K:g}", f"{r.mean_temperature_K:.0f}", f"{r.duration_ps:.2f}",
-                              str(d.checks.n_hops), "not diffusive", "-", "-", drift)
+                    t.add_row(
+                        f"{r.temperature_K:g}",
+                        f"{r.mean_temperature_K:.0f}",
+                        f"{r.duration_ps:.2f}",
+                        str(d.checks.n_hops),
+                        "not diffusive",
+                        "-",
+                        "-",
+                        drift,
+                    )
                     continue
-                t.add_row(f"{r.temperature_K:g}", f"{r.mean_temperature_K:.0f}", f"{r.duration_ps:.2f}",
-                          str(d.checks.n_hops), f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
-                          "-" if d.anisotropy_c_ab is None else f"{d.anisotropy_c_ab:.2f}",
-                          f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}", drift)
+                t.add_row(
+                    f"{r.temperature_K:g}",
+                    f"{r.mean_temperature_K:.0f}",
+                    f"{r.duration_ps:.2f}",
+                    str(d.checks.n_hops),
+                    f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
+                    "-" if d.anisotropy_c_ab is None else f"{d.anisotropy_c_ab:.2f}",
+                    f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}",
+                    drift,
+                )
             console.print(t)
             for r, d in zip(runs, diffs, strict=True):
                 if not d.diffusive:
                     console.print(f"warning: {r.temperature_K:g} K: {d.verdict}")
             if arr is not None:
-                console.print(f"Ea = {arr.ea_eV:.3f} +- {arr.ea_err_eV:.3f} eV; sigma(300 K) = "
-                              f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "
-                              f"{arr.sigma_300K_high_S_cm:.1e}]")
+                console.print(
+                    f"Ea = {arr.ea_eV:.3f} +- {arr.ea_err_eV:.3f} eV; sigma(300 K) = "
+                    f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "
+                    f"{arr.sigma_300K_high_S_cm:.1e}]"
+                )
                 for w in arr.warnings:
                     warn(w)
         for f in failures:

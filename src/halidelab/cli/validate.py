@@ -12,20 +12,32 @@ from halidelab.errors import HalidelabError
 
 
 def validate_cmd(
-    tiers: str = typer.Option("relax,bvse,prior", "--tiers", help="Comma list of relax, bvse, neb, prior"),
-    models: str = typer.Option("chgnet", "--models", help="Comma list of MLIPs (chgnet, sevennet-0, ...)"),
-    report: Path = typer.Option(Path("validation"), "--report", "-o",
-                                help="Folder for report.html and calibration/*.json"),
-    db: str = typer.Option(None, "--db", help="Results store (default REPORT/results.sqlite, or a URL)"),
-    materials: str = typer.Option(None, "--materials",
-                                  help="Comma list of reference ids (default: the whole set)"),
-    reference: Path = typer.Option(None, "--reference", help="Another reference table (same columns)"),
+    tiers: str = typer.Option(
+        "relax,bvse,prior", "--tiers", help="Comma list of relax, bvse, neb, kmc, prior"
+    ),
+    models: str = typer.Option(
+        "chgnet", "--models", help="Comma list of MLIPs (chgnet, sevennet-0, ...)"
+    ),
+    report: Path = typer.Option(
+        Path("validation"), "--report", "-o", help="Folder for report.html and calibration/*.json"
+    ),
+    db: str = typer.Option(
+        None, "--db", help="Results store (default REPORT/results.sqlite, or a URL)"
+    ),
+    materials: str = typer.Option(
+        None, "--materials", help="Comma list of reference ids (default: the whole set)"
+    ),
+    reference: Path = typer.Option(
+        None, "--reference", help="Another reference table (same columns)"
+    ),
     max_atoms: int = typer.Option(160, "--max-atoms", help="Largest model"),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
     seed: int = typer.Option(0, "--seed", help="Seed of the orderings"),
-    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"
+    ),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = this process)"),
     list_only: bool = typer.Option(False, "--list", help="List the reference set and exit"),
     as_json: bool = typer.Option(False, "--json", help="Print the parity table as JSON"),
@@ -42,42 +54,86 @@ def validate_cmd(
     ref = load_reference_set(reference)
     if list_only:
         t = Table(title=f"reference set ({len(ref.entries)} rows, sha256 {ref.sha256[:12]}...)")
-        for col in ("id", "composition", "phase", "synthesis", "σ (S/cm)", "Ea (eV)", "primary", "DOI"):
+        for col in (
+            "id",
+            "composition",
+            "phase",
+            "synthesis",
+            "σ (S/cm)",
+            "Ea (eV)",
+            "primary",
+            "DOI",
+        ):
             t.add_column(col)
         for e in ref.entries:
-            t.add_row(e.id, e.composition, e.polymorph, e.synthesis,
-                      ("<" if e.censored else "") + f"{e.sigma_S_cm:.3g}",
-                      "–" if e.ea_eV is None else f"{e.ea_eV:.2f}", "yes" if e.primary else "", e.doi)
+            t.add_row(
+                e.id,
+                e.composition,
+                e.polymorph,
+                e.synthesis,
+                ("<" if e.censored else "") + f"{e.sigma_S_cm:.3g}",
+                "–" if e.ea_eV is None else f"{e.ea_eV:.2f}",
+                "yes" if e.primary else "",
+                e.doi,
+            )
         console.print(t)
         return
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
     OutputGuard([reference]).folder(report, "--report", create=False)  # created by the run
-    settings = ValidateSettings(max_atoms=max_atoms, seed=seed, relax_steps=relax_steps,
-                                bvse_resolution_A=bvse_resolution, neb_steps=neb_steps)
+    settings = ValidateSettings(
+        max_atoms=max_atoms,
+        seed=seed,
+        relax_steps=relax_steps,
+        bvse_resolution_A=bvse_resolution,
+        neb_steps=neb_steps,
+    )
     from halidelab.cli.screen import _client
 
     client = _client(scheduler, workers)
     try:
-        out = validate(tiers=tiers.split(","), models=models.split(",") if models else (), db=db,
-                       out=report, settings=settings, reference=ref,
-                       materials=[m.strip() for m in materials.split(",")] if materials else None,
-                       client=client)
+        out = validate(
+            tiers=tiers.split(","),
+            models=models.split(",") if models else (),
+            db=db,
+            out=report,
+            settings=settings,
+            reference=ref,
+            materials=[m.strip() for m in materials.split(",")] if materials else None,
+            client=client,
+        )
     finally:
         if client is not None:
             client.close()
     rows = metric_table(out.metrics)
     if as_json:
-        print_json({"report": str(out.report), "store": out.store, "reference_sha256": out.reference_sha256,
-                    "parity": rows, "substitutions": substitution_spearman(out.substitutions),
-                    "failed": out.failed, "wall_s": out.wall_s})
+        print_json(
+            {
+                "report": str(out.report),
+                "store": out.store,
+                "reference_sha256": out.reference_sha256,
+                "parity": rows,
+                "substitutions": substitution_spearman(out.substitutions),
+                "failed": out.failed,
+                "wall_s": out.wall_s,
+            }
+        )
         return
     t = Table(title="parity: raw and leave-one-out calibrated")
-    cols = [("tier", "tier", "{}"), ("model", "model", "{}"), ("target", "target", "{}"), ("n", "n", "{}"),
-            ("raw_mae", "MAE raw", "{:.3g}"), ("loo_mae", "MAE LOO", "{:.3g}"),
-            ("raw_spearman", "ρ raw", "{:.2f}"), ("loo_spearman", "ρ LOO", "{:.2f}"),
-            ("raw_accuracy", "acc raw", "{:.2f}"), ("loo_accuracy", "acc LOO", "{:.2f}"),
-            ("map", "map", "{}"), ("wall_s_per_material", "s/material", "{:.0f}")]
+    cols = [
+        ("tier", "tier", "{}"),
+        ("model", "model", "{}"),
+        ("target", "target", "{}"),
+        ("n", "n", "{}"),
+        ("raw_mae", "MAE raw", "{:.3g}"),
+        ("loo_mae", "MAE LOO", "{:.3g}"),
+        ("raw_spearman", "ρ raw", "{:.2f}"),
+        ("loo_spearman", "ρ LOO", "{:.2f}"),
+        ("raw_accuracy", "acc raw", "{:.2f}"),
+        ("loo_accuracy", "acc LOO", "{:.2f}"),
+        ("map", "map", "{}"),
+        ("wall_s_per_material", "s/material", "{:.0f}"),
+    ]
     for _, head, _ in cols:
         t.add_column(head)
     for r in rows:

@@ -40,7 +40,25 @@ from halidelab.engine.md import MDBatch, MDFailure, MDResult, MDTask, run_md_bat
 from halidelab.engine.neb import NEBHop, NEBResult, neb_batch
 from halidelab.engine.relax import RelaxResult, relax_batch, relax_positions_batch
 
-__all__ = ["BatchEvaluator", "CalculatorLoop", "Evaluation", "MDBatch", "MDFailure", "MDResult", "MDTask",
-           "NEBHop", "NEBResult", "RelaxResult", "as_evaluator", "atom_budget", "cueq_available",
-           "evaluate_structures", "get_evaluator", "neb_batch", "pack_batches", "relax_batch",
-           "relax_positions_batch", "run_md_batch"]
+__all__ = [
+    "BatchEvaluator",
+    "CalculatorLoop",
+    "Evaluation",
+    "MDBatch",
+    "MDFailure",
+    "MDResult",
+    "MDTask",
+    "NEBHop",
+    "NEBResult",
+    "RelaxResult",
+    "as_evaluator",
+    "atom_budget",
+    "cueq_available",
+    "evaluate_structures",
+    "get_evaluator",
+    "neb_batch",
+    "pack_batches",
+    "relax_batch",
+    "relax_positions_batch",
+    "run_md_batch",
+]

@@ -87,7 +87,9 @@ class Evaluation:
     stress_eV_A3: np.ndarray
 
 
-def pack_batches(n_atoms: Sequence[int], max_atoms: int, max_structures: int | None = None) -> list[list[int]]:
+def pack_batches(
+    n_atoms: Sequence[int], max_atoms: int, max_structures: int | None = None
+) -> list[list[int]]:
     """Split structures into consecutive batches of at most ``max_atoms`` atoms.
 
     Order is kept (so results line up with the input); a structure larger than the
@@ -149,17 +151,22 @@ def _check_atoms(atoms_list: Sequence[Any]) -> list[Any]:
     out = list(atoms_list)
     for k, a in enumerate(out):
         if not isinstance(a, Atoms):
-            raise StructureError(f"structure {k} is a {type(a).__name__}; the engine takes ase Atoms "
-                                 "(convert with halidelab.atoms.to_atoms)")
+            raise StructureError(
+                f"structure {k} is a {type(a).__name__}; the engine takes ase Atoms "
+                "(convert with halidelab.atoms.to_atoms)"
+            )
         if len(a) == 0:
             raise StructureError(f"structure {k} has no atoms")
         if not a.pbc.all() or abs(a.cell.volume) < 1.0:
-            raise StructureError(f"structure {k} needs a periodic 3D cell (pbc on all axes, nonzero volume)")
+            raise StructureError(
+                f"structure {k} needs a periodic 3D cell (pbc on all axes, nonzero volume)"
+            )
     return out
 
 
-def torch_neighbor_list(positions: Any, cells: Any, cutoff: float,
-                        max_pairs: int = 20_000_000) -> list[tuple[Any, Any, Any]]:
+def torch_neighbor_list(
+    positions: Any, cells: Any, cutoff: float, max_pairs: int = 20_000_000
+) -> list[tuple[Any, Any, Any]]:
     """Periodic neighbour lists of several systems on the tensors' device (GPU-friendly).
 
     All pairs (i, j, S) with |r_j + S.cell - r_i| < cutoff, S an integer cell shift,
@@ -206,7 +213,7 @@ def torch_neighbor_list(positions: Any, cells: Any, cutoff: float,
         n_s = shifts.shape[0]
         chunk = max(1, max_pairs // max(1, n_s * natom * natom))
         for c0 in range(0, len(members), chunk):
-            mem = members[c0:c0 + chunk]
+            mem = members[c0 : c0 + chunk]
             pos = torch.stack([positions[k].double() for k in mem])  # (B, N, 3)
             cell = torch.stack([cells[k].double() for k in mem])  # (B, 3, 3)
             frac = torch.linalg.solve(cell.transpose(1, 2), pos.transpose(1, 2)).transpose(1, 2)
@@ -243,7 +250,9 @@ class BatchEvaluator(abc.ABC):
 
     family = "generic"
 
-    def __init__(self, info: dict[str, Any], max_atoms: int, max_structures: int | None = None) -> None:
+    def __init__(
+        self, info: dict[str, Any], max_atoms: int, max_structures: int | None = None
+    ) -> None:
         self.info = dict(info)
         self.max_atoms = int(max_atoms)
         self.max_structures = None if max_structures is None else int(max_structures)
@@ -261,7 +270,9 @@ class BatchEvaluator(abc.ABC):
         """
         atoms_list = _check_atoms(atoms_list)
         out: list[Evaluation | None] = [None] * len(atoms_list)
-        for batch in pack_batches([len(a) for a in atoms_list], self.max_atoms, self.max_structures):
+        for batch in pack_batches(
+            [len(a) for a in atoms_list], self.max_atoms, self.max_structures
+        ):
             res = self._evaluate_batch([atoms_list[i] for i in batch])
             self.n_calls += 1
             for i, r in zip(batch, res, strict=True):
@@ -282,8 +293,16 @@ class SevenNetBatch(BatchEvaluator):
 
     family = "sevenn"
 
-    def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int,
-                 modal: str | None, neighbor_list: str = "auto", max_structures: int | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        info: dict[str, Any],
+        device: str,
+        max_atoms: int,
+        modal: str | None,
+        neighbor_list: str = "auto",
+        max_structures: int | None = None,
+    ) -> None:
         super().__init__(info, max_atoms, max_structures)
         self.model = model
         self.device = device
@@ -293,7 +312,9 @@ class SevenNetBatch(BatchEvaluator):
         if neighbor_list == "auto":
             neighbor_list = "torch" if str(device).startswith("cuda") else "ase"
         if neighbor_list not in ("ase", "torch"):
-            raise ModelError(f"neighbor_list must be 'auto', 'ase' or 'torch', got {neighbor_list!r}")
+            raise ModelError(
+                f"neighbor_list must be 'auto', 'ase' or 'torch', got {neighbor_list!r}"
+            )
         self.neighbor_list = neighbor_list
         self.info["neighbor_list"] = neighbor_list
 
@@ -306,15 +327,19 @@ class SevenNetBatch(BatchEvaluator):
         pos = [torch.as_tensor(a.positions, dtype=torch.float64, device=dev) for a in atoms_list]
         cells = [torch.as_tensor(a.cell.array, dtype=torch.float64, device=dev) for a in atoms_list]
         graphs = []
-        for a, p, c, (src, dst, shift) in zip(atoms_list, pos, cells,
-                                              torch_neighbor_list(pos, cells, self.cutoff), strict=True):
+        for a, p, c, (src, dst, shift) in zip(
+            atoms_list, pos, cells, torch_neighbor_list(pos, cells, self.cutoff), strict=True
+        ):
             z = torch.as_tensor(a.numbers, dtype=torch.int64, device=dev)
             p32, c32, s32 = p.float(), c.float(), shift.float()
             data = {
-                KEY.NODE_FEATURE: z, KEY.ATOMIC_NUMBERS: z, KEY.POS: p32,
+                KEY.NODE_FEATURE: z,
+                KEY.ATOMIC_NUMBERS: z,
+                KEY.POS: p32,
                 KEY.EDGE_IDX: torch.stack([src, dst]),
                 KEY.EDGE_VEC: p32[dst] - p32[src] + s32 @ c32,
-                KEY.CELL: c32, KEY.CELL_SHIFT: s32,
+                KEY.CELL: c32,
+                KEY.CELL_SHIFT: s32,
                 KEY.CELL_VOLUME: torch.abs(torch.det(c)).float(),
                 KEY.NUM_ATOMS: torch.tensor(len(a), device=dev),
             }
@@ -333,13 +358,18 @@ class SevenNetBatch(BatchEvaluator):
         for k, a in enumerate(atoms_list):
             unknown = set(a.numbers.tolist()) - set(self.type_map)
             if unknown:
-                raise ModelError(f"structure {k}: {self.info.get('name')} knows no element with Z={sorted(unknown)}")
+                raise ModelError(
+                    f"structure {k}: {self.info.get('name')} knows no element with "
+                    f"Z={sorted(unknown)}"
+                )
         if self.neighbor_list == "torch":
             graphs = self._graphs_torch(atoms_list)
         else:
             graphs = []
             for a in atoms_list:
-                g = AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(a, self.cutoff, with_shift=True))
+                g = AtomGraphData.from_numpy_dict(
+                    unlabeled_atoms_to_graph(a, self.cutoff, with_shift=True)
+                )
                 if self.modal:
                     g[KEY.DATA_MODALITY] = self.modal
                 graphs.append(g)
@@ -353,8 +383,13 @@ class SevenNetBatch(BatchEvaluator):
         res, start = [], 0
         for k, a in enumerate(atoms_list):
             n = len(a)
-            res.append(Evaluation(float(energy[k]), forces[start:start + n].astype(float),
-                                  stress[k].astype(float)))
+            res.append(
+                Evaluation(
+                    float(energy[k]),
+                    forces[start : start + n].astype(float),
+                    stress[k].astype(float),
+                )
+            )
             start += n
         return res
 
@@ -369,8 +404,14 @@ class CHGNetBatch(BatchEvaluator):
 
     family = "chgnet"
 
-    def __init__(self, model: Any, info: dict[str, Any], device: str, max_atoms: int,
-                 max_structures: int | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        info: dict[str, Any],
+        device: str,
+        max_atoms: int,
+        max_structures: int | None = None,
+    ) -> None:
         super().__init__(info, max_atoms, max_structures)
         self.model = model
         self.device = device
@@ -408,8 +449,9 @@ class CalculatorLoop(BatchEvaluator):
     def __init__(self, calculator: Any, info: dict[str, Any] | None = None) -> None:
         from halidelab.potentials import calculator_info
 
-        self._factory = isinstance(calculator, type) or (callable(calculator)
-                                                         and not hasattr(calculator, "get_property"))
+        self._factory = isinstance(calculator, type) or (
+            callable(calculator) and not hasattr(calculator, "get_property")
+        )
         probe = calculator() if self._factory else calculator
         base = dict(info or calculator_info(probe))
         base["batching"] = "ase-loop"
@@ -427,7 +469,9 @@ class CalculatorLoop(BatchEvaluator):
                 stress = np.asarray(b.get_stress(), float)
             except Exception:  # calculators without stress (molecules, some pair potentials)
                 stress = np.full(6, np.nan)
-            res.append(Evaluation(float(b.get_potential_energy()), np.array(b.get_forces(), float), stress))
+            res.append(
+                Evaluation(float(b.get_potential_energy()), np.array(b.get_forces(), float), stress)
+            )
         return res
 
 
@@ -446,7 +490,9 @@ def _load_sevenn(path: str, device: str, cueq: bool) -> Any:
     return model
 
 
-def get_evaluator(model: Potential | str = "chgnet", device: str | None = None, **options: Any) -> BatchEvaluator:
+def get_evaluator(
+    model: Potential | str = "chgnet", device: str | None = None, **options: Any
+) -> BatchEvaluator:
     """The batched evaluator of a registered MLIP.
 
     Parameters
@@ -493,10 +539,14 @@ def get_evaluator(model: Potential | str = "chgnet", device: str | None = None, 
         return CHGNetBatch(loaded, info, dev, p.max_atoms or atom_budget("chgnet", dev), per_call)
     have = cueq_available()
     if p.enable_cueq and not have:
-        raise ModelError("enable_cueq=True but cuequivariance-torch is not installed: "
-                         "pip install 'halidelab[gpu]' on the GPU machine, or drop enable_cueq")
+        raise ModelError(
+            "enable_cueq=True but cuequivariance-torch is not installed: "
+            "pip install 'halidelab[gpu]' on the GPU machine, or drop enable_cueq"
+        )
     if p.enable_cueq and not dev.startswith("cuda"):
-        raise ModelError("cuEquivariance kernels need a CUDA device; use --device cuda or drop enable_cueq")
+        raise ModelError(
+            "cuEquivariance kernels need a CUDA device; use --device cuda or drop enable_cueq"
+        )
     cueq = bool(have and dev.startswith("cuda")) if p.enable_cueq is None else bool(p.enable_cueq)
     key = (p.name, dev, p.modal, cueq)
     with _LOCK:
@@ -506,10 +556,19 @@ def get_evaluator(model: Potential | str = "chgnet", device: str | None = None, 
                     warnings.simplefilter("ignore")
                     _CACHE[key] = _load_sevenn(info["checkpoint"], dev, cueq)
             except Exception as exc:  # torch / sevenn errors while building
-                raise ModelError(f"cannot build {info['version']} (enable_cueq={cueq}): {exc}") from None
+                raise ModelError(
+                    f"cannot build {info['version']} (enable_cueq={cueq}): {exc}"
+                ) from None
     info.update(enable_cueq=cueq, batching="sevenn-torch_geometric")
-    return SevenNetBatch(_CACHE[key], info, dev, p.max_atoms or atom_budget("sevenn", dev), p.modal,
-                         p.neighbor_list, per_call)
+    return SevenNetBatch(
+        _CACHE[key],
+        info,
+        dev,
+        p.max_atoms or atom_budget("sevenn", dev),
+        p.modal,
+        p.neighbor_list,
+        per_call,
+    )
 
 
 def as_evaluator(model: Any = None, calculator: Any = None) -> BatchEvaluator:
@@ -539,12 +598,15 @@ def as_evaluator(model: Any = None, calculator: Any = None) -> BatchEvaluator:
         return get_evaluator(model or "chgnet")
     if hasattr(model, "get_property") or callable(model):
         return CalculatorLoop(model)
-    raise ModelError(f"cannot run a model given as {type(model).__name__}: give a registry name, a Potential, "
-                     "an ASE calculator or a BatchEvaluator")
+    raise ModelError(
+        f"cannot run a model given as {type(model).__name__}: give a registry name, a Potential, "
+        "an ASE calculator or a BatchEvaluator"
+    )
 
 
-def evaluate_structures(structures: Sequence[Any], evaluator: Any = None,
-                        **kwargs: Any) -> list[Evaluation]:
+def evaluate_structures(
+    structures: Sequence[Any], evaluator: Any = None, **kwargs: Any
+) -> list[Evaluation]:
     """Energies, forces and stresses of pymatgen Structures or ase Atoms, batched.
 
     ``evaluator`` is anything :func:`as_evaluator` takes; ``kwargs`` (``device``,
@@ -560,8 +622,13 @@ def single_point_calculator(atoms: Any, ev: Evaluation) -> Any:
     """An ASE ``SinglePointCalculator`` holding ``ev`` for ``atoms`` (for filters, frames)."""
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    return SinglePointCalculator(atoms, energy=ev.energy_eV, free_energy=ev.energy_eV,
-                                 forces=ev.forces_eV_A.copy(), stress=ev.stress_eV_A3.copy())
+    return SinglePointCalculator(
+        atoms,
+        energy=ev.energy_eV,
+        free_energy=ev.energy_eV,
+        forces=ev.forces_eV_A.copy(),
+        stress=ev.stress_eV_A3.copy(),
+    )
 
 
 ProgressFn = Callable[[int, int], None]

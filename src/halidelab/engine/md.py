@@ -161,8 +161,14 @@ def closest_distance_A(atoms: Any, cutoff: float) -> float:
 
 
 def _params_key(params: dict[str, Any], atoms: Any) -> str:
-    blob = json.dumps({**params, "numbers": atoms.numbers.tolist(),
-                       "cell": np.round(atoms.cell.array, 6).tolist()}, sort_keys=True)
+    blob = json.dumps(
+        {
+            **params,
+            "numbers": atoms.numbers.tolist(),
+            "cell": np.round(atoms.cell.array, 6).tolist(),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -251,7 +257,9 @@ class Bussi:
         scale = (1.0 - self.exp_term) * self.target_ke / ke / r.ndof
         r1 = r.rng.standard_normal()
         sum_r2 = 2.0 * r.rng.standard_gamma(0.5 * (r.ndof - 1))
-        alpha = math.sqrt(self.exp_term + scale * (sum_r2 + r1**2) + 2.0 * r1 * math.sqrt(self.exp_term * scale))
+        alpha = math.sqrt(
+            self.exp_term + scale * (sum_r2 + r1**2) + 2.0 * r1 * math.sqrt(self.exp_term * scale)
+        )
         r.momenta = alpha * r.momenta
         r.momenta[r.fixed] = 0.0
         r.transferred += (alpha**2 - 1.0) * ke
@@ -264,7 +272,9 @@ class Bussi:
             p = (new - pos) * r.masses / self.dt
         r.atoms.set_positions(new, apply_constraint=False)
         r.momenta = p
-        r.atoms.set_momenta(p, apply_constraint=False)  # as ASE: momenta on the atoms for the force call
+        r.atoms.set_momenta(
+            p, apply_constraint=False
+        )  # as ASE: momenta on the atoms for the force call
 
     def after_forces(self, r: _Run) -> None:
         """Second half kick."""
@@ -379,7 +389,9 @@ class MDBatch:
         if not tasks:
             raise SimulationError("give at least one MD task")
         if steps < 1 or interval < 1 or timestep_fs <= 0 or thermostat_time_fs <= 0:
-            raise SimulationError("need steps >= 1, interval >= 1, timestep_fs > 0 and thermostat_time_fs > 0")
+            raise SimulationError(
+                "need steps >= 1, interval >= 1, timestep_fs > 0 and thermostat_time_fs > 0"
+            )
         thermostat = str(thermostat).lower()
         if thermostat not in THERMOSTATS:
             raise SimulationError(f"unknown thermostat {thermostat!r}; use one of {THERMOSTATS}")
@@ -395,20 +407,28 @@ class MDBatch:
             p = Path(t.trajectory)
             paths.append(p if p.suffix == ".traj" else p.with_suffix(".traj"))
         if len({str(p.resolve()) for p in paths}) != len(paths):
-            raise SimulationError("two tasks write the same trajectory: give each task its own path")
+            raise SimulationError(
+                "two tasks write the same trajectory: give each task its own path"
+            )
         self.steps = int(steps)
         self.timestep_fs = float(timestep_fs)
         self.thermostat = thermostat
         self.tau_fs = float(thermostat_time_fs)
         self.mobile = mobile
         self.interval = int(interval)
-        self.checkpoint_every = max(interval, int(math.ceil(checkpoint_every / interval)) * interval)
+        self.checkpoint_every = max(
+            interval, int(math.ceil(checkpoint_every / interval)) * interval
+        )
         self.min_distance_A = min_distance_A
         self.max_temperature_factor = max_temperature_factor
         self.max_drift_eV_atom = max_drift_eV_atom
-        atoms_list = [to_atoms(t.structure) for t in tasks]  # refuse bad input before loading a model
+        atoms_list = [
+            to_atoms(t.structure) for t in tasks
+        ]  # refuse bad input before loading a model
         self.evaluator: BatchEvaluator = as_evaluator(evaluator)
-        self.runs = [self._prepare(t, a, p, resume) for t, a, p in zip(tasks, atoms_list, paths, strict=True)]
+        self.runs = [
+            self._prepare(t, a, p, resume) for t, a, p in zip(tasks, atoms_list, paths, strict=True)
+        ]
         self.wall_s = 0.0
 
     @property
@@ -429,22 +449,41 @@ class MDBatch:
             fixed = symbols != "Li"
             atoms.set_constraint(FixAtoms(indices=np.where(fixed)[0]))
         traj.parent.mkdir(parents=True, exist_ok=True)
-        params = {"temperature_K": float(t.temperature_K), "timestep_fs": self.timestep_fs,
-                  "thermostat": self.thermostat, "thermostat_time_fs": self.tau_fs,
-                  "mobile": self.mobile, "seed": int(t.seed), "interval": self.interval}
-        run = _Run(task=t, atoms=atoms, traj=traj, ckpt=traj.with_suffix(".ckpt.json"), params=params,
-                   key=_params_key(params, atoms), rng=np.random.default_rng(t.seed),
-                   masses=atoms.get_masses()[:, None], fixed=fixed,
-                   ndof=int(atoms.get_number_of_degrees_of_freedom()),
-                   n_mobile=int((~fixed).sum()), momenta=np.zeros((len(atoms), 3)))
+        params = {
+            "temperature_K": float(t.temperature_K),
+            "timestep_fs": self.timestep_fs,
+            "thermostat": self.thermostat,
+            "thermostat_time_fs": self.tau_fs,
+            "mobile": self.mobile,
+            "seed": int(t.seed),
+            "interval": self.interval,
+        }
+        run = _Run(
+            task=t,
+            atoms=atoms,
+            traj=traj,
+            ckpt=traj.with_suffix(".ckpt.json"),
+            params=params,
+            key=_params_key(params, atoms),
+            rng=np.random.default_rng(t.seed),
+            masses=atoms.get_masses()[:, None],
+            fixed=fixed,
+            ndof=int(atoms.get_number_of_degrees_of_freedom()),
+            n_mobile=int((~fixed).sum()),
+            momenta=np.zeros((len(atoms), 3)),
+        )
         if resume and run.ckpt.exists():
             try:
                 ck = json.loads(run.ckpt.read_text())
             except (OSError, json.JSONDecodeError) as exc:
-                raise SimulationError(f"checkpoint {run.ckpt} is unreadable ({exc}); delete it to start over") from None
+                raise SimulationError(
+                    f"checkpoint {run.ckpt} is unreadable ({exc}); delete it to start over"
+                ) from None
             if ck.get("key") != run.key:
-                raise SimulationError(f"checkpoint {run.ckpt} belongs to a run with other inputs "
-                                      f"({ck.get('params')}); use another trajectory name or delete it")
+                raise SimulationError(
+                    f"checkpoint {run.ckpt} belongs to a run with other inputs "
+                    f"({ck.get('params')}); use another trajectory name or delete it"
+                )
             atoms.set_positions(np.array(ck["positions"]), apply_constraint=False)
             run.momenta = np.array(ck["momenta"], float)
             run.rng.bit_generator.state = ck["rng_state"]
@@ -466,15 +505,21 @@ class MDBatch:
                 atoms.set_momenta(mom, apply_constraint=False)
             run.momenta = atoms.get_momenta()
             if _kinetic(run.momenta, run.masses) < 1e-12:
-                raise SimulationError(f"{traj.name}: zero initial kinetic energy; check the temperature")
+                raise SimulationError(
+                    f"{traj.name}: zero initial kinetic energy; check the temperature"
+                )
         atoms.set_momenta(run.momenta, apply_constraint=False)
         run.start = run.step
-        run.thermostat = _THERMOSTAT_CLASSES[self.thermostat](run, self.timestep_fs * units.fs, self.tau_fs)
+        run.thermostat = _THERMOSTAT_CLASSES[self.thermostat](
+            run, self.timestep_fs * units.fs, self.tau_fs
+        )
         return run
 
     # -- one task's bookkeeping -------------------------------------------------------
     def _evaluate(self, active: list[int]) -> None:
-        for i, res in zip(active, self.evaluator.evaluate([self.runs[i].atoms for i in active]), strict=True):
+        for i, res in zip(
+            active, self.evaluator.evaluate([self.runs[i].atoms for i in active]), strict=True
+        ):
             r = self.runs[i]
             f = res.forces_eV_A.copy()
             f[r.fixed] = 0.0  # as FixAtoms.adjust_forces (get_forces(md=True))
@@ -497,31 +542,47 @@ class MDBatch:
         r.n_frames += 1
 
     def _checkpoint(self, r: _Run) -> None:
-        _write_json_atomic(r.ckpt, {
-            "key": r.key, "params": r.params, "step": r.step,
-            "positions": r.atoms.get_positions().tolist(), "momenta": r.momenta.tolist(),
-            "rng_state": r.rng.bit_generator.state, "transferred_eV": r.transferred,
-            "e_conserved0_eV": r.e_cons0, "temperatures": r.temps,
-            "max_drift_eV_atom": r.max_drift, "engine": "halidelab.engine.md",
-        })
+        _write_json_atomic(
+            r.ckpt,
+            {
+                "key": r.key,
+                "params": r.params,
+                "step": r.step,
+                "positions": r.atoms.get_positions().tolist(),
+                "momenta": r.momenta.tolist(),
+                "rng_state": r.rng.bit_generator.state,
+                "transferred_eV": r.transferred,
+                "e_conserved0_eV": r.e_cons0,
+                "temperatures": r.temps,
+                "max_drift_eV_atom": r.max_drift,
+                "engine": "halidelab.engine.md",
+            },
+        )
 
     def _check(self, r: _Run) -> str | None:
         dmin = closest_distance_A(r.atoms, self.min_distance_A)
         if dmin < self.min_distance_A:
-            return (f"atoms {dmin:.2f} A apart at step {r.step} (limit {self.min_distance_A} A): the potential "
-                    "let the structure collapse; lower the temperature or timestep")
+            return (
+                f"atoms {dmin:.2f} A apart at step {r.step} (limit {self.min_distance_A} A): the "
+                "potential "
+                "let the structure collapse; lower the temperature or timestep"
+            )
         t_mean = float(np.mean(r.window)) if r.window else r.temperature()
         if t_mean > self.max_temperature_factor * r.task.temperature_K:
-            return (f"temperature ran away to {t_mean:.0f} K at step {r.step} (target "
-                    f"{r.task.temperature_K:g} K): lower the timestep or check the structure")
+            return (
+                f"temperature ran away to {t_mean:.0f} K at step {r.step} (target "
+                f"{r.task.temperature_K:g} K): lower the timestep or check the structure"
+            )
         r.window.clear()
         e = self._conserved(r)
         if e is not None:
             drift = abs(e - r.e_cons0) / len(r.atoms)
             r.max_drift = max(r.max_drift, drift)
             if drift > self.max_drift_eV_atom:
-                return (f"conserved energy drifted {drift:.3f} eV/atom by step {r.step} "
-                        f"(limit {self.max_drift_eV_atom}): lower the timestep")
+                return (
+                    f"conserved energy drifted {drift:.3f} eV/atom by step {r.step} "
+                    f"(limit {self.max_drift_eV_atom}): lower the timestep"
+                )
         return None
 
     @property
@@ -544,7 +605,9 @@ class MDBatch:
                     if r.failed is None:
                         self._frame(r)
                         self._checkpoint(r)
-            active = [i for i in active if self.runs[i].failed is None and self.runs[i].step < self.steps]
+            active = [
+                i for i in active if self.runs[i].failed is None and self.runs[i].step < self.steps
+            ]
             while active:
                 for i in active:
                     self.runs[i].thermostat.before_forces(self.runs[i])
@@ -563,7 +626,11 @@ class MDBatch:
                         self._frame(r)
                     if r.step % self.checkpoint_every == 0 or r.step == self.steps:
                         self._checkpoint(r)
-                active = [i for i in active if self.runs[i].failed is None and self.runs[i].step < self.steps]
+                active = [
+                    i
+                    for i in active
+                    if self.runs[i].failed is None and self.runs[i].step < self.steps
+                ]
                 self.wall_s += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 yield max(self.runs[i].step for i in active) if active else self.steps
@@ -576,8 +643,12 @@ class MDBatch:
 
     def _result(self, r: _Run) -> MDResult | MDFailure:
         ev = self.evaluator
-        prov = provenance("mlip-md-nvt", ev.info, {**r.params, "steps": self.steps, "n_tasks": len(self.runs)},
-                          seed=int(r.task.seed))
+        prov = provenance(
+            "mlip-md-nvt",
+            ev.info,
+            {**r.params, "steps": self.steps, "n_tasks": len(self.runs)},
+            seed=int(r.task.seed),
+        )
         if r.failed is not None:
             return MDFailure(str(r.traj), float(r.task.temperature_K), int(r.step), r.failed, prov)
         burn = len(r.temps) // 10

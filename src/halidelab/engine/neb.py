@@ -129,9 +129,20 @@ class NEBResult(Record):
     hop_env_classes: tuple[int, ...] = ()
 
     @classmethod
-    def from_band(cls, e_rel: Sequence[float], s: Sequence[float], converged: bool, fmax_end: float,
-                  fmax_target: float, steps: int, force_calls: int, warns: Sequence[str], prov: Provenance,
-                  label: str = "", **meta: Any) -> NEBResult:
+    def from_band(
+        cls,
+        e_rel: Sequence[float],
+        s: Sequence[float],
+        converged: bool,
+        fmax_end: float,
+        fmax_target: float,
+        steps: int,
+        force_calls: int,
+        warns: Sequence[str],
+        prov: Provenance,
+        label: str = "",
+        **meta: Any,
+    ) -> NEBResult:
         """A result from a band's energies (relative to its first image) and path.
 
         ``meta`` holds the descriptive fields (label_initial, mechanism, hop_index, ...,
@@ -147,34 +158,57 @@ class NEBResult(Record):
         warns = list(warns)
         imax = int(np.argmax(e_rel))
         if imax in (0, len(e_rel) - 1):
-            warns.append("the highest energy is at an endpoint: no saddle between the endpoints "
-                         "(barrier = energy difference)")
+            warns.append(
+                "the highest energy is at an endpoint: no saddle between the endpoints "
+                "(barrier = energy difference)"
+            )
         if not converged:
-            warns.append(f"NEB not converged: max force {fmax_end:.3f} eV/A > {fmax_target} after {steps} steps")
+            warns.append(
+                f"NEB not converged: max force {fmax_end:.3f} eV/A > {fmax_target} after {steps} "
+                "steps"
+            )
         meta = dict(meta)
         fields = dict(
-            label=label, label_initial=meta.pop("label_initial", "initial"),
-            label_final=meta.pop("label_final", "final"), mechanism=meta.pop("mechanism", "endpoints"),
-            hop_index=meta.pop("hop_index", None), parent_class=meta.pop("parent_class", None),
-            env_class=meta.pop("env_class", None), direction=meta.pop("direction", "unknown"),
-            hop_length_A=float(meta.pop("hop_length_A", 0.0)), n_images=len(e_rel) - 2,
+            label=label,
+            label_initial=meta.pop("label_initial", "initial"),
+            label_final=meta.pop("label_final", "final"),
+            mechanism=meta.pop("mechanism", "endpoints"),
+            hop_index=meta.pop("hop_index", None),
+            parent_class=meta.pop("parent_class", None),
+            env_class=meta.pop("env_class", None),
+            direction=meta.pop("direction", "unknown"),
+            hop_length_A=float(meta.pop("hop_length_A", 0.0)),
+            n_images=len(e_rel) - 2,
             reaction_coordinate_A=tuple(float(v) for v in s),
             energies_eV=tuple(float(v) for v in e_rel),
-            barrier_forward_eV=float(e_rel[imax]), barrier_backward_eV=float(e_rel[imax] - e_rel[-1]),
-            delta_e_eV=float(e_rel[-1]), saddle_image=imax, converged=bool(converged), fmax_eV_A=float(fmax_end),
-            fmax_target_eV_A=float(fmax_target), steps=int(steps), force_calls=int(force_calls),
-            via=tuple(meta.pop("via", ())), hop_classes=tuple(meta.pop("hop_classes", ())),
+            barrier_forward_eV=float(e_rel[imax]),
+            barrier_backward_eV=float(e_rel[imax] - e_rel[-1]),
+            delta_e_eV=float(e_rel[-1]),
+            saddle_image=imax,
+            converged=bool(converged),
+            fmax_eV_A=float(fmax_end),
+            fmax_target_eV_A=float(fmax_target),
+            steps=int(steps),
+            force_calls=int(force_calls),
+            via=tuple(meta.pop("via", ())),
+            hop_classes=tuple(meta.pop("hop_classes", ())),
             hop_env_classes=tuple(meta.pop("hop_env_classes", ())),
-            endpoints_ok=bool(meta.pop("endpoints_ok", True)), wall_s=float(meta.pop("wall_s", 0.0)),
-            warnings=tuple(warns), provenance=prov)
+            endpoints_ok=bool(meta.pop("endpoints_ok", True)),
+            wall_s=float(meta.pop("wall_s", 0.0)),
+            warnings=tuple(warns),
+            provenance=prov,
+        )
         if meta:
             raise SimulationError(f"unknown NEB result fields: {sorted(meta)}")
         return cls(**fields)
 
     def band_warnings(self) -> tuple[str, ...]:
         """The warnings that are not about the band itself (endpoint saddle, convergence)."""
-        return tuple(w for w in self.warnings
-                     if not w.startswith(("the highest energy is at an endpoint", "NEB not converged")))
+        return tuple(
+            w
+            for w in self.warnings
+            if not w.startswith(("the highest energy is at an endpoint", "NEB not converged"))
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,8 +250,15 @@ def _mic(vectors: np.ndarray, cell: Any, pbc: Any) -> np.ndarray:
     return d.reshape(shape)
 
 
-def neb_forces(positions: np.ndarray, energies: np.ndarray, forces: np.ndarray, cell: Any,
-               pbc: Any, k: float, climb: bool) -> np.ndarray:
+def neb_forces(
+    positions: np.ndarray,
+    energies: np.ndarray,
+    forces: np.ndarray,
+    cell: Any,
+    pbc: Any,
+    k: float,
+    climb: bool,
+) -> np.ndarray:
     """NEB forces on the intermediate images of one band (improved tangent, CI).
 
     Parameters
@@ -272,8 +313,11 @@ def along_polyline(images: Sequence[Any], via: Sequence[tuple[int, Sequence[floa
     point) pairs, all for the same atom.
     """
     idx = via[0][0]
-    pts = [images[0].positions[idx]] + [np.asarray(p, dtype=float) for _, p in via] + \
-        [images[-1].positions[idx]]
+    pts = (
+        [images[0].positions[idx]]
+        + [np.asarray(p, dtype=float) for _, p in via]
+        + [images[-1].positions[idx]]
+    )
     seg = np.array([np.linalg.norm(b - a) for a, b in zip(pts[:-1], pts[1:], strict=True)])
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     n = len(images) - 1
@@ -286,8 +330,14 @@ def along_polyline(images: Sequence[Any], via: Sequence[tuple[int, Sequence[floa
         images[k].set_positions(pos, apply_constraint=False)
 
 
-def interpolate_band(initial: Any, final: Any, n_images: int, interpolation: str,
-                     via: Sequence[tuple[int, Sequence[float]]] = (), mic: bool = True) -> list[Any]:
+def interpolate_band(
+    initial: Any,
+    final: Any,
+    n_images: int,
+    interpolation: str,
+    via: Sequence[tuple[int, Sequence[float]]] = (),
+    mic: bool = True,
+) -> list[Any]:
     """The starting band: endpoints and ``n_images`` images in between (ase Atoms copies).
 
     Linear (through the minimum image with ``mic``), then along the ``via`` polyline
@@ -370,8 +420,10 @@ def neb_batch(
     if not hops:
         raise SimulationError("give at least one hop")
     if n_images < 1 or steps < 1 or not (fmax > 0) or not (k > 0):
-        raise SimulationError(f"need n_images >= 1, steps >= 1, fmax > 0 and k > 0 "
-                              f"(got {n_images}, {steps}, {fmax}, {k})")
+        raise SimulationError(
+            f"need n_images >= 1, steps >= 1, fmax > 0 and k > 0 "
+            f"(got {n_images}, {steps}, {fmax}, {k})"
+        )
     if interpolation not in ("linear", "idpp"):
         raise SimulationError(f"interpolation must be 'linear' or 'idpp', got {interpolation!r}")
     opt_name = optimizer_name(optimizer)
@@ -386,10 +438,14 @@ def neb_batch(
             raise SimulationError(f"hop {h} ({hop.label}): need n_images >= 1, got {n_h}")
         a, b = to_atoms(hop.initial), to_atoms(hop.final)
         if len(a) != len(b) or (a.numbers != b.numbers).any():
-            raise StructureError(f"hop {h} ({hop.label}): endpoints must hold the same atoms in the same order")
+            raise StructureError(
+                f"hop {h} ({hop.label}): endpoints must hold the same atoms in the same order"
+            )
         if np.abs(a.cell.array - b.cell.array).max() > 1e-6:
-            raise StructureError(f"hop {h} ({hop.label}): endpoints must share one cell "
-                                 "(relax the endpoints at fixed cell)")
+            raise StructureError(
+                f"hop {h} ({hop.label}): endpoints must share one cell "
+                "(relax the endpoints at fixed cell)"
+            )
         mask = np.zeros(len(a), bool)
         for c in a.constraints:
             if type(c).__name__ == "FixAtoms":
@@ -413,8 +469,11 @@ def neb_batch(
 
     # endpoints without a known energy: once, all together
     todo = [(h, end) for h in range(nh) for end in (0, 1) if known[h][end] is None]
-    for (h, end), r in zip(todo, ev.evaluate([bands[h][0 if end == 0 else -1] for h, end in todo]) if todo else [],
-                           strict=True):
+    for (h, end), r in zip(
+        todo,
+        ev.evaluate([bands[h][0 if end == 0 else -1] for h, end in todo]) if todo else [],
+        strict=True,
+    ):
         known[h] = (r.energy_eV, known[h][1]) if end == 0 else (known[h][0], r.energy_eV)
         evals[h] += 1
     for h in range(nh):
@@ -427,13 +486,15 @@ def neb_batch(
         still = []
         offsets = np.concatenate([[0], np.cumsum([nimg[h] for h in active])])
         for q, h in enumerate(active):
-            chunk = res[offsets[q]:offsets[q + 1]]
+            chunk = res[offsets[q] : offsets[q + 1]]
             evals[h] += nimg[h]
             energies[h][1:-1] = [r.energy_eV for r in chunk]
             f_true = np.array([r.forces_eV_A for r in chunk])
             f_true[:, fixed[h]] = 0.0
             pos = np.array([im.positions for im in bands[h]])
-            f = neb_forces(pos, energies[h], f_true, bands[h][0].cell, bands[h][0].pbc, k, climbing[h])
+            f = neb_forces(
+                pos, energies[h], f_true, bands[h][0].cell, bands[h][0].pbc, k, climbing[h]
+            )
             f[:, fixed[h]] = 0.0
             forces[h] = f
             fm = _fmax(f)
@@ -444,7 +505,9 @@ def neb_batch(
                     climbing[h] = True
                     states[h] = opt_cls()
                     stage_steps[h] = nsteps[h]
-                    f = neb_forces(pos, energies[h], f_true, bands[h][0].cell, bands[h][0].pbc, k, True)
+                    f = neb_forces(
+                        pos, energies[h], f_true, bands[h][0].cell, bands[h][0].pbc, k, True
+                    )
                     f[:, fixed[h]] = 0.0
                     forces[h] = f
                     fm = _fmax(f)
@@ -475,15 +538,34 @@ def neb_batch(
         pos = np.array([im.positions for im in band])
         seg = np.sqrt((_mic(pos[1:] - pos[:-1], band[0].cell, band[0].pbc) ** 2).sum(axis=(1, 2)))
         moved = np.linalg.norm(pos[-1] - pos[0], axis=1)
-        params = {"n_images": nimg[h], "fmax_eV_A": fmax, "steps": steps, "climb": climb,
-                  "preconverge_fmax_eV_A": pre, "k_eV_A2": k, "interpolation": interpolation,
-                  "optimizer": opt_name, "method": "improvedtangent",
-                  "via": [list(map(float, p)) for _, p in hop.via], "n_hops": nh,
-                  "model_calls": ev.n_calls - calls0}
-        out.append(NEBResult.from_band(
-            energies[h] - energies[h][0], np.concatenate([[0.0], np.cumsum(seg)]), converged[h],
-            _fmax(forces[h]) if forces[h] is not None else float("nan"), fmax, nsteps[h], evals[h], (),
-            provenance("ci-neb" if climb else "neb", ev.info, params), label=hop.label or f"hop{h}",
-            hop_length_A=float(moved.max()), wall_s=wall))
+        params = {
+            "n_images": nimg[h],
+            "fmax_eV_A": fmax,
+            "steps": steps,
+            "climb": climb,
+            "preconverge_fmax_eV_A": pre,
+            "k_eV_A2": k,
+            "interpolation": interpolation,
+            "optimizer": opt_name,
+            "method": "improvedtangent",
+            "via": [list(map(float, p)) for _, p in hop.via],
+            "n_hops": nh,
+            "model_calls": ev.n_calls - calls0,
+        }
+        out.append(
+            NEBResult.from_band(
+                energies[h] - energies[h][0],
+                np.concatenate([[0.0], np.cumsum(seg)]),
+                converged[h],
+                _fmax(forces[h]) if forces[h] is not None else float("nan"),
+                fmax,
+                nsteps[h],
+                evals[h],
+                (),
+                provenance("ci-neb" if climb else "neb", ev.info, params),
+                label=hop.label or f"hop{h}",
+                hop_length_A=float(moved.max()),
+                wall_s=wall,
+            )
+        )
     return out
-

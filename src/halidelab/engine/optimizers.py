@@ -50,7 +50,9 @@ class FireState:
             vf = float(np.vdot(f, self.v))
             if vf > 0.0:
                 fnorm = float(np.sqrt(np.vdot(f, f)))
-                self.v = (1.0 - self.a) * self.v + self.a * f / fnorm * float(np.sqrt(np.vdot(self.v, self.v)))
+                self.v = (1.0 - self.a) * self.v + self.a * f / fnorm * float(
+                    np.sqrt(np.vdot(self.v, self.v))
+                )
                 if self.nsteps_downhill > self.nmin:
                     self.dt = min(self.dt * self.finc, self.dtmax)
                     self.a *= self.fa
@@ -142,6 +144,9 @@ def optimizer_class(name: str) -> type:
 
 
 def optimizer_name(name: str) -> str:
-    """ASE's spelling of an optimiser name (``"fire"`` -> ``"FIRE"``, ``"mdmin"`` -> ``"MDMin"``)."""
+    """ASE's spelling of an optimiser name.
+
+    ``"fire"`` -> ``"FIRE"``, ``"mdmin"`` -> ``"MDMin"``.
+    """
     optimizer_class(name)
     return {"FIRE": "FIRE", "BFGS": "BFGS", "MDMIN": "MDMin"}[str(name).upper()]

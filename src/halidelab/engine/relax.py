@@ -129,9 +129,16 @@ def volume_per_anion_A3(atoms: Any) -> float | None:
 Observer = Callable[[int, int, Any], None]
 
 
-def optimize(atoms_list: Sequence[Any], targets: Sequence[Any], evaluator: BatchEvaluator, fmax: float,
-             steps: int, optimizer: str = "FIRE", progress: Callable[[int, int], None] | None = None,
-             observe: Observer | None = None) -> tuple[list[bool], list[int], list[float]]:
+def optimize(
+    atoms_list: Sequence[Any],
+    targets: Sequence[Any],
+    evaluator: BatchEvaluator,
+    fmax: float,
+    steps: int,
+    optimizer: str = "FIRE",
+    progress: Callable[[int, int], None] | None = None,
+    observe: Observer | None = None,
+) -> tuple[list[bool], list[int], list[float]]:
     """Optimise every target (atoms or a filter over them), one batched call per iteration.
 
     The loop of ASE's ``Optimizer.run(fmax, steps)`` for each system: evaluate, stop
@@ -235,37 +242,52 @@ def relax_batch(
     lat0 = [LatticeParams.of(a.cell) for a in atoms_list]
     targets = [FrechetCellFilter(a) if relax_cell else a for a in atoms_list]
     t0 = time.perf_counter()
-    converged, nsteps, e_first = optimize(atoms_list, targets, ev, fmax, steps, opt, progress, observe)
+    converged, nsteps, e_first = optimize(
+        atoms_list, targets, ev, fmax, steps, opt, progress, observe
+    )
     wall = time.perf_counter() - t0
-    prov = provenance("mlip-relax", ev.info, {
-        "fmax_eV_A": fmax, "steps": steps, "relax_cell": relax_cell, "optimizer": opt,
-        "filter": "FrechetCellFilter" if relax_cell else None, "n_structures": n,
-        "model_calls": ev.n_calls - calls0})
+    prov = provenance(
+        "mlip-relax",
+        ev.info,
+        {
+            "fmax_eV_A": fmax,
+            "steps": steps,
+            "relax_cell": relax_cell,
+            "optimizer": opt,
+            "filter": "FrechetCellFilter" if relax_cell else None,
+            "n_structures": n,
+            "model_calls": ev.n_calls - calls0,
+        },
+    )
     out = []
     for i, a in enumerate(atoms_list):
         forces = a.get_forces()
-        stress = float(np.abs(a.get_stress()).max() * EV_A3_TO_GPA)  # NaN from stress-less calculators
+        stress = float(
+            np.abs(a.get_stress()).max() * EV_A3_TO_GPA
+        )  # NaN from stress-less calculators
         final = to_structure(a)
-        out.append(RelaxResult(
-            formula=final.composition.reduced_formula,
-            n_atoms=len(a),
-            converged=converged[i],
-            steps=nsteps[i],
-            max_steps=int(steps),
-            fmax_eV_A=float(np.sqrt((forces**2).sum(axis=1).max())),
-            fmax_target_eV_A=float(fmax),
-            max_stress_GPa=stress,
-            energy_per_atom_eV=float(a.get_potential_energy()) / len(a),
-            energy_initial_per_atom_eV=float(e_first[i]) / len(a),
-            lattice_initial=lat0[i],
-            lattice_final=LatticeParams.of(a.cell),
-            relax_cell=bool(relax_cell),
-            optimizer=opt,
-            volume_per_anion_A3=volume_per_anion_A3(a),
-            structure=final.as_dict(),
-            wall_s=wall,
-            provenance=prov,
-        ))
+        out.append(
+            RelaxResult(
+                formula=final.composition.reduced_formula,
+                n_atoms=len(a),
+                converged=converged[i],
+                steps=nsteps[i],
+                max_steps=int(steps),
+                fmax_eV_A=float(np.sqrt((forces**2).sum(axis=1).max())),
+                fmax_target_eV_A=float(fmax),
+                max_stress_GPa=stress,
+                energy_per_atom_eV=float(a.get_potential_energy()) / len(a),
+                energy_initial_per_atom_eV=float(e_first[i]) / len(a),
+                lattice_initial=lat0[i],
+                lattice_final=LatticeParams.of(a.cell),
+                relax_cell=bool(relax_cell),
+                optimizer=opt,
+                volume_per_anion_A3=volume_per_anion_A3(a),
+                structure=final.as_dict(),
+                wall_s=wall,
+                provenance=prov,
+            )
+        )
     return out
 
 
@@ -307,11 +329,15 @@ def relax_positions_batch(
     copies = []
     for k, a in enumerate(atoms_list):
         if not isinstance(a, Atoms):
-            raise StructureError(f"structure {k} is a {type(a).__name__}; relax_positions_batch takes ase Atoms")
+            raise StructureError(
+                f"structure {k} is a {type(a).__name__}; relax_positions_batch takes ase Atoms"
+            )
         b = a.copy()
         b.calc = None
         copies.append(b)
     if not copies:
         return []
-    converged, nsteps, _ = optimize(copies, copies, as_evaluator(evaluator), fmax, steps, opt, progress)
+    converged, nsteps, _ = optimize(
+        copies, copies, as_evaluator(evaluator), fmax, steps, opt, progress
+    )
     return [(a, c, s) for a, c, s in zip(copies, converged, nsteps, strict=True)]

@@ -54,8 +54,15 @@ from halidelab.errors import DataFormatError
 from halidelab.lab import tables
 
 #: columns of a normalised cycler table
-SCHEMA: tuple[str, ...] = ("time_s", "voltage_V", "current_A", "cycle", "step",
-                           "charge_capacity_Ah", "discharge_capacity_Ah")
+SCHEMA: tuple[str, ...] = (
+    "time_s",
+    "voltage_V",
+    "current_A",
+    "cycle",
+    "step",
+    "charge_capacity_Ah",
+    "discharge_capacity_Ah",
+)
 
 INSTRUMENTS: tuple[str, ...] = ("arbin", "maccor", "biologic", "novonix", "table")
 
@@ -99,6 +106,7 @@ class CyclerRun:
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _increments(counter: np.ndarray, reset: np.ndarray | None = None) -> np.ndarray:
     """Per-row increments of a capacity counter that restarts from zero now and then.
 
@@ -131,8 +139,9 @@ def _cumulative_in_cycle(inc: np.ndarray, cycle: pd.Series) -> np.ndarray:
     return pd.Series(inc).groupby(block).cumsum().to_numpy()
 
 
-def _integrated_increments(time_s: np.ndarray,
-                           current_A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _integrated_increments(
+    time_s: np.ndarray, current_A: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Charge and discharge increments (Ah): each row's current x time since the last row.
 
     This backward rectangle rule (not the trapezoid) keeps charge and discharge apart at
@@ -150,8 +159,16 @@ def _int_column(values: Any, n: int) -> pd.Series:
     return s.round().astype("Int64")
 
 
-def _assemble(name: str, time_s: np.ndarray, voltage: np.ndarray, current: np.ndarray,
-              cycle: Any, step: Any, qc_inc: np.ndarray, qd_inc: np.ndarray) -> pd.DataFrame:
+def _assemble(
+    name: str,
+    time_s: np.ndarray,
+    voltage: np.ndarray,
+    current: np.ndarray,
+    cycle: Any,
+    step: Any,
+    qc_inc: np.ndarray,
+    qd_inc: np.ndarray,
+) -> pd.DataFrame:
     """Build the normalised frame; check time and required values."""
     n = len(time_s)
     if n == 0:
@@ -159,27 +176,32 @@ def _assemble(name: str, time_s: np.ndarray, voltage: np.ndarray, current: np.nd
     time_s = np.asarray(time_s, dtype=float)
     if not np.all(np.isfinite(time_s)):
         bad = int(np.flatnonzero(~np.isfinite(time_s))[0])
-        raise DataFormatError(f"{name}: time is missing or unreadable at data row {bad + 1}; "
-                              "the file is damaged there")
+        raise DataFormatError(
+            f"{name}: time is missing or unreadable at data row {bad + 1}; "
+            "the file is damaged there"
+        )
     tables.check_time(name, time_s)
     cyc = _int_column(cycle, n)
-    df = pd.DataFrame({
-        "time_s": time_s - time_s[0],
-        "voltage_V": np.asarray(voltage, dtype=float),
-        "current_A": np.asarray(current, dtype=float),
-        "cycle": cyc,
-        "step": _int_column(step, n),
-        "charge_capacity_Ah": _cumulative_in_cycle(qc_inc, cyc),
-        "discharge_capacity_Ah": _cumulative_in_cycle(qd_inc, cyc),
-    })
+    df = pd.DataFrame(
+        {
+            "time_s": time_s - time_s[0],
+            "voltage_V": np.asarray(voltage, dtype=float),
+            "current_A": np.asarray(current, dtype=float),
+            "cycle": cyc,
+            "step": _int_column(step, n),
+            "charge_capacity_Ah": _cumulative_in_cycle(qc_inc, cyc),
+            "discharge_capacity_Ah": _cumulative_in_cycle(qd_inc, cyc),
+        }
+    )
     for col in ("voltage_V", "current_A"):
         if df[col].isna().all():
             raise DataFormatError(f"{name}: no readable {col.split('_')[0]} values")
     return df
 
 
-def _check_last_row(name: str, raw: pd.DataFrame, required: Sequence[str],
-                    allow_truncated: bool, notes: list[str]) -> pd.DataFrame:
+def _check_last_row(
+    name: str, raw: pd.DataFrame, required: Sequence[str], allow_truncated: bool, notes: list[str]
+) -> pd.DataFrame:
     """Refuse (or drop, if allowed) a last row cut in the middle by a truncated export."""
     if len(raw) == 0:
         return raw
@@ -189,13 +211,15 @@ def _check_last_row(name: str, raw: pd.DataFrame, required: Sequence[str],
         if not allow_truncated:
             raise DataFormatError(
                 f"{name}: the last row is incomplete (no {', '.join(missing)}): the export was "
-                "cut; export it again or read it with allow_truncated=True to drop that row")
+                "cut; export it again or read it with allow_truncated=True to drop that row"
+            )
         notes.append("last row incomplete (truncated export): dropped")
         return raw.iloc[:-1]
     return raw
 
 
 # --------------------------------------------------------------------------- detection
+
 
 def detect_cycler(path: str | Path) -> str:
     """Which reader a file needs (see :data:`INSTRUMENTS`), from its first lines.
@@ -217,12 +241,14 @@ def detect_cycler(path: str | Path) -> str:
         if "Maccor" in head or "<MaccorTestProcedure" in head:
             raise DataFormatError(
                 f"{path.name} is a Maccor test procedure (XML: the steps to run), not data; "
-                "read the test's data export (the text file with Rec#, Cyc#, Amps, Volts)")
+                "read the test's data export (the text file with Rec#, Cyc#, Amps, Volts)"
+            )
         raise DataFormatError(f"{path.name} is an XML file, not a cycler data export")
     if first.startswith(("EC-Lab LOG FILE", "BT-Lab LOG FILE")):
         raise DataFormatError(
             f"{path.name} is an EC-Lab/BT-Lab settings log (.mpl: protocol, channel, mass), "
-            "not data; read the .mpt/.csv text export or the .mpr file of the same run")
+            "not data; read the .mpt/.csv text export or the .mpr file of the same run"
+        )
     if first.startswith(("EC-Lab ASCII FILE", "BT-Lab ASCII FILE")):
         return "biologic"
     if first.startswith("Today's Date") or first.startswith("Rec#"):
@@ -239,6 +265,7 @@ def detect_cycler(path: str | Path) -> str:
 
 # --------------------------------------------------------------------------- readers
 
+
 def _read_arbin(path: Path, allow_truncated: bool) -> CyclerRun:
     df = tables.read_raw_table(path)
     notes: list[str] = []
@@ -252,8 +279,10 @@ def _read_arbin(path: Path, allow_truncated: bool) -> CyclerRun:
     need = {"test_time": "Test_Time", "voltage": "Voltage", "current": "Current"}
     missing = [v for k, v in need.items() if k not in keys]
     if missing:
-        raise DataFormatError(f"{path.name}: Arbin export without column(s) {missing}; "
-                              "export with Test_Time, Current and Voltage")
+        raise DataFormatError(
+            f"{path.name}: Arbin export without column(s) {missing}; "
+            "export with Test_Time, Current and Voltage"
+        )
     df = _check_last_row(path.name, df, [keys[k][0] for k in need], allow_truncated, notes)
 
     def col(key: str) -> np.ndarray | None:
@@ -316,8 +345,12 @@ def _read_maccor(path: Path, allow_truncated: bool) -> CyclerRun:
     df.columns = [c.strip() for c in df.columns]
     low = {c.lower(): c for c in df.columns}
     time_col = low.get("testtime") or low.get("test (sec)") or low.get("test time")
-    need = {"time (TestTime)": time_col, "Amps": low.get("amps"), "Volts": low.get("volts"),
-            "State": low.get("state")}
+    need = {
+        "time (TestTime)": time_col,
+        "Amps": low.get("amps"),
+        "Volts": low.get("volts"),
+        "State": low.get("state"),
+    }
     missing = [k for k, v in need.items() if v is None]
     if missing:
         raise DataFormatError(f"{path.name}: Maccor export without column(s) {missing}")
@@ -342,8 +375,10 @@ def _read_maccor(path: Path, allow_truncated: bool) -> CyclerRun:
         qc_inc, qd_inc = _integrated_increments(t, current)
     other = sorted(set(state) - {"C", "D", "R", ""})
     if other:
-        notes.append(f"rows in Maccor states {other} (not charge/discharge/rest; FRA = impedance "
-                     "points, whose TestTime does not advance) kept with their current")
+        notes.append(
+            f"rows in Maccor states {other} (not charge/discharge/rest; FRA = impedance "
+            "points, whose TestTime does not advance) kept with their current"
+        )
     if not np.any(np.isin(state, ["C", "D"])):
         notes.append("no charge or discharge rows: rest and other steps only")
     data = _assemble(path.name, t, volts, current, cycle, step, qc_inc, qd_inc)
@@ -357,19 +392,26 @@ def _biologic_time(values: pd.Series, name: str, notes: list[str]) -> np.ndarray
     if numeric.notna().all():
         return numeric.to_numpy(dtype=float)
     text = values.astype(str).str.strip()
-    for fmt, label in (("%m/%d/%Y %H:%M:%S.%f", "MM/DD/YYYY"),
-                       ("%d/%m/%Y %H:%M:%S.%f", "DD/MM/YYYY"),
-                       ("%m/%d/%Y %H:%M:%S", "MM/DD/YYYY"), ("%d/%m/%Y %H:%M:%S", "DD/MM/YYYY"),
-                       ("%Y-%m-%d %H:%M:%S.%f", "ISO")):
+    for fmt, label in (
+        ("%m/%d/%Y %H:%M:%S.%f", "MM/DD/YYYY"),
+        ("%d/%m/%Y %H:%M:%S.%f", "DD/MM/YYYY"),
+        ("%m/%d/%Y %H:%M:%S", "MM/DD/YYYY"),
+        ("%d/%m/%Y %H:%M:%S", "DD/MM/YYYY"),
+        ("%Y-%m-%d %H:%M:%S.%f", "ISO"),
+    ):
         stamps = pd.to_datetime(text, format=fmt, errors="coerce")
         if stamps.notna().all():
             secs = (stamps - stamps.iloc[0]).dt.total_seconds().to_numpy()
             if np.all(np.diff(secs) >= 0):
-                notes.append(f"time exported as absolute dates ({label}); converted to seconds "
-                             "from the first row")
+                notes.append(
+                    f"time exported as absolute dates ({label}); converted to seconds "
+                    "from the first row"
+                )
                 return secs
-    raise DataFormatError(f"{name}: cannot read the time/s column (neither seconds nor dates "
-                          f"like '{text.iloc[0]}'); export with relative time in seconds")
+    raise DataFormatError(
+        f"{name}: cannot read the time/s column (neither seconds nor dates "
+        f"like '{text.iloc[0]}'); export with relative time in seconds"
+    )
 
 
 _ECLAB_V = ("Ecell/V", "Ewe/V", "<Ewe>/V", "<Ecell>/V")
@@ -386,8 +428,9 @@ def _num(raw: pd.DataFrame, col: str) -> np.ndarray:
     return values * (found[1] if found else 1.0)
 
 
-def _biologic_frame(raw: pd.DataFrame, name: str, allow_truncated: bool,
-                    notes: list[str]) -> pd.DataFrame:
+def _biologic_frame(
+    raw: pd.DataFrame, name: str, allow_truncated: bool, notes: list[str]
+) -> pd.DataFrame:
     """EC-Lab columns (a text export or galvani's .mpr frame: same labels) -> schema.
 
     Current: the measured ``I``/``<I>`` column; a binary GCPL file that stores only the
@@ -398,18 +441,23 @@ def _biologic_frame(raw: pd.DataFrame, name: str, allow_truncated: bool,
     """
     cols = [c for c in raw.columns if isinstance(c, str)]
     stripped = {c.strip(): c for c in cols}
-    time_col = next((stripped[c] for c in ("time/s", "time/h", "time/min") if c in stripped),
-                    None)
+    time_col = next((stripped[c] for c in ("time/s", "time/h", "time/min") if c in stripped), None)
     v_col = next((stripped[c] for c in _ECLAB_V if c in stripped), None)
     i_col = next((stripped[c] for c in _ECLAB_I if c in stripped), None)
     dq_col = next((stripped[c] for c in _ECLAB_DQ if c in stripped), None)
-    missing = [n for n, c in (("time/s", time_col), ("Ecell/V or Ewe/V", v_col),
-                              ("I/mA", i_col or dq_col)) if c is None]
+    missing = [
+        n
+        for n, c in (("time/s", time_col), ("Ecell/V or Ewe/V", v_col), ("I/mA", i_col or dq_col))
+        if c is None
+    ]
     if missing:
-        raise DataFormatError(f"{name}: EC-Lab data without column(s) {missing}; select "
-                              "them in EC-Lab's text export variables")
-    raw = _check_last_row(name, raw, [c for c in (time_col, v_col, i_col) if c],
-                          allow_truncated, notes)
+        raise DataFormatError(
+            f"{name}: EC-Lab data without column(s) {missing}; select "
+            "them in EC-Lab's text export variables"
+        )
+    raw = _check_last_row(
+        name, raw, [c for c in (time_col, v_col, i_col) if c], allow_truncated, notes
+    )
     t = _biologic_time(raw[time_col], name, notes)
     t = t * tables.parse_header(time_col)[2][1]
     v = _num(raw, v_col)
@@ -446,8 +494,9 @@ def _read_biologic(path: Path, allow_truncated: bool) -> CyclerRun:
     notes: list[str] = []
     raw = tables.read_raw_table(path)
     if "cycle_index" in raw.columns:
-        notes.append("column 'cycle_index' (added by other software) ignored; EC-Lab's "
-                     "'cycle number' used")
+        notes.append(
+            "column 'cycle_index' (added by other software) ignored; EC-Lab's 'cycle number' used"
+        )
     data = _biologic_frame(raw, path.name, allow_truncated, notes)
     meta: dict[str, Any] = {}
     mpl = path.with_suffix(".mpl")
@@ -455,8 +504,14 @@ def _read_biologic(path: Path, allow_truncated: bool) -> CyclerRun:
         for line in mpl.read_bytes().decode("latin-1").splitlines()[:80]:
             if " : " in line:
                 k, _, val = line.partition(" : ")
-                if k.strip() in ("Run on channel", "Mass of active material", "Battery capacity",
-                                 "Electrode surface area", "Acquisition started on", "Device"):
+                if k.strip() in (
+                    "Run on channel",
+                    "Mass of active material",
+                    "Battery capacity",
+                    "Electrode surface area",
+                    "Acquisition started on",
+                    "Device",
+                ):
                     meta[k.strip()] = val.strip()
     return CyclerRun(data, "biologic", str(path), tuple(notes), meta)
 
@@ -467,15 +522,17 @@ def _read_novonix(path: Path, allow_truncated: bool) -> CyclerRun:
     try:
         k = next(n for n, ln in enumerate(lines) if ln.strip().strip('"') == "[Data]")
     except StopIteration:
-        raise DataFormatError(f"{path.name}: Novonix file without a [Data] section: the export "
-                              "stopped in its header; export it again") from None
+        raise DataFormatError(
+            f"{path.name}: Novonix file without a [Data] section: the export "
+            "stopped in its header; export it again"
+        ) from None
     meta: dict[str, Any] = {}
     for ln in lines[:k]:
         if ": " in ln and not ln.startswith(("[", " ", '"')):
             key, _, val = ln.partition(": ")
             meta[key.strip()] = val.strip()
     # data rows are whole lines in quotes: "a,b,c"
-    body = [ln.strip().strip('"') for ln in lines[k + 1:] if ln.strip()]
+    body = [ln.strip().strip('"') for ln in lines[k + 1 :] if ln.strip()]
     if len(body) < 2:
         raise DataFormatError(f"{path.name}: Novonix [Data] section has no data rows")
     df = pd.read_csv(io.StringIO("\n".join(body)), sep=",", dtype=str, index_col=False)
@@ -491,8 +548,9 @@ def _read_novonix(path: Path, allow_truncated: bool) -> CyclerRun:
     def num(key: str) -> np.ndarray:
         c = names[key]
         found = tables.parse_header(c)[2]
-        return (pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
-                * (found[1] if found else 1.0))
+        return pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) * (
+            found[1] if found else 1.0
+        )
 
     t, i, v = num("run time"), num("current"), num("potential")
     cycle = df[names["cycle number"]] if "cycle number" in names else None
@@ -518,10 +576,18 @@ _STEP_NAMES = ("step", "step number", "step_index", "step index", "ns", "step_nu
 def _read_table_cycler(path: Path, allow_truncated: bool) -> CyclerRun:
     notes: list[str] = []
     df = tables.read_table(path)
-    t = tables.pick(df, "time", prefer=("test time", "test_time", "run time", "total time",
-                                        "time"), avoid=("control", "step", "cycle time"))
-    v = tables.pick(df, "voltage", prefer=("ecell", "ewe", "cell", "voltage", "potential"),
-                    avoid=("control", "|"))
+    t = tables.pick(
+        df,
+        "time",
+        prefer=("test time", "test_time", "run time", "total time", "time"),
+        avoid=("control", "step", "cycle time"),
+    )
+    v = tables.pick(
+        df,
+        "voltage",
+        prefer=("ecell", "ewe", "cell", "voltage", "potential"),
+        avoid=("control", "|"),
+    )
     i = tables.pick(df, "current", prefer=("current", "<i>", "i"), avoid=("control", "|"))
     cols = tables.columns_of(df)
     df = _check_last_row(path.name, df, [t.name, v.name, i.name], allow_truncated, notes)
@@ -530,8 +596,9 @@ def _read_table_cycler(path: Path, allow_truncated: bool) -> CyclerRun:
     cycle = next((df[low[n]] for n in _CYCLE_NAMES if n in low), None)
     step = next((df[low[n]] for n in _STEP_NAMES if n in low), None)
     charge_cols = [c for c in cols if c.dimension == "charge"]
-    qc = next((c for c in charge_cols
-               if "charge" in c.name.lower() and "dis" not in c.name.lower()), None)
+    qc = next(
+        (c for c in charge_cols if "charge" in c.name.lower() and "dis" not in c.name.lower()), None
+    )
     qd = next((c for c in charge_cols if "discharge" in c.name.lower()), None)
     if qc and qd:
         qc_inc = _increments(df[qc.key].to_numpy(dtype=float))
@@ -540,8 +607,10 @@ def _read_table_cycler(path: Path, allow_truncated: bool) -> CyclerRun:
         inc = _increments(df[charge_cols[0].key].to_numpy(dtype=float))
         sign = pd.Series(np.sign(i)).replace(0.0, np.nan).ffill().fillna(0.0).to_numpy()
         qc_inc, qd_inc = np.where(sign > 0, inc, 0.0), np.where(sign < 0, inc, 0.0)
-        notes.append(f"one capacity column ({charge_cols[0].label}): split into charge and "
-                     "discharge by the current sign")
+        notes.append(
+            f"one capacity column ({charge_cols[0].label}): split into charge and "
+            "discharge by the current sign"
+        )
     else:
         qc_inc, qd_inc = _integrated_increments(t, i)
         notes.append("no capacity columns: capacity integrated from current")
@@ -551,12 +620,18 @@ def _read_table_cycler(path: Path, allow_truncated: bool) -> CyclerRun:
     return CyclerRun(data, "table", str(path), tuple(notes))
 
 
-_READERS = {"arbin": _read_arbin, "maccor": _read_maccor, "biologic": _read_biologic,
-            "novonix": _read_novonix, "table": _read_table_cycler}
+_READERS = {
+    "arbin": _read_arbin,
+    "maccor": _read_maccor,
+    "biologic": _read_biologic,
+    "novonix": _read_novonix,
+    "table": _read_table_cycler,
+}
 
 
-def read_cycler(path: str | Path, instrument: str | None = None, *,
-                allow_truncated: bool = False) -> CyclerRun:
+def read_cycler(
+    path: str | Path, instrument: str | None = None, *, allow_truncated: bool = False
+) -> CyclerRun:
     """Read a cycler export into the normalised schema (:data:`SCHEMA`).
 
     Parameters

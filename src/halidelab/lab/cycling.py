@@ -49,10 +49,14 @@ from halidelab.records import Provenance, Record
 Convention = Literal["cathode", "anode"]
 
 CONVENTIONS: dict[str, str] = {
-    "cathode": ("cathode: charge (I > 0) = delithiation of the cathode, first; capacity = "
-                "discharge (lithiation); CE = discharge / charge"),
-    "anode": ("anode: lithiation of the working electrode (cycler discharge, I < 0) first; "
-              "capacity = delithiation (cycler charge); CE = delithiation / lithiation"),
+    "cathode": (
+        "cathode: charge (I > 0) = delithiation of the cathode, first; capacity = "
+        "discharge (lithiation); CE = discharge / charge"
+    ),
+    "anode": (
+        "anode: lithiation of the working electrode (cycler discharge, I < 0) first; "
+        "capacity = delithiation (cycler charge); CE = delithiation / lithiation"
+    ),
 }
 
 
@@ -80,8 +84,9 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(c, 0.5 * c[-1])])
 
 
-def split_half_cycles(data: pd.DataFrame, rest_current_A: float | None = None,
-                      min_fraction: float = 0.005) -> pd.DataFrame:
+def split_half_cycles(
+    data: pd.DataFrame, rest_current_A: float | None = None, min_fraction: float = 0.005
+) -> pd.DataFrame:
     """Half-cycles of a normalised cycler table.
 
     Parameters
@@ -105,8 +110,10 @@ def split_half_cycles(data: pd.DataFrame, rest_current_A: float | None = None,
     """
     for col in ("time_s", "voltage_V", "current_A", "charge_capacity_Ah", "discharge_capacity_Ah"):
         if col not in data.columns:
-            raise DataFormatError(f"cycling data without column {col!r}: read the file with "
-                                  "halidelab.lab.cyclers.read_cycler")
+            raise DataFormatError(
+                f"cycling data without column {col!r}: read the file with "
+                "halidelab.lab.cyclers.read_cycler"
+            )
     current = data["current_A"].to_numpy(dtype=float)
     if len(current) == 0 or not np.any(np.isfinite(current)):
         raise DataFormatError("cycling data has no current values")
@@ -126,7 +133,7 @@ def split_half_cycles(data: pd.DataFrame, rest_current_A: float | None = None,
         if not small:
             break
         for first, last, _, _ in small:
-            sign[first:last + 1] = 0
+            sign[first : last + 1] = 0
     time = data["time_s"].to_numpy(dtype=float)
     volt = data["voltage_V"].to_numpy(dtype=float)
     cyc = data["cycle"] if "cycle" in data.columns else pd.Series([pd.NA] * len(data))
@@ -138,20 +145,38 @@ def split_half_cycles(data: pd.DataFrame, rest_current_A: float | None = None,
         dt = np.diff(time[sl], prepend=time[first])[mask]
         weights = np.where(dt > 0, i_abs * dt, i_abs * 1e-12)
         ic = cyc.iloc[first]
-        rows.append({
-            "direction": direction, "first_row": first, "last_row": last,
-            "start_s": time[first], "duration_s": time[last] - time[first],
-            "capacity_Ah": cap, "current_A": _weighted_median(i_abs, weights),
-            "v_start_V": volt[first], "v_end_V": volt[last],
-            "instrument_cycle": None if pd.isna(ic) else int(ic),
-        })
+        rows.append(
+            {
+                "direction": direction,
+                "first_row": first,
+                "last_row": last,
+                "start_s": time[first],
+                "duration_s": time[last] - time[first],
+                "capacity_Ah": cap,
+                "current_A": _weighted_median(i_abs, weights),
+                "v_start_V": volt[first],
+                "v_end_V": volt[last],
+                "instrument_cycle": None if pd.isna(ic) else int(ic),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _empty_halves() -> pd.DataFrame:
-    return pd.DataFrame(columns=["direction", "first_row", "last_row", "start_s", "duration_s",
-                                 "capacity_Ah", "current_A", "v_start_V", "v_end_V",
-                                 "instrument_cycle"])
+    return pd.DataFrame(
+        columns=[
+            "direction",
+            "first_row",
+            "last_row",
+            "start_s",
+            "duration_s",
+            "capacity_Ah",
+            "current_A",
+            "v_start_V",
+            "v_end_V",
+            "instrument_cycle",
+        ]
+    )
 
 
 def _runs(sign: np.ndarray, qc: np.ndarray, qd: np.ndarray) -> list[tuple[int, int, int, float]]:
@@ -162,16 +187,18 @@ def _runs(sign: np.ndarray, qc: np.ndarray, qd: np.ndarray) -> list[tuple[int, i
     s = sign[idx]
     breaks = np.flatnonzero(s[1:] != s[:-1]) + 1
     out = []
-    for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [idx.size]]),
-                    strict=True):
+    for a, b in zip(
+        np.concatenate([[0], breaks]), np.concatenate([breaks, [idx.size]]), strict=True
+    ):
         first, last, direction = int(idx[a]), int(idx[b - 1]), int(s[a])
         q = qc if direction > 0 else qd
-        out.append((first, last, direction, float(q[first:last + 1].sum())))
+        out.append((first, last, direction, float(q[first : last + 1].sum())))
     return out
 
 
-def pair_cycles(halves: pd.DataFrame,
-                convention: Convention = "cathode") -> tuple[pd.DataFrame, list[str]]:
+def pair_cycles(
+    halves: pd.DataFrame, convention: Convention = "cathode"
+) -> tuple[pd.DataFrame, list[str]]:
     """Assign half-cycles to cycles (forward then reverse) under ``convention``.
 
     Returns the half-cycle table with columns ``cycle`` (1, 2, ...; 0 for a leading
@@ -195,9 +222,11 @@ def pair_cycles(halves: pd.DataFrame,
         else:
             cycle_of.append(0)
             role.append("reverse")
-            notes.append(f"a {'discharge' if d < 0 else 'charge'} half-cycle before the first "
-                         f"{'charge' if fwd > 0 else 'discharge'} is left out of the cycles "
-                         f"({convention} convention)")
+            notes.append(
+                f"a {'discharge' if d < 0 else 'charge'} half-cycle before the first "
+                f"{'charge' if fwd > 0 else 'discharge'} is left out of the cycles "
+                f"({convention} convention)"
+            )
     halves["cycle"] = cycle_of
     halves["role"] = role
     return halves, notes
@@ -277,11 +306,18 @@ def _nice_rate(rate: float) -> float:
     return float(f"{rate:.2g}")
 
 
-def analyse_cycling(data: pd.DataFrame, *, active_mass_g: float | None = None,
-                    c_rate_capacity_mAh_g: float | None = None,
-                    convention: Convention = "cathode", retention_cycle: int | None = None,
-                    retention_reference_cycle: int = 1, rest_current_A: float | None = None,
-                    rate_tolerance: float = 0.1, source: str = "") -> CyclingResult:
+def analyse_cycling(
+    data: pd.DataFrame,
+    *,
+    active_mass_g: float | None = None,
+    c_rate_capacity_mAh_g: float | None = None,
+    convention: Convention = "cathode",
+    retention_cycle: int | None = None,
+    retention_reference_cycle: int = 1,
+    rest_current_A: float | None = None,
+    rate_tolerance: float = 0.1,
+    source: str = "",
+) -> CyclingResult:
     """Analyse a galvanostatic cycling run.
 
     Parameters
@@ -321,11 +357,16 @@ def analyse_cycling(data: pd.DataFrame, *, active_mass_g: float | None = None,
         raise DataFormatError("a C-rate capacity needs the active mass (--active-mass) too")
     halves = split_half_cycles(data, rest_current_A)
     if halves.empty:
-        raise FitError(f"{source or 'data'}: no charge or discharge current found (rest or "
-                       "impedance steps only); nothing to analyse")
+        raise FitError(
+            f"{source or 'data'}: no charge or discharge current found (rest or "
+            "impedance steps only); nothing to analyse"
+        )
     halves, notes = pair_cycles(halves, convention)
-    one_c_A = (active_mass_g * c_rate_capacity_mAh_g * 1e-3
-               if active_mass_g is not None and c_rate_capacity_mAh_g is not None else None)
+    one_c_A = (
+        active_mass_g * c_rate_capacity_mAh_g * 1e-3
+        if active_mass_g is not None and c_rate_capacity_mAh_g is not None
+        else None
+    )
 
     def spec(q: float | None) -> float | None:
         return None if q is None or active_mass_g is None else q * 1e3 / active_mass_g
@@ -345,25 +386,41 @@ def analyse_cycling(data: pd.DataFrame, *, active_mass_g: float | None = None,
         i_r = None if r is None else float(r["current_A"])
         i_ch, i_dis = (i_f, i_r) if fwd > 0 else (i_r, i_f)
         ce = None if q_r is None or q_f <= 0 else 100.0 * q_r / q_f
-        records.append(CycleRecord(
-            cycle=int(n), charge_Ah=charge if charge is not None else float("nan"),
-            discharge_Ah=discharge, charge_mAh_g=spec(charge), discharge_mAh_g=spec(discharge),
-            capacity_mAh_g=spec(q_r), capacity_Ah=q_r, ce_pct=ce,
-            charge_current_A=i_ch if i_ch is not None else float("nan"),
-            discharge_current_A=i_dis, c_rate_charge=rate(i_ch), c_rate_discharge=rate(i_dis)))
+        records.append(
+            CycleRecord(
+                cycle=int(n),
+                charge_Ah=charge if charge is not None else float("nan"),
+                discharge_Ah=discharge,
+                charge_mAh_g=spec(charge),
+                discharge_mAh_g=spec(discharge),
+                capacity_mAh_g=spec(q_r),
+                capacity_Ah=q_r,
+                ce_pct=ce,
+                charge_current_A=i_ch if i_ch is not None else float("nan"),
+                discharge_current_A=i_dis,
+                c_rate_charge=rate(i_ch),
+                c_rate_discharge=rate(i_dis),
+            )
+        )
     complete = [c for c in records if c.capacity_Ah is not None]
     if not complete:
-        raise FitError(f"{source or 'data'}: no complete cycle (a "
-                       f"{'charge then discharge' if fwd > 0 else 'discharge then charge'}) under "
-                       f"the {convention} convention; check --convention")
+        raise FitError(
+            f"{source or 'data'}: no complete cycle (a "
+            f"{'charge then discharge' if fwd > 0 else 'discharge then charge'}) under "
+            f"the {convention} convention; check --convention"
+        )
     if len(complete) < len(records):
-        notes.append(f"cycle {records[-1].cycle} is incomplete (no reverse half-cycle): "
-                     "left out of CE, retention and rate table")
+        notes.append(
+            f"cycle {records[-1].cycle} is incomplete (no reverse half-cycle): "
+            "left out of CE, retention and rate table"
+        )
     first = complete[0]
     if first.ce_pct is not None and first.ce_pct > 100.0:
-        notes.append(f"cycle {first.cycle} CE {first.ce_pct:.1f}% > 100%: its first half-cycle was "
-                     "shorter than the reverse one (the cell did not start from the fully "
-                     "discharged/lithiated state), so the initial CE is not a formation loss")
+        notes.append(
+            f"cycle {first.cycle} CE {first.ce_pct:.1f}% > 100%: its first half-cycle was "
+            "shorter than the reverse one (the cell did not start from the fully "
+            "discharged/lithiated state), so the initial CE is not a formation loss"
+        )
     by_cycle = {c.cycle: c for c in complete}
     ret_cycle = retention_cycle if retention_cycle is not None else complete[-1].cycle
     retention = None
@@ -371,30 +428,50 @@ def analyse_cycling(data: pd.DataFrame, *, active_mass_g: float | None = None,
         ref = by_cycle[retention_reference_cycle].capacity_Ah
         retention = 100.0 * by_cycle[ret_cycle].capacity_Ah / ref if ref else None
     elif retention_cycle is not None or retention_reference_cycle not in by_cycle:
-        raise FitError(f"retention needs complete cycles {retention_reference_cycle} and "
-                       f"{ret_cycle}; the data has complete cycles {complete[0].cycle}-"
-                       f"{complete[-1].cycle}")
+        raise FitError(
+            f"retention needs complete cycles {retention_reference_cycle} and "
+            f"{ret_cycle}; the data has complete cycles {complete[0].cycle}-"
+            f"{complete[-1].cycle}"
+        )
     rate_table, recovery = _rate_table(complete, convention, rate_tolerance)
     if one_c_A is None:
         notes.append("no active mass / c-rate capacity: C-rates and rate table not computed")
     return CyclingResult(
-        convention=convention, convention_text=CONVENTIONS[convention],
-        active_mass_g=active_mass_g, c_rate_capacity_mAh_g=c_rate_capacity_mAh_g,
-        n_cycles=len(complete), cycles=tuple(records),
-        first_charge_mAh_g=first.charge_mAh_g, first_discharge_mAh_g=first.discharge_mAh_g,
-        first_capacity_Ah=first.capacity_Ah, initial_ce_pct=first.ce_pct,
-        retention_pct=retention, retention_cycle=ret_cycle,
+        convention=convention,
+        convention_text=CONVENTIONS[convention],
+        active_mass_g=active_mass_g,
+        c_rate_capacity_mAh_g=c_rate_capacity_mAh_g,
+        n_cycles=len(complete),
+        cycles=tuple(records),
+        first_charge_mAh_g=first.charge_mAh_g,
+        first_discharge_mAh_g=first.discharge_mAh_g,
+        first_capacity_Ah=first.capacity_Ah,
+        initial_ce_pct=first.ce_pct,
+        retention_pct=retention,
+        retention_cycle=ret_cycle,
         retention_reference_cycle=retention_reference_cycle,
-        rate_table=tuple(rate_table), recovery_pct=recovery, notes=tuple(notes),
-        provenance=Provenance(method="galvanostatic-cycling", parameters={
-            "convention": convention, "active_mass_g": active_mass_g,
-            "c_rate_capacity_mAh_g": c_rate_capacity_mAh_g, "rest_current_A": rest_current_A,
-            "rate_tolerance": rate_tolerance, "source": source}))
+        rate_table=tuple(rate_table),
+        recovery_pct=recovery,
+        notes=tuple(notes),
+        provenance=Provenance(
+            method="galvanostatic-cycling",
+            parameters={
+                "convention": convention,
+                "active_mass_g": active_mass_g,
+                "c_rate_capacity_mAh_g": c_rate_capacity_mAh_g,
+                "rest_current_A": rest_current_A,
+                "rate_tolerance": rate_tolerance,
+                "source": source,
+            },
+        ),
+    )
 
 
-def _rate_table(cycles: Sequence[CycleRecord], convention: str,
-                tol: float) -> tuple[list[RateStep], float | None]:
+def _rate_table(
+    cycles: Sequence[CycleRecord], convention: str, tol: float
+) -> tuple[list[RateStep], float | None]:
     """Group consecutive cycles by the C-rate of the capacity-measuring half-cycle."""
+
     def cap_rate(c: CycleRecord) -> float | None:
         return c.c_rate_discharge if convention == "cathode" else c.c_rate_charge
 
@@ -411,14 +488,19 @@ def _rate_table(cycles: Sequence[CycleRecord], convention: str,
     for g in groups:
         caps = np.array([c.capacity_mAh_g for c in g], dtype=float)
         ces = np.array([c.ce_pct for c in g], dtype=float)
-        steps.append(RateStep(
-            c_rate=_nice_rate(float(np.mean([cap_rate(c) for c in g]))),
-            first_cycle=g[0].cycle, last_cycle=g[-1].cycle, n_cycles=len(g),
-            capacity_mAh_g=float(caps.mean()),
-            capacity_std_mAh_g=float(caps.std(ddof=1)) if len(g) > 1 else 0.0,
-            last_capacity_mAh_g=float(caps[-1]),
-            capacity_Ah=float(np.mean([c.capacity_Ah for c in g])),
-            ce_pct=float(np.nanmean(ces))))
+        steps.append(
+            RateStep(
+                c_rate=_nice_rate(float(np.mean([cap_rate(c) for c in g]))),
+                first_cycle=g[0].cycle,
+                last_cycle=g[-1].cycle,
+                n_cycles=len(g),
+                capacity_mAh_g=float(caps.mean()),
+                capacity_std_mAh_g=float(caps.std(ddof=1)) if len(g) > 1 else 0.0,
+                last_capacity_mAh_g=float(caps[-1]),
+                capacity_Ah=float(np.mean([c.capacity_Ah for c in g])),
+                ce_pct=float(np.nanmean(ces)),
+            )
+        )
     recovery = None
     r0 = steps[0].c_rate
     for k, s in enumerate(steps[1:], start=1):
@@ -429,6 +511,7 @@ def _rate_table(cycles: Sequence[CycleRecord], convention: str,
 
 
 # --------------------------------------------------------------------------- curves, plots
+
 
 @dataclasses.dataclass(frozen=True)
 class VoltageCurve:
@@ -441,9 +524,14 @@ class VoltageCurve:
     capacity_unit: str
 
 
-def voltage_curves(data: pd.DataFrame, cycles: Sequence[int] | None = None, *,
-                   active_mass_g: float | None = None, convention: Convention = "cathode",
-                   rest_current_A: float | None = None) -> list[VoltageCurve]:
+def voltage_curves(
+    data: pd.DataFrame,
+    cycles: Sequence[int] | None = None,
+    *,
+    active_mass_g: float | None = None,
+    convention: Convention = "cathode",
+    rest_current_A: float | None = None,
+) -> list[VoltageCurve]:
     """Voltage-capacity curves of chosen cycles (cycle numbers as in :func:`analyse_cycling`).
 
     Rows at rest inside a half-cycle are left out of the curve.
@@ -452,26 +540,33 @@ def voltage_curves(data: pd.DataFrame, cycles: Sequence[int] | None = None, *,
     wanted = set(cycles) if cycles is not None else set(halves["cycle"]) - {0}
     missing = sorted(set(wanted) - set(halves["cycle"]))
     if missing:
-        raise DataFormatError(f"no cycle(s) {missing} in the data "
-                              f"(it has 1-{int(halves['cycle'].max())})")
+        raise DataFormatError(
+            f"no cycle(s) {missing} in the data (it has 1-{int(halves['cycle'].max())})"
+        )
     cur = data["current_A"].to_numpy(dtype=float)
     volt = data["voltage_V"].to_numpy(dtype=float)
-    qcol = {1: _increments_from_cumulative(data["charge_capacity_Ah"].to_numpy()),
-            -1: _increments_from_cumulative(data["discharge_capacity_Ah"].to_numpy())}
-    scale, unit = ((1e3 / active_mass_g, "mAh/g") if active_mass_g else (1e3, "mAh"))
+    qcol = {
+        1: _increments_from_cumulative(data["charge_capacity_Ah"].to_numpy()),
+        -1: _increments_from_cumulative(data["discharge_capacity_Ah"].to_numpy()),
+    }
+    scale, unit = (1e3 / active_mass_g, "mAh/g") if active_mass_g else (1e3, "mAh")
     out = []
     for _, h in halves[halves["cycle"].isin(wanted)].iterrows():
         d = int(h["direction"])
         sl = slice(int(h["first_row"]), int(h["last_row"]) + 1)
         q = np.cumsum(qcol[d][sl]) * scale
         mask = d * cur[sl] > 0
-        out.append(VoltageCurve(int(h["cycle"]), "charge" if d > 0 else "discharge",
-                                q[mask], volt[sl][mask], unit))
+        out.append(
+            VoltageCurve(
+                int(h["cycle"]), "charge" if d > 0 else "discharge", q[mask], volt[sl][mask], unit
+            )
+        )
     return out
 
 
-def plot_voltage_curves(curves: Sequence[VoltageCurve], path: str | Path | None = None,
-                        title: str = "") -> Any:
+def plot_voltage_curves(
+    curves: Sequence[VoltageCurve], path: str | Path | None = None, title: str = ""
+) -> Any:
     """Voltage vs specific capacity, one colour per cycle (charge and discharge)."""
     plt = pyplot()
 
@@ -480,8 +575,13 @@ def plot_voltage_curves(curves: Sequence[VoltageCurve], path: str | Path | None 
     cmap = plt.get_cmap("viridis", max(len(cycles), 2))
     for k, n in enumerate(cycles):
         for j, c in enumerate(c for c in curves if c.cycle == n):
-            ax.plot(c.capacity, c.voltage_V, color=cmap(k), lw=1.4,
-                    label=f"cycle {n}" if j == 0 else None)
+            ax.plot(
+                c.capacity,
+                c.voltage_V,
+                color=cmap(k),
+                lw=1.4,
+                label=f"cycle {n}" if j == 0 else None,
+            )
     unit = curves[0].capacity_unit if curves else "mAh/g"
     ax.set_xlabel(f"Specific capacity ({unit})" if unit == "mAh/g" else f"Capacity ({unit})")
     ax.set_ylabel("Voltage (V)")
@@ -496,8 +596,7 @@ def plot_voltage_curves(curves: Sequence[VoltageCurve], path: str | Path | None 
     return fig
 
 
-def plot_capacity_ce(result: CyclingResult, path: str | Path | None = None,
-                     title: str = "") -> Any:
+def plot_capacity_ce(result: CyclingResult, path: str | Path | None = None, title: str = "") -> Any:
     """Charge/discharge capacity (left axis) and coulombic efficiency (right axis) vs cycle."""
     plt = pyplot()
 
@@ -505,8 +604,9 @@ def plot_capacity_ce(result: CyclingResult, path: str | Path | None = None,
     n = np.array([c.cycle for c in cyc])
     per_g = result.active_mass_g is not None
     ch = np.array([(c.charge_mAh_g if per_g else c.charge_Ah * 1e3) for c in cyc], dtype=float)
-    dis = np.array([(c.discharge_mAh_g if per_g else c.discharge_Ah * 1e3) for c in cyc],
-                   dtype=float)
+    dis = np.array(
+        [(c.discharge_mAh_g if per_g else c.discharge_Ah * 1e3) for c in cyc], dtype=float
+    )
     ce = np.array([c.ce_pct for c in cyc], dtype=float)
     fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=150)
     ax.plot(n, ch, "s", mfc="none", mec="tab:blue", ms=4, label="charge")
@@ -523,8 +623,12 @@ def plot_capacity_ce(result: CyclingResult, path: str | Path | None = None,
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for step in result.rate_table if len(result.rate_table) > 1 else ():
-        ax.annotate(f"{step.c_rate:g}C", ((step.first_cycle + step.last_cycle) / 2, 0.05 * top),
-                    ha="center", fontsize=7)
+        ax.annotate(
+            f"{step.c_rate:g}C",
+            ((step.first_cycle + step.last_cycle) / 2, 0.05 * top),
+            ha="center",
+            fontsize=7,
+        )
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, frameon=False, fontsize=8, loc="upper right")
@@ -539,9 +643,17 @@ def plot_capacity_ce(result: CyclingResult, path: str | Path | None = None,
 
 # --------------------------------------------------------------------------- simulation
 
-def simulate_cycling(protocol: Sequence[tuple[float, float, float]], *, active_mass_g: float,
-                     c_rate_capacity_mAh_g: float, points_per_half: int = 60,
-                     rest_s: float = 60.0, v_min: float = 2.5, v_max: float = 4.2) -> pd.DataFrame:
+
+def simulate_cycling(
+    protocol: Sequence[tuple[float, float, float]],
+    *,
+    active_mass_g: float,
+    c_rate_capacity_mAh_g: float,
+    points_per_half: int = 60,
+    rest_s: float = 60.0,
+    v_min: float = 2.5,
+    v_max: float = 4.2,
+) -> pd.DataFrame:
     """Synthetic CC cycling of a cathode cell in the normalised schema (for tests, demos).
 
     Parameters
@@ -578,21 +690,39 @@ def simulate_cycling(protocol: Sequence[tuple[float, float, float]], *, active_m
             frac = np.linspace(0.0, 1.0, points_per_half)
             x = frac * q_spec / c_rate_capacity_mAh_g  # state of charge seen by the cathode
             x = x if sign > 0 else (q_ch / c_rate_capacity_mAh_g) - x
-            ocv = 3.75 + 0.25 * x + 0.05 * np.log(np.clip(x, 1e-3, None)
-                                                  / np.clip(1.2 - x, 1e-3, None))
+            ocv = (
+                3.75
+                + 0.25 * x
+                + 0.05 * np.log(np.clip(x, 1e-3, None) / np.clip(1.2 - x, 1e-3, None))
+            )
             volt = np.clip(ocv + sign * eta, v_min, v_max)
             for f, v in zip(frac, volt, strict=True):
-                rows.append({"time_s": t + f * duration, "voltage_V": v, "current_A": sign * i,
-                             "cycle": n, "step": step,
-                             "charge_capacity_Ah": (f * q_Ah if sign > 0
-                                                    else q_ch * active_mass_g * 1e-3),
-                             "discharge_capacity_Ah": f * q_Ah if sign < 0 else 0.0})
+                rows.append(
+                    {
+                        "time_s": t + f * duration,
+                        "voltage_V": v,
+                        "current_A": sign * i,
+                        "cycle": n,
+                        "step": step,
+                        "charge_capacity_Ah": (
+                            f * q_Ah if sign > 0 else q_ch * active_mass_g * 1e-3
+                        ),
+                        "discharge_capacity_Ah": f * q_Ah if sign < 0 else 0.0,
+                    }
+                )
             t += duration
             step += 1
             last = rows[-1]
             for k in (1, 2):
-                rows.append({**last, "time_s": t + rest_s * k / 2, "current_A": 0.0,
-                             "voltage_V": last["voltage_V"] - sign * eta * 0.9, "step": step})
+                rows.append(
+                    {
+                        **last,
+                        "time_s": t + rest_s * k / 2,
+                        "current_A": 0.0,
+                        "voltage_V": last["voltage_V"] - sign * eta * 0.9,
+                        "step": step,
+                    }
+                )
             t += rest_s
     df = pd.DataFrame(rows)
     df["cycle"] = df["cycle"].astype("Int64")

@@ -51,8 +51,18 @@ from halidelab.records import Provenance, Record
 ImagSign = Literal["auto", "Im", "-Im"]
 
 #: impedance.py instrument names this module recognises
-INSTRUMENTS = ("gamry", "biologic", "zplot", "autolab", "chinstruments", "parstat",
-               "powersuite", "versastudio", "novocontrol", "table")
+INSTRUMENTS = (
+    "gamry",
+    "biologic",
+    "zplot",
+    "autolab",
+    "chinstruments",
+    "parstat",
+    "powersuite",
+    "versastudio",
+    "novocontrol",
+    "table",
+)
 
 
 class EISDataWarning(UserWarning):
@@ -88,7 +98,8 @@ class ImpedanceSpectrum(Record):
     temperature_K: float | None = None
     warnings: tuple[str, ...] = ()
     provenance: Provenance = dataclasses.field(
-        default_factory=lambda: Provenance(method="eis-read"))
+        default_factory=lambda: Provenance(method="eis-read")
+    )
 
     @property
     def f(self) -> np.ndarray:
@@ -98,8 +109,9 @@ class ImpedanceSpectrum(Record):
     @property
     def z(self) -> np.ndarray:
         """Complex impedance in ohm as an array."""
-        return np.asarray(self.z_real_ohm, dtype=float) + 1j * np.asarray(self.z_imag_ohm,
-                                                                          dtype=float)
+        return np.asarray(self.z_real_ohm, dtype=float) + 1j * np.asarray(
+            self.z_imag_ohm, dtype=float
+        )
 
     @property
     def n_points(self) -> int:
@@ -107,10 +119,18 @@ class ImpedanceSpectrum(Record):
         return len(self.frequency_Hz)
 
     @classmethod
-    def from_arrays(cls, frequency_Hz, z, *, source: str = "", instrument: str = "synthetic",
-                    temperature_K: float | None = None,
-                    warnings: tuple[str, ...] = (), method: str = "eis-read",
-                    parameters: dict | None = None) -> ImpedanceSpectrum:
+    def from_arrays(
+        cls,
+        frequency_Hz,
+        z,
+        *,
+        source: str = "",
+        instrument: str = "synthetic",
+        temperature_K: float | None = None,
+        warnings: tuple[str, ...] = (),
+        method: str = "eis-read",
+        parameters: dict | None = None,
+    ) -> ImpedanceSpectrum:
         """Build a checked spectrum from arrays (frequency in Hz, complex Z in ohm).
 
         Raises
@@ -125,37 +145,54 @@ class ImpedanceSpectrum(Record):
             raise DataFormatError(f"{label}: {f.size} frequencies but {zz.size} impedances")
         good = np.isfinite(f) & np.isfinite(zz.real) & np.isfinite(zz.imag)
         if not np.all(good):
-            raise DataFormatError(f"{label}: {np.sum(~good)} points are not finite numbers "
-                                  "(nan/inf): clean the export and read it again")
+            raise DataFormatError(
+                f"{label}: {np.sum(~good)} points are not finite numbers "
+                "(nan/inf): clean the export and read it again"
+            )
         n_zero = int(np.sum(np.abs(zz) == 0))
         if n_zero:
-            raise DataFormatError(f"{label}: the impedance is zero at {n_zero} of its points: "
-                                  "not a measured spectrum (a short circuit or an empty "
-                                  "export); check the file")
+            raise DataFormatError(
+                f"{label}: the impedance is zero at {n_zero} of its points: "
+                "not a measured spectrum (a short circuit or an empty "
+                "export); check the file"
+            )
         if np.any(np.abs(zz) > 1e20) or np.any(f > 1e12):
-            raise DataFormatError(f"{label}: values beyond any impedance analyser (|Z| up to "
-                                  f"{np.max(np.abs(zz)):.3g} ohm, f up to {f.max():.3g} Hz): "
-                                  "wrong columns or units?")
+            raise DataFormatError(
+                f"{label}: values beyond any impedance analyser (|Z| up to "
+                f"{np.max(np.abs(zz)):.3g} ohm, f up to {f.max():.3g} Hz): "
+                "wrong columns or units?"
+            )
         if np.any(f <= 0):
-            raise DataFormatError(f"{label}: frequencies must be positive (found {f.min():g} Hz); "
-                                  "is the frequency column the right one?")
+            raise DataFormatError(
+                f"{label}: frequencies must be positive (found {f.min():g} Hz); "
+                "is the frequency column the right one?"
+            )
         if f.size < 3:
-            raise DataFormatError(f"{label}: only {f.size} data points; an impedance spectrum "
-                                  "needs at least 3 frequencies")
+            raise DataFormatError(
+                f"{label}: only {f.size} data points; an impedance spectrum "
+                "needs at least 3 frequencies"
+            )
         order = np.argsort(-f, kind="stable")
         return cls(
-            frequency_Hz=tuple(f[order].tolist()), z_real_ohm=tuple(zz.real[order].tolist()),
-            z_imag_ohm=tuple(zz.imag[order].tolist()), source=str(source),
-            instrument=instrument, temperature_K=temperature_K, warnings=tuple(warnings),
-            provenance=Provenance(method=method, parameters=dict(parameters or {})))
+            frequency_Hz=tuple(f[order].tolist()),
+            z_real_ohm=tuple(zz.real[order].tolist()),
+            z_imag_ohm=tuple(zz.imag[order].tolist()),
+            source=str(source),
+            instrument=instrument,
+            temperature_K=temperature_K,
+            warnings=tuple(warnings),
+            provenance=Provenance(method=method, parameters=dict(parameters or {})),
+        )
 
 
 # --------------------------------------------------------------------------- temperature
 
 _T_IN_NAME = re.compile(
-    r"(?<![A-Za-z0-9.])(\d+(?:[.p]\d+)?)\s*(°\s*C|deg\s*C|deg|o\s*C|C|K)(?![A-Za-z])", re.I)
+    r"(?<![A-Za-z0-9.])(\d+(?:[.p]\d+)?)\s*(°\s*C|deg\s*C|deg|o\s*C|C|K)(?![A-Za-z])", re.I
+)
 _T_EQUALS = re.compile(
-    r"(?<![A-Za-z])T\s*=\s*(-?\d+(?:[.p]\d+)?)\s*(°\s*C|deg\s*C|deg|C|K)?(?![A-Za-z])")
+    r"(?<![A-Za-z])T\s*=\s*(-?\d+(?:[.p]\d+)?)\s*(°\s*C|deg\s*C|deg|C|K)?(?![A-Za-z])"
+)
 #: a bare number (``T=25``) up to this is read as deg C, from BARE_MIN_K up as K
 BARE_MAX_C, BARE_MIN_K = 150.0, 200.0
 
@@ -170,8 +207,10 @@ def _kelvin(value: float, unit: str | None, name: str) -> float:
         return value + ZERO_C_K
     if value >= BARE_MIN_K:
         return value
-    raise DataFormatError(f"file name {name!r}: T={value:g} without a unit could be deg C or K; "
-                          "write the unit in the name (T=175C) or pass --temperatures")
+    raise DataFormatError(
+        f"file name {name!r}: T={value:g} without a unit could be deg C or K; "
+        "write the unit in the name (T=175C) or pass --temperatures"
+    )
 
 
 def temperature_from_name(name: str | Path) -> float | None:
@@ -210,9 +249,11 @@ def temperature_from_name(name: str | Path) -> float | None:
     if not found:
         return None
     if len(set(found)) > 1:
-        raise DataFormatError(f"file name {full!r} holds several temperatures "
-                              f"({', '.join(f'{t:.2f} K' for t in found)}): pass them with "
-                              "--temperatures (one per file, e.g. 25C,40C,60C)")
+        raise DataFormatError(
+            f"file name {full!r} holds several temperatures "
+            f"({', '.join(f'{t:.2f} K' for t in found)}): pass them with "
+            "--temperatures (one per file, e.g. 25C,40C,60C)"
+        )
     return found[0]
 
 
@@ -232,8 +273,9 @@ def parse_temperature(text: str) -> float:
         value = None
     if value is not None:
         if BARE_MAX_C < value < BARE_MIN_K:
-            raise DataFormatError(f"temperature {text!r} could be deg C or K: add the unit "
-                                  "(e.g. 175C or 175K)")
+            raise DataFormatError(
+                f"temperature {text!r} could be deg C or K: add the unit (e.g. 175C or 175K)"
+            )
         kelvin = _kelvin(value, None, t)
     else:
         neg = t.startswith("-")
@@ -241,8 +283,7 @@ def parse_temperature(text: str) -> float:
         if kelvin is not None and neg:
             kelvin = 2 * ZERO_C_K - kelvin if t.lower().endswith("c") else -kelvin
         if kelvin is None:
-            raise DataFormatError(f"cannot read temperature {text!r}: write e.g. 25C, "
-                                  "298K or -20C")
+            raise DataFormatError(f"cannot read temperature {text!r}: write e.g. 25C, 298K or -20C")
     if kelvin <= 0:
         raise DataFormatError(f"temperature {text!r} is below absolute zero")
     return kelvin
@@ -250,7 +291,9 @@ def parse_temperature(text: str) -> float:
 
 _T_META = re.compile(
     r"temp(?:erature)?\.?\"?\s*(?:[\(\[]\s*(°?\s*C|K|deg\s*C)\s*[\)\]])?\s*[:=\t ]\s*"
-    r"(-?\d+(?:[.,]\d+)?)\s*(°\s*C|deg\s*C|C|K)?(?![A-Za-z0-9])", re.I)
+    r"(-?\d+(?:[.,]\d+)?)\s*(°\s*C|deg\s*C|C|K)?(?![A-Za-z0-9])",
+    re.I,
+)
 
 
 def _temperature_from_metadata(lines: list[str], instrument: str) -> float | None:
@@ -283,7 +326,7 @@ def _gamry_column(lines: list[str], table: str, column: str) -> list[float]:
                 return []
             k = head.index(column)
             out = []
-            for row in lines[i + 3:]:
+            for row in lines[i + 3 :]:
                 if not row.startswith("\t"):
                     break
                 parts = row.split("\t")
@@ -303,8 +346,10 @@ def _read_text(path: Path) -> str:
     if not raw.strip():
         raise DataFormatError(f"{path.name}: the file is empty")
     if b"\x00" in raw[:4096]:
-        raise DataFormatError(f"{path.name}: this is a binary file; export the spectrum as "
-                              "text (EC-Lab: .mpt, Gamry: .DTA) and read that")
+        raise DataFormatError(
+            f"{path.name}: this is a binary file; export the spectrum as "
+            "text (EC-Lab: .mpt, Gamry: .DTA) and read that"
+        )
     for enc in ("utf-8-sig", "latin-1"):
         try:
             return raw.decode(enc)
@@ -361,11 +406,13 @@ def _check_truncated(name: str, text: str, instrument: str) -> None:
         raise DataFormatError(
             f"{name}: the file looks truncated: its last row (line {len(text.splitlines())}) "
             f"has {len(last)} of {len(prev)} fields ({lines[-1].strip()[:40]!r}); re-export it "
-            "or delete the incomplete row")
+            "or delete the incomplete row"
+        )
     if numeric_prev and last and not all(_is_number(x) or x.strip(".") == "" for x in last[:3]):
         raise DataFormatError(
             f"{name}: the file looks truncated or corrupted: its last row "
-            f"{lines[-1].strip()[:40]!r} is not numeric; re-export it")
+            f"{lines[-1].strip()[:40]!r} is not numeric; re-export it"
+        )
 
 
 def _is_number(x: str) -> bool:
@@ -381,11 +428,15 @@ def _check_biologic_columns(name: str, text: str) -> None:
     try:
         n_header = int(lines[1].split(":")[1])
     except (IndexError, ValueError):
-        raise DataFormatError(f"{name}: EC-Lab header line 2 should read 'Nb header lines : N'; "
-                              "the file is damaged or not an EC-Lab .mpt export") from None
+        raise DataFormatError(
+            f"{name}: EC-Lab header line 2 should read 'Nb header lines : N'; "
+            "the file is damaged or not an EC-Lab .mpt export"
+        ) from None
     if len(lines) < n_header:
-        raise DataFormatError(f"{name}: the header says {n_header} lines but the file has "
-                              f"{len(lines)}: truncated before the data")
+        raise DataFormatError(
+            f"{name}: the header says {n_header} lines but the file has "
+            f"{len(lines)}: truncated before the data"
+        )
     headers = [h.strip() for h in lines[n_header - 1].split("\t")]
     missing = [c for c in ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm") if c not in headers]
     if missing:
@@ -393,7 +444,8 @@ def _check_biologic_columns(name: str, text: str) -> None:
         raise DataFormatError(
             f"{name}: column {' and '.join(repr(m) for m in missing)} missing from the EC-Lab "
             f"export (columns present: {present[:200]}); export again with "
-            "freq/Hz, Re(Z)/Ohm and -Im(Z)/Ohm selected")
+            "freq/Hz, Re(Z)/Ohm and -Im(Z)/Ohm selected"
+        )
     if len(lines) <= n_header:
         raise DataFormatError(f"{name}: the EC-Lab file has a header but no data rows")
 
@@ -411,8 +463,19 @@ def _planned_final_frequency(text: str, instrument: str) -> float | None:
 # --------------------------------------------------------------------------- tables
 
 _UNIT_F = {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
-_UNIT_Z = {"ohm": 1.0, "ohms": 1.0, "Ω": 1.0, "kohm": 1e3, "kohms": 1e3, "kΩ": 1e3,
-           "mohm": 1e6, "mohms": 1e6, "MΩ": 1e6, "mΩ": 1e-3, "gohm": 1e9}
+_UNIT_Z = {
+    "ohm": 1.0,
+    "ohms": 1.0,
+    "Ω": 1.0,
+    "kohm": 1e3,
+    "kohms": 1e3,
+    "kΩ": 1e3,
+    "mohm": 1e6,
+    "mohms": 1e6,
+    "MΩ": 1e6,
+    "mΩ": 1e-3,
+    "gohm": 1e9,
+}
 
 
 def _header_unit(header: str, table: dict[str, float], default: float) -> tuple[float, str]:
@@ -438,24 +501,45 @@ def _classify_column(header: str) -> str | None:
     h_nounit = re.sub(r"[\(\[][^\)\]]*[\)\]]$", "", h)
     if not h_nounit.startswith(("re(", "im(", "-im(")):
         h_nounit = h_nounit.split("/")[0]
-    if re.match(r"^(freq(uency)?\.?|f)(\(|\[|/|$)", h) or h_nounit in ("freq", "frequency", "f",
-                                                                          "freq."):
+    if re.match(r"^(freq(uency)?\.?|f)(\(|\[|/|$)", h) or h_nounit in (
+        "freq",
+        "frequency",
+        "f",
+        "freq.",
+    ):
         return "f"
     if h_nounit.startswith(("|z|", "mod", "phase", "phi", "theta")):
         return None
     neg = h_nounit.startswith("-")
     core = h_nounit.lstrip("-")
-    if core.startswith(("z''", 'z"', "zs''", 'zs"', "im(z)", "zimag", "zim", "z_im", "zimg",
-                        "imz", "z2", "z_imag", "imag")):
+    if core.startswith(
+        (
+            "z''",
+            'z"',
+            "zs''",
+            'zs"',
+            "im(z)",
+            "zimag",
+            "zim",
+            "z_im",
+            "zimg",
+            "imz",
+            "z2",
+            "z_imag",
+            "imag",
+        )
+    ):
         return "-im" if neg else "im"
-    if core.startswith(("z'", "zs'", "re(z)", "zreal", "zre", "z_re", "rez", "z1", "z_real",
-                        "real")):
+    if core.startswith(
+        ("z'", "zs'", "re(z)", "zreal", "zre", "z_re", "rez", "z1", "z_real", "real")
+    ):
         return "re"
     return None
 
 
-def _read_table(path: Path, text: str,
-                imag_sign: ImagSign) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+def _read_table(
+    path: Path, text: str, imag_sign: ImagSign
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """A plain text table: header row anywhere in the first lines, any separator, decimal
     commas with exponents. Returns f, Z, notes and the preamble lines above the header."""
     from halidelab.lab.tables import _frame_from_lines, _to_numeric
@@ -472,13 +556,21 @@ def _read_table(path: Path, text: str,
         fcol = next((c for c, k in kinds.items() if k == "f"), None)
         rcol = next((c for c, k in kinds.items() if k == "re"), None)
         icol = next((c for c, k in kinds.items() if k in ("im", "-im")), None)
-        missing = [n for n, c in (("frequency", fcol), ("Z' (real part)", rcol),
-                                  ("Z'' (imaginary part)", icol)) if c is None]
+        missing = [
+            n
+            for n, c in (
+                ("frequency", fcol),
+                ("Z' (real part)", rcol),
+                ("Z'' (imaginary part)", icol),
+            )
+            if c is None
+        ]
         if missing:
             raise DataFormatError(
                 f"{path.name}: no {' or '.join(missing)} column among the headers "
                 f"{[str(c) for c in df.columns]}; name them e.g. 'freq/Hz', \"Z'/ohm\", "
-                "\"-Z''/ohm\"")
+                "\"-Z''/ohm\""
+            )
         ff, uf = _header_unit(str(fcol), _UNIT_F, 1.0)
         fr, ur = _header_unit(str(rcol), _UNIT_Z, 1.0)
         fi, _ = _header_unit(str(icol), _UNIT_Z, 1.0)
@@ -490,8 +582,10 @@ def _read_table(path: Path, text: str,
         stated_neg = kinds[icol] == "-im"
     else:
         if df.shape[1] < 3:
-            raise DataFormatError(f"{path.name}: {df.shape[1]} columns without a header; expected "
-                                  "frequency (Hz), Z' (ohm), Z'' (ohm)")
+            raise DataFormatError(
+                f"{path.name}: {df.shape[1]} columns without a header; expected "
+                "frequency (Hz), Z' (ohm), Z'' (ohm)"
+            )
         cols = list(df.columns[:3])
         ff = fr = fi = 1.0
         stated_neg = None
@@ -501,8 +595,10 @@ def _read_table(path: Path, text: str,
         raise DataFormatError(f"{path.name}: no numeric data rows")
     if np.any(bad):
         rows = np.flatnonzero(bad)[:5] + (2 if has_header else 1) + len(preamble)
-        raise DataFormatError(f"{path.name}: non-numeric or missing values in data rows "
-                              f"{', '.join(map(str, rows))}: fix or remove them")
+        raise DataFormatError(
+            f"{path.name}: non-numeric or missing values in data rows "
+            f"{', '.join(map(str, rows))}: fix or remove them"
+        )
     f = data[:, 0] * ff
     zr = data[:, 1] * fr
     zi = data[:, 2] * fi
@@ -511,8 +607,10 @@ def _read_table(path: Path, text: str,
     elif imag_sign == "auto" and not stated_neg:
         if np.mean(zi > 0) > 0.5 and np.mean(np.abs(zi)) > 1e-3 * np.mean(np.abs(zr)):
             zi = -zi
-            notes.append("imaginary column is mostly positive: read as -Z'' (say --imag-sign Im "
-                         "if it really is Z'')")
+            notes.append(
+                "imaginary column is mostly positive: read as -Z'' (say --imag-sign Im "
+                "if it really is Z'')"
+            )
     return f, zr + 1j * zi, notes, preamble
 
 
@@ -531,9 +629,12 @@ def _read_eclab(path: Path) -> tuple[np.ndarray, np.ndarray]:
         present = ", ".join(str(c) for c in list(cols)[:15])
         raise DataFormatError(
             f"{path.name}: column {' and '.join(repr(m) for m in missing)} missing from the "
-            f"EC-Lab file (columns present: {present}); is it an impedance (PEIS/GEIS) run?")
-    f, re_z, mim = (_to_numeric(raw[cols[c]]).to_numpy(dtype=float)
-                    for c in ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm"))
+            f"EC-Lab file (columns present: {present}); is it an impedance (PEIS/GEIS) run?"
+        )
+    f, re_z, mim = (
+        _to_numeric(raw[cols[c]]).to_numpy(dtype=float)
+        for c in ("freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm")
+    )
     keep = np.isfinite(f) & (f > 0)  # EC-Lab writes rows without a frequency between loops
     return f[keep], re_z[keep] - 1j * mim[keep]
 
@@ -582,8 +683,7 @@ def read_spectrum(
         raise DataFormatError(f"imag_sign must be 'auto', 'Im' or '-Im', not {imag_sign!r}")
     if p.suffix.lower() == ".mpr" and instrument in (None, "biologic"):
         f, z = _read_eclab(p)
-        return _finish(p, f, z, [], [], "biologic", temperature_K,
-                       reader="galvani (EC-Lab .mpr)")
+        return _finish(p, f, z, [], [], "biologic", temperature_K, reader="galvani (EC-Lab .mpr)")
     text = _read_text(p)
     kind = instrument or detect_instrument(p, text)
     if kind not in INSTRUMENTS:
@@ -594,11 +694,14 @@ def read_spectrum(
         _check_biologic_columns(p.name, text)
     if kind == "gamry":
         if "ZCURVE" not in text:
-            raise DataFormatError(f"{p.name}: a Gamry file without a ZCURVE table: not an "
-                                  "impedance (EIS) measurement")
+            raise DataFormatError(
+                f"{p.name}: a Gamry file without a ZCURVE table: not an impedance (EIS) measurement"
+            )
         if re.search(r"^EXPERIMENTABORTED\s+TOGGLE\s+T", text, re.M):
-            notes.append("experiment aborted (EXPERIMENTABORTED): the points measured before "
-                         "the abort are used")
+            notes.append(
+                "experiment aborted (EXPERIMENTABORTED): the points measured before "
+                "the abort are used"
+            )
     preamble: list[str] = []
     if kind == "table":
         f, z, more, preamble = _read_table(p, text, imag_sign)
@@ -612,41 +715,69 @@ def read_spectrum(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f, z = pp.readFile(str(p), instrument=kind)
-        except (ValueError, IndexError, AssertionError, UnboundLocalError, KeyError,
-                UnicodeDecodeError) as exc:
+        except (
+            ValueError,
+            IndexError,
+            AssertionError,
+            UnboundLocalError,
+            KeyError,
+            UnicodeDecodeError,
+        ) as exc:
             raise DataFormatError(
                 f"{p.name}: the {kind} reader could not parse the data ({type(exc).__name__}: "
-                f"{exc}); check the export is complete and of that instrument") from None
+                f"{exc}); check the export is complete and of that instrument"
+            ) from None
         f, z = np.asarray(f, dtype=float), np.asarray(z, dtype=complex)
         if f.size == 0:
             raise DataFormatError(f"{p.name}: the {kind} file holds no impedance data rows")
     planned = _planned_final_frequency(text, kind)
     if planned is not None and f.size and f.min() > 1.5 * planned:
-        notes.append(f"sweep incomplete: last point at {f.min():.3g} Hz, planned to reach "
-                     f"{planned:.3g} Hz; the low-frequency end is missing")
+        notes.append(
+            f"sweep incomplete: last point at {f.min():.3g} Hz, planned to reach "
+            f"{planned:.3g} Hz; the low-frequency end is missing"
+        )
     lines = text.splitlines()
     if temperature_K is None:
         temperature_K = temperature_from_name(p.name)
     if temperature_K is None:
         temperature_K = _temperature_from_metadata(preamble or lines, kind)
-    reader = {"table": "halidelab-table", "novocontrol": "halidelab-table (Novocontrol)",
-              "biologic": "halidelab EC-Lab text"}.get(kind, "impedance.preprocessing")
+    reader = {
+        "table": "halidelab-table",
+        "novocontrol": "halidelab-table (Novocontrol)",
+        "biologic": "halidelab EC-Lab text",
+    }.get(kind, "impedance.preprocessing")
     return _finish(p, f, z, notes, lines, kind, temperature_K, reader=reader)
 
 
-def _finish(p: Path, f: np.ndarray, z: np.ndarray, notes: list[str], lines: list[str],
-            kind: str, temperature_K: float | None, reader: str) -> ImpedanceSpectrum:
+def _finish(
+    p: Path,
+    f: np.ndarray,
+    z: np.ndarray,
+    notes: list[str],
+    lines: list[str],
+    kind: str,
+    temperature_K: float | None,
+    reader: str,
+) -> ImpedanceSpectrum:
     """Common tail of every reader: repeats, temperature, warnings, the checked record."""
     if f.size == 0:
         raise DataFormatError(f"{p.name}: the {kind} file holds no impedance data rows")
     if np.unique(f).size < f.size:
-        notes.append(f"{f.size - np.unique(f).size} frequencies repeat: the file may hold "
-                     "several sweeps (all points kept)")
+        notes.append(
+            f"{f.size - np.unique(f).size} frequencies repeat: the file may hold "
+            "several sweeps (all points kept)"
+        )
     if temperature_K is None:
         temperature_K = temperature_from_name(p.name)
     for note in notes:
         warnings.warn(f"{p.name}: {note}", EISDataWarning, stacklevel=3)
     return ImpedanceSpectrum.from_arrays(
-        f, z, source=str(p), instrument=kind, temperature_K=temperature_K,
-        warnings=tuple(notes), method="eis-read",
-        parameters={"reader": reader, "instrument": kind})
+        f,
+        z,
+        source=str(p),
+        instrument=kind,
+        temperature_K=temperature_K,
+        warnings=tuple(notes),
+        method="eis-read",
+        parameters={"reader": reader, "instrument": kind},
+    )

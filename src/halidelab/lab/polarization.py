@@ -81,9 +81,15 @@ class DCPolarizationResult(Record):
     provenance: Provenance
 
 
-def steady_state_current(time_s: Sequence[float], current_A: Sequence[float], voltage_V: float, *,
-                         tail_fraction: float = 0.2, drift_limit: float = 0.02,
-                         source: str = "") -> SteadyState:
+def steady_state_current(
+    time_s: Sequence[float],
+    current_A: Sequence[float],
+    voltage_V: float,
+    *,
+    tail_fraction: float = 0.2,
+    drift_limit: float = 0.02,
+    source: str = "",
+) -> SteadyState:
     """Steady-state current from the final part of a current decay.
 
     Parameters
@@ -111,14 +117,18 @@ def steady_state_current(time_s: Sequence[float], current_A: Sequence[float], vo
     if not 0 < tail_fraction <= 1:
         raise DataFormatError(f"tail fraction must be in (0, 1], got {tail_fraction}")
     if t.size < 10:
-        raise DataFormatError(f"{name}: only {t.size} readable points; a DC polarisation run "
-                              "needs the whole current decay")
+        raise DataFormatError(
+            f"{name}: only {t.size} readable points; a DC polarisation run "
+            "needs the whole current decay"
+        )
     tables.check_time(name, t)
     t0 = t[-1] - tail_fraction * (t[-1] - t[0])
     tail = t >= t0
     if tail.sum() < 5:
-        raise DataFormatError(f"{name}: fewer than 5 points in the last {tail_fraction:.0%} of "
-                              "the run; use a larger tail fraction")
+        raise DataFormatError(
+            f"{name}: fewer than 5 points in the last {tail_fraction:.0%} of "
+            "the run; use a larger tail fraction"
+        )
     tt, it = t[tail], i[tail]
     mean = float(it.mean())
     if mean == 0:
@@ -130,17 +140,29 @@ def steady_state_current(time_s: Sequence[float], current_A: Sequence[float], vo
     err = math.hypot(sem, 0.5 * abs(slope) * span)
     steady = abs(drift) <= drift_limit
     if not steady:
-        warnings.warn(f"{name}: current still changes by {100 * drift:+.1f}% across the last "
-                      f"{tail_fraction:.0%} of the run (limit {100 * drift_limit:.0f}%): not at "
-                      "steady state; polarise longer or sigma_e is overestimated",
-                      PolarizationWarning, stacklevel=2)
-    return SteadyState(voltage_V=float(voltage_V), current_A=mean, current_err_A=err,
-                       relative_drift=drift, steady=steady, tail_start_s=float(tt[0]),
-                       tail_end_s=float(tt[-1]), n_points=int(it.size), source=source)
+        warnings.warn(
+            f"{name}: current still changes by {100 * drift:+.1f}% across the last "
+            f"{tail_fraction:.0%} of the run (limit {100 * drift_limit:.0f}%): not at "
+            "steady state; polarise longer or sigma_e is overestimated",
+            PolarizationWarning,
+            stacklevel=2,
+        )
+    return SteadyState(
+        voltage_V=float(voltage_V),
+        current_A=mean,
+        current_err_A=err,
+        relative_drift=drift,
+        steady=steady,
+        tail_start_s=float(tt[0]),
+        tail_end_s=float(tt[-1]),
+        n_points=int(it.size),
+        source=source,
+    )
 
 
-def _wls_line(x: np.ndarray, y: np.ndarray, sy: np.ndarray,
-              intercept: bool) -> tuple[np.ndarray, np.ndarray]:
+def _wls_line(
+    x: np.ndarray, y: np.ndarray, sy: np.ndarray, intercept: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares y = a x (+ b); covariance scaled up by chi2/dof when > 1."""
     sy = np.where(sy > 0, sy, np.max(np.abs(y)) * 1e-12 + 1e-300)
     w = 1.0 / sy**2
@@ -155,11 +177,17 @@ def _wls_line(x: np.ndarray, y: np.ndarray, sy: np.ndarray,
     return p, cov
 
 
-def electronic_conductivity(points: Sequence[SteadyState], *, thickness_cm: float,
-                            area_cm2: float, thickness_err_cm: float = 0.0,
-                            area_err_cm2: float = 0.0, fit_intercept: bool | None = None,
-                            ionic_sigma_S_cm: float | None = None,
-                            ionic_sigma_err_S_cm: float = 0.0) -> DCPolarizationResult:
+def electronic_conductivity(
+    points: Sequence[SteadyState],
+    *,
+    thickness_cm: float,
+    area_cm2: float,
+    thickness_err_cm: float = 0.0,
+    area_err_cm2: float = 0.0,
+    fit_intercept: bool | None = None,
+    ionic_sigma_S_cm: float | None = None,
+    ionic_sigma_err_S_cm: float = 0.0,
+) -> DCPolarizationResult:
     """Fit I_ss(V), then sigma_e = L / (R A) and t_ion.
 
     Parameters
@@ -186,25 +214,35 @@ def electronic_conductivity(points: Sequence[SteadyState], *, thickness_cm: floa
     i = np.array([p.current_A for p in points], dtype=float)
     si = np.array([p.current_err_A for p in points], dtype=float)
     if len(set(np.round(v, 9))) < len(v):
-        raise DataFormatError(f"two runs at the same voltage {sorted(v)}: give each run its own "
-                              "voltage (file column, name like dc_0.1V.csv, or --voltages)")
+        raise DataFormatError(
+            f"two runs at the same voltage {sorted(v)}: give each run its own "
+            "voltage (file column, name like dc_0.1V.csv, or --voltages)"
+        )
     if fit_intercept is None:
         fit_intercept = len(points) >= 3
     if fit_intercept and len(points) < 3:
-        raise FitError("an I-V fit with intercept needs three or more voltages; fit through the "
-                       "origin (--no-intercept) or add runs")
+        raise FitError(
+            "an I-V fit with intercept needs three or more voltages; fit through the "
+            "origin (--no-intercept) or add runs"
+        )
     p, cov = _wls_line(v, i, si, fit_intercept)
     g, g_err = float(p[0]), float(math.sqrt(cov[0, 0]))
     if g <= 0:
-        raise FitError(f"the steady currents do not rise with voltage (slope {g:.3g} A/V): check "
-                       "the sign of voltages and currents")
+        raise FitError(
+            f"the steady currents do not rise with voltage (slope {g:.3g} A/V): check "
+            "the sign of voltages and currents"
+        )
     b, b_err = (float(p[1]), float(math.sqrt(cov[1, 1]))) if fit_intercept else (0.0, 0.0)
     r, r_err = 1.0 / g, g_err / g**2
     sigma = thickness_cm / (r * area_cm2)
-    rel = math.sqrt((g_err / g) ** 2 + (thickness_err_cm / thickness_cm) ** 2
-                    + (area_err_cm2 / area_cm2) ** 2)
-    notes = [f"{p.source or p.voltage_V}: not steady ({100 * p.relative_drift:+.1f}% drift)"
-             for p in points if not p.steady]
+    rel = math.sqrt(
+        (g_err / g) ** 2 + (thickness_err_cm / thickness_cm) ** 2 + (area_err_cm2 / area_cm2) ** 2
+    )
+    notes = [
+        f"{p.source or p.voltage_V}: not steady ({100 * p.relative_drift:+.1f}% drift)"
+        for p in points
+        if not p.steady
+    ]
     ratio = t_ion = t_err = None
     if ionic_sigma_S_cm is not None:
         if ionic_sigma_S_cm <= 0:
@@ -215,14 +253,30 @@ def electronic_conductivity(points: Sequence[SteadyState], *, thickness_cm: floa
         # d t/d sigma_e = -si/(si+se)^2 ; d t/d sigma_i = se/(si+se)^2
         t_err = math.hypot(si_ * rel * sigma, sigma * ionic_sigma_err_S_cm) / (si_ + sigma) ** 2
     return DCPolarizationResult(
-        points=tuple(points), fit_intercept=bool(fit_intercept), resistance_ohm=r,
-        resistance_err_ohm=r_err, intercept_A=b, intercept_err_A=b_err,
-        thickness_cm=thickness_cm, area_cm2=area_cm2, sigma_e_S_cm=sigma,
-        sigma_e_err_S_cm=sigma * rel, ionic_sigma_S_cm=ionic_sigma_S_cm,
-        ratio_ionic_electronic=ratio, t_ion=t_ion, t_ion_err=t_err, warnings=tuple(notes),
-        provenance=Provenance(method="dc-polarization", parameters={
-            "fit_intercept": bool(fit_intercept), "n_voltages": len(points),
-            "sources": [pt.source for pt in points]}))
+        points=tuple(points),
+        fit_intercept=bool(fit_intercept),
+        resistance_ohm=r,
+        resistance_err_ohm=r_err,
+        intercept_A=b,
+        intercept_err_A=b_err,
+        thickness_cm=thickness_cm,
+        area_cm2=area_cm2,
+        sigma_e_S_cm=sigma,
+        sigma_e_err_S_cm=sigma * rel,
+        ionic_sigma_S_cm=ionic_sigma_S_cm,
+        ratio_ionic_electronic=ratio,
+        t_ion=t_ion,
+        t_ion_err=t_err,
+        warnings=tuple(notes),
+        provenance=Provenance(
+            method="dc-polarization",
+            parameters={
+                "fit_intercept": bool(fit_intercept),
+                "n_voltages": len(points),
+                "sources": [pt.source for pt in points],
+            },
+        ),
+    )
 
 
 _VOLTAGE_IN_NAME = re.compile(r"(?<![\d.])([-+]?\d+(?:[.p]\d+)?)\s*(mV|V)(?![A-Za-z])")
@@ -237,8 +291,13 @@ def voltage_from_name(name: str | Path) -> float | None:
     return value * (1e-3 if m.group(2) == "mV" else 1.0)
 
 
-def read_polarization(path: str | Path, voltage_V: float | None = None, *,
-                      tail_fraction: float = 0.2, drift_limit: float = 0.02) -> SteadyState:
+def read_polarization(
+    path: str | Path,
+    voltage_V: float | None = None,
+    *,
+    tail_fraction: float = 0.2,
+    drift_limit: float = 0.02,
+) -> SteadyState:
     """Read one constant-voltage run (CSV/TXT/.mpt/.mpr) and return its steady state.
 
     The voltage is, in order: ``voltage_V`` if given, the median of the file's voltage
@@ -250,8 +309,12 @@ def read_polarization(path: str | Path, voltage_V: float | None = None, *,
     i = tables.pick(df, "current", prefer=("<i>", "current", "i"), avoid=("control", "|"))
     if voltage_V is None:
         try:
-            v = tables.pick(df, "voltage", prefer=("ewe", "ecell", "voltage", "potential", "e"),
-                            avoid=("control", "|"))
+            v = tables.pick(
+                df,
+                "voltage",
+                prefer=("ewe", "ecell", "voltage", "potential", "e"),
+                avoid=("control", "|"),
+            )
         except DataFormatError:
             v = None
         if v is not None and np.isfinite(v).any():
@@ -261,16 +324,33 @@ def read_polarization(path: str | Path, voltage_V: float | None = None, *,
         else:
             voltage_V = voltage_from_name(path)
     if voltage_V is None:
-        raise DataFormatError(f"{path.name}: no voltage column and no voltage in the file name; "
-                              "name it like dc_0.1V.csv or pass the voltages (--voltages)")
-    return steady_state_current(t.to_numpy(), i.to_numpy(), voltage_V, tail_fraction=tail_fraction,
-                                drift_limit=drift_limit, source=path.name)
+        raise DataFormatError(
+            f"{path.name}: no voltage column and no voltage in the file name; "
+            "name it like dc_0.1V.csv or pass the voltages (--voltages)"
+        )
+    return steady_state_current(
+        t.to_numpy(),
+        i.to_numpy(),
+        voltage_V,
+        tail_fraction=tail_fraction,
+        drift_limit=drift_limit,
+        source=path.name,
+    )
 
 
-def simulate_decay(voltage_V: float, sigma_e_S_cm: float, *, thickness_cm: float, area_cm2: float,
-                   i0_A: float | None = None, tau_s: float = 600.0, duration_s: float = 7200.0,
-                   dt_s: float = 5.0, noise: float = 0.01,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def simulate_decay(
+    voltage_V: float,
+    sigma_e_S_cm: float,
+    *,
+    thickness_cm: float,
+    area_cm2: float,
+    i0_A: float | None = None,
+    tau_s: float = 600.0,
+    duration_s: float = 7200.0,
+    dt_s: float = 5.0,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic polarisation decay I(t) = I_ss + I0 exp(-t/tau) with Gaussian noise.
 
     ``I_ss = V sigma_e A / L``; ``noise`` is the standard deviation relative to I_ss;

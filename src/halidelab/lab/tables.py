@@ -39,29 +39,60 @@ import pandas as pd
 from halidelab.errors import DataFormatError
 
 #: base unit of each dimension
-BASE_UNITS: dict[str, str] = {"time": "s", "voltage": "V", "current": "A", "charge": "Ah",
-                              "frequency": "Hz", "resistance": "ohm"}
+BASE_UNITS: dict[str, str] = {
+    "time": "s",
+    "voltage": "V",
+    "current": "A",
+    "charge": "Ah",
+    "frequency": "Hz",
+    "resistance": "ohm",
+}
 
 # unit as written (lower case, spaces removed) -> (dimension, factor to base unit)
 _UNITS: dict[str, tuple[str, float]] = {
-    "s": ("time", 1.0), "sec": ("time", 1.0), "ms": ("time", 1e-3), "min": ("time", 60.0),
-    "mn": ("time", 60.0), "h": ("time", 3600.0), "hr": ("time", 3600.0),
-    "v": ("voltage", 1.0), "mv": ("voltage", 1e-3), "uv": ("voltage", 1e-6),
+    "s": ("time", 1.0),
+    "sec": ("time", 1.0),
+    "ms": ("time", 1e-3),
+    "min": ("time", 60.0),
+    "mn": ("time", 60.0),
+    "h": ("time", 3600.0),
+    "hr": ("time", 3600.0),
+    "v": ("voltage", 1.0),
+    "mv": ("voltage", 1e-3),
+    "uv": ("voltage", 1e-6),
     "µv": ("voltage", 1e-6),
-    "a": ("current", 1.0), "ma": ("current", 1e-3), "ua": ("current", 1e-6),
-    "µa": ("current", 1e-6), "μa": ("current", 1e-6), "na": ("current", 1e-9),
-    "ah": ("charge", 1.0), "a.h": ("charge", 1.0), "a-h": ("charge", 1.0),
-    "mah": ("charge", 1e-3), "ma.h": ("charge", 1e-3), "ma-h": ("charge", 1e-3),
-    "uah": ("charge", 1e-6), "µah": ("charge", 1e-6), "µa.h": ("charge", 1e-6),
-    "hz": ("frequency", 1.0), "khz": ("frequency", 1e3),
-    "ohm": ("resistance", 1.0), "ohms": ("resistance", 1.0), "ω": ("resistance", 1.0),
-    "kohm": ("resistance", 1e3), "kω": ("resistance", 1e3),
+    "a": ("current", 1.0),
+    "ma": ("current", 1e-3),
+    "ua": ("current", 1e-6),
+    "µa": ("current", 1e-6),
+    "μa": ("current", 1e-6),
+    "na": ("current", 1e-9),
+    "ah": ("charge", 1.0),
+    "a.h": ("charge", 1.0),
+    "a-h": ("charge", 1.0),
+    "mah": ("charge", 1e-3),
+    "ma.h": ("charge", 1e-3),
+    "ma-h": ("charge", 1e-3),
+    "uah": ("charge", 1e-6),
+    "µah": ("charge", 1e-6),
+    "µa.h": ("charge", 1e-6),
+    "hz": ("frequency", 1.0),
+    "khz": ("frequency", 1e3),
+    "ohm": ("resistance", 1.0),
+    "ohms": ("resistance", 1.0),
+    "ω": ("resistance", 1.0),
+    "kohm": ("resistance", 1e3),
+    "kω": ("resistance", 1e3),
 }
 # units whose meaning depends on the case of the first letter (mHz vs MHz, mohm vs Mohm)
 _CASED: dict[str, tuple[str, float]] = {
-    "mHz": ("frequency", 1e-3), "MHz": ("frequency", 1e6),
-    "mohm": ("resistance", 1e-3), "mOhm": ("resistance", 1e-3),
-    "Mohm": ("resistance", 1e6), "MOhm": ("resistance", 1e6), "MΩ": ("resistance", 1e6),
+    "mHz": ("frequency", 1e-3),
+    "MHz": ("frequency", 1e6),
+    "mohm": ("resistance", 1e-3),
+    "mOhm": ("resistance", 1e-3),
+    "Mohm": ("resistance", 1e6),
+    "MOhm": ("resistance", 1e6),
+    "MΩ": ("resistance", 1e6),
     "mΩ": ("resistance", 1e-3),
 }
 
@@ -133,7 +164,7 @@ def parse_header(label: str) -> tuple[str, str | None, tuple[str, float] | None]
         return m.group("name"), m.group("u"), parse_unit(m.group("u"))
     if "/" in text:
         first = text.index("/")
-        name, unit = text[:first], text[first + 1:]
+        name, unit = text[:first], text[first + 1 :]
         found = parse_unit(unit)
         if found and name.strip():
             return name.strip(), unit.strip(), found
@@ -189,7 +220,7 @@ def locate_header(lines: Sequence[str], max_lines: int = 200) -> tuple[int | Non
     """
     n = len(lines)
     for j in range(min(n, max_lines)):
-        block = [ln for ln in lines[j:j + 3]]
+        block = [ln for ln in lines[j : j + 3]]
         if block and all(_numeric_row(ln) for ln in block):
             if j > 0 and not _numeric_row(lines[j - 1]) and lines[j - 1].strip():
                 return j - 1, j
@@ -248,8 +279,10 @@ def _read_text(path: Path) -> str:
     if not raw.strip():
         raise DataFormatError(f"{path.name} is empty: export the data again")
     if b"\x00" in raw[:4096]:
-        raise DataFormatError(f"{path.name} is a binary file, not a text table; export it as "
-                              "text (CSV/TXT) or, for BioLogic, pass the .mpr file")
+        raise DataFormatError(
+            f"{path.name} is a binary file, not a text table; export it as "
+            "text (CSV/TXT) or, for BioLogic, pass the .mpr file"
+        )
     for enc in ("utf-8", "cp1252", "latin-1"):
         try:
             return raw.decode(enc)
@@ -264,8 +297,10 @@ def _mpt_header_lines(lines: Sequence[str], name: str) -> int:
         m = re.match(r"\s*Nb header lines\s*:\s*(\d+)", ln)
         if m:
             return int(m.group(1))
-    raise DataFormatError(f"{name}: EC-Lab text file without 'Nb header lines'; the header "
-                          "is damaged: export it again from EC-Lab (Export as text)")
+    raise DataFormatError(
+        f"{name}: EC-Lab text file without 'Nb header lines'; the header "
+        "is damaged: export it again from EC-Lab (Export as text)"
+    )
 
 
 def _frame_from_lines(lines: list[str], name: str) -> pd.DataFrame:
@@ -290,17 +325,28 @@ def _frame_from_lines(lines: list[str], name: str) -> pd.DataFrame:
     sep = _sniff_separator(lines)
     text = "\n".join(lines)
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, engine="python", quoting=csv.QUOTE_MINIMAL,
-                         index_col=False, header=None if head is None else 0)
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            engine="python",
+            quoting=csv.QUOTE_MINIMAL,
+            index_col=False,
+            header=None if head is None else 0,
+        )
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataFormatError(f"{name}: cannot parse the table ({exc}); check the separator "
-                              "and that every row has the header's number of fields") from exc
-    df = df.loc[:, [c for c in df.columns if not (str(c).startswith("Unnamed:")
-                                                  and df[c].isna().all())]]
+        raise DataFormatError(
+            f"{name}: cannot parse the table ({exc}); check the separator "
+            "and that every row has the header's number of fields"
+        ) from exc
+    df = df.loc[
+        :, [c for c in df.columns if not (str(c).startswith("Unnamed:") and df[c].isna().all())]
+    ]
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0:
-        raise DataFormatError(f"{name} has a header but no data rows: the run was empty or the "
-                              "export was cut; export it again")
+        raise DataFormatError(
+            f"{name} has a header but no data rows: the run was empty or the "
+            "export was cut; export it again"
+        )
     df.attrs["preamble"] = preamble
     return df
 
@@ -327,9 +373,11 @@ def read_mpr(path: str | Path) -> pd.DataFrame:
     try:
         mpr = BioLogic.MPRfile(str(path))
     except Exception as exc:  # galvani raises ValueError/NotImplementedError/struct.error
-        raise DataFormatError(f"{path.name}: galvani cannot read this .mpr file "
-                              f"({type(exc).__name__}: {exc}); export it from EC-Lab as text "
-                              "(.mpt) and read that") from exc
+        raise DataFormatError(
+            f"{path.name}: galvani cannot read this .mpr file "
+            f"({type(exc).__name__}: {exc}); export it from EC-Lab as text "
+            "(.mpt) and read that"
+        ) from exc
     df = pd.DataFrame(mpr.data)
     if len(df) == 0:
         raise DataFormatError(f"{path.name} contains no data points")
@@ -346,12 +394,15 @@ def read_raw_table(path: str | Path) -> pd.DataFrame:
     if lines and lines[0].strip().startswith(("EC-Lab ASCII FILE", "BT-Lab ASCII FILE")):
         n = _mpt_header_lines(lines, path.name)
         if len(lines) < n:
-            raise DataFormatError(f"{path.name} ends inside its {n}-line header: the export "
-                                  "was cut; export it again")
-        return _frame_from_lines(lines[n - 1:], path.name)
+            raise DataFormatError(
+                f"{path.name} ends inside its {n}-line header: the export was cut; export it again"
+            )
+        return _frame_from_lines(lines[n - 1 :], path.name)
     if lines and lines[0].strip().startswith(("EC-Lab LOG FILE", "BT-Lab LOG FILE")):
-        raise DataFormatError(f"{path.name} is an EC-Lab/BT-Lab settings log (.mpl), not data: "
-                              "read the .mpt/.csv text export or the .mpr file of the run")
+        raise DataFormatError(
+            f"{path.name} is an EC-Lab/BT-Lab settings log (.mpl), not data: "
+            "read the .mpt/.csv text export or the .mpr file of the run"
+        )
     return _frame_from_lines(lines, path.name)
 
 
@@ -397,8 +448,13 @@ def columns_of(df: pd.DataFrame) -> list[Column]:
     return out
 
 
-def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
-         avoid: Sequence[str] = ("control",), what: str | None = None) -> pd.Series:
+def pick(
+    df: pd.DataFrame,
+    dimension: str,
+    prefer: Sequence[str] = (),
+    avoid: Sequence[str] = ("control",),
+    what: str | None = None,
+) -> pd.Series:
     """The column of ``dimension`` (in its base unit) that best matches ``prefer``.
 
     Parameters
@@ -421,8 +477,11 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
     DataFormatError
         No column, or several and none preferred.
     """
-    cands = [c for c in columns_of(df) if c.dimension == dimension
-             and not any(a in c.name.lower() for a in avoid)]
+    cands = [
+        c
+        for c in columns_of(df)
+        if c.dimension == dimension and not any(a in c.name.lower() for a in avoid)
+    ]
     chosen = next((c for frag in prefer for c in cands if frag in c.name.lower()), None)
     if chosen is None and len(cands) == 1:
         chosen = cands[0]
@@ -430,8 +489,10 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
         col = df[chosen.key].astype(float)
         if not np.isfinite(col.to_numpy()).any():
             src = Path(df.attrs.get("source", "table")).name
-            raise DataFormatError(f"{src}: the {what or dimension} column {chosen.label!r} "
-                                  "holds no numbers (empty or not numeric): check the export")
+            raise DataFormatError(
+                f"{src}: the {what or dimension} column {chosen.label!r} "
+                "holds no numbers (empty or not numeric): check the export"
+            )
         return col
     labels = [c.label for c in columns_of(df)]
     src = Path(df.attrs.get("source", "table")).name
@@ -440,9 +501,12 @@ def pick(df: pd.DataFrame, dimension: str, prefer: Sequence[str] = (),
         raise DataFormatError(
             f"{src}: no {what} column with a unit ({BASE_UNITS[dimension]} or a multiple) among "
             f"{labels[:12]}; write the unit in the header, e.g. "
-            f"'{_EXAMPLE_HEADER.get(dimension, 'x/unit')}'")
-    raise DataFormatError(f"{src}: several {what} columns {[c.label for c in cands]} and none "
-                          f"named like {list(prefer)}; rename the one to use")
+            f"'{_EXAMPLE_HEADER.get(dimension, 'x/unit')}'"
+        )
+    raise DataFormatError(
+        f"{src}: several {what} columns {[c.label for c in cands]} and none "
+        f"named like {list(prefer)}; rename the one to use"
+    )
 
 
 _EXAMPLE_HEADER = {"time": "time/s", "voltage": "Ewe/V", "current": "I/mA"}
@@ -454,13 +518,17 @@ def check_time(name: str, time_s: np.ndarray) -> None:
     back = np.flatnonzero(np.diff(t) < 0)
     if back.size:
         k = int(back[0])
-        raise DataFormatError(f"{name}: test time goes backwards at data row {k + 2} "
-                              f"({t[k]:.6g} s -> {t[k + 1]:.6g} s); several runs pasted "
-                              "together? read them one by one")
+        raise DataFormatError(
+            f"{name}: test time goes backwards at data row {k + 2} "
+            f"({t[k]:.6g} s -> {t[k + 1]:.6g} s); several runs pasted "
+            "together? read them one by one"
+        )
     if t.size > 1 and not t[-1] > t[0]:
-        raise DataFormatError(f"{name}: the time column does not advance ({t[0]:.6g} s in "
-                              "every row): is it the right column, or a date exported without "
-                              "seconds?")
+        raise DataFormatError(
+            f"{name}: the time column does not advance ({t[0]:.6g} s in "
+            "every row): is it the right column, or a date exported without "
+            "seconds?"
+        )
 
 
 def finite_rows(*arrays: np.ndarray) -> np.ndarray:

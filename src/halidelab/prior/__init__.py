@@ -6,7 +6,8 @@ The screening pipeline and the report call :func:`predict`:
 
 >>> from halidelab.prior import predict
 >>> p = predict(["Li1.8Zr0.8Nb0.2Cl6"])[0]
->>> p.log10_sigma_S_cm, p.log10_sigma_low_S_cm, p.log10_sigma_high_S_cm, p.in_domain  # doctest: +SKIP
+>>> (p.log10_sigma_S_cm, p.log10_sigma_low_S_cm,
+...  p.log10_sigma_high_S_cm, p.in_domain)  # doctest: +SKIP
 
 Modules: :mod:`~halidelab.prior.data` (loading, censoring, families, deduplication,
 leakage), :mod:`~halidelab.prior.features` (composition features),

@@ -79,7 +79,8 @@ def parse_conductivity(value: object) -> tuple[float, bool]:
         sigma = float(text)
     except ValueError:
         raise DataFormatError(
-            f"cannot read conductivity {value!r}: expected a number in S/cm or an upper limit like '<1E-10'"
+            f"cannot read conductivity {value!r}: expected a number in S/cm or an upper limit like "
+            "'<1E-10'"
         ) from None
     if not math.isfinite(sigma) or sigma <= 0:
         raise DataFormatError(f"conductivity {value!r} is not a positive number of S/cm")
@@ -98,7 +99,11 @@ def to_composition(formula: str | Composition | Mapping[str, float]) -> Composit
         comp = formula
     else:
         try:
-            comp = Composition(dict(formula)) if isinstance(formula, Mapping) else Composition(str(formula).strip())
+            comp = (
+                Composition(dict(formula))
+                if isinstance(formula, Mapping)
+                else Composition(str(formula).strip())
+            )
         except Exception as exc:  # pymatgen raises ValueError/KeyError/... on bad formulas
             raise CompositionError(
                 f"cannot read formula {formula!r}: {exc}; write e.g. 'Li1.8Zr0.8Nb0.2Cl6'"
@@ -190,25 +195,30 @@ def read_obelix_csv(path: str | Path, split: str) -> pd.DataFrame:
             log_s, cens = parse_conductivity(r["Ionic conductivity (S cm-1)"])
         except (CompositionError, DataFormatError) as exc:
             raise DataFormatError(f"{path.name}, entry {r['ID']}: {exc}") from None
-        rows.append({
-            "id": r["ID"],
-            "formula": comp.formula.replace(" ", ""),
-            "name": " ".join(str(r.get("Reduced Composition", "")).split()) or comp.reduced_formula,
-            "key": composition_key(comp),
-            "family": chemical_family(comp),
-            "obelix_family": r["Family"],
-            "group": major_elements(comp),
-            "log10_sigma_S_cm": log_s,
-            "censored": cens,
-            "split": split,
-            "doi": r["DOI"],
-        })
+        rows.append(
+            {
+                "id": r["ID"],
+                "formula": comp.formula.replace(" ", ""),
+                "name": " ".join(str(r.get("Reduced Composition", "")).split())
+                or comp.reduced_formula,
+                "key": composition_key(comp),
+                "family": chemical_family(comp),
+                "obelix_family": r["Family"],
+                "group": major_elements(comp),
+                "log10_sigma_S_cm": log_s,
+                "censored": cens,
+                "split": split,
+                "doi": r["DOI"],
+            }
+        )
     if not rows:
         raise DataFormatError(f"{path.name} has no entries")
     return pd.DataFrame(rows)
 
 
-def load_obelix(split: Literal["train", "test", "all"] = "all", directory: str | Path | None = None) -> pd.DataFrame:
+def load_obelix(
+    split: Literal["train", "test", "all"] = "all", directory: str | Path | None = None
+) -> pd.DataFrame:
     """The shipped OBELiX entries of one split (or both), one row per measurement.
 
     Parameters
@@ -273,13 +283,15 @@ def deduplicate(table: pd.DataFrame) -> tuple[pd.DataFrame, list[MergedEntry]]:
                 value, censored, spread = float(g["log10_sigma_S_cm"].min()), True, 0.0
             row["log10_sigma_S_cm"] = value
             row["censored"] = censored
-            report.append(MergedEntry(
-                key=str(row["key"]),
-                ids=tuple(g["id"]),
-                log10_sigma_S_cm=tuple(float(v) for v in g["log10_sigma_S_cm"]),
-                merged_log10_sigma_S_cm=value,
-                spread_log10=spread,
-            ))
+            report.append(
+                MergedEntry(
+                    key=str(row["key"]),
+                    ids=tuple(g["id"]),
+                    log10_sigma_S_cm=tuple(float(v) for v in g["log10_sigma_S_cm"]),
+                    merged_log10_sigma_S_cm=value,
+                    spread_log10=spread,
+                )
+            )
         out.append(row)
     return pd.DataFrame(out).reset_index(drop=True), report
 
@@ -347,7 +359,9 @@ def check_query_formula(text: str) -> Composition:
     for sym in re.findall(r"[A-Z][a-z]?", text):
         check_element(sym)
     if re.search(r"(^|[^A-Za-z])[a-z]", text):
-        raise CompositionError(f"cannot read formula {text!r}: element symbols start with a capital letter")
+        raise CompositionError(
+            f"cannot read formula {text!r}: element symbols start with a capital letter"
+        )
     comp = to_composition(text)
     # a dopant at x = 0 (Li2Zr1Nb0Cl6) is the parent: drop zero amounts
     comp = Composition({el: n for el, n in comp.items() if n > 1e-9})

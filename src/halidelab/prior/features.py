@@ -40,8 +40,17 @@ from halidelab.rules import mismatch_percent, predict_packing, radius_ratio
 
 #: pymatgen Element attributes used for the statistics (units: amu, K, cm^3/mol, eV, A).
 ELEMENT_PROPERTIES: tuple[str, ...] = (
-    "Z", "atomic_mass", "row", "group", "mendeleev_no", "X", "atomic_radius",
-    "melting_point", "molar_volume", "electron_affinity", "ionization_energy",
+    "Z",
+    "atomic_mass",
+    "row",
+    "group",
+    "mendeleev_no",
+    "X",
+    "atomic_radius",
+    "melting_point",
+    "molar_volume",
+    "electron_affinity",
+    "ionization_energy",
 )
 STATISTICS: tuple[str, ...] = ("mean", "mad", "min", "max", "range")
 N_ELEMENTS = 103
@@ -136,7 +145,7 @@ def element_statistics(fractions: np.ndarray) -> np.ndarray:
         lo[~ok] = np.nan
         hi[~ok] = np.nan
         base = j * len(STATISTICS)
-        out[:, base:base + 5] = np.column_stack([mean, mad, lo, hi, hi - lo])
+        out[:, base : base + 5] = np.column_stack([mean, mad, lo, hi, hi - lo])
     return out
 
 
@@ -158,7 +167,9 @@ def _physics_from_items(items: tuple[tuple[str, float], ...]) -> tuple[float, ..
     cations = {el: n for el, n in amounts.items() if el not in ANIONS and el != "Li" and el != "H"}
     n_cat = sum(cations.values())
     entropy = (
-        abs(sum((n / n_cat) * math.log(n / n_cat) for n in cations.values() if n > 0)) if n_cat else 0.0
+        abs(sum((n / n_cat) * math.log(n / n_cat) for n in cations.values() if n > 0))
+        if n_cat
+        else 0.0
     )
     values: list[float] = [
         li / total,
@@ -211,7 +222,14 @@ def _halide_physics(
                 mismatch = max(mismatch, m)
     except (CompositionError, ValueError, KeyError):
         mismatch = np.nan
-    return [float(m_valence), float(t), float(packing), float(vacancy), float(li_site), float(mismatch)]
+    return [
+        float(m_valence),
+        float(t),
+        float(packing),
+        float(vacancy),
+        float(li_site),
+        float(mismatch),
+    ]
 
 
 def physics_features(compositions: Sequence[Composition]) -> np.ndarray:

@@ -190,7 +190,7 @@ class PriorPrediction(Record):
     @property
     def sigma_S_cm(self) -> float:
         """Predicted conductivity in S/cm."""
-        return 10.0 ** self.log10_sigma_S_cm
+        return 10.0**self.log10_sigma_S_cm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,10 +309,13 @@ class PriorModel:
                 if support < MIN_FAMILY_SUPPORT:
                     in_domain = False
                     warns.append(
-                        f"only {support} {fam}s in the training data: the prior knows little about this family"
+                        f"only {support} {fam}s in the training data: the prior knows little about "
+                        "this family"
                     )
                 if composition_key(comps[i]) in train_keys:
-                    warns.append("this composition is in the training data: the prediction is not a forecast")
+                    warns.append(
+                        "this composition is in the training data: the prediction is not a forecast"
+                    )
                 neigh = tuple(
                     Neighbour(
                         id=str(ref["id"].iat[j]),
@@ -326,21 +329,23 @@ class PriorModel:
                 )
                 m = float(mean[i])
                 hw = float(self.half_width(dmin))
-                out.append(PriorPrediction(
-                    formula=formulas[i],
-                    family=fam,
-                    log10_sigma_S_cm=m,
-                    log10_sigma_low_S_cm=m - hw,
-                    log10_sigma_high_S_cm=m + hw,
-                    interval_level=self.interval_level,
-                    temperature_K=ROOM_TEMPERATURE_K,
-                    in_domain=bool(in_domain),
-                    nearest_distance=dmin,
-                    domain_threshold=self.domain_threshold,
-                    nearest=neigh,
-                    warnings=tuple(warns),
-                    provenance=prov,
-                ))
+                out.append(
+                    PriorPrediction(
+                        formula=formulas[i],
+                        family=fam,
+                        log10_sigma_S_cm=m,
+                        log10_sigma_low_S_cm=m - hw,
+                        log10_sigma_high_S_cm=m + hw,
+                        interval_level=self.interval_level,
+                        temperature_K=ROOM_TEMPERATURE_K,
+                        in_domain=bool(in_domain),
+                        nearest_distance=dmin,
+                        domain_threshold=self.domain_threshold,
+                        nearest=neigh,
+                        warnings=tuple(warns),
+                        provenance=prov,
+                    )
+                )
         return out
 
     def explain(self, formula: str, n_neighbours: int = 5) -> PriorExplanation:
@@ -358,11 +363,13 @@ class PriorModel:
         deltas = base - self.predict_features(np.asarray(trials))
         for (name, cols), delta in zip(groups, deltas, strict=True):
             v = x[0, cols[0]]
-            rows.append(Contribution(
-                feature=name,
-                value=None if not np.isfinite(v) else float(v),
-                delta_log10=float(delta),
-            ))
+            rows.append(
+                Contribution(
+                    feature=name,
+                    value=None if not np.isfinite(v) else float(v),
+                    delta_log10=float(delta),
+                )
+            )
         rows.sort(key=lambda c: -abs(c.delta_log10))
         return PriorExplanation(prediction=pred, contributions=tuple(rows))
 
@@ -410,7 +417,9 @@ def conformal_quantile(residuals: np.ndarray, level: float) -> float:
     n = r.size
     k = math.ceil((n + 1) * level)
     if n == 0 or k > n:
-        raise FitError(f"{n} calibration residuals are too few for a {level:.0%} conformal interval")
+        raise FitError(
+            f"{n} calibration residuals are too few for a {level:.0%} conformal interval"
+        )
     return float(r[k - 1])
 
 
@@ -444,9 +453,7 @@ def metrics(
         "mae": float(np.mean(np.abs(err[unc]))) if unc.any() else math.nan,
         "rmse": float(np.sqrt(np.mean(err[unc] ** 2))) if unc.any() else math.nan,
         "spearman": float(spearmanr(y_true[unc], y_pred[unc])[0]) if unc.sum() > 2 else math.nan,
-        "mae_censoring_aware": float(
-            np.mean(np.where(cens, np.maximum(err, 0.0), np.abs(err)))
-        ),
+        "mae_censoring_aware": float(np.mean(np.where(cens, np.maximum(err, 0.0), np.abs(err)))),
         "mae_obelix_convention": float(
             np.mean(np.abs(y_pred - np.where(cens, OBELIX_CENSORED_LOG10, y_true)))
         ),
@@ -456,7 +463,9 @@ def metrics(
         high = np.asarray(high, float)
         inside = (y_true >= low) & (y_true <= high)
         out["coverage"] = float(inside[unc].mean()) if unc.any() else math.nan
-        out["censored_consistent"] = float((low[cens] <= y_true[cens]).mean()) if cens.any() else math.nan
+        out["censored_consistent"] = (
+            float((low[cens] <= y_true[cens]).mean()) if cens.any() else math.nan
+        )
         out["interval_width"] = float(np.mean(high - low))
     return out
 
@@ -556,7 +565,9 @@ def train_prior(
     groups = train["group"].to_numpy()
     n_groups = len(set(groups))
     if n_groups < N_FOLDS:
-        raise FitError(f"training data hold {n_groups} chemical groups; at least {N_FOLDS} are needed")
+        raise FitError(
+            f"training data hold {n_groups} chemical groups; at least {N_FOLDS} are needed"
+        )
 
     # Out-of-fold predictions and held-out nearest-neighbour distances (grouped folds).
     x_mean = np.nanmean(x, axis=0)
@@ -573,7 +584,9 @@ def train_prior(
         held_out_nn[val_idx] = _rms_distances(z[val_idx], z[fit_idx]).min(axis=1)
     d_med = float(np.median(held_out_nn))
     if not d_med > 0:
-        raise FitError("training compositions are all identical across groups: cannot scale the interval")
+        raise FitError(
+            "training compositions are all identical across groups: cannot scale the interval"
+        )
     sig = _sigma(held_out_nn, d_med)
     q = conformal_quantile(((oof - y) / sig)[~cens], level)
     threshold = float(np.percentile(held_out_nn, DOMAIN_PERCENTILE))
@@ -593,12 +606,16 @@ def train_prior(
     test_m = metrics(yt, pt, ct, pt - wt, pt + wt)
     test_h = metrics(yt[hal], pt[hal], ct[hal], pt[hal] - wt[hal], pt[hal] + wt[hal])
 
-    reference = train[["id", "formula", "name", "key", "family", "log10_sigma_S_cm", "censored"]].reset_index(drop=True)
+    reference = train[
+        ["id", "formula", "name", "key", "family", "log10_sigma_S_cm", "censored"]
+    ].reset_index(drop=True)
     family_counts = {str(k): int(v) for k, v in train["family"].value_counts().items()}
     seconds = time.perf_counter() - t0
     prov: dict[str, Any] = {
         "method": "HistGradientBoostingRegressor on composition features; cross-conformal interval",
-        "data": "OBELiX official train/test split (Therrien et al. 2025, arXiv:2502.14234, CC BY 4.0)",
+        "data": (
+            "OBELiX official train/test split (Therrien et al. 2025, arXiv:2502.14234, CC BY 4.0)"
+        ),
         "data_sha256": ds.data_sha256,
         "seed": seed,
         "hyperparameters": HGB_PARAMS,
@@ -611,13 +628,19 @@ def train_prior(
         "n_test": len(test),
         "n_merged": len(ds.merged),
         "removed_from_train": list(ds.removed_from_train),
-        "censoring": "upper limits ('<1E-10') trained at the limit, excluded from calibration and from MAE/RMSE/Spearman",
+        "censoring": (
+            "upper limits ('<1E-10') trained at the limit, excluded from calibration and "
+            "from MAE/RMSE/Spearman"
+        ),
         "cv_metrics": cv_m,
         "test_metrics": test_m,
         "test_metrics_halide": test_h,
         "q_interval_log10": q,
         "distance_scale": d_med,
-        "interval_rule": "half-width = q * sqrt(1 + d / distance_scale), d = RMS standardised-feature distance to the nearest training entry",
+        "interval_rule": (
+            "half-width = q * sqrt(1 + d / distance_scale), d = RMS standardised-feature "
+            "distance to the nearest training entry"
+        ),
         "domain_threshold": threshold,
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
@@ -651,8 +674,11 @@ def train_prior(
         provenance=Provenance(
             method="train conductivity prior",
             model="halidelab-prior-hgb",
-            parameters={"data_sha256": ds.data_sha256, "hyperparameters": HGB_PARAMS,
-                        "versions": prov["versions"]},
+            parameters={
+                "data_sha256": ds.data_sha256,
+                "hyperparameters": HGB_PARAMS,
+                "versions": prov["versions"],
+            },
             seed=seed,
         ),
     )
@@ -684,9 +710,13 @@ def save_model(model: PriorModel, directory: str | Path | None = None) -> Path:
             joblib.dump(payload, tmp, compress=3)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         model.provenance["model_sha256"] = digest
-        write_text(folder / PROVENANCE_FILE, json.dumps(_strict_json(model.provenance), indent=2) + "\n")
+        write_text(
+            folder / PROVENANCE_FILE, json.dumps(_strict_json(model.provenance), indent=2) + "\n"
+        )
     except OSError as exc:
-        raise ModelError(f"cannot write the prior model to {folder}: {exc.strerror}; give another folder") from None
+        raise ModelError(
+            f"cannot write the prior model to {folder}: {exc.strerror}; give another folder"
+        ) from None
     return folder
 
 
@@ -741,10 +771,13 @@ def load_model(directory: str | Path | None = None) -> PriorModel:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if meta.get("model_sha256") != digest:
         raise ModelError(
-            f"{path.name} does not match its provenance record {meta_path.name}: run `halidelab prior train`"
+            f"{path.name} does not match its provenance record {meta_path.name}: run `halidelab "
+            "prior train`"
         )
     if meta.get("feature_names") != feature_names():
-        raise ModelError("the saved prior uses other features than this halidelab: run `halidelab prior train`")
+        raise ModelError(
+            "the saved prior uses other features than this halidelab: run `halidelab prior train`"
+        )
     payload = joblib.load(path)
     payload["provenance"] = meta
     return PriorModel(**payload)
@@ -787,6 +820,8 @@ def predict(
     return get_model(model_dir).predict(compositions, n_neighbours=n_neighbours)
 
 
-def explain(formula: str, model_dir: str | Path | None = None, n_neighbours: int = 5) -> PriorExplanation:
+def explain(
+    formula: str, model_dir: str | Path | None = None, n_neighbours: int = 5
+) -> PriorExplanation:
     """Prediction, what drives it (feature-group occlusion) and nearest measured materials."""
     return get_model(model_dir).explain(formula, n_neighbours=n_neighbours)

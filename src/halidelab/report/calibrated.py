@@ -23,11 +23,21 @@ from halidelab.report.html import esc
 
 #: (column key, header)
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("candidate", "composition"), ("quantity", "quantity"), ("calibration", "calibration (tier, model)"),
-    ("raw", "raw (ensemble mean)"), ("spread", "spread"), ("n", "orderings"),
-    ("calibrated", "calibrated"), ("low", "low"), ("high", "high"), ("level", "level"),
-    ("map", "map used"), ("nearest", "nearest reference (distance)"), ("domain", "domain"),
-    ("measured", "measured"), ("note", "note"),
+    ("candidate", "composition"),
+    ("quantity", "quantity"),
+    ("calibration", "calibration (tier, model)"),
+    ("raw", "raw (ensemble mean)"),
+    ("spread", "spread"),
+    ("n", "orderings"),
+    ("calibrated", "calibrated"),
+    ("low", "low"),
+    ("high", "high"),
+    ("level", "level"),
+    ("map", "map used"),
+    ("nearest", "nearest reference (distance)"),
+    ("domain", "domain"),
+    ("measured", "measured"),
+    ("note", "note"),
 )
 
 INTRO = (
@@ -57,24 +67,54 @@ def _cells(name: str, e: dict[str, Any], measured: str) -> list[tuple[str, str, 
     cal = f"{e['tier']}, {e['model']}"
     quantity = f"{e['label']} ({e['unit']})"
     if not e["applied"]:
-        return [("candidate", name, None), ("quantity", quantity, None), ("calibration", cal, None),
-                *[(k, "–", None) for k in ("raw", "spread", "n", "calibrated", "low", "high", "level", "map",
-                                            "nearest", "domain")],
-                ("measured", measured, None), ("note", f"{e['status']}: {e['note']}", None)]
-    near = (f"{e['nearest_reference']} ({e['distance']:.3f})" if e.get("nearest_reference") is not None
-            else "no reference composition")
+        return [
+            ("candidate", name, None),
+            ("quantity", quantity, None),
+            ("calibration", cal, None),
+            *[
+                (k, "–", None)
+                for k in (
+                    "raw",
+                    "spread",
+                    "n",
+                    "calibrated",
+                    "low",
+                    "high",
+                    "level",
+                    "map",
+                    "nearest",
+                    "domain",
+                )
+            ],
+            ("measured", measured, None),
+            ("note", f"{e['status']}: {e['note']}", None),
+        ]
+    near = (
+        f"{e['nearest_reference']} ({e['distance']:.3f})"
+        if e.get("nearest_reference") is not None
+        else "no reference composition"
+    )
     if e["out_of_domain"]:
         domain = f"OUT OF DOMAIN (> {e['domain_distance']:g})"
     else:
         domain = f"in domain (≤ {e['domain_distance']:g})"
-    return [("candidate", name, None), ("quantity", quantity, None), ("calibration", cal, None),
-            ("raw", *_num(e["raw"], nd)), ("spread", *_num(e["spread"], nd)),
-            ("n", str(e["n_orderings"]), str(e["n_orderings"])),
-            ("calibrated", *_num(e["calibrated"], nd)), ("low", *_num(e["low"], nd)),
-            ("high", *_num(e["high"], nd)), ("level", f"{e['level']:.0%}", repr(float(e["level"]))),
-            ("map", f"{e['kind']}, {e['map_used']}", None), ("nearest", near, None),
-            ("domain", domain, "out" if e["out_of_domain"] else "in"), ("measured", measured, None),
-            ("note", e.get("note") or "", None)]
+    return [
+        ("candidate", name, None),
+        ("quantity", quantity, None),
+        ("calibration", cal, None),
+        ("raw", *_num(e["raw"], nd)),
+        ("spread", *_num(e["spread"], nd)),
+        ("n", str(e["n_orderings"]), str(e["n_orderings"])),
+        ("calibrated", *_num(e["calibrated"], nd)),
+        ("low", *_num(e["low"], nd)),
+        ("high", *_num(e["high"], nd)),
+        ("level", f"{e['level']:.0%}", repr(float(e["level"]))),
+        ("map", f"{e['kind']}, {e['map_used']}", None),
+        ("nearest", near, None),
+        ("domain", domain, "out" if e["out_of_domain"] else "in"),
+        ("measured", measured, None),
+        ("note", e.get("note") or "", None),
+    ]
 
 
 def calibration_table(rows: Sequence[dict[str, Any]], measured_label: str = "measured") -> str:
@@ -91,8 +131,11 @@ def calibration_table(rows: Sequence[dict[str, Any]], measured_label: str = "mea
         Header of the measured column (shown when any row has a measured value).
     """
     show_measured = any(r.get("measured") for r in rows)
-    cols = [(k, measured_label if k == "measured" else h) for k, h in COLUMNS
-            if k != "measured" or show_measured]
+    cols = [
+        (k, measured_label if k == "measured" else h)
+        for k, h in COLUMNS
+        if k != "measured" or show_measured
+    ]
     head = "".join(f"<th class='l'>{esc(h)}</th>" for _, h in cols)
     body = []
     for r in rows:
@@ -100,12 +143,22 @@ def calibration_table(rows: Sequence[dict[str, Any]], measured_label: str = "mea
             m = (r.get("measured") or {}).get(e["target"])
             meas = "–" if m is None else f"{m:.{_nd(e)}f}"
             cells = {k: (text, value) for k, text, value in _cells(r["candidate"], e, meas)}
-            attrs = " ".join(f'data-{k}="{esc(v)}"' for k, v in (
-                ("candidate", r.get("key", r["candidate"])), ("tier", e["tier"]), ("model", e["model"]),
-                ("target", e["target"]), ("status", e["status"])))
+            attrs = " ".join(
+                f'data-{k}="{esc(v)}"'
+                for k, v in (
+                    ("candidate", r.get("key", r["candidate"])),
+                    ("tier", e["tier"]),
+                    ("model", e["model"]),
+                    ("target", e["target"]),
+                    ("status", e["status"]),
+                )
+            )
             tds = "".join(
-                f"<td class='l' data-col='{k}'" + (f" data-value='{esc(cells[k][1])}'" if cells[k][1] else "")
-                + f">{esc(cells[k][0])}</td>" for k, _ in cols)
+                f"<td class='l' data-col='{k}'"
+                + (f" data-value='{esc(cells[k][1])}'" if cells[k][1] else "")
+                + f">{esc(cells[k][0])}</td>"
+                for k, _ in cols
+            )
             body.append(f"<tr {attrs}>{tds}</tr>")
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>"
 
@@ -119,16 +172,19 @@ def calibration_files(rows: Sequence[dict[str, Any]]) -> str:
     items = []
     for (tier, model, target), e in seen.items():
         c = e["calibration"]
-        items.append(f"<li data-calibration='{esc(f'{tier} {model} {target}')}'>{esc(tier)} {esc(target)} "
-                     f"({esc(model)}): {esc(c['kind'])} map a = {c['a']:.4g}, b = {c['b']:.4g}, fitted on "
-                     f"{c['n_materials']} reference materials, leave-one-out MAE {c['loo_mae']:.3g} "
-                     f"{esc(e['unit'])}; reference set {esc(c['reference_sha256'][:12])}, halidelab "
-                     f"{esc(c['halidelab_version'])}</li>")
+        items.append(
+            f"<li data-calibration='{esc(f'{tier} {model} {target}')}'>{esc(tier)} {esc(target)} "
+            f"({esc(model)}): {esc(c['kind'])} map a = {c['a']:.4g}, b = {c['b']:.4g}, fitted on "
+            f"{c['n_materials']} reference materials, leave-one-out MAE {c['loo_mae']:.3g} "
+            f"{esc(e['unit'])}; reference set {esc(c['reference_sha256'][:12])}, halidelab "
+            f"{esc(c['halidelab_version'])}</li>"
+        )
     return f"<ul>{''.join(items)}</ul>"
 
 
-def calibration_section(rows: Sequence[dict[str, Any]], given: bool = True,
-                        measured_label: str = "measured") -> str:
+def calibration_section(
+    rows: Sequence[dict[str, Any]], given: bool = True, measured_label: str = "measured"
+) -> str:
     """The whole block: what calibration means, the files, the table, and plainly when
     none applies.
 
@@ -142,18 +198,27 @@ def calibration_section(rows: Sequence[dict[str, Any]], given: bool = True,
         Header of the measured column.
     """
     if not given:
-        return ("<p class='missing' data-kind='calibrated' data-status='none given'>Calibrated values: none, "
-                "no calibration file given: pass --calibration FILE (written by halidelab validate, "
-                "REPORT/calibration/*.json) to show calibrated values with intervals beside the raw ones.</p>")
+        return (
+            "<p class='missing' data-kind='calibrated' data-status='none given'>Calibrated values: "
+            "none, "
+            "no calibration file given: pass --calibration FILE (written by halidelab validate, "
+            "REPORT/calibration/*.json) to show calibrated values with intervals beside the raw "
+            "ones.</p>"
+        )
     entries = [e for r in rows for e in r["entries"]]
     applied = sum(1 for e in entries if e["applied"])
     out = [INTRO, calibration_files(rows)]
     if not applied:
         why = sorted({e["note"] for e in entries if e["note"]})
-        out.append("<p class='warn' data-status='none applied'>No calibration applies to any composition here, so "
-                   "every value is raw: " + esc("; ".join(why) or "no matching raw value") + ".</p>")
+        out.append(
+            "<p class='warn' data-status='none applied'>No calibration applies to any composition "
+            "here, so "
+            "every value is raw: " + esc("; ".join(why) or "no matching raw value") + ".</p>"
+        )
     elif applied < len(entries):
-        out.append(f"<p class='note'>{applied} of {len(entries)} (composition, calibration) pairs are "
-                   "calibrated; the notes say why the others are not.</p>")
+        out.append(
+            f"<p class='note'>{applied} of {len(entries)} (composition, calibration) pairs are "
+            "calibrated; the notes say why the others are not.</p>"
+        )
     out.append(calibration_table(rows, measured_label))
     return f"<div data-kind='calibrated'>{''.join(out)}</div>"

@@ -32,8 +32,11 @@ def _plt() -> Any:
 
 
 # -- XRD ---------------------------------------------------------------------------------------
-def xrd_figure(patterns: Sequence[tuple[str, Mapping[str, Any] | None]], fwhm_deg: float = 0.1,
-               step_deg: float = 0.02) -> Any:
+def xrd_figure(
+    patterns: Sequence[tuple[str, Mapping[str, Any] | None]],
+    fwhm_deg: float = 0.1,
+    step_deg: float = 0.02,
+) -> Any:
     """Simulated powder patterns, broadened and stacked (the first at the bottom).
 
     Parameters
@@ -58,8 +61,12 @@ def xrd_figure(patterns: Sequence[tuple[str, Mapping[str, Any] | None]], fwhm_de
     if not pats:
         raise ValueError("no XRD pattern to draw")
     plt = _plt()
-    lo = min(float(p.provenance.parameters.get("two_theta_range_deg", (10.0, 80.0))[0]) for _, p in pats)
-    hi = max(float(p.provenance.parameters.get("two_theta_range_deg", (10.0, 80.0))[1]) for _, p in pats)
+    lo = min(
+        float(p.provenance.parameters.get("two_theta_range_deg", (10.0, 80.0))[0]) for _, p in pats
+    )
+    hi = max(
+        float(p.provenance.parameters.get("two_theta_range_deg", (10.0, 80.0))[1]) for _, p in pats
+    )
     grid = np.arange(lo, hi + step_deg / 2, step_deg)
     fig, ax = plt.subplots(figsize=(6.4, 1.0 + 1.0 * len(pats)))
     for i, (lab, p) in enumerate(pats):
@@ -112,9 +119,14 @@ class BVSESlice:
     ylabel: str
 
 
-def bvse_slices(structure: Any, reference_eV: float | None = None, resolution_A: float = 0.2,
-                mobile_ion: str = "Li", tolerance_A: float = 0.6,
-                r_cut_A: float = 10.0) -> list[BVSESlice]:
+def bvse_slices(
+    structure: Any,
+    reference_eV: float | None = None,
+    resolution_A: float = 0.2,
+    mobile_ion: str = "Li",
+    tolerance_A: float = 0.6,
+    r_cut_A: float = 10.0,
+) -> list[BVSESlice]:
     """BVSE site energies on two planes through the lowest-energy mobile-ion site.
 
     The planes are the ab plane and the plane spanned by c and a, both through the
@@ -181,7 +193,9 @@ def bvse_slices(structure: Any, reference_eV: float | None = None, resolution_A:
         w = lat[j] - (lat[j] @ e1) * e1
         e2 = w / np.linalg.norm(w)
 
-        def xy(fi: np.ndarray, fj: np.ndarray, i=i, j=j, e1=e1, e2=e2) -> tuple[np.ndarray, np.ndarray]:
+        def xy(
+            fi: np.ndarray, fj: np.ndarray, i=i, j=j, e1=e1, e2=e2
+        ) -> tuple[np.ndarray, np.ndarray]:
             r = np.multiply.outer(fi, lat[i]) + np.multiply.outer(fj, lat[j])
             return r @ e1, r @ e2
 
@@ -198,15 +212,29 @@ def bvse_slices(structure: Any, reference_eV: float | None = None, resolution_A:
                         continue
                     ax_, ay_ = xy(np.asarray(fi + di), np.asarray(fj + dj))
                     atoms.append((el, float(ax_), float(ay_)))
-        out.append(BVSESlice(
-            plane=name, fixed_axis=names[k], fixed=float(f0[k]), x_A=x, y_A=y, energies_eV=e.reshape(sh) - ref,
-            reference_eV=ref, atoms=tuple(atoms),
-            xlabel=f"along {names[i]} (Å)", ylabel=f"in plane, ⊥ {names[i]} (Å)"))
+        out.append(
+            BVSESlice(
+                plane=name,
+                fixed_axis=names[k],
+                fixed=float(f0[k]),
+                x_A=x,
+                y_A=y,
+                energies_eV=e.reshape(sh) - ref,
+                reference_eV=ref,
+                atoms=tuple(atoms),
+                xlabel=f"along {names[i]} (Å)",
+                ylabel=f"in plane, ⊥ {names[i]} (Å)",
+            )
+        )
     return out
 
 
-def bvse_slice_figure(slices: Sequence[BVSESlice], e_max_eV: float = 2.0,
-                      levels: Mapping[str, float | None] | None = None, mobile_ion: str = "Li") -> Any:
+def bvse_slice_figure(
+    slices: Sequence[BVSESlice],
+    e_max_eV: float = 2.0,
+    levels: Mapping[str, float | None] | None = None,
+    mobile_ion: str = "Li",
+) -> Any:
     """Colour maps of BVSE slices with the percolation energies as contours.
 
     Parameters
@@ -228,8 +256,14 @@ def bvse_slice_figure(slices: Sequence[BVSESlice], e_max_eV: float = 2.0,
     height = max(float(np.ptp(sl.y_A)) for sl in slices)
     fig_w = 9.0
     fig_h = max(2.6, min(6.0, fig_w * height / sum(widths) + 1.2))
-    fig, axes = plt.subplots(1, len(slices), figsize=(fig_w, fig_h), squeeze=False,
-                             gridspec_kw={"width_ratios": widths}, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(slices),
+        figsize=(fig_w, fig_h),
+        squeeze=False,
+        gridspec_kw={"width_ratios": widths},
+        layout="constrained",
+    )
     fig.get_layout_engine().set(wspace=0.12)
     bands = np.linspace(0.0, e_max_eV, max(5, int(round(e_max_eV / 0.1))) + 1)
     styles = ("-", "--", ":", "-.")
@@ -237,36 +271,65 @@ def bvse_slice_figure(slices: Sequence[BVSESlice], e_max_eV: float = 2.0,
     mesh = None
     for ax, sl in zip(axes[0], slices, strict=True):
         # filled contours every ~0.1 eV: readable steps, and flat areas keep the PNG small
-        mesh = ax.contourf(sl.x_A, sl.y_A, np.clip(sl.energies_eV, 0.0, e_max_eV), levels=bands,
-                           cmap="viridis")
+        mesh = ax.contourf(
+            sl.x_A, sl.y_A, np.clip(sl.energies_eV, 0.0, e_max_eV), levels=bands, cmap="viridis"
+        )
         for n, (lab, e) in enumerate((levels or {}).items()):
             if e is None or not 0.0 < e < e_max_eV:
                 continue
-            ax.contour(sl.x_A, sl.y_A, sl.energies_eV, levels=[e], colors="w", linewidths=0.9,
-                       linestyles=styles[n % len(styles)])
+            ax.contour(
+                sl.x_A,
+                sl.y_A,
+                sl.energies_eV,
+                levels=[e],
+                colors="w",
+                linewidths=0.9,
+                linestyles=styles[n % len(styles)],
+            )
             if ax is axes[0][0]:
-                handles.append(Line2D([], [], color="0.2", ls=styles[n % len(styles)],
-                                      label=f"{lab}: {e:.2f} eV"))
-        for kind, style in ((mobile_ion, dict(s=22, facecolors="none", edgecolors="w", linewidths=0.9)),
-                            ("anion", dict(s=10, c="0.75", edgecolors="k", linewidths=0.3)),
-                            ("cation", dict(s=26, c="tab:red", edgecolors="k", linewidths=0.4))):
-            pts = [(x, y) for el, x, y in sl.atoms
-                   if (el == mobile_ion if kind == mobile_ion else
-                       (el in _ANIONS) if kind == "anion" else (el != mobile_ion and el not in _ANIONS))]
+                handles.append(
+                    Line2D(
+                        [], [], color="0.2", ls=styles[n % len(styles)], label=f"{lab}: {e:.2f} eV"
+                    )
+                )
+        for kind, style in (
+            (mobile_ion, dict(s=22, facecolors="none", edgecolors="w", linewidths=0.9)),
+            ("anion", dict(s=10, c="0.75", edgecolors="k", linewidths=0.3)),
+            ("cation", dict(s=26, c="tab:red", edgecolors="k", linewidths=0.4)),
+        ):
+            pts = [
+                (x, y)
+                for el, x, y in sl.atoms
+                if (
+                    el == mobile_ion
+                    if kind == mobile_ion
+                    else (el in _ANIONS)
+                    if kind == "anion"
+                    else (el != mobile_ion and el not in _ANIONS)
+                )
+            ]
             if pts:
                 ax.scatter(*zip(*pts, strict=True), **style)
         other = sorted({el for el, _, _ in sl.atoms if el != mobile_ion and el not in _ANIONS})
-        ax.set_title(f"{sl.plane[0]}{sl.plane[1]} plane through {mobile_ion} "
-                     f"({sl.fixed_axis} = {sl.fixed:.3f})"
-                     + (f"; red: {', '.join(other)}" if other else ""), fontsize=8)
+        ax.set_title(
+            f"{sl.plane[0]}{sl.plane[1]} plane through {mobile_ion} "
+            f"({sl.fixed_axis} = {sl.fixed:.3f})" + (f"; red: {', '.join(other)}" if other else ""),
+            fontsize=8,
+        )
         ax.set_aspect("equal")
         ax.set_xlabel(sl.xlabel)
         ax.set_ylabel(sl.ylabel)
-    fig.colorbar(mesh, ax=list(axes[0]), label=f"{mobile_ion}$^+$ site energy − E$_{{min}}$ (eV)",
-                 shrink=0.9)
+    fig.colorbar(
+        mesh, ax=list(axes[0]), label=f"{mobile_ion}$^+$ site energy − E$_{{min}}$ (eV)", shrink=0.9
+    )
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
-                   frameon=False)
+        fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncol=len(handles),
+            fontsize=8,
+            frameon=False,
+        )
     return fig
 
 
@@ -295,13 +358,28 @@ def neb_profiles_figure(studies: Sequence[tuple[str, Mapping[str, Any] | None]])
         for n, r in enumerate(st["results"]):
             conv = bool(r.get("converged"))
             d = r.get("direction")
-            lab = r["label"] + (f" [{d}]" if d and d != "unknown" else "") + ("" if conv else " (not conv.)")
-            ax.plot(r["reaction_coordinate_A"], r["energies_eV"], "o-" if conv else "o:", ms=3,
-                    color=f"C{n % 10}", label=lab)
+            lab = (
+                r["label"]
+                + (f" [{d}]" if d and d != "unknown" else "")
+                + ("" if conv else " (not conv.)")
+            )
+            ax.plot(
+                r["reaction_coordinate_A"],
+                r["energies_eV"],
+                "o-" if conv else "o:",
+                ms=3,
+                color=f"C{n % 10}",
+                label=lab,
+            )
         perc = st.get("percolation") or {}
-        for key, lab, ls in (("ea_1d_eV", "1D percolation", "--"), ("ea_3d_eV", "3D percolation", "-.")):
+        for key, lab, ls in (
+            ("ea_1d_eV", "1D percolation", "--"),
+            ("ea_3d_eV", "3D percolation", "-."),
+        ):
             if perc.get(key) is not None:
-                ax.axhline(perc[key], color="0.45", ls=ls, lw=0.8, label=f"{lab} {perc[key]:.2f} eV")
+                ax.axhline(
+                    perc[key], color="0.45", ls=ls, lw=0.8, label=f"{lab} {perc[key]:.2f} eV"
+                )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("reaction coordinate (Å)")
         ax.set_ylabel("E − E(initial) (eV)")
@@ -311,9 +389,11 @@ def neb_profiles_figure(studies: Sequence[tuple[str, Mapping[str, Any] | None]])
 
 
 # -- Arrhenius ---------------------------------------------------------------------------------
-def md_arrhenius_figure(items: Sequence[tuple[str, Mapping[str, Any] | None]],
-                        measured: Sequence[tuple[str, float, float]] = (),
-                        extrapolate_to_K: float = 300.0) -> Any:
+def md_arrhenius_figure(
+    items: Sequence[tuple[str, Mapping[str, Any] | None]],
+    measured: Sequence[tuple[str, float, float]] = (),
+    extrapolate_to_K: float = 300.0,
+) -> Any:
     """Arrhenius plot of MD Nernst-Einstein conductivities, extrapolated to 300 K.
 
     Points with error bars and the fitted line with its 1-sigma band come from
@@ -336,7 +416,11 @@ def md_arrhenius_figure(items: Sequence[tuple[str, Mapping[str, Any] | None]],
     """
     from halidelab.arrhenius import ArrheniusFit, plot_arrhenius
 
-    fits = [(lab, ArrheniusFit.from_dict(a["sigma_fit"]), a) for lab, a in items if a and a.get("sigma_fit")]
+    fits = [
+        (lab, ArrheniusFit.from_dict(a["sigma_fit"]), a)
+        for lab, a in items
+        if a and a.get("sigma_fit")
+    ]
     if not fits:
         raise ValueError("no MD Arrhenius fit to draw")
     _plt()
@@ -350,13 +434,27 @@ def md_arrhenius_figure(items: Sequence[tuple[str, Mapping[str, Any] | None]],
         if s300:
             lo = s300 - a.get("sigma_300K_low_S_cm", s300)
             hi = a.get("sigma_300K_high_S_cm", s300) - s300
-            ax.errorbar([1000.0 / extrapolate_to_K], [s300 * scale], yerr=[[lo * scale], [hi * scale]],
-                        fmt="s", color=f"C{i}", ms=5, capsize=2,
-                        label=f"{extrapolate_to_K:g} K (extrapolated): {s300 * 1e3:.2g} mS/cm"
-                        if i == 0 or len(fits) == 1 else None)
+            ax.errorbar(
+                [1000.0 / extrapolate_to_K],
+                [s300 * scale],
+                yerr=[[lo * scale], [hi * scale]],
+                fmt="s",
+                color=f"C{i}",
+                ms=5,
+                capsize=2,
+                label=f"{extrapolate_to_K:g} K (extrapolated): {s300 * 1e3:.2g} mS/cm"
+                if i == 0 or len(fits) == 1
+                else None,
+            )
     for j, (lab, t_k, sig) in enumerate(measured):
-        ax.plot([1000.0 / t_k], [sig * 1e3], "*", ms=11, color="k" if j == 0 else "0.35",
-                label=f"measured: {lab}")
+        ax.plot(
+            [1000.0 / t_k],
+            [sig * 1e3],
+            "*",
+            ms=11,
+            color="k" if j == 0 else "0.35",
+            label=f"measured: {lab}",
+        )
     _celsius_ticks(ax)
     ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()

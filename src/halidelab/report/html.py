@@ -26,8 +26,10 @@ td.l,th.l{text-align:left}.warn{color:#9a5b00}.note{color:#245}.muted{color:#777
 figure{margin:1rem 0}figcaption{font-size:.9rem;color:#555}img{max-width:100%}
 .ok{color:#176b2c}.bad{color:#a11}.scroll{overflow-x:auto}
 table{font-size:.85rem}
-.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:.4rem 1rem;align-items:start}
-.figs figure{margin:.4rem 0}.figs figure[data-kind="bvse-map"]{grid-column:1/-1}p.missing{color:#777;font-size:.88rem;margin:.25rem 0}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:.4rem 1rem;
+align-items:start}
+.figs figure{margin:.4rem 0}.figs figure[data-kind="bvse-map"]{grid-column:1/-1}
+p.missing{color:#777;font-size:.88rem;margin:.25rem 0}
 """
 
 
@@ -58,7 +60,9 @@ def figure_html(fig: Any, caption: str = "", dpi: int = 130, kind: str = "") -> 
     data = base64.b64encode(buf.getvalue()).decode()
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
     attr = f' data-kind="{esc(kind)}"' if kind else ""
-    return f'<figure{attr}><img alt="{esc(caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
+    return (
+        f'<figure{attr}><img alt="{esc(caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
+    )
 
 
 def missing_html(what: str, tier: str, kind: str = "", why: str = "") -> str:
@@ -71,11 +75,13 @@ def missing_html(what: str, tier: str, kind: str = "", why: str = "") -> str:
     return f"<p class='missing'{attr}>{esc(what)}: {esc(reason)}</p>"
 
 
-def table_html(rows: Sequence[dict[str, Any]],
-               columns: Sequence[tuple[str, str, Callable[[Any], str] | None]]) -> str:
+def table_html(
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, Callable[[Any], str] | None]]
+) -> str:
     """A table; ``columns`` are (key, header, formatter or None)."""
-    head = "".join(f'<th class="{"l" if i == 0 else ""}">{esc(h)}</th>'
-                   for i, (_, h, _f) in enumerate(columns))
+    head = "".join(
+        f'<th class="{"l" if i == 0 else ""}">{esc(h)}</th>' for i, (_, h, _f) in enumerate(columns)
+    )
     body = []
     for r in rows:
         cells = []
@@ -87,16 +93,19 @@ def table_html(rows: Sequence[dict[str, Any]],
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>"
 
 
-def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str]],
-                 subtitle: str = "") -> Path:
+def write_report(
+    path: str | Path, title: str, sections: Sequence[tuple[str, str]], subtitle: str = ""
+) -> Path:
     """Write ``sections`` ((heading, html body) pairs) as one HTML file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
-             f"<h1>{esc(title)}</h1><p class='muted'>{esc(subtitle)} halidelab {esc(__version__)}, "
-             f"{stamp}</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1><p class='muted'>{esc(subtitle)} halidelab {esc(__version__)}, "
+        f"{stamp}</p>",
+    ]
     for heading, body in sections:
         anchor = "".join(c if c.isalnum() else "-" for c in heading.lower())
         parts.append(f"<h2 id='{anchor}'>{esc(heading)}</h2>{body}")

@@ -48,20 +48,25 @@ def read_measured(path: str | Path, default_dopant: str | None = None) -> list[d
     """
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(f"measured results file {path} not found: give a CSV with columns "
-                              "x, sigma_S_cm (or sigma_mS_cm), ea_eV[, dopant]")
+        raise DataFormatError(
+            f"measured results file {path} not found: give a CSV with columns "
+            "x, sigma_S_cm (or sigma_mS_cm), ea_eV[, dopant]"
+        )
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames:
             raise DataFormatError(f"{path} is empty: expected columns x, sigma_S_cm, ea_eV")
         cols = {c.strip().lower(): c for c in reader.fieldnames}
         if "x" not in cols:
-            raise DataFormatError(f"{path} has no 'x' column (columns: {', '.join(reader.fieldnames)})")
+            raise DataFormatError(
+                f"{path} has no 'x' column (columns: {', '.join(reader.fieldnames)})"
+            )
         sig = next((c for c in _SIGMA_COLS if c in cols), None)
         if sig is None and "ea_ev" not in cols:
             raise DataFormatError(f"{path} needs a sigma_S_cm (or sigma_mS_cm) or an ea_eV column")
         out = []
         for i, row in enumerate(reader, start=2):
+
             def num(col: str | None, row=row, i=i) -> float | None:
                 if col is None or col not in cols:
                     return None
@@ -71,7 +76,9 @@ def read_measured(path: str | Path, default_dopant: str | None = None) -> list[d
                 try:
                     v = float(text)
                 except ValueError:
-                    raise DataFormatError(f"{path} line {i}: {cols[col]} {text!r} is not a number") from None
+                    raise DataFormatError(
+                        f"{path} line {i}: {cols[col]} {text!r} is not a number"
+                    ) from None
                 if not math.isfinite(v):
                     raise DataFormatError(f"{path} line {i}: {cols[col]} is not finite")
                 return v
@@ -88,8 +95,15 @@ def read_measured(path: str | Path, default_dopant: str | None = None) -> list[d
             if ea is not None and not 0 < ea < 5:
                 raise DataFormatError(f"{path} line {i}: ea_eV {ea} is outside 0-5 eV")
             dop = (row.get(cols["dopant"]) or "").strip() if "dopant" in cols else ""
-            out.append({"x": x, "dopant": dop or default_dopant, "sigma_S_cm": sigma, "ea_eV": ea,
-                        "temperature_K": num("temperature_k")})
+            out.append(
+                {
+                    "x": x,
+                    "dopant": dop or default_dopant,
+                    "sigma_S_cm": sigma,
+                    "ea_eV": ea,
+                    "temperature_K": num("temperature_k"),
+                }
+            )
     if not out:
         raise DataFormatError(f"{path} has no data rows")
     return out
@@ -109,12 +123,15 @@ def _pm(row: dict[str, Any]) -> str:
 def _interval(p: dict[str, Any] | None) -> str:
     if not p:
         return "–"
-    return (f"{p['log10_sigma_S_cm']:.2f} [{p['log10_sigma_low_S_cm']:.2f}, "
-            f"{p['log10_sigma_high_S_cm']:.2f}]")
+    return (
+        f"{p['log10_sigma_S_cm']:.2f} [{p['log10_sigma_low_S_cm']:.2f}, "
+        f"{p['log10_sigma_high_S_cm']:.2f}]"
+    )
 
 
-def series_figure(parent: Any, members: Sequence[Any], dopant: str,
-                  measured: Sequence[dict[str, Any]] = ()):
+def series_figure(
+    parent: Any, members: Sequence[Any], dopant: str, measured: Sequence[dict[str, Any]] = ()
+):
     """Lattice, barrier and prior against x for one dopant (parent at x = 0).
 
     Parameters
@@ -138,18 +155,32 @@ def series_figure(parent: Any, members: Sequence[Any], dopant: str,
     if lat:
         ref = lat[0][1]
         for key, style, lab in (("a_A", "o-", "a"), ("c_A", "s--", "c")):
-            v = [(x, 100.0 * (la[key] / ref[key] - 1.0)) for x, la in lat
-                 if la.get(key) is not None and ref.get(key)]
+            v = [
+                (x, 100.0 * (la[key] / ref[key] - 1.0))
+                for x, la in lat
+                if la.get(key) is not None and ref.get(key)
+            ]
             if v:
-                ax.plot(*zip(*v, strict=True), style, label=f"{lab} ({lab}$_0$ = {ref[key]:.3f} Å)",
-                        mfc="none" if lab == "c" else None)
+                ax.plot(
+                    *zip(*v, strict=True),
+                    style,
+                    label=f"{lab} ({lab}$_0$ = {ref[key]:.3f} Å)",
+                    mfc="none" if lab == "c" else None,
+                )
         ax.axhline(0.0, color="0.7", lw=0.8)
         ax.legend(fontsize=8)
         srcs = sorted({la["source"] for _, la in lat})
         ax.set_title(f"lattice, {'; '.join(srcs)}", fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no structure models\n(tier 'models' not run)", ha="center",
-                va="center", transform=ax.transAxes, color="0.4")
+        ax.text(
+            0.5,
+            0.5,
+            "no structure models\n(tier 'models' not run)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="0.4",
+        )
     ax.set_ylabel(f"change from x = {lat[0][0]:g} (%)" if lat else "lattice")
     # barriers
     ax = axes[1]
@@ -157,8 +188,11 @@ def series_figure(parent: Any, members: Sequence[Any], dopant: str,
         b = [(c.x, c.bvse[key]) for c in pts if c.bvse and c.bvse.get(key) is not None]
         if b:
             ax.plot(*zip(*b, strict=True), style, label=lab)
-    nb = [(c.x, c.neb["percolation"]["ea_3d_eV"]) for c in pts
-          if c.neb and (c.neb.get("percolation") or {}).get("ea_3d_eV") is not None]
+    nb = [
+        (c.x, c.neb["percolation"]["ea_3d_eV"])
+        for c in pts
+        if c.neb and (c.neb.get("percolation") or {}).get("ea_3d_eV") is not None
+    ]
     if nb:
         ax.plot(*zip(*nb, strict=True), "D-", color="tab:green", label="CI-NEB 3D (MLIP)")
     m_ea = [(m["x"], m["ea_eV"]) for m in measured if m.get("ea_eV") is not None]
@@ -167,8 +201,15 @@ def series_figure(parent: Any, members: Sequence[Any], dopant: str,
     if ax.lines:
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no BVSE results\n(tier 'bvse' not run)", ha="center", va="center",
-                transform=ax.transAxes, color="0.4")
+        ax.text(
+            0.5,
+            0.5,
+            "no BVSE results\n(tier 'bvse' not run)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="0.4",
+        )
     ax.set_ylabel("barrier / Ea (eV)")
     ax.set_title("Li+ migration barrier", fontsize=8)
     # prior
@@ -186,8 +227,15 @@ def series_figure(parent: Any, members: Sequence[Any], dopant: str,
     if ax.lines or ax.collections:
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no prior\n(tier 'prior' not run)", ha="center", va="center",
-                transform=ax.transAxes, color="0.4")
+        ax.text(
+            0.5,
+            0.5,
+            "no prior\n(tier 'prior' not run)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="0.4",
+        )
     ax.set_ylabel("log10 σ(RT) (S/cm)")
     ax.set_title("conductivity", fontsize=8)
     for ax in axes:
@@ -198,32 +246,58 @@ def series_figure(parent: Any, members: Sequence[Any], dopant: str,
 
 
 def _candidate_page(c: Any, r: Any | None) -> str:
-    parts = [f"<h3>{'#' + str(r.rank) + ' ' if r else 'parent: '}"
-             f"{esc(c.formula or c.label)} <span class='muted'>({esc(c.label)})</span></h3>"]
+    parts = [
+        f"<h3>{'#' + str(r.rank) + ' ' if r else 'parent: '}"
+        f"{esc(c.formula or c.label)} <span class='muted'>({esc(c.label)})</span></h3>"
+    ]
     ru = c.rules
-    rows = [("radius ratio t", f"{ru.get('t', float('nan')):.3f} (parent {ru['parent_t']:.3f})"),
-            ("predicted packing", f"{ru.get('packing')} (parent {ru['parent_packing']})"),
-            ("max |mismatch|", f"{ru['max_mismatch_percent']:.1f} %" if ru.get("max_mismatch_percent")
-             is not None else "–"),
-            ("Li vacancies / interstitials per f.u.",
-             f"{ru.get('li_vacancies_per_fu', 0):.3f} / {ru.get('li_interstitials_per_fu', 0):.3f}")]
+    rows = [
+        ("radius ratio t", f"{ru.get('t', float('nan')):.3f} (parent {ru['parent_t']:.3f})"),
+        ("predicted packing", f"{ru.get('packing')} (parent {ru['parent_packing']})"),
+        (
+            "max |mismatch|",
+            f"{ru['max_mismatch_percent']:.1f} %"
+            if ru.get("max_mismatch_percent") is not None
+            else "–",
+        ),
+        (
+            "Li vacancies / interstitials per f.u.",
+            f"{ru.get('li_vacancies_per_fu', 0):.3f} / {ru.get('li_interstitials_per_fu', 0):.3f}",
+        ),
+    ]
     m = c.models
     if m:
-        rows += [("structure model", f"{m['formula_modelled']} in {m['framework']} ({m['space_group']}), "
-                  f"supercell {m['supercell_diag'] or m['supercell_matrix']}, {m['n_atoms']} atoms"),
-                 ("atoms", ", ".join(f"{k} {v}" for k, v in m["species_counts"].items()))]
+        rows += [
+            (
+                "structure model",
+                f"{m['formula_modelled']} in {m['framework']} ({m['space_group']}), "
+                f"supercell {m['supercell_diag'] or m['supercell_matrix']}, {m['n_atoms']} atoms",
+            ),
+            ("atoms", ", ".join(f"{k} {v}" for k, v in m["species_counts"].items())),
+        ]
         if abs(sum(m["x_modelled"].values()) - c.x) > 1e-6:
             rows.append(("modelled x", f"{sum(m['x_modelled'].values()):.4f} (asked {c.x:g})"))
     if c.lattice:
         la = c.lattice
-        parts_l = [f"{k} = {la[key]:.{nd}f} {u}" for k, key, nd, u in (
-            ("a", "a_A", 3, "Å"), ("c", "c_A", 3, "Å"), ("V/f.u.", "volume_per_fu_A3", 1, "Å³"))
-            if la.get(key) is not None]
+        parts_l = [
+            f"{k} = {la[key]:.{nd}f} {u}"
+            for k, key, nd, u in (
+                ("a", "a_A", 3, "Å"),
+                ("c", "c_A", 3, "Å"),
+                ("V/f.u.", "volume_per_fu_A3", 1, "Å³"),
+            )
+            if la.get(key) is not None
+        ]
         rows.append(("lattice", f"{', '.join(parts_l)} ({la['source']})"))
     if c.relax:
         rx = c.relax
-        rows.append(("relaxation", f"{'converged' if rx.get('converged') else 'NOT converged'}, "
-                     f"fmax {rx.get('fmax_eV_A', float('nan')):.3f} eV/Å"))
+        rows.append(
+            (
+                "relaxation",
+                f"{'converged' if rx.get('converged') else 'NOT converged'}, "
+                f"fmax {rx.get('fmax_eV_A', float('nan')):.3f} eV/Å",
+            )
+        )
     if c.bvse:
         b = c.bvse
         ax = ", ".join("–" if e is None else f"{e:.3f}" for e in b.get("e_axis_eV", []))
@@ -231,30 +305,57 @@ def _candidate_page(c: Any, r: Any | None) -> str:
         def fmt(v):
             return "none below e_max" if v is None else f"{v:.3f} eV"
 
-        rows.append(("BVSE barriers", f"1D {fmt(b['e_1d_eV'])}, 2D {fmt(b['e_2d_eV'])}, "
-                     f"3D {fmt(b['e_3d_eV'])}; along a, b, c: {ax} eV "
-                     f"({b['resolution_A']:g} Å grid, {b['formula']})"))
+        rows.append(
+            (
+                "BVSE barriers",
+                f"1D {fmt(b['e_1d_eV'])}, 2D {fmt(b['e_2d_eV'])}, "
+                f"3D {fmt(b['e_3d_eV'])}; along a, b, c: {ax} eV "
+                f"({b['resolution_A']:g} Å grid, {b['formula']})",
+            )
+        )
     if c.prior:
         p = c.prior
-        rows.append(("conductivity prior", f"log10 σ = {_interval(p)} (90 %), "
-                     f"{'in' if p['in_domain'] else 'OUTSIDE'} its applicability domain"))
+        rows.append(
+            (
+                "conductivity prior",
+                f"log10 σ = {_interval(p)} (90 %), "
+                f"{'in' if p['in_domain'] else 'OUTSIDE'} its applicability domain",
+            )
+        )
     perc = (c.neb or {}).get("percolation") or {}
     if c.neb:
+
         def fe(v):
             return "none" if v is None else f"{v:.3f} eV"
 
-        rows.append(("CI-NEB (MLIP)", f"percolation 1D {fe(perc.get('ea_1d_eV'))}, 2D {fe(perc.get('ea_2d_eV'))}, "
-                     f"3D {fe(perc.get('ea_3d_eV'))}; {len(c.neb.get('results', []))} hops, "
-                     f"{'all converged' if c.neb.get('all_converged') else 'NOT all converged'}"))
+        rows.append(
+            (
+                "CI-NEB (MLIP)",
+                f"percolation 1D {fe(perc.get('ea_1d_eV'))}, 2D {fe(perc.get('ea_2d_eV'))}, "
+                f"3D {fe(perc.get('ea_3d_eV'))}; {len(c.neb.get('results', []))} hops, "
+                f"{'all converged' if c.neb.get('all_converged') else 'NOT all converged'}",
+            )
+        )
     if c.stability and c.stability.get("e_above_hull_eV_atom") is not None:
-        rows.append(("E above hull", f"{c.stability['e_above_hull_eV_atom']:.3f} eV/atom (MLIP hull)"))
+        rows.append(
+            ("E above hull", f"{c.stability['e_above_hull_eV_atom']:.3f} eV/atom (MLIP hull)")
+        )
     if r:
-        rows.append(("score", f"{_pm(r.to_dict())} eV = barrier {r.barrier_eV:.3f} ({r.barrier_note}) + "
-                     f"mismatch {r.mismatch_penalty_eV:.3f} + structure {r.structure_penalty_eV:.3f} + "
-                     f"stability {r.stability_penalty_eV:.3f}" if r.score_eV is not None else "–"))
-    body = "".join(f"<tr><th class='l'>{esc(k)}</th><td class='l'>{esc(v)}</td></tr>" for k, v in rows)
+        rows.append(
+            (
+                "score",
+                f"{_pm(r.to_dict())} eV = barrier {r.barrier_eV:.3f} ({r.barrier_note}) + "
+                f"mismatch {r.mismatch_penalty_eV:.3f} + structure {r.structure_penalty_eV:.3f} + "
+                f"stability {r.stability_penalty_eV:.3f}"
+                if r.score_eV is not None
+                else "–",
+            )
+        )
+    body = "".join(
+        f"<tr><th class='l'>{esc(k)}</th><td class='l'>{esc(v)}</td></tr>" for k, v in rows
+    )
     parts.append(f"<table>{body}</table>")
-    for w in (r.warnings if r else ru.get("warnings", [])):
+    for w in r.warnings if r else ru.get("warnings", []):
         parts.append(f"<p class='warn'>⚠ {esc(w)}</p>")
     return "".join(parts)
 
@@ -263,8 +364,10 @@ def _model_structure(c: Any) -> dict[str, Any] | None:
     """The unrelaxed model of the candidate's chosen ordering (``best_config``)."""
     confs = (c.models or {}).get("configurations") or []
     best = getattr(c, "best_config", 0)
-    return next((cf["structure"] for i, cf in enumerate(confs) if cf.get("index", i) == best),
-                confs[0]["structure"] if confs else None)
+    return next(
+        (cf["structure"] for i, cf in enumerate(confs) if cf.get("index", i) == best),
+        confs[0]["structure"] if confs else None,
+    )
 
 
 def _structure_of(c: Any) -> tuple[dict[str, Any] | None, str]:
@@ -316,8 +419,13 @@ def md_arrhenius_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 class _PageContext:
     """What the candidate pages share: the parent's XRD, MD runs, literature, measured."""
 
-    def __init__(self, parent: Any | None, md_index: dict[str, list[dict[str, Any]]] | None,
-                 literature: Any, measured: Sequence[dict[str, Any]]):
+    def __init__(
+        self,
+        parent: Any | None,
+        md_index: dict[str, list[dict[str, Any]]] | None,
+        literature: Any,
+        measured: Sequence[dict[str, Any]],
+    ):
         self.parent = parent
         self.md_index = md_index
         self.literature = literature
@@ -351,14 +459,20 @@ class _PageContext:
 
         pts = []
         for m in self.measured:
-            same = (m["dopant"] == c.dopant or (m["x"] == 0 and c.dopant is None)) and abs(m["x"] - c.x) < 1e-6
+            same = (m["dopant"] == c.dopant or (m["x"] == 0 and c.dopant is None)) and abs(
+                m["x"] - c.x
+            ) < 1e-6
             if same and m.get("sigma_S_cm"):
-                pts.append((f"your data x = {m['x']:g}", m.get("temperature_K") or 298.15, m["sigma_S_cm"]))
+                pts.append(
+                    (f"your data x = {m['x']:g}", m.get("temperature_K") or 298.15, m["sigma_S_cm"])
+                )
         if self.literature is not None and c.formula:
             key = composition_key(c.formula)
             for _, r in self.literature.iterrows():
                 if not r["censored"] and composition_key(r["composition"]) == key:
-                    pts.append((str(r["name"]), float(r["temperature_C"]) + 273.15, float(r["sigma_S_cm"])))
+                    pts.append(
+                        (str(r["name"]), float(r["temperature_C"]) + 273.15, float(r["sigma_S_cm"]))
+                    )
         return pts
 
 
@@ -388,9 +502,16 @@ def _candidate_figures(c: Any, ctx: _PageContext) -> str:
         ref = ctx.xrd(ctx.parent) if ctx.parent is not None and ctx.parent is not c else None
         if isinstance(ref, dict):
             pats.insert(0, (f"parent {ctx.parent.formula} ({_structure_of(ctx.parent)[1]})", ref))
-        figs.append(figure_html(xrd_figure(pats), f"Simulated powder XRD of {name} from the {what} "
-                                "structure (kinematic, pseudo-Voigt FWHM 0.1°)"
-                                + (", parent below" if len(pats) > 1 else ""), dpi=100, kind="xrd"))
+        figs.append(
+            figure_html(
+                xrd_figure(pats),
+                f"Simulated powder XRD of {name} from the {what} "
+                "structure (kinematic, pseudo-Voigt FWHM 0.1°)"
+                + (", parent below" if len(pats) > 1 else ""),
+                dpi=100,
+                kind="xrd",
+            )
+        )
     # BVSE map slices
     b = c.bvse
     if not b or s is None:
@@ -403,81 +524,155 @@ def _candidate_figures(c: Any, ctx: _PageContext) -> str:
         else:
             top = max(v for v in (b.get("e_3d_eV"), b.get("e_1d_eV"), 1.0) if v is not None)
             levels = {"1D percolation": b.get("e_1d_eV"), "3D percolation": b.get("e_3d_eV")}
-            figs.append(figure_html(
-                bvse_slice_figure(sl, e_max_eV=min(3.0, top + 0.5), levels=levels),
-                f"BVSE Li+ site energy of {name} ({what} structure) on two planes through the "
-                f"lowest-energy Li site, relative to the map minimum of the bvse tier "
-                f"({b.get('resolution_A', 0):g} Å grid); white lines: the stored 1D and 3D "
-                "percolation energies (Li paths connect below them)", dpi=100, kind="bvse-map"))
+            figs.append(
+                figure_html(
+                    bvse_slice_figure(sl, e_max_eV=min(3.0, top + 0.5), levels=levels),
+                    f"BVSE Li+ site energy of {name} ({what} structure) on two planes through the "
+                    f"lowest-energy Li site, relative to the map minimum of the bvse tier "
+                    f"({b.get('resolution_A', 0):g} Å grid); white lines: the stored 1D and 3D "
+                    "percolation energies (Li paths connect below them)",
+                    dpi=100,
+                    kind="bvse-map",
+                )
+            )
     # NEB
     if not c.neb:
         figs.append(missing_html("CI-NEB energy profiles", "neb", "neb"))
     elif not c.neb.get("results"):
-        figs.append(missing_html("CI-NEB energy profiles", "neb", "neb",
-                                 why="the NEB tier found no hop to compute: "
-                                     + "; ".join(c.neb.get("skipped", [])[:3])))
+        figs.append(
+            missing_html(
+                "CI-NEB energy profiles",
+                "neb",
+                "neb",
+                why="the NEB tier found no hop to compute: "
+                + "; ".join(c.neb.get("skipped", [])[:3]),
+            )
+        )
     else:
         model = (c.neb.get("provenance") or {}).get("model") or "MLIP"
-        figs.append(figure_html(neb_profiles_figure([(f"{name}, {model}", c.neb)]),
-                                f"CI-NEB energy profiles of the distinct Li hops of {name} "
-                                f"({model}); dotted: band not converged", dpi=100, kind="neb"))
+        figs.append(
+            figure_html(
+                neb_profiles_figure([(f"{name}, {model}", c.neb)]),
+                f"CI-NEB energy profiles of the distinct Li hops of {name} "
+                f"({model}); dotted: band not converged",
+                dpi=100,
+                kind="neb",
+            )
+        )
     # MD Arrhenius
     runs = ctx.md(c)
     if runs is None:
-        figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius",
-                                 why="not looked up: the report was written without the results store"))
+        figs.append(
+            missing_html(
+                "Arrhenius plot (MD)",
+                "md",
+                "arrhenius",
+                why="not looked up: the report was written without the results store",
+            )
+        )
     elif not runs:
         figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius"))
     else:
         arr = md_arrhenius_of(runs)
         temps = sorted({round(float(r["diffusion"]["temperature_K"]), 1) for r in runs})
         if arr is None:
-            figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius",
-                                     why=f"MD at {temps[0]:g} K only: run the md tier at two or more "
-                                         "temperatures"))
+            figs.append(
+                missing_html(
+                    "Arrhenius plot (MD)",
+                    "md",
+                    "arrhenius",
+                    why=f"MD at {temps[0]:g} K only: run the md tier at two or more temperatures",
+                )
+            )
         elif "error" in arr:
-            figs.append(missing_html("Arrhenius plot (MD)", "md", "arrhenius",
-                                     why=f"Arrhenius fit failed: {arr['error']}"))
+            figs.append(
+                missing_html(
+                    "Arrhenius plot (MD)",
+                    "md",
+                    "arrhenius",
+                    why=f"Arrhenius fit failed: {arr['error']}",
+                )
+            )
         else:
             warn = "; ".join(arr.get("warnings", [])[:2])
-            figs.append(figure_html(
-                md_arrhenius_figure([(name, arr)], measured=ctx.measured_points(c)),
-                f"Arrhenius plot of {name} from MD at {', '.join(f'{t:g}' for t in temps)} K "
-                f"(Nernst-Einstein, Haven ratio {arr.get('haven_ratio', 1):g}); Ea from D(T) "
-                f"{arr['ea_eV']:.3f} ± {arr['ea_err_eV']:.3f} eV; dashed: extrapolation to 300 K, "
-                f"σ(300 K) = {arr['sigma_300K_S_cm']:.2g} S/cm (68 %: {arr['sigma_300K_low_S_cm']:.2g}-"
-                f"{arr['sigma_300K_high_S_cm']:.2g})"
-                + (f". {warn}" if warn else ""), dpi=100, kind="arrhenius"))
+            figs.append(
+                figure_html(
+                    md_arrhenius_figure([(name, arr)], measured=ctx.measured_points(c)),
+                    f"Arrhenius plot of {name} from MD at {', '.join(f'{t:g}' for t in temps)} K "
+                    f"(Nernst-Einstein, Haven ratio {arr.get('haven_ratio', 1):g}); Ea from D(T) "
+                    f"{arr['ea_eV']:.3f} ± {arr['ea_err_eV']:.3f} eV; dashed: extrapolation to 300 "
+                    "K, "
+                    f"σ(300 K) = {arr['sigma_300K_S_cm']:.2g} S/cm (68 %: "
+                    f"{arr['sigma_300K_low_S_cm']:.2g}-"
+                    f"{arr['sigma_300K_high_S_cm']:.2g})" + (f". {warn}" if warn else ""),
+                    dpi=100,
+                    kind="arrhenius",
+                )
+            )
     return "<div class='figs'>" + "".join(figs) + "</div>"
 
 
 #: raw quantity of a calibration (compare's row key) -> the ranking column it sits beside
-_RAW_COLUMN = {"bvse_3d_eV": "bvse_3d_eV", "neb_3d_eV": "neb_3d_eV", "prior_log10_sigma_S_cm": "prior"}
+_RAW_COLUMN = {
+    "bvse_3d_eV": "bvse_3d_eV",
+    "neb_3d_eV": "neb_3d_eV",
+    "prior_log10_sigma_S_cm": "prior",
+}
 
 
-def _with_calibrated_columns(cols: list[tuple[str, str, Any]], rows: list[dict[str, Any]], ranked: Sequence[Any],
-                             calibrated: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, Any]]:
+def _with_calibrated_columns(
+    cols: list[tuple[str, str, Any]],
+    rows: list[dict[str, Any]],
+    ranked: Sequence[Any],
+    calibrated: dict[str, list[dict[str, Any]]],
+) -> list[tuple[str, str, Any]]:
     """The ranking's columns with, per calibration, its raw ensemble mean and calibrated value
     [interval] beside the raw column it calibrates (before 'tied with' where the ranking has
     no such column); ``rows`` get the cells."""
     from halidelab.compare import calibrated_text
 
-    idents = list(dict.fromkeys((e["tier"], e["model"], e["target"], e["quantity"], e["label"], e["unit"])
-                                for es in calibrated.values() for e in es))
+    idents = list(
+        dict.fromkeys(
+            (e["tier"], e["model"], e["target"], e["quantity"], e["label"], e["unit"])
+            for es in calibrated.values()
+            for e in es
+        )
+    )
     cols = list(cols)
     for tier, model, target, quantity, label, unit in idents:
         key = f"cal {tier} {model} {target}"
-        level = next((e["level"] for es in calibrated.values() for e in es
-                      if (e["tier"], e["model"], e["target"]) == (tier, model, target) and e["applied"]), None)
+        level = next(
+            (
+                e["level"]
+                for es in calibrated.values()
+                for e in es
+                if (e["tier"], e["model"], e["target"]) == (tier, model, target) and e["applied"]
+            ),
+            None,
+        )
         for row, r in zip(rows, ranked, strict=True):
-            e = next((e for e in calibrated.get(r.label, [])
-                      if (e["tier"], e["model"], e["target"]) == (tier, model, target)), None)
+            e = next(
+                (
+                    e
+                    for e in calibrated.get(r.label, [])
+                    if (e["tier"], e["model"], e["target"]) == (tier, model, target)
+                ),
+                None,
+            )
             nd = 3 if unit == "eV" else 2
-            row[f"{key} raw"] = (f"{e['raw']:.{nd}f} (N={e['n_orderings']})" if e and e["applied"] else None)
+            row[f"{key} raw"] = (
+                f"{e['raw']:.{nd}f} (N={e['n_orderings']})" if e and e["applied"] else None
+            )
             row[key] = calibrated_text(e)
-        new = [(f"{key} raw", f"{label} raw, mean of orderings ({unit})", None),
-               (key, f"calibrated ({tier}, {model}{f', {level:.0%}' if level is not None else ''}) ({unit})",
-                None)]
+        new = [
+            (f"{key} raw", f"{label} raw, mean of orderings ({unit})", None),
+            (
+                key,
+                f"calibrated ({tier}, {model}{f', {level:.0%}' if level is not None else ''}) "
+                f"({unit})",
+                None,
+            ),
+        ]
         anchor = _RAW_COLUMN.get(quantity)
         at = next((i + 1 for i, c in enumerate(cols) if c[0] == anchor), None)
         if at is None:
@@ -493,17 +688,26 @@ def _predicted(c: Any, label: str, ctx: _PageContext) -> Any:
 
     runs = ctx.md(c) or []
     arr = md_arrhenius_of(runs) if runs else None
-    return PredictedSigma.from_results(label, c.formula or c.label, c.prior,
-                                       arr if arr and "error" not in arr else None)
+    return PredictedSigma.from_results(
+        label, c.formula or c.label, c.prior, arr if arr and "error" not in arr else None
+    )
 
 
-def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Sequence[Any],
-                        weights: Any, meta: dict[str, Any] | None = None,
-                        measured: Sequence[dict[str, Any]] | None = None,
-                        failed: dict[str, str] | None = None, max_pages: int = 40,
-                        store: Any | None = None, literature_csvs: Sequence[str | Path] = (),
-                        max_figure_pages: int = 12, max_placed: int = 15,
-                        calibrated: dict[str, list[dict[str, Any]]] | None = None) -> Path:
+def write_screen_report(
+    path: str | Path,
+    candidates: Sequence[Any],
+    ranked: Sequence[Any],
+    weights: Any,
+    meta: dict[str, Any] | None = None,
+    measured: Sequence[dict[str, Any]] | None = None,
+    failed: dict[str, str] | None = None,
+    max_pages: int = 40,
+    store: Any | None = None,
+    literature_csvs: Sequence[str | Path] = (),
+    max_figure_pages: int = 12,
+    max_placed: int = 15,
+    calibrated: dict[str, list[dict[str, Any]]] | None = None,
+) -> Path:
     """Write the screening report.
 
     Parameters
@@ -553,106 +757,223 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
     by_label = {c.label: c for c in candidates}
     sections: list[tuple[str, str]] = []
     literature = load_literature(literature_csvs)
-    ctx = _PageContext(parents[0] if parents else None,
-                       md_runs_by_structure(store) if store is not None else None, literature, measured)
+    ctx = _PageContext(
+        parents[0] if parents else None,
+        md_runs_by_structure(store) if store is not None else None,
+        literature,
+        measured,
+    )
 
-    summ = [("parent", parent_name), ("candidates", len(doped)),
-            ("passed the rules", len(doped) - len(pruned)), ("pruned", len(pruned)),
-            *meta.items()]
-    body = "".join(f"<tr><th class='l'>{esc(k)}</th><td class='l'>{esc(v)}</td></tr>" for k, v in summ)
+    summ = [
+        ("parent", parent_name),
+        ("candidates", len(doped)),
+        ("passed the rules", len(doped) - len(pruned)),
+        ("pruned", len(pruned)),
+        *meta.items(),
+    ]
+    body = "".join(
+        f"<tr><th class='l'>{esc(k)}</th><td class='l'>{esc(v)}</td></tr>" for k, v in summ
+    )
     sections.append(("Summary", f"<table>{body}</table>"))
 
     rows = []
     for r in ranked:
         d = r.to_dict()
         d["score"] = _pm(d)
-        d["prior"] = (f"{r.prior_log10_sigma_S_cm:.2f} [{r.prior_log10_low:.2f}, {r.prior_log10_high:.2f}]"
-                      if r.prior_log10_sigma_S_cm is not None else None)
-        d["ties"] = (", ".join(f"#{t}" for t in r.tied_with[:4])
-                     + (f" +{len(r.tied_with) - 4} more" if len(r.tied_with) > 4 else "")) or None
+        d["prior"] = (
+            f"{r.prior_log10_sigma_S_cm:.2f} [{r.prior_log10_low:.2f}, {r.prior_log10_high:.2f}]"
+            if r.prior_log10_sigma_S_cm is not None
+            else None
+        )
+        d["ties"] = (
+            ", ".join(f"#{t}" for t in r.tied_with[:4])
+            + (f" +{len(r.tied_with) - 4} more" if len(r.tied_with) > 4 else "")
+        ) or None
         d["flags"] = f"{len(r.warnings)} warning(s)" if r.warnings else None
         rows.append(d)
-    cols = [("rank", "#", None), ("formula", "formula", None), ("basis", "basis", None),
-            ("score", "score (eV)", None), ("barrier_eV", "barrier", _f(3)),
-            ("mismatch_percent", "|mismatch| %", _f(1)), ("mismatch_penalty_eV", "+mismatch", _f(3)),
-            ("structure_penalty_eV", "+structure", _f(3)), ("stability_penalty_eV", "+stability", _f(3)),
-            ("bvse_1d_eV", "BVSE 1D", _f(3)), ("bvse_3d_eV", "BVSE 3D", _f(3)),
-            ("neb_3d_eV", "NEB 3D", _f(3)), ("e_above_hull_eV_atom", "E_hull (eV/at)", _f(3)),
-            ("prior", "prior log σ [90%]", None), ("ties", "tied with", None), ("flags", "flags", None)]
+    cols = [
+        ("rank", "#", None),
+        ("formula", "formula", None),
+        ("basis", "basis", None),
+        ("score", "score (eV)", None),
+        ("barrier_eV", "barrier", _f(3)),
+        ("mismatch_percent", "|mismatch| %", _f(1)),
+        ("mismatch_penalty_eV", "+mismatch", _f(3)),
+        ("structure_penalty_eV", "+structure", _f(3)),
+        ("stability_penalty_eV", "+stability", _f(3)),
+        ("bvse_1d_eV", "BVSE 1D", _f(3)),
+        ("bvse_3d_eV", "BVSE 3D", _f(3)),
+        ("neb_3d_eV", "NEB 3D", _f(3)),
+        ("e_above_hull_eV_atom", "E_hull (eV/at)", _f(3)),
+        ("prior", "prior log σ [90%]", None),
+        ("ties", "tied with", None),
+        ("flags", "flags", None),
+    ]
     if calibrated:
         cols = _with_calibrated_columns(cols, rows, ranked, calibrated)
-    note = ("<p class='muted'>Lower score is better. Candidates are ranked by basis first "
-            "(MLIP NEB, then BVSE, then the conductivity prior only): the bases are not "
-            "comparable. 'tied with': scores within the combined uncertainty.</p>")
-    sections.append(("Ranking", note + (table_html(rows, cols) if rows else
-                                         "<p class='warn'>No candidate passed the rules.</p>")))
+    note = (
+        "<p class='muted'>Lower score is better. Candidates are ranked by basis first "
+        "(MLIP NEB, then BVSE, then the conductivity prior only): the bases are not "
+        "comparable. 'tied with': scores within the combined uncertainty.</p>"
+    )
+    sections.append(
+        (
+            "Ranking",
+            note
+            + (
+                table_html(rows, cols)
+                if rows
+                else "<p class='warn'>No candidate passed the rules.</p>"
+            ),
+        )
+    )
 
     from halidelab.report.calibrated import calibration_section
 
-    sections.append(("Calibrated values", calibration_section(
-        [{"candidate": f"#{r.rank} {r.formula}", "key": r.label, "entries": calibrated.get(r.label, [])}
-         for r in ranked] if calibrated else [], given=calibrated is not None)))
+    sections.append(
+        (
+            "Calibrated values",
+            calibration_section(
+                [
+                    {
+                        "candidate": f"#{r.rank} {r.formula}",
+                        "key": r.label,
+                        "entries": calibrated.get(r.label, []),
+                    }
+                    for r in ranked
+                ]
+                if calibrated
+                else [],
+                given=calibrated is not None,
+            ),
+        )
+    )
 
     w = weights.to_dict()
     w.pop("provenance", None)
     wrows = [{"k": k, "v": v} for k, v in w.items()]
-    sections.append(("How the score is computed", (
-        "<p>score = barrier + mismatch penalty + structure-change penalty + stability penalty "
-        "(eV, lower is better). Barrier: the BVSE 3D percolation energy of the (relaxed) "
-        "supercell, or without BVSE the activation energy that reproduces the prior's "
-        "σ(RT) with a typical halide prefactor. The weights are judgement, not physics:</p>"
-        + table_html(wrows, [("k", "weight", None), ("v", "value", None)]))))
+    sections.append(
+        (
+            "How the score is computed",
+            (
+                "<p>score = barrier + mismatch penalty + structure-change penalty + stability "
+                "penalty "
+                "(eV, lower is better). Barrier: the BVSE 3D percolation energy of the (relaxed) "
+                "supercell, or without BVSE the activation energy that reproduces the prior's "
+                "σ(RT) with a typical halide prefactor. The weights are judgement, not physics:</p>"
+                + table_html(wrows, [("k", "weight", None), ("v", "value", None)])
+            ),
+        )
+    )
 
     dopants = sorted({c.dopant for c in doped if c.passed})
     figs = []
     for dop in dopants:
         members = [c for c in doped if c.dopant == dop and c.passed]
         meas = [m for m in measured if m["dopant"] in (dop, None) or (m["x"] == 0)]
-        figs.append(figure_html(series_figure(parents[0] if parents else None, members, dop, meas),
-                                f"{dop}: lattice, barrier and prior against x "
-                                "(x = 0 is the parent; stars are measured)", kind="series"))
+        figs.append(
+            figure_html(
+                series_figure(parents[0] if parents else None, members, dop, meas),
+                f"{dop}: lattice, barrier and prior against x "
+                "(x = 0 is the parent; stars are measured)",
+                kind="series",
+            )
+        )
     sections.append(("Series per dopant", "".join(figs) or "<p>No surviving candidates.</p>"))
 
     if measured:
         cmp_rows = []
         for m in measured:
-            c = next((c for c in candidates
-                      if (c.dopant == m["dopant"] or (m["x"] == 0 and c.dopant is None))
-                      and abs(c.x - m["x"]) < 1e-6), None)
+            c = next(
+                (
+                    c
+                    for c in candidates
+                    if (c.dopant == m["dopant"] or (m["x"] == 0 and c.dopant is None))
+                    and abs(c.x - m["x"]) < 1e-6
+                ),
+                None,
+            )
             p = c.prior if c else None
             lo_hi = (p["log10_sigma_low_S_cm"], p["log10_sigma_high_S_cm"]) if p else None
             ms = m.get("sigma_S_cm")
-            inside = (None if not (p and ms) else
-                      ("yes" if lo_hi[0] <= math.log10(ms) <= lo_hi[1] else "NO"))
-            cmp_rows.append({
-                "sample": f"{m['dopant'] or parent_name} x={m['x']:g}", "formula": c.formula if c else None,
-                "meas_sigma": ms, "prior": _interval(p) if p else None, "inside": inside,
-                "meas_ea": m.get("ea_eV"),
-                "bvse3d": c.bvse.get("e_3d_eV") if c and c.bvse else None,
-                "bvse1d": c.bvse.get("e_1d_eV") if c and c.bvse else None})
-        sections.append(("Predicted vs measured", (
-            "<p class='muted'>Measured values from the file the user gave. BVSE barriers of "
-            "ideal ordered cells are expected above measured activation energies "
-            "(disorder in ball-milled samples lowers them).</p>" + table_html(cmp_rows, [
-                ("sample", "sample", None), ("formula", "formula", None),
-                ("meas_sigma", "measured σ (S/cm)", lambda v: f"{v:.3g}"),
-                ("prior", "prior log σ [90%]", None), ("inside", "in interval", None),
-                ("meas_ea", "measured Ea (eV)", _f(3)), ("bvse1d", "BVSE 1D (eV)", _f(3)),
-                ("bvse3d", "BVSE 3D (eV)", _f(3))]))))
+            inside = (
+                None
+                if not (p and ms)
+                else ("yes" if lo_hi[0] <= math.log10(ms) <= lo_hi[1] else "NO")
+            )
+            cmp_rows.append(
+                {
+                    "sample": f"{m['dopant'] or parent_name} x={m['x']:g}",
+                    "formula": c.formula if c else None,
+                    "meas_sigma": ms,
+                    "prior": _interval(p) if p else None,
+                    "inside": inside,
+                    "meas_ea": m.get("ea_eV"),
+                    "bvse3d": c.bvse.get("e_3d_eV") if c and c.bvse else None,
+                    "bvse1d": c.bvse.get("e_1d_eV") if c and c.bvse else None,
+                }
+            )
+        sections.append(
+            (
+                "Predicted vs measured",
+                (
+                    "<p class='muted'>Measured values from the file the user gave. BVSE barriers "
+                    "of "
+                    "ideal ordered cells are expected above measured activation energies "
+                    "(disorder in ball-milled samples lowers them).</p>"
+                    + table_html(
+                        cmp_rows,
+                        [
+                            ("sample", "sample", None),
+                            ("formula", "formula", None),
+                            ("meas_sigma", "measured σ (S/cm)", lambda v: f"{v:.3g}"),
+                            ("prior", "prior log σ [90%]", None),
+                            ("inside", "in interval", None),
+                            ("meas_ea", "measured Ea (eV)", _f(3)),
+                            ("bvse1d", "BVSE 1D (eV)", _f(3)),
+                            ("bvse3d", "BVSE 3D (eV)", _f(3)),
+                        ],
+                    )
+                ),
+            )
+        )
 
-    placed = ([_predicted(parents[0], f"parent {parents[0].formula}", ctx)] if parents else [])
-    placed += [_predicted(by_label[r.label], f"#{r.rank} {r.formula}", ctx)
-               for r in ranked[:max_placed] if r.label in by_label]
-    more_placed = (f"<p class='muted'>The top {max_placed} of {len(ranked)} ranked candidates are placed.</p>"
-                   if len(ranked) > max_placed else "")
-    sections.append(("Among known materials", placement_section(placed, literature_csvs, table=literature)
-                     + more_placed))
+    placed = [_predicted(parents[0], f"parent {parents[0].formula}", ctx)] if parents else []
+    placed += [
+        _predicted(by_label[r.label], f"#{r.rank} {r.formula}", ctx)
+        for r in ranked[:max_placed]
+        if r.label in by_label
+    ]
+    more_placed = (
+        f"<p class='muted'>The top {max_placed} of {len(ranked)} ranked candidates are placed.</p>"
+        if len(ranked) > max_placed
+        else ""
+    )
+    sections.append(
+        (
+            "Among known materials",
+            placement_section(placed, literature_csvs, table=literature) + more_placed,
+        )
+    )
 
     if pruned:
-        prow = [{"label": c.label, "formula": c.formula, "why": "; ".join(c.rules.get("reasons", []))}
-                for c in pruned]
-        sections.append(("Pruned by the rules", table_html(
-            prow, [("label", "candidate", None), ("formula", "formula", None), ("why", "reason", None)])))
+        prow = [
+            {"label": c.label, "formula": c.formula, "why": "; ".join(c.rules.get("reasons", []))}
+            for c in pruned
+        ]
+        sections.append(
+            (
+                "Pruned by the rules",
+                table_html(
+                    prow,
+                    [
+                        ("label", "candidate", None),
+                        ("formula", "formula", None),
+                        ("why", "reason", None),
+                    ],
+                ),
+            )
+        )
 
     page_cands = [(by_label[r.label], r) for r in ranked[:max_pages] if r.label in by_label]
     if parents:
@@ -663,14 +984,26 @@ def write_screen_report(path: str | Path, candidates: Sequence[Any], ranked: Seq
         if i < max_figure_pages:
             page += _candidate_figures(c, ctx)
         pages.append(page)
-    more = (f"<p class='muted'>{len(ranked) - max_pages} more candidates are in the store "
-            "(halidelab results).</p>" if len(ranked) > max_pages else "")
+    more = (
+        f"<p class='muted'>{len(ranked) - max_pages} more candidates are in the store "
+        "(halidelab results).</p>"
+        if len(ranked) > max_pages
+        else ""
+    )
     if len(page_cands) > max_figure_pages:
-        more += (f"<p class='muted'>Figures are drawn on the first {max_figure_pages} pages "
-                 "(parent and best ranked).</p>")
+        more += (
+            f"<p class='muted'>Figures are drawn on the first {max_figure_pages} pages "
+            "(parent and best ranked).</p>"
+        )
     sections.append(("Candidates", "".join(pages) + more))
     if failed:
         frows = [{"key": k[:12], "error": v} for k, v in failed.items()]
-        sections.append(("Failed tasks", table_html(frows, [("key", "task", None), ("error", "error", None)])))
-    return write_report(path, f"Screening {parent_name}", sections,
-                        subtitle=f"{len(doped)} candidates, {len(ranked)} ranked.")
+        sections.append(
+            ("Failed tasks", table_html(frows, [("key", "task", None), ("error", "error", None)]))
+        )
+    return write_report(
+        path,
+        f"Screening {parent_name}",
+        sections,
+        subtitle=f"{len(doped)} candidates, {len(ranked)} ranked.",
+    )

@@ -36,7 +36,9 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
 
     plt = _plt()
     sub = [r for r in rows if r["tier"] == tier and r["model"] == model]
-    targets = [t for t in ("ea_eV", "log10_sigma_S_cm") if any(r[f"pred_{t}"] is not None for r in sub)]
+    targets = [
+        t for t in ("ea_eV", "log10_sigma_S_cm") if any(r[f"pred_{t}"] is not None for r in sub)
+    ]
     if not targets:
         raise ValueError(f"no prediction of tier {tier} ({model})")
     fig, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 4.6), squeeze=False)
@@ -50,8 +52,14 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
             cens = t == "log10_sigma_S_cm" and r["censored"]
             others = [o[t] for o in r["other_measurements"] if o.get(t) is not None]
             if others:
-                ax.plot([min([m, *others]), max([m, *others])], [p, p], color="0.75", lw=3, zorder=1,
-                        solid_capstyle="round")
+                ax.plot(
+                    [min([m, *others]), max([m, *others])],
+                    [p, p],
+                    color="0.75",
+                    lw=3,
+                    zorder=1,
+                    solid_capstyle="round",
+                )
                 xs.extend(others)
             ax.plot(m, p, "<" if cens else "o", mfc="none", color="tab:blue", ms=6, zorder=3)
             loo = r.get(f"loo_{t}")
@@ -59,8 +67,14 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
                 ax.plot(m, loo, "<" if cens else "o", color="tab:red", ms=5, zorder=4)
                 ax.plot([m, m], [p, loo], color="tab:red", lw=0.6, alpha=0.5, zorder=2)
                 ys.append(loo)
-            ax.annotate(r["composition"], (m, p), fontsize=6, xytext=(3, 2), textcoords="offset points",
-                        color="0.3")
+            ax.annotate(
+                r["composition"],
+                (m, p),
+                fontsize=6,
+                xytext=(3, 2),
+                textcoords="offset points",
+                color="0.3",
+            )
             xs.append(m)
             ys.append(p)
         if xs:
@@ -78,10 +92,12 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
         ax.grid(color="0.93")
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], ls="", marker="o", mfc="none", color="tab:blue", label="raw"),
-               Line2D([], [], ls="", marker="o", color="tab:red", label="calibrated (leave-one-out)"),
-               Line2D([], [], color="0.75", lw=3, label="other measurements of the material"),
-               Line2D([], [], ls=":", color="0.6", label="good/poor threshold")]
+    handles = [
+        Line2D([], [], ls="", marker="o", mfc="none", color="tab:blue", label="raw"),
+        Line2D([], [], ls="", marker="o", color="tab:red", label="calibrated (leave-one-out)"),
+        Line2D([], [], color="0.75", lw=3, label="other measurements of the material"),
+        Line2D([], [], ls=":", color="0.6", label="good/poor threshold"),
+    ]
     axes[0][-1].legend(handles=handles, fontsize=7, loc="best", framealpha=0.85)
     fig.tight_layout()
     return fig
@@ -99,22 +115,33 @@ def _metric_rows(out: Any) -> list[dict[str, Any]]:
             h = m["raw_prior_held_out"]
             r["why_not"] = (r["why_not"] + " " if r["why_not"] else "") + (
                 f"prior on the {h['n']} materials outside its training split: MAE {fmt(h['mae'])}, "
-                f"Spearman {fmt(h['spearman'])}")
+                f"Spearman {fmt(h['spearman'])}"
+            )
     return rows
 
 
 def _material_rows(out: Any) -> list[dict[str, Any]]:
     mats: dict[str, dict[str, Any]] = {}
     for r in out.rows:
-        d = mats.setdefault(r["material"], {
-            "composition": r["composition"], "synthesis": r["synthesis"],
-            "sigma": 10 ** r["measured_log10_sigma_S_cm"], "censored": r["censored"],
-            "ea": r["measured_ea_eV"], "doi": r["doi"], "n_other": len(r["other_measurements"])})
+        d = mats.setdefault(
+            r["material"],
+            {
+                "composition": r["composition"],
+                "synthesis": r["synthesis"],
+                "sigma": 10 ** r["measured_log10_sigma_S_cm"],
+                "censored": r["censored"],
+                "ea": r["measured_ea_eV"],
+                "doi": r["doi"],
+                "n_other": len(r["other_measurements"]),
+            },
+        )
         lab = f"{r['tier']}/{r['model']}"
         for t, short in (("ea_eV", "Ea"), ("log10_sigma_S_cm", "logσ")):
             if r[f"pred_{t}"] is not None:
                 loo = r.get(f"loo_{t}")
-                d[f"{lab} {short}"] = f"{r[f'pred_{t}']:.3g}" + (f" → {loo:.3g}" if loo is not None else "")
+                d[f"{lab} {short}"] = f"{r[f'pred_{t}']:.3g}" + (
+                    f" → {loo:.3g}" if loo is not None else ""
+                )
         if r["computed"]:
             d[f"{lab} s"] = f"{r['wall_s']:.0f}"
     return list(mats.values())
@@ -129,71 +156,151 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     n_mat = len({r["material"] for r in out.rows}) or len(ref.primary())
     summary = (
         f"<p>Reference set: {len(ref.entries)} measurements of {len(ref.by_material())} materials "
-        f"(sha256 <code>{esc(out.reference_sha256[:16])}</code>…), {n_mat} with predictions. Tiers: "
+        f"(sha256 <code>{esc(out.reference_sha256[:16])}</code>…), {n_mat} with predictions. "
+        "Tiers: "
         f"{esc(', '.join(out.tiers))}; models: {esc(', '.join(out.models) or '–')}. Results store: "
-        f"<code>{esc(out.store)}</code> (a rerun computes nothing already done). Wall time of this run "
+        f"<code>{esc(out.store)}</code> (a rerun computes nothing already done). Wall time of this "
+        "run "
         f"{out.wall_s:.0f} s.</p>"
-        f"<p class='note'>Good conductor: σ(25 °C) ≥ 10<sup>{SIGMA_GOOD_LOG10_S_CM:g}</sup> S/cm for log σ, "
-        f"E<sub>a</sub> ≤ {EA_GOOD_EV:g} eV for E<sub>a</sub> (Bheemaguli, Xiao and Sai Gautam, Digital "
-        "Discovery 2026). Calibration: none, offset or linear map chosen by leave-one-material-out MAE; "
-        "each material's calibrated value comes from the map fitted without it. Barrier → σ: random-walk "
+        f"<p class='note'>Good conductor: σ(25 °C) ≥ 10<sup>{SIGMA_GOOD_LOG10_S_CM:g}</sup> S/cm "
+        "for log σ, "
+        f"E<sub>a</sub> ≤ {EA_GOOD_EV:g} eV for E<sub>a</sub> (Bheemaguli, Xiao and Sai Gautam, "
+        "Digital "
+        "Discovery 2026). Calibration: none, offset or linear map chosen by leave-one-material-out "
+        "MAE; "
+        "each material's calibrated value comes from the map fitted without it. Barrier → σ: "
+        "random-walk "
         "Nernst–Einstein with all Li as carriers, hop 3.0 Å, attempt frequency 10<sup>13</sup> Hz. "
         f"Settings: max {st.max_atoms} atoms per model, relax ≤ {st.relax_steps} steps to "
-        f"{st.fmax_eV_A:g} eV/Å, BVSE grid {st.bvse_resolution_A:g} Å.</p>")
+        f"{st.fmax_eV_A:g} eV/Å, BVSE grid {st.bvse_resolution_A:g} Å.</p>"
+    )
     if out.failed:
-        summary += "<p class='bad'>Failed tasks: " + "; ".join(esc(v) for v in out.failed.values()) + "</p>"
+        summary += (
+            "<p class='bad'>Failed tasks: "
+            + "; ".join(esc(v) for v in out.failed.values())
+            + "</p>"
+        )
     sections.append(("Summary", summary))
-    cols = [("tier", "tier", None), ("model", "model", None), ("target", "target", None), ("n", "n", None),
-            ("raw_mae", "MAE raw", _f(".3g")), ("loo_mae", "MAE LOO-cal.", _f(".3g")),
-            ("raw_rmse", "RMSE raw", _f(".3g")), ("loo_rmse", "RMSE LOO-cal.", _f(".3g")),
-            ("raw_spearman", "Spearman raw", _f(".2f")), ("loo_spearman", "Spearman LOO-cal.", _f(".2f")),
-            ("raw_accuracy", "accuracy raw", _f(".2f")), ("loo_accuracy", "accuracy LOO-cal.", _f(".2f")),
-            ("map", "chosen map", None), ("maps", "LOO MAE by map", None),
-            ("wall_s_per_material", "wall s/material", _f(".0f")), ("why_not", "notes", None)]
-    sections.append(("Parity table", table_html(_metric_rows(out), cols)
-                     + "<p class='muted'>n: materials with a prediction and an uncensored measurement "
-                       "(accuracy also counts upper limits below the threshold). A calibration needs at "
-                       "least 4 materials with a measured value of the target.</p>"))
+    cols = [
+        ("tier", "tier", None),
+        ("model", "model", None),
+        ("target", "target", None),
+        ("n", "n", None),
+        ("raw_mae", "MAE raw", _f(".3g")),
+        ("loo_mae", "MAE LOO-cal.", _f(".3g")),
+        ("raw_rmse", "RMSE raw", _f(".3g")),
+        ("loo_rmse", "RMSE LOO-cal.", _f(".3g")),
+        ("raw_spearman", "Spearman raw", _f(".2f")),
+        ("loo_spearman", "Spearman LOO-cal.", _f(".2f")),
+        ("raw_accuracy", "accuracy raw", _f(".2f")),
+        ("loo_accuracy", "accuracy LOO-cal.", _f(".2f")),
+        ("map", "chosen map", None),
+        ("maps", "LOO MAE by map", None),
+        ("wall_s_per_material", "wall s/material", _f(".0f")),
+        ("why_not", "notes", None),
+    ]
+    sections.append(
+        (
+            "Parity table",
+            table_html(_metric_rows(out), cols)
+            + "<p class='muted'>n: materials with a prediction and an uncensored measurement "
+            "(accuracy also counts upper limits below the threshold). A calibration needs at "
+            "least 4 materials with a measured value of the target.</p>",
+        )
+    )
     figs = []
     for tier, model in dict.fromkeys((r["tier"], r["model"]) for r in out.rows):
         try:
-            figs.append(figure_html(parity_figure(out.rows, tier, model),
-                                    f"{tier} ({model}): predicted vs measured", kind="parity"))
+            figs.append(
+                figure_html(
+                    parity_figure(out.rows, tier, model),
+                    f"{tier} ({model}): predicted vs measured",
+                    kind="parity",
+                )
+            )
         except ValueError as exc:
             figs.append(f"<p class='missing'>{esc(exc)}</p>")
     sections.append(("Parity figures", "<div class='figs'>" + "".join(figs) + "</div>"))
     mrows = _material_rows(out)
     keys = list(dict.fromkeys(k for r in mrows for k in r))
-    mcols = [("composition", "material", None), ("synthesis", "synthesis (primary row)", None),
-             ("sigma", "σ meas. (S/cm)", _f(".3g")), ("ea", "Ea meas. (eV)", _f(".3g")),
-             ("n_other", "other rows", None)]
-    mcols += [(k, k + (" (raw → LOO)" if not k.endswith(" s") else ""), None) for k in keys
-              if "/" in k]
+    mcols = [
+        ("composition", "material", None),
+        ("synthesis", "synthesis (primary row)", None),
+        ("sigma", "σ meas. (S/cm)", _f(".3g")),
+        ("ea", "Ea meas. (eV)", _f(".3g")),
+        ("n_other", "other rows", None),
+    ]
+    mcols += [
+        (k, k + (" (raw → LOO)" if not k.endswith(" s") else ""), None) for k in keys if "/" in k
+    ]
     mcols.append(("doi", "DOI", None))
     sections.append(("Per material", table_html(mrows, mcols)))
     if out.substitutions:
         srows = []
         for p in out.substitutions:
-            srows.append({"pair": f"{p['parent']} → {p['child']}", "sub": p["substitution"],
-                          "meas": p["measured_delta_log10_sigma"], "same": "yes" if p["same_paper"] else "no",
-                          "pred": "; ".join(f"{k}: {v:+.2f}" for k, v in p["predicted"].items()),
-                          "dois": f"{p['parent_doi']} / {p['child_doi']}"})
-        body = table_html(srows, [("pair", "pair", None), ("sub", "substitution", None),
-                                  ("meas", "Δlog σ measured", _f("+.2f")), ("pred", "Δlog σ predicted", None),
-                                  ("same", "same paper", None), ("dois", "DOIs", None)])
+            srows.append(
+                {
+                    "pair": f"{p['parent']} → {p['child']}",
+                    "sub": p["substitution"],
+                    "meas": p["measured_delta_log10_sigma"],
+                    "same": "yes" if p["same_paper"] else "no",
+                    "pred": "; ".join(f"{k}: {v:+.2f}" for k, v in p["predicted"].items()),
+                    "dois": f"{p['parent_doi']} / {p['child_doi']}",
+                }
+            )
+        body = table_html(
+            srows,
+            [
+                ("pair", "pair", None),
+                ("sub", "substitution", None),
+                ("meas", "Δlog σ measured", _f("+.2f")),
+                ("pred", "Δlog σ predicted", None),
+                ("same", "same paper", None),
+                ("dois", "DOIs", None),
+            ],
+        )
         stats = substitution_spearman(out.substitutions)
-        body += "<p>" + "; ".join(
-            f"{esc(k)}: n = {v['n']}, Spearman {fmt(v['spearman'], '.2f')}, sign agreement "
-            f"{fmt(v['sign_agreement'], '.2f')}" for k, v in stats.items()) + "</p>"
-        body += ("<p class='muted'>Spearman needs at least 3 pairs; pairs from different papers mix "
-                 "laboratories and synthesis routes.</p>")
+        body += (
+            "<p>"
+            + "; ".join(
+                f"{esc(k)}: n = {v['n']}, Spearman {fmt(v['spearman'], '.2f')}, sign agreement "
+                f"{fmt(v['sign_agreement'], '.2f')}"
+                for k, v in stats.items()
+            )
+            + "</p>"
+        )
+        body += (
+            "<p class='muted'>Spearman needs at least 3 pairs; pairs from different papers mix "
+            "laboratories and synthesis routes.</p>"
+        )
         sections.append(("Substitution pairs", body))
     refrows = [{**e.to_dict(), "ea": e.ea_eV} for e in ref.entries]
-    sections.append(("Reference set", table_html(refrows, [
-        ("id", "id", None), ("composition", "composition", None), ("polymorph", "phase", None),
-        ("synthesis", "synthesis", None), ("sigma_S_cm", "σ (S/cm)", _f(".3g")),
-        ("censored", "upper limit", None), ("sigma_kind", "bulk/total", None), ("ea", "Ea (eV)", _f(".3g")),
-        ("primary", "primary", None), ("doi", "DOI", None), ("source", "read in", None),
-        ("construction", "structure model", None), ("notes", "notes", None)])))
-    return write_report(path, "Validation against measured halide conductors", sections,
-                        subtitle="halidelab validate:")
+    sections.append(
+        (
+            "Reference set",
+            table_html(
+                refrows,
+                [
+                    ("id", "id", None),
+                    ("composition", "composition", None),
+                    ("polymorph", "phase", None),
+                    ("synthesis", "synthesis", None),
+                    ("sigma_S_cm", "σ (S/cm)", _f(".3g")),
+                    ("censored", "upper limit", None),
+                    ("sigma_kind", "bulk/total", None),
+                    ("ea", "Ea (eV)", _f(".3g")),
+                    ("primary", "primary", None),
+                    ("doi", "DOI", None),
+                    ("source", "read in", None),
+                    ("construction", "structure model", None),
+                    ("notes", "notes", None),
+                ],
+            ),
+        )
+    )
+    return write_report(
+        path,
+        "Validation against measured halide conductors",
+        sections,
+        subtitle="halidelab validate:",
+    )

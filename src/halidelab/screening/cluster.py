@@ -27,17 +27,29 @@ def local_cluster(n_workers: int, **kwargs: Any) -> Any:
 
     if n_workers < 1:
         raise HalidelabError(f"workers must be >= 1, got {n_workers}")
-    opts: dict[str, Any] = dict(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                dashboard_address=None, silence_logs=40)
+    opts: dict[str, Any] = dict(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=40,
+    )
     opts.update(kwargs)
     with dask.config.set(NANNY_ENVIRON_FIX):
         return LocalCluster(**opts)
 
 
-def jobqueue_cluster(kind: str, cores: int = 4, processes: int | None = None, memory: str = "8GB",
-                     walltime: str = "04:00:00", queue: str | None = None,
-                     account: str | None = None, python: str | None = None,
-                     job_extra: Sequence[str] = ()) -> Any:
+def jobqueue_cluster(
+    kind: str,
+    cores: int = 4,
+    processes: int | None = None,
+    memory: str = "8GB",
+    walltime: str = "04:00:00",
+    queue: str | None = None,
+    account: str | None = None,
+    python: str | None = None,
+    job_extra: Sequence[str] = (),
+) -> Any:
     """A dask-jobqueue cluster (not yet scaled: call ``.scale(jobs=N)`` to submit).
 
     Each job is one batch job running ``processes`` single-threaded Dask workers (default:
@@ -70,18 +82,26 @@ def jobqueue_cluster(kind: str, cores: int = 4, processes: int | None = None, me
 
     kind = kind.lower().strip()
     if kind not in ("slurm", "pbs"):
-        raise HalidelabError(f"unknown cluster kind {kind!r}: use slurm or pbs (or --scheduler ADDRESS)")
+        raise HalidelabError(
+            f"unknown cluster kind {kind!r}: use slurm or pbs (or --scheduler ADDRESS)"
+        )
     if cores < 1:
         raise HalidelabError(f"cores per job must be >= 1, got {cores}")
     try:
         import dask_jobqueue
     except ModuleNotFoundError:
-        raise HalidelabError("--cluster needs dask-jobqueue, which is not installed: "
-                             "pip install 'halidelab[cluster]'") from None
+        raise HalidelabError(
+            "--cluster needs dask-jobqueue, which is not installed: "
+            "pip install 'halidelab[cluster]'"
+        ) from None
     cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
     kwargs: dict[str, Any] = dict(
-        cores=cores, processes=processes or cores, memory=memory, walltime=walltime,
-        job_name="halidelab", python=python or sys.executable,
+        cores=cores,
+        processes=processes or cores,
+        memory=memory,
+        walltime=walltime,
+        job_name="halidelab",
+        python=python or sys.executable,
         scheduler_options={"dashboard_address": None},
     )
     if queue:

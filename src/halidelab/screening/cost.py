@@ -39,37 +39,83 @@ class TierCost:
 #: BVSE numbers are for 0.25 A; other resolutions scale as (0.25 / resolution)^3 on the
 #: grid part (:func:`bvse_cost_s`). Relax scales linearly with atoms (CHGNet on the CPU).
 TIER_COSTS: dict[str, TierCost] = {
-    "rules": TierCost(0.0002, 0.001, 0.005, per_worker_s=0.5,
-                      source="design + radius rules, measured median 0.2 ms"),
-    "prior": TierCost(0.012, 0.03, 0.2, per_worker_s=2.1,
-                      source="prior.predict, measured median 24 ms (+2.1 s model load per worker)"),
-    "models": TierCost(2.2, 3.6, 10.0, ref_atoms=130,
-                       source="build_models n_configs=1, 85-138 atoms, measured median 3.6 s"),
-    "relax": TierCost(15.0, 60.0, 300.0, ref_atoms=130, per_worker_s=5.0,
-                      source="CHGNet relax of a 130-atom cell: 15-19 s (52-62 steps from the "
-                             "Vegard model, 1 thread) to 1-2 min; 300 s measured under load 9 "
-                             "on 2 cores"),
-    "bvse": TierCost(4.8, 5.2, 15.0, ref_atoms=130,
-                     source="BVSE map + percolation at 0.25 A, ~130 atoms, measured median 5.2 s"),
+    "rules": TierCost(
+        0.0002,
+        0.001,
+        0.005,
+        per_worker_s=0.5,
+        source="design + radius rules, measured median 0.2 ms",
+    ),
+    "prior": TierCost(
+        0.012,
+        0.03,
+        0.2,
+        per_worker_s=2.1,
+        source="prior.predict, measured median 24 ms (+2.1 s model load per worker)",
+    ),
+    "models": TierCost(
+        2.2,
+        3.6,
+        10.0,
+        ref_atoms=130,
+        source="build_models n_configs=1, 85-138 atoms, measured median 3.6 s",
+    ),
+    "relax": TierCost(
+        15.0,
+        60.0,
+        300.0,
+        ref_atoms=130,
+        per_worker_s=5.0,
+        source="CHGNet relax of a 130-atom cell: 15-19 s (52-62 steps from the "
+        "Vegard model, 1 thread) to 1-2 min; 300 s measured under load 9 "
+        "on 2 cores",
+    ),
+    "bvse": TierCost(
+        4.8,
+        5.2,
+        15.0,
+        ref_atoms=130,
+        source="BVSE map + percolation at 0.25 A, ~130 atoms, measured median 5.2 s",
+    ),
     # per competing phase (2-36 atoms), once per chemical system and store
-    "stability-ref": TierCost(0.03, 1.0, 10.0, per_worker_s=5.0,
-                              source="CHGNet relax of one competing phase: measured 0.03-9.0 s "
-                                     "(median 0.5 s) for the 10 Li-Zr-Nb-Cl phases, 2-36 atoms; "
-                                     "once per chemical system, cached in the store"),
-    "stability": TierCost(0.02, 0.05, 0.5,
-                          source="convex hull from stored MLIP energies (no MLIP call), "
-                                 "measured 0.02-0.06 s"),
+    "stability-ref": TierCost(
+        0.03,
+        1.0,
+        10.0,
+        per_worker_s=5.0,
+        source="CHGNet relax of one competing phase: measured 0.03-9.0 s "
+        "(median 0.5 s) for the 10 Li-Zr-Nb-Cl phases, 2-36 atoms; "
+        "once per chemical system, cached in the store",
+    ),
+    "stability": TierCost(
+        0.02,
+        0.05,
+        0.5,
+        source="convex hull from stored MLIP energies (no MLIP call), measured 0.02-0.06 s",
+    ),
     # per NEB band (one hop or one Li-i-Li path); a study runs NEB_HOPS of them
-    "neb": TierCost(25.0, 40.0, 400.0, ref_atoms=132, per_worker_s=5.0,
-                    source="CHGNet CI-NEB per band, 1 thread, 132-atom Li1.8Zr0.8(Nb,Ta)0.2Cl6 "
-                           "models: measured 29-48 s (113 s for 3 bands, 129 s for 4); 296-392 s "
-                           "with 3 processes sharing the 2 cores; scaled with atoms"),
+    "neb": TierCost(
+        25.0,
+        40.0,
+        400.0,
+        ref_atoms=132,
+        per_worker_s=5.0,
+        source="CHGNet CI-NEB per band, 1 thread, 132-atom Li1.8Zr0.8(Nb,Ta)0.2Cl6 "
+        "models: measured 29-48 s (113 s for 3 bands, 129 s for 4); 296-392 s "
+        "with 3 processes sharing the 2 cores; scaled with atoms",
+    ),
     # per network: KMC at 4 temperatures x 8 runs x 200 hops per Li, runs extended until
     # diffusive; the first task of a worker also compiles the numba kernel (per_worker_s)
-    "kmc": TierCost(3.0, 10.0, 60.0, ref_atoms=132, per_worker_s=15.0,
-                    source="benchmarks/bench_kmc.py (load ~6 on the 2 cores): BVSE network + KMC at "
-                           "4 temperatures x 8 runs, 5.7 s for a 54-atom and 14 s for a 132-atom "
-                           "Li2ZrCl6-type model; the first task of a worker also compiles the kernel"),
+    "kmc": TierCost(
+        3.0,
+        10.0,
+        60.0,
+        ref_atoms=132,
+        per_worker_s=15.0,
+        source="benchmarks/bench_kmc.py (load ~6 on the 2 cores): BVSE network + KMC at "
+        "4 temperatures x 8 runs, 5.7 s for a 54-atom and 14 s for a 132-atom "
+        "Li2ZrCl6-type model; the first task of a worker also compiles the kernel",
+    ),
 }
 #: NEB bands per ``hops="distinct"`` study (low, typical, high): measured 3-4 on Li2ZrCl6-type
 #: models (x = 0.2 Nb: 3, Ta: 4; 1 vacancy hop class along c + 2-3 Li-i-Li paths in plane).
@@ -116,13 +162,19 @@ class CostEstimate(Record):
     low_s: float
     high_s: float
     provenance: Provenance = dataclasses.field(
-        default_factory=lambda: Provenance(method="screen cost estimate (measured per-tier costs)"))
+        default_factory=lambda: Provenance(method="screen cost estimate (measured per-tier costs)")
+    )
 
 
-def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
-                  n_survivors: int | None = None, n_atoms: int | None = None,
-                  n_references: int | None = None,
-                  neb_hops: tuple[int, int, int] | None = None) -> CostEstimate:
+def estimate_cost(
+    n_candidates: int,
+    settings: ScreenSettings,
+    workers: int = 1,
+    n_survivors: int | None = None,
+    n_atoms: int | None = None,
+    n_references: int | None = None,
+    neb_hops: tuple[int, int, int] | None = None,
+) -> CostEstimate:
     """Wall-time estimate of a screen from :data:`TIER_COSTS`.
 
     Parameters
@@ -165,9 +217,17 @@ def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
     def add(tier: str, n: int, per: dict[str, float], source: str, cost: TierCost) -> None:
         active = min(workers, max(n, 1))
         tot = {w: (n * per[w] / active + (cost.per_worker_s if n else 0.0)) for w in per}
-        rows.append({"tier": tier, "tasks": n, "per_task_s": per["typical_s"],
-                     "low_s": tot["low_s"], "high_s": tot["high_s"], "total_s": tot["typical_s"],
-                     "source": source})
+        rows.append(
+            {
+                "tier": tier,
+                "tasks": n,
+                "per_task_s": per["typical_s"],
+                "low_s": tot["low_s"],
+                "high_s": tot["high_s"],
+                "total_s": tot["typical_s"],
+                "source": source,
+            }
+        )
 
     keys = ("low_s", "typical_s", "high_s")
     for tier in tiers:
@@ -185,18 +245,32 @@ def estimate_cost(n_candidates: int, settings: ScreenSettings, workers: int = 1,
         elif tier == "neb":
             n = min(settings.neb_top, n_doped)
             per = {w: getattr(c, w) * scale * h for w, h in zip(keys, hops, strict=True)}
-            source = (f"top {n} of {n_doped} candidates (--neb-top {settings.neb_top}) x "
-                      f"{hops[1]} bands ({hops[0]}-{hops[2]}) x {c.typical_s * scale:.0f} s per band; {c.source}")
+            source = (
+                f"top {n} of {n_doped} candidates (--neb-top {settings.neb_top}) x "
+                f"{hops[1]} bands ({hops[0]}-{hops[2]}) x {c.typical_s * scale:.0f} s per band; "
+                f"{c.source}"
+            )
         else:
             per = {w: getattr(c, w) * scale for w in keys}
         if tier == "stability":
             r = TIER_COSTS["stability-ref"]
-            add("stability-ref", n_refs, {w: getattr(r, w) for w in keys},
-                f"{n_refs} competing phases still to relax; {r.source}", r)
+            add(
+                "stability-ref",
+                n_refs,
+                {w: getattr(r, w) for w in keys},
+                f"{n_refs} competing phases still to relax; {r.source}",
+                r,
+            )
         add(tier, n, per, source, c)
-    return CostEstimate(rows=tuple(rows), n_candidates=n_candidates, n_survivors=n_survivors,
-                        workers=workers, total_s=sum(r["total_s"] for r in rows),
-                        low_s=sum(r["low_s"] for r in rows), high_s=sum(r["high_s"] for r in rows))
+    return CostEstimate(
+        rows=tuple(rows),
+        n_candidates=n_candidates,
+        n_survivors=n_survivors,
+        workers=workers,
+        total_s=sum(r["total_s"] for r in rows),
+        low_s=sum(r["low_s"] for r in rows),
+        high_s=sum(r["high_s"] for r in rows),
+    )
 
 
 def format_duration(seconds: float) -> str:

@@ -47,8 +47,9 @@ class Candidate(Record):
         return [sub]
 
 
-def candidate_grid(parent: str, dopants: Sequence[str], xs: Sequence[float],
-                   sites: Sequence[str]) -> list[Candidate]:
+def candidate_grid(
+    parent: str, dopants: Sequence[str], xs: Sequence[float], sites: Sequence[str]
+) -> list[Candidate]:
     """The full grid parent x dopant x content x site (duplicates removed, order kept).
 
     Parameters
@@ -97,15 +98,16 @@ def _parse_dopant(text: str) -> tuple[str, int | None]:
 
     m = re.fullmatch(r"\s*([A-Z][a-z]?)\s*(?:([+-]?)(\d)([+-]?))?\s*", text)
     if not m or (m.group(3) and not (bool(m.group(2)) ^ bool(m.group(4)))):
-        raise CompositionError(f"cannot read dopant {text!r}: write an element, optionally with "
-                               "its valence, e.g. Nb, Mo6+ or O2-")
+        raise CompositionError(
+            f"cannot read dopant {text!r}: write an element, optionally with "
+            "its valence, e.g. Nb, Mo6+ or O2-"
+        )
     el, s1, n, s2 = m.groups()
     el = check_element(el)
     if n is None:
         return el, None
     sign = s1 or s2
     return el, int(n) * (-1 if sign == "-" else 1)
-
 
 
 def parse_x_spec(spec: str) -> list[float]:

@@ -65,10 +65,15 @@ class TaskInputs:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(inputs) - names)
         if unknown:
-            raise TaskInputError(f"task kind {cls.kind!r} has no input {', '.join(map(repr, unknown))}; "
-                                 f"known: {', '.join(sorted(names))}")
-        required = sorted(f.name for f in dataclasses.fields(cls)
-                          if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            raise TaskInputError(
+                f"task kind {cls.kind!r} has no input {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(names))}"
+            )
+        required = sorted(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
         missing = [n for n in required if n not in inputs]
         if missing:
             raise TaskInputError(f"task kind {cls.kind!r} needs {', '.join(map(repr, missing))}")
@@ -84,7 +89,9 @@ class _OneOrMany(TaskInputs):
 
     def __post_init__(self) -> None:
         if (self.structure is None) == (self.structures is None):
-            raise TaskInputError(f"task kind {self.kind!r} takes exactly one of 'structure' and 'structures'")
+            raise TaskInputError(
+                f"task kind {self.kind!r} takes exactly one of 'structure' and 'structures'"
+            )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -232,6 +239,16 @@ class KMCInputs(TaskInputs):
 
 #: Kind -> its inputs dataclass.
 TASK_INPUTS: dict[str, type[TaskInputs]] = {
-    cls.kind: cls for cls in (DesignInputs, ModelsInputs, RelaxInputs, BVSEInputs, XRDInputs, PriorInputs,
-                              NEBInputs, MDInputs, KMCInputs)
+    cls.kind: cls
+    for cls in (
+        DesignInputs,
+        ModelsInputs,
+        RelaxInputs,
+        BVSEInputs,
+        XRDInputs,
+        PriorInputs,
+        NEBInputs,
+        MDInputs,
+        KMCInputs,
+    )
 }

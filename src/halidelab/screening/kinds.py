@@ -92,8 +92,9 @@ def relax_task(inputs: dict[str, Any]) -> dict[str, Any]:
     with warnings.catch_warnings():
         # chgnet warns on every call about a tensor-to-scalar conversion; not ours to fix
         warnings.simplefilter("ignore", UserWarning)
-        results = relax_structures(structures, inp.potential(), fmax=inp.fmax, steps=inp.steps,
-                                   relax_cell=inp.relax_cell)
+        results = relax_structures(
+            structures, inp.potential(), fmax=inp.fmax, steps=inp.steps, relax_cell=inp.relax_cell
+        )
     if many:
         return {"results": [r.to_dict() for r in results]}
     return results[0].to_dict()
@@ -107,7 +108,9 @@ def bvse_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.transport.bvse import bvse
 
     inp = BVSEInputs.parse(inputs)
-    res, _ = bvse(Structure.from_dict(inp.structure), resolution_A=inp.resolution_A, e_max_eV=inp.e_max_eV)
+    res, _ = bvse(
+        Structure.from_dict(inp.structure), resolution_A=inp.resolution_A, e_max_eV=inp.e_max_eV
+    )
     return res.to_dict()
 
 
@@ -128,8 +131,11 @@ def xrd_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.structures.xrd import simulate_pattern
 
     inp = XRDInputs.parse(inputs)
-    pat = simulate_pattern(Structure.from_dict(inp.structure), wavelength=inp.wavelength,
-                           two_theta_range_deg=tuple(inp.two_theta_range_deg))
+    pat = simulate_pattern(
+        Structure.from_dict(inp.structure),
+        wavelength=inp.wavelength,
+        two_theta_range_deg=tuple(inp.two_theta_range_deg),
+    )
     return pat.to_dict()
 
 
@@ -142,9 +148,16 @@ def neb_task(inputs: dict[str, Any]) -> dict[str, Any]:
     structures, many = _structures(inp)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        studies = neb_studies(structures, hops=inp.hops, model=inp.potential(), n_images=inp.n_images,
-                              fmax=inp.fmax, steps=inp.steps, endpoint_steps=inp.endpoint_steps,
-                              interstitials=inp.interstitials)
+        studies = neb_studies(
+            structures,
+            hops=inp.hops,
+            model=inp.potential(),
+            n_images=inp.n_images,
+            fmax=inp.fmax,
+            steps=inp.steps,
+            endpoint_steps=inp.endpoint_steps,
+            interstitials=inp.interstitials,
+        )
     out = []
     for study in studies:
         d = study.to_dict()
@@ -164,10 +177,18 @@ def md_task(inputs: dict[str, Any]) -> dict[str, Any]:
     inp = MDInputs.parse(inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        md = run_md(Structure.from_dict(inp.structure), temperature_K=inp.temperature_K, steps=inp.steps,
-                    trajectory=inp.trajectory, timestep_fs=inp.timestep_fs, model=inp.potential(),
-                    seed=inp.seed)
-        diff = analyse_trajectory(inp.trajectory, skip_ps=inp.skip_ps, temperature_K=inp.temperature_K)
+        md = run_md(
+            Structure.from_dict(inp.structure),
+            temperature_K=inp.temperature_K,
+            steps=inp.steps,
+            trajectory=inp.trajectory,
+            timestep_fs=inp.timestep_fs,
+            model=inp.potential(),
+            seed=inp.seed,
+        )
+        diff = analyse_trajectory(
+            inp.trajectory, skip_ps=inp.skip_ps, temperature_K=inp.temperature_K
+        )
     return {"md": md.to_dict(), "diffusion": diff.to_dict()}
 
 
@@ -204,30 +225,58 @@ def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.stability.hull import hull_from_energies
     from halidelab.stability.references import ReferenceEnergy
 
-    refs = [ReferenceEnergy(
-        name=r["name"], formula=r["formula"], energy_per_atom_eV=r["energy_per_atom_eV"],
-        volume_per_atom_A3=r["volume_per_atom_A3"], n_atoms=r["n_atoms"], converged=r["converged"],
-        approximate=r["approximate"], measured_volume_A3_per_fu=r["measured_volume_A3_per_fu"],
-        volume_A3_per_fu=r["volume_A3_per_fu"], source=r["source"], structure=r["structure"],
-        cached=True, provenance=Provenance(method="stability-reference-relax", model=r.get("model"),
-                                           model_version=r.get("model_version"),
-                                           parameters=r.get("parameters", {})))
-        for r in inputs["references"]]
+    refs = [
+        ReferenceEnergy(
+            name=r["name"],
+            formula=r["formula"],
+            energy_per_atom_eV=r["energy_per_atom_eV"],
+            volume_per_atom_A3=r["volume_per_atom_A3"],
+            n_atoms=r["n_atoms"],
+            converged=r["converged"],
+            approximate=r["approximate"],
+            measured_volume_A3_per_fu=r["measured_volume_A3_per_fu"],
+            volume_A3_per_fu=r["volume_A3_per_fu"],
+            source=r["source"],
+            structure=r["structure"],
+            cached=True,
+            provenance=Provenance(
+                method="stability-reference-relax",
+                model=r.get("model"),
+                model_version=r.get("model_version"),
+                parameters=r.get("parameters", {}),
+            ),
+        )
+        for r in inputs["references"]
+    ]
     confs = inputs["configurations"]
     if not confs or not refs:
-        raise StructureError("a hull needs at least one relaxed configuration and the competing phases")
+        raise StructureError(
+            "a hull needs at least one relaxed configuration and the competing phases"
+        )
     models = {c.get("model") for c in confs} | {r.provenance.model for r in refs}
     if len(models - {None}) > 1:
-        raise StructureError(f"energies from different MLIPs ({', '.join(sorted(models - {None}))}) "
-                             "cannot share one hull")
+        raise StructureError(
+            f"energies from different MLIPs ({', '.join(sorted(models - {None}))}) "
+            "cannot share one hull"
+        )
     structures = [Structure.from_dict(c["structure"]) for c in confs]
     return hull_from_energies(
         inputs.get("formula") or structures[0].composition.reduced_formula,
-        [st.composition for st in structures], [float(c["energy_per_atom_eV"]) for c in confs],
-        [st.volume / len(st) for st in structures], [bool(c["converged"]) for c in confs], refs,
-        Provenance(method="mlip-convex-hull (screen: relaxed energies)", model=next(iter(models - {None}), None),
-                   model_version=refs[0].provenance.model_version,
-                   parameters={"n_configs": len(confs), "relax": True, "references": [r.name for r in refs]}),
+        [st.composition for st in structures],
+        [float(c["energy_per_atom_eV"]) for c in confs],
+        [st.volume / len(st) for st in structures],
+        [bool(c["converged"]) for c in confs],
+        refs,
+        Provenance(
+            method="mlip-convex-hull (screen: relaxed energies)",
+            model=next(iter(models - {None}), None),
+            model_version=refs[0].provenance.model_version,
+            parameters={
+                "n_configs": len(confs),
+                "relax": True,
+                "references": [r.name for r in refs],
+            },
+        ),
         indices=[int(c["index"]) for c in confs],
     ).to_dict()
 
@@ -247,6 +296,12 @@ def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
         net = network_from_neb_study(inp.study, structure, level=inp.level)
     else:
         net = network_from_bvse(structure)
-    res = run_kmc(net, inp.temperatures_K, n_runs=inp.n_runs, hops_per_carrier=inp.hops_per_carrier,
-                  seed=inp.seed, superbasin_ratio=inp.superbasin_ratio)
+    res = run_kmc(
+        net,
+        inp.temperatures_K,
+        n_runs=inp.n_runs,
+        hops_per_carrier=inp.hops_per_carrier,
+        seed=inp.seed,
+        superbasin_ratio=inp.superbasin_ratio,
+    )
     return {"network": net.to_dict(), "kmc": res.to_dict()}

@@ -7,8 +7,9 @@ A screen asks "which dopant, how much?" for one parent:
    site occupancy (:func:`halidelab.composition.design_composition` refuses impossible
    compositions; only these are pruned by default), the dopant-host ionic-radius mismatch
    (reported and, beyond the range of measured substitutions, penalised in the ranking;
-   pruned only when ``max_mismatch_percent`` is given), and a structure-change flag when the radius ratio t of the
-   doped composition predicts another anion packing or structure family than the parent's
+   pruned only when ``max_mismatch_percent`` is given), and a structure-change flag when
+   the radius ratio t of the doped composition predicts another anion packing or structure
+   family than the parent's
    (kept and penalised in the ranking by default; pruned with
    ``prune_structure_change=True``).
 3. Expensive tiers for the survivors only, in stages whose inputs are the previous stage's
@@ -77,9 +78,12 @@ from halidelab.screening.tasks import Task, task_function
 
 
 # -- the rules tier --------------------------------------------------------------------------
-def rules_verdict(parent: str, substitutions: list[dict[str, Any]],
-                  max_mismatch_percent: float | None = DEFAULT_MAX_MISMATCH_PERCENT,
-                  prune_structure_change: bool = False) -> dict[str, Any]:
+def rules_verdict(
+    parent: str,
+    substitutions: list[dict[str, Any]],
+    max_mismatch_percent: float | None = DEFAULT_MAX_MISMATCH_PERCENT,
+    prune_structure_change: bool = False,
+) -> dict[str, Any]:
     """Rules-tier verdict of one candidate (never raises for a chemically impossible one).
 
     Returns
@@ -97,42 +101,63 @@ def rules_verdict(parent: str, substitutions: list[dict[str, Any]],
     base = design_composition(parent)
     base_fit = assess(base)
     out: dict[str, Any] = {
-        "parent": base.formula, "substitutions": substitutions,
+        "parent": base.formula,
+        "substitutions": substitutions,
         "parent_t": base_fit.t,
         "parent_packing": f"{base_fit.packing.packing} {base_fit.packing.family}",
-        "thresholds": {"max_mismatch_percent": max_mismatch_percent,
-                       "prune_structure_change": prune_structure_change},
+        "thresholds": {
+            "max_mismatch_percent": max_mismatch_percent,
+            "prune_structure_change": prune_structure_change,
+        },
     }
     try:
         comp = design_composition(parent, [Substitution(**s) for s in substitutions])
     except CompositionError as exc:
-        out.update(status="pruned", reasons=[f"impossible composition: {exc}"], formula=None,
-                   structure_change=False, max_mismatch_percent=None, warnings=[])
+        out.update(
+            status="pruned",
+            reasons=[f"impossible composition: {exc}"],
+            formula=None,
+            structure_change=False,
+            max_mismatch_percent=None,
+            warnings=[],
+        )
         return out
     fit = assess(comp)
     mism = max((abs(f.mismatch_percent) for f in fit.dopants), default=0.0)
-    change = (fit.packing.packing != base_fit.packing.packing
-              or fit.packing.family != base_fit.packing.family)
+    change = (
+        fit.packing.packing != base_fit.packing.packing
+        or fit.packing.family != base_fit.packing.family
+    )
     reasons = []
     if max_mismatch_percent is not None and mism > max_mismatch_percent:
         worst = max(fit.dopants, key=lambda f: abs(f.mismatch_percent))
-        reasons.append(f"radius mismatch {worst.dopant} vs {worst.host} "
-                       f"{worst.mismatch_percent:+.1f}% exceeds {max_mismatch_percent:g}%")
+        reasons.append(
+            f"radius mismatch {worst.dopant} vs {worst.host} "
+            f"{worst.mismatch_percent:+.1f}% exceeds {max_mismatch_percent:g}%"
+        )
     warnings = list(fit.warnings)
     if change:
-        msg = (f"structure change predicted: t {base_fit.t:.3f} -> {fit.t:.3f} "
-               f"({base_fit.packing.packing} {base_fit.packing.family} -> "
-               f"{fit.packing.packing} {fit.packing.family})")
+        msg = (
+            f"structure change predicted: t {base_fit.t:.3f} -> {fit.t:.3f} "
+            f"({base_fit.packing.packing} {base_fit.packing.family} -> "
+            f"{fit.packing.packing} {fit.packing.family})"
+        )
         warnings.append(msg)
         if prune_structure_change:
             reasons.append(msg)
     out.update(
-        status="pruned" if reasons else "pass", reasons=reasons, formula=comp.formula,
-        t=fit.t, packing=f"{fit.packing.packing} {fit.packing.family}",
-        max_mismatch_percent=mism, structure_change=change, warnings=warnings,
+        status="pruned" if reasons else "pass",
+        reasons=reasons,
+        formula=comp.formula,
+        t=fit.t,
+        packing=f"{fit.packing.packing} {fit.packing.family}",
+        max_mismatch_percent=mism,
+        structure_change=change,
+        warnings=warnings,
         li_vacancies_per_fu=comp.li_vacancies_per_fu,
         li_interstitials_per_fu=comp.li_interstitials_per_fu,
-        composition=comp.to_dict(), fit=fit.to_dict(),
+        composition=comp.to_dict(),
+        fit=fit.to_dict(),
     )
     return out
 
@@ -140,43 +165,82 @@ def rules_verdict(parent: str, substitutions: list[dict[str, Any]],
 @task_function("rules")
 def rules_task(inputs: dict[str, Any]) -> dict[str, Any]:
     """Task kind ``rules``: :func:`rules_verdict` of one candidate."""
-    return rules_verdict(inputs["parent"], inputs.get("substitutions", []),
-                         inputs.get("max_mismatch_percent", DEFAULT_MAX_MISMATCH_PERCENT),
-                         inputs.get("prune_structure_change", False))
+    return rules_verdict(
+        inputs["parent"],
+        inputs.get("substitutions", []),
+        inputs.get("max_mismatch_percent", DEFAULT_MAX_MISMATCH_PERCENT),
+        inputs.get("prune_structure_change", False),
+    )
 
 
 # -- plans -----------------------------------------------------------------------------------
+
 
 def rules_tasks(candidates: Sequence[Candidate], settings: ScreenSettings) -> list[Task]:
     """One ``rules`` task per candidate (plus the parent when ``include_parent``)."""
     cands = list(candidates)
     if settings.include_parent and cands:
         cands.insert(0, Candidate(cands[0].parent, "-", "-", 0.0))
-    return [Task("rules", c.label if c.x > 0 else f"{c.parent} parent",
-                 {"parent": c.parent, "substitutions": c.substitutions,
-                  "max_mismatch_percent": settings.max_mismatch_percent,
-                  "prune_structure_change": settings.prune_structure_change})
-            for c in cands]
+    return [
+        Task(
+            "rules",
+            c.label if c.x > 0 else f"{c.parent} parent",
+            {
+                "parent": c.parent,
+                "substitutions": c.substitutions,
+                "max_mismatch_percent": settings.max_mismatch_percent,
+                "prune_structure_change": settings.prune_structure_change,
+            },
+        )
+        for c in cands
+    ]
 
 
-def model_task(parent: str, substitutions: list[dict[str, Any]], label: str,
-               settings: ScreenSettings) -> Task:
+def model_task(
+    parent: str, substitutions: list[dict[str, Any]], label: str, settings: ScreenSettings
+) -> Task:
     """The ``models`` task of one surviving composition."""
-    return Task.of(ModelsInputs(parent=parent, substitutions=substitutions, supercell="auto", max_atoms=settings.max_atoms,
-                        n_configs=settings.n_configs, seed=settings.seed), label)
+    return Task.of(
+        ModelsInputs(
+            parent=parent,
+            substitutions=substitutions,
+            supercell="auto",
+            max_atoms=settings.max_atoms,
+            n_configs=settings.n_configs,
+            seed=settings.seed,
+        ),
+        label,
+    )
 
 
 def relax_task_for(structure: dict[str, Any], label: str, settings: ScreenSettings) -> Task:
     """The ``relax`` task of one ordering (inputs as ``halidelab reproduce`` writes them)."""
-    return Task.of(RelaxInputs(structure=structure, model=settings.model, fmax=settings.fmax_eV_A,
-                       steps=settings.relax_steps), label)
+    return Task.of(
+        RelaxInputs(
+            structure=structure,
+            model=settings.model,
+            fmax=settings.fmax_eV_A,
+            steps=settings.relax_steps,
+        ),
+        label,
+    )
 
 
 def neb_task_for(structure: dict[str, Any], label: str, settings: ScreenSettings) -> Task:
     """The ``neb`` task of one relaxed model: the kind and inputs ``halidelab reproduce``
     uses, so a reproduction and a screen share NEB results in one store."""
-    return Task.of(NEBInputs(structure=structure, model=settings.model, hops="distinct", n_images=settings.neb_images,
-                     fmax=settings.fmax_eV_A, steps=settings.neb_steps, endpoint_steps=settings.neb_steps), label)
+    return Task.of(
+        NEBInputs(
+            structure=structure,
+            model=settings.model,
+            hops="distinct",
+            n_images=settings.neb_images,
+            fmax=settings.fmax_eV_A,
+            steps=settings.neb_steps,
+            endpoint_steps=settings.neb_steps,
+        ),
+        label,
+    )
 
 
 # -- running a screen ------------------------------------------------------------------------
@@ -215,8 +279,15 @@ class ScreenOutput:
     neb_selected: list[str] = dataclasses.field(default_factory=list)
 
 
-def run_stage(tasks: Sequence[Task], store: Any, client: Any | None = None, progress: bool = True,
-              title: str = "tasks", poll_s: float = 1.0, wait_s: float = 24 * 3600.0) -> Any:
+def run_stage(
+    tasks: Sequence[Task],
+    store: Any,
+    client: Any | None = None,
+    progress: bool = True,
+    title: str = "tasks",
+    poll_s: float = 1.0,
+    wait_s: float = 24 * 3600.0,
+) -> Any:
     """Run one stage and wait for tasks another live run on the store is computing.
 
     Returns the summary of the first pass, with ``computed``/``skipped``/``failed`` of the
@@ -229,11 +300,14 @@ def run_stage(tasks: Sequence[Task], store: Any, client: Any | None = None, prog
     busy = set(summary.busy)
     while busy:
         if time.monotonic() - t0 > wait_s:
-            raise HalidelabError(f"{len(busy)} task(s) held by another run for over {wait_s:.0f} s; "
-                                 "rerun when that run has finished")
+            raise HalidelabError(
+                f"{len(busy)} task(s) held by another run for over {wait_s:.0f} s; "
+                "rerun when that run has finished"
+            )
         time.sleep(poll_s)
-        again = run_tasks([t for t in tasks if t.key in busy], store, client=client,
-                          progress=False, title=title)
+        again = run_tasks(
+            [t for t in tasks if t.key in busy], store, client=client, progress=False, title=title
+        )
         summary.computed += again.computed
         summary.skipped += again.skipped
         summary.failed.update(again.failed)
@@ -242,9 +316,15 @@ def run_stage(tasks: Sequence[Task], store: Any, client: Any | None = None, prog
     return summary
 
 
-def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSettings,
-               client: Any | None = None, progress: bool = True, workers: int = 1,
-               confirm: Any | None = None) -> ScreenOutput:
+def run_screen(
+    candidates: Sequence[Candidate],
+    store: Any,
+    settings: ScreenSettings,
+    client: Any | None = None,
+    progress: bool = True,
+    workers: int = 1,
+    confirm: Any | None = None,
+) -> ScreenOutput:
     """Run a screen: rules on the grid, then the expensive tiers on the survivors.
 
     Stages (each waits for the previous one): rules; prior and models; relax of every
@@ -275,16 +355,31 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
 
     def stage(tasks: list[Task], title: str, local: bool = False) -> None:
         if tasks:
-            s = run_stage(tasks, store, client=None if local else client, progress=progress,
-                          title=title)
+            s = run_stage(
+                tasks, store, client=None if local else client, progress=progress, title=title
+            )
             failed.update(s.failed)
             counts["computed"] += len(s.computed)
             counts["skipped"] += len(s.skipped)
 
-    def output(est: CostEstimate, n_real: int, pruned: list[dict[str, Any]],
-               neb_selected: list[str] | None = None) -> ScreenOutput:
-        return ScreenOutput(len(candidates), n_real, pruned, est, failed, counts["computed"],
-                            counts["skipped"], time.perf_counter() - t0, notes, neb_selected or [])
+    def output(
+        est: CostEstimate,
+        n_real: int,
+        pruned: list[dict[str, Any]],
+        neb_selected: list[str] | None = None,
+    ) -> ScreenOutput:
+        return ScreenOutput(
+            len(candidates),
+            n_real,
+            pruned,
+            est,
+            failed,
+            counts["computed"],
+            counts["skipped"],
+            time.perf_counter() - t0,
+            notes,
+            neb_selected or [],
+        )
 
     r_tasks = rules_tasks(candidates, settings)
     # rules are milliseconds: run here, not on the cluster (shipping them costs more)
@@ -305,14 +400,25 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
     if "stability" in tiers:
         systems = reference_plan([r["formula"] for _, r in survivors], settings)
         n_refs = sum(1 for t in _unique_reference_tasks(systems) if store.status(t.key) != "done")
-    est = estimate_cost(len(candidates), settings, workers=workers, n_survivors=n_real,
-                        n_references=n_refs)
+    est = estimate_cost(
+        len(candidates), settings, workers=workers, n_survivors=n_real, n_references=n_refs
+    )
     if confirm is not None and not confirm(est):
         return output(est, n_real, pruned)
 
-    prior_t = [Task.of(PriorInputs.of(r["formula"]), r["formula"]) for _, r in survivors] if "prior" in tiers else []
-    model_t = {t.key: model_task(t.inputs["parent"], t.inputs["substitutions"], t.label, settings)
-               for t, _ in survivors} if "models" in tiers else {}
+    prior_t = (
+        [Task.of(PriorInputs.of(r["formula"]), r["formula"]) for _, r in survivors]
+        if "prior" in tiers
+        else []
+    )
+    model_t = (
+        {
+            t.key: model_task(t.inputs["parent"], t.inputs["substitutions"], t.label, settings)
+            for t, _ in survivors
+        }
+        if "models" in tiers
+        else {}
+    )
     stage([*prior_t, *model_t.values()], "prior, models")
 
     # every ordering of every model: (rules key, configuration index) -> structure
@@ -323,9 +429,15 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
         if m and m.get("configurations"):
             modelled[k] = m
             for c in m["configurations"]:
-                structures[(k, int(c["index"]))] = (f"{mt.label} c{int(c['index'])}", c["structure"])
-    relax_t = {ki: relax_task_for(s, lab, settings)
-               for ki, (lab, s) in structures.items()} if "relax" in tiers else {}
+                structures[(k, int(c["index"]))] = (
+                    f"{mt.label} c{int(c['index'])}",
+                    c["structure"],
+                )
+    relax_t = (
+        {ki: relax_task_for(s, lab, settings) for ki, (lab, s) in structures.items()}
+        if "relax" in tiers
+        else {}
+    )
     stage(list(relax_t.values()), f"relax ({settings.model})")
     relaxed = {ki: store.result(t.key) for ki, t in relax_t.items()}
 
@@ -334,7 +446,12 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
         for ki, (lab, s) in structures.items():
             rel = relaxed.get(ki)
             src = rel["structure"] if rel else s
-            bvse_t.append(Task.of(BVSEInputs(structure=src, resolution_A=settings.bvse_resolution_A), f"{lab}{' relaxed' if rel else ''}"))
+            bvse_t.append(
+                Task.of(
+                    BVSEInputs(structure=src, resolution_A=settings.bvse_resolution_A),
+                    f"{lab}{' relaxed' if rel else ''}",
+                )
+            )
     stage(bvse_t, "bvse")
 
     if "stability" in tiers:
@@ -343,9 +460,14 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
         for t, r in survivors:
             if t.key not in modelled:
                 continue
-            task, why = hull_task_for(t.label, r["formula"], modelled[t.key],
-                                      {i: rel for (k, i), rel in relaxed.items() if k == t.key},
-                                      systems.get(_system(r["formula"]), "not planned"), store)
+            task, why = hull_task_for(
+                t.label,
+                r["formula"],
+                modelled[t.key],
+                {i: rel for (k, i), rel in relaxed.items() if k == t.key},
+                systems.get(_system(r["formula"]), "not planned"),
+                store,
+            )
             if task is None:
                 notes.append(f"stability: {t.label}: {why}")
             else:
@@ -364,23 +486,39 @@ def run_screen(candidates: Sequence[Candidate], store: Any, settings: ScreenSett
     return output(est, n_real, pruned, neb_selected)
 
 
-def kmc_tasks_for(structures: dict[tuple[str, int], tuple[str, dict[str, Any]]],
-                  relaxed: dict[tuple[str, int], dict[str, Any] | None], neb_tasks: Sequence[Task],
-                  store: Any, settings: ScreenSettings) -> list[Task]:
+def kmc_tasks_for(
+    structures: dict[tuple[str, int], tuple[str, dict[str, Any]]],
+    relaxed: dict[tuple[str, int], dict[str, Any] | None],
+    neb_tasks: Sequence[Task],
+    store: Any,
+    settings: ScreenSettings,
+) -> list[Task]:
     """``kmc`` tasks: one per relaxed ordering on its BVSE network, one per finished NEB
     study on its NEB network (inputs as ``halidelab reproduce`` writes them)."""
-    common = {"temperatures_K": [float(t) for t in settings.kmc_temperatures_K], "n_runs": settings.kmc_runs,
-              "hops_per_carrier": float(settings.kmc_hops), "seed": settings.seed}
+    common = {
+        "temperatures_K": [float(t) for t in settings.kmc_temperatures_K],
+        "n_runs": settings.kmc_runs,
+        "hops_per_carrier": float(settings.kmc_hops),
+        "seed": settings.seed,
+    }
     out = []
     for ki, (lab, _) in structures.items():
         rel = relaxed.get(ki)
         if rel:
-            out.append(Task.of(KMCInputs(structure=rel["structure"], source="bvse", **common), f"{lab} bvse"))
+            out.append(
+                Task.of(
+                    KMCInputs(structure=rel["structure"], source="bvse", **common), f"{lab} bvse"
+                )
+            )
     for t in neb_tasks:
         study = store.result(t.key)
         if study and study.get("results"):
-            out.append(Task.of(KMCInputs(structure=t.inputs["structure"], source="neb", study=study,
-                                 **common), f"{t.label} neb"))
+            out.append(
+                Task.of(
+                    KMCInputs(structure=t.inputs["structure"], source="neb", study=study, **common),
+                    f"{t.label} neb",
+                )
+            )
     return out
 
 
@@ -417,8 +555,13 @@ def reference_tasks(elements: Iterable[str], settings: ScreenSettings) -> list[t
     for spec in references_for(elements):
         if spec.name not in _BUILT:
             _BUILT[spec.name] = spec.builder()
-        inputs = relax_inputs(_BUILT[spec.name], settings.model, settings.fmax_eV_A,
-                              settings.reference_steps, spec.relax_cell)
+        inputs = relax_inputs(
+            _BUILT[spec.name],
+            settings.model,
+            settings.fmax_eV_A,
+            settings.reference_steps,
+            spec.relax_cell,
+        )
         out.append((spec, Task(REFERENCE_KIND, spec.name, inputs)))
     return out
 
@@ -436,8 +579,9 @@ def grid_systems(candidates: Sequence[Candidate]) -> list[frozenset[str]]:
     return list(dict.fromkeys(out))
 
 
-def reference_plan(systems: Iterable[str | frozenset[str] | None], settings: ScreenSettings
-                   ) -> dict[frozenset[str], list[tuple[Any, Task]] | str]:
+def reference_plan(
+    systems: Iterable[str | frozenset[str] | None], settings: ScreenSettings
+) -> dict[frozenset[str], list[tuple[Any, Task]] | str]:
     """Reference tasks per chemical system (a formula or a set of elements), or why there
     are none for a system."""
     out: dict[frozenset[str], list[tuple[Any, Task]] | str] = {}
@@ -469,20 +613,36 @@ def reference_record(spec: Any, result: dict[str, Any]) -> dict[str, Any]:
     s = Structure.from_dict(result["structure"])
     prov = result.get("provenance") or {}
     n_fu = len(s) / Composition(spec.formula).num_atoms
-    return {"name": spec.name, "formula": Composition(spec.formula).reduced_formula,
-            "energy_per_atom_eV": float(result["energy_per_atom_eV"]),
-            "volume_per_atom_A3": s.volume / len(s), "n_atoms": len(s),
-            "converged": bool(result["converged"]), "approximate": bool(spec.approximate),
-            "measured_volume_A3_per_fu": spec.measured_volume_A3_per_fu,
-            "volume_A3_per_fu": s.volume / n_fu, "source": spec.source,
-            "structure": result["structure"], "model": prov.get("model"),
-            "model_version": prov.get("model_version"),
-            "parameters": {"fmax": result.get("fmax_target_eV_A"), "steps": result.get("max_steps"),
-                           "relax_cell": spec.relax_cell}}
+    return {
+        "name": spec.name,
+        "formula": Composition(spec.formula).reduced_formula,
+        "energy_per_atom_eV": float(result["energy_per_atom_eV"]),
+        "volume_per_atom_A3": s.volume / len(s),
+        "n_atoms": len(s),
+        "converged": bool(result["converged"]),
+        "approximate": bool(spec.approximate),
+        "measured_volume_A3_per_fu": spec.measured_volume_A3_per_fu,
+        "volume_A3_per_fu": s.volume / n_fu,
+        "source": spec.source,
+        "structure": result["structure"],
+        "model": prov.get("model"),
+        "model_version": prov.get("model_version"),
+        "parameters": {
+            "fmax": result.get("fmax_target_eV_A"),
+            "steps": result.get("max_steps"),
+            "relax_cell": spec.relax_cell,
+        },
+    }
 
 
-def hull_task_for(label: str, formula: str, models: dict[str, Any], relaxed: dict[int, Any],
-                  plan: list[tuple[Any, Task]] | str, store: Any) -> tuple[Task | None, str]:
+def hull_task_for(
+    label: str,
+    formula: str,
+    models: dict[str, Any],
+    relaxed: dict[int, Any],
+    plan: list[tuple[Any, Task]] | str,
+    store: Any,
+) -> tuple[Task | None, str]:
     """The ``hull`` task of one candidate, or None and why it cannot be built.
 
     Parameters
@@ -506,17 +666,33 @@ def hull_task_for(label: str, formula: str, models: dict[str, Any], relaxed: dic
         if res is None:
             return None, f"competing phase {spec.name} was not relaxed (see the failures): no hull"
         refs.append(reference_record(spec, res))
-    confs = [{"index": i, "structure": r["structure"], "energy_per_atom_eV": float(r["energy_per_atom_eV"]),
-              "converged": bool(r["converged"]), "model": (r.get("provenance") or {}).get("model")}
-             for i, r in sorted(relaxed.items()) if r]
+    confs = [
+        {
+            "index": i,
+            "structure": r["structure"],
+            "energy_per_atom_eV": float(r["energy_per_atom_eV"]),
+            "converged": bool(r["converged"]),
+            "model": (r.get("provenance") or {}).get("model"),
+        }
+        for i, r in sorted(relaxed.items())
+        if r
+    ]
     if not confs:
         return None, "no relaxed ordering (relax failed): no hull"
-    return Task("hull", label, {"formula": models.get("formula_modelled", formula),
-                               "configurations": confs, "references": refs}), ""
+    return Task(
+        "hull",
+        label,
+        {
+            "formula": models.get("formula_modelled", formula),
+            "configurations": confs,
+            "references": refs,
+        },
+    ), ""
 
 
-def select_neb(survivors: Sequence[tuple[Task, dict[str, Any]]], store: Any,
-               settings: ScreenSettings) -> tuple[list[Task], list[str], list[str]]:
+def select_neb(
+    survivors: Sequence[tuple[Task, dict[str, Any]]], store: Any, settings: ScreenSettings
+) -> tuple[list[Task], list[str], list[str]]:
     """NEB tasks for the ``settings.neb_top`` best doped survivors by the cheaper tiers.
 
     Candidates are ordered as :func:`halidelab.screening.ranking.rank` orders them, with
@@ -530,14 +706,22 @@ def select_neb(survivors: Sequence[tuple[Task, dict[str, Any]]], store: Any,
     """
     from halidelab.screening.ranking import BASES, gather, score_candidate, sub_key
 
-    want = {sub_key(r["parent"], t.inputs["substitutions"]) for t, r in survivors
-            if t.inputs["substitutions"]}
+    want = {
+        sub_key(r["parent"], t.inputs["substitutions"])
+        for t, r in survivors
+        if t.inputs["substitutions"]
+    }
     parents = {r["parent"] for _, r in survivors}
     pool = [c for p in parents for c in gather(store, p) if c.key in want and c.passed]
     scored = [(c, score_candidate(dataclasses.replace(c, neb=None))) for c in pool]
-    scored.sort(key=lambda cs: (BASES.index(cs[1]["basis"]),
-                                cs[1]["score_eV"] if cs[1]["score_eV"] is not None else math.inf,
-                                abs(cs[1]["mismatch_percent"] or 0.0), cs[0].label))
+    scored.sort(
+        key=lambda cs: (
+            BASES.index(cs[1]["basis"]),
+            cs[1]["score_eV"] if cs[1]["score_eV"] is not None else math.inf,
+            abs(cs[1]["mismatch_percent"] or 0.0),
+            cs[0].label,
+        )
+    )
     tasks, chosen, why = [], [], []
     for c, _ in scored:
         if len(chosen) >= settings.neb_top:

@@ -112,7 +112,9 @@ class Weights(Record):
     structure_change_eV: float = 0.10
     stability_eV_per_eV_atom: float = 1.0
     stability_tolerance_eV_atom: float = 0.030
-    provenance: Provenance = dataclasses.field(default_factory=lambda: Provenance(method="score weights"))
+    provenance: Provenance = dataclasses.field(
+        default_factory=lambda: Provenance(method="score weights")
+    )
 
 
 @dataclasses.dataclass
@@ -261,7 +263,8 @@ class RankedCandidate(Record):
     config_uncertainty_eV: float | None = None
     config_energy_spread_meV_atom: float | None = None
     provenance: Provenance = dataclasses.field(
-        default_factory=lambda: Provenance(method="halidelab screening score"))
+        default_factory=lambda: Provenance(method="halidelab screening score")
+    )
 
 
 def _shash(structure: dict[str, Any]) -> str:
@@ -270,8 +273,9 @@ def _shash(structure: dict[str, Any]) -> str:
 
 def sub_key(parent: str, subs: list[dict[str, Any]]) -> str:
     """Identity of a candidate: its parent formula and substitutions (order-free)."""
-    return canonical_json([parent, sorted((s["dopant"], s["site"], round(float(s["x"]), 8))
-                                          for s in subs)])
+    return canonical_json(
+        [parent, sorted((s["dopant"], s["site"], round(float(s["x"]), 8)) for s in subs)]
+    )
 
 
 _sub_key = sub_key
@@ -313,10 +317,13 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
     for r in latest(by_kind.get("models", [])).values():
         inp = r["inputs"]
         models_by_sub.setdefault(_sub_key(inp["parent"], inp.get("substitutions", [])), {})[
-            inp.get("state", "annealed")] = r["result"]
+            inp.get("state", "annealed")
+        ] = r["result"]
     kmc_by_struct: dict[tuple[str, str], dict[str, Any]] = {}
     for r in latest(by_kind.get("kmc", [])).values():
-        kmc_by_struct[(_shash(r["inputs"]["structure"]), r["inputs"].get("source", "bvse"))] = r["result"]
+        kmc_by_struct[(_shash(r["inputs"]["structure"]), r["inputs"].get("source", "bvse"))] = r[
+            "result"
+        ]
     relax_by_start = {}
     for r in latest(by_kind.get("relax", [])).values():
         relax_by_start[_shash(r["inputs"]["structure"])] = r["result"]
@@ -349,26 +356,45 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
         by_state = models_by_sub.get(key) or {"annealed": None}
         for state, models in by_state.items():
             c = CandidateResults(
-                label=r["label"] + ("" if state == "annealed" else f" ({state})"), parent=res["parent"],
-                formula=res.get("formula"), dopant=subs[0]["dopant"] if subs else None,
-                site=subs[0]["site"] if subs else None, x=float(sum(s["x"] for s in subs)), rules=res,
-                key=key, state=state)
+                label=r["label"] + ("" if state == "annealed" else f" ({state})"),
+                parent=res["parent"],
+                formula=res.get("formula"),
+                dopant=subs[0]["dopant"] if subs else None,
+                site=subs[0]["site"] if subs else None,
+                x=float(sum(s["x"] for s in subs)),
+                rules=res,
+                key=key,
+                state=state,
+            )
             if c.formula:
                 c.prior = prior_by_formula.get(c.formula)
                 c.stability = stab_by_formula.get(c.formula)
             c.models = models
             if c.models and c.models.get("configurations"):
-                _join_configurations(c, relax_by_start, bvse_by_struct, neb_by_struct, stab_by_struct,
-                                     hull_rows, kmc_by_struct)
+                _join_configurations(
+                    c,
+                    relax_by_start,
+                    bvse_by_struct,
+                    neb_by_struct,
+                    stab_by_struct,
+                    hull_rows,
+                    kmc_by_struct,
+                )
             out[(key, state)] = c  # a later rules row (other thresholds) replaces an earlier one
-    return sorted(out.values(), key=lambda c: (c.parent, c.dopant or "", c.site or "", c.x, c.state))
+    return sorted(
+        out.values(), key=lambda c: (c.parent, c.dopant or "", c.site or "", c.x, c.state)
+    )
 
 
-def _join_configurations(c: CandidateResults, relax_by_start: dict[str, Any],
-                         bvse_by_struct: dict[str, list[dict[str, Any]]],
-                         neb_by_struct: dict[str, Any], stab_by_struct: dict[str, Any],
-                         hull_rows: dict[str, list[tuple[set[str], str, dict[str, Any]]]],
-                         kmc_by_struct: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
+def _join_configurations(
+    c: CandidateResults,
+    relax_by_start: dict[str, Any],
+    bvse_by_struct: dict[str, list[dict[str, Any]]],
+    neb_by_struct: dict[str, Any],
+    stab_by_struct: dict[str, Any],
+    hull_rows: dict[str, list[tuple[set[str], str, dict[str, Any]]]],
+    kmc_by_struct: dict[tuple[str, str], dict[str, Any]] | None = None,
+) -> None:
     """Attach every ordering's relax/BVSE/NEB/KMC to ``c``, its ensemble statistics, and
     pick the lowest-energy ordering."""
     from halidelab.ensemble import summarize_members
@@ -383,22 +409,35 @@ def _join_configurations(c: CandidateResults, relax_by_start: dict[str, Any],
             cands = bvse_by_struct.get(_shash(s), [])
         hashes = ([_shash(rel["structure"])] if rel else []) + [_shash(s)]
         kmc = kmc_by_struct or {}
-        confs.append({
-            "index": int(cf.get("index", len(confs))), "relax": rel,
-            "bvse": min(cands, key=lambda b: b.get("resolution_A", 1.0)) if cands else None,
-            "energy_per_atom_eV": float(rel["energy_per_atom_eV"]) if rel else None,
-            "neb": next((neb_by_struct[h] for h in hashes if h in neb_by_struct), None),
-            "kmc_bvse": next((kmc[(h, "bvse")] for h in hashes if (h, "bvse") in kmc), None),
-            "kmc_neb": next((kmc[(h, "neb")] for h in hashes if (h, "neb") in kmc), None),
-            "disorder": cf.get("disorder"),
-            "hashes": hashes,
-        })
+        confs.append(
+            {
+                "index": int(cf.get("index", len(confs))),
+                "relax": rel,
+                "bvse": min(cands, key=lambda b: b.get("resolution_A", 1.0)) if cands else None,
+                "energy_per_atom_eV": float(rel["energy_per_atom_eV"]) if rel else None,
+                "neb": next((neb_by_struct[h] for h in hashes if h in neb_by_struct), None),
+                "kmc_bvse": next((kmc[(h, "bvse")] for h in hashes if (h, "bvse") in kmc), None),
+                "kmc_neb": next((kmc[(h, "neb")] for h in hashes if (h, "neb") in kmc), None),
+                "disorder": cf.get("disorder"),
+                "hashes": hashes,
+            }
+        )
     relaxed = [x for x in confs if x["energy_per_atom_eV"] is not None]
     best = min(relaxed, key=lambda x: x["energy_per_atom_eV"]) if relaxed else confs[0]
-    c.configurations = [{k: v for k, v in x.items() if k not in ("hashes", "neb", "kmc_bvse", "kmc_neb")}
-                        for x in confs]
-    c.ensemble = summarize_members([{**x, "supercell_matrix": c.models["supercell_matrix"],
-                                     "n_formula_units": c.models["n_formula_units"]} for x in confs])
+    c.configurations = [
+        {k: v for k, v in x.items() if k not in ("hashes", "neb", "kmc_bvse", "kmc_neb")}
+        for x in confs
+    ]
+    c.ensemble = summarize_members(
+        [
+            {
+                **x,
+                "supercell_matrix": c.models["supercell_matrix"],
+                "n_formula_units": c.models["n_formula_units"],
+            }
+            for x in confs
+        ]
+    )
     c.best_config = best["index"]
     c.relax, c.bvse = best["relax"], best["bvse"]
     # NEB of the lowest-energy ordering first, else of any other one
@@ -407,8 +446,9 @@ def _join_configurations(c: CandidateResults, relax_by_start: dict[str, Any],
         if h is not None:
             c.neb, c.neb_config = neb_by_struct[h], x["index"]
             break
-    c.stability = next((stab_by_struct[h] for h in best["hashes"] if h in stab_by_struct),
-                       c.stability)
+    c.stability = next(
+        (stab_by_struct[h] for h in best["hashes"] if h in stab_by_struct), c.stability
+    )
     mine = {h for x in confs for h in x["hashes"]}
     hulls = [row for h in mine for row in hull_rows.get(h, [])]
     if hulls:  # the hull that covers most of these orderings, then the latest
@@ -416,22 +456,35 @@ def _join_configurations(c: CandidateResults, relax_by_start: dict[str, Any],
     if c.relax:
         lat = primitive_lattice(c.relax["structure"], c.models["supercell_matrix"])
         vol = abs(float(np.linalg.det(np.asarray(c.relax["structure"]["lattice"]["matrix"]))))
-        c.lattice = {"a_A": lat["a_A"], "c_A": lat["c_A"],
-                     "volume_per_fu_A3": vol / c.models["n_formula_units"],
-                     "source": f"relaxed ({c.relax.get('provenance', {}).get('model', 'MLIP')})"}
+        c.lattice = {
+            "a_A": lat["a_A"],
+            "c_A": lat["c_A"],
+            "volume_per_fu_A3": vol / c.models["n_formula_units"],
+            "source": f"relaxed ({c.relax.get('provenance', {}).get('model', 'MLIP')})",
+        }
     else:
         est = c.models.get("lattice_estimate", {})
         if est.get("a_A") is not None:
-            c.lattice = {"a_A": est["a_A"], "c_A": est.get("c_A"),
-                         "volume_per_fu_A3": est.get("volume_per_fu_A3"),
-                         "source": "Vegard estimate"}
+            c.lattice = {
+                "a_A": est["a_A"],
+                "c_A": est.get("c_A"),
+                "volume_per_fu_A3": est.get("volume_per_fu_A3"),
+                "source": "Vegard estimate",
+            }
 
 
-def prior_equivalent_barrier_eV(log10_sigma_S_cm: float, temperature_K: float = 298.15,
-                                prefactor_S_K_cm: float = PRIOR_PREFACTOR_S_K_CM) -> float:
+def prior_equivalent_barrier_eV(
+    log10_sigma_S_cm: float,
+    temperature_K: float = 298.15,
+    prefactor_S_K_cm: float = PRIOR_PREFACTOR_S_K_CM,
+) -> float:
     """Ea (eV) that gives sigma at T with sigma T = A exp(-Ea / k_B T)."""
-    return K_B_EV * temperature_K * math.log(10.0) * (
-        math.log10(prefactor_S_K_cm / temperature_K) - log10_sigma_S_cm)
+    return (
+        K_B_EV
+        * temperature_K
+        * math.log(10.0)
+        * (math.log10(prefactor_S_K_cm / temperature_K) - log10_sigma_S_cm)
+    )
 
 
 def _config_component(c: CandidateResults) -> dict[str, Any]:
@@ -440,9 +493,14 @@ def _config_component(c: CandidateResults) -> dict[str, Any]:
     for x in c.configurations:
         b = x.get("bvse")
         if b:
-            vals.append(float(b["e_3d_eV"]) if b.get("e_3d_eV") is not None
-                        else float(b.get("e_max_eV") or 5.0))
-    energies = [x["energy_per_atom_eV"] for x in c.configurations if x.get("energy_per_atom_eV") is not None]
+            vals.append(
+                float(b["e_3d_eV"])
+                if b.get("e_3d_eV") is not None
+                else float(b.get("e_max_eV") or 5.0)
+            )
+    energies = [
+        x["energy_per_atom_eV"] for x in c.configurations if x.get("energy_per_atom_eV") is not None
+    ]
     many = len(vals) >= 2
     return {
         "n_configs": max(len(c.configurations), 1),
@@ -450,8 +508,9 @@ def _config_component(c: CandidateResults) -> dict[str, Any]:
         "config_barriers_eV": tuple(vals),
         "config_spread_eV": (max(vals) - min(vals)) if many else None,
         "config_uncertainty_eV": float(np.std(vals, ddof=1)) if many else None,
-        "config_energy_spread_meV_atom": (1000.0 * (max(energies) - min(energies))
-                                          if len(energies) >= 2 else None),
+        "config_energy_spread_meV_atom": (
+            1000.0 * (max(energies) - min(energies)) if len(energies) >= 2 else None
+        ),
     }
 
 
@@ -470,8 +529,11 @@ def score_candidate(c: CandidateResults, weights: Weights | None = None) -> dict
     rules = c.rules
     warnings = list(rules.get("warnings", []))
     mism = rules.get("max_mismatch_percent")
-    mis_pen = (w.mismatch_eV_per_percent * max(0.0, abs(mism) - w.mismatch_free_percent)
-               if mism is not None else 0.0)
+    mis_pen = (
+        w.mismatch_eV_per_percent * max(0.0, abs(mism) - w.mismatch_free_percent)
+        if mism is not None
+        else 0.0
+    )
     struct_pen = w.structure_change_eV if rules.get("structure_change") else 0.0
     ehull = ehull_spread = decomposition = None
     stab_pen = 0.0
@@ -495,13 +557,17 @@ def score_candidate(c: CandidateResults, weights: Weights | None = None) -> dict
         n_conv = sum(1 for r in bands if r.get("converged") and r.get("endpoints_ok", True))
         neb_conv = bool(c.neb.get("all_converged", n_conv == n_bands))
         if not neb_conv:
-            warnings.append(f"not every NEB converged ({n_conv} of {n_bands} bands): "
-                            "the NEB barrier comes from the converged bands only and may be off")
+            warnings.append(
+                f"not every NEB converged ({n_conv} of {n_bands} bands): "
+                "the NEB barrier comes from the converged bands only and may be off"
+            )
         if perc.get("ea_3d_eV") is None:
             warnings.append("NEB gave no 3D percolation barrier: ranked on the next basis")
         if c.neb_config is not None and c.configurations and c.neb_config != c.best_config:
-            warnings.append(f"NEB ran on ordering {c.neb_config}, not on the lowest-energy "
-                            f"ordering {c.best_config}")
+            warnings.append(
+                f"NEB ran on ordering {c.neb_config}, not on the lowest-energy "
+                f"ordering {c.best_config}"
+            )
     if perc.get("ea_3d_eV") is not None:
         basis = "neb"
         barrier = float(perc["ea_3d_eV"])
@@ -530,30 +596,46 @@ def score_candidate(c: CandidateResults, weights: Weights | None = None) -> dict
             warnings.append("prior outside its applicability domain: treat its number as a guess")
     if basis in ("bvse", "neb") and cfg["config_uncertainty_eV"] is not None:
         unc = math.hypot(unc or 0.0, cfg["config_uncertainty_eV"])
-        note += (f"; lowest-energy of {len(cfg['config_barriers_eV'])} orderings "
-                 f"(BVSE 3D spread {cfg['config_spread_eV']:.3f} eV)")
+        note += (
+            f"; lowest-energy of {len(cfg['config_barriers_eV'])} orderings "
+            f"(BVSE 3D spread {cfg['config_spread_eV']:.3f} eV)"
+        )
     score = None if barrier is None else barrier + mis_pen + struct_pen + stab_pen
     pr = c.prior or {}
     return {
-        "basis": basis, "score_eV": score, "score_uncertainty_eV": unc, "barrier_eV": barrier,
-        "barrier_note": note, "mismatch_percent": mism, "mismatch_penalty_eV": mis_pen,
-        "structure_penalty_eV": struct_pen, "stability_penalty_eV": stab_pen,
-        "bvse_1d_eV": b.get("e_1d_eV") if b else None, "bvse_2d_eV": b.get("e_2d_eV") if b else None,
+        "basis": basis,
+        "score_eV": score,
+        "score_uncertainty_eV": unc,
+        "barrier_eV": barrier,
+        "barrier_note": note,
+        "mismatch_percent": mism,
+        "mismatch_penalty_eV": mis_pen,
+        "structure_penalty_eV": struct_pen,
+        "stability_penalty_eV": stab_pen,
+        "bvse_1d_eV": b.get("e_1d_eV") if b else None,
+        "bvse_2d_eV": b.get("e_2d_eV") if b else None,
         "bvse_3d_eV": b.get("e_3d_eV") if b else None,
         "neb_3d_eV": perc.get("ea_3d_eV"),
         "prior_log10_sigma_S_cm": pr.get("log10_sigma_S_cm"),
         "prior_log10_low": pr.get("log10_sigma_low_S_cm"),
         "prior_log10_high": pr.get("log10_sigma_high_S_cm"),
         "prior_in_domain": pr.get("in_domain"),
-        "e_above_hull_eV_atom": ehull, "warnings": tuple(dict.fromkeys(warnings)),
-        "decomposition": decomposition, "e_above_hull_spread_eV_atom": ehull_spread,
-        "neb_converged": neb_conv, "neb_bands": n_bands, "neb_bands_converged": n_conv,
+        "e_above_hull_eV_atom": ehull,
+        "warnings": tuple(dict.fromkeys(warnings)),
+        "decomposition": decomposition,
+        "e_above_hull_spread_eV_atom": ehull_spread,
+        "neb_converged": neb_conv,
+        "neb_bands": n_bands,
+        "neb_bands_converged": n_conv,
         **cfg,
     }
 
 
-def rank(candidates: Sequence[CandidateResults], weights: Weights | None = None,
-         include_parent: bool = False) -> list[RankedCandidate]:
+def rank(
+    candidates: Sequence[CandidateResults],
+    weights: Weights | None = None,
+    include_parent: bool = False,
+) -> list[RankedCandidate]:
     """Rank the candidates that passed the rules (best first).
 
     Order: basis (neb, bvse, prior, then rules-only), then score, then |mismatch|, then
@@ -571,19 +653,29 @@ def rank(candidates: Sequence[CandidateResults], weights: Weights | None = None,
     w = weights or Weights()
     pool = [c for c in candidates if c.passed and (include_parent or c.dopant is not None)]
     scored = [(c, score_candidate(c, w)) for c in pool]
-    scored.sort(key=lambda cs: (BASES.index(cs[1]["basis"]),
-                                cs[1]["score_eV"] if cs[1]["score_eV"] is not None else math.inf,
-                                abs(cs[1]["mismatch_percent"] or 0.0), cs[0].label))
+    scored.sort(
+        key=lambda cs: (
+            BASES.index(cs[1]["basis"]),
+            cs[1]["score_eV"] if cs[1]["score_eV"] is not None else math.inf,
+            abs(cs[1]["mismatch_percent"] or 0.0),
+            cs[0].label,
+        )
+    )
     grids = {c.bvse.get("resolution_A") for c, _ in scored if c.bvse}
     if len(grids) > 1:
-        msg = (f"BVSE grids differ between candidates ({', '.join(f'{g:g}' for g in sorted(grids))} A): "
-               f"absolute barriers shift by ~{BVSE_BIAS_EV_PER_A} eV per A of grid; rerun on one grid")
+        msg = (
+            f"BVSE grids differ between candidates ({', '.join(f'{g:g}' for g in sorted(grids))} "
+            "A): "
+            f"absolute barriers shift by ~{BVSE_BIAS_EV_PER_A} eV per A of grid; rerun on one grid"
+        )
         for _, s in scored:
             if s["basis"] == "bvse":
                 s["warnings"] = (*s["warnings"], msg)
     if any(s["e_above_hull_eV_atom"] is not None for _, s in scored):
-        msg = ("no energy above hull (stability not computed for it): no stability penalty, "
-               "unlike candidates that have one")
+        msg = (
+            "no energy above hull (stability not computed for it): no stability penalty, "
+            "unlike candidates that have one"
+        )
         for _, s in scored:
             if s["e_above_hull_eV_atom"] is None:
                 s["warnings"] = (*s["warnings"], msg)
@@ -597,9 +689,16 @@ def rank(candidates: Sequence[CandidateResults], weights: Weights | None = None,
             if abs(a["score_eV"] - b["score_eV"]) <= u:
                 ties[i].append(j + 1)
                 ties[j].append(i + 1)
-    return [RankedCandidate(rank=i + 1, label=c.label, formula=c.formula or "", dopant=c.dopant,
-                            x=c.x, tied_with=tuple(ties[i]),
-                            provenance=Provenance(method="halidelab screening score",
-                                                  parameters=w.to_dict()),
-                            **{k: v for k, v in s.items()})
-            for i, (c, s) in enumerate(scored)]
+    return [
+        RankedCandidate(
+            rank=i + 1,
+            label=c.label,
+            formula=c.formula or "",
+            dopant=c.dopant,
+            x=c.x,
+            tied_with=tuple(ties[i]),
+            provenance=Provenance(method="halidelab screening score", parameters=w.to_dict()),
+            **{k: v for k, v in s.items()},
+        )
+        for i, (c, s) in enumerate(scored)
+    ]

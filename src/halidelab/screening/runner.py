@@ -53,9 +53,14 @@ def _progress(enabled: bool, total: int, title: str) -> Iterator[tuple[Progress 
         yield None, None
         return
     prog = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
     )
     with prog:
         yield prog, prog.add_task(title, total=total)
@@ -121,8 +126,9 @@ def run_tasks(
     return summary
 
 
-def cached(task: Task, store: Store | None = None,
-           memo: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, Any], bool]:
+def cached(
+    task: Task, store: Store | None = None, memo: dict[str, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], bool]:
     """One task's result now: from ``memo`` (this process), else the store, else computed
     here and written to both; the small cache of callers that need a single result inside
     their own work (the stability references) instead of a stage of :func:`run_tasks`.
@@ -153,8 +159,11 @@ def cached(task: Task, store: Store | None = None,
         result = execute(task.kind, task.inputs)
     except BaseException as exc:
         if store is not None:
-            store.fail(key, "interrupted" if isinstance(exc, KeyboardInterrupt) else _one_line(exc),
-                       time.perf_counter() - t0)
+            store.fail(
+                key,
+                "interrupted" if isinstance(exc, KeyboardInterrupt) else _one_line(exc),
+                time.perf_counter() - t0,
+            )
         raise
     if store is not None:
         store.finish(key, result, time.perf_counter() - t0)
@@ -184,14 +193,27 @@ def _timed_execute(kind: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], f
     return execute(kind, inputs), time.perf_counter() - t
 
 
-def _run_dask(todo: list[Task], store: Store, summary: RunSummary, client: Any, retries: int,
-              prog: Progress | None, bar: Any) -> None:
+def _run_dask(
+    todo: list[Task],
+    store: Store,
+    summary: RunSummary,
+    client: Any,
+    retries: int,
+    prog: Progress | None,
+    bar: Any,
+) -> None:
     from distributed import as_completed
 
     futures = {}
     for task in todo:
-        fut = client.submit(_timed_execute, task.kind, task.inputs, key=f"{task.kind}-{task.key}",
-                            retries=retries, pure=False)
+        fut = client.submit(
+            _timed_execute,
+            task.kind,
+            task.inputs,
+            key=f"{task.kind}-{task.key}",
+            retries=retries,
+            pure=False,
+        )
         futures[fut] = task
     try:
         for fut in as_completed(futures):

@@ -73,7 +73,8 @@ class ScreenSettings(Record):
     kmc_runs: int = 8
     kmc_hops: float = 200.0
     provenance: Provenance = dataclasses.field(
-        default_factory=lambda: Provenance(method="screening plan"))
+        default_factory=lambda: Provenance(method="screening plan")
+    )
 
     def __post_init__(self) -> None:
         if int(self.n_configs) != self.n_configs or self.n_configs < 1:
@@ -91,7 +92,9 @@ def normalise_tiers(tiers: Sequence[str]) -> tuple[str, ...]:
     names = [t.strip().lower() for t in tiers if t.strip()]
     bad = [t for t in names if t not in SCREEN_TIERS]
     if bad:
-        raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(SCREEN_TIERS)}")
+        raise HalidelabError(
+            f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(SCREEN_TIERS)}"
+        )
     chosen = set(names) | {"rules"}
     if chosen & set(NEEDS_RELAX):
         chosen.add("relax")

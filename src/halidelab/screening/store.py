@@ -87,7 +87,7 @@ def _sqlite_path(target: str | Path) -> Path | None:
     """The file of an SQLite target (a path or ``sqlite:///`` URL); None for other URLs."""
     text = str(target)
     if text.startswith("sqlite:///"):
-        return Path(urllib.parse.unquote(text[len("sqlite:///"):].split("?")[0]))
+        return Path(urllib.parse.unquote(text[len("sqlite:///") :].split("?")[0]))
     if "://" in text:
         return None
     return Path(text).expanduser().resolve()
@@ -102,8 +102,10 @@ def _safe_url(url: str) -> str:
 
 
 def _recover_hint(path: Path | str) -> str:
-    return (f"recover what is left with: sqlite3 {path} \".recover\" | sqlite3 fixed.sqlite "
-            "(then use fixed.sqlite)")
+    return (
+        f'recover what is left with: sqlite3 {path} ".recover" | sqlite3 fixed.sqlite '
+        "(then use fixed.sqlite)"
+    )
 
 
 def _translate(exc: BaseException, where: str, path: Path | None) -> StoreError:
@@ -111,16 +113,22 @@ def _translate(exc: BaseException, where: str, path: Path | None) -> StoreError:
     msg = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
     low = msg.lower()
     if "readonly" in low or "read-only" in low or "attempt to write" in low:
-        return StoreError(f"{where} is read-only and this command needs to write to it: make it "
-                          f"writable (chmod u+w {path or where}) or give another --db file")
+        return StoreError(
+            f"{where} is read-only and this command needs to write to it: make it "
+            f"writable (chmod u+w {path or where}) or give another --db file"
+        )
     if "locked" in low or "busy" in low:
-        return StoreError(f"{where} is locked by another process (waited {BUSY_TIMEOUT_S:g} s): let "
-                          "the other halidelab run finish, or give another --db file")
+        return StoreError(
+            f"{where} is locked by another process (waited {BUSY_TIMEOUT_S:g} s): let "
+            "the other halidelab run finish, or give another --db file"
+        )
     if "malformed" in low or "not a database" in low or "corrupt" in low or "encrypted" in low:
         return StoreError(f"{where} is damaged ({msg}): " + _recover_hint(path or where))
     if "unable to open" in low:
-        return StoreError(f"cannot open {where} ({msg}): check that the file and its folder "
-                          "exist and are readable")
+        return StoreError(
+            f"cannot open {where} ({msg}): check that the file and its folder "
+            "exist and are readable"
+        )
     return StoreError(f"results store {where}: {type(exc).__name__}: {msg}")
 
 
@@ -132,13 +140,18 @@ def _inspect_sqlite(path: Path) -> tuple[set[str], dict[str, str], set[str]]:
     uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
     con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
     try:
-        tables = {r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
         marker: dict[str, str] = {}
         if META.name in tables:
             marker = {str(k): str(v) for k, v in con.execute(f"SELECT key, value FROM {META.name}")}
-        cols = ({r[1] for r in con.execute("PRAGMA table_info(tasks)")} if "tasks" in tables
-                else set())
+        cols = (
+            {r[1] for r in con.execute("PRAGMA table_info(tasks)")} if "tasks" in tables else set()
+        )
         # b-tree structure of every page (not the slower cross-index check): a damaged page
         # is found here, not as missing rows in a ranking
         check = con.execute("PRAGMA quick_check(1)").fetchone()
@@ -150,23 +163,30 @@ def _inspect_sqlite(path: Path) -> tuple[set[str], dict[str, str], set[str]]:
     return tables, marker, cols
 
 
-def _classify(where: str, tables: set[str], marker: dict[str, str], cols: set[str],
-              option: str) -> str:
+def _classify(
+    where: str, tables: set[str], marker: dict[str, str], cols: set[str], option: str
+) -> str:
     """``"marked"``, ``"adopt"`` (old halidelab store) or ``"empty"``; else StoreError."""
     if marker:
         if marker.get("schema") != SCHEMA_NAME:
-            raise StoreError(f"{where} is not a halidelab results store (its halidelab_meta says "
-                             f"{marker.get('schema')!r}): give another {option}")
+            raise StoreError(
+                f"{where} is not a halidelab results store (its halidelab_meta says "
+                f"{marker.get('schema')!r}): give another {option}"
+            )
         try:
             version = int(marker.get("schema_version", "0"))
         except ValueError:
             version = 0
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{where} was written by a newer halidelab (store schema {version}, "
-                             f"this one reads {SCHEMA_VERSION}): upgrade halidelab")
+            raise StoreError(
+                f"{where} was written by a newer halidelab (store schema {version}, "
+                f"this one reads {SCHEMA_VERSION}): upgrade halidelab"
+            )
         if "tasks" not in tables or not _TASK_COLUMNS <= cols:
-            raise StoreError(f"{where} is a damaged halidelab store (its tasks table is missing "
-                             f"or incomplete): " + _recover_hint(where))
+            raise StoreError(
+                f"{where} is a damaged halidelab store (its tasks table is missing "
+                f"or incomplete): " + _recover_hint(where)
+            )
         return "marked"
     if not tables:
         return "empty"
@@ -174,8 +194,10 @@ def _classify(where: str, tables: set[str], marker: dict[str, str], cols: set[st
         # a store written before the marker existed (or whose marker write was cut off)
         return "adopt"
     shown = ", ".join(sorted(tables)[:5]) + (" ..." if len(tables) > 5 else "")
-    raise StoreError(f"{where} is not a halidelab results store (it holds the tables {shown} and no "
-                     f"halidelab schema marker): it belongs to another program; give another {option}")
+    raise StoreError(
+        f"{where} is not a halidelab results store (it holds the tables {shown} and no "
+        f"halidelab schema marker): it belongs to another program; give another {option}"
+    )
 
 
 class Store:
@@ -217,8 +239,10 @@ class Store:
         except sqlite3.Error as exc:
             raise _translate(exc, self._where, self.path) from None
         except ModuleNotFoundError as exc:
-            raise StoreError(f"cannot open {self._where}: driver missing ({exc.name}); "
-                             "pip install 'halidelab[cluster]'") from None
+            raise StoreError(
+                f"cannot open {self._where}: driver missing ({exc.name}); "
+                "pip install 'halidelab[cluster]'"
+            ) from None
 
     # -- opening -----------------------------------------------------------------------
     def _open_sqlite(self) -> None:
@@ -231,20 +255,27 @@ class Store:
         size = path.stat().st_size if exists else 0
         if self.read_only:
             if not exists:
-                raise StoreError(f"results store {where} not found: give the {self.option} file "
-                                 "a screen or reproduce wrote")
+                raise StoreError(
+                    f"results store {where} not found: give the {self.option} file "
+                    "a screen or reproduce wrote"
+                )
             if size == 0:
-                raise StoreError(f"{where} is empty (0 bytes): it is not a results store; give the "
-                                 f"{self.option} file a screen or reproduce wrote")
+                raise StoreError(
+                    f"{where} is empty (0 bytes): it is not a results store; give the "
+                    f"{self.option} file a screen or reproduce wrote"
+                )
         if exists and size > 0:
             with path.open("rb") as fh:
                 head = fh.read(16)
             if head != SQLITE_HEADER:
-                raise StoreError(f"{where} is not an SQLite database (a {size}-byte file of another "
-                                 f"kind): give another {self.option} file")
+                raise StoreError(
+                    f"{where} is not an SQLite database (a {size}-byte file of another "
+                    f"kind): give another {self.option} file"
+                )
         if not exists and not path.parent.is_dir():
-            raise StoreError(f"{self.option} {where}: the folder {path.parent} does not exist; "
-                             "create it first")
+            raise StoreError(
+                f"{self.option} {where}: the folder {path.parent} does not exist; create it first"
+            )
         state = "empty"
         if exists and size > 0:
             state = _classify(where, *_inspect_sqlite(path), self.option)
@@ -252,24 +283,30 @@ class Store:
             uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
 
             def connect() -> sqlite3.Connection:
-                con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
-                                      check_same_thread=False)
+                con = sqlite3.connect(
+                    uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+                )
                 con.execute("PRAGMA query_only=1")
                 return con
 
             if state == "empty":
-                raise StoreError(f"{where} is an empty SQLite database, not a results store: give "
-                                 f"the {self.option} file a screen or reproduce wrote")
+                raise StoreError(
+                    f"{where} is an empty SQLite database, not a results store: give "
+                    f"the {self.option} file a screen or reproduce wrote"
+                )
             self.engine = sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
             return
         if exists and not os.access(path, os.W_OK):
             raise _translate(StoreError("attempt to write a readonly database"), where, path)
         if not os.access(path.parent, os.W_OK):
-            raise StoreError(f"the folder of {where} is read-only: SQLite writes its journal "
-                             f"({path.name}-wal) there; make it writable or give another "
-                             f"{self.option} file")
-        self.engine = sa.create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_S},
-                                       poolclass=sa.pool.NullPool)
+            raise StoreError(
+                f"the folder of {where} is read-only: SQLite writes its journal "
+                f"({path.name}-wal) there; make it writable or give another "
+                f"{self.option} file"
+            )
+        self.engine = sa.create_engine(
+            self.url, connect_args={"timeout": BUSY_TIMEOUT_S}, poolclass=sa.pool.NullPool
+        )
 
         @sa.event.listens_for(self.engine, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - driver hook
@@ -288,13 +325,17 @@ class Store:
         marker: dict[str, str] = {}
         if META.name in tables:
             with self._conn() as conn:
-                marker = {str(k): str(v) for k, v in conn.execute(sa.select(META.c.key, META.c.value))}
+                marker = {
+                    str(k): str(v) for k, v in conn.execute(sa.select(META.c.key, META.c.value))
+                }
         cols = {c["name"] for c in insp.get_columns("tasks")} if "tasks" in tables else set()
         state = _classify(self._where, tables, marker, cols, self.option)
         if self.read_only:
             if state == "empty":
-                raise StoreError(f"{self._where} holds no halidelab tables: it is not a results "
-                                 "store yet (run a screen on it first)")
+                raise StoreError(
+                    f"{self._where} holds no halidelab tables: it is not a results "
+                    "store yet (run a screen on it first)"
+                )
             return
         self._create(state)
 
@@ -322,7 +363,8 @@ class Store:
                 # once, without the busy timeout; the schema is there (or about to be): again
                 msg = str(exc).lower()
                 if attempt == attempts - 1 or not any(
-                        s in msg for s in ("already exists", "unique", "duplicate", "locked", "busy")):
+                    s in msg for s in ("already exists", "unique", "duplicate", "locked", "busy")
+                ):
                     raise
                 time.sleep(0.2 * (attempt + 1))
 
@@ -332,16 +374,26 @@ class Store:
         if write and self.read_only:
             raise StoreError(f"{self._where} was opened read-only: this operation writes")
         try:
-            with (self.engine.begin() if write else self.engine.connect()) as conn:
+            with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise _translate(exc, self._where, self.path) from None
 
     # -- writing -----------------------------------------------------------------------
-    def add(self, key: str, kind: str, label: str, inputs: dict[str, Any], code_version: str) -> None:
+    def add(
+        self, key: str, kind: str, label: str, inputs: dict[str, Any], code_version: str
+    ) -> None:
         """Register a task as pending unless the key is already known."""
-        values = dict(key=key, kind=kind, label=label, inputs=json.dumps(inputs, default=str),
-                      status="pending", attempts=0, code_version=code_version, updated_utc=_now())
+        values = dict(
+            key=key,
+            kind=kind,
+            label=label,
+            inputs=json.dumps(inputs, default=str),
+            status="pending",
+            attempts=0,
+            code_version=code_version,
+            updated_utc=_now(),
+        )
         with self._conn(write=True) as conn:
             exists = conn.execute(sa.select(TASKS.c.key).where(TASKS.c.key == key)).first()
             if exists:
@@ -351,8 +403,11 @@ class Store:
                 # INSERT ... ON CONFLICT DO NOTHING: a concurrent run inserting the same key
                 # is not an error, and (PostgreSQL) does not abort this transaction.
                 mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-                conn.execute(mod.insert(TASKS).values(**values).on_conflict_do_nothing(
-                    index_elements=["key"]))
+                conn.execute(
+                    mod.insert(TASKS)
+                    .values(**values)
+                    .on_conflict_do_nothing(index_elements=["key"])
+                )
                 return
             try:
                 conn.execute(TASKS.insert().values(**values))
@@ -363,22 +418,42 @@ class Store:
         """Mark a task running (one more attempt)."""
         worker = f"{socket.gethostname()}:{os.getpid()}"
         with self._conn(write=True) as conn:
-            conn.execute(TASKS.update().where(TASKS.c.key == key).values(
-                status="running", attempts=TASKS.c.attempts + 1, worker=worker,
-                updated_utc=_now()))
+            conn.execute(
+                TASKS.update()
+                .where(TASKS.c.key == key)
+                .values(
+                    status="running",
+                    attempts=TASKS.c.attempts + 1,
+                    worker=worker,
+                    updated_utc=_now(),
+                )
+            )
 
     def finish(self, key: str, result: dict[str, Any], duration_s: float) -> None:
         """Store a result and mark the task done, atomically."""
         with self._conn(write=True) as conn:
-            conn.execute(TASKS.update().where(TASKS.c.key == key).values(
-                status="done", result=json.dumps(result, default=str), error=None,
-                duration_s=duration_s, updated_utc=_now()))
+            conn.execute(
+                TASKS.update()
+                .where(TASKS.c.key == key)
+                .values(
+                    status="done",
+                    result=json.dumps(result, default=str),
+                    error=None,
+                    duration_s=duration_s,
+                    updated_utc=_now(),
+                )
+            )
 
     def fail(self, key: str, error: str, duration_s: float | None = None) -> None:
         """Record a failure with its one-line reason."""
         with self._conn(write=True) as conn:
-            conn.execute(TASKS.update().where(TASKS.c.key == key).values(
-                status="failed", error=error[:2000], duration_s=duration_s, updated_utc=_now()))
+            conn.execute(
+                TASKS.update()
+                .where(TASKS.c.key == key)
+                .values(
+                    status="failed", error=error[:2000], duration_s=duration_s, updated_utc=_now()
+                )
+            )
 
     def claim(self, key: str) -> bool:
         """Atomically mark a ``pending``/``failed`` task running for this process.
@@ -388,10 +463,16 @@ class Store:
         """
         worker = f"{socket.gethostname()}:{os.getpid()}"
         with self._conn(write=True) as conn:
-            res = conn.execute(TASKS.update().where(
-                (TASKS.c.key == key) & TASKS.c.status.in_(("pending", "failed"))).values(
-                status="running", attempts=TASKS.c.attempts + 1, worker=worker,
-                updated_utc=_now()))
+            res = conn.execute(
+                TASKS.update()
+                .where((TASKS.c.key == key) & TASKS.c.status.in_(("pending", "failed")))
+                .values(
+                    status="running",
+                    attempts=TASKS.c.attempts + 1,
+                    worker=worker,
+                    updated_utc=_now(),
+                )
+            )
             return int(res.rowcount or 0) == 1
 
     def reset_stale(self, stale_after_s: float = 6 * 3600.0) -> int:
@@ -404,15 +485,21 @@ class Store:
         """
         host = socket.gethostname()
         cutoff = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=stale_after_s)).isoformat(
-            timespec="seconds")
+            timespec="seconds"
+        )
         with self._conn(write=True) as conn:
-            rows = conn.execute(sa.select(TASKS.c.key, TASKS.c.worker, TASKS.c.updated_utc)
-                                .where(TASKS.c.status == "running")).all()
+            rows = conn.execute(
+                sa.select(TASKS.c.key, TASKS.c.worker, TASKS.c.updated_utc).where(
+                    TASKS.c.status == "running"
+                )
+            ).all()
             stale = [k for k, w, u in rows if _is_stale(w, u, host, cutoff)]
             for i in range(0, len(stale), 500):
-                conn.execute(TASKS.update().where(
-                    TASKS.c.key.in_(stale[i:i + 500]) & (TASKS.c.status == "running")).values(
-                    status="pending", updated_utc=_now()))
+                conn.execute(
+                    TASKS.update()
+                    .where(TASKS.c.key.in_(stale[i : i + 500]) & (TASKS.c.status == "running"))
+                    .values(status="pending", updated_utc=_now())
+                )
             return len(stale)
 
     # -- reading -----------------------------------------------------------------------
@@ -425,8 +512,9 @@ class Store:
     def result(self, key: str) -> dict[str, Any] | None:
         """The stored result of a done task."""
         with self._conn() as conn:
-            row = conn.execute(sa.select(TASKS.c.result).where(
-                (TASKS.c.key == key) & (TASKS.c.status == "done"))).first()
+            row = conn.execute(
+                sa.select(TASKS.c.result).where((TASKS.c.key == key) & (TASKS.c.status == "done"))
+            ).first()
         return json.loads(row[0]) if row and row[0] else None
 
     def rows(self, kind: str | None = None, status: str | None = None) -> Iterator[dict[str, Any]]:
@@ -502,7 +590,11 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
                 continue
             out.update(_flatten(v, f"{name}."))
         elif isinstance(v, list | tuple):
-            out[name] = json.dumps(v, default=str) if len(json.dumps(v, default=str)) < 500 else f"[{len(v)} items]"
+            out[name] = (
+                json.dumps(v, default=str)
+                if len(json.dumps(v, default=str)) < 500
+                else f"[{len(v)} items]"
+            )
         else:
             out[name] = v
     return out

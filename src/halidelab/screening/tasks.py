@@ -73,8 +73,10 @@ def task_function(kind: str) -> Callable:
 
     def deco(fn: Callable[[dict[str, Any]], dict[str, Any]]):
         if TASK_KINDS.get(kind) != fn.__module__:
-            raise RuntimeError(f"task kind {kind!r} of {fn.__module__} is not in TASK_KINDS under "
-                               "that module: add it to the table in halidelab.screening.tasks")
+            raise RuntimeError(
+                f"task kind {kind!r} of {fn.__module__} is not in TASK_KINDS under "
+                "that module: add it to the table in halidelab.screening.tasks"
+            )
         dict.__setitem__(TASK_FUNCTIONS, kind, fn)
         return fn
 
@@ -126,5 +128,7 @@ def execute(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if kind not in TASK_FUNCTIONS:
         from halidelab.errors import HalidelabError
 
-        raise HalidelabError(f"unknown task kind {kind!r}; known: {', '.join(sorted(TASK_FUNCTIONS))}")
+        raise HalidelabError(
+            f"unknown task kind {kind!r}; known: {', '.join(sorted(TASK_FUNCTIONS))}"
+        )
     return TASK_FUNCTIONS[kind](inputs)

@@ -133,10 +133,14 @@ def design_for_formula(formula: str) -> Any:
     anions = {e: n for e, n in amounts.items() if e in ANION_VALENCE and e not in ("H",)}
     cations = {e: n for e, n in amounts.items() if e not in anions and e != "Li"}
     if "Li" not in amounts or not anions or not cations:
-        raise CompositionError(f"{formula}: expected Li, a framework cation and halide anions "
-                               "(e.g. Li1.8Zr0.8Nb0.2Cl6); give a CIF for anything else")
+        raise CompositionError(
+            f"{formula}: expected Li, a framework cation and halide anions "
+            "(e.g. Li1.8Zr0.8Nb0.2Cl6); give a CIF for anything else"
+        )
     if len(anions) > 1:
-        raise CompositionError(f"{formula}: mixed anions are not inferred from a formula; give a CIF")
+        raise CompositionError(
+            f"{formula}: mixed anions are not inferred from a formula; give a CIF"
+        )
     host = max(cations, key=lambda e: cations[e])
     x_anion = next(iter(anions.values()))
     anion = next(iter(anions))
@@ -151,12 +155,14 @@ def design_for_formula(formula: str) -> Any:
     if not Composition(design.formula).almost_equals(Composition(formula), rtol=1e-3, atol=1e-3):
         raise CompositionError(
             f"{formula} is not charge balanced as {parent} + substitutions on {host} "
-            f"(that gives {design.formula}); check the formula or give a CIF")
+            f"(that gives {design.formula}); check the formula or give a CIF"
+        )
     return design
 
 
-def candidate_structures(target: str | Path | Structure, n_configs: int = 1, seed: int = 0,
-                         supercell: str | int = "auto") -> tuple[str, list[Structure]]:
+def candidate_structures(
+    target: str | Path | Structure, n_configs: int = 1, seed: int = 0, supercell: str | int = "auto"
+) -> tuple[str, list[Structure]]:
     """Ordered structures for a formula, a structure file or a ``Structure``.
 
     Returns
@@ -171,7 +177,10 @@ def candidate_structures(target: str | Path | Structure, n_configs: int = 1, see
             target, _ = order_structure(target, target.composition.reduced_formula, seed=seed)
         return target.composition.reduced_formula, [target]
     text = str(target)
-    if Path(text).suffix.lower() in (".cif", ".vasp", ".poscar", ".xyz", ".extxyz") or Path(text).is_file():
+    if (
+        Path(text).suffix.lower() in (".cif", ".vasp", ".poscar", ".xyz", ".extxyz")
+        or Path(text).is_file()
+    ):
         from halidelab.structures.prototypes import read_structure
 
         return candidate_structures(read_structure(text), n_configs, seed)
@@ -190,17 +199,25 @@ def candidate_structures(target: str | Path | Structure, n_configs: int = 1, see
 def _entry(composition: Composition, energy_per_atom: float, name: str) -> PDEntry:
     # pymatgen parses entry names as formulas (InterfacialReactivity): the reference's
     # label goes into ``attribute``
-    return PDEntry(composition, energy_per_atom * composition.num_atoms,
-                   name=composition.reduced_formula, attribute=name)
+    return PDEntry(
+        composition,
+        energy_per_atom * composition.num_atoms,
+        name=composition.reduced_formula,
+        attribute=name,
+    )
 
 
 def reference_entries(references: Sequence[ReferenceEnergy]) -> list[PDEntry]:
     """``PDEntry`` objects (total energy of the relaxed cell) of relaxed references."""
-    return [_entry(Composition(r.to_structure().composition), r.energy_per_atom_eV, r.name)
-            for r in references]
+    return [
+        _entry(Composition(r.to_structure().composition), r.energy_per_atom_eV, r.name)
+        for r in references
+    ]
 
 
-def phase_diagram(references: Sequence[ReferenceEnergy], exclude: Composition | None = None) -> PhaseDiagram:
+def phase_diagram(
+    references: Sequence[ReferenceEnergy], exclude: Composition | None = None
+) -> PhaseDiagram:
     """The MLIP hull of the references (optionally without one reduced composition)."""
     entries = reference_entries(references)
     if exclude is not None:
@@ -214,17 +231,24 @@ def phase_diagram(references: Sequence[ReferenceEnergy], exclude: Composition | 
 
 def _products(pd: PhaseDiagram, comp: Composition) -> tuple[Product, ...]:
     decomp = pd.get_decomposition(comp)
-    out = [Product(e.composition.reduced_formula, str(e.attribute or e.name), float(f)) for e, f in decomp.items()]
+    out = [
+        Product(e.composition.reduced_formula, str(e.attribute or e.name), float(f))
+        for e, f in decomp.items()
+    ]
     return tuple(sorted(out, key=lambda p: -p.atom_fraction))
 
 
-def hull_of_entry(pd_others: PhaseDiagram, comp: Composition, energy_per_atom: float) -> tuple[float, tuple[Product, ...]]:
+def hull_of_entry(
+    pd_others: PhaseDiagram, comp: Composition, energy_per_atom: float
+) -> tuple[float, tuple[Product, ...]]:
     """Decomposition energy (eV/atom, negative = stable) and products of one entry."""
     entry = _entry(comp, energy_per_atom, "candidate")
     try:
         _decomp, e = pd_others.get_decomp_and_e_above_hull(entry, allow_negative=True)
     except ValueError as exc:
-        raise StructureError(f"{comp.reduced_formula} lies outside the reference system: {exc}") from None
+        raise StructureError(
+            f"{comp.reduced_formula} lies outside the reference system: {exc}"
+        ) from None
     return float(e), _products(pd_others, comp)
 
 
@@ -269,7 +293,12 @@ def energy_above_hull(
     """
     ordering = None
     if not isinstance(target, Structure) and Path(str(target)).suffix.lower() in (
-            ".cif", ".vasp", ".poscar", ".xyz", ".extxyz"):
+        ".cif",
+        ".vasp",
+        ".poscar",
+        ".xyz",
+        ".extxyz",
+    ):
         from halidelab.structures.prototypes import read_structure
 
         target = read_structure(target)
@@ -282,13 +311,17 @@ def energy_above_hull(
     comp0 = structures[0].composition
     elements = sorted({e.symbol for e in comp0.elements})
     specs: list[ReferenceSpec] = references_for(elements, include=include)
-    refs = relax_references(specs, model=model, store=store, fmax=fmax, steps=steps, progress=progress)
+    refs = relax_references(
+        specs, model=model, store=store, fmax=fmax, steps=steps, progress=progress
+    )
     energies, volumes, conv_flags = [], [], []
     for i, s in enumerate(structures):
         if progress is not None:
             progress(f"{formula} configuration {i}")
         if relax:
-            res, _ = relax_cached(s, f"{formula} c{i}", model=model, fmax=fmax, steps=steps, store=store)
+            res, _ = relax_cached(
+                s, f"{formula} c{i}", model=model, fmax=fmax, steps=steps, store=store
+            )
             e_atom, conv = float(res["energy_per_atom_eV"]), bool(res["converged"])
             s_rel = Structure.from_dict(res["structure"])
         else:
@@ -306,17 +339,39 @@ def energy_above_hull(
 
     info = model_info(model)
     return hull_from_energies(
-        formula, [st.composition for st in structures], energies, volumes, conv_flags, refs,
-        Provenance(method="mlip-convex-hull", model=info["name"], model_version=info["version"],
-                   parameters={"n_configs": n_configs, "relax": relax, "fmax": fmax, "steps": steps,
-                               "references": [r.name for r in refs],
-                               **({"ordering": ordering} if ordering else {})}, seed=seed))
+        formula,
+        [st.composition for st in structures],
+        energies,
+        volumes,
+        conv_flags,
+        refs,
+        Provenance(
+            method="mlip-convex-hull",
+            model=info["name"],
+            model_version=info["version"],
+            parameters={
+                "n_configs": n_configs,
+                "relax": relax,
+                "fmax": fmax,
+                "steps": steps,
+                "references": [r.name for r in refs],
+                **({"ordering": ordering} if ordering else {}),
+            },
+            seed=seed,
+        ),
+    )
 
 
-def hull_from_energies(formula: str, compositions: Sequence[Composition], energies_eV_atom: Sequence[float],
-                       volumes_A3_atom: Sequence[float], converged: Sequence[bool],
-                       references: Sequence[ReferenceEnergy], provenance: Provenance,
-                       indices: Sequence[int] | None = None) -> HullResult:
+def hull_from_energies(
+    formula: str,
+    compositions: Sequence[Composition],
+    energies_eV_atom: Sequence[float],
+    volumes_A3_atom: Sequence[float],
+    converged: Sequence[bool],
+    references: Sequence[ReferenceEnergy],
+    provenance: Provenance,
+    indices: Sequence[int] | None = None,
+) -> HullResult:
     """Hull energies of a candidate's configurations from energies already computed.
 
     Parameters
@@ -348,11 +403,16 @@ def hull_from_energies(formula: str, compositions: Sequence[Composition], energi
     pd_others = pd_all if len(elements) == 1 else phase_diagram(refs, exclude=comp0)
     idx = list(indices) if indices is not None else list(range(len(compositions)))
     configs = []
-    for i, comp, e_atom, vol, conv in zip(idx, compositions, energies_eV_atom, volumes_A3_atom, converged,
-                                          strict=True):
+    for i, comp, e_atom, vol, conv in zip(
+        idx, compositions, energies_eV_atom, volumes_A3_atom, converged, strict=True
+    ):
         e_dec, _ = hull_of_entry(pd_others, comp, float(e_atom))
         e_all, _ = hull_of_entry(pd_all, comp, float(e_atom))
-        configs.append(ConfigurationEnergy(int(i), float(e_atom), e_dec, max(e_all, 0.0), float(vol), bool(conv)))
+        configs.append(
+            ConfigurationEnergy(
+                int(i), float(e_atom), e_dec, max(e_all, 0.0), float(vol), bool(conv)
+            )
+        )
     ib = min(range(len(configs)), key=lambda k: configs[k].energy_per_atom_eV)
     best, comp = configs[ib], compositions[ib]
     e_hull = best.e_above_hull_eV_atom
@@ -363,14 +423,25 @@ def hull_from_energies(formula: str, compositions: Sequence[Composition], energi
     approx = {r.name for r in refs if r.approximate}
     used_approx = sorted({p.name for p in all_products} & approx)
     if used_approx:
-        warn.append(f"decomposition involves approximate reference polymorphs ({', '.join(used_approx)}): "
-                    "their true ground states are lower, so the true hull energy is higher")
-    not_conv = [r.name for r in refs if not r.converged] + [f"configuration {c.index}" for c in configs if not c.converged]
+        warn.append(
+            f"decomposition involves approximate reference polymorphs ({', '.join(used_approx)}): "
+            "their true ground states are lower, so the true hull energy is higher"
+        )
+    not_conv = [r.name for r in refs if not r.converged] + [
+        f"configuration {c.index}" for c in configs if not c.converged
+    ]
     if not_conv:
         warn.append(f"relaxations not converged: {', '.join(not_conv)}")
     return HullResult(
-        formula=formula, chemical_system="-".join(elements),
-        e_above_hull_eV_atom=e_hull, decomposition_energy_eV_atom=best.decomposition_energy_eV_atom,
-        formation_energy_eV_atom=float(e_form), stable=e_hull <= ON_HULL_TOL_EV, products=tuple(products),
-        configurations=tuple(configs), references=tuple(refs), warnings=tuple(warn), provenance=provenance,
+        formula=formula,
+        chemical_system="-".join(elements),
+        e_above_hull_eV_atom=e_hull,
+        decomposition_energy_eV_atom=best.decomposition_energy_eV_atom,
+        formation_energy_eV_atom=float(e_form),
+        stable=e_hull <= ON_HULL_TOL_EV,
+        products=tuple(products),
+        configurations=tuple(configs),
+        references=tuple(refs),
+        warnings=tuple(warn),
+        provenance=provenance,
     )

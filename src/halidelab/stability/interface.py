@@ -102,13 +102,19 @@ class InterfaceResult(Record):
 GASES = ("Cl2", "F2", "H2", "N2", "O2")
 
 #: aliases of the partner phases (lower case)
-_ALIASES = {"lpscl": "Li6PS5Cl", "lpsc": "Li6PS5Cl", "argyrodite": "Li6PS5Cl", "lco": "LiCoO2",
-            "ncm": "NCM811", "nmc811": "NCM811"}
+_ALIASES = {
+    "lpscl": "Li6PS5Cl",
+    "lpsc": "Li6PS5Cl",
+    "argyrodite": "Li6PS5Cl",
+    "lco": "LiCoO2",
+    "ncm": "NCM811",
+    "nmc811": "NCM811",
+}
 
 #: what a partner's model leaves out (stated in every result with that partner)
 _PARTNER_NOTES = {
-    "Li6PS5Cl": "Li6PS5Cl is modelled as the ideal ordered argyrodite (Cl on 4a, S2- on 4d, one Ewald-ranked "
-                "Li ordering); the real phase has Cl/S2- site disorder and mobile Li",
+    "Li6PS5Cl": "Li6PS5Cl is modelled as the ideal ordered argyrodite (Cl on 4a, S2- on 4d, "
+    "one Ewald-ranked Li ordering); the real phase has Cl/S2- site disorder and mobile Li",
 }
 
 
@@ -121,7 +127,9 @@ def _cathode_spec(name: str) -> Any:
     text = str(name).strip().lower()
     key = {k.lower(): k for k in CATHODES}.get(text) or _ALIASES.get(text)
     if key is None:
-        raise StructureError(f"unknown cathode {name!r}; choose one of {', '.join(cathode_names())}")
+        raise StructureError(
+            f"unknown cathode {name!r}; choose one of {', '.join(cathode_names())}"
+        )
     return CATHODES[key]
 
 
@@ -135,8 +143,9 @@ def _volumes(entries: list[tuple[PDEntry, float]]) -> dict[str, float]:
     return {f: v for f, (_e, v) in best.items()}
 
 
-def reaction_volume_change(reaction: Any, volume_per_atom: dict[str, float],
-                           gases: tuple[str, ...] = ()) -> float | None:
+def reaction_volume_change(
+    reaction: Any, volume_per_atom: dict[str, float], gases: tuple[str, ...] = ()
+) -> float | None:
     """Volume change (percent) of a pymatgen ``Reaction`` from volumes per atom (A^3).
 
     Products named in ``gases`` (e.g. ``("O2",)``: released, not part of the solid
@@ -160,8 +169,13 @@ def reaction_volume_change(reaction: Any, volume_per_atom: dict[str, float],
     return 100.0 * (v_p - v_r) / v_r
 
 
-def reactivity(pd: PhaseDiagram, c1: Composition, c2: Composition,
-               volume_per_atom: dict[str, float] | None = None, gases: tuple[str, ...] = ()) -> dict[str, Any]:
+def reactivity(
+    pd: PhaseDiagram,
+    c1: Composition,
+    c2: Composition,
+    volume_per_atom: dict[str, float] | None = None,
+    gases: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Reaction-energy curve of c1 (cathode) with c2 (electrolyte) on a phase diagram.
 
     Both compositions must be entries of ``pd`` (their own energies are used);
@@ -171,13 +185,23 @@ def reactivity(pd: PhaseDiagram, c1: Composition, c2: Composition,
     if c1.reduced_composition == c2.reduced_composition:
         # pymatgen's mixing-ratio algebra divides by the composition difference: the
         # reaction of a phase with itself is the phase's own decomposition, at every x
-        e = pd.get_decomp_and_e_above_hull(PDEntry(c1, _own_energy(pd, c1) * c1.num_atoms),
-                                           allow_negative=True)[1]
-        rxn = f"{c1.reduced_formula} -> {c1.reduced_formula}" if e <= 0 else f"{c1.reduced_formula} decomposes"
+        e = pd.get_decomp_and_e_above_hull(
+            PDEntry(c1, _own_energy(pd, c1) * c1.num_atoms), allow_negative=True
+        )[1]
+        rxn = (
+            f"{c1.reduced_formula} -> {c1.reduced_formula}"
+            if e <= 0
+            else f"{c1.reduced_formula} decomposes"
+        )
         val = -max(float(e), 0.0)
-        return {"min_reaction_energy_eV_atom": val, "x_cathode_at_min": 0.5, "reaction": rxn,
-                "products": (c1.reduced_formula,), "volume_change_percent": 0.0 if e <= 0 else None,
-                "curve": (ReactionPoint(0.0, val, rxn), ReactionPoint(1.0, val, rxn))}
+        return {
+            "min_reaction_energy_eV_atom": val,
+            "x_cathode_at_min": 0.5,
+            "reaction": rxn,
+            "products": (c1.reduced_formula,),
+            "volume_change_percent": 0.0 if e <= 0 else None,
+            "curve": (ReactionPoint(0.0, val, rxn), ReactionPoint(1.0, val, rxn)),
+        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ir = InterfacialReactivity(c1, c2, pd, norm=True, use_hull_energy=False)
@@ -187,8 +211,14 @@ def reactivity(pd: PhaseDiagram, c1: Composition, c2: Composition,
     rxn = kinks[i_min][3]
     products = tuple(sorted({c.reduced_formula for c in rxn.products}))
     dv = reaction_volume_change(rxn, volume_per_atom or {}, gases)
-    return {"min_reaction_energy_eV_atom": float(kinks[i_min][2]), "x_cathode_at_min": float(kinks[i_min][1]),
-            "reaction": str(rxn), "products": products, "volume_change_percent": dv, "curve": curve}
+    return {
+        "min_reaction_energy_eV_atom": float(kinks[i_min][2]),
+        "x_cathode_at_min": float(kinks[i_min][1]),
+        "reaction": str(rxn),
+        "products": products,
+        "volume_change_percent": dv,
+        "curve": curve,
+    }
 
 
 def _own_energy(pd: PhaseDiagram, comp: Composition) -> float:
@@ -233,43 +263,73 @@ def interface_reaction(
     """
     spec = _cathode_spec(cathode)
     if hull is None:
-        hull = energy_above_hull(electrolyte, model=model, store=store, n_configs=n_configs, seed=seed, **kwargs)
+        hull = energy_above_hull(
+            electrolyte, model=model, store=store, n_configs=n_configs, seed=seed, **kwargs
+        )
     relax_kw = {k: kwargs[k] for k in ("fmax", "steps") if k in kwargs}
     cat = relax_reference(spec, model=model, store=store, **relax_kw)
     from halidelab.stability.references import missing_phases, references_for, relax_references
 
     els = {e.symbol for e in Composition(hull.formula).elements} | set(spec.elements)
-    refs = relax_references(references_for(els), model=model, store=store, progress=kwargs.get("progress"),
-                            **relax_kw)
+    refs = relax_references(
+        references_for(els), model=model, store=store, progress=kwargs.get("progress"), **relax_kw
+    )
     best = min(hull.configurations, key=lambda c: c.energy_per_atom_eV)
     c_el = Composition(hull.formula)
     c_cat = Composition(spec.formula)
     # other polymorphs of the electrolyte's composition are left out, so that the
     # electrolyte reacts with its own (modelled) energy, not a lower polymorph's
-    entries = [(e, r.volume_per_atom_A3) for e, r in zip(reference_entries(refs), refs, strict=True)
-               if e.composition.reduced_composition != c_el.reduced_composition]
-    entries.append((PDEntry(c_el, best.energy_per_atom_eV * c_el.num_atoms, name=c_el.reduced_formula,
-                            attribute=hull.formula),
-                    best.volume_per_atom_A3))
+    entries = [
+        (e, r.volume_per_atom_A3)
+        for e, r in zip(reference_entries(refs), refs, strict=True)
+        if e.composition.reduced_composition != c_el.reduced_composition
+    ]
+    entries.append(
+        (
+            PDEntry(
+                c_el,
+                best.energy_per_atom_eV * c_el.num_atoms,
+                name=c_el.reduced_formula,
+                attribute=hull.formula,
+            ),
+            best.volume_per_atom_A3,
+        )
+    )
     if not any(e.composition.reduced_composition == c_cat.reduced_composition for e, _ in entries):
-        entries.append((PDEntry(c_cat, cat.energy_per_atom_eV * c_cat.num_atoms, name=c_cat.reduced_formula,
-                            attribute=spec.name),
-                        cat.volume_per_atom_A3))
+        entries.append(
+            (
+                PDEntry(
+                    c_cat,
+                    cat.energy_per_atom_eV * c_cat.num_atoms,
+                    name=c_cat.reduced_formula,
+                    attribute=spec.name,
+                ),
+                cat.volume_per_atom_A3,
+            )
+        )
     pd = PhaseDiagram([e for e, _ in entries])
     # a molecule in a box has no meaningful volume: a gas (O2; Cl2 when only the molecule
     # is known) leaves the interface and is not counted; a solid known only as a molecule
     # (P2S5) enters with its measured volume
-    molecular = ({r.formula for r in refs if "molecule" in r.name}
-                 - {r.formula for r in refs if "molecule" not in r.name})
+    molecular = {r.formula for r in refs if "molecule" in r.name} - {
+        r.formula for r in refs if "molecule" not in r.name
+    }
     gases = tuple(sorted(f for f in molecular if f in GASES))
     # volumes from condensed phases only (solid Cl2, alpha-S8: not the molecule in a box,
     # even where the molecule is lower in energy)
-    volumes = _volumes([(e, v) for e, v in entries
-                        if e.composition.reduced_formula not in molecular and "molecule" not in str(e.attribute)])
+    volumes = _volumes(
+        [
+            (e, v)
+            for e, v in entries
+            if e.composition.reduced_formula not in molecular and "molecule" not in str(e.attribute)
+        ]
+    )
     measured_volume = {}
     for r in refs:
         if r.formula in molecular and r.formula not in gases and r.measured_volume_A3_per_fu:
-            measured_volume[r.formula] = r.measured_volume_A3_per_fu / Composition(r.formula).num_atoms
+            measured_volume[r.formula] = (
+                r.measured_volume_A3_per_fu / Composition(r.formula).num_atoms
+            )
     volumes.update(measured_volume)
     out = reactivity(pd, c_cat, c_el, volumes, gases)
     warn = list(hull.warnings)
@@ -286,20 +346,35 @@ def interface_reaction(
         warn.append(f"{', '.join(released)} released as gas: not counted in the volume change")
     measured = sorted(set(out["products"]) & set(measured_volume))
     if measured and out["volume_change_percent"] is not None:
-        warn.append(f"volume of {', '.join(measured)} from the measured density (built as a molecule)")
+        warn.append(
+            f"volume of {', '.join(measured)} from the measured density (built as a molecule)"
+        )
     missing = tuple(missing_phases(els))
     if missing:
-        warn.append(f"not among the references: {'; '.join(missing)}. The reaction energy is therefore a "
-                    "bound: the true reaction can only be more negative or equal")
-    considered = tuple(r.name for r in refs if r.formula != c_el.reduced_formula) + (f"{hull.formula} (electrolyte)",)
+        warn.append(
+            f"not among the references: {'; '.join(missing)}. The reaction energy is therefore a "
+            "bound: the true reaction can only be more negative or equal"
+        )
+    considered = tuple(r.name for r in refs if r.formula != c_el.reduced_formula) + (
+        f"{hull.formula} (electrolyte)",
+    )
     if not any(r.formula == c_cat.reduced_formula for r in refs):
         considered += (spec.name,)
     return InterfaceResult(
-        electrolyte=hull.formula, cathode=spec.formula, warnings=tuple(warn),
-        provenance=Provenance(method="interfacial-reactivity (pymatgen)", model=hull.provenance.model,
-                              model_version=hull.provenance.model_version,
-                              parameters={"use_hull_energy": False, "norm": True,
-                                          "references": [r.name for r in refs]}),
-        competing_phases=considered, missing_phases=missing,
+        electrolyte=hull.formula,
+        cathode=spec.formula,
+        warnings=tuple(warn),
+        provenance=Provenance(
+            method="interfacial-reactivity (pymatgen)",
+            model=hull.provenance.model,
+            model_version=hull.provenance.model_version,
+            parameters={
+                "use_hull_energy": False,
+                "norm": True,
+                "references": [r.name for r in refs],
+            },
+        ),
+        competing_phases=considered,
+        missing_phases=missing,
         **out,
     )

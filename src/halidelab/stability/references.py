@@ -110,7 +110,9 @@ def fcc(element: str, a_A: float) -> Structure:
 
 def hcp(element: str, a_A: float, c_A: float) -> Structure:
     """hcp cell (2 atoms), P6_3/mmc, lattice ``a_A``, ``c_A`` (A)."""
-    return Structure(Lattice.hexagonal(a_A, c_A), [element] * 2, [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    return Structure(
+        Lattice.hexagonal(a_A, c_A), [element] * 2, [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]]
+    )
 
 
 def body_centred_tetragonal(element: str, a_A: float, c_A: float) -> Structure:
@@ -121,8 +123,9 @@ def body_centred_tetragonal(element: str, a_A: float, c_A: float) -> Structure:
 def rock_salt(cation: str, anion: str, a_A: float) -> Structure:
     """Primitive rock-salt cell (2 atoms), cubic lattice constant ``a_A`` (A)."""
     h = a_A / 2
-    return Structure(Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), [cation, anion],
-                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure(
+        Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def fluorite(cation: str, anion: str, a_A: float, anti: bool = False) -> Structure:
@@ -138,23 +141,35 @@ def spinel(a_site: str, b_site: str, anion: str, a_A: float, u: float = 0.263) -
     """Primitive normal spinel AB2X4 (14 atoms); ``u`` is the 32e anion parameter in origin
     choice 2 (A at 1/8). pymatgen's Fd-3m is origin choice 1 (A at 0, B at
     5/8, anion at u + 1/8)."""
-    s = Structure.from_spacegroup("Fd-3m", Lattice.cubic(a_A), [a_site, b_site, anion],
-                                  [[0, 0, 0], [0.625] * 3, [u + 0.125] * 3])
+    s = Structure.from_spacegroup(
+        "Fd-3m",
+        Lattice.cubic(a_A),
+        [a_site, b_site, anion],
+        [[0, 0, 0], [0.625] * 3, [u + 0.125] * 3],
+    )
     return s.get_primitive_structure()
 
 
-def bixbyite(metal: str, anion: str, a_A: float, x_m: float, o_xyz: tuple[float, float, float]) -> Structure:
+def bixbyite(
+    metal: str, anion: str, a_A: float, x_m: float, o_xyz: tuple[float, float, float]
+) -> Structure:
     """Primitive bixbyite M2O3 (Ia-3, 40 atoms): M on 8b and 24d (x,0,1/4), O on 48e."""
-    s = Structure.from_spacegroup("Ia-3", Lattice.cubic(a_A), [metal, metal, anion],
-                                  [[0.25, 0.25, 0.25], [x_m, 0, 0.25], list(o_xyz)])
+    s = Structure.from_spacegroup(
+        "Ia-3",
+        Lattice.cubic(a_A),
+        [metal, metal, anion],
+        [[0.25, 0.25, 0.25], [x_m, 0, 0.25], list(o_xyz)],
+    )
     return s.get_primitive_structure()
 
 
-def layered_lico2(a_A: float = 2.816, c_A: float = 14.05, z_o: float = 0.2604,
-                  li: str = "Li", m: str = "Co") -> Structure:
+def layered_lico2(
+    a_A: float = 2.816, c_A: float = 14.05, z_o: float = 0.2604, li: str = "Li", m: str = "Co"
+) -> Structure:
     """LiCoO2, R-3m (alpha-NaFeO2), primitive rhombohedral cell (4 atoms)."""
-    s = Structure.from_spacegroup("R-3m", Lattice.hexagonal(a_A, c_A), [li, m, "O"],
-                                  [[0, 0, 0.5], [0, 0, 0], [0, 0, z_o]])
+    s = Structure.from_spacegroup(
+        "R-3m", Lattice.hexagonal(a_A, c_A), [li, m, "O"], [[0, 0, 0.5], [0, 0, 0], [0, 0, z_o]]
+    )
     return s.get_primitive_structure()
 
 
@@ -167,14 +182,17 @@ def molecule_in_box(element: str, bond_A: float, box_A: float = 12.0) -> Structu
 
 def solid_chlorine() -> Structure:
     """Solid Cl2, Cmca (No. 64), a 6.24, b 4.48, c 8.26 A, Cl on 8f (0, 0.1017, 0.3784)."""
-    return Structure.from_spacegroup(64, Lattice.orthorhombic(6.24, 4.48, 8.26), ["Cl"],
-                                     [[0, 0.1017, 0.3784]]).get_primitive_structure()
+    return Structure.from_spacegroup(
+        64, Lattice.orthorhombic(6.24, 4.48, 8.26), ["Cl"], [[0, 0.1017, 0.3784]]
+    ).get_primitive_structure()
 
 
 #: in-plane superlattice (rows in units of the triangular anion lattice) and the
 #: filled octahedral holes (integer in-plane positions modulo that superlattice) per
 #: filled gap, for MX_n made of close-packed X with M in every other gap.
-_HOLE_PATTERNS: dict[int, tuple[tuple[tuple[int, int], tuple[int, int]], tuple[tuple[int, int], ...]]] = {
+_HOLE_PATTERNS: dict[
+    int, tuple[tuple[tuple[int, int], tuple[int, int]], tuple[tuple[int, int], ...]]
+] = {
     2: (((1, 0), (0, 1)), ((0, 0),)),  # CdCl2 / CdI2: full layers
     3: (((2, 1), (-1, 1)), ((0, 0), (1, 0))),  # honeycomb (AlCl3, BiI3)
     4: (((2, 0), (0, 1)), ((0, 0),)),  # straight edge-sharing chains
@@ -183,7 +201,9 @@ _HOLE_PATTERNS: dict[int, tuple[tuple[tuple[int, int], tuple[int, int]], tuple[t
 _LAYER_XY = {"A": (0.0, 0.0), "B": (1 / 3, 2 / 3), "C": (2 / 3, 1 / 3)}
 
 
-def layered_halide(metal: str, anion: str, n: int, bond_A: float, stacking: str = "ccp") -> Structure:
+def layered_halide(
+    metal: str, anion: str, n: int, bond_A: float, stacking: str = "ccp"
+) -> Structure:
     """MX_n (n = 2..5) of close-packed X with M in octahedral holes of every other gap.
 
     Parameters
@@ -228,7 +248,9 @@ def layered_halide(metal: str, anion: str, n: int, bond_A: float, stacking: str 
     a1 = np.array([d_xx, 0.0, 0.0])
     a2 = np.array([-d_xx / 2, d_xx * math.sqrt(3) / 2, 0.0])  # 120 degrees to a1
     c_len = h * n_layers
-    lattice = Lattice([sup[0, 0] * a1 + sup[0, 1] * a2, sup[1, 0] * a1 + sup[1, 1] * a2, [0, 0, c_len]])
+    lattice = Lattice(
+        [sup[0, 0] * a1 + sup[0, 1] * a2, sup[1, 0] * a1 + sup[1, 1] * a2, [0, 0, c_len]]
+    )
 
     def _member(i: int, j: int) -> bool:
         for s in filled:
@@ -264,8 +286,9 @@ def _ternary(formula: str, polymorph: str | None = None) -> Structure:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ms = build_models(design_composition(formula), polymorph=polymorph, supercell=1,
-                          n_configs=1, seed=0)
+        ms = build_models(
+            design_composition(formula), polymorph=polymorph, supercell=1, n_configs=1, seed=0
+        )
     return ms.structures[0]
 
 
@@ -326,7 +349,9 @@ def _v_mono(a: float, b: float, c: float, beta: float, z: float) -> float:
     return a * b * c * math.sin(math.radians(beta)) / z
 
 
-def _v_tri(a: float, b: float, c: float, alpha: float, beta: float, gamma: float, z: float) -> float:
+def _v_tri(
+    a: float, b: float, c: float, alpha: float, beta: float, gamma: float, z: float
+) -> float:
     ca, cb, cg = (math.cos(math.radians(x)) for x in (alpha, beta, gamma))
     return a * b * c * math.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg) / z
 
@@ -334,133 +359,356 @@ def _v_tri(a: float, b: float, c: float, alpha: float, beta: float, gamma: float
 #: All reference phases halidelab knows how to build. Measured volumes (A^3 per formula
 #: unit) from the ICSD-quoted room-temperature lattices of the real phases.
 REFERENCE_PHASES: tuple[ReferenceSpec, ...] = (
-    ReferenceSpec("Li (bcc)", "Li", lambda: bcc("Li", 3.51), "bcc, a 3.51 A", measured_volume_A3_per_fu=3.51**3 / 2),
-    ReferenceSpec("Zr (hcp)", "Zr", lambda: hcp("Zr", 3.232, 5.147), "hcp", measured_volume_A3_per_fu=_v_hex(3.232, 5.147, 2)),
-    ReferenceSpec("Nb (bcc)", "Nb", lambda: bcc("Nb", 3.300), "bcc", measured_volume_A3_per_fu=3.300**3 / 2),
-    ReferenceSpec("Y (hcp)", "Y", lambda: hcp("Y", 3.647, 5.731), "hcp", measured_volume_A3_per_fu=_v_hex(3.647, 5.731, 2)),
-    ReferenceSpec("In (I4/mmm)", "In", lambda: body_centred_tetragonal("In", 3.252, 4.946), "body-centred tetragonal",
-                  measured_volume_A3_per_fu=3.252**2 * 4.946 / 2),
-    ReferenceSpec("Co (hcp)", "Co", lambda: hcp("Co", 2.507, 4.070), "hcp", measured_volume_A3_per_fu=_v_hex(2.507, 4.070, 2)),
-    ReferenceSpec("Ni (fcc)", "Ni", lambda: fcc("Ni", 3.524), "fcc", measured_volume_A3_per_fu=3.524**3 / 4),
-    ReferenceSpec("Mn (fcc, approx.)", "Mn", lambda: fcc("Mn", 3.63), "fcc gamma-Mn in place of alpha-Mn",
-                  approximate=True),
-    ReferenceSpec("Cl2 (solid, Cmca)", "Cl2", solid_chlorine, "measured cell, positions relaxed", relax_cell=False,
-                  measured_volume_A3_per_fu=6.24 * 4.48 * 8.26 / 4),
-    ReferenceSpec("Cl2 (molecule)", "Cl2", lambda: molecule_in_box("Cl", 1.99), "molecule in a 12 A box",
-                  relax_cell=False),
-    ReferenceSpec("O2 (molecule)", "O2", lambda: molecule_in_box("O", 1.21), "molecule in a 12 A box",
-                  relax_cell=False),
-    ReferenceSpec("LiCl (rock salt)", "LiCl", lambda: rock_salt("Li", "Cl", 5.13), "rock salt",
-                  measured_volume_A3_per_fu=5.13**3 / 4),
-    ReferenceSpec("LiF (rock salt)", "LiF", lambda: rock_salt("Li", "F", 4.03), "rock salt",
-                  measured_volume_A3_per_fu=4.03**3 / 4),
-    ReferenceSpec("Li2O (antifluorite)", "Li2O", lambda: fluorite("Li", "O", 4.61, anti=True), "antifluorite",
-                  measured_volume_A3_per_fu=4.61**3 / 4),
-    ReferenceSpec("YCl3 (AlCl3 type)", "YCl3", lambda: layered_halide("Y", "Cl", 3, 2.63), "ccp Cl, honeycomb Y",
-                  measured_volume_A3_per_fu=_v_mono(6.92, 11.94, 6.44, 111.0, 4)),
-    ReferenceSpec("InCl3 (AlCl3 type)", "InCl3", lambda: layered_halide("In", "Cl", 3, 2.51), "ccp Cl, honeycomb In",
-                  measured_volume_A3_per_fu=_v_mono(6.41, 11.10, 6.31, 109.8, 4)),
-    ReferenceSpec("ZrCl4 (chains, approx.)", "ZrCl4", lambda: layered_halide("Zr", "Cl", 4, 2.45),
-                  "ccp Cl, straight edge-sharing ZrCl6 chains (real: zigzag, Pca2_1)", approximate=True,
-                  measured_volume_A3_per_fu=6.36 * 7.41 * 12.03 / 4),
-    ReferenceSpec("NbCl5 (dimers, approx.)", "NbCl5", lambda: layered_halide("Nb", "Cl", 5, 2.38),
-                  "ccp Cl, Nb2Cl10 dimers (real packing C2/m differs)", approximate=True,
-                  measured_volume_A3_per_fu=_v_mono(18.30, 17.96, 5.888, 90.6, 12)),
-    ReferenceSpec("CoCl2 (CdCl2 type)", "CoCl2", lambda: layered_halide("Co", "Cl", 2, 2.45), "ccp Cl, CdCl2 type",
-                  measured_volume_A3_per_fu=_v_hex(3.544, 17.43, 3)),
-    ReferenceSpec("NiCl2 (CdCl2 type)", "NiCl2", lambda: layered_halide("Ni", "Cl", 2, 2.43), "ccp Cl, CdCl2 type",
-                  measured_volume_A3_per_fu=_v_hex(3.48, 17.4, 3)),
-    ReferenceSpec("MnCl2 (CdCl2 type)", "MnCl2", lambda: layered_halide("Mn", "Cl", 2, 2.55), "ccp Cl, CdCl2 type",
-                  measured_volume_A3_per_fu=_v_hex(3.71, 17.59, 3)),
-    ReferenceSpec("CoO (rock salt)", "CoO", lambda: rock_salt("Co", "O", 4.26), "rock salt",
-                  measured_volume_A3_per_fu=4.26**3 / 4),
-    ReferenceSpec("NiO (rock salt)", "NiO", lambda: rock_salt("Ni", "O", 4.18), "rock salt",
-                  measured_volume_A3_per_fu=4.18**3 / 4),
-    ReferenceSpec("MnO (rock salt)", "MnO", lambda: rock_salt("Mn", "O", 4.445), "rock salt",
-                  measured_volume_A3_per_fu=4.445**3 / 4),
-    ReferenceSpec("Co3O4 (spinel)", "Co3O4", lambda: spinel("Co", "Co", "O", 8.08), "normal spinel",
-                  measured_volume_A3_per_fu=8.08**3 / 8),
-    ReferenceSpec("ZrO2 (fluorite, approx.)", "ZrO2", lambda: fluorite("Zr", "O", 5.07),
-                  "cubic fluorite in place of monoclinic baddeleyite", approximate=True),
-    ReferenceSpec("Y2O3 (bixbyite)", "Y2O3", lambda: bixbyite("Y", "O", 10.60, -0.0323, (0.391, 0.152, 0.380)),
-                  "bixbyite Ia-3", measured_volume_A3_per_fu=10.60**3 / 16),
-    ReferenceSpec("In2O3 (bixbyite)", "In2O3", lambda: bixbyite("In", "O", 10.12, -0.0336, (0.390, 0.155, 0.382)),
-                  "bixbyite Ia-3", measured_volume_A3_per_fu=10.12**3 / 16),
-    ReferenceSpec("LiCoO2 (R-3m)", "LiCoO2", layered_lico2, "alpha-NaFeO2 type",
-                  measured_volume_A3_per_fu=_v_hex(2.816, 14.05, 3)),
-    ReferenceSpec("Li3YCl6 (P-3m1)", "Li3YCl6", lambda: _ternary("Li3YCl6"), "shipped OBELiX CIF, ordered",
-                  measured_volume_A3_per_fu=_v_hex(11.20, 6.04, 3)),
-    ReferenceSpec("Li3InCl6 (C2/m)", "Li3InCl6", lambda: _ternary("Li3InCl6"), "shipped OBELiX CIF, ordered",
-                  measured_volume_A3_per_fu=_v_mono(6.44, 11.14, 6.39, 109.8, 2)),
-    ReferenceSpec("Li2ZrCl6 (P-3m1)", "Li2ZrCl6", lambda: _ternary("Li2ZrCl6"), "Li3YCl6 framework, ordered"),
-    ReferenceSpec("Li2ZrCl6 (C2/m)", "Li2ZrCl6", lambda: _ternary("Li2ZrCl6", "C2/m"), "Li3InCl6 framework, ordered"),
+    ReferenceSpec(
+        "Li (bcc)",
+        "Li",
+        lambda: bcc("Li", 3.51),
+        "bcc, a 3.51 A",
+        measured_volume_A3_per_fu=3.51**3 / 2,
+    ),
+    ReferenceSpec(
+        "Zr (hcp)",
+        "Zr",
+        lambda: hcp("Zr", 3.232, 5.147),
+        "hcp",
+        measured_volume_A3_per_fu=_v_hex(3.232, 5.147, 2),
+    ),
+    ReferenceSpec(
+        "Nb (bcc)", "Nb", lambda: bcc("Nb", 3.300), "bcc", measured_volume_A3_per_fu=3.300**3 / 2
+    ),
+    ReferenceSpec(
+        "Y (hcp)",
+        "Y",
+        lambda: hcp("Y", 3.647, 5.731),
+        "hcp",
+        measured_volume_A3_per_fu=_v_hex(3.647, 5.731, 2),
+    ),
+    ReferenceSpec(
+        "In (I4/mmm)",
+        "In",
+        lambda: body_centred_tetragonal("In", 3.252, 4.946),
+        "body-centred tetragonal",
+        measured_volume_A3_per_fu=3.252**2 * 4.946 / 2,
+    ),
+    ReferenceSpec(
+        "Co (hcp)",
+        "Co",
+        lambda: hcp("Co", 2.507, 4.070),
+        "hcp",
+        measured_volume_A3_per_fu=_v_hex(2.507, 4.070, 2),
+    ),
+    ReferenceSpec(
+        "Ni (fcc)", "Ni", lambda: fcc("Ni", 3.524), "fcc", measured_volume_A3_per_fu=3.524**3 / 4
+    ),
+    ReferenceSpec(
+        "Mn (fcc, approx.)",
+        "Mn",
+        lambda: fcc("Mn", 3.63),
+        "fcc gamma-Mn in place of alpha-Mn",
+        approximate=True,
+    ),
+    ReferenceSpec(
+        "Cl2 (solid, Cmca)",
+        "Cl2",
+        solid_chlorine,
+        "measured cell, positions relaxed",
+        relax_cell=False,
+        measured_volume_A3_per_fu=6.24 * 4.48 * 8.26 / 4,
+    ),
+    ReferenceSpec(
+        "Cl2 (molecule)",
+        "Cl2",
+        lambda: molecule_in_box("Cl", 1.99),
+        "molecule in a 12 A box",
+        relax_cell=False,
+    ),
+    ReferenceSpec(
+        "O2 (molecule)",
+        "O2",
+        lambda: molecule_in_box("O", 1.21),
+        "molecule in a 12 A box",
+        relax_cell=False,
+    ),
+    ReferenceSpec(
+        "LiCl (rock salt)",
+        "LiCl",
+        lambda: rock_salt("Li", "Cl", 5.13),
+        "rock salt",
+        measured_volume_A3_per_fu=5.13**3 / 4,
+    ),
+    ReferenceSpec(
+        "LiF (rock salt)",
+        "LiF",
+        lambda: rock_salt("Li", "F", 4.03),
+        "rock salt",
+        measured_volume_A3_per_fu=4.03**3 / 4,
+    ),
+    ReferenceSpec(
+        "Li2O (antifluorite)",
+        "Li2O",
+        lambda: fluorite("Li", "O", 4.61, anti=True),
+        "antifluorite",
+        measured_volume_A3_per_fu=4.61**3 / 4,
+    ),
+    ReferenceSpec(
+        "YCl3 (AlCl3 type)",
+        "YCl3",
+        lambda: layered_halide("Y", "Cl", 3, 2.63),
+        "ccp Cl, honeycomb Y",
+        measured_volume_A3_per_fu=_v_mono(6.92, 11.94, 6.44, 111.0, 4),
+    ),
+    ReferenceSpec(
+        "InCl3 (AlCl3 type)",
+        "InCl3",
+        lambda: layered_halide("In", "Cl", 3, 2.51),
+        "ccp Cl, honeycomb In",
+        measured_volume_A3_per_fu=_v_mono(6.41, 11.10, 6.31, 109.8, 4),
+    ),
+    ReferenceSpec(
+        "ZrCl4 (chains, approx.)",
+        "ZrCl4",
+        lambda: layered_halide("Zr", "Cl", 4, 2.45),
+        "ccp Cl, straight edge-sharing ZrCl6 chains (real: zigzag, Pca2_1)",
+        approximate=True,
+        measured_volume_A3_per_fu=6.36 * 7.41 * 12.03 / 4,
+    ),
+    ReferenceSpec(
+        "NbCl5 (dimers, approx.)",
+        "NbCl5",
+        lambda: layered_halide("Nb", "Cl", 5, 2.38),
+        "ccp Cl, Nb2Cl10 dimers (real packing C2/m differs)",
+        approximate=True,
+        measured_volume_A3_per_fu=_v_mono(18.30, 17.96, 5.888, 90.6, 12),
+    ),
+    ReferenceSpec(
+        "CoCl2 (CdCl2 type)",
+        "CoCl2",
+        lambda: layered_halide("Co", "Cl", 2, 2.45),
+        "ccp Cl, CdCl2 type",
+        measured_volume_A3_per_fu=_v_hex(3.544, 17.43, 3),
+    ),
+    ReferenceSpec(
+        "NiCl2 (CdCl2 type)",
+        "NiCl2",
+        lambda: layered_halide("Ni", "Cl", 2, 2.43),
+        "ccp Cl, CdCl2 type",
+        measured_volume_A3_per_fu=_v_hex(3.48, 17.4, 3),
+    ),
+    ReferenceSpec(
+        "MnCl2 (CdCl2 type)",
+        "MnCl2",
+        lambda: layered_halide("Mn", "Cl", 2, 2.55),
+        "ccp Cl, CdCl2 type",
+        measured_volume_A3_per_fu=_v_hex(3.71, 17.59, 3),
+    ),
+    ReferenceSpec(
+        "CoO (rock salt)",
+        "CoO",
+        lambda: rock_salt("Co", "O", 4.26),
+        "rock salt",
+        measured_volume_A3_per_fu=4.26**3 / 4,
+    ),
+    ReferenceSpec(
+        "NiO (rock salt)",
+        "NiO",
+        lambda: rock_salt("Ni", "O", 4.18),
+        "rock salt",
+        measured_volume_A3_per_fu=4.18**3 / 4,
+    ),
+    ReferenceSpec(
+        "MnO (rock salt)",
+        "MnO",
+        lambda: rock_salt("Mn", "O", 4.445),
+        "rock salt",
+        measured_volume_A3_per_fu=4.445**3 / 4,
+    ),
+    ReferenceSpec(
+        "Co3O4 (spinel)",
+        "Co3O4",
+        lambda: spinel("Co", "Co", "O", 8.08),
+        "normal spinel",
+        measured_volume_A3_per_fu=8.08**3 / 8,
+    ),
+    ReferenceSpec(
+        "ZrO2 (fluorite, approx.)",
+        "ZrO2",
+        lambda: fluorite("Zr", "O", 5.07),
+        "cubic fluorite in place of monoclinic baddeleyite",
+        approximate=True,
+    ),
+    ReferenceSpec(
+        "Y2O3 (bixbyite)",
+        "Y2O3",
+        lambda: bixbyite("Y", "O", 10.60, -0.0323, (0.391, 0.152, 0.380)),
+        "bixbyite Ia-3",
+        measured_volume_A3_per_fu=10.60**3 / 16,
+    ),
+    ReferenceSpec(
+        "In2O3 (bixbyite)",
+        "In2O3",
+        lambda: bixbyite("In", "O", 10.12, -0.0336, (0.390, 0.155, 0.382)),
+        "bixbyite Ia-3",
+        measured_volume_A3_per_fu=10.12**3 / 16,
+    ),
+    ReferenceSpec(
+        "LiCoO2 (R-3m)",
+        "LiCoO2",
+        layered_lico2,
+        "alpha-NaFeO2 type",
+        measured_volume_A3_per_fu=_v_hex(2.816, 14.05, 3),
+    ),
+    ReferenceSpec(
+        "Li3YCl6 (P-3m1)",
+        "Li3YCl6",
+        lambda: _ternary("Li3YCl6"),
+        "shipped OBELiX CIF, ordered",
+        measured_volume_A3_per_fu=_v_hex(11.20, 6.04, 3),
+    ),
+    ReferenceSpec(
+        "Li3InCl6 (C2/m)",
+        "Li3InCl6",
+        lambda: _ternary("Li3InCl6"),
+        "shipped OBELiX CIF, ordered",
+        measured_volume_A3_per_fu=_v_mono(6.44, 11.14, 6.39, 109.8, 2),
+    ),
+    ReferenceSpec(
+        "Li2ZrCl6 (P-3m1)", "Li2ZrCl6", lambda: _ternary("Li2ZrCl6"), "Li3YCl6 framework, ordered"
+    ),
+    ReferenceSpec(
+        "Li2ZrCl6 (C2/m)",
+        "Li2ZrCl6",
+        lambda: _ternary("Li2ZrCl6", "C2/m"),
+        "Li3InCl6 framework, ordered",
+    ),
     # ---- sulfide side (Li6PS5Cl interfaces), see halidelab.stability.sulfides
-    ReferenceSpec("P (black, Cmce)", "P", black_phosphorus, "black phosphorus, measured cell",
-                  measured_volume_A3_per_fu=3.3136 * 10.478 * 4.3763 / 8),
-    ReferenceSpec("S8 (alpha, Fddd)", "S", alpha_sulfur,
-                  "alpha-S8 (Rettig & Trotter 1987), measured cell, positions relaxed", relax_cell=False,
-                  measured_volume_A3_per_fu=math.prod(ALPHA_SULFUR_LATTICE_A) / 128),
-    ReferenceSpec("S8 (molecule)", "S", s8_molecule_in_box, "S8 crown in a 13 A box", relax_cell=False),
-    ReferenceSpec("Li2S (antifluorite)", "Li2S", lambda: fluorite("Li", "S", 5.708, anti=True), "antifluorite",
-                  measured_volume_A3_per_fu=5.708**3 / 4),
-    ReferenceSpec("Li3P (Na3As type)", "Li3P", li3p, "Na3As type, P6_3/mmc",
-                  measured_volume_A3_per_fu=_v_hex(4.273, 7.594, 2)),
-    ReferenceSpec("ZrS2 (CdI2 type)", "ZrS2", lambda: cdi2_type("Zr", "S", 3.662, 5.813), "CdI2 (1T) type",
-                  measured_volume_A3_per_fu=_v_hex(3.662, 5.813, 1)),
-    ReferenceSpec("NbS2 (2H, MoS2 type)", "NbS2", lambda: mos2_type("Nb", "S", 3.31, 11.89, 2.47),
-                  "trigonal-prismatic layers, 2H stacking (3R also known)",
-                  measured_volume_A3_per_fu=_v_hex(3.31, 11.89, 2)),
-    ReferenceSpec("Y2S3 (bixbyite type, approx.)", "Y2S3",
-                  lambda: bixbyite("Y", "S", 12.78, -0.0323, (0.391, 0.152, 0.380)),
-                  "bixbyite type scaled from Y2O3 (real Y2S3: monoclinic)", approximate=True),
-    ReferenceSpec("In2S3 (bixbyite type, approx.)", "In2S3",
-                  lambda: bixbyite("In", "S", 12.07, -0.0336, (0.390, 0.155, 0.382)),
-                  "bixbyite type scaled from In2O3 (real beta-In2S3: tetragonal defect spinel)", approximate=True),
-    ReferenceSpec("P2S5 (P4S10 molecule, approx.)", "P2S5", p4s10_molecule_in_box,
-                  "one P4S10 molecule in a 14 A box (no intermolecular cohesion)", approximate=True,
-                  relax_cell=False, measured_volume_A3_per_fu=222.27 / (2.09 * 0.602214)),
-    ReferenceSpec("Li3PS4 (gamma, Pmn2_1)", "Li3PS4", gamma_li3ps4, "shipped OBELiX CIF (ICSD 180318)",
-                  measured_volume_A3_per_fu=7.70829 * 6.53521 * 6.1365 / 2),
-    ReferenceSpec("Li7P3S11 (P-1)", "Li7P3S11", li7p3s11, "shipped OBELiX CIF (ICSD 157654)",
-                  measured_volume_A3_per_fu=_v_tri(12.5009, 6.0316, 12.5303, 102.845, 113.2024, 74.467, 2)),
-    ReferenceSpec("Li6PS5Cl (argyrodite, Cl on 4a)", "Li6PS5Cl", ordered_argyrodite,
-                  "shipped OBELiX CIF (ICSD 259200), Cl 4a / S2- 4d, Li ordered by Ewald energy",
-                  measured_volume_A3_per_fu=9.898**3 / 4),
+    ReferenceSpec(
+        "P (black, Cmce)",
+        "P",
+        black_phosphorus,
+        "black phosphorus, measured cell",
+        measured_volume_A3_per_fu=3.3136 * 10.478 * 4.3763 / 8,
+    ),
+    ReferenceSpec(
+        "S8 (alpha, Fddd)",
+        "S",
+        alpha_sulfur,
+        "alpha-S8 (Rettig & Trotter 1987), measured cell, positions relaxed",
+        relax_cell=False,
+        measured_volume_A3_per_fu=math.prod(ALPHA_SULFUR_LATTICE_A) / 128,
+    ),
+    ReferenceSpec(
+        "S8 (molecule)", "S", s8_molecule_in_box, "S8 crown in a 13 A box", relax_cell=False
+    ),
+    ReferenceSpec(
+        "Li2S (antifluorite)",
+        "Li2S",
+        lambda: fluorite("Li", "S", 5.708, anti=True),
+        "antifluorite",
+        measured_volume_A3_per_fu=5.708**3 / 4,
+    ),
+    ReferenceSpec(
+        "Li3P (Na3As type)",
+        "Li3P",
+        li3p,
+        "Na3As type, P6_3/mmc",
+        measured_volume_A3_per_fu=_v_hex(4.273, 7.594, 2),
+    ),
+    ReferenceSpec(
+        "ZrS2 (CdI2 type)",
+        "ZrS2",
+        lambda: cdi2_type("Zr", "S", 3.662, 5.813),
+        "CdI2 (1T) type",
+        measured_volume_A3_per_fu=_v_hex(3.662, 5.813, 1),
+    ),
+    ReferenceSpec(
+        "NbS2 (2H, MoS2 type)",
+        "NbS2",
+        lambda: mos2_type("Nb", "S", 3.31, 11.89, 2.47),
+        "trigonal-prismatic layers, 2H stacking (3R also known)",
+        measured_volume_A3_per_fu=_v_hex(3.31, 11.89, 2),
+    ),
+    ReferenceSpec(
+        "Y2S3 (bixbyite type, approx.)",
+        "Y2S3",
+        lambda: bixbyite("Y", "S", 12.78, -0.0323, (0.391, 0.152, 0.380)),
+        "bixbyite type scaled from Y2O3 (real Y2S3: monoclinic)",
+        approximate=True,
+    ),
+    ReferenceSpec(
+        "In2S3 (bixbyite type, approx.)",
+        "In2S3",
+        lambda: bixbyite("In", "S", 12.07, -0.0336, (0.390, 0.155, 0.382)),
+        "bixbyite type scaled from In2O3 (real beta-In2S3: tetragonal defect spinel)",
+        approximate=True,
+    ),
+    ReferenceSpec(
+        "P2S5 (P4S10 molecule, approx.)",
+        "P2S5",
+        p4s10_molecule_in_box,
+        "one P4S10 molecule in a 14 A box (no intermolecular cohesion)",
+        approximate=True,
+        relax_cell=False,
+        measured_volume_A3_per_fu=222.27 / (2.09 * 0.602214),
+    ),
+    ReferenceSpec(
+        "Li3PS4 (gamma, Pmn2_1)",
+        "Li3PS4",
+        gamma_li3ps4,
+        "shipped OBELiX CIF (ICSD 180318)",
+        measured_volume_A3_per_fu=7.70829 * 6.53521 * 6.1365 / 2,
+    ),
+    ReferenceSpec(
+        "Li7P3S11 (P-1)",
+        "Li7P3S11",
+        li7p3s11,
+        "shipped OBELiX CIF (ICSD 157654)",
+        measured_volume_A3_per_fu=_v_tri(12.5009, 6.0316, 12.5303, 102.845, 113.2024, 74.467, 2),
+    ),
+    ReferenceSpec(
+        "Li6PS5Cl (argyrodite, Cl on 4a)",
+        "Li6PS5Cl",
+        ordered_argyrodite,
+        "shipped OBELiX CIF (ICSD 259200), Cl 4a / S2- 4d, Li ordered by Ewald energy",
+        measured_volume_A3_per_fu=9.898**3 / 4,
+    ),
 )
 
 #: Known phases that are not built, each with the elements it needs. A chemical system
 #: holding those elements lacks that competitor: its hull energies are too low and its
 #: reaction energies too small in magnitude (the true ones can only be more negative).
-MISSING_PHASES: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(els)) for name, els in (
-    ("LiNbCl6", ("Li", "Nb", "Cl")),
-    ("oxychlorides (YOCl, ZrOCl2, InOCl ...)", ("O", "Cl")),
-    ("perchlorates (LiClO4 ...)", ("Li", "Cl", "O")),
-    ("Nb oxides (Nb2O5, LiNbO3 ...)", ("Nb", "O")),
-    ("Li-Co chlorides", ("Li", "Co", "Cl")),
-    ("Li-Ni chlorides", ("Li", "Ni", "Cl")),
-    ("Li-Mn chlorides", ("Li", "Mn", "Cl")),
-    ("crystalline P2S5 and the other P4Sx molecular solids (P4S3, P4S7 ...)", ("P", "S")),
-    ("Li4P2S6, Li7PS6, beta-Li3PS4", ("Li", "P", "S")),
-    ("LiP, Li3P7 and other Li phosphides", ("Li", "P")),
-    ("PCl3, PCl5", ("P", "Cl")),
-    ("PSCl3", ("P", "S", "Cl")),
-    ("S2Cl2, SCl2", ("S", "Cl")),
-    ("Li6PS5Cl with Cl/S2- site disorder", ("Li", "P", "S", "Cl")),
-    ("ZrS3 and other Zr sulfides", ("Zr", "S")),
-    ("Zr sulfochlorides", ("Zr", "S", "Cl")),
-    ("Zr thiophosphates", ("Zr", "P", "S")),
-    ("NbS3, Nb3S4", ("Nb", "S")),
-    ("Nb sulfochlorides", ("Nb", "S", "Cl")),
-    ("Nb thiophosphates", ("Nb", "P", "S")),
-    ("Li-Zr sulfides", ("Li", "Zr", "S")),
-    ("Li-Nb sulfides", ("Li", "Nb", "S")),
-    ("Li-Y sulfides", ("Li", "Y", "S")),
-    ("LiInS2", ("Li", "In", "S")),
-    ("Y sulfochlorides", ("Y", "S", "Cl")),
-    ("In sulfochlorides", ("In", "S", "Cl")),
-    ("Y thiophosphates", ("Y", "P", "S")),
-    ("InPS4", ("In", "P", "S")),
-))
+MISSING_PHASES: tuple[tuple[str, frozenset[str]], ...] = tuple(
+    (name, frozenset(els))
+    for name, els in (
+        ("LiNbCl6", ("Li", "Nb", "Cl")),
+        ("oxychlorides (YOCl, ZrOCl2, InOCl ...)", ("O", "Cl")),
+        ("perchlorates (LiClO4 ...)", ("Li", "Cl", "O")),
+        ("Nb oxides (Nb2O5, LiNbO3 ...)", ("Nb", "O")),
+        ("Li-Co chlorides", ("Li", "Co", "Cl")),
+        ("Li-Ni chlorides", ("Li", "Ni", "Cl")),
+        ("Li-Mn chlorides", ("Li", "Mn", "Cl")),
+        ("crystalline P2S5 and the other P4Sx molecular solids (P4S3, P4S7 ...)", ("P", "S")),
+        ("Li4P2S6, Li7PS6, beta-Li3PS4", ("Li", "P", "S")),
+        ("LiP, Li3P7 and other Li phosphides", ("Li", "P")),
+        ("PCl3, PCl5", ("P", "Cl")),
+        ("PSCl3", ("P", "S", "Cl")),
+        ("S2Cl2, SCl2", ("S", "Cl")),
+        ("Li6PS5Cl with Cl/S2- site disorder", ("Li", "P", "S", "Cl")),
+        ("ZrS3 and other Zr sulfides", ("Zr", "S")),
+        ("Zr sulfochlorides", ("Zr", "S", "Cl")),
+        ("Zr thiophosphates", ("Zr", "P", "S")),
+        ("NbS3, Nb3S4", ("Nb", "S")),
+        ("Nb sulfochlorides", ("Nb", "S", "Cl")),
+        ("Nb thiophosphates", ("Nb", "P", "S")),
+        ("Li-Zr sulfides", ("Li", "Zr", "S")),
+        ("Li-Nb sulfides", ("Li", "Nb", "S")),
+        ("Li-Y sulfides", ("Li", "Y", "S")),
+        ("LiInS2", ("Li", "In", "S")),
+        ("Y sulfochlorides", ("Y", "S", "Cl")),
+        ("In sulfochlorides", ("In", "S", "Cl")),
+        ("Y thiophosphates", ("Y", "P", "S")),
+        ("InPS4", ("In", "P", "S")),
+    )
+)
 
 
 def missing_phases(elements: Iterable[str]) -> list[str]:
@@ -468,17 +716,25 @@ def missing_phases(elements: Iterable[str]) -> list[str]:
     els = {str(e) for e in elements}
     return [name for name, need in MISSING_PHASES if need <= els]
 
+
 #: Cathodes and other partner phases for :mod:`halidelab.stability.interface` (built like
 #: the references): LiCoO2, NCM811 and the sulfide separator Li6PS5Cl.
 CATHODES: dict[str, ReferenceSpec] = {
     "LiCoO2": next(s for s in REFERENCE_PHASES if s.formula == "LiCoO2"),
-    "NCM811": ReferenceSpec("NCM811 (ordered LiNi0.8Co0.1Mn0.1O2)", "LiNi0.8Co0.1Mn0.1O2", _ncm811,
-                            "one Ni/Co/Mn ordering in a 10 f.u. LiCoO2-type cell", approximate=True),
+    "NCM811": ReferenceSpec(
+        "NCM811 (ordered LiNi0.8Co0.1Mn0.1O2)",
+        "LiNi0.8Co0.1Mn0.1O2",
+        _ncm811,
+        "one Ni/Co/Mn ordering in a 10 f.u. LiCoO2-type cell",
+        approximate=True,
+    ),
     "Li6PS5Cl": next(s for s in REFERENCE_PHASES if s.formula == "Li6PS5Cl"),
 }
 
 
-def references_for(elements: Iterable[str], include: Iterable[str] | None = None) -> list[ReferenceSpec]:
+def references_for(
+    elements: Iterable[str], include: Iterable[str] | None = None
+) -> list[ReferenceSpec]:
     """Reference phases whose elements all lie in ``elements``.
 
     Parameters
@@ -554,14 +810,28 @@ class ReferenceEnergy(Record):
 _MEMO: dict[str, dict[str, Any]] = {}
 
 
-def relax_inputs(structure: Structure, model: str, fmax: float, steps: int, relax_cell: bool) -> dict[str, Any]:
+def relax_inputs(
+    structure: Structure, model: str, fmax: float, steps: int, relax_cell: bool
+) -> dict[str, Any]:
     """The task inputs whose hash keys a reference relaxation in the store."""
-    return {"structure": structure.as_dict(), "model": model, "fmax": fmax, "steps": steps,
-            "relax_cell": relax_cell}
+    return {
+        "structure": structure.as_dict(),
+        "model": model,
+        "fmax": fmax,
+        "steps": steps,
+        "relax_cell": relax_cell,
+    }
 
 
-def relax_cached(structure: Structure, label: str, model: str = "chgnet", fmax: float = 0.05,
-                 steps: int = 300, relax_cell: bool = True, store: Any = None) -> tuple[dict[str, Any], bool]:
+def relax_cached(
+    structure: Structure,
+    label: str,
+    model: str = "chgnet",
+    fmax: float = 0.05,
+    steps: int = 300,
+    relax_cell: bool = True,
+    store: Any = None,
+) -> tuple[dict[str, Any], bool]:
     """Relax ``structure`` with ``model`` unless the store (or this process) has it.
 
     Returns
@@ -572,7 +842,11 @@ def relax_cached(structure: Structure, label: str, model: str = "chgnet", fmax: 
     from halidelab.screening.runner import cached
     from halidelab.screening.tasks import Task
 
-    return cached(Task(REFERENCE_KIND, label, relax_inputs(structure, model, fmax, steps, relax_cell)), store, _MEMO)
+    return cached(
+        Task(REFERENCE_KIND, label, relax_inputs(structure, model, fmax, steps, relax_cell)),
+        store,
+        _MEMO,
+    )
 
 
 def open_store(path: str | Path | None) -> Any:
@@ -584,8 +858,13 @@ def open_store(path: str | Path | None) -> Any:
     return Store(path)
 
 
-def relax_reference(spec: ReferenceSpec, model: str = "chgnet", store: Any = None, fmax: float = 0.05,
-                    steps: int = 300) -> ReferenceEnergy:
+def relax_reference(
+    spec: ReferenceSpec,
+    model: str = "chgnet",
+    store: Any = None,
+    fmax: float = 0.05,
+    steps: int = 300,
+) -> ReferenceEnergy:
     """Build and relax one reference phase (cached).
 
     Parameters
@@ -601,26 +880,48 @@ def relax_reference(spec: ReferenceSpec, model: str = "chgnet", store: Any = Non
         Maximum optimiser steps.
     """
     structure = spec.builder()
-    res, cached = relax_cached(structure, spec.name, model=model, fmax=fmax, steps=steps,
-                               relax_cell=spec.relax_cell, store=store)
+    res, cached = relax_cached(
+        structure,
+        spec.name,
+        model=model,
+        fmax=fmax,
+        steps=steps,
+        relax_cell=spec.relax_cell,
+        store=store,
+    )
     s = Structure.from_dict(res["structure"])
     n_fu = len(s) / Composition(spec.formula).num_atoms
     prov = res["provenance"]
     return ReferenceEnergy(
-        name=spec.name, formula=Composition(spec.formula).reduced_formula,
-        energy_per_atom_eV=float(res["energy_per_atom_eV"]), volume_per_atom_A3=s.volume / len(s),
-        n_atoms=len(s), converged=bool(res["converged"]), approximate=spec.approximate,
-        measured_volume_A3_per_fu=spec.measured_volume_A3_per_fu, volume_A3_per_fu=s.volume / n_fu,
-        source=spec.source, structure=res["structure"], cached=cached,
-        provenance=Provenance(method="stability-reference-relax", model=prov.get("model"),
-                              model_version=prov.get("model_version"),
-                              parameters={"fmax": fmax, "steps": steps, "relax_cell": spec.relax_cell}),
+        name=spec.name,
+        formula=Composition(spec.formula).reduced_formula,
+        energy_per_atom_eV=float(res["energy_per_atom_eV"]),
+        volume_per_atom_A3=s.volume / len(s),
+        n_atoms=len(s),
+        converged=bool(res["converged"]),
+        approximate=spec.approximate,
+        measured_volume_A3_per_fu=spec.measured_volume_A3_per_fu,
+        volume_A3_per_fu=s.volume / n_fu,
+        source=spec.source,
+        structure=res["structure"],
+        cached=cached,
+        provenance=Provenance(
+            method="stability-reference-relax",
+            model=prov.get("model"),
+            model_version=prov.get("model_version"),
+            parameters={"fmax": fmax, "steps": steps, "relax_cell": spec.relax_cell},
+        ),
     )
 
 
-def relax_references(specs: Iterable[ReferenceSpec], model: str = "chgnet", store: Any = None,
-                     fmax: float = 0.05, steps: int = 300,
-                     progress: Callable[[str], None] | None = None) -> list[ReferenceEnergy]:
+def relax_references(
+    specs: Iterable[ReferenceSpec],
+    model: str = "chgnet",
+    store: Any = None,
+    fmax: float = 0.05,
+    steps: int = 300,
+    progress: Callable[[str], None] | None = None,
+) -> list[ReferenceEnergy]:
     """Relax many reference phases (each cached); ``progress(name)`` before each."""
     out = []
     for spec in specs:

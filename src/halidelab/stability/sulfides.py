@@ -80,8 +80,10 @@ def fill_nearly_full_sites(structure: Structure, min_occupancy: float = 0.95) ->
     for site in structure:
         items = list(site.species.items())
         if len(items) != 1 or items[0][1] < min_occupancy:
-            raise StructureError(f"site {site.species} at {np.round(site.frac_coords, 3)} is partially "
-                                 f"occupied below {min_occupancy}: order it instead")
+            raise StructureError(
+                f"site {site.species} at {np.round(site.frac_coords, 3)} is partially "
+                f"occupied below {min_occupancy}: order it instead"
+            )
         species.append(items[0][0].symbol)
         coords.append(site.frac_coords)
     return Structure(structure.lattice, species, coords)
@@ -157,23 +159,37 @@ def li7p3s11() -> Structure:
     return fill_nearly_full_sites(shipped_cif(LI7P3S11_CIF), min_occupancy=1.0)
 
 
-def black_phosphorus(a_A: float = 3.3136, b_A: float = 10.478, c_A: float = 4.3763,
-                     y: float = 0.1017, z: float = 0.0806) -> Structure:
+def black_phosphorus(
+    a_A: float = 3.3136,
+    b_A: float = 10.478,
+    c_A: float = 4.3763,
+    y: float = 0.1017,
+    z: float = 0.0806,
+) -> Structure:
     """Black phosphorus, Cmce (No. 64), P on 8f (0, y, z); primitive cell (4 atoms)."""
-    return Structure.from_spacegroup(64, Lattice.orthorhombic(a_A, b_A, c_A), ["P"],
-                                     [[0, y, z]]).get_primitive_structure()
+    return Structure.from_spacegroup(
+        64, Lattice.orthorhombic(a_A, b_A, c_A), ["P"], [[0, y, z]]
+    ).get_primitive_structure()
 
 
 #: alpha-S8 (Rettig and Trotter 1987), Fddd origin choice 2: lattice (A) and the 4 S sites
 ALPHA_SULFUR_LATTICE_A = (10.4646, 12.8660, 24.4860)
-ALPHA_SULFUR_SITES = ((0.8554, 0.9526, 0.9516), (0.7844, 0.0301, 0.0763),
-                      (0.7069, 0.9795, 0.0040), (0.7862, 0.9073, 0.1290))
+ALPHA_SULFUR_SITES = (
+    (0.8554, 0.9526, 0.9516),
+    (0.7844, 0.0301, 0.0763),
+    (0.7069, 0.9795, 0.0040),
+    (0.7862, 0.9073, 0.1290),
+)
 
 
 def alpha_sulfur(primitive: bool = True) -> Structure:
     """Orthorhombic alpha-S8 (Fddd), 32-atom primitive or 128-atom conventional cell."""
-    s = Structure.from_spacegroup("Fddd:2", Lattice.orthorhombic(*ALPHA_SULFUR_LATTICE_A), ["S"] * 4,
-                                  [list(p) for p in ALPHA_SULFUR_SITES])
+    s = Structure.from_spacegroup(
+        "Fddd:2",
+        Lattice.orthorhombic(*ALPHA_SULFUR_LATTICE_A),
+        ["S"] * 4,
+        [list(p) for p in ALPHA_SULFUR_SITES],
+    )
     return s.get_primitive_structure() if primitive else s
 
 
@@ -195,8 +211,12 @@ def s8_crown(bond_A: float = 2.05, angle_deg: float = 108.0) -> np.ndarray:
     if chord >= bond_A:
         raise StructureError(f"no S8 crown with bond {bond_A} A and angle {angle_deg} deg")
     h = math.sqrt(bond_A**2 - chord**2)
-    return np.array([[r * math.cos(k * math.pi / 4), r * math.sin(k * math.pi / 4), h / 2 * (-1) ** k]
-                     for k in range(8)])
+    return np.array(
+        [
+            [r * math.cos(k * math.pi / 4), r * math.sin(k * math.pi / 4), h / 2 * (-1) ** k]
+            for k in range(8)
+        ]
+    )
 
 
 def s8_molecule_in_box(box_A: float = 13.0) -> Structure:
@@ -204,7 +224,9 @@ def s8_molecule_in_box(box_A: float = 13.0) -> Structure:
     return _in_box(["S"] * 8, s8_crown(), box_A)
 
 
-def p4s10_molecule_in_box(bridge_A: float = 2.09, terminal_A: float = 1.91, box_A: float = 14.0) -> Structure:
+def p4s10_molecule_in_box(
+    bridge_A: float = 2.09, terminal_A: float = 1.91, box_A: float = 14.0
+) -> Structure:
     """The P4S10 cage (adamantane-like, Td) in a periodic box.
 
     P on alternate cube corners (t, t, t), bridging S on the octahedron (2t, 0, 0) so that
@@ -213,7 +235,9 @@ def p4s10_molecule_in_box(bridge_A: float = 2.09, terminal_A: float = 1.91, box_
     """
     t = bridge_A / math.sqrt(3)
     p = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float) * t
-    s_bridge = np.array([[2, 0, 0], [-2, 0, 0], [0, 2, 0], [0, -2, 0], [0, 0, 2], [0, 0, -2]], float) * t
+    s_bridge = (
+        np.array([[2, 0, 0], [-2, 0, 0], [0, 2, 0], [0, -2, 0], [0, 0, 2], [0, 0, -2]], float) * t
+    )
     s_term = p + p / np.linalg.norm(p, axis=1)[:, None] * terminal_A
     cart = np.vstack([p, s_bridge, s_term])
     return _in_box(["P"] * 4 + ["S"] * 10, cart, box_A)
@@ -221,14 +245,19 @@ def p4s10_molecule_in_box(bridge_A: float = 2.09, terminal_A: float = 1.91, box_
 
 def li3p(a_A: float = 4.273, c_A: float = 7.594, z: float = 0.583) -> Structure:
     """Li3P, Na3As type (P6_3/mmc): P 2c, Li 2b and 4f (1/3, 2/3, z); 8 atoms."""
-    return Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(a_A, c_A), ["P", "Li", "Li"],
-                                     [[1 / 3, 2 / 3, 0.25], [0, 0, 0.25], [1 / 3, 2 / 3, z]])
+    return Structure.from_spacegroup(
+        "P6_3/mmc",
+        Lattice.hexagonal(a_A, c_A),
+        ["P", "Li", "Li"],
+        [[1 / 3, 2 / 3, 0.25], [0, 0, 0.25], [1 / 3, 2 / 3, z]],
+    )
 
 
 def cdi2_type(metal: str, anion: str, a_A: float, c_A: float, z: float = 0.25) -> Structure:
     """MX2 of the CdI2 (1T) type, P-3m1: M on 1a, X on 2d (1/3, 2/3, z); 3 atoms."""
-    return Structure.from_spacegroup("P-3m1", Lattice.hexagonal(a_A, c_A), [metal, anion],
-                                     [[0, 0, 0], [1 / 3, 2 / 3, z]])
+    return Structure.from_spacegroup(
+        "P-3m1", Lattice.hexagonal(a_A, c_A), [metal, anion], [[0, 0, 0], [1 / 3, 2 / 3, z]]
+    )
 
 
 def mos2_type(metal: str, anion: str, a_A: float, c_A: float, bond_A: float) -> Structure:
@@ -241,5 +270,9 @@ def mos2_type(metal: str, anion: str, a_A: float, c_A: float, bond_A: float) -> 
     if bond_A <= in_plane:
         raise StructureError(f"M-X bond {bond_A} A shorter than a/sqrt(3) = {in_plane:.3f} A")
     dz = math.sqrt(bond_A**2 - in_plane**2) / c_A
-    return Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(a_A, c_A), [metal, anion],
-                                     [[1 / 3, 2 / 3, 0.25], [1 / 3, 2 / 3, 0.75 - dz]])
+    return Structure.from_spacegroup(
+        "P6_3/mmc",
+        Lattice.hexagonal(a_A, c_A),
+        [metal, anion],
+        [[1 / 3, 2 / 3, 0.25], [1 / 3, 2 / 3, 0.75 - dz]],
+    )

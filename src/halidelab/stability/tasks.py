@@ -31,7 +31,11 @@ def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
     target: Any = inputs.get("formula")
     if inputs.get("structure") is not None:
         target = Structure.from_dict(inputs["structure"])
-    res = energy_above_hull(target, model=inputs.get("model", "chgnet"),
-                            n_configs=inputs.get("n_configs", 1), seed=inputs.get("seed", 0),
-                            store=None)
+    res = energy_above_hull(
+        target,
+        model=inputs.get("model", "chgnet"),
+        n_configs=inputs.get("n_configs", 1),
+        seed=inputs.get("seed", 0),
+        store=None,
+    )
     return res.to_dict()

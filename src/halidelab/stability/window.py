@@ -103,18 +103,29 @@ def window_from_phase_diagram(pd: PhaseDiagram, composition: Composition | str) 
     comp = Composition(composition)
     li = Element("Li")
     if comp[li] <= 0:
-        raise StructureError(f"{comp.reduced_formula} has no Li: the window vs Li/Li+ needs a Li compound")
+        raise StructureError(
+            f"{comp.reduced_formula} has no Li: the window vs Li/Li+ needs a Li compound"
+        )
     if li not in pd.elements:
         raise StructureError("the phase diagram has no Li")
     mu0 = pd.el_refs[li].energy_per_atom
     prof = pd.get_element_profile(li, comp)
-    steps = [VoltageStep(float(-(p["chempot"] - mu0)), float(p["evolution"]), _names(p["entries"]),
-                         str(p["reaction"])) for p in prof]
+    steps = [
+        VoltageStep(
+            float(-(p["chempot"] - mu0)),
+            float(p["evolution"]),
+            _names(p["entries"]),
+            str(p["reaction"]),
+        )
+        for p in prof
+    ]
     zero = [i for i, p in enumerate(prof) if abs(p["evolution"]) < _TOL]
     if not zero:
-        raise StructureError(f"{comp.reduced_formula} has no stability range against Li exchange in this "
-                             "diagram (it lies inside a phase triangle): put it on the hull first "
-                             "(electrochemical_window does)")
+        raise StructureError(
+            f"{comp.reduced_formula} has no stability range against Li exchange in this "
+            "diagram (it lies inside a phase triangle): put it on the hull first "
+            "(electrochemical_window does)"
+        )
     k = zero[0]
     v_red = steps[k].voltage_V
     red_step = steps[k - 1] if k > 0 else None
@@ -160,8 +171,15 @@ def electrochemical_window(
     WindowResult
     """
     if hull is None:
-        hull = energy_above_hull(target, model=model, store=store, n_configs=n_configs, seed=seed,
-                                 include=include, **kwargs)
+        hull = energy_above_hull(
+            target,
+            model=model,
+            store=store,
+            n_configs=n_configs,
+            seed=seed,
+            include=include,
+            **kwargs,
+        )
     refs = list(hull.references)
     best = min(hull.configurations, key=lambda c: c.energy_per_atom_eV)
     comp = Composition(hull.formula)
@@ -169,21 +187,35 @@ def electrochemical_window(
     shifted = best.decomposition_energy_eV_atom > -HULL_SHIFT_EV
     if shifted:
         e_atom -= best.decomposition_energy_eV_atom + HULL_SHIFT_EV
-    entries = [e for e in reference_entries(refs)
-               if e.composition.reduced_composition != comp.reduced_composition]
-    entries.append(PDEntry(comp, e_atom * comp.num_atoms, name=comp.reduced_formula, attribute=hull.formula))
+    entries = [
+        e
+        for e in reference_entries(refs)
+        if e.composition.reduced_composition != comp.reduced_composition
+    ]
+    entries.append(
+        PDEntry(comp, e_atom * comp.num_atoms, name=comp.reduced_formula, attribute=hull.formula)
+    )
     pd = PhaseDiagram(entries)
     w = window_from_phase_diagram(pd, comp)
     warn = list(hull.warnings)
     if shifted and hull.e_above_hull_eV_atom > 0:
-        warn.append(f"{hull.formula} lies {1000 * hull.e_above_hull_eV_atom:.1f} meV/atom above the hull; "
-                    "its window is that of the same phase moved onto the hull")
-    warn.append("oxidation limit depends one-to-one on the MLIP energy of the Cl2 (or O2) reference")
+        warn.append(
+            f"{hull.formula} lies {1000 * hull.e_above_hull_eV_atom:.1f} meV/atom above the hull; "
+            "its window is that of the same phase moved onto the hull"
+        )
+    warn.append(
+        "oxidation limit depends one-to-one on the MLIP energy of the Cl2 (or O2) reference"
+    )
     return WindowResult(
-        formula=hull.formula, e_above_hull_eV_atom=hull.e_above_hull_eV_atom, shifted_to_hull=shifted,
+        formula=hull.formula,
+        e_above_hull_eV_atom=hull.e_above_hull_eV_atom,
+        shifted_to_hull=shifted,
         warnings=tuple(warn),
-        provenance=Provenance(method="grand-potential-window (Zhu et al. 2015)", model=hull.provenance.model,
-                              model_version=hull.provenance.model_version,
-                              parameters={"references": hull.provenance.parameters.get("references", [])}),
+        provenance=Provenance(
+            method="grand-potential-window (Zhu et al. 2015)",
+            model=hull.provenance.model,
+            model_version=hull.provenance.model_version,
+            parameters={"references": hull.provenance.parameters.get("references", [])},
+        ),
         **w,
     )

@@ -37,8 +37,9 @@ _SYSTEM_DEFAULTS = {
 }
 
 
-def from_wyckoff(space_group: str | int, lattice: Mapping[str, float],
-                 sites: Sequence[Mapping[str, Any]]) -> Structure:
+def from_wyckoff(
+    space_group: str | int, lattice: Mapping[str, float], sites: Sequence[Mapping[str, Any]]
+) -> Structure:
     """Expand one position per Wyckoff orbit into the full (partially occupied) cell.
 
     Parameters
@@ -57,10 +58,15 @@ def from_wyckoff(space_group: str | int, lattice: Mapping[str, float],
         Unknown space group, missing lattice parameters, bad sites, or overlapping atoms.
     """
     try:
-        sg = SpaceGroup.from_int_number(int(space_group)) if str(space_group).isdigit() \
+        sg = (
+            SpaceGroup.from_int_number(int(space_group))
+            if str(space_group).isdigit()
             else SpaceGroup(str(space_group).replace(" ", ""))
+        )
     except Exception:
-        raise StructureError(f"unknown space group {space_group!r}: use a symbol like P-3m1 or a number") from None
+        raise StructureError(
+            f"unknown space group {space_group!r}: use a symbol like P-3m1 or a number"
+        ) from None
     system = sg.crystal_system
     try:
         a, b, c, al, be, ga = _SYSTEM_DEFAULTS[system]({k: float(v) for k, v in lattice.items()})
@@ -84,8 +90,9 @@ def from_wyckoff(space_group: str | int, lattice: Mapping[str, float],
         coords.append(xyz)
     try:
         spec = int(space_group) if str(space_group).isdigit() else str(space_group).replace(" ", "")
-        return Structure.from_spacegroup(spec, Lattice.from_parameters(a, b, c, al, be, ga),
-                                         species, coords, tol=0.01)
+        return Structure.from_spacegroup(
+            spec, Lattice.from_parameters(a, b, c, al, be, ga), species, coords, tol=0.01
+        )
     except Exception as exc:
         raise StructureError(f"cannot expand the Wyckoff positions in {sg.symbol}: {exc}") from None
 
@@ -98,7 +105,9 @@ def read_wyckoff_json(path: str | Path) -> Structure:
     except FileNotFoundError:
         raise StructureError(f"structure table not found: {path}") from None
     except json.JSONDecodeError as exc:
-        raise StructureError(f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        raise StructureError(
+            f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno})"
+        ) from None
     if not isinstance(data, dict) or not {"space_group", "lattice", "sites"} <= set(data):
         raise StructureError(f"{path.name} needs 'space_group', 'lattice' and 'sites'")
     return from_wyckoff(data["space_group"], data["lattice"], data["sites"])

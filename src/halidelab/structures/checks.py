@@ -57,8 +57,9 @@ def _occupancies(structure: Structure) -> np.ndarray:
     return np.array([sum(site.species.values()) for site in structure])
 
 
-def close_pairs(structure: Structure, cutoff_A: float | None = None
-                ) -> list[tuple[float, int, int, float]]:
+def close_pairs(
+    structure: Structure, cutoff_A: float | None = None
+) -> list[tuple[float, int, int, float]]:
     """Pairs closer than the warning threshold: ``(distance, i, j, threshold)``, closest first.
 
     Split sites (two partial positions whose occupancies add up to <= 1) are skipped.
@@ -70,8 +71,9 @@ def close_pairs(structure: Structure, cutoff_A: float | None = None
     # periodic distances do not change when every site is wrapped into the cell; the
     # neighbour search's memory grows with the span of the coordinates (a site at
     # x = 1e9 made it allocate tens of GB)
-    wrapped = Structure(structure.lattice, structure.species_and_occu,
-                        np.mod(structure.frac_coords, 1.0))
+    wrapped = Structure(
+        structure.lattice, structure.species_and_occu, np.mod(structure.frac_coords, 1.0)
+    )
     centers, points, _, dists = wrapped.get_neighbor_list(cutoff, exclude_self=True)
     occ = _occupancies(structure)
     out = []
@@ -103,14 +105,16 @@ def _check_cell(structure: Structure, name: str) -> None:
         raise StructureError(
             f"{name}: cell volume {vol:.3g} A^3 for {n} atoms ({vol / n:.3g} A^3 per atom; "
             f"solids have 5-60): the lattice vectors are wrong (scale factor or units?); "
-            "fix the file")
+            "fix the file"
+        )
     far = np.abs(structure.frac_coords).max(axis=1) if len(structure) else np.zeros(0)
     if far.size and far.max() > MAX_FRACTIONAL:
         k = int(far.argmax())
         raise StructureError(
             f"{name}: site {k + 1} ({_label(structure, k)}) has fractional coordinate "
             f"{far[k]:.3g}, far outside the cell: the coordinates are wrong (Cartesian read as "
-            "fractional?); fix the file")
+            "fractional?); fix the file"
+        )
 
 
 def vacuum_gap(structure: Structure) -> tuple[float, int]:
@@ -134,9 +138,15 @@ def vacuum_gap(structure: Structure) -> tuple[float, int]:
     return best
 
 
-def check_structure(structure: Structure, name: str = "the structure", *,
-                    max_atoms: int | None = None, kind: str | None = None,
-                    variable_cell: bool = False, force: bool = False) -> list[str]:
+def check_structure(
+    structure: Structure,
+    name: str = "the structure",
+    *,
+    max_atoms: int | None = None,
+    kind: str | None = None,
+    variable_cell: bool = False,
+    force: bool = False,
+) -> list[str]:
     """Refuse a structure that would give a wrong answer; return warnings (one line each).
 
     Parameters
@@ -174,12 +184,14 @@ def check_structure(structure: Structure, name: str = "the structure", *,
         if d < MIN_DISTANCE_A:
             raise StructureError(
                 f"{name}: atoms {a} and {b} are {d:.3f} A apart (below {MIN_DISTANCE_A} A): "
-                "they overlap; the file has duplicate atoms or wrong coordinates; fix it")
+                "they overlap; the file has duplicate atoms or wrong coordinates; fix it"
+            )
         more = f" (and {len(pairs) - 1} more pairs)" if len(pairs) > 1 else ""
         warnings.append(
             f"{name}: atoms {a} and {b} are {d:.2f} A apart, below {WARN_FRACTION:.0%} of their "
             f"covalent radii sum ({thr:.2f} A){more}: check the file; results for it are "
-            "unreliable")
+            "unreliable"
+        )
     gap, ax = vacuum_gap(structure)
     if gap > VACUUM_GAP_A:
         axis = "abc"[ax]
@@ -187,9 +199,12 @@ def check_structure(structure: Structure, name: str = "the structure", *,
             raise StructureError(
                 f"{name} has {gap:.1f} A of empty space along {axis}: it is a slab or a molecule, "
                 "not a bulk crystal; a variable-cell relaxation would collapse the vacuum: relax "
-                "it with --fixed-cell, or give the bulk cell")
-        warnings.append(f"{name} has {gap:.1f} A of empty space along {axis}: a slab or molecule, "
-                        "not a bulk crystal; bulk properties computed from it are not bulk ones")
+                "it with --fixed-cell, or give the bulk cell"
+            )
+        warnings.append(
+            f"{name} has {gap:.1f} A of empty space along {axis}: a slab or molecule, "
+            "not a bulk crystal; bulk properties computed from it are not bulk ones"
+        )
     return warnings
 
 
@@ -203,7 +218,8 @@ def size_error(name: str, n: int, limit: int, kind: str | None) -> StructureErro
     work = {"bvse": "BVSE", "mlip": "MLIP work"}.get(kind or "", "this command")
     return StructureError(
         f"{name} has {n:,} atoms, above the limit of {limit:,} for {work} (cost grows with "
-        f"size): raise --max-atoms to {n} if you mean it")
+        f"size): raise --max-atoms to {n} if you mean it"
+    )
 
 
 def _label(structure: Structure, i: int) -> str:

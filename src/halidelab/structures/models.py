@@ -180,7 +180,9 @@ def parse_supercell(spec: str | int | Sequence[int] | None) -> str | int | list[
         if re.fullmatch(r"\d+", text):
             return parse_supercell(int(text))
         if not re.fullmatch(r"\d+x\d+x\d+", text):
-            raise StructureError(f"cannot read supercell {spec!r}: use auto, a number of cells, or 1x1x5")
+            raise StructureError(
+                f"cannot read supercell {spec!r}: use auto, a number of cells, or 1x1x5"
+            )
         vals = [int(v) for v in text.split("x")]
     if len(vals) != 3 or min(vals) < 1:
         raise StructureError(f"supercell {spec!r} needs three positive integers, e.g. 1x1x5")
@@ -252,8 +254,9 @@ def _prototype_sites(proto: Structure) -> list[_Site]:
     return out
 
 
-def _resolve_sites(sites: list[_Site], lattice: Lattice, n_m_cell: float,
-                   n_li_cell: float) -> tuple[list[_Site], list[str]]:
+def _resolve_sites(
+    sites: list[_Site], lattice: Lattice, n_m_cell: float, n_li_cell: float
+) -> tuple[list[_Site], list[str]]:
     """Order the prototype's M sublattice and prune Li positions.
 
     - M: orbits with occupancy >= 0.5 become full, the others are dropped, when that
@@ -275,13 +278,15 @@ def _resolve_sites(sites: list[_Site], lattice: Lattice, n_m_cell: float,
             kept_m = [dataclasses.replace(x, occupancy=1.0) for x in majority]
             notes.append(
                 f"partially occupied M orbits resolved to the majority ones (dropped: "
-                f"{', '.join(dropped) or 'none'}); the split-site disorder of the CIF is not modelled"
+                f"{', '.join(dropped) or 'none'}); the split-site disorder of the CIF is not "
+                "modelled"
             )
     full_m = [x.frac for x in kept_m if x.occupancy > 0.999]
     li = [x for x in sites if x.role == "Li"]
     if full_m and li:
-        dist = lattice.get_all_distances([x.frac for x in li], [x.frac for x in kept_m
-                                                               if x.occupancy > 0.999])
+        dist = lattice.get_all_distances(
+            [x.frac for x in li], [x.frac for x in kept_m if x.occupancy > 0.999]
+        )
         on_m = dist.min(axis=1) < 0.5
         if on_m.any():
             notes.append(f"{int(on_m.sum())} Li antisite position(s) on M sites not used")
@@ -289,7 +294,8 @@ def _resolve_sites(sites: list[_Site], lattice: Lattice, n_m_cell: float,
     minor = [x for x in li if x.occupancy < 0.15]
     if minor and len(li) - len(minor) >= n_li_cell:
         notes.append(
-            f"minority Li orbits ({', '.join(sorted({x.label for x in minor}))}, occupancy < 0.15) not used"
+            f"minority Li orbits ({', '.join(sorted({x.label for x in minor}))}, occupancy < 0.15) "
+            "not used"
         )
         li = [x for x in li if x.occupancy >= 0.15]
     # mixed anion positions (S/Cl in argyrodites): one position, its species ordered later
@@ -305,9 +311,13 @@ def _resolve_sites(sites: list[_Site], lattice: Lattice, n_m_cell: float,
             continue
         major = max(group, key=lambda g: g.occupancy)
         mixed.update(g.element for g in group)
-        anions.append(dataclasses.replace(
-            major, occupancy=min(sum(g.occupancy for g in group), 1.0),
-            label=f"{major.label.split(':')[0]}{MIXED_ANION}"))
+        anions.append(
+            dataclasses.replace(
+                major,
+                occupancy=min(sum(g.occupancy for g in group), 1.0),
+                label=f"{major.label.split(':')[0]}{MIXED_ANION}",
+            )
+        )
     if mixed:
         notes.append(f"mixed {'/'.join(sorted(mixed))} anion positions ordered by Ewald energy")
     return [*li, *kept_m, *anions], notes
@@ -384,7 +394,8 @@ def build_models(
     if framework is not None and polymorph is not None:
         raise StructureError(
             f"--polymorph {polymorph} and --framework both choose the parent phase: the framework "
-            "file fixes it; give one of them")
+            "file fixes it; give one of them"
+        )
     if isinstance(framework, Structure):
         fw = framework_from_structure(framework, framework.composition.reduced_formula)
         sg = fw.space_group
@@ -401,12 +412,14 @@ def build_models(
     z = n_x_proto / n_x_fu
     if abs(z - round(z)) > 1e-3:
         raise StructureError(
-            f"{design.formula} has {n_x_fu:g} anions per formula unit; the {framework.key} framework "
+            f"{design.formula} has {n_x_fu:g} anions per formula unit; the {framework.key} "
+            "framework "
             f"has {n_x_proto:g} anions per cell: they do not fit"
         )
     z = int(round(z))
     sites, notes = _resolve_sites(
-        raw_sites, proto.lattice,
+        raw_sites,
+        proto.lattice,
         n_m_cell=z * sum(design_composition(design.parent).framework_cations.values()),
         n_li_cell=z * max(design.li_per_fu, design.li_parent_per_fu),
     )
@@ -422,8 +435,14 @@ def build_models(
         k = 1
         while k == 1 or k * z * atoms_per_fu <= max_atoms:
             counts = _site_counts(design, k * z)
-            err = max((abs(counts.get(el, 0) / (k * z) - n) for el, n in design.amounts.items()
-                       if el != "Li"), default=0.0)
+            err = max(
+                (
+                    abs(counts.get(el, 0) / (k * z) - n)
+                    for el, n in design.amounts.items()
+                    if el != "Li"
+                ),
+                default=0.0,
+            )
             mat = best_supercell(proto.lattice, k)
             wide = min_width_A(mat @ proto.lattice.matrix) >= min_width
             choices.append((k, err, wide, mat))
@@ -438,24 +457,31 @@ def build_models(
         estimate = int(round(k * z * atoms_per_fu))
         if estimate > max_atoms:  # before enumerating supercells of a huge k
             raise StructureError(
-                f"--supercell {supercell} gives a {estimate:,}-atom model of {design.formula}, above "
-                f"--max-atoms {max_atoms}: raise --max-atoms if you mean it")
+                f"--supercell {supercell} gives a {estimate:,}-atom model of {design.formula}, "
+                "above "
+                f"--max-atoms {max_atoms}: raise --max-atoms if you mean it"
+            )
         matrix = best_supercell(proto.lattice, k) if isinstance(spec, int) else np.diag(spec)
     n_fu = k * z
     counts = _site_counts(design, n_fu)
     n_model = sum(n for n in counts.values() if n > 0)
     if n_model > max_atoms:
-        which = (f"the smallest {framework.key} model" if spec == "auto"
-                 else f"the --supercell {supercell} model")
+        which = (
+            f"the smallest {framework.key} model"
+            if spec == "auto"
+            else f"the --supercell {supercell} model"
+        )
         raise StructureError(
             f"{which} of {design.formula} has {n_model} atoms, above --max-atoms {max_atoms}: "
-            f"raise --max-atoms to at least {n_model}")
+            f"raise --max-atoms to at least {n_model}"
+        )
     x_mod = _x_of(design, counts, n_fu)
     x_req = {f"{s.dopant}@{s.site}": s.x for s in design.substitutions}
     for key, xr in x_req.items():
         if abs(x_mod[key] - xr) > 1e-9:
             warnings.append(
-                f"{key} x = {xr:g} is modelled as x = {x_mod[key]:.4f} ({round(x_mod[key] * n_fu)} in "
+                f"{key} x = {xr:g} is modelled as x = {x_mod[key]:.4f} ({round(x_mod[key] * n_fu)} "
+                "in "
                 f"{n_fu} formula units); raise --max-atoms or set --supercell for a closer x"
             )
     if counts["Li"] < 0:
@@ -464,22 +490,32 @@ def build_models(
     # lattice: parent lattice (measured where known), then Vegard scaling to this x
     base, lattice_source = parent_lattice(design, framework, sg, proto)
     modelled = {el: n / n_fu for el, n in counts.items()}
-    modelled_design = DesignedComposition(**{
-        **{f.name: getattr(design, f.name) for f in dataclasses.fields(design)},
-        "amounts": {el: modelled.get(el, 0.0) for el in design.amounts},
-    })
+    modelled_design = DesignedComposition(
+        **{
+            **{f.name: getattr(design, f.name) for f in dataclasses.fields(design)},
+            "amounts": {el: modelled.get(el, 0.0) for el in design.amounts},
+        }
+    )
     # no substitution: the parent's own lattice (no radii needed, e.g. Li6Br3N has no M)
-    f = (lattice_scale(modelled_design, proto) / lattice_scale(design_composition(design.parent), proto)
-         if design.substitutions else 1.0)
+    f = (
+        lattice_scale(modelled_design, proto)
+        / lattice_scale(design_composition(design.parent), proto)
+        if design.substitutions
+        else 1.0
+    )
     alpha, beta, gamma = proto.lattice.angles
     lat = Lattice.from_parameters(base["a"] * f, base["b"] * f, base["c"] * f, alpha, beta, gamma)
-    cell = Structure(lat, [{x.element: x.occupancy} for x in sites], [x.frac for x in sites],
-                     labels=[x.label for x in sites])
+    cell = Structure(
+        lat,
+        [{x.element: x.occupancy} for x in sites],
+        [x.frac for x in sites],
+        labels=[x.label for x in sites],
+    )
     sc = cell.copy()
     sc.make_supercell(matrix)
     sc_roles = []
     for site in sc:
-        (sp, occ), = site.species.items()
+        ((sp, occ),) = site.species.items()
         el = sp.symbol
         role = "Li" if el == "Li" else ("X" if el in ANION_VALENCE else "M")
         sc_roles.append((el, role, float(occ), str(site.label)))
@@ -496,10 +532,16 @@ def build_models(
                 m_full.setdefault(r[3], []).append(i)
             else:
                 m_part.append(i)
-    m_species = {el: n for el, n in counts.items() if el in design.framework_cations
-                 and not any(s.dopant == el and s.site == "Li" for s in design.substitutions)}
-    li_species = {"Li": counts["Li"], **{s.dopant: counts[s.dopant] for s in design.substitutions
-                                         if s.site == "Li"}}
+    m_species = {
+        el: n
+        for el, n in counts.items()
+        if el in design.framework_cations
+        and not any(s.dopant == el and s.site == "Li" for s in design.substitutions)
+    }
+    li_species = {
+        "Li": counts["Li"],
+        **{s.dopant: counts[s.dopant] for s in design.substitutions if s.site == "Li"},
+    }
     x_species = {el: n for el, n in counts.items() if el in ANION_VALENCE}
     n_m = sum(m_species.values())
     n_m_fixed = sum(len(v) for v in m_full.values())
@@ -546,7 +588,8 @@ def build_models(
         if any(v < 0 for v in rest.values()) or sum(rest.values()) > len(mixed_x):
             raise StructureError(
                 f"the anions of {design.formula} do not fit the {framework.key} anion sites "
-                f"({sum(len(v) for v in fixed.values())} full + {len(mixed_x)} mixed or partial)")
+                f"({sum(len(v) for v in fixed.values())} full + {len(mixed_x)} mixed or partial)"
+            )
         for el, idx in fixed.items():
             pools.append(Pool(idx, {el: len(idx)}, f"X:{el}"))
         pools.append(Pool(mixed_x, {**rest, "": len(mixed_x) - sum(rest.values())}, "X"))
@@ -556,8 +599,19 @@ def build_models(
     cands = anneal_orderings(matrix_e, pools, charges, n_keep=n_configs, seed=seed, sweeps=sweeps)
     if state == "ball-milled":
         configs, n_atoms, bm_notes = _ball_milled(
-            sc, sc_roles, li_idx, x_idx, {**li_species, **m_species}, x_species, charges,
-            n_configs, seed, milling_temperature_K, dielectric, ground_eV=cands[0].energy_eV)
+            sc,
+            sc_roles,
+            li_idx,
+            x_idx,
+            {**li_species, **m_species},
+            x_species,
+            charges,
+            n_configs,
+            seed,
+            milling_temperature_K,
+            dielectric,
+            ground_eV=cands[0].energy_eV,
+        )
         warnings += bm_notes
     else:
         configs, n_atoms = _distinct(sc, cands, n_configs, warnings)
@@ -574,19 +628,39 @@ def build_models(
         n_formula_units=n_fu,
         n_atoms=n_atoms,
         species_counts={el: int(n) for el, n in counts.items() if n},
-        lattice_estimate={"a_A": lat.a, "b_A": lat.b, "c_A": lat.c, "alpha_deg": alpha,
-                          "beta_deg": beta, "gamma_deg": gamma,
-                          "volume_per_fu_A3": lat.volume / z},
+        lattice_estimate={
+            "a_A": lat.a,
+            "b_A": lat.b,
+            "c_A": lat.c,
+            "alpha_deg": alpha,
+            "beta_deg": beta,
+            "gamma_deg": gamma,
+            "volume_per_fu_A3": lat.volume / z,
+        },
         lattice_source=f"{lattice_source}; Vegard scaling by mean M-X bond length",
         configurations=configs,
         warnings=tuple(warnings),
         provenance=Provenance(
-            method=("Ewald-ranked ordering (simulated annealing, formal charges)" if state == "annealed" else
-                    "cation-disordered sampling (Metropolis MC over octahedral holes, screened Ewald)"),
-            parameters={"polymorph": sg, "supercell": str(supercell), "max_atoms": max_atoms,
-                        "n_configs": n_configs, "sweeps": sweeps, "min_width_A": min_width,
-                        "state": state, **({"milling_temperature_K": milling_temperature_K,
-                                            "dielectric": dielectric} if state == "ball-milled" else {})},
+            method=(
+                "Ewald-ranked ordering (simulated annealing, formal charges)"
+                if state == "annealed"
+                else "cation-disordered sampling (Metropolis MC over octahedral holes, "
+                "screened Ewald)"
+            ),
+            parameters={
+                "polymorph": sg,
+                "supercell": str(supercell),
+                "max_atoms": max_atoms,
+                "n_configs": n_configs,
+                "sweeps": sweeps,
+                "min_width_A": min_width,
+                "state": state,
+                **(
+                    {"milling_temperature_K": milling_temperature_K, "dielectric": dielectric}
+                    if state == "ball-milled"
+                    else {}
+                ),
+            },
             seed=seed,
         ),
         state=state,
@@ -598,8 +672,13 @@ def build_models(
 FULL_OCCUPANCY = 0.95
 
 
-def order_structure(structure: Structure, name: str = "the structure", seed: int = 0,
-                    max_atoms: int = 200, sweeps: int = 100) -> tuple[Structure, dict[str, Any] | None]:
+def order_structure(
+    structure: Structure,
+    name: str = "the structure",
+    seed: int = 0,
+    max_atoms: int = 200,
+    sweeps: int = 100,
+) -> tuple[Structure, dict[str, Any] | None]:
     """An ordered model of a structure with partial occupancies (the structure if ordered).
 
     A CIF refined with partial occupancies (most published halide CIFs) becomes the
@@ -640,66 +719,103 @@ def order_structure(structure: Structure, name: str = "the structure", seed: int
     rounded = 0
     for i, site in enumerate(s):
         if len(site.species) == 1:
-            (sp, occ), = site.species.items()
+            ((sp, occ),) = site.species.items()
             if FULL_OCCUPANCY <= occ < 1.0:
                 s.replace(i, {sp: 1.0}, label=site.label)
                 rounded += 1
-    base = {"source": name, "seed": seed, "sweeps": sweeps,
-            "input_formula": structure.composition.formula,
-            "n_sites_input": len(structure)}
+    base = {
+        "source": name,
+        "seed": seed,
+        "sweeps": sweeps,
+        "input_formula": structure.composition.formula,
+        "n_sites_input": len(structure),
+    }
     if s.is_ordered:
-        info = {**base, "method": f"occupancies >= {FULL_OCCUPANCY} taken as full",
-                "n_atoms": len(s), "supercell_matrix": np.eye(3, dtype=int).tolist(),
-                "notes": [f"{rounded} site(s) with occupancy >= {FULL_OCCUPANCY} taken as full"]}
+        info = {
+            **base,
+            "method": f"occupancies >= {FULL_OCCUPANCY} taken as full",
+            "n_atoms": len(s),
+            "supercell_matrix": np.eye(3, dtype=int).tolist(),
+            "notes": [f"{rounded} site(s) with occupancy >= {FULL_OCCUPANCY} taken as full"],
+        }
         return s, info
     try:
         fw = framework_from_structure(s, Path(name).stem, "")
         design = design_composition(fw.formula)
-        ms = build_models(design, framework=s, supercell="auto", max_atoms=max_atoms,
-                          n_configs=1, seed=seed, sweeps=sweeps)
+        ms = build_models(
+            design,
+            framework=s,
+            supercell="auto",
+            max_atoms=max_atoms,
+            n_configs=1,
+            seed=seed,
+            sweeps=sweeps,
+        )
     except HalidelabError as exc:
         raise StructureError(
             f"{name} has partial occupancies that halidelab's ordering cannot resolve ({exc}); "
             "give an ordered structure (e.g. from `halidelab structure`, or pymatgen's "
-            "OrderDisorderedStructureTransformation)") from None
+            "OrderDisorderedStructureTransformation)"
+        ) from None
     cfg = ms.configurations[0]
     model = cfg.to_structure()
     matrix = np.asarray(ms.supercell_matrix, dtype=float)
     # the structure's own cell times the supercell matrix (build_models rebuilds the
     # lattice from parameters; the fractional coordinates are the same)
     ordered = Structure(Lattice(matrix @ s.lattice.matrix), model.species, model.frac_coords)
-    info = {**base, "method": ms.provenance.method, "formula": ms.formula_modelled,
-            "framework": ms.framework, "space_group": ms.space_group,
-            "supercell_matrix": ms.supercell_matrix, "n_atoms": ms.n_atoms,
-            "configuration": cfg.index, "ewald_energy_eV": cfg.ewald_energy_eV,
-            "notes": ([f"{rounded} site(s) with occupancy >= {FULL_OCCUPANCY} taken as full"]
-                      if rounded else []) + list(ms.warnings)}
+    info = {
+        **base,
+        "method": ms.provenance.method,
+        "formula": ms.formula_modelled,
+        "framework": ms.framework,
+        "space_group": ms.space_group,
+        "supercell_matrix": ms.supercell_matrix,
+        "n_atoms": ms.n_atoms,
+        "configuration": cfg.index,
+        "ewald_energy_eV": cfg.ewald_energy_eV,
+        "notes": (
+            [f"{rounded} site(s) with occupancy >= {FULL_OCCUPANCY} taken as full"]
+            if rounded
+            else []
+        )
+        + list(ms.warnings),
+    }
     return ordered, info
 
 
 def ordering_note(info: dict[str, Any]) -> str:
     """One line saying which ordered model replaced a partially occupied structure."""
     m = info.get("supercell_matrix")
-    diag = (np.diag(np.asarray(m)).tolist() if m is not None and np.count_nonzero(
-        np.asarray(m) - np.diag(np.diag(np.asarray(m)))) == 0 else None)
+    diag = (
+        np.diag(np.asarray(m)).tolist()
+        if m is not None and np.count_nonzero(np.asarray(m) - np.diag(np.diag(np.asarray(m)))) == 0
+        else None
+    )
     cell = "x".join(str(v) for v in diag) if diag else str(m)
     if "ewald_energy_eV" not in info:
-        return (f"{info['source']} has partial occupancies: {info['notes'][0]} "
-                f"({info['n_atoms']} atoms)")
-    return (f"{info['source']} has partial occupancies: using its lowest-Ewald-energy ordered model "
-            f"({info['formula']}, {cell} cell, {info['n_atoms']} atoms, seed {info['seed']}; "
-            "halidelab's Ewald-ranked ordering, recorded in the result's provenance)")
+        return (
+            f"{info['source']} has partial occupancies: {info['notes'][0]} "
+            f"({info['n_atoms']} atoms)"
+        )
+    return (
+        f"{info['source']} has partial occupancies: using its lowest-Ewald-energy ordered model "
+        f"({info['formula']}, {cell} cell, {info['n_atoms']} atoms, seed {info['seed']}; "
+        "halidelab's Ewald-ranked ordering, recorded in the result's provenance)"
+    )
 
 
-def _distinct(sc: Structure, cands: Sequence[Any], n_configs: int,
-              warnings: list[str]) -> tuple[tuple[Configuration, ...], int]:
+def _distinct(
+    sc: Structure, cands: Sequence[Any], n_configs: int, warnings: list[str]
+) -> tuple[tuple[Configuration, ...], int]:
     """The ``n_configs`` lowest, symmetry-distinct candidates as configurations."""
     matcher = StructureMatcher()
     kept: list[tuple[float, Structure]] = []
     for cand in cands:
-        s = Structure(sc.lattice,
-                      [lab for lab in cand.labels if lab],
-                      [sc[i].frac_coords for i, lab in enumerate(cand.labels) if lab])
+        s = Structure(
+            sc.lattice,
+            [lab for lab in cand.labels if lab],
+            [sc[i].frac_coords for i, lab in enumerate(cand.labels) if lab],
+        )
         if any(abs(e - cand.energy_eV) < 1e-4 and matcher.fit(s, ks) for e, ks in kept):
             continue
         kept.append((cand.energy_eV, s))
@@ -712,24 +828,40 @@ def _distinct(sc: Structure, cands: Sequence[Any], n_configs: int,
         )
     e0 = kept[0][0]
     n_atoms = len(kept[0][1])
-    return tuple(Configuration(i, e, (e - e0) / n_atoms * 1000.0, s.as_dict())
-                 for i, (e, s) in enumerate(kept)), n_atoms
+    return tuple(
+        Configuration(i, e, (e - e0) / n_atoms * 1000.0, s.as_dict())
+        for i, (e, s) in enumerate(kept)
+    ), n_atoms
 
 
-def _ball_milled(sc: Structure, sc_roles: list[tuple[str, str, float, str]], li_idx: list[int],
-                 x_idx: list[int], cations: dict[str, int], x_species: dict[str, int],
-                 charges: dict[str, float], n_configs: int, seed: int, temperature_K: float,
-                 dielectric: float, ground_eV: float) -> tuple[tuple[Configuration, ...], int, list[str]]:
+def _ball_milled(
+    sc: Structure,
+    sc_roles: list[tuple[str, str, float, str]],
+    li_idx: list[int],
+    x_idx: list[int],
+    cations: dict[str, int],
+    x_species: dict[str, int],
+    charges: dict[str, float],
+    n_configs: int,
+    seed: int,
+    temperature_K: float,
+    dielectric: float,
+    ground_eV: float,
+) -> tuple[tuple[Configuration, ...], int, list[str]]:
     """Cation-disordered configurations: Monte Carlo over all octahedral holes."""
     from halidelab.constants import K_B_EV_K
     from halidelab.structures.ordering import sample_orderings
     from halidelab.transport.sites import find_holes
 
-    anions = Structure(sc.lattice, [sc_roles[i][0] for i in x_idx], [sc[i].frac_coords for i in x_idx])
+    anions = Structure(
+        sc.lattice, [sc_roles[i][0] for i in x_idx], [sc[i].frac_coords for i in x_idx]
+    )
     holes = np.array([h.frac for h in find_holes(anions) if h.kind == "oct"])
     n_cat = sum(cations.values())
     if len(holes) < n_cat:
-        raise StructureError(f"{n_cat} cations do not fit the {len(holes)} octahedral holes of the framework")
+        raise StructureError(
+            f"{n_cat} cations do not fit the {len(holes)} octahedral holes of the framework"
+        )
     # what each hole is in the ordered cell: an M site, a Li site, or empty
     m_idx = [i for i, r in enumerate(sc_roles) if r[1] == "M"]
     role = np.array(["empty"] * len(holes), dtype=object)
@@ -739,34 +871,53 @@ def _ball_milled(sc: Structure, sc_roles: list[tuple[str, str, float, str]], li_
             role[d.min(axis=1) < 0.7] = name
     pos = np.vstack([holes, [sc[i].frac_coords for i in x_idx]])
     n_h = len(holes)
-    pools = [Pool(list(range(n_h)), {**cations, "": n_h - n_cat}, "oct"),
-             Pool(list(range(n_h, len(pos))), x_species, "X")]
+    pools = [
+        Pool(list(range(n_h)), {**cations, "": n_h - n_cat}, "oct"),
+        Pool(list(range(n_h, len(pos))), x_species, "X"),
+    ]
     matrix = unit_ewald_matrix(Structure(sc.lattice, ["H"] * len(pos), pos)) / dielectric
     kt = K_B_EV_K * temperature_K
     # independent chains (own random start and cooling each), not snapshots of one chain:
     # the ensemble's standard error assumes independent members
-    samples = [sample_orderings(matrix, pools, charges, 1, kt, seed=int(child.generate_state(1)[0]))[0]
-               for child in np.random.SeedSequence(seed).spawn(n_configs)]
+    samples = [
+        sample_orderings(matrix, pools, charges, 1, kt, seed=int(child.generate_state(1)[0]))[0]
+        for child in np.random.SeedSequence(seed).spawn(n_configs)
+    ]
     configs = []
     n_atoms = n_cat + len(x_idx)
     for k, cand in enumerate(samples):
-        st = Structure(sc.lattice, [lab for lab in cand.labels if lab],
-                       [pos[i] for i, lab in enumerate(cand.labels) if lab])
+        st = Structure(
+            sc.lattice,
+            [lab for lab in cand.labels if lab],
+            [pos[i] for i, lab in enumerate(cand.labels) if lab],
+        )
         on = [role[i] for i, lab in enumerate(cand.labels[:n_h]) if lab and lab != "Li"]
         e = cand.energy_eV * dielectric  # unscreened, comparable with the annealed ones
-        configs.append(Configuration(
-            k, e, (e - ground_eV) / n_atoms * 1000.0, st.as_dict(),
-            disorder={"m_off_ordered_sites": float(np.mean([r != "M" for r in on])) if on else 0.0,
-                      "m_on_li_sites": float(np.mean([r == "Li" for r in on])) if on else 0.0,
-                      "ewald_above_annealed_meV_atom": (e - ground_eV) / n_atoms * 1000.0}))
-    notes = [f"ball-milled: {n_configs} independent Monte Carlo sample(s) over {n_h} octahedral holes at "
-             f"{temperature_K:g} K (Ewald / {dielectric:g}); M off the ordered M sites: "
-             + ", ".join(f"{c.disorder['m_off_ordered_sites']:.0%}" for c in configs)]
+        configs.append(
+            Configuration(
+                k,
+                e,
+                (e - ground_eV) / n_atoms * 1000.0,
+                st.as_dict(),
+                disorder={
+                    "m_off_ordered_sites": float(np.mean([r != "M" for r in on])) if on else 0.0,
+                    "m_on_li_sites": float(np.mean([r == "Li" for r in on])) if on else 0.0,
+                    "ewald_above_annealed_meV_atom": (e - ground_eV) / n_atoms * 1000.0,
+                },
+            )
+        )
+    notes = [
+        f"ball-milled: {n_configs} independent Monte Carlo sample(s) over {n_h} octahedral holes "
+        "at "
+        f"{temperature_K:g} K (Ewald / {dielectric:g}); M off the ordered M sites: "
+        + ", ".join(f"{c.disorder['m_off_ordered_sites']:.0%}" for c in configs)
+    ]
     return tuple(configs), n_atoms, notes
 
 
-def primitive_lattice(structure: dict[str, Any], supercell_matrix: Sequence[Sequence[int]]
-                      ) -> dict[str, float]:
+def primitive_lattice(
+    structure: dict[str, Any], supercell_matrix: Sequence[Sequence[int]]
+) -> dict[str, float]:
     """a, c (A) and volume per prototype cell of a (relaxed) supercell.
 
     The supercell's lattice rows are S @ L_prim, so L_prim = S^-1 @ L_supercell; a and c
@@ -787,8 +938,9 @@ def _structure_format(path: Path) -> str:
         return "poscar"
     if suffix in (".extxyz", ".xyz"):
         return "extxyz"
-    raise StructureError(f"unknown structure format {path.suffix or path.name!r}: use .cif, .vasp "
-                         "or .extxyz")
+    raise StructureError(
+        f"unknown structure format {path.suffix or path.name!r}: use .cif, .vasp or .extxyz"
+    )
 
 
 def check_structure_path(path: str | Path) -> Path:
@@ -823,9 +975,13 @@ def write_structure(structure: Structure, path: str | Path) -> Path:
 _SUFFIX = {"cif": ".cif", "poscar": ".vasp", "vasp": ".vasp", "extxyz": ".extxyz", "xyz": ".extxyz"}
 
 
-def write_models(sets: Sequence[ModelSet], out: str | Path,
-                 formats: Sequence[str] = ("cif", "poscar", "extxyz"),
-                 xrd: bool = False, protect: Sequence[str | Path] = ()) -> dict[str, Any]:
+def write_models(
+    sets: Sequence[ModelSet],
+    out: str | Path,
+    formats: Sequence[str] = ("cif", "poscar", "extxyz"),
+    xrd: bool = False,
+    protect: Sequence[str | Path] = (),
+) -> dict[str, Any]:
     """Write every configuration and a ``manifest.json``; return the manifest.
 
     Files are ``<formula>_c<i>.<ext>`` (``Li1.8Zr0.8Nb0.2Cl6_c0.cif``) with the formula
@@ -842,7 +998,9 @@ def write_models(sets: Sequence[ModelSet], out: str | Path,
         raise StructureError(f"unknown format(s) {bad or formats}: use cif, poscar, extxyz")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise StructureError(f"{out} is an existing file, not a folder: give a folder for the models")
+        raise StructureError(
+            f"{out} is an existing file, not a folder: give a folder for the models"
+        )
     out.mkdir(parents=True, exist_ok=True)
     guard = OutputGuard(protect)
     plan: list[tuple[ModelSet, Configuration, list[str], str]] = []
@@ -863,10 +1021,12 @@ def write_models(sets: Sequence[ModelSet], out: str | Path,
             entry["configurations"] = []
             entry["files"] = []
             if xrd:
-                entry["xrd_note"] = ("simulated Cu K-alpha (weighted mean, pymatgen); hkl indexed on "
-                                     "the supercell: parent-cell hkl = inverse(supercell_matrix) @ "
-                                     "hkl; non-integer ones are superstructure reflections of the "
-                                     "ordering")
+                entry["xrd_note"] = (
+                    "simulated Cu K-alpha (weighted mean, pymatgen); hkl indexed on "
+                    "the supercell: parent-cell hkl = inverse(supercell_matrix) @ "
+                    "hkl; non-integer ones are superstructure reflections of the "
+                    "ordering"
+                )
             entries[s.formula_modelled] = entry
             manifest["models"][s.formula_modelled] = entry
         st = cfg.to_structure()
@@ -884,8 +1044,12 @@ def write_models(sets: Sequence[ModelSet], out: str | Path,
             names += [f"{stem}.csv", f"{stem}.xy"]
         entry["files"].append(names)
         entry["configurations"].append(
-            {"index": cfg.index, "ewald_energy_eV": cfg.ewald_energy_eV,
-             "relative_energy_meV_atom": cfg.relative_energy_meV_atom, "files": names}
+            {
+                "index": cfg.index,
+                "ewald_energy_eV": cfg.ewald_energy_eV,
+                "relative_energy_meV_atom": cfg.relative_energy_meV_atom,
+                "files": names,
+            }
         )
     write_json(out / "manifest.json", manifest)
     return manifest

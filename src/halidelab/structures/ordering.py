@@ -129,7 +129,9 @@ def _random_labels(pools: Sequence[Pool], n: int, rng: np.random.Generator) -> n
     return labels
 
 
-def _integer_problem(matrix: np.ndarray, charges: dict[str, float]) -> tuple[np.ndarray, dict[str, int], float]:
+def _integer_problem(
+    matrix: np.ndarray, charges: dict[str, float]
+) -> tuple[np.ndarray, dict[str, int], float]:
     """Integer matrix (units of ENERGY_QUANTUM_EV) and integer charges.
 
     Charges are scaled by the smallest k in 1..12 that makes them all integers (mixed
@@ -139,10 +141,16 @@ def _integer_problem(matrix: np.ndarray, charges: dict[str, float]) -> tuple[np.
         if all(abs(q * k - round(q * k)) < 1e-9 for q in charges.values()):
             break
     else:
-        raise StructureError(f"formal charges {sorted(set(charges.values()))} are not rational with "
-                             "a small denominator; give integer oxidation states")
+        raise StructureError(
+            f"formal charges {sorted(set(charges.values()))} are not rational with "
+            "a small denominator; give integer oxidation states"
+        )
     m_int = np.rint(np.asarray(matrix, dtype=float) / ENERGY_QUANTUM_EV).astype(np.int64)
-    return m_int, {lab: int(round(q * k)) for lab, q in charges.items()}, ENERGY_QUANTUM_EV / (k * k)
+    return (
+        m_int,
+        {lab: int(round(q * k)) for lab, q in charges.items()},
+        ENERGY_QUANTUM_EV / (k * k),
+    )
 
 
 def role_of_move_is_exchange(labels: np.ndarray, i: int, j: int, pool_of: np.ndarray) -> bool:
@@ -150,14 +158,22 @@ def role_of_move_is_exchange(labels: np.ndarray, i: int, j: int, pool_of: np.nda
     return pool_of[i] != pool_of[j] and (not labels[i] or not labels[j])
 
 
-def _swap_cost(m: np.ndarray, diag: np.ndarray, q: np.ndarray, v: np.ndarray, i: int, j: int) -> int:
+def _swap_cost(
+    m: np.ndarray, diag: np.ndarray, q: np.ndarray, v: np.ndarray, i: int, j: int
+) -> int:
     """Exact energy change of swapping the charges on i and j (integer quanta); v = m @ q."""
     d = int(q[j] - q[i])
     return 2 * d * int(v[i] - v[j]) + d * d * int(diag[i] + diag[j] - 2 * m[i, j])
 
 
-def _quench(matrix: np.ndarray, q: np.ndarray, labels: np.ndarray,
-            groups: list[np.ndarray], pool_of: np.ndarray, max_iter: int = 10000) -> None:
+def _quench(
+    matrix: np.ndarray,
+    q: np.ndarray,
+    labels: np.ndarray,
+    groups: list[np.ndarray],
+    pool_of: np.ndarray,
+    max_iter: int = 10000,
+) -> None:
     """Steepest descent over all allowed pair swaps, in place, to a local minimum.
 
     ``matrix`` and ``q`` are integer (exact arithmetic); ties go to the first pair.
@@ -170,8 +186,9 @@ def _quench(matrix: np.ndarray, q: np.ndarray, labels: np.ndarray,
         for idx in groups:
             qi = q[idx]
             d = qi[None, :] - qi[:, None]  # d[a, b] = q_b - q_a for swapping a and b
-            de = (2 * d * (v[idx][:, None] - v[idx][None, :])
-                  + d * d * (diag[idx][:, None] + diag[idx][None, :] - 2 * matrix[np.ix_(idx, idx)]))
+            de = 2 * d * (v[idx][:, None] - v[idx][None, :]) + d * d * (
+                diag[idx][:, None] + diag[idx][None, :] - 2 * matrix[np.ix_(idx, idx)]
+            )
             occ = np.array([bool(labels[i]) for i in idx])
             cross = pool_of[idx][:, None] != pool_of[idx][None, :]
             de[cross & ~(occ[:, None] & occ[None, :])] = never  # vacancies stay in their pool
@@ -228,8 +245,12 @@ def anneal_orderings(
     for k, p in enumerate(pools):
         pool_of[p.indices] = k
     movable_pools = [p for p in pools if sum(1 for v in p.counts.values() if v > 0) > 1]
-    exch_roles = [r for r, idx in roles.items()
-                  if len({lab for p in pools if p.role == r for lab, c in p.counts.items() if c and lab}) > 1]
+    exch_roles = [
+        r
+        for r, idx in roles.items()
+        if len({lab for p in pools if p.role == r for lab, c in p.counts.items() if c and lab}) > 1
+    ]
+
     def energy_eV(labels) -> float:
         qf = np.array([charges[lab] for lab in labels], dtype=float)
         return float(qf @ matrix @ qf)
@@ -295,8 +316,10 @@ def anneal_orderings(
         _quench(m_int, q, labels, [*pool_idx, *role_idx.values()], pool_of)
         found.add((int(q @ m_int @ q), tuple(labels)))
     # canonical order: energy, then labels (equal-energy orderings never depend on arrival)
-    ordered = [OrderedConfig(list(labels), energy_eV(labels))
-               for _, labels in sorted(found)[: max(n_keep * 8, n_keep)]]
+    ordered = [
+        OrderedConfig(list(labels), energy_eV(labels))
+        for _, labels in sorted(found)[: max(n_keep * 8, n_keep)]
+    ]
     return ordered
 
 

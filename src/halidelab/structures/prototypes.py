@@ -104,10 +104,12 @@ def framework_from_structure(s: Structure, name: str, cif: str = "") -> Framewor
     except Exception:  # spglib fails on some disordered cells: the label is informative only
         sg = "P1"
     # occupancies in CIFs are rounded (Li3InCl6 has In2.03 per cell): round per cell
-    formula = Composition({e: round(n) for e, n in s.composition.element_composition.items()
-                           if round(n) > 0}).reduced_formula
-    return Framework(name, cif or name, sg, "from file", formula=formula,
-                     structure=None if cif else s.as_dict())
+    formula = Composition(
+        {e: round(n) for e, n in s.composition.element_composition.items() if round(n) > 0}
+    ).reduced_formula
+    return Framework(
+        name, cif or name, sg, "from file", formula=formula, structure=None if cif else s.as_dict()
+    )
 
 
 FRAMEWORKS: dict[str, Framework] = {
@@ -123,7 +125,9 @@ REFERENCE_LATTICES: dict[tuple[str, str], dict[str, float]] = {
 }
 
 
-def read_structure(path: str | Path, max_sites: int | None = None, kind: str | None = None) -> Structure:
+def read_structure(
+    path: str | Path, max_sites: int | None = None, kind: str | None = None
+) -> Structure:
     """Read a CIF/POSCAR/extxyz file, or a JSON Wyckoff table, into a pymatgen Structure.
 
     A ``.json`` file is a space group + Wyckoff-position table expanded by
@@ -187,8 +191,10 @@ def read_structure(path: str | Path, max_sites: int | None = None, kind: str | N
         raise StructureError(f"{path.name} has non-finite lattice vectors or coordinates (NaN/inf)")
     occ = [sum(site.species.values()) for site in s]
     if any(not 0 < o <= 1.0 + 1e-3 for o in occ):
-        raise StructureError(f"{path.name} has a site occupancy outside 0-1 (total {max(occ):g}): "
-                             "fix the occupancies")
+        raise StructureError(
+            f"{path.name} has a site occupancy outside 0-1 (total {max(occ):g}): "
+            "fix the occupancies"
+        )
     if s.volume < 1.0:
         raise StructureError(f"{path.name} has a degenerate cell (volume {s.volume:.3g} A^3)")
     return s
@@ -250,8 +256,12 @@ def _quick_site_count(path: Path) -> int | None:
 def _looks_like_poscar(path: Path) -> bool:
     """The names pymatgen reads as VASP POSCAR/CONTCAR (``Structure.from_file``)."""
     name = path.name.upper()
-    return ("POSCAR" in name or "CONTCAR" in name or name.endswith((".VASP", ".POSCAR"))
-            or path.suffix == "")
+    return (
+        "POSCAR" in name
+        or "CONTCAR" in name
+        or name.endswith((".VASP", ".POSCAR"))
+        or path.suffix == ""
+    )
 
 
 def _floats(tokens: list[str], n: int) -> bool:
@@ -302,14 +312,17 @@ def _check_poscar_counts(path: Path) -> None:
         raise StructureError(
             f"{path.name}: its counts line says {total} atoms ({' '.join(tokens)}) but it has "
             f"{n_coord} coordinate lines: fix the counts (a reader would silently "
-            f"{'drop' if n_coord > total else 'misread'} atoms)")
+            f"{'drop' if n_coord > total else 'misread'} atoms)"
+        )
 
 
 def _reduced(formula: str | Composition) -> str:
     return Composition(formula).reduced_formula
 
 
-def choose_framework(design: DesignedComposition, polymorph: str | None = None) -> tuple[Framework, str]:
+def choose_framework(
+    design: DesignedComposition, polymorph: str | None = None
+) -> tuple[Framework, str]:
     """Pick the prototype for a parent: (framework, space group of the modelled phase).
 
     Order: the user's ``polymorph``; else the parent's first known polymorph (the phase
@@ -332,9 +345,14 @@ def choose_framework(design: DesignedComposition, polymorph: str | None = None) 
     own = [f for f in FRAMEWORKS.values() if f.compound == _reduced(parent) and f.space_group == sg]
     if own:
         return own[0], sg
-    same_anion = [f for f in FRAMEWORKS.values() if f.space_group == sg
-                  and set(Composition(f.compound).elements) & set(Composition(parent).elements)
-                  & {e for e in Composition(parent).elements if e.symbol in ANION_VALENCE}]
+    same_anion = [
+        f
+        for f in FRAMEWORKS.values()
+        if f.space_group == sg
+        and set(Composition(f.compound).elements)
+        & set(Composition(parent).elements)
+        & {e for e in Composition(parent).elements if e.symbol in ANION_VALENCE}
+    ]
     cands = same_anion or [f for f in FRAMEWORKS.values() if f.space_group == sg]
     if not cands:
         have = sorted({f.space_group for f in FRAMEWORKS.values()})
@@ -353,17 +371,20 @@ def lattice_scale(design: DesignedComposition, proto: Structure) -> float:
     models, not a prediction; relaxation with an MLIP gives the computed lattice.
     """
     # usual valences, not charge balance: CIF occupancies are rounded (Li3InCl6 has In2.03)
-    proto_comp = Composition({
-        Species(el.symbol, default_valence(el.symbol, el.symbol in ANION_VALENCE)): n
-        for el, n in proto.composition.element_composition.items()
-    })
+    proto_comp = Composition(
+        {
+            Species(el.symbol, default_valence(el.symbol, el.symbol in ANION_VALENCE)): n
+            for el, n in proto.composition.element_composition.items()
+        }
+    )
     rm0, rx0 = mean_radii(proto_comp, "ionic")
     rm, rx = mean_radii(design, "ionic")
     return (rm + rx) / (rm0 + rx0)
 
 
-def parent_lattice(design: DesignedComposition, framework: Framework, space_group: str,
-                   proto: Structure) -> tuple[dict[str, float], str]:
+def parent_lattice(
+    design: DesignedComposition, framework: Framework, space_group: str, proto: Structure
+) -> tuple[dict[str, float], str]:
     """Lattice (a, b, c in A) of the undoped parent in this framework, and its source."""
     parent = _reduced(design.parent)
     if framework.packing == "from file" and framework.compound == parent:
@@ -377,12 +398,15 @@ def parent_lattice(design: DesignedComposition, framework: Framework, space_grou
         return {"a": a, "b": b, "c": c}, f"shipped CIF {framework.cif}"
     f = lattice_scale(design_composition(design.parent), proto)
     a, b, c = proto.lattice.abc
-    return ({"a": a * f, "b": b * f, "c": c * f},
-            f"{framework.cif} scaled by mean M-X bond length (estimate)")
+    return (
+        {"a": a * f, "b": b * f, "c": c * f},
+        f"{framework.cif} scaled by mean M-X bond length (estimate)",
+    )
 
 
-def vegard_lattice(design: DesignedComposition, framework: Framework | None = None,
-                   polymorph: str | None = None) -> dict[str, float]:
+def vegard_lattice(
+    design: DesignedComposition, framework: Framework | None = None, polymorph: str | None = None
+) -> dict[str, float]:
     """First-estimate lattice of a doped composition, in A, degrees and A^3.
 
     The parent's lattice (measured where known) scaled by the ratio of mean M-X bond
@@ -399,5 +423,12 @@ def vegard_lattice(design: DesignedComposition, framework: Framework | None = No
     from pymatgen.core import Lattice
 
     vol = Lattice.from_parameters(a, b, c, alpha, beta, gamma).volume
-    return {"a_A": a, "b_A": b, "c_A": c, "alpha_deg": alpha, "beta_deg": beta,
-            "gamma_deg": gamma, "volume_A3": vol}
+    return {
+        "a_A": a,
+        "b_A": b,
+        "c_A": c,
+        "alpha_deg": alpha,
+        "beta_deg": beta,
+        "gamma_deg": gamma,
+        "volume_A3": vol,
+    }

@@ -38,8 +38,14 @@ _WAVELENGTH_NOTES = {
 }
 
 #: K-alpha1 label -> (K-alpha2 label) for the doublet.
-_KA2_OF = {"CuKa1": "CuKa2", "MoKa1": "MoKa2", "CoKa1": "CoKa2", "FeKa1": "FeKa2",
-           "AgKa1": "AgKa2", "CrKa1": "CrKa2"}
+_KA2_OF = {
+    "CuKa1": "CuKa2",
+    "MoKa1": "MoKa2",
+    "CoKa1": "CoKa2",
+    "FeKa1": "FeKa2",
+    "AgKa1": "AgKa2",
+    "CrKa1": "CrKa2",
+}
 
 
 def resolve_wavelength(wavelength: str | float) -> tuple[float, str]:
@@ -58,12 +64,16 @@ def resolve_wavelength(wavelength: str | float) -> tuple[float, str]:
         try:
             wavelength = float(key)
         except ValueError:
-            raise UnitError(f"unknown X-ray wavelength {key!r}: use one of "
-                            f"{', '.join(sorted(WAVELENGTHS))} or a number in angstrom") from None
+            raise UnitError(
+                f"unknown X-ray wavelength {key!r}: use one of "
+                f"{', '.join(sorted(WAVELENGTHS))} or a number in angstrom"
+            ) from None
     lam = float(wavelength)
     if not (0.1 <= lam <= 5.0) or not math.isfinite(lam):
-        raise UnitError(f"X-ray wavelength {lam:g} A is outside 0.1-5 A: give it in angstrom "
-                        "(Cu K-alpha is 1.5418 A)")
+        raise UnitError(
+            f"X-ray wavelength {lam:g} A is outside 0.1-5 A: give it in angstrom "
+            "(Cu K-alpha is 1.5418 A)"
+        )
     for name, val in WAVELENGTHS.items():
         if abs(val - lam) < 5e-6:
             return lam, name
@@ -146,9 +156,14 @@ class XRDPattern(Record):
     def __len__(self) -> int:
         return len(self.two_theta_deg)
 
-    def profile(self, two_theta_grid: Sequence[float] | np.ndarray,
-                fwhm_deg: float | Sequence[float] = 0.1, eta: float = 0.5,
-                kalpha2_ratio: float = 0.0, normalize: bool = True) -> np.ndarray:
+    def profile(
+        self,
+        two_theta_grid: Sequence[float] | np.ndarray,
+        fwhm_deg: float | Sequence[float] = 0.1,
+        eta: float = 0.5,
+        kalpha2_ratio: float = 0.0,
+        normalize: bool = True,
+    ) -> np.ndarray:
         """Broaden the peaks into a continuous pattern.
 
         Parameters
@@ -182,8 +197,10 @@ class XRDPattern(Record):
         if kalpha2_ratio > 0:
             ka2 = _KA2_OF.get(self.wavelength_label)
             if ka2 is None:
-                raise UnitError(f"a K-alpha2 doublet needs a pattern simulated with a K-alpha1 "
-                                f"line (e.g. CuKa1), not {self.wavelength_label}")
+                raise UnitError(
+                    f"a K-alpha2 doublet needs a pattern simulated with a K-alpha1 "
+                    f"line (e.g. CuKa1), not {self.wavelength_label}"
+                )
             lines.append((float(WAVELENGTHS[ka2]), float(kalpha2_ratio)))
         out = np.zeros_like(grid)
         for lam, weight in lines:
@@ -199,11 +216,23 @@ class XRDPattern(Record):
     def peak_rows(self) -> list[dict[str, object]]:
         """One dict per peak: 2θ, d, intensity, hkl families as text, multiplicity."""
         rows = []
-        for tt, d, i, fams, mults in zip(self.two_theta_deg, self.d_spacing_A, self.intensity,
-                                         self.hkls, self.multiplicities, strict=True):
-            rows.append({"two_theta_deg": tt, "d_spacing_A": d, "intensity": i,
-                         "hkl": " ".join(format_hkl(h) for h in fams),
-                         "multiplicity": int(sum(mults))})
+        for tt, d, i, fams, mults in zip(
+            self.two_theta_deg,
+            self.d_spacing_A,
+            self.intensity,
+            self.hkls,
+            self.multiplicities,
+            strict=True,
+        ):
+            rows.append(
+                {
+                    "two_theta_deg": tt,
+                    "d_spacing_A": d,
+                    "intensity": i,
+                    "hkl": " ".join(format_hkl(h) for h in fams),
+                    "multiplicity": int(sum(mults)),
+                }
+            )
         return rows
 
 
@@ -219,8 +248,14 @@ def _width(centres: np.ndarray, fwhm_deg: float | Sequence[float]) -> np.ndarray
     return caglioti_fwhm(centres, *uvw)
 
 
-def peak_sum(grid: np.ndarray, centres: np.ndarray, fwhm: np.ndarray, eta: float,
-             areas: np.ndarray, reach: float = 30.0) -> np.ndarray:
+def peak_sum(
+    grid: np.ndarray,
+    centres: np.ndarray,
+    fwhm: np.ndarray,
+    eta: float,
+    areas: np.ndarray,
+    reach: float = 30.0,
+) -> np.ndarray:
     """Sum of area-``areas`` pseudo-Voigt peaks on ``grid``, each cut at ``reach`` FWHM."""
     out = np.zeros_like(grid)
     for c, fw, a in zip(centres, fwhm, areas, strict=True):
@@ -235,9 +270,12 @@ def format_hkl(hkl: Sequence[int]) -> str:
     return "(" + " ".join(str(int(v)) for v in hkl) + ")"
 
 
-def simulate_pattern(structure: Structure, wavelength: str | float = "CuKa",
-                     two_theta_range_deg: tuple[float, float] = (10.0, 80.0),
-                     debye_waller_factors: dict[str, float] | None = None) -> XRDPattern:
+def simulate_pattern(
+    structure: Structure,
+    wavelength: str | float = "CuKa",
+    two_theta_range_deg: tuple[float, float] = (10.0, 80.0),
+    debye_waller_factors: dict[str, float] | None = None,
+) -> XRDPattern:
     """Simulated powder XRD peak list of a structure (kinematic, Bragg-Brentano).
 
     Parameters
@@ -265,8 +303,9 @@ def simulate_pattern(structure: Structure, wavelength: str | float = "CuKa",
         Unknown wavelength or a range outside 0-180 deg.
     """
     if not isinstance(structure, Structure):
-        raise StructureError(f"simulate_pattern needs a pymatgen Structure, got "
-                             f"{type(structure).__name__}")
+        raise StructureError(
+            f"simulate_pattern needs a pymatgen Structure, got {type(structure).__name__}"
+        )
     if len(structure) == 0:
         raise StructureError("cannot simulate XRD of a structure without atoms")
     lam, label = resolve_wavelength(wavelength)
@@ -279,9 +318,11 @@ def simulate_pattern(structure: Structure, wavelength: str | float = "CuKa",
     except ValueError:  # pymatgen fails to unpack an empty reflection list
         pat = None
     if pat is None or len(pat.x) == 0:
-        raise StructureError(f"no reflection of {structure.composition.reduced_formula} "
-                             f"between {lo:g} and {hi:g} deg 2-theta at {lam:.5f} A: "
-                             "widen the range")
+        raise StructureError(
+            f"no reflection of {structure.composition.reduced_formula} "
+            f"between {lo:g} and {hi:g} deg 2-theta at {lam:.5f} A: "
+            "widen the range"
+        )
     hkls, mults = [], []
     for fams in pat.hkls:
         hkls.append(tuple(_three_index(f["hkl"]) for f in fams))
@@ -303,10 +344,13 @@ def simulate_pattern(structure: Structure, wavelength: str | float = "CuKa",
             method="xrd-kinematic",
             model="pymatgen.XRDCalculator",
             model_version=_pymatgen_version(),
-            parameters={"wavelength": label, "wavelength_note": note,
-                        "two_theta_range_deg": [lo, hi],
-                        "debye_waller_factors": debye_waller_factors or {},
-                        "geometry": "Bragg-Brentano, Lorentz-polarisation, no absorption"},
+            parameters={
+                "wavelength": label,
+                "wavelength_note": note,
+                "two_theta_range_deg": [lo, hi],
+                "debye_waller_factors": debye_waller_factors or {},
+                "geometry": "Bragg-Brentano, Lorentz-polarisation, no absorption",
+            },
         ),
     )
 
@@ -341,24 +385,34 @@ def _pymatgen_version() -> str:
     return version("pymatgen")
 
 
-def write_xy(pattern: XRDPattern, path: str | Path,
-             two_theta_range_deg: tuple[float, float] | None = None, step_deg: float = 0.01,
-             fwhm_deg: float | Sequence[float] = 0.1, eta: float = 0.5) -> Path:
+def write_xy(
+    pattern: XRDPattern,
+    path: str | Path,
+    two_theta_range_deg: tuple[float, float] | None = None,
+    step_deg: float = 0.01,
+    fwhm_deg: float | Sequence[float] = 0.1,
+    eta: float = 0.5,
+) -> Path:
     """Write the broadened pattern as a two-column ``.xy`` file (2θ in deg, intensity).
 
     The header lines start with ``#`` and record formula, wavelength and broadening.
     """
-    lo, hi = two_theta_range_deg or tuple(pattern.provenance.parameters.get(
-        "two_theta_range_deg", (min(pattern.two_theta_deg), max(pattern.two_theta_deg))))
+    lo, hi = two_theta_range_deg or tuple(
+        pattern.provenance.parameters.get(
+            "two_theta_range_deg", (min(pattern.two_theta_deg), max(pattern.two_theta_deg))
+        )
+    )
     if not step_deg > 0:
         raise ValueError(f"step_deg must be > 0, got {step_deg}")
     grid = np.arange(float(lo), float(hi) + step_deg / 2, step_deg)
     y = pattern.profile(grid, fwhm_deg=fwhm_deg, eta=eta)
     path = Path(path)
-    header = (f"# simulated powder XRD of {pattern.formula} (halidelab, pymatgen XRDCalculator)\n"
-              f"# wavelength {pattern.wavelength_A:.5f} A ({pattern.wavelength_label}); "
-              f"pseudo-Voigt eta {eta:g}, FWHM {fwhm_deg} deg\n"
-              "# 2theta_deg intensity\n")
+    header = (
+        f"# simulated powder XRD of {pattern.formula} (halidelab, pymatgen XRDCalculator)\n"
+        f"# wavelength {pattern.wavelength_A:.5f} A ({pattern.wavelength_label}); "
+        f"pseudo-Voigt eta {eta:g}, FWHM {fwhm_deg} deg\n"
+        "# 2theta_deg intensity\n"
+    )
     body = "\n".join(f"{x:.4f} {v:.5f}" for x, v in zip(grid, y, strict=True))
     path.write_text(header + body + "\n")
     return path
@@ -370,11 +424,17 @@ def write_peak_list(pattern: XRDPattern, path: str | Path) -> Path:
 
     path = Path(path)
     with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["two_theta_deg", "d_spacing_A", "intensity",
-                                                "hkl", "multiplicity"])
+        writer = csv.DictWriter(
+            fh, fieldnames=["two_theta_deg", "d_spacing_A", "intensity", "hkl", "multiplicity"]
+        )
         writer.writeheader()
         for row in pattern.peak_rows():
-            writer.writerow({**row, "two_theta_deg": f"{row['two_theta_deg']:.4f}",
-                             "d_spacing_A": f"{row['d_spacing_A']:.5f}",
-                             "intensity": f"{row['intensity']:.3f}"})
+            writer.writerow(
+                {
+                    **row,
+                    "two_theta_deg": f"{row['two_theta_deg']:.4f}",
+                    "d_spacing_A": f"{row['d_spacing_A']:.5f}",
+                    "intensity": f"{row['intensity']:.3f}",
+                }
+            )
     return path

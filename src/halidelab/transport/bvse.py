@@ -114,8 +114,15 @@ class BVSEMap:
         The structure (with oxidation states) the map belongs to.
     """
 
-    def __init__(self, structure: Structure, energies_eV: np.ndarray, mobile_ion: str,
-                 resolution_A: float, r_cut_A: float, oxidation_states: dict[str, int]):
+    def __init__(
+        self,
+        structure: Structure,
+        energies_eV: np.ndarray,
+        mobile_ion: str,
+        resolution_A: float,
+        r_cut_A: float,
+        oxidation_states: dict[str, int],
+    ):
         self.structure = structure
         self.energies_eV = energies_eV
         self.mobile_ion = mobile_ion
@@ -150,9 +157,13 @@ class BVSEMap:
         # points on top of a nucleus diverge (1e15 eV); cap them so viewers scale sensibly
         data = np.minimum(data, data.min() + CUBE_CAP_EV)
         with atomic_open(path, "w") as fh:
-            write_cube(fh, atoms, data=data,
-                       comment=f"BVSE {self.mobile_ion} site energy (eV"
-                               f"{', relative to minimum' if relative else ''}) by halidelab")
+            write_cube(
+                fh,
+                atoms,
+                data=data,
+                comment=f"BVSE {self.mobile_ion} site energy (eV"
+                f"{', relative to minimum' if relative else ''}) by halidelab",
+            )
         return path
 
 
@@ -174,20 +185,25 @@ def assign_oxidation_states(structure: Structure) -> Structure:
     if not structure.is_ordered:
         raise StructureError(
             f"{structure.composition.reduced_formula} has partially occupied sites: order the "
-            "structure first (halidelab.structures.models.order_structure; the CLI does it for you)")
+            "structure first (halidelab.structures.models.order_structure; the CLI does it for you)"
+        )
     species = structure.species
     if all(getattr(sp, "oxi_state", None) not in (None, 0) for sp in species):
         total = sum(sp.oxi_state for sp in species)
         if abs(total) > 1e-6:
-            raise StructureError(f"oxidation states in the structure sum to {total:+g}, not 0: fix them")
+            raise StructureError(
+                f"oxidation states in the structure sum to {total:+g}, not 0: fix them"
+            )
         return structure.copy()
     from halidelab.composition import default_valence
 
     s = structure.copy()
     s.remove_oxidation_states()
     try:
-        valences = {el.symbol: default_valence(el.symbol, anion_site=el.symbol in _ANIONS)
-                    for el in s.composition.elements}
+        valences = {
+            el.symbol: default_valence(el.symbol, anion_site=el.symbol in _ANIONS)
+            for el in s.composition.elements
+        }
     except Exception:
         valences = None
     if valences is not None:
@@ -227,8 +243,10 @@ class _Field:
 
         self.element, self.q = _parse_ion(mobile_ion)
         if self.element not in structure.composition:
-            raise StructureError(f"no {self.element} in {structure.composition.reduced_formula}: "
-                                 f"a BVSE map for {self.element}+ needs the mobile ion in the structure")
+            raise StructureError(
+                f"no {self.element} in {structure.composition.reduced_formula}: "
+                f"a BVSE map for {self.element}+ needs the mobile ion in the structure"
+            )
         lain = Lain(verbose=False)
         lain.atoms_copy = AseAtomsAdaptor.get_atoms(structure)
         lain.cell = lain.atoms_copy.cell
@@ -237,8 +255,10 @@ class _Field:
                 lain._get_params(f"{self.element}{abs(self.q)}{'+' if self.q > 0 else '-'}")
         except KeyError:
             pairs = sorted({str(sp) for sp in structure.species})
-            raise StructureError(f"no softBV parameters for {self.element}{self.q:+d} with {pairs}: "
-                                 "check the oxidation states") from None
+            raise StructureError(
+                f"no softBV parameters for {self.element}{self.q:+d} with {pairs}: "
+                "check the oxidation states"
+            ) from None
         fw = lain.framework
         self.cell = np.array(structure.lattice.matrix)
         self.q_mi, self.rc_mi, self.n_mi = float(lain.q_mi), float(lain.rc_mi), float(lain.n_mi)
@@ -262,8 +282,12 @@ class _Field:
         self.tree = cKDTree(pos)
         self.pos = pos
 
-    def energy(self, frac_points: np.ndarray, chunk: int = 20000,
-               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    def energy(
+        self,
+        frac_points: np.ndarray,
+        chunk: int = 20000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
         """E(r) in eV at fractional points (any values; they are wrapped into the cell).
 
         ``progress(done, total)`` is called after each chunk of points.
@@ -273,7 +297,7 @@ class _Field:
         pts = np.mod(np.asarray(frac_points, dtype=float), 1.0) @ self.cell
         out = np.empty(len(pts))
         for start in range(0, len(pts), chunk):
-            p = pts[start:start + chunk]
+            p = pts[start : start + chunk]
             ptree = cKDTree(p)
             sdm = ptree.sparse_distance_matrix(self.tree, self.r_cut, output_type="coo_matrix")
             rows, cols, d = sdm.row, sdm.col, sdm.data
@@ -283,10 +307,17 @@ class _Field:
             an = self.is_anion[j]
             e[an] = BVSEPotential.Morse(d[an], self.r_min[j[an]], self.d0[j[an]], self.alpha[j[an]])
             cat = ~an & (self.q_rep[j] != 0)
-            e[cat] = BVSEPotential.Coulomb(d[cat], self.q_mi, self.q_rep[j[cat]], self.rc_mi,
-                                           self.r_c[j[cat]], self.n_mi, self.n[j[cat]],
-                                           f=SCREENING_F)
-            out[start:start + chunk] = np.bincount(rows, weights=e, minlength=len(p))
+            e[cat] = BVSEPotential.Coulomb(
+                d[cat],
+                self.q_mi,
+                self.q_rep[j[cat]],
+                self.rc_mi,
+                self.r_c[j[cat]],
+                self.n_mi,
+                self.n[j[cat]],
+                f=SCREENING_F,
+            )
+            out[start : start + chunk] = np.bincount(rows, weights=e, minlength=len(p))
             if progress is not None:
                 progress(min(start + chunk, len(pts)), len(pts))
         return out
@@ -295,12 +326,15 @@ class _Field:
 def grid_shape(structure: Structure, resolution_A: float) -> tuple[int, int, int]:
     """Points per axis so the spacing along each lattice vector is <= ``resolution_A``."""
     if not 0.01 <= resolution_A <= 2.0:
-        raise StructureError(f"resolution {resolution_A} A is out of range; use 0.05-1 A (0.2 typical)")
+        raise StructureError(
+            f"resolution {resolution_A} A is out of range; use 0.05-1 A (0.2 typical)"
+        )
     return tuple(max(4, int(math.ceil(x / resolution_A))) for x in structure.lattice.abc)  # type: ignore[return-value]
 
 
-def site_energy(structure: Structure, frac_points: np.ndarray, mobile_ion: str = "Li",
-                r_cut_A: float = 10.0) -> np.ndarray:
+def site_energy(
+    structure: Structure, frac_points: np.ndarray, mobile_ion: str = "Li", r_cut_A: float = 10.0
+) -> np.ndarray:
     """BVSE energy (eV) of a test ion at arbitrary fractional coordinates.
 
     Parameters
@@ -317,9 +351,14 @@ def site_energy(structure: Structure, frac_points: np.ndarray, mobile_ion: str =
     return _Field(s, mobile_ion, r_cut_A).energy(np.atleast_2d(frac_points))
 
 
-def bvse_map(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2,
-             r_cut_A: float = 10.0, shape: tuple[int, int, int] | None = None,
-             progress: Callable[[int, int], None] | None = None) -> BVSEMap:
+def bvse_map(
+    structure: Structure,
+    mobile_ion: str = "Li",
+    resolution_A: float = 0.2,
+    r_cut_A: float = 10.0,
+    shape: tuple[int, int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BVSEMap:
     """The BVSE grid of a test ion over the periodic cell.
 
     Parameters
@@ -394,7 +433,9 @@ def periodic_components(mask: np.ndarray) -> tuple[np.ndarray, dict[int, list[np
         rolled = np.roll(labels, shift=tuple(-x for x in d), axis=(0, 1, 2))
         sel = crosses & (labels > 0) & (rolled > 0)
         if sel.any():
-            chunks.append(np.stack([labels[sel], rolled[sel], *(wrap[ax][sel] for ax in range(3))], axis=1))
+            chunks.append(
+                np.stack([labels[sel], rolled[sel], *(wrap[ax][sel] for ax in range(3))], axis=1)
+            )
     edges = np.unique(np.concatenate(chunks), axis=0) if chunks else np.zeros((0, 5), dtype=int)
     parent = list(range(nlab + 1))
     offset = [np.zeros(3, dtype=int) for _ in range(nlab + 1)]  # position relative to parent
@@ -496,14 +537,22 @@ def percolation_barriers(bmap: BVSEMap, e_max_eV: float = 5.0) -> dict[str, Any]
     out: dict[str, Any] = {}
     for d in (1, 2, 3):
         out[f"e_{d}d_eV"] = _lowest(rel, levels, lambda t, d=d: perc(t)[0] >= d)
-    out["e_axis_eV"] = tuple(_lowest(rel, levels, lambda t, ax=ax: perc(t)[1][ax]) for ax in range(3))
+    out["e_axis_eV"] = tuple(
+        _lowest(rel, levels, lambda t, ax=ax: perc(t)[1][ax]) for ax in range(3)
+    )
     out["dimensionality_at_e_max"] = perc(float(levels[-1]))[0]
     return out
 
 
-def bvse(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2,
-         r_cut_A: float = 10.0, e_max_eV: float = 5.0, cube: str | Path | None = None,
-         progress: Callable[[int, int], None] | None = None) -> tuple[BVSEResult, BVSEMap]:
+def bvse(
+    structure: Structure,
+    mobile_ion: str = "Li",
+    resolution_A: float = 0.2,
+    r_cut_A: float = 10.0,
+    e_max_eV: float = 5.0,
+    cube: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[BVSEResult, BVSEMap]:
     """BVSE map and 1D/2D/3D percolation barriers of a mobile ion.
 
     Parameters
@@ -547,7 +596,9 @@ def bvse(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2
     res = BVSEResult(
         formula=bmap.structure.composition.reduced_formula,
         mobile_ion=mobile_ion,
-        e_1d_eV=bars["e_1d_eV"], e_2d_eV=bars["e_2d_eV"], e_3d_eV=bars["e_3d_eV"],
+        e_1d_eV=bars["e_1d_eV"],
+        e_2d_eV=bars["e_2d_eV"],
+        e_3d_eV=bars["e_3d_eV"],
         e_axis_eV=bars["e_axis_eV"],
         dimensionality_at_e_max=bars["dimensionality_at_e_max"],
         e_max_eV=e_max_eV,
@@ -557,11 +608,18 @@ def bvse(structure: Structure, mobile_ion: str = "Li", resolution_A: float = 0.2
         r_cut_A=r_cut_A,
         oxidation_states=bmap.oxidation_states,
         wall_s=time.perf_counter() - t0,
-        provenance=Provenance(method="bvse-softbv", model="softBV (bvlain tables)",
-                              model_version=f"bvlain {version('bvlain')}",
-                              parameters={"resolution_A": resolution_A, "r_cut_A": r_cut_A,
-                                          "screening_f": SCREENING_F, "connectivity": 26,
-                                          "e_max_eV": e_max_eV,
-                                          **({"ordering": ordering} if ordering else {})}),
+        provenance=Provenance(
+            method="bvse-softbv",
+            model="softBV (bvlain tables)",
+            model_version=f"bvlain {version('bvlain')}",
+            parameters={
+                "resolution_A": resolution_A,
+                "r_cut_A": r_cut_A,
+                "screening_f": SCREENING_F,
+                "connectivity": 26,
+                "e_max_eV": e_max_eV,
+                **({"ordering": ordering} if ordering else {}),
+            },
+        ),
     )
     return res, bmap

@@ -210,9 +210,17 @@ class DiffusionFit(Record):
     method: str = "gls-random-walk-covariance"
 
 
-def fit_diffusion(time_ps: np.ndarray, msd_A2: np.ndarray, n_atoms: int, n_steps: int,
-                  dimensions: int = 3, start_ps: float | None = None, end_ps: float | None = None,
-                  max_points: int = 60, direction: str = "3d") -> DiffusionFit:
+def fit_diffusion(
+    time_ps: np.ndarray,
+    msd_A2: np.ndarray,
+    n_atoms: int,
+    n_steps: int,
+    dimensions: int = 3,
+    start_ps: float | None = None,
+    end_ps: float | None = None,
+    max_points: int = 60,
+    direction: str = "3d",
+) -> DiffusionFit:
     """Tracer D and its uncertainty from a time-averaged MSD.
 
     Parameters
@@ -249,8 +257,10 @@ def fit_diffusion(time_ps: np.ndarray, msd_A2: np.ndarray, n_atoms: int, n_steps
     i0 = max(1, int(math.ceil(start / dt - 1e-9)))
     i1 = min(len(t) - 1, int(math.floor(end / dt + 1e-9)), n_steps - 1)
     if i1 - i0 < 2:
-        raise FitError(f"fit window {start:.3g}-{end:.3g} ps holds fewer than 3 MSD points: "
-                       "run longer or write frames more often")
+        raise FitError(
+            f"fit window {start:.3g}-{end:.3g} ps holds fewer than 3 MSD points: "
+            "run longer or write frames more often"
+        )
     lags = np.unique(np.linspace(i0, i1, min(max_points, i1 - i0 + 1)).round().astype(int))
     tt, yy = t[lags], y[lags]
     A = np.stack([2 * dimensions * tt, np.ones_like(tt)], axis=1)
@@ -268,16 +278,29 @@ def fit_diffusion(time_ps: np.ndarray, msd_A2: np.ndarray, n_atoms: int, n_steps
     chi2_red = float(resid @ ci @ resid) / dof
     var = np.linalg.inv(fisher)
     err = math.sqrt(var[0, 0]) * math.sqrt(max(1.0, chi2_red))
-    return DiffusionFit(direction, dimensions, float(coef[0]) * A2_PS_TO_CM2_S,
-                        err * A2_PS_TO_CM2_S, float(coef[1]), float(tt[0]), float(tt[-1]),
-                        int(n_atoms), chi2_red)
+    return DiffusionFit(
+        direction,
+        dimensions,
+        float(coef[0]) * A2_PS_TO_CM2_S,
+        err * A2_PS_TO_CM2_S,
+        float(coef[1]),
+        float(tt[0]),
+        float(tt[-1]),
+        int(n_atoms),
+        chi2_red,
+    )
 
 
 # ----------------------------------------------------------------- from trajectories
 
 
-def nernst_einstein_S_cm(d_cm2_s: float, n_per_cm3: float, temperature_K: float,
-                         charge: int = 1, haven_ratio: float = 1.0) -> float:
+def nernst_einstein_S_cm(
+    d_cm2_s: float,
+    n_per_cm3: float,
+    temperature_K: float,
+    charge: int = 1,
+    haven_ratio: float = 1.0,
+) -> float:
     """Ionic conductivity sigma = n (z e)^2 D / (k_B T H_R) in S/cm.
 
     Parameters
@@ -318,8 +341,12 @@ def site_spacing_A(positions_A: np.ndarray, cell: np.ndarray) -> float:
     return float(min(max(a, lo), hi))
 
 
-def count_hops(positions_A: np.ndarray, time_ps: np.ndarray, hop_distance_A: float,
-               block_ps: float = HOP_BLOCK_PS) -> int:
+def count_hops(
+    positions_A: np.ndarray,
+    time_ps: np.ndarray,
+    hop_distance_A: float,
+    block_ps: float = HOP_BLOCK_PS,
+) -> int:
     """Site-to-site hops of atoms in an unwrapped trajectory.
 
     Positions are averaged over blocks of ``block_ps`` (thermal vibration out); each atom
@@ -415,14 +442,23 @@ class DiffusionChecks(Record):
         """One line: "diffusive" or "not diffusive: ... run longer (need about N ps)"."""
         if self.diffusive:
             return "diffusive"
-        need = (f"need about {self.needed_ps:.3g} ps" if self.needed_ps and math.isfinite(self.needed_ps)
-                else "need a much longer run or a higher temperature")
+        need = (
+            f"need about {self.needed_ps:.3g} ps"
+            if self.needed_ps and math.isfinite(self.needed_ps)
+            else "need a much longer run or a higher temperature"
+        )
         return f"not diffusive ({'; '.join(self.reasons)}): run longer ({need})"
 
 
-def diffusion_checks(time_ps: np.ndarray, msd_A2: np.ndarray, positions_A: np.ndarray,
-                     n_mobile: int, site_spacing: float, fit_start_ps: float,
-                     fit_end_ps: float) -> DiffusionChecks:
+def diffusion_checks(
+    time_ps: np.ndarray,
+    msd_A2: np.ndarray,
+    positions_A: np.ndarray,
+    n_mobile: int,
+    site_spacing: float,
+    fit_start_ps: float,
+    fit_end_ps: float,
+) -> DiffusionChecks:
     """The three diffusive checks of a mobile species' MSD and trajectory.
 
     Parameters
@@ -456,7 +492,10 @@ def diffusion_checks(time_ps: np.ndarray, msd_A2: np.ndarray, positions_A: np.nd
     if slope < MIN_LOGLOG_SLOPE:
         reasons.append(f"MSD log-log slope {slope:.2f} < {MIN_LOGLOG_SLOPE}")
     if gain < MIN_MSD_GAIN_A2_FRACTION * a2:
-        reasons.append(f"MSD grows {gain:.2g} A^2 over the fit window, need {MIN_MSD_GAIN_A2_FRACTION * a2:.2g}")
+        reasons.append(
+            f"MSD grows {gain:.2g} A^2 over the fit window, need "
+            f"{MIN_MSD_GAIN_A2_FRACTION * a2:.2g}"
+        )
     needed = None
     if reasons:
         # time scales linearly with the events wanted (hops) and with the MSD gain wanted
@@ -467,11 +506,21 @@ def diffusion_checks(time_ps: np.ndarray, msd_A2: np.ndarray, positions_A: np.nd
             factors.append(MIN_MSD_GAIN_A2_FRACTION * a2 / gain if gain > 0 else 10.0 * MIN_HOPS)
         needed = duration * max(factors)
     return DiffusionChecks(
-        diffusive=not reasons, n_hops=n_hops, n_eff_hops=float(n_eff), site_spacing_A=float(site_spacing),
-        loglog_slope=slope, msd_gain_A2=gain, needed_ps=needed, reasons=tuple(reasons),
-        thresholds={"min_hops": MIN_HOPS, "min_loglog_slope": MIN_LOGLOG_SLOPE,
-                    "min_msd_gain_a2_fraction": MIN_MSD_GAIN_A2_FRACTION, "hop_block_ps": HOP_BLOCK_PS,
-                    "hop_threshold_fraction": HOP_THRESHOLD_FRACTION},
+        diffusive=not reasons,
+        n_hops=n_hops,
+        n_eff_hops=float(n_eff),
+        site_spacing_A=float(site_spacing),
+        loglog_slope=slope,
+        msd_gain_A2=gain,
+        needed_ps=needed,
+        reasons=tuple(reasons),
+        thresholds={
+            "min_hops": MIN_HOPS,
+            "min_loglog_slope": MIN_LOGLOG_SLOPE,
+            "min_msd_gain_a2_fraction": MIN_MSD_GAIN_A2_FRACTION,
+            "hop_block_ps": HOP_BLOCK_PS,
+            "hop_threshold_fraction": HOP_THRESHOLD_FRACTION,
+        },
     )
 
 
@@ -538,17 +587,25 @@ class DiffusionResult(Record):
 
     @property
     def verdict(self) -> str:
-        """"diffusive" or why not and how long to run."""
+        """ "diffusive" or why not and how long to run."""
         v = self.checks.verdict
         return v if self.diffusive else v.replace(" ps)", f" ps at {self.temperature_K:.0f} K)")
 
 
-def analyse_positions(positions_A: np.ndarray, cell: np.ndarray, time_ps: np.ndarray,
-                      mobile: np.ndarray, temperature_K: float, species: str = "Li",
-                      haven_ratio: float = 1.0, start_ps: float | None = None,
-                      end_ps: float | None = None, framework: np.ndarray | None = None,
-                      provenance: Provenance | None = None,
-                      hop_distance_A: float | None = None) -> DiffusionResult:
+def analyse_positions(
+    positions_A: np.ndarray,
+    cell: np.ndarray,
+    time_ps: np.ndarray,
+    mobile: np.ndarray,
+    temperature_K: float,
+    species: str = "Li",
+    haven_ratio: float = 1.0,
+    start_ps: float | None = None,
+    end_ps: float | None = None,
+    framework: np.ndarray | None = None,
+    provenance: Provenance | None = None,
+    hop_distance_A: float | None = None,
+) -> DiffusionResult:
     """D (3D, per axis, c vs ab) and Nernst-Einstein sigma from unwrapped positions.
 
     Parameters
@@ -585,14 +642,18 @@ def analyse_positions(positions_A: np.ndarray, cell: np.ndarray, time_ps: np.nda
     if not mob.any():
         raise FitError(f"no {species} atoms to analyse")
     if len(t) < 5:
-        raise FitError(f"{len(t)} frames are too few for a diffusion coefficient: write more frames")
+        raise FitError(
+            f"{len(t)} frames are too few for a diffusion coefficient: write more frames"
+        )
     dts = np.diff(t)
     if not np.allclose(dts, dts[0], rtol=1e-6):
         raise DataFormatError("frames are not equally spaced in time")
     fw = (~mob) if framework is None else np.asarray(framework, dtype=bool)
-    assumptions = ["Li atoms diffuse independently (tracer D; collective effects in H_R)",
-                   "MSD diffusive over the fitted lags; Gaussian random-walk covariance",
-                   f"Haven ratio H_R = {haven_ratio:g} in Nernst-Einstein"]
+    assumptions = [
+        "Li atoms diffuse independently (tracer D; collective effects in H_R)",
+        "MSD diffusive over the fitted lags; Gaussian random-walk covariance",
+        f"Haven ratio H_R = {haven_ratio:g} in Nernst-Einstein",
+    ]
     if fw.any():
         drift = (x[:, fw] - x[0, fw]).mean(axis=1)
         if np.abs(drift).max() > 1e-8:
@@ -611,8 +672,10 @@ def analyse_positions(positions_A: np.ndarray, cell: np.ndarray, time_ps: np.nda
     msd_ab = msd_tot - msd_c
     kw = {"n_atoms": n_mob, "n_steps": n_steps, "start_ps": start_ps, "end_ps": end_ps}
     fit3 = fit_diffusion(t - t[0], msd_tot, dimensions=3, direction="3d", **kw)
-    axes = tuple(fit_diffusion(t - t[0], msd[:, k], dimensions=1, direction=lab, **kw)
-                 for k, lab in enumerate("xyz"))
+    axes = tuple(
+        fit_diffusion(t - t[0], msd[:, k], dimensions=1, direction=lab, **kw)
+        for k, lab in enumerate("xyz")
+    )
     fit_c = fit_diffusion(t - t[0], msd_c, dimensions=1, direction="c", **kw)
     fit_ab = fit_diffusion(t - t[0], msd_ab, dimensions=2, direction="ab", **kw)
     volume_cm3 = abs(np.linalg.det(cellm)) * A3_TO_CM3
@@ -621,38 +684,74 @@ def analyse_positions(positions_A: np.ndarray, cell: np.ndarray, time_ps: np.nda
     checks = diffusion_checks(t - t[0], msd_tot, xm, n_mob, a, fit3.fit_start_ps, fit3.fit_end_ps)
     assumptions.append(
         f"diffusive only with >= {MIN_HOPS} counted hops, MSD log-log slope >= {MIN_LOGLOG_SLOPE} "
-        f"and MSD growth >= {MIN_MSD_GAIN_A2_FRACTION:g} a^2 over the fit window (a = {a:.2f} A)")
+        f"and MSD growth >= {MIN_MSD_GAIN_A2_FRACTION:g} a^2 over the fit window (a = {a:.2f} A)"
+    )
     sub = np.unique(np.linspace(0, len(t) - 1, min(200, len(t))).round().astype(int))
     common = {
-        "temperature_K": float(temperature_K), "species": species, "n_mobile": n_mob,
-        "duration_ps": float(t[-1] - t[0]), "chi2_red": fit3.chi2_red, "n_per_cm3": float(n_cm3),
-        "haven_ratio": float(haven_ratio), "msd_time_ps": tuple(float(v) for v in (t - t[0])[sub]),
-        "msd_A2": tuple(float(v) for v in msd_tot[sub]), "checks": checks,
-        "provenance": provenance or Provenance(method="msd-fft-gls", parameters={
-            "start_ps": fit3.fit_start_ps, "end_ps": fit3.fit_end_ps, "haven_ratio": haven_ratio}),
+        "temperature_K": float(temperature_K),
+        "species": species,
+        "n_mobile": n_mob,
+        "duration_ps": float(t[-1] - t[0]),
+        "chi2_red": fit3.chi2_red,
+        "n_per_cm3": float(n_cm3),
+        "haven_ratio": float(haven_ratio),
+        "msd_time_ps": tuple(float(v) for v in (t - t[0])[sub]),
+        "msd_A2": tuple(float(v) for v in msd_tot[sub]),
+        "checks": checks,
+        "provenance": provenance
+        or Provenance(
+            method="msd-fft-gls",
+            parameters={
+                "start_ps": fit3.fit_start_ps,
+                "end_ps": fit3.fit_end_ps,
+                "haven_ratio": haven_ratio,
+            },
+        ),
     }
     if not checks.diffusive:
-        return DiffusionResult(d_cm2_s=None, d_err_cm2_s=None, axes=(), anisotropy_c_ab=None,
-                               sigma_S_cm=None, sigma_err_S_cm=None,
-                               assumptions=tuple(assumptions), **common)
+        return DiffusionResult(
+            d_cm2_s=None,
+            d_err_cm2_s=None,
+            axes=(),
+            anisotropy_c_ab=None,
+            sigma_S_cm=None,
+            sigma_err_S_cm=None,
+            assumptions=tuple(assumptions),
+            **common,
+        )
     rsd = he_rsd(checks.n_eff_hops)
     d_err = max(fit3.d_err_cm2_s, rsd * abs(fit3.d_cm2_s))
     assumptions.append(
         f"D error: the larger of GLS ({fit3.d_err_cm2_s:.2g} cm2/s) and He et al. 2018 "
-        f"3.43/sqrt(N_eff)+0.04 = {rsd:.2f} relative (N_eff = {checks.n_eff_hops:.0f} effective hops)")
+        f"3.43/sqrt(N_eff)+0.04 = {rsd:.2f} relative (N_eff = {checks.n_eff_hops:.0f} effective "
+        "hops)"
+    )
     sigma = nernst_einstein_S_cm(fit3.d_cm2_s, n_cm3, temperature_K, haven_ratio=haven_ratio)
     sigma_err = sigma * d_err / abs(fit3.d_cm2_s) if fit3.d_cm2_s != 0 else math.inf
     aniso = fit_c.d_cm2_s / fit_ab.d_cm2_s if fit_ab.d_cm2_s > 0 else None
     return DiffusionResult(
-        d_cm2_s=fit3.d_cm2_s, d_err_cm2_s=float(d_err), axes=(*axes, fit_c, fit_ab),
-        anisotropy_c_ab=aniso, sigma_S_cm=float(sigma), sigma_err_S_cm=float(sigma_err),
-        assumptions=tuple(assumptions), d_err_gls_cm2_s=fit3.d_err_cm2_s, d_rsd_hops=float(rsd),
-        **common)
+        d_cm2_s=fit3.d_cm2_s,
+        d_err_cm2_s=float(d_err),
+        axes=(*axes, fit_c, fit_ab),
+        anisotropy_c_ab=aniso,
+        sigma_S_cm=float(sigma),
+        sigma_err_S_cm=float(sigma_err),
+        assumptions=tuple(assumptions),
+        d_err_gls_cm2_s=fit3.d_err_cm2_s,
+        d_rsd_hops=float(rsd),
+        **common,
+    )
 
 
-def analyse_trajectory(path: str | Path, species: str = "Li", haven_ratio: float = 1.0,
-                       start_ps: float | None = None, end_ps: float | None = None,
-                       skip_ps: float = 0.0, temperature_K: float | None = None) -> DiffusionResult:
+def analyse_trajectory(
+    path: str | Path,
+    species: str = "Li",
+    haven_ratio: float = 1.0,
+    start_ps: float | None = None,
+    end_ps: float | None = None,
+    skip_ps: float = 0.0,
+    temperature_K: float | None = None,
+) -> DiffusionResult:
     """:func:`analyse_positions` on an ASE trajectory written by :func:`run_md`.
 
     Parameters
@@ -680,14 +779,17 @@ def analyse_trajectory(path: str | Path, species: str = "Li", haven_ratio: float
         raise DataFormatError(f"no frames in {path.name}")
     times = np.array([f.info.get("time_ps", np.nan) for f in frames], dtype=float)
     if np.isnan(times).any():
-        raise DataFormatError(f"{path.name} has frames without info['time_ps']: write it with halidelab md")
+        raise DataFormatError(
+            f"{path.name} has frames without info['time_ps']: write it with halidelab md"
+        )
     if skip_ps < 0:
         raise ValueError(f"skip_ps must be >= 0, got {skip_ps}")
     keep = times >= times[0] + skip_ps - 1e-9
     if keep.sum() < 3:
         raise DataFormatError(
             f"{path.name} spans {times[-1] - times[0]:.3g} ps: skipping {skip_ps:g} ps leaves "
-            f"{int(keep.sum())} frames; run longer or lower --skip-ps")
+            f"{int(keep.sum())} frames; run longer or lower --skip-ps"
+        )
     frames = [f for f, k in zip(frames, keep, strict=True) if k]
     times = times[keep]
     sym = np.array(frames[0].get_chemical_symbols())
@@ -702,12 +804,28 @@ def analyse_trajectory(path: str | Path, species: str = "Li", haven_ratio: float
     for c in frames[0].constraints:
         if type(c).__name__ == "FixAtoms":
             fixed[c.index] = True
-    return analyse_positions(pos, cell, times, sym == species, temperature_K, species=species,
-                             haven_ratio=haven_ratio, start_ps=start_ps, end_ps=end_ps,
-                             framework=(sym != species) & ~fixed,
-                             provenance=Provenance(method="msd-fft-gls", parameters={
-                                 "trajectory": str(path), "skip_ps": skip_ps,
-                                 "haven_ratio": haven_ratio, "start_ps": start_ps, "end_ps": end_ps}))
+    return analyse_positions(
+        pos,
+        cell,
+        times,
+        sym == species,
+        temperature_K,
+        species=species,
+        haven_ratio=haven_ratio,
+        start_ps=start_ps,
+        end_ps=end_ps,
+        framework=(sym != species) & ~fixed,
+        provenance=Provenance(
+            method="msd-fft-gls",
+            parameters={
+                "trajectory": str(path),
+                "skip_ps": skip_ps,
+                "haven_ratio": haven_ratio,
+                "start_ps": start_ps,
+                "end_ps": end_ps,
+            },
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -749,8 +867,8 @@ def _merge_extrapolations(msgs: list[str]) -> list[str]:
     ext = [m for m in msgs if m.startswith("extrapolating to ") and " from data" in m]
     if len(ext) < 2:
         return msgs
-    targets = list(dict.fromkeys(m[len("extrapolating to "):m.index(" from data")] for m in ext))
-    merged = f"extrapolating to {' and '.join(targets)}{ext[0][ext[0].index(' from data'):]}"
+    targets = list(dict.fromkeys(m[len("extrapolating to ") : m.index(" from data")] for m in ext))
+    merged = f"extrapolating to {' and '.join(targets)}{ext[0][ext[0].index(' from data') :]}"
     out = []
     for m in msgs:
         if m not in ext:
@@ -779,34 +897,61 @@ def md_arrhenius(results: Sequence[DiffusionResult]) -> MDArrhenius:
     if len(results) < 2:
         raise FitError(
             f"no Arrhenius fit: {len(excluded)} of the runs are not diffusive ({excluded[0]}); "
-            "an Ea needs two or more diffusive temperatures")
+            "an Ea needs two or more diffusive temperatures"
+        )
     bad = [r.temperature_K for r in results if not r.d_cm2_s > 0]
     if bad:
-        raise FitError(f"D is not positive at {bad} K (no diffusion seen): run longer or hotter, "
-                       "or drop those temperatures")
+        raise FitError(
+            f"D is not positive at {bad} K (no diffusion seen): run longer or hotter, "
+            "or drop those temperatures"
+        )
     T = [r.temperature_K for r in results]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dfit = fit_arrhenius(T, [r.d_cm2_s for r in results], [r.d_err_cm2_s for r in results],
-                             quantity="D", method="md-arrhenius")
-        sfit = fit_arrhenius(T, [r.sigma_S_cm for r in results], [r.sigma_err_S_cm for r in results],
-                             quantity="sigma", method="md-nernst-einstein-arrhenius")
+        dfit = fit_arrhenius(
+            T,
+            [r.d_cm2_s for r in results],
+            [r.d_err_cm2_s for r in results],
+            quantity="D",
+            method="md-arrhenius",
+        )
+        sfit = fit_arrhenius(
+            T,
+            [r.sigma_S_cm for r in results],
+            [r.sigma_err_S_cm for r in results],
+            quantity="sigma",
+            method="md-nernst-einstein-arrhenius",
+        )
         pred = sfit.predict(EXTRAPOLATION_T_K)
-    msgs = _merge_extrapolations(list(dict.fromkeys(
-        [*dfit.warnings, *sfit.warnings, *(str(w.message) for w in caught)]
-        + ([pred.warning] if pred.warning else []))))
+    msgs = _merge_extrapolations(
+        list(
+            dict.fromkeys(
+                [*dfit.warnings, *sfit.warnings, *(str(w.message) for w in caught)]
+                + ([pred.warning] if pred.warning else [])
+            )
+        )
+    )
     tmin = min(T)
     span = 1000 / tmin - 1000 / max(T)
     gap = 1000 / EXTRAPOLATION_T_K - 1000 / tmin
     if tmin - EXTRAPOLATION_T_K > 100 or (span > 0 and gap > span):
-        msgs.append(f"300 K lies far below the simulated {tmin:g}-{max(T):g} K: the extrapolated "
-                    f"sigma assumes the same mechanism and Ea down to 300 K (1000/T gap {gap:.2f} vs "
-                    f"fitted span {span:.2f} K^-1)")
+        msgs.append(
+            f"300 K lies far below the simulated {tmin:g}-{max(T):g} K: the extrapolated "
+            f"sigma assumes the same mechanism and Ea down to 300 K (1000/T gap {gap:.2f} vs "
+            f"fitted span {span:.2f} K^-1)"
+        )
     msgs += [f"excluded {e}" for e in excluded]
     return MDArrhenius(
-        temperatures_K=tuple(float(t) for t in T), ea_eV=dfit.ea_eV, ea_err_eV=dfit.ea_err_eV,
-        d_300K_cm2_s=float(dfit.value(EXTRAPOLATION_T_K)), sigma_300K_S_cm=pred.value,
-        sigma_300K_low_S_cm=pred.low, sigma_300K_high_S_cm=pred.high,
-        haven_ratio=hr.pop(), d_fit=dfit.to_dict(), sigma_fit=sfit.to_dict(), warnings=tuple(msgs),
+        temperatures_K=tuple(float(t) for t in T),
+        ea_eV=dfit.ea_eV,
+        ea_err_eV=dfit.ea_err_eV,
+        d_300K_cm2_s=float(dfit.value(EXTRAPOLATION_T_K)),
+        sigma_300K_S_cm=pred.value,
+        sigma_300K_low_S_cm=pred.low,
+        sigma_300K_high_S_cm=pred.high,
+        haven_ratio=hr.pop(),
+        d_fit=dfit.to_dict(),
+        sigma_fit=sfit.to_dict(),
+        warnings=tuple(msgs),
         provenance=Provenance(method="md-arrhenius", parameters={"n_temperatures": len(T)}),
     )

@@ -39,8 +39,9 @@ SITE_TOLERANCE_A = 0.8
 INTERSTITIAL_NUDGE_A = 0.05
 
 
-def select_hops(net: SiteNetwork, hops: str | Sequence[int]) -> tuple[str, list[Hop], list[str],
-                                                                      list[tuple[Hop, Hop, int]]]:
+def select_hops(
+    net: SiteNetwork, hops: str | Sequence[int]
+) -> tuple[str, list[Hop], list[str], list[tuple[Hop, Hop, int]]]:
     """What a ``hops`` choice runs in a model.
 
     Parameters
@@ -68,22 +69,35 @@ def select_hops(net: SiteNetwork, hops: str | Sequence[int]) -> tuple[str, list[
                 if net.vacancy_ready(h):
                     chosen.append(h)
                 else:
-                    skipped.append(f"{h.label} (class {h.parent_class}): no instance with a Li at one end and "
-                                   "an empty site at the other in this model")
+                    skipped.append(
+                        f"{h.label} (class {h.parent_class}): no instance with a Li at one end and "
+                        "an empty site at the other in this model"
+                    )
         elif mode == "all":
-            chosen = [h for h in net.hops if net.vacancy_ready(h)
-                      and "interstitial" not in {net.sites[h.site_a].role, net.sites[h.site_b].role}]
+            chosen = [
+                h
+                for h in net.hops
+                if net.vacancy_ready(h)
+                and "interstitial" not in {net.sites[h.site_a].role, net.sites[h.site_b].role}
+            ]
         else:
-            raise SimulationError(f"--hops must be distinct, environment, all or hop indices; got {hops!r}")
+            raise SimulationError(
+                f"--hops must be distinct, environment, all or hop indices; got {hops!r}"
+            )
     else:
         mode = "list"
         chosen = []
         for i in hops:
             if not 0 <= int(i) < len(net.hops):
-                raise SimulationError(f"hop index {i} out of range (the network has {len(net.hops)} hops)")
+                raise SimulationError(
+                    f"hop index {i} out of range (the network has {len(net.hops)} hops)"
+                )
             chosen.append(net.hops[int(i)])
-    paths = interstitial_paths(net, "environment" if mode == "environment" else "parent") \
-        if isinstance(hops, str) else []
+    paths = (
+        interstitial_paths(net, "environment" if mode == "environment" else "parent")
+        if isinstance(hops, str)
+        else []
+    )
     return mode, chosen, skipped, paths
 
 
@@ -92,15 +106,19 @@ def _oriented(network: SiteNetwork, hop: Hop, mechanism: str) -> tuple[int, int,
     a, b = network.sites[hop.site_a], network.sites[hop.site_b]
     vec = np.array(hop.vector_A)
     if hop.site_a == hop.site_b:
-        raise SimulationError(f"hop {hop.index} joins a site to its own image: a vacancy mechanism needs "
-                              "a second, empty site (use a larger supercell)")
+        raise SimulationError(
+            f"hop {hop.index} joins a site to its own image: a vacancy mechanism needs "
+            "a second, empty site (use a larger supercell)"
+        )
     if a.occupant is not None and b.occupant is None:
         return hop.site_a, hop.site_b, vec
     if b.occupant is not None and a.occupant is None:
         return hop.site_b, hop.site_a, -vec
     state = "both hold a Li" if a.occupant is not None else "neither holds a Li"
-    raise SimulationError(f"hop {hop.index} ({hop.label}): {state}; a {mechanism} hop needs a Li at one "
-                          "end and an empty site at the other (pick another hop of the same class)")
+    raise SimulationError(
+        f"hop {hop.index} ({hop.label}): {state}; a {mechanism} hop needs a Li at one "
+        "end and an empty site at the other (pick another hop of the same class)"
+    )
 
 
 def hop_endpoints(atoms: Any, network: SiteNetwork, hop: Hop) -> tuple[Any, Any, int, int, int]:
@@ -149,15 +167,19 @@ def distance_to_site(atoms: Any, idx: int, frac: Sequence[float]) -> float:
     return float(np.linalg.norm(d))
 
 
-def site_checks(network: SiteNetwork, li: int, states: Sequence[tuple[Any, int]], note: str = "") -> list[str]:
+def site_checks(
+    network: SiteNetwork, li: int, states: Sequence[tuple[Any, int]], note: str = ""
+) -> list[str]:
     """Warnings for relaxed endpoints whose moving Li left its site (further than
     :data:`SITE_TOLERANCE_A`); ``states`` are (atoms, site index) pairs."""
     warns = []
     for atoms_e, site in states:
         d = distance_to_site(atoms_e, li, network.sites[site].frac)
         if d > SITE_TOLERANCE_A:
-            warns.append(f"the moving Li relaxed {d:.2f} A away from {network.sites[site].label} "
-                         f"(site {site}){note}")
+            warns.append(
+                f"the moving Li relaxed {d:.2f} A away from {network.sites[site].label} "
+                f"(site {site}){note}"
+            )
     return warns
 
 
@@ -182,16 +204,23 @@ def interstitial_paths(network: SiteNetwork, level: str = "parent") -> list[tupl
         for s in {h.site_a, h.site_b}:
             touching.setdefault(s, []).append(h)
     for i in (s for s in network.sites if s.role == "interstitial"):
-        legs = [(h, *_leg(network, h, i.index)) for h in touching.get(i.index, [])
-                if network.sites[_leg(network, h, i.index)[0]].role == "li"]
+        legs = [
+            (h, *_leg(network, h, i.index))
+            for h in touching.get(i.index, [])
+            if network.sites[_leg(network, h, i.index)[0]].role == "li"
+        ]
         for h1, a, _v1 in legs:
             if network.sites[a].occupant is None:
                 continue
             for h2, b, _v2 in legs:
                 if h2.index == h1.index or network.sites[b].occupant is not None:
                     continue
-                key = (network.sites[a].label, i.label, network.sites[b].label,
-                       *sorted([getattr(h1, key_attr), getattr(h2, key_attr)]))
+                key = (
+                    network.sites[a].label,
+                    i.label,
+                    network.sites[b].label,
+                    *sorted([getattr(h1, key_attr), getattr(h2, key_attr)]),
+                )
                 out.setdefault(key, (h1, h2, i.index))
     return [out[k] for k in sorted(out)]
 
@@ -213,8 +242,11 @@ class PathPlan:
 
 def path_plan(init: Any, network: SiteNetwork, hop_in: Hop, hop_out: Hop) -> PathPlan:
     """Unrelaxed final and interstitial states of a Li -> i -> Li path, through real hop vectors."""
-    common = [s for s in {hop_in.site_a, hop_in.site_b} & {hop_out.site_a, hop_out.site_b}
-              if network.sites[s].role == "interstitial"]
+    common = [
+        s
+        for s in {hop_in.site_a, hop_in.site_b} & {hop_out.site_a, hop_out.site_b}
+        if network.sites[s].role == "interstitial"
+    ]
     if not common:
         raise SimulationError(f"hops {hop_in.index} and {hop_out.index} share no interstitial site")
     i_site = common[0]
@@ -223,7 +255,9 @@ def path_plan(init: Any, network: SiteNetwork, hop_in: Hop, hop_out: Hop) -> Pat
     v1 = -v1  # from a to the interstitial
     li = network.sites[a].occupant
     if li is None or network.sites[b].occupant is not None:
-        raise SimulationError("an interstitial path needs a Li at its start and an empty Li site at its end")
+        raise SimulationError(
+            "an interstitial path needs a Li at its start and an empty Li site at its end"
+        )
     m = init.cell.array
     site_cart = np.array(network.sites[a].frac) @ m
     shift = np.round(np.linalg.solve(m.T, init.positions[li] - site_cart)) @ m
@@ -239,8 +273,15 @@ def path_plan(init: Any, network: SiteNetwork, hop_in: Hop, hop_out: Hop) -> Pat
     return PathPlan(a, b, i_site, int(li), v1, v2, via, states[0], states[1])
 
 
-def path_checks(network: SiteNetwork, plan: PathPlan, init: Any, final: Any, conv_f: bool,
-                efmax: float, endpoint_steps: int) -> tuple[list[str], bool]:
+def path_checks(
+    network: SiteNetwork,
+    plan: PathPlan,
+    init: Any,
+    final: Any,
+    conv_f: bool,
+    efmax: float,
+    endpoint_steps: int,
+) -> tuple[list[str], bool]:
     """Warnings and ``endpoints_ok`` for the relaxed final state of a path."""
     warns: list[str] = []
     ok = True
@@ -251,8 +292,13 @@ def path_checks(network: SiteNetwork, plan: PathPlan, init: Any, final: Any, con
     return warns + w, ok and not w
 
 
-def intermediate_minimum(network: SiteNetwork, plan: PathPlan, init: Any, inter: Any, converged: bool,
-                         ) -> tuple[bool, str]:
+def intermediate_minimum(
+    network: SiteNetwork,
+    plan: PathPlan,
+    init: Any,
+    inter: Any,
+    converged: bool,
+) -> tuple[bool, str]:
     """Is the relaxed interstitial state a local minimum with the Li in the interstitial?
 
     True when its relaxation converged, the moving Li stayed within
@@ -262,35 +308,59 @@ def intermediate_minimum(network: SiteNetwork, plan: PathPlan, init: Any, inter:
     lab = network.sites[plan.via_site].label
     d = distance_to_site(inter, plan.li, network.sites[plan.via_site].frac)
     if not converged:
-        return False, (f"the {lab} state did not relax within the endpoint steps: the band was run "
-                       f"through {lab} as one piece")
+        return False, (
+            f"the {lab} state did not relax within the endpoint steps: the band was run "
+            f"through {lab} as one piece"
+        )
     if d > SITE_TOLERANCE_A:
-        return False, (f"a Li put in {lab} relaxes {d:.2f} A away (no minimum there): one band through "
-                       f"{lab}, its climbing image gives the saddle")
-    others = [j for j, sym in enumerate(init.get_chemical_symbols()) if sym == "Li" and j != plan.li]
+        return False, (
+            f"a Li put in {lab} relaxes {d:.2f} A away (no minimum there): one band through "
+            f"{lab}, its climbing image gives the saddle"
+        )
+    others = [
+        j for j, sym in enumerate(init.get_chemical_symbols()) if sym == "Li" and j != plan.li
+    ]
     if others:
         from ase.geometry import find_mic
 
         dd, _ = find_mic(inter.positions[others] - init.positions[others], init.cell, init.pbc)
         moved = float(np.linalg.norm(dd, axis=1).max())
         if moved > SITE_TOLERANCE_A:
-            return False, (f"with a Li in {lab} another Li moves {moved:.2f} A (a knock-on, not a "
-                           f"simple hop): one band through {lab}")
-    return True, (f"{lab} is a local minimum along the path: the path was run as two climbing-image "
-                  f"bands ({network.sites[plan.start].label}->{lab}, {lab}->{network.sites[plan.end].label}) "
-                  "joined at the relaxed interstitial state")
+            return False, (
+                f"with a Li in {lab} another Li moves {moved:.2f} A (a knock-on, not a "
+                f"simple hop): one band through {lab}"
+            )
+    return True, (
+        f"{lab} is a local minimum along the path: the path was run as two climbing-image "
+        f"bands ({network.sites[plan.start].label}->{lab}, {lab}->{network.sites[plan.end].label}) "
+        "joined at the relaxed interstitial state"
+    )
 
 
-def path_meta(network: SiteNetwork, hop_in: Hop, hop_out: Hop, plan: PathPlan, cell: np.ndarray,
-              efmax: float) -> dict[str, Any]:
+def path_meta(
+    network: SiteNetwork, hop_in: Hop, hop_out: Hop, plan: PathPlan, cell: np.ndarray, efmax: float
+) -> dict[str, Any]:
     """Descriptive result fields of a Li -> i -> Li path (``parameters`` for the provenance)."""
     la, li_lab, lb = (network.sites[x].label for x in (plan.start, plan.via_site, plan.end))
     return dict(
-        label=f"{la}->{li_lab}->{lb}", label_initial=la, label_final=lb, mechanism="interstitial",
-        hop_index=hop_in.index, parent_class=hop_in.parent_class, env_class=hop_in.env_class,
+        label=f"{la}->{li_lab}->{lb}",
+        label_initial=la,
+        label_final=lb,
+        mechanism="interstitial",
+        hop_index=hop_in.index,
+        parent_class=hop_in.parent_class,
+        env_class=hop_in.env_class,
         direction=direction_of(plan.v1 + plan.v2, cell),
         hop_length_A=float(np.linalg.norm(plan.v1) + np.linalg.norm(plan.v2)),
-        via=(li_lab,), hop_classes=(hop_in.parent_class, hop_out.parent_class),
+        via=(li_lab,),
+        hop_classes=(hop_in.parent_class, hop_out.parent_class),
         hop_env_classes=(hop_in.env_class, hop_out.env_class),
-        parameters={"endpoint_fmax_eV_A": efmax, "moving_atom": plan.li, "site_initial": plan.start,
-                    "site_final": plan.end, "via_site": plan.via_site, "hops": [hop_in.index, hop_out.index]})
+        parameters={
+            "endpoint_fmax_eV_A": efmax,
+            "moving_atom": plan.li,
+            "site_initial": plan.start,
+            "site_final": plan.end,
+            "via_site": plan.via_site,
+            "hops": [hop_in.index, hop_out.index],
+        },
+    )

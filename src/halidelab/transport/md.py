@@ -107,17 +107,31 @@ def run_md(
     SimulationError
         Bad settings, or the run went unphysical (the message says how).
     """
-    sim = MDBatch([MDTask(structure, float(temperature_K), trajectory, seed=seed)], steps,
-                  as_evaluator(model, calculator), timestep_fs=timestep_fs, thermostat=thermostat,
-                  thermostat_time_fs=thermostat_time_fs, mobile=mobile, interval=interval,
-                  checkpoint_every=checkpoint_every, resume=resume, min_distance_A=min_distance_A,
-                  max_temperature_factor=max_temperature_factor, max_drift_eV_atom=max_drift_eV_atom)
+    sim = MDBatch(
+        [MDTask(structure, float(temperature_K), trajectory, seed=seed)],
+        steps,
+        as_evaluator(model, calculator),
+        timestep_fs=timestep_fs,
+        thermostat=thermostat,
+        thermostat_time_fs=thermostat_time_fs,
+        mobile=mobile,
+        interval=interval,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        min_distance_A=min_distance_A,
+        max_temperature_factor=max_temperature_factor,
+        max_drift_eV_atom=max_drift_eV_atom,
+    )
     bar = None
     if progress and sim.n_running:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn(f"MD {temperature_K:g} K"), BarColumn(),
-                       TextColumn("{task.completed}/{task.total} steps"), TimeRemainingColumn())
+        bar = Progress(
+            TextColumn(f"MD {temperature_K:g} K"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TimeRemainingColumn(),
+        )
         bar.start()
         bar_task = bar.add_task("md", total=steps, completed=sim.runs[0].step)
     try:
@@ -135,9 +149,16 @@ def run_md(
     return res
 
 
-def run_md_series(structure: Any, temperatures_K: Sequence[float], steps: int, out_dir: str | Path,
-                  model: Potential | str = "chgnet", calculator: Any = None, seed: int = 0,
-                  **kwargs: Any) -> list[MDResult]:
+def run_md_series(
+    structure: Any,
+    temperatures_K: Sequence[float],
+    steps: int,
+    out_dir: str | Path,
+    model: Potential | str = "chgnet",
+    calculator: Any = None,
+    seed: int = 0,
+    **kwargs: Any,
+) -> list[MDResult]:
     """:func:`run_md` at several temperatures, one trajectory each (``md_<T>K.traj``), together.
 
     All temperatures run as one batch (one model call per step for all of them).
@@ -155,9 +176,14 @@ def run_md_series(structure: Any, temperatures_K: Sequence[float], steps: int, o
     if not temperatures_K:
         raise SimulationError("give at least one temperature")
     out = Path(out_dir)
-    tasks = [MDTask(structure, float(t), out / f"md_{float(t):g}K.traj", seed=seed) for t in temperatures_K]
+    tasks = [
+        MDTask(structure, float(t), out / f"md_{float(t):g}K.traj", seed=seed)
+        for t in temperatures_K
+    ]
     results = run_md_batch(tasks, steps, as_evaluator(model, calculator), **kwargs)
     failed = [r for r in results if isinstance(r, MDFailure)]
     if failed:
-        raise SimulationError("; ".join(f"{r.temperature_K:g} K stopped: {r.message}" for r in failed))
+        raise SimulationError(
+            "; ".join(f"{r.temperature_K:g} K stopped: {r.message}" for r in failed)
+        )
     return results  # type: ignore[return-value]

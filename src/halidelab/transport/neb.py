@@ -77,15 +77,25 @@ from halidelab.transport.pathways import (
 )
 from halidelab.transport.sites import Hop, SiteNetwork, site_network
 
-__all__ = ["NEBResult", "NEBStudy", "join_bands", "neb_hop", "neb_path", "neb_studies", "neb_study",
-           "relax_fixed_cell", "run_neb"]
+__all__ = [
+    "NEBResult",
+    "NEBStudy",
+    "join_bands",
+    "neb_hop",
+    "neb_path",
+    "neb_studies",
+    "neb_study",
+    "relax_fixed_cell",
+    "run_neb",
+]
 
 #: ``progress(stage, iteration, n_running)``: ``stage`` is ``"endpoints"`` or ``"bands"``
 StageProgress = Callable[[str, int, int], None]
 
 
-def relax_fixed_cell(atoms: Any, calculator: Any, fmax: float = 0.05, steps: int = 300,
-                     optimizer: str = "FIRE") -> tuple[Any, bool, int]:
+def relax_fixed_cell(
+    atoms: Any, calculator: Any, fmax: float = 0.05, steps: int = 300, optimizer: str = "FIRE"
+) -> tuple[Any, bool, int]:
     """Relax positions at fixed cell, keeping positions unwrapped (a batch of one).
 
     :func:`halidelab.relax.relax` goes through pymatgen and wraps atoms into the cell;
@@ -97,7 +107,9 @@ def relax_fixed_cell(atoms: Any, calculator: Any, fmax: float = 0.05, steps: int
     (atoms, converged, steps)
         A relaxed copy whose calculator is a single-point record of its energy and forces.
     """
-    ((out, conv, n),) = relax_positions_batch([atoms], as_evaluator(calculator), fmax, steps, optimizer)
+    ((out, conv, n),) = relax_positions_batch(
+        [atoms], as_evaluator(calculator), fmax, steps, optimizer
+    )
     return out, conv, n
 
 
@@ -159,30 +171,66 @@ def run_neb(
     if interpolation not in ("idpp", "linear"):
         raise SimulationError(f"interpolation must be 'idpp' or 'linear', got {interpolation!r}")
     t0 = time.perf_counter()
-    (band,) = neb_batch([NEBHop(initial, final, label, via=tuple((int(i), tuple(map(float, p)))
-                                                                  for i, p in via_positions), mic=False)],
-                        as_evaluator(calculator), n_images=n_images, k=k, climb=climb, fmax=fmax, steps=steps,
-                        preconverge_fmax=preconverge_fmax, interpolation=interpolation, optimizer=optimizer,
-                        progress=progress)
+    (band,) = neb_batch(
+        [
+            NEBHop(
+                initial,
+                final,
+                label,
+                via=tuple((int(i), tuple(map(float, p))) for i, p in via_positions),
+                mic=False,
+            )
+        ],
+        as_evaluator(calculator),
+        n_images=n_images,
+        k=k,
+        climb=climb,
+        fmax=fmax,
+        steps=steps,
+        preconverge_fmax=preconverge_fmax,
+        interpolation=interpolation,
+        optimizer=optimizer,
+        progress=progress,
+    )
     meta.setdefault("hop_length_A", band.hop_length_A)
     meta["wall_s"] = float(meta.get("wall_s", 0.0)) + time.perf_counter() - t0
-    return _describe(band, list(meta.pop("warnings", ())), int(meta.pop("endpoint_force_calls", 0)),
-                     meta.pop("parameters", {}), label=label, **meta)
+    return _describe(
+        band,
+        list(meta.pop("warnings", ())),
+        int(meta.pop("endpoint_force_calls", 0)),
+        meta.pop("parameters", {}),
+        label=label,
+        **meta,
+    )
 
 
-def _describe(band: NEBResult, warns: Sequence[str], extra_calls: int, parameters: dict[str, Any],
-              **meta: Any) -> NEBResult:
+def _describe(
+    band: NEBResult, warns: Sequence[str], extra_calls: int, parameters: dict[str, Any], **meta: Any
+) -> NEBResult:
     """``band`` with the hop's description, warnings, endpoint calls and parameters."""
     params = dict(band.provenance.parameters)
     params.update(parameters)
-    return NEBResult.from_band(band.energies_eV, band.reaction_coordinate_A, band.converged, band.fmax_eV_A,
-                               band.fmax_target_eV_A, band.steps, band.force_calls + extra_calls,
-                               [*warns, *band.band_warnings()],
-                               dataclasses.replace(band.provenance, parameters=params), **meta)
+    return NEBResult.from_band(
+        band.energies_eV,
+        band.reaction_coordinate_A,
+        band.converged,
+        band.fmax_eV_A,
+        band.fmax_target_eV_A,
+        band.steps,
+        band.force_calls + extra_calls,
+        [*warns, *band.band_warnings()],
+        dataclasses.replace(band.provenance, parameters=params),
+        **meta,
+    )
 
 
-def join_bands(first: NEBResult, second: NEBResult, warnings: Sequence[str] = (), endpoint_force_calls: int = 0,
-               **meta: Any) -> NEBResult:
+def join_bands(
+    first: NEBResult,
+    second: NEBResult,
+    warnings: Sequence[str] = (),
+    endpoint_force_calls: int = 0,
+    **meta: Any,
+) -> NEBResult:
     """One path from two bands that meet at an intermediate minimum.
 
     ``first`` runs from the initial state to the intermediate, ``second`` from the
@@ -209,18 +257,33 @@ def join_bands(first: NEBResult, second: NEBResult, warnings: Sequence[str] = ()
     s1, s2 = np.array(first.reaction_coordinate_A), np.array(second.reaction_coordinate_A)
     e = np.concatenate([e1, e1[-1] + e2[1:]])
     s = np.concatenate([s1, s1[-1] + s2[1:]])
-    seg_warns = [f"band {k + 1}: {w}" for k, r in enumerate((first, second)) for w in r.band_warnings()]
+    seg_warns = [
+        f"band {k + 1}: {w}" for k, r in enumerate((first, second)) for w in r.band_warnings()
+    ]
     params = dict(first.provenance.parameters)
     params.update(meta.pop("parameters", {}))
-    params.update({"n_images": first.n_images + second.n_images + 1, "bands": 2,
-                   "band_images": [first.n_images, second.n_images],
-                   "intermediate_energy_eV": float(e1[-1]), "saddle_images": [first.saddle_image,
-                                                                              len(e1) - 1 + second.saddle_image]})
+    params.update(
+        {
+            "n_images": first.n_images + second.n_images + 1,
+            "bands": 2,
+            "band_images": [first.n_images, second.n_images],
+            "intermediate_energy_eV": float(e1[-1]),
+            "saddle_images": [first.saddle_image, len(e1) - 1 + second.saddle_image],
+        }
+    )
     prov = dataclasses.replace(first.provenance, parameters=params)
-    return NEBResult.from_band(e, s, first.converged and second.converged, max(first.fmax_eV_A, second.fmax_eV_A),
-                               first.fmax_target_eV_A, first.steps + second.steps,
-                               first.force_calls + second.force_calls + int(endpoint_force_calls),
-                               [*warnings, *seg_warns], prov, **meta)
+    return NEBResult.from_band(
+        e,
+        s,
+        first.converged and second.converged,
+        max(first.fmax_eV_A, second.fmax_eV_A),
+        first.fmax_target_eV_A,
+        first.steps + second.steps,
+        first.force_calls + second.force_calls + int(endpoint_force_calls),
+        [*warnings, *seg_warns],
+        prov,
+        **meta,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +317,10 @@ class _Start:
 
 @dataclasses.dataclass
 class _Job:
-    """One hop record to make: a vacancy hop (``hop``) or a Li -> i -> Li path (``hop_in``, ``hop_out``)."""
+    """One hop record to make.
+
+    A vacancy hop (``hop``) or a Li -> i -> Li path (``hop_in``, ``hop_out``).
+    """
 
     start: _Start
     network: SiteNetwork
@@ -263,14 +329,20 @@ class _Job:
     hop_out: Hop | None = None
 
 
-def _relax_starts(structures: Sequence[Any], ev: BatchEvaluator, s: _Settings,
-                  progress: Callable[[int, int], None] | None) -> list[tuple[Any, bool, int]]:
-    return relax_positions_batch([to_atoms(x) for x in structures], ev, s.efmax, s.endpoint_steps, s.optimizer,
-                                 progress)
+def _relax_starts(
+    structures: Sequence[Any],
+    ev: BatchEvaluator,
+    s: _Settings,
+    progress: Callable[[int, int], None] | None,
+) -> list[tuple[Any, bool, int]]:
+    return relax_positions_batch(
+        [to_atoms(x) for x in structures], ev, s.efmax, s.endpoint_steps, s.optimizer, progress
+    )
 
 
-def _run_jobs(jobs: Sequence[_Job], ev: BatchEvaluator, s: _Settings,
-              progress: StageProgress | None = None) -> tuple[list[NEBResult], int]:
+def _run_jobs(
+    jobs: Sequence[_Job], ev: BatchEvaluator, s: _Settings, progress: StageProgress | None = None
+) -> tuple[list[NEBResult], int]:
     """Final and interstitial states of every job relaxed together, then every band together.
 
     Returns the hop records (in job order) and the number of bands run.
@@ -292,8 +364,11 @@ def _run_jobs(jobs: Sequence[_Job], ev: BatchEvaluator, s: _Settings,
             states = [plan.final] + ([plan.intermediate] if s.split else [])
         plans.append((plan, len(todo), len(states)))
         todo.extend(states)
-    relaxed = relax_positions_batch(todo, ev, s.efmax, s.endpoint_steps, s.optimizer, stage("endpoints")) \
-        if todo else []
+    relaxed = (
+        relax_positions_batch(todo, ev, s.efmax, s.endpoint_steps, s.optimizer, stage("endpoints"))
+        if todo
+        else []
+    )
     not_relaxed = f"final state not relaxed to {s.efmax} eV/A in {s.endpoint_steps} steps"
 
     bands: list[NEBHop] = []
@@ -310,18 +385,44 @@ def _run_jobs(jobs: Sequence[_Job], ev: BatchEvaluator, s: _Settings,
                 if not conv_f:
                     ok = False
                     warns.append(not_relaxed)
-            w = site_checks(net, li, ((init, start), (final, end)), ": that site is not a minimum for this model")
+            w = site_checks(
+                net,
+                li,
+                ((init, start), (final, end)),
+                ": that site is not a minimum for this model",
+            )
             ok = ok and not w
             warns += w
             label = f"{net.sites[start].label}->{net.sites[end].label}"
             bands.append(NEBHop(init, final, label, mic=False))
-            assembly.append(("hop", [len(bands) - 1], dict(
-                label=label, label_initial=net.sites[start].label, label_final=net.sites[end].label,
-                mechanism=hop_mechanism(net, start, end), hop_index=h.index, parent_class=h.parent_class,
-                env_class=h.env_class, direction=h.direction, hop_length_A=h.length_A, endpoints_ok=ok,
-                warnings=warns, calls=calls,
-                parameters={"endpoint_fmax_eV_A": s.efmax, "relax_endpoints": s.relax_endpoints, "moving_atom": li,
-                            "site_initial": start, "site_final": end, "image": list(h.image)})))
+            assembly.append(
+                (
+                    "hop",
+                    [len(bands) - 1],
+                    dict(
+                        label=label,
+                        label_initial=net.sites[start].label,
+                        label_final=net.sites[end].label,
+                        mechanism=hop_mechanism(net, start, end),
+                        hop_index=h.index,
+                        parent_class=h.parent_class,
+                        env_class=h.env_class,
+                        direction=h.direction,
+                        hop_length_A=h.length_A,
+                        endpoints_ok=ok,
+                        warnings=warns,
+                        calls=calls,
+                        parameters={
+                            "endpoint_fmax_eV_A": s.efmax,
+                            "relax_endpoints": s.relax_endpoints,
+                            "moving_atom": li,
+                            "site_initial": start,
+                            "site_final": end,
+                            "image": list(h.image),
+                        },
+                    ),
+                )
+            )
             continue
         final, conv_f, n_f = relaxed[first]
         calls += n_f + 1
@@ -338,48 +439,102 @@ def _run_jobs(jobs: Sequence[_Job], ev: BatchEvaluator, s: _Settings,
         if is_min:
             n_seg = max(1, s.n_images // 2)
             lab = net.sites[plan.via_site].label
-            bands.append(NEBHop(init, inter, f"{meta['label_initial']}->{lab}", n_images=n_seg, mic=False))
-            bands.append(NEBHop(inter, final, f"{lab}->{meta['label_final']}", n_images=n_seg, mic=False))
-            assembly.append(("split", [len(bands) - 2, len(bands) - 1],
-                             dict(meta, endpoints_ok=ok, warnings=warns, calls=calls)))
+            bands.append(
+                NEBHop(init, inter, f"{meta['label_initial']}->{lab}", n_images=n_seg, mic=False)
+            )
+            bands.append(
+                NEBHop(inter, final, f"{lab}->{meta['label_final']}", n_images=n_seg, mic=False)
+            )
+            assembly.append(
+                (
+                    "split",
+                    [len(bands) - 2, len(bands) - 1],
+                    dict(meta, endpoints_ok=ok, warnings=warns, calls=calls),
+                )
+            )
         else:
-            bands.append(NEBHop(init, final, meta["label"], via=((plan.li, tuple(plan.via)),), mic=False))
-            assembly.append(("hop", [len(bands) - 1], dict(meta, endpoints_ok=ok, warnings=warns, calls=calls)))
+            bands.append(
+                NEBHop(init, final, meta["label"], via=((plan.li, tuple(plan.via)),), mic=False)
+            )
+            assembly.append(
+                ("hop", [len(bands) - 1], dict(meta, endpoints_ok=ok, warnings=warns, calls=calls))
+            )
 
-    res = neb_batch(bands, ev, n_images=s.n_images, climb=s.climb, fmax=s.fmax, steps=s.steps,
-                    interpolation=s.interpolation, optimizer=s.optimizer, progress=stage("bands"))
+    res = neb_batch(
+        bands,
+        ev,
+        n_images=s.n_images,
+        climb=s.climb,
+        fmax=s.fmax,
+        steps=s.steps,
+        interpolation=s.interpolation,
+        optimizer=s.optimizer,
+        progress=stage("bands"),
+    )
     wall = time.perf_counter() - t0
     out: list[NEBResult] = []
     for job, (kind, idx, meta) in zip(jobs, assembly, strict=True):
         meta = dict(meta)
         warns, calls = meta.pop("warnings"), int(meta.pop("calls"))
         if kind == "split":
-            r = join_bands(res[idx[0]], res[idx[1]], warnings=warns, endpoint_force_calls=calls, wall_s=wall, **meta)
+            r = join_bands(
+                res[idx[0]],
+                res[idx[1]],
+                warnings=warns,
+                endpoint_force_calls=calls,
+                wall_s=wall,
+                **meta,
+            )
         else:
             r = _describe(res[idx[0]], warns, calls, meta.pop("parameters"), wall_s=wall, **meta)
         if job.start.not_relaxed_study:
-            r = dataclasses.replace(r, endpoints_ok=False, warnings=(*r.warnings, "initial state not relaxed to fmax"))
+            r = dataclasses.replace(
+                r, endpoints_ok=False, warnings=(*r.warnings, "initial state not relaxed to fmax")
+            )
         out.append(r)
     return out, len(bands)
 
 
-def _settings(n_images: int, fmax: float, steps: int, endpoint_fmax: float | None, endpoint_steps: int,
-              climb: bool, interpolation: str, optimizer: str, split: bool = True,
-              relax_endpoints: bool = True) -> _Settings:
+def _settings(
+    n_images: int,
+    fmax: float,
+    steps: int,
+    endpoint_fmax: float | None,
+    endpoint_steps: int,
+    climb: bool,
+    interpolation: str,
+    optimizer: str,
+    split: bool = True,
+    relax_endpoints: bool = True,
+) -> _Settings:
     from halidelab.engine.optimizers import optimizer_name
 
     if n_images < 1:
         raise SimulationError(f"need at least 1 intermediate image, got {n_images}")
     if not (fmax > 0) or steps < 1 or endpoint_steps < 1:
-        raise SimulationError(f"need fmax > 0, steps >= 1 and endpoint_steps >= 1 (got {fmax}, {steps}, "
-                              f"{endpoint_steps})")
+        raise SimulationError(
+            f"need fmax > 0, steps >= 1 and endpoint_steps >= 1 (got {fmax}, {steps}, "
+            f"{endpoint_steps})"
+        )
     if interpolation not in ("idpp", "linear"):
         raise SimulationError(f"interpolation must be 'idpp' or 'linear', got {interpolation!r}")
-    return _Settings(int(n_images), float(fmax), int(steps), float(endpoint_fmax or fmax), int(endpoint_steps),
-                     bool(climb), interpolation, optimizer_name(optimizer), bool(split), bool(relax_endpoints))
+    return _Settings(
+        int(n_images),
+        float(fmax),
+        int(steps),
+        float(endpoint_fmax or fmax),
+        int(endpoint_steps),
+        bool(climb),
+        interpolation,
+        optimizer_name(optimizer),
+        bool(split),
+        bool(relax_endpoints),
+    )
 
 
-def _own_start(atoms: Any, relaxed_initial: Any, relax: bool, ev: BatchEvaluator, s: _Settings) -> _Start:
+def _own_start(
+    atoms: Any, relaxed_initial: Any, relax: bool, ev: BatchEvaluator, s: _Settings
+) -> _Start:
     """The initial state of a single hop or path: given relaxed, relaxed here, or as it is."""
     if relaxed_initial is not None:
         init = relaxed_initial.copy()
@@ -390,7 +545,12 @@ def _own_start(atoms: Any, relaxed_initial: Any, relax: bool, ev: BatchEvaluator
     ((init, conv, n),) = _relax_starts([atoms], ev, s, None)
     if conv:
         return _Start(init, calls=n + 1)
-    return _Start(init, [f"initial state not relaxed to {s.efmax} eV/A in {s.endpoint_steps} steps"], n + 1, False)
+    return _Start(
+        init,
+        [f"initial state not relaxed to {s.efmax} eV/A in {s.endpoint_steps} steps"],
+        n + 1,
+        False,
+    )
 
 
 def neb_hop(
@@ -453,13 +613,26 @@ def neb_hop(
 
     atoms = to_atoms(structure)
     if network is None:
-        network = site_network(structure if isinstance(structure, Structure) else to_structure(atoms))
+        network = site_network(
+            structure if isinstance(structure, Structure) else to_structure(atoms)
+        )
     if isinstance(hop, int | np.integer):
         if not 0 <= int(hop) < len(network.hops):
-            raise SimulationError(f"hop index {hop} out of range (the network has {len(network.hops)} hops)")
+            raise SimulationError(
+                f"hop index {hop} out of range (the network has {len(network.hops)} hops)"
+            )
         hop = network.hops[int(hop)]
-    s = _settings(n_images, fmax, steps, endpoint_fmax, endpoint_steps, climb, interpolation, optimizer,
-                  relax_endpoints=relax_endpoints)
+    s = _settings(
+        n_images,
+        fmax,
+        steps,
+        endpoint_fmax,
+        endpoint_steps,
+        climb,
+        interpolation,
+        optimizer,
+        relax_endpoints=relax_endpoints,
+    )
     ev = as_evaluator(model, calculator)
     start = _own_start(atoms, relaxed_initial, relax_endpoints, ev, s)
     (r,), _ = _run_jobs([_Job(start, network, hop=hop)], ev, s, progress)
@@ -520,8 +693,17 @@ def neb_path(
         interstitial state, second band); ``provenance.parameters["bands"]`` is 2 for a
         split path.
     """
-    s = _settings(n_images, fmax, steps, endpoint_fmax, endpoint_steps, climb, interpolation, optimizer,
-                  split=split)
+    s = _settings(
+        n_images,
+        fmax,
+        steps,
+        endpoint_fmax,
+        endpoint_steps,
+        climb,
+        interpolation,
+        optimizer,
+        split=split,
+    )
     ev = as_evaluator(model, calculator)
     start = _own_start(to_atoms(structure), relaxed_initial, True, ev, s)
     (r,), _ = _run_jobs([_Job(start, network, hop_in=hop_in, hop_out=hop_out)], ev, s, progress)
@@ -565,21 +747,37 @@ def _chains(net: SiteNetwork, results: Sequence[NEBResult]) -> list[ChainBarrier
     """The named chains of a model from its hop results (a split path's interstitial is a site)."""
     chains = []
     for name, labels, direction in named_chains(net):
-        via_runs = [r for r in results if r.via and (r.label_initial, *r.via, r.label_final) in
-                    (tuple(labels), tuple(labels[::-1]))]
+        via_runs = [
+            r
+            for r in results
+            if r.via
+            and (r.label_initial, *r.via, r.label_final) in (tuple(labels), tuple(labels[::-1]))
+        ]
         if via_runs:
             r = min(via_runs, key=lambda r: max(r.barrier_forward_eV, r.barrier_backward_eV))
             e = np.array(r.energies_eV)
             par = r.provenance.parameters
             if par.get("bands") == 2:  # split at the interstitial: it is a site of the chain
                 k = int(par["band_images"][0]) + 1
-                sites, saddles = (0.0, float(e[k]), r.delta_e_eV), (float(e[:k + 1].max()), float(e[k:].max()))
+                sites, saddles = (
+                    (0.0, float(e[k]), r.delta_e_eV),
+                    (float(e[: k + 1].max()), float(e[k:].max())),
+                )
             else:
                 sites, saddles = (0.0, r.delta_e_eV), (float(e.max()),)
-            chains.append(ChainBarrier(name, direction, tuple(labels), sites, saddles,
-                                       float(max(saddles) - min(sites)),
-                                       bool(r.converged and r.endpoints_ok), r.hop_classes,
-                                       Provenance(method="neb-chain")))
+            chains.append(
+                ChainBarrier(
+                    name,
+                    direction,
+                    tuple(labels),
+                    sites,
+                    saddles,
+                    float(max(saddles) - min(sites)),
+                    bool(r.converged and r.endpoints_ok),
+                    r.hop_classes,
+                    Provenance(method="neb-chain"),
+                )
+            )
             continue
         try:
             chains.append(dataclasses.replace(chain_barrier(labels, results, direction), name=name))
@@ -658,8 +856,18 @@ def neb_studies(
     nets = list(networks) if networks is not None else [None] * len(structures)
     if len(nets) != len(structures):
         raise SimulationError(f"{len(structures)} structures but {len(nets)} networks")
-    s = _settings(n_images, fmax, steps, endpoint_fmax, endpoint_steps, climb, interpolation, optimizer, split,
-                  relax_endpoints)
+    s = _settings(
+        n_images,
+        fmax,
+        steps,
+        endpoint_fmax,
+        endpoint_steps,
+        climb,
+        interpolation,
+        optimizer,
+        split,
+        relax_endpoints,
+    )
     models = []
     for structure, net in zip(structures, nets, strict=True):
         atoms = to_atoms(structure)
@@ -667,37 +875,68 @@ def neb_studies(
         net = net or site_network(st, interstitials=interstitials)
         mode, chosen, skipped, paths = select_hops(net, hops)
         if not chosen and not paths:
-            raise SimulationError(f"no hop of {st.composition.reduced_formula} has a Li at one end and an empty "
-                                  "site at the other: the model has no vacancies to hop into")
+            raise SimulationError(
+                f"no hop of {st.composition.reduced_formula} has a Li at one end and an empty "
+                "site at the other: the model has no vacancies to hop into"
+            )
         models.append((atoms, st, net, mode, chosen, skipped, paths))
     ev = as_evaluator(model, calculator)
     calls0 = ev.n_calls
-    starts = _relax_starts([m[0] for m in models], ev, s,
-                           None if progress is None else (lambda it, n: progress("endpoints", it, n)))
+    starts = _relax_starts(
+        [m[0] for m in models],
+        ev,
+        s,
+        None if progress is None else (lambda it, n: progress("endpoints", it, n)),
+    )
     jobs, owner = [], []
-    for q, ((_, _, net, _, chosen, _, paths), (init, conv_i, _)) in enumerate(zip(models, starts, strict=True)):
+    for q, ((_, _, net, _, chosen, _, paths), (init, conv_i, _)) in enumerate(
+        zip(models, starts, strict=True)
+    ):
         start = _Start(init, not_relaxed_study=not conv_i)
-        jobs += [_Job(start, net, hop=h) for h in chosen] + [_Job(start, net, hop_in=h1, hop_out=h2)
-                                                            for h1, h2, _ in paths]
+        jobs += [_Job(start, net, hop=h) for h in chosen] + [
+            _Job(start, net, hop_in=h1, hop_out=h2) for h1, h2, _ in paths
+        ]
         owner += [q] * (len(chosen) + len(paths))
     results, n_bands = _run_jobs(jobs, ev, s, progress)
     if on_result is not None:
         for r in results:
             on_result(r)
     studies = []
-    for q, ((atoms, st, net, mode, _, skipped, _), (_, _, n_i)) in enumerate(zip(models, starts, strict=True)):
+    for q, ((atoms, st, net, mode, _, skipped, _), (_, _, n_i)) in enumerate(
+        zip(models, starts, strict=True)
+    ):
         mine = [r for r, o in zip(results, owner, strict=True) if o == q]
         level = "environment" if mode == "environment" else "parent"
         hb = hop_barriers_from_results(net, mine, level=level, converged_only=True)
-        prov = provenance("ci-neb-study", ev.info, {
-            "hops": mode, "n_images": s.n_images, "fmax_eV_A": s.fmax, "steps": s.steps,
-            "interstitials": interstitials, "n_structures": len(models), "n_bands": n_bands,
-            "initial_state_force_calls": n_i + 1, "model_calls": ev.n_calls - calls0})
-        studies.append(NEBStudy(
-            formula=st.composition.reduced_formula, n_atoms=len(atoms), hops_mode=mode, results=tuple(mine),
-            skipped=tuple(skipped), chains=tuple(_chains(net, mine)),
-            percolation=percolation(net, hb) if hb else None,
-            all_converged=all(r.converged and r.endpoints_ok for r in mine), network=net, provenance=prov))
+        prov = provenance(
+            "ci-neb-study",
+            ev.info,
+            {
+                "hops": mode,
+                "n_images": s.n_images,
+                "fmax_eV_A": s.fmax,
+                "steps": s.steps,
+                "interstitials": interstitials,
+                "n_structures": len(models),
+                "n_bands": n_bands,
+                "initial_state_force_calls": n_i + 1,
+                "model_calls": ev.n_calls - calls0,
+            },
+        )
+        studies.append(
+            NEBStudy(
+                formula=st.composition.reduced_formula,
+                n_atoms=len(atoms),
+                hops_mode=mode,
+                results=tuple(mine),
+                skipped=tuple(skipped),
+                chains=tuple(_chains(net, mine)),
+                percolation=percolation(net, hb) if hb else None,
+                all_converged=all(r.converged and r.endpoints_ok for r in mine),
+                network=net,
+                provenance=prov,
+            )
+        )
     return studies
 
 
@@ -744,7 +983,18 @@ def neb_study(
     -------
     NEBStudy
     """
-    (study,) = neb_studies([structure], hops, [network], model=model, calculator=calculator, n_images=n_images,
-                           fmax=fmax, steps=steps, endpoint_steps=endpoint_steps, interstitials=interstitials,
-                           on_result=on_result, **neb_kwargs)
+    (study,) = neb_studies(
+        [structure],
+        hops,
+        [network],
+        model=model,
+        calculator=calculator,
+        n_images=n_images,
+        fmax=fmax,
+        steps=steps,
+        endpoint_steps=endpoint_steps,
+        interstitials=interstitials,
+        on_result=on_result,
+        **neb_kwargs,
+    )
     return study

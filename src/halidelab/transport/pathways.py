@@ -102,8 +102,9 @@ class Percolation(Record):
     provenance: Provenance
 
 
-def percolation_thresholds(weighted_edges: Sequence[tuple[int, int, tuple[int, int, int], float]],
-                           ) -> dict[int, float | None]:
+def percolation_thresholds(
+    weighted_edges: Sequence[tuple[int, int, tuple[int, int, int], float]],
+) -> dict[int, float | None]:
     """Smallest edge-weight threshold giving 1D, 2D and 3D percolation.
 
     Parameters
@@ -137,16 +138,27 @@ def percolation(network: Any, hop_barriers: Mapping[int, float]) -> Percolation:
         Usually ``max(forward, backward)`` of the hop's NEB (the barrier seen from its
         lower end); see :func:`hop_barriers_from_results`.
     """
-    edges = [(h.site_a, h.site_b, h.image, float(hop_barriers[h.index]))
-             for h in network.hops if h.index in hop_barriers and hop_barriers[h.index] is not None]
+    edges = [
+        (h.site_a, h.site_b, h.image, float(hop_barriers[h.index]))
+        for h in network.hops
+        if h.index in hop_barriers and hop_barriers[h.index] is not None
+    ]
     th = percolation_thresholds(edges)
-    return Percolation(th[1], th[2], th[3], len(edges), len(network.hops) - len(edges),
-                       Provenance(method="hop-percolation",
-                                  parameters={"edge_weight": "max(forward, backward) barrier"}))
+    return Percolation(
+        th[1],
+        th[2],
+        th[3],
+        len(edges),
+        len(network.hops) - len(edges),
+        Provenance(
+            method="hop-percolation", parameters={"edge_weight": "max(forward, backward) barrier"}
+        ),
+    )
 
 
-def hop_barriers_from_results(network: Any, results: Sequence[Any], level: str = "parent",
-                              converged_only: bool = False) -> dict[int, float]:
+def hop_barriers_from_results(
+    network: Any, results: Sequence[Any], level: str = "parent", converged_only: bool = False
+) -> dict[int, float]:
     """Give every hop of the network the barrier of the NEB run on its class.
 
     Parameters
@@ -166,7 +178,7 @@ def hop_barriers_from_results(network: Any, results: Sequence[Any], level: str =
             continue
         b = max(r.barrier_forward_eV, r.barrier_backward_eV)
         # a path through an interstitial gives its barrier to every hop it traverses
-        for c in (getattr(r, many, ()) or (getattr(r, key),)):
+        for c in getattr(r, many, ()) or (getattr(r, key),):
             by_class[c] = min(by_class.get(c, np.inf), b)
     return {h.index: by_class[getattr(h, key)] for h in network.hops if getattr(h, key) in by_class}
 
@@ -205,8 +217,9 @@ class ChainBarrier(Record):
     provenance: Provenance
 
 
-def chain_barrier(labels: Sequence[str], results: Sequence[Any], direction: str = "any",
-                  name: str | None = None) -> ChainBarrier:
+def chain_barrier(
+    labels: Sequence[str], results: Sequence[Any], direction: str = "any", name: str | None = None
+) -> ChainBarrier:
     """Barrier along a chain of site labels, from per-hop NEB results.
 
     Parameters
@@ -247,16 +260,26 @@ def chain_barrier(labels: Sequence[str], results: Sequence[Any], direction: str 
             if best is None or up < best[0]:
                 best = (up, de, r)
         if best is None:
-            raise SimulationError(f"no NEB result for a {a}-{b} hop (direction {direction}): run it first")
+            raise SimulationError(
+                f"no NEB result for a {a}-{b} hop (direction {direction}): run it first"
+            )
         up, de, r = best
         saddles.append(site_e[-1] + up)
         site_e.append(site_e[-1] + de)
         classes.append(r.parent_class)
         conv = conv and bool(r.converged) and bool(getattr(r, "endpoints_ok", True))
     barrier = max(saddles) - min(site_e)
-    return ChainBarrier(name or "[" + "-".join(labels) + "]", direction, tuple(labels),
-                        tuple(site_e), tuple(saddles), float(barrier), conv, tuple(classes),
-                        Provenance(method="neb-chain"))
+    return ChainBarrier(
+        name or "[" + "-".join(labels) + "]",
+        direction,
+        tuple(labels),
+        tuple(site_e),
+        tuple(saddles),
+        float(barrier),
+        conv,
+        tuple(classes),
+        Provenance(method="neb-chain"),
+    )
 
 
 def named_chains(network: Any) -> list[tuple[str, tuple[str, ...], str]]:

@@ -191,8 +191,16 @@ class SiteNetwork(Record):
         for s in self.sites:
             g.add_node(s.index, label=s.label, kind=s.kind, role=s.role)
         for h in self.hops:
-            g.add_edge(h.site_a, h.site_b, key=h.index, hop=h.index, image=h.image,
-                       a=h.site_a, length_A=h.length_A, label=h.label)
+            g.add_edge(
+                h.site_a,
+                h.site_b,
+                key=h.index,
+                hop=h.index,
+                image=h.image,
+                a=h.site_a,
+                length_A=h.length_A,
+                label=h.label,
+            )
         return g
 
     def distinct_hops(self, level: str = "parent", vacancy: bool = False) -> list[Hop]:
@@ -213,7 +221,9 @@ class SiteNetwork(Record):
         out: dict[int, Hop] = {}
         for h in self.hops:
             k = getattr(h, key)
-            if k not in out or (vacancy and not self.vacancy_ready(out[k]) and self.vacancy_ready(h)):
+            if k not in out or (
+                vacancy and not self.vacancy_ready(out[k]) and self.vacancy_ready(h)
+            ):
                 out[k] = h
         return [out[k] for k in sorted(out)]
 
@@ -236,8 +246,9 @@ class SiteNetwork(Record):
 def _widths(matrix: np.ndarray) -> np.ndarray:
     """Face-to-face widths of the cell, A."""
     vol = abs(np.linalg.det(matrix))
-    return np.array([vol / np.linalg.norm(np.cross(matrix[(i + 1) % 3], matrix[(i + 2) % 3]))
-                     for i in range(3)])
+    return np.array(
+        [vol / np.linalg.norm(np.cross(matrix[(i + 1) % 3], matrix[(i + 2) % 3])) for i in range(3)]
+    )
 
 
 def _circumcentres(points: np.ndarray, simplices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -280,8 +291,10 @@ def find_holes(structure: Structure, merge_tol_A: float = 0.75) -> list[_Hole]:
     m = latt.matrix
     an_idx = [i for i, s in enumerate(structure) if s.specie.symbol in ANIONS]
     if len(an_idx) < 1:
-        raise StructureError(f"{structure.composition.reduced_formula} has no anions "
-                             f"({', '.join(sorted(ANIONS))}): cannot find Li sites")
+        raise StructureError(
+            f"{structure.composition.reduced_formula} has no anions "
+            f"({', '.join(sorted(ANIONS))}): cannot find Li sites"
+        )
     af = np.mod(structure.frac_coords[an_idx], 1.0)
     # replicate far enough that every hole in the home cell has its full neighbourhood
     reach = 7.0  # twice the largest hole radius considered (3.5 A)
@@ -355,7 +368,11 @@ def _framework(structure: Structure, mobile: str) -> Structure:
     """Anions and framework cations, each mapped onto one species (dopant -> host)."""
     species, coords = [], []
     an = [s.specie.symbol for s in structure if s.specie.symbol in ANIONS]
-    cat = [s.specie.symbol for s in structure if s.specie.symbol not in ANIONS and s.specie.symbol != mobile]
+    cat = [
+        s.specie.symbol
+        for s in structure
+        if s.specie.symbol not in ANIONS and s.specie.symbol != mobile
+    ]
     an_major = max(set(an), key=an.count)
     cat_major = max(set(cat), key=cat.count) if cat else None
     for s in structure:
@@ -367,7 +384,9 @@ def _framework(structure: Structure, mobile: str) -> Structure:
     return Structure(structure.lattice, species, coords)
 
 
-def _symmetry_ops(framework: Structure, symprec: float) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+def _symmetry_ops(
+    framework: Structure, symprec: float
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:
@@ -379,8 +398,13 @@ def _symmetry_ops(framework: Structure, symprec: float) -> tuple[list[tuple[np.n
     return [(np.array(o.rotation_matrix), np.array(o.translation_vector)) for o in ops], sg
 
 
-def _map_points(lattice: Any, frac: np.ndarray, R: np.ndarray, t: np.ndarray, tol: float,
-                ) -> tuple[np.ndarray, np.ndarray] | None:
+def _map_points(
+    lattice: Any,
+    frac: np.ndarray,
+    R: np.ndarray,
+    t: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Permutation and lattice shifts of points under an operation (None if not closed)."""
     new = frac @ R.T + t
     d = lattice.get_all_distances(new, frac)
@@ -391,8 +415,12 @@ def _map_points(lattice: Any, frac: np.ndarray, R: np.ndarray, t: np.ndarray, to
     return perm, shift
 
 
-def _wyckoff(framework: Structure, frac: np.ndarray, symprec: float, sg_number: int | None,
-             ) -> str | None:
+def _wyckoff(
+    framework: Structure,
+    frac: np.ndarray,
+    symprec: float,
+    sg_number: int | None,
+) -> str | None:
     import spglib
 
     lat = framework.lattice.matrix
@@ -438,7 +466,11 @@ def _hop_key(a: int, b: int, img: Iterable[int]) -> tuple[int, int, Image]:
 
 
 def direction_of(vec: np.ndarray, matrix: np.ndarray) -> str:
-    """``c`` (within 30 deg of the c axis), ``ab`` (within 30 deg of the a-b plane) or ``oblique``."""
+    """Direction class of a hop vector.
+
+    ``c`` (within 30 deg of the c axis), ``ab`` (within 30 deg of the a-b plane) or
+    ``oblique``.
+    """
     c_axis = np.cross(matrix[0], matrix[1])
     c_axis /= np.linalg.norm(c_axis)
     cosang = abs(float(vec @ c_axis)) / max(float(np.linalg.norm(vec)), 1e-12)
@@ -449,8 +481,13 @@ def direction_of(vec: np.ndarray, matrix: np.ndarray) -> str:
     return "oblique"
 
 
-def site_network(structure: Structure, mobile: str = "Li", interstitials: bool = True,
-                 symprec: float = 0.2, **kwargs: Any) -> SiteNetwork:
+def site_network(
+    structure: Structure,
+    mobile: str = "Li",
+    interstitials: bool = True,
+    symprec: float = 0.2,
+    **kwargs: Any,
+) -> SiteNetwork:
     """Li sites, interstitials and the hops between them (see :func:`_site_network`).
 
     A relaxed doped cell is distorted: at a tight ``symprec`` the pristine framework's
@@ -469,9 +506,14 @@ def site_network(structure: Structure, mobile: str = "Li", interstitials: bool =
             best, best_sp = trial, sp
     if best is net:
         return net
-    return dataclasses.replace(best, warnings=(
-        *best.warnings, f"symmetry tolerance loosened from {symprec} to {best_sp:.3g} A to recover "
-        "the Li sites and hop classes of the distorted framework"))
+    return dataclasses.replace(
+        best,
+        warnings=(
+            *best.warnings,
+            f"symmetry tolerance loosened from {symprec} to {best_sp:.3g} A to recover "
+            "the Li sites and hop classes of the distorted framework",
+        ),
+    )
 
 
 def _site_network(
@@ -521,11 +563,15 @@ def _site_network(
         Partial occupancies, no anions, or no Li in the structure.
     """
     if not structure.is_ordered:
-        raise StructureError(f"{structure.composition.reduced_formula} has partially occupied sites: "
-                             "order it first (halidelab.structures.models.order_structure; the CLI does it for you)")
+        raise StructureError(
+            f"{structure.composition.reduced_formula} has partially occupied sites: "
+            "order it first (halidelab.structures.models.order_structure; the CLI does it for you)"
+        )
     els = [s.specie.symbol for s in structure]
     if mobile not in els:
-        raise StructureError(f"no {mobile} in {structure.composition.reduced_formula}: nothing to hop")
+        raise StructureError(
+            f"no {mobile} in {structure.composition.reduced_formula}: nothing to hop"
+        )
     windows = windows or ("face" if interstitials else "edge")
     if windows not in ("face", "edge"):
         raise StructureError(f"windows must be 'face' or 'edge', got {windows!r}")
@@ -538,8 +584,10 @@ def _site_network(
     holes = find_holes(s, merge_tol_A=merge_tol_A)
     odd = [h for h in holes if h.kind not in ("oct", "tet")]
     if odd:
-        warnings.append(f"{len(odd)} hole(s) that are neither octahedral nor tetrahedral ignored "
-                        f"({', '.join(sorted({h.kind for h in odd}))})")
+        warnings.append(
+            f"{len(odd)} hole(s) that are neither octahedral nor tetrahedral ignored "
+            f"({', '.join(sorted({h.kind for h in odd}))})"
+        )
     holes = [h for h in holes if h.kind in ("oct", "tet")]
     hf = np.array([h.frac for h in holes])
 
@@ -551,7 +599,9 @@ def _site_network(
         for row, i in enumerate(cat_idx):
             j = int(np.argmin(d[row]))
             if d[row, j] > 1.0:
-                warnings.append(f"{els[i]} atom {i} is {d[row, j]:.2f} A from the nearest hole centre")
+                warnings.append(
+                    f"{els[i]} atom {i} is {d[row, j]:.2f} A from the nearest hole centre"
+                )
                 continue
             if j in occ:
                 warnings.append(f"atoms {occ[j]} and {i} share one hole")
@@ -559,7 +609,9 @@ def _site_network(
     m_holes = {j for j, i in occ.items() if els[i] != mobile}
     li_holes = {j for j, i in occ.items() if els[i] == mobile}
     if not li_holes:
-        raise StructureError(f"no {mobile} atom sits in an anion hole: cannot define {mobile} sites")
+        raise StructureError(
+            f"no {mobile} atom sits in an anion hole: cannot define {mobile} sites"
+        )
 
     # framework symmetry and orbits of the holes
     fw = _framework(s, mobile)
@@ -570,8 +622,10 @@ def _site_network(
         if mp is not None:
             ops.append((R, t, *mp))
     if len(ops) < len(ops_all):
-        warnings.append(f"{len(ops_all) - len(ops)} of {len(ops_all)} framework symmetry operations "
-                        "do not map the holes onto each other (distorted cell) and were not used")
+        warnings.append(
+            f"{len(ops_all) - len(ops)} of {len(ops_all)} framework symmetry operations "
+            "do not map the holes onto each other (distorted cell) and were not used"
+        )
     parent, find = _union_find(len(holes))
     for _R, _t, perm, _shift in ops:
         for i, j in enumerate(perm):
@@ -589,7 +643,10 @@ def _site_network(
         dmin = np.full(len(holes), np.inf)
 
     def anion_set(j: int, shift: Image = (0, 0, 0)) -> set[tuple[int, Image]]:
-        return {(a, (img[0] + shift[0], img[1] + shift[1], img[2] + shift[2])) for a, img in holes[j].anions}
+        return {
+            (a, (img[0] + shift[0], img[1] + shift[1], img[2] + shift[2]))
+            for a, img in holes[j].anions
+        }
 
     chosen: list[int] = []
     role: dict[int, str] = {}
@@ -630,27 +687,46 @@ def _site_network(
         w = wyck[o] or "~"
         return w.lstrip("0123456789")
 
-    li_o = sorted([o for o in orbits if role[orbits[o][0]] == "li"],
-                  key=lambda o: (letter(o), *np.round(hf[min(orbits[o])], 3)), reverse=True)
-    in_o = sorted([o for o in orbits if role[orbits[o][0]] == "interstitial"],
-                  key=lambda o: (holes[orbits[o][0]].kind != "tet", letter(o),
-                                 *np.round(hf[min(orbits[o])], 3)))
+    li_o = sorted(
+        [o for o in orbits if role[orbits[o][0]] == "li"],
+        key=lambda o: (letter(o), *np.round(hf[min(orbits[o])], 3)),
+        reverse=True,
+    )
+    in_o = sorted(
+        [o for o in orbits if role[orbits[o][0]] == "interstitial"],
+        key=lambda o: (
+            holes[orbits[o][0]].kind != "tet",
+            letter(o),
+            *np.round(hf[min(orbits[o])], 3),
+        ),
+    )
     names = {o: f"Li{k + 1}" for k, o in enumerate(li_o)}
     names.update({o: f"i{k + 1}" for k, o in enumerate(in_o)})
     order = [j for o in li_o + in_o for j in sorted(orbits[o])]
     new_index = {j: k for k, j in enumerate(order)}
     orbit_rank = {o: k for k, o in enumerate(li_o + in_o)}
     sites = tuple(
-        Site(index=new_index[j], label=names[orbit_of[j]], kind=holes[j].kind, role=role[j],
-             frac=tuple(float(v) for v in hf[j]), occupant=occ.get(j) if j in li_holes else None,
-             orbit=orbit_rank[orbit_of[j]], wyckoff=wyck[orbit_of[j]],
-             anions=tuple(holes[j].anions), min_cation_distance_A=float(dmin[j]))
-        for j in order)
+        Site(
+            index=new_index[j],
+            label=names[orbit_of[j]],
+            kind=holes[j].kind,
+            role=role[j],
+            frac=tuple(float(v) for v in hf[j]),
+            occupant=occ.get(j) if j in li_holes else None,
+            orbit=orbit_rank[orbit_of[j]],
+            wyckoff=wyck[orbit_of[j]],
+            anions=tuple(holes[j].anions),
+            min_cation_distance_A=float(dmin[j]),
+        )
+        for j in order
+    )
 
     # hops: pairs within the cutoff that share a window
     sf = np.array([site.frac for site in sites]) if sites else np.zeros((0, 3))
     nrep = np.ceil(cutoff_A / _widths(m)).astype(int)
-    imgs = np.array(np.meshgrid(*[np.arange(-n, n + 1) for n in nrep], indexing="ij")).reshape(3, -1).T
+    imgs = (
+        np.array(np.meshgrid(*[np.arange(-n, n + 1) for n in nrep], indexing="ij")).reshape(3, -1).T
+    )
     raw: dict[tuple[int, int, Image], tuple[float, np.ndarray, int]] = {}
     sets = [anion_set(order[k]) for k in range(len(sites))]
     for a in range(len(sites)):
@@ -662,8 +738,10 @@ def _site_network(
             if key in raw:
                 continue
             ka, kb = sites[a].kind, sites[int(b)].kind
-            shared = len(sets[a] & {(x, (i[0] + img[0], i[1] + img[1], i[2] + img[2]))
-                                    for x, i in sets[int(b)]})
+            shared = len(
+                sets[a]
+                & {(x, (i[0] + img[0], i[1] + img[1], i[2] + img[2])) for x, i in sets[int(b)]}
+            )
             if shared < 3 and not (min_shared == 2 and shared == 2 and ka == kb == "oct"):
                 continue
             raw[key] = (float(dist[ki, b]), diff[ki, b], shared)
@@ -713,23 +791,47 @@ def _site_network(
         ek = (pclass[n], tuple(sorted(env.items())))
         env_keys.setdefault(ek, len(env_keys))
         la, lb = sites[a].label, sites[b].label
-        hops.append(Hop(
-            index=n, site_a=a, site_b=b, image=img, length_A=dist,
-            vector_A=tuple(float(v) for v in vec),
-            kind="-".join(sorted([sites[a].kind, sites[b].kind])),
-            window="face" if shared >= 3 else "edge",
-            label=f"{la}-{lb}", parent_class=pclass[n], env_class=env_keys[ek],
-            environment=dict(sorted(env.items())), direction=direction_of(vec, m)))
+        hops.append(
+            Hop(
+                index=n,
+                site_a=a,
+                site_b=b,
+                image=img,
+                length_A=dist,
+                vector_A=tuple(float(v) for v in vec),
+                kind="-".join(sorted([sites[a].kind, sites[b].kind])),
+                window="face" if shared >= 3 else "edge",
+                label=f"{la}-{lb}",
+                parent_class=pclass[n],
+                env_class=env_keys[ek],
+                environment=dict(sorted(env.items())),
+                direction=direction_of(vec, m),
+            )
+        )
     if not hops:
         warnings.append(f"no hops within {cutoff_A} A that share a polyhedron {windows}")
-    params = {"mobile": mobile, "interstitials": interstitials, "symprec": symprec, "cutoff_A": cutoff_A,
-              "min_cation_distance_A": min_cation_distance_A, "environment_radius_A": environment_radius_A,
-              "windows": windows, "merge_tol_A": merge_tol_A}
+    params = {
+        "mobile": mobile,
+        "interstitials": interstitials,
+        "symprec": symprec,
+        "cutoff_A": cutoff_A,
+        "min_cation_distance_A": min_cation_distance_A,
+        "environment_radius_A": environment_radius_A,
+        "windows": windows,
+        "merge_tol_A": merge_tol_A,
+    }
     return SiteNetwork(
-        formula=s.composition.reduced_formula, lattice=m.tolist(), sites=sites, hops=tuple(hops),
-        framework_space_group=sg, n_symmetry_ops=len(site_perm_ops),
-        n_parent_classes=len(roots), n_env_classes=len(env_keys), warnings=tuple(warnings),
-        provenance=Provenance(method="site-network", parameters=params))
+        formula=s.composition.reduced_formula,
+        lattice=m.tolist(),
+        sites=sites,
+        hops=tuple(hops),
+        framework_space_group=sg,
+        n_symmetry_ops=len(site_perm_ops),
+        n_parent_classes=len(roots),
+        n_env_classes=len(env_keys),
+        warnings=tuple(warnings),
+        provenance=Provenance(method="site-network", parameters=params),
+    )
 
 
 def _nearby_images() -> list[Image]:

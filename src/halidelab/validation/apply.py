@@ -28,9 +28,10 @@ calibrated value
 A calibration is applied only where every ordering's value was made the way the
 calibration's were (:func:`~halidelab.validation.tiers.method_of`: BVSE grid, NEB images
 and steps, KMC network and superbasin ratio; files of halidelab < 0.4 do not record it and
-say so) and with the calibration's model (read from the stored results' provenance: the MLIP that relaxed the
-structure BVSE mapped and KMC ran on, the MLIP of the NEB study; ``-`` for model-free
-values: the prior, BVSE on an unrelaxed model); otherwise it is a one-line note.
+say so) and with the calibration's model (read from the stored results' provenance: the
+MLIP that relaxed the structure BVSE mapped and KMC ran on, the MLIP of the NEB study;
+``-`` for model-free values: the prior, BVSE on an unrelaxed model); otherwise it is a
+one-line note.
 """
 
 from __future__ import annotations
@@ -51,14 +52,24 @@ NO_MODEL = "-"
 #: (tier, target) -> (compare row key, label, unit) of the raw quantity
 QUANTITY: dict[tuple[str, str], tuple[str, str, str]] = {
     ("bvse", "ea_eV"): ("bvse_3d_eV", "BVSE 3D barrier", "eV"),
-    ("bvse", "log10_sigma_S_cm"): ("bvse_log10_sigma", "log10 sigma(25 C) (Arrhenius, BVSE barrier)",
-                                   "log10 S/cm"),
+    ("bvse", "log10_sigma_S_cm"): (
+        "bvse_log10_sigma",
+        "log10 sigma(25 C) (Arrhenius, BVSE barrier)",
+        "log10 S/cm",
+    ),
     ("neb", "ea_eV"): ("neb_3d_eV", "NEB 3D percolation", "eV"),
-    ("neb", "log10_sigma_S_cm"): ("neb_log10_sigma", "log10 sigma(25 C) (Arrhenius, NEB barrier)",
-                                  "log10 S/cm"),
+    ("neb", "log10_sigma_S_cm"): (
+        "neb_log10_sigma",
+        "log10 sigma(25 C) (Arrhenius, NEB barrier)",
+        "log10 S/cm",
+    ),
     ("kmc", "ea_eV"): ("kmc_ea_eV", "Ea 25-100 C (KMC)", "eV"),
     ("kmc", "log10_sigma_S_cm"): ("kmc_log10_sigma", "log10 sigma(25 C) (KMC)", "log10 S/cm"),
-    ("prior", "log10_sigma_S_cm"): ("prior_log10_sigma_S_cm", "prior log10 sigma(25 C)", "log10 S/cm"),
+    ("prior", "log10_sigma_S_cm"): (
+        "prior_log10_sigma_S_cm",
+        "prior log10 sigma(25 C)",
+        "log10 S/cm",
+    ),
 }
 
 
@@ -73,16 +84,22 @@ def check_calibrations(calibrations: Sequence[Calibration]) -> None:
     for cal in calibrations:
         if (cal.tier, cal.target) not in QUANTITY:
             shown = ", ".join(f"{t} {g}" for t, g in QUANTITY)
-            raise CalibrationError(f"a calibration of tier {cal.tier!r}, target {cal.target!r} has no "
-                                   f"quantity in compare (it shows {shown})")
+            raise CalibrationError(
+                f"a calibration of tier {cal.tier!r}, target {cal.target!r} has no "
+                f"quantity in compare (it shows {shown})"
+            )
         ident = (cal.tier, cal.model, cal.target)
         if ident in seen:
-            raise CalibrationError(f"two calibrations for tier {cal.tier}, model {cal.model}, target "
-                                   f"{cal.target}: give one")
+            raise CalibrationError(
+                f"two calibrations for tier {cal.tier}, model {cal.model}, target "
+                f"{cal.target}: give one"
+            )
         seen.add(ident)
 
 
-def load_calibrations(paths: Sequence[str | Path], reference: str | Path | None = None) -> list[Calibration]:
+def load_calibrations(
+    paths: Sequence[str | Path], reference: str | Path | None = None
+) -> list[Calibration]:
     """Read calibration files to apply (``--calibration``), checked against the reference set.
 
     Parameters
@@ -139,13 +156,23 @@ class StoreIndex:
         from halidelab.screening.ranking import _shash
 
         def latest(kind: str) -> list[dict[str, Any]]:
-            return sorted(store.rows(kind=kind, status="done"), key=lambda r: r.get("updated_utc") or "")
+            return sorted(
+                store.rows(kind=kind, status="done"), key=lambda r: r.get("updated_utc") or ""
+            )
 
-        bvse = {_shash(r["inputs"]["structure"]) for r in latest("bvse") if r["inputs"].get("structure")}
-        neb = {_shash(r["inputs"]["structure"]): r["result"] for r in latest("neb")
-               if r["inputs"].get("structure")}
-        kmc = {(_shash(r["inputs"]["structure"]), r["inputs"].get("source", "bvse")): r["result"]
-               for r in latest("kmc") if r["inputs"].get("structure")}
+        bvse = {
+            _shash(r["inputs"]["structure"]) for r in latest("bvse") if r["inputs"].get("structure")
+        }
+        neb = {
+            _shash(r["inputs"]["structure"]): r["result"]
+            for r in latest("neb")
+            if r["inputs"].get("structure")
+        }
+        kmc = {
+            (_shash(r["inputs"]["structure"]), r["inputs"].get("source", "bvse")): r["result"]
+            for r in latest("kmc")
+            if r["inputs"].get("structure")
+        }
         return cls(bvse, neb, kmc)
 
 
@@ -175,11 +202,14 @@ class OrderingPrediction:
 def _ctx(structure_results: dict[str, Any]) -> Any:
     from halidelab.validation.tiers import MaterialContext, ValidateSettings
 
-    return MaterialContext(entry=None, model=None, settings=ValidateSettings(), tiers=(),
-                           results=structure_results)
+    return MaterialContext(
+        entry=None, model=None, settings=ValidateSettings(), tiers=(), results=structure_results
+    )
 
 
-def ordering_predictions(c: Any, index: StoreIndex) -> dict[tuple[str, str], list[OrderingPrediction]]:
+def ordering_predictions(
+    c: Any, index: StoreIndex
+) -> dict[tuple[str, str], list[OrderingPrediction]]:
     """Each ordering's raw prediction of every (tier, target), as validation computes it.
 
     Parameters
@@ -198,7 +228,9 @@ def ordering_predictions(c: Any, index: StoreIndex) -> dict[tuple[str, str], lis
             return
         how = json.dumps(method_of(tier, result), sort_keys=True)
         for target, p in TIERS[tier].predict(result, _ctx(ctx or {})).items():
-            out.setdefault((tier, target), []).append(OrderingPrediction(i, p.value, p.spread, model, how))
+            out.setdefault((tier, target), []).append(
+                OrderingPrediction(i, p.value, p.spread, model, how)
+            )
 
     members = []
     model_confs = (c.models or {}).get("configurations") or []
@@ -212,8 +244,13 @@ def ordering_predictions(c: Any, index: StoreIndex) -> dict[tuple[str, str], lis
         i = int(conf.get("index", len(members)))
         # BVSE: on the relaxed ordering when it was mapped (gather prefers it), else the model
         bvse_relaxed = h_rel is not None and h_rel in index.bvse_structures
-        add("bvse", conf.get("bvse"), on_relaxed if bvse_relaxed else on_model, i,
-            relax_model if bvse_relaxed else NO_MODEL)
+        add(
+            "bvse",
+            conf.get("bvse"),
+            on_relaxed if bvse_relaxed else on_model,
+            i,
+            relax_model if bvse_relaxed else NO_MODEL,
+        )
         # NEB of the relaxed ordering first, else of the model (as gather)
         for h, where in ((h_rel, on_relaxed), (h_mod, on_model)):
             if h is not None and h in index.neb:
@@ -223,14 +260,20 @@ def ordering_predictions(c: Any, index: StoreIndex) -> dict[tuple[str, str], lis
                 break
         members.append((i, h_rel, h_mod, relax_model))
     # KMC: on NEB networks where any ordering has one, else on BVSE networks (as compare shows)
-    src = "neb" if any((h, "neb") in index.kmc for _, hr, hm, _ in members for h in (hr, hm)) else "bvse"
+    src = (
+        "neb"
+        if any((h, "neb") in index.kmc for _, hr, hm, _ in members for h in (hr, hm))
+        else "bvse"
+    )
     for i, h_rel, h_mod, relax_model in members:
         for h in (h_rel, h_mod):
             res = index.kmc.get((h, src)) if h is not None else None
             if res is None:
                 continue
             if src == "neb":
-                model = next((model_of(index.neb[x]) for x in (h_rel, h_mod) if x in index.neb), relax_model)
+                model = next(
+                    (model_of(index.neb[x]) for x in (h_rel, h_mod) if x in index.neb), relax_model
+                )
             else:
                 model = relax_model if h == h_rel else NO_MODEL
             add("kmc", res, None, i, model)
@@ -246,12 +289,13 @@ def _spread(preds: Sequence[OrderingPrediction]) -> tuple[float, float, float | 
 
     st = ensemble_stat([p.value for p in preds])
     between = st.std if st.std is not None else 0.0
-    own = sum(p.spread ** 2 for p in preds) / len(preds)
-    return st.mean, math.sqrt(between ** 2 + own), st.std, st.n
+    own = sum(p.spread**2 for p in preds) / len(preds)
+    return st.mean, math.sqrt(between**2 + own), st.std, st.n
 
 
-def calibrate_composition(formula: str, c: Any, index: StoreIndex,
-                          calibrations: Sequence[Calibration]) -> list[dict[str, Any]]:
+def calibrate_composition(
+    formula: str, c: Any, index: StoreIndex, calibrations: Sequence[Calibration]
+) -> list[dict[str, Any]]:
     """Raw and calibrated values of one composition in one state, one entry per calibration.
 
     Parameters
@@ -267,7 +311,8 @@ def calibrate_composition(formula: str, c: Any, index: StoreIndex,
     -------
     list of dict
         ``tier``, ``model``, ``target``, ``quantity`` (compare's row key), ``label``,
-        ``unit``, ``applied``, ``status`` (``applied``, ``no value``, ``model mismatch``, ``settings mismatch``)
+        ``unit``, ``applied``, ``status`` (``applied``, ``no value``, ``model mismatch``,
+        ``settings mismatch``)
         and, when applied, ``raw``, ``spread``,
         ``sd_between_orderings``, ``n_orderings``, ``calibrated``, ``low``, ``high``,
         ``level``, ``half_width``, ``map_used``, ``kind``, ``out_of_domain``,
@@ -281,50 +326,87 @@ def calibrate_composition(formula: str, c: Any, index: StoreIndex,
     out = []
     for cal in calibrations:
         key, label, unit = QUANTITY[(cal.tier, cal.target)]
-        entry: dict[str, Any] = {"tier": cal.tier, "model": cal.model, "target": cal.target, "quantity": key,
-                                 "label": label, "unit": unit, "applied": False, "note": "",
-                                 "calibration": {"kind": cal.kind, "a": cal.a, "b": cal.b,
-                                                 "n_materials": cal.n_materials, "loo_mae": cal.loo_mae,
-                                                 "reference_sha256": cal.reference_sha256,
-                                                 "halidelab_version": cal.halidelab_version}}
+        entry: dict[str, Any] = {
+            "tier": cal.tier,
+            "model": cal.model,
+            "target": cal.target,
+            "quantity": key,
+            "label": label,
+            "unit": unit,
+            "applied": False,
+            "note": "",
+            "calibration": {
+                "kind": cal.kind,
+                "a": cal.a,
+                "b": cal.b,
+                "n_materials": cal.n_materials,
+                "loo_mae": cal.loo_mae,
+                "reference_sha256": cal.reference_sha256,
+                "halidelab_version": cal.halidelab_version,
+            },
+        }
         out.append(entry)
         have = preds.get((cal.tier, cal.target), [])
         if not have:
             entry["status"] = "no value"
-            entry["note"] = f"no {cal.tier} value in the store (run the {cal.tier} tier): nothing to calibrate"
+            entry["note"] = (
+                f"no {cal.tier} value in the store (run the {cal.tier} tier): nothing to calibrate"
+            )
             continue
         models = sorted({p.model for p in have})
         if models != [cal.model]:
             entry["status"] = "model mismatch"
-            entry["note"] = (f"not applied: the {cal.tier} values here come from {', '.join(models)}, "
-                             f"the calibration is for {cal.model}")
+            entry["note"] = (
+                f"not applied: the {cal.tier} values here come from {', '.join(models)}, "
+                f"the calibration is for {cal.model}"
+            )
             continue
         if cal.settings:
             want = json.dumps(cal.settings, sort_keys=True)
             made = sorted({p.method for p in have})
             if made != [want]:
                 entry["status"] = "settings mismatch"
-                entry["note"] = (f"not applied: the {cal.tier} values here were made with {'; '.join(made)}, "
-                                 f"the calibration's with {want}")
+                entry["note"] = (
+                    f"not applied: the {cal.tier} values here were made with {'; '.join(made)}, "
+                    f"the calibration's with {want}"
+                )
                 continue
         raw, spread, between, n = _spread(have)
         cv = cal.apply(raw, spread, composition=formula)
-        entry.update({"applied": True, "status": "applied", "raw": raw, "spread": spread, "sd_between_orderings": between,
-                      "n_orderings": n, "domain_distance": cal.domain_distance,
-                      **{k: v for k, v in cv.to_dict().items() if k not in ("raw", "provenance")}})
+        entry.update(
+            {
+                "applied": True,
+                "status": "applied",
+                "raw": raw,
+                "spread": spread,
+                "sd_between_orderings": between,
+                "n_orderings": n,
+                "domain_distance": cal.domain_distance,
+                **{k: v for k, v in cv.to_dict().items() if k not in ("raw", "provenance")},
+            }
+        )
         notes = []
         if cal.b < 0:
-            notes.append(f"the map's slope is negative (b = {cal.b:.2f}): the tier orders the reference "
-                         "materials backwards, so the calibrated value carries no ranking")
+            notes.append(
+                f"the map's slope is negative (b = {cal.b:.2f}): the tier orders the reference "
+                "materials backwards, so the calibrated value carries no ranking"
+            )
         if not cal.settings:
-            notes.append("the calibration file does not record how its values were made (halidelab < 0.4): "
-                         "applied without checking the tier's settings")
+            notes.append(
+                "the calibration file does not record how its values were made (halidelab < 0.4): "
+                "applied without checking the tier's settings"
+            )
         if cal.tier == "bvse" and c is not None and not cal.settings:
-            grids = {conf["bvse"].get("resolution_A") for conf in c.configurations if conf.get("bvse")}
+            grids = {
+                conf["bvse"].get("resolution_A") for conf in c.configurations if conf.get("bvse")
+            }
             default = ValidateSettings().bvse_resolution_A
             if grids - {default}:
-                notes.append(f"BVSE grid {', '.join(f'{g:g}' for g in sorted(grids))} A here, validate's "
-                             f"default {default:g} A: barriers shift by ~{BVSE_BIAS_EV_PER_A:g} eV per A of grid, so the "
-                             "calibration holds only for the grid it was fitted on")
+                notes.append(
+                    f"BVSE grid {', '.join(f'{g:g}' for g in sorted(grids))} A here, validate's "
+                    f"default {default:g} A: barriers shift by ~{BVSE_BIAS_EV_PER_A:g} eV per A of "
+                    "grid, so the "
+                    "calibration holds only for the grid it was fitted on"
+                )
         entry["note"] = "; ".join(notes)
     return out

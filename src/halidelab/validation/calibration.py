@@ -86,8 +86,9 @@ def fit_map(x: Sequence[float], y: Sequence[float], kind: str) -> tuple[float, f
     raise CalibrationError(f"unknown map {kind!r}; use one of {', '.join(MAP_KINDS)}")
 
 
-def loo_predictions(x: Sequence[float], y: Sequence[float], groups: Sequence[str], kind: str
-                    ) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+def loo_predictions(
+    x: Sequence[float], y: Sequence[float], groups: Sequence[str], kind: str
+) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
     """Leave-one-group-out predictions of a map kind.
 
     Returns
@@ -230,7 +231,8 @@ class Calibration(Record):
     reference_sha256: str
     halidelab_version: str = __version__
     created_utc: str = dataclasses.field(
-        default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    )
     domain_distance: float = DOMAIN_DISTANCE
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -250,8 +252,13 @@ class Calibration(Record):
                 best = (comp, d)
         return best
 
-    def apply(self, raw: float, spread: float = 0.0, composition: str | None = None,
-              material: str | None = None) -> CalibratedValue:
+    def apply(
+        self,
+        raw: float,
+        spread: float = 0.0,
+        composition: str | None = None,
+        material: str | None = None,
+    ) -> CalibratedValue:
         """Calibrate one raw prediction.
 
         Parameters
@@ -276,7 +283,9 @@ class Calibration(Record):
         if raw is None or not math.isfinite(raw):
             raise CalibrationError(f"cannot calibrate a non-finite prediction ({raw!r})")
         if spread is None or not math.isfinite(spread) or spread < 0:
-            raise CalibrationError(f"the ensemble spread must be a finite number >= 0, got {spread!r}")
+            raise CalibrationError(
+                f"the ensemble spread must be a finite number >= 0, got {spread!r}"
+            )
         a, b, used = self.a, self.b, "all materials"
         if material is None and composition is not None:
             from halidelab.prior.data import composition_key
@@ -289,19 +298,36 @@ class Calibration(Record):
         if material is not None and material in self.loo_maps:
             a, b = self.loo_maps[material]
             used = f"leave-one-out (without {self.materials[material]})"
-        half = self._t() * math.sqrt(self.residual_sd ** 2 + (b * spread) ** 2)
+        half = self._t() * math.sqrt(self.residual_sd**2 + (b * spread) ** 2)
         value = a + b * raw
         near, dist = self.nearest(composition) if composition else (None, None)
         ood = dist is not None and dist > self.domain_distance
-        return CalibratedValue(raw=float(raw), calibrated=float(value), low=float(value - half),
-                               high=float(value + half), level=self.level, half_width=float(half),
-                               map_used=used, kind=self.kind, out_of_domain=bool(ood),
-                               nearest_reference=near, distance=dist)
+        return CalibratedValue(
+            raw=float(raw),
+            calibrated=float(value),
+            low=float(value - half),
+            high=float(value + half),
+            level=self.level,
+            half_width=float(half),
+            map_used=used,
+            kind=self.kind,
+            out_of_domain=bool(ood),
+            nearest_reference=near,
+            distance=dist,
+        )
 
 
-def calibrate(target: str, tier: str, model: str, raw: Sequence[float], measured: Sequence[float],
-              materials: Sequence[str], compositions: Sequence[str], reference_sha256: str,
-              level: float = LEVEL) -> Calibration:
+def calibrate(
+    target: str,
+    tier: str,
+    model: str,
+    raw: Sequence[float],
+    measured: Sequence[float],
+    materials: Sequence[str],
+    compositions: Sequence[str],
+    reference_sha256: str,
+    level: float = LEVEL,
+) -> Calibration:
     """Fit and choose the calibration of one (model, tier, target).
 
     Parameters
@@ -330,8 +356,10 @@ def calibrate(target: str, tier: str, model: str, raw: Sequence[float], measured
     if len(set(materials)) != n:
         raise CalibrationError("each material may appear once (give its primary measurement)")
     if n < MIN_MATERIALS:
-        raise CalibrationError(f"{n} reference material(s) with a prediction and a measured {target}; "
-                               f"a calibration needs at least {MIN_MATERIALS}")
+        raise CalibrationError(
+            f"{n} reference material(s) with a prediction and a measured {target}; "
+            f"a calibration needs at least {MIN_MATERIALS}"
+        )
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise CalibrationError("non-finite prediction or measurement")
     if not 0.0 < level < 1.0:
@@ -343,22 +371,42 @@ def calibrate(target: str, tier: str, model: str, raw: Sequence[float], measured
         loo[kind] = (pred, maps)
         a, b = fit_map(x, y, kind)
         res = pred - y
-        cands.append(MapCandidate(kind=kind, a=a, b=b, loo_mae=float(np.mean(np.abs(res))),
-                                  loo_rmse=float(np.sqrt(np.mean(res ** 2)))))
+        cands.append(
+            MapCandidate(
+                kind=kind,
+                a=a,
+                b=b,
+                loo_mae=float(np.mean(np.abs(res))),
+                loo_rmse=float(np.sqrt(np.mean(res**2))),
+            )
+        )
     # lowest LOO MAE; ties (1e-12) to fewer parameters: MAP_KINDS is ordered by complexity
     best = min(cands, key=lambda c: (round(c.loo_mae, 12), N_PARAMS[c.kind]))
     pred, maps = loo[best.kind]
     res = pred - y
     return Calibration(
-        target=target, tier=tier, model=model, kind=best.kind, a=best.a, b=best.b, n_materials=n,
-        raw_mae=float(np.mean(np.abs(x - y))), raw_rmse=float(np.sqrt(np.mean((x - y) ** 2))),
-        loo_mae=best.loo_mae, loo_rmse=best.loo_rmse, residual_sd=float(np.sqrt(np.mean(res ** 2))),
-        dof=max(n - N_PARAMS[best.kind], 1), level=level, candidates=tuple(cands),
-        materials=dict(zip(materials, compositions, strict=True)), loo_maps=maps,
+        target=target,
+        tier=tier,
+        model=model,
+        kind=best.kind,
+        a=best.a,
+        b=best.b,
+        n_materials=n,
+        raw_mae=float(np.mean(np.abs(x - y))),
+        raw_rmse=float(np.sqrt(np.mean((x - y) ** 2))),
+        loo_mae=best.loo_mae,
+        loo_rmse=best.loo_rmse,
+        residual_sd=float(np.sqrt(np.mean(res**2))),
+        dof=max(n - N_PARAMS[best.kind], 1),
+        level=level,
+        candidates=tuple(cands),
+        materials=dict(zip(materials, compositions, strict=True)),
+        loo_maps=maps,
         loo_predictions={m: float(v) for m, v in zip(materials, pred, strict=True)},
         raw_predictions={m: float(v) for m, v in zip(materials, x, strict=True)},
         measured={m: float(v) for m, v in zip(materials, y, strict=True)},
-        reference_sha256=reference_sha256)
+        reference_sha256=reference_sha256,
+    )
 
 
 def _payload_sha(payload: dict) -> str:
@@ -373,14 +421,23 @@ def save_calibration(cal: Calibration, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = jsonable(cal.to_dict())  # strict JSON (NaN -> null), checksummed as written
-    doc = {"format": FILE_FORMAT, "format_version": FILE_VERSION, "calibration": payload,
-           "payload_sha256": _payload_sha(payload)}
+    doc = {
+        "format": FILE_FORMAT,
+        "format_version": FILE_VERSION,
+        "calibration": payload,
+        "payload_sha256": _payload_sha(payload),
+    }
     write_text(path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=False))  # atomically
     return path
 
 
-def load_calibration(path: str | Path, reference_sha256: str | None = None, model: str | None = None,
-                     tier: str | None = None, target: str | None = None) -> Calibration:
+def load_calibration(
+    path: str | Path,
+    reference_sha256: str | None = None,
+    model: str | None = None,
+    tier: str | None = None,
+    target: str | None = None,
+) -> Calibration:
     """Read a calibration file and check it matches what it will be applied to.
 
     Parameters
@@ -398,36 +455,58 @@ def load_calibration(path: str | Path, reference_sha256: str | None = None, mode
     """
     path = Path(path)
     if not path.is_file():
-        raise CalibrationError(f"calibration file not found: {path}; run 'halidelab validate' to make one")
+        raise CalibrationError(
+            f"calibration file not found: {path}; run 'halidelab validate' to make one"
+        )
     fix = "rerun 'halidelab validate' to rewrite it"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CalibrationError(f"calibration file {path.name} is corrupted (not valid JSON: "
-                               f"{str(exc).splitlines()[0]}); {fix}") from None
+        raise CalibrationError(
+            f"calibration file {path.name} is corrupted (not valid JSON: "
+            f"{str(exc).splitlines()[0]}); {fix}"
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
         raise CalibrationError(f"{path.name} is not a halidelab calibration file; {fix}")
     if doc.get("format_version") != FILE_VERSION:
-        raise CalibrationError(f"{path.name} has calibration format version {doc.get('format_version')!r}, "
-                               f"this halidelab reads {FILE_VERSION}; {fix}")
+        raise CalibrationError(
+            f"{path.name} has calibration format version {doc.get('format_version')!r}, "
+            f"this halidelab reads {FILE_VERSION}; {fix}"
+        )
     payload = doc.get("calibration")
     if not isinstance(payload, dict) or doc.get("payload_sha256") != _payload_sha(payload):
-        raise CalibrationError(f"calibration file {path.name} is corrupted (its checksum does not match "
-                               f"its content: edited or truncated); {fix}")
+        raise CalibrationError(
+            f"calibration file {path.name} is corrupted (its checksum does not match "
+            f"its content: edited or truncated); {fix}"
+        )
     try:
         cal = Calibration.from_dict(payload)
-        checks = (cal.kind in MAP_KINDS and math.isfinite(cal.a) and math.isfinite(cal.b)
-                  and math.isfinite(cal.residual_sd) and 0 < cal.level < 1)
+        checks = (
+            cal.kind in MAP_KINDS
+            and math.isfinite(cal.a)
+            and math.isfinite(cal.b)
+            and math.isfinite(cal.residual_sd)
+            and 0 < cal.level < 1
+        )
     except (TypeError, ValueError, KeyError) as exc:
-        raise CalibrationError(f"calibration file {path.name} is corrupted ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}); {fix}") from None
+        raise CalibrationError(
+            f"calibration file {path.name} is corrupted ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); {fix}"
+        ) from None
     if not checks:
         raise CalibrationError(f"calibration file {path.name} has invalid values; {fix}")
-    for name, want, have in (("reference set", reference_sha256, cal.reference_sha256),
-                             ("model", model, cal.model), ("tier", tier, cal.tier),
-                             ("target", target, cal.target)):
+    for name, want, have in (
+        ("reference set", reference_sha256, cal.reference_sha256),
+        ("model", model, cal.model),
+        ("tier", tier, cal.tier),
+        ("target", target, cal.target),
+    ):
         if want is not None and want != have:
-            shown = (have[:12] + "...", want[:12] + "...") if name == "reference set" else (have, want)
-            raise CalibrationError(f"{path.name} was fitted for {name} {shown[0]}, not {shown[1]}: "
-                                   f"it does not apply here; {fix} for this {name}")
+            shown = (
+                (have[:12] + "...", want[:12] + "...") if name == "reference set" else (have, want)
+            )
+            raise CalibrationError(
+                f"{path.name} was fitted for {name} {shown[0]}, not {shown[1]}: "
+                f"it does not apply here; {fix} for this {name}"
+            )
     return cal

@@ -102,8 +102,12 @@ def is_good(value: float, target: str) -> bool:
     return value >= thr if above else value <= thr
 
 
-def parity_metrics(target: str, pred: Sequence[float | None], meas: Sequence[float | None],
-                   censored: Sequence[bool] | None = None) -> ParityMetrics:
+def parity_metrics(
+    target: str,
+    pred: Sequence[float | None],
+    meas: Sequence[float | None],
+    censored: Sequence[bool] | None = None,
+) -> ParityMetrics:
     """Metrics of one target over paired predictions and measurements.
 
     Pairs where either side is missing (None/NaN) are dropped.
@@ -141,9 +145,18 @@ def parity_metrics(target: str, pred: Sequence[float | None], meas: Sequence[flo
         acc = float(np.mean(good_p == good_m))
     n_good = int(np.sum((m[cls] >= thr) if above else (m[cls] <= thr)))
     return ParityMetrics(
-        target=target, n=n, mae=mae(p[reg], m[reg]) if n else None, rmse=rmse(p[reg], m[reg]) if n else None,
-        spearman=rho, spearman_p=pval, accuracy=acc, n_classified=int(cls.sum()), n_good_measured=n_good,
-        threshold=thr, good_is_above=above)
+        target=target,
+        n=n,
+        mae=mae(p[reg], m[reg]) if n else None,
+        rmse=rmse(p[reg], m[reg]) if n else None,
+        spearman=rho,
+        spearman_p=pval,
+        accuracy=acc,
+        n_classified=int(cls.sum()),
+        n_good_measured=n_good,
+        threshold=thr,
+        good_is_above=above,
+    )
 
 
 def fmt(value: float | None, spec: str = ".3g") -> str:
@@ -162,7 +175,11 @@ def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, An
         pred = [p["predicted"][lab] for p in ps]
         meas = [p["measured_delta_log10_sigma"] for p in ps]
         rho, pval = spearman(pred, meas)
-        sign = float(np.mean([np.sign(a) == np.sign(b) for a, b in zip(pred, meas, strict=True)])) if ps else None
+        sign = (
+            float(np.mean([np.sign(a) == np.sign(b) for a, b in zip(pred, meas, strict=True)]))
+            if ps
+            else None
+        )
         out[lab] = {"n": len(ps), "spearman": rho, "spearman_p": pval, "sign_agreement": sign}
     return out
 
@@ -174,11 +191,24 @@ def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
         raw = ParityMetrics.from_dict(m["raw"])
         loo = ParityMetrics.from_dict(m["loo"]) if m["loo"] else None
         cal = m["calibration"] or {}
-        out.append({"tier": m["tier"], "model": m["model"], "target": m["target"], "n": raw.n,
-                    "raw_mae": raw.mae, "raw_rmse": raw.rmse, "raw_spearman": raw.spearman,
-                    "raw_accuracy": raw.accuracy, "loo_mae": loo.mae if loo else None,
-                    "loo_rmse": loo.rmse if loo else None, "loo_spearman": loo.spearman if loo else None,
-                    "loo_accuracy": loo.accuracy if loo else None, "map": cal.get("kind"),
-                    "wall_s_per_material": m.get("wall_s_per_material"), "why_not": m.get("why_not", ""),
-                    "threshold": THRESHOLDS[m["target"]][0]})
+        out.append(
+            {
+                "tier": m["tier"],
+                "model": m["model"],
+                "target": m["target"],
+                "n": raw.n,
+                "raw_mae": raw.mae,
+                "raw_rmse": raw.rmse,
+                "raw_spearman": raw.spearman,
+                "raw_accuracy": raw.accuracy,
+                "loo_mae": loo.mae if loo else None,
+                "loo_rmse": loo.rmse if loo else None,
+                "loo_spearman": loo.spearman if loo else None,
+                "loo_accuracy": loo.accuracy if loo else None,
+                "map": cal.get("kind"),
+                "wall_s_per_material": m.get("wall_s_per_material"),
+                "why_not": m.get("why_not", ""),
+                "threshold": THRESHOLDS[m["target"]][0],
+            }
+        )
     return out

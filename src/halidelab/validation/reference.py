@@ -53,9 +53,28 @@ from halidelab.prior.data import composition_key, to_composition
 from halidelab.records import Record
 
 #: columns of the reference table, in order
-COLUMNS = ("id", "name", "composition", "polymorph", "structure_type", "synthesis", "sigma_S_cm",
-           "censored", "temperature_K", "sigma_kind", "ea_eV", "ea_range_K", "primary", "doi",
-           "reference", "source", "structure_file", "construction", "obelix_id", "notes")
+COLUMNS = (
+    "id",
+    "name",
+    "composition",
+    "polymorph",
+    "structure_type",
+    "synthesis",
+    "sigma_S_cm",
+    "censored",
+    "temperature_K",
+    "sigma_kind",
+    "ea_eV",
+    "ea_range_K",
+    "primary",
+    "doi",
+    "reference",
+    "source",
+    "structure_file",
+    "construction",
+    "obelix_id",
+    "notes",
+)
 #: columns that may be empty
 OPTIONAL = ("ea_eV", "ea_range_K", "obelix_id", "notes")
 #: accepted ranges (room-temperature conductors)
@@ -149,7 +168,9 @@ class ReferenceSet(Record):
         for e in self.entries:
             if e.id == entry_id:
                 return e
-        raise DataFormatError(f"no reference entry {entry_id!r}; ids: {', '.join(e.id for e in self.entries)}")
+        raise DataFormatError(
+            f"no reference entry {entry_id!r}; ids: {', '.join(e.id for e in self.entries)}"
+        )
 
     def select(self, ids: list[str] | tuple[str, ...] | None) -> ReferenceSet:
         """The subset of materials whose rows include one of ``ids`` (all rows of each)."""
@@ -158,7 +179,9 @@ class ReferenceSet(Record):
         for i in ids:
             self.entry(i)
         mats = {self.entry(i).material for i in ids}
-        return dataclasses.replace(self, entries=tuple(e for e in self.entries if e.material in mats))
+        return dataclasses.replace(
+            self, entries=tuple(e for e in self.entries if e.material in mats)
+        )
 
 
 def resolve_structure_file(name: str, table_dir: Path | None = None) -> Path:
@@ -183,7 +206,9 @@ def _float(text: str, where: str, column: str, unit: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise DataFormatError(f"{where}, column {column}: {text!r} is not a number of {unit}") from None
+        raise DataFormatError(
+            f"{where}, column {column}: {text!r} is not a number of {unit}"
+        ) from None
     if not math.isfinite(v):
         raise DataFormatError(f"{where}, column {column}: {text!r} is not finite")
     return v
@@ -204,51 +229,78 @@ def _entry(row: dict[str, str], where: str, table_dir: Path) -> ReferenceEntry:
             raise DataFormatError(f"{where}, column {c}: empty (required)")
     rid = row["id"].strip()
     if not _ID_PATTERN.match(rid):
-        raise DataFormatError(f"{where}, column id: {rid!r} must be a lower-case slug (a-z, 0-9, '.', '-')")
+        raise DataFormatError(
+            f"{where}, column id: {rid!r} must be a lower-case slug (a-z, 0-9, '.', '-')"
+        )
     try:
         comp = to_composition(row["composition"])
     except CompositionError as exc:
         raise DataFormatError(f"{where}, column composition: {exc}") from None
     els = {el.symbol for el in comp.elements}
     if "Li" not in els or not els & _HALOGENS:
-        raise DataFormatError(f"{where}, column composition: {row['composition']!r} is not a Li halide")
+        raise DataFormatError(
+            f"{where}, column composition: {row['composition']!r} is not a Li halide"
+        )
     sigma = _float(row["sigma_S_cm"], where, "sigma_S_cm", "S/cm")
     lo, hi = SIGMA_RANGE_S_CM
     if not lo <= sigma <= hi:
-        raise DataFormatError(f"{where}, column sigma_S_cm: {sigma:g} S/cm is outside {lo:g}..{hi:g} "
-                              "(is it in S/cm, not mS/cm?)")
+        raise DataFormatError(
+            f"{where}, column sigma_S_cm: {sigma:g} S/cm is outside {lo:g}..{hi:g} "
+            "(is it in S/cm, not mS/cm?)"
+        )
     t = _float(row["temperature_K"], where, "temperature_K", "K")
     lo, hi = ROOM_TEMPERATURE_RANGE_K
     if not lo <= t <= hi:
-        raise DataFormatError(f"{where}, column temperature_K: {t:g} K is not room temperature "
-                              f"({lo:g}..{hi:g} K; is it in C?)")
+        raise DataFormatError(
+            f"{where}, column temperature_K: {t:g} K is not room temperature "
+            f"({lo:g}..{hi:g} K; is it in C?)"
+        )
     ea = None
     if row["ea_eV"].strip():
         ea = _float(row["ea_eV"], where, "ea_eV", "eV")
         lo, hi = EA_RANGE_EV
         if not lo <= ea <= hi:
-            raise DataFormatError(f"{where}, column ea_eV: {ea:g} eV is outside {lo:g}..{hi:g} eV "
-                                  "(is it in eV, not kJ/mol?)")
+            raise DataFormatError(
+                f"{where}, column ea_eV: {ea:g} eV is outside {lo:g}..{hi:g} eV "
+                "(is it in eV, not kJ/mol?)"
+            )
     kind = row["sigma_kind"].strip()
     if kind not in SIGMA_KINDS:
-        raise DataFormatError(f"{where}, column sigma_kind: {kind!r}; use one of {', '.join(SIGMA_KINDS)}")
+        raise DataFormatError(
+            f"{where}, column sigma_kind: {kind!r}; use one of {', '.join(SIGMA_KINDS)}"
+        )
     doi = row["doi"].strip()
     if not DOI_PATTERN.match(doi):
         raise DataFormatError(f"{where}, column doi: {doi!r} is not a DOI (10.NNNN/...)")
     path = resolve_structure_file(row["structure_file"].strip(), table_dir)
     if not path.is_file():
-        raise DataFormatError(f"{where}, column structure_file: {row['structure_file']!r} not found "
-                              f"under {data_root()} or {table_dir}")
+        raise DataFormatError(
+            f"{where}, column structure_file: {row['structure_file']!r} not found "
+            f"under {data_root()} or {table_dir}"
+        )
     _check_construction(row["construction"].strip(), where)
     return ReferenceEntry(
-        id=rid, name=row["name"].strip(), composition=row["composition"].strip(),
-        polymorph=row["polymorph"].strip().replace(" ", ""), structure_type=row["structure_type"].strip(),
-        synthesis=row["synthesis"].strip(), sigma_S_cm=sigma,
-        censored=_bool(row["censored"], where, "censored"), temperature_K=t, sigma_kind=kind,
-        ea_eV=ea, ea_range_K=row["ea_range_K"].strip(), primary=_bool(row["primary"], where, "primary"),
-        doi=doi, reference=row["reference"].strip(), source=row["source"].strip(),
-        structure_file=row["structure_file"].strip(), construction=row["construction"].strip(),
-        obelix_id=row["obelix_id"].strip(), notes=row["notes"].strip())
+        id=rid,
+        name=row["name"].strip(),
+        composition=row["composition"].strip(),
+        polymorph=row["polymorph"].strip().replace(" ", ""),
+        structure_type=row["structure_type"].strip(),
+        synthesis=row["synthesis"].strip(),
+        sigma_S_cm=sigma,
+        censored=_bool(row["censored"], where, "censored"),
+        temperature_K=t,
+        sigma_kind=kind,
+        ea_eV=ea,
+        ea_range_K=row["ea_range_K"].strip(),
+        primary=_bool(row["primary"], where, "primary"),
+        doi=doi,
+        reference=row["reference"].strip(),
+        source=row["source"].strip(),
+        structure_file=row["structure_file"].strip(),
+        construction=row["construction"].strip(),
+        obelix_id=row["obelix_id"].strip(),
+        notes=row["notes"].strip(),
+    )
 
 
 def _checksum(table_bytes: bytes, files: list[Path]) -> str:
@@ -275,26 +327,41 @@ def load_reference_set(path: str | Path | None = None) -> ReferenceSet:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFormatError(f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}") from None
+        raise DataFormatError(
+            f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}"
+        ) from None
     missing = [c for c in COLUMNS if c not in raw.columns]
     unknown = [c for c in raw.columns if c not in COLUMNS]
     if missing or unknown:
-        raise DataFormatError(f"{path.name}: missing column(s) {', '.join(missing) or '-'}, unknown "
-                              f"column(s) {', '.join(unknown) or '-'}; columns are {', '.join(COLUMNS)}")
+        raise DataFormatError(
+            f"{path.name}: missing column(s) {', '.join(missing) or '-'}, unknown "
+            f"column(s) {', '.join(unknown) or '-'}; columns are {', '.join(COLUMNS)}"
+        )
     if raw.empty:
         raise DataFormatError(f"{path.name} has no rows")
-    entries = [_entry({c: str(r[c]) for c in COLUMNS}, f"{path.name}, row {i + 2}", path.parent)
-               for i, r in raw.iterrows()]
+    entries = [
+        _entry({c: str(r[c]) for c in COLUMNS}, f"{path.name}, row {i + 2}", path.parent)
+        for i, r in raw.iterrows()
+    ]
     seen: dict[str, int] = {}
     measured: dict[tuple, str] = {}
     for i, e in enumerate(entries):
         if e.id in seen:
-            raise DataFormatError(f"{path.name}, row {i + 2}: id {e.id!r} repeats row {seen[e.id] + 2}")
+            raise DataFormatError(
+                f"{path.name}, row {i + 2}: id {e.id!r} repeats row {seen[e.id] + 2}"
+            )
         seen[e.id] = i
-        key = (composition_key(e.composition), e.doi.lower(), e.synthesis.lower(), round(e.log10_sigma_S_cm, 3))
+        key = (
+            composition_key(e.composition),
+            e.doi.lower(),
+            e.synthesis.lower(),
+            round(e.log10_sigma_S_cm, 3),
+        )
         if key in measured:
-            raise DataFormatError(f"{path.name}, row {i + 2}: the same measurement as {measured[key]!r} "
-                                  "(composition, DOI, synthesis and sigma)")
+            raise DataFormatError(
+                f"{path.name}, row {i + 2}: the same measurement as {measured[key]!r} "
+                "(composition, DOI, synthesis and sigma)"
+            )
         measured[key] = e.id
     groups: dict[str, list[ReferenceEntry]] = {}
     for e in entries:
@@ -302,8 +369,10 @@ def load_reference_set(path: str | Path | None = None) -> ReferenceSet:
     for rows in groups.values():
         n = sum(e.primary for e in rows)
         if n != 1:
-            raise DataFormatError(f"{path.name}: material {rows[0].composition} ({rows[0].structure_file}, "
-                                  f"{rows[0].construction}) has {n} primary rows "
-                                  f"({', '.join(e.id for e in rows)}); mark exactly one primary")
+            raise DataFormatError(
+                f"{path.name}: material {rows[0].composition} ({rows[0].structure_file}, "
+                f"{rows[0].construction}) has {n} primary rows "
+                f"({', '.join(e.id for e in rows)}); mark exactly one primary"
+            )
     files = sorted({resolve_structure_file(e.structure_file, path.parent) for e in entries})
     return ReferenceSet(entries=tuple(entries), sha256=_checksum(blob, files), path=str(path))

@@ -95,7 +95,7 @@ def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     with store.engine.connect() as conn:
         for i in range(0, len(keys), 500):
-            q = sa.select(TASKS.c.key, TASKS.c.duration_s).where(TASKS.c.key.in_(keys[i:i + 500]))
+            q = sa.select(TASKS.c.key, TASKS.c.duration_s).where(TASKS.c.key.in_(keys[i : i + 500]))
             out.update({k: float(d) for k, d in conn.execute(q) if d is not None})
     return out
 
@@ -155,7 +155,9 @@ def validate(
     tiers_t = normalise_tiers(list(tiers))
     models_t = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
     if any(TIERS[t].per_model(tiers_t) for t in tiers_t) and not models_t:
-        raise HalidelabError("give at least one model (--models chgnet) for the relax, bvse and neb tiers")
+        raise HalidelabError(
+            "give at least one model (--models chgnet) for the relax, bvse and neb tiers"
+        )
     if models_t:
         from halidelab.potentials import _canonical
 
@@ -183,7 +185,9 @@ def validate(
         for (tier, mat, m), val in results.items():
             if mat == entry.material and (m == NO_MODEL or m == (model or NO_MODEL)):
                 res[tier] = val
-        return MaterialContext(entry=entry, model=model, settings=settings, tiers=tiers_t, results=res)
+        return MaterialContext(
+            entry=entry, model=model, settings=settings, tiers=tiers_t, results=res
+        )
 
     for stage in sorted({TIERS[t].stage for t in tiers_t}):
         stage_tiers = [t for t in tiers_t if TIERS[t].stage == stage]
@@ -191,12 +195,14 @@ def validate(
         for t in stage_tiers:
             spec = TIERS[t]
             for entry in primaries:
-                for model in (models_t if spec.per_model(tiers_t) else (None,)):
+                for model in models_t if spec.per_model(tiers_t) else (None,):
                     task = spec.task(ctx_for(entry, model))
                     if task is not None:
                         keys[(t, entry.material, model or NO_MODEL)] = task.key
                         tasks.append(task)
-        summary = run_stage(tasks, store, client=client, progress=progress, title=", ".join(stage_tiers))
+        summary = run_stage(
+            tasks, store, client=client, progress=progress, title=", ".join(stage_tiers)
+        )
         failed.update(summary.failed)
         for (t, mat, m), key in keys.items():
             if t in stage_tiers:
@@ -204,13 +210,26 @@ def validate(
 
     durations = _durations(store, list(keys.values()))
     in_train = _prior_training_keys() if "prior" in tiers_t else set()
-    rows = _prediction_rows(tiers_t, models_t, primaries, groups, keys, results, durations, ctx_for, in_train)
+    rows = _prediction_rows(
+        tiers_t, models_t, primaries, groups, keys, results, durations, ctx_for, in_train
+    )
     metrics, cals = _score(rows, tiers_t, models_t, ref.sha256, outdir)
     subs = substitution_pairs(ref, rows)
     wall = time.perf_counter() - t0
-    output = ValidationOutput(report=None, store=store.url, tiers=tiers_t, models=models_t, rows=rows,
-                              metrics=metrics, calibrations=cals, substitutions=subs, failed=failed,
-                              wall_s=wall, reference_sha256=ref.sha256, settings=settings)
+    output = ValidationOutput(
+        report=None,
+        store=store.url,
+        tiers=tiers_t,
+        models=models_t,
+        rows=rows,
+        metrics=metrics,
+        calibrations=cals,
+        substitutions=subs,
+        failed=failed,
+        wall_s=wall,
+        reference_sha256=ref.sha256,
+        settings=settings,
+    )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
 
@@ -218,9 +237,17 @@ def validate(
     return output
 
 
-def _prediction_rows(tiers: tuple[str, ...], models: tuple[str, ...], primaries: list[ReferenceEntry],
-                     groups: dict[str, list[ReferenceEntry]], keys: dict, results: dict, durations: dict,
-                     ctx_for: Any, in_train: set[str]) -> list[dict[str, Any]]:
+def _prediction_rows(
+    tiers: tuple[str, ...],
+    models: tuple[str, ...],
+    primaries: list[ReferenceEntry],
+    groups: dict[str, list[ReferenceEntry]],
+    keys: dict,
+    results: dict,
+    durations: dict,
+    ctx_for: Any,
+    in_train: set[str],
+) -> list[dict[str, Any]]:
     from halidelab.prior.data import composition_key
 
     rows = []
@@ -229,25 +256,44 @@ def _prediction_rows(tiers: tuple[str, ...], models: tuple[str, ...], primaries:
         if spec.predict is None:
             continue
         for entry in primaries:
-            for model in (models if spec.per_model(tiers) else (None,)):
+            for model in models if spec.per_model(tiers) else (None,):
                 mkey = model or NO_MODEL
                 res = results.get((t, entry.material, mkey))
                 ctx = ctx_for(entry, model)
                 preds = spec.predict(res, ctx) if res else {}
                 chain = _chain(t, tiers)
-                own = [k for (tt, mat, m), k in keys.items() if mat == entry.material and m in (NO_MODEL, mkey)
-                       and tt in chain]
+                own = [
+                    k
+                    for (tt, mat, m), k in keys.items()
+                    if mat == entry.material and m in (NO_MODEL, mkey) and tt in chain
+                ]
                 wall = sum(durations.get(k, 0.0) for k in own)
                 others = groups[entry.material][1:]
                 row = {
-                    "material": entry.material, "id": entry.id, "name": entry.name,
-                    "composition": entry.composition, "tier": t, "model": mkey,
+                    "material": entry.material,
+                    "id": entry.id,
+                    "name": entry.name,
+                    "composition": entry.composition,
+                    "tier": t,
+                    "model": mkey,
                     "computed": res is not None,
-                    "measured_log10_sigma_S_cm": entry.log10_sigma_S_cm, "censored": entry.censored,
-                    "measured_ea_eV": entry.ea_eV, "synthesis": entry.synthesis, "doi": entry.doi,
-                    "other_measurements": [{"id": o.id, "log10_sigma_S_cm": o.log10_sigma_S_cm, "ea_eV": o.ea_eV,
-                                            "synthesis": o.synthesis, "doi": o.doi} for o in others],
-                    "wall_s": wall, "in_prior_training": composition_key(entry.composition) in in_train,
+                    "measured_log10_sigma_S_cm": entry.log10_sigma_S_cm,
+                    "censored": entry.censored,
+                    "measured_ea_eV": entry.ea_eV,
+                    "synthesis": entry.synthesis,
+                    "doi": entry.doi,
+                    "other_measurements": [
+                        {
+                            "id": o.id,
+                            "log10_sigma_S_cm": o.log10_sigma_S_cm,
+                            "ea_eV": o.ea_eV,
+                            "synthesis": o.synthesis,
+                            "doi": o.doi,
+                        }
+                        for o in others
+                    ],
+                    "wall_s": wall,
+                    "in_prior_training": composition_key(entry.composition) in in_train,
                 }
                 row["method"] = method_of(t, res)
                 for target in TARGETS:
@@ -278,8 +324,13 @@ def _measured(row: dict[str, Any], target: str) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _score(rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str, ...], sha: str,
-           outdir: Path | None) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], Calibration]]:
+def _score(
+    rows: list[dict[str, Any]],
+    tiers: tuple[str, ...],
+    models: tuple[str, ...],
+    sha: str,
+    outdir: Path | None,
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], Calibration]]:
     metrics = []
     cals: dict[tuple[str, str, str], Calibration] = {}
     combos = list(dict.fromkeys((r["tier"], r["model"]) for r in rows))
@@ -293,35 +344,66 @@ def _score(rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str
             pred = [r[f"pred_{target}"] for r in pairs]
             meas = [_measured(r, target) for r in pairs]
             raw = parity_metrics(target, pred, meas, cens)
-            entry: dict[str, Any] = {"tier": tier, "model": model, "target": target, "raw": raw.to_dict(),
-                                     "loo": None, "calibration": None, "why_not": ""}
-            fit = [(r, p, m) for r, p, m, c in zip(pairs, pred, meas, cens, strict=True)
-                   if m is not None and not c]
+            entry: dict[str, Any] = {
+                "tier": tier,
+                "model": model,
+                "target": target,
+                "raw": raw.to_dict(),
+                "loo": None,
+                "calibration": None,
+                "why_not": "",
+            }
+            fit = [
+                (r, p, m)
+                for r, p, m, c in zip(pairs, pred, meas, cens, strict=True)
+                if m is not None and not c
+            ]
             try:
-                cal = calibrate(target, tier, model, [p for _, p, _ in fit], [m for _, _, m in fit],
-                                [r["material"] for r, _, _ in fit], [r["composition"] for r, _, _ in fit], sha)
+                cal = calibrate(
+                    target,
+                    tier,
+                    model,
+                    [p for _, p, _ in fit],
+                    [m for _, _, m in fit],
+                    [r["material"] for r, _, _ in fit],
+                    [r["composition"] for r, _, _ in fit],
+                    sha,
+                )
             except CalibrationError as exc:
                 entry["why_not"] = str(exc)
             else:
                 methods = {json.dumps(r.get("method") or {}, sort_keys=True) for r, _, _ in fit}
-                settings = (json.loads(next(iter(methods))) if len(methods) == 1
-                            else {"mixed": sorted(methods)})  # never matches a store: not applied
+                settings = (
+                    json.loads(next(iter(methods)))
+                    if len(methods) == 1
+                    else {"mixed": sorted(methods)}
+                )  # never matches a store: not applied
                 cal = dataclasses.replace(cal, settings=settings)
                 cals[(tier, model, target)] = cal
                 loo = {mat: v for mat, v in cal.loo_predictions.items()}
                 # censored rows: calibrated by the map fitted without them (they are not in the fit)
-                loo_pred = [loo.get(r["material"], cal.a + cal.b * r[f"pred_{target}"]) for r in pairs]
+                loo_pred = [
+                    loo.get(r["material"], cal.a + cal.b * r[f"pred_{target}"]) for r in pairs
+                ]
                 entry["loo"] = parity_metrics(target, loo_pred, meas, cens).to_dict()
-                entry["calibration"] = {"kind": cal.kind, "a": cal.a, "b": cal.b, "n": cal.n_materials,
-                                        "loo_mae": cal.loo_mae, "loo_rmse": cal.loo_rmse,
-                                        "residual_sd": cal.residual_sd,
-                                        "candidates": [c.to_dict() for c in cal.candidates]}
+                entry["calibration"] = {
+                    "kind": cal.kind,
+                    "a": cal.a,
+                    "b": cal.b,
+                    "n": cal.n_materials,
+                    "loo_mae": cal.loo_mae,
+                    "loo_rmse": cal.loo_rmse,
+                    "residual_sd": cal.residual_sd,
+                    "candidates": [c.to_dict() for c in cal.candidates],
+                }
                 for r in pairs:
                     r[f"loo_{target}"] = loo.get(r["material"])
                 if cal.b < 0:
-                    entry["why_not"] = (f"the chosen {cal.kind} map has a negative slope (b = {cal.b:.2f}): "
-                                        "the tier orders these materials backwards, and its calibrated "
-                                        "values carry no ranking of its own")
+                    entry["why_not"] = (
+                        f"the chosen {cal.kind} map has a negative slope (b = {cal.b:.2f}): "
+                        "the tier orders these materials backwards, and its calibrated "
+                        "values carry no ranking of its own"
+                    )
                 if outdir is not None:
                     name = f"{tier}-{model if model != NO_MODEL else 'none'}-{target}.json"
                     entry["file"] = str(save_calibration(cal, outdir / "calibration" / name))
@@ -330,7 +412,11 @@ def _score(rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str
             if tier == "prior":
                 held = [i for i, r in enumerate(pairs) if not r["in_prior_training"]]
                 entry["raw_prior_held_out"] = parity_metrics(
-                    target, [pred[i] for i in held], [meas[i] for i in held], [cens[i] for i in held]).to_dict()
+                    target,
+                    [pred[i] for i in held],
+                    [meas[i] for i in held],
+                    [cens[i] for i in held],
+                ).to_dict()
             metrics.append(entry)
     return metrics, cals
 
@@ -355,18 +441,32 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
         parent = by_comp.get((composition_key(spec["parent"]), child.structure_file))
         if parent is None or parent.censored or child.censored:
             continue
-        item = {"parent": parent.composition, "child": child.composition,
-                "substitution": ", ".join(f"{s['dopant']}@{s['site']} x={s['x']:g}" for s in spec["substitutions"]),
-                "same_paper": parent.doi.lower() == child.doi.lower(),
-                "measured_delta_log10_sigma": child.log10_sigma_S_cm - parent.log10_sigma_S_cm,
-                "parent_doi": parent.doi, "child_doi": child.doi, "predicted": {}}
+        item = {
+            "parent": parent.composition,
+            "child": child.composition,
+            "substitution": ", ".join(
+                f"{s['dopant']}@{s['site']} x={s['x']:g}" for s in spec["substitutions"]
+            ),
+            "same_paper": parent.doi.lower() == child.doi.lower(),
+            "measured_delta_log10_sigma": child.log10_sigma_S_cm - parent.log10_sigma_S_cm,
+            "parent_doi": parent.doi,
+            "child_doi": child.doi,
+            "predicted": {},
+        }
         for r in rows:
             if r["material"] != child.material or r["pred_log10_sigma_S_cm"] is None:
                 continue
-            match = [q for q in rows if q["material"] == parent.material and q["tier"] == r["tier"]
-                     and q["model"] == r["model"] and q["pred_log10_sigma_S_cm"] is not None]
+            match = [
+                q
+                for q in rows
+                if q["material"] == parent.material
+                and q["tier"] == r["tier"]
+                and q["model"] == r["model"]
+                and q["pred_log10_sigma_S_cm"] is not None
+            ]
             if match:
-                item["predicted"][f"{r['tier']}|{r['model']}"] = (r["pred_log10_sigma_S_cm"]
-                                                                 - match[0]["pred_log10_sigma_S_cm"])
+                item["predicted"][f"{r['tier']}|{r['model']}"] = (
+                    r["pred_log10_sigma_S_cm"] - match[0]["pred_log10_sigma_S_cm"]
+                )
         pairs.append(item)
     return pairs

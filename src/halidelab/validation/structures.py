@@ -16,7 +16,8 @@ Every reference row names a structure file (an OBELiX CIF shipped under
     treats a site shared by Li and M as neither).
 ``cif-merge``
     CIFs that split each Li over a few positions joined by distances below ``MERGE_TOL_A``
-    (Li6NBr3: four positions of occupancy 1/4 on a square of side 0.95 A): one Li at the centroid of each group,
+    (Li6NBr3: four positions of occupancy 1/4 on a square of side 0.95 A): one Li at the
+    centroid of each group,
     with the group's summed occupancy, which must be 1.
 ``design:PARENT[+DOPANT@SITE=x...]|SPACEGROUP``
     A composition modelled on a shipped framework: ``design_composition(PARENT,
@@ -77,11 +78,15 @@ def parse_construction(text: str) -> dict[str, Any]:
     if text in ("cif", "cif-spinel", "cif-merge"):
         return {"kind": text}
     if not text.startswith("design:"):
-        raise DataFormatError(f"construction {text!r}: use cif, cif-spinel, cif-merge or "
-                              "design:PARENT[+DOPANT@SITE=x]|SPACEGROUP")
-    body = text[len("design:"):]
+        raise DataFormatError(
+            f"construction {text!r}: use cif, cif-spinel, cif-merge or "
+            "design:PARENT[+DOPANT@SITE=x]|SPACEGROUP"
+        )
+    body = text[len("design:") :]
     if "|" not in body:
-        raise DataFormatError(f"construction {text!r}: give the space group after '|', e.g. design:Li3ErCl6|P-3m1")
+        raise DataFormatError(
+            f"construction {text!r}: give the space group after '|', e.g. design:Li3ErCl6|P-3m1"
+        )
     spec, polymorph = body.split("|", 1)
     parent, *subs = spec.split("+")
     if not parent.strip() or not polymorph.strip():
@@ -93,9 +98,15 @@ def parse_construction(text: str) -> dict[str, Any]:
             dopant, site = head.split("@")
             out.append({"dopant": dopant.strip(), "site": site.strip(), "x": float(x)})
         except ValueError:
-            raise DataFormatError(f"construction {text!r}: substitution {s!r} is not DOPANT@SITE=x") from None
-    return {"kind": "design", "parent": parent.strip(), "substitutions": out,
-            "polymorph": polymorph.strip().replace(" ", "")}
+            raise DataFormatError(
+                f"construction {text!r}: substitution {s!r} is not DOPANT@SITE=x"
+            ) from None
+    return {
+        "kind": "design",
+        "parent": parent.strip(),
+        "substitutions": out,
+        "polymorph": polymorph.strip().replace(" ", ""),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +148,9 @@ class ReferenceModel(Record):
 def _widths(s: Structure) -> np.ndarray:
     m = s.lattice.matrix
     vol = abs(np.linalg.det(m))
-    return np.array([vol / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3)])
+    return np.array(
+        [vol / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3)]
+    )
 
 
 def repeat_to_width(s: Structure, min_width_A: float = MIN_WIDTH_A) -> Structure:
@@ -160,11 +173,15 @@ def order_spinel(s: Structure) -> Structure:
     try:
         t.add_oxidation_state_by_guess()
     except Exception:  # pymatgen raises many kinds when no charge-balanced guess exists
-        raise StructureError(f"no oxidation states for {s.composition.reduced_formula}: cannot order it "
-                             "by Ewald energy") from None
+        raise StructureError(
+            f"no oxidation states for {s.composition.reduced_formula}: cannot order it "
+            "by Ewald energy"
+        ) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranked = OrderDisorderedStructureTransformation(algo=0).apply_transformation(t, return_ranked_list=1)
+        ranked = OrderDisorderedStructureTransformation(algo=0).apply_transformation(
+            t, return_ranked_list=1
+        )
     best = ranked[0]["structure"]
     best.remove_oxidation_states()
     return best
@@ -181,8 +198,15 @@ def merge_split_li(s: Structure, tol_A: float = MERGE_TOL_A) -> Structure:
     StructureError
         A group whose occupancies do not sum to 1 (then this is not a split site).
     """
-    keep = [site for site in s if not (len(site.species) == 1 and site.species.elements[0].symbol == "Li"
-                                      and site.species.num_atoms < 0.999)]
+    keep = [
+        site
+        for site in s
+        if not (
+            len(site.species) == 1
+            and site.species.elements[0].symbol == "Li"
+            and site.species.num_atoms < 0.999
+        )
+    ]
     split = [site for site in s if site not in keep]
     if not split:
         return s.copy()
@@ -208,8 +232,10 @@ def merge_split_li(s: Structure, tol_A: float = MERGE_TOL_A) -> Structure:
         i = group[0]
         total = occ[group].sum()
         if abs(total - 1.0) > 0.02:
-            raise StructureError(f"Li positions near {np.round(frac[i], 3).tolist()} sum to occupancy "
-                                 f"{total:.3f}, not 1: not a split site (merge tolerance {tol_A} A)")
+            raise StructureError(
+                f"Li positions near {np.round(frac[i], 3).tolist()} sum to occupancy "
+                f"{total:.3f}, not 1: not a split site (merge tolerance {tol_A} A)"
+            )
         # periodic centroid: unwrap each member to the image nearest the first
         ref = frac[group[0]]
         d = frac[group] - ref
@@ -219,8 +245,10 @@ def merge_split_li(s: Structure, tol_A: float = MERGE_TOL_A) -> Structure:
     coords = [site.frac_coords for site in keep] + centres
     out = Structure(s.lattice, species, coords)
     if not out.is_ordered:
-        raise StructureError(f"{s.composition.reduced_formula}: sites other than split Li are partially "
-                             "occupied; cif-merge cannot order them")
+        raise StructureError(
+            f"{s.composition.reduced_formula}: sites other than split Li are partially "
+            "occupied; cif-merge cannot order them"
+        )
     return out
 
 
@@ -230,9 +258,14 @@ def _composition_distance(a: Composition, b: Composition) -> float:
     return composition_distance(a, b)
 
 
-def build_reference_model(composition: str, construction: str, structure_file: str | Path,
-                          max_atoms: int = 160, seed: int = 0,
-                          min_width_A: float = MIN_WIDTH_A) -> ReferenceModel:
+def build_reference_model(
+    composition: str,
+    construction: str,
+    structure_file: str | Path,
+    max_atoms: int = 160,
+    seed: int = 0,
+    min_width_A: float = MIN_WIDTH_A,
+) -> ReferenceModel:
     """Build the ordered model of one reference material.
 
     Parameters
@@ -270,34 +303,66 @@ def build_reference_model(composition: str, construction: str, structure_file: s
             model = repeat_to_width(src, min_width_A)
             desc = f"ordered CIF {path.name}, repeated to widths >= {min_width_A:g} A"
         elif kind == "cif":
-            ms = build_models(design_composition(composition), framework=path, max_atoms=max_atoms,
-                              n_configs=1, seed=seed)
+            ms = build_models(
+                design_composition(composition),
+                framework=path,
+                max_atoms=max_atoms,
+                n_configs=1,
+                seed=seed,
+            )
             model = ms.configurations[0].to_structure()
-            desc = (f"{path.name} ordered on {composition} by build_models (lowest Ewald energy, "
-                    f"seed {seed}), supercell {ms.supercell_matrix}")
+            desc = (
+                f"{path.name} ordered on {composition} by build_models (lowest Ewald energy, "
+                f"seed {seed}), supercell {ms.supercell_matrix}"
+            )
         elif kind == "cif-spinel":
             model = order_spinel(src)
-            desc = f"{path.name}: Li/M shared sites ordered by Ewald energy (pymatgen), {len(model)} atoms"
+            desc = (
+                f"{path.name}: Li/M shared sites ordered by Ewald energy (pymatgen), "
+                f"{len(model)} atoms"
+            )
         elif kind == "cif-merge":
             model = repeat_to_width(merge_split_li(src), min_width_A)
-            desc = (f"{path.name}: split Li positions (< {MERGE_TOL_A} A apart) merged to one Li at "
-                    f"their centroid; repeated to widths >= {min_width_A:g} A")
+            desc = (
+                f"{path.name}: split Li positions (< {MERGE_TOL_A} A apart) merged to one Li at "
+                f"their centroid; repeated to widths >= {min_width_A:g} A"
+            )
         else:
-            design = design_composition(spec["parent"], [Substitution(**s) for s in spec["substitutions"]])
-            ms = build_models(design, polymorph=spec["polymorph"], max_atoms=max_atoms, n_configs=1, seed=seed)
+            design = design_composition(
+                spec["parent"], [Substitution(**s) for s in spec["substitutions"]]
+            )
+            ms = build_models(
+                design, polymorph=spec["polymorph"], max_atoms=max_atoms, n_configs=1, seed=seed
+            )
             model = ms.configurations[0].to_structure()
-            desc = (f"{design.formula} on the {ms.framework} framework ({ms.space_group}), "
-                    f"{ms.lattice_source}; modelled {ms.formula_modelled}, supercell {ms.supercell_matrix}")
+            desc = (
+                f"{design.formula} on the {ms.framework} framework ({ms.space_group}), "
+                f"{ms.lattice_source}; modelled {ms.formula_modelled}, supercell "
+                f"{ms.supercell_matrix}"
+            )
     if not model.is_ordered:
         raise StructureError(f"the model of {composition} ({construction}) is not ordered")
     d = _composition_distance(model.composition, Composition(composition))
     if d > COMPOSITION_TOLERANCE:
-        raise StructureError(f"the model of {composition} is {model.composition.reduced_formula} "
-                             f"(composition distance {d:.3f} > {COMPOSITION_TOLERANCE})")
+        raise StructureError(
+            f"the model of {composition} is {model.composition.reduced_formula} "
+            f"(composition distance {d:.3f} > {COMPOSITION_TOLERANCE})"
+        )
     return ReferenceModel(
-        composition=composition, formula_modelled=model.composition.reduced_formula, n_atoms=len(model),
-        construction=construction, description=desc, structure=model.as_dict(),
+        composition=composition,
+        formula_modelled=model.composition.reduced_formula,
+        n_atoms=len(model),
+        construction=construction,
+        description=desc,
+        structure=model.as_dict(),
         structure_sha256=file_sha256(path),
-        provenance=Provenance(method="reference-model", seed=seed,
-                              parameters={"max_atoms": max_atoms, "min_width_A": min_width_A,
-                                          "structure_file": path.name}))
+        provenance=Provenance(
+            method="reference-model",
+            seed=seed,
+            parameters={
+                "max_atoms": max_atoms,
+                "min_width_A": min_width_A,
+                "structure_file": path.name,
+            },
+        ),
+    )

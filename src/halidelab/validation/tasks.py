@@ -34,7 +34,14 @@ def reference_model_task(inputs: dict[str, Any]) -> dict[str, Any]:
         raise StructureError(f"reference structure {inputs['structure_file']} not found")
     sha = file_sha256(path)
     if sha != inputs["structure_sha256"]:
-        raise StructureError(f"{path.name} has changed (sha256 {sha[:12]}..., the task expects "
-                             f"{inputs['structure_sha256'][:12]}...): rerun validate to rebuild")
-    return build_reference_model(inputs["composition"], inputs["construction"], path,
-                                 max_atoms=inputs.get("max_atoms", 160), seed=inputs.get("seed", 0)).to_dict()
+        raise StructureError(
+            f"{path.name} has changed (sha256 {sha[:12]}..., the task expects "
+            f"{inputs['structure_sha256'][:12]}...): rerun validate to rebuild"
+        )
+    return build_reference_model(
+        inputs["composition"],
+        inputs["construction"],
+        path,
+        max_atoms=inputs.get("max_atoms", 160),
+        seed=inputs.get("seed", 0),
+    ).to_dict()

@@ -128,7 +128,9 @@ class MaterialContext:
 
     @property
     def label(self) -> str:
-        return f"{self.entry.composition} [{self.entry.id}]" + (f" {self.model}" if self.model else "")
+        return f"{self.entry.composition} [{self.entry.id}]" + (
+            f" {self.model}" if self.model else ""
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,9 +160,13 @@ class TierSpec:
     description: str
 
 
-def arrhenius_log10_sigma(ea_eV: float, structure: dict[str, Any], temperature_K: float = ROOM_TEMPERATURE_K,
-                          hop_length_A: float = HOP_LENGTH_A,
-                          attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ) -> float:
+def arrhenius_log10_sigma(
+    ea_eV: float,
+    structure: dict[str, Any],
+    temperature_K: float = ROOM_TEMPERATURE_K,
+    hop_length_A: float = HOP_LENGTH_A,
+    attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
+) -> float:
     """log10 sigma (S/cm) of the random-walk Nernst-Einstein estimate (module docstring).
 
     Parameters
@@ -177,7 +183,9 @@ def arrhenius_log10_sigma(ea_eV: float, structure: dict[str, Any], temperature_K
     n_li_cm3 = s.composition["Li"] / (s.volume * A3_TO_CM3)
     a_cm = hop_length_A * 1e-8
     # (cm^-3)(C^2)(cm^2)(1/s) / (J/K * K) = C^2 / (J s cm) = S/cm
-    pre = n_li_cm3 * E_CHARGE_C ** 2 * a_cm ** 2 * attempt_frequency_Hz / (6.0 * K_B_J_K * temperature_K)
+    pre = (
+        n_li_cm3 * E_CHARGE_C**2 * a_cm**2 * attempt_frequency_Hz / (6.0 * K_B_J_K * temperature_K)
+    )
     return math.log10(pre) - ea_eV / (K_B_EV_K * temperature_K * math.log(10.0))
 
 
@@ -200,25 +208,42 @@ def model_task(ctx: MaterialContext) -> Task:
     from halidelab.validation.structures import file_sha256
 
     e = ctx.entry
-    return Task("reference-model", f"{e.composition} [{e.id}]", {
-        "composition": e.composition, "construction": e.construction, "structure_file": e.structure_file,
-        "structure_sha256": file_sha256(resolve_structure_file(e.structure_file)),
-        "max_atoms": ctx.settings.max_atoms, "seed": ctx.settings.seed})
+    return Task(
+        "reference-model",
+        f"{e.composition} [{e.id}]",
+        {
+            "composition": e.composition,
+            "construction": e.construction,
+            "structure_file": e.structure_file,
+            "structure_sha256": file_sha256(resolve_structure_file(e.structure_file)),
+            "max_atoms": ctx.settings.max_atoms,
+            "seed": ctx.settings.seed,
+        },
+    )
 
 
 def relax_task(ctx: MaterialContext) -> Task | None:
     """``relax`` task: the inputs ``screen`` and ``reproduce`` use."""
     if ctx.structure is None:
         return None
-    return Task.of(RelaxInputs(structure=ctx.structure, model=ctx.model, fmax=ctx.settings.fmax_eV_A,
-                       steps=ctx.settings.relax_steps), ctx.label)
+    return Task.of(
+        RelaxInputs(
+            structure=ctx.structure,
+            model=ctx.model,
+            fmax=ctx.settings.fmax_eV_A,
+            steps=ctx.settings.relax_steps,
+        ),
+        ctx.label,
+    )
 
 
 def bvse_task(ctx: MaterialContext) -> Task | None:
     """``bvse`` task on the relaxed structure (the ordered model when not relaxed)."""
     if ctx.structure is None or ("relax" in ctx.tiers and not ctx.results.get("relax")):
         return None
-    return Task.of(BVSEInputs(structure=ctx.structure, resolution_A=ctx.settings.bvse_resolution_A), ctx.label)
+    return Task.of(
+        BVSEInputs(structure=ctx.structure, resolution_A=ctx.settings.bvse_resolution_A), ctx.label
+    )
 
 
 def neb_task(ctx: MaterialContext) -> Task | None:
@@ -226,8 +251,18 @@ def neb_task(ctx: MaterialContext) -> Task | None:
     if not ctx.results.get("relax"):
         return None
     st = ctx.settings
-    return Task.of(NEBInputs(structure=ctx.structure, model=ctx.model, hops="distinct", n_images=st.neb_images,
-                     fmax=st.fmax_eV_A, steps=st.neb_steps, endpoint_steps=st.neb_steps), ctx.label)
+    return Task.of(
+        NEBInputs(
+            structure=ctx.structure,
+            model=ctx.model,
+            hops="distinct",
+            n_images=st.neb_images,
+            fmax=st.fmax_eV_A,
+            steps=st.neb_steps,
+            endpoint_steps=st.neb_steps,
+        ),
+        ctx.label,
+    )
 
 
 def kmc_task(ctx: MaterialContext) -> Task | None:
@@ -236,11 +271,18 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
     if not ctx.results.get("relax"):
         return None
     st = ctx.settings
-    common = {"temperatures_K": [float(t) for t in st.kmc_temperatures_K], "n_runs": st.kmc_runs,
-              "hops_per_carrier": float(st.kmc_hops), "seed": st.seed}
+    common = {
+        "temperatures_K": [float(t) for t in st.kmc_temperatures_K],
+        "n_runs": st.kmc_runs,
+        "hops_per_carrier": float(st.kmc_hops),
+        "seed": st.seed,
+    }
     study = ctx.results.get("neb")
     if study and study.get("results"):
-        return Task.of(KMCInputs(structure=ctx.structure, source="neb", study=study, **common), f"{ctx.label} neb")
+        return Task.of(
+            KMCInputs(structure=ctx.structure, source="neb", study=study, **common),
+            f"{ctx.label} neb",
+        )
     return Task.of(KMCInputs(structure=ctx.structure, source="bvse", **common), f"{ctx.label} bvse")
 
 
@@ -250,15 +292,20 @@ def prior_task(ctx: MaterialContext) -> Task:
 
 
 # -- predictions ----------------------------------------------------------------------------
-def _barrier_predictions(ea: float | None, ctx: MaterialContext, what: str) -> dict[str, Prediction]:
+def _barrier_predictions(
+    ea: float | None, ctx: MaterialContext, what: str
+) -> dict[str, Prediction]:
     if ea is None or not math.isfinite(ea):
         return {}
     out = {"ea_eV": Prediction(float(ea), 0.0, f"{what} 3D percolation barrier")}
     if ctx.structure is not None:
         out["log10_sigma_S_cm"] = Prediction(
-            arrhenius_log10_sigma(float(ea), ctx.structure), 0.0,
-            f"Arrhenius from the {what} barrier (a = {HOP_LENGTH_A:g} A, nu0 = {ATTEMPT_FREQUENCY_HZ:g} Hz, "
-            "all Li carriers)")
+            arrhenius_log10_sigma(float(ea), ctx.structure),
+            0.0,
+            f"Arrhenius from the {what} barrier (a = {HOP_LENGTH_A:g} A, nu0 = "
+            f"{ATTEMPT_FREQUENCY_HZ:g} Hz, "
+            "all Li carriers)",
+        )
     return out
 
 
@@ -280,11 +327,15 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     src = result["network"]["source"].upper()
     out = {}
     if k.get("ea_eV") is not None:
-        out["ea_eV"] = Prediction(float(k["ea_eV"]), float(k.get("ea_err_eV") or 0.0), f"KMC on the {src} network")
+        out["ea_eV"] = Prediction(
+            float(k["ea_eV"]), float(k.get("ea_err_eV") or 0.0), f"KMC on the {src} network"
+        )
     s, lo, hi = k.get("sigma_25C_S_cm"), k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
     if s and s > 0:
         spread = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else 0.0
-        out["log10_sigma_S_cm"] = Prediction(math.log10(s), float(spread), f"KMC on the {src} network, 25 C")
+        out["log10_sigma_S_cm"] = Prediction(
+            math.log10(s), float(spread), f"KMC on the {src} network, 25 C"
+        )
     return out
 
 
@@ -298,11 +349,17 @@ def method_of(tier: str, result: dict[str, Any] | None) -> dict[str, Any]:
         return {"bvse_resolution_A": result.get("resolution_A")}
     if tier == "neb":
         par = (result.get("provenance") or {}).get("parameters") or {}
-        return {"neb_images": par.get("n_images"), "neb_steps": par.get("steps"), "hops": par.get("hops")}
+        return {
+            "neb_images": par.get("n_images"),
+            "neb_steps": par.get("steps"),
+            "hops": par.get("hops"),
+        }
     if tier == "kmc":
         par = ((result.get("kmc") or {}).get("provenance") or {}).get("parameters") or {}
-        return {"kmc_network": (result.get("network") or {}).get("source"),
-                "superbasin_ratio": par.get("superbasin_ratio")}
+        return {
+            "kmc_network": (result.get("network") or {}).get("source"),
+            "superbasin_ratio": par.get("superbasin_ratio"),
+        }
     return {}
 
 
@@ -316,18 +373,36 @@ def prior_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Pre
 
 #: The tier table.
 TIERS: dict[str, TierSpec] = {
-    "model": TierSpec("model", 0, _never, (), model_task, None,
-                      "ordered model of the reference structure"),
-    "relax": TierSpec("relax", 1, _always, ("model",), relax_task, None,
-                      "MLIP relaxation (positions and cell)"),
-    "bvse": TierSpec("bvse", 2, _if_relaxed, ("model",), bvse_task, bvse_predict,
-                     "BVSE 3D percolation barrier"),
-    "neb": TierSpec("neb", 2, _always, ("model", "relax"), neb_task, neb_predict,
-                    "CI-NEB 3D percolation barrier (MLIP)"),
-    "prior": TierSpec("prior", 2, _never, (), prior_task, prior_predict,
-                      "data-driven conductivity prior"),
-    "kmc": TierSpec("kmc", 3, _always, ("model", "relax"), kmc_task, kmc_predict,
-                    "kinetic Monte Carlo sigma(25 C) and Ea (NEB network, else BVSE)"),
+    "model": TierSpec(
+        "model", 0, _never, (), model_task, None, "ordered model of the reference structure"
+    ),
+    "relax": TierSpec(
+        "relax", 1, _always, ("model",), relax_task, None, "MLIP relaxation (positions and cell)"
+    ),
+    "bvse": TierSpec(
+        "bvse", 2, _if_relaxed, ("model",), bvse_task, bvse_predict, "BVSE 3D percolation barrier"
+    ),
+    "neb": TierSpec(
+        "neb",
+        2,
+        _always,
+        ("model", "relax"),
+        neb_task,
+        neb_predict,
+        "CI-NEB 3D percolation barrier (MLIP)",
+    ),
+    "prior": TierSpec(
+        "prior", 2, _never, (), prior_task, prior_predict, "data-driven conductivity prior"
+    ),
+    "kmc": TierSpec(
+        "kmc",
+        3,
+        _always,
+        ("model", "relax"),
+        kmc_task,
+        kmc_predict,
+        "kinetic Monte Carlo sigma(25 C) and Ea (NEB network, else BVSE)",
+    ),
 }
 
 
@@ -344,8 +419,10 @@ def normalise_tiers(tiers: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     names = [t.strip().lower() for t in tiers if t.strip()]
     bad = [t for t in names if t not in TIERS]
     if bad:
-        raise HalidelabError(f"unknown tier(s) {', '.join(bad)}: choose from "
-                             f"{', '.join(t for t in TIERS if t != 'model')}")
+        raise HalidelabError(
+            f"unknown tier(s) {', '.join(bad)}: choose from "
+            f"{', '.join(t for t in TIERS if t != 'model')}"
+        )
     if not names:
         raise HalidelabError("no tiers given: choose from relax, bvse, neb, prior")
     chosen = set(names)

@@ -58,17 +58,20 @@ class Circuit:
         self.elements: list[_Elem] = []
         tokens = [t for t in _TOKEN.findall(self.text)]
         if "".join(tokens) != self.text or not tokens:
-            raise FitError(f"cannot parse circuit {text!r}: use impedance.py notation, "
-                           "e.g. 'R0-p(R1,CPE1)-CPE2'")
+            raise FitError(
+                f"cannot parse circuit {text!r}: use impedance.py notation, "
+                "e.g. 'R0-p(R1,CPE1)-CPE2'"
+            )
         self._tokens = tokens
         self._pos = 0
         self.tree = self._parse_series()
         if self._pos != len(tokens):
-            raise FitError(f"cannot parse circuit {text!r} near {''.join(tokens[self._pos:])!r}")
+            raise FitError(f"cannot parse circuit {text!r} near {''.join(tokens[self._pos :])!r}")
         if len(set(self.names)) != len(self.names):
             raise FitError(f"circuit {text!r} names an element twice: number them R0, R1, ...")
-        self.is_alpha = np.array([flag for e in self.elements
-                                  for flag in ELEMENT_TYPES[e.kind].exponents], dtype=bool)
+        self.is_alpha = np.array(
+            [flag for e in self.elements for flag in ELEMENT_TYPES[e.kind].exponents], dtype=bool
+        )
 
     # recursive-descent parser -------------------------------------------------------
     def _peek(self) -> str | None:
@@ -102,8 +105,10 @@ class Circuit:
             raise FitError(f"circuit {self.text!r}: unexpected {tok!r}")
         kind = m.group(1)
         if kind not in ELEMENTS:
-            raise FitError(f"element {kind!r} in {self.text!r} is not supported (supported: "
-                           f"{', '.join(ELEMENTS)}): write the circuit with these elements")
+            raise FitError(
+                f"element {kind!r} in {self.text!r} is not supported (supported: "
+                f"{', '.join(ELEMENTS)}): write the circuit with these elements"
+            )
         self._pos += 1
         elem = _Elem(kind, tok, len(self.names))
         units = ELEMENTS[kind]
@@ -140,7 +145,7 @@ class Circuit:
         if isinstance(node, _Elem):
             i = node.index
             etype = ELEMENT_TYPES[node.kind]
-            z, dz = etype.function(p[:, i:i + len(etype.units)], w)
+            z, dz = etype.function(p[:, i : i + len(etype.units)], w)
             return z, ({i + k: d for k, d in enumerate(dz)} if jac else {})
         parts = [self._eval(c, p, w, jac) for c in node.children]
         if node.op == "s":
@@ -198,8 +203,11 @@ class Circuit:
     # roles ------------------------------------------------------------------------------
     def resistor_roles(self) -> dict[str, list[int]]:
         """Indices of resistors: 'series' (top level), 'arcs' (in p(...) with C/CPE, in order)."""
-        top = self.tree.children if isinstance(self.tree, _Node) and self.tree.op == "s" else (
-            self.tree,)
+        top = (
+            self.tree.children
+            if isinstance(self.tree, _Node) and self.tree.op == "s"
+            else (self.tree,)
+        )
         roles: dict[str, list[int]] = {"series": [], "arcs": [], "all": []}
         for e in self.elements:
             if e.kind == "R":
@@ -224,4 +232,3 @@ class Circuit:
         q = params[cap.index]
         alpha = params[cap.index + 1] if cap.kind == "CPE" else 1.0
         return float(1.0 / (2 * np.pi * (params[r_index] * q) ** (1.0 / alpha)))
-

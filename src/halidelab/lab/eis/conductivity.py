@@ -61,17 +61,27 @@ def conductivity(
     lcm, lerr = parse_length(thickness)
     dcm, derr = parse_length(diameter)
     if lcm > dcm * 5:
-        raise UnitError(f"thickness {lcm:g} cm is more than 5x the diameter {dcm:g} cm: "
-                        "are thickness and diameter swapped?")
+        raise UnitError(
+            f"thickness {lcm:g} cm is more than 5x the diameter {dcm:g} cm: "
+            "are thickness and diameter swapped?"
+        )
     area = math.pi * dcm**2 / 4.0
     sigma = lcm / (resistance_ohm * area)
     rel_r = (resistance_err_ohm / resistance_ohm) if math.isfinite(resistance_err_ohm) else math.inf
     rel = math.sqrt(rel_r**2 + (lerr / lcm) ** 2 + (2 * derr / dcm) ** 2)
     return Conductivity(
-        sigma_S_cm=sigma, sigma_err_S_cm=sigma * rel, resistance_ohm=float(resistance_ohm),
-        resistance_err_ohm=float(resistance_err_ohm), thickness_cm=lcm, thickness_err_cm=lerr,
-        diameter_cm=dcm, diameter_err_cm=derr, area_cm2=area, temperature_K=temperature_K,
-        provenance=Provenance(method="eis-conductivity", parameters={"formula": "L/(R*pi*d^2/4)"}))
+        sigma_S_cm=sigma,
+        sigma_err_S_cm=sigma * rel,
+        resistance_ohm=float(resistance_ohm),
+        resistance_err_ohm=float(resistance_err_ohm),
+        thickness_cm=lcm,
+        thickness_err_cm=lerr,
+        diameter_cm=dcm,
+        diameter_err_cm=derr,
+        area_cm2=area,
+        temperature_K=temperature_K,
+        provenance=Provenance(method="eis-conductivity", parameters={"formula": "L/(R*pi*d^2/4)"}),
+    )
 
 
 def resistance_for(sigma_S_cm: float, thickness: str | float, diameter: str | float) -> float:
@@ -79,4 +89,3 @@ def resistance_for(sigma_S_cm: float, thickness: str | float, diameter: str | fl
     lcm, _ = parse_length(thickness)
     dcm, _ = parse_length(diameter)
     return lcm / (sigma_S_cm * math.pi * dcm**2 / 4.0)
-

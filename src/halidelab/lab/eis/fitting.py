@@ -105,9 +105,16 @@ def _cost(circuit, theta, w, zd, wt):
     return np.where(np.isfinite(c), c, np.inf)
 
 
-def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.ndarray,
-                        max_iter: int = 200, ftol: float = 1e-10,
-                        xtol: float = 1e-8, fixed: np.ndarray | None = None) -> _BatchResult:
+def levenberg_marquardt(
+    circuit: Circuit,
+    f: np.ndarray,
+    z: np.ndarray,
+    p0: np.ndarray,
+    max_iter: int = 200,
+    ftol: float = 1e-10,
+    xtol: float = 1e-8,
+    fixed: np.ndarray | None = None,
+) -> _BatchResult:
     """Batched Levenberg-Marquardt for one circuit over B spectra of N points each.
 
     Residuals ``(Z_model - Z) / |Z|`` (modulus weighting), parameters in log/logit
@@ -125,8 +132,11 @@ def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.n
     lo = np.where(circuit.is_alpha, _THETA_ALPHA_LO, theta0 - 40.0)
     hi = np.where(circuit.is_alpha, _THETA_ALPHA_HI, theta0 + 40.0)
     theta = np.clip(theta0, lo, hi)
-    fix = (np.zeros((b, npar), bool) if fixed is None
-           else np.broadcast_to(np.asarray(fixed, dtype=bool), (b, npar)))
+    fix = (
+        np.zeros((b, npar), bool)
+        if fixed is None
+        else np.broadcast_to(np.asarray(fixed, dtype=bool), (b, npar))
+    )
     lam = np.full(b, 1e-3)
     r, jac = _residuals(circuit, theta, w, zd, wt)
     cost = 0.5 * np.sum(r * r, axis=1)
@@ -145,8 +155,11 @@ def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.n
         dg = np.maximum(np.einsum("bii->bi", a), 1e-12)
         # a parameter on its bound whose descent direction points outward is held there
         th_i = theta[idx]
-        hold = (((np.abs(th_i - lo[idx]) < 1e-9) & (g > 0))
-                | ((np.abs(th_i - hi[idx]) < 1e-9) & (g < 0)) | fix[idx])
+        hold = (
+            ((np.abs(th_i - lo[idx]) < 1e-9) & (g > 0))
+            | ((np.abs(th_i - hi[idx]) < 1e-9) & (g < 0))
+            | fix[idx]
+        )
         if np.any(hold):
             a = np.where(hold[:, :, None] | hold[:, None, :], 0.0, a)
             g = np.where(hold, 0.0, g)
@@ -200,10 +213,17 @@ def levenberg_marquardt(circuit: Circuit, f: np.ndarray, z: np.ndarray, p0: np.n
             c[np.ix_(free, free)] = np.linalg.inv(an) / np.outer(d, d) * s2
             cov[i] = c
     moved = np.max(np.abs(theta - theta0), axis=1) > 1e-4
-    return _BatchResult(params=circuit.from_theta(theta), cov_theta=cov, cost=cost,
-                        cost0=cost0, n_iter=n_iter, converged=converged, moved=moved,
-                        at_bound=at_bound, dof=max(dof, 1))
-
+    return _BatchResult(
+        params=circuit.from_theta(theta),
+        cov_theta=cov,
+        cost=cost,
+        cost0=cost0,
+        n_iter=n_iter,
+        converged=converged,
+        moved=moved,
+        at_bound=at_bound,
+        dof=max(dof, 1),
+    )
 
 
 # --------------------------------------------------------------------------- fitting
@@ -257,11 +277,15 @@ class _Trial:
     def bic(self) -> float:
         rss = max(2 * self.cost, 1e-300)
         return self.n_resid * math.log(rss / self.n_resid) + self.circuit.n_params * math.log(
-            self.n_resid)
+            self.n_resid
+        )
 
     def sigma_theta(self) -> np.ndarray:
-        d = np.diag(self.cov_theta) if np.all(np.isfinite(self.cov_theta)) else np.full(
-            self.circuit.n_params, np.nan)
+        d = (
+            np.diag(self.cov_theta)
+            if np.all(np.isfinite(self.cov_theta))
+            else np.full(self.circuit.n_params, np.nan)
+        )
         return np.sqrt(np.maximum(d, 0.0))
 
     def problems(self) -> list[str]:
@@ -277,17 +301,20 @@ class _Trial:
             out.append("singular")
         else:
             dp = self.circuit.dparams_dtheta(self.params)
-            for name, s, al, d in zip(self.circuit.names, st, self.circuit.is_alpha, dp,
-                                      strict=True):
+            for name, s, al, d in zip(
+                self.circuit.names, st, self.circuit.is_alpha, dp, strict=True
+            ):
                 # ln-parameters: sigma > 1 is a factor e; alpha: an absolute 0.2
                 if (s * d > 0.2) if al else (s > UNDETERMINED_SIGMA):
                     out.append(f"undetermined:{name}")
         return out
 
 
-def _fit_group(circuit_text: str, items: list[tuple[int, np.ndarray, np.ndarray,
-                                                    SpectrumFeatures]],
-               initial: np.ndarray | None) -> dict[int, _Trial]:
+def _fit_group(
+    circuit_text: str,
+    items: list[tuple[int, np.ndarray, np.ndarray, SpectrumFeatures]],
+    initial: np.ndarray | None,
+) -> dict[int, _Trial]:
     """Fit one circuit to several spectra; spectra of equal length share one batch."""
     circ = Circuit(circuit_text)
     out: dict[int, _Trial] = {}
@@ -304,15 +331,33 @@ def _fit_group(circuit_text: str, items: list[tuple[int, np.ndarray, np.ndarray,
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             res = levenberg_marquardt(circ, f, z, p0)
         for k, g in enumerate(group):
-            out[g[0]] = _Trial(circ, res.params[k], res.cov_theta[k], float(res.cost[k]),
-                               float(res.cost0[k]), int(res.n_iter[k]), bool(res.converged[k]),
-                               bool(res.moved[k]), res.at_bound[k], res.dof, 2 * n)
+            out[g[0]] = _Trial(
+                circ,
+                res.params[k],
+                res.cov_theta[k],
+                float(res.cost[k]),
+                float(res.cost0[k]),
+                int(res.n_iter[k]),
+                bool(res.converged[k]),
+                bool(res.moved[k]),
+                res.at_bound[k],
+                res.dof,
+                2 * n,
+            )
     return out
 
 
-def _to_record(spec: ImpedanceSpectrum, trial: _Trial, cands, kk: KKResult | None,
-               thickness, diameter, resistance: Resistance, strict: bool,
-               method_params: dict) -> EISFit:
+def _to_record(
+    spec: ImpedanceSpectrum,
+    trial: _Trial,
+    cands,
+    kk: KKResult | None,
+    thickness,
+    diameter,
+    resistance: Resistance,
+    strict: bool,
+    method_params: dict,
+) -> EISFit:
     circ = trial.circuit
     st = trial.sigma_theta()
     dp = circ.dparams_dtheta(trial.params)
@@ -351,29 +396,53 @@ def _to_record(spec: ImpedanceSpectrum, trial: _Trial, cands, kk: KKResult | Non
     if strict:
         hard = [f for f in trial.problems() if not f.startswith("undetermined")]
         if hard:
-            raise FitError(f"{label}: fit of {circ.text} failed ({', '.join(hard)}; rms residual "
-                           f"{100 * trial.rms:.1f}%): try another circuit or check the data")
+            raise FitError(
+                f"{label}: fit of {circ.text} failed ({', '.join(hard)}; rms residual "
+                f"{100 * trial.rms:.1f}%): try another circuit or check the data"
+            )
         if trial.rms > 4 * POOR_FIT_RMS:
-            raise FitError(f"{label}: {circ.text} does not describe the data (rms residual "
-                           f"{100 * trial.rms:.0f}% of |Z|): choose a circuit that matches the "
-                           "spectrum's arcs and tail")
+            raise FitError(
+                f"{label}: {circ.text} does not describe the data (rms residual "
+                f"{100 * trial.rms:.0f}% of |Z|): choose a circuit that matches the "
+                "spectrum's arcs and tail"
+            )
         if not math.isfinite(r_tot_err) or r_tot_err > r_tot:
-            raise FitError(f"{label}: the resistance is not determined by the data "
-                           f"(R = {r_tot:.3g} +- {r_tot_err:.3g} ohm); measure to higher "
-                           "frequency or choose a simpler circuit")
+            raise FitError(
+                f"{label}: the resistance is not determined by the data "
+                f"(R = {r_tot:.3g} +- {r_tot_err:.3g} ohm); measure to higher "
+                "frequency or choose a simpler circuit"
+            )
     sig = None
     if thickness is not None and diameter is not None:
         r_use, r_use_err = (r_tot, r_tot_err) if resistance == "total" else (r_b, r_b_err)
         sig = conductivity(r_use, thickness, diameter, r_use_err, spec.temperature_K)
     return EISFit(
-        circuit=circ.text, parameter_names=tuple(circ.names), parameter_units=tuple(circ.units),
-        parameters=tuple(float(v) for v in p), parameter_errors=tuple(float(v) for v in perr),
-        r_bulk_ohm=r_b, r_bulk_err_ohm=r_b_err, r_total_ohm=r_tot, r_total_err_ohm=r_tot_err,
-        rms_relative=trial.rms, bic=trial.bic, n_iterations=trial.n_iter, flags=tuple(flags),
-        candidates=tuple(cands), kk=kk, conductivity=sig, spectrum=spec,
-        provenance=Provenance(method="eis-fit", parameters={
-            "fitter": "halidelab batched Levenberg-Marquardt (log parameters, modulus weights)",
-            "resistance": resistance, **method_params}))
+        circuit=circ.text,
+        parameter_names=tuple(circ.names),
+        parameter_units=tuple(circ.units),
+        parameters=tuple(float(v) for v in p),
+        parameter_errors=tuple(float(v) for v in perr),
+        r_bulk_ohm=r_b,
+        r_bulk_err_ohm=r_b_err,
+        r_total_ohm=r_tot,
+        r_total_err_ohm=r_tot_err,
+        rms_relative=trial.rms,
+        bic=trial.bic,
+        n_iterations=trial.n_iter,
+        flags=tuple(flags),
+        candidates=tuple(cands),
+        kk=kk,
+        conductivity=sig,
+        spectrum=spec,
+        provenance=Provenance(
+            method="eis-fit",
+            parameters={
+                "fitter": "halidelab batched Levenberg-Marquardt (log parameters, modulus weights)",
+                "resistance": resistance,
+                **method_params,
+            },
+        ),
+    )
 
 
 def fit_spectra(
@@ -428,8 +497,9 @@ def fit_spectra(
         except FitError:
             if initial_guess is None:
                 raise
-            return [_fit_impedance_py(s, circuit, initial_guess, thickness, diameter)
-                    for s in spectra]
+            return [
+                _fit_impedance_py(s, circuit, initial_guess, thickness, diameter) for s in spectra
+            ]
     feats = [spectrum_features(s.f, s.z) for s in spectra]
     cand_lists = [_candidates(circuit, ft, grain_boundary) for ft in feats]
     jobs: dict[str, list] = {}
@@ -449,8 +519,19 @@ def fit_spectra(
         cands = tuple((c, float(t.bic), c in ok) for c, t in tr.items())
         kkres = kramers_kronig(s) if kk else None
         try:
-            out.append(_to_record(s, tr[best_c], cands, kkres, thickness, diameter, resistance,
-                                  strict=True, method_params={"circuit_request": circuit}))
+            out.append(
+                _to_record(
+                    s,
+                    tr[best_c],
+                    cands,
+                    kkres,
+                    thickness,
+                    diameter,
+                    resistance,
+                    strict=True,
+                    method_params={"circuit_request": circuit},
+                )
+            )
         except FitError:
             if on_error == "raise":
                 raise
@@ -476,15 +557,24 @@ def fit_spectrum(
     resistance, or the circuit does not describe the data.
     """
     spec = spectrum if isinstance(spectrum, ImpedanceSpectrum) else read_spectrum(spectrum)
-    res = fit_spectra([spec], circuit, thickness=thickness, diameter=diameter,
-                      resistance=resistance, grain_boundary=grain_boundary,
-                      initial_guess=initial_guess, kk=kk, on_error="raise")[0]
+    res = fit_spectra(
+        [spec],
+        circuit,
+        thickness=thickness,
+        diameter=diameter,
+        resistance=resistance,
+        grain_boundary=grain_boundary,
+        initial_guess=initial_guess,
+        kk=kk,
+        on_error="raise",
+    )[0]
     assert res is not None
     return res
 
 
-def _fit_impedance_py(spec: ImpedanceSpectrum, circuit: str, guess: Sequence[float],
-                      thickness, diameter) -> EISFit:
+def _fit_impedance_py(
+    spec: ImpedanceSpectrum, circuit: str, guess: Sequence[float], thickness, diameter
+) -> EISFit:
     """Fallback for circuits with elements the fast fitter lacks: impedance.py, weighted."""
     import warnings
 
@@ -509,16 +599,33 @@ def _fit_impedance_py(spec: ImpedanceSpectrum, circuit: str, guess: Sequence[flo
     r_tot = float(np.sum(p[r_ix]))
     r_err = float(np.sqrt(np.sum(err[r_ix] ** 2)))
     flags = ("poor-fit",) if rms > POOR_FIT_RMS else ()
-    sig = (conductivity(r_tot, thickness, diameter, r_err, spec.temperature_K)
-           if thickness is not None and diameter is not None else None)
+    sig = (
+        conductivity(r_tot, thickness, diameter, r_err, spec.temperature_K)
+        if thickness is not None and diameter is not None
+        else None
+    )
     n_res = 2 * spec.n_points
     bic = n_res * math.log(max(rms**2, 1e-300)) + p.size * math.log(n_res)
-    return EISFit(circuit=circuit, parameter_names=tuple(names), parameter_units=tuple(units),
-                  parameters=tuple(p.tolist()), parameter_errors=tuple(err.tolist()),
-                  r_bulk_ohm=float(p[r_ix[0]]), r_bulk_err_ohm=float(err[r_ix[0]]),
-                  r_total_ohm=r_tot, r_total_err_ohm=r_err, rms_relative=rms, bic=bic,
-                  n_iterations=-1, flags=flags, candidates=((circuit, bic, True),), kk=None,
-                  conductivity=sig, spectrum=spec,
-                  provenance=Provenance(method="eis-fit", parameters={
-                      "fitter": "impedance.py CustomCircuit (weight_by_modulus)"}))
-
+    return EISFit(
+        circuit=circuit,
+        parameter_names=tuple(names),
+        parameter_units=tuple(units),
+        parameters=tuple(p.tolist()),
+        parameter_errors=tuple(err.tolist()),
+        r_bulk_ohm=float(p[r_ix[0]]),
+        r_bulk_err_ohm=float(err[r_ix[0]]),
+        r_total_ohm=r_tot,
+        r_total_err_ohm=r_err,
+        rms_relative=rms,
+        bic=bic,
+        n_iterations=-1,
+        flags=flags,
+        candidates=((circuit, bic, True),),
+        kk=None,
+        conductivity=sig,
+        spectrum=spec,
+        provenance=Provenance(
+            method="eis-fit",
+            parameters={"fitter": "impedance.py CustomCircuit (weight_by_modulus)"},
+        ),
+    )

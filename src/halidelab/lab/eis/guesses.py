@@ -66,8 +66,12 @@ def spectrum_features(f: np.ndarray, z: np.ndarray) -> SpectrumFeatures:
     # tail: -Z'' growing toward low frequency at the end, with a steep phase
     phase_end = np.degrees(np.arctan2(y[-1], x[-1]))
     k = max(3, n // 10)
-    has_tail = bool(n >= 6 and phase_end > 20 and np.all(np.diff(ys[-k:]) > -0.02 * scale)
-                    and ys[-1] > ys[-k] + 0.01 * scale)
+    has_tail = bool(
+        n >= 6
+        and phase_end > 20
+        and np.all(np.diff(ys[-k:]) > -0.02 * scale)
+        and ys[-1] > ys[-k] + 0.01 * scale
+    )
     # valley: walk back from the low-frequency end while -Z'' keeps falling
     valley = n - 1
     if has_tail:
@@ -77,11 +81,11 @@ def spectrum_features(f: np.ndarray, z: np.ndarray) -> SpectrumFeatures:
     tail_alpha, tail_q = 0.9, 1e-6
     if has_tail:
         idx = np.arange(valley, n)
-        lo = idx[len(idx) // 2:] if len(idx) >= 6 else idx
+        lo = idx[len(idx) // 2 :] if len(idx) >= 6 else idx
         if lo.size >= 2 and np.ptp(y[lo]) > 0:
             b, a = np.polyfit(y[lo], x[lo], 1)  # x = a + b y
             tail_alpha = float(np.clip(2 / np.pi * np.arctan2(1.0, max(b, 1e-3)), 0.4, 0.999))
-            r_total = float(np.clip(a, min(x[valley], x[:valley + 1].min()), x[valley]))
+            r_total = float(np.clip(a, min(x[valley], x[: valley + 1].min()), x[valley]))
         else:
             r_total = float(x[valley])
         zt = z[lo] - r_total
@@ -104,7 +108,7 @@ def spectrum_features(f: np.ndarray, z: np.ndarray) -> SpectrumFeatures:
                 alpha = float(np.clip(4 / np.pi * np.arctan(2 * height / r_arc), 0.5, 0.999))
                 arcs.append((float(f[apex]), float(r_arc), alpha))
                 # a second, lower-frequency arc (grain boundaries)?
-                rest = ys[apex:valley + 1]
+                rest = ys[apex : valley + 1]
                 if rest.size >= 5:
                     dip = int(np.argmin(rest[: max(2, rest.size - 1)]))
                     if 0 < dip < rest.size - 2:
@@ -112,22 +116,30 @@ def spectrum_features(f: np.ndarray, z: np.ndarray) -> SpectrumFeatures:
                         if rest[second] > rest[dip] * 1.1 and second < rest.size - 1:
                             j = apex + second
                             r1 = max(x[apex + dip] - r0, 1e-12)
-                            arcs = [(float(f[apex]), float(r1), alpha),
-                                    (float(f[j]), float(max(r_total - r0 - r1, 1e-3 * r1)),
-                                     alpha)]
+                            arcs = [
+                                (float(f[apex]), float(r1), alpha),
+                                (float(f[j]), float(max(r_total - r0 - r1, 1e-3 * r1)), alpha),
+                            ]
             elif apex == 0 and y[0] > 0:
                 # apex above the window: tau from the first point of an R||C, y/x = omega tau
                 tau = y[0] / max(x[0], 1e-300) / w[0]
                 arcs.append((float(1 / (2 * np.pi * tau)), float(max(r_total, 1e-300)), 0.9))
     inductance = float(-y[0] / w[0]) if (y[0] < 0 and -y[0] > 0.002 * scale) else 0.0
-    return SpectrumFeatures(r_hf_ohm=r_hf, r_total_ohm=max(r_total, 1e-12),
-                            has_tail=has_tail, tail_alpha=tail_alpha, tail_q=tail_q,
-                            arcs=tuple(arcs), arc_resolved=arc_resolved,
-                            inductance_H=inductance)
+    return SpectrumFeatures(
+        r_hf_ohm=r_hf,
+        r_total_ohm=max(r_total, 1e-12),
+        has_tail=has_tail,
+        tail_alpha=tail_alpha,
+        tail_q=tail_q,
+        arcs=tuple(arcs),
+        arc_resolved=arc_resolved,
+        inductance_H=inductance,
+    )
 
 
-def initial_guess(circuit: Circuit | str, f: np.ndarray, z: np.ndarray,
-                  features: SpectrumFeatures | None = None) -> np.ndarray:
+def initial_guess(
+    circuit: Circuit | str, f: np.ndarray, z: np.ndarray, features: SpectrumFeatures | None = None
+) -> np.ndarray:
     """Initial parameters for ``circuit`` derived from the data (natural units).
 
     Top-level resistors take the high-frequency intercept (or the total resistance
@@ -191,4 +203,3 @@ def initial_guess(circuit: Circuit | str, f: np.ndarray, z: np.ndarray,
         elif e.kind == "R":
             p[e.index] = r_arc_total
     return p
-

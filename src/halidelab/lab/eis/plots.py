@@ -18,9 +18,13 @@ def _model_curve(fit: EISFit) -> tuple[np.ndarray, np.ndarray]:
     return ff, fit.model(ff)
 
 
-def plot_nyquist(data: EISFit | ImpedanceSpectrum | Sequence[EISFit | ImpedanceSpectrum],
-                 path: str | Path | None = None, ax=None, labels: Sequence[str] | None = None,
-                 zoom: float | None = None):
+def plot_nyquist(
+    data: EISFit | ImpedanceSpectrum | Sequence[EISFit | ImpedanceSpectrum],
+    path: str | Path | None = None,
+    ax=None,
+    labels: Sequence[str] | None = None,
+    zoom: float | None = None,
+):
     """Nyquist plot (-Z'' vs Z', ohm, equal aspect); fits drawn as lines over the points.
 
     Parameters
@@ -48,8 +52,11 @@ def plot_nyquist(data: EISFit | ImpedanceSpectrum | Sequence[EISFit | ImpedanceS
         spec = it.spectrum if isinstance(it, EISFit) else it
         z = spec.z
         if lab is None:
-            lab = (f"{spec.temperature_K - 273.15:.0f} °C" if spec.temperature_K
-                   else Path(spec.source).name)
+            lab = (
+                f"{spec.temperature_K - 273.15:.0f} °C"
+                if spec.temperature_K
+                else Path(spec.source).name
+            )
         ax.plot(z.real, -z.imag, "o", ms=3.5, mfc="white", color=f"C{i}", label=lab)
         if isinstance(it, EISFit):
             _, zm = _model_curve(it)
@@ -70,8 +77,10 @@ def plot_nyquist(data: EISFit | ImpedanceSpectrum | Sequence[EISFit | ImpedanceS
         ax.legend(frameon=False, fontsize=7)
     if isinstance(items[0], EISFit) and len(items) == 1 and items[0].conductivity is not None:
         c = items[0].conductivity
-        ax.set_title(f"σ = {c.sigma_S_cm * 1e3:.3g} ± {c.sigma_err_S_cm * 1e3:.2g} mS cm$^{{-1}}$",
-                     fontsize=9)
+        ax.set_title(
+            f"σ = {c.sigma_S_cm * 1e3:.3g} ± {c.sigma_err_S_cm * 1e3:.2g} mS cm$^{{-1}}$",
+            fontsize=9,
+        )
     fig.tight_layout()
     if path is not None:
         savefig(fig, path)

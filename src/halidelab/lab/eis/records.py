@@ -126,6 +126,6 @@ class EISFit(Record):
 
     def model(self, frequency_Hz: np.ndarray) -> np.ndarray:
         """Model impedance (ohm) at frequencies (Hz)."""
-        return Circuit(self.circuit).impedance(np.asarray(self.parameters),
-                                               np.asarray(frequency_Hz, dtype=float))
-
+        return Circuit(self.circuit).impedance(
+            np.asarray(self.parameters), np.asarray(frequency_Hz, dtype=float)
+        )

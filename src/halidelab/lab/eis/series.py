@@ -58,8 +58,7 @@ from halidelab.records import Provenance, Record
 SERIES_CIRCUIT = "p(R1,CPE1)-p(R2,CPE2)"
 #: physical ranges of C * L / A (F/cm) per class (Irvine, Sinclair & West 1990, widened
 #: by a factor ~10 each way for CPE effective capacitances)
-C_RANGES_F_CM: dict[str, tuple[float, float]] = {"bulk": (1e-14, 1e-10),
-                                                 "gb": (1e-12, 1e-7)}
+C_RANGES_F_CM: dict[str, tuple[float, float]] = {"bulk": (1e-14, 1e-10), "gb": (1e-12, 1e-7)}
 #: a point whose ln(R/T) is further than this from the line through the others is off-trend
 OFF_TREND_LN = 0.15
 #: which parameters of the series circuit: R1, (Q1, a1), R2, (Q2, a2), (Q3, a3)
@@ -208,14 +207,30 @@ def _dedupe(spectra: Sequence[ImpedanceSpectrum]) -> tuple[list[ImpedanceSpectru
     return out, notes
 
 
-def _trial(circ: Circuit, spec: ImpedanceSpectrum, p0: np.ndarray,
-           fixed: np.ndarray | None = None) -> _Trial:
+def _trial(
+    circ: Circuit, spec: ImpedanceSpectrum, p0: np.ndarray, fixed: np.ndarray | None = None
+) -> _Trial:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        res = levenberg_marquardt(circ, spec.f[None, :], spec.z[None, :], p0[None, :],
-                                  fixed=None if fixed is None else fixed[None, :])
-    return _Trial(circ, res.params[0], res.cov_theta[0], float(res.cost[0]),
-                  float(res.cost0[0]), int(res.n_iter[0]), bool(res.converged[0]),
-                  bool(res.moved[0]), res.at_bound[0], res.dof, 2 * spec.n_points)
+        res = levenberg_marquardt(
+            circ,
+            spec.f[None, :],
+            spec.z[None, :],
+            p0[None, :],
+            fixed=None if fixed is None else fixed[None, :],
+        )
+    return _Trial(
+        circ,
+        res.params[0],
+        res.cov_theta[0],
+        float(res.cost[0]),
+        float(res.cost0[0]),
+        int(res.n_iter[0]),
+        bool(res.converged[0]),
+        bool(res.moved[0]),
+        res.at_bound[0],
+        res.dof,
+        2 * spec.n_points,
+    )
 
 
 def _undetermined_cpe(trial: _Trial, k: int) -> bool:
@@ -257,12 +272,12 @@ def two_arcs_resolved(spectra: Sequence[ImpedanceSpectrum], margin: float = 10.0
         if not _ok(t2):
             continue
         errs = [_r_err(t2, i) for i in _R]
-        determined = all(math.isfinite(e) and e < 0.5 * t2.params[i]
-                         for e, i in zip(errs, _R, strict=True))
+        determined = all(
+            math.isfinite(e) and e < 0.5 * t2.params[i] for e, i in zip(errs, _R, strict=True)
+        )
         if determined and t2.bic < (t1.bic if _ok(t1) else math.inf) - margin:
             return True
     return False
-
 
 
 def fit_series(
@@ -303,14 +318,18 @@ def fit_series(
     cell = lcm / area  # 1/cm
     missing = [s.source for s in spectra if s.temperature_K is None]
     if missing:
-        raise DataFormatError(f"no temperature for {', '.join(missing)}: put it in the file "
-                              "name (pellet_25C.mpt) or pass --temperatures")
+        raise DataFormatError(
+            f"no temperature for {', '.join(missing)}: put it in the file "
+            "name (pellet_25C.mpt) or pass --temperatures"
+        )
     specs, notes = _dedupe(spectra)
     specs.sort(key=lambda s: float(s.temperature_K))
     temps = np.array([float(s.temperature_K) for s in specs])
     if np.unique(temps).size < 2:
-        raise FitError(f"{len(specs)} spectra but one temperature ({temps[0]:.2f} K): a series "
-                       "needs two or more")
+        raise FitError(
+            f"{len(specs)} spectra but one temperature ({temps[0]:.2f} K): a series "
+            "needs two or more"
+        )
     feats = [spectrum_features(s.f, s.z) for s in specs]
     tail = [ft.has_tail for ft in feats]
     major = sum(tail) * 2 >= len(tail)
@@ -318,12 +337,16 @@ def fit_series(
     for s, t_has in zip(specs, tail, strict=True):
         circs.append(Circuit(SERIES_CIRCUIT + ("-CPE3" if t_has else "")))
         if t_has != major:
-            notes.append(f"{s.source}: {'a' if t_has else 'no'} blocking-electrode tail, unlike "
-                         f"most of the series: circuit {circs[-1].text} there")
+            notes.append(
+                f"{s.source}: {'a' if t_has else 'no'} blocking-electrode tail, unlike "
+                f"most of the series: circuit {circs[-1].text} there"
+            )
 
     # 1. every spectrum from its own data
-    own = [_trial(c, s, initial_guess(c, s.f, s.z, ft))
-           for c, s, ft in zip(circs, specs, feats, strict=True)]
+    own = [
+        _trial(c, s, initial_guess(c, s.f, s.z, ft))
+        for c, s, ft in zip(circs, specs, feats, strict=True)
+    ]
 
     def score(tr: _Trial) -> tuple[int, float]:
         return (len(tr.problems()), tr.rms)
@@ -337,10 +360,10 @@ def fit_series(
         i = anchor + direction
         while 0 <= i < len(specs):
             j = i - direction
-            guess, fixed_from = _chained_guess(states, j, i, direction, temps, circs, specs,
-                                              feats)
-            chained = _State(_trial(circs[i], specs[i], guess), f"chained from {temps[j]:.1f} K",
-                             [])
+            guess, fixed_from = _chained_guess(states, j, i, direction, temps, circs, specs, feats)
+            chained = _State(
+                _trial(circs[i], specs[i], guess), f"chained from {temps[j]:.1f} K", []
+            )
             _hold_undetermined(chained, circs[i], specs[i], fixed_from)
             mine = _State(own[i], "data", [])
             _hold_undetermined(mine, circs[i], specs[i], fixed_from)
@@ -367,20 +390,35 @@ def fit_series(
         fits[res] = None
         if len(set(use_t)) >= 2:
             try:
-                fits[res] = fit_arrhenius(use_t, use_s, use_e, quantity="sigma",
-                                          model=model, method=f"eis-series-{res}")
+                fits[res] = fit_arrhenius(
+                    use_t, use_s, use_e, quantity="sigma", model=model, method=f"eis-series-{res}"
+                )
             except FitError as exc:
                 notes.append(f"{res}: no Arrhenius fit ({exc})")
         else:
             notes.append(f"{res}: fewer than two usable temperatures, no Arrhenius fit")
     jnt = _joint_fit(points, specs, circs) if joint else None
     return SeriesFit(
-        points=tuple(points), thickness_cm=lcm, diameter_cm=dcm,
-        arrhenius_bulk=fits["bulk"], arrhenius_gb=fits["gb"], arrhenius_total=fits["total"],
-        excluded=tuple(excluded), joint=jnt, notes=tuple(notes),
-        provenance=Provenance(method="eis-series", parameters={
-            "circuit": SERIES_CIRCUIT + ("-CPE3" if major else ""), "anchor_K": temps[anchor],
-            "off_trend_ln": OFF_TREND_LN, "c_ranges_F_cm": C_RANGES_F_CM, "joint": joint}))
+        points=tuple(points),
+        thickness_cm=lcm,
+        diameter_cm=dcm,
+        arrhenius_bulk=fits["bulk"],
+        arrhenius_gb=fits["gb"],
+        arrhenius_total=fits["total"],
+        excluded=tuple(excluded),
+        joint=jnt,
+        notes=tuple(notes),
+        provenance=Provenance(
+            method="eis-series",
+            parameters={
+                "circuit": SERIES_CIRCUIT + ("-CPE3" if major else ""),
+                "anchor_K": temps[anchor],
+                "off_trend_ln": OFF_TREND_LN,
+                "c_ranges_F_cm": C_RANGES_F_CM,
+                "joint": joint,
+            },
+        ),
+    )
 
 
 def _chained_guess(states, j, i, direction, temps, circs, specs, feats):
@@ -427,9 +465,11 @@ def _hold_undetermined(state: _State, circ: Circuit, spec: ImpedanceSpectrum, he
             p0[qi] = _q_for(c, p0[_R[k]], a)
             p0[ai] = a
             fixed[[qi, ai]] = True
-            state.flags.append(f"{('bulk', 'gb')[k]}-arc capacitance held at {c:.3g} F "
-                               "(not determined by the data: the arc is outside or at the "
-                               "edge of the window)")
+            state.flags.append(
+                f"{('bulk', 'gb')[k]}-arc capacitance held at {c:.3g} F "
+                "(not determined by the data: the arc is outside or at the "
+                "edge of the window)"
+            )
     if fixed.any():
         state.trial = _trial(circ, spec, p0, fixed)
 
@@ -451,34 +491,58 @@ def _point(state: _State, spec: ImpedanceSpectrum, cell: float) -> SeriesPoint:
     g = 1 - b
     flags = list(state.flags)
     if b == 1:
-        flags = [f.replace("bulk-arc", "tmp").replace("gb-arc", "bulk-arc").replace("tmp",
-                                                                                    "gb-arc")
-                 for f in flags]
+        flags = [
+            f.replace("bulk-arc", "tmp").replace("gb-arc", "bulk-arc").replace("tmp", "gb-arc")
+            for f in flags
+        ]
     for name, k in (("bulk", b), ("gb", g)):
         lo, hi = C_RANGES_F_CM[name]
         cn = caps[k] * cell
         if not lo <= cn <= hi:
-            flags.append(f"unphysical capacitance: {name} C*L/A = {cn:.2g} F/cm "
-                         f"(expected {lo:.0e}-{hi:.0e})")
+            flags.append(
+                f"unphysical capacitance: {name} C*L/A = {cn:.2g} F/cm (expected {lo:.0e}-{hi:.0e})"
+            )
     errs = [_r_err(tr, i) for i in _R]
     cov = tr.cov_theta
     g_vec = np.zeros(tr.circuit.n_params)
     g_vec[list(_R)] = p[list(_R)]
     var = float(g_vec @ cov @ g_vec) if np.all(np.isfinite(cov)) else math.nan
-    fit = _to_record(spec, tr, ((tr.circuit.text, tr.bic, _ok(tr)),), None, None, None,
-                     "total", strict=False, method_params={"series": True})
+    fit = _to_record(
+        spec,
+        tr,
+        ((tr.circuit.text, tr.bic, _ok(tr)),),
+        None,
+        None,
+        None,
+        "total",
+        strict=False,
+        method_params={"series": True},
+    )
     return SeriesPoint(
-        temperature_K=float(spec.temperature_K), source=spec.source, circuit=tr.circuit.text,
-        r_bulk_ohm=float(p[_R[b]]), r_bulk_err_ohm=errs[b], r_gb_ohm=float(p[_R[g]]),
-        r_gb_err_ohm=errs[g], r_total_ohm=float(p[0] + p[3]),
+        temperature_K=float(spec.temperature_K),
+        source=spec.source,
+        circuit=tr.circuit.text,
+        r_bulk_ohm=float(p[_R[b]]),
+        r_bulk_err_ohm=errs[b],
+        r_gb_ohm=float(p[_R[g]]),
+        r_gb_err_ohm=errs[g],
+        r_total_ohm=float(p[0] + p[3]),
         r_total_err_ohm=math.sqrt(var) if var >= 0 else math.nan,
-        c_bulk_F=caps[b], c_gb_F=caps[g], rms_relative=tr.rms, start=state.start,
-        flags=tuple(flags), fit=fit)
+        c_bulk_F=caps[b],
+        c_gb_F=caps[g],
+        rms_relative=tr.rms,
+        start=state.start,
+        flags=tuple(flags),
+        fit=fit,
+    )
 
 
 def _resistance(pt: SeriesPoint, res: str) -> tuple[float, float]:
-    return {"bulk": (pt.r_bulk_ohm, pt.r_bulk_err_ohm), "gb": (pt.r_gb_ohm, pt.r_gb_err_ohm),
-            "total": (pt.r_total_ohm, pt.r_total_err_ohm)}[res]
+    return {
+        "bulk": (pt.r_bulk_ohm, pt.r_bulk_err_ohm),
+        "gb": (pt.r_gb_ohm, pt.r_gb_err_ohm),
+        "total": (pt.r_total_ohm, pt.r_total_err_ohm),
+    }[res]
 
 
 def _exclusion(pt: SeriesPoint, res: str) -> str | None:
@@ -548,19 +612,27 @@ def _enforce_trend(points, states, specs, circs, temps, cell):
             trial_points[i] = candidate
             r2 = np.array([_resistance(p, name)[0] for p in trial_points])
             res2 = _loo_residuals(temps, r2, use)
-            if (_ok(refit.trial) and abs(res2[i]) <= OFF_TREND_LN
-                    and refit.trial.bic <= states[i].trial.bic + 10.0):
+            if (
+                _ok(refit.trial)
+                and abs(res2[i]) <= OFF_TREND_LN
+                and refit.trial.bic <= states[i].trial.bic + 10.0
+            ):
                 points = trial_points
                 states[i] = refit
-                notes.append(f"{specs[i].source}: {name} resistance was off the Arrhenius "
-                             "trend; refitted from the trend of the other temperatures")
+                notes.append(
+                    f"{specs[i].source}: {name} resistance was off the Arrhenius "
+                    "trend; refitted from the trend of the other temperatures"
+                )
                 continue
             use[i] = False
-            points[i] = dataclasses.replace(points[i],
-                                            flags=(*points[i].flags, f"off-trend: {name}"))
-            notes.append(f"{specs[i].source}: {name} resistance {abs(res[i]):.2f} (in ln R) off "
-                         "the Arrhenius trend of the other temperatures and a refit from the "
-                         f"trend did not fix it: left out of the {name} Arrhenius fit")
+            points[i] = dataclasses.replace(
+                points[i], flags=(*points[i].flags, f"off-trend: {name}")
+            )
+            notes.append(
+                f"{specs[i].source}: {name} resistance {abs(res[i]):.2f} (in ln R) off "
+                "the Arrhenius trend of the other temperatures and a refit from the "
+                f"trend did not fix it: left out of the {name} Arrhenius fit"
+            )
     return points, notes
 
 
@@ -574,8 +646,7 @@ def _joint_fit(points, specs, circs) -> JointArrhenius | None:
     t0 = ROOM_TEMPERATURE_K
     temps = np.array([p.temperature_K for p in points])
     # per temperature: which parameter holds bulk (0) and gb (1)
-    order = [(_R[b], _R[1 - b]) for b in (_bulk_slot(np.asarray(p.fit.parameters))
-                                           for p in points)]
+    order = [(_R[b], _R[1 - b]) for b in (_bulk_slot(np.asarray(p.fit.parameters)) for p in points)]
     nt = len(points)
     # global: ln R0_b, Ea_b, ln R0_g, Ea_g; per T: the non-resistor parameters in theta
     x0 = []
@@ -597,7 +668,7 @@ def _joint_fit(points, specs, circs) -> JointArrhenius | None:
             circ = circs[i]
             th = np.empty(circ.n_params)
             ix = locals_ix[i]
-            th[ix] = x[pos:pos + len(ix)]
+            th[ix] = x[pos : pos + len(ix)]
             pos += len(ix)
             dx = 1 / temps[i] - 1 / t0
             for k in (0, 1):
@@ -631,7 +702,7 @@ def _joint_fit(points, specs, circs) -> JointArrhenius | None:
                 block[:, 2 * k] = col
                 block[:, 2 * k + 1] = col * dx / K_B_EV_K
             ix = locals_ix[i]
-            block[:, pos:pos + len(ix)] = d[:, ix]
+            block[:, pos : pos + len(ix)] = d[:, ix]
             pos += len(ix)
             rows.append(block)
         return np.vstack(rows)
@@ -658,7 +729,12 @@ def _joint_fit(points, specs, circs) -> JointArrhenius | None:
         cov = np.full((x0.size, x0.size), np.nan)
     err = np.sqrt(np.clip(np.diag(cov)[:4], 0, None))
     return JointArrhenius(
-        ea_bulk_eV=float(sol.x[1]), ea_bulk_err_eV=float(err[1]), ea_gb_eV=float(sol.x[3]),
-        ea_gb_err_eV=float(err[3]), r25_bulk_ohm=float(math.exp(sol.x[0])),
+        ea_bulk_eV=float(sol.x[1]),
+        ea_bulk_err_eV=float(err[1]),
+        ea_gb_eV=float(sol.x[3]),
+        ea_gb_err_eV=float(err[3]),
+        r25_bulk_ohm=float(math.exp(sol.x[0])),
         r25_gb_ohm=float(math.exp(sol.x[2])),
-        rms_relative=float(math.sqrt(2 * sol.cost / j.shape[0])), n_temperatures=nt)
+        rms_relative=float(math.sqrt(2 * sol.cost / j.shape[0])),
+        n_temperatures=nt,
+    )

@@ -31,16 +31,25 @@ def simulate_spectrum(
     if noise:
         rng = np.random.default_rng(seed)
         z = z + noise * np.abs(z) * (rng.standard_normal(f.size) + 1j * rng.standard_normal(f.size))
-    return ImpedanceSpectrum.from_arrays(f, z, source=source, instrument="synthetic",
-                                         temperature_K=temperature_K, method="eis-simulate",
-                                         parameters={"circuit": circuit,
-                                                     "params": [float(v) for v in params],
-                                                     "noise": noise, "seed": seed})
+    return ImpedanceSpectrum.from_arrays(
+        f,
+        z,
+        source=source,
+        instrument="synthetic",
+        temperature_K=temperature_K,
+        method="eis-simulate",
+        parameters={
+            "circuit": circuit,
+            "params": [float(v) for v in params],
+            "noise": noise,
+            "seed": seed,
+        },
+    )
 
 
-
-def arrhenius_resistance(r_ref_ohm: float, ea_eV: float, temperature_K: float,
-                         reference_K: float = ROOM_TEMPERATURE_K) -> float:
+def arrhenius_resistance(
+    r_ref_ohm: float, ea_eV: float, temperature_K: float, reference_K: float = ROOM_TEMPERATURE_K
+) -> float:
     """Resistance (ohm) at ``temperature_K`` of a conductor obeying ``sigma T = A exp(-Ea/kT)``.
 
     ``R(T) = R_ref (T / T_ref) exp(Ea/k (1/T - 1/T_ref))`` (R is proportional to 1/sigma).
@@ -85,7 +94,15 @@ def simulate_pellet_series(
         qg = c_gb_F**alpha_gb * rg ** (alpha_gb - 1)
         params = [rb, qb, alpha_bulk, rg, qg, alpha_gb, q_electrode, alpha_electrode]
         label = f"{source_prefix}_{t - ZERO_C_K:g}C"
-        out.append(simulate_spectrum("p(R1,CPE1)-p(R2,CPE2)-CPE3", params, frequency_Hz,
-                                     noise=noise, seed=seed + k, temperature_K=float(t),
-                                     source=label))
+        out.append(
+            simulate_spectrum(
+                "p(R1,CPE1)-p(R2,CPE2)-CPE3",
+                params,
+                frequency_Hz,
+                noise=noise,
+                seed=seed + k,
+                temperature_K=float(t),
+                source=label,
+            )
+        )
     return out

@@ -35,13 +35,20 @@ def kramers_kronig(spectrum: ImpedanceSpectrum, c: float = 0.85, max_m: int = 50
             m += 1
             ts = get_tc_distribution(f, m)
             elements, mu = fit_linKK(f, ts, m, z, "complex", True)
-        zfit = (elements[0] + np.sum(elements[1:m + 1, None] / (1 + 1j * w[None, :] * ts[:, None]),
-                                     axis=0)
-                + elements[-2] / (1j * w) + 1j * w * elements[-1])
+        zfit = (
+            elements[0]
+            + np.sum(elements[1 : m + 1, None] / (1 + 1j * w[None, :] * ts[:, None]), axis=0)
+            + elements[-2] / (1j * w)
+            + 1j * w * elements[-1]
+        )
     err = (z - zfit) / np.abs(z)
     res = np.concatenate([err.real, err.imag])
     rms = float(np.sqrt(np.mean(res**2)))
     mx = float(np.max(np.abs(res)))
-    return KKResult(n_rc=int(m), mu=float(mu), residual_rms=rms, residual_max=mx,
-                    valid=bool(rms < 0.02 and mx < 0.05))
-
+    return KKResult(
+        n_rc=int(m),
+        mu=float(mu),
+        residual_rms=rms,
+        residual_max=mx,
+        valid=bool(rms < 0.02 and mx < 0.05),
+    )

@@ -39,8 +39,22 @@ from halidelab.lab.xrd.records import FitCurves, LatticeRefinement
 from halidelab.lab.xrd.synthetic import synthetic_scan
 
 __all__ = [
-    "MIN_POINTS", "SYSTEM_PARAMS", "FitCurves", "LatticeRefinement", "MeasuredPattern",
-    "cell_volume", "crystal_system_of", "d_spacing", "pattern_from_arrays", "plot_refinement",
-    "read_csv", "read_pattern", "read_xrdml", "read_xy", "reciprocal_metric", "refine_lattice",
-    "synthetic_scan", "write_xrdml",
+    "MIN_POINTS",
+    "SYSTEM_PARAMS",
+    "FitCurves",
+    "LatticeRefinement",
+    "MeasuredPattern",
+    "cell_volume",
+    "crystal_system_of",
+    "d_spacing",
+    "pattern_from_arrays",
+    "plot_refinement",
+    "read_csv",
+    "read_pattern",
+    "read_xrdml",
+    "read_xy",
+    "reciprocal_metric",
+    "refine_lattice",
+    "synthetic_scan",
+    "write_xrdml",
 ]

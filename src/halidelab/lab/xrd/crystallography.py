@@ -2,7 +2,6 @@
 d-spacings from the reciprocal metric tensor, cell volumes.
 """
 
-
 from __future__ import annotations
 
 import math
@@ -36,8 +35,11 @@ def _cell_pattern(system: str, cell: np.ndarray, unique: str) -> list[str] | Non
         "hexagonal": [eq(a, b), ang(al, 90), ang(be, 90), ang(ga, 120)],
         "rhombohedral": [eq(a, b), eq(a, c), ang(al, be), ang(al, ga)],
         "orthorhombic": [ang(al, 90), ang(be, 90), ang(ga, 90)],
-        "monoclinic": [ang(x, 90) for n, x in zip(("alpha", "beta", "gamma"), (al, be, ga),
-                                                   strict=True) if n != unique],
+        "monoclinic": [
+            ang(x, 90)
+            for n, x in zip(("alpha", "beta", "gamma"), (al, be, ga), strict=True)
+            if n != unique
+        ],
         "triclinic": [],
     }[system]
     return None if all(checks) else [system]
@@ -67,9 +69,13 @@ def reciprocal_metric(cell: Sequence[float]) -> np.ndarray:
     """Reciprocal metric tensor G* (1/Å^2) of a cell (a, b, c in Å, angles in deg)."""
     a, b, c, al, be, ga = cell
     ca, cb, cg = (math.cos(math.radians(v)) for v in (al, be, ga))
-    g = np.array([[a * a, a * b * cg, a * c * cb],
-                  [a * b * cg, b * b, b * c * ca],
-                  [a * c * cb, b * c * ca, c * c]])
+    g = np.array(
+        [
+            [a * a, a * b * cg, a * c * cb],
+            [a * b * cg, b * b, b * c * ca],
+            [a * c * cb, b * c * ca, c * c],
+        ]
+    )
     return np.linalg.inv(g)
 
 
@@ -108,4 +114,3 @@ def crystal_system_of(structure: Structure, symprec: float = 0.1) -> tuple[str, 
 def _unique_angle(cell: np.ndarray) -> str:
     dev = np.abs(cell[3:] - 90.0)
     return ("alpha", "beta", "gamma")[int(np.argmax(dev))]
-

@@ -6,7 +6,6 @@ without a header) and Malvern Panalytical ``.xrdml`` (XRDMeasurement schema 1.x-
 ``listPositions``, ``<intensities>`` or ``<counts>``, the ``usedWavelength`` block).
 """
 
-
 from __future__ import annotations
 
 import contextlib
@@ -74,11 +73,16 @@ class MeasuredPattern(Record):
         return np.asarray(self.intensity, dtype=float)
 
 
-def pattern_from_arrays(two_theta_deg: Sequence[float], intensity: Sequence[float],
-                        sigma: Sequence[float] | None = None, source: str = "<array>",
-                        file_format: str = "array", wavelength_A: float | None = None,
-                        wavelength2_A: float | None = None,
-                        kalpha2_ratio: float | None = None) -> MeasuredPattern:
+def pattern_from_arrays(
+    two_theta_deg: Sequence[float],
+    intensity: Sequence[float],
+    sigma: Sequence[float] | None = None,
+    source: str = "<array>",
+    file_format: str = "array",
+    wavelength_A: float | None = None,
+    wavelength2_A: float | None = None,
+    kalpha2_ratio: float | None = None,
+) -> MeasuredPattern:
     """Validate arrays and wrap them in a :class:`MeasuredPattern`.
 
     Rows with a non-finite value are dropped, points are sorted by angle and repeated
@@ -100,11 +104,15 @@ def pattern_from_arrays(two_theta_deg: Sequence[float], intensity: Sequence[floa
     x, y = x[ok], y[ok]
     s = s[ok] if s is not None else None
     if x.size < MIN_POINTS:
-        raise DataFormatError(f"{name}: only {x.size} usable data points (need at least "
-                              f"{MIN_POINTS}); is the file truncated or empty?")
+        raise DataFormatError(
+            f"{name}: only {x.size} usable data points (need at least "
+            f"{MIN_POINTS}); is the file truncated or empty?"
+        )
     if x.min() <= 0 or x.max() >= 180:
-        raise DataFormatError(f"{name}: angles span {x.min():g}-{x.max():g}, not 2-theta in "
-                              "degrees within 0-180 (a file in Q, d or radians? convert it)")
+        raise DataFormatError(
+            f"{name}: angles span {x.min():g}-{x.max():g}, not 2-theta in "
+            "degrees within 0-180 (a file in Q, d or radians? convert it)"
+        )
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     s = s[order] if s is not None else None
@@ -115,12 +123,18 @@ def pattern_from_arrays(two_theta_deg: Sequence[float], intensity: Sequence[floa
     if s is not None and np.any(s <= 0):
         raise DataFormatError(f"{name}: third column (esd) has values <= 0")
     return MeasuredPattern(
-        two_theta_deg=tuple(x.tolist()), intensity=tuple(y.tolist()),
+        two_theta_deg=tuple(x.tolist()),
+        intensity=tuple(y.tolist()),
         sigma=None if s is None else tuple(s.tolist()),
-        wavelength_A=wavelength_A, wavelength2_A=wavelength2_A, kalpha2_ratio=kalpha2_ratio,
-        source=str(source), file_format=file_format,
-        provenance=Provenance(method="xrd-read", parameters={"format": file_format,
-                                                             "n_points": int(x.size)}))
+        wavelength_A=wavelength_A,
+        wavelength2_A=wavelength2_A,
+        kalpha2_ratio=kalpha2_ratio,
+        source=str(source),
+        file_format=file_format,
+        provenance=Provenance(
+            method="xrd-read", parameters={"format": file_format, "n_points": int(x.size)}
+        ),
+    )
 
 
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -146,7 +160,8 @@ def _numeric_rows(path: Path) -> tuple[list[list[float]], list[str]]:
 
 
 _WAVELENGTH = re.compile(
-    r"(?:wavelength|lambda|λ)[^0-9\n]{0,20}?(\d+\.\d+)\s*(?:A\b|Å|angstrom)?", re.I)
+    r"(?:wavelength|lambda|λ)[^0-9\n]{0,20}?(\d+\.\d+)\s*(?:A\b|Å|angstrom)?", re.I
+)
 
 
 def header_wavelength(lines: Sequence[str]) -> float | None:
@@ -173,19 +188,24 @@ def read_xy(path: str | Path) -> MeasuredPattern:
     path = Path(path)
     rows, other = _numeric_rows(path)
     if not rows:
-        raise DataFormatError(f"{path.name}: no numeric rows (empty file or not a 2-theta/"
-                              "intensity table)")
+        raise DataFormatError(
+            f"{path.name}: no numeric rows (empty file or not a 2-theta/intensity table)"
+        )
     ncol = min(len(r) for r in rows)
     if ncol < 2:
-        raise DataFormatError(f"{path.name}: one column only; need 2-theta and intensity "
-                              "columns")
+        raise DataFormatError(f"{path.name}: one column only; need 2-theta and intensity columns")
     arr = np.array([r[:3] if ncol >= 3 else r[:2] for r in rows])
     fxye = any(ln.startswith("BANK") and "FXYE" in ln.split() for ln in other)
     sigma = arr[:, 2] if ncol >= 3 and (path.suffix.lower() == ".xye" or fxye) else None
     x = arr[:, 0] / 100.0 if fxye else arr[:, 0]
-    return pattern_from_arrays(x, arr[:, 1], sigma, source=str(path),
-                               file_format="gsas-fxye" if fxye else "xy",
-                               wavelength_A=header_wavelength(other))
+    return pattern_from_arrays(
+        x,
+        arr[:, 1],
+        sigma,
+        source=str(path),
+        file_format="gsas-fxye" if fxye else "xy",
+        wavelength_A=header_wavelength(other),
+    )
 
 
 _ANGLE_COL = ("2theta", "2-theta", "two_theta", "twotheta", "2θ", "2th", "angle", "pos")
@@ -202,26 +222,36 @@ def read_csv(path: str | Path) -> MeasuredPattern:
     try:
         df = pd.read_csv(path, sep=None, engine="python", comment="#", encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path.name}: not a readable CSV ({str(exc).splitlines()[0]})"
-                              ) from None
+        raise DataFormatError(
+            f"{path.name}: not a readable CSV ({str(exc).splitlines()[0]})"
+        ) from None
     headers = [str(c) for c in df.columns]
     if all(_NUM.match(h.strip()) for h in headers):  # no header line
         return read_xy(path)
     low = [h.lower().replace(" ", "") for h in headers]
-    xcol = next((h for h, lo in zip(headers, low, strict=True)
-                 if any(k in lo for k in _ANGLE_COL)), None)
-    ycol = next((h for h, lo in zip(headers, low, strict=True)
-                 if h != xcol and any(k in lo for k in _INT_COL)), None)
+    xcol = next(
+        (h for h, lo in zip(headers, low, strict=True) if any(k in lo for k in _ANGLE_COL)), None
+    )
+    ycol = next(
+        (
+            h
+            for h, lo in zip(headers, low, strict=True)
+            if h != xcol and any(k in lo for k in _INT_COL)
+        ),
+        None,
+    )
     num = df.apply(pd.to_numeric, errors="coerce")
     numeric = [h for h in headers if num[h].notna().mean() > 0.9]
     if xcol is None or ycol is None:
         if len(numeric) < 2:
-            raise DataFormatError(f"{path.name}: need a 2-theta and an intensity column; "
-                                  f"found {headers}")
+            raise DataFormatError(
+                f"{path.name}: need a 2-theta and an intensity column; found {headers}"
+            )
         xcol = xcol or numeric[0]
         ycol = ycol or next(h for h in numeric if h != xcol)
-    return pattern_from_arrays(num[xcol].to_numpy(), num[ycol].to_numpy(), source=str(path),
-                               file_format="csv")
+    return pattern_from_arrays(
+        num[xcol].to_numpy(), num[ycol].to_numpy(), source=str(path), file_format="csv"
+    )
 
 
 def _local(tag: str) -> str:
@@ -249,11 +279,14 @@ def read_xrdml(path: str | Path) -> MeasuredPattern:
     try:
         root = ET.fromstring(path.read_bytes())
     except ET.ParseError as exc:
-        raise DataFormatError(f"{path.name}: not valid XML ({exc}); is the file truncated?"
-                              ) from None
+        raise DataFormatError(
+            f"{path.name}: not valid XML ({exc}); is the file truncated?"
+        ) from None
     if _local(root.tag) != "xrdMeasurements":
-        raise DataFormatError(f"{path.name}: root element is <{_local(root.tag)}>, not "
-                              "<xrdMeasurements>: not a Panalytical XRDML file")
+        raise DataFormatError(
+            f"{path.name}: root element is <{_local(root.tag)}>, not "
+            "<xrdMeasurements>: not a Panalytical XRDML file"
+        )
     scans = [e for e in root.iter() if _local(e.tag) == "scan"]
     if not scans:
         raise DataFormatError(f"{path.name}: no <scan> element")
@@ -270,17 +303,24 @@ def read_xrdml(path: str | Path) -> MeasuredPattern:
     try:
         y = np.array(data_el.text.split(), dtype=float)
     except ValueError:
-        raise DataFormatError(f"{path.name}: non-numeric values in <{_local(data_el.tag)}>"
-                              ) from None
+        raise DataFormatError(
+            f"{path.name}: non-numeric values in <{_local(data_el.tag)}>"
+        ) from None
     att = _find(points, "beamAttenuationFactors")
     if att is not None and (att.text or "").strip():
         f = np.array(att.text.split(), dtype=float)
         if f.size == y.size and np.all(f > 0):
             y = y / f  # attenuated counts back to the unattenuated scale
-    pos = next((e for e in points if _local(e.tag) == "positions"
-                and e.get("axis", "").lower() == "2theta"), None)
+    pos = next(
+        (
+            e
+            for e in points
+            if _local(e.tag) == "positions" and e.get("axis", "").lower() == "2theta"
+        ),
+        None,
+    )
     if pos is None:
-        raise DataFormatError(f"{path.name}: no <positions axis=\"2Theta\"> in the scan")
+        raise DataFormatError(f'{path.name}: no <positions axis="2Theta"> in the scan')
     lst = _find(pos, "listPositions")
     if lst is not None and (lst.text or "").strip():
         x = np.array(lst.text.split(), dtype=float)
@@ -301,8 +341,15 @@ def read_xrdml(path: str | Path) -> MeasuredPattern:
             lam2 = float(vals["kAlpha2"])
         with contextlib.suppress(TypeError, ValueError, KeyError):
             ratio = float(vals["ratioKAlpha2KAlpha1"])
-    return pattern_from_arrays(x, y, source=str(path), file_format="xrdml", wavelength_A=lam1,
-                               wavelength2_A=lam2, kalpha2_ratio=ratio)
+    return pattern_from_arrays(
+        x,
+        y,
+        source=str(path),
+        file_format="xrdml",
+        wavelength_A=lam1,
+        wavelength2_A=lam2,
+        kalpha2_ratio=ratio,
+    )
 
 
 def read_pattern(path: str | Path, file_format: str | None = None) -> MeasuredPattern:
@@ -326,18 +373,22 @@ def read_pattern(path: str | Path, file_format: str | None = None) -> MeasuredPa
     if path.stat().st_size == 0:
         raise DataFormatError(f"{path.name}: empty file")
     fmt = (file_format or "").lower() or {".csv": "csv", ".xrdml": "xrdml"}.get(
-        path.suffix.lower(), "xy")
+        path.suffix.lower(), "xy"
+    )
     readers = {"xy": read_xy, "csv": read_csv, "xrdml": read_xrdml}
     if fmt not in readers:
         raise DataFormatError(f"unknown pattern format {fmt!r}: use xy, csv or xrdml")
     return readers[fmt](path)
 
 
-def write_xrdml(pattern: MeasuredPattern | tuple[np.ndarray, np.ndarray], path: str | Path,
-                wavelength_A: float = WAVELENGTHS["CuKa1"],
-                wavelength2_A: float = WAVELENGTHS["CuKa2"],
-                kalpha2_ratio: float = CU_KALPHA2_KALPHA1_RATIO,
-                counting_time_s: float = 1.0) -> Path:
+def write_xrdml(
+    pattern: MeasuredPattern | tuple[np.ndarray, np.ndarray],
+    path: str | Path,
+    wavelength_A: float = WAVELENGTHS["CuKa1"],
+    wavelength2_A: float = WAVELENGTHS["CuKa2"],
+    kalpha2_ratio: float = CU_KALPHA2_KALPHA1_RATIO,
+    counting_time_s: float = 1.0,
+) -> Path:
     """Write an evenly spaced scan as a minimal XRDML 1.5 file (counts, start/end positions).
 
     Meant for round-trip tests and for handing simulated data to programs that read
@@ -361,26 +412,25 @@ def write_xrdml(pattern: MeasuredPattern | tuple[np.ndarray, np.ndarray], path: 
         '    <usedWavelength intended="K-Alpha 1">\n'
         f'      <kAlpha1 unit="Angstrom">{wavelength_A:.7f}</kAlpha1>\n'
         f'      <kAlpha2 unit="Angstrom">{wavelength2_A:.7f}</kAlpha2>\n'
-        f'      <ratioKAlpha2KAlpha1>{kalpha2_ratio:.4f}</ratioKAlpha2KAlpha1>\n'
-        '    </usedWavelength>\n'
+        f"      <ratioKAlpha2KAlpha1>{kalpha2_ratio:.4f}</ratioKAlpha2KAlpha1>\n"
+        "    </usedWavelength>\n"
         '    <scan appendNumber="0" mode="Continuous" scanAxis="Gonio" status="Completed">\n'
-        '      <dataPoints>\n'
+        "      <dataPoints>\n"
         '        <positions axis="2Theta" unit="deg">\n'
-        f'          <startPosition>{x[0]:.6f}</startPosition>\n'
-        f'          <endPosition>{x[-1]:.6f}</endPosition>\n'
-        '        </positions>\n'
+        f"          <startPosition>{x[0]:.6f}</startPosition>\n"
+        f"          <endPosition>{x[-1]:.6f}</endPosition>\n"
+        "        </positions>\n"
         '        <positions axis="Omega" unit="deg">\n'
-        f'          <startPosition>{x[0] / 2:.6f}</startPosition>\n'
-        f'          <endPosition>{x[-1] / 2:.6f}</endPosition>\n'
-        '        </positions>\n'
+        f"          <startPosition>{x[0] / 2:.6f}</startPosition>\n"
+        f"          <endPosition>{x[-1] / 2:.6f}</endPosition>\n"
+        "        </positions>\n"
         f'        <commonCountingTime unit="seconds">{counting_time_s:.3f}</commonCountingTime>\n'
         f'        <counts unit="counts">{counts}</counts>\n'
-        '      </dataPoints>\n'
-        '    </scan>\n'
-        '  </xrdMeasurement>\n'
-        '</xrdMeasurements>\n')
+        "      </dataPoints>\n"
+        "    </scan>\n"
+        "  </xrdMeasurement>\n"
+        "</xrdMeasurements>\n"
+    )
     path = Path(path)
     path.write_text(xml, encoding="utf-8")
     return path
-
-

@@ -88,8 +88,9 @@ def _fwhm_guess(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(x[hi] - x[lo], 2 * step, 2.0))
 
 
-def _lines(measured: MeasuredPattern, wavelength: str | float | None,
-           kalpha2_ratio: float | None) -> tuple[float, float, float]:
+def _lines(
+    measured: MeasuredPattern, wavelength: str | float | None, kalpha2_ratio: float | None
+) -> tuple[float, float, float]:
     """(lambda1, lambda2, ratio) from the user's choice, else the file, else Cu Ka1/Ka2."""
     lam2_default = WAVELENGTHS["CuKa2"]
     if wavelength is None:
@@ -121,14 +122,20 @@ MIN_COS_SPAN = 0.05
 MAX_SHL = 0.15
 
 
-def refine_lattice(measured: MeasuredPattern, model: Structure, *,
-                   crystal_system: str | None = None,
-                   two_theta_range_deg: tuple[float, float] | None = None,
-                   wavelength: str | float | None = None, kalpha2_ratio: float | None = None,
-                   n_background: int = 12, fwhm_guess_deg: float | None = None,
-                   max_strain: float = 0.05,
-                   refine_displacement: bool = True,
-                   refine_asymmetry: bool = True) -> LatticeRefinement:
+def refine_lattice(
+    measured: MeasuredPattern,
+    model: Structure,
+    *,
+    crystal_system: str | None = None,
+    two_theta_range_deg: tuple[float, float] | None = None,
+    wavelength: str | float | None = None,
+    kalpha2_ratio: float | None = None,
+    n_background: int = 12,
+    fwhm_guess_deg: float | None = None,
+    max_strain: float = 0.05,
+    refine_displacement: bool = True,
+    refine_asymmetry: bool = True,
+) -> LatticeRefinement:
     """Refine the lattice parameters of ``model`` against a measured pattern.
 
     Parameters
@@ -183,21 +190,24 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     from scipy.optimize import least_squares
 
     if not isinstance(model, Structure):
-        raise StructureError(f"refine_lattice needs a pymatgen Structure model, got "
-                             f"{type(model).__name__}")
+        raise StructureError(
+            f"refine_lattice needs a pymatgen Structure model, got {type(model).__name__}"
+        )
     x_all, y_all = measured.x, measured.y
     lo, hi = two_theta_range_deg or (float(x_all[0]), float(x_all[-1]))
     sel = (x_all >= lo) & (x_all <= hi)
     if sel.sum() < MIN_POINTS:
-        raise DataFormatError(f"only {int(sel.sum())} points between {lo:g} and {hi:g} deg; "
-                              "widen the range")
+        raise DataFormatError(
+            f"only {int(sel.sum())} points between {lo:g} and {hi:g} deg; widen the range"
+        )
     x, y = x_all[sel], y_all[sel]
     name = Path(measured.source).name
     if measured.sigma is None and np.any(y < 0):
         raise DataFormatError(
             f"{name}: {int(np.sum(y < 0))} points have negative intensity (down to "
             f"{y.min():.3g}): background-subtracted or normalised data? refine the raw "
-            "counts (the background is fitted), or give esds in a third column (.xye)")
+            "counts (the background is fitted), or give esds in a third column (.xye)"
+        )
     if measured.sigma is not None:
         sig = np.asarray(measured.sigma)[sel]
     else:  # Poisson-like: sigma = sqrt(counts), floored so empty channels do not dominate
@@ -211,13 +221,15 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     if system == "trigonal":
         system = "hexagonal" if abs(cell0[5] - 120) < 0.05 else "rhombohedral"
     if system not in SYSTEM_PARAMS:
-        raise StructureError(f"unknown crystal system {crystal_system!r}: use one of "
-                             f"{', '.join(SYSTEM_PARAMS)}")
+        raise StructureError(
+            f"unknown crystal system {crystal_system!r}: use one of {', '.join(SYSTEM_PARAMS)}"
+        )
     if _cell_pattern(system, cell0, unique):
         raise StructureError(
             f"the model cell a,b,c = {cell0[0]:.4f}, {cell0[1]:.4f}, {cell0[2]:.4f} A, angles "
             f"{cell0[3]:.2f}, {cell0[4]:.2f}, {cell0[5]:.2f} deg is not a standard {system} "
-            "setting; pass the parent CIF, or refine it as triclinic (--system triclinic)")
+            "setting; pass the parent CIF, or refine it as triclinic (--system triclinic)"
+        )
     names = SYSTEM_PARAMS[system]
     if system == "monoclinic":
         names = ("a", "b", "c", unique)
@@ -227,15 +239,18 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     cos_span = math.cos(math.radians(lo / 2)) - math.cos(math.radians(hi / 2))
     if refine_displacement and cos_span < MIN_COS_SPAN:
         refine_displacement = False
-        displacement_note = (f"not separable from the zero shift over {lo:g}-{hi:g} deg "
-                             f"(cos theta changes by {cos_span:.3f}): fixed at 0, zero shift "
-                             "refined alone")
+        displacement_note = (
+            f"not separable from the zero shift over {lo:g}-{hi:g} deg "
+            f"(cos theta changes by {cos_span:.3f}): fixed at 0, zero shift "
+            "refined alone"
+        )
     lam1, lam2, ratio = _lines(measured, wavelength, kalpha2_ratio)
     lams = [(lam1, 1.0)] + ([(lam2, ratio)] if ratio > 0 and lam2 != lam1 else [])
     # reflections that can enter the range when the cell strains by max_strain
     margin = math.degrees(2 * max_strain * math.tan(math.radians(hi / 2))) + 1.0
-    refl = _reflections(model, system, unique, free0, lam1, max(lo - margin, 0.5),
-                        min(hi + margin, 179.0))
+    refl = _reflections(
+        model, system, unique, free0, lam1, max(lo - margin, 0.5), min(hi + margin, 179.0)
+    )
     if refl.n_groups == 0:  # pragma: no cover - simulate_pattern raises first
         raise FitError("no reflection of the model in the fit range")
 
@@ -250,17 +265,28 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     # trust-region step shrinks to nothing along a variable that sits on its bound, seen
     # as an early stop at chi2 5% above the minimum), at the q whose kernel reaches 0.3
     # FWHM below the lowest-angle peak (delta_max ~ q/2 cot 2theta)
-    q0 = 0.6 * math.radians(fw0) * math.tan(math.radians(max(lo, 1.0))) if refine_asymmetry \
-        else 0.0
+    q0 = 0.6 * math.radians(fw0) * math.tan(math.radians(max(lo, 1.0))) if refine_asymmetry else 0.0
     q0 = min(q0, 0.5 * MAX_SHL**2)
     p0 = np.r_[free0, 0.0, 0.0, fw0**2, 0.5, 0.0, 0.0]  # q = 0 until the last stage
     k = free0.size
-    lb = np.r_[[v * (1 - max_strain) if n in "abc" else v - 10 for n, v in zip(names, free0,
-                                                                              strict=True)],
-               -1.0, -0.1, 1e-6, 0.0, -2.0, 0.0]
-    ub = np.r_[[v * (1 + max_strain) if n in "abc" else v + 10 for n, v in zip(names, free0,
-                                                                              strict=True)],
-               1.0, 1.0, 4.0, 1.0, 2.0, MAX_SHL**2]
+    lb = np.r_[
+        [v * (1 - max_strain) if n in "abc" else v - 10 for n, v in zip(names, free0, strict=True)],
+        -1.0,
+        -0.1,
+        1e-6,
+        0.0,
+        -2.0,
+        0.0,
+    ]
+    ub = np.r_[
+        [v * (1 + max_strain) if n in "abc" else v + 10 for n, v in zip(names, free0, strict=True)],
+        1.0,
+        1.0,
+        4.0,
+        1.0,
+        2.0,
+        MAX_SHL**2,
+    ]
     # a parameter that is not refined is left out of the optimiser (held between two
     # bounds 1e-12 apart it stopped the trust region after 4 evaluations: xtol)
     free = np.ones(p0.size, bool)
@@ -277,35 +303,58 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         cut = lo + 0.55 * (hi - lo)
         low = x <= cut
         if low.sum() >= MIN_POINTS:
-            m_low = _PawleyModel(x[low], y[low], w[low], refl, system, unique, free0, lams,
-                                 max(4, n_background // 2), names)
+            m_low = _PawleyModel(
+                x[low],
+                y[low],
+                w[low],
+                refl,
+                system,
+                unique,
+                free0,
+                lams,
+                max(4, n_background // 2),
+                names,
+            )
             broad = p.copy()
             broad[k + 2] = max(p[k + 2], (2.5 * fw0) ** 2)  # wide peaks: wide basin
-            fixed_w = broad[k + 1:]
+            fixed_w = broad[k + 1 :]
 
             def low_res(q, _m=m_low, _f=fixed_w):
                 return _m.residual(np.r_[q, _f])
 
-            r0 = least_squares(low_res, np.clip(broad[: k + 1], lb[: k + 1], ub[: k + 1]),
-                               bounds=(lb[: k + 1], ub[: k + 1]),
-                               x_scale=xscale[: k + 1], max_nfev=60)
+            r0 = least_squares(
+                low_res,
+                np.clip(broad[: k + 1], lb[: k + 1], ub[: k + 1]),
+                bounds=(lb[: k + 1], ub[: k + 1]),
+                x_scale=xscale[: k + 1],
+                max_nfev=60,
+            )
             p[: k + 1] = r0.x
-            r1 = least_squares(_on_free(m_low.residual, p, sym), np.clip(p, lb, ub)[sym],
-                               bounds=(lb[sym], ub[sym]), x_scale=xscale[sym], max_nfev=80)
+            r1 = least_squares(
+                _on_free(m_low.residual, p, sym),
+                np.clip(p, lb, ub)[sym],
+                bounds=(lb[sym], ub[sym]),
+                x_scale=xscale[sym],
+                max_nfev=80,
+            )
             p[sym] = r1.x
         # symmetric peaks first (an asymmetric profile costs N_FCJ symmetric ones), then
         # the asymmetry from there
         for mask in [sym, free] if refine_asymmetry else [free]:
             if mask[k + 5]:
-                rwp_sym = math.sqrt(float(np.sum(model_full.residual(p) ** 2))
-                                    / float(np.sum(w * y * y)))
-                if _wrong_phase(_expand(system, unique, p[:k], free0), cell0, max_strain,
-                                rwp_sym):
+                rwp_sym = math.sqrt(
+                    float(np.sum(model_full.residual(p) ** 2)) / float(np.sum(w * y * y))
+                )
+                if _wrong_phase(_expand(system, unique, p[:k], free0), cell0, max_strain, rwp_sym):
                     break  # refused below; no asymmetry to refine
                 p[k + 5] = q0
-            res = least_squares(_on_free(model_full.residual, p, mask),
-                                np.clip(p, lb, ub)[mask], bounds=(lb[mask], ub[mask]),
-                                x_scale=xscale[mask], max_nfev=200)
+            res = least_squares(
+                _on_free(model_full.residual, p, mask),
+                np.clip(p, lb, ub)[mask],
+                bounds=(lb[mask], ub[mask]),
+                x_scale=xscale[mask],
+                max_nfev=200,
+            )
             p[mask] = res.x
             active = np.zeros(p.size, int)
             active[mask] = res.active_mask
@@ -321,12 +370,17 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
         jac_scale[k + 1] = min(xscale[k + 1], fw2 / max(t_mid**2, 1e-3))
         jac_scale[k + 2] = min(xscale[k + 2], fw2)
         jac = np.zeros((x.size, p.size))
-        jac[:, free] = _central_jacobian(_on_free(model_full.residual, p, free), p[free],
-                                         1e-3 * jac_scale[free], lb[free], ub[free])
+        jac[:, free] = _central_jacobian(
+            _on_free(model_full.residual, p, free),
+            p[free],
+            1e-3 * jac_scale[free],
+            lb[free],
+            ub[free],
+        )
         a_mat, coef = model_full.solve(p)
 
     ycalc = a_mat @ coef
-    bg = model_full.bg @ coef[refl.n_groups:]
+    bg = model_full.bg @ coef[refl.n_groups :]
     n, npar = len(x), p.size + int(np.count_nonzero(coef))
     chi2 = float(np.sum(w * (y - ycalc) ** 2))
     # is there a pattern at all? the reflections must explain most of what a smooth
@@ -341,7 +395,8 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
             f"{name}: no diffraction pattern of {model.composition.reduced_formula} found: "
             f"its reflections explain {100 * explained:.0f}% of what a background alone "
             "leaves (noise, another phase, or the wrong file?); the refinement is not "
-            "reported")
+            "reported"
+        )
     dof = max(n - npar, 1)
     chi2_red = chi2 / dof
     sumwy2 = float(np.sum(w * y * y))
@@ -377,13 +432,20 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     for i in range(k):
         step = np.zeros(k)
         step[i] = 1e-6 * max(abs(lat[i]), 1.0)
-        jac_cell[:, i] = (_expand(system, unique, lat + step, free0)
-                          - _expand(system, unique, lat - step, free0)) / (2 * step[i])
+        jac_cell[:, i] = (
+            _expand(system, unique, lat + step, free0) - _expand(system, unique, lat - step, free0)
+        ) / (2 * step[i])
     cell_err = np.sqrt(np.clip(np.diag(jac_cell @ cov_lat @ jac_cell.T), 0, None))
-    grad_v = np.array([
-        (cell_volume(_expand(system, unique, lat + e, free0))
-         - cell_volume(_expand(system, unique, lat - e, free0))) / (2 * e[i])
-        for i, e in enumerate(np.eye(k) * 1e-6 * np.maximum(np.abs(lat), 1.0))])
+    grad_v = np.array(
+        [
+            (
+                cell_volume(_expand(system, unique, lat + e, free0))
+                - cell_volume(_expand(system, unique, lat - e, free0))
+            )
+            / (2 * e[i])
+            for i, e in enumerate(np.eye(k) * 1e-6 * np.maximum(np.abs(lat), 1.0))
+        ]
+    )
     vol_err = float(math.sqrt(max(grad_v @ cov_lat @ grad_v, 0.0)))
     perr = np.sqrt(np.clip(np.diag(cov), 0, None))
     asym_capped = refine_asymmetry and active[k + 5] > 0
@@ -392,46 +454,59 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     if not refine_asymmetry:
         asymmetry_note = "off: symmetric pseudo-Voigt peaks"
     elif asym_resolved:
-        asymmetry_note = (f"refined: Finger-Cox-Jephcoat axial divergence, S/L = H/L, SH/L = "
-                          f"{shl:.5f} +- {shl_err:.5f}")
+        asymmetry_note = (
+            f"refined: Finger-Cox-Jephcoat axial divergence, S/L = H/L, SH/L = "
+            f"{shl:.5f} +- {shl_err:.5f}"
+        )
         if shl < 2 * shl_err:
             asymmetry_note += " (within 2 esd of 0: the peaks look symmetric)"
     elif asym_capped:
-        asymmetry_note = (f"refined to its upper bound SH/L = {MAX_SHL:g}: no uncertainty; "
-                          "not an axial divergence (other phases or strongly asymmetric "
-                          "broadening?)")
+        asymmetry_note = (
+            f"refined to its upper bound SH/L = {MAX_SHL:g}: no uncertainty; "
+            "not an axial divergence (other phases or strongly asymmetric "
+            "broadening?)"
+        )
     else:
-        asymmetry_note = ("refined, stayed at 0: no axial-divergence asymmetry resolved "
-                          "(symmetric peaks)")
+        asymmetry_note = (
+            "refined, stayed at 0: no axial-divergence asymmetry resolved (symmetric peaks)"
+        )
 
     flags = []
-    at_bound = [(list(names) + ["zero", "U", "W", "eta"])[i]
-                for i in np.flatnonzero(active) if i < k + 2]
+    at_bound = [
+        (list(names) + ["zero", "U", "W", "eta"])[i] for i in np.flatnonzero(active) if i < k + 2
+    ]
     converged = bool(res.status > 0) and not at_bound
     if res.status <= 0:
         flags.append(f"not converged: {res.message}")
     if at_bound:
-        flags.append(f"parameter at its bound: {', '.join(at_bound)} (model far from the "
-                     "sample? check the phase and the wavelength)")
+        flags.append(
+            f"parameter at its bound: {', '.join(at_bound)} (model far from the "
+            "sample? check the phase and the wavelength)"
+        )
     shift = np.abs(cell[:3] / cell0[:3] - 1)
     if _wrong_phase(cell, cell0, max_strain, rwp):
         raise FitError(
             f"{name}: the reflections of {model.composition.reduced_formula} do not match "
             f"the pattern (Rwp {100 * rwp:.0f}% with the cell pushed to the {100 * max_strain:g}% "
             "strain limit): another phase, the wrong model, or the wrong wavelength? check "
-            "the phase (xrd simulate shows where its peaks are)")
+            "the phase (xrd simulate shows where its peaks are)"
+        )
     if shift.max() > 0.02:
         flags.append(f"cell differs from the model by {100 * shift.max():.1f}%: check the phase")
     if asym_capped:
-        flags.append(f"peak asymmetry at its bound (SH/L = {MAX_SHL:g}): check the phase, or "
-                     "refine without it (--no-asymmetry)")
+        flags.append(
+            f"peak asymmetry at its bound (SH/L = {MAX_SHL:g}): check the phase, or "
+            "refine without it (--no-asymmetry)"
+        )
     if not np.all(np.isfinite(perr[:k])):
         flags.append("singular covariance: uncertainties unavailable")
     if rwp > 0.25:
         flags.append(f"poor fit (Rwp {100 * rwp:.1f}%): other phases, wrong model or range?")
     elif rwp > 3 * rexp:
-        flags.append(f"misfit well above the noise (Rwp {100 * rwp:.1f}% vs Rexp "
-                     f"{100 * rexp:.1f}%): check for other phases, texture or peak asymmetry")
+        flags.append(
+            f"misfit well above the noise (Rwp {100 * rwp:.1f}% vs Rexp "
+            f"{100 * rexp:.1f}%): check for other phases, texture or peak asymmetry"
+        )
 
     rwp_model = _model_intensity_rwp(model, cell, p, model_full, lams, lo, hi)
     centres = model_full.centres(p)[0][0]
@@ -441,43 +516,75 @@ def refine_lattice(measured: MeasuredPattern, model: Structure, *,
     tick_tt = centres[first]
     keep = np.isfinite(tick_tt) & (tick_tt >= lo) & (tick_tt <= hi)
     curves = FitCurves(
-        two_theta_deg=tuple(x.tolist()), observed=tuple(y.tolist()),
-        calculated=tuple(ycalc.tolist()), background=tuple(bg.tolist()),
+        two_theta_deg=tuple(x.tolist()),
+        observed=tuple(y.tolist()),
+        calculated=tuple(ycalc.tolist()),
+        background=tuple(bg.tolist()),
         reflection_two_theta_deg=tuple(tick_tt[keep].tolist()),
         reflection_hkl=tuple(np.array(refl.labels, dtype=object)[keep].tolist()),
-        reflection_intensity=tuple(inten[keep].tolist()))
+        reflection_intensity=tuple(inten[keep].tolist()),
+    )
     errs = dict(zip(_NAMES, cell_err, strict=True))
     return LatticeRefinement(
-        crystal_system=system, free_parameters=tuple(names),
-        a_A=float(cell[0]), a_err_A=float(errs["a"]), b_A=float(cell[1]),
-        b_err_A=float(errs["b"]), c_A=float(cell[2]), c_err_A=float(errs["c"]),
-        alpha_deg=float(cell[3]), alpha_err_deg=float(errs["alpha"]),
-        beta_deg=float(cell[4]), beta_err_deg=float(errs["beta"]),
-        gamma_deg=float(cell[5]), gamma_err_deg=float(errs["gamma"]),
-        volume_A3=cell_volume(cell), volume_err_A3=vol_err,
-        model_cell=tuple(float(v) for v in cell0), model_volume_A3=float(model.lattice.volume),
-        zero_shift_deg=float(p[k]), zero_shift_err_deg=float(perr[k]),
+        crystal_system=system,
+        free_parameters=tuple(names),
+        a_A=float(cell[0]),
+        a_err_A=float(errs["a"]),
+        b_A=float(cell[1]),
+        b_err_A=float(errs["b"]),
+        c_A=float(cell[2]),
+        c_err_A=float(errs["c"]),
+        alpha_deg=float(cell[3]),
+        alpha_err_deg=float(errs["alpha"]),
+        beta_deg=float(cell[4]),
+        beta_err_deg=float(errs["beta"]),
+        gamma_deg=float(cell[5]),
+        gamma_err_deg=float(errs["gamma"]),
+        volume_A3=cell_volume(cell),
+        volume_err_A3=vol_err,
+        model_cell=tuple(float(v) for v in cell0),
+        model_volume_A3=float(model.lattice.volume),
+        zero_shift_deg=float(p[k]),
+        zero_shift_err_deg=float(perr[k]),
         displacement_deg=float(p[k + 4]) if refine_displacement else 0.0,
         displacement_err_deg=float(perr[k + 4]) if refine_displacement else 0.0,
-        axial_shl=float(shl), axial_shl_err=float(shl_err),
-        durbin_watson=durbin_watson, esd_factor=esd_factor,
-        caglioti_uvw_deg2=(float(p[k + 1]), 0.0, float(p[k + 2])), eta=float(p[k + 3]),
-        rwp=rwp, rexp=rexp, chi2_red=chi2_red, rwp_model_intensities=rwp_model,
-        n_points=int(n), n_reflections=int(refl.n_groups), wavelength_A=lam1,
-        wavelength2_A=lam2, kalpha2_ratio=float(ratio) if len(lams) > 1 else 0.0,
-        two_theta_range_deg=(float(lo), float(hi)), converged=converged, flags=tuple(flags),
-        source=measured.source, model_formula=model.composition.reduced_formula,
+        axial_shl=float(shl),
+        axial_shl_err=float(shl_err),
+        durbin_watson=durbin_watson,
+        esd_factor=esd_factor,
+        caglioti_uvw_deg2=(float(p[k + 1]), 0.0, float(p[k + 2])),
+        eta=float(p[k + 3]),
+        rwp=rwp,
+        rexp=rexp,
+        chi2_red=chi2_red,
+        rwp_model_intensities=rwp_model,
+        n_points=int(n),
+        n_reflections=int(refl.n_groups),
+        wavelength_A=lam1,
+        wavelength2_A=lam2,
+        kalpha2_ratio=float(ratio) if len(lams) > 1 else 0.0,
+        two_theta_range_deg=(float(lo), float(hi)),
+        converged=converged,
+        flags=tuple(flags),
+        source=measured.source,
+        model_formula=model.composition.reduced_formula,
         curves=curves,
         provenance=Provenance(
-            method="pawley-lattice-refinement", model="halidelab.lab.xrd",
-            parameters={"crystal_system": system, "n_background_nodes": n_background,
-                        "fwhm_guess_deg": fw0, "max_strain": max_strain,
-                        "profile": "pseudo-Voigt, Caglioti U,W (V=0), constant eta"
-                                   + (", convolved with the FCJ axial-divergence kernel"
-                                      if q_fit > Q_MIN else ""),
-                        "displacement": displacement_note,
-                        "asymmetry": asymmetry_note,
-                        "nfev": int(res.nfev)}))
+            method="pawley-lattice-refinement",
+            model="halidelab.lab.xrd",
+            parameters={
+                "crystal_system": system,
+                "n_background_nodes": n_background,
+                "fwhm_guess_deg": fw0,
+                "max_strain": max_strain,
+                "profile": "pseudo-Voigt, Caglioti U,W (V=0), constant eta"
+                + (", convolved with the FCJ axial-divergence kernel" if q_fit > Q_MIN else ""),
+                "displacement": displacement_note,
+                "asymmetry": asymmetry_note,
+                "nfev": int(res.nfev),
+            },
+        ),
+    )
 
 
 def _wrong_phase(cell: np.ndarray, cell0: np.ndarray, max_strain: float, rwp: float) -> bool:
@@ -498,8 +605,9 @@ def _on_free(fun, p: np.ndarray, free: np.ndarray):
     return wrapped
 
 
-def _central_jacobian(fun, p: np.ndarray, steps: np.ndarray, lb: np.ndarray,
-                      ub: np.ndarray) -> np.ndarray:
+def _central_jacobian(
+    fun, p: np.ndarray, steps: np.ndarray, lb: np.ndarray, ub: np.ndarray
+) -> np.ndarray:
     """Central-difference Jacobian of ``fun`` at ``p`` (one-sided next to a bound)."""
     cols = []
     for i, h in enumerate(steps):
@@ -510,8 +618,9 @@ def _central_jacobian(fun, p: np.ndarray, steps: np.ndarray, lb: np.ndarray,
     return np.stack(cols, axis=1)
 
 
-def _model_intensity_rwp(model: Structure, cell: np.ndarray, p: np.ndarray, m: _PawleyModel,
-                         lams, lo: float, hi: float) -> float | None:
+def _model_intensity_rwp(
+    model: Structure, cell: np.ndarray, p: np.ndarray, m: _PawleyModel, lams, lo: float, hi: float
+) -> float | None:
     """Rwp with the model's own intensities at the refined cell (scale + background only)."""
     import scipy.sparse as sp
     from scipy.optimize import nnls
@@ -519,8 +628,9 @@ def _model_intensity_rwp(model: Structure, cell: np.ndarray, p: np.ndarray, m: _
     try:
         s = model.copy()
         s.lattice = Lattice.from_parameters(*cell)
-        pat = simulate_pattern(s, wavelength=lams[0][0], two_theta_range_deg=(
-            max(lo - 1, 0.5), min(hi + 1, 179.0)))
+        pat = simulate_pattern(
+            s, wavelength=lams[0][0], two_theta_range_deg=(max(lo - 1, 0.5), min(hi + 1, 179.0))
+        )
     except (StructureError, UnitError, ValueError):
         return None
     k = m.nlat
@@ -537,15 +647,14 @@ def _model_intensity_rwp(model: Structure, cell: np.ndarray, p: np.ndarray, m: _
         tt = tt + zero + disp * np.cos(np.radians(tt / 2))
         fw = caglioti_fwhm(tt, u, 0.0, w_)
         offs, wts = fcj_kernel(tt, shl) if shl > 0 else (None, None)
-        for i, (c, f, inten) in enumerate(zip(tt, fw, np.asarray(pat.intensity)[ok],
-                                              strict=True)):
+        for i, (c, f, inten) in enumerate(zip(tt, fw, np.asarray(pat.intensity)[ok], strict=True)):
             tail = float(np.abs(offs[i]).max()) if offs is not None else 0.0
             lo_i, hi_i = np.searchsorted(m.x, (c - 25 * f - tail, c + 25 * f + tail))
-            kern = (offs[i: i + 1], wts[i: i + 1]) if offs is not None else (None, None)
-            col[lo_i:hi_i] += weight * inten * asymmetric_profile(
-                m.x[lo_i:hi_i][None, :] - c, f, eta, *kern)[0]
+            kern = (offs[i : i + 1], wts[i : i + 1]) if offs is not None else (None, None)
+            col[lo_i:hi_i] += (
+                weight * inten * asymmetric_profile(m.x[lo_i:hi_i][None, :] - c, f, eta, *kern)[0]
+            )
     a = sp.hstack([sp.csr_matrix(col[:, None]), sp.csr_matrix(m.bg)]).toarray()
     coef, _ = nnls(a * m.sw[:, None], m.sw * m.y)
     resid = m.y - a @ coef
     return float(math.sqrt(np.sum(m.w * resid**2) / np.sum(m.w * m.y**2)))
-

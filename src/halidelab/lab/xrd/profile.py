@@ -2,7 +2,6 @@
 whose linear parameters (intensities, background) are solved by non-negative least squares.
 """
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -22,15 +21,22 @@ from halidelab.structures.xrd import (
 
 @dataclasses.dataclass
 class _Reflections:
-    hkl: np.ndarray          # (n, 3) one row per distinct hkl family
-    group: np.ndarray        # (n,) column index of each row (exact-overlap groups)
-    labels: list[str]        # per group
+    hkl: np.ndarray  # (n, 3) one row per distinct hkl family
+    group: np.ndarray  # (n,) column index of each row (exact-overlap groups)
+    labels: list[str]  # per group
     n_groups: int
-    weights: np.ndarray      # (n,) model intensity share of each row (for the search)
+    weights: np.ndarray  # (n,) model intensity share of each row (for the search)
 
 
-def _reflections(model: Structure, system: str, unique: str, free_ref: np.ndarray,
-                 lam: float, lo: float, hi: float) -> _Reflections:
+def _reflections(
+    model: Structure,
+    system: str,
+    unique: str,
+    free_ref: np.ndarray,
+    lam: float,
+    lo: float,
+    hi: float,
+) -> _Reflections:
     """hkl families of the model in (lo, hi), grouped where d stays equal for any cell."""
     pat = simulate_pattern(model, wavelength=lam, two_theta_range_deg=(lo, hi))
     rng = np.random.default_rng(12345)
@@ -54,8 +60,9 @@ def _reflections(model: Structure, system: str, unique: str, free_ref: np.ndarra
             assigned.append(gid)
         hkl_rows.extend(fams)
         group.extend(assigned)
-    return _Reflections(np.array(hkl_rows, dtype=float), np.array(group), labels, len(labels),
-                        np.array(weights))
+    return _Reflections(
+        np.array(hkl_rows, dtype=float), np.array(group), labels, len(labels), np.array(weights)
+    )
 
 
 #: Gauss-Legendre nodes of the axial-divergence kernel (see :func:`fcj_kernel`)
@@ -64,8 +71,9 @@ N_FCJ = 8
 Q_MIN = 1e-12
 
 
-def fcj_kernel(two_theta_deg: np.ndarray, shl: float,
-               n_nodes: int = N_FCJ) -> tuple[np.ndarray, np.ndarray]:
+def fcj_kernel(
+    two_theta_deg: np.ndarray, shl: float, n_nodes: int = N_FCJ
+) -> tuple[np.ndarray, np.ndarray]:
     """Axial-divergence (Finger-Cox-Jephcoat) kernel as quadrature nodes and weights.
 
     Finger, Cox & Jephcoat, J. Appl. Cryst. 27 (1994) 892, for a sample of axial half
@@ -107,8 +115,8 @@ def fcj_kernel(two_theta_deg: np.ndarray, shl: float,
     tt = np.radians(np.asarray(two_theta_deg, dtype=float))[:, None]
     from scipy.special import roots_jacobi
 
-    t, gw = roots_jacobi(n_nodes, 1.0, 0.0)                 # weight (1 - t) on (-1, 1)
-    u = shl * (t + 1.0) / 2.0                               # nodes on (0, shl)
+    t, gw = roots_jacobi(n_nodes, 1.0, 0.0)  # weight (1 - t) on (-1, 1)
+    u = shl * (t + 1.0) / 2.0  # nodes on (0, shl)
     cos_phi = np.clip(np.cos(tt) * np.sqrt(1.0 + u * u), -1.0, 1.0)
     two_phi = np.arccos(cos_phi)
     sin_phi = np.abs(np.sin(two_phi))
@@ -118,8 +126,13 @@ def fcj_kernel(two_theta_deg: np.ndarray, shl: float,
     return np.degrees(two_phi - tt), wts
 
 
-def asymmetric_profile(dx: np.ndarray, fwhm: np.ndarray, eta: float,
-                       offsets_deg: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
+def asymmetric_profile(
+    dx: np.ndarray,
+    fwhm: np.ndarray,
+    eta: float,
+    offsets_deg: np.ndarray | None,
+    weights: np.ndarray | None,
+) -> np.ndarray:
     """Pseudo-Voigt at offsets ``dx`` from 2theta convolved with an FCJ kernel (or not).
 
     ``dx`` and ``fwhm`` broadcast to (m, n); ``offsets_deg``, ``weights`` are (m, k) from
@@ -142,7 +155,6 @@ def _hat_basis(x: np.ndarray, n_nodes: int) -> np.ndarray:
 
 class _PawleyModel:
     """Profile model with the linear parameters projected out by NNLS."""
-
 
     def __init__(self, x, y, w, refl, system, unique, free_ref, lams, n_bg, names):
         self.x, self.y, self.w = x, y, w
@@ -220,15 +232,16 @@ class _PawleyModel:
             # difference Jacobian of the esds turns into noise (esds changing by tens of %
             # with the step on the 11-BM LaB6 pattern)
             z = np.abs(dx) / (self.reach * fw + tail)[:, None]
-            v *= np.where(z < 0.8, 1.0, np.cos(0.5 * np.pi * np.clip((z - 0.8) / 0.2, 0, 1))
-                          ** 2)
+            v *= np.where(z < 0.8, 1.0, np.cos(0.5 * np.pi * np.clip((z - 0.8) / 0.2, 0, 1)) ** 2)
             rows.append(idx[inside])
             cols.append(np.broadcast_to(g[:, None], idx.shape)[inside])
             vals.append(v[inside])
         if not rows:
             return sp.csr_matrix((n, self.refl.n_groups))
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(n, self.refl.n_groups))
+        return sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, self.refl.n_groups),
+        )
 
     def solve(self, p):
         """NNLS intensities and background at non-linear parameters ``p``."""
@@ -256,5 +269,3 @@ class _PawleyModel:
     def residual(self, p):
         a, coef = self.solve(p)
         return self.sw * (self.y - a @ coef)
-
-

@@ -1,6 +1,5 @@
 """Result records of a lattice refinement."""
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -141,4 +140,3 @@ class LatticeRefinement(Record):
         d = self.to_dict()
         d.pop("curves", None)
         return d
-

@@ -1,6 +1,5 @@
 """Global search of the cell lengths before the least-squares refinement."""
 
-
 from __future__ import annotations
 
 import math
@@ -12,9 +11,17 @@ from halidelab.lab.xrd.io import MIN_POINTS
 from halidelab.lab.xrd.profile import _PawleyModel
 
 
-def _coarse_search(m: _PawleyModel, p0: np.ndarray, x: np.ndarray, lo: float, hi: float,
-                   fw0: float, k: int, max_strain: float,
-                   weights: np.ndarray) -> np.ndarray:
+def _coarse_search(
+    m: _PawleyModel,
+    p0: np.ndarray,
+    x: np.ndarray,
+    lo: float,
+    hi: float,
+    fw0: float,
+    k: int,
+    max_strain: float,
+    weights: np.ndarray,
+) -> np.ndarray:
     """Global search of the cell lengths on the low-angle half of the pattern.
 
     Least squares from the model cell locks onto the wrong reflection when the sample's
@@ -47,8 +54,10 @@ def _coarse_search(m: _PawleyModel, p0: np.ndarray, x: np.ndarray, lo: float, hi
         coarse = max_strain / n_grid
     smooth_fw = max(fw0, coarse * deg_per_strain)
     base = minimum_filter1d(ys, max(3, int(2.0 / step_x)), mode="nearest")
-    obs = gaussian_filter1d(np.clip(ys - gaussian_filter1d(base, 1.0 / step_x), 0, None),
-                            max(smooth_fw / 2.355 / step_x, 0.5))
+    obs = gaussian_filter1d(
+        np.clip(ys - gaussian_filter1d(base, 1.0 / step_x), 0, None),
+        max(smooth_fw / 2.355 / step_x, 0.5),
+    )
     # reflections (K-alpha1 only) and their weights
     hkl = m.refl.hkl
     cell0 = _expand(m.system, m.unique, p0[:k], m.free_ref)
@@ -68,7 +77,7 @@ def _coarse_search(m: _PawleyModel, p0: np.ndarray, x: np.ndarray, lo: float, hi
     lam = m.lams[0][0]
     best_score, best_s = -math.inf, np.zeros(len(axes))
     for chunk in range(0, len(mesh), 4096):
-        sc = scale[chunk: chunk + 4096]
+        sc = scale[chunk : chunk + 4096]
         hs = hkl[None, :, :] / sc[:, None, :]
         q2 = np.einsum("nri,ij,nrj->nr", hs, gstar, hs)
         sarg = lam * np.sqrt(q2) / 2
@@ -84,8 +93,7 @@ def _coarse_search(m: _PawleyModel, p0: np.ndarray, x: np.ndarray, lo: float, hi
     for j, i in enumerate(lengths):
         best[i] = p0[i] * (1 + best_s[j])
 
-    sub = _PawleyModel(xs, ys, m.w[low], m.refl, m.system, m.unique, m.free_ref, m.lams, 6,
-                       m.names)
+    sub = _PawleyModel(xs, ys, m.w[low], m.refl, m.system, m.unique, m.free_ref, m.lams, 6, m.names)
     fine = max(0.3 * fw0 / deg_per_strain, 1e-4)
 
     def cost(q):
@@ -101,4 +109,3 @@ def _coarse_search(m: _PawleyModel, p0: np.ndarray, x: np.ndarray, lo: float, hi
                 trials.append((cost(q), q))
             best = min(trials, key=lambda t: t[0])[1]
     return best
-

@@ -79,8 +79,23 @@ from halidelab.transport.kmc.superbasin import (
 )
 
 __all__ = [
-    "ANGSTROM2_TO_CM2", "ATTEMPT_FREQUENCY_HZ", "EXCLUSION_RADIUS_A", "MAX_EXTENSION", "MIN_LOGLOG_SLOPE",
-    "MIN_MSD_HOPS", "MIN_SUPERCELL_LENGTH_A", "SUPERBASIN_RATIO", "KMCPoint", "KMCResult", "RateNetwork",
-    "fermi_level", "make_network", "network_from_bvse", "network_from_neb_study", "percolation_energies",
-    "run_kmc", "superbasin_saddles", "supercell_size",
+    "ANGSTROM2_TO_CM2",
+    "ATTEMPT_FREQUENCY_HZ",
+    "EXCLUSION_RADIUS_A",
+    "MAX_EXTENSION",
+    "MIN_LOGLOG_SLOPE",
+    "MIN_MSD_HOPS",
+    "MIN_SUPERCELL_LENGTH_A",
+    "SUPERBASIN_RATIO",
+    "KMCPoint",
+    "KMCResult",
+    "RateNetwork",
+    "fermi_level",
+    "make_network",
+    "network_from_bvse",
+    "network_from_neb_study",
+    "percolation_energies",
+    "run_kmc",
+    "superbasin_saddles",
+    "supercell_size",
 ]

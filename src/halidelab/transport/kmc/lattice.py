@@ -15,8 +15,6 @@ from halidelab.transport.kmc.network import RateNetwork
 MIN_SUPERCELL_LENGTH_A = 20.0
 
 
-
-
 @dataclasses.dataclass
 class _Lattice:
     """The supercell arrays the kernel runs on."""
@@ -39,7 +37,9 @@ class _Lattice:
     reps: tuple[int, int, int]
 
 
-def supercell_size(lattice: Any, min_length_A: float = MIN_SUPERCELL_LENGTH_A) -> tuple[int, int, int]:
+def supercell_size(
+    lattice: Any, min_length_A: float = MIN_SUPERCELL_LENGTH_A
+) -> tuple[int, int, int]:
     """Repetitions so that every supercell width is at least ``min_length_A`` (>= 2 each)."""
     m = np.asarray(lattice, dtype=float)
     vol = abs(np.linalg.det(m))
@@ -47,20 +47,35 @@ def supercell_size(lattice: Any, min_length_A: float = MIN_SUPERCELL_LENGTH_A) -
     return tuple(max(2, int(math.ceil(min_length_A / w))) for w in widths)  # type: ignore[return-value]
 
 
-def _exclusion_pairs(frac: np.ndarray, cell: np.ndarray, radius_A: float) -> list[tuple[int, int, np.ndarray]]:
+def _exclusion_pairs(
+    frac: np.ndarray, cell: np.ndarray, radius_A: float
+) -> list[tuple[int, int, np.ndarray]]:
     """All (i, j, image) with |r_j + image - r_i| < radius (i != j or image != 0)."""
     if radius_A <= 0:
         return []
     vol = abs(np.linalg.det(cell))
-    widths = [vol / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)]
+    widths = [
+        vol / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)
+    ]
     span = [int(math.ceil(radius_A / w)) for w in widths]
-    images = np.array([(a, b, c) for a in range(-span[0], span[0] + 1) for b in range(-span[1], span[1] + 1)
-                       for c in range(-span[2], span[2] + 1)])
-    diff = frac[None, :, None, :] + images[None, None, :, :] - frac[:, None, None, :]  # (i, j, img, 3)
+    images = np.array(
+        [
+            (a, b, c)
+            for a in range(-span[0], span[0] + 1)
+            for b in range(-span[1], span[1] + 1)
+            for c in range(-span[2], span[2] + 1)
+        ]
+    )
+    diff = (
+        frac[None, :, None, :] + images[None, None, :, :] - frac[:, None, None, :]
+    )  # (i, j, img, 3)
     d = np.linalg.norm(diff @ cell, axis=-1)
     ii, jj, kk = np.nonzero(d < radius_A)
-    return [(int(i), int(j), images[k]) for i, j, k in zip(ii, jj, kk, strict=True)
-            if not (i == j and not images[k].any())]
+    return [
+        (int(i), int(j), images[k])
+        for i, j, k in zip(ii, jj, kk, strict=True)
+        if not (i == j and not images[k].any())
+    ]
 
 
 def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
@@ -73,13 +88,17 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
     cell_index = {tuple(s): c for c, s in enumerate(shifts)}
     n = n0 * ncell
     src, dst, dx, edge = [], [], [], []
-    for k, (a, b, img) in enumerate(zip(network.edge_a, network.edge_b, network.edge_image, strict=True)):
+    for k, (a, b, img) in enumerate(
+        zip(network.edge_a, network.edge_b, network.edge_image, strict=True)
+    ):
         vec = (frac[b] + np.asarray(img) - frac[a]) @ cell
         for c, sh in enumerate(shifts):
             cb = cell_index[tuple((sh + np.asarray(img)) % r)]
             ia, ib = a + n0 * c, b + n0 * cb
             if ia == ib:
-                raise SimulationError("a hop joins a site to its own image in the supercell: enlarge it")
+                raise SimulationError(
+                    "a hop joins a site to its own image in the supercell: enlarge it"
+                )
             src += [ia, ib]
             dst += [ib, ia]
             dx += [vec, -vec]
@@ -106,18 +125,47 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
     ex_ptr[1:] = np.cumsum([len(x) for x in excl])
     ex_idx = np.array([j for x in excl for j in x], dtype=np.int64)
     exsets = [set(x) for x in excl]
-    src_ex = np.array([int(i) in exsets[int(j)] for i, j in zip(src_a, dst_a, strict=True)], dtype=np.bool_)
+    src_ex = np.array(
+        [int(i) in exsets[int(j)] for i, j in zip(src_a, dst_a, strict=True)], dtype=np.bool_
+    )
     energy = np.tile(np.asarray(network.site_energy_eV, dtype=float), ncell)
     role_li = np.tile(np.array([ro == "li" for ro in network.site_role]), ncell)
-    return _Lattice(n, src_a, dst_a, np.array(dx, dtype=float).reshape(-1, 3), np.array(edge, dtype=np.int64),
-                    energy, se_ptr, se_idx, ex_ptr, ex_idx, src_ex, role_li,
-                    list(network.site_label) * ncell, float(abs(np.linalg.det(cell)) * ncell), tuple(int(v) for v in r))
+    return _Lattice(
+        n,
+        src_a,
+        dst_a,
+        np.array(dx, dtype=float).reshape(-1, 3),
+        np.array(edge, dtype=np.int64),
+        energy,
+        se_ptr,
+        se_idx,
+        ex_ptr,
+        ex_idx,
+        src_ex,
+        role_li,
+        list(network.site_label) * ncell,
+        float(abs(np.linalg.det(cell)) * ncell),
+        tuple(int(v) for v in r),
+    )
 
 
-
-
-def _kernel_py(occ, part_at, src, dst, rate, dx, se_ptr, se_idx, ex_ptr, ex_idx, src_ex,
-               n_equil, n_events, n_samples, seed):  # pragma: no cover - compiled by numba
+def _kernel_py(
+    occ,
+    part_at,
+    src,
+    dst,
+    rate,
+    dx,
+    se_ptr,
+    se_idx,
+    ex_ptr,
+    ex_idx,
+    src_ex,
+    n_equil,
+    n_events,
+    n_samples,
+    seed,
+):  # pragma: no cover - compiled by numba
     """Rejection-free KMC: equilibrate, then sample carrier displacements in time.
 
     Returns (samples (n_samples, P, 3) in A, sample spacing in s, events run, occupancy

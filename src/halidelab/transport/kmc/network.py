@@ -23,8 +23,6 @@ ATTEMPT_FREQUENCY_HZ = 1.0e13
 EXCLUSION_RADIUS_A = 2.0
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class RateNetwork(Record):
     """Sites, energies and saddle energies of a periodic hop network.
@@ -88,8 +86,10 @@ class RateNetwork(Record):
         e = np.asarray(self.site_energy_eV)
         s = np.asarray(self.edge_saddle_eV)
         a, b = np.asarray(self.edge_a, dtype=int), np.asarray(self.edge_b, dtype=int)
-        return (self.attempt_frequency_Hz * np.exp(-(s - e[a]) / kt),
-                self.attempt_frequency_Hz * np.exp(-(s - e[b]) / kt))
+        return (
+            self.attempt_frequency_Hz * np.exp(-(s - e[a]) / kt),
+            self.attempt_frequency_Hz * np.exp(-(s - e[b]) / kt),
+        )
 
     def detailed_balance_error(self, temperature_K: float) -> float:
         """Largest |ln(k_ab/k_ba) + (E_b - E_a)/k_B T| over all hops (0 up to rounding)."""
@@ -108,20 +108,33 @@ class RateNetwork(Record):
         a = np.asarray(self.edge_a, dtype=int)
         b = np.asarray(self.edge_b, dtype=int)
         low = np.minimum(s - e[a], s - e[b]) if len(s) else np.array([np.nan])
-        return {"n_sites": self.n_sites, "n_hops": len(self.edge_a), "n_carriers": self.n_carriers,
-                "source": self.source, "min_barrier_eV": float(np.nanmin(low)),
-                "max_barrier_eV": float(np.nanmax(np.maximum(s - e[a], s - e[b]))) if len(s) else None,
-                "attempt_frequency_Hz": self.attempt_frequency_Hz,
-                "exclusion_radius_A": self.exclusion_radius_A}
+        return {
+            "n_sites": self.n_sites,
+            "n_hops": len(self.edge_a),
+            "n_carriers": self.n_carriers,
+            "source": self.source,
+            "min_barrier_eV": float(np.nanmin(low)),
+            "max_barrier_eV": float(np.nanmax(np.maximum(s - e[a], s - e[b]))) if len(s) else None,
+            "attempt_frequency_Hz": self.attempt_frequency_Hz,
+            "exclusion_radius_A": self.exclusion_radius_A,
+        }
 
 
-def make_network(lattice: Any, site_frac: Sequence[Sequence[float]], site_energy_eV: Sequence[float],
-                 edges: Sequence[tuple[int, int, Sequence[int], float]], n_carriers: int,
-                 site_label: Sequence[str] | None = None, site_role: Sequence[str] | None = None,
-                 edge_class: Sequence[str] | None = None, formula: str = "",
-                 attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
-                 exclusion_radius_A: float = EXCLUSION_RADIUS_A, source: str = "user",
-                 notes: Sequence[str] = ()) -> RateNetwork:
+def make_network(
+    lattice: Any,
+    site_frac: Sequence[Sequence[float]],
+    site_energy_eV: Sequence[float],
+    edges: Sequence[tuple[int, int, Sequence[int], float]],
+    n_carriers: int,
+    site_label: Sequence[str] | None = None,
+    site_role: Sequence[str] | None = None,
+    edge_class: Sequence[str] | None = None,
+    formula: str = "",
+    attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
+    exclusion_radius_A: float = EXCLUSION_RADIUS_A,
+    source: str = "user",
+    notes: Sequence[str] = (),
+) -> RateNetwork:
     """A :class:`RateNetwork` from plain lists (checked).
 
     Parameters
@@ -155,21 +168,35 @@ def make_network(lattice: Any, site_frac: Sequence[Sequence[float]], site_energy
         im.append(image)
         sd.append(max(float(saddle), e[a], e[b]))  # a saddle below an end is that end
     return RateNetwork(
-        formula=formula, lattice=np.asarray(lattice, dtype=float).tolist(),
+        formula=formula,
+        lattice=np.asarray(lattice, dtype=float).tolist(),
         site_frac=tuple(tuple(float(v) for v in f) for f in frac),
         site_label=tuple(site_label or [f"s{i}" for i in range(n)]),
-        site_role=tuple(site_role or ["li"] * n), site_energy_eV=tuple(float(v) for v in e),
-        edge_a=tuple(ea), edge_b=tuple(eb), edge_image=tuple(im), edge_saddle_eV=tuple(sd),
-        edge_class=tuple(edge_class or [""] * len(ea)), n_carriers=int(n_carriers),
-        attempt_frequency_Hz=float(attempt_frequency_Hz), exclusion_radius_A=float(exclusion_radius_A),
-        source=source, notes=tuple(notes),
-        provenance=Provenance(method=f"rate-network-{source}",
-                              parameters={"attempt_frequency_Hz": attempt_frequency_Hz,
-                                          "exclusion_radius_A": exclusion_radius_A}),
+        site_role=tuple(site_role or ["li"] * n),
+        site_energy_eV=tuple(float(v) for v in e),
+        edge_a=tuple(ea),
+        edge_b=tuple(eb),
+        edge_image=tuple(im),
+        edge_saddle_eV=tuple(sd),
+        edge_class=tuple(edge_class or [""] * len(ea)),
+        n_carriers=int(n_carriers),
+        attempt_frequency_Hz=float(attempt_frequency_Hz),
+        exclusion_radius_A=float(exclusion_radius_A),
+        source=source,
+        notes=tuple(notes),
+        provenance=Provenance(
+            method=f"rate-network-{source}",
+            parameters={
+                "attempt_frequency_Hz": attempt_frequency_Hz,
+                "exclusion_radius_A": exclusion_radius_A,
+            },
+        ),
     )
 
 
-def _orbit_energies(results: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tuple[dict[str, float], float, list[str]]:
+def _orbit_energies(
+    results: Sequence[Mapping[str, Any]], labels: Sequence[str]
+) -> tuple[dict[str, float], float, list[str]]:
     """Least-squares energy per site label from the NEB runs' energy differences.
 
     Each vacancy run gives E(final) - E(initial) = delta_e; a Li -> i -> Li run that was
@@ -213,8 +240,9 @@ def _orbit_energies(results: Sequence[Mapping[str, Any]], labels: Sequence[str])
     return {lab: float(sol[idx[lab]]) for lab in labs}, resid, notes
 
 
-def _rebuilt_network(study: Mapping[str, Any], structure: Any | None,
-                     results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _rebuilt_network(
+    study: Mapping[str, Any], structure: Any | None, results: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """The site network of a stored NEB study that was saved without it (the ``neb`` task
     drops it: it is large and a deterministic function of the cell): rebuilt from the cell
     with the study's own settings, then checked against every hop class and site label
@@ -222,23 +250,33 @@ def _rebuilt_network(study: Mapping[str, Any], structure: Any | None,
     from halidelab.transport.sites import site_network
 
     if structure is None:
-        raise SimulationError("the NEB study was stored without its site network: give the cell it ran on")
+        raise SimulationError(
+            "the NEB study was stored without its site network: give the cell it ran on"
+        )
     params = (study.get("provenance") or {}).get("parameters") or {}
     net = site_network(structure, interstitials=bool(params.get("interstitials", True))).to_dict()
     labels = {x["label"] for x in net["sites"]}
     parents = {int(h["parent_class"]) for h in net["hops"]}
     for r in results:
         named = {r.get("label_initial"), r.get("label_final")} - {None}
-        classes = {int(c) for c in (r.get("hop_classes") or [r.get("parent_class")]) if c is not None}
+        classes = {
+            int(c) for c in (r.get("hop_classes") or [r.get("parent_class")]) if c is not None
+        }
         if not named <= labels or not classes <= parents:
-            raise SimulationError("the NEB study does not match the site network of this cell (other sites or "
-                                  "hop classes): rerun 'halidelab neb' on this cell")
+            raise SimulationError(
+                "the NEB study does not match the site network of this cell (other sites or "
+                "hop classes): rerun 'halidelab neb' on this cell"
+            )
     return net
 
 
-def network_from_neb_study(study: Mapping[str, Any], structure: Any | None = None,
-                           level: str | None = None, attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
-                           exclusion_radius_A: float = EXCLUSION_RADIUS_A) -> RateNetwork:
+def network_from_neb_study(
+    study: Mapping[str, Any],
+    structure: Any | None = None,
+    level: str | None = None,
+    attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
+    exclusion_radius_A: float = EXCLUSION_RADIUS_A,
+) -> RateNetwork:
     """The rate network of a cell from its NEB study (a stored ``NEBStudy`` dict).
 
     Parameters
@@ -307,29 +345,56 @@ def network_from_neb_study(study: Mapping[str, Any], structure: Any | None = Non
             missing += 1
             continue
         edges.append((h["site_a"], h["site_b"], h["image"], s))
-        classes.append(f"{h['label']} class {h['parent_class']}" + (
-            f" env {h['env_class']}" if level == "environment" else ""))
+        classes.append(
+            f"{h['label']} class {h['parent_class']}"
+            + (f" env {h['env_class']}" if level == "environment" else "")
+        )
     if not edges:
         raise SimulationError("no hop of the network has a converged NEB barrier: no rate network")
     if missing:
-        notes.append(f"{missing} of {len(hops)} hops have no converged NEB run of their class and are left out")
-    notes.append(f"site energies per orbit by least squares over the NEB energy differences "
-                 f"(largest residual {resid * 1000:.1f} meV)")
+        notes.append(
+            f"{missing} of {len(hops)} hops have no converged NEB run of their class and are left "
+            "out"
+        )
+    notes.append(
+        f"site energies per orbit by least squares over the NEB energy differences "
+        f"(largest residual {resid * 1000:.1f} meV)"
+    )
     if level == "environment":
-        notes.append("saddles per dopant environment where the study resolved it, else per parent class; "
-                     "site energies per framework orbit (the dopant's effect on site energies is not resolved)")
-    n_carriers = (sum(1 for el in structure.species if el.symbol == "Li") if structure is not None
-                  else sum(1 for s in sites if s.get("occupant") is not None))
+        notes.append(
+            "saddles per dopant environment where the study resolved it, else per parent class; "
+            "site energies per framework orbit (the dopant's effect on site energies is not "
+            "resolved)"
+        )
+    n_carriers = (
+        sum(1 for el in structure.species if el.symbol == "Li")
+        if structure is not None
+        else sum(1 for s in sites if s.get("occupant") is not None)
+    )
     return make_network(
-        net["lattice"], [s["frac"] for s in sites], e_site, edges, n_carriers,
-        site_label=labels, site_role=[s["role"] for s in sites], edge_class=classes,
-        formula=study.get("formula", ""), attempt_frequency_Hz=attempt_frequency_Hz,
-        exclusion_radius_A=exclusion_radius_A, source="neb", notes=notes)
+        net["lattice"],
+        [s["frac"] for s in sites],
+        e_site,
+        edges,
+        n_carriers,
+        site_label=labels,
+        site_role=[s["role"] for s in sites],
+        edge_class=classes,
+        formula=study.get("formula", ""),
+        attempt_frequency_Hz=attempt_frequency_Hz,
+        exclusion_radius_A=exclusion_radius_A,
+        source="neb",
+        notes=notes,
+    )
 
 
-def network_from_bvse(structure: Any, interstitials: bool = True, n_line: int = 25,
-                      attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
-                      exclusion_radius_A: float = EXCLUSION_RADIUS_A) -> RateNetwork:
+def network_from_bvse(
+    structure: Any,
+    interstitials: bool = True,
+    n_line: int = 25,
+    attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
+    exclusion_radius_A: float = EXCLUSION_RADIUS_A,
+) -> RateNetwork:
     """A cheap rate network from the bond-valence site energy of an ordered cell.
 
     Sites and hops are those of :func:`halidelab.transport.sites.site_network`; a site's
@@ -350,16 +415,31 @@ def network_from_bvse(structure: Any, interstitials: bool = True, n_line: int = 
     for h in net.hops:
         a, b = frac[h.site_a], frac[h.site_b] + np.asarray(h.image)
         pts.append(a[None] + t[:, None] * (b - a)[None])
-    line = site_energy(structure, np.vstack(pts)).reshape(len(net.hops), len(t)) if pts else np.zeros((0, 0))
+    line = (
+        site_energy(structure, np.vstack(pts)).reshape(len(net.hops), len(t))
+        if pts
+        else np.zeros((0, 0))
+    )
     for k, h in enumerate(net.hops):
         edges.append((h.site_a, h.site_b, h.image, float(line[k].max())))
         classes.append(f"{h.label} class {h.parent_class}")
     n_li = sum(1 for el in structure.species if el.symbol == "Li")
     e0 = float(np.min(e_site[[i for i, s in enumerate(net.sites) if s.role == "li"]]))
     return make_network(
-        net.lattice, frac, e_site - e0, [(a, b, im, s - e0) for a, b, im, s in edges], n_li,
-        site_label=[s.label for s in net.sites], site_role=[s.role for s in net.sites],
-        edge_class=classes, formula=net.formula, attempt_frequency_Hz=attempt_frequency_Hz,
-        exclusion_radius_A=exclusion_radius_A, source="bvse",
-        notes=("BVSE energies at hole centres; saddles = maximum on the straight hop line "
-               "(an upper bound for curved paths); not MLIP barriers",))
+        net.lattice,
+        frac,
+        e_site - e0,
+        [(a, b, im, s - e0) for a, b, im, s in edges],
+        n_li,
+        site_label=[s.label for s in net.sites],
+        site_role=[s.role for s in net.sites],
+        edge_class=classes,
+        formula=net.formula,
+        attempt_frequency_Hz=attempt_frequency_Hz,
+        exclusion_radius_A=exclusion_radius_A,
+        source="bvse",
+        notes=(
+            "BVSE energies at hole centres; saddles = maximum on the straight hop line "
+            "(an upper bound for curved paths); not MLIP barriers",
+        ),
+    )

@@ -34,8 +34,6 @@ MAX_EXTENSION = 64
 ANGSTROM2_TO_CM2 = 1e-16
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class KMCPoint(Record):
     """KMC transport at one temperature (mean and standard error over independent runs).
@@ -133,8 +131,12 @@ def _initial_occupation(lat: _Lattice, n_p: int, rng: np.random.Generator) -> np
     for _ in range(50):
         occ = np.zeros(lat.n_sites, dtype=np.int8)
         blocked = np.zeros(lat.n_sites, dtype=bool)
-        order = np.concatenate([rng.permutation(np.nonzero(lat.role_li)[0]),
-                                rng.permutation(np.nonzero(~lat.role_li)[0])])
+        order = np.concatenate(
+            [
+                rng.permutation(np.nonzero(lat.role_li)[0]),
+                rng.permutation(np.nonzero(~lat.role_li)[0]),
+            ]
+        )
         placed = 0
         for s in order:
             if placed == n_p:
@@ -143,14 +145,18 @@ def _initial_occupation(lat: _Lattice, n_p: int, rng: np.random.Generator) -> np
                 continue
             occ[s] = 1
             placed += 1
-            blocked[lat.ex_idx[lat.ex_ptr[s]:lat.ex_ptr[s + 1]]] = True
+            blocked[lat.ex_idx[lat.ex_ptr[s] : lat.ex_ptr[s + 1]]] = True
         if placed == n_p:
             return occ
-    raise SimulationError(f"{n_p} Li do not fit the {lat.n_sites} sites with the exclusion radius: "
-                          "lower exclusion_radius_A")
+    raise SimulationError(
+        f"{n_p} Li do not fit the {lat.n_sites} sites with the exclusion radius: "
+        "lower exclusion_radius_A"
+    )
 
 
-def _diffusion_from_samples(samples: np.ndarray, sample_dt: float) -> tuple[float, float, np.ndarray, np.ndarray]:
+def _diffusion_from_samples(
+    samples: np.ndarray, sample_dt: float
+) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Tracer and collective D (A^2/s) from sampled displacements, time-origin averaged,
     slope over lags of 5-25 % of the run (short lags: many independent windows for the
     collective MSD, which is one trajectory per run; KMC has no ballistic regime to skip).
@@ -180,8 +186,10 @@ def _diffusive(t: np.ndarray, coll: np.ndarray, hop_A: float) -> tuple[bool, str
     slope = float(np.polyfit(np.log(t), np.log(y), 1)[0]) if len(t) >= 2 else 0.0
     reasons = []
     if coll[-1] < MIN_MSD_HOPS * hop_A**2:
-        reasons.append(f"collective MSD {coll[-1]:.2g} A^2 < {MIN_MSD_HOPS:g} hop lengths squared "
-                       f"({MIN_MSD_HOPS * hop_A**2:.2g} A^2)")
+        reasons.append(
+            f"collective MSD {coll[-1]:.2g} A^2 < {MIN_MSD_HOPS:g} hop lengths squared "
+            f"({MIN_MSD_HOPS * hop_A**2:.2g} A^2)"
+        )
     if slope < MIN_LOGLOG_SLOPE:
         reasons.append(f"MSD log-log slope {slope:.2f} < {MIN_LOGLOG_SLOPE}")
     return not reasons, "; ".join(reasons)
@@ -192,13 +200,21 @@ def _sem(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
-def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int = 8,
-            hops_per_carrier: float = 200.0, equilibration_per_carrier: float = 20.0,
-            n_samples: int = 400, supercell: Sequence[int] | None = None,
-            min_length_A: float = MIN_SUPERCELL_LENGTH_A, seed: int = 0,
-            progress: Any = None, n_carriers_total: int | None = None,
-            diffusive_check: bool = True,
-            superbasin_ratio: float | None = SUPERBASIN_RATIO) -> KMCResult:
+def run_kmc(
+    network: RateNetwork,
+    temperatures_K: Sequence[float],
+    n_runs: int = 8,
+    hops_per_carrier: float = 200.0,
+    equilibration_per_carrier: float = 20.0,
+    n_samples: int = 400,
+    supercell: Sequence[int] | None = None,
+    min_length_A: float = MIN_SUPERCELL_LENGTH_A,
+    seed: int = 0,
+    progress: Any = None,
+    n_carriers_total: int | None = None,
+    diffusive_check: bool = True,
+    superbasin_ratio: float | None = SUPERBASIN_RATIO,
+) -> KMCResult:
     """KMC on a rate network at several temperatures, then Arrhenius.
 
     Parameters
@@ -240,13 +256,22 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
     if n_runs < 2:
         raise SimulationError("KMC needs at least two runs per temperature for an error bar")
     if hops_per_carrier <= 0 or equilibration_per_carrier < 0 or n_samples < 20:
-        raise SimulationError("hops_per_carrier must be > 0, equilibration >= 0 and n_samples >= 20")
-    reps = tuple(int(v) for v in supercell) if supercell is not None else supercell_size(network.lattice,
-                                                                                        min_length_A)
+        raise SimulationError(
+            "hops_per_carrier must be > 0, equilibration >= 0 and n_samples >= 20"
+        )
+    reps = (
+        tuple(int(v) for v in supercell)
+        if supercell is not None
+        else supercell_size(network.lattice, min_length_A)
+    )
     if len(reps) != 3 or min(reps) < 1:
         raise SimulationError(f"supercell must be three positive integers, got {supercell}")
     lat = _build(network, reps)
-    n_p = network.n_carriers * int(np.prod(reps)) if n_carriers_total is None else int(n_carriers_total)
+    n_p = (
+        network.n_carriers * int(np.prod(reps))
+        if n_carriers_total is None
+        else int(n_carriers_total)
+    )
     if not 0 < n_p <= lat.n_sites:
         raise SimulationError(f"{n_p} carriers do not fit the {lat.n_sites} sites of the supercell")
     kernel = _kernel()
@@ -263,7 +288,9 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
         kt = K_B_EV_K * T
         edge_saddle, sb = np.asarray(network.edge_saddle_eV, dtype=float), None
         if superbasin_ratio is not None:
-            edge_saddle, sb = superbasin_saddles(network, T, superbasin_ratio, n_carriers=n_p / n_cells)
+            edge_saddle, sb = superbasin_saddles(
+                network, T, superbasin_ratio, n_carriers=n_p / n_cells
+            )
         saddle = edge_saddle[lat.edge]
         rate = network.attempt_frequency_Hz * np.exp(-(saddle - lat.energy[lat.src]) / kt)
         hops = float(hops_per_carrier)
@@ -271,16 +298,31 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
         while True:
             dts, dss, events, times, colls = [], [], [], [], []
             occ_acc = np.zeros(lat.n_sites)
-            for child in np.random.SeedSequence([seed, int(round(T * 1000)), int(hops)]).spawn(n_runs):
+            for child in np.random.SeedSequence([seed, int(round(T * 1000)), int(hops)]).spawn(
+                n_runs
+            ):
                 rng = np.random.default_rng(child)
                 occ = _initial_occupation(lat, n_p, rng)
                 part_at = np.full(lat.n_sites, -1, dtype=np.int64)
                 part_at[np.nonzero(occ)[0]] = np.arange(n_p)
                 kseed = int(rng.integers(0, 2**31 - 1))
                 samples, sdt, n_ev, occ_time, _ = kernel(
-                    occ, part_at, lat.src, lat.dst, rate, lat.dx, lat.se_ptr, lat.se_idx, lat.ex_ptr,
-                    lat.ex_idx, lat.src_ex, int(equilibration_per_carrier * n_p), int(hops * n_p),
-                    int(n_samples), kseed)
+                    occ,
+                    part_at,
+                    lat.src,
+                    lat.dst,
+                    rate,
+                    lat.dx,
+                    lat.se_ptr,
+                    lat.se_idx,
+                    lat.ex_ptr,
+                    lat.ex_idx,
+                    lat.src_ex,
+                    int(equilibration_per_carrier * n_p),
+                    int(hops * n_p),
+                    int(n_samples),
+                    kseed,
+                )
                 if sdt <= 0:  # no event possible at all: a blocked network conducts nothing
                     blocked = True
                     break
@@ -297,21 +339,42 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
             if blocked:
                 break
             t_ref = np.linspace(0.05, 0.25, 20) * float(np.mean(times))
-            ok, why = _diffusive(t_ref, np.mean(colls, axis=0), hop_A) if diffusive_check else (True, "")
+            ok, why = (
+                _diffusive(t_ref, np.mean(colls, axis=0), hop_A) if diffusive_check else (True, "")
+            )
             if ok or hops >= MAX_EXTENSION * hops_per_carrier:
                 break
             hops *= 4.0
             total_runs += n_runs
         if blocked:
-            why = ("no hop is possible: every Li is blocked (a full Li sublattice conducts through "
-                   "defects that this network does not create)")
+            why = (
+                "no hop is possible: every Li is blocked (a full Li sublattice conducts through "
+                "defects that this network does not create)"
+            )
             not_diffusive.append(f"{T:g} K: {why}")
-            points.append(KMCPoint(
-                temperature_K=T, d_tracer_cm2_s=0.0, d_tracer_err_cm2_s=0.0, d_sigma_cm2_s=0.0,
-                d_sigma_err_cm2_s=0.0, haven_ratio=None, haven_ratio_err=None, sigma_S_cm=0.0,
-                sigma_err_S_cm=0.0, n_runs=0, events_per_run=0.0, hops_per_carrier=0.0, time_per_run_s=0.0,
-                occupancy={}, d_sigma_runs=(), d_tracer_runs=(), diffusive=False, note=why,
-                superbasin=sb))
+            points.append(
+                KMCPoint(
+                    temperature_K=T,
+                    d_tracer_cm2_s=0.0,
+                    d_tracer_err_cm2_s=0.0,
+                    d_sigma_cm2_s=0.0,
+                    d_sigma_err_cm2_s=0.0,
+                    haven_ratio=None,
+                    haven_ratio_err=None,
+                    sigma_S_cm=0.0,
+                    sigma_err_S_cm=0.0,
+                    n_runs=0,
+                    events_per_run=0.0,
+                    hops_per_carrier=0.0,
+                    time_per_run_s=0.0,
+                    occupancy={},
+                    d_sigma_runs=(),
+                    d_tracer_runs=(),
+                    diffusive=False,
+                    note=why,
+                    superbasin=sb,
+                )
+            )
             continue
         if not ok:
             not_diffusive.append(f"{T:g} K: {why} after {hops:g} hops per Li")
@@ -319,36 +382,70 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
         d_tr, d_tr_err = float(dts_a.mean()), _sem(dts_a)
         d_s, d_s_err = float(dss_a.mean()), _sem(dss_a)
         haven = d_tr / d_s if d_s > 0 else None
-        haven_err = (haven * math.hypot(d_tr_err / d_tr if d_tr > 0 else 0.0, d_s_err / d_s)
-                     if haven is not None else None)
+        haven_err = (
+            haven * math.hypot(d_tr_err / d_tr if d_tr > 0 else 0.0, d_s_err / d_s)
+            if haven is not None
+            else None
+        )
         sig = n_cm3 * E_CHARGE_C**2 * d_s / (K_B_J_K * T)
         sig_err = sig * d_s_err / d_s if d_s > 0 else math.inf
         occ_mean = occ_acc / n_runs
         occupancy = {lab: float(occ_mean[label_arr == lab].mean()) for lab in labels}
-        points.append(KMCPoint(
-            temperature_K=T, d_tracer_cm2_s=d_tr, d_tracer_err_cm2_s=d_tr_err, d_sigma_cm2_s=d_s,
-            d_sigma_err_cm2_s=d_s_err, haven_ratio=haven, haven_ratio_err=haven_err,
-            sigma_S_cm=float(sig), sigma_err_S_cm=float(sig_err), n_runs=n_runs,
-            events_per_run=float(np.mean(events)), hops_per_carrier=float(np.mean(events) / n_p),
-            time_per_run_s=float(np.mean(times)), occupancy=occupancy,
-            d_sigma_runs=tuple(float(v) for v in dss_a), d_tracer_runs=tuple(float(v) for v in dts_a),
-            diffusive=bool(ok), note=why, superbasin=sb))
+        points.append(
+            KMCPoint(
+                temperature_K=T,
+                d_tracer_cm2_s=d_tr,
+                d_tracer_err_cm2_s=d_tr_err,
+                d_sigma_cm2_s=d_s,
+                d_sigma_err_cm2_s=d_s_err,
+                haven_ratio=haven,
+                haven_ratio_err=haven_err,
+                sigma_S_cm=float(sig),
+                sigma_err_S_cm=float(sig_err),
+                n_runs=n_runs,
+                events_per_run=float(np.mean(events)),
+                hops_per_carrier=float(np.mean(events) / n_p),
+                time_per_run_s=float(np.mean(times)),
+                occupancy=occupancy,
+                d_sigma_runs=tuple(float(v) for v in dss_a),
+                d_tracer_runs=tuple(float(v) for v in dts_a),
+                diffusive=bool(ok),
+                note=why,
+                superbasin=sb,
+            )
+        )
     ea = ea_err = s25 = s25_lo = s25_hi = None
     arr = None
     warns: list[str] = []
-    usable = [p for p in points if p.diffusive and p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm]
-    warns += [f"not diffusive at {m}: left out of the Arrhenius fit (raise hops_per_carrier, --hops in the CLI)"
-              for m in not_diffusive]
-    unresolved = [p for p in points if p.diffusive and not (p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm)]
+    usable = [
+        p for p in points if p.diffusive and p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm
+    ]
+    warns += [
+        f"not diffusive at {m}: left out of the Arrhenius fit (raise hops_per_carrier, --hops in "
+        "the CLI)"
+        for m in not_diffusive
+    ]
+    unresolved = [
+        p
+        for p in points
+        if p.diffusive and not (p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm)
+    ]
     if unresolved:
-        warns.append(f"{len(unresolved)} temperature(s) gave a collective D not resolved from zero "
-                     "(error >= value): longer runs (hops_per_carrier) or more runs")
+        warns.append(
+            f"{len(unresolved)} temperature(s) gave a collective D not resolved from zero "
+            "(error >= value): longer runs (hops_per_carrier) or more runs"
+        )
     if len(usable) >= 2:
         from halidelab.arrhenius import fit_arrhenius
 
         try:
-            fit = fit_arrhenius([p.temperature_K for p in usable], [p.sigma_S_cm for p in usable],
-                                [p.sigma_err_S_cm for p in usable], quantity="sigma", method="kmc-arrhenius")
+            fit = fit_arrhenius(
+                [p.temperature_K for p in usable],
+                [p.sigma_S_cm for p in usable],
+                [p.sigma_err_S_cm for p in usable],
+                quantity="sigma",
+                method="kmc-arrhenius",
+            )
         except FitError as exc:
             warns.append(f"Arrhenius fit failed: {exc}")
         else:
@@ -362,29 +459,57 @@ def run_kmc(network: RateNetwork, temperatures_K: Sequence[float], n_runs: int =
             s25, s25_lo, s25_hi = pred.value, pred.low, pred.high
             arr = fit.to_dict()
             warns += [w for w in fit.warnings if w not in warns]
-    summary = {**network.summary(), "supercell": list(reps), "n_carriers_supercell": n_p,
-               "n_sites_supercell": lat.n_sites}
+    summary = {
+        **network.summary(),
+        "supercell": list(reps),
+        "n_carriers_supercell": n_p,
+        "n_sites_supercell": lat.n_sites,
+    }
     assumptions = (
         f"harmonic TST rates with one attempt frequency {network.attempt_frequency_Hz:.1e} Hz",
-        f"site blocking and hard-core exclusion within {network.exclusion_radius_A:g} A; no other Li-Li interaction",
+        f"site blocking and hard-core exclusion within {network.exclusion_radius_A:g} A; no other "
+        "Li-Li interaction",
         "sigma = n e^2 D_sigma / (k_B T) with the collective (jump) D: correlations included, "
         "Haven ratio reported, not assumed",
         f"{n_runs} independent runs per temperature; errors are their standard error",
-        f"a temperature counts only when diffusive (collective MSD >= {MIN_MSD_HOPS:g} hop lengths squared, "
-        f"log-log slope >= {MIN_LOGLOG_SLOPE}); runs are extended 4x up to {MAX_EXTENSION}x before giving up",
-        (f"superbasin acceleration: hops crossed more than {superbasin_ratio:g}x as often as the "
-         "critical (first spanning) hops are slowed to that ratio, both directions alike (site "
-         "energies, occupations and detailed balance unchanged; per temperature in points[].superbasin)"
-         if superbasin_ratio is not None else "plain rates (no superbasin acceleration)"),
+        f"a temperature counts only when diffusive (collective MSD >= {MIN_MSD_HOPS:g} hop lengths "
+        "squared, "
+        f"log-log slope >= {MIN_LOGLOG_SLOPE}); runs are extended 4x up to {MAX_EXTENSION}x before "
+        "giving up",
+        (
+            f"superbasin acceleration: hops crossed more than {superbasin_ratio:g}x as often as "
+            "the "
+            "critical (first spanning) hops are slowed to that ratio, both directions alike (site "
+            "energies, occupations and detailed balance unchanged; per temperature in "
+            "points[].superbasin)"
+            if superbasin_ratio is not None
+            else "plain rates (no superbasin acceleration)"
+        ),
         *network.notes,
     )
     return KMCResult(
-        formula=network.formula, points=tuple(points), ea_eV=ea, ea_err_eV=ea_err, sigma_25C_S_cm=s25,
-        sigma_25C_low_S_cm=s25_lo, sigma_25C_high_S_cm=s25_hi, arrhenius=arr, network=summary,
-        assumptions=assumptions, warnings=tuple(warns),
-        provenance=Provenance(method="kmc-rejection-free", parameters={
-            "n_runs": n_runs, "hops_per_carrier": hops_per_carrier,
-            "equilibration_per_carrier": equilibration_per_carrier, "n_samples": n_samples,
-            "supercell": list(reps), "source": network.source, "superbasin_ratio": superbasin_ratio},
-            seed=seed),
+        formula=network.formula,
+        points=tuple(points),
+        ea_eV=ea,
+        ea_err_eV=ea_err,
+        sigma_25C_S_cm=s25,
+        sigma_25C_low_S_cm=s25_lo,
+        sigma_25C_high_S_cm=s25_hi,
+        arrhenius=arr,
+        network=summary,
+        assumptions=assumptions,
+        warnings=tuple(warns),
+        provenance=Provenance(
+            method="kmc-rejection-free",
+            parameters={
+                "n_runs": n_runs,
+                "hops_per_carrier": hops_per_carrier,
+                "equilibration_per_carrier": equilibration_per_carrier,
+                "n_samples": n_samples,
+                "supercell": list(reps),
+                "source": network.source,
+                "superbasin_ratio": superbasin_ratio,
+            },
+            seed=seed,
+        ),
     )

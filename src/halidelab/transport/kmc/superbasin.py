@@ -17,10 +17,13 @@ from halidelab.transport.kmc.network import RateNetwork
 SUPERBASIN_RATIO = 100.0
 
 
-
-
-def percolation_energies(n_sites: int, edge_a: Sequence[int], edge_b: Sequence[int],
-                         edge_image: Sequence[Sequence[int]], edge_energy: Sequence[float]) -> dict[int, float]:
+def percolation_energies(
+    n_sites: int,
+    edge_a: Sequence[int],
+    edge_b: Sequence[int],
+    edge_image: Sequence[Sequence[int]],
+    edge_energy: Sequence[float],
+) -> dict[int, float]:
     """Lowest edge energy at which the edges up to it span the periodic network in 1, 2, 3 D.
 
     Edges are added in order of energy to a union-find whose members carry their lattice
@@ -98,7 +101,9 @@ def fermi_level(site_energy_eV: Sequence[float], n_carriers: float, kt_eV: float
 
     e = np.asarray(site_energy_eV, dtype=float)
     if not 0 < n_carriers < len(e):
-        raise SimulationError(f"{n_carriers} carriers on {len(e)} sites have no finite chemical potential")
+        raise SimulationError(
+            f"{n_carriers} carriers on {len(e)} sites have no finite chemical potential"
+        )
 
     def excess(mu: float) -> float:
         return float((0.5 * (1.0 - np.tanh((e - mu) / (2.0 * kt_eV)))).sum() - n_carriers)
@@ -107,8 +112,12 @@ def fermi_level(site_energy_eV: Sequence[float], n_carriers: float, kt_eV: float
     return float(brentq(excess, lo, hi, xtol=1e-12 * max(1.0, kt_eV)))
 
 
-def superbasin_saddles(network: RateNetwork, temperature_K: float, ratio: float = SUPERBASIN_RATIO,
-                       n_carriers: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def superbasin_saddles(
+    network: RateNetwork,
+    temperature_K: float,
+    ratio: float = SUPERBASIN_RATIO,
+    n_carriers: float | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Saddle energies with the superbasin hops slowed to a bounded speed (detailed balance kept).
 
     In a cation-disordered (ball-milled) cell a few Li hop back and forth over very low
@@ -179,5 +188,10 @@ def superbasin_saddles(network: RateNetwork, temperature_K: float, ratio: float 
         return s, {**info, "mu_eV": mu, "reason": "the hops do not span the cell"}
     floor = crit[1] - kt * math.log(ratio)
     raise_by = np.maximum(0.0, floor - eff)
-    return s + raise_by, {**info, "mu_eV": mu, "critical_eV": float(crit[1]),
-                          "n_raised": int((raise_by > 0).sum()), "max_raise_eV": float(raise_by.max())}
+    return s + raise_by, {
+        **info,
+        "mu_eV": mu,
+        "critical_eV": float(crit[1]),
+        "n_raised": int((raise_by > 0).sum()),
+        "max_raise_eV": float(raise_by.max()),
+    }
