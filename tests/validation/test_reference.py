@@ -152,13 +152,16 @@ def _write(tmp_path, raw: pd.DataFrame, name: str = "ref.csv"):
         ("structure_file", "structures/nope.cif", "not found"),
     ],
 )
-def test_bad_cells_are_refused_with_row_and_column(tmp_path, raw, column, value, words):
+@pytest.mark.parametrize("where", ["early", "last"])
+def test_bad_cells_are_refused_with_row_and_column(tmp_path, raw, column, value, words, where):
+    """An early row and the last row (the most recently added) are both checked."""
+    index = 2 if where == "early" else len(raw) - 1
     bad = raw.copy()
-    bad.loc[2, column] = value
+    bad.loc[index, column] = value
     with pytest.raises(DataFormatError) as exc:
         load_reference_set(_write(tmp_path, bad))
     msg = str(exc.value)
-    assert "row 4" in msg and column in msg and words in msg and "\n" not in msg
+    assert f"row {index + 2}" in msg and column in msg and words in msg and "\n" not in msg
 
 
 def test_duplicates_and_primaries_are_refused(tmp_path, raw):
