@@ -203,19 +203,73 @@ def test_a_new_tier_is_one_table_entry(tmp_path, counted, monkeypatch):
 
 
 def test_substitution_pairs_of_the_reference_set():
-    """Parent -> substituted materials built on the parent's structure file, with the
-    measured change of log10 sigma from the table."""
+    """Parent -> substituted pairs from the table itself: materials designed on the
+    parent's structure file, and formulas that differ by one element at the same amount;
+    the measured change of log10 sigma is read from the rows the pair names, which come
+    from one paper whenever a paper measured both materials."""
+    from pymatgen.core import Composition
+
     ref = load_reference_set()
-    raw = pd.read_csv(reference_path(), dtype=str, keep_default_na=False)
-    prim = raw[raw["primary"] == "True"].set_index("composition")
+    raw = pd.read_csv(reference_path(), dtype=str, keep_default_na=False).set_index("id")
     pairs = substitution_pairs(ref, [])
-    found = {(p["parent"], p["child"]) for p in pairs}
+    found = {(p["parent"], p["child"]): p for p in pairs}
+    assert len(found) == len(pairs)  # each pair once
+    # aliovalent, designed on the parent's structure (different papers)
     assert ("Li3InCl6", "Li2.7In0.7Hf0.3Cl6") in found and ("Li3YCl6", "Li2.5Y0.5Zr0.5Cl6") in found
+    # isovalent swaps measured in one paper: Schlem 2020 (Y -> Er), Asano 2018 (Cl -> Br),
+    # Kanno 1983 (spinels Mg -> Mn)
+    for parent, child, doi in [
+        ("Li3YCl6", "Li3ErCl6", "10.1002/aenm.201903719"),
+        ("Li3YCl6", "Li3YBr6", "10.1002/adma.201803075"),
+        ("Li2MgCl4", "Li2MnCl4", "10.1016/0167-2738(83)90223-0"),
+    ]:
+        p = found[(parent, child)]
+        assert p["kind"] == "swap" and p["same_paper"] and p["parent_doi"] == doi
+    # no pair with an upper limit (Li2CrCl4 < 1e-10 S/cm), none between two-element swaps
+    assert not any("Li2CrCl4" in k for k in found)
+    assert ("LiAlCl4", "LiGaBr4") not in found and ("LiGaBr4", "LiAlCl4") not in found
+    by_comp: dict[str, list[str]] = {}
+    for i, row in raw.iterrows():
+        by_comp.setdefault(Composition(row["composition"]).reduced_formula, []).append(i)
     for p in pairs:
-        want = math.log10(float(prim.loc[p["child"], "sigma_S_cm"])) - math.log10(
-            float(prim.loc[p["parent"], "sigma_S_cm"])
-        )
+        prow, crow = raw.loc[p["parent_id"]], raw.loc[p["child_id"]]
+        assert Composition(prow["composition"]) == Composition(p["parent"])
+        assert Composition(crow["composition"]) == Composition(p["child"])
+        want = math.log10(float(crow["sigma_S_cm"])) - math.log10(float(prow["sigma_S_cm"]))
         assert p["measured_delta_log10_sigma"] == pytest.approx(want)
+        assert p["same_paper"] == (prow["doi"].lower() == crow["doi"].lower())
+        # a paper that measured both is always preferred to rows from two papers
+        dois_p = {
+            raw.loc[i, "doi"].lower() for i in by_comp[Composition(p["parent"]).reduced_formula]
+        }
+        dois_c = {
+            raw.loc[i, "doi"].lower() for i in by_comp[Composition(p["child"]).reduced_formula]
+        }
+        assert p["same_paper"] == bool(dois_p & dois_c)
+        if p["kind"] == "swap":
+            a = Composition(p["parent"]).reduced_composition.get_el_amt_dict()
+            b = Composition(p["child"]).reduced_composition.get_el_amt_dict()
+            assert len(set(a) ^ set(b)) == 2 and sorted(a.values()) == sorted(b.values())
+
+
+def test_ea_of_a_material_comes_from_another_row_when_the_primary_has_none(tmp_path, counted):
+    """Li3YBr6's primary row (Asano 2018) gives no Ea; the wet-chemistry row (Wang 2021)
+    does: the material's measured Ea is that row's, and the row is named."""
+    raw = pd.read_csv(reference_path(), dtype=str, keep_default_na=False).set_index("id")
+    out = validate(
+        tiers=["prior"],
+        out=tmp_path / "ea",
+        materials=["li3ybr6-asano2018", "li3ybr6-wet-wang2021", "lialcl4-jes"],
+        progress=False,
+        report=False,
+    )
+    rows = {r["composition"]: r for r in out.rows}
+    assert raw.loc["li3ybr6-asano2018", "ea_eV"] == ""
+    assert rows["Li3YBr6"]["measured_ea_eV"] == pytest.approx(
+        float(raw.loc["li3ybr6-wet-wang2021", "ea_eV"])
+    )
+    assert rows["Li3YBr6"]["measured_ea_id"] == "li3ybr6-wet-wang2021"
+    assert rows["LiAlCl4"]["measured_ea_eV"] is None and rows["LiAlCl4"]["measured_ea_id"] is None
 
 
 def test_cli_validate(tmp_path, counted, capsys):

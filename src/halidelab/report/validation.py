@@ -131,6 +131,11 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
                 "sigma": 10 ** r["measured_log10_sigma_S_cm"],
                 "censored": r["censored"],
                 "ea": r["measured_ea_eV"],
+                "ea_row": (
+                    r.get("measured_ea_id") or ""
+                    if r.get("measured_ea_id") != r["id"]
+                    else "primary"
+                ),
                 "doi": r["doi"],
                 "n_other": len(r["other_measurements"]),
             },
@@ -267,6 +272,7 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         ("synthesis", "synthesis (primary row)", None),
         ("sigma", "σ meas. (S/cm)", _f(".3g")),
         ("ea", "Ea meas. (eV)", _f(".3g")),
+        ("ea_row", "Ea from row", None),
         ("n_other", "other rows", None),
     ]
     mcols += [
@@ -281,10 +287,13 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
                 {
                     "pair": f"{p['parent']} → {p['child']}",
                     "sub": p["substitution"],
+                    "kind": p.get("kind", "design"),
+                    "struct": "same" if p.get("same_structure", True) else "changes",
                     "meas": p["measured_delta_log10_sigma"],
                     "same": "yes" if p["same_paper"] else "no",
                     "pred": "; ".join(f"{k}: {v:+.2f}" for k, v in p["predicted"].items()),
                     "dois": f"{p['parent_doi']} / {p['child_doi']}",
+                    "rows": f"{p.get('parent_id', '')} / {p.get('child_id', '')}",
                 }
             )
         body = table_html(
@@ -292,10 +301,13 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             [
                 ("pair", "pair", None),
                 ("sub", "substitution", None),
+                ("kind", "kind", None),
+                ("struct", "structure", None),
                 ("meas", "Δlog σ measured", _f("+.2f")),
                 ("pred", "Δlog σ predicted", None),
                 ("same", "same paper", None),
                 ("dois", "DOIs", None),
+                ("rows", "rows", None),
             ],
         )
         stats = substitution_spearman(out.substitutions)
@@ -303,14 +315,19 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "<p>"
             + "; ".join(
                 f"{esc(k)}: n = {v['n']}, Spearman {fmt(v['spearman'], '.2f')}, sign agreement "
-                f"{fmt(v['sign_agreement'], '.2f')}"
+                f"{fmt(v['sign_agreement'], '.2f')}; measured in one paper: n = "
+                f"{v['n_same_paper']}, Spearman {fmt(v['spearman_same_paper'], '.2f')}"
                 for k, v in stats.items()
             )
             + "</p>"
         )
         body += (
-            "<p class='muted'>Spearman needs at least 3 pairs; pairs from different papers mix "
-            "laboratories and synthesis routes.</p>"
+            "<p class='muted'>Pairs: a material designed on its parent's structure (design), "
+            "or two materials whose formulas differ by one element at the same amount "
+            "(swap: an isovalent M or X substitution). The measured change comes from one "
+            "paper when a paper measured both, else from the primary rows. Spearman needs at "
+            "least 3 pairs; pairs from different papers mix laboratories and synthesis "
+            "routes.</p>"
         )
         sections.append(("Substitution pairs", body))
     if out.combined:

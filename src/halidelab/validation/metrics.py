@@ -167,7 +167,8 @@ def fmt(value: float | None, spec: str = ".3g") -> str:
 
 
 def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per tier|model: Spearman of predicted vs measured change and the sign agreement."""
+    """Per tier|model: Spearman of predicted vs measured change and the sign agreement,
+    over all pairs and over the pairs measured in one paper."""
     out: dict[str, dict[str, Any]] = {}
     labels = sorted({k for p in pairs for k in p["predicted"]})
     for lab in labels:
@@ -180,7 +181,19 @@ def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, An
             if ps
             else None
         )
-        out[lab] = {"n": len(ps), "spearman": rho, "spearman_p": pval, "sign_agreement": sign}
+        same = [p for p in ps if p.get("same_paper")]
+        rho_same, p_same = spearman(
+            [p["predicted"][lab] for p in same], [p["measured_delta_log10_sigma"] for p in same]
+        )
+        out[lab] = {
+            "n": len(ps),
+            "spearman": rho,
+            "spearman_p": pval,
+            "sign_agreement": sign,
+            "n_same_paper": len(same),
+            "spearman_same_paper": rho_same,
+            "spearman_same_paper_p": p_same,
+        }
     return out
 
 

@@ -276,6 +276,16 @@ def _prediction_rows(
                 ]
                 wall = sum(durations.get(k, 0.0) for k in own)
                 others = groups[entry.material][1:]
+                # Ea: the primary row's, else the first other row of the material that
+                # reports one (another sample of the same material; its id is recorded)
+                ea_row = next(
+                    (
+                        e
+                        for e in (entry, *others)
+                        if e.ea_eV is not None and math.isfinite(float(e.ea_eV))
+                    ),
+                    None,
+                )
                 row = {
                     "material": entry.material,
                     "id": entry.id,
@@ -286,7 +296,8 @@ def _prediction_rows(
                     "computed": res is not None,
                     "measured_log10_sigma_S_cm": entry.log10_sigma_S_cm,
                     "censored": entry.censored,
-                    "measured_ea_eV": entry.ea_eV,
+                    "measured_ea_eV": ea_row.ea_eV if ea_row is not None else None,
+                    "measured_ea_id": ea_row.id if ea_row is not None else None,
                     "synthesis": entry.synthesis,
                     "doi": entry.doi,
                     "other_measurements": [
@@ -428,36 +439,109 @@ def _score(
     return metrics, cals
 
 
+def _one_element_swap(a: str, b: str) -> tuple[str, str] | None:
+    """(element of a, element of b) when b is a with one element replaced by another at
+    the same amount (an isovalent M or X substitution: Li3YCl6 -> Li3ErCl6, Li3YBr6);
+    None otherwise."""
+    from pymatgen.core import Composition
+
+    ca = Composition(a).reduced_composition.get_el_amt_dict()
+    cb = Composition(b).reduced_composition.get_el_amt_dict()
+    out_a, out_b = set(ca) - set(cb), set(cb) - set(ca)
+    if len(out_a) != 1 or len(out_b) != 1:
+        return None
+    (ea,), (eb,) = out_a, out_b
+    if not math.isclose(ca[ea], cb[eb]) or any(
+        not math.isclose(ca[e], cb[e]) for e in set(ca) & set(cb)
+    ):
+        return None
+    return ea, eb
+
+
+def _pair_rows(
+    parent: list[ReferenceEntry], child: list[ReferenceEntry]
+) -> tuple[ReferenceEntry, ReferenceEntry, bool]:
+    """The two rows whose log10 sigma difference is the measured change, and whether
+    they come from one paper: a paper that measured both (one laboratory, one route) is
+    preferred to the materials' primary rows from different papers; among such papers,
+    the one of the primary rows, else the first in the table."""
+    first_p: dict[str, ReferenceEntry] = {}
+    first_c: dict[str, ReferenceEntry] = {}
+    for e in parent:  # rows come primary first: a paper's first row is its primary if any
+        first_p.setdefault(e.doi.lower(), e)
+    for e in child:
+        first_c.setdefault(e.doi.lower(), e)
+    shared = [(first_p[d], first_c[d]) for d in first_p if d in first_c]
+    if shared:
+        both_primary = [(p, c) for p, c in shared if p.primary and c.primary]
+        p, c = (both_primary or shared)[0]
+        return p, c, True
+    return parent[0], child[0], False
+
+
 def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Parent -> substituted pairs of the reference set, with measured and predicted changes.
 
-    A pair is a material built as ``design:PARENT+DOPANT@SITE=x`` on the structure file of
-    a material whose composition is PARENT. The measured change is of the primary rows'
-    log10 sigma; the predicted one is per (tier, model), raw.
+    Two kinds of pair:
+
+    - ``design``: a material built as ``design:PARENT+DOPANT@SITE=x`` on the structure
+      file of a material whose composition is PARENT (an aliovalent partial substitution,
+      Li3InCl6 -> Li2.7In0.7Hf0.3Cl6);
+    - ``swap``: two materials whose formulas differ by one element at the same amount (an
+      isovalent M or X substitution: Li3YCl6 -> Li3ErCl6, Li3YCl6 -> Li3YBr6,
+      Li2MgCl4 -> Li2MnCl4); the parent is the one modelled from a CIF (else the earlier
+      in the table). Whether the substitution changes the structure (another polymorph)
+      is recorded.
+
+    The measured change of log10 sigma comes from one paper when a paper measured both
+    materials (``same_paper``), else from the two primary rows. A pair where either row
+    is an upper limit is left out. The predicted change is per (tier, model), raw.
     """
     from halidelab.prior.data import composition_key
     from halidelab.validation.structures import parse_construction
 
-    prim = {e.material: e for e in ref.primary()}
-    by_comp = {(composition_key(e.composition), e.structure_file): e for e in prim.values()}
-    pairs = []
-    for child in prim.values():
+    groups = ref.by_material()
+    prim = [g[0] for g in groups.values() if g[0].primary]
+    order = {e.material: i for i, e in enumerate(prim)}
+    by_comp = {(composition_key(e.composition), e.structure_file): e for e in prim}
+    found: list[tuple[ReferenceEntry, ReferenceEntry, str, str]] = []
+    for child in prim:
         spec = parse_construction(child.construction)
-        if spec["kind"] != "design" or not spec["substitutions"]:
-            continue
-        parent = by_comp.get((composition_key(spec["parent"]), child.structure_file))
-        if parent is None or parent.censored or child.censored:
+        if spec["kind"] == "design" and spec["substitutions"]:
+            parent = by_comp.get((composition_key(spec["parent"]), child.structure_file))
+            if parent is not None:
+                text = ", ".join(
+                    f"{s['dopant']}@{s['site']} x={s['x']:g}" for s in spec["substitutions"]
+                )
+                found.append((parent, child, "design", text))
+    for i, a in enumerate(prim):
+        for b in prim[i + 1 :]:
+            swap = _one_element_swap(a.composition, b.composition)
+            if swap is None:
+                continue
+            a_design = parse_construction(a.construction)["kind"] == "design"
+            b_design = parse_construction(b.construction)["kind"] == "design"
+            first, second = (a, b)
+            if (b_design, order[b.material]) < (a_design, order[a.material]):
+                first, second, swap = b, a, swap[::-1]
+            found.append((first, second, "swap", f"{swap[1]} for {swap[0]}"))
+    pairs = []
+    for parent, child, kind, text in found:
+        p_row, c_row, same = _pair_rows(groups[parent.material], groups[child.material])
+        if p_row.censored or c_row.censored:
             continue
         item = {
             "parent": parent.composition,
             "child": child.composition,
-            "substitution": ", ".join(
-                f"{s['dopant']}@{s['site']} x={s['x']:g}" for s in spec["substitutions"]
-            ),
-            "same_paper": parent.doi.lower() == child.doi.lower(),
-            "measured_delta_log10_sigma": child.log10_sigma_S_cm - parent.log10_sigma_S_cm,
-            "parent_doi": parent.doi,
-            "child_doi": child.doi,
+            "kind": kind,
+            "substitution": text,
+            "same_structure": parent.polymorph == child.polymorph,
+            "same_paper": same,
+            "measured_delta_log10_sigma": c_row.log10_sigma_S_cm - p_row.log10_sigma_S_cm,
+            "parent_id": p_row.id,
+            "child_id": c_row.id,
+            "parent_doi": p_row.doi,
+            "child_doi": c_row.doi,
             "predicted": {},
         }
         for r in rows:
