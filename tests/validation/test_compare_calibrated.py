@@ -378,6 +378,10 @@ def test_kmc_and_prior_carry_their_own_error_into_the_spread(base_store, tmp_pat
     a, b = line(xp, yp)
     assert ep["calibrated"] == pytest.approx(a + b * -3.2, abs=1e-9)
     assert ep["half_width"] == pytest.approx(half_width(xp, yp, b, 1.8 / (2 * 1.645)), rel=1e-9)
+    # the prior has no settings to record: its calibration needs none (no "halidelab < 0.4"
+    # note), while a KMC calibration that records nothing is applied with that note
+    assert c_pri.settings == {} and "does not record" not in ep["note"]
+    assert c_kmc.settings == {} and "does not record" in ek["note"]
 
 
 def test_json_has_raw_and_calibrated_side_by_side(base_store, tmp_path, sha, capsys):

@@ -391,7 +391,9 @@ def calibrate_composition(
                 f"the map's slope is negative (b = {cal.b:.2f}): the tier orders the reference "
                 "materials backwards, so the calibrated value carries no ranking"
             )
-        if not cal.settings:
+        from halidelab.validation.tiers import TIERS_WITH_SETTINGS
+
+        if not cal.settings and cal.tier in TIERS_WITH_SETTINGS:
             notes.append(
                 "the calibration file does not record how its values were made (halidelab < 0.4): "
                 "applied without checking the tier's settings"

@@ -339,6 +339,11 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     return out
 
 
+#: tiers whose predictions depend on settings that :func:`method_of` records (the
+#: prior and the relaxation have none)
+TIERS_WITH_SETTINGS = ("bvse", "neb", "kmc")
+
+
 def method_of(tier: str, result: dict[str, Any] | None) -> dict[str, Any]:
     """How a stored result of ``tier`` was made, as far as it moves the prediction: the
     BVSE grid, the NEB images and optimiser steps, the KMC network (NEB or BVSE) and its
