@@ -336,3 +336,33 @@ def test_kmc_tier_predicts_ea_and_sigma_at_25C(tmp_path, counted):
     assert set(rows) == {"Li3InCl6", "LiAlCl4"}
     for r in rows.values():
         assert math.isfinite(r["pred_log10_sigma_S_cm"]) and 0.0 < r["pred_ea_eV"] < 2.0
+
+
+def test_kmc_tier_keeps_one_network_kind_per_campaign():
+    """With the neb tier in the campaign, a material whose NEB study failed (no vacancy to
+    hop into, say) gets no KMC value rather than a BVSE-network one: one tier, one method,
+    so that its calibration can be applied. Without the neb tier, KMC runs on BVSE."""
+    from halidelab.validation.tiers import MaterialContext, kmc_task
+
+    entry = load_reference_set().entry("li3incl6-li2019angew")
+    relaxed = toy_relax(
+        {
+            "structure": Structure.from_file(
+                reference_path().parents[1] / entry.structure_file
+            ).as_dict(),
+            "model": "chgnet",
+        }
+    )
+
+    def ctx(tiers, neb):
+        return MaterialContext(
+            entry=entry,
+            model="chgnet",
+            settings=SETTINGS,
+            tiers=tiers,
+            results={"relax": relaxed, "neb": neb},
+        )
+
+    assert kmc_task(ctx(("model", "relax", "neb", "kmc"), None)) is None
+    bvse = kmc_task(ctx(("model", "relax", "kmc"), None))
+    assert bvse is not None and bvse.inputs["source"] == "bvse"

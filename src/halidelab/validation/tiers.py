@@ -266,8 +266,10 @@ def neb_task(ctx: MaterialContext) -> Task | None:
 
 
 def kmc_task(ctx: MaterialContext) -> Task | None:
-    """``kmc`` task: on the NEB study's network when the neb tier ran, else the BVSE
-    network of the relaxed structure (inputs as ``reproduce``/``screen``)."""
+    """``kmc`` task: on the NEB study's network when the neb tier is in the campaign,
+    else on the BVSE network of the relaxed structure (inputs as ``reproduce``/``screen``).
+    A material whose NEB study failed gets no KMC value in a campaign with the neb tier
+    (not a BVSE one: one tier, one method, so that its calibration applies)."""
     if not ctx.results.get("relax"):
         return None
     st = ctx.settings
@@ -283,6 +285,8 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
             KMCInputs(structure=ctx.structure, source="neb", study=study, **common),
             f"{ctx.label} neb",
         )
+    if "neb" in ctx.tiers:
+        return None
     return Task.of(KMCInputs(structure=ctx.structure, source="bvse", **common), f"{ctx.label} bvse")
 
 
