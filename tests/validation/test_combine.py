@@ -31,6 +31,7 @@ def _rows(x_tier, x_prior, y, censored=None, tier="bvse", model="chgnet"):
             "composition": f"Li{i + 1}Cl{i + 1}",
             "measured_" + T: float(m),
             "censored": bool(censored[i]) if censored is not None else False,
+            "in_prior_training": False,
         }
         rows.append({**common, "tier": tier, "model": model, "pred_" + T: float(a)})
         rows.append({**common, "tier": "prior", "model": "-", "pred_" + T: float(b)})
@@ -108,3 +109,18 @@ def test_upper_limits_and_tiers_without_sigma_are_left_out():
     assert [c["tier"] for c in out] == ["bvse+prior"]  # relax predicts no sigma
     assert out[0]["n"] == n - 3 and not set(out[0]["materials"]) & {"m0", "m1", "m2"}
     assert combine_with_prior([r for r in rows if r["tier"] != "prior"], "sha") == []
+
+
+def test_materials_the_prior_was_trained_on_are_left_out():
+    """The prior's value on its own training materials is in-sample: a combination scored
+    on them would be flattered. They are left out and counted."""
+    rng = np.random.default_rng(7)
+    n = 14
+    y = rng.uniform(-9, -2, n)
+    rows = _rows(y + rng.normal(0, 0.5, n), y + rng.normal(0, 0.5, n), y)
+    trained = {"m0", "m1", "m2", "m3"}
+    for r in rows:
+        r["in_prior_training"] = r["material"] in trained
+    (c,) = combine_with_prior(rows, "sha")
+    assert c["n"] == n - 4 and c["n_in_prior_training"] == 4
+    assert not set(c["materials"]) & trained and not set(c["loo_predictions"]) & trained

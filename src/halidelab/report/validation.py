@@ -172,6 +172,7 @@ def _combined_html(combined: list[dict[str, Any]]) -> str:
             ("physics_tier", "tier", None),
             ("model", "model", None),
             ("n", "n", None),
+            ("n_in_prior_training", "left out: in the prior's training", None),
             ("loo_mae", "MAE LOO, combined", _f(".3g")),
             ("loo_mae_tier_alone", "MAE LOO, tier alone", _f(".3g")),
             ("loo_mae_prior_alone", "MAE LOO, prior alone", _f(".3g")),
@@ -185,7 +186,8 @@ def _combined_html(combined: list[dict[str, Any]]) -> str:
     return body + (
         "<p class='muted'>log10 σ(25 °C) = a + b<sub>tier</sub> x<sub>tier</sub> + "
         "b<sub>prior</sub> x<sub>prior</sub>, fitted by least squares and scored leave-one-"
-        "material-out on the materials where both predict and σ was measured; the tier and "
+        "material-out on the materials where both predict, σ was measured and the prior "
+        "did not see them in training; the tier and "
         "the prior alone are scored by their own LOO calibrations on the same materials. "
         "The combination is used only when it beats both.</p>"
     )

@@ -7,7 +7,9 @@ places, so a combination can beat both. The combination is the stacked linear mo
     y = a + b_tier x_tier + b_prior x_prior
 
 fitted by least squares on the reference materials where both predict and sigma was
-measured (not an upper limit), scored by leave-one-material-out: each material is
+measured (not an upper limit) and that the prior did not see in training (its value there
+is in-sample, and would flatter any combination that leans on it), scored by
+leave-one-material-out: each material is
 predicted by the fit that never saw it, exactly like the single-tier calibrations of
 :mod:`halidelab.validation.calibration`. On the same materials, the tier alone and the
 prior alone are scored by their own LOO calibration (the best of the none / offset /
@@ -113,7 +115,16 @@ def combine_with_prior(rows: list[dict[str, Any]], reference_sha256: str) -> lis
             and r["material"] in prior
             and r["measured_" + TARGET] is not None
             and not r["censored"]
+            and not r.get("in_prior_training")
         ]
+        n_training = sum(
+            1
+            for r in rows
+            if r["tier"] == tier
+            and r["model"] == model
+            and r["pred_" + TARGET] is not None
+            and r.get("in_prior_training")
+        )
         if not any(
             r["tier"] == tier and r["model"] == model and r["pred_" + TARGET] is not None
             for r in rows
@@ -125,13 +136,15 @@ def combine_with_prior(rows: list[dict[str, Any]], reference_sha256: str) -> lis
             "model": model,
             "target": TARGET,
             "n": len(sub),
+            "n_in_prior_training": n_training,
             "materials": [r["material"] for r in sub],
             "used": False,
         }
         out.append(entry)
         if len(sub) < MIN_MATERIALS_COMBINED:
             entry["verdict"] = (
-                f"not fitted: {len(sub)} materials with both predictions and a measured sigma; "
+                f"not fitted: {len(sub)} materials with both predictions and a measured sigma "
+                f"outside the prior's training set ({n_training} inside it left out); "
                 f"a 3-parameter combination needs at least {MIN_MATERIALS_COMBINED}"
             )
             continue
@@ -171,12 +184,14 @@ def combine_with_prior(rows: list[dict[str, Any]], reference_sha256: str) -> lis
         if entry["used"]:
             entry["verdict"] = (
                 f"used: LOO MAE {mae:.2f} beats the tier alone ({alone_tier.loo_mae:.2f}) and "
-                f"the prior alone ({alone_prior.loo_mae:.2f}) on these {len(sub)} materials"
+                f"the prior alone ({alone_prior.loo_mae:.2f}) on these {len(sub)} materials "
+                f"(outside the prior's training set)"
             )
         else:
             entry["verdict"] = (
                 f"not used: LOO MAE {mae:.2f} does not beat the better single predictor "
                 f"({'tier' if alone_tier.loo_mae <= alone_prior.loo_mae else 'prior'}, "
-                f"{best_alone:.2f}) on these {len(sub)} materials"
+                f"{best_alone:.2f}) on these {len(sub)} materials (outside the prior's "
+                "training set)"
             )
     return out
