@@ -217,7 +217,7 @@ def test_substitution_pairs_of_the_reference_set():
     # aliovalent, designed on the parent's structure (different papers)
     assert ("Li3InCl6", "Li2.7In0.7Hf0.3Cl6") in found and ("Li3YCl6", "Li2.5Y0.5Zr0.5Cl6") in found
     # isovalent swaps measured in one paper: Schlem 2020 (Y -> Er), Asano 2018 (Cl -> Br),
-    # Kanno 1983 (spinels Mg -> Mn)
+    # Solid State Ionics 1983 (spinels Mg -> Mn)
     for parent, child, doi in [
         ("Li3YCl6", "Li3ErCl6", "10.1002/aenm.201903719"),
         ("Li3YCl6", "Li3YBr6", "10.1002/adma.201803075"),
