@@ -73,7 +73,9 @@ def test_two_predictors_with_independent_errors_combine_and_are_used():
     assert c["b_prior"] == pytest.approx(0.5, abs=0.15)
 
 
-def test_a_prior_that_adds_nothing_is_not_used():
+def test_an_unrelated_prior_gets_no_weight_and_the_rule_decides():
+    """A prior unrelated to the measurement gets ~no weight in the fit; whether the
+    combination is used is decided by the LOO rule alone (it may win or lose by noise)."""
     rng = np.random.default_rng(4)
     n = 30
     y = rng.uniform(-9, -2, n)
