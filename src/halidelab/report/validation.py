@@ -120,6 +120,14 @@ def _metric_rows(out: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _ea_row(r: dict[str, Any]) -> str:
+    """Which row the measured Ea came from: "primary", another row's id, or "" (none)."""
+    ea_id = r.get("measured_ea_id")
+    if ea_id is None:
+        return ""
+    return "primary" if ea_id == r["id"] else ea_id
+
+
 def _material_rows(out: Any) -> list[dict[str, Any]]:
     mats: dict[str, dict[str, Any]] = {}
     for r in out.rows:
@@ -131,11 +139,7 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
                 "sigma": 10 ** r["measured_log10_sigma_S_cm"],
                 "censored": r["censored"],
                 "ea": r["measured_ea_eV"],
-                "ea_row": (
-                    r.get("measured_ea_id") or ""
-                    if r.get("measured_ea_id") != r["id"]
-                    else "primary"
-                ),
+                "ea_row": _ea_row(r),
                 "doi": r["doi"],
                 "n_other": len(r["other_measurements"]),
             },

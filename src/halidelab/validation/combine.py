@@ -106,30 +106,22 @@ def combine_with_prior(rows: list[dict[str, Any]], reference_sha256: str) -> lis
     out = []
     combos = dict.fromkeys((r["tier"], r["model"]) for r in rows if r["tier"] != "prior")
     for tier, model in combos:
-        sub = [
+        predicted = [
             r
             for r in rows
-            if r["tier"] == tier
-            and r["model"] == model
-            and r["pred_" + TARGET] is not None
-            and r["material"] in prior
+            if r["tier"] == tier and r["model"] == model and r["pred_" + TARGET] is not None
+        ]
+        if not predicted:
+            continue  # the tier predicts no sigma (relax)
+        n_training = sum(1 for r in predicted if r.get("in_prior_training"))
+        sub = [
+            r
+            for r in predicted
+            if r["material"] in prior
             and r["measured_" + TARGET] is not None
             and not r["censored"]
             and not r.get("in_prior_training")
         ]
-        n_training = sum(
-            1
-            for r in rows
-            if r["tier"] == tier
-            and r["model"] == model
-            and r["pred_" + TARGET] is not None
-            and r.get("in_prior_training")
-        )
-        if not any(
-            r["tier"] == tier and r["model"] == model and r["pred_" + TARGET] is not None
-            for r in rows
-        ):
-            continue  # the tier predicts no sigma (relax)
         entry: dict[str, Any] = {
             "tier": f"{tier}+prior",
             "physics_tier": tier,
