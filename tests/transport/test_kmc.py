@@ -213,6 +213,19 @@ def test_network_from_neb_study_recovers_energies_and_keeps_detailed_balance(lzc
     assert len(fewer.edge_a) < len(net.edge_a) and any("left out" in n for n in fewer.notes)
 
 
+def test_a_study_that_took_li_out_simulates_its_own_cell(lzc, orbit_study):
+    """A study that emptied sites of full Li orbits ran on a cell with fewer Li: its KMC
+    has that many carriers fewer (stored without its network or with it), and says why."""
+    study, _ = orbit_study(lzc)
+    n_li = sum(1 for s in lzc.species if s.symbol == "Li")
+    stored = {k: v for k, v in study.items() if k != "network"}
+    stored["created_vacancies"] = ["Li1 site 0: Li atom 0 removed"]
+    net = network_from_neb_study(stored, lzc)
+    assert net.n_carriers == n_li - 1
+    assert any("1 Li taken out" in n and "vacancy fraction" in n for n in net.notes)
+    assert network_from_neb_study(study, lzc).n_carriers == n_li  # none taken out
+
+
 def test_bvse_network_keeps_detailed_balance(lzc):
     net = network_from_bvse(lzc)
     assert net.source == "bvse" and net.n_carriers == 12

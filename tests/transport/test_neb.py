@@ -143,12 +143,12 @@ def test_endpoints_must_match():
         run_neb(a, a.copy(), BornMayer(), n_images=0)
 
 
-def test_no_vacancy_no_neb():
+def test_no_vacancy_no_neb_without_vacancy_creation():
     s = Structure.from_spacegroup(
         "Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
     )
     with pytest.raises(SimulationError, match="empty site"):
-        neb_study(s, calculator=BornMayer(), interstitials=False)
+        neb_study(s, calculator=BornMayer(), interstitials=False, create_vacancies=False)
 
 
 def test_tiny_chgnet_neb_licl_vacancy_hop():
@@ -168,3 +168,38 @@ def test_tiny_chgnet_neb_licl_vacancy_hop():
     assert st.percolation.ea_3d_eV == pytest.approx(
         max(r.barrier_forward_eV, r.barrier_backward_eV)
     )
+
+
+def test_full_li_sublattice_gets_a_vacancy_and_the_same_barrier_as_any_other_vacancy():
+    """A perfect LiCl cell has no empty Li site: the study takes one Li out. Every Li of rock
+    salt is equivalent, so the barrier must equal that of a cell built with a vacancy at
+    another Li (the last one, not the one the study picks)."""
+    from ase.constraints import FixAtoms
+
+    from halidelab.relax import to_atoms
+
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
+    ).get_primitive_structure()
+    s.make_supercell([2, 2, 2])
+    kw = dict(calculator=BornMayer(), interstitials=False, n_images=5, fmax=0.02, steps=600)
+    made = neb_study(caged(s), **kw)
+    assert len(made.created_vacancies) == 1 and "removed" in made.created_vacancies[0]
+    assert made.n_atoms == len(s) - 1
+    occupied = [x for x in made.network.sites if x.occupant is not None]
+    assert len(occupied) == 7  # 8 Li sites, one emptied
+    (r,) = made.results
+    assert r.converged and r.endpoints_ok
+
+    explicit = s.copy()
+    explicit.remove_sites([max(i for i, x in enumerate(s) if x.specie.symbol == "Li")])
+    atoms = to_atoms(explicit)
+    atoms.set_constraint(FixAtoms(indices=[a.index for a in atoms if a.symbol == "Cl"]))
+    ref = neb_study(atoms, **kw)
+    assert ref.created_vacancies == ()  # it had its empty site already
+    (r0,) = ref.results
+    assert r.barrier_forward_eV == pytest.approx(r0.barrier_forward_eV, abs=2e-3)
+    assert made.percolation.ea_3d_eV == pytest.approx(ref.percolation.ea_3d_eV, abs=2e-3)
+    # and without vacancy creation the full cell has nothing to run, as before
+    with pytest.raises(SimulationError, match="empty site"):
+        neb_study(caged(s), create_vacancies=False, **kw)

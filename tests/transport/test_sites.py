@@ -238,3 +238,52 @@ def test_relaxed_x04_supercell_keeps_the_framework_hop_classes():
     assert n_li == 60 and sum(x.role == "li" for x in net.sites) == n_li
     assert len(net.hops) == len(ref.hops)
     assert len({h.parent_class for h in net.hops}) == len({h.parent_class for h in ref.hops})
+
+
+@pytest.mark.parametrize(
+    "composition, cif, full_orbits",
+    [
+        # C2/m Li3InCl6: both Li orbits (4h, 2d) fully occupied in the ordered model
+        ("Li3InCl6", "structures/Li3InCl6_C2_m_obelix-de5.cif", 2),
+        # P-3m1 Li3YCl6: the CIF's partly occupied orbit keeps empty sites, the other is full
+        ("Li3YCl6", "structures/Li3YCl6_P-3m1_obelix-ei3.cif", 1),
+    ],
+)
+def test_add_vacancies_empties_one_site_of_each_full_li_orbit(composition, cif, full_orbits):
+    from halidelab.atoms import to_atoms
+    from halidelab.transport.hops import add_vacancies, select_hops
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    s = build_reference_model(
+        composition, "cif", resolve_structure_file(cif), max_atoms=160
+    ).to_structure()
+    net = site_network(s)
+    atoms = to_atoms(s)
+    full = {
+        lab
+        for lab in {x.label for x in net.sites if x.role == "li"}
+        if all(x.occupant is not None for x in net.sites if x.label == lab)
+    }
+    assert len(full) == full_orbits
+    out, vnet, notes = add_vacancies(atoms, net)
+    assert len(notes) == full_orbits and len(out) == len(atoms) - full_orbits
+    # now every Li orbit has an empty site, and every occupant is a Li at its site centre
+    for lab in {x.label for x in vnet.sites if x.role == "li"}:
+        assert any(x.occupant is None for x in vnet.sites if x.label == lab)
+    frac = out.get_scaled_positions()
+    for x in vnet.sites:
+        if x.occupant is not None:
+            assert out[x.occupant].symbol == "Li"
+            d = (frac[x.occupant] - np.array(x.frac) + 0.5) % 1 - 0.5
+            assert np.linalg.norm(d @ out.cell.array) < 1.0
+        for a, _img in x.anions:  # anion indices follow the renumbering
+            assert out[a].symbol == "Cl"
+    # the Li counted: the same sites, fewer occupants; more hop classes and paths to run
+    assert len(vnet.sites) == len(net.sites)
+    _, ch0, _, p0 = select_hops(net, "distinct")
+    _, ch1, _, p1 = select_hops(vnet, "distinct")
+    assert len(ch1) + len(p1) > len(ch0) + len(p0)
+    # nothing to do a second time
+    again, _, more = add_vacancies(out, vnet)
+    assert more == () and len(again) == len(out)

@@ -14,6 +14,7 @@ from halidelab.cli._common import (
     check_number,
     console,
     console_err,
+    note,
     potential,
     print_json,
     warn,
@@ -61,6 +62,12 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(500, "--steps", help="Maximum NEB optimiser steps per hop."),
         no_interstitials: bool = typer.Option(
             False, "--no-interstitials", help="Only Li-site to Li-site hops (edge-sharing too)."
+        ),
+        keep_li: bool = typer.Option(
+            False,
+            "--keep-li",
+            help="Do not take a Li out of Li orbits that have no empty site (their hops are "
+            "then not run).",
         ),
         dry_run: bool = typer.Option(
             False, "--dry-run", help="List sites and distinct hops; run nothing."
@@ -155,6 +162,7 @@ def register(app: typer.Typer) -> None:
             steps=steps,
             interstitials=not no_interstitials,
             on_result=save,
+            create_vacancies=not keep_li,
         )
         if as_json:
             study = neb_study(s, **kw)
@@ -213,6 +221,8 @@ def register(app: typer.Typer) -> None:
                 warn(f"[{r.label}] {w}")
         for sk in study.skipped:
             warn(sk, prefix="skipped")
+        for v in study.created_vacancies:
+            note(f"vacancy made: {v} (its Li orbit had no empty site)")
         if study.chains:
             tc = Table(title="chains (highest saddle above the lowest site)")
             tc.add_column("chain")

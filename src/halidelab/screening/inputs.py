@@ -197,6 +197,7 @@ class NEBInputs(_Model, _OneOrMany):
     steps: int = 500
     endpoint_steps: int = 300
     interstitials: bool = True
+    create_vacancies: bool = True
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -157,6 +157,7 @@ def neb_task(inputs: dict[str, Any]) -> dict[str, Any]:
             steps=inp.steps,
             endpoint_steps=inp.endpoint_steps,
             interstitials=inp.interstitials,
+            create_vacancies=inp.create_vacancies,
         )
     out = []
     for study in studies:

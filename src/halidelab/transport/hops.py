@@ -6,6 +6,9 @@ module what to run and how to check what came back:
 
 - :func:`select_hops`: the vacancy hops and the Li -> interstitial -> Li paths of a
   ``hops`` choice (one per symmetry class, per dopant environment, or all);
+- :func:`add_vacancies`: one Li taken out of each Li-site orbit that has no empty site, so
+  that a fully occupied sublattice (Li3InCl6, LiAlCl4) or orbit (the 6g sites of an
+  ordered Li3YCl6 cell) has hops to run;
 - :func:`hop_endpoints`: the final state of a vacancy hop, the Li moved along the hop's
   real (image) vector, never the in-cell fractional difference;
 - :func:`interstitial_paths` and :func:`path_plan`: a Li moving from an occupied Li site
@@ -99,6 +102,76 @@ def select_hops(
         else []
     )
     return mode, chosen, skipped, paths
+
+
+def add_vacancies(atoms: Any, network: SiteNetwork) -> tuple[Any, SiteNetwork, tuple[str, ...]]:
+    """Take one Li out of each Li-site orbit that has no empty site.
+
+    A vacancy hop needs a Li at one end and an empty Li site at the other, and a Li -> i ->
+    Li path an empty Li site at its end. In an ordered model whose Li sublattice (or one Li
+    orbit of it) is fully occupied, those hops have no instance and their classes are never
+    run: Li3InCl6 or LiAlCl4 then get no barrier at all, and an ordered Li3YCl6 cell only
+    the hops of its partly empty orbit (no 3D path). One Li per full orbit is removed; the
+    vacancies are spread out (each new one as far as the cell allows from those already
+    made, lowest site index on ties). The MLIP sees a neutral Li atom removed (no
+    compensating charge: these models carry none); the barriers are those of a dilute
+    vacancy in this cell, and the cell's Li count drops by the number removed.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The model (same atom order as the structure the network was built from).
+    network : SiteNetwork
+
+    Returns
+    -------
+    (atoms, network, notes)
+        A copy of ``atoms`` without the removed Li (constraints follow the renumbering), the
+        network with those sites empty and the other occupants renumbered, and one note per
+        vacancy (``"Li2 site 7: Li atom 12 removed"``). Unchanged copies and no notes when
+        every Li orbit already has an empty site.
+    """
+    from pymatgen.core import Lattice
+
+    li_sites = [s for s in network.sites if s.role == "li"]
+    orbits = sorted({s.label for s in li_sites})
+    lattice = Lattice(network.lattice)
+    vacated: list[int] = []
+    for label in orbits:
+        members = [s for s in li_sites if s.label == label]
+        if any(s.occupant is None for s in members):
+            continue
+        if vacated:
+            d = lattice.get_all_distances(
+                [s.frac for s in members], [network.sites[v].frac for v in vacated]
+            ).min(axis=1)
+            pick = members[int(np.argmax(np.round(d, 3)))]
+        else:
+            pick = members[0]
+        vacated.append(pick.index)
+    out = atoms.copy()
+    if not vacated:
+        return out, network, ()
+    removed = sorted(int(network.sites[v].occupant) for v in vacated)
+    del out[removed]
+    out.calc = None
+
+    def renumber(i: int | None) -> int | None:
+        return None if i is None else i - int(np.searchsorted(removed, i))
+
+    sites = tuple(
+        dataclasses.replace(
+            s,
+            occupant=None if s.index in vacated else renumber(s.occupant),
+            anions=tuple((renumber(a), img) for a, img in s.anions),
+        )
+        for s in network.sites
+    )
+    notes = tuple(
+        f"{network.sites[v].label} site {v}: Li atom {network.sites[v].occupant} removed"
+        for v in vacated
+    )
+    return out, dataclasses.replace(network, sites=sites), notes
 
 
 def _oriented(network: SiteNetwork, hop: Hop, mechanism: str) -> tuple[int, int, np.ndarray]:

@@ -58,6 +58,7 @@ from halidelab.errors import SimulationError
 from halidelab.potentials import Potential, provenance
 from halidelab.records import Provenance, Record
 from halidelab.transport.hops import (
+    add_vacancies,
     hop_endpoints,
     hop_mechanism,
     intermediate_minimum,
@@ -728,7 +729,12 @@ class NEBStudy(Record):
         From the converged hops (non-converged ones are left out).
     all_converged : bool
     network : SiteNetwork
+        The network of the cell the bands ran on (with the created vacancies empty).
     provenance : Provenance
+    created_vacancies : tuple of str
+        Li removed so that full Li orbits have hops (one note each, see
+        :func:`~halidelab.transport.hops.add_vacancies`); ``n_atoms`` counts the cell
+        without them. Empty when the model had an empty site in every Li orbit.
     """
 
     formula: str
@@ -741,6 +747,7 @@ class NEBStudy(Record):
     all_converged: bool
     network: SiteNetwork
     provenance: Provenance
+    created_vacancies: tuple[str, ...] = ()
 
 
 def _chains(net: SiteNetwork, results: Sequence[NEBResult]) -> list[ChainBarrier]:
@@ -805,6 +812,7 @@ def neb_studies(
     relax_endpoints: bool = True,
     on_result: Callable[[NEBResult], None] | None = None,
     progress: StageProgress | None = None,
+    create_vacancies: bool = True,
 ) -> list[NEBStudy]:
     """CI-NEB studies of several (relaxed) models together: every band of every hop in one batch.
 
@@ -838,6 +846,11 @@ def neb_studies(
     on_result : callable(NEBResult), optional
         Called for each hop result, in order, once the batch is done (saving).
     progress : callable(stage, iteration, n_running), optional
+    create_vacancies : bool
+        Take one Li out of each Li-site orbit that has no empty site, so that a fully
+        occupied sublattice or orbit has hops to run (:func:`~halidelab.transport.hops.
+        add_vacancies`; the study lists them in ``created_vacancies`` and runs on the cell
+        without them). False: such hop classes are not run.
 
     Returns
     -------
@@ -847,7 +860,8 @@ def neb_studies(
     Raises
     ------
     SimulationError
-        A model has no hop with a Li at one end and an empty site at the other.
+        A model has no hop with a Li at one end and an empty site at the other (with
+        ``create_vacancies`` False, or a model whose hops all join a site to its own image).
     """
     from pymatgen.core import Structure
 
@@ -873,13 +887,17 @@ def neb_studies(
         atoms = to_atoms(structure)
         st = structure if isinstance(structure, Structure) else to_structure(atoms)
         net = net or site_network(st, interstitials=interstitials)
+        added: tuple[str, ...] = ()
+        if create_vacancies:
+            atoms, net, added = add_vacancies(atoms, net)
         mode, chosen, skipped, paths = select_hops(net, hops)
         if not chosen and not paths:
             raise SimulationError(
                 f"no hop of {st.composition.reduced_formula} has a Li at one end and an empty "
                 "site at the other: the model has no vacancies to hop into"
+                + ("" if create_vacancies else " (allow create_vacancies)")
             )
-        models.append((atoms, st, net, mode, chosen, skipped, paths))
+        models.append((atoms, st, net, mode, chosen, skipped, paths, added))
     ev = as_evaluator(model, calculator)
     calls0 = ev.n_calls
     starts = _relax_starts(
@@ -889,7 +907,7 @@ def neb_studies(
         None if progress is None else (lambda it, n: progress("endpoints", it, n)),
     )
     jobs, owner = [], []
-    for q, ((_, _, net, _, chosen, _, paths), (init, conv_i, _)) in enumerate(
+    for q, ((_, _, net, _, chosen, _, paths, _), (init, conv_i, _)) in enumerate(
         zip(models, starts, strict=True)
     ):
         start = _Start(init, not_relaxed_study=not conv_i)
@@ -902,7 +920,7 @@ def neb_studies(
         for r in results:
             on_result(r)
     studies = []
-    for q, ((atoms, st, net, mode, _, skipped, _), (_, _, n_i)) in enumerate(
+    for q, ((atoms, st, net, mode, _, skipped, _, added), (_, _, n_i)) in enumerate(
         zip(models, starts, strict=True)
     ):
         mine = [r for r, o in zip(results, owner, strict=True) if o == q]
@@ -917,6 +935,7 @@ def neb_studies(
                 "fmax_eV_A": s.fmax,
                 "steps": s.steps,
                 "interstitials": interstitials,
+                "create_vacancies": create_vacancies,
                 "n_structures": len(models),
                 "n_bands": n_bands,
                 "initial_state_force_calls": n_i + 1,
@@ -935,6 +954,7 @@ def neb_studies(
                 all_converged=all(r.converged and r.endpoints_ok for r in mine),
                 network=net,
                 provenance=prov,
+                created_vacancies=added,
             )
         )
     return studies
@@ -977,7 +997,7 @@ def neb_study(
         Called for each hop result (saving).
     **neb_kwargs
         ``endpoint_fmax``, ``climb``, ``interpolation``, ``optimizer``, ``split``,
-        ``relax_endpoints``, ``progress`` (see :func:`neb_studies`).
+        ``relax_endpoints``, ``progress``, ``create_vacancies`` (see :func:`neb_studies`).
 
     Returns
     -------

@@ -284,8 +284,9 @@ def network_from_neb_study(
     study : dict
         :class:`~halidelab.transport.neb.NEBStudy` as a dict (task kind ``neb``).
     structure : Structure, optional
-        The relaxed cell the study ran on; its Li count sets the carriers (default: the
-        occupied sites of the study's network).
+        The relaxed cell the study ran on; its Li count, less the Li the study took out
+        (``created_vacancies``), sets the carriers (default: the occupied sites of the
+        study's network).
     level : {"parent", "environment"}, optional
         Saddles per parent hop class or per dopant environment (default: what the study
         resolved, ``environment`` when it ran ``--hops environment``).
@@ -366,11 +367,20 @@ def network_from_neb_study(
             "site energies per framework orbit (the dopant's effect on site energies is not "
             "resolved)"
         )
-    n_carriers = (
-        sum(1 for el in structure.species if el.symbol == "Li")
-        if structure is not None
-        else sum(1 for s in sites if s.get("occupant") is not None)
-    )
+    created = list(study.get("created_vacancies") or ())
+    if structure is not None:
+        # the study ran on the cell without the Li it took out of full orbits: the KMC
+        # simulates that cell (a fully occupied sublattice has no other carrier of motion)
+        n_carriers = sum(1 for el in structure.species if el.symbol == "Li") - len(created)
+    else:
+        n_carriers = sum(1 for s in sites if s.get("occupant") is not None)
+    if created:
+        n_li_sites = sum(1 for s in sites if s["role"] == "li")
+        notes.append(
+            f"{len(created)} Li taken out for the NEB ({'; '.join(created)}): {n_carriers} "
+            f"carriers on {n_li_sites} Li sites, a vacancy fraction set by the cell size, not "
+            "by a computed defect concentration (sigma scales with it)"
+        )
     return make_network(
         net["lattice"],
         [s["frac"] for s in sites],
