@@ -122,7 +122,13 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     assert cal.n_materials == 4
     # it records how its values were made: the BVSE grid of this campaign
     assert cal.settings == {"bvse_resolution_A": SETTINGS.bvse_resolution_A}
-    # Ea: no material of the subset has a measured Ea, so no calibration, and it says why
+    # Ea: three materials of the subset have a measured Ea (Li2MgCl4 has none): fewer than
+    # 4, so no calibration, and it says why
+    assert sorted(r["composition"] for r in bvse if r["measured_ea_eV"] is not None) == [
+        "Li3InCl6",
+        "Li3YBr6",
+        "LiAlCl4",
+    ]
     ea = [m for m in out.metrics if m["tier"] == "bvse" and m["target"] == "ea_eV"]
     assert ea and ea[0]["calibration"] is None and "at least 4" in ea[0]["why_not"]
     # tier + prior: 4 materials are too few for a 3-parameter combination, and it says so
@@ -253,23 +259,32 @@ def test_substitution_pairs_of_the_reference_set():
 
 
 def test_ea_of_a_material_comes_from_another_row_when_the_primary_has_none(tmp_path, counted):
-    """Li3YBr6's primary row (Asano 2018) gives no Ea; the wet-chemistry row (Wang 2021)
-    does: the material's measured Ea is that row's, and the row is named."""
+    """Li3ErI6's primary row (the published paper, from OBELiX) gives no Ea; the preprint
+    row of the Laskowski compilation does: the material's measured Ea is that row's, and
+    the row is named. Li3YBr6's primary row has its own Ea, which wins over the other
+    row's; Li3HoCl6 has no Ea in any row."""
     raw = pd.read_csv(reference_path(), dtype=str, keep_default_na=False).set_index("id")
     out = validate(
         tiers=["prior"],
         out=tmp_path / "ea",
-        materials=["li3ybr6-asano2018", "li3ybr6-wet-wang2021", "lialcl4-jes"],
+        materials=["li3eri6-schlem2020", "li3ybr6-asano2018", "li3hocl6-li2023"],
         progress=False,
         report=False,
     )
     rows = {r["composition"]: r for r in out.rows}
-    assert raw.loc["li3ybr6-asano2018", "ea_eV"] == ""
-    assert rows["Li3YBr6"]["measured_ea_eV"] == pytest.approx(
-        float(raw.loc["li3ybr6-wet-wang2021", "ea_eV"])
+    assert raw.loc["li3eri6-schlem2020", "ea_eV"] == ""
+    assert rows["Li3ErI6"]["measured_ea_eV"] == pytest.approx(
+        float(raw.loc["li3eri6-preprint-laskowski", "ea_eV"])
     )
-    assert rows["Li3YBr6"]["measured_ea_id"] == "li3ybr6-wet-wang2021"
-    assert rows["LiAlCl4"]["measured_ea_eV"] is None and rows["LiAlCl4"]["measured_ea_id"] is None
+    assert rows["Li3ErI6"]["measured_ea_id"] == "li3eri6-preprint-laskowski"
+    # the primary's own Ea is preferred, although the wet-chemistry row also has one
+    assert raw.loc["li3ybr6-wet-wang2021", "ea_eV"] != raw.loc["li3ybr6-asano2018", "ea_eV"]
+    assert rows["Li3YBr6"]["measured_ea_eV"] == pytest.approx(
+        float(raw.loc["li3ybr6-asano2018", "ea_eV"])
+    )
+    assert rows["Li3YBr6"]["measured_ea_id"] == "li3ybr6-asano2018"
+    assert rows["Li3HoCl6"]["measured_ea_eV"] is None
+    assert rows["Li3HoCl6"]["measured_ea_id"] is None
 
 
 def test_cli_validate(tmp_path, counted, capsys):
