@@ -381,3 +381,18 @@ def test_kmc_tier_keeps_one_network_kind_per_campaign():
     assert kmc_task(ctx(("model", "relax", "neb", "kmc"), None)) is None
     bvse = kmc_task(ctx(("model", "relax", "kmc"), None))
     assert bvse is not None and bvse.inputs["source"] == "bvse"
+
+
+def test_neb_prediction_says_when_the_study_took_li_out():
+    """The neb tier's Ea is the study's 3D percolation barrier either way; a study that ran
+    on a cell with Li taken out of full orbits says so in the prediction's note."""
+    from halidelab.validation.tiers import MaterialContext, neb_predict
+
+    entry = load_reference_set().entry("li3incl6-li2019angew")
+    ctx = MaterialContext(entry=entry, model="chgnet", settings=SETTINGS, tiers=("neb",))
+    plain = neb_predict({"percolation": {"ea_3d_eV": 0.3}}, ctx)
+    made = neb_predict({"percolation": {"ea_3d_eV": 0.3}, "created_vacancies": ["a", "b"]}, ctx)
+    assert plain["ea_eV"].value == made["ea_eV"].value == 0.3
+    assert "taken out" not in plain["ea_eV"].note
+    assert "2 Li taken out" in made["ea_eV"].note
+    assert neb_predict({"percolation": {"ea_3d_eV": None}}, ctx) == {}

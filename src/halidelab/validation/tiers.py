@@ -319,9 +319,12 @@ def bvse_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Pred
 
 
 def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
-    """NEB: Ea = the 3D percolation barrier of the study."""
+    """NEB: Ea = the 3D percolation barrier of the study (its note says when the study
+    took Li out of full orbits to have hops to run)."""
     perc = result.get("percolation") or {}
-    return _barrier_predictions(perc.get("ea_3d_eV"), ctx, "NEB")
+    made = len(result.get("created_vacancies") or ())
+    what = f"NEB (cell with {made} Li taken out of full Li orbits)" if made else "NEB"
+    return _barrier_predictions(perc.get("ea_3d_eV"), ctx, what)
 
 
 def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
