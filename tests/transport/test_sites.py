@@ -287,3 +287,26 @@ def test_add_vacancies_empties_one_site_of_each_full_li_orbit(composition, cif, 
     # nothing to do a second time
     again, _, more = add_vacancies(out, vnet)
     assert more == () and len(again) == len(out)
+
+
+def test_li_in_five_fold_holes_are_li_sites_not_lost():
+    """Li3AlF6 (C2/c): a quarter of its Li sit in five-fold F holes. Every Li must have a
+    site (before, 8 of 36 were dropped with a warning), each orbit one coordination, and no
+    empty five-fold hole may become an interstitial."""
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    s = build_reference_model(
+        "Li3AlF6", "cif", resolve_structure_file("reference/Li3AlF6_C2_c_obelix-l9v.cif")
+    ).to_structure()
+    net = site_network(s)
+    n_li = sum(1 for x in s if x.specie.symbol == "Li")
+    occupied = [x for x in net.sites if x.occupant is not None]
+    assert len(occupied) == n_li == len({x.occupant for x in occupied})
+    assert {x.kind for x in occupied} >= {"cn5", "oct"}
+    assert all(x.role == "li" for x in net.sites if x.kind not in ("oct", "tet"))
+    by_label: dict[str, set[str]] = {}
+    for x in net.sites:
+        by_label.setdefault(x.label, set()).add(x.kind)
+    assert all(len(k) == 1 for k in by_label.values())
+    assert not any("from the nearest hole centre" in w for w in net.warnings)

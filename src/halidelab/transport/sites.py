@@ -67,8 +67,9 @@ class Site(Record):
         Position in :attr:`SiteNetwork.sites`.
     label : str
         Orbit label: ``Li1``, ``Li2`` ... (Li sites), ``i1``, ``i2`` ... (interstitials).
-    kind : {"oct", "tet"}
-        Coordination polyhedron of the anions around the hole.
+    kind : {"oct", "tet", "cn5", ...}
+        Coordination polyhedron of the anions around the hole (``cn<N>`` holes are Li
+        sites only, where a Li sits in one, as in Li3AlF6).
     role : {"li", "interstitial"}
     frac : tuple of float
         Hole centre (centroid of its anions), fractional, in [0, 1).
@@ -495,13 +496,17 @@ def site_network(
     vacancy hops left) and the hop classes no longer merge (percolation then needs every
     hop). So the tolerance is also tried loosened (x1.5 steps up to 0.5 A) and the network
     with the most Li sites is returned (the tightest tolerance among equals), with a
-    warning when it is not the one asked for. An undistorted cell keeps ``symprec``.
+    warning when it is not the one asked for. A loosened tolerance whose orbits join holes
+    of different coordination (an octahedron and a five-fold hole "equivalent") is a
+    pseudo-symmetry and is not used. An undistorted cell keeps ``symprec``.
     """
     net = _site_network(structure, mobile, interstitials, symprec, **kwargs)
     best, best_sp, sp = net, symprec, symprec
     while sp < 0.5:
         sp = min(sp * 1.5, 0.5)
         trial = _site_network(structure, mobile, interstitials, sp, **kwargs)
+        if len({(x.label, x.kind) for x in trial.sites}) > len({x.label for x in trial.sites}):
+            continue  # a pseudo-symmetry that maps holes of different coordination together
         if sum(x.role == "li" for x in trial.sites) > sum(x.role == "li" for x in best.sites):
             best, best_sp = trial, sp
     if best is net:
@@ -514,6 +519,24 @@ def site_network(
             "the Li sites and hop classes of the distorted framework",
         ),
     )
+
+
+def _li_hole_kinds(s: Structure, mobile: str, holes: list, odd: list) -> set[str]:
+    """Kinds of the non-oct/tet holes (``cn5`` ...) that hold a ``mobile`` atom which is in
+    no octahedral or tetrahedral hole (more than 1 A from every such centre)."""
+    li = [i for i, x in enumerate(s) if x.specie.symbol == mobile]
+    if not li or not odd:
+        return set()
+    fc = s.frac_coords[li]
+    if holes:
+        stray = fc[s.lattice.get_all_distances(fc, [h.frac for h in holes]).min(axis=1) > 1.0]
+    else:
+        stray = fc
+    if not len(stray):
+        return set()
+    d = s.lattice.get_all_distances(stray, [h.frac for h in odd])
+    near = d.argmin(axis=1)[d.min(axis=1) <= 1.0]
+    return {odd[int(j)].kind for j in near}
 
 
 def _site_network(
@@ -583,12 +606,19 @@ def _site_network(
     warnings: list[str] = []
     holes = find_holes(s, merge_tol_A=merge_tol_A)
     odd = [h for h in holes if h.kind not in ("oct", "tet")]
+    holes = [h for h in holes if h.kind in ("oct", "tet")]
+    # A Li that is in no octahedral or tetrahedral hole may sit in a hole of another
+    # coordination (five-fold in Li3AlF6): those kinds of holes are kept, as Li sites only
+    # (never as interstitials, below). Cells whose Li all sit in oct/tet holes are unchanged.
+    li_kinds = _li_hole_kinds(s, mobile, holes, odd)
+    if li_kinds:
+        holes += [h for h in odd if h.kind in li_kinds]
+        odd = [h for h in odd if h.kind not in li_kinds]
     if odd:
         warnings.append(
             f"{len(odd)} hole(s) that are neither octahedral nor tetrahedral ignored "
             f"({', '.join(sorted({h.kind for h in odd}))})"
         )
-    holes = [h for h in holes if h.kind in ("oct", "tet")]
     hf = np.array([h.frac for h in holes])
 
     # occupants: every cation in a hole
@@ -656,6 +686,8 @@ def _site_network(
         if orbit_of[j] in li_orbits:
             chosen.append(j)
             role[j] = "li"
+        elif holes[j].kind not in ("oct", "tet"):
+            continue  # kept for the Li that sit in such holes, not as interstitials
         elif interstitials:
             if dmin[j] < min_cation_distance_A:
                 continue
