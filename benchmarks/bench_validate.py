@@ -1,0 +1,145 @@
+"""The validation campaign of issue 14 as one command, and its tables in Markdown.
+
+Runs ``halidelab validate`` for each model (one store for all, so a rerun computes nothing
+and models can be added later), then prints the parity table (raw and leave-one-out MAE,
+Spearman, good/poor accuracy, wall time per material), the substitution-ranking table and
+the tier + prior verdicts, as written into the issue notes.
+
+Usage (hours on a 2-core CPU; each model is a campaign of its own)::
+
+    python benchmarks/bench_validate.py --models chgnet,sevennet-0 \
+        --tiers relax,bvse,prior,kmc --out bench_validate/
+    python benchmarks/bench_validate.py --models chgnet --tiers relax,neb,kmc,prior \
+        --out bench_validate/                      # the NEB tier (same store)
+    python benchmarks/bench_validate.py --tables-only --out bench_validate/  # print again
+
+Every table row names the tier, the model and the number of materials it rests on; a model
+whose campaign is not finished is printed with the materials it has (``--materials`` in
+``halidelab validate`` restricts a campaign to a subset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _fmt(v: float | None, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def run_campaign(models: list[str], tiers: str, out: Path, materials: str | None) -> None:
+    """``halidelab validate`` per model into ``out/<tiers>-<model>/`` over one store."""
+    out.mkdir(parents=True, exist_ok=True)
+    for model in models:
+        folder = out / f"{tiers.replace(',', '-')}_{model}"
+        cmd = [
+            "halidelab",
+            "validate",
+            "--tiers",
+            tiers,
+            "--models",
+            model,
+            "-o",
+            str(folder),
+            "--db",
+            str(out / "results.sqlite"),
+            "--json",
+        ]
+        if materials:
+            cmd += ["--materials", materials]
+        print("$", " ".join(cmd), file=sys.stderr)
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        (out / f"{folder.name}.json").write_text(res.stdout)
+        print(f"  exit {res.returncode}, {time.perf_counter() - t0:.0f} s wall", file=sys.stderr)
+        if res.returncode != 0:
+            print(res.stderr.strip().splitlines()[-1] if res.stderr else "", file=sys.stderr)
+
+
+def tables(out: Path) -> str:
+    """The Markdown tables of every campaign JSON in ``out``."""
+    rows, subs, comb, seen = [], [], [], set()
+    for fn in sorted(out.glob("*.json")):
+        try:
+            d = json.loads(fn.read_text())
+        except json.JSONDecodeError:
+            continue
+        for m in d.get("parity", []):
+            # the kmc tier runs on the NEB network in a campaign with the neb tier, else on
+            # the BVSE one: the campaign (file) is part of the row
+            key = (fn.stem, m["tier"], m["model"], m["target"])
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(
+                f"| {fn.stem} | {m['tier']} | {m['model']} | {m['target']} | {m['n']} | "
+                f"{_fmt(m.get('raw_mae'))} | {_fmt(m.get('loo_mae'))} | "
+                f"{_fmt(m.get('raw_spearman'), '.2f')} | {_fmt(m.get('loo_spearman'), '.2f')} | "
+                f"{_fmt(m.get('loo_accuracy'), '.2f')} | {m.get('map') or '-'} | "
+                f"{_fmt(m.get('wall_s_per_material'), '.0f')} |"
+            )
+        for k, s in (d.get("substitutions") or {}).items():
+            if ("sub", fn.stem, k) in seen:
+                continue
+            seen.add(("sub", fn.stem, k))
+            subs.append(
+                f"| {fn.stem} | {k.replace('|', ', ')} | {s['n']} | {s['spearman']:.2f} "
+                f"({s['spearman_p']:.2f}) | {s['sign_agreement']:.2f} | {s['n_same_paper']} | "
+                f"{_fmt(s.get('spearman_same_paper'), '.2f')} |"
+            )
+        for c in d.get("combined_with_prior") or []:
+            key = ("comb", fn.stem, c["tier"], c["model"])
+            if key in seen:
+                continue
+            seen.add(key)
+            comb.append(
+                f"| {fn.stem} | {c['tier']} | {c['model']} | {c['n']} | "
+                f"{_fmt(c.get('loo_mae'), '.2f')} | "
+                f"{_fmt(c.get('loo_mae_tier_alone'), '.2f')} | "
+                f"{_fmt(c.get('loo_mae_prior_alone'), '.2f')} | "
+                f"{'used' if c.get('used') else 'not used'} |"
+            )
+    head = (
+        "| campaign | tier | model | target | n | raw MAE | LOO MAE | raw Spearman | "
+        "LOO Spearman | LOO accuracy | map | wall s/material |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    text = [head, *rows, ""]
+    if subs:
+        text += [
+            "| campaign | substitution ranking | pairs | Spearman (p) | sign agreement | "
+            "same-paper pairs | Spearman same paper |",
+            "|---|---|---|---|---|---|---|",
+            *subs,
+            "",
+        ]
+    if comb:
+        text += [
+            "| campaign | tier + prior | model | n | LOO MAE | tier alone | prior alone "
+            "| verdict |",
+            "|---|---|---|---|---|---|---|---|",
+            *comb,
+        ]
+    return "\n".join(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="chgnet")
+    ap.add_argument("--tiers", default="relax,bvse,prior,kmc")
+    ap.add_argument("--materials", default=None, help="reference ids, comma-separated")
+    ap.add_argument("--out", type=Path, default=Path("bench_validate"))
+    ap.add_argument("--tables-only", action="store_true")
+    a = ap.parse_args()
+    if not a.tables_only:
+        run_campaign([m for m in a.models.split(",") if m], a.tiers, a.out, a.materials)
+    print(tables(a.out))
+
+
+if __name__ == "__main__":
+    main()
