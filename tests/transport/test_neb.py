@@ -203,3 +203,16 @@ def test_full_li_sublattice_gets_a_vacancy_and_the_same_barrier_as_any_other_vac
     # and without vacancy creation the full cell has nothing to run, as before
     with pytest.raises(SimulationError, match="empty site"):
         neb_study(caged(s), create_vacancies=False, **kw)
+
+
+def test_li_sites_linked_only_through_interstitial_chains_say_so():
+    """LiAlCl4: even with a vacancy made, no Li site reaches another directly or through one
+    interstitial (only through chains of them). The study says that, not 'no vacancies'."""
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    s = build_reference_model(
+        "LiAlCl4", "cif", resolve_structure_file("structures/LiAlCl4_P2_1_c_obelix-p81.cif")
+    ).to_structure()
+    with pytest.raises(SimulationError, match="chains of interstitials"):
+        neb_study(s, calculator=BornMayer())

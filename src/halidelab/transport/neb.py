@@ -892,9 +892,16 @@ def neb_studies(
             atoms, net, added = add_vacancies(atoms, net)
         mode, chosen, skipped, paths = select_hops(net, hops)
         if not chosen and not paths:
+            formula = st.composition.reduced_formula
+            if added:
+                raise SimulationError(
+                    f"no hop of {formula} joins a Li to an empty Li site, directly or through "
+                    f"one interstitial, even with {len(added)} Li taken out: its Li sites are "
+                    "linked only through chains of interstitials, which the NEB does not run"
+                )
             raise SimulationError(
-                f"no hop of {st.composition.reduced_formula} has a Li at one end and an empty "
-                "site at the other: the model has no vacancies to hop into"
+                f"no hop of {formula} has a Li at one end and an empty site at the other: "
+                "the model has no vacancies to hop into"
                 + ("" if create_vacancies else " (allow create_vacancies)")
             )
         models.append((atoms, st, net, mode, chosen, skipped, paths, added))
