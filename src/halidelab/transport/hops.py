@@ -7,8 +7,8 @@ module what to run and how to check what came back:
 - :func:`select_hops`: the vacancy hops and the Li -> interstitial -> Li paths of a
   ``hops`` choice (one per symmetry class, per dopant environment, or all);
 - :func:`add_vacancies`: one Li taken out of each Li-site orbit that has no empty site, so
-  that a fully occupied sublattice (Li3InCl6, LiAlCl4) or orbit (the 6g sites of an
-  ordered Li3YCl6 cell) has hops to run;
+  that a fully occupied sublattice (Li3InCl6, Li3ScCl6) or orbit (one of the two Li
+  orbits of an ordered Li3YCl6 cell) has hops to run;
 - :func:`hop_endpoints`: the final state of a vacancy hop, the Li moved along the hop's
   real (image) vector, never the in-cell fractional difference;
 - :func:`interstitial_paths` and :func:`path_plan`: a Li moving from an occupied Li site

@@ -861,7 +861,8 @@ def neb_studies(
     ------
     SimulationError
         A model has no hop with a Li at one end and an empty site at the other (with
-        ``create_vacancies`` False, or a model whose hops all join a site to its own image).
+        ``create_vacancies`` False, a model whose hops all join a site to its own image, or
+        one whose Li sites are linked only through chains of interstitials).
     """
     from pymatgen.core import Structure
 
