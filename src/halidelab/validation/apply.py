@@ -320,7 +320,7 @@ def calibrate_composition(
         or what to know (a backwards map, another BVSE grid).
     """
     from halidelab.screening.ranking import BVSE_BIAS_EV_PER_A
-    from halidelab.validation.tiers import ValidateSettings
+    from halidelab.validation.tiers import TIERS_WITH_SETTINGS, ValidateSettings
 
     preds = ordering_predictions(c, index) if c is not None else {}
     out = []
@@ -391,8 +391,6 @@ def calibrate_composition(
                 f"the map's slope is negative (b = {cal.b:.2f}): the tier orders the reference "
                 "materials backwards, so the calibrated value carries no ranking"
             )
-        from halidelab.validation.tiers import TIERS_WITH_SETTINGS
-
         if not cal.settings and cal.tier in TIERS_WITH_SETTINGS:
             notes.append(
                 "the calibration file does not record how its values were made (halidelab < 0.4): "
