@@ -553,3 +553,10 @@ def test_partially_occupied_cif_is_ordered_and_recorded(shared_data, tmp_path, c
     assert code == 0, err
     assert json.loads(out)["network"]["formula"] == "Li3YCl6"
     assert _digest([cif]) == before
+
+
+def test_neb_max_interstitials_below_one_is_refused(tmp_path, capsys):
+    """A path needs at least one interstitial to be a path; 0 is refused before any work."""
+    cif = _licl(tmp_path / "licl.cif")
+    code, _, err = _run(["neb", cif, "--max-interstitials", "0"], capsys)
+    _refused(code, err, "--max-interstitials")

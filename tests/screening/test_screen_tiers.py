@@ -278,6 +278,7 @@ def test_neb_runs_for_the_top_k_only_and_records_convergence(screened, tmp_path,
         "modal": None,
         "interstitials": True,
         "create_vacancies": True,
+        "max_interstitials": 3,
         "structures": None,
     }
     r = {x.label: x for x in rank(gather(store))}[top.label]

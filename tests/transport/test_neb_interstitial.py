@@ -303,7 +303,7 @@ def _ase_study_path(atoms, calc, n_images, fmax, steps, efmax, case):
         (h,) = chosen
         final, _ = _ase_relax(hop_endpoints(init, net, h)[1], calc, efmax, 300)
         return _ase_band(init, final, calc, n_images, fmax, steps)
-    ((h1, h2, _),) = paths
+    ((h1, h2),) = paths
     plan = path_plan(init, net, h1, h2)
     final, _ = _ase_relax(plan.final, calc, efmax, 300)
     inter, conv_m = _ase_relax(plan.intermediate, calc, efmax, 300)
@@ -382,3 +382,156 @@ def test_chgnet_li_interstitial_li_path_is_symmetric():
     assert r.barrier_backward_eV == pytest.approx(r.barrier_forward_eV, abs=0.03)
     assert r.delta_e_eV == pytest.approx(0.0, abs=0.03)
     assert 0.1 < r.barrier_forward_eV < 2.0
+
+
+# ---------------------------------------------------------------------------
+# paths through several interstitials: Li -> tet -> empty octahedron -> tet -> Li
+
+
+def layered_cell():
+    """Rock-salt LiCl (2x2x2 conventional cells) with Li only in the octahedra of every
+    other (001) layer, and the network in which the empty layers' octahedra are
+    interstitials (``i2``), as the empty octahedra of the metal layers are in the ccp
+    Li3MCl6 (their framework cations set them apart; here the network is told).
+
+    Every tetrahedron shares faces with two octahedra of a Li layer and two of an empty
+    layer, so the Li sites of one layer are joined through one interstitial (2D), and
+    neighbouring Li layers only through tet -> empty octahedron -> tet.
+    """
+    import dataclasses
+
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(A_LICL), ["Li", "Cl"], [[0, 0, 0], [0.5, 0, 0]]
+    )
+    s.make_supercell([2, 2, 2])
+    # Li on the octahedra (fcc Cl at the origin: the Li of from_spacegroup sit at the
+    # octahedral holes of the Cl); keep the layers at z = 0 and z = 1/2 of the supercell
+    s.remove_sites(
+        [
+            i
+            for i, x in enumerate(s)
+            if x.specie.symbol == "Li" and abs((x.frac_coords[2] * 4) % 2 - 1) < 0.1
+        ]
+    )
+    net = site_network(s, interstitials=True)
+    sites = tuple(
+        dataclasses.replace(x, role="interstitial", label="i2")
+        if x.role == "li" and x.occupant is None
+        else x
+        for x in net.sites
+    )
+    return s, dataclasses.replace(net, sites=sites)
+
+
+def _one_li_profile(atoms, calc):
+    """Analytic oct -> tet profile of one Li in the rigid Cl lattice: (E_tet, E_saddle)."""
+    li = next(i for i, x in enumerate(atoms) if x.symbol == "Li")
+    pa = atoms.positions[li]
+    pi = pa + np.array([1.0, 1.0, 1.0]) * A_LICL / 4  # a face-sharing tetrahedral centre
+    e0 = energy_with_li_at(atoms, calc, li, pa)
+    opt = minimize_scalar(
+        lambda t: -energy_with_li_at(atoms, calc, li, pa + t * (pi - pa)),
+        bounds=(0.0, 1.0),
+        method="bounded",
+        options={"xatol": 1e-9},
+    )
+    return energy_with_li_at(atoms, calc, li, pi) - e0, -opt.fun - e0
+
+
+def test_layers_joined_only_through_an_empty_octahedron_get_three_interstitial_paths():
+    from halidelab.transport.hops import add_vacancies, interstitial_chains
+    from halidelab.transport.pathways import periodic_dimension
+
+    s, net = layered_cell()
+    assert s.composition["Li"] == 16 and s.composition["Cl"] == 32
+    li = [x.index for x in net.sites if x.role == "li"]
+    # physics first: through one tetrahedron the Li sites of a layer form a 2D net
+    around: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for h in net.hops:
+        ends = {net.sites[h.site_a].role, net.sites[h.site_b].role}
+        if ends == {"li", "interstitial"} and "i1" in {
+            x.label for x in (net.sites[h.site_a], net.sites[h.site_b])
+        }:
+            if net.sites[h.site_a].role == "li":
+                around.setdefault(h.site_b, []).append((h.site_a, -np.array(h.image)))
+            else:
+                around.setdefault(h.site_a, []).append((h.site_b, np.array(h.image)))
+    flat = [
+        (a, b, tuple(ib - ia))
+        for members in around.values()
+        for k, (a, ia) in enumerate(members)
+        for b, ib in members[k + 1 :]
+    ]
+    assert periodic_dimension(flat, li) == 2
+    _, vnet, notes = add_vacancies(to_atoms(s), net)
+    assert len(notes) == 1
+    assert interstitial_chains(net, max_interstitials=1) == ([], [])
+    chains, why = interstitial_chains(vnet)
+    assert chains and len(why) == 1 and "2D only" in why[0] and "in 3D" in why[0]
+    for chain in chains:
+        assert len(chain) == 4
+        # consecutive hops share a site; Li site -> i1 -> i2 -> i1 -> Li site; c changes by a
+        path = [vnet.sites[x] for x in (chain[0].site_a, chain[0].site_b)]
+        start = path[0] if path[0].role == "li" else path[1]
+        assert start.occupant is not None
+        here, vec, labels = start.index, np.zeros(3), [start.label]
+        for h in chain:
+            assert here in (h.site_a, h.site_b)
+            nxt = h.site_b if h.site_a == here else h.site_a
+            vec += np.array(h.vector_A) * (1 if h.site_a == here else -1)
+            here = nxt
+            labels.append(vnet.sites[here].label)
+        assert labels == ["Li1", "i1", "i2", "i1", "Li1"]
+        assert vnet.sites[here].occupant is None
+        assert abs(vec[2]) == pytest.approx(A_LICL, abs=1e-6)  # one layer pair crossed
+    # with these chains the Li sites percolate in 3D, without them in 2D only
+    edges = [
+        (h.site_a, h.site_b, h.image)
+        for h in vnet.hops
+        if {vnet.sites[h.site_a].role, vnet.sites[h.site_b].role} == {"li"}
+    ]
+    assert periodic_dimension(edges, li) == 0  # no direct Li-Li hops in rock salt
+
+
+def test_three_interstitial_path_follows_the_analytic_profile_of_one_li():
+    """One Li (the others do not see it) in the rigid Cl lattice: every leg of
+    Li -> tet -> empty oct -> tet -> Li is the same oct-tet axis, so the path has minima
+    E_tet, 0, E_tet, four equal saddles E_saddle and dE = 0, known without any NEB. The
+    study runs it as four bands, its KMC network gives every leg that saddle, and the Li
+    sites percolate in 3D only with the path."""
+    from halidelab.transport.kmc.network import network_from_neb_study
+
+    s, net = layered_cell()
+    atoms = to_atoms(s)
+    atoms.set_constraint(FixAtoms(indices=[i for i, x in enumerate(atoms) if x.symbol == "Cl"]))
+    calc = PairBM(LI_CL)
+    e_tet, e_saddle = _one_li_profile(atoms, calc)
+    assert 0 < e_tet < e_saddle
+    kw = dict(calculator=calc, network=net, n_images=4, fmax=0.01, steps=600, endpoint_fmax=0.005)
+    study = neb_study(atoms, **kw)
+    long = [r for r in study.results if len(r.via) == 3]
+    assert long and study.notes
+    for r in long:
+        assert r.converged and r.endpoints_ok and r.via == ("i1", "i2", "i1")
+        par = r.provenance.parameters
+        assert par["bands"] == 4 and par["joint_vias"] == [0, 1, 2]
+        np.testing.assert_allclose(par["intermediate_energies_eV"], [e_tet, 0, e_tet], atol=1e-3)
+        assert r.barrier_forward_eV == pytest.approx(e_saddle, abs=1e-3)
+        assert r.delta_e_eV == pytest.approx(0.0, abs=1e-4)
+        assert r.hop_length_A == pytest.approx(4 * OCT_TET_A, abs=1e-6)
+        e = np.array(r.energies_eV)
+        for j in range(4):  # each band climbs to the same saddle
+            a, b = ([0, *par["joint_images"], len(e) - 1])[j : j + 2]
+            assert e[a : b + 1].max() == pytest.approx(e_saddle, abs=1e-3)
+    assert study.percolation.ea_3d_eV == pytest.approx(e_saddle, abs=1e-3)
+    assert any("through 3 interstitials" in c.name for c in study.chains)
+    rn = network_from_neb_study(study.to_dict())
+    energy = dict(zip(rn.site_label, rn.site_energy_eV, strict=True))
+    assert energy["i1"] == pytest.approx(e_tet, abs=1e-3)
+    assert energy["i2"] == pytest.approx(0.0, abs=1e-3)
+    np.testing.assert_allclose(rn.edge_saddle_eV, e_saddle, atol=1e-3)
+    # paths through one interstitial only: none of the longer ones is run (the percolation
+    # is not checked here: in this framework every oct-tet hop, i1-i2 too, is one class,
+    # so the in-plane path lends its barrier to the i1-i2 hops as well)
+    flat = neb_study(atoms, max_interstitials=1, **kw)
+    assert not flat.notes and flat.results and all(len(r.via) <= 1 for r in flat.results)

@@ -310,3 +310,38 @@ def test_li_in_five_fold_holes_are_li_sites_not_lost():
         by_label.setdefault(x.label, set()).add(x.kind)
     assert all(len(k) == 1 for k in by_label.values())
     assert not any("from the nearest hole centre" in w for w in net.warnings)
+
+
+def test_ccp_li3incl6_layers_are_joined_through_the_metal_layers_empty_octahedra():
+    """Li3InCl6 (C2/m, ccp Cl): a Li layer and the In layer alternate along c*. Through one
+    tetrahedral hole a Li reaches only Li of its own layer or of the In layer's Li site
+    (2D); between layers it must pass tet -> empty octahedron of the In layer -> tet. The
+    paths through several interstitials are exactly those: three interstitials, an
+    octahedron between two tetrahedra, and they cross the layers (a displacement along
+    c*)."""
+    from halidelab.atoms import to_atoms
+    from halidelab.transport.hops import add_vacancies, interstitial_chains
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    s = build_reference_model(
+        "Li3InCl6", "cif", resolve_structure_file("structures/Li3InCl6_C2_m_obelix-de5.cif")
+    ).to_structure()
+    _, net, _ = add_vacancies(to_atoms(s), site_network(s))
+    chains, notes = interstitial_chains(net)
+    assert chains and len(notes) == 1 and "2D only" in notes[0] and "in 3D" in notes[0]
+    normal = s.lattice.reciprocal_lattice.matrix[2] / np.linalg.norm(
+        s.lattice.reciprocal_lattice.matrix[2]
+    )
+    crossing = 0
+    for chain in chains:
+        here = next(x for x in (chain[0].site_a, chain[0].site_b) if net.sites[x].role == "li")
+        kinds, vec = [], np.zeros(3)
+        for h in chain:
+            vec += np.array(h.vector_A) * (1 if h.site_a == here else -1)
+            here = h.site_b if h.site_a == here else h.site_a
+            kinds.append(net.sites[here].kind)
+        assert kinds == ["tet", "oct", "tet", "oct"]  # ... -> Li in its octahedron
+        assert net.sites[here].role == "li"
+        crossing += abs(vec @ normal) > 1.0
+    assert crossing >= 1

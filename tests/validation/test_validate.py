@@ -396,3 +396,12 @@ def test_neb_prediction_says_when_the_study_took_li_out():
     assert "taken out" not in plain["ea_eV"].note
     assert "2 Li taken out" in made["ea_eV"].note
     assert neb_predict({"percolation": {"ea_3d_eV": None}}, ctx) == {}
+    longer = neb_predict(
+        {
+            "percolation": {"ea_3d_eV": 0.3},
+            "results": [{"via": ["i1"]}, {"via": ["i1", "i2", "i1"]}],
+        },
+        ctx,
+    )
+    assert "up to 3 interstitials" in longer["ea_eV"].note
+    assert "interstitials" not in made["ea_eV"].note

@@ -69,6 +69,12 @@ def register(app: typer.Typer) -> None:
             help="Do not take a Li out of Li orbits that have no empty site (their hops are "
             "then not run).",
         ),
+        max_interstitials: int = typer.Option(
+            3,
+            "--max-interstitials",
+            help="Longest chain of interstitials a path may run through; longer paths are "
+            "added only where the Li sites need them to percolate (1: one interstitial).",
+        ),
         dry_run: bool = typer.Option(
             False, "--dry-run", help="List sites and distinct hops; run nothing."
         ),
@@ -94,6 +100,7 @@ def register(app: typer.Typer) -> None:
         check_number(images, "--images", minimum=1)
         check_number(fmax, "--fmax", above=0, unit="eV/A")
         check_number(steps, "--steps", minimum=1)
+        check_number(max_interstitials, "--max-interstitials", minimum=1)
         check_number(max_atoms, "--max-atoms", minimum=1)
         guard = OutputGuard([structure])
         if out is not None and not dry_run:
@@ -163,6 +170,7 @@ def register(app: typer.Typer) -> None:
             interstitials=not no_interstitials,
             on_result=save,
             create_vacancies=not keep_li,
+            max_interstitials=max_interstitials,
         )
         if as_json:
             study = neb_study(s, **kw)
@@ -223,6 +231,8 @@ def register(app: typer.Typer) -> None:
             warn(sk, prefix="skipped")
         for v in study.created_vacancies:
             note(f"vacancy made: {v} (its Li orbit had no empty site)")
+        for n in study.notes:
+            note(n)
         if study.chains:
             tc = Table(title="chains (highest saddle above the lowest site)")
             tc.add_column("chain")

@@ -198,6 +198,7 @@ class NEBInputs(_Model, _OneOrMany):
     endpoint_steps: int = 300
     interstitials: bool = True
     create_vacancies: bool = True
+    max_interstitials: int = 3
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

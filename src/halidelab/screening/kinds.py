@@ -158,6 +158,7 @@ def neb_task(inputs: dict[str, Any]) -> dict[str, Any]:
             endpoint_steps=inp.endpoint_steps,
             interstitials=inp.interstitials,
             create_vacancies=inp.create_vacancies,
+            max_interstitials=inp.max_interstitials,
         )
     out = []
     for study in studies:

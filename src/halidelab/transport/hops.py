@@ -14,6 +14,9 @@ module what to run and how to check what came back:
 - :func:`interstitial_paths` and :func:`path_plan`: a Li moving from an occupied Li site
   through an empty tetrahedral interstitial into an empty Li site, with its final and
   interstitial states;
+- :func:`interstitial_chains`: paths through two or more interstitials (the ccp Li3MCl6
+  layers are joined only by tet -> empty metal-layer octahedron -> tet), added only where
+  the Li sites need them to percolate in more dimensions;
 - :func:`site_checks`, :func:`path_checks` and :func:`intermediate_minimum`: did the
   relaxed endpoints keep the moving Li in its sites, is the relaxed interstitial state a
   local minimum (then a path needs two bands);
@@ -59,6 +62,9 @@ def select_hops(
     Returns
     -------
     (mode, vacancy hops, skipped classes with the reason, Li -> i -> Li paths)
+        Each path is the tuple of its hops, in order from its occupied Li site (see
+        :func:`interstitial_paths`; :func:`interstitial_chains` adds paths through several
+        interstitials).
     """
     skipped: list[str] = []
     if isinstance(hops, str):
@@ -97,7 +103,12 @@ def select_hops(
                 )
             chosen.append(net.hops[int(i)])
     paths = (
-        interstitial_paths(net, "environment" if mode == "environment" else "parent")
+        [
+            (h1, h2)
+            for h1, h2, _ in interstitial_paths(
+                net, "environment" if mode == "environment" else "parent"
+            )
+        ]
         if isinstance(hops, str)
         else []
     )
@@ -298,34 +309,228 @@ def interstitial_paths(network: SiteNetwork, level: str = "parent") -> list[tupl
     return [out[k] for k in sorted(out)]
 
 
+#: longest chain of interstitials a path between two Li sites may run through (the ccp
+#: Li3MCl6 need three: Li -> tetrahedral -> empty octahedron of the metal layer ->
+#: tetrahedral -> Li)
+MAX_INTERSTITIALS = 3
+
+
+def _adjacency(network: SiteNetwork) -> dict[int, list[tuple[int, np.ndarray, Hop]]]:
+    """Site -> (other end, image of the other end, hop), both directions of every hop."""
+    adj: dict[int, list[tuple[int, np.ndarray, Hop]]] = {}
+    for h in network.hops:
+        img = np.array(h.image, dtype=int)
+        adj.setdefault(h.site_a, []).append((h.site_b, img, h))
+        adj.setdefault(h.site_b, []).append((h.site_a, -img, h))
+    return adj
+
+
+def _chain_instances(
+    network: SiteNetwork, k: int, adj: dict[int, list[tuple[int, np.ndarray, Hop]]]
+) -> list[tuple[tuple[int, ...], tuple[Hop, ...], tuple[int, int, int]]]:
+    """Every walk Li site -> k interstitials -> Li site that visits no site image twice:
+    (sites, hops, image of the last site relative to the first). Both directions."""
+    out = []
+    for a in (s.index for s in network.sites if s.role == "li"):
+        stack: list[tuple[tuple[int, ...], tuple[Hop, ...], tuple[tuple[int, ...], ...]]] = [
+            ((a,), (), ((a, 0, 0, 0),))
+        ]
+        while stack:
+            sites, hops, seen = stack.pop()
+            here, img = sites[-1], np.array(seen[-1][1:])
+            for nxt, d, h in adj.get(here, ()):
+                pos = img + d
+                key = (nxt, *map(int, pos))
+                if key in seen:
+                    continue
+                role = network.sites[nxt].role
+                if len(sites) == k + 1:
+                    if role == "li":
+                        out.append(((*sites, nxt), (*hops, h), tuple(int(v) for v in pos)))
+                elif role == "interstitial":
+                    stack.append(((*sites, nxt), (*hops, h), (*seen, key)))
+    return out
+
+
+def interstitial_chains(
+    network: SiteNetwork, level: str = "parent", max_interstitials: int = MAX_INTERSTITIALS
+) -> tuple[list[tuple[Hop, ...]], list[str]]:
+    """Paths through two or more interstitials, where the Li sites need them to percolate.
+
+    In the ccp (C2/m) Li3MCl6 the Li layers are joined only through a tetrahedral hole, an
+    empty octahedron of the metal layer and a second tetrahedral hole; in LiAlCl4 the Li
+    sites are joined only through chains of interstitials. Such a path is one Li moving
+    from an occupied Li site through k interstitials into an empty Li site (run as bands
+    split at the interstitials that are minima, :func:`halidelab.transport.neb.neb_path`).
+
+    Chains are added by length, k = 2 .. ``max_interstitials``, only while the Li sites
+    joined by direct hops and by the paths of fewer interstitials percolate in fewer
+    dimensions than the whole site graph (Li sites and interstitials) does. At each length
+    the chain classes (site labels and hop classes along the chain, either direction) whose
+    instances raise that dimension are taken, each alone; when none does alone but all
+    together do, all are taken. Paths that only lower a barrier without adding a direction
+    are not run (the percolation barrier of such a material may then be an upper bound).
+
+    Parameters
+    ----------
+    network : SiteNetwork
+    level : {"parent", "environment"}
+        Hop classes that tell chain classes apart.
+    max_interstitials : int
+        Longest chain (>= 1; 1 adds nothing).
+
+    Returns
+    -------
+    (chains, notes)
+        One chain per class with a runnable instance (a Li at its start, its end site
+        empty), as the tuple of its hops from the occupied site; one note per length that
+        added chains, or whose classes had no runnable instance.
+    """
+    from halidelab.transport.pathways import periodic_dimension
+
+    if max_interstitials < 1:
+        raise SimulationError(f"max_interstitials must be >= 1, got {max_interstitials}")
+    key_attr = "parent_class" if level == "parent" else "env_class"
+    adj = _adjacency(network)
+    li = [s.index for s in network.sites if s.role == "li"]
+    ceiling = periodic_dimension([(h.site_a, h.site_b, h.image) for h in network.hops], li)
+    edges = [
+        (h.site_a, h.site_b, h.image)
+        for h in network.hops
+        if network.sites[h.site_a].role == network.sites[h.site_b].role == "li"
+    ]
+    edges += [(s[0], s[-1], img) for s, _, img in _chain_instances(network, 1, adj)]
+    chains: list[tuple[Hop, ...]] = []
+    notes: list[str] = []
+    for k in range(2, max_interstitials + 1):
+        dim = periodic_dimension(edges, li)
+        if dim >= ceiling:
+            break
+        classes: dict[tuple[Any, ...], list[tuple[tuple[int, ...], tuple[Hop, ...], Any]]] = {}
+        for inst in _chain_instances(network, k, adj):
+            sites, hops, _ = inst
+            fwd = (
+                tuple(network.sites[x].label for x in sites),
+                tuple(getattr(h, key_attr) for h in hops),
+            )
+            rev = (fwd[0][::-1], fwd[1][::-1])
+            classes.setdefault(min(fwd, rev), []).append(inst)
+        gains = {
+            c: periodic_dimension(edges + [(s[0], s[-1], img) for s, _, img in insts], li)
+            for c, insts in classes.items()
+        }
+        chosen = [c for c in sorted(classes) if gains[c] > dim]
+        if not chosen:
+            union = edges + [(s[0], s[-1], img) for x in classes.values() for s, _, img in x]
+            if periodic_dimension(union, li) > dim:
+                chosen = sorted(classes)
+        if not chosen:
+            continue
+        runnable, idle = 0, []
+        for c in chosen:
+            edges += [(s[0], s[-1], img) for s, _, img in classes[c]]
+            for sites, hops, _ in sorted(classes[c], key=lambda x: x[0]):
+                if network.sites[sites[0]].occupant is not None and (
+                    network.sites[sites[-1]].occupant is None
+                ):
+                    chains.append(hops)
+                    break
+                if network.sites[sites[-1]].occupant is not None and (
+                    network.sites[sites[0]].occupant is None
+                ):
+                    chains.append(hops[::-1])
+                    break
+            else:
+                idle.append("-".join(c[0]))
+                continue
+            runnable += 1
+        new_dim = periodic_dimension(edges, li)
+        notes.append(
+            f"{runnable} path class(es) through {k} interstitials run: with fewer the Li sites "
+            f"percolate in {dim}D only, with them in {new_dim}D"
+            + (
+                f"; no instance of {', '.join(idle)} has a Li at one end and an empty site at "
+                "the other"
+                if idle
+                else ""
+            )
+        )
+    return chains, notes
+
+
 @dataclasses.dataclass
 class PathPlan:
-    """Geometry of a Li -> interstitial -> Li path on a (relaxed) initial state."""
+    """Geometry of a Li -> interstitial(s) -> Li path on a (relaxed) initial state."""
 
     start: int
     end: int
-    via_site: int
+    via_sites: tuple[int, ...]
     li: int
-    v1: np.ndarray  # start site -> interstitial centre, A
-    v2: np.ndarray  # interstitial centre -> end site, A
-    via: np.ndarray  # cartesian interstitial centre on the unwrapped path, A
+    legs: list[np.ndarray]  # cartesian vectors start -> i1 -> ... -> end, A
+    points: list[np.ndarray]  # cartesian interstitial centres on the unwrapped path, A
     final: Any  # unrelaxed final state
-    intermediate: Any  # unrelaxed interstitial state (the Li nudged toward the start)
+    intermediates: list[Any]  # unrelaxed interstitial states (the Li nudged back along the path)
+
+    @property
+    def via_site(self) -> int:
+        """The first interstitial."""
+        return self.via_sites[0]
+
+    @property
+    def v1(self) -> np.ndarray:
+        """Start site -> first interstitial centre, A."""
+        return self.legs[0]
+
+    @property
+    def v2(self) -> np.ndarray:
+        """First interstitial centre -> next point, A."""
+        return self.legs[1]
+
+    @property
+    def via(self) -> np.ndarray:
+        """Cartesian centre of the first interstitial, A."""
+        return self.points[0]
+
+    @property
+    def intermediate(self) -> Any:
+        """The unrelaxed state with the Li in the first interstitial."""
+        return self.intermediates[0]
 
 
-def path_plan(init: Any, network: SiteNetwork, hop_in: Hop, hop_out: Hop) -> PathPlan:
-    """Unrelaxed final and interstitial states of a Li -> i -> Li path, through real hop vectors."""
-    common = [
-        s
-        for s in {hop_in.site_a, hop_in.site_b} & {hop_out.site_a, hop_out.site_b}
-        if network.sites[s].role == "interstitial"
-    ]
-    if not common:
-        raise SimulationError(f"hops {hop_in.index} and {hop_out.index} share no interstitial site")
-    i_site = common[0]
-    a, v1 = _leg(network, hop_in, i_site)
-    b, v2 = _leg(network, hop_out, i_site)
-    v1 = -v1  # from a to the interstitial
+def path_plan(init: Any, network: SiteNetwork, *hops: Hop) -> PathPlan:
+    """Unrelaxed final and interstitial states of a path, through real hop vectors.
+
+    Parameters
+    ----------
+    init : ase.Atoms
+    network : SiteNetwork
+    *hops : Hop
+        The path's hops in order (two for Li -> i -> Li); it runs from whichever end
+        holds a Li.
+    """
+    if len(hops) < 2:
+        raise SimulationError("a path through interstitials needs at least two hops")
+    first = hops[0]
+    ends = [x for x in (first.site_a, first.site_b) if network.sites[x].role == "li"]
+    if len(ends) != 1:
+        raise SimulationError(
+            f"hop {first.index} does not join a Li site to an interstitial: not a path start"
+        )
+    sites, legs = [ends[0]], []
+    for h in hops:
+        if sites[-1] not in (h.site_a, h.site_b):
+            raise SimulationError(f"hop {h.index} does not continue the path at site {sites[-1]}")
+        nxt, vec = _leg(network, h, sites[-1])
+        sites.append(nxt)
+        legs.append(vec)
+    via_sites = tuple(sites[1:-1])
+    if network.sites[sites[-1]].role != "li" or any(
+        network.sites[x].role != "interstitial" for x in via_sites
+    ):
+        raise SimulationError("a path must run from a Li site through interstitials to a Li site")
+    a, b = sites[0], sites[-1]
+    if network.sites[a].occupant is None and network.sites[b].occupant is not None:
+        return path_plan(init, network, *hops[::-1])
     li = network.sites[a].occupant
     if li is None or network.sites[b].occupant is not None:
         raise SimulationError(
@@ -334,16 +539,19 @@ def path_plan(init: Any, network: SiteNetwork, hop_in: Hop, hop_out: Hop) -> Pat
     m = init.cell.array
     site_cart = np.array(network.sites[a].frac) @ m
     shift = np.round(np.linalg.solve(m.T, init.positions[li] - site_cart)) @ m
-    via = site_cart + shift + v1
+    points = list(site_cart + shift + np.cumsum(legs[:-1], axis=0))
+    targets = [points[-1] + legs[-1]] + [
+        p - INTERSTITIAL_NUDGE_A * v / np.linalg.norm(v) for p, v in zip(points, legs, strict=False)
+    ]
     states = []
-    for target in (via + v2, via - INTERSTITIAL_NUDGE_A * v1 / np.linalg.norm(v1)):
+    for target in targets:
         x = init.copy()
         x.calc = None
         pos = x.positions.copy()
         pos[li] = target
         x.set_positions(pos, apply_constraint=False)
         states.append(x)
-    return PathPlan(a, b, i_site, int(li), v1, v2, via, states[0], states[1])
+    return PathPlan(a, b, via_sites, int(li), legs, points, states[0], states[1:])
 
 
 def path_checks(
@@ -371,15 +579,24 @@ def intermediate_minimum(
     init: Any,
     inter: Any,
     converged: bool,
+    which: int = 0,
 ) -> tuple[bool, str]:
-    """Is the relaxed interstitial state a local minimum with the Li in the interstitial?
+    """Is a relaxed interstitial state a local minimum with the Li in the interstitial?
 
     True when its relaxation converged, the moving Li stayed within
     :data:`SITE_TOLERANCE_A` of the interstitial centre and no other Li left its site.
     Returns the verdict and a sentence for the result's warnings.
+
+    Parameters
+    ----------
+    which : int
+        Which interstitial of the path (0: the first).
     """
-    lab = network.sites[plan.via_site].label
-    d = distance_to_site(inter, plan.li, network.sites[plan.via_site].frac)
+    via = plan.via_sites[which]
+    lab = network.sites[via].label
+    if len(plan.via_sites) > 1:
+        lab = f"{lab} (interstitial {which + 1} of {len(plan.via_sites)})"
+    d = distance_to_site(inter, plan.li, network.sites[via].frac)
     if not converged:
         return False, (
             f"the {lab} state did not relax within the endpoint steps: the band was run "
@@ -403,6 +620,10 @@ def intermediate_minimum(
                 f"with a Li in {lab} another Li moves {moved:.2f} A (a knock-on, not a "
                 f"simple hop): one band through {lab}"
             )
+    if len(plan.via_sites) > 1:
+        return True, (
+            f"{lab} is a local minimum along the path: the bands are joined at its relaxed state"
+        )
     return True, (
         f"{lab} is a local minimum along the path: the path was run as two climbing-image "
         f"bands ({network.sites[plan.start].label}->{lab}, {lab}->{network.sites[plan.end].label}) "
@@ -411,29 +632,38 @@ def intermediate_minimum(
 
 
 def path_meta(
-    network: SiteNetwork, hop_in: Hop, hop_out: Hop, plan: PathPlan, cell: np.ndarray, efmax: float
+    network: SiteNetwork, hops: Sequence[Hop], plan: PathPlan, cell: np.ndarray, efmax: float
 ) -> dict[str, Any]:
-    """Descriptive result fields of a Li -> i -> Li path (``parameters`` for the provenance)."""
-    la, li_lab, lb = (network.sites[x].label for x in (plan.start, plan.via_site, plan.end))
+    """Descriptive result fields of a path (``parameters`` for the provenance)."""
+    labels = [network.sites[x].label for x in (plan.start, *plan.via_sites, plan.end)]
+    ordered = (
+        list(hops)
+        if hops[0].site_a == plan.start or hops[0].site_b == plan.start
+        else list(hops)[::-1]
+    )
+    first = ordered[0]
+    params: dict[str, Any] = {
+        "endpoint_fmax_eV_A": efmax,
+        "moving_atom": plan.li,
+        "site_initial": plan.start,
+        "site_final": plan.end,
+        "via_site": plan.via_sites[0],
+        "hops": [h.index for h in ordered],
+    }
+    if len(plan.via_sites) > 1:
+        params["via_sites"] = list(plan.via_sites)
     return dict(
-        label=f"{la}->{li_lab}->{lb}",
-        label_initial=la,
-        label_final=lb,
+        label="->".join(labels),
+        label_initial=labels[0],
+        label_final=labels[-1],
         mechanism="interstitial",
-        hop_index=hop_in.index,
-        parent_class=hop_in.parent_class,
-        env_class=hop_in.env_class,
-        direction=direction_of(plan.v1 + plan.v2, cell),
-        hop_length_A=float(np.linalg.norm(plan.v1) + np.linalg.norm(plan.v2)),
-        via=(li_lab,),
-        hop_classes=(hop_in.parent_class, hop_out.parent_class),
-        hop_env_classes=(hop_in.env_class, hop_out.env_class),
-        parameters={
-            "endpoint_fmax_eV_A": efmax,
-            "moving_atom": plan.li,
-            "site_initial": plan.start,
-            "site_final": plan.end,
-            "via_site": plan.via_site,
-            "hops": [hop_in.index, hop_out.index],
-        },
+        hop_index=first.index,
+        parent_class=first.parent_class,
+        env_class=first.env_class,
+        direction=direction_of(np.sum(plan.legs, axis=0), cell),
+        hop_length_A=float(sum(np.linalg.norm(v) for v in plan.legs)),
+        via=tuple(labels[1:-1]),
+        hop_classes=tuple(h.parent_class for h in ordered),
+        hop_env_classes=tuple(h.env_class for h in ordered),
+        parameters=params,
     )

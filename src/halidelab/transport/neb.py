@@ -58,10 +58,12 @@ from halidelab.errors import SimulationError
 from halidelab.potentials import Potential, provenance
 from halidelab.records import Provenance, Record
 from halidelab.transport.hops import (
+    MAX_INTERSTITIALS,
     add_vacancies,
     hop_endpoints,
     hop_mechanism,
     intermediate_minimum,
+    interstitial_chains,
     path_checks,
     path_meta,
     path_plan,
@@ -74,6 +76,7 @@ from halidelab.transport.pathways import (
     chain_barrier,
     hop_barriers_from_results,
     named_chains,
+    path_profile,
     percolation,
 )
 from halidelab.transport.sites import Hop, SiteNetwork, site_network
@@ -228,24 +231,29 @@ def _describe(
 def join_bands(
     first: NEBResult,
     second: NEBResult,
+    *more: NEBResult,
     warnings: Sequence[str] = (),
     endpoint_force_calls: int = 0,
+    joint_vias: Sequence[int] | None = None,
     **meta: Any,
 ) -> NEBResult:
-    """One path from two bands that meet at an intermediate minimum.
+    """One path from bands that meet at intermediate minima.
 
-    ``first`` runs from the initial state to the intermediate, ``second`` from the
-    intermediate to the final state (its energies relative to the intermediate). The
-    joined profile is relative to the initial state; its barriers, saddle image and
-    convergence (both bands) are those of the whole path.
+    ``first`` runs from the initial state to the first intermediate, each next band from
+    the previous band's end (its energies relative to that end) on, the last one to the
+    final state. The joined profile is relative to the initial state; its barriers, saddle
+    image and convergence (all bands) are those of the whole path.
 
     Parameters
     ----------
-    first, second : NEBResult
+    first, second, *more : NEBResult
     warnings : sequence of str
         Extra warnings (e.g. why the path was split).
     endpoint_force_calls : int
         Model calls spent on endpoint and intermediate relaxations.
+    joint_vias : sequence of int, optional
+        Which interstitial of the path (index into ``via``) each joint is; recorded (with
+        ``joint_images``) for paths through several interstitials.
     **meta
         Descriptive fields of the joined result (label, label_initial, mechanism, ...,
         ``parameters`` merged into the provenance).
@@ -254,33 +262,42 @@ def join_bands(
     -------
     NEBResult
     """
-    e1, e2 = np.array(first.energies_eV), np.array(second.energies_eV)
-    s1, s2 = np.array(first.reaction_coordinate_A), np.array(second.reaction_coordinate_A)
-    e = np.concatenate([e1, e1[-1] + e2[1:]])
-    s = np.concatenate([s1, s1[-1] + s2[1:]])
-    seg_warns = [
-        f"band {k + 1}: {w}" for k, r in enumerate((first, second)) for w in r.band_warnings()
-    ]
+    bands = (first, second, *more)
+    e = np.array(first.energies_eV)
+    s = np.array(first.reaction_coordinate_A)
+    joints, saddles = [], [first.saddle_image]
+    for band in bands[1:]:
+        joints.append(len(e) - 1)
+        saddles.append(len(e) - 1 + band.saddle_image)
+        e = np.concatenate([e, e[-1] + np.array(band.energies_eV)[1:]])
+        s = np.concatenate([s, s[-1] + np.array(band.reaction_coordinate_A)[1:]])
+    seg_warns = [f"band {k + 1}: {w}" for k, r in enumerate(bands) for w in r.band_warnings()]
     params = dict(first.provenance.parameters)
     params.update(meta.pop("parameters", {}))
     params.update(
         {
-            "n_images": first.n_images + second.n_images + 1,
-            "bands": 2,
-            "band_images": [first.n_images, second.n_images],
-            "intermediate_energy_eV": float(e1[-1]),
-            "saddle_images": [first.saddle_image, len(e1) - 1 + second.saddle_image],
+            "n_images": sum(b.n_images for b in bands) + len(bands) - 1,
+            "bands": len(bands),
+            "band_images": [b.n_images for b in bands],
+            "intermediate_energy_eV": float(e[joints[0]]),
+            "saddle_images": saddles,
         }
     )
+    if joint_vias is not None:
+        if len(joint_vias) != len(joints):
+            raise SimulationError(f"{len(bands)} bands need {len(joints)} joint_vias")
+        params["joint_images"] = joints
+        params["joint_vias"] = [int(v) for v in joint_vias]
+        params["intermediate_energies_eV"] = [float(e[j]) for j in joints]
     prov = dataclasses.replace(first.provenance, parameters=params)
     return NEBResult.from_band(
         e,
         s,
-        first.converged and second.converged,
-        max(first.fmax_eV_A, second.fmax_eV_A),
+        all(b.converged for b in bands),
+        max(b.fmax_eV_A for b in bands),
         first.fmax_target_eV_A,
-        first.steps + second.steps,
-        first.force_calls + second.force_calls + int(endpoint_force_calls),
+        sum(b.steps for b in bands),
+        sum(b.force_calls for b in bands) + int(endpoint_force_calls),
         [*warnings, *seg_warns],
         prov,
         **meta,
@@ -320,14 +337,14 @@ class _Start:
 class _Job:
     """One hop record to make.
 
-    A vacancy hop (``hop``) or a Li -> i -> Li path (``hop_in``, ``hop_out``).
+    A vacancy hop (``hop``) or a path through interstitials (``chain``: its hops in order,
+    two for Li -> i -> Li).
     """
 
     start: _Start
     network: SiteNetwork
     hop: Hop | None = None
-    hop_in: Hop | None = None
-    hop_out: Hop | None = None
+    chain: tuple[Hop, ...] = ()
 
 
 def _relax_starts(
@@ -361,8 +378,8 @@ def _run_jobs(
             plan = hop_endpoints(init, job.network, job.hop)
             states = [plan[1]] if s.relax_endpoints else []
         else:
-            plan = path_plan(init, job.network, job.hop_in, job.hop_out)
-            states = [plan.final] + ([plan.intermediate] if s.split else [])
+            plan = path_plan(init, job.network, *job.chain)
+            states = [plan.final] + (list(plan.intermediates) if s.split else [])
         plans.append((plan, len(todo), len(states)))
         todo.extend(states)
     relaxed = (
@@ -430,36 +447,48 @@ def _run_jobs(
         w, ok_f = path_checks(net, plan, init, final, conv_f, s.efmax, s.endpoint_steps)
         warns += w
         ok = ok and ok_f
-        meta = path_meta(net, job.hop_in, job.hop_out, plan, init.cell.array, s.efmax)
-        is_min = False
+        meta = path_meta(net, job.chain, plan, init.cell.array, s.efmax)
+        n_via = len(plan.via_sites)
+        minima: list[tuple[int, Any]] = []
         if s.split:
-            inter, conv_m, n_m = relaxed[first + 1]
-            calls += n_m + 1
-            is_min, why = intermediate_minimum(net, plan, init, inter, conv_m)
-            warns.append(why)
-        if is_min:
-            n_seg = max(1, s.n_images // 2)
-            lab = net.sites[plan.via_site].label
+            for j in range(n_via):
+                inter, conv_m, n_m = relaxed[first + 1 + j]
+                calls += n_m + 1
+                is_min, why = intermediate_minimum(net, plan, init, inter, conv_m, j)
+                warns.append(why)
+                if is_min:
+                    minima.append((j, inter))
+        # bands between consecutive minima (the ends count as minima); the interstitials
+        # that are not minima lie inside a band, which starts on the polyline through them
+        labels = [meta["label_initial"], *meta["via"], meta["label_final"]]
+        stops = [(-1, init), *minima, (n_via, final)]
+        idx = []
+        for (p, xa), (q, xb) in zip(stops, stops[1:], strict=False):
+            inside = tuple((plan.li, tuple(plan.points[v])) for v in range(p + 1, q))
             bands.append(
-                NEBHop(init, inter, f"{meta['label_initial']}->{lab}", n_images=n_seg, mic=False)
-            )
-            bands.append(
-                NEBHop(inter, final, f"{lab}->{meta['label_final']}", n_images=n_seg, mic=False)
-            )
-            assembly.append(
-                (
-                    "split",
-                    [len(bands) - 2, len(bands) - 1],
-                    dict(meta, endpoints_ok=ok, warnings=warns, calls=calls),
+                NEBHop(
+                    xa,
+                    xb,
+                    meta["label"] if not minima else f"{labels[p + 1]}->{labels[q + 1]}",
+                    n_images=max(1, (s.n_images * (q - p)) // 2),
+                    via=inside,
+                    mic=False,
                 )
             )
-        else:
-            bands.append(
-                NEBHop(init, final, meta["label"], via=((plan.li, tuple(plan.via)),), mic=False)
+            idx.append(len(bands) - 1)
+        assembly.append(
+            (
+                "split" if minima else "hop",
+                idx,
+                dict(
+                    meta,
+                    endpoints_ok=ok,
+                    warnings=warns,
+                    calls=calls,
+                    joint_vias=[j for j, _ in minima] if n_via > 1 and minima else None,
+                ),
             )
-            assembly.append(
-                ("hop", [len(bands) - 1], dict(meta, endpoints_ok=ok, warnings=warns, calls=calls))
-            )
+        )
 
     res = neb_batch(
         bands,
@@ -477,12 +506,13 @@ def _run_jobs(
     for job, (kind, idx, meta) in zip(jobs, assembly, strict=True):
         meta = dict(meta)
         warns, calls = meta.pop("warnings"), int(meta.pop("calls"))
+        joint_vias = meta.pop("joint_vias", None)
         if kind == "split":
             r = join_bands(
-                res[idx[0]],
-                res[idx[1]],
+                *(res[i] for i in idx),
                 warnings=warns,
                 endpoint_force_calls=calls,
+                joint_vias=joint_vias,
                 wall_s=wall,
                 **meta,
             )
@@ -658,6 +688,7 @@ def neb_path(
     progress: StageProgress | None = None,
     split: bool = True,
     model: Potential | str = "chgnet",
+    through: Sequence[Hop] = (),
 ) -> NEBResult:
     """CI-NEB of a Li moving from a Li site through an interstitial into an empty Li site.
 
@@ -684,6 +715,12 @@ def neb_path(
         into the empty Li site.
     split : bool
         Allow the two-band path at an intermediate minimum (False: always one band).
+    through : sequence of Hop
+        Hops between ``hop_in`` and ``hop_out`` for a path through several interstitials
+        (:func:`~halidelab.transport.hops.interstitial_chains`). Each interstitial is
+        tested as above; the path is split at every one that is a minimum, and a band
+        that spans k legs gets ``max(1, n_images * k // 2)`` images (a band through one
+        interstitial that is not a minimum: ``n_images``).
     Other parameters
         As in :func:`neb_hop`.
 
@@ -691,8 +728,10 @@ def neb_path(
     -------
     NEBResult
         ``energies_eV`` over the whole path (for a split path: first band, the
-        interstitial state, second band); ``provenance.parameters["bands"]`` is 2 for a
-        split path.
+        interstitial state, second band); ``provenance.parameters["bands"]`` is the
+        number of bands of a split path (2 through one interstitial; a path through
+        several also records ``joint_vias`` and ``joint_images``, see
+        :func:`~halidelab.transport.pathways.path_profile`).
     """
     s = _settings(
         n_images,
@@ -707,7 +746,8 @@ def neb_path(
     )
     ev = as_evaluator(model, calculator)
     start = _own_start(to_atoms(structure), relaxed_initial, True, ev, s)
-    (r,), _ = _run_jobs([_Job(start, network, hop_in=hop_in, hop_out=hop_out)], ev, s, progress)
+    chain = (hop_in, *through, hop_out)
+    (r,), _ = _run_jobs([_Job(start, network, chain=chain)], ev, s, progress)
     return r
 
 
@@ -748,10 +788,35 @@ class NEBStudy(Record):
     network: SiteNetwork
     provenance: Provenance
     created_vacancies: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def _path_chain(r: NEBResult, name: str, direction: str, labels: Sequence[str]) -> ChainBarrier:
+    """The chain of one path result through interstitials (its minima are sites)."""
+    minima, legs = path_profile(r.via, r.energies_eV, r.provenance.parameters)
+    sites = (0.0, *(e for _, e in minima), r.delta_e_eV)
+    band_of_leg = [sum(1 for v, _ in minima if v < leg) for leg in range(len(legs))]
+    saddles = tuple(legs[band_of_leg.index(b)] for b in range(len(minima) + 1))  # per band
+    return ChainBarrier(
+        name,
+        direction,
+        tuple(labels),
+        sites,
+        saddles,
+        float(max(saddles) - min(sites)),
+        bool(r.converged and r.endpoints_ok),
+        r.hop_classes,
+        Provenance(method="neb-chain"),
+    )
 
 
 def _chains(net: SiteNetwork, results: Sequence[NEBResult]) -> list[ChainBarrier]:
-    """The named chains of a model from its hop results (a split path's interstitial is a site)."""
+    """The named chains of a model from its hop results (a split path's interstitial is a
+    site), and one chain per label sequence of the paths through several interstitials."""
+
+    def worst(r: NEBResult) -> float:
+        return max(r.barrier_forward_eV, r.barrier_backward_eV)
+
     chains = []
     for name, labels, direction in named_chains(net):
         via_runs = [
@@ -761,35 +826,22 @@ def _chains(net: SiteNetwork, results: Sequence[NEBResult]) -> list[ChainBarrier
             and (r.label_initial, *r.via, r.label_final) in (tuple(labels), tuple(labels[::-1]))
         ]
         if via_runs:
-            r = min(via_runs, key=lambda r: max(r.barrier_forward_eV, r.barrier_backward_eV))
-            e = np.array(r.energies_eV)
-            par = r.provenance.parameters
-            if par.get("bands") == 2:  # split at the interstitial: it is a site of the chain
-                k = int(par["band_images"][0]) + 1
-                sites, saddles = (
-                    (0.0, float(e[k]), r.delta_e_eV),
-                    (float(e[: k + 1].max()), float(e[k:].max())),
-                )
-            else:
-                sites, saddles = (0.0, r.delta_e_eV), (float(e.max()),)
-            chains.append(
-                ChainBarrier(
-                    name,
-                    direction,
-                    tuple(labels),
-                    sites,
-                    saddles,
-                    float(max(saddles) - min(sites)),
-                    bool(r.converged and r.endpoints_ok),
-                    r.hop_classes,
-                    Provenance(method="neb-chain"),
-                )
-            )
+            chains.append(_path_chain(min(via_runs, key=worst), name, direction, labels))
             continue
         try:
             chains.append(dataclasses.replace(chain_barrier(labels, results, direction), name=name))
         except SimulationError:
             continue
+    longer: dict[tuple[str, ...], NEBResult] = {}
+    for r in results:
+        if len(r.via) > 1:
+            labs = (r.label_initial, *r.via, r.label_final)
+            labs = min(labs, labs[::-1])
+            if labs not in longer or worst(r) < worst(longer[labs]):
+                longer[labs] = r
+    for labs, r in sorted(longer.items()):
+        name = f"[{'-'.join(labs)}] through {len(labs) - 2} interstitials"
+        chains.append(_path_chain(r, name, r.direction, labs))
     return chains
 
 
@@ -813,6 +865,7 @@ def neb_studies(
     on_result: Callable[[NEBResult], None] | None = None,
     progress: StageProgress | None = None,
     create_vacancies: bool = True,
+    max_interstitials: int = MAX_INTERSTITIALS,
 ) -> list[NEBStudy]:
     """CI-NEB studies of several (relaxed) models together: every band of every hop in one batch.
 
@@ -851,6 +904,12 @@ def neb_studies(
         occupied sublattice or orbit has hops to run (:func:`~halidelab.transport.hops.
         add_vacancies`; the study lists them in ``created_vacancies`` and runs on the cell
         without them). False: such hop classes are not run.
+    max_interstitials : int
+        Longest chain of interstitials a path may run through (with ``hops`` a mode, not a
+        list of indices). Paths through two or more are added only where the Li sites
+        need them to percolate in more dimensions
+        (:func:`~halidelab.transport.hops.interstitial_chains`; the study's ``notes`` say
+        which were added). 1: paths through one interstitial only.
 
     Returns
     -------
@@ -862,7 +921,8 @@ def neb_studies(
     SimulationError
         A model has no hop with a Li at one end and an empty site at the other (with
         ``create_vacancies`` False, a model whose hops all join a site to its own image, or
-        one whose Li sites are linked only through chains of interstitials).
+        one whose Li sites are linked only through chains of more than
+        ``max_interstitials`` interstitials).
     """
     from pymatgen.core import Structure
 
@@ -892,20 +952,27 @@ def neb_studies(
         if create_vacancies:
             atoms, net, added = add_vacancies(atoms, net)
         mode, chosen, skipped, paths = select_hops(net, hops)
+        notes: list[str] = []
+        if isinstance(hops, str) and interstitials:
+            longer, notes = interstitial_chains(
+                net, "environment" if mode == "environment" else "parent", max_interstitials
+            )
+            paths = [*paths, *longer]
         if not chosen and not paths:
             formula = st.composition.reduced_formula
             if added:
                 raise SimulationError(
                     f"no hop of {formula} joins a Li to an empty Li site, directly or through "
-                    f"one interstitial, even with {len(added)} Li taken out: its Li sites are "
-                    "linked only through chains of interstitials, which the NEB does not run"
+                    f"at most {max_interstitials} interstitial(s), even with {len(added)} Li "
+                    "taken out: its Li sites are linked only through longer chains of "
+                    "interstitials (raise max_interstitials)"
                 )
             raise SimulationError(
                 f"no hop of {formula} has a Li at one end and an empty site at the other: "
                 "the model has no vacancies to hop into"
                 + ("" if create_vacancies else " (allow create_vacancies)")
             )
-        models.append((atoms, st, net, mode, chosen, skipped, paths, added))
+        models.append((atoms, st, net, mode, chosen, skipped, paths, added, tuple(notes)))
     ev = as_evaluator(model, calculator)
     calls0 = ev.n_calls
     starts = _relax_starts(
@@ -915,12 +982,12 @@ def neb_studies(
         None if progress is None else (lambda it, n: progress("endpoints", it, n)),
     )
     jobs, owner = [], []
-    for q, ((_, _, net, _, chosen, _, paths, _), (init, conv_i, _)) in enumerate(
+    for q, ((_, _, net, _, chosen, _, paths, *_), (init, conv_i, _)) in enumerate(
         zip(models, starts, strict=True)
     ):
         start = _Start(init, not_relaxed_study=not conv_i)
         jobs += [_Job(start, net, hop=h) for h in chosen] + [
-            _Job(start, net, hop_in=h1, hop_out=h2) for h1, h2, _ in paths
+            _Job(start, net, chain=tuple(c)) for c in paths
         ]
         owner += [q] * (len(chosen) + len(paths))
     results, n_bands = _run_jobs(jobs, ev, s, progress)
@@ -928,7 +995,7 @@ def neb_studies(
         for r in results:
             on_result(r)
     studies = []
-    for q, ((atoms, st, net, mode, _, skipped, _, added), (_, _, n_i)) in enumerate(
+    for q, ((atoms, st, net, mode, _, skipped, _, added, notes), (_, _, n_i)) in enumerate(
         zip(models, starts, strict=True)
     ):
         mine = [r for r, o in zip(results, owner, strict=True) if o == q]
@@ -944,6 +1011,7 @@ def neb_studies(
                 "steps": s.steps,
                 "interstitials": interstitials,
                 "create_vacancies": create_vacancies,
+                "max_interstitials": max_interstitials,
                 "n_structures": len(models),
                 "n_bands": n_bands,
                 "initial_state_force_calls": n_i + 1,
@@ -963,6 +1031,7 @@ def neb_studies(
                 network=net,
                 provenance=prov,
                 created_vacancies=added,
+                notes=notes,
             )
         )
     return studies
@@ -1005,7 +1074,8 @@ def neb_study(
         Called for each hop result (saving).
     **neb_kwargs
         ``endpoint_fmax``, ``climb``, ``interpolation``, ``optimizer``, ``split``,
-        ``relax_endpoints``, ``progress``, ``create_vacancies`` (see :func:`neb_studies`).
+        ``relax_endpoints``, ``progress``, ``create_vacancies``, ``max_interstitials`` (see
+        :func:`neb_studies`).
 
     Returns
     -------

@@ -183,6 +183,48 @@ def hop_barriers_from_results(
     return {h.index: by_class[getattr(h, key)] for h in network.hops if getattr(h, key) in by_class}
 
 
+def path_profile(
+    via: Sequence[str], energies_eV: Sequence[float], parameters: Mapping[str, Any]
+) -> tuple[list[tuple[int, float]], list[float]]:
+    """Minima and leg saddles of a path result through interstitials.
+
+    A path Li -> i1 -> ... -> ik -> Li is run as bands split at the interstitials that are
+    local minima (:func:`halidelab.transport.neb.join_bands`). Each leg (hop) of the path
+    lies in one band; its saddle is that band's highest energy.
+
+    Parameters
+    ----------
+    via : sequence of str
+        The interstitial labels of the path (``NEBResult.via``).
+    energies_eV : sequence of float
+        The joined profile, relative to the initial state, eV.
+    parameters : mapping
+        The result's ``provenance.parameters`` (``bands``, ``band_images``, and for paths
+        through several interstitials ``joint_images`` and ``joint_vias``).
+
+    Returns
+    -------
+    (minima, leg_saddles)
+        (index into ``via``, energy eV) of each interstitial that is a minimum, and the
+        saddle energy of each of the ``len(via) + 1`` legs, eV (relative to the initial
+        state).
+    """
+    e = np.asarray(energies_eV, dtype=float)
+    if int(parameters.get("bands", 1) or 1) >= 2:
+        joints = [int(j) for j in parameters.get("joint_images") or ()]
+        if not joints:  # a two-band path through one interstitial (before joint_images)
+            joints = [int(parameters["band_images"][0]) + 1]
+        vias = [int(v) for v in parameters.get("joint_vias") or [0]]
+    else:
+        joints, vias = [], []
+    if len(joints) != len(vias):
+        raise SimulationError("a path result's joint_images and joint_vias do not match")
+    bounds = [0, *joints, len(e) - 1]
+    band_max = [float(e[bounds[b] : bounds[b + 1] + 1].max()) for b in range(len(bounds) - 1)]
+    legs = [band_max[sum(1 for v in vias if v < leg)] for leg in range(len(via) + 1)]
+    return [(v, float(e[j])) for v, j in zip(vias, joints, strict=True)], legs
+
+
 @dataclasses.dataclass(frozen=True)
 class ChainBarrier(Record):
     """Energy landscape along a chain of hops.

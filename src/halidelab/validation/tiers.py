@@ -320,10 +320,15 @@ def bvse_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Pred
 
 def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """NEB: Ea = the 3D percolation barrier of the study (its note says when the study
-    took Li out of full orbits to have hops to run)."""
+    took Li out of full orbits to have hops to run, and when it ran paths through several
+    interstitials)."""
     perc = result.get("percolation") or {}
     made = len(result.get("created_vacancies") or ())
-    what = f"NEB (cell with {made} Li taken out of full Li orbits)" if made else "NEB"
+    longest = max((len(r.get("via") or ()) for r in result.get("results") or ()), default=0)
+    extra = [f"{made} Li taken out of full Li orbits"] if made else []
+    if longest > 1:
+        extra.append(f"paths through up to {longest} interstitials")
+    what = f"NEB ({'; '.join(extra)})" if extra else "NEB"
     return _barrier_predictions(perc.get("ea_3d_eV"), ctx, what)
 
 

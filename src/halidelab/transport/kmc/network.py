@@ -12,6 +12,7 @@ import numpy as np
 from halidelab.constants import K_B_EV_K
 from halidelab.errors import SimulationError
 from halidelab.records import Provenance, Record
+from halidelab.transport.pathways import path_profile
 
 #: Attempt frequency of every hop, Hz (harmonic TST; typical Li values 1e12-1e13 Hz).
 ATTEMPT_FREQUENCY_HZ = 1.0e13
@@ -199,9 +200,9 @@ def _orbit_energies(
 ) -> tuple[dict[str, float], float, list[str]]:
     """Least-squares energy per site label from the NEB runs' energy differences.
 
-    Each vacancy run gives E(final) - E(initial) = delta_e; a Li -> i -> Li run that was
-    split at a stable interstitial also gives E(i) - E(initial). The lowest-numbered Li
-    orbit is the zero. Returns energies, the largest residual (eV) and notes.
+    Each vacancy run gives E(final) - E(initial) = delta_e; a path through interstitials
+    that was split at stable ones also gives E(i) - E(initial) for each of them. The
+    lowest-numbered Li orbit is the zero. Returns energies, the largest residual (eV) and notes.
     """
     labs = sorted(set(labels), key=lambda s: (not s.startswith("Li"), s))
     idx = {lab: k for k, lab in enumerate(labs)}
@@ -219,10 +220,11 @@ def _orbit_energies(
         if not (r.get("converged") and r.get("endpoints_ok", True)):
             continue
         eq(r["label_initial"], r["label_final"], float(r["delta_e_eV"]))
-        par = (r.get("provenance") or {}).get("parameters") or {}
-        if r.get("via") and par.get("bands") == 2:
-            k = int(par["band_images"][0]) + 1
-            eq(r["label_initial"], r["via"][0], float(r["energies_eV"][k]))
+        if r.get("via"):
+            par = (r.get("provenance") or {}).get("parameters") or {}
+            minima, _ = path_profile(r["via"], r["energies_eV"], par)
+            for v, e in minima:
+                eq(r["label_initial"], r["via"][v], e)
     ref = np.zeros(len(labs))
     ref[0] = 1.0
     a = np.vstack([*rows, ref]) if rows else ref[None]
@@ -309,7 +311,8 @@ def network_from_neb_study(
     labels = [s["label"] for s in sites]
     e_orbit, resid, notes = _orbit_energies(results, labels)
     e_site = np.array([e_orbit.get(lab, 0.0) for lab in labels])
-    # saddle energies per class; a Li -> i -> Li path gives each of its hop classes a saddle
+    # saddle energies per class; a path through interstitials gives each hop class it
+    # traverses a saddle (the highest point of the band that leg lies in)
     by_parent: dict[int, float] = {}
     by_env: dict[int, float] = {}
     for r in results:
@@ -318,12 +321,8 @@ def network_from_neb_study(
         ei = e_orbit.get(r["label_initial"], 0.0)
         ef = e_orbit.get(r["label_final"], 0.0)
         par = (r.get("provenance") or {}).get("parameters") or {}
-        en = np.asarray(r["energies_eV"], dtype=float)
-        if r.get("via") and par.get("bands") == 2:
-            k = int(par["band_images"][0]) + 1
-            legs = [ei + float(en[: k + 1].max()), ei + float(en[k:].max())]
-        elif r.get("via"):  # the interstitial is not a minimum: one saddle for the path
-            legs = [ei + float(en.max())] * 2
+        if r.get("via"):  # each leg: the highest point of the band it lies in
+            legs = [ei + x for x in path_profile(r["via"], r["energies_eV"], par)[1]]
         else:
             s = 0.5 * (ei + ef + float(r["barrier_forward_eV"]) + float(r["barrier_backward_eV"]))
             legs = [s]
