@@ -345,3 +345,25 @@ def test_ccp_li3incl6_layers_are_joined_through_the_metal_layers_empty_octahedra
         assert net.sites[here].role == "li"
         crossing += abs(vec @ normal) > 1.0
     assert crossing >= 1
+
+
+def test_path_profile_gives_each_leg_the_top_of_its_band():
+    """A joined profile (energies relative to the start) split at some interstitials: each
+    leg's saddle is the highest point of the band it lies in, the minima are the joints.
+    Also the two-band record of one interstitial written before joint_images existed."""
+    from halidelab.transport.pathways import path_profile
+
+    # Li -> i1 -> i2 -> i1 -> Li, minima at i2 only: two bands of 2 legs each
+    e = [0.0, 0.2, 0.5, 0.3, 0.1, 0.15, 0.4, 0.25, 0.0]
+    par = {"bands": 2, "band_images": [3, 3], "joint_images": [4], "joint_vias": [1]}
+    minima, legs = path_profile(["i1", "i2", "i1"], e, par)
+    assert minima == [(1, 0.1)]
+    assert legs == [0.5, 0.5, 0.4, 0.4]
+    # one band through everything: every leg has the path's maximum
+    assert path_profile(["i1", "i2", "i1"], e, {})[1] == [0.5] * 4
+    # the old two-band record (one interstitial): joint after the first band's images
+    old = {"bands": 2, "band_images": [2, 2]}
+    minima, legs = path_profile(["i1"], [0.0, 0.3, 0.25, 0.1, 0.2, 0.35, 0.05], old)
+    assert minima == [(0, 0.1)] and legs == [0.3, 0.35]
+    with pytest.raises(SimulationError):
+        path_profile(["i1", "i2"], e, {"bands": 2, "joint_images": [3], "joint_vias": [0, 1]})

@@ -836,12 +836,13 @@ def _chains(net: SiteNetwork, results: Sequence[NEBResult]) -> list[ChainBarrier
     for r in results:
         if len(r.via) > 1:
             labs = (r.label_initial, *r.via, r.label_final)
-            labs = min(labs, labs[::-1])
-            if labs not in longer or worst(r) < worst(longer[labs]):
-                longer[labs] = r
-    for labs, r in sorted(longer.items()):
-        name = f"[{'-'.join(labs)}] through {len(labs) - 2} interstitials"
-        chains.append(_path_chain(r, name, r.direction, labs))
+            key = min(labs, labs[::-1])
+            if key not in longer or worst(r) < worst(longer[key]):
+                longer[key] = r
+    for key, r in sorted(longer.items()):
+        name = f"[{'-'.join(key)}] through {len(key) - 2} interstitials"
+        own = (r.label_initial, *r.via, r.label_final)  # the order of its energies
+        chains.append(_path_chain(r, name, r.direction, own))
     return chains
 
 
