@@ -388,7 +388,7 @@ def test_chgnet_li_interstitial_li_path_is_symmetric():
 # paths through several interstitials: Li -> tet -> empty octahedron -> tet -> Li
 
 
-def layered_cell():
+def layered_cell(made_interstitial=None):
     """Rock-salt LiCl (2x2x2 conventional cells) with Li only in the octahedra of every
     other (001) layer, and the network in which the empty layers' octahedra are
     interstitials (``i2``), as the empty octahedra of the metal layers are in the ccp
@@ -397,6 +397,8 @@ def layered_cell():
     Every tetrahedron shares faces with two octahedra of a Li layer and two of an empty
     layer, so the Li sites of one layer are joined through one interstitial (2D), and
     neighbouring Li layers only through tet -> empty octahedron -> tet.
+    ``made_interstitial(frac)``: which empty octahedra become interstitials (default: all);
+    the others stay empty Li sites.
     """
     import dataclasses
 
@@ -416,7 +418,7 @@ def layered_cell():
     net = site_network(s, interstitials=True)
     sites = tuple(
         dataclasses.replace(x, role="interstitial", label="i2")
-        if x.role == "li" and x.occupant is None
+        if x.role == "li" and x.occupant is None and (made_interstitial or (lambda f: True))(x.frac)
         else x
         for x in net.sites
     )
@@ -535,3 +537,28 @@ def test_three_interstitial_path_follows_the_analytic_profile_of_one_li():
     # so the in-plane path lends its barrier to the i1-i2 hops as well)
     flat = neb_study(atoms, max_interstitials=1, **kw)
     assert not flat.notes and flat.results and all(len(r.via) <= 1 for r in flat.results)
+
+
+def test_paths_percolation_does_not_need_run_only_when_every_chain_is_asked():
+    """Only half of the empty octahedra made interstitials: the Li layers are then joined
+    through one tetrahedron via the empty Li sites of the other half (3D), so the path
+    through the interstitial octahedra is not needed and not added; asked for every class,
+    it is (Li -> i1 -> i2 -> i1 -> Li)."""
+    from halidelab.transport.hops import add_vacancies, interstitial_chains
+
+    s, net = layered_cell(made_interstitial=lambda f: f[0] < 0.49)
+    assert {x.label for x in net.sites if x.role == "interstitial"} == {"i1", "i2"}
+    _, vnet, _ = add_vacancies(to_atoms(s), net)
+    assert interstitial_chains(vnet) == ([], [])
+    chains, notes = interstitial_chains(vnet, every=True)
+    assert chains and len(notes) == 1 and "every class asked for" in notes[0]
+    for chain in chains:
+        here = next(x for x in (chain[0].site_a, chain[0].site_b) if vnet.sites[x].role == "li")
+        labels, vec = [vnet.sites[here].label], np.zeros(3)
+        for h in chain:
+            vec += np.array(h.vector_A) * (1 if h.site_a == here else -1)
+            here = h.site_b if h.site_a == here else h.site_a
+            labels.append(vnet.sites[here].label)
+        assert labels[1:-1] == ["i1", "i2", "i1"] and vnet.sites[here].occupant is None
+        # into the next Li layer (a) or into an empty octahedron of the half-kept layer (a/2)
+        assert min(abs(abs(vec[2]) - A_LICL), abs(abs(vec[2]) - A_LICL / 2)) < 1e-6

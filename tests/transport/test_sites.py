@@ -367,3 +367,20 @@ def test_path_profile_gives_each_leg_the_top_of_its_band():
     assert minima == [(0, 0.1)] and legs == [0.3, 0.35]
     with pytest.raises(SimulationError):
         path_profile(["i1", "i2"], e, {"bands": 2, "joint_images": [3], "joint_vias": [0, 1]})
+
+
+def test_no_longer_paths_where_the_li_sites_already_percolate_in_3d():
+    """Li3YCl6 (P-3m1, one Li orbit emptied of one Li): its Li sites percolate in 3D through
+    direct hops and one-interstitial paths, so no path through more interstitials is added,
+    and none would be: even asked for every class, there is none of length 2 or 3."""
+    from halidelab.atoms import to_atoms
+    from halidelab.transport.hops import add_vacancies, interstitial_chains
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    s = build_reference_model(
+        "Li3YCl6", "cif", resolve_structure_file("structures/Li3YCl6_P-3m1_obelix-ei3.cif")
+    ).to_structure()
+    _, net, _ = add_vacancies(to_atoms(s), site_network(s))
+    assert interstitial_chains(net) == ([], [])
+    assert interstitial_chains(net, every=True) == ([], [])

@@ -75,6 +75,12 @@ def register(app: typer.Typer) -> None:
             help="Longest chain of interstitials a path may run through; longer paths are "
             "added only where the Li sites need them to percolate (1: one interstitial).",
         ),
+        every_chain: bool = typer.Option(
+            False,
+            "--every-chain",
+            help="Also run the longer paths that percolation does not need (they may lower a "
+            "barrier; costly).",
+        ),
         dry_run: bool = typer.Option(
             False, "--dry-run", help="List sites and distinct hops; run nothing."
         ),
@@ -171,6 +177,7 @@ def register(app: typer.Typer) -> None:
             on_result=save,
             create_vacancies=not keep_li,
             max_interstitials=max_interstitials,
+            every_chain=every_chain,
         )
         if as_json:
             study = neb_study(s, **kw)

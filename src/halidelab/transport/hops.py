@@ -353,7 +353,10 @@ def _chain_instances(
 
 
 def interstitial_chains(
-    network: SiteNetwork, level: str = "parent", max_interstitials: int = MAX_INTERSTITIALS
+    network: SiteNetwork,
+    level: str = "parent",
+    max_interstitials: int = MAX_INTERSTITIALS,
+    every: bool = False,
 ) -> tuple[list[tuple[Hop, ...]], list[str]]:
     """Paths through two or more interstitials, where the Li sites need them to percolate.
 
@@ -378,6 +381,9 @@ def interstitial_chains(
         Hop classes that tell chain classes apart.
     max_interstitials : int
         Longest chain (>= 1; 1 adds nothing).
+    every : bool
+        Every class of every length 2 .. ``max_interstitials``, needed for percolation or not
+        (paths that may only lower a barrier; costly: the classes multiply with the length).
 
     Returns
     -------
@@ -404,7 +410,7 @@ def interstitial_chains(
     notes: list[str] = []
     for k in range(2, max_interstitials + 1):
         dim = periodic_dimension(edges, li)
-        if dim >= ceiling:
+        if dim >= ceiling and not every:
             break
         classes: dict[tuple[Any, ...], list[tuple[tuple[int, ...], tuple[Hop, ...], Any]]] = {}
         for inst in _chain_instances(network, k, adj):
@@ -415,11 +421,15 @@ def interstitial_chains(
             )
             rev = (fwd[0][::-1], fwd[1][::-1])
             classes.setdefault(min(fwd, rev), []).append(inst)
-        gains = {
-            c: periodic_dimension(edges + [(s[0], s[-1], img) for s, _, img in insts], li)
-            for c, insts in classes.items()
-        }
-        chosen = [c for c in sorted(classes) if gains[c] > dim]
+        if every:
+            chosen = sorted(classes)
+        else:
+            chosen = [
+                c
+                for c in sorted(classes)
+                if periodic_dimension(edges + [(x[0], x[-1], im) for x, _, im in classes[c]], li)
+                > dim
+            ]
         if not chosen:
             union = edges + [(s[0], s[-1], img) for x in classes.values() for s, _, img in x]
             if periodic_dimension(union, li) > dim:
@@ -446,8 +456,10 @@ def interstitial_chains(
             runnable += 1
         new_dim = periodic_dimension(edges, li)
         notes.append(
-            f"{runnable} path class(es) through {k} interstitials run: with fewer the Li sites "
-            f"percolate in {dim}D only, with them in {new_dim}D"
+            f"{runnable} path class(es) through {k} interstitials run"
+            + (" (every class asked for)" if every else "")
+            + f": with fewer the Li sites percolate in {dim}D{'' if every else ' only'}, "
+            f"with them in {new_dim}D"
             + (
                 f"; no instance of {', '.join(idle)} has a Li at one end and an empty site at "
                 "the other"

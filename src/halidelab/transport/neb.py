@@ -867,6 +867,7 @@ def neb_studies(
     progress: StageProgress | None = None,
     create_vacancies: bool = True,
     max_interstitials: int = MAX_INTERSTITIALS,
+    every_chain: bool = False,
 ) -> list[NEBStudy]:
     """CI-NEB studies of several (relaxed) models together: every band of every hop in one batch.
 
@@ -911,6 +912,9 @@ def neb_studies(
         need them to percolate in more dimensions
         (:func:`~halidelab.transport.hops.interstitial_chains`; the study's ``notes`` say
         which were added). 1: paths through one interstitial only.
+    every_chain : bool
+        Run every class of path through 2 .. ``max_interstitials`` interstitials, also those
+        the percolation does not need (they may lower a barrier; costly).
 
     Returns
     -------
@@ -956,7 +960,10 @@ def neb_studies(
         notes: list[str] = []
         if isinstance(hops, str) and interstitials:
             longer, notes = interstitial_chains(
-                net, "environment" if mode == "environment" else "parent", max_interstitials
+                net,
+                "environment" if mode == "environment" else "parent",
+                max_interstitials,
+                every=every_chain,
             )
             paths = [*paths, *longer]
         if not chosen and not paths:
@@ -1013,6 +1020,7 @@ def neb_studies(
                 "interstitials": interstitials,
                 "create_vacancies": create_vacancies,
                 "max_interstitials": max_interstitials,
+                "every_chain": every_chain,
                 "n_structures": len(models),
                 "n_bands": n_bands,
                 "initial_state_force_calls": n_i + 1,
@@ -1075,8 +1083,8 @@ def neb_study(
         Called for each hop result (saving).
     **neb_kwargs
         ``endpoint_fmax``, ``climb``, ``interpolation``, ``optimizer``, ``split``,
-        ``relax_endpoints``, ``progress``, ``create_vacancies``, ``max_interstitials`` (see
-        :func:`neb_studies`).
+        ``relax_endpoints``, ``progress``, ``create_vacancies``, ``max_interstitials``,
+        ``every_chain`` (see :func:`neb_studies`).
 
     Returns
     -------
