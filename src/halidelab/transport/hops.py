@@ -26,7 +26,7 @@ module what to run and how to check what came back:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -352,6 +352,13 @@ def _chain_instances(
     return out
 
 
+def _ends(
+    instances: Iterable[tuple[tuple[int, ...], tuple[Hop, ...], tuple[int, int, int]]],
+) -> list[tuple[int, int, tuple[int, int, int]]]:
+    """The (first site, last site, image) edges of chain instances."""
+    return [(sites[0], sites[-1], img) for sites, _, img in instances]
+
+
 def interstitial_chains(
     network: SiteNetwork,
     level: str = "parent",
@@ -405,11 +412,11 @@ def interstitial_chains(
         for h in network.hops
         if network.sites[h.site_a].role == network.sites[h.site_b].role == "li"
     ]
-    edges += [(s[0], s[-1], img) for s, _, img in _chain_instances(network, 1, adj)]
+    edges += _ends(_chain_instances(network, 1, adj))
     chains: list[tuple[Hop, ...]] = []
     notes: list[str] = []
+    dim = periodic_dimension(edges, li)
     for k in range(2, max_interstitials + 1):
-        dim = periodic_dimension(edges, li)
         if dim >= ceiling and not every:
             break
         classes: dict[tuple[Any, ...], list[tuple[tuple[int, ...], tuple[Hop, ...], Any]]] = {}
@@ -427,28 +434,24 @@ def interstitial_chains(
             chosen = [
                 c
                 for c in sorted(classes)
-                if periodic_dimension(edges + [(x[0], x[-1], im) for x, _, im in classes[c]], li)
-                > dim
+                if periodic_dimension(edges + _ends(classes[c]), li) > dim
             ]
         if not chosen:
-            union = edges + [(s[0], s[-1], img) for x in classes.values() for s, _, img in x]
+            union = edges + [e for x in classes.values() for e in _ends(x)]
             if periodic_dimension(union, li) > dim:
                 chosen = sorted(classes)
         if not chosen:
             continue
+
+        def held(x: int) -> bool:
+            return network.sites[x].occupant is not None
+
         runnable, idle = 0, []
         for c in chosen:
-            edges += [(s[0], s[-1], img) for s, _, img in classes[c]]
+            edges += _ends(classes[c])
             for sites, hops, _ in sorted(classes[c], key=lambda x: x[0]):
-                if network.sites[sites[0]].occupant is not None and (
-                    network.sites[sites[-1]].occupant is None
-                ):
-                    chains.append(hops)
-                    break
-                if network.sites[sites[-1]].occupant is not None and (
-                    network.sites[sites[0]].occupant is None
-                ):
-                    chains.append(hops[::-1])
+                if held(sites[0]) != held(sites[-1]):  # run from the end that holds the Li
+                    chains.append(hops if held(sites[0]) else hops[::-1])
                     break
             else:
                 idle.append("-".join(c[0]))
@@ -467,6 +470,7 @@ def interstitial_chains(
                 else ""
             )
         )
+        dim = new_dim
     return chains, notes
 
 
@@ -478,6 +482,7 @@ class PathPlan:
     end: int
     via_sites: tuple[int, ...]
     li: int
+    hops: tuple[Hop, ...]  # in path order, from the start
     legs: list[np.ndarray]  # cartesian vectors start -> i1 -> ... -> end, A
     points: list[np.ndarray]  # cartesian interstitial centres on the unwrapped path, A
     final: Any  # unrelaxed final state
@@ -563,7 +568,7 @@ def path_plan(init: Any, network: SiteNetwork, *hops: Hop) -> PathPlan:
         pos[li] = target
         x.set_positions(pos, apply_constraint=False)
         states.append(x)
-    return PathPlan(a, b, via_sites, int(li), legs, points, states[0], states[1:])
+    return PathPlan(a, b, via_sites, int(li), tuple(hops), legs, points, states[0], states[1:])
 
 
 def path_checks(
@@ -644,15 +649,11 @@ def intermediate_minimum(
 
 
 def path_meta(
-    network: SiteNetwork, hops: Sequence[Hop], plan: PathPlan, cell: np.ndarray, efmax: float
+    network: SiteNetwork, plan: PathPlan, cell: np.ndarray, efmax: float
 ) -> dict[str, Any]:
     """Descriptive result fields of a path (``parameters`` for the provenance)."""
     labels = [network.sites[x].label for x in (plan.start, *plan.via_sites, plan.end)]
-    ordered = (
-        list(hops)
-        if hops[0].site_a == plan.start or hops[0].site_b == plan.start
-        else list(hops)[::-1]
-    )
+    ordered = plan.hops
     first = ordered[0]
     params: dict[str, Any] = {
         "endpoint_fmax_eV_A": efmax,

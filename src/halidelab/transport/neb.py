@@ -447,7 +447,7 @@ def _run_jobs(
         w, ok_f = path_checks(net, plan, init, final, conv_f, s.efmax, s.endpoint_steps)
         warns += w
         ok = ok and ok_f
-        meta = path_meta(net, job.chain, plan, init.cell.array, s.efmax)
+        meta = path_meta(net, plan, init.cell.array, s.efmax)
         n_via = len(plan.via_sites)
         minima: list[tuple[int, Any]] = []
         if s.split:
@@ -795,8 +795,8 @@ def _path_chain(r: NEBResult, name: str, direction: str, labels: Sequence[str]) 
     """The chain of one path result through interstitials (its minima are sites)."""
     minima, legs = path_profile(r.via, r.energies_eV, r.provenance.parameters)
     sites = (0.0, *(e for _, e in minima), r.delta_e_eV)
-    band_of_leg = [sum(1 for v, _ in minima if v < leg) for leg in range(len(legs))]
-    saddles = tuple(legs[band_of_leg.index(b)] for b in range(len(minima) + 1))  # per band
+    # one saddle per band: a band starts at the path's start or right after a minimum
+    saddles = tuple(legs[leg] for leg in (0, *(v + 1 for v, _ in minima)))
     return ChainBarrier(
         name,
         direction,
