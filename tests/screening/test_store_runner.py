@@ -157,3 +157,17 @@ def test_cached_computes_once_then_answers_from_the_store_or_the_memo(tmp_path):
     with pytest.raises(CompositionError):  # what the task raised, re-raised
         cached(bad, store)
     assert store.status(bad.key) == "failed"
+
+
+def test_a_kind_revision_changes_only_that_kinds_keys(monkeypatch):
+    """A kind whose results changed within one code version gets a revision: its keys
+    change (a store made before computes it again), every other kind's stay."""
+    from halidelab.screening import tasks as tasks_mod
+
+    design = Task("design", "a", {"parent": "Li2ZrCl6", "substitutions": []})
+    other = Task("rules", "r", {"parent": "Li2ZrCl6"})
+    before, other_before = design.key, other.key
+    monkeypatch.setitem(tasks_mod.KIND_REVISIONS, "design", 7)
+    assert design.key != before and other.key == other_before
+    monkeypatch.delitem(tasks_mod.KIND_REVISIONS, "design")
+    assert design.key == before

@@ -384,3 +384,48 @@ def test_no_longer_paths_where_the_li_sites_already_percolate_in_3d():
     _, net, _ = add_vacancies(to_atoms(s), site_network(s))
     assert interstitial_chains(net) == ([], [])
     assert interstitial_chains(net, every=True) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "composition, cif",
+    [
+        ("Li2MgCl4", "reference/Li2MgCl4_Fd-3m_obelix-dvn.cif"),
+        ("Li2MnCl4", "reference/Li2MnCl4_Fd-3m_obelix-bjw.cif"),
+    ],
+)
+def test_ordered_spinel_li_sites_are_the_li_holes_and_16c_is_the_interstitial(composition, cif):
+    """Inverse spinel Li[LiM]Cl4 (Fd-3m: Li 8a, Li/M 16d). Ordering M on half of 16d makes
+    the Cl + M framework map the empty 16c octahedra onto the Li 16d ones and other
+    tetrahedra onto 8a. Those holes share a face with a Li-filled tetrahedron or octahedron
+    (cations 2.2 A apart), so they are no vacant Li sites: every Li site holds a Li, and the
+    8a Li reach each other only through the empty octahedra that share faces with two 8a
+    tetrahedra (16c), a diamond net that percolates in 3D."""
+    from halidelab.transport.pathways import periodic_dimension
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    s = build_reference_model(composition, "cif-spinel", resolve_structure_file(cif)).to_structure()
+    net = site_network(s)
+    n_li = sum(1 for x in s if x.specie.symbol == "Li")
+    li = [x for x in net.sites if x.role == "li"]
+    assert len(li) == n_li and all(x.occupant is not None for x in li)
+    frac = s.frac_coords
+    cations = [i for i, x in enumerate(s) if x.specie.symbol not in ("Cl",)]
+    for x in net.sites:  # no empty site of either role faces a cation 2.2 A away ...
+        d = s.lattice.get_all_distances([x.frac], frac[cations])[0]
+        if x.occupant is None:
+            assert x.role == "interstitial" and d.min() > 2.0
+    tet_li = {x.index for x in li if x.kind == "tet"}
+    assert len(tet_li) == n_li // 2  # 8a holds half of the Li
+    # ... and the 8a Li are joined through octahedral interstitials that face two of them
+    via: dict[int, list[tuple[int, np.ndarray]]] = {}  # interstitial -> (8a site, its image)
+    for h in net.hops:
+        img = np.array(h.image)
+        if h.site_a in tet_li and net.sites[h.site_b].role == "interstitial":
+            via.setdefault(h.site_b, []).append((h.site_a, -img))
+        elif h.site_b in tet_li and net.sites[h.site_a].role == "interstitial":
+            via.setdefault(h.site_a, []).append((h.site_b, img))
+    assert via and all(net.sites[b].kind == "oct" for b in via)
+    assert all(len(v) == 2 for v in via.values())
+    edges = [(a1, a2, tuple(i2 - i1)) for (a1, i1), (a2, i2) in via.values()]
+    assert periodic_dimension(edges, sorted(tet_li)) == 3

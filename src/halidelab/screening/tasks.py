@@ -21,6 +21,12 @@ from halidelab.screening.inputs import TASK_INPUTS, TaskInputs  # noqa: F401  (t
 #: Version stamped into every key: results of another code version are not reused.
 CODE_VERSION = __version__
 
+#: Kinds whose results changed for the same inputs within one code version: the revision
+#: joins the key, so a store made before computes them again (and keeps every other kind).
+#: neb, kmc 1: the site network no longer counts as vacant Li sites the holes that share a
+#: face with an occupied hole, one of the two a tetrahedron (ordered spinels).
+KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 1}
+
 #: Every task kind, and the module whose ``@task_function`` defines it: the one explicit
 #: table of kinds. A module is imported the first time its kind is looked up, so this
 #: module imports none of the science it schedules (no import cycle through registration).
@@ -118,8 +124,11 @@ class Task:
 
     @property
     def key(self) -> str:
-        """SHA-256 of kind, inputs and code version."""
-        blob = canonical_json({"kind": self.kind, "inputs": self.inputs, "version": CODE_VERSION})
+        """SHA-256 of kind, inputs, code version (and the kind's revision, if any)."""
+        data = {"kind": self.kind, "inputs": self.inputs, "version": CODE_VERSION}
+        if KIND_REVISIONS.get(self.kind):
+            data["revision"] = KIND_REVISIONS[self.kind]
+        blob = canonical_json(data)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

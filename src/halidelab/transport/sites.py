@@ -13,7 +13,10 @@ Holes are then classified against the structure:
   are the framework, not sites;
 - *Li sites* are the holes that hold a Li, plus every hole equivalent to one under the
   symmetry of the pristine framework (anions and framework cations with all dopants
-  mapped onto one species), i.e. the vacant Li sites of an ordered model;
+  mapped onto one species), i.e. the vacant Li sites of an ordered model; an empty such
+  hole that shares a face with an occupied hole, one of the two a tetrahedron, is not
+  (cations 1.9-2.7 A apart; the Li themselves break the framework's symmetry there, as in
+  the ordered spinels) and is an interstitial candidate instead;
 - *interstitials* are the remaining empty holes that share no face with a
   framework-cation polyhedron and keep ``min_cation_distance_A`` from every framework
   cation (a Li there would face a highly charged cation through a shared face;
@@ -504,8 +507,9 @@ def site_network(
     best, best_sp, sp = net, symprec, symprec
     while sp < 0.5:
         sp = min(sp * 1.5, 0.5)
-        trial = _site_network(structure, mobile, interstitials, sp, **kwargs)
-        if len({(x.label, x.kind) for x in trial.sites}) > len({x.label for x in trial.sites}):
+        try:
+            trial = _site_network(structure, mobile, interstitials, sp, _loosened=True, **kwargs)
+        except _MixedOrbits:
             continue  # a pseudo-symmetry that maps holes of different coordination together
         if sum(x.role == "li" for x in trial.sites) > sum(x.role == "li" for x in best.sites):
             best, best_sp = trial, sp
@@ -539,6 +543,10 @@ def _li_hole_kinds(s: Structure, mobile: str, holes: list, odd: list) -> set[str
     return {odd[int(j)].kind for j in near}
 
 
+class _MixedOrbits(Exception):
+    """A (loosened) tolerance whose orbits join holes of different coordination."""
+
+
 def _site_network(
     structure: Structure,
     mobile: str = "Li",
@@ -549,6 +557,7 @@ def _site_network(
     environment_radius_A: float = 4.0,
     windows: str | None = None,
     merge_tol_A: float = 0.75,
+    _loosened: bool = False,
 ) -> SiteNetwork:
     """Li sites, interstitials and the hops between them.
 
@@ -663,6 +672,20 @@ def _site_network(
             if ri != rj:
                 parent[rj] = ri
     orbit_of = [find(i) for i in range(len(holes))]
+    parent_orbit = {o: o for o in orbit_of}
+    # An empty hole of a Li orbit that shares a face with an occupied hole (a Li or a
+    # framework cation in it), where one of the two is a tetrahedron, is no vacant Li
+    # site: two cations 1.9-2.7 A apart never both hold such a pair. The framework's
+    # symmetry (anions + framework cations) makes it one with the Li sites where the Li
+    # themselves break it: in the ordered spinels (Li2MgCl4: Mg on half of 16d) the empty
+    # 16c octahedra join the Li 16d ones and the 8b/48f tetrahedra the Li 8a ones. Such a
+    # hole leaves the Li orbit and is an interstitial candidate (16c is the spinel's
+    # interstitial). Octahedra sharing a face (hcp chains, 2.9-3.1 A) stay vacant Li
+    # sites, as in the Li2ZrCl6 and Li3MCl6 models whose Li orbits are half filled.
+    blocked = _blocked_li_holes(holes, hf, orbit_of, li_holes, occ, latt)
+    for j in blocked:
+        orbit_of[j] = len(holes) + orbit_of[j]
+        parent_orbit[orbit_of[j]] = orbit_of[j] - len(holes)
     li_orbits = {orbit_of[j] for j in li_holes}
 
     # minimum distance to framework cations, face sharing with framework polyhedra
@@ -708,12 +731,25 @@ def _site_network(
             keep.append(j)
         chosen = keep
 
+    judged = set(chosen) | set(blocked)  # on the framework's orbits, before the split above
+    if _loosened and len({(parent_orbit[orbit_of[j]], holes[j].kind) for j in judged}) > len(
+        {parent_orbit[orbit_of[j]] for j in judged}
+    ):
+        raise _MixedOrbits
+
     # labels by orbit
     sg_num = int(sg.split("(")[-1].rstrip(")")) if "(" in sg else None
     orbits: dict[int, list[int]] = {}
     for j in chosen:
         orbits.setdefault(orbit_of[j], []).append(j)
-    wyck = {o: _wyckoff(fw, hf[js], symprec, sg_num) for o, js in orbits.items()}
+    full: dict[int, list[int]] = {}
+    for j in chosen:  # Wyckoff position of the whole framework orbit (before the split)
+        full.setdefault(parent_orbit[orbit_of[j]], []).append(j)
+    for j in range(len(holes)):
+        if parent_orbit[orbit_of[j]] in full and j not in chosen:
+            full[parent_orbit[orbit_of[j]]].append(j)
+    wyck_full = {o: _wyckoff(fw, hf[sorted(js)], symprec, sg_num) for o, js in full.items()}
+    wyck = {o: wyck_full[parent_orbit[o]] for o in orbits}
 
     def letter(o: int) -> str:
         w = wyck[o] or "~"
@@ -787,6 +823,8 @@ def _site_network(
         p = np.array([inv.get(int(perm[order[k]]), -1) for k in range(len(sites))])
         if np.any(p < 0):
             continue
+        if any(sites[int(p[k])].label != sites[k].label for k in range(len(sites))):
+            continue  # joins a vacant Li site with a hole split off its orbit (above)
         sh = np.array([shift[order[k]] for k in range(len(sites))])
         site_perm_ops.append((_R, p, sh))
     hparent, hfind = _union_find(len(keys))
@@ -864,6 +902,46 @@ def _site_network(
         warnings=tuple(warnings),
         provenance=Provenance(method="site-network", parameters=params),
     )
+
+
+def _blocked_li_holes(
+    holes: list[_Hole],
+    hf: np.ndarray,
+    orbit_of: list[int],
+    li_holes: set[int],
+    occ: dict[int, int],
+    latt: Any,
+) -> list[int]:
+    """Empty holes of Li orbits that share a face with an occupied hole, one of the two
+    a tetrahedron (see :func:`_site_network`)."""
+    li_orbits = {orbit_of[j] for j in li_holes}
+    empty = [j for j in range(len(holes)) if orbit_of[j] in li_orbits and j not in occ]
+    full = sorted(occ)
+    if not empty or not full:
+        return []
+    d = latt.get_all_distances(hf[empty], hf[full])
+    out = []
+    for row, j in enumerate(empty):
+        for col in np.nonzero(d[row] < 3.5)[0]:
+            k = full[int(col)]
+            if holes[j].kind == holes[k].kind == "oct":
+                continue
+            if _shares_face(holes[j], holes[k], hf[j], hf[k], latt):
+                out.append(j)
+                break
+    return out
+
+
+def _shares_face(a: _Hole, b: _Hole, fa: np.ndarray, fb: np.ndarray, latt: Any) -> bool:
+    """Whether two holes share at least 3 anions (``b`` seen at any image near ``a``)."""
+    base = np.round(fa - fb).astype(int)
+    sa = set(a.anions)
+    for near in _nearby_images():
+        img = base + near
+        sb = {(x, (i[0] + img[0], i[1] + img[1], i[2] + img[2])) for x, i in b.anions}
+        if len(sa & sb) >= 3:
+            return True
+    return False
 
 
 def _nearby_images() -> list[Image]:
