@@ -429,3 +429,43 @@ def test_ordered_spinel_li_sites_are_the_li_holes_and_16c_is_the_interstitial(co
     assert all(len(v) == 2 for v in via.values())
     edges = [(a1, a2, tuple(i2 - i1)) for (a1, i1), (a2, i2) in via.values()]
     assert periodic_dimension(edges, sorted(tet_li)) == 3
+
+
+def test_li_outside_every_hole_gets_a_site_at_its_position():
+    """Li6NBr3 (Fm-3m): each N sits in a cube of Br with six Li on the cube's faces, 1.7 A
+    from the N (Li6N octahedra), so no Li sits in a hole of the N+Br triangulation (before,
+    the network refused the cell). Each Li gets a site at its own position, its polyhedron
+    the N and the five Br it touches; the tetrahedra that subdivide it are no interstitials.
+    The shortest hops (sqrt(2) x Li-N, around one N) only circle the Li6N cluster (dimension
+    0); the Li percolate in 3D only with the longer hops between clusters."""
+    from halidelab.transport.pathways import periodic_dimension
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    s = build_reference_model(
+        "Li6NBr3", "cif-merge", resolve_structure_file("structures/Li6Br3N_Fm-3m_obelix-kkn.cif")
+    ).to_structure()
+    net = site_network(s)
+    li_atoms = [i for i, x in enumerate(s) if x.specie.symbol == "Li"]
+    li = [x for x in net.sites if x.role == "li"]
+    assert sorted(x.occupant for x in li) == li_atoms  # every Li, one site each
+    for x in li:
+        assert (
+            np.linalg.norm(
+                ((s[x.occupant].frac_coords - np.array(x.frac) + 0.5) % 1 - 0.5) @ s.lattice.matrix
+            )
+            < 1e-6
+        )
+        els = sorted(s[a].specie.symbol for a, _ in x.anions)
+        assert els == ["Br"] * 5 + ["N"]
+    polys = [{(a, img) for a, img in x.anions} for x in li]
+    for x in net.sites:  # no interstitial lies inside a Li polyhedron
+        if x.role == "interstitial":
+            assert not any(set(x.anions) <= p for p in polys)
+    li_idx = {x.index for x in li}
+    li_n = np.linalg.norm(s[li_atoms[0]].coords - s.get_neighbors(s[li_atoms[0]], 2.2)[0].coords)
+    short = [h for h in net.hops if abs(h.length_A - np.sqrt(2) * li_n) < 0.05]
+    assert short and all(h.site_a in li_idx and h.site_b in li_idx for h in short)
+    assert periodic_dimension([(h.site_a, h.site_b, h.image) for h in short], sorted(li_idx)) == 0
+    li_hops = [(h.site_a, h.site_b, h.image) for h in net.hops if {h.site_a, h.site_b} <= li_idx]
+    assert periodic_dimension(li_hops, sorted(li_idx)) == 3

@@ -24,7 +24,8 @@ CODE_VERSION = __version__
 #: Kinds whose results changed for the same inputs within one code version: the revision
 #: joins the key, so a store made before computes them again (and keeps every other kind).
 #: neb, kmc 1: the site network no longer counts as vacant Li sites the holes that share a
-#: face with an occupied hole, one of the two a tetrahedron (ordered spinels).
+#: face with an occupied hole, one of the two a tetrahedron (ordered spinels), and gives a
+#: Li in no hole a site at its position (Li6NBr3, refused before).
 KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 1}
 
 #: Every task kind, and the module whose ``@task_function`` defines it: the one explicit

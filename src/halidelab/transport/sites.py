@@ -7,6 +7,12 @@ circumcentre, so circumcentres closer than ``merge_tol_A`` are merged, and a hol
 *octahedral* when its merged simplices span 6 anions and *tetrahedral* when they span 4.
 Its centre is the centroid of those anions.
 
+A Li that sits in no such hole (more than 1 A from every centre; Li6NBr3, whose Li sit
+between one N and one Br in a polyhedron too irregular for its Delaunay tetrahedra to
+merge) gets a hole at its own position, made of the anions within 1.25 x the Li-anion
+contact (Shannon radii), and so do its images under the framework's symmetry; the
+tetrahedra inside that polyhedron are dropped.
+
 Holes are then classified against the structure:
 
 - holes holding a framework cation (any cation other than the mobile one, e.g. Zr, Nb)
@@ -368,8 +374,16 @@ def find_holes(structure: Structure, merge_tol_A: float = 0.75) -> list[_Hole]:
 # symmetry of the pristine framework
 
 
+#: anions that substitute for each other (one charge): mapped onto their majority species
+_ANION_GROUPS = ({"F", "Cl", "Br", "I"}, {"O", "S", "Se", "Te"}, {"N"})
+
+
 def _framework(structure: Structure, mobile: str) -> Structure:
-    """Anions and framework cations, each mapped onto one species (dopant -> host)."""
+    """Anions and framework cations, each mapped onto one species (dopant -> host).
+
+    Anions are mapped within their charge group only (a Br for Cl substitution is a
+    dopant; the N of Li6NBr3 is not a Br).
+    """
     species, coords = [], []
     an = [s.specie.symbol for s in structure if s.specie.symbol in ANIONS]
     cat = [
@@ -377,13 +391,17 @@ def _framework(structure: Structure, mobile: str) -> Structure:
         for s in structure
         if s.specie.symbol not in ANIONS and s.specie.symbol != mobile
     ]
-    an_major = max(set(an), key=an.count)
+    an_major = {}
+    for group in _ANION_GROUPS:
+        members = [el for el in an if el in group]
+        for el in set(members):
+            an_major[el] = max(set(members), key=members.count)
     cat_major = max(set(cat), key=cat.count) if cat else None
     for s in structure:
         el = s.specie.symbol
         if el == mobile:
             continue
-        species.append(an_major if el in ANIONS else cat_major)
+        species.append(an_major[el] if el in ANIONS else cat_major)
         coords.append(s.frac_coords)
     return Structure(structure.lattice, species, coords)
 
@@ -628,6 +646,19 @@ def _site_network(
             f"{len(odd)} hole(s) that are neither octahedral nor tetrahedral ignored "
             f"({', '.join(sorted({h.kind for h in odd}))})"
         )
+    fw = _framework(s, mobile)
+    ops_all, sg = _symmetry_ops(fw, symprec)
+    # A Li in no hole of the anion triangulation (Li6NBr3: between one N and one Br, in a
+    # polyhedron too irregular for its Delaunay tetrahedra to merge) gets a site at its own
+    # position, made of the anions it touches; the tetrahedra that subdivide that
+    # polyhedron are no holes of their own.
+    placed = _li_position_holes(s, mobile, holes, [(R, t) for R, t in ops_all])
+    if placed:
+        holes = [h for h in holes if not any(_inside(h, p) for p in placed)] + placed
+        warnings.append(
+            f"{len(placed)} {mobile} site(s) placed at {mobile} positions that are in no "
+            "anion hole (their polyhedron: the anions within 1.25 x the Li-anion contact)"
+        )
     hf = np.array([h.frac for h in holes])
 
     # occupants: every cation in a hole
@@ -653,8 +684,6 @@ def _site_network(
         )
 
     # framework symmetry and orbits of the holes
-    fw = _framework(s, mobile)
-    ops_all, sg = _symmetry_ops(fw, symprec)
     ops = []
     for R, t in ops_all:
         mp = _map_points(latt, hf, R, t, tol=max(0.5, 2 * symprec))
@@ -902,6 +931,67 @@ def _site_network(
         warnings=tuple(warnings),
         provenance=Provenance(method="site-network", parameters=params),
     )
+
+
+#: Li-anion contact distances, A (Shannon radii: Li+ six-fold 0.76 plus the anion's); the
+#: polyhedron of a Li placed outside every hole is the anions within 1.25 x these.
+LI_ANION_CONTACT_A = {
+    "F": 2.09,
+    "Cl": 2.57,
+    "Br": 2.72,
+    "I": 2.96,
+    "O": 2.16,
+    "S": 2.60,
+    "Se": 2.74,
+    "Te": 2.97,
+    "N": 2.22,
+}
+
+
+def _li_position_holes(
+    s: Structure, mobile: str, holes: list[_Hole], ops: list[tuple[np.ndarray, np.ndarray]]
+) -> list[_Hole]:
+    """Holes centred on the ``mobile`` atoms that are more than 1 A from every hole, and
+    on their images under the framework operations (the vacant sites of their orbit)."""
+    li = [i for i, x in enumerate(s) if x.specie.symbol == mobile]
+    fc = np.mod(s.frac_coords[li], 1.0)
+    if holes and len(fc):
+        fc = fc[s.lattice.get_all_distances(fc, [h.frac for h in holes]).min(axis=1) > 1.0]
+    if not len(fc):
+        return []
+    uniq: list[np.ndarray] = []
+    for R, t in ops or [(np.eye(3), np.zeros(3))]:
+        for p in np.mod(fc @ np.asarray(R).T + np.asarray(t), 1.0):
+            if not uniq or s.lattice.get_all_distances([p], uniq).min() > 0.5:
+                uniq.append(p)
+    wrapped = np.mod(s.frac_coords, 1.0)
+    reach = 1.25 * max(LI_ANION_CONTACT_A.values())
+    out = []
+    for p in uniq:
+        p = np.where(np.abs(p - 1.0) < 1e-9, 0.0, p)
+        anions = []
+        for nb in s.get_sites_in_sphere(s.lattice.get_cartesian_coords(p), reach):
+            el = nb.specie.symbol
+            if el in ANIONS and nb.nn_distance <= 1.25 * LI_ANION_CONTACT_A.get(el, 2.6):
+                img = np.round(nb.frac_coords - wrapped[nb.index]).astype(int)
+                anions.append((int(nb.index), tuple(int(v) for v in img)))
+        if len(anions) >= 2:
+            kind = {4: "tet", 6: "oct"}.get(len(anions), f"cn{len(anions)}")
+            out.append(_Hole(np.array(p, dtype=float), sorted(anions), kind))
+    return out
+
+
+def _inside(h: _Hole, placed: _Hole) -> bool:
+    """Whether all of ``h``'s anions belong to the polyhedron ``placed`` (any nearby
+    image of it)."""
+    base = np.round(h.frac - placed.frac).astype(int)
+    mine = set(h.anions)
+    for near in _nearby_images():
+        img = base + near
+        theirs = {(x, (i[0] + img[0], i[1] + img[1], i[2] + img[2])) for x, i in placed.anions}
+        if mine <= theirs:
+            return True
+    return False
 
 
 def _blocked_li_holes(
