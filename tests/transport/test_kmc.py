@@ -223,7 +223,18 @@ def test_a_study_that_took_li_out_simulates_its_own_cell(lzc, orbit_study):
     net = network_from_neb_study(stored, lzc)
     assert net.n_carriers == n_li - 1
     assert any("1 Li taken out" in n and "vacancy fraction" in n for n in net.notes)
-    assert network_from_neb_study(study, lzc).n_carriers == n_li  # none taken out
+    full = network_from_neb_study(study, lzc)
+    assert full.n_carriers == n_li  # none taken out
+    # the kmc tier of `validate` carries the caveat into its predictions' notes
+    from halidelab.validation.tiers import kmc_predict
+
+    k = {"ea_eV": 0.3, "ea_err_eV": 0.01, "sigma_25C_S_cm": 1e-3}
+    k |= {"sigma_25C_low_S_cm": 5e-4, "sigma_25C_high_S_cm": 2e-3}
+    made = kmc_predict({"kmc": k, "network": net.to_dict()}, None)
+    plain = kmc_predict({"kmc": k, "network": full.to_dict()}, None)
+    assert "fraction is the cell's" in made["log10_sigma_S_cm"].note
+    assert "fraction is the cell's" in made["ea_eV"].note
+    assert "fraction" not in plain["log10_sigma_S_cm"].note
 
 
 def test_bvse_network_keeps_detailed_balance(lzc):

@@ -337,17 +337,16 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     of sigma and Ea's standard error as spreads."""
     k = result["kmc"]
     src = result["network"]["source"].upper()
+    what = f"KMC on the {src} network"
+    if any("vacancy fraction set by the cell" in n for n in result["network"].get("notes") or ()):
+        what += " (vacancies made by taking Li out: their fraction is the cell's)"
     out = {}
     if k.get("ea_eV") is not None:
-        out["ea_eV"] = Prediction(
-            float(k["ea_eV"]), float(k.get("ea_err_eV") or 0.0), f"KMC on the {src} network"
-        )
+        out["ea_eV"] = Prediction(float(k["ea_eV"]), float(k.get("ea_err_eV") or 0.0), what)
     s, lo, hi = k.get("sigma_25C_S_cm"), k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
     if s and s > 0:
         spread = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else 0.0
-        out["log10_sigma_S_cm"] = Prediction(
-            math.log10(s), float(spread), f"KMC on the {src} network, 25 C"
-        )
+        out["log10_sigma_S_cm"] = Prediction(math.log10(s), float(spread), f"{what}, 25 C")
     return out
 
 
