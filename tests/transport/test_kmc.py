@@ -142,6 +142,101 @@ def test_two_site_energies_boltzmann_and_fermi_dirac():
     assert (n1 / (1 - n1)) / (n0 / (1 - n0)) == pytest.approx(math.exp(-de / kt), rel=0.1)
 
 
+def test_face_exclusions_give_the_boltzmann_occupancy_of_the_allowed_configurations():
+    """A chain of Li sites (E = 0) and interstitials (E = de) in turn, each interstitial
+    sharing a face with both its neighbours. With those pairs excluded, a Li sits on an
+    interstitial only when both neighbours are empty; detailed balance then gives the
+    canonical average over exactly the allowed configurations, computed here by
+    enumerating all 2^12 of them. Without the exclusion the average is another one (the
+    test tells the two apart)."""
+    import itertools
+
+    T, de, L, n = 400.0, 0.05, 6, 4
+    kt = K_B_EV_K * T
+
+    def net(excluded: bool):
+        return make_network(
+            np.diag([5.0, 30.0, 30.0]),
+            [[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]],
+            [0.0, de],
+            [(0, 1, (0, 0, 0), 0.3), (1, 0, (1, 0, 0), 0.3)],
+            1,
+            site_label=["A", "I"],
+            site_role=["li", "interstitial"],
+            exclusion_pairs=[(0, 1, (0, 0, 0)), (1, 0, (1, 0, 0))] if excluded else (),
+        )
+
+    def exact(excluded: bool) -> float:
+        z = w_i = 0.0
+        for occ in itertools.product((0, 1), repeat=2 * L):  # ring: A0 I0 A1 I1 ...
+            if sum(occ) != n:
+                continue
+            if excluded and any(
+                occ[2 * k + 1] and (occ[2 * k] or occ[(2 * k + 2) % (2 * L)]) for k in range(L)
+            ):
+                continue
+            n_i = sum(occ[1::2])
+            w = math.exp(-de * n_i / kt)
+            z += w
+            w_i += w * n_i
+        return w_i / z / L
+
+    got = {}
+    for excluded in (True, False):
+        p = run_kmc(
+            net(excluded),
+            [T],
+            n_runs=8,
+            hops_per_carrier=3000,
+            supercell=(L, 1, 1),
+            n_carriers_total=n,
+            seed=5,
+            diffusive_check=False,
+        ).points[0]
+        got[excluded] = p.occupancy["I"]
+        assert got[excluded] == pytest.approx(exact(excluded), rel=0.05)
+    assert abs(exact(True) - exact(False)) > 0.2 * exact(False)
+    assert got[True] < got[False]
+
+
+def test_face_exclusions_pair_interstitials_with_their_face_neighbours(lzc):
+    """The excluded pairs are an interstitial between two Li sites and those sites, sharing
+    a face, one of them a tetrahedron: 1.5-2.7 A apart, never two Li sites, never two
+    octahedra (hcp octahedra along c share faces 3 A apart and stay allowed). In the
+    ordered spinel each empty 16c octahedron is paired with exactly the two 8a Li
+    tetrahedra it faces. A ccp tetrahedron facing four Li octahedra (Li3InCl6) is not
+    excluded: its NEB energy was measured with two of them occupied."""
+    from halidelab.transport.kmc.network import face_exclusions
+    from halidelab.transport.sites import site_network
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    spinel = build_reference_model(
+        "Li2MgCl4", "cif-spinel", resolve_structure_file("reference/Li2MgCl4_Fd-3m_obelix-dvn.cif")
+    ).to_structure()
+    li3incl6 = build_reference_model(
+        "Li3InCl6", "cif", resolve_structure_file("structures/Li3InCl6_C2_m_obelix-de5.cif")
+    ).to_structure()
+    ccp = site_network(li3incl6)
+    assert face_exclusions(ccp.sites, ccp.hops) == []
+    for s in (lzc, spinel):
+        net = site_network(s)
+        pairs = face_exclusions(net.sites, net.hops)
+        m = s.lattice.matrix
+        for a, b, img in pairs:
+            sa, sb = net.sites[a], net.sites[b]
+            assert "tet" in (sa.kind, sb.kind) and "interstitial" in (sa.role, sb.role)
+            d = np.linalg.norm((np.array(sb.frac) + img - np.array(sa.frac)) @ m)
+            assert 1.4 < d < 2.8
+    tet_li = {x.index for x in net.sites if x.role == "li" and x.kind == "tet"}
+    per_16c: dict[int, int] = {}
+    for a, b, _ in pairs:
+        for i, j in ((a, b), (b, a)):
+            if net.sites[i].kind == "oct" and net.sites[i].role == "interstitial" and j in tet_li:
+                per_16c[i] = per_16c.get(i, 0) + 1
+    assert per_16c and set(per_16c.values()) == {2}
+
+
 def test_answer_does_not_depend_on_the_supercell():
     """A 3D network with two site energies and exclusion; 3x3x3 and 4x4x4 agree."""
     a = 3.0

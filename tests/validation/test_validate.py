@@ -331,7 +331,7 @@ def test_kmc_tier_predicts_ea_and_sigma_at_25C(tmp_path, counted):
     small = ValidateSettings(
         bvse_resolution_A=0.5,
         relax_steps=5,
-        kmc_temperatures_K=(400.0, 500.0),
+        kmc_temperatures_K=(500.0, 600.0),  # few hops: hot enough to be diffusive
         kmc_runs=2,
         kmc_hops=20,
     )

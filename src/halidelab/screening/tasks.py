@@ -25,8 +25,9 @@ CODE_VERSION = __version__
 #: joins the key, so a store made before computes them again (and keeps every other kind).
 #: neb, kmc 1: the site network no longer counts as vacant Li sites the holes that share a
 #: face with an occupied hole, one of the two a tetrahedron (ordered spinels), and gives a
-#: Li in no hole a site at its position (Li6NBr3, refused before).
-KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 1}
+#: Li in no hole a site at its position (Li6NBr3, refused before). kmc 2: an interstitial
+#: between two Li sites (sharing faces, one a tetrahedron) is never occupied with either.
+KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 2}
 
 #: Every task kind, and the module whose ``@task_function`` defines it: the one explicit
 #: table of kinds. A module is imported the first time its kind is looked up, so this

@@ -115,7 +115,10 @@ def _build(network: RateNetwork, reps: tuple[int, int, int]) -> _Lattice:
     se_idx = np.array([e for t in touch for e in t], dtype=np.int64)
     # exclusion neighbours: pairs (i, j, image) in the cell, then mapped like the hops
     excl: list[list[int]] = [[] for _ in range(n)]
-    for i, j, img in _exclusion_pairs(frac, cell, network.exclusion_radius_A):
+    pairs = list(_exclusion_pairs(frac, cell, network.exclusion_radius_A))
+    for a, b, img in network.exclusion_pairs:  # face neighbours, whatever their distance
+        pairs += [(a, b, np.asarray(img)), (b, a, -np.asarray(img))]
+    for i, j, img in pairs:
         for c, sh in enumerate(shifts):
             cj = cell_index[tuple((sh + img) % r)]
             ia, jb = i + n0 * c, j + n0 * cj

@@ -56,6 +56,11 @@ class RateNetwork(Record):
     notes : tuple of str
         Approximations and diagnostics (least-squares residual, hops left out ...).
     provenance : Provenance
+    exclusion_pairs : tuple
+        Site pairs ``(a, b, image)`` that are never both occupied, beyond the exclusion
+        radius: an interstitial between two Li sites and those sites, where they share a
+        face and one is a tetrahedron (:func:`face_exclusions`). Empty in networks stored
+        before.
     """
 
     formula: str
@@ -75,6 +80,7 @@ class RateNetwork(Record):
     source: str
     notes: tuple[str, ...]
     provenance: Provenance
+    exclusion_pairs: tuple[tuple[int, int, tuple[int, int, int]], ...] = ()
 
     @property
     def n_sites(self) -> int:
@@ -135,6 +141,7 @@ def make_network(
     exclusion_radius_A: float = EXCLUSION_RADIUS_A,
     source: str = "user",
     notes: Sequence[str] = (),
+    exclusion_pairs: Sequence[tuple[int, int, Sequence[int]]] = (),
 ) -> RateNetwork:
     """A :class:`RateNetwork` from plain lists (checked).
 
@@ -146,6 +153,8 @@ def make_network(
     site_energy_eV : (n,)
     edges : sequence of (a, b, image, saddle_eV)
     n_carriers : int
+    exclusion_pairs : sequence of (a, b, image)
+        Site pairs never both occupied, whatever their distance.
     """
     frac = np.asarray(site_frac, dtype=float).reshape(-1, 3)
     n = len(frac)
@@ -168,6 +177,12 @@ def make_network(
         eb.append(b)
         im.append(image)
         sd.append(max(float(saddle), e[a], e[b]))  # a saddle below an end is that end
+    pairs = []
+    for a, b, image in exclusion_pairs:
+        image = tuple(int(v) for v in image)
+        if not (0 <= int(a) < n and 0 <= int(b) < n) or (a == b and image == (0, 0, 0)):
+            raise SimulationError(f"exclusion pair ({a}, {b}, {image}) is not two sites")
+        pairs.append((int(a), int(b), image))
     return RateNetwork(
         formula=formula,
         lattice=np.asarray(lattice, dtype=float).tolist(),
@@ -185,6 +200,7 @@ def make_network(
         exclusion_radius_A=float(exclusion_radius_A),
         source=source,
         notes=tuple(notes),
+        exclusion_pairs=tuple(pairs),
         provenance=Provenance(
             method=f"rate-network-{source}",
             parameters={
@@ -192,6 +208,54 @@ def make_network(
                 "exclusion_radius_A": exclusion_radius_A,
             },
         ),
+    )
+
+
+def face_exclusions(
+    sites: Sequence[Any], hops: Sequence[Any]
+) -> list[tuple[int, int, tuple[int, int, int]]]:
+    """Site pairs that a Li never holds both of: an interstitial that shares faces with at
+    most two Li sites, and those sites, where one of the pair is a tetrahedron.
+
+    Any path through such an interstitial comes from one of its face neighbours and goes
+    to the other, so its energy (NEB or BVSE) is that of a Li with both of them empty;
+    with one of them occupied the two cations would sit 1.5-2.7 A apart, a state never
+    measured. The spinel's 16c octahedron, between two 8a tetrahedra, is the case (without
+    this, KMC filled 16c next to occupied 8a). An interstitial with more face neighbours
+    (a ccp tetrahedron faces four octahedra, two of them neither start nor end of the
+    path) was measured with its other neighbours as the NEB cell had them, often occupied:
+    forbidding those states would contradict the measurement (it blocks every Li of a
+    full sublattice, as divacancy-only hopping would), so they stay allowed; the right
+    model there is a neighbour-dependent energy, which this network does not have. Octahedra
+    that share a face (hcp, 2.9-3.1 A) are left to the exclusion radius. ``sites`` and
+    ``hops`` are those of a :class:`~halidelab.transport.sites.SiteNetwork` (records or
+    their dicts).
+    """
+
+    def get(x: Any, name: str) -> Any:
+        return x[name] if isinstance(x, Mapping) else getattr(x, name)
+
+    faces: dict[int, list[tuple[int, int, tuple[int, int, int]]]] = {}
+    for h in hops:
+        if get(h, "window") != "face":
+            continue
+        a, b = int(get(h, "site_a")), int(get(h, "site_b"))
+        img = tuple(int(v) for v in get(h, "image"))
+        ra, rb = get(sites[a], "role"), get(sites[b], "role")
+        if {ra, rb} != {"li", "interstitial"}:
+            continue
+        if get(sites[a], "kind") == get(sites[b], "kind") == "oct":
+            continue
+        i = a if ra == "interstitial" else b
+        faces.setdefault(i, []).append((a, b, img))
+    return [p for pairs in faces.values() if len(pairs) <= 2 for p in pairs]
+
+
+def _face_note(pairs: Sequence[Any]) -> str:
+    return (
+        f"{len(pairs)} pairs of a Li site and an interstitial between two Li sites (sharing a "
+        "face, one a tetrahedron) are never both occupied: the interstitial's energy is "
+        "that with both neighbours empty"
     )
 
 
@@ -366,6 +430,9 @@ def network_from_neb_study(
             "site energies per framework orbit (the dopant's effect on site energies is not "
             "resolved)"
         )
+    blocked = face_exclusions(sites, hops)
+    if blocked:
+        notes.append(_face_note(blocked))
     created = list(study.get("created_vacancies") or ())
     if structure is not None:
         # the study ran on the cell without the Li it took out of full orbits: the KMC
@@ -394,6 +461,7 @@ def network_from_neb_study(
         exclusion_radius_A=exclusion_radius_A,
         source="neb",
         notes=notes,
+        exclusion_pairs=blocked,
     )
 
 
@@ -434,6 +502,7 @@ def network_from_bvse(
         classes.append(f"{h.label} class {h.parent_class}")
     n_li = sum(1 for el in structure.species if el.symbol == "Li")
     e0 = float(np.min(e_site[[i for i, s in enumerate(net.sites) if s.role == "li"]]))
+    blocked = face_exclusions(net.sites, net.hops)
     return make_network(
         net.lattice,
         frac,
@@ -450,5 +519,7 @@ def network_from_bvse(
         notes=(
             "BVSE energies at hole centres; saddles = maximum on the straight hop line "
             "(an upper bound for curved paths); not MLIP barriers",
+            *([_face_note(blocked)] if blocked else []),
         ),
+        exclusion_pairs=blocked,
     )

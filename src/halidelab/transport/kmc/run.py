@@ -467,8 +467,14 @@ def run_kmc(
     }
     assumptions = (
         f"harmonic TST rates with one attempt frequency {network.attempt_frequency_Hz:.1e} Hz",
-        f"site blocking and hard-core exclusion within {network.exclusion_radius_A:g} A; no other "
-        "Li-Li interaction",
+        f"site blocking and hard-core exclusion within {network.exclusion_radius_A:g} A"
+        + (
+            f" and between {len(network.exclusion_pairs)} face-sharing pairs of a Li site and "
+            "an interstitial between two Li sites"
+            if network.exclusion_pairs
+            else ""
+        )
+        + "; no other Li-Li interaction",
         "sigma = n e^2 D_sigma / (k_B T) with the collective (jump) D: correlations included, "
         "Haven ratio reported, not assumed",
         f"{n_runs} independent runs per temperature; errors are their standard error",
