@@ -23,8 +23,10 @@ Many-particle KMC (:func:`run_kmc`)
     Rejection-free (Bortz-Kalos-Lebowitz / Gillespie) on a periodic supercell of the
     network, the number of carriers fixed by the composition (the Li of the cell),
     site blocking and a hard-core exclusion radius (no two Li closer than
-    ``exclusion_radius_A``, :data:`EXCLUSION_RADIUS_A`). Li-Li interactions beyond that
-    are not modelled (stated in results).
+    ``exclusion_radius_A``, :data:`EXCLUSION_RADIUS_A`); an interstitial between two Li
+    sites is never occupied with either of them (:func:`face_exclusions`: its energy was
+    measured with both empty). Li-Li interactions beyond that are not modelled (stated in
+    results).
 Superbasins (:func:`superbasin_saddles`, on by default)
     A cation-disordered (ball-milled) cell holds pairs of sites joined by barriers of
     0-0.1 eV next to a critical path at 0.4-0.5 eV: plain KMC spends ~1e6 events rattling
@@ -58,6 +60,7 @@ from halidelab.transport.kmc.network import (
     ATTEMPT_FREQUENCY_HZ,
     EXCLUSION_RADIUS_A,
     RateNetwork,
+    face_exclusions,
     make_network,
     network_from_bvse,
     network_from_neb_study,
@@ -90,6 +93,7 @@ __all__ = [
     "KMCPoint",
     "KMCResult",
     "RateNetwork",
+    "face_exclusions",
     "fermi_level",
     "make_network",
     "network_from_bvse",
