@@ -725,10 +725,7 @@ def _site_network(
         dmin = np.full(len(holes), np.inf)
 
     def anion_set(j: int, shift: Image = (0, 0, 0)) -> set[tuple[int, Image]]:
-        return {
-            (a, (img[0] + shift[0], img[1] + shift[1], img[2] + shift[2]))
-            for a, img in holes[j].anions
-        }
+        return _shifted(holes[j].anions, shift)
 
     chosen: list[int] = []
     role: dict[int, str] = {}
@@ -835,10 +832,7 @@ def _site_network(
             if key in raw:
                 continue
             ka, kb = sites[a].kind, sites[int(b)].kind
-            shared = len(
-                sets[a]
-                & {(x, (i[0] + img[0], i[1] + img[1], i[2] + img[2])) for x, i in sets[int(b)]}
-            )
+            shared = len(sets[a] & _shifted(sets[int(b)], img))
             if shared < 3 and not (min_shared == 2 and shared == 2 and ka == kb == "oct"):
                 continue
             raw[key] = (float(dist[ki, b]), diff[ki, b], shared)
@@ -988,8 +982,7 @@ def _inside(h: _Hole, placed: _Hole) -> bool:
     mine = set(h.anions)
     for near in _nearby_images():
         img = base + near
-        theirs = {(x, (i[0] + img[0], i[1] + img[1], i[2] + img[2])) for x, i in placed.anions}
-        if mine <= theirs:
+        if mine <= _shifted(placed.anions, img):
             return True
     return False
 
@@ -1028,10 +1021,14 @@ def _shares_face(a: _Hole, b: _Hole, fa: np.ndarray, fb: np.ndarray, latt: Any) 
     sa = set(a.anions)
     for near in _nearby_images():
         img = base + near
-        sb = {(x, (i[0] + img[0], i[1] + img[1], i[2] + img[2])) for x, i in b.anions}
-        if len(sa & sb) >= 3:
+        if len(sa & _shifted(b.anions, img)) >= 3:
             return True
     return False
+
+
+def _shifted(anions: Iterable[tuple[int, Any]], img: Any) -> set[tuple[int, Image]]:
+    """Anions ``(index, image)`` of a hole seen from ``img`` cells further."""
+    return {(a, (i[0] + img[0], i[1] + img[1], i[2] + img[2])) for a, i in anions}
 
 
 def _nearby_images() -> list[Image]:
