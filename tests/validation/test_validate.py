@@ -405,3 +405,104 @@ def test_neb_prediction_says_when_the_study_took_li_out():
     )
     assert "up to 3 interstitials" in longer["ea_eV"].note
     assert "interstitials" not in made["ea_eV"].note
+
+
+def _defect_ctx(tiers, results):
+    from halidelab.validation.tiers import MaterialContext
+
+    entry = load_reference_set().entry("li2mgcl4-ssi1983")
+    return MaterialContext(
+        entry=entry, model="chgnet", settings=SETTINGS, tiers=tiers, results=results
+    )
+
+
+def _spinel_model():
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    m = build_reference_model(
+        "Li2MgCl4", "cif-spinel", resolve_structure_file("reference/Li2MgCl4_Fd-3m_obelix-dvn.cif")
+    )
+    return m.structure if isinstance(m.structure, dict) else m.structure.as_dict()
+
+
+def test_defect_tier_adds_half_the_formation_energy_only_to_a_full_sublattice():
+    """sigma = c(T) x pre x exp(-E_m/kT) with c = sqrt(r) exp(-E_f/2kT) is the Arrhenius
+    estimate at E_m + E_f/2 (times sqrt(r)): the predicted Ea and sigma must agree on it."""
+    from halidelab.validation.tiers import bvse_predict, defect_predict, method_of
+
+    s = _spinel_model()
+    res = {"relax": {"structure": s}, "bvse": {"e_3d_eV": 0.30}}
+    ctx = _defect_ctx(("model", "relax", "bvse", "defect"), res)
+    full = {
+        "li_sublattice_full": True,
+        "formation_energy_eV": 0.8,
+        "mechanism": "schottky",
+        "site_ratio": 4.0,
+    }
+    p = defect_predict(full, ctx)
+    assert p["ea_eV"].value == pytest.approx(0.30 + 0.40)
+    assert p["log10_sigma_S_cm"].value == pytest.approx(
+        arrhenius_log10_sigma(0.70, s) + math.log10(2.0), abs=1e-9
+    )
+    assert "schottky" in p["ea_eV"].note and "BVSE" in p["ea_eV"].note
+    assert method_of("defect", full, ctx)["defect_barrier"] == "BVSE"
+    # structural vacancies: the BVSE tier's own prediction, and the note says why
+    part = defect_predict({"li_sublattice_full": False, "n_vacant_li_sites": 6}, ctx)
+    plain = bvse_predict(res["bvse"], ctx)
+    assert part["ea_eV"].value == plain["ea_eV"].value
+    assert part["log10_sigma_S_cm"].value == plain["log10_sigma_S_cm"].value
+    assert "6 vacant Li sites" in part["ea_eV"].note
+    # a full sublattice without a formation energy predicts nothing (not the bare barrier)
+    assert defect_predict({"li_sublattice_full": True, "formation_energy_eV": None}, ctx) == {}
+    # with the neb tier, the NEB barrier is E_m; a failed study gives nothing (one method)
+    res_neb = {**res, "neb": {"percolation": {"ea_3d_eV": 0.25}}}
+    ctx_neb = _defect_ctx(("model", "relax", "bvse", "neb", "defect"), res_neb)
+    assert defect_predict(full, ctx_neb)["ea_eV"].value == pytest.approx(0.65)
+    assert method_of("defect", full, ctx_neb)["defect_barrier"] == "NEB"
+    ctx_failed = _defect_ctx(("model", "relax", "bvse", "neb", "defect"), {**res, "neb": None})
+    assert defect_predict(full, ctx_failed) == {}
+
+
+def test_defect_tier_runs_through_the_store(tmp_path, counted, monkeypatch):
+    """The tier needs bvse and relax, runs one defects task per material and model, and a
+    rerun computes nothing; the toy task decides fullness with the real site network."""
+    from halidelab.transport.sites import site_network
+    from halidelab.validation.tiers import normalise_tiers
+
+    assert normalise_tiers(["defect"]) == ("model", "relax", "bvse", "defect")
+
+    def toy_defects(inputs):
+        counted["defects"] = counted.get("defects", 0) + 1
+        net = site_network(Structure.from_dict(inputs["structure"]))
+        vac = sum(1 for x in net.sites if x.role == "li" and x.occupant is None)
+        return {
+            "li_sublattice_full": vac == 0,
+            "n_vacant_li_sites": vac,
+            "formation_energy_eV": 1.0 if vac == 0 else None,
+            "mechanism": "frenkel" if vac == 0 else None,
+            "site_ratio": 1.0,
+            "provenance": {"parameters": {"min_width_A": inputs["min_width_A"], "n_relax": 3}},
+        }
+
+    monkeypatch.setitem(TASK_FUNCTIONS, "defects", toy_defects)
+    subset = ["li2mgcl4-ssi1983", "li3ycl6-ampoule-schlem2020"]
+    run = lambda: validate(  # noqa: E731
+        tiers=["defect"],
+        models=["chgnet"],
+        out=tmp_path / "v",
+        settings=SETTINGS,
+        materials=subset,
+        progress=False,
+    )
+    out = run()
+    assert not out.failed and counted["defects"] == 2
+    by = {(r["tier"], r["composition"]): r for r in out.rows}
+    assert {c for _, c in by} == {"Li2MgCl4", "Li3YCl6"}
+    mg, y = by[("defect", "Li2MgCl4")], by[("defect", "Li3YCl6")]
+    # the spinel's Li sublattice is full: +0.5 eV; Li3YCl6 has vacant Li sites: the BVSE value
+    assert mg["pred_ea_eV"] == pytest.approx(by[("bvse", "Li2MgCl4")]["pred_ea_eV"] + 0.5)
+    assert y["pred_ea_eV"] == pytest.approx(by[("bvse", "Li3YCl6")]["pred_ea_eV"])
+    assert mg["method"]["defect_barrier"] == "BVSE"
+    run()
+    assert counted["defects"] == 2

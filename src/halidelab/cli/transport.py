@@ -1,4 +1,4 @@
-"""``halidelab relax | bvse | md``: transport predictions from a structure file."""
+"""``halidelab relax | bvse | md | defects``: transport predictions from a structure file."""
 
 from __future__ import annotations
 
@@ -249,6 +249,134 @@ def register(app: typer.Typer) -> None:
         console.print(t)
         if cube is not None:
             console.print(f"map written to {cube}")
+
+    @app.command("defects")
+    def defects_cmd(
+        structure: Path = typer.Argument(..., help="CIF/POSCAR of an ordered, relaxed structure."),
+        model: str = typer.Option("chgnet", "--model", help="MLIP: chgnet, sevennet-0, ..."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+        threads: int = typer.Option(None, "--threads", help="torch threads."),
+        fmax: float = typer.Option(0.05, "--fmax", help="Force threshold, eV/A."),
+        steps: int = typer.Option(300, "--steps", help="Optimiser steps per relaxation."),
+        min_width: float = typer.Option(
+            9.0, "--min-width", help="Supercell face-to-face width to reach, A."
+        ),
+        n_relax: int = typer.Option(
+            3, "--relax", help="Candidate pairs relaxed per mechanism (the lowest unrelaxed)."
+        ),
+        max_atoms: int = typer.Option(260, "--max-atoms", help="Largest defect supercell."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Li Frenkel and Schottky (LiX) formation energies of a full Li sublattice, and
+        the intrinsic carrier fraction they give (Ea = E_m + E_f / 2).
+
+        A structure with vacant Li sites needs no defect made: its vacancies are the
+        carriers, and nothing is computed. MLIP defect energies are softened like their
+        barriers (CHGNet puts LiCl's Schottky pair near 0.6 eV, far below measured alkali
+        halides): read them as a ranking, and see ``halidelab validate --tiers defect``.
+        """
+        from halidelab.constants import ROOM_TEMPERATURE_K
+        from halidelab.transport.defects import li_defect_energies
+
+        check_number(fmax, "--fmax", above=0, unit="eV/A")
+        check_number(steps, "--steps", minimum=1)
+        check_number(min_width, "--min-width", above=0, unit="A")
+        check_number(n_relax, "--relax", minimum=1)
+        check_number(max_atoms, "--max-atoms", minimum=1)
+        s, info = load_structure(structure, kind="mlip", max_atoms=max_atoms)
+        pot = potential(model, device, threads)
+        bar = None
+        if not as_json:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            bar = Progress(
+                TextColumn("defects: {task.fields[stage]}"),
+                BarColumn(),
+                TimeRemainingColumn(),
+                console=console_err,
+                transient=True,
+            )
+            bar.start()
+            # stages: site network, perfect cell, LiX reference, candidates, relaxations
+            bar_task = bar.add_task("defects", total=5, stage="site network")
+
+        def told(stage: str) -> None:
+            if bar is not None:
+                bar.update(bar_task, advance=1, stage=stage)
+
+        try:
+            res = li_defect_energies(
+                s,
+                pot,
+                min_width_A=min_width,
+                max_atoms=max_atoms,
+                fmax=fmax,
+                steps=steps,
+                n_relax=n_relax,
+                progress=told,
+            )
+        finally:
+            if bar is not None:
+                bar.stop()
+        res = with_ordering(res, info)
+        if as_json:
+            print_json(res.to_dict())
+            return
+        if not res.li_sublattice_full:
+            console.print(
+                f"{res.formula}: {res.n_vacant_li_sites} of the Li sites are vacant: structural "
+                "vacancies are the carriers; no defect formation energy is needed"
+            )
+            return
+
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
+        t = Table(
+            title=f"Li defects in {res.formula} ({res.n_atoms} atoms, "
+            f"{'x'.join(map(str, res.supercell))} cells, {res.provenance.model})"
+        )
+        for col in (
+            "pair",
+            "vacancy",
+            "partner",
+            "separation (A)",
+            "unrelaxed (eV)",
+            "E_f (eV)",
+            "note",
+        ):
+            t.add_column(col)
+        for c in sorted(res.calcs, key=lambda c: (c.mechanism, c.energy_unrelaxed_eV)):
+            note = (
+                "recombined"
+                if c.recombined
+                else (
+                    "not relaxed"
+                    if c.energy_eV is None
+                    else ("" if c.converged else "NOT converged")
+                )
+            )
+            t.add_row(
+                c.mechanism,
+                c.vacancy_label,
+                c.partner_label,
+                f"{c.separation_A:.2f}",
+                f"{c.energy_unrelaxed_eV:.3f}",
+                fmt(c.energy_eV),
+                note,
+            )
+        console.print(t)
+        for w in res.warnings:
+            warn(w)
+        if res.formation_energy_eV is None:
+            warn("no pair survived its relaxation: no formation energy")
+            return
+        frac = res.carrier_fraction(ROOM_TEMPERATURE_K)
+        console.print(
+            f"lowest: {res.mechanism}, E_f = {res.formation_energy_eV:.3f} eV -> Ea = E_m + "
+            f"{res.formation_energy_eV / 2:.3f} eV; intrinsic Li-vacancy fraction at 25 C "
+            f"{frac:.2g} (ideal dilute equilibrium, no vibrational entropy, no extrinsic defects)"
+        )
 
     @app.command("md")
     def md_cmd(

@@ -13,7 +13,7 @@ from halidelab.errors import HalidelabError
 
 def validate_cmd(
     tiers: str = typer.Option(
-        "relax,bvse,prior", "--tiers", help="Comma list of relax, bvse, neb, kmc, prior"
+        "relax,bvse,prior", "--tiers", help="Comma list of relax, bvse, neb, kmc, defect, prior"
     ),
     models: str = typer.Option(
         "chgnet", "--models", help="Comma list of MLIPs (chgnet, sevennet-0, ...)"

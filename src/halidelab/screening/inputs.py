@@ -239,6 +239,20 @@ class KMCInputs(TaskInputs):
             raise TaskInputError("a kmc task on an NEB network needs the study ('study')")
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DefectInputs(_Model, TaskInputs):
+    """``defects``: Frenkel and Schottky formation energies of Li in a structure whose Li
+    sublattice is full (:func:`halidelab.transport.defects.li_defect_energies`)."""
+
+    kind: ClassVar[str] = "defects"
+    structure: dict[str, Any]
+    min_width_A: float = 9.0
+    max_atoms: int = 260
+    fmax: float = 0.05
+    steps: int = 300
+    n_relax: int = 3
+
+
 #: Kind -> its inputs dataclass.
 TASK_INPUTS: dict[str, type[TaskInputs]] = {
     cls.kind: cls
@@ -252,5 +266,6 @@ TASK_INPUTS: dict[str, type[TaskInputs]] = {
         NEBInputs,
         MDInputs,
         KMCInputs,
+        DefectInputs,
     )
 }

@@ -3,7 +3,8 @@
 Kinds: ``design`` (charge balance + rules), ``models`` (ordered supercells),
 ``xrd`` (simulated pattern), ``relax`` (MLIP relaxation), ``bvse`` (bond-valence
 barriers), ``prior`` (data-driven conductivity prior), ``neb`` (CI-NEB study), ``md``,
-``hull`` (energy above the MLIP hull from already relaxed energies). Heavy imports stay
+``hull`` (energy above the MLIP hull from already relaxed energies), ``kmc``, ``defects``
+(Li Frenkel and Schottky formation energies of a full Li sublattice). Heavy imports stay
 inside the functions so that a worker imports only what its tasks need.
 
 The MLIP kinds (``relax``, ``neb``, ``md``) run on the batched engine: the model is the
@@ -21,6 +22,7 @@ from typing import Any
 
 from halidelab.screening.inputs import (
     BVSEInputs,
+    DefectInputs,
     DesignInputs,
     KMCInputs,
     MDInputs,
@@ -307,3 +309,24 @@ def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
         superbasin_ratio=inp.superbasin_ratio,
     )
     return {"network": net.to_dict(), "kmc": res.to_dict()}
+
+
+@task_function("defects")
+def defects_task(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Li Frenkel and Schottky formation energies of one relaxed structure (none when it
+    has vacant Li sites)."""
+    from halidelab.transport.defects import li_defect_energies
+
+    inp = DefectInputs.parse(inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = li_defect_energies(
+            inp.structure,
+            inp.potential(),
+            min_width_A=inp.min_width_A,
+            max_atoms=inp.max_atoms,
+            fmax=inp.fmax,
+            steps=inp.steps,
+            n_relax=inp.n_relax,
+        )
+    return res.to_dict()

@@ -46,6 +46,7 @@ TASK_KINDS: dict[str, str] = {
     "md": "halidelab.screening.kinds",
     "hull": "halidelab.screening.kinds",
     "kmc": "halidelab.screening.kinds",
+    "defects": "halidelab.screening.kinds",
     "stability-reference": "halidelab.stability.tasks",
     "stability-hull": "halidelab.stability.tasks",
     "reference-model": "halidelab.validation.tasks",

@@ -313,7 +313,7 @@ def _prediction_rows(
                     "wall_s": wall,
                     "in_prior_training": composition_key(entry.composition) in in_train,
                 }
-                row["method"] = method_of(t, res)
+                row["method"] = method_of(t, res, ctx)
                 for target in TARGETS:
                     p = preds.get(target)
                     row[f"pred_{target}"] = p.value if p else None

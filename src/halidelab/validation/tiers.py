@@ -11,6 +11,9 @@ relax        1      yes         (relaxed structure; kind ``relax``)
 bvse         2      if relaxed  Ea = BVSE 3D percolation barrier; log10 sigma by Arrhenius
 neb          2      yes         Ea = NEB 3D percolation barrier; log10 sigma by Arrhenius
 prior        2      no          log10 sigma = the data-driven prior's
+defect       2      yes         the NEB (else BVSE) barrier plus half the Li defect
+                                formation energy where the Li sublattice is full;
+                                log10 sigma by Arrhenius with the intrinsic carriers
 kmc          3      yes         Ea and log10 sigma(25 C) from KMC at 25-100 C on the NEB
                                 network when the neb tier ran, else the BVSE network
 ===========  =====  ==========  ===========================================================
@@ -28,6 +31,17 @@ n_Li from the (relaxed) model, hop length a = :data:`HOP_LENGTH_A` (3.0 A, the
 octahedral-site spacing of close-packed halides) and attempt frequency nu0 =
 :data:`ATTEMPT_FREQUENCY_HZ` (1e13 Hz). The prefactor is stated, not fitted; the
 calibration (LOO) maps its log10 sigma onto the measured one.
+
+Defect tier (:mod:`halidelab.transport.defects`): a model whose Li sites are all
+occupied conducts through the Li vacancies that Frenkel or Schottky pairs make, a
+fraction c(T) = sqrt(ratio) exp(-E_f / 2 k_B T) of the Li, so
+
+    Ea = E_m + E_f / 2,   sigma(T) = c(T) x the estimate above at E_m,
+
+with E_m the NEB 3D percolation barrier when the campaign has the neb tier, else the
+BVSE one. A model with vacant Li sites (structural vacancies, as Li2ZrCl6 and Li3YCl6)
+gets E_m and every Li a carrier, as the barrier tiers do: those vacancies are there
+without being made.
 """
 
 from __future__ import annotations
@@ -38,8 +52,16 @@ from collections.abc import Callable
 from typing import Any
 
 from halidelab.constants import A3_TO_CM3, E_CHARGE_C, K_B_EV_K, K_B_J_K, ROOM_TEMPERATURE_K
-from halidelab.screening.inputs import BVSEInputs, KMCInputs, NEBInputs, PriorInputs, RelaxInputs
+from halidelab.screening.inputs import (
+    BVSEInputs,
+    DefectInputs,
+    KMCInputs,
+    NEBInputs,
+    PriorInputs,
+    RelaxInputs,
+)
 from halidelab.screening.tasks import Task
+from halidelab.transport.defects import intrinsic_fraction
 
 #: hop length of the Arrhenius estimate, A
 HOP_LENGTH_A = 3.0
@@ -290,6 +312,20 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
     return Task.of(KMCInputs(structure=ctx.structure, source="bvse", **common), f"{ctx.label} bvse")
 
 
+def defect_task(ctx: MaterialContext) -> Task | None:
+    """``defects`` task on the relaxed structure (Frenkel and Schottky energies when its Li
+    sublattice is full; the task finds out, at no model cost when it is not)."""
+    if not ctx.results.get("relax"):
+        return None
+    st = ctx.settings
+    return Task.of(
+        DefectInputs(
+            structure=ctx.structure, model=ctx.model, fmax=st.fmax_eV_A, steps=st.neb_steps
+        ),
+        ctx.label,
+    )
+
+
 def prior_task(ctx: MaterialContext) -> Task:
     """``prior`` task (inputs as ``reproduce``: formula and the model's checksum)."""
     return Task.of(PriorInputs.of(ctx.entry.composition), ctx.entry.composition)
@@ -332,6 +368,44 @@ def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     return _barrier_predictions(perc.get("ea_3d_eV"), ctx, what)
 
 
+def _migration_barrier(ctx: MaterialContext) -> tuple[float | None, str]:
+    """E_m of the defect tier: the NEB 3D barrier when the campaign has the neb tier (None
+    when its study failed: one tier, one method), else the BVSE one."""
+    if "neb" in ctx.tiers:
+        study = ctx.results.get("neb") or {}
+        return (study.get("percolation") or {}).get("ea_3d_eV"), "NEB"
+    return (ctx.results.get("bvse") or {}).get("e_3d_eV"), "BVSE"
+
+
+def defect_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
+    """Defect tier (module docstring): E_m + E_f/2 and the intrinsic carriers where the Li
+    sublattice is full; E_m and every Li a carrier where the model has vacant Li sites."""
+    em, what = _migration_barrier(ctx)
+    if em is None or not math.isfinite(em) or ctx.structure is None:
+        return {}
+    if not result.get("li_sublattice_full"):
+        n = result.get("n_vacant_li_sites")
+        return _barrier_predictions(
+            em, ctx, f"{what}; {n} vacant Li sites in the model, no formation term"
+        )
+    ef = result.get("formation_energy_eV")
+    if ef is None:
+        return {}
+    mech = result.get("mechanism")
+    ratio = float(result.get("site_ratio") or 1.0)
+    frac = intrinsic_fraction(ef, ROOM_TEMPERATURE_K, ratio)
+    note = (
+        f"{what} barrier {em:.3f} eV + half the {mech} energy {ef:.3f} eV (full Li "
+        f"sublattice; intrinsic carriers, {frac:.2g} of the Li at 25 C)"
+    )
+    return {
+        "ea_eV": Prediction(float(em) + 0.5 * float(ef), 0.0, note),
+        "log10_sigma_S_cm": Prediction(
+            arrhenius_log10_sigma(float(em), ctx.structure) + math.log10(frac), 0.0, note
+        ),
+    }
+
+
 def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """KMC: Ea over 25-100 C and log10 sigma(25 C) (no extrapolation); the 68 % interval
     of sigma and Ea's standard error as spreads."""
@@ -352,13 +426,16 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
 
 #: tiers whose predictions depend on settings that :func:`method_of` records (the
 #: prior and the relaxation have none)
-TIERS_WITH_SETTINGS = ("bvse", "neb", "kmc")
+TIERS_WITH_SETTINGS = ("bvse", "neb", "kmc", "defect")
 
 
-def method_of(tier: str, result: dict[str, Any] | None) -> dict[str, Any]:
+def method_of(
+    tier: str, result: dict[str, Any] | None, ctx: MaterialContext | None = None
+) -> dict[str, Any]:
     """How a stored result of ``tier`` was made, as far as it moves the prediction: the
     BVSE grid, the NEB images and optimiser steps, the KMC network (NEB or BVSE) and its
-    superbasin ratio. A calibration records it, and is applied only to values made alike."""
+    superbasin ratio, the defect tier's barrier (NEB or BVSE, from ``ctx``'s tiers) and
+    supercell width. A calibration records it, and is applied only to values made alike."""
     if not result:
         return {}
     if tier == "bvse":
@@ -369,6 +446,13 @@ def method_of(tier: str, result: dict[str, Any] | None) -> dict[str, Any]:
             "neb_images": par.get("n_images"),
             "neb_steps": par.get("steps"),
             "hops": par.get("hops"),
+        }
+    if tier == "defect":
+        par = (result.get("provenance") or {}).get("parameters") or {}
+        return {
+            "defect_barrier": _migration_barrier(ctx)[1] if ctx is not None else None,
+            "defect_min_width_A": par.get("min_width_A"),
+            "defect_n_relax": par.get("n_relax"),
         }
     if tier == "kmc":
         par = ((result.get("kmc") or {}).get("provenance") or {}).get("parameters") or {}
@@ -407,6 +491,15 @@ TIERS: dict[str, TierSpec] = {
         neb_predict,
         "CI-NEB 3D percolation barrier (MLIP)",
     ),
+    "defect": TierSpec(
+        "defect",
+        2,
+        _always,
+        ("model", "relax", "bvse"),
+        defect_task,
+        defect_predict,
+        "migration barrier + half the Li defect formation energy (full Li sublattices)",
+    ),
     "prior": TierSpec(
         "prior", 2, _never, (), prior_task, prior_predict, "data-driven conductivity prior"
     ),
@@ -440,7 +533,7 @@ def normalise_tiers(tiers: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             f"{', '.join(t for t in TIERS if t != 'model')}"
         )
     if not names:
-        raise HalidelabError("no tiers given: choose from relax, bvse, neb, prior")
+        raise HalidelabError("no tiers given: choose from relax, bvse, neb, kmc, defect, prior")
     chosen = set(names)
     todo = list(names)
     while todo:
