@@ -511,3 +511,23 @@ def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, t
             "kmc": {"provenance": {"parameters": {"superbasin_ratio": 100.0}}},
         },
     ) == {"kmc_network": "neb", "superbasin_ratio": 100.0}
+
+
+def test_a_defect_tier_calibration_is_refused_by_compare_with_the_reason():
+    from halidelab.errors import CalibrationError
+    from halidelab.validation.apply import check_calibrations
+    from halidelab.validation.calibration import calibrate
+
+    raw = [0.2, 0.3, 0.4, 0.5, 0.6]
+    cal = calibrate(
+        "ea_eV",
+        "defect",
+        "chgnet",
+        raw,
+        [r + 0.1 for r in raw],
+        [f"m{i}" for i in range(5)],
+        ["Li3YCl6", "Li3InCl6", "LiAlCl4", "Li2MgCl4", "Li3YBr6"],
+        "0" * 64,
+    )
+    with pytest.raises(CalibrationError, match="defect tier runs in validate only"):
+        check_calibrations([cal])

@@ -84,9 +84,14 @@ def check_calibrations(calibrations: Sequence[Calibration]) -> None:
     for cal in calibrations:
         if (cal.tier, cal.target) not in QUANTITY:
             shown = ", ".join(f"{t} {g}" for t, g in QUANTITY)
+            why = (
+                " (the defect tier runs in validate only: no screen makes its tasks)"
+                if cal.tier == "defect"
+                else ""
+            )
             raise CalibrationError(
                 f"a calibration of tier {cal.tier!r}, target {cal.target!r} has no "
-                f"quantity in compare (it shows {shown})"
+                f"quantity in compare{why} (it shows {shown})"
             )
         ident = (cal.tier, cal.model, cal.target)
         if ident in seen:
