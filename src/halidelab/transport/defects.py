@@ -18,7 +18,9 @@ prefactor is the site ratio alone) the Li-vacancy fraction per Li is
     Schottky:  c_V = sqrt(N_X / N_Li) exp(-E_S / 2 k_B T)
 
 (N_i the sites of the interstitial orbit, N_X the X sites, N_Li the Li, per cell), and
-the lower-energy mechanism sets the carriers. A conductivity ``sigma ~ c_V(T)
+the lower-energy mechanism sets the carriers. The Li interstitials of a Frenkel pair move
+too, with a barrier of their own that is not computed here: counting the vacancies only
+makes the conductivity a lower bound. A conductivity ``sigma ~ c_V(T)
 exp(-E_m / k_B T) / T`` then has the activation energy ``E_a = E_m + E_f / 2`` (the
 intrinsic regime of every textbook Arrhenius plot of an ionic crystal).
 
