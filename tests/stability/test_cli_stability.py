@@ -55,7 +55,9 @@ def test_stability_and_window_of_a_cif(licl_cif, tmp_path, capsys):
     store = tmp_path / "cache.sqlite"
     assert main(["stability", str(licl_cif), "--store", str(store), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["stable"] and res["e_above_hull_eV_atom"] == 0.0
+    # LiCl is its own hull phase: zero up to the float32 noise of two relaxations of the
+    # same cell (2e-7 eV/atom when torch runs on another thread count)
+    assert res["stable"] and res["e_above_hull_eV_atom"] == pytest.approx(0.0, abs=1e-6)
     assert res["chemical_system"] == "Cl-Li"
     assert main(["window", str(licl_cif), "--store", str(store), "--json"]) == 0
     w = json.loads(capsys.readouterr().out)
