@@ -61,7 +61,6 @@ from halidelab.screening.inputs import (
     RelaxInputs,
 )
 from halidelab.screening.tasks import Task
-from halidelab.transport.defects import intrinsic_fraction
 
 #: hop length of the Arrhenius estimate, A
 HOP_LENGTH_A = 3.0
@@ -380,6 +379,8 @@ def _migration_barrier(ctx: MaterialContext) -> tuple[float | None, str]:
 def defect_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """Defect tier (module docstring): E_m + E_f/2 and the intrinsic carriers where the Li
     sublattice is full; E_m and every Li a carrier where the model has vacant Li sites."""
+    from halidelab.transport.defects import intrinsic_fraction
+
     em, what = _migration_barrier(ctx)
     if em is None or not math.isfinite(em) or ctx.structure is None:
         return {}
