@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -222,20 +223,6 @@ def _majority_halide(s: Structure) -> str | None:
     return max(hal, key=lambda x: comp[x]) if hal else None
 
 
-def _min_image(latt: Lattice, fa: np.ndarray, fb: np.ndarray) -> float:
-    d = fb - fa
-    d -= np.round(d)
-    return float(np.linalg.norm(latt.get_cartesian_coords(d)))
-
-
-def _nearest_sites(latt: Lattice, frac: np.ndarray, sites: np.ndarray) -> np.ndarray:
-    """Index of the nearest site (minimum image) of each fractional position."""
-    d = frac[:, None, :] - sites[None, :, :]
-    d -= np.round(d)
-    cart = d @ latt.matrix
-    return np.argmin(np.einsum("ijk,ijk->ij", cart, cart), axis=1)
-
-
 def _anion_orbits(s: Structure, element: str, symprec: float) -> dict[int, int]:
     """Atom index -> orbit number (1, 2, ...) of the ``element`` atoms in ``s``."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
@@ -360,12 +347,11 @@ def li_defect_energies(
 
     # -- Frenkel candidates: one per (Li orbit, interstitial orbit), farthest apart
     empties = [x for x in net.sites if x.occupant is None]
-    cands: list[tuple[str, Any]] = []  # (mechanism, payload)
     by_pair: dict[tuple[str, str], tuple[float, Any, Any]] = {}
     for li in li_sites:
         fa = frac0[li.occupant]
         for h in empties:
-            d = _min_image(latt, fa, np.array(h.frac))
+            d = latt.get_distance_and_image(fa, h.frac)[0]
             k = (li.label, h.label)
             if k not in by_pair or d > by_pair[k][0]:
                 by_pair[k] = (d, li, h)
@@ -381,9 +367,7 @@ def li_defect_energies(
         a.set_positions(p)
         fr_atoms.append(a)
         fr_meta.append((li, h, d))
-    n_orbit = {}
-    for x in net.sites:
-        n_orbit[x.label] = n_orbit.get(x.label, 0) + 1
+    n_orbit = Counter(x.label for x in net.sites)
 
     # -- Schottky candidates: one per (Li orbit, X orbit), farthest apart
     anion = _majority_halide(sc)
@@ -394,7 +378,7 @@ def li_defect_energies(
         best: dict[tuple[str, int], tuple[float, Any, int]] = {}
         for li in li_sites:
             for j, o in orbits.items():
-                d = _min_image(latt, frac0[li.occupant], frac0[j])
+                d = latt.get_distance_and_image(frac0[li.occupant], frac0[j])[0]
                 k = (li.label, o)
                 if k not in best or d > best[k][0]:
                     best[k] = (d, li, j)
@@ -441,7 +425,9 @@ def li_defect_energies(
             if mech == "frenkel":
                 # recombined: every Li site holds a Li again (the moved Li, or a neighbour
                 # that took its place with the moved one back in a site, leaves no pair)
-                nearest = _nearest_sites(latt, at.get_scaled_positions()[li_idx], site_frac)
+                nearest = latt.get_all_distances(
+                    at.get_scaled_positions()[li_idx], site_frac
+                ).argmin(1)
                 recombined = bool(np.all(np.isin(np.flatnonzero(li_roles), nearest)))
                 moved = li_idx.index(meta[0].occupant)
                 final = net.sites[int(nearest[moved])].label
@@ -455,7 +441,7 @@ def li_defect_energies(
                 mechanism=mech,
                 vacancy_label=li.label,
                 partner_label=partner,
-                separation_A=round(d, 4),
+                separation_A=round(float(d), 4),
                 energy_unrelaxed_eV=unrel[k],
                 energy_eV=e_rel,
                 converged=conv,
