@@ -22,6 +22,10 @@ The model table compares each model's leave-one-out errors with the baseline mod
 network: the mean difference of the absolute errors and its 95 % paired-bootstrap interval
 (10,000 resamples of the materials, seeded). An interval that contains 0 means the set
 cannot tell the two models apart.
+
+The tier table does the same for a tier built on another (defect on NEB or BVSE, KMC on the
+NEB or BVSE network) against that barrier tier, same campaign and model, raw and
+leave-one-out.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def tables(out: Path) -> str:
         try:
             d = json.loads(fn.read_text())
         except json.JSONDecodeError:
+            continue
+        if not isinstance(d, dict):  # another benchmark's output in the same folder
             continue
         for m in d.get("parity", []):
             # the kmc tier runs on the NEB network in a campaign with the neb tier, else on
@@ -139,9 +145,10 @@ def _calibrations(out: Path) -> list[tuple[str, dict]]:
     found = []
     for fn in sorted(out.glob("*.json")):
         try:
-            report = json.loads(fn.read_text()).get("report")
+            d = json.loads(fn.read_text())
         except json.JSONDecodeError:
             continue
+        report = d.get("report") if isinstance(d, dict) else None
         if not report:
             continue
         for base in (Path.cwd(), fn.parent, fn.parent.parent):
@@ -153,6 +160,48 @@ def _calibrations(out: Path) -> list[tuple[str, dict]]:
     return found
 
 
+def _errors(c: dict, which: str = "loo_predictions") -> dict[str, float]:
+    """Absolute error per material id of a calibration's LOO (or raw) predictions."""
+    return {
+        c["materials"][k]: abs(float(v) - float(c["measured"][k]))
+        for k, v in c[which].items()
+        if v is not None
+    }
+
+
+def _paired(mine: dict[str, float], ref: dict[str, float], rng) -> tuple | None:
+    """(n, MAE mine, MAE ref, mean difference, 2.5 %, 97.5 %) over the common materials.
+
+    The interval is a paired bootstrap of the mean difference of absolute errors (10,000
+    resamples of the materials); None below 4 common materials.
+    """
+    import numpy as np
+
+    common = sorted(set(mine) & set(ref))
+    if len(common) < 4:
+        return None
+    d = np.array([mine[m] - ref[m] for m in common])
+    boot = d[rng.integers(0, len(d), size=(10_000, len(d)))].mean(axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return (
+        len(common),
+        float(np.mean([mine[m] for m in common])),
+        float(np.mean([ref[m] for m in common])),
+        float(d.mean()),
+        float(lo),
+        float(hi),
+    )
+
+
+def _tier_name(c: dict) -> str:
+    s = c.get("settings") or {}
+    if s.get("kmc_network"):
+        return f"{c['tier']} ({s['kmc_network'].upper()})"
+    if s.get("defect_barrier"):
+        return f"{c['tier']} ({s['defect_barrier']})"
+    return c["tier"]
+
+
 def model_table(out: Path, baseline: str = "chgnet", seed: int = 0) -> str:
     """Paired comparison of each model's leave-one-out errors with the baseline model's."""
     import numpy as np
@@ -160,35 +209,23 @@ def model_table(out: Path, baseline: str = "chgnet", seed: int = 0) -> str:
     cals = _calibrations(out)
     rng = np.random.default_rng(seed)
 
-    def errors(c: dict) -> dict[str, float]:
-        return {
-            c["materials"][k]: abs(float(v) - float(c["measured"][k]))
-            for k, v in c["loo_predictions"].items()
-        }
-
     def setting(c: dict) -> tuple:
         return (c["tier"], c["target"], json.dumps(c.get("settings") or {}, sort_keys=True))
 
-    base = {setting(c): errors(c) for _, c in cals if c["model"] == baseline}
+    base = {setting(c): _errors(c) for _, c in cals if c["model"] == baseline}
     rows, seen = [], set()
     for camp, c in cals:
         key = (*setting(c), c["model"])
         if c["model"] in (baseline, "none", None) or key in seen or setting(c) not in base:
             continue
         seen.add(key)
-        mine, ref = errors(c), base[setting(c)]
-        common = sorted(set(mine) & set(ref))
-        if len(common) < 4:
+        p = _paired(_errors(c), base[setting(c)], rng)
+        if p is None:
             continue
-        d = np.array([mine[m] - ref[m] for m in common])
-        boot = d[rng.integers(0, len(d), size=(10_000, len(d)))].mean(axis=1)
-        lo, hi = np.percentile(boot, [2.5, 97.5])
-        net = (c.get("settings") or {}).get("kmc_network")
-        tier = f"{c['tier']} ({net.upper()})" if net else c["tier"]
+        n, mae, mae_ref, mean, lo, hi = p
         rows.append(
-            f"| {tier} | {c['target']} | {c['model']} | {len(common)} | "
-            f"{np.mean([mine[m] for m in common]):.3f} | {np.mean([ref[m] for m in common]):.3f} "
-            f"| {d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}] | {camp} |"
+            f"| {_tier_name(c)} | {c['target']} | {c['model']} | {n} | {mae:.3f} | "
+            f"{mae_ref:.3f} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {camp} |"
         )
     if not rows:
         return ""
@@ -197,6 +234,51 @@ def model_table(out: Path, baseline: str = "chgnet", seed: int = 0) -> str:
             f"| tier | target | model | n | LOO MAE model | LOO MAE {baseline} | "
             "difference [95 % paired bootstrap] | campaign |",
             "|---|---|---|---|---|---|---|---|",
+            *sorted(rows),
+        ]
+    )
+
+
+def tier_table(out: Path, seed: int = 0) -> str:
+    """Paired comparison of each derived tier with the barrier tier it is built on.
+
+    A defect tier (``defect_barrier`` NEB or BVSE) and a KMC tier (``kmc_network``) are
+    compared with the neb or bvse tier of the same campaign, model and target, on the
+    materials both have: raw and leave-one-out, mean difference of the absolute errors
+    with its 95 % paired-bootstrap interval. This is what says whether a tier's change is
+    more than the noise of a small set.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    cals = _calibrations(out)
+    index = {(camp, c["tier"], c["model"], c["target"]): c for camp, c in cals}
+    rows = []
+    for camp, c in cals:
+        s = c.get("settings") or {}
+        on = (s.get("defect_barrier") or s.get("kmc_network") or "").lower()
+        ref = index.get((camp, on, c["model"], c["target"])) if on else None
+        if ref is None:
+            continue
+        cells = []
+        for which in ("raw_predictions", "loo_predictions"):
+            p = _paired(_errors(c, which), _errors(ref, which), rng)
+            if p is None:
+                break
+            n, mae, mae_ref, mean, lo, hi = p
+            cells.append(f"{mae:.3f} vs {mae_ref:.3f} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        if len(cells) == 2:
+            rows.append(
+                f"| {_tier_name(c)} vs {on} | {c['target']} | {c['model']} | {n} | "
+                f"{cells[0]} | {cells[1]} | {camp} |"
+            )
+    if not rows:
+        return ""
+    return "\n".join(
+        [
+            "| tiers | target | model | n | raw MAE | raw difference [95 %] | LOO MAE | "
+            "LOO difference [95 %] | campaign |",
+            "|---|---|---|---|---|---|---|---|---|",
             *sorted(rows),
         ]
     )
@@ -216,6 +298,8 @@ def main() -> None:
     print(tables(a.out))
     print()
     print(model_table(a.out, a.baseline))
+    print()
+    print(tier_table(a.out))
 
 
 if __name__ == "__main__":
