@@ -464,6 +464,79 @@ def test_defect_tier_adds_half_the_formation_energy_only_to_a_full_sublattice():
     assert defect_predict(full, ctx_failed) == {}
 
 
+def _kmc_result(n_li_sites, n_carriers, made_by_cell):
+    notes = ["site energies per orbit by least squares"]
+    if made_by_cell:
+        notes.append(
+            f"{n_li_sites - n_carriers} Li taken out for the NEB: {n_carriers} carriers on "
+            f"{n_li_sites} Li sites, a vacancy fraction set by the cell size, not by a computed "
+            "defect concentration (sigma scales with it)"
+        )
+    return {
+        "network": {
+            "source": "neb",
+            "site_role": ["li"] * n_li_sites + ["interstitial"] * 8,
+            "n_carriers": n_carriers,
+            "notes": notes,
+        },
+        "kmc": {
+            "ea_eV": 0.20,
+            "ea_err_eV": 0.02,
+            "sigma_25C_S_cm": 1e-2,
+            "sigma_25C_low_S_cm": 8e-3,
+            "sigma_25C_high_S_cm": 1.25e-2,
+            "provenance": {"parameters": {"superbasin_ratio": 100.0}},
+        },
+    }
+
+
+def test_kmc_with_the_defect_tier_counts_intrinsic_vacancies_on_a_full_sublattice():
+    """2 vacancies on 16 Li sites are x = 1/8; the intrinsic fraction of a 0.6 eV Schottky
+    pair with 4 partners per Li is 2 exp(-0.3 eV / kT) at 25 C. Dilute vacancies carry a
+    current in proportion to their number, so sigma scales by c / x and Ea gains 0.3 eV;
+    materials with vacant Li sites, and campaigns without the defect tier, are untouched."""
+    from halidelab.validation.tiers import kmc_predict, method_of
+
+    kt = K_B_EV_K * 298.15
+    c = 2.0 * math.exp(-0.3 / kt)
+    full = {
+        "li_sublattice_full": True,
+        "formation_energy_eV": 0.6,
+        "mechanism": "schottky",
+        "site_ratio": 4.0,
+    }
+    made = _kmc_result(16, 14, made_by_cell=True)
+    with_defect = _defect_ctx(("model", "relax", "bvse", "neb", "defect", "kmc"), {"defect": full})
+    p = kmc_predict(made, with_defect)
+    assert p["ea_eV"].value == pytest.approx(0.50)
+    assert p["log10_sigma_S_cm"].value == pytest.approx(math.log10(1e-2 * c / 0.125), abs=1e-9)
+    assert p["log10_sigma_S_cm"].spread == pytest.approx(0.5 * math.log10(1.25e-2 / 8e-3))
+    assert "intrinsic" in p["ea_eV"].note and "0.125" in p["ea_eV"].note
+    assert method_of("kmc", made, with_defect)["kmc_vacancies"] == "intrinsic"
+    # without the defect tier: the cell's vacancies, as before, and the method says so
+    without = _defect_ctx(("model", "relax", "neb", "kmc"), {})
+    q = kmc_predict(made, without)
+    assert q["ea_eV"].value == 0.20 and q["log10_sigma_S_cm"].value == pytest.approx(-2.0)
+    assert "kmc_vacancies" not in method_of("kmc", made, without)
+    # structural vacancies (nothing taken out; the defects task says not full): untouched
+    own = kmc_predict(
+        _kmc_result(24, 17, made_by_cell=False),
+        _defect_ctx(with_defect.tiers, {"defect": {"li_sublattice_full": False}}),
+    )
+    assert own["log10_sigma_S_cm"].value == pytest.approx(-2.0)
+    # a full sublattice without a formation energy: no KMC value (one tier, one method)
+    none = {"li_sublattice_full": True, "formation_energy_eV": None}
+    assert kmc_predict(made, _defect_ctx(with_defect.tiers, {"defect": none})) == {}
+    # a 0.1 eV pair makes 2 exp(-0.05 / kT) = 0.29 of the Li vacant: the note says the
+    # dilute formula is out of its range (and 0.6 eV's 3.4e-5 was not flagged)
+    soft = {**full, "formation_energy_eV": 0.1}
+    assert (
+        "not dilute"
+        in kmc_predict(made, _defect_ctx(with_defect.tiers, {"defect": soft}))["ea_eV"].note
+    )
+    assert "not dilute" not in p["ea_eV"].note
+
+
 def test_defect_tier_runs_through_the_store(tmp_path, counted, monkeypatch):
     """The tier needs bvse and relax, runs one defects task per material and model, and a
     rerun computes nothing; the toy task decides fullness with the real site network."""

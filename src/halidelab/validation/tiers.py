@@ -15,7 +15,9 @@ defect       2      yes         the NEB (else BVSE) barrier plus half the Li def
                                 formation energy where the Li sublattice is full;
                                 log10 sigma by Arrhenius with the intrinsic carriers
 kmc          3      yes         Ea and log10 sigma(25 C) from KMC at 25-100 C on the NEB
-                                network when the neb tier ran, else the BVSE network
+                                network when the neb tier ran, else the BVSE network;
+                                with the defect tier, a full sublattice's vacancies are
+                                the intrinsic ones (below)
 ===========  =====  ==========  ===========================================================
 
 Adding a tier (the lead's ``kmc``) is one :class:`TierSpec` in :data:`TIERS`: a ``task``
@@ -42,6 +44,15 @@ with E_m the NEB 3D percolation barrier when the campaign has the neb tier, else
 BVSE one. A model with vacant Li sites (structural vacancies, as Li2ZrCl6 and Li3YCl6)
 gets E_m and every Li a carrier, as the barrier tiers do: those vacancies are there
 without being made.
+
+KMC with the defect tier: where the NEB study took Li out of a full sublattice, the KMC
+runs with the cell's vacancy fraction x_cell (e.g. 2 of 16 Li sites), not a computed one.
+In a campaign with the defect tier such a material's KMC sigma is rescaled to the
+intrinsic fraction, sigma = sigma_KMC x c(25 C) / x_cell, and Ea = Ea_KMC + E_f / 2
+(dilute, non-interacting vacancies: sigma proportional to their number; at x_cell <= 0.125
+the blocking factor (1 - x) moves it by <= 0.06 log units). A full sublattice without a
+formation energy then has no KMC value (one tier, one method); materials with vacant Li
+sites keep the KMC value as it is.
 """
 
 from __future__ import annotations
@@ -376,6 +387,18 @@ def _migration_barrier(ctx: MaterialContext) -> tuple[float | None, str]:
     return (ctx.results.get("bvse") or {}).get("e_3d_eV"), "BVSE"
 
 
+#: intrinsic vacancy fraction above which the dilute formulas are flagged in the note
+DILUTE_LIMIT = 0.05
+
+
+def _not_dilute(c: float) -> str:
+    return (
+        f"; {c:.2g} is not dilute: the formation energy is too low to trust as it stands"
+        if c > DILUTE_LIMIT
+        else ""
+    )
+
+
 def defect_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """Defect tier (module docstring): E_m + E_f/2 and the intrinsic carriers where the Li
     sublattice is full; E_m and every Li a carrier where the model has vacant Li sites."""
@@ -397,7 +420,7 @@ def defect_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Pr
     frac = intrinsic_fraction(ef, ROOM_TEMPERATURE_K, ratio)
     note = (
         f"{what} barrier {em:.3f} eV + half the {mech} energy {ef:.3f} eV (full Li "
-        f"sublattice; intrinsic carriers, {frac:.2g} of the Li at 25 C)"
+        f"sublattice; intrinsic carriers, {frac:.2g} of the Li at 25 C{_not_dilute(frac)})"
     )
     return {
         "ea_eV": Prediction(float(em) + 0.5 * float(ef), 0.0, note),
@@ -407,21 +430,60 @@ def defect_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Pr
     }
 
 
+def _kmc_defect_scaling(
+    result: dict[str, Any], ctx: MaterialContext
+) -> tuple[float, float, str] | None | bool:
+    """(factor on sigma, eV added to Ea, note) for the KMC of a full sublattice in a
+    campaign with the defect tier; False where nothing is rescaled; None where the value
+    must be dropped (full sublattice, no formation energy)."""
+    if "defect" not in ctx.tiers:
+        return False
+    net = result.get("network") or {}
+    made = any("vacancy fraction set by the cell" in n for n in net.get("notes") or ())
+    defects = ctx.results.get("defect") or {}
+    if not made or not defects.get("li_sublattice_full"):
+        return False
+    ef = defects.get("formation_energy_eV")
+    n_sites = sum(1 for r in net.get("site_role") or () if r == "li")
+    x_cell = 1.0 - float(net.get("n_carriers") or 0) / n_sites if n_sites else 0.0
+    if ef is None or x_cell <= 0.0:
+        return None
+    from halidelab.transport.defects import intrinsic_fraction
+
+    c = intrinsic_fraction(float(ef), ROOM_TEMPERATURE_K, float(defects.get("site_ratio") or 1.0))
+    note = (
+        f"vacancies rescaled from the cell's {x_cell:.3g} to the intrinsic {c:.2g} of half "
+        f"the {defects.get('mechanism')} energy {float(ef):.3f} eV (Ea + {0.5 * float(ef):.3f} eV)"
+        f"{_not_dilute(c)}"
+    )
+    return c / x_cell, 0.5 * float(ef), note
+
+
 def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """KMC: Ea over 25-100 C and log10 sigma(25 C) (no extrapolation); the 68 % interval
-    of sigma and Ea's standard error as spreads."""
+    of sigma and Ea's standard error as spreads. With the defect tier, a full sublattice's
+    cell-made vacancies are rescaled to the intrinsic fraction (module docstring)."""
     k = result["kmc"]
     src = result["network"]["source"].upper()
     what = f"KMC on the {src} network"
-    if any("vacancy fraction set by the cell" in n for n in result["network"].get("notes") or ()):
+    scaling = _kmc_defect_scaling(result, ctx)
+    if scaling is None:
+        return {}
+    factor, add_ea = 1.0, 0.0
+    if scaling:
+        factor, add_ea, how = scaling
+        what += f" ({how})"
+    elif any("vacancy fraction set by the cell" in n for n in result["network"].get("notes") or ()):
         what += " (vacancies made by taking Li out: their fraction is the cell's)"
     out = {}
     if k.get("ea_eV") is not None:
-        out["ea_eV"] = Prediction(float(k["ea_eV"]), float(k.get("ea_err_eV") or 0.0), what)
+        out["ea_eV"] = Prediction(
+            float(k["ea_eV"]) + add_ea, float(k.get("ea_err_eV") or 0.0), what
+        )
     s, lo, hi = k.get("sigma_25C_S_cm"), k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
     if s and s > 0:
         spread = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else 0.0
-        out["log10_sigma_S_cm"] = Prediction(math.log10(s), float(spread), f"{what}, 25 C")
+        out["log10_sigma_S_cm"] = Prediction(math.log10(s * factor), float(spread), f"{what}, 25 C")
     return out
 
 
@@ -435,8 +497,10 @@ def method_of(
 ) -> dict[str, Any]:
     """How a stored result of ``tier`` was made, as far as it moves the prediction: the
     BVSE grid, the NEB images and optimiser steps, the KMC network (NEB or BVSE) and its
-    superbasin ratio, the defect tier's barrier (NEB or BVSE, from ``ctx``'s tiers) and
-    supercell width. A calibration records it, and is applied only to values made alike."""
+    superbasin ratio (and, with the defect tier in ``ctx``'s tiers, that a full
+    sublattice's vacancies are the intrinsic ones), the defect tier's barrier (NEB or BVSE,
+    from ``ctx``'s tiers) and supercell width. A calibration records it, and is applied
+    only to values made alike."""
     if not result:
         return {}
     if tier == "bvse":
@@ -457,10 +521,13 @@ def method_of(
         }
     if tier == "kmc":
         par = ((result.get("kmc") or {}).get("provenance") or {}).get("parameters") or {}
-        return {
+        how = {
             "kmc_network": (result.get("network") or {}).get("source"),
             "superbasin_ratio": par.get("superbasin_ratio"),
         }
+        if ctx is not None and "defect" in ctx.tiers:
+            how["kmc_vacancies"] = "intrinsic"
+        return how
     return {}
 
 
