@@ -139,6 +139,18 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         'data-kind="parity"' in html and "Parity table" in html and "10.1002/anie.201909805" in html
     )
     assert "Physics tier + prior" in html
+    # the set's power to tell predictors apart: bvse against the prior on the 4 sigma values,
+    # raw and LOO; no Ea comparison with the prior (it predicts no Ea)
+    comps = {(c.a, c.b, c.target, c.basis): c for c in out.comparisons}
+    assert set(comps) == {
+        ("bvse|chgnet", "prior|-", "log10_sigma_S_cm", basis) for basis in ("raw", "loo")
+    }
+    raw_cmp = comps[("bvse|chgnet", "prior|-", "log10_sigma_S_cm", "raw")]
+    sig = {(m["tier"], m["target"]): m for m in out.metrics}
+    assert raw_cmp.n == 4 and raw_cmp.mae_a == pytest.approx(
+        sig[("bvse", "log10_sigma_S_cm")]["raw"]["mae"]
+    )
+    assert "Paired comparisons" in html and "95 % (LOO)" in html
     # a rerun computes nothing and gives the same predictions
     again = validate(
         tiers=["relax", "bvse", "prior"],

@@ -62,3 +62,100 @@ def test_missing_pairs_are_dropped_and_bad_input_refused():
         parity_metrics("sigma", [1.0], [1.0])
     with pytest.raises(DataFormatError, match="length"):
         parity_metrics("ea_eV", [1.0, 2.0], [1.0])
+
+
+def test_bootstrap_interval_of_a_mean_matches_the_normal_theory_for_a_large_sample():
+    """For n normal values the 95 % interval of the mean is mean +- 1.96 s / sqrt(n): the
+    percentile bootstrap must agree within a few per cent of its width, contain the mean,
+    collapse for identical values, and be reproducible."""
+    from halidelab.validation.metrics import bootstrap_mean_interval
+
+    x = np.random.default_rng(3).normal(1.0, 0.5, 400)
+    lo, hi = bootstrap_mean_interval(x)
+    half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))
+    assert lo < x.mean() < hi
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.08)
+    assert (lo + hi) / 2 == pytest.approx(x.mean(), abs=0.1 * half)
+    assert bootstrap_mean_interval(x) == (lo, hi)
+    assert bootstrap_mean_interval([0.2] * 6) == pytest.approx((0.2, 0.2))
+    assert bootstrap_mean_interval([0.2]) is None
+
+
+def test_parity_mae_carries_its_bootstrap_interval():
+    meas = np.linspace(-7.0, -2.0, 9)
+    errors = np.array([0.1, -0.3, 0.2, 0.9, -0.1, 0.4, -0.6, 0.05, 0.2])
+    m = parity_metrics("log10_sigma_S_cm", meas + errors, meas)
+    assert np.abs(errors).min() <= m.mae_low < m.mae < m.mae_high <= np.abs(errors).max()
+    assert parity_metrics("ea_eV", [0.3], [0.35]).mae_low is None
+
+
+def test_paired_comparison_resolves_a_constant_gap_and_not_a_tie():
+    """a's errors = b's + 0.1 on every material: the mean difference is 0.1 with a
+    degenerate interval (resolved, b better); identical errors are a tie (not resolved);
+    a material only one of them predicts is not counted; fewer than 4 common: None."""
+    from halidelab.validation.metrics import paired_comparison
+
+    b = {f"m{i}": e for i, e in enumerate([0.05, 0.2, 0.11, 0.4, 0.3])}
+    a = {k: v + 0.1 for k, v in b.items()} | {"only_a": 9.0}
+    kw = {"target": "ea_eV", "a": "neb|x", "b": "bvse|x", "basis": "loo", "reason": "t"}
+    c = paired_comparison(a, b, **kw)
+    assert c.n == 5 and "only_a" not in c.materials
+    assert c.difference == pytest.approx(0.1)
+    assert (c.low, c.high) == pytest.approx((0.1, 0.1)) and c.resolved
+    assert c.mae_a - c.mae_b == pytest.approx(0.1)
+    tie = paired_comparison(b, dict(b), **kw)
+    assert tie.difference == 0.0 and not tie.resolved
+    # noise around 0: the interval straddles 0
+    rng = np.random.default_rng(1)
+    noisy = {k: v + rng.normal(0, 0.05) for k, v in b.items()}
+    assert paired_comparison(noisy, b, **kw).low < 0 < paired_comparison(noisy, b, **kw).high
+    assert paired_comparison({"m0": 0.1, "m1": 0.2, "m2": 0.3}, b, **kw) is None
+
+
+def _row(material, tier, model, pred, meas, loo=None, censored=False, target="ea_eV"):
+    other = "log10_sigma_S_cm" if target == "ea_eV" else "ea_eV"
+    return {
+        "material": material,
+        "tier": tier,
+        "model": model,
+        "censored": censored,
+        f"pred_{target}": pred,
+        f"loo_{target}": loo,
+        f"measured_{target}": meas,
+        f"pred_{other}": None,
+        f"measured_{other}": None,
+    }
+
+
+def test_tier_comparisons_pair_models_derived_tiers_and_the_prior():
+    """Which pairs validate compares: a second model against the first, same tier; the
+    defect tier against the barrier tier it adds to (neb when the campaign has it, else
+    bvse); every per-model tier's sigma against the prior; censored sigma left out."""
+    from halidelab.validation.run import tier_comparisons
+
+    mats = [f"m{i}" for i in range(6)]
+    meas = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55]
+    rows = []
+    for m, y in zip(mats, meas, strict=True):
+        rows.append(_row(m, "bvse", "chgnet", y + 0.2, y, loo=y + 0.05))
+        rows.append(_row(m, "bvse", "sevennet-0", y + 0.1, y, loo=y + 0.05))
+        rows.append(_row(m, "defect", "chgnet", y + 0.05, y, loo=y + 0.01))
+        for t, model, err in (("bvse", "chgnet", 1.0), ("prior", "-", 0.5)):
+            rows.append(_row(m, t, model, -3 + err, -3.0, loo=-3 + err, target="log10_sigma_S_cm"))
+    rows.append(_row("m9", "prior", "-", 5.0, -10.0, censored=True, target="log10_sigma_S_cm"))
+    rows.append(_row("m9", "bvse", "chgnet", 5.0, -10.0, censored=True, target="log10_sigma_S_cm"))
+    comps = tier_comparisons(rows, ("model", "relax", "bvse", "defect", "prior"), ("chgnet",))
+    got = {(c.target, c.a, c.b, c.basis): c for c in comps}
+    assert got[("ea_eV", "defect|chgnet", "bvse|chgnet", "raw")].difference == pytest.approx(-0.15)
+    assert got[("ea_eV", "defect|chgnet", "bvse|chgnet", "loo")].reason == "built on"
+    model = got[("ea_eV", "bvse|sevennet-0", "bvse|chgnet", "raw")]
+    assert model.reason == "model" and model.difference == pytest.approx(-0.1) and model.resolved
+    prior = got[("log10_sigma_S_cm", "bvse|chgnet", "prior|-", "raw")]
+    assert prior.n == 6 and prior.difference == pytest.approx(0.5)  # m9 (censored) left out
+    assert not any(c.b == "prior|-" and c.target == "ea_eV" for c in comps)
+    # with the neb tier in the campaign the defect tier is compared with the neb tier
+    neb_rows = [dict(r, tier="neb") for r in rows if r["tier"] == "bvse"]
+    comps = tier_comparisons(
+        rows + neb_rows, ("model", "relax", "bvse", "neb", "defect", "prior"), ("chgnet",)
+    )
+    assert {c.b for c in comps if c.a == "defect|chgnet"} == {"neb|chgnet"}

@@ -117,6 +117,11 @@ def validate_cmd(
                 "combined_with_prior": [
                     {k: v for k, v in c.items() if k != "loo_predictions"} for c in out.combined
                 ],
+                "comparisons": [
+                    {k: v for k, v in c.to_dict().items() if k != "materials"}
+                    | {"resolved": c.resolved}
+                    for c in out.comparisons
+                ],
                 "failed": out.failed,
                 "wall_s": out.wall_s,
             }
@@ -130,6 +135,7 @@ def validate_cmd(
         ("n", "n", "{}"),
         ("raw_mae", "MAE raw", "{:.3g}"),
         ("loo_mae", "MAE LOO", "{:.3g}"),
+        ("loo_mae_ci", "95 %", "{}"),
         ("raw_spearman", "ρ raw", "{:.2f}"),
         ("loo_spearman", "ρ LOO", "{:.2f}"),
         ("raw_accuracy", "acc raw", "{:.2f}"),
@@ -137,6 +143,9 @@ def validate_cmd(
         ("map", "map", "{}"),
         ("wall_s_per_material", "s/material", "{:.0f}"),
     ]
+    for r in rows:
+        if r.get("loo_mae_low") is not None:
+            r["loo_mae_ci"] = f"[{r['loo_mae_low']:.3g}, {r['loo_mae_high']:.3g}]"
     for _, head, _ in cols:
         t.add_column(head)
     for r in rows:
@@ -145,6 +154,23 @@ def validate_cmd(
     for r in rows:
         if r["why_not"]:
             console.print(f"{r['tier']} ({r['model']}), {r['target']}: {r['why_not']}")
+    loo = [c for c in out.comparisons if c.basis == "loo"]
+    if loo:
+        ct = Table(title="paired differences of LOO absolute errors (a - b; 95 % bootstrap)")
+        for head in ("target", "a", "b", "n", "MAE a", "MAE b", "a - b [95 %]", "resolved"):
+            ct.add_column(head)
+        for c in loo:
+            ct.add_row(
+                c.target,
+                c.a,
+                c.b,
+                str(c.n),
+                f"{c.mae_a:.3g}",
+                f"{c.mae_b:.3g}",
+                f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]",
+                ("a better" if c.difference < 0 else "b better") if c.resolved else "no",
+            )
+        console.print(ct)
     for c in out.combined:
         console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")
     for err in out.failed.values():

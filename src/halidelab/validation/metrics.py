@@ -10,6 +10,12 @@ of a good/poor-conductor classification at a stated threshold:
 
 A measured upper limit (censored sigma) enters the classification only, as poor when the
 limit is below the threshold; it is left out of MAE, RMSE and Spearman.
+
+Honest statistics on a small set: every MAE comes with its 95 % percentile-bootstrap
+interval over the materials (:func:`bootstrap_mean_interval`), and two tiers or models are
+compared on the materials both predict by the paired bootstrap of the mean difference of
+their absolute errors (:func:`paired_comparison`). An interval that contains 0 means the
+set cannot tell the two apart, however different the two MAEs look.
 """
 
 from __future__ import annotations
@@ -32,6 +38,12 @@ EA_GOOD_EV = 0.5
 THRESHOLDS = {"log10_sigma_S_cm": (SIGMA_GOOD_LOG10_S_CM, True), "ea_eV": (EA_GOOD_EV, False)}
 #: fewer paired points than this: no Spearman (it is meaningless for 2 points)
 MIN_SPEARMAN = 3
+#: resamples of the bootstrap intervals
+N_BOOTSTRAP = 10_000
+#: confidence level of the bootstrap intervals
+INTERVAL_LEVEL = 0.95
+#: fewer common materials than this: no paired comparison
+MIN_PAIRED = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +66,8 @@ class ParityMetrics(Record):
     n_classified, n_good_measured : int
     threshold : float
     good_is_above : bool
+    mae_low, mae_high : float or None
+        95 % bootstrap interval of the MAE over the materials; None below 2 points.
     """
 
     target: str
@@ -67,6 +81,134 @@ class ParityMetrics(Record):
     n_good_measured: int
     threshold: float
     good_is_above: bool
+    mae_low: float | None = None
+    mae_high: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedComparison(Record):
+    """Two predictors' absolute errors on the same materials.
+
+    Attributes
+    ----------
+    target : str
+    a, b : str
+        The two predictors (``tier|model``).
+    basis : str
+        ``raw`` or ``loo`` (leave-one-out calibrated) predictions.
+    reason : str
+        Why the pair is compared (``model``, ``built on``, ``prior``).
+    n : int
+        Common materials.
+    mae_a, mae_b : float
+        MAE of each on them (target unit).
+    difference, low, high : float
+        Mean of |error_a| - |error_b| and its bootstrap interval (negative: a is better).
+    level : float
+    materials : tuple of str
+    """
+
+    target: str
+    a: str
+    b: str
+    basis: str
+    reason: str
+    n: int
+    mae_a: float
+    mae_b: float
+    difference: float
+    low: float
+    high: float
+    level: float
+    materials: tuple[str, ...] = ()
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the interval excludes 0 (the set tells the two apart)."""
+        return self.low > 0.0 or self.high < 0.0
+
+
+def bootstrap_mean_interval(
+    values: Sequence[float],
+    level: float = INTERVAL_LEVEL,
+    n_resamples: int = N_BOOTSTRAP,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap interval of the mean of ``values`` (resampling them).
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per material (NaN dropped).
+    level : float
+        Two-sided confidence level.
+    n_resamples : int
+    seed : int
+        Seed of the resampling (the interval is reproducible).
+
+    Returns
+    -------
+    (low, high) or None
+        None below 2 values.
+    """
+    v = _finite(values)
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_resamples, len(v)))].mean(axis=1)
+    lo, hi = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def paired_comparison(
+    errors_a: dict[str, float],
+    errors_b: dict[str, float],
+    *,
+    target: str,
+    a: str,
+    b: str,
+    basis: str,
+    reason: str,
+    level: float = INTERVAL_LEVEL,
+    seed: int = 0,
+) -> PairedComparison | None:
+    """Paired bootstrap of the mean difference of absolute errors on the common materials.
+
+    Parameters
+    ----------
+    errors_a, errors_b : dict
+        Material -> absolute error of each predictor (target unit).
+    target, a, b, basis, reason : str
+        Labels (:class:`PairedComparison`).
+
+    Returns
+    -------
+    PairedComparison or None
+        None below :data:`MIN_PAIRED` common materials.
+    """
+    common = sorted(set(errors_a) & set(errors_b))
+    if len(common) < MIN_PAIRED:
+        return None
+    ea = np.array([errors_a[m] for m in common], dtype=float)
+    eb = np.array([errors_b[m] for m in common], dtype=float)
+    d = ea - eb
+    lo, hi = bootstrap_mean_interval(d, level=level, seed=seed)
+    return PairedComparison(
+        target=target,
+        a=a,
+        b=b,
+        basis=basis,
+        reason=reason,
+        n=len(common),
+        mae_a=float(ea.mean()),
+        mae_b=float(eb.mean()),
+        difference=float(d.mean()),
+        low=lo,
+        high=hi,
+        level=level,
+        materials=tuple(common),
+    )
 
 
 def _finite(values: Sequence[float | None]) -> np.ndarray:
@@ -143,6 +285,7 @@ def parity_metrics(
         good_p = p[cls] >= thr if above else p[cls] <= thr
         good_m = m[cls] >= thr if above else m[cls] <= thr
         acc = float(np.mean(good_p == good_m))
+    interval = bootstrap_mean_interval(np.abs(p[reg] - m[reg])) if n else None
     n_good = int(np.sum((m[cls] >= thr) if above else (m[cls] <= thr)))
     return ParityMetrics(
         target=target,
@@ -156,6 +299,8 @@ def parity_metrics(
         n_good_measured=n_good,
         threshold=thr,
         good_is_above=above,
+        mae_low=interval[0] if interval else None,
+        mae_high=interval[1] if interval else None,
     )
 
 
@@ -211,10 +356,14 @@ def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "target": m["target"],
                 "n": raw.n,
                 "raw_mae": raw.mae,
+                "raw_mae_low": raw.mae_low,
+                "raw_mae_high": raw.mae_high,
                 "raw_rmse": raw.rmse,
                 "raw_spearman": raw.spearman,
                 "raw_accuracy": raw.accuracy,
                 "loo_mae": loo.mae if loo else None,
+                "loo_mae_low": loo.mae_low if loo else None,
+                "loo_mae_high": loo.mae_high if loo else None,
                 "loo_rmse": loo.rmse if loo else None,
                 "loo_spearman": loo.spearman if loo else None,
                 "loo_accuracy": loo.accuracy if loo else None,

@@ -33,7 +33,7 @@ import numpy as np
 from halidelab.errors import CalibrationError, HalidelabError
 from halidelab.validation.calibration import Calibration, calibrate, save_calibration
 from halidelab.validation.combine import combine_with_prior
-from halidelab.validation.metrics import parity_metrics
+from halidelab.validation.metrics import PairedComparison, paired_comparison, parity_metrics
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
     TARGETS,
@@ -70,6 +70,8 @@ class ValidationOutput:
     combined : list of dict
         Physics tier + prior (:func:`halidelab.validation.combine.combine_with_prior`):
         LOO scores of the stacked estimate beside each alone, and whether it is used.
+    comparisons : list of PairedComparison
+        Paired bootstrap of the error difference (:func:`tier_comparisons`), raw and LOO.
     failed : dict
         Task key -> one-line error.
     wall_s : float
@@ -89,6 +91,7 @@ class ValidationOutput:
     reference_sha256: str
     settings: ValidateSettings
     combined: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    comparisons: list[PairedComparison] = dataclasses.field(default_factory=list)
 
 
 def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
@@ -221,6 +224,7 @@ def validate(
     metrics, cals = _score(rows, tiers_t, models_t, ref.sha256, outdir)
     subs = substitution_pairs(ref, rows)
     combined = combine_with_prior(rows, ref.sha256)
+    comparisons = tier_comparisons(rows, tiers_t, models_t)
     wall = time.perf_counter() - t0
     output = ValidationOutput(
         report=None,
@@ -236,6 +240,7 @@ def validate(
         reference_sha256=ref.sha256,
         settings=settings,
         combined=combined,
+        comparisons=comparisons,
     )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
@@ -437,6 +442,70 @@ def _score(
                 ).to_dict()
             metrics.append(entry)
     return metrics, cals
+
+
+def _abs_errors(
+    rows: list[dict[str, Any]], tier: str, model: str, target: str, basis: str
+) -> dict[str, float]:
+    """Material -> |prediction - measurement| of one tier and model (uncensored rows)."""
+    col = f"pred_{target}" if basis == "raw" else f"loo_{target}"
+    out = {}
+    for r in rows:
+        if r["tier"] != tier or r["model"] != model:
+            continue
+        if target == "log10_sigma_S_cm" and r["censored"]:
+            continue
+        pred, meas = r.get(col), _measured(r, target)
+        if pred is not None and meas is not None:
+            out[r["material"]] = abs(float(pred) - meas)
+    return out
+
+
+def tier_comparisons(
+    rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str, ...]
+) -> list[PairedComparison]:
+    """Which differences between tiers and models the reference set can resolve.
+
+    On the materials both predict (uncensored measurements), raw and leave-one-out
+    calibrated, the paired bootstrap of the mean difference of absolute errors
+    (:func:`~halidelab.validation.metrics.paired_comparison`) of:
+
+    - each model against the first model, same tier and target (``model``);
+    - the defect and kmc tiers against the barrier tier they are built on, the neb tier
+      when the campaign has it, else bvse, same model (``built on``);
+    - each per-model tier's log10 sigma against the prior's (``prior``): a physics tier
+      that does not beat the model-free prior has not earned its cost.
+
+    Every comparison needs :data:`~halidelab.validation.metrics.MIN_PAIRED` common
+    materials; the interval is reproducible (seeded).
+    """
+    combos = list(dict.fromkeys((r["tier"], r["model"]) for r in rows))
+    base_tier = "neb" if "neb" in tiers else "bvse"
+    pairs: list[tuple[tuple[str, str], tuple[str, str], str]] = []
+    for tier, model in combos:
+        if model != NO_MODEL and models and model != models[0]:
+            pairs.append(((tier, model), (tier, models[0]), "model"))
+        if tier in ("defect", "kmc") and (base_tier, model) in combos:
+            pairs.append(((tier, model), (base_tier, model), "built on"))
+    out = []
+    for target in TARGETS:
+        todo = list(pairs)
+        if target == "log10_sigma_S_cm" and ("prior", NO_MODEL) in combos:
+            todo += [((t, m), ("prior", NO_MODEL), "prior") for t, m in combos if m != NO_MODEL]
+        for (ta, ma), (tb, mb), reason in todo:
+            for basis in ("raw", "loo"):
+                c = paired_comparison(
+                    _abs_errors(rows, ta, ma, target, basis),
+                    _abs_errors(rows, tb, mb, target, basis),
+                    target=target,
+                    a=f"{ta}|{ma}",
+                    b=f"{tb}|{mb}",
+                    basis=basis,
+                    reason=reason,
+                )
+                if c is not None:
+                    out.append(c)
+    return out
 
 
 def _one_element_swap(a: str, b: str) -> tuple[str, str] | None:
