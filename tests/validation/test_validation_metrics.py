@@ -159,3 +159,59 @@ def test_tier_comparisons_pair_models_derived_tiers_and_the_prior():
         rows + neb_rows, ("model", "relax", "bvse", "neb", "defect", "prior"), ("chgnet",)
     )
     assert {c.b for c in comps if c.a == "defect|chgnet"} == {"neb|chgnet"}
+
+
+def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
+    """chgnet misses every Ea by 0.10 eV, sevennet-0 by 0.20 (a constant gap: resolved),
+    sevennet-l3i5 by 0.05 or 0.15 alternately (mean 0.10 plus a little: a tie), and a
+    fourth model shares only 3 materials (too few to compare). The best is chgnet; the
+    verdict says it is resolved from sevennet-0 only, and states the cost ratio."""
+    from halidelab.validation.run import model_choice
+
+    meas = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55]
+    errs = {
+        "chgnet": [0.1] * 6,
+        "sevennet-0": [0.2] * 6,
+        "sevennet-l3i5": [0.05, 0.15, 0.05, 0.15, 0.05, 0.16],
+        "sevennet-mf-0": [0.3, 0.3, 0.3],
+    }
+    walls = {"chgnet": 10.0, "sevennet-0": 20.0, "sevennet-l3i5": 50.0, "sevennet-mf-0": 20.0}
+    rows, metrics = [], []
+    for model, e in errs.items():
+        pred = [y + d for y, d in zip(meas, e, strict=False)]
+        for i, (p, y) in enumerate(zip(pred, meas, strict=False)):
+            rows.append(_row(f"m{i}", "neb", model, p, y, loo=p))
+        m = parity_metrics("ea_eV", pred, meas[: len(pred)])
+        metrics.append(
+            {
+                "tier": "neb",
+                "model": model,
+                "target": "ea_eV",
+                "loo": m.to_dict(),
+                "wall_s_per_material": walls[model],
+            }
+        )
+    # a tier with one model has no choice to make
+    metrics.append({**metrics[0], "tier": "bvse"})
+    (c,) = model_choice(rows, metrics)
+    assert c["tier"] == "neb" and c["best"] == "chgnet"
+    assert [r["model"] for r in c["ranking"]] == [
+        "chgnet",
+        "sevennet-l3i5",
+        "sevennet-0",
+        "sevennet-mf-0",
+    ]
+    versus = {v["b"]: v for v in c["versus"]}
+    assert versus["neb|sevennet-0"]["resolved"] and versus["neb|sevennet-0"][
+        "difference"
+    ] == pytest.approx(-0.1)
+    assert not versus["neb|sevennet-l3i5"]["resolved"]
+    assert "neb|sevennet-mf-0" not in versus
+    v = c["verdict"]
+    assert "resolves it from sevennet-0" in v and "cannot tell it from sevennet-l3i5" in v
+    assert "fewer than 4 materials in common with sevennet-mf-0" in v
+    assert "1.0x the cheapest" in v
+    from halidelab.report.validation import _model_choice_html
+
+    html = _model_choice_html([c])
+    assert "sevennet-l3i5" in html and "cannot tell it from" in html and "<table" in html

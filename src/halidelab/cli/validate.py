@@ -122,6 +122,7 @@ def validate_cmd(
                     | {"resolved": c.resolved}
                     for c in out.comparisons
                 ],
+                "model_choice": out.model_choice,
                 "failed": out.failed,
                 "wall_s": out.wall_s,
             }
@@ -173,6 +174,8 @@ def validate_cmd(
         console.print(ct)
     for c in out.combined:
         console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")
+    for c in out.model_choice:
+        console.print(f"model choice: {c['verdict']}")
     for err in out.failed.values():
         warn(err, prefix="failed")
     console.print(f"report: {out.report}  (results store: {out.store}; rerun to resume)")

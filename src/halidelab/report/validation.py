@@ -244,6 +244,42 @@ def _comparisons_html(comparisons: list[Any]) -> str:
     )
 
 
+def _model_choice_html(choices: list[dict[str, Any]]) -> str:
+    """Per tier: the models ranked by LOO Ea MAE, with cost, and the verdict."""
+    parts = []
+    for c in choices:
+        rows = [
+            {
+                **r,
+                "ci": (
+                    f"{r['loo_mae_low']:.3g} – {r['loo_mae_high']:.3g}"
+                    if r.get("loo_mae_low") is not None
+                    else "–"
+                ),
+            }
+            for r in c["ranking"]
+        ]
+        parts.append(
+            f"<h3>{esc(c['tier'])}</h3>"
+            + table_html(
+                rows,
+                [
+                    ("model", "model", None),
+                    ("loo_mae", "MAE LOO-cal.", _f(".3g")),
+                    ("ci", "95 %", None),
+                    ("n", "n", None),
+                    ("wall_s_per_material", "wall s/material", _f(".0f")),
+                ],
+            )
+            + f"<p>{esc(c['verdict'])}.</p>"
+        )
+    return "".join(parts) + (
+        "<p class='muted'>The rule: the lowest leave-one-out calibrated E<sub>a</sub> error "
+        "at an affordable cost. Wall time is per material on the machine that computed the "
+        "store (tasks share it with whatever else ran).</p>"
+    )
+
+
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
     from halidelab.validation.metrics import substitution_spearman
@@ -310,6 +346,8 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     )
     if out.comparisons:
         sections.append(("Paired comparisons", _comparisons_html(out.comparisons)))
+    if out.model_choice:
+        sections.append(("Model choice", _model_choice_html(out.model_choice)))
     figs = []
     for tier, model in dict.fromkeys((r["tier"], r["model"]) for r in out.rows):
         try:

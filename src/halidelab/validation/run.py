@@ -72,6 +72,9 @@ class ValidationOutput:
         LOO scores of the stacked estimate beside each alone, and whether it is used.
     comparisons : list of PairedComparison
         Paired bootstrap of the error difference (:func:`tier_comparisons`), raw and LOO.
+    model_choice : list of dict
+        Per tier with several models: the one with the lowest LOO Ea MAE, its cost, and
+        which others the set tells it apart from (:func:`model_choice`).
     failed : dict
         Task key -> one-line error.
     wall_s : float
@@ -92,6 +95,7 @@ class ValidationOutput:
     settings: ValidateSettings
     combined: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     comparisons: list[PairedComparison] = dataclasses.field(default_factory=list)
+    model_choice: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
@@ -225,6 +229,7 @@ def validate(
     subs = substitution_pairs(ref, rows)
     combined = combine_with_prior(rows, ref.sha256)
     comparisons = tier_comparisons(rows, tiers_t, models_t)
+    choice = model_choice(rows, metrics)
     wall = time.perf_counter() - t0
     output = ValidationOutput(
         report=None,
@@ -241,6 +246,7 @@ def validate(
         settings=settings,
         combined=combined,
         comparisons=comparisons,
+        model_choice=choice,
     )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
@@ -505,6 +511,99 @@ def tier_comparisons(
                 )
                 if c is not None:
                     out.append(c)
+    return out
+
+
+def model_choice(
+    rows: list[dict[str, Any]], metrics: list[dict[str, Any]], target: str = "ea_eV"
+) -> list[dict[str, Any]]:
+    """The model choice of each tier run with several models, from the data.
+
+    The issue's rule: the model with the lowest leave-one-out calibrated error of ``target``
+    (Ea), at a cost stated beside it (wall s per material, and its ratio to the cheapest
+    model of the tier). Against each other model, the paired bootstrap of the LOO absolute
+    errors on the materials both predict says whether the set resolves the difference;
+    the verdict names the models it cannot tell the best one from.
+
+    Returns
+    -------
+    list of dict
+        ``tier``, ``target``, ``ranking`` (model, LOO MAE, its 95 % interval, n, wall s per
+        material; best first), ``best``, ``versus`` (:class:`PairedComparison` dicts, best
+        as ``a``) and ``verdict`` (one sentence). Tiers where fewer than two models have a
+        LOO calibration of the target are left out.
+    """
+    by_tier: dict[str, list[dict[str, Any]]] = {}
+    for m in metrics:
+        if m["target"] == target and m["model"] != NO_MODEL and m.get("loo"):
+            by_tier.setdefault(m["tier"], []).append(m)
+    out = []
+    for tier, ms in by_tier.items():
+        if len(ms) < 2:
+            continue
+        ranking = sorted(
+            (
+                {
+                    "model": m["model"],
+                    "loo_mae": m["loo"]["mae"],
+                    "loo_mae_low": m["loo"].get("mae_low"),
+                    "loo_mae_high": m["loo"].get("mae_high"),
+                    "n": m["loo"]["n"],
+                    "wall_s_per_material": m.get("wall_s_per_material"),
+                }
+                for m in ms
+                if m["loo"].get("mae") is not None
+            ),
+            key=lambda r: r["loo_mae"],
+        )
+        if len(ranking) < 2:
+            continue
+        best = ranking[0]["model"]
+        versus = []
+        for r in ranking[1:]:
+            c = paired_comparison(
+                _abs_errors(rows, tier, best, target, "loo"),
+                _abs_errors(rows, tier, r["model"], target, "loo"),
+                target=target,
+                a=f"{tier}|{best}",
+                b=f"{tier}|{r['model']}",
+                basis="loo",
+                reason="model choice",
+            )
+            if c is not None:
+                versus.append(c)
+        walls = [r["wall_s_per_material"] for r in ranking if r["wall_s_per_material"]]
+        wall_best = ranking[0]["wall_s_per_material"]
+        cost = (
+            f", {wall_best:.0f} s per material ({wall_best / min(walls):.1f}x the cheapest)"
+            if wall_best and walls
+            else ""
+        )
+        unit = "eV" if target == "ea_eV" else "log units"
+        ahead = [c.b.split("|", 1)[1] for c in versus if c.resolved]
+        tied = [c.b.split("|", 1)[1] for c in versus if not c.resolved]
+        verdict = (
+            f"{best} has the lowest LOO MAE of {tier} {target} ({ranking[0]['loo_mae']:.3g} "
+            f"{unit}, n = {ranking[0]['n']}){cost}"
+        )
+        if ahead:
+            verdict += f"; the set resolves it from {', '.join(ahead)}"
+        if tied:
+            verdict += f"; it cannot tell it from {', '.join(tied)} (95 % paired bootstrap)"
+        seen = {c.b for c in versus}
+        few = [r["model"] for r in ranking[1:] if f"{tier}|{r['model']}" not in seen]
+        if few:
+            verdict += f"; fewer than 4 materials in common with {', '.join(few)}"
+        out.append(
+            {
+                "tier": tier,
+                "target": target,
+                "ranking": ranking,
+                "best": best,
+                "versus": [c.to_dict() | {"resolved": c.resolved} for c in versus],
+                "verdict": verdict,
+            }
+        )
     return out
 
 
