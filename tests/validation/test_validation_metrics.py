@@ -215,3 +215,22 @@ def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
 
     html = _model_choice_html([c])
     assert "sevennet-l3i5" in html and "cannot tell it from" in html and "<table" in html
+
+
+def test_spearman_interval_is_degenerate_for_a_perfect_order_and_wide_for_noise():
+    """A strictly increasing prediction ranks every resample perfectly (rho = 1 each); for
+    n independent pairs rho has a standard error near 1 / sqrt(n - 1), so the 95 %
+    interval is about +-1.96 / sqrt(n - 1) around 0; undefined rho: no interval."""
+    from halidelab.validation.metrics import bootstrap_spearman_interval
+
+    x = np.linspace(0.2, 0.7, 9)
+    assert bootstrap_spearman_interval(np.exp(5 * x), x) == pytest.approx((1.0, 1.0))
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    lo, hi = bootstrap_spearman_interval(a, b)
+    assert lo < 0 < hi or abs((lo + hi) / 2) < 0.1
+    assert (hi - lo) / 2 == pytest.approx(1.96 / np.sqrt(199), rel=0.2)
+    assert bootstrap_spearman_interval([0.1, 0.2], [0.3, 0.4]) is None
+    assert bootstrap_spearman_interval([0.1, 0.1, 0.1], [0.3, 0.4, 0.5]) is None
+    m = parity_metrics("ea_eV", x + rng.normal(0, 0.05, 9), x)
+    assert m.spearman_low <= m.spearman <= m.spearman_high <= 1.0
