@@ -234,3 +234,27 @@ def test_spearman_interval_is_degenerate_for_a_perfect_order_and_wide_for_noise(
     assert bootstrap_spearman_interval([0.1, 0.1, 0.1], [0.3, 0.4, 0.5]) is None
     m = parity_metrics("ea_eV", x + rng.normal(0, 0.05, 9), x)
     assert m.spearman_low <= m.spearman <= m.spearman_high <= 1.0
+
+
+def test_substitution_spearman_ranks_changes_and_counts_signs():
+    """A tier whose predicted change is twice the measured one ranks the pairs perfectly
+    (rho 1 with a degenerate interval) and gets every sign; one that flips the sign of
+    every change has rho -1 and agreement 0; the one-paper subset is scored alone."""
+    from halidelab.validation.metrics import substitution_spearman
+
+    meas = [-1.2, -0.3, 0.4, 0.9, 1.5, 2.0]
+    pairs = [
+        {
+            "predicted": {"bvse|chgnet": 2 * d, "neb|chgnet": -d},
+            "measured_delta_log10_sigma": d,
+            "same_paper": i < 3,
+        }
+        for i, d in enumerate(meas)
+    ]
+    s = substitution_spearman(pairs)
+    good, bad = s["bvse|chgnet"], s["neb|chgnet"]
+    assert good["n"] == 6 and good["spearman"] == pytest.approx(1.0)
+    assert (good["spearman_low"], good["spearman_high"]) == pytest.approx((1.0, 1.0))
+    assert good["sign_agreement"] == 1.0 and bad["sign_agreement"] == 0.0
+    assert bad["spearman"] == pytest.approx(-1.0)
+    assert good["n_same_paper"] == 3 and good["spearman_same_paper"] == pytest.approx(1.0)

@@ -369,6 +369,7 @@ def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, An
         pred = [p["predicted"][lab] for p in ps]
         meas = [p["measured_delta_log10_sigma"] for p in ps]
         rho, pval = spearman(pred, meas)
+        ci = bootstrap_spearman_interval(pred, meas) if rho is not None else None
         sign = (
             float(np.mean([np.sign(a) == np.sign(b) for a, b in zip(pred, meas, strict=True)]))
             if ps
@@ -382,6 +383,8 @@ def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, An
             "n": len(ps),
             "spearman": rho,
             "spearman_p": pval,
+            "spearman_low": ci[0] if ci else None,
+            "spearman_high": ci[1] if ci else None,
             "sign_agreement": sign,
             "n_same_paper": len(same),
             "spearman_same_paper": rho_same,
