@@ -169,34 +169,23 @@ def _errors(c: dict, which: str = "loo_predictions") -> dict[str, float]:
     }
 
 
-def _paired(mine: dict[str, float], ref: dict[str, float], rng) -> tuple | None:
-    """(n, MAE mine, MAE ref, mean difference, 2.5 %, 97.5 %) over the common materials.
+def _paired(mine: dict[str, float], ref: dict[str, float], seed: int) -> tuple | None:
+    """(n, MAE mine, MAE ref, mean difference, low, high) over the common materials, from
+    :func:`halidelab.validation.metrics.paired_comparison` (95 % paired bootstrap, 10,000
+    resamples); None below 4 common materials."""
+    from halidelab.validation.metrics import paired_comparison
 
-    The interval is a paired bootstrap of the mean difference of absolute errors (10,000
-    resamples of the materials); None below 4 common materials.
-    """
-    import numpy as np
-
-    common = sorted(set(mine) & set(ref))
-    if len(common) < 4:
+    c = paired_comparison(mine, ref, target="", a="", b="", basis="", reason="", seed=seed)
+    if c is None:
         return None
-    d = np.array([mine[m] - ref[m] for m in common])
-    boot = d[rng.integers(0, len(d), size=(10_000, len(d)))].mean(axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return (
-        len(common),
-        float(np.mean([mine[m] for m in common])),
-        float(np.mean([ref[m] for m in common])),
-        float(d.mean()),
-        float(lo),
-        float(hi),
-    )
+    return c.n, c.mae_a, c.mae_b, c.difference, c.low, c.high
 
 
 def _tier_name(c: dict) -> str:
     s = c.get("settings") or {}
     if s.get("kmc_network"):
-        return f"{c['tier']} ({s['kmc_network'].upper()})"
+        extra = ", intrinsic vacancies" if s.get("kmc_vacancies") else ""
+        return f"{c['tier']} ({s['kmc_network'].upper()}{extra})"
     if s.get("defect_barrier"):
         return f"{c['tier']} ({s['defect_barrier']})"
     return c["tier"]
@@ -204,10 +193,7 @@ def _tier_name(c: dict) -> str:
 
 def model_table(out: Path, baseline: str = "chgnet", seed: int = 0) -> str:
     """Paired comparison of each model's leave-one-out errors with the baseline model's."""
-    import numpy as np
-
     cals = _calibrations(out)
-    rng = np.random.default_rng(seed)
 
     def setting(c: dict) -> tuple:
         return (c["tier"], c["target"], json.dumps(c.get("settings") or {}, sort_keys=True))
@@ -219,7 +205,7 @@ def model_table(out: Path, baseline: str = "chgnet", seed: int = 0) -> str:
         if c["model"] in (baseline, "none", None) or key in seen or setting(c) not in base:
             continue
         seen.add(key)
-        p = _paired(_errors(c), base[setting(c)], rng)
+        p = _paired(_errors(c), base[setting(c)], seed)
         if p is None:
             continue
         n, mae, mae_ref, mean, lo, hi = p
@@ -248,9 +234,6 @@ def tier_table(out: Path, seed: int = 0) -> str:
     with its 95 % paired-bootstrap interval. This is what says whether a tier's change is
     more than the noise of a small set.
     """
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
     cals = _calibrations(out)
     index = {(camp, c["tier"], c["model"], c["target"]): c for camp, c in cals}
     rows = []
@@ -262,7 +245,7 @@ def tier_table(out: Path, seed: int = 0) -> str:
             continue
         cells = []
         for which in ("raw_predictions", "loo_predictions"):
-            p = _paired(_errors(c, which), _errors(ref, which), rng)
+            p = _paired(_errors(c, which), _errors(ref, which), seed)
             if p is None:
                 break
             n, mae, mae_ref, mean, lo, hi = p
