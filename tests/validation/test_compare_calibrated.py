@@ -11,6 +11,7 @@ atomic fractions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -531,3 +532,10 @@ def test_a_defect_tier_calibration_is_refused_by_compare_with_the_reason():
     )
     with pytest.raises(CalibrationError, match="defect tier runs in validate only"):
         check_calibrations([cal])
+    # a kmc calibration from a campaign with the defect tier (intrinsic vacancies on full
+    # sublattices) is refused too; one from a campaign without it is accepted
+    kmc = dataclasses.replace(cal, tier="kmc", settings={"kmc_network": "neb"})
+    check_calibrations([kmc])
+    intrinsic = dataclasses.replace(kmc, settings={**kmc.settings, "kmc_vacancies": "intrinsic"})
+    with pytest.raises(CalibrationError, match="intrinsic vacancies"):
+        check_calibrations([intrinsic])

@@ -93,6 +93,12 @@ def check_calibrations(calibrations: Sequence[Calibration]) -> None:
                 f"a calibration of tier {cal.tier!r}, target {cal.target!r} has no "
                 f"quantity in compare{why} (it shows {shown})"
             )
+        if (cal.settings or {}).get("kmc_vacancies") == "intrinsic":
+            raise CalibrationError(
+                f"this {cal.tier} calibration was fitted with intrinsic vacancies (a validate "
+                "campaign with the defect tier), which no screen makes: use one from a "
+                "campaign without the defect tier"
+            )
         ident = (cal.tier, cal.model, cal.target)
         if ident in seen:
             raise CalibrationError(
