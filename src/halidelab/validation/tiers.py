@@ -45,6 +45,12 @@ BVSE one. A model with vacant Li sites (structural vacancies, as Li2ZrCl6 and Li
 gets E_m and every Li a carrier, as the barrier tiers do: those vacancies are there
 without being made.
 
+The intrinsic fraction is the intrinsic regime's: at 25 C the carriers of a poor conductor
+may instead be set by impurities or non-stoichiometry (the extrinsic regime of the alkali
+halides, where Ea = E_m), which no tier knows. A model whose formation energies are soft
+then lands nearer the measured sigma than one whose energies are not, for the wrong
+reason; the issue note gives the numbers.
+
 KMC with the defect tier: where the NEB study took Li out of a full sublattice, the KMC
 runs with the cell's vacancy fraction x_cell (e.g. 2 of 16 Li sites), not a computed one.
 In a campaign with the defect tier such a material's KMC sigma is rescaled to the
@@ -431,12 +437,13 @@ def defect_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Pr
 
 
 def _kmc_defect_scaling(
-    result: dict[str, Any], ctx: MaterialContext
+    result: dict[str, Any], ctx: MaterialContext | None
 ) -> tuple[float, float, str] | None | bool:
     """(factor on sigma, eV added to Ea, note) for the KMC of a full sublattice in a
-    campaign with the defect tier; False where nothing is rescaled; None where the value
-    must be dropped (full sublattice, no formation energy)."""
-    if "defect" not in ctx.tiers:
+    campaign with the defect tier; False where nothing is rescaled (no context: outside
+    validate); None where the value must be dropped (full sublattice, no formation
+    energy)."""
+    if ctx is None or "defect" not in ctx.tiers:
         return False
     net = result.get("network") or {}
     made = any("vacancy fraction set by the cell" in n for n in net.get("notes") or ())
@@ -459,7 +466,7 @@ def _kmc_defect_scaling(
     return c / x_cell, 0.5 * float(ef), note
 
 
-def kmc_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
+def kmc_predict(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str, Prediction]:
     """KMC: Ea over 25-100 C and log10 sigma(25 C) (no extrapolation); the 68 % interval
     of sigma and Ea's standard error as spreads. With the defect tier, a full sublattice's
     cell-made vacancies are rescaled to the intrinsic fraction (module docstring)."""
