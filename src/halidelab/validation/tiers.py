@@ -436,20 +436,27 @@ def defect_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Pr
     }
 
 
+def _cell_made_vacancies(network: dict[str, Any]) -> bool:
+    """Whether the NEB study took Li out, so that the KMC runs at the cell's vacancy fraction."""
+    return any("vacancy fraction set by the cell" in n for n in network.get("notes") or ())
+
+
 def _kmc_defect_scaling(
     result: dict[str, Any], ctx: MaterialContext | None
-) -> tuple[float, float, str] | None | bool:
-    """(factor on sigma, eV added to Ea, note) for the KMC of a full sublattice in a
-    campaign with the defect tier; False where nothing is rescaled (no context: outside
-    validate); None where the value must be dropped (full sublattice, no formation
-    energy)."""
-    if ctx is None or "defect" not in ctx.tiers:
-        return False
+) -> tuple[float, float, str] | None:
+    """(factor on sigma, eV added to Ea, note) of the KMC value: (1, 0, "") unless a full
+    sublattice's cell-made vacancies are rescaled in a campaign with the defect tier (no
+    context: outside validate, nothing rescaled); None where the value must be dropped
+    (full sublattice, no formation energy)."""
     net = result.get("network") or {}
-    made = any("vacancy fraction set by the cell" in n for n in net.get("notes") or ())
-    defects = ctx.results.get("defect") or {}
-    if not made or not defects.get("li_sublattice_full"):
-        return False
+    defects = (ctx.results.get("defect") or {}) if ctx is not None else {}
+    if (
+        ctx is None
+        or "defect" not in ctx.tiers
+        or not _cell_made_vacancies(net)
+        or not defects.get("li_sublattice_full")
+    ):
+        return 1.0, 0.0, ""
     ef = defects.get("formation_energy_eV")
     n_sites = sum(1 for r in net.get("site_role") or () if r == "li")
     x_cell = 1.0 - float(net.get("n_carriers") or 0) / n_sites if n_sites else 0.0
@@ -476,11 +483,10 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str
     scaling = _kmc_defect_scaling(result, ctx)
     if scaling is None:
         return {}
-    factor, add_ea = 1.0, 0.0
-    if scaling:
-        factor, add_ea, how = scaling
+    factor, add_ea, how = scaling
+    if how:
         what += f" ({how})"
-    elif any("vacancy fraction set by the cell" in n for n in result["network"].get("notes") or ()):
+    elif _cell_made_vacancies(result["network"]):
         what += " (vacancies made by taking Li out: their fraction is the cell's)"
     out = {}
     if k.get("ea_eV") is not None:
