@@ -170,15 +170,16 @@ def _errors(c: dict, which: str = "loo_predictions") -> dict[str, float]:
 
 
 def _paired(mine: dict[str, float], ref: dict[str, float], seed: int) -> tuple | None:
-    """(n, MAE mine, MAE ref, mean difference, low, high) over the common materials, from
+    """(n, MAE mine, MAE ref, mean difference, low, high, p) over the common materials, from
     :func:`halidelab.validation.metrics.paired_comparison` (95 % paired bootstrap, 10,000
-    resamples); None below 4 common materials."""
+    resamples; p of the exact sign-flip test, not corrected for the table's other rows);
+    None below 4 common materials."""
     from halidelab.validation.metrics import paired_comparison
 
     c = paired_comparison(mine, ref, target="", a="", b="", basis="", reason="", seed=seed)
     if c is None:
         return None
-    return c.n, c.mae_a, c.mae_b, c.difference, c.low, c.high
+    return c.n, c.mae_a, c.mae_b, c.difference, c.low, c.high, c.p_value
 
 
 def _tier_name(c: dict) -> str:
@@ -208,17 +209,17 @@ def model_table(out: Path, baseline: str = "chgnet", seed: int = 0) -> str:
         p = _paired(_errors(c), base[setting(c)], seed)
         if p is None:
             continue
-        n, mae, mae_ref, mean, lo, hi = p
+        n, mae, mae_ref, mean, lo, hi, pv = p
         rows.append(
             f"| {_tier_name(c)} | {c['target']} | {c['model']} | {n} | {mae:.3f} | "
-            f"{mae_ref:.3f} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {camp} |"
+            f"{mae_ref:.3f} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] p {pv:.2g} | {camp} |"
         )
     if not rows:
         return ""
     return "\n".join(
         [
             f"| tier | target | model | n | LOO MAE model | LOO MAE {baseline} | "
-            "difference [95 % paired bootstrap] | campaign |",
+            "difference [95 % paired bootstrap] p (sign flip, uncorrected) | campaign |",
             "|---|---|---|---|---|---|---|---|",
             *sorted(rows),
         ]
@@ -248,8 +249,10 @@ def tier_table(out: Path, seed: int = 0) -> str:
             p = _paired(_errors(c, which), _errors(ref, which), seed)
             if p is None:
                 break
-            n, mae, mae_ref, mean, lo, hi = p
-            cells.append(f"{mae:.3f} vs {mae_ref:.3f} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+            n, mae, mae_ref, mean, lo, hi, pv = p
+            cells.append(
+                f"{mae:.3f} vs {mae_ref:.3f} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] p {pv:.2g}"
+            )
         if len(cells) == 2:
             rows.append(
                 f"| {_tier_name(c)} vs {on} | {c['target']} | {c['model']} | {n} | "
@@ -259,8 +262,8 @@ def tier_table(out: Path, seed: int = 0) -> str:
         return ""
     return "\n".join(
         [
-            "| tiers | target | model | n | raw MAE | raw difference [95 %] | LOO MAE | "
-            "LOO difference [95 %] | campaign |",
+            "| tiers | target | model | n | raw MAE | raw difference [95 %] p | LOO MAE | "
+            "LOO difference [95 %] p | campaign |",
             "|---|---|---|---|---|---|---|---|---|",
             *sorted(rows),
         ]

@@ -91,25 +91,83 @@ def test_parity_mae_carries_its_bootstrap_interval():
 
 def test_paired_comparison_resolves_a_constant_gap_and_not_a_tie():
     """a's errors = b's + 0.1 on every material: the mean difference is 0.1 with a
-    degenerate interval (resolved, b better); identical errors are a tie (not resolved);
-    a material only one of them predicts is not counted; fewer than 4 common: None."""
+    degenerate interval and sign-flip p = 2 / 2**7 (resolved, b better); identical errors
+    are a tie (p = 1, not resolved); a material only one of them predicts is not counted;
+    fewer than 4 common: None."""
     from halidelab.validation.metrics import paired_comparison
 
-    b = {f"m{i}": e for i, e in enumerate([0.05, 0.2, 0.11, 0.4, 0.3])}
+    b = {f"m{i}": e for i, e in enumerate([0.05, 0.2, 0.11, 0.4, 0.3, 0.07, 0.25])}
     a = {k: v + 0.1 for k, v in b.items()} | {"only_a": 9.0}
     kw = {"target": "ea_eV", "a": "neb|x", "b": "bvse|x", "basis": "loo", "reason": "t"}
     c = paired_comparison(a, b, **kw)
-    assert c.n == 5 and "only_a" not in c.materials
+    assert c.n == 7 and "only_a" not in c.materials
     assert c.difference == pytest.approx(0.1)
     assert (c.low, c.high) == pytest.approx((0.1, 0.1)) and c.resolved
+    assert c.p_value == pytest.approx(2 / 2**7) and c.p_holm == c.p_value and c.family == 1
     assert c.mae_a - c.mae_b == pytest.approx(0.1)
     tie = paired_comparison(b, dict(b), **kw)
-    assert tie.difference == 0.0 and not tie.resolved
+    assert tie.difference == 0.0 and tie.p_value == 1.0 and not tie.resolved
     # noise around 0: the interval straddles 0
     rng = np.random.default_rng(1)
     noisy = {k: v + rng.normal(0, 0.05) for k, v in b.items()}
     assert paired_comparison(noisy, b, **kw).low < 0 < paired_comparison(noisy, b, **kw).high
     assert paired_comparison({"m0": 0.1, "m1": 0.2, "m2": 0.3}, b, **kw) is None
+
+
+def test_four_materials_never_resolve_a_difference():
+    """On 4 materials with every difference of one sign the percentile bootstrap interval
+    excludes 0 (each of its resamples has a positive mean), but the exact sign-flip test
+    cannot go below 2 / 2**4 = 0.125: not resolved, however large the gap."""
+    from halidelab.validation.metrics import paired_comparison
+
+    b = {f"m{i}": e for i, e in enumerate([0.05, 0.2, 0.11, 0.4])}
+    a = {k: v + 0.04 + 0.01 * i for i, (k, v) in enumerate(b.items())}
+    c = paired_comparison(a, b, target="ea_eV", a="x|a", b="x|b", basis="raw", reason="t")
+    assert c.low > 0 and c.p_value == pytest.approx(0.125) and not c.resolved
+
+
+def test_sign_flip_p_value_is_the_exact_randomisation_distribution():
+    """Against a brute-force enumeration of all 2**n sign assignments written here: exact
+    for n = 9; for n = 16 (above the exact limit, sampled) within 0.01; constant
+    differences of one sign give 2 / 2**n; antisymmetric ones give 1."""
+    import itertools
+
+    from halidelab.validation.metrics import sign_flip_p_value
+
+    def brute(d):
+        d = np.asarray(d)
+        obs = abs(d.mean())
+        means = [abs(np.mean(d * np.array(s))) for s in itertools.product((1, -1), repeat=len(d))]
+        return np.mean(np.array(means) >= obs - 1e-12)
+
+    rng = np.random.default_rng(3)
+    d9 = rng.normal(0.05, 0.1, 9)
+    assert sign_flip_p_value(d9) == pytest.approx(brute(d9), abs=1e-12)
+    d16 = rng.normal(0.04, 0.1, 16)
+    signs = 1 - 2 * ((np.arange(2**16)[:, None] >> np.arange(16)) & 1)
+    exact16 = np.mean(np.abs((signs * d16).mean(axis=1)) >= abs(d16.mean()) - 1e-12)
+    assert sign_flip_p_value(d16) == pytest.approx(exact16, abs=0.01)
+    assert sign_flip_p_value([0.1] * 6) == pytest.approx(2 / 64)
+    assert sign_flip_p_value([0.2, -0.2, 0.1, -0.1]) == pytest.approx(1.0)
+    assert sign_flip_p_value([0.3]) is None
+
+
+def test_holm_adjustment_matches_its_definition_and_controls_the_familywise_error():
+    """Worked example of the step-down rule; None passes through; one p is unchanged; and
+    for 10 true null hypotheses (uniform p) the chance that any adjusted p falls below 0.05
+    is at most 0.05 (4000 simulated families), where the unadjusted chance is about 0.40."""
+    from halidelab.validation.metrics import holm_adjust
+
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 -> max(0.06, 0.04)
+    assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm_adjust([0.2, None, 0.5]) == [0.4, None, 0.5]
+    assert holm_adjust([0.02]) == [0.02]
+    assert holm_adjust([0.6, 0.7]) == [1.0, 1.0]
+    rng = np.random.default_rng(0)
+    fams = rng.uniform(size=(4000, 10))
+    any_raw = np.mean((fams < 0.05).any(axis=1))
+    any_holm = np.mean([min(holm_adjust(list(f))) < 0.05 for f in fams])
+    assert any_raw > 0.35 and any_holm <= 0.06
 
 
 def _row(material, tier, model, pred, meas, loo=None, censored=False, target="ea_eV"):
@@ -130,11 +188,12 @@ def _row(material, tier, model, pred, meas, loo=None, censored=False, target="ea
 def test_tier_comparisons_pair_models_derived_tiers_and_the_prior():
     """Which pairs validate compares: a second model against the first, same tier; the
     defect tier against the barrier tier it adds to (neb when the campaign has it, else
-    bvse); every per-model tier's sigma against the prior; censored sigma left out."""
+    bvse); every per-model tier's sigma against the prior; censored sigma left out; the
+    raw comparisons are one Holm family (3 here) and the LOO ones another."""
     from halidelab.validation.run import tier_comparisons
 
-    mats = [f"m{i}" for i in range(6)]
-    meas = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55]
+    mats = [f"m{i}" for i in range(8)]
+    meas = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]
     rows = []
     for m, y in zip(mats, meas, strict=True):
         rows.append(_row(m, "bvse", "chgnet", y + 0.2, y, loo=y + 0.05))
@@ -150,8 +209,11 @@ def test_tier_comparisons_pair_models_derived_tiers_and_the_prior():
     assert got[("ea_eV", "defect|chgnet", "bvse|chgnet", "loo")].reason == "built on"
     model = got[("ea_eV", "bvse|sevennet-0", "bvse|chgnet", "raw")]
     assert model.reason == "model" and model.difference == pytest.approx(-0.1) and model.resolved
+    # a constant gap on 8 materials: p = 2 / 2**8, times 3 raw comparisons (Holm)
+    assert model.family == 3 and model.p_holm == pytest.approx(3 * 2 / 2**8)
+    assert all(c.family == 3 for c in comps if c.basis == "raw")
     prior = got[("log10_sigma_S_cm", "bvse|chgnet", "prior|-", "raw")]
-    assert prior.n == 6 and prior.difference == pytest.approx(0.5)  # m9 (censored) left out
+    assert prior.n == 8 and prior.difference == pytest.approx(0.5)  # m9 (censored) left out
     assert not any(c.b == "prior|-" and c.target == "ea_eV" for c in comps)
     # with the neb tier in the campaign the defect tier is compared with the neb tier
     neb_rows = [dict(r, tier="neb") for r in rows if r["tier"] == "bvse"]
@@ -162,17 +224,18 @@ def test_tier_comparisons_pair_models_derived_tiers_and_the_prior():
 
 
 def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
-    """chgnet misses every Ea by 0.10 eV, sevennet-0 by 0.20 (a constant gap: resolved),
-    sevennet-l3i5 by 0.05 or 0.15 alternately (mean 0.10 plus a little: a tie), and a
-    fourth model shares only 3 materials (too few to compare). The best is chgnet; the
-    verdict says it is resolved from sevennet-0 only, and states the cost ratio."""
+    """chgnet misses every Ea by 0.10 eV, sevennet-0 by 0.20 (a constant gap on 8
+    materials: sign-flip p 2/256, times 2 for Holm: resolved), sevennet-l3i5 by 0.05 or
+    0.15 alternately (mean 0.10 plus a little: a tie), and a fourth model shares only 3
+    materials (too few to compare). The best is chgnet; the verdict says it is resolved
+    from sevennet-0 only, and states the cost ratio."""
     from halidelab.validation.run import model_choice
 
-    meas = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55]
+    meas = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]
     errs = {
-        "chgnet": [0.1] * 6,
-        "sevennet-0": [0.2] * 6,
-        "sevennet-l3i5": [0.05, 0.15, 0.05, 0.15, 0.05, 0.16],
+        "chgnet": [0.1] * 8,
+        "sevennet-0": [0.2] * 8,
+        "sevennet-l3i5": [0.05, 0.15, 0.05, 0.15, 0.05, 0.16, 0.05, 0.15],
         "sevennet-mf-0": [0.3, 0.3, 0.3],
     }
     walls = {"chgnet": 10.0, "sevennet-0": 20.0, "sevennet-l3i5": 50.0, "sevennet-mf-0": 20.0}
@@ -205,6 +268,7 @@ def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
     assert versus["neb|sevennet-0"]["resolved"] and versus["neb|sevennet-0"][
         "difference"
     ] == pytest.approx(-0.1)
+    assert versus["neb|sevennet-0"]["p_holm"] == pytest.approx(2 * 2 / 2**8)
     assert not versus["neb|sevennet-l3i5"]["resolved"]
     assert "neb|sevennet-mf-0" not in versus
     v = c["verdict"]

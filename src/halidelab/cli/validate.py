@@ -157,8 +157,12 @@ def validate_cmd(
             console.print(f"{r['tier']} ({r['model']}), {r['target']}: {r['why_not']}")
     loo = [c for c in out.comparisons if c.basis == "loo"]
     if loo:
-        ct = Table(title="paired differences of LOO absolute errors (a - b; 95 % bootstrap)")
-        for head in ("target", "a", "b", "n", "MAE a", "MAE b", "a - b [95 %]", "resolved"):
+        ct = Table(
+            title="paired differences of LOO absolute errors (a - b; 95 % bootstrap; "
+            "sign-flip p, Holm-corrected over the LOO comparisons)"
+        )
+        heads = ("target", "a", "b", "n", "MAE a", "MAE b", "a - b [95 %]", "p", "p Holm")
+        for head in (*heads, "resolved"):
             ct.add_column(head)
         for c in loo:
             ct.add_row(
@@ -169,6 +173,8 @@ def validate_cmd(
                 f"{c.mae_a:.3g}",
                 f"{c.mae_b:.3g}",
                 f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]",
+                f"{c.p_value:.3g}" if c.p_value is not None else "–",
+                f"{c.p_holm:.3g}" if c.p_holm is not None else "–",
                 ("a better" if c.difference < 0 else "b better") if c.resolved else "no",
             )
         console.print(ct)

@@ -33,7 +33,12 @@ import numpy as np
 from halidelab.errors import CalibrationError, HalidelabError
 from halidelab.validation.calibration import Calibration, calibrate, save_calibration
 from halidelab.validation.combine import combine_with_prior
-from halidelab.validation.metrics import PairedComparison, paired_comparison, parity_metrics
+from halidelab.validation.metrics import (
+    PairedComparison,
+    holm_family,
+    paired_comparison,
+    parity_metrics,
+)
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
     TARGETS,
@@ -483,7 +488,11 @@ def tier_comparisons(
       that does not beat the model-free prior has not earned its cost.
 
     Every comparison needs :data:`~halidelab.validation.metrics.MIN_PAIRED` common
-    materials; the interval is reproducible (seeded).
+    materials; the interval is reproducible (seeded). The raw comparisons are one Holm
+    family and the LOO ones another (:func:`~halidelab.validation.metrics.holm_family`):
+    each basis is one question asked of every pair (which predictor is closer as it
+    comes; which is closer once calibrated), and a difference is resolved only if it
+    survives the correction for all the pairs asked it.
     """
     combos = list(dict.fromkeys((r["tier"], r["model"]) for r in rows))
     base_tier = "neb" if "neb" in tiers else "bvse"
@@ -511,6 +520,10 @@ def tier_comparisons(
                 )
                 if c is not None:
                     out.append(c)
+    for basis in ("raw", "loo"):
+        idx = [i for i, c in enumerate(out) if c.basis == basis]
+        for i, c in zip(idx, holm_family([out[i] for i in idx]), strict=True):
+            out[i] = c
     return out
 
 
@@ -522,8 +535,9 @@ def model_choice(
     The issue's rule: the model with the lowest leave-one-out calibrated error of ``target``
     (Ea), at a cost stated beside it (wall s per material, and its ratio to the cheapest
     model of the tier). Against each other model, the paired bootstrap of the LOO absolute
-    errors on the materials both predict says whether the set resolves the difference;
-    the verdict names the models it cannot tell the best one from.
+    errors on the materials both predict, with the sign-flip test Holm-corrected over the
+    tier's comparisons, says whether the set resolves the difference; the verdict names
+    the models it cannot tell the best one from.
 
     Returns
     -------
@@ -572,6 +586,7 @@ def model_choice(
             )
             if c is not None:
                 versus.append(c)
+        versus = holm_family(versus)
         walls = [r["wall_s_per_material"] for r in ranking if r["wall_s_per_material"]]
         wall_best = ranking[0]["wall_s_per_material"]
         cost = (
@@ -589,7 +604,10 @@ def model_choice(
         if ahead:
             verdict += f"; the set resolves it from {', '.join(ahead)}"
         if tied:
-            verdict += f"; it cannot tell it from {', '.join(tied)} (95 % paired bootstrap)"
+            verdict += (
+                f"; it cannot tell it from {', '.join(tied)} (95 % paired bootstrap and "
+                "Holm-corrected sign-flip test)"
+            )
         seen = {c.b for c in versus}
         few = [r["model"] for r in ranking[1:] if f"{tier}|{r['model']}" not in seen]
         if few:
