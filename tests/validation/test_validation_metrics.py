@@ -124,6 +124,10 @@ def test_four_materials_never_resolve_a_difference():
     a = {k: v + 0.04 + 0.01 * i for i, (k, v) in enumerate(b.items())}
     c = paired_comparison(a, b, target="ea_eV", a="x|a", b="x|b", basis="raw", reason="t")
     assert c.low > 0 and c.p_value == pytest.approx(0.125) and not c.resolved
+    assert c.smallest_p == pytest.approx(0.125) and not c.resolvable
+    from halidelab.validation.metrics import comparison_verdict
+
+    assert comparison_verdict(c) == "too few materials to test (n = 4)"
 
 
 def test_sign_flip_p_value_is_the_exact_randomisation_distribution():
@@ -225,10 +229,11 @@ def test_tier_comparisons_pair_models_derived_tiers_and_the_prior():
 
 def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
     """chgnet misses every Ea by 0.10 eV, sevennet-0 by 0.20 (a constant gap on 8
-    materials: sign-flip p 2/256, times 2 for Holm: resolved), sevennet-l3i5 by 0.05 or
-    0.15 alternately (mean 0.10 plus a little: a tie), and a fourth model shares only 3
-    materials (too few to compare). The best is chgnet; the verdict says it is resolved
-    from sevennet-0 only, and states the cost ratio."""
+    materials: sign-flip p 2/256, times 3 for Holm: resolved), sevennet-l3i5 by 0.05 or
+    0.15 alternately (mean 0.10 plus a little: a tie), a fourth model shares only 3
+    materials (too few to compare) and a fifth 4 (compared, but no outcome on 4 could be
+    resolved: said so, not called a tie). The best is chgnet; the verdict says it is
+    resolved from sevennet-0 only, and states the cost ratio."""
     from halidelab.validation.run import model_choice
 
     meas = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]
@@ -237,8 +242,15 @@ def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
         "sevennet-0": [0.2] * 8,
         "sevennet-l3i5": [0.05, 0.15, 0.05, 0.15, 0.05, 0.16, 0.05, 0.15],
         "sevennet-mf-0": [0.3, 0.3, 0.3],
+        "sevennet-0-22may2024": [0.3, 0.3, 0.3, 0.3],
     }
-    walls = {"chgnet": 10.0, "sevennet-0": 20.0, "sevennet-l3i5": 50.0, "sevennet-mf-0": 20.0}
+    walls = {
+        "chgnet": 10.0,
+        "sevennet-0": 20.0,
+        "sevennet-l3i5": 50.0,
+        "sevennet-mf-0": 20.0,
+        "sevennet-0-22may2024": 20.0,
+    }
     rows, metrics = [], []
     for model, e in errs.items():
         pred = [y + d for y, d in zip(meas, e, strict=False)]
@@ -263,17 +275,22 @@ def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
         "sevennet-l3i5",
         "sevennet-0",
         "sevennet-mf-0",
+        "sevennet-0-22may2024",
     ]
     versus = {v["b"]: v for v in c["versus"]}
     assert versus["neb|sevennet-0"]["resolved"] and versus["neb|sevennet-0"][
         "difference"
     ] == pytest.approx(-0.1)
-    assert versus["neb|sevennet-0"]["p_holm"] == pytest.approx(2 * 2 / 2**8)
+    # Holm over the 3 comparisons made (l3i5, sevennet-0, 22may2024; mf-0 shares 3 only)
+    assert versus["neb|sevennet-0"]["p_holm"] == pytest.approx(3 * 2 / 2**8)
+    assert not versus["neb|sevennet-0-22may2024"]["resolvable"]
     assert not versus["neb|sevennet-l3i5"]["resolved"]
     assert "neb|sevennet-mf-0" not in versus
     v = c["verdict"]
     assert "resolves it from sevennet-0" in v and "cannot tell it from sevennet-l3i5" in v
     assert "fewer than 4 materials in common with sevennet-mf-0" in v
+    assert "too few materials in common to test it against sevennet-0-22may2024 (n = 4" in v
+    assert "sevennet-0-22may2024" not in v.split("cannot tell it from")[1].split(";")[0]
     assert "1.0x the cheapest" in v
     from halidelab.report.validation import _model_choice_html
 

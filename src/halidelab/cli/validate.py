@@ -119,7 +119,7 @@ def validate_cmd(
                 ],
                 "comparisons": [
                     {k: v for k, v in c.to_dict().items() if k != "materials"}
-                    | {"resolved": c.resolved}
+                    | {"resolved": c.resolved, "resolvable": c.resolvable}
                     for c in out.comparisons
                 ],
                 "model_choice": out.model_choice,
@@ -157,6 +157,8 @@ def validate_cmd(
             console.print(f"{r['tier']} ({r['model']}), {r['target']}: {r['why_not']}")
     loo = [c for c in out.comparisons if c.basis == "loo"]
     if loo:
+        from halidelab.validation.metrics import comparison_verdict
+
         ct = Table(
             title="paired differences of LOO absolute errors (a - b; 95 % bootstrap; "
             "sign-flip p, Holm-corrected over the LOO comparisons)"
@@ -175,7 +177,7 @@ def validate_cmd(
                 f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]",
                 f"{c.p_value:.3g}" if c.p_value is not None else "–",
                 f"{c.p_holm:.3g}" if c.p_holm is not None else "–",
-                ("a better" if c.difference < 0 else "b better") if c.resolved else "no",
+                comparison_verdict(c),
             )
         console.print(ct)
     for c in out.combined:

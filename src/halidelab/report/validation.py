@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from halidelab.report.html import esc, figure_html, table_html, write_report
-from halidelab.validation.metrics import EA_GOOD_EV, SIGMA_GOOD_LOG10_S_CM, fmt
+from halidelab.validation.metrics import (
+    EA_GOOD_EV,
+    SIGMA_GOOD_LOG10_S_CM,
+    comparison_verdict,
+    fmt,
+)
 
 _TARGET_LABEL = {"ea_eV": "E$_a$ (eV)", "log10_sigma_S_cm": "log$_{10}$ σ(25 °C) (S/cm)"}
 _TARGET_TEXT = {"ea_eV": "Ea (eV)", "log10_sigma_S_cm": "log10 sigma(25 C) (log10 S/cm)"}
@@ -217,9 +222,7 @@ def _comparisons_html(comparisons: list[Any]) -> str:
             "diff": f"{c.difference:+.3g} [{c.low:+.3g}, {c.high:+.3g}]",
             "p": c.p_value,
             "p_holm": c.p_holm,
-            "verdict": (
-                f"{'a' if c.difference < 0 else 'b'} better" if c.resolved else "not resolved"
-            ),
+            "verdict": comparison_verdict(c),
         }
         for c in comparisons
     ]
@@ -248,9 +251,10 @@ def _comparisons_html(comparisons: list[Any]) -> str:
         f"comparisons are one Holm family ({sum(c.basis == 'raw' for c in comparisons)} "
         f"here) and the LOO ones another ({sum(c.basis == 'loo' for c in comparisons)}). "
         "On n materials the smallest sign-flip p is 2/2<sup>n</sup>: four materials can "
-        "never resolve a difference. Not resolved: the reference set cannot tell the two "
-        "apart. Compared as: model = against the first model, same tier; built on = a tier "
-        "against the barrier tier it adds to; prior = against the model-free prior.</p>"
+        "never resolve a difference (too few materials to test). Not resolved: the reference "
+        "set cannot tell the two apart. Compared as: model = against the first model, same "
+        "tier; built on = a tier against the barrier tier it adds to; prior = against the "
+        "model-free prior.</p>"
     )
 
 

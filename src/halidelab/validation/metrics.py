@@ -151,12 +151,32 @@ class PairedComparison(Record):
     family: int = 1
 
     @property
+    def smallest_p(self) -> float:
+        """The smallest Holm-corrected p the sign-flip test can give on ``n`` materials
+        (every difference of one sign): ``family * 2 / 2**n``, capped at 1."""
+        return min(1.0, self.family * 2.0 ** (1 - self.n))
+
+    @property
+    def resolvable(self) -> bool:
+        """Whether any outcome on these ``n`` materials could be resolved: False means the
+        set is too small to test this difference at all (not that the two are alike)."""
+        return self.smallest_p < 1.0 - self.level
+
+    @property
     def resolved(self) -> bool:
         """Whether the set tells the two apart: the bootstrap interval excludes 0 and the
         Holm-corrected sign-flip test rejects equal errors at ``1 - level``."""
         outside = self.low > 0.0 or self.high < 0.0
         p = self.p_holm if self.p_holm is not None else self.p_value
         return outside and (p is None or p < 1.0 - self.level)
+
+
+def comparison_verdict(c: PairedComparison) -> str:
+    """One phrase for a comparison: ``a better`` / ``b better`` (resolved), ``not
+    resolved``, or ``too few materials to test`` (no outcome on ``n`` could resolve it)."""
+    if c.resolved:
+        return "a better" if c.difference < 0 else "b better"
+    return "not resolved" if c.resolvable else f"too few materials to test (n = {c.n})"
 
 
 def bootstrap_mean_interval(

@@ -596,7 +596,8 @@ def model_choice(
         )
         unit = "eV" if target == "ea_eV" else "log units"
         ahead = [c.b.split("|", 1)[1] for c in versus if c.resolved]
-        tied = [c.b.split("|", 1)[1] for c in versus if not c.resolved]
+        tied = [c.b.split("|", 1)[1] for c in versus if c.resolvable and not c.resolved]
+        untestable = [c for c in versus if not c.resolvable]
         verdict = (
             f"{best} has the lowest LOO MAE of {tier} {target} ({ranking[0]['loo_mae']:.3g} "
             f"{unit}, n = {ranking[0]['n']}){cost}"
@@ -608,6 +609,12 @@ def model_choice(
                 f"; it cannot tell it from {', '.join(tied)} (95 % paired bootstrap and "
                 "Holm-corrected sign-flip test)"
             )
+        if untestable:
+            verdict += "; too few materials in common to test it against " + ", ".join(
+                f"{c.b.split('|', 1)[1]} (n = {c.n}: the smallest possible p, "
+                f"{c.smallest_p:.2g}, is not below {1 - c.level:.2g})"
+                for c in untestable
+            )
         seen = {c.b for c in versus}
         few = [r["model"] for r in ranking[1:] if f"{tier}|{r['model']}" not in seen]
         if few:
@@ -618,7 +625,10 @@ def model_choice(
                 "target": target,
                 "ranking": ranking,
                 "best": best,
-                "versus": [c.to_dict() | {"resolved": c.resolved} for c in versus],
+                "versus": [
+                    c.to_dict() | {"resolved": c.resolved, "resolvable": c.resolvable}
+                    for c in versus
+                ],
                 "verdict": verdict,
             }
         )
