@@ -182,6 +182,82 @@ def test_bvse_without_relax_is_model_free(tmp_path, counted):
     assert out.report is None
 
 
+def test_orderings_share_the_first_and_average_the_rest(tmp_path, counted, monkeypatch):
+    """--orderings 3: Li3YCl6 (partially occupied Li sites in the CIF) gets 3 orderings,
+    the ordered LiAlCl4 CIF one. The first ordering is the one of a single-ordering
+    campaign, so its tasks come from the store (only the 2 new orderings relax and map);
+    the prediction is the mean of the orderings' values and its spread is their sample SD
+    (BVSE barriers have no spread of their own); a single ordering is left as it was.
+    The orderings differ in where the Li sit, which the BVSE map (framework only) does not
+    see: the toy relaxation here contracts each cell by an amount set by its Li positions,
+    as a real relaxation distorts the framework around them."""
+    import numpy as np
+
+    def li_relax(inputs: dict) -> dict:
+        out = toy_relax(inputs)
+        s = Structure.from_dict(out["structure"])
+        z = sum(site.frac_coords[2] % 1.0 for site in s if site.species_string == "Li")
+        s.scale_lattice(s.volume * (1.0 - 0.02 * (z % 1.0)))
+        return out | {"structure": s.as_dict()}
+
+    monkeypatch.setitem(TASK_FUNCTIONS, "relax", li_relax)
+
+    mats = ["li3ycl6-ampoule-schlem2020", "lialcl4-jes"]
+    kw = {"models": ["chgnet"], "db": tmp_path / "s.sqlite", "out": None, "report": False}
+    one = validate(tiers=["relax", "bvse"], settings=SETTINGS, materials=mats, progress=False, **kw)
+    assert counted == {"reference-model": 2, "bvse": 2}
+    three = validate(
+        tiers=["relax", "bvse"],
+        settings=ValidateSettings(bvse_resolution_A=0.5, relax_steps=5, orderings=3),
+        materials=mats,
+        progress=False,
+        **kw,
+    )
+    assert not three.failed
+    # 2 new model tasks (the ordering count is an input), 2 + 0 new bvse tasks
+    assert counted == {"reference-model": 4, "bvse": 4}
+    first = {r["composition"]: r for r in one.rows}
+    rows = {r["composition"]: r for r in three.rows}
+    y, al = rows["Li3YCl6"], rows["LiAlCl4"]
+    vals = y["orderings_ea_eV"]
+    assert len(vals) == 3 and vals[0] == pytest.approx(first["Li3YCl6"]["pred_ea_eV"])
+    assert len(set(np.round(vals, 9))) > 1  # the orderings differ
+    assert y["pred_ea_eV"] == pytest.approx(np.mean(vals))
+    assert y["spread_ea_eV"] == pytest.approx(np.std(vals, ddof=1))
+    assert "mean of 3 of 3 orderings" in y["note_ea_eV"]
+    assert al["orderings_ea_eV"] == [pytest.approx(first["LiAlCl4"]["pred_ea_eV"])]
+    assert al["pred_ea_eV"] == pytest.approx(first["LiAlCl4"]["pred_ea_eV"])
+    assert al["spread_ea_eV"] == 0.0 and al["note_ea_eV"] == first["LiAlCl4"]["note_ea_eV"]
+
+
+def test_reference_model_orderings_are_distinct_and_start_with_the_single_one():
+    """The further orderings are on the same cell with the same composition, differ from
+    the first and from each other, and the first is what orderings=1 builds; an ordered
+    CIF has only one."""
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    ref = {e.id: e for e in load_reference_set().primary()}
+    e = ref["li3ycl6-ampoule-schlem2020"]
+    args = (e.composition, e.construction, resolve_structure_file(e.structure_file))
+    single = build_reference_model(*args)
+    many = build_reference_model(*args, orderings=3)
+    assert many.n_orderings() == 3 and many.structure == single.structure
+    structs = [Structure.from_dict(many.ordering(k)) for k in range(3)]
+    occupations = {
+        frozenset((site.species_string, *site.frac_coords.round(4) % 1.0) for site in st)
+        for st in structs
+    }
+    assert len(occupations) == 3
+    assert {st.composition.reduced_formula for st in structs} == {"Li3YCl6"}
+    assert all(st.lattice == structs[0].lattice for st in structs)
+    al = ref["lialcl4-jes"]
+    ordered = build_reference_model(
+        al.composition, al.construction, resolve_structure_file(al.structure_file), orderings=3
+    )
+    assert ordered.n_orderings() == 1
+
+
 def test_a_new_tier_is_one_table_entry(tmp_path, counted, monkeypatch):
     """A 'kmc'-like tier (stage 3, per model) that turns the BVSE result into its own Ea."""
     monkeypatch.setitem(TASK_FUNCTIONS, "toy-kmc", lambda inputs: {"ea_eV": inputs["e3d"] + 0.1})
@@ -329,6 +405,7 @@ def test_cli_validate(tmp_path, counted, capsys):
         (["--tiers", "magic"], "unknown tier"),
         (["--models", "nosuchmodel"], "unknown model"),
         (["--materials", "nosuch"], "no reference entry"),
+        (["--orderings", "0"], "--orderings must be >= 1"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, words):

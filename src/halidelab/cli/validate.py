@@ -35,6 +35,11 @@ def validate_cmd(
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
     seed: int = typer.Option(0, "--seed", help="Seed of the orderings"),
+    orderings: int = typer.Option(
+        1,
+        "--orderings",
+        help="Orderings per material (lowest Ewald energies); predictions are their mean",
+    ),
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"
     ),
@@ -80,6 +85,8 @@ def validate_cmd(
         return
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
+    if orderings < 1:
+        raise HalidelabError(f"--orderings must be >= 1, got {orderings}")
     OutputGuard([reference]).folder(report, "--report", create=False)  # created by the run
     settings = ValidateSettings(
         max_atoms=max_atoms,
@@ -87,6 +94,7 @@ def validate_cmd(
         relax_steps=relax_steps,
         bvse_resolution_A=bvse_resolution,
         neb_steps=neb_steps,
+        orderings=orderings,
     )
     from halidelab.cli.screen import _client
 

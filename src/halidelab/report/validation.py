@@ -158,8 +158,11 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
         for t, short in (("ea_eV", "Ea"), ("log10_sigma_S_cm", "logσ")):
             if r[f"pred_{t}"] is not None:
                 loo = r.get(f"loo_{t}")
-                d[f"{lab} {short}"] = f"{r[f'pred_{t}']:.3g}" + (
-                    f" → {loo:.3g}" if loo is not None else ""
+                n_ord = sum(v is not None for v in r.get(f"orderings_{t}") or ())
+                d[f"{lab} {short}"] = (
+                    f"{r[f'pred_{t}']:.3g}"
+                    + (f" ± {r[f'spread_{t}']:.2g} ({n_ord} ord.)" if n_ord > 1 else "")
+                    + (f" → {loo:.3g}" if loo is not None else "")
                 )
         if r["computed"]:
             d[f"{lab} s"] = f"{r['wall_s']:.0f}"
@@ -319,7 +322,15 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         "random-walk "
         "Nernst–Einstein with all Li as carriers, hop 3.0 Å, attempt frequency 10<sup>13</sup> Hz. "
         f"Settings: max {st.max_atoms} atoms per model, relax ≤ {st.relax_steps} steps to "
-        f"{st.fmax_eV_A:g} eV/Å, BVSE grid {st.bvse_resolution_A:g} Å.</p>"
+        f"{st.fmax_eV_A:g} eV/Å, BVSE grid {st.bvse_resolution_A:g} Å. "
+        + (
+            f"Orderings: up to {st.orderings} per material (the lowest in Ewald energy; a "
+            "material's prediction is their mean ± the spread of one ordering's value, "
+            "'n ord.')."
+            if st.orderings > 1
+            else "One ordering per material (the lowest in Ewald energy)."
+        )
+        + "</p>"
     )
     if out.failed:
         summary += (

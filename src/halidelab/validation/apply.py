@@ -294,7 +294,7 @@ def ordering_predictions(
     return out
 
 
-def _spread(preds: Sequence[OrderingPrediction]) -> tuple[float, float, float | None, int]:
+def ordering_spread(preds: Sequence[OrderingPrediction]) -> tuple[float, float, float | None, int]:
     """(raw mean, spread of one ordering's prediction, s_between or None, N)."""
     from halidelab.ensemble import ensemble_stat
 
@@ -382,7 +382,7 @@ def calibrate_composition(
                     f"the calibration's with {want}"
                 )
                 continue
-        raw, spread, between, n = _spread(have)
+        raw, spread, between, n = ordering_spread(have)
         cv = cal.apply(raw, spread, composition=formula)
         entry.update(
             {

@@ -41,9 +41,11 @@ from halidelab.validation.metrics import (
 )
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
+    ORDERING_FREE,
     TARGETS,
     TIERS,
     MaterialContext,
+    Prediction,
     ValidateSettings,
     method_of,
     normalise_tiers,
@@ -191,20 +193,35 @@ def validate(
         if outdir is None:
             raise HalidelabError("give a results store (--db) or an output folder")
         db = outdir / "results.sqlite"
+    if settings.orderings < 1:
+        raise HalidelabError(f"--orderings must be >= 1, got {settings.orderings}")
     store = Store(db)
     failed: dict[str, str] = {}
-    # (tier, material, model) -> task key; results
-    keys: dict[tuple[str, str, str], str] = {}
-    results: dict[tuple[str, str, str], Any] = {}
+    # (tier, material, model, ordering) -> task key; results
+    keys: dict[tuple[str, str, str, int], str] = {}
+    results: dict[tuple[str, str, str, int], Any] = {}
 
-    def ctx_for(entry: ReferenceEntry, model: str | None) -> MaterialContext:
+    def ctx_for(entry: ReferenceEntry, model: str | None, ordering: int = 0) -> MaterialContext:
         res = {}
-        for (tier, mat, m), val in results.items():
-            if mat == entry.material and (m == NO_MODEL or m == (model or NO_MODEL)):
+        for (tier, mat, m, k), val in results.items():
+            if (
+                mat == entry.material
+                and (m == NO_MODEL or m == (model or NO_MODEL))
+                and (k == ordering or tier in ORDERING_FREE)
+            ):
                 res[tier] = val
         return MaterialContext(
-            entry=entry, model=model, settings=settings, tiers=tiers_t, results=res
+            entry=entry,
+            model=model,
+            settings=settings,
+            tiers=tiers_t,
+            results=res,
+            ordering=ordering,
         )
+
+    def n_orderings(entry: ReferenceEntry) -> int:
+        model = results.get(("model", entry.material, NO_MODEL, 0))
+        return 1 + len(model.get("orderings") or ()) if model else 1
 
     for stage in sorted({TIERS[t].stage for t in tiers_t}):
         stage_tiers = [t for t in tiers_t if TIERS[t].stage == stage]
@@ -213,17 +230,18 @@ def validate(
             spec = TIERS[t]
             for entry in primaries:
                 for model in models_t if spec.per_model(tiers_t) else (None,):
-                    task = spec.task(ctx_for(entry, model))
-                    if task is not None:
-                        keys[(t, entry.material, model or NO_MODEL)] = task.key
-                        tasks.append(task)
+                    for k in range(1 if t in ORDERING_FREE else n_orderings(entry)):
+                        task = spec.task(ctx_for(entry, model, k))
+                        if task is not None:
+                            keys[(t, entry.material, model or NO_MODEL, k)] = task.key
+                            tasks.append(task)
         summary = run_stage(
             tasks, store, client=client, progress=progress, title=", ".join(stage_tiers)
         )
         failed.update(summary.failed)
-        for (t, mat, m), key in keys.items():
+        for (t, mat, m, k), key in keys.items():
             if t in stage_tiers:
-                results[(t, mat, m)] = store.result(key)
+                results[(t, mat, m, k)] = store.result(key)
 
     durations = _durations(store, list(keys.values()))
     in_train = _prior_training_keys() if "prior" in tiers_t else set()
@@ -281,13 +299,22 @@ def _prediction_rows(
         for entry in primaries:
             for model in models if spec.per_model(tiers) else (None,):
                 mkey = model or NO_MODEL
-                res = results.get((t, entry.material, mkey))
+                n_ord = 1 + max(
+                    (k for (tt, mat, m, k) in keys if tt == t and mat == entry.material),
+                    default=0,
+                )
+                per_ordering = []
+                for k in range(n_ord):
+                    res_k = results.get((t, entry.material, mkey, k))
+                    ctx_k = ctx_for(entry, model, k)
+                    per_ordering.append(spec.predict(res_k, ctx_k) if res_k else {})
+                res = results.get((t, entry.material, mkey, 0))
                 ctx = ctx_for(entry, model)
-                preds = spec.predict(res, ctx) if res else {}
+                preds = _ensemble_predictions(per_ordering)
                 chain = _chain(t, tiers)
                 own = [
-                    k
-                    for (tt, mat, m), k in keys.items()
+                    key
+                    for (tt, mat, m, _k), key in keys.items()
                     if mat == entry.material and m in (NO_MODEL, mkey) and tt in chain
                 ]
                 wall = sum(durations.get(k, 0.0) for k in own)
@@ -309,7 +336,7 @@ def _prediction_rows(
                     "composition": entry.composition,
                     "tier": t,
                     "model": mkey,
-                    "computed": res is not None,
+                    "computed": any(per_ordering),
                     "measured_log10_sigma_S_cm": entry.log10_sigma_S_cm,
                     "censored": entry.censored,
                     "measured_ea_eV": ea_row.ea_eV if ea_row is not None else None,
@@ -335,8 +362,37 @@ def _prediction_rows(
                     row[f"pred_{target}"] = p.value if p else None
                     row[f"spread_{target}"] = p.spread if p else None
                     row[f"note_{target}"] = p.note if p else ""
+                    row[f"orderings_{target}"] = [
+                        d[target].value if target in d else None for d in per_ordering
+                    ]
                 rows.append(row)
     return rows
+
+
+def _ensemble_predictions(per_ordering: list[dict[str, Prediction]]) -> dict[str, Prediction]:
+    """One prediction per target from the orderings' (uniform mean; spread of one
+    ordering's prediction by the law of total variance, as ``compare`` computes it:
+    :func:`halidelab.validation.apply.ordering_spread`); the first ordering's note, with
+    the ensemble stated when there is more than one value."""
+    from halidelab.validation.apply import OrderingPrediction, ordering_spread
+
+    out: dict[str, Prediction] = {}
+    for target in TARGETS:
+        have = [(k, d[target]) for k, d in enumerate(per_ordering) if target in d]
+        if not have:
+            continue
+        if len(have) == 1 and have[0][0] == 0 and len(per_ordering) == 1:
+            out[target] = have[0][1]
+            continue
+        mean, spread, between, n = ordering_spread(
+            [OrderingPrediction(k, p.value, p.spread, "", "") for k, p in have]
+        )
+        note = have[0][1].note
+        extra = f"mean of {n} of {len(per_ordering)} orderings" + (
+            f", SD between them {between:.3g}" if between is not None else ""
+        )
+        out[target] = Prediction(mean, spread, f"{note}; {extra}" if note else extra)
+    return out
 
 
 def _chain(tier: str, tiers: tuple[str, ...]) -> set[str]:

@@ -129,6 +129,10 @@ class ReferenceModel(Record):
     structure_sha256 : str
         Of the source file.
     provenance : Provenance
+    orderings : tuple of dict
+        Further orderings of the same composition on the same supercell (structure
+        dicts), next-lowest in Ewald energy, when more than one was asked for and the
+        construction has any (an ordered CIF, a spinel or a merged split site has none).
     """
 
     composition: str
@@ -139,6 +143,15 @@ class ReferenceModel(Record):
     structure: dict[str, Any]
     structure_sha256: str
     provenance: Provenance
+    orderings: tuple[dict[str, Any], ...] = ()
+
+    def n_orderings(self) -> int:
+        """The model's orderings: the first (``structure``) and the further ones."""
+        return 1 + len(self.orderings)
+
+    def ordering(self, k: int) -> dict[str, Any]:
+        """Structure dict of ordering ``k`` (0: ``structure``)."""
+        return self.structure if k == 0 else self.orderings[k - 1]
 
     def to_structure(self) -> Structure:
         """The model as a pymatgen Structure."""
@@ -265,6 +278,7 @@ def build_reference_model(
     max_atoms: int = 160,
     seed: int = 0,
     min_width_A: float = MIN_WIDTH_A,
+    orderings: int = 1,
 ) -> ReferenceModel:
     """Build the ordered model of one reference material.
 
@@ -283,6 +297,13 @@ def build_reference_model(
         Seed of build_models' ordering search.
     min_width_A : float
         Smallest face-to-face width of an ordered CIF's cell, A.
+    orderings : int
+        How many orderings to return at most. The first is always the one built with
+        ``orderings=1`` (so a campaign with more orderings reuses every result of the
+        first); the others are the next distinct configurations of build_models'
+        search for ``orderings + 1`` (same seed and supercell), in Ewald order. Only the
+        constructions that build_models orders (``cif`` with partial occupancies and
+        ``design``) have more than one.
 
     Raises
     ------
@@ -297,20 +318,26 @@ def build_reference_model(
     path = Path(structure_file)
     src = read_structure(path)
     kind = spec["kind"]
+    extra: list[Structure] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if kind == "cif" and src.is_ordered:
             model = repeat_to_width(src, min_width_A)
             desc = f"ordered CIF {path.name}, repeated to widths >= {min_width_A:g} A"
         elif kind == "cif":
-            ms = build_models(
-                design_composition(composition),
-                framework=path,
-                max_atoms=max_atoms,
-                n_configs=1,
-                seed=seed,
-            )
+
+            def build(n: int) -> Any:
+                return build_models(
+                    design_composition(composition),
+                    framework=path,
+                    max_atoms=max_atoms,
+                    n_configs=n,
+                    seed=seed,
+                )
+
+            ms = build(1)
             model = ms.configurations[0].to_structure()
+            extra = _further_orderings(model, build, orderings)
             desc = (
                 f"{path.name} ordered on {composition} by build_models (lowest Ewald energy, "
                 f"seed {seed}), supercell {ms.supercell_matrix}"
@@ -331,10 +358,15 @@ def build_reference_model(
             design = design_composition(
                 spec["parent"], [Substitution(**s) for s in spec["substitutions"]]
             )
-            ms = build_models(
-                design, polymorph=spec["polymorph"], max_atoms=max_atoms, n_configs=1, seed=seed
-            )
+
+            def build(n: int) -> Any:
+                return build_models(
+                    design, polymorph=spec["polymorph"], max_atoms=max_atoms, n_configs=n, seed=seed
+                )
+
+            ms = build(1)
             model = ms.configurations[0].to_structure()
+            extra = _further_orderings(model, build, orderings)
             desc = (
                 f"{design.formula} on the {ms.framework} framework ({ms.space_group}), "
                 f"{ms.lattice_source}; modelled {ms.formula_modelled}, supercell "
@@ -363,6 +395,34 @@ def build_reference_model(
                 "max_atoms": max_atoms,
                 "min_width_A": min_width_A,
                 "structure_file": path.name,
+                **({"orderings": orderings} if orderings > 1 else {}),
             },
         ),
+        orderings=tuple(x.as_dict() for x in extra),
     )
+
+
+def _further_orderings(first: Structure, build: Any, orderings: int) -> list[Structure]:
+    """Up to ``orderings - 1`` configurations of ``build(orderings + 1)`` other than
+    ``first``. All are on one supercell, so two orderings are the same when they put the
+    same species on the same positions (compared as sets, to 1e-4 in fractions)."""
+    if orderings <= 1:
+        return []
+
+    def occupation(st: Structure) -> frozenset:
+        return frozenset(
+            (site.species_string, *np.round(np.mod(site.frac_coords, 1.0), 4).tolist())
+            for site in st
+        )
+
+    seen = {occupation(first)}
+    out: list[Structure] = []
+    for c in build(orderings + 1).configurations:
+        st = c.to_structure()
+        if len(st) != len(first) or not np.allclose(st.lattice.matrix, first.lattice.matrix):
+            continue
+        occ = occupation(st)
+        if occ not in seen:
+            seen.add(occ)
+            out.append(st)
+    return out[: orderings - 1]

@@ -9,6 +9,9 @@ structure_file : str
 structure_sha256 : str
     SHA-256 of that file: part of the key, and checked before building.
 max_atoms, seed : int
+orderings : int, optional
+    Present only above 1: how many orderings to build (the first is the one built without
+    it, so its results are shared).
 
 Returns ``ReferenceModel.to_dict()``. The later tiers use the existing kinds (``relax``,
 ``bvse``, ``neb``, ``prior``) with the inputs ``screen`` and ``reproduce`` use, so one
@@ -44,4 +47,5 @@ def reference_model_task(inputs: dict[str, Any]) -> dict[str, Any]:
         path,
         max_atoms=inputs.get("max_atoms", 160),
         seed=inputs.get("seed", 0),
+        orderings=inputs.get("orderings", 1),
     ).to_dict()

@@ -118,6 +118,12 @@ class ValidateSettings:
     fmax_eV_A : float
     bvse_resolution_A : float
     neb_images, neb_steps : int
+    orderings : int
+        Orderings per material (the lowest in Ewald energy of the reference model's
+        search, :func:`~halidelab.validation.structures.build_reference_model`): every tier
+        but the prior runs on each, and a material's prediction is their uniform mean,
+        with the spread between them in its ``spread``. 1 (the default) keeps the task
+        keys of campaigns run before this option existed.
     """
 
     max_atoms: int = 160
@@ -130,6 +136,7 @@ class ValidateSettings:
     kmc_temperatures_K: tuple[float, ...] = (298.15, 323.15, 348.15, 373.15)
     kmc_runs: int = 8
     kmc_hops: float = 200.0
+    orderings: int = 1
 
 
 @dataclasses.dataclass
@@ -146,7 +153,10 @@ class MaterialContext:
     tiers : tuple of str
         Tiers of this campaign.
     results : dict
-        Tier -> stored result of the earlier stages (for this material and model).
+        Tier -> stored result of the earlier stages (for this material, model and
+        ordering).
+    ordering : int
+        Which of the reference model's orderings (0: the first).
     """
 
     entry: Any
@@ -154,6 +164,7 @@ class MaterialContext:
     settings: ValidateSettings
     tiers: tuple[str, ...]
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ordering: int = 0
 
     @property
     def structure(self) -> dict[str, Any] | None:
@@ -162,12 +173,16 @@ class MaterialContext:
         if relaxed:
             return relaxed["structure"]
         model = self.results.get("model")
-        return model["structure"] if model else None
+        if not model:
+            return None
+        return model["structure"] if self.ordering == 0 else model["orderings"][self.ordering - 1]
 
     @property
     def label(self) -> str:
-        return f"{self.entry.composition} [{self.entry.id}]" + (
-            f" {self.model}" if self.model else ""
+        return (
+            f"{self.entry.composition} [{self.entry.id}]"
+            + (f" ordering {self.ordering}" if self.ordering else "")
+            + (f" {self.model}" if self.model else "")
         )
 
 
@@ -256,6 +271,7 @@ def model_task(ctx: MaterialContext) -> Task:
             "structure_sha256": file_sha256(resolve_structure_file(e.structure_file)),
             "max_atoms": ctx.settings.max_atoms,
             "seed": ctx.settings.seed,
+            **({"orderings": ctx.settings.orderings} if ctx.settings.orderings > 1 else {}),
         },
     )
 
@@ -503,6 +519,9 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str
 #: tiers whose predictions depend on settings that :func:`method_of` records (the
 #: prior and the relaxation have none)
 TIERS_WITH_SETTINGS = ("bvse", "neb", "kmc", "defect")
+#: tiers that do not depend on the ordering: run once per material (the reference-model
+#: task builds every ordering; the prior reads the formula)
+ORDERING_FREE = frozenset({"model", "prior"})
 
 
 def method_of(
