@@ -36,9 +36,10 @@ def validate_cmd(
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
     seed: int = typer.Option(0, "--seed", help="Seed of the orderings"),
     orderings: int = typer.Option(
-        1,
+        3,
         "--orderings",
-        help="Orderings per material (lowest Ewald energies); predictions are their mean",
+        help="Orderings per material (lowest Ewald energies); predictions are their mean "
+        "(1: the lowest-energy ordering alone)",
     ),
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (tcp://host:8786)"
