@@ -121,8 +121,9 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         target="log10_sigma_S_cm",
     )
     assert cal.n_materials == 4
-    # it records how its values were made: the BVSE grid of this campaign
+    # it records how its values were made: the BVSE grid of this campaign, one ordering each
     assert cal.settings == {"bvse_resolution_A": SETTINGS.bvse_resolution_A}
+    assert len(cal.orderings) == 4 and set(cal.orderings.values()) == {1}
     # Ea: three materials of the subset have a measured Ea (Li2MgCl4 has none): fewer than
     # 4, so no calibration, and it says why
     assert sorted(r["composition"] for r in bvse if r["measured_ea_eV"] is not None) == [

@@ -206,6 +206,10 @@ class Calibration(Record):
         BVSE grid, NEB images and steps, KMC network source and superbasin ratio); empty
         in files of halidelab < 0.4. ``compare`` applies the calibration only to values
         made the same way.
+    orderings : dict
+        Material -> how many orderings its raw prediction averages (``validate
+        --orderings``); empty in files written before validate averaged orderings (one
+        each).
     """
 
     target: str
@@ -235,6 +239,7 @@ class Calibration(Record):
     )
     domain_distance: float = DOMAIN_DISTANCE
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    orderings: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def _t(self) -> float:
         from scipy.stats import t

@@ -468,7 +468,11 @@ def _score(
                     if len(methods) == 1
                     else {"mixed": sorted(methods)}
                 )  # never matches a store: not applied
-                cal = dataclasses.replace(cal, settings=settings)
+                n_ord = {
+                    r["material"]: sum(v is not None for v in r.get(f"orderings_{target}") or ())
+                    for r, _, _ in fit
+                }
+                cal = dataclasses.replace(cal, settings=settings, orderings=n_ord)
                 cals[(tier, model, target)] = cal
                 loo = {mat: v for mat, v in cal.loo_predictions.items()}
                 # censored rows: calibrated by the map fitted without them (they are not in the fit)
