@@ -86,8 +86,6 @@ def validate_cmd(
         return
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
-    if orderings < 1:
-        raise HalidelabError(f"--orderings must be >= 1, got {orderings}")
     OutputGuard([reference]).folder(report, "--report", create=False)  # created by the run
     settings = ValidateSettings(
         max_atoms=max_atoms,

@@ -171,6 +171,8 @@ def validate(
     from halidelab.screening.store import Store
 
     settings = settings or ValidateSettings()
+    if settings.orderings < 1:
+        raise HalidelabError(f"--orderings must be >= 1, got {settings.orderings}")
     tiers_t = normalise_tiers(list(tiers))
     models_t = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
     if any(TIERS[t].per_model(tiers_t) for t in tiers_t) and not models_t:
@@ -193,8 +195,6 @@ def validate(
         if outdir is None:
             raise HalidelabError("give a results store (--db) or an output folder")
         db = outdir / "results.sqlite"
-    if settings.orderings < 1:
-        raise HalidelabError(f"--orderings must be >= 1, got {settings.orderings}")
     store = Store(db)
     failed: dict[str, str] = {}
     # (tier, material, model, ordering) -> task key; results
@@ -381,7 +381,7 @@ def _ensemble_predictions(per_ordering: list[dict[str, Prediction]]) -> dict[str
         have = [(k, d[target]) for k, d in enumerate(per_ordering) if target in d]
         if not have:
             continue
-        if len(have) == 1 and have[0][0] == 0 and len(per_ordering) == 1:
+        if len(per_ordering) == 1:  # one ordering: its prediction as it is
             out[target] = have[0][1]
             continue
         mean, spread, between, n = ordering_spread(
