@@ -149,6 +149,8 @@ def _write(tmp_path, raw: pd.DataFrame, name: str = "ref.csv"):
         ("temperature_K", "25", "room temperature"),  # C by mistake
         ("ea_eV", "35", "eV"),  # kJ/mol by mistake
         ("construction", "magic", "construction"),
+        ("construction", "cif-spinel;ball-milled", "a state can follow only"),
+        ("construction", "cif;annealed", "unknown state"),  # annealed is the default
         ("structure_file", "structures/nope.cif", "not found"),
     ],
 )
@@ -169,7 +171,13 @@ def test_duplicates_and_primaries_are_refused(tmp_path, raw):
     with pytest.raises(DataFormatError, match="repeats row 2"):
         load_reference_set(_write(tmp_path, dup))
     two = raw.copy()
-    two.loc[1, "primary"] = "True"
+    # a second row of the first material (same composition and construction) made primary
+    same = (
+        (raw.composition == raw.loc[0, "composition"])
+        & (raw.construction == raw.loc[0, "construction"])
+        & (raw.primary == "False")
+    )
+    two.loc[raw.index[same][0], "primary"] = "True"
     with pytest.raises(DataFormatError, match="2 primary rows"):
         load_reference_set(_write(tmp_path, two))
     with pytest.raises(DataFormatError, match="missing column"):

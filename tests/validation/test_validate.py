@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from pymatgen.core import Structure
@@ -308,8 +309,36 @@ def test_substitution_pairs_of_the_reference_set():
     ref = load_reference_set()
     raw = pd.read_csv(reference_path(), dtype=str, keep_default_na=False).set_index("id")
     pairs = substitution_pairs(ref, [])
-    found = {(p["parent"], p["child"]): p for p in pairs}
-    assert len(found) == len(pairs)  # each pair once
+    found = {
+        (p["parent"], p["child"]): p
+        for p in pairs
+        if p["parent_state"] == p["child_state"] == "annealed"
+    }
+    keys = {(p["parent"], p["child"], p["parent_state"], p["child_state"]) for p in pairs}
+    assert len(keys) == len(pairs)  # each pair once
+    # a substitution pair never joins two synthesis states; a synthesis pair is one
+    # composition, annealed -> ball-milled
+    for p in pairs:
+        if p["kind"] == "synthesis":
+            assert p["parent"] == p["child"]
+            assert (p["parent_state"], p["child_state"]) == ("annealed", "ball-milled")
+        else:
+            assert p["parent_state"] == p["child_state"]
+    synthesis = {p["parent"]: p for p in pairs if p["kind"] == "synthesis"}
+    # Schlem et al. 2020 measured ampoule-made and as-milled Li3YCl6 and Li3ErCl6
+    assert set(synthesis) == {"Li3YCl6", "Li3ErCl6"}
+    for comp, (amp, bm) in {
+        "Li3YCl6": ("li3ycl6-ampoule-schlem2020", "li3ycl6-bm-schlem2020"),
+        "Li3ErCl6": ("li3ercl6-ampoule-schlem2020", "li3ercl6-bm-schlem2020"),
+    }.items():
+        p = synthesis[comp]
+        assert (p["parent_id"], p["child_id"]) == (amp, bm) and p["same_paper"]
+        assert p["measured_delta_log10_sigma"] > 0  # milling raised sigma in both
+    # the milled Y -> Er swap is a pair of its own, from the same paper
+    milled = [p for p in pairs if p["kind"] == "swap" and p["parent_state"] == "ball-milled"]
+    assert [(p["parent_id"], p["child_id"]) for p in milled] == [
+        ("li3ycl6-bm-schlem2020", "li3ercl6-bm-schlem2020")
+    ]
     # aliovalent, designed on the parent's structure (different papers)
     assert ("Li3InCl6", "Li2.7In0.7Hf0.3Cl6") in found and ("Li3YCl6", "Li2.5Y0.5Zr0.5Cl6") in found
     # isovalent swaps measured in one paper: Schlem 2020 (Y -> Er), Asano 2018 (Cl -> Br),
@@ -346,6 +375,82 @@ def test_substitution_pairs_of_the_reference_set():
             a = Composition(p["parent"]).reduced_composition.get_el_amt_dict()
             b = Composition(p["child"]).reduced_composition.get_el_amt_dict()
             assert len(set(a) ^ set(b)) == 2 and sorted(a.values()) == sorted(b.values())
+
+
+def test_synthesis_pairs_are_summarised_apart_from_the_substitution_ranking():
+    """A predictor that returns each material's measured (primary) log10 sigma gets every
+    synthesis effect's sign and size right; one that puts every milled model a decade
+    below gets every sign wrong; neither changes the substitution statistics' pair count."""
+    from halidelab.validation.metrics import substitution_spearman, synthesis_agreement
+    from halidelab.validation.structures import parse_construction
+
+    ref = load_reference_set()
+    prim = ref.primary()
+
+    def rows(shift_milled: float) -> list[dict]:
+        out = []
+        for e in prim:
+            milled = parse_construction(e.construction)["state"] == "ball-milled"
+            out.append(
+                {
+                    "material": e.material,
+                    "tier": "toy",
+                    "model": "m",
+                    "pred_log10_sigma_S_cm": e.log10_sigma_S_cm + (shift_milled if milled else 0),
+                }
+            )
+        return out
+
+    good = substitution_pairs(ref, rows(0.0))
+    syn = synthesis_agreement(good)["toy|m"]
+    assert syn["n"] == 2 and syn["sign_agreement"] == 1.0
+    for q in syn["pairs"]:
+        assert q["predicted"] == pytest.approx(q["measured"])
+    n_subs = sum(p["kind"] != "synthesis" for p in good)
+    assert substitution_spearman(good)["toy|m"]["n"] == n_subs
+    bad = substitution_pairs(ref, rows(-2.0))
+    # ampoule -> milled measured +0.45 and +1.26 decades: two decades below predicts
+    # -1.55 and -0.74
+    worse = synthesis_agreement(bad)["toy|m"]
+    assert worse["sign_agreement"] == 0.0 and worse["mean_predicted"] < 0
+
+
+def test_ball_milled_reference_models_disorder_the_cations():
+    """The as-milled rows are modelled in the ball-milled state: same composition, lattice
+    and anion positions as the annealed model of the same file, M on octahedral holes the
+    ordered model leaves to Li or empty in at least one ordering; the annealed orderings
+    keep M on the ordered M sites."""
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import build_reference_model
+
+    ref = {e.id: e for e in load_reference_set().primary()}
+    e = ref["li3ycl6-bm-schlem2020"]
+    assert e.construction == "cif;ball-milled"
+    path = resolve_structure_file(e.structure_file)
+    milled = build_reference_model(e.composition, e.construction, path, orderings=3)
+    annealed = build_reference_model(e.composition, "cif", path, orderings=3)
+    assert milled.n_orderings() == annealed.n_orderings() == 3
+    assert "cation-disordered" in milled.description and "M off" in milled.description
+
+    def positions(st: Structure, symbols: set[str]) -> np.ndarray:
+        return np.array([site.frac_coords % 1.0 for site in st if site.specie.symbol in symbols])
+
+    a0 = Structure.from_dict(annealed.structure)
+    y_ordered = positions(a0, {"Y"})
+    off = []
+    for k in range(3):
+        m = Structure.from_dict(milled.ordering(k))
+        a = Structure.from_dict(annealed.ordering(k))
+        assert m.composition == a.composition and m.lattice == a.lattice
+        # the anion lattice is the framework's in both states
+        dist = m.lattice.get_all_distances(positions(m, {"Cl"}), positions(a, {"Cl"}))
+        assert np.all(dist.min(axis=1) < 1e-3)
+        # annealed: Y only on the ordered Y sites
+        d_a = a.lattice.get_all_distances(positions(a, {"Y"}), y_ordered)
+        assert np.all(d_a.min(axis=1) < 1e-3)
+        d_m = m.lattice.get_all_distances(positions(m, {"Y"}), y_ordered)
+        off.append(float(np.mean(d_m.min(axis=1) > 0.5)))
+    assert max(off) > 0
 
 
 def test_ea_of_a_material_comes_from_another_row_when_the_primary_has_none(tmp_path, counted):

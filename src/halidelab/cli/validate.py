@@ -52,7 +52,11 @@ def validate_cmd(
 
     Resumable: rerun the same command to continue; finished tasks are skipped.
     """
-    from halidelab.validation.metrics import metric_table, substitution_spearman
+    from halidelab.validation.metrics import (
+        metric_table,
+        substitution_spearman,
+        synthesis_agreement,
+    )
     from halidelab.validation.reference import load_reference_set
     from halidelab.validation.run import validate
     from halidelab.validation.tiers import ValidateSettings
@@ -121,6 +125,7 @@ def validate_cmd(
                 "reference_sha256": out.reference_sha256,
                 "parity": rows,
                 "substitutions": substitution_spearman(out.substitutions),
+                "synthesis": synthesis_agreement(out.substitutions),
                 "combined_with_prior": [
                     {k: v for k, v in c.items() if k != "loo_predictions"} for c in out.combined
                 ],
@@ -187,6 +192,16 @@ def validate_cmd(
                 comparison_verdict(c),
             )
         console.print(ct)
+    for lab, v in synthesis_agreement(out.substitutions).items():
+        console.print(
+            f"synthesis effect, {lab}: "
+            + "; ".join(
+                f"{q['composition']} milled - annealed {q['predicted']:+.2f} "
+                f"(measured {q['measured']:+.2f})"
+                for q in v["pairs"]
+            )
+            + " log10 S/cm"
+        )
     for c in out.combined:
         console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")
     for c in out.model_choice:

@@ -299,7 +299,7 @@ def _model_choice_html(choices: list[dict[str, Any]]) -> str:
 
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
-    from halidelab.validation.metrics import substitution_spearman
+    from halidelab.validation.metrics import substitution_spearman, synthesis_agreement
 
     sections = []
     st = out.settings
@@ -453,8 +453,25 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "(swap: an isovalent M or X substitution). The measured change comes from one "
             "paper when a paper measured both, else from the primary rows. Spearman needs at "
             "least 3 pairs; pairs from different papers mix laboratories and synthesis "
-            "routes.</p>"
+            "routes. Synthesis pairs (one composition, annealed and ball-milled model) are "
+            "not substitutions: they are left out of the Spearman and summarised below.</p>"
         )
+        syn = synthesis_agreement(out.substitutions)
+        if syn:
+            body += (
+                "<p><b>Synthesis effect</b> (ball-milled minus annealed model, log10 S/cm): "
+                + "; ".join(
+                    f"{esc(k)}: "
+                    + ", ".join(
+                        f"{esc(q['composition'])} {q['predicted']:+.2f} "
+                        f"(measured {q['measured']:+.2f})"
+                        for q in v["pairs"]
+                    )
+                    + f", sign agreement {fmt(v['sign_agreement'], '.2f')}"
+                    for k, v in syn.items()
+                )
+                + "</p>"
+            )
         sections.append(("Substitution pairs", body))
     if out.combined:
         sections.append(("Physics tier + prior", _combined_html(out.combined)))

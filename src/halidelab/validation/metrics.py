@@ -485,9 +485,38 @@ def fmt(value: float | None, spec: str = ".3g") -> str:
     return format(value, spec)
 
 
+def synthesis_agreement(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per tier|model, over the ``synthesis`` pairs (annealed -> ball-milled model of one
+    composition): each pair's measured and predicted change of log10 sigma, the mean
+    predicted change and the fraction of pairs whose predicted change has the measured
+    sign. Too few pairs for a rank statistic; a sign and a size per pair is what they
+    can show."""
+    syn = [p for p in pairs if p.get("kind") == "synthesis"]
+    out: dict[str, dict[str, Any]] = {}
+    for lab in sorted({k for p in syn for k in p["predicted"]}):
+        ps = [p for p in syn if lab in p["predicted"]]
+        pred = [p["predicted"][lab] for p in ps]
+        meas = [p["measured_delta_log10_sigma"] for p in ps]
+        out[lab] = {
+            "n": len(ps),
+            "pairs": [
+                {"composition": p["parent"], "measured": m, "predicted": q}
+                for p, m, q in zip(ps, meas, pred, strict=True)
+            ],
+            "mean_predicted": float(np.mean(pred)),
+            "mean_measured": float(np.mean(meas)),
+            "sign_agreement": float(
+                np.mean([np.sign(a) == np.sign(b) for a, b in zip(pred, meas, strict=True)])
+            ),
+        }
+    return out
+
+
 def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per tier|model: Spearman of predicted vs measured change and the sign agreement,
-    over all pairs and over the pairs measured in one paper."""
+    over all substitution pairs (``synthesis`` pairs are left out: see
+    :func:`synthesis_agreement`) and over the pairs measured in one paper."""
+    pairs = [p for p in pairs if p.get("kind") != "synthesis"]
     out: dict[str, dict[str, Any]] = {}
     labels = sorted({k for p in pairs for k in p["predicted"]})
     for lab in labels:

@@ -738,7 +738,7 @@ def _pair_rows(
 def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Parent -> substituted pairs of the reference set, with measured and predicted changes.
 
-    Two kinds of pair:
+    Three kinds of pair:
 
     - ``design``: a material built as ``design:PARENT+DOPANT@SITE=x`` on the structure
       file of a material whose composition is PARENT (an aliovalent partial substitution,
@@ -747,7 +747,14 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
       isovalent M or X substitution: Li3YCl6 -> Li3ErCl6, Li3YCl6 -> Li3YBr6,
       Li2MgCl4 -> Li2MnCl4); the parent is the one modelled from a CIF (else the earlier
       in the table). Whether the substitution changes the structure (another polymorph)
-      is recorded.
+      is recorded;
+    - ``synthesis``: one composition on one structure file in both model states, the
+      annealed (ordered) model the parent and the ball-milled one the child (ampoule-made
+      and as-milled Li3YCl6). Not a substitution: :func:`substitution_spearman` leaves
+      these out and :func:`synthesis_agreement` reports them.
+
+    Substitution pairs join materials in the same state only (a milled parent and an
+    annealed child would mix two effects).
 
     The measured change of log10 sigma comes from one paper when a paper measured both
     materials (``same_paper``), else from the two primary rows. A pair where either row
@@ -759,19 +766,30 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
     groups = ref.by_material()
     prim = [g[0] for g in groups.values() if g[0].primary]
     order = {e.material: i for i, e in enumerate(prim)}
-    by_comp = {(composition_key(e.composition), e.structure_file): e for e in prim}
+    state = {e.material: parse_construction(e.construction)["state"] for e in prim}
+    by_comp = {
+        (composition_key(e.composition), e.structure_file, state[e.material]): e for e in prim
+    }
     found: list[tuple[ReferenceEntry, ReferenceEntry, str, str]] = []
     for child in prim:
         spec = parse_construction(child.construction)
         if spec["kind"] == "design" and spec["substitutions"]:
-            parent = by_comp.get((composition_key(spec["parent"]), child.structure_file))
+            parent = by_comp.get(
+                (composition_key(spec["parent"]), child.structure_file, spec["state"])
+            )
             if parent is not None:
                 text = ", ".join(
                     f"{s['dopant']}@{s['site']} x={s['x']:g}" for s in spec["substitutions"]
                 )
                 found.append((parent, child, "design", text))
+    for (key, structure_file, st), child in by_comp.items():
+        parent = by_comp.get((key, structure_file, "annealed"))
+        if st != "annealed" and parent is not None:
+            found.append((parent, child, "synthesis", f"{st} vs annealed model"))
     for i, a in enumerate(prim):
         for b in prim[i + 1 :]:
+            if state[a.material] != state[b.material]:
+                continue
             swap = _one_element_swap(a.composition, b.composition)
             if swap is None:
                 continue
@@ -792,6 +810,8 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
             "kind": kind,
             "substitution": text,
             "same_structure": parent.polymorph == child.polymorph,
+            "parent_state": state[parent.material],
+            "child_state": state[child.material],
             "same_paper": same,
             "measured_delta_log10_sigma": c_row.log10_sigma_S_cm - p_row.log10_sigma_S_cm,
             "parent_id": p_row.id,

@@ -25,6 +25,16 @@ Every reference row names a structure file (an OBELiX CIF shipped under
     ``design:Li3ErCl6|P-3m1`` (the Li3YCl6 framework with Er on the Y sites, lattice scaled
     by the mean M-Cl bond length) or ``design:Li3InCl6+Hf@In=0.3|C2/m``.
 
+``;ball-milled`` after ``cif`` or a ``design:`` string (``cif;ball-milled``,
+``design:Li3ErCl6|P-3m1;ball-milled``) models an as-milled sample: ``build_models(...,
+state="ball-milled")`` spreads Li and every framework cation over all octahedral holes of
+the anion lattice (Metropolis Monte Carlo on the screened Ewald energy at a fictive
+temperature; see :mod:`halidelab.structures.models`), each ordering an independent
+chain. Without it a model is the annealed (Ewald-ordered) limit. Both states of one
+composition are two materials of the set: the pair measures whether a tier predicts the
+synthesis effect (Schlem et al. 2020: milled Li3YCl6 and Li3ErCl6 conduct 3-18x better
+than ampoule-made ones).
+
 The ``reference-model`` task kind (:mod:`halidelab.validation.tasks`) runs
 :func:`build_reference_model`; the file's SHA-256 is part of the task inputs, so a
 changed CIF is never answered from an old model.
@@ -65,22 +75,39 @@ def parse_construction(text: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``kind`` (``cif``, ``cif-spinel``, ``cif-merge`` or ``design``) and, for
-        ``design``, ``parent``, ``substitutions`` (list of dicts for
-        :class:`~halidelab.composition.Substitution`) and ``polymorph``.
+        ``kind`` (``cif``, ``cif-spinel``, ``cif-merge`` or ``design``), ``state``
+        (``annealed``, or ``ball-milled`` after ``;``) and, for ``design``, ``parent``,
+        ``substitutions`` (list of dicts for :class:`~halidelab.composition.Substitution`)
+        and ``polymorph``.
 
     Raises
     ------
     DataFormatError
         An unknown kind or a malformed design string.
     """
+    from halidelab.structures.models import STATES
+
     text = text.strip()
+    state = "annealed"
+    if ";" in text:
+        text, suffix = (t.strip() for t in text.rsplit(";", 1))
+        if suffix not in STATES[1:]:
+            raise DataFormatError(
+                f"construction {text};{suffix}: unknown state {suffix!r} after ';' (use "
+                f"{' or '.join(STATES[1:])}; without a suffix the model is {STATES[0]})"
+            )
+        if not (text == "cif" or text.startswith("design:")):
+            raise DataFormatError(
+                f"construction {text};{suffix}: a state can follow only cif or a design: "
+                "string (spinels and merged split sites are ordered their own way)"
+            )
+        state = suffix
     if text in ("cif", "cif-spinel", "cif-merge"):
-        return {"kind": text}
+        return {"kind": text, "state": state}
     if not text.startswith("design:"):
         raise DataFormatError(
             f"construction {text!r}: use cif, cif-spinel, cif-merge or "
-            "design:PARENT[+DOPANT@SITE=x]|SPACEGROUP"
+            "design:PARENT[+DOPANT@SITE=x]|SPACEGROUP, optionally followed by ;ball-milled"
         )
     body = text[len("design:") :]
     if "|" not in body:
@@ -106,6 +133,7 @@ def parse_construction(text: str) -> dict[str, Any]:
         "parent": parent.strip(),
         "substitutions": out,
         "polymorph": polymorph.strip().replace(" ", ""),
+        "state": state,
     }
 
 
@@ -318,10 +346,12 @@ def build_reference_model(
     path = Path(structure_file)
     src = read_structure(path)
     kind = spec["kind"]
+    state = spec["state"]
+    milled = state == "ball-milled"
     extra: list[Structure] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if kind == "cif" and src.is_ordered:
+        if kind == "cif" and src.is_ordered and not milled:
             model = repeat_to_width(src, min_width_A)
             desc = f"ordered CIF {path.name}, repeated to widths >= {min_width_A:g} A"
         elif kind == "cif":
@@ -333,15 +363,18 @@ def build_reference_model(
                     max_atoms=max_atoms,
                     n_configs=n,
                     seed=seed,
+                    state=state,
                 )
 
             ms = build(1)
             model = ms.configurations[0].to_structure()
-            extra = _further_orderings(model, build, orderings)
-            desc = (
-                f"{path.name} ordered on {composition} by build_models (lowest Ewald energy, "
-                f"seed {seed}), supercell {ms.supercell_matrix}"
+            extra, disorder = _further_orderings(model, build, orderings, ms)
+            how = (
+                f"cation-disordered on {composition} by build_models ({_disorder_text(disorder)}"
+                if milled
+                else f"ordered on {composition} by build_models (lowest Ewald energy"
             )
+            desc = f"{path.name} {how}, seed {seed}), supercell {ms.supercell_matrix}"
         elif kind == "cif-spinel":
             model = order_spinel(src)
             desc = (
@@ -361,16 +394,22 @@ def build_reference_model(
 
             def build(n: int) -> Any:
                 return build_models(
-                    design, polymorph=spec["polymorph"], max_atoms=max_atoms, n_configs=n, seed=seed
+                    design,
+                    polymorph=spec["polymorph"],
+                    max_atoms=max_atoms,
+                    n_configs=n,
+                    seed=seed,
+                    state=state,
                 )
 
             ms = build(1)
             model = ms.configurations[0].to_structure()
-            extra = _further_orderings(model, build, orderings)
+            extra, disorder = _further_orderings(model, build, orderings, ms)
             desc = (
                 f"{design.formula} on the {ms.framework} framework ({ms.space_group}), "
                 f"{ms.lattice_source}; modelled {ms.formula_modelled}, supercell "
                 f"{ms.supercell_matrix}"
+                + (f"; cation-disordered ({_disorder_text(disorder)})" if milled else "")
             )
     if not model.is_ordered:
         raise StructureError(f"the model of {composition} ({construction}) is not ordered")
@@ -396,18 +435,31 @@ def build_reference_model(
                 "min_width_A": min_width_A,
                 "structure_file": path.name,
                 **({"orderings": orderings} if orderings > 1 else {}),
+                **({"state": state} if milled else {}),
             },
         ),
         orderings=tuple(x.as_dict() for x in extra),
     )
 
 
-def _further_orderings(first: Structure, build: Any, orderings: int) -> list[Structure]:
+def _disorder_text(disorder: list[dict[str, float]]) -> str:
+    """The ball-milled orderings' cation disorder in words."""
+    return "M off the ordered M sites per ordering: " + ", ".join(
+        f"{d.get('m_off_ordered_sites', 0.0):.0%}" for d in disorder
+    )
+
+
+def _further_orderings(
+    first: Structure, build: Any, orderings: int, first_set: Any = None
+) -> tuple[list[Structure], list[dict[str, float]]]:
     """Up to ``orderings - 1`` configurations of ``build(orderings + 1)`` other than
-    ``first``. All are on one supercell, so two orderings are the same when they put the
-    same species on the same positions (compared as sets, to 1e-4 in fractions)."""
+    ``first``, and the ``disorder`` records of ``first`` (from ``first_set``, the model
+    set it came from) and of each one kept. All are on one supercell, so two orderings are
+    the same when they put the same species on the same positions (compared as sets, to
+    1e-4 in fractions)."""
+    disorder = [dict(first_set.configurations[0].disorder or {})] if first_set is not None else []
     if orderings <= 1:
-        return []
+        return [], disorder
 
     def occupation(st: Structure) -> frozenset:
         return frozenset(
@@ -422,7 +474,8 @@ def _further_orderings(first: Structure, build: Any, orderings: int) -> list[Str
         if len(st) != len(first) or not np.allclose(st.lattice.matrix, first.lattice.matrix):
             continue
         occ = occupation(st)
-        if occ not in seen:
+        if occ not in seen and len(out) < orderings - 1:
             seen.add(occ)
             out.append(st)
-    return out[: orderings - 1]
+            disorder.append(dict(c.disorder or {}))
+    return out, disorder
