@@ -100,6 +100,10 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         assert r["pred_ea_eV"] is not None and 0.0 < r["pred_ea_eV"] < 5.0
         assert r["pred_log10_sigma_S_cm"] is not None
         assert r["wall_s"] > 0.0
+    # each row says what structure it was computed on, as the reference-model task built it
+    model_of = {r["composition"]: r["structure_model"] for r in bvse}
+    assert "ordered CIF" in model_of["LiAlCl4"] and "Ewald" in model_of["Li2MgCl4"]
+    assert "ordered on Li3InCl6 by build_models" in model_of["Li3InCl6"]
     prior = [r for r in out.rows if r["tier"] == "prior"]
     assert {r["model"] for r in prior} == {"-"}
     # the prior was trained on OBELiX train: LiAlCl4, Li3InCl6, Li3YBr6 are test-split entries

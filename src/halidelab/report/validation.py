@@ -152,6 +152,7 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
                 "ea_row": _ea_row(r),
                 "doi": r["doi"],
                 "n_other": len(r["other_measurements"]),
+                "structure_model": r.get("structure_model", ""),
             },
         )
         lab = f"{r['tier']}/{r['model']}"
@@ -402,6 +403,7 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     mcols += [
         (k, k + (" (raw → LOO)" if not k.endswith(" s") else ""), None) for k in keys if "/" in k
     ]
+    mcols.append(("structure_model", "structure model", None))
     mcols.append(("doi", "DOI", None))
     sections.append(("Per material", table_html(mrows, mcols)))
     if out.substitutions:

@@ -357,6 +357,10 @@ def _prediction_rows(
                     "in_prior_training": composition_key(entry.composition) in in_train,
                 }
                 row["method"] = method_of(t, res, ctx)
+                built = results.get(("model", entry.material, NO_MODEL, 0))
+                row["structure_model"] = (
+                    f"{built['n_atoms']} atoms; {built['description']}" if built else ""
+                )
                 for target in TARGETS:
                     p = preds.get(target)
                     row[f"pred_{target}"] = p.value if p else None
