@@ -417,6 +417,11 @@ def test_synthesis_pairs_are_summarised_apart_from_the_substitution_ranking():
     # -1.55 and -0.74
     worse = synthesis_agreement(bad)["toy|m"]
     assert worse["sign_agreement"] == 0.0 and worse["mean_predicted"] < 0
+    # a tier that sees only the composition (the prior) predicts no synthesis effect at all
+    prior = [{**r, "tier": "prior", "model": "-"} for r in rows(-2.0)]
+    pairs = substitution_pairs(ref, prior)
+    assert "prior|-" not in synthesis_agreement(pairs)
+    assert substitution_spearman(pairs)["prior|-"]["n"] == n_subs
 
 
 def test_ball_milled_reference_models_disorder_the_cations():

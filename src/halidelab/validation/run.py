@@ -827,6 +827,8 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
         for r in rows:
             if r["material"] != child.material or r["pred_log10_sigma_S_cm"] is None:
                 continue
+            if kind == "synthesis" and r["tier"] in ORDERING_FREE:
+                continue  # sees the composition only: no prediction of a synthesis effect
             match = [
                 q
                 for q in rows
