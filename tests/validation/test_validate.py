@@ -417,6 +417,22 @@ def test_synthesis_pairs_are_summarised_apart_from_the_substitution_ranking():
     # -1.55 and -0.74
     worse = synthesis_agreement(bad)["toy|m"]
     assert worse["sign_agreement"] == 0.0 and worse["mean_predicted"] < 0
+    # the predicted change carries the standard error of the two ensemble means: milled
+    # models of 3 orderings with a spread of 0.6 decades, annealed ones of 4 with 0.8
+    spreads = []
+    for r in rows(0.0):
+        milled = r["material"].endswith(";ball-milled")
+        n, sd = (3, 0.6) if milled else (4, 0.8)
+        v = r["pred_log10_sigma_S_cm"]
+        spreads.append({**r, "spread_log10_sigma_S_cm": sd, "orderings_log10_sigma_S_cm": [v] * n})
+    se = math.hypot(0.6 / math.sqrt(3), 0.8 / 2)
+    by = {
+        q["composition"]: q
+        for q in synthesis_agreement(substitution_pairs(ref, spreads))["toy|m"]["pairs"]
+    }
+    assert by["Li3YCl6"]["se"] == pytest.approx(se) and by["Li3ErCl6"]["se"] == pytest.approx(se)
+    # +0.45 decades is inside 1.96 se (1.04), +1.26 outside
+    assert by["Li3YCl6"]["resolved"] is False and by["Li3ErCl6"]["resolved"] is True
     # a tier that sees only the composition (the prior) predicts no synthesis effect at all
     prior = [{**r, "tier": "prior", "model": "-"} for r in rows(-2.0)]
     pairs = substitution_pairs(ref, prior)

@@ -196,8 +196,9 @@ def validate_cmd(
         console.print(
             f"synthesis effect, {lab}: "
             + "; ".join(
-                f"{q['composition']} milled - annealed {q['predicted']:+.2f} "
-                f"(measured {q['measured']:+.2f})"
+                f"{q['composition']} milled - annealed {q['predicted']:+.2f}"
+                + (f" ± {q['se']:.2f}" if q["se"] is not None else "")
+                + f" (measured {q['measured']:+.2f})"
                 for q in v["pairs"]
             )
             + " log10 S/cm"

@@ -417,7 +417,15 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
                     "struct": "same" if p.get("same_structure", True) else "changes",
                     "meas": p["measured_delta_log10_sigma"],
                     "same": "yes" if p["same_paper"] else "no",
-                    "pred": "; ".join(f"{k}: {v:+.2f}" for k, v in p["predicted"].items()),
+                    "pred": "; ".join(
+                        f"{k}: {v:+.2f}"
+                        + (
+                            f" ± {p['predicted_se'][k]:.2f}"
+                            if p.get("predicted_se", {}).get(k)
+                            else ""
+                        )
+                        for k, v in p["predicted"].items()
+                    ),
                     "dois": f"{p['parent_doi']} / {p['child_doi']}",
                     "rows": f"{p.get('parent_id', '')} / {p.get('child_id', '')}",
                 }
@@ -461,12 +469,15 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         syn = synthesis_agreement(out.substitutions)
         if syn:
             body += (
-                "<p><b>Synthesis effect</b> (ball-milled minus annealed model, log10 S/cm): "
+                "<p><b>Synthesis effect</b> (ball-milled minus annealed model, log10 S/cm; ± "
+                "the standard error of the difference of the two ensemble means over their "
+                "orderings): "
                 + "; ".join(
                     f"{esc(k)}: "
                     + ", ".join(
-                        f"{esc(q['composition'])} {q['predicted']:+.2f} "
-                        f"(measured {q['measured']:+.2f})"
+                        f"{esc(q['composition'])} {q['predicted']:+.2f}"
+                        + (f" ± {q['se']:.2f}" if q["se"] is not None else "")
+                        + f" (measured {q['measured']:+.2f})"
                         for q in v["pairs"]
                     )
                     + f", sign agreement {fmt(v['sign_agreement'], '.2f')}"

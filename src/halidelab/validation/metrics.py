@@ -487,10 +487,12 @@ def fmt(value: float | None, spec: str = ".3g") -> str:
 
 def synthesis_agreement(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per tier|model, over the ``synthesis`` pairs (annealed -> ball-milled model of one
-    composition): each pair's measured and predicted change of log10 sigma, the mean
+    composition): each pair's measured and predicted change of log10 sigma with the
+    predicted change's standard error over the orderings (``se``, from
+    ``predicted_se``: the two ensemble means' standard errors combined), the mean
     predicted change and the fraction of pairs whose predicted change has the measured
-    sign. Too few pairs for a rank statistic; a sign and a size per pair is what they
-    can show."""
+    sign. Too few pairs for a rank statistic; a sign and a size per pair, and whether the
+    orderings sampled resolve it (``|predicted| > 1.96 se``), is what they can show."""
     syn = [p for p in pairs if p.get("kind") == "synthesis"]
     out: dict[str, dict[str, Any]] = {}
     for lab in sorted({k for p in syn for k in p["predicted"]}):
@@ -500,7 +502,17 @@ def synthesis_agreement(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]
         out[lab] = {
             "n": len(ps),
             "pairs": [
-                {"composition": p["parent"], "measured": m, "predicted": q}
+                {
+                    "composition": p["parent"],
+                    "measured": m,
+                    "predicted": q,
+                    "se": p.get("predicted_se", {}).get(lab),
+                    "resolved": (
+                        abs(q) > 1.96 * p["predicted_se"][lab]
+                        if p.get("predicted_se", {}).get(lab) is not None
+                        else None
+                    ),
+                }
                 for p, m, q in zip(ps, meas, pred, strict=True)
             ],
             "mean_predicted": float(np.mean(pred)),

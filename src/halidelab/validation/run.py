@@ -823,6 +823,7 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
             "parent_doi": p_row.doi,
             "child_doi": c_row.doi,
             "predicted": {},
+            "predicted_se": {},
         }
         for r in rows:
             if r["material"] != child.material or r["pred_log10_sigma_S_cm"] is None:
@@ -838,8 +839,19 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
                 and q["pred_log10_sigma_S_cm"] is not None
             ]
             if match:
-                item["predicted"][f"{r['tier']}|{r['model']}"] = (
+                lab = f"{r['tier']}|{r['model']}"
+                item["predicted"][lab] = (
                     r["pred_log10_sigma_S_cm"] - match[0]["pred_log10_sigma_S_cm"]
                 )
+                item["predicted_se"][lab] = math.hypot(_mean_se(r), _mean_se(match[0]))
         pairs.append(item)
     return pairs
+
+
+def _mean_se(row: dict[str, Any], target: str = "log10_sigma_S_cm") -> float:
+    """Standard error of a row's ensemble-mean prediction: the spread of one ordering's
+    value over the square root of the number of orderings averaged (a single ordering
+    without a spread of its own contributes 0: its ordering is not sampled)."""
+    n = sum(v is not None for v in row.get(f"orderings_{target}") or ()) or 1
+    spread = row.get(f"spread_{target}")
+    return float(spread) / math.sqrt(n) if spread is not None else 0.0
