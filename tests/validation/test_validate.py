@@ -628,6 +628,69 @@ def test_neb_prediction_says_when_the_study_took_li_out():
     assert "interstitials" not in made["ea_eV"].note
 
 
+def test_a_study_without_a_3d_barrier_says_why_it_has_no_value():
+    """Four poor conductors of the set (LiAlCl4, LiGaBr4, Li3AlF6, Li6NBr3) have NEB
+    studies whose hops join the Li sites in 1D or 2D only, or bands that did not converge:
+    their rows say so instead of staying silently empty."""
+    from halidelab.validation.tiers import MaterialContext, neb_explain, neb_predict
+
+    ctx = MaterialContext(
+        entry=load_reference_set().entry("li3alf6-2012"),
+        model="chgnet",
+        settings=SETTINGS,
+        tiers=("neb",),
+    )
+    one_d = {
+        "percolation": {"ea_1d_eV": 0.385, "ea_2d_eV": None, "ea_3d_eV": None, "n_hops_missing": 0},
+        "results": [{"converged": True}] * 8,
+    }
+    assert neb_predict(one_d, ctx) == {}
+    why = neb_explain(one_d, ctx)
+    assert "do not percolate in 3D" in why and "1D 0.385 eV" in why and "8 of 8" in why
+    assert "2D" not in why and "does not join the Li sites in 3D" in why
+    missing = {**one_d, "percolation": {**one_d["percolation"], "n_hops_missing": 32}}
+    assert "32 hops of the site network have no barrier" in neb_explain(missing, ctx)
+    failed = {"percolation": None, "results": [{"converged": False}] * 2}
+    assert "0 of 2 NEB bands converged" in neb_explain(failed, ctx)
+
+
+def test_rows_and_report_say_why_a_computed_tier_has_no_value(tmp_path, counted, monkeypatch):
+    """A tier that computes and gives no value for one material: the row's note and the
+    report's per-material cell carry the tier's explanation."""
+    monkeypatch.setitem(TASK_FUNCTIONS, "toy-nothing", lambda inputs: {"dims": 1})
+
+    def task(ctx):
+        return Task("toy-nothing", ctx.label, {"m": ctx.entry.id}) if ctx.structure else None
+
+    spec = TierSpec(
+        "kmc",
+        3,
+        lambda tiers: "relax" in tiers,
+        ("model",),
+        task,
+        lambda res, ctx: {},
+        "toy",
+        lambda res, ctx: f"percolates in {res['dims']}D only",
+    )
+    monkeypatch.setitem(TIERS, "kmc", spec)
+    out = validate(
+        tiers=["relax", "kmc"],
+        models=["chgnet"],
+        out=tmp_path / "r",
+        db=tmp_path / "k.sqlite",
+        settings=SETTINGS,
+        materials=SUBSET[:2],
+        progress=False,
+    )
+    rows = [r for r in out.rows if r["tier"] == "kmc"]
+    assert len(rows) == 2
+    for r in rows:
+        assert r["computed"] and r["pred_ea_eV"] is None
+        assert r["note_ea_eV"] == "no value: percolates in 1D only"
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "no value: percolates in 1D only" in html
+
+
 def _defect_ctx(tiers, results):
     from halidelab.validation.tiers import MaterialContext
 

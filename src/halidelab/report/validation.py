@@ -157,6 +157,8 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
         )
         lab = f"{r['tier']}/{r['model']}"
         for t, short in (("ea_eV", "Ea"), ("log10_sigma_S_cm", "logσ")):
+            if r[f"pred_{t}"] is None and r.get(f"note_{t}", "").startswith("no value"):
+                d[f"{lab} {short}"] = r[f"note_{t}"]
             if r[f"pred_{t}"] is not None:
                 loo = r.get(f"loo_{t}")
                 n_ord = sum(v is not None for v in r.get(f"orderings_{t}") or ())

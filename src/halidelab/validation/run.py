@@ -304,10 +304,17 @@ def _prediction_rows(
                     default=0,
                 )
                 per_ordering = []
+                why_none: list[str] = []
+                have_result = False
                 for k in range(n_ord):
                     res_k = results.get((t, entry.material, mkey, k))
+                    have_result = have_result or bool(res_k)
                     ctx_k = ctx_for(entry, model, k)
                     per_ordering.append(spec.predict(res_k, ctx_k) if res_k else {})
+                    if res_k and not per_ordering[-1] and spec.explain is not None:
+                        why_none.append(
+                            (f"ordering {k}: " if n_ord > 1 else "") + spec.explain(res_k, ctx_k)
+                        )
                 res = results.get((t, entry.material, mkey, 0))
                 ctx = ctx_for(entry, model)
                 preds = _ensemble_predictions(per_ordering)
@@ -336,7 +343,7 @@ def _prediction_rows(
                     "composition": entry.composition,
                     "tier": t,
                     "model": mkey,
-                    "computed": any(per_ordering),
+                    "computed": have_result,
                     "measured_log10_sigma_S_cm": entry.log10_sigma_S_cm,
                     "censored": entry.censored,
                     "measured_ea_eV": ea_row.ea_eV if ea_row is not None else None,
@@ -365,7 +372,9 @@ def _prediction_rows(
                     p = preds.get(target)
                     row[f"pred_{target}"] = p.value if p else None
                     row[f"spread_{target}"] = p.spread if p else None
-                    row[f"note_{target}"] = p.note if p else ""
+                    row[f"note_{target}"] = (
+                        p.note if p else ("no value: " + "; ".join(why_none) if why_none else "")
+                    )
                     row[f"orderings_{target}"] = [
                         d[target].value if target in d else None for d in per_ordering
                     ]

@@ -206,6 +206,9 @@ class TierSpec:
     task : Callable[[MaterialContext], Task | None]
     predict : Callable[[dict, MaterialContext], dict[str, Prediction]] or None
     description : str
+    explain : Callable[[dict, MaterialContext], str] or None
+        Why a computed result gives no prediction (in words, for the row's note), where
+        a tier can compute and still have no value.
     """
 
     name: str
@@ -215,6 +218,7 @@ class TierSpec:
     task: Callable[[MaterialContext], Task | None]
     predict: Callable[[dict[str, Any], MaterialContext], dict[str, Prediction]] | None
     description: str
+    explain: Callable[[dict[str, Any], MaterialContext], str] | None = None
 
 
 def arrhenius_log10_sigma(
@@ -404,6 +408,47 @@ def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     return _barrier_predictions(perc.get("ea_3d_eV"), ctx, what)
 
 
+def bvse_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
+    """Why a BVSE map gives no Ea: no 3D percolation below its energy ceiling."""
+    dims = ", ".join(
+        f"{d} {result[f'e_{d.lower()}_eV']:.3f} eV"
+        for d in ("1D", "2D")
+        if result.get(f"e_{d.lower()}_eV") is not None
+    )
+    return "the BVSE map does not percolate in 3D below its energy ceiling" + (
+        f" (it does in {dims})" if dims else ""
+    )
+
+
+def neb_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
+    """Why a NEB study gives no Ea: its converged hops do not join the Li sites in 3D."""
+    perc = result.get("percolation")
+    n_run = len(result.get("results") or ())
+    n_conv = sum(bool(r.get("converged")) for r in result.get("results") or ())
+    if not perc:
+        return (
+            f"no percolation analysis: {n_conv} of {n_run} NEB bands converged, none joins "
+            "the Li sites"
+        )
+    dims = ", ".join(
+        f"{d} {perc[f'ea_{d.lower()}_eV']:.3f} eV"
+        for d in ("1D", "2D")
+        if perc.get(f"ea_{d.lower()}_eV") is not None
+    )
+    missing = perc.get("n_hops_missing") or 0
+    return (
+        "the NEB hops do not percolate in 3D"
+        + (f" (they do in {dims})" if dims else "")
+        + f"; {n_conv} of {n_run} bands converged"
+        + (
+            f", {missing} hops of the site network have no barrier (not run or not converged)"
+            if missing
+            else "; every hop of the study's site network has a converged barrier: the "
+            "network itself does not join the Li sites in 3D"
+        )
+    )
+
+
 def _migration_barrier(ctx: MaterialContext) -> tuple[float | None, str]:
     """E_m of the defect tier: the NEB 3D barrier when the campaign has the neb tier (None
     when its study failed: one tier, one method), else the BVSE one."""
@@ -584,7 +629,14 @@ TIERS: dict[str, TierSpec] = {
         "relax", 1, _always, ("model",), relax_task, None, "MLIP relaxation (positions and cell)"
     ),
     "bvse": TierSpec(
-        "bvse", 2, _if_relaxed, ("model",), bvse_task, bvse_predict, "BVSE 3D percolation barrier"
+        "bvse",
+        2,
+        _if_relaxed,
+        ("model",),
+        bvse_task,
+        bvse_predict,
+        "BVSE 3D percolation barrier",
+        bvse_explain,
     ),
     "neb": TierSpec(
         "neb",
@@ -594,6 +646,7 @@ TIERS: dict[str, TierSpec] = {
         neb_task,
         neb_predict,
         "CI-NEB 3D percolation barrier (MLIP)",
+        neb_explain,
     ),
     "defect": TierSpec(
         "defect",
