@@ -72,9 +72,11 @@ def validate_cmd(
             "σ (S/cm)",
             "Ea (eV)",
             "primary",
+            "model",
             "DOI",
         ):
-            t.add_column(col)
+            # ids whole on one line (they are what --materials takes); the rest folds
+            t.add_column(col, no_wrap=col == "id", overflow="fold")
         for e in ref.entries:
             t.add_row(
                 e.id,
@@ -84,6 +86,7 @@ def validate_cmd(
                 ("<" if e.censored else "") + f"{e.sigma_S_cm:.3g}",
                 "–" if e.ea_eV is None else f"{e.ea_eV:.2f}",
                 "yes" if e.primary else "",
+                e.construction,
                 e.doi,
             )
         console.print(t)
