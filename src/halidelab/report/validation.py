@@ -482,7 +482,9 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
                         + f" (measured {q['measured']:+.2f})"
                         for q in v["pairs"]
                     )
-                    + f", sign agreement {fmt(v['sign_agreement'], '.2f')}"
+                    + f", sign agreement {fmt(v['sign_agreement'], '.2f')}, "
+                    f"{sum(bool(q['resolved']) for q in v['pairs'])} of {v['n']} resolved "
+                    "from zero by the orderings sampled (|change| > 1.96 se)"
                     for k, v in syn.items()
                 )
                 + "</p>"
