@@ -238,6 +238,28 @@ def test_orderings_share_the_first_and_average_the_rest(tmp_path, counted, monke
     assert al["spread_ea_eV"] == 0.0 and al["note_ea_eV"] == first["LiAlCl4"]["note_ea_eV"]
 
 
+def test_a_prediction_needs_more_than_half_of_the_orderings():
+    """The ensemble mean is over the orderings; when a tier fails on most of them (NEB on
+    the cation-disordered milled orderings) the mean of the rest is not the ensemble's and
+    is not given, with the reason; a majority is averaged, its spread from those values."""
+    from halidelab.validation.run import _ensemble_predictions
+
+    def p(v):
+        return {"ea_eV": Prediction(v, 0.0, "toy")}
+
+    one_of_three, why = _ensemble_predictions([{}, p(0.3), {}])
+    assert one_of_three == {} and "only 1 of 3 orderings" in why["ea_eV"]
+    assert "ordering 1" in why["ea_eV"]
+    two_of_three, why = _ensemble_predictions([p(0.2), {}, p(0.4)])
+    assert two_of_three["ea_eV"].value == pytest.approx(0.3) and why == {}
+    assert two_of_three["ea_eV"].spread == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert "mean of 2 of 3 orderings" in two_of_three["ea_eV"].note
+    half, why = _ensemble_predictions([p(0.2), {}])
+    assert half == {} and "only 1 of 2" in why["ea_eV"]
+    single, why = _ensemble_predictions([p(0.25)])
+    assert single["ea_eV"].value == 0.25 and why == {}
+
+
 def test_reference_model_orderings_are_distinct_and_start_with_the_single_one():
     """The further orderings are on the same cell with the same composition, differ from
     the first and from each other, and the first is what orderings=1 builds; an ordered

@@ -317,7 +317,7 @@ def _prediction_rows(
                         )
                 res = results.get((t, entry.material, mkey, 0))
                 ctx = ctx_for(entry, model)
-                preds = _ensemble_predictions(per_ordering)
+                preds, too_few = _ensemble_predictions(per_ordering)
                 chain = _chain(t, tiers)
                 own = [
                     key
@@ -372,8 +372,9 @@ def _prediction_rows(
                     p = preds.get(target)
                     row[f"pred_{target}"] = p.value if p else None
                     row[f"spread_{target}"] = p.spread if p else None
+                    reasons = ([too_few[target]] if target in too_few else []) + why_none
                     row[f"note_{target}"] = (
-                        p.note if p else ("no value: " + "; ".join(why_none) if why_none else "")
+                        p.note if p else ("no value: " + "; ".join(reasons) if reasons else "")
                     )
                     row[f"orderings_{target}"] = [
                         d[target].value if target in d else None for d in per_ordering
@@ -382,20 +383,35 @@ def _prediction_rows(
     return rows
 
 
-def _ensemble_predictions(per_ordering: list[dict[str, Prediction]]) -> dict[str, Prediction]:
+def _ensemble_predictions(
+    per_ordering: list[dict[str, Prediction]],
+) -> tuple[dict[str, Prediction], dict[str, str]]:
     """One prediction per target from the orderings' (uniform mean; spread of one
     ordering's prediction by the law of total variance, as ``compare`` computes it:
     :func:`halidelab.validation.apply.ordering_spread`); the first ordering's note, with
-    the ensemble stated when there is more than one value."""
+    the ensemble stated when there is more than one value.
+
+    A target that more than half of the orderings give is predicted; one that only half or
+    fewer give is not (second return value: why), since a mean over the orderings that
+    worked is biased when whether one works depends on its structure (NEB studies fail on
+    the most cation-disordered milled orderings and run on the least disordered one)."""
     from halidelab.validation.apply import OrderingPrediction, ordering_spread
 
     out: dict[str, Prediction] = {}
+    why: dict[str, str] = {}
     for target in TARGETS:
         have = [(k, d[target]) for k, d in enumerate(per_ordering) if target in d]
         if not have:
             continue
         if len(per_ordering) == 1:  # one ordering: its prediction as it is
             out[target] = have[0][1]
+            continue
+        if 2 * len(have) <= len(per_ordering):
+            why[target] = (
+                f"only {len(have)} of {len(per_ordering)} orderings gave a value (ordering "
+                + ", ".join(str(k) for k, _ in have)
+                + "); a mean over the ones that worked would be biased"
+            )
             continue
         mean, spread, between, n = ordering_spread(
             [OrderingPrediction(k, p.value, p.spread, "", "") for k, p in have]
@@ -405,7 +421,7 @@ def _ensemble_predictions(per_ordering: list[dict[str, Prediction]]) -> dict[str
             f", SD between them {between:.3g}" if between is not None else ""
         )
         out[target] = Prediction(mean, spread, f"{note}; {extra}" if note else extra)
-    return out
+    return out, why
 
 
 def _chain(tier: str, tiers: tuple[str, ...]) -> set[str]:
