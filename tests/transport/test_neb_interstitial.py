@@ -562,3 +562,29 @@ def test_paths_percolation_does_not_need_run_only_when_every_chain_is_asked():
         assert labels[1:-1] == ["i1", "i2", "i1"] and vnet.sites[here].occupant is None
         # into the next Li layer (a) or into an empty octahedron of the half-kept layer (a/2)
         assert min(abs(abs(vec[2]) - A_LICL), abs(abs(vec[2]) - A_LICL / 2)) < 1e-6
+
+
+def test_a_framework_without_symmetry_is_refused_before_any_band():
+    """A cation-disordered (ball-milled) model of Li3YCl6: Y on random octahedral holes
+    leave the framework without symmetry, every Li site its own orbit; taking one Li out of
+    each 'full orbit' would empty the cell, and no barrier could stand for an equivalent
+    hop. The study refuses it with one line before building a single band (no model is
+    evaluated: the calculator here would fail if it were)."""
+    from halidelab.composition import design_composition
+    from halidelab.errors import SimulationError
+    from halidelab.structures.models import build_models
+    from halidelab.transport.neb import neb_studies
+
+    ms = build_models(
+        design_composition("Li3YCl6"), polymorph="P-3m1", n_configs=1, state="ball-milled"
+    )
+    milled = ms.configurations[0].to_structure()
+    assert ms.configurations[0].disorder["m_off_ordered_sites"] > 0.5
+
+    class Untouchable:
+        def get_potential_energy(self, *a, **k):  # pragma: no cover - must not run
+            raise AssertionError("evaluated")
+
+    with pytest.raises(SimulationError, match="has no symmetry") as exc:
+        neb_studies([milled], calculator=Untouchable())
+    assert "\n" not in str(exc.value) and "BVSE or KMC" in str(exc.value)
