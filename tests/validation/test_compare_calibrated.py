@@ -119,7 +119,7 @@ def make_store(
                         "formula": formula,
                     },
                 )
-            if neb and formula in neb:
+            if neb and formula in neb and neb[formula][i] is not None:  # None: failed
                 put(
                     "neb",
                     {"structure": target, "model": model},
@@ -383,6 +383,19 @@ def test_kmc_and_prior_carry_their_own_error_into_the_spread(base_store, tmp_pat
     # note), while a KMC calibration that records nothing is applied with that note
     assert c_pri.settings == {} and "does not record" not in ep["note"]
     assert c_kmc.settings == {} and "does not record" in ek["note"]
+
+
+def test_a_mean_over_a_minority_of_the_orderings_is_not_calibrated(base_store, tmp_path, sha):
+    """As validate: when only 1 of 3 orderings has a NEB value (the others' studies failed)
+    the calibration is not applied, with the reason; with 2 of 3 it is, on their mean."""
+    cal, _, _ = synthetic_calibration("neb", "chgnet", "ea_eV", NEAR, sha, (0.2, 0.4))
+    one = make_store(base_store, tmp_path / "one.sqlite", neb={DOPED: [0.30, None, None]})
+    e = entry(by_formula(compare(one, [DOPED], calibrations=[cal]))[DOPED], "neb", "ea_eV")
+    assert not e["applied"] and e["status"] == "too few orderings"
+    assert "only 1 of the 3 orderings" in e["note"]
+    two = make_store(base_store, tmp_path / "two.sqlite", neb={DOPED: [0.30, None, 0.34]})
+    e = entry(by_formula(compare(two, [DOPED], calibrations=[cal]))[DOPED], "neb", "ea_eV")
+    assert e["applied"] and e["n_orderings"] == 2 and e["raw"] == pytest.approx(0.32)
 
 
 def test_json_has_raw_and_calibrated_side_by_side(base_store, tmp_path, sha, capsys):

@@ -323,7 +323,8 @@ def calibrate_composition(
     list of dict
         ``tier``, ``model``, ``target``, ``quantity`` (compare's row key), ``label``,
         ``unit``, ``applied``, ``status`` (``applied``, ``no value``, ``model mismatch``,
-        ``settings mismatch``)
+        ``settings mismatch``, ``too few orderings``: half or fewer of the composition's
+        orderings have a value)
         and, when applied, ``raw``, ``spread``,
         ``sd_between_orderings``, ``n_orderings``, ``calibrated``, ``low``, ``high``,
         ``level``, ``half_width``, ``map_used``, ``kind``, ``out_of_domain``,
@@ -382,6 +383,17 @@ def calibrate_composition(
                     f"the calibration's with {want}"
                 )
                 continue
+        n_conf = len(c.configurations) if c is not None else 0
+        orderings = {p.index for p in have}
+        if cal.tier != "prior" and n_conf > 1 and 2 * len(orderings) <= n_conf:
+            # as validate: a mean over the orderings that worked is biased when whether
+            # one works depends on its structure (a milled ordering's NEB study)
+            entry["status"] = "too few orderings"
+            entry["note"] = (
+                f"not applied: only {len(orderings)} of the {n_conf} orderings have a "
+                f"{cal.tier} value; a mean over the ones that worked would be biased"
+            )
+            continue
         raw, spread, between, n = ordering_spread(have)
         cv = cal.apply(raw, spread, composition=formula)
         entry.update(
