@@ -100,6 +100,26 @@ def test_refuses_a_structure_without_li():
         )
 
 
+def test_refuses_a_cation_disordered_model_before_any_model_call():
+    """A milled Li3YCl6 model (Y on random octahedral holes): no framework symmetry, so its
+    empty holes are not Li sites and the Li sublattice would look full; the defect energies
+    are refused with one line, and the ordered (annealed) model of the same cell is not."""
+    from halidelab.composition import design_composition
+    from halidelab.errors import SimulationError
+    from halidelab.structures.models import build_models
+
+    design = design_composition("Li3YCl6")
+    milled = build_models(design, polymorph="P-3m1", n_configs=1, state="ball-milled")
+    assert milled.configurations[0].disorder["m_off_ordered_sites"] > 0.5
+    ev = CalculatorLoop(_Refuse(), info={"name": "refuse"})
+    with pytest.raises(SimulationError, match="has no symmetry") as exc:
+        li_defect_energies(milled.configurations[0].to_structure(), ev)
+    assert "\n" not in str(exc.value)
+    annealed = build_models(design, polymorph="P-3m1", n_configs=1)
+    d = li_defect_energies(annealed.configurations[0].to_structure(), ev)
+    assert not d.li_sublattice_full and d.n_vacant_li_sites > 0  # the ordered model has them
+
+
 @pytest.fixture(scope="module")
 def licl_defects():
     return li_defect_energies(rocksalt(), "chgnet", n_relax=1)
