@@ -55,7 +55,7 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 
 from halidelab.constants import K_B_EV_K
-from halidelab.errors import SimulationError, StructureError
+from halidelab.errors import StructureError
 from halidelab.records import Provenance, Record
 
 #: a "defect" lower than the perfect cell by more than this is a better Li arrangement, eV
@@ -285,7 +285,7 @@ def li_defect_energies(
     from halidelab.engine.batch import as_evaluator
     from halidelab.engine.relax import relax_positions_batch
     from halidelab.potentials import provenance
-    from halidelab.transport.sites import _widths, site_network
+    from halidelab.transport.sites import _widths, require_symmetric_framework, site_network
 
     t0 = time.perf_counter()
     s = Structure.from_dict(structure) if isinstance(structure, dict) else structure.copy()
@@ -294,17 +294,12 @@ def li_defect_energies(
     if s.composition["Li"] == 0:
         raise StructureError(f"{s.composition.reduced_formula} has no Li")
     say = progress or (lambda _msg: None)
-    own = [x for x in site_network(s).sites if x.role == "li"]
-    if len(own) > 4 and len({x.label for x in own}) == len(own):
-        # a framework without symmetry (a cation-disordered, milled model): its empty
-        # octahedral holes are not recognised as Li sites, so the Li sublattice would look
-        # full and a formation energy would be charged that the model does not need
-        raise SimulationError(
-            f"the framework of {s.composition.reduced_formula} has no symmetry (each of its "
-            f"{len(own)} Li sites is its own orbit, as in a cation-disordered model): which "
-            "empty holes are Li sites is undefined, so intrinsic defects do not apply; use "
-            "the BVSE or KMC tiers for such a model"
-        )
+    # a milled model's empty holes are not Li sites: its sublattice would only look full
+    require_symmetric_framework(
+        site_network(s),
+        s.composition.reduced_formula,
+        "which empty holes are Li sites is undefined, so intrinsic defects do not apply",
+    )
     sc, reps = defect_supercell(s, min_width_A, max_atoms)
     net = site_network(sc)
     li_sites = [x for x in net.sites if x.role == "li"]

@@ -79,7 +79,12 @@ from halidelab.transport.pathways import (
     path_profile,
     percolation,
 )
-from halidelab.transport.sites import Hop, SiteNetwork, site_network
+from halidelab.transport.sites import (
+    Hop,
+    SiteNetwork,
+    require_symmetric_framework,
+    site_network,
+)
 
 __all__ = [
     "NEBResult",
@@ -953,17 +958,11 @@ def neb_studies(
         atoms = to_atoms(structure)
         st = structure if isinstance(structure, Structure) else to_structure(atoms)
         net = net or site_network(st, interstitials=interstitials)
-        li_sites = [x for x in net.sites if x.role == "li"]
-        if len(li_sites) > 4 and len({x.label for x in li_sites}) == len(li_sites):
-            # every Li site its own orbit: the framework (anions and framework cations)
-            # has no symmetry, as in a cation-disordered (ball-milled) model; each hop is
-            # then its own class and no barrier can stand for an equivalent hop elsewhere
-            raise SimulationError(
-                f"the framework of {st.composition.reduced_formula} has no symmetry (each of "
-                f"its {len(li_sites)} Li sites is its own orbit, as in a cation-disordered "
-                "model): a NEB percolation study needs classes of equivalent hops; use the "
-                "BVSE or KMC tiers for such a model"
-            )
+        require_symmetric_framework(
+            net,
+            st.composition.reduced_formula,
+            "a NEB percolation study needs classes of equivalent hops",
+        )
         added: tuple[str, ...] = ()
         if create_vacancies:
             atoms, net, added = add_vacancies(atoms, net)

@@ -503,6 +503,32 @@ def direction_of(vec: np.ndarray, matrix: np.ndarray) -> str:
     return "oblique"
 
 
+def require_symmetric_framework(network: SiteNetwork, formula: str, why: str) -> None:
+    """Refuse a framework without symmetry: every one of more than 4 Li sites its own orbit.
+
+    That is a cation-disordered (ball-milled) model, whose framework cations sit on random
+    octahedral holes. Its empty holes are not recognised as Li sites (they are equivalent
+    to no occupied one), and no hop or site stands for an equivalent one elsewhere, so
+    methods that work on orbits (NEB hop classes, intrinsic defects of a full sublattice)
+    do not apply.
+
+    Raises
+    ------
+    SimulationError
+        One line naming the structure, ``why`` the calling method needs symmetry, and the
+        tiers that do apply.
+    """
+    from halidelab.errors import SimulationError
+
+    li = [x for x in network.sites if x.role == "li"]
+    if len(li) > 4 and len({x.label for x in li}) == len(li):
+        raise SimulationError(
+            f"the framework of {formula} has no symmetry (each of its {len(li)} Li sites is "
+            f"its own orbit, as in a cation-disordered model): {why}; use the BVSE or KMC "
+            "tiers for such a model"
+        )
+
+
 def site_network(
     structure: Structure,
     mobile: str = "Li",
