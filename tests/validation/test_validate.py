@@ -707,7 +707,7 @@ def test_a_study_without_a_3d_barrier_says_why_it_has_no_value():
     missing = {**one_d, "percolation": {**one_d["percolation"], "n_hops_missing": 32}}
     assert "32 hops of the site network have no barrier" in neb_explain(missing, ctx)
     failed = {"percolation": None, "results": [{"converged": False}] * 2}
-    assert "0 of 2 NEB bands converged" in neb_explain(failed, ctx)
+    assert "no percolation analysis (0 of 2 NEB bands converged)" in neb_explain(failed, ctx)
 
 
 def test_rows_and_report_say_why_a_computed_tier_has_no_value(tmp_path, counted, monkeypatch):

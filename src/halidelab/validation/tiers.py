@@ -426,10 +426,7 @@ def neb_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
     n_run = len(result.get("results") or ())
     n_conv = sum(bool(r.get("converged")) for r in result.get("results") or ())
     if not perc:
-        return (
-            f"no percolation analysis: {n_conv} of {n_run} NEB bands converged, none joins "
-            "the Li sites"
-        )
+        return f"the study has no percolation analysis ({n_conv} of {n_run} NEB bands converged)"
     dims = ", ".join(
         f"{d} {perc[f'ea_{d.lower()}_eV']:.3f} eV"
         for d in ("1D", "2D")
