@@ -433,6 +433,8 @@ def test_synthesis_pairs_are_summarised_apart_from_the_substitution_ranking():
     assert syn["n"] == 2 and syn["sign_agreement"] == 1.0
     for q in syn["pairs"]:
         assert q["predicted"] == pytest.approx(q["measured"])
+        # one ordering per side: the spread over orderings is unknown, nothing is resolved
+        assert q["se"] is None and q["resolved"] is None
     n_subs = sum(p["kind"] != "synthesis" for p in good)
     assert substitution_spearman(good)["toy|m"]["n"] == n_subs
     bad = substitution_pairs(ref, rows(-2.0))
@@ -463,10 +465,12 @@ def test_synthesis_pairs_are_summarised_apart_from_the_substitution_ranking():
     assert substitution_spearman(pairs)["prior|-"]["n"] == n_subs
 
 
-def test_the_synthesis_effect_reaches_the_cli_and_the_report(tmp_path, counted, capsys):
+@pytest.mark.parametrize("orderings", [1, 2])
+def test_the_synthesis_effect_reaches_the_cli_and_the_report(tmp_path, counted, capsys, orderings):
     """Ampoule-made and as-milled Li3YCl6 through a real BVSE campaign (toy relaxation):
     the milled model's M on Li and empty holes moves its BVSE map, and the CLI and the
-    report give the milled - annealed change next to the measured +0.45 decades."""
+    report give the milled - annealed change next to the measured +0.45 decades, with its
+    standard error over the orderings when each side has more than one."""
     code = main(
         [
             "validate",
@@ -475,7 +479,7 @@ def test_the_synthesis_effect_reaches_the_cli_and_the_report(tmp_path, counted, 
             "--models",
             "chgnet",
             "--orderings",
-            "1",
+            str(orderings),
             "--materials",
             "li3ycl6-ampoule-schlem2020,li3ycl6-bm-schlem2020",
             "-o",
@@ -490,8 +494,13 @@ def test_the_synthesis_effect_reaches_the_cli_and_the_report(tmp_path, counted, 
     assert found is not None and abs(float(found.group(1))) > 0.01
     assert "(measured +0.45)" in text
     html = (tmp_path / "s" / "report.html").read_text()
-    assert "Synthesis effect" in html and "resolved from zero" in html
-    assert counted["bvse"] == 2
+    assert "Synthesis effect" in html and counted["bvse"] == 2 * orderings
+    if orderings == 1:  # the spread over orderings is unknown: no ± and nothing resolved
+        line = next(x for x in text.splitlines() if "milled - annealed" in x)
+        assert "no standard error (single orderings" in html and "±" not in line
+    else:
+        assert re.search(r"annealed [+-][0-9.]+ ± [0-9.]+ \(measured", text)
+        assert "resolved from zero by the orderings sampled" in html
 
 
 def test_ball_milled_reference_models_disorder_the_cations():

@@ -483,8 +483,13 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
                         for q in v["pairs"]
                     )
                     + f", sign agreement {fmt(v['sign_agreement'], '.2f')}, "
-                    f"{sum(bool(q['resolved']) for q in v['pairs'])} of {v['n']} resolved "
-                    "from zero by the orderings sampled (|change| > 1.96 se)"
+                    + (
+                        f"{sum(bool(q['resolved']) for q in v['pairs'])} of {v['n']} resolved "
+                        "from zero by the orderings sampled (|change| > 1.96 se)"
+                        if any(q["resolved"] is not None for q in v["pairs"])
+                        else "no standard error (single orderings: the spread over "
+                        "orderings is unknown)"
+                    )
                     for k, v in syn.items()
                 )
                 + "</p>"

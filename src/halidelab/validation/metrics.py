@@ -489,7 +489,8 @@ def synthesis_agreement(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     """Per tier|model, over the ``synthesis`` pairs (annealed -> ball-milled model of one
     composition): each pair's measured and predicted change of log10 sigma with the
     predicted change's standard error over the orderings (``se``, from
-    ``predicted_se``: the two ensemble means' standard errors combined), the mean
+    ``predicted_se``: the two ensemble means' standard errors combined; None when either
+    side is a single ordering, and then ``resolved`` is None too), the mean
     predicted change and the fraction of pairs whose predicted change has the measured
     sign. Too few pairs for a rank statistic; a sign and a size per pair, and whether the
     orderings sampled resolve it (``|predicted| > 1.96 se``), is what they can show."""

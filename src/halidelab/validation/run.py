@@ -868,15 +868,17 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
                 item["predicted"][lab] = (
                     r["pred_log10_sigma_S_cm"] - match[0]["pred_log10_sigma_S_cm"]
                 )
-                item["predicted_se"][lab] = math.hypot(_mean_se(r), _mean_se(match[0]))
+                se = [_mean_se(r), _mean_se(match[0])]
+                item["predicted_se"][lab] = None if None in se else math.hypot(*se)
         pairs.append(item)
     return pairs
 
 
-def _mean_se(row: dict[str, Any], target: str = "log10_sigma_S_cm") -> float:
+def _mean_se(row: dict[str, Any], target: str = "log10_sigma_S_cm") -> float | None:
     """Standard error of a row's ensemble-mean prediction: the spread of one ordering's
-    value over the square root of the number of orderings averaged (a single ordering
-    without a spread of its own contributes 0: its ordering is not sampled)."""
-    n = sum(v is not None for v in row.get(f"orderings_{target}") or ()) or 1
+    value over the square root of the number of orderings averaged; None from a single
+    ordering, whose spread over orderings is unknown (a milled model's first ordering
+    alone gives either sign of the synthesis effect)."""
+    n = sum(v is not None for v in row.get(f"orderings_{target}") or ())
     spread = row.get(f"spread_{target}")
-    return float(spread) / math.sqrt(n) if spread is not None else 0.0
+    return float(spread) / math.sqrt(n) if n >= 2 and spread is not None else None
