@@ -56,6 +56,7 @@ def validate_cmd(
         metric_table,
         substitution_spearman,
         synthesis_agreement,
+        synthesis_pair_text,
     )
     from halidelab.validation.reference import load_reference_set
     from halidelab.validation.run import validate
@@ -198,12 +199,7 @@ def validate_cmd(
     for lab, v in synthesis_agreement(out.substitutions).items():
         console.print(
             f"synthesis effect, {lab}: "
-            + "; ".join(
-                f"{q['composition']} milled - annealed {q['predicted']:+.2f}"
-                + (f" ± {q['se']:.2f}" if q["se"] is not None else "")
-                + f" (measured {q['measured']:+.2f})"
-                for q in v["pairs"]
-            )
+            + "; ".join(synthesis_pair_text(q, "milled - annealed ") for q in v["pairs"])
             + " log10 S/cm"
         )
     for c in out.combined:

@@ -302,7 +302,11 @@ def _model_choice_html(choices: list[dict[str, Any]]) -> str:
 
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
-    from halidelab.validation.metrics import substitution_spearman, synthesis_agreement
+    from halidelab.validation.metrics import (
+        substitution_spearman,
+        synthesis_agreement,
+        synthesis_pair_text,
+    )
 
     sections = []
     st = out.settings
@@ -476,12 +480,7 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
                 "orderings): "
                 + "; ".join(
                     f"{esc(k)}: "
-                    + ", ".join(
-                        f"{esc(q['composition'])} {q['predicted']:+.2f}"
-                        + (f" ± {q['se']:.2f}" if q["se"] is not None else "")
-                        + f" (measured {q['measured']:+.2f})"
-                        for q in v["pairs"]
-                    )
+                    + ", ".join(esc(synthesis_pair_text(q)) for q in v["pairs"])
                     + f", sign agreement {fmt(v['sign_agreement'], '.2f')}, "
                     + (
                         f"{sum(bool(q['resolved']) for q in v['pairs'])} of {v['n']} resolved "

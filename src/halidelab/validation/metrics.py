@@ -525,6 +525,16 @@ def synthesis_agreement(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return out
 
 
+def synthesis_pair_text(q: dict[str, Any], what: str = "") -> str:
+    """One synthesis pair of :func:`synthesis_agreement` in words: ``Li3YCl6 {what}+0.40
+    ± 0.51 (measured +0.45)`` (no ± without a standard error)."""
+    return (
+        f"{q['composition']} {what}{q['predicted']:+.2f}"
+        + (f" ± {q['se']:.2f}" if q["se"] is not None else "")
+        + f" (measured {q['measured']:+.2f})"
+    )
+
+
 def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per tier|model: Spearman of predicted vs measured change and the sign agreement,
     over all substitution pairs (``synthesis`` pairs are left out: see

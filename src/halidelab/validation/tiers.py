@@ -408,13 +408,18 @@ def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Predi
     return _barrier_predictions(perc.get("ea_3d_eV"), ctx, what)
 
 
+def _lower_dims(values: dict[str, Any], prefix: str) -> str:
+    """The 1D and 2D percolation barriers a result has (``{prefix}_1d_eV`` ...), in words."""
+    return ", ".join(
+        f"{d} {values[f'{prefix}_{d.lower()}_eV']:.3f} eV"
+        for d in ("1D", "2D")
+        if values.get(f"{prefix}_{d.lower()}_eV") is not None
+    )
+
+
 def bvse_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
     """Why a BVSE map gives no Ea: no 3D percolation below its energy ceiling."""
-    dims = ", ".join(
-        f"{d} {result[f'e_{d.lower()}_eV']:.3f} eV"
-        for d in ("1D", "2D")
-        if result.get(f"e_{d.lower()}_eV") is not None
-    )
+    dims = _lower_dims(result, "e")
     return "the BVSE map does not percolate in 3D below its energy ceiling" + (
         f" (it does in {dims})" if dims else ""
     )
@@ -427,11 +432,7 @@ def neb_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
     n_conv = sum(bool(r.get("converged")) for r in result.get("results") or ())
     if not perc:
         return f"the study has no percolation analysis ({n_conv} of {n_run} NEB bands converged)"
-    dims = ", ".join(
-        f"{d} {perc[f'ea_{d.lower()}_eV']:.3f} eV"
-        for d in ("1D", "2D")
-        if perc.get(f"ea_{d.lower()}_eV") is not None
-    )
+    dims = _lower_dims(perc, "ea")
     missing = perc.get("n_hops_missing") or 0
     return (
         "the NEB hops do not percolate in 3D"
