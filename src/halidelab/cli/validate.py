@@ -31,6 +31,15 @@ def validate_cmd(
         None, "--reference", help="Another reference table (same columns)"
     ),
     max_atoms: int = typer.Option(160, "--max-atoms", help="Largest model"),
+    milled_width: float = typer.Option(
+        None,
+        "--milled-width",
+        help="Smallest width of a ball-milled model's cell, Å (default 11.5: a disordered "
+        "state needs a wide cell)",
+    ),
+    milled_max_atoms: int = typer.Option(
+        None, "--milled-max-atoms", help="Largest ball-milled model (default 320)"
+    ),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
@@ -102,6 +111,8 @@ def validate_cmd(
         bvse_resolution_A=bvse_resolution,
         neb_steps=neb_steps,
         orderings=orderings,
+        **({} if milled_width is None else {"milled_min_width_A": milled_width}),
+        **({} if milled_max_atoms is None else {"milled_max_atoms": milled_max_atoms}),
     )
     from halidelab.cli.screen import _client
 

@@ -173,6 +173,12 @@ def validate(
     settings = settings or ValidateSettings()
     if settings.orderings < 1:
         raise HalidelabError(f"--orderings must be >= 1, got {settings.orderings}")
+    if not (math.isfinite(settings.milled_min_width_A) and settings.milled_min_width_A > 0):
+        raise HalidelabError(
+            f"--milled-width must be a width > 0 A, got {settings.milled_min_width_A}"
+        )
+    if settings.milled_max_atoms < 1:
+        raise HalidelabError(f"--milled-max-atoms must be >= 1, got {settings.milled_max_atoms}")
     tiers_t = normalise_tiers(list(tiers))
     models_t = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
     if any(TIERS[t].per_model(tiers_t) for t in tiers_t) and not models_t:

@@ -35,6 +35,21 @@ composition are two materials of the set: the pair measures whether a tier predi
 synthesis effect (Schlem et al. 2020: milled Li3YCl6 and Li3ErCl6 conduct 3-18x better
 than ampoule-made ones).
 
+A milled model's cell is wider than an annealed one's: the smallest cell whose
+face-to-face widths are all at least ``milled_min_width_A`` (:data:`MILLED_MIN_WIDTH_A`,
+11.5 A: 2x2x2 trigonal cells, 240 atoms for Li3MCl6 and 216 for Li2ZrCl6 instead of 60
+and 54, the first cells this wide, as the c of the hcp halides is 5.9-6.1 A), up to
+``milled_max_atoms``. A
+disordered state is a statistical one, and a small cell samples it badly: on the 60-atom
+Li3YCl6 cell the fraction of Y off the ordered Y sites goes from 0 to 83 % from chain to
+chain (10 chains: mean 52 %, SD 29 %; one chain is the annealed model), on the 240-atom
+cell from 46 to 75 % (mean 62 %, SD 9 %), closer to the near-complete Y2/Y3 disorder
+Schlem et al. refined; the unrelaxed BVSE 3D barrier of one chain spreads by 0.088 eV
+(SD, 10 chains) on the small cell and 0.047 eV on the large one (Li3ErCl6: 0.093 and
+0.049 eV, 12 chains), with no shift of the mean beyond that spread (Li3YCl6 0.566 and
+0.555 eV). A cell only long along c (1x1x4, 120 atoms) spreads as much as the small one
+(0.092 eV): it is the width of the cell that matters.
+
 The ``reference-model`` task kind (:mod:`halidelab.validation.tasks`) runs
 :func:`build_reference_model`; the file's SHA-256 is part of the task inputs, so a
 changed CIF is never answered from an old model.
@@ -59,6 +74,10 @@ from halidelab.records import Provenance, Record
 MERGE_TOL_A = 1.0
 #: default smallest face-to-face width of an ordered CIF's model cell, A
 MIN_WIDTH_A = 8.0
+#: default smallest face-to-face width of a ball-milled model's cell, A (module docstring)
+MILLED_MIN_WIDTH_A = 11.5
+#: default largest ball-milled model (the 11.5 A cell of trigonal Li3MCl6 has 240 atoms)
+MILLED_MAX_ATOMS = 320
 #: largest composition distance (total variation of atomic fractions) between a row and
 #: its model: build_models may model a dopant content only approximately
 COMPOSITION_TOLERANCE = 0.02
@@ -307,6 +326,8 @@ def build_reference_model(
     seed: int = 0,
     min_width_A: float = MIN_WIDTH_A,
     orderings: int = 1,
+    milled_min_width_A: float = MILLED_MIN_WIDTH_A,
+    milled_max_atoms: int = MILLED_MAX_ATOMS,
 ) -> ReferenceModel:
     """Build the ordered model of one reference material.
 
@@ -332,11 +353,16 @@ def build_reference_model(
         search for ``orderings + 1`` (same seed and supercell), in Ewald order. Only the
         constructions that build_models orders (``cif`` with partial occupancies and
         ``design``) have more than one.
+    milled_min_width_A : float
+        Smallest face-to-face width of a ball-milled model's cell, A (module docstring).
+    milled_max_atoms : int
+        Largest ball-milled model (instead of ``max_atoms``).
 
     Raises
     ------
     StructureError
-        The file cannot be read or ordered, or the model's composition is not the row's.
+        The file cannot be read or ordered, the model's composition is not the row's, or
+        no ball-milled cell within ``milled_max_atoms`` is ``milled_min_width_A`` wide.
     """
     from halidelab.composition import Substitution, design_composition
     from halidelab.structures.models import build_models
@@ -348,6 +374,11 @@ def build_reference_model(
     kind = spec["kind"]
     state = spec["state"]
     milled = state == "ball-milled"
+    size = (
+        {"max_atoms": milled_max_atoms, "min_width": milled_min_width_A}
+        if milled
+        else {"max_atoms": max_atoms}
+    )
     extra: list[Structure] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -360,8 +391,8 @@ def build_reference_model(
                 return build_models(
                     design_composition(composition),
                     framework=path,
-                    max_atoms=max_atoms,
                     n_configs=n,
+                    **size,
                     seed=seed,
                     state=state,
                 )
@@ -396,8 +427,8 @@ def build_reference_model(
                 return build_models(
                     design,
                     polymorph=spec["polymorph"],
-                    max_atoms=max_atoms,
                     n_configs=n,
+                    **size,
                     seed=seed,
                     state=state,
                 )
@@ -413,6 +444,15 @@ def build_reference_model(
             )
     if not model.is_ordered:
         raise StructureError(f"the model of {composition} ({construction}) is not ordered")
+    if milled:
+        width = float(_widths(model).min())
+        if width < milled_min_width_A - 1e-6:
+            raise StructureError(
+                f"the ball-milled model of {composition} is {width:.1f} A wide ({len(model)} "
+                f"atoms): no cell {milled_min_width_A:g} A wide fits in {milled_max_atoms} "
+                "atoms; raise the milled max atoms or lower the milled width"
+            )
+        desc += f"; cell {width:.1f} A wide (milled models >= {milled_min_width_A:g} A)"
     d = _composition_distance(model.composition, Composition(composition))
     if d > COMPOSITION_TOLERANCE:
         raise StructureError(
@@ -435,7 +475,15 @@ def build_reference_model(
                 "min_width_A": min_width_A,
                 "structure_file": path.name,
                 **({"orderings": orderings} if orderings > 1 else {}),
-                **({"state": state} if milled else {}),
+                **(
+                    {
+                        "state": state,
+                        "milled_min_width_A": milled_min_width_A,
+                        "milled_max_atoms": milled_max_atoms,
+                    }
+                    if milled
+                    else {}
+                ),
             },
         ),
         orderings=tuple(x.as_dict() for x in extra),

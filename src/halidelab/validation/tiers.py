@@ -78,6 +78,7 @@ from halidelab.screening.inputs import (
     RelaxInputs,
 )
 from halidelab.screening.tasks import Task
+from halidelab.validation.structures import MILLED_MAX_ATOMS, MILLED_MIN_WIDTH_A
 
 #: hop length of the Arrhenius estimate, A
 HOP_LENGTH_A = 3.0
@@ -128,6 +129,11 @@ class ValidateSettings:
         by up to 0.1 eV and its KMC sigma by up to 1.4 decades (CHGNet, measured on the
         reference set), as much as the calibrated errors. The first ordering is the one
         a single-ordering campaign (``orderings=1``) builds, so its results are shared.
+    milled_min_width_A : float
+        Smallest face-to-face width of a ball-milled reference model's cell, A
+        (:mod:`halidelab.validation.structures`); in the task key of milled rows only.
+    milled_max_atoms : int
+        Largest ball-milled reference model.
     """
 
     max_atoms: int = 160
@@ -141,6 +147,8 @@ class ValidateSettings:
     kmc_runs: int = 8
     kmc_hops: float = 200.0
     orderings: int = 3
+    milled_min_width_A: float = MILLED_MIN_WIDTH_A
+    milled_max_atoms: int = MILLED_MAX_ATOMS
 
 
 @dataclasses.dataclass
@@ -266,9 +274,10 @@ def _if_relaxed(tiers: tuple[str, ...]) -> bool:
 def model_task(ctx: MaterialContext) -> Task:
     """``reference-model`` task of the material."""
     from halidelab.validation.reference import resolve_structure_file
-    from halidelab.validation.structures import file_sha256
+    from halidelab.validation.structures import file_sha256, parse_construction
 
     e = ctx.entry
+    milled = parse_construction(e.construction)["state"] == "ball-milled"
     return Task(
         "reference-model",
         f"{e.composition} [{e.id}]",
@@ -280,6 +289,15 @@ def model_task(ctx: MaterialContext) -> Task:
             "max_atoms": ctx.settings.max_atoms,
             "seed": ctx.settings.seed,
             **({"orderings": ctx.settings.orderings} if ctx.settings.orderings > 1 else {}),
+            # only milled rows: the annealed models' keys (and results) stay as they were
+            **(
+                {
+                    "milled_min_width_A": ctx.settings.milled_min_width_A,
+                    "milled_max_atoms": ctx.settings.milled_max_atoms,
+                }
+                if milled
+                else {}
+            ),
         },
     )
 
