@@ -225,3 +225,42 @@ def test_ball_milled_sampling_is_reproducible_and_annealed_has_no_disorder(lznc_
     assert all(c.disorder is None for c in lznc.configurations) and lznc.state == "annealed"
     with pytest.raises(StructureError, match="synthesis state"):
         build_models(d, state="quenched")
+
+
+def test_ball_milled_cells_are_wide_enough_to_sample_the_disorder():
+    """Li3YCl6 on its trigonal framework: the annealed auto cell is 8 A wide (60 atoms),
+    the ball-milled one 11.5 A (240 atoms), and on it every chain moves a quarter or more
+    of the Y off their ordered sites (on the 60-atom cell the fraction is a coin toss of
+    six Y, 0 % for some chains: the annealed model called milled)."""
+    from halidelab.structures.models import MILLED_MIN_WIDTH_A, MIN_WIDTH_A
+    from halidelab.structures.ordering import min_width_A
+
+    d = design_composition("Li3YCl6")
+    annealed = build_models(d, polymorph="P-3m1", max_atoms=300, n_configs=1)
+    milled = build_models(d, polymorph="P-3m1", max_atoms=300, n_configs=3, state="ball-milled")
+    a = annealed.configurations[0].to_structure()
+    assert MIN_WIDTH_A <= min_width_A(a.lattice.matrix) < MILLED_MIN_WIDTH_A
+    for c in milled.configurations:
+        m = c.to_structure()
+        assert min_width_A(m.lattice.matrix) >= MILLED_MIN_WIDTH_A
+        assert len(m) == 4 * len(a)
+        assert c.disorder["m_off_ordered_sites"] >= 0.25
+    assert not any("wide" in w for w in milled.warnings)
+
+
+def test_a_ball_milled_cell_above_max_atoms_keeps_the_annealed_width_and_says_so():
+    """Li2ZrCl6 within 140 atoms: no 11.5 A cell fits (the first is 216 atoms), so the milled
+    model keeps the 8 A cell of the annealed one (54 atoms; never the 27-atom cell, 6 A
+    wide) and its warnings name the width and the --max-atoms that gives a wide cell."""
+    from halidelab.structures.ordering import min_width_A
+
+    d = design_composition("Li2ZrCl6")
+    annealed = build_models(d, max_atoms=140, n_configs=1)
+    milled = build_models(d, max_atoms=140, n_configs=1, state="ball-milled")
+    a = annealed.configurations[0].to_structure()
+    m = milled.configurations[0].to_structure()
+    assert len(m) == len(a) == 54
+    assert min_width_A(m.lattice.matrix) == pytest.approx(min_width_A(a.lattice.matrix))
+    (w,) = [w for w in milled.warnings if "wide" in w]
+    assert "11.5 A wide" in w and "--max-atoms 216 gives one" in w
+    assert not any("wide" in w for w in annealed.warnings)

@@ -23,6 +23,18 @@ Two synthesis states (``state``):
   records its disorder: the fraction of M on holes that hold no M in the ordered cell,
   and its Ewald energy above the annealed ground state. Ball milling also makes stacking
   faults and amorphous fractions; those are not modelled.
+
+A disordered state is a statistical one, and a narrow cell samples it badly: with
+``supercell="auto"`` a ball-milled model is at least :data:`MILLED_MIN_WIDTH_A` wide
+(11.5 A: 2x2x2 trigonal cells, 240 atoms of Li3YCl6) where an annealed one is 8 A wide
+(60 atoms). Measured on Li3YCl6 (10 chains each, seed 0): on the 60-atom cell the
+fraction of Y off the ordered Y sites goes from 0 to 83 % from chain to chain (SD 29 %;
+one chain is the annealed model), on the 240-atom cell from 46 to 75 % (SD 9 %), and the
+unrelaxed BVSE 3D barrier of one chain spreads by 0.088 eV (SD) on the small cell and
+0.047 eV on the large one (Li3ErCl6: 0.093 and 0.049 eV), with no shift of the mean
+beyond that spread; a cell long only along c (1x1x4, 120 atoms) spreads as much as the
+small one. When no cell within ``max_atoms`` is that wide, the model says so in its
+``warnings`` and names the size that would be.
 """
 
 from __future__ import annotations
@@ -70,6 +82,11 @@ X_TOLERANCE = 0.005
 
 #: Synthesis states a model set can stand for.
 STATES = ("annealed", "ball-milled")
+#: Smallest face-to-face width of an ``auto`` cell, A: annealed (periodic images of a
+#: hopping Li or a dopant further apart than an MLIP cutoff) and ball-milled (the disorder
+#: sampled on a wide cell; module docstring).
+MIN_WIDTH_A = 8.0
+MILLED_MIN_WIDTH_A = 11.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,6 +340,39 @@ def _resolve_sites(
     return [*li, *kept_m, *anions], notes
 
 
+def _narrow_cell_warning(
+    formula: str,
+    lattice: Any,
+    k: int,
+    atoms_per_cell: float,
+    max_atoms: int,
+    min_width: float,
+    state: str,
+) -> str:
+    """Say that no ``auto`` cell within ``max_atoms`` is ``min_width`` wide, and how many
+    atoms the first one that is would have."""
+    width = min_width_A(best_supercell(lattice, k) @ lattice.matrix)
+    need = next(
+        (
+            int(round(n * atoms_per_cell))
+            for n in range(k + 1, 65)
+            if min_width_A(best_supercell(lattice, n) @ lattice.matrix) >= min_width
+        ),
+        None,
+    )
+    why = (
+        "a ball-milled state's disorder is sampled badly on a narrow cell (the fraction of "
+        "M off their sites changes from chain to chain)"
+        if state == "ball-milled"
+        else "periodic images of a hopping Li are closer than that"
+    )
+    return (
+        f"no cell of {formula} within --max-atoms {max_atoms} is {min_width:g} A wide: the "
+        f"model is {width:.1f} A wide; {why}"
+        + (f"; --max-atoms {need} gives one" if need is not None else "")
+    )
+
+
 def build_models(
     design: DesignedComposition,
     polymorph: str | None = None,
@@ -331,7 +381,7 @@ def build_models(
     n_configs: int = 5,
     seed: int = 0,
     sweeps: int = 100,
-    min_width: float = 8.0,
+    min_width: float | None = None,
     framework: str | Path | Structure | None = None,
     state: str = "annealed",
     milling_temperature_K: float = 1000.0,
@@ -362,9 +412,9 @@ def build_models(
         A CIF/POSCAR (or a Structure) to use as the framework instead of the shipped
         prototypes (M sites are the non-Li cations, X the anions; partial occupancies
         are resolved here). Not together with ``polymorph``.
-    min_width : float
-        With ``"auto"``, smallest face-to-face width of the supercell in A (periodic
-        images of a hopping Li or a dopant further apart than an MLIP cutoff).
+    min_width : float, optional
+        With ``"auto"``, smallest face-to-face width of the supercell in A (default
+        :data:`MIN_WIDTH_A`, annealed, or :data:`MILLED_MIN_WIDTH_A`, ball-milled).
     state : {"annealed", "ball-milled"}
         Synthesis state the configurations stand for (module docstring).
     milling_temperature_K, dielectric : float
@@ -389,6 +439,8 @@ def build_models(
         raise StructureError("the milling temperature and the dielectric constant must be > 0")
     if max_atoms < 1:
         raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
+    if min_width is None:
+        min_width = MILLED_MIN_WIDTH_A if state == "ball-milled" else MIN_WIDTH_A
     if seed < 0:
         raise StructureError(f"--seed must be >= 0, got {seed}")
     if framework is not None and polymorph is not None:
@@ -444,14 +496,28 @@ def build_models(
                 default=0.0,
             )
             mat = best_supercell(proto.lattice, k)
-            wide = min_width_A(mat @ proto.lattice.matrix) >= min_width
-            choices.append((k, err, wide, mat))
+            width = min_width_A(mat @ proto.lattice.matrix)
+            choices.append((k, err, width >= min_width, mat, width))
             k += 1
             if k > 1000:
                 break
-        wide_ok = [c for c in choices if c[2]] or choices
+        # none wide enough (a wide ball-milled cell above max_atoms): the annealed width
+        # if one is, else any (the warning below says so)
+        wide_ok = (
+            [c for c in choices if c[2]]
+            or [c for c in choices if c[4] >= min(MIN_WIDTH_A, min_width)]
+            or choices
+        )
         good = [c for c in wide_ok if c[1] <= X_TOLERANCE]
-        k, err, _, matrix = good[0] if good else min(wide_ok, key=lambda c: (round(c[1], 9), c[0]))
+        k, err, wide, matrix, _ = (
+            good[0] if good else min(wide_ok, key=lambda c: (round(c[1], 9), c[0]))
+        )
+        if not wide:
+            warnings.append(
+                _narrow_cell_warning(
+                    design.formula, proto.lattice, k, z * atoms_per_fu, max_atoms, min_width, state
+                )
+            )
     else:
         k = spec if isinstance(spec, int) else int(np.prod(spec))
         estimate = int(round(k * z * atoms_per_fu))
