@@ -264,3 +264,16 @@ def test_a_ball_milled_cell_above_max_atoms_keeps_the_annealed_width_and_says_so
     (w,) = [w for w in milled.warnings if "wide" in w]
     assert "11.5 A wide" in w and "--max-atoms 216 gives one" in w
     assert not any("wide" in w for w in annealed.warnings)
+
+
+def test_a_ball_milled_cell_models_the_composition_before_it_is_wide():
+    """Li1.8Zr0.8Nb0.2Cl6 within 220 atoms: the 2x2x2 cell (24 formula units) is wide but
+    can hold 4.8 Nb only as 5 (x = 0.208); the milled model keeps x = 0.2 on the 1x1x5
+    cell and says that the first wide cell that models x has 475 atoms."""
+    d = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
+    ms = build_models(d, max_atoms=220, n_configs=1, state="ball-milled")
+    comp = ms.configurations[0].to_structure().composition.get_el_amt_dict()
+    assert comp["Nb"] / (comp["Nb"] + comp["Zr"]) == pytest.approx(0.2)
+    assert sum(OXI[el] * n for el, n in comp.items()) == 0
+    (w,) = [w for w in ms.warnings if "wide" in w]
+    assert "--max-atoms 475 gives one" in w

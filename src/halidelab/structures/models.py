@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,8 @@ STATES = ("annealed", "ball-milled")
 #: sampled on a wide cell; module docstring).
 MIN_WIDTH_A = 8.0
 MILLED_MIN_WIDTH_A = 11.5
+#: Most prototype cells a warning looks through for a wide cell that models x.
+MAX_WIDE_SEARCH = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -348,15 +350,17 @@ def _narrow_cell_warning(
     max_atoms: int,
     min_width: float,
     state: str,
+    models_x: Callable[[int], bool],
 ) -> str:
-    """Say that no ``auto`` cell within ``max_atoms`` is ``min_width`` wide, and how many
-    atoms the first one that is would have."""
+    """Say that no ``auto`` cell within ``max_atoms`` is ``min_width`` wide (and models x),
+    and how many atoms the first one that is would have (``models_x(n)``: a cell of n
+    prototype cells models the composition)."""
     width = min_width_A(best_supercell(lattice, k) @ lattice.matrix)
     need = next(
         (
             int(round(n * atoms_per_cell))
-            for n in range(k + 1, 65)
-            if min_width_A(best_supercell(lattice, n) @ lattice.matrix) >= min_width
+            for n in range(k + 1, MAX_WIDE_SEARCH + 1)
+            if models_x(n) and min_width_A(best_supercell(lattice, n) @ lattice.matrix) >= min_width
         ),
         None,
     )
@@ -367,9 +371,13 @@ def _narrow_cell_warning(
         else "periodic images of a hopping Li are closer than that"
     )
     return (
-        f"no cell of {formula} within --max-atoms {max_atoms} is {min_width:g} A wide: the "
-        f"model is {width:.1f} A wide; {why}"
-        + (f"; --max-atoms {need} gives one" if need is not None else "")
+        f"no cell of {formula} within --max-atoms {max_atoms} that models its composition is "
+        f"{min_width:g} A wide: the model is {width:.1f} A wide; {why}; "
+        + (
+            f"--max-atoms {need} gives one"
+            if need is not None
+            else f"none does up to {int(round(MAX_WIDE_SEARCH * atoms_per_cell))} atoms"
+        )
     )
 
 
@@ -483,11 +491,10 @@ def build_models(
     proto_atoms_per_fu = (len(sites) - n_li_sites - n_m_sites + 0.0) / z  # anions
     atoms_per_fu = proto_atoms_per_fu + design.li_per_fu + sum(design.framework_cations.values())
     if spec == "auto":
-        choices = []
-        k = 1
-        while k == 1 or k * z * atoms_per_fu <= max_atoms:
+
+        def x_error(k: int) -> float:
             counts = _site_counts(design, k * z)
-            err = max(
+            return max(
                 (
                     abs(counts.get(el, 0) / (k * z) - n)
                     for el, n in design.amounts.items()
@@ -495,27 +502,44 @@ def build_models(
                 ),
                 default=0.0,
             )
+
+        choices = []
+        k = 1
+        while k == 1 or k * z * atoms_per_fu <= max_atoms:
+            err = x_error(k)
             mat = best_supercell(proto.lattice, k)
             width = min_width_A(mat @ proto.lattice.matrix)
             choices.append((k, err, width >= min_width, mat, width))
             k += 1
             if k > 1000:
                 break
-        # none wide enough (a wide ball-milled cell above max_atoms): the annealed width
-        # if one is, else any (the warning below says so)
-        wide_ok = (
-            [c for c in choices if c[2]]
-            or [c for c in choices if c[4] >= min(MIN_WIDTH_A, min_width)]
-            or choices
+        # the smallest cell that models x and is wide enough, else one that models x and
+        # is as wide as an annealed cell (a wide ball-milled cell that models x is above
+        # max_atoms; the warning below says so), else the closest x among the widest
+        # (no cell within max_atoms as wide as an annealed one: the smallest that models x)
+        base = min(MIN_WIDTH_A, min_width)
+        good = [c for c in choices if c[1] <= X_TOLERANCE]
+        none_wide = all(c[4] < base for c in choices)
+        tiers = (
+            [c for c in good if c[2]]
+            or [c for c in good if c[4] >= base]
+            or (good if none_wide else []),
+            [c for c in choices if c[2]] or [c for c in choices if c[4] >= base] or choices,
         )
-        good = [c for c in wide_ok if c[1] <= X_TOLERANCE]
         k, err, wide, matrix, _ = (
-            good[0] if good else min(wide_ok, key=lambda c: (round(c[1], 9), c[0]))
+            tiers[0][0] if tiers[0] else min(tiers[1], key=lambda c: (round(c[1], 9), c[0]))
         )
         if not wide:
             warnings.append(
                 _narrow_cell_warning(
-                    design.formula, proto.lattice, k, z * atoms_per_fu, max_atoms, min_width, state
+                    design.formula,
+                    proto.lattice,
+                    k,
+                    z * atoms_per_fu,
+                    max_atoms,
+                    min_width,
+                    state,
+                    lambda n: x_error(n) <= X_TOLERANCE,
                 )
             )
     else:
