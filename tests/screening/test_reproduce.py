@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -60,6 +61,17 @@ def test_pipeline_writes_store_report_and_rows(small_run):
     )
     assert any(v["quantity"].startswith("BVSE 3D barrier x=0 -> 0.2") for v in res.verdicts)
     assert ">Ensembles and synthesis states</h2>" in html
+    # the milled cells are as narrow as the annealed ones within 140 atoms: the report says
+    # so for each, with the size a wide cell that models x needs; the annealed ones are 8 A
+    # wide and say nothing
+    for x, need in ((0.0, 216), (0.2, 475)):
+        f = rows[x]["formula"]
+        assert re.search(
+            rf"cell: {re.escape(f)} ball-milled: no cell .* is 11.5 A wide: .*"
+            rf"--max-atoms {need} gives one",
+            html,
+        ), f
+        assert f"cell: {f} annealed" not in html
 
 
 def test_rerun_resumes_without_recomputing(small_run):

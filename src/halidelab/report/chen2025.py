@@ -604,7 +604,16 @@ def write_chen2025_report(
         )
     )
     if results.get("ensembles"):
-        sections.append(("Ensembles and synthesis states", ensemble_table(results["ensembles"])))
+        sections.append(
+            (
+                "Ensembles and synthesis states",
+                ensemble_table(results["ensembles"])
+                + "".join(
+                    f"<p class='warn'>cell: {esc(w)}</p>"
+                    for w in results.get("cell_warnings") or []
+                ),
+            )
+        )
     kmc = {
         k: v
         for k, v in (results.get("kmc") or {}).items()
