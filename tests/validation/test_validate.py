@@ -857,6 +857,35 @@ def test_defect_tier_adds_half_the_formation_energy_only_to_a_full_sublattice():
     assert defect_predict(full, ctx_failed) == {}
 
 
+def test_kmc_without_a_value_says_which_temperatures_were_not_diffusive():
+    """A chain whose cells are joined by a 0.7 eV hop and whose two sites rattle over
+    0.2 eV: at 300-340 K a run of 200 hops per Li never leaves its cell, no temperature is
+    diffusive, the KMC tier has no value, and the row's explanation names the
+    temperatures and the reason (as the wide milled cells' runs do)."""
+    from halidelab.transport.kmc import make_network, run_kmc
+    from halidelab.validation.tiers import kmc_explain, kmc_predict
+
+    edges = [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), 0.7)]
+    net = make_network(
+        np.diag([6.0, 30.0, 30.0]),
+        [[0, 0, 0], [0.5, 0, 0]],
+        [0.0, 0.0],
+        edges,
+        1,
+        exclusion_radius_A=0.0,
+    )
+    res = run_kmc(net, [300.0, 320.0, 340.0], n_runs=4, seed=1, superbasin_ratio=None)
+    result = {
+        "network": {"source": "bvse", "site_role": ["li", "li"], "n_carriers": 1, "notes": []},
+        "kmc": res.to_dict(),
+    }
+    ctx = _defect_ctx(("model", "relax", "bvse", "kmc"), {})
+    assert kmc_predict(result, ctx) == {}
+    why = kmc_explain(result, ctx)
+    assert why.startswith("no Arrhenius fit: 0 of 3 temperatures diffusive and resolved")
+    assert "not diffusive at 300, 320, 340 K (collective MSD" in why
+
+
 def _kmc_result(n_li_sites, n_carriers, made_by_cell):
     notes = ["site energies per orbit by least squares"]
     if made_by_cell:

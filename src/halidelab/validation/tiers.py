@@ -581,6 +581,38 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str
     return out
 
 
+def kmc_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
+    """Why a KMC result gives no value: too few temperatures diffusive and resolved for an
+    Arrhenius fit (which, and why), or a full sublattice without a formation energy."""
+    k = result.get("kmc") or {}
+    if k.get("sigma_25C_S_cm") and _kmc_defect_scaling(result, ctx) is None:
+        return (
+            "the KMC ran on vacancies the cell made in a full Li sublattice, and the defect "
+            "tier gave no formation energy to scale them to the intrinsic fraction"
+        )
+    points = k.get("points") or []
+    usable = [
+        p
+        for p in points
+        if p.get("diffusive")
+        and (p.get("d_sigma_cm2_s") or 0) > 0
+        and (p.get("sigma_err_S_cm") or 0) < (p.get("sigma_S_cm") or 0)
+    ]
+    stuck = [p for p in points if not p.get("diffusive")]
+    hops = max((p.get("hops_per_carrier") or 0 for p in points), default=0)
+    temps = ", ".join(f"{p.get('temperature_K', 0.0):g}" for p in stuck)
+    return (
+        f"no Arrhenius fit: {len(usable)} of {len(points)} temperatures diffusive and "
+        "resolved (it needs 2)"
+        + (
+            f"; not diffusive at {temps} K ({stuck[0].get('note') or 'see the KMC result'}) "
+            f"after up to {hops:.0f} hops per Li: longer runs would be needed"
+            if stuck
+            else ""
+        )
+    )
+
+
 #: tiers whose predictions depend on settings that :func:`method_of` records (the
 #: prior and the relaxation have none)
 TIERS_WITH_SETTINGS = ("bvse", "neb", "kmc", "defect")
@@ -684,6 +716,7 @@ TIERS: dict[str, TierSpec] = {
         kmc_task,
         kmc_predict,
         "kinetic Monte Carlo sigma(25 C) and Ea (NEB network, else BVSE)",
+        kmc_explain,
     ),
 }
 
