@@ -146,7 +146,16 @@ def make_store(
                             "sigma_25C_high_S_cm": hi,
                             "ea_eV": ea,
                             "ea_err_eV": ea_err,
-                            "points": [],
+                            # 25 C itself diffusive: the value is no extrapolation
+                            "points": [
+                                {
+                                    "temperature_K": 298.15,
+                                    "diffusive": True,
+                                    "d_sigma_cm2_s": 1e-8,
+                                    "sigma_S_cm": s25,
+                                    "sigma_err_S_cm": 0.1 * s25,
+                                }
+                            ],
                         },
                     },
                 )

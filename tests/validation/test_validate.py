@@ -6,6 +6,7 @@ runs in seconds; models, BVSE (coarse grid) and the prior are the real ones.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 
@@ -907,9 +908,51 @@ def _kmc_result(n_li_sites, n_carriers, made_by_cell):
             "sigma_25C_S_cm": 1e-2,
             "sigma_25C_low_S_cm": 8e-3,
             "sigma_25C_high_S_cm": 1.25e-2,
+            "points": [_kmc_point(298.15, 1e-2)],
             "provenance": {"parameters": {"superbasin_ratio": 100.0}},
         },
     }
+
+
+def _kmc_point(t, sigma, diffusive=True):
+    return {
+        "temperature_K": t,
+        "diffusive": diffusive,
+        "d_sigma_cm2_s": 1e-8,
+        "sigma_S_cm": sigma,
+        "sigma_err_S_cm": 0.1 * sigma,
+        "note": "" if diffusive else "collective MSD 11 A^2 < 4 hop lengths squared (21 A^2)",
+        "hops_per_carrier": 4000.0,
+    }
+
+
+def test_kmc_gives_no_value_extrapolated_to_25C_nor_a_negative_ea():
+    """A milled cell's runs not diffusive at 25 and 50 C: the Arrhenius line through 75 and
+    100 C would put sigma(25 C) 2.5 fitted ranges outside its data (and such fits of the
+    milled Li3YCl6 cells gave Ea down to -0.02 eV), so the tier gives no value and says
+    why; a fit through 25 C with Ea <= 0 is not thermally activated and gives none either;
+    the same fit with a positive Ea is the tier's value."""
+    from halidelab.validation.tiers import kmc_explain, kmc_predict
+
+    ctx = _defect_ctx(("model", "relax", "bvse", "kmc"), {})
+    good = _kmc_result(16, 14, made_by_cell=False)
+    assert kmc_predict(good, ctx)["log10_sigma_S_cm"].value == pytest.approx(-2.0)
+    hot = copy.deepcopy(good)
+    hot["kmc"]["points"] = [
+        _kmc_point(298.15, 1e-5, diffusive=False),
+        _kmc_point(323.15, 4e-5, diffusive=False),
+        _kmc_point(348.15, 1.7e-4),
+        _kmc_point(373.15, 1.5e-4),
+    ]
+    assert kmc_predict(hot, ctx) == {}
+    why = kmc_explain(hot, ctx)
+    assert "lowest temperature run (298.15 K) was not diffusive" in why
+    assert "extrapolated from 348.15-373.15 K" in why
+    assert "not diffusive at 298.15, 323.15 K (collective MSD" in why
+    negative = copy.deepcopy(good)
+    negative["kmc"]["ea_eV"] = -0.02
+    assert kmc_predict(negative, ctx) == {}
+    assert "negative Ea (-0.020 eV)" in kmc_explain(negative, ctx)
 
 
 def test_kmc_with_the_defect_tier_counts_intrinsic_vacancies_on_a_full_sublattice():
