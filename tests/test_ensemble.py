@@ -91,3 +91,49 @@ def test_member_errors_set_a_floor_on_the_standard_error():
     b = ensemble_stat([-3.50, -3.51], errors=[0.3, 0.3])
     assert not compare(a, b, "higher").resolved
     assert compare(ensemble_stat([-4.00, -4.01]), ensemble_stat([-3.50, -3.51]), "higher").resolved
+
+
+def _kmc_member(log10_s: float, ea: float, diffusive_at: tuple[float, ...]) -> dict:
+    s = 10.0**log10_s
+    points = [
+        {
+            "temperature_K": t,
+            "sigma_S_cm": s,
+            "sigma_err_S_cm": 0.1 * s,
+            "d_sigma_cm2_s": 1e-8,
+            "diffusive": t in diffusive_at,
+            "haven_ratio": 0.5,
+        }
+        for t in (298.15, 323.15, 348.15, 373.15)
+    ]
+    return {
+        "kmc_bvse": {
+            "kmc": {
+                "sigma_25C_S_cm": s,
+                "sigma_25C_low_S_cm": 0.8 * s,
+                "sigma_25C_high_S_cm": 1.25 * s,
+                "ea_eV": ea,
+                "ea_err_eV": 0.01,
+                "points": points,
+            }
+        }
+    }
+
+
+def test_ensembles_take_no_kmc_value_extrapolated_to_25C_or_with_negative_ea():
+    """Three orderings: one whose runs were diffusive at every temperature, one not at
+    25-50 C (its sigma(25 C) is a line through 75-100 C pushed outside its data) and one
+    with a negative Ea: the ensemble's KMC sigma and Ea are the first one's alone."""
+    from halidelab.ensemble import summarize_members
+
+    all_t = (298.15, 323.15, 348.15, 373.15)
+    stats = summarize_members(
+        [
+            _kmc_member(-3.0, 0.40, all_t),
+            _kmc_member(-1.0, 0.10, (348.15, 373.15)),
+            _kmc_member(-2.0, -0.02, all_t),
+        ]
+    )
+    assert stats["kmc_bvse_log10_sigma"]["n"] == 1
+    assert stats["kmc_bvse_log10_sigma"]["mean"] == pytest.approx(-3.0)
+    assert stats["kmc_bvse_ea_eV"]["n"] == 1 and stats["kmc_bvse_ea_eV"]["mean"] == 0.40

@@ -334,16 +334,54 @@ MEMBER_QUANTITIES = (
 )
 
 
+def kmc_usable_points(k: dict[str, Any]) -> list[dict[str, Any]]:
+    """The KMC temperatures its Arrhenius fit used: diffusive, D resolved from zero."""
+    return [
+        p
+        for p in k.get("points") or []
+        if p.get("diffusive")
+        and (p.get("d_sigma_cm2_s") or 0) > 0
+        and (p.get("sigma_err_S_cm") or 0) < (p.get("sigma_S_cm") or 0)
+    ]
+
+
+def kmc_room_temperature_problem(k: dict[str, Any]) -> str | None:
+    """Why a stored KMC result (its ``kmc`` dict) gives no value at 25 C (None: it does);
+    every consumer (validate, compare, screen, the reference case's ensembles) applies it.
+
+    Its sigma(25 C) must not be extrapolated further than the run asked: the Arrhenius fit
+    needs the lowest temperature that was run (25 C by default; measured on the reference
+    set: every KMC fit of an ordered or annealed model has it, and fits of
+    cation-disordered milled cells without it reached Ea down to -0.02 eV from 75-100 C),
+    and a thermally activated Ea is positive."""
+    if k.get("sigma_25C_S_cm") is None:
+        return None  # no fit at all (validate's kmc_explain says why)
+    lowest = min((p.get("temperature_K", 0.0) for p in k.get("points") or []), default=None)
+    used = sorted(p.get("temperature_K", 0.0) for p in kmc_usable_points(k))
+    if lowest is None or not used or used[0] > lowest + 0.5:
+        span = f"{used[0]:g}-{used[-1]:g} K" if used else "no temperature"
+        return (
+            f"the lowest temperature run ({lowest or 0:g} K) was not diffusive and resolved: "
+            f"sigma(25 C) would be extrapolated from {span}"
+        )
+    ea = k.get("ea_eV")
+    if ea is not None and ea <= 0:
+        return f"the Arrhenius fit gives a negative Ea ({ea:.3f} eV): not thermally activated"
+    return None
+
+
 def _kmc_values(res: dict[str, Any] | None) -> tuple[float | None, ...]:
     """(log10 sigma(25 C), Ea, Haven ratio at the lowest T, log10 error, Ea error) of a
     stored ``kmc`` task result; the log10 error is half the width of the 68 % interval."""
     if not res:
         return None, None, None, None, None
     k = res["kmc"]
+    haven = k["points"][0].get("haven_ratio") if k.get("points") else None
+    if kmc_room_temperature_problem(k) is not None:  # extrapolated, or Ea <= 0: no value
+        return None, None, haven, None, None
     s = k.get("sigma_25C_S_cm")
     lo, hi = k.get("sigma_25C_low_S_cm"), k.get("sigma_25C_high_S_cm")
     s_err = 0.5 * (math.log10(hi) - math.log10(lo)) if lo and hi and lo > 0 else None
-    haven = k["points"][0].get("haven_ratio") if k.get("points") else None
     return (
         (math.log10(s) if s and s > 0 else None),
         k.get("ea_eV"),

@@ -19,6 +19,9 @@ def _kmc(log10_s: float, ea: float, err: float = 0.05) -> dict:
         {
             "temperature_K": t,
             "sigma_S_cm": s * np.exp(-ea / 8.617e-5 * (1 / t - 1 / 298.15)),
+            "sigma_err_S_cm": 0.1 * s * np.exp(-ea / 8.617e-5 * (1 / t - 1 / 298.15)),
+            "d_sigma_cm2_s": 1e-8,
+            "diffusive": True,
             "haven_ratio": 0.6,
         }
         for t in (298.15, 348.15)

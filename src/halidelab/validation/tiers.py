@@ -69,6 +69,7 @@ from collections.abc import Callable
 from typing import Any
 
 from halidelab.constants import A3_TO_CM3, E_CHARGE_C, K_B_EV_K, K_B_J_K, ROOM_TEMPERATURE_K
+from halidelab.ensemble import kmc_room_temperature_problem, kmc_usable_points
 from halidelab.screening.inputs import (
     BVSEInputs,
     DefectInputs,
@@ -554,47 +555,13 @@ def _kmc_defect_scaling(
     return c / x_cell, 0.5 * float(ef), note
 
 
-def _usable_points(k: dict[str, Any]) -> list[dict[str, Any]]:
-    """The KMC temperatures its Arrhenius fit used: diffusive, D resolved from zero."""
-    return [
-        p
-        for p in k.get("points") or []
-        if p.get("diffusive")
-        and (p.get("d_sigma_cm2_s") or 0) > 0
-        and (p.get("sigma_err_S_cm") or 0) < (p.get("sigma_S_cm") or 0)
-    ]
-
-
-def _kmc_not_at_room_temperature(k: dict[str, Any]) -> str | None:
-    """Why a KMC Arrhenius fit gives no value at 25 C (None: it does). Its sigma(25 C) must
-    not be extrapolated further than the campaign asked: the fit needs the lowest
-    temperature that was run (25 C in a validate campaign; measured on the reference set:
-    every KMC fit of an ordered or annealed model has it, and fits of cation-disordered
-    milled cells without it reached Ea down to -0.02 eV from 75-100 C), and a thermally
-    activated Ea is positive."""
-    if k.get("sigma_25C_S_cm") is None:
-        return None  # no fit at all: kmc_explain says why
-    lowest = min((p.get("temperature_K", 0.0) for p in k.get("points") or []), default=None)
-    used = sorted(p.get("temperature_K", 0.0) for p in _usable_points(k))
-    if lowest is None or not used or used[0] > lowest + 0.5:
-        span = f"{used[0]:g}-{used[-1]:g} K" if used else "no temperature"
-        return (
-            f"the lowest temperature run ({lowest or 0:g} K) was not diffusive and resolved: "
-            f"sigma(25 C) would be extrapolated from {span}"
-        )
-    ea = k.get("ea_eV")
-    if ea is not None and ea <= 0:
-        return f"the Arrhenius fit gives a negative Ea ({ea:.3f} eV): not thermally activated"
-    return None
-
-
 def kmc_predict(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str, Prediction]:
     """KMC: Ea over 25-100 C and log10 sigma(25 C) (none when the lowest temperature run,
     25 C, was not diffusive, or Ea <= 0); the 68 % interval of sigma and Ea's standard error as
     spreads. With the defect tier, a full sublattice's cell-made vacancies are rescaled to
     the intrinsic fraction (module docstring)."""
     k = result["kmc"]
-    if _kmc_not_at_room_temperature(k) is not None:
+    if kmc_room_temperature_problem(k) is not None:
         return {}
     src = result["network"]["source"].upper()
     what = f"KMC on the {src} network"
@@ -629,11 +596,11 @@ def kmc_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
             "tier gave no formation energy to scale them to the intrinsic fraction"
         )
     points = k.get("points") or []
-    usable = _usable_points(k)
+    usable = kmc_usable_points(k)
     stuck = [p for p in points if not p.get("diffusive")]
     hops = max((p.get("hops_per_carrier") or 0 for p in points), default=0)
     temps = ", ".join(f"{p.get('temperature_K', 0.0):g}" for p in stuck)
-    room = _kmc_not_at_room_temperature(k)
+    room = kmc_room_temperature_problem(k)
     return (
         room
         if room is not None
