@@ -569,7 +569,8 @@ def test_a_milled_model_too_big_for_its_limit_is_refused_with_one_line(tmp_path)
 
     e = {x.id: x for x in load_reference_set().primary()}["li3ycl6-bm-schlem2020"]
     path = resolve_structure_file(e.structure_file)
-    with pytest.raises(StructureError, match=r"no cell 11.5 A wide fits in 100 atoms"):
+    too_big = r"no cell 11.5 A wide that models the composition fits in 100 atoms"
+    with pytest.raises(StructureError, match=too_big):
         build_reference_model(e.composition, e.construction, path, milled_max_atoms=100)
     for bad in ("0", "nan"):
         code = main(

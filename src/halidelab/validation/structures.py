@@ -451,8 +451,9 @@ def build_reference_model(
         if width < milled_min_width_A - 1e-6:
             raise StructureError(
                 f"the ball-milled model of {composition} is {width:.1f} A wide ({len(model)} "
-                f"atoms): no cell {milled_min_width_A:g} A wide fits in {milled_max_atoms} "
-                "atoms; raise the milled max atoms or lower the milled width"
+                f"atoms): no cell {milled_min_width_A:g} A wide that models the composition "
+                f"fits in {milled_max_atoms} atoms; raise --milled-max-atoms or lower "
+                "--milled-width"
             )
         desc += f"; cell {width:.1f} A wide (milled models >= {milled_min_width_A:g} A)"
     d = _composition_distance(model.composition, Composition(composition))
