@@ -325,6 +325,9 @@ def test_a_study_that_took_li_out_simulates_its_own_cell(lzc, orbit_study):
 
     k = {"ea_eV": 0.3, "ea_err_eV": 0.01, "sigma_25C_S_cm": 1e-3}
     k |= {"sigma_25C_low_S_cm": 5e-4, "sigma_25C_high_S_cm": 2e-3}
+    # diffusive and resolved at 25 C: a value that is no extrapolation
+    point = {"temperature_K": 298.15, "diffusive": True, "d_sigma_cm2_s": 1e-8}
+    k["points"] = [point | {"sigma_S_cm": 1e-3, "sigma_err_S_cm": 1e-4}]
     made = kmc_predict({"kmc": k, "network": net.to_dict()}, None)
     plain = kmc_predict({"kmc": k, "network": full.to_dict()}, None)
     assert "fraction is the cell's" in made["log10_sigma_S_cm"].note
