@@ -30,12 +30,13 @@ A disordered state is a statistical one, and a narrow cell samples it badly: wit
 (60 atoms). Measured on Li3YCl6 (10 chains each, seed 0): on the 60-atom cell the
 fraction of Y off the ordered Y sites goes from 0 to 83 % from chain to chain (SD 29 %;
 one chain is the annealed model), on the 240-atom cell from 46 to 75 % (SD 9 %), and the
-unrelaxed BVSE 3D barrier of one chain spreads by 0.088 eV (SD) on the small cell and
-0.047 eV on the large one (Li3ErCl6: 0.093 and 0.049 eV), with no shift of the mean
+unrelaxed BVSE 3D barrier of one chain spreads by 0.083 eV (SD) on the small cell and
+0.047 eV on the large one (Li3ErCl6: 0.093 and 0.054 eV), with no shift of the mean
 beyond that spread; a cell long only along c (1x1x4, 120 atoms) spreads as much as the
-small one. CHGNet relaxation evens most of that out (relaxed: 0.042 and 0.034 eV for
-Li3YCl6, 0.026 and 0.024 eV for Li3ErCl6): what the wide cell buys is a disorder that is
-the same from chain to chain, not a much tighter barrier. When no cell within
+small one (0.084 eV; ``benchmarks/bench_milled_cells.py``). CHGNet relaxation evens
+most of that out (relaxed: 0.042 and 0.034 eV for Li3YCl6, 0.026 and 0.024 eV for
+Li3ErCl6): what the wide cell buys is a disorder that is the same from chain to chain,
+not a much tighter barrier. When no cell within
 ``max_atoms`` is that wide, the model says so in its ``warnings`` and names the size that
 would be.
 """

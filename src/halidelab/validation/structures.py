@@ -44,14 +44,14 @@ disordered state is a statistical one, and a small cell samples it badly: on the
 Li3YCl6 cell the fraction of Y off the ordered Y sites goes from 0 to 83 % from chain to
 chain (10 chains: mean 52 %, SD 29 %; one chain is the annealed model), on the 240-atom
 cell from 46 to 75 % (mean 62 %, SD 9 %), closer to the near-complete Y2/Y3 disorder
-Schlem et al. refined; the unrelaxed BVSE 3D barrier of one chain spreads by 0.088 eV
-(SD, 10 chains) on the small cell and 0.047 eV on the large one (Li3ErCl6: 0.093 and
-0.049 eV, 12 chains), with no shift of the mean beyond that spread (Li3YCl6 0.566 and
-0.555 eV). A cell only long along c (1x1x4, 120 atoms) spreads as much as the small one
-(0.092 eV): it is the width of the cell that matters. After CHGNet relaxation the spread
-is much smaller on both cells (10 chains: 0.042 and 0.034 eV for Li3YCl6, 0.026 and
-0.024 eV for Li3ErCl6), so the wide cell buys a disorder that is the same from chain to
-chain more than a tighter barrier.
+Schlem et al. refined; the unrelaxed BVSE 3D barrier of one chain spreads by 0.083 eV
+(SD) on the small cell and 0.047 eV on the large one (Li3ErCl6: 0.093 and 0.054 eV), with
+no shift of the mean beyond that spread (Li3YCl6 0.555 on both; 10 chains each,
+``benchmarks/bench_milled_cells.py``). A cell only long along c (1x1x4, 120 atoms) spreads
+as much as the small one (0.084 eV): it is the width of the cell that matters. After
+CHGNet relaxation the spread is much smaller on both cells (10 chains: 0.042 and 0.034 eV
+for Li3YCl6, 0.026 and 0.024 eV for Li3ErCl6), so the wide cell buys a disorder that is
+the same from chain to chain more than a tighter barrier.
 
 The ``reference-model`` task kind (:mod:`halidelab.validation.tasks`) runs
 :func:`build_reference_model`; the file's SHA-256 is part of the task inputs, so a
