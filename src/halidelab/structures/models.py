@@ -350,16 +350,17 @@ def _narrow_cell_warning(
     formula: str,
     lattice: Any,
     k: int,
+    width: float,
     atoms_per_cell: float,
     max_atoms: int,
     min_width: float,
     state: str,
     models_x: Callable[[int], bool],
 ) -> str:
-    """Say that no ``auto`` cell within ``max_atoms`` is ``min_width`` wide (and models x),
-    and how many atoms the first one that is would have (``models_x(n)``: a cell of n
-    prototype cells models the composition)."""
-    width = min_width_A(best_supercell(lattice, k) @ lattice.matrix)
+    """Say that no ``auto`` cell within ``max_atoms`` is ``min_width`` wide (and models x):
+    the chosen one (``k`` prototype cells) is ``width`` wide; and how many atoms the first
+    one that is would have (``models_x(n)``: a cell of n prototype cells models the
+    composition)."""
     need = next(
         (
             int(round(n * atoms_per_cell))
@@ -513,7 +514,7 @@ def build_models(
             err = x_error(k)
             mat = best_supercell(proto.lattice, k)
             width = min_width_A(mat @ proto.lattice.matrix)
-            choices.append((k, err, width >= min_width, mat, width))
+            choices.append((k, err, mat, width))
             k += 1
             if k > 1000:
                 break
@@ -523,22 +524,25 @@ def build_models(
         # (no cell within max_atoms as wide as an annealed one: the smallest that models x)
         base = min(MIN_WIDTH_A, min_width)
         good = [c for c in choices if c[1] <= X_TOLERANCE]
-        none_wide = all(c[4] < base for c in choices)
+        none_wide = all(c[3] < base for c in choices)
         tiers = (
-            [c for c in good if c[2]]
-            or [c for c in good if c[4] >= base]
+            [c for c in good if c[3] >= min_width]
+            or [c for c in good if c[3] >= base]
             or (good if none_wide else []),
-            [c for c in choices if c[2]] or [c for c in choices if c[4] >= base] or choices,
+            [c for c in choices if c[3] >= min_width]
+            or [c for c in choices if c[3] >= base]
+            or choices,
         )
-        k, err, wide, matrix, _ = (
+        k, err, matrix, width = (
             tiers[0][0] if tiers[0] else min(tiers[1], key=lambda c: (round(c[1], 9), c[0]))
         )
-        if not wide:
+        if width < min_width:
             warnings.append(
                 _narrow_cell_warning(
                     design.formula,
                     proto.lattice,
                     k,
+                    width,
                     z * atoms_per_fu,
                     max_atoms,
                     min_width,

@@ -72,12 +72,10 @@ from pymatgen.core import Composition, Structure
 
 from halidelab.errors import DataFormatError, StructureError
 from halidelab.records import Provenance, Record
-from halidelab.structures.models import MILLED_MIN_WIDTH_A
+from halidelab.structures.models import MILLED_MIN_WIDTH_A, MIN_WIDTH_A
 
 #: Li positions joined by distances below this are one split site (cif-merge), A
 MERGE_TOL_A = 1.0
-#: default smallest face-to-face width of an ordered CIF's model cell, A
-MIN_WIDTH_A = 8.0
 #: default largest ball-milled model (the 11.5 A cell of trigonal Li3MCl6 has 240 atoms)
 MILLED_MAX_ATOMS = 320
 #: largest composition distance (total variation of atomic fractions) between a row and

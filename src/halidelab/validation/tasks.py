@@ -36,6 +36,7 @@ def reference_model_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.errors import StructureError
     from halidelab.validation.reference import resolve_structure_file
     from halidelab.validation.structures import (
+        MIN_WIDTH_A,
         build_reference_model,
         file_sha256,
         parse_construction,
@@ -53,7 +54,7 @@ def reference_model_task(inputs: dict[str, Any]) -> dict[str, Any]:
     size = {k: inputs[k] for k in ("milled_min_width_A", "milled_max_atoms") if k in inputs}
     if not size and parse_construction(inputs["construction"])["state"] == "ball-milled":
         # a key from before the milled cell size existed: the cell it was built on then
-        size = {"milled_min_width_A": 8.0, "milled_max_atoms": inputs.get("max_atoms", 160)}
+        size = {"milled_min_width_A": MIN_WIDTH_A, "milled_max_atoms": inputs.get("max_atoms", 160)}
     return build_reference_model(
         inputs["composition"],
         inputs["construction"],
