@@ -649,6 +649,8 @@ def test_cli_validate(tmp_path, counted, capsys):
         (["--models", "nosuchmodel"], "unknown model"),
         (["--materials", "nosuch"], "no reference entry"),
         (["--orderings", "0"], "--orderings must be >= 1"),
+        (["--milled-kmc-hops", "0"], "--milled-kmc-hops must be a number of KMC events"),
+        (["--kmc-hops", "nan"], "--kmc-hops must be a number of KMC events"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, words):
@@ -713,6 +715,36 @@ def test_kmc_tier_keeps_one_network_kind_per_campaign():
     assert kmc_task(ctx(("model", "relax", "neb", "kmc"), None)) is None
     bvse = kmc_task(ctx(("model", "relax", "kmc"), None))
     assert bvse is not None and bvse.inputs["source"] == "bvse"
+
+
+def test_milled_rows_run_longer_kmc_and_the_annealed_keys_stay():
+    """A ball-milled row's KMC runs take ``milled_kmc_hops`` events per Li (its cell traps
+    Li longer); an annealed row's keep ``kmc_hops``, so their stored results are reused."""
+    from halidelab.validation.tiers import MILLED_KMC_HOPS, MaterialContext, kmc_task
+
+    ref = load_reference_set()
+    relaxed = {"structure": {"placeholder": True}}
+
+    def hops(entry_id, settings):
+        entry = ref.entry(entry_id)
+        task = kmc_task(
+            MaterialContext(
+                entry=entry,
+                model="chgnet",
+                settings=settings,
+                tiers=("model", "relax", "kmc"),
+                results={"relax": relaxed},
+            )
+        )
+        return task.inputs["hops_per_carrier"]
+
+    default = ValidateSettings()
+    assert MILLED_KMC_HOPS > default.kmc_hops
+    assert hops("li3ycl6-bm-schlem2020", default) == MILLED_KMC_HOPS
+    assert hops("li3ycl6-ampoule-schlem2020", default) == default.kmc_hops == 200.0
+    longer = ValidateSettings(kmc_hops=300.0, milled_kmc_hops=1200.0)
+    assert hops("li3ycl6-bm-schlem2020", longer) == 1200.0
+    assert hops("li3ycl6-ampoule-schlem2020", longer) == 300.0
 
 
 def test_neb_prediction_says_when_the_study_took_li_out():

@@ -40,6 +40,16 @@ def validate_cmd(
     milled_max_atoms: int = typer.Option(
         None, "--milled-max-atoms", help="Largest ball-milled model (default 320)"
     ),
+    kmc_hops: float = typer.Option(
+        200.0,
+        "--kmc-hops",
+        help="KMC events per Li of each run (extended up to 64x when not diffusive)",
+    ),
+    milled_kmc_hops: float = typer.Option(
+        None,
+        "--milled-kmc-hops",
+        help="The same for ball-milled models (default 800: their disordered cells trap Li longer)",
+    ),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
@@ -111,6 +121,8 @@ def validate_cmd(
         bvse_resolution_A=bvse_resolution,
         neb_steps=neb_steps,
         orderings=orderings,
+        kmc_hops=kmc_hops,
+        **({} if milled_kmc_hops is None else {"milled_kmc_hops": milled_kmc_hops}),
         **({} if milled_width is None else {"milled_min_width_A": milled_width}),
         **({} if milled_max_atoms is None else {"milled_max_atoms": milled_max_atoms}),
     )

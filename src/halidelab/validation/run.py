@@ -177,6 +177,12 @@ def validate(
         raise HalidelabError(
             f"--milled-width must be a width > 0 A, got {settings.milled_min_width_A}"
         )
+    for name, hops in (
+        ("--kmc-hops", settings.kmc_hops),
+        ("--milled-kmc-hops", settings.milled_kmc_hops),
+    ):
+        if not (math.isfinite(hops) and hops > 0):
+            raise HalidelabError(f"{name} must be a number of KMC events per Li > 0, got {hops}")
     if settings.milled_max_atoms < 1:
         raise HalidelabError(f"--milled-max-atoms must be >= 1, got {settings.milled_max_atoms}")
     tiers_t = normalise_tiers(list(tiers))
