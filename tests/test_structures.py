@@ -264,6 +264,11 @@ def test_a_ball_milled_cell_above_max_atoms_keeps_the_annealed_width_and_says_so
     (w,) = [w for w in milled.warnings if "wide" in w]
     assert "11.5 A wide" in w and "--max-atoms 216 gives one" in w
     assert not any("wide" in w for w in annealed.warnings)
+    # the reports pick it out of the other warnings by is_narrow_cell_warning
+    from halidelab.structures.models import is_narrow_cell_warning
+
+    assert [x for x in milled.warnings if is_narrow_cell_warning(x)] == [w]
+    assert not any(is_narrow_cell_warning(x) for x in annealed.warnings)
 
 
 def test_a_ball_milled_cell_models_the_composition_before_it_is_wide():

@@ -346,6 +346,16 @@ def _resolve_sites(
     return [*li, *kept_m, *anions], notes
 
 
+#: How a model set's narrow-cell warning begins (:func:`is_narrow_cell_warning`).
+NARROW_CELL_WARNING = "no cell of "
+
+
+def is_narrow_cell_warning(text: str) -> bool:
+    """Whether one of a :class:`ModelSet`'s ``warnings`` says that its ``auto`` cell is
+    narrower than its state asks (reports list these apart from the other warnings)."""
+    return text.startswith(NARROW_CELL_WARNING)
+
+
 def _narrow_cell_warning(
     formula: str,
     lattice: Any,
@@ -376,8 +386,8 @@ def _narrow_cell_warning(
         else "periodic images of a hopping Li are closer than that"
     )
     return (
-        f"no cell of {formula} within --max-atoms {max_atoms} that models its composition is "
-        f"{min_width:g} A wide: the model is {width:.1f} A wide; {why}; "
+        f"{NARROW_CELL_WARNING}{formula} within --max-atoms {max_atoms} that models its "
+        f"composition is {min_width:g} A wide: the model is {width:.1f} A wide; {why}; "
         + (
             f"--max-atoms {need} gives one"
             if need is not None
