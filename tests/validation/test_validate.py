@@ -587,6 +587,63 @@ def test_a_milled_model_too_big_for_its_limit_is_refused_with_one_line(tmp_path)
         assert code == 2
 
 
+def test_annealed_models_on_the_milled_cells_for_a_matched_synthesis_pair(tmp_path):
+    """--annealed-width 11.5 puts the annealed Li3YCl6 on the cell family of the milled one
+    (2x2x2, 240 atoms, every width >= 11.5 A) with the same volume per atom and the Y still
+    on the ordered Y sites; its orderings are distinct (the 8 A cell has only 3). A width
+    that does not fit in --max-atoms is refused with one line; the default keys carry no
+    width (stored results are reused), a wider campaign's annealed keys do and the milled
+    keys do not."""
+    from halidelab.errors import StructureError
+    from halidelab.validation.reference import resolve_structure_file
+    from halidelab.validation.structures import MILLED_MIN_WIDTH_A, _widths, build_reference_model
+    from halidelab.validation.tiers import MaterialContext, model_task
+
+    ref = {e.id: e for e in load_reference_set().primary()}
+    e = ref["li3ycl6-ampoule-schlem2020"]
+    path = resolve_structure_file(e.structure_file)
+    narrow = build_reference_model(e.composition, e.construction, path)
+    wide = build_reference_model(
+        e.composition,
+        e.construction,
+        path,
+        min_width_A=MILLED_MIN_WIDTH_A,
+        max_atoms=320,
+        orderings=2,
+    )
+    a, w = Structure.from_dict(narrow.structure), Structure.from_dict(wide.structure)
+    assert _widths(a).min() < MILLED_MIN_WIDTH_A <= _widths(w).min()
+    assert len(w) == 4 * len(a) == 240
+    assert w.composition.reduced_composition == a.composition.reduced_composition
+    assert w.volume / len(w) == pytest.approx(a.volume / len(a), rel=1e-9)
+    n = np.linalg.solve(a.lattice.matrix.T, w.lattice.matrix.T).T
+    big = a.copy()
+    big.make_supercell(np.round(n).astype(int))
+    y = [s.frac_coords for s in w if s.specie.symbol == "Y"]
+    y0 = [s.frac_coords for s in big if s.specie.symbol == "Y"]
+    assert np.all(w.lattice.get_all_distances(y, y0).min(axis=1) < 1e-3)
+    w2 = Structure.from_dict(wide.ordering(1))
+    assert not np.allclose(
+        sorted(tuple(np.round(s.frac_coords % 1, 3)) for s in w if s.specie.symbol == "Li"),
+        sorted(tuple(np.round(s.frac_coords % 1, 3)) for s in w2 if s.specie.symbol == "Li"),
+    )
+    with pytest.raises(StructureError, match="no cell 11.5 A wide .* fits in 160 atoms"):
+        build_reference_model(e.composition, e.construction, path, min_width_A=11.5)
+
+    def key_inputs(entry_id, settings):
+        ctx = MaterialContext(entry=ref[entry_id], model=None, settings=settings, tiers=())
+        return model_task(ctx).inputs
+
+    assert "annealed_min_width_A" not in key_inputs(e.id, ValidateSettings())
+    wider = ValidateSettings(annealed_min_width_A=11.5, max_atoms=320)
+    assert key_inputs(e.id, wider)["annealed_min_width_A"] == 11.5
+    assert "annealed_min_width_A" not in key_inputs("li3ycl6-bm-schlem2020", wider)
+    code = main(
+        ["validate", "--tiers", "prior", "--annealed-width", "0", "-o", str(tmp_path / "w")]
+    )
+    assert code == 2
+
+
 def test_ea_of_a_material_comes_from_another_row_when_the_primary_has_none(tmp_path, counted):
     """Li3ErI6's primary row (the published paper, from OBELiX) gives no Ea; the preprint
     row of the Laskowski compilation does: the material's measured Ea is that row's, and

@@ -37,6 +37,12 @@ def validate_cmd(
         help="Smallest width of a ball-milled model's cell, Å (default 11.5: a disordered "
         "state needs a wide cell)",
     ),
+    annealed_width: float = typer.Option(
+        None,
+        "--annealed-width",
+        help="Smallest width of an annealed model's cell, Å (default 8; 11.5 with --max-atoms "
+        "240: the milled models' cells, for a synthesis comparison on one cell size)",
+    ),
     milled_max_atoms: int = typer.Option(
         None, "--milled-max-atoms", help="Largest ball-milled model (default 320)"
     ),
@@ -124,6 +130,7 @@ def validate_cmd(
         kmc_hops=kmc_hops,
         **({} if milled_kmc_hops is None else {"milled_kmc_hops": milled_kmc_hops}),
         **({} if milled_width is None else {"milled_min_width_A": milled_width}),
+        **({} if annealed_width is None else {"annealed_min_width_A": annealed_width}),
         **({} if milled_max_atoms is None else {"milled_max_atoms": milled_max_atoms}),
     )
     from halidelab.cli.screen import _client

@@ -173,10 +173,12 @@ def validate(
     settings = settings or ValidateSettings()
     if settings.orderings < 1:
         raise HalidelabError(f"--orderings must be >= 1, got {settings.orderings}")
-    if not (math.isfinite(settings.milled_min_width_A) and settings.milled_min_width_A > 0):
-        raise HalidelabError(
-            f"--milled-width must be a width > 0 A, got {settings.milled_min_width_A}"
-        )
+    for name, width in (
+        ("--milled-width", settings.milled_min_width_A),
+        ("--annealed-width", settings.annealed_min_width_A),
+    ):
+        if not (math.isfinite(width) and width > 0):
+            raise HalidelabError(f"{name} must be a width > 0 A, got {width}")
     for name, hops in (
         ("--kmc-hops", settings.kmc_hops),
         ("--milled-kmc-hops", settings.milled_kmc_hops),

@@ -345,7 +345,10 @@ def build_reference_model(
     seed : int
         Seed of build_models' ordering search.
     min_width_A : float
-        Smallest face-to-face width of an ordered CIF's cell, A.
+        Smallest face-to-face width of an annealed (ordered) model's cell, A: an ordered
+        CIF is repeated to it, a partially occupied one ordered on such a cell
+        (``validate --annealed-width``, e.g. 11.5 to compare synthesis states on the cells
+        of the milled models).
     orderings : int
         How many orderings to return at most. The first is always the one built with
         ``orderings=1`` (so a campaign with more orderings reuses every result of the
@@ -362,7 +365,8 @@ def build_reference_model(
     ------
     StructureError
         The file cannot be read or ordered, the model's composition is not the row's, or
-        no ball-milled cell within ``milled_max_atoms`` is ``milled_min_width_A`` wide.
+        no ball-milled cell within ``milled_max_atoms`` is ``milled_min_width_A`` wide, or
+        no annealed one within ``max_atoms`` is ``min_width_A`` wide.
     """
     from halidelab.composition import Substitution, design_composition
     from halidelab.structures.models import build_models
@@ -377,7 +381,7 @@ def build_reference_model(
     size = (
         {"max_atoms": milled_max_atoms, "min_width": milled_min_width_A}
         if milled
-        else {"max_atoms": max_atoms}
+        else {"max_atoms": max_atoms, "min_width": min_width_A}
     )
     extra: list[Structure] = []
     with warnings.catch_warnings():
@@ -407,7 +411,7 @@ def build_reference_model(
             )
             desc = f"{path.name} {how}, seed {seed}), supercell {ms.supercell_matrix}"
         elif kind == "cif-spinel":
-            model = order_spinel(src)
+            model = repeat_to_width(order_spinel(src), min_width_A)
             desc = (
                 f"{path.name}: Li/M shared sites ordered by Ewald energy (pymatgen), "
                 f"{len(model)} atoms"
@@ -454,6 +458,17 @@ def build_reference_model(
                 "--milled-width"
             )
         desc += f"; cell {width:.1f} A wide (milled models >= {milled_min_width_A:g} A)"
+    elif len(model) > max_atoms:
+        raise StructureError(
+            f"the model of {composition} has {len(model)} atoms to be {min_width_A:g} A wide, "
+            f"more than --max-atoms {max_atoms}: raise --max-atoms or lower --annealed-width"
+        )
+    elif float(_widths(model).min()) < min_width_A - 1e-6:
+        raise StructureError(
+            f"the model of {composition} is {float(_widths(model).min()):.1f} A wide "
+            f"({len(model)} atoms): no cell {min_width_A:g} A wide that models the "
+            f"composition fits in {max_atoms} atoms; raise --max-atoms or lower --annealed-width"
+        )
     d = _composition_distance(model.composition, Composition(composition))
     if d > COMPOSITION_TOLERANCE:
         raise StructureError(

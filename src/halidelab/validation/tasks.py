@@ -17,6 +17,9 @@ milled_min_width_A, milled_max_atoms : float, int, optional
     (:func:`~halidelab.validation.structures.build_reference_model`). A task without them
     of a milled row (stored before they existed) builds it on the annealed model's cell
     (8 A, ``max_atoms``), as it was then.
+annealed_min_width_A : float, optional
+    Present only for annealed rows built wider than :data:`MIN_WIDTH_A` (8 A): the
+    smallest width of their cell (``validate --annealed-width``).
 
 Returns ``ReferenceModel.to_dict()``. The later tiers use the existing kinds (``relax``,
 ``bvse``, ``neb``, ``prior``) with the inputs ``screen`` and ``reproduce`` use, so one
@@ -60,6 +63,7 @@ def reference_model_task(inputs: dict[str, Any]) -> dict[str, Any]:
         inputs["construction"],
         path,
         max_atoms=inputs.get("max_atoms", 160),
+        min_width_A=inputs.get("annealed_min_width_A", MIN_WIDTH_A),
         seed=inputs.get("seed", 0),
         orderings=inputs.get("orderings", 1),
         **size,

@@ -82,6 +82,7 @@ from halidelab.screening.tasks import Task
 from halidelab.validation.structures import (
     MILLED_MAX_ATOMS,
     MILLED_MIN_WIDTH_A,
+    MIN_WIDTH_A,
     parse_construction,
 )
 
@@ -154,6 +155,12 @@ class ValidateSettings:
     milled_kmc_hops : float
         The same for the ball-milled rows (:data:`MILLED_KMC_HOPS`); in the task key of
         milled rows only.
+    annealed_min_width_A : float
+        Smallest face-to-face width of an annealed model's cell, A (default 8, the
+        models' :data:`~halidelab.structures.models.MIN_WIDTH_A`); 11.5 puts the annealed
+        models on the cells of the milled ones, so that a synthesis pair compares two states
+        on one cell size (with ``max_atoms`` large enough: 240 for trigonal Li3MCl6). In
+        the task key of annealed rows only when not the default.
     """
 
     max_atoms: int = 160
@@ -170,6 +177,7 @@ class ValidateSettings:
     milled_min_width_A: float = MILLED_MIN_WIDTH_A
     milled_max_atoms: int = MILLED_MAX_ATOMS
     milled_kmc_hops: float = MILLED_KMC_HOPS
+    annealed_min_width_A: float = MIN_WIDTH_A
 
 
 @dataclasses.dataclass
@@ -310,6 +318,12 @@ def model_task(ctx: MaterialContext) -> Task:
             "max_atoms": ctx.settings.max_atoms,
             "seed": ctx.settings.seed,
             **({"orderings": ctx.settings.orderings} if ctx.settings.orderings > 1 else {}),
+            # wider annealed cells only when asked: the default keys stay as they were
+            **(
+                {"annealed_min_width_A": ctx.settings.annealed_min_width_A}
+                if not milled and ctx.settings.annealed_min_width_A != MIN_WIDTH_A
+                else {}
+            ),
             # only milled rows: the annealed models' keys (and results) stay as they were
             **(
                 {
