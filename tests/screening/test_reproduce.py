@@ -387,3 +387,50 @@ def test_your_measurements_sit_beside_the_prediction(tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--thickness" in err[0] and "X=PATTERN" in err[1]
+
+
+def test_ball_milled_cells_run_longer_kmc(small_run, capsys):
+    """The kmc tier gives the ball-milled cells ``milled_kmc_hops`` events per Li (their
+    disorder traps Li longer) and the annealed ones ``kmc_hops``; both reach the store's
+    task inputs, and the CLI refuses a run length that is no number of events."""
+    from halidelab.screening.store import Store
+
+    out, _ = small_run
+    res = reproduce_chen2025(
+        out=out,
+        xs=(0.0,),
+        model_xs=(0.0,),
+        tiers=("rules", "models", "relax", "kmc"),
+        relax_steps=3,
+        max_atoms=140,
+        progress=False,
+        n_configs=2,
+        kmc_temperatures_K=(500.0, 600.0),
+        kmc_runs=2,
+        kmc_hops=3.0,
+        milled_kmc_hops=12.0,
+    )
+    assert not res.failed, res.failed
+    store = Store(out / "results.sqlite")
+    hops = {r["label"]: r["inputs"]["hops_per_carrier"] for r in store.rows(kind="kmc")}
+    assert {lab: h for lab, h in hops.items() if " bm " in lab} == {
+        "Li2ZrCl6 bm c0 bvse": 12.0,
+        "Li2ZrCl6 bm c1 bvse": 12.0,
+    }
+    assert {lab: h for lab, h in hops.items() if " an " in lab} == {
+        "Li2ZrCl6 an c0 bvse": 3.0,
+        "Li2ZrCl6 an c1 bvse": 3.0,
+    }
+    code = main(
+        [
+            "reproduce",
+            "chen2025",
+            "--tiers",
+            "rules",
+            "--milled-kmc-hops",
+            "0",
+            "-o",
+            str(out / "x"),
+        ]
+    )
+    assert code == 2 and "--milled-kmc-hops must be a number" in capsys.readouterr().err

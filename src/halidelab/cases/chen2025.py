@@ -38,6 +38,7 @@ from halidelab.structures.models import (  # noqa: F401  (primitive_lattice: re-
     is_narrow_cell_warning,
     primitive_lattice,
 )
+from halidelab.transport.kmc.run import MILLED_HOPS_PER_CARRIER
 
 #: What Chen et al. (ChemComm 2025) measured, as summarised in MISSION.md (25 C): the
 #: ball-milled series and the annealed (250 C, 5 h) LZNC.
@@ -142,6 +143,7 @@ def reproduce_chen2025(
     kmc_temperatures_K: Sequence[float] = KMC_TEMPERATURES_K,
     kmc_runs: int = 8,
     kmc_hops: float = 200.0,
+    milled_kmc_hops: float = MILLED_HOPS_PER_CARRIER,
     calibrations: Sequence[Any] = (),
 ) -> ReproduceOutput:
     """Run the Nb-in-Li2ZrCl6 reference case and write ``out/report.html``.
@@ -182,6 +184,9 @@ def reproduce_chen2025(
         The ball-milled sampling (:func:`halidelab.structures.models.build_models`).
     kmc_temperatures_K, kmc_runs, kmc_hops
         KMC temperatures (K), independent runs per temperature and hops per Li.
+    milled_kmc_hops : float
+        Hops per Li of the ball-milled cells' KMC runs (their disorder traps Li longer:
+        :data:`~halidelab.transport.kmc.run.MILLED_HOPS_PER_CARRIER`).
     calibrations : sequence of Calibration
         Calibrations of ``halidelab validate``
         (:func:`halidelab.validation.apply.load_calibrations`): every composition and
@@ -194,6 +199,9 @@ def reproduce_chen2025(
         raise HalidelabError(
             f"unknown tier(s) {', '.join(bad)}: choose from {', '.join(ALL_TIERS)}"
         )
+    for name, hops in (("--kmc-hops", kmc_hops), ("--milled-kmc-hops", milled_kmc_hops)):
+        if not (math.isfinite(hops) and hops > 0):
+            raise HalidelabError(f"{name} must be a number of KMC events per Li > 0, got {hops}")
     states = tuple(dict.fromkeys(states))
     from halidelab.structures.models import STATES as MODEL_STATES
 
@@ -365,17 +373,22 @@ def reproduce_chen2025(
         "seed": seed,
     }
     kmc_t: dict[tuple[float, str, int, str], Task] = {}
+
+    def kmc_of(k: tuple[float, str, int]) -> dict[str, Any]:
+        hops = milled_kmc_hops if k[1] == "ball-milled" else kmc_hops
+        return {**kmc_common, "hops_per_carrier": float(hops)}
+
     if "kmc" in tiers:
         for k, s in cell.items():
             if relaxed.get(k):
                 kmc_t[(*k, "bvse")] = Task.of(
-                    KMCInputs(structure=s, source="bvse", **kmc_common), f"{label(k)} bvse"
+                    KMCInputs(structure=s, source="bvse", **kmc_of(k)), f"{label(k)} bvse"
                 )
         for k, t in neb_t.items():
             study = store.result(t.key)
             if study and study.get("results"):
                 kmc_t[(*k, "neb")] = Task.of(
-                    KMCInputs(structure=cell[k], source="neb", study=study, **kmc_common),
+                    KMCInputs(structure=cell[k], source="neb", study=study, **kmc_of(k)),
                     f"{label(k)} neb",
                 )
     stage(list(kmc_t.values()), f"kmc ({len(kmc_t)} networks)")

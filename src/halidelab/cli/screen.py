@@ -46,6 +46,14 @@ def reproduce_cmd(
     ),
     configs: int = typer.Option(3, "--configs", help="Orderings per composition and state"),
     kmc_t: str = typer.Option("298.15..373.15:25", "--kmc-T", help="KMC temperatures, K"),
+    kmc_hops: float = typer.Option(
+        200.0, "--kmc-hops", help="KMC events per Li of each run (annealed cells)"
+    ),
+    milled_kmc_hops: float = typer.Option(
+        None,
+        "--milled-kmc-hops",
+        help="The same for the ball-milled cells (default 800: their disorder traps Li longer)",
+    ),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relaxation"),
     x: str = typer.Option("0..0.5:0.1", "--x", help="Nb contents for rules and prior"),
     model_x: str = typer.Option(
@@ -123,6 +131,8 @@ def reproduce_cmd(
             states=[s.strip() for s in states.split(",")],
             n_configs=configs,
             kmc_temperatures_K=parse_temperatures(kmc_t),
+            kmc_hops=kmc_hops,
+            **({} if milled_kmc_hops is None else {"milled_kmc_hops": milled_kmc_hops}),
             calibrations=cals,
         )
     finally:

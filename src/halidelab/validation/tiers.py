@@ -79,6 +79,7 @@ from halidelab.screening.inputs import (
     RelaxInputs,
 )
 from halidelab.screening.tasks import Task
+from halidelab.transport.kmc.run import MILLED_HOPS_PER_CARRIER
 from halidelab.validation.structures import (
     MILLED_MAX_ATOMS,
     MILLED_MIN_WIDTH_A,
@@ -113,13 +114,9 @@ class Prediction:
     note: str = ""
 
 
-#: KMC events per Li of a ball-milled row's runs (4x the annealed rows' 200). Measured on
-#: the 11.5 A wide milled cells (CHGNet, BVSE networks, 10 orderings each): at 200 hops per
-#: Li, extended up to 12,800, 25 C stayed non-diffusive in 9 of 10 Li3YCl6 and 7 of 10
-#: Li3ErCl6 orderings, their collective MSD at 1.5-18 A^2 of the 21 A^2 (4 hop lengths
-#: squared) a diffusive run needs: a cation-disordered cell traps its Li in pockets that
-#: the ordered cells do not have, and the extension cap, not the physics, ended the runs.
-MILLED_KMC_HOPS = 800.0
+#: KMC events per Li of a ball-milled row's runs (4x the annealed rows' 200; why:
+#: :data:`~halidelab.transport.kmc.run.MILLED_HOPS_PER_CARRIER`).
+MILLED_KMC_HOPS = MILLED_HOPS_PER_CARRIER
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,6 +68,7 @@ from halidelab.transport.kmc.network import (
 from halidelab.transport.kmc.run import (
     ANGSTROM2_TO_CM2,
     MAX_EXTENSION,
+    MILLED_HOPS_PER_CARRIER,
     MIN_LOGLOG_SLOPE,
     MIN_MSD_HOPS,
     KMCPoint,
@@ -86,6 +87,7 @@ __all__ = [
     "ATTEMPT_FREQUENCY_HZ",
     "EXCLUSION_RADIUS_A",
     "MAX_EXTENSION",
+    "MILLED_HOPS_PER_CARRIER",
     "MIN_LOGLOG_SLOPE",
     "MIN_MSD_HOPS",
     "MIN_SUPERCELL_LENGTH_A",
