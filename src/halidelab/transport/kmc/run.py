@@ -36,8 +36,10 @@ MAX_EXTENSION = 64
 #: 12,800, 25 C stayed non-diffusive in 9 of 10 Li3YCl6 and 7 of 10 Li3ErCl6 orderings,
 #: their collective MSD at 1.5-18 A^2 of the 21 A^2 (4 hop lengths squared) a diffusive
 #: run needs, and in 6 of the 9 milled cells of the reference case (Li2ZrCl6 + Nb): a
-#: disordered cell traps its Li in pockets the ordered cells do not have, and the
-#: extension cap, not the physics, ended those runs.
+#: disordered cell traps its Li in pockets the ordered cells do not have. At 800 (up to
+#: 51,200) 25 C is diffusive in 5 of those 10 Li3YCl6, 6 of 10 Li3ErCl6 and 7 of the 9
+#: reference-case cells; the others stay sub-diffusive (log-log slope 0.5-0.7), and their
+#: orderings give no value rather than an extrapolated one.
 MILLED_HOPS_PER_CARRIER = 800.0
 
 ANGSTROM2_TO_CM2 = 1e-16
