@@ -590,7 +590,7 @@ def test_a_milled_model_too_big_for_its_limit_is_refused_with_one_line(tmp_path)
 def test_annealed_models_on_the_milled_cells_for_a_matched_synthesis_pair(tmp_path):
     """--annealed-width 11.5 puts the annealed Li3YCl6 on the cell family of the milled one
     (2x2x2, 240 atoms, every width >= 11.5 A) with the same volume per atom and the Y still
-    on the ordered Y sites; its orderings are distinct (the 8 A cell has only 3). A width
+    on the ordered Y sites; its second ordering puts the Li elsewhere. A width
     that does not fit in --max-atoms is refused with one line; the default keys carry no
     width (stored results are reused), a wider campaign's annealed keys do and the milled
     keys do not."""
