@@ -777,7 +777,8 @@ def test_kmc_tier_keeps_one_network_kind_per_campaign():
 def test_milled_rows_run_longer_kmc_and_the_annealed_keys_stay():
     """A ball-milled row's KMC runs take ``milled_kmc_hops`` events per Li (its cell traps
     Li longer); an annealed row's keep ``kmc_hops``, so their stored results are reused."""
-    from halidelab.validation.tiers import MILLED_KMC_HOPS, MaterialContext, kmc_task
+    from halidelab.transport.kmc import MILLED_HOPS_PER_CARRIER as MILLED_KMC_HOPS
+    from halidelab.validation.tiers import MaterialContext, kmc_task
 
     ref = load_reference_set()
     relaxed = {"structure": {"placeholder": True}}

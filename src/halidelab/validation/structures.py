@@ -448,8 +448,8 @@ def build_reference_model(
             )
     if not model.is_ordered:
         raise StructureError(f"the model of {composition} ({construction}) is not ordered")
+    width = float(_widths(model).min())
     if milled:
-        width = float(_widths(model).min())
         if width < milled_min_width_A - 1e-6:
             raise StructureError(
                 f"the ball-milled model of {composition} is {width:.1f} A wide ({len(model)} "
@@ -463,9 +463,9 @@ def build_reference_model(
             f"the model of {composition} has {len(model)} atoms to be {min_width_A:g} A wide, "
             f"more than --max-atoms {max_atoms}: raise --max-atoms or lower --annealed-width"
         )
-    elif float(_widths(model).min()) < min_width_A - 1e-6:
+    elif width < min_width_A - 1e-6:
         raise StructureError(
-            f"the model of {composition} is {float(_widths(model).min()):.1f} A wide "
+            f"the model of {composition} is {width:.1f} A wide "
             f"({len(model)} atoms): no cell {min_width_A:g} A wide that models the "
             f"composition fits in {max_atoms} atoms; raise --max-atoms or lower --annealed-width"
         )

@@ -114,11 +114,6 @@ class Prediction:
     note: str = ""
 
 
-#: KMC events per Li of a ball-milled row's runs (4x the annealed rows' 200; why:
-#: :data:`~halidelab.transport.kmc.run.MILLED_HOPS_PER_CARRIER`).
-MILLED_KMC_HOPS = MILLED_HOPS_PER_CARRIER
-
-
 @dataclasses.dataclass(frozen=True)
 class ValidateSettings:
     """Parameters of a validation campaign (they go into the task keys).
@@ -150,8 +145,9 @@ class ValidateSettings:
         KMC events per Li of each run (:func:`~halidelab.transport.kmc.run_kmc`, which
         extends a run that is not diffusive 4x at a time, up to 64x).
     milled_kmc_hops : float
-        The same for the ball-milled rows (:data:`MILLED_KMC_HOPS`); in the task key of
-        milled rows only.
+        The same for the ball-milled rows (default
+        :data:`~halidelab.transport.kmc.run.MILLED_HOPS_PER_CARRIER`, 4x the 200 of the
+        others: why there); in the task key of milled rows only.
     annealed_min_width_A : float
         Smallest face-to-face width of an annealed model's cell, A (default 8, the
         models' :data:`~halidelab.structures.models.MIN_WIDTH_A`); 11.5 puts the annealed
@@ -173,7 +169,7 @@ class ValidateSettings:
     orderings: int = 3
     milled_min_width_A: float = MILLED_MIN_WIDTH_A
     milled_max_atoms: int = MILLED_MAX_ATOMS
-    milled_kmc_hops: float = MILLED_KMC_HOPS
+    milled_kmc_hops: float = MILLED_HOPS_PER_CARRIER
     annealed_min_width_A: float = MIN_WIDTH_A
 
 
