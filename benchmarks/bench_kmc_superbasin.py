@@ -1,19 +1,22 @@
 """Superbasin acceleration of KMC: does the answer depend on the ratio, and what does it cost?
 
 Run: python benchmarks/bench_kmc_superbasin.py STORE [--labels "Li2ZrCl6 bm c1,..."]
-         [--ratios none,30,100,1000] [--T 298.15,348.15] [--runs 8] [--hops 200] [--out F.json]
+         [--ratios none,30,100,1000] [--floors exclusion] [--T 298.15,348.15] [--runs 8]
+         [--hops 200] [--out F.json]
 
 STORE is the ``results.sqlite`` of a ``halidelab reproduce chen2025`` run (or a screen):
 the networks of its ``kmc`` tasks (and, with ``--neb``, the networks built from its
 ``neb`` studies by ``network_from_neb_study``, labelled ``<label> neb``) are rerun with
-``run_kmc`` at each superbasin ratio (``none`` = plain rates). For each network and
-temperature it prints sigma with its run-to-run error, whether the point was diffusive,
-the hops per Li it took, the raised hops and the wall time; the spread across ratios,
-against the errors, is how much the
-acceleration changes the answer (``halidelab.transport.kmc.superbasin_saddles``). Then per
-network sigma(25 C) and Ea of the Arrhenius fit, and per ensemble (labels that differ
-only in the ordering ``cN``) the mean, spread and standard error of log10 sigma(25 C) and Ea
-over the orderings that gave a number (how many did is printed).
+``run_kmc`` at each superbasin ratio (``none`` = plain rates) and each way of finding the
+critical hops (``--floors``: ``exclusion``, the default, counts a hop beside an occupied
+excluding site as blocked; ``plain`` is site blocking alone, as kmc task revision 2). For
+each network and temperature it prints sigma with its run-to-run error, whether the point
+was diffusive, the hops per Li it took, the raised hops and the wall time; the spread
+across ratios and floors, against the errors, is how much the acceleration changes the
+answer (``halidelab.transport.kmc.superbasin_saddles``). Then per network sigma(25 C) and
+Ea of the Arrhenius fit, and per ensemble (labels that differ only in the ordering ``cN``)
+the mean, spread and standard error of log10 sigma(25 C) and Ea over the orderings that
+gave a number (how many did is printed).
 Run it alone: two heavy jobs on 2 cores make both timings worthless.
 """
 
@@ -39,6 +42,7 @@ def main() -> None:
         "--labels", default="", help="comma list of task labels (default: every kmc task)"
     )
     ap.add_argument("--ratios", default="none,30,100,1000")
+    ap.add_argument("--floors", default="exclusion", help="comma list of exclusion, plain")
     ap.add_argument("--T", default="298.15,348.15")
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--hops", type=float, default=200.0)
@@ -52,6 +56,11 @@ def main() -> None:
     args = ap.parse_args()
     temps = [float(t) for t in args.T.split(",")]
     ratios = [None if r.strip() == "none" else float(r) for r in args.ratios.split(",")]
+    floors = [f.strip() for f in args.floors.split(",") if f.strip()]
+    if not floors or set(floors) - {"exclusion", "plain"}:
+        raise SystemExit(f"error: --floors takes exclusion and/or plain, got {args.floors!r}")
+    # (ratio, floor) pairs; the floor means nothing without a ratio
+    variants = [(r, f) for r in ratios for f in (floors if r is not None else floors[:1])]
     wanted = [w.strip() for w in args.labels.split(",") if w.strip()]
     con = sqlite3.connect(f"file:{args.store}?mode=ro", uri=True)
     rows = con.execute(
@@ -76,15 +85,19 @@ def main() -> None:
     if missing:
         raise SystemExit(f"error: no kmc task labelled {missing} in {args.store}")
     records = []
-    fits: dict[tuple[str, float | None], list[tuple[float | None, float | None]]] = defaultdict(
-        list
-    )
+    fits: dict[tuple[str, str], list[tuple[float | None, float | None]]] = defaultdict(list)
     for label in labels:
         net = nets[label]
-        for ratio in ratios:
+        for ratio, floor in variants:
+            name = "none" if ratio is None else f"{ratio:g}{'' if floor == 'exclusion' else 'p'}"
             t0 = time.perf_counter()
             res = run_kmc(
-                net, temps, n_runs=args.runs, hops_per_carrier=args.hops, superbasin_ratio=ratio
+                net,
+                temps,
+                n_runs=args.runs,
+                hops_per_carrier=args.hops,
+                superbasin_ratio=ratio,
+                superbasin_exclusions=floor == "exclusion",
             )
             wall = time.perf_counter() - t0
             for p in res.points:
@@ -92,6 +105,7 @@ def main() -> None:
                 rec = {
                     "label": label,
                     "ratio": ratio,
+                    "floor": floor,
                     "T_K": p.temperature_K,
                     "sigma_S_cm": p.sigma_S_cm,
                     "sigma_err_S_cm": p.sigma_err_S_cm,
@@ -104,7 +118,7 @@ def main() -> None:
                 }
                 records.append(rec)
                 print(
-                    f"{label:32s} ratio {str(ratio):>6s} {p.temperature_K:7.2f} K  sigma "
+                    f"{label:32s} ratio {name:>6s} {p.temperature_K:7.2f} K  sigma "
                     f"{p.sigma_S_cm:9.3g} "
                     f"+- {p.sigma_err_S_cm:8.2g}  "
                     f"{'diffusive' if p.diffusive else 'NOT diffusive':13s} "
@@ -114,7 +128,7 @@ def main() -> None:
                 )
             s25 = res.sigma_25C_S_cm
             print(
-                f"{label:32s} ratio {str(ratio):>6s} -> sigma(25 C) "
+                f"{label:32s} ratio {name:>6s} -> sigma(25 C) "
                 f"{'-' if s25 is None else f'{s25:.3g}'} S/cm, Ea "
                 f"{'-' if res.ea_eV is None else f'{res.ea_eV:.3f} +- {res.ea_err_eV:.3f}'} eV",
                 flush=True,
@@ -123,17 +137,21 @@ def main() -> None:
                 {
                     "label": label,
                     "ratio": ratio,
+                    "floor": floor,
                     "sigma_25C_S_cm": s25,
                     "ea_eV": res.ea_eV,
                     "ea_err_eV": res.ea_err_eV,
                     "warnings": list(res.warnings),
                 }
             )
-            fits[(re.sub(r" c\d+", "", label), ratio)].append(
+            fits[(re.sub(r" (c|ordering )\d+", "", label), name)].append(
                 (math.log10(s25) if s25 else None, res.ea_eV)
             )
-    print("\nensembles (mean +- standard error, sd, orderings with a number / all):")
-    for (group, ratio), vals in sorted(fits.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+    print(
+        "\nensembles (mean +- standard error, sd, orderings with a number / all; ratio Np: "
+        "plain floor):"
+    )
+    for (group, name), vals in sorted(fits.items()):
         parts = []
         for name, col in (("log10 sigma25", 0), ("Ea", 1)):
             v = np.array([x[col] for x in vals if x[col] is not None], dtype=float)
@@ -146,7 +164,7 @@ def main() -> None:
                 parts.append(f"{name} {v[0]:.2f} (1/{len(vals)}: no spread)")
             else:
                 parts.append(f"{name} - (0/{len(vals)})")
-        print(f"{group:28s} ratio {str(ratio):>6s}  " + "; ".join(parts))
+        print(f"{group:28s} ratio {name:>6s}  " + "; ".join(parts))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(records, fh, indent=1)

@@ -3,6 +3,9 @@
 - percolation energies of networks whose spanning is known by construction;
 - a chain of fast pairs joined by slow hops: plain KMC cannot leave the rattling regime in
   its event budget, accelerated KMC gives the exact D (series conductances);
+- the same chain with a low-saddle bypass that an always-occupied site blocks (a face
+  exclusion): the critical hops must count the bypass as blocked, or the raise is too weak
+  for the run to leave the rattling regime;
 - raising saddles keeps Boltzmann / Fermi-Dirac occupations (detailed balance);
 - a network without superbasins runs with the plain rates.
 """
@@ -116,6 +119,45 @@ def test_rattling_chain_gives_the_exact_d_only_with_acceleration():
     assert fast.superbasin["max_raise_eV"] == pytest.approx(
         0.4 - K_B_EV_K * T * math.log(100), abs=1e-9
     )
+
+
+def test_a_bypass_blocked_by_an_excluding_site_does_not_set_the_critical_hops():
+    """The rattling chain (fast pair A-B, slow hop B -> A') with a bypass B -> I -> A' over
+    0.2 eV saddles, where I shares a face with a deep site D that always holds a Li (no
+    hops of its own): I is never available, so the mobile Li crosses the slow hop and its
+    exact D is the rattler's. Counting site blocking alone, the bypass looks like the
+    critical path, the fast pair is raised by 0.03 eV instead of 0.28, and the run stays in
+    the pair for 64x its events; counting the exclusion, it is diffusive at once."""
+    T, L, cells = 300.0, 6.0, 8
+    net = make_network(
+        np.diag([L, 30.0, 30.0]),
+        [[0, 0, 0], [1 / L, 0, 0], [0.5, 0, 0], [0.5, 0.5, 0]],
+        [0.0, 0.0, 0.1, -1.0],
+        [
+            (0, 1, (0, 0, 0), 0.05),
+            (1, 0, (1, 0, 0), 0.45),
+            (1, 2, (0, 0, 0), 0.2),
+            (2, 0, (1, 0, 0), 0.2),
+        ],
+        1,
+        site_label=["A", "B", "I", "D"],
+        site_role=["interstitial", "interstitial", "interstitial", "li"],
+        exclusion_radius_A=0.0,
+        exclusion_pairs=[(2, 3, (0, 0, 0))],
+    )
+    # the Li sites (D) fill first: one Li each, plus one mobile Li
+    kw = dict(n_runs=16, hops_per_carrier=800, supercell=(cells, 1, 1), seed=7)
+    kw["n_carriers_total"] = cells + 1
+    plain = run_kmc(net, [T], superbasin_exclusions=False, **kw).points[0]
+    assert not plain.diffusive
+    p = run_kmc(net, [T], **kw).points[0]
+    assert p.diffusive and p.superbasin["exclusions"]
+    assert p.occupancy["D"] == 1.0 and p.occupancy["I"] == 0.0
+    exact = L * L / (2 / k_hop(0.05, T) + 2 / k_hop(0.45, T)) / 3 * ANGSTROM2_TO_CM2
+    d_one = p.d_sigma_cm2_s * (cells + 1)  # only one Li of the cells + 1 moves
+    err = p.d_sigma_err_cm2_s * (cells + 1)
+    assert abs(d_one - exact) <= 3 * err + 0.02 * exact
+    assert abs(d_one / exact - 1) < 0.5
 
 
 def test_acceleration_keeps_equilibrium_occupations():

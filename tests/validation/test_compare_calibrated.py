@@ -534,6 +534,14 @@ def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, t
             "kmc": {"provenance": {"parameters": {"superbasin_ratio": 100.0}}},
         },
     ) == {"kmc_network": "neb", "superbasin_ratio": 100.0}
+    # nor one fitted before the critical hops counted exclusions to KMC that counts them
+    par = {"superbasin_ratio": 100.0, "superbasin_exclusions": True}
+    now = {"network": {"source": "bvse"}, "kmc": {"provenance": {"parameters": par}}}
+    before = {
+        "network": {"source": "bvse"},
+        "kmc": {"provenance": {"parameters": {"superbasin_ratio": 100.0}}},
+    }
+    assert method_of("kmc", now) != method_of("kmc", before)
 
 
 def test_a_defect_tier_calibration_is_refused_by_compare_with_the_reason():

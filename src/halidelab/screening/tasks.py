@@ -28,7 +28,9 @@ CODE_VERSION = __version__
 #: Li in no hole a site at its position (Li6NBr3, refused before). kmc 2: an interstitial
 #: between two Li sites (sharing faces, one a tetrahedron) is never occupied with either.
 #: models 1: an ``auto`` ball-milled cell is 11.5 A wide (was 8 A, as an annealed one).
-KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 2, "models": 1}
+#: kmc 3: the superbasin acceleration finds the critical hops counting a hop as blocked
+#: while a site that excludes its ends is occupied (superbasin_saddles' ``exclusions``).
+KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 3, "models": 1}
 
 #: Every task kind, and the module whose ``@task_function`` defines it: the one explicit
 #: table of kinds. A module is imported the first time its kind is looked up, so this

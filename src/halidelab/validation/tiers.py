@@ -655,10 +655,10 @@ def method_of(
 ) -> dict[str, Any]:
     """How a stored result of ``tier`` was made, as far as it moves the prediction: the
     BVSE grid, the NEB images and optimiser steps, the KMC network (NEB or BVSE) and its
-    superbasin ratio (and, with the defect tier in ``ctx``'s tiers, that a full
-    sublattice's vacancies are the intrinsic ones), the defect tier's barrier (NEB or BVSE,
-    from ``ctx``'s tiers) and supercell width. A calibration records it, and is applied
-    only to values made alike."""
+    superbasin ratio and critical-hop rule (and, with the defect tier in ``ctx``'s tiers,
+    that a full sublattice's vacancies are the intrinsic ones), the defect tier's barrier
+    (NEB or BVSE, from ``ctx``'s tiers) and supercell width. A calibration records it, and
+    is applied only to values made alike."""
     if not result:
         return {}
     if tier == "bvse":
@@ -683,6 +683,8 @@ def method_of(
             "kmc_network": (result.get("network") or {}).get("source"),
             "superbasin_ratio": par.get("superbasin_ratio"),
         }
+        if par.get("superbasin_exclusions") is not None:  # kmc revision 3 on
+            how["superbasin_exclusions"] = par["superbasin_exclusions"]
         if ctx is not None and "defect" in ctx.tiers:
             how["kmc_vacancies"] = "intrinsic"
         return how

@@ -225,6 +225,7 @@ def run_kmc(
     n_carriers_total: int | None = None,
     diffusive_check: bool = True,
     superbasin_ratio: float | None = SUPERBASIN_RATIO,
+    superbasin_exclusions: bool = True,
 ) -> KMCResult:
     """KMC on a rate network at several temperatures, then Arrhenius.
 
@@ -256,6 +257,9 @@ def run_kmc(
         Slow the hops of superbasins (fast back-and-forth pairs of disordered cells) to
         this many times the critical hops' crossing rate, detailed balance kept
         (:func:`superbasin_saddles`); None runs the plain rates.
+    superbasin_exclusions : bool
+        Count a hop as blocked while a site that excludes its ends is occupied when the
+        critical hops are found (default; ``exclusions`` of :func:`superbasin_saddles`).
 
     Returns
     -------
@@ -300,7 +304,11 @@ def run_kmc(
         edge_saddle, sb = np.asarray(network.edge_saddle_eV, dtype=float), None
         if superbasin_ratio is not None:
             edge_saddle, sb = superbasin_saddles(
-                network, T, superbasin_ratio, n_carriers=n_p / n_cells
+                network,
+                T,
+                superbasin_ratio,
+                n_carriers=n_p / n_cells,
+                exclusions=superbasin_exclusions,
             )
         saddle = edge_saddle[lat.edge]
         rate = network.attempt_frequency_Hz * np.exp(-(saddle - lat.energy[lat.src]) / kt)
@@ -526,6 +534,7 @@ def run_kmc(
                 "supercell": list(reps),
                 "source": network.source,
                 "superbasin_ratio": superbasin_ratio,
+                "superbasin_exclusions": superbasin_exclusions,
             },
             seed=seed,
         ),
