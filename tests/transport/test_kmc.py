@@ -94,7 +94,7 @@ def test_single_file_chain_tracer_vanishes_collective_stays():
         run_kmc(
             chain(a=a),
             [T],
-            n_runs=24,
+            n_runs=96,  # one collective trajectory per run: 24 runs leave a 15 % error
             hops_per_carrier=h,
             supercell=(L, 1, 1),
             n_carriers_total=n,

@@ -542,6 +542,11 @@ def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, t
         "kmc": {"provenance": {"parameters": {"superbasin_ratio": 100.0}}},
     }
     assert method_of("kmc", now) != method_of("kmc", before)
+    # nor one fitted before the runs started from an equilibrium placement (revision 4)
+    par4 = {**par, "start": "equilibrium"}
+    now4 = {"network": {"source": "bvse"}, "kmc": {"provenance": {"parameters": par4}}}
+    assert method_of("kmc", now4) != method_of("kmc", now)
+    assert method_of("kmc", now4)["kmc_start"] == "equilibrium"
 
 
 def test_a_defect_tier_calibration_is_refused_by_compare_with_the_reason():

@@ -30,7 +30,9 @@ CODE_VERSION = __version__
 #: models 1: an ``auto`` ball-milled cell is 11.5 A wide (was 8 A, as an annealed one).
 #: kmc 3: the superbasin acceleration finds the critical hops counting a hop as blocked
 #: while a site that excludes its ends is occupied (superbasin_saddles' ``exclusions``).
-KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 3, "models": 1}
+#: kmc 4: each run starts from an equilibrium placement of its Li (run_kmc's ``start``),
+#: not a random one.
+KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 4, "models": 1}
 
 #: Every task kind, and the module whose ``@task_function`` defines it: the one explicit
 #: table of kinds. A module is imported the first time its kind is looked up, so this

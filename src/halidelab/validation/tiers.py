@@ -685,6 +685,8 @@ def method_of(
         }
         if par.get("superbasin_exclusions") is not None:  # kmc revision 3 on
             how["superbasin_exclusions"] = par["superbasin_exclusions"]
+        if par.get("start") is not None:  # kmc revision 4 on: equilibrium starts
+            how["kmc_start"] = par["start"]
         if ctx is not None and "defect" in ctx.tiers:
             how["kmc_vacancies"] = "intrinsic"
         return how

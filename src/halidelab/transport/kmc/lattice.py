@@ -322,14 +322,73 @@ def _kernel_py(
     return samples, sample_dt, done, occ_time, occ
 
 
-_KERNEL = None
+def _metropolis_py(occ, energy, ex_ptr, ex_idx, kt, n_moves, seed):  # pragma: no cover - numba
+    """Equilibrium placement: Metropolis Monte Carlo with non-local moves of one carrier.
+
+    A move takes an occupied site i and any site j (both uniform), and puts the carrier on
+    j when j is empty and no other carrier excludes it, with probability
+    min(1, exp(-(E_j - E_i) / kT)). The proposal is symmetric, so the chain samples the
+    equilibrium the KMC's rates satisfy detailed balance with: Boltzmann weights of the site
+    energies over the placements the exclusions allow. Moves jump anywhere, over no
+    barrier: a carrier reaches a deep site in a few moves, where the KMC needs thousands
+    of events. ``occ`` is changed in place and returned.
+    """
+    np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator is the legacy API
+    n_sites = occ.shape[0]
+    block = np.zeros(n_sites, dtype=np.int64)
+    where = np.zeros(n_sites, dtype=np.int64)  # the occupied sites, in any order
+    n_p = 0
+    for s in range(n_sites):
+        if occ[s]:
+            where[n_p] = s
+            n_p += 1
+            for k in range(ex_ptr[s], ex_ptr[s + 1]):
+                block[ex_idx[k]] += 1
+    if n_p == 0 or n_p == n_sites:
+        return occ
+    for _ in range(n_moves):
+        slot = np.random.randint(n_p)  # noqa: NPY002
+        i = where[slot]
+        j = np.random.randint(n_sites)  # noqa: NPY002
+        if occ[j]:
+            continue
+        own = 0  # does the moving carrier itself exclude j?
+        for k in range(ex_ptr[i], ex_ptr[i + 1]):
+            if ex_idx[k] == j:
+                own = 1
+                break
+        if block[j] - own != 0:
+            continue
+        de = energy[j] - energy[i]
+        if de > 0.0 and np.random.random() >= math.exp(-de / kt):  # noqa: NPY002
+            continue
+        occ[i] = 0
+        occ[j] = 1
+        where[slot] = j
+        for k in range(ex_ptr[i], ex_ptr[i + 1]):
+            block[ex_idx[k]] -= 1
+        for k in range(ex_ptr[j], ex_ptr[j + 1]):
+            block[ex_idx[k]] += 1
+    return occ
 
 
-def _kernel():
-    """The numba-compiled kernel (compiled once per process, cached on disk)."""
-    global _KERNEL
-    if _KERNEL is None:
+_COMPILED: dict[str, Any] = {}
+
+
+def _compiled(fn: Any) -> Any:
+    """``fn`` compiled by numba (once per process, cached on disk)."""
+    if fn.__name__ not in _COMPILED:
         from numba import njit
 
-        _KERNEL = njit(cache=True)(_kernel_py)
-    return _KERNEL
+        _COMPILED[fn.__name__] = njit(cache=True)(fn)
+    return _COMPILED[fn.__name__]
+
+
+def _metropolis() -> Any:
+    """The numba-compiled equilibrium placement (:func:`_metropolis_py`)."""
+    return _compiled(_metropolis_py)
+
+
+def _kernel() -> Any:
+    """The numba-compiled KMC kernel (:func:`_kernel_py`)."""
+    return _compiled(_kernel_py)
