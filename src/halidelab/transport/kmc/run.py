@@ -543,8 +543,15 @@ def run_kmc(
         + "; no other Li-Li interaction",
         "sigma = n e^2 D_sigma / (k_B T) with the collective (jump) D: correlations included, "
         "Haven ratio reported, not assumed",
-        f"{n_runs} independent runs per temperature, each after {equilibration_per_carrier:g} "
-        "events per Li of equilibration; errors are their standard error",
+        f"{n_runs} independent runs per temperature, each from "
+        + (
+            "an equilibrium placement of the Li (Metropolis Monte Carlo, "
+            f"{START_MOVES_PER_CARRIER:g} moves per Li)"
+            if start == "equilibrium"
+            else "a random placement of the Li"
+        )
+        + f" and {equilibration_per_carrier:g} KMC events per Li discarded; errors are their "
+        "standard error",
         f"a temperature counts only when diffusive (collective MSD >= {MIN_MSD_HOPS:g} hop lengths "
         "squared, "
         f"log-log slope >= {MIN_LOGLOG_SLOPE}); runs are extended 4x up to {MAX_EXTENSION}x before "
