@@ -40,8 +40,12 @@ Observables
     Tracer D* from the time-origin averaged MSD of the carriers, collective (jump)
     D_sigma from the MSD of their summed displacement divided by N, Haven ratio
     H_R = D*/D_sigma, and sigma = n e^2 D_sigma / (k_B T) (Nernst-Einstein with the
-    collective D, so correlations are in). Each from ``n_runs`` independent runs (random
-    initial occupations, own seeds); the uncertainty is the run-to-run standard error.
+    collective D, so correlations are in). Each from ``n_runs`` independent runs (own
+    seeds), each starting from an equilibrium placement of the Li drawn by Metropolis
+    Monte Carlo with non-local moves (a random placement makes the Li look for the deep
+    sites of a disordered cell for thousands of events, and sigma reads up to half a
+    decade high; ``benchmarks/bench_kmc_equilibration.py``); the uncertainty is the
+    run-to-run standard error.
     Ea from :func:`halidelab.arrhenius.fit_arrhenius` over the requested temperatures.
 
 Why our own KMC and not kmcpy (Canepa group, on PyPI as ``kmcpy`` 0.3.0): kmcpy is
