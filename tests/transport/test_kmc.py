@@ -393,6 +393,61 @@ def test_rattling_runs_are_extended_until_diffusive():
     assert within(p.d_sigma_cm2_s, exact, p.d_sigma_err_cm2_s)
 
 
+
+def test_threads_run_the_same_runs():
+    """The runs of a temperature go on in parallel threads; every random number comes from
+    the run's own seed, so one thread and three give the same numbers to the last bit, with
+    the equilibrium start, the extension of non-diffusive runs (the rattler is extended
+    from 20 events per carrier) and many carriers with site energies (two-site lattice)."""
+    from halidelab.transport.kmc.run import default_threads
+
+    two_site = make_network(
+        np.eye(3) * 6.0,
+        [[0, 0, 0], [0.5, 0.5, 0.5]],
+        [0.0, 0.04],
+        [(0, 1, img, 0.35) for img in ((0, 0, 0), (-1, 0, 0), (0, -1, 0), (0, 0, -1))],
+        1,
+        exclusion_radius_A=0.0,
+    )
+    cases = [
+        (rattler(0.3, 6.0), dict(supercell=(32, 1, 1), n_carriers_total=1, hops_per_carrier=20)),
+        (two_site, dict(supercell=(3, 3, 3), hops_per_carrier=50)),
+    ]
+    for net, kw in cases:
+        seen = {}
+        for threads in (1, 3):
+            calls = []
+            res = run_kmc(
+                net,
+                [300.0, 400.0],
+                n_runs=6,
+                seed=4,
+                threads=threads,
+                progress=lambda done, total, calls=calls: calls.append((done, total)),
+                **kw,
+            )
+            seen[threads] = [
+                (p.d_sigma_runs, p.d_tracer_runs, p.events_per_run, p.occupancy)
+                for p in res.points
+            ]
+            dones = [d for d, _ in calls]
+            assert dones == list(range(1, len(calls) + 1)) and calls[-1][0] == calls[-1][1]
+        assert seen[1] == seen[3]
+    assert res.points[0].hops_per_carrier > 0
+    assert default_threads(8) >= 1 and default_threads(1) == 1
+    with pytest.raises(SimulationError, match="threads"):
+        run_kmc(two_site, [300.0], n_runs=2, threads=0)
+
+
+def test_default_threads_follow_omp_num_threads(monkeypatch):
+    from halidelab.transport.kmc.run import default_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads(8) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    assert default_threads(8) <= 8
+    assert default_threads(2) <= 2
+
 def test_a_temperature_that_never_becomes_diffusive_is_left_out():
     # plain rates: the superbasin acceleration (tests/transport/test_kmc_superbasin.py)
     # would make this rattler diffusive

@@ -376,11 +376,12 @@ _COMPILED: dict[str, Any] = {}
 
 
 def _compiled(fn: Any) -> Any:
-    """``fn`` compiled by numba (once per process, cached on disk)."""
+    """``fn`` compiled by numba (once per process, cached on disk), without the GIL so that
+    independent runs go on in parallel threads (numba's random generator is per thread)."""
     if fn.__name__ not in _COMPILED:
         from numba import njit
 
-        _COMPILED[fn.__name__] = njit(cache=True)(fn)
+        _COMPILED[fn.__name__] = njit(cache=True, nogil=True)(fn)
     return _COMPILED[fn.__name__]
 
 

@@ -228,6 +228,55 @@ def _sem(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
+def default_threads(n_runs: int) -> int:
+    """Threads for a temperature's independent runs: the CPUs this process may use, capped
+    by ``OMP_NUM_THREADS`` when it is set (the thread budget of cluster job scripts and of
+    single-core benchmarks) and by ``n_runs``; 1 inside a Dask worker, whose processes are
+    the parallelism there."""
+    import os
+    import sys
+
+    if "distributed" in sys.modules:
+        try:
+            sys.modules["distributed"].get_worker()
+        except (ValueError, AttributeError):
+            pass
+        else:
+            return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        cpus = min(cpus, int(omp))
+    return max(1, min(cpus, n_runs))
+
+
+def _map_runs(fn: Any, jobs: list, n_threads: int, progress: Any, done: int, total: int) -> list:
+    """``fn`` over ``jobs`` in order, on ``n_threads`` threads (the numba kernels release
+    the GIL), calling ``progress(done, total)`` as runs finish."""
+    if n_threads <= 1 or len(jobs) <= 1:
+        out = []
+        for job in jobs:
+            out.append(fn(job))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        return out
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=min(n_threads, len(jobs))) as pool:
+        futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+        out: list = [None] * len(jobs)
+        for fut in as_completed(futures):
+            out[futures[fut]] = fut.result()
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return out
+
+
 def run_kmc(
     network: RateNetwork,
     temperatures_K: Sequence[float],
@@ -244,6 +293,7 @@ def run_kmc(
     superbasin_ratio: float | None = SUPERBASIN_RATIO,
     superbasin_exclusions: bool = True,
     start: str = "equilibrium",
+    threads: int | None = None,
 ) -> KMCResult:
     """KMC on a rate network at several temperatures, then Arrhenius.
 
@@ -287,6 +337,11 @@ def run_kmc(
         allow, the distribution the KMC's rates keep), or at random on the Li sites (kmc
         revision 3 and before; the Li then sit on shallow sites of a landscape with deep
         ones and move too fast until they find the deep ones).
+    threads : int, optional
+        Threads that run a temperature's independent runs at once (default
+        :func:`default_threads`: the CPUs this process may use, at most ``OMP_NUM_THREADS``
+        and ``n_runs``; 1 in a Dask worker). The result does not depend on it: every random
+        number is drawn from the run's own seed before the runs start.
 
     Returns
     -------
@@ -318,7 +373,10 @@ def run_kmc(
     )
     if not 0 < n_p <= lat.n_sites:
         raise SimulationError(f"{n_p} carriers do not fit the {lat.n_sites} sites of the supercell")
-    kernel = _kernel()
+    kernel, metropolis = _kernel(), _metropolis()
+    n_threads = default_threads(n_runs) if threads is None else int(threads)
+    if n_threads < 1:
+        raise SimulationError(f"threads must be >= 1, got {threads}")
     volume_cm3 = lat.volume_A3 * 1e-24
     n_cm3 = n_p / volume_cm3
     points = []
@@ -349,28 +407,37 @@ def run_kmc(
             dts, dss, events, times, colls = [], [], [], [], []
             occ_acc = np.zeros(lat.n_sites)
             children = np.random.SeedSequence([seed, int(round(T * 1000)), int(hops)]).spawn(n_runs)
+            # every random draw is made here, in run order, so that the result does not
+            # depend on how many threads run the runs
+            jobs = []
             for i_run, child in enumerate(children):
                 rng = np.random.default_rng(child)
                 state = states[i_run]
                 if state is None:
                     occ = _initial_occupation(lat, n_p, rng)
-                    if start == "equilibrium":
-                        occ = _metropolis()(
-                            occ,
-                            lat.energy,
-                            lat.ex_ptr,
-                            lat.ex_idx,
-                            kt,
-                            int(START_MOVES_PER_CARRIER * n_p),
-                            int(rng.integers(0, 2**31 - 1)),
-                        )
-                    part_at = np.full(lat.n_sites, -1, dtype=np.int64)
-                    part_at[np.nonzero(occ)[0]] = np.arange(n_p)
+                    mseed = int(rng.integers(0, 2**31 - 1)) if start == "equilibrium" else None
+                    part_at = None
                     n_equil = int(equilibration_per_carrier * n_p)
                 else:
-                    occ, part_at = state
-                    n_equil = 0
+                    (occ, part_at), mseed, n_equil = state, None, 0
                 kseed = int(rng.integers(0, 2**31 - 1))
+                jobs.append((occ, part_at, mseed, n_equil, kseed))
+
+            def one_run(job: tuple, hops: float = hops, rate: np.ndarray = rate, kt: float = kt):
+                occ, part_at, mseed, n_equil, kseed = job
+                if mseed is not None:
+                    occ = metropolis(
+                        occ,
+                        lat.energy,
+                        lat.ex_ptr,
+                        lat.ex_idx,
+                        kt,
+                        int(START_MOVES_PER_CARRIER * n_p),
+                        mseed,
+                    )
+                if part_at is None:
+                    part_at = np.full(lat.n_sites, -1, dtype=np.int64)
+                    part_at[np.nonzero(occ)[0]] = np.arange(n_p)
                 samples, sdt, n_ev, occ_time, occ_end = kernel(
                     occ,
                     part_at,
@@ -388,20 +455,33 @@ def run_kmc(
                     int(n_samples),
                     kseed,
                 )
-                states[i_run] = (occ_end, part_at)
                 if sdt <= 0:  # no event possible at all: a blocked network conducts nothing
+                    return occ_end, part_at, None
+                return (
+                    occ_end,
+                    part_at,
+                    (
+                        *_diffusion_from_samples(samples, sdt),
+                        n_ev,
+                        sdt * (n_samples - 1),
+                        occ_time,
+                    ),
+                )
+
+            outcomes = _map_runs(one_run, jobs, n_threads, progress, done_runs, total_runs)
+            done_runs += len(jobs)
+            for i_run, (occ_end, part_at, out) in enumerate(outcomes):
+                states[i_run] = (occ_end, part_at)
+                if out is None:
                     blocked = True
                     break
-                d_tr, d_col, t_win, coll = _diffusion_from_samples(samples, sdt)
+                d_tr, d_col, t_win, coll, n_ev, t_run, occ_time = out
                 dts.append(d_tr * ANGSTROM2_TO_CM2)
                 dss.append(d_col * ANGSTROM2_TO_CM2)
                 events.append(n_ev)
-                times.append(sdt * (n_samples - 1))
+                times.append(t_run)
                 colls.append(np.interp(np.linspace(0.05, 0.25, 20), t_win / t_win[-1] * 0.25, coll))
                 occ_acc += occ_time
-                done_runs += 1
-                if progress is not None:
-                    progress(done_runs, total_runs)
             if blocked:
                 break
             t_ref = np.linspace(0.05, 0.25, 20) * float(np.mean(times))
