@@ -3,6 +3,7 @@
 Run: python benchmarks/bench_kmc.py [--x 0,0.2] [--T 298.15,323.15,348.15,373.15]
          [--runs 8] [--hops 200] [--relax] [--state annealed|ball-milled] [--configs 1]
          [--threads 1,2]
+       python benchmarks/bench_kmc.py --store STORE --labels "LABEL,..." [--threads 1,2]
 
 For each Nb content, the lowest-Ewald-energy ordering of Li(2-x)Zr(1-x)Nb(x)Cl6 (the
 models ``reproduce chen2025`` builds; ``--state ball-milled`` the first ``--configs``
@@ -14,6 +15,9 @@ the numbers must be identical, the row says whether they are). Prints the networ
 the supercell, events per second of the numba kernel (the first call also compiles it:
 timed separately), the hops per Li each temperature needed before it was diffusive, and
 the wall time; these numbers set the ``kmc`` row of ``halidelab.screening.plans.TIER_COSTS``.
+With ``--store``, the networks and settings of finished ``kmc`` tasks of a results store
+(a ``reproduce`` or ``validate`` run's) are rerun instead, once per thread count.
+Run it alone: two heavy jobs on 2 cores make both timings worthless.
 """
 
 from __future__ import annotations
@@ -30,6 +34,55 @@ from halidelab.structures.models import build_models
 from halidelab.transport.kmc import make_network, network_from_bvse, run_kmc
 
 
+def stored(store: str, labels: list[str], thread_counts: list[int]) -> None:
+    """Rerun stored kmc tasks (their network and settings) once per thread count."""
+    import sqlite3
+
+    from halidelab.transport.kmc import RateNetwork
+
+    con = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    for label in labels:
+        row = con.execute(
+            "select inputs, result, duration_s from tasks where kind = 'kmc' and "
+            "status = 'done' and label = ? order by updated_utc desc limit 1",
+            (label,),
+        ).fetchone()
+        if row is None:
+            raise SystemExit(f"error: no finished kmc task labelled {label!r} in {store}")
+        inp, res = json.loads(row[0]), json.loads(row[1])
+        net = RateNetwork.from_dict(res["network"])
+        first = None
+        for threads in thread_counts:
+            t0 = time.perf_counter()
+            out = run_kmc(
+                net,
+                inp["temperatures_K"],
+                n_runs=inp["n_runs"],
+                hops_per_carrier=inp["hops_per_carrier"],
+                seed=inp["seed"],
+                superbasin_ratio=inp["superbasin_ratio"],
+                threads=threads,
+            )
+            wall = time.perf_counter() - t0
+            runs = [p.d_sigma_runs for p in out.points]
+            first = runs if first is None else first
+            same_as_stored = runs == [tuple(p["d_sigma_runs"]) for p in res["kmc"]["points"]]
+            print(
+                json.dumps(
+                    {
+                        "label": label,
+                        "threads": threads,
+                        "kmc_s": round(wall, 2),
+                        "stored_duration_s": round(row[2], 2),
+                        "hops_per_li": [round(p.hops_per_carrier) for p in out.points],
+                        "same_as_first_thread_count": runs == first,
+                        "same_as_stored": same_as_stored,
+                    }
+                ),
+                flush=True,
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--x", default="0,0.2")
@@ -40,8 +93,13 @@ def main() -> None:
     ap.add_argument("--state", default="annealed", choices=["annealed", "ball-milled"])
     ap.add_argument("--configs", type=int, default=1)
     ap.add_argument("--threads", default="1", help="comma list of run_kmc thread counts")
+    ap.add_argument("--store", help="rerun the stored kmc tasks of this results.sqlite")
+    ap.add_argument("--labels", default="", help="comma list of kmc task labels (--store)")
     args = ap.parse_args()
     thread_counts = [int(v) for v in args.threads.split(",")]
+    if args.store:
+        stored(args.store, [w.strip() for w in args.labels.split(",") if w.strip()], thread_counts)
+        return
     temps = [float(t) for t in args.T.split(",")]
     # compile once (numba caches to disk: a second process skips this)
     t0 = time.perf_counter()
