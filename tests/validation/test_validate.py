@@ -102,6 +102,18 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         assert r["pred_ea_eV"] is not None and 0.0 < r["pred_ea_eV"] < 5.0
         assert r["pred_log10_sigma_S_cm"] is not None
         assert r["wall_s"] > 0.0
+    # the error split: the three materials with an Ea measured on the primary sample
+    # (Li2MgCl4 has none); BVSE's sigma is the random walk of all Li with a 3.0 A hop at
+    # 1e13 Hz, so its A = n e^2 a^2 nu / (6 k_B) is 10^4.15-10^5.05 S K/cm for Li densities
+    # of 0.5-4e22 cm^-3 (LiAlCl4 0.68e22, Li3InCl6 1.4e22), whatever the barrier
+    (split,) = [g for g in out.gap_split if g["tier"] == "bvse"]
+    assert split["n"] == 3
+    assert {m["composition"] for m in split["materials"]} == {"Li3InCl6", "LiAlCl4", "Li3YBr6"}
+    for m in split["materials"]:
+        assert m["barrier"] + m["prefactor"] == pytest.approx(m["total"])
+        assert 4.15 < m["predicted_log10_A"] < 5.05
+    html = (tmp_path / "v" / "report.html").read_text()
+    assert "Where the σ error sits" in html
     # each row says what structure it was computed on, as the reference-model task built it
     model_of = {r["composition"]: r["structure_model"] for r in bvse}
     assert "ordered CIF" in model_of["LiAlCl4"] and "Ewald" in model_of["Li2MgCl4"]
@@ -692,6 +704,8 @@ def test_cli_validate(tmp_path, counted, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "parity" in text and "report:" in text
+    # Li3InCl6 has an Ea measured on its primary sample: the error split is printed
+    assert "from the barrier" in text and "from the prefactor" in text
     assert (tmp_path / "c" / "report.html").is_file()
     assert main(["validate", "--list"]) == 0
     listed = capsys.readouterr().out

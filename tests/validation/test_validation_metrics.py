@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from halidelab.errors import DataFormatError
-from halidelab.validation.metrics import EA_GOOD_EV, SIGMA_GOOD_LOG10_S_CM, parity_metrics
+from halidelab.validation.metrics import (
+    EA_GOOD_EV,
+    SIGMA_GOOD_LOG10_S_CM,
+    gap_split,
+    parity_metrics,
+)
 
 
 def test_constant_offset_gives_mae_and_rmse_equal_to_the_offset():
@@ -339,3 +346,70 @@ def test_substitution_spearman_ranks_changes_and_counts_signs():
     assert good["sign_agreement"] == 1.0 and bad["sign_agreement"] == 0.0
     assert bad["spearman"] == pytest.approx(-1.0)
     assert good["n_same_paper"] == 3 and good["spearman_same_paper"] == pytest.approx(1.0)
+
+
+def _arrhenius_log10_sigma(log10_a: float, ea_eV: float, T: float = 298.15) -> float:
+    """log10 sigma of sigma T = A exp(-Ea / k_B T), A in S K/cm."""
+    from halidelab.constants import K_B_EV_K
+
+    return log10_a - math.log10(T) - ea_eV / (K_B_EV_K * T * math.log(10))
+
+
+def _split_row(material, tier, pred_a, pred_ea, meas_a, meas_ea, **extra):
+    return {
+        "material": material,
+        "id": material,
+        "composition": material,
+        "tier": tier,
+        "model": "m",
+        "pred_log10_sigma_S_cm": _arrhenius_log10_sigma(pred_a, pred_ea),
+        "pred_ea_eV": pred_ea,
+        "measured_log10_sigma_S_cm": _arrhenius_log10_sigma(meas_a, meas_ea),
+        "measured_ea_eV": meas_ea,
+        "measured_ea_id": material,
+        "censored": False,
+        **extra,
+    }
+
+
+def test_gap_split_puts_a_barrier_error_in_the_barrier_and_a_prefactor_error_in_the_prefactor():
+    """A barrier k_B T ln 10 = 0.0592 eV too high at the measured A costs exactly one decade,
+    all of it the barrier's; the measured barrier with a 10x lower attempt frequency costs
+    one decade, all of it the prefactor's; both at once add."""
+    kt_ln10 = 8.617333262e-5 * 298.15 * math.log(10)
+    rows = [
+        _split_row("barrier", "t", 6.0, 0.45 + kt_ln10, 6.0, 0.45),
+        _split_row("prefactor", "t", 5.0, 0.45, 6.0, 0.45),
+        _split_row("both", "t", 5.0, 0.45 - 2 * kt_ln10, 6.0, 0.45),
+        # left out: an upper limit, an Ea of another sample, no predicted Ea
+        _split_row("censored", "t", 5.0, 0.4, 6.0, 0.45, censored=True),
+        _split_row("other-sample", "t", 5.0, 0.4, 6.0, 0.45, measured_ea_id="elsewhere"),
+        {**_split_row("no-ea", "t", 5.0, 0.4, 6.0, 0.45), "pred_ea_eV": None},
+        # a tier without an eligible material gets no entry
+        {**_split_row("prior-only", "prior", 5.0, 0.4, 6.0, 0.45), "pred_ea_eV": None},
+    ]
+    (g,) = gap_split(rows)
+    by = {m["material"]: m for m in g["materials"]}
+    assert set(by) == {"barrier", "prefactor", "both"} and g["n"] == 3
+    assert by["barrier"]["total"] == pytest.approx(-1.0)
+    assert by["barrier"]["barrier"] == pytest.approx(-1.0)
+    assert by["barrier"]["prefactor"] == pytest.approx(0.0, abs=1e-9)
+    assert by["prefactor"]["barrier"] == pytest.approx(0.0, abs=1e-9)
+    assert by["prefactor"]["prefactor"] == pytest.approx(-1.0)
+    assert by["both"]["barrier"] == pytest.approx(2.0)
+    assert by["both"]["prefactor"] == pytest.approx(-1.0)
+    assert by["both"]["total"] == pytest.approx(1.0)
+    for m in by.values():
+        assert m["measured_log10_A"] == pytest.approx(6.0)
+    assert g["rms_prefactor"] == pytest.approx(math.sqrt(2 / 3))
+    assert g["mean_barrier"] == pytest.approx((-1.0 + 0.0 + 2.0) / 3)
+    assert g["median_predicted_log10_A"] == pytest.approx(5.0)
+
+
+def test_measured_prefactor_of_li3ycl6_from_its_arrhenius_numbers():
+    """Schlem et al. 2020, ampoule Li3YCl6: 3.4e-5 S/cm at 25 C with Ea 0.49 eV give
+    log10(sigma_0 T) = log10(sigma T) + Ea / (k_B T ln 10) = -4.47 + 2.47 + 8.28 = 6.29."""
+    row = _split_row("li3ycl6", "t", 5.0, 0.49, 0.0, 0.49)
+    row["measured_log10_sigma_S_cm"] = math.log10(3.4e-5)
+    (g,) = gap_split([row])
+    assert g["materials"][0]["measured_log10_A"] == pytest.approx(6.29, abs=0.01)

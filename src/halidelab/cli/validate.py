@@ -169,6 +169,7 @@ def validate_cmd(
                     for c in out.comparisons
                 ],
                 "model_choice": out.model_choice,
+                "gap_split": out.gap_split,
                 "failed": out.failed,
                 "wall_s": out.wall_s,
             }
@@ -231,6 +232,13 @@ def validate_cmd(
             f"synthesis effect, {lab}: "
             + "; ".join(synthesis_pair_text(q, "milled - annealed ") for q in v["pairs"])
             + " log10 S/cm"
+        )
+    for g in out.gap_split:
+        console.print(
+            f"{g['tier']} ({g['model']}), log10 sigma(25 C) error on {g['n']} materials with a "
+            f"measured Ea: RMS {g['rms_barrier']:.2f} from the barrier, "
+            f"{g['rms_prefactor']:.2f} from the prefactor (median log10 sigma_0 T measured "
+            f"{g['median_measured_log10_A']:.2f}, predicted {g['median_predicted_log10_A']:.2f})"
         )
     for c in out.combined:
         console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")

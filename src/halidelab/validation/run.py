@@ -35,6 +35,7 @@ from halidelab.validation.calibration import Calibration, calibrate, save_calibr
 from halidelab.validation.combine import combine_with_prior
 from halidelab.validation.metrics import (
     PairedComparison,
+    gap_split,
     holm_family,
     paired_comparison,
     parity_metrics,
@@ -82,6 +83,9 @@ class ValidationOutput:
     model_choice : list of dict
         Per tier with several models: the one with the lowest LOO Ea MAE, its cost, and
         which others the set tells it apart from (:func:`model_choice`).
+    gap_split : list of dict
+        Per (tier, model): each material's log10 sigma(25 C) error split into its
+        barrier's and its prefactor's part (:func:`halidelab.validation.metrics.gap_split`).
     failed : dict
         Task key -> one-line error.
     wall_s : float
@@ -103,6 +107,7 @@ class ValidationOutput:
     combined: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     comparisons: list[PairedComparison] = dataclasses.field(default_factory=list)
     model_choice: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    gap_split: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
@@ -284,6 +289,7 @@ def validate(
         combined=combined,
         comparisons=comparisons,
         model_choice=choice,
+        gap_split=gap_split(rows),
     )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
