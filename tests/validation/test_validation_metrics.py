@@ -402,6 +402,8 @@ def test_gap_split_puts_a_barrier_error_in_the_barrier_and_a_prefactor_error_in_
     for m in by.values():
         assert m["measured_log10_A"] == pytest.approx(6.0)
     assert g["rms_prefactor"] == pytest.approx(math.sqrt(2 / 3))
+    # prefactor parts 0, -1, -1: what an offset would leave with exact barriers
+    assert g["sd_prefactor"] == pytest.approx(np.std([0.0, -1.0, -1.0], ddof=1))
     assert g["mean_barrier"] == pytest.approx((-1.0 + 0.0 + 2.0) / 3)
     assert g["median_predicted_log10_A"] == pytest.approx(5.0)
 

@@ -309,7 +309,14 @@ def _gap_split_html(splits: list[dict[str, Any]]) -> str:
             f"<h3>{esc(g['tier'])} ({esc(g['model'])})</h3><p>n = {g['n']}: RMS of the "
             f"barrier's part {g['rms_barrier']:.2f}, of the prefactor's part "
             f"{g['rms_prefactor']:.2f} decades (means {g['mean_barrier']:+.2f} and "
-            f"{g['mean_prefactor']:+.2f}); median log<sub>10</sub> A measured "
+            f"{g['mean_prefactor']:+.2f})"
+            + (
+                f"; with exact barriers an offset calibration would leave the prefactor parts' "
+                f"spread, {g['sd_prefactor']:.2f} decades (SD)"
+                if g.get("sd_prefactor") is not None
+                else ""
+            )
+            + "; median log<sub>10</sub> A measured "
             f"{g['median_measured_log10_A']:.2f}, predicted {g['median_predicted_log10_A']:.2f} "
             "(A = σ<sub>0</sub>T in S K/cm).</p>"
             + table_html(
@@ -332,7 +339,12 @@ def _gap_split_html(splits: list[dict[str, Any]]) -> str:
         "frequency, how many Li move, correlation, migration entropy). Only materials with "
         "both predictions, an uncensored σ and an E<sub>a</sub> measured on the same sample "
         "enter; a measured E<sub>a</sub> uncertain by 0.03–0.05 eV moves a material's split "
-        "by 0.5–0.8 decades between the two parts.</p>"
+        "by 0.5–0.8 decades between the two parts. The bvse tier's σ is a random walk of "
+        "all Li with one 3.0 Å hop per attempt at 10<sup>13</sup> Hz, without correlation or "
+        "migration entropy: its A is the reference of a plain hopping model (several "
+        "equivalent hop directions raise it by up to about one decade); a measured A well "
+        "above it is migration entropy, or Meyer–Neldel compensation in the measured "
+        "Arrhenius line, which no tier here models and only a calibration absorbs.</p>"
     )
 
 

@@ -643,7 +643,9 @@ def gap_split(
     list of dict
         One per (tier, model) with at least one material: ``tier``, ``model``, ``n``,
         ``rms_barrier``/``rms_prefactor`` and ``mean_barrier``/``mean_prefactor``
-        (decades), ``median_measured_log10_A`` and ``median_predicted_log10_A``
+        (decades), ``sd_prefactor`` (the prefactor parts' standard deviation: what an offset
+        calibration would leave with exact barriers; None for one material),
+        ``median_measured_log10_A`` and ``median_predicted_log10_A``
         (log10 S K/cm), and ``materials``: per material ``total``, ``barrier``,
         ``prefactor`` (decades), ``measured_log10_A``, ``predicted_log10_A``.
     """
@@ -690,6 +692,7 @@ def gap_split(
                 "rms_prefactor": float(np.sqrt(np.mean(p**2))),
                 "mean_barrier": float(b.mean()),
                 "mean_prefactor": float(p.mean()),
+                "sd_prefactor": float(p.std(ddof=1)) if len(p) > 1 else None,
                 "median_measured_log10_A": float(np.median([m["measured_log10_A"] for m in mats])),
                 "median_predicted_log10_A": float(
                     np.median([m["predicted_log10_A"] for m in mats])
