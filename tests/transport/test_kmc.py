@@ -393,7 +393,6 @@ def test_rattling_runs_are_extended_until_diffusive():
     assert within(p.d_sigma_cm2_s, exact, p.d_sigma_err_cm2_s)
 
 
-
 def test_threads_run_the_same_runs():
     """The runs of a temperature go on in parallel threads; every random number comes from
     the run's own seed, so one thread and three give the same numbers to the last bit, with
@@ -427,8 +426,7 @@ def test_threads_run_the_same_runs():
                 **kw,
             )
             seen[threads] = [
-                (p.d_sigma_runs, p.d_tracer_runs, p.events_per_run, p.occupancy)
-                for p in res.points
+                (p.d_sigma_runs, p.d_tracer_runs, p.events_per_run, p.occupancy) for p in res.points
             ]
             dones = [d for d, _ in calls]
             assert dones == list(range(1, len(calls) + 1)) and calls[-1][0] == calls[-1][1]
@@ -439,6 +437,30 @@ def test_threads_run_the_same_runs():
         run_kmc(two_site, [300.0], n_runs=2, threads=0)
 
 
+def test_an_error_in_one_run_drops_the_runs_not_yet_started():
+    """Ctrl-C or a failing run stops the temperature: the queued runs are not started."""
+    import threading
+    import time
+
+    from halidelab.transport.kmc.run import _map_runs
+
+    started = []
+    lock = threading.Lock()
+
+    def run(job):
+        with lock:
+            started.append(job)
+        if job == 0:
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+        return job
+
+    with pytest.raises(KeyboardInterrupt):
+        _map_runs(run, list(range(40)), 2, None, 0, 40)
+    assert len(started) < 10
+    assert _map_runs(lambda j: 2 * j, [1, 2, 3], 2, None, 0, 3) == [2, 4, 6]
+
+
 def test_default_threads_follow_omp_num_threads(monkeypatch):
     from halidelab.transport.kmc.run import default_threads
 
@@ -447,6 +469,7 @@ def test_default_threads_follow_omp_num_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "64")
     assert default_threads(8) <= 8
     assert default_threads(2) <= 2
+
 
 def test_a_temperature_that_never_becomes_diffusive_is_left_out():
     # plain rates: the superbasin acceleration (tests/transport/test_kmc_superbasin.py)

@@ -266,7 +266,8 @@ def _map_runs(fn: Any, jobs: list, n_threads: int, progress: Any, done: int, tot
         return out
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    with ThreadPoolExecutor(max_workers=min(n_threads, len(jobs))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(n_threads, len(jobs)))
+    try:
         futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
         out: list = [None] * len(jobs)
         for fut in as_completed(futures):
@@ -274,6 +275,10 @@ def _map_runs(fn: Any, jobs: list, n_threads: int, progress: Any, done: int, tot
             done += 1
             if progress is not None:
                 progress(done, total)
+    finally:
+        # on Ctrl-C or an error, runs not yet started are dropped; a running numba kernel
+        # cannot be stopped and is waited for, as in a single thread
+        pool.shutdown(wait=True, cancel_futures=True)
     return out
 
 
