@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -469,6 +470,21 @@ def test_default_threads_follow_omp_num_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "64")
     assert default_threads(8) <= 8
     assert default_threads(2) <= 2
+    # inside a Dask worker the worker processes are the parallelism: one thread
+    import sys
+    import types
+
+    fake = types.ModuleType("distributed")
+    fake.get_worker = lambda: object()
+    monkeypatch.setitem(sys.modules, "distributed", fake)
+    assert default_threads(8) == 1
+
+    def outside():
+        raise ValueError("No worker found")
+
+    fake.get_worker = outside
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert default_threads(8) == min(8, cpus)
 
 
 def test_a_temperature_that_never_becomes_diffusive_is_left_out():
