@@ -323,7 +323,7 @@ def _gap_split_html(splits: list[dict[str, Any]]) -> str:
                 g["materials"],
                 [
                     ("composition", "material", None),
-                    ("material", "reference material", None),
+                    ("id", "reference row", None),
                     ("total", "Δlog σ (pred − meas)", _f("+.2f")),
                     ("barrier", "barrier's part", _f("+.2f")),
                     ("prefactor", "prefactor's part", _f("+.2f")),

@@ -646,7 +646,8 @@ def gap_split(
         (decades), ``sd_prefactor`` (the prefactor parts' standard deviation: what an offset
         calibration would leave with exact barriers; None for one material),
         ``median_measured_log10_A`` and ``median_predicted_log10_A``
-        (log10 S K/cm), and ``materials``: per material ``total``, ``barrier``,
+        (log10 S K/cm), and ``materials``: per material (``material``, its reference row
+        ``id``, ``composition``) ``total``, ``barrier``,
         ``prefactor`` (decades), ``measured_log10_A``, ``predicted_log10_A``.
     """
     from halidelab.constants import K_B_EV_K
@@ -671,6 +672,7 @@ def gap_split(
         by.setdefault((r["tier"], r["model"]), []).append(
             {
                 "material": r["material"],
+                "id": r.get("id"),
                 "composition": r.get("composition"),
                 "total": total,
                 "barrier": barrier,
