@@ -230,3 +230,72 @@ def test_a_backwards_tier_gets_a_negative_slope_and_says_so(tmp_path):
     cal = cals[("bvse", "chgnet", "log10_sigma_S_cm")]
     assert cal.kind == "linear" and cal.b == pytest.approx(-0.5)
     assert "negative slope" in metrics[0]["why_not"]
+
+
+def test_the_set_mean_baseline_is_exact_and_never_sees_the_held_out_material():
+    """y = 0, 1, 2, 3: the set's mean without each material is 2, 5/3, 4/3, 1, so the
+    baseline's LOO errors are 2, 2/3, 2/3, 2 (MAE 4/3), whatever the tier predicted."""
+    from halidelab.validation.calibration import baseline_loo_predictions
+
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    mats = [f"m{i}" for i in range(4)]
+    assert baseline_loo_predictions(y, mats) == pytest.approx([2.0, 5 / 3, 4 / 3, 1.0])
+    # two rows of one material leave together (the others' rows are averaged, as the maps
+    # are fitted on them)
+    got = baseline_loo_predictions([0.0, 0.0, 3.0, 6.0], ["a", "a", "b", "c"])
+    assert got == pytest.approx([4.5, 4.5, 2.0, 1.0])
+    for x in (y + 0.3, np.array([5.0, -1.0, 2.0, 0.5])):
+        cal = calibrate("ea_eV", "bvse", "-", x, y, mats, ["LiAlCl4"] * 4, SHA)
+        assert cal.baseline_loo_mae == pytest.approx(4 / 3)
+        assert cal.baseline_loo_rmse == pytest.approx(np.sqrt((4 + 4 / 9 + 4 / 9 + 4) / 4))
+
+
+def test_skill_tells_an_informative_tier_from_noise(tmp_path):
+    """A tier that tracks the measurements (y = 0.1 + 0.8 x + N(0, 0.02) over 0.2-0.6 eV)
+    beats the set's mean out of sample; a tier of pure noise does not, validate's metrics
+    say so, and so does every value it calibrates."""
+    from halidelab.validation.run import _score
+
+    x, y, mats, comps = _synthetic(16, 0.1, 0.8, 0.02, seed=3)
+    good = calibrate("ea_eV", "neb", "chgnet", x, y, mats, comps, SHA)
+    assert good.skill is not None and good.skill > 0.5
+    noise = np.random.default_rng(4).uniform(0.1, 0.6, len(x))
+    bad = calibrate("ea_eV", "neb", "chgnet", noise, y, mats, comps, SHA)
+    assert bad.skill is not None and bad.skill <= 0
+    rows = [
+        {
+            "tier": "neb",
+            "model": "chgnet",
+            "material": m,
+            "composition": "Li3YCl6",
+            "pred_ea_eV": float(p),
+            "measured_ea_eV": float(v),
+            "pred_log10_sigma_S_cm": None,
+            "measured_log10_sigma_S_cm": -3.0,
+            "censored": False,
+            "in_prior_training": False,
+            "computed": True,
+            "wall_s": 1.0,
+        }
+        for m, p, v in zip(mats, noise, y, strict=True)
+    ]
+    metrics, _ = _score(rows, ("neb",), ("chgnet",), SHA, None)
+    assert "no skill out of sample" in metrics[0]["why_not"]
+    assert metrics[0]["calibration"]["skill"] == pytest.approx(bad.skill)
+    path = save_calibration(bad, tmp_path / "bad.json")
+    loaded = load_calibration(path)
+    assert loaded.skill == pytest.approx(bad.skill)
+
+
+def test_a_file_without_the_baseline_loads_with_unknown_skill(saved, tmp_path):
+    """Files written before the baseline was recorded: skill None, nothing claimed."""
+    doc = json.loads(saved[1].read_text())
+    for key in ("baseline_loo_mae", "baseline_loo_rmse"):
+        doc["calibration"].pop(key, None)
+    from halidelab.validation.calibration import _payload_sha
+
+    doc["payload_sha256"] = _payload_sha(doc["calibration"])
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    cal = load_calibration(old)
+    assert cal.baseline_loo_mae is None and cal.skill is None

@@ -255,6 +255,26 @@ def test_calibrated_barrier_is_the_known_map_of_the_ensemble_mean(base_store, tm
     )
 
 
+def test_a_tier_without_skill_says_so_on_every_calibrated_value(base_store, tmp_path, sha):
+    """A calibration whose raw barriers are noise against the measurements: the set's mean
+    predicts held-out materials as well or better, and the calibrated value says so; the
+    informative calibration (measured = 2 raw - 1) carries no such note."""
+    store = make_store(base_store, tmp_path / "s.sqlite", bvse=BVSE)
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.55, 0.75, len(NEAR))
+    y = rng.uniform(0.3, 0.5, len(NEAR))
+    noise = calibrate(
+        "ea_eV", "bvse", "chgnet", x, y, [f"m{i}" for i in range(len(NEAR))], NEAR, sha
+    )
+    assert noise.skill <= 0
+    e = entry(by_formula(compare(store, [DOPED], calibrations=[noise]))[DOPED], "bvse", "ea_eV")
+    assert e["applied"] and "no skill out of sample" in e["note"]
+    good, _, _ = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
+    assert good.skill > 0.5
+    e = entry(by_formula(compare(store, [DOPED], calibrations=[good]))[DOPED], "bvse", "ea_eV")
+    assert e["applied"] and "no skill" not in e["note"]
+
+
 def test_arrhenius_sigma_is_calibrated_from_each_orderings_structure(base_store, tmp_path, sha):
     """log10 sigma from BVSE barriers: per ordering, the random-walk Nernst-Einstein
     estimate with that ordering's Li density (a = 3 A, nu0 = 1e13 Hz), then the mean."""

@@ -189,6 +189,8 @@ def validate_cmd(
         ("raw_accuracy", "acc raw", "{:.2f}"),
         ("loo_accuracy", "acc LOO", "{:.2f}"),
         ("map", "map", "{}"),
+        ("baseline_loo_mae", "mean LOO", "{:.3g}"),
+        ("skill", "skill", "{:+.2f}"),
         ("wall_s_per_material", "s/material", "{:.0f}"),
     ]
     for r in rows:

@@ -413,6 +413,8 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         ("loo_accuracy", "accuracy LOO-cal.", _f(".2f")),
         ("map", "chosen map", None),
         ("maps", "LOO MAE by map", None),
+        ("baseline_loo_mae", "LOO MAE of the set's mean", _f(".3g")),
+        ("skill", "skill", _f("+.2f")),
         ("wall_s_per_material", "wall s/material", _f(".0f")),
         ("why_not", "notes", None),
     ]
@@ -424,7 +426,10 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "(accuracy also counts upper limits below the threshold). A calibration needs at "
             "least 4 materials with a measured value of the target. 95 %: percentile "
             "bootstrap of the MAE (and of Spearman's rho) over the materials (10,000 "
-            "resamples): with 7-17 materials a rho of 0.5 is often compatible with 0.</p>",
+            "resamples): with 7-17 materials a rho of 0.5 is often compatible with 0. "
+            "The set's mean: each material predicted by the mean measured value of the other "
+            "materials, no tier at all; skill = 1 − LOO MAE / that baseline's (≤ 0: the "
+            "calibrated tier predicts held-out materials no better than the set's mean).</p>",
         )
     )
     if out.comparisons:

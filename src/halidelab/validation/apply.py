@@ -414,6 +414,12 @@ def calibrate_composition(
                 f"the map's slope is negative (b = {cal.b:.2f}): the tier orders the reference "
                 "materials backwards, so the calibrated value carries no ranking"
             )
+        if cal.skill is not None and cal.skill <= 0:
+            notes.append(
+                "no skill out of sample: on the reference set the set's mean predicted held-out "
+                f"materials as well or better (LOO MAE {cal.baseline_loo_mae:.3g} against "
+                f"{cal.loo_mae:.3g}), so this calibrated value says no more than that mean"
+            )
         if not cal.settings and cal.tier in TIERS_WITH_SETTINGS:
             notes.append(
                 "the calibration file does not record how its values were made (halidelab < 0.4): "

@@ -22,6 +22,11 @@ includes the map's own fitting uncertainty), s_ens the spread of the prediction 
 k parameters of the chosen map. A reference material is never calibrated against itself:
 applied to one of the calibration's materials, the map fitted without it is used.
 
+No skill: beside the maps, the reference set's own mean is scored the same way (each
+material predicted by the mean measured value of the others, no tier at all). A tier
+whose calibrated LOO MAE does not beat it has no skill out of sample on this set
+(:attr:`Calibration.skill` <= 0), and every value it calibrates says so.
+
 Out of domain: a composition whose total-variation distance of atomic fractions
 (:func:`halidelab.literature.composition_distance`, the distance of
 :mod:`halidelab.report.placement`'s nearest-known table) to every calibration material
@@ -84,6 +89,18 @@ def fit_map(x: Sequence[float], y: Sequence[float], kind: str) -> tuple[float, f
         b, a = np.polyfit(x, y, 1)
         return float(a), float(b)
     raise CalibrationError(f"unknown map {kind!r}; use one of {', '.join(MAP_KINDS)}")
+
+
+def baseline_loo_predictions(y: Sequence[float], groups: Sequence[str]) -> np.ndarray:
+    """Each point predicted by the mean measured value of the other groups' rows: the no-skill
+    baseline (the reference set's mean, out of sample)."""
+    y, g = np.asarray(y, float), np.asarray(groups, dtype=object)
+    pred = np.full(len(y), np.nan)
+    for key in dict.fromkeys(g.tolist()):
+        held = g == key
+        if (~held).any():
+            pred[held] = float(np.mean(y[~held]))
+    return pred
 
 
 def loo_predictions(
@@ -210,6 +227,10 @@ class Calibration(Record):
         Material -> how many orderings its raw prediction averages (``validate
         --orderings``); empty in files written before validate averaged orderings (one
         each).
+    baseline_loo_mae, baseline_loo_rmse : float or None
+        Out-of-sample errors of the reference set's mean (each material predicted by the
+        mean measured value of the others): the no-skill baseline a tier must beat. None in
+        files of halidelab before it was recorded.
     """
 
     target: str
@@ -240,6 +261,16 @@ class Calibration(Record):
     domain_distance: float = DOMAIN_DISTANCE
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     orderings: dict[str, int] = dataclasses.field(default_factory=dict)
+    baseline_loo_mae: float | None = None
+    baseline_loo_rmse: float | None = None
+
+    @property
+    def skill(self) -> float | None:
+        """1 - LOO MAE / the set mean's LOO MAE: > 0 when the calibrated tier predicts
+        held-out materials better than the reference set's mean does; None when unknown."""
+        if self.baseline_loo_mae is None or not self.baseline_loo_mae > 0:
+            return None
+        return 1.0 - self.loo_mae / self.baseline_loo_mae
 
     def _t(self) -> float:
         from scipy.stats import t
@@ -389,6 +420,7 @@ def calibrate(
     best = min(cands, key=lambda c: (round(c.loo_mae, 12), N_PARAMS[c.kind]))
     pred, maps = loo[best.kind]
     res = pred - y
+    base = baseline_loo_predictions(y, materials) - y
     return Calibration(
         target=target,
         tier=tier,
@@ -411,6 +443,8 @@ def calibrate(
         raw_predictions={m: float(v) for m, v in zip(materials, x, strict=True)},
         measured={m: float(v) for m, v in zip(materials, y, strict=True)},
         reference_sha256=reference_sha256,
+        baseline_loo_mae=float(np.mean(np.abs(base))),
+        baseline_loo_rmse=float(np.sqrt(np.mean(base**2))),
     )
 
 

@@ -601,6 +601,8 @@ def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "loo_spearman_high": loo.spearman_high if loo else None,
                 "loo_accuracy": loo.accuracy if loo else None,
                 "map": cal.get("kind"),
+                "baseline_loo_mae": cal.get("baseline_loo_mae"),
+                "skill": cal.get("skill"),
                 "wall_s_per_material": m.get("wall_s_per_material"),
                 "why_not": m.get("why_not", ""),
                 "threshold": THRESHOLDS[m["target"]][0],

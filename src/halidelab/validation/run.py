@@ -538,15 +538,25 @@ def _score(
                     "loo_rmse": cal.loo_rmse,
                     "residual_sd": cal.residual_sd,
                     "candidates": [c.to_dict() for c in cal.candidates],
+                    "baseline_loo_mae": cal.baseline_loo_mae,
+                    "skill": cal.skill,
                 }
                 for r in pairs:
                     r[f"loo_{target}"] = loo.get(r["material"])
+                why = []
                 if cal.b < 0:
-                    entry["why_not"] = (
+                    why.append(
                         f"the chosen {cal.kind} map has a negative slope (b = {cal.b:.2f}): "
                         "the tier orders these materials backwards, and its calibrated "
                         "values carry no ranking of its own"
                     )
+                if cal.skill is not None and cal.skill <= 0:
+                    why.append(
+                        "no skill out of sample: the reference set's mean predicts the "
+                        f"held-out materials as well or better (LOO MAE {cal.baseline_loo_mae:.3g} "
+                        f"against the calibrated tier's {cal.loo_mae:.3g})"
+                    )
+                entry["why_not"] = "; ".join(why)
                 if outdir is not None:
                     name = f"{tier}-{model if model != NO_MODEL else 'none'}-{target}.json"
                     entry["file"] = str(save_calibration(cal, outdir / "calibration" / name))
