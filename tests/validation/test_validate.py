@@ -161,11 +161,12 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     )
     assert "Physics tier + prior" in html
     # the set's power to tell predictors apart: bvse against the prior on the 4 sigma values,
-    # raw and LOO; no Ea comparison with the prior (it predicts no Ea)
+    # raw and LOO; no Ea comparison with the prior (it predicts no Ea); LOO, both sigma
+    # predictors against the set's own mean (3 Ea values are too few to compare)
     comps = {(c.a, c.b, c.target, c.basis): c for c in out.comparisons}
     assert set(comps) == {
         ("bvse|chgnet", "prior|-", "log10_sigma_S_cm", basis) for basis in ("raw", "loo")
-    }
+    } | {(a, "set mean", "log10_sigma_S_cm", "loo") for a in ("bvse|chgnet", "prior|-")}
     raw_cmp = comps[("bvse|chgnet", "prior|-", "log10_sigma_S_cm", "raw")]
     sig = {(m["tier"], m["target"]): m for m in out.metrics}
     assert raw_cmp.n == 4 and raw_cmp.mae_a == pytest.approx(

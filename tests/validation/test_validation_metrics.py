@@ -231,7 +231,17 @@ def test_tier_comparisons_pair_models_derived_tiers_and_the_prior():
     comps = tier_comparisons(
         rows + neb_rows, ("model", "relax", "bvse", "neb", "defect", "prior"), ("chgnet",)
     )
-    assert {c.b for c in comps if c.a == "defect|chgnet"} == {"neb|chgnet"}
+    assert {c.b for c in comps if c.a == "defect|chgnet" and c.reason != "set mean"} == {
+        "neb|chgnet"
+    }
+    # leave-one-out only: every tier against the set's own mean on its materials; for evenly
+    # spaced y the mean of the others misses y_i by n |mean - y_i| / (n - 1): 0.8 / 7 on
+    # average here, against the calibrated bvse's 0.05
+    got = {(c.target, c.a, c.b, c.basis): c for c in comps}
+    mean_cmp = got[("ea_eV", "bvse|chgnet", "set mean", "loo")]
+    assert mean_cmp.reason == "set mean" and mean_cmp.n == 8
+    assert mean_cmp.difference == pytest.approx(0.05 - 0.8 / 7)
+    assert not any(c.b == "set mean" and c.basis == "raw" for c in comps)
 
 
 def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():

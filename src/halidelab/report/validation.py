@@ -260,7 +260,8 @@ def _comparisons_html(comparisons: list[Any]) -> str:
         "never resolve a difference (too few materials to test). Not resolved: the reference "
         "set cannot tell the two apart. Compared as: model = against the first model, same "
         "tier; built on = a tier against the barrier tier it adds to; prior = against the "
-        "model-free prior.</p>"
+        "model-free prior; set mean = a calibrated tier against the reference set's own mean "
+        "(leave-one-out, no tier at all: the no-skill baseline).</p>"
     )
 
 

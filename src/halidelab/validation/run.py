@@ -591,6 +591,27 @@ def _abs_errors(
     return out
 
 
+def _set_mean_errors(
+    rows: list[dict[str, Any]], tier: str, model: str, target: str, materials: set[str]
+) -> dict[str, float]:
+    """Material -> |mean measured value of the other materials - its own|, over the given
+    materials of one tier and model (the no-skill baseline, leave-one-out)."""
+    from halidelab.validation.calibration import baseline_loo_predictions
+
+    meas: dict[str, float] = {}
+    for r in rows:
+        if r["tier"] == tier and r["model"] == model and r["material"] in materials:
+            v = _measured(r, target)
+            if v is not None:
+                meas.setdefault(r["material"], v)
+    mats = sorted(meas)
+    if len(mats) < 2:
+        return {}
+    y = [meas[m] for m in mats]
+    pred = baseline_loo_predictions(y, mats)
+    return {m: abs(float(p) - v) for m, p, v in zip(mats, pred, y, strict=True)}
+
+
 def tier_comparisons(
     rows: list[dict[str, Any]], tiers: tuple[str, ...], models: tuple[str, ...]
 ) -> list[PairedComparison]:
@@ -604,7 +625,10 @@ def tier_comparisons(
     - the defect and kmc tiers against the barrier tier they are built on, the neb tier
       when the campaign has it, else bvse, same model (``built on``);
     - each per-model tier's log10 sigma against the prior's (``prior``): a physics tier
-      that does not beat the model-free prior has not earned its cost.
+      that does not beat the model-free prior has not earned its cost;
+    - leave-one-out only: each tier and model against the reference set's own mean on the
+      same materials (``set mean``: each material predicted by the mean measured value of
+      the others, no tier at all), the no-skill baseline of its calibration.
 
     Every comparison needs :data:`~halidelab.validation.metrics.MIN_PAIRED` common
     materials; the interval is reproducible (seeded). The raw comparisons are one Holm
@@ -639,6 +663,19 @@ def tier_comparisons(
                 )
                 if c is not None:
                     out.append(c)
+        for ta, ma in combos:
+            errs = _abs_errors(rows, ta, ma, target, "loo")
+            c = paired_comparison(
+                errs,
+                _set_mean_errors(rows, ta, ma, target, set(errs)),
+                target=target,
+                a=f"{ta}|{ma}",
+                b="set mean",
+                basis="loo",
+                reason="set mean",
+            )
+            if c is not None:
+                out.append(c)
     for basis in ("raw", "loo"):
         idx = [i for i, c in enumerate(out) if c.basis == basis]
         for i, c in zip(idx, holm_family([out[i] for i in idx]), strict=True):
