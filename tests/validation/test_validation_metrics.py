@@ -313,6 +313,17 @@ def test_model_choice_names_the_lowest_loo_error_and_what_the_set_resolves():
 
     html = _model_choice_html([c])
     assert "sevennet-l3i5" in html and "cannot tell it from" in html and "<table" in html
+    assert "no skill" not in v  # no calibration skill given: nothing claimed
+    # the best model's calibration does not beat the set's own mean: the verdict says so
+    metrics[0] = {**metrics[0], "calibration": {"skill": -0.12}}
+    (c,) = model_choice(rows, metrics)
+    assert (
+        c["best"] == "chgnet"
+        and "chgnet has no skill over the reference set's own mean" in (c["verdict"])
+    )
+    metrics[0] = {**metrics[0], "calibration": {"skill": 0.3}}
+    (c,) = model_choice(rows, metrics)
+    assert "no skill" not in c["verdict"]
 
 
 def test_spearman_interval_is_degenerate_for_a_perfect_order_and_wide_for_noise():

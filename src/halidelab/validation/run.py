@@ -700,8 +700,9 @@ def model_choice(
     list of dict
         ``tier``, ``target``, ``ranking`` (model, LOO MAE, its 95 % interval, n, wall s per
         material; best first), ``best``, ``versus`` (:class:`PairedComparison` dicts, best
-        as ``a``) and ``verdict`` (one sentence). Tiers where fewer than two models have a
-        LOO calibration of the target are left out.
+        as ``a``) and ``verdict`` (one sentence; it says when even the best model does not
+        beat the reference set's own mean, the calibration's skill). Tiers where fewer than
+        two models have a LOO calibration of the target are left out.
     """
     by_tier: dict[str, list[dict[str, Any]]] = {}
     for m in metrics:
@@ -775,6 +776,19 @@ def model_choice(
         few = [r["model"] for r in ranking[1:] if f"{tier}|{r['model']}" not in seen]
         if few:
             verdict += f"; fewer than 4 materials in common with {', '.join(few)}"
+        skill = next(
+            (
+                m["calibration"].get("skill")
+                for m in ms
+                if m["model"] == best and m.get("calibration")
+            ),
+            None,
+        )
+        if skill is not None and skill <= 0:
+            verdict += (
+                f"; but {best} has no skill over the reference set's own mean (skill "
+                f"{skill:+.2f}), so the choice rests on the cost alone"
+            )
         out.append(
             {
                 "tier": tier,
