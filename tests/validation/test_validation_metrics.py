@@ -367,6 +367,10 @@ def test_substitution_spearman_ranks_changes_and_counts_signs():
     assert good["sign_agreement"] == 1.0 and bad["sign_agreement"] == 0.0
     assert bad["spearman"] == pytest.approx(-1.0)
     assert good["n_same_paper"] == 3 and good["spearman_same_paper"] == pytest.approx(1.0)
+    # 4 of the 6 measured changes are rises: always guessing a rise agrees on 4/6
+    assert good["majority_sign_rate"] == pytest.approx(4 / 6)
+    always_up = substitution_spearman([{**p, "predicted": {"up|x": 1.0}} for p in pairs])["up|x"]
+    assert always_up["sign_agreement"] == pytest.approx(always_up["majority_sign_rate"])
 
 
 def _arrhenius_log10_sigma(log10_a: float, ea_eV: float, T: float = 298.15) -> float:

@@ -515,7 +515,9 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
                 f"{esc(k)}: n = {v['n']}, Spearman {fmt(v['spearman'], '.2f')} "
                 f"[{fmt(v.get('spearman_low'), '.2f')}, {fmt(v.get('spearman_high'), '.2f')}], "
                 "sign agreement "
-                f"{fmt(v['sign_agreement'], '.2f')}; measured in one paper: n = "
+                f"{fmt(v['sign_agreement'], '.2f')} (guessing the commoner measured sign "
+                f"every time: {fmt(v.get('majority_sign_rate'), '.2f')}); measured in one "
+                "paper: n = "
                 f"{v['n_same_paper']}, Spearman {fmt(v['spearman_same_paper'], '.2f')}"
                 for k, v in stats.items()
             )

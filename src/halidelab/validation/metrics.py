@@ -538,7 +538,11 @@ def synthesis_pair_text(q: dict[str, Any], what: str = "") -> str:
 def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per tier|model: Spearman of predicted vs measured change and the sign agreement,
     over all substitution pairs (``synthesis`` pairs are left out: see
-    :func:`synthesis_agreement`) and over the pairs measured in one paper."""
+    :func:`synthesis_agreement`) and over the pairs measured in one paper.
+
+    ``majority_sign_rate`` is the sign agreement's no-skill baseline: the share of the
+    pairs whose measured change has the commoner sign, what guessing that sign every time
+    scores."""
     pairs = [p for p in pairs if p.get("kind") != "synthesis"]
     out: dict[str, dict[str, Any]] = {}
     labels = sorted({k for p in pairs for k in p["predicted"]})
@@ -564,6 +568,9 @@ def substitution_spearman(pairs: list[dict[str, Any]]) -> dict[str, dict[str, An
             "spearman_low": ci[0] if ci else None,
             "spearman_high": ci[1] if ci else None,
             "sign_agreement": sign,
+            "majority_sign_rate": (
+                float(max(np.mean(np.array(meas) > 0), np.mean(np.array(meas) < 0))) if ps else None
+            ),
             "n_same_paper": len(same),
             "spearman_same_paper": rho_same,
             "spearman_same_paper_p": p_same,
