@@ -114,6 +114,17 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         assert 4.15 < m["predicted_log10_A"] < 5.05
     html = (tmp_path / "v" / "report.html").read_text()
     assert "Where the σ error sits" in html
+    # the floor: the subset's further rows of Li3InCl6 and Li3YBr6 against their primaries
+    # (Li3InCl6's other rows report no Ea, so Ea has Li3YBr6 alone)
+    ref = load_reference_set().select(SUBSET)
+    others = {e.id for e in ref.entries if not e.primary}
+    sigma_floor, ea_floor = out.measurement_floor
+    assert {p["other_id"] for p in sigma_floor["pairs"]} == others
+    assert sigma_floor["n_materials"] == 2
+    assert {p["other_id"] for p in ea_floor["pairs"]} == {
+        e.id for e in ref.entries if not e.primary and e.ea_eV is not None
+    }
+    assert "How finely the measurements judge" in html
     # each row says what structure it was computed on, as the reference-model task built it
     model_of = {r["composition"]: r["structure_model"] for r in bvse}
     assert "ordered CIF" in model_of["LiAlCl4"] and "Ewald" in model_of["Li2MgCl4"]

@@ -12,6 +12,7 @@ from halidelab.validation.metrics import (
     EA_GOOD_EV,
     SIGMA_GOOD_LOG10_S_CM,
     gap_split,
+    measurement_floor,
     parity_metrics,
 )
 
@@ -440,3 +441,69 @@ def test_measured_prefactor_of_li3ycl6_from_its_arrhenius_numbers():
     row["measured_log10_sigma_S_cm"] = math.log10(3.4e-5)
     (g,) = gap_split([row])
     assert g["materials"][0]["measured_log10_A"] == pytest.approx(6.29, abs=0.01)
+
+
+def _measured(rid, log10_sigma, ea=None, censored=False, temperature_K=298.15):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        id=rid,
+        log10_sigma_S_cm=log10_sigma,
+        ea_eV=ea,
+        censored=censored,
+        temperature_K=temperature_K,
+    )
+
+
+def test_measurement_floor_from_its_definition():
+    """Material A: -3, -2, -4 (mean -3, squares 0 + 1 + 1); B: -1, -1.5 (squares 2 x 0.0625);
+    a single-row material, a censored bound and a row at 373 K add nothing. Pooled variance
+    2.125 / (5 rows - 2 materials); pairs against the first row: 1, 1, 0.5."""
+    groups = {
+        "A": [_measured("a1", -3.0, 0.40), _measured("a2", -2.0, 0.30), _measured("a3", -4.0)],
+        "B": [
+            _measured("b1", -1.0),
+            _measured("b2", -1.5),
+            _measured("b-bound", -6.0, censored=True),
+            _measured("b-hot", 0.5, temperature_K=373.15),
+        ],
+        "C": [_measured("c1", -5.0, 0.5)],
+    }
+    sigma, ea = measurement_floor(groups)
+    assert sigma["target"] == "log10_sigma_S_cm"
+    assert (sigma["n_materials"], sigma["n_rows"], sigma["n_pairs"]) == (2, 5, 3)
+    assert sigma["pooled_sd"] == pytest.approx(math.sqrt(2.125 / 3))
+    assert sigma["floor_mae"] == pytest.approx(math.sqrt(2.125 / 3) * math.sqrt(2 / math.pi))
+    assert sigma["pair_mae"] == pytest.approx(2.5 / 3)
+    assert {(p["id"], p["other_id"]): p["difference"] for p in sigma["pairs"]} == {
+        ("a1", "a2"): pytest.approx(1.0),
+        ("a1", "a3"): pytest.approx(-1.0),
+        ("b1", "b2"): pytest.approx(-0.5),
+    }
+    # Ea: only A has two values (0.40, 0.30): SD of two values = |difference| / sqrt 2
+    assert (ea["n_materials"], ea["n_rows"], ea["n_pairs"]) == (1, 2, 1)
+    assert ea["pooled_sd"] == pytest.approx(0.1 / math.sqrt(2))
+    assert ea["pair_mae"] == pytest.approx(0.1)
+    # nothing replicated: the values are unknown, not zero
+    (none_s, none_e) = measurement_floor({"C": [_measured("c1", -5.0, 0.5)]})
+    assert none_s["n_materials"] == 0 and none_s["pooled_sd"] is None
+    assert none_s["floor_mae"] is None and none_s["pair_mae"] is None and none_e["pairs"] == []
+
+
+def test_measurement_floor_recovers_the_lab_scatter_and_the_error_of_an_exact_prediction():
+    """Materials whose measurements scatter about their true value with SD 0.4 (normal):
+    the pooled SD recovers 0.4, and the floor is the MAE that predicting every material's
+    true value exactly scores against its first row; two rows differ by 2 s / sqrt(pi)."""
+    rng = np.random.default_rng(7)
+    truth = rng.uniform(-7.0, -2.0, 3000)
+    groups = {
+        f"m{i}": [_measured(f"m{i}-{k}", t + rng.normal(0.0, 0.4)) for k in range(1 + i % 3)]
+        for i, t in enumerate(truth)
+    }
+    sigma, _ = measurement_floor(groups)
+    assert sigma["n_materials"] == 2000  # the single-row third drops out
+    assert sigma["pooled_sd"] == pytest.approx(0.4, rel=0.03)
+    firsts = [rows[0].log10_sigma_S_cm for rows in groups.values()]
+    exact = np.mean(np.abs(np.array(firsts) - truth))
+    assert sigma["floor_mae"] == pytest.approx(exact, rel=0.05)
+    assert sigma["pair_mae"] == pytest.approx(2 * 0.4 / math.sqrt(math.pi), rel=0.05)

@@ -170,6 +170,7 @@ def validate_cmd(
                 ],
                 "model_choice": out.model_choice,
                 "gap_split": out.gap_split,
+                "measurement_floor": out.measurement_floor,
                 "failed": out.failed,
                 "wall_s": out.wall_s,
             }
@@ -242,6 +243,13 @@ def validate_cmd(
             f"{g['rms_prefactor']:.2f} from the prefactor (median log10 sigma_0 T measured "
             f"{g['median_measured_log10_A']:.2f}, predicted {g['median_predicted_log10_A']:.2f})"
         )
+    for f in out.measurement_floor:
+        if f["n_materials"]:
+            console.print(
+                f"measurement floor, {f['target']}: {f['n_rows']} measurements of "
+                f"{f['n_materials']} materials scatter with SD {f['pooled_sd']:.3g}; an exact "
+                f"prediction would still miss single ones by MAE {f['floor_mae']:.3g}"
+            )
     for c in out.combined:
         console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")
     for c in out.model_choice:

@@ -19,6 +19,7 @@ from halidelab.validation.metrics import (
     SIGMA_GOOD_LOG10_S_CM,
     comparison_verdict,
     fmt,
+    metric_table,
 )
 
 _TARGET_LABEL = {"ea_eV": "E$_a$ (eV)", "log10_sigma_S_cm": "log$_{10}$ σ(25 °C) (S/cm)"}
@@ -109,8 +110,6 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
 
 
 def _metric_rows(out: Any) -> list[dict[str, Any]]:
-    from halidelab.validation.metrics import metric_table
-
     rows = metric_table(out.metrics)
     for r, m in zip(rows, out.metrics, strict=True):
         cal = m.get("calibration") or {}
@@ -349,6 +348,56 @@ def _gap_split_html(splits: list[dict[str, Any]]) -> str:
     )
 
 
+def _floor_html(floors: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> str:
+    """The reference set's own repeat measurements: the error no tier can remove
+    (:func:`halidelab.validation.metrics.measurement_floor`)."""
+    unit = {"log10_sigma_S_cm": ("log σ(25 °C)", "decades"), "ea_eV": ("E<sub>a</sub>", "eV")}
+    parts = []
+    for f in floors:
+        what, u = unit[f["target"]]
+        if not f["n_materials"]:
+            parts.append(f"<p>{what}: no material of this set has two usable measurements.</p>")
+            continue
+        base = [
+            m["baseline_loo_mae"]
+            for m in metrics
+            if m.get("target") == f["target"] and m.get("baseline_loo_mae")
+        ]
+        room = (
+            f" Against the set's mean (LOO MAE {min(base):.3g}–{max(base):.3g} {u} on the "
+            "tiers' materials) the skill a perfect tier could show is about "
+            f"{1 - f['floor_mae'] / min(base):+.2f} to {1 - f['floor_mae'] / max(base):+.2f}."
+            if base
+            else ""
+        )
+        parts.append(
+            f"<p>{what}: {f['n_rows']} measurements of {f['n_materials']} materials; their "
+            f"scatter about each material's mean has SD {f['pooled_sd']:.3g} {u} (pooled), so "
+            f"an exact prediction of each material would still miss single measurements by "
+            f"<b>{f['floor_mae']:.3g} {u}</b> (MAE); the further rows miss each material's "
+            f"first row by {f['pair_mae']:.3g} {u} (MAE of {f['n_pairs']} pairs).{room}</p>"
+            + table_html(
+                f["pairs"],
+                [
+                    ("id", "first row", None),
+                    ("other_id", "other row", None),
+                    ("value", "value", _f(".3g")),
+                    ("other_value", "other value", _f(".3g")),
+                    ("difference", "other − first", _f("+.2f")),
+                ],
+            )
+        )
+    return "".join(parts) + (
+        "<p class='muted'>Rows of one modelled material are other groups' samples and other "
+        "synthesis routes that the structure model does not tell apart; each tier predicts "
+        "one value for all of them and is scored against the primary row. With normal "
+        "scatter of SD s, an exact prediction misses single rows by s√(2/π) on average. "
+        "Censored σ and rows measured at another temperature are left out. The estimate "
+        "rests on the few replicated materials (mostly Li<sub>3</sub>MX<sub>6</sub>) and is "
+        "itself uncertain.</p>"
+    )
+
+
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
     from halidelab.validation.metrics import (
@@ -433,6 +482,13 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "calibrated tier predicts held-out materials no better than the set's mean).</p>",
         )
     )
+    if out.measurement_floor:
+        sections.append(
+            (
+                "How finely the measurements judge",
+                _floor_html(out.measurement_floor, metric_table(out.metrics)),
+            )
+        )
     if out.comparisons:
         sections.append(("Paired comparisons", _comparisons_html(out.comparisons)))
     if out.model_choice:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -709,6 +709,103 @@ def gap_split(
                     np.median([m["predicted_log10_A"] for m in mats])
                 ),
                 "materials": mats,
+            }
+        )
+    return out
+
+
+#: rows of one material count as replicates of sigma only within this of the first row's
+#: temperature, K
+FLOOR_TEMPERATURE_TOL_K = 1.0
+
+
+def measurement_floor(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """How finely the reference set's own measurements can judge a prediction.
+
+    A tier predicts one value per modelled material, but it is scored against one
+    measurement of one sample. Where the set holds several measurements of the same modelled
+    material (other groups, other synthesis routes that the structure model does not tell
+    apart), their scatter is the part of every tier's error that no tier can remove. If the
+    measurements of a material scatter around its value with a standard deviation sigma_lab
+    (normal), even an exact prediction of that value misses single rows by
+    sigma_lab sqrt(2/pi) on average (the ``floor_mae``), and two rows differ by
+    2 sigma_lab / sqrt(pi).
+
+    Parameters
+    ----------
+    groups : mapping of str to sequence of reference entries
+        :meth:`halidelab.validation.reference.ReferenceSet.by_material`: rows grouped by
+        modelled material, the primary row first (each with ``id``, ``log10_sigma_S_cm``,
+        ``censored``, ``temperature_K``, ``ea_eV``).
+
+    Returns
+    -------
+    list of dict
+        One per target (``log10_sigma_S_cm``, ``ea_eV``) with ``n_materials`` (materials
+        with at least two usable rows), ``n_rows`` (their rows), ``n_pairs``, ``pair_mae``
+        (mean absolute difference of each further row from the material's first usable
+        row, the primary where it has a value; log10 S/cm or eV), ``pooled_sd`` (sigma_lab:
+        the rows' deviations from their material's mean pooled over materials,
+        n_rows - n_materials degrees of freedom), ``floor_mae`` (pooled_sd sqrt(2/pi)) and
+        ``pairs`` (``material``, ``id``, ``other_id``, ``value``, ``other_value``,
+        ``difference`` = other - value). The values are None without a replicated material.
+        Censored sigma (a bound, not a value) and rows measured at another temperature than
+        the material's first row (beyond :data:`FLOOR_TEMPERATURE_TOL_K`) are left out.
+    """
+    out = []
+    for target in ("log10_sigma_S_cm", "ea_eV"):
+        pairs: list[dict[str, Any]] = []
+        ss = 0.0
+        n_rows = 0
+        n_mat = 0
+        for material, rows in groups.items():
+            usable: list[tuple[str, float]] = []
+            t_first = None
+            for e in rows:
+                if target == "ea_eV":
+                    v = e.ea_eV
+                else:
+                    if e.censored:
+                        continue
+                    if t_first is None:
+                        t_first = float(e.temperature_K)
+                    elif abs(float(e.temperature_K) - t_first) > FLOOR_TEMPERATURE_TOL_K:
+                        continue
+                    v = e.log10_sigma_S_cm
+                if v is None or not math.isfinite(float(v)):
+                    continue
+                usable.append((e.id, float(v)))
+            if len(usable) < 2:
+                continue
+            vals = np.array([v for _, v in usable])
+            ss += float(((vals - vals.mean()) ** 2).sum())
+            n_rows += len(usable)
+            n_mat += 1
+            ref_id, ref_v = usable[0]
+            for oid, ov in usable[1:]:
+                pairs.append(
+                    {
+                        "material": material,
+                        "id": ref_id,
+                        "other_id": oid,
+                        "value": ref_v,
+                        "other_value": ov,
+                        "difference": ov - ref_v,
+                    }
+                )
+        sd = math.sqrt(ss / (n_rows - n_mat)) if n_mat else None
+        out.append(
+            {
+                "target": target,
+                "n_materials": n_mat,
+                "n_rows": n_rows,
+                "n_pairs": len(pairs),
+                "pair_mae": float(np.mean([abs(p["difference"]) for p in pairs]))
+                if pairs
+                else None,
+                "pooled_sd": sd,
+                "floor_mae": sd * math.sqrt(2.0 / math.pi) if sd is not None else None,
+                "pairs": pairs,
             }
         )
     return out

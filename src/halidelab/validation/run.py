@@ -37,6 +37,7 @@ from halidelab.validation.metrics import (
     PairedComparison,
     gap_split,
     holm_family,
+    measurement_floor,
     paired_comparison,
     parity_metrics,
 )
@@ -86,6 +87,10 @@ class ValidationOutput:
     gap_split : list of dict
         Per (tier, model): each material's log10 sigma(25 C) error split into its
         barrier's and its prefactor's part (:func:`halidelab.validation.metrics.gap_split`).
+    measurement_floor : list of dict
+        Per target: the scatter of the reference set's own repeated measurements of one
+        modelled material, the error no tier can remove
+        (:func:`halidelab.validation.metrics.measurement_floor`).
     failed : dict
         Task key -> one-line error.
     wall_s : float
@@ -108,6 +113,7 @@ class ValidationOutput:
     comparisons: list[PairedComparison] = dataclasses.field(default_factory=list)
     model_choice: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     gap_split: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    measurement_floor: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
@@ -290,6 +296,7 @@ def validate(
         comparisons=comparisons,
         model_choice=choice,
         gap_split=gap_split(rows),
+        measurement_floor=measurement_floor(ref.by_material()),
     )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
