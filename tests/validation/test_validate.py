@@ -1004,6 +1004,32 @@ def test_kmc_without_a_value_says_which_temperatures_were_not_diffusive():
     assert "not diffusive at 300, 320, 340 K (collective MSD" in why
 
 
+def test_kmc_on_a_full_sublattice_without_defects_does_not_ask_for_longer_runs():
+    """Two Li sites, both occupied, joined by a hop: no Li can move at any temperature, so
+    the explanation says the network makes no defects and does not suggest longer runs."""
+    from halidelab.transport.kmc import make_network, run_kmc
+    from halidelab.validation.tiers import kmc_explain, kmc_predict
+
+    net = make_network(
+        np.diag([6.0, 30.0, 30.0]),
+        [[0, 0, 0], [0.5, 0, 0]],
+        [0.0, 0.0],
+        [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), 0.2)],
+        2,
+        exclusion_radius_A=0.0,
+    )
+    res = run_kmc(net, [300.0, 340.0], n_runs=2, seed=1, superbasin_ratio=None)
+    result = {
+        "network": {"source": "bvse", "site_role": ["li", "li"], "n_carriers": 2, "notes": []},
+        "kmc": res.to_dict(),
+    }
+    ctx = _defect_ctx(("model", "relax", "bvse", "kmc"), {})
+    assert kmc_predict(result, ctx) == {}
+    why = kmc_explain(result, ctx)
+    assert "not diffusive at 300, 340 K (no hop is possible" in why
+    assert "longer runs" not in why
+
+
 def _kmc_result(n_li_sites, n_carriers, made_by_cell):
     notes = ["site energies per orbit by least squares"]
     if made_by_cell:

@@ -635,8 +635,12 @@ def kmc_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
         else f"no Arrhenius fit: {len(usable)} of {len(points)} temperatures diffusive and "
         "resolved (it needs 2)"
     ) + (
-        f"; not diffusive at {temps} K ({stuck[0].get('note') or 'see the KMC result'}) "
-        f"after up to {hops:.0f} hops per Li: longer runs would be needed"
+        f"; not diffusive at {temps} K ({stuck[0].get('note') or 'see the KMC result'})"
+        + (
+            ""  # no Li could hop at all: longer runs would not help
+            if hops <= 0
+            else f" after up to {hops:.0f} hops per Li: longer runs would be needed"
+        )
         if stuck
         else ""
     )
