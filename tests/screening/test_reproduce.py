@@ -226,7 +226,10 @@ def test_compare_reads_the_reference_run_side_by_side(small_run, capsys):
         "measured_ea_eV"
     ] == pytest.approx(0.327)
     assert main(["compare", "Li2ZrCl6", "--db", str(out / "results.sqlite")]) == 0
-    assert "BVSE 3D barrier" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "BVSE 3D barrier" in text
+    # two state columns, one source line
+    assert text.count("Li2ZrCl6: measured from") == 1
 
 
 def test_compare_fits_arrhenius_over_stored_md_runs(small_run, tmp_path, capsys):

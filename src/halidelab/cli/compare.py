@@ -78,11 +78,14 @@ def register(app: typer.Typer) -> None:
             for row_label, cells in extra.get(key, []):
                 t.add_row(row_label, *cells)
         console.print(t)
+        sources = []  # one line per formula, not one per state column
         for r in recs:
             for w in r["md_warnings"]:
                 warn(f"{r['formula']}: {w}")
             if r.get("measured_source"):
-                console.print(f"{r['formula']}: measured from {r['measured_source']}")
+                sources.append(f"{r['formula']}: measured from {r['measured_source']}")
+        for line in dict.fromkeys(sources):
+            console.print(line)
         for r in recs:
             for kind, line in calibration_lines(r):
                 if kind == "note":
