@@ -475,6 +475,9 @@ def test_measurement_floor_from_its_definition():
     assert sigma["pooled_sd"] == pytest.approx(math.sqrt(2.125 / 3))
     assert sigma["floor_mae"] == pytest.approx(math.sqrt(2.125 / 3) * math.sqrt(2 / math.pi))
     assert sigma["pair_mae"] == pytest.approx(2.5 / 3)
+    # the set's spread: the first usable rows of A, B and C (-3, -1, -5): variance 4
+    assert sigma["n_set"] == 3 and sigma["set_sd"] == pytest.approx(2.0)
+    assert sigma["correlation_ceiling"] == pytest.approx(math.sqrt(1 - (2.125 / 3) / 4))
     assert {(p["id"], p["other_id"]): p["difference"] for p in sigma["pairs"]} == {
         ("a1", "a2"): pytest.approx(1.0),
         ("a1", "a3"): pytest.approx(-1.0),
@@ -507,3 +510,11 @@ def test_measurement_floor_recovers_the_lab_scatter_and_the_error_of_an_exact_pr
     exact = np.mean(np.abs(np.array(firsts) - truth))
     assert sigma["floor_mae"] == pytest.approx(exact, rel=0.05)
     assert sigma["pair_mae"] == pytest.approx(2 * 0.4 / math.sqrt(math.pi), rel=0.05)
+    # the ceiling: truth uniform over 5 decades (variance 25/12) seen through SD 0.4
+    assert sigma["n_set"] == 3000
+    assert sigma["correlation_ceiling"] == pytest.approx(
+        math.sqrt(1 - 0.16 / (25 / 12 + 0.16)), abs=0.005
+    )
+    assert sigma["correlation_ceiling"] == pytest.approx(
+        np.corrcoef(truth, firsts)[0, 1], abs=0.005
+    )

@@ -249,6 +249,11 @@ def validate_cmd(
                 f"measurement floor, {f['target']}: {f['n_rows']} measurements of "
                 f"{f['n_materials']} materials scatter with SD {f['pooled_sd']:.3g}; an exact "
                 f"prediction would still miss single ones by MAE {f['floor_mae']:.3g}"
+                + (
+                    f" and correlate with them at r = {f['correlation_ceiling']:.2f}"
+                    if f.get("correlation_ceiling") is not None
+                    else ""
+                )
             )
     for c in out.combined:
         console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")

@@ -375,7 +375,15 @@ def _floor_html(floors: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> 
             f"scatter about each material's mean has SD {f['pooled_sd']:.3g} {u} (pooled), so "
             f"an exact prediction of each material would still miss single measurements by "
             f"<b>{f['floor_mae']:.3g} {u}</b> (MAE); the further rows miss each material's "
-            f"first row by {f['pair_mae']:.3g} {u} (MAE of {f['n_pairs']} pairs).{room}</p>"
+            f"first row by {f['pair_mae']:.3g} {u} (MAE of {f['n_pairs']} pairs).{room}"
+            + (
+                f" The {f['n_set']} materials spread with SD {f['set_sd']:.3g} {u}: against "
+                "single rows, an exact prediction correlates with the measurements at about "
+                f"r = {f['correlation_ceiling']:.2f}, on average the most a tier can show."
+                if f.get("correlation_ceiling") is not None
+                else ""
+            )
+            + "</p>"
             + table_html(
                 f["pairs"],
                 [

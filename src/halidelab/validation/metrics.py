@@ -729,7 +729,10 @@ def measurement_floor(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any
     measurements of a material scatter around its value with a standard deviation sigma_lab
     (normal), even an exact prediction of that value misses single rows by
     sigma_lab sqrt(2/pi) on average (the ``floor_mae``), and two rows differ by
-    2 sigma_lab / sqrt(pi).
+    2 sigma_lab / sqrt(pi). Against the spread of the set's materials (SD s_set), the
+    same scatter caps the correlation an exact prediction can reach at
+    sqrt(1 - sigma_lab^2 / s_set^2) (the attenuation of a correlation by noise in one
+    variable).
 
     Parameters
     ----------
@@ -746,7 +749,11 @@ def measurement_floor(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any
         (mean absolute difference of each further row from the material's first usable
         row, the primary where it has a value; log10 S/cm or eV), ``pooled_sd`` (sigma_lab:
         the rows' deviations from their material's mean pooled over materials,
-        n_rows - n_materials degrees of freedom), ``floor_mae`` (pooled_sd sqrt(2/pi)) and
+        n_rows - n_materials degrees of freedom), ``floor_mae`` (pooled_sd sqrt(2/pi)),
+        ``n_set`` and ``set_sd`` (the materials with a usable row, and the SD of their
+        first rows: the spread a tier has to explain), ``correlation_ceiling``
+        (sqrt(1 - pooled_sd^2 / set_sd^2): the Pearson correlation that an exact prediction
+        of every material reaches, on average, against single rows; None without both) and
         ``pairs`` (``material``, ``id``, ``other_id``, ``value``, ``other_value``,
         ``difference`` = other - value). The values are None without a replicated material.
         Censored sigma (a bound, not a value) and rows measured at another temperature than
@@ -755,6 +762,7 @@ def measurement_floor(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any
     out = []
     for target in ("log10_sigma_S_cm", "ea_eV"):
         pairs: list[dict[str, Any]] = []
+        firsts: list[float] = []  # each material's first usable row: the set's spread
         ss = 0.0
         n_rows = 0
         n_mat = 0
@@ -775,6 +783,8 @@ def measurement_floor(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any
                 if v is None or not math.isfinite(float(v)):
                     continue
                 usable.append((e.id, float(v)))
+            if usable:
+                firsts.append(usable[0][1])
             if len(usable) < 2:
                 continue
             vals = np.array([v for _, v in usable])
@@ -794,6 +804,8 @@ def measurement_floor(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any
                     }
                 )
         sd = math.sqrt(ss / (n_rows - n_mat)) if n_mat else None
+        spread = float(np.var(firsts, ddof=1)) if len(firsts) > 2 else None
+        ceiling = math.sqrt(max(0.0, 1.0 - sd**2 / spread)) if sd is not None and spread else None
         out.append(
             {
                 "target": target,
@@ -805,6 +817,9 @@ def measurement_floor(groups: Mapping[str, Sequence[Any]]) -> list[dict[str, Any
                 else None,
                 "pooled_sd": sd,
                 "floor_mae": sd * math.sqrt(2.0 / math.pi) if sd is not None else None,
+                "n_set": len(firsts),
+                "set_sd": math.sqrt(spread) if spread is not None else None,
+                "correlation_ceiling": ceiling,
                 "pairs": pairs,
             }
         )
