@@ -128,3 +128,11 @@ def test_export_refuses_the_store_itself(db, tmp_path):
         s.export(db)
     assert _sha(db) == before
     assert s.export(tmp_path / "rows.json").is_file()
+
+
+@pytest.mark.parametrize("url", ["foo://bar/baz", "nosuchdb+driver://user@host/db"])
+def test_an_unknown_url_scheme_is_one_line_saying_what_to_give(url):
+    with pytest.raises(StoreError) as exc:
+        Store(url)
+    msg = str(exc.value)
+    assert "not a database URL" in msg and "results.sqlite" in msg and "\n" not in msg

@@ -184,6 +184,35 @@ def test_corrupted_files_are_refused_with_one_line(saved, tmp_path):
         load_calibration(other)
     with pytest.raises(CalibrationError, match="not found"):
         load_calibration(tmp_path / "missing.json")
+    with pytest.raises(CalibrationError, match="is a folder"):
+        load_calibration(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("materials", ["m1", "m2"]),  # a list where a mapping belongs
+        ("dof", -3),  # would widen every interval
+        ("residual_sd", -1.0),  # would narrow every interval
+        ("n_materials", 0),
+        ("domain_distance", float("nan")),
+    ],
+)
+def test_a_forged_file_with_a_matching_checksum_is_refused(saved, tmp_path, field, value):
+    """Values no calibration can have are refused even when the checksum was recomputed,
+    with one line and no traceback (not applied as if they were true)."""
+    from halidelab.validation.calibration import _payload_sha
+
+    _, path = saved
+    doc = json.loads(path.read_text())
+    doc["calibration"][field] = value
+    doc["payload_sha256"] = _payload_sha(doc["calibration"])
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(doc))
+    with pytest.raises(CalibrationError) as exc:
+        load_calibration(forged)
+    msg = _one_line(exc)
+    assert "forged.json" in msg and ("invalid values" in msg or "corrupted" in msg)
 
 
 @pytest.mark.parametrize(

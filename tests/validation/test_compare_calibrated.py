@@ -25,7 +25,7 @@ from halidelab.cli import main
 from halidelab.compare import compare
 from halidelab.screening.store import Store
 from halidelab.validation.calibration import calibrate, load_calibration, save_calibration
-from halidelab.validation.reference import load_reference_set
+from halidelab.validation.reference import load_reference_set, reference_path
 
 PARENT, DOPED = "Li2ZrCl6", "Li1.8Zr0.8Nb0.2Cl6"
 #: calibration materials near the store's compositions (Li2ZrCl6 itself among them) ...
@@ -517,6 +517,18 @@ def test_results_ranks_with_the_calibrated_column(base_store, tmp_path, sha, cap
     assert main(["results", db, "--calibration", str(tmp_path / "nope.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
+    # the reference table given with the calibration is an input: never the --csv output
+    table = tmp_path / "ref.csv"
+    shutil.copy(reference_path(), table)
+    before = table.read_bytes()
+    argv = ["results", db, "--calibration", path, "--reference", str(table), "--csv", str(table)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "input file" in err[0] and table.read_bytes() == before
+    # and --reference alone does nothing: said, not ignored
+    assert main(["results", db, "--reference", str(table)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "give --calibration FILE too" in err[0]
 
 
 def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, tmp_path, sha):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -184,6 +185,8 @@ def test_duplicates_and_primaries_are_refused(tmp_path, raw):
         load_reference_set(_write(tmp_path, two))
     with pytest.raises(DataFormatError, match="missing column"):
         load_reference_set(_write(tmp_path, raw.drop(columns=["doi"])))
+    with pytest.raises(DataFormatError, match="is a folder"):
+        load_reference_set(tmp_path)
 
 
 def test_checksum_follows_the_content(tmp_path, raw, ref):
@@ -197,3 +200,43 @@ def test_checksum_follows_the_content(tmp_path, raw, ref):
     copy = tmp_path / "copy.csv"
     shutil.copy(reference_path(), copy)
     assert load_reference_set(copy).sha256 == ref.sha256
+
+
+def test_a_users_structure_file_is_found_from_any_folder(tmp_path, raw, monkeypatch):
+    """A table naming its own CIF relative to itself: the entry holds the absolute path,
+    so the tasks (run from another folder, or on a Dask worker) read the same file; the
+    material key and the checksum follow the file's content, not the working folder."""
+    own = tmp_path / "mine" / "cifs"
+    own.mkdir(parents=True)
+    i = int(raw.index[raw.id == "lialcl4-jes"][0])  # a material of one row
+    shutil.copy(resolve_structure_file(raw.loc[i, "structure_file"]), own / "copy.cif")
+    table = raw.copy()
+    table.loc[i, "structure_file"] = "cifs/copy.cif"
+    path = _write(tmp_path / "mine", table)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ref = load_reference_set(path)
+    e = ref.entry(raw.loc[i, "id"])
+    assert Path(e.structure_file).is_absolute()
+    assert resolve_structure_file(e.structure_file) == (own / "copy.cif").resolve()
+    # shipped files keep their short name (their task keys are unchanged)
+    j = next(k for k in raw.index if k != i)
+    assert ref.entry(raw.loc[j, "id"]).structure_file == raw.loc[j, "structure_file"]
+
+
+@pytest.mark.parametrize(
+    "make,words",
+    [
+        (lambda d: (d / "adir.cif").mkdir(), "is a directory"),
+        (lambda d: (d / "adir.cif").write_text("this is not a CIF\n"), "cannot read structure"),
+    ],
+)
+def test_a_users_structure_file_that_cannot_be_read_is_refused(tmp_path, raw, make, words):
+    make(tmp_path)
+    bad = raw.copy()
+    bad.loc[0, "structure_file"] = "adir.cif"
+    with pytest.raises(DataFormatError) as exc:
+        load_reference_set(_write(tmp_path, bad))
+    msg = str(exc.value)
+    assert "row 2" in msg and "structure_file" in msg and words in msg and "\n" not in msg

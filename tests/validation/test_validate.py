@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -734,6 +735,11 @@ def test_cli_validate(tmp_path, counted, capsys):
         (["--orderings", "0"], "--orderings must be >= 1"),
         (["--milled-kmc-hops", "0"], "--milled-kmc-hops must be a number of KMC events"),
         (["--kmc-hops", "nan"], "--kmc-hops must be a number of KMC events"),
+        (["--materials", ""], "--materials is empty"),  # not the whole set
+        (["--max-atoms", "0"], "--max-atoms must be >= 1"),
+        (["--relax-steps", "0"], "--relax-steps must be >= 1"),
+        (["--bvse-resolution", "-0.1"], "--bvse-resolution must be a grid spacing"),
+        (["--db", "foo://bar/baz"], "not a database URL"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, words):
@@ -1187,3 +1193,17 @@ def test_defect_tier_runs_through_the_store(tmp_path, counted, monkeypatch):
     assert mg["method"]["defect_barrier"] == "BVSE"
     run()
     assert counted["defects"] == 2
+
+
+def test_validate_never_writes_its_report_over_the_reference_table(tmp_path, capsys):
+    """A table kept as REPORT/report.html (an odd name, but the user's file) is refused
+    before any work, and is left as it was."""
+    folder = tmp_path / "v"
+    folder.mkdir()
+    table = folder / "report.html"
+    shutil.copy(reference_path(), table)
+    before = table.read_bytes()
+    code = main(["validate", "--tiers", "prior", "--reference", str(table), "-o", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and "input file" in err and len(err.strip().splitlines()) == 1
+    assert table.read_bytes() == before

@@ -111,7 +111,7 @@ def reproduce_cmd(
     for lit in literature:
         if not lit.is_file():
             raise HalidelabError(f"literature table {lit} not found")
-    guard = OutputGuard([measured, *literature, *calibration])
+    guard = OutputGuard([measured, *literature, *calibration, reference])
     guard.folder(out, "-o/--out", create=False)
     guard.file_in(out, "report.html", "-o/--out")
     client = _client(scheduler, workers)

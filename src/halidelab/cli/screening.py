@@ -241,7 +241,7 @@ def screen_cmd(
             )
         return typer.confirm(f"start? (about {format_duration(est.total_s)})", default=False)
 
-    guard = OutputGuard([measured, *literature, *calibration])
+    guard = OutputGuard([measured, *literature, *calibration, reference])
     if report is not None:
         guard.folder(report, "--report", create=False)
         guard.file_in(report, "screen.html", "--report")
@@ -534,7 +534,7 @@ def results_cmd(
         raise HalidelabError(f"results store {db} not found: give the --db file of a screen")
     if top < 1:
         raise HalidelabError(f"--top must be >= 1, got {top}")
-    guard = OutputGuard([db, measured, *literature, *calibration])
+    guard = OutputGuard([db, measured, *literature, *calibration, reference])
     if csv_out:
         guard.file(csv_out, "--csv")
     if report:

@@ -119,7 +119,9 @@ def validate_cmd(
         return
     if workers < 1:
         raise HalidelabError(f"--workers must be >= 1, got {workers}")
-    OutputGuard([reference]).folder(report, "--report", create=False)  # created by the run
+    guard = OutputGuard([reference])
+    guard.folder(report, "--report", create=False)  # created by the run
+    guard.file_in(report, "report.html", "--report")
     settings = ValidateSettings(
         max_atoms=max_atoms,
         seed=seed,
@@ -144,7 +146,7 @@ def validate_cmd(
             out=report,
             settings=settings,
             reference=ref,
-            materials=[m.strip() for m in materials.split(",")] if materials else None,
+            materials=[m.strip() for m in materials.split(",")] if materials is not None else None,
             client=client,
         )
     finally:

@@ -124,6 +124,13 @@ def _translate(exc: BaseException, where: str, path: Path | None) -> StoreError:
         )
     if "malformed" in low or "not a database" in low or "corrupt" in low or "encrypted" in low:
         return StoreError(f"{where} is damaged ({msg}): " + _recover_hint(path or where))
+    if "can't load plugin" in low or "could not parse" in low:
+        scheme = where.split("://", 1)[0] if "://" in where else where
+        return StoreError(
+            f"{where} is not a database URL halidelab can open (scheme {scheme!r}): give a "
+            "file path such as results.sqlite, or an SQLAlchemy URL such as "
+            "postgresql://user@host/halidelab"
+        )
     if "unable to open" in low:
         return StoreError(
             f"cannot open {where} ({msg}): check that the file and its folder "

@@ -132,6 +132,11 @@ def load_calibrations(
     from halidelab.validation.reference import load_reference_set
 
     if not paths:
+        if reference is not None:
+            raise CalibrationError(
+                f"--reference {reference} only says which table the --calibration files were "
+                "fitted on: give --calibration FILE too, or leave --reference out"
+            )
         return []
     sha = load_reference_set(reference).sha256
     cals = [load_calibration(p, reference_sha256=sha) for p in paths]

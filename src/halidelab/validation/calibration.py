@@ -493,6 +493,10 @@ def load_calibration(
         tier or target.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CalibrationError(
+            f"{path} is a folder: give one of the calibration/*.json files in it"
+        )
     if not path.is_file():
         raise CalibrationError(
             f"calibration file not found: {path}; run 'halidelab validate' to make one"
@@ -525,9 +529,20 @@ def load_calibration(
             and math.isfinite(cal.a)
             and math.isfinite(cal.b)
             and math.isfinite(cal.residual_sd)
+            and cal.residual_sd >= 0
+            and isinstance(cal.dof, int)
+            and cal.dof >= 1
+            and isinstance(cal.n_materials, int)
+            and cal.n_materials >= 1
             and 0 < cal.level < 1
+            and math.isfinite(cal.domain_distance)
+            and cal.domain_distance >= 0
+            and all(
+                isinstance(getattr(cal, f), dict)
+                for f in ("materials", "loo_maps", "loo_predictions", "raw_predictions", "measured")
+            )
         )
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CalibrationError(
             f"calibration file {path.name} is corrupted ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); {fix}"

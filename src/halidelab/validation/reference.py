@@ -24,7 +24,9 @@ primary                   True for the one row per material that parity metrics 
 doi                       DOI of the paper the numbers come from
 reference                 short citation
 source                    where the number was read (OBELiX row, search hit, ...)
-structure_file            CIF under ``halidelab/data`` (OBELiX, CC BY 4.0)
+structure_file            CIF under ``halidelab/data`` (OBELiX, CC BY 4.0); in a user's
+                          table also any structure file relative to the table's folder
+                          (read once on loading; the entry holds its absolute path)
 construction              how the ordered model is built (see
                           :mod:`halidelab.validation.structures`)
 obelix_id                 OBELiX entry of the structure, where it has one
@@ -272,12 +274,29 @@ def _entry(row: dict[str, str], where: str, table_dir: Path) -> ReferenceEntry:
     doi = row["doi"].strip()
     if not DOI_PATTERN.match(doi):
         raise DataFormatError(f"{where}, column doi: {doi!r} is not a DOI (10.NNNN/...)")
-    path = resolve_structure_file(row["structure_file"].strip(), table_dir)
+    name = row["structure_file"].strip()
+    path = resolve_structure_file(name, table_dir)
     if not path.is_file():
+        found = [b / name for b in (data_root(), table_dir) if (b / name).exists()]
         raise DataFormatError(
-            f"{where}, column structure_file: {row['structure_file']!r} not found "
-            f"under {data_root()} or {table_dir}"
+            f"{where}, column structure_file: {name!r} "
+            + (
+                f"is a directory ({found[0]}), not a structure file"
+                if found and found[0].is_dir()
+                else f"not found under {data_root()} or {table_dir}"
+            )
         )
+    if not (data_root() / name).is_file():
+        # a user's own file: the tasks (perhaps on a Dask worker, in another folder) get
+        # its absolute path, and an unreadable one is refused here, not by every task
+        from halidelab.errors import StructureError
+        from halidelab.structures.prototypes import read_structure
+
+        try:
+            read_structure(path)
+        except StructureError as exc:
+            raise DataFormatError(f"{where}, column structure_file: {exc}") from None
+        name = str(path.resolve())
     _check_construction(row["construction"].strip(), where)
     return ReferenceEntry(
         id=rid,
@@ -296,7 +315,7 @@ def _entry(row: dict[str, str], where: str, table_dir: Path) -> ReferenceEntry:
         doi=doi,
         reference=row["reference"].strip(),
         source=row["source"].strip(),
-        structure_file=row["structure_file"].strip(),
+        structure_file=name,
         construction=row["construction"].strip(),
         obelix_id=row["obelix_id"].strip(),
         notes=row["notes"].strip(),
@@ -321,6 +340,8 @@ def load_reference_set(path: str | Path | None = None) -> ReferenceSet:
         a duplicate id or measurement, or a material without exactly one primary row.
     """
     path = Path(path) if path is not None else reference_path()
+    if path.is_dir():
+        raise DataFormatError(f"--reference {path} is a folder: give the table's CSV file")
     if not path.is_file():
         raise DataFormatError(f"reference table not found: {path}")
     blob = path.read_bytes()

@@ -198,6 +198,22 @@ def validate(
             raise HalidelabError(f"{name} must be a number of KMC events per Li > 0, got {hops}")
     if settings.milled_max_atoms < 1:
         raise HalidelabError(f"--milled-max-atoms must be >= 1, got {settings.milled_max_atoms}")
+    for name, count in (
+        ("--max-atoms", settings.max_atoms),
+        ("--relax-steps", settings.relax_steps),
+        ("--neb-steps", settings.neb_steps),
+    ):
+        if count < 1:
+            raise HalidelabError(f"{name} must be >= 1, got {count}")
+    if not (math.isfinite(settings.bvse_resolution_A) and settings.bvse_resolution_A > 0):
+        raise HalidelabError(
+            f"--bvse-resolution must be a grid spacing > 0 A, got {settings.bvse_resolution_A}"
+        )
+    if materials is not None and not [m for m in materials if str(m).strip()]:
+        raise HalidelabError(
+            "--materials is empty: give reference ids (halidelab validate --list shows "
+            "them), or leave it out for the whole set"
+        )
     tiers_t = normalise_tiers(list(tiers))
     models_t = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
     if any(TIERS[t].per_model(tiers_t) for t in tiers_t) and not models_t:
