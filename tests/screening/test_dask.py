@@ -78,3 +78,44 @@ def test_killed_worker_tasks_finish_exactly_once(tmp_path):
         res = store.result(t.key)
         x = t.inputs["substitutions"][0]["x"]
         assert res["x_modelled"]["Nb@Zr"] == pytest.approx(round(x * 6) / 6)
+
+
+def test_a_halidelab_error_on_a_worker_is_recorded_once_not_retried(tmp_path, monkeypatch):
+    """A task that fails with a halidelab error (the same on any worker) runs once and is
+    stored as failed with its one-line reason; an unexpected error may be passing, so
+    Dask's retries still apply to it. Threads in this process: the counting function is
+    the one the worker calls."""
+    from halidelab.errors import SimulationError
+    from halidelab.screening.tasks import TASK_FUNCTIONS
+
+    calls = {"known": 0, "odd": 0}
+
+    def known(inputs):
+        calls["known"] += 1
+        raise SimulationError("no symmetry: a NEB study needs classes of equivalent hops")
+
+    def odd(inputs):
+        calls["odd"] += 1
+        raise ValueError("something passing")
+
+    monkeypatch.setitem(TASK_FUNCTIONS, "known-failure", known)
+    monkeypatch.setitem(TASK_FUNCTIONS, "odd-failure", odd)
+    tasks = [Task("known-failure", "k", {"a": 1}), Task("odd-failure", "o", {"a": 2})]
+    store = Store(tmp_path / "fail.sqlite")
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=None,
+            silence_logs=50,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        summary = run_tasks(tasks, store, client=client, progress=False, retries=2)
+    assert calls == {"known": 1, "odd": 3}
+    assert summary.failed[tasks[0].key] == (
+        "SimulationError: no symmetry: a NEB study needs classes of equivalent hops"
+    )
+    assert summary.failed[tasks[1].key].startswith("ValueError: something passing")
+    assert store.counts()["failed"] == 2

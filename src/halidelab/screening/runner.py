@@ -87,7 +87,9 @@ def run_tasks(
     progress : bool
         Show a rich progress bar with the time left.
     retries : int
-        Dask retries for tasks whose worker died.
+        Dask retries of a task that raised an unexpected error (a halidelab error is not
+        retried: it would fail the same way); a task whose worker died is rescheduled by
+        the scheduler (``distributed.scheduler.allowed-failures``).
     """
     t0 = time.perf_counter()
     summary = RunSummary()
@@ -188,9 +190,22 @@ def _run_local(task: Task, store: Store, summary: RunSummary) -> None:
     summary.computed.append(key)
 
 
-def _timed_execute(kind: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], float]:
+def _timed_execute(
+    kind: str, inputs: dict[str, Any]
+) -> tuple[dict[str, Any] | None, float, str | None]:
+    """(result, seconds, None), or (None, seconds, one-line reason) for a halidelab error.
+
+    A halidelab error (bad input, a model the method does not apply to) is the same on
+    every worker: it comes back as a value, so that Dask neither retries it (``retries``
+    is for a worker that died or a passing fault) nor logs it as a crash with a traceback.
+    """
+    from halidelab.errors import HalidelabError
+
     t = time.perf_counter()
-    return execute(kind, inputs), time.perf_counter() - t
+    try:
+        return execute(kind, inputs), time.perf_counter() - t, None
+    except HalidelabError as exc:
+        return None, time.perf_counter() - t, _one_line(exc)
 
 
 def _run_dask(
@@ -219,10 +234,12 @@ def _run_dask(
         for fut in as_completed(futures):
             task = futures[fut]
             try:
-                result, dt = fut.result()
-            except Exception as exc:  # task error, or worker lost more than `retries` times
-                store.fail(task.key, _one_line(exc))
-                summary.failed[task.key] = _one_line(exc)
+                result, dt, error = fut.result()
+            except Exception as exc:  # unexpected error, or worker lost more than `retries` times
+                error, dt = _one_line(exc), None
+            if error is not None:
+                store.fail(task.key, error, dt)
+                summary.failed[task.key] = error
             else:
                 store.finish(task.key, result, dt)
                 summary.computed.append(task.key)
