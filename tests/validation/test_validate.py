@@ -735,11 +735,12 @@ def test_cli_validate(tmp_path, counted, capsys):
         (["--orderings", "0"], "--orderings must be >= 1"),
         (["--milled-kmc-hops", "0"], "--milled-kmc-hops must be a number of KMC events"),
         (["--kmc-hops", "nan"], "--kmc-hops must be a number of KMC events"),
-        (["--materials", ""], "--materials is empty"),  # not the whole set
-        (["--max-atoms", "0"], "--max-atoms must be >= 1"),
-        (["--relax-steps", "0"], "--relax-steps must be >= 1"),
-        (["--bvse-resolution", "-0.1"], "--bvse-resolution must be a grid spacing"),
-        (["--db", "foo://bar/baz"], "not a database URL"),
+        # not the whole set (the prior alone, so that a regression fails fast)
+        (["--materials", "", "--tiers", "prior"], "--materials is empty"),
+        (["--max-atoms", "0", "--tiers", "prior"], "--max-atoms must be >= 1"),
+        (["--relax-steps", "0", "--tiers", "prior"], "--relax-steps must be >= 1"),
+        (["--bvse-resolution", "-0.1", "--tiers", "prior"], "--bvse-resolution must be"),
+        (["--db", "foo://bar/baz", "--tiers", "prior"], "not a database URL"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, words):
