@@ -225,6 +225,7 @@ def test_a_users_structure_file_is_found_from_any_folder(tmp_path, raw, monkeypa
     assert ref.entry(raw.loc[j, "id"]).structure_file == raw.loc[j, "structure_file"]
 
 
+@pytest.mark.parametrize("absolute", [False, True])
 @pytest.mark.parametrize(
     "make,words",
     [
@@ -232,10 +233,12 @@ def test_a_users_structure_file_is_found_from_any_folder(tmp_path, raw, monkeypa
         (lambda d: (d / "adir.cif").write_text("this is not a CIF\n"), "cannot read structure"),
     ],
 )
-def test_a_users_structure_file_that_cannot_be_read_is_refused(tmp_path, raw, make, words):
+def test_a_users_structure_file_that_cannot_be_read_is_refused(
+    tmp_path, raw, make, words, absolute
+):
     make(tmp_path)
     bad = raw.copy()
-    bad.loc[0, "structure_file"] = "adir.cif"
+    bad.loc[0, "structure_file"] = str(tmp_path / "adir.cif") if absolute else "adir.cif"
     with pytest.raises(DataFormatError) as exc:
         load_reference_set(_write(tmp_path, bad))
     msg = str(exc.value)

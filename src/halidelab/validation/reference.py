@@ -286,7 +286,7 @@ def _entry(row: dict[str, str], where: str, table_dir: Path) -> ReferenceEntry:
                 else f"not found under {data_root()} or {table_dir}"
             )
         )
-    if not (data_root() / name).is_file():
+    if not path.resolve().is_relative_to(data_root().resolve()):
         # a user's own file: the tasks (perhaps on a Dask worker, in another folder) get
         # its absolute path, and an unreadable one is refused here, not by every task
         from halidelab.errors import StructureError
