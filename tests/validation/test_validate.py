@@ -982,28 +982,39 @@ def test_defect_tier_adds_half_the_formation_energy_only_to_a_full_sublattice():
     assert defect_predict(full, ctx_failed) == {}
 
 
+def _two_site_chain_kmc(inner_eV, outer_eV, n_carriers, temperatures_K, n_runs):
+    """A KMC result as the kmc task stores it: two Li sites 3 A apart along a 6 A chain,
+    joined inside the cell by ``inner_eV`` and to the next cell by ``outer_eV``."""
+    from halidelab.transport.kmc import make_network, run_kmc
+
+    net = make_network(
+        np.diag([6.0, 30.0, 30.0]),
+        [[0, 0, 0], [0.5, 0, 0]],
+        [0.0, 0.0],
+        [(0, 1, (0, 0, 0), inner_eV), (1, 0, (1, 0, 0), outer_eV)],
+        n_carriers,
+        exclusion_radius_A=0.0,
+    )
+    res = run_kmc(net, temperatures_K, n_runs=n_runs, seed=1, superbasin_ratio=None)
+    return {
+        "network": {
+            "source": "bvse",
+            "site_role": ["li", "li"],
+            "n_carriers": n_carriers,
+            "notes": [],
+        },
+        "kmc": res.to_dict(),
+    }
+
+
 def test_kmc_without_a_value_says_which_temperatures_were_not_diffusive():
     """A chain whose cells are joined by a 0.7 eV hop and whose two sites rattle over
     0.2 eV: at 300-340 K a run of 200 hops per Li never leaves its cell, no temperature is
     diffusive, the KMC tier has no value, and the row's explanation names the
     temperatures and the reason (as the wide milled cells' runs do)."""
-    from halidelab.transport.kmc import make_network, run_kmc
     from halidelab.validation.tiers import kmc_explain, kmc_predict
 
-    edges = [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), 0.7)]
-    net = make_network(
-        np.diag([6.0, 30.0, 30.0]),
-        [[0, 0, 0], [0.5, 0, 0]],
-        [0.0, 0.0],
-        edges,
-        1,
-        exclusion_radius_A=0.0,
-    )
-    res = run_kmc(net, [300.0, 320.0, 340.0], n_runs=4, seed=1, superbasin_ratio=None)
-    result = {
-        "network": {"source": "bvse", "site_role": ["li", "li"], "n_carriers": 1, "notes": []},
-        "kmc": res.to_dict(),
-    }
+    result = _two_site_chain_kmc(0.2, 0.7, 1, [300.0, 320.0, 340.0], n_runs=4)
     ctx = _defect_ctx(("model", "relax", "bvse", "kmc"), {})
     assert kmc_predict(result, ctx) == {}
     why = kmc_explain(result, ctx)
@@ -1014,22 +1025,9 @@ def test_kmc_without_a_value_says_which_temperatures_were_not_diffusive():
 def test_kmc_on_a_full_sublattice_without_defects_does_not_ask_for_longer_runs():
     """Two Li sites, both occupied, joined by a hop: no Li can move at any temperature, so
     the explanation says the network makes no defects and does not suggest longer runs."""
-    from halidelab.transport.kmc import make_network, run_kmc
     from halidelab.validation.tiers import kmc_explain, kmc_predict
 
-    net = make_network(
-        np.diag([6.0, 30.0, 30.0]),
-        [[0, 0, 0], [0.5, 0, 0]],
-        [0.0, 0.0],
-        [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), 0.2)],
-        2,
-        exclusion_radius_A=0.0,
-    )
-    res = run_kmc(net, [300.0, 340.0], n_runs=2, seed=1, superbasin_ratio=None)
-    result = {
-        "network": {"source": "bvse", "site_role": ["li", "li"], "n_carriers": 2, "notes": []},
-        "kmc": res.to_dict(),
-    }
+    result = _two_site_chain_kmc(0.2, 0.2, 2, [300.0, 340.0], n_runs=2)
     ctx = _defect_ctx(("model", "relax", "bvse", "kmc"), {})
     assert kmc_predict(result, ctx) == {}
     why = kmc_explain(result, ctx)
