@@ -137,3 +137,25 @@ def test_ensembles_take_no_kmc_value_extrapolated_to_25C_or_with_negative_ea():
     assert stats["kmc_bvse_log10_sigma"]["n"] == 1
     assert stats["kmc_bvse_log10_sigma"]["mean"] == pytest.approx(-3.0)
     assert stats["kmc_bvse_ea_eV"]["n"] == 1 and stats["kmc_bvse_ea_eV"]["mean"] == 0.40
+
+
+def test_a_pellet_fit_checks_the_temperatures_its_pellet_values_resolve():
+    """A kmc result fitted on the polycrystal (revision 5) counts a temperature only where
+    the polycrystal conductivity is resolved: a needle crystal whose pellet value at 25 C is
+    not resolved (its slow directions unresolved) gives no 25 C value, though its orientation
+    average is resolved there; a result stored before (no ``average``) keeps the orientation
+    average's test."""
+    from halidelab.ensemble import kmc_room_temperature_problem, kmc_usable_points
+
+    member = _kmc_member(-3.0, 0.40, (298.15, 323.15, 348.15, 373.15))
+    k = member["kmc_bvse"]["kmc"]
+    assert kmc_room_temperature_problem(k) is None  # stored before: orientation average
+    for p in k["points"]:
+        p["sigma_polycrystal_S_cm"] = 0.3 * p["sigma_S_cm"]
+        p["sigma_polycrystal_err_S_cm"] = (0.5 if p["temperature_K"] < 300 else 0.02) * p[
+            "sigma_S_cm"
+        ]
+    assert len(kmc_usable_points(k)) == 4
+    k["average"] = "polycrystal"
+    assert [p["temperature_K"] for p in kmc_usable_points(k)] == [323.15, 348.15, 373.15]
+    assert "extrapolated" in kmc_room_temperature_problem(k)

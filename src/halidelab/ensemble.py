@@ -335,14 +335,13 @@ MEMBER_QUANTITIES = (
 
 
 def kmc_usable_points(k: dict[str, Any]) -> list[dict[str, Any]]:
-    """The KMC temperatures its Arrhenius fit used: diffusive, D resolved from zero."""
-    return [
-        p
-        for p in k.get("points") or []
-        if p.get("diffusive")
-        and (p.get("d_sigma_cm2_s") or 0) > 0
-        and (p.get("sigma_err_S_cm") or 0) < (p.get("sigma_S_cm") or 0)
-    ]
+    """The KMC temperatures its Arrhenius fit used: diffusive, and the conductivity of its
+    ``average`` (the polycrystal's from kmc revision 5, the orientation average before)
+    resolved from zero."""
+    from halidelab.transport.kmc.run import usable_point
+
+    average = k.get("average") or "orientation"
+    return [p for p in k.get("points") or [] if usable_point(p, average)]
 
 
 def kmc_room_temperature_problem(k: dict[str, Any]) -> str | None:

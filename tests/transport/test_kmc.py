@@ -521,3 +521,84 @@ def test_network_of_a_stored_study_without_its_site_network(lzc, orbit_study):
     wrong = dict(stored, results=[dict(stored["results"][0], label_initial="Li99")])
     with pytest.raises(SimulationError, match="does not match"):
         network_from_neb_study(wrong, lzc)
+
+
+def orthorhombic(barriers=(0.2, 0.3, 0.3), a=(3.0, 3.5, 4.0), rotation=None):
+    """One site per cell, hops along the three cell vectors with their own barriers; the
+    cell optionally rotated (its rows times ``rotation``) so that no axis is Cartesian."""
+    lattice = np.diag(a)
+    if rotation is not None:
+        lattice = lattice @ rotation.T
+    edges = [
+        (0, 0, img, b) for img, b in zip(((1, 0, 0), (0, 1, 0), (0, 0, 1)), barriers, strict=True)
+    ]
+    return make_network(lattice, [[0, 0, 0]], [0.0], edges, 1, exclusion_radius_A=0.0)
+
+
+def test_the_diffusion_tensor_and_pellet_of_an_anisotropic_lattice():
+    """One particle, hop rates k_i along axes of length a_i: D_ii = k_i a_i^2 exactly, in
+    the frame of the axes whatever the frame of the cell. The pellet's sigma is the
+    effective-medium value of those exact principal values; the orientation average is
+    their mean (its upper bound)."""
+    from halidelab.transport.polycrystal import polycrystal_conductivity
+
+    rng = np.random.default_rng(11)
+    rot, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    barriers, a, T = (0.2, 0.3, 0.3), (3.0, 3.5, 4.0), 300.0
+    res = run_kmc(
+        orthorhombic(barriers, a, rot),
+        [T],
+        n_runs=64,  # each run's collective MSD is one trajectory: ~70 % error per run
+        hops_per_carrier=20000,
+        supercell=(6, 6, 6),
+        n_carriers_total=1,
+        seed=2,
+    )
+    p = res.points[0]
+    exact = (
+        np.array([k_hop(b, T) * x * x for b, x in zip(barriers, a, strict=True)]) * ANGSTROM2_TO_CM2
+    )
+    tensor = np.asarray(p.d_sigma_tensor_cm2_s)
+    # back in the axes' frame the tensor is diagonal with the exact D_ii
+    axes = rot.T @ tensor @ rot
+    assert p.d_sigma_err_cm2_s / p.d_sigma_cm2_s < 0.12
+    assert np.diag(axes) == pytest.approx(exact, rel=0.3)  # 3 standard errors
+    assert np.abs(axes - np.diag(np.diag(axes))).max() < 0.1 * exact[1]
+    assert np.trace(tensor) / 3 == pytest.approx(p.d_sigma_cm2_s, rel=1e-9)
+    to_sigma = p.sigma_S_cm / p.d_sigma_cm2_s
+    assert sorted(np.asarray(p.sigma_principal_S_cm) / to_sigma) == pytest.approx(
+        sorted(exact), rel=0.3
+    )
+    pellet = polycrystal_conductivity(exact * to_sigma)
+    assert within(p.sigma_polycrystal_S_cm, pellet, p.sigma_polycrystal_err_S_cm)
+    assert abs(p.sigma_polycrystal_S_cm / pellet - 1) < 0.2
+    # the needle-like crystal's pellet is well below its orientation average
+    assert p.sigma_polycrystal_S_cm < 0.5 * p.sigma_S_cm
+    assert res.average == "polycrystal" and res.other_average["average"] == "orientation"
+
+
+def test_the_pellet_ea_of_a_needle_lies_between_its_fast_and_slow_barriers():
+    """A crystal whose fast axis has 0.2 eV and slow axes 0.3 eV: its orientation average
+    follows the fast axis (Ea near 0.2 eV), a pellet of it needs the slow ones too (its
+    EMA Ea lies between the two barriers; the mean of the two for a strong needle, where
+    sigma = sqrt(s_fast s_slow / 2))."""
+    from halidelab.transport.polycrystal import polycrystal_conductivity
+
+    barriers, a, temps = (0.2, 0.3, 0.3), (3.0, 3.0, 3.0), [300.0, 350.0, 400.0]
+    res = run_kmc(
+        orthorhombic(barriers, a),
+        temps,
+        n_runs=32,
+        hops_per_carrier=20000,
+        supercell=(6, 6, 6),
+        n_carriers_total=1,
+        seed=4,
+    )
+    ln_st = [math.log(polycrystal_conductivity([k_hop(b, T) for b in barriers]) * T) for T in temps]
+    inv_kt = [1 / (K_B_EV_K * T) for T in temps]
+    exact_ea = -np.polyfit(inv_kt, ln_st, 1)[0]
+    assert 0.22 < exact_ea < 0.3
+    assert res.ea_eV == pytest.approx(exact_ea, abs=max(0.015, 3 * res.ea_err_eV))
+    orient = res.other_average["ea_eV"]
+    assert orient < exact_ea - 0.03
+    assert res.other_average["sigma_25C_S_cm"] > 2 * res.sigma_25C_S_cm

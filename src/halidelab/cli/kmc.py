@@ -187,7 +187,9 @@ def _print(out: dict[str, Any], source: str) -> None:
         "D* (cm2/s)",
         "D_sigma (cm2/s)",
         "Haven",
-        "sigma (S/cm)",
+        "sigma, orientation mean (S/cm)",
+        "principal sigma (S/cm)",
+        "polycrystal sigma (S/cm)",
         "hops/Li",
         "slowed hops",
     ):
@@ -200,15 +202,30 @@ def _print(out: dict[str, Any], source: str) -> None:
             f"{p['d_sigma_cm2_s']:.2e} +- {p['d_sigma_err_cm2_s']:.1e}",
             hv,
             f"{p['sigma_S_cm']:.2e} +- {p['sigma_err_S_cm']:.1e}",
+            ", ".join(f"{v:.1e}" for v in p.get("sigma_principal_S_cm") or []) or "-",
+            "-"
+            if p.get("sigma_polycrystal_S_cm") is None
+            else f"{p['sigma_polycrystal_S_cm']:.2e} +- {p['sigma_polycrystal_err_S_cm']:.1e}",
             f"{p['hops_per_carrier']:.0f}",
             _slowed(p.get("superbasin")),
         )
     console.print(t)
-    if res.get("ea_eV") is not None:
+    fits = [(res.get("average") or "orientation", res)]
+    if res.get("other_average"):
+        fits.append((res["other_average"]["average"], res["other_average"]))
+    for average, fit in fits:
+        what = (
+            "random polycrystal (pellet bulk)"
+            if average == "polycrystal"
+            else "single crystal, orientation average"
+        )
+        if fit.get("ea_eV") is None:
+            console.print(f"{what}: no Arrhenius fit")
+            continue
         console.print(
-            f"Ea = {res['ea_eV']:.3f} +- {res['ea_err_eV']:.3f} eV; sigma(25 C) = "
-            f"{res['sigma_25C_S_cm']:.2e} S/cm [{res['sigma_25C_low_S_cm']:.1e}, "
-            f"{res['sigma_25C_high_S_cm']:.1e}]"
+            f"{what}: Ea = {fit['ea_eV']:.3f} +- {fit['ea_err_eV']:.3f} eV; sigma(25 C) = "
+            f"{fit['sigma_25C_S_cm']:.2e} S/cm [{fit['sigma_25C_low_S_cm']:.1e}, "
+            f"{fit['sigma_25C_high_S_cm']:.1e}]"
         )
     for a in res["assumptions"]:
         console.print(f"assumption: {a}")

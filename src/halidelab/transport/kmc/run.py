@@ -22,6 +22,7 @@ from halidelab.transport.kmc.lattice import (
 )
 from halidelab.transport.kmc.network import RateNetwork
 from halidelab.transport.kmc.superbasin import SUPERBASIN_RATIO, superbasin_saddles
+from halidelab.transport.polycrystal import principal_values
 
 #: A temperature is diffusive when the run-averaged collective MSD per carrier reaches
 #: this many hop lengths squared over the fit window ...
@@ -87,6 +88,17 @@ class KMCPoint(Record):
         Time-averaged occupation per site label (fraction of those sites holding a Li).
     d_sigma_runs, d_tracer_runs : tuple of float
         Per-run values, cm^2/s.
+    d_sigma_tensor_cm2_s : tuple of tuple of float or None
+        The run-averaged collective (jump) diffusion tensor in the cell's Cartesian frame,
+        cm^2/s; its trace / 3 is ``d_sigma_cm2_s``.
+    sigma_principal_S_cm : tuple of float or None
+        Principal values of the single crystal's conductivity tensor, ascending, S/cm.
+    sigma_polycrystal_S_cm, sigma_polycrystal_err_S_cm : float or None
+        Conductivity of a random polycrystal of this crystal (a pressed pellet's bulk),
+        the self-consistent effective-medium value of the principal values
+        (:func:`~halidelab.transport.polycrystal.polycrystal_conductivity`), and its
+        jackknife error over the runs, S/cm. ``sigma_S_cm`` is the orientation average
+        (trace / 3, the polycrystal's upper bound).
     diffusive : bool
         The run-averaged collective MSD reached :data:`MIN_MSD_HOPS` hop lengths squared
         with a log-log slope >= :data:`MIN_LOGLOG_SLOPE` (runs are extended up to
@@ -115,6 +127,10 @@ class KMCPoint(Record):
     diffusive: bool = True
     note: str = ""
     superbasin: dict[str, Any] | None = None
+    d_sigma_tensor_cm2_s: tuple[tuple[float, float, float], ...] | None = None
+    sigma_principal_S_cm: tuple[float, float, float] | None = None
+    sigma_polycrystal_S_cm: float | None = None
+    sigma_polycrystal_err_S_cm: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +143,8 @@ class KMCResult(Record):
     points : tuple of KMCPoint
         One per temperature.
     ea_eV, ea_err_eV : float or None
-        From ln(sigma T) vs 1/T over ``points`` (None with one temperature).
+        From ln(sigma T) vs 1/T over ``points`` (None with one temperature), sigma being
+        the ``average`` of the points.
     sigma_25C_S_cm, sigma_25C_low_S_cm, sigma_25C_high_S_cm : float or None
         At 298.15 K (from the fit; interpolated when 298 K lies inside the range).
     arrhenius : dict or None
@@ -137,6 +154,13 @@ class KMCResult(Record):
     assumptions : tuple of str
     warnings : tuple of str
     provenance : Provenance
+    average : {"polycrystal", "orientation"}
+        Which conductivity of the points the fit and the 25 C values use: the random
+        polycrystal's (``sigma_polycrystal_S_cm``, a pellet; kmc revision 5 and on) or the
+        single crystal's orientation average (``sigma_S_cm``; results stored before).
+    other_average : dict or None
+        The same Arrhenius values (``ea_eV``, ``ea_err_eV``, ``sigma_25C_S_cm`` and its
+        bounds) for the other average, under ``average``.
     """
 
     formula: str
@@ -151,6 +175,34 @@ class KMCResult(Record):
     assumptions: tuple[str, ...]
     warnings: tuple[str, ...]
     provenance: Provenance
+    average: str = "orientation"
+    other_average: dict[str, Any] | None = None
+
+
+#: what ``average`` may be, and the point fields (value, error) each one reads
+AVERAGES = {
+    "polycrystal": ("sigma_polycrystal_S_cm", "sigma_polycrystal_err_S_cm"),
+    "orientation": ("sigma_S_cm", "sigma_err_S_cm"),
+}
+
+
+def point_sigma(point: KMCPoint | dict[str, Any], average: str) -> tuple[float, float]:
+    """(sigma, error) of a KMC point (record or stored dict) for ``average``, S/cm; (0, inf)
+    where the point has no such value."""
+    value_key, err_key = AVERAGES[average]
+    get = point.get if isinstance(point, dict) else lambda k: getattr(point, k, None)
+    value, err = get(value_key), get(err_key)
+    if value is None:
+        return 0.0, math.inf
+    return float(value), (math.inf if err is None else float(err))
+
+
+def usable_point(point: KMCPoint | dict[str, Any], average: str) -> bool:
+    """The point enters the Arrhenius fit: diffusive, and its ``average`` sigma resolved
+    from zero (error below the value)."""
+    get = point.get if isinstance(point, dict) else lambda k: getattr(point, k, None)
+    value, err = point_sigma(point, average)
+    return bool(get("diffusive")) and (get("d_sigma_cm2_s") or 0) > 0 and 0 < value and err < value
 
 
 def _initial_occupation(lat: _Lattice, n_p: int, rng: np.random.Generator) -> np.ndarray:
@@ -184,11 +236,15 @@ def _initial_occupation(lat: _Lattice, n_p: int, rng: np.random.Generator) -> np
 
 def _diffusion_from_samples(
     samples: np.ndarray, sample_dt: float
-) -> tuple[float, float, np.ndarray, np.ndarray]:
+) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
     """Tracer and collective D (A^2/s) from sampled displacements, time-origin averaged,
     slope over lags of 5-25 % of the run (short lags: many independent windows for the
     collective MSD, which is one trajectory per run; KMC has no ballistic regime to skip).
-    Also returns the window's times (s) and collective MSD per carrier (A^2)."""
+    Also returns the window's times (s), the collective MSD per carrier (A^2) and the
+    collective D tensor (3x3, A^2/s per carrier; its trace / 3 is the collective D).
+
+    The tensor's off-diagonal elements come from the MSD of the summed displacement
+    projected on (e_i + e_j)/sqrt(2): M_ij = M_u - (M_ii + M_jj) / 2."""
     from halidelab.transport.diffusion import msd_fft
 
     n_s, n_p, _ = samples.shape
@@ -196,14 +252,21 @@ def _diffusion_from_samples(
     win = (lags >= max(1, int(0.05 * (n_s - 1)))) & (lags <= int(0.25 * (n_s - 1)))
     t = lags[win] * sample_dt
     tracer = msd_fft(samples).sum(axis=1)[win]
-    total = samples.sum(axis=1)[:, None, :]
-    coll = msd_fft(total).sum(axis=1)[win] / n_p
+    total = samples.sum(axis=1)
+    diag = msd_fft(total[:, None, :])[win] / n_p
+    pairs = ((0, 1), (0, 2), (1, 2))
+    mixed = np.stack([(total[:, i] + total[:, j]) / math.sqrt(2.0) for i, j in pairs], axis=1)
+    cross = msd_fft(mixed[:, None, :])[win] / n_p
+    coll = diag.sum(axis=1)
 
     def slope(y: np.ndarray) -> float:
         tt = t - t.mean()
         return float((tt * (y - y.mean())).sum() / (tt * tt).sum())
 
-    return slope(tracer) / 6.0, slope(coll) / 6.0, t, coll
+    tensor = np.diag([slope(diag[:, i]) / 2.0 for i in range(3)])
+    for k, (i, j) in enumerate(pairs):
+        tensor[i, j] = tensor[j, i] = slope(cross[:, k]) / 2.0 - 0.5 * (tensor[i, i] + tensor[j, j])
+    return slope(tracer) / 6.0, slope(coll) / 6.0, t, coll, tensor
 
 
 def _diffusive(t: np.ndarray, coll: np.ndarray, hop_A: float) -> tuple[bool, str]:
@@ -282,6 +345,53 @@ def _map_runs(fn: Any, jobs: list, n_threads: int, progress: Any, done: int, tot
     return out
 
 
+def _polycrystal(tensors: np.ndarray, to_sigma: float) -> tuple[float, float]:
+    """Random-polycrystal conductivity (S/cm) of the run-averaged collective D tensor and its
+    jackknife error over the runs (leave one run out; the map is not linear, so the runs'
+    own values would be biased by their noise). Principal values below zero (an unresolved
+    direction) count as zero."""
+    from halidelab.transport.polycrystal import polycrystal_conductivity
+
+    def value(t: np.ndarray) -> float:
+        return polycrystal_conductivity(np.clip(principal_values(t) * to_sigma, 0.0, None))
+
+    n = len(tensors)
+    total = tensors.sum(axis=0)
+    full = value(total / n)
+    jack = np.array([value((total - tensors[i]) / (n - 1)) for i in range(n)])
+    err = math.sqrt((n - 1) / n * float(np.sum((jack - jack.mean()) ** 2)))
+    return full, err
+
+
+def _arrhenius_of(points: Sequence[KMCPoint], average: str) -> tuple[Any, ...]:
+    """(Ea, its error, sigma(25 C), low, high, the fit as a dict, warnings) of the points'
+    ``average`` conductivity; Nones without two usable points or when the fit fails."""
+    usable = [p for p in points if usable_point(p, average)]
+    none = (None, None, None, None, None, None)
+    if len(usable) < 2:
+        return (*none, [])
+    from halidelab.arrhenius import fit_arrhenius
+
+    values = [point_sigma(p, average) for p in usable]
+    try:
+        fit = fit_arrhenius(
+            [p.temperature_K for p in usable],
+            [v for v, _ in values],
+            [e for _, e in values],
+            quantity="sigma",
+            method="kmc-arrhenius",
+        )
+    except FitError as exc:
+        return (*none, [f"Arrhenius fit failed ({average} average): {exc}"])
+    import warnings as _w
+
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        pred = fit.predict(298.15)
+    warns = [str(c.message) for c in caught] + [w for w in fit.warnings]
+    return (fit.ea_eV, fit.ea_err_eV, pred.value, pred.low, pred.high, fit.to_dict(), warns)
+
+
 def run_kmc(
     network: RateNetwork,
     temperatures_K: Sequence[float],
@@ -299,6 +409,7 @@ def run_kmc(
     superbasin_exclusions: bool = True,
     start: str = "equilibrium",
     threads: int | None = None,
+    average: str = "polycrystal",
 ) -> KMCResult:
     """KMC on a rate network at several temperatures, then Arrhenius.
 
@@ -347,6 +458,13 @@ def run_kmc(
         :func:`default_threads`: the CPUs this process may use, at most ``OMP_NUM_THREADS``
         and ``n_runs``; 1 in a Dask worker). The result does not depend on it: every random
         number is drawn from the run's own seed before the runs start.
+    average : {"polycrystal", "orientation"}
+        The conductivity the Arrhenius fit and the 25 C values use (both are reported per
+        point, and the other one's fit in ``other_average``): a random polycrystal of the
+        crystal, the bulk of a pressed pellet (default; the self-consistent
+        effective-medium value of the principal conductivities, :mod:`~halidelab.transport.
+        polycrystal`), or the single crystal's orientation average trace / 3 (kmc revision 4
+        and before; the polycrystal's upper bound, equal to it for a cubic crystal).
 
     Returns
     -------
@@ -359,6 +477,8 @@ def run_kmc(
         raise SimulationError("KMC needs at least two runs per temperature for an error bar")
     if start not in ("equilibrium", "random"):
         raise SimulationError(f"start must be 'equilibrium' or 'random', got {start!r}")
+    if average not in AVERAGES:
+        raise SimulationError(f"average must be one of {sorted(AVERAGES)}, got {average!r}")
     if hops_per_carrier <= 0 or equilibration_per_carrier < 0 or n_samples < 20:
         raise SimulationError(
             "hops_per_carrier must be > 0, equilibration >= 0 and n_samples >= 20"
@@ -409,7 +529,7 @@ def run_kmc(
         # each run's own trajectory: an extended run continues from where it ended
         states: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n_runs
         while True:
-            dts, dss, events, times, colls = [], [], [], [], []
+            dts, dss, events, times, colls, tens = [], [], [], [], [], []
             occ_acc = np.zeros(lat.n_sites)
             children = np.random.SeedSequence([seed, int(round(T * 1000)), int(hops)]).spawn(n_runs)
             # every random draw is made here, in run order, so that the result does not
@@ -480,7 +600,8 @@ def run_kmc(
                 if out is None:
                     blocked = True
                     break
-                d_tr, d_col, t_win, coll, n_ev, t_run, occ_time = out
+                d_tr, d_col, t_win, coll, tensor, n_ev, t_run, occ_time = out
+                tens.append(tensor * ANGSTROM2_TO_CM2)
                 dts.append(d_tr * ANGSTROM2_TO_CM2)
                 dss.append(d_col * ANGSTROM2_TO_CM2)
                 events.append(n_ev)
@@ -538,8 +659,12 @@ def run_kmc(
             if haven is not None
             else None
         )
-        sig = n_cm3 * E_CHARGE_C**2 * d_s / (K_B_J_K * T)
+        to_sigma = n_cm3 * E_CHARGE_C**2 / (K_B_J_K * T)
+        sig = to_sigma * d_s
         sig_err = sig * d_s_err / d_s if d_s > 0 else math.inf
+        tens_a = np.array(tens)
+        t_mean = tens_a.mean(axis=0)
+        poly, poly_err = _polycrystal(tens_a, to_sigma)
         occ_mean = occ_acc / n_runs
         occupancy = {lab: float(occ_mean[label_arr == lab].mean()) for lab in labels}
         points.append(
@@ -563,15 +688,13 @@ def run_kmc(
                 diffusive=bool(ok),
                 note=why,
                 superbasin=sb,
+                d_sigma_tensor_cm2_s=tuple(tuple(float(v) for v in row) for row in t_mean),
+                sigma_principal_S_cm=tuple(float(v) for v in principal_values(t_mean) * to_sigma),
+                sigma_polycrystal_S_cm=poly,
+                sigma_polycrystal_err_S_cm=poly_err,
             )
         )
-    ea = ea_err = s25 = s25_lo = s25_hi = None
-    arr = None
-    warns: list[str] = []
-    usable = [
-        p for p in points if p.diffusive and p.d_sigma_cm2_s > 0 and p.sigma_err_S_cm < p.sigma_S_cm
-    ]
-    warns += [
+    warns: list[str] = [
         f"not diffusive at {m}: left out of the Arrhenius fit (raise hops_per_carrier, --hops in "
         "the CLI)"
         for m in not_diffusive
@@ -586,30 +709,32 @@ def run_kmc(
             f"{len(unresolved)} temperature(s) gave a collective D not resolved from zero "
             "(error >= value): longer runs (hops_per_carrier) or more runs"
         )
-    if len(usable) >= 2:
-        from halidelab.arrhenius import fit_arrhenius
-
-        try:
-            fit = fit_arrhenius(
-                [p.temperature_K for p in usable],
-                [p.sigma_S_cm for p in usable],
-                [p.sigma_err_S_cm for p in usable],
-                quantity="sigma",
-                method="kmc-arrhenius",
+    if average == "polycrystal":
+        slow = [
+            p
+            for p in points
+            if p not in unresolved and p.diffusive and not usable_point(p, "polycrystal")
+        ]
+        if slow:
+            warns.append(
+                f"{len(slow)} temperature(s) gave a polycrystal conductivity not resolved from "
+                "zero: the crystal conducts in fewer than two directions within the runs' "
+                "resolution (in a random polycrystal, grains must hand the current on through "
+                "their slow directions)"
             )
-        except FitError as exc:
-            warns.append(f"Arrhenius fit failed: {exc}")
-        else:
-            import warnings as _w
-
-            with _w.catch_warnings(record=True) as caught:
-                _w.simplefilter("always")
-                pred = fit.predict(298.15)
-            warns += [str(c.message) for c in caught]
-            ea, ea_err = fit.ea_eV, fit.ea_err_eV
-            s25, s25_lo, s25_hi = pred.value, pred.low, pred.high
-            arr = fit.to_dict()
-            warns += [w for w in fit.warnings if w not in warns]
+    fits = {avg: _arrhenius_of(points, avg) for avg in (average, *(set(AVERAGES) - {average}))}
+    ea, ea_err, s25, s25_lo, s25_hi, arr, fit_warns = fits[average]
+    warns += [w for w in fit_warns if w not in warns]
+    other = next(avg for avg in AVERAGES if avg != average)
+    o_ea, o_ea_err, o_s25, o_lo, o_hi, _, _ = fits[other]
+    other_average = {
+        "average": other,
+        "ea_eV": o_ea,
+        "ea_err_eV": o_ea_err,
+        "sigma_25C_S_cm": o_s25,
+        "sigma_25C_low_S_cm": o_lo,
+        "sigma_25C_high_S_cm": o_hi,
+    }
     summary = {
         **network.summary(),
         "supercell": list(reps),
@@ -628,6 +753,17 @@ def run_kmc(
         + "; no other Li-Li interaction",
         "sigma = n e^2 D_sigma / (k_B T) with the collective (jump) D: correlations included, "
         "Haven ratio reported, not assumed",
+        (
+            "Ea and sigma(25 C) are a pressed pellet's bulk: the random polycrystal of the "
+            "crystal, the self-consistent effective-medium value of its principal "
+            "conductivities (Stroud, Phys. Rev. B 12, 3368 (1975)), jackknife errors over the "
+            "runs; the orientation average trace / 3 (the polycrystal's upper bound) in "
+            "other_average"
+            if average == "polycrystal"
+            else "Ea and sigma(25 C) are the single crystal's orientation average trace / 3 "
+            "(a random polycrystal's upper bound; the polycrystal's own values in "
+            "other_average)"
+        ),
         f"{n_runs} independent runs per temperature, each from "
         + (
             "an equilibrium placement of the Li (Metropolis Monte Carlo, "
@@ -664,6 +800,8 @@ def run_kmc(
         network=summary,
         assumptions=assumptions,
         warnings=tuple(warns),
+        average=average,
+        other_average=other_average,
         provenance=Provenance(
             method="kmc-rejection-free",
             parameters={
@@ -676,6 +814,7 @@ def run_kmc(
                 "superbasin_ratio": superbasin_ratio,
                 "superbasin_exclusions": superbasin_exclusions,
                 "start": start,
+                "average": average,
             },
             seed=seed,
         ),
