@@ -336,8 +336,8 @@ MEMBER_QUANTITIES = (
 
 def kmc_usable_points(k: dict[str, Any]) -> list[dict[str, Any]]:
     """The KMC temperatures its Arrhenius fit used: diffusive, and the conductivity of its
-    ``average`` (the polycrystal's from kmc revision 5, the orientation average before)
-    resolved from zero."""
+    ``average`` (the orientation average, or a random polycrystal's when the run was asked
+    for that) resolved from zero."""
     from halidelab.transport.kmc.run import usable_point
 
     average = k.get("average") or "orientation"

@@ -67,9 +67,9 @@ def test_kmc_cli_from_an_neb_study_file(cell, tmp_path, capsys, orbit_study):
     )
     text = capsys.readouterr().out
     assert "neb network" in text and "Ea =" in text
-    # both conductivities of the crystal: a pellet's (the fit) and the orientation mean
-    assert "random polycrystal (pellet bulk)" in text
-    assert "single crystal, orientation average" in text
+    # both conductivities of the crystal: the orientation mean (the fit) and a pellet's
+    assert "single crystal, orientation average: Ea =" in text
+    assert "random polycrystal (a pellet's bulk" in text
     assert main(["kmc", str(path), "--source", "neb", "--T", "300"]) == 2
     assert "no NEB study" in capsys.readouterr().err
     f.write_text("{}")

@@ -241,3 +241,50 @@ def test_md_arrhenius_excludes_non_diffusive_runs_and_refuses_with_one_left():
     assert any(w.startswith("excluded 500 K: not diffusive") for w in arr.warnings)
     with pytest.raises(FitError, match="not diffusive"):
         md_arrhenius([cold, runs[0]])
+
+
+def test_the_tracer_tensor_and_pellet_of_a_rotated_needle():
+    """Random walkers with D = (0.1, 0.1, 1.0) A^2/ps along axes rotated off the Cartesian
+    ones: the tensor comes back in the Cartesian frame, and the pellet's sigma is sigma times
+    the effective-medium value of (0.1, 0.1, 1.0) over their mean; an isotropic walk's pellet
+    is its own sigma."""
+    from halidelab.transport.polycrystal import polycrystal_conductivity
+
+    rot, _ = np.linalg.qr(np.random.default_rng(7).normal(size=(3, 3)))
+    d_axes = np.array([0.1, 0.1, 1.0])
+    x, t = walk(d_axes, n_frames=500, n_atoms=48, seed=4)
+    res = analyse_positions(x @ rot.T, CELL, t, np.ones(48, bool), 600.0)
+    tensor = np.asarray(res.d_tensor_cm2_s) / A2_PS_TO_CM2_S
+    expected = rot @ np.diag(d_axes) @ rot.T
+    assert np.abs(tensor - expected).max() < 0.15 * d_axes.max()
+    assert np.trace(tensor) / 3 == pytest.approx(res.d_cm2_s / A2_PS_TO_CM2_S, rel=0.1)
+    ratio = polycrystal_conductivity(d_axes) / d_axes.mean()
+    assert ratio < 0.7  # 0.25 / 0.4
+    pellet = res.sigma_S_cm * ratio
+    assert abs(res.sigma_polycrystal_S_cm - pellet) < 3 * res.sigma_polycrystal_err_S_cm
+    assert res.sigma_polycrystal_err_S_cm < 0.3 * res.sigma_polycrystal_S_cm
+    iso = analyse_positions(
+        *walk([0.4] * 3, n_frames=500, n_atoms=48, seed=5)[:1], CELL, t, np.ones(48, bool), 600.0
+    )
+    assert 0.9 * iso.sigma_S_cm < iso.sigma_polycrystal_S_cm <= iso.sigma_S_cm
+
+
+def test_md_arrhenius_of_the_pellet_needs_the_slow_directions():
+    """Fast axis 0.2 eV, slow axes 0.4 eV: the orientation average follows the fast axis,
+    the pellet's Ea lies between the two (its exact effective-medium value)."""
+    from halidelab.transport.polycrystal import polycrystal_conductivity
+
+    kb, d0 = 8.617333262e-5, 1e-3
+    temps, results, exact = (600.0, 700.0, 800.0, 900.0), [], []
+    for i, T in enumerate(temps):
+        d = np.array([d0 * np.exp(-e / (kb * T)) for e in (0.4, 0.4, 0.2)]) / A2_PS_TO_CM2_S
+        x, t = walk(d, n_frames=400, n_atoms=48, dt_ps=0.2, seed=20 + i)
+        results.append(analyse_positions(x, CELL, t, np.ones(48, bool), T, haven_ratio=1.0))
+        exact.append(np.log(polycrystal_conductivity(d)))  # the fit is of sigma T ~ D
+    arr = md_arrhenius(results)
+    slope = np.polyfit([1 / (kb * T) for T in temps], exact, 1)[0]
+    pc = arr.polycrystal
+    assert 0.25 < -slope < 0.4
+    assert abs(pc["ea_eV"] - (-slope)) < 3 * pc["ea_err_eV"] + 0.02
+    assert pc["ea_eV"] > arr.ea_eV + 0.03
+    assert pc["sigma_300K_S_cm"] < arr.sigma_300K_S_cm

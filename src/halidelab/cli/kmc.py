@@ -215,7 +215,7 @@ def _print(out: dict[str, Any], source: str) -> None:
         fits.append((res["other_average"]["average"], res["other_average"]))
     for average, fit in fits:
         what = (
-            "random polycrystal (pellet bulk)"
+            "random polycrystal (a pellet's bulk, if the model's anisotropy is the crystal's)"
             if average == "polycrystal"
             else "single crystal, orientation average"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -542,6 +543,7 @@ def register(app: typer.Typer) -> None:
                 "D (cm2/s)",
                 "D_c/D_ab",
                 "sigma (S/cm)",
+                "pellet sigma (S/cm)",
                 "drift eV/atom",
             ):
                 t.add_column(col)
@@ -558,6 +560,7 @@ def register(app: typer.Typer) -> None:
                         "not diffusive",
                         "-",
                         "-",
+                        "-",
                         drift,
                     )
                     continue
@@ -569,6 +572,7 @@ def register(app: typer.Typer) -> None:
                     f"{d.d_cm2_s:.2e} +- {d.d_err_cm2_s:.1e}",
                     "-" if d.anisotropy_c_ab is None else f"{d.anisotropy_c_ab:.2f}",
                     f"{d.sigma_S_cm:.2e} +- {d.sigma_err_S_cm:.1e}",
+                    _pellet(d),
                     drift,
                 )
             console.print(t)
@@ -577,11 +581,32 @@ def register(app: typer.Typer) -> None:
                     console.print(f"warning: {r.temperature_K:g} K: {d.verdict}")
             if arr is not None:
                 console.print(
-                    f"Ea = {arr.ea_eV:.3f} +- {arr.ea_err_eV:.3f} eV; sigma(300 K) = "
+                    f"single crystal, orientation average: Ea = {arr.ea_eV:.3f} +- "
+                    f"{arr.ea_err_eV:.3f} eV (from D); sigma(300 K) = "
                     f"{arr.sigma_300K_S_cm:.2e} S/cm [{arr.sigma_300K_low_S_cm:.1e}, "
                     f"{arr.sigma_300K_high_S_cm:.1e}]"
+                )
+                pc = arr.polycrystal or {}
+                pellet = (
+                    "random polycrystal (a pellet's bulk, if the cell's anisotropy is the "
+                    "crystal's)"
+                )
+                console.print(
+                    f"{pellet}: Ea = {pc['ea_eV']:.3f} +- {pc['ea_err_eV']:.3f} eV; sigma(300 K) "
+                    f"= {pc['sigma_300K_S_cm']:.2e} S/cm [{pc['sigma_300K_low_S_cm']:.1e}, "
+                    f"{pc['sigma_300K_high_S_cm']:.1e}]"
+                    if pc.get("ea_eV") is not None
+                    else f"{pellet}: {pc.get('reason', 'no fit')}"
                 )
                 for w in arr.warnings:
                     warn(w)
         for f in failures:
             warn(f)
+
+
+def _pellet(d: Any) -> str:
+    """The MD table's pellet column: the random polycrystal's sigma and its error."""
+    if d.sigma_polycrystal_S_cm is None:
+        return "-"
+    err = d.sigma_polycrystal_err_S_cm
+    return f"{d.sigma_polycrystal_S_cm:.2e}" + ("" if err is None else f" +- {err:.1e}")

@@ -31,9 +31,8 @@ CODE_VERSION = __version__
 #: kmc 3: the superbasin acceleration finds the critical hops counting a hop as blocked
 #: while a site that excludes its ends is occupied (superbasin_saddles' ``exclusions``).
 #: kmc 4: each run starts from an equilibrium placement of its Li (run_kmc's ``start``),
-#: not a random one. kmc 5: Ea and sigma(25 C) are a random polycrystal's (a pellet's
-#: bulk; run_kmc's ``average``), not the single crystal's orientation average.
-KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 5, "models": 1}
+#: not a random one.
+KIND_REVISIONS: dict[str, int] = {"neb": 1, "kmc": 4, "models": 1}
 
 #: Every task kind, and the module whose ``@task_function`` defines it: the one explicit
 #: table of kinds. A module is imported the first time its kind is looked up, so this

@@ -53,6 +53,7 @@ lattice-gas runs of 3 ps with ~1.5 hops per atom): "run longer" is the answer th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -175,6 +176,16 @@ def _window_cov(lags: np.ndarray, n_steps: int) -> np.ndarray:
     return cov
 
 
+@functools.lru_cache(maxsize=16)
+def _window_cov_cached(lags: tuple[int, ...], n_steps: int) -> np.ndarray:
+    """:func:`_window_cov`, read-only and cached: one MD analysis fits the same lags of
+    one run many times (3D, per axis, c, ab and the six projections of the D tensor, for
+    every block of atoms), and the double loop dominates those fits."""
+    cov = _window_cov(np.asarray(lags), n_steps)
+    cov.flags.writeable = False
+    return cov
+
+
 @dataclasses.dataclass(frozen=True)
 class DiffusionFit(Record):
     """D from an MSD by covariance-aware generalised least squares.
@@ -264,7 +275,7 @@ def fit_diffusion(
     lags = np.unique(np.linspace(i0, i1, min(max_points, i1 - i0 + 1)).round().astype(int))
     tt, yy = t[lags], y[lags]
     A = np.stack([2 * dimensions * tt, np.ones_like(tt)], axis=1)
-    base = _window_cov(lags, n_steps)  # per unit step variance, 1D
+    base = _window_cov_cached(tuple(int(v) for v in lags), n_steps)  # per unit step variance, 1D
     coef = np.linalg.lstsq(A, yy, rcond=None)[0]
     for _ in range(3):  # plug the model's step variance into the covariance, iterate
         s2 = max(2.0 * max(coef[0], 1e-12) * dt, 1e-30)  # per-axis variance per frame interval
@@ -557,6 +568,15 @@ class DiffusionResult(Record):
     d_err_gls_cm2_s, d_rsd_hops : float or None
         The two error estimates behind ``d_err_cm2_s``: GLS on the MSD, and the relative
         standard deviation 3.43/sqrt(N_eff) + 0.04 of He et al. (2018).
+    d_tensor_cm2_s : tuple of tuple of float or None
+        Tracer D tensor in the cell's Cartesian frame (least-squares slopes of the MSD
+        components over the 3D fit window), cm^2/s; None when not diffusive.
+    sigma_polycrystal_S_cm, sigma_polycrystal_err_S_cm : float or None
+        Conductivity of a random polycrystal of the crystal (a pressed pellet's bulk):
+        ``sigma_S_cm`` (the orientation average, the polycrystal's upper bound) times the
+        ratio of the effective-medium value of the tensor's principal values to their mean
+        (:mod:`~halidelab.transport.polycrystal`); its error combines sigma's and the
+        ratio's (jackknife over 8 blocks of Li atoms).
     """
 
     temperature_K: float
@@ -579,6 +599,9 @@ class DiffusionResult(Record):
     checks: DiffusionChecks
     d_err_gls_cm2_s: float | None = None
     d_rsd_hops: float | None = None
+    d_tensor_cm2_s: tuple[tuple[float, float, float], ...] | None = None
+    sigma_polycrystal_S_cm: float | None = None
+    sigma_polycrystal_err_S_cm: float | None = None
 
     @property
     def diffusive(self) -> bool:
@@ -590,6 +613,104 @@ class DiffusionResult(Record):
         """ "diffusive" or why not and how long to run."""
         v = self.checks.verdict
         return v if self.diffusive else v.replace(" ps)", f" ps at {self.temperature_K:.0f} K)")
+
+
+#: Blocks of mobile atoms whose leave-one-out MSD tensors give the error of the pellet's
+#: anisotropy ratio (tracer displacements of different atoms are nearly independent).
+POLYCRYSTAL_BLOCKS = 8
+
+
+def _block_msds(xm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MSD curves of blocks of atoms along x, y, z and along (e_i + e_j)/sqrt(2) for the
+    pairs xy, xz, yz: (n_blocks, frames, 6), A^2, with the atom count of each block."""
+    n = xm.shape[1]
+    blocks = np.array_split(np.arange(n), min(POLYCRYSTAL_BLOCKS, n))
+    out = np.empty((len(blocks), xm.shape[0], 6))
+    for b, idx in enumerate(blocks):
+        x = xm[:, idx]
+        mixed = np.stack([(x[..., i] + x[..., j]) / math.sqrt(2.0) for i, j in _PAIRS], axis=-1)
+        out[b, :, :3] = msd_fft(x)
+        out[b, :, 3:] = msd_fft(mixed)
+    return out, np.array([len(idx) for idx in blocks], dtype=float)
+
+
+_PAIRS = ((0, 1), (0, 2), (1, 2))
+
+
+def _tensor_of(msds: np.ndarray, t: np.ndarray, n_atoms: int, start: float, end: float):
+    """Tracer D tensor (cm^2/s) from the six MSD curves (frames, 6): each a GLS fit over the
+    window (:func:`fit_diffusion`, 1D), M_ij = M_u - (M_ii + M_jj) / 2 off the diagonal."""
+    rel = t - t[0]
+    kw = {"n_atoms": n_atoms, "n_steps": len(t) - 1, "start_ps": start, "end_ps": end}
+    d = [
+        fit_diffusion(rel, msds[:, k], dimensions=1, direction="u", **kw).d_cm2_s for k in range(6)
+    ]
+    tensor = np.diag(d[:3])
+    for k, (i, j) in enumerate(_PAIRS):
+        tensor[i, j] = tensor[j, i] = d[3 + k] - 0.5 * (d[i] + d[j])
+    return tensor
+
+
+def polycrystal_ratio(
+    xm: np.ndarray, t: np.ndarray, start_ps: float, end_ps: float
+) -> tuple[np.ndarray, float, float | None]:
+    """Tracer D tensor (cm^2/s) over a fit window, and the ratio of a random polycrystal's
+    D to the orientation average (<= 1) with its jackknife error over blocks of atoms.
+
+    Parameters
+    ----------
+    xm : array (frames, atoms, 3)
+        Unwrapped positions of the mobile atoms, A.
+    t : array (frames,)
+        Times, ps (equally spaced).
+    start_ps, end_ps : float
+        The MSD fit window (lags), ps from the first frame.
+
+    Returns
+    -------
+    tensor : ndarray (3, 3)
+        From GLS fits of the MSD along x, y, z and three diagonal directions (the MSD's
+        covariance makes least squares on its long lags several times noisier).
+    ratio : float
+        Effective-medium value of the principal values over their mean (negative principal
+        values, an unresolved direction, count as 0).
+    ratio_err : float or None
+        None with fewer than two blocks of atoms.
+    """
+    from halidelab.transport.polycrystal import polycrystal_conductivity, principal_values
+
+    per_block, weights = _block_msds(xm)
+
+    def ratio_of(tensor: np.ndarray) -> float:
+        lam = principal_values(tensor)
+        mean = float(lam.mean())
+        if mean <= 0:
+            return 0.0
+        return polycrystal_conductivity(np.clip(lam, 0.0, None)) / mean
+
+    total = (per_block * weights[:, None, None]).sum(axis=0)
+    n_all = int(weights.sum())
+    tensor = _tensor_of(total / n_all, t, n_all, start_ps, end_ps)
+    ratio = ratio_of(tensor)
+    n = len(weights)
+    if n < 2:
+        return tensor, ratio, None
+    jack = np.array(
+        [
+            ratio_of(
+                _tensor_of(
+                    (total - per_block[i] * weights[i]) / (n_all - weights[i]),
+                    t,
+                    int(n_all - weights[i]),
+                    start_ps,
+                    end_ps,
+                )
+            )
+            for i in range(n)
+        ]
+    )
+    err = math.sqrt((n - 1) / n * float(np.sum((jack - jack.mean()) ** 2)))
+    return tensor, ratio, err
 
 
 def analyse_positions(
@@ -729,6 +850,22 @@ def analyse_positions(
     sigma = nernst_einstein_S_cm(fit3.d_cm2_s, n_cm3, temperature_K, haven_ratio=haven_ratio)
     sigma_err = sigma * d_err / abs(fit3.d_cm2_s) if fit3.d_cm2_s != 0 else math.inf
     aniso = fit_c.d_cm2_s / fit_ab.d_cm2_s if fit_ab.d_cm2_s > 0 else None
+    tensor, ratio, ratio_err = polycrystal_ratio(xm, t, fit3.fit_start_ps, fit3.fit_end_ps)
+    poly = float(sigma) * ratio
+    poly_err = (
+        None
+        if ratio_err is None
+        else poly * math.hypot(sigma_err / sigma, ratio_err / ratio)
+        if sigma > 0 and ratio > 0
+        else math.inf
+    )
+    assumptions.append(
+        "pellet (random polycrystal): sigma times the effective-medium value of the tracer D "
+        f"tensor's principal values over their mean ({ratio:.2f}"
+        + ("" if ratio_err is None else f" +- {ratio_err:.2f}")
+        + ", Stroud, Phys. Rev. B 12, 3368 (1975)): a pellet's bulk only where the cell's "
+        "anisotropy is the crystal's (not for an ordered model of a cation-disordered crystal)"
+    )
     return DiffusionResult(
         d_cm2_s=fit3.d_cm2_s,
         d_err_cm2_s=float(d_err),
@@ -738,6 +875,9 @@ def analyse_positions(
         sigma_err_S_cm=float(sigma_err),
         assumptions=tuple(assumptions),
         d_err_gls_cm2_s=fit3.d_err_cm2_s,
+        d_tensor_cm2_s=tuple(tuple(float(v) for v in row) for row in tensor),
+        sigma_polycrystal_S_cm=poly,
+        sigma_polycrystal_err_S_cm=poly_err,
         d_rsd_hops=float(rsd),
         **common,
     )
@@ -842,6 +982,10 @@ class MDArrhenius(Record):
         Extrapolated conductivity with its 68% interval.
     warnings : tuple of str
         Far extrapolation, curvature.
+    polycrystal : dict or None
+        The same fit of a random polycrystal's (a pellet's) sigma(T): ``ea_eV``,
+        ``ea_err_eV``, ``sigma_300K_S_cm`` and its 68 % bounds, ``temperatures_K``; or
+        ``reason`` why there is none (fewer than two temperatures resolve it).
     """
 
     temperatures_K: tuple[float, ...]
@@ -856,6 +1000,43 @@ class MDArrhenius(Record):
     sigma_fit: dict[str, Any]
     warnings: tuple[str, ...]
     provenance: Provenance
+    polycrystal: dict[str, Any] | None = None
+
+
+def _polycrystal_fit(results: Sequence[DiffusionResult]) -> dict[str, Any]:
+    """Arrhenius of the runs' random-polycrystal sigma, extrapolated to 300 K."""
+    from halidelab.arrhenius import fit_arrhenius
+
+    ok = [
+        r
+        for r in results
+        if r.sigma_polycrystal_S_cm
+        and r.sigma_polycrystal_err_S_cm is not None
+        and r.sigma_polycrystal_err_S_cm < r.sigma_polycrystal_S_cm
+    ]
+    if len(ok) < 2:
+        return {
+            "reason": f"{len(ok)} temperature(s) resolve the polycrystal sigma (it needs 2): "
+            "the crystal conducts in fewer than two directions within the runs' resolution"
+        }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the orientation-average fit reports the same ones
+        fit = fit_arrhenius(
+            [r.temperature_K for r in ok],
+            [r.sigma_polycrystal_S_cm for r in ok],
+            [r.sigma_polycrystal_err_S_cm for r in ok],
+            quantity="sigma",
+            method="md-polycrystal-arrhenius",
+        )
+        pred = fit.predict(EXTRAPOLATION_T_K)
+    return {
+        "temperatures_K": [float(r.temperature_K) for r in ok],
+        "ea_eV": fit.ea_eV,
+        "ea_err_eV": fit.ea_err_eV,
+        "sigma_300K_S_cm": pred.value,
+        "sigma_300K_low_S_cm": pred.low,
+        "sigma_300K_high_S_cm": pred.high,
+    }
 
 
 def _merge_extrapolations(msgs: list[str]) -> list[str]:
@@ -954,4 +1135,5 @@ def md_arrhenius(results: Sequence[DiffusionResult]) -> MDArrhenius:
         sigma_fit=sfit.to_dict(),
         warnings=tuple(msgs),
         provenance=Provenance(method="md-arrhenius", parameters={"n_temperatures": len(T)}),
+        polycrystal=_polycrystal_fit(results),
     )

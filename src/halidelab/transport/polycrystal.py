@@ -26,6 +26,13 @@ nearly 1D one (sigma_1 >> sigma_2 = sigma_3), and 0 for a strictly 1D one (one c
 direction in three is the effective-medium percolation threshold). It lies between the
 Reuss and Voigt bounds.
 
+The pellet value is only as good as the model's anisotropy. The conductivity tensor of a
+crystal has the symmetry of its average structure (Neumann's principle): an ordered model
+of a cation-disordered cubic crystal (one Li/M ordering of a spinel) can have channels the
+real crystal averages out, and its "pellet" is then an artefact. halidelab therefore keeps
+the orientation average as the KMC and MD headline value and reports the pellet beside it
+(measured on the reference set: :func:`halidelab.transport.kmc.run_kmc`'s ``average``).
+
 No library of the stack provides it (pymatgen, ASE and spglib have tensors but no
 effective-medium averages); it is a one-dimensional root search.
 """
