@@ -352,6 +352,8 @@ def test_bad_inputs():
         run_kmc(cubic(), [300.0], n_runs=1)
     with pytest.raises(SimulationError, match="positive"):
         run_kmc(cubic(), [-3.0])
+    with pytest.raises(SimulationError, match="average must be one of"):
+        run_kmc(cubic(), [300.0], average="pellet")
     # one carrier per site: no hop is possible, said (no error, no number)
     res = run_kmc(cubic(n_carriers=1), [300.0, 400.0], n_runs=2, supercell=(2, 2, 2))
     assert all(not p.diffusive and "blocked" in p.note and p.sigma_S_cm == 0.0 for p in res.points)
@@ -360,6 +362,9 @@ def test_bad_inputs():
         and res.sigma_25C_S_cm is None
         and any("blocked" in w for w in res.warnings)
     )
+    # and no pellet value either: a blocked point has no tensor
+    assert res.other_average["ea_eV"] is None
+    assert all(p.sigma_polycrystal_S_cm is None for p in res.points)
 
 
 def rattler(slow_eV: float, L: float = 6.0):
