@@ -288,3 +288,22 @@ def test_md_arrhenius_of_the_pellet_needs_the_slow_directions():
     assert abs(pc["ea_eV"] - (-slope)) < 3 * pc["ea_err_eV"] + 0.02
     assert pc["ea_eV"] > arr.ea_eV + 0.03
     assert pc["sigma_300K_S_cm"] < arr.sigma_300K_S_cm
+
+
+def test_a_strict_1d_conductor_has_no_pellet_value_and_says_why():
+    """Walkers along z only: the crystal conducts, a random pellet of it does not (one
+    conducting direction in three is the effective-medium threshold), so the pellet fit
+    gives a reason instead of a number while the orientation average keeps its Ea."""
+    kb, d0 = 8.617333262e-5, 1e-3
+    results = []
+    for i, T in enumerate((600.0, 800.0)):
+        d = np.array([0.0, 0.0, d0 * np.exp(-0.3 / (kb * T))]) / A2_PS_TO_CM2_S
+        x, t = walk(d, n_frames=400, n_atoms=32, dt_ps=0.2, seed=40 + i)
+        res = analyse_positions(x, CELL, t, np.ones(32, bool), T, haven_ratio=1.0)
+        assert res.diffusive and res.sigma_polycrystal_S_cm == 0.0
+        results.append(res)
+    arr = md_arrhenius(results)
+    assert arr.ea_eV == pytest.approx(0.3, abs=0.1)
+    assert (
+        "ea_eV" not in arr.polycrystal and "fewer than two directions" in arr.polycrystal["reason"]
+    )

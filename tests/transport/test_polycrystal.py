@@ -17,6 +17,7 @@ import pytest
 
 from halidelab.errors import SimulationError
 from halidelab.transport.polycrystal import (
+    conducting_principal_values,
     polycrystal_conductivity,
     principal_values,
     voigt_reuss_bounds,
@@ -64,3 +65,16 @@ def test_bad_principal_values_are_refused():
         polycrystal_conductivity([1.0, 1.0])
     with pytest.raises(SimulationError, match="3x3"):
         principal_values([[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_rounding_and_negative_directions_do_not_conduct():
+    """A direction with no motion gives eigenvalues of rounding size (1e-12 relative) or a
+    small negative one from noise: both are no conduction, so a strict needle has no pellet
+    (the effective medium would turn 1e-12 into 1e-6 of the fast axis)."""
+    t = np.diag([1.0e-5, 2.0e-17, -3.0e-18])
+    assert conducting_principal_values(t).tolist() == [0.0, 0.0, 1.0e-5]
+    assert polycrystal_conductivity(conducting_principal_values(t)) == 0.0
+    assert polycrystal_conductivity(principal_values(t).clip(0)) > 0  # what rounding would give
+    slow = np.diag([1.0e-5, 1.0e-12, 1.0e-12])  # 1e-7 relative: a real slow direction
+    assert conducting_principal_values(slow).tolist() == pytest.approx([1e-12, 1e-12, 1e-5])
+    assert conducting_principal_values(np.zeros((3, 3))).tolist() == [0.0, 0.0, 0.0]

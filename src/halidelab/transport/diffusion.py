@@ -569,8 +569,8 @@ class DiffusionResult(Record):
         The two error estimates behind ``d_err_cm2_s``: GLS on the MSD, and the relative
         standard deviation 3.43/sqrt(N_eff) + 0.04 of He et al. (2018).
     d_tensor_cm2_s : tuple of tuple of float or None
-        Tracer D tensor in the cell's Cartesian frame (least-squares slopes of the MSD
-        components over the 3D fit window), cm^2/s; None when not diffusive.
+        Tracer D tensor in the cell's Cartesian frame (GLS fits of the MSD along x, y, z and
+        three diagonal directions over the 3D fit window), cm^2/s; None when not diffusive.
     sigma_polycrystal_S_cm, sigma_polycrystal_err_S_cm : float or None
         Conductivity of a random polycrystal of the crystal (a pressed pellet's bulk):
         ``sigma_S_cm`` (the orientation average, the polycrystal's upper bound) times the
@@ -620,6 +620,10 @@ class DiffusionResult(Record):
 POLYCRYSTAL_BLOCKS = 8
 
 
+#: the axis pairs of the tensor's off-diagonal elements
+_PAIRS = ((0, 1), (0, 2), (1, 2))
+
+
 def _block_msds(xm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MSD curves of blocks of atoms along x, y, z and along (e_i + e_j)/sqrt(2) for the
     pairs xy, xz, yz: (n_blocks, frames, 6), A^2, with the atom count of each block."""
@@ -634,10 +638,9 @@ def _block_msds(xm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, np.array([len(idx) for idx in blocks], dtype=float)
 
 
-_PAIRS = ((0, 1), (0, 2), (1, 2))
-
-
-def _tensor_of(msds: np.ndarray, t: np.ndarray, n_atoms: int, start: float, end: float):
+def _tensor_of(
+    msds: np.ndarray, t: np.ndarray, n_atoms: int, start: float, end: float
+) -> np.ndarray:
     """Tracer D tensor (cm^2/s) from the six MSD curves (frames, 6): each a GLS fit over the
     window (:func:`fit_diffusion`, 1D), M_ij = M_u - (M_ii + M_jj) / 2 off the diagonal."""
     rel = t - t[0]
@@ -673,20 +676,23 @@ def polycrystal_ratio(
         covariance makes least squares on its long lags several times noisier).
     ratio : float
         Effective-medium value of the principal values over their mean (negative principal
-        values, an unresolved direction, count as 0).
+        values, an unresolved direction, and rounding-level ones count as 0).
     ratio_err : float or None
         None with fewer than two blocks of atoms.
     """
-    from halidelab.transport.polycrystal import polycrystal_conductivity, principal_values
+    from halidelab.transport.polycrystal import (
+        conducting_principal_values,
+        polycrystal_conductivity,
+        principal_values,
+    )
 
     per_block, weights = _block_msds(xm)
 
     def ratio_of(tensor: np.ndarray) -> float:
-        lam = principal_values(tensor)
-        mean = float(lam.mean())
+        mean = float(principal_values(tensor).mean())  # trace / 3
         if mean <= 0:
             return 0.0
-        return polycrystal_conductivity(np.clip(lam, 0.0, None)) / mean
+        return polycrystal_conductivity(conducting_principal_values(tensor)) / mean
 
     total = (per_block * weights[:, None, None]).sum(axis=0)
     n_all = int(weights.sum())
@@ -1016,18 +1022,22 @@ def _polycrystal_fit(results: Sequence[DiffusionResult]) -> dict[str, Any]:
     ]
     if len(ok) < 2:
         return {
-            "reason": f"{len(ok)} temperature(s) resolve the polycrystal sigma (it needs 2): "
-            "the crystal conducts in fewer than two directions within the runs' resolution"
+            "reason": f"{len(ok)} diffusive temperature(s) resolve the polycrystal sigma (it "
+            "needs 2): the crystal conducts in fewer than two directions within the runs' "
+            "resolution"
         }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the orientation-average fit reports the same ones
-        fit = fit_arrhenius(
-            [r.temperature_K for r in ok],
-            [r.sigma_polycrystal_S_cm for r in ok],
-            [r.sigma_polycrystal_err_S_cm for r in ok],
-            quantity="sigma",
-            method="md-polycrystal-arrhenius",
-        )
+        try:
+            fit = fit_arrhenius(
+                [r.temperature_K for r in ok],
+                [r.sigma_polycrystal_S_cm for r in ok],
+                [r.sigma_polycrystal_err_S_cm for r in ok],
+                quantity="sigma",
+                method="md-polycrystal-arrhenius",
+            )
+        except FitError as exc:
+            return {"reason": f"the polycrystal Arrhenius fit failed: {exc}"}
         pred = fit.predict(EXTRAPOLATION_T_K)
     return {
         "temperatures_K": [float(r.temperature_K) for r in ok],

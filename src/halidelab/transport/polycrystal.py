@@ -67,6 +67,22 @@ def principal_values(tensor: Sequence[Sequence[float]] | np.ndarray) -> np.ndarr
     return np.linalg.eigvalsh(0.5 * (t + t.T))
 
 
+#: Principal values below this fraction of the largest are rounding, not conduction: a
+#: direction with no motion at all gives eigenvalues of 1e-12 relative from the arithmetic
+#: of the tensor's off-diagonal elements, which the effective medium would turn into a
+#: pellet conductivity of 1e-6 relative (the square root of their ratio).
+ROUNDING_RTOL = 1e-9
+
+
+def conducting_principal_values(tensor: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """:func:`principal_values` with the directions that do not conduct set to 0: negative
+    values (an unresolved, noisy direction) and those below :data:`ROUNDING_RTOL` of the
+    largest (rounding)."""
+    lam = principal_values(tensor)
+    top = float(lam.max())
+    return np.where(lam > ROUNDING_RTOL * top, lam, 0.0) if top > 0 else np.zeros(3)
+
+
 def _checked(principal: Sequence[float]) -> np.ndarray:
     s = np.asarray(principal, dtype=float).ravel()
     if s.shape != (3,) or not np.all(np.isfinite(s)):

@@ -349,11 +349,14 @@ def _polycrystal(tensors: np.ndarray, to_sigma: float) -> tuple[float, float]:
     """Random-polycrystal conductivity (S/cm) of the run-averaged collective D tensor and its
     jackknife error over the runs (leave one run out; the map is not linear, so the runs'
     own values would be biased by their noise). Principal values below zero (an unresolved
-    direction) count as zero."""
-    from halidelab.transport.polycrystal import polycrystal_conductivity
+    direction) or at rounding level count as zero."""
+    from halidelab.transport.polycrystal import (
+        conducting_principal_values,
+        polycrystal_conductivity,
+    )
 
     def value(t: np.ndarray) -> float:
-        return polycrystal_conductivity(np.clip(principal_values(t) * to_sigma, 0.0, None))
+        return polycrystal_conductivity(conducting_principal_values(t) * to_sigma)
 
     n = len(tensors)
     total = tensors.sum(axis=0)
