@@ -23,7 +23,7 @@ from halidelab.screening.tasks import TASK_FUNCTIONS, Task
 from halidelab.validation import tiers as tiers_mod
 from halidelab.validation.calibration import load_calibration
 from halidelab.validation.reference import load_reference_set, reference_path
-from halidelab.validation.run import substitution_pairs, validate
+from halidelab.validation.run import relaxed_volumes, substitution_pairs, validate
 from halidelab.validation.tiers import (
     TIERS,
     Prediction,
@@ -126,6 +126,19 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         e.id for e in ref.entries if not e.primary and e.ea_eV is not None
     }
     assert "How finely the measurements judge" in html
+    # the toy relaxation shrinks every model by 1 % in volume: each model row says so, the
+    # model-free prior says nothing, and nothing is flagged
+    for r in bvse:
+        assert r["relaxed_volume_change_percent"] == pytest.approx(-1.0, abs=1e-9)
+    ref_by_id = {e.id: e for e in load_reference_set().entries}
+    for r in bvse:
+        cif = ref_by_id[r["id"]].construction.split(";")[0] in ("cif", "cif-merge")
+        assert r["measured_structure"] == cif
+    prior_rows = [r for r in out.rows if r["tier"] == "prior"]
+    assert all(r["relaxed_volume_change_percent"] is None for r in prior_rows)
+    vols = relaxed_volumes(out.rows)
+    assert len(vols) == 4 and not any(v["flagged"] for v in vols)
+    assert "relax/chgnet ΔV" in html
     # each row says what structure it was computed on, as the reference-model task built it
     model_of = {r["composition"]: r["structure_model"] for r in bvse}
     assert "ordered CIF" in model_of["LiAlCl4"] and "Ewald" in model_of["Li2MgCl4"]
@@ -1206,3 +1219,35 @@ def test_validate_never_writes_its_report_over_the_reference_table(tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and "input file" in err and len(err.strip().splitlines()) == 1
     assert table.read_bytes() == before
+
+
+def test_relaxed_volume_change_per_atom_and_its_flag():
+    """The change is per atom (a supercell of the same cell changes nothing), exact for a
+    scaled lattice, and flagged only on a measured structure beyond the stated limit."""
+    from halidelab.validation.run import (
+        VOLUME_FLAG_PERCENT,
+        measured_structure,
+        relaxed_volume_change,
+    )
+
+    s = Structure.from_spacegroup(
+        "Fm-3m", [[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0]], ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    )
+    big = s.copy()
+    big.scale_lattice(s.volume * 1.24)
+    assert relaxed_volume_change(big.as_dict(), s.as_dict()) == pytest.approx(24.0)
+    assert relaxed_volume_change((s * (2, 1, 1)).as_dict(), s.as_dict()) == pytest.approx(0.0)
+    assert relaxed_volume_change(None, s.as_dict()) is None
+    assert measured_structure("cif") and measured_structure("cif-merge")
+    assert measured_structure("cif;ball-milled")
+    assert not measured_structure("design:Li3ErCl6|P-3m1")
+    row = {"id": "x", "composition": "LiGaBr4", "model": "chgnet", "measured_structure": True}
+    rows = [
+        {**row, "tier": "relax", "relaxed_volume_change_percent": 24.3},
+        {**row, "tier": "bvse", "relaxed_volume_change_percent": 24.3},  # same material
+        {**row, "id": "y", "relaxed_volume_change_percent": VOLUME_FLAG_PERCENT - 1.0},
+        {**row, "id": "z", "measured_structure": False, "relaxed_volume_change_percent": 24.3},
+        {**row, "id": "w", "model": "-", "relaxed_volume_change_percent": None},
+    ]
+    vols = relaxed_volumes(rows)
+    assert [(v["id"], v["flagged"]) for v in vols] == [("x", True), ("y", False), ("z", False)]

@@ -84,7 +84,7 @@ def validate_cmd(
         synthesis_pair_text,
     )
     from halidelab.validation.reference import load_reference_set
-    from halidelab.validation.run import validate
+    from halidelab.validation.run import VOLUME_FLAG_PERCENT, relaxed_volumes, validate
     from halidelab.validation.tiers import ValidateSettings
 
     ref = load_reference_set(reference)
@@ -173,6 +173,7 @@ def validate_cmd(
                 "model_choice": out.model_choice,
                 "gap_split": out.gap_split,
                 "measurement_floor": out.measurement_floor,
+                "relaxed_volume": relaxed_volumes(out.rows),
                 "failed": out.failed,
                 "wall_s": out.wall_s,
             }
@@ -257,6 +258,15 @@ def validate_cmd(
                     else ""
                 )
             )
+    swollen = [v for v in relaxed_volumes(out.rows) if v["flagged"]]
+    if swollen:
+        console.print(
+            f"relaxed volume more than {VOLUME_FLAG_PERCENT:g} % off the measured structure "
+            "(barriers of a wrong lattice; PBE-trained potentials add 1-4 %): "
+            + "; ".join(
+                f"{v['composition']} ({v['model']}) {v['change_percent']:+.1f} %" for v in swollen
+            )
+        )
     for c in out.combined:
         console.print(f"{c['tier']} ({c['model']}), log10 sigma: {c['verdict']}")
     for c in out.model_choice:

@@ -138,6 +138,8 @@ def _ea_row(r: dict[str, Any]) -> str:
 
 
 def _material_rows(out: Any) -> list[dict[str, Any]]:
+    from halidelab.validation.run import VOLUME_FLAG_PERCENT
+
     mats: dict[str, dict[str, Any]] = {}
     for r in out.rows:
         d = mats.setdefault(
@@ -168,6 +170,12 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
                 )
         if r["computed"]:
             d[f"{lab} s"] = f"{r['wall_s']:.0f}"
+        dv = r.get("relaxed_volume_change_percent")
+        if dv is not None:
+            flag = r.get("measured_structure") and abs(dv) > VOLUME_FLAG_PERCENT
+            d[f"relax/{r['model']} ΔV"] = f"{dv:+.1f} %" + (
+                f" (over {VOLUME_FLAG_PERCENT:g} % off the measured lattice)" if flag else ""
+            )
     return list(mats.values())
 
 
@@ -525,7 +533,9 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         ("n_other", "other rows", None),
     ]
     mcols += [
-        (k, k + (" (raw → LOO)" if not k.endswith(" s") else ""), None) for k in keys if "/" in k
+        (k, k + (" (raw → LOO)" if k.endswith((" Ea", " logσ")) else ""), None)
+        for k in keys
+        if "/" in k
     ]
     mcols.append(("structure_model", "structure model", None))
     mcols.append(("doi", "DOI", None))

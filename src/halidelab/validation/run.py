@@ -56,6 +56,56 @@ from halidelab.validation.tiers import (
 #: label of model-free predictions (prior, BVSE on unrelaxed models)
 NO_MODEL = "-"
 
+#: A relaxation that swells a measured structure by more than this (volume per atom, %) is
+#: flagged. PBE-trained potentials make halide lattices 1-4 % larger in volume than
+#: measured (on the reference set's measured CIFs, CHGNet +0.5 to +4.1 %); a model that
+#: swells further (CHGNet LiGaBr4 +24 %, LiAlCl4 +9 %, built of molecular-like MX4
+#: tetrahedra held by weak, dispersion-like bonds no PBE-trained potential has) gives
+#: barriers of a wrong lattice: those two predicted sigma 2.9-3.8 decades too high.
+VOLUME_FLAG_PERCENT = 5.0
+
+
+def relaxed_volume_change(
+    relaxed: dict[str, Any] | None, built: dict[str, Any] | None
+) -> float | None:
+    """Volume per atom of a relaxed structure against the model it started from, % (None
+    when either is missing). Both are pymatgen ``Structure`` dicts."""
+    if not relaxed or not built:
+        return None
+
+    def per_atom(s: dict[str, Any]) -> float:
+        return abs(float(np.linalg.det(np.asarray(s["lattice"]["matrix"], dtype=float)))) / len(
+            s["sites"]
+        )
+
+    return 100.0 * (per_atom(relaxed) / per_atom(built) - 1.0)
+
+
+def relaxed_volumes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per material and model: the relaxed volume change (%), whether the model is
+    a measured structure, and whether it is flagged (measured, and |change| above
+    :data:`VOLUME_FLAG_PERCENT`)."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        dv = r.get("relaxed_volume_change_percent")
+        if dv is None or (r["id"], r["model"]) in seen:
+            continue
+        seen[(r["id"], r["model"])] = {
+            "id": r["id"],
+            "composition": r["composition"],
+            "model": r["model"],
+            "change_percent": dv,
+            "measured_structure": bool(r.get("measured_structure")),
+            "flagged": bool(r.get("measured_structure")) and abs(dv) > VOLUME_FLAG_PERCENT,
+        }
+    return list(seen.values())
+
+
+def measured_structure(construction: str) -> bool:
+    """The ordered model is a measured CIF (possibly merged or cation-disordered), so its
+    lattice is the measured one; a designed model's lattice is the template's."""
+    return construction.split(";")[0].strip() in ("cif", "cif-merge")
+
 
 @dataclasses.dataclass
 class ValidationOutput:
@@ -411,6 +461,12 @@ def _prediction_rows(
                 row["structure_model"] = (
                     f"{built['n_atoms']} atoms; {built['description']}" if built else ""
                 )
+                relaxed = results.get(("relax", entry.material, mkey, 0)) if model else None
+                row["relaxed_volume_change_percent"] = relaxed_volume_change(
+                    relaxed["structure"] if relaxed else None,
+                    built["structure"] if built else None,
+                )
+                row["measured_structure"] = measured_structure(entry.construction)
                 for target in TARGETS:
                     p = preds.get(target)
                     row[f"pred_{target}"] = p.value if p else None
