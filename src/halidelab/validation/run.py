@@ -61,7 +61,8 @@ NO_MODEL = "-"
 #: measured (on the reference set's measured CIFs, CHGNet +0.5 to +4.1 %); a model that
 #: swells further (CHGNet LiGaBr4 +24 %, LiAlCl4 +9 %, built of molecular-like MX4
 #: tetrahedra held by weak, dispersion-like bonds no PBE-trained potential has) gives
-#: barriers of a wrong lattice: those two predicted sigma 2.9-3.8 decades too high.
+#: barriers of a wrong lattice: those two predicted sigma 2.7-3.8 decades too high (BVSE
+#: and KMC tiers, CHGNet).
 VOLUME_FLAG_PERCENT = 5.0
 
 
