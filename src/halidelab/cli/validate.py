@@ -262,7 +262,7 @@ def validate_cmd(
     if swollen:
         console.print(
             f"relaxed volume more than {VOLUME_FLAG_PERCENT:g} % off the measured structure "
-            "(barriers of a wrong lattice; PBE-trained potentials add 1-4 %): "
+            "(barriers of a wrong lattice; PBE-trained potentials add about 0.5-4.5 %): "
             + "; ".join(
                 f"{v['composition']} ({v['model']}) {v['change_percent']:+.1f} %" for v in swollen
             )
