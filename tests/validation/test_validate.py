@@ -22,8 +22,9 @@ from halidelab.screening import kinds, plans  # noqa: F401  (register the task f
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
 from halidelab.validation import tiers as tiers_mod
 from halidelab.validation.calibration import load_calibration
+from halidelab.validation.metrics import relaxed_volumes
 from halidelab.validation.reference import load_reference_set, reference_path
-from halidelab.validation.run import relaxed_volumes, substitution_pairs, validate
+from halidelab.validation.run import substitution_pairs, validate
 from halidelab.validation.tiers import (
     TIERS,
     Prediction,
@@ -1224,7 +1225,7 @@ def test_validate_never_writes_its_report_over_the_reference_table(tmp_path, cap
 def test_relaxed_volume_change_per_atom_and_its_flag():
     """The change is per atom (a supercell of the same cell changes nothing), exact for a
     scaled lattice, and flagged only on a measured structure beyond the stated limit."""
-    from halidelab.validation.run import (
+    from halidelab.validation.metrics import (
         VOLUME_FLAG_PERCENT,
         measured_structure,
         relaxed_volume_change,

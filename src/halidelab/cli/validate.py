@@ -78,13 +78,15 @@ def validate_cmd(
     Resumable: rerun the same command to continue; finished tasks are skipped.
     """
     from halidelab.validation.metrics import (
+        VOLUME_FLAG_PERCENT,
         metric_table,
+        relaxed_volumes,
         substitution_spearman,
         synthesis_agreement,
         synthesis_pair_text,
     )
     from halidelab.validation.reference import load_reference_set
-    from halidelab.validation.run import VOLUME_FLAG_PERCENT, relaxed_volumes, validate
+    from halidelab.validation.run import validate
     from halidelab.validation.tiers import ValidateSettings
 
     ref = load_reference_set(reference)

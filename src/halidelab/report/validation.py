@@ -17,6 +17,7 @@ from halidelab.report.html import esc, figure_html, table_html, write_report
 from halidelab.validation.metrics import (
     EA_GOOD_EV,
     SIGMA_GOOD_LOG10_S_CM,
+    VOLUME_FLAG_PERCENT,
     comparison_verdict,
     fmt,
     metric_table,
@@ -138,8 +139,6 @@ def _ea_row(r: dict[str, Any]) -> str:
 
 
 def _material_rows(out: Any) -> list[dict[str, Any]]:
-    from halidelab.validation.run import VOLUME_FLAG_PERCENT
-
     mats: dict[str, dict[str, Any]] = {}
     for r in out.rows:
         d = mats.setdefault(

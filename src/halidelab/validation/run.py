@@ -37,9 +37,11 @@ from halidelab.validation.metrics import (
     PairedComparison,
     gap_split,
     holm_family,
+    measured_structure,
     measurement_floor,
     paired_comparison,
     parity_metrics,
+    relaxed_volume_change,
 )
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
@@ -55,57 +57,6 @@ from halidelab.validation.tiers import (
 
 #: label of model-free predictions (prior, BVSE on unrelaxed models)
 NO_MODEL = "-"
-
-#: A relaxation that swells a measured structure by more than this (volume per atom, %) is
-#: flagged. PBE-trained potentials make halide lattices a few % larger in volume than
-#: measured (on the reference set's other measured CIFs: CHGNet +0.5 to +4.4 %,
-#: SevenNet-l3i5 +0.5 to +4.2 %); a model that swells further (CHGNet LiGaBr4 +24 %,
-#: LiAlCl4 +9 %, built of molecular-like MX4 tetrahedra held by weak, dispersion-like bonds
-#: no PBE-trained potential has) gives barriers of a wrong lattice: those two predicted
-#: sigma 2.7-3.8 decades too high (BVSE and KMC tiers, CHGNet).
-VOLUME_FLAG_PERCENT = 5.0
-
-
-def relaxed_volume_change(
-    relaxed: dict[str, Any] | None, built: dict[str, Any] | None
-) -> float | None:
-    """Volume per atom of a relaxed structure against the model it started from, % (None
-    when either is missing). Both are pymatgen ``Structure`` dicts."""
-    if not relaxed or not built:
-        return None
-
-    def per_atom(s: dict[str, Any]) -> float:
-        return abs(float(np.linalg.det(np.asarray(s["lattice"]["matrix"], dtype=float)))) / len(
-            s["sites"]
-        )
-
-    return 100.0 * (per_atom(relaxed) / per_atom(built) - 1.0)
-
-
-def relaxed_volumes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per material and model: the relaxed volume change (%), whether the model is
-    a measured structure, and whether it is flagged (measured, and |change| above
-    :data:`VOLUME_FLAG_PERCENT`)."""
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        dv = r.get("relaxed_volume_change_percent")
-        if dv is None or (r["id"], r["model"]) in seen:
-            continue
-        seen[(r["id"], r["model"])] = {
-            "id": r["id"],
-            "composition": r["composition"],
-            "model": r["model"],
-            "change_percent": dv,
-            "measured_structure": bool(r.get("measured_structure")),
-            "flagged": bool(r.get("measured_structure")) and abs(dv) > VOLUME_FLAG_PERCENT,
-        }
-    return list(seen.values())
-
-
-def measured_structure(construction: str) -> bool:
-    """The ordered model is a measured CIF (possibly merged or cation-disordered), so its
-    lattice is the measured one; a designed model's lattice is the template's."""
-    return construction.split(";")[0].strip() in ("cif", "cif-merge")
 
 
 @dataclasses.dataclass
