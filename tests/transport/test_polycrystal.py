@@ -78,3 +78,11 @@ def test_rounding_and_negative_directions_do_not_conduct():
     slow = np.diag([1.0e-5, 1.0e-12, 1.0e-12])  # 1e-7 relative: a real slow direction
     assert conducting_principal_values(slow).tolist() == pytest.approx([1e-12, 1e-12, 1e-5])
     assert conducting_principal_values(np.zeros((3, 3))).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_the_jackknife_of_a_mean_is_its_standard_error():
+    from halidelab.transport.polycrystal import jackknife_se
+
+    x = np.random.default_rng(2).normal(size=11)
+    loo = [(x.sum() - v) / (len(x) - 1) for v in x]
+    assert jackknife_se(loo) == pytest.approx(x.std(ddof=1) / np.sqrt(len(x)), rel=1e-12)

@@ -682,6 +682,7 @@ def polycrystal_ratio(
     """
     from halidelab.transport.polycrystal import (
         conducting_principal_values,
+        jackknife_se,
         polycrystal_conductivity,
         principal_values,
     )
@@ -701,7 +702,7 @@ def polycrystal_ratio(
     n = len(weights)
     if n < 2:
         return tensor, ratio, None
-    jack = np.array(
+    err = jackknife_se(
         [
             ratio_of(
                 _tensor_of(
@@ -715,7 +716,6 @@ def polycrystal_ratio(
             for i in range(n)
         ]
     )
-    err = math.sqrt((n - 1) / n * float(np.sum((jack - jack.mean()) ** 2)))
     return tensor, ratio, err
 
 

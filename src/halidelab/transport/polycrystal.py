@@ -85,6 +85,15 @@ def conducting_principal_values(tensor: Sequence[Sequence[float]] | np.ndarray) 
     return np.where(lam > ROUNDING_RTOL * top, lam, 0.0) if top > 0 else np.zeros(3)
 
 
+def jackknife_se(leave_one_out: Sequence[float] | np.ndarray) -> float:
+    """Jackknife standard error from the n leave-one-out values of an estimate:
+    sqrt((n - 1) / n * sum (v_i - mean v)^2). Exact for a mean; used for the pellet values,
+    which are not linear in the runs (or blocks of atoms) they average."""
+    v = np.asarray(leave_one_out, dtype=float)
+    n = len(v)
+    return math.sqrt((n - 1) / n * float(np.sum((v - v.mean()) ** 2)))
+
+
 def _checked(principal: Sequence[float]) -> np.ndarray:
     s = np.asarray(principal, dtype=float).ravel()
     if s.shape != (3,) or not np.all(np.isfinite(s)):

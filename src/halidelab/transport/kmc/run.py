@@ -186,12 +186,16 @@ AVERAGES = {
 }
 
 
+def _field(point: KMCPoint | dict[str, Any], key: str) -> Any:
+    """A field of a KMC point, record or stored dict (None where absent)."""
+    return point.get(key) if isinstance(point, dict) else getattr(point, key, None)
+
+
 def point_sigma(point: KMCPoint | dict[str, Any], average: str) -> tuple[float, float]:
     """(sigma, error) of a KMC point (record or stored dict) for ``average``, S/cm; (0, inf)
     where the point has no such value."""
     value_key, err_key = AVERAGES[average]
-    get = point.get if isinstance(point, dict) else lambda k: getattr(point, k, None)
-    value, err = get(value_key), get(err_key)
+    value, err = _field(point, value_key), _field(point, err_key)
     if value is None:
         return 0.0, math.inf
     return float(value), (math.inf if err is None else float(err))
@@ -200,9 +204,13 @@ def point_sigma(point: KMCPoint | dict[str, Any], average: str) -> tuple[float, 
 def usable_point(point: KMCPoint | dict[str, Any], average: str) -> bool:
     """The point enters the Arrhenius fit: diffusive, and its ``average`` sigma resolved
     from zero (error below the value)."""
-    get = point.get if isinstance(point, dict) else lambda k: getattr(point, k, None)
     value, err = point_sigma(point, average)
-    return bool(get("diffusive")) and (get("d_sigma_cm2_s") or 0) > 0 and 0 < value and err < value
+    return (
+        bool(_field(point, "diffusive"))
+        and (_field(point, "d_sigma_cm2_s") or 0) > 0
+        and 0 < value
+        and err < value
+    )
 
 
 def _initial_occupation(lat: _Lattice, n_p: int, rng: np.random.Generator) -> np.ndarray:
@@ -352,6 +360,7 @@ def _polycrystal(tensors: np.ndarray, to_sigma: float) -> tuple[float, float]:
     direction) or at rounding level count as zero."""
     from halidelab.transport.polycrystal import (
         conducting_principal_values,
+        jackknife_se,
         polycrystal_conductivity,
     )
 
@@ -361,9 +370,7 @@ def _polycrystal(tensors: np.ndarray, to_sigma: float) -> tuple[float, float]:
     n = len(tensors)
     total = tensors.sum(axis=0)
     full = value(total / n)
-    jack = np.array([value((total - tensors[i]) / (n - 1)) for i in range(n)])
-    err = math.sqrt((n - 1) / n * float(np.sum((jack - jack.mean()) ** 2)))
-    return full, err
+    return full, jackknife_se([value((total - tensors[i]) / (n - 1)) for i in range(n)])
 
 
 def _arrhenius_of(points: Sequence[KMCPoint], average: str) -> tuple[Any, ...]:
@@ -735,7 +742,7 @@ def run_kmc(
                 "resolution (in a random polycrystal, grains must hand the current on through "
                 "their slow directions)"
             )
-    fits = {avg: _arrhenius_of(points, avg) for avg in (average, *(set(AVERAGES) - {average}))}
+    fits = {avg: _arrhenius_of(points, avg) for avg in AVERAGES}
     ea, ea_err, s25, s25_lo, s25_hi, arr, fit_warns = fits[average]
     warns += [w for w in fit_warns if w not in warns]
     other = next(avg for avg in AVERAGES if avg != average)
