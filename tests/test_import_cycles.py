@@ -131,6 +131,7 @@ def test_the_engine_imports_no_physics_above_it():
         "halidelab.atoms",
         "halidelab.errors",
         "halidelab.potentials",
+        "halidelab.dispersion",  # part of the potential: the -d3 models' extra term
         "halidelab.records",
         "halidelab.units",
         "halidelab.constants",

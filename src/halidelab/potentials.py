@@ -13,6 +13,10 @@ model ever downloads anything:
   ``sevenn.util.load_checkpoint``; sevenn's name lookup (``pretrained_name_to_path``)
   would try to download a missing file, the path route never does.
 
+A name with ``-d3`` (``chgnet-d3``, ``sevennet-l3i5-d3``) is that model plus Grimme's
+D3(BJ) dispersion for its training functional (:mod:`halidelab.dispersion`): the same
+weights, with the dispersion PBE lacks added to every energy, force and stress.
+
 A :class:`Potential` names a model and where it runs (device, threads, and options:
 fidelity head, cuEquivariance kernels, atoms per call, neighbour list): it is the one
 argument every MLIP method of halidelab takes (``relax``, ``md``, ``neb``, the screen's
@@ -99,20 +103,41 @@ _LOCK = threading.Lock()
 
 
 def available_models() -> list[str]:
-    """Names :func:`get_calculator` accepts."""
-    return sorted(_REGISTRY)
+    """Names :func:`get_calculator` accepts: each registered model, and each with ``-d3``
+    (the model plus D3(BJ) dispersion)."""
+    from halidelab.dispersion import SUFFIX
+
+    return sorted([*_REGISTRY, *(name + SUFFIX for name in _REGISTRY)])
+
+
+def _valid_names() -> str:
+    from halidelab.dispersion import SUFFIX
+
+    return f"{', '.join(sorted(_REGISTRY))} (each also with {SUFFIX} for D3(BJ) dispersion)"
 
 
 def _canonical(model: str) -> str:
+    from halidelab.dispersion import SUFFIX, split_name
+
     if not isinstance(model, str) or not model.strip():
-        raise ModelError(
-            f"model name must be a string; valid names: {', '.join(available_models())}"
-        )
-    key = model.strip().lower()
+        raise ModelError(f"model name must be a string; valid names: {_valid_names()}")
+    key, d3 = split_name(model)
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise ModelError(f"unknown model {model!r}; valid names: {', '.join(available_models())}")
-    return key
+        raise ModelError(f"unknown model {model!r}; valid names: {_valid_names()}")
+    return key + SUFFIX if d3 else key
+
+
+def _base(name: str) -> tuple[str, bool]:
+    """Registry name of the weights behind a canonical name, and whether D3 is added."""
+    from halidelab.dispersion import split_name
+
+    return split_name(name)
+
+
+def _spec(name: str) -> _Spec:
+    """The registry entry of a canonical name (its ``-d3`` variant shares it)."""
+    return _REGISTRY[_base(name)[0]]
 
 
 def _checkpoint_path(spec: _Spec) -> str:
@@ -170,23 +195,39 @@ def model_info(model: str = "chgnet", modal: str | None = None) -> dict[str, Any
     Returns
     -------
     dict
-        ``name``, ``version`` (checkpoint name), ``checkpoint`` (absolute path),
-        ``checkpoint_sha256``, ``package`` and ``package_version``, ``modal`` and
-        ``description``.
+        ``name``, ``version`` (checkpoint name, ``+D3(BJ)`` for a ``-d3`` model),
+        ``checkpoint`` (absolute path), ``checkpoint_sha256``, ``package`` and
+        ``package_version``, ``modal`` and ``description``; a ``-d3`` model also
+        ``dispersion`` (method, functional, damping parameters, package version).
+
+    Raises
+    ------
+    ModelError
+        Unknown name, unknown modal, missing weights, or a ``-d3`` model without ``dftd3``.
     """
     name = _canonical(model)
-    spec = _REGISTRY[name]
+    spec = _spec(name)
     path = _checkpoint_path(spec)
-    return {
+    mod = _modal(spec, modal)
+    version = spec.version if not spec.modals else f"{spec.version}/{mod}"
+    info = {
         "name": name,
-        "version": spec.version if not spec.modals else f"{spec.version}/{_modal(spec, modal)}",
+        "version": version,
         "checkpoint": path,
         "checkpoint_sha256": checkpoint_sha256(path),
         "package": spec.family,
         "package_version": _package_version(spec.family),
-        "modal": _modal(spec, modal),
+        "modal": mod,
         "description": spec.description,
     }
+    if _base(name)[1]:
+        from halidelab.dispersion import parameters_for
+
+        d3 = parameters_for(mod)
+        info["version"] = f"{version}+D3(BJ)"
+        info["description"] = f"{spec.description}, plus D3(BJ) dispersion ({d3.functional})"
+        info["dispersion"] = d3.to_dict()
+    return info
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -230,11 +271,12 @@ def set_threads(threads: int | None) -> None:
 
 def _load(name: str, device: str, modal: str | None) -> Any:
     """Load (once per process) the torch model behind a registry name."""
+    name = _base(name)[0]  # a -d3 model runs the same weights
     key = (name, device, modal)
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        spec = _REGISTRY[name]
+        spec = _spec(name)
         path = _checkpoint_path(spec)
         sink = io.StringIO()
         try:
@@ -269,7 +311,8 @@ def get_calculator(
     ----------
     model : str
         ``"chgnet"`` (default), ``"sevennet-0"``, ``"sevennet-0-22may2024"``,
-        ``"sevennet-l3i5"`` or ``"sevennet-mf-0"``.
+        ``"sevennet-l3i5"`` or ``"sevennet-mf-0"``; with ``-d3``, plus D3(BJ) dispersion
+        (an ASE ``SumCalculator`` of the model and ``dftd3``'s calculator).
     device : str
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     threads : int, optional
@@ -289,7 +332,7 @@ def get_calculator(
         Unknown name (the message lists the valid ones), bad device, missing weights.
     """
     name = _canonical(model)
-    spec = _REGISTRY[name]
+    spec = _spec(name)
     mod = _modal(spec, modal)
     dev = resolve_device(device)
     set_threads(threads)
@@ -304,7 +347,15 @@ def get_calculator(
             calc = SevenNetCalculator(
                 model=loaded, file_type="model_instance", device=dev, modal=mod
             )
-    calc.halidelab_model = model_info(name, mod)
+    info = model_info(name, mod)
+    if "dispersion" in info:
+        from ase.calculators.mixing import SumCalculator
+
+        from halidelab.dispersion import calculator as d3_calculator
+        from halidelab.dispersion import parameters_for
+
+        calc = SumCalculator([calc, d3_calculator(parameters_for(mod))])
+    calc.halidelab_model = info
     calc.halidelab_model["device"] = dev
     return calc
 
@@ -363,6 +414,7 @@ _PROVENANCE_KEYS = (
     "max_atoms_per_call",
     "max_structures_per_call",
     "neighbor_list",
+    "dispersion",
 )
 
 
@@ -441,7 +493,7 @@ class Potential:
 
     def __post_init__(self) -> None:
         name = _canonical(self.name)
-        spec = _REGISTRY[name]
+        spec = _spec(name)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "modal", _modal(spec, self.modal))
         if self.threads is not None and int(self.threads) < 1:
@@ -478,7 +530,12 @@ class Potential:
     @property
     def family(self) -> str:
         """Model package: ``"chgnet"`` or ``"sevenn"``."""
-        return _REGISTRY[self.name].family
+        return _spec(self.name).family
+
+    @property
+    def dispersion(self) -> bool:
+        """Whether D3(BJ) dispersion is added (a ``-d3`` name)."""
+        return _base(self.name)[1]
 
     def info(self) -> dict[str, Any]:
         """:func:`model_info` of this model (name, version, checkpoint and its SHA-256)."""

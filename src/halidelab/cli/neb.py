@@ -54,7 +54,11 @@ def register(app: typer.Typer) -> None:
             help="distinct (one per symmetry class), environment (also per dopant "
             "environment), all, or hop indices 0,3.",
         ),
-        model: str = typer.Option("chgnet", "--model", help="MLIP: chgnet, sevennet-0, ..."),
+        model: str = typer.Option(
+            "chgnet",
+            "--model",
+            help="MLIP: chgnet, sevennet-0, ... (name-d3: plus D3(BJ) dispersion)",
+        ),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         threads: int = typer.Option(None, "--threads", help="torch threads."),
         images: int = typer.Option(5, "--images", help="Intermediate images per hop."),

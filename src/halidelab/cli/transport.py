@@ -51,7 +51,11 @@ def register(app: typer.Typer) -> None:
         structures: list[Path] = typer.Argument(
             ..., help="CIF/POSCAR/extxyz of ordered structures."
         ),
-        model: str = typer.Option("chgnet", "--model", help="MLIP: chgnet, sevennet-0, ..."),
+        model: str = typer.Option(
+            "chgnet",
+            "--model",
+            help="MLIP: chgnet, sevennet-0, ... (name-d3: plus D3(BJ) dispersion)",
+        ),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         threads: int = typer.Option(None, "--threads", help="torch threads."),
         fmax: float = typer.Option(0.05, "--fmax", help="Force threshold, eV/A."),
@@ -254,7 +258,11 @@ def register(app: typer.Typer) -> None:
     @app.command("defects")
     def defects_cmd(
         structure: Path = typer.Argument(..., help="CIF/POSCAR of an ordered, relaxed structure."),
-        model: str = typer.Option("chgnet", "--model", help="MLIP: chgnet, sevennet-0, ..."),
+        model: str = typer.Option(
+            "chgnet",
+            "--model",
+            help="MLIP: chgnet, sevennet-0, ... (name-d3: plus D3(BJ) dispersion)",
+        ),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         threads: int = typer.Option(None, "--threads", help="torch threads."),
         fmax: float = typer.Option(0.05, "--fmax", help="Force threshold, eV/A."),

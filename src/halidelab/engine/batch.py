@@ -475,6 +475,42 @@ class CalculatorLoop(BatchEvaluator):
         return res
 
 
+class DispersionCorrected(BatchEvaluator):
+    """A model's evaluator plus D3(BJ) dispersion (:mod:`halidelab.dispersion`): the ``-d3``
+    models.
+
+    The model runs batched as before; the D3 terms are computed per structure on the CPU by
+    ``dftd3`` and added to each structure's energy, forces and stress.
+
+    Parameters
+    ----------
+    base : BatchEvaluator
+        The model's evaluator.
+    params : halidelab.dispersion.D3Parameters
+    info : dict
+        Provenance of the whole (the ``-d3`` model's :func:`~halidelab.potentials.model_info`
+        with the device); the base's batching settings are kept.
+    """
+
+    family = "d3"
+
+    def __init__(self, base: BatchEvaluator, params: Any, info: dict[str, Any]) -> None:
+        merged = {**base.info, **info}
+        merged["batching"] = f"{base.info.get('batching')}+dftd3-cpu"
+        super().__init__(merged, base.max_atoms, base.max_structures)
+        self.base = base
+        self.params = params
+
+    def _evaluate_batch(self, atoms_list: list[Any]) -> list[Evaluation]:
+        from halidelab.dispersion import terms
+
+        out = []
+        for a, r in zip(atoms_list, self.base._evaluate_batch(atoms_list), strict=True):
+            e, f, s = terms(a, self.params)
+            out.append(Evaluation(r.energy_eV + e, r.forces_eV_A + f, r.stress_eV_A3 + s))
+        return out
+
+
 _CACHE: dict[tuple[str, str, str | None, bool], Any] = {}
 _LOCK = threading.Lock()
 
@@ -514,7 +550,8 @@ def get_evaluator(
     Returns
     -------
     BatchEvaluator
-        SevenNet on sevenn's graph batching, CHGNet on ``predict_graph``. Its ``info``
+        SevenNet on sevenn's graph batching, CHGNet on ``predict_graph``; a ``-d3`` model
+        is that evaluator inside :class:`DispersionCorrected`. Its ``info``
         (model name, version, checkpoint SHA-256, device, ``enable_cueq``, batching, atoms
         per call) goes into every result's provenance.
 
@@ -523,9 +560,22 @@ def get_evaluator(
     ModelError
         Unknown model, CUDA or cuEquivariance asked for and missing, cuEquivariance with CHGNet.
     """
+    p = Potential.of(model, device=device, **options)
+    if not p.dispersion:
+        return _model_evaluator(p)
+    from halidelab import potentials as pot
+    from halidelab.dispersion import parameters_for
+
+    base = _model_evaluator(dataclasses.replace(p, name=pot._base(p.name)[0]))
+    info = p.info()
+    info["device"] = base.info["device"]
+    return DispersionCorrected(base, parameters_for(p.modal), info)
+
+
+def _model_evaluator(p: Potential) -> BatchEvaluator:
+    """The batched evaluator of a registered model's weights (no dispersion term)."""
     from halidelab import potentials as pot
 
-    p = Potential.of(model, device=device, **options)
     dev = pot.resolve_device(p.device)
     pot.set_threads(p.threads)
     info = p.info()
