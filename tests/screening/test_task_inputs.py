@@ -25,6 +25,7 @@ def _library_defaults():
     from halidelab.relax import relax_structures
     from halidelab.structures.models import build_models
     from halidelab.structures.xrd import simulate_pattern
+    from halidelab.thermal import thermal_lattice
     from halidelab.transport.bvse import bvse
     from halidelab.transport.diffusion import analyse_trajectory
     from halidelab.transport.kmc import run_kmc
@@ -38,6 +39,8 @@ def _library_defaults():
             ("steps", relax_structures, "steps"),
             ("relax_cell", relax_structures, "relax_cell"),
             ("model", relax_structures, "model"),
+            ("thermal_md_ps", thermal_lattice, "md_ps"),
+            ("thermal_iterations", thermal_lattice, "iterations"),
         ],
         NEBInputs: [
             (f, neb_studies, f)
@@ -125,6 +128,32 @@ def test_round_trip_and_shared_keys():
     assert t.kind == "relax" and t.key == Task("relax", "y", dict(a.to_json())).key
     x = XRDInputs(structure=s)
     assert x.to_json()["two_theta_range_deg"] == [10.0, 80.0]  # JSON shape, as stored
+
+
+def test_lattice_temperature_enters_the_relax_key_only_when_set():
+    """A static relaxation writes exactly the fields it wrote before the lattice at
+    temperature existed (so stored keys stay valid); a thermal one adds its three."""
+    s = {"lattice": "x"}
+    static = RelaxInputs(structure=s).to_json()
+    assert set(static) == {
+        "structure",
+        "structures",
+        "model",
+        "device",
+        "modal",
+        "fmax",
+        "steps",
+        "relax_cell",
+    }
+    hot = RelaxInputs(structure=s, temperature_K=298.15)
+    assert hot.to_json()["temperature_K"] == 298.15
+    assert {"thermal_md_ps", "thermal_iterations"} <= set(hot.to_json())
+    assert RelaxInputs.parse(hot.to_json()) == hot
+    assert Task.of(hot, "a").key != Task.of(RelaxInputs(structure=s), "a").key
+    with pytest.raises(TaskInputError, match="temperature_K"):
+        RelaxInputs(structure=s, temperature_K=-5.0)
+    with pytest.raises(TaskInputError, match="relax_cell"):
+        RelaxInputs(structure=s, temperature_K=300.0, relax_cell=False)
 
 
 def test_screen_reproduce_and_validate_share_relax_and_neb_keys():

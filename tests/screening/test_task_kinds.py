@@ -36,3 +36,25 @@ def test_an_unknown_kind_is_a_one_line_error():
 
     with pytest.raises(HalidelabError, match="unknown task kind 'nope'"):
         execute("nope", {})
+
+
+def test_relax_task_at_a_temperature_returns_the_expanded_lattice():
+    """``relax`` with ``temperature_K``: the static cell is kept, the result's structure is
+    the lattice at that temperature, larger by the recorded expansion (LiCl, CHGNet)."""
+    from ase.build import bulk
+    from pymatgen.core import Structure
+
+    from halidelab.atoms import to_structure
+    from halidelab.screening.tasks import execute
+
+    s = to_structure(bulk("LiCl", "rocksalt", a=5.14, cubic=True)).as_dict()
+    inputs = {"structure": s, "device": "cpu", "temperature_K": 300.0, "thermal_md_ps": 0.5}
+    inputs["thermal_iterations"] = 1  # the linear step: enough for the checks, half the MD
+    out = execute("relax", inputs)
+    static, hot = Structure.from_dict(out["structure_0K"]), Structure.from_dict(out["structure"])
+    th = out["thermal_lattice"]
+    assert th["temperature_K"] == 300.0 and th["volume_0K_A3"] == pytest.approx(static.volume)
+    assert hot.volume == pytest.approx(static.volume * (1 + th["expansion_percent"] / 100))
+    # a crystal at 300 K pushes outwards: it expands (LiCl: about 2-4 % from 0 K)
+    assert th["thermal_pressure_GPa"] > 3 * th["thermal_pressure_se_GPa"]
+    assert 0.5 < th["expansion_percent"] < 8.0

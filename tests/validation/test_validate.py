@@ -7,6 +7,7 @@ runs in seconds; models, BVSE (coarse grid) and the prior are the real ones.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 import shutil
@@ -754,6 +755,7 @@ def test_cli_validate(tmp_path, counted, capsys):
         (["--max-atoms", "0", "--tiers", "prior"], "--max-atoms must be >= 1"),
         (["--relax-steps", "0", "--tiers", "prior"], "--relax-steps must be >= 1"),
         (["--bvse-resolution", "-0.1", "--tiers", "prior"], "--bvse-resolution must be"),
+        (["--lattice-temperature", "-5", "--tiers", "prior"], "--lattice-temperature must be"),
         (["--db", "foo://bar/baz", "--tiers", "prior"], "not a database URL"),
     ],
 )
@@ -1252,3 +1254,53 @@ def test_relaxed_volume_change_per_atom_and_its_flag():
     ]
     vols = relaxed_volumes(rows)
     assert [(v["id"], v["flagged"]) for v in vols] == [("x", True), ("y", False), ("z", False)]
+
+
+def test_lattice_temperature_reaches_the_relax_task_and_the_tiers_after_it(tmp_path, monkeypatch):
+    """With ``lattice_temperature_K`` the relax tasks ask for the lattice at temperature, the
+    BVSE tier runs on the structure they return (the expanded one), and each row and the
+    report give that expansion beside the volume change."""
+    seen: dict[str, list] = {"relax": [], "bvse": []}
+
+    def hot_relax(inputs: dict) -> dict:
+        seen["relax"].append(inputs)
+        out = toy_relax(inputs)  # the static lattice: 1 % below the model
+        hot = Structure.from_dict(out["structure"])
+        hot.scale_lattice(hot.volume * 1.03)
+        out["structure_0K"], out["structure"] = out["structure"], hot.as_dict()
+        out["thermal_lattice"] = {
+            "temperature_K": inputs["temperature_K"],
+            "expansion_percent": 3.0,
+        }
+        return out
+
+    bvse = TASK_FUNCTIONS["bvse"]
+
+    def spy_bvse(inputs: dict) -> dict:
+        seen["bvse"].append(Structure.from_dict(inputs["structure"]).volume)
+        return bvse(inputs)
+
+    monkeypatch.setitem(TASK_FUNCTIONS, "relax", hot_relax)
+    monkeypatch.setitem(TASK_FUNCTIONS, "bvse", spy_bvse)
+    settings = dataclasses.replace(SETTINGS, lattice_temperature_K=298.15)
+    out = validate(
+        tiers=["relax", "bvse"],
+        models=["chgnet"],
+        out=tmp_path / "v",
+        settings=settings,
+        materials=SUBSET[:2],
+        progress=False,
+    )
+    assert not out.failed
+    assert [i["temperature_K"] for i in seen["relax"]] == [298.15, 298.15]
+    rows = [r for r in out.rows if r["tier"] == "bvse"]
+    for r in rows:
+        # the model shrank 1 % when relaxed and grew 3 % when warmed: 0.99 * 1.03 - 1
+        assert r["relaxed_volume_change_percent"] == pytest.approx(1.97, abs=1e-9)
+        assert r["thermal_expansion_percent"] == 3.0 and r["lattice_temperature_K"] == 298.15
+    built = {
+        round(Structure.from_dict(i["structure"]).volume * 0.99 * 1.03, 6) for i in seen["relax"]
+    }
+    assert {round(v, 6) for v in seen["bvse"]} == built  # BVSE ran on the warm lattice
+    html = (tmp_path / "v" / "report.html").read_text()
+    assert "at 298.15 K (+3.0 % of it thermal)" in html

@@ -46,6 +46,12 @@ def validate_cmd(
     milled_max_atoms: int = typer.Option(
         None, "--milled-max-atoms", help="Largest ball-milled model (default 320)"
     ),
+    lattice_temperature: float = typer.Option(
+        None,
+        "--lattice-temperature",
+        help="Expand each relaxed cell to its lattice at this temperature, K (NVT MD thermal "
+        "pressure / bulk modulus; e.g. 298 for room-temperature data); default: the 0 K cell",
+    ),
     kmc_hops: float = typer.Option(
         200.0,
         "--kmc-hops",
@@ -136,6 +142,7 @@ def validate_cmd(
         **({} if milled_width is None else {"milled_min_width_A": milled_width}),
         **({} if annealed_width is None else {"annealed_min_width_A": annealed_width}),
         **({} if milled_max_atoms is None else {"milled_max_atoms": milled_max_atoms}),
+        lattice_temperature_K=lattice_temperature,
     )
     from halidelab.cli.screen import _client
 

@@ -172,8 +172,15 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
         dv = r.get("relaxed_volume_change_percent")
         if dv is not None:
             flag = r.get("measured_structure") and abs(dv) > VOLUME_FLAG_PERCENT
-            d[f"relax/{r['model']} ΔV"] = f"{dv:+.1f} %" + (
-                f" (over {VOLUME_FLAG_PERCENT:g} % off the measured lattice)" if flag else ""
+            th = r.get("thermal_expansion_percent")
+            d[f"relax/{r['model']} ΔV"] = (
+                f"{dv:+.1f} %"
+                + (
+                    f" at {r['lattice_temperature_K']:g} K ({th:+.1f} % of it thermal)"
+                    if th is not None
+                    else ""
+                )
+                + (f" (over {VOLUME_FLAG_PERCENT:g} % off the measured lattice)" if flag else "")
             )
     return list(mats.values())
 

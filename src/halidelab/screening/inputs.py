@@ -147,6 +147,32 @@ class RelaxInputs(_Model, _OneOrMany):
     fmax: float = 0.05
     steps: int = 500
     relax_cell: bool = True
+    #: When set, the relaxed cell is expanded to its volume at this temperature (K) by its
+    #: thermal pressure (:func:`halidelab.thermal.thermal_lattice`): the result's
+    #: ``structure`` is then that lattice, the static one is kept in ``structure_0K``.
+    #: These three fields enter the inputs (and the key) only when it is set, so the keys
+    #: of static relaxations are those stored before it existed.
+    temperature_K: float | None = None
+    thermal_md_ps: float = 1.0
+    thermal_iterations: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.temperature_K is not None and not (
+            float(self.temperature_K) > 0 and self.relax_cell
+        ):
+            raise TaskInputError(
+                "temperature_K must be > 0 K and needs relax_cell (the cell it expands), "
+                f"got {self.temperature_K} with relax_cell={self.relax_cell}"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        """As :meth:`TaskInputs.to_json`, without the thermal fields of a static relaxation."""
+        data = super().to_json()
+        if self.temperature_K is None:
+            for name in ("temperature_K", "thermal_md_ps", "thermal_iterations"):
+                data.pop(name)
+        return data
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

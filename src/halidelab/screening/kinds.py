@@ -97,9 +97,36 @@ def relax_task(inputs: dict[str, Any]) -> dict[str, Any]:
         results = relax_structures(
             structures, inp.potential(), fmax=inp.fmax, steps=inp.steps, relax_cell=inp.relax_cell
         )
+        out = [r.to_dict() for r in results]
+        if inp.temperature_K is not None:
+            out = [_at_temperature(d, inp) for d in out]
     if many:
-        return {"results": [r.to_dict() for r in results]}
-    return results[0].to_dict()
+        return {"results": out}
+    return out[0]
+
+
+def _at_temperature(relaxed: dict[str, Any], inp: RelaxInputs) -> dict[str, Any]:
+    """A relax result whose ``structure`` is expanded to ``inp.temperature_K``: the static
+    structure moves to ``structure_0K``, the expansion's record to ``thermal_lattice``."""
+    from pymatgen.core import Structure
+
+    from halidelab.thermal import thermal_lattice
+
+    th = thermal_lattice(
+        Structure.from_dict(relaxed["structure"]),
+        inp.potential(),
+        float(inp.temperature_K),
+        md_ps=inp.thermal_md_ps,
+        iterations=inp.thermal_iterations,
+        fmax=inp.fmax,
+        steps=inp.steps,
+    ).to_dict()
+    out = dict(relaxed)
+    out["structure_0K"] = relaxed["structure"]
+    out["structure"] = th.pop("structure")
+    out["thermal_lattice"] = th
+    out["wall_s"] = float(relaxed["wall_s"]) + float(th["wall_s"])
+    return out
 
 
 @task_function("bvse")

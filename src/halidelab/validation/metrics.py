@@ -853,9 +853,10 @@ def relaxed_volume_change(
 
 
 def relaxed_volumes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per material and model: the relaxed volume change (%), whether the model is
-    a measured structure, and whether it is flagged (measured, and |change| above
-    :data:`VOLUME_FLAG_PERCENT`)."""
+    """One entry per material and model: the relaxed volume change (%; of the lattice at
+    temperature where the campaign expands it, with that expansion and temperature beside
+    it), whether the model is a measured structure, and whether it is flagged (measured,
+    and |change| above :data:`VOLUME_FLAG_PERCENT`)."""
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         dv = r.get("relaxed_volume_change_percent")
@@ -866,6 +867,8 @@ def relaxed_volumes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "composition": r["composition"],
             "model": r["model"],
             "change_percent": dv,
+            "thermal_expansion_percent": r.get("thermal_expansion_percent"),
+            "lattice_temperature_K": r.get("lattice_temperature_K"),
             "measured_structure": bool(r.get("measured_structure")),
             "flagged": bool(r.get("measured_structure")) and abs(dv) > VOLUME_FLAG_PERCENT,
         }

@@ -211,6 +211,16 @@ def validate(
         raise HalidelabError(
             f"--bvse-resolution must be a grid spacing > 0 A, got {settings.bvse_resolution_A}"
         )
+    t_lat = settings.lattice_temperature_K
+    if t_lat is not None and not (math.isfinite(t_lat) and t_lat > 0):
+        raise HalidelabError(
+            f"--lattice-temperature must be a temperature > 0 K, got {t_lat}; leave it out "
+            "for the static (0 K) lattice"
+        )
+    if not (math.isfinite(settings.thermal_md_ps) and settings.thermal_md_ps > 0.5):
+        raise HalidelabError(
+            f"the thermal-lattice MD must be longer than 0.5 ps, got {settings.thermal_md_ps}"
+        )
     if materials is not None and not [m for m in materials if str(m).strip()]:
         raise HalidelabError(
             "--materials is empty: give reference ids (halidelab validate --list shows "
@@ -418,6 +428,9 @@ def _prediction_rows(
                     relaxed["structure"] if relaxed else None,
                     built["structure"] if built else None,
                 )
+                thermal = (relaxed or {}).get("thermal_lattice") or {}
+                row["thermal_expansion_percent"] = thermal.get("expansion_percent")
+                row["lattice_temperature_K"] = thermal.get("temperature_K")
                 row["measured_structure"] = measured_structure(entry.construction)
                 for target in TARGETS:
                     p = preds.get(target)

@@ -154,6 +154,15 @@ class ValidateSettings:
         models on the cells of the milled ones, so that a synthesis pair compares two states
         on one cell size (with ``max_atoms`` large enough: 240 for trigonal Li3MCl6). In
         the task key of annealed rows only when not the default.
+    lattice_temperature_K : float or None
+        When set, every relaxed model is expanded to its lattice at this temperature (its
+        thermal pressure in NVT MD against its bulk modulus,
+        :func:`halidelab.thermal.thermal_lattice`) before the tiers that use it: the
+        measured conductivities are room-temperature ones, and a 0 K lattice gives the
+        barriers of a compressed crystal. None (default): the static lattice, as stored
+        before this existed. In the relax task's key only when set.
+    thermal_md_ps : float
+        Length of that NVT run, ps.
     """
 
     max_atoms: int = 160
@@ -171,6 +180,8 @@ class ValidateSettings:
     milled_max_atoms: int = MILLED_MAX_ATOMS
     milled_kmc_hops: float = MILLED_HOPS_PER_CARRIER
     annealed_min_width_A: float = MIN_WIDTH_A
+    lattice_temperature_K: float | None = None
+    thermal_md_ps: float = 1.0
 
 
 @dataclasses.dataclass
@@ -340,6 +351,8 @@ def relax_task(ctx: MaterialContext) -> Task | None:
             model=ctx.model,
             fmax=ctx.settings.fmax_eV_A,
             steps=ctx.settings.relax_steps,
+            temperature_K=ctx.settings.lattice_temperature_K,
+            thermal_md_ps=ctx.settings.thermal_md_ps,
         ),
         ctx.label,
     )

@@ -1,0 +1,369 @@
+"""The lattice at a temperature: thermal expansion of a relaxed (0 K) cell by its thermal pressure.
+
+Why
+---
+A relaxation gives the static (0 K, no zero-point) lattice; conductivities are measured at
+room temperature and above, in a lattice expanded by thermal motion, and halide barriers
+are steep functions of volume: on the reference set the BVSE percolation barrier of Li3YCl6
+and Li3InCl6 falls by 0.016-0.02 eV per 1 % of volume, that of LiGaBr4 with dispersion
+likewise (CHGNet-D3 cells scaled by -4..+6 %). A potential with dispersion
+(``chgnet-d3``) relaxes the reference set's measured room-temperature structures to
+0.2-6.3 % *below* their volume, as a 0 K lattice should be; without dispersion they come out
+0.5-4.4 % above it, right for the wrong reason (PBE's missing dispersion standing in for the
+thermal expansion), and for the dispersion-bound MX4 tetrahalides 9-24 % above it.
+
+How
+---
+The quasi-static thermal pressure: at the relaxed volume V0, NVT MD at T (the engine's
+batched :class:`~halidelab.engine.md.MDBatch`, Bussi thermostat) gives the mean pressure,
+kinetic part included, P_T = 2 K / (3 V) - tr(sigma) / 3; the relaxed-ion bulk modulus B
+comes from two position relaxations at V0 (1 +- strain). The lattice expands isotropically
+by dV / V0 = (P_T - P_0) / B (P_0: the static pressure left at V0, nearly zero after a cell
+relaxation) and the positions are relaxed in that cell. This is the first step of the
+search for the volume where the crystal at T is under zero mean pressure; with the static
+B it falls slightly short of it (B falls as the lattice expands). Classical nuclei: no
+zero-point expansion. Isotropic: the cell keeps its 0 K shape (anisotropic expansion needs
+the full stress average, which the result reports).
+
+The MD is short (1 ps by default, the first 0.3 ps discarded) because a pressure average
+converges fast; its standard error (blocks of the run) goes into the expansion's error.
+``iterations`` (default 2) adds secant steps: an NVT run at the new volume, and the volume
+where the line through the last two mean pressures crosses zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halidelab.atoms import to_atoms
+from halidelab.engine.batch import as_evaluator
+from halidelab.engine.md import MDBatch, MDTask
+from halidelab.engine.relax import EV_A3_TO_GPA, relax_batch
+from halidelab.errors import SimulationError
+from halidelab.potentials import Potential, provenance
+from halidelab.records import Provenance, Record
+
+#: Blocks of the production run for the pressure's standard error.
+N_BLOCKS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ThermalLattice(Record):
+    """A relaxed cell expanded to its volume at a temperature.
+
+    Attributes
+    ----------
+    formula : str
+    n_atoms : int
+    temperature_K : float
+        Target temperature, K.
+    mean_temperature_K : float
+        Mean kinetic temperature of the production run, K.
+    volume_0K_A3, volume_A3 : float
+        Cell volume relaxed (static) and at ``temperature_K``, A^3.
+    expansion_percent, expansion_se_percent : float
+        100 (V_T / V_0 - 1) and its standard error from the pressure's, %.
+    thermal_pressure_GPa, thermal_pressure_se_GPa : float
+        P_T - P_0 at V_0, GPa.
+    iterations : int
+        NVT runs made (1: the linear step; more: secant steps).
+    static_pressure_GPa : float
+        P_0: pressure of the position-relaxed cell at V_0, GPa.
+    bulk_modulus_GPa : float
+        Relaxed-ion bulk modulus at V_0, GPa.
+    mean_stress_GPa : list of float
+        Mean total stress of the production run at V_0 (Voigt xx, yy, zz, yz, xz, xy, ASE
+        sign: negative = the crystal pushes outwards), GPa: its anisotropy is what the
+        isotropic expansion leaves out.
+    md_expansions_percent, md_pressures_GPa : list of float
+        Each NVT run's volume (expansion from V_0, %) and mean pressure less P_0, GPa: the
+        points of the secant search (one run: the linear step from V_0 alone).
+    md_ps, equilibration_ps, timestep_fs : float
+    structure : dict
+        The expanded, position-relaxed structure (pymatgen ``Structure.as_dict()``).
+    wall_s : float
+    provenance : Provenance
+    """
+
+    formula: str
+    n_atoms: int
+    temperature_K: float
+    mean_temperature_K: float
+    volume_0K_A3: float
+    volume_A3: float
+    expansion_percent: float
+    expansion_se_percent: float
+    thermal_pressure_GPa: float
+    thermal_pressure_se_GPa: float
+    iterations: int
+    static_pressure_GPa: float
+    bulk_modulus_GPa: float
+    mean_stress_GPa: list[float]
+    md_expansions_percent: list[float]
+    md_pressures_GPa: list[float]
+    md_ps: float
+    equilibration_ps: float
+    timestep_fs: float
+    structure: dict[str, Any]
+    wall_s: float
+    provenance: Provenance
+
+
+def _pressure_eV_A3(stress: np.ndarray) -> float:
+    """Hydrostatic pressure of an ASE stress (Voigt, positive = tensile), eV/A^3."""
+    return -float(np.sum(stress[:3])) / 3.0
+
+
+def _scaled(atoms: Any, factor: float) -> Any:
+    b = atoms.copy()
+    b.set_cell(atoms.cell[:] * factor ** (1.0 / 3.0), scale_atoms=True)
+    return b
+
+
+def block_standard_error(x: np.ndarray, n_blocks: int = N_BLOCKS) -> float:
+    """Standard error of the mean of a correlated series from ``n_blocks`` block means."""
+    x = np.asarray(x, dtype=float)
+    n = len(x) // n_blocks
+    if n < 1:
+        raise SimulationError(f"need at least {n_blocks} samples for a block error, got {len(x)}")
+    means = x[: n * n_blocks].reshape(n_blocks, n).mean(axis=1)
+    return float(means.std(ddof=1) / math.sqrt(n_blocks))
+
+
+@dataclasses.dataclass(frozen=True)
+class _NVT:
+    pressure: float  # mean total pressure, eV/A^3
+    pressure_se: float
+    stress: np.ndarray  # mean total stress (Voigt, ASE sign), eV/A^3
+    temperature: float
+
+
+def _nvt_pressure(
+    atoms: Any,
+    ev: Any,
+    temperature_K: float,
+    n_steps: int,
+    n_burn: int,
+    timestep_fs: float,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+) -> _NVT:
+    """Mean pressure (kinetic part included) of an NVT run on the engine's MD."""
+    pressures: list[float] = []
+    stresses: list[np.ndarray] = []
+    temps: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="halidelab-thermal-") as tmp:
+        batch = MDBatch(
+            [MDTask(atoms, temperature_K, Path(tmp) / "nvt.traj", seed)],
+            steps=n_steps,
+            evaluator=ev,
+            timestep_fs=timestep_fs,
+            thermostat="bussi",
+            interval=n_steps,
+            checkpoint_every=n_steps,
+            resume=False,
+        )
+        (run,) = batch.runs
+        for step in batch:
+            if run.failed is not None:
+                break
+            if progress is not None:
+                progress(step, n_steps)
+            if step <= n_burn:
+                continue
+            total = np.asarray(run.atoms.calc.results["stress"], dtype=float).copy()
+            kin = 0.5 * float(np.vdot(run.momenta, run.momenta / run.masses))
+            total[:3] -= 2.0 * kin / (3.0 * float(run.atoms.get_volume()))  # ideal-gas part
+            stresses.append(total)
+            pressures.append(_pressure_eV_A3(total))
+            temps.append(run.temperature())
+    if run.failed is not None or not pressures:
+        raise SimulationError(
+            f"thermal-lattice MD at {temperature_K:g} K stopped: {run.failed or 'no samples'}"
+        )
+    return _NVT(
+        float(np.mean(pressures)),
+        block_standard_error(np.array(pressures)),
+        np.mean(stresses, axis=0),
+        float(np.mean(temps)),
+    )
+
+
+def _relaxed_at(atoms: Any, expansion: float, ev: Any, fmax: float, steps: int) -> Any:
+    """``atoms`` scaled isotropically to V (1 + expansion), positions relaxed (a RelaxResult)."""
+    (res,) = relax_batch(
+        [_scaled(atoms, 1.0 + expansion)], ev, fmax=fmax, steps=steps, relax_cell=False
+    )
+    return res
+
+
+def thermal_lattice(
+    structure: Any,
+    model: Potential | str = "chgnet",
+    temperature_K: float = 298.15,
+    *,
+    calculator: Any = None,
+    md_ps: float = 1.0,
+    equilibration_ps: float = 0.3,
+    iterations: int = 2,
+    timestep_fs: float = 2.0,
+    strain: float = 0.02,
+    fmax: float = 0.05,
+    steps: int = 300,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> ThermalLattice:
+    """Expand a relaxed cell to its volume at ``temperature_K`` (see the module docstring).
+
+    Parameters
+    ----------
+    structure : pymatgen Structure or ase Atoms
+        The relaxed (0 K) structure, cell included.
+    model, calculator
+        The MLIP (registry name or :class:`~halidelab.potentials.Potential`), or any ASE
+        calculator with stress.
+    temperature_K : float
+        K.
+    md_ps, equilibration_ps : float
+        Length of each NVT run and of its discarded start, ps.
+    iterations : int
+        NVT runs. 1 takes the linear step from V_0 with the static bulk modulus, short of
+        the zero-pressure volume as the crystal softens on expanding (classical
+        Lennard-Jones argon at 40 K: 4.2 % against 5.2 %; CHGNet-D3 Li3YCl6 at 298 K: 2.5 %
+        against 3.5 +- 0.3 %); each further run makes a secant step on the measured
+        pressures (default 2: one secant step).
+    timestep_fs : float
+        fs.
+    strain : float
+        Volume strain of the two cells that give the bulk modulus (dimensionless).
+    fmax, steps
+        Position relaxations (strained and final cells): force limit eV/A, steps.
+    seed : int
+        Initial velocities and thermostat noise.
+    progress : callable(step, total), optional
+        Called after each MD step (steps counted over all runs).
+
+    Returns
+    -------
+    ThermalLattice
+
+    Raises
+    ------
+    SimulationError
+        Bad settings, a non-positive bulk modulus (the relaxed cell is not a minimum), or an
+        MD run that failed (atoms too close, temperature runaway).
+    """
+    if not (temperature_K > 0 and math.isfinite(temperature_K)):
+        raise SimulationError(f"temperature must be > 0 K, got {temperature_K}")
+    if not (0 < equilibration_ps < md_ps) or timestep_fs <= 0:
+        raise SimulationError(
+            "need 0 < equilibration_ps < md_ps and timestep_fs > 0, got "
+            f"{equilibration_ps}, {md_ps}, {timestep_fs}"
+        )
+    if int(iterations) < 1:
+        raise SimulationError(f"iterations must be >= 1, got {iterations}")
+    if not 0 < strain < 0.1:
+        raise SimulationError(f"strain must lie in (0, 0.1), got {strain}")
+    t_start = time.perf_counter()
+    atoms0 = to_atoms(structure)
+    ev = as_evaluator(model, calculator)
+    v0 = float(atoms0.get_volume())
+
+    # relaxed-ion bulk modulus and the static pressure left at V0
+    cells = [_scaled(atoms0, 1.0 - strain), atoms0.copy(), _scaled(atoms0, 1.0 + strain)]
+    relaxed = relax_batch(cells, ev, fmax=fmax, steps=steps, relax_cell=False)
+    finals = [to_atoms(r.to_structure()) for r in relaxed]
+    p_minus, p_static, p_plus = (_pressure_eV_A3(e.stress_eV_A3) for e in ev.evaluate(finals))
+    bulk = -(p_plus - p_minus) / (2.0 * strain)
+    if not bulk > 0:
+        raise SimulationError(
+            f"bulk modulus {bulk * EV_A3_TO_GPA:.3g} GPa is not positive: the cell is not "
+            "relaxed to a minimum; relax it (cell included) first"
+        )
+
+    n_steps = int(round(md_ps * 1000.0 / timestep_fs))
+    n_burn = int(round(equilibration_ps * 1000.0 / timestep_fs))
+    if n_steps - n_burn < 2 * N_BLOCKS:
+        raise SimulationError(
+            f"the production run has {n_steps - n_burn} steps; need at least {2 * N_BLOCKS}"
+        )
+    total_steps = n_steps * iterations
+
+    def nvt(atoms: Any, done: int) -> _NVT:
+        step_progress = None
+        if progress is not None:
+
+            def step_progress(step: int, _n: int) -> None:
+                progress(done + step, total_steps)
+
+        return _nvt_pressure(
+            atoms, ev, temperature_K, n_steps, n_burn, timestep_fs, seed, step_progress
+        )
+
+    # NVT at V0 and the first, linear step with the static bulk modulus; then secant steps
+    # on the mean pressure of NVT runs at the new volumes
+    runs = [nvt(finals[1], 0)]
+    points = [(0.0, runs[0].pressure - p_static)]
+    expansion = points[0][1] / bulk
+    slope = -bulk
+    cell = _relaxed_at(finals[1], expansion, ev, fmax, steps)
+    for it in range(1, iterations):
+        runs.append(nvt(to_atoms(cell.to_structure()), it * n_steps))
+        points.append((expansion, runs[-1].pressure - p_static))
+        (e0, f0), (e1, f1) = points[-2], points[-1]
+        if not (e1 - e0) or not (f1 - f0) / (e1 - e0) < 0:
+            break  # the pressures do not resolve a slope: keep the last cell
+        slope = (f1 - f0) / (e1 - e0)
+        expansion = e1 - f1 / slope
+        cell = _relaxed_at(finals[1], expansion, ev, fmax, steps)
+    last = runs[-1]
+    s_t = cell.to_structure()
+    prov = provenance(
+        "thermal-lattice-quasistatic",
+        ev.info,
+        {
+            "temperature_K": temperature_K,
+            "iterations": iterations,
+            "md_ps": md_ps,
+            "equilibration_ps": equilibration_ps,
+            "timestep_fs": timestep_fs,
+            "thermostat": "bussi",
+            "strain": strain,
+            "fmax": fmax,
+            "steps": steps,
+            "md_steps": n_steps,
+        },
+        seed=seed,
+    )
+    return ThermalLattice(
+        formula=s_t.composition.reduced_formula,
+        n_atoms=len(s_t),
+        temperature_K=float(temperature_K),
+        mean_temperature_K=last.temperature,
+        volume_0K_A3=v0,
+        volume_A3=float(s_t.volume),
+        expansion_percent=100.0 * expansion,
+        expansion_se_percent=100.0 * last.pressure_se / abs(slope),
+        thermal_pressure_GPa=points[0][1] * EV_A3_TO_GPA,
+        thermal_pressure_se_GPa=runs[0].pressure_se * EV_A3_TO_GPA,
+        iterations=len(runs),
+        static_pressure_GPa=p_static * EV_A3_TO_GPA,
+        bulk_modulus_GPa=bulk * EV_A3_TO_GPA,
+        mean_stress_GPa=[float(x) * EV_A3_TO_GPA for x in runs[0].stress],
+        md_expansions_percent=[100.0 * e for e, _ in points],
+        md_pressures_GPa=[f * EV_A3_TO_GPA for _, f in points],
+        md_ps=float(md_ps),
+        equilibration_ps=float(equilibration_ps),
+        timestep_fs=float(timestep_fs),
+        structure=s_t.as_dict(),
+        wall_s=time.perf_counter() - t_start,
+        provenance=prov,
+    )
