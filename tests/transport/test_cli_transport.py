@@ -203,3 +203,20 @@ def test_md_cli_refuses_what_it_cannot_run(tmp_path, capsys):
     assert main(["md", str(p), str(p), "--batch", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "share a name" in err[0]
+
+
+def test_relax_cli_at_a_temperature_writes_the_warm_lattice(tmp_path, capsys):
+    p = _licl(tmp_path, a=5.14)
+    out = tmp_path / "warm.cif"
+    args = ["relax", str(p), "--temperature", "300", "--thermal-ps", "0.4", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    th = d["thermal_lattice"]
+    assert th["temperature_K"] == 300.0 and th["expansion_percent"] > 0.0
+    written = Structure.from_file(out)
+    assert written.volume == pytest.approx(th["volume_A3"], rel=1e-4)
+    assert written.volume > d["lattice_final"]["volume_A3"]
+    assert main(["relax", str(p), "--temperature", "-3"]) == 2
+    assert "--temperature" in capsys.readouterr().err
+    assert main(["relax", str(p), "--temperature", "300", "--fixed-cell"]) == 2
+    assert "--fixed-cell" in capsys.readouterr().err

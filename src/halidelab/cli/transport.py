@@ -29,6 +29,32 @@ _MAX_ATOMS = typer.Option(
 )
 
 
+def _thermal(res: Any, pot: Any, temperature: float, md_ps: float, quiet: bool) -> Any:
+    """The lattice at ``temperature`` of one relaxed structure, with a progress bar."""
+    from halidelab.thermal import thermal_lattice
+
+    if quiet:
+        return thermal_lattice(res.to_structure(), pot, temperature, md_ps=md_ps)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn(f"{res.formula}: NVT at {temperature:g} K"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeRemainingColumn(),
+        console=console_err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("md", total=None)
+        return thermal_lattice(
+            res.to_structure(),
+            pot,
+            temperature,
+            md_ps=md_ps,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
 def _temperatures(text: str) -> list[float]:
     from halidelab.errors import SimulationError
 
@@ -62,6 +88,15 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(500, "--steps", help="Maximum optimiser steps."),
         fixed_cell: bool = typer.Option(False, "--fixed-cell", help="Relax positions only."),
         optimizer: str = typer.Option("FIRE", "--optimizer", help="FIRE, BFGS or MDMin."),
+        temperature: float = typer.Option(
+            None,
+            "--temperature",
+            help="Then expand the relaxed cell to its lattice at this temperature, K (NVT MD "
+            "thermal pressure / bulk modulus); --out gets that lattice",
+        ),
+        thermal_ps: float = typer.Option(
+            1.0, "--thermal-ps", help="Length of each NVT run of --temperature, ps."
+        ),
         batch: bool = typer.Option(False, "--batch", hidden=True, help=BATCH_HELP),
         out: Path = typer.Option(
             None,
@@ -84,6 +119,12 @@ def register(app: typer.Typer) -> None:
         check_number(fmax, "--fmax", above=0, unit="eV/A")
         check_number(steps, "--steps", minimum=1)
         check_number(max_atoms, "--max-atoms", minimum=1)
+        if temperature is not None:
+            check_number(temperature, "--temperature", above=0, unit="K")
+            if fixed_cell:
+                raise StructureError(
+                    "--temperature expands the relaxed cell; it cannot go with --fixed-cell"
+                )
         guard = OutputGuard(structures)
         targets: list[Path] = []
         if out is not None:
@@ -112,13 +153,22 @@ def register(app: typer.Typer) -> None:
         )
         batch_deprecated(batch)
         results = [with_ordering(r, info) for r, (_, info) in zip(results, loaded, strict=True)]
+        warm = (
+            [_thermal(r, pot, temperature, thermal_ps, quiet=as_json) for r in results]
+            if temperature is not None
+            else []
+        )
         if targets:
+            from pymatgen.core import Structure
+
             from halidelab.structures.models import write_structure
 
             if not (len(structures) == 1 and out.suffix):
                 guard.folder(out, "--out")
-            for target, res in zip(targets, results, strict=True):
-                write_structure(res.to_structure(), target)
+            for i, (target, res) in enumerate(zip(targets, results, strict=True)):
+                write_structure(
+                    Structure.from_dict(warm[i].structure) if warm else res.to_structure(), target
+                )
                 if not res.converged:
                     warn(
                         f"{target} holds an unconverged relaxation (fmax {res.fmax_eV_A:.3f} > "
@@ -126,12 +176,22 @@ def register(app: typer.Typer) -> None:
                     )
         if as_json:
             rows = []
-            for res in results:
+            for i, res in enumerate(results):
                 d = res.to_dict()
                 d.pop("structure")
+                if warm:
+                    d["thermal_lattice"] = warm[i].to_dict()
+                    d["thermal_lattice"].pop("structure")
                 rows.append(d)
             print_json(rows[0] if len(rows) == 1 else rows)
             return
+        for p, th in zip(structures, warm, strict=False):
+            console.print(
+                f"{p.name}: at {th.temperature_K:g} K V = {th.volume_A3:.2f} A^3, "
+                f"{th.expansion_percent:+.2f} +- {th.expansion_se_percent:.2f} % on the relaxed "
+                f"cell (thermal pressure {th.thermal_pressure_GPa:.2f} GPa, bulk modulus "
+                f"{th.bulk_modulus_GPa:.1f} GPa, {th.iterations} NVT runs of {th.md_ps:g} ps)"
+            )
         if len(results) > 1:
             t = Table(
                 title=f"relaxed with {results[0].provenance.model} "
