@@ -18,10 +18,14 @@ The quasi-static thermal pressure: at the relaxed volume V0, NVT MD at T (the en
 batched :class:`~halidelab.engine.md.MDBatch`, Bussi thermostat) gives the mean pressure,
 kinetic part included, P_T = 2 K / (3 V) - tr(sigma) / 3; the relaxed-ion bulk modulus B
 comes from two position relaxations at V0 (1 +- strain). The lattice expands isotropically
-by dV / V0 = (P_T - P_0) / B (P_0: the static pressure left at V0, nearly zero after a cell
-relaxation) and the positions are relaxed in that cell. This is the first step of the
-search for the volume where the crystal at T is under zero mean pressure; with the static
-B it falls slightly short of it (B falls as the lattice expands). Classical nuclei: no
+by dV / V0 = P_T / B and the positions are relaxed in that cell. The target is zero total
+pressure, not the relaxed cell's own: a cell relaxation stopped by ASE's filter criterion
+(fmax on the cell "forces", virial / number of atoms) leaves a static pressure P_0 of
+fmax N / V, 0.3-0.4 GPa for 60-atom halide cells at fmax 0.05 eV/A, about 1 % of volume,
+which this step removes with the thermal expansion. This is the first step of the search
+for the volume where the crystal at T is under zero mean pressure; with the static B it
+falls short of it (the crystal softens as it expands), so by default one secant step
+follows. Classical nuclei: no
 zero-point expansion. Isotropic: the cell keeps its 0 K shape (anisotropic expansion needs
 the full stress average, which the result reports).
 
@@ -70,7 +74,9 @@ class ThermalLattice(Record):
     volume_0K_A3, volume_A3 : float
         Cell volume relaxed (static) and at ``temperature_K``, A^3.
     expansion_percent, expansion_se_percent : float
-        100 (V_T / V_0 - 1) and its standard error from the pressure's, %.
+        100 (V_T / V_0 - 1) and its standard error from the pressure's, %: the thermal
+        expansion plus the removal of the relaxed cell's static pressure
+        (``static_pressure_GPa`` / ``bulk_modulus_GPa``).
     thermal_pressure_GPa, thermal_pressure_se_GPa : float
         P_T - P_0 at V_0, GPa.
     iterations : int
@@ -84,7 +90,7 @@ class ThermalLattice(Record):
         sign: negative = the crystal pushes outwards), GPa: its anisotropy is what the
         isotropic expansion leaves out.
     md_expansions_percent, md_pressures_GPa : list of float
-        Each NVT run's volume (expansion from V_0, %) and mean pressure less P_0, GPa: the
+        Each NVT run's volume (expansion from V_0, %) and mean total pressure, GPa: the
         points of the secant search (one run: the linear step from V_0 alone).
     md_ps, equilibration_ps, timestep_fs : float
     structure : dict
@@ -311,13 +317,13 @@ def thermal_lattice(
     # NVT at V0 and the first, linear step with the static bulk modulus; then secant steps
     # on the mean pressure of NVT runs at the new volumes
     runs = [nvt(finals[1], 0)]
-    points = [(0.0, runs[0].pressure - p_static)]
+    points = [(0.0, runs[0].pressure)]
     expansion = points[0][1] / bulk
     slope = -bulk
     cell = _relaxed_at(finals[1], expansion, ev, fmax, steps)
     for it in range(1, iterations):
         runs.append(nvt(to_atoms(cell.to_structure()), it * n_steps))
-        points.append((expansion, runs[-1].pressure - p_static))
+        points.append((expansion, runs[-1].pressure))
         (e0, f0), (e1, f1) = points[-2], points[-1]
         if not (e1 - e0) or not (f1 - f0) / (e1 - e0) < 0:
             break  # the pressures do not resolve a slope: keep the last cell
@@ -352,7 +358,7 @@ def thermal_lattice(
         volume_A3=float(s_t.volume),
         expansion_percent=100.0 * expansion,
         expansion_se_percent=100.0 * last.pressure_se / abs(slope),
-        thermal_pressure_GPa=points[0][1] * EV_A3_TO_GPA,
+        thermal_pressure_GPa=(points[0][1] - p_static) * EV_A3_TO_GPA,
         thermal_pressure_se_GPa=runs[0].pressure_se * EV_A3_TO_GPA,
         iterations=len(runs),
         static_pressure_GPa=p_static * EV_A3_TO_GPA,
