@@ -674,10 +674,20 @@ def method_of(
     BVSE grid, the NEB images and optimiser steps, the KMC network (NEB or BVSE) and its
     superbasin ratio and critical-hop rule (and, with the defect tier in ``ctx``'s tiers,
     that a full sublattice's vacancies are the intrinsic ones), the defect tier's barrier
-    (NEB or BVSE, from ``ctx``'s tiers) and supercell width. A calibration records it, and
-    is applied only to values made alike."""
+    (NEB or BVSE, from ``ctx``'s tiers) and supercell width, and the lattice temperature of
+    the relaxed cells when the campaign set one. A calibration records it, and is applied
+    only to values made alike."""
     if not result:
         return {}
+    how = _method_of(tier, result, ctx)
+    t_lat = ctx.settings.lattice_temperature_K if ctx is not None else None
+    if how and t_lat is not None:  # computed on the lattice at a temperature (key only then)
+        how["lattice_temperature_K"] = t_lat
+    return how
+
+
+def _method_of(tier: str, result: dict[str, Any], ctx: MaterialContext | None) -> dict[str, Any]:
+    """:func:`method_of` but for the lattice temperature."""
     if tier == "bvse":
         return {"bvse_resolution_A": result.get("resolution_A")}
     if tier == "neb":
