@@ -218,5 +218,7 @@ def test_relax_cli_at_a_temperature_writes_the_warm_lattice(tmp_path, capsys):
     assert written.volume > d["lattice_final"]["volume_A3"]
     assert main(["relax", str(p), "--temperature", "-3"]) == 2
     assert "--temperature" in capsys.readouterr().err
+    assert main(["relax", str(p), "--temperature", "300", "--thermal-ps", "0.1"]) == 2
+    assert "--thermal-ps must be >= 0.35 ps" in capsys.readouterr().err
     assert main(["relax", str(p), "--temperature", "300", "--fixed-cell"]) == 2
     assert "--fixed-cell" in capsys.readouterr().err

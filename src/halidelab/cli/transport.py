@@ -121,6 +121,8 @@ def register(app: typer.Typer) -> None:
         check_number(max_atoms, "--max-atoms", minimum=1)
         if temperature is not None:
             check_number(temperature, "--temperature", above=0, unit="K")
+            # 0.3 ps of each run is discarded; the rest needs 16 steps of 2 fs for its error
+            check_number(thermal_ps, "--thermal-ps", minimum=0.35, unit="ps")
             if fixed_cell:
                 raise StructureError(
                     "--temperature expands the relaxed cell; it cannot go with --fixed-cell"
