@@ -52,7 +52,8 @@ def test_batched_cell_relaxation_matches_ase():
     ev = get_evaluator(
         "chgnet", "cpu", threads=1, max_structures=64
     )  # one call for both structures
-    batched = relax_batch(starts, fmax=0.05, steps=100, evaluator=ev)
+    # ASE's convergence test alone (no stress criterion), as the oracle runs it
+    batched = relax_batch(starts, fmax=0.05, steps=100, evaluator=ev, stress_tol_GPa=None)
     assert all(b.converged and b.fmax_eV_A < 0.05 for b in batched)
     # per-structure convergence: each stopped at its own step; calls = longest run + 1
     assert batched[0].steps != batched[1].steps
@@ -91,7 +92,9 @@ def test_each_optimizer_follows_ase_step_for_step(name, optimizer):
         atoms = bulk("Cu", "fcc", a=a, cubic=True)
         atoms.rattle(0.05, seed=k)
         starts.append(atoms)
-    out = relax_batch(starts, CalculatorLoop(EMT), fmax=0.02, steps=200, optimizer=name)
+    out = relax_batch(
+        starts, CalculatorLoop(EMT), fmax=0.02, steps=200, optimizer=name, stress_tol_GPa=None
+    )
     for start, r in zip(starts, out, strict=True):
         ref, conv, n = _ase_relax(start, EMT(), optimizer, 0.02, 200)
         assert r.converged and conv and r.steps == n and r.optimizer == name
@@ -108,10 +111,49 @@ def test_each_optimizer_follows_ase_step_for_step(name, optimizer):
     assert out[0].lattice_final.volume_A3 > out[0].lattice_initial.volume_A3
 
 
+def _emt_zero_pressure_volume(atoms) -> float:
+    """Oracle: the volume where EMT's pressure vanishes under isotropic scaling, A^3 (a
+    perfect fcc crystal stays perfect when scaled: its positions need no relaxation)."""
+    from scipy.optimize import brentq
+
+    def pressure(scale: float) -> float:
+        a = atoms.copy()
+        a.set_cell(atoms.cell * scale, scale_atoms=True)
+        a.calc = EMT()
+        return -float(np.trace(a.get_stress(voigt=False))) / 3
+
+    return atoms.get_volume() * brentq(pressure, 0.95, 1.05, xtol=1e-12) ** 3
+
+
+def test_stress_criterion_reaches_the_zero_pressure_volume():
+    """ASE's filter stops when virial / N < fmax, i.e. at a stress up to fmax N / V; the
+    default criterion also converges the stress, and so the volume, to the true minimum."""
+    start = bulk("Cu", "fcc", a=3.70, cubic=True).repeat(2)  # 32 atoms, 2.8 % expanded
+    v0 = _emt_zero_pressure_volume(start)
+    (ase_only,) = relax_batch(
+        [start], CalculatorLoop(EMT), fmax=0.05, steps=300, stress_tol_GPa=None
+    )
+    (tight,) = relax_batch([start], CalculatorLoop(EMT), fmax=0.05, steps=300)
+    assert ase_only.converged and tight.converged
+    assert tight.stress_tol_GPa == 0.05 and ase_only.stress_tol_GPa is None
+    assert tight.max_stress_GPa < 0.05
+    # EMT copper's B ~ 130 GPa: 0.05 GPa is < 0.05 % of volume
+    assert tight.lattice_final.volume_A3 == pytest.approx(v0, rel=5e-4)
+    # what the force criterion alone left: fmax N / V = 0.68 GPa at most, here
+    assert ase_only.max_stress_GPa > 0.05
+    assert abs(ase_only.lattice_final.volume_A3 / v0 - 1) > 5e-4
+    # positions-only relaxations have no stress criterion
+    (fixed,) = relax_batch([start], CalculatorLoop(EMT), fmax=0.05, relax_cell=False)
+    assert fixed.converged and fixed.stress_tol_GPa is None and fixed.max_stress_GPa > 1
+
+
 def test_bad_input():
     with pytest.raises(StructureError):
         relax_batch([], evaluator=None)
     with pytest.raises(StructureError):
         relax_batch([_licl(5.1, 0, 0)], fmax=-1)
+    for bad in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(StructureError, match="stress_tol_GPa"):
+            relax_batch([_licl(5.1, 0, 0)], CalculatorLoop(EMT), stress_tol_GPa=bad)
     with pytest.raises(StructureError, match="optimizer"):
         relax_batch([_licl(5.1, 0, 0)], CalculatorLoop(EMT), optimizer="LBFGS")

@@ -39,6 +39,7 @@ def _library_defaults():
             ("steps", relax_structures, "steps"),
             ("relax_cell", relax_structures, "relax_cell"),
             ("model", relax_structures, "model"),
+            ("stress_tol_GPa", relax_structures, "stress_tol_GPa"),
             ("thermal_md_ps", thermal_lattice, "md_ps"),
             ("thermal_iterations", thermal_lattice, "iterations"),
         ],
@@ -131,11 +132,13 @@ def test_round_trip_and_shared_keys():
 
 
 def test_lattice_temperature_enters_the_relax_key_only_when_set():
-    """A static relaxation writes exactly the fields it wrote before the lattice at
-    temperature existed (so stored keys stay valid); a thermal one adds its three."""
+    """A static relaxation on the force criterion alone writes exactly the fields it wrote
+    before the stress criterion and the lattice at temperature existed (so those stored keys
+    stay valid); the default stress criterion adds its field (a new key: a new result), a
+    thermal relaxation its three."""
     s = {"lattice": "x"}
-    static = RelaxInputs(structure=s).to_json()
-    assert set(static) == {
+    old = RelaxInputs(structure=s, stress_tol_GPa=None).to_json()
+    assert set(old) == {
         "structure",
         "structures",
         "model",
@@ -145,6 +148,13 @@ def test_lattice_temperature_enters_the_relax_key_only_when_set():
         "steps",
         "relax_cell",
     }
+    static = RelaxInputs(structure=s).to_json()
+    assert set(static) == set(old) | {"stress_tol_GPa"} and static["stress_tol_GPa"] == 0.05
+    assert Task.of(RelaxInputs(structure=s), "a").key != Task.of(RelaxInputs.parse(old), "a").key
+    assert RelaxInputs.parse(old).stress_tol_GPa is None
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "0.05"):
+        with pytest.raises(TaskInputError, match="stress_tol_GPa"):
+            RelaxInputs(structure=s, stress_tol_GPa=bad)
     hot = RelaxInputs(structure=s, temperature_K=298.15)
     assert hot.to_json()["temperature_K"] == 298.15
     assert {"thermal_md_ps", "thermal_iterations"} <= set(hot.to_json())

@@ -37,6 +37,22 @@ def test_relax_cli_table(tmp_path, capsys):
     assert Structure.from_file(tmp_path / "r.cif").lattice.a < 5.3
 
 
+def test_relax_cli_stress_criterion(tmp_path, capsys):
+    """--stress-tol converges the stress (default 0.05 GPa); 0 is ASE's force criterion
+    alone; a negative value is refused in one line."""
+    p = _licl(tmp_path, a=5.3)
+    rows = {}
+    for tol in ("0.01", "0"):
+        args = ["relax", str(p), "--steps", "200", "--stress-tol", tol, "--json"]
+        assert main(args) == 0
+        rows[tol] = json.loads(capsys.readouterr().out)
+    assert rows["0.01"]["converged"] and rows["0.01"]["max_stress_GPa"] < 0.01
+    assert rows["0.01"]["stress_tol_GPa"] == 0.01 and rows["0"]["stress_tol_GPa"] is None
+    assert main(["relax", str(p), "--stress-tol", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--stress-tol" in err[0]
+
+
 def test_md_cli_two_temperatures(tmp_path, capsys):
     p = _licl(tmp_path, a=5.15)
     code = main(

@@ -29,6 +29,12 @@ _MAX_ATOMS = typer.Option(
 )
 
 
+def _stress_target(res: Any) -> str:
+    """`` (target X)`` of a relaxation's stress criterion, empty without one."""
+    tol = getattr(res, "stress_tol_GPa", None)
+    return "" if tol is None else f" (target {tol:g})"
+
+
 def _thermal(res: Any, pot: Any, temperature: float, md_ps: float, quiet: bool) -> Any:
     """The lattice at ``temperature`` of one relaxed structure, with a progress bar."""
     from halidelab.thermal import thermal_lattice
@@ -85,6 +91,12 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         threads: int = typer.Option(None, "--threads", help="torch threads."),
         fmax: float = typer.Option(0.05, "--fmax", help="Force threshold, eV/A."),
+        stress_tol: float = typer.Option(
+            0.05,
+            "--stress-tol",
+            help="Cell relaxations also converge every stress component below this, GPa "
+            "(0: the force threshold alone, ASE's filter criterion, which leaves up to fmax N/V)",
+        ),
         steps: int = typer.Option(500, "--steps", help="Maximum optimiser steps."),
         fixed_cell: bool = typer.Option(False, "--fixed-cell", help="Relax positions only."),
         optimizer: str = typer.Option("FIRE", "--optimizer", help="FIRE, BFGS or MDMin."),
@@ -117,6 +129,7 @@ def register(app: typer.Typer) -> None:
         from halidelab.structures.models import check_structure_path
 
         check_number(fmax, "--fmax", above=0, unit="eV/A")
+        check_number(stress_tol, "--stress-tol", minimum=0, unit="GPa")
         check_number(steps, "--steps", minimum=1)
         check_number(max_atoms, "--max-atoms", minimum=1)
         if temperature is not None:
@@ -152,6 +165,7 @@ def register(app: typer.Typer) -> None:
             steps=steps,
             relax_cell=not fixed_cell,
             optimizer=optimizer,
+            stress_tol_GPa=stress_tol or None,
         )
         batch_deprecated(batch)
         results = [with_ordering(r, info) for r, (_, info) in zip(results, loaded, strict=True)]
@@ -173,8 +187,10 @@ def register(app: typer.Typer) -> None:
                 )
                 if not res.converged:
                     warn(
-                        f"{target} holds an unconverged relaxation (fmax {res.fmax_eV_A:.3f} > "
-                        f"{res.fmax_target_eV_A} eV/A after {res.steps} steps): raise --steps"
+                        f"{target} holds an unconverged relaxation (fmax {res.fmax_eV_A:.3f} "
+                        f"eV/A, target {res.fmax_target_eV_A}; max stress "
+                        f"{res.max_stress_GPa:.3f} GPa{_stress_target(res)} after {res.steps} "
+                        "steps): raise --steps"
                     )
         if as_json:
             rows = []
@@ -245,6 +261,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"{state} in {res.steps}/{res.max_steps} steps: fmax {res.fmax_eV_A:.4f} eV/A "
             f"(target {res.fmax_target_eV_A}), max stress {res.max_stress_GPa:.3f} GPa"
+            f"{_stress_target(res)}"
         )
 
     @app.command("bvse")

@@ -147,6 +147,9 @@ class RelaxInputs(_Model, _OneOrMany):
     fmax: float = 0.05
     steps: int = 500
     relax_cell: bool = True
+    #: Cell relaxations also converge every stress component below this, GPa; None: the
+    #: force criterion alone (the relaxations stored before it existed keep their keys).
+    stress_tol_GPa: float | None = 0.05
     #: When set, the relaxed cell is expanded to its volume at this temperature (K) by its
     #: thermal pressure (:func:`halidelab.thermal.thermal_lattice`): the result's
     #: ``structure`` is then that lattice, the static one is kept in ``structure_0K``.
@@ -158,6 +161,13 @@ class RelaxInputs(_Model, _OneOrMany):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        tol = self.stress_tol_GPa
+        if tol is not None and not (
+            isinstance(tol, int | float) and not isinstance(tol, bool) and 0 < tol < float("inf")
+        ):
+            raise TaskInputError(
+                f"stress_tol_GPa must be a positive number of GPa or None, got {tol!r}"
+            )
         if self.temperature_K is not None and not (
             float(self.temperature_K) > 0 and self.relax_cell
         ):
@@ -166,9 +176,21 @@ class RelaxInputs(_Model, _OneOrMany):
                 f"got {self.temperature_K} with relax_cell={self.relax_cell}"
             )
 
+    @classmethod
+    def parse(cls, inputs: Mapping[str, Any]) -> TaskInputs:
+        """As :meth:`TaskInputs.parse`, but inputs without ``stress_tol_GPa`` (every task
+        stored before the stress criterion existed, whose key hashes no such field) mean the
+        force criterion alone, as they did when they were computed."""
+        if "stress_tol_GPa" not in inputs:
+            inputs = {**inputs, "stress_tol_GPa": None}
+        return super().parse(inputs)
+
     def to_json(self) -> dict[str, Any]:
-        """As :meth:`TaskInputs.to_json`, without the thermal fields of a static relaxation."""
+        """As :meth:`TaskInputs.to_json`, without the thermal fields of a static relaxation
+        and without ``stress_tol_GPa`` when it is None (the force criterion alone)."""
         data = super().to_json()
+        if self.stress_tol_GPa is None:
+            data.pop("stress_tol_GPa")
         if self.temperature_K is None:
             for name in ("temperature_K", "thermal_md_ps", "thermal_iterations"):
                 data.pop(name)

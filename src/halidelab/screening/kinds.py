@@ -95,7 +95,12 @@ def relax_task(inputs: dict[str, Any]) -> dict[str, Any]:
         # chgnet warns on every call about a tensor-to-scalar conversion; not ours to fix
         warnings.simplefilter("ignore", UserWarning)
         results = relax_structures(
-            structures, inp.potential(), fmax=inp.fmax, steps=inp.steps, relax_cell=inp.relax_cell
+            structures,
+            inp.potential(),
+            fmax=inp.fmax,
+            steps=inp.steps,
+            relax_cell=inp.relax_cell,
+            stress_tol_GPa=inp.stress_tol_GPa,
         )
         out = [r.to_dict() for r in results]
         if inp.temperature_K is not None:

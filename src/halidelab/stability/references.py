@@ -813,13 +813,17 @@ _MEMO: dict[str, dict[str, Any]] = {}
 def relax_inputs(
     structure: Structure, model: str, fmax: float, steps: int, relax_cell: bool
 ) -> dict[str, Any]:
-    """The task inputs whose hash keys a reference relaxation in the store."""
+    """The task inputs whose hash keys a reference relaxation in the store (the stress
+    criterion of :class:`~halidelab.screening.inputs.RelaxInputs`'s default with it)."""
+    from halidelab.screening.inputs import RelaxInputs
+
     return {
         "structure": structure.as_dict(),
         "model": model,
         "fmax": fmax,
         "steps": steps,
         "relax_cell": relax_cell,
+        "stress_tol_GPa": RelaxInputs.stress_tol_GPa,
     }
 
 

@@ -1,7 +1,8 @@
 """Task kinds of the stability package (registered in the screening task registry).
 
 - ``stability-reference``: MLIP relaxation of one competing phase; inputs
-  ``structure`` (``Structure.as_dict()``), ``model``, ``fmax``, ``steps``, ``relax_cell``;
+  ``structure`` (``Structure.as_dict()``), ``model``, ``fmax``, ``steps``, ``relax_cell``,
+  ``stress_tol_GPa``;
   result ``RelaxResult.to_dict()``. Used as the cache of :mod:`.references`.
 - ``stability-hull``: energy above hull of one formula or structure; inputs ``formula``
   or ``structure``, ``model``, ``n_configs``; result ``HullResult.to_dict()``.
