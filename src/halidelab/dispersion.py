@@ -4,9 +4,11 @@ Why
 ---
 Every potential of the registry learned PBE (MPtrj; SevenNet-MF-0 also r2SCAN), and PBE has
 no dispersion: the weak bonds between the isolated MX4 tetrahedra of LiAlCl4 and LiGaBr4
-are missing, and a relaxation swells their lattice (CHGNet: +9 % and +24 % in volume per
-atom against the measured CIFs, where the reference set's other measured structures come
-out +0.5 to +4.4 %), and with it the barriers and conductivities computed in that lattice.
+are missing, and a relaxation swells their lattice (CHGNet relaxed to zero stress: +46 %
+and +13 % in volume per atom against the measured CIFs, on an E(V) so flat that the
+optimiser's path moves them by tens of per cent, where the reference set's other measured
+structures come out +1.7 to +5.2 %, Li3ErI6 +12.7 %), and with it the barriers and
+conductivities computed in that lattice.
 The standard repair in DFT is the same one used here: add the D3 dispersion energy of the
 functional the model was trained on (PBE-D3(BJ), VASP's ``IVDW = 12``; also MACE-MP-0's
 "+D3" recipe). A model name with ``-d3`` (``chgnet-d3``, ``sevennet-l3i5-d3``) is that

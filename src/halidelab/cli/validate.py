@@ -271,7 +271,7 @@ def validate_cmd(
     if swollen:
         console.print(
             f"relaxed volume more than {VOLUME_FLAG_PERCENT:g} % off the measured structure "
-            "(barriers of a wrong lattice; PBE-trained potentials add about 0.5-4.5 %; a -d3 "
+            "(barriers of a wrong lattice; PBE-trained potentials add about 2-5 %; a -d3 "
             "model with --lattice-temperature 298.15 comes within 2.4 % on average): "
             + "; ".join(
                 f"{v['composition']} ({v['model']}) {v['change_percent']:+.1f} %" for v in swollen
