@@ -17,7 +17,9 @@ that their volume at 0.05 GPa depends on the optimiser's path (10.5 % on average
 Expanded to 298 K, the CHGNet-D3 cells come within 0.7-5.8 % of the measured volumes,
 2.4 % on average (measured from cells relaxed on the force criterion alone; from
 zero-stress cells Li3YCl6 and Li3InCl6 reach the same volumes within 0.1-0.2 %, inside
-their errors: the expansion targets zero total pressure whatever the start).
+their errors, since the expansion targets zero total pressure whatever the start; the
+soft LiAlCl4 and LiGaBr4, which need more expansion, end 0.9 and 1.1 % lower: two NVT
+runs leave that much of the secant search).
 
 How
 ---
