@@ -19,9 +19,13 @@ def test_strained_licl_relaxes_back_and_forces_vanish():
     res = relax(atoms, model="chgnet", fmax=0.02, steps=200)
     assert res.converged and res.steps < 200
     assert res.fmax_eV_A < 0.025  # atomic forces (the cell filter's fmax also counts stress)
-    assert res.max_stress_GPa < 0.5
+    assert res.max_stress_GPa < 0.05  # the default stress criterion
     lat = res.lattice_final
-    assert 5.05 < lat.a_A < 5.25 and abs(lat.a_A - lat.b_A) < 0.02 and abs(lat.a_A - lat.c_A) < 0.02
+    # back to cubic from the 4 % strained, rattled start; to 1 %, not better: the rattled
+    # atoms relaxed to 0.02 eV/A keep the 8-atom cell distorted by a few 0.1 % at zero
+    # stress (measured: 0.6 %; 0.3 % on the force criterion alone; 0.2 % at fmax 0.005)
+    assert 5.05 < lat.a_A < 5.25
+    assert abs(lat.a_A - lat.b_A) < 0.01 * lat.a_A and abs(lat.a_A - lat.c_A) < 0.01 * lat.a_A
     assert res.lattice_initial.a_A == pytest.approx(A_EXP * 1.04)
     assert res.energy_per_atom_eV < res.energy_initial_per_atom_eV
     assert res.provenance.model == "chgnet" and res.provenance.model_version == "CHGNet-0.3.0"
