@@ -214,12 +214,12 @@ def cell_factor(atoms: Any, fmax: float, stress_tol_GPa: float | None) -> float:
     with a stress criterion, V sigma_tol / fmax where that is smaller.
 
     The filter divides the virial (-V sigma) by this factor to make the cell's "forces";
-    ASE's N makes ``fmax`` on them a stress of fmax N / V, 5-8x looser than 0.05 GPa in
-    the halide cells, and FIRE then moves the cell at the pace of those small "forces":
-    on a flat E(V) it crawls (CHGNet's LiAlCl4: 500 steps and still 0.25 GPa from its
-    minimum). Scaled to V sigma_tol / fmax, a cell "force" of ``fmax`` is the stress
-    criterion itself, and the same relaxations converge in 27-99 steps (Li3YCl6, LiAlCl4,
-    Li6NBr3 with CHGNet). An extensive value, as ASE recommends.
+    ASE's N makes ``fmax`` on them a stress of fmax N / V, 4-15x looser than 0.05 GPa in
+    the reference set's halide cells, and FIRE then moves the cell at the pace of those
+    small "forces": on a flat E(V) it crawls (CHGNet's LiAlCl4: 500 steps and still 0.25
+    GPa from its minimum). Scaled to V sigma_tol / fmax, a cell "force" of ``fmax`` is the
+    stress criterion itself, and the same relaxations converge in 27-99 steps (Li3YCl6,
+    LiAlCl4, Li6NBr3 with CHGNet). An extensive value, as ASE recommends.
     """
     n = float(len(atoms))
     if stress_tol_GPa is None:

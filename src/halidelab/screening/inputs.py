@@ -187,9 +187,10 @@ class RelaxInputs(_Model, _OneOrMany):
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`TaskInputs.to_json`, without the thermal fields of a static relaxation
-        and without ``stress_tol_GPa`` when it is None (the force criterion alone)."""
+        and without ``stress_tol_GPa`` when it is None (the force criterion alone) or has
+        nothing to act on (``relax_cell`` False: positions-only relaxations keep their keys)."""
         data = super().to_json()
-        if self.stress_tol_GPa is None:
+        if self.stress_tol_GPa is None or not self.relax_cell:
             data.pop("stress_tol_GPa")
         if self.temperature_K is None:
             for name in ("temperature_K", "thermal_md_ps", "thermal_iterations"):
