@@ -51,6 +51,11 @@ def test_relax_cli_stress_criterion(tmp_path, capsys):
     assert main(["relax", str(p), "--stress-tol", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--stress-tol" in err[0]
+    # several files: the table shows the stress left beside the force
+    q = tmp_path / "licl_b.cif"
+    q.write_text(p.read_text())
+    assert main(["relax", str(p), str(q), "--steps", "200"]) == 0
+    assert "stress" in capsys.readouterr().out
 
 
 def test_md_cli_two_temperatures(tmp_path, capsys):
