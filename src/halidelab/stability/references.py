@@ -813,18 +813,21 @@ _MEMO: dict[str, dict[str, Any]] = {}
 def relax_inputs(
     structure: Structure, model: str, fmax: float, steps: int, relax_cell: bool
 ) -> dict[str, Any]:
-    """The task inputs whose hash keys a reference relaxation in the store (the stress
-    criterion of :class:`~halidelab.screening.inputs.RelaxInputs`'s default with it)."""
+    """The task inputs whose hash keys a reference relaxation in the store (with the
+    stress criterion of :class:`~halidelab.screening.inputs.RelaxInputs`'s default for a
+    cell relaxation; a fixed-cell one keeps the key it had before the criterion)."""
     from halidelab.screening.inputs import RelaxInputs
 
-    return {
+    out = {
         "structure": structure.as_dict(),
         "model": model,
         "fmax": fmax,
         "steps": steps,
         "relax_cell": relax_cell,
-        "stress_tol_GPa": RelaxInputs.stress_tol_GPa,
     }
+    if relax_cell:
+        out["stress_tol_GPa"] = RelaxInputs.stress_tol_GPa
+    return out
 
 
 def relax_cached(
