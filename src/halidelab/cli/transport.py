@@ -31,8 +31,7 @@ _MAX_ATOMS = typer.Option(
 
 def _stress_target(res: Any) -> str:
     """`` (target X)`` of a relaxation's stress criterion, empty without one."""
-    tol = getattr(res, "stress_tol_GPa", None)
-    return "" if tol is None else f" (target {tol:g})"
+    return "" if res.stress_tol_GPa is None else f" (target {res.stress_tol_GPa:g})"
 
 
 def _thermal(res: Any, pot: Any, temperature: float, md_ps: float, quiet: bool) -> Any:

@@ -285,9 +285,9 @@ def relax_batch(
     """
     from ase.filters import FrechetCellFilter
 
-    opt = _check_settings(fmax, steps, optimizer, stress_tol_GPa if relax_cell else None)
     if not relax_cell:
-        stress_tol_GPa = None
+        stress_tol_GPa = None  # positions only: no stress to converge
+    opt = _check_settings(fmax, steps, optimizer, stress_tol_GPa)
     if not structures:
         raise StructureError("give at least one structure to relax")
     atoms_list = [to_atoms(s) for s in structures]
@@ -324,9 +324,7 @@ def relax_batch(
     out = []
     for i, a in enumerate(atoms_list):
         forces = a.get_forces()
-        stress = float(
-            np.abs(a.get_stress()).max() * EV_A3_TO_GPA
-        )  # NaN from stress-less calculators
+        stress = _max_stress_GPa(a)
         final = to_structure(a)
         out.append(
             RelaxResult(
