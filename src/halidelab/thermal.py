@@ -26,8 +26,9 @@ How
 The quasi-static thermal pressure: at the relaxed volume V0, NVT MD at T (the engine's
 batched :class:`~halidelab.engine.md.MDBatch`, Bussi thermostat) gives the mean pressure,
 kinetic part included, P_T = 2 K / (3 V) - tr(sigma) / 3; the relaxed-ion bulk modulus B
-comes from two position relaxations at V0 (1 +- strain). The lattice expands isotropically
-by dV / V0 = P_T / B and the positions are relaxed in that cell. The target is zero total
+comes from two position relaxations at V0 (1 +- strain). With ``shape="isotropic"`` the
+lattice expands by dV / V0 = P_T / B, keeping its shape, and the positions are relaxed in
+that cell. The target is zero total
 pressure, not the relaxed cell's own: a cell relaxed on ASE's filter criterion alone
 (fmax on the cell "forces", virial / number of atoms; ``stress_tol_GPa=None``) keeps a
 static pressure P_0 of up to fmax N / V, 0.2-0.4 GPa for 60-atom halide cells at fmax
@@ -36,13 +37,31 @@ this step removes it with the thermal expansion. This is the first step of the s
 for the volume where the crystal at T is under zero mean pressure; with the static B it
 falls short of it (the crystal softens as it expands), so by default one secant step
 follows. Classical nuclei: no
-zero-point expansion. Isotropic: the cell keeps its 0 K shape (anisotropic expansion needs
-the full stress average, which the result reports).
+zero-point expansion.
+
+The shape (``shape="anisotropic"``, the default): a trigonal or monoclinic halide does not
+expand by the same fraction along every axis, and an isotropic expansion leaves a
+deviatoric mean stress (EMT L1_0 CuAu, 128 atoms at 600 K: after the isotropic expansion
+of 3.86 % the mean stress along a, b, c is -0.16, -0.27, +0.05 +- 0.07 GPa; the anisotropic
+path expands a and b by 2.13 % and shrinks c by 0.51 %, and leaves every component within
+one standard error of zero). The anisotropic path takes the thermal stress
+*tensor* tau = <sigma>_NVT - sigma_static at the current cell (kinetic part included),
+symmetrised by the crystal's point group (spglib through ASE's ``FixSymmetry``, which also
+keeps the symmetry during the relaxation), and relaxes cell and positions statically under
+it: the static stress is driven to -tau (a constant stress offset on the model's stress; the
+FIRE steps use forces and stress only, so the energies stay the model's). Each further
+NVT run (``iterations``) measures tau again at the new cell: a fixed point of
+sigma_static(h) + tau(h) = 0, i.e. zero mean total stress at T in every component. The
+first step already follows the static lattice's whole nonlinear response (the isotropic
+path's linear step uses the bulk modulus at V_0); what changes between steps is only tau,
+which varies slowly with the cell. ``shape="isotropic"`` is the earlier method, kept for
+the results stored with it.
 
 The MD is short (1 ps by default, the first 0.3 ps discarded) because a pressure average
 converges fast; its standard error (blocks of the run) goes into the expansion's error.
-``iterations`` (default 2) adds secant steps: an NVT run at the new volume, and the volume
-where the line through the last two mean pressures crosses zero.
+``iterations`` (default 2) adds steps: an NVT run at the new cell, then (isotropic) the
+volume where the line through the last two mean pressures crosses zero, or (anisotropic)
+the cell relaxed under the thermal stress measured there.
 """
 
 from __future__ import annotations
@@ -57,16 +76,28 @@ from typing import Any
 
 import numpy as np
 
-from halidelab.atoms import to_atoms
-from halidelab.engine.batch import as_evaluator
+from halidelab.atoms import to_atoms, to_structure
+from halidelab.engine.batch import BatchEvaluator, Evaluation, as_evaluator
 from halidelab.engine.md import MDBatch, MDTask
-from halidelab.engine.relax import EV_A3_TO_GPA, relax_batch
+from halidelab.engine.relax import (
+    EV_A3_TO_GPA,
+    LatticeParams,
+    cell_factor,
+    optimize,
+    relax_batch,
+)
 from halidelab.errors import SimulationError
 from halidelab.potentials import Potential, provenance
 from halidelab.records import Provenance, Record
 
 #: Blocks of the production run for the pressure's standard error.
 N_BLOCKS = 8
+#: How the cell may change: every component of the mean stress to zero, or the volume alone.
+SHAPES = ("anisotropic", "isotropic")
+#: spglib tolerance of the point group that symmetrises the thermal stress, A.
+SYMPREC_A = 0.01
+#: Stress criterion of the cell relaxation under the thermal stress, GPa.
+STRESS_TOL_GPA = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +132,30 @@ class ThermalLattice(Record):
         isotropic expansion leaves out.
     md_expansions_percent, md_pressures_GPa : list of float
         Each NVT run's volume (expansion from V_0, %) and mean total pressure, GPa: the
-        points of the secant search (one run: the linear step from V_0 alone).
+        points of the secant search (one run: the linear step from V_0 alone) or of the
+        fixed-point iteration (anisotropic).
     md_ps, equilibration_ps, timestep_fs : float
     structure : dict
         The expanded, position-relaxed structure (pymatgen ``Structure.as_dict()``).
     wall_s : float
     provenance : Provenance
+    shape : str
+        ``"anisotropic"`` (every stress component to zero) or ``"isotropic"`` (the volume
+        alone; every result stored before the anisotropic path existed).
+    md_stresses_GPa : list of list of float or None
+        Mean total stress of each NVT run (Voigt, ASE sign), GPa; None on older results.
+    thermal_stress_GPa : list of float or None
+        Anisotropic: the symmetrised thermal stress tau (Voigt, ASE sign) of the last NVT
+        run, under which the final cell was relaxed, GPa.
+    thermal_stress_se_GPa : list of float or None
+        Anisotropic: the standard error of each component of that run's mean stress
+        (blocks of the run, before symmetrisation), GPa: divided by an elastic constant,
+        the noise the MD leaves in the cell's shape (a low-symmetry cell takes it in
+        every component; a symmetric one only in those its point group allows).
+    space_group : str or None
+        Anisotropic: the space group (spglib at ``SYMPREC_A``) kept during the relaxation.
+    lattice_change_percent : list of float or None
+        100 (x_T / x_0 - 1) for a, b, c, %: the anisotropy of the expansion.
     """
 
     formula: str
@@ -131,6 +180,12 @@ class ThermalLattice(Record):
     structure: dict[str, Any]
     wall_s: float
     provenance: Provenance
+    shape: str = "isotropic"
+    md_stresses_GPa: list[list[float]] | None = None
+    thermal_stress_GPa: list[float] | None = None
+    thermal_stress_se_GPa: list[float] | None = None
+    space_group: str | None = None
+    lattice_change_percent: list[float] | None = None
 
 
 def _pressure_eV_A3(stress: np.ndarray) -> float:
@@ -159,6 +214,7 @@ class _NVT:
     pressure: float  # mean total pressure, eV/A^3
     pressure_se: float
     stress: np.ndarray  # mean total stress (Voigt, ASE sign), eV/A^3
+    stress_se: np.ndarray  # its block standard errors, eV/A^3
     temperature: float
 
 
@@ -205,10 +261,12 @@ def _nvt_pressure(
         raise SimulationError(
             f"thermal-lattice MD at {temperature_K:g} K stopped: {run.failed or 'no samples'}"
         )
+    stress = np.array(stresses)
     return _NVT(
         float(np.mean(pressures)),
         block_standard_error(np.array(pressures)),
-        np.mean(stresses, axis=0),
+        stress.mean(axis=0),
+        np.array([block_standard_error(stress[:, i]) for i in range(6)]),
         float(np.mean(temps)),
     )
 
@@ -219,6 +277,89 @@ def _relaxed_at(atoms: Any, expansion: float, ev: Any, fmax: float, steps: int) 
         [_scaled(atoms, 1.0 + expansion)], ev, fmax=fmax, steps=steps, relax_cell=False
     )
     return res
+
+
+class _StressOffset(BatchEvaluator):
+    """A model's evaluator whose stress has a constant tensor added (Voigt, eV/A^3): a cell
+    relaxed to zero stress on it reaches a static stress of ``-offset``. Energies and
+    forces are the model's (the FIRE steps read forces and stress only)."""
+
+    family = "offset"
+
+    def __init__(self, base: BatchEvaluator, offset: np.ndarray) -> None:
+        super().__init__(base.info, base.max_atoms, base.max_structures)
+        self.base = base
+        self.offset = np.asarray(offset, dtype=float).copy()
+
+    def _evaluate_batch(self, atoms_list: list[Any]) -> list[Evaluation]:
+        return [
+            Evaluation(r.energy_eV, r.forces_eV_A, r.stress_eV_A3 + self.offset)
+            for r in self.base.evaluate(atoms_list)
+        ]
+
+
+def _relaxed_under(
+    atoms: Any,
+    tau: np.ndarray,
+    ev: BatchEvaluator,
+    fmax: float,
+    steps: int,
+    symprec: float,
+    stress_tol_GPa: float,
+) -> tuple[Any, np.ndarray, str]:
+    """Cell and positions of ``atoms`` relaxed statically to the stress ``-tau``, the
+    crystal's symmetry kept (ASE ``FixSymmetry``).
+
+    Returns the relaxed atoms (no constraint, no calculator), the symmetrised tau (Voigt,
+    eV/A^3) and the space group kept.
+    """
+    import warnings
+
+    from ase.constraints import FixSymmetry
+    from ase.filters import FrechetCellFilter
+    from ase.spacegroup.symmetrize import check_symmetry
+
+    a = atoms.copy()
+    a.calc = None
+    a.set_constraint()
+    data = check_symmetry(a, symprec)
+    group = f"{data.international} ({data.number})"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fix = FixSymmetry(a, symprec=symprec)
+    a.set_constraint(fix)
+    tau_sym = np.asarray(tau, dtype=float).copy()
+    fix.adjust_stress(a, tau_sym)
+    target = FrechetCellFilter(a, exp_cell_factor=cell_factor(a, fmax, stress_tol_GPa))
+    with warnings.catch_warnings():
+        # scipy's logm in the Frechet filter warns at 1e-13 relative error on every step
+        warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+        (converged,), (n,), _ = optimize(
+            [a],
+            [target],
+            _StressOffset(ev, tau_sym),
+            fmax,
+            steps,
+            "FIRE",
+            stress_tol_GPa=stress_tol_GPa,
+        )
+    if not converged:
+        raise SimulationError(
+            f"the cell relaxation under the thermal stress did not converge in {n} steps "
+            f"(force {fmax:g} eV/A, stress {stress_tol_GPa:g} GPa); raise steps"
+        )
+    a.set_constraint()
+    a.calc = None
+    return a, tau_sym, group
+
+
+def _lattice_change(atoms0: Any, atoms: Any) -> list[float]:
+    """100 (x / x_0 - 1) of a, b, c, %."""
+    l0, l1 = LatticeParams.of(atoms0.cell), LatticeParams.of(atoms.cell)
+    return [
+        100.0 * (x / x0 - 1.0)
+        for x0, x in zip((l0.a_A, l0.b_A, l0.c_A), (l1.a_A, l1.b_A, l1.c_A), strict=True)
+    ]
 
 
 def thermal_lattice(
@@ -236,6 +377,9 @@ def thermal_lattice(
     steps: int = 300,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    shape: str = "anisotropic",
+    symprec: float = SYMPREC_A,
+    stress_tol_GPa: float = STRESS_TOL_GPA,
 ) -> ThermalLattice:
     """Expand a relaxed cell to its volume at ``temperature_K`` (see the module docstring).
 
@@ -251,11 +395,13 @@ def thermal_lattice(
     md_ps, equilibration_ps : float
         Length of each NVT run and of its discarded start, ps.
     iterations : int
-        NVT runs. 1 takes the linear step from V_0 with the static bulk modulus, short of
-        the zero-pressure volume as the crystal softens on expanding (classical
+        NVT runs. Isotropic: 1 takes the linear step from V_0 with the static bulk modulus,
+        short of the zero-pressure volume as the crystal softens on expanding (classical
         Lennard-Jones argon at 40 K: 4.15 % against 4.90 % after one secant step and 5.08 %
         after two; CHGNet-D3 Li3YCl6 at 298 K: 1.54 % against 2.11 +- 0.24 %); each further
         run makes a secant step on the measured pressures (default 2: one secant step).
+        Anisotropic: each run measures the thermal stress at the current cell and the cell
+        is relaxed under it (default 2: one correction of the first step).
     timestep_fs : float
         fs.
     strain : float
@@ -266,6 +412,15 @@ def thermal_lattice(
         Initial velocities and thermostat noise.
     progress : callable(step, total), optional
         Called after each MD step (steps counted over all runs).
+    shape : {"anisotropic", "isotropic"}
+        Every component of the mean stress to zero (the cell's shape changes within its
+        symmetry), or the volume alone (the 0 K shape kept).
+    symprec : float
+        Anisotropic: spglib tolerance of the symmetry kept, A.
+    stress_tol_GPa : float
+        Anisotropic: the cell relaxation under the thermal stress converges every stress
+        component to within this of it, GPa (default 0.01: 0.05 % of volume at a halide's
+        bulk modulus of 20 GPa, below the NVT runs' standard error).
 
     Returns
     -------
@@ -288,6 +443,12 @@ def thermal_lattice(
         raise SimulationError(f"iterations must be >= 1, got {iterations}")
     if not 0 < strain < 0.1:
         raise SimulationError(f"strain must lie in (0, 0.1), got {strain}")
+    if shape not in SHAPES:
+        raise SimulationError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    if not (symprec > 0 and math.isfinite(symprec)):
+        raise SimulationError(f"symprec must be a positive length in A, got {symprec}")
+    if not (stress_tol_GPa > 0 and math.isfinite(stress_tol_GPa)):
+        raise SimulationError(f"stress_tol_GPa must be a positive number, got {stress_tol_GPa}")
     t_start = time.perf_counter()
     atoms0 = to_atoms(structure)
     ev = as_evaluator(model, calculator)
@@ -297,7 +458,8 @@ def thermal_lattice(
     cells = [_scaled(atoms0, 1.0 - strain), atoms0.copy(), _scaled(atoms0, 1.0 + strain)]
     relaxed = relax_batch(cells, ev, fmax=fmax, steps=steps, relax_cell=False)
     finals = [to_atoms(r.to_structure()) for r in relaxed]
-    p_minus, p_static, p_plus = (_pressure_eV_A3(e.stress_eV_A3) for e in ev.evaluate(finals))
+    evals = ev.evaluate(finals)
+    p_minus, p_static, p_plus = (_pressure_eV_A3(e.stress_eV_A3) for e in evals)
     bulk = -(p_plus - p_minus) / (2.0 * strain)
     if not bulk > 0:
         raise SimulationError(
@@ -324,24 +486,43 @@ def thermal_lattice(
             atoms, ev, temperature_K, n_steps, n_burn, timestep_fs, seed, step_progress
         )
 
-    # NVT at V0 and the first, linear step with the static bulk modulus; then secant steps
-    # on the mean pressure of NVT runs at the new volumes
     runs = [nvt(finals[1], 0)]
     points = [(0.0, runs[0].pressure)]
-    expansion = points[0][1] / bulk
     slope = -bulk
-    cell = _relaxed_at(finals[1], expansion, ev, fmax, steps)
-    for it in range(1, iterations):
-        runs.append(nvt(to_atoms(cell.to_structure()), it * n_steps))
-        points.append((expansion, runs[-1].pressure))
-        (e0, f0), (e1, f1) = points[-2], points[-1]
-        if not (e1 - e0) or not (f1 - f0) / (e1 - e0) < 0:
-            break  # the pressures do not resolve a slope: keep the last cell
-        slope = (f1 - f0) / (e1 - e0)
-        expansion = e1 - f1 / slope
+    tau_sym = None
+    group = None
+    if shape == "isotropic":
+        # the first, linear step with the static bulk modulus; then secant steps on the
+        # mean pressure of NVT runs at the new volumes
+        expansion = points[0][1] / bulk
         cell = _relaxed_at(finals[1], expansion, ev, fmax, steps)
+        for it in range(1, iterations):
+            runs.append(nvt(to_atoms(cell.to_structure()), it * n_steps))
+            points.append((expansion, runs[-1].pressure))
+            (e0, f0), (e1, f1) = points[-2], points[-1]
+            if not (e1 - e0) or not (f1 - f0) / (e1 - e0) < 0:
+                break  # the pressures do not resolve a slope: keep the last cell
+            slope = (f1 - f0) / (e1 - e0)
+            expansion = e1 - f1 / slope
+            cell = _relaxed_at(finals[1], expansion, ev, fmax, steps)
+        s_t = cell.to_structure()
+    else:
+        # fixed point of sigma_static(h) + tau(h) = 0: the thermal stress measured at the
+        # current cell, the cell relaxed statically under it, again at the new cell
+        current, static = finals[1], np.asarray(evals[1].stress_eV_A3, dtype=float)
+        for it in range(iterations):
+            tau = runs[-1].stress - static
+            current, tau_sym, group = _relaxed_under(
+                current, tau, ev, fmax, steps, symprec, stress_tol_GPa
+            )
+            if it + 1 < iterations:
+                runs.append(nvt(current, (it + 1) * n_steps))
+                points.append((float(current.get_volume()) / v0 - 1.0, runs[-1].pressure))
+                (static_eval,) = ev.evaluate([current])
+                static = np.asarray(static_eval.stress_eV_A3, dtype=float)
+        s_t = to_structure(current)
+        expansion = s_t.volume / v0 - 1.0
     last = runs[-1]
-    s_t = cell.to_structure()
     prov = provenance(
         "thermal-lattice-quasistatic",
         ev.info,
@@ -356,6 +537,9 @@ def thermal_lattice(
             "fmax": fmax,
             "steps": steps,
             "md_steps": n_steps,
+            "shape": shape,
+            "symprec_A": symprec if shape == "anisotropic" else None,
+            "stress_tol_GPa": stress_tol_GPa if shape == "anisotropic" else None,
         },
         seed=seed,
     )
@@ -382,4 +566,12 @@ def thermal_lattice(
         structure=s_t.as_dict(),
         wall_s=time.perf_counter() - t_start,
         provenance=prov,
+        shape=shape,
+        md_stresses_GPa=[[float(x) * EV_A3_TO_GPA for x in r.stress] for r in runs],
+        thermal_stress_GPa=None if tau_sym is None else [float(x) * EV_A3_TO_GPA for x in tau_sym],
+        thermal_stress_se_GPa=None
+        if tau_sym is None
+        else [float(x) * EV_A3_TO_GPA for x in last.stress_se],
+        space_group=group,
+        lattice_change_percent=_lattice_change(atoms0, to_atoms(s_t)),
     )

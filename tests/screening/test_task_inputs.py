@@ -42,6 +42,7 @@ def _library_defaults():
             ("stress_tol_GPa", relax_structures, "stress_tol_GPa"),
             ("thermal_md_ps", thermal_lattice, "md_ps"),
             ("thermal_iterations", thermal_lattice, "iterations"),
+            ("thermal_shape", thermal_lattice, "shape"),
         ],
         NEBInputs: [
             (f, neb_studies, f)
@@ -135,7 +136,7 @@ def test_lattice_temperature_enters_the_relax_key_only_when_set():
     """A static relaxation on the force criterion alone writes exactly the fields it wrote
     before the stress criterion and the lattice at temperature existed (so those stored keys
     stay valid); the default stress criterion adds its field (a new key: a new result), a
-    thermal relaxation its three."""
+    thermal relaxation its four."""
     s = {"lattice": "x"}
     old = RelaxInputs(structure=s, stress_tol_GPa=None).to_json()
     assert set(old) == {
@@ -165,6 +166,16 @@ def test_lattice_temperature_enters_the_relax_key_only_when_set():
     assert {"thermal_md_ps", "thermal_iterations"} <= set(hot.to_json())
     assert RelaxInputs.parse(hot.to_json()) == hot
     assert Task.of(hot, "a").key != Task.of(RelaxInputs(structure=s), "a").key
+    # the thermal lattice's shape: anisotropic by default, in the key; thermal lattices
+    # stored before the field existed were isotropic, and their keys stay theirs
+    assert hot.thermal_shape == "anisotropic" and hot.to_json()["thermal_shape"] == "anisotropic"
+    stored = {k: v for k, v in hot.to_json().items() if k != "thermal_shape"}
+    iso = RelaxInputs.parse(stored)
+    assert iso.thermal_shape == "isotropic" and iso.to_json() == stored
+    assert Task.of(iso, "a").key == Task("relax", "a", stored).key
+    assert Task.of(iso, "a").key != Task.of(hot, "a").key
+    with pytest.raises(TaskInputError, match="thermal_shape"):
+        RelaxInputs(structure=s, temperature_K=300.0, thermal_shape="cubic")
     with pytest.raises(TaskInputError, match="temperature_K"):
         RelaxInputs(structure=s, temperature_K=-5.0)
     with pytest.raises(TaskInputError, match="relax_cell"):

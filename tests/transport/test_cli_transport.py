@@ -234,6 +234,11 @@ def test_relax_cli_at_a_temperature_writes_the_warm_lattice(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     th = d["thermal_lattice"]
     assert th["temperature_K"] == 300.0 and th["expansion_percent"] > 0.0
+    # rock-salt LiCl is cubic: the anisotropic default keeps it so
+    assert th["shape"] == "anisotropic" and th["space_group"] == "Fm-3m (225)"
+    assert th["lattice_change_percent"] == pytest.approx(
+        [th["lattice_change_percent"][0]] * 3, abs=1e-4
+    )
     written = Structure.from_file(out)
     assert written.volume == pytest.approx(th["volume_A3"], rel=1e-4)
     assert written.volume > d["lattice_final"]["volume_A3"]
@@ -243,3 +248,8 @@ def test_relax_cli_at_a_temperature_writes_the_warm_lattice(tmp_path, capsys):
     assert "--thermal-ps must be >= 0.35 ps" in capsys.readouterr().err
     assert main(["relax", str(p), "--temperature", "300", "--fixed-cell"]) == 2
     assert "--fixed-cell" in capsys.readouterr().err
+    assert main(["relax", str(p), "--isotropic"]) == 2
+    assert "give --temperature" in capsys.readouterr().err
+    assert main([*args[:-2], "--isotropic"]) == 0
+    text = capsys.readouterr().out
+    assert "isotropic: a +" in text and "mean stress of the last NVT run" in text

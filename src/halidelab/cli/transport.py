@@ -34,12 +34,12 @@ def _stress_target(res: Any) -> str:
     return "" if res.stress_tol_GPa is None else f" (target {res.stress_tol_GPa:g})"
 
 
-def _thermal(res: Any, pot: Any, temperature: float, md_ps: float, quiet: bool) -> Any:
+def _thermal(res: Any, pot: Any, temperature: float, md_ps: float, quiet: bool, shape: str) -> Any:
     """The lattice at ``temperature`` of one relaxed structure, with a progress bar."""
     from halidelab.thermal import thermal_lattice
 
     if quiet:
-        return thermal_lattice(res.to_structure(), pot, temperature, md_ps=md_ps)
+        return thermal_lattice(res.to_structure(), pot, temperature, md_ps=md_ps, shape=shape)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
@@ -57,6 +57,7 @@ def _thermal(res: Any, pot: Any, temperature: float, md_ps: float, quiet: bool) 
             temperature,
             md_ps=md_ps,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            shape=shape,
         )
 
 
@@ -102,8 +103,15 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(
             None,
             "--temperature",
-            help="Then expand the relaxed cell to its lattice at this temperature, K (NVT MD "
-            "thermal pressure / bulk modulus); --out gets that lattice",
+            help="Then expand the relaxed cell to its lattice at this temperature, K (the NVT "
+            "MD mean stress brought to zero in every component, the symmetry kept); --out "
+            "gets that lattice",
+        ),
+        isotropic: bool = typer.Option(
+            False,
+            "--isotropic",
+            help="With --temperature: expand the volume alone, keeping the 0 K cell's shape "
+            "(the method before the anisotropic one; leaves a deviatoric stress)",
         ),
         thermal_ps: float = typer.Option(
             1.0, "--thermal-ps", help="Length of each NVT run of --temperature, ps."
@@ -139,6 +147,10 @@ def register(app: typer.Typer) -> None:
                 raise StructureError(
                     "--temperature expands the relaxed cell; it cannot go with --fixed-cell"
                 )
+        elif isotropic:
+            raise StructureError(
+                "--isotropic shapes the --temperature expansion; give --temperature"
+            )
         guard = OutputGuard(structures)
         targets: list[Path] = []
         if out is not None:
@@ -169,7 +181,17 @@ def register(app: typer.Typer) -> None:
         batch_deprecated(batch)
         results = [with_ordering(r, info) for r, (_, info) in zip(results, loaded, strict=True)]
         warm = (
-            [_thermal(r, pot, temperature, thermal_ps, quiet=as_json) for r in results]
+            [
+                _thermal(
+                    r,
+                    pot,
+                    temperature,
+                    thermal_ps,
+                    quiet=as_json,
+                    shape="isotropic" if isotropic else "anisotropic",
+                )
+                for r in results
+            ]
             if temperature is not None
             else []
         )
@@ -208,6 +230,13 @@ def register(app: typer.Typer) -> None:
                 f"{th.expansion_percent:+.2f} +- {th.expansion_se_percent:.2f} % on the relaxed "
                 f"cell (thermal pressure {th.thermal_pressure_GPa:.2f} GPa, bulk modulus "
                 f"{th.bulk_modulus_GPa:.1f} GPa, {th.iterations} NVT runs of {th.md_ps:g} ps)"
+            )
+            da, db, dc = th.lattice_change_percent
+            kept = f", {th.space_group} kept" if th.space_group else ""
+            console.print(
+                f"  {th.shape}: a {da:+.2f} %, b {db:+.2f} %, c {dc:+.2f} %{kept}; mean stress "
+                "of the last NVT run (xx yy zz, GPa): "
+                + " ".join(f"{x:+.2f}" for x in th.md_stresses_GPa[-1][:3])
             )
         if len(results) > 1:
             t = Table(

@@ -49,8 +49,9 @@ def validate_cmd(
     lattice_temperature: float = typer.Option(
         None,
         "--lattice-temperature",
-        help="Expand each relaxed cell to its lattice at this temperature, K (NVT MD thermal "
-        "pressure / bulk modulus; e.g. 298 for room-temperature data); default: the 0 K cell",
+        help="Expand each relaxed cell to its lattice at this temperature, K (the mean stress "
+        "of short NVT MD brought to zero in every component, the symmetry kept; e.g. 298 for "
+        "room-temperature data); default: the 0 K cell",
     ),
     kmc_hops: float = typer.Option(
         200.0,

@@ -220,11 +220,17 @@ def cell_factor(atoms: Any, fmax: float, stress_tol_GPa: float | None) -> float:
     GPa from its minimum). Scaled to V sigma_tol / fmax, a cell "force" of ``fmax`` is the
     stress criterion itself, and the same relaxations converge in 27-99 steps (Li3YCl6,
     LiAlCl4, Li6NBr3 with CHGNet). An extensive value, as ASE recommends.
+
+    Never below 1: the filter's cell coordinate is the factor times the log of the
+    deformation, so an optimiser step of 0.2 A (FIRE's largest) deforms the cell by up to
+    0.2 / factor; an 8-atom LiCl cell at 0.01 GPa would get 0.17 and a 120 % step (and
+    ASE's ``FixSymmetry`` refuses steps above 25 %). Cells above 160 A^3 at 0.05 GPa (800
+    A^3 at 0.01 GPa), every halide cell of the reference set, are not affected.
     """
     n = float(len(atoms))
     if stress_tol_GPa is None:
         return n
-    return min(n, atoms.get_volume() * stress_tol_GPa / EV_A3_TO_GPA / fmax)
+    return min(n, max(1.0, atoms.get_volume() * stress_tol_GPa / EV_A3_TO_GPA / fmax))
 
 
 def _check_settings(
@@ -316,7 +322,7 @@ def relax_batch(
             "optimizer": opt,
             "filter": "FrechetCellFilter" if relax_cell else None,
             "stress_tol_GPa": stress_tol_GPa,
-            "exp_cell_factor": "min(N, V stress_tol / fmax)" if stress_tol_GPa else "N",
+            "exp_cell_factor": "min(N, max(1, V stress_tol / fmax))" if stress_tol_GPa else "N",
             "n_structures": n,
             "model_calls": ev.n_calls - calls0,
         },

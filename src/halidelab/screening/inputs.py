@@ -153,11 +153,15 @@ class RelaxInputs(_Model, _OneOrMany):
     #: When set, the relaxed cell is expanded to its volume at this temperature (K) by its
     #: thermal pressure (:func:`halidelab.thermal.thermal_lattice`): the result's
     #: ``structure`` is then that lattice, the static one is kept in ``structure_0K``.
-    #: These three fields enter the inputs (and the key) only when it is set, so the keys
+    #: These four fields enter the inputs (and the key) only when it is set, so the keys
     #: of static relaxations are those stored before it existed.
     temperature_K: float | None = None
     thermal_md_ps: float = 1.0
     thermal_iterations: int = 2
+    #: "anisotropic" (every component of the mean stress to zero) or "isotropic" (the
+    #: volume alone, the 0 K shape kept: every thermal lattice stored before the
+    #: anisotropic path existed, whose inputs have no such field).
+    thermal_shape: str = "anisotropic"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -167,6 +171,10 @@ class RelaxInputs(_Model, _OneOrMany):
         ):
             raise TaskInputError(
                 f"stress_tol_GPa must be a positive number of GPa or None, got {tol!r}"
+            )
+        if self.thermal_shape not in ("anisotropic", "isotropic"):
+            raise TaskInputError(
+                f"thermal_shape must be 'anisotropic' or 'isotropic', got {self.thermal_shape!r}"
             )
         if self.temperature_K is not None and not (
             float(self.temperature_K) > 0 and self.relax_cell
@@ -180,21 +188,28 @@ class RelaxInputs(_Model, _OneOrMany):
     def parse(cls, inputs: Mapping[str, Any]) -> TaskInputs:
         """As :meth:`TaskInputs.parse`, but inputs without ``stress_tol_GPa`` (every task
         stored before the stress criterion existed, whose key hashes no such field) mean the
-        force criterion alone, as they did when they were computed."""
+        force criterion alone, as they did when they were computed; thermal lattices
+        stored without ``thermal_shape`` were expanded isotropically."""
         if "stress_tol_GPa" not in inputs:
             inputs = {**inputs, "stress_tol_GPa": None}
+        if inputs.get("temperature_K") is not None and "thermal_shape" not in inputs:
+            inputs = {**inputs, "thermal_shape": "isotropic"}
         return super().parse(inputs)
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`TaskInputs.to_json`, without the thermal fields of a static relaxation
-        and without ``stress_tol_GPa`` when it is None (the force criterion alone) or has
-        nothing to act on (``relax_cell`` False: positions-only relaxations keep their keys)."""
+        (and without ``thermal_shape`` when isotropic: the method of every thermal lattice
+        stored before the field existed) and without ``stress_tol_GPa`` when it is None
+        (the force criterion alone) or has nothing to act on (``relax_cell`` False:
+        positions-only relaxations keep their keys)."""
         data = super().to_json()
         if self.stress_tol_GPa is None or not self.relax_cell:
             data.pop("stress_tol_GPa")
         if self.temperature_K is None:
-            for name in ("temperature_K", "thermal_md_ps", "thermal_iterations"):
+            for name in ("temperature_K", "thermal_md_ps", "thermal_iterations", "thermal_shape"):
                 data.pop(name)
+        elif self.thermal_shape == "isotropic":
+            data.pop("thermal_shape")  # the inputs (and key) of the isotropic results stored
         return data
 
 

@@ -125,6 +125,7 @@ def _at_temperature(relaxed: dict[str, Any], inp: RelaxInputs) -> dict[str, Any]
         iterations=inp.thermal_iterations,
         fmax=inp.fmax,
         steps=inp.steps,
+        shape=inp.thermal_shape,
     ).to_dict()
     out = dict(relaxed)
     out["structure_0K"] = relaxed["structure"]
