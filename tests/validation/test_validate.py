@@ -132,6 +132,8 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     # model-free prior says nothing, and nothing is flagged
     for r in bvse:
         assert r["relaxed_volume_change_percent"] == pytest.approx(-1.0, abs=1e-9)
+        axis = 100 * (0.99 ** (1 / 3) - 1)  # the same 1 % on every axis
+        assert r["relaxed_axes_change_percent"] == pytest.approx([axis] * 3, abs=1e-9)
     ref_by_id = {e.id: e for e in load_reference_set().entries}
     for r in bvse:
         cif = ref_by_id[r["id"]].construction.split(";")[0] in ("cif", "cif-merge")
@@ -140,7 +142,7 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
     assert all(r["relaxed_volume_change_percent"] is None for r in prior_rows)
     vols = relaxed_volumes(out.rows)
     assert len(vols) == 4 and not any(v["flagged"] for v in vols)
-    assert "relax/chgnet ΔV" in html
+    assert "relax/chgnet ΔV" in html and "(a -0.3, b -0.3, c -0.3 %)" in html
     # each row says what structure it was computed on, as the reference-model task built it
     model_of = {r["composition"]: r["structure_model"] for r in bvse}
     assert "ordered CIF" in model_of["LiAlCl4"] and "Ewald" in model_of["Li2MgCl4"]
@@ -1230,6 +1232,7 @@ def test_relaxed_volume_change_per_atom_and_its_flag():
     from halidelab.validation.metrics import (
         VOLUME_FLAG_PERCENT,
         measured_structure,
+        relaxed_axes_change,
         relaxed_volume_change,
     )
 
@@ -1241,6 +1244,12 @@ def test_relaxed_volume_change_per_atom_and_its_flag():
     assert relaxed_volume_change(big.as_dict(), s.as_dict()) == pytest.approx(24.0)
     assert relaxed_volume_change((s * (2, 1, 1)).as_dict(), s.as_dict()) == pytest.approx(0.0)
     assert relaxed_volume_change(None, s.as_dict()) is None
+    # the axes: a tetragonal strain of the same cell, not a supercell
+    strained = s.copy()
+    strained.apply_strain([0.02, 0.02, -0.01])
+    assert relaxed_axes_change(strained.as_dict(), s.as_dict()) == pytest.approx([2, 2, -1])
+    assert relaxed_axes_change((s * (2, 1, 1)).as_dict(), s.as_dict()) is None
+    assert relaxed_axes_change(None, s.as_dict()) is None
     assert measured_structure("cif") and measured_structure("cif-merge")
     assert measured_structure("cif;ball-milled")
     assert not measured_structure("design:Li3ErCl6|P-3m1")

@@ -173,8 +173,10 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
         if dv is not None:
             flag = r.get("measured_structure") and abs(dv) > VOLUME_FLAG_PERCENT
             th = r.get("thermal_expansion_percent")
+            axes = r.get("relaxed_axes_change_percent")
             d[f"relax/{r['model']} ΔV"] = (
                 f"{dv:+.1f} %"
+                + (" (a {:+.1f}, b {:+.1f}, c {:+.1f} %)".format(*axes) if axes is not None else "")
                 + (
                     f" at {r['lattice_temperature_K']:g} K ({th:+.1f} % of it thermal)"
                     if th is not None

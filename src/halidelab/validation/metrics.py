@@ -858,11 +858,27 @@ def relaxed_volume_change(
     return 100.0 * (per_atom(relaxed) / per_atom(built) - 1.0)
 
 
+def relaxed_axes_change(
+    relaxed: dict[str, Any] | None, built: dict[str, Any] | None
+) -> list[float] | None:
+    """Lengths of the three cell vectors of a relaxed structure against the model it
+    started from, 100 (a / a_0 - 1), % (None when either is missing or the cells differ in
+    size: only a relaxation of the same cell keeps its axes). Where the model is a
+    measured structure, these are the errors of the lattice parameters an XRD refinement
+    gives, which the volume alone can hide (one axis long, another short)."""
+    if not relaxed or not built or len(relaxed["sites"]) != len(built["sites"]):
+        return None
+    a = np.linalg.norm(np.asarray(relaxed["lattice"]["matrix"], dtype=float), axis=1)
+    a0 = np.linalg.norm(np.asarray(built["lattice"]["matrix"], dtype=float), axis=1)
+    return [float(x) for x in 100.0 * (a / a0 - 1.0)]
+
+
 def relaxed_volumes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per material and model: the relaxed volume change (%; of the lattice at
     temperature where the campaign expands it, with that expansion and temperature beside
-    it), whether the model is a measured structure, and whether it is flagged (measured,
-    and |change| above :data:`VOLUME_FLAG_PERCENT`)."""
+    it) and that of each cell axis (same cell only), whether the model is a measured
+    structure, and whether it is flagged (measured, and |change| above
+    :data:`VOLUME_FLAG_PERCENT`)."""
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         dv = r.get("relaxed_volume_change_percent")
@@ -873,6 +889,7 @@ def relaxed_volumes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "composition": r["composition"],
             "model": r["model"],
             "change_percent": dv,
+            "axes_change_percent": r.get("relaxed_axes_change_percent"),
             "thermal_expansion_percent": r.get("thermal_expansion_percent"),
             "lattice_temperature_K": r.get("lattice_temperature_K"),
             "measured_structure": bool(r.get("measured_structure")),

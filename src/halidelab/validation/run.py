@@ -41,6 +41,7 @@ from halidelab.validation.metrics import (
     measurement_floor,
     paired_comparison,
     parity_metrics,
+    relaxed_axes_change,
     relaxed_volume_change,
 )
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
@@ -425,6 +426,10 @@ def _prediction_rows(
                 )
                 relaxed = results.get(("relax", entry.material, mkey, 0)) if model else None
                 row["relaxed_volume_change_percent"] = relaxed_volume_change(
+                    relaxed["structure"] if relaxed else None,
+                    built["structure"] if built else None,
+                )
+                row["relaxed_axes_change_percent"] = relaxed_axes_change(
                     relaxed["structure"] if relaxed else None,
                     built["structure"] if built else None,
                 )
