@@ -54,8 +54,13 @@ NVT run (``iterations``) measures tau again at the new cell: a fixed point of
 sigma_static(h) + tau(h) = 0, i.e. zero mean total stress at T in every component. The
 first step already follows the static lattice's whole nonlinear response (the isotropic
 path's linear step uses the bulk modulus at V_0); what changes between steps is only tau,
-which varies slowly with the cell. ``shape="isotropic"`` is the earlier method, kept for
-the results stored with it.
+which varies slowly with the cell. A run that finds its cell at zero mean stress (every
+component within two standard errors) ends the search there, verified; and a further step
+is not taken where it would move the volume much more than the run's residual pressure
+asks for at the runs' own (isothermal) bulk modulus: a static relaxation near the static
+lattice's tensile limit overshoots (CHGNet-D3 LiGaBr4 at 298 K: +8.3 % with 0.05 GPa left,
+then a step to +12.6 %). ``final_cell`` in the result says which of these ended it.
+``shape="isotropic"`` is the earlier method, kept for the results stored with it.
 
 The MD is short (1 ps by default, the first 0.3 ps discarded) because a pressure average
 converges fast; its standard error (blocks of the run) goes into the expansion's error.
@@ -154,6 +159,14 @@ class ThermalLattice(Record):
         every component; a symmetric one only in those its point group allows).
     space_group : str or None
         Anisotropic: the space group (spglib at ``SYMPREC_A``) kept during the relaxation.
+    final_cell : str or None
+        Anisotropic: how the returned cell stands. ``"verified"``: the last NVT run was made
+        on it and found every component of its mean stress within two standard errors (plus
+        ``stress_tol_GPa``) of zero; ``"stepped"``: relaxed under the last run's thermal
+        stress and not run again (raise ``iterations`` to verify it); ``"kept"``: the last
+        run's cell, not verified, because the step from it moved the volume more than that
+        run's residual pressure and the runs' isothermal bulk modulus allow (see
+        :func:`_step_trusted`).
     lattice_change_percent : list of float or None
         100 (x_T / x_0 - 1) for a, b, c, %: the anisotropy of the expansion.
     """
@@ -185,6 +198,7 @@ class ThermalLattice(Record):
     thermal_stress_GPa: list[float] | None = None
     thermal_stress_se_GPa: list[float] | None = None
     space_group: str | None = None
+    final_cell: str | None = None
     lattice_change_percent: list[float] | None = None
 
 
@@ -353,6 +367,33 @@ def _relaxed_under(
     return a, tau_sym, group
 
 
+def _at_zero_stress(run: _NVT, stress_tol_GPa: float) -> bool:
+    """Every component of the run's mean stress within two standard errors (plus the
+    relaxation's stress tolerance) of zero."""
+    tol = stress_tol_GPa / EV_A3_TO_GPA
+    return bool(np.all(np.abs(run.stress) <= 2.0 * run.stress_se + tol))
+
+
+def _step_trusted(points: list[tuple[float, float]], new_expansion: float) -> bool:
+    """Whether a further quasi-static step (from the last NVT run's cell to a volume
+    expansion ``new_expansion``) is the size the runs allow.
+
+    The step is a static relaxation, so it moves the cell by the *static* compliance times
+    the run's residual stress; near the static lattice's tensile limit (a soft lattice
+    under a large thermal pressure: CHGNet-D3 LiGaBr4 at 298 K, static bulk modulus 15 GPa)
+    that compliance is far above the crystal's at T and the step overshoots (LiGaBr4: the
+    run at +8.3 % found 0.05 GPa left, and the step went to +12.6 %). The volume the last
+    run's pressure asks for, with the isothermal bulk modulus of the last two runs (their
+    secant), bounds it: a step more than twice as large (and more than 0.5 % of volume)
+    is not taken."""
+    (e0, p0), (e1, p1) = points[-2], points[-1]
+    slope = (p1 - p0) / (e1 - e0) if e1 != e0 else 0.0
+    if not slope < 0:
+        return True  # the runs resolve no bulk modulus: nothing to bound the step with
+    wanted = -p1 / slope
+    return abs((1.0 + new_expansion) / (1.0 + e1) - 1.0 - wanted) <= max(2.0 * abs(wanted), 0.005)
+
+
 def _lattice_change(atoms0: Any, atoms: Any) -> list[float]:
     """100 (x / x_0 - 1) of a, b, c, %."""
     l0, l1 = LatticeParams.of(atoms0.cell), LatticeParams.of(atoms.cell)
@@ -401,7 +442,8 @@ def thermal_lattice(
         after two; CHGNet-D3 Li3YCl6 at 298 K: 1.54 % against 2.11 +- 0.24 %); each further
         run makes a secant step on the measured pressures (default 2: one secant step).
         Anisotropic: each run measures the thermal stress at the current cell and the cell
-        is relaxed under it (default 2: one correction of the first step).
+        is relaxed under it (default 2: one correction of the first step, or none where
+        the run at the first step's cell finds it at zero stress).
     timestep_fs : float
         fs.
     strain : float
@@ -491,6 +533,7 @@ def thermal_lattice(
     slope = -bulk
     tau_sym = None
     group = None
+    final_cell = None
     if shape == "isotropic":
         # the first, linear step with the static bulk modulus; then secant steps on the
         # mean pressure of NVT runs at the new volumes
@@ -510,11 +553,19 @@ def thermal_lattice(
         # fixed point of sigma_static(h) + tau(h) = 0: the thermal stress measured at the
         # current cell, the cell relaxed statically under it, again at the new cell
         current, static = finals[1], np.asarray(evals[1].stress_eV_A3, dtype=float)
+        final_cell = "stepped"
         for it in range(iterations):
+            if it > 0 and _at_zero_stress(runs[-1], stress_tol_GPa):
+                final_cell = "verified"  # the NVT at this cell finds it at zero mean stress
+                break
             tau = runs[-1].stress - static
-            current, tau_sym, group = _relaxed_under(
+            stepped, tau_step, group = _relaxed_under(
                 current, tau, ev, fmax, steps, symprec, stress_tol_GPa
             )
+            if it > 0 and not _step_trusted(points, float(stepped.get_volume()) / v0 - 1.0):
+                final_cell = "kept"
+                break
+            current, tau_sym = stepped, tau_step
             if it + 1 < iterations:
                 runs.append(nvt(current, (it + 1) * n_steps))
                 points.append((float(current.get_volume()) / v0 - 1.0, runs[-1].pressure))
@@ -573,5 +624,6 @@ def thermal_lattice(
         if tau_sym is None
         else [float(x) * EV_A3_TO_GPA for x in last.stress_se],
         space_group=group,
+        final_cell=final_cell,
         lattice_change_percent=_lattice_change(atoms0, to_atoms(s_t)),
     )

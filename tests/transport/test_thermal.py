@@ -17,7 +17,14 @@ from halidelab.engine.batch import as_evaluator
 from halidelab.engine.relax import EV_A3_TO_GPA
 from halidelab.errors import SimulationError
 from halidelab.relax import relax
-from halidelab.thermal import _nvt_pressure, _relaxed_under, thermal_lattice
+from halidelab.thermal import (
+    _NVT,
+    _at_zero_stress,
+    _nvt_pressure,
+    _relaxed_under,
+    _step_trusted,
+    thermal_lattice,
+)
 
 RUN = {"md_ps": 4.0, "equilibration_ps": 0.5, "timestep_fs": 5.0, "fmax": 1e-3}
 ISO = {**RUN, "shape": "isotropic"}
@@ -118,6 +125,26 @@ def test_a_cubic_crystal_keeps_its_shape_and_reaches_zero_pressure(argon):
     assert abs(p) < 3 * se + 1e-4
 
 
+def test_a_run_at_zero_stress_ends_the_search_and_an_overshooting_step_is_not_taken():
+    """The two stops of the anisotropic search. A run whose every stress component is
+    within two standard errors of zero verifies its cell; one component three errors off
+    does not. A quasi-static step is bounded by the volume the last run's pressure asks for
+    at the runs' isothermal bulk modulus (CHGNet-D3 LiGaBr4 at 298 K: runs at 0 and +8.32 %
+    with 0.669 and 0.046 GPa, B_T 7.5 GPa, so about +0.6 % more; the static relaxation went
+    to +12.6 %)."""
+    gpa = 1.0 / EV_A3_TO_GPA
+    se = np.full(6, 0.05 * gpa)
+    near = _NVT(0.0, 0.0, np.array([0.09, -0.08, 0.05, 0.0, 0.02, -0.09]) * gpa, se, 298.0)
+    off = _NVT(0.0, 0.0, np.array([0.09, -0.08, 0.16, 0.0, 0.02, -0.09]) * gpa, se, 298.0)
+    assert _at_zero_stress(near, 0.0) and not _at_zero_stress(off, 0.0)
+    assert _at_zero_stress(off, 0.07)  # the relaxation's own tolerance is allowed for
+    points = [(0.0, 0.669), (0.0832, 0.046)]
+    assert not _step_trusted(points, 0.1259)
+    assert _step_trusted(points, 0.0832 + 0.0090)  # the size the runs ask for
+    assert not _step_trusted(points, 0.0832 - 0.0150)  # the wrong way, beyond the bound
+    assert _step_trusted([(0.0, 0.669), (0.0832, 0.70)], 0.2)  # no bulk modulus resolved
+
+
 def _cuau(repeat: int) -> Structure:
     """L1_0 CuAu (tetragonal P4/mmm, Cu and Au layers along c) relaxed with EMT."""
     a, c = 3.96 / 2**0.5, 3.7
@@ -156,6 +183,7 @@ def test_a_tetragonal_crystal_expands_anisotropically_to_zero_stress():
     run = {"md_ps": 4.0, "equilibration_ps": 0.5, "timestep_fs": 5.0, "fmax": 1e-3}
     th = thermal_lattice(cuau, calculator=EMT(), temperature_K=600.0, **run)
     assert th.space_group == "P4/mmm (123)" and th.iterations == 2
+    assert th.final_cell in ("verified", "stepped", "kept")
     txx, tyy, tzz, *shear = th.thermal_stress_GPa
     assert txx == pytest.approx(tyy) and shear == pytest.approx([0, 0, 0], abs=1e-9)
     assert txx < tzz < 0 and all(0 < e < 0.2 for e in th.thermal_stress_se_GPa)
