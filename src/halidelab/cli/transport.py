@@ -233,10 +233,16 @@ def register(app: typer.Typer) -> None:
             )
             da, db, dc = th.lattice_change_percent
             kept = f", {th.space_group} kept" if th.space_group else ""
+            status = {
+                "verified": "; the last run verified this cell",
+                "stepped": "; one step after the last run, not run again",
+                "kept": "; the last run's cell (the step from it overshot)",
+            }.get(th.final_cell or "", "")
             console.print(
                 f"  {th.shape}: a {da:+.2f} %, b {db:+.2f} %, c {dc:+.2f} %{kept}; mean stress "
                 "of the last NVT run (xx yy zz, GPa): "
                 + " ".join(f"{x:+.2f}" for x in th.md_stresses_GPa[-1][:3])
+                + status
             )
         if len(results) > 1:
             t = Table(
