@@ -345,18 +345,15 @@ def _relaxed_under(
     tau_sym = np.asarray(tau, dtype=float).copy()
     fix.adjust_stress(a, tau_sym)
     target = FrechetCellFilter(a, exp_cell_factor=cell_factor(a, fmax, stress_tol_GPa))
-    with warnings.catch_warnings():
-        # scipy's logm in the Frechet filter warns at 1e-13 relative error on every step
-        warnings.filterwarnings("ignore", message="logm result may be inaccurate")
-        (converged,), (n,), _ = optimize(
-            [a],
-            [target],
-            _StressOffset(ev, tau_sym),
-            fmax,
-            steps,
-            "FIRE",
-            stress_tol_GPa=stress_tol_GPa,
-        )
+    (converged,), (n,), _ = optimize(
+        [a],
+        [target],
+        _StressOffset(ev, tau_sym),
+        fmax,
+        steps,
+        "FIRE",
+        stress_tol_GPa=stress_tol_GPa,
+    )
     if not converged:
         raise SimulationError(
             f"the cell relaxation under the thermal stress did not converge in {n} steps "
