@@ -14,12 +14,11 @@ Li3MX6, Li6NBr3, Li2CrCl4 and Li3AlF6 structures come out 1.7-12.7 % above it (P
 missing dispersion standing in for the thermal expansion, and overdoing it for the
 iodide), and the dispersion-bound MX4 tetrahalides 13-46 % above it, on an E(V) so flat
 that their volume at 0.05 GPa depends on the optimiser's path (10.5 % on average).
-Expanded to 298 K, the CHGNet-D3 cells come within 0.7-5.8 % of the measured volumes,
-2.4 % on average (measured from cells relaxed on the force criterion alone; from
-zero-stress cells Li3YCl6 and Li3InCl6 reach the same volumes within 0.1-0.2 %, inside
-their errors, since the expansion targets zero total pressure whatever the start; the
-soft LiAlCl4 and LiGaBr4, which need more expansion, end 0.9 and 1.1 % lower: two NVT
-runs leave that much of the secant search).
+Expanded to 298 K (anisotropically, from the zero-stress cells), the CHGNet-D3 cells come
+within 0.5-5.8 % of the measured volumes, 2.2 % on average, and each axis within 1.0 % on
+average (the isotropic expansion of the same cells: 2.3 % and 1.0 %; of cells relaxed on
+the force criterion alone 2.4 %: the expansion targets zero total pressure whatever the
+start).
 
 How
 ---
@@ -40,27 +39,29 @@ follows. Classical nuclei: no
 zero-point expansion.
 
 The shape (``shape="anisotropic"``, the default): a trigonal or monoclinic halide does not
-expand by the same fraction along every axis, and an isotropic expansion leaves a
-deviatoric mean stress (EMT L1_0 CuAu, 128 atoms at 600 K: after the isotropic expansion
-of 3.86 % the mean stress along a, b, c is -0.16, -0.27, +0.05 +- 0.07 GPa; the anisotropic
-path expands a and b by 2.13 % and shrinks c by 0.51 %, and leaves every component within
-one standard error of zero). The anisotropic path takes the thermal stress
-*tensor* tau = <sigma>_NVT - sigma_static at the current cell (kinetic part included),
-symmetrised by the crystal's point group (spglib through ASE's ``FixSymmetry``, which also
-keeps the symmetry during the relaxation), and relaxes cell and positions statically under
-it: the static stress is driven to -tau (a constant stress offset on the model's stress; the
-FIRE steps use forces and stress only, so the energies stay the model's). Each further
-NVT run (``iterations``) measures tau again at the new cell: a fixed point of
-sigma_static(h) + tau(h) = 0, i.e. zero mean total stress at T in every component. The
-first step already follows the static lattice's whole nonlinear response (the isotropic
-path's linear step uses the bulk modulus at V_0); what changes between steps is only tau,
-which varies slowly with the cell. A run that finds its cell at zero mean stress (every
-component within two standard errors) ends the search there, verified; and a further step
-is not taken where it would move the volume much more than the run's residual pressure
-asks for at the runs' own (isothermal) bulk modulus: a static relaxation near the static
-lattice's tensile limit overshoots (CHGNet-D3 LiGaBr4 at 298 K: +8.3 % with 0.05 GPa left,
-then a step to +12.6 %). ``final_cell`` in the result says which of these ended it.
-``shape="isotropic"`` is the earlier method, kept for the results stored with it.
+expand by the same fraction along every axis, and an isotropic expansion keeps the 0 K
+shape whatever the thermal stress asks for (EMT L1_0 CuAu, 128 atoms at 600 K: the
+anisotropic path expands a and b by about 2 % and leaves c within 0.5 % of its 0 K length,
+the isotropic one expands each by 1.27 %; in independent NVT checks both leave stresses at
+the level of the runs' standard errors, 0.05-0.1 GPa, as this crystal is soft to tetragonal
+shear: the shape at T is as precise as the MD that measures it). The anisotropic path takes
+the thermal stress *tensor* tau = <sigma>_NVT - sigma_static at the current cell (kinetic
+part included), symmetrised by the crystal's point group (spglib through ASE's
+``FixSymmetry``, which also keeps the symmetry during the relaxation), and relaxes cell and
+positions statically under it: the static stress is driven to -tau (a constant stress
+offset on the model's stress; the FIRE steps use forces and stress only, so the energies
+stay the model's). Each further NVT run (``iterations``) measures tau again at the new
+cell: a fixed point of sigma_static(h) + tau(h) = 0, i.e. zero mean total stress at T in
+every component. The first step already follows the static lattice's whole nonlinear
+response (the isotropic path's linear step uses the bulk modulus at V_0); what changes
+between steps is only tau, which varies slowly with the cell. A run that finds its cell at
+zero mean stress (every component within two standard errors) ends the search there,
+verified; and a further step is not taken where it would move the volume much more than the
+run's residual pressure asks for at the runs' own (isothermal) bulk modulus: a static
+relaxation near the static lattice's tensile limit overshoots (CHGNet-D3 LiGaBr4 at 298 K:
++8.3 % with 0.05 GPa left, then a step to +12.6 %). ``final_cell`` in the result says which
+of these ended it. ``shape="isotropic"`` is the earlier method, kept for the results stored
+with it.
 
 The MD is short (1 ps by default, the first 0.3 ps discarded) because a pressure average
 converges fast; its standard error (blocks of the run) goes into the expansion's error.

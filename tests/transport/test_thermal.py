@@ -175,10 +175,10 @@ def test_relaxation_under_a_stress_tensor_reaches_it_within_the_point_group():
 
 def test_a_tetragonal_crystal_expands_anisotropically_to_zero_stress():
     """EMT CuAu at 600 K: the thermal stress is larger in the Cu/Au planes than across
-    them (-5.3 against -4.5 GPa at the 0 K cell), so a and b expand and c does not (an
-    isotropic expansion leaves -0.16 / -0.27 / +0.05 +- 0.07 GPa along a / b / c). The
-    anisotropic fixed point leaves every component of the mean stress within its error of
-    zero, measured by an independent NVT run at the final cell."""
+    them (-5.3 against -4.5 GPa at the 0 K cell), so a and b expand and c hardly does (the
+    isotropic path expands every axis by the same 1.27 %). The anisotropic fixed point
+    leaves every diagonal component of the mean stress within three errors of zero,
+    measured by an independent NVT run at the final cell."""
     cuau = _cuau(4)
     run = {"md_ps": 4.0, "equilibration_ps": 0.5, "timestep_fs": 5.0, "fmax": 1e-3}
     th = thermal_lattice(cuau, calculator=EMT(), temperature_K=600.0, **run)
