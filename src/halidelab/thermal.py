@@ -469,8 +469,9 @@ def thermal_lattice(
     Raises
     ------
     SimulationError
-        Bad settings, a non-positive bulk modulus (the relaxed cell is not a minimum), or an
-        MD run that failed (atoms too close, temperature runaway).
+        Bad settings, a non-positive bulk modulus (the relaxed cell is not a minimum), an
+        MD run that failed (atoms too close, temperature runaway), or (anisotropic) a cell
+        relaxation under the thermal stress that did not converge in ``steps``.
     """
     if not (temperature_K > 0 and math.isfinite(temperature_K)):
         raise SimulationError(f"temperature must be > 0 K, got {temperature_K}")

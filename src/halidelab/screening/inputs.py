@@ -150,8 +150,8 @@ class RelaxInputs(_Model, _OneOrMany):
     #: Cell relaxations also converge every stress component below this, GPa; None: the
     #: force criterion alone (the relaxations stored before it existed keep their keys).
     stress_tol_GPa: float | None = 0.05
-    #: When set, the relaxed cell is expanded to its volume at this temperature (K) by its
-    #: thermal pressure (:func:`halidelab.thermal.thermal_lattice`): the result's
+    #: When set, the relaxed cell is expanded to its lattice at this temperature (K) by its
+    #: thermal stress (:func:`halidelab.thermal.thermal_lattice`): the result's
     #: ``structure`` is then that lattice, the static one is kept in ``structure_0K``.
     #: These four fields enter the inputs (and the key) only when it is set, so the keys
     #: of static relaxations are those stored before it existed.
