@@ -338,13 +338,16 @@ def _relaxed_under(
     a.calc = None
     a.set_constraint()
     data = check_symmetry(a, symprec)
-    group = f"{data.international} ({data.number})"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fix = FixSymmetry(a, symprec=symprec)
-    a.set_constraint(fix)
     tau_sym = np.asarray(tau, dtype=float).copy()
-    fix.adjust_stress(a, tau_sym)
+    if data is None:  # spglib found no group: relax unconstrained, tau as measured
+        group = "none found (spglib)"
+    else:
+        group = f"{data.international} ({data.number})"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fix = FixSymmetry(a, symprec=symprec)
+        a.set_constraint(fix)
+        fix.adjust_stress(a, tau_sym)
     target = FrechetCellFilter(a, exp_cell_factor=cell_factor(a, fmax, stress_tol_GPa))
     (converged,), (n,), _ = optimize(
         [a],
