@@ -385,8 +385,8 @@ def _step_trusted(points: list[tuple[float, float]], new_expansion: float) -> bo
     that compliance is far above the crystal's at T and the step overshoots (LiGaBr4: the
     run at +8.3 % found 0.05 GPa left, and the step went to +12.6 %). The volume the last
     run's pressure asks for, with the isothermal bulk modulus of the last two runs (their
-    secant), bounds it: a step more than twice as large (and more than 0.5 % of volume)
-    is not taken."""
+    secant), bounds it: a step whose volume change differs from that by more than twice it
+    (and by more than 0.5 % of volume) is not taken."""
     (e0, p0), (e1, p1) = points[-2], points[-1]
     slope = (p1 - p0) / (e1 - e0) if e1 != e0 else 0.0
     if not slope < 0:
