@@ -169,7 +169,7 @@ def test_relaxation_under_a_stress_tensor_reaches_it_within_the_point_group():
     assert static == pytest.approx(-tau * EV_A3_TO_GPA, abs=2e-3)
     a, b, c, al, be, ga = out.cell.cellpar()
     assert b == pytest.approx(a, rel=1e-9) and (al, be, ga) == pytest.approx((90, 90, 90))
-    # a tensile in-plane / compressive c stress: a and b grow more than c shrinks
+    # the crystal is pushed outwards (more in-plane than along c): a and the volume grow
     assert a > atoms.cell.cellpar()[0] and out.get_volume() > atoms.get_volume()
 
 
