@@ -758,6 +758,8 @@ def test_cli_validate(tmp_path, counted, capsys):
         (["--relax-steps", "0", "--tiers", "prior"], "--relax-steps must be >= 1"),
         (["--bvse-resolution", "-0.1", "--tiers", "prior"], "--bvse-resolution must be"),
         (["--lattice-temperature", "-5", "--tiers", "prior"], "--lattice-temperature must be"),
+        (["--thermal-ps", "0.3", "--tiers", "prior"], "--thermal-ps must be longer than 0.5"),
+        (["--thermal-iterations", "0", "--tiers", "prior"], "--thermal-iterations must be >= 1"),
         (["--db", "foo://bar/baz", "--tiers", "prior"], "not a database URL"),
     ],
 )
@@ -1280,6 +1282,7 @@ def test_lattice_temperature_reaches_the_relax_task_and_the_tiers_after_it(tmp_p
         out["thermal_lattice"] = {
             "temperature_K": inputs["temperature_K"],
             "expansion_percent": 3.0,
+            "shape": inputs["thermal_shape"],
         }
         return out
 
@@ -1291,7 +1294,9 @@ def test_lattice_temperature_reaches_the_relax_task_and_the_tiers_after_it(tmp_p
 
     monkeypatch.setitem(TASK_FUNCTIONS, "relax", hot_relax)
     monkeypatch.setitem(TASK_FUNCTIONS, "bvse", spy_bvse)
-    settings = dataclasses.replace(SETTINGS, lattice_temperature_K=298.15)
+    settings = dataclasses.replace(
+        SETTINGS, lattice_temperature_K=298.15, thermal_md_ps=1.5, thermal_iterations=3
+    )
     out = validate(
         tiers=["relax", "bvse"],
         models=["chgnet"],
@@ -1302,6 +1307,9 @@ def test_lattice_temperature_reaches_the_relax_task_and_the_tiers_after_it(tmp_p
     )
     assert not out.failed
     assert [i["temperature_K"] for i in seen["relax"]] == [298.15, 298.15]
+    assert {
+        (i["thermal_md_ps"], i["thermal_iterations"], i["thermal_shape"]) for i in seen["relax"]
+    } == {(1.5, 3, "anisotropic")}
     rows = [r for r in out.rows if r["tier"] == "bvse"]
     for r in rows:
         # the model shrank 1 % when relaxed and grew 3 % when warmed: 0.99 * 1.03 - 1
@@ -1310,9 +1318,42 @@ def test_lattice_temperature_reaches_the_relax_task_and_the_tiers_after_it(tmp_p
         # a calibration fitted on these values records the lattice temperature, so that it
         # is never applied to values computed on static lattices
         assert r["method"]["lattice_temperature_K"] == 298.15
+        # and its shape: an anisotropic lattice's calibration is not applied to isotropic
+        # values (whose method, as stored before the shape existed, names none)
+        assert r["method"]["lattice_shape"] == "anisotropic"
     built = {
         round(Structure.from_dict(i["structure"]).volume * 0.99 * 1.03, 6) for i in seen["relax"]
     }
     assert {round(v, 6) for v in seen["bvse"]} == built  # BVSE ran on the warm lattice
     html = (tmp_path / "v" / "report.html").read_text()
     assert "at 298.15 K (+3.0 % of it thermal)" in html
+
+
+def test_the_lattice_shape_enters_the_method_only_when_anisotropic():
+    """A calibration records how its values were made: the lattice temperature and, for an
+    anisotropic lattice, its shape; an isotropic lattice (all stored before the shape
+    existed) names none, so old calibrations keep matching the values they were fitted on."""
+    from types import SimpleNamespace
+
+    from halidelab.validation.tiers import method_of
+
+    settings = dataclasses.replace(SETTINGS, lattice_temperature_K=298.15)
+    bvse = {"resolution_A": 0.25}
+
+    def ctx(thermal: dict | None):
+        relaxed = {"thermal_lattice": thermal} if thermal is not None else {}
+        return SimpleNamespace(settings=settings, results={"relax": relaxed}, tiers=("bvse",))
+
+    aniso = method_of("bvse", bvse, ctx({"shape": "anisotropic"}))
+    assert aniso == {
+        "bvse_resolution_A": 0.25,
+        "lattice_temperature_K": 298.15,
+        "lattice_shape": "anisotropic",
+    }
+    for thermal in ({"shape": "isotropic"}, {}, None):
+        assert method_of("bvse", bvse, ctx(thermal)) == {
+            "bvse_resolution_A": 0.25,
+            "lattice_temperature_K": 298.15,
+        }
+    static = SimpleNamespace(settings=SETTINGS, results={}, tiers=("bvse",))
+    assert method_of("bvse", bvse, static) == {"bvse_resolution_A": 0.25}

@@ -53,6 +53,15 @@ def validate_cmd(
         "of short NVT MD brought to zero in every component, the symmetry kept; e.g. 298 for "
         "room-temperature data); default: the 0 K cell",
     ),
+    thermal_ps: float = typer.Option(
+        1.0, "--thermal-ps", help="Length of each NVT run of --lattice-temperature, ps"
+    ),
+    thermal_iterations: int = typer.Option(
+        2,
+        "--thermal-iterations",
+        help="NVT runs of --lattice-temperature (each checks the cell and corrects it; more "
+        "verify more cells)",
+    ),
     kmc_hops: float = typer.Option(
         200.0,
         "--kmc-hops",
@@ -144,6 +153,8 @@ def validate_cmd(
         **({} if annealed_width is None else {"annealed_min_width_A": annealed_width}),
         **({} if milled_max_atoms is None else {"milled_max_atoms": milled_max_atoms}),
         lattice_temperature_K=lattice_temperature,
+        thermal_md_ps=thermal_ps,
+        thermal_iterations=thermal_iterations,
     )
     from halidelab.cli.screen import _client
 

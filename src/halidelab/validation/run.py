@@ -220,7 +220,11 @@ def validate(
         )
     if not (math.isfinite(settings.thermal_md_ps) and settings.thermal_md_ps > 0.5):
         raise HalidelabError(
-            f"the thermal-lattice MD must be longer than 0.5 ps, got {settings.thermal_md_ps}"
+            f"--thermal-ps must be longer than 0.5 ps, got {settings.thermal_md_ps}"
+        )
+    if settings.thermal_iterations < 1:
+        raise HalidelabError(
+            f"--thermal-iterations must be >= 1, got {settings.thermal_iterations}"
         )
     if materials is not None and not [m for m in materials if str(m).strip()]:
         raise HalidelabError(

@@ -162,7 +162,10 @@ class ValidateSettings:
         barriers of a compressed crystal. None (default): the static lattice, as stored
         before this existed. In the relax task's key only when set.
     thermal_md_ps : float
-        Length of that NVT run, ps.
+        Length of each NVT run of that expansion, ps.
+    thermal_iterations : int
+        NVT runs of that expansion (:func:`halidelab.thermal.thermal_lattice`'s
+        ``iterations``).
     """
 
     max_atoms: int = 160
@@ -182,6 +185,7 @@ class ValidateSettings:
     annealed_min_width_A: float = MIN_WIDTH_A
     lattice_temperature_K: float | None = None
     thermal_md_ps: float = 1.0
+    thermal_iterations: int = 2
 
 
 @dataclasses.dataclass
@@ -353,6 +357,7 @@ def relax_task(ctx: MaterialContext) -> Task | None:
             steps=ctx.settings.relax_steps,
             temperature_K=ctx.settings.lattice_temperature_K,
             thermal_md_ps=ctx.settings.thermal_md_ps,
+            thermal_iterations=ctx.settings.thermal_iterations,
         ),
         ctx.label,
     )
@@ -675,14 +680,19 @@ def method_of(
     superbasin ratio and critical-hop rule (and, with the defect tier in ``ctx``'s tiers,
     that a full sublattice's vacancies are the intrinsic ones), the defect tier's barrier
     (NEB or BVSE, from ``ctx``'s tiers) and supercell width, and the lattice temperature of
-    the relaxed cells when the campaign set one. A calibration records it, and is applied
-    only to values made alike."""
+    the relaxed cells when the campaign set one (with its shape when anisotropic). A
+    calibration records it, and is applied only to values made alike."""
     if not result:
         return {}
     how = _method_of(tier, result, ctx)
     t_lat = ctx.settings.lattice_temperature_K if ctx is not None else None
     if how and t_lat is not None:  # computed on the lattice at a temperature (key only then)
         how["lattice_temperature_K"] = t_lat
+        relaxed = (ctx.results or {}).get("relax") if ctx is not None else None
+        if ((relaxed or {}).get("thermal_lattice") or {}).get("shape") == "anisotropic":
+            # isotropic lattices (every one stored before the shape existed) say nothing,
+            # so the calibrations fitted on them keep applying to them, and only to them
+            how["lattice_shape"] = "anisotropic"
     return how
 
 
