@@ -369,6 +369,27 @@ def kmc_room_temperature_problem(k: dict[str, Any]) -> str | None:
     return None
 
 
+def kmc_room_temperature_upper(k: dict[str, Any]) -> float | None:
+    """Upper limit on sigma(25 C), S/cm, of a stored KMC result (its ``kmc`` dict) that
+    gives no value there because its lowest temperature run (25 C by default) was not
+    diffusive: that point's ``sigma_upper_S_cm`` (:class:`~halidelab.transport.kmc.run.
+    KMCPoint`: the long-time conductivity cannot exceed what the runs' longest lag shows).
+    None when the result gives a value at 25 C, when its lowest run was blocked (no hop
+    possible: a full sublattice conducts through defects the network does not make, about
+    which the run says nothing) or diffusive, and for records written before the bound
+    existed."""
+    if k.get("sigma_25C_S_cm") is not None and kmc_room_temperature_problem(k) is None:
+        return None
+    points = k.get("points") or []
+    if not points:
+        return None
+    low = min(points, key=lambda p: p.get("temperature_K", 0.0))
+    upper = low.get("sigma_upper_S_cm")
+    if low.get("diffusive") or upper is None or not math.isfinite(upper) or upper <= 0:
+        return None
+    return float(upper)
+
+
 def _kmc_values(res: dict[str, Any] | None) -> tuple[float | None, ...]:
     """(log10 sigma(25 C), Ea, Haven ratio at the lowest T, log10 error, Ea error) of a
     stored ``kmc`` task result; the log10 error is half the width of the 68 % interval."""

@@ -16,7 +16,7 @@ import os
 import numpy as np
 import pytest
 
-from halidelab.constants import K_B_EV_K
+from halidelab.constants import E_CHARGE_C, K_B_EV_K, K_B_J_K
 from halidelab.errors import SimulationError
 from halidelab.transport.kmc import (
     ANGSTROM2_TO_CM2,
@@ -509,6 +509,42 @@ def test_a_temperature_that_never_becomes_diffusive_is_left_out():
     assert not cold.diffusive and "hop lengths squared" in cold.note
     assert hot.diffusive
     assert res.ea_eV is None and any(w.startswith("not diffusive at 300 K") for w in res.warnings)
+    # the cold point's upper limit (a pair crossed ~10^7 times per slow hop: D(t) = MSD / 6t
+    # falls by orders of magnitude before it reaches the long-time value) is far above the
+    # exact sigma, never below; one carrier, half its time on each site of the pair:
+    # D_1D = L^2 / (2/k_fast + 2/k_slow); diffusive points carry no limit
+    T, L = 300.0, 6.0
+    d_exact = L * L / (2 / k_hop(0.2, T) + 2 / k_hop(0.6, T)) / 3 * ANGSTROM2_TO_CM2
+    vol_cm3 = 16 * L * 30.0 * 30.0 * 1e-24
+    assert cold.sigma_upper_S_cm >= d_exact / vol_cm3 * E_CHARGE_C**2 / (K_B_J_K * T)
+    assert hot.sigma_upper_S_cm is None
+
+
+def test_a_run_that_is_not_diffusive_bounds_sigma_from_above():
+    """The upper limit of a sub-diffusive point is never below the exact long-time sigma.
+
+    - A lattice gas on a simple cubic lattice at half filling (site exclusion only): the
+      collective D is exactly D0 (1 - c) = k a^2 (1 - c) at every time (no correlation), so
+      runs too short to be called diffusive still give a limit at most a few times above it.
+    The rattler's limit: test_a_temperature_that_never_becomes_diffusive_is_left_out."""
+    T, a, c = 300.0, 3.0, 0.5
+    edges = [(0, 0, img, 0.3) for img in ((1, 0, 0), (0, 1, 0), (0, 0, 1))]
+    gas = make_network(np.eye(3) * a, [[0, 0, 0]], [0.0], edges, 1, exclusion_radius_A=0.0)
+    n_sites = 8**3
+    res = run_kmc(
+        gas,
+        [T],
+        n_runs=8,
+        hops_per_carrier=0.05,
+        supercell=(8, 8, 8),
+        n_carriers_total=int(c * n_sites),
+        seed=3,
+    )
+    p = res.points[0]
+    assert not p.diffusive and "hop lengths squared" in p.note
+    to_sigma = c / (a**3 * 1e-24) * E_CHARGE_C**2 / (K_B_J_K * T)
+    exact = to_sigma * k_hop(0.3, T) * a * a * (1 - c) * ANGSTROM2_TO_CM2
+    assert exact <= p.sigma_upper_S_cm <= 3 * exact
 
 
 def test_network_of_a_stored_study_without_its_site_network(lzc, orbit_study):

@@ -231,6 +231,25 @@ def test_mismatched_files_are_refused(saved, kwargs, words):
     assert words in _one_line(exc)
 
 
+def _sigma_row(tier, i, pred, meas, upper=None):
+    """A validate row of log10 sigma alone (material ``m{i}``, CHGNet)."""
+    return {
+        "tier": tier,
+        "model": "chgnet",
+        "material": f"m{i}",
+        "composition": "Li3YCl6",
+        "pred_log10_sigma_S_cm": pred,
+        "upper_log10_sigma_S_cm": upper,
+        "measured_log10_sigma_S_cm": meas,
+        "censored": False,
+        "pred_ea_eV": None,
+        "measured_ea_eV": None,
+        "in_prior_training": False,
+        "computed": True,
+        "wall_s": 1.0,
+    }
+
+
 def test_a_backwards_tier_gets_a_negative_slope_and_says_so(tmp_path):
     """A tier whose predictions anti-correlate with the measurements: the linear map wins
     out of sample with b < 0, and validate's metrics say what that means."""
@@ -238,27 +257,43 @@ def test_a_backwards_tier_gets_a_negative_slope_and_says_so(tmp_path):
 
     x = np.linspace(-7.0, -2.0, 8)
     y = -4.0 - 0.5 * (x + 4.5)  # measured falls as predicted rises
-    rows = [
-        {
-            "tier": "bvse",
-            "model": "chgnet",
-            "material": f"m{i}",
-            "composition": "Li3YCl6",
-            "pred_log10_sigma_S_cm": xi,
-            "measured_log10_sigma_S_cm": yi,
-            "censored": False,
-            "pred_ea_eV": None,
-            "measured_ea_eV": None,
-            "in_prior_training": False,
-            "computed": True,
-            "wall_s": 1.0,
-        }
-        for i, (xi, yi) in enumerate(zip(x, y, strict=True))
-    ]
+    rows = [_sigma_row("bvse", i, xi, yi) for i, (xi, yi) in enumerate(zip(x, y, strict=True))]
     metrics, cals = _score(rows, ("bvse",), ("chgnet",), SHA, None)
     cal = cals[("bvse", "chgnet", "log10_sigma_S_cm")]
     assert cal.kind == "linear" and cal.b == pytest.approx(-0.5)
     assert "negative slope" in metrics[0]["why_not"]
+
+
+def test_predicted_upper_limits_classify_but_never_enter_the_fit(tmp_path):
+    """Eight materials with values (y = 0.5 x - 1.5) and two with only an upper limit: the
+    map is fitted on the eight alone (exactly), the limits are classified raw and through
+    the increasing map, and counted; a tier whose map is decreasing keeps no calibrated
+    limit (an upper limit through a decreasing map is a lower one)."""
+    from halidelab.validation.run import _score
+
+    def row(i, pred, meas, upper=None):
+        return _sigma_row("kmc", i, pred, meas, upper)
+
+    x = np.linspace(-6.0, 0.0, 8)
+    rows = [row(i, xi, 0.5 * xi - 1.5) for i, xi in enumerate(x)]
+    # limits: -7 maps to -5 (poor; measured -6: right), -2 maps to -2.5 (says nothing)
+    rows += [row(8, None, -6.0, upper=-7.0), row(9, None, -3.0, upper=-2.0)]
+    metrics, cals = _score(rows, ("kmc",), ("chgnet",), SHA, None)
+    cal = cals[("kmc", "chgnet", "log10_sigma_S_cm")]
+    assert cal.n_materials == 8 and cal.b == pytest.approx(0.5) and cal.a == pytest.approx(-1.5)
+    raw, loo = metrics[0]["raw"], metrics[0]["loo"]
+    # the raw limit -7 lies below the measured -6 (violated); mapped to -5 it holds
+    assert raw["n"] == 8 and raw["n_limits"] == 2 and raw["limits_respected"] == 1
+    assert loo["n_limits"] == 2 and loo["limits_respected"] == 2
+    # -7 (and -5 mapped) classify as poor, rightly; -2 (-2.5 mapped) is above the
+    # threshold and classifies nothing
+    assert raw["n_classified"] == 9
+    assert loo["n_classified"] == 9 and loo["accuracy"] == pytest.approx(1.0)
+    backwards = [row(i, xi, -0.5 * xi - 4.5) for i, xi in enumerate(x)]
+    backwards.append(row(8, None, -6.0, upper=-7.0))
+    metrics, cals = _score(backwards, ("kmc",), ("chgnet",), SHA, None)
+    assert cals[("kmc", "chgnet", "log10_sigma_S_cm")].b < 0
+    assert metrics[0]["raw"]["n_classified"] == 9 and metrics[0]["loo"]["n_classified"] == 8
 
 
 def test_the_set_mean_baseline_is_exact_and_never_sees_the_held_out_material():

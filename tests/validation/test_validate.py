@@ -1055,6 +1055,47 @@ def test_kmc_on_a_full_sublattice_without_defects_does_not_ask_for_longer_runs()
     assert "longer runs" not in why
 
 
+def test_kmc_that_stays_sub_diffusive_at_25C_gives_an_upper_limit():
+    """The 0.7 eV chain's runs never leave their cell at 25 C: no value, but the 25 C
+    point's bound (at least the exact long-time sigma, tests/transport/test_kmc.py) is
+    the tier's upper limit; a blocked network (no hop possible) and a result with a value
+    give none."""
+    from halidelab.validation.tiers import kmc_limit, kmc_predict
+
+    ctx = _defect_ctx(("model", "relax", "bvse", "kmc"), {})
+    stuck = _two_site_chain_kmc(0.2, 0.7, 1, [298.15, 340.0], n_runs=4)
+    assert kmc_predict(stuck, ctx) == {}
+    lim = kmc_limit(stuck, ctx)["log10_sigma_S_cm"]
+    low = stuck["kmc"]["points"][0]
+    assert not low["diffusive"] and lim.value == pytest.approx(math.log10(low["sigma_upper_S_cm"]))
+    assert "upper limit" in lim.note
+    blocked = _two_site_chain_kmc(0.2, 0.2, 2, [298.15, 340.0], n_runs=2)
+    assert kmc_limit(blocked, ctx) == {}
+    assert kmc_limit(_kmc_result(16, 14, made_by_cell=False), ctx) == {}
+    old = copy.deepcopy(stuck)  # a record written before the bound existed
+    for p in old["kmc"]["points"]:
+        p.pop("sigma_upper_S_cm")
+    assert kmc_limit(old, ctx) == {}
+
+
+def test_an_ensemble_upper_limit_needs_every_ordering_to_bound_or_value():
+    """Each ordering's limit is at least its value, so the mean of the values and limits
+    bounds the ensemble's mean from above; an ordering with neither leaves no bound, and
+    no limit at all leaves no limit."""
+    from halidelab.validation.run import _ensemble_upper
+
+    t = "log10_sigma_S_cm"
+
+    def p(v):
+        return {t: Prediction(v, 0.0, "x")}
+
+    up = _ensemble_upper([{}, p(-5.0), {}], [p(-6.0), {}, p(-7.0)], t)
+    assert up.value == pytest.approx(-6.0) and "2 of them limits" in up.note
+    assert _ensemble_upper([{}, p(-5.0), {}], [p(-6.0), {}, {}], t) is None
+    assert _ensemble_upper([p(-5.0), p(-4.0)], [{}, {}], t) is None
+    assert _ensemble_upper([{}], [p(-6.5)], t).value == pytest.approx(-6.5)
+
+
 def _kmc_result(n_li_sites, n_carriers, made_by_cell):
     notes = ["site energies per orbit by least squares"]
     if made_by_cell:

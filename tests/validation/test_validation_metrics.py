@@ -63,6 +63,33 @@ def test_an_upper_limit_classifies_but_does_not_enter_the_errors():
     assert m2.n_classified == 1
 
 
+def test_a_predicted_upper_limit_classifies_and_is_checked_but_is_no_error():
+    """A tier with no value but an upper limit on sigma (a KMC run sub-diffusive at 25 C):
+    a limit below the threshold says poor and is scored as such; one above it could be
+    either and is not classified; neither enters MAE or Spearman; the metrics count the
+    limits and how many the measurement respects."""
+    meas = [-3.0, -6.0, -2.5, -7.0, -3.0]
+    pred = [-3.2, None, None, None, None]
+    upper = [None, -5.0, -4.5, -8.0, -1.0]
+    m = parity_metrics("log10_sigma_S_cm", pred, meas, upper=upper)
+    assert m.n == 1 and m.mae == pytest.approx(0.2)
+    # classified: the value (good, right), -5 (poor, right), -4.5 (poor, wrong: measured
+    # -2.5 is good), -8 (poor, right); the limit -1 is above the threshold: not classified
+    assert m.n_classified == 4 and m.accuracy == pytest.approx(3 / 4)
+    # limits with a measurement: 4; respected (measured <= limit): -6 <= -5 and -3 <= -1
+    assert m.n_limits == 4 and m.limits_respected == 2
+    # a measured upper limit and a predicted one below the threshold: both poor
+    both = parity_metrics(
+        "log10_sigma_S_cm", [-3.0, None], [-3.0, -10.0], censored=[False, True], upper=[None, -6.0]
+    )
+    assert both.n_classified == 2 and both.accuracy == pytest.approx(1.0)
+    assert both.n_limits == 0  # nothing to check a limit against
+    with pytest.raises(DataFormatError, match="not ea_eV"):
+        parity_metrics("ea_eV", [None], [0.4], upper=[0.3])
+    with pytest.raises(DataFormatError, match="length"):
+        parity_metrics("log10_sigma_S_cm", [-3.0], [-3.0], upper=[None, -5.0])
+
+
 def test_missing_pairs_are_dropped_and_bad_input_refused():
     m = parity_metrics("ea_eV", [0.3, None, 0.5], [0.35, 0.4, None])
     assert m.n == 1 and m.mae == pytest.approx(0.05)

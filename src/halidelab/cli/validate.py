@@ -229,6 +229,12 @@ def validate_cmd(
     for r in rows:
         if r["why_not"]:
             console.print(f"{r['tier']} ({r['model']}), {r['target']}: {r['why_not']}")
+        if r.get("n_limits"):
+            console.print(
+                f"{r['tier']} ({r['model']}), {r['target']}: {r['n_limits']} upper limit(s) "
+                f"instead of a value (classified when below the threshold), "
+                f"{r['limits_respected']} respected by the measurement"
+            )
     loo = [c for c in out.comparisons if c.basis == "loo"]
     if loo:
         from halidelab.validation.metrics import comparison_verdict

@@ -54,6 +54,12 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
         xs, ys = [], []
         for r in sub:
             m, p = r[meas_key], r[f"pred_{t}"]
+            up = r.get(f"upper_{t}")
+            if m is not None and p is None and up is not None:  # a predicted upper limit
+                ax.plot(m, up, "v", mfc="none", color="tab:blue", ms=6, zorder=3)
+                xs.append(m)
+                ys.append(up)
+                continue
             if m is None or p is None:
                 continue
             cens = t == "log10_sigma_S_cm" and r["censored"]
@@ -103,6 +109,9 @@ def parity_figure(rows: list[dict[str, Any]], tier: str, model: str) -> Any:
         Line2D([], [], ls="", marker="o", mfc="none", color="tab:blue", label="raw"),
         Line2D([], [], ls="", marker="o", color="tab:red", label="calibrated (leave-one-out)"),
         Line2D([], [], color="0.75", lw=3, label="other measurements of the material"),
+        Line2D(
+            [], [], ls="", marker="v", mfc="none", color="tab:blue", label="predicted upper limit"
+        ),
         Line2D([], [], ls=":", color="0.6", label="good/poor threshold"),
     ]
     axes[0][-1].legend(handles=handles, fontsize=7, loc="best", framealpha=0.85)
@@ -116,6 +125,8 @@ def _metric_rows(out: Any) -> list[dict[str, Any]]:
         cal = m.get("calibration") or {}
         r["maps"] = "; ".join(f"{c['kind']} {c['loo_mae']:.3g}" for c in cal.get("candidates", []))
         r["target"] = _TARGET_TEXT[r["target"]]
+        n_lim = r.get("n_limits") or 0
+        r["limits"] = f"{n_lim} ({r.get('limits_respected') or 0})" if n_lim else "–"
         for basis in ("raw", "loo"):
             lo, hi = r.get(f"{basis}_mae_low"), r.get(f"{basis}_mae_high")
             r[f"{basis}_mae_ci"] = f"{lo:.3g} – {hi:.3g}" if lo is not None else "–"
@@ -159,6 +170,8 @@ def _material_rows(out: Any) -> list[dict[str, Any]]:
         for t, short in (("ea_eV", "Ea"), ("log10_sigma_S_cm", "logσ")):
             if r[f"pred_{t}"] is None and r.get(f"note_{t}", "").startswith("no value"):
                 d[f"{lab} {short}"] = r[f"note_{t}"]
+            if r[f"pred_{t}"] is None and r.get(f"upper_{t}") is not None:
+                d[f"{lab} {short}"] = f"< {r[f'upper_{t}']:.3g} ({r[f'note_{t}']})"
             if r[f"pred_{t}"] is not None:
                 loo = r.get(f"loo_{t}")
                 n_ord = sum(v is not None for v in r.get(f"orderings_{t}") or ())
@@ -485,6 +498,7 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         ("loo_spearman_ci", "95 % (LOO)", None),
         ("raw_accuracy", "accuracy raw", _f(".2f")),
         ("loo_accuracy", "accuracy LOO-cal.", _f(".2f")),
+        ("limits", "upper limits (respected)", None),
         ("map", "chosen map", None),
         ("maps", "LOO MAE by map", None),
         ("baseline_loo_mae", "LOO MAE of the set's mean", _f(".3g")),
@@ -497,7 +511,10 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "Parity table",
             table_html(_metric_rows(out), cols)
             + "<p class='muted'>n: materials with a prediction and an uncensored measurement "
-            "(accuracy also counts upper limits below the threshold). A calibration needs at "
+            "(accuracy also counts upper limits below the threshold, measured or predicted: "
+            "a KMC run that stays sub-diffusive at 25 C bounds sigma from above; upper limits: "
+            "such predicted limits with a measurement, and in how many the measured sigma is at "
+            "or below the limit). A calibration needs at "
             "least 4 materials with a measured value of the target. 95 %: percentile "
             "bootstrap of the MAE (and of Spearman's rho) over the materials (10,000 "
             "resamples): with 7-17 materials a rho of 0.5 is often compatible with 0. "

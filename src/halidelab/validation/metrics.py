@@ -9,7 +9,11 @@ of a good/poor-conductor classification at a stated threshold:
   Sai Gautam, Digital Discovery (2026).
 
 A measured upper limit (censored sigma) enters the classification only, as poor when the
-limit is below the threshold; it is left out of MAE, RMSE and Spearman.
+limit is below the threshold; it is left out of MAE, RMSE and Spearman. A *predicted*
+upper limit (a tier that gives no value but bounds sigma from above: a KMC run that stayed
+sub-diffusive at 25 C) is treated alike: it classifies as poor when below the threshold
+and enters no MAE, RMSE or Spearman; the metrics count such limits and how many of them
+the measurement respects (measured sigma at or below the limit).
 
 Honest statistics on a small set: every MAE comes with its 95 % percentile-bootstrap
 interval over the materials (:func:`bootstrap_mean_interval`), and two tiers or models are
@@ -83,6 +87,10 @@ class ParityMetrics(Record):
     spearman_low, spearman_high : float or None
         95 % bootstrap interval of Spearman's rho (resampling materials; resamples with
         a constant side are dropped); None where rho is.
+    n_limits : int
+        Predicted upper limits (no value) paired with an uncensored measurement.
+    limits_respected : int
+        Of those, how many the measurement respects (measured <= limit).
     """
 
     target: str
@@ -100,6 +108,8 @@ class ParityMetrics(Record):
     mae_high: float | None = None
     spearman_low: float | None = None
     spearman_high: float | None = None
+    n_limits: int = 0
+    limits_respected: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -420,10 +430,14 @@ def parity_metrics(
     pred: Sequence[float | None],
     meas: Sequence[float | None],
     censored: Sequence[bool] | None = None,
+    upper: Sequence[float | None] | None = None,
 ) -> ParityMetrics:
     """Metrics of one target over paired predictions and measurements.
 
-    Pairs where either side is missing (None/NaN) are dropped.
+    Pairs where either side is missing (None/NaN) are dropped, but for a missing
+    prediction that has an upper limit in ``upper``: it classifies (poor when the limit is
+    below the threshold; a limit above it says nothing) and is counted in ``n_limits`` and
+    ``limits_respected``.
 
     Parameters
     ----------
@@ -432,30 +446,45 @@ def parity_metrics(
         Same length; log10(S/cm) or eV.
     censored : sequence of bool, optional
         True where the measurement is an upper limit on sigma.
+    upper : sequence of float or None, optional
+        Predicted upper limits (log10 S/cm) where ``pred`` has no value; only for
+        ``log10_sigma_S_cm``.
 
     Raises
     ------
     DataFormatError
-        Unknown target or sequences of different lengths.
+        Unknown target, sequences of different lengths, or limits on Ea.
     """
     if target not in THRESHOLDS:
         raise DataFormatError(f"unknown target {target!r}; use one of {', '.join(THRESHOLDS)}")
-    if len(pred) != len(meas) or (censored is not None and len(censored) != len(pred)):
-        raise DataFormatError("predictions, measurements and censoring flags differ in length")
+    if len(pred) != len(meas) or any(
+        x is not None and len(x) != len(pred) for x in (censored, upper)
+    ):
+        raise DataFormatError(
+            "predictions, measurements, censoring flags and limits differ in length"
+        )
     p, m = _finite(pred), _finite(meas)
     c = np.zeros(len(p), bool) if censored is None else np.array(censored, bool)
+    u = np.full(len(p), np.nan) if upper is None else _finite(upper)
+    thr, above = THRESHOLDS[target]
+    if np.isfinite(u).any() and not above:
+        raise DataFormatError(f"predicted upper limits are for log10 sigma, not {target}")
     ok = np.isfinite(p) & np.isfinite(m)
     reg = ok & ~c
-    thr, above = THRESHOLDS[target]
-    # an upper limit classifies only when it is itself below the threshold (then: poor)
-    cls = ok & (~c | (m < thr if above else np.zeros_like(c)))
+    lim = ~np.isfinite(p) & np.isfinite(u) & np.isfinite(m)  # a predicted limit, no value
+    # an upper limit (measured or predicted) classifies only when it is itself below the
+    # threshold (then: poor); a limit above it could be either
+    meas_known = ~c | (m < thr if above else np.zeros_like(c))
+    cls = (ok & meas_known) | (lim & meas_known & (u < thr))
     n = int(reg.sum())
     rho, pval = spearman(p[reg], m[reg])
     acc = None
     if cls.any():
-        good_p = p[cls] >= thr if above else p[cls] <= thr
+        q = np.where(np.isfinite(p), p, u)
+        good_p = q[cls] >= thr if above else q[cls] <= thr
         good_m = m[cls] >= thr if above else m[cls] <= thr
         acc = float(np.mean(good_p == good_m))
+    lim_meas = lim & ~c
     interval = bootstrap_mean_interval(np.abs(p[reg] - m[reg])) if n else None
     rho_ci = bootstrap_spearman_interval(p[reg], m[reg]) if rho is not None else None
     n_good = int(np.sum((m[cls] >= thr) if above else (m[cls] <= thr)))
@@ -475,6 +504,8 @@ def parity_metrics(
         mae_high=interval[1] if interval else None,
         spearman_low=rho_ci[0] if rho_ci else None,
         spearman_high=rho_ci[1] if rho_ci else None,
+        n_limits=int(lim_meas.sum()),
+        limits_respected=int(np.sum(m[lim_meas] <= u[lim_meas])),
     )
 
 
@@ -607,6 +638,8 @@ def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "loo_spearman_low": loo.spearman_low if loo else None,
                 "loo_spearman_high": loo.spearman_high if loo else None,
                 "loo_accuracy": loo.accuracy if loo else None,
+                "n_limits": raw.n_limits,
+                "limits_respected": raw.limits_respected,
                 "map": cal.get("kind"),
                 "baseline_loo_mae": cal.get("baseline_loo_mae"),
                 "skill": cal.get("skill"),

@@ -364,6 +364,7 @@ def _prediction_rows(
                     default=0,
                 )
                 per_ordering = []
+                limits: list[dict[str, Prediction]] = []
                 why_none: list[str] = []
                 have_result = False
                 for k in range(n_ord):
@@ -371,6 +372,9 @@ def _prediction_rows(
                     have_result = have_result or bool(res_k)
                     ctx_k = ctx_for(entry, model, k)
                     per_ordering.append(spec.predict(res_k, ctx_k) if res_k else {})
+                    limits.append(
+                        spec.limit(res_k, ctx_k) if res_k and spec.limit is not None else {}
+                    )
                     if res_k and not per_ordering[-1] and spec.explain is not None:
                         why_none.append(
                             (f"ordering {k}: " if n_ord > 1 else "") + spec.explain(res_k, ctx_k)
@@ -452,6 +456,10 @@ def _prediction_rows(
                     row[f"orderings_{target}"] = [
                         d[target].value if target in d else None for d in per_ordering
                     ]
+                    upper = None if p else _ensemble_upper(per_ordering, limits, target)
+                    row[f"upper_{target}"] = upper.value if upper else None
+                    if upper:
+                        row[f"note_{target}"] += f"; {upper.note}"
                 rows.append(row)
     return rows
 
@@ -497,6 +505,29 @@ def _ensemble_predictions(
     return out, why
 
 
+def _ensemble_upper(
+    per_ordering: list[dict[str, Prediction]], limits: list[dict[str, Prediction]], target: str
+) -> Prediction | None:
+    """A material's upper limit on ``target`` where its orderings give no value but every
+    one gives a value or an upper limit and at least one a limit: the mean over the
+    orderings of each one's value or limit. Each limit is at least its ordering's value, so
+    the mean of them is at least the mean of the values, which is what the ensemble would
+    predict (the uniform mean). None otherwise (an ordering without either says nothing)."""
+    vals = [
+        d[target].value if target in d else (lim[target].value if target in lim else None)
+        for d, lim in zip(per_ordering, limits, strict=True)
+    ]
+    if not vals or any(v is None for v in vals) or not any(target in lim for lim in limits):
+        return None
+    n_lim = sum(
+        target in lim and target not in d for d, lim in zip(per_ordering, limits, strict=True)
+    )
+    note = next(lim[target].note for lim in limits if target in lim)
+    if len(vals) > 1:
+        note += f"; mean of {len(vals)} orderings, {n_lim} of them limits"
+    return Prediction(float(np.mean(vals)), 0.0, note)
+
+
 def _chain(tier: str, tiers: tuple[str, ...]) -> set[str]:
     """The tier and every tier its prediction depends on (for its wall time)."""
     chain = {tier}
@@ -529,13 +560,19 @@ def _score(
     for tier, model in combos:
         sub = [r for r in rows if r["tier"] == tier and r["model"] == model]
         for target in TARGETS:
-            pairs = [r for r in sub if r[f"pred_{target}"] is not None]
-            if not pairs:
+            # rows with a value, and rows with only an upper limit (they classify)
+            pairs = [
+                r
+                for r in sub
+                if r[f"pred_{target}"] is not None or r.get(f"upper_{target}") is not None
+            ]
+            if not any(r[f"pred_{target}"] is not None for r in pairs):
                 continue
             cens = [bool(r["censored"]) if target == "log10_sigma_S_cm" else False for r in pairs]
             pred = [r[f"pred_{target}"] for r in pairs]
             meas = [_measured(r, target) for r in pairs]
-            raw = parity_metrics(target, pred, meas, cens)
+            upper = [r.get(f"upper_{target}") for r in pairs]
+            raw = parity_metrics(target, pred, meas, cens, upper)
             entry: dict[str, Any] = {
                 "tier": tier,
                 "model": model,
@@ -548,7 +585,7 @@ def _score(
             fit = [
                 (r, p, m)
                 for r, p, m, c in zip(pairs, pred, meas, cens, strict=True)
-                if m is not None and not c
+                if p is not None and m is not None and not c
             ]
             try:
                 cal = calibrate(
@@ -579,9 +616,14 @@ def _score(
                 loo = {mat: v for mat, v in cal.loo_predictions.items()}
                 # censored rows: calibrated by the map fitted without them (they are not in the fit)
                 loo_pred = [
-                    loo.get(r["material"], cal.a + cal.b * r[f"pred_{target}"]) for r in pairs
+                    loo.get(r["material"], cal.a + cal.b * p) if p is not None else None
+                    for r, p in zip(pairs, pred, strict=True)
                 ]
-                entry["loo"] = parity_metrics(target, loo_pred, meas, cens).to_dict()
+                # a limit stays an upper limit only through an increasing map
+                loo_upper = [
+                    cal.a + cal.b * v if v is not None and cal.b > 0 else None for v in upper
+                ]
+                entry["loo"] = parity_metrics(target, loo_pred, meas, cens, loo_upper).to_dict()
                 entry["calibration"] = {
                     "kind": cal.kind,
                     "a": cal.a,

@@ -69,7 +69,11 @@ from collections.abc import Callable
 from typing import Any
 
 from halidelab.constants import A3_TO_CM3, E_CHARGE_C, K_B_EV_K, K_B_J_K, ROOM_TEMPERATURE_K
-from halidelab.ensemble import kmc_room_temperature_problem, kmc_usable_points
+from halidelab.ensemble import (
+    kmc_room_temperature_problem,
+    kmc_room_temperature_upper,
+    kmc_usable_points,
+)
 from halidelab.screening.inputs import (
     BVSEInputs,
     DefectInputs,
@@ -254,6 +258,11 @@ class TierSpec:
     explain : Callable[[dict, MaterialContext], str] or None
         Why a computed result gives no prediction (in words, for the row's note), where
         a tier can compute and still have no value.
+    limit : Callable[[dict, MaterialContext], dict[str, Prediction]] or None
+        Upper limits (target -> limit as a :class:`Prediction`'s value) where a computed
+        result gives no value but bounds it: a KMC run at 25 C that stayed sub-diffusive
+        bounds sigma from above. They classify (good/poor) but enter no MAE, Spearman or
+        calibration fit, like a measured upper limit.
     """
 
     name: str
@@ -264,6 +273,7 @@ class TierSpec:
     predict: Callable[[dict[str, Any], MaterialContext], dict[str, Prediction]] | None
     description: str
     explain: Callable[[dict[str, Any], MaterialContext], str] | None = None
+    limit: Callable[[dict[str, Any], MaterialContext], dict[str, Prediction]] | None = None
 
 
 def arrhenius_log10_sigma(
@@ -631,6 +641,26 @@ def kmc_predict(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str
     return out
 
 
+def kmc_limit(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str, Prediction]:
+    """KMC: an upper limit on log10 sigma(25 C) where the 25 C run stayed sub-diffusive and
+    so gives no value (:func:`halidelab.ensemble.kmc_room_temperature_upper`), scaled like
+    a value by a full sublattice's defect rescaling; empty otherwise (a value, a blocked
+    network, a record without the bound)."""
+    k = result.get("kmc") or {}
+    upper = kmc_room_temperature_upper(k)
+    scaling = _kmc_defect_scaling(result, ctx) if upper is not None else None
+    if upper is None or scaling is None:
+        return {}
+    factor, _add_ea, how = scaling
+    src = (result.get("network") or {}).get("source", "").upper()
+    note = (
+        f"upper limit: KMC on the {src} network stayed sub-diffusive at 25 C; the Li cannot "
+        "conduct faster at long times than their collective MSD shows at the runs' longest "
+        "lag (mean + 2 SE over the runs)" + (f" ({how})" if how else "")
+    )
+    return {"log10_sigma_S_cm": Prediction(math.log10(upper * factor), 0.0, note)}
+
+
 def kmc_explain(result: dict[str, Any], ctx: MaterialContext) -> str:
     """Why a KMC result gives no value: too few temperatures diffusive and resolved for an
     Arrhenius fit, or none at 25 C, or a negative Ea (and which temperatures were not
@@ -787,6 +817,7 @@ TIERS: dict[str, TierSpec] = {
         kmc_predict,
         "kinetic Monte Carlo sigma(25 C) and Ea (NEB network, else BVSE)",
         kmc_explain,
+        kmc_limit,
     ),
 }
 

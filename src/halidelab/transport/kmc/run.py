@@ -106,6 +106,15 @@ class KMCPoint(Record):
         the Arrhenius fit.
     note : str
         Why it is not diffusive.
+    sigma_upper_S_cm : float or None
+        For a point that is not diffusive (and not blocked): an upper limit on the
+        conductivity, S/cm, from the apparent collective diffusivity at the runs' longest
+        lag, MSD(tau) / (6 tau) (mean over the runs plus two standard errors; the mean
+        alone for a single run). KMC hops obey detailed balance, and for a reversible
+        Markov process the current autocorrelation is non-positive at every t > 0
+        (Kipnis and Varadhan, Commun. Math. Phys. 104, 1 (1986)), so MSD(t) / t never
+        grows with t: whatever the Li do after the runs end, their long-time D_sigma is
+        at most this. None for diffusive points and records written before it existed.
     """
 
     temperature_K: float
@@ -131,6 +140,7 @@ class KMCPoint(Record):
     sigma_principal_S_cm: tuple[float, float, float] | None = None
     sigma_polycrystal_S_cm: float | None = None
     sigma_polycrystal_err_S_cm: float | None = None
+    sigma_upper_S_cm: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -550,6 +560,7 @@ def run_kmc(
         states: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n_runs
         while True:
             dts, dss, events, times, colls, tens = [], [], [], [], [], []
+            d_apparent: list[float] = []  # MSD(tau) / (6 tau) at each run's longest lag, A^2/s
             occ_acc = np.zeros(lat.n_sites)
             children = np.random.SeedSequence([seed, int(round(T * 1000)), int(hops)]).spawn(n_runs)
             # every random draw is made here, in run order, so that the result does not
@@ -626,6 +637,7 @@ def run_kmc(
                 dss.append(d_col * ANGSTROM2_TO_CM2)
                 events.append(n_ev)
                 times.append(t_run)
+                d_apparent.append(float(coll[-1] / (6.0 * t_win[-1])) if t_win[-1] > 0 else 0.0)
                 colls.append(np.interp(np.linspace(0.05, 0.25, 20), t_win / t_win[-1] * 0.25, coll))
                 occ_acc += occ_time
             if blocked:
@@ -682,6 +694,11 @@ def run_kmc(
         to_sigma = n_cm3 * E_CHARGE_C**2 / (K_B_J_K * T)
         sig = to_sigma * d_s
         sig_err = sig * d_s_err / d_s if d_s > 0 else math.inf
+        upper = None
+        if not ok:  # the bound of the field's docstring: mean + 2 SE over the runs
+            d_app = np.array(d_apparent)
+            d_up = float(d_app.mean()) + (2.0 * _sem(d_app) if len(d_app) > 1 else 0.0)
+            upper = float(to_sigma * d_up * ANGSTROM2_TO_CM2)
         tens_a = np.array(tens)
         t_mean = tens_a.mean(axis=0)
         poly, poly_err = _polycrystal(tens_a, to_sigma)
@@ -712,6 +729,7 @@ def run_kmc(
                 sigma_principal_S_cm=tuple(float(v) for v in principal_values(t_mean) * to_sigma),
                 sigma_polycrystal_S_cm=poly,
                 sigma_polycrystal_err_S_cm=poly_err,
+                sigma_upper_S_cm=upper,
             )
         )
     warns: list[str] = [
