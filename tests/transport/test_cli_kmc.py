@@ -91,3 +91,37 @@ def test_kmc_cli_superbasin_option(cell, tmp_path, capsys):
         assert main([*base, "--superbasin", bad]) == 2
         err = capsys.readouterr().err
         assert "--superbasin" in err and "Traceback" not in err
+
+
+def test_kmc_output_gives_the_upper_limit_of_a_run_that_stays_sub_diffusive(capsys):
+    """A pair rattling over 0.2 eV in a chain joined by 0.6 eV hops: at 300 K the runs
+    never leave their cells, so the console says sigma there is below the run's bound; at
+    1200 K it is diffusive, no bound."""
+    import numpy as np
+
+    from halidelab.cli.kmc import _print
+    from halidelab.transport.kmc import make_network, run_kmc
+
+    net = make_network(
+        np.diag([6.0, 30.0, 30.0]),
+        [[0, 0, 0], [1 / 6.0, 0, 0]],
+        [0.0, 0.0],
+        [(0, 1, (0, 0, 0), 0.2), (1, 0, (1, 0, 0), 0.6)],
+        1,
+        exclusion_radius_A=0.0,
+    )
+    res = run_kmc(
+        net,
+        [300.0, 1200.0],
+        n_runs=4,
+        hops_per_carrier=40,
+        supercell=(8, 1, 1),
+        n_carriers_total=1,
+        seed=2,
+        superbasin_ratio=None,
+    )
+    cold = res.points[0]
+    _print({"kmc": res.to_dict(), "network": net.to_dict()}, "bvse")
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"sigma at 300 K < {cold.sigma_upper_S_cm:.2e} S/cm: an upper limit" in text
+    assert res.points[1].sigma_upper_S_cm is None

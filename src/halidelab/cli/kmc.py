@@ -176,6 +176,8 @@ def _superbasin_ratio(text: str) -> float | None:
 def _print(out: dict[str, Any], source: str) -> None:
     from rich.table import Table
 
+    from halidelab.ensemble import kmc_room_temperature_upper
+
     res, net = out["kmc"], out["network"]
     t = Table(
         title=f"KMC {res['formula']} ({source} network: {len(net['site_frac'])} sites, "
@@ -201,7 +203,12 @@ def _print(out: dict[str, Any], source: str) -> None:
             f"{p['d_tracer_cm2_s']:.2e} +- {p['d_tracer_err_cm2_s']:.1e}",
             f"{p['d_sigma_cm2_s']:.2e} +- {p['d_sigma_err_cm2_s']:.1e}",
             hv,
-            f"{p['sigma_S_cm']:.2e} +- {p['sigma_err_S_cm']:.1e}",
+            f"{p['sigma_S_cm']:.2e} +- {p['sigma_err_S_cm']:.1e}"
+            + (
+                f" (not diffusive: < {p['sigma_upper_S_cm']:.1e})"
+                if p.get("sigma_upper_S_cm") is not None
+                else ""
+            ),
             ", ".join(f"{v:.1e}" for v in p.get("sigma_principal_S_cm") or []) or "-",
             "-"
             if p.get("sigma_polycrystal_S_cm") is None
@@ -226,6 +233,13 @@ def _print(out: dict[str, Any], source: str) -> None:
             f"{what}: Ea = {fit['ea_eV']:.3f} +- {fit['ea_err_eV']:.3f} eV; sigma(25 C) = "
             f"{fit['sigma_25C_S_cm']:.2e} S/cm [{fit['sigma_25C_low_S_cm']:.1e}, "
             f"{fit['sigma_25C_high_S_cm']:.1e}]"
+        )
+    upper = kmc_room_temperature_upper(res)
+    if upper is not None:
+        console.print(
+            f"sigma at {min(p['temperature_K'] for p in res['points']):g} K < {upper:.2e} S/cm: "
+            "an upper limit (the run stayed sub-diffusive; MSD/6t at its longest lag, "
+            "mean + 2 SE, bounds the long-time conductivity from above)"
         )
     for a in res["assumptions"]:
         console.print(f"assumption: {a}")
