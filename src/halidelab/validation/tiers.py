@@ -654,9 +654,11 @@ def kmc_limit(result: dict[str, Any], ctx: MaterialContext | None) -> dict[str, 
     factor, _add_ea, how = scaling
     src = (result.get("network") or {}).get("source", "").upper()
     note = (
-        f"upper limit: KMC on the {src} network stayed sub-diffusive at 25 C; the Li cannot "
+        f"upper limit: KMC on the {src} network stayed sub-diffusive at 25 C; its Li cannot "
         "conduct faster at long times than their collective MSD shows at the runs' longest "
-        "lag (mean + 2 SE over the runs)" + (f" ({how})" if how else "")
+        "lag (mean + 2 SE over the runs). A bound on this network, the model's crystal with "
+        "no defects but the cell's: a measured sigma above it needs a mechanism the model "
+        "lacks (vacancies, disorder)" + (f" ({how})" if how else "")
     )
     return {"log10_sigma_S_cm": Prediction(math.log10(upper * factor), 0.0, note)}
 
