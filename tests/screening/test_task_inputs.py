@@ -116,6 +116,10 @@ def test_unknown_missing_and_contradicting_fields_are_refused():
         RelaxInputs(structure=s, structures=[s])
     with pytest.raises(TaskInputError, match="study"):
         KMCInputs(structure=s, temperatures_K=[300.0], source="neb")
+    with pytest.raises(TaskInputError, match="vacancies must be an integer >= 0"):
+        KMCInputs(structure=s, temperatures_K=[300.0], vacancies=-1)
+    with pytest.raises(TaskInputError, match="vacancies are for BVSE"):
+        KMCInputs(structure=s, temperatures_K=[300.0], source="neb", study={"a": 1}, vacancies=1)
     # kinds without a dataclass take their records as they are
     Task("hull", "h", {"anything": 1})
 

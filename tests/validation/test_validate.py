@@ -19,6 +19,7 @@ from pymatgen.core import Structure
 
 from halidelab.cli import main
 from halidelab.constants import A3_TO_CM3, E_CHARGE_C, K_B_EV_K, K_B_J_K
+from halidelab.errors import HalidelabError
 from halidelab.screening import kinds, plans  # noqa: F401  (register the task functions)
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
 from halidelab.validation import tiers as tiers_mod
@@ -1053,6 +1054,59 @@ def test_kmc_on_a_full_sublattice_without_defects_does_not_ask_for_longer_runs()
     why = kmc_explain(result, ctx)
     assert "not diffusive at 300, 340 K (no hop is possible" in why
     assert "longer runs" not in why
+
+
+def test_kmc_takes_li_out_of_a_full_sublattice_only_for_the_defect_tier():
+    """The spinel's BVSE network is a full Li sublattice: with the defect tier in the
+    campaign (which rescales the cell's vacancies to the intrinsic ones) the KMC task takes
+    one Li out of each cell, the network says the fraction is the cell's, and the tier's
+    rescaling reads x = 1/16 from it; without the defect tier, or where the defect task
+    finds vacant Li sites, the task is the one stored before (same key, no vacancy)."""
+    from halidelab.screening.inputs import KMCInputs
+    from halidelab.transport.kmc import network_from_bvse
+    from halidelab.validation.tiers import _kmc_defect_scaling, kmc_task
+
+    s = _spinel_model()
+    tiers = ("model", "relax", "bvse", "kmc", "defect")
+    full = {"relax": {"structure": s}, "defect": {"li_sublattice_full": True}}
+    task = kmc_task(_defect_ctx(tiers, full))
+    assert task.inputs["vacancies"] == 1
+    plain = kmc_task(_defect_ctx(("model", "relax", "bvse", "kmc"), full))
+    vacant = kmc_task(_defect_ctx(tiers, {**full, "defect": {"li_sublattice_full": False}}))
+    assert "vacancies" not in plain.inputs and plain.key == vacant.key != task.key
+    assert (
+        plain.key
+        == Task.of(
+            KMCInputs(
+                structure=s,
+                source="bvse",
+                **{
+                    k: plain.inputs[k]
+                    for k in ("temperatures_K", "n_runs", "hops_per_carrier", "seed")
+                },
+            ),
+            "x",
+        ).key
+    )
+    net = network_from_bvse(Structure.from_dict(s), vacancies=1).to_dict()
+    n_li = sum(1 for r in net["site_role"] if r == "li")
+    assert n_li == 16 and net["n_carriers"] == 15
+    ef = 0.8
+    ctx = _defect_ctx(
+        tiers,
+        {
+            "defect": {
+                "li_sublattice_full": True,
+                "formation_energy_eV": ef,
+                "mechanism": "frenkel",
+                "site_ratio": 1.0,
+            }
+        },
+    )
+    factor, add_ea, how = _kmc_defect_scaling({"network": net}, ctx)
+    assert add_ea == pytest.approx(ef / 2) and "from the cell's 0.0625" in how
+    with pytest.raises(HalidelabError, match="fewer than the cell's 16 Li"):
+        network_from_bvse(Structure.from_dict(s), vacancies=16)
 
 
 def test_kmc_that_stays_sub_diffusive_at_25C_gives_an_upper_limit():

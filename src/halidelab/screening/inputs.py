@@ -283,7 +283,9 @@ class MDInputs(_Model, TaskInputs):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class KMCInputs(TaskInputs):
     """``kmc``: KMC on a cell's hop network (:func:`halidelab.transport.kmc.run_kmc`);
-    ``source`` ``neb`` needs the stored study in ``study``."""
+    ``source`` ``neb`` needs the stored study in ``study``. ``vacancies``: Li taken out of
+    each cell of a BVSE network (:func:`~halidelab.transport.kmc.network_from_bvse`; 0, the
+    default, stays out of the inputs, so every earlier key holds)."""
 
     kind: ClassVar[str] = "kmc"
     structure: dict[str, Any]
@@ -295,12 +297,25 @@ class KMCInputs(TaskInputs):
     hops_per_carrier: float = 200.0
     seed: int = 0
     superbasin_ratio: float | None = 100.0
+    vacancies: int = 0
 
     def __post_init__(self) -> None:
         if self.source not in ("bvse", "neb"):
             raise TaskInputError(f"kmc source must be 'bvse' or 'neb', got {self.source!r}")
         if self.source == "neb" and not self.study:
             raise TaskInputError("a kmc task on an NEB network needs the study ('study')")
+        if not isinstance(self.vacancies, int) or self.vacancies < 0:
+            raise TaskInputError(f"kmc vacancies must be an integer >= 0, got {self.vacancies!r}")
+        if self.vacancies and self.source != "bvse":
+            raise TaskInputError("kmc vacancies are for BVSE networks (an NEB study makes its own)")
+
+    def to_json(self) -> dict[str, Any]:
+        """As :meth:`TaskInputs.to_json`, without ``vacancies`` when 0 (every key stored
+        before it existed)."""
+        data = super().to_json()
+        if not self.vacancies:
+            data.pop("vacancies")
+        return data
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

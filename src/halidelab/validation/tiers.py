@@ -403,7 +403,9 @@ def neb_task(ctx: MaterialContext) -> Task | None:
 
 def kmc_task(ctx: MaterialContext) -> Task | None:
     """``kmc`` task: on the NEB study's network when the neb tier is in the campaign,
-    else on the BVSE network of the relaxed structure (inputs as ``reproduce``/``screen``).
+    else on the BVSE network of the relaxed structure (inputs as ``reproduce``/``screen``;
+    with one Li taken out of each cell where the defect tier is in the campaign and finds
+    the Li sublattice full, so that the vacancies it rescales exist).
     A material whose NEB study failed gets no KMC value in a campaign with the neb tier
     (not a BVSE one: one tier, one method, so that its calibration applies)."""
     if not ctx.results.get("relax"):
@@ -424,7 +426,14 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
         )
     if "neb" in ctx.tiers:
         return None
-    return Task.of(KMCInputs(structure=ctx.structure, source="bvse", **common), f"{ctx.label} bvse")
+    # a full Li sublattice conducts through vacancies its ordered cell does not have: with
+    # the defect tier (which rescales the cell's fraction to the intrinsic one) one Li is
+    # taken out of each cell, as the NEB studies do; without it, the network as it is
+    full = ((ctx.results.get("defect") or {}).get("li_sublattice_full")) and "defect" in ctx.tiers
+    return Task.of(
+        KMCInputs(structure=ctx.structure, source="bvse", vacancies=1 if full else 0, **common),
+        f"{ctx.label} bvse" + (" vacancy" if full else ""),
+    )
 
 
 def defect_task(ctx: MaterialContext) -> Task | None:

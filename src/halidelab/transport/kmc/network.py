@@ -471,6 +471,7 @@ def network_from_bvse(
     n_line: int = 25,
     attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
     exclusion_radius_A: float = EXCLUSION_RADIUS_A,
+    vacancies: int = 0,
 ) -> RateNetwork:
     """A cheap rate network from the bond-valence site energy of an ordered cell.
 
@@ -479,6 +480,17 @@ def network_from_bvse(
     ``n_line`` points of the straight line between the centres. Both are stated
     approximations: BVSE barriers are not MLIP barriers (they are calibrated in the
     validation), and a straight line over-estimates the saddle of a curved path.
+
+    ``vacancies`` Li are taken out of each cell (the KMC's equilibrium start places the
+    others): a full Li sublattice conducts through vacancies that an ordered cell does not
+    have, and this gives them at the fraction the cell sets, as the NEB studies do when they
+    take Li out; the network's notes say so, so that a campaign with the defect tier rescales
+    sigma to the intrinsic fraction (:mod:`halidelab.validation.tiers`).
+
+    Raises
+    ------
+    SimulationError
+        ``vacancies`` negative, or not fewer than the cell's Li.
     """
     from halidelab.transport.bvse import site_energy
     from halidelab.transport.sites import site_network
@@ -501,14 +513,28 @@ def network_from_bvse(
         edges.append((h.site_a, h.site_b, h.image, float(line[k].max())))
         classes.append(f"{h.label} class {h.parent_class}")
     n_li = sum(1 for el in structure.species if el.symbol == "Li")
+    if not 0 <= int(vacancies) < n_li:
+        raise SimulationError(
+            f"vacancies must be >= 0 and fewer than the cell's {n_li} Li, got {vacancies}"
+        )
     e0 = float(np.min(e_site[[i for i, s in enumerate(net.sites) if s.role == "li"]]))
     blocked = face_exclusions(net.sites, net.hops)
+    n_li_sites = sum(1 for s in net.sites if s.role == "li")
+    made = (
+        [
+            f"{vacancies} Li taken out of each cell: {n_li - vacancies} carriers on {n_li_sites} "
+            "Li sites, a vacancy fraction set by the cell size, not by a computed defect "
+            "concentration (sigma scales with it)"
+        ]
+        if vacancies
+        else []
+    )
     return make_network(
         net.lattice,
         frac,
         e_site - e0,
         [(a, b, im, s - e0) for a, b, im, s in edges],
-        n_li,
+        n_li - int(vacancies),
         site_label=[s.label for s in net.sites],
         site_role=[s.role for s in net.sites],
         edge_class=classes,
@@ -520,6 +546,7 @@ def network_from_bvse(
             "BVSE energies at hole centres; saddles = maximum on the straight hop line "
             "(an upper bound for curved paths); not MLIP barriers",
             *([_face_note(blocked)] if blocked else []),
+            *made,
         ),
         exclusion_pairs=blocked,
     )
