@@ -28,7 +28,7 @@ def _library_defaults():
     from halidelab.thermal import thermal_lattice
     from halidelab.transport.bvse import bvse
     from halidelab.transport.diffusion import analyse_trajectory
-    from halidelab.transport.kmc import run_kmc
+    from halidelab.transport.kmc import network_from_bvse, run_kmc
     from halidelab.transport.md import run_md
     from halidelab.transport.neb import neb_studies
 
@@ -83,7 +83,8 @@ def _library_defaults():
         ],
         KMCInputs: [
             (f, run_kmc, f) for f in ("n_runs", "hops_per_carrier", "seed", "superbasin_ratio")
-        ],
+        ]
+        + [("bvse_saddle", network_from_bvse, "saddle")],
     }
 
 
@@ -120,6 +121,8 @@ def test_unknown_missing_and_contradicting_fields_are_refused():
         KMCInputs(structure=s, temperatures_K=[300.0], vacancies=-1)
     with pytest.raises(TaskInputError, match="vacancies are for BVSE"):
         KMCInputs(structure=s, temperatures_K=[300.0], source="neb", study={"a": 1}, vacancies=1)
+    with pytest.raises(TaskInputError, match="bvse_saddle must be 'path' or 'line'"):
+        KMCInputs(structure=s, temperatures_K=[300.0], bvse_saddle="straight")
     # kinds without a dataclass take their records as they are
     Task("hull", "h", {"anything": 1})
 
@@ -204,3 +207,16 @@ def test_screen_reproduce_and_validate_share_relax_and_neb_keys():
         endpoint_steps=st.neb_steps,
     )
     assert neb_task_for(s, "a", st).key == Task.of(neb, "b").key
+
+
+def test_the_bvse_saddle_joins_the_key_of_a_bvse_network_only():
+    """The saddle method changed BVSE networks (new keys: stored results of the straight
+    line are not taken for the path's), not NEB networks (their stored results hold)."""
+    s = {"lattice": "x"}
+    path = KMCInputs(structure=s, temperatures_K=[300.0])
+    line = KMCInputs(structure=s, temperatures_K=[300.0], bvse_saddle="line")
+    assert path.to_json()["bvse_saddle"] == "path"
+    assert Task.of(path, "a").key != Task.of(line, "a").key
+    neb = KMCInputs(structure=s, temperatures_K=[300.0], source="neb", study={"a": 1})
+    assert "bvse_saddle" not in neb.to_json()
+    assert KMCInputs.parse(line.to_json()) == line

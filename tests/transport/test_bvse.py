@@ -13,6 +13,7 @@ from halidelab.transport.bvse import (
     BVSEMap,
     bvse,
     bvse_map,
+    hop_path_energies,
     percolation_barriers,
     periodic_components,
     site_energy,
@@ -163,3 +164,44 @@ def test_partial_occupancy_is_ordered_and_missing_li_refused(shared_data):
     )
     with pytest.raises(StructureError, match="no Li"):
         bvse(nacl)
+
+
+def _ring_map(spacing_A: float = 0.1, cell_A: float = 8.0, r_A: float = 1.5) -> BVSEMap:
+    """E = k (rho - R)^2 - V cos(2 phi) + k_z z^2 about the cell's centre (k 0.5, k_z 1
+    eV/A^2, V 0.2 eV): minima -V at (+-R, 0, 0), saddles +V at (0, +-R, 0) on the ring;
+    the straight line between the minima crosses the axis at k R^2 - V."""
+    n = int(round(cell_A / spacing_A))
+    x = np.arange(n) * spacing_A - cell_A / 2
+    gx, gy, gz = np.meshgrid(x, x, x, indexing="ij")
+    rho, phi = np.hypot(gx, gy), np.arctan2(gy, gx)
+    e = 0.5 * (rho - r_A) ** 2 - 0.2 * np.cos(2 * phi) + 1.0 * gz**2
+    host = Structure(Lattice.cubic(cell_A), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0]])
+    return BVSEMap(host, e, "Li", spacing_A, 10.0, {})
+
+
+def test_hop_saddle_follows_the_curved_minimum_energy_path():
+    """Two minima on a ring: the path goes round the ring over +V = 0.2 eV, not over the
+    axis (k R^2 - V = 0.925 eV on the straight line); a site given off its minimum takes
+    the minimum's energy (-V), the saddle is unchanged."""
+    bmap = _ring_map()
+    f = lambda x, y: [0.5 + x / 8.0, 0.5 + y / 8.0, 0.5]  # noqa: E731
+    site_e, saddle = hop_path_energies(bmap, np.array([f(-1.5, 0), f(1.5, 0)]), [(0, 1, (0, 0, 0))])
+    assert site_e == pytest.approx([-0.2, -0.2], abs=1e-9)
+    assert saddle[0] == pytest.approx(0.2, abs=0.01)
+    off = np.array([f(-1.0, 0), f(1.5, 0)])  # 0.5 A inside the ring: E = -0.075 eV there
+    site_e, saddle = hop_path_energies(bmap, off, [(0, 1, (0, 0, 0))])
+    assert site_e[0] == pytest.approx(-0.2, abs=1e-9) and saddle[0] == pytest.approx(0.2, abs=0.01)
+
+
+def test_hop_saddle_never_passes_through_a_third_site():
+    """With sites on the two ring saddles, the ring route from one minimum to the other
+    passes through them (two hops of the network): the direct hop keeps the straight line
+    over the axis (0.925 eV), the hop to a ring site tops out at that site (+V); a site
+    whose descent leaves its own cell (a shoulder) keeps its centre's energy."""
+    bmap = _ring_map()
+    f = lambda x, y: [0.5 + x / 8.0, 0.5 + y / 8.0, 0.5]  # noqa: E731
+    sites = np.array([f(-1.5, 0), f(1.5, 0), f(0, 1.5), f(0, -1.5)])
+    site_e, saddle = hop_path_energies(bmap, sites, [(0, 1, (0, 0, 0)), (0, 2, (0, 0, 0))])
+    assert saddle[0] == pytest.approx(0.5 * 1.5**2 - 0.2, abs=0.01)
+    assert saddle[1] == pytest.approx(0.2, abs=0.01)
+    assert site_e[2] == pytest.approx(0.2, abs=1e-9)

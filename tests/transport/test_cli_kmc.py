@@ -54,6 +54,15 @@ def test_kmc_cli_bvse_network_into_a_store(cell, tmp_path, capsys):
     # a rerun is answered from the store
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out) == out
+    assert "minimum-energy path" in out["network"]["notes"][0]
+    # the straight-line method on request: another task in the same store, said so
+    assert main([*args, "--bvse-saddle", "line"]) == 0
+    captured = capsys.readouterr()
+    line = json.loads(captured.out)
+    assert "straight hop line" in line["network"]["notes"][0]
+    assert "straight-line saddles" in captured.err
+    assert main([*args, "--bvse-saddle", "curved"]) == 2
+    assert "--bvse-saddle must be path or line" in capsys.readouterr().err
 
 
 def test_kmc_cli_from_an_neb_study_file(cell, tmp_path, capsys, orbit_study):

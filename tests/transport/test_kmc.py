@@ -343,6 +343,31 @@ def test_bvse_network_keeps_detailed_balance(lzc):
     assert min(net.site_energy_eV[i] for i, r in enumerate(net.site_role) if r == "li") == 0.0
 
 
+def test_bvse_network_percolates_at_the_maps_3d_barrier(lzc):
+    """The map's 3D percolation energy is the lowest maximum over all 3D-spanning paths; a
+    network whose saddles are the tops of the minimum-energy paths between basins spans 3D
+    at the same energy (to the grid). Straight-line saddles climb over what a Li goes round, and
+    percolate only higher."""
+    from halidelab.transport.bvse import bvse
+    from halidelab.transport.pathways import percolation_thresholds
+
+    res, _ = bvse(lzc, resolution_A=0.15)
+
+    def threshold(net):
+        edges = zip(
+            net.edge_a, net.edge_b, map(tuple, net.edge_image), net.edge_saddle_eV, strict=True
+        )
+        return percolation_thresholds(list(edges))[3] - min(net.site_energy_eV)
+
+    path, line = network_from_bvse(lzc), network_from_bvse(lzc, saddle="line")
+    assert threshold(path) == pytest.approx(res.e_3d_eV, abs=0.01)
+    assert threshold(line) > res.e_3d_eV + 0.02
+    assert "minimum-energy path" in path.notes[0] and "straight hop line" in line.notes[0]
+    assert path.detailed_balance_error(300.0) < 1e-9
+    with pytest.raises(SimulationError, match="'path' or 'line'"):
+        network_from_bvse(lzc, saddle="curved")
+
+
 def test_bad_inputs():
     with pytest.raises(SimulationError, match="carriers"):
         make_network(np.eye(3), [[0, 0, 0]], [0.0], [], 2)

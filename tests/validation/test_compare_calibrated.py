@@ -579,6 +579,12 @@ def test_a_calibration_is_applied_only_to_values_made_the_same_way(base_store, t
     now4 = {"network": {"source": "bvse"}, "kmc": {"provenance": {"parameters": par4}}}
     assert method_of("kmc", now4) != method_of("kmc", now)
     assert method_of("kmc", now4)["kmc_start"] == "equilibrium"
+    # nor one fitted on straight-line BVSE saddles to KMC on minimum-energy-path saddles
+    # (a line network, stored before or made on request, says nothing: the old method)
+    path = {**now4, "network": {"source": "bvse", "provenance": {"parameters": {"saddle": "path"}}}}
+    line = {**now4, "network": {"source": "bvse", "provenance": {"parameters": {"saddle": "line"}}}}
+    assert method_of("kmc", path)["bvse_saddle"] == "path"
+    assert method_of("kmc", line) == method_of("kmc", now4) != method_of("kmc", path)
 
 
 def test_a_defect_tier_calibration_is_refused_by_compare_with_the_reason():

@@ -73,6 +73,12 @@ def register(app: typer.Typer) -> None:
         source: str = typer.Option(
             "auto", "--source", help="neb, bvse or auto (neb when a study is found, else bvse)."
         ),
+        bvse_saddle: str = typer.Option(
+            "path",
+            "--bvse-saddle",
+            help="BVSE network: path (sites at basin minima, saddles on minimum-energy paths) "
+            "or line (hole centres, straight lines: the method before 2026-12).",
+        ),
         runs: int = typer.Option(8, "--runs", help="Independent KMC runs per temperature."),
         hops: float = typer.Option(200.0, "--hops", help="KMC hops per Li in each run."),
         seed: int = typer.Option(0, "--seed"),
@@ -95,6 +101,8 @@ def register(app: typer.Typer) -> None:
         ratio = _superbasin_ratio(superbasin)
         if source not in ("auto", "neb", "bvse"):
             raise HalidelabError(f"--source must be auto, neb or bvse, got {source!r}")
+        if bvse_saddle not in ("path", "line"):
+            raise HalidelabError(f"--bvse-saddle must be path or line, got {bvse_saddle!r}")
         st, ordering = load_structure(structure, kind="bvse")  # checked; a CIF with partial
         # occupancies becomes its lowest-Ewald ordered model (a note; recorded below)
         study = None
@@ -120,7 +128,8 @@ def register(app: typer.Typer) -> None:
         if use == "bvse":
             console_err.print(
                 "note: BVSE network (a cheap approximation: BVSE site energies and "
-                "straight-line saddles, not MLIP barriers)"
+                + ("minimum-energy-path" if bvse_saddle == "path" else "straight-line")
+                + " saddles, not MLIP barriers)"
             )
         from halidelab.screening.inputs import KMCInputs
 
@@ -133,6 +142,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             superbasin_ratio=ratio,
             study=study if use == "neb" else None,
+            bvse_saddle=bvse_saddle,
         )
         inputs = spec.to_json()
         if db is not None:

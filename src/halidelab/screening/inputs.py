@@ -285,7 +285,11 @@ class KMCInputs(TaskInputs):
     """``kmc``: KMC on a cell's hop network (:func:`halidelab.transport.kmc.run_kmc`);
     ``source`` ``neb`` needs the stored study in ``study``. ``vacancies``: Li taken out of
     each cell of a BVSE network (:func:`~halidelab.transport.kmc.network_from_bvse`; 0, the
-    default, stays out of the inputs, so every earlier key holds)."""
+    default, stays out of the inputs, so every earlier key holds). ``bvse_saddle``: how a
+    BVSE network places its sites and saddles (``path``: basin minima and minimum-energy
+    paths; ``line``: hole centres and straight lines, the method before 2026-12); in the
+    inputs of a BVSE network only, so its keys changed with the method and an NEB
+    network's did not."""
 
     kind: ClassVar[str] = "kmc"
     structure: dict[str, Any]
@@ -298,10 +302,15 @@ class KMCInputs(TaskInputs):
     seed: int = 0
     superbasin_ratio: float | None = 100.0
     vacancies: int = 0
+    bvse_saddle: str = "path"
 
     def __post_init__(self) -> None:
         if self.source not in ("bvse", "neb"):
             raise TaskInputError(f"kmc source must be 'bvse' or 'neb', got {self.source!r}")
+        if self.bvse_saddle not in ("path", "line"):
+            raise TaskInputError(
+                f"kmc bvse_saddle must be 'path' or 'line', got {self.bvse_saddle!r}"
+            )
         if self.source == "neb" and not self.study:
             raise TaskInputError("a kmc task on an NEB network needs the study ('study')")
         if not isinstance(self.vacancies, int) or self.vacancies < 0:
@@ -311,10 +320,12 @@ class KMCInputs(TaskInputs):
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`TaskInputs.to_json`, without ``vacancies`` when 0 (every key stored
-        before it existed)."""
+        before it existed) and without ``bvse_saddle`` on an NEB network (which has none)."""
         data = super().to_json()
         if not self.vacancies:
             data.pop("vacancies")
+        if self.source != "bvse":
+            data.pop("bvse_saddle")
         return data
 
 

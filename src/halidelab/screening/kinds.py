@@ -332,7 +332,7 @@ def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
     if inp.source == "neb":
         net = network_from_neb_study(inp.study, structure, level=inp.level)
     else:
-        net = network_from_bvse(structure, vacancies=inp.vacancies)
+        net = network_from_bvse(structure, vacancies=inp.vacancies, saddle=inp.bvse_saddle)
     res = run_kmc(
         net,
         inp.temperatures_K,

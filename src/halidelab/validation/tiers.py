@@ -718,7 +718,8 @@ def method_of(
 ) -> dict[str, Any]:
     """How a stored result of ``tier`` was made, as far as it moves the prediction: the
     BVSE grid, the NEB images and optimiser steps, the KMC network (NEB or BVSE) and its
-    superbasin ratio and critical-hop rule (and, with the defect tier in ``ctx``'s tiers,
+    superbasin ratio and critical-hop rule, a BVSE network's saddles (minimum-energy paths:
+    the straight lines before say nothing) (and, with the defect tier in ``ctx``'s tiers,
     that a full sublattice's vacancies are the intrinsic ones), the defect tier's barrier
     (NEB or BVSE, from ``ctx``'s tiers) and supercell width, and the lattice temperature of
     the relaxed cells when the campaign set one (with its shape when anisotropic). A
@@ -765,6 +766,9 @@ def _method_of(tier: str, result: dict[str, Any], ctx: MaterialContext | None) -
             how["superbasin_exclusions"] = par["superbasin_exclusions"]
         if par.get("start") is not None:  # kmc revision 4 on: equilibrium starts
             how["kmc_start"] = par["start"]
+        net = ((result.get("network") or {}).get("provenance") or {}).get("parameters") or {}
+        if net.get("saddle") == "path":  # BVSE networks on minimum-energy paths (2026-12 on)
+            how["bvse_saddle"] = "path"
         if ctx is not None and "defect" in ctx.tiers:
             how["kmc_vacancies"] = "intrinsic"
         return how

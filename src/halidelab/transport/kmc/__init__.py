@@ -17,8 +17,9 @@ The network (:class:`RateNetwork`)
     residual is reported: it measures how far the runs are from one consistent energy
     landscape); saddles per hop class, S = (E_a + E_b + barrier_fwd + barrier_bwd)/2,
     split by dopant environment where the study resolved it. From a BVSE map
-    (:func:`network_from_bvse`, a cheap stated approximation): BVSE energies at the hole
-    centres and the maximum along the straight hop line.
+    (:func:`network_from_bvse`, a cheap stated approximation): BVSE energies at the
+    sites' basin minima and the top of the minimum-energy path between two basins (or, as
+    before 2026-12, at the hole centres and on the straight hop line).
 Many-particle KMC (:func:`run_kmc`)
     Rejection-free (Bortz-Kalos-Lebowitz / Gillespie) on a periodic supercell of the
     network, the number of carriers fixed by the composition (the Li of the cell),

@@ -142,8 +142,10 @@ def make_network(
     source: str = "user",
     notes: Sequence[str] = (),
     exclusion_pairs: Sequence[tuple[int, int, Sequence[int]]] = (),
+    parameters: Mapping[str, Any] | None = None,
 ) -> RateNetwork:
-    """A :class:`RateNetwork` from plain lists (checked).
+    """A :class:`RateNetwork` from plain lists (checked); ``parameters`` join the
+    provenance's (how the energies were made).
 
     Parameters
     ----------
@@ -206,6 +208,7 @@ def make_network(
             parameters={
                 "attempt_frequency_Hz": attempt_frequency_Hz,
                 "exclusion_radius_A": exclusion_radius_A,
+                **dict(parameters or {}),
             },
         ),
     )
@@ -472,14 +475,21 @@ def network_from_bvse(
     attempt_frequency_Hz: float = ATTEMPT_FREQUENCY_HZ,
     exclusion_radius_A: float = EXCLUSION_RADIUS_A,
     vacancies: int = 0,
+    saddle: str = "path",
+    resolution_A: float = 0.15,
 ) -> RateNetwork:
     """A cheap rate network from the bond-valence site energy of an ordered cell.
 
-    Sites and hops are those of :func:`halidelab.transport.sites.site_network`; a site's
-    energy is the BVSE energy at its hole centre, a hop's saddle the highest BVSE energy on
-    ``n_line`` points of the straight line between the centres. Both are stated
-    approximations: BVSE barriers are not MLIP barriers (they are calibrated in the
-    validation), and a straight line over-estimates the saddle of a curved path.
+    Sites and hops are those of :func:`halidelab.transport.sites.site_network`. With
+    ``saddle="path"`` (default) a site's energy is the BVSE minimum of its basin and a hop's
+    saddle the highest point of the minimum-energy path between the two basins on a
+    ``resolution_A`` grid (:func:`halidelab.transport.bvse.hop_path_energies`), never above
+    the straight line's maximum. With ``saddle="line"`` (before 2026-12) a site's energy is
+    the BVSE energy at its hole centre and a hop's saddle the highest BVSE energy on
+    ``n_line`` points of the straight line between the centres: an upper bound, eV too high
+    where a site is the centroid of split positions (Li6NBr3: KMC Ea 5.8 eV against the
+    map's 3D barrier of 0.55 eV). Either way BVSE barriers are not MLIP barriers (they are
+    calibrated in the validation).
 
     ``vacancies`` Li are taken out of each cell (the KMC's equilibrium start places the
     others): a full Li sublattice conducts through vacancies that an ordered cell does not
@@ -490,11 +500,18 @@ def network_from_bvse(
     Raises
     ------
     SimulationError
-        ``vacancies`` negative, or not fewer than the cell's Li.
+        ``vacancies`` negative, or not fewer than the cell's Li; ``saddle`` unknown.
     """
-    from halidelab.transport.bvse import site_energy
+    from halidelab.transport.bvse import bvse_map, hop_path_energies, site_energy
     from halidelab.transport.sites import site_network
 
+    if saddle not in ("path", "line"):
+        raise SimulationError(f"BVSE saddle must be 'path' or 'line', got {saddle!r}")
+    n_li = sum(1 for el in structure.species if el.symbol == "Li")
+    if not 0 <= int(vacancies) < n_li:
+        raise SimulationError(
+            f"vacancies must be >= 0 and fewer than the cell's {n_li} Li, got {vacancies}"
+        )
     net = site_network(structure, interstitials=interstitials)
     frac = net.frac_matrix()
     e_site = site_energy(structure, frac)
@@ -509,14 +526,27 @@ def network_from_bvse(
         if pts
         else np.zeros((0, 0))
     )
-    for k, h in enumerate(net.hops):
-        edges.append((h.site_a, h.site_b, h.image, float(line[k].max())))
-        classes.append(f"{h.label} class {h.parent_class}")
-    n_li = sum(1 for el in structure.species if el.symbol == "Li")
-    if not 0 <= int(vacancies) < n_li:
-        raise SimulationError(
-            f"vacancies must be >= 0 and fewer than the cell's {n_li} Li, got {vacancies}"
+    tops = line.max(axis=1) if len(net.hops) else np.zeros(0)
+    if saddle == "path":
+        bmap = bvse_map(structure, resolution_A=resolution_A)
+        e_grid, e_path = hop_path_energies(
+            bmap, frac, [(h.site_a, h.site_b, h.image) for h in net.hops]
         )
+        e_site = np.minimum(e_site, e_grid)
+        tops = np.minimum(tops, e_path)
+        how = (
+            f"BVSE site energies at their basin minima and saddles at the top of the "
+            f"minimum-energy path between the basins ({resolution_A:g} A grid, never above "
+            "the straight line's maximum)"
+        )
+    else:
+        how = (
+            "BVSE energies at hole centres; saddles = maximum on the straight hop line "
+            "(an upper bound for curved paths)"
+        )
+    for k, h in enumerate(net.hops):
+        edges.append((h.site_a, h.site_b, h.image, float(tops[k])))
+        classes.append(f"{h.label} class {h.parent_class}")
     e0 = float(np.min(e_site[[i for i, s in enumerate(net.sites) if s.role == "li"]]))
     blocked = face_exclusions(net.sites, net.hops)
     n_li_sites = sum(1 for s in net.sites if s.role == "li")
@@ -543,10 +573,13 @@ def network_from_bvse(
         exclusion_radius_A=exclusion_radius_A,
         source="bvse",
         notes=(
-            "BVSE energies at hole centres; saddles = maximum on the straight hop line "
-            "(an upper bound for curved paths); not MLIP barriers",
+            f"{how}; not MLIP barriers",
             *([_face_note(blocked)] if blocked else []),
             *made,
         ),
         exclusion_pairs=blocked,
+        parameters={
+            "saddle": saddle,
+            **({"resolution_A": resolution_A} if saddle == "path" else {}),
+        },
     )
