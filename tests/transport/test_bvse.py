@@ -11,6 +11,7 @@ from pymatgen.core import Lattice, Structure
 from halidelab.errors import StructureError
 from halidelab.transport.bvse import (
     BVSEMap,
+    basin_contacts,
     bvse,
     bvse_map,
     hop_path_energies,
@@ -205,3 +206,21 @@ def test_hop_saddle_never_passes_through_a_third_site():
     assert saddle[0] == pytest.approx(0.5 * 1.5**2 - 0.2, abs=0.01)
     assert saddle[1] == pytest.approx(0.2, abs=0.01)
     assert site_e[2] == pytest.approx(0.2, abs=1e-9)
+
+
+def test_basin_contacts_are_the_voronoi_neighbours():
+    """Sites of a bcc lattice have truncated-octahedron Voronoi cells: 8 hexagons to the
+    other sublattice, 6 squares to their own images (3 undirected per site), 14 contacts
+    in all, whatever the grid; one site per cubic cell touches its 26 images (13
+    undirected: faces, and edges and corners through the 26-neighbour stencil)."""
+    host = Structure(Lattice.cubic(4.0), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0]])
+    for n in (12, 15):
+        bmap = BVSEMap(host, np.zeros((n, n, n)), "Li", 4.0 / n, 10.0, {})
+        bcc = basin_contacts(bmap, np.array([[0.1, 0.1, 0.1], [0.6, 0.6, 0.6]]))
+        assert len(bcc) == 14 and len(set(bcc)) == 14
+        assert sorted(im for a, b, im in bcc if a != b) == sorted(
+            (x, y, z) for x in (-1, 0) for y in (-1, 0) for z in (-1, 0)
+        )
+        assert sorted(im for a, b, im in bcc if a == b == 0) == [(0, 0, 1), (0, 1, 0), (1, 0, 0)]
+        sc = basin_contacts(bmap, np.array([[0.1, 0.1, 0.1]]))
+        assert len(sc) == 13 and all(a == b == 0 and any(im) for a, b, im in sc)

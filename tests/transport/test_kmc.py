@@ -363,6 +363,11 @@ def test_bvse_network_percolates_at_the_maps_3d_barrier(lzc):
     assert threshold(path) == pytest.approx(res.e_3d_eV, abs=0.01)
     assert threshold(line) > res.e_3d_eV + 0.02
     assert "minimum-energy path" in path.notes[0] and "straight hop line" in line.notes[0]
+    # the site network's hops come first, the basin contacts it lacks after them
+    assert path.edge_class[: len(line.edge_class)] == line.edge_class
+    contacts = path.edge_class[len(line.edge_class) :]
+    assert all(c.endswith("basin contact") for c in contacts)
+    assert f"site network's: {len(contacts)} of" in path.notes[0]
     assert path.detailed_balance_error(300.0) < 1e-9
     with pytest.raises(SimulationError, match="'path' or 'line'"):
         network_from_bvse(lzc, saddle="curved")

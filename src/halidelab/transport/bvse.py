@@ -510,6 +510,48 @@ def hop_path_energies(
     return site_e, saddles
 
 
+def basin_contacts(
+    bmap: BVSEMap, site_frac: np.ndarray
+) -> list[tuple[int, int, tuple[int, int, int]]]:
+    """Pairs of sites whose Voronoi cells touch on the grid: every hop a Li can make
+    between their basins without passing through a third site's cell.
+
+    Two grid points that are neighbours (26-neighbour stencil, the connectivity of
+    :func:`hop_path_energies` and of the percolation) and nearest to different sites, or to
+    different periodic images of one site, put those two sites in contact.
+
+    Returns
+    -------
+    list of (a, b, image)
+        ``b`` at ``site_frac[b] + image``; each undirected contact once (a < b, or a == b
+        with the image's first nonzero component positive).
+    """
+    e = bmap.energies_eV
+    n = np.array(e.shape)
+    matrix = np.array(bmap.structure.lattice.matrix)
+    frac = np.asarray(site_frac, dtype=float).reshape(-1, 3)
+    ns = len(frac)
+    shifts = np.array(list(itertools.product(range(-2, 3), repeat=3)))
+    tree = cKDTree((frac[None] + shifts[:, None]).reshape(-1, 3) @ matrix)
+    grid = np.stack(np.meshgrid(*[np.arange(k) for k in n], indexing="ij"), axis=-1)
+    owner = tree.query((grid.reshape(-1, 3) / n) @ matrix)[1].reshape(tuple(n))
+    site, shift = owner % ns, shifts[owner // ns]
+    found: set[tuple[int, int, tuple[int, int, int]]] = set()
+    for d in _DIRS:
+        # the neighbour of each grid point, wrapped back into the cell, and the wrap
+        nb_site = np.roll(site, [-x for x in d], axis=(0, 1, 2))
+        nb_shift = np.roll(shift, [-x for x in d], axis=(0, 1, 2))
+        wrap = np.floor_divide(grid + np.array(d), n)
+        image = nb_shift + wrap - shift
+        touch = (nb_site != site) | image.any(axis=-1)
+        for a, b, img in zip(site[touch], nb_site[touch], image[touch], strict=True):
+            a, b, img = int(a), int(b), tuple(int(x) for x in img)
+            if a > b or (a == b and next(x for x in img if x) < 0):
+                a, b, img = b, a, tuple(-x for x in img)
+            found.add((a, b, img))
+    return sorted(found)
+
+
 # ------------------------------------------------------------------------ percolation
 
 # 13 half-neighbourhood directions of the 26-neighbour stencil (bvlain uses 26 too)

@@ -16,6 +16,10 @@ from halidelab.transport.pathways import path_profile
 
 #: Attempt frequency of every hop, Hz (harmonic TST; typical Li values 1e12-1e13 Hz).
 ATTEMPT_FREQUENCY_HZ = 1.0e13
+#: A BVSE basin contact (a hop the site network has not) whose saddle is higher than this
+#: above the lowest Li site is left out, eV: at 400 K its rate is below 1e-15 of a 0.3 eV
+#: hop's, and the rate catalogue stays small (Li3ErI6: 838 contacts, most eV high).
+CONTACT_MAX_EV = 1.5
 #: Two carriers never closer than this, A: split or overlapping positions. Face-sharing
 #: oct-tet pairs (measured 2.19-2.30 A in Li2ZrCl6, Li3YCl6 and Li3InCl6 models) stay
 #: allowed: excluding them (2.4 A) blocked every Li of ccp Li3InCl6, whose oct-tet-oct
@@ -468,6 +472,14 @@ def network_from_neb_study(
     )
 
 
+def _undirected(a: int, b: int, image: Sequence[int]) -> tuple[int, int, tuple[int, ...]]:
+    """A hop as :func:`halidelab.transport.bvse.basin_contacts` lists it (each once)."""
+    img = tuple(int(x) for x in image)
+    if a > b or (a == b and next((x for x in img if x), 0) < 0):
+        return b, a, tuple(-x for x in img)
+    return a, b, img
+
+
 def network_from_bvse(
     structure: Any,
     interstitials: bool = True,
@@ -480,16 +492,21 @@ def network_from_bvse(
 ) -> RateNetwork:
     """A cheap rate network from the bond-valence site energy of an ordered cell.
 
-    Sites and hops are those of :func:`halidelab.transport.sites.site_network`. With
+    Sites are those of :func:`halidelab.transport.sites.site_network`. With
     ``saddle="path"`` (default) a site's energy is the BVSE minimum of its basin and a hop's
     saddle the highest point of the minimum-energy path between the two basins on a
     ``resolution_A`` grid (:func:`halidelab.transport.bvse.hop_path_energies`), never above
-    the straight line's maximum. With ``saddle="line"`` (before 2026-12) a site's energy is
-    the BVSE energy at its hole centre and a hop's saddle the highest BVSE energy on
-    ``n_line`` points of the straight line between the centres: an upper bound, eV too high
-    where a site is the centroid of split positions (Li6NBr3: KMC Ea 5.8 eV against the
-    map's 3D barrier of 0.55 eV). Either way BVSE barriers are not MLIP barriers (they are
-    calibrated in the validation).
+    the straight line's maximum; the hops are the site network's (face-sharing holes) and
+    every other pair of sites whose basins touch
+    (:func:`halidelab.transport.bvse.basin_contacts`) with a saddle at most
+    :data:`CONTACT_MAX_EV` above the lowest Li site, so that the network percolates where
+    the map does (Li3ErI6: at 0.30 eV with them, 0.40 eV on the face-sharing hops alone).
+    With ``saddle="line"`` (before 2026-12) the hops are the site network's, a site's
+    energy is the BVSE energy at its hole centre and a hop's saddle the highest BVSE energy
+    on ``n_line`` points of the straight line between the centres: an upper bound, eV too
+    high where a site is the centroid of split positions (Li6NBr3: KMC Ea 5.8 eV against
+    the map's 3D barrier of 0.55 eV). Either way BVSE barriers are not MLIP barriers (they
+    are calibrated in the validation).
 
     ``vacancies`` Li are taken out of each cell (the KMC's equilibrium start places the
     others): a full Li sublattice conducts through vacancies that an ordered cell does not
@@ -502,7 +519,7 @@ def network_from_bvse(
     SimulationError
         ``vacancies`` negative, or not fewer than the cell's Li; ``saddle`` unknown.
     """
-    from halidelab.transport.bvse import bvse_map, hop_path_energies, site_energy
+    from halidelab.transport.bvse import basin_contacts, bvse_map, hop_path_energies, site_energy
     from halidelab.transport.sites import site_network
 
     if saddle not in ("path", "line"):
@@ -515,39 +532,55 @@ def network_from_bvse(
     net = site_network(structure, interstitials=interstitials)
     frac = net.frac_matrix()
     e_site = site_energy(structure, frac)
+    pairs = [
+        (h.site_a, h.site_b, tuple(h.image), f"{h.label} class {h.parent_class}") for h in net.hops
+    ]
+    added = 0
+    if saddle == "path":
+        bmap = bvse_map(structure, resolution_A=resolution_A)
+        # the site network joins face-sharing holes; the map may let a Li pass between two
+        # basins that share no face (an edge of a swollen iodide's tetrahedra): every pair
+        # whose basins touch is a hop, its saddle found like the others'
+        have = {_undirected(a, b, im) for a, b, im, _ in pairs}
+        for a, b, im in basin_contacts(bmap, frac):
+            if (a, b, im) not in have:
+                la, lb = net.sites[a].label, net.sites[b].label
+                pairs.append((a, b, im, f"{la}-{lb} basin contact"))
+                added += 1
     t = np.linspace(0.0, 1.0, n_line)[1:-1]
-    edges, classes = [], []
-    pts = []
-    for h in net.hops:
-        a, b = frac[h.site_a], frac[h.site_b] + np.asarray(h.image)
-        pts.append(a[None] + t[:, None] * (b - a)[None])
+    pts = [
+        frac[a][None] + t[:, None] * (frac[b] + np.asarray(im) - frac[a])[None]
+        for a, b, im, _ in pairs
+    ]
     line = (
-        site_energy(structure, np.vstack(pts)).reshape(len(net.hops), len(t))
+        site_energy(structure, np.vstack(pts)).reshape(len(pairs), len(t))
         if pts
         else np.zeros((0, 0))
     )
-    tops = line.max(axis=1) if len(net.hops) else np.zeros(0)
+    tops = line.max(axis=1) if pairs else np.zeros(0)
+    li = [i for i, s in enumerate(net.sites) if s.role == "li"]
     if saddle == "path":
-        bmap = bvse_map(structure, resolution_A=resolution_A)
-        e_grid, e_path = hop_path_energies(
-            bmap, frac, [(h.site_a, h.site_b, h.image) for h in net.hops]
-        )
+        e_grid, e_path = hop_path_energies(bmap, frac, [(a, b, im) for a, b, im, _ in pairs])
         e_site = np.minimum(e_site, e_grid)
         tops = np.minimum(tops, e_path)
+    # a contact too high to matter is left out (the site network's own hops all stay)
+    e0 = float(np.min(e_site[li]))
+    keep = [k for k in range(len(pairs)) if k < len(net.hops) or tops[k] - e0 <= CONTACT_MAX_EV]
+    edges = [(*pairs[k][:3], float(tops[k])) for k in keep]
+    classes = [pairs[k][3] for k in keep]
+    if saddle == "path":
         how = (
             f"BVSE site energies at their basin minima and saddles at the top of the "
             f"minimum-energy path between the basins ({resolution_A:g} A grid, never above "
-            "the straight line's maximum)"
+            "the straight line's maximum); hops between basins that touch without a shared "
+            f"face added to the site network's: {len(keep) - len(net.hops)} of {added}, those "
+            f"with saddles at most {CONTACT_MAX_EV:g} eV above the lowest Li site"
         )
     else:
         how = (
             "BVSE energies at hole centres; saddles = maximum on the straight hop line "
             "(an upper bound for curved paths)"
         )
-    for k, h in enumerate(net.hops):
-        edges.append((h.site_a, h.site_b, h.image, float(tops[k])))
-        classes.append(f"{h.label} class {h.parent_class}")
-    e0 = float(np.min(e_site[[i for i, s in enumerate(net.sites) if s.role == "li"]]))
     blocked = face_exclusions(net.sites, net.hops)
     n_li_sites = sum(1 for s in net.sites if s.role == "li")
     made = (
