@@ -410,6 +410,20 @@ def _descend(energies: np.ndarray, start: np.ndarray) -> np.ndarray:
     return here
 
 
+def _site_images(
+    bmap: BVSEMap, site_frac: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, cKDTree]:
+    """Grid shape, cell matrix, sites, the shifts -2..2 per axis and a tree of the sites'
+    images under them (tree index = shift index * n_sites + site): nearest-site queries
+    for grid points up to a cell outside the cell."""
+    n = np.array(bmap.energies_eV.shape)
+    matrix = np.array(bmap.structure.lattice.matrix)
+    frac = np.asarray(site_frac, dtype=float).reshape(-1, 3)
+    shifts = np.array(list(itertools.product(range(-2, 3), repeat=3)))
+    tree = cKDTree((frac[None] + shifts[:, None]).reshape(-1, 3) @ matrix)
+    return n, matrix, frac, shifts, tree
+
+
 def hop_path_energies(
     bmap: BVSEMap,
     site_frac: np.ndarray,
@@ -453,12 +467,8 @@ def hop_path_energies(
         within 5 meV of a 0.1 A grid on Li3InCl6).
     """
     e = bmap.energies_eV
-    n = np.array(e.shape)
-    matrix = np.array(bmap.structure.lattice.matrix)
-    frac = np.asarray(site_frac, dtype=float).reshape(-1, 3)
+    n, matrix, frac, shifts, tree = _site_images(bmap, site_frac)
     ns = len(frac)
-    shifts = np.array(list(itertools.product(range(-2, 3), repeat=3)))
-    tree = cKDTree((frac[None] + shifts[:, None]).reshape(-1, 3) @ matrix)
     zero = int(np.flatnonzero((shifts == 0).all(axis=1))[0])
 
     def owner(idx: np.ndarray) -> np.ndarray:
@@ -526,13 +536,8 @@ def basin_contacts(
         ``b`` at ``site_frac[b] + image``; each undirected contact once (a < b, or a == b
         with the image's first nonzero component positive).
     """
-    e = bmap.energies_eV
-    n = np.array(e.shape)
-    matrix = np.array(bmap.structure.lattice.matrix)
-    frac = np.asarray(site_frac, dtype=float).reshape(-1, 3)
+    n, matrix, frac, shifts, tree = _site_images(bmap, site_frac)
     ns = len(frac)
-    shifts = np.array(list(itertools.product(range(-2, 3), repeat=3)))
-    tree = cKDTree((frac[None] + shifts[:, None]).reshape(-1, 3) @ matrix)
     grid = np.stack(np.meshgrid(*[np.arange(k) for k in n], indexing="ij"), axis=-1)
     owner = tree.query((grid.reshape(-1, 3) / n) @ matrix)[1].reshape(tuple(n))
     site, shift = owner % ns, shifts[owner // ns]
