@@ -499,7 +499,8 @@ def hop_path_energies(
         flat = idx.reshape(-1, 3)
         box = e[tuple((flat % n).T)].reshape(shape)
         o = owner(flat)
-        shift_b = int(np.flatnonzero((shifts == img).all(axis=1))[0])
+        match = np.flatnonzero((shifts == img).all(axis=1))
+        shift_b = int(match[0]) if len(match) else -1  # beyond the images: the line alone
         allowed = ((o == zero * ns + a) | (o == shift_b * ns + b)).reshape(shape)
         # the straight line, and the descents from the centres to the starts
         for p, q in ((ca, cb), (ca, ga), (cb, gb)):
