@@ -346,8 +346,8 @@ def test_bvse_network_keeps_detailed_balance(lzc):
 def test_bvse_network_percolates_at_the_maps_3d_barrier(lzc):
     """The map's 3D percolation energy is the lowest maximum over all 3D-spanning paths; a
     network whose saddles are the tops of the minimum-energy paths between basins spans 3D
-    at the same energy (to the grid). Straight-line saddles climb over what a Li goes round, and
-    percolate only higher."""
+    at the same energy (to the grid; on this cell with or without the basin contacts).
+    Straight-line saddles climb over what a Li goes round, and percolate only higher."""
     from halidelab.transport.bvse import bvse
     from halidelab.transport.pathways import percolation_thresholds
 
@@ -363,14 +363,21 @@ def test_bvse_network_percolates_at_the_maps_3d_barrier(lzc):
     assert threshold(path) == pytest.approx(res.e_3d_eV, abs=0.01)
     assert threshold(line) > res.e_3d_eV + 0.02
     assert "minimum-energy path" in path.notes[0] and "straight hop line" in line.notes[0]
-    # the site network's hops come first, the basin contacts it lacks after them
-    assert path.edge_class[: len(line.edge_class)] == line.edge_class
-    contacts = path.edge_class[len(line.edge_class) :]
-    assert all(c.endswith("basin contact") for c in contacts)
-    assert f"site network's: {len(contacts)} of" in path.notes[0]
+    assert path.edge_class == line.edge_class  # the site network's hops, either way
+    # with the basin contacts: the site network's hops first, those it lacks after them
+    both = network_from_bvse(lzc, contacts=True)
+    assert threshold(both) == pytest.approx(res.e_3d_eV, abs=0.01)
+    assert both.edge_class[: len(path.edge_class)] == path.edge_class
+    contacts = both.edge_class[len(path.edge_class) :]
+    assert contacts and all(c.endswith("basin contact") for c in contacts)
+    assert f"site network's: {len(contacts)} of" in both.notes[0]
+    assert both.provenance.parameters["contacts"] is True
+    assert "contacts" not in path.provenance.parameters
     assert path.detailed_balance_error(300.0) < 1e-9
     with pytest.raises(SimulationError, match="'path' or 'line'"):
         network_from_bvse(lzc, saddle="curved")
+    with pytest.raises(SimulationError, match="contacts need path saddles"):
+        network_from_bvse(lzc, saddle="line", contacts=True)
 
 
 def test_bad_inputs():

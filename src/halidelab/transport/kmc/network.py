@@ -489,24 +489,33 @@ def network_from_bvse(
     vacancies: int = 0,
     saddle: str = "path",
     resolution_A: float = 0.15,
+    contacts: bool = False,
 ) -> RateNetwork:
     """A cheap rate network from the bond-valence site energy of an ordered cell.
 
-    Sites are those of :func:`halidelab.transport.sites.site_network`. With
-    ``saddle="path"`` (default) a site's energy is the BVSE minimum of its basin and a hop's
-    saddle the highest point of the minimum-energy path between the two basins on a
-    ``resolution_A`` grid (:func:`halidelab.transport.bvse.hop_path_energies`), never above
-    the straight line's maximum; the hops are the site network's (face-sharing holes) and
-    every other pair of sites whose basins touch
-    (:func:`halidelab.transport.bvse.basin_contacts`) with a saddle at most
+    Sites and hops are those of :func:`halidelab.transport.sites.site_network`
+    (face-sharing holes). With ``saddle="path"`` (default) a site's energy is the BVSE
+    minimum of its basin and a hop's saddle the highest point of the minimum-energy path
+    between the two basins on a ``resolution_A`` grid
+    (:func:`halidelab.transport.bvse.hop_path_energies`), never above the straight line's
+    maximum. With ``saddle="line"`` (before 2026-12) a site's energy is the BVSE energy at
+    its hole centre and a hop's saddle the highest BVSE energy on ``n_line`` points of the
+    straight line between the centres: an upper bound, eV too high where a site is the
+    centroid of split positions (Li6NBr3: KMC Ea 5.8 eV against the map's 3D barrier of
+    0.55 eV). Either way BVSE barriers are not MLIP barriers (they are calibrated in the
+    validation).
+
+    ``contacts=True`` (path saddles only) also joins every other pair of sites whose basins
+    touch (:func:`halidelab.transport.bvse.basin_contacts`) with a saddle at most
     :data:`CONTACT_MAX_EV` above the lowest Li site, so that the network percolates where
     the map does (Li3ErI6: at 0.30 eV with them, 0.40 eV on the face-sharing hops alone).
-    With ``saddle="line"`` (before 2026-12) the hops are the site network's, a site's
-    energy is the BVSE energy at its hole centre and a hop's saddle the highest BVSE energy
-    on ``n_line`` points of the straight line between the centres: an upper bound, eV too
-    high where a site is the centroid of split positions (Li6NBr3: KMC Ea 5.8 eV against
-    the map's 3D barrier of 0.55 eV). Either way BVSE barriers are not MLIP barriers (they
-    are calibrated in the validation).
+    Off by default, from the validation set: the BVSE energy of a Li has no Li-Li
+    repulsion, so a contact to an interstitial 2.2 A from an occupied Li site looks as
+    cheap as an empty one, and the face-sharing exclusions that keep such pairs apart
+    (:func:`face_exclusions`) exist only for the site network's hops. With contacts,
+    LiAlCl4 and Li3AlF6 (every Li site full) came out 2.6 and 4.0 decades faster than
+    measured and the calibrated KMC sigma error rose from 0.62 to 1.11 decades (issue 14
+    note, 2026-12-07).
 
     ``vacancies`` Li are taken out of each cell (the KMC's equilibrium start places the
     others): a full Li sublattice conducts through vacancies that an ordered cell does not
@@ -524,6 +533,8 @@ def network_from_bvse(
 
     if saddle not in ("path", "line"):
         raise SimulationError(f"BVSE saddle must be 'path' or 'line', got {saddle!r}")
+    if contacts and saddle != "path":
+        raise SimulationError("basin contacts need path saddles (saddle='path')")
     n_li = sum(1 for el in structure.species if el.symbol == "Li")
     if not 0 <= int(vacancies) < n_li:
         raise SimulationError(
@@ -538,6 +549,7 @@ def network_from_bvse(
     added = 0
     if saddle == "path":
         bmap = bvse_map(structure, resolution_A=resolution_A)
+    if contacts:
         # the site network joins face-sharing holes; the map may let a Li pass between two
         # basins that share no face (an edge of a swollen iodide's tetrahedra): every pair
         # whose basins touch is a hop, its saddle found like the others'
@@ -572,10 +584,14 @@ def network_from_bvse(
         how = (
             f"BVSE site energies at their basin minima and saddles at the top of the "
             f"minimum-energy path between the basins ({resolution_A:g} A grid, never above "
-            "the straight line's maximum); hops between basins that touch without a shared "
-            f"face added to the site network's: {len(keep) - len(net.hops)} of {added}, those "
-            f"with saddles at most {CONTACT_MAX_EV:g} eV above the lowest Li site"
+            "the straight line's maximum)"
         )
+        if contacts:
+            how += (
+                "; hops between basins that touch without a shared face added to the site "
+                f"network's: {len(keep) - len(net.hops)} of {added}, those with saddles at "
+                f"most {CONTACT_MAX_EV:g} eV above the lowest Li site (no Li-Li repulsion)"
+            )
     else:
         how = (
             "BVSE energies at hole centres; saddles = maximum on the straight hop line "
@@ -614,5 +630,6 @@ def network_from_bvse(
         parameters={
             "saddle": saddle,
             **({"resolution_A": resolution_A} if saddle == "path" else {}),
+            **({"contacts": True} if contacts else {}),
         },
     )
