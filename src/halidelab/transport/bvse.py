@@ -446,8 +446,11 @@ def hop_path_energies(
 
     Why not the straight line: its maximum bounds the saddle from above, and where sites
     are centroids of split positions (Li6NBr3) or the path bends round an anion it is eV
-    too high. Why not an NEB on the BVSE energy: the grid is already what the percolation
-    barriers use, and the bisection has no convergence to check.
+    too high. Why not a string or NEB on the BVSE energy: the grid is already what the
+    percolation barriers use, and the bisection has no step or convergence to tune;
+    ``benchmarks/bench_bvse_paths.py`` runs pymatgen-analysis-diffusion's string relaxation
+    (``NEBPathfinder.string_relax``) on the same grid: it never finds a lower maximum (on
+    real cells it stops 0.02-0.05 eV above, median) and takes 400-500x longer.
 
     Parameters
     ----------
