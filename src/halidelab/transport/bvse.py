@@ -450,7 +450,8 @@ def hop_path_energies(
     percolation barriers use, and the bisection has no step or convergence to tune;
     ``benchmarks/bench_bvse_paths.py`` runs pymatgen-analysis-diffusion's string relaxation
     (``NEBPathfinder.string_relax``) on the same grid: it never finds a lower maximum (on
-    real cells it stops 0.02-0.05 eV above, median) and takes 400-500x longer.
+    real cells it stops 0.02-0.05 eV above, median) and, tried at the five step sizes
+    it needs on BVSE gradients, takes 400-500x longer.
 
     Parameters
     ----------
