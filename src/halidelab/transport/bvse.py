@@ -525,6 +525,16 @@ def hop_path_energies(
     return site_e, saddles
 
 
+def undirected_hop(a: int, b: int, image: Sequence[int]) -> tuple[int, int, tuple[int, ...]]:
+    """One spelling of an undirected hop from site ``a`` to site ``b`` at ``image``: a < b,
+    or a == b with the image's first nonzero component positive (b -> a at -image is the
+    same hop)."""
+    img = tuple(int(x) for x in image)
+    if a > b or (a == b and next((x for x in img if x), 0) < 0):
+        return b, a, tuple(-x for x in img)
+    return a, b, img
+
+
 def basin_contacts(
     bmap: BVSEMap, site_frac: np.ndarray
 ) -> list[tuple[int, int, tuple[int, int, int]]]:
@@ -538,8 +548,8 @@ def basin_contacts(
     Returns
     -------
     list of (a, b, image)
-        ``b`` at ``site_frac[b] + image``; each undirected contact once (a < b, or a == b
-        with the image's first nonzero component positive).
+        ``b`` at ``site_frac[b] + image``; each undirected contact once, as
+        :func:`undirected_hop` spells it.
     """
     n, matrix, frac, shifts, tree = _site_images(bmap, site_frac)
     ns = len(frac)
@@ -555,10 +565,7 @@ def basin_contacts(
         image = nb_shift + wrap - shift
         touch = (nb_site != site) | image.any(axis=-1)
         for a, b, img in zip(site[touch], nb_site[touch], image[touch], strict=True):
-            a, b, img = int(a), int(b), tuple(int(x) for x in img)
-            if a > b or (a == b and next(x for x in img if x) < 0):
-                a, b, img = b, a, tuple(-x for x in img)
-            found.add((a, b, img))
+            found.add(undirected_hop(int(a), int(b), img))
     return sorted(found)
 
 

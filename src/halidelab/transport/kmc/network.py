@@ -472,14 +472,6 @@ def network_from_neb_study(
     )
 
 
-def _undirected(a: int, b: int, image: Sequence[int]) -> tuple[int, int, tuple[int, ...]]:
-    """A hop as :func:`halidelab.transport.bvse.basin_contacts` lists it (each once)."""
-    img = tuple(int(x) for x in image)
-    if a > b or (a == b and next((x for x in img if x), 0) < 0):
-        return b, a, tuple(-x for x in img)
-    return a, b, img
-
-
 def network_from_bvse(
     structure: Any,
     interstitials: bool = True,
@@ -528,7 +520,13 @@ def network_from_bvse(
     SimulationError
         ``vacancies`` negative, or not fewer than the cell's Li; ``saddle`` unknown.
     """
-    from halidelab.transport.bvse import basin_contacts, bvse_map, hop_path_energies, site_energy
+    from halidelab.transport.bvse import (
+        basin_contacts,
+        bvse_map,
+        hop_path_energies,
+        site_energy,
+        undirected_hop,
+    )
     from halidelab.transport.sites import site_network
 
     if saddle not in ("path", "line"):
@@ -553,7 +551,7 @@ def network_from_bvse(
         # the site network joins face-sharing holes; the map may let a Li pass between two
         # basins that share no face (an edge of a swollen iodide's tetrahedra): every pair
         # whose basins touch is a hop, its saddle found like the others'
-        have = {_undirected(a, b, im) for a, b, im, _ in pairs}
+        have = {undirected_hop(a, b, im) for a, b, im, _ in pairs}
         for a, b, im in basin_contacts(bmap, frac):
             if (a, b, im) not in have:
                 la, lb = net.sites[a].label, net.sites[b].label
