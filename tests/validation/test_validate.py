@@ -761,6 +761,11 @@ def test_cli_validate(tmp_path, counted, capsys):
         (["--lattice-temperature", "-5", "--tiers", "prior"], "--lattice-temperature must be"),
         (["--thermal-ps", "0.3", "--tiers", "prior"], "--thermal-ps must be longer than 0.5"),
         (["--thermal-iterations", "0", "--tiers", "prior"], "--thermal-iterations must be >= 1"),
+        (["--bvse-volume", "exp", "--tiers", "prior"], "--bvse-volume must be one of"),
+        (
+            ["--bvse-volume", "model", "--lattice-temperature", "298", "--tiers", "prior"],
+            "exclude each other",
+        ),
         (["--db", "foo://bar/baz", "--tiers", "prior"], "not a database URL"),
     ],
 )
@@ -1452,3 +1457,88 @@ def test_the_lattice_shape_enters_the_method_only_when_anisotropic():
         }
     static = SimpleNamespace(settings=SETTINGS, results={}, tiers=("bvse",))
     assert method_of("bvse", bvse, static) == {"bvse_resolution_A": 0.25}
+
+
+def test_bvse_volume_model_puts_the_bvse_tiers_on_the_models_volume(tmp_path, monkeypatch):
+    """With ``bvse_volume="model"`` the BVSE tier and the KMC tier's BVSE network see the
+    relaxed cell scaled back to the ordered model's volume (fractional coordinates and cell
+    shape the relaxed ones), the MLIP tiers keep the relaxed cell, the rows' method says so
+    (a calibration fitted on them is never applied to relaxed-cell values), and the
+    default leaves the inputs, hence the stored keys, as they were."""
+    from types import SimpleNamespace
+
+    from halidelab.validation.tiers import (
+        MaterialContext,
+        bvse_task,
+        defect_task,
+        kmc_task,
+        method_of,
+    )
+
+    entry = load_reference_set().entry("li3incl6-li2019angew")
+    model = Structure.from_dict(
+        TASK_FUNCTIONS["reference-model"](
+            tiers_mod.model_task(MaterialContext(entry, None, SETTINGS, ("model",), {}, 0)).inputs
+        )["structure"]
+    )
+    relaxed = model.copy()
+    relaxed.apply_strain([0.06, 0.02, 0.04])  # a swollen, sheared cell: +12.4 %
+    relaxed.perturb(0.05, 0.05)  # and moved atoms
+    results = {
+        "model": {"structure": model.as_dict()},
+        "relax": {"structure": relaxed.as_dict()},
+    }
+    tiers = ("model", "relax", "bvse", "kmc", "defect")
+    anchored = MaterialContext(
+        entry, "chgnet", dataclasses.replace(SETTINGS, bvse_volume="model"), tiers, results
+    )
+    plain = MaterialContext(entry, "chgnet", SETTINGS, tiers, results)
+    for task in (bvse_task(anchored), kmc_task(anchored)):
+        s = Structure.from_dict(task.inputs["structure"])
+        assert s.volume == pytest.approx(model.volume, rel=1e-9)
+        # the relaxed geometry, only smaller: same fractional coordinates, same angles
+        assert np.allclose(s.frac_coords, relaxed.frac_coords)
+        assert np.allclose(s.lattice.angles, relaxed.lattice.angles)
+        ratios = np.array(s.lattice.abc) / np.array(relaxed.lattice.abc)
+        assert np.allclose(ratios, (model.volume / relaxed.volume) ** (1 / 3))
+    # the MLIP tier keeps the relaxed cell; the default changes nothing
+    assert Structure.from_dict(defect_task(anchored).inputs["structure"]) == relaxed
+    for task in (bvse_task(plain), kmc_task(plain)):
+        s = Structure.from_dict(task.inputs["structure"])
+        assert s.volume == pytest.approx(relaxed.volume, rel=1e-12)
+        assert s == relaxed
+    assert bvse_task(anchored).key != bvse_task(plain).key
+    # a density from the smaller cell: the BVSE tier's Arrhenius sigma carries it
+    bv = {"e_3d_eV": 0.3, "resolution_A": 0.5}
+    gain = math.log10(relaxed.volume / model.volume)
+    assert tiers_mod.bvse_predict(bv, anchored)["log10_sigma_S_cm"].value - tiers_mod.bvse_predict(
+        bv, plain
+    )["log10_sigma_S_cm"].value == pytest.approx(gain, abs=1e-9)
+    # the method: BVSE tier, BVSE networks, and a defect tier whose E_m is the BVSE one
+    assert method_of("bvse", bv, anchored)["bvse_volume"] == "model"
+    assert "bvse_volume" not in method_of("bvse", bv, plain)
+    net = {"network": {"source": "bvse"}, "kmc": {}}
+    assert method_of("kmc", net, anchored)["bvse_volume"] == "model"
+    neb_net = {"network": {"source": "neb"}, "kmc": {}}
+    assert "bvse_volume" not in method_of("kmc", neb_net, anchored)
+    defect = {"provenance": {"parameters": {"min_width_A": 10.0}}}
+    assert method_of("defect", defect, anchored)["bvse_volume"] == "model"
+    with_neb = SimpleNamespace(
+        settings=anchored.settings, results={}, tiers=("neb", "defect"), ordering=0
+    )
+    assert "bvse_volume" not in method_of("defect", defect, with_neb)
+
+    # a campaign: the rows say so, the report names the cell
+    monkeypatch.setitem(TASK_FUNCTIONS, "relax", toy_relax)
+    out = validate(
+        tiers=["relax", "bvse"],
+        models=["chgnet"],
+        out=tmp_path / "v",
+        settings=dataclasses.replace(SETTINGS, bvse_volume="model"),
+        materials=SUBSET[:1],
+        progress=False,
+    )
+    assert not out.failed
+    (row,) = [r for r in out.rows if r["tier"] == "bvse"]
+    assert row["method"]["bvse_volume"] == "model"
+    assert "scaled to their ordered models' volumes" in (tmp_path / "v" / "report.html").read_text()

@@ -74,6 +74,13 @@ def validate_cmd(
     ),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
+    bvse_volume: str = typer.Option(
+        "relaxed",
+        "--bvse-volume",
+        help="Cell of the BVSE tier and BVSE KMC networks: relaxed (the MLIP's), or model "
+        "(the relaxed cell scaled to the ordered model's, i.e. measured, volume: bond "
+        "valences are fitted to measured bond lengths)",
+    ),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
     seed: int = typer.Option(0, "--seed", help="Seed of the orderings"),
     orderings: int = typer.Option(
@@ -155,6 +162,7 @@ def validate_cmd(
         lattice_temperature_K=lattice_temperature,
         thermal_md_ps=thermal_ps,
         thermal_iterations=thermal_iterations,
+        bvse_volume=bvse_volume,
     )
     from halidelab.cli.screen import _client
 

@@ -464,7 +464,13 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         "random-walk "
         "Nernst–Einstein with all Li as carriers, hop 3.0 Å, attempt frequency 10<sup>13</sup> Hz. "
         f"Settings: max {st.max_atoms} atoms per model, relax ≤ {st.relax_steps} steps to "
-        f"{st.fmax_eV_A:g} eV/Å, BVSE grid {st.bvse_resolution_A:g} Å. "
+        f"{st.fmax_eV_A:g} eV/Å, BVSE grid {st.bvse_resolution_A:g} Å"
+        + (
+            " (BVSE tier and BVSE KMC networks on the relaxed cells scaled to their ordered "
+            "models' volumes). "
+            if st.bvse_volume == "model"
+            else ". "
+        )
         + (
             f"Orderings: up to {st.orderings} per material (the lowest in Ewald energy; a "
             "material's prediction is their mean ± the spread of one ordering's value, "

@@ -46,6 +46,7 @@ from halidelab.validation.metrics import (
 )
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
+    BVSE_VOLUMES,
     ORDERING_FREE,
     TARGETS,
     TIERS,
@@ -213,6 +214,15 @@ def validate(
             f"--bvse-resolution must be a grid spacing > 0 A, got {settings.bvse_resolution_A}"
         )
     t_lat = settings.lattice_temperature_K
+    if settings.bvse_volume not in BVSE_VOLUMES:
+        raise HalidelabError(
+            f"--bvse-volume must be one of {', '.join(BVSE_VOLUMES)}, got {settings.bvse_volume!r}"
+        )
+    if settings.bvse_volume != "relaxed" and t_lat is not None:
+        raise HalidelabError(
+            "--bvse-volume model and --lattice-temperature exclude each other: the model's "
+            "(measured) volume is a room-temperature one already; leave one out"
+        )
     if t_lat is not None and not (math.isfinite(t_lat) and t_lat > 0):
         raise HalidelabError(
             f"--lattice-temperature must be a temperature > 0 K, got {t_lat}; leave it out "

@@ -170,6 +170,17 @@ class ValidateSettings:
     thermal_iterations : int
         NVT runs of that expansion (:func:`halidelab.thermal.thermal_lattice`'s
         ``iterations``).
+    bvse_volume : str
+        The cell the BVSE tier and the KMC tier's BVSE networks see: ``"relaxed"``
+        (default) the MLIP-relaxed one; ``"model"`` the relaxed cell scaled isotropically
+        (fractional coordinates and cell shape kept) to the volume of the ordered model it
+        started from, that is the measured cell (a designed composition: its template's,
+        scaled by the mean M-X bond length). Bond-valence parameters are fitted to measured
+        bond lengths, and CHGNet swells some halides by 10-25 % (LiGaBr4, Li3ErI6,
+        LiAlCl4: :data:`~halidelab.validation.metrics.VOLUME_FLAG_PERCENT` flags them),
+        which lowers their BVSE barriers; the MLIP tiers (NEB, defects) keep the relaxed
+        cell, whose energies it is the minimum of. In the task keys only when ``"model"``;
+        not with ``lattice_temperature_K`` (the measured cell is a room-temperature one).
     """
 
     max_atoms: int = 160
@@ -190,6 +201,11 @@ class ValidateSettings:
     lattice_temperature_K: float | None = None
     thermal_md_ps: float = 1.0
     thermal_iterations: int = 2
+    bvse_volume: str = "relaxed"
+
+
+#: ``ValidateSettings.bvse_volume`` choices
+BVSE_VOLUMES = ("relaxed", "model")
 
 
 @dataclasses.dataclass
@@ -225,10 +241,34 @@ class MaterialContext:
         relaxed = self.results.get("relax")
         if relaxed:
             return relaxed["structure"]
+        return self._model_structure()
+
+    def _model_structure(self) -> dict[str, Any] | None:
+        """This ordering's ordered model (None when not built)."""
         model = self.results.get("model")
         if not model:
             return None
         return model["structure"] if self.ordering == 0 else model["orderings"][self.ordering - 1]
+
+    @property
+    def bvse_structure(self) -> dict[str, Any] | None:
+        """The structure of the BVSE-based tiers: :attr:`structure`, scaled to the ordered
+        model's volume per atom when ``settings.bvse_volume`` is ``"model"`` and it was
+        relaxed."""
+        relaxed = self.results.get("relax")
+        if self.settings.bvse_volume != "model" or not relaxed:
+            return self.structure
+        from pymatgen.core import Structure
+
+        s = Structure.from_dict(relaxed["structure"])
+        built = self._model_structure()
+        if built is not None:
+            b = Structure.from_dict(built)
+            per_atom = b.volume / len(b)
+        else:  # the relaxation's record of the cell it started from
+            per_atom = float(relaxed["lattice_initial"]["volume_A3"]) / len(s)
+        s.scale_lattice(per_atom * len(s))
+        return s.as_dict()
 
     @property
     def label(self) -> str:
@@ -378,7 +418,8 @@ def bvse_task(ctx: MaterialContext) -> Task | None:
     if ctx.structure is None or ("relax" in ctx.tiers and not ctx.results.get("relax")):
         return None
     return Task.of(
-        BVSEInputs(structure=ctx.structure, resolution_A=ctx.settings.bvse_resolution_A), ctx.label
+        BVSEInputs(structure=ctx.bvse_structure, resolution_A=ctx.settings.bvse_resolution_A),
+        ctx.label,
     )
 
 
@@ -431,7 +472,9 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
     # taken out of each cell, as the NEB studies do; without it, the network as it is
     full = ((ctx.results.get("defect") or {}).get("li_sublattice_full")) and "defect" in ctx.tiers
     return Task.of(
-        KMCInputs(structure=ctx.structure, source="bvse", vacancies=1 if full else 0, **common),
+        KMCInputs(
+            structure=ctx.bvse_structure, source="bvse", vacancies=1 if full else 0, **common
+        ),
         f"{ctx.label} bvse" + (" vacancy" if full else ""),
     )
 
@@ -457,14 +500,17 @@ def prior_task(ctx: MaterialContext) -> Task:
 
 # -- predictions ----------------------------------------------------------------------------
 def _barrier_predictions(
-    ea: float | None, ctx: MaterialContext, what: str
+    ea: float | None, ctx: MaterialContext, what: str, structure: dict[str, Any] | None = None
 ) -> dict[str, Prediction]:
+    """Ea and its Arrhenius sigma, the carrier density from ``structure`` (default: the
+    relaxed one)."""
     if ea is None or not math.isfinite(ea):
         return {}
     out = {"ea_eV": Prediction(float(ea), 0.0, f"{what} 3D percolation barrier")}
-    if ctx.structure is not None:
+    structure = ctx.structure if structure is None else structure
+    if structure is not None:
         out["log10_sigma_S_cm"] = Prediction(
-            arrhenius_log10_sigma(float(ea), ctx.structure),
+            arrhenius_log10_sigma(float(ea), structure),
             0.0,
             f"Arrhenius from the {what} barrier (a = {HOP_LENGTH_A:g} A, nu0 = "
             f"{ATTEMPT_FREQUENCY_HZ:g} Hz, "
@@ -475,7 +521,7 @@ def _barrier_predictions(
 
 def bvse_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """BVSE: Ea = e_3d_eV (None when it does not percolate in 3D below e_max)."""
-    return _barrier_predictions(result.get("e_3d_eV"), ctx, "BVSE")
+    return _barrier_predictions(result.get("e_3d_eV"), ctx, "BVSE", ctx.bvse_structure)
 
 
 def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
@@ -723,10 +769,20 @@ def method_of(
     that a full sublattice's vacancies are the intrinsic ones), the defect tier's barrier
     (NEB or BVSE, from ``ctx``'s tiers) and supercell width, and the lattice temperature of
     the relaxed cells when the campaign set one (with its shape when anisotropic). A
-    calibration records it, and is applied only to values made alike."""
+    calibration records it, and is applied only to values made alike. A BVSE tier or BVSE
+    network on the ordered model's volume (``bvse_volume``) says so; on the relaxed cell
+    (every one stored before the choice existed) it says nothing."""
     if not result:
         return {}
     how = _method_of(tier, result, ctx)
+    if how and ctx is not None and ctx.settings.bvse_volume != "relaxed":
+        net = {
+            "bvse": "bvse",
+            "kmc": (result.get("network") or {}).get("source"),
+            "defect": how.get("defect_barrier", "").lower(),  # E_m from the BVSE tier
+        }.get(tier)
+        if net == "bvse":  # BVSE on the model's volume
+            how["bvse_volume"] = ctx.settings.bvse_volume
     t_lat = ctx.settings.lattice_temperature_K if ctx is not None else None
     if how and t_lat is not None:  # computed on the lattice at a temperature (key only then)
         how["lattice_temperature_K"] = t_lat
