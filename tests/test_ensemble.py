@@ -159,3 +159,72 @@ def test_a_pellet_fit_checks_the_temperatures_its_pellet_values_resolve():
     k["average"] = "polycrystal"
     assert [p["temperature_K"] for p in kmc_usable_points(k)] == [323.15, 348.15, 373.15]
     assert "extrapolated" in kmc_room_temperature_problem(k)
+
+
+def _sub_diffusive_member(upper_log10: float | None) -> dict:
+    """A KMC result not diffusive at any temperature (no Arrhenius fit); its 25 C run's
+    upper limit on sigma at ``upper_log10`` (None: blocked, no hop, no limit)."""
+    points = [
+        {
+            "temperature_K": t,
+            "sigma_S_cm": 0.0,
+            "sigma_err_S_cm": 0.0,
+            "diffusive": False,
+            "sigma_upper_S_cm": None if upper_log10 is None else 10.0 ** (upper_log10 + k),
+        }
+        for k, t in enumerate((298.15, 323.15, 348.15, 373.15))
+    ]
+    return {"kmc_bvse": {"kmc": {"sigma_25C_S_cm": None, "ea_eV": None, "points": points}}}
+
+
+def test_an_ensemble_without_a_kmc_value_keeps_its_upper_limit():
+    """Orderings that ran KMC but were sub-diffusive at 25 C bound the ensemble's sigma by
+    the mean of their log10 limits (each above its ordering's value, so the mean is above
+    the mean of the values); an ordering with a value gives no limit but a value; an
+    ordering not run, or blocked without a limit, leaves no bound but says why; compare
+    shows the bound, not "run kmc"."""
+    from halidelab.compare import _record, format_value
+    from halidelab.ensemble import kmc_no_value, summarize_members
+    from halidelab.literature import load_literature
+    from halidelab.screening.ranking import CandidateResults
+
+    limited = [_sub_diffusive_member(u) for u in (-6.0, -5.0, -7.5)]
+    stats = summarize_members(limited)
+    assert stats["kmc_bvse_log10_sigma"] is None
+    nov = stats["kmc_bvse_no_value"]
+    assert nov["upper_log10_sigma_S_cm"] == pytest.approx(-6.1666667)
+    assert (nov["n_run"], nov["n_orderings"], nov["n_limits"]) == (3, 3, 3)
+    assert stats["kmc_neb_no_value"] is None  # no NEB network ran
+    # one ordering with a value: the ensemble is that value, and there is no bound
+    with_value = summarize_members([*limited[:2], _kmc_member(-3.0, 0.4, (298.15, 323.15))])
+    assert with_value["kmc_bvse_no_value"] is None
+    assert with_value["kmc_bvse_log10_sigma"]["mean"] == pytest.approx(-3.0)
+    # a blocked ordering (no limit) or one not run: no bound, and the reason
+    blocked = kmc_no_value(
+        [m["kmc_bvse"] for m in limited[:2]] + [_sub_diffusive_member(None)["kmc_bvse"]]
+    )
+    assert blocked["upper_log10_sigma_S_cm"] is None and blocked["n_limits"] == 2
+    assert "3 of 3 orderings run (2 with an upper limit)" in blocked["reason"]
+    not_run = kmc_no_value([m["kmc_bvse"] for m in limited[:2]] + [None])
+    assert not_run["upper_log10_sigma_S_cm"] is None
+    assert "2 of 3 orderings run" in not_run["reason"]
+    assert kmc_no_value([None, None]) is None
+
+    c = CandidateResults("LiAlCl4", "LiAlCl4", "LiAlCl4", None, None, 0.0, {}, ensemble=stats)
+    c.configurations = [{}, {}, {}]
+    rec = _record("LiAlCl4", c, {}, load_literature())
+    assert (
+        rec["kmc_log10_sigma"] is None
+        and rec["kmc_log10_sigma_upper"] == nov["upper_log10_sigma_S_cm"]
+    )
+    assert "kmc" not in rec["missing"]
+    assert format_value("kmc_log10_sigma", rec).startswith("< -6.17 (upper limit")
+    assert format_value("kmc_ea_eV", rec) == nov["reason"]
+    # without a KMC result the row still asks for the tier
+    bare = _record(
+        "LiAlCl4",
+        CandidateResults("LiAlCl4", "LiAlCl4", "LiAlCl4", None, None, 0.0, {}),
+        {},
+        load_literature(),
+    )
+    assert "kmc" in bare["missing"] and format_value("kmc_log10_sigma", bare) == "- (run kmc)"

@@ -325,7 +325,13 @@ def _record(name: str, c: Any, md: dict[str, list[dict[str, Any]]], lit: Any) ->
                 st = ens.get(src)
                 if st:
                     rec[dst], rec[f"{dst}_sem"], rec[f"{dst}_n"] = st["mean"], st["sem"], st["n"]
-            src = "neb" if ens.get("kmc_neb_log10_sigma") else "bvse"
+            src = "neb" if ens.get("kmc_neb_log10_sigma") or ens.get("kmc_neb_no_value") else "bvse"
+            nov = ens.get(f"kmc_{src}_no_value")
+            if nov and not ens.get(f"kmc_{src}_log10_sigma"):
+                # KMC ran and gives no value at 25 C: its upper limit, or why not
+                rec["kmc_log10_sigma_upper"] = nov["upper_log10_sigma_S_cm"]
+                rec["kmc_no_value"] = nov["reason"]
+                rec["kmc_source"] = f"{src.upper()} networks"
             for key in ("log10_sigma", "ea_eV"):
                 st = ens.get(f"kmc_{src}_{key}")
                 if st:
@@ -335,7 +341,13 @@ def _record(name: str, c: Any, md: dict[str, list[dict[str, Any]]], lit: Any) ->
                         st["n"],
                     )
                     rec["kmc_source"] = f"{src.upper()} networks"
-    rec["missing"] = sorted({t for k, t in _TIER.items() if rec.get(k) is None})
+    rec["missing"] = sorted(
+        {
+            t
+            for k, t in _TIER.items()
+            if rec.get(k) is None and not (t == "kmc" and rec.get("kmc_no_value"))
+        }
+    )
     return rec
 
 
@@ -350,6 +362,11 @@ def format_value(key: str, rec: dict[str, Any]) -> str:
             else ""
         )
         return f"no percolating path among the computed hops{cover}"
+    if v is None and key in ("kmc_log10_sigma", "kmc_ea_eV") and rec.get("kmc_no_value"):
+        upper = rec.get("kmc_log10_sigma_upper")
+        if key == "kmc_log10_sigma" and upper is not None:
+            return f"< {upper:.2f} ({rec['kmc_no_value']})"
+        return rec["kmc_no_value"]
     if v is None and key == "md_d_top_cm2_s" and rec.get("md_top_verdict"):
         return rec["md_top_verdict"]
     if v is None:

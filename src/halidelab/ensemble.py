@@ -390,6 +390,52 @@ def kmc_room_temperature_upper(k: dict[str, Any]) -> float | None:
     return float(upper)
 
 
+def kmc_no_value(results: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """What a composition's KMC says at 25 C where it ran but no ordering gives a value.
+
+    Parameters
+    ----------
+    results : sequence of dict or None
+        One stored ``kmc`` task result per ordering (None: not run on that ordering).
+
+    Returns
+    -------
+    dict or None
+        None when no ordering ran or one gives a value. Else ``n_run`` (orderings with a
+        result), ``n_orderings``, ``n_limits`` and ``upper_log10_sigma_S_cm``: the mean
+        over the orderings of log10 of each one's upper limit
+        (:func:`kmc_room_temperature_upper`) when every ordering ran and has one (each
+        limit is above its ordering's sigma, so their mean is above the mean the ensemble
+        would give: the rule validation's parity uses), else None; and ``reason``, a
+        phrase.
+    """
+    ran = [r for r in results if r]
+    if not ran or any(_kmc_values(r)[0] is not None for r in ran):
+        return None
+    limits = [kmc_room_temperature_upper(r.get("kmc") or {}) for r in ran]
+    got = [u for u in limits if u is not None]
+    upper = (
+        float(np.mean([math.log10(u) for u in got]))
+        if got and len(got) == len(ran) == len(results)
+        else None
+    )
+    if upper is not None:
+        reason = "upper limit: sub-diffusive at 25 C on every ordering (mean of their log10 limits)"
+    else:
+        reason = (
+            f"no value at 25 C on the {len(ran)} of {len(results)} orderings run"
+            + (f" ({len(got)} with an upper limit)" if got else "")
+            + " (`halidelab kmc` says why for one structure)"
+        )
+    return {
+        "n_run": len(ran),
+        "n_orderings": len(results),
+        "n_limits": len(got),
+        "upper_log10_sigma_S_cm": upper,
+        "reason": reason,
+    }
+
+
 def _kmc_values(res: dict[str, Any] | None) -> tuple[float | None, ...]:
     """(log10 sigma(25 C), Ea, Haven ratio at the lowest T, log10 error, Ea error) of a
     stored ``kmc`` task result; the log10 error is half the width of the 68 % interval."""
@@ -425,7 +471,9 @@ def summarize_members(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, 
     -------
     dict
         For each key of :data:`MEMBER_QUANTITIES` an :class:`EnsembleStat` as a dict
-        (None where no ordering has it); KMC values carry each member's own error.
+        (None where no ordering has it); KMC values carry each member's own error. And
+        ``kmc_bvse_no_value`` / ``kmc_neb_no_value``: :func:`kmc_no_value` of each network's
+        KMC (None unless it ran and no ordering gives a value).
     """
     from halidelab.structures.models import primitive_lattice
 
@@ -469,4 +517,6 @@ def summarize_members(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, 
             vals[k], errors=errs[k] if any(e is not None for e in errs[k]) else None
         )
         out[k] = stat.to_dict() if stat else None
+    for src in ("bvse", "neb"):
+        out[f"kmc_{src}_no_value"] = kmc_no_value([m.get(f"kmc_{src}") for m in members])
     return out

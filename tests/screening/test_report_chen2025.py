@@ -70,3 +70,31 @@ def test_chen2025_report_without_neb_and_md_says_which_tiers(tmp_path):
     assert "CI-NEB energy profiles: not computed: run tier neb" in text
     assert "Arrhenius plot (MD): not computed: run tier md" in text
     assert "not computed: run tier prior" in text.split(">Among known halides</h2>")[1]
+
+
+def test_ensemble_table_shows_a_kmc_upper_limit_where_no_ordering_gives_a_value():
+    """A (x, state) whose orderings all stayed sub-diffusive at 25 C shows the ensemble's
+    upper limit, one blocked without a limit says 'no value', one with values its mean;
+    the KMC column is kept when only a limit fills it."""
+    from halidelab.report.chen2025 import ensemble_table
+
+    stat = {"mean": -3.5, "sem": 0.2, "n": 3, "std": 0.35, "values": [-3.3, -3.5, -3.7]}
+    limit = {"n_run": 3, "n_orderings": 3, "n_limits": 3, "upper_log10_sigma_S_cm": -6.25}
+    rows = [
+        {"formula": "A", "x": 0.0, "state": "annealed", "n": 3, "kmc_bvse_no_value": limit},
+        {
+            "formula": "B",
+            "x": 0.2,
+            "state": "annealed",
+            "n": 3,
+            "kmc_bvse_no_value": {**limit, "upper_log10_sigma_S_cm": None, "n_limits": 0},
+        },
+        {"formula": "C", "x": 0.4, "state": "annealed", "n": 3, "kmc_bvse_log10_sigma": stat},
+    ]
+    html = ensemble_table(rows)
+    assert "KMC log σ25 (BVSE net)" in html
+    assert "&lt; -6.25 (limit, N=3)" in html
+    assert "no value" in html
+    assert "-3.50 ± 0.20 (N=3)" in html
+    # only limits: the column stays
+    assert "KMC log σ25 (BVSE net)" in ensemble_table(rows[:1])

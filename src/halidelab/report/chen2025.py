@@ -164,6 +164,24 @@ def _pm(stat: dict[str, Any] | None, nd: int = 3) -> str:
     return f"{stat['mean']:.{nd}f} ± {stat['sem']:.{nd}f} (N={stat['n']})"
 
 
+#: ensemble KMC sigma -> what the ensemble says where no ordering gives one
+_NO_VALUE = {
+    "kmc_bvse_log10_sigma": "kmc_bvse_no_value",
+    "kmc_neb_log10_sigma": "kmc_neb_no_value",
+}
+
+
+def _ensemble_cell(row: dict[str, Any], key: str, nd: int) -> str:
+    """:func:`_pm` of ``row[key]``; a KMC sigma that no ordering gives at 25 C shows its
+    upper limit (:func:`halidelab.ensemble.kmc_no_value`), or 'no value'."""
+    if not row.get(key) and key in _NO_VALUE:
+        nov = row.get(_NO_VALUE[key])
+        if nov:
+            up = nov.get("upper_log10_sigma_S_cm")
+            return f"< {up:.{nd}f} (limit, N={nov['n_run']})" if up is not None else "no value"
+    return _pm(row.get(key), nd)
+
+
 def ensemble_table(ensembles: list[dict[str, Any]]) -> str:
     """Every quantity per composition and synthesis state: ensemble mean ± standard error."""
     cols = [
@@ -180,13 +198,15 @@ def ensemble_table(ensembles: list[dict[str, Any]]) -> str:
         ("kmc_neb_ea_eV", "KMC Ea (NEB net, eV)", 3),
         ("haven_ratio", "Haven ratio (25 °C)", 2),
     ]
-    cols = [c for c in cols if any(r.get(c[0]) for r in ensembles)]
+    cols = [
+        c for c in cols if any(r.get(c[0]) or r.get(_NO_VALUE.get(c[0], "")) for r in ensembles)
+    ]
     head = "".join(f"<th>{esc(h)}</th>" for _, h, _ in cols)
     body = "".join(
         f"<tr><td class='l'>{esc(r['formula'])}</td><td>{r['x']:g}</td><td "
         f"class='l'>{esc(r['state'])}</td>"
         f"<td>{r['n']}</td>"
-        + "".join(f"<td>{esc(_pm(r.get(k), nd))}</td>" for k, _, nd in cols)
+        + "".join(f"<td>{esc(_ensemble_cell(r, k, nd))}</td>" for k, _, nd in cols)
         + "</tr>"
         for r in ensembles
     )
