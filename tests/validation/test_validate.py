@@ -1460,11 +1460,12 @@ def test_the_lattice_shape_enters_the_method_only_when_anisotropic():
 
 
 def test_bvse_volume_model_puts_the_bvse_tiers_on_the_models_volume(tmp_path, monkeypatch):
-    """With ``bvse_volume="model"`` the BVSE tier and the KMC tier's BVSE network see the
-    relaxed cell scaled back to the ordered model's volume (fractional coordinates and cell
-    shape the relaxed ones), the MLIP tiers keep the relaxed cell, the rows' method says so
-    (a calibration fitted on them is never applied to relaxed-cell values), and the
-    default leaves the inputs, hence the stored keys, as they were."""
+    """With ``bvse_volume="model"`` the BVSE tier and the KMC tier's BVSE network map the
+    relaxed cell scaled back to the ordered model's volume per atom (the task scales it:
+    the inputs keep the relaxed structure, so the store still joins them to it), the MLIP
+    tiers keep the relaxed cell, the results and so the rows' method say so (a
+    calibration fitted on them is never applied to relaxed-cell values), and the default
+    leaves the inputs, hence the stored keys, as they were."""
     from types import SimpleNamespace
 
     from halidelab.validation.tiers import (
@@ -1493,42 +1494,58 @@ def test_bvse_volume_model_puts_the_bvse_tiers_on_the_models_volume(tmp_path, mo
         entry, "chgnet", dataclasses.replace(SETTINGS, bvse_volume="model"), tiers, results
     )
     plain = MaterialContext(entry, "chgnet", SETTINGS, tiers, results)
+    v_model = model.volume / len(model)
     for task in (bvse_task(anchored), kmc_task(anchored)):
-        s = Structure.from_dict(task.inputs["structure"])
-        assert s.volume == pytest.approx(model.volume, rel=1e-9)
-        # the relaxed geometry, only smaller: same fractional coordinates, same angles
-        assert np.allclose(s.frac_coords, relaxed.frac_coords)
-        assert np.allclose(s.lattice.angles, relaxed.lattice.angles)
-        ratios = np.array(s.lattice.abc) / np.array(relaxed.lattice.abc)
-        assert np.allclose(ratios, (model.volume / relaxed.volume) ** (1 / 3))
-    # the MLIP tier keeps the relaxed cell; the default changes nothing
-    assert Structure.from_dict(defect_task(anchored).inputs["structure"]) == relaxed
-    for task in (bvse_task(plain), kmc_task(plain)):
-        s = Structure.from_dict(task.inputs["structure"])
-        assert s.volume == pytest.approx(relaxed.volume, rel=1e-12)
-        assert s == relaxed
+        assert Structure.from_dict(task.inputs["structure"]) == relaxed
+        assert task.inputs["volume_per_atom_A3"] == pytest.approx(v_model, rel=1e-12)
+    for task in (bvse_task(plain), kmc_task(plain), defect_task(anchored)):
+        assert Structure.from_dict(task.inputs["structure"]) == relaxed
+        assert "volume_per_atom_A3" not in task.inputs  # the keys stored before hold
     assert bvse_task(anchored).key != bvse_task(plain).key
-    # a density from the smaller cell: the BVSE tier's Arrhenius sigma carries it
-    bv = {"e_3d_eV": 0.3, "resolution_A": 0.5}
-    gain = math.log10(relaxed.volume / model.volume)
-    assert tiers_mod.bvse_predict(bv, anchored)["log10_sigma_S_cm"].value - tiers_mod.bvse_predict(
-        bv, plain
-    )["log10_sigma_S_cm"].value == pytest.approx(gain, abs=1e-9)
-    # the method: BVSE tier, BVSE networks, and a defect tier whose E_m is the BVSE one
-    assert method_of("bvse", bv, anchored)["bvse_volume"] == "model"
-    assert "bvse_volume" not in method_of("bvse", bv, plain)
-    net = {"network": {"source": "bvse"}, "kmc": {}}
-    assert method_of("kmc", net, anchored)["bvse_volume"] == "model"
-    neb_net = {"network": {"source": "neb"}, "kmc": {}}
-    assert "bvse_volume" not in method_of("kmc", neb_net, anchored)
-    defect = {"provenance": {"parameters": {"min_width_A": 10.0}}}
-    assert method_of("defect", defect, anchored)["bvse_volume"] == "model"
-    with_neb = SimpleNamespace(
-        settings=anchored.settings, results={}, tiers=("neb", "defect"), ordering=0
+
+    # the task maps the scaled cell: the relaxed geometry, only smaller
+    seen = []
+    monkeypatch.setattr(
+        "halidelab.transport.bvse.bvse",
+        lambda s, **kw: (seen.append(s), (SimpleNamespace(to_dict=lambda: {"e_3d_eV": 0.3}), 0))[1],
     )
-    assert "bvse_volume" not in method_of("defect", defect, with_neb)
+    bv = TASK_FUNCTIONS["bvse"](bvse_task(anchored).inputs)
+    (mapped,) = seen
+    assert mapped.volume == pytest.approx(model.volume, rel=1e-9)
+    assert np.allclose(mapped.frac_coords, relaxed.frac_coords)
+    assert np.allclose(mapped.lattice.angles, relaxed.lattice.angles)
+    ratios = np.array(mapped.lattice.abc) / np.array(relaxed.lattice.abc)
+    assert np.allclose(ratios, (model.volume / relaxed.volume) ** (1 / 3))
+    assert bv["scaled_to_volume_per_atom_A3"] == pytest.approx(v_model)
+    assert bv["given_volume_per_atom_A3"] == pytest.approx(relaxed.volume / len(relaxed))
+    # its Arrhenius sigma takes the carrier density of the mapped (smaller) cell
+    gain = math.log10(relaxed.volume / model.volume)
+    raw = {"e_3d_eV": 0.3}
+    assert tiers_mod.bvse_predict(bv, plain)["log10_sigma_S_cm"].value - tiers_mod.bvse_predict(
+        raw, plain
+    )["log10_sigma_S_cm"].value == pytest.approx(gain, abs=1e-9)
+
+    # the method, from the results: BVSE tier, BVSE networks, a defect tier whose E_m is
+    # the BVSE one; nothing on relaxed cells or NEB networks
+    assert method_of("bvse", {**bv, "resolution_A": 0.5})["bvse_volume"] == "model"
+    assert "bvse_volume" not in method_of("bvse", {"e_3d_eV": 0.3, "resolution_A": 0.5})
+    net = {"network": {"source": "bvse"}, "kmc": {}}
+    assert method_of("kmc", {**net, "scaled_to_volume_per_atom_A3": v_model})["bvse_volume"] == (
+        "model"
+    )
+    assert "bvse_volume" not in method_of("kmc", net)
+    defect = {"provenance": {"parameters": {"min_width_A": 10.0}}}
+    on_bvse = SimpleNamespace(
+        settings=SETTINGS, results={"bvse": bv}, tiers=("bvse", "defect"), ordering=0
+    )
+    assert method_of("defect", defect, on_bvse)["bvse_volume"] == "model"
+    on_neb = SimpleNamespace(
+        settings=SETTINGS, results={"bvse": bv}, tiers=("neb", "defect"), ordering=0
+    )
+    assert "bvse_volume" not in method_of("defect", defect, on_neb)
 
     # a campaign: the rows say so, the report names the cell
+    monkeypatch.undo()
     monkeypatch.setitem(TASK_FUNCTIONS, "relax", toy_relax)
     out = validate(
         tiers=["relax", "bvse"],
@@ -1542,3 +1559,21 @@ def test_bvse_volume_model_puts_the_bvse_tiers_on_the_models_volume(tmp_path, mo
     (row,) = [r for r in out.rows if r["tier"] == "bvse"]
     assert row["method"]["bvse_volume"] == "model"
     assert "scaled to their ordered models' volumes" in (tmp_path / "v" / "report.html").read_text()
+
+
+def test_scaled_volume_task_inputs_are_checked():
+    """A volume per atom must be a volume; a KMC on an NEB network has none to scale."""
+    from halidelab.screening.inputs import BVSEInputs, KMCInputs, TaskInputError
+
+    s = {"lattice": {}}
+    for bad in (0.0, -3.0, float("nan"), "big"):
+        with pytest.raises(TaskInputError, match="volume_per_atom_A3 must be a volume"):
+            BVSEInputs(structure=s, volume_per_atom_A3=bad)
+    with pytest.raises(TaskInputError, match="for BVSE networks"):
+        KMCInputs(
+            structure=s,
+            temperatures_K=[300.0],
+            source="neb",
+            study={"x": 1},
+            volume_per_atom_A3=20.0,
+        )

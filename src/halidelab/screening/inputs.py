@@ -24,6 +24,7 @@ settings with defaults.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -215,12 +216,42 @@ class RelaxInputs(_Model, _OneOrMany):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BVSEInputs(TaskInputs):
-    """``bvse``: map and percolation barriers (:func:`halidelab.transport.bvse.bvse`)."""
+    """``bvse``: map and percolation barriers (:func:`halidelab.transport.bvse.bvse`).
+    ``volume_per_atom_A3``: map the structure scaled isotropically to this volume per
+    atom (A^3; :func:`scaled_to_volume`), e.g. a relaxed cell at its measured volume; None
+    (default, and then not in the inputs: every earlier key holds) maps it as it is."""
 
     kind: ClassVar[str] = "bvse"
     structure: dict[str, Any]
     resolution_A: float = 0.2
     e_max_eV: float = 5.0
+    volume_per_atom_A3: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_volume(self.volume_per_atom_A3, "bvse")
+
+    def to_json(self) -> dict[str, Any]:
+        """As :meth:`TaskInputs.to_json`, without ``volume_per_atom_A3`` when None."""
+        data = super().to_json()
+        if self.volume_per_atom_A3 is None:
+            data.pop("volume_per_atom_A3")
+        return data
+
+
+def _check_volume(v: float | None, kind: str) -> None:
+    if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+        raise TaskInputError(f"{kind} volume_per_atom_A3 must be a volume > 0 A^3, got {v!r}")
+
+
+def scaled_to_volume(structure: Any, volume_per_atom_A3: float | None) -> Any:
+    """A copy of a pymatgen ``Structure`` scaled isotropically (fractional coordinates and
+    cell angles kept) to ``volume_per_atom_A3`` (A^3 per atom); the structure itself when
+    None."""
+    if volume_per_atom_A3 is None:
+        return structure
+    out = structure.copy()
+    out.scale_lattice(float(volume_per_atom_A3) * len(out))
+    return out
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -289,7 +320,9 @@ class KMCInputs(TaskInputs):
     BVSE network places its sites and saddles (``path``: basin minima and minimum-energy
     paths; ``line``: hole centres and straight lines, the method before 2026-12); in the
     inputs of a BVSE network only, so its keys changed with the method and an NEB
-    network's did not."""
+    network's did not. ``volume_per_atom_A3``: a BVSE network of the structure scaled to
+    this volume per atom (as :class:`BVSEInputs`; None, the default, stays out of the
+    inputs)."""
 
     kind: ClassVar[str] = "kmc"
     structure: dict[str, Any]
@@ -303,8 +336,14 @@ class KMCInputs(TaskInputs):
     superbasin_ratio: float | None = 100.0
     vacancies: int = 0
     bvse_saddle: str = "path"
+    volume_per_atom_A3: float | None = None
 
     def __post_init__(self) -> None:
+        _check_volume(self.volume_per_atom_A3, "kmc")
+        if self.volume_per_atom_A3 is not None and self.source != "bvse":
+            raise TaskInputError(
+                "kmc volume_per_atom_A3 is for BVSE networks (an NEB study has its own cell)"
+            )
         if self.source not in ("bvse", "neb"):
             raise TaskInputError(f"kmc source must be 'bvse' or 'neb', got {self.source!r}")
         if self.bvse_saddle not in ("path", "line"):
@@ -326,6 +365,8 @@ class KMCInputs(TaskInputs):
             data.pop("vacancies")
         if self.source != "bvse":
             data.pop("bvse_saddle")
+        if self.volume_per_atom_A3 is None:
+            data.pop("volume_per_atom_A3")
         return data
 
 

@@ -31,6 +31,7 @@ from halidelab.screening.inputs import (
     PriorInputs,
     RelaxInputs,
     XRDInputs,
+    scaled_to_volume,
 )
 from halidelab.screening.tasks import task_function
 
@@ -143,10 +144,21 @@ def bvse_task(inputs: dict[str, Any]) -> dict[str, Any]:
     from halidelab.transport.bvse import bvse
 
     inp = BVSEInputs.parse(inputs)
+    given = Structure.from_dict(inp.structure)
     res, _ = bvse(
-        Structure.from_dict(inp.structure), resolution_A=inp.resolution_A, e_max_eV=inp.e_max_eV
+        scaled_to_volume(given, inp.volume_per_atom_A3),
+        resolution_A=inp.resolution_A,
+        e_max_eV=inp.e_max_eV,
     )
-    return res.to_dict()
+    return _with_volume(res.to_dict(), given, inp.volume_per_atom_A3)
+
+
+def _with_volume(out: dict[str, Any], given: Any, volume_per_atom_A3: float | None) -> dict:
+    """A result that ran on a scaled structure records both volumes per atom (A^3)."""
+    if volume_per_atom_A3 is not None:
+        out["scaled_to_volume_per_atom_A3"] = float(volume_per_atom_A3)
+        out["given_volume_per_atom_A3"] = given.volume / len(given)
+    return out
 
 
 @task_function("prior")
@@ -332,7 +344,11 @@ def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
     if inp.source == "neb":
         net = network_from_neb_study(inp.study, structure, level=inp.level)
     else:
-        net = network_from_bvse(structure, vacancies=inp.vacancies, saddle=inp.bvse_saddle)
+        net = network_from_bvse(
+            scaled_to_volume(structure, inp.volume_per_atom_A3),
+            vacancies=inp.vacancies,
+            saddle=inp.bvse_saddle,
+        )
     res = run_kmc(
         net,
         inp.temperatures_K,
@@ -341,7 +357,9 @@ def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
         seed=inp.seed,
         superbasin_ratio=inp.superbasin_ratio,
     )
-    return {"network": net.to_dict(), "kmc": res.to_dict()}
+    return _with_volume(
+        {"network": net.to_dict(), "kmc": res.to_dict()}, structure, inp.volume_per_atom_A3
+    )
 
 
 @task_function("defects")

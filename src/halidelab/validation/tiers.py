@@ -251,24 +251,22 @@ class MaterialContext:
         return model["structure"] if self.ordering == 0 else model["orderings"][self.ordering - 1]
 
     @property
-    def bvse_structure(self) -> dict[str, Any] | None:
-        """The structure of the BVSE-based tiers: :attr:`structure`, scaled to the ordered
-        model's volume per atom when ``settings.bvse_volume`` is ``"model"`` and it was
-        relaxed."""
+    def bvse_volume_per_atom_A3(self) -> float | None:
+        """The volume per atom (A^3) the BVSE-based tasks scale the relaxed structure to:
+        the ordered model's, when ``settings.bvse_volume`` is ``"model"`` and it was
+        relaxed; else None (the structure as it is)."""
         relaxed = self.results.get("relax")
         if self.settings.bvse_volume != "model" or not relaxed:
-            return self.structure
+            return None
         from pymatgen.core import Structure
 
-        s = Structure.from_dict(relaxed["structure"])
         built = self._model_structure()
         if built is not None:
             b = Structure.from_dict(built)
-            per_atom = b.volume / len(b)
-        else:  # the relaxation's record of the cell it started from
-            per_atom = float(relaxed["lattice_initial"]["volume_A3"]) / len(s)
-        s.scale_lattice(per_atom * len(s))
-        return s.as_dict()
+            return float(b.volume / len(b))
+        # the relaxation's record of the cell it started from (same atoms)
+        n = len(relaxed["structure"]["sites"])
+        return float(relaxed["lattice_initial"]["volume_A3"]) / n
 
     @property
     def label(self) -> str:
@@ -418,7 +416,11 @@ def bvse_task(ctx: MaterialContext) -> Task | None:
     if ctx.structure is None or ("relax" in ctx.tiers and not ctx.results.get("relax")):
         return None
     return Task.of(
-        BVSEInputs(structure=ctx.bvse_structure, resolution_A=ctx.settings.bvse_resolution_A),
+        BVSEInputs(
+            structure=ctx.structure,
+            resolution_A=ctx.settings.bvse_resolution_A,
+            volume_per_atom_A3=ctx.bvse_volume_per_atom_A3,
+        ),
         ctx.label,
     )
 
@@ -473,7 +475,11 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
     full = ((ctx.results.get("defect") or {}).get("li_sublattice_full")) and "defect" in ctx.tiers
     return Task.of(
         KMCInputs(
-            structure=ctx.bvse_structure, source="bvse", vacancies=1 if full else 0, **common
+            structure=ctx.structure,
+            source="bvse",
+            vacancies=1 if full else 0,
+            volume_per_atom_A3=ctx.bvse_volume_per_atom_A3,
+            **common,
         ),
         f"{ctx.label} bvse" + (" vacancy" if full else ""),
     )
@@ -521,7 +527,15 @@ def _barrier_predictions(
 
 def bvse_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
     """BVSE: Ea = e_3d_eV (None when it does not percolate in 3D below e_max)."""
-    return _barrier_predictions(result.get("e_3d_eV"), ctx, "BVSE", ctx.bvse_structure)
+    structure = ctx.structure
+    v = result.get("scaled_to_volume_per_atom_A3")
+    if v is not None and structure is not None:  # the carrier density of the mapped cell
+        from pymatgen.core import Structure
+
+        from halidelab.screening.inputs import scaled_to_volume
+
+        structure = scaled_to_volume(Structure.from_dict(structure), v).as_dict()
+    return _barrier_predictions(result.get("e_3d_eV"), ctx, "BVSE", structure)
 
 
 def neb_predict(result: dict[str, Any], ctx: MaterialContext) -> dict[str, Prediction]:
@@ -769,20 +783,25 @@ def method_of(
     that a full sublattice's vacancies are the intrinsic ones), the defect tier's barrier
     (NEB or BVSE, from ``ctx``'s tiers) and supercell width, and the lattice temperature of
     the relaxed cells when the campaign set one (with its shape when anisotropic). A
-    calibration records it, and is applied only to values made alike. A BVSE tier or BVSE
-    network on the ordered model's volume (``bvse_volume``) says so; on the relaxed cell
-    (every one stored before the choice existed) it says nothing."""
+    calibration records it, and is applied only to values made alike. A BVSE map or BVSE
+    network of a cell scaled to the ordered model's volume (``bvse_volume``; the result
+    records it) says so; on the relaxed cell (every one stored before the choice existed)
+    it says nothing."""
     if not result:
         return {}
     how = _method_of(tier, result, ctx)
-    if how and ctx is not None and ctx.settings.bvse_volume != "relaxed":
-        net = {
-            "bvse": "bvse",
-            "kmc": (result.get("network") or {}).get("source"),
-            "defect": how.get("defect_barrier", "").lower(),  # E_m from the BVSE tier
-        }.get(tier)
-        if net == "bvse":  # BVSE on the model's volume
-            how["bvse_volume"] = ctx.settings.bvse_volume
+    scaled = {
+        "bvse": result.get("scaled_to_volume_per_atom_A3"),
+        "kmc": result.get("scaled_to_volume_per_atom_A3"),
+        # the defect tier's E_m from the BVSE tier: as that tier's task was made
+        "defect": (
+            (ctx.results.get("bvse") or {}).get("scaled_to_volume_per_atom_A3")
+            if ctx is not None and how.get("defect_barrier") == "BVSE"
+            else None
+        ),
+    }.get(tier)
+    if how and scaled is not None:  # BVSE on the relaxed cell scaled to the model's volume
+        how["bvse_volume"] = "model"
     t_lat = ctx.settings.lattice_temperature_K if ctx is not None else None
     if how and t_lat is not None:  # computed on the lattice at a temperature (key only then)
         how["lattice_temperature_K"] = t_lat
