@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from pymatgen.core import Structure
 
 from halidelab.constants import K_B_EV_K
 from halidelab.screening.plans import ScreenSettings, candidate_grid, rules_verdict, run_screen
@@ -195,7 +196,24 @@ def test_gather_joins_store_rows_by_content(tmp_path):
         [Task("bvse", "coarse", {"structure": s0, "resolution_A": 0.7})], store, progress=False
     )
     assert {c.label: c for c in gather(store)}["Li2ZrCl6 Nb@Zr x=0.500"].bvse["resolution_A"] == 0.5
+    # one on the same grid of the structure scaled to another volume: the latest wins, and
+    # it is joined to the structure it was given (the one the store knows)
+    v = Structure.from_dict(s0).volume / len(Structure.from_dict(s0))
+    run_tasks(
+        [
+            Task(
+                "bvse",
+                "scaled",
+                {"structure": s0, "resolution_A": 0.5, "volume_per_atom_A3": 0.9 * v},
+            )
+        ],
+        store,
+        progress=False,
+    )
+    got = {c.label: c for c in gather(store)}["Li2ZrCl6 Nb@Zr x=0.500"].bvse
+    assert got["scaled_to_volume_per_atom_A3"] == pytest.approx(0.9 * v)
+    assert got["e_3d_eV"] != nb.bvse["e_3d_eV"]  # a smaller cell, another barrier
     assert gather(store, parent="Li3YCl6") == []
     ranked = rank(gather(store))
     assert [x.label for x in ranked] == ["Li2ZrCl6 Nb@Zr x=0.500"]
-    assert ranked[0].bvse_3d_eV == nb.bvse["e_3d_eV"]
+    assert ranked[0].bvse_3d_eV == got["e_3d_eV"]

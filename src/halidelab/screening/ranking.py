@@ -286,11 +286,12 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
 
     Rows are matched by content, not by label: ``prior`` by formula, ``models`` by parent
     and substitutions, ``relax`` by the hash of the model structure it started from,
-    ``bvse`` by the hash of the structure it mapped (the relaxed one preferred, then the
-    finest grid), ``neb`` by the hash of the structure it ran on, ``hull`` (the screen's
-    stability tier) by the hashes of the relaxed orderings it was built from (the hull
-    covering most of them wins), ``stability-hull`` by structure or formula. Every
-    ordering of the model is joined (:attr:`CandidateResults.configurations`); the
+    ``bvse`` by the hash of the structure it was given (the relaxed one preferred, then the
+    finest grid, then the latest: a map of the relaxed cell and one of it scaled to another
+    volume are two maps of one structure), ``neb`` by the hash of the structure it ran on,
+    ``hull`` (the screen's stability tier) by the hashes of the relaxed orderings it was
+    built from (the hull covering most of them wins), ``stability-hull`` by structure or
+    formula. Every ordering of the model is joined (:attr:`CandidateResults.configurations`); the
     candidate's own values are those of its lowest-energy relaxed ordering. Where a tier
     ran more than once with different settings, the latest finished row wins.
 
@@ -328,7 +329,9 @@ def gather(store: Any, parent: str | None = None) -> list[CandidateResults]:
     for r in latest(by_kind.get("relax", [])).values():
         relax_by_start[_shash(r["inputs"]["structure"])] = r["result"]
     bvse_by_struct: dict[str, list[dict[str, Any]]] = {}
-    for r in by_kind.get("bvse", []):
+    # latest first: among maps of one structure on the finest grid (one on its own volume
+    # and one scaled, say), the latest wins, as for every other tier
+    for r in sorted(by_kind.get("bvse", []), key=lambda r: r.get("updated_utc") or "")[::-1]:
         bvse_by_struct.setdefault(_shash(r["inputs"]["structure"]), []).append(r["result"])
     neb_by_struct = {}
     for r in latest(by_kind.get("neb", [])).values():
