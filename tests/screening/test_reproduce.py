@@ -107,6 +107,19 @@ def test_bad_tiers_and_cases(tmp_path, capsys):
     assert main(["reproduce", "smith2030", "-o", str(tmp_path)]) == 2
     assert "unknown reference case" in capsys.readouterr().err
     assert main(["reproduce", "chen2025", "--tiers", "rules,nope", "-o", str(tmp_path)]) == 2
+    capsys.readouterr()
+    bad = ["reproduce", "chen2025", "--bvse-volume", "exp", "-o", str(tmp_path / "v")]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--bvse-volume must be one of relaxed, model" in err and len(err.strip().splitlines()) == 1
+    )
+    screen = ["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--x", "0.1"]
+    assert main([*screen, "--bvse-volume", "exp", "--db", str(tmp_path / "s.db")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--bvse-volume must be one of relaxed, model" in err and len(err.strip().splitlines()) == 1
+    )
 
 
 def test_cli_rules_and_prior_json(tmp_path, capsys):

@@ -456,21 +456,23 @@ def test_cli_screen_with_the_new_tiers(tmp_path, capsys, toys):
     assert "E_hull" in text and "NEB 3D" in text and "(1/2 conv.)" in text and "(n=2)" in text
 
 
+#: a screen of Li1.5Zr0.5Nb0.5Cl6 with a few-step relaxation and hot, short KMC runs
+KMC_TOY = {
+    "tiers": ("rules", "models", "relax", "bvse", "kmc"),
+    "relax_steps": 2,
+    "include_parent": False,
+    "kmc_temperatures_K": (500.0, 600.0),
+    "kmc_runs": 2,
+    "kmc_hops": 20,
+}
+
+
 def test_kmc_tier_runs_on_every_relaxed_ordering_and_joins_the_ensemble(tmp_path):
     """screen --tiers ...,kmc: one KMC per relaxed ordering (BVSE network), stored and
     summarised per candidate as an ensemble; a rerun computes nothing."""
     store = Store(tmp_path / "k.sqlite")
     grid = candidate_grid("Li2ZrCl6", ["Nb"], [0.5], ["Zr"])
-    s = ScreenSettings(
-        tiers=("rules", "models", "relax", "kmc"),
-        max_atoms=60,
-        relax_steps=2,
-        n_configs=2,
-        include_parent=False,
-        kmc_temperatures_K=(500.0, 600.0),
-        kmc_runs=2,
-        kmc_hops=20,
-    )
+    s = settings(**{**KMC_TOY, "tiers": ("rules", "models", "relax", "kmc"), "n_configs": 2})
     out = run_screen(grid, store, s, progress=False)
     assert not out.failed, out.failed
     assert sum(1 for _ in store.rows(kind="kmc", status="done")) == 2
@@ -478,3 +480,34 @@ def test_kmc_tier_runs_on_every_relaxed_ordering_and_joins_the_ensemble(tmp_path
     stat = c.ensemble["kmc_bvse_log10_sigma"]
     assert stat is not None and stat["n"] == 2 and len(stat["values"]) == 2
     assert run_screen(grid, store, s, progress=False).computed == 0
+
+
+def test_bvse_volume_model_scales_the_bvse_and_kmc_tasks_of_relaxed_orderings(tmp_path):
+    """screen --bvse-volume model: every relaxed ordering's BVSE map and BVSE-network KMC
+    scale it to its ordered model's volume per atom (the measured parent's, Vegard-scaled),
+    the tasks keep the relaxed structure (the store joins them to it), and the candidate's
+    values are those of the scaled tasks (the latest); the default's tasks carry no volume."""
+    store = Store(tmp_path / "v.sqlite")
+    grid = candidate_grid("Li2ZrCl6", ["Nb"], [0.5], ["Zr"])
+    base = KMC_TOY
+    assert not run_screen(grid, store, settings(**base), progress=False).failed
+    for kind in ("bvse", "kmc"):
+        (row,) = done(store, kind)
+        assert "volume_per_atom_A3" not in row["inputs"]
+    out = run_screen(grid, store, settings(**base, bvse_volume="model"), progress=False)
+    assert not out.failed and out.computed == 2  # one BVSE, one KMC: the relaxation is shared
+    (models,) = done(store, "models")
+    model = Structure.from_dict(models["result"]["configurations"][0]["structure"])
+    (relaxed,) = done(store, "relax")
+    for kind in ("bvse", "kmc"):
+        scaled = [r for r in done(store, kind) if "volume_per_atom_A3" in r["inputs"]]
+        (row,) = scaled
+        assert row["inputs"]["volume_per_atom_A3"] == pytest.approx(model.volume / len(model))
+        assert row["inputs"]["structure"] == relaxed["result"]["structure"]
+        assert row["result"]["scaled_to_volume_per_atom_A3"] == pytest.approx(
+            model.volume / len(model)
+        )
+    (c,) = [c for c in gather(store) if c.dopant == "Nb"]
+    assert c.bvse["scaled_to_volume_per_atom_A3"] == pytest.approx(model.volume / len(model))
+    with pytest.raises(HalidelabError, match="--bvse-volume must be one of"):
+        settings(**base, bvse_volume="measured")

@@ -21,6 +21,7 @@ from typing import Any
 
 from halidelab.errors import HalidelabError
 from halidelab.screening.inputs import (
+    BVSE_VOLUMES,
     BVSEInputs,
     DesignInputs,
     KMCInputs,
@@ -30,6 +31,7 @@ from halidelab.screening.inputs import (
     PriorInputs,
     RelaxInputs,
     XRDInputs,
+    bvse_volume_per_atom,
 )
 from halidelab.screening.runner import run_tasks
 from halidelab.screening.store import Store
@@ -145,6 +147,7 @@ def reproduce_chen2025(
     kmc_hops: float = 200.0,
     milled_kmc_hops: float = MILLED_HOPS_PER_CARRIER,
     calibrations: Sequence[Any] = (),
+    bvse_volume: str = "relaxed",
 ) -> ReproduceOutput:
     """Run the Nb-in-Li2ZrCl6 reference case and write ``out/report.html``.
 
@@ -191,6 +194,10 @@ def reproduce_chen2025(
         Calibrations of ``halidelab validate``
         (:func:`halidelab.validation.apply.load_calibrations`): every composition and
         state also gets its calibrated values with intervals (:func:`calibrated_series`).
+    bvse_volume : str
+        ``relaxed`` (default) or ``model``: the BVSE and BVSE-network KMC tasks map each
+        relaxed ordering scaled to its ordered model's volume (Li2ZrCl6's measured cell,
+        scaled by the bond lengths for Nb), as ``validate --bvse-volume model``.
     """
     t0 = time.perf_counter()
     tiers = tuple(dict.fromkeys(t.strip() for t in tiers if t.strip()))
@@ -211,6 +218,10 @@ def reproduce_chen2025(
         )
     if n_configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {n_configs}")
+    if bvse_volume not in BVSE_VOLUMES:
+        raise HalidelabError(
+            f"--bvse-volume must be one of {', '.join(BVSE_VOLUMES)}, got {bvse_volume!r}"
+        )
     if calibrations:
         from halidelab.validation.apply import check_calibrations
 
@@ -309,9 +320,18 @@ def reproduce_chen2025(
         k: (relaxed[k]["structure"] if relaxed.get(k) else v["structure"])
         for k, v in members.items()
     }
+
+    def volume(k: tuple[float, str, int]) -> float | None:
+        return bvse_volume_per_atom(bvse_volume, members[k]["structure"], relaxed.get(k))
+
     bvse_t = (
         {
-            k: Task.of(BVSEInputs(structure=s, resolution_A=bvse_resolution_A), label(k))
+            k: Task.of(
+                BVSEInputs(
+                    structure=s, resolution_A=bvse_resolution_A, volume_per_atom_A3=volume(k)
+                ),
+                label(k),
+            )
             for k, s in cell.items()
         }
         if "bvse" in tiers
@@ -382,7 +402,10 @@ def reproduce_chen2025(
         for k, s in cell.items():
             if relaxed.get(k):
                 kmc_t[(*k, "bvse")] = Task.of(
-                    KMCInputs(structure=s, source="bvse", **kmc_of(k)), f"{label(k)} bvse"
+                    KMCInputs(
+                        structure=s, source="bvse", volume_per_atom_A3=volume(k), **kmc_of(k)
+                    ),
+                    f"{label(k)} bvse",
                 )
         for k, t in neb_t.items():
             study = store.result(t.key)

@@ -105,3 +105,11 @@ def batch_deprecated(batch: bool) -> None:
             "--batch is deprecated and changes nothing: every run goes through the batched engine "
             "now; drop the flag"
         )
+
+
+#: help of --bvse-volume (screen, reproduce)
+BVSE_VOLUME_HELP = (
+    "Cell of the BVSE tier and the KMC tier's BVSE networks: relaxed (the MLIP's), or model "
+    "(the relaxed cell scaled to its ordered model's volume: the measured parent's, scaled by "
+    "bond lengths; as 'validate --bvse-volume model', whose calibrations then apply)"
+)

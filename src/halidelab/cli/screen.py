@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import OutputGuard, console, print_json, warn
+from halidelab.cli._common import BVSE_VOLUME_HELP, OutputGuard, console, print_json, warn
 from halidelab.errors import HalidelabError
 
 
@@ -55,6 +55,7 @@ def reproduce_cmd(
         help="The same for the ball-milled cells (default 800: their disorder traps Li longer)",
     ),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relaxation"),
+    bvse_volume: str = typer.Option("relaxed", "--bvse-volume", help=BVSE_VOLUME_HELP),
     x: str = typer.Option("0..0.5:0.1", "--x", help="Nb contents for rules and prior"),
     model_x: str = typer.Option(
         "0,0.2,0.4", "--model-x", help="Nb contents that get models, relax, BVSE"
@@ -134,6 +135,7 @@ def reproduce_cmd(
             kmc_hops=kmc_hops,
             **({} if milled_kmc_hops is None else {"milled_kmc_hops": milled_kmc_hops}),
             calibrations=cals,
+            bvse_volume=bvse_volume,
         )
     finally:
         if client is not None:

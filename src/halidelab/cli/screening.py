@@ -9,7 +9,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import OutputGuard, console, console_err, print_json, warn
+from halidelab.cli._common import (
+    BVSE_VOLUME_HELP,
+    OutputGuard,
+    console,
+    console_err,
+    print_json,
+    warn,
+)
 from halidelab.errors import HalidelabError
 
 #: Above this estimated wall time the screen asks before starting (or needs --yes), s.
@@ -125,6 +132,7 @@ def screen_cmd(
     max_atoms: int = typer.Option(140, "--max-atoms", help="Largest supercell"),
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
+    bvse_volume: str = typer.Option("relaxed", "--bvse-volume", help=BVSE_VOLUME_HELP),
     configs: int = typer.Option(
         3,
         "--configs",
@@ -204,6 +212,7 @@ def screen_cmd(
         max_atoms=max_atoms,
         relax_steps=relax_steps,
         bvse_resolution_A=bvse_resolution,
+        bvse_volume=bvse_volume,
         n_configs=configs,
         neb_top=neb_top,
         neb_steps=neb_steps,

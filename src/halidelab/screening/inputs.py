@@ -243,6 +243,33 @@ def _check_volume(v: float | None, kind: str) -> None:
         raise TaskInputError(f"{kind} volume_per_atom_A3 must be a volume > 0 A^3, got {v!r}")
 
 
+#: where the BVSE-based tiers take a relaxed cell's volume from: ``relaxed`` (as relaxed)
+#: or ``model`` (the ordered model's it started from: the measured cell, or a design's
+#: template scaled by its bond lengths)
+BVSE_VOLUMES = ("relaxed", "model")
+
+
+def bvse_volume_per_atom(
+    bvse_volume: str, model_structure: dict[str, Any], relaxed: dict[str, Any] | None
+) -> float | None:
+    """``volume_per_atom_A3`` of a BVSE or BVSE-network KMC task on a relaxed ordering:
+    its ordered model's volume per atom (A^3) when ``bvse_volume`` is ``"model"`` and it
+    was relaxed, else None (the relaxed cell as it is)."""
+    if bvse_volume not in BVSE_VOLUMES:
+        raise TaskInputError(
+            f"bvse_volume must be one of {', '.join(BVSE_VOLUMES)}, got {bvse_volume!r}"
+        )
+    if bvse_volume != "model" or not relaxed:
+        return None
+    (a, b, c) = (tuple(float(v) for v in row) for row in model_structure["lattice"]["matrix"])
+    det = (
+        a[0] * (b[1] * c[2] - b[2] * c[1])
+        - a[1] * (b[0] * c[2] - b[2] * c[0])
+        + a[2] * (b[0] * c[1] - b[1] * c[0])
+    )
+    return abs(det) / len(model_structure["sites"])
+
+
 def scaled_to_volume(structure: Any, volume_per_atom_A3: float | None) -> Any:
     """A copy of a pymatgen ``Structure`` scaled isotropically (fractional coordinates and
     cell angles kept) to ``volume_per_atom_A3`` (A^3 per atom); the structure itself when

@@ -66,6 +66,7 @@ from halidelab.screening.inputs import (
     NEBInputs,
     PriorInputs,
     RelaxInputs,
+    bvse_volume_per_atom,
 )
 from halidelab.screening.settings import (  # noqa: F401
     DEFAULT_MAX_MISMATCH_PERCENT,
@@ -448,7 +449,11 @@ def run_screen(
             src = rel["structure"] if rel else s
             bvse_t.append(
                 Task.of(
-                    BVSEInputs(structure=src, resolution_A=settings.bvse_resolution_A),
+                    BVSEInputs(
+                        structure=src,
+                        resolution_A=settings.bvse_resolution_A,
+                        volume_per_atom_A3=bvse_volume_per_atom(settings.bvse_volume, s, rel),
+                    ),
                     f"{lab}{' relaxed' if rel else ''}",
                 )
             )
@@ -502,12 +507,16 @@ def kmc_tasks_for(
         "seed": settings.seed,
     }
     out = []
-    for ki, (lab, _) in structures.items():
+    for ki, (lab, s) in structures.items():
         rel = relaxed.get(ki)
         if rel:
+            v = bvse_volume_per_atom(settings.bvse_volume, s, rel)
             out.append(
                 Task.of(
-                    KMCInputs(structure=rel["structure"], source="bvse", **common), f"{lab} bvse"
+                    KMCInputs(
+                        structure=rel["structure"], source="bvse", volume_per_atom_A3=v, **common
+                    ),
+                    f"{lab} bvse",
                 )
             )
     for t in neb_tasks:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from halidelab.errors import HalidelabError
 from halidelab.records import Provenance, Record
+from halidelab.screening.inputs import BVSE_VOLUMES
 
 #: Tiers a screen knows, in execution order.
 SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse", "stability", "neb", "kmc")
@@ -52,6 +53,11 @@ class ScreenSettings(Record):
         Kinetic Monte Carlo (``kmc`` tier) on every relaxed ordering's BVSE network and on
         the NEB networks the ``neb`` tier computed: temperatures (K), independent runs per
         temperature, hops per Li.
+    bvse_volume : str
+        ``relaxed`` (default): the BVSE tier and the BVSE networks of the kmc tier map the
+        relaxed orderings as they are; ``model``: scaled to their ordered models' volume
+        (the parent's measured cell, scaled by the bond lengths for the dopant), as
+        ``halidelab validate --bvse-volume model`` does, so that its calibrations apply.
     """
 
     tiers: tuple[str, ...] = ("rules", "prior")
@@ -72,11 +78,16 @@ class ScreenSettings(Record):
     kmc_temperatures_K: tuple[float, ...] = (298.15, 323.15, 348.15, 373.15)
     kmc_runs: int = 8
     kmc_hops: float = 200.0
+    bvse_volume: str = "relaxed"
     provenance: Provenance = dataclasses.field(
         default_factory=lambda: Provenance(method="screening plan")
     )
 
     def __post_init__(self) -> None:
+        if self.bvse_volume not in BVSE_VOLUMES:
+            raise HalidelabError(
+                f"--bvse-volume must be one of {', '.join(BVSE_VOLUMES)}, got {self.bvse_volume!r}"
+            )
         if int(self.n_configs) != self.n_configs or self.n_configs < 1:
             raise HalidelabError(f"--configs must be an integer >= 1, got {self.n_configs}")
         if int(self.neb_top) != self.neb_top or self.neb_top < 1:

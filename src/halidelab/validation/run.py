@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from halidelab.errors import CalibrationError, HalidelabError
+from halidelab.screening.inputs import BVSE_VOLUMES
 from halidelab.validation.calibration import Calibration, calibrate, save_calibration
 from halidelab.validation.combine import combine_with_prior
 from halidelab.validation.metrics import (
@@ -46,7 +47,6 @@ from halidelab.validation.metrics import (
 )
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
-    BVSE_VOLUMES,
     ORDERING_FREE,
     TARGETS,
     TIERS,

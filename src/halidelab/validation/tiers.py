@@ -81,6 +81,7 @@ from halidelab.screening.inputs import (
     NEBInputs,
     PriorInputs,
     RelaxInputs,
+    bvse_volume_per_atom,
 )
 from halidelab.screening.tasks import Task
 from halidelab.transport.kmc.run import MILLED_HOPS_PER_CARRIER
@@ -204,10 +205,6 @@ class ValidateSettings:
     bvse_volume: str = "relaxed"
 
 
-#: ``ValidateSettings.bvse_volume`` choices
-BVSE_VOLUMES = ("relaxed", "model")
-
-
 @dataclasses.dataclass
 class MaterialContext:
     """What a tier sees for one reference material (and one MLIP, for per-model tiers).
@@ -255,18 +252,10 @@ class MaterialContext:
         """The volume per atom (A^3) the BVSE-based tasks scale the relaxed structure to:
         the ordered model's, when ``settings.bvse_volume`` is ``"model"`` and it was
         relaxed; else None (the structure as it is)."""
-        relaxed = self.results.get("relax")
-        if self.settings.bvse_volume != "model" or not relaxed:
-            return None
-        from pymatgen.core import Structure
-
         built = self._model_structure()
-        if built is not None:
-            b = Structure.from_dict(built)
-            return float(b.volume / len(b))
-        # the relaxation's record of the cell it started from (same atoms)
-        n = len(relaxed["structure"]["sites"])
-        return float(relaxed["lattice_initial"]["volume_A3"]) / n
+        if built is None:
+            return None
+        return bvse_volume_per_atom(self.settings.bvse_volume, built, self.results.get("relax"))
 
     @property
     def label(self) -> str:
