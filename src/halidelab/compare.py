@@ -34,6 +34,7 @@ QUANTITIES: tuple[tuple[str, str, str], ...] = (
     ("lattice_source", "lattice from", ""),
     ("bvse_1d_eV", "BVSE 1D barrier", "eV"),
     ("bvse_3d_eV", "BVSE 3D barrier", "eV"),
+    ("bvse_cell", "BVSE map of", ""),
     ("neb_1d_eV", "NEB 1D percolation", "eV"),
     ("neb_3d_eV", "NEB 3D percolation", "eV"),
     ("neb_converged", "NEB all converged", ""),
@@ -286,6 +287,8 @@ def _record(name: str, c: Any, md: dict[str, list[dict[str, Any]]], lit: Any) ->
             )
         if c.bvse:
             rec.update({"bvse_1d_eV": c.bvse.get("e_1d_eV"), "bvse_3d_eV": c.bvse.get("e_3d_eV")})
+            best = next((x for x in c.configurations if x.get("index") == c.best_config), None)
+            rec["bvse_cell"] = (best or {}).get("bvse_cell")
         if c.neb:
             perc = c.neb.get("percolation") or {}
             rec.update(

@@ -210,7 +210,10 @@ def test_gather_joins_store_rows_by_content(tmp_path):
         store,
         progress=False,
     )
-    got = {c.label: c for c in gather(store)}["Li2ZrCl6 Nb@Zr x=0.500"].bvse
+    cand = {c.label: c for c in gather(store)}["Li2ZrCl6 Nb@Zr x=0.500"]
+    got = cand.bvse
+    assert nb.configurations[0]["bvse_cell"] == "model (unrelaxed)"  # no relax tier
+    assert cand.configurations[0]["bvse_cell"].startswith("model (unrelaxed), scaled to")
     assert got["scaled_to_volume_per_atom_A3"] == pytest.approx(0.9 * v)
     assert got["e_3d_eV"] != nb.bvse["e_3d_eV"]  # a smaller cell, another barrier
     assert gather(store, parent="Li3YCl6") == []

@@ -509,5 +509,12 @@ def test_bvse_volume_model_scales_the_bvse_and_kmc_tasks_of_relaxed_orderings(tm
         )
     (c,) = [c for c in gather(store) if c.dopant == "Nb"]
     assert c.bvse["scaled_to_volume_per_atom_A3"] == pytest.approx(model.volume / len(model))
+    # compare says which cell the BVSE map is of
+    from halidelab.compare import compare
+
+    recs = compare(store, ["Li1.5Zr0.5Nb0.5Cl6"])
+    (rec,) = [r for r in recs if r.get("state", "annealed") == "annealed"]
+    assert rec["bvse_cell"].startswith("relaxed, scaled to the model's volume")
+    assert f"{model.volume / len(model):.2f} A3/atom" in rec["bvse_cell"]
     with pytest.raises(HalidelabError, match="--bvse-volume must be one of"):
         settings(**base, bvse_volume="measured")

@@ -408,15 +408,24 @@ def _join_configurations(
         s = cf["structure"]
         rel = relax_by_start.get(_shash(s))
         cands = bvse_by_struct.get(_shash(rel["structure"]), []) if rel else []
+        cell = "relaxed"
         if not cands:
             cands = bvse_by_struct.get(_shash(s), [])
+            cell = "model (unrelaxed)"
         hashes = ([_shash(rel["structure"])] if rel else []) + [_shash(s)]
         kmc = kmc_by_struct or {}
+        bv = min(cands, key=lambda b: b.get("resolution_A", 1.0)) if cands else None
+        if bv and bv.get("scaled_to_volume_per_atom_A3") is not None:
+            cell += (
+                f", scaled to the model's volume ({bv['scaled_to_volume_per_atom_A3']:.2f} "
+                f"A3/atom; given {bv['given_volume_per_atom_A3']:.2f})"
+            )
         confs.append(
             {
                 "index": int(cf.get("index", len(confs))),
                 "relax": rel,
-                "bvse": min(cands, key=lambda b: b.get("resolution_A", 1.0)) if cands else None,
+                "bvse": bv,
+                "bvse_cell": cell if bv else None,
                 "energy_per_atom_eV": float(rel["energy_per_atom_eV"]) if rel else None,
                 "neb": next((neb_by_struct[h] for h in hashes if h in neb_by_struct), None),
                 "kmc_bvse": next((kmc[(h, "bvse")] for h in hashes if (h, "bvse") in kmc), None),
