@@ -21,7 +21,6 @@ from typing import Any
 
 from halidelab.errors import HalidelabError
 from halidelab.screening.inputs import (
-    BVSE_VOLUMES,
     BVSEInputs,
     DesignInputs,
     KMCInputs,
@@ -32,6 +31,7 @@ from halidelab.screening.inputs import (
     RelaxInputs,
     XRDInputs,
     bvse_volume_per_atom,
+    check_bvse_volume,
 )
 from halidelab.screening.runner import run_tasks
 from halidelab.screening.store import Store
@@ -218,10 +218,7 @@ def reproduce_chen2025(
         )
     if n_configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {n_configs}")
-    if bvse_volume not in BVSE_VOLUMES:
-        raise HalidelabError(
-            f"--bvse-volume must be one of {', '.join(BVSE_VOLUMES)}, got {bvse_volume!r}"
-        )
+    check_bvse_volume(bvse_volume)
     if calibrations:
         from halidelab.validation.apply import check_calibrations
 

@@ -249,16 +249,21 @@ def _check_volume(v: float | None, kind: str) -> None:
 BVSE_VOLUMES = ("relaxed", "model")
 
 
+def check_bvse_volume(bvse_volume: str) -> None:
+    """Refuse a ``bvse_volume`` that is not one of :data:`BVSE_VOLUMES` (one line)."""
+    if bvse_volume not in BVSE_VOLUMES:
+        raise TaskInputError(
+            f"--bvse-volume must be one of {', '.join(BVSE_VOLUMES)}, got {bvse_volume!r}"
+        )
+
+
 def bvse_volume_per_atom(
     bvse_volume: str, model_structure: dict[str, Any], relaxed: dict[str, Any] | None
 ) -> float | None:
     """``volume_per_atom_A3`` of a BVSE or BVSE-network KMC task on a relaxed ordering:
     its ordered model's volume per atom (A^3) when ``bvse_volume`` is ``"model"`` and it
     was relaxed, else None (the relaxed cell as it is)."""
-    if bvse_volume not in BVSE_VOLUMES:
-        raise TaskInputError(
-            f"bvse_volume must be one of {', '.join(BVSE_VOLUMES)}, got {bvse_volume!r}"
-        )
+    check_bvse_volume(bvse_volume)
     if bvse_volume != "model" or not relaxed:
         return None
     (a, b, c) = (tuple(float(v) for v in row) for row in model_structure["lattice"]["matrix"])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from halidelab.errors import HalidelabError
 from halidelab.records import Provenance, Record
-from halidelab.screening.inputs import BVSE_VOLUMES
+from halidelab.screening.inputs import check_bvse_volume
 
 #: Tiers a screen knows, in execution order.
 SCREEN_TIERS = ("rules", "prior", "models", "relax", "bvse", "stability", "neb", "kmc")
@@ -84,10 +84,7 @@ class ScreenSettings(Record):
     )
 
     def __post_init__(self) -> None:
-        if self.bvse_volume not in BVSE_VOLUMES:
-            raise HalidelabError(
-                f"--bvse-volume must be one of {', '.join(BVSE_VOLUMES)}, got {self.bvse_volume!r}"
-            )
+        check_bvse_volume(self.bvse_volume)
         if int(self.n_configs) != self.n_configs or self.n_configs < 1:
             raise HalidelabError(f"--configs must be an integer >= 1, got {self.n_configs}")
         if int(self.neb_top) != self.neb_top or self.neb_top < 1:

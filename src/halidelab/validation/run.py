@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from halidelab.errors import CalibrationError, HalidelabError
-from halidelab.screening.inputs import BVSE_VOLUMES
+from halidelab.screening.inputs import check_bvse_volume
 from halidelab.validation.calibration import Calibration, calibrate, save_calibration
 from halidelab.validation.combine import combine_with_prior
 from halidelab.validation.metrics import (
@@ -214,10 +214,7 @@ def validate(
             f"--bvse-resolution must be a grid spacing > 0 A, got {settings.bvse_resolution_A}"
         )
     t_lat = settings.lattice_temperature_K
-    if settings.bvse_volume not in BVSE_VOLUMES:
-        raise HalidelabError(
-            f"--bvse-volume must be one of {', '.join(BVSE_VOLUMES)}, got {settings.bvse_volume!r}"
-        )
+    check_bvse_volume(settings.bvse_volume)
     if settings.bvse_volume != "relaxed" and t_lat is not None:
         raise HalidelabError(
             "--bvse-volume model and --lattice-temperature exclude each other: the model's "
