@@ -21,12 +21,13 @@ from halidelab.cli import main
 from halidelab.constants import A3_TO_CM3, E_CHARGE_C, K_B_EV_K, K_B_J_K
 from halidelab.errors import HalidelabError
 from halidelab.screening import kinds, plans  # noqa: F401  (register the task functions)
+from halidelab.screening.store import Store
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
 from halidelab.validation import tiers as tiers_mod
 from halidelab.validation.calibration import load_calibration
 from halidelab.validation.metrics import relaxed_volumes
 from halidelab.validation.reference import load_reference_set, reference_path
-from halidelab.validation.run import substitution_pairs, validate
+from halidelab.validation.run import NO_MODEL, substitution_pairs, validate
 from halidelab.validation.tiers import (
     TIERS,
     Prediction,
@@ -786,7 +787,7 @@ def test_kmc_tier_predicts_ea_and_sigma_at_25C(tmp_path, counted):
         kmc_hops=20,
     )
     out = validate(
-        tiers=["kmc"],
+        tiers=["relax", "kmc"],
         models=["chgnet"],
         out=None,
         db=tmp_path / "k.sqlite",
@@ -800,7 +801,43 @@ def test_kmc_tier_predicts_ea_and_sigma_at_25C(tmp_path, counted):
     rows = {r["composition"]: r for r in out.rows if r["tier"] == "kmc"}
     assert set(rows) == {"Li3InCl6", "LiAlCl4"}
     for r in rows.values():
+        assert r["model"] == "chgnet"
         assert math.isfinite(r["pred_log10_sigma_S_cm"]) and 0.0 < r["pred_ea_eV"] < 2.0
+
+
+def test_kmc_tier_without_relax_runs_on_the_ordered_models(tmp_path, counted):
+    """Without the relax tier the kmc tier maps the ordered models as built (the measured
+    cell and positions of a CIF), as the bvse tier does: no MLIP runs, the rows carry no
+    model (so their calibration is never applied to KMC on relaxed cells), and each task's
+    structure is the model's. With relax in the campaign the same tier reads the relaxed
+    cells: other tasks."""
+    from halidelab.validation.tiers import normalise_tiers
+
+    assert normalise_tiers(["kmc"]) == ("model", "kmc")
+    small = ValidateSettings(
+        bvse_resolution_A=0.5,
+        orderings=1,
+        kmc_temperatures_K=(500.0, 600.0),
+        kmc_runs=2,
+        kmc_hops=20,
+    )
+    db = tmp_path / "k.sqlite"
+    kw = dict(db=db, out=None, settings=small, materials=SUBSET[:1], progress=False, report=False)
+    out = validate(tiers=["kmc"], models=["chgnet"], **kw)
+    assert not out.failed, out.failed
+    assert out.tiers == ("model", "kmc") and "relax" not in counted
+    (row,) = [r for r in out.rows if r["tier"] == "kmc"]
+    assert row["model"] == NO_MODEL and row["method"]["kmc_network"] == "bvse"
+    assert math.isfinite(row["pred_log10_sigma_S_cm"]) and 0.0 < row["pred_ea_eV"] < 2.0
+    store = Store(db)
+    (model,) = store.rows(kind="reference-model", status="done")
+    (kmc,) = store.rows(kind="kmc", status="done")
+    assert kmc["inputs"]["structure"] == model["result"]["structure"]
+    # the relaxed cell is another structure: other KMC tasks, a per-model row
+    out2 = validate(tiers=["relax", "kmc"], models=["chgnet"], **kw)
+    assert counted["relax"] == 1
+    assert len(list(store.rows(kind="kmc", status="done"))) == 2
+    assert {r["model"] for r in out2.rows if r["tier"] == "kmc"} == {"chgnet"}
 
 
 def test_kmc_tier_keeps_one_network_kind_per_campaign():

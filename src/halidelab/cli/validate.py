@@ -13,7 +13,12 @@ from halidelab.errors import HalidelabError
 
 def validate_cmd(
     tiers: str = typer.Option(
-        "relax,bvse,prior", "--tiers", help="Comma list of relax, bvse, neb, kmc, defect, prior"
+        "relax,bvse,prior",
+        "--tiers",
+        help=(
+            "Comma list of relax, bvse, neb, kmc, defect, prior (bvse and kmc without relax: "
+            "on the ordered models as built, no MLIP)"
+        ),
     ),
     models: str = typer.Option(
         "chgnet", "--models", help="Comma list of MLIPs (chgnet, sevennet-0, ...)"

@@ -439,12 +439,13 @@ def neb_task(ctx: MaterialContext) -> Task | None:
 
 def kmc_task(ctx: MaterialContext) -> Task | None:
     """``kmc`` task: on the NEB study's network when the neb tier is in the campaign,
-    else on the BVSE network of the relaxed structure (inputs as ``reproduce``/``screen``;
+    else on the BVSE network of the relaxed structure, or of the ordered model in a
+    campaign without the relax tier, as the bvse tier (inputs as ``reproduce``/``screen``;
     with one Li taken out of each cell where the defect tier is in the campaign and finds
     the Li sublattice full, so that the vacancies it rescales exist).
     A material whose NEB study failed gets no KMC value in a campaign with the neb tier
     (not a BVSE one: one tier, one method, so that its calibration applies)."""
-    if not ctx.results.get("relax"):
+    if ctx.structure is None or ("relax" in ctx.tiers and not ctx.results.get("relax")):
         return None
     st = ctx.settings
     milled = parse_construction(ctx.entry.construction)["state"] == "ball-milled"
@@ -894,8 +895,8 @@ TIERS: dict[str, TierSpec] = {
     "kmc": TierSpec(
         "kmc",
         3,
-        _always,
-        ("model", "relax"),
+        _if_relaxed,
+        ("model",),
         kmc_task,
         kmc_predict,
         "kinetic Monte Carlo sigma(25 C) and Ea (NEB network, else BVSE)",
