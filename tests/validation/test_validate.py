@@ -119,6 +119,18 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         assert 4.15 < m["predicted_log10_A"] < 5.05
     html = (tmp_path / "v" / "report.html").read_text()
     assert "Where the σ error sits" in html
+    # measured structures and built ones: every material of the subset is its own CIF
+    ref_rows = {e.id: e for e in load_reference_set().select(SUBSET).entries if e.primary}
+    (ss,) = [
+        g for g in out.structure_split if g["tier"] == "bvse" and g["target"] == "log10_sigma_S_cm"
+    ]
+    assert ss["built"]["n"] == 0 and set(ss["measured"]["ids"]) == {
+        i for i, e in ref_rows.items() if not e.censored
+    }
+    assert ss["measured"]["raw"] == pytest.approx(
+        np.mean([abs(r["pred_log10_sigma_S_cm"] - r["measured_log10_sigma_S_cm"]) for r in bvse])
+    )
+    assert "Measured structures and built ones" in html
     # the floor: the subset's further rows of Li3InCl6 and Li3YBr6 against their primaries
     # (Li3InCl6's other rows report no Ea, so Ea has Li3YBr6 alone)
     ref = load_reference_set().select(SUBSET)
@@ -138,7 +150,7 @@ def test_validate_subset_then_rerun_computes_nothing(tmp_path, counted):
         assert r["relaxed_axes_change_percent"] == pytest.approx([axis] * 3, abs=1e-9)
     ref_by_id = {e.id: e for e in load_reference_set().entries}
     for r in bvse:
-        cif = ref_by_id[r["id"]].construction.split(";")[0] in ("cif", "cif-merge")
+        cif = ref_by_id[r["id"]].construction.split(";")[0] in ("cif", "cif-spinel", "cif-merge")
         assert r["measured_structure"] == cif
     prior_rows = [r for r in out.rows if r["tier"] == "prior"]
     assert all(r["relaxed_volume_change_percent"] is None for r in prior_rows)

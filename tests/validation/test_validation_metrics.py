@@ -545,3 +545,45 @@ def test_measurement_floor_recovers_the_lab_scatter_and_the_error_of_an_exact_pr
     assert sigma["correlation_ceiling"] == pytest.approx(
         np.corrcoef(truth, firsts)[0, 1], abs=0.005
     )
+
+
+def test_structure_split_separates_measured_structures_from_built_ones():
+    """Errors are averaged apart over the materials modelled on their own CIF and those
+    built on a template (as designs are): by hand, measured |0.1|, |-0.3| -> 0.2, built
+    |1.0| -> 1.0; a censored sigma and a row without a prediction stay out; the LOO MAE
+    comes from the calibrated values where every material of the group has one."""
+    from halidelab.validation.metrics import structure_split
+
+    def row(rid, measured, pred, meas, loo=None, censored=False, tier="kmc"):
+        return {
+            "id": rid,
+            "tier": tier,
+            "model": "-",
+            "measured_structure": measured,
+            "censored": censored,
+            "pred_log10_sigma_S_cm": pred,
+            "measured_log10_sigma_S_cm": meas,
+            "loo_log10_sigma_S_cm": loo,
+            "pred_ea_eV": None,
+            "measured_ea_eV": 0.4,
+        }
+
+    rows = [
+        row("a", True, -3.9, -4.0, loo=-4.5),
+        row("b", True, -5.3, -5.0, loo=-5.1),
+        row("c", False, -2.0, -3.0, loo=-3.2),
+        row("d", False, -9.0, -6.0, censored=True),  # only an upper limit measured
+        row("e", False, None, -4.0),  # no prediction
+        row("f", True, -1.0, -1.0, tier="bvse"),  # another tier: its own entry
+    ]
+    split = {(g["tier"], g["target"]): g for g in structure_split(rows)}
+    assert set(split) == {("kmc", "log10_sigma_S_cm"), ("bvse", "log10_sigma_S_cm")}
+    g = split[("kmc", "log10_sigma_S_cm")]
+    assert g["measured"]["n"] == 2 and g["measured"]["ids"] == ["a", "b"]
+    assert g["measured"]["raw"] == pytest.approx(0.2)
+    assert g["measured"]["loo"] == pytest.approx(0.3)  # |-0.5|, |-0.1|
+    assert g["built"]["n"] == 1 and g["built"]["raw"] == pytest.approx(1.0)
+    assert g["built"]["loo"] == pytest.approx(0.2)
+    b = split[("bvse", "log10_sigma_S_cm")]
+    assert b["built"] == {"n": 0, "raw": None, "loo": None, "ids": []}
+    assert b["measured"]["loo"] is None  # not calibrated: no LOO value

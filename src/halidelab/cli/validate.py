@@ -207,6 +207,7 @@ def validate_cmd(
                 "model_choice": out.model_choice,
                 "gap_split": out.gap_split,
                 "measurement_floor": out.measurement_floor,
+                "structure_split": out.structure_split,
                 "relaxed_volume": relaxed_volumes(out.rows),
                 "failed": out.failed,
                 "wall_s": out.wall_s,

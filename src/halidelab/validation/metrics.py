@@ -931,7 +931,68 @@ def relaxed_volumes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def structure_split(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each tier's errors on materials whose ordered model is a measured structure and on
+    those built on another material's template, apart.
+
+    A screened composition is always built (a template scaled by its M-X bond lengths, its
+    ions placed on the template's sites), so the built materials of the reference set are
+    the ones that say how far a design's prediction can be trusted; a tier that does well
+    only on measured structures (a bond-valence map of the measured cell, say) does not
+    carry over to designs.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :attr:`halidelab.validation.run.ValidationOutput.rows` (``measured_structure``,
+        ``pred_*``, ``loo_*``, ``measured_*``, ``censored``).
+
+    Returns
+    -------
+    list of dict
+        One per (tier, model, target) with a value on at least one material: ``tier``,
+        ``model``, ``target``, and for ``measured`` and ``built`` each ``n`` and the mean
+        absolute ``raw`` and leave-one-out calibrated ``loo`` error (target unit; None
+        without materials, ``loo`` None where no calibration was fitted), with the
+        materials' ``ids``. Censored sigma rows (an upper limit measured) are left out.
+    """
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        for target in ("ea_eV", "log10_sigma_S_cm"):
+            pred, meas = r.get(f"pred_{target}"), r.get(f"measured_{target}")
+            if pred is None or meas is None or (isinstance(meas, float) and math.isnan(meas)):
+                continue
+            if target == "log10_sigma_S_cm" and r.get("censored"):
+                continue
+            key = (r["tier"], r["model"], target)
+            entry = out.setdefault(
+                key,
+                {
+                    "tier": key[0],
+                    "model": key[1],
+                    "target": target,
+                    **{g: {"raw": [], "loo": [], "ids": []} for g in ("measured", "built")},
+                },
+            )
+            g = entry["measured" if r.get("measured_structure") else "built"]
+            g["raw"].append(abs(float(pred) - float(meas)))
+            loo = r.get(f"loo_{target}")
+            g["loo"].append(abs(float(loo) - float(meas)) if loo is not None else None)
+            g["ids"].append(r.get("id"))
+    for entry in out.values():
+        for g in ("measured", "built"):
+            raw, loo, ids = entry[g]["raw"], entry[g]["loo"], entry[g]["ids"]
+            entry[g] = {
+                "n": len(raw),
+                "raw": float(np.mean(raw)) if raw else None,
+                "loo": float(np.mean(loo)) if loo and all(v is not None for v in loo) else None,
+                "ids": ids,
+            }
+    return list(out.values())
+
+
 def measured_structure(construction: str) -> bool:
-    """The ordered model is a measured CIF (possibly merged or cation-disordered), so its
-    lattice is the measured one; a designed model's lattice is the template's."""
-    return construction.split(";")[0].strip() in ("cif", "cif-merge")
+    """The ordered model is a measured CIF (possibly merged, its shared spinel sites
+    ordered, or cation-disordered), so its lattice is the measured one; a designed model's
+    lattice is the template's."""
+    return construction.split(";")[0].strip() in ("cif", "cif-spinel", "cif-merge")

@@ -44,6 +44,7 @@ from halidelab.validation.metrics import (
     parity_metrics,
     relaxed_axes_change,
     relaxed_volume_change,
+    structure_split,
 )
 from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
 from halidelab.validation.tiers import (
@@ -95,6 +96,10 @@ class ValidationOutput:
         Per target: the scatter of the reference set's own repeated measurements of one
         modelled material, the error no tier can remove
         (:func:`halidelab.validation.metrics.measurement_floor`).
+    structure_split : list of dict
+        Per (tier, model, target): the raw and LOO errors on materials modelled on their
+        measured structure and on those built on a template, as designs are
+        (:func:`halidelab.validation.metrics.structure_split`).
     failed : dict
         Task key -> one-line error.
     wall_s : float
@@ -118,6 +123,7 @@ class ValidationOutput:
     model_choice: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     gap_split: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     measurement_floor: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    structure_split: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
@@ -337,6 +343,7 @@ def validate(
         model_choice=choice,
         gap_split=gap_split(rows),
         measurement_floor=measurement_floor(ref.by_material()),
+        structure_split=structure_split(rows),
     )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
