@@ -355,8 +355,9 @@ def _structure_split_html(splits: list[dict[str, Any]]) -> str:
             ("built_loo", "built: LOO MAE", num),
         ],
     ) + (
-        "<p class='muted'>Measured: the ordered model is the material's own CIF (its measured "
-        "cell and positions). Built: the composition placed on another material's template "
+        "<p class='muted'>Measured: the material's ordered model is built from its own CIF "
+        "(its measured cell and positions, before any relaxation). Built: the composition "
+        "placed on another material's template "
         "scaled by its M–X bond lengths, as every screened design is; these are the errors "
         "to expect of a design. Censored σ rows are left out.</p>"
     )
