@@ -43,6 +43,7 @@ from halidelab.validation.metrics import (
     paired_comparison,
     parity_metrics,
     relaxed_axes_change,
+    relaxed_bond_change,
     relaxed_volume_change,
     structure_split,
 )
@@ -365,6 +366,17 @@ def _prediction_rows(
 ) -> list[dict[str, Any]]:
     from halidelab.prior.data import composition_key
 
+    bond_cache: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
+
+    def bonds_of(material: str, mkey: str, relaxed: Any, built: Any) -> Any:
+        """The bond-length comparison of one material and model, once for all its tiers."""
+        if (material, mkey) not in bond_cache:
+            bond_cache[(material, mkey)] = relaxed_bond_change(
+                relaxed["structure"] if relaxed else None,
+                built["structure"] if built else None,
+            )
+        return bond_cache[(material, mkey)]
+
     rows = []
     for t in tiers:
         spec = TIERS[t]
@@ -455,6 +467,7 @@ def _prediction_rows(
                     relaxed["structure"] if relaxed else None,
                     built["structure"] if built else None,
                 )
+                row["relaxed_bond_change"] = bonds_of(entry.material, mkey, relaxed, built)
                 thermal = (relaxed or {}).get("thermal_lattice") or {}
                 row["thermal_expansion_percent"] = thermal.get("expansion_percent")
                 row["lattice_temperature_K"] = thermal.get("temperature_K")
@@ -969,8 +982,11 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
       is recorded;
     - ``synthesis``: one composition on one structure file in both model states, the
       annealed (ordered) model the parent and the ball-milled one the child (ampoule-made
-      and as-milled Li3YCl6). Not a substitution: :func:`substitution_spearman` leaves
-      these out and :func:`synthesis_agreement` reports them.
+      and as-milled Li3YCl6); or, where the annealed phase is measured on another
+      structure (heat-treated ccp Li2ZrCl6 against as-milled hcp), that one as the parent,
+      when it is the composition's only annealed material. Not a substitution:
+      :func:`substitution_spearman` leaves these out and :func:`synthesis_agreement`
+      reports them.
 
     Substitution pairs join materials in the same state only (a milled parent and an
     annealed child would mix two effects).
@@ -1002,9 +1018,20 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
                 )
                 found.append((parent, child, "design", text))
     for (key, structure_file, st), child in by_comp.items():
+        if st == "annealed":
+            continue
         parent = by_comp.get((key, structure_file, "annealed"))
-        if st != "annealed" and parent is not None:
+        if parent is not None:
             found.append((parent, child, "synthesis", f"{st} vs annealed model"))
+            continue
+        # the annealed phase of another structure (heat-treated Li2ZrCl6 is ccp monoclinic,
+        # the milled one hcp): the measured change is that of the route, polymorph and all
+        other = [e for (k, _f, s), e in by_comp.items() if k == key and s == "annealed"]
+        if len(other) == 1:
+            parent = other[0]
+            found.append(
+                (parent, child, "synthesis", f"{st} vs annealed model ({parent.polymorph})")
+            )
     for i, a in enumerate(prim):
         for b in prim[i + 1 :]:
             if state[a.material] != state[b.material]:
