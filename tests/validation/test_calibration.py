@@ -11,6 +11,7 @@ from halidelab.errors import CalibrationError
 from halidelab.validation.calibration import (
     calibrate,
     fit_map,
+    interval_coverage,
     load_calibration,
     loo_predictions,
     save_calibration,
@@ -101,6 +102,9 @@ def test_interval_combines_loo_scatter_and_ensemble_spread():
     s = cal.residual_sd
     h1 = cal.apply(0.3, spread=s).half_width
     assert h1 / h0 == pytest.approx(np.sqrt(1 + cal.b**2))
+    # the prior's spread is its own error estimate, which s_LOO measures: not added again
+    prior = calibrate("log10_sigma_S_cm", "prior", "-", x, y, mats, comps, SHA)
+    assert prior.apply(0.3, spread=s).half_width == pytest.approx(prior.apply(0.3).half_width)
     with pytest.raises(CalibrationError):
         cal.apply(0.3, spread=-0.1)
     with pytest.raises(CalibrationError):
@@ -363,3 +367,63 @@ def test_a_file_without_the_baseline_loads_with_unknown_skill(saved, tmp_path):
     old.write_text(json.dumps(doc))
     cal = load_calibration(old)
     assert cal.baseline_loo_mae is None and cal.skill is None
+
+
+def test_held_out_coverage_of_honest_intervals_is_their_level():
+    """Gaussian scatter about a line: each material's interval, from the calibration redone
+    without it, holds its measured value about 90 % of the time, and the held-out
+    residuals in units of the interval's standard error have an RMS near 1."""
+    x, y, mats, comps = _synthetic(120, 0.1, 0.8, 0.03, seed=11)
+    cov = interval_coverage(x, y, mats, comps, level=0.9)
+    assert cov["n"] == 120 and len(cov["materials"]) == 120
+    assert 0.84 <= cov["fraction"] <= 0.96
+    assert cov["fraction_low"] < 0.9 < cov["fraction_high"]
+    assert 0.85 <= cov["rms_z"] <= 1.15
+    assert cov["mean_half_width"] == pytest.approx(1.645 * 0.03, rel=0.15)
+    # an interval half as wide (level 0.59 instead of 0.9) covers measurably less
+    narrow = interval_coverage(x, y, mats, comps, level=0.59)
+    assert narrow["fraction"] < cov["fraction"] - 0.15
+
+
+def test_coverage_refits_without_the_held_out_material():
+    """Eight materials exactly on y = x and one 1.0 off it. Held out, the outlier meets a
+    calibration of eight exact points (zero scatter, zero width): outside. Each exact
+    point, held out, meets a calibration that contains the outlier: inside. Any trace of
+    the outlier in its own refit would give its interval a width."""
+    x = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.45])
+    y = x.copy()
+    y[-1] += 1.0
+    mats = [f"m{i}" for i in range(9)]
+    cov = interval_coverage(x, y, mats, ["LiAlCl4"] * 9, level=0.9)
+    out = cov["materials"][-1]
+    assert not out["inside"] and out["half_width"] == pytest.approx(0.0, abs=1e-12)
+    assert out["calibrated"] == pytest.approx(0.45, abs=1e-12)
+    assert all(m["inside"] for m in cov["materials"][:-1])
+    assert cov["inside"] == 8
+    leaky = calibrate("ea_eV", "neb", "chgnet", x, y, mats, ["LiAlCl4"] * 9, SHA)
+    assert leaky.apply(0.45, material="m8").half_width > 0.3  # what a leak would give
+
+
+def test_coverage_counts_the_ensemble_spread():
+    """A material whose raw value is 0.3 eV off, but whose orderings spread by 0.3 eV, is
+    inside its interval only when the spread enters it."""
+    x, y, mats, comps = _synthetic(10, 0.0, 1.0, 0.01, seed=5)
+    x = x.copy()
+    x[3] += 0.3
+    spreads = [0.0] * 10
+    spreads[3] = 0.3
+    cov = interval_coverage(x, y, mats, comps, spreads=spreads)
+    m = cov["materials"][3]
+    assert m["inside"] and not m["inside_without_spread"]
+    assert cov["inside_without_spread"] < cov["inside"]
+
+
+def test_coverage_needs_one_more_material_than_a_calibration():
+    x, y, mats, comps = _synthetic(4, 0.0, 1.0, 0.01, seed=6)
+    assert interval_coverage(x, y, mats, comps) is None
+    x, y, mats, comps = _synthetic(5, 0.0, 1.0, 0.01, seed=6)
+    assert interval_coverage(x, y, mats, comps)["n"] == 5
+    with pytest.raises(CalibrationError, match="differ in length"):
+        interval_coverage(x, y, mats, comps, spreads=[0.1])
+    with pytest.raises(CalibrationError, match="spread"):
+        interval_coverage(x, y, mats, comps, spreads=[0.1, 0.1, -1.0, 0.1, 0.1])

@@ -377,7 +377,9 @@ def test_a_calibration_for_another_model_is_a_note_not_applied(base_store, tmp_p
 
 def test_kmc_and_prior_carry_their_own_error_into_the_spread(base_store, tmp_path, sha):
     """Law of total variance: spread^2 = sd between orderings^2 + mean own error^2 (the
-    KMC 68 % interval half-width in log10; the prior's 90 % interval / (2 x 1.645))."""
+    KMC 68 % interval half-width in log10; the prior's 90 % interval / (2 x 1.645)). The
+    KMC's spread widens its calibrated interval; the prior's does not: it is the prior's
+    own error estimate, which the calibration's leave-one-out scatter already measures."""
     kmc = {
         DOPED: [
             (1e-4, 5e-5, 2e-4, 0.35, 0.02),
@@ -407,7 +409,10 @@ def test_kmc_and_prior_carry_their_own_error_into_the_spread(base_store, tmp_pat
     assert ek["half_width"] == pytest.approx(half_width(xk, yk, b, spread), rel=1e-9)
     a, b = line(xp, yp)
     assert ep["calibrated"] == pytest.approx(a + b * -3.2, abs=1e-9)
-    assert ep["half_width"] == pytest.approx(half_width(xp, yp, b, 1.8 / (2 * 1.645)), rel=1e-9)
+    assert ep["spread"] == pytest.approx(1.8 / (2 * 1.645))
+    assert ep["half_width"] == pytest.approx(half_width(xp, yp, b, 0.0), rel=1e-9)
+    assert ep["half_width"] < half_width(xp, yp, b, 1.8 / (2 * 1.645))
+    assert "leave-one-out scatter alone" in ep["note"]
     # the prior has no settings to record: its calibration needs none (no "halidelab < 0.4"
     # note), while a KMC calibration that records nothing is applied with that note
     assert c_pri.settings == {} and "does not record" not in ep["note"]

@@ -1677,3 +1677,47 @@ def test_scaled_volume_task_inputs_are_checked():
             study={"x": 1},
             volume_per_atom_A3=20.0,
         )
+
+
+def test_held_out_interval_coverage_reaches_the_json_and_the_report(tmp_path, capsys):
+    """The prior over the whole set (model-free, seconds): its log sigma calibration gets
+    the held-out coverage of its interval. Each material's refit is the calibration without
+    it: where the refit chose the full calibration's map kind, its calibrated value is that
+    material's leave-one-out prediction; its interval is built around that value, and the
+    counts add up."""
+    import json
+
+    code = main(
+        [
+            "validate",
+            "--tiers",
+            "prior",
+            "-o",
+            str(tmp_path / "p"),
+            "--db",
+            str(tmp_path / "p.sqlite"),
+            "--json",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    (cov,) = [c for c in doc["interval_coverage"] if c["target"] == "log10_sigma_S_cm"]
+    cal = load_calibration(tmp_path / "p" / "calibration" / "prior-none-log10_sigma_S_cm.json")
+    assert cov["n"] == cal.n_materials >= 15 and cov["level"] == cal.level
+    assert {m["material"] for m in cov["materials"]} == set(cal.materials)
+    same = [m for m in cov["materials"] if m["kind"] == cal.kind]
+    assert len(same) >= cov["n"] // 2
+    for m in same:
+        assert m["calibrated"] == pytest.approx(cal.loo_predictions[m["material"]], abs=1e-9)
+    for m in cov["materials"]:
+        assert m["low"] <= m["calibrated"] <= m["high"]
+        assert m["inside"] == (m["low"] <= cal.measured[m["material"]] <= m["high"])
+        assert m["inside"] or not m["inside_without_spread"]  # the spread only widens
+    assert cov["inside"] == sum(m["inside"] for m in cov["materials"])
+    (row,) = [
+        r for r in doc["parity"] if r["tier"] == "prior" and r["target"] == "log10_sigma_S_cm"
+    ]
+    assert (row["coverage_inside"], row["coverage_n"]) == (cov["inside"], cov["n"])
+    html = (tmp_path / "p" / "report.html").read_text()
+    assert "held out in its interval" in html
+    assert f"{cov['inside']}/{cov['n']} ({cov['inside'] / cov['n']:.2f};" in html

@@ -209,6 +209,11 @@ def validate_cmd(
                 "measurement_floor": out.measurement_floor,
                 "structure_split": out.structure_split,
                 "relaxed_volume": relaxed_volumes(out.rows),
+                "interval_coverage": [
+                    {"tier": m["tier"], "model": m["model"], "target": m["target"]} | m["coverage"]
+                    for m in out.metrics
+                    if m.get("coverage")
+                ],
                 "failed": out.failed,
                 "wall_s": out.wall_s,
             }
@@ -230,11 +235,14 @@ def validate_cmd(
         ("map", "map", "{}"),
         ("baseline_loo_mae", "mean LOO", "{:.3g}"),
         ("skill", "skill", "{:+.2f}"),
+        ("coverage", "in interval", "{}"),
         ("wall_s_per_material", "s/material", "{:.0f}"),
     ]
     for r in rows:
         if r.get("loo_mae_low") is not None:
             r["loo_mae_ci"] = f"[{r['loo_mae_low']:.3g}, {r['loo_mae_high']:.3g}]"
+        if r.get("coverage_n"):
+            r["coverage"] = f"{r['coverage_inside']}/{r['coverage_n']}"
     for _, head, _ in cols:
         t.add_column(head)
     for r in rows:

@@ -132,6 +132,13 @@ def _metric_rows(out: Any) -> list[dict[str, Any]]:
             r[f"{basis}_mae_ci"] = f"{lo:.3g} – {hi:.3g}" if lo is not None else "–"
             lo, hi = r.get(f"{basis}_spearman_low"), r.get(f"{basis}_spearman_high")
             r[f"{basis}_spearman_ci"] = f"{lo:.2f} – {hi:.2f}" if lo is not None else "–"
+        if r.get("coverage_n"):
+            k, n = r["coverage_inside"], r["coverage_n"]
+            r["coverage"] = (
+                f"{k}/{n} ({k / n:.2f}; {r['coverage_low']:.2f} – {r['coverage_high']:.2f})"
+                f"; {r['coverage_without_spread']}/{n} without the spread"
+                + (f"; RMS z {r['coverage_rms_z']:.2f}" if r.get("coverage_rms_z") else "")
+            )
         if m.get("raw_prior_held_out"):
             h = m["raw_prior_held_out"]
             r["why_not"] = (r["why_not"] + " " if r["why_not"] else "") + (
@@ -480,6 +487,7 @@ def _floor_html(floors: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> 
 
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
+    from halidelab.validation.calibration import LEVEL
     from halidelab.validation.metrics import (
         substitution_spearman,
         synthesis_agreement,
@@ -552,6 +560,7 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         ("maps", "LOO MAE by map", None),
         ("baseline_loo_mae", "LOO MAE of the set's mean", _f(".3g")),
         ("skill", "skill", _f("+.2f")),
+        ("coverage", "held out in its interval", None),
         ("wall_s_per_material", "wall s/material", _f(".0f")),
         ("why_not", "notes", None),
     ]
@@ -569,7 +578,16 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "resamples): with 7-17 materials a rho of 0.5 is often compatible with 0. "
             "The set's mean: each material predicted by the mean measured value of the other "
             "materials, no tier at all; skill = 1 − LOO MAE / that baseline's (≤ 0: the "
-            "calibrated tier predicts held-out materials no better than the set's mean).</p>",
+            "calibrated tier predicts held-out materials no better than the set's mean). "
+            "Held out in its interval: for each material the whole calibration (map, "
+            "leave-one-out scatter, degrees of freedom) is redone without it and its "
+            f"interval made as compare makes one for a new composition ({LEVEL * 100:.0f} % level, "
+            "with its ensemble spread); k/n measured values fall inside, with the 95 % "
+            "Clopper–Pearson range of the fraction. An honest interval holds about its "
+            "level; a range that excludes the level says the intervals are too narrow or "
+            "too wide on this set. RMS z: the root mean square of (measured − calibrated) "
+            "over each interval's standard error (half-width / t), about 1 when the "
+            "width matches the held-out scatter.</p>",
         )
     )
     if out.measurement_floor:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from halidelab.errors import CalibrationError
-from halidelab.validation.calibration import Calibration
+from halidelab.validation.calibration import OWN_ERROR_TIERS, Calibration
 
 #: label of model-free predictions (as :data:`halidelab.validation.run.NO_MODEL`)
 NO_MODEL = "-"
@@ -414,6 +414,11 @@ def calibrate_composition(
             }
         )
         notes = []
+        if cal.tier in OWN_ERROR_TIERS and spread > 0:
+            notes.append(
+                f"the interval is the calibration's leave-one-out scatter alone: the {cal.tier}'s "
+                "own interval (the spread) estimates the same error, which that scatter measures"
+            )
         if cal.b < 0:
             notes.append(
                 f"the map's slope is negative (b = {cal.b:.2f}): the tier orders the reference "

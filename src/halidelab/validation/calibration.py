@@ -18,9 +18,12 @@ The calibrated value of a new prediction is a + b x with an interval of level p:
 
 with s_LOO the root-mean-square LOO residual (the out-of-sample scatter of the map, which
 includes the map's own fitting uncertainty), s_ens the spread of the prediction itself
-(the standard deviation over the ordering ensemble, given by the caller), n materials and
-k parameters of the chosen map. A reference material is never calibrated against itself:
-applied to one of the calibration's materials, the map fitted without it is used.
+(the standard deviation over the ordering ensemble, given by the caller; none for the
+prior, whose spread is its own error estimate, which s_LOO already measures), n materials
+and k parameters of the chosen map. :func:`interval_coverage` tests the interval out of
+sample: how many held-out reference materials it holds. A reference material is never
+calibrated against itself: applied to one of the calibration's materials, the map fitted
+without it is used.
 
 No skill: beside the maps, the reference set's own mean is scored the same way (each
 material predicted by the mean measured value of the others, no tier at all). A tier
@@ -64,6 +67,11 @@ MIN_MATERIALS = 4
 DOMAIN_DISTANCE = 0.15
 #: default interval level
 LEVEL = 0.9
+#: tiers whose prediction's spread is the predictor's own estimate of its error (the prior's
+#: interval), not a spread over orderings: the leave-one-out scatter s_LOO already measures
+#: that error, so their calibrated interval adds no ensemble term (added, it counted the
+#: error twice: :func:`interval_coverage` found the prior's held-out intervals too wide)
+OWN_ERROR_TIERS = frozenset({"prior"})
 FILE_FORMAT = "halidelab-calibration"
 FILE_VERSION = 1
 
@@ -303,7 +311,8 @@ class Calibration(Record):
             The tier's prediction (eV or log10 S/cm).
         spread : float
             Standard deviation of the prediction over its ordering ensemble (same unit);
-            0 for a single ordering.
+            0 for a single ordering. Not added for a tier in :data:`OWN_ERROR_TIERS`
+            (the prior), whose spread is its own error estimate, which s_LOO contains.
         composition : str, optional
             For the out-of-domain flag; a composition equal to a calibration material's
             (same normalised atomic fractions) is calibrated with that material's
@@ -334,7 +343,8 @@ class Calibration(Record):
         if material is not None and material in self.loo_maps:
             a, b = self.loo_maps[material]
             used = f"leave-one-out (without {self.materials[material]})"
-        half = self._t() * math.sqrt(self.residual_sd**2 + (b * spread) ** 2)
+        ens = 0.0 if self.tier in OWN_ERROR_TIERS else spread
+        half = self._t() * math.sqrt(self.residual_sd**2 + (b * ens) ** 2)
         value = a + b * raw
         near, dist = self.nearest(composition) if composition else (None, None)
         ood = dist is not None and dist > self.domain_distance
@@ -446,6 +456,126 @@ def calibrate(
         baseline_loo_mae=float(np.mean(np.abs(base))),
         baseline_loo_rmse=float(np.sqrt(np.mean(base**2))),
     )
+
+
+def interval_coverage(
+    raw: Sequence[float],
+    measured: Sequence[float],
+    materials: Sequence[str],
+    compositions: Sequence[str],
+    spreads: Sequence[float | None] | None = None,
+    level: float = LEVEL,
+    target: str = "",
+    tier: str = "",
+    model: str = "",
+    reference_sha256: str = "",
+) -> dict[str, Any] | None:
+    """How often the calibrated interval holds a held-out material's measured value.
+
+    For each material in turn the whole calibration is redone without it, exactly as
+    :func:`calibrate` does it (the map kind chosen by its own inner leave-one-out, the
+    residual SD s_LOO and the degrees of freedom of the remaining materials), and applied
+    to the held-out material's raw prediction and ensemble spread as ``compare`` applies
+    a calibration to a new composition. The interval is honest if about ``level`` of the
+    measured values fall inside it; the Clopper-Pearson range says what the set's size
+    allows one to conclude. This is the out-of-sample test of the interval itself: the
+    calibrated value of a reference material (:meth:`Calibration.apply` with
+    ``material``) uses the map fitted without it, but its half-width uses the s_LOO of
+    all materials, its own residual included.
+
+    Parameters
+    ----------
+    raw, measured : sequence of float
+        One value per material (eV or log10 S/cm), as for :func:`calibrate`.
+    materials, compositions : sequence of str
+    spreads : sequence of float or None, optional
+        Each material's ensemble spread (the SD of one ordering's prediction, as
+        ``compare`` passes it); None or 0 for a single ordering.
+    level : float
+        Interval level.
+    target, tier, model, reference_sha256 : str
+        Passed to each refitted calibration (provenance only).
+
+    Returns
+    -------
+    dict or None
+        None when fewer than ``MIN_MATERIALS + 1`` materials (each refit needs
+        :data:`MIN_MATERIALS`). Otherwise ``level``, ``n``, ``inside`` (count),
+        ``fraction`` with its 95 % Clopper-Pearson range ``fraction_low``/``fraction_high``,
+        ``inside_without_spread`` (the same intervals with the ensemble term left out),
+        ``mean_half_width``, ``rms_z`` (RMS of (measured - calibrated) / (half-width / t):
+        about 1 when the interval's width matches the held-out scatter) and ``materials``
+        (per material: ``material``, ``composition``, ``measured``, ``calibrated``,
+        ``low``, ``high``, ``half_width``, ``kind`` of the refitted map, ``inside``,
+        ``inside_without_spread``).
+
+    Raises
+    ------
+    CalibrationError
+        As :func:`calibrate` (lengths, repeated materials, non-finite values), or a
+        negative or non-finite spread.
+    """
+    from scipy.stats import beta
+
+    x, y = np.asarray(raw, float), np.asarray(measured, float)
+    n = len(x)
+    sp = np.zeros(n) if spreads is None else np.array([s or 0.0 for s in spreads], float)
+    if not (len(y) == len(materials) == len(compositions) == len(sp) == n):
+        raise CalibrationError(
+            "raw, measured, materials, compositions and spreads differ in length"
+        )
+    if n < MIN_MATERIALS + 1:
+        return None
+    per = []
+    for i in range(n):
+        keep = [j for j in range(n) if j != i]
+        cal = calibrate(
+            target,
+            tier,
+            model,
+            x[keep],
+            y[keep],
+            [materials[j] for j in keep],
+            [compositions[j] for j in keep],
+            reference_sha256,
+            level=level,
+        )
+        # neither material nor composition: the held-out one is in none of cal's maps,
+        # and another material of the same composition (a milled and an annealed phase)
+        # must not lend it its leave-one-out map
+        cv = cal.apply(float(x[i]), float(sp[i]))
+        bare = cal.apply(float(x[i]), 0.0)
+        per.append(
+            {
+                "material": materials[i],
+                "composition": compositions[i],
+                "measured": float(y[i]),
+                "calibrated": cv.calibrated,
+                "low": cv.low,
+                "high": cv.high,
+                "half_width": cv.half_width,
+                "kind": cal.kind,
+                "z": (float(y[i]) - cv.calibrated) / (cv.half_width / cal._t())
+                if cv.half_width > 0
+                else None,
+                "inside": bool(cv.low <= y[i] <= cv.high),
+                "inside_without_spread": bool(bare.low <= y[i] <= bare.high),
+            }
+        )
+    k = sum(p["inside"] for p in per)
+    zs = [p["z"] for p in per if p["z"] is not None]
+    return {
+        "level": level,
+        "n": n,
+        "inside": k,
+        "fraction": k / n,
+        "fraction_low": float(beta.ppf(0.025, k, n - k + 1)) if k > 0 else 0.0,
+        "fraction_high": float(beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0,
+        "inside_without_spread": sum(p["inside_without_spread"] for p in per),
+        "mean_half_width": float(np.mean([p["half_width"] for p in per])),
+        "rms_z": float(np.sqrt(np.mean(np.square(zs)))) if zs else None,
+        "materials": per,
+    }
 
 
 def _payload_sha(payload: dict) -> str:

@@ -616,6 +616,7 @@ def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
         raw = ParityMetrics.from_dict(m["raw"])
         loo = ParityMetrics.from_dict(m["loo"]) if m["loo"] else None
         cal = m["calibration"] or {}
+        cov = m.get("coverage") or {}
         out.append(
             {
                 "tier": m["tier"],
@@ -644,6 +645,13 @@ def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "baseline_loo_mae": cal.get("baseline_loo_mae"),
                 "skill": cal.get("skill"),
                 "wall_s_per_material": m.get("wall_s_per_material"),
+                "coverage_level": cov.get("level"),
+                "coverage_n": cov.get("n"),
+                "coverage_inside": cov.get("inside"),
+                "coverage_low": cov.get("fraction_low"),
+                "coverage_high": cov.get("fraction_high"),
+                "coverage_without_spread": cov.get("inside_without_spread"),
+                "coverage_rms_z": cov.get("rms_z"),
                 "why_not": m.get("why_not", ""),
                 "threshold": THRESHOLDS[m["target"]][0],
             }

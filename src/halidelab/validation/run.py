@@ -32,7 +32,12 @@ import numpy as np
 
 from halidelab.errors import CalibrationError, HalidelabError
 from halidelab.screening.inputs import check_bvse_volume
-from halidelab.validation.calibration import Calibration, calibrate, save_calibration
+from halidelab.validation.calibration import (
+    Calibration,
+    calibrate,
+    interval_coverage,
+    save_calibration,
+)
 from halidelab.validation.combine import combine_with_prior
 from halidelab.validation.metrics import (
     PairedComparison,
@@ -640,6 +645,20 @@ def _score(
                 }
                 cal = dataclasses.replace(cal, settings=settings, orderings=n_ord)
                 cals[(tier, model, target)] = cal
+                # the interval itself, held out: the whole calibration redone without each
+                # material and applied to its raw value and ensemble spread
+                entry["coverage"] = interval_coverage(
+                    [p for _, p, _ in fit],
+                    [m for _, _, m in fit],
+                    [r["material"] for r, _, _ in fit],
+                    [r["composition"] for r, _, _ in fit],
+                    [r.get(f"spread_{target}") for r, _, _ in fit],
+                    level=cal.level,
+                    target=target,
+                    tier=tier,
+                    model=model,
+                    reference_sha256=sha,
+                )
                 loo = {mat: v for mat, v in cal.loo_predictions.items()}
                 # censored rows: calibrated by the map fitted without them (they are not in the fit)
                 loo_pred = [
