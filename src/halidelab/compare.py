@@ -496,6 +496,12 @@ def calibration_lines(rec: dict[str, Any]) -> list[tuple[str, str]]:
             out.append(("note", f"{what}: {e['note']}"))
             continue
         nd = _nd(e)
+        cov = (e.get("calibration") or {}).get("coverage")
+        held = (
+            f"; held out, {cov['inside']} of {cov['n']} reference materials in their intervals"
+            if cov
+            else ""
+        )
         dist = (
             f"nearest reference {e['nearest_reference']} at composition distance "
             f"{e['distance']:.3f}"
@@ -513,7 +519,7 @@ def calibration_lines(rec: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{what}: raw {e['raw']:.{nd}f} (spread {e['spread']:.{nd}f}, "
                 f"N={e['n_orderings']}) "
                 f"-> calibrated {e['calibrated']:.{nd}f} [{e['low']:.{nd}f}, {e['high']:.{nd}f}] "
-                f"({e['level']:.0%}, {e['kind']} map, {e['map_used']}); {dist}{ood}",
+                f"({e['level']:.0%}, {e['kind']} map, {e['map_used']}{held}); {dist}{ood}",
             )
         )
         if e["note"]:

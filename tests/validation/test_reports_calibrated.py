@@ -35,7 +35,11 @@ from test_compare_calibrated import (  # the synthetic stores and calibrations o
 
 from halidelab.cli import main
 from halidelab.screening.store import Store
-from halidelab.validation.calibration import save_calibration
+from halidelab.validation.calibration import (
+    COVERAGE_KEYS,
+    interval_coverage,
+    save_calibration,
+)
 
 # -- parsing the reports ---------------------------------------------------------------
 
@@ -214,6 +218,39 @@ def test_screen_table_json_and_report_carry_the_calibrated_values(
         r2["cells"]["calibrated"] == r["cells"]["calibrated"]
         and r2["cells"]["low"] == r["cells"]["low"]
     )
+
+
+def test_a_calibration_carries_how_its_intervals_fared_held_out(base_store, tmp_path, sha, capsys):
+    """validate stores each calibration's held-out coverage in its file; screen's JSON and
+    report state it beside the map, and a file without it says it is not recorded."""
+    db = tmp_path / "s.sqlite"
+    make_store(base_store, db, bvse=BVSE)
+    cal, x, y = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
+    cov = interval_coverage(x, y, list(cal.materials), list(cal.materials.values()))
+    kept = {k: v for k, v in cov.items() if k in COVERAGE_KEYS}
+    cal = dataclasses.replace(cal, settings={"bvse_resolution_A": 0.25})
+    paths = {
+        "with": str(save_calibration(dataclasses.replace(cal, coverage=kept), tmp_path / "c.json")),
+        "without": str(save_calibration(cal, tmp_path / "n.json")),
+    }
+    for which, path in paths.items():
+        rep = tmp_path / f"rep-{which}"
+        assert main(_screen(db, "--calibration", path, "--json", "--report", str(rep))) == 0
+        (row,) = json.loads(capsys.readouterr().out)["ranked"]
+        (e,) = row["calibrated"]
+        html = (rep / "screen.html").read_text()
+        assert main(_screen(db, "--calibration", path)) == 0
+        printed = capsys.readouterr().out
+        if which == "with":
+            assert f"held out, {kept['inside']} of {kept['n']} reference materials" in printed
+            assert e["calibration"]["coverage"] == pytest.approx(kept)
+            assert (
+                f"its 90 % intervals held {kept['inside']} of {kept['n']} reference materials"
+                in html
+            )
+        else:
+            assert e["calibration"]["coverage"] is None
+            assert "how its intervals fare held out is not recorded" in html
 
 
 def test_screen_shows_the_note_for_another_model_or_other_settings(

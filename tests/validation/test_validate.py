@@ -24,7 +24,7 @@ from halidelab.screening import kinds, plans  # noqa: F401  (register the task f
 from halidelab.screening.store import Store
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
 from halidelab.validation import tiers as tiers_mod
-from halidelab.validation.calibration import load_calibration
+from halidelab.validation.calibration import COVERAGE_KEYS, load_calibration
 from halidelab.validation.metrics import relaxed_volumes
 from halidelab.validation.reference import load_reference_set, reference_path
 from halidelab.validation.run import NO_MODEL, substitution_pairs, validate
@@ -1704,6 +1704,8 @@ def test_held_out_interval_coverage_reaches_the_json_and_the_report(tmp_path, ca
     (cov,) = [c for c in doc["interval_coverage"] if c["target"] == "log10_sigma_S_cm"]
     cal = load_calibration(tmp_path / "p" / "calibration" / "prior-none-log10_sigma_S_cm.json")
     assert cov["n"] == cal.n_materials >= 15 and cov["level"] == cal.level
+    # the file keeps the summary, for compare, screen and the reports to state
+    assert cal.coverage == pytest.approx({k: cov[k] for k in COVERAGE_KEYS})
     assert {m["material"] for m in cov["materials"]} == set(cal.materials)
     same = [m for m in cov["materials"] if m["kind"] == cal.kind]
     assert len(same) >= cov["n"] // 2

@@ -172,12 +172,21 @@ def calibration_files(rows: Sequence[dict[str, Any]]) -> str:
     items = []
     for (tier, model, target), e in seen.items():
         c = e["calibration"]
+        cov = c.get("coverage")
+        held = (
+            f"; held out, its {cov['level'] * 100:.0f} % intervals held {cov['inside']} of "
+            f"{cov['n']} reference materials (95 % range of the fraction "
+            f"{cov['fraction_low']:.2f}–{cov['fraction_high']:.2f})"
+            if cov
+            else "; how its intervals fare held out is not recorded (fewer than 5 materials, "
+            "or a file written before validate measured it)"
+        )
         items.append(
             f"<li data-calibration='{esc(f'{tier} {model} {target}')}'>{esc(tier)} {esc(target)} "
             f"({esc(model)}): {esc(c['kind'])} map a = {c['a']:.4g}, b = {c['b']:.4g}, fitted on "
             f"{c['n_materials']} reference materials, leave-one-out MAE {c['loo_mae']:.3g} "
             f"{esc(e['unit'])}; reference set {esc(c['reference_sha256'][:12])}, halidelab "
-            f"{esc(c['halidelab_version'])}</li>"
+            f"{esc(c['halidelab_version'])}{esc(held)}</li>"
         )
     return f"<ul>{''.join(items)}</ul>"
 

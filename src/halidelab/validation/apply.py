@@ -360,6 +360,7 @@ def calibrate_composition(
                 "loo_mae": cal.loo_mae,
                 "reference_sha256": cal.reference_sha256,
                 "halidelab_version": cal.halidelab_version,
+                "coverage": cal.coverage,
             },
         }
         out.append(entry)

@@ -72,6 +72,8 @@ LEVEL = 0.9
 #: that error, so their calibrated interval adds no ensemble term (added, it counted the
 #: error twice: :func:`interval_coverage` found the prior's held-out intervals too wide)
 OWN_ERROR_TIERS = frozenset({"prior"})
+#: what a calibration file keeps of :func:`interval_coverage`
+COVERAGE_KEYS = ("level", "n", "inside", "fraction_low", "fraction_high", "rms_z")
 FILE_FORMAT = "halidelab-calibration"
 FILE_VERSION = 1
 
@@ -239,6 +241,11 @@ class Calibration(Record):
         Out-of-sample errors of the reference set's mean (each material predicted by the
         mean measured value of the others): the no-skill baseline a tier must beat. None in
         files of halidelab before it was recorded.
+    coverage : dict or None
+        How the interval fared held out (:func:`interval_coverage` without its
+        per-material list): ``level``, ``n``, ``inside``, ``fraction_low``,
+        ``fraction_high``, ``rms_z``. None when the set was too small, or in files written
+        before it was recorded.
     """
 
     target: str
@@ -271,6 +278,7 @@ class Calibration(Record):
     orderings: dict[str, int] = dataclasses.field(default_factory=dict)
     baseline_loo_mae: float | None = None
     baseline_loo_rmse: float | None = None
+    coverage: dict[str, Any] | None = None
 
     @property
     def skill(self) -> float | None:

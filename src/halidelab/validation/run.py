@@ -33,6 +33,7 @@ import numpy as np
 from halidelab.errors import CalibrationError, HalidelabError
 from halidelab.screening.inputs import check_bvse_volume
 from halidelab.validation.calibration import (
+    COVERAGE_KEYS,
     Calibration,
     calibrate,
     interval_coverage,
@@ -643,11 +644,9 @@ def _score(
                     r["material"]: sum(v is not None for v in r.get(f"orderings_{target}") or ())
                     for r, _, _ in fit
                 }
-                cal = dataclasses.replace(cal, settings=settings, orderings=n_ord)
-                cals[(tier, model, target)] = cal
                 # the interval itself, held out: the whole calibration redone without each
                 # material and applied to its raw value and ensemble spread
-                entry["coverage"] = interval_coverage(
+                entry["coverage"] = cov = interval_coverage(
                     [p for _, p, _ in fit],
                     [m for _, _, m in fit],
                     [r["material"] for r, _, _ in fit],
@@ -659,6 +658,13 @@ def _score(
                     model=model,
                     reference_sha256=sha,
                 )
+                summary = (
+                    {k: v for k, v in cov.items() if k in COVERAGE_KEYS}
+                    if cov is not None
+                    else None
+                )
+                cal = dataclasses.replace(cal, settings=settings, orderings=n_ord, coverage=summary)
+                cals[(tier, model, target)] = cal
                 loo = {mat: v for mat, v in cal.loo_predictions.items()}
                 # censored rows: calibrated by the map fitted without them (they are not in the fit)
                 loo_pred = [
