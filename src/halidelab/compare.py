@@ -499,6 +499,11 @@ def calibration_lines(rec: dict[str, Any]) -> list[tuple[str, str]]:
         cov = (e.get("calibration") or {}).get("coverage")
         held = (
             f"; held out, {cov['inside']} of {cov['n']} reference materials in their intervals"
+            + (
+                f" ({cov['built_inside']} of {cov['built_n']} built models)"
+                if cov.get("built_n")
+                else ""
+            )
             if cov
             else ""
         )

@@ -228,6 +228,7 @@ def test_a_calibration_carries_how_its_intervals_fared_held_out(base_store, tmp_
     cal, x, y = synthetic_calibration("bvse", "chgnet", "ea_eV", NEAR, sha, (0.55, 0.75))
     cov = interval_coverage(x, y, list(cal.materials), list(cal.materials.values()))
     kept = {k: v for k, v in cov.items() if k in COVERAGE_KEYS}
+    kept |= {"built_n": 4, "built_inside": 3}  # as validate adds them
     cal = dataclasses.replace(cal, settings={"bvse_resolution_A": 0.25})
     paths = {
         "with": str(save_calibration(dataclasses.replace(cal, coverage=kept), tmp_path / "c.json")),
@@ -242,12 +243,16 @@ def test_a_calibration_carries_how_its_intervals_fared_held_out(base_store, tmp_
         assert main(_screen(db, "--calibration", path)) == 0
         printed = capsys.readouterr().out
         if which == "with":
-            assert f"held out, {kept['inside']} of {kept['n']} reference materials" in printed
+            assert (
+                f"held out, {kept['inside']} of {kept['n']} reference materials in their "
+                "intervals (3 of 4 built models)"
+            ) in printed
             assert e["calibration"]["coverage"] == pytest.approx(kept)
             assert (
                 f"its 90 % intervals held {kept['inside']} of {kept['n']} reference materials"
                 in html
             )
+            assert "3 of the 4 built on another&#x27;s template" in html  # escaped
         else:
             assert e["calibration"]["coverage"] is None
             assert "how its intervals fare held out is not recorded" in html

@@ -1716,10 +1716,17 @@ def test_held_out_interval_coverage_reaches_the_json_and_the_report(tmp_path, ca
         assert m["inside"] == (m["low"] <= cal.measured[m["material"]] <= m["high"])
         assert m["inside"] or not m["inside_without_spread"]  # the spread only widens
     assert cov["inside"] == sum(m["inside"] for m in cov["materials"])
+    # the designs' share: materials built on another's template (the key names the
+    # construction, "design:...")
+    built = [m for m in cov["materials"] if "|design:" in m["material"]]
+    assert cov["built_n"] == len(built) >= 5
+    assert cov["built_inside"] == sum(m["inside"] for m in built)
     (row,) = [
         r for r in doc["parity"] if r["tier"] == "prior" and r["target"] == "log10_sigma_S_cm"
     ]
     assert (row["coverage_inside"], row["coverage_n"]) == (cov["inside"], cov["n"])
+    assert row["coverage_built_n"] == cov["built_n"]
     html = (tmp_path / "p" / "report.html").read_text()
     assert "held out in its interval" in html
     assert f"{cov['inside']}/{cov['n']} ({cov['inside'] / cov['n']:.2f};" in html
+    assert f"built models {cov['built_inside']}/{cov['built_n']}" in html

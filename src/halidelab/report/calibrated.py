@@ -177,6 +177,12 @@ def calibration_files(rows: Sequence[dict[str, Any]]) -> str:
             f"; held out, its {cov['level'] * 100:.0f} % intervals held {cov['inside']} of "
             f"{cov['n']} reference materials (95 % range of the fraction "
             f"{cov['fraction_low']:.2f}–{cov['fraction_high']:.2f})"
+            + (
+                f", {cov['built_inside']} of the {cov['built_n']} built on another's template "
+                "(as a design is)"
+                if cov.get("built_n")
+                else ""
+            )
             if cov
             else "; how its intervals fare held out is not recorded (fewer than 5 materials, "
             "or a file written before validate measured it)"

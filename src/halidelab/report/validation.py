@@ -138,6 +138,11 @@ def _metric_rows(out: Any) -> list[dict[str, Any]]:
                 f"{k}/{n} ({k / n:.2f}; {r['coverage_low']:.2f} – {r['coverage_high']:.2f})"
                 f"; {r['coverage_without_spread']}/{n} without the spread"
                 + (f"; RMS z {r['coverage_rms_z']:.2f}" if r.get("coverage_rms_z") else "")
+                + (
+                    f"; built models {r['coverage_built_inside']}/{r['coverage_built_n']}"
+                    if r.get("coverage_built_n")
+                    else ""
+                )
             )
         if m.get("raw_prior_held_out"):
             h = m["raw_prior_held_out"]
@@ -587,7 +592,8 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             "level; a range that excludes the level says the intervals are too narrow or "
             "too wide on this set. RMS z: the root mean square of (measured − calibrated) "
             "over each interval's standard error (half-width / t), about 1 when the "
-            "width matches the held-out scatter.</p>",
+            "width matches the held-out scatter. Built models: the same count on the "
+            "materials modelled on another's template, as every design is.</p>",
         )
     )
     if out.measurement_floor:

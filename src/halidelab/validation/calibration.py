@@ -73,7 +73,16 @@ LEVEL = 0.9
 #: error twice: :func:`interval_coverage` found the prior's held-out intervals too wide)
 OWN_ERROR_TIERS = frozenset({"prior"})
 #: what a calibration file keeps of :func:`interval_coverage`
-COVERAGE_KEYS = ("level", "n", "inside", "fraction_low", "fraction_high", "rms_z")
+COVERAGE_KEYS = (
+    "level",
+    "n",
+    "inside",
+    "fraction_low",
+    "fraction_high",
+    "rms_z",
+    "built_n",  # validate's: of them, the materials built on another's template (designs)
+    "built_inside",
+)
 FILE_FORMAT = "halidelab-calibration"
 FILE_VERSION = 1
 
@@ -244,8 +253,10 @@ class Calibration(Record):
     coverage : dict or None
         How the interval fared held out (:func:`interval_coverage` without its
         per-material list): ``level``, ``n``, ``inside``, ``fraction_low``,
-        ``fraction_high``, ``rms_z``. None when the set was too small, or in files written
-        before it was recorded.
+        ``fraction_high``, ``rms_z``, and from ``validate`` ``built_n`` and
+        ``built_inside``, the same count on the materials built on another's template (as
+        every design is). None when the set was too small, or in files written before it
+        was recorded.
     """
 
     target: str

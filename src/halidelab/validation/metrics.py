@@ -652,6 +652,8 @@ def metric_table(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "coverage_high": cov.get("fraction_high"),
                 "coverage_without_spread": cov.get("inside_without_spread"),
                 "coverage_rms_z": cov.get("rms_z"),
+                "coverage_built_n": cov.get("built_n"),
+                "coverage_built_inside": cov.get("built_inside"),
                 "why_not": m.get("why_not", ""),
                 "threshold": THRESHOLDS[m["target"]][0],
             }

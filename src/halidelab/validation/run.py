@@ -658,6 +658,12 @@ def _score(
                     model=model,
                     reference_sha256=sha,
                 )
+                if cov is not None:
+                    # the materials built on another's template, as every design is
+                    built = {r["material"] for r, _, _ in fit if not r.get("measured_structure")}
+                    on_built = [m for m in cov["materials"] if m["material"] in built]
+                    cov["built_n"] = len(on_built)
+                    cov["built_inside"] = sum(m["inside"] for m in on_built)
                 summary = (
                     {k: v for k, v in cov.items() if k in COVERAGE_KEYS}
                     if cov is not None
