@@ -7,12 +7,11 @@ Issue 14's model choice compares every universal potential "whose weights instal
 the package index without a download at run time". This script checks that condition for
 each candidate instead of taking it on trust: it fetches the newest wheel with
 ``pip download --no-deps`` (no install, no dependencies), lists the files inside it that
-look like model weights (``.pt``, ``.pth``, ``.pth.tar``, ``.ckpt``, ``.model``, ``.pkl``, ``.npz``,
-``.safetensors``, ``.json`` above 1 MB), and the addresses in its source that a loader
-would fetch weights from (release assets, Hugging Face and its ``hf_hub_download``, S3,
-raw GitHub). chgnet and
-sevenn, which halidelab registers, are the positive controls: their weights must show up,
-or the check itself is broken.
+look like model weights (``.pt``, ``.pth``, ``.pth.tar``, ``.ckpt``, ``.model``, ``.pkl``,
+``.npz``, ``.safetensors``, ``.json`` above 1 MB), and the addresses in its source that a
+loader would fetch weights from (release assets, Hugging Face and its
+``hf_hub_download``, S3, raw GitHub). chgnet and sevenn, which halidelab registers, are
+the positive controls: their weights must show up, or the check itself is broken.
 
 A candidate qualifies only with weights inside its wheel; a package index that holds a
 separate weights package would show up as its own candidate (e.g. ``mace-models``).

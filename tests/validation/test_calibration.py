@@ -427,3 +427,38 @@ def test_coverage_needs_one_more_material_than_a_calibration():
         interval_coverage(x, y, mats, comps, spreads=[0.1])
     with pytest.raises(CalibrationError, match="spread"):
         interval_coverage(x, y, mats, comps, spreads=[0.1, 0.1, -1.0, 0.1, 0.1])
+
+
+def test_a_non_finite_spread_costs_the_coverage_not_the_campaign():
+    """validate scores a tier whose rows carry a NaN ensemble spread: the calibration is
+    fitted and saved, the coverage is None, and the notes say why."""
+    from halidelab.validation.run import _score
+
+    x, y, mats, _ = _synthetic(8, 0.1, 0.8, 0.02, seed=9)
+    rows = [
+        {
+            "tier": "bvse",
+            "model": "chgnet",
+            "material": m,
+            "composition": "Li3YCl6",
+            "pred_ea_eV": float(p),
+            "measured_ea_eV": float(v),
+            "pred_log10_sigma_S_cm": None,
+            "measured_log10_sigma_S_cm": None,
+            "censored": False,
+            "spread_ea_eV": float("nan") if i == 2 else 0.01,
+            "measured_structure": True,
+            "computed": False,
+            "wall_s": 0.0,
+        }
+        for i, (m, p, v) in enumerate(zip(mats, x, y, strict=True))
+    ]
+    metrics, cals = _score(rows, ("bvse",), ("chgnet",), SHA, None)
+    (entry,) = metrics
+    assert entry["calibration"] is not None and entry["coverage"] is None
+    assert "no held-out coverage" in entry["why_not"] and "spread" in entry["why_not"]
+    assert cals[("bvse", "chgnet", "ea_eV")].coverage is None
+    # the same rows with finite spreads get it
+    rows[2]["spread_ea_eV"] = 0.01
+    (entry,), _ = _score(rows, ("bvse",), ("chgnet",), SHA, None)
+    assert entry["coverage"]["n"] == 8

@@ -646,18 +646,23 @@ def _score(
                 }
                 # the interval itself, held out: the whole calibration redone without each
                 # material and applied to its raw value and ensemble spread
-                entry["coverage"] = cov = interval_coverage(
-                    [p for _, p, _ in fit],
-                    [m for _, _, m in fit],
-                    [r["material"] for r, _, _ in fit],
-                    [r["composition"] for r, _, _ in fit],
-                    [r.get(f"spread_{target}") for r, _, _ in fit],
-                    level=cal.level,
-                    target=target,
-                    tier=tier,
-                    model=model,
-                    reference_sha256=sha,
-                )
+                try:
+                    cov = interval_coverage(
+                        [p for _, p, _ in fit],
+                        [m for _, _, m in fit],
+                        [r["material"] for r, _, _ in fit],
+                        [r["composition"] for r, _, _ in fit],
+                        [r.get(f"spread_{target}") for r, _, _ in fit],
+                        level=cal.level,
+                        target=target,
+                        tier=tier,
+                        model=model,
+                        reference_sha256=sha,
+                    )
+                except CalibrationError as exc:  # a non-finite spread: no coverage, say why
+                    cov = None
+                    entry["coverage_why_not"] = str(exc)
+                entry["coverage"] = cov
                 if cov is not None:
                     # the materials built on another's template, as every design is
                     built = {r["material"] for r, _, _ in fit if not r.get("measured_structure")}
@@ -697,6 +702,8 @@ def _score(
                 for r in pairs:
                     r[f"loo_{target}"] = loo.get(r["material"])
                 why = []
+                if entry.get("coverage_why_not"):
+                    why.append(f"no held-out coverage of the interval: {entry['coverage_why_not']}")
                 if cal.b < 0:
                     why.append(
                         f"the chosen {cal.kind} map has a negative slope (b = {cal.b:.2f}): "
