@@ -20,6 +20,25 @@ from halidelab.validation.calibration import (
 SHA = "a" * 64
 
 
+def _ea_rows(tier: str, mats, pred, meas, **extra) -> list[dict]:
+    """validate rows of one tier (CHGNet) with a predicted and a measured Ea each."""
+    base = {
+        "tier": tier,
+        "model": "chgnet",
+        "composition": "Li3YCl6",
+        "pred_log10_sigma_S_cm": None,
+        "measured_log10_sigma_S_cm": None,
+        "censored": False,
+        "in_prior_training": False,
+        "computed": False,
+        "wall_s": 1.0,
+    }
+    return [
+        base | {"material": m, "pred_ea_eV": float(p), "measured_ea_eV": float(v)} | extra
+        for m, p, v in zip(mats, pred, meas, strict=True)
+    ]
+
+
 def _synthetic(n: int, a: float, b: float, noise: float, seed: int):
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.1, 0.6, n)
@@ -330,23 +349,7 @@ def test_skill_tells_an_informative_tier_from_noise(tmp_path):
     noise = np.random.default_rng(4).uniform(0.1, 0.6, len(x))
     bad = calibrate("ea_eV", "neb", "chgnet", noise, y, mats, comps, SHA)
     assert bad.skill is not None and bad.skill <= 0
-    rows = [
-        {
-            "tier": "neb",
-            "model": "chgnet",
-            "material": m,
-            "composition": "Li3YCl6",
-            "pred_ea_eV": float(p),
-            "measured_ea_eV": float(v),
-            "pred_log10_sigma_S_cm": None,
-            "measured_log10_sigma_S_cm": -3.0,
-            "censored": False,
-            "in_prior_training": False,
-            "computed": True,
-            "wall_s": 1.0,
-        }
-        for m, p, v in zip(mats, noise, y, strict=True)
-    ]
+    rows = _ea_rows("neb", mats, noise, y, measured_log10_sigma_S_cm=-3.0, computed=True)
     metrics, _ = _score(rows, ("neb",), ("chgnet",), SHA, None)
     assert "no skill out of sample" in metrics[0]["why_not"]
     assert metrics[0]["calibration"]["skill"] == pytest.approx(bad.skill)
@@ -435,24 +438,8 @@ def test_a_non_finite_spread_costs_the_coverage_not_the_campaign():
     from halidelab.validation.run import _score
 
     x, y, mats, _ = _synthetic(8, 0.1, 0.8, 0.02, seed=9)
-    rows = [
-        {
-            "tier": "bvse",
-            "model": "chgnet",
-            "material": m,
-            "composition": "Li3YCl6",
-            "pred_ea_eV": float(p),
-            "measured_ea_eV": float(v),
-            "pred_log10_sigma_S_cm": None,
-            "measured_log10_sigma_S_cm": None,
-            "censored": False,
-            "spread_ea_eV": float("nan") if i == 2 else 0.01,
-            "measured_structure": True,
-            "computed": False,
-            "wall_s": 0.0,
-        }
-        for i, (m, p, v) in enumerate(zip(mats, x, y, strict=True))
-    ]
+    rows = _ea_rows("bvse", mats, x, y, spread_ea_eV=0.01, measured_structure=True)
+    rows[2]["spread_ea_eV"] = float("nan")
     metrics, cals = _score(rows, ("bvse",), ("chgnet",), SHA, None)
     (entry,) = metrics
     assert entry["calibration"] is not None and entry["coverage"] is None
