@@ -224,7 +224,7 @@ def test_ball_milled_sampling_is_reproducible_and_annealed_has_no_disorder(lznc_
     ]
     assert all(c.disorder is None for c in lznc.configurations) and lznc.state == "annealed"
     with pytest.raises(StructureError, match="synthesis state"):
-        build_models(d, state="quenched")
+        build_models(d, state="slow-cooled")
 
 
 def test_ball_milled_cells_are_wide_enough_to_sample_the_disorder():
@@ -282,3 +282,160 @@ def test_a_ball_milled_cell_models_the_composition_before_it_is_wide():
     assert sum(OXI[el] * n for el, n in comp.items()) == 0
     (w,) = [w for w in ms.warnings if "wide" in w]
     assert "--max-atoms 475 gives one" in w
+
+
+# -- the quenched state: the file's own site disorder, sampled -------------------------
+LYC_CIF = "src/halidelab/data/structures/Li3YCl6_P-3m1_obelix-ei3.cif"
+
+
+@pytest.fixture(scope="module")
+def lyc_quenched():
+    from halidelab.structures.models import MILLED_MIN_WIDTH_A
+
+    d = design_composition("Li3YCl6")
+    ms = build_models(
+        d, framework=_data(LYC_CIF), n_configs=3, seed=1, state="quenched", max_atoms=300
+    )
+    assert ms.state == "quenched" and ms.n_atoms == 240
+    assert ms.lattice_estimate["a_A"] * 2 >= MILLED_MIN_WIDTH_A
+    return ms
+
+
+def _data(rel):
+    from pathlib import Path
+
+    import halidelab
+
+    return Path(halidelab.__file__).parent / rel.removeprefix("src/halidelab/")
+
+
+def _cation_distances(s, symbols):
+    idx = [i for i, site in enumerate(s) if site.specie.symbol in symbols]
+    d = s.distance_matrix[np.ix_(idx, idx)] + np.eye(len(idx)) * 100
+    return d
+
+
+def test_quenched_li3ycl6_keeps_both_split_y_orbits_and_never_a_face_sharing_pair(lyc_quenched):
+    """The Li3YCl6 CIF puts the column Y on two 2d orbits 3.0 A apart (Y2 0.566, Y3 0.434):
+    a quenched sample fills both orbits over its columns but never two face-sharing holes
+    of one column (Y-Y >= 6 A), where the annealed model drops Y3 altogether. Its Li
+    vacancies fall on both Li orbits, as refined (Li0 0.875, Li1 0.625)."""
+    annealed = build_models(design_composition("Li3YCl6"), framework=_data(LYC_CIF), n_configs=1)
+    assert any("not modelled" in w for w in annealed.warnings)  # Y3 dropped there
+    y3 = []
+    for c in lyc_quenched.configurations:
+        s = c.to_structure()
+        assert s.composition.get_el_amt_dict() == {"Li": 72, "Y": 24, "Cl": 144}
+        assert _cation_distances(s, {"Y"}).min() > 5.5
+        assert _cation_distances(s, {"Li", "Y"}).min() > 2.9
+        occ = {k.split(":", 1)[1]: v for k, v in c.disorder.items() if k.startswith("occ")}
+        assert set(occ) == {"Li0", "Li1", "Y2", "Y3"}
+        assert occ["Y2"] + occ["Y3"] == pytest.approx(1.0)  # one Y per column period
+        assert 0 < occ["Li0"] < 1 and 0 < occ["Li1"] < 1
+        # 72 Li on 48 Li0 + 48 Li1 positions
+        assert 48 * (occ["Li0"] + occ["Li1"]) == pytest.approx(72)
+        y3.append(occ["Y3"])
+        assert c.disorder["ewald_above_annealed_meV_atom"] > 0
+    assert sum(y3) > 0 and min(y3) < 1
+    structs = lyc_quenched.structures
+    assert not StructureMatcher().fit(structs[0], structs[1])
+
+
+def test_quenched_sampling_is_reproducible_and_its_first_chain_does_not_depend_on_how_many():
+    d = design_composition("Li3YCl6")
+    kw = {"framework": _data(LYC_CIF), "seed": 4, "state": "quenched", "max_atoms": 300}
+    one = build_models(d, n_configs=1, **kw)
+    three = build_models(d, n_configs=3, **kw)
+    again = build_models(d, n_configs=3, **kw)
+    assert one.configurations[0].structure == three.configurations[0].structure
+    assert [c.structure for c in again.configurations] == [
+        c.structure for c in three.configurations
+    ]
+
+
+def test_quenched_disorder_grows_with_the_quench_temperature():
+    """Boltzmann sampling: the colder the quench, the closer to the Ewald ground state
+    (mean Ewald energy above it over independent chains)."""
+    d = design_composition("Li3YCl6")
+    kw = {"framework": _data(LYC_CIF), "seed": 0, "state": "quenched", "max_atoms": 300}
+
+    def above(t):
+        ms = build_models(d, n_configs=3, quench_temperature_K=t, **kw)
+        return np.mean([c.disorder["ewald_above_annealed_meV_atom"] for c in ms.configurations])
+
+    assert above(150.0) < above(3000.0)
+    with pytest.raises(StructureError, match="quench temperature"):
+        build_models(d, quench_temperature_K=0.0, **kw)
+
+
+def test_quenched_mixed_li_y_positions_hold_one_cation():
+    """Li3YBr6 (C2/m) refines Li and Y on shared positions: the quenched sample puts one
+    cation at most on each (no two atoms closer than a bond)."""
+    d = design_composition("Li3YBr6")
+    ms = build_models(
+        d,
+        framework=_data("src/halidelab/data/structures/Li3YBr6_C2_m_obelix-elz.cif"),
+        n_configs=3,
+        state="quenched",
+        max_atoms=300,
+    )
+    for c in ms.configurations:
+        s = c.to_structure()
+        assert s.composition.get_el_amt_dict() == {
+            "Li": 3 * ms.n_formula_units,
+            "Y": ms.n_formula_units,
+            "Br": 6 * ms.n_formula_units,
+        }
+        assert (s.distance_matrix + np.eye(len(s)) * 100).min() > 2.4
+
+
+def test_quenched_dopants_move_between_m_orbits():
+    """Li2.5Y0.5Zr0.5Cl6 on the trigonal framework: the fully occupied Y1 orbit (1a, the
+    cell corners) is a pool of one position per copy; the exchange moves give each chain
+    its own Zr/Y on those positions (without them every chain keeps the species the pools
+    were filled in with)."""
+    d = design_composition("Li3YCl6", Substitution("Zr", "Y", 0.5))
+    ms = build_models(d, polymorph="P-3m1", n_configs=3, state="quenched", max_atoms=300)
+    corners = []
+    for c in ms.configurations:
+        s = c.to_structure()
+        comp = s.composition.get_el_amt_dict()
+        assert comp["Zr"] == comp["Y"]
+        assert sum({"Li": 1, "Y": 3, "Zr": 4, "Cl": -1}[el] * n for el, n in comp.items()) == 0
+        assert _cation_distances(s, {"Y", "Zr"}).min() > 5.5
+        on_1a = sorted(
+            (tuple(np.round(x.frac_coords % 1, 3)), x.specie.symbol)
+            for x in s
+            if np.allclose((x.frac_coords * 2) % 1, 0, atol=1e-3) and x.specie.symbol != "Cl"
+        )
+        assert len(on_1a) == 8 and {sp for _, sp in on_1a} <= {"Y", "Zr"}
+        corners.append(tuple(on_1a))
+    assert len(set(corners)) == 3
+
+
+def test_exchange_moves_sample_the_boltzmann_ratio_between_two_pools():
+    """Two one-position pools of one role, A (+1) and B (+2), and self-energies e0, e1:
+    swapping them costs dE = 3 (e0 - e1). With exchange moves the chain visits the swapped
+    arrangement with the Boltzmann weight (here 1/3 of the other's: a fraction of 1/4);
+    without them it never leaves its start."""
+    from halidelab.structures.ordering import Pool, sample_orderings
+
+    kt = 0.05
+    e1 = 0.2
+    e0 = e1 + kt * np.log(3.0) / 3.0
+    matrix = np.diag([e0, e1])
+    pools = [Pool([0], {"A": 1}, "M"), Pool([1], {"B": 1}, "M")]
+    charges = {"": 0.0, "A": 1.0, "B": 2.0}
+    kw = {"burn_in_sweeps": 5, "sweeps_between": 1}
+    snaps = sample_orderings(matrix, pools, charges, 4000, kt, seed=3, exchange=True, **kw)
+    swapped = np.mean([s.labels == ["B", "A"] for s in snaps])
+    assert swapped == pytest.approx(0.25, abs=0.04)
+    for s in snaps[:3]:
+        want = float(
+            np.array([charges[x] for x in s.labels])
+            @ matrix
+            @ np.array([charges[x] for x in s.labels])
+        )
+        assert s.energy_eV == pytest.approx(want)
+    still = sample_orderings(matrix, pools, charges, 50, kt, seed=3, **kw)
+    assert all(s.labels == ["A", "B"] for s in still)

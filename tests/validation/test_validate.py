@@ -23,6 +23,7 @@ from halidelab.errors import HalidelabError
 from halidelab.screening import kinds, plans  # noqa: F401  (register the task functions)
 from halidelab.screening.store import Store
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
+from halidelab.structures.prototypes import read_structure
 from halidelab.validation import tiers as tiers_mod
 from halidelab.validation.calibration import COVERAGE_KEYS, load_calibration
 from halidelab.validation.metrics import relaxed_volumes
@@ -1730,3 +1731,82 @@ def test_held_out_interval_coverage_reaches_the_json_and_the_report(tmp_path, ca
     assert "held out in its interval" in html
     assert f"{cov['inside']}/{cov['n']} ({cov['inside'] / cov['n']:.2f};" in html
     assert f"built models {cov['built_inside']}/{cov['built_n']}" in html
+
+
+def test_annealed_state_quenched_models_the_partially_occupied_annealed_rows():
+    """--annealed-state quenched: every annealed row of a partially occupied CIF and every
+    annealed design row gets ';quenched'; ordered CIFs, spinels, merged split sites and
+    ball-milled rows stay as they are. The quenched Li3YCl6 model is on the wide cell,
+    keeps the measured cell's volume per atom, fills both split Y orbits over its three
+    orderings, and states the occupancies it gives; its KMC runs take the milled events
+    per Li, and the default campaign's keys do not change."""
+    from halidelab.validation.reference import quenched_rows, resolve_structure_file
+    from halidelab.validation.structures import (
+        MILLED_MIN_WIDTH_A,
+        _widths,
+        build_reference_model,
+        parse_construction,
+    )
+    from halidelab.validation.tiers import MaterialContext, kmc_task, model_task
+
+    ref = load_reference_set()
+    q = {e.id: e for e in quenched_rows(ref.entries)}
+    for e in ref.entries:
+        spec = parse_construction(e.construction)
+        ordered = (
+            spec["kind"] == "cif"
+            and read_structure(resolve_structure_file(e.structure_file)).is_ordered
+        )
+        want = spec["state"] == "annealed" and spec["kind"] in ("cif", "design") and not ordered
+        assert q[e.id].construction == (e.construction + ";quenched" if want else e.construction)
+        assert dataclasses.replace(q[e.id], construction=e.construction) == e
+    assert q["li3ycl6-ampoule-schlem2020"].construction == "cif;quenched"
+    assert q["lialcl4-jes"].construction == "cif"  # an ordered CIF: nothing to sample
+    assert q["li3ycl6-bm-schlem2020"].construction == "cif;ball-milled"
+    assert q["li3ercl6-ampoule-schlem2020"].construction.endswith("|P-3m1;quenched")
+
+    e = q["li3ycl6-ampoule-schlem2020"]
+    path = resolve_structure_file(e.structure_file)
+    model = build_reference_model(e.composition, e.construction, path, orderings=3)
+    cif = read_structure(path)
+    assert "quenched" in model.description and "Y3" in model.description
+    assert model.n_orderings() == 3
+    y3 = 0
+    for k in range(3):
+        s = Structure.from_dict(model.ordering(k))
+        assert _widths(s).min() >= MILLED_MIN_WIDTH_A
+        assert s.volume / len(s) == pytest.approx(cif.volume / cif.composition.num_atoms, rel=1e-6)
+        y = [x.frac_coords for x in s if x.specie.symbol == "Y"]
+        # Y3 (z 0.981 of the CIF cell: 0.49 or 0.99 of the 2x2x2 cell) is filled somewhere
+        y3 += sum(
+            1 for f in y if min(abs((f[2] * 2) % 1 - 0.981), abs((f[2] * 2) % 1 - 0.981 + 1)) < 0.01
+        )
+    assert y3 > 0
+
+    settings = ValidateSettings()
+    ctx = MaterialContext(
+        entry=e,
+        model="chgnet",
+        settings=settings,
+        tiers=("model", "relax", "kmc"),
+        results={"relax": {"structure": {"placeholder": True}}},
+    )
+    assert kmc_task(ctx).inputs["hops_per_carrier"] == settings.milled_kmc_hops
+    assert "milled_min_width_A" in model_task(ctx).inputs
+    plain = MaterialContext(
+        entry=ref.entry("li3ycl6-ampoule-schlem2020"),
+        model=None,
+        settings=settings,
+        tiers=("model",),
+    )
+    assert model_task(plain).inputs["construction"] == "cif"
+    assert "milled_min_width_A" not in model_task(plain).inputs
+
+
+def test_an_unknown_annealed_state_is_refused_with_one_line(tmp_path, capsys):
+    code = main(
+        ["validate", "--tiers", "prior", "--annealed-state", "slow", "-o", str(tmp_path / "v")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--annealed-state must be one of annealed, quenched" in err and "Traceback" not in err

@@ -148,8 +148,9 @@ def structure_cmd(
     state: str = typer.Option(
         "annealed",
         "--state",
-        help="annealed (lowest Ewald energies) or ball-milled (cation-disordered "
-        "Monte Carlo samples over all octahedral holes)",
+        help="annealed (lowest Ewald energies), ball-milled (cation-disordered "
+        "Monte Carlo samples over all octahedral holes) or quenched (Monte Carlo samples of "
+        "the framework's own sites at 800 K)",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed"),
     formats: str = typer.Option("cif,poscar,extxyz", "--formats", help="cif, poscar, extxyz"),
@@ -157,8 +158,8 @@ def structure_cmd(
     xrd: bool = typer.Option(True, "--xrd/--no-xrd", help="Also write simulated Cu K-alpha XRD"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
-    """Ordered, charge-balanced supercell models (Ewald-ranked, or cation-disordered samples
-    for --state ball-milled), XRD and a manifest."""
+    """Ordered, charge-balanced supercell models (Ewald-ranked, or disordered samples for
+    --state ball-milled or quenched), XRD and a manifest."""
     from halidelab.structures.models import build_models, write_models
 
     check_number(seed, "--seed", minimum=0)

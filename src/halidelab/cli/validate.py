@@ -86,6 +86,13 @@ def validate_cmd(
         "(the relaxed cell scaled to the ordered model's, i.e. measured, volume: bond "
         "valences are fitted to measured bond lengths)",
     ),
+    annealed_state: str = typer.Option(
+        "annealed",
+        "--annealed-state",
+        help="How rows without a state (ampoule- or wet-made samples) are modelled: annealed "
+        "(the Ewald ground state of their sites) or quenched (the file's own site disorder "
+        "sampled at a fictive temperature, on wide cells)",
+    ),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
     seed: int = typer.Option(0, "--seed", help="Seed of the orderings"),
     orderings: int = typer.Option(
@@ -168,6 +175,7 @@ def validate_cmd(
         thermal_md_ps=thermal_ps,
         thermal_iterations=thermal_iterations,
         bvse_volume=bvse_volume,
+        annealed_state=annealed_state,
     )
     from halidelab.cli.screen import _client
 

@@ -528,6 +528,13 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             else ". "
         )
         + (
+            "Rows without a synthesis state (ampoule- or wet-made) are modelled quenched: the "
+            "site disorder of their file sampled at a fictive temperature on wide cells, not "
+            "the Ewald ground state ('…;quenched' in their construction). "
+            if st.annealed_state == "quenched"
+            else ""
+        )
+        + (
             f"Orderings: up to {st.orderings} per material (the lowest in Ewald energy; a "
             "material's prediction is their mean ± the spread of one ordering's value, "
             "'n ord.')."

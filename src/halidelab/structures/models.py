@@ -7,7 +7,7 @@ actually modelled is reported), places dopants, Li and Li vacancies by Ewald-ran
 simulated annealing, and keeps ``n_configs`` symmetry-distinct low-energy
 configurations (pymatgen ``StructureMatcher``).
 
-Two synthesis states (``state``):
+Three synthesis states (``state``):
 
 - ``annealed`` (default): the ``n_configs`` lowest-Ewald-energy, symmetry-distinct
   orderings of Li, vacancies and dopants on the framework's own Li and M sites: the
@@ -23,6 +23,17 @@ Two synthesis states (``state``):
   records its disorder: the fraction of M on holes that hold no M in the ordered cell,
   and its Ewald energy above the annealed ground state. Ball milling also makes stacking
   faults and amorphous fractions; those are not modelled.
+- ``quenched``: the site disorder a sample quenched from its synthesis keeps, on the
+  framework's own sites. The annealed state's pools (Li and vacancies on the Li sites;
+  dopants and M on the M sites, the split M orbits of the file kept: Y on both
+  face-sharing 2d orbits of Li3YCl6), sampled by the same Metropolis chains at
+  ``quench_temperature_K`` (default :data:`QUENCH_TEMPERATURE_K`, 800 K, the 450-650 C
+  at which the ampoule and solid-state routes anneal) on the Ewald energy screened by
+  ``dielectric``, with swaps of dopant and M between M orbits. M never sits on a Li
+  site; a position the file shares between Li and M holds one of them. Each
+  configuration records the occupancy it gives each partial orbit of the file, to set
+  beside the refined one: on the Li3YCl6 CIF (Li0 0.875, Li1 0.625, Y2 0.566, Y3 0.434)
+  three 240-atom chains at 800 K give Li0 0.77-0.94, Li1 0.56-0.73 and Y2 0.38-0.62.
 
 A disordered state is a statistical one, and a narrow cell samples it badly: with
 ``supercell="auto"`` a ball-milled model is at least :data:`MILLED_MIN_WIDTH_A` wide
@@ -85,7 +96,14 @@ MIXED_ANION = ":mixed"
 X_TOLERANCE = 0.005
 
 #: Synthesis states a model set can stand for.
-STATES = ("annealed", "ball-milled")
+STATES = ("annealed", "ball-milled", "quenched")
+#: Default fictive temperature of the quenched state, K (:func:`build_models`).
+QUENCH_TEMPERATURE_K = 800.0
+#: Positions closer than this (A) are one place (a site the file shares between Li and M):
+#: the quenched sampling puts at most one cation there, through a pair term of
+#: ``OVERLAP_PENALTY_EV`` per unit charge squared.
+OVERLAP_A = 0.5
+OVERLAP_PENALTY_EV = 100.0
 #: Smallest face-to-face width of an ``auto`` cell, A: annealed (periodic images of a
 #: hopping Li or a dopant further apart than an MLIP cutoff) and ball-milled (the disorder
 #: sampled on a wide cell; module docstring).
@@ -112,7 +130,9 @@ class Configuration(Record):
     disorder : dict or None
         Ball-milled members: ``m_off_ordered_sites`` (fraction of framework cations on
         holes that hold no M in the ordered cell), ``m_on_li_sites`` (on holes that are
-        Li sites there) and ``ewald_above_annealed_meV_atom``.
+        Li sites there) and ``ewald_above_annealed_meV_atom``. Quenched members:
+        ``ewald_above_annealed_meV_atom`` and ``occupancy:LABEL`` (the fraction of the
+        positions of each partially occupied orbit of the framework file that it fills).
     """
 
     index: int
@@ -151,7 +171,7 @@ class ModelSet(Record):
     warnings : tuple of str
     provenance : Provenance
     state : str
-        ``annealed`` or ``ball-milled`` (see the module docstring).
+        ``annealed``, ``ball-milled`` or ``quenched`` (see the module docstring).
     """
 
     formula_requested: str
@@ -278,14 +298,19 @@ def _prototype_sites(proto: Structure) -> list[_Site]:
 
 
 def _resolve_sites(
-    sites: list[_Site], lattice: Lattice, n_m_cell: float, n_li_cell: float
+    sites: list[_Site],
+    lattice: Lattice,
+    n_m_cell: float,
+    n_li_cell: float,
+    keep_split: bool = False,
 ) -> tuple[list[_Site], list[str]]:
     """Order the prototype's M sublattice and prune Li positions.
 
     - M: orbits with occupancy >= 0.5 become full, the others are dropped, when that
       gives the M count of the cell (as ordered models of these phases do); otherwise
       the partial M orbits stay pooled. Pooling split sites (Y on two 2d orbits 3 A
-      apart in Li3YCl6) leaves 1D domain walls that annealing cannot remove.
+      apart in Li3YCl6) leaves 1D domain walls that annealing cannot remove. With
+      ``keep_split`` (the quenched state, which samples that disorder) they stay pooled.
     - Li: positions on top of a kept M (antisite entries) are dropped, and minority Li
       orbits (occupancy < 0.15, e.g. tetrahedral Li in Li3YBr6) when the rest still hold
       the cell's Li.
@@ -294,7 +319,7 @@ def _resolve_sites(
     m_sites = [x for x in sites if x.role == "M"]
     partial = [x for x in m_sites if x.occupancy <= 0.999]
     kept_m = m_sites
-    if partial:
+    if partial and not keep_split:
         majority = [x for x in m_sites if x.occupancy >= 0.5]
         if len(majority) == round(n_m_cell):
             dropped = sorted({x.label for x in m_sites if x.occupancy < 0.5})
@@ -380,9 +405,9 @@ def _narrow_cell_warning(
         None,
     )
     why = (
-        "a ball-milled state's disorder is sampled badly on a narrow cell (the fraction of "
-        "M off their sites changes from chain to chain)"
-        if state == "ball-milled"
+        f"a {state} state's disorder is sampled badly on a narrow cell (the disorder "
+        "changes from chain to chain)"
+        if state != "annealed"
         else "periodic images of a hopping Li are closer than that"
     )
     return (
@@ -409,6 +434,7 @@ def build_models(
     state: str = "annealed",
     milling_temperature_K: float = 1000.0,
     dielectric: float = 10.0,
+    quench_temperature_K: float = QUENCH_TEMPERATURE_K,
 ) -> ModelSet:
     """Ordered supercell models of a designed composition.
 
@@ -438,10 +464,13 @@ def build_models(
     min_width : float, optional
         With ``"auto"``, smallest face-to-face width of the supercell in A (default
         :data:`MIN_WIDTH_A`, annealed, or :data:`MILLED_MIN_WIDTH_A`, ball-milled).
-    state : {"annealed", "ball-milled"}
+    state : {"annealed", "ball-milled", "quenched"}
         Synthesis state the configurations stand for (module docstring).
     milling_temperature_K, dielectric : float
-        Fictive temperature and Ewald screening of the ball-milled sampling.
+        Fictive temperature (K) and Ewald screening of the ball-milled sampling; the
+        screening also of the quenched one.
+    quench_temperature_K : float
+        Fictive temperature of the quenched sampling, K.
 
     Returns
     -------
@@ -460,10 +489,12 @@ def build_models(
         raise StructureError(f"unknown synthesis state {state!r}: use {' or '.join(STATES)}")
     if state == "ball-milled" and not (milling_temperature_K > 0 and dielectric > 0):
         raise StructureError("the milling temperature and the dielectric constant must be > 0")
+    if state == "quenched" and not (quench_temperature_K > 0 and dielectric > 0):
+        raise StructureError("the quench temperature and the dielectric constant must be > 0")
     if max_atoms < 1:
         raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
     if min_width is None:
-        min_width = MILLED_MIN_WIDTH_A if state == "ball-milled" else MIN_WIDTH_A
+        min_width = MIN_WIDTH_A if state == "annealed" else MILLED_MIN_WIDTH_A
     if seed < 0:
         raise StructureError(f"--seed must be >= 0, got {seed}")
     if framework is not None and polymorph is not None:
@@ -497,6 +528,7 @@ def build_models(
         proto.lattice,
         n_m_cell=z * sum(design_composition(design.parent).framework_cations.values()),
         n_li_cell=z * max(design.li_per_fu, design.li_parent_per_fu),
+        keep_split=state == "quenched",
     )
     n_li_sites = sum(1 for x in sites if x.role == "Li")
     n_m_sites = sum(1 for x in sites if x.role == "M")
@@ -721,6 +753,20 @@ def build_models(
             ground_eV=cands[0].energy_eV,
         )
         warnings += bm_notes
+    elif state == "quenched":
+        configs, n_atoms, q_notes = _quenched(
+            sc,
+            sc_roles,
+            matrix_e,
+            pools,
+            charges,
+            n_configs,
+            seed,
+            quench_temperature_K,
+            dielectric,
+            ground_eV=cands[0].energy_eV,
+        )
+        warnings += q_notes
     else:
         configs, n_atoms = _distinct(sc, cands, n_configs, warnings)
     diag = np.diag(np.diag(matrix))
@@ -749,12 +795,13 @@ def build_models(
         configurations=configs,
         warnings=tuple(warnings),
         provenance=Provenance(
-            method=(
-                "Ewald-ranked ordering (simulated annealing, formal charges)"
-                if state == "annealed"
-                else "cation-disordered sampling (Metropolis MC over octahedral holes, "
-                "screened Ewald)"
-            ),
+            method={
+                "annealed": "Ewald-ranked ordering (simulated annealing, formal charges)",
+                "ball-milled": "cation-disordered sampling (Metropolis MC over octahedral "
+                "holes, screened Ewald)",
+                "quenched": "quenched site disorder (Metropolis MC over the framework's own "
+                "sites, screened Ewald)",
+            }[state],
             parameters={
                 "polymorph": sg,
                 "supercell": str(supercell),
@@ -766,6 +813,11 @@ def build_models(
                 **(
                     {"milling_temperature_K": milling_temperature_K, "dielectric": dielectric}
                     if state == "ball-milled"
+                    else {}
+                ),
+                **(
+                    {"quench_temperature_K": quench_temperature_K, "dielectric": dielectric}
+                    if state == "quenched"
                     else {}
                 ),
             },
@@ -1021,6 +1073,107 @@ def _ball_milled(
         + ", ".join(f"{c.disorder['m_off_ordered_sites']:.0%}" for c in configs)
     ]
     return tuple(configs), n_atoms, notes
+
+
+def _quenched(
+    sc: Structure,
+    sc_roles: list[tuple[str, str, float, str]],
+    matrix: np.ndarray,
+    pools: Sequence[Pool],
+    charges: dict[str, float],
+    n_configs: int,
+    seed: int,
+    temperature_K: float,
+    dielectric: float,
+    ground_eV: float,
+) -> tuple[tuple[Configuration, ...], int, list[str]]:
+    """Quenched site disorder: Monte Carlo over the framework's own sites.
+
+    The annealed state's pools (Li and vacancies on the Li sites, dopants and M on the M
+    sites, mixed anions), sampled at ``temperature_K`` on the Ewald energy screened by
+    ``dielectric`` instead of minimised: independent chains, one per configuration. Each
+    configuration records the occupancy it gives each partially occupied orbit of the
+    framework file (by site label), comparable with the refined occupancies.
+    """
+    from halidelab.constants import K_B_EV_K
+    from halidelab.structures.ordering import sample_orderings
+
+    kt = K_B_EV_K * temperature_K
+    # a position that the file shares between Li and M (Li/Y antisites of Li3YBr6) is two
+    # entries at one place: they exclude each other (the Ewald sum has no finite energy for
+    # two charges at one point)
+    cat = [i for i, r in enumerate(sc_roles) if r[1] != "X"]
+    frac = np.array([sc[i].frac_coords for i in cat])
+    dist = sc.lattice.get_all_distances(frac, frac)
+    screened = matrix / dielectric
+    pairs = [(cat[a], cat[b]) for a, b in zip(*np.nonzero(dist < OVERLAP_A), strict=True) if a < b]
+    for i, j in pairs:
+        screened[i, j] += OVERLAP_PENALTY_EV
+        screened[j, i] += OVERLAP_PENALTY_EV
+    samples = [
+        sample_orderings(
+            screened,
+            pools,
+            charges,
+            1,
+            kt,
+            seed=int(child.generate_state(1)[0]),
+            exchange=True,
+        )[0]
+        for child in np.random.SeedSequence(seed).spawn(n_configs)
+    ]
+    # the prototype's orbit labels (make_supercell numbers each copy: Y2 -> Y2_1, Y2_2...)
+    orbit = [re.sub(r"_\d+$", "", r[3]) for r in sc_roles]
+    partial = sorted(
+        {o for o, r in zip(orbit, sc_roles, strict=True) if r[2] < 0.999 and r[1] != "X"}
+    )
+    configs = []
+    for k, cand in enumerate(samples):
+        if any(cand.labels[i] and cand.labels[j] for i, j in pairs):
+            raise StructureError(
+                "the quenched sampling left two cations on one position of the framework "
+                f"(seed {seed}): raise the cell or use the annealed state"
+            )
+        st = Structure(
+            sc.lattice,
+            [lab for lab in cand.labels if lab],
+            [sc[i].frac_coords for i, lab in enumerate(cand.labels) if lab],
+        )
+        n_atoms = len(st)
+        occupancy = {
+            label: float(np.mean([bool(cand.labels[i]) for i, o in enumerate(orbit) if o == label]))
+            for label in partial
+        }
+        e = float(_charges_energy(matrix, cand.labels, charges))
+        above = (e - ground_eV) / n_atoms * 1000.0
+        configs.append(
+            Configuration(
+                k,
+                e,
+                above,
+                st.as_dict(),
+                disorder={
+                    "ewald_above_annealed_meV_atom": above,
+                    **{f"occupancy:{lab}": v for lab, v in occupancy.items()},
+                },
+            )
+        )
+    occ_text = "; ".join(
+        f"{lab} " + ", ".join(f"{c.disorder[f'occupancy:{lab}']:.2f}" for c in configs)
+        for lab in partial
+    )
+    notes = [
+        f"quenched: {n_configs} independent Monte Carlo sample(s) of the framework's own sites at "
+        f"{temperature_K:g} K (Ewald / {dielectric:g})"
+        + (f"; occupancy of its partial orbits per sample: {occ_text}" if partial else "")
+    ]
+    return tuple(configs), n_atoms, notes
+
+
+def _charges_energy(matrix: np.ndarray, labels: Sequence[str], charges: dict[str, float]) -> float:
+    """Point-charge energy q^T M q (eV) of species labels on the positions of ``matrix``."""
+    q = np.array([charges[lab] for lab in labels], dtype=float)
+    return float(q @ matrix @ q)
 
 
 def primitive_lattice(

@@ -129,6 +129,17 @@ def _random_labels(pools: Sequence[Pool], n: int, rng: np.random.Generator) -> n
     return labels
 
 
+def _roles_and_pools(pools: Sequence[Pool], n: int) -> tuple[dict[str, list[int]], np.ndarray]:
+    """The positions of each role, and each of the ``n`` positions' pool index."""
+    roles: dict[str, list[int]] = {}
+    for p in pools:
+        roles.setdefault(p.role, []).extend(p.indices)
+    pool_of = np.empty(n, dtype=int)
+    for k, p in enumerate(pools):
+        pool_of[p.indices] = k
+    return roles, pool_of
+
+
 def _integer_problem(
     matrix: np.ndarray, charges: dict[str, float]
 ) -> tuple[np.ndarray, dict[str, int], float]:
@@ -238,12 +249,7 @@ def anneal_orderings(
     """
     n = matrix.shape[0]
     rng = np.random.default_rng(seed)
-    roles: dict[str, list[int]] = {}
-    for p in pools:
-        roles.setdefault(p.role, []).extend(p.indices)
-    pool_of = np.empty(n, dtype=int)
-    for k, p in enumerate(pools):
-        pool_of[p.indices] = k
+    roles, pool_of = _roles_and_pools(pools, n)
     movable_pools = [p for p in pools if sum(1 for v in p.counts.values() if v > 0) > 1]
     exch_roles = [
         r
@@ -332,6 +338,7 @@ def sample_orderings(
     seed: int = 0,
     burn_in_sweeps: int = 50,
     sweeps_between: int = 20,
+    exchange: bool = False,
 ) -> list[OrderedConfig]:
     """Orderings sampled from the Boltzmann distribution at ``kt_eV`` (Metropolis swaps).
 
@@ -354,6 +361,10 @@ def sample_orderings(
     kt_eV : float
         k_B T of the sampling, eV (> 0).
     seed : int
+    exchange : bool
+        Also swap occupied positions of different pools of one role (as
+        :func:`anneal_orderings` does: a dopant moves between M orbits that are pools of
+        their own), in 30 % of the moves. Off, a pool's species stay in the pool.
 
     Returns
     -------
@@ -374,13 +385,25 @@ def sample_orderings(
         qf = np.array([charges[lab] for lab in labs], dtype=float)
         return float(qf @ matrix @ qf)
 
-    if not movable:
+    roles, pool_of = _roles_and_pools(pools, n)
+    exch = (
+        [
+            np.array(idx)
+            for r, idx in roles.items()
+            if len({lab for p in pools if p.role == r for lab, c in p.counts.items() if c and lab})
+            > 1
+            and sum(1 for p in pools if p.role == r) > 1
+        ]
+        if exchange
+        else []
+    )
+    if not movable and not exch:
         return [OrderedConfig(list(labels), energy_eV(labels)) for _ in range(n_samples)]
     v = m_int @ q
     sizes = np.array([len(idx) for idx in movable], dtype=float)
-    pick = sizes / sizes.sum()
+    pick = sizes / sizes.sum() if movable else sizes
     out = []
-    n_moves_per_sweep = sum(len(idx) for idx in movable)
+    n_moves_per_sweep = sum(len(idx) for idx in movable) + sum(len(idx) for idx in exch)
     total_sweeps = burn_in_sweeps + sweeps_between * (n_samples - 1) + 1
     snap_at = {burn_in_sweeps + k * sweeps_between for k in range(n_samples)}
     for sweep in range(total_sweeps + 1):
@@ -390,10 +413,15 @@ def sample_orderings(
                 break
         kt = kt_eV * 10.0 ** (1.0 - min(sweep / max(burn_in_sweeps, 1), 1.0))
         for _ in range(n_moves_per_sweep):
-            idx = movable[int(rng.choice(len(movable), p=pick))] if len(movable) > 1 else movable[0]
+            if exch and (not movable or rng.random() < 0.3):
+                idx = exch[int(rng.integers(len(exch)))]
+            elif len(movable) > 1:
+                idx = movable[int(rng.choice(len(movable), p=pick))]
+            else:
+                idx = movable[0]
             i, j = (int(k) for k in idx[rng.integers(len(idx), size=2)])
             u = rng.random()  # drawn for every proposal: the stream never depends on energies
-            if labels[i] == labels[j]:
+            if labels[i] == labels[j] or role_of_move_is_exchange(labels, i, j, pool_of):
                 continue
             d = int(q[j] - q[i])
             if d == 0:

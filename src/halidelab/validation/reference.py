@@ -46,6 +46,7 @@ import hashlib
 import importlib.resources
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -397,3 +398,40 @@ def load_reference_set(path: str | Path | None = None) -> ReferenceSet:
             )
     files = sorted({resolve_structure_file(e.structure_file, path.parent) for e in entries})
     return ReferenceSet(entries=tuple(entries), sha256=_checksum(blob, files), path=str(path))
+
+
+def quenched_rows(entries: Sequence[ReferenceEntry]) -> list[ReferenceEntry]:
+    """The rows ``validate --annealed-state quenched`` models in the quenched state.
+
+    Parameters
+    ----------
+    entries : sequence of ReferenceEntry
+
+    Returns
+    -------
+    list of ReferenceEntry
+        Each annealed ``cif`` row whose file has partial occupancies, and each annealed
+        ``design:`` row, with ``;quenched`` after its construction; every other row (an
+        ordered file, a spinel or merged construction, a ball-milled row) as it is.
+    """
+    import warnings
+
+    from halidelab.structures.prototypes import read_structure
+    from halidelab.validation.structures import parse_construction
+
+    out = []
+    ordered: dict[str, bool] = {}
+    for e in entries:
+        spec = parse_construction(e.construction)
+        quench = spec["state"] == "annealed" and spec["kind"] in ("cif", "design")
+        if quench and spec["kind"] == "cif":
+            if e.structure_file not in ordered:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    src = read_structure(resolve_structure_file(e.structure_file))
+                ordered[e.structure_file] = src.is_ordered
+            quench = not ordered[e.structure_file]
+        out.append(
+            dataclasses.replace(e, construction=f"{e.construction};quenched") if quench else e
+        )
+    return out

@@ -53,8 +53,14 @@ from halidelab.validation.metrics import (
     relaxed_volume_change,
     structure_split,
 )
-from halidelab.validation.reference import ReferenceEntry, ReferenceSet, load_reference_set
+from halidelab.validation.reference import (
+    ReferenceEntry,
+    ReferenceSet,
+    load_reference_set,
+    quenched_rows,
+)
 from halidelab.validation.tiers import (
+    ANNEALED_STATES,
     ORDERING_FREE,
     TARGETS,
     TIERS,
@@ -228,6 +234,11 @@ def validate(
         )
     t_lat = settings.lattice_temperature_K
     check_bvse_volume(settings.bvse_volume)
+    if settings.annealed_state not in ANNEALED_STATES:
+        raise HalidelabError(
+            f"--annealed-state must be one of {', '.join(ANNEALED_STATES)}, got "
+            f"{settings.annealed_state!r}"
+        )
     if settings.bvse_volume != "relaxed" and t_lat is not None:
         raise HalidelabError(
             "--bvse-volume model and --lattice-temperature exclude each other: the model's "
@@ -264,6 +275,8 @@ def validate(
         models_t = tuple(dict.fromkeys(_canonical(m) for m in models_t))
     ref = reference if isinstance(reference, ReferenceSet) else load_reference_set(reference)
     ref = ref.select(list(materials) if materials else None)
+    if settings.annealed_state == "quenched":
+        ref = dataclasses.replace(ref, entries=tuple(quenched_rows(ref.entries)))
     groups = ref.by_material()
     primaries = [rows[0] for rows in groups.values()]
     outdir = Path(out) if out is not None else None

@@ -35,6 +35,17 @@ composition are two materials of the set: the pair measures whether a tier predi
 synthesis effect (Schlem et al. 2020: milled Li3YCl6 and Li3ErCl6 conduct 3-18x better
 than ampoule-made ones).
 
+``;quenched`` (``cif;quenched``, ``design:Li3ErCl6|P-3m1;quenched``) models the site
+disorder a sample quenched from its synthesis keeps: ``build_models(...,
+state="quenched")`` samples Li, vacancies, dopants and the split M orbits of the file
+(Y on the two face-sharing 2d orbits of Li3YCl6) on the file's own sites at a fictive
+temperature (Metropolis on the screened Ewald energy), instead of taking the Ewald ground
+state. M stays on the M sites (no antisites, unlike ``ball-milled``). ``validate
+--annealed-state quenched`` gives every annealed ``cif`` row of a partially occupied file
+and every annealed ``design:`` row this state
+(:func:`~halidelab.validation.reference.quenched_rows`). A quenched model is on the wide
+cell of a ball-milled one.
+
 A milled model's cell is wider than an annealed one's: the smallest cell whose
 face-to-face widths are all at least ``milled_min_width_A`` (:data:`MILLED_MIN_WIDTH_A`,
 11.5 A: 2x2x2 trigonal cells, 240 atoms for Li3MCl6 and 216 for Li2ZrCl6 instead of 60
@@ -95,7 +106,8 @@ def parse_construction(text: str) -> dict[str, Any]:
     -------
     dict
         ``kind`` (``cif``, ``cif-spinel``, ``cif-merge`` or ``design``), ``state``
-        (``annealed``, or ``ball-milled`` after ``;``) and, for ``design``, ``parent``,
+        (``annealed``, or ``ball-milled`` or ``quenched`` after ``;``) and, for
+        ``design``, ``parent``,
         ``substitutions`` (list of dicts for :class:`~halidelab.composition.Substitution`)
         and ``polymorph``.
 
@@ -126,7 +138,8 @@ def parse_construction(text: str) -> dict[str, Any]:
     if not text.startswith("design:"):
         raise DataFormatError(
             f"construction {text!r}: use cif, cif-spinel, cif-merge or "
-            "design:PARENT[+DOPANT@SITE=x]|SPACEGROUP, optionally followed by ;ball-milled"
+            "design:PARENT[+DOPANT@SITE=x]|SPACEGROUP, optionally followed by ;ball-milled or "
+            ";quenched"
         )
     body = text[len("design:") :]
     if "|" not in body:
@@ -378,15 +391,17 @@ def build_reference_model(
     kind = spec["kind"]
     state = spec["state"]
     milled = state == "ball-milled"
+    # a disordered state (ball-milled or quenched) is a statistical one: the wide cell
+    disordered = state != "annealed"
     size = (
         {"max_atoms": milled_max_atoms, "min_width": milled_min_width_A}
-        if milled
+        if disordered
         else {"max_atoms": max_atoms, "min_width": min_width_A}
     )
     extra: list[Structure] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if kind == "cif" and src.is_ordered and not milled:
+        if kind == "cif" and src.is_ordered and not disordered:
             model = repeat_to_width(src, min_width_A)
             desc = f"ordered CIF {path.name}, repeated to widths >= {min_width_A:g} A"
         elif kind == "cif":
@@ -404,11 +419,12 @@ def build_reference_model(
             ms = build(1)
             model = ms.configurations[0].to_structure()
             extra, disorder = _further_orderings(model, build, orderings, ms)
-            how = (
-                f"cation-disordered on {composition} by build_models ({_disorder_text(disorder)}"
-                if milled
-                else f"ordered on {composition} by build_models (lowest Ewald energy"
-            )
+            how = {
+                "ball-milled": f"cation-disordered on {composition} by build_models "
+                f"({_disorder_text(disorder)}",
+                "quenched": f"site disorder of the file quenched on {composition} by "
+                f"build_models ({_quench_text(disorder)}",
+            }.get(state, f"ordered on {composition} by build_models (lowest Ewald energy")
             desc = f"{path.name} {how}, seed {seed}), supercell {ms.supercell_matrix}"
         elif kind == "cif-spinel":
             model = repeat_to_width(order_spinel(src), min_width_A)
@@ -445,19 +461,24 @@ def build_reference_model(
                 f"{ms.lattice_source}; modelled {ms.formula_modelled}, supercell "
                 f"{ms.supercell_matrix}"
                 + (f"; cation-disordered ({_disorder_text(disorder)})" if milled else "")
+                + (
+                    f"; site disorder quenched ({_quench_text(disorder)})"
+                    if state == "quenched"
+                    else ""
+                )
             )
     if not model.is_ordered:
         raise StructureError(f"the model of {composition} ({construction}) is not ordered")
     width = float(_widths(model).min())
-    if milled:
+    if disordered:
         if width < milled_min_width_A - 1e-6:
             raise StructureError(
-                f"the ball-milled model of {composition} is {width:.1f} A wide ({len(model)} "
+                f"the {state} model of {composition} is {width:.1f} A wide ({len(model)} "
                 f"atoms): no cell {milled_min_width_A:g} A wide that models the composition "
                 f"fits in {milled_max_atoms} atoms; raise --milled-max-atoms or lower "
                 "--milled-width"
             )
-        desc += f"; cell {width:.1f} A wide (milled models >= {milled_min_width_A:g} A)"
+        desc += f"; cell {width:.1f} A wide (disordered models >= {milled_min_width_A:g} A)"
     elif len(model) > max_atoms:
         raise StructureError(
             f"the model of {composition} has {len(model)} atoms to be {min_width_A:g} A wide, "
@@ -497,13 +518,23 @@ def build_reference_model(
                         "milled_min_width_A": milled_min_width_A,
                         "milled_max_atoms": milled_max_atoms,
                     }
-                    if milled
+                    if disordered
                     else {}
                 ),
             },
         ),
         orderings=tuple(x.as_dict() for x in extra),
     )
+
+
+def _quench_text(disorder: list[dict[str, float]]) -> str:
+    """The quenched orderings' occupancies of the file's partial orbits in words."""
+    labels = sorted({k.split(":", 1)[1] for d in disorder for k in d if k.startswith("occupancy:")})
+    per = "; ".join(
+        f"{lab} " + ", ".join(f"{d.get('occupancy:' + lab, float('nan')):.2f}" for d in disorder)
+        for lab in labels
+    )
+    return "Metropolis samples of its own sites; occupancy per ordering: " + (per or "none partial")
 
 
 def _disorder_text(disorder: list[dict[str, float]]) -> str:

@@ -150,7 +150,7 @@ class ValidateSettings:
         KMC events per Li of each run (:func:`~halidelab.transport.kmc.run_kmc`, which
         extends a run that is not diffusive 4x at a time, up to 64x).
     milled_kmc_hops : float
-        The same for the ball-milled rows (default
+        The same for the ball-milled (and quenched) rows (default
         :data:`~halidelab.transport.kmc.run.MILLED_HOPS_PER_CARRIER`, 4x the 200 of the
         others: why there); in the task key of milled rows only.
     annealed_min_width_A : float
@@ -186,6 +186,14 @@ class ValidateSettings:
         2026-12-07): the KMC tier's calibrated sigma error 0.65 against 0.62 decades
         (raw 2.37 against 1.24: every cell slower), and the BVSE tier's 1.06 against 1.35
         only through a steeper backwards map (slope -0.40).
+    annealed_state : str
+        How the rows without a state suffix (annealed, ampoule-made or wet-made samples)
+        are modelled: ``"annealed"`` (default) the Ewald ground state of their sites;
+        ``"quenched"`` the site disorder of the file sampled at a fictive temperature
+        (:func:`~halidelab.validation.reference.quenched_rows`: ``;quenched`` after each
+        such construction of a partially occupied file or a design, on the wide cells and
+        with the KMC events per Li of the ball-milled rows). Through the constructions it
+        changes the task keys of those rows only.
     """
 
     max_atoms: int = 160
@@ -207,6 +215,11 @@ class ValidateSettings:
     thermal_md_ps: float = 1.0
     thermal_iterations: int = 2
     bvse_volume: str = "relaxed"
+    annealed_state: str = "annealed"
+
+
+#: what ``ValidateSettings.annealed_state`` may be
+ANNEALED_STATES = ("annealed", "quenched")
 
 
 @dataclasses.dataclass
@@ -355,7 +368,8 @@ def model_task(ctx: MaterialContext) -> Task:
     from halidelab.validation.structures import file_sha256
 
     e = ctx.entry
-    milled = parse_construction(e.construction)["state"] == "ball-milled"
+    # a disordered (ball-milled or quenched) model is built on the wide cell
+    milled = parse_construction(e.construction)["state"] != "annealed"
     return Task(
         "reference-model",
         f"{e.composition} [{e.id}]",
@@ -448,7 +462,8 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
     if ctx.structure is None or ("relax" in ctx.tiers and not ctx.results.get("relax")):
         return None
     st = ctx.settings
-    milled = parse_construction(ctx.entry.construction)["state"] == "ball-milled"
+    # the wide disordered cells (ball-milled or quenched) trap Li longer: more events
+    milled = parse_construction(ctx.entry.construction)["state"] != "annealed"
     common = {
         "temperatures_K": [float(t) for t in st.kmc_temperatures_K],
         "n_runs": st.kmc_runs,
