@@ -206,5 +206,13 @@ def test_structure_ball_milled_state(tmp_path, capsys):
 
     man = json.loads(capsys.readouterr().out)["models"]["Li1.8Zr0.8Nb0.2Cl6"]
     assert man["state"] == "ball-milled" and len(man["configurations"]) == 2
-    assert main(["structure", "Li2ZrCl6", "--state", "quenched", "-o", str(tmp_path / "q")]) == 2
+    assert main(["structure", "Li2ZrCl6", "--state", "slow-cooled", "-o", str(tmp_path / "s")]) == 2
     assert "synthesis state" in capsys.readouterr().err
+    # quenched: samples of the framework's own sites; the note gives the occupancies of
+    # the file's split orbits
+    args = ["structure", "Li2ZrCl6", "--state", "quenched", "--configs", "2", "--no-xrd"]
+    assert main([*args, "--formats", "cif", "-o", str(tmp_path / "q"), "--json"]) == 0
+    man = json.loads(capsys.readouterr().out)["models"]["Li2ZrCl6"]
+    assert man["state"] == "quenched" and len(man["configurations"]) == 2
+    (note,) = [w for w in man["warnings"] if w.startswith("quenched:")]
+    assert "800 K" in note and "Y2" in note and "Y3" in note
