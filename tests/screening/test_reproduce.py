@@ -104,6 +104,9 @@ def test_primitive_lattice_undoes_the_supercell():
 def test_bad_tiers_and_cases(tmp_path, capsys):
     with pytest.raises(HalidelabError, match="unknown tier"):
         reproduce_chen2025(out=tmp_path, tiers=("rules", "nope"), progress=False)
+    # the states Chen et al. measured, not every state a model can be built in
+    with pytest.raises(HalidelabError, match="states must be among ball-milled, annealed"):
+        reproduce_chen2025(out=tmp_path, states=("quenched",), progress=False)
     assert main(["reproduce", "smith2030", "-o", str(tmp_path)]) == 2
     assert "unknown reference case" in capsys.readouterr().err
     assert main(["reproduce", "chen2025", "--tiers", "rules,nope", "-o", str(tmp_path)]) == 2
