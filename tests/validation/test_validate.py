@@ -1801,6 +1801,16 @@ def test_annealed_state_quenched_models_the_partially_occupied_annealed_rows():
     )
     assert model_task(plain).inputs["construction"] == "cif"
     assert "milled_min_width_A" not in model_task(plain).inputs
+    # its calibrations say how their values were made: never applied to Ewald-ordered ones
+    from halidelab.validation.tiers import method_of
+
+    bvse = {"resolution_A": 0.25}
+    quenched = dataclasses.replace(settings, annealed_state="quenched")
+    assert method_of("bvse", bvse, dataclasses.replace(ctx, settings=quenched)) == {
+        "bvse_resolution_A": 0.25,
+        "annealed_state": "quenched",
+    }
+    assert method_of("bvse", bvse, plain) == {"bvse_resolution_A": 0.25}
 
 
 def test_an_unknown_annealed_state_is_refused_with_one_line(tmp_path, capsys):

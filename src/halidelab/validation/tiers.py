@@ -795,7 +795,7 @@ def method_of(
     calibration records it, and is applied only to values made alike. A BVSE map or BVSE
     network of a cell scaled to the ordered model's volume (``bvse_volume``; the result
     records it) says so; on the relaxed cell (every one stored before the choice existed)
-    it says nothing."""
+    it says nothing. A campaign with ``annealed_state="quenched"`` says so too."""
     if not result:
         return {}
     how = _method_of(tier, result, ctx)
@@ -811,6 +811,10 @@ def method_of(
     }.get(tier)
     if how and scaled is not None:  # BVSE on the relaxed cell scaled to the model's volume
         how["bvse_volume"] = "model"
+    if how and ctx is not None and ctx.settings.annealed_state != "annealed":
+        # a campaign whose annealed rows are quenched models: its calibrations apply to
+        # values made that way only (screen and compare build the Ewald ground state)
+        how["annealed_state"] = ctx.settings.annealed_state
     t_lat = ctx.settings.lattice_temperature_K if ctx is not None else None
     if how and t_lat is not None:  # computed on the lattice at a temperature (key only then)
         how["lattice_temperature_K"] = t_lat
