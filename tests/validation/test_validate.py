@@ -1820,3 +1820,26 @@ def test_an_unknown_annealed_state_is_refused_with_one_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "--annealed-state must be one of annealed, quenched" in err and "Traceback" not in err
+
+
+def test_quenched_rows_pair_as_the_annealed_ones():
+    """A quenched model stands for the annealed sample as the Ewald-ordered one does: the
+    set's substitution and synthesis pairs are the same with --annealed-state quenched,
+    and a synthesis pair names the model it compares ('ball-milled vs quenched model')."""
+    from halidelab.validation.reference import quenched_rows
+
+    ref = load_reference_set()
+    q = dataclasses.replace(ref, entries=tuple(quenched_rows(ref.entries)))
+
+    def ids(pairs):
+        return {(p["parent_id"], p["child_id"], p["kind"]) for p in pairs}
+
+    plain, quenched = substitution_pairs(ref, []), substitution_pairs(q, [])
+    assert ids(plain) == ids(quenched)
+    syn = {p["parent"]: p for p in quenched if p["kind"] == "synthesis"}
+    assert set(syn) == {"Li3YCl6", "Li3ErCl6", "Li2ZrCl6"}
+    assert syn["Li3YCl6"]["substitution"] == "ball-milled vs quenched model"
+    assert syn["Li2ZrCl6"]["substitution"] == "ball-milled vs quenched model (C2/m)"
+    assert all(
+        (p["parent_state"], p["child_state"]) == ("annealed", "ball-milled") for p in syn.values()
+    )

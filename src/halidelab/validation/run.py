@@ -1032,9 +1032,10 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
       in the table). Whether the substitution changes the structure (another polymorph)
       is recorded;
     - ``synthesis``: one composition on one structure file in both model states, the
-      annealed (ordered) model the parent and the ball-milled one the child (ampoule-made
-      and as-milled Li3YCl6); or, where the annealed phase is measured on another
-      structure (heat-treated ccp Li2ZrCl6 against as-milled hcp), that one as the parent,
+      annealed (ordered, or quenched with ``annealed_state="quenched"``: either stands
+      for the annealed sample) model the parent and the ball-milled one the child
+      (ampoule-made and as-milled Li3YCl6); or, where the annealed phase is measured on
+      another structure (heat-treated ccp Li2ZrCl6 against as-milled hcp), that one as the parent,
       when it is the composition's only annealed material. Not a substitution:
       :func:`substitution_spearman` leaves these out and :func:`synthesis_agreement`
       reports them.
@@ -1052,7 +1053,10 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
     groups = ref.by_material()
     prim = [g[0] for g in groups.values() if g[0].primary]
     order = {e.material: i for i, e in enumerate(prim)}
-    state = {e.material: parse_construction(e.construction)["state"] for e in prim}
+    # the sample's state: a quenched model (validate --annealed-state quenched) stands for
+    # an annealed sample as the Ewald-ordered one does
+    model_state = {e.material: parse_construction(e.construction)["state"] for e in prim}
+    state = {m: "annealed" if s == "quenched" else s for m, s in model_state.items()}
     by_comp = {
         (composition_key(e.composition), e.structure_file, state[e.material]): e for e in prim
     }
@@ -1061,7 +1065,7 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
         spec = parse_construction(child.construction)
         if spec["kind"] == "design" and spec["substitutions"]:
             parent = by_comp.get(
-                (composition_key(spec["parent"]), child.structure_file, spec["state"])
+                (composition_key(spec["parent"]), child.structure_file, state[child.material])
             )
             if parent is not None:
                 text = ", ".join(
@@ -1073,7 +1077,9 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
             continue
         parent = by_comp.get((key, structure_file, "annealed"))
         if parent is not None:
-            found.append((parent, child, "synthesis", f"{st} vs annealed model"))
+            found.append(
+                (parent, child, "synthesis", f"{st} vs {model_state[parent.material]} model")
+            )
             continue
         # the annealed phase of another structure (heat-treated Li2ZrCl6 is ccp monoclinic,
         # the milled one hcp): the measured change is that of the route, polymorph and all
@@ -1081,7 +1087,12 @@ def substitution_pairs(ref: ReferenceSet, rows: list[dict[str, Any]]) -> list[di
         if len(other) == 1:
             parent = other[0]
             found.append(
-                (parent, child, "synthesis", f"{st} vs annealed model ({parent.polymorph})")
+                (
+                    parent,
+                    child,
+                    "synthesis",
+                    f"{st} vs {model_state[parent.material]} model ({parent.polymorph})",
+                )
             )
     for i, a in enumerate(prim):
         for b in prim[i + 1 :]:
