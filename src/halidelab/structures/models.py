@@ -27,8 +27,9 @@ Three synthesis states (``state``):
   framework's own sites. The annealed state's pools (Li and vacancies on the Li sites;
   dopants and M on the M sites, the split M orbits of the file kept: Y on both
   face-sharing 2d orbits of Li3YCl6), sampled by the same Metropolis chains at
-  ``quench_temperature_K`` (default :data:`QUENCH_TEMPERATURE_K`, 800 K, the 450-650 C
-  at which the ampoule and solid-state routes anneal) on the Ewald energy screened by
+  ``quench_temperature_K`` (default :data:`QUENCH_TEMPERATURE_K`, 800 K: within the
+  400-800 K where the chains reproduce the refined occupancies of both Li3YCl6 and
+  Li3InCl6; at 1600 K In spreads over both In orbits) on the Ewald energy screened by
   ``dielectric``, with swaps of dopant and M between M orbits. M never sits on a Li
   site; a position the file shares between Li and M holds one of them. Each
   configuration records the occupancy it gives each partial orbit of the file, to set
