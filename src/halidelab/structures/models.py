@@ -29,7 +29,8 @@ Three synthesis states (``state``):
   face-sharing 2d orbits of Li3YCl6), sampled by the same Metropolis chains at
   ``quench_temperature_K`` (default :data:`QUENCH_TEMPERATURE_K`, 800 K: within the
   400-800 K where the chains reproduce the refined occupancies of both Li3YCl6 and
-  Li3InCl6; at 1600 K In spreads over both In orbits) on the Ewald energy screened by
+  Li3InCl6; at 1600 K In spreads over both In orbits:
+  ``benchmarks/bench_quench_temperature.py``) on the Ewald energy screened by
   ``dielectric``, with swaps of dopant and M between M orbits. M never sits on a Li
   site; a position the file shares between Li and M holds one of them. Each
   configuration records the occupancy it gives each partial orbit of the file, to set
