@@ -1146,7 +1146,9 @@ def _quenched(
             label: float(np.mean([bool(cand.labels[i]) for i, o in enumerate(orbit) if o == label]))
             for label in partial
         }
-        e = float(_charges_energy(matrix, cand.labels, charges))
+        # unscreened, comparable with the annealed ones (no overlap pair is occupied, so
+        # the exclusion term adds nothing)
+        e = cand.energy_eV * dielectric
         above = (e - ground_eV) / n_atoms * 1000.0
         configs.append(
             Configuration(
@@ -1170,12 +1172,6 @@ def _quenched(
         + (f"; occupancy of its partial orbits per sample: {occ_text}" if partial else "")
     ]
     return tuple(configs), n_atoms, notes
-
-
-def _charges_energy(matrix: np.ndarray, labels: Sequence[str], charges: dict[str, float]) -> float:
-    """Point-charge energy q^T M q (eV) of species labels on the positions of ``matrix``."""
-    q = np.array([charges[lab] for lab in labels], dtype=float)
-    return float(q @ matrix @ q)
 
 
 def primitive_lattice(
