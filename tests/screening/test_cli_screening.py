@@ -193,6 +193,10 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
             ],
             "one of --scheduler",
         ),
+        (
+            ["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb", "--state", "slow"],
+            "--state must be one of annealed, quenched",
+        ),
         (["results", str(tmp_path / "none.sqlite")], "not found"),
     ]
     for argv, match in cases:

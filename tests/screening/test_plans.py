@@ -346,3 +346,60 @@ def test_ta_in_li3incl6_is_kept():
     """Issue 13: Ta5+ for In3+ (-20 %), measured to raise sigma, was pruned at 15 %."""
     v = rules_verdict("Li3InCl6", [{"dopant": "Ta", "site": "In", "x": 0.2}])
     assert v["status"] == "pass" and v["max_mismatch_percent"] == pytest.approx(20, abs=0.1)
+
+
+def test_a_quenched_screen_builds_the_validation_campaigns_wide_cells_and_kmc():
+    """``screen --state quenched`` makes its models and KMC as ``validate --annealed-state
+    quenched`` makes the quenched reference models (so that campaign's calibrations apply):
+    the wide cells' atom limit, the quenched state, the milled rows' KMC events per Li.
+    The annealed screen's task inputs are those of every screen before the state existed."""
+    from halidelab.screening.inputs import ModelsInputs
+    from halidelab.screening.plans import kmc_tasks_for, model_task
+    from halidelab.screening.settings import WIDE_KMC_HOPS, WIDE_MAX_ATOMS
+    from halidelab.screening.tasks import Task
+    from halidelab.validation.tiers import ValidateSettings
+
+    v = ValidateSettings()
+    assert (WIDE_MAX_ATOMS, WIDE_KMC_HOPS) == (v.milled_max_atoms, v.milled_kmc_hops)
+    subs = [{"dopant": "Nb", "site": "Zr", "x": 0.2}]
+    annealed, quenched = ScreenSettings(), ScreenSettings(state="quenched")
+    a = model_task("Li2ZrCl6", subs, "c", annealed)
+    before = Task.of(
+        ModelsInputs(
+            parent="Li2ZrCl6",
+            substitutions=subs,
+            supercell="auto",
+            max_atoms=140,
+            n_configs=3,
+            seed=0,
+        ),
+        "c",
+    )
+    assert a.key == before.key and a.inputs["state"] == "annealed"
+    q = model_task("Li2ZrCl6", subs, "c", quenched)
+    assert (q.inputs["state"], q.inputs["max_atoms"]) == ("quenched", WIDE_MAX_ATOMS)
+    assert q.key != a.key and q.label == "c quenched"
+    # KMC on every relaxed ordering: the milled events per Li when quenched
+    s = {"lattice": {}, "sites": []}
+    structures = {("k", 0): ("c c0", s)}
+    relaxed = {("k", 0): {"structure": s}}
+    hops = {
+        st.state: [
+            t.inputs["hops_per_carrier"] for t in kmc_tasks_for(structures, relaxed, [], None, st)
+        ]
+        for st in (annealed, quenched)
+    }
+    assert hops == {"annealed": [annealed.kmc_hops], "quenched": [WIDE_KMC_HOPS]}
+    # the estimate prices the wide cells (relax is linear in atoms)
+    tiers = ("rules", "models", "relax")
+    est = {
+        st: {r["tier"]: r for r in estimate_cost(4, ScreenSettings(tiers=tiers, state=st)).rows}
+        for st in ("annealed", "quenched")
+    }
+    assert est["quenched"]["relax"]["per_task_s"] == pytest.approx(
+        est["annealed"]["relax"]["per_task_s"] * WIDE_MAX_ATOMS / 140
+    )
+    with pytest.raises(HalidelabError, match="--state must be one of annealed, quenched"):
+        ScreenSettings(state="ball milled")
+    with pytest.raises(HalidelabError, match="wide_kmc_hops must be"):
+        ScreenSettings(wide_kmc_hops=0)

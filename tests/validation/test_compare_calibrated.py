@@ -617,3 +617,86 @@ def test_a_defect_tier_calibration_is_refused_by_compare_with_the_reason():
     intrinsic = dataclasses.replace(kmc, settings={**kmc.settings, "kmc_vacancies": "intrinsic"})
     with pytest.raises(CalibrationError, match="intrinsic vacancies"):
         check_calibrations([intrinsic])
+
+
+def test_a_quenched_campaigns_calibration_applies_to_quenched_and_milled_models_only(
+    base_store, tmp_path, sha
+):
+    """A calibration of ``validate --annealed-state quenched`` was fitted on quenched
+    models of the annealed samples and on ball-milled ones; the default campaign's on
+    Ewald-ordered and ball-milled ones. Each applies to values made on its own kind of
+    model (a ``screen --state quenched`` store holds quenched ones), and to ball-milled
+    models, which both campaigns build alike; otherwise a settings-mismatch note."""
+    from halidelab.screening.inputs import ModelsInputs
+    from halidelab.screening.plans import ScreenSettings, candidate_grid, run_screen, run_stage
+    from halidelab.screening.ranking import gather
+    from halidelab.screening.tasks import Task
+    from halidelab.validation.tiers import MaterialContext, ValidateSettings, method_of
+
+    path = tmp_path / "states.sqlite"
+    shutil.copy(base_store, path)
+    store = Store(path)
+    # the same composition quenched (a screen) and ball-milled (a reproduction's models)
+    out = run_screen(
+        candidate_grid(PARENT, ["Nb"], [0.2], ["Zr"]),
+        store,
+        ScreenSettings(
+            n_configs=3, tiers=("rules", "models"), state="quenched", wide_max_atoms=140
+        ),
+        progress=False,
+    )
+    assert not out.failed
+    milled = Task.of(
+        ModelsInputs(
+            parent=PARENT,
+            substitutions=[{"dopant": "Nb", "site": "Zr", "x": 0.2}],
+            max_atoms=60,
+            n_configs=3,
+            state="ball-milled",
+        ),
+        "milled",
+    )
+    assert not run_stage([milled], store, progress=False).failed
+    cands = {(c.formula, c.state): c for c in gather(store)}
+    assert {s for f, s in cands if f == DOPED} == {"annealed", "quenched", "ball-milled"}
+    n = 0
+    for (formula, _state), c in cands.items():
+        for i, cf in enumerate(c.models["configurations"]):
+            n += 1
+            key = f"bvse-{n}"
+            store.add(key, "bvse", key, {"structure": cf["structure"], "resolution_A": 0.25}, "t")
+            e = BVSE[formula][i]
+            store.finish(key, {"e_3d_eV": e, "e_1d_eV": e - 0.1, "resolution_A": 0.25}, 0.0)
+
+    cal, _, _ = synthetic_calibration("bvse", "-", "ea_eV", NEAR, sha, (0.55, 0.75))
+    result = {"resolution_A": 0.25}
+
+    def made(state: str) -> dict:
+        ctx = MaterialContext(
+            entry=None,
+            model=None,
+            settings=ValidateSettings(annealed_state=state),
+            tiers=(),
+            results={},
+        )
+        return method_of("bvse", result, ctx)
+
+    quenched_cal = dataclasses.replace(cal, settings=made("quenched"))
+    ordered_cal = dataclasses.replace(cal, settings=made("annealed"))
+    assert quenched_cal.settings != ordered_cal.settings
+    recs = {r["state"]: r for r in compare(store, [DOPED], calibrations=[quenched_cal])}
+    recs_o = {r["state"]: r for r in compare(store, [DOPED], calibrations=[ordered_cal])}
+    expect = {  # state -> (quenched calibration applied, ordered one applied)
+        "quenched": (True, False),
+        "annealed": (False, True),
+        "ball-milled": (True, True),
+    }
+    for state, (q_ok, o_ok) in expect.items():
+        for rec, ok in ((recs[state], q_ok), (recs_o[state], o_ok)):
+            e = entry(rec, "bvse", "ea_eV", model="-")
+            assert e["applied"] is ok, (state, e["note"])
+            if ok:  # the ensemble mean of the three orderings' barriers, mapped
+                assert e["raw"] == pytest.approx(np.mean(BVSE[DOPED]))
+            else:
+                assert e["status"] == "settings mismatch"
+                assert "annealed_state" in e["note"]

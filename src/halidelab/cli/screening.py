@@ -133,6 +133,13 @@ def screen_cmd(
     relax_steps: int = typer.Option(250, "--relax-steps", help="Max relaxation steps"),
     bvse_resolution: float = typer.Option(0.25, "--bvse-resolution", help="BVSE grid spacing, Å"),
     bvse_volume: str = typer.Option("relaxed", "--bvse-volume", help=BVSE_VOLUME_HELP),
+    state: str = typer.Option(
+        "annealed",
+        "--state",
+        help="Models: annealed (Ewald ground state of the sites) or quenched (their disorder "
+        "sampled at 800 K on 11.5 Å cells, as validate --annealed-state quenched: its "
+        "calibrations apply to these only)",
+    ),
     configs: int = typer.Option(
         3,
         "--configs",
@@ -213,6 +220,7 @@ def screen_cmd(
         relax_steps=relax_steps,
         bvse_resolution_A=bvse_resolution,
         bvse_volume=bvse_volume,
+        state=state,
         n_configs=configs,
         neb_top=neb_top,
         neb_steps=neb_steps,
@@ -288,6 +296,12 @@ def screen_cmd(
             "BVSE grid": f"{bvse_resolution:g} Å" if "bvse" in settings.tiers else "–",
             "orderings per candidate": str(configs),
         }
+        if settings.state != "annealed":
+            meta["models"] = (
+                f"{settings.state} (site disorder sampled at the quench temperature, cells "
+                f"up to {settings.models_max_atoms} atoms, {settings.hops_per_carrier:g} KMC "
+                "events per Li)"
+            )
         if "neb" in settings.tiers:
             meta["NEB"] = (
                 f"top {neb_top} by the cheaper tiers: {', '.join(res.neb_selected) or 'none'} "

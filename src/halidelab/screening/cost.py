@@ -187,7 +187,8 @@ def estimate_cost(
     n_survivors : int, optional
         Candidates passing the rules, when known (else all are assumed to pass).
     n_atoms : int, optional
-        Cell size for models/relax/BVSE/NEB (default ``settings.max_atoms``, an upper bound).
+        Cell size for models/relax/BVSE/NEB (default ``settings.models_max_atoms``, an upper
+        bound).
     n_references : int, optional
         Competing phases still to relax for the ``stability`` tier (default
         :data:`DEFAULT_N_REFERENCES`, the count of a Li-M-M'-Cl system).
@@ -209,7 +210,7 @@ def estimate_cost(
     n_all = n_candidates + extra
     n_doped = n_candidates if n_survivors is None else n_survivors
     n_surv = n_doped + extra
-    atoms = n_atoms or settings.max_atoms
+    atoms = n_atoms or settings.models_max_atoms
     hops = neb_hops or NEB_HOPS
     n_refs = DEFAULT_N_REFERENCES if n_references is None else n_references
     rows = []

@@ -200,17 +200,21 @@ def rules_tasks(candidates: Sequence[Candidate], settings: ScreenSettings) -> li
 def model_task(
     parent: str, substitutions: list[dict[str, Any]], label: str, settings: ScreenSettings
 ) -> Task:
-    """The ``models`` task of one surviving composition."""
+    """The ``models`` task of one surviving composition, in ``settings.state`` (a quenched
+    model on the wide cells of ``validate --annealed-state quenched``; an annealed one's
+    inputs, and so its key, are those of every screen before the state existed)."""
+    quenched = settings.state == "quenched"
     return Task.of(
         ModelsInputs(
             parent=parent,
             substitutions=substitutions,
             supercell="auto",
-            max_atoms=settings.max_atoms,
+            max_atoms=settings.models_max_atoms,
             n_configs=settings.n_configs,
             seed=settings.seed,
+            **({"state": "quenched"} if quenched else {}),
         ),
-        label,
+        f"{label} quenched" if quenched else label,
     )
 
 
@@ -503,7 +507,7 @@ def kmc_tasks_for(
     common = {
         "temperatures_K": [float(t) for t in settings.kmc_temperatures_K],
         "n_runs": settings.kmc_runs,
-        "hops_per_carrier": float(settings.kmc_hops),
+        "hops_per_carrier": float(settings.hops_per_carrier),
         "seed": settings.seed,
     }
     out = []

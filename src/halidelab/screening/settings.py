@@ -18,6 +18,16 @@ NEEDS_RELAX = ("stability", "neb", "kmc")
 #: substitutions up to :data:`halidelab.rules.MEASURED_MISMATCH_PERCENT` have been made
 #: and measured. Pruning by mismatch is the user's explicit choice (``--max-mismatch``).
 DEFAULT_MAX_MISMATCH_PERCENT: float | None = None
+#: Synthesis states a screen builds its models in (``ScreenSettings.state``): the Ewald
+#: ground state of the sites (annealed) or their disorder sampled at the quench temperature
+#: (:func:`halidelab.structures.models.build_models`, ``state="quenched"``).
+SCREEN_STATES = ("annealed", "quenched")
+#: The quenched models' largest cell and KMC events per Li: those of ``halidelab validate``'s
+#: wide cells (``ValidateSettings.milled_max_atoms`` and ``milled_kmc_hops``; written here,
+#: not imported, to keep this module free of science; tests hold them equal), so that a
+#: calibration of ``validate --annealed-state quenched`` applies to values made alike.
+WIDE_MAX_ATOMS = 320
+WIDE_KMC_HOPS = 800.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +68,20 @@ class ScreenSettings(Record):
         relaxed orderings as they are; ``model``: scaled to their ordered models' volume
         (the parent's measured cell, scaled by the bond lengths for the dopant), as
         ``halidelab validate --bvse-volume model`` does, so that its calibrations apply.
+    state : str
+        ``annealed`` (default): each composition's models are the Ewald ground state of its
+        sites (:func:`halidelab.structures.models.build_models`); ``quenched``: their site
+        disorder sampled at the quench temperature, on cells 11.5 A wide within
+        ``wide_max_atoms`` and with ``wide_kmc_hops`` KMC events per Li, as the quenched
+        reference models of ``halidelab validate --annealed-state quenched`` (whose
+        calibrations apply only to values made that way, and theirs only to those). The
+        ``stability`` tier then gives the quenched cells' energy above the hull: their
+        disorder costs energy, and its configurational entropy is not subtracted.
+    wide_max_atoms : int
+        Largest cell of a quenched model (the ``max_atoms`` of the annealed ones).
+    wide_kmc_hops : float
+        KMC events per Li on the quenched models' networks (their disorder traps Li
+        longer; ``kmc_hops`` for the annealed ones).
     """
 
     tiers: tuple[str, ...] = ("rules", "prior")
@@ -79,19 +103,48 @@ class ScreenSettings(Record):
     kmc_runs: int = 8
     kmc_hops: float = 200.0
     bvse_volume: str = "relaxed"
+    state: str = "annealed"
+    wide_max_atoms: int = WIDE_MAX_ATOMS
+    wide_kmc_hops: float = WIDE_KMC_HOPS
     provenance: Provenance = dataclasses.field(
         default_factory=lambda: Provenance(method="screening plan")
     )
 
     def __post_init__(self) -> None:
         check_bvse_volume(self.bvse_volume)
+        if self.state not in SCREEN_STATES:
+            raise HalidelabError(
+                f"--state must be one of {', '.join(SCREEN_STATES)}, got {self.state!r}"
+            )
+        for name in ("kmc_hops", "wide_kmc_hops"):
+            if not getattr(self, name) > 0:
+                raise HalidelabError(
+                    f"{name} must be a number of KMC events per Li > 0, got {getattr(self, name)}"
+                )
         if int(self.n_configs) != self.n_configs or self.n_configs < 1:
             raise HalidelabError(f"--configs must be an integer >= 1, got {self.n_configs}")
         if int(self.neb_top) != self.neb_top or self.neb_top < 1:
             raise HalidelabError(f"--neb-top must be an integer >= 1, got {self.neb_top}")
-        for name in ("neb_images", "neb_steps", "reference_steps", "relax_steps", "max_atoms"):
+        for name in (
+            "neb_images",
+            "neb_steps",
+            "reference_steps",
+            "relax_steps",
+            "max_atoms",
+            "wide_max_atoms",
+        ):
             if getattr(self, name) < 1:
                 raise HalidelabError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def models_max_atoms(self) -> int:
+        """Largest model cell of this state (``wide_max_atoms`` when quenched)."""
+        return self.wide_max_atoms if self.state == "quenched" else self.max_atoms
+
+    @property
+    def hops_per_carrier(self) -> float:
+        """KMC events per Li of this state's models (``wide_kmc_hops`` when quenched)."""
+        return self.wide_kmc_hops if self.state == "quenched" else self.kmc_hops
 
 
 def normalise_tiers(tiers: Sequence[str]) -> tuple[str, ...]:

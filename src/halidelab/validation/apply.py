@@ -28,10 +28,12 @@ calibrated value
 A calibration is applied only where every ordering's value was made the way the
 calibration's were (:func:`~halidelab.validation.tiers.method_of`: BVSE grid, NEB images
 and steps, KMC network and superbasin ratio; files of halidelab < 0.4 do not record it and
-say so) and with the calibration's model (read from the stored results' provenance: the
-MLIP that relaxed the structure BVSE mapped and KMC ran on, the MLIP of the NEB study;
-``-`` for model-free values: the prior, BVSE on an unrelaxed model); otherwise it is a
-one-line note.
+say so), on models of the calibration's kind (one of ``validate --annealed-state
+quenched`` applies to quenched and ball-milled models, one of the default campaign to
+Ewald-ordered and ball-milled ones) and with the calibration's model (read from the stored
+results' provenance: the MLIP that relaxed the structure BVSE mapped and KMC ran on, the
+MLIP of the NEB study; ``-`` for model-free values: the prior, BVSE on an unrelaxed model);
+otherwise it is a one-line note.
 """
 
 from __future__ import annotations
@@ -239,10 +241,15 @@ def ordering_predictions(
 
     out: dict[tuple[str, str], list[OrderingPrediction]] = {}
 
+    state = getattr(c, "state", "annealed")
+
     def add(tier: str, result: dict[str, Any] | None, ctx: Any, i: int, model: str) -> None:
         if not result:
             return
-        how = json.dumps(method_of(tier, result), sort_keys=True)
+        made = method_of(tier, result)
+        if made and state == "quenched":  # as validate --annealed-state quenched records it
+            made["annealed_state"] = "quenched"
+        how = json.dumps(made, sort_keys=True)
         for target, p in TIERS[tier].predict(result, _ctx(ctx or {})).items():
             out.setdefault((tier, target), []).append(
                 OrderingPrediction(i, p.value, p.spread, model, how)
@@ -297,6 +304,17 @@ def ordering_predictions(
     if c.prior:
         add("prior", c.prior, None, -1, NO_MODEL)
     return out
+
+
+def _wanted(settings: dict[str, Any], c: Any) -> dict[str, Any]:
+    """How a calibration's values were made, as a composition's values must have been made
+    to take it. A ball-milled model is built alike whether the campaign's annealed rows were
+    Ewald-ordered or quenched (``validate --annealed-state``), so for it that setting is no
+    condition; an annealed (Ewald-ordered) or a quenched model takes only the calibrations
+    of its own kind."""
+    if getattr(c, "state", None) == "ball-milled":
+        return {k: v for k, v in settings.items() if k != "annealed_state"}
+    return settings
 
 
 def ordering_spread(preds: Sequence[OrderingPrediction]) -> tuple[float, float, float | None, int]:
@@ -380,7 +398,7 @@ def calibrate_composition(
             )
             continue
         if cal.settings:
-            want = json.dumps(cal.settings, sort_keys=True)
+            want = json.dumps(_wanted(cal.settings, c), sort_keys=True)
             made = sorted({p.method for p in have})
             if made != [want]:
                 entry["status"] = "settings mismatch"
