@@ -453,3 +453,77 @@ def test_ball_milled_cells_run_longer_kmc(small_run, capsys):
         ]
     )
     assert code == 2 and "--milled-kmc-hops must be a number" in capsys.readouterr().err
+
+
+def test_annealed_lznc_as_quenched_models(tmp_path, capsys):
+    """``--annealed-state quenched``: the annealed Li1.8Zr0.8Nb0.2Cl6 is modelled by its
+    sites' disorder sampled at the quench temperature (tagged ``qu``, with the milled KMC
+    events), the report says so, and a calibration of ``validate --annealed-state
+    quenched`` applies to those models and is set beside the measured annealed sample
+    (Chen et al.: 1.46e-7 S/cm), while one of the default campaign is refused on them.
+    (One ordering, no milled state: a KMC network costs ~20 s.)"""
+    import dataclasses
+    import math
+
+    from halidelab.cases.chen2025 import calibrated_series
+    from halidelab.screening.store import Store
+    from halidelab.validation.calibration import calibrate
+    from halidelab.validation.reference import load_reference_set
+    from halidelab.validation.tiers import MaterialContext, ValidateSettings, method_of
+
+    res = reproduce_chen2025(
+        out=tmp_path,
+        xs=(0.2,),
+        model_xs=(0.2,),
+        tiers=("rules", "models", "relax", "bvse", "kmc"),
+        relax_steps=2,
+        bvse_resolution_A=0.5,
+        progress=False,
+        states=("annealed",),
+        n_configs=1,
+        kmc_temperatures_K=(500.0, 600.0),
+        kmc_runs=2,
+        kmc_hops=3.0,
+        milled_kmc_hops=12.0,
+        annealed_state="quenched",
+    )
+    assert not res.failed, res.failed
+    store = Store(tmp_path / "results.sqlite")
+    states = {r["inputs"]["state"] for r in store.rows(kind="models")}
+    assert states == {"quenched"}
+    hops = {r["label"]: r["inputs"]["hops_per_carrier"] for r in store.rows(kind="kmc")}
+    assert hops == {"Li1.8Zr0.8Nb0.2Cl6 qu c0 bvse": 12.0}
+    html = (tmp_path / "report.html").read_text()
+    assert "annealed: quenched models" in html
+    # calibrations of both campaigns, on the BVSE barriers, fitted on a synthetic map
+    ref = load_reference_set()
+    comps = ["Li2ZrCl6", "Li3YCl6", "Li3InCl6", "LiAlCl4", "Li2MgCl4", "Li3YBr6"]
+    raw = [0.30, 0.40, 0.50, 0.60, 0.70, 0.80]
+    cal = calibrate(
+        "ea_eV", "bvse", "chgnet", raw, [2 * r - 0.5 for r in raw], comps, comps, ref.sha256
+    )
+
+    def made(state: str) -> dict:
+        ctx = MaterialContext(None, None, ValidateSettings(annealed_state=state), (), {})
+        return method_of("bvse", {"resolution_A": 0.5}, ctx)
+
+    entries = {}
+    for state in ("quenched", "annealed"):
+        c = dataclasses.replace(cal, settings=made(state))
+        (row,) = calibrated_series(store, [0.2], [c])
+        assert row["state"] == "quenched"
+        assert row["measured"]["log10_sigma_S_cm"] == pytest.approx(math.log10(1.46e-7))
+        (entries[state],) = row["entries"]
+    assert entries["quenched"]["applied"] and not entries["annealed"]["applied"]
+    assert entries["annealed"]["status"] == "settings mismatch"
+    # no NEB on the quenched cells, and a state it does not know: one line each
+    with pytest.raises(HalidelabError, match="leave neb out"):
+        reproduce_chen2025(
+            out=tmp_path / "n", tiers=("rules", "neb"), annealed_state="quenched", progress=False
+        )
+    assert (
+        main(["reproduce", "chen2025", "--annealed-state", "slow", "-o", str(tmp_path / "s")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "--annealed-state must be one of annealed, quenched" in err
+    assert len(err.strip().splitlines()) == 1

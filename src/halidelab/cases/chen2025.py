@@ -34,6 +34,7 @@ from halidelab.screening.inputs import (
     check_bvse_volume,
 )
 from halidelab.screening.runner import run_tasks
+from halidelab.screening.settings import SCREEN_STATES as ANNEALED_STATES
 from halidelab.screening.store import Store
 from halidelab.screening.tasks import TASK_FUNCTIONS, Task
 from halidelab.structures.models import (  # noqa: F401  (primitive_lattice: re-exported)
@@ -113,8 +114,10 @@ def _formula(x: float) -> str:
     return design_composition("Li2ZrCl6", [Substitution("Nb", "Zr", x)] if x > 0 else []).formula
 
 
-def _tag(state: str) -> str:
-    return "bm" if state == "ball-milled" else "an"
+def _tag(state: str, annealed_state: str = "annealed") -> str:
+    if state == "ball-milled":
+        return "bm"
+    return "qu" if annealed_state == "quenched" else "an"
 
 
 def reproduce_chen2025(
@@ -148,6 +151,7 @@ def reproduce_chen2025(
     milled_kmc_hops: float = MILLED_HOPS_PER_CARRIER,
     calibrations: Sequence[Any] = (),
     bvse_volume: str = "relaxed",
+    annealed_state: str = "annealed",
 ) -> ReproduceOutput:
     """Run the Nb-in-Li2ZrCl6 reference case and write ``out/report.html``.
 
@@ -198,6 +202,15 @@ def reproduce_chen2025(
         ``relaxed`` (default) or ``model``: the BVSE and BVSE-network KMC tasks map each
         relaxed ordering scaled to its ordered model's volume (Li2ZrCl6's measured cell,
         scaled by the bond lengths for Nb), as ``validate --bvse-volume model``.
+    annealed_state : str
+        How the annealed samples are modelled: ``annealed`` (default), the Ewald ground
+        state of the sites; ``quenched``, their disorder sampled at the quench temperature
+        (:func:`halidelab.structures.models.build_models`), as ``validate
+        --annealed-state quenched`` models the annealed reference materials (whose
+        calibrations then apply to them). The quenched models take ``milled_kmc_hops``
+        and keep the annealed rows of the report, which says how they were made; task
+        labels tag them ``qu``. The ``neb`` tier (annealed orderings only: a disordered
+        cell has no hop classes to share barriers) is refused with them.
     """
     t0 = time.perf_counter()
     tiers = tuple(dict.fromkeys(t.strip() for t in tiers if t.strip()))
@@ -218,6 +231,16 @@ def reproduce_chen2025(
         )
     if n_configs < 1:
         raise HalidelabError(f"--configs must be >= 1, got {n_configs}")
+    if annealed_state not in ANNEALED_STATES:
+        raise HalidelabError(
+            f"--annealed-state must be one of {', '.join(ANNEALED_STATES)}, got {annealed_state!r}"
+        )
+    quenched = annealed_state == "quenched" and "annealed" in states
+    if quenched and "neb" in tiers:
+        raise HalidelabError(
+            "the neb tier runs on Ewald-ordered annealed models (a disordered cell has no hop "
+            "classes to share barriers): leave neb out of --tiers with --annealed-state quenched"
+        )
     check_bvse_volume(bvse_volume)
     if calibrations:
         from halidelab.validation.apply import check_calibrations
@@ -252,6 +275,8 @@ def reproduce_chen2025(
                 milling = (
                     {"milling_temperature_K": milling_temperature_K, "dielectric": dielectric}
                     if st == "ball-milled"
+                    else {"state": "quenched", "dielectric": dielectric}
+                    if quenched
                     else {}
                 )
                 model_t[(x, st)] = Task.of(
@@ -262,10 +287,10 @@ def reproduce_chen2025(
                         max_atoms=max_atoms,
                         n_configs=n_configs,
                         seed=seed,
-                        state=st,
-                        **milling,
+                        **({"state": st} | milling),
                     ),
-                    f"{_formula(x)} {st}",
+                    f"{_formula(x)} {st}"
+                    + (" (quenched model)" if quenched and st != "ball-milled" else ""),
                 )
     prior_t = (
         {x: Task.of(PriorInputs.of(_formula(x)), _formula(x)) for x in xs}
@@ -291,7 +316,7 @@ def reproduce_chen2025(
             }
 
     def label(k: tuple[float, str, int]) -> str:
-        return f"{_formula(k[0])} {_tag(k[1])} c{k[2]}"
+        return f"{_formula(k[0])} {_tag(k[1], annealed_state)} c{k[2]}"
 
     relax_t = (
         {
@@ -392,7 +417,7 @@ def reproduce_chen2025(
     kmc_t: dict[tuple[float, str, int, str], Task] = {}
 
     def kmc_of(k: tuple[float, str, int]) -> dict[str, Any]:
-        hops = milled_kmc_hops if k[1] == "ball-milled" else kmc_hops
+        hops = milled_kmc_hops if k[1] == "ball-milled" or quenched else kmc_hops
         return {**kmc_common, "hops_per_carrier": float(hops)}
 
     if "kmc" in tiers:
@@ -460,6 +485,7 @@ def reproduce_chen2025(
         if is_narrow_cell_warning(w)
     ]
     results["measured_reference"] = [dict(m) for m in CHEN2025_MEASURED]
+    results["annealed_state"] = annealed_state if quenched else "annealed"
     results["kmc"] = {
         f"{x:g} {st}": [m for kk, m in members.items() if kk[0] == x and kk[1] == st]
         for x in model_xs
@@ -508,8 +534,9 @@ def calibrated_series(
     Returns
     -------
     list of dict
-        One per (x, state), x ascending: ``x``, ``formula``, ``state`` (None: no
-        structure models, composition-level values only), ``entries``
+        One per (x, state), x ascending: ``x``, ``formula``, ``state`` (of the models:
+        ``quenched`` ones stand for the annealed sample; None: no structure models,
+        composition-level values only), ``entries``
         (:func:`halidelab.validation.apply.calibrate_composition`: raw ensemble mean,
         calibrated value and interval, map used, out-of-domain flag, or the note why a
         calibration does not apply) and ``measured`` (target -> Chen et al.'s value in that
@@ -529,9 +556,11 @@ def calibrated_series(
         if c.dopant not in (None, "Nb") or round(c.x, 6) not in want or not c.formula:
             continue
         state = c.state if c.models else None
+        # a quenched model stands for the annealed sample (reproduce --annealed-state)
+        sample = "annealed" if state == "quenched" else state or primary
         meas: dict[str, float] = {}
         for m in CHEN2025_MEASURED:
-            if abs(m["x"] - c.x) < 1e-9 and m["state"] == (state or primary):
+            if abs(m["x"] - c.x) < 1e-9 and m["state"] == sample:
                 if m["ea_eV"] is not None:
                     meas["ea_eV"] = m["ea_eV"]
                 meas["log10_sigma_S_cm"] = math.log10(m["sigma_S_cm"])

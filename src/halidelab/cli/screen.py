@@ -56,6 +56,13 @@ def reproduce_cmd(
     ),
     model: str = typer.Option("chgnet", "--model", help="MLIP for relaxation"),
     bvse_volume: str = typer.Option("relaxed", "--bvse-volume", help=BVSE_VOLUME_HELP),
+    annealed_state: str = typer.Option(
+        "annealed",
+        "--annealed-state",
+        help="Model the annealed samples as annealed (Ewald ground state of the sites) or "
+        "quenched (their disorder sampled at 800 K, as validate --annealed-state quenched: "
+        "its calibrations apply to these)",
+    ),
     x: str = typer.Option("0..0.5:0.1", "--x", help="Nb contents for rules and prior"),
     model_x: str = typer.Option(
         "0,0.2,0.4", "--model-x", help="Nb contents that get models, relax, BVSE"
@@ -136,6 +143,7 @@ def reproduce_cmd(
             **({} if milled_kmc_hops is None else {"milled_kmc_hops": milled_kmc_hops}),
             calibrations=cals,
             bvse_volume=bvse_volume,
+            annealed_state=annealed_state,
         )
     finally:
         if client is not None:

@@ -628,6 +628,13 @@ def write_chen2025_report(
             (
                 "Ensembles and synthesis states",
                 ensemble_table(results["ensembles"])
+                + (
+                    "<p>annealed: quenched models (each annealed composition's site disorder "
+                    "sampled at the quench temperature, <code>--annealed-state quenched</code>), "
+                    "not the Ewald ground state; they stand for the annealed samples.</p>"
+                    if results.get("annealed_state") == "quenched"
+                    else ""
+                )
                 + "".join(
                     f"<p class='warn'>cell: {esc(w)}</p>"
                     for w in results.get("cell_warnings") or []
