@@ -208,6 +208,8 @@ def reproduce_chen2025(
         (:func:`halidelab.structures.models.build_models`), as ``validate
         --annealed-state quenched`` models the annealed reference materials (whose
         calibrations then apply to them). The quenched models take ``milled_kmc_hops``
+        and, as the ball-milled ones, cells within ``max_atoms`` (the campaign's are
+        11.5 A wide within 320 atoms: ``--max-atoms 320`` builds those where x allows),
         and keep the annealed rows of the report, which says how they were made; task
         labels tag them ``qu``. The ``neb`` tier (annealed orderings only: a disordered
         cell has no hop classes to share barriers) is refused with them.
