@@ -194,12 +194,13 @@ class ValidateSettings:
         such construction of a partially occupied file or a design, on the wide cells and
         with the KMC events per Li of the ball-milled rows). Through the constructions it
         changes the task keys of those rows only; its calibrations record it
-        (:func:`method_of`). Not the default, although on the shipped set (CHGNet, three
-        orderings; issue 14 note, 2026-12-07) it gives the KMC tier an Ea that ranks the
-        set (leave-one-out Spearman 0.67 against -0.13, MAE 0.058 against 0.070 eV) with
-        the same sigma error (0.81 against 0.80 decades): ``screen``, ``compare`` and
-        ``reproduce`` build designs Ewald-ordered, and its calibrations would not apply
-        to them.
+        (:func:`method_of`), and apply to designs built the same way (``screen --state
+        quenched``, ``reproduce --annealed-state quenched``). Not the default: on the
+        shipped set (three orderings; issue 14 notes, 2026-12-07) it gives the KMC tier
+        an Ea that ranks the set (leave-one-out MAE 0.058 against 0.070 eV with CHGNet,
+        0.033 against 0.063 with SevenNet-0; Spearman 0.67 and 0.69) and a better
+        substitution ranking, but no better sigma (0.81 against 0.80 decades, and 0.74
+        against 0.62), on cells of 2-3x the atoms.
     """
 
     max_atoms: int = 160
