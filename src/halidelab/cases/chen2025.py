@@ -274,13 +274,15 @@ def reproduce_chen2025(
     if needs_models:
         for x in model_xs:
             for st in states:
-                milling = (
-                    {"milling_temperature_K": milling_temperature_K, "dielectric": dielectric}
-                    if st == "ball-milled"
-                    else {"state": "quenched", "dielectric": dielectric}
-                    if quenched
-                    else {}
-                )
+                # the model's state: the annealed samples' models quenched when asked
+                kind = "quenched" if quenched and st == "annealed" else st
+                sampling = {
+                    "ball-milled": {
+                        "milling_temperature_K": milling_temperature_K,
+                        "dielectric": dielectric,
+                    },
+                    "quenched": {"dielectric": dielectric},
+                }.get(kind, {})
                 model_t[(x, st)] = Task.of(
                     ModelsInputs(
                         parent="Li2ZrCl6",
@@ -289,10 +291,10 @@ def reproduce_chen2025(
                         max_atoms=max_atoms,
                         n_configs=n_configs,
                         seed=seed,
-                        **({"state": st} | milling),
+                        state=kind,
+                        **sampling,
                     ),
-                    f"{_formula(x)} {st}"
-                    + (" (quenched model)" if quenched and st != "ball-milled" else ""),
+                    f"{_formula(x)} {st}" + (" (quenched model)" if kind != st else ""),
                 )
     prior_t = (
         {x: Task.of(PriorInputs.of(_formula(x)), _formula(x)) for x in xs}

@@ -203,7 +203,6 @@ def model_task(
     """The ``models`` task of one surviving composition, in ``settings.state`` (a quenched
     model on the wide cells of ``validate --annealed-state quenched``; an annealed one's
     inputs, and so its key, are those of every screen before the state existed)."""
-    quenched = settings.state == "quenched"
     return Task.of(
         ModelsInputs(
             parent=parent,
@@ -212,9 +211,9 @@ def model_task(
             max_atoms=settings.models_max_atoms,
             n_configs=settings.n_configs,
             seed=settings.seed,
-            **({"state": "quenched"} if quenched else {}),
+            state=settings.state,
         ),
-        f"{label} quenched" if quenched else label,
+        label if settings.state == "annealed" else f"{label} {settings.state}",
     )
 
 

@@ -241,13 +241,11 @@ def ordering_predictions(
 
     out: dict[tuple[str, str], list[OrderingPrediction]] = {}
 
-    state = getattr(c, "state", "annealed")
-
     def add(tier: str, result: dict[str, Any] | None, ctx: Any, i: int, model: str) -> None:
         if not result:
             return
         made = method_of(tier, result)
-        if made and state == "quenched":  # as validate --annealed-state quenched records it
+        if made and c.state == "quenched":  # as validate --annealed-state quenched records it
             made["annealed_state"] = "quenched"
         how = json.dumps(made, sort_keys=True)
         for target, p in TIERS[tier].predict(result, _ctx(ctx or {})).items():
@@ -312,7 +310,7 @@ def _wanted(settings: dict[str, Any], c: Any) -> dict[str, Any]:
     Ewald-ordered or quenched (``validate --annealed-state``), so for it that setting is no
     condition; an annealed (Ewald-ordered) or a quenched model takes only the calibrations
     of its own kind."""
-    if getattr(c, "state", None) == "ball-milled":
+    if c.state == "ball-milled":
         return {k: v for k, v in settings.items() if k != "annealed_state"}
     return settings
 

@@ -83,6 +83,7 @@ from halidelab.screening.inputs import (
     RelaxInputs,
     bvse_volume_per_atom,
 )
+from halidelab.screening.settings import SCREEN_STATES
 from halidelab.screening.tasks import Task
 from halidelab.transport.kmc.run import MILLED_HOPS_PER_CARRIER
 from halidelab.validation.structures import (
@@ -225,8 +226,8 @@ class ValidateSettings:
     annealed_state: str = "annealed"
 
 
-#: what ``ValidateSettings.annealed_state`` may be
-ANNEALED_STATES = ("annealed", "quenched")
+#: what ``ValidateSettings.annealed_state`` may be (the states a screen builds too)
+ANNEALED_STATES = SCREEN_STATES
 
 
 @dataclasses.dataclass
