@@ -102,6 +102,30 @@ def test_kmc_cli_superbasin_option(cell, tmp_path, capsys):
         assert "--superbasin" in err and "Traceback" not in err
 
 
+def test_kmc_cli_harmonic_prefactors(cell, tmp_path, capsys, orbit_study):
+    """--prefactors harmonic: each hop's Vineyard prefactor, said in the output; refused
+    with one line for straight-line saddles and where an NEB network would be used."""
+    path, s = cell
+    base = ["kmc", str(path), "--T", "400", "--runs", "2", "--hops", "20"]
+    assert main([*base, "--prefactors", "harmonic"]) == 0
+    text = capsys.readouterr().out
+    assert "hop prefactors: harmonic (Vineyard" in text
+    assert main([*base, "--prefactors", "harmonic", "--json"]) == 0
+    net = json.loads(capsys.readouterr().out)["network"]
+    assert len(net["site_ln_nu"]) == len(net["site_frac"])
+    assert len(net["edge_ln_nu"]) == len(net["edge_a"])
+    assert main([*base, "--prefactors", "harmonic", "--bvse-saddle", "line"]) == 2
+    assert "needs --bvse-saddle path" in capsys.readouterr().err
+    assert main([*base, "--prefactors", "quantum"]) == 2
+    assert "--prefactors must be fixed or harmonic" in capsys.readouterr().err
+    study, _ = orbit_study(s)
+    f = tmp_path / "study.json"
+    f.write_text(json.dumps(study))
+    assert main([*base, "--neb", str(f), "--prefactors", "harmonic"]) == 2
+    err = capsys.readouterr().err
+    assert "for BVSE networks" in err and "Traceback" not in err
+
+
 def test_kmc_output_gives_the_upper_limit_of_a_run_that_stays_sub_diffusive(capsys):
     """A pair rattling over 0.2 eV in a chain joined by 0.6 eV hops: at 300 K the runs
     never leave their cells, so the console says sigma there is below the run's bound; at

@@ -1813,13 +1813,19 @@ def test_annealed_state_quenched_models_the_partially_occupied_annealed_rows():
     assert method_of("bvse", bvse, plain) == {"bvse_resolution_A": 0.25}
 
 
-def test_an_unknown_annealed_state_is_refused_with_one_line(tmp_path, capsys):
+def test_an_unknown_annealed_state_or_kmc_prefactor_is_refused_with_one_line(tmp_path, capsys):
     code = main(
         ["validate", "--tiers", "prior", "--annealed-state", "slow", "-o", str(tmp_path / "v")]
     )
     assert code == 2
     err = capsys.readouterr().err
     assert "--annealed-state must be one of annealed, quenched" in err and "Traceback" not in err
+    code = main(
+        ["validate", "--tiers", "prior", "--kmc-prefactors", "vib", "-o", str(tmp_path / "v")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--kmc-prefactors must be one of fixed, harmonic" in err and "Traceback" not in err
 
 
 def test_quenched_rows_pair_as_the_annealed_ones():
@@ -1843,3 +1849,33 @@ def test_quenched_rows_pair_as_the_annealed_ones():
     assert all(
         (p["parent_state"], p["child_state"]) == ("annealed", "ball-milled") for p in syn.values()
     )
+
+
+def test_harmonic_kmc_prefactors_reach_the_bvse_kmc_task_and_the_calibrations_method():
+    """``kmc_prefactors="harmonic"`` puts the Vineyard prefactors in the BVSE KMC task (its
+    own key) and in the method a calibration records, so that it is applied to values made
+    alike; the fixed default changes neither."""
+    from halidelab.validation.tiers import MaterialContext, ValidateSettings, kmc_task, method_of
+
+    entry = load_reference_set().entry("li2mgcl4-ssi1983")
+    res = {"relax": {"structure": _spinel_model()}}
+    tasks = {}
+    for how in ("fixed", "harmonic"):
+        ctx = MaterialContext(
+            entry=entry,
+            model="chgnet",
+            settings=dataclasses.replace(SETTINGS, kmc_prefactors=how),
+            tiers=("model", "relax", "kmc"),
+            results=res,
+        )
+        tasks[how] = kmc_task(ctx)
+    assert "prefactors" not in tasks["fixed"].inputs
+    assert tasks["harmonic"].inputs["prefactors"] == "harmonic"
+    assert tasks["harmonic"].key != tasks["fixed"].key
+    made = _kmc_result(16, 16, made_by_cell=False)
+    made["network"]["source"] = "bvse"
+    made["network"]["provenance"] = {"parameters": {"saddle": "path"}}
+    assert "kmc_prefactors" not in method_of("kmc", made)
+    made["network"]["provenance"]["parameters"]["prefactors"] = "harmonic"
+    assert method_of("kmc", made)["kmc_prefactors"] == "harmonic"
+    assert ValidateSettings().kmc_prefactors == "fixed"

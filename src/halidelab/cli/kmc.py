@@ -79,6 +79,13 @@ def register(app: typer.Typer) -> None:
             help="BVSE network: path (sites at basin minima, saddles on minimum-energy paths) "
             "or line (hole centres, straight lines: the method before 2026-12).",
         ),
+        prefactors: str = typer.Option(
+            "fixed",
+            "--prefactors",
+            help="BVSE network hop prefactors: fixed (one attempt frequency, 1e13 Hz) or "
+            "harmonic (each hop's Vineyard prefactor of a Li in the frozen host's BVSE field; "
+            "path saddles only).",
+        ),
         runs: int = typer.Option(8, "--runs", help="Independent KMC runs per temperature."),
         hops: float = typer.Option(200.0, "--hops", help="KMC hops per Li in each run."),
         seed: int = typer.Option(0, "--seed"),
@@ -103,6 +110,10 @@ def register(app: typer.Typer) -> None:
             raise HalidelabError(f"--source must be auto, neb or bvse, got {source!r}")
         if bvse_saddle not in ("path", "line"):
             raise HalidelabError(f"--bvse-saddle must be path or line, got {bvse_saddle!r}")
+        if prefactors not in ("fixed", "harmonic"):
+            raise HalidelabError(f"--prefactors must be fixed or harmonic, got {prefactors!r}")
+        if prefactors == "harmonic" and bvse_saddle != "path":
+            raise HalidelabError("--prefactors harmonic needs --bvse-saddle path")
         st, ordering = load_structure(structure, kind="bvse")  # checked; a CIF with partial
         # occupancies becomes its lowest-Ewald ordered model (a note; recorded below)
         study = None
@@ -125,6 +136,11 @@ def register(app: typer.Typer) -> None:
                 "give --neb study.json, or use --source bvse"
             )
         use = "neb" if study is not None and source != "bvse" else "bvse"
+        if prefactors == "harmonic" and use != "bvse":
+            raise HalidelabError(
+                "--prefactors harmonic is for BVSE networks, and an NEB study of this cell was "
+                "found: add --source bvse"
+            )
         if use == "bvse":
             console_err.print(
                 "note: BVSE network (a cheap approximation: BVSE site energies and "
@@ -143,6 +159,7 @@ def register(app: typer.Typer) -> None:
             superbasin_ratio=ratio,
             study=study if use == "neb" else None,
             bvse_saddle=bvse_saddle,
+            prefactors=prefactors,
         )
         inputs = spec.to_json()
         if db is not None:
@@ -227,6 +244,13 @@ def _print(out: dict[str, Any], source: str) -> None:
             _slowed(p.get("superbasin")),
         )
     console.print(t)
+    summ = res["network"]
+    if summ.get("prefactor_median_Hz") is not None:
+        console.print(
+            f"hop prefactors: harmonic (Vineyard, one Li in the frozen host's BVSE field), "
+            f"median {summ['prefactor_median_Hz']:.2e} Hz, {summ['prefactor_min_Hz']:.1e}-"
+            f"{summ['prefactor_max_Hz']:.1e} Hz"
+        )
     fits = [(res.get("average") or "orientation", res)]
     if res.get("other_average"):
         fits.append((res["other_average"]["average"], res["other_average"]))

@@ -93,6 +93,12 @@ def validate_cmd(
         "(the Ewald ground state of their sites) or quenched (the file's own site disorder "
         "sampled at a fictive temperature, on wide cells)",
     ),
+    kmc_prefactors: str = typer.Option(
+        "fixed",
+        "--kmc-prefactors",
+        help="Hop prefactors of the BVSE KMC networks: fixed (one attempt frequency, 1e13 Hz) "
+        "or harmonic (each hop's Vineyard prefactor of a Li in the frozen host's BVSE field)",
+    ),
     neb_steps: int = typer.Option(300, "--neb-steps", help="Max CI-NEB optimiser steps per band"),
     seed: int = typer.Option(0, "--seed", help="Seed of the orderings"),
     orderings: int = typer.Option(
@@ -176,6 +182,7 @@ def validate_cmd(
         thermal_iterations=thermal_iterations,
         bvse_volume=bvse_volume,
         annealed_state=annealed_state,
+        kmc_prefactors=kmc_prefactors,
     )
     from halidelab.cli.screen import _client
 

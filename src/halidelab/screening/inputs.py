@@ -343,6 +343,11 @@ class MDInputs(_Model, TaskInputs):
     skip_ps: float = 0.0
 
 
+#: How a BVSE network's hops get their prefactors
+#: (:func:`halidelab.transport.kmc.network_from_bvse`).
+KMC_PREFACTORS = ("fixed", "harmonic")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class KMCInputs(TaskInputs):
     """``kmc``: KMC on a cell's hop network (:func:`halidelab.transport.kmc.run_kmc`);
@@ -354,7 +359,9 @@ class KMCInputs(TaskInputs):
     inputs of a BVSE network only, so its keys changed with the method and an NEB
     network's did not. ``volume_per_atom_A3``: a BVSE network of the structure scaled to
     this volume per atom (as :class:`BVSEInputs`; None, the default, stays out of the
-    inputs)."""
+    inputs). ``prefactors``: a BVSE network's hop prefactors, ``fixed`` (one attempt
+    frequency, the default, out of the inputs) or ``harmonic`` (each hop's Vineyard
+    prefactor in the BVSE field: ``network_from_bvse``)."""
 
     kind: ClassVar[str] = "kmc"
     structure: dict[str, Any]
@@ -369,9 +376,19 @@ class KMCInputs(TaskInputs):
     vacancies: int = 0
     bvse_saddle: str = "path"
     volume_per_atom_A3: float | None = None
+    prefactors: str = "fixed"
 
     def __post_init__(self) -> None:
         _check_volume(self.volume_per_atom_A3, "kmc")
+        if self.prefactors not in KMC_PREFACTORS:
+            raise TaskInputError(
+                f"kmc prefactors must be one of {', '.join(KMC_PREFACTORS)}, "
+                f"got {self.prefactors!r}"
+            )
+        if self.prefactors != "fixed" and (self.source != "bvse" or self.bvse_saddle != "path"):
+            raise TaskInputError(
+                "kmc harmonic prefactors are for BVSE networks on minimum-energy paths"
+            )
         if self.volume_per_atom_A3 is not None and self.source != "bvse":
             raise TaskInputError(
                 "kmc volume_per_atom_A3 is for BVSE networks (an NEB study has its own cell)"
@@ -391,7 +408,8 @@ class KMCInputs(TaskInputs):
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`TaskInputs.to_json`, without ``vacancies`` when 0 (every key stored
-        before it existed) and without ``bvse_saddle`` on an NEB network (which has none)."""
+        before it existed), without ``bvse_saddle`` on an NEB network (which has none) and
+        without ``prefactors`` when fixed."""
         data = super().to_json()
         if not self.vacancies:
             data.pop("vacancies")
@@ -399,6 +417,8 @@ class KMCInputs(TaskInputs):
             data.pop("bvse_saddle")
         if self.volume_per_atom_A3 is None:
             data.pop("volume_per_atom_A3")
+        if self.prefactors == "fixed":
+            data.pop("prefactors")
         return data
 
 

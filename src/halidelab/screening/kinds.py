@@ -333,8 +333,9 @@ def hull_task(inputs: dict[str, Any]) -> dict[str, Any]:
 @task_function("kmc")
 def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
     """Kinetic Monte Carlo on one cell's hop network (``source``: ``neb`` with the stored
-    NEB study in ``study``, or ``bvse``) at ``temperatures_K``; ``superbasin_ratio``
-    (None: plain rates) as :func:`~halidelab.transport.kmc.run_kmc`."""
+    NEB study in ``study``, or ``bvse``, with ``prefactors`` fixed or harmonic) at
+    ``temperatures_K``; ``superbasin_ratio`` (None: plain rates) as
+    :func:`~halidelab.transport.kmc.run_kmc`."""
     from pymatgen.core import Structure
 
     from halidelab.transport.kmc import network_from_bvse, network_from_neb_study, run_kmc
@@ -348,6 +349,7 @@ def kmc_task(inputs: dict[str, Any]) -> dict[str, Any]:
             scaled_to_volume(structure, inp.volume_per_atom_A3),
             vacancies=inp.vacancies,
             saddle=inp.bvse_saddle,
+            prefactors=inp.prefactors,
         )
     res = run_kmc(
         net,

@@ -351,6 +351,21 @@ def site_energy(
     return _Field(s, mobile_ion, r_cut_A).energy(np.atleast_2d(frac_points))
 
 
+def bvse_field(
+    structure: Structure, mobile_ion: str = "Li", r_cut_A: float = 10.0
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The BVSE energy of a test ion as a function of Cartesian points: ``f(points (m, 3)
+    in A) -> (m,) eV``, the field built once (:func:`site_energy` builds it per call)."""
+    s = assign_oxidation_states(structure)
+    field = _Field(s, mobile_ion, r_cut_A)
+    inv = np.linalg.inv(field.cell)
+
+    def energy(points_A: np.ndarray) -> np.ndarray:
+        return field.energy(np.atleast_2d(np.asarray(points_A, dtype=float)) @ inv)
+
+    return energy
+
+
 def bvse_map(
     structure: Structure,
     mobile_ion: str = "Li",
@@ -429,7 +444,8 @@ def hop_path_energies(
     site_frac: np.ndarray,
     hops: Sequence[tuple[int, int, Sequence[int]]],
     margin_A: float = 1.5,
-) -> tuple[np.ndarray, np.ndarray]:
+    locations: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Site energies at their basin minima and hop saddles along minimum-energy paths.
 
     A site's energy is the map's value at the local minimum that steepest descent from its
@@ -462,13 +478,18 @@ def hop_path_energies(
         Site indices and the lattice translation of ``b``.
     margin_A : float
         How far (A) beyond the hop's bounding box a path may go.
+    locations : bool
+        Also return where: each site's grid point (its basin minimum, or its centre for a
+        shoulder) and each hop's saddle grid point, fractional (unwrapped: a saddle lies
+        near the straight line from site ``a``'s point; NaN where no path joins).
 
     Returns
     -------
     (site_eV, saddle_eV) : ndarray, ndarray
         Absolute map energies (eV) of the sites (``n_sites``) and hop saddles (``len(hops)``);
         grid values, so a saddle can lie a few meV off the continuous one (0.15 A grid:
-        within 5 meV of a 0.1 A grid on Li3InCl6).
+        within 5 meV of a 0.1 A grid on Li3InCl6). With ``locations``, followed by the
+        sites' points ``(n_sites, 3)`` and the saddles' ``(len(hops), 3)``.
     """
     e = bmap.energies_eV
     n, matrix, frac, shifts, tree = _site_images(bmap, site_frac)
@@ -490,6 +511,7 @@ def hop_path_energies(
     pad = np.ceil(margin_A / (np.array(bmap.structure.lattice.abc) / n)).astype(int)
     stencil = np.ones((3, 3, 3), dtype=bool)
     saddles = np.empty(len(hops))
+    where = np.full((len(hops), 3), np.nan)
     for k, (a, b, image) in enumerate(hops):
         img = np.asarray(image, dtype=int)
         ga, gb = start[a], start[b] + img * n
@@ -522,6 +544,11 @@ def hop_path_energies(
 
         found = _lowest(box, levels, joined)
         saddles[k] = math.inf if found is None else found
+        if locations and found is not None:
+            # the point at the joining level: the saddle (ties are equal energies)
+            where[k] = (np.argwhere(allowed & (box == found))[0] + lo) / n
+    if locations:
+        return site_e, saddles, start / n, where
     return site_e, saddles
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from halidelab.errors import CalibrationError, HalidelabError
-from halidelab.screening.inputs import check_bvse_volume
+from halidelab.screening.inputs import KMC_PREFACTORS, check_bvse_volume
 from halidelab.validation.calibration import (
     COVERAGE_KEYS,
     Calibration,
@@ -238,6 +238,11 @@ def validate(
         raise HalidelabError(
             f"--annealed-state must be one of {', '.join(ANNEALED_STATES)}, got "
             f"{settings.annealed_state!r}"
+        )
+    if settings.kmc_prefactors not in KMC_PREFACTORS:
+        raise HalidelabError(
+            f"--kmc-prefactors must be one of {', '.join(KMC_PREFACTORS)}, got "
+            f"{settings.kmc_prefactors!r}"
         )
     if settings.bvse_volume != "relaxed" and t_lat is not None:
         raise HalidelabError(

@@ -202,6 +202,12 @@ class ValidateSettings:
         0.033 against 0.063 with SevenNet-0; Spearman 0.67 and 0.69) and a better
         substitution ranking, but no better sigma (0.81 against 0.80 decades, and 0.74
         against 0.62), on cells of up to four times the atoms (Li3YCl6 240 against 60).
+    kmc_prefactors : str
+        Hop prefactors of the BVSE KMC networks: ``"fixed"`` (default, one attempt
+        frequency of 1e13 Hz) or ``"harmonic"`` (each hop's Vineyard prefactor of a Li in
+        the frozen host's BVSE field, :func:`~halidelab.transport.kmc.network_from_bvse`);
+        in the KMC task keys and the calibrations' settings only when harmonic. NEB
+        networks keep the fixed one.
     """
 
     max_atoms: int = 160
@@ -224,6 +230,7 @@ class ValidateSettings:
     thermal_iterations: int = 2
     bvse_volume: str = "relaxed"
     annealed_state: str = "annealed"
+    kmc_prefactors: str = "fixed"
 
 
 #: what ``ValidateSettings.annealed_state`` may be (the states a screen builds too)
@@ -496,6 +503,7 @@ def kmc_task(ctx: MaterialContext) -> Task | None:
             source="bvse",
             vacancies=1 if full else 0,
             volume_per_atom_A3=ctx.bvse_volume_per_atom_A3,
+            prefactors=st.kmc_prefactors,
             **common,
         ),
         f"{ctx.label} bvse" + (" vacancy" if full else ""),
@@ -865,6 +873,8 @@ def _method_of(tier: str, result: dict[str, Any], ctx: MaterialContext | None) -
         net = ((result.get("network") or {}).get("provenance") or {}).get("parameters") or {}
         if net.get("saddle") == "path":  # BVSE networks on minimum-energy paths (2026-12 on)
             how["bvse_saddle"] = "path"
+        if net.get("prefactors") == "harmonic":  # Vineyard prefactors (fixed: nothing said)
+            how["kmc_prefactors"] = "harmonic"
         if ctx is not None and "defect" in ctx.tiers:
             how["kmc_vacancies"] = "intrinsic"
         return how

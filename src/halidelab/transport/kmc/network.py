@@ -65,6 +65,13 @@ class RateNetwork(Record):
         radius: an interstitial between two Li sites and those sites, where they share a
         face and one is a tetrahedron (:func:`face_exclusions`). Empty in networks stored
         before.
+    site_ln_nu, edge_ln_nu : tuple of float
+        Harmonic (Vineyard) prefactors, where the network has them: the sum of
+        ln(nu_k / nu0) over a site's 3 modes, and over the 2 stable modes at a hop's saddle
+        (nu0 = ``attempt_frequency_Hz``), so that a hop from a has
+        nu*_ab = nu0 exp(L_a - M_ab); detailed balance then holds with the site free
+        energies F_a = E_a + k_B T L_a (:meth:`effective`). Empty (the default, and every
+        network stored before): every hop at ``attempt_frequency_Hz``.
     """
 
     formula: str
@@ -85,6 +92,46 @@ class RateNetwork(Record):
     notes: tuple[str, ...]
     provenance: Provenance
     exclusion_pairs: tuple[tuple[int, int, tuple[int, int, int]], ...] = ()
+    site_ln_nu: tuple[float, ...] = ()
+    edge_ln_nu: tuple[float, ...] = ()
+
+    @property
+    def harmonic(self) -> bool:
+        """Whether the hops have their own (harmonic) prefactors."""
+        return bool(self.site_ln_nu)
+
+    def effective(self, temperature_K: float) -> RateNetwork:
+        """The network at one temperature with every hop at ``attempt_frequency_Hz``: site
+        energies F_a = E_a + k_B T L_a and saddles G_ab = S_ab + k_B T M_ab give the same
+        rates, occupations and detailed balance as the harmonic prefactors (so the KMC,
+        its equilibrium start and the superbasin raise need nothing else). Itself where
+        the network has no prefactors."""
+        if not self.harmonic:
+            return self
+        kt = K_B_EV_K * temperature_K
+        return dataclasses.replace(
+            self,
+            site_energy_eV=tuple(
+                float(e + kt * lv)
+                for e, lv in zip(self.site_energy_eV, self.site_ln_nu, strict=True)
+            ),
+            edge_saddle_eV=tuple(
+                float(s + kt * mv)
+                for s, mv in zip(self.edge_saddle_eV, self.edge_ln_nu, strict=True)
+            ),
+            site_ln_nu=(),
+            edge_ln_nu=(),
+        )
+
+    def prefactors_Hz(self) -> tuple[np.ndarray, np.ndarray]:
+        """Forward (a -> b) and backward prefactor of every hop, Hz."""
+        n = len(self.edge_a)
+        if not self.harmonic:
+            return np.full(n, self.attempt_frequency_Hz), np.full(n, self.attempt_frequency_Hz)
+        lv, mv = np.asarray(self.site_ln_nu), np.asarray(self.edge_ln_nu)
+        a, b = np.asarray(self.edge_a, dtype=int), np.asarray(self.edge_b, dtype=int)
+        nu0 = self.attempt_frequency_Hz
+        return nu0 * np.exp(lv[a] - mv), nu0 * np.exp(lv[b] - mv)
 
     @property
     def n_sites(self) -> int:
@@ -97,17 +144,16 @@ class RateNetwork(Record):
         e = np.asarray(self.site_energy_eV)
         s = np.asarray(self.edge_saddle_eV)
         a, b = np.asarray(self.edge_a, dtype=int), np.asarray(self.edge_b, dtype=int)
-        return (
-            self.attempt_frequency_Hz * np.exp(-(s - e[a]) / kt),
-            self.attempt_frequency_Hz * np.exp(-(s - e[b]) / kt),
-        )
+        fwd, bwd = self.prefactors_Hz()
+        return fwd * np.exp(-(s - e[a]) / kt), bwd * np.exp(-(s - e[b]) / kt)
 
     def detailed_balance_error(self, temperature_K: float) -> float:
-        """Largest |ln(k_ab/k_ba) + (E_b - E_a)/k_B T| over all hops (0 up to rounding)."""
+        """Largest |ln(k_ab/k_ba) + (F_b - F_a)/k_B T| over all hops (0 up to rounding);
+        F the site energies, with the harmonic free energy where the network has it."""
         if not self.edge_a:
             return 0.0
         fwd, bwd = self.rates(temperature_K)
-        e = np.asarray(self.site_energy_eV)
+        e = np.asarray(self.effective(temperature_K).site_energy_eV)
         a, b = np.asarray(self.edge_a, dtype=int), np.asarray(self.edge_b, dtype=int)
         kt = K_B_EV_K * temperature_K
         return float(np.abs(np.log(fwd / bwd) + (e[b] - e[a]) / kt).max())
@@ -128,6 +174,16 @@ class RateNetwork(Record):
             "max_barrier_eV": float(np.nanmax(np.maximum(s - e[a], s - e[b]))) if len(s) else None,
             "attempt_frequency_Hz": self.attempt_frequency_Hz,
             "exclusion_radius_A": self.exclusion_radius_A,
+            **(self._prefactor_range() if self.harmonic else {}),
+        }
+
+    def _prefactor_range(self) -> dict[str, float]:
+        """Median, lowest and highest harmonic prefactor of the hops (both ways), Hz."""
+        nu = np.concatenate(self.prefactors_Hz())
+        return {
+            "prefactor_median_Hz": float(np.median(nu)),
+            "prefactor_min_Hz": float(nu.min()),
+            "prefactor_max_Hz": float(nu.max()),
         }
 
 
@@ -147,6 +203,8 @@ def make_network(
     notes: Sequence[str] = (),
     exclusion_pairs: Sequence[tuple[int, int, Sequence[int]]] = (),
     parameters: Mapping[str, Any] | None = None,
+    site_ln_nu: Sequence[float] = (),
+    edge_ln_nu: Sequence[float] = (),
 ) -> RateNetwork:
     """A :class:`RateNetwork` from plain lists (checked); ``parameters`` join the
     provenance's (how the energies were made).
@@ -161,6 +219,9 @@ def make_network(
     n_carriers : int
     exclusion_pairs : sequence of (a, b, image)
         Site pairs never both occupied, whatever their distance.
+    site_ln_nu, edge_ln_nu : sequences of float
+        Harmonic prefactors (:class:`RateNetwork`), one per site and one per hop; both or
+        neither.
     """
     frac = np.asarray(site_frac, dtype=float).reshape(-1, 3)
     n = len(frac)
@@ -183,6 +244,17 @@ def make_network(
         eb.append(b)
         im.append(image)
         sd.append(max(float(saddle), e[a], e[b]))  # a saddle below an end is that end
+    if bool(len(site_ln_nu)) != bool(len(edge_ln_nu)) or (
+        len(site_ln_nu) and (len(site_ln_nu) != n or len(edge_ln_nu) != len(ea))
+    ):
+        raise SimulationError(
+            f"harmonic prefactors need one value per site ({n}) and per hop ({len(ea)}), "
+            f"got {len(site_ln_nu)} and {len(edge_ln_nu)}"
+        )
+    if not np.isfinite(
+        np.concatenate([np.asarray(site_ln_nu, float), np.asarray(edge_ln_nu, float)])
+    ).all():
+        raise SimulationError("harmonic prefactors must be finite")
     pairs = []
     for a, b, image in exclusion_pairs:
         image = tuple(int(v) for v in image)
@@ -207,6 +279,8 @@ def make_network(
         source=source,
         notes=tuple(notes),
         exclusion_pairs=tuple(pairs),
+        site_ln_nu=tuple(float(v) for v in site_ln_nu),
+        edge_ln_nu=tuple(float(v) for v in edge_ln_nu),
         provenance=Provenance(
             method=f"rate-network-{source}",
             parameters={
@@ -482,6 +556,7 @@ def network_from_bvse(
     saddle: str = "path",
     resolution_A: float = 0.15,
     contacts: bool = False,
+    prefactors: str = "fixed",
 ) -> RateNetwork:
     """A cheap rate network from the bond-valence site energy of an ordered cell.
 
@@ -509,6 +584,17 @@ def network_from_bvse(
     measured and the calibrated KMC sigma error rose from 0.62 to 1.11 decades (issue 14
     note, 2026-12-07).
 
+    ``prefactors="harmonic"`` (path saddles only) gives each hop Vineyard's harmonic
+    prefactor nu* = prod(nu, 3 modes at the site) / prod(nu, 2 stable modes at the saddle)
+    of a Li in the same BVSE field (:mod:`halidelab.transport.harmonic`): every site's
+    minimum and every hop's saddle refined from its grid point by eigenvector-following
+    Newton steps, the frequencies from central-difference curvatures. A frozen host: its
+    relaxation around the moving Li (which softens a saddle's window) is left out, so nu* is
+    the one-particle value. A site or saddle that does not converge to a stationary point
+    of the right kind near its grid point (a shoulder, a centroid of split positions) keeps
+    nu0 = ``attempt_frequency_Hz`` per mode (a saddle: the geometric mean of its ends'),
+    and the notes count them. The default, ``fixed``, is one ``attempt_frequency_Hz``.
+
     ``vacancies`` Li are taken out of each cell (the KMC's equilibrium start places the
     others): a full Li sublattice conducts through vacancies that an ordered cell does not
     have, and this gives them at the fraction the cell sets, as the NEB studies do when they
@@ -518,7 +604,8 @@ def network_from_bvse(
     Raises
     ------
     SimulationError
-        ``vacancies`` negative, or not fewer than the cell's Li; ``saddle`` unknown.
+        ``vacancies`` negative, or not fewer than the cell's Li; ``saddle`` or
+        ``prefactors`` unknown; harmonic prefactors on straight-line saddles.
     """
     from halidelab.transport.bvse import (
         basin_contacts,
@@ -533,6 +620,10 @@ def network_from_bvse(
         raise SimulationError(f"BVSE saddle must be 'path' or 'line', got {saddle!r}")
     if contacts and saddle != "path":
         raise SimulationError("basin contacts need path saddles (saddle='path')")
+    if prefactors not in ("fixed", "harmonic"):
+        raise SimulationError(f"prefactors must be 'fixed' or 'harmonic', got {prefactors!r}")
+    if prefactors == "harmonic" and saddle != "path":
+        raise SimulationError("harmonic prefactors need path saddles (saddle='path')")
     n_li = sum(1 for el in structure.species if el.symbol == "Li")
     if not 0 <= int(vacancies) < n_li:
         raise SimulationError(
@@ -570,7 +661,9 @@ def network_from_bvse(
     tops = line.max(axis=1) if pairs else np.zeros(0)
     li = [i for i, s in enumerate(net.sites) if s.role == "li"]
     if saddle == "path":
-        e_grid, e_path = hop_path_energies(bmap, frac, [(a, b, im) for a, b, im, _ in pairs])
+        e_grid, e_path, at_site, at_saddle = hop_path_energies(
+            bmap, frac, [(a, b, im) for a, b, im, _ in pairs], locations=True
+        )
         e_site = np.minimum(e_site, e_grid)
         tops = np.minimum(tops, e_path)
     # a contact too high to matter is left out (the site network's own hops all stay)
@@ -594,6 +687,11 @@ def network_from_bvse(
         how = (
             "BVSE energies at hole centres; saddles = maximum on the straight hop line "
             "(an upper bound for curved paths)"
+        )
+    harm: dict[str, Any] = {}
+    if prefactors == "harmonic":
+        harm = _harmonic_logs(
+            structure, at_site, at_saddle[keep], [pairs[k][:2] for k in keep], attempt_frequency_Hz
         )
     blocked = face_exclusions(net.sites, net.hops)
     n_li_sites = sum(1 for s in net.sites if s.role == "li")
@@ -623,11 +721,75 @@ def network_from_bvse(
             f"{how}; not MLIP barriers",
             *([_face_note(blocked)] if blocked else []),
             *made,
+            *([harm["note"]] if harm else []),
         ),
         exclusion_pairs=blocked,
         parameters={
             "saddle": saddle,
             **({"resolution_A": resolution_A} if saddle == "path" else {}),
             **({"contacts": True} if contacts else {}),
+            **({"prefactors": "harmonic"} if harm else {}),
         },
+        site_ln_nu=harm.get("site", ()),
+        edge_ln_nu=harm.get("edge", ()),
     )
+
+
+def _harmonic_logs(
+    structure: Any,
+    site_frac: np.ndarray,
+    saddle_frac: np.ndarray,
+    ends: Sequence[tuple[int, int]],
+    nu0_Hz: float,
+) -> dict[str, Any]:
+    """Vineyard logs (:class:`RateNetwork` ``site_ln_nu``, ``edge_ln_nu``) of a Li in the
+    BVSE field of ``structure``, from the grid points of its sites and saddles, and a note
+    saying how many kept nu0 and the prefactors' range."""
+    from pymatgen.core import Element
+
+    from halidelab.transport.bvse import bvse_field
+    from halidelab.transport.harmonic import stationary_points, vineyard_logs
+
+    cell = np.asarray(structure.lattice.matrix)
+    energy = bvse_field(structure)
+    n_s = len(site_frac)
+    have = np.isfinite(saddle_frac).all(axis=1)
+    start = np.vstack([site_frac @ cell, saddle_frac[have] @ cell])
+    index = np.r_[np.zeros(n_s, dtype=int), np.ones(int(have.sum()), dtype=int)]
+    # a site's minimum is within a grid step or two of its grid point, a saddle too; a
+    # point that walks further has found another stationary point (the site's centre,
+    # the next basin)
+    _, _, hess, ok = stationary_points(energy, start, index, max_move_A=0.6)
+    mass = float(Element("Li").atomic_mass)
+    site = np.zeros(n_s)
+    good_sites = ok[:n_s]
+    if good_sites.any():
+        site[good_sites], _ = vineyard_logs(
+            hess[:n_s][good_sites], np.zeros((0, 3, 3)), mass, nu0_Hz
+        )
+    edge = np.array([(site[a] + site[b]) / 2 for a, b in ends])
+    rows = np.flatnonzero(have)
+    sad_ok = ok[n_s:]
+    if sad_ok.any():
+        _, m = vineyard_logs(np.zeros((0, 3, 3)), hess[n_s:][sad_ok], mass, nu0_Hz)
+        edge[rows[sad_ok]] = m
+    a = np.array([e[0] for e in ends], dtype=int)
+    b = np.array([e[1] for e in ends], dtype=int)
+    nu = nu0_Hz * np.exp(np.concatenate([site[a] - edge, site[b] - edge])) if len(ends) else []
+    span = (
+        f"; nu* {np.median(nu) / 1e12:.2g} THz median, {np.min(nu) / 1e12:.2g}-"
+        f"{np.max(nu) / 1e12:.2g} THz"
+        if len(nu)
+        else ""
+    )
+    return {
+        "site": site,
+        "edge": edge,
+        "note": (
+            "harmonic (Vineyard) prefactors of one Li in the frozen host's BVSE field"
+            f"{span}; {int((~good_sites).sum())} of {n_s} sites and "
+            f"{len(ends) - int(sad_ok.sum())} of {len(ends)} saddles kept nu0 = "
+            f"{nu0_Hz:.1e} Hz per mode (no stationary point of the right kind at their grid "
+            "point)"
+        ),
+    }

@@ -543,17 +543,20 @@ def run_kmc(
     n_cells = int(np.prod(reps))
     for T in temps:
         kt = K_B_EV_K * T
-        edge_saddle, sb = np.asarray(network.edge_saddle_eV, dtype=float), None
+        # harmonic prefactors enter as free energies at T: one nu0 for every hop then
+        net_t = network.effective(T)
+        energy = np.tile(np.asarray(net_t.site_energy_eV, dtype=float), n_cells)
+        edge_saddle, sb = np.asarray(net_t.edge_saddle_eV, dtype=float), None
         if superbasin_ratio is not None:
             edge_saddle, sb = superbasin_saddles(
-                network,
+                net_t,
                 T,
                 superbasin_ratio,
                 n_carriers=n_p / n_cells,
                 exclusions=superbasin_exclusions,
             )
         saddle = edge_saddle[lat.edge]
-        rate = network.attempt_frequency_Hz * np.exp(-(saddle - lat.energy[lat.src]) / kt)
+        rate = network.attempt_frequency_Hz * np.exp(-(saddle - energy[lat.src]) / kt)
         hops = float(hops_per_carrier)
         blocked = False
         # each run's own trajectory: an extended run continues from where it ended
@@ -579,12 +582,18 @@ def run_kmc(
                 kseed = int(rng.integers(0, 2**31 - 1))
                 jobs.append((occ, part_at, mseed, n_equil, kseed))
 
-            def one_run(job: tuple, hops: float = hops, rate: np.ndarray = rate, kt: float = kt):
+            def one_run(
+                job: tuple,
+                hops: float = hops,
+                rate: np.ndarray = rate,
+                kt: float = kt,
+                energy: np.ndarray = energy,
+            ):
                 occ, part_at, mseed, n_equil, kseed = job
                 if mseed is not None:
                     occ = metropolis(
                         occ,
-                        lat.energy,
+                        energy,
                         lat.ex_ptr,
                         lat.ex_idx,
                         kt,
@@ -780,7 +789,13 @@ def run_kmc(
         "n_sites_supercell": lat.n_sites,
     }
     assumptions = (
-        f"harmonic TST rates with one attempt frequency {network.attempt_frequency_Hz:.1e} Hz",
+        (
+            "harmonic TST rates with each hop's Vineyard prefactor (one Li in a frozen host); "
+            "sites weighted by their harmonic free energy"
+            if network.harmonic
+            else f"harmonic TST rates with one attempt frequency "
+            f"{network.attempt_frequency_Hz:.1e} Hz"
+        ),
         f"site blocking and hard-core exclusion within {network.exclusion_radius_A:g} A"
         + (
             f" and between {len(network.exclusion_pairs)} face-sharing pairs of a Li site and "
