@@ -207,7 +207,11 @@ class ValidateSettings:
         frequency of 1e13 Hz) or ``"harmonic"`` (each hop's Vineyard prefactor of a Li in
         the frozen host's BVSE field, :func:`~halidelab.transport.kmc.network_from_bvse`);
         in the KMC task keys and the calibrations' settings only when harmonic. NEB
-        networks keep the fixed one.
+        networks keep the fixed one. Not the default: on the shipped set (CHGNet,
+        Ewald-ordered, three orderings; issue 14 notes, 2026-12-07) the harmonic
+        prefactors are 1.2-4.3 THz (median per network), the raw KMC sigma falls by
+        0.7-1.5 decades (raw MAE 2.01 against 1.36), and the held-out sigma and Ea errors
+        are unchanged (0.781 against 0.777 decades, 0.071 against 0.070 eV).
     """
 
     max_atoms: int = 160

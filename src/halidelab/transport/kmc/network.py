@@ -593,7 +593,11 @@ def network_from_bvse(
     the one-particle value. A site or saddle that does not converge to a stationary point
     of the right kind near its grid point (a shoulder, a centroid of split positions) keeps
     nu0 = ``attempt_frequency_Hz`` per mode (a saddle: the geometric mean of its ends'),
-    and the notes count them. The default, ``fixed``, is one ``attempt_frequency_Hz``.
+    and the notes count them (on the reference set's networks 7 % of sites, 6 % of
+    saddles). The default, ``fixed``, is one ``attempt_frequency_Hz``: the harmonic
+    prefactors there are 1.2-4.3 THz (median per network), and the KMC sigma they give
+    is 0.7-1.5 decades lower and no better after calibration (issue 14 notes,
+    2026-12-07).
 
     ``vacancies`` Li are taken out of each cell (the KMC's equilibrium start places the
     others): a full Li sublattice conducts through vacancies that an ordered cell does not
