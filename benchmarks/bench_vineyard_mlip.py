@@ -8,8 +8,9 @@ The BVSE harmonic prefactors of ``network_from_bvse(prefactors="harmonic")`` are
 one Li in a frozen host: 1.2-4.3 THz on the reference set, below the KMC's 1e13 Hz, because
 the Li is squeezed through a window of anions that cannot move. This asks the MLIP how
 much a moving host changes that. On a Li2ZrCl6 model (``build_models``, lowest-Ewald
-ordering, its cell as built; both endpoints relaxed in it with the MLIP) it takes a Li next to an empty Li site
-through the octahedral face they share (a vacancy hop of the hcp chain along c), runs a
+ordering, its cell as built; both endpoints relaxed in it with the MLIP) it takes a Li
+next to an empty Li site through the octahedral face they share (a vacancy hop of the hcp
+chain along c), runs a
 climbing-image NEB (ASE's ``NEB``, 5 images, FIRE to 0.05 eV/A), and computes the
 harmonic modes of the initial state and of the saddle image with ASE's ``Vibrations``
 (central differences, 0.01 A) for growing sets of atoms: the Li alone (the frozen host of
