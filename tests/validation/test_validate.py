@@ -1879,3 +1879,34 @@ def test_harmonic_kmc_prefactors_reach_the_bvse_kmc_task_and_the_calibrations_me
     made["network"]["provenance"]["parameters"]["prefactors"] = "harmonic"
     assert method_of("kmc", made)["kmc_prefactors"] == "harmonic"
     assert ValidateSettings().kmc_prefactors == "fixed"
+
+
+def test_a_campaign_with_harmonic_kmc_prefactors_says_so_in_its_rows_and_report(
+    tmp_path, monkeypatch
+):
+    """A KMC campaign with ``kmc_prefactors="harmonic"``: its KMC rows carry the method, its
+    networks the prefactors, and the report's settings name them."""
+    monkeypatch.setitem(TASK_FUNCTIONS, "relax", toy_relax)
+    settings = dataclasses.replace(
+        SETTINGS,
+        kmc_prefactors="harmonic",
+        kmc_runs=2,
+        kmc_hops=20.0,
+        kmc_temperatures_K=(298.15, 373.15),
+    )
+    out = validate(
+        tiers=["relax", "kmc"],
+        models=["chgnet"],
+        out=tmp_path / "v",
+        settings=settings,
+        materials=SUBSET[:1],
+        progress=False,
+    )
+    assert not out.failed
+    (row,) = [r for r in out.rows if r["tier"] == "kmc"]
+    assert row["method"]["kmc_prefactors"] == "harmonic"
+    html = (tmp_path / "v" / "report.html").read_text()
+    assert "harmonic (Vineyard) prefactor" in html
+    store = Store(tmp_path / "v" / "results.sqlite")
+    nets = [r["result"]["network"] for r in store.rows(kind="kmc", status="done")]
+    assert nets and all(len(n["edge_ln_nu"]) == len(n["edge_a"]) for n in nets)

@@ -535,6 +535,12 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
             else ""
         )
         + (
+            "KMC on BVSE networks: each hop's harmonic (Vineyard) prefactor of one Li in the "
+            "frozen host's BVSE field, not one attempt frequency. "
+            if st.kmc_prefactors == "harmonic" and "kmc" in out.tiers
+            else ""
+        )
+        + (
             f"Orderings: up to {st.orderings} per material (the lowest in Ewald energy; a "
             "material's prediction is their mean ± the spread of one ordering's value, "
             "'n ord.')."
