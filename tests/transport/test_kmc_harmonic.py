@@ -157,6 +157,12 @@ def test_prefactors_need_one_finite_value_per_site_and_hop():
         make_network(edges=edges, site_ln_nu=[0.0, 1.0], edge_ln_nu=[0.0], **base)
     with pytest.raises(SimulationError, match="finite"):
         make_network(edges=edges, site_ln_nu=[math.nan], edge_ln_nu=[0.0], **base)
+    with pytest.raises(SimulationError, match="one value per site"):
+        make_network(edges=edges, edge_ln_nu=[0.0], **base)
+    # sites without hops: prefactors of no hop, and a summary without their range
+    lone = make_network(edges=[], site_ln_nu=[0.5], **base)
+    assert lone.harmonic and lone.prefactors_Hz()[0].size == 0
+    assert "prefactor_median_Hz" not in lone.summary()
 
 
 @pytest.fixture(scope="module")

@@ -178,8 +178,11 @@ class RateNetwork(Record):
         }
 
     def _prefactor_range(self) -> dict[str, float]:
-        """Median, lowest and highest harmonic prefactor of the hops (both ways), Hz."""
+        """Median, lowest and highest harmonic prefactor of the hops (both ways), Hz; empty
+        for a network without hops."""
         nu = np.concatenate(self.prefactors_Hz())
+        if not len(nu):
+            return {}
         return {
             "prefactor_median_Hz": float(np.median(nu)),
             "prefactor_min_Hz": float(nu.min()),
@@ -244,8 +247,8 @@ def make_network(
         eb.append(b)
         im.append(image)
         sd.append(max(float(saddle), e[a], e[b]))  # a saddle below an end is that end
-    if bool(len(site_ln_nu)) != bool(len(edge_ln_nu)) or (
-        len(site_ln_nu) and (len(site_ln_nu) != n or len(edge_ln_nu) != len(ea))
+    if (len(site_ln_nu) or len(edge_ln_nu)) and (
+        len(site_ln_nu) != n or len(edge_ln_nu) != len(ea)
     ):
         raise SimulationError(
             f"harmonic prefactors need one value per site ({n}) and per hop ({len(ea)}), "
