@@ -110,7 +110,9 @@ def register(app: typer.Typer) -> None:
             raise HalidelabError(f"--source must be auto, neb or bvse, got {source!r}")
         if bvse_saddle not in ("path", "line"):
             raise HalidelabError(f"--bvse-saddle must be path or line, got {bvse_saddle!r}")
-        if prefactors not in ("fixed", "harmonic"):
+        from halidelab.screening.inputs import KMC_PREFACTORS, KMCInputs
+
+        if prefactors not in KMC_PREFACTORS:
             raise HalidelabError(f"--prefactors must be fixed or harmonic, got {prefactors!r}")
         if prefactors == "harmonic" and bvse_saddle != "path":
             raise HalidelabError("--prefactors harmonic needs --bvse-saddle path")
@@ -147,8 +149,6 @@ def register(app: typer.Typer) -> None:
                 + ("minimum-energy-path" if bvse_saddle == "path" else "straight-line")
                 + " saddles, not MLIP barriers)"
             )
-        from halidelab.screening.inputs import KMCInputs
-
         spec = KMCInputs(
             structure=st.as_dict(),
             source=use,

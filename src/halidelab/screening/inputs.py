@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from halidelab.errors import HalidelabError
+from halidelab.transport.harmonic import PREFACTORS
 
 
 class TaskInputError(HalidelabError):
@@ -345,7 +346,7 @@ class MDInputs(_Model, TaskInputs):
 
 #: How a BVSE network's hops get their prefactors
 #: (:func:`halidelab.transport.kmc.network_from_bvse`).
-KMC_PREFACTORS = ("fixed", "harmonic")
+KMC_PREFACTORS = PREFACTORS
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

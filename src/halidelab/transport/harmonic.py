@@ -37,6 +37,8 @@ GRAD_TOL_EV_A = 2e-3
 MAX_STEP_A = 0.1
 #: Newton iterations at most.
 MAX_ITER = 60
+#: How a rate network's hops get their prefactors: one attempt frequency, or Vineyard's.
+PREFACTORS = ("fixed", "harmonic")
 
 
 def _stencil() -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 from halidelab.constants import K_B_EV_K
 from halidelab.errors import SimulationError
 from halidelab.records import Provenance, Record
+from halidelab.transport.harmonic import PREFACTORS
 from halidelab.transport.pathways import path_profile
 
 #: Attempt frequency of every hop, Hz (harmonic TST; typical Li values 1e12-1e13 Hz).
@@ -627,7 +628,7 @@ def network_from_bvse(
         raise SimulationError(f"BVSE saddle must be 'path' or 'line', got {saddle!r}")
     if contacts and saddle != "path":
         raise SimulationError("basin contacts need path saddles (saddle='path')")
-    if prefactors not in ("fixed", "harmonic"):
+    if prefactors not in PREFACTORS:
         raise SimulationError(f"prefactors must be 'fixed' or 'harmonic', got {prefactors!r}")
     if prefactors == "harmonic" and saddle != "path":
         raise SimulationError("harmonic prefactors need path saddles (saddle='path')")
@@ -768,18 +769,13 @@ def _harmonic_logs(
     # the next basin)
     _, _, hess, ok = stationary_points(energy, start, index, max_move_A=0.6)
     mass = float(Element("Li").atomic_mass)
-    site = np.zeros(n_s)
-    good_sites = ok[:n_s]
-    if good_sites.any():
-        site[good_sites], _ = vineyard_logs(
-            hess[:n_s][good_sites], np.zeros((0, 3, 3)), mass, nu0_Hz
-        )
-    edge = np.array([(site[a] + site[b]) / 2 for a, b in ends])
-    rows = np.flatnonzero(have)
-    sad_ok = ok[n_s:]
-    if sad_ok.any():
-        _, m = vineyard_logs(np.zeros((0, 3, 3)), hess[n_s:][sad_ok], mass, nu0_Hz)
-        edge[rows[sad_ok]] = m
+    good_sites, sad_ok = ok[:n_s], ok[n_s:]
+    site_l, saddle_l = vineyard_logs(hess[:n_s][good_sites], hess[n_s:][sad_ok], mass, nu0_Hz)
+    site = np.zeros(n_s)  # a site without its minimum: nu0 per mode
+    site[good_sites] = site_l
+    # a saddle without its stationary point: the geometric mean of its ends'
+    edge = np.array([(site[a] + site[b]) / 2 for a, b in ends], dtype=float)
+    edge[np.flatnonzero(have)[sad_ok]] = saddle_l
     a = np.array([e[0] for e in ends], dtype=int)
     b = np.array([e[1] for e in ends], dtype=int)
     nu = nu0_Hz * np.exp(np.concatenate([site[a] - edge, site[b] - edge])) if len(ends) else []
