@@ -161,6 +161,11 @@ def test_run_screen_prunes_then_runs_tiers_on_survivors_and_resumes(tmp_path):
     assert all(b["resolution_A"] == 0.5 and b["e_1d_eV"] is not None for b in bv)
     again = run_screen(grid, store, settings, progress=False)
     assert again.computed == 0 and again.skipped == 7
+    # the rerun's estimate takes the costs this store measured (3 rules tasks, 2 BVSE:
+    # too few, so BVSE keeps the shipped cost)
+    src = {r["tier"]: r["source"] for r in again.estimate.rows}
+    assert src["rules"].startswith("measured in this store: 3 rules tasks")
+    assert src["bvse"] == TIER_COSTS["bvse"].source
     # a confirm that says no stops before the expensive tiers
     stopped = run_screen(
         candidate_grid("Li2ZrCl6", ["Ta"], [0.5], ["Zr"]),

@@ -180,6 +180,7 @@ def screen_cmd(
         candidate_grid,
         estimate_cost,
         format_duration,
+        measured_costs,
         normalise_tiers,
         parse_x_spec,
         run_screen,
@@ -233,14 +234,6 @@ def screen_cmd(
 
         plan = reference_plan(grid_systems(grid), settings)
         n_refs = len({t.key for p in plan.values() if isinstance(p, list) for _, t in p})
-    upper = estimate_cost(len(grid), settings, workers=n_workers, n_references=n_refs)
-    out_console = console_err if as_json else console
-    out_console.print(
-        _estimate_table(
-            upper,
-            f"{len(grid)} candidates: cost before the rules (every candidate assumed to pass)",
-        )
-    )
 
     def confirm(est: Any) -> bool:
         out_console.print(
@@ -263,6 +256,20 @@ def screen_cmd(
         guard.folder(report, "--report", create=False)
         guard.file_in(report, "screen.html", "--report")
     store = Store(db)
+    upper = estimate_cost(
+        len(grid),
+        settings,
+        workers=n_workers,
+        n_references=n_refs,
+        costs=measured_costs(store, settings),
+    )
+    out_console = console_err if as_json else console
+    out_console.print(
+        _estimate_table(
+            upper,
+            f"{len(grid)} candidates: cost before the rules (every candidate assumed to pass)",
+        )
+    )
     client, n_workers = _client(
         scheduler, cluster, jobs, workers, cores, memory, walltime, queue, account
     )

@@ -1,10 +1,17 @@
 """What a screen costs before it starts: per-task costs measured on this project's 2-core CPU
-(:data:`TIER_COSTS`) and the estimate for a grid (:func:`estimate_cost`)."""
+(:data:`TIER_COSTS`), the same costs measured on the user's own machine from the tasks a
+store already holds (:func:`measured_costs`), and the estimate for a grid
+(:func:`estimate_cost`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from halidelab.errors import HalidelabError
 from halidelab.records import Provenance, Record
@@ -128,6 +135,135 @@ DEFAULT_N_REFERENCES = 10
 BVSE_FIXED_S = 0.5
 
 
+#: Screen tier -> the task kind whose stored durations measure it.
+TIER_KINDS: dict[str, str] = {
+    "rules": "rules",
+    "prior": "prior",
+    "models": "models",
+    "relax": "relax",
+    "bvse": "bvse",
+    "stability-ref": "stability-reference",
+    "stability": "hull",
+    "neb": "neb",
+    "kmc": "kmc",
+}
+#: Fewest stored tasks of a tier (of the screen's model and settings) before their measured
+#: durations replace the shipped :data:`TIER_COSTS`.
+MIN_MEASURED_TASKS = 3
+#: Newest stored tasks per kind that :func:`measured_costs` reads.
+MEASURED_RECENT = 200
+#: From this many measured tasks on, a tier's low and high costs are the 10th and 90th
+#: percentiles of their durations (below it: the lowest and highest).
+PERCENTILE_RANGE_FROM = 10
+
+
+def _n_atoms(inputs: Mapping[str, Any]) -> int | None:
+    s = inputs.get("structure")
+    if isinstance(s, Mapping) and isinstance(s.get("sites"), list) and s["sites"]:
+        return len(s["sites"])
+    return None
+
+
+def _n_bands(result: Any) -> int:
+    """NEB bands of a stored ``neb`` result (one study, or ``{"studies": [...]}``)."""
+    if not isinstance(result, Mapping):
+        return 0
+    studies = result.get("studies", [result])
+    return sum(len(st.get("results") or []) for st in studies if isinstance(st, Mapping))
+
+
+def _matches(tier: str, inputs: Mapping[str, Any], settings: ScreenSettings) -> bool:
+    """Whether a stored task ran with the screen's model and settings (its cost transfers)."""
+    if tier in ("relax", "stability-ref", "neb"):
+        return inputs.get("model") == settings.model
+    if tier == "bvse":
+        res = inputs.get("resolution_A")
+        return isinstance(res, int | float) and math.isclose(res, settings.bvse_resolution_A)
+    if tier == "kmc":
+        return inputs.get("source", "bvse") == "bvse"
+    return True
+
+
+def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
+    """Per-task costs measured on the user's machine: the stored durations of done tasks.
+
+    The shipped :data:`TIER_COSTS` were measured on this project's 2-core CPU; a cluster
+    node, a GPU or a busy laptop differ by an order of magnitude either way. Each tier
+    with at least :data:`MIN_MEASURED_TASKS` done tasks of the screen's model and
+    settings (relaxations and NEB of ``settings.model``, BVSE at its grid, KMC on BVSE
+    networks) gets the median and range of their durations (the newest
+    :data:`MEASURED_RECENT`; lowest-highest, or 10th-90th percentile from
+    :data:`PERCENTILE_RANGE_FROM` tasks on). Each duration is scaled to the tier's
+    reference cell size where the cost grows with atoms (seconds x ``ref_atoms`` / the
+    task's atoms), and an NEB study's is divided by its bands. A measured duration
+    includes the first task's model loading on each worker; the per-worker cost stays
+    the shipped one.
+
+    Parameters
+    ----------
+    store : Store
+        Results store (read only here).
+    settings : ScreenSettings
+        The screen's settings (model, BVSE grid).
+
+    Returns
+    -------
+    dict
+        Tier -> :class:`TierCost` (``source`` says how many tasks measured it); tiers
+        with too few stored tasks are absent (the estimate keeps :data:`TIER_COSTS`).
+    """
+    out: dict[str, TierCost] = {}
+    for tier, kind in TIER_KINDS.items():
+        shipped = TIER_COSTS[tier]
+        rows = store.timings(kind, limit=MEASURED_RECENT, with_result=tier == "neb")
+        per: list[float] = []
+        for r in rows:
+            if not _matches(tier, r["inputs"], settings):
+                continue
+            seconds = r["duration_s"]
+            if tier == "neb":
+                bands = _n_bands(r.get("result"))
+                if bands < 1:
+                    continue
+                seconds /= bands
+            if shipped.ref_atoms:
+                atoms = _n_atoms(r["inputs"])
+                if atoms is None:
+                    if tier != "models":
+                        continue
+                else:
+                    seconds *= shipped.ref_atoms / atoms
+            per.append(seconds)
+        if len(per) < MIN_MEASURED_TASKS:
+            continue
+        per.sort()
+        median = statistics.median(per)
+        if len(per) >= PERCENTILE_RANGE_FROM:
+            # one task that waited on a loaded machine would set every task's high cost
+            low, high = (float(v) for v in np.percentile(per, [10, 90]))
+            spread = "10-90 % range"
+        else:
+            low, high = per[0], per[-1]
+            spread = "range"
+        what = {
+            "relax": f" ({settings.model})",
+            "stability-ref": f" ({settings.model})",
+            "neb": f" ({settings.model}, per band)",
+            "bvse": f" ({settings.bvse_resolution_A:g} Å grid)",
+        }.get(tier, "")
+        size = f" per {shipped.ref_atoms} atoms" if shipped.ref_atoms and tier != "models" else ""
+        out[tier] = TierCost(
+            low,
+            median,
+            high,
+            ref_atoms=0 if tier == "models" else shipped.ref_atoms,
+            per_worker_s=shipped.per_worker_s,
+            source=f"measured in this store: {len(per)} {kind} tasks{what}, median "
+            f"{median:.3g} s{size} ({spread} {low:.3g}-{high:.3g} s)",
+        )
+    return out
+
+
 def bvse_cost_s(resolution_A: float, n_atoms: int = 130, which: str = "typical_s") -> float:
     """Estimated seconds of one BVSE task at ``resolution_A`` for an ``n_atoms`` cell."""
     c = TIER_COSTS["bvse"]
@@ -174,8 +310,10 @@ def estimate_cost(
     n_atoms: int | None = None,
     n_references: int | None = None,
     neb_hops: tuple[int, int, int] | None = None,
+    costs: Mapping[str, TierCost] | None = None,
 ) -> CostEstimate:
-    """Wall-time estimate of a screen from :data:`TIER_COSTS`.
+    """Wall-time estimate of a screen from :data:`TIER_COSTS`, or from costs measured on
+    this machine where given (:func:`measured_costs`).
 
     Parameters
     ----------
@@ -194,6 +332,9 @@ def estimate_cost(
         :data:`DEFAULT_N_REFERENCES`, the count of a Li-M-M'-Cl system).
     neb_hops : (int, int, int), optional
         NEB bands per study (low, typical, high); default :data:`NEB_HOPS`.
+    costs : mapping, optional
+        Tier -> :class:`TierCost` used in place of :data:`TIER_COSTS` (measured costs;
+        a BVSE cost given here is for the screen's grid and is not rescaled with it).
 
     Notes
     -----
@@ -213,6 +354,7 @@ def estimate_cost(
     atoms = n_atoms or settings.models_max_atoms
     hops = neb_hops or NEB_HOPS
     n_refs = DEFAULT_N_REFERENCES if n_references is None else n_references
+    given = dict(costs or {})
     rows = []
 
     def add(tier: str, n: int, per: dict[str, float], source: str, cost: TierCost) -> None:
@@ -232,7 +374,7 @@ def estimate_cost(
 
     keys = ("low_s", "typical_s", "high_s")
     for tier in tiers:
-        c = TIER_COSTS[tier]
+        c = given.get(tier, TIER_COSTS[tier])
         n = n_all if tier == "rules" else n_surv
         scale = atoms / c.ref_atoms if c.ref_atoms else 1.0
         source = c.source
@@ -241,7 +383,7 @@ def estimate_cost(
             source = f"{source}; {settings.n_configs} orderings per candidate"
         if tier == "models" and settings.n_configs > 1:
             source = f"{source}; {settings.n_configs} orderings kept from the same search"
-        if tier == "bvse":
+        if tier == "bvse" and tier not in given:
             per = {w: bvse_cost_s(settings.bvse_resolution_A, atoms, w) for w in keys}
         elif tier == "neb":
             n = min(settings.neb_top, n_doped)
@@ -254,7 +396,7 @@ def estimate_cost(
         else:
             per = {w: getattr(c, w) * scale for w in keys}
         if tier == "stability":
-            r = TIER_COSTS["stability-ref"]
+            r = given.get("stability-ref", TIER_COSTS["stability-ref"])
             add(
                 "stability-ref",
                 n_refs,

@@ -22,7 +22,9 @@ A screen asks "which dopant, how much?" for one parent:
    ordering, task kind ``neb`` with the inputs ``halidelab reproduce`` uses, for the
    ``neb_top`` best candidates by the cheaper tiers only: NEB costs minutes per hop).
 4. A cost estimate before anything expensive starts (:func:`estimate_cost`), from the
-   per-task costs measured on this project's 2-core CPU (:data:`TIER_COSTS`).
+   per-task costs measured on this project's 2-core CPU (:data:`TIER_COSTS`), or, for each
+   tier the store already holds enough done tasks of, from their durations on the user's
+   own machine (:func:`measured_costs`).
 
 Every task goes through :func:`halidelab.screening.runner.run_tasks`, so a screen is
 resumable, runs on Dask when given a client, and lives in one results store.
@@ -57,6 +59,7 @@ from halidelab.screening.cost import (  # noqa: F401
     bvse_cost_s,
     estimate_cost,
     format_duration,
+    measured_costs,
 )
 from halidelab.screening.grid import Candidate, candidate_grid, parse_x_spec  # noqa: F401
 from halidelab.screening.inputs import (
@@ -405,7 +408,12 @@ def run_screen(
         systems = reference_plan([r["formula"] for _, r in survivors], settings)
         n_refs = sum(1 for t in _unique_reference_tasks(systems) if store.status(t.key) != "done")
     est = estimate_cost(
-        len(candidates), settings, workers=workers, n_survivors=n_real, n_references=n_refs
+        len(candidates),
+        settings,
+        workers=workers,
+        n_survivors=n_real,
+        n_references=n_refs,
+        costs=measured_costs(store, settings),
     )
     if confirm is not None and not confirm(est):
         return output(est, n_real, pruned)

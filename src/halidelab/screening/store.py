@@ -538,6 +538,52 @@ class Store:
                 d["result"] = json.loads(d["result"]) if d["result"] else None
                 yield d
 
+    def timings(
+        self, kind: str, limit: int = 200, with_result: bool = False
+    ) -> list[dict[str, Any]]:
+        """The most recent done tasks of one kind with their measured wall time.
+
+        Parameters
+        ----------
+        kind : str
+            Task kind.
+        limit : int
+            At most this many rows, newest first (by the time they finished).
+        with_result : bool
+            Also decode each result (large for relaxations; off by default).
+
+        Returns
+        -------
+        list of dict
+            ``inputs`` (decoded), ``duration_s`` (s), ``worker`` and, when asked,
+            ``result``. Rows without a recorded duration are left out.
+        """
+        cols = [TASKS.c.inputs, TASKS.c.duration_s, TASKS.c.worker]
+        if with_result:
+            cols.append(TASKS.c.result)
+        q = (
+            sa.select(*cols)
+            .where(
+                (TASKS.c.kind == kind)
+                & (TASKS.c.status == "done")
+                & TASKS.c.duration_s.is_not(None)
+            )
+            .order_by(TASKS.c.updated_utc.desc())
+            .limit(limit)
+        )
+        out = []
+        with self._conn() as conn:
+            for row in conn.execute(q):
+                d = {
+                    "inputs": json.loads(row.inputs) if row.inputs else {},
+                    "duration_s": float(row.duration_s),
+                    "worker": row.worker,
+                }
+                if with_result:
+                    d["result"] = json.loads(row.result) if row.result else None
+                out.append(d)
+        return out
+
     def counts(self) -> dict[str, int]:
         """Number of tasks per status."""
         with self._conn() as conn:

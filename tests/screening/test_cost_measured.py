@@ -1,0 +1,120 @@
+"""The screen's cost estimate from durations measured in the user's own store."""
+
+from __future__ import annotations
+
+import pytest
+
+from halidelab.screening.cost import (
+    MIN_MEASURED_TASKS,
+    PERCENTILE_RANGE_FROM,
+    TIER_COSTS,
+    estimate_cost,
+    measured_costs,
+)
+from halidelab.screening.settings import ScreenSettings
+from halidelab.screening.store import Store
+
+
+def _cell(n_atoms: int) -> dict:
+    """Just enough of ``Structure.as_dict()`` for the atom count."""
+    return {"@class": "Structure", "sites": [{"species": [{"element": "Cl"}]}] * n_atoms}
+
+
+def _done(store: Store, key: str, kind: str, inputs: dict, seconds: float, result=None) -> None:
+    store.add(key, kind, key, inputs, "test")
+    store.start(key)
+    store.finish(key, result or {"ok": True}, seconds)
+
+
+def test_timings_are_done_tasks_newest_first_with_their_durations(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for i in range(4):
+        _done(store, f"r{i}", "relax", {"i": i}, 10.0 + i)
+    store.add("pending", "relax", "p", {"i": 9}, "test")
+    store.add("bad", "relax", "b", {"i": 8}, "test")
+    store.fail("bad", "boom", 3.0)
+    _done(store, "other", "bvse", {"i": 5}, 1.0)
+    rows = store.timings("relax")
+    # failed, pending and other kinds are not timings of done relaxations
+    assert sorted(r["duration_s"] for r in rows) == [10.0, 11.0, 12.0, 13.0]
+    assert all("result" not in r for r in rows)
+    assert len(store.timings("relax", limit=2)) == 2
+    assert store.timings("bvse", with_result=True)[0]["result"] == {"ok": True}
+
+
+def test_measured_costs_scale_to_the_reference_cell_and_keep_to_the_screens_model(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    ref = TIER_COSTS["relax"].ref_atoms
+    # relaxation time grows with atoms: half the cell in half the time is the same cost
+    # per reference cell, so every task measures 40 s per ref_atoms
+    for i, (atoms, seconds) in enumerate([(ref, 40.0), (ref // 2, 20.0), (2 * ref, 80.0)]):
+        _done(store, f"c{i}", "relax", {"structure": _cell(atoms), "model": "chgnet"}, seconds)
+    # another model's relaxations do not measure this one's cost
+    for i in range(5):
+        _done(store, f"s{i}", "relax", {"structure": _cell(ref), "model": "sevennet-0"}, 400.0)
+    got = measured_costs(store, ScreenSettings(model="chgnet"))
+    assert got["relax"].typical_s == pytest.approx(40.0)
+    assert got["relax"].low_s == pytest.approx(40.0) and got["relax"].high_s == pytest.approx(40.0)
+    assert "3 relax tasks (chgnet)" in got["relax"].source
+    other = measured_costs(store, ScreenSettings(model="sevennet-0"))
+    assert other["relax"].typical_s == pytest.approx(400.0)
+    # too few tasks: the tier keeps the shipped cost
+    assert "relax" not in measured_costs(store, ScreenSettings(model="sevennet-mf-0"))
+    assert MIN_MEASURED_TASKS == 3
+
+
+def test_measured_bvse_is_for_the_screens_grid_and_neb_is_per_band(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    ref = TIER_COSTS["bvse"].ref_atoms
+    for i in range(3):
+        _done(store, f"b{i}", "bvse", {"structure": _cell(ref), "resolution_A": 0.5}, 1.0)
+        _done(store, f"f{i}", "bvse", {"structure": _cell(ref), "resolution_A": 0.25}, 8.0)
+    coarse = measured_costs(store, ScreenSettings(bvse_resolution_A=0.5))["bvse"]
+    fine = measured_costs(store, ScreenSettings(bvse_resolution_A=0.25))["bvse"]
+    assert coarse.typical_s == pytest.approx(1.0) and fine.typical_s == pytest.approx(8.0)
+    assert "bvse" not in measured_costs(store, ScreenSettings(bvse_resolution_A=0.1))
+    # a measured BVSE cost is for its own grid: the estimate does not rescale it
+    s = ScreenSettings(tiers=("rules", "models", "bvse"), bvse_resolution_A=0.5, n_configs=1)
+    row = {r["tier"]: r for r in estimate_cost(4, s, n_atoms=ref, costs={"bvse": coarse}).rows}
+    assert row["bvse"]["per_task_s"] == pytest.approx(1.0)
+
+    nref = TIER_COSTS["neb"].ref_atoms
+    for i, bands in enumerate([2, 4, 3]):
+        study = {"results": [{"barrier_eV": 0.3}] * bands}
+        result = {"studies": [study]} if i == 2 else study
+        inputs = {"structure": _cell(nref), "model": "chgnet"}
+        _done(store, f"n{i}", "neb", inputs, 30.0 * bands, result)
+    neb = measured_costs(store, ScreenSettings())["neb"]
+    assert neb.typical_s == pytest.approx(30.0) and neb.high_s == pytest.approx(30.0)
+    assert "per band" in neb.source
+
+
+def test_one_slow_task_among_many_does_not_set_the_high_cost(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    ref = TIER_COSTS["kmc"].ref_atoms
+    n = PERCENTILE_RANGE_FROM + 10
+    for i in range(n):
+        seconds = 2000.0 if i == 0 else 20.0 + i
+        _done(store, f"k{i}", "kmc", {"structure": _cell(ref), "source": "bvse"}, seconds)
+    for i in range(4):  # KMC on NEB networks is another cost
+        _done(store, f"x{i}", "kmc", {"structure": _cell(ref), "source": "neb"}, 1.0)
+    kmc = measured_costs(store, ScreenSettings())["kmc"]
+    assert kmc.high_s < 100.0 < 2000.0
+    assert 20.0 < kmc.low_s < kmc.typical_s < kmc.high_s
+    assert f"{n} kmc tasks" in kmc.source and "10-90 %" in kmc.source
+
+
+def test_the_estimate_follows_the_measured_cost_and_says_where_it_came_from(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    ref = TIER_COSTS["relax"].ref_atoms
+    for i in range(3):  # a machine 10x faster than the shipped table
+        inputs = {"structure": _cell(ref), "model": "chgnet"}
+        _done(store, f"r{i}", "relax", inputs, TIER_COSTS["relax"].typical_s / 10)
+    s = ScreenSettings(tiers=("rules", "models", "relax"), n_configs=1, include_parent=False)
+    shipped = {r["tier"]: r for r in estimate_cost(10, s, n_atoms=ref).rows}
+    costs = measured_costs(store, s)
+    mine = {r["tier"]: r for r in estimate_cost(10, s, n_atoms=ref, costs=costs).rows}
+    assert mine["relax"]["per_task_s"] == pytest.approx(shipped["relax"]["per_task_s"] / 10)
+    assert mine["relax"]["source"].startswith("measured in this store: 3 relax tasks")
+    # tiers the store has not measured keep the shipped costs
+    assert mine["models"] == shipped["models"]
