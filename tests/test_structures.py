@@ -439,3 +439,25 @@ def test_exchange_moves_sample_the_boltzmann_ratio_between_two_pools():
         assert s.energy_eV == pytest.approx(want)
     still = sample_orderings(matrix, pools, charges, 50, kt, seed=3, **kw)
     assert all(s.labels == ["A", "B"] for s in still)
+
+
+def test_model_size_is_the_size_of_the_model_built_without_its_ordering_search(
+    lznc, lznc_milled, lyc_quenched
+):
+    from halidelab.structures.models import model_size
+
+    nb = design_composition("Li2ZrCl6", Substitution("Nb", "Zr", 0.2))
+    # annealed, ball-milled (wider cells) and quenched from a CIF: the three cell choices
+    assert model_size(nb) == lznc.n_atoms == 132
+    assert model_size(nb, state="ball-milled") == lznc_milled.n_atoms
+    lyc = design_composition("Li3YCl6")
+    size = model_size(lyc, framework=_data(LYC_CIF), state="quenched", max_atoms=300)
+    assert size == lyc_quenched.n_atoms == 240
+    # a tighter bound picks a smaller cell (x modelled less closely), as build_models does
+    small = build_models(nb, max_atoms=60, n_configs=1, sweeps=5)
+    assert model_size(nb, max_atoms=60) == small.n_atoms < 132
+    # and the same refusals
+    with pytest.raises(StructureError, match="max-atoms"):
+        model_size(nb, max_atoms=0)
+    with pytest.raises(StructureError, match="state"):
+        model_size(nb, state="molten")

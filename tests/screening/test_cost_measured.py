@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from halidelab.screening.cost import (
+    KMC_REF_EVENTS,
     MIN_MEASURED_TASKS,
     PERCENTILE_RANGE_FROM,
     TIER_COSTS,
@@ -93,11 +94,13 @@ def test_one_slow_task_among_many_does_not_set_the_high_cost(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     ref = TIER_COSTS["kmc"].ref_atoms
     n = PERCENTILE_RANGE_FROM + 10
+    run = {"structure": _cell(ref), "temperatures_K": [300.0] * 4, "n_runs": 8}
+    run["hops_per_carrier"] = KMC_REF_EVENTS / 32  # the reference task's events
     for i in range(n):
         seconds = 2000.0 if i == 0 else 20.0 + i
-        _done(store, f"k{i}", "kmc", {"structure": _cell(ref), "source": "bvse"}, seconds)
+        _done(store, f"k{i}", "kmc", {**run, "source": "bvse"}, seconds)
     for i in range(4):  # KMC on NEB networks is another cost
-        _done(store, f"x{i}", "kmc", {"structure": _cell(ref), "source": "neb"}, 1.0)
+        _done(store, f"x{i}", "kmc", {**run, "source": "neb"}, 1.0)
     kmc = measured_costs(store, ScreenSettings())["kmc"]
     assert kmc.high_s < 100.0 < 2000.0
     assert 20.0 < kmc.low_s < kmc.typical_s < kmc.high_s
@@ -118,3 +121,26 @@ def test_the_estimate_follows_the_measured_cost_and_says_where_it_came_from(tmp_
     assert mine["relax"]["source"].startswith("measured in this store: 3 relax tasks")
     # tiers the store has not measured keep the shipped costs
     assert mine["models"] == shipped["models"]
+
+
+def test_kmc_costs_scale_with_the_events_per_li(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    ref = TIER_COSTS["kmc"].ref_atoms
+    temps = [298.15, 323.15, 348.15, 373.15]
+    # 4x the events per Li in 4x the time: the same cost per reference task
+    for i, (hops, seconds) in enumerate([(200.0, 30.0), (800.0, 120.0), (200.0, 30.0)]):
+        inputs = {"structure": _cell(ref), "temperatures_K": temps, "n_runs": 8}
+        _done(store, f"k{i}", "kmc", {**inputs, "hops_per_carrier": hops}, seconds)
+    kmc = measured_costs(store, ScreenSettings())["kmc"]
+    assert kmc.typical_s == pytest.approx(30.0 * KMC_REF_EVENTS / (4 * 8 * 200))
+    assert kmc.low_s == pytest.approx(kmc.high_s)
+    # a quenched screen runs 4x the events of an annealed one: 4x the KMC cost
+    tiers = ("rules", "models", "relax", "bvse", "kmc")
+    per = {}
+    for state in ("annealed", "quenched"):
+        s = ScreenSettings(tiers=tiers, state=state, n_configs=1)
+        rows = {r["tier"]: r for r in estimate_cost(3, s, n_atoms=ref, costs={"kmc": kmc}).rows}
+        per[state] = rows["kmc"]["per_task_s"]
+    hops = ScreenSettings(state="quenched").hops_per_carrier / ScreenSettings().hops_per_carrier
+    assert per["quenched"] == pytest.approx(hops * per["annealed"])
+    assert hops == 4

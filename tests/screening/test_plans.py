@@ -159,13 +159,21 @@ def test_run_screen_prunes_then_runs_tiers_on_survivors_and_resumes(tmp_path):
     assert done == {"rules": 3, "models": 2, "bvse": 2}
     bv = [r["result"] for r in store.rows(kind="bvse")]
     assert all(b["resolution_A"] == 0.5 and b["e_1d_eV"] is not None for b in bv)
+    # the estimate scaled its per-atom costs to the mean size of the models then built
+    sizes = [r["result"]["n_atoms"] for r in store.rows(kind="models")]
+    assert seen[0].n_atoms == round(sum(sizes) / len(sizes)) < settings.max_atoms
+    assert seen[0].atoms_source == "the models' mean size"
     again = run_screen(grid, store, settings, progress=False)
     assert again.computed == 0 and again.skipped == 7
+    # nothing is left, and the rerun's estimate knows it: every model and BVSE map is done
+    left = {r["tier"]: (r["tasks"], r["done"]) for r in again.estimate.rows}
+    assert left["models"] == (0, 2) and left["bvse"] == (0, 2)
+    assert seen[0].rows[1]["done"] == 0 and again.estimate.total_s < seen[0].total_s
     # the rerun's estimate takes the costs this store measured (3 rules tasks, 2 BVSE:
     # too few, so BVSE keeps the shipped cost)
     src = {r["tier"]: r["source"] for r in again.estimate.rows}
     assert src["rules"].startswith("measured in this store: 3 rules tasks")
-    assert src["bvse"] == TIER_COSTS["bvse"].source
+    assert src["bvse"].startswith(TIER_COSTS["bvse"].source)
     # a confirm that says no stops before the expensive tiers
     stopped = run_screen(
         candidate_grid("Li2ZrCl6", ["Ta"], [0.5], ["Zr"]),

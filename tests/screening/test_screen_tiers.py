@@ -296,8 +296,11 @@ def test_rerun_skips_finished_stability_and_neb_then_extends_the_top_k(screened,
     again = run_screen(candidate_grid(**GRID), store, settings(n_configs=2), progress=False)
     assert again.computed == 0 and not toys.calls
     assert again.neb_selected == first.neb_selected
-    # the estimate knows the competing phases are in the store already
-    assert {r["tier"]: r["tasks"] for r in again.estimate.rows}["stability-ref"] == 0
+    # the estimate knows the competing phases, the relaxations and the BVSE maps (parent and
+    # 4 candidates, 2 orderings each) are in the store already
+    left = {r["tier"]: (r["tasks"], r["done"]) for r in again.estimate.rows}
+    assert left["stability-ref"][0] == 0
+    assert left["relax"] == (0, 10) and left["bvse"] == (0, 10) and left["models"] == (0, 5)
     more = run_screen(
         candidate_grid(**GRID), store, settings(n_configs=2, neb_top=2), progress=False
     )
@@ -479,7 +482,12 @@ def test_kmc_tier_runs_on_every_relaxed_ordering_and_joins_the_ensemble(tmp_path
     (c,) = [c for c in gather(store) if c.dopant == "Nb"]
     stat = c.ensemble["kmc_bvse_log10_sigma"]
     assert stat is not None and stat["n"] == 2 and len(stat["values"]) == 2
-    assert run_screen(grid, store, s, progress=False).computed == 0
+    again = run_screen(grid, store, s, progress=False)
+    assert again.computed == 0
+    # the rerun's estimate finds both orderings' relaxations and KMC done
+    left = {r["tier"]: (r["tasks"], r["done"]) for r in again.estimate.rows}
+    assert left["relax"] == (0, 2) and left["kmc"] == (0, 2)
+    assert again.estimate.total_s < out.estimate.total_s
 
 
 def test_bvse_volume_model_scales_the_bvse_and_kmc_tasks_of_relaxed_orderings(tmp_path):

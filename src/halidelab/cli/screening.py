@@ -38,7 +38,7 @@ def _estimate_table(est: Any, title: str) -> Table:
     for r in est.rows:
         t.add_row(
             r["tier"],
-            str(r["tasks"]),
+            f"{r['tasks']} (+{r['done']} done)" if r.get("done") else str(r["tasks"]),
             f"{r['per_task_s']:.3g} s",
             format_duration(r["total_s"]),
             f"{format_duration(r['low_s'])} - {format_duration(r['high_s'])}",
@@ -238,7 +238,9 @@ def screen_cmd(
     def confirm(est: Any) -> bool:
         out_console.print(
             _estimate_table(
-                est, f"after the rules: {est.n_survivors} of {est.n_candidates} candidates pass"
+                est,
+                f"after the rules: {est.n_survivors} of {est.n_candidates} candidates pass; "
+                f"costs per atom scaled to {est.n_atoms} atoms ({est.atoms_source})",
             )
         )
         if yes or est.total_s <= CONFIRM_ABOVE_S:

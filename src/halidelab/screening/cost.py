@@ -68,14 +68,14 @@ TIER_COSTS: dict[str, TierCost] = {
         source="build_models n_configs=1, 85-138 atoms, measured median 3.6 s",
     ),
     "relax": TierCost(
-        15.0,
-        60.0,
+        10.0,
+        20.0,
         300.0,
         ref_atoms=130,
         per_worker_s=5.0,
-        source="CHGNet relax of a 130-atom cell: 15-19 s (52-62 steps from the "
-        "Vegard model, 1 thread) to 1-2 min; 300 s measured under load 9 "
-        "on 2 cores",
+        source="CHGNet relax per 130 atoms: median 18-21 s in the validation campaigns' "
+        "stores (46-76 relaxations of 40-240 atoms, 2 workers on 2 cores; 10-90 % "
+        "12-33 s); 300 s measured under load 9 on 2 cores",
     ),
     "bvse": TierCost(
         4.8,
@@ -111,17 +111,19 @@ TIER_COSTS: dict[str, TierCost] = {
         "models: measured 29-48 s (113 s for 3 bands, 129 s for 4); 296-392 s "
         "with 3 processes sharing the 2 cores; scaled with atoms",
     ),
-    # per network: KMC at 4 temperatures x 8 runs x 200 hops per Li, runs extended until
-    # diffusive; the first task of a worker also compiles the numba kernel (per_worker_s)
+    # per network: KMC at 4 temperatures x 8 runs x 200 hops per Li (KMC_REF_EVENTS), runs
+    # extended until diffusive; other event counts scale it; the first task of a worker also
+    # compiles the numba kernel (per_worker_s)
     "kmc": TierCost(
-        3.0,
         10.0,
-        60.0,
+        27.0,
+        80.0,
         ref_atoms=132,
         per_worker_s=15.0,
-        source="benchmarks/bench_kmc.py (load ~6 on the 2 cores): BVSE network + KMC at "
-        "4 temperatures x 8 runs, 5.7 s for a 54-atom and 14 s for a 132-atom "
-        "Li2ZrCl6-type model; the first task of a worker also compiles the kernel",
+        source="BVSE network + KMC at 4 temperatures x 8 runs x 200 events per Li, per 132 "
+        "atoms: median 26-29 s in the validation campaigns' stores (37 tasks each, 40-155 "
+        "atoms, 2 workers on 2 cores; 10-90 % 18-78 s); the first task of a worker also "
+        "compiles the kernel",
     ),
 }
 #: NEB bands per ``hops="distinct"`` study (low, typical, high): measured 3-4 on Li2ZrCl6-type
@@ -155,6 +157,27 @@ MEASURED_RECENT = 200
 #: From this many measured tasks on, a tier's low and high costs are the 10th and 90th
 #: percentiles of their durations (below it: the lowest and highest).
 PERCENTILE_RANGE_FROM = 10
+
+
+#: KMC events of the reference task of :data:`TIER_COSTS` ``kmc``: 4 temperatures x 8 runs x
+#: 200 events per Li. A KMC task's cost grows with its events (at a given cell size).
+KMC_REF_EVENTS = 4 * 8 * 200.0
+
+
+def kmc_events(temperatures: int, runs: int, hops_per_carrier: float) -> float:
+    """KMC events per Li of a task (temperatures x runs x events per Li per run)."""
+    return float(temperatures) * float(runs) * float(hops_per_carrier)
+
+
+def _task_kmc_events(inputs: Mapping[str, Any]) -> float | None:
+    try:
+        return kmc_events(
+            len(inputs.get("temperatures_K") or ()),
+            int(inputs.get("n_runs", 0)),
+            float(inputs.get("hops_per_carrier", 0.0)),
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def _n_atoms(inputs: Mapping[str, Any]) -> int | None:
@@ -195,7 +218,8 @@ def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
     :data:`MEASURED_RECENT`; lowest-highest, or 10th-90th percentile from
     :data:`PERCENTILE_RANGE_FROM` tasks on). Each duration is scaled to the tier's
     reference cell size where the cost grows with atoms (seconds x ``ref_atoms`` / the
-    task's atoms), and an NEB study's is divided by its bands. A measured duration
+    task's atoms), an NEB study's is divided by its bands, and a KMC task's is scaled
+    to :data:`KMC_REF_EVENTS` events per Li. A measured duration
     includes the first task's model loading on each worker; the per-worker cost stays
     the shipped one.
 
@@ -221,6 +245,11 @@ def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
             if not _matches(tier, r["inputs"], settings):
                 continue
             seconds = r["duration_s"]
+            if tier == "kmc":
+                events = _task_kmc_events(r["inputs"])
+                if not events:
+                    continue
+                seconds *= KMC_REF_EVENTS / events
             if tier == "neb":
                 bands = _n_bands(r.get("result"))
                 if bands < 1:
@@ -250,6 +279,7 @@ def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
             "stability-ref": f" ({settings.model})",
             "neb": f" ({settings.model}, per band)",
             "bvse": f" ({settings.bvse_resolution_A:g} Å grid)",
+            "kmc": f" (BVSE networks, scaled to {KMC_REF_EVENTS:g} events per Li)",
         }.get(tier, "")
         size = f" per {shipped.ref_atoms} atoms" if shipped.ref_atoms and tier != "models" else ""
         out[tier] = TierCost(
@@ -279,8 +309,9 @@ class CostEstimate(Record):
     Attributes
     ----------
     rows : tuple of dict
-        Per tier: ``tier``, ``tasks``, ``per_task_s`` (typical), ``low_s``, ``high_s``,
-        ``total_s`` (typical, on ``workers``), ``source``.
+        Per tier: ``tier``, ``tasks`` (left to run), ``done`` (found done in the store),
+        ``per_task_s`` (typical), ``low_s``, ``high_s``, ``total_s`` (typical, on
+        ``workers``), ``source``.
     n_candidates, n_survivors : int
         Grid size, and candidates passing the rules (None when not yet known: then every
         candidate is assumed to survive).
@@ -288,6 +319,10 @@ class CostEstimate(Record):
     total_s, low_s, high_s : float
         Wall time on ``workers`` parallel workers (perfect scaling assumed; the benchmark
         measured the real efficiency).
+    n_atoms : int
+        Cell size the per-atom costs were scaled to.
+    atoms_source : str
+        Where that size comes from (the models' mean, or ``--max-atoms`` as a bound).
     """
 
     rows: tuple[dict[str, Any], ...]
@@ -297,6 +332,8 @@ class CostEstimate(Record):
     total_s: float
     low_s: float
     high_s: float
+    n_atoms: int = 0
+    atoms_source: str = ""
     provenance: Provenance = dataclasses.field(
         default_factory=lambda: Provenance(method="screen cost estimate (measured per-tier costs)")
     )
@@ -311,6 +348,7 @@ def estimate_cost(
     n_references: int | None = None,
     neb_hops: tuple[int, int, int] | None = None,
     costs: Mapping[str, TierCost] | None = None,
+    done: Mapping[str, int] | None = None,
 ) -> CostEstimate:
     """Wall-time estimate of a screen from :data:`TIER_COSTS`, or from costs measured on
     this machine where given (:func:`measured_costs`).
@@ -325,8 +363,9 @@ def estimate_cost(
     n_survivors : int, optional
         Candidates passing the rules, when known (else all are assumed to pass).
     n_atoms : int, optional
-        Cell size for models/relax/BVSE/NEB (default ``settings.models_max_atoms``, an upper
-        bound).
+        Cell size for models/relax/BVSE/NEB: the mean of the models to be built
+        (:func:`halidelab.structures.models.model_size`); default
+        ``settings.models_max_atoms``, an upper bound.
     n_references : int, optional
         Competing phases still to relax for the ``stability`` tier (default
         :data:`DEFAULT_N_REFERENCES`, the count of a Li-M-M'-Cl system).
@@ -335,6 +374,10 @@ def estimate_cost(
     costs : mapping, optional
         Tier -> :class:`TierCost` used in place of :data:`TIER_COSTS` (measured costs;
         a BVSE cost given here is for the screen's grid and is not rescaled with it).
+    done : mapping, optional
+        Tier -> tasks of this screen already done in the store
+        (:func:`halidelab.screening.plans.done_counts`):
+        they cost nothing, and a tier with nothing left pays no per-worker start either.
 
     Notes
     -----
@@ -355,15 +398,19 @@ def estimate_cost(
     hops = neb_hops or NEB_HOPS
     n_refs = DEFAULT_N_REFERENCES if n_references is None else n_references
     given = dict(costs or {})
+    finished = dict(done or {})
     rows = []
 
-    def add(tier: str, n: int, per: dict[str, float], source: str, cost: TierCost) -> None:
+    def add(
+        tier: str, n: int, per: dict[str, float], source: str, cost: TierCost, n_done: int = 0
+    ) -> None:
         active = min(workers, max(n, 1))
         tot = {w: (n * per[w] / active + (cost.per_worker_s if n else 0.0)) for w in per}
         rows.append(
             {
                 "tier": tier,
                 "tasks": n,
+                "done": n_done,
                 "per_task_s": per["typical_s"],
                 "low_s": tot["low_s"],
                 "high_s": tot["high_s"],
@@ -393,6 +440,13 @@ def estimate_cost(
                 f"{hops[1]} bands ({hops[0]}-{hops[2]}) x {c.typical_s * scale:.0f} s per band; "
                 f"{c.source}"
             )
+        elif tier == "kmc":
+            events = kmc_events(
+                len(settings.kmc_temperatures_K), settings.kmc_runs, settings.hops_per_carrier
+            )
+            per = {w: getattr(c, w) * scale * events / KMC_REF_EVENTS for w in keys}
+            if events != KMC_REF_EVENTS:
+                source = f"{source}; x {events / KMC_REF_EVENTS:.3g} for {events:g} events per Li"
         else:
             per = {w: getattr(c, w) * scale for w in keys}
         if tier == "stability":
@@ -404,7 +458,11 @@ def estimate_cost(
                 f"{n_refs} competing phases still to relax; {r.source}",
                 r,
             )
-        add(tier, n, per, source, c)
+        n_done = min(finished.get(tier, 0), n)
+        if n_done:
+            n -= n_done
+            source = f"{source}; {n_done} more already done in the store"
+        add(tier, n, per, source, c, n_done)
     return CostEstimate(
         rows=tuple(rows),
         n_candidates=n_candidates,
@@ -413,6 +471,10 @@ def estimate_cost(
         total_s=sum(r["total_s"] for r in rows),
         low_s=sum(r["low_s"] for r in rows),
         high_s=sum(r["high_s"] for r in rows),
+        n_atoms=atoms,
+        atoms_source="the models' mean size"
+        if n_atoms
+        else f"--max-atoms {settings.models_max_atoms} (an upper bound)",
     )
 
 

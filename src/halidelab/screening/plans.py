@@ -24,7 +24,8 @@ A screen asks "which dopant, how much?" for one parent:
 4. A cost estimate before anything expensive starts (:func:`estimate_cost`), from the
    per-task costs measured on this project's 2-core CPU (:data:`TIER_COSTS`), or, for each
    tier the store already holds enough done tasks of, from their durations on the user's
-   own machine (:func:`measured_costs`).
+   own machine (:func:`measured_costs`); per-atom costs scaled to the mean size of the
+   survivors' models (:func:`mean_model_atoms`).
 
 Every task goes through :func:`halidelab.screening.runner.run_tasks`, so a screen is
 resumable, runs on Dask when given a client, and lives in one results store.
@@ -198,6 +199,38 @@ def rules_tasks(candidates: Sequence[Candidate], settings: ScreenSettings) -> li
         )
         for c in cands
     ]
+
+
+#: Most survivors whose model size :func:`mean_model_atoms` computes (evenly spaced over
+#: the grid; 0.01-0.3 s each).
+SIZE_SAMPLE = 20
+
+
+def mean_model_atoms(rules: Sequence[Task], settings: ScreenSettings) -> int | None:
+    """Mean atoms of the models the screen will build for these candidates (their
+    ``rules`` tasks), from :func:`~halidelab.structures.models.model_size` (the cell
+    choice without the ordering search) on at most :data:`SIZE_SAMPLE` of them; None when
+    there are none, or none can be sized (their models would fail and say why)."""
+    from halidelab.composition import Substitution, design_composition
+    from halidelab.errors import HalidelabError
+    from halidelab.structures.models import model_size
+
+    if not rules:
+        return None
+    step = max(len(rules) / SIZE_SAMPLE, 1.0)
+    sizes = []
+    for i in range(min(len(rules), SIZE_SAMPLE)):
+        inp = rules[int(i * step)].inputs
+        try:
+            design = design_composition(
+                inp["parent"], [Substitution(**s) for s in inp["substitutions"]]
+            )
+            sizes.append(
+                model_size(design, max_atoms=settings.models_max_atoms, state=settings.state)
+            )
+        except HalidelabError:
+            continue
+    return round(sum(sizes) / len(sizes)) if sizes else None
 
 
 def model_task(
@@ -412,62 +445,24 @@ def run_screen(
         settings,
         workers=workers,
         n_survivors=n_real,
+        n_atoms=mean_model_atoms([t for t, _ in survivors], settings),
         n_references=n_refs,
         costs=measured_costs(store, settings),
+        done=done_counts(survivors, store, settings),
     )
     if confirm is not None and not confirm(est):
         return output(est, n_real, pruned)
 
-    prior_t = (
-        [Task.of(PriorInputs.of(r["formula"]), r["formula"]) for _, r in survivors]
-        if "prior" in tiers
-        else []
-    )
-    model_t = (
-        {
-            t.key: model_task(t.inputs["parent"], t.inputs["substitutions"], t.label, settings)
-            for t, _ in survivors
-        }
-        if "models" in tiers
-        else {}
-    )
+    prior_t = _prior_tasks(survivors) if "prior" in tiers else []
+    model_t = _model_tasks(survivors, settings) if "models" in tiers else {}
     stage([*prior_t, *model_t.values()], "prior, models")
 
-    # every ordering of every model: (rules key, configuration index) -> structure
-    structures: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
-    modelled: dict[str, dict[str, Any]] = {}
-    for k, mt in model_t.items():
-        m = store.result(mt.key)
-        if m and m.get("configurations"):
-            modelled[k] = m
-            for c in m["configurations"]:
-                structures[(k, int(c["index"]))] = (
-                    f"{mt.label} c{int(c['index'])}",
-                    c["structure"],
-                )
-    relax_t = (
-        {ki: relax_task_for(s, lab, settings) for ki, (lab, s) in structures.items()}
-        if "relax" in tiers
-        else {}
-    )
+    structures, modelled = _orderings(model_t, store)
+    relax_t = _relax_tasks(structures, settings) if "relax" in tiers else {}
     stage(list(relax_t.values()), f"relax ({settings.model})")
     relaxed = {ki: store.result(t.key) for ki, t in relax_t.items()}
 
-    bvse_t = []
-    if "bvse" in tiers:
-        for ki, (lab, s) in structures.items():
-            rel = relaxed.get(ki)
-            src = rel["structure"] if rel else s
-            bvse_t.append(
-                Task.of(
-                    BVSEInputs(
-                        structure=src,
-                        resolution_A=settings.bvse_resolution_A,
-                        volume_per_atom_A3=bvse_volume_per_atom(settings.bvse_volume, s, rel),
-                    ),
-                    f"{lab}{' relaxed' if rel else ''}",
-                )
-            )
+    bvse_t = _bvse_tasks(structures, relaxed, settings) if "bvse" in tiers else []
     stage(bvse_t, "bvse")
 
     if "stability" in tiers:
@@ -500,6 +495,101 @@ def run_screen(
     if "kmc" in tiers:
         stage(kmc_tasks_for(structures, relaxed, neb_t, store, settings), "kmc")
     return output(est, n_real, pruned, neb_selected)
+
+
+def _prior_tasks(survivors: Sequence[tuple[Task, dict[str, Any]]]) -> list[Task]:
+    return [Task.of(PriorInputs.of(r["formula"]), r["formula"]) for _, r in survivors]
+
+
+def _model_tasks(
+    survivors: Sequence[tuple[Task, dict[str, Any]]], settings: ScreenSettings
+) -> dict[str, Task]:
+    """Rules key -> the ``models`` task of each surviving candidate."""
+    return {
+        t.key: model_task(t.inputs["parent"], t.inputs["substitutions"], t.label, settings)
+        for t, _ in survivors
+    }
+
+
+def _orderings(
+    model_t: dict[str, Task], store: Any
+) -> tuple[dict[tuple[str, int], tuple[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Every stored ordering of every model: (rules key, configuration index) -> (label,
+    structure), and rules key -> the models result."""
+    structures: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+    modelled: dict[str, dict[str, Any]] = {}
+    for k, mt in model_t.items():
+        m = store.result(mt.key)
+        if m and m.get("configurations"):
+            modelled[k] = m
+            for c in m["configurations"]:
+                structures[(k, int(c["index"]))] = (
+                    f"{mt.label} c{int(c['index'])}",
+                    c["structure"],
+                )
+    return structures, modelled
+
+
+def _relax_tasks(
+    structures: dict[tuple[str, int], tuple[str, dict[str, Any]]], settings: ScreenSettings
+) -> dict[tuple[str, int], Task]:
+    return {ki: relax_task_for(s, lab, settings) for ki, (lab, s) in structures.items()}
+
+
+def _bvse_tasks(
+    structures: dict[tuple[str, int], tuple[str, dict[str, Any]]],
+    relaxed: dict[tuple[str, int], dict[str, Any] | None],
+    settings: ScreenSettings,
+) -> list[Task]:
+    """One ``bvse`` task per ordering: on its relaxed structure where there is one."""
+    out = []
+    for ki, (lab, s) in structures.items():
+        rel = relaxed.get(ki)
+        src = rel["structure"] if rel else s
+        out.append(
+            Task.of(
+                BVSEInputs(
+                    structure=src,
+                    resolution_A=settings.bvse_resolution_A,
+                    volume_per_atom_A3=bvse_volume_per_atom(settings.bvse_volume, s, rel),
+                ),
+                f"{lab}{' relaxed' if rel else ''}",
+            )
+        )
+    return out
+
+
+def done_counts(
+    survivors: Sequence[tuple[Task, dict[str, Any]]], store: Any, settings: ScreenSettings
+) -> dict[str, int]:
+    """Tasks of each tier of this screen that the store already holds done (a resumed or
+    overlapping screen), so that the estimate counts only the work left.
+
+    The tasks are built as :func:`run_screen` builds them, as far as the store allows: the
+    orderings of the models already made, their relaxations, and the BVSE and KMC tasks of
+    the orderings already relaxed. Work whose inputs are not yet known (a model not yet
+    made) is work left; NEB (chosen after the cheaper tiers) is not counted.
+    """
+    tiers = normalise_tiers(settings.tiers)
+    done: dict[str, int] = {}
+
+    def count(tier: str, tasks: Any) -> None:
+        done[tier] = sum(1 for t in tasks if store.status(t.key) == "done")
+
+    if "prior" in tiers:
+        count("prior", _prior_tasks(survivors))
+    model_t = _model_tasks(survivors, settings)
+    if "models" in tiers:
+        count("models", model_t.values())
+    structures, _ = _orderings(model_t, store)
+    relax_t = _relax_tasks(structures, settings) if "relax" in tiers else {}
+    count("relax", relax_t.values())
+    relaxed = {ki: store.result(t.key) for ki, t in relax_t.items()}
+    if "bvse" in tiers:
+        count("bvse", _bvse_tasks(structures, relaxed, settings))
+    if "kmc" in tiers:
+        count("kmc", kmc_tasks_for(structures, relaxed, [], store, settings))
+    return done
 
 
 def kmc_tasks_for(

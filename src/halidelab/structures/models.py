@@ -423,82 +423,74 @@ def _narrow_cell_warning(
     )
 
 
-def build_models(
+def _size_arguments(state: str, max_atoms: int, min_width: float | None) -> float:
+    """Check the state and ``max_atoms``; the minimum cell width of the state (A)."""
+    if state not in STATES:
+        raise StructureError(f"unknown synthesis state {state!r}: use {' or '.join(STATES)}")
+    if max_atoms < 1:
+        raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
+    if min_width is None:
+        return MIN_WIDTH_A if state == "annealed" else MILLED_MIN_WIDTH_A
+    return min_width
+
+
+def model_size(
     design: DesignedComposition,
     polymorph: str | None = None,
     supercell: str | int | Sequence[int] | None = "auto",
     max_atoms: int = 200,
-    n_configs: int = 5,
-    seed: int = 0,
-    sweeps: int = 100,
     min_width: float | None = None,
     framework: str | Path | Structure | None = None,
     state: str = "annealed",
-    milling_temperature_K: float = 1000.0,
-    dielectric: float = 10.0,
-    quench_temperature_K: float = QUENCH_TEMPERATURE_K,
-) -> ModelSet:
-    """Ordered supercell models of a designed composition.
+) -> int:
+    """Atoms of the model :func:`build_models` makes with these arguments, without its
+    ordering search (milliseconds, where a model takes seconds): for cost estimates.
 
-    Parameters
-    ----------
-    design : DesignedComposition
-        From :func:`halidelab.composition.design_composition` or ``halidelab.design``.
-    polymorph : str, optional
-        Space group of the parent phase (default: its first known polymorph, else t).
-    supercell : "auto", int or [na, nb, nc]
-        ``"auto"`` picks the smallest cell within ``max_atoms`` that models x within
-        :data:`X_TOLERANCE` (else the closest x); an int is a number of prototype
-        cells (most compact shape); a triple is a diagonal supercell.
-    max_atoms : int
-        Largest model: ``"auto"`` picks within it, and a model above it (an explicit
-        ``supercell``, or a framework whose smallest cell is larger) is refused.
-    n_configs : int
-        Distinct low-energy configurations to keep.
-    seed : int
-        Random seed of the ordering search.
-    sweeps : int
-        Swap attempts per site per anneal (more is slower and more thorough).
-    framework : str, Path or Structure, optional
-        A CIF/POSCAR (or a Structure) to use as the framework instead of the shipped
-        prototypes (M sites are the non-Li cations, X the anions; partial occupancies
-        are resolved here). Not together with ``polymorph``.
-    min_width : float, optional
-        With ``"auto"``, smallest face-to-face width of the supercell in A (default
-        :data:`MIN_WIDTH_A`, annealed, or :data:`MILLED_MIN_WIDTH_A`, ball-milled).
-    state : {"annealed", "ball-milled", "quenched"}
-        Synthesis state the configurations stand for (module docstring).
-    milling_temperature_K, dielectric : float
-        Fictive temperature (K) and Ewald screening of the ball-milled sampling; the
-        screening also of the quenched one.
-    quench_temperature_K : float
-        Fictive temperature of the quenched sampling, K.
+    Parameters are those of :func:`build_models`.
 
     Returns
     -------
-    ModelSet
+    int
+        Atoms in the supercell model.
 
     Raises
     ------
     StructureError
-        When the composition does not fit the framework (anion count, Li beyond the Li
-        sites), the supercell request is invalid or larger than ``max_atoms``, or both
-        ``polymorph`` and ``framework`` are given.
+        As :func:`build_models` for the same arguments.
     """
-    if n_configs < 1:
-        raise StructureError(f"--configs must be >= 1, got {n_configs}")
-    if state not in STATES:
-        raise StructureError(f"unknown synthesis state {state!r}: use {' or '.join(STATES)}")
-    if state == "ball-milled" and not (milling_temperature_K > 0 and dielectric > 0):
-        raise StructureError("the milling temperature and the dielectric constant must be > 0")
-    if state == "quenched" and not (quench_temperature_K > 0 and dielectric > 0):
-        raise StructureError("the quench temperature and the dielectric constant must be > 0")
-    if max_atoms < 1:
-        raise StructureError(f"--max-atoms must be >= 1, got {max_atoms}")
-    if min_width is None:
-        min_width = MIN_WIDTH_A if state == "annealed" else MILLED_MIN_WIDTH_A
-    if seed < 0:
-        raise StructureError(f"--seed must be >= 0, got {seed}")
+    min_width = _size_arguments(state, max_atoms, min_width)
+    return _model_cell(design, polymorph, supercell, max_atoms, min_width, framework, state).n_atoms
+
+
+@dataclasses.dataclass
+class _Cell:
+    """What :func:`_model_cell` chose (see :func:`build_models`)."""
+
+    framework: Any
+    space_group: str
+    proto: Structure
+    sites: list[_Site]
+    z: int
+    matrix: np.ndarray
+    n_fu: int
+    counts: dict[str, int]
+    n_atoms: int
+    x_requested: dict[str, float]
+    x_modelled: dict[str, float]
+    warnings: list[str]
+
+
+def _model_cell(
+    design: DesignedComposition,
+    polymorph: str | None,
+    supercell: str | int | Sequence[int] | None,
+    max_atoms: int,
+    min_width: float,
+    framework: str | Path | Structure | None,
+    state: str,
+) -> _Cell:
+    """The framework, the supercell and the species counts of the model that
+    :func:`build_models` makes (everything before the ordering search; milliseconds)."""
     if framework is not None and polymorph is not None:
         raise StructureError(
             f"--polymorph {polymorph} and --framework both choose the parent phase: the framework "
@@ -628,6 +620,97 @@ def build_models(
             )
     if counts["Li"] < 0:
         raise StructureError(f"no Li left in the {n_fu}-formula-unit cell: lower x")
+    return _Cell(
+        framework=framework,
+        space_group=sg,
+        proto=proto,
+        sites=sites,
+        z=z,
+        matrix=matrix,
+        n_fu=n_fu,
+        counts=counts,
+        n_atoms=n_model,
+        x_requested=x_req,
+        x_modelled=x_mod,
+        warnings=warnings,
+    )
+
+
+def build_models(
+    design: DesignedComposition,
+    polymorph: str | None = None,
+    supercell: str | int | Sequence[int] | None = "auto",
+    max_atoms: int = 200,
+    n_configs: int = 5,
+    seed: int = 0,
+    sweeps: int = 100,
+    min_width: float | None = None,
+    framework: str | Path | Structure | None = None,
+    state: str = "annealed",
+    milling_temperature_K: float = 1000.0,
+    dielectric: float = 10.0,
+    quench_temperature_K: float = QUENCH_TEMPERATURE_K,
+) -> ModelSet:
+    """Ordered supercell models of a designed composition.
+
+    Parameters
+    ----------
+    design : DesignedComposition
+        From :func:`halidelab.composition.design_composition` or ``halidelab.design``.
+    polymorph : str, optional
+        Space group of the parent phase (default: its first known polymorph, else t).
+    supercell : "auto", int or [na, nb, nc]
+        ``"auto"`` picks the smallest cell within ``max_atoms`` that models x within
+        :data:`X_TOLERANCE` (else the closest x); an int is a number of prototype
+        cells (most compact shape); a triple is a diagonal supercell.
+    max_atoms : int
+        Largest model: ``"auto"`` picks within it, and a model above it (an explicit
+        ``supercell``, or a framework whose smallest cell is larger) is refused.
+    n_configs : int
+        Distinct low-energy configurations to keep.
+    seed : int
+        Random seed of the ordering search.
+    sweeps : int
+        Swap attempts per site per anneal (more is slower and more thorough).
+    framework : str, Path or Structure, optional
+        A CIF/POSCAR (or a Structure) to use as the framework instead of the shipped
+        prototypes (M sites are the non-Li cations, X the anions; partial occupancies
+        are resolved here). Not together with ``polymorph``.
+    min_width : float, optional
+        With ``"auto"``, smallest face-to-face width of the supercell in A (default
+        :data:`MIN_WIDTH_A`, annealed, or :data:`MILLED_MIN_WIDTH_A`, ball-milled).
+    state : {"annealed", "ball-milled", "quenched"}
+        Synthesis state the configurations stand for (module docstring).
+    milling_temperature_K, dielectric : float
+        Fictive temperature (K) and Ewald screening of the ball-milled sampling; the
+        screening also of the quenched one.
+    quench_temperature_K : float
+        Fictive temperature of the quenched sampling, K.
+
+    Returns
+    -------
+    ModelSet
+
+    Raises
+    ------
+    StructureError
+        When the composition does not fit the framework (anion count, Li beyond the Li
+        sites), the supercell request is invalid or larger than ``max_atoms``, or both
+        ``polymorph`` and ``framework`` are given.
+    """
+    if n_configs < 1:
+        raise StructureError(f"--configs must be >= 1, got {n_configs}")
+    min_width = _size_arguments(state, max_atoms, min_width)
+    if state == "ball-milled" and not (milling_temperature_K > 0 and dielectric > 0):
+        raise StructureError("the milling temperature and the dielectric constant must be > 0")
+    if state == "quenched" and not (quench_temperature_K > 0 and dielectric > 0):
+        raise StructureError("the quench temperature and the dielectric constant must be > 0")
+    if seed < 0:
+        raise StructureError(f"--seed must be >= 0, got {seed}")
+    cell_ = _model_cell(design, polymorph, supercell, max_atoms, min_width, framework, state)
+    framework, sg, proto, sites = cell_.framework, cell_.space_group, cell_.proto, cell_.sites
+    z, matrix, n_fu, counts = cell_.z, cell_.matrix, cell_.n_fu, cell_.counts
+    x_req, x_mod, warnings = cell_.x_requested, cell_.x_modelled, cell_.warnings
 
     # lattice: parent lattice (measured where known), then Vegard scaling to this x
     base, lattice_source = parent_lattice(design, framework, sg, proto)
