@@ -45,6 +45,15 @@ def test_screen_then_results(tmp_path, capsys):
     assert scores == sorted(scores)
     assert (tmp_path / "rep" / "screen.html").is_file()
     assert "cost before the rules" in captured.err  # the estimate goes to stderr with --json
+    # the same screen again: nothing left to run, and its estimate says so and takes the
+    # rules' cost from the store (10 rules tasks measured)
+    args = ["screen", "Li2ZrCl6", "--site", "Zr", "--dopants", "Nb,Mg,Y"]
+    args += ["--x", "0.1..0.3:0.1", "--tiers", "rules,prior", "--db", str(db)]
+    assert main([*args, "--max-mismatch", "15", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["estimate"]
+    rows = {r["tier"]: r for r in again["rows"]}
+    assert (rows["prior"]["tasks"], rows["prior"]["done"]) == (0, 7)
+    assert rows["rules"]["source"].startswith("measured in this store: 10 rules tasks")
     # results: same ranking from the store alone, as table, JSON and CSV
     assert main(["results", str(db), "--top", "3", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from halidelab.screening.cost import (
+    KMC_FIXED_FRACTION,
     KMC_REF_EVENTS,
     MIN_MEASURED_TASKS,
     PERCENTILE_RANGE_FROM,
     TIER_COSTS,
     estimate_cost,
+    kmc_cost_factor,
     measured_costs,
 )
 from halidelab.screening.settings import ScreenSettings
@@ -123,18 +125,25 @@ def test_the_estimate_follows_the_measured_cost_and_says_where_it_came_from(tmp_
     assert mine["models"] == shipped["models"]
 
 
-def test_kmc_costs_scale_with_the_events_per_li(tmp_path):
+def test_kmc_costs_have_a_fixed_part_and_a_part_that_grows_with_the_events_per_li(tmp_path):
+    ref_events = KMC_REF_EVENTS
+    assert kmc_cost_factor(ref_events) == pytest.approx(1.0)
+    # linear in the events, with a fixed part (the network, the set-up) at none
+    steps = [kmc_cost_factor(k * ref_events) for k in (0, 1, 2, 3)]
+    assert steps[0] == pytest.approx(KMC_FIXED_FRACTION) and 0 < KMC_FIXED_FRACTION < 1
+    assert steps[2] - steps[1] == pytest.approx(steps[3] - steps[2])
     store = Store(tmp_path / "s.sqlite")
     ref = TIER_COSTS["kmc"].ref_atoms
     temps = [298.15, 323.15, 348.15, 373.15]
-    # 4x the events per Li in 4x the time: the same cost per reference task
-    for i, (hops, seconds) in enumerate([(200.0, 30.0), (800.0, 120.0), (200.0, 30.0)]):
+    # tasks of 200 and 800 events per Li that cost what the factor says: one reference cost
+    slow = 30.0 * kmc_cost_factor(4 * 8 * 800.0)
+    for i, (hops, seconds) in enumerate([(200.0, 30.0), (800.0, slow), (200.0, 30.0)]):
         inputs = {"structure": _cell(ref), "temperatures_K": temps, "n_runs": 8}
         _done(store, f"k{i}", "kmc", {**inputs, "hops_per_carrier": hops}, seconds)
     kmc = measured_costs(store, ScreenSettings())["kmc"]
-    assert kmc.typical_s == pytest.approx(30.0 * KMC_REF_EVENTS / (4 * 8 * 200))
+    assert kmc.typical_s == pytest.approx(30.0 * kmc_cost_factor(4 * 8 * 200.0))
     assert kmc.low_s == pytest.approx(kmc.high_s)
-    # a quenched screen runs 4x the events of an annealed one: 4x the KMC cost
+    # a quenched screen runs 4x the events per Li of an annealed one
     tiers = ("rules", "models", "relax", "bvse", "kmc")
     per = {}
     for state in ("annealed", "quenched"):
@@ -142,5 +151,22 @@ def test_kmc_costs_scale_with_the_events_per_li(tmp_path):
         rows = {r["tier"]: r for r in estimate_cost(3, s, n_atoms=ref, costs={"kmc": kmc}).rows}
         per[state] = rows["kmc"]["per_task_s"]
     hops = ScreenSettings(state="quenched").hops_per_carrier / ScreenSettings().hops_per_carrier
-    assert per["quenched"] == pytest.approx(hops * per["annealed"])
     assert hops == 4
+    assert per["quenched"] == pytest.approx(kmc_cost_factor(hops * ref_events) * per["annealed"])
+    assert per["annealed"] < per["quenched"] < hops * per["annealed"]
+
+
+def test_damaged_timing_rows_are_passed_over_not_fatal(tmp_path):
+    import sqlite3
+
+    store = Store(tmp_path / "s.sqlite")
+    ref = TIER_COSTS["relax"].ref_atoms
+    for i in range(6):
+        _done(store, f"r{i}", "relax", {"structure": _cell(ref), "model": "chgnet"}, 30.0)
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:  # another program damaged two rows
+        db.execute("UPDATE tasks SET inputs = 'not json {' WHERE key = 'r0'")
+        db.execute("UPDATE tasks SET duration_s = -5 WHERE key = 'r1'")
+        db.execute("UPDATE tasks SET inputs = '[1, 2]' WHERE key = 'r2'")
+    assert len(store.timings("relax")) == 3
+    relax = measured_costs(store, ScreenSettings())["relax"]
+    assert relax.typical_s == pytest.approx(30.0) and "3 relax tasks" in relax.source

@@ -160,13 +160,24 @@ PERCENTILE_RANGE_FROM = 10
 
 
 #: KMC events of the reference task of :data:`TIER_COSTS` ``kmc``: 4 temperatures x 8 runs x
-#: 200 events per Li. A KMC task's cost grows with its events (at a given cell size).
+#: 200 events per Li.
 KMC_REF_EVENTS = 4 * 8 * 200.0
+#: Part of the reference KMC task's cost that does not grow with its events (the BVSE map and
+#: network, the runs' set-up). Measured in a validation campaign's store (CHGNet, 92 KMC
+#: tasks, 2 workers on 2 cores): per 132 atoms, median 27.4 s at 200 events per Li (74
+#: tasks) and 61.7 s at 800 (18), so 16.0 s fixed + 11.4 s per 200 events: 0.58.
+KMC_FIXED_FRACTION = 0.58
 
 
 def kmc_events(temperatures: int, runs: int, hops_per_carrier: float) -> float:
     """KMC events per Li of a task (temperatures x runs x events per Li per run)."""
     return float(temperatures) * float(runs) * float(hops_per_carrier)
+
+
+def kmc_cost_factor(events: float) -> float:
+    """Cost of a KMC task of ``events`` events per Li relative to the reference task
+    (:data:`KMC_REF_EVENTS`): a fixed part and a part that grows with the events."""
+    return KMC_FIXED_FRACTION + (1.0 - KMC_FIXED_FRACTION) * events / KMC_REF_EVENTS
 
 
 def _task_kmc_events(inputs: Mapping[str, Any]) -> float | None:
@@ -218,8 +229,8 @@ def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
     :data:`MEASURED_RECENT`; lowest-highest, or 10th-90th percentile from
     :data:`PERCENTILE_RANGE_FROM` tasks on). Each duration is scaled to the tier's
     reference cell size where the cost grows with atoms (seconds x ``ref_atoms`` / the
-    task's atoms), an NEB study's is divided by its bands, and a KMC task's is scaled
-    to :data:`KMC_REF_EVENTS` events per Li. A measured duration
+    task's atoms), an NEB study's is divided by its bands, and a KMC task's is brought to
+    :data:`KMC_REF_EVENTS` events per Li (:func:`kmc_cost_factor`). A measured duration
     includes the first task's model loading on each worker; the per-worker cost stays
     the shipped one.
 
@@ -249,7 +260,7 @@ def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
                 events = _task_kmc_events(r["inputs"])
                 if not events:
                     continue
-                seconds *= KMC_REF_EVENTS / events
+                seconds /= kmc_cost_factor(events)
             if tier == "neb":
                 bands = _n_bands(r.get("result"))
                 if bands < 1:
@@ -444,9 +455,10 @@ def estimate_cost(
             events = kmc_events(
                 len(settings.kmc_temperatures_K), settings.kmc_runs, settings.hops_per_carrier
             )
-            per = {w: getattr(c, w) * scale * events / KMC_REF_EVENTS for w in keys}
+            factor = kmc_cost_factor(events)
+            per = {w: getattr(c, w) * scale * factor for w in keys}
             if events != KMC_REF_EVENTS:
-                source = f"{source}; x {events / KMC_REF_EVENTS:.3g} for {events:g} events per Li"
+                source = f"{source}; x {factor:.3g} for {events:g} events per Li"
         else:
             per = {w: getattr(c, w) * scale for w in keys}
         if tier == "stability":

@@ -445,7 +445,9 @@ def run_screen(
         settings,
         workers=workers,
         n_survivors=n_real,
-        n_atoms=mean_model_atoms([t for t, _ in survivors], settings),
+        n_atoms=(
+            mean_model_atoms([t for t, _ in survivors], settings) if "models" in tiers else None
+        ),
         n_references=n_refs,
         costs=measured_costs(store, settings),
         done=done_counts(survivors, store, settings),

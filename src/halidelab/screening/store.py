@@ -28,6 +28,7 @@ import contextlib
 import csv
 import datetime as _dt
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -556,7 +557,8 @@ class Store:
         -------
         list of dict
             ``inputs`` (decoded), ``duration_s`` (s), ``worker`` and, when asked,
-            ``result``. Rows without a recorded duration are left out.
+            ``result``. Rows without a recorded duration, or whose inputs, result or
+            duration do not decode, are left out.
         """
         cols = [TASKS.c.inputs, TASKS.c.duration_s, TASKS.c.worker]
         if with_result:
@@ -574,14 +576,24 @@ class Store:
         out = []
         with self._conn() as conn:
             for row in conn.execute(q):
-                d = {
-                    "inputs": json.loads(row.inputs) if row.inputs else {},
-                    "duration_s": float(row.duration_s),
-                    "worker": row.worker,
-                }
-                if with_result:
-                    d["result"] = json.loads(row.result) if row.result else None
-                out.append(d)
+                # a timing is a hint for an estimate: a row another program damaged (text
+                # that is not JSON, a duration that is not a time) is passed over, not fatal
+                try:
+                    d = {
+                        "inputs": json.loads(row.inputs) if row.inputs else {},
+                        "duration_s": float(row.duration_s),
+                        "worker": row.worker,
+                    }
+                    if with_result:
+                        d["result"] = json.loads(row.result) if row.result else None
+                except (TypeError, ValueError):
+                    continue
+                if (
+                    isinstance(d["inputs"], dict)
+                    and math.isfinite(d["duration_s"])
+                    and d["duration_s"] >= 0
+                ):
+                    out.append(d)
         return out
 
     def counts(self) -> dict[str, int]:
