@@ -170,3 +170,52 @@ def test_damaged_timing_rows_are_passed_over_not_fatal(tmp_path):
     assert len(store.timings("relax")) == 3
     relax = measured_costs(store, ScreenSettings())["relax"]
     assert relax.typical_s == pytest.approx(30.0) and "3 relax tasks" in relax.source
+
+
+def test_a_stage_estimate_comes_from_like_tasks_per_atom_and_shares_the_workers(tmp_path):
+    from halidelab.screening.cost import stage_seconds
+    from halidelab.screening.tasks import Task
+
+    store = Store(tmp_path / "s.sqlite")
+    for i in range(3):  # 40 s per 130 atoms with CHGNet
+        _done(store, f"r{i}", "relax", {"structure": _cell(130), "model": "chgnet"}, 40.0)
+    half = [Task("relax", f"n{i}", {"structure": _cell(65), "model": "chgnet"}) for i in range(2)]
+    assert stage_seconds(half, store) == pytest.approx(2 * 20.0)
+    assert stage_seconds(half, store, workers=2) == pytest.approx(20.0)
+    # a relaxation with another MLIP has no like timings: no number
+    other = [Task("relax", "s", {"structure": _cell(65), "model": "sevennet-0"})]
+    assert stage_seconds([*half, *other], store) is None
+
+
+def test_run_tasks_titles_a_stage_with_its_estimate_from_the_store(tmp_path, monkeypatch):
+    import contextlib
+
+    from halidelab.screening import runner
+    from halidelab.screening.tasks import TASK_FUNCTIONS, Task
+
+    monkeypatch.setitem(TASK_FUNCTIONS, "relax", lambda inputs: {"ok": True})
+    titles = []
+
+    @contextlib.contextmanager
+    def fake_progress(enabled, total, title):
+        titles.append(title)
+        yield None, None
+
+    monkeypatch.setattr(runner, "_progress", fake_progress)
+    store = Store(tmp_path / "s.sqlite")
+    new = [Task("relax", "n0", {"structure": _cell(260), "model": "chgnet"})]
+    runner.run_tasks(new, store, title="relax")  # nothing measured yet: the plain title
+    assert titles[-1] == "relax"
+    for i in range(3):
+        _done(store, f"r{i}", "relax", {"structure": _cell(130), "model": "chgnet"}, 44.0)
+    # another task (the key hashes the inputs) of the same size, MLIP and kind
+    more = [Task("relax", "n1", {"structure": _cell(260), "model": "chgnet", "steps": 9})]
+    runner.run_tasks(more, store, title="relax")
+    assert titles[-1] == "relax (about 88 s by this store's timings)"  # 2 x 44 s
+    # nothing left to run: no bar, no estimate
+    runner.run_tasks(more, store, title="relax")
+    assert titles[-1] == "relax"
+    # a stage of seconds is over before an estimate helps: none
+    small = [Task("relax", "n2", {"structure": _cell(13), "model": "chgnet", "steps": 9})]
+    runner.run_tasks(small, store, title="relax")
+    assert titles[-1] == "relax" and runner.STAGE_ESTIMATE_FROM_S == 10.0

@@ -305,6 +305,69 @@ def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
     return out
 
 
+#: Inputs in which two tasks of one kind must agree for the stored time of one to stand for
+#: the other (another MLIP, BVSE grid, KMC network kind or relaxation target costs otherwise).
+LIKE_INPUTS = (
+    "model",
+    "modal",
+    "resolution_A",
+    "source",
+    "fmax",
+    "relax_cell",
+    "temperature_K",
+    "state",
+)
+
+
+def _task_size(kind: str, inputs: Mapping[str, Any]) -> float:
+    """How much work a task is, in the units its time scales with: its atoms (1 when its
+    inputs hold no single structure), times the KMC events factor for KMC."""
+    size = float(_n_atoms(inputs) or 1)
+    if kind == "kmc":
+        size *= kmc_cost_factor(_task_kmc_events(inputs) or KMC_REF_EVENTS)
+    return size
+
+
+def stage_seconds(tasks: Any, store: Any, workers: int = 1) -> float | None:
+    """Wall seconds a stage's tasks will take on ``workers``, from the store's timings of
+    done tasks like them (same kind and :data:`LIKE_INPUTS`; per atom, KMC per event
+    factor): the sum of each task's median like time, shared by the workers.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        The tasks still to run.
+    store : Store
+    workers : int
+        Parallel workers.
+
+    Returns
+    -------
+    float or None
+        Seconds; None when some task has fewer than :data:`MIN_MEASURED_TASKS` like
+        timings (then no number beats the progress bar's own, once tasks finish).
+    """
+    total = 0.0
+    rows: dict[str, list[dict[str, Any]]] = {}
+    unit: dict[tuple[str, str], float | None] = {}
+    for t in tasks:
+        if t.kind not in rows:
+            rows[t.kind] = store.timings(t.kind, limit=MEASURED_RECENT)
+        sig = (t.kind, repr([t.inputs.get(k) for k in LIKE_INPUTS]))
+        if sig not in unit:
+            like = [
+                r["duration_s"] / _task_size(t.kind, r["inputs"])
+                for r in rows[t.kind]
+                if all(r["inputs"].get(k) == t.inputs.get(k) for k in LIKE_INPUTS)
+            ]
+            unit[sig] = statistics.median(like) if len(like) >= MIN_MEASURED_TASKS else None
+        per = unit[sig]
+        if per is None:
+            return None
+        total += per * _task_size(t.kind, t.inputs)
+    return total / max(int(workers), 1)
+
+
 def bvse_cost_s(resolution_A: float, n_atoms: int = 130, which: str = "typical_s") -> float:
     """Estimated seconds of one BVSE task at ``resolution_A`` for an ``n_atoms`` cell."""
     c = TIER_COSTS["bvse"]

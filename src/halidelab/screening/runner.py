@@ -26,6 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from halidelab.screening.cost import format_duration, stage_seconds
 from halidelab.screening.store import Store
 from halidelab.screening.tasks import CODE_VERSION, Task, execute
 
@@ -40,6 +41,21 @@ class RunSummary:
     wall_s: float = 0.0
     #: keys another live run on the same store was computing (not run here)
     busy: list[str] = dataclasses.field(default_factory=list)
+
+
+#: A stage estimated below this (s) gets no estimate in its title: it is over before one helps.
+STAGE_ESTIMATE_FROM_S = 10.0
+
+
+def _workers(client: Any | None) -> int:
+    """Workers a stage runs on: 1 here, else the Dask cluster's threads (at least 1, as a
+    batch cluster may have none yet)."""
+    if client is None:
+        return 1
+    try:
+        return max(sum(client.nthreads().values()), 1)
+    except (AttributeError, OSError, TimeoutError):  # not a live Dask client
+        return 1
 
 
 def _one_line(exc: BaseException) -> str:
@@ -116,6 +132,11 @@ def run_tasks(
         else:
             summary.busy.append(task.key)
     todo = claimed
+    if progress and todo:
+        guess = stage_seconds(todo, store, _workers(client))
+        if guess is not None and guess >= STAGE_ESTIMATE_FROM_S:
+            # the bar's own time left needs tasks to finish first (minutes, for relaxations)
+            title = f"{title} (about {format_duration(guess)} by this store's timings)"
     with _progress(progress, len(todo), title) as (prog, bar):
         if client is None:
             for task in todo:
