@@ -185,6 +185,12 @@ def test_a_stage_estimate_comes_from_like_tasks_per_atom_and_shares_the_workers(
     # a relaxation with another MLIP has no like timings: no number
     other = [Task("relax", "s", {"structure": _cell(65), "model": "sevennet-0"})]
     assert stage_seconds([*half, *other], store) is None
+    # skewed task times (one long of three): a stage's expected time is the mean's, not the
+    # median's (which would say 10 s)
+    for i, seconds in enumerate([10.0, 10.0, 40.0]):
+        _done(store, f"k{i}", "bvse", {"structure": _cell(130), "resolution_A": 0.25}, seconds)
+    one = [Task("bvse", "b", {"structure": _cell(130), "resolution_A": 0.25})]
+    assert stage_seconds(one, store) == pytest.approx(20.0)
 
 
 def test_run_tasks_titles_a_stage_with_its_estimate_from_the_store(tmp_path, monkeypatch):
@@ -203,7 +209,7 @@ def test_run_tasks_titles_a_stage_with_its_estimate_from_the_store(tmp_path, mon
 
     monkeypatch.setattr(runner, "_progress", fake_progress)
     store = Store(tmp_path / "s.sqlite")
-    new = [Task("relax", "n0", {"structure": _cell(260), "model": "chgnet"})]
+    new = [Task("relax", "n0", {"structure": _cell(260), "model": "sevennet-0"})]
     runner.run_tasks(new, store, title="relax")  # nothing measured yet: the plain title
     assert titles[-1] == "relax"
     for i in range(3):

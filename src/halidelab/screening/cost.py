@@ -331,7 +331,7 @@ def _task_size(kind: str, inputs: Mapping[str, Any]) -> float:
 def stage_seconds(tasks: Any, store: Any, workers: int = 1) -> float | None:
     """Wall seconds a stage's tasks will take on ``workers``, from the store's timings of
     done tasks like them (same kind and :data:`LIKE_INPUTS`; per atom, KMC per event
-    factor): the sum of each task's median like time, shared by the workers.
+    factor): the sum of each task's mean like time, shared by the workers.
 
     Parameters
     ----------
@@ -360,7 +360,10 @@ def stage_seconds(tasks: Any, store: Any, workers: int = 1) -> float | None:
                 for r in rows[t.kind]
                 if all(r["inputs"].get(k) == t.inputs.get(k) for k in LIKE_INPUTS)
             ]
-            unit[sig] = statistics.median(like) if len(like) >= MIN_MEASURED_TASKS else None
+            # the mean, not the median: a stage's time is the sum of its tasks', and task
+            # times are skewed to long ones. Checked on a campaign store's 46 KMC tasks
+            # estimated from 46 others: mean 0.99 of their time, median 0.65.
+            unit[sig] = statistics.fmean(like) if len(like) >= MIN_MEASURED_TASKS else None
         per = unit[sig]
         if per is None:
             return None
