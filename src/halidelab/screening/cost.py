@@ -198,6 +198,15 @@ def _n_atoms(inputs: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _task_size(kind: str, inputs: Mapping[str, Any]) -> float:
+    """How much work a task is, in the units its time scales with: its atoms (1 when its
+    inputs hold no single structure), times the KMC events factor for KMC."""
+    size = float(_n_atoms(inputs) or 1)
+    if kind == "kmc":
+        size *= kmc_cost_factor(_task_kmc_events(inputs) or KMC_REF_EVENTS)
+    return size
+
+
 def _n_bands(result: Any) -> int:
     """NEB bands of a stored ``neb`` result (one study, or ``{"studies": [...]}``)."""
     if not isinstance(result, Mapping):
@@ -256,23 +265,18 @@ def measured_costs(store: Any, settings: ScreenSettings) -> dict[str, TierCost]:
             if not _matches(tier, r["inputs"], settings):
                 continue
             seconds = r["duration_s"]
-            if tier == "kmc":
-                events = _task_kmc_events(r["inputs"])
-                if not events:
-                    continue
-                seconds /= kmc_cost_factor(events)
+            if tier == "kmc" and not _task_kmc_events(r["inputs"]):
+                continue
             if tier == "neb":
                 bands = _n_bands(r.get("result"))
                 if bands < 1:
                     continue
                 seconds /= bands
-            if shipped.ref_atoms:
-                atoms = _n_atoms(r["inputs"])
-                if atoms is None:
-                    if tier != "models":
-                        continue
-                else:
-                    seconds *= shipped.ref_atoms / atoms
+            if shipped.ref_atoms and tier != "models":  # models: no structure in the inputs
+                if _n_atoms(r["inputs"]) is None:
+                    continue
+                # per reference cell (KMC also per reference events), as a stage is sized
+                seconds *= shipped.ref_atoms / _task_size(kind, r["inputs"])
             per.append(seconds)
         if len(per) < MIN_MEASURED_TASKS:
             continue
@@ -317,15 +321,6 @@ LIKE_INPUTS = (
     "temperature_K",
     "state",
 )
-
-
-def _task_size(kind: str, inputs: Mapping[str, Any]) -> float:
-    """How much work a task is, in the units its time scales with: its atoms (1 when its
-    inputs hold no single structure), times the KMC events factor for KMC."""
-    size = float(_n_atoms(inputs) or 1)
-    if kind == "kmc":
-        size *= kmc_cost_factor(_task_kmc_events(inputs) or KMC_REF_EVENTS)
-    return size
 
 
 def stage_seconds(tasks: Any, store: Any, workers: int = 1) -> float | None:
