@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from halidelab.outputs import OutputGuard, dumps_json
 
@@ -20,6 +21,7 @@ __all__ = [
     "console",
     "console_err",
     "dumps_json",
+    "estimate_table",
     "fail",
     "note",
     "print_json",
@@ -113,3 +115,36 @@ BVSE_VOLUME_HELP = (
     "(the relaxed cell scaled to its ordered model's volume: the measured parent's, scaled by "
     "bond lengths; as 'validate --bvse-volume model', whose calibrations then apply)"
 )
+
+
+def estimate_table(est: Any, title: str) -> Table:
+    """A cost estimate (a screen's or a validation campaign's) as a table: its rows, and
+    the total on its workers (with the tasks no timing prices, where there are any)."""
+    from halidelab.screening.cost import format_duration
+
+    t = Table(title=title)
+    for col in ("tier", "tasks", "per task", "total (typical)", "range", "cost source"):
+        t.add_column(col)
+    for r in est.rows:
+        t.add_row(
+            r["tier"],
+            f"{r['tasks']} (+{r['done']} done)" if r.get("done") else str(r["tasks"]),
+            f"{r['per_task_s']:.3g} s",
+            format_duration(r["total_s"]),
+            f"{format_duration(r['low_s'])} - {format_duration(r['high_s'])}",
+            r["source"],
+        )
+    t.add_row(
+        "all",
+        "",
+        "",
+        format_duration(est.total_s),
+        f"{format_duration(est.low_s)} - {format_duration(est.high_s)}",
+        f"on {est.workers} worker(s), perfect scaling assumed"
+        + (
+            f"; {est.not_priced} task(s) not priced (not in the total)"
+            if getattr(est, "not_priced", 0)
+            else ""
+        ),
+    )
+    return t

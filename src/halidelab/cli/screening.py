@@ -14,6 +14,7 @@ from halidelab.cli._common import (
     OutputGuard,
     console,
     console_err,
+    estimate_table,
     print_json,
     warn,
 )
@@ -27,32 +28,6 @@ CALIBRATION_HELP = (
     "column of calibrated values with intervals (ensemble mean over the orderings)."
 )
 REFERENCE_HELP = "Reference table the calibrations were fitted on (default: the shipped set)."
-
-
-def _estimate_table(est: Any, title: str) -> Table:
-    from halidelab.screening.cost import format_duration
-
-    t = Table(title=title)
-    for col in ("tier", "tasks", "per task", "total (typical)", "range", "cost source"):
-        t.add_column(col)
-    for r in est.rows:
-        t.add_row(
-            r["tier"],
-            f"{r['tasks']} (+{r['done']} done)" if r.get("done") else str(r["tasks"]),
-            f"{r['per_task_s']:.3g} s",
-            format_duration(r["total_s"]),
-            f"{format_duration(r['low_s'])} - {format_duration(r['high_s'])}",
-            r["source"],
-        )
-    t.add_row(
-        "all",
-        "",
-        "",
-        format_duration(est.total_s),
-        f"{format_duration(est.low_s)} - {format_duration(est.high_s)}",
-        f"on {est.workers} worker(s), perfect scaling assumed",
-    )
-    return t
 
 
 def _client(
@@ -237,7 +212,7 @@ def screen_cmd(
 
     def confirm(est: Any) -> bool:
         out_console.print(
-            _estimate_table(
+            estimate_table(
                 est,
                 f"after the rules: {est.n_survivors} of {est.n_candidates} candidates pass; "
                 f"costs per atom scaled to {est.n_atoms} atoms ({est.atoms_source})",
@@ -267,7 +242,7 @@ def screen_cmd(
     )
     out_console = console_err if as_json else console
     out_console.print(
-        _estimate_table(
+        estimate_table(
             upper,
             f"{len(grid)} candidates: cost before the rules (every candidate assumed to pass)",
         )

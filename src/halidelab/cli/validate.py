@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from halidelab.cli._common import OutputGuard, console, print_json, warn
+from halidelab.cli._common import (
+    OutputGuard,
+    console,
+    console_err,
+    estimate_table,
+    print_json,
+    warn,
+)
 from halidelab.errors import HalidelabError
 
 
@@ -112,6 +120,12 @@ def validate_cmd(
     ),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = this process)"),
     list_only: bool = typer.Option(False, "--list", help="List the reference set and exit"),
+    estimate_only: bool = typer.Option(
+        False,
+        "--estimate",
+        help="Build the models (seconds each, kept in the store), print what the rest of the "
+        "campaign will cost, and exit",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the parity table as JSON"),
 ) -> None:
     """Run tiers on the reference set of measured halides; parity, calibration, report.
@@ -187,17 +201,38 @@ def validate_cmd(
     from halidelab.cli.screen import _client
 
     client = _client(scheduler, workers)
-    try:
-        out = validate(
-            tiers=tiers.split(","),
-            models=models.split(",") if models else (),
-            db=db,
-            out=report,
-            settings=settings,
-            reference=ref,
-            materials=[m.strip() for m in materials.split(",")] if materials is not None else None,
-            client=client,
+    campaign = {
+        "tiers": tiers.split(","),
+        "models": models.split(",") if models else (),
+        "db": db,
+        "out": report,
+        "settings": settings,
+        "reference": ref,
+        "materials": [m.strip() for m in materials.split(",")] if materials is not None else None,
+        "client": client,
+    }
+    out_console = console_err if as_json else console
+
+    def show(est: Any) -> None:
+        out_console.print(
+            estimate_table(
+                est,
+                f"after the models: {est.n_models} of {est.n_materials} materials built; "
+                "the rest of the campaign",
+            )
         )
+
+    try:
+        if estimate_only:
+            from halidelab.validation.estimate import estimate_validation
+
+            est = estimate_validation(**campaign, progress=not as_json)
+            if as_json:
+                print_json(est.to_dict())
+            else:
+                show(est)
+            return
+        out = validate(**campaign, on_estimate=show)
     finally:
         if client is not None:
             client.close()

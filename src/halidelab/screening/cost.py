@@ -137,6 +137,45 @@ DEFAULT_N_REFERENCES = 10
 BVSE_FIXED_S = 0.5
 
 
+#: Cost of one energy+forces+stress call of each registered MLIP relative to CHGNet's, on
+#: a ~130-atom cell on this project's 2-core CPU (one process): the shipped relax and NEB
+#: costs (CHGNet's) times this. Measured by ``python benchmarks/bench_engine.py
+#: --device cpu --models chgnet,sevennet-0,sevennet-l3i5,sevennet-mf-0 --sizes 60,270
+#: --batches 1 --repeats 5 --no-md`` (medians 0.104/0.566 s CHGNet, 0.276/1.061 s
+#: SevenNet-0, 0.489/4.167 s SevenNet-l3i5, 0.230/0.954 s SevenNet-MF-0 at 60/270 atoms),
+#: interpolated linearly to 130 atoms. A relaxation's steps differ between models too: a
+#: store's own timings replace this as soon as it holds them (:func:`measured_costs`).
+MODEL_CALL_FACTOR: dict[str, float] = {
+    "chgnet": 1.0,
+    "sevennet-0": 2.09,
+    "sevennet-mf-0": 1.83,
+    "sevennet-l3i5": 6.65,
+}
+#: Extra cost of the D3(BJ) term of a ``-d3`` model per call, in CHGNet calls: measured
+#: 0.17-0.20 by ``benchmarks/bench_dispersion.py`` (60-240-atom cells, one thread).
+D3_CALL_FACTOR = 0.2
+#: One CHGNet energy+forces+stress call per 130 atoms on this CPU, s (the benchmark above:
+#: 0.26 s interpolated between 60 and 270 atoms); prices the MD steps of a relaxation
+#: expanded to a lattice temperature.
+CHGNET_CALL_S = 0.26
+#: MD time step of :func:`halidelab.thermal.thermal_lattice`, fs.
+THERMAL_TIMESTEP_FS = 2.0
+
+
+def model_call_factor(model: str | None) -> float | None:
+    """Cost of a call of ``model`` relative to CHGNet's (:data:`MODEL_CALL_FACTOR`, plus
+    :data:`D3_CALL_FACTOR` for a ``-d3`` model); None for a model not measured."""
+    from halidelab.dispersion import split_name
+
+    if not isinstance(model, str) or not model.strip():
+        return None
+    name, d3 = split_name(model)
+    base = MODEL_CALL_FACTOR.get(name)
+    if base is None:
+        return None
+    return base + (D3_CALL_FACTOR if d3 else 0.0)
+
+
 #: Screen tier -> the task kind whose stored durations measure it.
 TIER_KINDS: dict[str, str] = {
     "rules": "rules",
@@ -323,6 +362,121 @@ LIKE_INPUTS = (
 )
 
 
+def like_units(kind: str, inputs: Mapping[str, Any], rows: list[dict[str, Any]]) -> list[float]:
+    """Durations of the stored tasks (``rows`` of :meth:`Store.timings` for ``kind``) like a
+    task of ``inputs`` (the same :data:`LIKE_INPUTS`), each per unit of its size
+    (:func:`_task_size`: per atom, KMC also per events factor), s."""
+    return [
+        r["duration_s"] / _task_size(kind, r["inputs"])
+        for r in rows
+        if all(r["inputs"].get(k) == inputs.get(k) for k in LIKE_INPUTS)
+    ]
+
+
+def shipped_task_cost(
+    kind: str, inputs: Mapping[str, Any]
+) -> tuple[dict[str, float], str, float] | None:
+    """One task's cost from the shipped :data:`TIER_COSTS`, sized to its inputs.
+
+    Relaxations and NEB studies of another MLIP than CHGNet are priced by
+    :func:`model_call_factor`; a relaxation expanded to a lattice temperature adds its MD
+    steps (:data:`CHGNET_CALL_S` each) and one more relaxation per NVT run (derived from
+    :func:`halidelab.thermal.thermal_lattice`'s steps, not measured as a whole).
+
+    Parameters
+    ----------
+    kind : str
+        Task kind (``relax``, ``bvse``, ``neb``, ``kmc``, ``prior``, ...).
+    inputs : mapping
+        The task's inputs.
+
+    Returns
+    -------
+    (dict, str, float) or None
+        ``low_s``/``typical_s``/``high_s`` seconds of the task, where the numbers come
+        from, and the one-off cost per worker (s); None where nothing shipped prices the
+        task: an MLIP without a measured call cost, a ``defects`` task (its cost depends on
+        whether the Li sublattice is full, known only when it runs), another kind.
+    """
+    keys = ("low_s", "typical_s", "high_s")
+    atoms = _n_atoms(inputs)
+    if kind == "prior":
+        c = TIER_COSTS["prior"]
+        return {w: getattr(c, w) for w in keys}, c.source, c.per_worker_s
+    if atoms is None:
+        return None
+    if kind == "bvse":
+        res = inputs.get("resolution_A")
+        if not isinstance(res, int | float) or res <= 0:
+            return None
+        c = TIER_COSTS["bvse"]
+        return {w: bvse_cost_s(float(res), atoms, w) for w in keys}, c.source, c.per_worker_s
+    if kind == "kmc":
+        c = TIER_COSTS["kmc"]
+        factor = kmc_cost_factor(_task_kmc_events(inputs) or KMC_REF_EVENTS)
+        per = {w: getattr(c, w) * atoms / c.ref_atoms * factor for w in keys}
+        events = "" if factor == 1.0 else f"; x {factor:.3g} for its events per Li"
+        return per, c.source + events, c.per_worker_s
+    if kind not in ("relax", "neb"):
+        return None
+    model = inputs.get("model")
+    factor = model_call_factor(model)
+    if factor is None:
+        return None
+    c = TIER_COSTS[kind]
+    scale = atoms / c.ref_atoms * factor
+    model_text = "" if factor == 1.0 else f"; x {factor:.3g}: a {model} call against CHGNet's"
+    if kind == "neb":
+        per = {w: getattr(c, w) * scale * h for w, h in zip(keys, NEB_HOPS, strict=True)}
+        return (
+            per,
+            f"{NEB_HOPS[1]} bands ({NEB_HOPS[0]}-{NEB_HOPS[2]}) per study; {c.source}{model_text}",
+            c.per_worker_s,
+        )
+    per = {w: getattr(c, w) * scale for w in keys}
+    source = c.source + model_text
+    temperature = inputs.get("temperature_K")
+    if temperature is not None:
+        iterations = int(inputs.get("thermal_iterations", 2))
+        steps = iterations * float(inputs.get("thermal_md_ps", 1.0)) * 1000.0
+        steps /= THERMAL_TIMESTEP_FS
+        md = steps * CHGNET_CALL_S * atoms / c.ref_atoms * factor
+        per = {w: v * (1 + iterations) + md for w, v in per.items()}
+        source += (
+            f"; + {steps:.0f} MD steps ({CHGNET_CALL_S:g} s per CHGNet call per "
+            f"{c.ref_atoms} atoms) and {iterations} more relaxations of the expansion to "
+            f"{float(temperature):g} K (derived, not measured)"
+        )
+    return per, source, c.per_worker_s
+
+
+def cost_row(
+    tier: str,
+    n: int,
+    sums: Mapping[str, float],
+    per_task_s: float,
+    source: str,
+    per_worker_s: float,
+    workers: int,
+    n_done: int = 0,
+) -> dict[str, Any]:
+    """One row of a cost table: ``n`` tasks left whose summed seconds (``low_s``,
+    ``typical_s``, ``high_s``) share ``min(workers, n)`` workers, each of which pays
+    ``per_worker_s`` once (nothing when no task is left)."""
+    active = min(workers, max(n, 1))
+    tot = {w: sums[w] / active + (per_worker_s if n else 0.0) for w in sums}
+    return {
+        "tier": tier,
+        "tasks": n,
+        "done": n_done,
+        "per_task_s": per_task_s,
+        "low_s": tot["low_s"],
+        "high_s": tot["high_s"],
+        "total_s": tot["typical_s"],
+        "source": source,
+    }
+
+
 def stage_seconds(tasks: Any, store: Any, workers: int = 1) -> float | None:
     """Wall seconds a stage's tasks will take on ``workers``, from the store's timings of
     done tasks like them (same kind and :data:`LIKE_INPUTS`; per atom, KMC per event
@@ -350,11 +504,7 @@ def stage_seconds(tasks: Any, store: Any, workers: int = 1) -> float | None:
             rows[t.kind] = store.timings(t.kind, limit=MEASURED_RECENT)
         sig = (t.kind, repr([t.inputs.get(k) for k in LIKE_INPUTS]))
         if sig not in unit:
-            like = [
-                r["duration_s"] / _task_size(t.kind, r["inputs"])
-                for r in rows[t.kind]
-                if all(r["inputs"].get(k) == t.inputs.get(k) for k in LIKE_INPUTS)
-            ]
+            like = like_units(t.kind, t.inputs, rows[t.kind])
             # the mean, not the median: a stage's time is the sum of its tasks', and task
             # times are skewed to long ones. Checked on a campaign store's 46 KMC tasks
             # estimated from 46 others: mean 0.99 of their time, median 0.65.
@@ -476,19 +626,9 @@ def estimate_cost(
     def add(
         tier: str, n: int, per: dict[str, float], source: str, cost: TierCost, n_done: int = 0
     ) -> None:
-        active = min(workers, max(n, 1))
-        tot = {w: (n * per[w] / active + (cost.per_worker_s if n else 0.0)) for w in per}
+        sums = {w: n * v for w, v in per.items()}
         rows.append(
-            {
-                "tier": tier,
-                "tasks": n,
-                "done": n_done,
-                "per_task_s": per["typical_s"],
-                "low_s": tot["low_s"],
-                "high_s": tot["high_s"],
-                "total_s": tot["typical_s"],
-                "source": source,
-            }
+            cost_row(tier, n, sums, per["typical_s"], source, cost.per_worker_s, workers, n_done)
         )
 
     keys = ("low_s", "typical_s", "high_s")

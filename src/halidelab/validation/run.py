@@ -24,14 +24,13 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from halidelab.errors import CalibrationError, HalidelabError
-from halidelab.screening.inputs import KMC_PREFACTORS, check_bvse_volume
+from halidelab.errors import CalibrationError
 from halidelab.validation.calibration import (
     COVERAGE_KEYS,
     Calibration,
@@ -39,6 +38,7 @@ from halidelab.validation.calibration import (
     interval_coverage,
     save_calibration,
 )
+from halidelab.validation.campaign import NO_MODEL, client_workers, prepare
 from halidelab.validation.combine import combine_with_prior
 from halidelab.validation.metrics import (
     PairedComparison,
@@ -56,11 +56,8 @@ from halidelab.validation.metrics import (
 from halidelab.validation.reference import (
     ReferenceEntry,
     ReferenceSet,
-    load_reference_set,
-    quenched_rows,
 )
 from halidelab.validation.tiers import (
-    ANNEALED_STATES,
     ORDERING_FREE,
     TARGETS,
     TIERS,
@@ -68,11 +65,10 @@ from halidelab.validation.tiers import (
     Prediction,
     ValidateSettings,
     method_of,
-    normalise_tiers,
 )
 
-#: label of model-free predictions (prior, BVSE on unrelaxed models)
-NO_MODEL = "-"
+if TYPE_CHECKING:
+    from halidelab.validation.estimate import CampaignEstimate
 
 
 @dataclasses.dataclass
@@ -170,6 +166,7 @@ def validate(
     client: Any | None = None,
     progress: bool = True,
     report: bool = True,
+    on_estimate: Callable[[CampaignEstimate], Any] | None = None,
 ) -> ValidationOutput:
     """Run the tiers on the reference set, score and calibrate them, write the report.
 
@@ -194,6 +191,9 @@ def validate(
         Progress bars.
     report : bool
         Write ``out/report.html``.
+    on_estimate : callable, optional
+        Called once the models are built, before the first MLIP task, with the estimate
+        of the rest of the campaign (:func:`halidelab.validation.estimate.estimate_remaining`).
 
     Raises
     ------
@@ -202,137 +202,35 @@ def validate(
     """
     t0 = time.perf_counter()
     from halidelab.screening.plans import run_stage
-    from halidelab.screening.store import Store
 
-    settings = settings or ValidateSettings()
-    if settings.orderings < 1:
-        raise HalidelabError(f"--orderings must be >= 1, got {settings.orderings}")
-    for name, width in (
-        ("--milled-width", settings.milled_min_width_A),
-        ("--annealed-width", settings.annealed_min_width_A),
-    ):
-        if not (math.isfinite(width) and width > 0):
-            raise HalidelabError(f"{name} must be a width > 0 A, got {width}")
-    for name, hops in (
-        ("--kmc-hops", settings.kmc_hops),
-        ("--milled-kmc-hops", settings.milled_kmc_hops),
-    ):
-        if not (math.isfinite(hops) and hops > 0):
-            raise HalidelabError(f"{name} must be a number of KMC events per Li > 0, got {hops}")
-    if settings.milled_max_atoms < 1:
-        raise HalidelabError(f"--milled-max-atoms must be >= 1, got {settings.milled_max_atoms}")
-    for name, count in (
-        ("--max-atoms", settings.max_atoms),
-        ("--relax-steps", settings.relax_steps),
-        ("--neb-steps", settings.neb_steps),
-    ):
-        if count < 1:
-            raise HalidelabError(f"{name} must be >= 1, got {count}")
-    if not (math.isfinite(settings.bvse_resolution_A) and settings.bvse_resolution_A > 0):
-        raise HalidelabError(
-            f"--bvse-resolution must be a grid spacing > 0 A, got {settings.bvse_resolution_A}"
-        )
-    t_lat = settings.lattice_temperature_K
-    check_bvse_volume(settings.bvse_volume)
-    if settings.annealed_state not in ANNEALED_STATES:
-        raise HalidelabError(
-            f"--annealed-state must be one of {', '.join(ANNEALED_STATES)}, got "
-            f"{settings.annealed_state!r}"
-        )
-    if settings.kmc_prefactors not in KMC_PREFACTORS:
-        raise HalidelabError(
-            f"--kmc-prefactors must be one of {', '.join(KMC_PREFACTORS)}, got "
-            f"{settings.kmc_prefactors!r}"
-        )
-    if settings.bvse_volume != "relaxed" and t_lat is not None:
-        raise HalidelabError(
-            "--bvse-volume model and --lattice-temperature exclude each other: the model's "
-            "(measured) volume is a room-temperature one already; leave one out"
-        )
-    if t_lat is not None and not (math.isfinite(t_lat) and t_lat > 0):
-        raise HalidelabError(
-            f"--lattice-temperature must be a temperature > 0 K, got {t_lat}; leave it out "
-            "for the static (0 K) lattice"
-        )
-    if not (math.isfinite(settings.thermal_md_ps) and settings.thermal_md_ps > 0.5):
-        raise HalidelabError(
-            f"--thermal-ps must be longer than 0.5 ps, got {settings.thermal_md_ps}"
-        )
-    if settings.thermal_iterations < 1:
-        raise HalidelabError(
-            f"--thermal-iterations must be >= 1, got {settings.thermal_iterations}"
-        )
-    if materials is not None and not [m for m in materials if str(m).strip()]:
-        raise HalidelabError(
-            "--materials is empty: give reference ids (halidelab validate --list shows "
-            "them), or leave it out for the whole set"
-        )
-    tiers_t = normalise_tiers(list(tiers))
-    models_t = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
-    if any(TIERS[t].per_model(tiers_t) for t in tiers_t) and not models_t:
-        raise HalidelabError(
-            "give at least one model (--models chgnet) for the relax, bvse and neb tiers"
-        )
-    if models_t:
-        from halidelab.potentials import _canonical
-
-        # canonical names (aliases share tasks); ModelError lists the registered names
-        models_t = tuple(dict.fromkeys(_canonical(m) for m in models_t))
-    ref = reference if isinstance(reference, ReferenceSet) else load_reference_set(reference)
-    ref = ref.select(list(materials) if materials else None)
-    if settings.annealed_state == "quenched":
-        ref = dataclasses.replace(ref, entries=tuple(quenched_rows(ref.entries)))
-    groups = ref.by_material()
-    primaries = [rows[0] for rows in groups.values()]
-    outdir = Path(out) if out is not None else None
-    if outdir is not None:
-        outdir.mkdir(parents=True, exist_ok=True)
-    if db is None:
-        if outdir is None:
-            raise HalidelabError("give a results store (--db) or an output folder")
-        db = outdir / "results.sqlite"
-    store = Store(db)
+    camp = prepare(tiers, models, db, out, settings, reference, materials)
+    settings, store = camp.settings, camp.store
+    tiers_t, models_t, ref = camp.tiers, camp.models, camp.ref
+    groups, primaries, outdir = camp.groups, camp.primaries, camp.outdir
     failed: dict[str, str] = {}
     # (tier, material, model, ordering) -> task key; results
     keys: dict[tuple[str, str, str, int], str] = {}
     results: dict[tuple[str, str, str, int], Any] = {}
 
     def ctx_for(entry: ReferenceEntry, model: str | None, ordering: int = 0) -> MaterialContext:
-        res = {}
-        for (tier, mat, m, k), val in results.items():
-            if (
-                mat == entry.material
-                and (m == NO_MODEL or m == (model or NO_MODEL))
-                and (k == ordering or tier in ORDERING_FREE)
-            ):
-                res[tier] = val
-        return MaterialContext(
-            entry=entry,
-            model=model,
-            settings=settings,
-            tiers=tiers_t,
-            results=res,
-            ordering=ordering,
-        )
+        return camp.context(results, entry, model, ordering)
 
-    def n_orderings(entry: ReferenceEntry) -> int:
-        model = results.get(("model", entry.material, NO_MODEL, 0))
-        return 1 + len(model.get("orderings") or ()) if model else 1
+    for stage in camp.stages():
+        if stage > 0 and on_estimate is not None:
+            # after the models: their sizes and orderings are known, so is every task
+            from halidelab.validation.estimate import estimate_remaining
 
-    for stage in sorted({TIERS[t].stage for t in tiers_t}):
+            on_estimate(estimate_remaining(camp, results, workers=client_workers(client)))
+            on_estimate = None
         stage_tiers = [t for t in tiers_t if TIERS[t].stage == stage]
-        tasks = []
-        for t in stage_tiers:
-            spec = TIERS[t]
-            for entry in primaries:
-                for model in models_t if spec.per_model(tiers_t) else (None,):
-                    for k in range(1 if t in ORDERING_FREE else n_orderings(entry)):
-                        task = spec.task(ctx_for(entry, model, k))
-                        if task is not None:
-                            keys[(t, entry.material, model or NO_MODEL, k)] = task.key
-                            tasks.append(task)
+        planned = camp.stage_tasks(stage, results)
+        keys.update({where: task.key for where, task in planned})
         summary = run_stage(
-            tasks, store, client=client, progress=progress, title=", ".join(stage_tiers)
+            [task for _, task in planned],
+            store,
+            client=client,
+            progress=progress,
+            title=", ".join(stage_tiers),
         )
         failed.update(summary.failed)
         for (t, mat, m, k), key in keys.items():
