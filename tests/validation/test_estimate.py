@@ -66,6 +66,11 @@ def test_the_estimate_counts_the_tasks_the_campaign_then_runs(tmp_path, counted)
     assert [(r["tier"], r["tasks"]) for r in shown.rows] == [
         (r["tier"], r["tasks"]) for r in est.rows
     ]
+    # the campaign keeps its estimate and the time it then took, and its report says both
+    assert out.estimate["total_s"] == pytest.approx(shown.total_s)
+    assert 0 < out.wall_after_models_s < out.wall_s
+    html = (tmp_path / "v" / "report.html").read_text()
+    assert "Estimated after the models" in html and "it took" in html
     # what it counted is what ran
     assert counted["relax"] == rows["relax (chgnet)"]["tasks"]
     assert counted["bvse"] == rows["bvse (chgnet)"]["tasks"]

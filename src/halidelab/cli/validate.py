@@ -266,6 +266,8 @@ def validate_cmd(
                 ],
                 "failed": out.failed,
                 "wall_s": out.wall_s,
+                "estimate": out.estimate,
+                "wall_after_models_s": out.wall_after_models_s,
             }
         )
         return

@@ -490,6 +490,24 @@ def _floor_html(floors: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> 
     )
 
 
+def _estimate_text(out: Any) -> str:
+    """How long the campaign's rest was estimated to take after its models, and took."""
+    est = getattr(out, "estimate", None)
+    took = getattr(out, "wall_after_models_s", None)
+    if not est or took is None:
+        return ""
+    from halidelab.screening.cost import format_duration
+
+    unpriced = est.get("not_priced") or 0
+    return (
+        f" Estimated after the models: {format_duration(est['total_s'])} (range "
+        f"{format_duration(est['low_s'])} - {format_duration(est['high_s'])}) on "
+        f"{est['workers']} worker(s)"
+        + (f", {unpriced} task(s) not priced" if unpriced else "")
+        + f"; it took {format_duration(took)}."
+    )
+
+
 def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
     """Write the validation report of a :class:`~halidelab.validation.run.ValidationOutput`."""
     from halidelab.validation.calibration import LEVEL
@@ -509,7 +527,7 @@ def write_validation_report(path: str | Path, out: Any, ref: Any) -> Path:
         f"{esc(', '.join(out.tiers))}; models: {esc(', '.join(out.models) or '–')}. Results store: "
         f"<code>{esc(out.store)}</code> (a rerun computes nothing already done). Wall time of this "
         "run "
-        f"{out.wall_s:.0f} s.</p>"
+        f"{out.wall_s:.0f} s.{_estimate_text(out)}</p>"
         f"<p class='note'>Good conductor: σ(25 °C) ≥ 10<sup>{SIGMA_GOOD_LOG10_S_CM:g}</sup> S/cm "
         "for log σ, "
         f"E<sub>a</sub> ≤ {EA_GOOD_EV:g} eV for E<sub>a</sub> (Bheemaguli, Xiao and Sai Gautam, "

@@ -109,6 +109,11 @@ class ValidationOutput:
         Per (tier, model, target): the raw and LOO errors on materials modelled on their
         measured structure and on those built on a template, as designs are
         (:func:`halidelab.validation.metrics.structure_split`).
+    estimate : dict or None
+        The cost estimate of the campaign's rest made after its models
+        (:class:`halidelab.validation.estimate.CampaignEstimate` as a dict), and
+    wall_after_models_s : float or None
+        the wall time from then to the end of the campaign's tasks, s: how close it came.
     failed : dict
         Task key -> one-line error.
     wall_s : float
@@ -133,6 +138,8 @@ class ValidationOutput:
     gap_split: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     measurement_floor: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     structure_split: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    estimate: dict[str, Any] | None = None
+    wall_after_models_s: float | None = None
 
 
 def _durations(store: Any, keys: Sequence[str]) -> dict[str, float]:
@@ -215,13 +222,17 @@ def validate(
     def ctx_for(entry: ReferenceEntry, model: str | None, ordering: int = 0) -> MaterialContext:
         return camp.context(results, entry, model, ordering)
 
+    estimate = None
+    t_estimate = None
     for stage in camp.stages():
-        if stage > 0 and on_estimate is not None:
+        if stage > 0 and estimate is None:
             # after the models: their sizes and orderings are known, so is every task
             from halidelab.validation.estimate import estimate_remaining
 
-            on_estimate(estimate_remaining(camp, results, workers=client_workers(client)))
-            on_estimate = None
+            estimate = estimate_remaining(camp, results, workers=client_workers(client))
+            if on_estimate is not None:
+                on_estimate(estimate)
+            t_estimate = time.perf_counter()
         stage_tiers = [t for t in tiers_t if TIERS[t].stage == stage]
         planned = camp.stage_tasks(stage, results)
         keys.update({where: task.key for where, task in planned})
@@ -237,6 +248,7 @@ def validate(
             if t in stage_tiers:
                 results[(t, mat, m, k)] = store.result(key)
 
+    wall_after_models = time.perf_counter() - t_estimate if t_estimate is not None else None
     durations = _durations(store, list(keys.values()))
     in_train = _prior_training_keys() if "prior" in tiers_t else set()
     rows = _prediction_rows(
@@ -267,6 +279,8 @@ def validate(
         gap_split=gap_split(rows),
         measurement_floor=measurement_floor(ref.by_material()),
         structure_split=structure_split(rows),
+        estimate=estimate.to_dict() if estimate is not None else None,
+        wall_after_models_s=wall_after_models,
     )
     if report and outdir is not None:
         from halidelab.report.validation import write_validation_report
