@@ -35,6 +35,7 @@ NO_MODEL = "-"
 
 
 def client_workers(client: Any | None) -> int:
+    """Workers a campaign runs on: 1 without a Dask client, else the client's threads."""
     from halidelab.screening.runner import _workers
 
     return _workers(client)
@@ -42,8 +43,9 @@ def client_workers(client: Any | None) -> int:
 
 @dataclasses.dataclass
 class Campaign:
-    """A campaign's checked inputs: what :func:`validate` and :func:`estimate_validation`
-    share (one way of making its tasks)."""
+    """A campaign's checked inputs: what :func:`halidelab.validation.run.validate` and
+    :func:`halidelab.validation.estimate.estimate_validation` share (one way of making its
+    tasks)."""
 
     tiers: tuple[str, ...]
     models: tuple[str, ...]
