@@ -362,15 +362,29 @@ LIKE_INPUTS = (
 )
 
 
-def like_units(kind: str, inputs: Mapping[str, Any], rows: list[dict[str, Any]]) -> list[float]:
-    """Durations of the stored tasks (``rows`` of :meth:`Store.timings` for ``kind``) like a
-    task of ``inputs`` (the same :data:`LIKE_INPUTS`), each per unit of its size
-    (:func:`_task_size`: per atom, KMC also per events factor), s."""
-    return [
-        r["duration_s"] / _task_size(kind, r["inputs"])
-        for r in rows
-        if all(r["inputs"].get(k) == inputs.get(k) for k in LIKE_INPUTS)
-    ]
+class LikeTimings:
+    """The store's timings of done tasks like a given one (same kind and
+    :data:`LIKE_INPUTS`), each per unit of its size (:func:`_task_size`: per atom, KMC also
+    per events factor), s. Reads each kind's newest :data:`MEASURED_RECENT` timings once and
+    each set of like inputs once, however many tasks ask."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._units: dict[tuple[str, str], list[float]] = {}
+
+    def units(self, kind: str, inputs: Mapping[str, Any]) -> list[float]:
+        """Per-unit durations of the done tasks like one of ``kind`` with ``inputs``."""
+        sig = (kind, repr([inputs.get(k) for k in LIKE_INPUTS]))
+        if sig not in self._units:
+            if kind not in self._rows:
+                self._rows[kind] = self.store.timings(kind, limit=MEASURED_RECENT)
+            self._units[sig] = [
+                r["duration_s"] / _task_size(kind, r["inputs"])
+                for r in self._rows[kind]
+                if all(r["inputs"].get(k) == inputs.get(k) for k in LIKE_INPUTS)
+            ]
+        return self._units[sig]
 
 
 def shipped_task_cost(
@@ -497,22 +511,15 @@ def stage_seconds(tasks: Any, store: Any, workers: int = 1) -> float | None:
         timings (then no number beats the progress bar's own, once tasks finish).
     """
     total = 0.0
-    rows: dict[str, list[dict[str, Any]]] = {}
-    unit: dict[tuple[str, str], float | None] = {}
+    like = LikeTimings(store)
     for t in tasks:
-        if t.kind not in rows:
-            rows[t.kind] = store.timings(t.kind, limit=MEASURED_RECENT)
-        sig = (t.kind, repr([t.inputs.get(k) for k in LIKE_INPUTS]))
-        if sig not in unit:
-            like = like_units(t.kind, t.inputs, rows[t.kind])
-            # the mean, not the median: a stage's time is the sum of its tasks', and task
-            # times are skewed to long ones. Checked on a campaign store's 46 KMC tasks
-            # estimated from 46 others: mean 0.99 of their time, median 0.65.
-            unit[sig] = statistics.fmean(like) if len(like) >= MIN_MEASURED_TASKS else None
-        per = unit[sig]
-        if per is None:
+        units = like.units(t.kind, t.inputs)
+        if len(units) < MIN_MEASURED_TASKS:
             return None
-        total += per * _task_size(t.kind, t.inputs)
+        # the mean, not the median: a stage's time is the sum of its tasks', and task
+        # times are skewed to long ones. Checked on a campaign store's 46 KMC tasks
+        # estimated from 46 others: mean 0.99 of their time, median 0.65.
+        total += statistics.fmean(units) * _task_size(t.kind, t.inputs)
     return total / max(int(workers), 1)
 
 

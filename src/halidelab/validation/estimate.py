@@ -32,12 +32,11 @@ import numpy as np
 
 from halidelab.records import Provenance, Record
 from halidelab.screening.cost import (
-    MEASURED_RECENT,
     MIN_MEASURED_TASKS,
     PERCENTILE_RANGE_FROM,
+    LikeTimings,
     _task_size,
     cost_row,
-    like_units,
     shipped_task_cost,
 )
 from halidelab.validation.campaign import NO_MODEL
@@ -49,7 +48,8 @@ if TYPE_CHECKING:
     from halidelab.validation.tiers import ValidateSettings
 
 #: What stands in for a result not computed yet, so that the tasks after it can be made:
-#: per tier, a function of the task that will compute it.
+#: per tier, a function of the task that will compute it. These are the only tiers whose
+#: results later tasks are made from.
 _STAND_INS = {
     # a relaxation keeps the atoms: its downstream tasks are sized by the model
     "relax": lambda task: {"structure": task.inputs["structure"]},
@@ -120,12 +120,13 @@ def plan_remaining(
             continue
         for where, task in camp.stage_tasks(stage, results):
             tier, _mat, model, _k = where
+            stand_in = _STAND_INS.get(tier)
             if store.status(task.key) == "done":
                 done[(tier, model)] += 1
-                results[where] = store.result(task.key)
+                # only the results later tasks are made from (the others can be large)
+                results[where] = store.result(task.key) if stand_in else None
             else:
                 left.append((where, task))
-                stand_in = _STAND_INS.get(tier)
                 results[where] = stand_in(task) if stand_in else None
     return left, done
 
@@ -154,7 +155,7 @@ def estimate_remaining(
         Parallel workers the campaign runs on.
     """
     left, done = plan_remaining(camp, results)
-    timings: dict[str, list[dict[str, Any]]] = {}
+    like = LikeTimings(camp.store)
     groups: dict[tuple[str, str], list[Task]] = {}
     for (tier, _mat, model, _k), task in left:
         groups.setdefault((tier, model), []).append(task)
@@ -169,9 +170,7 @@ def estimate_remaining(
         per_worker = 0.0
         not_priced = 0
         for task in tasks:
-            if task.kind not in timings:
-                timings[task.kind] = camp.store.timings(task.kind, limit=MEASURED_RECENT)
-            units = like_units(task.kind, task.inputs, timings[task.kind])
+            units = like.units(task.kind, task.inputs)
             size = _task_size(task.kind, task.inputs)
             if len(units) >= MIN_MEASURED_TASKS:
                 low, high = _spread(units)
